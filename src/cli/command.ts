@@ -1,0 +1,110 @@
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { UsageError } from "../core/errors.js";
+import type { Ctx } from "./context.js";
+
+export type OptionSpec = NonNullable<ParseArgsConfig["options"]>;
+
+/** Options every command accepts (see GLOBAL_OPTIONS). */
+export interface GlobalOptions {
+  /** Physical root every host path is relocated under; "/" is the real host. */
+  root: string;
+  platform: "freebsd" | "linux" | undefined;
+  dryRun: boolean;
+  json: boolean;
+}
+
+export interface Invocation<V = Record<string, string | boolean | string[] | boolean[] | undefined>> {
+  ctx: Ctx;
+  values: V;
+  positionals: string[];
+  global: GlobalOptions;
+}
+
+/**
+ * One qjail command. Each lives in its own file under src/cli/commands, path
+ * matching the command words (`fw trace` → commands/fw/trace.ts), and is
+ * listed once in src/cli/index.ts. A test checks every listed command has a
+ * description, an example and a man page.
+ */
+export interface CommandDef {
+  path: readonly string[];
+  /** One line, shown in the command list. */
+  summary: string;
+  /** Synopsis lines, qjail style: "create [-z zone] [-4 ips] jailname". */
+  usage: readonly string[];
+  /** Man-page style description of behaviour, including where we differ from qjail 5.x on purpose. */
+  details: string;
+  examples: readonly { command: string; description: string }[];
+  options: OptionSpec;
+  /** Whether `--json` is supported; a command without it refuses the flag. */
+  json: boolean;
+  run(inv: Invocation): Promise<number>;
+}
+
+export function defineCommand(def: CommandDef): CommandDef {
+  return def;
+}
+
+export const GLOBAL_OPTIONS: OptionSpec = {
+  root: { type: "string" },
+  platform: { type: "string" },
+  "dry-run": { type: "boolean" },
+  json: { type: "boolean" },
+  help: { type: "boolean" },
+};
+
+/**
+ * Parse argv for one command. Accepts qjail's getopt style (`-4 10.0.0.2 -c`,
+ * grouped booleans `-kK`) plus the global long options. A negative number after
+ * an option that takes a value (`config -s -1`) is taken as that value, which
+ * qjail's getopt cannot do.
+ */
+export function parseInvocation(
+  def: CommandDef,
+  argv: readonly string[],
+  ctx: Ctx,
+): { values: Invocation["values"]; positionals: string[]; global: GlobalOptions; help: boolean } {
+  const options: OptionSpec = { ...GLOBAL_OPTIONS, ...def.options };
+  const valueShorts = new Set(
+    Object.values(options)
+      .filter((o) => o.type === "string" && o.short)
+      .map((o) => o.short as string),
+  );
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const next = argv[i + 1];
+    if (/^-[A-Za-z0-9]$/.test(a) && valueShorts.has(a.slice(1)) && next !== undefined && /^-\d+$/.test(next)) {
+      args.push(`${a}${next}`);
+      i++;
+    } else args.push(a);
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    const msg = (e as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, "");
+    throw new UsageError("QJ1002", `qjail ${def.path.join(" ")}: ${msg}`, `Run 'qjail help ${def.path.join(" ")}' for the syntax.`);
+  }
+  const v = parsed.values as Record<string, string | boolean | undefined>;
+  const platform = (v.platform as string | undefined) ?? ctx.env.QJAIL_PLATFORM;
+  if (platform !== undefined && platform !== "freebsd" && platform !== "linux") {
+    throw new UsageError("QJ1003", `unknown platform ${JSON.stringify(platform)}`, "Use --platform freebsd or --platform linux.");
+  }
+  const json = v.json === true;
+  if (json && !def.json) {
+    throw new UsageError("QJ1004", `qjail ${def.path.join(" ")} has no --json output`, "Run it without --json.");
+  }
+  const root = (v.root as string | undefined) ?? ctx.env.QJAIL_ROOT ?? "/";
+  if (!root.startsWith("/")) {
+    throw new UsageError("QJ1005", `--root must be an absolute path, got ${JSON.stringify(root)}`, "Give the full path, e.g. --root /tmp/qjail-test.");
+  }
+  const values = { ...parsed.values } as Invocation["values"];
+  for (const k of Object.keys(GLOBAL_OPTIONS)) delete values[k];
+  return {
+    values,
+    positionals: parsed.positionals,
+    global: { root, platform: platform as GlobalOptions["platform"], dryRun: v["dry-run"] === true, json },
+    help: v.help === true,
+  };
+}

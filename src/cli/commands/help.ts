@@ -1,0 +1,34 @@
+import { defineCommand } from "../command.js";
+import { write } from "../context.js";
+import { formatUsage } from "../help.js";
+import { UsageError } from "../../core/errors.js";
+import { COMMANDS, findCommand } from "../index.js";
+
+export const helpCommand = defineCommand({
+  path: ["help"],
+  summary: "Show the syntax of every command, or the full help of one.",
+  usage: ["help [command [subcommand]]"],
+  details: `
+Without an argument, prints the syntax of every command. With a command name,
+prints its synopsis, description and examples (the same text as 'qjail COMMAND --help').
+qjail 5.x runs man(1) here; this qjail prints the text itself so it works on
+hosts without the manual pages installed. The pages are in man/.`,
+  examples: [
+    { command: "qjail help", description: "list every command's syntax" },
+    { command: "qjail help config", description: "everything about 'qjail config'" },
+  ],
+  options: {},
+  json: false,
+  async run({ ctx, positionals }) {
+    if (positionals.length === 0) {
+      write(ctx.stdout, COMMANDS.map((c) => formatUsage(c)).join("\n"));
+      return 0;
+    }
+    const found = findCommand(positionals);
+    if (!found || found.rest.length > 0) {
+      throw new UsageError("QJ1006", `no such command: ${JSON.stringify(positionals.join(" "))}`, "Run 'qjail help' for the list.");
+    }
+    write(ctx.stdout, formatUsage(found.def, { long: true }));
+    return 0;
+  },
+});

@@ -1,0 +1,20 @@
+import type { CommandDef } from "./command.js";
+import { helpCommand } from "./commands/help.js";
+
+/**
+ * Every qjail command, listed once, explicitly (no discovery at run time).
+ * test/cli/registry.test.ts checks each has a description, an example and a
+ * man page in man/.
+ */
+export const COMMANDS: readonly CommandDef[] = [helpCommand];
+
+/** The command whose path is the longest prefix of argv, and the remaining words. */
+export function findCommand(argv: readonly string[]): { def: CommandDef; rest: string[] } | undefined {
+  let best: CommandDef | undefined;
+  for (const c of COMMANDS) {
+    if (c.path.length <= argv.length && c.path.every((w, i) => argv[i] === w)) {
+      if (!best || c.path.length > best.path.length) best = c;
+    }
+  }
+  return best ? { def: best, rest: argv.slice(best.path.length) } : undefined;
+}

@@ -1,0 +1,139 @@
+import { promises as fsp, constants } from "node:fs";
+import { posix } from "node:path";
+import { randomBytes } from "node:crypto";
+import { UsageError } from "../core/errors.js";
+
+/**
+ * File operations inside a jail's tree. The host runs qjail as root and a
+ * jail's root user can plant symlinks or hard links anywhere in that tree, so
+ * nothing here follows a link below the jail root: every directory on the way
+ * is checked with lstat, files are created O_EXCL|O_NOFOLLOW and renamed into
+ * place (rename replaces a link instead of writing through it), files with
+ * more than one hard link are refused, and tree removal never crosses into
+ * another filesystem (a nullfs or bind mount).
+ */
+
+function refuse(path: string, why: string): never {
+  throw new UsageError(
+    "QJ1101",
+    `refusing to touch ${JSON.stringify(path)}: ${why}`,
+    "Something inside the jail replaced part of its tree with a link or mount. Inspect it before retrying.",
+  );
+}
+
+/** Check that `jailRoot` and every directory from it down to (not including) `target` is a real directory. */
+export async function assertPlainPath(jailRoot: string, target: string): Promise<void> {
+  const rel = posix.relative(jailRoot, target);
+  if (rel.startsWith("..") || posix.isAbsolute(rel)) refuse(target, `not inside the jail root ${jailRoot}`);
+  const rootSt = await fsp.lstat(jailRoot).catch(() => undefined);
+  if (rootSt && !rootSt.isDirectory()) refuse(jailRoot, "the jail root is not a directory (a symlink?)");
+  const parts = rel === "" ? [] : rel.split("/");
+  let cur = jailRoot;
+  for (const part of parts.slice(0, -1)) {
+    cur = posix.join(cur, part);
+    const st = await fsp.lstat(cur).catch(() => undefined);
+    if (st === undefined) return; // the rest does not exist yet; mkdir will create real directories
+    if (st.isSymbolicLink()) refuse(cur, "it is a symbolic link inside the jail");
+    if (!st.isDirectory()) refuse(cur, "it is not a directory");
+  }
+}
+
+export async function safeMkdirp(jailRoot: string, dir: string, mode = 0o755): Promise<void> {
+  await assertPlainPath(jailRoot, posix.join(dir, "x"));
+  const rel = posix.relative(jailRoot, dir);
+  let cur = jailRoot;
+  await fsp.mkdir(jailRoot, { recursive: true, mode });
+  for (const part of rel === "" ? [] : rel.split("/")) {
+    cur = posix.join(cur, part);
+    try {
+      await fsp.mkdir(cur, { mode });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      const st = await fsp.lstat(cur);
+      if (!st.isDirectory()) refuse(cur, st.isSymbolicLink() ? "it is a symbolic link inside the jail" : "not a directory");
+    }
+  }
+}
+
+/** Atomic write that replaces whatever entry is at `file` (a planted link is replaced, not followed). */
+export async function safeWriteFile(jailRoot: string, file: string, content: string | Buffer, mode = 0o644): Promise<void> {
+  await assertPlainPath(jailRoot, file);
+  const existing = await fsp.lstat(file).catch(() => undefined);
+  if (existing?.isDirectory()) refuse(file, "it is a directory");
+  const tmp = posix.join(posix.dirname(file), `.qjail-tmp-${randomBytes(6).toString("hex")}`);
+  const fh = await fsp.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
+  try {
+    await fh.writeFile(content);
+    await fh.chmod(mode);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await fsp.rename(tmp, file);
+  } catch (e) {
+    await fsp.unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+}
+
+/** Append to an existing regular file (or create it) without following links or writing through hard links. */
+export async function safeAppendFile(jailRoot: string, file: string, content: string, mode = 0o644): Promise<void> {
+  await assertPlainPath(jailRoot, file);
+  const st = await fsp.lstat(file).catch(() => undefined);
+  if (st === undefined) return safeWriteFile(jailRoot, file, content, mode);
+  if (st.isSymbolicLink()) refuse(file, "it is a symbolic link inside the jail");
+  if (!st.isFile()) refuse(file, "it is not a regular file");
+  if (st.nlink > 1) refuse(file, "it has other hard links, which may point outside the jail");
+  const old = await fsp.readFile(file);
+  await safeWriteFile(jailRoot, file, Buffer.concat([old, Buffer.from(content)]), st.mode & 0o7777);
+}
+
+/** Read a file inside a jail without following links; undefined when absent. */
+export async function safeReadFile(jailRoot: string, file: string): Promise<string | undefined> {
+  await assertPlainPath(jailRoot, file);
+  let fh;
+  try {
+    fh = await fsp.open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return undefined;
+    if (code === "ELOOP") refuse(file, "it is a symbolic link inside the jail");
+    throw e;
+  }
+  try {
+    return await fh.readFile("utf8");
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Remove a tree without following links and without crossing filesystems:
+ * finding a different st_dev below `top` means something is mounted there,
+ * and removing through a read-write nullfs/bind mount would destroy its source.
+ */
+export async function safeRemoveTree(top: string): Promise<void> {
+  const st = await fsp.lstat(top).catch(() => undefined);
+  if (st === undefined) return;
+  if (!st.isDirectory()) {
+    await fsp.unlink(top);
+    return;
+  }
+  const dev = st.dev;
+  const walk = async (dir: string): Promise<void> => {
+    for (const name of await fsp.readdir(dir)) {
+      const p = posix.join(dir, name);
+      const s = await fsp.lstat(p);
+      if (s.isDirectory()) {
+        if (s.dev !== dev) refuse(p, "a filesystem is mounted there; unmount it first (qjail stop)");
+        await walk(p);
+        await fsp.rmdir(p);
+      } else {
+        await fsp.unlink(p);
+      }
+    }
+  };
+  await walk(top);
+  await fsp.rmdir(top);
+}

@@ -1,0 +1,46 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { COMMANDS } from "../../src/cli/index.js";
+import { runCli, REPO_ROOT } from "../helpers/cli.js";
+
+test("every registered command has a summary, details, an example and a man page", () => {
+  for (const c of COMMANDS) {
+    const name = c.path.join(" ");
+    assert.ok(c.summary.length > 10, `${name}: summary`);
+    assert.ok(c.details.trim().length > 20, `${name}: details`);
+    assert.ok(c.examples.length >= 1, `${name}: examples`);
+    const page = join(REPO_ROOT, "man", `qjail-${c.path.join("-")}.8`);
+    assert.ok(existsSync(page), `${name}: man page ${page}`);
+  }
+});
+
+test("command paths are unique", () => {
+  const seen = new Set(COMMANDS.map((c) => c.path.join(" ")));
+  assert.equal(seen.size, COMMANDS.length);
+});
+
+test("no arguments prints every syntax block and exits 3, like qjail", async () => {
+  const r = await runCli([]);
+  assert.equal(r.code, 3);
+  assert.match(r.stderr, /qjail help/);
+});
+
+test("an unknown command is refused with the command list", async () => {
+  const r = await runCli(["frobnicate"]);
+  assert.equal(r.code, 3);
+  assert.match(r.stderr, /unknown command "frobnicate"/);
+});
+
+test("--version prints the version", async () => {
+  const r = await runCli(["--version"]);
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /^qjail \d+\.\d+\.\d+\n$/);
+});
+
+test("a command without --json refuses it", async () => {
+  const r = await runCli(["help", "--json"]);
+  assert.equal(r.code, 3);
+  assert.match(r.stderr, /QJ1004/);
+});
