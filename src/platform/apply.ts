@@ -24,9 +24,22 @@ export interface ApplyOptions {
 export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<void> {
   const total = plan.steps.length;
   for (const [i, step] of plan.steps.entries()) {
+    crashPoint(`step:${i}`);
     opts.onStep?.(step, i, total);
     await applyStep(step, opts);
   }
+  crashPoint(`step:${total}`);
+}
+
+/**
+ * Fault injection for the reliability suite: with QJAIL_CRASH_AT=step:N the
+ * process kills itself with SIGKILL just before step N of the plan being
+ * applied (N = the step count: after the last step). Commands may add their
+ * own named points (`crashPoint("records-written")`).
+ */
+export function crashPoint(name: string): void {
+  const at = process.env.QJAIL_CRASH_AT;
+  if (at !== undefined && at === name) process.kill(process.pid, "SIGKILL");
 }
 
 export async function applyStep(step: Step, opts: ApplyOptions): Promise<void> {

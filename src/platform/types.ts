@@ -1,4 +1,6 @@
 import type { Plan } from "../core/plan.js";
+import type { JailRecord, JailStatus } from "../core/record.js";
+import type { HostLayout } from "../core/paths.js";
 
 /** A jail the kernel knows about right now. */
 export interface LiveJail {
@@ -9,10 +11,32 @@ export interface LiveJail {
   ip6: string[];
 }
 
+/** A jail as qjail knows it from its records, with its logical host paths. */
+export interface JailSpec {
+  name: string;
+  status: JailStatus;
+  record: JailRecord;
+  layout: HostLayout;
+  /** Logical paths (see src/core/paths.ts). */
+  rootPath: string;
+  confPath: string;
+  fstabPath: string;
+}
+
+export interface ConsoleRequest {
+  /** Log in as this user instead of root (qjail console -u). */
+  user?: string;
+  /** Run this command instead of a login shell (qjail console -c); argv, never a shell string. */
+  command?: string[];
+}
+
 /**
  * The only code that touches the system. One implementation per OS
  * (src/platform/freebsd, src/platform/linux); commands get one from
  * src/platform/index.ts and never branch on the OS themselves.
+ *
+ * Lifecycle methods come in pairs: `planX` returns what would be done (printed
+ * by --dry-run and pinned by golden tests); `x` does it.
  */
 export interface Platform {
   readonly name: "freebsd" | "linux";
@@ -22,4 +46,11 @@ export interface Platform {
   apply(plan: Plan): Promise<void>;
   /** Every running jail, from one query (one `jls --libxo json` on FreeBSD). */
   liveJails(): Promise<Map<string, LiveJail>>;
+  planStart(jail: JailSpec): Plan;
+  start(jail: JailSpec): Promise<void>;
+  planStop(jail: JailSpec): Plan;
+  stop(jail: JailSpec): Promise<void>;
+  planConsole(jail: JailSpec, req: ConsoleRequest): Plan;
+  /** Attach the caller's stdio to the jail; resolves to the exit status of the shell or command. */
+  console(jail: JailSpec, req: ConsoleRequest): Promise<number>;
 }
