@@ -46,6 +46,8 @@ export interface Platform {
   apply(plan: Plan): Promise<void>;
   /** Every running jail, from one query (one `jls --libxo json` on FreeBSD). */
   liveJails(): Promise<Map<string, LiveJail>>;
+  /** The interface jail addresses go on when `create` gets no `-n nic`. */
+  defaultJailInterface(): Promise<string>;
   planStart(jail: JailSpec): Plan;
   start(jail: JailSpec): Promise<void>;
   planStop(jail: JailSpec): Plan;
