@@ -1,0 +1,97 @@
+import type { Step } from "./plan.js";
+import type { HostLayout } from "./paths.js";
+import { consoleLogPath, jailConfPath, jailFstabPath, jailRootPath } from "./paths.js";
+import { emptyRecord, formatRecord, recordFileName, RECORD_FLAG_VALUES, type JailRecord, type JailStatus } from "./record.js";
+import type { JailSpec } from "../platform/types.js";
+
+/**
+ * A jail as qjail's files describe it: building a JailSpec from a record, a
+ * record for a new jail, and the steps that write or remove the records.
+ * Every command writes records through {@link writeRecordSteps} so the local
+ * and the global copy never differ.
+ */
+
+/** A JailSpec from a record file `fileName` (which carries the .norun/.man status) in `layout`. */
+export function specFromRecord(layout: HostLayout, name: string, status: JailStatus, record: JailRecord): JailSpec {
+  return {
+    name,
+    status,
+    record,
+    layout,
+    rootPath: record.path !== "" ? record.path : jailRootPath(layout, name),
+    confPath: jailConfPath(layout, name),
+    fstabPath: record.fstab !== "" ? record.fstab : jailFstabPath(layout, name),
+  };
+}
+
+export interface NewJailRequest {
+  name: string;
+  /** Record form of the lists: "em0|10.0.0.5,10.0.0.6" (see validate.formatAddressList). */
+  ip4: string;
+  ip6: string;
+  interface: string;
+  oneTimeSsh: boolean;
+  /** Image jail size in MiB; undefined for a directory jail. */
+  imageMiB?: number;
+}
+
+/** The definition record qjail writes for a new jail: every setting off, devfs ruleset left to the default 4. */
+export function newJailRecord(layout: HostLayout, req: NewJailRequest): JailRecord {
+  const r = emptyRecord();
+  const root = jailRootPath(layout, req.name);
+  r.name = req.name;
+  r.ip4 = req.ip4;
+  r.ip6 = req.ip6;
+  r.path = root;
+  r.interface = req.interface;
+  r.fstab = jailFstabPath(layout, req.name);
+  r.poststartssh = req.oneTimeSsh ? RECORD_FLAG_VALUES.poststartssh : "";
+  r.deffile = `${layout.local}/${req.name}`;
+  if (req.imageMiB !== undefined) {
+    r.image = `${root}/${req.name}.img`;
+    r.imagetype = "simple";
+    r.imageblockcount = String(req.imageMiB);
+  }
+  return r;
+}
+
+export function recordPaths(spec: Pick<JailSpec, "name" | "status" | "layout">): { local: string; global: string } {
+  const file = recordFileName(spec.name, spec.status);
+  return { local: `${spec.layout.local}/${file}`, global: `${spec.layout.global}/${file}` };
+}
+
+/** The record with `deffile` pointing at the file it is written to, as qjail's write-definition does. */
+export function recordForWrite(spec: Pick<JailSpec, "name" | "status" | "layout" | "record">): JailRecord {
+  return { ...spec.record, deffile: recordPaths(spec).local };
+}
+
+/** Write the definition record: the zone's local copy, then the global copy (qjail's order). */
+export function writeRecordSteps(spec: Pick<JailSpec, "name" | "status" | "layout" | "record">): Step[] {
+  const content = formatRecord(recordForWrite(spec));
+  const { local, global } = recordPaths(spec);
+  return [
+    { kind: "writeFile", path: local, content, mode: 0o644 },
+    { kind: "writeFile", path: global, content, mode: 0o644 },
+  ];
+}
+
+/** Remove both copies of the record; the jail disappears from every listing after these two steps. */
+export function removeRecordSteps(spec: Pick<JailSpec, "name" | "status" | "layout">): Step[] {
+  const { local, global } = recordPaths(spec);
+  return [
+    { kind: "remove", path: local },
+    { kind: "remove", path: global },
+  ];
+}
+
+export function consoleLog(spec: Pick<JailSpec, "name">): string {
+  return consoleLogPath(spec.name);
+}
+
+export function isImageJail(record: JailRecord): boolean {
+  return record.imagetype !== "";
+}
+
+export function isVnetJail(record: JailRecord): boolean {
+  return record.vnet !== "";
+}

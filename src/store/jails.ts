@@ -1,0 +1,163 @@
+import { promises as fsp } from "node:fs";
+import { UsageError, shown } from "../core/errors.js";
+import { physical, type HostLayout } from "../core/paths.js";
+import { parseRecord, statusFromFileName, type JailRecord, type JailStatus } from "../core/record.js";
+import { specFromRecord } from "../core/jail.js";
+import type { JailSpec } from "../platform/types.js";
+
+/**
+ * Readers of qjail's jail records (qjail.local[.zone], qjail.global) and
+ * qjail's jail selection rules. Records are read in parallel: `list` on a
+ * host with 1,000 jails must not wait for 1,000 sequential reads.
+ *
+ * Writing goes through plans: see writeRecordSteps/removeRecordSteps in
+ * src/core/jail.ts (re-exported here) so every command writes both copies the
+ * same way.
+ */
+export { writeRecordSteps, removeRecordSteps, recordPaths } from "../core/jail.js";
+
+export interface RecordFileProblem {
+  /** Logical path of the record file. */
+  file: string;
+  message: string;
+}
+
+async function listDir(path: string): Promise<string[]> {
+  try {
+    return (await fsp.readdir(path, { withFileTypes: true }))
+      .filter((d) => d.isFile())
+      .map((d) => d.name)
+      .filter((n) => !n.startsWith("."))
+      .sort(byteOrder);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw e;
+  }
+}
+
+/** `ls` order in the C locale, which is what qjail's `ls` gives on FreeBSD (LANG unset for root). */
+function byteOrder(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+interface RawRecord {
+  fileName: string;
+  name: string;
+  status: JailStatus;
+  record: JailRecord;
+}
+
+async function readRecordDir(root: string, dir: string, problems: RecordFileProblem[]): Promise<RawRecord[]> {
+  const names = await listDir(physical(root, dir));
+  const texts = await Promise.all(names.map((n) => fsp.readFile(physical(root, `${dir}/${n}`), "utf8")));
+  const out: RawRecord[] = [];
+  names.forEach((fileName, i) => {
+    const { name, status } = statusFromFileName(fileName);
+    const parsed = parseRecord(texts[i] as string);
+    const file = `${dir}/${fileName}`;
+    for (const p of parsed.problems) problems.push({ file, message: p.line > 0 ? `line ${p.line}: ${p.message}` : p.message });
+    if (parsed.record.name !== "" && parsed.record.name !== name) {
+      problems.push({ file, message: `record names jail ${shown(parsed.record.name)} but the file is named ${shown(fileName)}` });
+    }
+    if (parsed.record.name === "") parsed.record.name = name;
+    out.push({ fileName, name, status, record: parsed.record });
+  });
+  return out;
+}
+
+/**
+ * Every jail of the layout's zone: each file in qjail.local[.zone], in `ls`
+ * order, with its .norun/.man status taken from the file name. Damaged
+ * records are still returned (with empty fields) and reported in `problems`.
+ */
+export async function readJails(root: string, layout: HostLayout): Promise<{ jails: JailSpec[]; problems: RecordFileProblem[] }> {
+  const problems: RecordFileProblem[] = [];
+  const raw = await readRecordDir(root, layout.local, problems);
+  const seen = new Map<string, string>();
+  for (const r of raw) {
+    const other = seen.get(r.name);
+    if (other !== undefined) problems.push({ file: `${layout.local}/${r.fileName}`, message: `jail ${shown(r.name)} also has the record ${shown(other)}` });
+    seen.set(r.name, r.fileName);
+  }
+  return { jails: raw.map((r) => specFromRecord(layout, r.name, r.status, r.record)), problems };
+}
+
+/** A record in qjail.global: every zone's jails, for name uniqueness and duplicate-address checks. */
+export interface GlobalJail {
+  name: string;
+  status: JailStatus;
+  record: JailRecord;
+}
+
+export async function readGlobalJails(root: string, layout: HostLayout): Promise<GlobalJail[]> {
+  const problems: RecordFileProblem[] = [];
+  return (await readRecordDir(root, layout.global, problems)).map(({ name, status, record }) => ({ name, status, record }));
+}
+
+/**
+ * qjail's jail selection ("group-prefixing", qjail-5.md §3):
+ * - no names: every jail (only when `allowAll` is not false);
+ * - `pfx=` as the first argument: every jail whose name starts with pfx;
+ * - `=pfx`: a syntax error;
+ * - explicit names: each must exist (any status), in the order given.
+ */
+export function selectJails(all: readonly JailSpec[], args: readonly string[], opts: { allowAll?: boolean } = {}): JailSpec[] {
+  const first = args[0];
+  if (first === undefined) {
+    if (opts.allowAll === false) {
+      throw new UsageError("QJ1110", "no jail name given", "Name the jail(s), give a group prefix like 'web=', or use -A for every jail.");
+    }
+    return [...all];
+  }
+  for (const a of args) {
+    if (a.startsWith("=")) {
+      throw new UsageError("QJ1111", `invalid group prefix ${shown(a)}: the '=' goes after the prefix`, `Write ${shown(`${a.slice(1)}=`)} to select every jail whose name starts with ${shown(a.slice(1))}.`);
+    }
+  }
+  if (first.endsWith("=")) {
+    const prefix = first.slice(0, -1);
+    if (args.length > 1) {
+      throw new UsageError("QJ1112", `a group prefix ${shown(first)} cannot be combined with more names (${shown(args[1] as string)})`, "Give either one prefix or a list of names.");
+    }
+    if (prefix === "" || prefix.includes("=")) {
+      throw new UsageError("QJ1113", `invalid group prefix ${shown(first)}`, "Write the start of the jail names followed by '=', e.g. 'web='.");
+    }
+    const hit = all.filter((j) => j.name.startsWith(prefix));
+    if (hit.length === 0) {
+      throw new UsageError("QJ1114", `No match for group prefix. ${shown(prefix)}`, "Run 'qjail list' to see the jail names.");
+    }
+    return hit;
+  }
+  const byName = new Map(all.map((j) => [j.name, j]));
+  const out: JailSpec[] = [];
+  const picked = new Set<string>();
+  for (const a of args) {
+    if (a.includes("=")) throw new UsageError("QJ1113", `invalid group prefix ${shown(a)}: only the first argument may be a prefix`, "Give either one prefix or a list of names.");
+    const j = byName.get(a);
+    if (j === undefined) throw new UsageError("QJ1115", `Jail doesn't exist. ${shown(a)}`, "Run 'qjail list' to see the jail names (and -z ZONE for a zone).");
+    if (!picked.has(a)) out.push(j);
+    picked.add(a);
+  }
+  return out;
+}
+
+/**
+ * qjail refuses any command but install on a zone that was never installed
+ * ("Error: Un-known zone."): the zone's jail directory must exist.
+ */
+export async function assertZoneKnown(root: string, layout: HostLayout): Promise<void> {
+  if (layout.zone === undefined) return;
+  const st = await fsp.stat(physical(root, layout.jaildir)).catch(() => undefined);
+  if (!st?.isDirectory()) {
+    throw new UsageError("QJ1116", `Un-known zone. ${shown(layout.zone)}: ${layout.jaildir} does not exist`, `Create it with 'qjail install -z ${layout.zone} -f DIR' or check the name.`);
+  }
+}
+
+/** qjail's "installed" test: the shared base exists. */
+export async function assertInstalled(root: string, layout: HostLayout): Promise<void> {
+  await assertZoneKnown(root, layout);
+  const st = await fsp.stat(physical(root, layout.sharedfs)).catch(() => undefined);
+  if (!st?.isDirectory()) {
+    throw new UsageError("QJ1117", `qjail is not installed: ${layout.sharedfs} does not exist`, `Run 'qjail install${layout.zone ? ` -z ${layout.zone}` : ""} -f DIR' first (DIR holds base.txz).`);
+  }
+}
