@@ -24,22 +24,53 @@ export interface ApplyOptions {
 export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<void> {
   const total = plan.steps.length;
   for (const [i, step] of plan.steps.entries()) {
-    crashPoint(`step:${i}`);
+    stepBoundary();
     opts.onStep?.(step, i, total);
     await applyStep(step, opts);
   }
-  crashPoint(`step:${total}`);
+  stepBoundary();
 }
 
 /**
- * Fault injection for the reliability suite: with QJAIL_CRASH_AT=step:N the
- * process kills itself with SIGKILL just before step N of the plan being
- * applied (N = the step count: after the last step). Commands may add their
- * own named points (`crashPoint("records-written")`).
+ * Step boundaries passed so far in this process, over every plan applied.
+ * Counting across plans (rather than restarting at 0 for each) lets one
+ * `QJAIL_CRASH_AT=step:K` reach every boundary of a command that applies more
+ * than one plan (a firewall load, then the saved exposure records).
+ */
+let boundariesPassed = 0;
+
+function stepBoundary(): void {
+  const index = boundariesPassed++;
+  crashPoint(`step:${index}`);
+}
+
+/**
+ * Fault injection for the reliability suite (test/reliability/faults.test.ts).
+ *
+ * `QJAIL_CRASH_AT` holds one or more comma-separated point names; the process
+ * kills itself with SIGKILL when it reaches one, so nothing after that point
+ * runs: no `finally`, no lock release, no exit handler, just as after a power
+ * cut or the OOM killer.
+ *
+ * - `step:K`: the K-th step boundary of this process (0-based). Each applied
+ *   plan of N steps has N+1 boundaries, one before each step and one after
+ *   the last; plans applied one after the other continue the count. A harness
+ *   raises K until the command finishes without being killed, and so covers
+ *   every boundary without knowing the plan.
+ * - any other name: a point a command marks itself with `crashPoint("name")`
+ *   where it does work outside a plan (`crashPoint("records-written")`).
+ *
+ * Unset (the normal case), this costs one environment lookup per point.
  */
 export function crashPoint(name: string): void {
   const at = process.env.QJAIL_CRASH_AT;
-  if (at !== undefined && at === name) process.kill(process.pid, "SIGKILL");
+  if (at === undefined || at === "") return;
+  if (at.split(",").some((point) => point.trim() === name)) process.kill(process.pid, "SIGKILL");
+}
+
+/** How many step boundaries this process has passed (for tests of the crash-point mechanism). */
+export function stepBoundariesPassed(): number {
+  return boundariesPassed;
 }
 
 export async function applyStep(step: Step, opts: ApplyOptions): Promise<void> {

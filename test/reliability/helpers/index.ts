@@ -1,0 +1,46 @@
+/** Shared pieces of the reliability suite (test/reliability/*.test.ts). */
+import { spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { REPO_ROOT } from "../../helpers/cli.js";
+
+const HERE = fileURLToPath(import.meta.url);
+const COMPILED = HERE.includes("/dist/");
+
+/** argv running test/reliability/helpers/child.ts (compiled or under tsx, like qjailArgv()). */
+export function childArgv(): string[] {
+  return COMPILED
+    ? [process.execPath, join(dirname(HERE), "child.js")]
+    : [process.execPath, "--import", "tsx", join(REPO_ROOT, "test/reliability/helpers/child.ts")];
+}
+
+export interface ChildRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function toChildRun(r: SpawnSyncReturns<string>): ChildRun {
+  if (r.error) throw r.error;
+  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Run argv[0] with the rest, extra environment merged over PATH only (no leaking of the caller's QJAIL_*). */
+export function runSync(argv: readonly string[], env: Record<string, string> = {}, input?: string): ChildRun {
+  const [cmd, ...args] = argv;
+  return toChildRun(
+    spawnSync(cmd as string, args, {
+      encoding: "utf8",
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env },
+      input,
+      maxBuffer: 64 * 1024 * 1024,
+      timeout: 120_000,
+    }),
+  );
+}
+
+/** True when a child ended by SIGKILL, which is how a crash point ends a process. */
+export function killed(r: ChildRun): boolean {
+  return r.signal === "SIGKILL";
+}
