@@ -1,0 +1,195 @@
+import http from "node:http";
+import https from "node:https";
+import { createHash } from "node:crypto";
+import { createWriteStream, promises as fsp } from "node:fs";
+import { posix } from "node:path";
+import type { Writable } from "node:stream";
+import cliProgress from "cli-progress";
+import { UsageError, shown } from "../core/errors.js";
+import { parseManifest, releaseUrl } from "../core/release.js";
+
+export interface FetchBaseOptions {
+  /** Mirror base URL ending in "/" (see mirrorBase in src/core/release.ts). */
+  mirror: string;
+  /** "14.1-RELEASE" (see releaseFromUname). */
+  release: string;
+  /** "amd64/amd64" (see archPath). */
+  arch: string;
+  /** Physical directory that receives base.txz; created if missing. */
+  dir: string;
+  /** Progress and messages go here; a bar when it is a TTY, percentage lines otherwise. */
+  stderr: Writable;
+  /** Give up on a silent connection after this long (default 60 s). */
+  idleTimeoutMs?: number;
+}
+
+const MAX_REDIRECTS = 5;
+const MANIFEST_LIMIT = 1 << 20;
+
+/**
+ * Download `base.txz` of a release and check it against the release's
+ * MANIFEST (SHA256, column 2), for `qjail install`. Resolves to `dir`, which
+ * then holds `base.txz`, ready for the same extraction as `install -f dir`.
+ *
+ * The file is written as `base.txz.part` and renamed only after its checksum
+ * matched, so a failed, cut or tampered download never leaves a file named
+ * base.txz behind, nor the part file.
+ */
+export async function fetchBaseTxz(opts: FetchBaseOptions): Promise<string> {
+  const base = releaseUrl(opts.mirror, opts.arch, opts.release);
+  const idle = opts.idleTimeoutMs ?? 60_000;
+  const manifestText = (await get(`${base}MANIFEST`, idle, async (res) => readLimited(res, MANIFEST_LIMIT))).toString("utf8");
+  const { entries, problems } = parseManifest(manifestText);
+  const entry = entries.get("base.txz");
+  if (!entry) {
+    throw new UsageError("QJ1512", `the MANIFEST at ${shown(`${base}MANIFEST`)} lists no base.txz${problems.length ? ` (${problems[0]})` : ""}`, "Check the mirror and release, or use 'qjail install -f DIR'.");
+  }
+  await fsp.mkdir(opts.dir, { recursive: true });
+  const final = posix.join(opts.dir, "base.txz");
+  const part = `${final}.part`;
+  try {
+    const sha = await get(`${base}base.txz`, idle, (res) => saveWithProgress(res, part, opts.stderr));
+    if (sha !== entry.sha256) {
+      throw new UsageError(
+        "QJ1513",
+        `base.txz from ${shown(base)} does not match its MANIFEST: SHA256 ${sha}, expected ${entry.sha256}`,
+        "The download was damaged or altered and has been deleted. Try again, or another mirror with -h host / --mirror URL.",
+      );
+    }
+    await fsp.rename(part, final);
+  } catch (e) {
+    await fsp.rm(part, { force: true });
+    throw e;
+  }
+  opts.stderr.write(`base.txz ${opts.release} checked against MANIFEST (SHA256 ${entry.sha256})\n`);
+  return opts.dir;
+}
+
+type Body<T> = (res: http.IncomingMessage) => Promise<T>;
+
+function get<T>(url: string, idleMs: number, body: Body<T>, redirects = 0): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const u = new URL(url);
+    const mod = u.protocol === "https:" ? https : u.protocol === "http:" ? http : undefined;
+    if (!mod) {
+      reject(new UsageError("QJ1510", `cannot download ${shown(url)}: unsupported protocol`, "Use an http or https mirror."));
+      return;
+    }
+    const req = mod.get(u, { headers: { "user-agent": "qjail" } }, (res) => {
+      const status = res.statusCode ?? 0;
+      if (status >= 300 && status < 400 && res.headers.location) {
+        res.resume();
+        if (redirects >= MAX_REDIRECTS) {
+          reject(new UsageError("QJ1510", `too many redirects fetching ${shown(url)}`, "Try another mirror with -h host / --mirror URL."));
+          return;
+        }
+        get(new URL(res.headers.location, u).href, idleMs, body, redirects + 1).then(resolve, reject);
+        return;
+      }
+      if (status !== 200) {
+        res.resume();
+        reject(new UsageError("QJ1511", `download of ${shown(url)} failed: HTTP ${status}`, "Check that the release exists on this mirror for this architecture, or use 'qjail install -f DIR'."));
+        return;
+      }
+      body(res).then(resolve, (e: unknown) => reject(toDownloadError(e, url)));
+    });
+    req.setTimeout(idleMs, () => req.destroy(new Error(`no data for ${idleMs / 1000} s`)));
+    req.on("error", (e) => reject(toDownloadError(e, url)));
+  });
+}
+
+function toDownloadError(e: unknown, url: string): unknown {
+  if (e instanceof UsageError) return e;
+  return new UsageError("QJ1510", `download of ${shown(url)} failed: ${(e as Error).message}`, "Check the network and the mirror, then run the command again.");
+}
+
+function readLimited(res: http.IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > limit) res.destroy(new Error(`response larger than ${limit} bytes`));
+      else chunks.push(c);
+    });
+    res.on("end", () => {
+      if (!res.complete) reject(new Error("the connection closed before the end of the file"));
+      else resolve(Buffer.concat(chunks));
+    });
+    res.on("error", reject);
+    res.on("aborted", () => reject(new Error("the connection closed before the end of the file")));
+  });
+}
+
+/** Stream to `path`, hashing as it goes; resolves to the hex SHA256. */
+function saveWithProgress(res: http.IncomingMessage, path: string, stderr: Writable): Promise<string> {
+  const total = Number(res.headers["content-length"] ?? NaN);
+  const progress = makeProgress(stderr, Number.isFinite(total) ? total : undefined);
+  return new Promise<string>((resolve, reject) => {
+    const hash = createHash("sha256");
+    const out = createWriteStream(path, { mode: 0o644 });
+    let received = 0;
+    let failed = false;
+    const fail = (e: Error): void => {
+      if (failed) return;
+      failed = true;
+      progress.stop();
+      res.destroy();
+      out.destroy();
+      reject(e);
+    };
+    res.on("data", (c: Buffer) => {
+      received += c.length;
+      hash.update(c);
+      progress.update(received);
+      if (!out.write(c)) {
+        res.pause();
+        out.once("drain", () => res.resume());
+      }
+    });
+    res.on("aborted", () => fail(new Error(`the connection closed after ${received} bytes`)));
+    res.on("error", (e) => fail(e));
+    out.on("error", (e) => fail(e));
+    res.on("end", () => {
+      if (failed) return;
+      if (!res.complete || (Number.isFinite(total) && received !== total)) {
+        fail(new Error(`the connection closed after ${received} of ${Number.isFinite(total) ? total : "?"} bytes`));
+        return;
+      }
+      out.end(() => {
+        progress.stop();
+        resolve(hash.digest("hex"));
+      });
+    });
+  });
+}
+
+interface Progress {
+  update(bytes: number): void;
+  stop(): void;
+}
+
+function makeProgress(stderr: Writable, total: number | undefined): Progress {
+  const tty = (stderr as Writable & { isTTY?: boolean }).isTTY === true;
+  if (tty && total !== undefined) {
+    const bar = new cliProgress.SingleBar(
+      { stream: stderr as unknown as NodeJS.WritableStream, format: "base.txz [{bar}] {percentage}% | {value}/{total} bytes", hideCursor: true },
+      cliProgress.Presets.shades_classic,
+    );
+    bar.start(total, 0);
+    return { update: (b) => bar.update(b), stop: () => bar.stop() };
+  }
+  // Not a terminal (a log, CI): a line per 10 % instead of a redrawn bar.
+  let lastTenth = -1;
+  return {
+    update(bytes) {
+      if (total === undefined || total === 0) return;
+      const tenth = Math.floor((bytes / total) * 10);
+      if (tenth > lastTenth) {
+        lastTenth = tenth;
+        stderr.write(`base.txz: ${tenth * 10}% (${bytes} of ${total} bytes)\n`);
+      }
+    },
+    stop() {},
+  };
+}
