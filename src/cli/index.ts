@@ -1,12 +1,22 @@
 import type { CommandDef } from "./command.js";
 import { helpCommand } from "./commands/help.js";
+import { startCommand } from "./commands/start.js";
+import { stopCommand } from "./commands/stop.js";
+import { restartCommand } from "./commands/restart.js";
+import { consoleCommand } from "./commands/console.js";
 
 /**
  * Every qjail command, listed once, explicitly (no discovery at run time).
  * test/cli/registry.test.ts checks each has a description, an example and a
  * man page in man/.
  */
-export const COMMANDS: readonly CommandDef[] = [helpCommand];
+export const COMMANDS: readonly CommandDef[] = [
+  helpCommand,
+  startCommand,
+  stopCommand,
+  restartCommand,
+  consoleCommand,
+];
 
 /** The command whose path is the longest prefix of argv, and the remaining words. */
 export function findCommand(argv: readonly string[]): { def: CommandDef; rest: string[] } | undefined {

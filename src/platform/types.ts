@@ -55,4 +55,10 @@ export interface Platform {
   planConsole(jail: JailSpec, req: ConsoleRequest): Plan;
   /** Attach the caller's stdio to the jail; resolves to the exit status of the shell or command. */
   console(jail: JailSpec, req: ConsoleRequest): Promise<number>;
+  /**
+   * Remove a jail's root tree for `delete`: refuses while anything is mounted
+   * below it, clears file flags first where the OS has them (FreeBSD's schg).
+   * Optional: a backend without it leaves delete to safe-fs's tree removal.
+   */
+  removeJailTree?(rootPath: string): Promise<void>;
 }
