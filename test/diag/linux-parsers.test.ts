@@ -56,6 +56,10 @@ test("nft -j list ruleset: tables, hooked chains, counters summed per comment", 
   );
   assert.equal(rs.rules.length, 2);
   assert.equal(rs.rules[0]?.packets, 7);
+  assert.deepEqual(rs.rules[0]?.dport, { proto: "tcp", low: 6188, high: 6188 });
+  assert.deepEqual(rs.rules[0]?.dnat, { addr: "10.0.0.3", port: 80 });
+  assert.equal(rs.rules[1]?.daddr, "10.0.0.3");
+  assert.equal(rs.rules[1]?.dnat, undefined);
   assert.deepEqual(countersByComment(rs, "qjail").get("expose www tcp 6188"), { packets: 12, bytes: 720 });
   assert.equal(countersByComment(rs, "other").size, 0);
   assert.deepEqual(parseNftJson(""), { tables: [], chains: [], rules: [] });

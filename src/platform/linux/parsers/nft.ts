@@ -13,6 +13,12 @@ export interface NftRuleCounter {
   comment?: string;
   packets?: number;
   bytes?: number;
+  /** `tcp dport N` / `udp dport N-M` matched by the rule. */
+  dport?: { proto: string; low: number; high: number };
+  /** `ip daddr A` / `ip6 daddr A` matched by the rule. */
+  daddr?: string;
+  /** dnat target, when the rule translates. */
+  dnat?: { addr: string; port?: number };
 }
 
 export interface NftRuleset {
@@ -47,17 +53,37 @@ export function parseNftJson(text: string): NftRuleset {
       const r = item.rule as NftJsonRule;
       const rule: NftRuleCounter = { family: r.family, table: r.table, chain: r.chain, handle: r.handle };
       if (r.comment !== undefined) rule.comment = r.comment;
-      for (const e of r.expr ?? []) {
-        const counter = (e as { counter?: { packets: number; bytes: number } }).counter;
-        if (counter) {
-          rule.packets = counter.packets;
-          rule.bytes = counter.bytes;
-        }
-      }
+      for (const e of r.expr ?? []) readExpression(rule, e as NftExpression);
       out.rules.push(rule);
     }
   }
   return out;
+}
+
+interface NftExpression {
+  counter?: { packets: number; bytes: number };
+  match?: { op: string; left: { payload?: { protocol: string; field: string } }; right: unknown };
+  dnat?: { addr?: string; port?: number };
+}
+
+function readExpression(rule: NftRuleCounter, e: NftExpression): void {
+  if (e.counter) {
+    rule.packets = e.counter.packets;
+    rule.bytes = e.counter.bytes;
+  }
+  if (e.dnat?.addr !== undefined) {
+    rule.dnat = { addr: e.dnat.addr };
+    if (e.dnat.port !== undefined) rule.dnat.port = e.dnat.port;
+  }
+  const payload = e.match?.left.payload;
+  if (!e.match || !payload || e.match.op !== "==") return;
+  const right = e.match.right;
+  if (payload.field === "dport" && (payload.protocol === "tcp" || payload.protocol === "udp" || payload.protocol === "th")) {
+    if (typeof right === "number") rule.dport = { proto: payload.protocol, low: right, high: right };
+    const range = (right as { range?: [number, number] } | null)?.range;
+    if (Array.isArray(range)) rule.dport = { proto: payload.protocol, low: range[0], high: range[1] };
+  }
+  if (payload.field === "daddr" && (payload.protocol === "ip" || payload.protocol === "ip6") && typeof right === "string") rule.daddr = right;
 }
 
 /** Packets and bytes per rule comment within one table, summed over its rules. */

@@ -1,0 +1,193 @@
+import type { DiagFacts } from "./status.js";
+import { exposureCounter, listensOn } from "./status.js";
+import { describeExposure, formatRange } from "./exposure.js";
+import { exposureKey } from "../store/exposures.js";
+
+/**
+ * `qjail doctor`: the host checked end to end, from the same facts as
+ * `qjail status`. Each finding names the fault, shows the value, and gives the
+ * exact command that fixes it; `repair` marks the fixes `--repair` may run
+ * without asking (re-loading qjail's own rules, turning forwarding on), never
+ * anything that starts a service or changes the admin's files.
+ */
+
+export type Severity = "error" | "warning" | "info";
+
+export interface Finding {
+  code: `QJ53${string}`;
+  severity: Severity;
+  /** What the finding is about: "host", "firewall", a jail name, "www tcp 6188". */
+  subject: string;
+  message: string;
+  /** The command that fixes it, as the admin would type it. */
+  fix: string;
+  /** A fix --repair runs itself. */
+  repair?: "fw-sync" | "forwarding";
+}
+
+function forwardingFix(platform: DiagFacts["platform"]): string {
+  return platform === "linux" ? "sysctl -w net.ipv4.ip_forward=1" : "sysrc gateway_enable=YES && sysctl net.inet.ip.forwarding=1";
+}
+
+function firewallEnableFix(facts: DiagFacts): string {
+  switch (facts.hostConfig.firewall) {
+    case "ipf":
+      return "sysrc ipfilter_enable=YES ipnat_enable=YES && service ipfilter start && service ipnat start";
+    case "pf":
+      return "sysrc pf_enable=YES && service pf start";
+    case "ipfw":
+      return "sysrc firewall_enable=YES firewall_nat_enable=YES && service ipfw start";
+    case "nft":
+      return facts.firewall.available ? "systemctl enable --now nftables" : "apt-get install nftables";
+  }
+}
+
+export function diagnose(facts: DiagFacts): Finding[] {
+  const out: Finding[] = [];
+  const cfg = facts.hostConfig;
+  const platform = facts.platform;
+
+  if (!facts.hostConfigExists) {
+    out.push({
+      code: "QJ5301",
+      severity: "warning",
+      subject: "host",
+      message: `no host config; qjail assumes firewall ${cfg.firewall} on ${JSON.stringify(cfg.extIf)}`,
+      fix: "qjail fw setup",
+    });
+  }
+  if (!facts.firewall.available) {
+    out.push({ code: "QJ5302", severity: "error", subject: "firewall", message: `the ${cfg.firewall} tools are not installed`, fix: firewallEnableFix(facts) });
+  } else if (facts.firewall.running === false || facts.firewall.enabled === false) {
+    out.push({
+      code: "QJ5303",
+      severity: facts.firewall.running === false ? "error" : "warning",
+      subject: "firewall",
+      message: facts.firewall.running === false ? `the ${cfg.firewall} firewall is not running` : `the ${cfg.firewall} firewall is not enabled at boot`,
+      fix: firewallEnableFix(facts),
+    });
+  }
+
+  const wanted = facts.resolved.length > 0;
+  if (wanted && facts.firewall.qjailRulesLoaded === false) {
+    out.push({
+      code: "QJ5304",
+      severity: "error",
+      subject: "firewall",
+      message: `qjail's rules are not loaded in the ${cfg.firewall} firewall (${facts.resolved.length} exposure${facts.resolved.length === 1 ? "" : "s"} unreachable)`,
+      fix: "qjail fw sync",
+      repair: "fw-sync",
+    });
+  } else if (wanted) {
+    const missing = facts.resolved.filter((e) => exposureCounter(facts.counters, e).live === false);
+    const pending = facts.syncedExposures === undefined ? facts.exposures : facts.exposures.filter((e) => !facts.syncedExposures!.includes(exposureKey(e)));
+    if (missing.length > 0 || pending.length > 0) {
+      const names = [...new Set([...missing.map(describeExposure), ...pending.map(describeExposure)])];
+      out.push({
+        code: "QJ5305",
+        severity: "error",
+        subject: "firewall",
+        message: `qjail's live rules are out of sync with the exposures: ${names.join("; ")}`,
+        fix: "qjail fw sync",
+        repair: "fw-sync",
+      });
+    }
+  }
+  if (facts.syncedAddress && facts.extAddress && facts.syncedAddress !== facts.extAddress) {
+    out.push({
+      code: "QJ5306",
+      severity: "error",
+      subject: "firewall",
+      message: `the rules were synced for ${facts.syncedAddress} but ${cfg.extIf} now has ${facts.extAddress}`,
+      fix: "qjail fw sync",
+      repair: "fw-sync",
+    });
+  }
+
+  if (platform === "linux" && facts.forwarding === false && facts.jails.length > 0) {
+    out.push({ code: "QJ5307", severity: "error", subject: "host", message: "IPv4 forwarding is off: jails in their own network namespaces cannot be reached", fix: forwardingFix(platform), repair: "forwarding" });
+  }
+  if (facts.jailSubnetRouted && !facts.jailSubnetRouted.ok && facts.jails.some((j) => j.jid !== undefined)) {
+    out.push({
+      code: "QJ5308",
+      severity: "error",
+      subject: "host",
+      message: `the jail subnet ${cfg.jailSubnet4 ?? "?"} is not routed: ${facts.jailSubnetRouted.detail}`,
+      fix: platform === "linux" ? `qjail restart` : `ifconfig ${cfg.jailIf} create && qjail restart`,
+    });
+  }
+
+  for (const j of facts.jails) {
+    const running = j.jid !== undefined;
+    if (!running && j.status === "normal") {
+      out.push({ code: "QJ5310", severity: "error", subject: j.name, message: `jail ${JSON.stringify(j.name)} should be running (no .norun/.man) but is stopped`, fix: `qjail start ${j.name}` });
+    }
+    if (j.resolvConf === undefined || !/^\s*nameserver\s+\S+/m.test(j.resolvConf)) {
+      out.push({
+        code: "QJ5311",
+        severity: "warning",
+        subject: j.name,
+        message: `jail ${JSON.stringify(j.name)} has ${j.resolvConf === undefined ? "no /etc/resolv.conf" : "no nameserver line in /etc/resolv.conf"}: names will not resolve`,
+        fix: `cp /etc/resolv.conf /usr/jails/${j.name}/etc/resolv.conf`,
+      });
+    }
+    for (const probe of j.outbound ?? []) {
+      if (probe.ok) continue;
+      out.push({
+        code: "QJ5312",
+        severity: "error",
+        subject: j.name,
+        message: `from jail ${JSON.stringify(j.name)}, ${probe.target} is unreachable (${probe.detail}); outbound NAT for the jail subnet may be missing`,
+        fix: "qjail fw sync",
+        repair: "fw-sync",
+      });
+    }
+    if (!running || j.listening === undefined) continue;
+    for (const e of facts.resolved.filter((x) => x.jail === j.name)) {
+      if (listensOn(j.listening, e.proto, e.target, e.jailPort.low, e.jailPort.high)) continue;
+      out.push({
+        code: "QJ5313",
+        severity: "warning",
+        subject: `${e.jail} ${e.proto} ${formatRange(e.public)}`,
+        message: `exposure ${describeExposure(e)}: nothing in jail ${JSON.stringify(j.name)} listens on ${e.target}:${formatRange(e.jailPort)}/${e.proto}`,
+        fix: `qjail console ${j.name}   (start the service that should answer on ${formatRange(e.jailPort)}; or: qjail unexpose ${e.jail} ${e.proto} ${e.public.low})`,
+      });
+    }
+  }
+
+  for (const e of facts.exposures) {
+    const collide = (facts.hostListening ?? []).filter(
+      (r) =>
+        r.proto.startsWith(e.proto) &&
+        r.local.port !== null &&
+        r.local.port >= e.public.low &&
+        r.local.port <= e.public.high &&
+        (r.local.address === "*" || r.local.address === facts.extAddress),
+    );
+    for (const r of collide) {
+      out.push({
+        code: "QJ5314",
+        severity: "error",
+        subject: `${e.jail} ${e.proto} ${formatRange(e.public)}`,
+        message: `host service ${JSON.stringify(r.command)} listens on ${r.local.address}:${r.local.port}, the public port of exposure ${describeExposure(e)} (qjail-howto rule 5: a service cannot be on the host and in a jail on one port)`,
+        fix: `qjail unexpose ${e.jail} ${e.proto} ${e.public.low}   (or move the host's ${r.command} off port ${r.local.port})`,
+      });
+    }
+  }
+  for (const d of facts.dropped) {
+    out.push({ code: "QJ5315", severity: "warning", subject: d.exposure.jail, message: `exposure ${describeExposure(d.exposure)} is ignored: ${d.reason}`, fix: `qjail unexpose ${d.exposure.jail} ${d.exposure.proto} ${d.exposure.public.low}` });
+  }
+  return out;
+}
+
+export function formatFindings(findings: readonly Finding[]): string {
+  if (findings.length === 0) return "doctor: no problems found\n";
+  const lines: string[] = [];
+  for (const f of findings) {
+    lines.push(`${f.severity}: ${f.code}: ${f.subject}: ${f.message}`);
+    lines.push(`  fix: ${f.fix}${f.repair ? "   (qjail doctor --repair does this)" : ""}`);
+  }
+  const errors = findings.filter((f) => f.severity === "error").length;
+  lines.push(`doctor: ${errors} error${errors === 1 ? "" : "s"}, ${findings.length - errors} other finding${findings.length - errors === 1 ? "" : "s"}`);
+  return lines.join("\n") + "\n";
+}

@@ -1,0 +1,230 @@
+import type { JailStatus } from "./record.js";
+import type { Exposure, ResolvedExposure } from "./exposure.js";
+import type { HostConfig } from "./hostconfig.js";
+import type { SockstatRow } from "../platform/freebsd/parsers/sockstat.js";
+import type { IpfstatRule } from "../platform/freebsd/parsers/ipfstat.js";
+import type { IpnatListing } from "../platform/freebsd/parsers/ipnat.js";
+import type { PfRule } from "../platform/freebsd/parsers/pfctl.js";
+import type { NftRuleset } from "../platform/linux/parsers/nft.js";
+import { ruleMatchesDestination } from "../platform/freebsd/parsers/ipfstat.js";
+import { rdrFor } from "../platform/freebsd/parsers/ipnat.js";
+
+/**
+ * `qjail status`: what the page's "host debug commands" (sockstat -j, ipnat
+ * -lhd, ipfstat -hni) show, joined per jail. Pure: the platform gathers a
+ * {@link DiagFacts} (src/platform/{freebsd,linux}/facts.ts) and
+ * {@link buildStatus} turns it into the document; src/core/doctor.ts reads the
+ * same facts for its findings.
+ */
+
+/** Live rule listings with counters, as each firewall reports them. */
+export type RuleCounters =
+  | { kind: "ipf"; filterIn: IpfstatRule[]; nat: IpnatListing }
+  | { kind: "pf"; rules: PfRule[] }
+  | { kind: "nft"; ruleset: NftRuleset; table: string }
+  | { kind: "unavailable"; reason: string };
+
+export interface JailFacts {
+  name: string;
+  status: JailStatus;
+  ip4: string[];
+  ip6: string[];
+  /** Set when the kernel runs the jail. */
+  jid?: number;
+  /** Listening sockets in the jail's view (sockstat -l -j / ss in its netns); undefined when not gathered. */
+  listening?: SockstatRow[];
+  /** Content of the jail's /etc/resolv.conf; undefined when missing. */
+  resolvConf?: string;
+  /** Outbound TCP probes run from inside the jail ("198.51.100.2:43" → reached?). */
+  outbound?: { target: string; ok: boolean; detail: string }[];
+}
+
+export interface DiagFacts {
+  platform: "freebsd" | "linux";
+  hostConfig: HostConfig;
+  hostConfigExists: boolean;
+  /** Public IPv4 of ext_if. */
+  extAddress?: string;
+  jails: JailFacts[];
+  exposures: Exposure[];
+  resolved: ResolvedExposure[];
+  dropped: { exposure: Exposure; reason: string }[];
+  /** Exposure keys ("jail line") live after the last verified load; undefined when never synced. */
+  syncedExposures?: string[];
+  /** Public address the rules were last synced for. */
+  syncedAddress?: string | null;
+  /** The host's own listeners (not jails'). */
+  hostListening?: SockstatRow[];
+  firewall: {
+    /** The firewall's tools exist on this host. */
+    available: boolean;
+    /** Enabled at boot (rc.conf knobs / service enabled); undefined when unknown. */
+    enabled?: boolean;
+    /** Running in the kernel now (ipf -V Running, pf Status Enabled, nft works). */
+    running?: boolean;
+    /** qjail's own rules are present (ipnat rdr/anchor/table). */
+    qjailRulesLoaded?: boolean;
+  };
+  counters: RuleCounters;
+  /** IPv4 forwarding (Linux: net.ipv4.ip_forward in the host's namespace). */
+  forwarding?: boolean;
+  /** The jail interface exists, is up and carries an address inside the jail subnet. */
+  jailSubnetRouted?: { ok: boolean; detail: string };
+}
+
+export interface ExposureStatus {
+  proto: string;
+  public: string;
+  jail_port: string;
+  target: string;
+  family: number;
+  /** Packets counted by the rule(s) this exposure owns; null when the firewall gives no counter. */
+  hits: number | null;
+  /** Where the count comes from ("ipnat rdr", "ipf pass rule @3", "nft dnat"). */
+  counted_by: string | null;
+  /** Whether the rule is live in the kernel; null when unknown. */
+  live: boolean | null;
+  /** Something in the jail listens on the jail port; null when the jail is not running. */
+  listening: boolean | null;
+}
+
+export interface JailStatusDoc {
+  name: string;
+  status: JailStatus;
+  state: "running" | "stopped";
+  jid: number | null;
+  ipv4: string[];
+  ipv6: string[];
+  listening: { proto: string; address: string; port: number | null; command: string; pid: number | null }[];
+  exposures: ExposureStatus[];
+}
+
+export interface StatusDoc {
+  __version: "1";
+  host: {
+    platform: string;
+    firewall: string;
+    ext_if: string;
+    ext_address: string | null;
+    firewall_running: boolean | null;
+    qjail_rules_loaded: boolean | null;
+    forwarding: boolean | null;
+  };
+  jails: JailStatusDoc[];
+}
+
+function rangeText(low: number, high: number): string {
+  return low === high ? String(low) : `${low}-${high}`;
+}
+
+/** Whether a listener serves `port` of `proto` on `address`. */
+export function listensOn(rows: readonly SockstatRow[], proto: string, address: string, low: number, high: number): boolean {
+  return rows.some(
+    (r) =>
+      r.proto.startsWith(proto) &&
+      r.local.port !== null &&
+      r.local.port >= low &&
+      r.local.port <= high &&
+      (r.local.address === "*" || r.local.address === address),
+  );
+}
+
+/** Hit count of the rule(s) that own one exposure, found by what the rule matches, not by its position. */
+export function exposureCounter(counters: RuleCounters, e: ResolvedExposure): { hits: number | null; by: string | null; live: boolean | null } {
+  switch (counters.kind) {
+    case "ipf": {
+      // The page's note: the pass rule for the public port never counts a forwarded packet (rdr ran first);
+      // the rule that admits the jail's address and port does, so that is the one reported.
+      const pass = counters.filterIn.find((r) => r.action === "pass" && ruleMatchesDestination(r, e.target, e.jailPort.low));
+      const rdr = rdrFor(counters.nat.rules, e.public.low, e.proto);
+      const live = rdr !== undefined && rdr.target === e.target;
+      if (pass?.hits !== undefined) return { hits: pass.hits, by: `ipf pass rule${pass.number !== undefined ? ` @${pass.number}` : ""}`, live };
+      if (rdr?.hits !== undefined) return { hits: rdr.hits, by: "ipnat rdr", live };
+      return { hits: null, by: null, live };
+    }
+    case "nft": {
+      const rules = counters.ruleset.rules.filter(
+        (r) => r.table === counters.table && r.dnat?.addr === e.target && r.dport !== undefined && r.dport.low === e.public.low && r.dport.high === e.public.high && (r.dport.proto === e.proto || r.dport.proto === "th"),
+      );
+      if (rules.length === 0) return { hits: null, by: null, live: false };
+      return { hits: rules.reduce((n, r) => n + (r.packets ?? 0), 0), by: "nft dnat", live: true };
+    }
+    case "pf": {
+      const rule = counters.rules.find((r) => r.action === "pass" && new RegExp(`\\bto ${e.target.replace(/\./g, "\\.")}(/32)? port = ${e.jailPort.low}\\b`).test(r.text));
+      if (!rule) return { hits: null, by: null, live: null };
+      return { hits: rule.packets ?? null, by: `pf rule @${rule.number}`, live: true };
+    }
+    case "unavailable":
+      return { hits: null, by: null, live: null };
+  }
+}
+
+export function buildStatus(facts: DiagFacts, only?: string): StatusDoc {
+  const jails = facts.jails
+    .filter((j) => only === undefined || j.name === only)
+    .map((j): JailStatusDoc => {
+      const running = j.jid !== undefined;
+      const exposures = facts.resolved
+        .filter((e) => e.jail === j.name)
+        .map((e): ExposureStatus => {
+          const c = exposureCounter(facts.counters, e);
+          return {
+            proto: e.proto,
+            public: rangeText(e.public.low, e.public.high),
+            jail_port: rangeText(e.jailPort.low, e.jailPort.high),
+            target: e.target,
+            family: e.family,
+            hits: c.hits,
+            counted_by: c.by,
+            live: c.live,
+            listening: running && j.listening ? listensOn(j.listening, e.proto, e.target, e.jailPort.low, e.jailPort.high) : null,
+          };
+        });
+      return {
+        name: j.name,
+        status: j.status,
+        state: running ? "running" : "stopped",
+        jid: j.jid ?? null,
+        ipv4: j.ip4,
+        ipv6: j.ip6,
+        listening: (j.listening ?? []).map((r) => ({ proto: r.proto, address: r.local.address, port: r.local.port, command: r.command, pid: r.pid })),
+        exposures,
+      };
+    });
+  return {
+    __version: "1",
+    host: {
+      platform: facts.platform,
+      firewall: facts.hostConfig.firewall,
+      ext_if: facts.hostConfig.extIf,
+      ext_address: facts.extAddress ?? null,
+      firewall_running: facts.firewall.running ?? null,
+      qjail_rules_loaded: facts.firewall.qjailRulesLoaded ?? null,
+      forwarding: facts.forwarding ?? null,
+    },
+    jails,
+  };
+}
+
+/** The human view: one block per jail, sockstat-like lines, then exposures with counts. */
+export function formatStatus(doc: StatusDoc): string {
+  const h = doc.host;
+  const out: string[] = [
+    `host: ${h.platform}, firewall ${h.firewall} on ${h.ext_if}${h.ext_address ? ` (${h.ext_address})` : ""}` +
+      `${h.firewall_running === false ? ", firewall NOT running" : ""}${h.qjail_rules_loaded === false ? ", qjail rules NOT loaded" : ""}`,
+  ];
+  if (doc.jails.length === 0) out.push("no jails");
+  for (const j of doc.jails) {
+    const flag = j.status === "normal" ? "" : ` [${j.status}]`;
+    out.push("");
+    out.push(`${j.name}${flag}: ${j.state}${j.jid !== null ? `, JID ${j.jid}` : ""}, ${[...j.ipv4, ...j.ipv6].join(" ") || "no address"}`);
+    for (const l of j.listening) out.push(`  listening ${l.proto.padEnd(6)} ${l.address}:${l.port ?? "*"}  ${l.command}${l.pid !== null ? ` (pid ${l.pid})` : ""}`);
+    for (const e of j.exposures) {
+      const hits = e.hits === null ? "no counter" : `${e.hits} hits (${e.counted_by})`;
+      const listen = e.listening === false ? ", NOTHING LISTENS on the jail port" : "";
+      const live = e.live === false ? ", rule NOT live" : "";
+      out.push(`  exposed   ${e.proto} ${e.public} -> ${e.target}:${e.jail_port}  ${hits}${live}${listen}`);
+    }
+  }
+  return out.join("\n") + "\n";
+}
