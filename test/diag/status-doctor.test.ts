@@ -15,10 +15,11 @@ function howtoFacts(over: Partial<DiagFacts> = {}, jailOver: Partial<Record<stri
   const hostConfig = { ...defaultHostConfig("freebsd"), extIf: "em0", hostServices: [{ port: 22, proto: "tcp" as const }, { port: 80, proto: "tcp" as const }] };
   const exposure = (jail: string, pub: number, port: number): Exposure => ({ jail, proto: "tcp", public: { low: pub, high: pub }, jailPort: { low: port, high: port }, from: [], on: undefined, comment: "" });
   const exposures = [exposure("ssh", 6122, 22), exposure("www", 6188, 80)];
-  const jails: JailFacts[] = [
+  const base: JailFacts[] = [
     { name: "ssh", status: "normal", ip4: ["10.0.0.2"], ip6: [], jid: 1, resolvConf: "nameserver 192.0.2.53\n", listening: parseSockstat("root     sshd       812   4  tcp4   10.0.0.2:22           *:*\n") },
     { name: "www", status: "normal", ip4: ["10.0.0.3"], ip6: [], jid: 2, resolvConf: "nameserver 192.0.2.53\n", listening: parseSockstat("www      httpd      901   3  tcp4   10.0.0.3:80           *:*\n") },
-  ].map((j) => ({ ...j, ...jailOver[j.name] }));
+  ];
+  const jails = base.map((j): JailFacts => ({ ...j, ...jailOver[j.name] }));
   const { resolved, dropped } = resolveExposures(exposures, jails);
   return {
     platform: "freebsd",
