@@ -404,6 +404,6 @@ describe("planted links cannot steer host-side writes or deletes out of a jail",
     const r = runSync(["unshare", "-m", "--propagation", "private", "--", ...childArgv(), "--bind", shared, rel(h, "sharedfs"), "apply", h.root, planFile]);
     // Linux bind mounts of the same filesystem keep st_dev, so a st_dev check alone does not see them.
     assert.deepEqual(treeDigest(shared), before, "files of the filesystem mounted in the jail were deleted");
-    assert.match(r.stdout, /^error QJ1101 refusing to touch ".*sharedfs": .*mounted/m, r.stderr);
+    assert.match(r.stdout, /^error apply QJ1101 refusing to touch ".*sharedfs": .*mounted/m, r.stderr);
   });
 });
