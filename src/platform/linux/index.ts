@@ -1,22 +1,269 @@
-import type { Platform } from "../types.js";
-import { UsageError } from "../../core/errors.js";
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, posix } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { ConsoleRequest, JailSpec, LiveJail, Platform } from "../types.js";
+import type { Plan, Step } from "../../core/plan.js";
+import { formatStep } from "../../core/plan.js";
+import { UsageError, shown } from "../../core/errors.js";
+import { physical, hostLayout, type HostLayout } from "../../core/paths.js";
+import { defaultHostConfig, jailGateway, parseHostConfig, type HostConfig } from "../../core/hostconfig.js";
+import { RECORD_FLAG_VALUES } from "../../core/record.js";
+import {
+  hostInterfaceName,
+  jailNetwork,
+  netnsName,
+  planLinuxConsole,
+  planLinuxStart,
+  planLinuxStop,
+  type ConsoleUser,
+  type LinuxJail,
+  type RunState,
+} from "../../core/linux/lifecycle.js";
+import { BASE_MANIFEST, parseBaseManifest } from "../../core/linux/install.js";
+import { addOneTimeUser, randomSalt } from "../../core/linux/sshuser.js";
+import { applyPlan } from "../apply.js";
+import { safeRemoveTree } from "../safe-fs.js";
+import { hostInterfaces, isAlive, mountsUnder, netnsExists, readAllRunStates, readJailFileSync, readRunState } from "./state.js";
 
-// Placeholder until the linux backend lands: every operation refuses clearly.
-export function createLinuxPlatform(root: string): Platform {
-  const unavailable = (): never => {
-    throw new UsageError("QJ1999", "the linux backend is not available in this build", "Use --platform to pick another backend.");
-  };
-  return {
+/**
+ * The Linux backend: a jail is a set of namespaces (mount, PID, UTS, IPC,
+ * network) around a pivot_root'ed copy of qjail's template, with the shared
+ * base mounted read-only and a capability set that keeps root in the jail
+ * from being root on the host. The pure planners are in
+ * src/core/linux/lifecycle.ts; the helper scripts they run in share/linux.
+ */
+
+/** share/linux, found from this module whether it runs from src/ (tsx) or dist/src/ (built). */
+export function linuxHelperDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const candidate = join(dir, "share", "linux");
+    if (existsSync(join(candidate, "jail-init.sh"))) return candidate;
+    dir = dirname(dir);
+  }
+  throw new Error("internal: share/linux/jail-init.sh not found beside the qjail sources");
+}
+
+const READY_TIMEOUT_SECONDS = 30;
+
+function toLinuxJail(spec: JailSpec): LinuxJail {
+  return { name: spec.name, record: spec.record, layout: spec.layout, rootPath: spec.rootPath };
+}
+
+export interface LinuxPlatform extends Platform {
+  /** Remove a jail's tree for delete: refuses while it runs or while anything is mounted below it. */
+  removeJailTree(rootPath: string): Promise<void>;
+}
+
+export function createLinuxPlatform(root: string): LinuxPlatform {
+  const helperDir = (): string => linuxHelperDir();
+  const P = (logical: string): string => physical(root, logical);
+
+  function hostConfig(layout: HostLayout): { config: HostConfig; exists: boolean } {
+    const defaults = defaultHostConfig("linux");
+    let text: string | undefined;
+    try {
+      text = readFileSync(P(layout.hostConfig), "utf8");
+    } catch {
+      return { config: defaults, exists: false };
+    }
+    return { config: parseHostConfig(text, defaults).config, exists: true };
+  }
+
+  function networkFor(spec: JailSpec): ReturnType<typeof jailNetwork> {
+    const { config, exists } = hostConfig(spec.layout);
+    const subnet = (cidr: string | undefined): { gateway: string; prefix: number } | undefined =>
+      cidr === undefined ? undefined : { gateway: jailGateway(cidr), prefix: Number(cidr.split("/")[1]) };
+    return jailNetwork(spec.name, spec.record, {
+      bridge: config.jailIf,
+      subnet4: exists ? subnet(config.jailSubnet4) : undefined,
+      subnet6: exists ? subnet(config.jailSubnet6) : undefined,
+    });
+  }
+
+  /** Lowest JID no state file holds and whose interface name is free (a crashed run may still hold one). */
+  function allocateJid(states: Map<string, RunState>, ifaces: Set<string>): number {
+    const used = new Set([...states.values()].map((s) => s.jid));
+    let jid = 1;
+    while (used.has(jid) || ifaces.has(hostInterfaceName(jid))) jid++;
+    return jid;
+  }
+
+  function baseBinds(layout: HostLayout): { source: string; target: string }[] {
+    let text: string;
+    try {
+      text = readFileSync(P(`${layout.sharedfs}/${BASE_MANIFEST}`), "utf8");
+    } catch {
+      return [];
+    }
+    const sharedfs = P(layout.sharedfs);
+    return parseBaseManifest(text).filter((b) => {
+      const src = statSync(b.source, { throwIfNoEntry: false });
+      const dst = statSync(posix.join(sharedfs, b.target), { throwIfNoEntry: false });
+      return src !== undefined && dst !== undefined && src.isDirectory() === dst.isDirectory();
+    });
+  }
+
+  /** create -c: the one-time user goes into the jail's own account files before its first start. */
+  function firstStartSteps(spec: JailSpec): Step[] {
+    if (spec.record.poststartssh !== RECORD_FLAG_VALUES.poststartssh) return [];
+    const jailRoot = P(spec.rootPath);
+    const read = (rel: string): string => readJailFileSync(jailRoot, rel) ?? "";
+    const files = addOneTimeUser({ passwd: read("etc/passwd"), group: read("etc/group"), shadow: read("etc/shadow") }, spec.name, randomSalt());
+    const J = (rel: string): string => posix.join(spec.rootPath, rel);
+    const steps: Step[] = [
+      { kind: "writeFile", path: J("etc/passwd"), content: files.passwd, mode: 0o644, inJail: spec.rootPath },
+      { kind: "writeFile", path: J("etc/group"), content: files.group, mode: 0o644, inJail: spec.rootPath },
+      { kind: "writeFile", path: J("etc/shadow"), content: files.shadow, mode: 0o600, inJail: spec.rootPath },
+      { kind: "mkdir", path: J(files.home), mode: 0o755, inJail: spec.rootPath },
+      // the jail has never run, so nothing in it can have planted a link yet; -h still never follows one
+      { kind: "run", argv: ["chown", "-h", `${files.uid}:10`, "--", P(J(files.home))], why: "the one-time user owns its home" },
+    ];
+    const rcConf = read("etc/rc.conf");
+    if (!/^\s*sshd_enable=/m.test(rcConf)) {
+      steps.push({ kind: "appendFile", path: J("etc/rc.conf"), content: 'sshd_enable="YES"\n', inJail: spec.rootPath });
+    }
+    return steps;
+  }
+
+  function planStart(spec: JailSpec): Plan {
+    const layout = spec.layout;
+    const states = readAllRunStates(root, layout);
+    const previous = states.get(spec.name);
+    if (previous && isAlive(previous)) {
+      throw new UsageError("QJ2003", `jail ${shown(spec.name)} is already running (jid ${previous.jid})`, `Use qjail restart ${spec.name} to restart it.`);
+    }
+    const ifaces = hostInterfaces();
+    const netns = netnsName(root, spec.name);
+    states.delete(spec.name);
+    const jid = allocateJid(states, ifaces);
+    return planLinuxStart(toLinuxJail(spec), {
+      root,
+      helperDir: helperDir(),
+      jid,
+      network: networkFor(spec),
+      bridgeExists: ifaces.has(networkFor(spec).bridge),
+      baseBinds: baseBinds(layout),
+      leftover: {
+        netns: netnsExists(netns),
+        state: previous,
+        hostIfs: previous && ifaces.has(previous.hostIf) ? [previous.hostIf] : [],
+      },
+      firstStartSteps: firstStartSteps(spec),
+      readyTimeout: READY_TIMEOUT_SECONDS,
+    });
+  }
+
+  function planStop(spec: JailSpec): Plan {
+    const state = readRunState(root, spec.layout, spec.name);
+    const ifaces = hostInterfaces();
+    return planLinuxStop(toLinuxJail(spec), {
+      root,
+      helperDir: helperDir(),
+      state: state && isAlive(state) ? state : undefined,
+      netnsExists: netnsExists(netnsName(root, spec.name)),
+      hostIfs: state && ifaces.has(state.hostIf) ? [state.hostIf] : [],
+    });
+  }
+
+  function runningState(spec: JailSpec): RunState {
+    const state = readRunState(root, spec.layout, spec.name);
+    if (!state || !isAlive(state)) {
+      throw new UsageError("QJ2020", `jail ${shown(spec.name)} is not running`, `Start it first: qjail start ${spec.name}`);
+    }
+    return state;
+  }
+
+  function consoleUser(spec: JailSpec, name: string): ConsoleUser {
+    const passwd = readJailFileSync(P(spec.rootPath), "etc/passwd") ?? "";
+    for (const line of passwd.split("\n")) {
+      const f = line.split(":");
+      if (f[0] !== name || f.length < 7) continue;
+      const uid = Number(f[2]);
+      const gid = Number(f[3]);
+      if (!Number.isInteger(uid) || !Number.isInteger(gid)) break;
+      return { name, uid, gid, home: f[5] || "/", shell: f[6] || "/bin/sh" };
+    }
+    throw new UsageError("QJ2021", `jail ${shown(spec.name)} has no user ${shown(name)}`, `List the jail's users with: qjail console -c cat /etc/passwd ${spec.name}`);
+  }
+
+  const platform: LinuxPlatform = {
     name: "linux",
     root,
-    apply: unavailable,
-    liveJails: unavailable,
-    defaultJailInterface: unavailable,
-    planStart: unavailable,
-    start: unavailable,
-    planStop: unavailable,
-    stop: unavailable,
-    planConsole: unavailable,
-    console: unavailable,
+
+    async apply(plan: Plan): Promise<void> {
+      await applyPlan(plan, { root, runCommands: true });
+    },
+
+    async liveJails(): Promise<Map<string, LiveJail>> {
+      const out = new Map<string, LiveJail>();
+      for (const [name, s] of readAllRunStates(root, hostLayout())) {
+        if (isAlive(s)) out.set(name, { name, jid: s.jid, path: s.path, ip4: s.ip4, ip6: s.ip6 });
+      }
+      return out;
+    },
+
+    async defaultJailInterface(): Promise<string> {
+      return hostConfig(hostLayout()).config.jailIf;
+    },
+
+    planStart,
+
+    async start(spec: JailSpec): Promise<void> {
+      const plan = planStart(spec);
+      try {
+        await applyPlan(plan, { root, runCommands: true });
+      } catch (e) {
+        // leave nothing half-built: the stop plan removes whatever the start got to
+        await applyPlan(planStop(spec), { root, runCommands: true }).catch(() => undefined);
+        throw new UsageError("QJ2010", `jail ${shown(spec.name)} did not start: ${(e as Error).message}`, `Its console log ${physical(root, `/var/log/qjail.${spec.name}.console.log`)} has the jail's side.`);
+      }
+      const state = readRunState(root, spec.layout, spec.name);
+      if (!state || !isAlive(state)) {
+        await applyPlan(planStop(spec), { root, runCommands: true }).catch(() => undefined);
+        throw new UsageError("QJ2011", `jail ${shown(spec.name)} exited right after starting`, `Its console log ${physical(root, `/var/log/qjail.${spec.name}.console.log`)} says why.`);
+      }
+    },
+
+    planStop,
+
+    async stop(spec: JailSpec): Promise<void> {
+      await applyPlan(planStop(spec), { root, runCommands: true });
+    },
+
+    planConsole(spec: JailSpec, req: ConsoleRequest): Plan {
+      const state = runningState(spec);
+      const user = consoleUser(spec, req.user ?? "root");
+      return planLinuxConsole(toLinuxJail(spec), state, user, req.command, process.env.TERM ?? "dumb");
+    },
+
+    async console(spec: JailSpec, req: ConsoleRequest): Promise<number> {
+      const plan = platform.planConsole(spec, req);
+      const step = plan.steps[0];
+      if (step?.kind !== "run") throw new Error(`internal: console plan is not one command: ${step ? formatStep(step) : "empty"}`);
+      const [cmd, ...args] = step.argv;
+      if (cmd === undefined) throw new Error("internal: empty console argv");
+      return await new Promise<number>((resolve, reject) => {
+        const child = spawn(cmd, args, { stdio: "inherit" });
+        child.on("error", reject);
+        child.on("close", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+      });
+    },
+
+    async removeJailTree(rootPath: string): Promise<void> {
+      for (const [name, s] of readAllRunStates(root, hostLayout())) {
+        if (s.path === rootPath && isAlive(s)) {
+          throw new UsageError("QJ2040", `refusing to remove ${shown(rootPath)}: jail ${shown(name)} is running from it`, `Stop it first: qjail stop ${name}`);
+        }
+      }
+      const top = physical(root, rootPath);
+      const mounted = mountsUnder(top);
+      if (mounted.length > 0) {
+        throw new UsageError("QJ2041", `refusing to remove ${shown(rootPath)}: ${shown(mounted[0] as string)} is mounted inside it`, "Unmount it (umount -R), or stop the jail that uses it, then run delete again.");
+      }
+      await safeRemoveTree(top);
+    },
   };
+  return platform;
 }

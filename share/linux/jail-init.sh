@@ -1,0 +1,89 @@
+#!/bin/sh
+# Becomes PID 1 of a jail on Linux. Started by jail-launch.sh through
+#   nsenter --net=/run/netns/NETNS -- unshare --mount --uts [--ipc] --pid --fork --propagation private -- sh jail-init.sh ...
+# so it already runs in the jail's own network, mount, UTS, IPC and PID
+# namespaces. It builds the jail's filesystem view, records itself as running,
+# pivots into the jail's root, drops capabilities and hands over to the jail's
+# own /etc/rc.init (which runs /etc/rc and reaps orphans).
+#
+# usage: jail-init.sh ROOT SHAREDFS HOSTNAME STATE_FILE JID NETNS HOST_IF JAIL_IF CAPS PATH IP4 IP6 -- [BASE_SOURCE BASE_TARGET]...
+#   ROOT, SHAREDFS, STATE_FILE: physical host paths
+#   CAPS: the capability bounding set the jail keeps, comma-separated (setpriv names)
+#   PATH, IP4, IP6: the jail's logical root and addresses, recorded for liveJails
+#   BASE_SOURCE BASE_TARGET: extra read-only bind mounts of the host's base
+#     (e.g. /usr usr), BASE_TARGET relative to the jail's /sharedfs
+set -eu
+root=$1 sharedfs=$2 jail_hostname=$3 state_file=$4 jid=$5 netns=$6 host_if=$7 jail_if=$8 caps=$9
+shift 9
+logical_root=$1 ip4=$2 ip6=$3
+shift 3
+[ "${1:-}" = "--" ] && shift
+
+ro_bind() { # source target: bind mount, then make that mount read-only
+	mount --bind "$1" "$2"
+	mount -o remount,bind,ro "$2"
+}
+
+# Nothing mounted from here on may propagate back to the host.
+mount --make-rprivate /
+
+# pivot_root needs the new root to be a mount point.
+mount --bind "$root" "$root"
+
+# The shared base, read-only (qjail.fstab's nullfs line on FreeBSD).
+ro_bind "$sharedfs" "$root/sharedfs"
+while [ "$#" -ge 2 ]; do
+	ro_bind "$1" "$root/sharedfs/$2"
+	shift 2
+done
+
+# A fresh /proc for the jail's PID namespace; the kernel knobs in it read-only.
+mount -t proc -o nosuid,nodev,noexec proc "$root/proc"
+for knob in sys sysrq-trigger irq bus fs; do
+	[ -e "$root/proc/$knob" ] && ro_bind "$root/proc/$knob" "$root/proc/$knob"
+done
+mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$root/sys"
+
+# A minimal /dev: devfs ruleset 4's devices and nothing of the host's.
+mount -t tmpfs -o mode=755,size=64k,nosuid,noexec tmpfs "$root/dev"
+mknod -m 666 "$root/dev/null" c 1 3
+mknod -m 666 "$root/dev/zero" c 1 5
+mknod -m 666 "$root/dev/full" c 1 7
+mknod -m 666 "$root/dev/random" c 1 8
+mknod -m 666 "$root/dev/urandom" c 1 9
+mknod -m 666 "$root/dev/tty" c 5 0
+mkdir -m 755 "$root/dev/pts"
+mkdir -m 1777 "$root/dev/shm"
+mount -t devpts -o newinstance,ptmxmode=0666,mode=620,gid=5,nosuid,noexec devpts "$root/dev/pts"
+mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$root/dev/shm"
+ln -s pts/ptmx "$root/dev/ptmx"
+ln -s /proc/self/fd "$root/dev/fd"
+ln -s /proc/self/fd/0 "$root/dev/stdin"
+ln -s /proc/self/fd/1 "$root/dev/stdout"
+ln -s /proc/self/fd/2 "$root/dev/stderr"
+
+mount -t tmpfs -o mode=755,nosuid,nodev tmpfs "$root/run"
+
+hostname "$jail_hostname"
+
+# Record this init as the running jail. The PID and start time are read
+# through the host's /proc (still mounted at /proc here), so they are the
+# host's view: a PID reused after a crash never matches the start time.
+read -r stat_line </proc/self/stat
+host_pid=${stat_line%% *}
+rest=${stat_line##*) }
+# shellcheck disable=SC2086
+set -- $rest
+shift 19
+start_time=$1
+printf 'jid=%s\npid=%s\nstarttime=%s\nnetns=%s\nhostif=%s\njailif=%s\npath=%s\nip4=%s\nip6=%s\n' \
+	"$jid" "$host_pid" "$start_time" "$netns" "$host_if" "$jail_if" "$logical_root" "$ip4" "$ip6" >"$state_file.tmp"
+mv -f "$state_file.tmp" "$state_file"
+
+# Into the jail's root; the host's tree is detached, not just hidden.
+cd "$root"
+pivot_root . .
+umount -l .
+cd /
+
+exec setpriv --bounding-set "-all,$caps" --inh-caps -all --ambient-caps -all -- /bin/sh /etc/rc.init

@@ -1,0 +1,364 @@
+import { createHash } from "node:crypto";
+import type { Plan, Step } from "../plan.js";
+import { consoleLogPath, physical, pidFilePath, type HostLayout } from "../paths.js";
+import type { JailRecord } from "../record.js";
+import { RECORD_FLAG_VALUES } from "../record.js";
+import { recordAddresses } from "../validate.js";
+import { UsageError, shown } from "../errors.js";
+
+/**
+ * Pure planners for a jail's life on Linux: start, stop and console as the
+ * exact argv the Linux platform runs, so `--dry-run` shows them and golden
+ * tests pin them. The platform gathers the facts (JID, what is left of an
+ * earlier run, whether the bridge exists) and passes them in.
+ *
+ * Partner scripts in share/linux: jail-launch.sh (detaches the jail's init and
+ * waits for it), jail-init.sh (PID 1 set-up: mounts, pivot_root, capability
+ * drop), jail-reap.sh (ends every process of a jail's network namespace).
+ */
+
+/** What is recorded about a running jail in /var/db/qjail/run/<name> (written by jail-init.sh). */
+export interface RunState {
+  jid: number;
+  pid: number;
+  /** /proc/<pid>/stat field 22: a reused PID never has the same start time. */
+  starttime: string;
+  netns: string;
+  hostIf: string;
+  jailIf: string;
+  /** Logical root path of the jail. */
+  path: string;
+  ip4: string[];
+  ip6: string[];
+}
+
+export function parseRunState(text: string): RunState | undefined {
+  const kv = new Map<string, string>();
+  for (const line of text.split("\n")) {
+    const i = line.indexOf("=");
+    if (i > 0) kv.set(line.slice(0, i), line.slice(i + 1));
+  }
+  const jid = Number(kv.get("jid"));
+  const pid = Number(kv.get("pid"));
+  const starttime = kv.get("starttime") ?? "";
+  const netns = kv.get("netns") ?? "";
+  if (!Number.isInteger(jid) || jid < 1 || !Number.isInteger(pid) || pid < 2 || !/^\d+$/.test(starttime) || netns === "") return undefined;
+  const list = (k: string): string[] => (kv.get(k) ?? "").split(",").filter((s) => s !== "");
+  return {
+    jid,
+    pid,
+    starttime,
+    netns,
+    hostIf: kv.get("hostif") ?? "",
+    jailIf: kv.get("jailif") ?? "",
+    path: kv.get("path") ?? "",
+    ip4: list("ip4"),
+    ip6: list("ip6"),
+  };
+}
+
+export function runStatePath(layout: Pick<HostLayout, "stateDir">, name: string): string {
+  return `${layout.stateDir}/run/${name}`;
+}
+
+/** Interface names from the JID: unique per running jail, within IFNAMSIZ (15) for any JID below 10^12. */
+export function hostInterfaceName(jid: number): string {
+  return `qjh${jid}`;
+}
+export function jailInterfaceName(jid: number): string {
+  return `qjj${jid}`;
+}
+
+/**
+ * The jail's named network namespace. Names in /run/netns are global to the
+ * machine, so a relocated --root (tests, benchmarks) gets its own prefix and
+ * two roots never touch each other's jails.
+ */
+export function netnsName(root: string, name: string): string {
+  if (root === "/" || root === "") return `qjail-${name}`;
+  return `qjail-${createHash("sha256").update(root).digest("hex").slice(0, 8)}-${name}`;
+}
+
+/**
+ * Capabilities a jail's root keeps (the bounding set). Enough for login,
+ * sshd and daemons that drop privileges; nothing that reaches past the jail:
+ * no mount, module, device, network configuration, raw I/O, ptrace or time.
+ */
+export const JAIL_CAPABILITIES = [
+  "chown",
+  "dac_override",
+  "dac_read_search",
+  "fowner",
+  "fsetid",
+  "kill",
+  "setgid",
+  "setuid",
+  "net_bind_service",
+  "sys_chroot",
+  "audit_write",
+] as const;
+
+/** devfs_ruleset 50 (qjail-howto: "adds the bpf device tcpdump requires"): packet capture through AF_PACKET needs CAP_NET_RAW. */
+export const CAPTURE_RULESET = "50";
+
+export function jailCapabilities(record: Pick<JailRecord, "rsockets" | "ruleset">): string[] {
+  const caps: string[] = [...JAIL_CAPABILITIES];
+  if (record.rsockets === RECORD_FLAG_VALUES.rsockets || record.ruleset === CAPTURE_RULESET) caps.push("net_raw");
+  return caps;
+}
+
+/** setpriv arguments that leave exactly the jail's capabilities (bounding set; inheritable and ambient cleared). */
+export function capabilityDropArgs(caps: readonly string[]): string[] {
+  return ["--bounding-set", ["-all", ...caps.map((c) => `+${c}`)].join(","), "--inh-caps", "-all", "--ambient-caps", "-all"];
+}
+
+const IFACE_RE = /^[A-Za-z][A-Za-z0-9_.-]{0,14}$/;
+
+export interface JailNetwork {
+  bridge: string;
+  gateway4: { address: string; prefix: number } | undefined;
+  gateway6: { address: string; prefix: number } | undefined;
+  ip4: string[];
+  ip6: string[];
+}
+
+/**
+ * The jail's addresses and the bridge they hang off. The gateway comes from
+ * the host config's jail subnet when there is one, otherwise from the jail's
+ * first address (its /24 with .1, its /64 with ::1).
+ */
+export function jailNetwork(
+  name: string,
+  record: Pick<JailRecord, "ip4" | "ip6" | "interface">,
+  defaults: { bridge: string; subnet4?: { gateway: string; prefix: number }; subnet6?: { gateway: string; prefix: number } },
+): JailNetwork {
+  const bridge = record.interface !== "" ? record.interface : defaults.bridge;
+  if (!IFACE_RE.test(bridge)) {
+    throw new UsageError("QJ2001", `jail ${shown(name)} names the interface ${shown(bridge)}, which is not a Linux interface name`, `Give it a bridge name of at most 15 letters and digits: qjail config -c qjail0 ${name}`);
+  }
+  const ip4 = recordAddresses(record.ip4);
+  const ip6 = recordAddresses(record.ip6);
+  let gateway4 = defaults.subnet4 ? { address: defaults.subnet4.gateway, prefix: defaults.subnet4.prefix } : undefined;
+  const first4 = ip4[0];
+  if (!gateway4 && first4 !== undefined) gateway4 = { address: first4.replace(/\.\d+$/, ".1"), prefix: 24 };
+  let gateway6 = defaults.subnet6 ? { address: defaults.subnet6.gateway, prefix: defaults.subnet6.prefix } : undefined;
+  const first6 = ip6[0];
+  if (!gateway6 && first6 !== undefined) gateway6 = { address: ipv6Slash64Gateway(first6), prefix: 64 };
+  for (const a of ip4) {
+    if (gateway4 && a === gateway4.address) {
+      throw new UsageError("QJ2002", `jail ${shown(name)} has the address ${shown(a)}, which is the jail network's gateway on the host`, `Give the jail another address: qjail config -4 <address> ${name}`);
+    }
+  }
+  return { bridge, gateway4, gateway6, ip4, ip6 };
+}
+
+function ipv6Slash64Gateway(address: string): string {
+  // expand "::" so the first four groups are the /64 prefix
+  const [head = "", tail = ""] = address.split("::");
+  const h = head === "" ? [] : head.split(":");
+  const t = address.includes("::") ? (tail === "" ? [] : tail.split(":")) : [];
+  const groups = address.includes("::") ? [...h, ...Array(8 - h.length - t.length).fill("0"), ...t] : h;
+  return `${groups.slice(0, 4).join(":")}::1`;
+}
+
+/** Facts the Linux platform gathers for planning a start. */
+export interface LinuxStartFacts {
+  /** Physical root (--root). */
+  root: string;
+  /** Physical directory of the helper scripts (share/linux). */
+  helperDir: string;
+  jid: number;
+  network: JailNetwork;
+  /** Whether the bridge already exists in the host's network namespace. */
+  bridgeExists: boolean;
+  /** Read-only bind mounts from the host into the jail's /sharedfs (sharedfs/qjail.base, sources that exist). */
+  baseBinds: { source: string; target: string }[];
+  /** What a previous run left behind (init killed, qjail killed mid-start); cleared before starting. */
+  leftover: { netns: boolean; state: RunState | undefined; hostIfs: string[] };
+  /** File steps that create the one-time ssh user (create -c) at first start, and rewrite the record. */
+  firstStartSteps: Step[];
+  /** Seconds to wait for the jail's init to report ready. */
+  readyTimeout: number;
+}
+
+export interface LinuxJail {
+  name: string;
+  record: JailRecord;
+  layout: HostLayout;
+  rootPath: string;
+}
+
+/** Steps that remove what a previous run of the jail left: processes, namespace, interfaces, state files. */
+function cleanupSteps(jail: LinuxJail, root: string, helperDir: string, netns: string, state: RunState | undefined, hostIfs: readonly string[]): Step[] {
+  const steps: Step[] = [];
+  const reap = ["/bin/sh", `${helperDir}/jail-reap.sh`, netns];
+  if (state) reap.push(String(state.pid), state.starttime);
+  steps.push({ kind: "run", argv: reap, why: "end every process of the jail" });
+  steps.push({ kind: "run", argv: ["ip", "netns", "delete", netns], why: "remove the jail's network namespace", mayFail: true });
+  for (const ifname of hostIfs) steps.push({ kind: "run", argv: ["ip", "link", "delete", ifname], why: "remove the host side of the jail's veth", mayFail: true });
+  steps.push({ kind: "remove", path: pidFilePath(jail.name) });
+  steps.push({ kind: "remove", path: runStatePath(jail.layout, jail.name) });
+  void root;
+  return steps;
+}
+
+/**
+ * `qjail start` on Linux: network namespace and veth on the host bridge with
+ * exactly the jail's addresses, then the jail's init in its own mount, PID,
+ * UTS and IPC namespaces (jail-init.sh), then qjail's pid file.
+ */
+export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
+  const netns = netnsName(f.root, jail.name);
+  const hostIf = hostInterfaceName(f.jid);
+  const jailIf = jailInterfaceName(f.jid);
+  const net = f.network;
+  const P = (logical: string): string => physical(f.root, logical);
+  const stateFile = runStatePath(jail.layout, jail.name);
+  const steps: Step[] = [];
+
+  const { leftover } = f;
+  if (leftover.netns || leftover.state || leftover.hostIfs.length > 0) {
+    steps.push(...cleanupSteps(jail, f.root, f.helperDir, netns, leftover.state, leftover.hostIfs));
+  } else {
+    steps.push({ kind: "remove", path: stateFile });
+  }
+  steps.push({ kind: "mkdir", path: `${jail.layout.stateDir}/run`, mode: 0o755 });
+  steps.push({ kind: "mkdir", path: "/var/run", mode: 0o755 });
+  steps.push({ kind: "mkdir", path: "/var/log", mode: 0o755 });
+  steps.push(...f.firstStartSteps);
+
+  // the host side: bridge with the jail network's gateway, forwarding on
+  if (!f.bridgeExists) steps.push({ kind: "run", argv: ["ip", "link", "add", net.bridge, "type", "bridge"], why: "the jails' bridge" });
+  if (net.gateway4) steps.push({ kind: "run", argv: ["ip", "addr", "replace", `${net.gateway4.address}/${net.gateway4.prefix}`, "dev", net.bridge] });
+  if (net.gateway6) steps.push({ kind: "run", argv: ["ip", "-6", "addr", "replace", `${net.gateway6.address}/${net.gateway6.prefix}`, "dev", net.bridge, "nodad"] });
+  steps.push({ kind: "run", argv: ["ip", "link", "set", net.bridge, "up"] });
+  if (net.ip4.length > 0) steps.push({ kind: "run", argv: ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"] });
+  if (net.ip6.length > 0) steps.push({ kind: "run", argv: ["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"] });
+
+  // the jail's network namespace: lo and one veth end with exactly its addresses
+  steps.push({ kind: "run", argv: ["ip", "netns", "add", netns] });
+  steps.push({ kind: "run", argv: ["ip", "link", "add", hostIf, "type", "veth", "peer", "name", jailIf, "netns", netns] });
+  steps.push({ kind: "run", argv: ["ip", "link", "set", hostIf, "master", net.bridge, "up"] });
+  steps.push({ kind: "run", argv: ["ip", "-n", netns, "link", "set", "lo", "up"] });
+  if (net.ip6.length > 0) steps.push({ kind: "run", argv: ["ip", "netns", "exec", netns, "sysctl", "-q", "-w", `net.ipv6.conf.${jailIf}.accept_ra=0`] });
+  for (const a of net.ip4) steps.push({ kind: "run", argv: ["ip", "-n", netns, "addr", "add", `${a}/${net.gateway4?.prefix ?? 32}`, "dev", jailIf] });
+  for (const a of net.ip6) steps.push({ kind: "run", argv: ["ip", "-n", netns, "-6", "addr", "add", `${a}/${net.gateway6?.prefix ?? 128}`, "dev", jailIf, "nodad"] });
+  steps.push({ kind: "run", argv: ["ip", "-n", netns, "link", "set", jailIf, "up"] });
+  if (net.gateway4 && net.ip4.length > 0) steps.push({ kind: "run", argv: ["ip", "-n", netns, "route", "add", "default", "via", net.gateway4.address] });
+  if (net.gateway6 && net.ip6.length > 0) steps.push({ kind: "run", argv: ["ip", "-n", netns, "-6", "route", "add", "default", "via", net.gateway6.address] });
+
+  // the jail itself
+  const namespaces = ["--mount", "--uts", "--pid", "--fork", "--propagation", "private"];
+  if (jail.record.sysvipc !== RECORD_FLAG_VALUES.sysvipc) namespaces.splice(2, 0, "--ipc");
+  const caps = jailCapabilities(jail.record);
+  steps.push({
+    kind: "run",
+    why: "start the jail's init and wait until it is up",
+    argv: [
+      "/bin/sh",
+      `${f.helperDir}/jail-launch.sh`,
+      P(consoleLogPath(jail.name)),
+      P(stateFile),
+      String(f.readyTimeout),
+      "--",
+      "nsenter",
+      `--net=/run/netns/${netns}`,
+      "--",
+      "unshare",
+      ...namespaces,
+      "--",
+      "/bin/sh",
+      `${f.helperDir}/jail-init.sh`,
+      P(jail.rootPath),
+      P(jail.layout.sharedfs),
+      jail.name,
+      P(stateFile),
+      String(f.jid),
+      netns,
+      hostIf,
+      jailIf,
+      caps.map((c) => `+${c}`).join(","),
+      jail.rootPath,
+      net.ip4.join(","),
+      net.ip6.join(","),
+      "--",
+      ...f.baseBinds.flatMap((b) => [b.source, b.target]),
+    ],
+  });
+  steps.push({ kind: "writeFile", path: pidFilePath(jail.name), content: `${f.jid}\n`, mode: 0o555 });
+  return { title: `Start jail ${jail.name} (jid ${f.jid})`, steps, messages: [`Jail successfully started  ${jail.name}`] };
+}
+
+/** nsenter into every namespace of a running jail, root included (jexec's equivalent). */
+export function enterJailArgv(state: Pick<RunState, "pid">, opts: { sharedIpc: boolean }): string[] {
+  const argv = ["nsenter", `--target=${state.pid}`, "--mount", "--uts", "--net", "--pid", "--root", "--wd"];
+  if (!opts.sharedIpc) argv.splice(4, 0, "--ipc");
+  return argv;
+}
+
+/**
+ * `qjail stop` on Linux: the jail's /etc/rc.shutdown, then every process of
+ * the jail ended (killing its init ends its PID namespace), its network
+ * namespace and veth removed, its state files deleted. Mounts live only in
+ * the jail's mount namespace and go with its last process.
+ */
+export function planLinuxStop(jail: LinuxJail, f: { root: string; helperDir: string; state: RunState | undefined; netnsExists: boolean; hostIfs: string[] }): Plan {
+  const netns = netnsName(f.root, jail.name);
+  const steps: Step[] = [];
+  if (f.state) {
+    steps.push({
+      kind: "run",
+      why: "the jail's rc.shutdown",
+      mayFail: true,
+      argv: [
+        ...enterJailArgv(f.state, { sharedIpc: jail.record.sysvipc === RECORD_FLAG_VALUES.sysvipc }),
+        "--",
+        "setpriv",
+        ...capabilityDropArgs(jailCapabilities(jail.record)),
+        "--",
+        "/bin/sh",
+        "/etc/rc.shutdown",
+      ],
+    });
+  }
+  steps.push(...cleanupSteps(jail, f.root, f.helperDir, netns, f.state, f.state ? [f.state.hostIf, ...f.hostIfs.filter((i) => i !== f.state?.hostIf)] : f.hostIfs));
+  return { title: `Stop jail ${jail.name}`, steps, messages: [`Jail successfully stopped  ${jail.name}`] };
+}
+
+export interface ConsoleUser {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+  shell: string;
+}
+
+/**
+ * `qjail console` on Linux: a login shell (or one command) as root or
+ * `-u user` inside the running jail, with the jail's capability set.
+ */
+export function planLinuxConsole(jail: LinuxJail, state: RunState, user: ConsoleUser, command: readonly string[] | undefined, term: string): Plan {
+  const env = [
+    "/usr/bin/env",
+    "-i",
+    `HOME=${user.home}`,
+    `USER=${user.name}`,
+    `LOGNAME=${user.name}`,
+    `SHELL=${user.shell}`,
+    `TERM=${term}`,
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+  ];
+  const argv = [
+    ...enterJailArgv(state, { sharedIpc: jail.record.sysvipc === RECORD_FLAG_VALUES.sysvipc }),
+    "--",
+    "setpriv",
+    `--reuid=${user.uid}`,
+    `--regid=${user.gid}`,
+    "--init-groups",
+    ...capabilityDropArgs(jailCapabilities(jail.record)),
+    "--",
+    ...env,
+    ...(command && command.length > 0 ? command : [user.shell, "-l"]),
+  ];
+  return { title: `Console of jail ${jail.name} as ${user.name}`, steps: [{ kind: "run", argv }] };
+}
