@@ -247,9 +247,8 @@ export interface ExpressionMatch {
 
 /**
  * One ipf.conf filter rule. Fields are in the order ipf prints them.
- * - `group` is the rule number/group prefix written before the action
- *   (`100 pass in all`) or via `group N`; `head` starts a new group;
- * - `set`: `@N` rule position (insertion point);
+ * - `group` puts the rule in group N (`group 100`); `head` starts a new group;
+ * - `insertAt`: `@N` rule position (insertion point);
  * - `on`: receive/send interfaces (`on ed0,vx0`); `inVia`/`outVia`: the other
  *   direction's interface for state (`out-via vx0`);
  * - `family`: `inet`/`inet6` as written, or implied by an address; null = either;
@@ -265,8 +264,11 @@ export interface FilterRule {
   span: SourceSpan;
   /** `@N` before the rule: position to insert at, or null. */
   insertAt: number | null;
-  /** A leading number before the action (`100 pass in all`) that places the rule in that group. */
-  groupPrefix: string | null;
+  /**
+   * A leading number before the action (`100 pass in all`): ipf's "collect"
+   * number (fr_collect), printed back in front of the rule. Null when absent or 0.
+   */
+  collect: number | null;
   action: FilterAction;
   direction: "in" | "out";
   log: LogOptions | null;

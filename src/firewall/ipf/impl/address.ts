@@ -1,0 +1,108 @@
+/**
+ * Address arithmetic for both parsers and printers. Addresses are held as
+ * bigints (32 bits for IPv4, 128 for IPv6) so masking and prefix counting is
+ * the same code for both families.
+ */
+import ipaddr from "ipaddr.js";
+import type { CidrAddress, Family } from "../ast.js";
+
+export function familyBits(family: Family): number {
+  return family === "inet" ? 32 : 128;
+}
+
+export function allOnes(family: Family): bigint {
+  return (1n << BigInt(familyBits(family))) - 1n;
+}
+
+export function prefixToMask(family: Family, prefix: number): bigint {
+  const bits = familyBits(family);
+  if (prefix <= 0) return 0n;
+  return (allOnes(family) >> BigInt(bits - prefix)) << BigInt(bits - prefix);
+}
+
+/** The prefix length of a contiguous mask, or null when the mask has holes. */
+export function maskPrefix(family: Family, mask: bigint): number | null {
+  const bits = familyBits(family);
+  let n = 0;
+  while (n < bits && ((mask >> BigInt(bits - 1 - n)) & 1n) === 1n) n++;
+  return prefixToMask(family, n) === mask ? n : null;
+}
+
+/** Number of set bits, as ipf's count4bits/count6bits report it (-1 for a non-contiguous mask). */
+export function countBits(family: Family, mask: bigint): number {
+  return maskPrefix(family, mask) ?? -1;
+}
+
+/** A full dotted quad `a.b.c.d` (each 0–255), or null. */
+export function parseDottedQuad(text: string): bigint | null {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (!m) return null;
+  let v = 0n;
+  for (let i = 1; i <= 4; i++) {
+    const octet = Number(m[i]);
+    if (octet > 255) return null;
+    v = (v << 8n) | BigInt(octet);
+  }
+  return v;
+}
+
+/**
+ * ipf's reading of a numeric IPv4 address: one to four dotted parts filled
+ * from the left, so `128.16` is 128.16.0.0 and `129.10.10` is 129.10.10.0.
+ * A lone number is a 32-bit value (`1` → 0.0.0.1), as ipnat reads it.
+ */
+export function parseIpv4Loose(text: string): bigint | null {
+  if (/^\d+$/.test(text)) {
+    const n = BigInt(text);
+    return n <= 0xffffffffn ? n : null;
+  }
+  const parts = text.split(".");
+  if (parts.length < 2 || parts.length > 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) return null;
+  let v = 0n;
+  for (let i = 0; i < 4; i++) v = (v << 8n) | BigInt(Number(parts[i] ?? "0"));
+  return v;
+}
+
+export function parseIpv6(text: string): bigint | null {
+  if (!text.includes(":") || !ipaddr.IPv6.isValid(text)) return null;
+  const parts = ipaddr.IPv6.parse(text).parts;
+  let v = 0n;
+  for (const p of parts) v = (v << 16n) | BigInt(p);
+  return v;
+}
+
+export function formatAddress(family: Family, value: bigint): string {
+  if (family === "inet") {
+    return [24n, 16n, 8n, 0n].map((s) => String((value >> s) & 0xffn)).join(".");
+  }
+  const parts: number[] = [];
+  for (let i = 7; i >= 0; i--) parts.push(Number((value >> BigInt(i * 16)) & 0xffffn));
+  return new ipaddr.IPv6(parts).toRFC5952String();
+}
+
+export function parseAddressText(family: Family, text: string): bigint | null {
+  return family === "inet" ? parseDottedQuad(text) : parseIpv6(text);
+}
+
+/** Build the AST form of address+mask; the address is masked first, as ipf does. */
+export function makeCidr(family: Family, address: bigint, mask: bigint): CidrAddress {
+  return {
+    kind: "cidr",
+    family,
+    address: formatAddress(family, address & mask),
+    mask: formatAddress(family, mask),
+    prefix: maskPrefix(family, mask),
+  };
+}
+
+export function cidrValue(c: CidrAddress): { address: bigint; mask: bigint } {
+  return {
+    address: parseAddressText(c.family, c.address) ?? 0n,
+    mask: parseAddressText(c.family, c.mask) ?? 0n,
+  };
+}
+
+/** `a.b.c.d/N`, or `a.b.c.d/m.m.m.m` when the mask has holes (ipf's printmask). */
+export function formatCidr(c: CidrAddress): string {
+  return `${c.address}/${c.prefix ?? c.mask}`;
+}

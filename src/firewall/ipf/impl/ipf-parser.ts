@@ -1,0 +1,840 @@
+/**
+ * ipf.conf parser: text → FilterRule[] with ipf(8)'s reading of every
+ * construct, including the expansion of `{a,b}` lists into one rule per
+ * combination (the first list written varies fastest, as ipf emits them).
+ */
+import type {
+  AddressMatch,
+  BlockReturn,
+  Endpoint,
+  ExpressionMatch,
+  Family,
+  FilterAction,
+  FilterRule,
+  InlinePool,
+  InterfaceName,
+  IpfStatement,
+  KeepFrags,
+  KeepState,
+  LogOptions,
+  PortMatch,
+  Protocol,
+  RouteTarget,
+  SetTag,
+  SetTunable,
+  TcpFlags,
+  WithOption,
+} from "../ast.js";
+import { makeCidr, parseDottedQuad, parseIpv6, allOnes } from "./address.js";
+import { HostResolver, parseBraceList, parseHostWithMask, parseNumber, parsePortMatch, parsePortToken, type ParseOptions } from "./common.js";
+import { IpfDiagnosticCode, type IpfDiagnostic } from "./diagnostics.js";
+import { Cursor, DiagnosticSink, logicalLines, ParseError, type LogicalLine, type Token } from "./lexer.js";
+import {
+  DEFAULT_FLAG_MASK,
+  ICMP_CODES,
+  ICMP_TYPES,
+  IP_OPTIONS,
+  PROTOCOL_NUMBERS,
+  SECURITY_CLASSES,
+  TAG_LENGTH,
+  TCP_FLAG_BITS,
+  TCP_FLAG_LETTERS,
+  WITH_ALIASES,
+  WITH_FLAGS,
+} from "./tables.js";
+
+export interface IpfParseResult {
+  rules: FilterRule[];
+  /** Rules, `set` tunables and variable assignments in source order. */
+  statements: IpfStatement[];
+  diagnostics: IpfDiagnostic[];
+}
+
+/** A parse in progress for one rule: single values plus the lists still to expand. */
+interface Draft {
+  rule: FilterRule;
+  tos: number[] | null;
+  ttl: number[] | null;
+  fromAddresses: AddressMatch[];
+  fromPorts: (PortMatch | null)[];
+  toAddresses: AddressMatch[];
+  toPorts: (PortMatch | null)[];
+  icmpTypes: number[] | null;
+  icmpCodes: (number | null)[];
+  /** Something other than `all` that makes ipf treat the rule as an IP match (proto, tos, with, …). */
+  ipMatch: boolean;
+  /** Written with `from`/`to` instead of `all`. */
+  fromTo: boolean;
+  recoverable: boolean;
+}
+
+const ANY: AddressMatch = { kind: "any" };
+
+function emptyRule(span: FilterRule["span"]): FilterRule {
+  return {
+    kind: "filter",
+    span,
+    insertAt: null,
+    collect: null,
+    action: { kind: "pass" },
+    direction: "in",
+    log: null,
+    quick: false,
+    on: [],
+    inVia: [],
+    outVia: [],
+    routeTo: null,
+    dupTo: null,
+    replyTo: null,
+    fastroute: false,
+    family: null,
+    familyImplied: false,
+    tos: null,
+    ttl: null,
+    proto: null,
+    all: true,
+    from: { negated: false, address: ANY, port: null },
+    to: { negated: false, address: ANY, port: null },
+    expression: null,
+    with: [],
+    flags: null,
+    icmp: null,
+    keepState: null,
+    keepFrags: null,
+    head: null,
+    group: null,
+    setTag: null,
+    matchTag: null,
+    pps: null,
+    comment: null,
+  };
+}
+
+export function parseIpfText(text: string, opts: ParseOptions = {}): IpfParseResult {
+  const sink = new DiagnosticSink(text);
+  const variables = new Map(Object.entries(opts.variables ?? {}));
+  const resolver = new HostResolver(opts.hosts);
+  const statements: IpfStatement[] = [];
+  const rules: FilterRule[] = [];
+  const lines = logicalLines(text, variables, sink, (a) => {
+    const { line, column } = sink.index.position(a.offset);
+    statements.push({ kind: "variable", span: { offset: a.offset, length: a.length, line, column }, name: a.name, value: a.value });
+  });
+  // Statements are appended in the order lines appear; assignments were
+  // pushed while lines were cut, so sort the merged list by offset at the end.
+  for (const line of lines) {
+    const { line: ln, column } = sink.index.position(line.offset);
+    const span = { offset: line.offset, length: line.length, line: ln, column };
+    const cur = new Cursor(line.tokens, line);
+    if (cur.is("set")) {
+      const st = parseSet(cur, span, sink);
+      if (st) statements.push(st);
+      continue;
+    }
+    const before = sink.list.length;
+    try {
+      const draft = parseRule(cur, line, span, resolver, sink);
+      const errors = sink.list.slice(before).some((d) => d.severity === "error");
+      if (!errors || (opts.recover && draft.recoverable)) {
+        for (const r of expand(draft)) {
+          rules.push(r);
+          statements.push(r);
+        }
+      }
+    } catch (e) {
+      if (!(e instanceof ParseError)) throw e;
+      sink.add(e.code, e.message, e.offset, e.length);
+    }
+  }
+  statements.sort((a, b) => a.span.offset - b.span.offset);
+  return { rules, statements, diagnostics: sink.list };
+}
+
+function parseSet(cur: Cursor, span: FilterRule["span"], sink: DiagnosticSink): SetTunable | null {
+  cur.next();
+  const name = cur.peek();
+  if (!name || name.kind !== "word") {
+    const e = name ? cur.unexpected(name, "a tunable name after \"set\"") : cur.endError("a tunable name after \"set\"");
+    sink.add(e.code, e.message, e.offset, e.length);
+    return null;
+  }
+  cur.next();
+  cur.accept("=");
+  const parts: string[] = [];
+  while (!cur.atEnd() && !cur.is(";")) parts.push(cur.next().text);
+  return { kind: "set", span, name: name.text, value: parts.join(" ") };
+}
+
+const ACTION_WORDS = new Set(["pass", "block", "log", "count", "skip", "auth", "preauth", "nomatch", "call", "decapsulate"]);
+
+function parseRule(cur: Cursor, line: LogicalLine, span: FilterRule["span"], resolver: HostResolver, sink: DiagnosticSink): Draft {
+  const rule = emptyRule(span);
+  const d: Draft = {
+    rule,
+    tos: null,
+    ttl: null,
+    fromAddresses: [ANY],
+    fromPorts: [null],
+    toAddresses: [ANY],
+    toPorts: [null],
+    icmpTypes: null,
+    icmpCodes: [null],
+    ipMatch: false,
+    fromTo: false,
+    recoverable: true,
+  };
+
+  const first = cur.peek();
+  if (first && first.kind === "word" && /^@\d+$/.test(first.text)) {
+    cur.next();
+    rule.insertAt = Number(first.text.slice(1));
+  }
+  const collectTok = cur.peek();
+  if (collectTok && collectTok.kind === "word" && /^\d+$/.test(collectTok.text)) {
+    cur.next();
+    const n = parseNumber(collectTok, "rule collect number");
+    rule.collect = n === 0 ? null : n;
+  }
+
+  rule.action = parseAction(cur, rule);
+  const dir = cur.peek();
+  if (!dir) throw cur.endError("\"in\" or \"out\"");
+  if (dir.text !== "in" && dir.text !== "out") throw cur.unexpected(dir, "\"in\" or \"out\" after the action");
+  cur.next();
+  rule.direction = dir.text;
+
+  parseHead(cur, d, resolver, sink);
+  parseTail(cur, d, resolver);
+  if (!cur.atEnd()) {
+    const t = cur.peek()!;
+    if (!(t.text === ";" && cur.pos === cur.tokens.length - 1)) throw cur.unexpected(t, "the end of the rule");
+  }
+  void line;
+  return d;
+}
+
+function parseAction(cur: Cursor, rule: FilterRule): FilterAction {
+  const t = cur.peek();
+  if (!t) throw cur.endError("an action (pass, block, log, count, …)");
+  if (t.kind !== "word" || !ACTION_WORDS.has(t.text)) throw cur.unexpected(t, "an action (pass, block, log, count, skip, auth, preauth, nomatch, call)");
+  cur.next();
+  switch (t.text) {
+    case "pass":
+      return { kind: "pass" };
+    case "block": {
+      let ret: BlockReturn | null = null;
+      const r = cur.peek();
+      if (r && r.text === "return-rst") {
+        cur.next();
+        ret = { kind: "return-rst" };
+      } else if (r && (r.text === "return-icmp" || r.text === "return-icmp-as-dest")) {
+        cur.next();
+        let code: number | null = null;
+        if (cur.accept("(")) {
+          const c = cur.word("an ICMP unreachable code");
+          code = icmpCode(c);
+          cur.expect(")");
+        }
+        ret = { kind: r.text, code };
+      }
+      return { kind: "block", return: ret };
+    }
+    case "log":
+      rule.log = parseLogOptions(cur);
+      return { kind: "log" };
+    case "count":
+      return { kind: "count" };
+    case "skip":
+      return { kind: "skip", count: parseNumber(cur.word("the number of rules to skip"), "skip count") };
+    case "auth":
+      return { kind: "auth" };
+    case "preauth":
+      return { kind: "preauth" };
+    case "nomatch":
+      return { kind: "nomatch" };
+    case "decapsulate":
+      return { kind: "decapsulate" };
+    default: {
+      const now = cur.accept("now") !== undefined;
+      const name = cur.word("a function name such as srcgrpmap/100");
+      let func = name.text;
+      if (cur.accept("/")) func += "/" + cur.word("a function argument").text;
+      return { kind: "call", now, func };
+    }
+  }
+}
+
+function icmpCode(tok: Token): number {
+  const idx = ICMP_CODES.indexOf(tok.text);
+  if (idx >= 0) return idx;
+  if (/^\d+$/.test(tok.text)) return parseNumber(tok, "ICMP code", 255);
+  throw new ParseError(IpfDiagnosticCode.UnknownIcmp, `unknown ICMP code ${JSON.stringify(tok.text)}`, tok.offset, tok.length);
+}
+
+function parseLogOptions(cur: Cursor): LogOptions {
+  const log: LogOptions = { body: false, first: false, orBlock: false, level: null };
+  for (;;) {
+    if (cur.accept("body")) log.body = true;
+    else if (cur.accept("first")) log.first = true;
+    else if (cur.accept("or-block")) log.orBlock = true;
+    else if (cur.accept("level")) {
+      const lv = cur.word("a syslog facility.priority such as auth.info");
+      const dot = lv.text.indexOf(".");
+      log.level = dot >= 0 ? { facility: lv.text.slice(0, dot), priority: lv.text.slice(dot + 1) } : { facility: null, priority: lv.text };
+    } else break;
+  }
+  return log;
+}
+
+function interfaceList(cur: Cursor, what: string): InterfaceName[] {
+  const out: InterfaceName[] = [];
+  do {
+    const t = cur.word(what);
+    const { line, column } = { line: 0, column: 0 };
+    out.push({ name: t.text, span: { offset: t.offset, length: t.length, line, column } });
+  } while (cur.accept(","));
+  return out;
+}
+
+function parseRouteTarget(cur: Cursor, d: Draft): RouteTarget {
+  const t = cur.word("an interface such as qe0 or qe0:10.0.0.1");
+  if (t.text === "dstlist" && cur.accept("/")) return { kind: "dstlist", name: cur.word("a destination list name").text };
+  const colon = t.text.indexOf(":");
+  if (colon > 0) {
+    const addrText = t.text.slice(colon + 1);
+    const v4 = parseDottedQuad(addrText);
+    const v6 = v4 === null ? parseIpv6(addrText) : null;
+    if (v4 === null && v6 === null) throw new ParseError(IpfDiagnosticCode.InvalidAddress, `${JSON.stringify(addrText)} is not a valid next-hop address`, t.offset, t.length);
+    impliedFamily(d, v4 !== null ? "inet" : "inet6", t);
+    return { kind: "interface", name: t.text.slice(0, colon), address: addrText };
+  }
+  return { kind: "interface", name: t.text, address: null };
+}
+
+function impliedFamily(d: Draft, family: Family, tok: Token | undefined): void {
+  const r = d.rule;
+  if (r.family === null) {
+    r.family = family;
+    r.familyImplied = true;
+  } else if (r.family !== family) {
+    throw new ParseError(IpfDiagnosticCode.FamilyMismatch, `rule mixes ${r.family} and ${family} addresses`, tok?.offset ?? r.span.offset, tok?.length ?? 1);
+  }
+}
+
+const HEAD_END = new Set(["all", "from", "to", "exp"]);
+
+function parseHead(cur: Cursor, d: Draft, resolver: HostResolver, sink: DiagnosticSink): void {
+  const r = d.rule;
+  for (;;) {
+    const t = cur.peek();
+    if (!t) throw cur.endError("\"all\" or \"from … to …\"");
+    if (t.kind === "word" && t.text === "to" && !r.routeTo && isRouteTo(cur)) {
+      cur.next();
+      r.routeTo = parseRouteTarget(cur, d);
+      continue;
+    }
+    if (t.kind === "word" && HEAD_END.has(t.text)) break;
+    cur.next();
+    switch (t.text) {
+      case "log":
+        r.log = parseLogOptions(cur);
+        break;
+      case "quick":
+        r.quick = true;
+        break;
+      case "on":
+        r.on = interfaceList(cur, "an interface name after \"on\"");
+        fixSpans(r.on, sink);
+        break;
+      case "in-via":
+        r.inVia = interfaceList(cur, "an interface name after \"in-via\"");
+        fixSpans(r.inVia, sink);
+        break;
+      case "out-via":
+        r.outVia = interfaceList(cur, "an interface name after \"out-via\"");
+        fixSpans(r.outVia, sink);
+        break;
+      case "dup-to":
+        r.dupTo = parseRouteTarget(cur, d);
+        break;
+      case "reply-to":
+        r.replyTo = parseRouteTarget(cur, d);
+        break;
+      case "fastroute":
+        r.fastroute = true;
+        break;
+      case "inet":
+      case "inet6":
+        if (r.family !== null && r.family !== t.text) throw new ParseError(IpfDiagnosticCode.FamilyMismatch, `rule says ${t.text} but uses ${r.family} addresses`, t.offset, t.length);
+        r.family = t.text;
+        r.familyImplied = false;
+        break;
+      case "tos":
+        d.tos = numberOrList(cur, "a TOS value", 255);
+        d.ipMatch = true;
+        break;
+      case "ttl":
+        d.ttl = numberOrList(cur, "a TTL value", 255);
+        d.ipMatch = true;
+        break;
+      case "proto":
+        r.proto = parseProtocol(cur);
+        d.ipMatch = true;
+        break;
+      default:
+        recoverHeadWord(t, cur, d, sink);
+    }
+  }
+}
+
+/**
+ * A word ipf does not accept here. Two mistakes are common enough (the
+ * qjail-howto page makes both) to name precisely and recover from: an
+ * interface without `on` and a protocol without `proto`.
+ */
+function recoverHeadWord(t: Token, cur: Cursor, d: Draft, sink: DiagnosticSink): void {
+  const r = d.rule;
+  if (t.kind === "word" && (PROTOCOL_NUMBERS.has(t.text) || t.text === "tcp/udp") && r.proto === null) {
+    sink.add(IpfDiagnosticCode.MissingProto, `protocol ${JSON.stringify(t.text)} needs "proto" before it: write "proto ${t.text}"`, t.offset, t.length);
+    cur.pos--;
+    r.proto = parseProtocol(cur);
+    d.ipMatch = true;
+    return;
+  }
+  if (t.kind === "word" && /^[a-z][a-z0-9_]*\d+$/i.test(t.text) && r.on.length === 0) {
+    sink.add(IpfDiagnosticCode.MissingOn, `interface ${JSON.stringify(t.text)} needs "on" before it: write "on ${t.text}"`, t.offset, t.length);
+    const { line, column } = sink.index.position(t.offset);
+    r.on = [{ name: t.text, span: { offset: t.offset, length: t.length, line, column } }];
+    return;
+  }
+  d.recoverable = false;
+  throw cur.unexpected(t, "a rule option (quick, on, proto, …) or \"all\"/\"from\"");
+}
+
+function fixSpans(list: InterfaceName[], sink: DiagnosticSink): void {
+  for (const i of list) Object.assign(i.span, sink.index.position(i.span.offset));
+}
+
+/** `to` before from/all is a routing target (`to qe1 from any …`), not the destination. */
+function isRouteTo(cur: Cursor): boolean {
+  const target = cur.peek(1);
+  if (!target || target.kind !== "word") return false;
+  if (target.text === "dstlist") return true;
+  const after = cur.peek(2);
+  if (!after) return false;
+  return after.kind === "word" && ["from", "all", "dup-to", "reply-to", "fastroute", "in-via", "out-via", "inet", "inet6", "proto", "tos", "ttl", "exp"].includes(after.text);
+}
+
+function numberOrList(cur: Cursor, what: string, max: number): number[] {
+  if (cur.is("{")) return parseBraceList(cur, (tok) => parseNumber(tok, what, max));
+  return [parseNumber(cur.word(what), what, max)];
+}
+
+export function parseProtocol(cur: Cursor): Protocol {
+  const t = cur.word("a protocol name or number");
+  if (t.text === "tcp" && cur.is("/") && cur.peek(1)?.text === "udp") {
+    cur.next();
+    cur.next();
+    return { kind: "tcpudp" };
+  }
+  if (t.text === "tcp-udp" || t.text === "tcpudp") return { kind: "tcpudp" };
+  if (/^\d+$/.test(t.text)) return { kind: "number", number: parseNumber(t, "protocol number", 255) };
+  const n = PROTOCOL_NUMBERS.get(t.text.toLowerCase());
+  if (n === undefined) throw new ParseError(IpfDiagnosticCode.UnknownProtocol, `unknown protocol ${JSON.stringify(t.text)}`, t.offset, t.length);
+  return { kind: "number", number: n };
+}
+
+function parseTail(cur: Cursor, d: Draft, resolver: HostResolver): void {
+  const r = d.rule;
+  const t = cur.peek();
+  if (t && t.text === "all") {
+    cur.next();
+  } else if (t && t.text === "exp") {
+    cur.next();
+    r.expression = parseExpression(cur, resolver);
+    d.ipMatch = true;
+  } else if (t && (t.text === "from" || t.text === "to")) {
+    d.fromTo = true;
+    if (cur.accept("from")) {
+      const ep = parseEndpoint(cur, d, resolver, "from");
+      d.fromAddresses = ep.addresses;
+      d.fromPorts = ep.ports;
+      r.from.negated = ep.negated;
+    }
+    if (cur.accept("to")) {
+      const ep = parseEndpoint(cur, d, resolver, "to");
+      d.toAddresses = ep.addresses;
+      d.toPorts = ep.ports;
+      r.to.negated = ep.negated;
+    }
+  }
+  for (;;) {
+    const o = cur.peek();
+    if (!o || (o.text === ";" && cur.pos === cur.tokens.length - 1)) return;
+    if (o.kind !== "word") throw cur.unexpected(o, "a rule option");
+    cur.next();
+    switch (o.text) {
+      case "with":
+      case "and":
+        parseWith(cur, d);
+        break;
+      case "flags":
+        r.flags = parseFlags(cur);
+        d.ipMatch = true;
+        break;
+      case "icmp-type": {
+        const ty = cur.peek();
+        if (ty && ty.text === "{") d.icmpTypes = parseBraceList(cur, icmpType);
+        else d.icmpTypes = [icmpType(cur.word("an ICMP type"))];
+        if (cur.accept("code")) {
+          if (cur.is("{")) d.icmpCodes = parseBraceList(cur, icmpCode);
+          else d.icmpCodes = [icmpCode(cur.word("an ICMP code"))];
+        }
+        d.ipMatch = true;
+        impliedFamily(d, "inet", o);
+        break;
+      }
+      case "keep":
+        parseKeep(cur, r);
+        break;
+      case "head":
+        r.head = cur.word("a group name after \"head\"").text;
+        break;
+      case "group":
+        r.group = cur.word("a group name after \"group\"").text;
+        break;
+      case "set-tag":
+        r.setTag = parseSetTag(cur);
+        break;
+      case "match-tag":
+        cur.expect("(");
+        cur.expect("nat");
+        cur.expect("=");
+        r.matchTag = cur.next().text.slice(0, TAG_LENGTH);
+        cur.expect(")");
+        break;
+      case "pps":
+        r.pps = parseNumber(cur.word("packets per second"), "pps");
+        break;
+      case "comment": {
+        const c = cur.next();
+        r.comment = c.text;
+        break;
+      }
+      default:
+        d.recoverable = false;
+        throw cur.unexpected(o, "a rule option (with, flags, icmp-type, keep, head, group, set-tag, pps, comment)");
+    }
+  }
+}
+
+function icmpType(tok: Token): number {
+  const n = ICMP_TYPES.get(tok.text);
+  if (n !== undefined) return n;
+  if (/^\d+$/.test(tok.text)) return parseNumber(tok, "ICMP type", 255);
+  throw new ParseError(IpfDiagnosticCode.UnknownIcmp, `unknown ICMP type ${JSON.stringify(tok.text)}`, tok.offset, tok.length);
+}
+
+function parseEndpoint(
+  cur: Cursor,
+  d: Draft,
+  resolver: HostResolver,
+  side: "from" | "to",
+): { negated: boolean; addresses: AddressMatch[]; ports: (PortMatch | null)[] } {
+  let negated = cur.accept("!") !== undefined;
+  let addresses: AddressMatch[] = [ANY];
+  const t = cur.peek();
+  if (!t) throw cur.endError(`an address after "${side}"`);
+  if (t.text === "any") {
+    cur.next();
+  } else if (t.text === "port") {
+    // `from port = 53`: address left out, meaning any.
+  } else if (side === "from" && t.text === "to") {
+    // `from to …` never valid, report it.
+    throw cur.unexpected(t, "an address after \"from\"");
+  } else if (t.text === "{") {
+    addresses = parseBraceList(cur, (tok) => {
+      const sub = new Cursor([tok, ...maskTail(tok, cur)], cur.line);
+      return parseHostWithMask(sub, resolver, d.rule.family);
+    });
+  } else if ((t.text === "pool" || t.text === "hash") && cur.is("/", 1)) {
+    cur.next();
+    cur.next();
+    addresses = [{ kind: "pool", table: t.text, name: cur.word("a pool number or name").text }];
+  } else if ((t.text === "pool" || t.text === "hash") && cur.is("=", 1)) {
+    cur.next();
+    cur.next();
+    addresses = [parseInlinePool(cur, resolver)];
+  } else {
+    addresses = [parseHostWithMask(cur, resolver, d.rule.family)];
+  }
+  for (const a of addresses) if (a.kind === "cidr") impliedFamily(d, a.family, t);
+  let ports: (PortMatch | null)[] = [null];
+  if (cur.accept("port")) ports = parsePortMatch(cur, true);
+  if (negated && addresses.length === 1 && addresses[0]?.kind === "any" && false) negated = false;
+  return { negated, addresses, ports };
+}
+
+/**
+ * Inside a `{…}` address list items are single words already cut at `,`; a
+ * `/N` that follows an item belongs to it, so pull it in.
+ */
+function maskTail(tok: Token, cur: Cursor): Token[] {
+  void tok;
+  const extra: Token[] = [];
+  if (cur.is("/")) {
+    extra.push(cur.next());
+    extra.push(cur.next());
+  }
+  return extra;
+}
+
+function parseInlinePool(cur: Cursor, resolver: HostResolver): InlinePool {
+  const open = cur.expect("(");
+  const entries: InlinePool["entries"] = [];
+  for (;;) {
+    const t = cur.peek();
+    if (!t) throw new ParseError(IpfDiagnosticCode.Unterminated, "pool list opened with \"(\" is never closed", open.offset, 1);
+    if (t.text === ")") {
+      cur.next();
+      break;
+    }
+    if (t.text === "," || t.text === ";") {
+      cur.next();
+      continue;
+    }
+    const negated = cur.accept("!") !== undefined;
+    const a = parseHostWithMask(cur, resolver, null);
+    if (a.kind !== "cidr") throw cur.unexpected(t, "an address in the pool");
+    entries.push({ negated, address: a });
+  }
+  return { kind: "inline-pool", entries };
+}
+
+function parseWith(cur: Cursor, d: Draft): void {
+  const r = d.rule;
+  let any = false;
+  for (;;) {
+    let negated = false;
+    const save = cur.pos;
+    if (cur.accept("not") || cur.accept("no")) negated = true;
+    const t = cur.peek();
+    if (!t || t.kind !== "word") {
+      cur.pos = save;
+      break;
+    }
+    if (t.text === "opt") {
+      cur.next();
+      const entry: WithOption = { negated, name: "opt", options: [], secClasses: [] };
+      for (;;) {
+        const o = cur.word("an IP option name");
+        if (o.text === "sec-class") {
+          do {
+            const c = cur.word("a security class");
+            if (!SECURITY_CLASSES.some((s) => s.name === c.text)) throw new ParseError(IpfDiagnosticCode.InvalidValue, `unknown security class ${JSON.stringify(c.text)}`, c.offset, c.length);
+            entry.secClasses.push(c.text);
+          } while (cur.accept(","));
+          break;
+        }
+        if (!IP_OPTIONS.some((io) => io.name === o.text)) throw new ParseError(IpfDiagnosticCode.InvalidValue, `unknown IP option ${JSON.stringify(o.text)}`, o.offset, o.length);
+        entry.options.push(o.text);
+        if (!cur.accept(",")) break;
+      }
+      r.with.push(entry);
+      impliedFamily(d, "inet", t);
+    } else if (t.text === "ipopts" || WITH_FLAGS.includes(t.text) || WITH_ALIASES.has(t.text)) {
+      cur.next();
+      r.with.push({ negated, name: WITH_ALIASES.get(t.text) ?? t.text, options: [], secClasses: [] });
+    } else {
+      cur.pos = save;
+      break;
+    }
+    any = true;
+    d.ipMatch = true;
+    if (!cur.accept(",")) cur.accept("and");
+  }
+  if (!any) {
+    const t = cur.peek();
+    throw t ? cur.unexpected(t, "a packet property after \"with\" (opt, ipopts, short, frag, …)") : cur.endError("a packet property after \"with\"");
+  }
+}
+
+function flagBits(tok: Token, text: string): number {
+  if (/^0x[0-9a-f]+$/i.test(text)) return parseInt(text.slice(2), 16);
+  if (/^\d+$/.test(text)) return Number(text);
+  let bits = 0;
+  for (const ch of text) {
+    const i = TCP_FLAG_LETTERS.indexOf(ch.toUpperCase());
+    if (i < 0 || ch !== ch.toUpperCase()) throw new ParseError(IpfDiagnosticCode.InvalidFlags, `${JSON.stringify(text)} is not a set of TCP flags (letters FSRPAUEC)`, tok.offset, tok.length);
+    bits |= TCP_FLAG_BITS[i] as number;
+  }
+  return bits;
+}
+
+function parseFlags(cur: Cursor): TcpFlags {
+  let set = 0;
+  let mask = DEFAULT_FLAG_MASK;
+  if (!cur.is("/")) {
+    const t = cur.word("TCP flags such as S or S/SA");
+    set = flagBits(t, t.text);
+  }
+  if (cur.accept("/")) {
+    const m = cur.word("a TCP flag mask");
+    mask = flagBits(m, m.text);
+  }
+  return { set, mask };
+}
+
+function parseKeep(cur: Cursor, r: FilterRule): void {
+  const what = cur.word("\"state\" or \"frags\" after \"keep\"");
+  if (what.text === "state") {
+    const ks: KeepState = { limit: null, strict: false, loose: false, newisn: false, noIcmpErr: false, sync: false, age: null, icmpHead: null, maxSrcs: null, maxPerSrc: null };
+    if (cur.accept("(")) {
+      for (;;) {
+        const o = cur.next();
+        if (o.text === ")") break;
+        if (o.text === ",") continue;
+        switch (o.text) {
+          case "limit":
+            ks.limit = parseNumber(cur.word("a state limit"), "limit");
+            break;
+          case "strict":
+            ks.strict = true;
+            break;
+          case "loose":
+            ks.loose = true;
+            break;
+          case "newisn":
+            ks.newisn = true;
+            break;
+          case "no-icmp-err":
+            ks.noIcmpErr = true;
+            break;
+          case "sync":
+            ks.sync = true;
+            break;
+          case "age": {
+            const a = parseNumber(cur.word("an age in seconds"), "age");
+            const b = cur.accept("/") ? parseNumber(cur.word("a reply age in seconds"), "age") : a;
+            ks.age = { forward: a, reply: b };
+            break;
+          }
+          case "icmp-head":
+            ks.icmpHead = cur.word("a group name").text;
+            break;
+          case "max-srcs":
+            ks.maxSrcs = parseNumber(cur.word("a number of sources"), "max-srcs");
+            break;
+          case "max-per-src": {
+            const count = parseNumber(cur.word("a number of states"), "max-per-src");
+            const mask = cur.accept("/") ? parseNumber(cur.word("a prefix length"), "max-per-src mask", 128) : 32;
+            ks.maxPerSrc = { count, mask };
+            break;
+          }
+          default:
+            throw cur.unexpected(o, "a keep state option (limit, strict, loose, newisn, no-icmp-err, sync, age, icmp-head, max-srcs, max-per-src)");
+        }
+      }
+    }
+    r.keepState = ks;
+  } else if (what.text === "frag" || what.text === "frags") {
+    const kf: KeepFrags = { strict: false };
+    if (cur.accept("(")) {
+      for (;;) {
+        const o = cur.next();
+        if (o.text === ")") break;
+        if (o.text === ",") continue;
+        if (o.text === "strict") kf.strict = true;
+        else throw cur.unexpected(o, "\"strict\"");
+      }
+    }
+    r.keepFrags = kf;
+  } else throw cur.unexpected(what, "\"state\" or \"frags\" after \"keep\"");
+}
+
+function parseSetTag(cur: Cursor): SetTag {
+  cur.expect("(");
+  const tag: SetTag = { log: null, nat: null };
+  for (;;) {
+    const k = cur.next();
+    if (k.text === ")") break;
+    if (k.text === ",") continue;
+    cur.expect("=");
+    const v = cur.next();
+    if (k.text === "log") tag.log = parseNumber(v, "log tag");
+    else if (k.text === "nat") tag.nat = v.text.slice(0, TAG_LENGTH);
+    else throw cur.unexpected(k, "\"log\" or \"nat\" in set-tag");
+  }
+  return tag;
+}
+
+const EXPRESSION_FIELDS = new Set([
+  "ip.addr", "ip.src", "ip.dst", "ip.p", "tcp.port", "tcp.sport", "tcp.dport", "tcp.flags",
+  "udp.port", "udp.sport", "udp.dport", "idle-gt", "tcp-state", "ip6.addr", "ip6.src", "ip6.dst",
+]);
+
+function parseExpression(cur: Cursor, resolver: HostResolver): ExpressionMatch {
+  cur.expect("{");
+  const s = cur.next();
+  if (s.kind !== "string") throw cur.unexpected(s, "a quoted expression");
+  cur.expect("}");
+  const clauses: ExpressionMatch["clauses"] = [];
+  for (const part of s.text.split(";")) {
+    if (part.trim() === "") continue;
+    const m = /^\s*([a-z0-9.\-]+)\s*(!=|=)\s*(.*?)\s*$/.exec(part);
+    if (!m || !EXPRESSION_FIELDS.has(m[1] as string)) {
+      throw new ParseError(IpfDiagnosticCode.InvalidValue, `cannot read expression clause ${JSON.stringify(part.trim())}`, s.offset, s.length);
+    }
+    const field = m[1] as string;
+    const values = (m[3] as string).split(",").map((v) => v.trim());
+    const normalised = field.startsWith("ip.") && field !== "ip.p" ? values.map((v) => normaliseHost(v, resolver, s)) : values;
+    clauses.push({ field, op: m[2] as "=" | "!=", values: normalised });
+  }
+  return { clauses };
+}
+
+function normaliseHost(text: string, resolver: HostResolver, tok: Token): string {
+  const [host, maskText] = text.split("/");
+  const h = resolver.resolve(host ?? "", "inet", true);
+  if (!h) throw new ParseError(IpfDiagnosticCode.InvalidAddress, `${JSON.stringify(text)} is not a valid address`, tok.offset, tok.length);
+  let mask = allOnes(h.family);
+  if (maskText !== undefined) {
+    const fake: Token = { ...tok, text: maskText };
+    const c = new Cursor([fake], { tokens: [fake], offset: tok.offset, length: tok.length });
+    mask = /^\d+$/.test(maskText) ? BigInt.asUintN(32, ((1n << 32n) - 1n) << BigInt(32 - Number(maskText))) : (parseDottedQuad(maskText) ?? 0n);
+    void c;
+  }
+  const cidr = makeCidr(h.family, h.value, mask);
+  return cidr.address === "0.0.0.0" && cidr.prefix === 0 ? "any" : `${cidr.address}/${cidr.prefix ?? cidr.mask}`;
+}
+
+/** One rule per combination of list members; the earliest list written varies fastest. */
+function expand(d: Draft): FilterRule[] {
+  const r = d.rule;
+  const isAll = !d.fromTo && !d.ipMatch && d.tos === null && d.ttl === null && d.icmpTypes === null;
+  const dims: { values: unknown[]; apply: (rule: FilterRule, v: unknown) => void }[] = [
+    { values: d.tos ?? [null], apply: (x, v) => (x.tos = v as number | null) },
+    { values: d.ttl ?? [null], apply: (x, v) => (x.ttl = v as number | null) },
+    { values: d.fromAddresses, apply: (x, v) => (x.from = { ...x.from, address: v as AddressMatch }) },
+    { values: d.fromPorts, apply: (x, v) => (x.from = { ...x.from, port: v as PortMatch | null }) },
+    { values: d.toAddresses, apply: (x, v) => (x.to = { ...x.to, address: v as AddressMatch }) },
+    { values: d.toPorts, apply: (x, v) => (x.to = { ...x.to, port: v as PortMatch | null }) },
+    { values: d.icmpTypes ?? [null], apply: (x, v) => (x.icmp = v === null ? null : { type: v as number, code: null }) },
+    { values: d.icmpCodes, apply: (x, v) => (x.icmp = x.icmp === null ? null : { ...x.icmp, code: v as number | null }) },
+  ];
+  const total = dims.reduce((n, dim) => n * dim.values.length, 1);
+  const out: FilterRule[] = [];
+  for (let i = 0; i < total; i++) {
+    const rule: FilterRule = structuredClone({ ...r, all: isAll });
+    let rest = i;
+    for (const dim of dims) {
+      const v = dim.values[rest % dim.values.length];
+      rest = Math.floor(rest / dim.values.length);
+      dim.apply(rule, v);
+    }
+    out.push(rule);
+  }
+  return out;
+}
+
+export type { Endpoint };

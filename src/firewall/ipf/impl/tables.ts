@@ -1,0 +1,255 @@
+/**
+ * Name tables ipf and ipnat consult while parsing and printing. They mirror
+ * the FreeBSD base system's /etc/protocols and /etc/services for the names
+ * rule files actually use, and IPFilter's own ICMP and IP-option tables, so
+ * output does not depend on the machine qjail runs on.
+ */
+
+/** IP protocol numbers by name (FreeBSD /etc/protocols, first name of each entry). */
+export const PROTOCOL_NUMBERS: ReadonlyMap<string, number> = new Map([
+  ["ip", 0],
+  ["icmp", 1],
+  ["igmp", 2],
+  ["ggp", 3],
+  ["ipencap", 4],
+  ["st2", 5],
+  ["tcp", 6],
+  ["egp", 8],
+  ["igp", 9],
+  ["pup", 12],
+  ["udp", 17],
+  ["hmp", 20],
+  ["xns-idp", 22],
+  ["rdp", 27],
+  ["ipv6", 41],
+  ["ipv6-route", 43],
+  ["ipv6-frag", 44],
+  ["idrp", 45],
+  ["rsvp", 46],
+  ["gre", 47],
+  ["esp", 50],
+  ["ah", 51],
+  ["skip", 57],
+  ["ipv6-icmp", 58],
+  ["ipv6-nonxt", 59],
+  ["ipv6-opts", 60],
+  ["ospf", 89],
+  ["ipip", 94],
+  ["etherip", 97],
+  ["encap", 98],
+  ["pim", 103],
+  ["ipcomp", 108],
+  ["vrrp", 112],
+  ["carp", 112],
+  ["l2tp", 115],
+  ["sctp", 132],
+  ["udplite", 136],
+  ["pfsync", 240],
+  ["divert", 258],
+]);
+
+const PROTOCOL_NAMES = new Map<number, string>();
+for (const [name, number] of PROTOCOL_NUMBERS) if (!PROTOCOL_NAMES.has(number)) PROTOCOL_NAMES.set(number, name);
+
+/** The name getprotobynumber() gives for a protocol, or null when /etc/protocols has none. */
+export function protocolName(number: number): string | null {
+  return PROTOCOL_NAMES.get(number) ?? null;
+}
+
+/** Well-known TCP/UDP service ports (FreeBSD /etc/services) that rule files name. */
+export const SERVICE_PORTS: ReadonlyMap<string, number> = new Map([
+  ["echo", 7],
+  ["discard", 9],
+  ["daytime", 13],
+  ["ftp-data", 20],
+  ["ftp", 21],
+  ["ssh", 22],
+  ["telnet", 23],
+  ["smtp", 25],
+  ["time", 37],
+  ["nicname", 43],
+  ["whois", 43],
+  ["domain", 53],
+  ["bootps", 67],
+  ["bootpc", 68],
+  ["tftp", 69],
+  ["gopher", 70],
+  ["finger", 79],
+  ["http", 80],
+  ["www", 80],
+  ["kerberos", 88],
+  ["pop3", 110],
+  ["sunrpc", 111],
+  ["auth", 113],
+  ["ident", 113],
+  ["nntp", 119],
+  ["ntp", 123],
+  ["netbios-ns", 137],
+  ["netbios-dgm", 138],
+  ["netbios-ssn", 139],
+  ["imap", 143],
+  ["snmp", 161],
+  ["snmptrap", 162],
+  ["bgp", 179],
+  ["ldap", 389],
+  ["https", 443],
+  ["microsoft-ds", 445],
+  ["isakmp", 500],
+  ["exec", 512],
+  ["biff", 512],
+  ["login", 513],
+  ["who", 513],
+  ["shell", 514],
+  ["cmd", 514],
+  ["syslog", 514],
+  ["printer", 515],
+  ["talk", 517],
+  ["ntalk", 518],
+  ["route", 520],
+  ["uucp", 540],
+  ["submission", 587],
+  ["ldaps", 636],
+  ["rsync", 873],
+  ["imaps", 993],
+  ["pop3s", 995],
+  ["socks", 1080],
+  ["openvpn", 1194],
+  ["pptp", 1723],
+  ["nfsd", 2049],
+  ["nfs", 2049],
+  ["svn", 3690],
+  ["mysql", 3306],
+  ["postgresql", 5432],
+  ["x11", 6000],
+]);
+
+/** ICMP type names IPFilter accepts and prints (lib/icmptypename.c), by number. */
+export const ICMP_TYPES: ReadonlyMap<string, number> = new Map([
+  ["echorep", 0],
+  ["unreach", 3],
+  ["squench", 4],
+  ["redir", 5],
+  ["echo", 8],
+  ["routerad", 9],
+  ["routersol", 10],
+  ["timex", 11],
+  ["paramprob", 12],
+  ["timest", 13],
+  ["timestrep", 14],
+  ["inforeq", 15],
+  ["inforep", 16],
+  ["maskreq", 17],
+  ["maskrep", 18],
+]);
+
+const ICMP_TYPE_NAMES = new Map<number, string>([...ICMP_TYPES].map(([n, v]) => [v, n]));
+
+/** The name ipf prints for an ICMP type, or null (printed as a number). */
+export function icmpTypeName(type: number): string | null {
+  return ICMP_TYPE_NAMES.get(type) ?? null;
+}
+
+/** ICMP unreachable codes by index, as ipf names them after `code` and in `return-icmp(…)`. */
+export const ICMP_CODES: readonly string[] = [
+  "net-unr",
+  "host-unr",
+  "proto-unr",
+  "port-unr",
+  "needfrag",
+  "srcfail",
+  "net-unk",
+  "host-unk",
+  "isolate",
+  "net-prohib",
+  "host-prohib",
+  "net-tos",
+  "host-tos",
+  "filter-prohib",
+  "host-preced",
+  "cutoff-preced",
+];
+
+/** IP options in the order ipf prints them (lib/ionames.c); `bit` is ipf's option mask bit. */
+export const IP_OPTIONS: readonly { name: string; bit: number }[] = [
+  { name: "nop", bit: 0x000001 },
+  { name: "rr", bit: 0x000002 },
+  { name: "zsu", bit: 0x000004 },
+  { name: "mtup", bit: 0x000008 },
+  { name: "mtur", bit: 0x000010 },
+  { name: "encode", bit: 0x000020 },
+  { name: "ts", bit: 0x000040 },
+  { name: "tr", bit: 0x000080 },
+  { name: "sec", bit: 0x000100 },
+  { name: "lsrr", bit: 0x000200 },
+  { name: "e-sec", bit: 0x000400 },
+  { name: "cipso", bit: 0x000800 },
+  { name: "satid", bit: 0x001000 },
+  { name: "ssrr", bit: 0x002000 },
+  { name: "addext", bit: 0x004000 },
+  { name: "visa", bit: 0x008000 },
+  { name: "imitd", bit: 0x010000 },
+  { name: "eip", bit: 0x020000 },
+  { name: "finn", bit: 0x040000 },
+  { name: "dps", bit: 0x080000 },
+  { name: "sdb", bit: 0x100000 },
+  { name: "nsapa", bit: 0x200000 },
+  { name: "rtralrt", bit: 0x400000 },
+  { name: "ump", bit: 0x800000 },
+];
+
+/** IP security classes after `sec-class`, in print order (lib/ipoptsec.c). */
+export const SECURITY_CLASSES: readonly { name: string; bit: number }[] = [
+  { name: "reserv-4", bit: 0x01 },
+  { name: "topsecret", bit: 0x02 },
+  { name: "secret", bit: 0x04 },
+  { name: "reserv-3", bit: 0x08 },
+  { name: "confid", bit: 0x10 },
+  { name: "unclass", bit: 0x20 },
+  { name: "reserv-2", bit: 0x40 },
+  { name: "reserv-1", bit: 0x80 },
+];
+
+/** Packet property tests after `with`, in the order ipf prints them. `opt`/`ipopts` are handled apart. */
+export const WITH_FLAGS: readonly string[] = [
+  "short",
+  "frag",
+  "frag-body",
+  "nat",
+  "lowttl",
+  "bad",
+  "bad-src",
+  "bad-nat",
+  "oow",
+  "mbcast",
+  "bcast",
+  "mcast",
+  "state",
+  "v6hdrs",
+];
+
+/** Spellings accepted for the WITH_FLAGS entries. */
+export const WITH_ALIASES: ReadonlyMap<string, string> = new Map([
+  ["frags", "frag"],
+  ["fragment", "frag"],
+  ["multicast", "mcast"],
+  ["broadcast", "bcast"],
+  ["v6hdr", "v6hdrs"],
+]);
+
+/** TCP flag letters in ipf's print order and their bits. */
+export const TCP_FLAG_LETTERS = "FSRPAUEC";
+export const TCP_FLAG_BITS: readonly number[] = [0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80];
+
+/** The mask ipf applies when `flags X` has no `/mask`: FSRPAU. */
+export const DEFAULT_FLAG_MASK = 0x3f;
+
+/** syslog facility and priority names accepted after `log level`. */
+export const SYSLOG_FACILITIES: readonly string[] = [
+  "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",
+  "ftp", "ntp", "security", "console", "logalert", "local0", "local1", "local2", "local3", "local4",
+  "local5", "local6", "local7",
+];
+export const SYSLOG_PRIORITIES: readonly string[] = ["emerg", "alert", "crit", "err", "warn", "notice", "info", "debug"];
+
+/** Length ipf keeps of a tag name (IPFTAG_LEN). */
+export const TAG_LENGTH = 16;
