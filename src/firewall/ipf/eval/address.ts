@@ -1,0 +1,130 @@
+/**
+ * Address and port matching shared by the filter and NAT evaluators: turning
+ * the AST's text addresses into bigints once, at compile time.
+ */
+import type { AddressMatch, CidrAddress, PortMatch } from "../ast.js";
+import { parseV4, parseV6, type Family, type Packet } from "./packet.js";
+
+export interface CompiledCidr {
+  family: Family;
+  addr: bigint;
+  mask: bigint;
+}
+
+/** Where interface addresses (`em0/32`, `0/32` targets) come from: ipftest has none; `fw trace` supplies them. */
+export type InterfaceAddresses = ReadonlyMap<string, bigint>;
+
+/** A lookup table as the evaluator sees it: does it contain this address? (p class, `pool/100`). */
+export interface AddressTable {
+  /** true = listed, false = listed as excluded (`!`), undefined = not listed. */
+  lookup(family: Family, addr: bigint): boolean | undefined;
+}
+
+export function parseAddress(family: "inet" | "inet6", text: string): bigint {
+  const v = family === "inet" ? parseV4(text) : parseV6(text);
+  if (v === undefined) throw new Error(`address ${JSON.stringify(text)} is not ${family}`);
+  return v;
+}
+
+export function compileCidr(c: CidrAddress): CompiledCidr {
+  const family: Family = c.family === "inet" ? 4 : 6;
+  return { family, addr: parseAddress(c.family, c.address), mask: parseAddress(c.family, c.mask) };
+}
+
+export function prefixMask(family: Family, bits: number): bigint {
+  const width = family === 4 ? 32 : 128;
+  if (bits <= 0) return 0n;
+  return ((1n << BigInt(width)) - 1n) ^ ((1n << BigInt(width - bits)) - 1n);
+}
+
+export function cidrContains(c: CompiledCidr, family: Family, addr: bigint): boolean {
+  return c.family === family && (addr & c.mask) === c.addr;
+}
+
+/** A compiled address test; `describe` is for traces. */
+export interface AddressTest {
+  test(family: Family, addr: bigint): boolean;
+  describe: string;
+  /** Mask length, for NAT's most-specific-first ordering (pools count as 0). */
+  bits: number;
+}
+
+export interface AddressContext {
+  interfaces: InterfaceAddresses;
+  tables: ReadonlyMap<string, AddressTable>;
+}
+
+export function compileAddressMatch(m: AddressMatch, ctx: AddressContext): AddressTest {
+  switch (m.kind) {
+    case "any":
+      return { test: () => true, describe: "any", bits: 0 };
+    case "cidr": {
+      const c = compileCidr(m);
+      const bits = m.prefix ?? 0;
+      return { test: (f, a) => cidrContains(c, f, a), describe: `${m.address}/${m.prefix ?? m.mask}`, bits };
+    }
+    case "interface": {
+      const own = ctx.interfaces.get(m.name);
+      return {
+        test: (f, a) => own !== undefined && m.which === "address" && f === 4 && a === own,
+        describe: `${m.name}'s address`,
+        bits: 32,
+      };
+    }
+    case "pool": {
+      const key = `${m.table}/${m.name}`;
+      return {
+        test: (f, a) => ctx.tables.get(key)?.lookup(f, a) === true,
+        describe: key,
+        bits: 0,
+      };
+    }
+    case "inline-pool": {
+      const entries = m.entries.map((e) => ({ negated: e.negated, cidr: compileCidr(e.address), bits: e.address.prefix ?? 0 }));
+      return {
+        test: (f, a) => {
+          let best: { negated: boolean; bits: number } | undefined;
+          for (const e of entries) if (cidrContains(e.cidr, f, a) && (!best || e.bits > best.bits)) best = e;
+          return best !== undefined && !best.negated;
+        },
+        describe: "pool",
+        bits: 0,
+      };
+    }
+  }
+}
+
+export function portMatches(m: PortMatch, port: number): boolean {
+  if (m.kind === "compare") {
+    switch (m.op) {
+      case "=":
+        return port === m.port;
+      case "!=":
+        return port !== m.port;
+      case "<":
+        return port < m.port;
+      case ">":
+        return port > m.port;
+      case "<=":
+        return port <= m.port;
+      case ">=":
+        return port >= m.port;
+    }
+  }
+  switch (m.op) {
+    case "<>":
+      return port < m.low || port > m.high;
+    case "><":
+      return port > m.low && port < m.high;
+    case ":":
+      return port >= m.low && port <= m.high;
+  }
+}
+
+export function describePort(m: PortMatch): string {
+  return m.kind === "compare" ? `port ${m.op} ${m.port}` : `port ${m.low} ${m.op} ${m.high}`;
+}
+
+export function packetFamilyName(p: Packet): "inet" | "inet6" {
+  return p.family === 4 ? "inet" : "inet6";
+}

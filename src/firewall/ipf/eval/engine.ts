@@ -1,0 +1,149 @@
+/**
+ * One IPFilter instance: filter rules, NAT rules, state table, fragment cache
+ * and lookup tables, fed one packet at a time in the order fil.c ipf_check
+ * uses:
+ *
+ * - inbound: NAT (rdr, reverse of map sessions) → accounting → fragment cache
+ *   and state table → filter rules;
+ * - outbound: fragment cache and state table → filter rules → accounting →
+ *   NAT (map, reverse of rdr sessions), only when the packet passed.
+ *
+ * Every step can be recorded ({@link PacketOutcome.trace}) for `qjail fw trace`.
+ */
+import type { FilterRule, NatRule } from "../ast.js";
+import type { AddressTable, InterfaceAddresses } from "./address.js";
+import { buildFilterSet, scanList, verdictOf, type Decision, type FilterSet, type RuleStep, type Verdict } from "./filter.js";
+import { NatTable, type NatResult, type NatStep } from "./nat.js";
+import { FragmentCache, StateTable, type StateEntry } from "./state.js";
+import type { Packet } from "./packet.js";
+
+export interface EngineOptions {
+  /** Interface name → its IPv4 address (for `0/32` NAT targets and `em0/32` filter addresses). */
+  interfaces?: InterfaceAddresses;
+  tables?: ReadonlyMap<string, AddressTable>;
+  /** ipf tunables as ipftest's -T sets them (state_max, update_ipid). */
+  tunables?: ReadonlyMap<string, number>;
+  /** Record every rule considered (slower; for traces). */
+  trace?: boolean;
+}
+
+export interface PacketTrace {
+  natIn: NatStep[];
+  natOut: NatStep[];
+  rules: RuleStep[];
+  /** The state entry the packet matched before any rule was looked at. */
+  stateMatched: { entry: StateEntry; reverse: boolean } | undefined;
+  /** The entry created by a `keep state` rule, or why it could not be. */
+  stateCreated: StateEntry | undefined;
+  stateRefused: string | undefined;
+  fragmentMatched: boolean;
+}
+
+export interface PacketOutcome {
+  verdict: Verdict;
+  /** The filter rule that decided, if any. */
+  decidedBy: Decision["rule"];
+  /** The packet as it leaves (after NAT). */
+  packet: Packet;
+  natIn: NatResult | undefined;
+  natOut: NatResult | undefined;
+  /** NAT refused the packet (ipftest prints FRB_NATV4 = 15 / FRB_NATV6 = 16). */
+  natRejected: boolean;
+  trace: PacketTrace | undefined;
+}
+
+export class IpfEngine {
+  readonly filters: FilterSet;
+  readonly nat: NatTable;
+  readonly state: StateTable;
+  readonly frags = new FragmentCache();
+  private readonly tracing: boolean;
+
+  constructor(filterRules: readonly FilterRule[], natRules: readonly NatRule[], opts: EngineOptions = {}) {
+    const ctx = { interfaces: opts.interfaces ?? new Map<string, bigint>(), tables: opts.tables ?? new Map<string, AddressTable>() };
+    this.filters = buildFilterSet(filterRules, ctx);
+    this.nat = new NatTable(natRules, ctx);
+    this.state = new StateTable(opts.tunables?.get("state_max") ?? 4013);
+    this.tracing = opts.trace === true;
+  }
+
+  get hasFilterRules(): boolean {
+    return this.filters.rules.length > 0;
+  }
+
+  /** Run one packet through; `p` is rewritten in place by NAT. */
+  process(p: Packet): PacketOutcome {
+    const trace: PacketTrace | undefined = this.tracing
+      ? { natIn: [], natOut: [], rules: [], stateMatched: undefined, stateCreated: undefined, stateRefused: undefined, fragmentMatched: false }
+      : undefined;
+    const outcome: PacketOutcome = {
+      verdict: "nomatch",
+      decidedBy: undefined,
+      packet: p,
+      natIn: undefined,
+      natOut: undefined,
+      natRejected: false,
+      trace,
+    };
+    if (p.bad) {
+      outcome.verdict = "bad-packet";
+      return outcome;
+    }
+    if (p.dir === "in" && this.nat.rules.length > 0) {
+      outcome.natIn = this.nat.translate(p, trace?.natIn);
+      if (outcome.natIn?.rejected) {
+        outcome.natRejected = true;
+        outcome.verdict = "block";
+        return outcome;
+      }
+    }
+    if (p.dir === "in") this.account(p);
+    const decision = this.filter(p, trace);
+    outcome.verdict = decision.verdict;
+    outcome.decidedBy = decision.rule;
+    if (p.dir === "out") this.account(p);
+    const passes = outcome.verdict === "pass" || outcome.verdict === "nomatch";
+    if (p.dir === "out" && passes && this.nat.rules.length > 0) {
+      outcome.natOut = this.nat.translate(p, trace?.natOut);
+      if (outcome.natOut?.rejected) {
+        outcome.natRejected = true;
+        outcome.verdict = "block";
+      }
+    }
+    return outcome;
+  }
+
+  private account(p: Packet): void {
+    scanList(this.filters.accounting[p.dir], p, { verdict: "nomatch", quick: false, rule: undefined }, undefined);
+  }
+
+  private filter(p: Packet, trace: PacketTrace | undefined): Decision {
+    const fragVerdict = this.frags.lookup(p);
+    if (fragVerdict !== undefined) {
+      if (trace) trace.fragmentMatched = true;
+      return { verdict: fragVerdict, quick: true, rule: undefined };
+    }
+    const st = this.state.find(p);
+    if (st) {
+      if (trace) trace.stateMatched = st;
+      return { verdict: st.entry.verdict, quick: true, rule: st.entry.rule };
+    }
+    const { decision } = scanList(this.filters.main[p.dir], p, { verdict: "nomatch", quick: false, rule: undefined }, trace?.rules);
+    const rule = decision.rule;
+    if (rule?.ast.keepState) {
+      const added = this.state.add(p, rule, verdictOf(rule));
+      if (typeof added === "string") {
+        if (trace) trace.stateRefused = added;
+        return { verdict: "nomatch", quick: decision.quick, rule };
+      }
+      if (trace) trace.stateCreated = added;
+    }
+    if (rule?.ast.keepFrags) this.frags.remember(p, decision.verdict);
+    return decision;
+  }
+
+  /** What ipftest does between packets. */
+  endOfPacket(): void {
+    this.state.flushClosing();
+  }
+}

@@ -1,0 +1,271 @@
+/**
+ * ipf filter rule evaluation with IPFilter's semantics (fil.c ipf_scanlist):
+ * the last matching rule decides unless a matching rule is `quick`; a rule with
+ * `head G` runs group G's rules and takes their result if one matched; `skip N`
+ * jumps over N rules; `log` rules never change the decision; `count` rules live
+ * in the separate accounting lists.
+ *
+ * Rules are compiled once from the AST (src/firewall/ipf/ast.ts) so the per
+ * packet work is integer compares. Every test can say why it failed, which is
+ * what `qjail fw trace` prints.
+ */
+import type { FilterRule } from "../ast.js";
+import {
+  compileAddressMatch,
+  describePort,
+  portMatches,
+  type AddressContext,
+  type AddressTest,
+} from "./address.js";
+import { IP_OPTIONS, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, SEC_CLASSES, type Family, type Packet } from "./packet.js";
+import type { PortMatch } from "../ast.js";
+
+/** What ipftest prints for a filter decision (ip_fil.c/ipftest.c result codes). */
+export type Verdict =
+  | "pass"
+  | "block"
+  | "nomatch"
+  | "bad-packet"
+  | "block return-rst"
+  | "block return-icmp"
+  | "block return-icmp-as-dest"
+  | "auth"
+  | "preauth"
+  | "account";
+
+interface CompiledEndpoint {
+  negated: boolean;
+  address: AddressTest;
+  port: PortMatch | null;
+}
+
+/** One filter rule ready for matching, with its hit counter (printed by the -D dump). */
+export interface CompiledFilterRule {
+  ast: FilterRule;
+  /** 1-based position in the rule file(s) as loaded. */
+  number: number;
+  dir: "in" | "out";
+  family: Family | null;
+  proto: number | "tcpudp" | null;
+  from: CompiledEndpoint;
+  to: CompiledEndpoint;
+  optMask: number;
+  optBits: number;
+  secMask: number;
+  secBits: number;
+  /** with/without ipopts, frag, short…: [name, wanted] pairs. */
+  flagTests: { name: string; wanted: boolean }[];
+  hits: number;
+  /** The group this rule heads, resolved after loading. */
+  headList: CompiledFilterRule[] | undefined;
+}
+
+export function compileFilterRule(ast: FilterRule, number: number, ctx: AddressContext): CompiledFilterRule {
+  let family: Family | null = ast.family === "inet" ? 4 : ast.family === "inet6" ? 6 : null;
+  const proto = ast.proto === null ? null : ast.proto.kind === "tcpudp" ? "tcpudp" : ast.proto.number;
+  let optMask = 0;
+  let optBits = 0;
+  let secMask = 0;
+  let secBits = 0;
+  const flagTests: { name: string; wanted: boolean }[] = [];
+  for (const w of ast.with) {
+    if (w.name === "opt") {
+      for (const o of w.options) {
+        if (o === "sec-class") continue;
+        const bit = IP_OPTIONS[o]?.bit ?? 0;
+        optMask |= bit;
+        if (!w.negated) optBits |= bit;
+      }
+      for (const c of w.secClasses) {
+        const bit = SEC_CLASSES[c]?.bit ?? 0;
+        secMask |= bit;
+        if (!w.negated) secBits |= bit;
+      }
+    } else {
+      flagTests.push({ name: w.name, wanted: !w.negated });
+    }
+  }
+  if (family === null && ast.familyImplied) family = null;
+  return {
+    ast,
+    number,
+    dir: ast.direction,
+    family,
+    proto,
+    from: { negated: ast.from.negated, address: compileAddressMatch(ast.from.address, ctx), port: ast.from.port },
+    to: { negated: ast.to.negated, address: compileAddressMatch(ast.to.address, ctx), port: ast.to.port },
+    optMask,
+    optBits,
+    secMask,
+    secBits,
+    flagTests,
+    hits: 0,
+    headList: undefined,
+  };
+}
+
+function packetFlag(p: Packet, name: string): boolean {
+  switch (name) {
+    case "ipopts":
+      return p.optBits !== 0;
+    case "frag":
+    case "frags":
+      return p.fragOff !== 0 || p.moreFrags;
+    case "frag-body":
+      return p.fragOff !== 0;
+    case "short":
+      return false;
+    default:
+      return false;
+  }
+}
+
+const hasPorts = (p: Packet): boolean => (p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP) && p.fragOff === 0;
+
+/** Why the rule does not match this packet, or undefined when it matches. */
+export function whyNoMatch(r: CompiledFilterRule, p: Packet): string | undefined {
+  const a = r.ast;
+  if (r.dir !== p.dir) return `rule is for ${r.dir}bound packets`;
+  if (a.on.length > 0 && a.on[0]?.name !== p.ifname && !(a.on[0]?.name === "*")) return `interface is ${p.ifname}, rule wants ${a.on[0]?.name}`;
+  if (r.family !== null && r.family !== p.family) return `address family is IPv${p.family}`;
+  if (r.proto !== null) {
+    if (r.proto === "tcpudp") {
+      if (p.proto !== IPPROTO_TCP && p.proto !== IPPROTO_UDP) return `protocol ${p.proto} is not tcp/udp`;
+    } else if (r.proto !== p.proto) return `protocol ${p.proto} is not ${r.proto}`;
+  }
+  if (a.tos !== null) return "packet TOS differs";
+  if (a.ttl !== null && a.ttl !== p.ttl) return `TTL ${p.ttl} is not ${a.ttl}`;
+  if (r.from.address.test(p.family, p.src) === r.from.negated) return `source is not ${r.from.negated ? "!" : ""}${r.from.address.describe}`;
+  if (r.to.address.test(p.family, p.dst) === r.to.negated) return `destination is not ${r.to.negated ? "!" : ""}${r.to.address.describe}`;
+  if (r.from.port) {
+    if (!hasPorts(p) || !portMatches(r.from.port, p.sport ?? 0)) return `source port ${p.sport ?? "-"} fails ${describePort(r.from.port)}`;
+  }
+  if (r.to.port) {
+    if (!hasPorts(p) || !portMatches(r.to.port, p.dport ?? 0)) return `destination port ${p.dport ?? "-"} fails ${describePort(r.to.port)}`;
+  }
+  if ((p.optBits & r.optMask) !== r.optBits) return "IP options differ";
+  if ((p.secBits & r.secMask) !== r.secBits) return "IP security class differs";
+  for (const t of r.flagTests) if (packetFlag(p, t.name) !== t.wanted) return `${t.wanted ? "needs" : "must not have"} ${t.name}`;
+  if (a.flags) {
+    if (p.proto !== IPPROTO_TCP) return "flags test needs TCP";
+    if ((p.tcpFlags & a.flags.mask) !== a.flags.set) return "TCP flags differ";
+  }
+  if (a.icmp) {
+    if (p.proto !== IPPROTO_ICMP && p.proto !== IPPROTO_ICMPV6) return "icmp-type needs ICMP";
+    if (p.icmpType !== a.icmp.type) return `ICMP type ${p.icmpType ?? "-"} is not ${a.icmp.type}`;
+    if (a.icmp.code !== null && p.icmpCode !== a.icmp.code) return `ICMP code ${p.icmpCode ?? "-"} is not ${a.icmp.code}`;
+  }
+  return undefined;
+}
+
+/** The decision a matching rule gives (FR_* flags reduced to what the evaluator needs). */
+export interface Decision {
+  verdict: Verdict;
+  quick: boolean;
+  rule: CompiledFilterRule | undefined;
+}
+
+export interface RuleStep {
+  rule: CompiledFilterRule;
+  matched: boolean;
+  why: string | undefined;
+  /** Depth in head/group nesting, 0 for the main list. */
+  depth: number;
+}
+
+export function verdictOf(r: CompiledFilterRule): Verdict {
+  const act = r.ast.action;
+  switch (act.kind) {
+    case "pass":
+      return "pass";
+    case "block":
+      return act.return === null ? "block" : (`block ${act.return.kind}` as Verdict);
+    case "auth":
+      return "auth";
+    case "preauth":
+      return "preauth";
+    case "count":
+      return "account";
+    default:
+      return "nomatch";
+  }
+}
+
+/**
+ * Walk one rule list (the main list or a group) the way ipf_scanlist does.
+ * `current` is the decision so far; the result is the new decision and
+ * whether any rule in this list matched.
+ */
+export function scanList(
+  list: readonly CompiledFilterRule[],
+  p: Packet,
+  current: Decision,
+  steps: RuleStep[] | undefined,
+  depth = 0,
+): { decision: Decision; matched: boolean } {
+  let decision = current;
+  let matched = false;
+  let skip = 0;
+  for (const r of list) {
+    if (skip > 0) {
+      skip--;
+      continue;
+    }
+    const why = whyNoMatch(r, p);
+    steps?.push({ rule: r, matched: why === undefined, why, depth });
+    if (why !== undefined) continue;
+    const act = r.ast.action;
+    if (act.kind === "skip") {
+      skip = act.count;
+      continue;
+    }
+    r.hits++;
+    matched = true;
+    if (act.kind !== "log" && act.kind !== "call" && act.kind !== "decapsulate") {
+      decision = { verdict: verdictOf(r), quick: r.ast.quick, rule: r };
+    }
+    if (r.headList) {
+      const sub = scanList(r.headList, p, decision, steps, depth + 1);
+      if (sub.matched) decision = sub.decision;
+    }
+    if (decision.quick) break;
+  }
+  return { decision, matched };
+}
+
+/** Rule lists per direction: the top level, the groups, and the accounting rules. */
+export interface FilterSet {
+  rules: CompiledFilterRule[];
+  main: { in: CompiledFilterRule[]; out: CompiledFilterRule[] };
+  accounting: { in: CompiledFilterRule[]; out: CompiledFilterRule[] };
+  groups: Map<string, CompiledFilterRule[]>;
+}
+
+export function buildFilterSet(asts: readonly FilterRule[], ctx: AddressContext): FilterSet {
+  const set: FilterSet = { rules: [], main: { in: [], out: [] }, accounting: { in: [], out: [] }, groups: new Map() };
+  let n = 0;
+  for (const ast of asts) {
+    const r = compileFilterRule(ast, ++n, ctx);
+    set.rules.push(r);
+    const group = ast.group;
+    if (ast.action.kind === "count") {
+      set.accounting[r.dir].push(r);
+    } else if (group !== null && group !== "0") {
+      const key = `${r.dir}:${group}`;
+      let g = set.groups.get(key);
+      if (!g) set.groups.set(key, (g = []));
+      g.push(r);
+    } else {
+      set.main[r.dir].push(r);
+    }
+  }
+  for (const r of set.rules) {
+    if (r.ast.head !== null) {
+      const key = `${r.dir}:${r.ast.head}`;
+      let g = set.groups.get(key);
+      if (!g) set.groups.set(key, (g = []));
+      r.headList = g;
+    }
+  }
+  return set;
+}

@@ -1,0 +1,125 @@
+/**
+ * ipftest(1) emulation: load rules, replay packets, print what ipftest -b
+ * prints (verdicts, or translated packets under -N), then the -D dump.
+ *
+ * The rule text is parsed and printed by the language module
+ * (src/firewall/ipf/index.ts); it is passed in as {@link RuleLanguage} so this
+ * file stays independent of how the parser reports errors.
+ */
+import type { FilterRule, NatRule } from "../ast.js";
+import type { AddressTable } from "./address.js";
+import { IpfEngine } from "./engine.js";
+import { clonePacket, formatPacketLine, type Packet } from "./packet.js";
+import type { StateEntry } from "./state.js";
+import { formatAddr, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP } from "./packet.js";
+
+/** Parse and print functions of the rule languages, supplied by the caller. */
+export interface RuleLanguage {
+  /** Parse ipf.conf text; throws or returns errors for text ipf would refuse. */
+  parseIpf(text: string): { rules: FilterRule[]; errors: string[] };
+  parseIpnat(text: string): { rules: NatRule[]; errors: string[] };
+  /** One rule in the canonical form `ipf -nv` / ipftest -D prints. */
+  printFilterRule(rule: FilterRule): string;
+  printNatRule(rule: NatRule): string;
+}
+
+export interface IpftestOptions {
+  /** -r: ipf rules (already parsed). */
+  filterRules?: readonly FilterRule[];
+  /** -N: NAT rules; also switches output to translated packets (OPT_NAT). */
+  natRules?: readonly NatRule[];
+  /** -P: lookup tables, by `pool/NAME` / `hash/NAME` key, and their dump lines. */
+  tables?: ReadonlyMap<string, AddressTable>;
+  poolDump?: readonly string[];
+  hashDump?: readonly string[];
+  /** -T name=value. */
+  tunables?: ReadonlyMap<string, number>;
+  /** -D. */
+  dump?: boolean;
+  language: Pick<RuleLanguage, "printFilterRule" | "printNatRule">;
+}
+
+/** Run one ipftest invocation over the packets; returns stdout. */
+export function runIpftest(packets: readonly Packet[], opts: IpftestOptions): string {
+  const natMode = opts.natRules !== undefined;
+  const engine = new IpfEngine(opts.filterRules ?? [], opts.natRules ?? [], {
+    ...(opts.tables ? { tables: opts.tables } : {}),
+    ...(opts.tunables ? { tunables: opts.tunables } : {}),
+  });
+  let out = "";
+  for (const original of packets) {
+    const p = clonePacket(original);
+    const r = engine.process(p);
+    if (!natMode) out += `${r.verdict}\n`;
+    else if (r.natRejected) out += `${p.family === 4 ? 15 : 16}\n`;
+    else if (r.verdict === "pass" || r.verdict === "nomatch") out += `${formatPacketLine(p)}\n`;
+    else out += "0\n";
+    engine.endOfPacket();
+  }
+  if (opts.dump) out += dump(engine, opts);
+  return out;
+}
+
+function dump(engine: IpfEngine, opts: IpftestOptions): string {
+  const lines: string[] = [];
+  lines.push("List of active MAP/Redirect filters:");
+  for (const r of engine.nat.rules) lines.push(opts.language.printNatRule(r.ast));
+  lines.push("");
+  lines.push("List of active sessions:");
+  lines.push(...engine.nat.dumpSessions());
+  lines.push("");
+  lines.push("Hostmap table:");
+  lines.push(...engine.nat.dumpHostmap());
+  lines.push("List of active state sessions:");
+  for (const e of engine.state.entries) lines.push(...dumpState(e));
+  lines.push("List of configured pools");
+  lines.push(...(opts.poolDump ?? []));
+  lines.push("List of configured hash tables");
+  lines.push(...(opts.hashDump ?? []));
+  lines.push("List of groups configured (set 0)");
+  lines.push("List of groups configured (set 1)");
+  const rulesOf = (dir: "in" | "out", accounting: boolean): string[] =>
+    engine.filters.rules
+      .filter((r) => r.dir === dir && (r.ast.action.kind === "count") === accounting)
+      .map((r) => `${r.hits} ${opts.language.printFilterRule(r.ast)}`);
+  for (const set of [0, 1]) {
+    for (const dir of ["in", "out"] as const) {
+      lines.push(`Rules configured (set ${set}, ${dir})`);
+      if (set === 0) lines.push(...rulesOf(dir, false));
+    }
+  }
+  for (const set of [0, 1]) {
+    for (const dir of ["in", "out"] as const) {
+      lines.push(`Accounting rules configured (set ${set}, ${dir})`);
+      if (set === 0) lines.push(...rulesOf(dir, true));
+    }
+  }
+  return lines.join("\n") + "\n";
+}
+
+/** ip_state.c ipf_state_print, for the entries ipftest leaves behind. */
+function dumpState(e: StateEntry): string[] {
+  const ports = e.proto === IPPROTO_TCP || e.proto === IPPROTO_UDP;
+  const name = e.proto === IPPROTO_TCP ? "tcp" : e.proto === IPPROTO_UDP ? "udp" : e.proto === IPPROTO_ICMP ? "icmp" : String(e.proto);
+  const end = (a: bigint, port: number): string => `${formatAddr(e.family, a)}${ports ? `,${port}` : ""}`;
+  let head = `${e.family}:${name} src:${end(e.src, e.sport)} dst:${end(e.dst, e.dport)}`;
+  const lines: string[] = [];
+  if (e.proto === IPPROTO_TCP) {
+    head += ` state:${e.tcpState[0]}/${e.tcpState[1]} 864000`;
+    lines.push(head);
+  } else {
+    const age = e.proto === IPPROTO_UDP ? (e.sawReply ? 24 : 240) : e.sawReply ? 12 : 120;
+    lines.push(`${head} ${age}`);
+  }
+  const [fi, fo, ri, ro] = e.pkts;
+  const [bfi, bfo, bri, bro] = e.bytes;
+  lines.push(`\tFWD: IN pkts ${fi} bytes ${bfi} OUT pkts ${fo} bytes ${bfo}`);
+  lines.push(`\tREV: IN pkts ${ri} bytes ${bri} OUT pkts ${ro} bytes ${bro}`);
+  const act = e.verdict === "pass" ? 2 : 1;
+  const flags = 0x2008000 | (e.dir === "in" ? 0x400 : 0x800) | act;
+  lines.push(`\ttag 0 pass 0x${flags.toString(16)} = ${e.verdict === "pass" ? "pass" : "block"} ${e.dir} keep state`);
+  const [a, b, c, d] = e.ifnames;
+  lines.push(`\tinterfaces: in X[${a}],X[${b}] out X[${c}],X[${d}]`);
+  lines.push("\tSync status: not synchronized");
+  return lines;
+}

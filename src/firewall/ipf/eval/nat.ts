@@ -1,0 +1,402 @@
+/**
+ * NAT: map / bimap / map-block / rdr / rewrite rules and the session table
+ * (ip_nat.c). Inbound packets are translated before filtering (rdr, and the
+ * reverse of map sessions); outbound packets after filtering (map, and the
+ * reverse of rdr sessions).
+ *
+ * A session remembers the packet as first seen ("original") and as translated;
+ * later packets of the same flow, in either direction, are rewritten from it
+ * without looking at the rules again.
+ */
+import type { NatProtocol, NatRule } from "../ast.js";
+import { compileAddressMatch, compileCidr, cidrContains, parseAddress, type AddressContext, type AddressTest, type CompiledCidr } from "./address.js";
+import { formatAddr, IPPROTO_TCP, IPPROTO_UDP, type Family, type Packet } from "./packet.js";
+import { portMatches, describePort } from "./address.js";
+
+interface Tuple {
+  src: bigint;
+  sport: number;
+  dst: bigint;
+  dport: number;
+}
+
+export interface NatSession {
+  rule: CompiledNatRule;
+  kind: "MAP" | "RDR" | "BIMAP" | "RWR";
+  family: Family;
+  proto: number;
+  /** The direction of the packet that created the session. */
+  dir: "in" | "out";
+  original: Tuple;
+  translated: Tuple;
+}
+
+export interface HostmapEntry {
+  src: bigint;
+  dst: bigint;
+  newSrc: bigint;
+  newDst: bigint;
+  family: Family;
+  uses: number;
+}
+
+export interface CompiledNatRule {
+  ast: NatRule;
+  number: number;
+  family: Family;
+  /** Interface a packet must use: map/bimap/rewrite-out on output, rdr/rewrite-in on input. */
+  ifname: string;
+  src: { test: AddressTest; negated: boolean; port: ((p: number) => boolean) | null };
+  dst: { test: AddressTest; negated: boolean; port: ((p: number) => boolean) | null };
+  protoOk: (proto: number) => boolean;
+  /** Whether ports are rewritten for this protocol (portmap protocol, rdr protocol). */
+  portsFor: (proto: number) => boolean;
+  /** Most specific first: the mask length of the matched address. */
+  bits: number;
+  nextAddress: bigint;
+  nextPort: number;
+  nextTarget: number;
+  hits: number;
+}
+
+function natProtoOk(np: NatProtocol | null): (proto: number) => boolean {
+  if (np === null || np.kind === "ip") return () => true;
+  if (np.kind === "tcpudp") return (p) => p === IPPROTO_TCP || p === IPPROTO_UDP;
+  return (p) => p === np.number;
+}
+
+function ruleIfname(r: NatRule): string {
+  if (r.interfaces.length === 0) return "*";
+  if (r.kind === "rdr" || r.direction === "in") return r.interfaces[0]?.name ?? "*";
+  return (r.interfaces[1] ?? r.interfaces[0])?.name ?? "*";
+}
+
+export function compileNatRule(ast: NatRule, number: number, ctx: AddressContext): CompiledNatRule {
+  const family: Family = ast.family === "inet6" ? 6 : 4;
+  let src: CompiledNatRule["src"];
+  let dst: CompiledNatRule["dst"];
+  const anyTest = compileAddressMatch({ kind: "any" }, ctx);
+  if (ast.match.kind === "simple") {
+    const test = compileAddressMatch(ast.match.address, ctx);
+    const range = ast.match.ports;
+    const port = range ? (p: number): boolean => p >= range.low && p <= range.high : null;
+    if (ast.kind === "rdr") {
+      src = { test: anyTest, negated: false, port: null };
+      dst = { test, negated: false, port };
+    } else {
+      src = { test, negated: false, port: null };
+      dst = { test: anyTest, negated: false, port: null };
+    }
+  } else {
+    const m = ast.match;
+    const fp = m.from.port;
+    const tp = m.to.port;
+    src = { test: compileAddressMatch(m.from.address, ctx), negated: m.negated !== m.from.negated, port: fp ? (p) => portMatches(fp, p) : null };
+    dst = { test: compileAddressMatch(m.to.address, ctx), negated: m.toNegated !== m.to.negated, port: tp ? (p) => portMatches(tp, p) : null };
+  }
+  const matchProto = ast.matchProto ?? ast.proto ?? ast.portmap?.proto ?? null;
+  const protoOk = natProtoOk(matchProto);
+  const portProto = ast.portmap ? natProtoOk(ast.portmap.proto) : ast.proto && ast.proto.kind !== "ip" ? natProtoOk(ast.proto) : () => false;
+  const portsFor = (p: number): boolean => (p === IPPROTO_TCP || p === IPPROTO_UDP) && portProto(p);
+  const bits = ast.kind === "rdr" ? dst.test.bits : src.test.bits;
+  return {
+    ast,
+    number,
+    family,
+    ifname: ruleIfname(ast),
+    src,
+    dst,
+    protoOk,
+    portsFor,
+    bits,
+    nextAddress: -1n,
+    nextPort: ast.portmap?.low ?? 0,
+    nextTarget: 0,
+    hits: 0,
+  };
+}
+
+const hasPorts = (p: Packet): boolean => (p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP) && p.fragOff === 0;
+
+/** Why a NAT rule does not apply to this packet, or undefined when it does. */
+export function whyNatNoMatch(r: CompiledNatRule, p: Packet): string | undefined {
+  const a = r.ast;
+  const inbound = a.kind === "rdr" || a.direction === "in";
+  const ruleDir = inbound ? "in" : "out";
+  if (a.kind === "bimap") {
+    // bimap translates both ways; the inbound half is handled through the reverse lookup below.
+  }
+  if (p.dir !== ruleDir) return `${a.kind} applies to ${ruleDir}bound packets`;
+  if (r.ifname !== "*" && r.ifname !== p.ifname) return `interface is ${p.ifname}, rule is on ${r.ifname}`;
+  if (r.family !== p.family) return `address family is IPv${p.family}`;
+  if (!r.protoOk(p.proto)) return `protocol ${p.proto} not covered`;
+  if (r.src.test.test(p.family, p.src) === r.src.negated) return `source is not ${r.src.negated ? "!" : ""}${r.src.test.describe}`;
+  if (r.dst.test.test(p.family, p.dst) === r.dst.negated) return `destination is not ${r.dst.negated ? "!" : ""}${r.dst.test.describe}`;
+  if (r.src.port && (!hasPorts(p) || !r.src.port(p.sport ?? 0))) return `source port ${p.sport ?? "-"} not matched`;
+  if (r.dst.port) {
+    if (!hasPorts(p)) return "rule matches a port and the packet has none";
+    if (!r.dst.port(p.dport ?? 0)) {
+      const m = a.match;
+      const want = m.kind === "simple" && m.ports ? `port ${m.ports.low}${m.ports.high !== m.ports.low ? `-${m.ports.high}` : ""}` : m.kind === "fromto" && m.to.port ? describePort(m.to.port) : "port";
+      return `destination port ${p.dport ?? "-"} is not ${want}`;
+    }
+  }
+  return undefined;
+}
+
+export interface NatStep {
+  rule: CompiledNatRule;
+  matched: boolean;
+  why: string | undefined;
+}
+
+export interface NatResult {
+  /** The session used or created, if the packet was translated. */
+  session: NatSession | undefined;
+  created: boolean;
+  before: Tuple;
+  after: Tuple;
+  /** A rule matched but could not translate (no address or port left): ipftest prints 15/16. */
+  rejected: boolean;
+}
+
+export class NatTable {
+  readonly rules: CompiledNatRule[];
+  /** Newest first, as the -D dump lists them. */
+  readonly sessions: NatSession[] = [];
+  readonly hostmap: HostmapEntry[] = [];
+
+  constructor(
+    rules: readonly NatRule[],
+    private readonly ctx: AddressContext,
+  ) {
+    this.rules = rules.map((r, i) => compileNatRule(r, i + 1, ctx));
+  }
+
+  /** Rules in the order the kernel tries them: most specific mask first, then file order. */
+  private ordered(inbound: boolean): CompiledNatRule[] {
+    return this.rules
+      .filter((r) => (r.ast.kind === "rdr" || r.ast.direction === "in") === inbound || (r.ast.kind === "bimap" && inbound))
+      .sort((a, b) => b.bits - a.bits || a.number - b.number);
+  }
+
+  private tupleOf(p: Packet): Tuple {
+    return { src: p.src, sport: p.sport ?? 0, dst: p.dst, dport: p.dport ?? 0 };
+  }
+
+  private sessionFor(p: Packet): { session: NatSession; forward: boolean } | undefined {
+    const t = this.tupleOf(p);
+    const ports = hasPorts(p);
+    const eq = (a: Tuple, b: Tuple): boolean => a.src === b.src && a.dst === b.dst && (!ports || (a.sport === b.sport && a.dport === b.dport));
+    for (const s of this.sessions) {
+      if (s.family !== p.family || s.proto !== p.proto) continue;
+      if (p.dir === s.dir && eq(t, s.original)) return { session: s, forward: true };
+      const back: Tuple = { src: s.translated.dst, sport: s.translated.dport, dst: s.translated.src, dport: s.translated.sport };
+      if (p.dir !== s.dir && eq(t, back)) return { session: s, forward: false };
+    }
+    return undefined;
+  }
+
+  private apply(p: Packet, t: Tuple): void {
+    p.src = t.src;
+    p.dst = t.dst;
+    if (hasPorts(p)) {
+      p.sport = t.sport;
+      p.dport = t.dport;
+    }
+  }
+
+  /**
+   * Translate a packet in place (inbound before filtering, outbound after).
+   * `steps` collects each rule looked at, for traces.
+   */
+  translate(p: Packet, steps?: NatStep[]): NatResult | undefined {
+    const before = this.tupleOf(p);
+    const found = this.sessionFor(p);
+    if (found) {
+      const s = found.session;
+      const out: Tuple = found.forward
+        ? s.translated
+        : { src: s.original.dst, sport: s.original.dport, dst: s.original.src, dport: s.original.sport };
+      this.apply(p, out);
+      return { session: s, created: false, before, after: this.tupleOf(p), rejected: false };
+    }
+    const inbound = p.dir === "in";
+    for (const r of this.ordered(inbound)) {
+      let why = whyNatNoMatch(r, p);
+      if (why !== undefined && r.ast.kind === "bimap" && inbound) why = this.bimapInbound(r, p);
+      steps?.push({ rule: r, matched: why === undefined, why });
+      if (why !== undefined) continue;
+      const translated = this.newTuple(r, p, before);
+      if (!translated) return { session: undefined, created: false, before, after: before, rejected: true };
+      r.hits++;
+      const kind = r.ast.kind === "rdr" ? "RDR" : r.ast.kind === "bimap" ? "BIMAP" : r.ast.kind === "rewrite" ? "RWR" : "MAP";
+      const s: NatSession = { rule: r, kind, family: p.family, proto: p.proto, dir: p.dir, original: before, translated };
+      this.sessions.unshift(s);
+      this.apply(p, translated);
+      return { session: s, created: true, before, after: this.tupleOf(p), rejected: false };
+    }
+    return undefined;
+  }
+
+  private bimapInbound(r: CompiledNatRule, p: Packet): string | undefined {
+    if (r.ifname !== "*" && r.ifname !== p.ifname) return `interface is ${p.ifname}, rule is on ${r.ifname}`;
+    const target = r.ast.target;
+    if (target.kind !== "cidr") return "bimap target is not an address";
+    const c = compileCidr(target.address);
+    return cidrContains(c, p.family, p.dst) ? undefined : "destination is not the bimap address";
+  }
+
+  private interfaceAddress(name: string): bigint | undefined {
+    return this.ctx.interfaces.get(name);
+  }
+
+  private newTuple(r: CompiledNatRule, p: Packet, t: Tuple): Tuple | undefined {
+    const a = r.ast;
+    const ports = hasPorts(p) && r.portsFor(p.proto);
+    if (a.kind === "rdr" || (a.kind === "bimap" && p.dir === "in")) {
+      let addr: bigint | undefined;
+      if (a.kind === "bimap") {
+        if (a.match.kind !== "simple" || a.match.address.kind !== "cidr") return undefined;
+        const inside = compileCidr(a.match.address);
+        const outside = a.target.kind === "cidr" ? compileCidr(a.target.address) : undefined;
+        if (!outside) return undefined;
+        addr = inside.addr | (p.dst & ~inside.mask & (p.family === 4 ? 0xffffffffn : (1n << 128n) - 1n));
+        return { ...t, dst: addr };
+      }
+      addr = this.pickTarget(r, p);
+      if (addr === undefined) return undefined;
+      let dport = t.dport;
+      if (ports && a.targetPort) {
+        if (a.targetPort.fixed) dport = a.targetPort.low;
+        else {
+          const base = a.match.kind === "simple" && a.match.ports ? a.match.ports.low : a.match.kind === "fromto" && a.match.to.port?.kind === "compare" ? a.match.to.port.port : t.dport;
+          dport = a.targetPort.low + (t.dport - base);
+        }
+      }
+      return { ...t, dst: addr, dport: ports ? dport : t.dport };
+    }
+    // map, bimap outbound, map-block, rewrite out
+    const newSrc = this.allocateSource(r, p, t);
+    if (newSrc === undefined) return undefined;
+    let sport = t.sport;
+    if (ports && a.portmap) {
+      const low = a.portmap.auto ? 1024 : (a.portmap.low ?? 1024);
+      const high = a.portmap.auto ? 65535 : (a.portmap.high ?? 65535);
+      if (r.nextPort < low || r.nextPort > high) r.nextPort = low;
+      sport = r.nextPort;
+      r.nextPort = r.nextPort >= high ? low : r.nextPort + 1;
+    }
+    return { ...t, src: newSrc, sport };
+  }
+
+  private pickTarget(r: CompiledNatRule, p: Packet): bigint | undefined {
+    const target = r.ast.target;
+    const fam = r.ast.family;
+    switch (target.kind) {
+      case "cidr":
+        if (target.address.address === "0.0.0.0" && target.address.prefix === 32) return this.interfaceAddress(p.ifname);
+        return parseAddress(fam, target.address.address);
+      case "list": {
+        const list = target.addresses;
+        if (list.length === 0) return undefined;
+        const chosen = list[r.nextTarget % list.length];
+        if (r.ast.options.roundRobin || list.length > 1) r.nextTarget++;
+        return chosen ? parseAddress(chosen.family, chosen.address) : undefined;
+      }
+      case "interface":
+        return this.interfaceAddress(target.address.name);
+      case "range":
+        return parseAddress(target.family, target.low);
+      default:
+        return undefined;
+    }
+  }
+
+  private allocateSource(r: CompiledNatRule, p: Packet, t: Tuple): bigint | undefined {
+    const target = r.ast.target;
+    const existing = this.hostmap.find((h) => h.family === p.family && h.src === t.src && h.dst === t.dst);
+    const reuse = (addr: bigint): bigint => {
+      if (existing && existing.newSrc === addr) existing.uses++;
+      else this.hostmap.unshift({ src: t.src, dst: t.dst, newSrc: addr, newDst: 0n, family: p.family, uses: 1 });
+      return addr;
+    };
+    if (existing) {
+      existing.uses++;
+      return existing.newSrc;
+    }
+    if (target.kind === "cidr") {
+      const c = compileCidr(target.address);
+      if (target.address.prefix === 32 || target.address.prefix === 128) {
+        if (target.address.address === "0.0.0.0" || target.address.address === "::") {
+          const own = this.interfaceAddress(p.ifname);
+          return own === undefined ? undefined : reuse(own);
+        }
+        return reuse(c.addr);
+      }
+      if (r.ast.kind === "bimap") {
+        const inside = r.ast.match.kind === "simple" && r.ast.match.address.kind === "cidr" ? compileCidr(r.ast.match.address) : undefined;
+        return reuse(c.addr | (t.src & ~(inside?.mask ?? 0n) & ~c.mask & this.allOnes(c)));
+      }
+      return reuse(this.nextInNetwork(r, c));
+    }
+    if (target.kind === "range") {
+      const low = parseAddress(target.family, target.low);
+      const high = parseAddress(target.family, target.high);
+      if (r.nextAddress < low || r.nextAddress > high) r.nextAddress = low;
+      const addr = r.nextAddress;
+      r.nextAddress = addr >= high ? low : addr + 1n;
+      return reuse(addr);
+    }
+    if (target.kind === "interface") {
+      const own = this.interfaceAddress(target.address.name);
+      return own === undefined ? undefined : reuse(own);
+    }
+    return undefined;
+  }
+
+  private allOnes(c: CompiledCidr): bigint {
+    return c.family === 4 ? 0xffffffffn : (1n << 128n) - 1n;
+  }
+
+  private nextInNetwork(r: CompiledNatRule, c: CompiledCidr): bigint {
+    const host = ~c.mask & this.allOnes(c);
+    if (r.nextAddress < 0n) r.nextAddress = 1n;
+    let offset = r.nextAddress;
+    if (offset >= host) offset = 1n;
+    r.nextAddress = offset + 1n;
+    return c.addr | offset;
+  }
+
+  /** The -D dump's session and hostmap sections. */
+  dumpSessions(): string[] {
+    const lines: string[] = [];
+    for (const s of this.sessions) {
+      const ports = s.proto === IPPROTO_TCP || s.proto === IPPROTO_UDP;
+      const f = (a: bigint): string => formatAddr(s.family, a).padEnd(15);
+      const port = (n: number): string => (ports ? `${String(n).padEnd(5)} ` : "");
+      let inside: [bigint, number];
+      let outside: [bigint, number];
+      let peer: [bigint, number];
+      if (s.kind === "RDR") {
+        inside = [s.translated.dst, s.translated.dport];
+        outside = [s.original.dst, s.original.dport];
+        peer = [s.original.src, s.original.sport];
+      } else {
+        inside = [s.original.src, s.original.sport];
+        outside = [s.translated.src, s.translated.sport];
+        peer = [s.original.dst, s.original.dport];
+      }
+      lines.push(
+        `${s.kind} ${f(inside[0])} ${port(inside[1])}<- -> ${f(outside[0])} ${port(outside[1])}[${formatAddr(s.family, peer[0])}${ports ? ` ${peer[1]}` : ""}]`,
+      );
+    }
+    return lines;
+  }
+
+  dumpHostmap(): string[] {
+    return this.hostmap.map(
+      (h) => `${formatAddr(h.family, h.src)},${formatAddr(h.family, h.dst)} -> ${formatAddr(h.family, h.newSrc)},${formatAddr(h.family, h.newDst)} (use = ${h.uses})`,
+    );
+  }
+}

@@ -1,0 +1,542 @@
+/**
+ * The packet model the evaluator works on, ipftest's two packet readers
+ * (text: lib/ipft_tx.c, hex: lib/ipft_hx.c) and its printpacket output line.
+ *
+ * Addresses are bigints for both families so one comparison path serves v4 and
+ * v6. Packets are plain objects; NAT rewrites them in place, which is what the
+ * kernel does to the mbuf and what the "resulting packet" output shows.
+ */
+
+export type Family = 4 | 6;
+export type Direction = "in" | "out";
+
+export const IPPROTO_ICMP = 1;
+export const IPPROTO_TCP = 6;
+export const IPPROTO_UDP = 17;
+export const IPPROTO_ICMPV6 = 58;
+
+/** TCP flag bits, as in the TCP header. */
+export const TH = { F: 0x01, S: 0x02, R: 0x04, P: 0x08, A: 0x10, U: 0x20, E: 0x40, C: 0x80 } as const;
+const FLAG_ORDER = "FSRPAUEC";
+
+export interface Packet {
+  family: Family;
+  dir: Direction;
+  ifname: string;
+  proto: number;
+  src: bigint;
+  dst: bigint;
+  /** Present for TCP and UDP (first fragment or unfragmented). */
+  sport: number | undefined;
+  dport: number | undefined;
+  tcpFlags: number;
+  seq: number;
+  ack: number;
+  icmpType: number | undefined;
+  icmpCode: number | undefined;
+  /** ICMP echo id (ipft_tx uses the process id; any constant will do for matching). */
+  icmpId: number;
+  id: number;
+  /** Total length in bytes, as in the IP header. */
+  len: number;
+  /** IP header length in bytes, options included. */
+  hlen: number;
+  ttl: number;
+  /** Bits of IP options present (see IP_OPTION_BITS) and the IPSO classification bits. */
+  optBits: number;
+  secBits: number;
+  /** Fragment offset in 8-byte units and the more-fragments flag. */
+  fragOff: number;
+  moreFrags: boolean;
+  /** The raw bytes when the packet came from the hex reader. */
+  raw: Uint8Array | undefined;
+  /** Reader could not make sense of the packet (bad checksum, truncated header). */
+  bad: boolean;
+}
+
+/** lib/ionames (IP option names → option mask bit, option length used when building). */
+export const IP_OPTIONS: Readonly<Record<string, { bit: number; len: number; code: number }>> = {
+  nop: { bit: 0x1, len: 1, code: 1 },
+  rr: { bit: 0x2, len: 7, code: 7 },
+  zsu: { bit: 0x4, len: 4, code: 10 },
+  mtup: { bit: 0x8, len: 4, code: 11 },
+  mtur: { bit: 0x10, len: 4, code: 12 },
+  encode: { bit: 0x20, len: 4, code: 15 },
+  ts: { bit: 0x40, len: 8, code: 0x44 },
+  tr: { bit: 0x80, len: 4, code: 82 },
+  sec: { bit: 0x100, len: 11, code: 0x82 },
+  "sec-class": { bit: 0x100, len: 11, code: 0x82 },
+  lsrr: { bit: 0x200, len: 7, code: 0x83 },
+  "e-sec": { bit: 0x400, len: 4, code: 0x85 },
+  cipso: { bit: 0x800, len: 4, code: 0x86 },
+  satid: { bit: 0x1000, len: 4, code: 0x88 },
+  ssrr: { bit: 0x2000, len: 7, code: 0x89 },
+  addext: { bit: 0x4000, len: 4, code: 0x93 },
+  visa: { bit: 0x8000, len: 4, code: 0x8e },
+  imitd: { bit: 0x10000, len: 4, code: 0x90 },
+  eip: { bit: 0x20000, len: 4, code: 0x91 },
+  finn: { bit: 0x40000, len: 4, code: 0xcd },
+  dps: { bit: 0x80000, len: 4, code: 0x97 },
+  sdb: { bit: 0x100000, len: 4, code: 0x95 },
+  nsapa: { bit: 0x200000, len: 4, code: 0x96 },
+  rtralrt: { bit: 0x400000, len: 4, code: 0x94 },
+  ump: { bit: 0x800000, len: 4, code: 0x98 },
+};
+
+/** IPSO classification levels (RFC 1108) → the bit ipf keeps per class. */
+export const SEC_CLASSES: Readonly<Record<string, { bit: number; level: number }>> = {
+  "reserv-4": { bit: 0x01, level: 0x01 },
+  topsecret: { bit: 0x02, level: 0x3d },
+  secret: { bit: 0x04, level: 0x5a },
+  "reserv-3": { bit: 0x08, level: 0x66 },
+  confid: { bit: 0x10, level: 0x96 },
+  unclass: { bit: 0x20, level: 0xab },
+  "reserv-2": { bit: 0x40, level: 0xcc },
+  "reserv-1": { bit: 0x80, level: 0xf1 },
+};
+
+/** lib/icmptypes.c names. */
+export const ICMP_TYPES: Readonly<Record<string, number>> = {
+  echorep: 0,
+  unreach: 3,
+  squench: 4,
+  redir: 5,
+  echo: 8,
+  routerad: 9,
+  routersol: 10,
+  timex: 11,
+  paramprob: 12,
+  timest: 13,
+  timestrep: 14,
+  inforeq: 15,
+  inforep: 16,
+  maskreq: 17,
+  maskrep: 18,
+};
+
+export const ICMP6_TYPES: Readonly<Record<string, number>> = {
+  unreach: 1,
+  toobig: 2,
+  timex: 3,
+  paramprob: 4,
+  echo: 128,
+  echorep: 129,
+  "mld-query": 130,
+  "mld-report": 131,
+  "mld-done": 132,
+  routersol: 133,
+  routerad: 134,
+  neighbrsol: 135,
+  neighbrad: 136,
+  redir: 137,
+};
+
+/** The few /etc/services names the corpus inputs use (ipftest resolves input ports even with -R). */
+export const SERVICES: Readonly<Record<string, number>> = {
+  ftp: 21,
+  "ftp-data": 20,
+  ssh: 22,
+  telnet: 23,
+  smtp: 25,
+  domain: 53,
+  tftp: 69,
+  http: 80,
+  www: 80,
+  pop3: 110,
+  sunrpc: 111,
+  ntp: 123,
+  imap: 143,
+  snmp: 161,
+  https: 443,
+};
+
+const ECHO_ID = 0x4242;
+
+export class PacketSyntaxError extends Error {}
+
+export function parseV4(text: string): bigint | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (!m) return undefined;
+  let v = 0n;
+  for (let i = 1; i <= 4; i++) {
+    const o = Number(m[i]);
+    if (o > 255) return undefined;
+    v = (v << 8n) | BigInt(o);
+  }
+  return v;
+}
+
+export function parseV6(text: string): bigint | undefined {
+  if (!/^[0-9a-fA-F:.]+$/.test(text) || !text.includes(":")) return undefined;
+  let head = text;
+  let tailV4: bigint | undefined;
+  const lastColon = text.lastIndexOf(":");
+  if (text.slice(lastColon + 1).includes(".")) {
+    tailV4 = parseV4(text.slice(lastColon + 1));
+    if (tailV4 === undefined) return undefined;
+    head = text.slice(0, lastColon + 1) + "0:0";
+  }
+  const halves = head.split("::");
+  if (halves.length > 2) return undefined;
+  const parse = (s: string): number[] | undefined => {
+    if (s === "") return [];
+    const out: number[] = [];
+    for (const g of s.split(":")) {
+      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
+      out.push(parseInt(g, 16));
+    }
+    return out;
+  };
+  const left = parse(halves[0] ?? "");
+  const right = halves.length === 2 ? parse(halves[1] ?? "") : [];
+  if (!left || !right) return undefined;
+  const fill = 8 - left.length - right.length;
+  if (halves.length === 1 ? fill !== 0 : fill < 1) return undefined;
+  const groups = [...left, ...new Array<number>(halves.length === 2 ? fill : 0).fill(0), ...right];
+  let v = 0n;
+  for (const g of groups) v = (v << 16n) | BigInt(g);
+  if (tailV4 !== undefined) v = (v & ~0xffffffffn) | tailV4;
+  return v;
+}
+
+export function formatV4(v: bigint): string {
+  const n = Number(v & 0xffffffffn);
+  return `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+}
+
+/** RFC 5952 text, the form inet_ntop prints. */
+export function formatV6(v: bigint): string {
+  const groups: number[] = [];
+  for (let i = 7; i >= 0; i--) groups.push(Number((v >> BigInt(i * 16)) & 0xffffn));
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (a: number[]): string => a.map((g) => g.toString(16)).join(":");
+  if (bestStart < 0) return hex(groups);
+  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
+}
+
+export function formatAddr(family: Family, v: bigint): string {
+  return family === 4 ? formatV4(v) : formatV6(v);
+}
+
+function emptyPacket(family: Family, dir: Direction, ifname: string): Packet {
+  return {
+    family,
+    dir,
+    ifname,
+    proto: 0,
+    src: 0n,
+    dst: 0n,
+    sport: undefined,
+    dport: undefined,
+    tcpFlags: 0,
+    seq: 0,
+    ack: 0,
+    icmpType: undefined,
+    icmpCode: undefined,
+    icmpId: 0,
+    id: 0,
+    len: family === 4 ? 20 : 40,
+    hlen: family === 4 ? 20 : 40,
+    ttl: 63,
+    optBits: 0,
+    secBits: 0,
+    fragOff: 0,
+    moreFrags: false,
+    raw: undefined,
+    bad: false,
+  };
+}
+
+function parsePort(tok: string): number {
+  if (/^\d+$/.test(tok)) return Number(tok) & 0xffff;
+  const p = SERVICES[tok];
+  if (p === undefined) throw new PacketSyntaxError(`unknown service ${JSON.stringify(tok)}`);
+  return p;
+}
+
+/**
+ * One line of ipftest's text input (`in on e0 tcp 1.1.1.1,1 2.1.2.2,23 S`).
+ * Returns undefined for blank and comment lines.
+ */
+export function parseTextPacket(line: string, defaultIf = "anon0"): Packet | undefined {
+  const hash = line.indexOf("#");
+  const body = (hash >= 0 ? line.slice(0, hash) : line).trim();
+  if (body === "") return undefined;
+  const toks = body.split(/[ \t]+/);
+  let i = 0;
+  const dirTok = toks[i++] ?? "";
+  const family: Family = dirTok === "in6" || dirTok === "out6" ? 6 : 4;
+  let dir: Direction;
+  if (dirTok.startsWith("i")) dir = "in";
+  else if (dirTok.startsWith("o")) dir = "out";
+  else throw new PacketSyntaxError(`direction must be in or out, got ${JSON.stringify(dirTok)}`);
+  let ifname = defaultIf;
+  if (toks[i] === "on") {
+    ifname = toks[i + 1] ?? "";
+    i += 2;
+  }
+  const pkt = emptyPacket(family, dir, ifname);
+  const protoTok = toks[i] ?? "";
+  const protoNames: Record<string, number> =
+    family === 4 ? { tcp: IPPROTO_TCP, udp: IPPROTO_UDP, icmp: IPPROTO_ICMP } : { tcp: IPPROTO_TCP, udp: IPPROTO_UDP, icmpv6: IPPROTO_ICMPV6, icmp: IPPROTO_ICMPV6 };
+  if (protoNames[protoTok.toLowerCase()] !== undefined) {
+    pkt.proto = protoNames[protoTok.toLowerCase()] as number;
+    i++;
+  } else if (/^\d+$/.test(protoTok)) {
+    pkt.proto = Number(protoTok);
+    i++;
+  }
+  const parseAddr = (s: string): bigint => {
+    const v = family === 4 ? parseV4(s) : parseV6(s);
+    if (v === undefined) throw new PacketSyntaxError(`bad address ${JSON.stringify(s)}`);
+    return v;
+  };
+  const hasPorts = pkt.proto === IPPROTO_TCP || pkt.proto === IPPROTO_UDP;
+  const endpoint = (tok: string | undefined): [bigint, number | undefined] => {
+    if (tok === undefined) throw new PacketSyntaxError("missing address");
+    if (hasPorts) {
+      const comma = tok.lastIndexOf(",");
+      if (comma < 0) throw new PacketSyntaxError(`${JSON.stringify(tok)}: tcp and udp need address,port`);
+      return [parseAddr(tok.slice(0, comma)), parsePort(tok.slice(comma + 1))];
+    }
+    return [parseAddr(tok), undefined];
+  };
+  [pkt.src, pkt.sport] = endpoint(toks[i++]);
+  [pkt.dst, pkt.dport] = endpoint(toks[i++]);
+  const ipHeader = family === 4 ? 20 : 40;
+  if (pkt.proto === IPPROTO_TCP) {
+    pkt.len = ipHeader + 20;
+    const ft = toks[i];
+    if (ft !== undefined && /^[FSRPAUEC]+$/.test(ft)) {
+      for (const c of ft) pkt.tcpFlags |= TH[c as keyof typeof TH];
+      i++;
+    }
+    for (; toks[i] !== undefined && /^(seq|ack)=/.test(toks[i] as string); i++) {
+      const [k, v] = (toks[i] as string).split("=");
+      if (k === "seq") pkt.seq = Number(v) >>> 0;
+      else pkt.ack = Number(v) >>> 0;
+    }
+  } else if (pkt.proto === IPPROTO_UDP) {
+    pkt.len = ipHeader + 8;
+  } else if (pkt.proto === IPPROTO_ICMP || pkt.proto === IPPROTO_ICMPV6) {
+    pkt.len = ipHeader + 28;
+    const tt = toks[i];
+    if (tt !== undefined && tt !== "opt") {
+      const [typeName, code] = tt.split(",");
+      const table = family === 4 ? ICMP_TYPES : ICMP6_TYPES;
+      const type = table[typeName ?? ""] ?? (/^\d+$/.test(typeName ?? "") ? Number(typeName) : undefined);
+      if (type === undefined) throw new PacketSyntaxError(`unknown icmp type ${JSON.stringify(typeName)}`);
+      pkt.icmpType = type;
+      pkt.icmpCode = code !== undefined ? Number(code) : 0;
+      if (type === 8 || type === 0 || (family === 6 && (type === 128 || type === 129))) pkt.icmpId = ECHO_ID;
+      i++;
+    } else {
+      pkt.icmpType = 0;
+      pkt.icmpCode = 0;
+    }
+  }
+  if (toks[i] === "opt" && family === 4) {
+    let optLen = 0;
+    for (const item of (toks[i + 1] ?? "").split(",")) {
+      if (item === "") continue;
+      const [name, value] = item.split("=");
+      const o = IP_OPTIONS[name ?? ""];
+      if (!o) throw new PacketSyntaxError(`unknown IP option ${JSON.stringify(name)}`);
+      pkt.optBits |= o.bit;
+      optLen += o.len;
+      if (o.code === 0x82 && value !== undefined) {
+        const cls = SEC_CLASSES[value];
+        if (!cls) throw new PacketSyntaxError(`unknown security class ${JSON.stringify(value)}`);
+        pkt.secBits |= cls.bit;
+      }
+    }
+    const padded = (optLen + 3) & ~3;
+    pkt.hlen += padded;
+    pkt.len += padded;
+  }
+  return pkt;
+}
+
+/** Every packet of a text-format input file. */
+export function readTextPackets(text: string, defaultIf = "anon0"): Packet[] {
+  const out: Packet[] = [];
+  for (const line of text.split("\n")) {
+    const p = parseTextPacket(line, defaultIf);
+    if (p) out.push(p);
+  }
+  return out;
+}
+
+/** ipftest's text output line for a packet (lib/printpacket.c, IPv4; printpacket6 for v6). */
+export function formatPacketLine(p: Packet): string {
+  const dirMark = p.dir === "out" ? ">" : "<";
+  const first = p.fragOff === 0;
+  const ports = (p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP) && first;
+  let s: string;
+  if (p.family === 4) {
+    s = `${dirMark} ${p.ifname} ip #${p.id} ${p.len}(${p.hlen}) ${p.proto}`;
+    if (p.fragOff !== 0 || p.moreFrags) s += ` @${p.fragOff * 8}`;
+    s += ` ${formatV4(p.src)}`;
+  } else {
+    s = `${dirMark} ${p.ifname} ip6/${p.hlen === 40 ? 6 : 6} ${p.len - 40} ${p.proto} ${formatV6(p.src)}`;
+  }
+  if (ports) s += `,${p.sport ?? 0}`;
+  s += ` > ${formatAddr(p.family, p.dst)}`;
+  if (ports) {
+    s += `,${p.dport ?? 0}`;
+    if (p.proto === IPPROTO_TCP && p.tcpFlags !== 0) {
+      s += " ";
+      for (let b = 0; b < 8; b++) if (p.tcpFlags & (1 << b)) s += FLAG_ORDER[b];
+    }
+  }
+  return s;
+}
+
+/** A copy that NAT may rewrite without touching the caller's packet. */
+export function clonePacket(p: Packet): Packet {
+  return { ...p };
+}
+
+function checksum16(bytes: Uint8Array, start: number, end: number, initial = 0): number {
+  let sum = initial;
+  for (let i = start; i < end; i += 2) sum += ((bytes[i] ?? 0) << 8) | (i + 1 < end ? (bytes[i + 1] ?? 0) : 0);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return sum;
+}
+
+/** Decode raw IPv4/IPv6 bytes (as the hex reader gives them) into a packet. */
+export function decodePacket(bytes: Uint8Array, dir: Direction, ifname: string): Packet {
+  const version = (bytes[0] ?? 0) >> 4;
+  const u16 = (o: number): number => ((bytes[o] ?? 0) << 8) | (bytes[o + 1] ?? 0);
+  const u32 = (o: number): number => ((u16(o) << 16) | u16(o + 2)) >>> 0;
+  if (version === 6) {
+    const p = emptyPacket(6, dir, ifname);
+    p.raw = bytes;
+    p.proto = bytes[6] ?? 0;
+    p.ttl = bytes[7] ?? 0;
+    let src = 0n;
+    let dst = 0n;
+    for (let i = 0; i < 16; i++) {
+      src = (src << 8n) | BigInt(bytes[8 + i] ?? 0);
+      dst = (dst << 8n) | BigInt(bytes[24 + i] ?? 0);
+    }
+    p.src = src;
+    p.dst = dst;
+    p.len = 40 + u16(4);
+    decodeTransport(p, bytes, 40, u16, u32);
+    if (bytes.length < 40) p.bad = true;
+    return p;
+  }
+  const p = emptyPacket(4, dir, ifname);
+  p.raw = bytes;
+  const hl = ((bytes[0] ?? 0) & 0x0f) * 4;
+  p.hlen = hl;
+  p.len = u16(2);
+  p.id = u16(4);
+  const off = u16(6);
+  p.fragOff = off & 0x1fff;
+  p.moreFrags = (off & 0x2000) !== 0;
+  p.ttl = bytes[8] ?? 0;
+  p.proto = bytes[9] ?? 0;
+  p.src = BigInt(u32(12));
+  p.dst = BigInt(u32(16));
+  if (bytes.length < 20 || hl < 20 || checksum16(bytes, 0, hl) !== 0xffff) p.bad = true;
+  for (let i = 20; i < hl; ) {
+    const code = bytes[i] ?? 0;
+    if (code === 0) break;
+    if (code === 1) {
+      i++;
+      continue;
+    }
+    const len = bytes[i + 1] ?? 2;
+    for (const o of Object.values(IP_OPTIONS)) if (o.code === code) p.optBits |= o.bit;
+    if (code === 0x82) {
+      const level = bytes[i + 2] ?? 0;
+      for (const c of Object.values(SEC_CLASSES)) if (c.level === level) p.secBits |= c.bit;
+    }
+    i += Math.max(len, 2);
+  }
+  if (p.fragOff === 0) decodeTransport(p, bytes, hl, u16, u32);
+  return p;
+}
+
+function decodeTransport(p: Packet, bytes: Uint8Array, at: number, u16: (o: number) => number, u32: (o: number) => number): void {
+  if (p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP) {
+    p.sport = u16(at);
+    p.dport = u16(at + 2);
+    if (p.proto === IPPROTO_TCP) {
+      p.seq = u32(at + 4);
+      p.ack = u32(at + 8);
+      p.tcpFlags = bytes[at + 13] ?? 0;
+    }
+  } else if (p.proto === IPPROTO_ICMP || p.proto === IPPROTO_ICMPV6) {
+    p.icmpType = bytes[at] ?? 0;
+    p.icmpCode = bytes[at + 1] ?? 0;
+    p.icmpId = u16(at + 4);
+  }
+}
+
+/**
+ * ipftest's hex input (lib/ipft_hx.c): blocks of hex digits separated by blank
+ * lines, each optionally headed by `[ifname]`, `[in,ifname]` or `[out,ifname]`.
+ */
+export function readHexPackets(text: string, defaultIf = "anon0"): Packet[] {
+  const out: Packet[] = [];
+  let bytes: number[] = [];
+  let dir: Direction = "in";
+  let ifname = defaultIf;
+  const flush = (): void => {
+    if (bytes.length > 0) out.push(decodePacket(Uint8Array.from(bytes), dir, ifname));
+    bytes = [];
+    dir = "in";
+    ifname = defaultIf;
+  };
+  for (const rawLine of text.split("\n")) {
+    const line = rawLine.replace(/#.*/, "");
+    if (line.trim() === "") {
+      flush();
+      continue;
+    }
+    let rest = line;
+    const head = /^\s*\[([^\]]*)\]\S*/.exec(rest);
+    if (head) {
+      const parts = (head[1] ?? "").split(",");
+      if (parts.length === 2) {
+        dir = parts[0]?.startsWith("o") ? "out" : "in";
+        ifname = parts[1] || defaultIf;
+      } else {
+        ifname = parts[0] || defaultIf;
+        if (parts[0] === "out") dir = "out";
+      }
+      rest = rest.slice(head[0].length);
+    }
+    let half: string | undefined;
+    for (const ch of rest) {
+      if (/[0-9a-fA-F]/.test(ch)) {
+        if (half === undefined) half = ch;
+        else {
+          bytes.push(parseInt(half + ch, 16));
+          half = undefined;
+        }
+      } else if (ch === " " || ch === "\t") {
+        half = undefined;
+      } else break;
+    }
+  }
+  flush();
+  return out;
+}

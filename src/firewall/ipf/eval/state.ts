@@ -1,0 +1,172 @@
+/**
+ * The state table (`keep state`): entries created by a matching rule, matched
+ * by later packets in either direction before any rule is looked at
+ * (ip_state.c). Also the fragment cache for `keep frags`.
+ *
+ * ipftest flushes closing TCP states after every packet
+ * (`ipf_state_flush(softc, 1, 0)`); {@link StateTable.flushClosing} is that.
+ */
+import type { CompiledFilterRule, Verdict } from "./filter.js";
+import { formatAddr, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, TH, type Family, type Packet } from "./packet.js";
+
+/** ICMP query types and the reply type their state accepts. */
+const ICMP_REPLY: Readonly<Record<number, number>> = { 8: 0, 13: 14, 15: 16, 17: 18 };
+const ICMP6_REPLY: Readonly<Record<number, number>> = { 128: 129 };
+
+export interface StateEntry {
+  family: Family;
+  proto: number;
+  src: bigint;
+  dst: bigint;
+  sport: number;
+  dport: number;
+  icmpType: number;
+  icmpId: number;
+  /** IP options and security class of the creating packet: forward packets must carry the same, replies none (ip_state.c is_opt/is_sec). */
+  optBits: number;
+  /** Learned from the first reply. */
+  replyOptBits: number | undefined;
+  secBits: number;
+  rule: CompiledFilterRule;
+  verdict: Verdict;
+  dir: "in" | "out";
+  /** Interfaces learned per slot: [in fwd, in rev, out fwd, out rev] (ip_state.c is_ifname[]). */
+  ifnames: [string, string, string, string];
+  /** Packets and bytes: [fwd in, fwd out, rev in, rev out]. */
+  pkts: [number, number, number, number];
+  bytes: [number, number, number, number];
+  /** TCP: a FIN or RST was seen, so the entry is closing. */
+  closing: boolean;
+  /** TCP state numbers per side (IPF_TCPS_*), for the dump. */
+  tcpState: [number, number];
+  sawReply: boolean;
+}
+
+export interface StateMatch {
+  entry: StateEntry;
+  reverse: boolean;
+}
+
+export class StateTable {
+  /** Newest first, which is the order the -D dump lists them. */
+  readonly entries: StateEntry[] = [];
+  readonly ruleCounts = new Map<CompiledFilterRule, number>();
+  constructor(public maxEntries = 4013) {}
+
+  /** The entry this packet belongs to, learning the interface for an unset slot. */
+  find(p: Packet): StateMatch | undefined {
+    for (const e of this.entries) {
+      if (e.family !== p.family || e.proto !== p.proto) continue;
+      let reverse: boolean;
+      if (p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP) {
+        if (e.src === p.src && e.dst === p.dst && e.sport === p.sport && e.dport === p.dport) reverse = false;
+        else if (e.src === p.dst && e.dst === p.src && e.sport === p.dport && e.dport === p.sport) reverse = true;
+        else continue;
+      } else if (p.proto === IPPROTO_ICMP || p.proto === IPPROTO_ICMPV6) {
+        const replies = p.proto === IPPROTO_ICMP ? ICMP_REPLY : ICMP6_REPLY;
+        if (e.src === p.src && e.dst === p.dst && p.icmpType === e.icmpType && p.icmpId === e.icmpId) reverse = false;
+        else if (e.src === p.dst && e.dst === p.src && p.icmpType === replies[e.icmpType] && p.icmpId === e.icmpId) reverse = true;
+        else continue;
+      } else {
+        if (e.src === p.src && e.dst === p.dst) reverse = false;
+        else if (e.src === p.dst && e.dst === p.src) reverse = true;
+        else continue;
+      }
+      const wantOpts = reverse ? e.replyOptBits : e.optBits;
+      if ((wantOpts !== undefined && p.optBits !== wantOpts) || p.secBits !== e.secBits) continue;
+      const slot = (p.dir === "out" ? 2 : 0) + (reverse ? 1 : 0);
+      const known = e.ifnames[slot];
+      if (known !== "" && known !== p.ifname) continue;
+      if (p.proto === IPPROTO_TCP && e.closing) continue;
+      e.ifnames[slot] = p.ifname;
+      const counter = (reverse ? 2 : 0) + (p.dir === "out" ? 1 : 0);
+      e.pkts[counter] = (e.pkts[counter] ?? 0) + 1;
+      e.bytes[counter] = (e.bytes[counter] ?? 0) + p.len;
+      if (reverse) {
+        e.sawReply = true;
+        e.replyOptBits ??= p.optBits;
+      }
+      if (p.proto === IPPROTO_TCP) this.advanceTcp(e, p, reverse);
+      return { entry: e, reverse };
+    }
+    return undefined;
+  }
+
+  private advanceTcp(e: StateEntry, p: Packet, reverse: boolean): void {
+    if (p.tcpFlags & (TH.F | TH.R)) e.closing = true;
+    const side = reverse ? 1 : 0;
+    if (p.tcpFlags & TH.A) {
+      e.tcpState[side] = 4;
+      e.tcpState[1 - side] = Math.max(e.tcpState[1 - side] ?? 0, 3);
+    }
+  }
+
+  /**
+   * Add an entry for a packet that matched a `keep state` rule. Returns a
+   * reason string when the table or the rule's `limit` is full (the packet is
+   * then treated as unmatched, as ipftest reports it).
+   */
+  add(p: Packet, rule: CompiledFilterRule, verdict: Verdict): StateEntry | string {
+    if (this.entries.length >= this.maxEntries) return `state table full (state_max ${this.maxEntries})`;
+    const limit = rule.ast.keepState?.limit ?? null;
+    const count = this.ruleCounts.get(rule) ?? 0;
+    if (limit !== null && count >= limit) return `rule's state limit ${limit} reached`;
+    const e: StateEntry = {
+      family: p.family,
+      proto: p.proto,
+      src: p.src,
+      dst: p.dst,
+      sport: p.sport ?? 0,
+      dport: p.dport ?? 0,
+      icmpType: p.icmpType ?? 0,
+      icmpId: p.icmpId,
+      optBits: p.optBits,
+      replyOptBits: undefined,
+      secBits: p.secBits,
+      rule,
+      verdict,
+      dir: p.dir,
+      ifnames: [p.dir === "in" ? p.ifname : "", "", p.dir === "out" ? p.ifname : "", ""],
+      pkts: [p.dir === "in" ? 1 : 0, p.dir === "out" ? 1 : 0, 0, 0],
+      bytes: [p.dir === "in" ? p.len : 0, p.dir === "out" ? p.len : 0, 0, 0],
+      closing: p.proto === IPPROTO_TCP && (p.tcpFlags & (TH.F | TH.R)) !== 0,
+      tcpState: [p.tcpFlags & TH.S ? 1 : 4, p.tcpFlags & TH.S ? 0 : 3],
+      sawReply: false,
+    };
+    this.entries.unshift(e);
+    this.ruleCounts.set(rule, count + 1);
+    return e;
+  }
+
+  /** Drop closing TCP entries (what ipftest does after each packet). */
+  flushClosing(): void {
+    for (let i = this.entries.length - 1; i >= 0; i--) {
+      const e = this.entries[i] as StateEntry;
+      if (e.proto === IPPROTO_TCP && e.closing) {
+        this.entries.splice(i, 1);
+        this.ruleCounts.set(e.rule, (this.ruleCounts.get(e.rule) ?? 1) - 1);
+      }
+    }
+  }
+
+  describe(e: StateEntry): string {
+    const proto = e.proto === IPPROTO_TCP ? "tcp" : e.proto === IPPROTO_UDP ? "udp" : e.proto === IPPROTO_ICMP ? "icmp" : String(e.proto);
+    const ports = e.proto === IPPROTO_TCP || e.proto === IPPROTO_UDP;
+    const end = (a: bigint, port: number): string => `${formatAddr(e.family, a)}${ports ? `,${port}` : ""}`;
+    return `${proto} ${end(e.src, e.sport)} -> ${end(e.dst, e.dport)} (${e.verdict}, rule ${e.rule.number})`;
+  }
+}
+
+/** Remembered fragments of passed packets (`keep frags`), keyed by src, dst, id, proto. */
+export class FragmentCache {
+  private readonly known = new Map<string, Verdict>();
+  key(p: Packet): string {
+    return `${p.family}|${p.src}|${p.dst}|${p.id}|${p.proto}`;
+  }
+  remember(p: Packet, verdict: Verdict): void {
+    if (p.moreFrags || p.fragOff !== 0) this.known.set(this.key(p), verdict);
+  }
+  lookup(p: Packet): Verdict | undefined {
+    return p.fragOff !== 0 ? this.known.get(this.key(p)) : undefined;
+  }
+}
