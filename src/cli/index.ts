@@ -1,9 +1,17 @@
 import type { CommandDef } from "./command.js";
 import { helpCommand } from "./commands/help.js";
+import { installCommand } from "./commands/install.js";
+import { createCommand } from "./commands/create.js";
+import { listCommand } from "./commands/list.js";
+import { deleteCommand } from "./commands/delete.js";
+import { configCommand } from "./commands/config.js";
 import { startCommand } from "./commands/start.js";
 import { stopCommand } from "./commands/stop.js";
 import { restartCommand } from "./commands/restart.js";
 import { consoleCommand } from "./commands/console.js";
+import { statusCommand } from "./commands/status.js";
+import { doctorCommand } from "./commands/doctor.js";
+import { fwWatchCommand } from "./commands/fw/watch.js";
 
 /**
  * Every qjail command, listed once, explicitly (no discovery at run time).
@@ -12,10 +20,18 @@ import { consoleCommand } from "./commands/console.js";
  */
 export const COMMANDS: readonly CommandDef[] = [
   helpCommand,
+  installCommand,
+  createCommand,
+  listCommand,
+  deleteCommand,
+  configCommand,
   startCommand,
   stopCommand,
   restartCommand,
   consoleCommand,
+  statusCommand,
+  doctorCommand,
+  fwWatchCommand,
 ];
 
 /** The command whose path is the longest prefix of argv, and the remaining words. */

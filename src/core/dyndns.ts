@@ -132,6 +132,8 @@ export interface WatchEffects {
   loadLastUpdated(): Promise<string | undefined>;
   saveLastUpdated(address: string): Promise<void>;
   sleep(ms: number): Promise<void>;
+  /** True once the process was asked to stop (SIGTERM from rc.d/systemd); checked after each sleep. */
+  stopRequested?(): boolean;
   now(): number;
   log(line: string): void;
 }
@@ -143,6 +145,8 @@ export interface WatchOptions {
   /** First back-off after abuse/911; doubles up to {@link WatchOptions.maxBackoffMs}. */
   backoffMs: number;
   maxBackoffMs: number;
+  /** The address the live rules were last synced for (from qjail's firewall state), so a restart does not reload needlessly. */
+  syncedAddress?: string;
 }
 
 export interface WatchOutcome {
@@ -162,7 +166,7 @@ export interface WatchOutcome {
  */
 export async function watchLoop(fx: WatchEffects, opts: WatchOptions): Promise<WatchOutcome> {
   const out: WatchOutcome = { checks: 0, updates: 0, syncs: 0 };
-  let lastSynced: string | undefined;
+  let lastSynced: string | undefined = opts.syncedAddress;
   let lastUpdated = await fx.loadLastUpdated();
   let backoffUntil = 0;
   let backoff = opts.backoffMs;
@@ -202,5 +206,6 @@ export async function watchLoop(fx: WatchEffects, opts: WatchOptions): Promise<W
     }
     if (opts.maxChecks !== undefined && out.checks >= opts.maxChecks) return out;
     await fx.sleep(opts.intervalMs);
+    if (fx.stopRequested?.()) return out;
   }
 }
