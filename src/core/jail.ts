@@ -1,3 +1,4 @@
+import ipaddr from "ipaddr.js";
 import type { Step } from "./plan.js";
 import type { HostLayout } from "./paths.js";
 import { consoleLogPath, jailConfPath, jailFstabPath, jailRootPath } from "./paths.js";
@@ -94,4 +95,43 @@ export function isImageJail(record: JailRecord): boolean {
 
 export function isVnetJail(record: JailRecord): boolean {
   return record.vnet !== "";
+}
+
+/** What the planners know of the host: read by src/store, never touched by a planner. */
+export interface HostState {
+  layout: HostLayout;
+  /** This zone's jails, `ls` order. */
+  jails: JailSpec[];
+  /** Every zone's records from qjail.global: names are unique across zones and addresses are checked here. */
+  global: { name: string; status: JailStatus; record: JailRecord }[];
+  /** Running jails by name (one platform.liveJails() call). */
+  live: ReadonlyMap<string, { jid: number }>;
+}
+
+/** Jails other than `except` that already use one of `addresses` (bare addresses, any zone). */
+export function addressClashes(state: Pick<HostState, "global">, addresses: readonly string[], except: readonly string[] = []): { jail: string; address: string }[] {
+  const wanted = new Set(addresses.map(canonicalAddress));
+  const out: { jail: string; address: string }[] = [];
+  for (const g of state.global) {
+    if (except.includes(g.name)) continue;
+    for (const a of [...bareAddresses(g.record.ip4), ...bareAddresses(g.record.ip6)]) {
+      if (wanted.has(canonicalAddress(a))) out.push({ jail: g.name, address: a });
+    }
+  }
+  return out;
+}
+
+function bareAddresses(value: string): string[] {
+  if (value === "") return [];
+  return value.split(",").map((e) => (e.includes("|") ? e.slice(e.indexOf("|") + 1) : e));
+}
+
+/** IPv6 written two ways ("fd00::5", "fd00:0::5") is one address. */
+function canonicalAddress(a: string): string {
+  if (!a.includes(":")) return a;
+  try {
+    return ipaddr.IPv6.parse(a).toString();
+  } catch {
+    return a;
+  }
 }

@@ -2,7 +2,7 @@ import { promises as fsp } from "node:fs";
 import { UsageError, shown } from "../core/errors.js";
 import { physical, type HostLayout } from "../core/paths.js";
 import { parseRecord, statusFromFileName, type JailRecord, type JailStatus } from "../core/record.js";
-import { specFromRecord } from "../core/jail.js";
+import { specFromRecord, type HostState } from "../core/jail.js";
 import type { JailSpec } from "../platform/types.js";
 
 /**
@@ -160,4 +160,49 @@ export async function assertInstalled(root: string, layout: HostLayout): Promise
   if (!st?.isDirectory()) {
     throw new UsageError("QJ1117", `qjail is not installed: ${layout.sharedfs} does not exist`, `Run 'qjail install${layout.zone ? ` -z ${layout.zone}` : ""} -f DIR' first (DIR holds base.txz).`);
   }
+}
+
+/**
+ * Everything the jail planners read, loaded at once: this zone's jails, every
+ * zone's records (names and addresses are unique host-wide), and the running
+ * jails from ONE platform query.
+ */
+export async function loadHostState(root: string, layout: HostLayout, live: () => Promise<ReadonlyMap<string, { jid: number }>>): Promise<HostState & { problems: RecordFileProblem[] }> {
+  const [{ jails, problems }, global, running] = await Promise.all([readJails(root, layout), readGlobalJails(root, layout), live()]);
+  return { layout, jails, global, live: running, problems };
+}
+
+/** Names of the files in a host directory (logical path), sorted; empty when it does not exist. */
+export async function listNames(root: string, dir: string, opts: { dirsOnly?: boolean } = {}): Promise<string[]> {
+  try {
+    const ents = await fsp.readdir(physical(root, dir), { withFileTypes: true });
+    return ents.filter((e) => (opts.dirsOnly ? e.isDirectory() : true)).map((e) => e.name).sort(byteOrder);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT" || (e as NodeJS.ErrnoException).code === "ENOTDIR") return [];
+    throw e;
+  }
+}
+
+/** A host text file (logical path) or undefined when absent. */
+export async function readHostFile(root: string, logical: string): Promise<string | undefined> {
+  try {
+    return await fsp.readFile(physical(root, logical), "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw e;
+  }
+}
+
+/** The number in qjail.vnetctl (`count="N"`); 0 when absent or unreadable as a number. */
+export async function readVnetCount(root: string, layout: HostLayout): Promise<number> {
+  const text = await readHostFile(root, layout.vnetctl);
+  const m = /count="([0-9]+)"/.exec(text ?? "");
+  return m ? Number(m[1]) : 0;
+}
+
+/** Package lists in qjail.packages: one name per line. */
+export async function readPackageLists(root: string, layout: HostLayout): Promise<Map<string, string[]>> {
+  const names = await listNames(root, layout.packages);
+  const texts = await Promise.all(names.map((n) => fsp.readFile(physical(root, `${layout.packages}/${n}`), "utf8").catch(() => "")));
+  return new Map(names.map((n, i) => [n, (texts[i] ?? "").split(/\s+/).filter((p) => p !== "")]));
 }

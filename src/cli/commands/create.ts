@@ -1,0 +1,145 @@
+import { promises as fsp } from "node:fs";
+import { posix } from "node:path";
+import { defineCommand } from "../command.js";
+import { UsageError, shown } from "../../core/errors.js";
+import { physical, type HostLayout } from "../../core/paths.js";
+import { planCreate, type CreateRequest } from "../../core/plan-create.js";
+import { parseAddressList, parseImageSize, parseInteger, validateFlavorName, validateInterfaceName, validateJailName } from "../../core/validate.js";
+import { assertInstalled, listNames, loadHostState } from "../../store/jails.js";
+import { jailRuntime, printPlan, reportPlan, zoneLayout } from "../jail-runtime.js";
+
+export const createCommand = defineCommand({
+  path: ["create"],
+  summary: "Build a new jail from the template and a flavor (qjail create).",
+  usage: ["create [-z zone] [-n nic] [-a archive] [-A archzone] [-f flavor] [-c] [-i size] [-d N] [-4 ips] [-6 ips] [--force] jailname"],
+  details: `
+Copies the zone's template into /usr/jails/NAME, lays the flavor (default:
+"default") over it, and writes the jail's fstab (the read-only sharedfs
+mount), its jail.conf block in qjail.config/NAME and its definition record
+(qjail.local and qjail.global). Prints "Successfully created  NAME".
+
+-4 and -6 take comma lists without spaces; an entry may name its interface
+as nic|ip. At least one address is required; a /netmask is refused. -n names
+the interface for the aliases (default: the interface of the default route).
+-c enables sshd in the jail and creates, at its first start, a user named
+like the jail with the jail's name as password (qjail's one-time ssh); it
+cannot be combined with -f ssh-default. -d N makes N copies NAME-001 ...
+NAME-NNN, copy k getting the IPv4 address's last octet + k-1.
+-i SIZE (e.g. 500m, 2g) makes an image jail; that needs mdconfig and newfs,
+so only a FreeBSD host can build it (under --root, use --dry-run to see the plan).
+
+Differences from qjail 5.x, on purpose: an address another jail already has
+is refused unless --force (qjail only warned); -d cannot be combined with -6
+(every copy would share the address). -a (create from an archive) is refused
+in this build: archive extraction belongs to 'qjail restore'.`,
+  examples: [
+    { command: "qjail create -4 10.0.0.5 www", description: "a jail www with one IPv4 alias on the default-route interface" },
+    { command: "qjail create -n lo1 -4 10.0.0.6 -c mail", description: "a jail on lo1 with one-time ssh for user mail" },
+    { command: "qjail create -4 10.0.0.10 -d 3 web", description: "three jails web-001 .. web-003 on 10.0.0.10 .. 10.0.0.12" },
+  ],
+  options: {
+    zone: { type: "string", short: "z" },
+    nic: { type: "string", short: "n" },
+    archive: { type: "string", short: "a" },
+    "archive-zone": { type: "string", short: "A" },
+    flavor: { type: "string", short: "f" },
+    ssh: { type: "boolean", short: "c" },
+    image: { type: "string", short: "i" },
+    duplicate: { type: "string", short: "d" },
+    ipv4: { type: "string", short: "4" },
+    ipv6: { type: "string", short: "6" },
+    force: { type: "boolean" },
+  },
+  json: false,
+  async run(inv) {
+    const { values: v, positionals } = inv;
+    // validate input
+    const layout = zoneLayout(v.zone);
+    if (positionals.length !== 1) {
+      throw new UsageError("QJ1210", positionals.length === 0 ? "no jail name given" : `one jail name expected, got ${positionals.map((p) => shown(p)).join(" ")}`, "Syntax: qjail create [options] -4 ADDRESS jailname");
+    }
+    const name = validateJailName(positionals[0] as string);
+    if (v["archive-zone"] !== undefined && v.archive === undefined) {
+      throw new UsageError("QJ1211", `-A ${shown(String(v["archive-zone"]))} is only valid together with -a`, "Add -a ARCHIVE, or drop -A.");
+    }
+    if (v.archive !== undefined) {
+      if (v.flavor !== undefined) throw new UsageError("QJ1212", "-a and -f cannot be used together", "A jail made from an archive keeps the archived files; drop -f.");
+      throw new UsageError(
+        "QJ1213",
+        `creating a jail from archive ${shown(String(v.archive))} is not available in this build`,
+        "Restore the archive under its own name with 'qjail restore NAME', then rename it with 'qjail config -n NEWNAME NAME'.",
+      );
+    }
+    const ip4 = v.ipv4 === undefined ? [] : parseAddressList(String(v.ipv4), 4);
+    const ip6 = v.ipv6 === undefined ? [] : parseAddressList(String(v.ipv6), 6);
+    const flavor = validateFlavorName(v.flavor === undefined ? "default" : String(v.flavor));
+    const imageMiB = v.image === undefined ? undefined : parseImageSize(String(v.image));
+    const duplicates = v.duplicate === undefined ? 0 : parseInteger(String(v.duplicate), "-d copy count", 1, 254, "QJ1214");
+    const nicGiven = v.nic === undefined ? undefined : validateInterfaceName(String(v.nic));
+
+    const rt = jailRuntime(inv, layout);
+    if (imageMiB !== undefined && (rt.platform.name !== "freebsd" || (rt.root !== "/" && !inv.global.dryRun))) {
+      throw new UsageError(
+        "QJ1215",
+        `image jails (-i ${shown(String(v.image))}) need mdconfig and newfs on a FreeBSD host`,
+        rt.platform.name !== "freebsd" ? "Create a directory jail (drop -i) on this backend." : "Use --dry-run to see the plan under --root, or run on the FreeBSD host itself.",
+      );
+    }
+    const work = async (): Promise<number> => {
+      // load state
+      await assertInstalled(rt.root, layout);
+      const [host, flavors, nic] = await Promise.all([
+        loadHostState(rt.root, layout, () => rt.live()),
+        listNames(rt.root, layout.flavors, { dirsOnly: true }),
+        nicGiven ?? defaultNic(rt.platform.defaultJailInterface.bind(rt.platform)),
+      ]);
+      const flavorConflicts = flavors.includes(flavor) ? await symlinkedFlavorPaths(rt.root, layout, flavor) : [];
+      const req: CreateRequest = { name, ip4, ip6, nic, flavor, oneTimeSsh: v.ssh === true, imageMiB, duplicates, force: v.force === true };
+      // plan
+      const plan = planCreate({ ...host, flavors, flavorConflicts }, req);
+      if (inv.global.dryRun) {
+        printPlan(inv, plan);
+        return 0;
+      }
+      await rt.apply(plan);
+      reportPlan(inv, plan);
+      return 0;
+    };
+    return inv.global.dryRun ? work() : rt.locked(work);
+  },
+});
+
+async function defaultNic(ask: () => Promise<string>): Promise<string> {
+  try {
+    return await ask();
+  } catch (e) {
+    if (e instanceof UsageError && e.code === "QJ1999") {
+      throw new UsageError("QJ1216", "no -n interface given and this backend cannot find the default-route interface", "Name the interface with -n, e.g. -n em0 or -n lo1.");
+    }
+    throw e;
+  }
+}
+
+/**
+ * Flavor files that would land under a template symlink (bin → /sharedfs/bin):
+ * copying them would follow the link out of the jail, so create refuses them.
+ */
+async function symlinkedFlavorPaths(root: string, layout: HostLayout, flavor: string): Promise<string[]> {
+  const flavorTop = physical(root, `${layout.flavors}/${flavor}`);
+  const templateTop = physical(root, layout.template);
+  const out: string[] = [];
+  const walk = async (rel: string): Promise<void> => {
+    const entries = await fsp.readdir(posix.join(flavorTop, rel), { withFileTypes: true });
+    for (const e of entries) {
+      const r = rel === "" ? e.name : `${rel}/${e.name}`;
+      const inTemplate = await fsp.lstat(posix.join(templateTop, r)).catch(() => undefined);
+      if (inTemplate?.isSymbolicLink()) {
+        out.push(r);
+        continue;
+      }
+      if (e.isDirectory()) await walk(r);
+    }
+  };
+  await walk("");
+  return out;
+}

@@ -1,0 +1,130 @@
+import { promises as fsp } from "node:fs";
+import { posix } from "node:path";
+import type { Invocation } from "./command.js";
+import { write } from "./context.js";
+import { UsageError, shown } from "../core/errors.js";
+import { hostLayout, physical, type HostLayout } from "../core/paths.js";
+import { formatPlan, formatStep, type Plan, type Step } from "../core/plan.js";
+import { validateZoneName } from "../core/validate.js";
+import { parseFstab } from "../core/fstab.js";
+import { platformFor } from "../platform/index.js";
+import { applyPlan, applyStep } from "../platform/apply.js";
+import type { Platform } from "../platform/types.js";
+import { withHostLock } from "../store/lock.js";
+
+/**
+ * The glue the jail commands (install, create, list, delete, config) share:
+ * the zone's layout, the platform, the host lock, and applying a plan. It
+ * keeps each command's run() to validate → load → plan → print or apply →
+ * report.
+ *
+ * Until a backend implements a method, it throws QJ1999; under `--root` the
+ * file-level work then still runs here (run steps are shown, not run), so the
+ * commands work and are tested on any machine.
+ */
+export interface JailRuntime {
+  platform: Platform;
+  root: string;
+  layout: HostLayout;
+  /** Running jails, from one platform query. */
+  live(): Promise<Map<string, { jid: number }>>;
+  apply(plan: Plan): Promise<void>;
+  /** Remove a jail's tree, refusing when anything is mounted below it (also checks `mountPoints`, from its fstab). */
+  removeJailTree(rootPath: string, mountPoints: readonly string[]): Promise<void>;
+  /** Hold the host lock around a mutation. */
+  locked<T>(fn: () => Promise<T>): Promise<T>;
+}
+
+const notImplemented = (e: unknown): boolean => e instanceof UsageError && e.code === "QJ1999";
+
+export function zoneLayout(zone: unknown): HostLayout {
+  if (zone === undefined) return hostLayout();
+  return hostLayout(validateZoneName(String(zone)));
+}
+
+export function jailRuntime(inv: Invocation, layout: HostLayout): JailRuntime {
+  const { root } = inv.global;
+  const platform = (platformFor as (g: typeof inv.global, io?: unknown) => Platform)(inv.global, { stderr: inv.ctx.stderr, env: inv.ctx.env });
+  const showRun = (step: Step): void => {
+    if (step.kind === "run") write(inv.ctx.stderr, `(not run under --root) ${formatStep(step)}`);
+  };
+  const fallbackApply = (plan: Plan): Promise<void> => {
+    if (root === "/") throw new UsageError("QJ1120", `the ${platform.name} backend cannot apply plans on this host yet`, "Run with --root DIR to do the file-level work in a directory.");
+    return applyPlan(plan, { root, runCommands: false, onStep: showRun });
+  };
+  return {
+    platform,
+    root,
+    layout,
+    async live() {
+      try {
+        return await platform.liveJails();
+      } catch (e) {
+        if (notImplemented(e) && root !== "/") return new Map();
+        throw e;
+      }
+    },
+    async apply(plan) {
+      try {
+        await platform.apply(plan);
+      } catch (e) {
+        if (!notImplemented(e)) throw e;
+        await fallbackApply(plan);
+      }
+    },
+    async removeJailTree(rootPath, mountPoints) {
+      await assertNothingMounted(root, rootPath, mountPoints);
+      if (platform.removeJailTree) await platform.removeJailTree(rootPath);
+      else await applyStep({ kind: "remove", path: rootPath, recursive: true }, { root, runCommands: false });
+    },
+    locked: (fn) => withHostLock(physical(root, layout.lockFile), fn),
+  };
+}
+
+/**
+ * Refuse to remove a jail tree while something is mounted inside it: the
+ * fstab's mount points, /dev and /sharedfs must be on the tree's own device,
+ * and (on Linux) no /proc/self/mountinfo entry may lie below it. This runs
+ * before the platform's own check (FreeBSD: mount -p), because a read-write
+ * nullfs or bind mount removed through destroys its source.
+ */
+export async function assertNothingMounted(root: string, rootPath: string, mountPoints: readonly string[]): Promise<void> {
+  const top = physical(root, rootPath);
+  const st = await fsp.lstat(top).catch(() => undefined);
+  if (st === undefined || !st.isDirectory()) return;
+  const candidates = new Set([`${rootPath}/dev`, `${rootPath}/sharedfs`, `${rootPath}/proc`]);
+  for (const m of mountPoints) if (m.startsWith(`${rootPath}/`)) candidates.add(m);
+  for (const c of candidates) {
+    const cs = await fsp.lstat(physical(root, c)).catch(() => undefined);
+    if (cs?.isDirectory() && cs.dev !== st.dev) refuseMounted(rootPath, c);
+  }
+  const mountinfo = await fsp.readFile("/proc/self/mountinfo", "utf8").catch(() => "");
+  const resolvedTop = await fsp.realpath(top).catch(() => top);
+  for (const line of mountinfo.split("\n")) {
+    const mp = line.split(" ")[4];
+    if (mp === undefined) continue;
+    const decoded = mp.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+    if (decoded.startsWith(`${resolvedTop}/`)) refuseMounted(rootPath, posix.join(rootPath, posix.relative(resolvedTop, decoded)));
+  }
+}
+
+function refuseMounted(rootPath: string, mountPoint: string): never {
+  throw new UsageError("QJ1121", `refusing to remove ${shown(rootPath)}: ${shown(mountPoint)} is still mounted`, "Stop the jail (qjail stop NAME) or unmount it, then run delete again.");
+}
+
+/** Mount points inside `rootPath` that the jail's fstab names (read before delete removes the fstab). */
+export async function fstabMountPoints(root: string, fstabPath: string): Promise<string[]> {
+  const text = await fsp.readFile(physical(root, fstabPath), "utf8").catch(() => "");
+  return parseFstab(text).map((e) => e.mountPoint);
+}
+
+/** --dry-run output: the plan on stdout (stderr under --json, where stdout is the JSON document). */
+export function printPlan(inv: Invocation, plan: Plan): void {
+  write(inv.global.json ? inv.ctx.stderr : inv.ctx.stdout, formatPlan(plan));
+}
+
+/** Warnings on stderr first, then qjail's messages ("Successfully created  www") on stdout. */
+export function reportPlan(inv: Invocation, plan: Plan): void {
+  for (const w of plan.warnings ?? []) write(inv.ctx.stderr, `Warning: ${w}`);
+  for (const m of plan.messages ?? []) write(inv.ctx.stdout, m);
+}

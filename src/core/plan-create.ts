@@ -1,0 +1,189 @@
+import { UsageError, shown } from "./errors.js";
+import type { Plan, Step } from "./plan.js";
+import { jailConfPath, jailRootPath } from "./paths.js";
+import { renderFstab } from "./fstab.js";
+import { renderJailConf } from "./jailconf.js";
+import { addressClashes, newJailRecord, writeRecordSteps, type HostState } from "./jail.js";
+import { formatAddressList, validateJailName, type JailAddress } from "./validate.js";
+import type { JailRecord } from "./record.js";
+
+/**
+ * `qjail create`: state + request → plan (qjail-5.md §4.2). Pure; the command
+ * validated the syntax of every value and read the state.
+ *
+ * Step order: the jail's tree first, then its fstab and jail.conf block, the
+ * records last. A crash before the records leaves a tree no command lists;
+ * re-running create refuses nothing (the name is still free) and copies over it.
+ */
+export interface CreateRequest {
+  name: string;
+  ip4: JailAddress[];
+  ip6: JailAddress[];
+  /** Interface for the aliases (from -n, else the platform's default-route interface). */
+  nic: string;
+  flavor: string;
+  oneTimeSsh: boolean;
+  /** -i: image jail of this many MiB. */
+  imageMiB?: number;
+  /** -d N: N numbered copies instead of one jail. */
+  duplicates: number;
+  /** --force: accept addresses another jail already has (qjail only warns). */
+  force: boolean;
+}
+
+export interface CreateState extends HostState {
+  /** Flavor directory names under flavors/. */
+  flavors: readonly string[];
+  /** Flavor paths that would be written through a template symlink (bin → /sharedfs/bin …). */
+  flavorConflicts: readonly string[];
+}
+
+/** The md unit an image plan's later steps use; the FreeBSD platform fills it in from mdconfig's output. */
+export const IMAGE_MD_UNIT = "%MD_UNIT%";
+
+export function planCreate(state: CreateState, req: CreateRequest): Plan {
+  validateJailName(req.name);
+  if (req.ip4.length === 0 && req.ip6.length === 0) {
+    throw new UsageError("QJ1201", `no address for jail ${shown(req.name)}: an -4 or -6 IP address is mandatory`, "Add -4 ADDRESS (e.g. -4 10.0.0.5) or -6 ADDRESS.");
+  }
+  if (req.oneTimeSsh && req.flavor === "ssh-default") {
+    throw new UsageError("QJ1202", `-c and -f ${shown(req.flavor)} cannot be used together`, "ssh-default already enables ssh with user qjail; drop -c, or use -c with the default flavor.");
+  }
+  if (!state.flavors.includes(req.flavor)) {
+    throw new UsageError("QJ1203", `Flavor not found. ${shown(req.flavor)}`, `Available flavors: ${state.flavors.join(", ") || "none (run 'qjail install')"}.`);
+  }
+  if (state.flavorConflicts.length > 0) {
+    throw new UsageError(
+      "QJ1204",
+      `flavor ${shown(req.flavor)} has ${shown(state.flavorConflicts[0] as string)}, which lies under a shared (symlinked) directory of the template`,
+      "A flavor may only add files in the jail's own directories (etc, root, usr/home, usr/local, var).",
+    );
+  }
+  const names = req.duplicates > 0 ? duplicateNames(req.name, req.duplicates) : [req.name];
+  for (const n of names) validateJailName(n);
+  const taken = new Set(state.global.map((g) => g.name));
+  if (req.duplicates === 0 && taken.has(req.name)) {
+    throw new UsageError("QJ1205", `Jailname already exists. ${shown(req.name)}`, "Pick another name, or delete the old jail first (qjail delete NAME).");
+  }
+  const ip4For = duplicateAddresses(req);
+
+  const warnings: string[] = [];
+  const messages: string[] = [];
+  const steps: Step[] = [];
+  let made = 0;
+  names.forEach((name, k) => {
+    if (taken.has(name)) {
+      messages.push(`Bypassed existing jail ${name}`);
+      return;
+    }
+    const ip4 = ip4For[k] ?? [];
+    const clashes = addressClashes(state, [...ip4, ...req.ip6].map((a) => a.address), [name]);
+    for (const c of clashes) {
+      if (!req.force) {
+        throw new UsageError(
+          "QJ1206",
+          `address ${shown(c.address)} is already assigned to jail ${shown(c.jail)}`,
+          "Give another address, or add --force if both jails really share it (only one can run at a time).",
+        );
+      }
+      warnings.push(`Existing jail ${c.jail} is already assigned IP address ${c.address}`);
+    }
+    const record = newJailRecord(state.layout, {
+      name,
+      ip4: formatAddressList(ip4),
+      ip6: formatAddressList(req.ip6),
+      interface: req.nic,
+      oneTimeSsh: req.oneTimeSsh,
+      imageMiB: req.imageMiB,
+    });
+    steps.push(...jailTreeSteps(state, req, name));
+    if (req.imageMiB !== undefined) steps.push(...imageSteps(state, name, req.imageMiB));
+    steps.push(...controlFileSteps(state, record));
+    messages.push(`Successfully created  ${name}`);
+    made++;
+  });
+  return {
+    title: made === 1 ? `create jail ${names[0] ?? req.name}` : `create ${made} jails ${names.join(" ")}`,
+    steps,
+    messages,
+    warnings,
+  };
+}
+
+/** `web-001` … `web-NNN` (qjail 5.0 numbers copies with three digits). */
+export function duplicateNames(name: string, count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `${name}-${String(i + 1).padStart(3, "0")}`);
+}
+
+function duplicateAddresses(req: CreateRequest): JailAddress[][] {
+  if (req.duplicates === 0) return [req.ip4];
+  const first = req.ip4[0];
+  if (req.ip4.length !== 1 || first === undefined) {
+    throw new UsageError("QJ1207", `-d ${req.duplicates} needs exactly one IPv4 address, got ${shown(formatAddressList(req.ip4))}`, "Give one -4 address; copy k gets its last octet + k-1.");
+  }
+  if (req.ip6.length > 0) {
+    throw new UsageError("QJ1208", `-d cannot give every copy the same -6 address ${shown(formatAddressList(req.ip6))}`, "Create the copies with -4 only and set IPv6 per jail with 'qjail config -6'.");
+  }
+  const octets = first.address.split(".").map(Number);
+  const last = octets[3] as number;
+  if (last + req.duplicates - 1 > 254) {
+    throw new UsageError("QJ1209", `-d ${req.duplicates} from ${shown(first.address)} runs past .254`, `Use at most ${255 - last} copies from this address, or start lower.`);
+  }
+  return Array.from({ length: req.duplicates }, (_, k) => [
+    { ...first, address: `${octets[0]}.${octets[1]}.${octets[2]}.${last + k}` },
+  ]);
+}
+
+/** Template copy, flavor overlay, one-time ssh: everything inside the new jail's tree. */
+function jailTreeSteps(state: CreateState, req: CreateRequest, name: string): Step[] {
+  const root = jailRootPath(state.layout, name);
+  const steps: Step[] = [
+    { kind: "copyTree", from: state.layout.template, to: root, inJail: root },
+    { kind: "copyTree", from: `${state.layout.flavors}/${req.flavor}`, to: root, overwrite: true, inJail: root },
+  ];
+  if (req.oneTimeSsh) steps.push(...oneTimeSshSteps(root));
+  return steps;
+}
+
+/** qjail's one-time ssh (qjail-5.md §5.3): sshd on, no reverse DNS; the user comes from exec.poststart. */
+export function oneTimeSshSteps(root: string): Step[] {
+  return [
+    { kind: "appendFile", path: `${root}/etc/rc.conf`, content: "sshd_enable=YES\n", inJail: root },
+    { kind: "mkdir", path: `${root}/etc/ssh`, inJail: root },
+    { kind: "appendFile", path: `${root}/etc/ssh/sshd_config`, content: "UseDNS no\n", inJail: root },
+  ];
+}
+
+/** fstab, jail.conf block, then the records that make the jail visible. */
+export function controlFileSteps(state: Pick<HostState, "layout">, record: JailRecord, status: "normal" | "norun" | "man" = "normal"): Step[] {
+  return [
+    { kind: "writeFile", path: record.fstab, content: renderFstab(state.layout, record.path), mode: 0o644 },
+    { kind: "writeFile", path: jailConfPath(state.layout, record.name), content: renderJailConf(record), mode: 0o644 },
+    ...writeRecordSteps({ name: record.name, status, layout: state.layout, record }),
+  ];
+}
+
+/**
+ * Turn the directory tree just built into an image jail the way qjail does:
+ * a sparse file in `<root>-img`, newfs, mount it on that directory, copy the
+ * tree in, release it, then the image directory takes the jail's name.
+ * Only a FreeBSD host can run these (mdconfig, newfs).
+ */
+function imageSteps(state: CreateState, name: string, mib: number): Step[] {
+  const root = jailRootPath(state.layout, name);
+  const build = `${root}-img`;
+  const image = `${build}/${name}.img`;
+  return [
+    { kind: "mkdir", path: build },
+    { kind: "run", argv: ["/bin/dd", "if=/dev/zero", `of=${image}`, "bs=1m", "count=0", `seek=${mib}`], why: "sparse image file" },
+    { kind: "run", argv: ["/sbin/mdconfig", "-a", "-t", "vnode", "-f", image], why: `attach the image; it prints the unit used below as ${IMAGE_MD_UNIT}` },
+    { kind: "run", argv: ["/sbin/newfs", "-U", `/dev/${IMAGE_MD_UNIT}`] },
+    { kind: "run", argv: ["/sbin/mount", `/dev/${IMAGE_MD_UNIT}`, build] },
+    { kind: "run", argv: ["/bin/cp", "-Rp", `${root}/`, build] },
+    { kind: "run", argv: ["/sbin/umount", build] },
+    { kind: "run", argv: ["/sbin/mdconfig", "-d", "-u", IMAGE_MD_UNIT] },
+    { kind: "run", argv: ["/bin/chflags", "-R", "0", root], mayFail: true },
+    { kind: "remove", path: root, recursive: true },
+    { kind: "rename", from: build, to: root },
+  ];
+}
