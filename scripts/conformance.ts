@@ -18,6 +18,7 @@ import type { FilterRule, NatRule } from "../src/firewall/ipf/ast.js";
 import { runIpftest, type RuleLanguage } from "../src/firewall/ipf/eval/ipftest.js";
 import { readTextPackets, readHexPackets, PacketSyntaxError, type Packet } from "../src/firewall/ipf/eval/packet.js";
 import { loadPools } from "../src/firewall/ipf/eval/pools.js";
+import { ipfLanguage } from "../src/firewall/ipf/eval/language.js";
 
 export type Driver =
   | "dotest"
@@ -309,11 +310,6 @@ export function readNameList(file: string): string[] {
     .filter((l) => l !== "");
 }
 
-/** Import the language module when it exists and adapt it to {@link ConformanceLanguage}. */
-export async function loadLanguage(): Promise<ConformanceLanguage | undefined> {
-  const { languageAdapter } = await import("../src/firewall/ipf/eval/language.js");
-  return languageAdapter();
-}
 
 export interface CliIo {
   out: (line: string) => void;
@@ -342,7 +338,7 @@ export async function main(argv: readonly string[], io: CliIo, langOverride?: Co
     return 2;
   }
   corpus = resolve(corpus);
-  const lang = langOverride ?? (await loadLanguage());
+  const lang = langOverride ?? ipfLanguage;
   const results: TestResult[] = [];
   for (const spec of readTestFormat(corpus)) {
     if (only && !only.has(spec.name)) continue;
