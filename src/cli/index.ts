@@ -9,6 +9,9 @@ import { startCommand } from "./commands/start.js";
 import { stopCommand } from "./commands/stop.js";
 import { restartCommand } from "./commands/restart.js";
 import { consoleCommand } from "./commands/console.js";
+import { statusCommand } from "./commands/status.js";
+import { doctorCommand } from "./commands/doctor.js";
+import { fwWatchCommand } from "./commands/fw/watch.js";
 
 /**
  * Every qjail command, listed once, explicitly (no discovery at run time).
@@ -26,6 +29,9 @@ export const COMMANDS: readonly CommandDef[] = [
   stopCommand,
   restartCommand,
   consoleCommand,
+  statusCommand,
+  doctorCommand,
+  fwWatchCommand,
 ];
 
 /** The command whose path is the longest prefix of argv, and the remaining words. */
