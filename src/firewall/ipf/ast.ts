@@ -77,6 +77,8 @@ export interface PoolReference {
  */
 export interface InlinePool {
   kind: "inline-pool";
+  /** `pool=(…)` makes a tree pool, `hash=(…)` a hash table; absent means pool. */
+  table?: "pool" | "hash";
   /** Entries in source order; each may be negated (`!`) to exclude it. */
   entries: { negated: boolean; address: CidrAddress }[];
 }
@@ -346,7 +348,12 @@ export type NatKind = "map" | "bimap" | "map-block" | "rdr" | "rewrite" | "diver
  * `tcpudp`), `icmp`, `ip`, or a number). Null = none given (any).
  */
 export type NatProtocol =
-  | { kind: "number"; number: number; name: string | null }
+  | {
+      kind: "number";
+      number: number;
+      /** The name as written (`icmp`), when one was; printers use /etc/protocols names from the number. */
+      name?: string | null;
+    }
   | { kind: "tcpudp" }
   | { kind: "ip" };
 

@@ -126,6 +126,8 @@ export class HostResolver {
   /** A host's address and family, or null. Backslashes in the name are escapes (`test\.host`). */
   resolve(name: string, preferred: Family | null, loose: boolean): { family: Family; value: bigint } | null {
     const clean = name.replace(/\\/g, "");
+    // A bare number in an IPv6 rule (`-> 0/128`) is an IPv6 value, as ipnat reads it.
+    if (preferred === "inet6" && /^\d+$/.test(clean)) return { family: "inet6", value: BigInt(clean) };
     if (preferred !== "inet6") {
       const v4 = loose ? parseIpv4Loose(clean) : parseDottedQuad(clean);
       if (v4 !== null) return { family: "inet", value: v4 };

@@ -286,12 +286,17 @@ function parseLogOptions(cur: Cursor): LogOptions {
   return log;
 }
 
+/** ipf's listings mark absent interfaces `ed0(!)`; accept the mark so listings read back. */
+function skipAbsentMark(cur: Cursor): void {
+  if (cur.is("(") && cur.is("!", 1) && cur.is(")", 2)) cur.pos += 3;
+}
+
 function interfaceList(cur: Cursor, what: string): InterfaceName[] {
   const out: InterfaceName[] = [];
   do {
     const t = cur.word(what);
-    const { line, column } = { line: 0, column: 0 };
-    out.push({ name: t.text, span: { offset: t.offset, length: t.length, line, column } });
+    skipAbsentMark(cur);
+    out.push({ name: t.text, span: { offset: t.offset, length: t.length, line: 0, column: 0 } });
   } while (cur.accept(","));
   return out;
 }
@@ -308,6 +313,7 @@ function parseRouteTarget(cur: Cursor, d: Draft): RouteTarget {
     impliedFamily(d, v4 !== null ? "inet" : "inet6", t);
     return { kind: "interface", name: t.text.slice(0, colon), address: addrText };
   }
+  skipAbsentMark(cur);
   return { kind: "interface", name: t.text, address: null };
 }
 
@@ -321,13 +327,14 @@ function impliedFamily(d: Draft, family: Family, tok: Token | undefined): void {
   }
 }
 
-const HEAD_END = new Set(["all", "from", "to", "exp"]);
+/** Words that end the head of a rule: the address part, or (when that is left out, `block out on de0 head 100`) the options after it. */
+const HEAD_END = new Set(["all", "from", "to", "exp", "with", "flags", "icmp-type", "keep", "head", "group", "set-tag", "match-tag", "pps", "comment"]);
 
 function parseHead(cur: Cursor, d: Draft, resolver: HostResolver, sink: DiagnosticSink): void {
   const r = d.rule;
   for (;;) {
     const t = cur.peek();
-    if (!t) throw cur.endError("\"all\" or \"from … to …\"");
+    if (!t) break;
     if (t.kind === "word" && t.text === "to" && !r.routeTo && isRouteTo(cur)) {
       cur.next();
       r.routeTo = parseRouteTarget(cur, d);
@@ -541,7 +548,7 @@ function parseEndpoint(
   resolver: HostResolver,
   side: "from" | "to",
 ): { negated: boolean; addresses: AddressMatch[]; ports: (PortMatch | null)[] } {
-  let negated = cur.accept("!") !== undefined;
+  const negated = cur.accept("!") !== undefined;
   let addresses: AddressMatch[] = [ANY];
   const t = cur.peek();
   if (!t) throw cur.endError(`an address after "${side}"`);
@@ -564,14 +571,13 @@ function parseEndpoint(
   } else if ((t.text === "pool" || t.text === "hash") && cur.is("=", 1)) {
     cur.next();
     cur.next();
-    addresses = [parseInlinePool(cur, resolver)];
+    addresses = [{ ...parseInlinePool(cur, resolver), table: t.text }];
   } else {
     addresses = [parseHostWithMask(cur, resolver, d.rule.family)];
   }
   for (const a of addresses) if (a.kind === "cidr") impliedFamily(d, a.family, t);
   let ports: (PortMatch | null)[] = [null];
   if (cur.accept("port")) ports = parsePortMatch(cur, true);
-  if (negated && addresses.length === 1 && addresses[0]?.kind === "any" && false) negated = false;
   return { negated, addresses, ports };
 }
 
@@ -723,6 +729,7 @@ function parseKeep(cur: Cursor, r: FilterRule): void {
             ks.icmpHead = cur.word("a group name").text;
             break;
           case "max-srcs":
+          case "max-nodes":
             ks.maxSrcs = parseNumber(cur.word("a number of sources"), "max-srcs");
             break;
           case "max-per-src": {

@@ -2,7 +2,7 @@
  * Canonical printing of filter rules, byte for byte as `ipf -Rnv` lists them
  * (IPFilter 5.1.2 lib/printfr.c behaviour, derived from its regression files).
  */
-import type { AddressMatch, FilterRule, InterfaceName, PortMatch, RouteTarget, WithOption } from "../ast.js";
+import type { AddressMatch, FilterRule, InlinePool, InterfaceName, PortMatch, RouteTarget, WithOption } from "../ast.js";
 import { ICMP_CODES, IP_OPTIONS, SECURITY_CLASSES, TCP_FLAG_BITS, TCP_FLAG_LETTERS, WITH_FLAGS, icmpTypeName, protocolName } from "./tables.js";
 
 export interface PrintOptions {
@@ -11,13 +11,20 @@ export interface PrintOptions {
    * the default (none) matches `ipf -n` on a machine without those interfaces,
    * which is what the regression files record.
    */
-  interfaces?: ReadonlySet<string>;
+  interfaces?: ReadonlySet<string> | "all";
   /** Add ipf -v's `# count N` state counter (default true, as `ipf -Rnv` prints). */
   verbose?: boolean;
+  /**
+   * The number an inline `pool=(…)`/`hash=(…)` table got when loaded. ipf -n
+   * prints 0 (nothing was loaded); ipftest's -D dump prints the kernel's number.
+   */
+  inlinePoolNumber?: (pool: InlinePool) => string;
+  /** Print the `table role=ipf …` lines of inline pools before the rule (default true, as ipf -Rnv does). */
+  inlinePoolTables?: boolean;
 }
 
 function ifname(name: string, opts: PrintOptions): string {
-  if (name === "-" || name === "*" || opts.interfaces?.has(name)) return name;
+  if (name === "-" || name === "*" || opts.interfaces === "all" || opts.interfaces?.has(name)) return name;
   return `${name}(!)`;
 }
 
@@ -31,7 +38,7 @@ function route(tag: string, t: RouteTarget, opts: PrintOptions): string {
   return `${tag} ${ifname(t.name, opts)}`;
 }
 
-export function printAddress(a: AddressMatch): string {
+export function printAddress(a: AddressMatch, opts: PrintOptions = {}): string {
   switch (a.kind) {
     case "any":
       return "any";
@@ -43,7 +50,7 @@ export function printAddress(a: AddressMatch): string {
     case "pool":
       return `${a.table}/${a.name}`;
     case "inline-pool":
-      return "pool/0";
+      return `${a.table ?? "pool"}/${opts.inlinePoolNumber?.(a) ?? "0"}`;
   }
 }
 
@@ -150,7 +157,7 @@ function inlinePoolLines(r: FilterRule): string[] {
   for (const a of [r.from.address, r.to.address]) {
     if (a.kind !== "inline-pool") continue;
     const entries = [...a.entries].reverse().map((e) => `${e.negated ? "! " : ""}${e.address.address}/${e.address.prefix ?? e.address.mask}`);
-    out.push("table role=ipf type=tree number=", `\t{ ${entries.join("; ")}; };`);
+    out.push(`table role=ipf type=${a.table === "hash" ? "hash" : "tree"} number=`, `\t{ ${entries.join("; ")}; };`);
   }
   return out;
 }
@@ -212,9 +219,9 @@ export function printFilterRule(r: FilterRule, opts: PrintOptions = {}): string 
   } else if (r.all) {
     line += " all";
   } else {
-    line += ` from ${r.from.negated ? "!" : ""}${printAddress(r.from.address)}`;
+    line += ` from ${r.from.negated ? "!" : ""}${printAddress(r.from.address, opts)}`;
     if (r.from.port) line += " " + printPortMatch(r.from.port);
-    line += ` to ${r.to.negated ? "!" : ""}${printAddress(r.to.address)}`;
+    line += ` to ${r.to.negated ? "!" : ""}${printAddress(r.to.address, opts)}`;
     if (r.to.port) line += " " + printPortMatch(r.to.port);
     const protoNumber = r.proto?.kind === "number" ? r.proto.number : -1;
     if ((protoNumber === 1 || protoNumber === 58) && r.icmp) {
@@ -254,7 +261,7 @@ export function printFilterRule(r: FilterRule, opts: PrintOptions = {}): string 
   if (r.pps) line += ` pps ${r.pps}`;
   if (r.comment !== null) line += ` comment "${r.comment}"`;
   if (r.keepState && verbose) line += " # count 0";
-  return [...inlinePoolLines(r), line].join("\n");
+  return [...(opts.inlinePoolTables === false ? [] : inlinePoolLines(r)), line].join("\n");
 }
 
 function printLog(r: FilterRule): string {
