@@ -1,0 +1,117 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  formatDiagnostic,
+  IpfDiagnosticCode,
+  parseIpf,
+  parseIpnat,
+  printIpf,
+  printIpnat,
+  type IpfDiagnostic,
+} from "../../../src/firewall/ipf/index.js";
+
+const assertParse = (text: string, expected: string[]) => {
+  const r = parseIpf(text);
+  assert.deepEqual(r.diagnostics, [], `unexpected diagnostics for ${JSON.stringify(text)}`);
+  assert.equal(printIpf(r.rules), expected.map((l) => l + "\n").join(""));
+};
+const assertNat = (text: string, expected: string[]) => {
+  const r = parseIpnat(text);
+  assert.deepEqual(r.diagnostics.filter((d) => d.severity === "error"), [], `unexpected diagnostics for ${JSON.stringify(text)}`);
+  assert.equal(printIpnat(r.rules), expected.map((l) => l + "\n").join(""));
+};
+const findDiag = (list: IpfDiagnostic[], code: IpfDiagnosticCode, line: number, column: number) =>
+  list.find((d) => d.code === code && d.line === line && d.column === column);
+const assertDiag = (text: string, code: IpfDiagnosticCode, line: number, column: number) => {
+  const list = parseIpf(text).diagnostics;
+  assert.ok(findDiag(list, code, line, column), `expected ${code} at ${line}:${column}, got ${JSON.stringify(list)}`);
+};
+const assertNatDiag = (text: string, code: IpfDiagnosticCode, line: number, column: number) => {
+  const list = parseIpnat(text).diagnostics;
+  assert.ok(findDiag(list, code, line, column), `expected ${code} at ${line}:${column}, got ${JSON.stringify(list)}`);
+};
+
+test("canonical filter rules", () => {
+  assertParse("pass in quick on em0 proto tcp from any to 10.0.0.2 port = 80 flags S keep state", [
+    "pass in quick on em0(!) inet proto tcp from any to 10.0.0.2/32 port = 80 flags S/FSRPAU keep state # count 0",
+  ]);
+  assertParse("block return-icmp(port-unr) in log body quick on em0 proto udp all", [
+    "block return-icmp(port-unr) in log body quick on em0(!) proto udp from any to any",
+  ]);
+  assertParse("pass out on em0 all head 10", ["pass out on em0(!) all head 10"]);
+  assertParse("pass in proto tcp from 10.1.2.3/8 port gt 1023 to any port 6000 <> 6009", [
+    "pass in inet proto tcp from 10.0.0.0/8 port > 1023 to any port 6000 <> 6009",
+  ]);
+});
+
+test("lists expand into one rule each, first list fastest", () => {
+  assertParse("pass in proto tcp from {1.1.1.1,2.2.2.2} to any port = {22,80}", [
+    "pass in inet proto tcp from 1.1.1.1/32 to any port = 22",
+    "pass in inet proto tcp from 2.2.2.2/32 to any port = 22",
+    "pass in inet proto tcp from 1.1.1.1/32 to any port = 80",
+    "pass in inet proto tcp from 2.2.2.2/32 to any port = 80",
+  ]);
+});
+
+test("variables, predefined variables and continuation lines", () => {
+  assertParse(['ext = "em0";', "pass in on $ext \\", "  proto udp all"].join("\n"), ["pass in on em0(!) proto udp from any to any"]);
+  const r = parseIpf("pass in on $IF all", { variables: { IF: "vtnet0" } });
+  assert.equal(printIpf(r.rules), "pass in on vtnet0(!) all\n");
+});
+
+test("a bad line is reported and the next line still parses", () => {
+  const r = parseIpf(["pass in all", "pass sideways all", "block out all"].join("\n"));
+  assert.equal(printIpf(r.rules), "pass in all\nblock out all\n");
+  assert.equal(r.diagnostics.length, 1);
+  assert.equal(r.diagnostics[0]?.line, 2);
+  assert.equal(r.diagnostics[0]?.column, 6);
+});
+
+test("diagnostics carry codes and positions", () => {
+  assertDiag("pass in quick rl0 proto tcp all", IpfDiagnosticCode.MissingOn, 1, 15);
+  assertDiag("pass in on rl0 tcp all", IpfDiagnosticCode.MissingProto, 1, 16);
+  assertDiag("pass in from www.example.org to any", IpfDiagnosticCode.UnknownHost, 1, 14);
+  assertDiag("\n\npass in on $nope all", IpfDiagnosticCode.UndefinedVariable, 3, 12);
+  assertDiag("pass in proto tcp from any to any port = 70000", IpfDiagnosticCode.InvalidPort, 1, 42);
+  assertDiag("pass in proto tcp all flags XYZ", IpfDiagnosticCode.InvalidFlags, 1, 29);
+  assertDiag("pass in from 1.2.3.4 to ::1", IpfDiagnosticCode.FamilyMismatch, 1, 25);
+});
+
+test("recover keeps the rule ipf would reject, with its diagnostics", () => {
+  const text = "pass in quick rl0 tcp from any to any port = 6188 flags S keep state";
+  assert.equal(parseIpf(text).rules.length, 0);
+  const r = parseIpf(text, { recover: true });
+  assert.equal(r.diagnostics.length, 2);
+  assert.equal(printIpf(r.rules), "pass in quick on rl0(!) proto tcp from any to any port = 6188 flags S/FSRPAU keep state # count 0\n");
+});
+
+test("the caret excerpt points at the offending token", () => {
+  const text = "pass in all\npass in quick rl0 proto tcp all\n";
+  const d = parseIpf(text).diagnostics[0];
+  assert.ok(d);
+  assert.equal(formatDiagnostic(d, text, "ipf.rules"), [
+    `ipf.rules:2:15: error QJ4009: interface "rl0" needs "on" before it: write "on rl0"`,
+    "  2 | pass in quick rl0 proto tcp all",
+    "    |               ^^^",
+  ].join("\n"));
+});
+
+test("canonical NAT rules", () => {
+  assertNat("map em0 10.0.0.0/24 -> 0/32 portmap tcp/udp 40000:60000", ["map em0 10.0.0.0/24 -> 0/32 portmap tcp/udp 40000:60000"]);
+  assertNat("rdr em0 0/0 port 8080 -> 10.0.0.2 port 80 tcp", ["rdr em0 0/0 port 8080 -> 10.0.0.2/32 port 80 tcp"]);
+  assertNat("rdr em0 0/0 port 80 -> 10.0.0.2 port 80 ip", ["rdr em0 0/0 -> 10.0.0.2/32 ip"]);
+  assertNat("bimap em0 10.0.0.2 -> 203.0.113.5", ["bimap em0 10.0.0.2/32 -> 203.0.113.5/32"]);
+  assertNat("rdr em0 from any to 1.2.3.4 port = 22 -> 10.0.0.3 port 22 tcp round-robin", [
+    "rdr em0 from 0/0 to 1.2.3.4/32 port = 22 -> 10.0.0.3/32 port 22 tcp round-robin",
+  ]);
+});
+
+test("NAT diagnostics: missing addresses and an ignored sticky", () => {
+  assertNatDiag("rdr rl0 port 6122 -> port 22 tcp", IpfDiagnosticCode.MissingAddress, 1, 9);
+  assertNatDiag("rdr rl0 port 6122 -> port 22 tcp", IpfDiagnosticCode.MissingAddress, 1, 22);
+  assertNatDiag("map rl0 -> 0/32", IpfDiagnosticCode.MissingAddress, 1, 9);
+  const sticky = parseIpnat("rdr em0 0/0 port 80 -> 10.0.0.2 port 80 tcp sticky");
+  assert.equal(sticky.diagnostics[0]?.code, IpfDiagnosticCode.StickyIgnored);
+  assert.equal(sticky.diagnostics[0]?.severity, "warning");
+  assert.equal(sticky.rules.length, 1);
+});
