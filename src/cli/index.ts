@@ -12,6 +12,12 @@ import { consoleCommand } from "./commands/console.js";
 import { statusCommand } from "./commands/status.js";
 import { doctorCommand } from "./commands/doctor.js";
 import { fwWatchCommand } from "./commands/fw/watch.js";
+import { exposeCommand } from "./commands/expose.js";
+import { unexposeCommand } from "./commands/unexpose.js";
+import { portsCommand } from "./commands/ports.js";
+import { fwSetupCommand } from "./commands/fw/setup.js";
+import { fwSyncCommand } from "./commands/fw/sync.js";
+import { fwShowCommand } from "./commands/fw/show.js";
 
 /**
  * Every qjail command, listed once, explicitly (no discovery at run time).
@@ -32,6 +38,12 @@ export const COMMANDS: readonly CommandDef[] = [
   statusCommand,
   doctorCommand,
   fwWatchCommand,
+  exposeCommand,
+  unexposeCommand,
+  portsCommand,
+  fwSetupCommand,
+  fwSyncCommand,
+  fwShowCommand,
 ];
 
 /** The command whose path is the longest prefix of argv, and the remaining words. */

@@ -104,3 +104,16 @@ export function compareLive(json: string, expected: Record<string, number>): str
   }
   return undefined;
 }
+
+/** Defaults for the host config on Linux: the default route's interface (`ip -j route show default`). */
+export async function detectLinuxHostFacts(): Promise<import("../../core/hostconfig.js").HostFacts> {
+  const r = await runProgram(["ip", "-j", "route", "show", "default"]).catch(() => undefined);
+  if (!r || r.code !== 0) return {};
+  try {
+    const routes = JSON.parse(r.stdout) as { dev?: string }[];
+    const dev = routes.find((x) => typeof x.dev === "string")?.dev;
+    return dev ? { defaultRouteIf: dev, enabledFirewalls: ["nft"] } : { enabledFirewalls: ["nft"] };
+  } catch {
+    return {};
+  }
+}

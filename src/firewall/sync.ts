@@ -1,0 +1,144 @@
+import { UsageError } from "../core/errors.js";
+import { physical, type HostLayout } from "../core/paths.js";
+import type { Plan } from "../core/plan.js";
+import type { FirewallKind, HostConfig } from "../core/hostconfig.js";
+import { jailAddressesOf, resolveExposures, type Exposure, type FirewallModel, type JailAddresses } from "../core/exposure.js";
+import { readGlobalJails } from "../store/jails.js";
+import { exposureKey, firewallStatePath, formatFirewallState, readFirewallState, type FirewallState } from "../store/exposures.js";
+import { applyPlan } from "../platform/apply.js";
+import { FirewallLoadError, type FirewallLoader, type LoadContext, type RenderedRules } from "./loader.js";
+import { createNftLoader } from "../platform/linux/firewall.js";
+import { createFreebsdFirewallLoader } from "../platform/freebsd/firewall.js";
+import { hairpinNote as pfHairpin } from "./pf/generate.js";
+import { hairpinNote as ipfwHairpin } from "./ipfw/generate.js";
+import { hairpinNote as nftHairpin } from "./nft/generate.js";
+
+/**
+ * The one path every exposure change and `fw sync` takes:
+ *   resolve the model → render → (dry-run: stop) → load safely (validate,
+ *   load, verify; the loader restores the previous rules on failure) → write
+ *   the exposure files and the state record → on a failure there, restore.
+ * The exposure files are written only after the rules are live, so a refused
+ * load leaves qjail's state as it was (Bastille saved first and lost sync).
+ */
+
+export function loaderFor(kind: FirewallKind, env: Readonly<Record<string, string | undefined>>): FirewallLoader {
+  return kind === "nft" ? createNftLoader(env) : createFreebsdFirewallLoader(kind);
+}
+
+/**
+ * Whether programs run: on the host itself (--root /), or under --root when
+ * QJAIL_FW_LOAD=1 says the caller set up its own namespaces (the end-to-end
+ * tests); QJAIL_FW_LOAD=0 or --no-load never. FreeBSD firewalls only on FreeBSD.
+ */
+export function shouldRunCommands(kind: FirewallKind, root: string, env: Readonly<Record<string, string | undefined>>, noLoad: boolean): boolean {
+  if (noLoad || env.QJAIL_FW_LOAD === "0") return false;
+  if (root !== "/" && env.QJAIL_FW_LOAD !== "1") return false;
+  return kind === "nft" ? process.platform === "linux" : process.platform === "freebsd";
+}
+
+export async function loadJailAddresses(root: string, layout: HostLayout): Promise<JailAddresses[]> {
+  // qjail.global holds every zone's jails: a public port is unique host-wide.
+  const jails = await readGlobalJails(root, layout);
+  return jails.map((j) => jailAddressesOf(j.name, j.record));
+}
+
+export function buildModel(host: HostConfig, exposures: readonly Exposure[], jails: readonly JailAddresses[]): { model: FirewallModel; dropped: string[] } {
+  const { resolved, dropped } = resolveExposures(exposures, jails);
+  return { model: { host, exposures: resolved }, dropped: dropped.map((d) => `QJ3031: not forwarded: ${d.reason}`) };
+}
+
+export interface SyncRequest {
+  root: string;
+  layout: HostLayout;
+  host: HostConfig;
+  /** The complete set of exposures after the change. */
+  exposures: readonly Exposure[];
+  jails: readonly JailAddresses[];
+  /** Plan that writes qjail's own exposure files; applied only after a verified load. */
+  statePlan: Plan | undefined;
+  env: Readonly<Record<string, string | undefined>>;
+  noLoad: boolean;
+}
+
+export interface SyncOutcome {
+  rendered: RenderedRules;
+  active: boolean;
+  warnings: string[];
+}
+
+export async function renderSync(req: SyncRequest): Promise<{ loader: FirewallLoader; rendered: RenderedRules; ctx: LoadContext; warnings: string[]; previous: FirewallState | undefined }> {
+  const { model, dropped } = buildModel(req.host, req.exposures, req.jails);
+  const previous = await readFirewallState(req.root, req.layout);
+  const ctx: LoadContext = {
+    root: req.root,
+    layout: req.layout,
+    runCommands: shouldRunCommands(req.host.firewall, req.root, req.env, req.noLoad),
+    previousExtAddress: previous?.extAddress ?? null,
+  };
+  const loader = loaderFor(req.host.firewall, req.env);
+  const rendered = await loader.render(model, ctx);
+  return { loader, rendered, ctx, warnings: [...dropped, ...rendered.warnings], previous };
+}
+
+/** The whole plan --dry-run prints: qjail's own files, then the firewall's steps. */
+export function combinedPlan(title: string, statePlan: Plan | undefined, rendered: RenderedRules): Plan {
+  return {
+    title,
+    steps: [...rendered.plan.steps, ...(statePlan?.steps ?? [])],
+    warnings: [...(statePlan?.warnings ?? []), ...rendered.warnings],
+  };
+}
+
+export async function runSync(req: SyncRequest): Promise<SyncOutcome> {
+  const { loader, rendered, ctx, warnings, previous } = await renderSync(req);
+  let result;
+  try {
+    result = await loader.load(rendered, ctx);
+  } catch (e) {
+    if (e instanceof FirewallLoadError) {
+      throw new UsageError(
+        "QJ3040",
+        `the ${req.host.firewall} rules were not loaded (${e.stage} failed): ${e.message}`,
+        "Nothing qjail records was changed and the previous rules are in force. 'qjail fw show' prints the rules qjail generated.",
+      );
+    }
+    throw e;
+  }
+  try {
+    if (req.statePlan) await applyPlan(req.statePlan, { root: req.root, runCommands: false });
+    if (result.active) {
+      const state: FirewallState = {
+        firewall: req.host.firewall,
+        active: req.exposures.map(exposureKey),
+        extAddress: result.extAddress ?? previous?.extAddress ?? null,
+        rules: rendered.rules,
+      };
+      await applyPlan(
+        { title: "record the firewall state", steps: [{ kind: "writeFile", path: firewallStatePath(req.layout), content: formatFirewallState(state), mode: 0o644 }] },
+        { root: req.root, runCommands: false },
+      );
+    }
+  } catch (e) {
+    await result.restore();
+    throw e;
+  }
+  return { rendered, active: result.active, warnings };
+}
+
+/** Per firewall: can a forwarded port be reached from the host and from other jails, and why not. */
+export function hairpinSupport(): Record<FirewallKind, { works: boolean; why: string }> {
+  return {
+    ipf: {
+      works: false,
+      why: "IPFilter's rdr only sees packets arriving on the named interface; connections from the host or its jails to the public address are delivered locally and never pass it. Connect to the jail's own address instead",
+    },
+    pf: pfHairpin(),
+    ipfw: ipfwHairpin(),
+    nft: nftHairpin(),
+  };
+}
+
+export function statePathPhysical(root: string, layout: HostLayout): string {
+  return physical(root, firewallStatePath(layout));
+}

@@ -1,0 +1,319 @@
+import { promises as fsp } from "node:fs";
+import type { FirewallModel } from "../../core/exposure.js";
+import type { HostConfig } from "../../core/hostconfig.js";
+import { physical } from "../../core/paths.js";
+import type { Plan, Step } from "../../core/plan.js";
+import { FirewallLoadError, type FirewallLoader, type LoadContext, type LoadResult, type RenderedRules } from "../../firewall/loader.js";
+import { applyEdits, sectionEdits, type Edit } from "../../firewall/managed-section.js";
+import { generateIpf, generateIpnat } from "../../firewall/ipf/generate.js";
+import { generatePf, pfAnchorHooks, pfAnchorPath } from "../../firewall/pf/generate.js";
+import { parsePf } from "../../firewall/pf/parse.js";
+import { formatIpfw, generateIpfw, ipfwLoadSequence, IPFW_ACTIVE_SET, IPFW_STAGING_SET, type IpfwRules } from "../../firewall/ipfw/generate.js";
+import { parseIpfw } from "../../firewall/ipfw/parse.js";
+import { applyStep } from "../apply.js";
+import { runProgram, type RunResult } from "../run.js";
+import { parseIpnatList } from "./parsers/ipnat.js";
+import { parsePfNat, parsePfRules } from "./parsers/pfctl.js";
+import { freebsdPublicAddress } from "./facts.js";
+import { parseRouteGetInterface } from "./route.js";
+
+/**
+ * The FreeBSD loaders for IPFilter, pf and ipfw. Each renders a *script*: the
+ * files to write (staged as `<file>.qjail-new`), the firewall's own dry-run,
+ * the atomic load, the verification, and how to go back. {@link runScript}
+ * runs any of them the same way, so the order and the rollback are written
+ * once:
+ *
+ *   stage files → validate (parse back, then `ipf -n`/`ipnat -n`/`pfctl -n`)
+ *   → load (IPFilter: inactive list then swap `ipf -I -Fa -f` + `ipf -s`,
+ *   `ipnat -CF -f`; pf: `pfctl -a qjail/expose -f`; ipfw: staged rule set and
+ *   `set swap`) → rename the staged files into place → verify what is live.
+ *
+ * A failure at load or verify runs the rollback commands (the previous files
+ * are still in place until the rename) and removes the staged files.
+ *
+ * There is no FreeBSD kernel on the machines qjail's tests run on: the
+ * loaders are tested through their exact scripts and files, and with an
+ * injected runner that fails chosen commands (test/firewall/freebsd-loader.test.ts).
+ */
+
+export type Runner = (argv: readonly string[]) => Promise<RunResult>;
+
+export interface FreebsdScript {
+  /** Logical path → full new content (the admin's file with qjail's section replaced, or qjail's own file). */
+  files: { path: string; content: string; edits?: Edit[]; original?: string }[];
+  validate: string[][];
+  load: string[][];
+  verify: { argv: string[]; check: (stdout: string) => string | undefined }[];
+  rollback: string[][];
+}
+
+const NEW = ".qjail-new";
+
+async function readText(root: string, logical: string): Promise<string | undefined> {
+  try {
+    return await fsp.readFile(physical(root, logical), "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw e;
+  }
+}
+
+function stagedPlanSteps(script: FreebsdScript): Step[] {
+  return [
+    ...script.files.map((f): Step => ({ kind: "writeFile", path: f.path + NEW, content: f.content, mode: 0o644 })),
+    ...script.validate.map((argv): Step => ({ kind: "run", argv, why: "dry-run check" })),
+    ...script.load.map((argv): Step => ({ kind: "run", argv })),
+    ...script.files.map((f): Step => ({ kind: "rename", from: f.path + NEW, to: f.path })),
+    ...script.verify.map((v): Step => ({ kind: "run", argv: v.argv, why: "verify what is live" })),
+  ];
+}
+
+// ---------------------------------------------------------------------------
+// IPFilter
+// ---------------------------------------------------------------------------
+
+export async function ipfScript(model: FirewallModel, ctx: LoadContext, extAddressChanged: boolean): Promise<FreebsdScript> {
+  const { host } = model;
+  const ipnatOriginal = (await readText(ctx.root, host.ipnatRules)) ?? "";
+  const ipfOriginal = (await readText(ctx.root, host.ipfRules)) ?? "";
+  const ipnatEdits = sectionEdits(ipnatOriginal, generateIpnat(model));
+  const ipfEdits = sectionEdits(ipfOriginal, generateIpf(model));
+  const nat = host.ipnatRules;
+  const filt = host.ipfRules;
+  const rdrCount = model.exposures.reduce((n, e) => n + Math.max(1, e.sources.length), 0);
+  return {
+    files: [
+      { path: nat, content: applyEdits(ipnatOriginal, ipnatEdits), edits: ipnatEdits, original: ipnatOriginal },
+      { path: filt, content: applyEdits(ipfOriginal, ipfEdits), edits: ipfEdits, original: ipfOriginal },
+    ],
+    validate: [
+      ["ipnat", "-n", "-f", nat + NEW],
+      ["ipf", "-n", "-f", filt + NEW],
+    ],
+    load: [
+      ["ipf", "-I", "-Fa", "-f", filt + NEW],
+      ["ipf", "-s"],
+      ["ipnat", "-CF", "-f", nat + NEW],
+      // The howto's resync: rules naming rl0 or 0/32 took the old address at load.
+      ...(extAddressChanged ? [["ipf", "-y"]] : []),
+    ],
+    verify: [
+      {
+        argv: ["ipnat", "-l"],
+        check: (out) => {
+          const live = parseIpnatList(out).rules.filter((r) => r.kind === "rdr").length;
+          return live >= rdrCount ? undefined : `ipnat -l lists ${live} rdr rules, expected at least ${rdrCount}`;
+        },
+      },
+    ],
+    // The previous files are still in place: load them the same way.
+    rollback: [
+      ["ipf", "-I", "-Fa", "-f", filt],
+      ["ipf", "-s"],
+      ["ipnat", "-CF", "-f", nat],
+    ],
+  };
+}
+
+// ---------------------------------------------------------------------------
+// pf
+// ---------------------------------------------------------------------------
+
+export function pfRulesFile(host: HostConfig, stateDir: string): string {
+  return `${stateDir}/pf.${host.pfAnchor}.expose.rules`;
+}
+
+export async function pfScript(model: FirewallModel, ctx: LoadContext): Promise<FreebsdScript> {
+  const anchor = pfAnchorPath(model);
+  const file = pfRulesFile(model.host, ctx.layout.stateDir);
+  const text = generatePf(model);
+  const previous = await readText(ctx.root, file);
+  const hadPrevious = previous !== undefined;
+  const parsed = parsePf(text);
+  const natCount = parsed.rules.filter((r) => r.kind !== "pass").length;
+  const passCount = parsed.rules.length - natCount;
+  return {
+    files: [{ path: file, content: text, original: previous }],
+    validate: [["pfctl", "-a", anchor, "-n", "-f", file + NEW]],
+    load: [["pfctl", "-a", anchor, "-f", file + NEW]],
+    verify: [
+      { argv: ["pfctl", "-a", anchor, "-s", "nat"], check: (out) => count("pfctl -s nat", parsePfNat(out).length, natCount) },
+      { argv: ["pfctl", "-a", anchor, "-s", "rules"], check: (out) => count("pfctl -s rules", parsePfRules(out).length, passCount) },
+    ],
+    rollback: hadPrevious ? [["pfctl", "-a", anchor, "-f", file]] : [["pfctl", "-a", anchor, "-F", "all"]],
+  };
+}
+
+function count(what: string, live: number, expected: number): string | undefined {
+  return live === expected ? undefined : `${what} shows ${live} rules, expected ${expected}`;
+}
+
+/** Does pf.conf call qjail's anchors? Without the hooks the anchor loads but nothing evaluates it. */
+export function missingPfHooks(pfConf: string, anchor: string): string[] {
+  const hooks = pfAnchorHooks(anchor);
+  return [...hooks.translation, ...hooks.filter].filter((h) => !pfConf.split("\n").some((l) => l.trim() === h));
+}
+
+// ---------------------------------------------------------------------------
+// ipfw
+// ---------------------------------------------------------------------------
+
+export function ipfwRulesFile(stateDir: string): string {
+  return `${stateDir}/ipfw.rules`;
+}
+
+export async function ipfwScript(model: FirewallModel, ctx: LoadContext): Promise<{ script: FreebsdScript; rules: IpfwRules }> {
+  const rules = generateIpfw(model);
+  const file = ipfwRulesFile(ctx.layout.stateDir);
+  const previous = await readText(ctx.root, file);
+  const previousNat = previous === undefined ? undefined : parseIpfw(previous).rules?.natConfig;
+  const nat = model.host.ipfwNatInstance;
+  return {
+    rules,
+    script: {
+      files: [{ path: file, content: formatIpfw(rules), original: previous }],
+      validate: rules.rules.map(([num, ...rest]) => ["ipfw", "-n", "add", num as string, ...rest]),
+      load: ipfwLoadSequence(rules).slice(0, -1).map((a) => ["ipfw", ...a]),
+      verify: [
+        {
+          argv: ["ipfw", "nat", String(nat), "show", "config"],
+          check: (out) => (out.includes(rules.natConfig.slice(3).join(" ")) ? undefined : `ipfw nat ${nat} show config does not show the redirects sent`),
+        },
+      ],
+      // Until the staging set is deleted it holds the previous block: swap back.
+      rollback: [
+        ["ipfw", "-q", "set", "swap", String(IPFW_ACTIVE_SET), String(IPFW_STAGING_SET)],
+        ...(previousNat ? [["ipfw", "-q", ...previousNat]] : []),
+        ["ipfw", "-q", "delete", "set", String(IPFW_STAGING_SET)],
+      ],
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Running a script
+// ---------------------------------------------------------------------------
+
+/**
+ * Stage, validate, load, put files in place, verify; roll back on failure.
+ * Without `runCommands` only the files are written (the load stays pending,
+ * `qjail fw sync` on the host does the rest).
+ */
+export async function runScript(script: FreebsdScript, ctx: LoadContext, runner: Runner, after: string[][] = []): Promise<void> {
+  const fileOpts = { root: ctx.root, runCommands: false };
+  const removeStaged = async (): Promise<void> => {
+    for (const f of script.files) await applyStep({ kind: "remove", path: f.path + NEW }, fileOpts);
+  };
+  for (const f of script.files) await applyStep({ kind: "writeFile", path: f.path + NEW, content: f.content, mode: 0o644 }, fileOpts);
+  if (!ctx.runCommands) {
+    for (const f of script.files) await applyStep({ kind: "rename", from: f.path + NEW, to: f.path }, fileOpts);
+    return;
+  }
+  for (const argv of script.validate) {
+    const r = await runner(argv);
+    if (r.code !== 0) {
+      await removeStaged();
+      throw new FirewallLoadError(`${argv.join(" ")} rejected the rules: ${(r.stderr || r.stdout).trim()}`, "validate");
+    }
+  }
+  const rollback = async (): Promise<void> => {
+    for (const argv of script.rollback) await runner(argv);
+  };
+  for (const argv of script.load) {
+    const r = await runner(argv);
+    if (r.code !== 0) {
+      await rollback();
+      await removeStaged();
+      throw new FirewallLoadError(`${argv.join(" ")} failed: ${(r.stderr || r.stdout).trim()}; the previous rules were loaded again`, "load");
+    }
+  }
+  for (const v of script.verify) {
+    const r = await runner(v.argv);
+    const problem = r.code !== 0 ? `${v.argv.join(" ")} failed: ${r.stderr.trim()}` : v.check(r.stdout);
+    if (problem) {
+      await rollback();
+      await removeStaged();
+      throw new FirewallLoadError(`${problem}; the previous rules were loaded again`, "verify");
+    }
+  }
+  for (const f of script.files) await applyStep({ kind: "rename", from: f.path + NEW, to: f.path }, fileOpts);
+  for (const argv of after) await runner(argv);
+}
+
+export function createFreebsdFirewallLoader(kind: "ipf" | "pf" | "ipfw", runner: Runner = (argv) => runProgram(argv)): FirewallLoader {
+  const scripts = new WeakMap<RenderedRules, { script: FreebsdScript; after: string[][]; extAddress: string | null }>();
+  return {
+    kind,
+    async render(model: FirewallModel, ctx: LoadContext): Promise<RenderedRules> {
+      const extAddress = ctx.runCommands ? ((await freebsdPublicAddress(model.host.extIf, runner)) ?? null) : null;
+      const changed = extAddress !== null && ctx.previousExtAddress !== null && extAddress !== ctx.previousExtAddress;
+      const warnings: string[] = [];
+      let script: FreebsdScript;
+      let after: string[][] = [];
+      if (kind === "ipf") script = await ipfScript(model, ctx, changed);
+      else if (kind === "pf") {
+        script = await pfScript(model, ctx);
+        const pfConf = await readText(ctx.root, model.host.pfConf);
+        const missing = missingPfHooks(pfConf ?? "", model.host.pfAnchor);
+        if (missing.length > 0) warnings.push(`QJ3051: ${model.host.pfConf} lacks ${missing.join(", ")}; pf will not evaluate qjail's rules until 'qjail fw setup --write' adds them`);
+      } else {
+        const r = await ipfwScript(model, ctx);
+        script = r.script;
+        after = [["ipfw", "-q", "delete", "set", String(IPFW_STAGING_SET)]];
+        for (const u of r.rules.unsupported) warnings.push(`QJ3052: not forwarded by ipfw: ${u.exposure}: ${u.reason}`);
+      }
+      const plan: Plan = { title: `load ${kind} rules for ${model.exposures.length} forwarded port rule(s)`, steps: [...stagedPlanSteps(script), ...after.map((argv): Step => ({ kind: "run", argv }))], warnings };
+      const rendered: RenderedRules = { kind, rules: Object.fromEntries(script.files.map((f) => [f.path, f.content])), plan, warnings };
+      scripts.set(rendered, { script, after, extAddress });
+      return rendered;
+    },
+    async load(rendered: RenderedRules, ctx: LoadContext): Promise<LoadResult & { restore: () => Promise<void> }> {
+      const s = scripts.get(rendered);
+      if (!s) throw new Error("internal: load() of rules this loader did not render");
+      validateParseBack(kind, s.script);
+      await runScript(s.script, ctx, runner, s.after);
+      return {
+        active: ctx.runCommands,
+        extAddress: s.extAddress,
+        // After a verified load the staged files are in place: put the previous
+        // ones back, then load them with the rollback commands.
+        restore: async () => {
+          const fileOpts = { root: ctx.root, runCommands: false };
+          for (const f of s.script.files) {
+            if (f.original !== undefined) await applyStep({ kind: "writeFile", path: f.path, content: f.original, mode: 0o644 }, fileOpts);
+            else await applyStep({ kind: "remove", path: f.path }, fileOpts);
+          }
+          if (ctx.runCommands) for (const argv of s.script.rollback) await runner(argv);
+        },
+      };
+    },
+  };
+}
+
+/** The generated text must read back with qjail's own parsers before any firewall sees it. */
+function validateParseBack(kind: "ipf" | "pf" | "ipfw", script: FreebsdScript): void {
+  for (const f of script.files) {
+    const diags = kind === "pf" ? parsePf(f.content).diagnostics : kind === "ipfw" ? parseIpfw(f.content).diagnostics : [];
+    const d = diags[0];
+    if (d) throw new FirewallLoadError(`generated ${kind} rules in ${f.path} do not parse back: line ${d.line}: ${d.message}`, "validate");
+  }
+}
+
+/**
+ * Defaults for the host config on FreeBSD: the default route's interface and
+ * the firewalls enabled in rc.conf (`sysrc -n`), in the order pf, IPFilter, ipfw.
+ */
+export async function detectFreebsdHostFacts(runner: Runner = (argv) => runProgram(argv)): Promise<import("../../core/hostconfig.js").HostFacts> {
+  const facts: import("../../core/hostconfig.js").HostFacts = {};
+  const route = await runner(["route", "-n", "get", "-inet", "default"]).catch(() => undefined);
+  const dev = route && route.code === 0 ? parseRouteGetInterface(route.stdout) : undefined;
+  if (dev) facts.defaultRouteIf = dev;
+  const enabled: ("pf" | "ipf" | "ipfw")[] = [];
+  for (const [kind, knob] of [["pf", "pf_enable"], ["ipf", "ipnat_enable"], ["ipfw", "firewall_enable"]] as const) {
+    const r = await runner(["sysrc", "-n", knob]).catch(() => undefined);
+    if (r && r.code === 0 && /^yes$/i.test(r.stdout.trim())) enabled.push(kind);
+  }
+  if (enabled.length > 0) facts.enabledFirewalls = enabled;
+  return facts;
+}
