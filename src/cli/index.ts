@@ -18,6 +18,7 @@ import { portsCommand } from "./commands/ports.js";
 import { fwSetupCommand } from "./commands/fw/setup.js";
 import { fwSyncCommand } from "./commands/fw/sync.js";
 import { fwShowCommand } from "./commands/fw/show.js";
+import { fwTraceCommand } from "./commands/fw/trace.js";
 
 /**
  * Every qjail command, listed once, explicitly (no discovery at run time).
@@ -44,6 +45,7 @@ export const COMMANDS: readonly CommandDef[] = [
   fwSetupCommand,
   fwSyncCommand,
   fwShowCommand,
+  fwTraceCommand,
 ];
 
 /** The command whose path is the longest prefix of argv, and the remaining words. */

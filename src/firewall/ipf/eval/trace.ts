@@ -67,10 +67,19 @@ function endpointsOf(p: Packet, t: { src: bigint; sport: number; dst: bigint; dp
   };
 }
 
+const PROTO_NAMES: Readonly<Record<string, string>> = { "1": "icmp", "6": "tcp", "17": "udp", "58": "ipv6-icmp" };
+
+/** `tcp 1.1.1.1,40000 > 2.2.2.2,80 S`: printpacket's line without the header fields a trace does not need. */
+function describePacket(p: Packet): string {
+  return formatPacketLine(p)
+    .replace(/^[<>] \S+ ip #\d+ \d+\(\d+\) /, "")
+    .replace(/^(\d+) /, (_, n: string) => `${PROTO_NAMES[n] ?? `proto ${n}`} `);
+}
+
 /** Evaluate one packet with tracing on and describe what happened. */
 export function tracePacket(input: TraceInput, packet: Packet): PacketTraceReport {
   const engine = new IpfEngine(input.ipf.rules, input.nat.rules, { interfaces: input.interfaces, trace: true });
-  const described = formatPacketLine(packet).replace(/^[<>] \S+ ip #\d+ \d+\(\d+\) /, "");
+  const described = describePacket(packet);
   const p = { ...packet };
   const outcome = engine.process(p);
   const t = outcome.trace;
@@ -122,7 +131,7 @@ export function tracePacket(input: TraceInput, packet: Packet): PacketTraceRepor
     stateCreated: t.stateCreated ? engine.state.describe(t.stateCreated) : null,
     stateRefused: t.stateRefused ?? null,
     result: passes
-      ? `${outcome.verdict === "nomatch" ? "no rule matched; IPFilter's default (pass) applies" : "passed"}: ${formatPacketLine(p).replace(/^[<>] \S+ ip #\d+ \d+\(\d+\) /, "")}`
+      ? `${outcome.verdict === "nomatch" ? "no rule matched; IPFilter's default (pass) applies" : "passed"}: ${describePacket(p)}`
       : "dropped",
   };
 }
@@ -171,7 +180,8 @@ export interface FriendlyPacketOptions {
 }
 
 /**
- * The friendly packet form: `tcp 203.0.113.9:40000 -> :6188 on em0 [in|out]`.
+ * The friendly packet form: `tcp 203.0.113.9:40000 -> :6188 on em0 [in|out]`
+ * (`to` may stand for `->`, which a command line can only pass after `--`).
  * `:PORT` alone means the interface's own address (from --dst-ip or --if-addr).
  * Throws PacketSyntaxError with a message that names the offending word.
  */
@@ -179,7 +189,7 @@ export function parseFriendlyPacket(words: readonly string[], opts: FriendlyPack
   const [protoWord, srcWord, arrow, dstWord, ...rest] = words;
   const proto = PROTOS[protoWord ?? ""];
   if (proto === undefined) throw new PacketSyntaxError(`protocol must be tcp, udp or icmp, got ${JSON.stringify(protoWord ?? "")}`);
-  if (arrow !== "->") throw new PacketSyntaxError(`expected "->" between source and destination, got ${JSON.stringify(arrow ?? "")}`);
+  if (arrow !== "->" && arrow !== "to") throw new PacketSyntaxError(`expected "->" or "to" between source and destination, got ${JSON.stringify(arrow ?? "")}`);
   let ifname: string | undefined;
   let dir: "in" | "out" = "in";
   for (let i = 0; i < rest.length; i++) {

@@ -1,0 +1,163 @@
+import { promises as fsp } from "node:fs";
+import { defineCommand } from "../../command.js";
+import { write } from "../../context.js";
+import { UsageError, shown } from "../../../core/errors.js";
+import { hostLayout, physical } from "../../../core/paths.js";
+import { readHostConfig } from "../../../store/exposures.js";
+import { formatDiagnostic, parseIpf, parseIpnat } from "../../../firewall/ipf/index.js";
+import { parseTextPacket, parseV4, PacketSyntaxError, type Packet } from "../../../firewall/ipf/eval/packet.js";
+import { formatTrace, parseFriendlyPacket, tracePacket } from "../../../firewall/ipf/eval/trace.js";
+
+/** Message codes of this command (QJ45xx: IPFilter evaluation). */
+const E = {
+  badPacket: "QJ4501",
+  twoPacketForms: "QJ4502",
+  noPacket: "QJ4503",
+  badIfAddr: "QJ4504",
+  unreadable: "QJ4505",
+  badRules: "QJ4506",
+} as const;
+
+function parseIfAddrs(values: readonly string[]): Map<string, bigint> {
+  const map = new Map<string, bigint>();
+  for (const v of values) {
+    const m = /^([A-Za-z][A-Za-z0-9_.]{0,14})=(.+)$/.exec(v);
+    const addr = m ? parseV4(m[2] ?? "") : undefined;
+    if (!m || addr === undefined) {
+      throw new UsageError(E.badIfAddr, `--if-addr wants IFACE=IPV4ADDRESS, got ${shown(v)}`, "Example: --if-addr em0=198.51.100.1");
+    }
+    map.set(m[1] as string, addr);
+  }
+  return map;
+}
+
+async function readRules(root: string, logical: string, option: string): Promise<string> {
+  try {
+    return await fsp.readFile(physical(root, logical), "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return "";
+    throw new UsageError(E.unreadable, `cannot read ${shown(logical)}: ${(e as Error).message}`, `Check the file, or name another with ${option}.`);
+  }
+}
+
+export const fwTraceCommand = defineCommand({
+  path: ["fw", "trace"],
+  summary: "Explain one packet's path through the IPFilter rules: NAT, each filter rule, the decision, the state entry.",
+  usage: [
+    "fw trace [--ipf file] [--nat file] [--if-addr iface=address ...] [--dst-ip address] [--flags FSRPAU] tcp|udp|icmp SRC[:PORT] to [DST]:PORT on IFACE [in|out]",
+    "fw trace [options] -- tcp|udp|icmp SRC[:PORT] -> [DST]:PORT on IFACE [in|out]",
+    "fw trace [--ipf file] [--nat file] [--if-addr iface=address ...] --packet 'in on em0 tcp 1.1.1.1,40000 2.2.2.2,6188 S'",
+  ],
+  details: `
+Runs one packet through qjail's IPFilter evaluator in the order the kernel uses
+(fil.c ipf_check): inbound packets are translated by ipnat (rdr, replies to map
+sessions) before the filter rules see them; outbound packets are filtered first
+and translated by map afterwards. It prints the NAT rule that translated the
+packet with the addresses before and after, every filter rule considered with
+"matches" or the reason it does not, the rule that decided (the first 'quick'
+match, else the last match), and the state entry a 'keep state' rule creates.
+
+Rules come from --ipf and --nat, by default the host config's ipf_rules and
+ipnat_rules (/etc/ipf.rules, /etc/ipnat.rules); a missing file counts as empty.
+Nothing is loaded into the kernel and nothing is changed.
+
+The packet is given in one of two forms. The friendly form names the protocol,
+SOURCE:PORT to DEST:PORT and the interface ('->' works in place of 'to' after a
+'--', which keeps the option parser from reading it as an option); a
+destination written ':PORT' means
+the interface's own address, taken from --dst-ip or --if-addr IFACE=ADDRESS
+(the same addresses '0/32' in a map rule stands for). TCP packets carry SYN
+unless --flags says otherwise; the direction is 'in' unless 'out' is given.
+The second form is ipftest(1)'s text input line, given with --packet.
+
+With --json the trace is printed as one JSON document.`,
+  examples: [
+    {
+      command: "qjail fw trace --if-addr em0=198.51.100.1 -- tcp 203.0.113.9:40000 -> :6188 on em0",
+      description: "is a connection to the public port 6188 redirected to the jail and let in?",
+    },
+    {
+      command: "qjail fw trace --ipf ./ipf.rules --nat ./ipnat.rules --packet 'in on em0 tcp 1.1.1.1,40000 198.51.100.1,6122 S'",
+      description: "trace an ipftest-style packet through rule files under test",
+    },
+  ],
+  options: {
+    ipf: { type: "string" },
+    nat: { type: "string" },
+    packet: { type: "string" },
+    "if-addr": { type: "string", multiple: true },
+    "dst-ip": { type: "string" },
+    flags: { type: "string" },
+  },
+  json: true,
+  async run({ ctx, values, positionals, global }) {
+    // 1. validate input
+    const interfaces = parseIfAddrs((values["if-addr"] as string[] | undefined) ?? []);
+    const packetText = values.packet as string | undefined;
+    if (packetText !== undefined && positionals.length > 0) {
+      throw new UsageError(E.twoPacketForms, `give the packet once: --packet ${shown(packetText)} and ${shown(positionals.join(" "))}`, "Use either --packet or the friendly form, not both.");
+    }
+    if (packetText === undefined && positionals.length === 0) {
+      throw new UsageError(E.noPacket, "no packet to trace", "Example: qjail fw trace --if-addr em0=198.51.100.1 tcp 203.0.113.9:40000 to :6188 on em0");
+    }
+    const dstIp = values["dst-ip"] as string | undefined;
+    if (dstIp !== undefined && parseV4(dstIp) === undefined) {
+      throw new UsageError(E.badPacket, `--dst-ip must be an IPv4 address, got ${shown(dstIp)}`, "Example: --dst-ip 198.51.100.1");
+    }
+    let packet: Packet;
+    try {
+      if (packetText !== undefined) {
+        const p = parseTextPacket(packetText);
+        if (!p) throw new PacketSyntaxError("the packet line is empty");
+        packet = p;
+      } else {
+        const flags = values.flags as string | undefined;
+        packet = parseFriendlyPacket(positionals, {
+          interfaces,
+          ...(dstIp !== undefined ? { dstIp } : {}),
+          ...(flags !== undefined ? { flags } : {}),
+        });
+      }
+    } catch (e) {
+      if (!(e instanceof PacketSyntaxError)) throw e;
+      const given = packetText ?? positionals.join(" ");
+      throw new UsageError(E.badPacket, `cannot read the packet ${shown(given)}: ${e.message}`, "Friendly form: tcp SRC:PORT to [DST]:PORT on IFACE [in|out]; ipftest form: --packet 'in on em0 tcp 1.1.1.1,1 2.2.2.2,80 S'.");
+    }
+    // 2. load state: the rule files
+    let ipfPath = values.ipf as string | undefined;
+    let natPath = values.nat as string | undefined;
+    if (ipfPath === undefined || natPath === undefined) {
+      const { config } = await readHostConfig(global.root, hostLayout(), global.platform ?? "freebsd");
+      ipfPath ??= config.ipfRules;
+      natPath ??= config.ipnatRules;
+    }
+    const resolveCli = (p: string): string => (p.startsWith("/") ? p : `${ctx.cwd}/${p}`);
+    const cliGiven = (name: "ipf" | "nat"): boolean => values[name] !== undefined;
+    const ipfText = cliGiven("ipf") ? await readRules("/", resolveCli(ipfPath), "--ipf") : await readRules(global.root, ipfPath, "--ipf");
+    const natText = cliGiven("nat") ? await readRules("/", resolveCli(natPath), "--nat") : await readRules(global.root, natPath, "--nat");
+    const ipf = parseIpf(ipfText);
+    const nat = parseIpnat(natText);
+    for (const [file, text, diags] of [
+      [ipfPath, ipfText, ipf.diagnostics],
+      [natPath, natText, nat.diagnostics],
+    ] as const) {
+      const first = diags.find((d) => d.severity === "error");
+      if (first) {
+        throw new UsageError(E.badRules, `${shown(file)} does not parse:\n${formatDiagnostic(first, text, file)}`, `Fix the rule (qjail fw lint lists every problem), or name another file with --ipf/--nat.`);
+      }
+    }
+    // 3. the pure part: evaluate and describe
+    const report = tracePacket(
+      { ipf: { file: ipfPath, text: ipfText, rules: ipf.rules }, nat: { file: natPath, text: natText, rules: nat.rules }, interfaces },
+      packet,
+    );
+    // 4. report
+    if (global.json) {
+      write(ctx.stdout, JSON.stringify(report, null, 2));
+    } else {
+      write(ctx.stdout, formatTrace(report));
+    }
+    return 0;
+  },
+});
