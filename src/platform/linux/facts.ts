@@ -1,6 +1,7 @@
 import { promises as fsp } from "node:fs";
 import { runProgram, type RunResult } from "../run.js";
-import { physical, pidFilePath, type HostLayout } from "../../core/paths.js";
+import { physical, type HostLayout } from "../../core/paths.js";
+import { readRunState } from "./state.js";
 import type { DiagFacts, JailFacts } from "../../core/status.js";
 import type { HostConfig } from "../../core/hostconfig.js";
 import type { JailSpec, LiveJail } from "../types.js";
@@ -14,7 +15,7 @@ import ipaddr from "ipaddr.js";
 /**
  * Gather what `qjail status` and `qjail doctor` judge, on Linux, in the
  * network namespace qjail runs in (the host's): `ss` for the host's and each
- * jail's listeners (inside the jail's netns, entered through its init's PID),
+ * jail's listeners (inside the jail's named netns, from the backend's run state),
  * `nft -j` for qjail's table, sysctl for forwarding, `ip -j addr` for the
  * public and jail interfaces. Nothing here is sent on the network except the
  * outbound probes the caller asks for, from inside a jail.
@@ -31,26 +32,15 @@ export async function linuxPublicAddress(ifname: string, runner: Runner = run): 
   return publicIPv4(parseIpAddrJson(r.stdout), ifname);
 }
 
-/** PID of a running jail's init, from the pid file the backend writes; undefined when absent. */
-async function jailPid(root: string, name: string): Promise<number | undefined> {
-  try {
-    const text = await fsp.readFile(physical(root, pidFilePath(name)), "utf8");
-    const pid = Number(text.trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** TCP connect from inside the jail's network namespace, with the host's node binary. */
-async function probeFromJail(pid: number, target: string, runner: Runner): Promise<{ target: string; ok: boolean; detail: string }> {
+async function probeFromJail(netns: string, target: string, runner: Runner): Promise<{ target: string; ok: boolean; detail: string }> {
   const i = target.lastIndexOf(":");
   const host = target.slice(0, i);
   const port = target.slice(i + 1);
   const script =
     "const s=require('node:net').connect({host:process.argv[1],port:+process.argv[2],timeout:3000});" +
     "s.on('connect',()=>{console.log('ok');s.destroy()});s.on('timeout',()=>{console.log('timed out');s.destroy()});s.on('error',e=>console.log(e.code||e.message))";
-  const r = await runner(["nsenter", "-t", String(pid), "-n", process.execPath, "-e", script, host, port], { timeoutMs: 8000 });
+  const r = await runner(["ip", "netns", "exec", netns, process.execPath, "-e", script, host, port], { timeoutMs: 8000 });
   const detail = r.stdout.trim() || r.stderr.trim() || `exit ${r.code}`;
   return { target, ok: detail === "ok", detail };
 }
@@ -80,11 +70,12 @@ export async function gatherLinuxFacts(o: GatherOptions, runner: Runner = run): 
     const live = o.live.get(spec.name);
     if (live) {
       j.jid = live.jid;
-      const pid = await jailPid(o.root, spec.name);
-      if (pid !== undefined) {
-        const ss = await runner(["nsenter", "-t", String(pid), "-n", "ss", "-Htulnp"]);
+      // the backend's run state names the jail's network namespace
+      const netns = readRunState(o.root, o.layout, spec.name)?.netns;
+      if (netns !== undefined) {
+        const ss = await runner(["ip", "netns", "exec", netns, "ss", "-Htulnp"]);
         if (ss.code === 0) j.listening = parseSs(ss.stdout);
-        if (o.probes && o.probes.length > 0) j.outbound = await Promise.all(o.probes.map((p) => probeFromJail(pid, p, runner)));
+        if (o.probes && o.probes.length > 0) j.outbound = await Promise.all(o.probes.map((p) => probeFromJail(netns, p, runner)));
       }
     }
     try {
