@@ -209,6 +209,11 @@ export function planConfig(state: ConfigState, selected: readonly JailSpec[], re
           messages.push(`Already set to ${change.status} status ${jail.name}`);
           continue;
         }
+        // qjail 5.0 answers -R on a normal jail with "Already set to norun status" (§7).
+        if (!change.on && jail.status !== change.status) {
+          messages.push(`Not in ${change.status} status ${jail.name}`);
+          continue;
+        }
         status = change.on ? change.status : "normal";
         what = change.on ? `${change.status} status` : "normal status";
         break;
