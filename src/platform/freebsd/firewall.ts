@@ -10,6 +10,7 @@ import { generatePf, pfAnchorHooks, pfAnchorPath } from "../../firewall/pf/gener
 import { parsePf } from "../../firewall/pf/parse.js";
 import { formatIpfw, generateIpfw, ipfwLoadSequence, IPFW_ACTIVE_SET, IPFW_STAGING_SET, type IpfwRules } from "../../firewall/ipfw/generate.js";
 import { parseIpfw } from "../../firewall/ipfw/parse.js";
+import { parseIpf, parseIpnat } from "../../firewall/ipf/index.js";
 import { applyStep } from "../apply.js";
 import { runProgram, type RunResult } from "../run.js";
 import { parseIpnatList } from "./parsers/ipnat.js";
@@ -41,7 +42,7 @@ export type Runner = (argv: readonly string[]) => Promise<RunResult>;
 
 export interface FreebsdScript {
   /** Logical path → full new content (the admin's file with qjail's section replaced, or qjail's own file). */
-  files: { path: string; content: string; edits?: Edit[]; original?: string }[];
+  files: { path: string; content: string; edits?: Edit[]; original?: string; language: "ipf" | "ipnat" | "pf" | "ipfw"; generated: string }[];
   validate: string[][];
   load: string[][];
   verify: { argv: string[]; check: (stdout: string) => string | undefined }[];
@@ -77,15 +78,17 @@ export async function ipfScript(model: FirewallModel, ctx: LoadContext, extAddre
   const { host } = model;
   const ipnatOriginal = (await readText(ctx.root, host.ipnatRules)) ?? "";
   const ipfOriginal = (await readText(ctx.root, host.ipfRules)) ?? "";
-  const ipnatEdits = sectionEdits(ipnatOriginal, generateIpnat(model));
-  const ipfEdits = sectionEdits(ipfOriginal, generateIpf(model));
+  const ipnatBody = generateIpnat(model);
+  const ipfBody = generateIpf(model);
+  const ipnatEdits = sectionEdits(ipnatOriginal, ipnatBody);
+  const ipfEdits = sectionEdits(ipfOriginal, ipfBody);
   const nat = host.ipnatRules;
   const filt = host.ipfRules;
   const rdrCount = model.exposures.reduce((n, e) => n + Math.max(1, e.sources.length), 0);
   return {
     files: [
-      { path: nat, content: applyEdits(ipnatOriginal, ipnatEdits), edits: ipnatEdits, original: ipnatOriginal },
-      { path: filt, content: applyEdits(ipfOriginal, ipfEdits), edits: ipfEdits, original: ipfOriginal },
+      { path: nat, content: applyEdits(ipnatOriginal, ipnatEdits), edits: ipnatEdits, original: ipnatOriginal, language: "ipnat", generated: ipnatBody },
+      { path: filt, content: applyEdits(ipfOriginal, ipfEdits), edits: ipfEdits, original: ipfOriginal, language: "ipf", generated: ipfBody },
     ],
     validate: [
       ["ipnat", "-n", "-f", nat + NEW],
@@ -134,7 +137,7 @@ export async function pfScript(model: FirewallModel, ctx: LoadContext): Promise<
   const natCount = parsed.rules.filter((r) => r.kind !== "pass").length;
   const passCount = parsed.rules.length - natCount;
   return {
-    files: [{ path: file, content: text, original: previous }],
+    files: [{ path: file, content: text, original: previous, language: "pf", generated: text }],
     validate: [["pfctl", "-a", anchor, "-n", "-f", file + NEW]],
     load: [["pfctl", "-a", anchor, "-f", file + NEW]],
     verify: [
@@ -172,7 +175,7 @@ export async function ipfwScript(model: FirewallModel, ctx: LoadContext): Promis
   return {
     rules,
     script: {
-      files: [{ path: file, content: formatIpfw(rules), original: previous }],
+      files: [{ path: file, content: formatIpfw(rules), original: previous, language: "ipfw", generated: formatIpfw(rules) }],
       validate: rules.rules.map(([num, ...rest]) => ["ipfw", "-n", "add", num as string, ...rest]),
       load: ipfwLoadSequence(rules).slice(0, -1).map((a) => ["ipfw", ...a]),
       verify: [
@@ -271,7 +274,7 @@ export function createFreebsdFirewallLoader(kind: "ipf" | "pf" | "ipfw", runner:
     async load(rendered: RenderedRules, ctx: LoadContext): Promise<LoadResult & { restore: () => Promise<void> }> {
       const s = scripts.get(rendered);
       if (!s) throw new Error("internal: load() of rules this loader did not render");
-      validateParseBack(kind, s.script);
+      validateParseBack(s.script);
       await runScript(s.script, ctx, runner, s.after);
       return {
         active: ctx.runCommands,
@@ -291,12 +294,21 @@ export function createFreebsdFirewallLoader(kind: "ipf" | "pf" | "ipfw", runner:
   };
 }
 
-/** The generated text must read back with qjail's own parsers before any firewall sees it. */
-function validateParseBack(kind: "ipf" | "pf" | "ipfw", script: FreebsdScript): void {
+/**
+ * The generated text must read back with the project's parsers (the IPFilter
+ * language module for ipf/ipnat, qjail's own readers for pf and ipfw) before
+ * any firewall sees it. Only qjail's part is checked: the admin's own lines
+ * are theirs, and the firewall's dry-run judges the whole file.
+ */
+export function validateParseBack(script: FreebsdScript): void {
   for (const f of script.files) {
-    const diags = kind === "pf" ? parsePf(f.content).diagnostics : kind === "ipfw" ? parseIpfw(f.content).diagnostics : [];
+    const diags: { line: number; message: string }[] =
+      f.language === "pf" ? parsePf(f.generated).diagnostics
+      : f.language === "ipfw" ? parseIpfw(f.generated).diagnostics
+      : f.language === "ipf" ? parseIpf(f.generated).diagnostics.map((d) => ({ line: d.line, message: d.message }))
+      : parseIpnat(f.generated).diagnostics.map((d) => ({ line: d.line, message: d.message }));
     const d = diags[0];
-    if (d) throw new FirewallLoadError(`generated ${kind} rules in ${f.path} do not parse back: line ${d.line}: ${d.message}`, "validate");
+    if (d) throw new FirewallLoadError(`generated ${f.language} rules for ${f.path} do not parse back: line ${d.line}: ${d.message}`, "validate");
   }
 }
 
