@@ -19,6 +19,7 @@ import { fwSetupCommand } from "./commands/fw/setup.js";
 import { fwSyncCommand } from "./commands/fw/sync.js";
 import { fwShowCommand } from "./commands/fw/show.js";
 import { fwTraceCommand } from "./commands/fw/trace.js";
+import { fwLintCommand } from "./commands/fw/lint.js";
 
 /**
  * Every qjail command, listed once, explicitly (no discovery at run time).
@@ -46,6 +47,7 @@ export const COMMANDS: readonly CommandDef[] = [
   fwSyncCommand,
   fwShowCommand,
   fwTraceCommand,
+  fwLintCommand,
 ];
 
 /** The command whose path is the longest prefix of argv, and the remaining words. */

@@ -1,0 +1,147 @@
+import { readFileSync, statSync } from "node:fs";
+import { basename, resolve } from "node:path";
+import { defineCommand } from "../../command.js";
+import { write } from "../../context.js";
+import { UsageError, shown } from "../../../core/errors.js";
+import { formatDiagnostic, parseIpf, parseIpnat, type FilterRule, type IpfDiagnostic, type NatRule } from "../../../firewall/ipf/index.js";
+import { lintRules, type LintFinding } from "../../../firewall/ipf/lint.js";
+
+type Language = "ipf" | "ipnat";
+
+interface LintedFile {
+  path: string;
+  language: Language;
+  text: string;
+  diagnostics: IpfDiagnostic[];
+}
+
+const NAT_VERB = /^\s*(map|bimap|map-block|rdr|rewrite|divert|encap)\b/m;
+const FILTER_VERB = /^\s*(@\d+\s+)?(\d+\s+)?(pass|block|log|count|skip|auth|preauth|nomatch|call)\b/m;
+
+/** ipnat by name (`ipnat.rules`, `*.nat`), else by the first rule verb in the text. */
+export function guessLanguage(path: string, text: string): Language {
+  const name = basename(path).toLowerCase();
+  if (/nat/.test(name)) return "ipnat";
+  if (/ipf|filter/.test(name)) return "ipf";
+  const nat = NAT_VERB.exec(text);
+  const filter = FILTER_VERB.exec(text);
+  if (nat && (!filter || nat.index < filter.index)) return "ipnat";
+  return "ipf";
+}
+
+function readRules(cwd: string, path: string): string {
+  const full = resolve(cwd, path);
+  let isFile = false;
+  try {
+    isFile = statSync(full).isFile();
+  } catch {
+    throw new UsageError("QJ4201", `cannot read rule file ${shown(path)}: no such file`, "Give the path of an ipf.rules or ipnat.rules file.");
+  }
+  if (!isFile) throw new UsageError("QJ4201", `rule file ${shown(path)} is not a regular file`, "Give the path of an ipf.rules or ipnat.rules file.");
+  return readFileSync(full, "utf8");
+}
+
+function parsePorts(text: string): number[] {
+  return text.split(",").map((p) => {
+    if (!/^\d+$/.test(p.trim()) || Number(p) < 1 || Number(p) > 65535) {
+      throw new UsageError("QJ4202", `--host-ports: ${shown(p)} is not a port number 1-65535`, "Give a comma list such as --host-ports 22,80.");
+    }
+    return Number(p);
+  });
+}
+
+export const fwLintCommand = defineCommand({
+  path: ["fw", "lint"],
+  summary: "Check IPFilter rule files: syntax as ipf/ipnat read it, and rdr/pass mistakes that load but do not work.",
+  usage: ["fw lint [--host-ports PORTS] [--ipf FILE] [--nat FILE] [FILE ...]"],
+  details: `
+Reads an ipf.conf and/or an ipnat.conf exactly as ipf(8) and ipnat(8) would
+and reports every problem at once, each with FILE:LINE:COLUMN, a stable code
+and the offending text underlined. A file is taken as NAT rules when its name
+contains "nat" or its first rule is map/rdr/bimap/…; --ipf and --nat say it
+outright. At most one file of each kind: the checks read them together.
+
+Beyond syntax, the rules are checked together: QJ4101 an inbound pass/block
+rule on a public port that an rdr rewrites before filtering (it never sees the
+forwarded traffic; match the jail's address and port instead); QJ4102 an rdr
+without a target address; QJ4103 a public port forwarded twice; QJ4104
+forwarded traffic that the filter blocks after translation; QJ4105 a rule an
+earlier quick rule always decides first; QJ4106 with --host-ports, a host
+service on a forwarded port. Syntax codes are QJ40xx.
+
+Nothing is loaded or changed. Exit status 0 when there are no errors
+(warnings allowed), 1 when there is at least one error, 3 on a usage problem.`,
+  examples: [
+    { command: "qjail fw lint /etc/ipf.rules /etc/ipnat.rules", description: "check both files, together" },
+    { command: "qjail fw lint --host-ports 22,80 --nat /etc/ipnat.rules", description: "also flag forwards that take the host's ssh or http port" },
+    { command: "qjail fw lint --json /etc/ipnat.rules", description: "findings as one JSON document" },
+  ],
+  options: {
+    ipf: { type: "string" },
+    nat: { type: "string" },
+    "host-ports": { type: "string" },
+  },
+  json: true,
+  async run(inv) {
+    const { ctx } = inv;
+    const requested: { path: string; language: Language | null }[] = [];
+    if (typeof inv.values.ipf === "string") requested.push({ path: inv.values.ipf, language: "ipf" });
+    if (typeof inv.values.nat === "string") requested.push({ path: inv.values.nat, language: "ipnat" });
+    for (const p of inv.positionals) requested.push({ path: p, language: null });
+    if (requested.length === 0) throw new UsageError("QJ4203", "qjail fw lint: no rule file given", "Give the files to check, e.g. qjail fw lint /etc/ipf.rules /etc/ipnat.rules.");
+    const hostPorts = typeof inv.values["host-ports"] === "string" ? parsePorts(inv.values["host-ports"]) : [];
+
+    const files: LintedFile[] = [];
+    let ipfRules: FilterRule[] | undefined;
+    let natRules: NatRule[] | undefined;
+    for (const req of requested) {
+      const text = readRules(ctx.cwd, req.path);
+      const language = req.language ?? guessLanguage(req.path, text);
+      if (files.some((f) => f.language === language)) {
+        throw new UsageError("QJ4204", `more than one ${language === "ipf" ? "ipf.conf" : "ipnat.conf"} file given (${shown(req.path)})`, "Lint one filter file and one NAT file at a time; run qjail fw lint once per pair.");
+      }
+      if (language === "ipf") {
+        const r = parseIpf(text, { recover: true });
+        ipfRules = r.rules;
+        files.push({ path: req.path, language, text, diagnostics: r.diagnostics });
+      } else {
+        const r = parseIpnat(text, { recover: true });
+        natRules = r.rules;
+        files.push({ path: req.path, language, text, diagnostics: r.diagnostics });
+      }
+    }
+
+    const findings = lintRules({ ipf: ipfRules, ipnat: natRules, hostPorts });
+    const pathOf = (lang: Language) => files.find((f) => f.language === lang)?.path ?? lang;
+    const errors = files.reduce((n, f) => n + f.diagnostics.filter((d) => d.severity === "error").length, 0) + findings.filter((f) => f.severity === "error").length;
+    const warnings = files.reduce((n, f) => n + f.diagnostics.filter((d) => d.severity === "warning").length, 0) + findings.filter((f) => f.severity === "warning").length;
+
+    if (inv.global.json) {
+      write(
+        ctx.stdout,
+        JSON.stringify({
+          files: files.map((f) => ({ path: f.path, language: f.language })),
+          diagnostics: files.flatMap((f) => f.diagnostics.map((d) => ({ file: f.path, ...d }))),
+          findings: findings.map((f) => ({ ...f, file: pathOf(f.file), related: f.related.map((r) => ({ file: pathOf(r.file), line: r.line })) })),
+          errors,
+          warnings,
+        }),
+      );
+    } else {
+      const blocks: string[] = [];
+      for (const f of files) for (const d of f.diagnostics) blocks.push(formatDiagnostic(d, f.text, f.path));
+      for (const f of findings) blocks.push(formatFinding(f, pathOf(f.file), files.find((x) => x.language === f.file)?.text ?? "", pathOf));
+      if (blocks.length > 0) write(ctx.stdout, blocks.join("\n"));
+      write(ctx.stderr, `qjail fw lint: ${errors} error${errors === 1 ? "" : "s"}, ${warnings} warning${warnings === 1 ? "" : "s"} in ${files.map((f) => f.path).join(", ")}`);
+    }
+    return errors > 0 ? 1 : 0;
+  },
+});
+
+function formatFinding(f: LintFinding, path: string, text: string, pathOf: (l: Language) => string): string {
+  const source = text.split("\n")[f.line - 1] ?? "";
+  const lines = [`${path}:${f.line}:${f.column}: ${f.severity} ${f.code}: ${f.message}`, `  ${f.line} | ${source}`];
+  for (const r of f.related) lines.push(`  see ${pathOf(r.file)}:${r.line}`);
+  lines.push(`  fix: ${f.fix}`);
+  return lines.join("\n");
+}
