@@ -1,4 +1,4 @@
-import { promises as fsp } from "node:fs";
+import { promises as fsp, readFileSync } from "node:fs";
 import { UsageError, shown } from "../core/errors.js";
 import { physical, type HostLayout } from "../core/paths.js";
 import { parseRecord, statusFromFileName, type JailRecord, type JailStatus } from "../core/record.js";
@@ -7,8 +7,9 @@ import type { JailSpec } from "../platform/types.js";
 
 /**
  * Readers of qjail's jail records (qjail.local[.zone], qjail.global) and
- * qjail's jail selection rules. Records are read in parallel: `list` on a
- * host with 1,000 jails must not wait for 1,000 sequential reads.
+ * qjail's jail selection rules. `list` on a host with 1,000 jails must stay
+ * well under 150 ms: one readdir, then small synchronous reads (about 10 ms
+ * for 1,000 records once warm), no process per jail.
  *
  * Writing goes through plans: see writeRecordSteps/removeRecordSteps in
  * src/core/jail.ts (re-exported here) so every command writes both copies the
@@ -49,7 +50,9 @@ interface RawRecord {
 
 async function readRecordDir(root: string, dir: string, problems: RecordFileProblem[]): Promise<RawRecord[]> {
   const names = await listDir(physical(root, dir));
-  const texts = await Promise.all(names.map((n) => fsp.readFile(physical(root, `${dir}/${n}`), "utf8")));
+  // Records are a few hundred bytes: synchronous reads beat 1,000 thread-pool round trips.
+  const base = physical(root, dir);
+  const texts = names.map((n) => readFileSync(`${base}/${n}`, "utf8"));
   const out: RawRecord[] = [];
   names.forEach((fileName, i) => {
     const { name, status } = statusFromFileName(fileName);
