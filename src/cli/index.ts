@@ -9,6 +9,8 @@ import { startCommand } from "./commands/start.js";
 import { stopCommand } from "./commands/stop.js";
 import { restartCommand } from "./commands/restart.js";
 import { consoleCommand } from "./commands/console.js";
+import { archiveCommand } from "./commands/archive.js";
+import { restoreCommand } from "./commands/restore.js";
 import { statusCommand } from "./commands/status.js";
 import { doctorCommand } from "./commands/doctor.js";
 import { fwWatchCommand } from "./commands/fw/watch.js";
@@ -37,6 +39,8 @@ export const COMMANDS: readonly CommandDef[] = [
   stopCommand,
   restartCommand,
   consoleCommand,
+  archiveCommand,
+  restoreCommand,
   statusCommand,
   doctorCommand,
   fwWatchCommand,

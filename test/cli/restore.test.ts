@@ -1,0 +1,161 @@
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import * as tar from "tar";
+import { emptyRecord, formatRecord } from "../../src/core/record.js";
+import { runCli, testdir, treeDigest } from "../helpers/cli.js";
+
+// restore runs for real under --root: archive a jail, delete its files, restore,
+// and compare the trees; hostile archives are built with node-tar and must be
+// refused before anything is written.
+
+const cleanups: (() => void)[] = [];
+after(() => cleanups.forEach((c) => c()));
+const NOW = new Date(2017, 6, 1, 18, 3, 26);
+const RECORD = formatRecord({ ...emptyRecord(), name: "www", path: "/usr/jails/www", fstab: "/usr/local/etc/qjail.fstab/www", ip4: "10.0.0.2" });
+
+function host(): { dir: string; env: Record<string, string> } {
+  const t = testdir(
+    {
+      "usr/local/etc/qjail.local/www.man": RECORD,
+      "usr/local/etc/qjail.global/www.man": RECORD,
+      "usr/local/etc/qjail.config/www": "www { }\n",
+      "usr/local/etc/qjail.fstab/www": "/usr/jails/sharedfs /usr/jails/www/sharedfs nullfs ro 0 0\n",
+      "usr/jails/www/etc/rc.conf": 'hostname="www"\n',
+      "usr/jails/sharedfs/bin/sh": "#!sh\n",
+      "jls.json": JSON.stringify({ __version: "2", "jail-information": { jail: [] } }),
+    },
+    `qjail-restore-${process.pid}-`,
+  );
+  cleanups.push(t.cleanup);
+  return { dir: t.dir, env: { QJAIL_JLS_JSON: join(t.dir, "jls.json") } };
+}
+
+const cli = (h: { dir: string; env: Record<string, string> }, cmd: string, args: string[]) =>
+  runCli([cmd, "--platform", "freebsd", "--root", h.dir, ...args], { env: h.env, now: NOW });
+
+function removeJail(dir: string): void {
+  for (const p of ["usr/local/etc/qjail.local/www.man", "usr/local/etc/qjail.global/www.man", "usr/local/etc/qjail.config/www", "usr/local/etc/qjail.fstab/www", "usr/jails/www"]) rmSync(join(dir, p), { recursive: true });
+}
+
+test("archive, delete, restore by name: the jail's files come back byte for byte, status suffix included", async () => {
+  const h = host();
+  const before = treeDigest(join(h.dir, "usr"));
+  assert.equal((await cli(h, "archive", ["www"])).code, 0);
+  removeJail(h.dir);
+  const r = await cli(h, "restore", ["www"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, "Successfully restored www\n");
+  const afterRestore = treeDigest(join(h.dir, "usr"));
+  for (const k of [...afterRestore.keys()]) if (k.startsWith("jails/archive")) afterRestore.delete(k);
+  assert.deepEqual(afterRestore, before);
+});
+
+test("restore refuses a jail that exists, changing nothing", async () => {
+  const h = host();
+  await cli(h, "archive", ["www"]);
+  const before = treeDigest(h.dir);
+  const r = await cli(h, "restore", ["www@201707011803.26.tar"]);
+  assert.equal(r.code, 3);
+  assert.match(r.stderr, /QJ1628: jail "www" already exists/);
+  assert.match(r.stderr, /create -a/);
+  assert.deepEqual(treeDigest(h.dir), before);
+});
+
+test("restore --dry-run --json: the plan as one JSON document, nothing written", async () => {
+  const h = host();
+  await cli(h, "archive", ["www"]);
+  removeJail(h.dir);
+  const before = treeDigest(h.dir);
+  const r = await cli(h, "restore", ["--dry-run", "--json", "www"]);
+  assert.equal(r.code, 0, r.stderr);
+  const doc = JSON.parse(r.stdout) as { restored: { name: string; result: string; archive: string }[] };
+  assert.equal(doc.restored[0]?.name, "www");
+  assert.equal(doc.restored[0]?.result, "planned");
+  assert.equal(doc.restored[0]?.archive, "/usr/jails/archive/www@201707011803.26.tar");
+  assert.deepEqual(treeDigest(h.dir), before);
+});
+
+async function hostileArchive(h: { dir: string }, name: string, extra: { path: string; type?: "File" | "SymbolicLink" | "Link"; linkpath?: string }[]): Promise<void> {
+  const src = join(h.dir, "src");
+  mkdirSync(src, { recursive: true });
+  writeFileSync(join(src, "rec"), RECORD);
+  writeFileSync(join(src, "x"), "owned\n");
+  const rename: Record<string, { path: string; linkpath?: string }> = { rec: { path: "/usr/local/etc/qjail.local/www" } };
+  const files = ["rec"];
+  extra.forEach((e, i) => {
+    const f = `e${i}`;
+    if (e.type === "SymbolicLink") symlinkSync(e.linkpath ?? "/", join(src, f));
+    else writeFileSync(join(src, f), "owned\n");
+    rename[f] = { path: e.path, linkpath: e.linkpath };
+    files.push(f);
+  });
+  tar.c(
+    {
+      sync: true,
+      gzip: true,
+      file: join(h.dir, "usr/jails/archive", name),
+      cwd: src,
+      preservePaths: true,
+      onWriteEntry: (w) => {
+        const to = rename[w.path];
+        if (to) {
+          w.path = to.path;
+          if (to.linkpath) w.linkpath = to.linkpath;
+        }
+      },
+    },
+    files,
+  );
+  rmSync(src, { recursive: true });
+}
+
+test("hostile archives are refused before anything is written, naming the member", async () => {
+  for (const [label, extra, pattern] of [
+    ["host file", [{ path: "/etc/rc.conf" }], /"\/etc\/rc\.conf" is outside the jail root/],
+    ["dot-dot", [{ path: "/usr/jails/www/../../../etc/rc.conf" }], /not a plain absolute path/],
+    ["other jail's record", [{ path: "/usr/local/etc/qjail.global/db" }], /outside the jail root/],
+    ["climbing symlink", [{ path: "/usr/jails/www/up", type: "SymbolicLink", linkpath: "../../../etc" }], /climbs out/],
+  ] as const) {
+    const h = host();
+    removeJail(h.dir);
+    mkdirSync(join(h.dir, "usr/jails/archive"), { recursive: true });
+    await hostileArchive(h, "www@201707011803.26.tar", [...extra]);
+    const before = treeDigest(h.dir);
+    const r = await cli(h, "restore", ["www"]);
+    assert.equal(r.code, 3, label);
+    assert.match(r.stderr, /QJ1641/, label);
+    assert.match(r.stderr, pattern, label);
+    assert.deepEqual(treeDigest(h.dir), before, label);
+  }
+});
+
+test("restore of several archives checks them all first: one bad archive, nothing restored", async () => {
+  const h = host();
+  await cli(h, "archive", ["www"]);
+  removeJail(h.dir);
+  await hostileArchive(h, "bad@201707011803.26.tar", [{ path: "/etc/passwd" }]);
+  const before = treeDigest(h.dir);
+  const r = await cli(h, "restore", ["www", "bad@201707011803.26.tar"]);
+  assert.equal(r.code, 3);
+  assert.deepEqual(treeDigest(h.dir), before);
+});
+
+test("restore sharedfs keeps the current tree as previous.sharedfs", async () => {
+  const h = host();
+  assert.equal((await cli(h, "archive", ["sharedfs"])).code, 0);
+  writeFileSync(join(h.dir, "usr/jails/sharedfs/bin/sh"), "#!newer\n");
+  const r = await cli(h, "restore", ["sharedfs"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(readFileSync(join(h.dir, "usr/jails/sharedfs/bin/sh"), "utf8"), "#!sh\n");
+  assert.equal(readFileSync(join(h.dir, "usr/jails/previous.sharedfs/bin/sh"), "utf8"), "#!newer\n");
+  assert.equal(existsSync(join(h.dir, "usr/jails/sharedfs")), true);
+});
+
+test("restore with no archive of that name says how to make one", async () => {
+  const h = host();
+  const r = await cli(h, "restore", ["www"]);
+  assert.equal(r.code, 3);
+  assert.match(r.stderr, /QJ1623: no archive of "www"/);
+});
