@@ -166,11 +166,18 @@ export class NatTable {
   readonly sessions: NatSession[] = [];
   readonly hostmap: HostmapEntry[] = [];
 
+  private readonly inboundRules: CompiledNatRule[];
+  private readonly outboundRules: CompiledNatRule[];
+  /** Sessions by the tuple a packet must carry to use them, for both directions. */
+  private readonly byTuple = new Map<string, { session: NatSession; forward: boolean }>();
+
   constructor(
     rules: readonly NatRule[],
     private readonly ctx: AddressContext,
   ) {
     this.rules = rules.map((r, i) => compileNatRule(r, i + 1, ctx));
+    this.inboundRules = this.ordered(true);
+    this.outboundRules = this.ordered(false);
   }
 
   /** Rules in the order the kernel tries them: most specific mask first, then file order. */
@@ -180,21 +187,26 @@ export class NatTable {
       .sort((a, b) => b.bits - a.bits || a.number - b.number);
   }
 
+  private static key(dir: string, family: Family, proto: number, t: Tuple, ports: boolean): string {
+    return ports ? `${dir}|${family}|${proto}|${t.src}|${t.sport}|${t.dst}|${t.dport}` : `${dir}|${family}|${proto}|${t.src}|${t.dst}`;
+  }
+
+  private index(s: NatSession): void {
+    const ports = s.proto === IPPROTO_TCP || s.proto === IPPROTO_UDP;
+    const back: Tuple = { src: s.translated.dst, sport: s.translated.dport, dst: s.translated.src, dport: s.translated.sport };
+    const fk = NatTable.key(s.dir, s.family, s.proto, s.original, ports);
+    const bk = NatTable.key(s.dir === "in" ? "out" : "in", s.family, s.proto, back, ports);
+    // The newest session wins, as the kernel's hash chains put new entries first.
+    this.byTuple.set(fk, { session: s, forward: true });
+    this.byTuple.set(bk, { session: s, forward: false });
+  }
+
   private tupleOf(p: Packet): Tuple {
     return { src: p.src, sport: p.sport ?? 0, dst: p.dst, dport: p.dport ?? 0 };
   }
 
   private sessionFor(p: Packet): { session: NatSession; forward: boolean } | undefined {
-    const t = this.tupleOf(p);
-    const ports = hasPorts(p);
-    const eq = (a: Tuple, b: Tuple): boolean => a.src === b.src && a.dst === b.dst && (!ports || (a.sport === b.sport && a.dport === b.dport));
-    for (const s of this.sessions) {
-      if (s.family !== p.family || s.proto !== p.proto) continue;
-      if (p.dir === s.dir && eq(t, s.original)) return { session: s, forward: true };
-      const back: Tuple = { src: s.translated.dst, sport: s.translated.dport, dst: s.translated.src, dport: s.translated.sport };
-      if (p.dir !== s.dir && eq(t, back)) return { session: s, forward: false };
-    }
-    return undefined;
+    return this.byTuple.get(NatTable.key(p.dir, p.family, p.proto, this.tupleOf(p), hasPorts(p)));
   }
 
   private apply(p: Packet, t: Tuple): void {
@@ -222,7 +234,7 @@ export class NatTable {
       return { session: s, created: false, before, after: this.tupleOf(p), rejected: false };
     }
     const inbound = p.dir === "in";
-    for (const r of this.ordered(inbound)) {
+    for (const r of inbound ? this.inboundRules : this.outboundRules) {
       let why = whyNatNoMatch(r, p);
       if (why !== undefined && r.ast.kind === "bimap" && inbound) why = this.bimapInbound(r, p);
       steps?.push({ rule: r, matched: why === undefined, why });
@@ -233,6 +245,7 @@ export class NatTable {
       const kind = r.ast.kind === "rdr" ? "RDR" : r.ast.kind === "bimap" ? "BIMAP" : r.ast.kind === "rewrite" ? "RWR" : "MAP";
       const s: NatSession = { rule: r, kind, family: p.family, proto: p.proto, dir: p.dir, original: before, translated };
       this.sessions.unshift(s);
+      this.index(s);
       this.apply(p, translated);
       return { session: s, created: true, before, after: this.tupleOf(p), rejected: false };
     }

@@ -47,15 +47,28 @@ export interface StateMatch {
   reverse: boolean;
 }
 
+/** The same key for both directions of a flow, so replies find the entry without a scan. */
+function flowKey(proto: number, a: bigint, b: bigint, pa: number, pb: number): string {
+  return a < b || (a === b && pa <= pb) ? `${proto}|${a}|${pa}|${b}|${pb}` : `${proto}|${b}|${pb}|${a}|${pa}`;
+}
+
+function packetFlowKey(p: Packet): string {
+  const ports = p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP;
+  return flowKey(p.proto, p.src, p.dst, ports ? (p.sport ?? 0) : 0, ports ? (p.dport ?? 0) : 0);
+}
+
 export class StateTable {
   /** Newest first, which is the order the -D dump lists them. */
   readonly entries: StateEntry[] = [];
   readonly ruleCounts = new Map<CompiledFilterRule, number>();
+  private readonly byFlow = new Map<string, StateEntry[]>();
   constructor(public maxEntries = 4013) {}
 
   /** The entry this packet belongs to, learning the interface for an unset slot. */
   find(p: Packet): StateMatch | undefined {
-    for (const e of this.entries) {
+    const candidates = this.byFlow.get(packetFlowKey(p));
+    if (!candidates) return undefined;
+    for (const e of candidates) {
       if (e.family !== p.family || e.proto !== p.proto) continue;
       let reverse: boolean;
       if (p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP) {
@@ -134,6 +147,10 @@ export class StateTable {
       sawReply: false,
     };
     this.entries.unshift(e);
+    const key = packetFlowKey(p);
+    const list = this.byFlow.get(key);
+    if (list) list.unshift(e);
+    else this.byFlow.set(key, [e]);
     this.ruleCounts.set(rule, count + 1);
     return e;
   }
@@ -144,6 +161,10 @@ export class StateTable {
       const e = this.entries[i] as StateEntry;
       if (e.proto === IPPROTO_TCP && e.closing) {
         this.entries.splice(i, 1);
+        const key = flowKey(e.proto, e.src, e.dst, e.sport, e.dport);
+        const list = this.byFlow.get(key)?.filter((x) => x !== e) ?? [];
+        if (list.length > 0) this.byFlow.set(key, list);
+        else this.byFlow.delete(key);
         this.ruleCounts.set(e.rule, (this.ruleCounts.get(e.rule) ?? 1) - 1);
       }
     }

@@ -1,0 +1,142 @@
+/**
+ * IPFilter evaluator throughput: packets per second through a generated rule
+ * set of 100 and of 1,000 filter rules plus a NAT set, as a host with many
+ * exposed jails would have:
+ *
+ * - filter: `block in all` / `block out all` defaults, then per jail a quick
+ *   `pass … flags S keep state` for its exposed port, every 4th jail a
+ *   non-quick udp `keep state` pass (so later rules are still scanned), every
+ *   7th a quick block of one abusive source, and quick outbound passes;
+ * - NAT: one `map … portmap tcp/udp auto` for the jail network and one `rdr`
+ *   per exposed port.
+ *
+ * The packet mix is 10,000 packets: new connections to exposed ports
+ * (translated by rdr, passed by a quick rule, state created), their replies
+ * (found in the state table and NAT sessions), probes of closed ports (every
+ * rule scanned, blocked by the default), and outbound jail traffic (mapped).
+ * Each repetition starts from an empty state table.
+ *
+ *   npm run bench:ipf-eval [-- --runs N]
+ */
+import { performance } from "node:perf_hooks";
+import { pathToFileURL } from "node:url";
+import { parseIpf, parseIpnat } from "../src/firewall/ipf/index.js";
+import { IpfEngine } from "../src/firewall/ipf/eval/engine.js";
+import { parseTextPacket, parseV4, type Packet } from "../src/firewall/ipf/eval/packet.js";
+import type { BenchContext, Figure } from "./lib.js";
+
+const PUBLIC = "198.51.100.1";
+const PACKETS = 10_000;
+
+function jailAddress(i: number): string {
+  return `10.0.${Math.floor(i / 250)}.${(i % 250) + 2}`;
+}
+
+/** A rule set of about `ruleCount` filter rules and its NAT rules, as text. */
+export function generateRules(ruleCount: number): { ipf: string; ipnat: string; jails: number } {
+  const ipf = ["block in all", "block out all", "pass in quick on lo0 all", "pass out quick on lo0 all"];
+  const ipnat = ["map em0 10.0.0.0/16 -> 0/32 portmap tcp/udp auto", "map em0 10.0.0.0/16 -> 0/32"];
+  let jails = 0;
+  for (let i = 0; ipf.length < ruleCount - 2; i++) {
+    const addr = jailAddress(i);
+    ipf.push(`pass in quick on em0 proto tcp from any to ${addr}/32 port = 80 flags S keep state`);
+    ipnat.push(`rdr em0 0/0 port ${20000 + i} -> ${addr} port 80 tcp`);
+    if (i % 4 === 0) ipf.push(`pass in on em0 proto udp from any to ${addr}/32 port = 53 keep state`);
+    if (i % 7 === 0) ipf.push(`block in quick on em0 from 192.0.2.${(i % 250) + 1}/32 to any`);
+    jails++;
+  }
+  ipf.push("pass out quick on em0 proto tcp from any to any flags S keep state", "pass out quick on em0 proto udp from any to any keep state");
+  return { ipf: ipf.join("\n") + "\n", ipnat: ipnat.join("\n") + "\n", jails };
+}
+
+/** The packet mix described at the top, as ipftest text lines turned into packets. */
+export function generatePackets(jails: number, count = PACKETS): Packet[] {
+  const lines: string[] = [];
+  for (let n = 0; lines.length < count; n++) {
+    const jail = n % jails;
+    const client = `203.0.${(n >> 8) & 255}.${(n & 255) || 1}`;
+    const sport = 30000 + (n % 30000);
+    switch (n % 4) {
+      case 0:
+        lines.push(`in on em0 tcp ${client},${sport} ${PUBLIC},${20000 + jail} S`);
+        lines.push(`out on em0 tcp ${jailAddress(jail)},80 ${client},${sport} SA`);
+        break;
+      case 1:
+        lines.push(`in on em0 tcp ${client},${sport} ${PUBLIC},${10000 + (n % 5000)} S`);
+        break;
+      case 2:
+        lines.push(`out on em0 udp ${jailAddress(jail)},${sport} 192.0.2.53,53`);
+        break;
+      default:
+        lines.push(`in on em0 udp ${client},${sport} ${jailAddress(jail)},53`);
+        break;
+    }
+  }
+  return lines.slice(0, count).map((l) => parseTextPacket(l) as Packet);
+}
+
+export interface Throughput {
+  rules: number;
+  natRules: number;
+  runs: number;
+  medianPps: number;
+  minPps: number;
+  maxPps: number;
+}
+
+export function measureThroughput(ruleCount: number, runs: number): Throughput {
+  const { ipf, ipnat, jails } = generateRules(ruleCount);
+  const filters = parseIpf(ipf);
+  const nat = parseIpnat(ipnat);
+  const errors = [...filters.diagnostics, ...nat.diagnostics].filter((d) => d.severity === "error");
+  if (errors.length > 0) throw new Error(`generated rules do not parse: ${errors[0]?.message}`);
+  const packets = generatePackets(jails);
+  const interfaces = new Map([["em0", parseV4(PUBLIC) as bigint]]);
+  const pps: number[] = [];
+  for (let r = 0; r < runs + 1; r++) {
+    const engine = new IpfEngine(filters.rules, nat.rules, { interfaces });
+    const t0 = performance.now();
+    for (const p of packets) {
+      engine.process({ ...p });
+      engine.endOfPacket();
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    // The first run warms the JIT and is not counted.
+    if (r > 0) pps.push(packets.length / seconds);
+  }
+  pps.sort((a, b) => a - b);
+  const mid = Math.floor(pps.length / 2);
+  const median = pps.length % 2 === 1 ? (pps[mid] as number) : ((pps[mid - 1] as number) + (pps[mid] as number)) / 2;
+  return { rules: filters.rules.length, natRules: nat.rules.length, runs, medianPps: median, minPps: pps[0] as number, maxPps: pps[pps.length - 1] as number };
+}
+
+/** Entry for bench/run.ts (`npm run bench`). */
+export async function bench(ctx: BenchContext): Promise<Figure[]> {
+  const runs = ctx.quick ? 3 : 9;
+  return [100, 1000].map((n) => {
+    const t = measureThroughput(n, runs);
+    ctx.log(`ipf-eval ${t.rules} rules: median ${Math.round(t.medianPps)} packets/s`);
+    return {
+      what: `IPFilter evaluator: packets/s (${t.rules} filter rules, ${t.natRules} NAT rules)`,
+      workload: `${PACKETS} packets: new connections to rdr'd ports and their replies, closed-port probes, outbound mapped udp; fresh state per run`,
+      value: Math.round(t.medianPps),
+      unit: "packets/s",
+      min: Math.round(t.minPps),
+      max: Math.round(t.maxPps),
+      runs: t.runs,
+      status: "info",
+    };
+  });
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const i = process.argv.indexOf("--runs");
+  const runs = i >= 0 ? Number(process.argv[i + 1]) : 9;
+  process.stdout.write("rules  nat  runs  median packets/s  min packets/s  max packets/s\n");
+  for (const n of [100, 1000]) {
+    const t = measureThroughput(n, runs);
+    process.stdout.write(
+      `${String(t.rules).padStart(5)}  ${String(t.natRules).padStart(4)}  ${String(t.runs).padStart(4)}  ${String(Math.round(t.medianPps)).padStart(16)}  ${String(Math.round(t.minPps)).padStart(13)}  ${String(Math.round(t.maxPps)).padStart(13)}\n`,
+    );
+  }
+}
