@@ -11,9 +11,11 @@ import { restartCommand } from "./commands/restart.js";
 import { consoleCommand } from "./commands/console.js";
 import { archiveCommand } from "./commands/archive.js";
 import { restoreCommand } from "./commands/restore.js";
+import { updateCommand } from "./commands/update.js";
 import { statusCommand } from "./commands/status.js";
 import { doctorCommand } from "./commands/doctor.js";
 import { fwWatchCommand } from "./commands/fw/watch.js";
+import { demoCommand } from "./commands/demo.js";
 import { exposeCommand } from "./commands/expose.js";
 import { unexposeCommand } from "./commands/unexpose.js";
 import { portsCommand } from "./commands/ports.js";
@@ -41,9 +43,11 @@ export const COMMANDS: readonly CommandDef[] = [
   consoleCommand,
   archiveCommand,
   restoreCommand,
+  updateCommand,
   statusCommand,
   doctorCommand,
   fwWatchCommand,
+  demoCommand,
   exposeCommand,
   unexposeCommand,
   portsCommand,
