@@ -80,6 +80,18 @@ export function netnsName(root: string, name: string): string {
 }
 
 /**
+ * A stable, locally administered MAC address for `what` (a jail's veth end,
+ * the bridge). Every start of a jail gets the same one, so neighbours' ARP
+ * caches stay right across a restart (a fresh random MAC would leave the host
+ * and other jails sending to the old one until their entries expire).
+ */
+export function stableMac(root: string, what: string): string {
+  const h = createHash("sha256").update(`${root}\0${what}`).digest();
+  const bytes = [0x02, h[0] as number, h[1] as number, h[2] as number, h[3] as number, h[4] as number];
+  return bytes.map((b) => b.toString(16).padStart(2, "0")).join(":");
+}
+
+/**
  * Capabilities a jail's root keeps (the bounding set). Enough for login,
  * sshd and daemons that drop privileges; nothing that reaches past the jail:
  * no mount, module, device, network configuration, raw I/O, ptrace or time.
@@ -228,7 +240,7 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
   steps.push(...f.firstStartSteps);
 
   // the host side: bridge with the jail network's gateway, forwarding on
-  if (!f.bridgeExists) steps.push({ kind: "run", argv: ["ip", "link", "add", net.bridge, "type", "bridge"], why: "the jails' bridge" });
+  if (!f.bridgeExists) steps.push({ kind: "run", argv: ["ip", "link", "add", net.bridge, "address", stableMac(f.root, `bridge:${net.bridge}`), "type", "bridge"], why: "the jails' bridge" });
   if (net.gateway4) steps.push({ kind: "run", argv: ["ip", "addr", "replace", `${net.gateway4.address}/${net.gateway4.prefix}`, "dev", net.bridge] });
   if (net.gateway6) steps.push({ kind: "run", argv: ["ip", "-6", "addr", "replace", `${net.gateway6.address}/${net.gateway6.prefix}`, "dev", net.bridge, "nodad"] });
   steps.push({ kind: "run", argv: ["ip", "link", "set", net.bridge, "up"] });
@@ -237,7 +249,7 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
 
   // the jail's network namespace: lo and one veth end with exactly its addresses
   steps.push({ kind: "run", argv: ["ip", "netns", "add", netns] });
-  steps.push({ kind: "run", argv: ["ip", "link", "add", hostIf, "type", "veth", "peer", "name", jailIf, "netns", netns] });
+  steps.push({ kind: "run", argv: ["ip", "link", "add", hostIf, "type", "veth", "peer", "name", jailIf, "address", stableMac(f.root, `jail:${jail.name}`), "netns", netns] });
   steps.push({ kind: "run", argv: ["ip", "link", "set", hostIf, "master", net.bridge, "up"] });
   steps.push({ kind: "run", argv: ["ip", "-n", netns, "link", "set", "lo", "up"] });
   if (net.ip6.length > 0) steps.push({ kind: "run", argv: ["ip", "netns", "exec", netns, "sysctl", "-q", "-w", `net.ipv6.conf.${jailIf}.accept_ra=0`] });

@@ -174,6 +174,8 @@ PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
 trap 'exit 0' TERM
 /bin/sh /etc/rc </dev/null
+# qjail start returns once this exists (jail(8) waits for exec.start the same way)
+: >/run/qjail.rc-done
 while :; do
 	sleep 3600 &
 	wait
@@ -215,6 +217,12 @@ start)
 	running && exit 0
 	busybox httpd -f -p 80 -h /usr/local/www </dev/null >/dev/null 2>&1 &
 	echo $! >"$pidfile"
+	# return once port 80 listens (state 0A in /proc/net/tcp*), as a daemon's parent would
+	tries=50
+	while [ "$tries" -gt 0 ] && ! grep -qs ':0050 [0-9A-F:]*:0000 0A' /proc/net/tcp /proc/net/tcp6; do
+		tries=$((tries - 1))
+		sleep 0.1
+	done
 	;;
 stop)
 	running && kill "$(cat "$pidfile")"

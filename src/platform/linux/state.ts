@@ -58,10 +58,15 @@ export function readAllRunStates(root: string, layout: Pick<HostLayout, "stateDi
   return out;
 }
 
-/** Interfaces of the network namespace qjail runs in (sysfs follows `ip netns exec`). */
+/**
+ * Interfaces of the network namespace qjail runs in. /proc/net follows the
+ * reading process's namespace; /sys/class/net shows whichever namespace sysfs
+ * was mounted from, which is not ours under `nsenter --net`.
+ */
 export function hostInterfaces(): Set<string> {
   try {
-    return new Set(readdirSync("/sys/class/net"));
+    const lines = readFileSync("/proc/self/net/dev", "utf8").split("\n").slice(2);
+    return new Set(lines.map((l) => l.split(":")[0]?.trim() ?? "").filter((n) => n !== ""));
   } catch {
     return new Set();
   }

@@ -1,0 +1,153 @@
+import { describe, it, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, readFileSync, readlinkSync, statSync, writeFileSync, readdirSync } from "node:fs";
+import { makeTestHost, processesInNamespace, hostMountsUnder, type TestHost } from "./helpers/host.js";
+import { netnsName } from "../../src/core/linux/lifecycle.js";
+
+/**
+ * The qjail-howto's host, built for real inside network namespaces this test
+ * creates: install, two jails (www and a `-c` ssh jail), start, console,
+ * restart, stop, delete — through the qjail CLI wherever the command is
+ * registered. Runs as root on Linux; skipped elsewhere.
+ */
+const canRun = process.platform === "linux" && process.getuid?.() === 0;
+
+describe("Linux backend end to end", { skip: !canRun && "needs root on Linux" }, () => {
+  let host: TestHost;
+  const ok = async (args: string[]): Promise<string> => {
+    const r = await host.qjail(args);
+    assert.equal(r.code, 0, `qjail ${args.join(" ")} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
+    return r.stdout;
+  };
+  const inJail = async (name: string, cmd: string): Promise<{ code: number; out: string }> => {
+    const r = await host.qjail(["console", "-c", cmd, name]);
+    return { code: r.code, out: r.stdout + r.stderr };
+  };
+  let wwwInit: { pid: number; pidNs: string; netNs: string; mntNs: string } | undefined;
+
+  before(async () => {
+    host = await makeTestHost("e2e");
+  });
+  after(async () => {
+    await host?.cleanup();
+  });
+
+  it("install builds sharedfs and a template without the host's accounts", async () => {
+    await ok(["install"]);
+    assert.ok(existsSync(host.path("/usr/jails/sharedfs/qjail.base")));
+    assert.ok(statSync(host.path("/usr/jails/sharedfs/usr")).isDirectory());
+    assert.equal(readdirSync(host.path("/usr/jails/sharedfs/usr")).length, 0, "the host's /usr is never copied");
+    const shadow = readFileSync(host.path("/usr/jails/template/etc/shadow"), "utf8");
+    assert.doesNotMatch(shadow, /\$/, "no password hash in the template");
+    assert.equal(readlinkSync(host.path("/usr/jails/template/usr/bin")), "/sharedfs/usr/bin");
+  });
+
+  it("create -4 … www and create -4 … -c ssh", async () => {
+    await ok(["create", "-4", "10.0.0.10", "www"]);
+    await ok(["create", "-4", "10.0.0.11", "-c", "ssh"]);
+    assert.ok(existsSync(host.path("/usr/jails/www/etc/rc")));
+    assert.ok(existsSync(host.path("/usr/jails/ssh/etc/rc.d/sshd")));
+  });
+
+  it("start runs each jail in its own namespaces with its own root", async () => {
+    await ok(["start", "www"]);
+    await ok(["start", "ssh"]);
+    const state = host.runState("www");
+    assert.ok(state, "www has a run state");
+    const ns = (kind: string): string => readlinkSync(`/proc/${state.pid}/ns/${kind}`);
+    for (const kind of ["mnt", "pid", "uts", "ipc", "net"]) {
+      assert.notEqual(ns(kind), readlinkSync(`/proc/self/ns/${kind}`), `www's ${kind} namespace is its own`);
+    }
+    const identify = await host.inHost(["ip", "netns", "identify", String(state.pid)]);
+    assert.equal(identify.stdout.trim(), netnsName(host.root, "www"), "www's init is in www's named network namespace");
+    wwwInit = { pid: state.pid, pidNs: ns("pid"), netNs: ns("net"), mntNs: ns("mnt") };
+
+    writeFileSync(host.path("/usr/jails/www/root/marker"), "inside www\n");
+    assert.match((await inJail("www", "cat /root/marker")).out, /inside www/);
+    assert.match((await inJail("www", "hostname")).out, /^www\s*$/m);
+    const ps = await inJail("www", "ps -o pid=,args= -p 1");
+    assert.match(ps.out, /^\s*1 \/bin\/sh \/etc\/rc\.init/m, "PID 1 in the jail is the jail's init");
+    const passwd = (await inJail("www", "cat /etc/passwd")).out;
+    assert.doesNotMatch(passwd, /^_apt:|^systemd/m, "the jail's accounts, not the host's");
+  });
+
+  it("console passes the exit status through", async () => {
+    assert.equal((await host.qjail(["console", "-c", "false", "www"])).code, 1);
+    assert.equal((await host.qjail(["console", "-c", "true", "www"])).code, 0);
+  });
+
+  it("the shared base is read-only from inside", async () => {
+    const r1 = await inJail("www", "touch /usr/bin/qjail-probe");
+    assert.notEqual(r1.code, 0);
+    assert.match(r1.out, /Read-only file system/);
+    const r2 = await inJail("www", "touch /sharedfs/usr/lib/qjail-probe");
+    assert.notEqual(r2.code, 0);
+    assert.equal(existsSync("/usr/bin/qjail-probe"), false);
+    assert.equal((await inJail("www", "touch /tmp/writable /usr/local/writable")).code, 0, "the jail's own tree stays writable");
+  });
+
+  it("each jail sees only its own address", async () => {
+    const www = (await inJail("www", "ip -o addr show")).out;
+    const ssh = (await inJail("ssh", "ip -o addr show")).out;
+    assert.match(www, /inet 10\.0\.0\.10\//);
+    assert.doesNotMatch(www, /10\.0\.0\.11|192\.0\.2\./);
+    assert.match(ssh, /inet 10\.0\.0\.11\//);
+    assert.doesNotMatch(ssh, /10\.0\.0\.10|192\.0\.2\./);
+    const links = (await inJail("www", "ip -o link show")).out.trim().split("\n");
+    assert.equal(links.length, 2, `lo and one veth end only:\n${links.join("\n")}`);
+  });
+
+  it("create -c: sshd runs and the one-time user must change the password", async () => {
+    const banner = await host.inHost(["busybox", "nc", "-w", "3", "10.0.0.11", "22"], 10_000);
+    assert.match(banner.stdout, /^SSH-2\.0-OpenSSH/);
+    const shadow = readFileSync(host.path("/usr/jails/ssh/etc/shadow"), "utf8");
+    assert.match(shadow, /^ssh:\$6\$[^:]+:0:/m, "password set, lastchg 0 forces a change");
+    assert.match(readFileSync(host.path("/usr/jails/ssh/etc/passwd"), "utf8"), /^ssh:x:1001:10:Jail:\/usr\/home\/ssh:/m);
+    const login = await host.inHost(
+      ["sshpass", "-p", "ssh", "ssh", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5", "ssh@10.0.0.11", "true"],
+      20_000,
+    );
+    assert.match(login.stdout + login.stderr, /expired|change your password/i, `password accepted, change demanded:\n${login.stderr}`);
+  });
+
+  it("howto step 8-9: apache24_enable in the jail's rc.conf, restart, and the page says It worked", async () => {
+    writeFileSync(host.path("/usr/jails/www/root/step8.sh"), `echo 'apache24_enable="YES"' >> /etc/rc.conf\n`);
+    assert.equal((await inJail("www", "/bin/sh /root/step8.sh")).code, 0);
+    await ok(["restart", "www"]);
+    const page = await host.inHost(["busybox", "wget", "-q", "-T", "5", "-O", "-", "http://10.0.0.10/"], 15_000);
+    assert.match(page.stdout, /It worked/, `${page.stderr}\nconsole log:\n${readFileSync(host.path("/var/log/qjail.www.console.log"), "utf8")}`);
+    // jail to jail over the bridge: the host side carries jail traffic
+    const fromJail = await inJail("www", "busybox nc -w 3 10.0.0.11 22");
+    assert.match(fromJail.out, /SSH-2\.0/);
+    const state = host.runState("www");
+    assert.ok(state && wwwInit && state.pid !== wwwInit.pid, "restart made a new init");
+    assert.deepEqual(processesInNamespace("pid", wwwInit.pidNs), [], "nothing of the old www survived the restart");
+  });
+
+  it("stop leaves no jail process, mount, namespace or interface", async () => {
+    const www = host.runState("www");
+    const ssh = host.runState("ssh");
+    assert.ok(www && ssh);
+    const pidNs = [readlinkSync(`/proc/${www.pid}/ns/pid`), readlinkSync(`/proc/${ssh.pid}/ns/pid`)];
+    const mntNs = [readlinkSync(`/proc/${www.pid}/ns/mnt`), readlinkSync(`/proc/${ssh.pid}/ns/mnt`)];
+    await ok(["stop", "www"]);
+    await ok(["stop", "ssh"]);
+    for (const ns of pidNs) assert.deepEqual(processesInNamespace("pid", ns), []);
+    for (const ns of mntNs) assert.deepEqual(processesInNamespace("mnt", ns), []);
+    assert.equal(existsSync(`/run/netns/${netnsName(host.root, "www")}`), false);
+    assert.equal(existsSync(`/run/netns/${netnsName(host.root, "ssh")}`), false);
+    const links = await host.inHost(["ip", "-o", "link", "show"]);
+    assert.doesNotMatch(links.stdout, /qjh\d+/, "no jail veth left on the host");
+    assert.deepEqual(hostMountsUnder(host.root), []);
+    assert.equal(host.runState("www"), undefined);
+    assert.equal(existsSync(host.path("/var/run/qjail.www.pid")), false);
+  });
+
+  it("delete removes the stopped jails", async () => {
+    await ok(["delete", "www"]);
+    await ok(["delete", "ssh"]);
+    assert.equal(existsSync(host.path("/usr/jails/www")), false);
+    assert.equal(existsSync(host.path("/usr/jails/ssh")), false);
+    assert.equal(existsSync(host.path("/usr/local/etc/qjail.local/www")), false);
+  });
+});
