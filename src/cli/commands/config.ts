@@ -127,13 +127,13 @@ starts.`,
   async run(inv) {
     const { values: v } = inv;
     const layout = zoneLayout(v.zone);
+    if (v.packages !== undefined && v["packages-edit"] !== true) throw new UsageError("QJ1332", "--packages only goes with -p", "Use 'qjail config -p --packages a,b NAME'.");
     const chosen = Object.keys(v).filter((k) => !MODIFIERS.has(k) && v[k] !== undefined && v[k] !== false);
     if (chosen.length === 0) throw new UsageError("QJ1330", "No options coded", "Give exactly one option; 'qjail help config' lists them.");
     if (chosen.length > 1) {
       throw new UsageError("QJ1331", `Only 1 option allowed at a time, got ${chosen.map((k) => shown(optionLabel(k))).join(", ")}`, "Run qjail config once per option.");
     }
     const option = chosen[0] as string;
-    if (v.packages !== undefined && option !== "packages-edit") throw new UsageError("QJ1332", "--packages only goes with -p", "Use 'qjail config -p --packages a,b NAME'.");
     const all = v.all === true;
     let names = inv.positionals;
     if (option === "rename") {

@@ -88,15 +88,13 @@ in this build: archive extraction belongs to 'qjail restore'.`,
     const work = async (): Promise<number> => {
       // load state
       await assertInstalled(rt.root, layout);
-      const [host, flavors, nic] = await Promise.all([
-        loadHostState(rt.root, layout, () => rt.live()),
-        listNames(rt.root, layout.flavors, { dirsOnly: true }),
-        nicGiven ?? defaultNic(rt.platform.defaultJailInterface.bind(rt.platform)),
-      ]);
+      const [host, flavors] = await Promise.all([loadHostState(rt.root, layout, () => rt.live()), listNames(rt.root, layout.flavors, { dirsOnly: true })]);
       const flavorConflicts = flavors.includes(flavor) ? await symlinkedFlavorPaths(rt.root, layout, flavor) : [];
-      const req: CreateRequest = { name, ip4, ip6, nic, flavor, oneTimeSsh: v.ssh === true, imageMiB, duplicates, force: v.force === true };
-      // plan
-      const plan = planCreate({ ...host, flavors, flavorConflicts }, req);
+      const state = { ...host, flavors, flavorConflicts };
+      const req: CreateRequest = { name, ip4, ip6, nic: nicGiven ?? "", flavor, oneTimeSsh: v.ssh === true, imageMiB, duplicates, force: v.force === true };
+      // plan (a first pass settles every refusal the records can decide before the host is asked for its default interface)
+      let plan = planCreate(state, req);
+      if (nicGiven === undefined) plan = planCreate(state, { ...req, nic: await defaultNic(rt.platform.defaultJailInterface.bind(rt.platform)) });
       if (inv.global.dryRun) {
         printPlan(inv, plan);
         return 0;
