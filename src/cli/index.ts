@@ -11,6 +11,7 @@ import { restartCommand } from "./commands/restart.js";
 import { consoleCommand } from "./commands/console.js";
 import { archiveCommand } from "./commands/archive.js";
 import { restoreCommand } from "./commands/restore.js";
+import { updateCommand } from "./commands/update.js";
 import { statusCommand } from "./commands/status.js";
 import { doctorCommand } from "./commands/doctor.js";
 import { fwWatchCommand } from "./commands/fw/watch.js";
@@ -42,6 +43,7 @@ export const COMMANDS: readonly CommandDef[] = [
   consoleCommand,
   archiveCommand,
   restoreCommand,
+  updateCommand,
   statusCommand,
   doctorCommand,
   fwWatchCommand,

@@ -1,0 +1,75 @@
+import { posix } from "node:path";
+import type { Plan, Step } from "./plan.js";
+import type { HostLayout } from "./paths.js";
+
+/**
+ * `qjail update` (qjail-5.md §4.10): refresh the shared base from the host
+ * itself. Pure; the command looks at the host (which directories exist)
+ * and hands the plan to the platform, which copies for real.
+ */
+
+/** The trees `update -b` copies from the running host into sharedfs (install's list; usr/lib32 where the host has it). */
+export const SHARED_BINARY_DIRS = ["bin", "lib", "libexec", "sbin", "usr/bin", "usr/include", "usr/lib", "usr/lib32", "usr/libdata", "usr/libexec", "usr/sbin", "usr/share"] as const;
+
+export const CHFLAGS = "/bin/chflags";
+export const PORTSNAP = "/usr/sbin/portsnap";
+export const PORTSNAP_CONF = "/usr/local/etc/qjail.portsnap.conf";
+export const NEWSYSLOG_CONF = "/etc/newsyslog.conf";
+/** qjail's own newsyslog(8) line for its log. */
+export const NEWSYSLOG_LINE = "/var/log/qjail.log                      600  3     100  *     -\n";
+
+/**
+ * `update -b`: for each directory the host has, replace sharedfs's copy with
+ * the host's (qjail: `rm -r`, then `find D | cpio -dmp sharedfs`). File flags
+ * are cleared first so the old schg files can go, and again after, as qjail
+ * does; `usr/bin/perl -> /usr/local/bin/perl` is added when missing.
+ * Jails' own /etc trees are not touched.
+ */
+export function planUpdateBinaries(layout: HostLayout, hostDirs: readonly string[], perlLinkPresent: boolean): Plan {
+  const sharedfs = layout.sharedfs;
+  const steps: Step[] = [{ kind: "run", argv: [CHFLAGS, "-R", "noschg,nosunlink", sharedfs], why: "base.txz files carry schg" }];
+  for (const d of hostDirs) {
+    steps.push({ kind: "remove", path: `${sharedfs}/${d}`, recursive: true });
+    steps.push({ kind: "copyTree", from: `/${d}`, to: `${sharedfs}/${d}` });
+  }
+  steps.push({ kind: "run", argv: [CHFLAGS, "-R", "noschg,nosunlink", sharedfs] });
+  if (!perlLinkPresent) steps.push({ kind: "symlink", target: "/usr/local/bin/perl", path: `${sharedfs}/usr/bin/perl` });
+  return { title: `copy the host's binaries into ${sharedfs}`, steps, messages: [`Successfully updated ${sharedfs} from the host's binaries`] };
+}
+
+/** `update -P` / `-S`: replace sharedfs/usr/ports (or usr/src) with the host's tree. */
+export function planUpdateTree(layout: HostLayout, tree: "usr/ports" | "usr/src"): Plan {
+  const to = `${layout.sharedfs}/${tree}`;
+  return {
+    title: `copy the host's /${tree} into ${to}`,
+    steps: [
+      { kind: "remove", path: to, recursive: true },
+      { kind: "copyTree", from: `/${tree}`, to },
+    ],
+    messages: [`Successfully updated ${to}`],
+  };
+}
+
+/** `update -p`: portsnap fetch, then extract into sharedfs/usr/ports (update when it was extracted before). */
+export function planPortsnap(layout: HostLayout, alreadyExtracted: boolean): Plan {
+  const ports = `${layout.sharedfs}/usr/ports`;
+  return {
+    title: `update the ports tree in ${ports} with portsnap`,
+    steps: [
+      { kind: "run", argv: [PORTSNAP, "-f", PORTSNAP_CONF, "fetch"] },
+      { kind: "run", argv: [PORTSNAP, "-f", PORTSNAP_CONF, "-p", ports, alreadyExtracted ? "update" : "extract"] },
+    ],
+    messages: [`Successfully updated ${ports}`],
+  };
+}
+
+/** `update -l on|off`: create the log and its newsyslog line (once), or remove the log (the line stays, as in qjail). */
+export function planLogging(layout: HostLayout, on: boolean, newsyslogHasLine: boolean): Plan {
+  if (!on) return { title: "turn qjail logging off", steps: [{ kind: "remove", path: layout.log }], messages: ["qjail logging is off"] };
+  const steps: Step[] = [
+    { kind: "mkdir", path: posix.dirname(layout.log) },
+    { kind: "appendFile", path: layout.log, content: "", mode: 0o600 },
+  ];
+  if (!newsyslogHasLine) steps.push({ kind: "appendFile", path: NEWSYSLOG_CONF, content: NEWSYSLOG_LINE });
+  return { title: "turn qjail logging on", steps, messages: [`qjail logging is on: ${layout.log}`] };
+}
