@@ -1,35 +1,50 @@
 import type { GlobalOptions } from "../cli/command.js";
+import { UsageError } from "../core/errors.js";
+import { hostLayout, physical } from "../core/paths.js";
+import type { HostFacts } from "../core/hostconfig.js";
+import { readExposures, readHostConfig, refuseDamaged } from "../store/exposures.js";
+import { withHostLock } from "../store/lock.js";
+import { loadJailAddresses, runSync } from "../firewall/sync.js";
+import { detectLinuxHostFacts } from "./linux/firewall.js";
+import { detectFreebsdHostFacts } from "./freebsd/firewall.js";
 import type { Ctx } from "../cli/context.js";
 import { write } from "../cli/context.js";
-import { UsageError } from "../core/errors.js";
 import type { Finding } from "../core/doctor.js";
 import { runProgram } from "./run.js";
 
 /**
  * The fixes `qjail doctor --repair` and `qjail fw watch` run themselves.
  *
- * Re-syncing the rules is the expose module's `qjail fw sync`, called in this
- * process through its module (never by spawning qjail again). It is looked up
- * at run time so diagnostics keep working in a build without it; then the
- * caller gets a clear "not available" refusal instead of a crash.
+ * Re-syncing is exactly `qjail fw sync`: the same state loading and the same
+ * safe load (src/firewall/sync.ts runSync: validate, load, verify, record,
+ * restore on failure; `ipf -y` on IPFilter when the address changed), called
+ * in this process under the host lock, never by spawning qjail again. State
+ * loading mirrors src/cli/expose-common.ts loadExposeState.
  */
 export async function syncFirewall(global: GlobalOptions, ctx: Ctx): Promise<void> {
-  const specifier = "../cli/commands/fw/sync.js";
-  let mod: Record<string, unknown>;
-  try {
-    mod = (await import(specifier)) as Record<string, unknown>;
-  } catch {
-    throw new UsageError("QJ5120", "qjail fw sync is not available in this build yet", "Load the rules by hand with your firewall's reload command.");
-  }
-  const direct = mod.syncFirewall ?? mod.syncRules ?? mod.fwSync;
-  if (typeof direct === "function") {
-    await (direct as (g: GlobalOptions, c: Ctx) => Promise<unknown>)(global, ctx);
-    return;
-  }
-  const command = Object.values(mod).find((v): v is { path: string[]; run: (inv: unknown) => Promise<number> } => typeof v === "object" && v !== null && "run" in v && "path" in v);
-  if (!command) throw new UsageError("QJ5120", "qjail fw sync is not available in this build yet", "Load the rules by hand with your firewall's reload command.");
-  const code = await command.run({ ctx, values: {}, positionals: [], global: { ...global, json: false } });
-  if (code !== 0) throw new Error(`qjail fw sync exited ${code}`);
+  const root = global.root;
+  const layout = hostLayout();
+  const platformName = global.platform ?? (process.platform === "freebsd" ? "freebsd" : "linux");
+  await withHostLock(physical(root, layout.lockFile), async () => {
+    // Detected defaults describe this machine only when it is the target (as fw sync does).
+    const facts: HostFacts = root === "/" ? (platformName === "linux" ? await detectLinuxHostFacts() : await detectFreebsdHostFacts()) : {};
+    const host = await readHostConfig(root, layout, platformName, facts);
+    const bad = host.problems[0];
+    if (bad) throw new UsageError("QJ5121", `${layout.hostConfig} line ${bad.line}: ${bad.message}`, "Fix that line, then 'qjail fw sync'.");
+    const { exposures, problems } = await readExposures(root, layout);
+    refuseDamaged(problems);
+    const out = await runSync({
+      root,
+      layout,
+      host: host.config,
+      exposures,
+      jails: await loadJailAddresses(root, layout),
+      statePlan: undefined,
+      env: ctx.env,
+      noLoad: false,
+    });
+    for (const w of out.warnings) write(ctx.stderr, `qjail: warning: ${w}`);
+  });
 }
 
 /** Run each distinct safe fix once; returns what was done, one line each. */
