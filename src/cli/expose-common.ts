@@ -58,10 +58,16 @@ export function refuseBrokenState(state: ExposeState): void {
   refuseDamaged(state.exposureProblems);
 }
 
-/** Run `fn` (which loads state, checks and syncs) under the host lock; --dry-run changes nothing and needs none. */
-export function lockedUnlessDryRun<T>(inv: Invocation, fn: () => Promise<T>): Promise<T> {
-  if (inv.global.dryRun) return fn();
-  return withHostLock(physical(inv.global.root, hostLayout().lockFile), fn);
+/**
+ * Load state and check the request (`check` throws the refusal), then do it
+ * under the host lock, checking again there because another qjail may have
+ * changed the state meanwhile. The first check runs before the lock so a
+ * refusal does not even create the lock file: a refusal changes nothing on disk.
+ */
+export async function checkThenLocked<C, T>(inv: Invocation, check: () => Promise<C>, fn: (checked: C) => Promise<T>): Promise<T> {
+  const first = await check();
+  if (inv.global.dryRun) return fn(first);
+  return withHostLock(physical(inv.global.root, hostLayout().lockFile), async () => fn(await check()));
 }
 
 /** Print the plan and every generated rule text (--dry-run), human text to stderr under --json. */

@@ -12,7 +12,7 @@ import {
   type Exposure,
 } from "../../core/exposure.js";
 import { validateJailName } from "../../core/validate.js";
-import { applyChange, loadExposeState, lockedUnlessDryRun, refuseBrokenState } from "../expose-common.js";
+import { applyChange, loadExposeState, checkThenLocked, refuseBrokenState } from "../expose-common.js";
 
 export const exposeCommand = defineCommand({
   path: ["expose"],
@@ -68,10 +68,12 @@ same; QJAIL_FW_LOAD=1 loads even under --root (tests in their own namespaces).`,
       on: typeof inv.values.on === "string" ? parsePublicSide(inv.values.on) : undefined,
       comment: validateComment(typeof inv.values.comment === "string" ? inv.values.comment : ""),
     };
-    return lockedUnlessDryRun(inv, async () => {
+    const check = async () => {
       const state = await loadExposeState(inv);
       refuseBrokenState(state);
-      const { warnings } = checkNewExposure(request, { jails: state.jails, exposures: state.exposures, host: state.host });
+      return { state, ...checkNewExposure(request, { jails: state.jails, exposures: state.exposures, host: state.host }) };
+    };
+    return checkThenLocked(inv, check, async ({ state, warnings }) => {
       const all = [...state.exposures, request];
       const mine = all.filter((e) => e.jail === jailName);
       return applyChange(inv, state, {

@@ -2,7 +2,7 @@ import { defineCommand } from "../command.js";
 import { UsageError, shown } from "../../core/errors.js";
 import { describeExposure, findExposure, parseProtocol, parsePublicSide, planExposureFile, sameExposure } from "../../core/exposure.js";
 import { validateJailName } from "../../core/validate.js";
-import { applyChange, loadExposeState, lockedUnlessDryRun, refuseBrokenState } from "../expose-common.js";
+import { applyChange, loadExposeState, checkThenLocked, refuseBrokenState } from "../expose-common.js";
 
 export const unexposeCommand = defineCommand({
   path: ["unexpose"],
@@ -35,10 +35,12 @@ addresses, --on says which one.`,
       throw new UsageError("QJ3012", `public port ${shown(portText)} is not a port from 1 to 65535`, "Give the first public port of the exposure, as 'qjail ports' lists it.");
     }
     const on = typeof inv.values.on === "string" ? parsePublicSide(inv.values.on) : undefined;
-    return lockedUnlessDryRun(inv, async () => {
+    const check = async () => {
       const state = await loadExposeState(inv);
       refuseBrokenState(state);
-      const gone = findExposure(state.exposures, jailName, proto, Number(portText), on);
+      return { state, gone: findExposure(state.exposures, jailName, proto, Number(portText), on) };
+    };
+    return checkThenLocked(inv, check, async ({ state, gone }) => {
       const all = state.exposures.filter((e) => !sameExposure(e, gone));
       return applyChange(inv, state, {
         title: `unexpose ${describeExposure(gone)}`,

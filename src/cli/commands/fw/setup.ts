@@ -10,7 +10,7 @@ import { applyEdits, sectionEdits, type Edit } from "../../../firewall/managed-s
 import { pfAnchorHooks } from "../../../firewall/pf/generate.js";
 import { pfHookEdits } from "../../../firewall/pf/setup.js";
 import { IPFW_ACTIVE_SET, IPFW_STAGING_SET } from "../../../firewall/ipfw/generate.js";
-import { loadExposeState, lockedUnlessDryRun } from "../../expose-common.js";
+import { loadExposeState, checkThenLocked } from "../../expose-common.js";
 
 async function readText(path: string): Promise<string | undefined> {
   try {
@@ -47,8 +47,7 @@ resulting files instead.`,
   json: true,
   async run(inv) {
     if (inv.positionals.length > 0) throw new UsageError("QJ3019", `fw setup takes no arguments, got ${JSON.stringify(inv.positionals.join(" "))}`, "Run 'qjail fw setup' or 'qjail fw setup --write'.");
-    return lockedUnlessDryRun(inv, async () => {
-      const state = await loadExposeState(inv);
+    return checkThenLocked(inv, () => loadExposeState(inv), async (state) => {
       const { host, layout, root } = state;
       const edits: { path: string; original: string; edits: Edit[] }[] = [];
       const advice: string[] = [];

@@ -1,6 +1,6 @@
 import { defineCommand } from "../../command.js";
 import { UsageError } from "../../../core/errors.js";
-import { applyChange, loadExposeState, lockedUnlessDryRun, refuseBrokenState } from "../../expose-common.js";
+import { applyChange, loadExposeState, checkThenLocked, refuseBrokenState } from "../../expose-common.js";
 
 export const fwSyncCommand = defineCommand({
   path: ["fw", "sync"],
@@ -27,9 +27,12 @@ longer exists, or lost its address, are skipped with a warning.`,
   json: true,
   async run(inv) {
     if (inv.positionals.length > 0) throw new UsageError("QJ3019", `fw sync takes no arguments, got ${JSON.stringify(inv.positionals.join(" "))}`, "Run 'qjail fw sync'.");
-    return lockedUnlessDryRun(inv, async () => {
+    const check = async () => {
       const state = await loadExposeState(inv);
       refuseBrokenState(state);
+      return state;
+    };
+    return checkThenLocked(inv, check, async (state) => {
       return applyChange(inv, state, {
         title: `sync ${state.exposures.length} exposure(s) into ${state.host.firewall}`,
         exposures: state.exposures,
