@@ -832,7 +832,10 @@ function expand(d: Draft): FilterRule[] {
   const total = dims.reduce((n, dim) => n * dim.values.length, 1);
   const out: FilterRule[] = [];
   for (let i = 0; i < total; i++) {
-    const rule: FilterRule = structuredClone({ ...r, all: isAll });
+    // Each dimension assigns a fresh object, so a shallow copy is enough; the
+    // expanded rules share their other parts (trees are read-only data).
+    const rule: FilterRule = total === 1 ? r : { ...r };
+    rule.all = isAll;
     let rest = i;
     for (const dim of dims) {
       const v = dim.values[rest % dim.values.length];

@@ -44,7 +44,9 @@ export class DiagnosticSink {
   }
 }
 
-const WORD_CHAR = /[A-Za-z0-9_.:\-*\\@+$?]/;
+const WORD_CHARS = new Uint8Array(128);
+for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-*\\@+$?") WORD_CHARS[c.charCodeAt(0)] = 1;
+const isWordChar = (code: number) => code < 128 && WORD_CHARS[code] === 1;
 const TWO_CHAR_PUNCT = new Set(["->", "<=", ">=", "!=", "<>", "><"]);
 const ONE_CHAR_PUNCT = new Set(["(", ")", "{", "}", ",", "/", "=", "!", "<", ">", ";", "|", "&", "~", "[", "]"]);
 
@@ -60,57 +62,64 @@ export function logicalLines(
   onAssign?: (a: Assignment) => void,
 ): LogicalLine[] {
   const out: LogicalLine[] = [];
-  let chars: string[] = [];
-  let map: number[] = [];
-  let startOffset = -1;
-  let quote: string | null = null;
-  let inComment = false;
-
-  const flush = (endOffset: number) => {
-    const lineText = chars.join("");
-    if (lineText.trim() !== "") {
-      const line = finishLine(lineText, map, startOffset, endOffset, variables, sink, onAssign);
-      if (line) out.push(line);
+  // Pieces of the original text that make up one logical line: the part of
+  // each physical line before any comment, without a trailing backslash.
+  let pieces: [number, number][] = [];
+  let continuing = false;
+  let pos = 0;
+  while (pos <= text.length) {
+    let nl = text.indexOf("\n", pos);
+    if (nl < 0) nl = text.length;
+    let end = nl > pos && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+    // A backslash before the newline joins the next line with nothing in
+    // between: ipf reads "1\<nl>28" as "128". It does so even in a comment.
+    const joins = end > pos && text.charCodeAt(end - 1) === 92 && nl < text.length;
+    if (joins) end--;
+    let quote = 0;
+    let cut = end;
+    for (let k = continuing && pieces.length === 0 ? pos : pos; k < end; k++) {
+      const c = text.charCodeAt(k);
+      if (c === 34 || c === 39) quote = quote === 0 ? c : quote === c ? 0 : quote;
+      else if (c === 35 && quote === 0) {
+        cut = k;
+        break;
+      }
     }
-    chars = [];
-    map = [];
-    startOffset = -1;
-    quote = null;
-    inComment = false;
-  };
-
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i] as string;
-    if (c === "\\" && (text[i + 1] === "\n" || (text[i + 1] === "\r" && text[i + 2] === "\n"))) {
-      // A backslash-newline joins lines with nothing in between: ipf reads
-      // "1\<nl>28" as "128".
-      i += text[i + 1] === "\r" ? 2 : 1;
-      continue;
+    if (cut > pos) pieces.push([pos, cut]);
+    continuing = joins;
+    if (!joins) {
+      if (pieces.length > 0) {
+        const line = finishPieces(text, pieces, nl, variables, sink, onAssign);
+        if (line) out.push(line);
+      }
+      pieces = [];
     }
-    if (c === "\n") {
-      flush(i);
-      continue;
-    }
-    if (inComment) continue;
-    if (quote === null && c === "#") {
-      inComment = true;
-      continue;
-    }
-    if (c === '"' || c === "'") {
-      if (quote === null) quote = c;
-      else if (quote === c) quote = null;
-    }
-    if (startOffset < 0 && c.trim() !== "") startOffset = i;
-    chars.push(c === "\r" ? " " : c);
-    map.push(i);
+    pos = nl + 1;
   }
-  flush(text.length);
   return out;
+}
+
+function finishPieces(
+  text: string,
+  pieces: [number, number][],
+  endOffset: number,
+  variables: Map<string, string>,
+  sink: DiagnosticSink,
+  onAssign?: (a: Assignment) => void,
+): LogicalLine | null {
+  const raw = pieces.length === 1 ? text.slice(pieces[0]![0], pieces[0]![1]) : pieces.map(([a, b]) => text.slice(a, b)).join("");
+  if (raw.trim() === "") return null;
+  const map = new Int32Array(raw.length);
+  let k = 0;
+  for (const [a, b] of pieces) for (let i = a; i < b; i++) map[k++] = i;
+  const lead = raw.length - raw.trimStart().length;
+  const startOffset = map[lead] as number;
+  return finishLine(raw, map, startOffset, endOffset, variables, sink, onAssign);
 }
 
 function finishLine(
   raw: string,
-  map: number[],
+  map: ArrayLike<number>,
   startOffset: number,
   endOffset: number,
   variables: Map<string, string>,
@@ -133,11 +142,11 @@ function finishLine(
 
 function substitute(
   text: string,
-  map: number[],
+  map: ArrayLike<number>,
   variables: Map<string, string>,
   sink: DiagnosticSink,
   depth: number,
-): { text: string; map: number[] } {
+): { text: string; map: ArrayLike<number> } {
   if (!text.includes("$") || depth > 16) return { text, map };
   let outText = "";
   const outMap: number[] = [];
@@ -154,7 +163,7 @@ function substitute(
         } else {
           const inner = substitute(value, new Array<number>(value.length).fill(at), variables, sink, depth + 1);
           outText += inner.text;
-          outMap.push(...inner.map);
+          for (let j = 0; j < inner.map.length; j++) outMap.push(inner.map[j] as number);
         }
         i += m[0].length - 1;
         continue;
@@ -167,7 +176,7 @@ function substitute(
 }
 
 /** Cut one logical line into tokens. */
-export function tokenize(text: string, map: number[], sink: DiagnosticSink): Token[] {
+export function tokenize(text: string, map: ArrayLike<number>, sink: DiagnosticSink): Token[] {
   const tokens: Token[] = [];
   const span = (from: number, to: number) => {
     const start = map[from] as number;
@@ -199,9 +208,9 @@ export function tokenize(text: string, map: number[], sink: DiagnosticSink): Tok
       i += 2;
       continue;
     }
-    if (WORD_CHAR.test(c)) {
+    if (isWordChar(text.charCodeAt(i))) {
       let j = i + 1;
-      while (j < text.length && WORD_CHAR.test(text[j] as string) && text.slice(j, j + 2) !== "->") j++;
+      while (j < text.length && isWordChar(text.charCodeAt(j)) && !(text.charCodeAt(j) === 45 && text.charCodeAt(j + 1) === 62)) j++;
       tokens.push({ kind: "word", text: text.slice(i, j), ...span(i, j) });
       i = j;
       continue;
