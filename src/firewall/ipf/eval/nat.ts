@@ -290,7 +290,7 @@ export class NatTable {
       return { ...t, dst: addr, dport: ports ? dport : t.dport };
     }
     // map, bimap outbound, map-block, rewrite out
-    const newSrc = this.allocateSource(r, p, t);
+    const newSrc = this.allocateSource(r, p, t, ports && a.portmap !== null);
     if (newSrc === undefined) return undefined;
     let sport = t.sport;
     if (ports && a.portmap) {
@@ -326,7 +326,14 @@ export class NatTable {
     }
   }
 
-  private allocateSource(r: CompiledNatRule, p: Packet, t: Tuple): bigint | undefined {
+  private inUse(p: Packet, addr: bigint, t: Tuple): boolean {
+    const ports = hasPorts(p);
+    return this.sessions.some(
+      (s) => s.family === p.family && s.proto === p.proto && s.translated.src === addr && s.translated.dst === t.dst && (!ports || (s.translated.sport === t.sport && s.translated.dport === t.dport)),
+    );
+  }
+
+  private allocateSource(r: CompiledNatRule, p: Packet, t: Tuple, portTranslated: boolean): bigint | undefined {
     const target = r.ast.target;
     const existing = this.hostmap.find((h) => h.family === p.family && h.src === t.src && h.dst === t.dst);
     const reuse = (addr: bigint): bigint => {
@@ -343,23 +350,22 @@ export class NatTable {
       if (target.address.prefix === 32 || target.address.prefix === 128) {
         if (target.address.address === "0.0.0.0" || target.address.address === "::") {
           const own = this.interfaceAddress(p.ifname);
-          return own === undefined ? undefined : reuse(own);
+          if (own === undefined || (!portTranslated && this.inUse(p, own, t))) return undefined;
+          return reuse(own);
         }
+        // One address and no port change: a second flow to the same peer would be indistinguishable.
+        if (!portTranslated && this.inUse(p, c.addr, t)) return undefined;
         return reuse(c.addr);
       }
       if (r.ast.kind === "bimap") {
         const inside = r.ast.match.kind === "simple" && r.ast.match.address.kind === "cidr" ? compileCidr(r.ast.match.address) : undefined;
         return reuse(c.addr | (t.src & ~(inside?.mask ?? 0n) & ~c.mask & this.allOnes(c)));
       }
-      return reuse(this.nextInNetwork(r, c));
+      const host = ~c.mask & this.allOnes(c);
+      return reuse(this.allocate(r, p, t, c.addr + 1n, c.addr + host - 1n));
     }
     if (target.kind === "range") {
-      const low = parseAddress(target.family, target.low);
-      const high = parseAddress(target.family, target.high);
-      if (r.nextAddress < low || r.nextAddress > high) r.nextAddress = low;
-      const addr = r.nextAddress;
-      r.nextAddress = addr >= high ? low : addr + 1n;
-      return reuse(addr);
+      return reuse(this.allocate(r, p, t, parseAddress(target.family, target.low), parseAddress(target.family, target.high)));
     }
     if (target.kind === "interface") {
       const own = this.interfaceAddress(target.address.name);
@@ -372,13 +378,25 @@ export class NatTable {
     return c.family === 4 ? 0xffffffffn : (1n << 128n) - 1n;
   }
 
-  private nextInNetwork(r: CompiledNatRule, c: CompiledCidr): bigint {
-    const host = ~c.mask & this.allOnes(c);
-    if (r.nextAddress < 0n) r.nextAddress = 1n;
-    let offset = r.nextAddress;
-    if (offset >= host) offset = 1n;
-    r.nextAddress = offset + 1n;
-    return c.addr | offset;
+  /**
+   * The next address of a pool (network or range) for a new mapping. The
+   * rule's cursor stays put while the address is free for this destination;
+   * when an existing session already uses (address, destination) the cursor
+   * moves on, and moves once more after the retry succeeds — the order
+   * ip_nat.c's ipf_nat_newmap hands addresses out in.
+   */
+  private allocate(r: CompiledNatRule, p: Packet, t: Tuple, low: bigint, high: bigint): bigint {
+    if (r.nextAddress < low || r.nextAddress > high) r.nextAddress = low;
+    const inUse = (addr: bigint): boolean => this.inUse(p, addr, t);
+    const size = high - low + 1n;
+    let clashes = 0n;
+    while (inUse(r.nextAddress) && clashes < size) {
+      r.nextAddress = r.nextAddress >= high ? low : r.nextAddress + 1n;
+      clashes++;
+    }
+    const chosen = r.nextAddress;
+    if (clashes > 0n) r.nextAddress = chosen >= high ? low : chosen + 1n;
+    return chosen;
   }
 
   /** The -D dump's session and hostmap sections. */
@@ -386,8 +404,9 @@ export class NatTable {
     const lines: string[] = [];
     for (const s of this.sessions) {
       const ports = s.proto === IPPROTO_TCP || s.proto === IPPROTO_UDP;
-      const f = (a: bigint): string => formatAddr(s.family, a).padEnd(15);
-      const port = (n: number): string => (ports ? `${String(n).padEnd(5)} ` : "");
+      // IPv4 columns are padded (%-15s %-5d); IPv6 addresses are printed as they are.
+      const f = (a: bigint): string => (s.family === 4 ? formatAddr(4, a).padEnd(15) : formatAddr(6, a));
+      const port = (n: number): string => (ports ? `${s.family === 4 ? String(n).padEnd(5) : String(n)} ` : "");
       let inside: [bigint, number];
       let outside: [bigint, number];
       let peer: [bigint, number];
@@ -408,8 +427,7 @@ export class NatTable {
   }
 
   dumpHostmap(): string[] {
-    return this.hostmap.map(
-      (h) => `${formatAddr(h.family, h.src)},${formatAddr(h.family, h.dst)} -> ${formatAddr(h.family, h.newSrc)},${formatAddr(h.family, h.newDst)} (use = ${h.uses})`,
-    );
+    const show = (h: HostmapEntry, a: bigint): string => (h.family === 6 && a === 0n ? "any" : formatAddr(h.family, a));
+    return this.hostmap.map((h) => `${show(h, h.src)},${show(h, h.dst)} -> ${show(h, h.newSrc)},${show(h, h.newDst)} (use = ${h.uses})`);
   }
 }

@@ -318,6 +318,8 @@ export function parseTextPacket(line: string, defaultIf = "anon0"): Packet | und
   [pkt.src, pkt.sport] = endpoint(toks[i++]);
   [pkt.dst, pkt.dport] = endpoint(toks[i++]);
   const ipHeader = family === 4 ? 20 : 40;
+  // ipft_tx's IPv6 packets: payload length 1 with no transport header, 88 for ICMPv6 (as ipftest prints them).
+  if (family === 6) pkt.len = 41;
   if (pkt.proto === IPPROTO_TCP) {
     pkt.len = ipHeader + 20;
     const ft = toks[i];
@@ -333,7 +335,7 @@ export function parseTextPacket(line: string, defaultIf = "anon0"): Packet | und
   } else if (pkt.proto === IPPROTO_UDP) {
     pkt.len = ipHeader + 8;
   } else if (pkt.proto === IPPROTO_ICMP || pkt.proto === IPPROTO_ICMPV6) {
-    pkt.len = ipHeader + 28;
+    pkt.len = family === 4 ? ipHeader + 28 : ipHeader + 88;
     const tt = toks[i];
     if (tt !== undefined && tt !== "opt") {
       const [typeName, code] = tt.split(",");
@@ -381,21 +383,26 @@ export function readTextPackets(text: string, defaultIf = "anon0"): Packet[] {
   return out;
 }
 
-/** ipftest's text output line for a packet (lib/printpacket.c, IPv4; printpacket6 for v6). */
+/** ipftest's text output line for a packet (lib/printpacket.c; printpacket6.c for IPv6). */
 export function formatPacketLine(p: Packet): string {
   const dirMark = p.dir === "out" ? ">" : "<";
+  if (p.family === 6) {
+    const plen = p.len - 40;
+    const full = (v: bigint): string => {
+      const g: string[] = [];
+      for (let i = 7; i >= 0; i--) g.push(Number((v >> BigInt(i * 16)) & 0xffffn).toString(16));
+      return g.join(":");
+    };
+    const ports6 = plen >= 4 && (p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP);
+    return `${dirMark} ${p.ifname} ip6/0 ${plen} 0 ${p.proto} ${full(p.src)}${ports6 ? `,${p.sport ?? 0}` : ""} > ${full(p.dst)}${ports6 ? `,${p.dport ?? 0}` : ""}`;
+  }
   const first = p.fragOff === 0;
   const ports = (p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP) && first;
-  let s: string;
-  if (p.family === 4) {
-    s = `${dirMark} ${p.ifname} ip #${p.id} ${p.len}(${p.hlen}) ${p.proto}`;
-    if (p.fragOff !== 0 || p.moreFrags) s += ` @${p.fragOff * 8}`;
-    s += ` ${formatV4(p.src)}`;
-  } else {
-    s = `${dirMark} ${p.ifname} ip6/${p.hlen === 40 ? 6 : 6} ${p.len - 40} ${p.proto} ${formatV6(p.src)}`;
-  }
+  let s = `${dirMark} ${p.ifname} ip #${p.id} ${p.len}(${p.hlen}) ${p.proto}`;
+  if (!first) s += ` @${p.fragOff * 8}`;
+  s += ` ${formatV4(p.src)}`;
   if (ports) s += `,${p.sport ?? 0}`;
-  s += ` > ${formatAddr(p.family, p.dst)}`;
+  s += ` > ${formatV4(p.dst)}`;
   if (ports) {
     s += `,${p.dport ?? 0}`;
     if (p.proto === IPPROTO_TCP && p.tcpFlags !== 0) {
