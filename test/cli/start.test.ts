@@ -198,3 +198,41 @@ test("an unknown zone is refused", async () => {
   assert.equal(r.code, 3);
   assert.match(r.stderr, /Un-known zone/);
 });
+
+test("a jail that fails to start is reported and the next one still starts; exit status 3", async () => {
+  const h = host();
+  const { createFreebsdPlatform } = await import("../../src/platform/freebsd/index.js");
+  const { runLifecycle } = await import("../../src/cli/commands/start.js");
+  const { mkdirSync } = await import("node:fs");
+  const { PassThrough } = await import("node:stream");
+  mkdirSync(join(h.dir, "var/run"), { recursive: true });
+  const calls: string[] = [];
+  const answers: Record<string, { code: number; stdout: string; stderr: string }> = {
+    "/usr/sbin/jail -q -f /usr/local/etc/qjail.config/db -c": { code: 1, stdout: "", stderr: "jail: db: mount.fstab: /usr/jails/db/sharedfs: No such file or directory" },
+    "/usr/sbin/jail -q -f /usr/local/etc/qjail.config/man1 -c": { code: 0, stdout: "", stderr: "" },
+    "/usr/sbin/jls -j man1 jid": { code: 0, stdout: "12\n", stderr: "" },
+  };
+  const platform = createFreebsdPlatform(h.dir, {
+    live: true,
+    env: h.env,
+    run: async (argv) => {
+      calls.push(argv.join(" "));
+      const a = answers[argv.join(" ")];
+      if (!a) throw new Error(`unexpected ${argv.join(" ")}`);
+      return a;
+    },
+  });
+  const out = new PassThrough();
+  const err = new PassThrough();
+  let stdout = "";
+  let stderr = "";
+  out.on("data", (d: Buffer) => (stdout += d.toString()));
+  err.on("data", (d: Buffer) => (stderr += d.toString()));
+  const ctx = { stdout: out, stderr: err, env: h.env, cwd: h.dir, now: () => new Date(), isTTY: false };
+  const code = await runLifecycle("start", { ctx, values: {}, positionals: ["db", "man1"], global: { root: h.dir, platform: "freebsd", dryRun: false, json: false } }, platform);
+  assert.equal(code, 3);
+  assert.match(stderr, /Error: failed to start jail db because of errors in its jail\.conf \/usr\/local\/etc\/qjail\.config\/db: .*mount\.fstab/);
+  assert.equal(stdout, "Jail successfully started  man1\n");
+  assert.equal(readFileSync(join(h.dir, "var/run/qjail.man1.pid"), "utf8"), "12\n");
+  assert.deepEqual(calls, Object.keys(answers));
+});

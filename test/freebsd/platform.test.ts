@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { lstatSync as lstatPath, mkdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { createFreebsdPlatform } from "../../src/platform/freebsd/index.js";
 import { planFreebsdConsole, planFreebsdStart, planFreebsdStop } from "../../src/platform/freebsd/plans.js";
@@ -9,7 +9,7 @@ import { hostLayout } from "../../src/core/paths.js";
 import { emptyRecord } from "../../src/core/record.js";
 import { formatPlan } from "../../src/core/plan.js";
 import { UsageError } from "../../src/core/errors.js";
-import { SHARED } from "../helpers/cli.js";
+import { SHARED, tempDir } from "../helpers/cli.js";
 import type { RunResult } from "../../src/platform/run.js";
 
 // The FreeBSD backend without a FreeBSD kernel: the program runner is
@@ -87,4 +87,66 @@ test("plans: a zone jail uses the zone's jail root but the shared qjail.config",
   const steps = planFreebsdStart(spec).steps.map((s) => (s.kind === "run" ? s.argv.join(" ") : s.kind));
   assert.deepEqual(steps.slice(0, 4), ["/sbin/mdconfig -a -t vnode -f /usr/jails.test/z1/z1.img", "/sbin/mount /dev/%MD_UNIT% /usr/jails.test/z1", "symlink", "/usr/sbin/jail -q -f /usr/local/etc/qjail.config/z1 -c"]);
   assert.deepEqual(planFreebsdStop(spec, "md4").steps.map((s) => (s.kind === "run" ? s.argv.join(" ") : s.kind)), ["/usr/sbin/jail -q -f /usr/local/etc/qjail.config/z1 -r z1", "remove", "/sbin/umount /usr/jails.test/z1", "/sbin/mdconfig -d -u md4", "remove"]);
+});
+
+// A whole start and stop, with a fake runner standing in for jail(8),
+// mdconfig and jls, and a temporary root standing in for the host's files.
+
+test("image jail start then stop: md unit and JID captured, pid file and .device link written, then released", async () => {
+  const t = tempDir(`qjail-fbsd-${process.pid}-`);
+  try {
+    mkdirSync(join(t.dir, "var/run"), { recursive: true });
+    mkdirSync(join(t.dir, "usr/jails/img"), { recursive: true });
+    const spec = jail("img", { imagetype: "simple", image: "/usr/jails/img/img.img" });
+    const f = fakeRunner({
+      "/sbin/mdconfig -a -t vnode -f /usr/jails/img/img.img": ok("md7\n"),
+      "/sbin/mount /dev/md7 /usr/jails/img": ok(""),
+      "/usr/sbin/jail -q -f /usr/local/etc/qjail.config/img -c": ok(""),
+      "/usr/sbin/jls -j img jid": ok("42\n"),
+      "/usr/sbin/jail -q -f /usr/local/etc/qjail.config/img -r img": ok(""),
+      "/sbin/umount /usr/jails/img": ok(""),
+      "/sbin/mdconfig -d -u md7": ok(""),
+    });
+    const p = createFreebsdPlatform(t.dir, { run: f.run, live: true });
+    await p.start(spec);
+    assert.equal(readFileSync(join(t.dir, "var/run/qjail.img.pid"), "utf8"), "42\n");
+    assert.equal(lstatPath(join(t.dir, "var/run/qjail.img.pid")).mode & 0o777, 0o555);
+    assert.equal(readlinkSync(join(t.dir, "usr/jails/img.device")), "/dev/md7");
+    await p.stop(spec);
+    assert.deepEqual(f.calls, [
+      "/sbin/mdconfig -a -t vnode -f /usr/jails/img/img.img",
+      "/sbin/mount /dev/md7 /usr/jails/img",
+      "/usr/sbin/jail -q -f /usr/local/etc/qjail.config/img -c",
+      "/usr/sbin/jls -j img jid",
+      "/usr/sbin/jail -q -f /usr/local/etc/qjail.config/img -r img",
+      "/sbin/umount /usr/jails/img",
+      "/sbin/mdconfig -d -u md7",
+    ]);
+    assert.throws(() => lstatPath(join(t.dir, "var/run/qjail.img.pid")));
+    assert.throws(() => lstatPath(join(t.dir, "usr/jails/img.device")));
+  } finally {
+    t.cleanup();
+  }
+});
+
+test("a jail that fails to start leaves its image released and no pid file", async () => {
+  const t = tempDir(`qjail-fbsd-${process.pid}-`);
+  try {
+    mkdirSync(join(t.dir, "var/run"), { recursive: true });
+    mkdirSync(join(t.dir, "usr/jails/img"), { recursive: true });
+    const spec = jail("img", { imagetype: "simple" });
+    const f = fakeRunner({
+      "/sbin/mdconfig -a -t vnode -f /usr/jails/img/img.img": ok("md2\n"),
+      "/sbin/mount /dev/md2 /usr/jails/img": ok(""),
+      "/usr/sbin/jail -q -f /usr/local/etc/qjail.config/img -c": { code: 1, stdout: "", stderr: 'jail: "img" already exists' },
+      "/sbin/umount /usr/jails/img": ok(""),
+      "/sbin/mdconfig -d -u md2": ok(""),
+    });
+    await assert.rejects(createFreebsdPlatform(t.dir, { run: f.run, live: true }).start(spec), /already exists/);
+    assert.deepEqual(f.calls.slice(-2), ["/sbin/umount /usr/jails/img", "/sbin/mdconfig -d -u md2"]);
+    assert.throws(() => lstatPath(join(t.dir, "var/run/qjail.img.pid")));
+    assert.throws(() => lstatPath(join(t.dir, "usr/jails/img.device")));
+  } finally {
+    t.cleanup();
+  }
 });

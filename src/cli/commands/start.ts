@@ -25,7 +25,7 @@ interface JailOutcome {
  * the loop carries on with the next one, as qjail does; the exit status is 3
  * when any jail failed, so scripts can notice (qjail exits 0).
  */
-export async function runLifecycle(verb: LifecycleVerb, { ctx, values, positionals, global }: Invocation): Promise<number> {
+export async function runLifecycle(verb: LifecycleVerb, { ctx, values, positionals, global }: Invocation, platformOverride?: Platform): Promise<number> {
   const zone = typeof values.zone === "string" ? validateZoneName(values.zone) : undefined;
   const layout = hostLayout(zone);
   const human = global.json ? ctx.stderr : ctx.stdout;
@@ -33,7 +33,7 @@ export async function runLifecycle(verb: LifecycleVerb, { ctx, values, positiona
   const { jails: all, problems } = await readJails(global.root, layout);
   for (const p of problems) write(ctx.stderr, `qjail: warning: ${p.file}: ${p.message}`);
   const selected = selectJails(all, positionals);
-  const platform = platformFor(global, { stderr: ctx.stderr, env: ctx.env });
+  const platform = platformOverride ?? platformFor(global, { stderr: ctx.stderr, env: ctx.env });
   const live = await platform.liveJails();
   const decisions = decideLifecycle(verb, selected, live);
   const outcomes: JailOutcome[] = [];

@@ -25,6 +25,11 @@ export interface FreebsdPlatformOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** Program runner, replaced in tests. */
   run?: (argv: readonly string[]) => Promise<RunResult>;
+  /**
+   * Run commands even though root is not "/": for tests that pair a
+   * temporary root with a fake runner to follow a whole start or stop.
+   */
+  live?: boolean;
 }
 
 /**
@@ -38,7 +43,7 @@ export interface FreebsdPlatformOptions {
 export function createFreebsdPlatform(root: string, opts: FreebsdPlatformOptions = {}): Platform & {
   removeJailTree(rootPath: string): Promise<void>;
 } {
-  const live = root === "/";
+  const live = opts.live ?? root === "/";
   const env = opts.env ?? {};
   const run = opts.run ?? ((argv: readonly string[]) => runProgram(argv));
   const echo = (step: Step): void => {
@@ -87,7 +92,10 @@ export function createFreebsdPlatform(root: string, opts: FreebsdPlatformOptions
         }
         continue;
       }
-      await applyStep(filled, { root, runCommands: true });
+      if (filled.kind === "run") {
+        const r = await run(filled.argv);
+        if (r.code !== 0 && !filled.mayFail) throw new Error(`${filled.argv.join(" ")} exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
+      } else await applyStep(filled, { root, runCommands: false });
     }
   }
 
