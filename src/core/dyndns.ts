@@ -131,6 +131,8 @@ export interface WatchEffects {
   /** The address the DNS name was last set to, persisted across restarts. */
   loadLastUpdated(): Promise<string | undefined>;
   saveLastUpdated(address: string): Promise<void>;
+  /** Remember the address the rules were synced for, so a restarted watcher notices a change made while it was down. */
+  saveLastSynced?(address: string): Promise<void>;
   sleep(ms: number): Promise<void>;
   /** True once the process was asked to stop (SIGTERM from rc.d/systemd); checked after each sleep. */
   stopRequested?(): boolean;
@@ -179,6 +181,7 @@ export async function watchLoop(fx: WatchEffects, opts: WatchOptions): Promise<W
         try {
           await fx.resync(address);
           out.syncs++;
+          await fx.saveLastSynced?.(address);
           fx.log(lastSynced === undefined ? `public address ${address}; rules in sync` : `public address changed ${lastSynced} -> ${address}; rules re-synced`);
           lastSynced = address;
         } catch (e) {

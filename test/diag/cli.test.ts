@@ -21,6 +21,8 @@ function howtoRoot(extra: Record<string, string> = {}) {
     {
       "usr/local/etc/qjail.local/ssh": recordText("ssh", "10.0.0.2"),
       "usr/local/etc/qjail.local/www.norun": recordText("www", "10.0.0.3"),
+      "usr/local/etc/qjail.global/ssh": recordText("ssh", "10.0.0.2"),
+      "usr/local/etc/qjail.global/www.norun": recordText("www", "10.0.0.3"),
       "usr/local/etc/qjail.expose/www": 'proto="tcp" public="6188" jail_port="80" from="" on="" comment=""\n',
       "usr/jails/ssh/etc/resolv.conf": "nameserver 192.0.2.53\n",
       "usr/local/etc/qjail.host": 'ext_if="qjnone0"\nfirewall="nft"\njail_if="qjnone1"\njail_subnet="10.0.0.0/24"\n',
@@ -162,21 +164,29 @@ test("fw watch --once in a namespace: updates DNS for the interface's address, n
       spawnSync(
         "ip",
         ["netns", "exec", ns, ...qjailArgv(), "fw", "watch", "--once", "--root", t.dir, "--platform", "linux", "--dyndns-url", `http://127.0.0.1:${port}/nic/update`, "--dyndns-user", "alice", "--dyndns-password-file", "/pw", "--hostname", "host.example.org"],
-        { encoding: "utf8", timeout: 60000 },
+        // the rules are really loaded into this test's namespace (QJAIL_FW_LOAD=1 under --root)
+        { encoding: "utf8", timeout: 60000, env: { ...process.env, QJAIL_FW_LOAD: "1" } },
       );
     const first = watch();
     assert.equal(first.status, 0, first.stderr + first.stdout);
     assert.match(first.stdout, /following qjw0 every 60 s, DNS name host\.example\.org/);
     assert.match(first.stdout, /DNS updated to 198\.51\.100\.7/);
-    assert.equal(readFileSync(join(t.dir, "var/db/qjail/watch.state"), "utf8"), 'dyndns_address="198.51.100.7"\n');
+    assert.equal(readFileSync(join(t.dir, "var/db/qjail/watch.state"), "utf8"), 'dyndns_address="198.51.100.7"\nsynced_address="198.51.100.7"\n');
+    assert.match(first.stdout, /public address 198\.51\.100\.7; rules in sync/);
+    const table = spawnSync("ip", ["netns", "exec", ns, "nft", "list", "table", "inet", "qjail"], { encoding: "utf8" });
+    assert.equal(table.status, 0, "fw watch loaded qjail's table through fw sync");
+    assert.match(table.stdout, /tcp dport 6188 dnat ip to 10\.0\.0\.3:80/);
     const second = watch();
     assert.equal(second.status, 0, second.stderr);
-    assert.doesNotMatch(second.stdout, /DNS updated/);
+    assert.doesNotMatch(second.stdout, /DNS updated|rules/);
     assert.deepEqual(readFileSync(join(t.dir, "requests.log"), "utf8").trim().split("\n"), ["198.51.100.7"]);
     spawnSync("ip", ["-n", ns, "addr", "flush", "dev", "qjw0"]);
     spawnSync("ip", ["-n", ns, "addr", "add", "198.51.100.8/24", "dev", "qjw0"]);
+    spawnSync("ip", ["netns", "exec", ns, "nft", "delete", "table", "inet", "qjail"]);
     const third = watch();
     assert.match(third.stdout, /DNS updated to 198\.51\.100\.8/);
+    assert.match(third.stdout, /public address changed 198\.51\.100\.7 -> 198\.51\.100\.8; rules re-synced/);
+    assert.equal(spawnSync("ip", ["netns", "exec", ns, "nft", "list", "table", "inet", "qjail"]).status, 0, "re-synced after the change");
     assert.deepEqual(readFileSync(join(t.dir, "requests.log"), "utf8").trim().split("\n"), ["198.51.100.7", "198.51.100.8"]);
     writeFileSync(join(t.dir, "pw"), "wrong\n");
     spawnSync("ip", ["-n", ns, "addr", "flush", "dev", "qjw0"]);

@@ -19,6 +19,31 @@ export function watchStatePath(): string {
   return `${hostLayout().stateDir}/watch.state`;
 }
 
+type WatchState = Partial<Record<"dyndns_address" | "synced_address", string>>;
+
+/** watch.state: `key="value"` lines like qjail's other files; a damaged file only costs one extra sync/update. */
+async function readWatchState(path: string): Promise<WatchState> {
+  const out: WatchState = {};
+  let text = "";
+  try {
+    text = await fsp.readFile(path, "utf8");
+  } catch {
+    return out;
+  }
+  for (const m of text.matchAll(/^(dyndns_address|synced_address)="([0-9.]+)"$/gm)) out[m[1] as keyof WatchState] = m[2] as string;
+  return out;
+}
+
+async function updateWatchState(path: string, change: WatchState): Promise<void> {
+  const next = { ...(await readWatchState(path)), ...change };
+  await fsp.mkdir(posix.dirname(path), { recursive: true });
+  const text = (["dyndns_address", "synced_address"] as const)
+    .filter((k) => next[k] !== undefined)
+    .map((k) => `${k}="${next[k] as string}"\n`)
+    .join("");
+  await writeFileAtomic(path, text, 0o600);
+}
+
 export const fwWatchCommand = defineCommand({
   path: ["fw", "watch"],
   summary: "Follow the public address: re-sync the rules when it changes, optionally update DNS (dyndns2).",
@@ -36,9 +61,10 @@ The password is read from --dyndns-password-file, never from the command line
 with the chmod that fixes it. The update URL must be https (plain http only to
 a server on the loopback).
 
-An address is sent at most once: the last one the provider accepted is kept in
-/var/db/qjail/watch.state, so restarts do not re-send it (providers block
-clients that repeat 'nochg'). On 'abuse', '911' or 'dnserr' the watcher waits
+An address is sent at most once: the last one the provider accepted, and the
+one the rules were synced for, are kept in /var/db/qjail/watch.state, so a
+restart neither re-sends (providers block clients that repeat 'nochg') nor
+misses a change made while the watcher was down. On 'abuse', '911' or 'dnserr' the watcher waits
 30 minutes, doubling up to 4 hours, before trying again; on 'badauth',
 'nohost', 'notfqdn', 'numhost', '!donator' or 'badagent' it stops with exit
 status 3 and says what to fix. SIGTERM stops it after the current check.
@@ -84,6 +110,7 @@ etc/rc.d/qjail_watch and etc/systemd/qjail-watch.service run it at boot.`,
     const { config } = await readHostConfig(global.root, layout, platform.name);
     const state = await readFirewallState(global.root, layout);
     const statePath = physical(global.root, watchStatePath());
+    const syncedAddress = (await readWatchState(statePath)).synced_address ?? state?.extAddress ?? undefined;
     let stop = false;
     const onSignal = (): void => void (stop = true);
     let wake: (() => void) | undefined;
@@ -96,17 +123,9 @@ etc/rc.d/qjail_watch and etc/systemd/qjail-watch.service run it at boot.`,
     const fx: WatchEffects = {
       currentAddress: () => publicAddress(platform.name, config.extIf),
       resync: () => syncFirewall(global, ctx),
-      loadLastUpdated: async () => {
-        try {
-          return /^dyndns_address="([^"]*)"$/m.exec(await fsp.readFile(statePath, "utf8"))?.[1];
-        } catch {
-          return undefined;
-        }
-      },
-      saveLastUpdated: async (address) => {
-        await fsp.mkdir(posix.dirname(statePath), { recursive: true });
-        await writeFileAtomic(statePath, `dyndns_address="${address}"\n`, 0o600);
-      },
+      loadLastUpdated: async () => (await readWatchState(statePath)).dyndns_address,
+      saveLastUpdated: (address) => updateWatchState(statePath, { dyndns_address: address }),
+      saveLastSynced: (address) => updateWatchState(statePath, { synced_address: address }),
       sleep: (ms) =>
         new Promise((resolve) => {
           const t = setTimeout(resolve, ms);
@@ -130,7 +149,7 @@ etc/rc.d/qjail_watch and etc/systemd/qjail-watch.service run it at boot.`,
         backoffMs: 30 * 60_000,
         maxBackoffMs: 4 * 3600_000,
         ...(values.once === true ? { maxChecks: 1 } : {}),
-        ...(state?.extAddress ? { syncedAddress: state.extAddress } : {}),
+        ...(syncedAddress ? { syncedAddress } : {}),
       });
       if (out.stopped) throw new UsageError("QJ5113", `fw watch stopped: ${out.stopped.message}`, "Fix the account settings, then start the watcher again.");
     } finally {
