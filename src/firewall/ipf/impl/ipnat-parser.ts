@@ -136,7 +136,7 @@ function parseRule(cur: Cursor, d: Draft, resolver: HostResolver, sink: Diagnost
     d.recoverable = false;
     throw cur.unexpected(cur.peek()!, "the end of the rule");
   }
-  finish(r, sink, verb);
+  finish(r, sink, verb, cur.tokens.some((t) => t.kind === "word" && t.text === "port"));
 }
 
 function parseInterfaces(cur: Cursor, sink: DiagnosticSink): InterfaceName[] {
@@ -222,6 +222,7 @@ function parsePortPair(cur: Cursor, what: string): NatPortRange {
   return { low, high: low };
 }
 
+/** A protocol after the target; `ip` (or 0) is kept as `{kind: "ip"}` so it cancels ipnat's tcp/udp guess. */
 function parseNatProto(cur: Cursor): NatProtocol | null {
   const t = cur.word("a protocol");
   if (t.text === "tcp" && cur.is("/") && cur.peek(1)?.text === "udp") {
@@ -232,11 +233,11 @@ function parseNatProto(cur: Cursor): NatProtocol | null {
   if (t.text === "tcpudp" || t.text === "tcp-udp") return { kind: "tcpudp" };
   if (/^\d+$/.test(t.text)) {
     const n = parseNumber(t, "protocol number", 255);
-    return n === 0 ? null : { kind: "number", number: n, name: null };
+    return n === 0 ? { kind: "ip" } : { kind: "number", number: n, name: null };
   }
   const n = PROTOCOL_NUMBERS.get(t.text.toLowerCase());
   if (n === undefined) throw new ParseError(IpfDiagnosticCode.UnknownProtocol, `unknown protocol ${JSON.stringify(t.text)}`, t.offset, t.length);
-  return n === 0 ? null : { kind: "number", number: n, name: t.text.toLowerCase() };
+  return n === 0 ? { kind: "ip" } : { kind: "number", number: n, name: t.text.toLowerCase() };
 }
 
 const PROTO_WORDS = new Set([...PROTOCOL_NUMBERS.keys(), "tcpudp", "tcp-udp"]);
@@ -300,7 +301,7 @@ function parseMap(cur: Cursor, d: Draft, resolver: HostResolver, sink: Diagnosti
         proto = parseNatProto(cur);
       }
       const sequential = cur.accept("sequential") !== undefined;
-      if (proto === null || (proto.kind === "number" && proto.number !== 6 && proto.number !== 17)) {
+      if (proto === null || proto.kind === "ip" || (proto.kind === "number" && proto.number !== 6 && proto.number !== 17)) {
         throw new ParseError(IpfDiagnosticCode.InvalidValue, "portmap needs tcp, udp or tcp/udp", t.offset, t.length);
       }
       r.proto = proto;
@@ -535,9 +536,24 @@ function isTcpUdp(p: NatProtocol | null): boolean {
   return p !== null && (p.kind === "tcpudp" || (p.kind === "number" && (p.number === 6 || p.number === 17)));
 }
 
-/** ipnat's normalisations after a rule is read. */
-function finish(r: NatRule, sink: DiagnosticSink, verb: Token): void {
+/**
+ * ipnat's normalisations after a rule is read. `sawPort`: the rule used the
+ * word `port`, which makes ipnat assume tcp/udp when no protocol was given
+ * (a non-TCP/UDP protocol written after it cancels that).
+ */
+function finish(r: NatRule, sink: DiagnosticSink, verb: Token, sawPort: boolean): void {
   for (const i of r.interfaces) if (i.span.line === 0) Object.assign(i.span, sink.index.position(i.span.offset));
+  const inbound = r.kind === "rdr" || (r.rewrite !== null && r.direction === "in");
+  if (sawPort && r.proto === null && r.kind !== "divert" && r.kind !== "encap") r.proto = { kind: "tcpudp" };
+  if (inbound && r.proto === null) {
+    // A translated port with no protocol makes ipnat pick TCP for inbound rules.
+    const portSet = (r.targetPort !== null && (r.targetPort.low !== 0 || r.targetPort.high !== 0)) || (r.rewrite?.dst.ports?.low ?? 0) !== 0;
+    if (portSet) {
+      r.proto = { kind: "number", number: 6, name: "tcp" };
+      if (r.kind === "divert") r.matchProto = r.proto;
+    }
+  }
+  if (r.kind === "divert") r.proto = { kind: "number", number: 17, name: "udp" };
   const tcpudp = isTcpUdp(r.proto);
   if (!tcpudp && r.kind !== "map-block") {
     // A protocol without ports: ipnat drops every port match and port target.

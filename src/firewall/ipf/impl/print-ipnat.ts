@@ -68,7 +68,7 @@ export function printNatRule(r: NatRule): string {
   if (r.kind === "rewrite" || r.kind === "divert" || r.kind === "encap") s = `${r.kind} ${r.direction ?? "in"} on ${ifText} `;
   else s = `${r.kind} ${ifText} `;
   if (r.family === "inet6") s += "inet6 ";
-  if ((r.kind === "rewrite" || r.kind === "divert" || r.kind === "encap") && r.matchProto) s += `proto ${printNatProto(r.matchProto)} `;
+  if ((r.kind === "rewrite" || r.kind === "divert" || r.kind === "encap") && r.matchProto && r.matchProto.kind !== "ip") s += `proto ${printNatProto(r.matchProto)} `;
   if (r.match.kind === "fromto") {
     const m = r.match;
     if (m.negated) s += "! ";
@@ -141,7 +141,7 @@ export function printNatRule(r: NatRule): string {
   if (o.age) s += ` age ${o.age.forward}/${o.age.reply}`;
   if (o.mssclamp) s += ` mssclamp ${o.mssclamp}`;
   if (o.tag) s += ` tag ${o.tag}`;
-  if (!protoPrinted && r.proto !== null) s += ` ${printNatProto(r.proto)}`;
+  if (!protoPrinted && r.proto !== null && r.proto.kind !== "ip") s += ` ${printNatProto(r.proto)}`;
   if (o.purge) s += " purge";
   return s;
 }
