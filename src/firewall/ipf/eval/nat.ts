@@ -78,7 +78,8 @@ export function compileNatRule(ast: NatRule, number: number, ctx: AddressContext
   const anyTest = compileAddressMatch({ kind: "any" }, ctx);
   if (ast.match.kind === "simple") {
     const test = compileAddressMatch(ast.match.address, ctx);
-    const range = ast.match.ports;
+    // `port 0` in a simple rdr means any port (ipnat stores no port test).
+    const range = ast.match.ports && !(ast.match.ports.low === 0 && ast.match.ports.high === 0) ? ast.match.ports : null;
     const port = range ? (p: number): boolean => p >= range.low && p <= range.high : null;
     if (ast.kind === "rdr") {
       src = { test: anyTest, negated: false, port: null };
@@ -239,8 +240,16 @@ export class NatTable {
       if (why !== undefined && r.ast.kind === "bimap" && inbound) why = this.bimapInbound(r, p);
       steps?.push({ rule: r, matched: why === undefined, why });
       if (why !== undefined) continue;
+      const hostmapBefore = this.hostmap.length;
+      const touched = this.hostmap.find((h) => h.family === p.family && h.src === before.src && h.dst === before.dst);
+      const usesBefore = touched?.uses ?? 0;
       const translated = this.newTuple(r, p, before);
-      if (!translated) return { session: undefined, created: false, before, after: before, rejected: true };
+      if (!translated) {
+        // A refused packet leaves no trace in the hostmap table.
+        if (this.hostmap.length > hostmapBefore) this.hostmap.shift();
+        else if (touched) touched.uses = usesBefore;
+        return { session: undefined, created: false, before, after: before, rejected: true };
+      }
       r.hits++;
       const kind = r.ast.kind === "rdr" ? "RDR" : r.ast.kind === "bimap" ? "BIMAP" : r.ast.kind === "rewrite" ? "RWR" : "MAP";
       const s: NatSession = { rule: r, kind, family: p.family, proto: p.proto, dir: p.dir, original: before, translated };
@@ -280,27 +289,53 @@ export class NatTable {
       addr = this.pickTarget(r, p);
       if (addr === undefined) return undefined;
       let dport = t.dport;
-      if (ports && a.targetPort) {
+      if (ports && a.targetPort && a.targetPort.low !== 0) {
         if (a.targetPort.fixed) dport = a.targetPort.low;
         else {
           const base = a.match.kind === "simple" && a.match.ports ? a.match.ports.low : a.match.kind === "fromto" && a.match.to.port?.kind === "compare" ? a.match.to.port.port : t.dport;
           dport = a.targetPort.low + (t.dport - base);
         }
       }
-      return { ...t, dst: addr, dport: ports ? dport : t.dport };
+      const redirected = { ...t, dst: addr, dport: ports ? dport : t.dport };
+      // Two clients may not end up as the same flow inside; a target port range offers the next port.
+      const tp = a.targetPort;
+      if (ports && tp && !tp.fixed && tp.high > tp.low) {
+        const span = tp.high - tp.low + 1;
+        for (let i = 0; i < span; i++) {
+          const candidate = { ...redirected, dport: tp.low + ((dport - tp.low + i) % span) };
+          if (!this.tupleInUse(p, candidate)) return candidate;
+        }
+        return undefined;
+      }
+      return this.tupleInUse(p, redirected) ? undefined : redirected;
     }
     // map, bimap outbound, map-block, rewrite out
     const newSrc = this.allocateSource(r, p, t, ports && a.portmap !== null);
     if (newSrc === undefined) return undefined;
-    let sport = t.sport;
-    if (ports && a.portmap) {
-      const low = a.portmap.auto ? 1024 : (a.portmap.low ?? 1024);
-      const high = a.portmap.auto ? 65535 : (a.portmap.high ?? 65535);
+    if (!(ports && a.portmap)) return { ...t, src: newSrc };
+    const low = a.portmap.auto ? 1024 : (a.portmap.low ?? 1024);
+    const high = a.portmap.auto ? 65535 : (a.portmap.high ?? 65535);
+    // Ports are handed out in turn; one whose flow to this peer is taken is skipped, and when all are taken the packet is refused.
+    for (let tries = 0; tries <= high - low; tries++) {
       if (r.nextPort < low || r.nextPort > high) r.nextPort = low;
-      sport = r.nextPort;
+      const candidate = { ...t, src: newSrc, sport: r.nextPort };
       r.nextPort = r.nextPort >= high ? low : r.nextPort + 1;
+      if (!this.tupleInUse(p, candidate)) return candidate;
     }
-    return { ...t, src: newSrc, sport };
+    return undefined;
+  }
+
+  /** Whether a session already produces this translated flow. */
+  private tupleInUse(p: Packet, t: Tuple): boolean {
+    const ports = hasPorts(p);
+    return this.sessions.some(
+      (s) =>
+        s.family === p.family &&
+        s.proto === p.proto &&
+        s.translated.src === t.src &&
+        s.translated.dst === t.dst &&
+        (!ports || (s.translated.sport === t.sport && s.translated.dport === t.dport)),
+    );
   }
 
   private pickTarget(r: CompiledNatRule, p: Packet): bigint | undefined {
@@ -327,10 +362,7 @@ export class NatTable {
   }
 
   private inUse(p: Packet, addr: bigint, t: Tuple): boolean {
-    const ports = hasPorts(p);
-    return this.sessions.some(
-      (s) => s.family === p.family && s.proto === p.proto && s.translated.src === addr && s.translated.dst === t.dst && (!ports || (s.translated.sport === t.sport && s.translated.dport === t.dport)),
-    );
+    return this.tupleInUse(p, { ...t, src: addr });
   }
 
   private allocateSource(r: CompiledNatRule, p: Packet, t: Tuple, portTranslated: boolean): bigint | undefined {
@@ -404,9 +436,9 @@ export class NatTable {
     const lines: string[] = [];
     for (const s of this.sessions) {
       const ports = s.proto === IPPROTO_TCP || s.proto === IPPROTO_UDP;
-      // IPv4 columns are padded (%-15s %-5d); IPv6 addresses are printed as they are.
+      // IPv4 addresses are padded to 15 columns, IPv6 ones printed as they are; ports always take 5.
       const f = (a: bigint): string => (s.family === 4 ? formatAddr(4, a).padEnd(15) : formatAddr(6, a));
-      const port = (n: number): string => (ports ? `${s.family === 4 ? String(n).padEnd(5) : String(n)} ` : "");
+      const port = (n: number): string => (ports ? `${String(n).padEnd(5)} ` : "");
       let inside: [bigint, number];
       let outside: [bigint, number];
       let peer: [bigint, number];

@@ -299,6 +299,9 @@ export function parseTextPacket(line: string, defaultIf = "anon0"): Packet | und
   } else if (/^\d+$/.test(protoTok)) {
     pkt.proto = Number(protoTok);
     i++;
+  } else if (family === 6) {
+    // ipft_tx leaves an IPv6 packet without a protocol as next header 41 (IPv6-in-IPv6).
+    pkt.proto = 41;
   }
   const parseAddr = (s: string): bigint => {
     const v = family === 4 ? parseV4(s) : parseV6(s);
