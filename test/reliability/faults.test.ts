@@ -1,16 +1,75 @@
-import { test, after, describe } from "node:test";
+import { test, after, before, describe } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { cpSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { tempDir } from "../helpers/cli.js";
+import { hostLayout, physical } from "../../src/core/paths.js";
+import { qjailArgv, tempDir } from "../helpers/cli.js";
 import { childArgv, runSync } from "./helpers/index.js";
+import { createJails, installHost, releaseBase } from "./helpers/host.js";
+import { killLoop, type KillLoopResult, type KillLoopSpec } from "./helpers/killloop.js";
 
 // Fault injection (issue 7 §2): SIGKILL at every step boundary of the
 // mutating commands, a full disk while a record is written, a failing
 // firewall load, and concurrent qjail processes.
 
 const tmp = tempDir(`qjail-faults-${process.pid}-`);
-after(() => tmp.cleanup());
+after(() => {
+  tmp.cleanup();
+  releaseBase();
+});
+
+/** Where an admin sees qjail's state: records, jail.conf blocks, fstabs, exposures, host config. */
+const ETC_STATE = ["/usr/local/etc"];
+const ON_FREEBSD_LAYOUT = ["--platform", "freebsd"];
+
+/** An installed host with jails www (10.0.0.3) and ssh (10.0.0.2): the before state of every loop. */
+const hostWithJails = join(tmp.dir, "template-host");
+before(async () => {
+  mkdirSync(hostWithJails, { recursive: true });
+  await installHost(hostWithJails);
+  await createJails(hostWithJails, [
+    ["www", "10.0.0.3"],
+    ["ssh", "10.0.0.2"],
+  ]);
+});
+
+const coverage = new Map<string, KillLoopResult>();
+after(() => {
+  const total = [...coverage.values()].reduce((n, r) => n + r.killPoints, 0);
+  process.stderr.write(`fault injection: ${total} kill points covered (${[...coverage].map(([c, r]) => `${c} ${r.killPoints}`).join(", ")})\n`);
+});
+
+function loop(spec: Omit<KillLoopSpec, "template" | "visible"> & { visible?: readonly string[] }, named: string[] = []): void {
+  const work = join(tmp.dir, `loop-${spec.label.replace(/[^A-Za-z0-9]/g, "_")}`);
+  mkdirSync(work, { recursive: true });
+  const result = killLoop({ visible: ETC_STATE, ...spec, template: hostWithJails }, work, named);
+  coverage.set(spec.label, result);
+  assert.ok(result.killPoints > 0, `${spec.label}: no kill point was reached`);
+  assert.deepEqual(
+    { mixtures: result.mixtures, unrecovered: result.unrecovered },
+    { mixtures: [], unrecovered: [] },
+    `${spec.label}: ${result.killPoints} kill points, ${result.leftBefore} left the before state, ${result.leftAfter} the after state`,
+  );
+}
+
+describe("SIGKILL at every step: the state is the before or the after state, and the next run finishes", () => {
+  test("create", () => {
+    loop({ label: "create", argv: (root) => ["create", "--root", root, ...ON_FREEBSD_LAYOUT, "-n", "lo1", "-4", "10.0.0.9", "mail"] });
+  });
+  test("create -c (one-time ssh)", () => {
+    loop({ label: "create -c", argv: (root) => ["create", "--root", root, ...ON_FREEBSD_LAYOUT, "-n", "lo1", "-4", "10.0.0.10", "-c", "sshjail"] });
+  });
+  test("delete", () => {
+    loop({ label: "delete", argv: (root) => ["delete", "--root", root, ...ON_FREEBSD_LAYOUT, "www"] }, ["delete-tree:0"]);
+  });
+  test("config -n (rename)", () => {
+    loop({ label: "config -n", argv: (root) => ["config", "--root", root, ...ON_FREEBSD_LAYOUT, "-n", "web", "www"] });
+  });
+  test("config -4 (new address)", () => {
+    loop({ label: "config -4", argv: (root) => ["config", "--root", root, ...ON_FREEBSD_LAYOUT, "-4", "10.0.0.33", "www"] });
+  });
+});
 
 /** Parse the child's `digest {...}` line. */
 function digestLine(stdout: string): Record<string, string> {
@@ -45,5 +104,73 @@ describe("disk full while writing a record", () => {
     assert.ok(beforeFill && afterFailure);
     assert.equal(afterFailure.www, beforeFill.www, "the old record must be unchanged");
     assert.deepEqual(Object.keys(afterFailure).sort(), [".filler", "www"], "no temporary file may be left beside the record");
+  });
+});
+
+/** Run the real qjail asynchronously, so several run at the same time. */
+function qjailAsync(argv: readonly string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const [cmd, ...pre] = qjailArgv();
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd as string, [...pre, ...argv], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env } });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function freshHost(label: string): string {
+  const root = join(tmp.dir, label);
+  cpSync(hostWithJails, root, { recursive: true, verbatimSymlinks: true });
+  return root;
+}
+
+function recordNames(root: string, dir: string): string[] {
+  return readdirSync(physical(root, dir)).sort();
+}
+
+describe("concurrent qjail commands", () => {
+  test("ten parallel creates of distinct jails all succeed, and every record is whole", async () => {
+    const root = freshHost("parallel-distinct");
+    const names = Array.from({ length: 10 }, (_, i) => `par${i}`);
+    const runs = await Promise.all(names.map((n, i) => qjailAsync(["create", "--root", root, ...ON_FREEBSD_LAYOUT, "-n", "lo1", "-4", `10.0.1.${i + 10}`, n])));
+    runs.forEach((r, i) => assert.equal(r.code, 0, `create ${names[i]}: ${r.stderr}`));
+    const layout = hostLayout();
+    assert.deepEqual(recordNames(root, layout.local), [...names, "ssh", "www"].sort());
+    assert.deepEqual(recordNames(root, layout.global), [...names, "ssh", "www"].sort());
+    for (const n of names) {
+      const local = readFileSync(physical(root, `${layout.local}/${n}`), "utf8");
+      assert.equal(readFileSync(physical(root, `${layout.global}/${n}`), "utf8"), local);
+      assert.match(local, new RegExp(`^name="${n}"\\n`));
+    }
+  });
+
+  test("ten parallel creates of the same name: exactly one succeeds, nine refuse cleanly", async () => {
+    const root = freshHost("parallel-same");
+    const runs = await Promise.all(Array.from({ length: 10 }, (_, i) => qjailAsync(["create", "--root", root, ...ON_FREEBSD_LAYOUT, "-n", "lo1", "-4", `10.0.2.${i + 10}`, "twin"])));
+    const ok = runs.filter((r) => r.code === 0);
+    const refused = runs.filter((r) => r.code !== 0);
+    assert.equal(ok.length, 1, runs.map((r) => `${r.code}: ${r.stderr}`).join("\n"));
+    for (const r of refused) {
+      assert.equal(r.code, 3, r.stderr);
+      assert.match(r.stderr, /QJ1205: Jailname already exists\. "twin"/);
+    }
+    const layout = hostLayout();
+    assert.deepEqual(recordNames(root, layout.local), ["ssh", "twin", "www"]);
+    // The record is the winner's, whole: its address is one of the ten, once.
+    assert.match(readFileSync(physical(root, `${layout.local}/twin`), "utf8"), /^ip4="10\.0\.2\.(1[0-9])"$/m);
+  });
+
+  test("a qjail killed while holding the host lock does not block the next one for good", async () => {
+    const root = freshHost("stale-lock");
+    const victim = await qjailAsync(["create", "--root", root, ...ON_FREEBSD_LAYOUT, "-n", "lo1", "-4", "10.0.3.10", "victim"], { QJAIL_CRASH_AT: "step:1" });
+    assert.equal(victim.code, null, "the first create must have been killed");
+    const t0 = Date.now();
+    const next = await qjailAsync(["create", "--root", root, ...ON_FREEBSD_LAYOUT, "-n", "lo1", "-4", "10.0.3.11", "next"]);
+    assert.equal(next.code, 0, next.stderr);
+    // proper-lockfile declares a lock stale after 10 s without updates (src/store/lock.ts).
+    assert.ok(Date.now() - t0 < 25_000, `took ${Date.now() - t0} ms`);
   });
 });

@@ -41,23 +41,49 @@ export interface KillLoopSpec {
 }
 
 export interface KillLoopResult {
-  /** Kill points the command was actually killed at. */
+  /** Kill points the command was actually killed at (step boundaries and named points). */
   killPoints: number;
   /** How many of them left the before state, and how many the after state. */
   leftBefore: number;
   leftAfter: number;
+  /** Kill points that left a visible mixture of before and after, with what differed. */
+  mixtures: string[];
+  /** Kill points after which running the command again did not end in exactly the after state. */
+  unrecovered: string[];
 }
 
 /** Files that are not state: the host lock (proper-lockfile's lock directory and its target). */
 const NOT_STATE = /^var\/run\/qjail\.lock/;
 
+const RECORD_DIR = /^usr\/local\/etc\/qjail\.(?:local(?:\.[^/]+)?|global)\/([^/]+)$/;
+const PER_JAIL_FILE = /^usr\/local\/etc\/qjail\.(?:config|fstab(?:\.[^/]+)?|expose|packages)\/([^/]+)$/;
+
+/**
+ * What an admin sees of qjail's state under the given logical directories:
+ * every record file, and the per-jail files (jail.conf block, fstab,
+ * exposures, package list) of jails that have a record. Per-jail files of a
+ * name with no record are orphans no command shows, like a half-built jail
+ * tree; they are left out here and must be gone (or completed) after the
+ * next command, which the loop checks on the whole root.
+ */
 export function stateDigest(root: string, logicalDirs: readonly string[], normalize?: (d: Digest) => Digest): Digest {
-  const out: Digest = new Map();
+  const all: Digest = new Map();
   for (const dir of logicalDirs) {
     const abs = physical(root, dir);
     const rel = dir.replace(/^\//, "");
     if (!existsSync(abs)) continue;
-    for (const [k, v] of treeDigest(abs)) out.set(`${rel}/${k}`, v);
+    for (const [k, v] of treeDigest(abs)) all.set(`${rel}/${k}`, v);
+  }
+  const recorded = new Set<string>();
+  for (const k of all.keys()) {
+    const m = RECORD_DIR.exec(k);
+    if (m) recorded.add((m[1] as string).replace(/\.(?:norun|man)$/, ""));
+  }
+  const out: Digest = new Map();
+  for (const [k, v] of all) {
+    const m = PER_JAIL_FILE.exec(k);
+    if (m && !recorded.has(m[1] as string)) continue;
+    out.set(k, v);
   }
   return normalize ? normalize(out) : out;
 }
@@ -100,55 +126,64 @@ function freshCopy(template: string, dest: string): void {
   cpSync(template, dest, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
 }
 
-export function killLoop(spec: KillLoopSpec, work: string): KillLoopResult {
+function oneKill(spec: KillLoopSpec, work: string, point: string, ctx: { before: Digest; after: Digest; afterFull: Digest }, result: KillLoopResult): "killed" | "completed" {
   const norm = spec.normalize;
   const env = spec.env ?? {};
+  const root = join(work, `${spec.label}-${point.replace(/[^A-Za-z0-9]/g, "_")}`);
+  freshCopy(spec.template, root);
+  try {
+    const r = runQjail(spec.argv(root), { ...env, QJAIL_CRASH_AT: point });
+    if (!killed(r)) {
+      assert.equal(r.code, 0, `${spec.label} ${point}: not killed, so it must complete:\n${r.stderr}`);
+      assert.deepEqual(digestDiff(fullDigest(root, norm), ctx.afterFull), [], `${spec.label}: an uninterrupted run ends in the after state`);
+      return "completed";
+    }
+    result.killPoints++;
+    const seen = stateDigest(root, spec.visible, norm);
+    const isBefore = sameDigest(seen, ctx.before);
+    const isAfter = sameDigest(seen, ctx.after);
+    if (isBefore) result.leftBefore++;
+    else if (isAfter) result.leftAfter++;
+    else {
+      result.mixtures.push(
+        `${point}: differs from before in [${digestDiff(seen, ctx.before).join(", ")}] and from after in [${digestDiff(seen, ctx.after).join(", ")}]`,
+      );
+    }
+    clearRunDir(root);
+    // The next command completes the work (or finds it done) and leaves exactly the after state.
+    const again = runQjail(isBefore ? (spec.recover ?? spec.argv)(root) : spec.argv(root), env);
+    const leftover = digestDiff(fullDigest(root, norm), ctx.afterFull);
+    if (leftover.length > 0 || (isBefore && again.code !== 0) || (again.code !== 0 && again.code !== 3)) {
+      result.unrecovered.push(`${point}: re-run exited ${again.code} (${again.stderr.split("\n")[0] ?? ""}); differs from after in [${leftover.join(", ")}]`);
+    }
+    return "killed";
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+export function killLoop(spec: KillLoopSpec, work: string, namedPoints: readonly string[] = []): KillLoopResult {
+  const norm = spec.normalize;
   const before = stateDigest(spec.template, spec.visible, norm);
 
   // The reference after state: the command run once without faults.
   const refRoot = join(work, `${spec.label}-ref`);
   freshCopy(spec.template, refRoot);
-  const ref = runQjail(spec.argv(refRoot), env);
+  const ref = runQjail(spec.argv(refRoot), spec.env ?? {});
   assert.equal(ref.code, 0, `${spec.label}: the command must succeed without faults:\n${ref.stderr}`);
   const after = stateDigest(refRoot, spec.visible, norm);
   const afterFull = fullDigest(refRoot, norm);
+  rmSync(refRoot, { recursive: true, force: true });
   assert.ok(!sameDigest(before, after), `${spec.label}: the command changed nothing visible, so the loop would prove nothing`);
 
-  const result: KillLoopResult = { killPoints: 0, leftBefore: 0, leftAfter: 0 };
+  const ctx = { before, after, afterFull };
+  const result: KillLoopResult = { killPoints: 0, leftBefore: 0, leftAfter: 0, mixtures: [], unrecovered: [] };
   const max = spec.maxPoints ?? 200;
-  for (let k = 0; k <= max; k++) {
-    const root = join(work, `${spec.label}-k${k}`);
-    freshCopy(spec.template, root);
-    const r = runQjail(spec.argv(root), { ...env, QJAIL_CRASH_AT: `step:${k}` });
-    if (!killed(r)) {
-      assert.equal(r.code, 0, `${spec.label} step:${k}: not killed, so it must complete:\n${r.stderr}`);
-      assert.deepEqual(digestDiff(fullDigest(root, norm), afterFull), [], `${spec.label}: an uninterrupted run ends in the after state`);
-      rmSync(root, { recursive: true, force: true });
-      break;
-    }
-    result.killPoints++;
-    const seen = stateDigest(root, spec.visible, norm);
-    const isBefore = sameDigest(seen, before);
-    const isAfter = sameDigest(seen, after);
-    assert.ok(
-      isBefore || isAfter,
-      `${spec.label} killed at step:${k}: visible state is a mixture.\n  differs from before: ${digestDiff(seen, before).join(", ")}\n  differs from after: ${digestDiff(seen, after).join(", ")}`,
-    );
-    if (isBefore) result.leftBefore++;
-    else result.leftAfter++;
-    clearRunDir(root);
-    // The next command completes the work (or finds it done) and leaves exactly the after state.
-    const again = runQjail(isBefore ? (spec.recover ?? spec.argv)(root) : spec.argv(root), env);
-    if (isBefore) assert.equal(again.code, 0, `${spec.label} step:${k}: re-running after a kill that left the before state must succeed:\n${again.stderr}`);
-    else assert.ok(again.code === 0 || again.code === 3, `${spec.label} step:${k}: re-running on the after state exits 0 or refuses cleanly (3), got ${again.code}:\n${again.stderr}`);
-    assert.deepEqual(
-      digestDiff(fullDigest(root, norm), afterFull),
-      [],
-      `${spec.label} killed at step:${k}, then re-run: the whole root must be exactly the after state (a half-made tree must be cleaned or completed)`,
-    );
-    rmSync(root, { recursive: true, force: true });
-    if (k === max) assert.fail(`${spec.label}: still being killed after ${max} points`);
+  let completed = false;
+  for (let k = 0; k <= max && !completed; k++) completed = oneKill(spec, work, `step:${k}`, ctx, result) === "completed";
+  assert.ok(completed, `${spec.label}: still being killed after ${max} step boundaries`);
+  for (const point of namedPoints) {
+    assert.equal(oneKill(spec, work, point, ctx, result), "killed", `${spec.label}: named crash point ${point} was never reached`);
   }
-  rmSync(refRoot, { recursive: true, force: true });
   return result;
 }
