@@ -18,7 +18,7 @@ import type { BenchContext, Figure, Timing } from "./lib.js";
 
 export const LINES = 10_000;
 
-const jail = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${(i & 255) || 1}`;
+const jail = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255 || 1}`;
 
 /** A `lines`-line ipf.conf (counting comments and continuation lines). */
 export function generateIpfConf(lines = LINES): string {
@@ -26,10 +26,14 @@ export function generateIpfConf(lines = LINES): string {
   for (let i = 0; out.length < lines; i++) {
     switch (i % 8) {
       case 0:
-        out.push(`pass in quick on em0 proto tcp from any to ${jail(i)}/32 port = ${1024 + (i % 60000)} flags S/SA keep state`);
+        out.push(
+          `pass in quick on em0 proto tcp from any to ${jail(i)}/32 port = ${1024 + (i % 60000)} flags S/SA keep state`,
+        );
         break;
       case 1:
-        out.push(`pass in on em0 proto udp from any port > 1023 to ${jail(i)} port = 53 keep state (limit 100, age 30/60)`);
+        out.push(
+          `pass in on em0 proto udp from any port > 1023 to ${jail(i)} port = 53 keep state (limit 100, age 30/60)`,
+        );
         break;
       case 2:
         out.push(`block in quick on em0 from 192.0.${(i >> 8) & 255}.${i & 255}/32 to any`);
@@ -41,7 +45,9 @@ export function generateIpfConf(lines = LINES): string {
         out.push(`block in log quick on em0 from any to any with opt lsrr,ssrr`);
         break;
       case 5:
-        out.push(`pass out quick on em0 proto tcp/udp from ${jail(i)}/24 to any port 1000 >< 2000 keep state group 100`);
+        out.push(
+          `pass out quick on em0 proto tcp/udp from ${jail(i)}/24 to any port 1000 >< 2000 keep state group 100`,
+        );
         break;
       case 6:
         out.push(`# jail ${i}: continuation line follows`);
@@ -55,7 +61,11 @@ export function generateIpfConf(lines = LINES): string {
 
 /** A `lines`-line ipnat.conf. */
 export function generateIpnatConf(lines = LINES): string {
-  const out = ["# generated for bench/ipf-parse", "map em0 10.0.0.0/8 -> 0/32 portmap tcp/udp auto", "map em0 10.0.0.0/8 -> 0/32"];
+  const out = [
+    "# generated for bench/ipf-parse",
+    "map em0 10.0.0.0/8 -> 0/32 portmap tcp/udp auto",
+    "map em0 10.0.0.0/8 -> 0/32",
+  ];
   for (let i = 0; out.length < lines; i++) {
     switch (i % 5) {
       case 0:
@@ -63,7 +73,9 @@ export function generateIpnatConf(lines = LINES): string {
         out.push(`rdr em0 0/0 port ${1024 + (i % 60000)} -> ${jail(i)} port 80 tcp`);
         break;
       case 2:
-        out.push(`rdr em0 from any to 198.51.100.1/32 port = ${1024 + (i % 60000)} -> ${jail(i)} port 22 tcp round-robin`);
+        out.push(
+          `rdr em0 from any to 198.51.100.1/32 port = ${1024 + (i % 60000)} -> ${jail(i)} port 22 tcp round-robin`,
+        );
         break;
       case 3:
         out.push(`bimap em0 ${jail(i)}/32 -> 203.0.${(i >> 8) & 255}.${i & 255}/32`);
@@ -80,8 +92,16 @@ export function generateIpnatConf(lines = LINES): string {
 function summarize(samples: number[]): Timing {
   const sorted = [...samples].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
-  const median = sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-  return { runs: sorted.length, medianMs: median, minMs: sorted[0] as number, maxMs: sorted[sorted.length - 1] as number };
+  const median =
+    sorted.length % 2 === 1
+      ? (sorted[mid] as number)
+      : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  return {
+    runs: sorted.length,
+    medianMs: median,
+    minMs: sorted[0] as number,
+    maxMs: sorted[sorted.length - 1] as number,
+  };
 }
 
 function time(fn: () => void, runs: number): Timing {
@@ -95,19 +115,26 @@ function time(fn: () => void, runs: number): Timing {
   return summarize(samples);
 }
 
-export function measureParse(runs: number): { ipf: Timing; ipnat: Timing; ipfRules: number; ipnatRules: number } {
+export function measureParse(runs: number): {
+  ipf: Timing;
+  ipnat: Timing;
+  ipfRules: number;
+  ipnatRules: number;
+} {
   const ipfText = generateIpfConf();
   const natText = generateIpnatConf();
   let ipfRules = 0;
   let ipnatRules = 0;
   const ipf = time(() => {
     const r = parseIpf(ipfText);
-    if (r.diagnostics.length > 0) throw new Error(`generated ipf.conf has errors: ${r.diagnostics[0]?.message}`);
+    if (r.diagnostics.length > 0)
+      throw new Error(`generated ipf.conf has errors: ${r.diagnostics[0]?.message}`);
     ipfRules = r.rules.length;
   }, runs);
   const ipnat = time(() => {
     const r = parseIpnat(natText);
-    if (r.diagnostics.length > 0) throw new Error(`generated ipnat.conf has errors: ${r.diagnostics[0]?.message}`);
+    if (r.diagnostics.length > 0)
+      throw new Error(`generated ipnat.conf has errors: ${r.diagnostics[0]?.message}`);
     ipnatRules = r.rules.length;
   }, runs);
   return { ipf, ipnat, ipfRules, ipnatRules };
@@ -126,8 +153,13 @@ export async function bench(ctx: BenchContext): Promise<Figure[]> {
     runs: t.runs,
     status: "info",
   });
-  ctx.log(`ipf-parse: ipf.conf median ${m.ipf.medianMs.toFixed(1)} ms, ipnat.conf median ${m.ipnat.medianMs.toFixed(1)} ms`);
-  return [fig("parseIpf: 10,000-line ipf.conf", m.ipf, m.ipfRules), fig("parseIpnat: 10,000-line ipnat.conf", m.ipnat, m.ipnatRules)];
+  ctx.log(
+    `ipf-parse: ipf.conf median ${m.ipf.medianMs.toFixed(1)} ms, ipnat.conf median ${m.ipnat.medianMs.toFixed(1)} ms`,
+  );
+  return [
+    fig("parseIpf: 10,000-line ipf.conf", m.ipf, m.ipfRules),
+    fig("parseIpnat: 10,000-line ipnat.conf", m.ipnat, m.ipnatRules),
+  ];
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -110,8 +110,7 @@ export interface InterfaceName {
 
 /** A routing target for `to`, `dup-to`, `reply-to`, `fastroute`: `qe0`, `qe0:127.0.0.1`, or `dstlist/name`. */
 export type RouteTarget =
-  | { kind: "interface"; name: string; address: string | null }
-  | { kind: "dstlist"; name: string };
+  { kind: "interface"; name: string; address: string | null } | { kind: "dstlist"; name: string };
 
 /** A protocol as stored: `number` is the IP protocol; `tcpudp` is ipf's combined tcp/udp match (`proto tcp/udp`). */
 export type Protocol = { kind: "number"; number: number } | { kind: "tcpudp" };

@@ -24,7 +24,12 @@ import { printFilterRule, type PrintOptions } from "./impl/print-ipf.js";
 import { printNatRule } from "./impl/print-ipnat.js";
 
 export type * from "./ast.js";
-export { IpfDiagnosticCode, formatDiagnostic, type IpfDiagnostic, type DiagnosticSeverity } from "./impl/diagnostics.js";
+export {
+  IpfDiagnosticCode,
+  formatDiagnostic,
+  type IpfDiagnostic,
+  type DiagnosticSeverity,
+} from "./impl/diagnostics.js";
 export type { ParseOptions } from "./impl/common.js";
 export type { PrintOptions } from "./impl/print-ipf.js";
 

@@ -86,7 +86,8 @@ export function portIntervals(p: PortMatch | null): Interval[] {
 
 const admits = (list: Interval[], port: number) => list.some(([a, b]) => port >= a && port <= b);
 const overlaps = (x: Interval[], y: Interval[]) => x.some(([a, b]) => y.some(([c, d]) => a <= d && c <= b));
-const covers = (outer: Interval[], inner: Interval[]) => inner.every(([a, b]) => outer.some(([c, d]) => c <= a && b <= d));
+const covers = (outer: Interval[], inner: Interval[]) =>
+  inner.every(([a, b]) => outer.some(([c, d]) => c <= a && b <= d));
 
 function addressContains(outer: AddressMatch, inner: AddressMatch): boolean {
   if (outer.kind === "any") return true;
@@ -113,7 +114,8 @@ function natProtos(p: NatProtocol | null): number[] | null {
   return p.kind === "tcpudp" ? [6, 17] : [p.number];
 }
 
-const protosOverlap = (a: number[] | null, b: number[] | null) => a === null || b === null || a.some((x) => b.includes(x));
+const protosOverlap = (a: number[] | null, b: number[] | null) =>
+  a === null || b === null || a.some((x) => b.includes(x));
 
 interface Forward {
   rule: NatRule;
@@ -145,8 +147,22 @@ function forwards(nat: readonly NatRule[]): Forward[] {
     const tp = r.targetPort;
     const translate = (p: number) => (tp === null ? p : tp.fixed ? tp.low : tp.low + (p - low));
     const targets: AddressMatch[] =
-      r.target.kind === "cidr" ? [r.target.address] : r.target.kind === "list" ? r.target.addresses : r.target.kind === "none" ? [] : [{ kind: "any" }];
-    out.push({ rule: r, iface: r.interfaces.map((i) => i.name), publicAddress, publicPorts, protos: natProtos(r.proto), translate, targets });
+      r.target.kind === "cidr"
+        ? [r.target.address]
+        : r.target.kind === "list"
+          ? r.target.addresses
+          : r.target.kind === "none"
+            ? []
+            : [{ kind: "any" }];
+    out.push({
+      rule: r,
+      iface: r.interfaces.map((i) => i.name),
+      publicAddress,
+      publicPorts,
+      protos: natProtos(r.proto),
+      translate,
+      targets,
+    });
   }
   return out;
 }
@@ -155,7 +171,8 @@ function onInterface(rule: FilterRule, iface: string[]): boolean {
   return rule.on.length === 0 || rule.on.some((i) => iface.includes(i.name));
 }
 
-const samplePorts = (list: Interval[]) => list.flatMap(([a, b]) => (b - a > 64 ? [a, b] : Array.from({ length: b - a + 1 }, (_, i) => a + i)));
+const samplePorts = (list: Interval[]) =>
+  list.flatMap(([a, b]) => (b - a > 64 ? [a, b] : Array.from({ length: b - a + 1 }, (_, i) => a + i)));
 
 /** Run every check; findings are sorted by file and line and never repeat. */
 export function lintRules(input: LintInput): LintFinding[] {
@@ -217,7 +234,12 @@ export function lintRules(input: LintInput): LintFinding[] {
       const b = fwd[j] as Forward;
       if (a.rule.options.roundRobin && b.rule.options.roundRobin) continue;
       if (!a.iface.some((x) => b.iface.includes(x))) continue;
-      if (!protosOverlap(a.protos, b.protos) || !addressOverlaps(a.publicAddress, b.publicAddress) || !overlaps(a.publicPorts, b.publicPorts)) continue;
+      if (
+        !protosOverlap(a.protos, b.protos) ||
+        !addressOverlaps(a.publicAddress, b.publicAddress) ||
+        !overlaps(a.publicPorts, b.publicPorts)
+      )
+        continue;
       add({
         code: IpfLintCode.PortForwardedTwice,
         severity: "error",
@@ -291,11 +313,14 @@ export function lintRules(input: LintInput): LintFinding[] {
     }
   }
 
-  return findings.sort((x, y) => (x.file === y.file ? x.line - y.line || x.code.localeCompare(y.code) : x.file === "ipf" ? -1 : 1));
+  return findings.sort((x, y) =>
+    x.file === y.file ? x.line - y.line || x.code.localeCompare(y.code) : x.file === "ipf" ? -1 : 1,
+  );
 }
 
 function describeAddress(a: AddressMatch): string {
-  if (a.kind === "cidr") return a.prefix === 32 || a.prefix === 128 ? a.address : `${a.address}/${a.prefix ?? a.mask}`;
+  if (a.kind === "cidr")
+    return a.prefix === 32 || a.prefix === 128 ? a.address : `${a.address}/${a.prefix ?? a.mask}`;
   return "any";
 }
 
@@ -309,7 +334,13 @@ function describeTargets(f: Forward): string {
  * unknown source: last matching rule wins, `quick` stops. Rules that depend on
  * what we cannot know (source address or port, packet options) are skipped.
  */
-function filterVerdict(rules: readonly FilterRule[], iface: string[], proto: number | null, target: AddressMatch, port: number): { action: string; line: number } | null {
+function filterVerdict(
+  rules: readonly FilterRule[],
+  iface: string[],
+  proto: number | null,
+  target: AddressMatch,
+  port: number,
+): { action: string; line: number } | null {
   let verdict: { action: string; line: number } | null = null;
   for (const r of rules) {
     if (r.direction !== "in" || (r.action.kind !== "pass" && r.action.kind !== "block")) continue;
@@ -332,7 +363,11 @@ function filterVerdict(rules: readonly FilterRule[], iface: string[], proto: num
 function decidesFirst(first: FilterRule, later: FilterRule): boolean {
   if (first.direction !== later.direction || first.group !== later.group || first.head !== null) return false;
   if (first.action.kind !== "pass" && first.action.kind !== "block") return false;
-  if (first.on.length > 0 && (later.on.length === 0 || !later.on.every((i) => first.on.some((o) => o.name === i.name)))) return false;
+  if (
+    first.on.length > 0 &&
+    (later.on.length === 0 || !later.on.every((i) => first.on.some((o) => o.name === i.name)))
+  )
+    return false;
   const fp = filterProtos(first.proto);
   const lp = filterProtos(later.proto);
   if (fp !== null && (lp === null || !lp.every((p) => fp.includes(p)))) return false;

@@ -11,7 +11,14 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { SHARED } from "../../helpers/cli.js";
-import { listIpf, listIpnat, parseIpf, parseIpnat, printIpfRule, printIpnatRule } from "../../../src/firewall/ipf/index.js";
+import {
+  listIpf,
+  listIpnat,
+  parseIpf,
+  parseIpnat,
+  printIpfRule,
+  printIpnatRule,
+} from "../../../src/firewall/ipf/index.js";
 
 const CORPUS = join(SHARED, "corpus", "ipfilter");
 const present = existsSync(join(CORPUS, "test.format"));
@@ -47,7 +54,9 @@ test("i and in classes print byte for byte as ipf -Rnvf / ipnat -Rnvf", { skip }
     if (NOT_PARSER_TESTS[name]) continue;
     const regress = join(CORPUS, "regress", name);
     // i19's expected output is a template the Makefile rewrites per host; FreeBSD's rewrite leaves it as is.
-    const expected = [join(CORPUS, "expected", name), join(CORPUS, "expected", `${name}.dist`)].find((p) => existsSync(p));
+    const expected = [join(CORPUS, "expected", name), join(CORPUS, "expected", `${name}.dist`)].find((p) =>
+      existsSync(p),
+    );
     if (!existsSync(regress) || expected === undefined) continue;
     total++;
     const text = readFileSync(regress, "utf8");
@@ -56,7 +65,10 @@ test("i and in classes print byte for byte as ipf -Rnvf / ipnat -Rnvf", { skip }
     else failures.push(name);
   }
   assert.ok(total > 0, "no i/in tests found in test.format");
-  assert.ok(passing >= PASSING_FLOOR, `only ${passing}/${total} byte-identical (floor ${PASSING_FLOOR}); failing: ${failures.join(", ")}`);
+  assert.ok(
+    passing >= PASSING_FLOOR,
+    `only ${passing}/${total} byte-identical (floor ${PASSING_FLOOR}); failing: ${failures.join(", ")}`,
+  );
 });
 
 test("print → parse → print is a fixed point for every f/n/ni/p rule that parses", { skip }, () => {

@@ -17,18 +17,28 @@ const assertParse = (text: string, expected: string[]) => {
 };
 const assertNat = (text: string, expected: string[]) => {
   const r = parseIpnat(text);
-  assert.deepEqual(r.diagnostics.filter((d) => d.severity === "error"), [], `unexpected diagnostics for ${JSON.stringify(text)}`);
+  assert.deepEqual(
+    r.diagnostics.filter((d) => d.severity === "error"),
+    [],
+    `unexpected diagnostics for ${JSON.stringify(text)}`,
+  );
   assert.equal(printIpnat(r.rules), expected.map((l) => l + "\n").join(""));
 };
 const findDiag = (list: IpfDiagnostic[], code: IpfDiagnosticCode, line: number, column: number) =>
   list.find((d) => d.code === code && d.line === line && d.column === column);
 const assertDiag = (text: string, code: IpfDiagnosticCode, line: number, column: number) => {
   const list = parseIpf(text).diagnostics;
-  assert.ok(findDiag(list, code, line, column), `expected ${code} at ${line}:${column}, got ${JSON.stringify(list)}`);
+  assert.ok(
+    findDiag(list, code, line, column),
+    `expected ${code} at ${line}:${column}, got ${JSON.stringify(list)}`,
+  );
 };
 const assertNatDiag = (text: string, code: IpfDiagnosticCode, line: number, column: number) => {
   const list = parseIpnat(text).diagnostics;
-  assert.ok(findDiag(list, code, line, column), `expected ${code} at ${line}:${column}, got ${JSON.stringify(list)}`);
+  assert.ok(
+    findDiag(list, code, line, column),
+    `expected ${code} at ${line}:${column}, got ${JSON.stringify(list)}`,
+  );
 };
 
 test("canonical filter rules", () => {
@@ -54,7 +64,9 @@ test("lists expand into one rule each, first list fastest", () => {
 });
 
 test("variables, predefined variables and continuation lines", () => {
-  assertParse(['ext = "em0";', "pass in on $ext \\", "  proto udp all"].join("\n"), ["pass in on em0(!) proto udp from any to any"]);
+  assertParse(['ext = "em0";', "pass in on $ext \\", "  proto udp all"].join("\n"), [
+    "pass in on em0(!) proto udp from any to any",
+  ]);
   const r = parseIpf("pass in on $IF all", { variables: { IF: "vtnet0" } });
   assert.equal(printIpf(r.rules), "pass in on vtnet0(!) all\n");
 });
@@ -82,23 +94,33 @@ test("recover keeps the rule ipf would reject, with its diagnostics", () => {
   assert.equal(parseIpf(text).rules.length, 0);
   const r = parseIpf(text, { recover: true });
   assert.equal(r.diagnostics.length, 2);
-  assert.equal(printIpf(r.rules), "pass in quick on rl0(!) proto tcp from any to any port = 6188 flags S/FSRPAU keep state # count 0\n");
+  assert.equal(
+    printIpf(r.rules),
+    "pass in quick on rl0(!) proto tcp from any to any port = 6188 flags S/FSRPAU keep state # count 0\n",
+  );
 });
 
 test("the caret excerpt points at the offending token", () => {
   const text = "pass in all\npass in quick rl0 proto tcp all\n";
   const d = parseIpf(text).diagnostics[0];
   assert.ok(d);
-  assert.equal(formatDiagnostic(d, text, "ipf.rules"), [
-    `ipf.rules:2:15: error QJ4009: interface "rl0" needs "on" before it: write "on rl0"`,
-    "  2 | pass in quick rl0 proto tcp all",
-    "    |               ^^^",
-  ].join("\n"));
+  assert.equal(
+    formatDiagnostic(d, text, "ipf.rules"),
+    [
+      `ipf.rules:2:15: error QJ4009: interface "rl0" needs "on" before it: write "on rl0"`,
+      "  2 | pass in quick rl0 proto tcp all",
+      "    |               ^^^",
+    ].join("\n"),
+  );
 });
 
 test("canonical NAT rules", () => {
-  assertNat("map em0 10.0.0.0/24 -> 0/32 portmap tcp/udp 40000:60000", ["map em0 10.0.0.0/24 -> 0/32 portmap tcp/udp 40000:60000"]);
-  assertNat("rdr em0 0/0 port 8080 -> 10.0.0.2 port 80 tcp", ["rdr em0 0/0 port 8080 -> 10.0.0.2/32 port 80 tcp"]);
+  assertNat("map em0 10.0.0.0/24 -> 0/32 portmap tcp/udp 40000:60000", [
+    "map em0 10.0.0.0/24 -> 0/32 portmap tcp/udp 40000:60000",
+  ]);
+  assertNat("rdr em0 0/0 port 8080 -> 10.0.0.2 port 80 tcp", [
+    "rdr em0 0/0 port 8080 -> 10.0.0.2/32 port 80 tcp",
+  ]);
   assertNat("rdr em0 0/0 port 80 -> 10.0.0.2 port 80 ip", ["rdr em0 0/0 -> 10.0.0.2/32 ip"]);
   assertNat("bimap em0 10.0.0.2 -> 203.0.113.5", ["bimap em0 10.0.0.2/32 -> 203.0.113.5/32"]);
   assertNat("rdr em0 from any to 1.2.3.4 port = 22 -> 10.0.0.3 port 22 tcp round-robin", [

@@ -3,7 +3,14 @@ import { basename, resolve } from "node:path";
 import { defineCommand } from "../../command.js";
 import { write } from "../../context.js";
 import { UsageError, shown } from "../../../core/errors.js";
-import { formatDiagnostic, parseIpf, parseIpnat, type FilterRule, type IpfDiagnostic, type NatRule } from "../../../firewall/ipf/index.js";
+import {
+  formatDiagnostic,
+  parseIpf,
+  parseIpnat,
+  type FilterRule,
+  type IpfDiagnostic,
+  type NatRule,
+} from "../../../firewall/ipf/index.js";
 import { lintRules, type LintFinding } from "../../../firewall/ipf/lint.js";
 
 type Language = "ipf" | "ipnat";
@@ -35,16 +42,29 @@ function readRules(cwd: string, path: string): string {
   try {
     isFile = statSync(full).isFile();
   } catch {
-    throw new UsageError("QJ4201", `cannot read rule file ${shown(path)}: no such file`, "Give the path of an ipf.rules or ipnat.rules file.");
+    throw new UsageError(
+      "QJ4201",
+      `cannot read rule file ${shown(path)}: no such file`,
+      "Give the path of an ipf.rules or ipnat.rules file.",
+    );
   }
-  if (!isFile) throw new UsageError("QJ4201", `rule file ${shown(path)} is not a regular file`, "Give the path of an ipf.rules or ipnat.rules file.");
+  if (!isFile)
+    throw new UsageError(
+      "QJ4201",
+      `rule file ${shown(path)} is not a regular file`,
+      "Give the path of an ipf.rules or ipnat.rules file.",
+    );
   return readFileSync(full, "utf8");
 }
 
 function parsePorts(text: string): number[] {
   return text.split(",").map((p) => {
     if (!/^\d+$/.test(p.trim()) || Number(p) < 1 || Number(p) > 65535) {
-      throw new UsageError("QJ4202", `--host-ports: ${shown(p)} is not a port number 1-65535`, "Give a comma list such as --host-ports 22,80.");
+      throw new UsageError(
+        "QJ4202",
+        `--host-ports: ${shown(p)} is not a port number 1-65535`,
+        "Give a comma list such as --host-ports 22,80.",
+      );
     }
     return Number(p);
   });
@@ -52,7 +72,8 @@ function parsePorts(text: string): number[] {
 
 export const fwLintCommand = defineCommand({
   path: ["fw", "lint"],
-  summary: "Check IPFilter rule files: syntax as ipf/ipnat read it, and rdr/pass mistakes that load but do not work.",
+  summary:
+    "Check IPFilter rule files: syntax as ipf/ipnat read it, and rdr/pass mistakes that load but do not work.",
   usage: ["fw lint [--host-ports PORTS] [--ipf FILE] [--nat FILE] [FILE ...]"],
   details: `
 Reads an ipf.conf and/or an ipnat.conf exactly as ipf(8) and ipnat(8) would
@@ -73,7 +94,10 @@ Nothing is loaded or changed. Exit status 0 when there are no errors
 (warnings allowed), 1 when there is at least one error, 3 on a usage problem.`,
   examples: [
     { command: "qjail fw lint /etc/ipf.rules /etc/ipnat.rules", description: "check both files, together" },
-    { command: "qjail fw lint --host-ports 22,80 --nat /etc/ipnat.rules", description: "also flag forwards that take the host's ssh or http port" },
+    {
+      command: "qjail fw lint --host-ports 22,80 --nat /etc/ipnat.rules",
+      description: "also flag forwards that take the host's ssh or http port",
+    },
     { command: "qjail fw lint --json /etc/ipnat.rules", description: "findings as one JSON document" },
   ],
   options: {
@@ -88,8 +112,14 @@ Nothing is loaded or changed. Exit status 0 when there are no errors
     if (typeof inv.values.ipf === "string") requested.push({ path: inv.values.ipf, language: "ipf" });
     if (typeof inv.values.nat === "string") requested.push({ path: inv.values.nat, language: "ipnat" });
     for (const p of inv.positionals) requested.push({ path: p, language: null });
-    if (requested.length === 0) throw new UsageError("QJ4203", "qjail fw lint: no rule file given", "Give the files to check, e.g. qjail fw lint /etc/ipf.rules /etc/ipnat.rules.");
-    const hostPorts = typeof inv.values["host-ports"] === "string" ? parsePorts(inv.values["host-ports"]) : [];
+    if (requested.length === 0)
+      throw new UsageError(
+        "QJ4203",
+        "qjail fw lint: no rule file given",
+        "Give the files to check, e.g. qjail fw lint /etc/ipf.rules /etc/ipnat.rules.",
+      );
+    const hostPorts =
+      typeof inv.values["host-ports"] === "string" ? parsePorts(inv.values["host-ports"]) : [];
 
     const files: LintedFile[] = [];
     let ipfRules: FilterRule[] | undefined;
@@ -98,7 +128,11 @@ Nothing is loaded or changed. Exit status 0 when there are no errors
       const text = readRules(ctx.cwd, req.path);
       const language = req.language ?? guessLanguage(req.path, text);
       if (files.some((f) => f.language === language)) {
-        throw new UsageError("QJ4204", `more than one ${language === "ipf" ? "ipf.conf" : "ipnat.conf"} file given (${shown(req.path)})`, "Lint one filter file and one NAT file at a time; run qjail fw lint once per pair.");
+        throw new UsageError(
+          "QJ4204",
+          `more than one ${language === "ipf" ? "ipf.conf" : "ipnat.conf"} file given (${shown(req.path)})`,
+          "Lint one filter file and one NAT file at a time; run qjail fw lint once per pair.",
+        );
       }
       if (language === "ipf") {
         const r = parseIpf(text, { recover: true });
@@ -113,8 +147,12 @@ Nothing is loaded or changed. Exit status 0 when there are no errors
 
     const findings = lintRules({ ipf: ipfRules, ipnat: natRules, hostPorts });
     const pathOf = (lang: Language) => files.find((f) => f.language === lang)?.path ?? lang;
-    const errors = files.reduce((n, f) => n + f.diagnostics.filter((d) => d.severity === "error").length, 0) + findings.filter((f) => f.severity === "error").length;
-    const warnings = files.reduce((n, f) => n + f.diagnostics.filter((d) => d.severity === "warning").length, 0) + findings.filter((f) => f.severity === "warning").length;
+    const errors =
+      files.reduce((n, f) => n + f.diagnostics.filter((d) => d.severity === "error").length, 0) +
+      findings.filter((f) => f.severity === "error").length;
+    const warnings =
+      files.reduce((n, f) => n + f.diagnostics.filter((d) => d.severity === "warning").length, 0) +
+      findings.filter((f) => f.severity === "warning").length;
 
     if (inv.global.json) {
       write(
@@ -122,7 +160,11 @@ Nothing is loaded or changed. Exit status 0 when there are no errors
         JSON.stringify({
           files: files.map((f) => ({ path: f.path, language: f.language })),
           diagnostics: files.flatMap((f) => f.diagnostics.map((d) => ({ file: f.path, ...d }))),
-          findings: findings.map((f) => ({ ...f, file: pathOf(f.file), related: f.related.map((r) => ({ file: pathOf(r.file), line: r.line })) })),
+          findings: findings.map((f) => ({
+            ...f,
+            file: pathOf(f.file),
+            related: f.related.map((r) => ({ file: pathOf(r.file), line: r.line })),
+          })),
           errors,
           warnings,
         }),
@@ -130,9 +172,15 @@ Nothing is loaded or changed. Exit status 0 when there are no errors
     } else {
       const blocks: string[] = [];
       for (const f of files) for (const d of f.diagnostics) blocks.push(formatDiagnostic(d, f.text, f.path));
-      for (const f of findings) blocks.push(formatFinding(f, pathOf(f.file), files.find((x) => x.language === f.file)?.text ?? "", pathOf));
+      for (const f of findings)
+        blocks.push(
+          formatFinding(f, pathOf(f.file), files.find((x) => x.language === f.file)?.text ?? "", pathOf),
+        );
       if (blocks.length > 0) write(ctx.stdout, blocks.join("\n"));
-      write(ctx.stderr, `qjail fw lint: ${errors} error${errors === 1 ? "" : "s"}, ${warnings} warning${warnings === 1 ? "" : "s"} in ${files.map((f) => f.path).join(", ")}`);
+      write(
+        ctx.stderr,
+        `qjail fw lint: ${errors} error${errors === 1 ? "" : "s"}, ${warnings} warning${warnings === 1 ? "" : "s"} in ${files.map((f) => f.path).join(", ")}`,
+      );
     }
     return errors > 0 ? 1 : 0;
   },
@@ -140,7 +188,10 @@ Nothing is loaded or changed. Exit status 0 when there are no errors
 
 function formatFinding(f: LintFinding, path: string, text: string, pathOf: (l: Language) => string): string {
   const source = text.split("\n")[f.line - 1] ?? "";
-  const lines = [`${path}:${f.line}:${f.column}: ${f.severity} ${f.code}: ${f.message}`, `  ${f.line} | ${source}`];
+  const lines = [
+    `${path}:${f.line}:${f.column}: ${f.severity} ${f.code}: ${f.message}`,
+    `  ${f.line} | ${source}`,
+  ];
   for (const r of f.related) lines.push(`  see ${pathOf(r.file)}:${r.line}`);
   lines.push(`  fix: ${f.fix}`);
   return lines.join("\n");

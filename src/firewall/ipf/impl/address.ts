@@ -57,7 +57,8 @@ export function parseIpv4Loose(text: string): bigint | null {
     return n <= 0xffffffffn ? n : null;
   }
   const parts = text.split(".");
-  if (parts.length < 2 || parts.length > 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) return null;
+  if (parts.length < 2 || parts.length > 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255))
+    return null;
   let v = 0n;
   for (let i = 0; i < 4; i++) v = (v << 8n) | BigInt(Number(parts[i] ?? "0"));
   return v;

@@ -3,7 +3,15 @@
  * addresses with masks, port comparisons.
  */
 import type { AddressMatch, CidrAddress, Family, PortMatch } from "../ast.js";
-import { allOnes, makeCidr, parseDottedQuad, parseIpv4Loose, parseIpv6, prefixToMask, familyBits } from "./address.js";
+import {
+  allOnes,
+  makeCidr,
+  parseDottedQuad,
+  parseIpv4Loose,
+  parseIpv6,
+  prefixToMask,
+  familyBits,
+} from "./address.js";
 import { IpfDiagnosticCode } from "./diagnostics.js";
 import { Cursor, ParseError, type Token } from "./lexer.js";
 import { SERVICE_PORTS } from "./tables.js";
@@ -33,19 +41,43 @@ export function parseNumber(tok: Token, what: string, max = 0xffffffff): number 
   let v: number;
   if (/^0x[0-9a-f]+$/i.test(t)) v = parseInt(t.slice(2), 16);
   else if (/^\d+$/.test(t)) v = Number(t);
-  else throw new ParseError(IpfDiagnosticCode.InvalidNumber, `${what} must be a number, found ${JSON.stringify(t)}`, tok.offset, tok.length);
-  if (v > max) throw new ParseError(IpfDiagnosticCode.InvalidNumber, `${what} ${JSON.stringify(t)} is larger than ${max}`, tok.offset, tok.length);
+  else
+    throw new ParseError(
+      IpfDiagnosticCode.InvalidNumber,
+      `${what} must be a number, found ${JSON.stringify(t)}`,
+      tok.offset,
+      tok.length,
+    );
+  if (v > max)
+    throw new ParseError(
+      IpfDiagnosticCode.InvalidNumber,
+      `${what} ${JSON.stringify(t)} is larger than ${max}`,
+      tok.offset,
+      tok.length,
+    );
   return v;
 }
 
 export function parsePortToken(tok: Token, text = tok.text): number {
   if (/^\d+$/.test(text)) {
     const n = Number(text);
-    if (n > 65535) throw new ParseError(IpfDiagnosticCode.InvalidPort, `port ${JSON.stringify(text)} is out of range 0-65535`, tok.offset, tok.length);
+    if (n > 65535)
+      throw new ParseError(
+        IpfDiagnosticCode.InvalidPort,
+        `port ${JSON.stringify(text)} is out of range 0-65535`,
+        tok.offset,
+        tok.length,
+      );
     return n;
   }
   const known = SERVICE_PORTS.get(text.toLowerCase());
-  if (known === undefined) throw new ParseError(IpfDiagnosticCode.InvalidPort, `unknown service name ${JSON.stringify(text)}`, tok.offset, tok.length);
+  if (known === undefined)
+    throw new ParseError(
+      IpfDiagnosticCode.InvalidPort,
+      `unknown service name ${JSON.stringify(text)}`,
+      tok.offset,
+      tok.length,
+    );
   return known;
 }
 
@@ -77,7 +109,13 @@ export function parsePortMatch(cur: Cursor, allowLists: boolean): PortMatch[] {
     if (allowLists && cur.is("{")) {
       return parseBraceList(cur, (item) => {
         const range = /^([^:]+):([^:]+)$/.exec(item.text);
-        if (range) return { kind: "range", op: ":", low: parsePortToken(item, range[1]), high: parsePortToken(item, range[2]) } as PortMatch;
+        if (range)
+          return {
+            kind: "range",
+            op: ":",
+            low: parsePortToken(item, range[1]),
+            high: parsePortToken(item, range[2]),
+          } as PortMatch;
         return { kind: "compare", op, port: parsePortToken(item) } as PortMatch;
       });
     }
@@ -86,7 +124,10 @@ export function parsePortMatch(cur: Cursor, allowLists: boolean): PortMatch[] {
   }
   const first = cur.word("a port comparison");
   const colon = /^([^:]+):([^:]+)$/.exec(first.text);
-  if (colon) return [{ kind: "range", op: ":", low: parsePortToken(first, colon[1]), high: parsePortToken(first, colon[2]) }];
+  if (colon)
+    return [
+      { kind: "range", op: ":", low: parsePortToken(first, colon[1]), high: parsePortToken(first, colon[2]) },
+    ];
   const low = parsePortToken(first);
   const rangeTok = cur.peek();
   if (rangeTok && (rangeTok.text === "<>" || rangeTok.text === "><" || rangeTok.text === ":")) {
@@ -94,7 +135,7 @@ export function parsePortMatch(cur: Cursor, allowLists: boolean): PortMatch[] {
     const high = parsePortToken(cur.word("the upper port of the range"));
     return [{ kind: "range", op: rangeTok.text as "<>" | "><" | ":", low, high }];
   }
-  throw cur.unexpected(rangeTok ?? first, "a port comparison such as \"port = 80\" or \"port 1000:2000\"");
+  throw cur.unexpected(rangeTok ?? first, 'a port comparison such as "port = 80" or "port 1000:2000"');
 }
 
 /** `{ a, b, c }` where items are single words; returns the mapped items in order. */
@@ -103,7 +144,13 @@ export function parseBraceList<T>(cur: Cursor, item: (tok: Token) => T): T[] {
   const out: T[] = [];
   for (;;) {
     const t = cur.peek();
-    if (!t) throw new ParseError(IpfDiagnosticCode.Unterminated, "list opened with \"{\" is never closed", open.offset, 1);
+    if (!t)
+      throw new ParseError(
+        IpfDiagnosticCode.Unterminated,
+        'list opened with "{" is never closed',
+        open.offset,
+        1,
+      );
     if (t.text === "}" && t.kind === "punct") {
       cur.next();
       break;
@@ -114,7 +161,8 @@ export function parseBraceList<T>(cur: Cursor, item: (tok: Token) => T): T[] {
     }
     out.push(item(cur.next()));
   }
-  if (out.length === 0) throw new ParseError(IpfDiagnosticCode.UnexpectedToken, "empty list \"{}\"", open.offset, 2);
+  if (out.length === 0)
+    throw new ParseError(IpfDiagnosticCode.UnexpectedToken, 'empty list "{}"', open.offset, 2);
   return out;
 }
 
@@ -168,8 +216,19 @@ export function parseHostWithMask(cur: Cursor, resolver: HostResolver, family: F
       const which = INTERFACE_SUFFIX[cur.next().text]!;
       return { kind: "interface", name: tok.text, which };
     }
-    if (/^[0-9.:]+$/.test(tok.text)) throw new ParseError(IpfDiagnosticCode.InvalidAddress, `${JSON.stringify(tok.text)} is not a valid address`, tok.offset, tok.length);
-    throw new ParseError(IpfDiagnosticCode.UnknownHost, `host name ${JSON.stringify(tok.text)} is not known (qjail does not query DNS)`, tok.offset, tok.length);
+    if (/^[0-9.:]+$/.test(tok.text))
+      throw new ParseError(
+        IpfDiagnosticCode.InvalidAddress,
+        `${JSON.stringify(tok.text)} is not a valid address`,
+        tok.offset,
+        tok.length,
+      );
+    throw new ParseError(
+      IpfDiagnosticCode.UnknownHost,
+      `host name ${JSON.stringify(tok.text)} is not known (qjail does not query DNS)`,
+      tok.offset,
+      tok.length,
+    );
   }
   let mask = allOnes(host.family);
   if (cur.accept("/")) {
@@ -185,16 +244,34 @@ export function parseMaskToken(tok: Token, family: Family, allowPrefix: boolean)
   const t = tok.text;
   if (/^0x[0-9a-f]+$/i.test(t)) {
     const v = BigInt(t);
-    if (family !== "inet" || v > 0xffffffffn) throw new ParseError(IpfDiagnosticCode.InvalidAddress, `mask ${JSON.stringify(t)} is not a valid IPv4 mask`, tok.offset, tok.length);
+    if (family !== "inet" || v > 0xffffffffn)
+      throw new ParseError(
+        IpfDiagnosticCode.InvalidAddress,
+        `mask ${JSON.stringify(t)} is not a valid IPv4 mask`,
+        tok.offset,
+        tok.length,
+      );
     return v;
   }
   if (allowPrefix && /^\d+$/.test(t)) {
     const n = Number(t);
-    if (n > familyBits(family)) throw new ParseError(IpfDiagnosticCode.InvalidAddress, `prefix length /${t} is longer than ${familyBits(family)}`, tok.offset, tok.length);
+    if (n > familyBits(family))
+      throw new ParseError(
+        IpfDiagnosticCode.InvalidAddress,
+        `prefix length /${t} is longer than ${familyBits(family)}`,
+        tok.offset,
+        tok.length,
+      );
     return prefixToMask(family, n);
   }
   const dotted = family === "inet" ? parseDottedQuad(t) : parseIpv6(t);
-  if (dotted === null) throw new ParseError(IpfDiagnosticCode.InvalidAddress, `${JSON.stringify(t)} is not a valid mask`, tok.offset, tok.length);
+  if (dotted === null)
+    throw new ParseError(
+      IpfDiagnosticCode.InvalidAddress,
+      `${JSON.stringify(t)} is not a valid mask`,
+      tok.offset,
+      tok.length,
+    );
   return dotted;
 }
 

@@ -6,7 +6,6 @@
 import type {
   AddressMatch,
   BlockReturn,
-  Endpoint,
   ExpressionMatch,
   Family,
   FilterAction,
@@ -25,10 +24,17 @@ import type {
   TcpFlags,
   WithOption,
 } from "../ast.js";
-import { makeCidr, parseDottedQuad, parseIpv6, allOnes } from "./address.js";
-import { HostResolver, parseBraceList, parseHostWithMask, parseNumber, parsePortMatch, parsePortToken, type ParseOptions } from "./common.js";
+import { makeCidr, parseAddressText, parseDottedQuad, parseIpv6, prefixToMask, allOnes } from "./address.js";
+import {
+  HostResolver,
+  parseBraceList,
+  parseHostWithMask,
+  parseNumber,
+  parsePortMatch,
+  type ParseOptions,
+} from "./common.js";
 import { IpfDiagnosticCode, type IpfDiagnostic } from "./diagnostics.js";
-import { Cursor, DiagnosticSink, logicalLines, ParseError, type LogicalLine, type Token } from "./lexer.js";
+import { Cursor, DiagnosticSink, logicalLines, ParseError, type Token } from "./lexer.js";
 import {
   DEFAULT_FLAG_MASK,
   ICMP_CODES,
@@ -118,7 +124,12 @@ export function parseIpfText(text: string, opts: ParseOptions = {}): IpfParseRes
   const rules: FilterRule[] = [];
   const lines = logicalLines(text, variables, sink, (a) => {
     const { line, column } = sink.index.position(a.offset);
-    statements.push({ kind: "variable", span: { offset: a.offset, length: a.length, line, column }, name: a.name, value: a.value });
+    statements.push({
+      kind: "variable",
+      span: { offset: a.offset, length: a.length, line, column },
+      name: a.name,
+      value: a.value,
+    });
   });
   // Statements are appended in the order lines appear; assignments were
   // pushed while lines were cut, so sort the merged list by offset at the end.
@@ -133,7 +144,7 @@ export function parseIpfText(text: string, opts: ParseOptions = {}): IpfParseRes
     }
     const before = sink.list.length;
     try {
-      const draft = parseRule(cur, line, span, resolver, sink);
+      const draft = parseRule(cur, span, resolver, sink);
       const errors = sink.list.slice(before).some((d) => d.severity === "error");
       if (!errors || (opts.recover && draft.recoverable)) {
         for (const r of expand(draft)) {
@@ -154,7 +165,9 @@ function parseSet(cur: Cursor, span: FilterRule["span"], sink: DiagnosticSink): 
   cur.next();
   const name = cur.peek();
   if (!name || name.kind !== "word") {
-    const e = name ? cur.unexpected(name, "a tunable name after \"set\"") : cur.endError("a tunable name after \"set\"");
+    const e = name
+      ? cur.unexpected(name, 'a tunable name after "set"')
+      : cur.endError('a tunable name after "set"');
     sink.add(e.code, e.message, e.offset, e.length);
     return null;
   }
@@ -165,9 +178,25 @@ function parseSet(cur: Cursor, span: FilterRule["span"], sink: DiagnosticSink): 
   return { kind: "set", span, name: name.text, value: parts.join(" ") };
 }
 
-const ACTION_WORDS = new Set(["pass", "block", "log", "count", "skip", "auth", "preauth", "nomatch", "call", "decapsulate"]);
+const ACTION_WORDS = new Set([
+  "pass",
+  "block",
+  "log",
+  "count",
+  "skip",
+  "auth",
+  "preauth",
+  "nomatch",
+  "call",
+  "decapsulate",
+]);
 
-function parseRule(cur: Cursor, line: LogicalLine, span: FilterRule["span"], resolver: HostResolver, sink: DiagnosticSink): Draft {
+function parseRule(
+  cur: Cursor,
+  span: FilterRule["span"],
+  resolver: HostResolver,
+  sink: DiagnosticSink,
+): Draft {
   const rule = emptyRule(span);
   const d: Draft = {
     rule,
@@ -198,8 +227,8 @@ function parseRule(cur: Cursor, line: LogicalLine, span: FilterRule["span"], res
 
   rule.action = parseAction(cur, rule);
   const dir = cur.peek();
-  if (!dir) throw cur.endError("\"in\" or \"out\"");
-  if (dir.text !== "in" && dir.text !== "out") throw cur.unexpected(dir, "\"in\" or \"out\" after the action");
+  if (!dir) throw cur.endError('"in" or "out"');
+  if (dir.text !== "in" && dir.text !== "out") throw cur.unexpected(dir, '"in" or "out" after the action');
   cur.next();
   rule.direction = dir.text;
 
@@ -207,16 +236,17 @@ function parseRule(cur: Cursor, line: LogicalLine, span: FilterRule["span"], res
   parseTail(cur, d, resolver);
   if (!cur.atEnd()) {
     const t = cur.peek()!;
-    if (!(t.text === ";" && cur.pos === cur.tokens.length - 1)) throw cur.unexpected(t, "the end of the rule");
+    if (!(t.text === ";" && cur.pos === cur.tokens.length - 1))
+      throw cur.unexpected(t, "the end of the rule");
   }
-  void line;
   return d;
 }
 
 function parseAction(cur: Cursor, rule: FilterRule): FilterAction {
   const t = cur.peek();
   if (!t) throw cur.endError("an action (pass, block, log, count, …)");
-  if (t.kind !== "word" || !ACTION_WORDS.has(t.text)) throw cur.unexpected(t, "an action (pass, block, log, count, skip, auth, preauth, nomatch, call)");
+  if (t.kind !== "word" || !ACTION_WORDS.has(t.text))
+    throw cur.unexpected(t, "an action (pass, block, log, count, skip, auth, preauth, nomatch, call)");
   cur.next();
   switch (t.text) {
     case "pass":
@@ -268,7 +298,12 @@ function icmpCode(tok: Token): number {
   const idx = ICMP_CODES.indexOf(tok.text);
   if (idx >= 0) return idx;
   if (/^\d+$/.test(tok.text)) return parseNumber(tok, "ICMP code", 255);
-  throw new ParseError(IpfDiagnosticCode.UnknownIcmp, `unknown ICMP code ${JSON.stringify(tok.text)}`, tok.offset, tok.length);
+  throw new ParseError(
+    IpfDiagnosticCode.UnknownIcmp,
+    `unknown ICMP code ${JSON.stringify(tok.text)}`,
+    tok.offset,
+    tok.length,
+  );
 }
 
 function parseLogOptions(cur: Cursor): LogOptions {
@@ -280,7 +315,10 @@ function parseLogOptions(cur: Cursor): LogOptions {
     else if (cur.accept("level")) {
       const lv = cur.word("a syslog facility.priority such as auth.info");
       const dot = lv.text.indexOf(".");
-      log.level = dot >= 0 ? { facility: lv.text.slice(0, dot), priority: lv.text.slice(dot + 1) } : { facility: null, priority: lv.text };
+      log.level =
+        dot >= 0
+          ? { facility: lv.text.slice(0, dot), priority: lv.text.slice(dot + 1) }
+          : { facility: null, priority: lv.text };
     } else break;
   }
   return log;
@@ -303,13 +341,20 @@ function interfaceList(cur: Cursor, what: string): InterfaceName[] {
 
 function parseRouteTarget(cur: Cursor, d: Draft): RouteTarget {
   const t = cur.word("an interface such as qe0 or qe0:10.0.0.1");
-  if (t.text === "dstlist" && cur.accept("/")) return { kind: "dstlist", name: cur.word("a destination list name").text };
+  if (t.text === "dstlist" && cur.accept("/"))
+    return { kind: "dstlist", name: cur.word("a destination list name").text };
   const colon = t.text.indexOf(":");
   if (colon > 0) {
     const addrText = t.text.slice(colon + 1);
     const v4 = parseDottedQuad(addrText);
     const v6 = v4 === null ? parseIpv6(addrText) : null;
-    if (v4 === null && v6 === null) throw new ParseError(IpfDiagnosticCode.InvalidAddress, `${JSON.stringify(addrText)} is not a valid next-hop address`, t.offset, t.length);
+    if (v4 === null && v6 === null)
+      throw new ParseError(
+        IpfDiagnosticCode.InvalidAddress,
+        `${JSON.stringify(addrText)} is not a valid next-hop address`,
+        t.offset,
+        t.length,
+      );
     impliedFamily(d, v4 !== null ? "inet" : "inet6", t);
     return { kind: "interface", name: t.text.slice(0, colon), address: addrText };
   }
@@ -323,12 +368,32 @@ function impliedFamily(d: Draft, family: Family, tok: Token | undefined): void {
     r.family = family;
     r.familyImplied = true;
   } else if (r.family !== family) {
-    throw new ParseError(IpfDiagnosticCode.FamilyMismatch, `rule mixes ${r.family} and ${family} addresses`, tok?.offset ?? r.span.offset, tok?.length ?? 1);
+    throw new ParseError(
+      IpfDiagnosticCode.FamilyMismatch,
+      `rule mixes ${r.family} and ${family} addresses`,
+      tok?.offset ?? r.span.offset,
+      tok?.length ?? 1,
+    );
   }
 }
 
 /** Words that end the head of a rule: the address part, or (when that is left out, `block out on de0 head 100`) the options after it. */
-const HEAD_END = new Set(["all", "from", "to", "exp", "with", "flags", "icmp-type", "keep", "head", "group", "set-tag", "match-tag", "pps", "comment"]);
+const HEAD_END = new Set([
+  "all",
+  "from",
+  "to",
+  "exp",
+  "with",
+  "flags",
+  "icmp-type",
+  "keep",
+  "head",
+  "group",
+  "set-tag",
+  "match-tag",
+  "pps",
+  "comment",
+]);
 
 function parseHead(cur: Cursor, d: Draft, resolver: HostResolver, sink: DiagnosticSink): void {
   const r = d.rule;
@@ -350,15 +415,15 @@ function parseHead(cur: Cursor, d: Draft, resolver: HostResolver, sink: Diagnost
         r.quick = true;
         break;
       case "on":
-        r.on = interfaceList(cur, "an interface name after \"on\"");
+        r.on = interfaceList(cur, 'an interface name after "on"');
         fixSpans(r.on, sink);
         break;
       case "in-via":
-        r.inVia = interfaceList(cur, "an interface name after \"in-via\"");
+        r.inVia = interfaceList(cur, 'an interface name after "in-via"');
         fixSpans(r.inVia, sink);
         break;
       case "out-via":
-        r.outVia = interfaceList(cur, "an interface name after \"out-via\"");
+        r.outVia = interfaceList(cur, 'an interface name after "out-via"');
         fixSpans(r.outVia, sink);
         break;
       case "dup-to":
@@ -372,7 +437,13 @@ function parseHead(cur: Cursor, d: Draft, resolver: HostResolver, sink: Diagnost
         break;
       case "inet":
       case "inet6":
-        if (r.family !== null && r.family !== t.text) throw new ParseError(IpfDiagnosticCode.FamilyMismatch, `rule says ${t.text} but uses ${r.family} addresses`, t.offset, t.length);
+        if (r.family !== null && r.family !== t.text)
+          throw new ParseError(
+            IpfDiagnosticCode.FamilyMismatch,
+            `rule says ${t.text} but uses ${r.family} addresses`,
+            t.offset,
+            t.length,
+          );
         r.family = t.text;
         r.familyImplied = false;
         break;
@@ -402,20 +473,30 @@ function parseHead(cur: Cursor, d: Draft, resolver: HostResolver, sink: Diagnost
 function recoverHeadWord(t: Token, cur: Cursor, d: Draft, sink: DiagnosticSink): void {
   const r = d.rule;
   if (t.kind === "word" && (PROTOCOL_NUMBERS.has(t.text) || t.text === "tcp/udp") && r.proto === null) {
-    sink.add(IpfDiagnosticCode.MissingProto, `protocol ${JSON.stringify(t.text)} needs "proto" before it: write "proto ${t.text}"`, t.offset, t.length);
+    sink.add(
+      IpfDiagnosticCode.MissingProto,
+      `protocol ${JSON.stringify(t.text)} needs "proto" before it: write "proto ${t.text}"`,
+      t.offset,
+      t.length,
+    );
     cur.pos--;
     r.proto = parseProtocol(cur);
     d.ipMatch = true;
     return;
   }
   if (t.kind === "word" && /^[a-z][a-z0-9_]*\d+$/i.test(t.text) && r.on.length === 0) {
-    sink.add(IpfDiagnosticCode.MissingOn, `interface ${JSON.stringify(t.text)} needs "on" before it: write "on ${t.text}"`, t.offset, t.length);
+    sink.add(
+      IpfDiagnosticCode.MissingOn,
+      `interface ${JSON.stringify(t.text)} needs "on" before it: write "on ${t.text}"`,
+      t.offset,
+      t.length,
+    );
     const { line, column } = sink.index.position(t.offset);
     r.on = [{ name: t.text, span: { offset: t.offset, length: t.length, line, column } }];
     return;
   }
   d.recoverable = false;
-  throw cur.unexpected(t, "a rule option (quick, on, proto, …) or \"all\"/\"from\"");
+  throw cur.unexpected(t, 'a rule option (quick, on, proto, …) or "all"/"from"');
 }
 
 function fixSpans(list: InterfaceName[], sink: DiagnosticSink): void {
@@ -429,7 +510,24 @@ function isRouteTo(cur: Cursor): boolean {
   if (target.text === "dstlist") return true;
   const after = cur.peek(2);
   if (!after) return false;
-  return after.kind === "word" && ["from", "all", "dup-to", "reply-to", "fastroute", "in-via", "out-via", "inet", "inet6", "proto", "tos", "ttl", "exp"].includes(after.text);
+  return (
+    after.kind === "word" &&
+    [
+      "from",
+      "all",
+      "dup-to",
+      "reply-to",
+      "fastroute",
+      "in-via",
+      "out-via",
+      "inet",
+      "inet6",
+      "proto",
+      "tos",
+      "ttl",
+      "exp",
+    ].includes(after.text)
+  );
 }
 
 function numberOrList(cur: Cursor, what: string, max: number): number[] {
@@ -447,7 +545,13 @@ export function parseProtocol(cur: Cursor): Protocol {
   if (t.text === "tcp-udp" || t.text === "tcpudp") return { kind: "tcpudp" };
   if (/^\d+$/.test(t.text)) return { kind: "number", number: parseNumber(t, "protocol number", 255) };
   const n = PROTOCOL_NUMBERS.get(t.text.toLowerCase());
-  if (n === undefined) throw new ParseError(IpfDiagnosticCode.UnknownProtocol, `unknown protocol ${JSON.stringify(t.text)}`, t.offset, t.length);
+  if (n === undefined)
+    throw new ParseError(
+      IpfDiagnosticCode.UnknownProtocol,
+      `unknown protocol ${JSON.stringify(t.text)}`,
+      t.offset,
+      t.length,
+    );
   return { kind: "number", number: n };
 }
 
@@ -505,10 +609,10 @@ function parseTail(cur: Cursor, d: Draft, resolver: HostResolver): void {
         parseKeep(cur, r);
         break;
       case "head":
-        r.head = cur.word("a group name after \"head\"").text;
+        r.head = cur.word('a group name after "head"').text;
         break;
       case "group":
-        r.group = cur.word("a group name after \"group\"").text;
+        r.group = cur.word('a group name after "group"').text;
         break;
       case "set-tag":
         r.setTag = parseSetTag(cur);
@@ -530,7 +634,10 @@ function parseTail(cur: Cursor, d: Draft, resolver: HostResolver): void {
       }
       default:
         d.recoverable = false;
-        throw cur.unexpected(o, "a rule option (with, flags, icmp-type, keep, head, group, set-tag, pps, comment)");
+        throw cur.unexpected(
+          o,
+          "a rule option (with, flags, icmp-type, keep, head, group, set-tag, pps, comment)",
+        );
     }
   }
 }
@@ -539,7 +646,12 @@ function icmpType(tok: Token): number {
   const n = ICMP_TYPES.get(tok.text);
   if (n !== undefined) return n;
   if (/^\d+$/.test(tok.text)) return parseNumber(tok, "ICMP type", 255);
-  throw new ParseError(IpfDiagnosticCode.UnknownIcmp, `unknown ICMP type ${JSON.stringify(tok.text)}`, tok.offset, tok.length);
+  throw new ParseError(
+    IpfDiagnosticCode.UnknownIcmp,
+    `unknown ICMP type ${JSON.stringify(tok.text)}`,
+    tok.offset,
+    tok.length,
+  );
 }
 
 function parseEndpoint(
@@ -558,10 +670,10 @@ function parseEndpoint(
     // `from port = 53`: address left out, meaning any.
   } else if (side === "from" && t.text === "to") {
     // `from to …` never valid, report it.
-    throw cur.unexpected(t, "an address after \"from\"");
+    throw cur.unexpected(t, 'an address after "from"');
   } else if (t.text === "{") {
     addresses = parseBraceList(cur, (tok) => {
-      const sub = new Cursor([tok, ...maskTail(tok, cur)], cur.line);
+      const sub = new Cursor([tok, ...maskTail(cur)], cur.line);
       return parseHostWithMask(sub, resolver, d.rule.family);
     });
   } else if ((t.text === "pool" || t.text === "hash") && cur.is("/", 1)) {
@@ -585,8 +697,7 @@ function parseEndpoint(
  * Inside a `{…}` address list items are single words already cut at `,`; a
  * `/N` that follows an item belongs to it, so pull it in.
  */
-function maskTail(tok: Token, cur: Cursor): Token[] {
-  void tok;
+function maskTail(cur: Cursor): Token[] {
   const extra: Token[] = [];
   if (cur.is("/")) {
     extra.push(cur.next());
@@ -600,7 +711,13 @@ function parseInlinePool(cur: Cursor, resolver: HostResolver): InlinePool {
   const entries: InlinePool["entries"] = [];
   for (;;) {
     const t = cur.peek();
-    if (!t) throw new ParseError(IpfDiagnosticCode.Unterminated, "pool list opened with \"(\" is never closed", open.offset, 1);
+    if (!t)
+      throw new ParseError(
+        IpfDiagnosticCode.Unterminated,
+        'pool list opened with "(" is never closed',
+        open.offset,
+        1,
+      );
     if (t.text === ")") {
       cur.next();
       break;
@@ -637,12 +754,24 @@ function parseWith(cur: Cursor, d: Draft): void {
         if (o.text === "sec-class") {
           do {
             const c = cur.word("a security class");
-            if (!SECURITY_CLASSES.some((s) => s.name === c.text)) throw new ParseError(IpfDiagnosticCode.InvalidValue, `unknown security class ${JSON.stringify(c.text)}`, c.offset, c.length);
+            if (!SECURITY_CLASSES.some((s) => s.name === c.text))
+              throw new ParseError(
+                IpfDiagnosticCode.InvalidValue,
+                `unknown security class ${JSON.stringify(c.text)}`,
+                c.offset,
+                c.length,
+              );
             entry.secClasses.push(c.text);
           } while (cur.accept(","));
           break;
         }
-        if (!IP_OPTIONS.some((io) => io.name === o.text)) throw new ParseError(IpfDiagnosticCode.InvalidValue, `unknown IP option ${JSON.stringify(o.text)}`, o.offset, o.length);
+        if (!IP_OPTIONS.some((io) => io.name === o.text))
+          throw new ParseError(
+            IpfDiagnosticCode.InvalidValue,
+            `unknown IP option ${JSON.stringify(o.text)}`,
+            o.offset,
+            o.length,
+          );
         entry.options.push(o.text);
         if (!cur.accept(",")) break;
       }
@@ -661,7 +790,9 @@ function parseWith(cur: Cursor, d: Draft): void {
   }
   if (!any) {
     const t = cur.peek();
-    throw t ? cur.unexpected(t, "a packet property after \"with\" (opt, ipopts, short, frag, …)") : cur.endError("a packet property after \"with\"");
+    throw t
+      ? cur.unexpected(t, 'a packet property after "with" (opt, ipopts, short, frag, …)')
+      : cur.endError('a packet property after "with"');
   }
 }
 
@@ -671,7 +802,13 @@ function flagBits(tok: Token, text: string): number {
   let bits = 0;
   for (const ch of text) {
     const i = TCP_FLAG_LETTERS.indexOf(ch.toUpperCase());
-    if (i < 0 || ch !== ch.toUpperCase()) throw new ParseError(IpfDiagnosticCode.InvalidFlags, `${JSON.stringify(text)} is not a set of TCP flags (letters FSRPAUEC)`, tok.offset, tok.length);
+    if (i < 0 || ch !== ch.toUpperCase())
+      throw new ParseError(
+        IpfDiagnosticCode.InvalidFlags,
+        `${JSON.stringify(text)} is not a set of TCP flags (letters FSRPAUEC)`,
+        tok.offset,
+        tok.length,
+      );
     bits |= TCP_FLAG_BITS[i] as number;
   }
   return bits;
@@ -692,9 +829,20 @@ function parseFlags(cur: Cursor): TcpFlags {
 }
 
 function parseKeep(cur: Cursor, r: FilterRule): void {
-  const what = cur.word("\"state\" or \"frags\" after \"keep\"");
+  const what = cur.word('"state" or "frags" after "keep"');
   if (what.text === "state") {
-    const ks: KeepState = { limit: null, strict: false, loose: false, newisn: false, noIcmpErr: false, sync: false, age: null, icmpHead: null, maxSrcs: null, maxPerSrc: null };
+    const ks: KeepState = {
+      limit: null,
+      strict: false,
+      loose: false,
+      newisn: false,
+      noIcmpErr: false,
+      sync: false,
+      age: null,
+      icmpHead: null,
+      maxSrcs: null,
+      maxPerSrc: null,
+    };
     if (cur.accept("(")) {
       for (;;) {
         const o = cur.next();
@@ -734,12 +882,17 @@ function parseKeep(cur: Cursor, r: FilterRule): void {
             break;
           case "max-per-src": {
             const count = parseNumber(cur.word("a number of states"), "max-per-src");
-            const mask = cur.accept("/") ? parseNumber(cur.word("a prefix length"), "max-per-src mask", 128) : 32;
+            const mask = cur.accept("/")
+              ? parseNumber(cur.word("a prefix length"), "max-per-src mask", 128)
+              : 32;
             ks.maxPerSrc = { count, mask };
             break;
           }
           default:
-            throw cur.unexpected(o, "a keep state option (limit, strict, loose, newisn, no-icmp-err, sync, age, icmp-head, max-srcs, max-per-src)");
+            throw cur.unexpected(
+              o,
+              "a keep state option (limit, strict, loose, newisn, no-icmp-err, sync, age, icmp-head, max-srcs, max-per-src)",
+            );
         }
       }
     }
@@ -752,11 +905,11 @@ function parseKeep(cur: Cursor, r: FilterRule): void {
         if (o.text === ")") break;
         if (o.text === ",") continue;
         if (o.text === "strict") kf.strict = true;
-        else throw cur.unexpected(o, "\"strict\"");
+        else throw cur.unexpected(o, '"strict"');
       }
     }
     r.keepFrags = kf;
-  } else throw cur.unexpected(what, "\"state\" or \"frags\" after \"keep\"");
+  } else throw cur.unexpected(what, '"state" or "frags" after "keep"');
 }
 
 function parseSetTag(cur: Cursor): SetTag {
@@ -770,14 +923,28 @@ function parseSetTag(cur: Cursor): SetTag {
     const v = cur.next();
     if (k.text === "log") tag.log = parseNumber(v, "log tag");
     else if (k.text === "nat") tag.nat = v.text.slice(0, TAG_LENGTH);
-    else throw cur.unexpected(k, "\"log\" or \"nat\" in set-tag");
+    else throw cur.unexpected(k, '"log" or "nat" in set-tag');
   }
   return tag;
 }
 
 const EXPRESSION_FIELDS = new Set([
-  "ip.addr", "ip.src", "ip.dst", "ip.p", "tcp.port", "tcp.sport", "tcp.dport", "tcp.flags",
-  "udp.port", "udp.sport", "udp.dport", "idle-gt", "tcp-state", "ip6.addr", "ip6.src", "ip6.dst",
+  "ip.addr",
+  "ip.src",
+  "ip.dst",
+  "ip.p",
+  "tcp.port",
+  "tcp.sport",
+  "tcp.dport",
+  "tcp.flags",
+  "udp.port",
+  "udp.sport",
+  "udp.dport",
+  "idle-gt",
+  "tcp-state",
+  "ip6.addr",
+  "ip6.src",
+  "ip6.dst",
 ]);
 
 function parseExpression(cur: Cursor, resolver: HostResolver): ExpressionMatch {
@@ -788,13 +955,19 @@ function parseExpression(cur: Cursor, resolver: HostResolver): ExpressionMatch {
   const clauses: ExpressionMatch["clauses"] = [];
   for (const part of s.text.split(";")) {
     if (part.trim() === "") continue;
-    const m = /^\s*([a-z0-9.\-]+)\s*(!=|=)\s*(.*?)\s*$/.exec(part);
+    const m = /^\s*([a-z0-9.-]+)\s*(!=|=)\s*(.*?)\s*$/.exec(part);
     if (!m || !EXPRESSION_FIELDS.has(m[1] as string)) {
-      throw new ParseError(IpfDiagnosticCode.InvalidValue, `cannot read expression clause ${JSON.stringify(part.trim())}`, s.offset, s.length);
+      throw new ParseError(
+        IpfDiagnosticCode.InvalidValue,
+        `cannot read expression clause ${JSON.stringify(part.trim())}`,
+        s.offset,
+        s.length,
+      );
     }
     const field = m[1] as string;
     const values = (m[3] as string).split(",").map((v) => v.trim());
-    const normalised = field.startsWith("ip.") && field !== "ip.p" ? values.map((v) => normaliseHost(v, resolver, s)) : values;
+    const normalised =
+      field.startsWith("ip.") && field !== "ip.p" ? values.map((v) => normaliseHost(v, resolver, s)) : values;
     clauses.push({ field, op: m[2] as "=" | "!=", values: normalised });
   }
   return { clauses };
@@ -803,16 +976,23 @@ function parseExpression(cur: Cursor, resolver: HostResolver): ExpressionMatch {
 function normaliseHost(text: string, resolver: HostResolver, tok: Token): string {
   const [host, maskText] = text.split("/");
   const h = resolver.resolve(host ?? "", "inet", true);
-  if (!h) throw new ParseError(IpfDiagnosticCode.InvalidAddress, `${JSON.stringify(text)} is not a valid address`, tok.offset, tok.length);
+  if (!h)
+    throw new ParseError(
+      IpfDiagnosticCode.InvalidAddress,
+      `${JSON.stringify(text)} is not a valid address`,
+      tok.offset,
+      tok.length,
+    );
   let mask = allOnes(h.family);
   if (maskText !== undefined) {
-    const fake: Token = { ...tok, text: maskText };
-    const c = new Cursor([fake], { tokens: [fake], offset: tok.offset, length: tok.length });
-    mask = /^\d+$/.test(maskText) ? BigInt.asUintN(32, ((1n << 32n) - 1n) << BigInt(32 - Number(maskText))) : (parseDottedQuad(maskText) ?? 0n);
-    void c;
+    mask = /^\d+$/.test(maskText)
+      ? prefixToMask(h.family, Number(maskText))
+      : (parseAddressText(h.family, maskText) ?? 0n);
   }
   const cidr = makeCidr(h.family, h.value, mask);
-  return cidr.address === "0.0.0.0" && cidr.prefix === 0 ? "any" : `${cidr.address}/${cidr.prefix ?? cidr.mask}`;
+  return cidr.address === "0.0.0.0" && cidr.prefix === 0
+    ? "any"
+    : `${cidr.address}/${cidr.prefix ?? cidr.mask}`;
 }
 
 /** One rule per combination of list members; the earliest list written varies fastest. */
@@ -826,8 +1006,14 @@ function expand(d: Draft): FilterRule[] {
     { values: d.fromPorts, apply: (x, v) => (x.from = { ...x.from, port: v as PortMatch | null }) },
     { values: d.toAddresses, apply: (x, v) => (x.to = { ...x.to, address: v as AddressMatch }) },
     { values: d.toPorts, apply: (x, v) => (x.to = { ...x.to, port: v as PortMatch | null }) },
-    { values: d.icmpTypes ?? [null], apply: (x, v) => (x.icmp = v === null ? null : { type: v as number, code: null }) },
-    { values: d.icmpCodes, apply: (x, v) => (x.icmp = x.icmp === null ? null : { ...x.icmp, code: v as number | null }) },
+    {
+      values: d.icmpTypes ?? [null],
+      apply: (x, v) => (x.icmp = v === null ? null : { type: v as number, code: null }),
+    },
+    {
+      values: d.icmpCodes,
+      apply: (x, v) => (x.icmp = x.icmp === null ? null : { ...x.icmp, code: v as number | null }),
+    },
   ];
   const total = dims.reduce((n, dim) => n * dim.values.length, 1);
   const out: FilterRule[] = [];
@@ -846,5 +1032,3 @@ function expand(d: Draft): FilterRule[] {
   }
   return out;
 }
-
-export type { Endpoint };

@@ -21,7 +21,14 @@ import type {
   RewriteSide,
 } from "../ast.js";
 import { allOnes, makeCidr } from "./address.js";
-import { HostResolver, parseHostWithMask, parseNumber, parsePortMatch, parsePortToken, type ParseOptions } from "./common.js";
+import {
+  HostResolver,
+  parseHostWithMask,
+  parseNumber,
+  parsePortMatch,
+  parsePortToken,
+  type ParseOptions,
+} from "./common.js";
 import { IpfDiagnosticCode, type IpfDiagnostic } from "./diagnostics.js";
 import { Cursor, DiagnosticSink, logicalLines, ParseError, type Token } from "./lexer.js";
 import { PROTOCOL_NUMBERS, TAG_LENGTH } from "./tables.js";
@@ -40,7 +47,18 @@ interface Draft {
 }
 
 function emptyOptions(): NatOptions {
-  return { roundRobin: false, frag: false, age: null, sticky: false, mssclamp: null, tag: null, sequential: false, purge: false, icmpidmap: null, mapBlockPorts: null };
+  return {
+    roundRobin: false,
+    frag: false,
+    age: null,
+    sticky: false,
+    mssclamp: null,
+    tag: null,
+    sequential: false,
+    purge: false,
+    icmpidmap: null,
+    mapBlockPorts: null,
+  };
 }
 
 export function parseIpnatText(text: string, opts: ParseOptions = {}): IpnatParseResult {
@@ -51,7 +69,12 @@ export function parseIpnatText(text: string, opts: ParseOptions = {}): IpnatPars
   const rules: NatRule[] = [];
   const lines = logicalLines(text, variables, sink, (a) => {
     const { line, column } = sink.index.position(a.offset);
-    statements.push({ kind: "variable", span: { offset: a.offset, length: a.length, line, column }, name: a.name, value: a.value });
+    statements.push({
+      kind: "variable",
+      span: { offset: a.offset, length: a.length, line, column },
+      name: a.name,
+      value: a.value,
+    });
   });
   for (const line of lines) {
     // Several rules may share a line when each ends with ";".
@@ -59,7 +82,12 @@ export function parseIpnatText(text: string, opts: ParseOptions = {}): IpnatPars
       const first = tokens[0] as Token;
       const { line: ln, column } = sink.index.position(first.offset);
       const last = tokens[tokens.length - 1] as Token;
-      const span = { offset: first.offset, length: last.offset + last.length - first.offset, line: ln, column };
+      const span = {
+        offset: first.offset,
+        length: last.offset + last.length - first.offset,
+        line: ln,
+        column,
+      };
       const cur = new Cursor(tokens, line);
       const before = sink.list.length;
       const draft: Draft = { rule: blankRule(span), recoverable: true };
@@ -136,7 +164,12 @@ function parseRule(cur: Cursor, d: Draft, resolver: HostResolver, sink: Diagnost
     d.recoverable = false;
     throw cur.unexpected(cur.peek()!, "the end of the rule");
   }
-  finish(r, sink, verb, cur.tokens.some((t) => t.kind === "word" && t.text === "port"));
+  finish(
+    r,
+    sink,
+    verb,
+    cur.tokens.some((t) => t.kind === "word" && t.text === "port"),
+  );
 }
 
 function parseInterfaces(cur: Cursor, sink: DiagnosticSink): InterfaceName[] {
@@ -159,10 +192,22 @@ function noteFamily(r: NatRule, a: AddressMatch | CidrAddress): void {
 }
 
 /** The address a simple-form rule matches; reports a missing address (`rdr rl0 port 6122 …`) and goes on. */
-function parseSimpleAddress(cur: Cursor, d: Draft, resolver: HostResolver, sink: DiagnosticSink, what: string, example: string): AddressMatch {
+function parseSimpleAddress(
+  cur: Cursor,
+  d: Draft,
+  resolver: HostResolver,
+  sink: DiagnosticSink,
+  what: string,
+  example: string,
+): AddressMatch {
   const t = cur.peek();
   if (t && (t.text === "port" || t.text === "->")) {
-    sink.add(IpfDiagnosticCode.MissingAddress, `${d.rule.kind} needs ${what} before ${JSON.stringify(t.text)}: write e.g. "${example}"`, t.offset, t.length);
+    sink.add(
+      IpfDiagnosticCode.MissingAddress,
+      `${d.rule.kind} needs ${what} before ${JSON.stringify(t.text)}: write e.g. "${example}"`,
+      t.offset,
+      t.length,
+    );
     return { kind: "any" };
   }
   if (t && t.text === "any") {
@@ -174,14 +219,25 @@ function parseSimpleAddress(cur: Cursor, d: Draft, resolver: HostResolver, sink:
   return a;
 }
 
-function parseNatAddress(cur: Cursor, resolver: HostResolver, family: Family, filterForm: boolean): AddressMatch {
+function parseNatAddress(
+  cur: Cursor,
+  resolver: HostResolver,
+  family: Family,
+  filterForm: boolean,
+): AddressMatch {
   const t = cur.peek();
   if (t && t.text === "any") {
     cur.next();
     return { kind: "any" };
   }
   if (t && (t.text === "pool" || t.text === "hash") && cur.is("/", 1)) {
-    if (!filterForm) throw new ParseError(IpfDiagnosticCode.UnexpectedToken, `${t.text} can only be used with from/to rules`, t.offset, t.length);
+    if (!filterForm)
+      throw new ParseError(
+        IpfDiagnosticCode.UnexpectedToken,
+        `${t.text} can only be used with from/to rules`,
+        t.offset,
+        t.length,
+      );
     cur.next();
     cur.next();
     return { kind: "pool", table: t.text, name: cur.word("a pool number or name").text };
@@ -204,7 +260,7 @@ function parseFromTo(cur: Cursor, d: Draft, resolver: HostResolver): NatMatch {
   if (cur.accept("!")) negated = true;
   const from = parseEndpoint(cur, d, resolver);
   let toNegated = cur.accept("!") !== undefined;
-  cur.expect("to", "\"to\"");
+  cur.expect("to", '"to"');
   if (cur.accept("!")) toNegated = true;
   const to = parseEndpoint(cur, d, resolver);
   return { kind: "fromto", negated, from, toNegated, to };
@@ -236,7 +292,13 @@ function parseNatProto(cur: Cursor): NatProtocol | null {
     return n === 0 ? { kind: "ip" } : { kind: "number", number: n, name: null };
   }
   const n = PROTOCOL_NUMBERS.get(t.text.toLowerCase());
-  if (n === undefined) throw new ParseError(IpfDiagnosticCode.UnknownProtocol, `unknown protocol ${JSON.stringify(t.text)}`, t.offset, t.length);
+  if (n === undefined)
+    throw new ParseError(
+      IpfDiagnosticCode.UnknownProtocol,
+      `unknown protocol ${JSON.stringify(t.text)}`,
+      t.offset,
+      t.length,
+    );
   return n === 0 ? { kind: "ip" } : { kind: "number", number: n, name: t.text.toLowerCase() };
 }
 
@@ -244,7 +306,9 @@ const PROTO_WORDS = new Set([...PROTOCOL_NUMBERS.keys(), "tcpudp", "tcp-udp"]);
 
 function looksLikeProto(cur: Cursor): boolean {
   const t = cur.peek();
-  return t !== undefined && t.kind === "word" && (PROTO_WORDS.has(t.text.toLowerCase()) || /^\d+$/.test(t.text));
+  return (
+    t !== undefined && t.kind === "word" && (PROTO_WORDS.has(t.text.toLowerCase()) || /^\d+$/.test(t.text))
+  );
 }
 
 /** Target of map/bimap/map-block: `A/M`, `range A-B`, `A-B`. */
@@ -253,7 +317,12 @@ function parseMapTarget(cur: Cursor, d: Draft, resolver: HostResolver, sink: Dia
   const t = cur.peek();
   if (!t || t.text === "portmap" || t.text === "proxy" || t.text === "port") {
     const at = t ?? cur.tokens[cur.tokens.length - 1];
-    sink.add(IpfDiagnosticCode.MissingAddress, `${r.kind} needs the address to translate to after "->": write e.g. "-> 0/32" for the interface's own address`, at?.offset ?? r.span.offset, at?.length ?? 1);
+    sink.add(
+      IpfDiagnosticCode.MissingAddress,
+      `${r.kind} needs the address to translate to after "->": write e.g. "-> 0/32" for the interface's own address`,
+      at?.offset ?? r.span.offset,
+      at?.length ?? 1,
+    );
     return { kind: "none" };
   }
   const isRange = cur.accept("range") !== undefined;
@@ -264,25 +333,59 @@ function parseMapTarget(cur: Cursor, d: Draft, resolver: HostResolver, sink: Dia
     const b = resolver.resolve(hi ?? "", null, false);
     if (a && b) {
       cur.next();
-      if (a.family !== b.family) throw new ParseError(IpfDiagnosticCode.FamilyMismatch, "range mixes IPv4 and IPv6", w.offset, w.length);
+      if (a.family !== b.family)
+        throw new ParseError(
+          IpfDiagnosticCode.FamilyMismatch,
+          "range mixes IPv4 and IPv6",
+          w.offset,
+          w.length,
+        );
       if (a.family === "inet6") r.family = "inet6";
-      return { kind: "range", family: a.family, low: makeCidr(a.family, a.value, allOnes(a.family)).address, high: makeCidr(b.family, b.value, allOnes(b.family)).address };
+      return {
+        kind: "range",
+        family: a.family,
+        low: makeCidr(a.family, a.value, allOnes(a.family)).address,
+        high: makeCidr(b.family, b.value, allOnes(b.family)).address,
+      };
     }
   }
-  if (isRange) throw new ParseError(IpfDiagnosticCode.InvalidAddress, "expected an address range such as 10.0.0.1-10.0.0.9 after \"range\"", w?.offset ?? t.offset, w?.length ?? t.length);
+  if (isRange)
+    throw new ParseError(
+      IpfDiagnosticCode.InvalidAddress,
+      'expected an address range such as 10.0.0.1-10.0.0.9 after "range"',
+      w?.offset ?? t.offset,
+      w?.length ?? t.length,
+    );
   const a = parseNatAddress(cur, resolver, r.family, false);
   noteFamily(r, a);
   if (a.kind === "cidr") return { kind: "cidr", address: a };
   if (a.kind === "interface") return { kind: "interface", address: a };
   if (a.kind === "any") return { kind: "cidr", address: makeCidr(r.family, 0n, 0n) };
-  throw new ParseError(IpfDiagnosticCode.InvalidAddress, "a NAT target must be an address", t.offset, t.length);
+  throw new ParseError(
+    IpfDiagnosticCode.InvalidAddress,
+    "a NAT target must be an address",
+    t.offset,
+    t.length,
+  );
 }
 
 function parseMap(cur: Cursor, d: Draft, resolver: HostResolver, sink: DiagnosticSink): void {
   const r = d.rule;
   if (cur.is("from") || (cur.is("!") && cur.is("from", 1))) r.match = parseFromTo(cur, d, resolver);
-  else r.match = { kind: "simple", address: parseSimpleAddress(cur, d, resolver, sink, "the source addresses to translate", `${r.kind} ${r.interfaces[0]?.name ?? "em0"} 10.0.0.0/8 -> 0/32`), ports: null };
-  cur.expect("->", "\"->\"");
+  else
+    r.match = {
+      kind: "simple",
+      address: parseSimpleAddress(
+        cur,
+        d,
+        resolver,
+        sink,
+        "the source addresses to translate",
+        `${r.kind} ${r.interfaces[0]?.name ?? "em0"} 10.0.0.0/8 -> 0/32`,
+      ),
+      ports: null,
+    };
+  cur.expect("->", '"->"');
   r.target = parseMapTarget(cur, d, resolver, sink);
   for (;;) {
     const t = cur.peek();
@@ -301,16 +404,31 @@ function parseMap(cur: Cursor, d: Draft, resolver: HostResolver, sink: Diagnosti
         proto = parseNatProto(cur);
       }
       const sequential = cur.accept("sequential") !== undefined;
-      if (proto === null || proto.kind === "ip" || (proto.kind === "number" && proto.number !== 6 && proto.number !== 17)) {
-        throw new ParseError(IpfDiagnosticCode.InvalidValue, "portmap needs tcp, udp or tcp/udp", t.offset, t.length);
+      if (
+        proto === null ||
+        proto.kind === "ip" ||
+        (proto.kind === "number" && proto.number !== 6 && proto.number !== 17)
+      ) {
+        throw new ParseError(
+          IpfDiagnosticCode.InvalidValue,
+          "portmap needs tcp, udp or tcp/udp",
+          t.offset,
+          t.length,
+        );
       }
       r.proto = proto;
-      r.portmap = { proto, auto, low: auto ? 1024 : range!.low, high: auto ? 65535 : range!.high, sequential };
+      r.portmap = {
+        proto,
+        auto,
+        low: auto ? 1024 : range!.low,
+        high: auto ? 65535 : range!.high,
+        sequential,
+      };
       r.options.sequential = sequential;
     } else if (t.text === "icmpidmap") {
       cur.next();
-      const p = cur.word("\"icmp\"");
-      if (p.text !== "icmp" && p.text !== "ipv6-icmp") throw cur.unexpected(p, "\"icmp\" after icmpidmap");
+      const p = cur.word('"icmp"');
+      if (p.text !== "icmp" && p.text !== "ipv6-icmp") throw cur.unexpected(p, '"icmp" after icmpidmap');
       const range = parsePortPair(cur, "an ICMP id range such as 1000:2000");
       cur.accept("sequential");
       r.options.icmpidmap = { proto: p.text, low: range.low, high: range.high };
@@ -321,14 +439,17 @@ function parseMap(cur: Cursor, d: Draft, resolver: HostResolver, sink: Diagnosti
     } else if (t.text === "ports" && r.kind === "map-block") {
       cur.next();
       if (cur.accept("auto")) r.options.mapBlockPorts = "auto";
-      else r.options.mapBlockPorts = parseNumber(cur.word("a number of ports or \"auto\""), "ports", 65535);
+      else r.options.mapBlockPorts = parseNumber(cur.word('a number of ports or "auto"'), "ports", 65535);
     } else if (!parseCommonOption(cur, r)) {
       if (looksLikeProto(cur)) {
         const proto = parseNatProto(cur);
         r.proto = proto;
       } else {
         d.recoverable = false;
-        throw cur.unexpected(t, "a map option (portmap, proxy, frag, age, mssclamp, tag, purge or a protocol)");
+        throw cur.unexpected(
+          t,
+          "a map option (portmap, proxy, frag, age, mssclamp, tag, purge or a protocol)",
+        );
       }
     }
   }
@@ -336,16 +457,12 @@ function parseMap(cur: Cursor, d: Draft, resolver: HostResolver, sink: Diagnosti
 
 /** `proxy port P name/proto`, as map (and rdr) rules write it. */
 function parseMapProxy(cur: Cursor, r: NatRule): NatRule["proxy"] {
-  cur.expect("port", "\"port\" after proxy");
+  cur.expect("port", '"port" after proxy');
   const portTok = cur.word("the proxy's port");
   const name = cur.word("a proxy name such as ftp");
-  cur.expect("/", "\"/\" between the proxy name and its protocol");
-  const protoTok = cur.peek();
+  cur.expect("/", '"/" between the proxy name and its protocol');
   const proto = parseNatProto(cur);
-  const protoName = proto && proto.kind === "number" ? proto.name ?? undefined : undefined;
-  const port = /^\d+$/.test(portTok.text) ? parsePortToken(portTok) : parsePortToken(portTok);
-  void protoTok;
-  void protoName;
+  const port = parsePortToken(portTok);
   r.proto = proto;
   if (cur.accept("config")) cur.next();
   return { name: name.text, port, proto };
@@ -400,11 +517,18 @@ function parseRdr(cur: Cursor, d: Draft, resolver: HostResolver, sink: Diagnosti
   if (cur.is("from") || (cur.is("!") && cur.is("from", 1))) {
     r.match = parseFromTo(cur, d, resolver);
   } else {
-    const address = parseSimpleAddress(cur, d, resolver, sink, "the public address to match", `rdr ${r.interfaces[0]?.name ?? "em0"} 0/0 port 80 -> 10.0.0.2 port 80 tcp`);
+    const address = parseSimpleAddress(
+      cur,
+      d,
+      resolver,
+      sink,
+      "the public address to match",
+      `rdr ${r.interfaces[0]?.name ?? "em0"} 0/0 port 80 -> 10.0.0.2 port 80 tcp`,
+    );
     const ports = cur.accept("port") ? parsePortPair(cur, "a port or port range") : null;
     r.match = { kind: "simple", address, ports };
   }
-  cur.expect("->", "\"->\"");
+  cur.expect("->", '"->"');
   r.target = parseRdrTarget(cur, d, resolver, sink);
   if (cur.accept("port")) {
     if (cur.accept("=")) {
@@ -429,13 +553,17 @@ function parseRdr(cur: Cursor, d: Draft, resolver: HostResolver, sink: Diagnosti
         const name = cur.word("a proxy name such as ftp").text;
         r.proxy = { name, port: null, proto: null };
         // ipnat makes the matched port the target port for rdr proxies.
-        if (r.match.kind === "simple" && r.targetPort) r.match.ports = { low: r.targetPort.low, high: r.targetPort.low };
+        if (r.match.kind === "simple" && r.targetPort)
+          r.match.ports = { low: r.targetPort.low, high: r.targetPort.low };
       }
     } else if (!parseCommonOption(cur, r)) {
       if (looksLikeProto(cur) && r.proto === null) r.proto = parseNatProto(cur);
       else {
         d.recoverable = false;
-        throw cur.unexpected(t, "an rdr option (a protocol, round-robin, frag, age, sticky, mssclamp, proxy, tag, purge)");
+        throw cur.unexpected(
+          t,
+          "an rdr option (a protocol, round-robin, frag, age, sticky, mssclamp, proxy, tag, purge)",
+        );
       }
     }
   }
@@ -446,7 +574,12 @@ function parseRdrTarget(cur: Cursor, d: Draft, resolver: HostResolver, sink: Dia
   const t = cur.peek();
   if (!t || t.text === "port") {
     const at = t ?? cur.tokens[cur.tokens.length - 1];
-    sink.add(IpfDiagnosticCode.MissingAddress, `rdr needs the address to forward to after "->": write e.g. "-> 10.0.0.2 port …" with the jail's address`, at?.offset ?? r.span.offset, at?.length ?? 1);
+    sink.add(
+      IpfDiagnosticCode.MissingAddress,
+      `rdr needs the address to forward to after "->": write e.g. "-> 10.0.0.2 port …" with the jail's address`,
+      at?.offset ?? r.span.offset,
+      at?.length ?? 1,
+    );
     return { kind: "none" };
   }
   const first = parseNatAddress(cur, resolver, r.family, false);
@@ -464,19 +597,30 @@ function parseRdrTarget(cur: Cursor, d: Draft, resolver: HostResolver, sink: Dia
   }
   if (first.kind === "any") return { kind: "cidr", address: makeCidr(r.family, 0n, 0n) };
   if (first.kind === "interface") return { kind: "interface", address: first };
-  if (first.kind !== "cidr") throw new ParseError(IpfDiagnosticCode.InvalidAddress, "an rdr target must be an address", t.offset, t.length);
+  if (first.kind !== "cidr")
+    throw new ParseError(
+      IpfDiagnosticCode.InvalidAddress,
+      "an rdr target must be an address",
+      t.offset,
+      t.length,
+    );
   if (first.prefix !== 0 && first.prefix !== (first.family === "inet" ? 32 : 128)) {
-    throw new ParseError(IpfDiagnosticCode.InvalidValue, `rdr target ${first.address}/${first.prefix ?? first.mask} must be a single host (/32)`, t.offset, t.length);
+    throw new ParseError(
+      IpfDiagnosticCode.InvalidValue,
+      `rdr target ${first.address}/${first.prefix ?? first.mask} must be a single host (/32)`,
+      t.offset,
+      t.length,
+    );
   }
   return { kind: "cidr", address: first };
 }
 
 function parseRewrite(cur: Cursor, d: Draft, resolver: HostResolver): void {
   const r = d.rule;
-  const dir = cur.word("\"in\" or \"out\"");
-  if (dir.text !== "in" && dir.text !== "out") throw cur.unexpected(dir, "\"in\" or \"out\"");
+  const dir = cur.word('"in" or "out"');
+  if (dir.text !== "in" && dir.text !== "out") throw cur.unexpected(dir, '"in" or "out"');
   r.direction = dir.text;
-  cur.expect("on", "\"on\"");
+  cur.expect("on", '"on"');
   r.interfaces = [];
   do {
     const t = cur.word("an interface name");
@@ -488,14 +632,14 @@ function parseRewrite(cur: Cursor, d: Draft, resolver: HostResolver): void {
     r.proto = r.matchProto;
   }
   r.match = parseFromTo(cur, d, resolver);
-  cur.expect("->", "\"->\"");
-  cur.expect("src", "\"src\"");
+  cur.expect("->", '"->"');
+  cur.expect("src", '"src"');
   const src = parseRewriteSide(cur, d, resolver);
-  cur.expect("dst", "\"dst\"");
+  cur.expect("dst", '"dst"');
   const dst = parseRewriteSide(cur, d, resolver);
   r.rewrite = { src, dst };
   if (r.kind === "divert") {
-    cur.expect("udp", "\"udp\"");
+    cur.expect("udp", '"udp"');
   }
   if (cur.accept("purge")) r.options.purge = true;
 }
@@ -507,11 +651,17 @@ function parseRewriteSide(cur: Cursor, d: Draft, resolver: HostResolver): Rewrit
   if (t && t.text === "dstlist" && cur.is("/", 1)) {
     cur.next();
     cur.next();
-    address = { kind: "pool", pool: { kind: "pool", table: "dstlist", name: cur.word("a destination list name").text } };
+    address = {
+      kind: "pool",
+      pool: { kind: "pool", table: "dstlist", name: cur.word("a destination list name").text },
+    };
   } else {
     const a = parseNatAddress(cur, resolver, r.family, false);
     noteFamily(r, a);
-    address = a.kind === "cidr" ? { kind: "cidr", address: a } : { kind: "cidr", address: makeCidr(r.family, 0n, 0n) };
+    address =
+      a.kind === "cidr"
+        ? { kind: "cidr", address: a }
+        : { kind: "cidr", address: makeCidr(r.family, 0n, 0n) };
   }
   let ports: RewriteSide["ports"] = null;
   if (cur.accept(",")) {
@@ -542,12 +692,15 @@ function isTcpUdp(p: NatProtocol | null): boolean {
  * (a non-TCP/UDP protocol written after it cancels that).
  */
 function finish(r: NatRule, sink: DiagnosticSink, verb: Token, sawPort: boolean): void {
-  for (const i of r.interfaces) if (i.span.line === 0) Object.assign(i.span, sink.index.position(i.span.offset));
+  for (const i of r.interfaces)
+    if (i.span.line === 0) Object.assign(i.span, sink.index.position(i.span.offset));
   const inbound = r.kind === "rdr" || (r.rewrite !== null && r.direction === "in");
   if (sawPort && r.proto === null && r.kind !== "divert" && r.kind !== "encap") r.proto = { kind: "tcpudp" };
   if (inbound && r.proto === null) {
     // A translated port with no protocol makes ipnat pick TCP for inbound rules.
-    const portSet = (r.targetPort !== null && (r.targetPort.low !== 0 || r.targetPort.high !== 0)) || (r.rewrite?.dst.ports?.low ?? 0) !== 0;
+    const portSet =
+      (r.targetPort !== null && (r.targetPort.low !== 0 || r.targetPort.high !== 0)) ||
+      (r.rewrite?.dst.ports?.low ?? 0) !== 0;
     if (portSet) {
       r.proto = { kind: "number", number: 6, name: "tcp" };
       if (r.kind === "divert") r.matchProto = r.proto;
@@ -565,7 +718,13 @@ function finish(r: NatRule, sink: DiagnosticSink, verb: Token, sawPort: boolean)
     r.targetPort = null;
   }
   if (r.options.sticky && !r.options.roundRobin && r.target.kind !== "list") {
-    sink.add(IpfDiagnosticCode.StickyIgnored, "\"sticky\" only works with round-robin or several targets; ipnat ignores it here", verb.offset, verb.length, "warning");
+    sink.add(
+      IpfDiagnosticCode.StickyIgnored,
+      '"sticky" only works with round-robin or several targets; ipnat ignores it here',
+      verb.offset,
+      verb.length,
+      "warning",
+    );
     r.options.sticky = false;
   }
   if (r.kind === "map-block" && r.options.mapBlockPorts === null) r.options.mapBlockPorts = 0;

@@ -38,17 +38,41 @@ export class DiagnosticSink {
   constructor(text: string) {
     this.index = new LineIndex(text);
   }
-  add(code: IpfDiagnosticCode, message: string, offset: number, length: number, severity: "error" | "warning" = "error"): void {
+  add(
+    code: IpfDiagnosticCode,
+    message: string,
+    offset: number,
+    length: number,
+    severity: "error" | "warning" = "error",
+  ): void {
     const { line, column } = this.index.position(offset);
     this.list.push({ code, severity, message, offset, length: Math.max(1, length), line, column });
   }
 }
 
 const WORD_CHARS = new Uint8Array(128);
-for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-*\\@+$?") WORD_CHARS[c.charCodeAt(0)] = 1;
+for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-*\\@+$?")
+  WORD_CHARS[c.charCodeAt(0)] = 1;
 const isWordChar = (code: number) => code < 128 && WORD_CHARS[code] === 1;
 const TWO_CHAR_PUNCT = new Set(["->", "<=", ">=", "!=", "<>", "><"]);
-const ONE_CHAR_PUNCT = new Set(["(", ")", "{", "}", ",", "/", "=", "!", "<", ">", ";", "|", "&", "~", "[", "]"]);
+const ONE_CHAR_PUNCT = new Set([
+  "(",
+  ")",
+  "{",
+  "}",
+  ",",
+  "/",
+  "=",
+  "!",
+  "<",
+  ">",
+  ";",
+  "|",
+  "&",
+  "~",
+  "[",
+  "]",
+]);
 
 /**
  * Split `text` into logical lines. `variables` holds predefined values
@@ -107,7 +131,10 @@ function finishPieces(
   sink: DiagnosticSink,
   onAssign?: (a: Assignment) => void,
 ): LogicalLine | null {
-  const raw = pieces.length === 1 ? text.slice(pieces[0]![0], pieces[0]![1]) : pieces.map(([a, b]) => text.slice(a, b)).join("");
+  const raw =
+    pieces.length === 1
+      ? text.slice(pieces[0]![0], pieces[0]![1])
+      : pieces.map(([a, b]) => text.slice(a, b)).join("");
   if (raw.trim() === "") return null;
   const map = new Int32Array(raw.length);
   let k = 0;
@@ -159,9 +186,20 @@ function substitute(
         const at = map[i] as number;
         const value = variables.get(name);
         if (value === undefined) {
-          sink.add(IpfDiagnosticCode.UndefinedVariable, `variable ${JSON.stringify(name)} is not defined`, at, m[0].length);
+          sink.add(
+            IpfDiagnosticCode.UndefinedVariable,
+            `variable ${JSON.stringify(name)} is not defined`,
+            at,
+            m[0].length,
+          );
         } else {
-          const inner = substitute(value, new Array<number>(value.length).fill(at), variables, sink, depth + 1);
+          const inner = substitute(
+            value,
+            new Array<number>(value.length).fill(at),
+            variables,
+            sink,
+            depth + 1,
+          );
           outText += inner.text;
           for (let j = 0; j < inner.map.length; j++) outMap.push(inner.map[j] as number);
         }
@@ -210,7 +248,12 @@ export function tokenize(text: string, map: ArrayLike<number>, sink: DiagnosticS
     }
     if (isWordChar(text.charCodeAt(i))) {
       let j = i + 1;
-      while (j < text.length && isWordChar(text.charCodeAt(j)) && !(text.charCodeAt(j) === 45 && text.charCodeAt(j + 1) === 62)) j++;
+      while (
+        j < text.length &&
+        isWordChar(text.charCodeAt(j)) &&
+        !(text.charCodeAt(j) === 45 && text.charCodeAt(j + 1) === 62)
+      )
+        j++;
       tokens.push({ kind: "word", text: text.slice(i, j), ...span(i, j) });
       i = j;
       continue;
@@ -287,11 +330,21 @@ export class Cursor {
   endError(what: string): ParseError {
     const last = this.tokens[this.tokens.length - 1];
     const at = last ? last.offset + last.length : this.line.offset;
-    return new ParseError(IpfDiagnosticCode.UnexpectedEnd, `rule ends where ${what} was expected`, Math.max(0, at - 1), 1);
+    return new ParseError(
+      IpfDiagnosticCode.UnexpectedEnd,
+      `rule ends where ${what} was expected`,
+      Math.max(0, at - 1),
+      1,
+    );
   }
   unexpected(t: Token, what: string): ParseError {
     const shownText = t.kind === "string" ? `"${t.text}"` : t.text;
-    return new ParseError(IpfDiagnosticCode.UnexpectedToken, `expected ${what}, found ${JSON.stringify(shownText)}`, t.offset, t.length);
+    return new ParseError(
+      IpfDiagnosticCode.UnexpectedToken,
+      `expected ${what}, found ${JSON.stringify(shownText)}`,
+      t.offset,
+      t.length,
+    );
   }
   fail(code: IpfDiagnosticCode, message: string, t: Token | undefined): ParseError {
     if (!t) return new ParseError(code, message, this.line.offset, this.line.length);

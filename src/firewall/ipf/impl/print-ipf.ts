@@ -2,8 +2,25 @@
  * Canonical printing of filter rules, byte for byte as `ipf -Rnv` lists them
  * (IPFilter 5.1.2 lib/printfr.c behaviour, derived from its regression files).
  */
-import type { AddressMatch, FilterRule, InlinePool, InterfaceName, PortMatch, RouteTarget, WithOption } from "../ast.js";
-import { ICMP_CODES, IP_OPTIONS, SECURITY_CLASSES, TCP_FLAG_BITS, TCP_FLAG_LETTERS, WITH_FLAGS, icmpTypeName, protocolName } from "./tables.js";
+import type {
+  AddressMatch,
+  FilterRule,
+  InlinePool,
+  InterfaceName,
+  PortMatch,
+  RouteTarget,
+  WithOption,
+} from "../ast.js";
+import {
+  ICMP_CODES,
+  IP_OPTIONS,
+  SECURITY_CLASSES,
+  TCP_FLAG_BITS,
+  TCP_FLAG_LETTERS,
+  WITH_FLAGS,
+  icmpTypeName,
+  protocolName,
+} from "./tables.js";
 
 export interface PrintOptions {
   /**
@@ -46,7 +63,9 @@ export function printAddress(a: AddressMatch, opts: PrintOptions = {}): string {
       if (/^[0.:]+$/.test(a.address) && a.prefix === 0) return "any";
       return `${a.address}/${a.prefix ?? a.mask}`;
     case "interface":
-      return a.which === "address" ? a.name : `${a.name}/${a.which === "network" ? "net" : a.which === "broadcast" ? "bcast" : "peer"}`;
+      return a.which === "address"
+        ? a.name
+        : `${a.name}/${a.which === "network" ? "net" : a.which === "broadcast" ? "bcast" : "peer"}`;
     case "pool":
       return `${a.table}/${a.name}`;
     case "inline-pool":
@@ -63,7 +82,8 @@ export function printPortMatch(p: PortMatch): string {
 function flagLetters(bits: number): string {
   if (bits & ~0xff) return `0x${bits.toString(16)}`;
   let s = "";
-  for (let i = 0; i < TCP_FLAG_LETTERS.length; i++) if (bits & (TCP_FLAG_BITS[i] as number)) s += TCP_FLAG_LETTERS[i];
+  for (let i = 0; i < TCP_FLAG_LETTERS.length; i++)
+    if (bits & (TCP_FLAG_BITS[i] as number)) s += TCP_FLAG_LETTERS[i];
   return s;
 }
 
@@ -156,8 +176,13 @@ function inlinePoolLines(r: FilterRule): string[] {
   const out: string[] = [];
   for (const a of [r.from.address, r.to.address]) {
     if (a.kind !== "inline-pool") continue;
-    const entries = [...a.entries].reverse().map((e) => `${e.negated ? "! " : ""}${e.address.address}/${e.address.prefix ?? e.address.mask}`);
-    out.push(`table role=ipf type=${a.table === "hash" ? "hash" : "tree"} number=`, `\t{ ${entries.join("; ")}; };`);
+    const entries = [...a.entries]
+      .reverse()
+      .map((e) => `${e.negated ? "! " : ""}${e.address.address}/${e.address.prefix ?? e.address.mask}`);
+    out.push(
+      `table role=ipf type=${a.table === "hash" ? "hash" : "tree"} number=`,
+      `\t{ ${entries.join("; ")}; };`,
+    );
   }
   return out;
 }
@@ -210,7 +235,9 @@ export function printFilterRule(r: FilterRule, opts: PrintOptions = {}): string 
   if (r.tos !== null) words.push(`tos ${r.tos === 0 ? "0" : "0x" + r.tos.toString(16)}`);
   if (r.ttl !== null) words.push(`ttl ${r.ttl}`);
   if (r.proto) {
-    words.push(r.proto.kind === "tcpudp" ? "proto tcp/udp" : `proto ${protocolName(r.proto.number) ?? r.proto.number}`);
+    words.push(
+      r.proto.kind === "tcpudp" ? "proto tcp/udp" : `proto ${protocolName(r.proto.number) ?? r.proto.number}`,
+    );
   }
   let line = words.join(" ");
   if (r.expression) {
@@ -239,7 +266,11 @@ export function printFilterRule(r: FilterRule, opts: PrintOptions = {}): string 
     if (k.strict || k.newisn || k.noIcmpErr || k.sync || k.limit || (k.age && k.age.forward) || k.maxSrcs) {
       const parts: string[] = [];
       if (k.limit) parts.push(`limit ${k.limit}`);
-      if (k.maxSrcs) parts.push(`max-nodes ${k.maxSrcs}` + (k.maxPerSrc ? `, max-per-src ${k.maxPerSrc.count}/${k.maxPerSrc.mask}` : ""));
+      if (k.maxSrcs)
+        parts.push(
+          `max-nodes ${k.maxSrcs}` +
+            (k.maxPerSrc ? `, max-per-src ${k.maxPerSrc.count}/${k.maxPerSrc.mask}` : ""),
+        );
       if (k.strict) parts.push("strict");
       if (k.loose) parts.push("loose");
       if (k.newisn) parts.push("newisn");

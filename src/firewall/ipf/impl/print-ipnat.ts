@@ -26,7 +26,9 @@ function printNatAddress(a: AddressMatch, family: "inet" | "inet6"): string {
     case "pool":
       return `${a.table}/${a.name}`;
     case "interface":
-      return a.which === "address" ? a.name : `${a.name}/${a.which === "network" ? "net" : a.which === "broadcast" ? "bcast" : "peer"}`;
+      return a.which === "address"
+        ? a.name
+        : `${a.name}/${a.which === "network" ? "net" : a.which === "broadcast" ? "bcast" : "peer"}`;
     case "inline-pool":
       return "pool/0";
   }
@@ -65,10 +67,16 @@ export function printNatRule(r: NatRule): string {
   const iface = r.interfaces.map((i) => (i.name === "-" ? `"-"` : i.name));
   const ifText = iface.length > 1 && iface[0] !== iface[1] ? `${iface[0]},${iface[1]}` : (iface[0] ?? "");
   let s: string;
-  if (r.kind === "rewrite" || r.kind === "divert" || r.kind === "encap") s = `${r.kind} ${r.direction ?? "in"} on ${ifText} `;
+  if (r.kind === "rewrite" || r.kind === "divert" || r.kind === "encap")
+    s = `${r.kind} ${r.direction ?? "in"} on ${ifText} `;
   else s = `${r.kind} ${ifText} `;
   if (r.family === "inet6") s += "inet6 ";
-  if ((r.kind === "rewrite" || r.kind === "divert" || r.kind === "encap") && r.matchProto && r.matchProto.kind !== "ip") s += `proto ${printNatProto(r.matchProto)} `;
+  if (
+    (r.kind === "rewrite" || r.kind === "divert" || r.kind === "encap") &&
+    r.matchProto &&
+    r.matchProto.kind !== "ip"
+  )
+    s += `proto ${printNatProto(r.matchProto)} `;
   if (r.match.kind === "fromto") {
     const m = r.match;
     if (m.negated) s += "! ";
@@ -99,12 +107,18 @@ export function printNatRule(r: NatRule): string {
   if (r.kind === "rdr") {
     if (r.match.kind === "simple") {
       s += printNatAddress(r.match.address, r.family);
-      if (tcpudp && r.match.ports) s += ` port ${r.match.ports.low}` + (r.match.ports.high !== r.match.ports.low ? `-${r.match.ports.high}` : "");
+      if (tcpudp && r.match.ports)
+        s +=
+          ` port ${r.match.ports.low}` +
+          (r.match.ports.high !== r.match.ports.low ? `-${r.match.ports.high}` : "");
     }
     s += ` -> ${printTarget(r.target, r.family)}`;
     if (tcpudp && r.targetPort) {
       if (r.targetPort.fixed) s += ` port = ${r.targetPort.low}`;
-      else s += ` port ${r.targetPort.low}` + (r.targetPort.high !== r.targetPort.low ? `-${r.targetPort.high}` : "");
+      else
+        s +=
+          ` port ${r.targetPort.low}` +
+          (r.targetPort.high !== r.targetPort.low ? `-${r.targetPort.high}` : "");
     } else if (tcpudp) s += " port 0";
     s += ` ${printNatProto(r.proto)}`;
     const o = r.options;

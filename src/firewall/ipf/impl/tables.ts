@@ -49,7 +49,8 @@ export const PROTOCOL_NUMBERS: ReadonlyMap<string, number> = new Map([
 ]);
 
 const PROTOCOL_NAMES = new Map<number, string>();
-for (const [name, number] of PROTOCOL_NUMBERS) if (!PROTOCOL_NAMES.has(number)) PROTOCOL_NAMES.set(number, name);
+for (const [name, number] of PROTOCOL_NUMBERS)
+  if (!PROTOCOL_NAMES.has(number)) PROTOCOL_NAMES.set(number, name);
 
 /** The name getprotobynumber() gives for a protocol, or null when /etc/protocols has none. */
 export function protocolName(number: number): string | null {
@@ -245,11 +246,41 @@ export const DEFAULT_FLAG_MASK = 0x3f;
 
 /** syslog facility and priority names accepted after `log level`. */
 export const SYSLOG_FACILITIES: readonly string[] = [
-  "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",
-  "ftp", "ntp", "security", "console", "logalert", "local0", "local1", "local2", "local3", "local4",
-  "local5", "local6", "local7",
+  "kern",
+  "user",
+  "mail",
+  "daemon",
+  "auth",
+  "syslog",
+  "lpr",
+  "news",
+  "uucp",
+  "cron",
+  "authpriv",
+  "ftp",
+  "ntp",
+  "security",
+  "console",
+  "logalert",
+  "local0",
+  "local1",
+  "local2",
+  "local3",
+  "local4",
+  "local5",
+  "local6",
+  "local7",
 ];
-export const SYSLOG_PRIORITIES: readonly string[] = ["emerg", "alert", "crit", "err", "warn", "notice", "info", "debug"];
+export const SYSLOG_PRIORITIES: readonly string[] = [
+  "emerg",
+  "alert",
+  "crit",
+  "err",
+  "warn",
+  "notice",
+  "info",
+  "debug",
+];
 
 /** Length ipf keeps of a tag name (IPFTAG_LEN). */
 export const TAG_LENGTH = 16;
