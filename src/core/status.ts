@@ -147,7 +147,10 @@ export function exposureCounter(counters: RuleCounters, e: ResolvedExposure): { 
         (r) => r.table === counters.table && r.dnat?.addr === e.target && r.dport !== undefined && r.dport.low === e.public.low && r.dport.high === e.public.high && (r.dport.proto === e.proto || r.dport.proto === "th"),
       );
       if (rules.length === 0) return { hits: null, by: null, live: false };
-      return { hits: rules.reduce((n, r) => n + (r.packets ?? 0), 0), by: "nft dnat", live: true };
+      const counted = rules.filter((r) => r.packets !== undefined);
+      // a rule without a `counter` statement has no count; say so rather than print 0
+      if (counted.length === 0) return { hits: null, by: null, live: true };
+      return { hits: counted.reduce((n, r) => n + (r.packets ?? 0), 0), by: "nft dnat", live: true };
     }
     case "pf": {
       const rule = counters.rules.find((r) => r.action === "pass" && new RegExp(`\\bto ${e.target.replace(/\./g, "\\.")}(/32)? port = ${e.jailPort.low}\\b`).test(r.text));

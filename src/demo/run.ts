@@ -41,6 +41,37 @@ export interface DemoReport {
   root: string;
   net: DemoNet;
   kept: boolean;
+  /** The demo's own helpers (the host's stand-in services, the client's whois server). */
+  helperPids: number[];
+  work: string;
+}
+
+/** Run this build's qjail inside the demo host's network namespace against the demo root. */
+export function demoQjail(report: Pick<DemoReport, "net" | "root">, args: readonly string[], timeoutMs = 120000): Promise<RunResult> {
+  // nsenter --net, not `ip netns exec`: the jails' named namespaces that qjail
+  // bind-mounts under /run/netns must stay visible to the next qjail process,
+  // and `ip netns exec` would give each qjail a private mount namespace.
+  return runProgram(["nsenter", `--net=/run/netns/${report.net.hostNs}`, ...qjailEntry(), ...args, "--root", report.root], {
+    timeoutMs,
+    // under --root the firewall loader runs only when told the caller made its own namespaces
+    env: { ...process.env, QJAIL_FW_LOAD: "1", QJAIL_PLATFORM: "linux" },
+  });
+}
+
+/** Remove everything a demo made: jails, helpers, namespaces, the temporary root. */
+export async function teardownDemo(report: Pick<DemoReport, "net" | "root" | "helperPids" | "work">): Promise<void> {
+  await demoQjail(report, ["stop"], 60000).catch(() => undefined);
+  for (const pid of report.helperPids) {
+    try {
+      process.kill(pid);
+    } catch {
+      // already gone
+    }
+  }
+  for (const name of ["ssh", "www"]) await runProgram(["ip", "netns", "del", netnsName(report.root, name)]);
+  await destroyDemoNet(report.net);
+  await fsp.rm(report.root, { recursive: true, force: true });
+  await fsp.rm(report.work, { recursive: true, force: true });
 }
 
 class Unavailable extends Error {}
@@ -84,11 +115,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoReport> {
   let whoisLines: string[] = [];
 
   const qjail = async (args: string[], timeoutMs = 120000): Promise<RunResult> => {
-    const r = await runProgram(inNs(net.hostNs, [...qjailEntry(), ...args, "--root", root]), {
-      timeoutMs,
-      // under --root the firewall loader runs only when told the caller made its own namespaces
-      env: { ...process.env, QJAIL_FW_LOAD: "1", QJAIL_PLATFORM: "linux" },
-    });
+    const r = await demoQjail({ net, root }, args, timeoutMs);
     if (r.code !== 0 && NOT_AVAILABLE.test(r.stderr)) throw new Unavailable(`qjail ${args.join(" ")}: ${firstLine(r.stderr)}`);
     return r;
   };
@@ -227,14 +254,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoReport> {
       opts.print(`  ${label}: ${outcome.detail}`);
     }
   } finally {
-    if (!opts.keep) {
-      await qjail(["stop"], 60000).catch(() => undefined);
-      for (const h of helpers) h.kill();
-      for (const name of ["ssh", "www"]) await runProgram(["ip", "netns", "del", netnsName(root, name)]);
-      await destroyDemoNet(net);
-      await fsp.rm(root, { recursive: true, force: true });
-      await fsp.rm(work, { recursive: true, force: true });
-    } else {
+    if (!opts.keep) await teardownDemo({ net, root, work, helperPids: helpers.map((h) => h.pid ?? 0).filter((p) => p > 0) });
+    else {
       // the kept system's helpers outlive this process
       for (const h of helpers) {
         h.stdout?.destroy();
@@ -243,7 +264,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoReport> {
       }
     }
   }
-  return { steps: [...outcomes.values()], root, net, kept: opts.keep };
+  return { steps: [...outcomes.values()], root, net, kept: opts.keep, work, helperPids: helpers.map((h) => h.pid ?? 0).filter((p) => p > 0) };
 }
 
 function firstLine(text: string): string {

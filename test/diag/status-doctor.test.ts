@@ -93,6 +93,12 @@ test("status on nftables: dnat counters attributed by what the rule matches", ()
   assert.equal(doc.jails[1]?.exposures[0]?.hits, 7);
   assert.equal(doc.jails[1]?.exposures[0]?.counted_by, "nft dnat");
   assert.equal(doc.jails[0]?.exposures[0]?.live, false, "no dnat rule for 6122");
+  // a dnat rule without a counter statement: live, but no count rather than a made-up 0
+  const noCounter = parseNftJson(
+    JSON.stringify({ nftables: [{ rule: { family: "inet", table: "qjail", chain: "pre", handle: 3, expr: [{ match: { op: "==", left: { payload: { protocol: "tcp", field: "dport" } }, right: 6188 } }, { dnat: { family: "ip", addr: "10.0.0.3", port: 80 } }] } }] }),
+  );
+  const bare = buildStatus(howtoFacts({ platform: "linux", counters: { kind: "nft", ruleset: noCounter, table: "qjail" } }));
+  assert.deepEqual([bare.jails[1]?.exposures[0]?.hits, bare.jails[1]?.exposures[0]?.live], [null, true]);
 });
 
 test("doctor: a healthy howto host has only the host-service finding it really has", () => {

@@ -56,8 +56,8 @@ Exit status: 0 when every step passed, 1 otherwise, 3 when the demo cannot run h
     write(human, `demo: ${count("pass")} passed, ${count("fail")} failed, ${count("unavailable")} not available yet, ${count("skipped")} skipped`);
     if (report.kept) {
       write(human, `kept: host namespace ${report.net.hostNs}, client ${report.net.clientNs}, root ${report.root}`);
-      write(human, `  look around: ip netns exec ${report.net.hostNs} qjail status --root ${report.root}`);
-      write(human, `  clean up:    ip netns exec ${report.net.hostNs} qjail stop --root ${report.root}; ip netns del ${report.net.hostNs}; ip netns del ${report.net.clientNs}; rm -rf ${report.root}`);
+      write(human, `  look around: nsenter --net=/run/netns/${report.net.hostNs} qjail status --root ${report.root}`);
+      write(human, `  clean up:    nsenter --net=/run/netns/${report.net.hostNs} qjail stop --root ${report.root}; kill ${report.helperPids.join(" ")}; ip netns del ${report.net.hostNs}; ip netns del ${report.net.clientNs}; rm -rf ${report.root} ${report.work}`);
     }
     if (global.json) write(ctx.stdout, JSON.stringify({ __version: "1", steps: report.steps, kept: report.kept }, null, 2));
     return report.steps.every((s) => s.status === "pass") ? 0 : 1;

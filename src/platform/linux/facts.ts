@@ -92,11 +92,14 @@ export async function gatherLinuxFacts(o: GatherOptions, runner: Runner = run): 
   const nftVersion = await runner(["nft", "--version"]);
   const available = nftVersion.code === 0;
   const table = available ? await runner(["nft", "-j", "list", "table", "inet", "qjail"]) : undefined;
-  const loaded = table !== undefined && table.code === 0;
+  let loaded = false;
   let counters: DiagFacts["counters"] = { kind: "unavailable", reason: available ? "table inet qjail is not loaded" : "nft is not installed" };
-  if (loaded) {
+  if (table !== undefined && table.code === 0) {
     try {
-      counters = { kind: "nft", ruleset: parseNftJson(table.stdout), table: "qjail" };
+      const ruleset = parseNftJson(table.stdout);
+      counters = { kind: "nft", ruleset, table: "qjail" };
+      // `nft flush table` leaves the table and its chains but no rule: not loaded
+      loaded = ruleset.rules.length > 0;
     } catch (e) {
       counters = { kind: "unavailable", reason: `nft -j output unreadable: ${(e as Error).message}` };
     }
