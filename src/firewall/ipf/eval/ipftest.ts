@@ -88,10 +88,12 @@ function dump(engine: IpfEngine, opts: IpftestOptions): string {
       if (set === 0) lines.push(...rulesOf(dir, false));
     }
   }
+  // ipftest's accounting listing swaps the set and direction indexes: the
+  // "(set 1, in)" heading shows set 0's outbound rules (as expected/f18 records).
   for (const set of [0, 1]) {
     for (const dir of ["in", "out"] as const) {
       lines.push(`Accounting rules configured (set ${set}, ${dir})`);
-      if (set === 0) lines.push(...rulesOf(dir, true));
+      if (dir === "in") lines.push(...rulesOf(set === 0 ? "in" : "out", true));
     }
   }
   return lines.join("\n") + "\n";

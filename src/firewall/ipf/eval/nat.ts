@@ -32,6 +32,10 @@ export interface NatSession {
 }
 
 export interface HostmapEntry {
+  /** The rule that made the mapping (sticky rdr entries send the same client back through it). */
+  rule: CompiledNatRule | undefined;
+  /** rdr entries: ipftest prints their new address with its bytes reversed (a byte-order slip in ipnat's dump). */
+  rdr: boolean;
   src: bigint;
   dst: bigint;
   newSrc: bigint;
@@ -56,6 +60,8 @@ export interface CompiledNatRule {
   nextAddress: bigint;
   nextPort: number;
   nextTarget: number;
+  /** Set for one lookup when a sticky client returns. */
+  stickyTo: bigint | undefined;
   hits: number;
 }
 
@@ -113,6 +119,7 @@ export function compileNatRule(ast: NatRule, number: number, ctx: AddressContext
     nextAddress: -1n,
     nextPort: ast.portmap?.low ?? 0,
     nextTarget: 0,
+    stickyTo: undefined,
     hits: 0,
   };
 }
@@ -235,13 +242,22 @@ export class NatTable {
       return { session: s, created: false, before, after: this.tupleOf(p), rejected: false };
     }
     const inbound = p.dir === "in";
-    for (const r of inbound ? this.inboundRules : this.outboundRules) {
+    const sticky = inbound ? this.stickyRule(p, before) : undefined;
+    if (sticky && sticky.ast.target.kind === "list") {
+      // IPFilter 5.1.2 refuses a returning sticky client of an rdr rule with a
+      // target list (expected/n14: the hostmap keeps the address byte-swapped
+      // and the new session cannot be set up); single-target rules reuse it.
+      sticky.stickyTo = undefined;
+      steps?.push({ rule: sticky, matched: true, why: undefined });
+      return { session: undefined, created: false, before, after: before, rejected: true };
+    }
+    for (const r of sticky ? [sticky] : inbound ? this.inboundRules : this.outboundRules) {
       let why = whyNatNoMatch(r, p);
       if (why !== undefined && r.ast.kind === "bimap" && inbound) why = this.bimapInbound(r, p);
       steps?.push({ rule: r, matched: why === undefined, why });
       if (why !== undefined) continue;
       const hostmapBefore = this.hostmap.length;
-      const touched = this.hostmap.find((h) => h.family === p.family && h.src === before.src && h.dst === before.dst);
+      const touched = this.hostmap.find((h) => !h.rdr && h.family === p.family && h.src === before.src && h.dst === before.dst);
       const usesBefore = touched?.uses ?? 0;
       const translated = this.newTuple(r, p, before);
       if (!translated) {
@@ -251,6 +267,10 @@ export class NatTable {
         return { session: undefined, created: false, before, after: before, rejected: true };
       }
       r.hits++;
+      if (r.ast.kind === "rdr" && r.ast.options.sticky && r !== sticky) {
+        this.hostmap.unshift({ rule: r, rdr: true, src: before.src, dst: before.dst, newSrc: translated.dst, newDst: 0n, family: p.family, uses: 1 });
+      }
+      if (r.ast.options.roundRobin && r !== sticky && r.nextTarget % this.targetCount(r) === 0) this.rotate(r, inbound);
       const kind = r.ast.kind === "rdr" ? "RDR" : r.ast.kind === "bimap" ? "BIMAP" : r.ast.kind === "rewrite" ? "RWR" : "MAP";
       const s: NatSession = { rule: r, kind, family: p.family, proto: p.proto, dir: p.dir, original: before, translated };
       this.sessions.unshift(s);
@@ -259,6 +279,29 @@ export class NatTable {
       return { session: s, created: true, before, after: this.tupleOf(p), rejected: false };
     }
     return undefined;
+  }
+
+  /** A sticky rdr rule that already sent this client to a target. */
+  private stickyRule(p: Packet, t: Tuple): CompiledNatRule | undefined {
+    const h = this.hostmap.find((e) => e.rdr && e.family === p.family && e.src === t.src && e.dst === t.dst);
+    if (!h?.rule || whyNatNoMatch(h.rule, p) !== undefined) return undefined;
+    h.rule.stickyTo = h.newSrc;
+    return h.rule;
+  }
+
+  private targetCount(r: CompiledNatRule): number {
+    return r.ast.target.kind === "list" ? Math.max(1, r.ast.target.addresses.length) : 1;
+  }
+
+  /** round-robin: a rule that has used each of its targets once goes behind the other rules of its rank. */
+  private rotate(r: CompiledNatRule, inbound: boolean): void {
+    const list = inbound ? this.inboundRules : this.outboundRules;
+    const i = list.indexOf(r);
+    if (i < 0) return;
+    list.splice(i, 1);
+    let at = i;
+    while (at < list.length && (list[at] as CompiledNatRule).bits === r.bits) at++;
+    list.splice(at, 0, r);
   }
 
   private bimapInbound(r: CompiledNatRule, p: Packet): string | undefined {
@@ -339,17 +382,23 @@ export class NatTable {
   }
 
   private pickTarget(r: CompiledNatRule, p: Packet): bigint | undefined {
+    if (r.stickyTo !== undefined) {
+      const chosen = r.stickyTo;
+      r.stickyTo = undefined;
+      return chosen;
+    }
     const target = r.ast.target;
     const fam = r.ast.family;
     switch (target.kind) {
       case "cidr":
+        r.nextTarget++;
         if (target.address.address === "0.0.0.0" && target.address.prefix === 32) return this.interfaceAddress(p.ifname);
         return parseAddress(fam, target.address.address);
       case "list": {
         const list = target.addresses;
         if (list.length === 0) return undefined;
         const chosen = list[r.nextTarget % list.length];
-        if (r.ast.options.roundRobin || list.length > 1) r.nextTarget++;
+        r.nextTarget++;
         return chosen ? parseAddress(chosen.family, chosen.address) : undefined;
       }
       case "interface":
@@ -367,10 +416,10 @@ export class NatTable {
 
   private allocateSource(r: CompiledNatRule, p: Packet, t: Tuple, portTranslated: boolean): bigint | undefined {
     const target = r.ast.target;
-    const existing = this.hostmap.find((h) => h.family === p.family && h.src === t.src && h.dst === t.dst);
+    const existing = this.hostmap.find((h) => !h.rdr && h.family === p.family && h.src === t.src && h.dst === t.dst);
     const reuse = (addr: bigint): bigint => {
       if (existing && existing.newSrc === addr) existing.uses++;
-      else this.hostmap.unshift({ src: t.src, dst: t.dst, newSrc: addr, newDst: 0n, family: p.family, uses: 1 });
+      else this.hostmap.unshift({ rule: r, rdr: false, src: t.src, dst: t.dst, newSrc: addr, newDst: 0n, family: p.family, uses: 1 });
       return addr;
     };
     if (existing) {
@@ -460,6 +509,9 @@ export class NatTable {
 
   dumpHostmap(): string[] {
     const show = (h: HostmapEntry, a: bigint): string => (h.family === 6 && a === 0n ? "any" : formatAddr(h.family, a));
-    return this.hostmap.map((h) => `${show(h, h.src)},${show(h, h.dst)} -> ${show(h, h.newSrc)},${show(h, h.newDst)} (use = ${h.uses})`);
+    const swapped = (a: bigint): bigint => ((a & 0xffn) << 24n) | ((a & 0xff00n) << 8n) | ((a >> 8n) & 0xff00n) | ((a >> 24n) & 0xffn);
+    return this.hostmap.map(
+      (h) => `${show(h, h.src)},${show(h, h.dst)} -> ${show(h, h.rdr && h.family === 4 ? swapped(h.newSrc) : h.newSrc)},${show(h, h.newDst)} (use = ${h.uses})`,
+    );
   }
 }
