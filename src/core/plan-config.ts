@@ -49,6 +49,8 @@ export interface ConfigState extends HostState {
 
 export interface ConfigRequest {
   change: ConfigChange;
+  /** FreeBSD hosts get the kldload / devfs restart steps; other backends apply these settings their own way. */
+  freebsd: boolean;
   /** --force: accept an address another jail already has. */
   force: boolean;
 }
@@ -175,7 +177,7 @@ export function planConfig(state: ConfigState, selected: readonly JailSpec[], re
         break;
       case "flag":
         record[change.key] = change.on ? RECORD_FLAG_VALUES[change.key] : "";
-        if (change.key === "tmpfs" && change.on) extra.push({ kind: "run", argv: ["/sbin/kldload", "-n", "tmpfs"], why: "jail(8) needs tmpfs.ko to allow tmpfs mounts" });
+        if (change.key === "tmpfs" && change.on && req.freebsd) extra.push({ kind: "run", argv: ["/sbin/kldload", "-n", "tmpfs"], why: "jail(8) needs tmpfs.ko to allow tmpfs mounts" });
         what = `${RECORD_FLAG_VALUES[change.key]} ${change.on ? "on" : "off"}`;
         break;
       case "fib":
@@ -197,7 +199,7 @@ export function planConfig(state: ConfigState, selected: readonly JailSpec[], re
                 `It must first be defined in the host's /etc/devfs.rules: add a '[devfsrules_NAME=${change.value}]' section with its rules, run 'service devfs restart', then run this again.`,
               );
             }
-            devfsRules = appendRuleset(hostSteps, state, devfsRules, BPF_RULESET_TEXT);
+            devfsRules = appendRuleset(hostSteps, state, devfsRules, BPF_RULESET_TEXT, req.freebsd);
           }
         }
         record.ruleset = change.value === undefined ? "" : String(change.value);
@@ -254,7 +256,7 @@ export function planConfig(state: ConfigState, selected: readonly JailSpec[], re
         extra.push(...vnetFirewallSteps(jail.rootPath, change.firewall));
         const rs = VNET_RULESETS[change.firewall];
         if (rs) {
-          if (!devfsRulesetNumbers(devfsRules).has(rs.number)) devfsRules = appendRuleset(hostSteps, state, devfsRules, rs.text);
+          if (!devfsRulesetNumbers(devfsRules).has(rs.number)) devfsRules = appendRuleset(hostSteps, state, devfsRules, rs.text, req.freebsd);
           record.ruleset = String(rs.number);
         }
         what = `vnet ${record.vnet}`;
@@ -282,13 +284,13 @@ function describe(c: ConfigChange): string {
 }
 
 /** Append a ruleset to /etc/devfs.rules and make devfs load it; returns the new text. */
-function appendRuleset(hostSteps: Step[], state: ConfigState, current: string | undefined, text: string): string {
+function appendRuleset(hostSteps: Step[], state: ConfigState, current: string | undefined, text: string, freebsd: boolean): string {
   const sep = current === undefined || current === "" || current.endsWith("\n") ? "" : "\n";
   hostSteps.push(
     { kind: "mkdir", path: state.layout.devfsRules.slice(0, state.layout.devfsRules.lastIndexOf("/")) || "/" },
     { kind: "appendFile", path: state.layout.devfsRules, content: `${sep}${text}`, mode: 0o644 },
-    { kind: "run", argv: ["/usr/sbin/service", "devfs", "restart"], why: "load the new devfs ruleset" },
   );
+  if (freebsd) hostSteps.push({ kind: "run", argv: ["/usr/sbin/service", "devfs", "restart"], why: "load the new devfs ruleset" });
   return `${current ?? ""}${sep}${text}`;
 }
 

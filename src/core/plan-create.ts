@@ -29,6 +29,8 @@ export interface CreateRequest {
   duplicates: number;
   /** --force: accept addresses another jail already has (qjail only warns). */
   force: boolean;
+  /** -a: the jail's tree comes from this archive (logical path), unpacked by the command before the plan runs. */
+  fromArchive?: string;
 }
 
 export interface CreateState extends HostState {
@@ -49,7 +51,7 @@ export function planCreate(state: CreateState, req: CreateRequest): Plan {
   if (req.oneTimeSsh && req.flavor === "ssh-default") {
     throw new UsageError("QJ1202", `-c and -f ${shown(req.flavor)} cannot be used together`, "ssh-default already enables ssh with user qjail; drop -c, or use -c with the default flavor.");
   }
-  if (!state.flavors.includes(req.flavor)) {
+  if (req.fromArchive === undefined && !state.flavors.includes(req.flavor)) {
     throw new UsageError("QJ1203", `Flavor not found. ${shown(req.flavor)}`, `Available flavors: ${state.flavors.join(", ") || "none (run 'qjail install')"}.`);
   }
   if (state.flavorConflicts.length > 0) {
@@ -96,14 +98,15 @@ export function planCreate(state: CreateState, req: CreateRequest): Plan {
       oneTimeSsh: req.oneTimeSsh,
       imageMiB: req.imageMiB,
     });
-    steps.push(...jailTreeSteps(state, req, name));
+    if (req.fromArchive === undefined) steps.push(...jailTreeSteps(state, req, name));
+    else if (req.oneTimeSsh) steps.push(...oneTimeSshSteps(jailRootPath(state.layout, name)));
     if (req.imageMiB !== undefined) steps.push(...imageSteps(state, name, req.imageMiB));
     steps.push(...controlFileSteps(state, record));
     messages.push(`Successfully created  ${name}`);
     made++;
   });
   return {
-    title: made === 1 ? `create jail ${names[0] ?? req.name}` : `create ${made} jails ${names.join(" ")}`,
+    title: `${made === 1 ? `create jail ${names[0] ?? req.name}` : `create ${made} jails ${names.join(" ")}`}${req.fromArchive ? ` from ${req.fromArchive}` : ""}`,
     steps,
     messages,
     warnings,

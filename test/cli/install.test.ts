@@ -108,6 +108,21 @@ test("config -n renames the tree, fstab, records, block and exposures file", asy
   assert.deepEqual(doc["qjail-information"].jail.map((j) => [j.name, j.ipv4_addrs]), [["web", ["10.0.0.5"]]]);
 });
 
+test("create -a builds a new jail from the newest archive of another", async () => {
+  writeFileSync(at("usr/jails/web/etc/marker"), "from the archive\n");
+  const a = await qjail("archive", "web");
+  assert.equal(a.code, 0, a.stderr);
+  const c = await qjail("create", "-a", "web", "-n", "lo1", "-4", "10.0.0.20", "web2");
+  assert.equal(c.code, 0, c.stderr);
+  assert.equal(c.stdout, "Successfully created  web2\n");
+  assert.equal(read("usr/jails/web2/etc/marker"), "from the archive\n");
+  assert.equal(link("usr/jails/web2/bin"), "/sharedfs/bin");
+  assert.match(read("usr/local/etc/qjail.local/web2"), /^name="web2"\nip4="10.0.0.20"\n/);
+  assert.equal(read("usr/local/etc/qjail.fstab/web2"), "/usr/jails/sharedfs /usr/jails/web2/sharedfs nullfs ro 0 0\n");
+  assert.ok(!/raw_sockets/.test(read("usr/local/etc/qjail.config/web2")), "settings come from the command line, not the archive");
+  assert.equal((await qjail("delete", "web2")).code, 0);
+});
+
 test("re-install keeps jails, the vnet counter and customised flavors", async () => {
   writeFileSync(at("usr/local/etc/qjail.vnetctl"), 'count="3"\n');
   writeFileSync(at("usr/jails/flavors/default/etc/rc.conf"), "# mine\n");

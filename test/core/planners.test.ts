@@ -99,7 +99,7 @@ test("delete: records first, tree last; running jails bypassed", () => {
 
 test("config -b 50 adds qjail's bpf ruleset once; other unknown rulesets are refused", () => {
   const base = fakeState({ www: {} });
-  const plan = planConfig(configState(base, { devfsRules: "[mine=10]\nadd path 'tun*' unhide" }), base.jails, { change: { kind: "ruleset", value: 50 }, force: false });
+  const plan = planConfig(configState(base, { devfsRules: "[mine=10]\nadd path 'tun*' unhide" }), base.jails, { change: { kind: "ruleset", value: 50 }, force: false, freebsd: true });
   const append = plan.steps.find((s) => s.kind === "appendFile");
   assert.ok(append?.kind === "appendFile");
   assert.equal(append.path, "/etc/devfs.rules");
@@ -110,31 +110,31 @@ test("config -b 50 adds qjail's bpf ruleset once; other unknown rulesets are ref
   assert.ok(conf?.kind === "writeFile");
   assert.match(conf.content, /^devfs_ruleset {7}= {2}"50";$/m);
 
-  const again = planConfig(configState(base, { devfsRules: `x\n${BPF_RULESET_TEXT}` }), base.jails, { change: { kind: "ruleset", value: 50 }, force: false });
+  const again = planConfig(configState(base, { devfsRules: `x\n${BPF_RULESET_TEXT}` }), base.jails, { change: { kind: "ruleset", value: 50 }, force: false, freebsd: true });
   assert.equal(again.steps.filter((s) => s.kind === "appendFile" || s.kind === "run").length, 0);
-  assert.equal(planConfig(configState(base, { devfsRules: "[mine=10]\n" }), base.jails, { change: { kind: "ruleset", value: 10 }, force: false }).steps.length, 3);
-  assert.match(code(() => planConfig(configState(base), base.jails, { change: { kind: "ruleset", value: 51 }, force: false })), /^QJ1305 devfs.rules # 51 does not exist/);
+  assert.equal(planConfig(configState(base, { devfsRules: "[mine=10]\n" }), base.jails, { change: { kind: "ruleset", value: 10 }, force: false, freebsd: true }).steps.length, 3);
+  assert.match(code(() => planConfig(configState(base), base.jails, { change: { kind: "ruleset", value: 51 }, force: false, freebsd: true })), /^QJ1305 devfs.rules # 51 does not exist/);
 });
 
 test("config: status rules, running jails, vnet numbering", () => {
   const base = fakeState({ a: { status: "norun" }, b: { status: "man", ip4: "10.0.0.6" }, c: { ip4: "10.0.0.7" }, r: { ip4: "10.0.0.8" } }, { r: 9 });
   const st = configState(base, { vnetCount: 4 });
   const [a, b, c, r] = base.jails as [typeof base.jails[0], typeof base.jails[0], typeof base.jails[0], typeof base.jails[0]];
-  assert.match(code(() => planConfig(st, [a], { change: { kind: "flag", key: "rsockets", on: true }, force: false })), /^QJ1301 jail "a" is in norun status/);
-  assert.match(code(() => planConfig(st, [b], { change: { kind: "securelevel", value: 1 }, force: false })), /^QJ1301 jail "b" is in man status/);
-  const norunOff = planConfig(st, [a], { change: { kind: "status", status: "norun", on: false }, force: false });
+  assert.match(code(() => planConfig(st, [a], { change: { kind: "flag", key: "rsockets", on: true }, force: false, freebsd: true })), /^QJ1301 jail "a" is in norun status/);
+  assert.match(code(() => planConfig(st, [b], { change: { kind: "securelevel", value: 1 }, force: false, freebsd: true })), /^QJ1301 jail "b" is in man status/);
+  const norunOff = planConfig(st, [a], { change: { kind: "status", status: "norun", on: false }, force: false, freebsd: true });
   assert.deepEqual(norunOff.steps.map(where).slice(-4), [
     "writeFile /usr/local/etc/qjail.local/a",
     "writeFile /usr/local/etc/qjail.global/a",
     "remove /usr/local/etc/qjail.local/a.norun",
     "remove /usr/local/etc/qjail.global/a.norun",
   ]);
-  assert.deepEqual(planConfig(st, [c], { change: { kind: "status", status: "norun", on: false }, force: false }).messages, ["Not in norun status c"]);
-  assert.deepEqual(planConfig(st, [r], { change: { kind: "flag", key: "zfs", on: true }, force: false }).messages, ["Bypassed running jail r"]);
+  assert.deepEqual(planConfig(st, [c], { change: { kind: "status", status: "norun", on: false }, force: false, freebsd: true }).messages, ["Not in norun status c"]);
+  assert.deepEqual(planConfig(st, [r], { change: { kind: "flag", key: "zfs", on: true }, force: false, freebsd: true }).messages, ["Bypassed running jail r"]);
 
-  assert.match(code(() => planConfig(st, [c], { change: { kind: "vnet", firewall: "pf" }, force: false })), /^QJ1308/);
+  assert.match(code(() => planConfig(st, [c], { change: { kind: "vnet", firewall: "pf" }, force: false, freebsd: true })), /^QJ1308/);
   const withNic = { ...c, record: { ...c.record, vinterface: "em0", rsockets: "allow.raw_sockets" } };
-  const vnet = planConfig(st, [withNic], { change: { kind: "vnet", firewall: "pf" }, force: false });
+  const vnet = planConfig(st, [withNic], { change: { kind: "vnet", firewall: "pf" }, force: false, freebsd: true });
   const rec = vnet.steps.find((s) => s.kind === "writeFile" && s.path === "/usr/local/etc/qjail.local/c");
   assert.ok(rec?.kind === "writeFile");
   assert.match(rec.content, /^vnet="be\|pf\|5"$/m);
@@ -146,7 +146,7 @@ test("config: status rules, running jails, vnet numbering", () => {
 test("config -n: tree, control files, records, then the old names go", () => {
   const base = fakeState({ www: {} });
   const st = configState(base, { exposures: new Set(["www"]) });
-  const plan = planConfig(st, base.jails, { change: { kind: "rename", newName: "web" } as ConfigChange, force: false });
+  const plan = planConfig(st, base.jails, { change: { kind: "rename", newName: "web" } as ConfigChange, force: false, freebsd: true });
   assert.deepEqual(plan.steps.map(where), [
     "rename /usr/jails/web",
     "writeFile /usr/local/etc/qjail.fstab/web",
@@ -163,7 +163,7 @@ test("config -n: tree, control files, records, then the old names go", () => {
   const fstab = plan.steps[1];
   assert.ok(fstab?.kind === "writeFile");
   assert.equal(fstab.content, "/usr/jails/sharedfs /usr/jails/web/sharedfs nullfs ro 0 0\n");
-  assert.match(code(() => planConfig(configState(fakeState({ www: {}, web: { ip4: "10.0.0.9" } })), [base.jails[0]!], { change: { kind: "rename", newName: "web" }, force: false })), /^QJ1311/);
+  assert.match(code(() => planConfig(configState(fakeState({ www: {}, web: { ip4: "10.0.0.9" } })), [base.jails[0]!], { change: { kind: "rename", newName: "web" }, force: false, freebsd: true })), /^QJ1311/);
 });
 
 test("install: the old base goes, customised stock flavors are kept, vnetctl survives", () => {

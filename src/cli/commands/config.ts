@@ -169,7 +169,7 @@ starts.`,
         readPackageLists(rt.root, layout),
       ]);
       const selected = selectJails(host.jails, all ? [] : names);
-      const plan = planConfig({ ...host, devfsRules, vnetCount, exposures: new Set(exposures), packages }, selected, { change, force: v.force === true });
+      const plan = planConfig({ ...host, devfsRules, vnetCount, exposures: new Set(exposures), packages }, selected, { change, force: v.force === true, freebsd: rt.platform.name === "freebsd" });
       if (inv.global.dryRun) {
         printPlan(inv, plan);
         return 0;

@@ -2,10 +2,12 @@ import { promises as fsp } from "node:fs";
 import { posix } from "node:path";
 import { defineCommand } from "../command.js";
 import { UsageError, shown } from "../../core/errors.js";
-import { physical, type HostLayout } from "../../core/paths.js";
+import { hostLayout, jailRootPath, physical, type HostLayout } from "../../core/paths.js";
 import { planCreate, type CreateRequest } from "../../core/plan-create.js";
-import { parseAddressList, parseImageSize, parseInteger, validateFlavorName, validateInterfaceName, validateJailName } from "../../core/validate.js";
-import { assertInstalled, listNames, loadHostState } from "../../store/jails.js";
+import { parseAddressList, parseImageSize, parseInteger, validateFlavorName, validateInterfaceName, validateJailName, validateZoneName } from "../../core/validate.js";
+import { assertInstalled, assertZoneKnown, listNames, loadHostState } from "../../store/jails.js";
+import { extractJailTree, latestArchive } from "../../store/archive.js";
+import { write } from "../context.js";
 import { jailRuntime, printPlan, reportPlan, zoneLayout } from "../jail-runtime.js";
 
 export const createCommand = defineCommand({
@@ -25,17 +27,22 @@ the interface for the aliases (default: the interface of the default route).
 like the jail with the jail's name as password (qjail's one-time ssh); it
 cannot be combined with -f ssh-default. -d N makes N copies NAME-001 ...
 NAME-NNN, copy k getting the IPv4 address's last octet + k-1.
+-a ARCHIVE builds the jail's tree from a qjail archive (NAME for its newest
+archive, or NAME@YYYYMMDDhhmm.SS.tar) instead of the template and flavor;
+the archived control files are not used. -A ZONE takes the archive from
+that zone's archive directory ("nozone": the default zone).
 -i SIZE (e.g. 500m, 2g) makes an image jail; that needs mdconfig and newfs,
 so only a FreeBSD host can build it (under --root, use --dry-run to see the plan).
 
 Differences from qjail 5.x, on purpose: an address another jail already has
 is refused unless --force (qjail only warned); -d cannot be combined with -6
-(every copy would share the address). -a (create from an archive) is refused
-in this build: archive extraction belongs to 'qjail restore'.`,
+(every copy would share the address); -a cannot be combined with -d or -i in
+this build.`,
   examples: [
     { command: "qjail create -4 10.0.0.5 www", description: "a jail www with one IPv4 alias on the default-route interface" },
     { command: "qjail create -n lo1 -4 10.0.0.6 -c mail", description: "a jail on lo1 with one-time ssh for user mail" },
     { command: "qjail create -4 10.0.0.10 -d 3 web", description: "three jails web-001 .. web-003 on 10.0.0.10 .. 10.0.0.12" },
+    { command: "qjail create -a www -4 10.0.0.20 www2", description: "a new jail www2 from the newest archive of www" },
   ],
   options: {
     zone: { type: "string", short: "z" },
@@ -62,13 +69,15 @@ in this build: archive extraction belongs to 'qjail restore'.`,
     if (v["archive-zone"] !== undefined && v.archive === undefined) {
       throw new UsageError("QJ1211", `-A ${shown(String(v["archive-zone"]))} is only valid together with -a`, "Add -a ARCHIVE, or drop -A.");
     }
-    if (v.archive !== undefined) {
+    const archiveArg = v.archive === undefined ? undefined : String(v.archive);
+    if (archiveArg !== undefined) {
       if (v.flavor !== undefined) throw new UsageError("QJ1212", "-a and -f cannot be used together", "A jail made from an archive keeps the archived files; drop -f.");
-      throw new UsageError(
-        "QJ1213",
-        `creating a jail from archive ${shown(String(v.archive))} is not available in this build`,
-        "Restore the archive under its own name with 'qjail restore NAME', then rename it with 'qjail config -n NEWNAME NAME'.",
-      );
+      if (v.duplicate !== undefined || v.image !== undefined) {
+        throw new UsageError("QJ1213", `-a ${shown(archiveArg)} cannot be combined with ${v.duplicate !== undefined ? "-d" : "-i"} in this build`, "Create the jail from the archive first, then copy or convert it.");
+      }
+      if (archiveArg === "" || archiveArg.includes("/") || archiveArg.startsWith(".")) {
+        throw new UsageError("QJ1217", `invalid archive name ${shown(archiveArg)}`, "Give a jail name (its newest archive) or an archive file name like www@202611301200.00.tar from the archive directory.");
+      }
     }
     const ip4 = v.ipv4 === undefined ? [] : parseAddressList(String(v.ipv4), 4);
     const ip6 = v.ipv6 === undefined ? [] : parseAddressList(String(v.ipv6), 6);
@@ -89,16 +98,21 @@ in this build: archive extraction belongs to 'qjail restore'.`,
       // load state
       await assertInstalled(rt.root, layout);
       const [host, flavors] = await Promise.all([loadHostState(rt.root, layout, () => rt.live()), listNames(rt.root, layout.flavors, { dirsOnly: true })]);
-      const flavorConflicts = flavors.includes(flavor) ? await symlinkedFlavorPaths(rt.root, layout, flavor) : [];
+      const fromArchive = archiveArg === undefined ? undefined : await findArchive(rt.root, layout, archiveArg, v["archive-zone"] === undefined ? undefined : String(v["archive-zone"]));
+      const flavorConflicts = fromArchive === undefined && flavors.includes(flavor) ? await symlinkedFlavorPaths(rt.root, layout, flavor) : [];
       const state = { ...host, flavors, flavorConflicts };
-      const req: CreateRequest = { name, ip4, ip6, nic: nicGiven ?? "", flavor, oneTimeSsh: v.ssh === true, imageMiB, duplicates, force: v.force === true };
+      const req: CreateRequest = { name, ip4, ip6, nic: nicGiven ?? "", flavor, oneTimeSsh: v.ssh === true, imageMiB, duplicates, force: v.force === true, fromArchive };
       // plan (a first pass settles every refusal the records can decide before the host is asked for its default interface)
       let plan = planCreate(state, req);
       if (nicGiven === undefined) plan = planCreate(state, { ...req, nic: await defaultNic(rt.platform.defaultJailInterface.bind(rt.platform)) });
+      const newRoot = jailRootPath(layout, name);
       if (inv.global.dryRun) {
+        if (fromArchive !== undefined) write(inv.ctx.stdout, `# unpack the jail root of ${fromArchive} into ${newRoot}`);
         printPlan(inv, plan);
         return 0;
       }
+      // The tree comes first (like the template copy), so the records written last find it complete.
+      if (fromArchive !== undefined) await extractJailTree(physical(rt.root, fromArchive), physical(rt.root, newRoot));
       await rt.apply(plan);
       reportPlan(inv, plan);
       return 0;
@@ -106,6 +120,27 @@ in this build: archive extraction belongs to 'qjail restore'.`,
     return inv.global.dryRun ? work() : rt.locked(work);
   },
 });
+
+/**
+ * The archive -a names (qjail-5.md §4.2): `name@stamp.tar` in the archive
+ * directory, or for a bare name its newest archive; -A takes the archive
+ * directory of another zone ("nozone": the default one).
+ */
+async function findArchive(root: string, layout: HostLayout, arg: string, archiveZone: string | undefined): Promise<string> {
+  let dirLayout = layout;
+  if (archiveZone !== undefined) {
+    dirLayout = archiveZone === "nozone" ? hostLayout() : hostLayout(validateZoneName(archiveZone));
+    await assertZoneKnown(root, dirLayout);
+  }
+  const files = await listNames(root, dirLayout.archive);
+  if (arg.includes("@")) {
+    if (!files.includes(arg)) throw new UsageError("QJ1218", `Full archive file name not found. ${shown(`${dirLayout.archive}/${arg}`)}`, "List the archive directory for the exact name, or give just the jail name for its newest archive.");
+    return `${dirLayout.archive}/${arg}`;
+  }
+  const latest = latestArchive(files, arg);
+  if (latest === undefined) throw new UsageError("QJ1219", `No archive file found for ${shown(arg)} in ${dirLayout.archive}`, "Make one with 'qjail archive NAME', or use -A ZONE for another zone's archives.");
+  return `${dirLayout.archive}/${latest}`;
+}
 
 async function defaultNic(ask: () => Promise<string>): Promise<string> {
   try {

@@ -10,8 +10,9 @@ import { extractArgv, planInstallFinish, planInstallPrepare, SHARED_DIRS, STOCK_
 import { archPath, mirrorBase, releaseFromUname } from "../../core/release.js";
 import { fetchBaseTxz } from "../../platform/download.js";
 import { runChecked, runProgram } from "../../platform/run.js";
-import { readGlobalJails, readHostFile } from "../../store/jails.js";
-import { jailRuntime, printPlan, zoneLayout } from "../jail-runtime.js";
+import { planLinuxInstall, type LinuxBaseSource } from "../../core/linux/install.js";
+import { listNames, readGlobalJails, readHostFile } from "../../store/jails.js";
+import { jailRuntime, printPlan, zoneLayout, type JailRuntime } from "../jail-runtime.js";
 
 /** Host files qjail copies into each stock flavor's etc/ (qjail-5.md §4.1 step 9). */
 const HOST_ETC_FILES = ["/etc/localtime", "/etc/resolv.conf"];
@@ -41,6 +42,10 @@ is downloaded over HTTPS from download.freebsd.org (-h HOST: that mirror's
 /var/log/qjail.log (and its newsyslog.conf line). Refused while any qjail
 jail is running.
 
+On the linux backend the same layout is built from the host's /usr (shared
+read-only, bind-mounted at start), or with -f from a root filesystem
+directory or tarball; -h and -l do not apply there.
+
 Difference from qjail 5.x, on purpose: an existing qjail.vnetctl is kept;
 qjail reset it to count="0" on every install (its test looked for a
 directory), handing out vnet numbers that jails already use.`,
@@ -63,6 +68,8 @@ directory), handing out vnet numbers that jails already use.`,
     }
     const layout = zoneLayout(v.zone);
     const fromDir = v.from === undefined ? undefined : resolve(inv.ctx.cwd, String(v.from));
+    const rt = jailRuntime(inv, layout);
+    if (rt.platform.name === "linux") return installLinux(inv, rt, layout, fromDir);
     if (fromDir !== undefined) {
       if (v.host !== undefined) throw new UsageError("QJ1221", "-f and -h cannot be used together", "-f installs from a local directory; -h picks a download mirror. Give one.");
       if (!existsSync(join(fromDir, "base.txz"))) {
@@ -70,10 +77,6 @@ directory), handing out vnet numbers that jails already use.`,
       }
     }
     const mirror = fromDir === undefined ? mirrorBase({ host: v.host === undefined ? undefined : String(v.host), env: inv.ctx.env }) : undefined;
-    const rt = jailRuntime(inv, layout);
-    if (rt.platform.name === "linux") {
-      throw new UsageError("QJ1223", "install on the linux backend is not available in this build", "Use --platform freebsd to build the FreeBSD layout (under --root), or wait for the Linux installer.");
-    }
     const freebsdTools = rt.root === "/";
 
     const work = async (): Promise<number> => {
@@ -123,6 +126,44 @@ directory), handing out vnet numbers that jails already use.`,
     return inv.global.dryRun ? work() : rt.locked(work);
   },
 });
+
+/**
+ * install on the Linux backend: its own planner (src/core/linux/install.ts)
+ * builds the same qjail layout from the host's /usr (default), a root
+ * filesystem directory (-f DIR) or a tarball (-f FILE, or DIR/base.txz).
+ */
+async function installLinux(inv: Invocation, rt: JailRuntime, layout: HostLayout, from: string | undefined): Promise<number> {
+  if (inv.values.host !== undefined) throw new UsageError("QJ1226", `-h ${shown(String(inv.values.host))} picks a FreeBSD mirror; the linux backend downloads nothing`, "Drop -h; give -f DIR or -f FILE for a base other than the host's /usr.");
+  if (inv.values.log === true) throw new UsageError("QJ1227", "-l (the command log) is not available on the linux backend", "Drop -l.");
+  let base: LinuxBaseSource = { kind: "host" };
+  if (from !== undefined) {
+    const st = await fsp.stat(from).catch(() => undefined);
+    if (st === undefined) throw new UsageError("QJ1222", `Install file not found ${shown(from)}`, "Give a root filesystem directory or tarball with -f.");
+    if (st.isFile()) base = { kind: "tarball", path: from };
+    else if (existsSync(join(from, "base.txz"))) base = { kind: "tarball", path: join(from, "base.txz") };
+    else base = { kind: "directory", path: from };
+  }
+  const work = async (): Promise<number> => {
+    const [global, live, flavors, resolvConf] = await Promise.all([
+      readGlobalJails(rt.root, layout),
+      rt.live(),
+      listNames(rt.root, layout.flavors, { dirsOnly: true }),
+      readHostFile(rt.root, "/etc/resolv.conf"),
+    ]);
+    const running = global.filter((g) => live.has(g.name)).map((g) => g.name);
+    if (running.length > 0) throw new UsageError("QJ1224", `All jails have to be stopped. This jail is running: ${shown(running[0] as string)}`, "Stop them first: qjail stop");
+    const plan = planLinuxInstall({ layout, root: rt.root, base, resolvConf, existingFlavors: flavors });
+    if (inv.global.dryRun) {
+      printPlan(inv, plan);
+      return 0;
+    }
+    write(inv.ctx.stderr, "Building sharedfs, the template and the flavors.");
+    await rt.apply(plan);
+    for (const m of plan.messages ?? []) write(inv.ctx.stdout, m);
+    return 0;
+  };
+  return inv.global.dryRun ? work() : rt.locked(work);
+}
 
 function isLink(p: string): boolean {
   try {
