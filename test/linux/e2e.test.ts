@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync, readlinkSync, statSync, writeFileSync, readdirSync } from "node:fs";
 import { makeTestHost, processesInNamespace, hostMountsUnder, type TestHost } from "./helpers/host.js";
 import { netnsName } from "../../src/core/linux/lifecycle.js";
+import { runProgram } from "../../src/platform/run.js";
 
 /**
  * The qjail-howto's host, built for real inside network namespaces this test
@@ -114,7 +115,7 @@ describe("Linux backend end to end", { skip: !canRun && "needs root on Linux" },
     writeFileSync(host.path("/usr/jails/www/root/step8.sh"), `echo 'apache24_enable="YES"' >> /etc/rc.conf\n`);
     assert.equal((await inJail("www", "/bin/sh /root/step8.sh")).code, 0);
     await ok(["restart", "www"]);
-    const page = await host.inHost(["busybox", "wget", "-q", "-T", "5", "-O", "-", "http://10.0.0.10/"], 15_000);
+    const page = await runProgram(["nsenter", `--net=/run/netns/${host.hostNs}`, "--", "busybox", "nc", "-w", "5", "10.0.0.10", "80"], { input: "GET / HTTP/1.0\r\n\r\n", timeoutMs: 15_000 });
     assert.match(page.stdout, /It worked/, `${page.stderr}\nconsole log:\n${readFileSync(host.path("/var/log/qjail.www.console.log"), "utf8")}`);
     // jail to jail over the bridge: the host side carries jail traffic
     const fromJail = await inJail("www", "busybox nc -w 3 10.0.0.11 22");
@@ -128,12 +129,23 @@ describe("Linux backend end to end", { skip: !canRun && "needs root on Linux" },
     const www = host.runState("www");
     const ssh = host.runState("ssh");
     assert.ok(www && ssh);
-    const pidNs = [readlinkSync(`/proc/${www.pid}/ns/pid`), readlinkSync(`/proc/${ssh.pid}/ns/pid`)];
-    const mntNs = [readlinkSync(`/proc/${www.pid}/ns/mnt`), readlinkSync(`/proc/${ssh.pid}/ns/mnt`)];
+    // every process of both jails, by PID and start time (namespace inode numbers are reused once freed)
+    const startTime = (pid: number): string | undefined => {
+      try {
+        return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ")[19];
+      } catch {
+        return undefined;
+      }
+    };
+    const members = [www.pid, ssh.pid].flatMap((p) => {
+      const pidNs = readlinkSync(`/proc/${p}/ns/pid`);
+      return processesInNamespace("pid", pidNs).map((pid) => ({ pid, start: startTime(pid) }));
+    });
+    assert.ok(members.length >= 4, "init and services of both jails were seen");
     await ok(["stop", "www"]);
     await ok(["stop", "ssh"]);
-    for (const ns of pidNs) assert.deepEqual(processesInNamespace("pid", ns), []);
-    for (const ns of mntNs) assert.deepEqual(processesInNamespace("mnt", ns), []);
+    const survivors = members.filter((m) => m.start !== undefined && startTime(m.pid) === m.start);
+    assert.deepEqual(survivors, [], "no process of either jail is left");
     assert.equal(existsSync(`/run/netns/${netnsName(host.root, "www")}`), false);
     assert.equal(existsSync(`/run/netns/${netnsName(host.root, "ssh")}`), false);
     const links = await host.inHost(["ip", "-o", "link", "show"]);

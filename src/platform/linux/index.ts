@@ -8,7 +8,7 @@ import { formatStep } from "../../core/plan.js";
 import { UsageError, shown } from "../../core/errors.js";
 import { physical, hostLayout, type HostLayout } from "../../core/paths.js";
 import { defaultHostConfig, jailGateway, parseHostConfig, type HostConfig } from "../../core/hostconfig.js";
-import { RECORD_FLAG_VALUES } from "../../core/record.js";
+import { RECORD_FLAG_VALUES, emptyRecord } from "../../core/record.js";
 import {
   hostInterfaceName,
   jailNetwork,
@@ -256,6 +256,15 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
         if (s.path === rootPath && isAlive(s)) {
           throw new UsageError("QJ2040", `refusing to remove ${shown(rootPath)}: jail ${shown(name)} is running from it`, `Stop it first: qjail stop ${name}`);
         }
+      }
+      // what a crashed run of this jail left (namespace, veth, state files) goes with it
+      for (const [name, s] of readAllRunStates(root, hostLayout())) {
+        if (s.path !== rootPath) continue;
+        const debris = planLinuxStop(
+          { name, record: emptyRecord(), layout: hostLayout(), rootPath },
+          { root, helperDir: helperDir(), state: undefined, netnsExists: netnsExists(s.netns), hostIfs: hostInterfaces().has(s.hostIf) ? [s.hostIf] : [] },
+        );
+        await applyPlan(debris, { root, runCommands: true });
       }
       const top = physical(root, rootPath);
       const mounted = mountsUnder(top);

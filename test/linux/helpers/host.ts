@@ -23,7 +23,7 @@ export interface TestHost {
   /** The host's public-side address (client side is PUBLIC_CLIENT). */
   publicAddress: string;
   /** Run qjail in the host namespace: the real CLI when the command is registered, else the API driver. */
-  qjail(args: readonly string[], timeoutMs?: number): Promise<RunResult>;
+  qjail(args: readonly string[], timeoutMs?: number, env?: Record<string, string>): Promise<RunResult>;
   /** Run a program in the host namespace. */
   inHost(argv: readonly string[], timeoutMs?: number): Promise<RunResult>;
   inClient(argv: readonly string[], timeoutMs?: number): Promise<RunResult>;
@@ -63,7 +63,8 @@ export async function makeTestHost(label: string): Promise<TestHost> {
   // nsenter --net, not `ip netns exec`: the latter also gives each command a
   // private slave mount namespace, so the /run/netns names one qjail creates
   // would be invisible to the next — unlike on a real host.
-  const inNs = (ns: string) => (argv: readonly string[], timeoutMs = 60_000) => runProgram(["nsenter", `--net=/run/netns/${ns}`, "--", ...argv], { timeoutMs });
+  const inNs = (ns: string) => (argv: readonly string[], timeoutMs = 60_000, env?: Record<string, string>) =>
+    runProgram(["nsenter", `--net=/run/netns/${ns}`, "--", ...argv], { timeoutMs, env: { ...process.env, ...env } });
   const inHost = inNs(hostNs);
   const inClient = inNs(clientNs);
 
@@ -74,15 +75,15 @@ export async function makeTestHost(label: string): Promise<TestHost> {
     publicAddress: PUBLIC_HOST,
     inHost,
     inClient,
-    async qjail(args, timeoutMs = 120_000) {
+    async qjail(args, timeoutMs = 120_000, env) {
       if (cliHas(args)) {
         const found = findCommand(args);
         const n = found?.def.path.length ?? 0;
-        const r = await inHost([...qjailArgv(), ...args.slice(0, n), "--root", root, "--platform", "linux", ...args.slice(n)], timeoutMs);
+        const r = await inHost([...qjailArgv(), ...args.slice(0, n), "--root", root, "--platform", "linux", ...args.slice(n)], timeoutMs, env);
         // install is registered but does not call planLinuxInstall yet: drive it through the API meanwhile
         if (!(r.code === 3 && r.stderr.includes("QJ1223"))) return r;
       }
-      return inHost([...driverArgv(), root, ...args], timeoutMs);
+      return inHost([...driverArgv(), root, ...args], timeoutMs, env);
     },
     runState(name) {
       try {
