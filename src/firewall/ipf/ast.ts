@@ -306,6 +306,8 @@ export interface FilterRule {
   matchTag: string | null;
   pps: number | null;
   comment: string | null;
+  /** `rule-ttl N`: the rule removes itself after N seconds (fr_die). Absent or null when not given. */
+  ruleTtl?: number | null;
 }
 
 /** `set NAME VALUE;` style tunable lines (e.g. `set state_max 8000`). */

@@ -54,6 +54,26 @@ test("canonical filter rules", () => {
   ]);
 });
 
+test("ipf's grammar details: routing before family/proto, family keyword, rule-ttl, default log facility", () => {
+  assertParse("pass in quick to qe1 proto tcp from any to any port = 22", [
+    "pass in quick to qe1(!) proto tcp from any to any port = 22",
+  ]);
+  assertParse("pass in proto tcp to any port = 22", ["pass in proto tcp from any to any port = 22"]);
+  assertParse("pass in family inet6 proto udp all", ["pass in inet6 proto udp from any to any"]);
+  assertParse("pass in proto tcp all flags S keep state rule-ttl 30", [
+    "pass in proto tcp from any to any flags S/FSRPAU keep state # count 0 rule-ttl 30",
+  ]);
+  assertParse("block in all rule-ttl 30", ["block in all # rule-ttl 30"]);
+  assertParse("log level warn in all", ["log level local0.warn in all"]);
+});
+
+test("rules ipf refuses: flags, ports and sequence tracking on the wrong protocol", () => {
+  assertDiag("pass in proto udp all flags S", IpfDiagnosticCode.InvalidFlags, 1, 23);
+  assertDiag("pass in proto icmp from any to any port = 5", IpfDiagnosticCode.InvalidPort, 1, 36);
+  assertDiag("pass in proto udp all keep state (strict)", IpfDiagnosticCode.InvalidValue, 1, 35);
+  assertDiag("pass in proto tcp all icmp-type echo", IpfDiagnosticCode.UnknownIcmp, 1, 23);
+});
+
 test("lists expand into one rule each, first list fastest", () => {
   assertParse("pass in proto tcp from {1.1.1.1,2.2.2.2} to any port = {22,80}", [
     "pass in inet proto tcp from 1.1.1.1/32 to any port = 22",

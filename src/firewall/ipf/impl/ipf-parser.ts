@@ -113,6 +113,7 @@ function emptyRule(span: FilterRule["span"]): FilterRule {
     matchTag: null,
     pps: null,
     comment: null,
+    ruleTtl: null,
   };
 }
 
@@ -318,7 +319,8 @@ function parseLogOptions(cur: Cursor): LogOptions {
       log.level =
         dot >= 0
           ? { facility: lv.text.slice(0, dot), priority: lv.text.slice(dot + 1) }
-          : { facility: null, priority: lv.text };
+          : // A priority alone logs to facility local0 (ipf's LOG_LOCAL0|priority).
+            { facility: "local0", priority: lv.text };
     } else break;
   }
   return log;
@@ -379,6 +381,8 @@ function impliedFamily(d: Draft, family: Family, tok: Token | undefined): void {
 
 /** Words that end the head of a rule: the address part, or (when that is left out, `block out on de0 head 100`) the options after it. */
 const HEAD_END = new Set([
+  "age",
+  "rule-ttl",
   "all",
   "from",
   "to",
@@ -397,14 +401,26 @@ const HEAD_END = new Set([
 
 function parseHead(cur: Cursor, d: Draft, resolver: HostResolver, sink: DiagnosticSink): void {
   const r = d.rule;
+  // ipf's grammar reads `to NAME` as a routing target while it is still in
+  // the options before family/tos/ttl/proto; after those, `to` starts the
+  // destination (`pass in proto tcp to any port = 22`).
+  let pastOptions = false;
   for (;;) {
-    const t = cur.peek();
+    let t = cur.peek();
     if (!t) break;
-    if (t.kind === "word" && t.text === "to" && !r.routeTo && isRouteTo(cur)) {
+    if (
+      t.kind === "word" &&
+      (t.text === "to" || t.text === "route-to") &&
+      !r.routeTo &&
+      !pastOptions &&
+      cur.peek(1)?.kind === "word"
+    ) {
       cur.next();
       r.routeTo = parseRouteTarget(cur, d);
       continue;
     }
+    if (t.kind === "word" && ["family", "inet", "inet6", "tos", "ttl", "proto"].includes(t.text))
+      pastOptions = true;
     if (t.kind === "word" && HEAD_END.has(t.text)) break;
     cur.next();
     switch (t.text) {
@@ -435,8 +451,14 @@ function parseHead(cur: Cursor, d: Draft, resolver: HostResolver, sink: Diagnost
       case "fastroute":
         r.fastroute = true;
         break;
+      case "family":
       case "inet":
       case "inet6":
+        if (t.text === "family") {
+          const f = cur.word('"inet" or "inet6" after "family"');
+          if (f.text !== "inet" && f.text !== "inet6") throw cur.unexpected(f, '"inet" or "inet6"');
+          t = f;
+        }
         if (r.family !== null && r.family !== t.text)
           throw new ParseError(
             IpfDiagnosticCode.FamilyMismatch,
@@ -444,7 +466,7 @@ function parseHead(cur: Cursor, d: Draft, resolver: HostResolver, sink: Diagnost
             t.offset,
             t.length,
           );
-        r.family = t.text;
+        r.family = t.text as "inet" | "inet6";
         r.familyImplied = false;
         break;
       case "tos":
@@ -501,33 +523,6 @@ function recoverHeadWord(t: Token, cur: Cursor, d: Draft, sink: DiagnosticSink):
 
 function fixSpans(list: InterfaceName[], sink: DiagnosticSink): void {
   for (const i of list) Object.assign(i.span, sink.index.position(i.span.offset));
-}
-
-/** `to` before from/all is a routing target (`to qe1 from any …`), not the destination. */
-function isRouteTo(cur: Cursor): boolean {
-  const target = cur.peek(1);
-  if (!target || target.kind !== "word") return false;
-  if (target.text === "dstlist") return true;
-  const after = cur.peek(2);
-  if (!after) return false;
-  return (
-    after.kind === "word" &&
-    [
-      "from",
-      "all",
-      "dup-to",
-      "reply-to",
-      "fastroute",
-      "in-via",
-      "out-via",
-      "inet",
-      "inet6",
-      "proto",
-      "tos",
-      "ttl",
-      "exp",
-    ].includes(after.text)
-  );
 }
 
 function numberOrList(cur: Cursor, what: string, max: number): number[] {
@@ -590,10 +585,27 @@ function parseTail(cur: Cursor, d: Draft, resolver: HostResolver): void {
         parseWith(cur, d);
         break;
       case "flags":
+        if (!(r.proto?.kind === "number" && r.proto.number === 6)) {
+          throw new ParseError(
+            IpfDiagnosticCode.InvalidFlags,
+            'TCP flags need "proto tcp" in the rule',
+            o.offset,
+            o.length,
+          );
+        }
         r.flags = parseFlags(cur);
         d.ipMatch = true;
         break;
       case "icmp-type": {
+        const wantProto = r.family === "inet6" ? 58 : 1;
+        if (!(r.proto?.kind === "number" && r.proto.number === wantProto)) {
+          throw new ParseError(
+            IpfDiagnosticCode.UnknownIcmp,
+            `icmp-type needs "proto ${wantProto === 1 ? "icmp" : "ipv6-icmp"}" in the rule`,
+            o.offset,
+            o.length,
+          );
+        }
         const ty = cur.peek();
         if (ty && ty.text === "{") d.icmpTypes = parseBraceList(cur, icmpType);
         else d.icmpTypes = [icmpType(cur.word("an ICMP type"))];
@@ -626,6 +638,16 @@ function parseTail(cur: Cursor, d: Draft, resolver: HostResolver): void {
         break;
       case "pps":
         r.pps = parseNumber(cur.word("packets per second"), "pps");
+        break;
+      case "age":
+      case "state-age": {
+        const a = parseNumber(cur.word("an age in seconds"), "age");
+        const b = cur.accept("/") ? parseNumber(cur.word("a reply age in seconds"), "age") : a;
+        if (r.keepState) r.keepState.age = { forward: a, reply: b };
+        break;
+      }
+      case "rule-ttl":
+        r.ruleTtl = parseNumber(cur.word("a rule lifetime in seconds"), "rule-ttl");
         break;
       case "comment": {
         const c = cur.next();
@@ -689,7 +711,19 @@ function parseEndpoint(
   }
   for (const a of addresses) if (a.kind === "cidr") impliedFamily(d, a.family, t);
   let ports: (PortMatch | null)[] = [null];
-  if (cur.accept("port")) ports = parsePortMatch(cur, true);
+  const portTok = cur.accept("port");
+  if (portTok) {
+    const p = d.rule.proto;
+    if (p && p.kind === "number" && p.number !== 6 && p.number !== 17) {
+      throw new ParseError(
+        IpfDiagnosticCode.InvalidPort,
+        `ports only apply to tcp and udp, not protocol ${p.number}`,
+        portTok.offset,
+        portTok.length,
+      );
+    }
+    ports = parsePortMatch(cur, true);
+  }
   return { negated, addresses, ports };
 }
 
@@ -828,6 +862,18 @@ function parseFlags(cur: Cursor): TcpFlags {
   return { set, mask };
 }
 
+/** strict, loose and newisn track TCP sequence numbers, so ipf accepts them only on TCP rules. */
+function requireTcp(r: FilterRule, o: Token): void {
+  if (!(r.proto?.kind === "number" && r.proto.number === 6)) {
+    throw new ParseError(
+      IpfDiagnosticCode.InvalidValue,
+      `keep state option "${o.text}" needs "proto tcp" in the rule`,
+      o.offset,
+      o.length,
+    );
+  }
+}
+
 function parseKeep(cur: Cursor, r: FilterRule): void {
   const what = cur.word('"state" or "frags" after "keep"');
   if (what.text === "state") {
@@ -853,12 +899,15 @@ function parseKeep(cur: Cursor, r: FilterRule): void {
             ks.limit = parseNumber(cur.word("a state limit"), "limit");
             break;
           case "strict":
+            requireTcp(r, o);
             ks.strict = true;
             break;
           case "loose":
+            requireTcp(r, o);
             ks.loose = true;
             break;
           case "newisn":
+            requireTcp(r, o);
             ks.newisn = true;
             break;
           case "no-icmp-err":
@@ -866,6 +915,14 @@ function parseKeep(cur: Cursor, r: FilterRule): void {
             break;
           case "sync":
             ks.sync = true;
+            break;
+          case "nolog":
+          case "rpc":
+            // State logging and RPC tracking are not printed by ipf -v.
+            if (o.text === "rpc" && cur.is("in")) {
+              cur.next();
+              cur.next();
+            }
             break;
           case "age": {
             const a = parseNumber(cur.word("an age in seconds"), "age");
@@ -884,7 +941,9 @@ function parseKeep(cur: Cursor, r: FilterRule): void {
             const count = parseNumber(cur.word("a number of states"), "max-per-src");
             const mask = cur.accept("/")
               ? parseNumber(cur.word("a prefix length"), "max-per-src mask", 128)
-              : 32;
+              : r.family === "inet6"
+                ? 128
+                : 32;
             ks.maxPerSrc = { count, mask };
             break;
           }

@@ -291,7 +291,10 @@ export function printFilterRule(r: FilterRule, opts: PrintOptions = {}): string 
   }
   if (r.pps) line += ` pps ${r.pps}`;
   if (r.comment !== null) line += ` comment "${r.comment}"`;
-  if (r.keepState && verbose) line += " # count 0";
+  if (r.keepState && verbose) {
+    line += " # count 0";
+    if (r.ruleTtl) line += ` rule-ttl ${r.ruleTtl}`;
+  } else if (r.ruleTtl) line += ` # rule-ttl ${r.ruleTtl}`;
   return [...(opts.inlinePoolTables === false ? [] : inlinePoolLines(r)), line].join("\n");
 }
 
