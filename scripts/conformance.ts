@@ -17,7 +17,7 @@ import { pathToFileURL } from "node:url";
 import type { FilterRule, NatRule } from "../src/firewall/ipf/ast.js";
 import { runIpftest, type RuleLanguage } from "../src/firewall/ipf/eval/ipftest.js";
 import { readTextPackets, readHexPackets, PacketSyntaxError, type Packet } from "../src/firewall/ipf/eval/packet.js";
-import { loadPools } from "../src/firewall/ipf/eval/pools.js";
+import { loadPools, PoolSyntaxError } from "../src/firewall/ipf/eval/pools.js";
 import { ipfLanguage } from "../src/firewall/ipf/eval/language.js";
 
 export type Driver =
@@ -214,7 +214,7 @@ export function runTest(corpus: string, spec: TestSpec, lang: ConformanceLanguag
           ...base,
           filterRules: hasIpf ? parseFilters(lang, regress(".ipf")) : [],
           ...(hasNat ? { natRules: parseNat(lang, regress(".nat")) } : {}),
-          ...(pools ? { tables: pools.tables, poolDump: pools.poolDump, hashDump: pools.hashDump } : {}),
+          ...(pools ? { tables: pools.tables, dstlists: pools.dstlists, poolDump: pools.poolDump, hashDump: pools.hashDump } : {}),
           dump: true,
         }) + SEP31
       );
@@ -269,7 +269,8 @@ export function runOne(corpus: string, spec: TestSpec, lang: ConformanceLanguage
   try {
     actual = runTest(corpus, spec, lang);
   } catch (e) {
-    const kind = e instanceof RuleError ? "rule parse error" : e instanceof PacketSyntaxError ? "packet input error" : "engine error";
+    const kind =
+      e instanceof RuleError ? "rule parse error" : e instanceof PacketSyntaxError ? "packet input error" : e instanceof PoolSyntaxError ? "pool config" : "engine error";
     return { spec, status: "fail", detail: `${kind}: ${(e as Error).message.split("\n")[0]}` };
   }
   const expected = readFileSync(expectedPath, "utf8");

@@ -49,9 +49,17 @@ export interface AddressTest {
   bits: number;
 }
 
+/** An ippool destination list (`pool nat/dstlist (name servers; policy round-robin;) { … }`). */
+export interface DestinationList {
+  /** Pick a destination for a new session from this source to this destination. */
+  select(family: Family, src: bigint, dst: bigint): { addr: bigint; ifname: string | undefined } | undefined;
+}
+
 export interface AddressContext {
   interfaces: InterfaceAddresses;
   tables: ReadonlyMap<string, AddressTable>;
+  /** `dstlist/NAME` → destination list, for rewrite targets and `to dstlist/NAME`. */
+  dstlists?: ReadonlyMap<string, DestinationList>;
 }
 
 export function compileAddressMatch(m: AddressMatch, ctx: AddressContext): AddressTest {

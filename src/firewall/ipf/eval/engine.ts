@@ -11,7 +11,7 @@
  * Every step can be recorded ({@link PacketOutcome.trace}) for `qjail fw trace`.
  */
 import type { FilterRule, NatRule } from "../ast.js";
-import type { AddressTable, InterfaceAddresses } from "./address.js";
+import type { AddressTable, DestinationList, InterfaceAddresses } from "./address.js";
 import { buildFilterSet, scanList, verdictOf, type Decision, type FilterSet, type RuleStep, type Verdict } from "./filter.js";
 import { NatTable, type NatResult, type NatStep } from "./nat.js";
 import { FragmentCache, StateTable, type StateEntry } from "./state.js";
@@ -21,6 +21,7 @@ export interface EngineOptions {
   /** Interface name → its IPv4 address (for `0/32` NAT targets and `em0/32` filter addresses). */
   interfaces?: InterfaceAddresses;
   tables?: ReadonlyMap<string, AddressTable>;
+  dstlists?: ReadonlyMap<string, DestinationList>;
   /** ipf tunables as ipftest's -T sets them (state_max, update_ipid). */
   tunables?: ReadonlyMap<string, number>;
   /** Record every rule considered (slower; for traces). */
@@ -60,7 +61,11 @@ export class IpfEngine {
   private readonly tracing: boolean;
 
   constructor(filterRules: readonly FilterRule[], natRules: readonly NatRule[], opts: EngineOptions = {}) {
-    const ctx = { interfaces: opts.interfaces ?? new Map<string, bigint>(), tables: opts.tables ?? new Map<string, AddressTable>() };
+    const ctx = {
+      interfaces: opts.interfaces ?? new Map<string, bigint>(),
+      tables: opts.tables ?? new Map<string, AddressTable>(),
+      dstlists: opts.dstlists ?? new Map<string, DestinationList>(),
+    };
     this.filters = buildFilterSet(filterRules, ctx);
     this.nat = new NatTable(natRules, ctx);
     this.state = new StateTable(opts.tunables?.get("state_max") ?? 4013);

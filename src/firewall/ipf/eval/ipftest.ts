@@ -7,7 +7,7 @@
  * file stays independent of how the parser reports errors.
  */
 import type { FilterRule, NatRule } from "../ast.js";
-import type { AddressTable } from "./address.js";
+import type { AddressTable, DestinationList } from "./address.js";
 import { IpfEngine } from "./engine.js";
 import { clonePacket, formatPacketLine, type Packet } from "./packet.js";
 import type { StateEntry } from "./state.js";
@@ -30,6 +30,7 @@ export interface IpftestOptions {
   natRules?: readonly NatRule[];
   /** -P: lookup tables, by `pool/NAME` / `hash/NAME` key, and their dump lines. */
   tables?: ReadonlyMap<string, AddressTable>;
+  dstlists?: ReadonlyMap<string, DestinationList>;
   poolDump?: readonly string[];
   hashDump?: readonly string[];
   /** -T name=value. */
@@ -44,6 +45,7 @@ export function runIpftest(packets: readonly Packet[], opts: IpftestOptions): st
   const natMode = opts.natRules !== undefined;
   const engine = new IpfEngine(opts.filterRules ?? [], opts.natRules ?? [], {
     ...(opts.tables ? { tables: opts.tables } : {}),
+    ...(opts.dstlists ? { dstlists: opts.dstlists } : {}),
     ...(opts.tunables ? { tunables: opts.tunables } : {}),
   });
   let out = "";

@@ -22,7 +22,7 @@ interface Tuple {
 
 export interface NatSession {
   rule: CompiledNatRule;
-  kind: "MAP" | "RDR" | "BIMAP" | "RWR";
+  kind: "MAP" | "RDR" | "BIMAP" | "RWR-MAP" | "RWR-RDR";
   family: Family;
   proto: number;
   /** The direction of the packet that created the session. */
@@ -62,6 +62,9 @@ export interface CompiledNatRule {
   nextTarget: number;
   /** Set for one lookup when a sticky client returns. */
   stickyTo: bigint | undefined;
+  /** rewrite: the stepping cursors (srcAddr, srcPort, dstAddr, dstPort) and whose turn it is to move. */
+  rewriteCursors: Map<string, bigint>;
+  rewriteTurn: number;
   hits: number;
 }
 
@@ -120,6 +123,8 @@ export function compileNatRule(ast: NatRule, number: number, ctx: AddressContext
     nextPort: ast.portmap?.low ?? 0,
     nextTarget: 0,
     stickyTo: undefined,
+    rewriteCursors: new Map(),
+    rewriteTurn: 0,
     hits: 0,
   };
 }
@@ -271,7 +276,7 @@ export class NatTable {
         this.hostmap.unshift({ rule: r, rdr: true, src: before.src, dst: before.dst, newSrc: translated.dst, newDst: 0n, family: p.family, uses: 1 });
       }
       if (r.ast.options.roundRobin && r !== sticky && r.nextTarget % this.targetCount(r) === 0) this.rotate(r, inbound);
-      const kind = r.ast.kind === "rdr" ? "RDR" : r.ast.kind === "bimap" ? "BIMAP" : r.ast.kind === "rewrite" ? "RWR" : "MAP";
+      const kind = r.ast.kind === "rdr" ? "RDR" : r.ast.kind === "bimap" ? "BIMAP" : r.ast.kind === "rewrite" ? (p.dir === "in" ? "RWR-RDR" : "RWR-MAP") : "MAP";
       const s: NatSession = { rule: r, kind, family: p.family, proto: p.proto, dir: p.dir, original: before, translated };
       this.sessions.unshift(s);
       this.index(s);
@@ -352,7 +357,8 @@ export class NatTable {
       }
       return this.tupleInUse(p, redirected) ? undefined : redirected;
     }
-    // map, bimap outbound, map-block, rewrite out
+    if (a.kind === "rewrite" && a.rewrite) return this.rewriteTuple(r, p, t, ports);
+    // map, bimap outbound, map-block
     const newSrc = this.allocateSource(r, p, t, ports && a.portmap !== null);
     if (newSrc === undefined) return undefined;
     if (!(ports && a.portmap)) return { ...t, src: newSrc };
@@ -366,6 +372,107 @@ export class NatTable {
       if (!this.tupleInUse(p, candidate)) return candidate;
     }
     return undefined;
+  }
+
+  /**
+   * rewrite: source and destination, address and port, each either kept
+   * (`0/0`, no port), fixed, a pool to step through, or a destination list.
+   * The stepping dimensions keep their cursors; when the current combination
+   * is already in use, one dimension moves on, taking turns (src address,
+   * src port, dst address, dst port), which is the order ipftest shows.
+   */
+  private rewriteTuple(r: CompiledNatRule, p: Packet, t: Tuple, ports: boolean): Tuple | undefined {
+    const rw = r.ast.rewrite;
+    if (!rw) return undefined;
+    const dims: { get: () => bigint | number; advance: () => void; apply: (x: Tuple, v: bigint | number) => void }[] = [];
+    let base: Tuple = { ...t };
+    const addressDim = (side: "src" | "dst"): void => {
+      const target = rw[side].address;
+      if (target.kind === "pool") {
+        const list = this.ctx.dstlists?.get(`${target.pool.table}/${target.pool.name}`);
+        const chosen = list?.select(p.family, t.src, t.dst);
+        if (chosen) base = { ...base, [side]: chosen.addr };
+        return;
+      }
+      let low: bigint;
+      let high: bigint;
+      if (target.kind === "cidr") {
+        const c = compileCidr(target.address);
+        if (target.address.prefix === 0) return;
+        const host = ~c.mask & this.allOnes(c);
+        if (host === 0n) {
+          base = { ...base, [side]: c.addr };
+          return;
+        }
+        low = c.addr + 1n;
+        high = c.addr + host - 1n;
+      } else if (target.kind === "range") {
+        low = parseAddress(target.family, target.low);
+        high = parseAddress(target.family, target.high);
+      } else return;
+      const cursor = r.rewriteCursors;
+      const key = `${side}Addr`;
+      if ((cursor.get(key) ?? -1n) < low || (cursor.get(key) ?? -1n) > high) cursor.set(key, low);
+      dims.push({
+        get: () => cursor.get(key) as bigint,
+        advance: () => {
+          const v = cursor.get(key) as bigint;
+          cursor.set(key, v >= high ? low : v + 1n);
+        },
+        apply: (x, v) => (side === "src" ? (x.src = v as bigint) : (x.dst = v as bigint)),
+      });
+    };
+    const portDim = (side: "src" | "dst"): void => {
+      const range = rw[side].ports;
+      if (!range || !ports) return;
+      if (range.fixed || range.low === range.high) {
+        base = side === "src" ? { ...base, sport: range.low } : { ...base, dport: range.low };
+        return;
+      }
+      const cursor = r.rewriteCursors;
+      const key = `${side}Port`;
+      const low = BigInt(range.low);
+      const high = BigInt(range.high);
+      if ((cursor.get(key) ?? -1n) < low || (cursor.get(key) ?? -1n) > high) cursor.set(key, low);
+      dims.push({
+        get: () => cursor.get(key) as bigint,
+        advance: () => {
+          const v = cursor.get(key) as bigint;
+          cursor.set(key, v >= high ? low : v + 1n);
+        },
+        apply: (x, v) => (side === "src" ? (x.sport = Number(v)) : (x.dport = Number(v))),
+      });
+    };
+    addressDim("src");
+    portDim("src");
+    addressDim("dst");
+    portDim("dst");
+    const build = (): Tuple => {
+      const x = { ...base };
+      for (const d of dims) d.apply(x, d.get());
+      return x;
+    };
+    let candidate = build();
+    if (dims.length === 0) return this.rewriteInUse(p, candidate) ? undefined : candidate;
+    let tries = 0;
+    while (this.rewriteInUse(p, candidate)) {
+      if (++tries > 65536) return undefined;
+      const d = dims[r.rewriteTurn % dims.length];
+      r.rewriteTurn++;
+      d?.advance();
+      candidate = build();
+    }
+    return candidate;
+  }
+
+  /** rewrite's own clash test: the same translated addresses, and the same ports when both flows have them. */
+  private rewriteInUse(p: Packet, t: Tuple): boolean {
+    const ports = hasPorts(p);
+    return this.sessions.some((s) => {
+      if (s.family !== p.family || s.translated.src !== t.src || s.translated.dst !== t.dst) return false;
+      const sPorts = s.proto === IPPROTO_TCP || s.proto === IPPROTO_UDP;
+      return !(ports && sPorts) || (s.translated.sport === t.sport && s.translated.dport === t.dport);
+    });
   }
 
   /** Whether a session already produces this translated flow. */
@@ -485,6 +592,13 @@ export class NatTable {
     const lines: string[] = [];
     for (const s of this.sessions) {
       const ports = s.proto === IPPROTO_TCP || s.proto === IPPROTO_UDP;
+      if (s.kind === "RWR-MAP" || s.kind === "RWR-RDR") {
+        const a = (x: bigint): string => (s.family === 4 ? formatAddr(4, x).padEnd(15) : formatAddr(6, x));
+        const pt = (n: number): string => (ports ? ` ${String(n).padEnd(5)}` : "");
+        const side = (t: Tuple): string => `${a(t.src)}${pt(t.sport)} ${a(t.dst)}${pt(t.dport)}`;
+        lines.push(`${s.kind} ${side(s.original)}<- -> ${side(s.translated)}`);
+        continue;
+      }
       // IPv4 addresses are padded to 15 columns, IPv6 ones printed as they are; ports always take 5.
       const f = (a: bigint): string => (s.family === 4 ? formatAddr(4, a).padEnd(15) : formatAddr(6, a));
       const port = (n: number): string => (ports ? `${String(n).padEnd(5)} ` : "");

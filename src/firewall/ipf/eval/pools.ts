@@ -3,7 +3,7 @@
  * the tree form `table role = ipf type = tree number = 100 { 1.1.1.1/32; !2.2.0.0/16; };`.
  * Lookup is longest-prefix match; an entry written with `!` excludes.
  */
-import type { AddressTable } from "./address.js";
+import type { AddressTable, DestinationList } from "./address.js";
 import { formatAddr, parseV4, parseV6, type Family } from "./packet.js";
 import { prefixMask } from "./address.js";
 
@@ -39,7 +39,43 @@ export class TreePool implements AddressTable {
 
 export class PoolSyntaxError extends Error {}
 
+/**
+ * `pool ROLE/dstlist (name NAME; policy POLICY;) { [ifname:]address; … };`:
+ * where rewrite rules and `to dstlist/NAME` send new sessions. round-robin
+ * takes the members in turn; weighted connection the member with the fewest
+ * sessions so far (the first such, in list order).
+ */
+export class DestinationPool implements DestinationList {
+  private next = 0;
+  private readonly sessions: number[];
+  constructor(
+    readonly name: string,
+    readonly policy: string,
+    readonly members: { ifname: string | undefined; family: Family; addr: bigint }[],
+  ) {
+    this.sessions = members.map(() => 0);
+  }
+
+  select(family: Family): { addr: bigint; ifname: string | undefined } | undefined {
+    type Member = { m: DestinationPool["members"][number]; i: number };
+    const usable: Member[] = this.members.map((m, i) => ({ m, i })).filter((x) => x.m.family === family);
+    if (usable.length === 0) return undefined;
+    let pick: Member;
+    if (this.policy === "weighted connection" || this.policy === "weighted") {
+      pick = usable.reduce((best, x) => ((this.sessions[x.i] ?? 0) < (this.sessions[best.i] ?? 0) ? x : best));
+    } else {
+      pick = usable[this.next % usable.length] as Member;
+      this.next++;
+    }
+    this.sessions[pick.i] = (this.sessions[pick.i] ?? 0) + 1;
+    return { addr: pick.m.addr, ifname: pick.m.ifname };
+  }
+}
+
+const SUPPORTED_POLICIES = new Set(["round-robin", "weighted connection", "weighted"]);
+
 export interface LoadedPools {
+  dstlists: Map<string, DestinationList>;
   tables: Map<string, AddressTable>;
   poolDump: string[];
   hashDump: string[];
@@ -65,26 +101,50 @@ function parseEntry(text: string): PoolEntry {
 /** Parse an ippool config; throws PoolSyntaxError for forms this reader does not know. */
 export function loadPools(text: string): LoadedPools {
   const body = text.replace(/#.*$/gm, "");
-  const out: LoadedPools = { tables: new Map(), poolDump: [], hashDump: [] };
-  const re = /table\s+role\s*=\s*(\w+)\s+type\s*=\s*(\w+)\s+number\s*=\s*(\w+)\s*\{([^}]*)\}\s*;/g;
-  let consumed = 0;
+  const out: LoadedPools = { dstlists: new Map(), tables: new Map(), poolDump: [], hashDump: [] };
+  const tableRe = /^table\s+role\s*=\s*(\w+)\s+type\s*=\s*(\w+)\s+number\s*=\s*(\w+)\s*\{([^}]*)\}\s*;/;
+  const poolRe = /^pool\s+(\w+)\/dstlist\s*\(([^)]*)\)\s*\{([^}]*)\}\s*;/;
   const found: TreePool[] = [];
-  for (let m = re.exec(body); m !== null; m = re.exec(body)) {
-    const [, role, type, number, list] = m;
-    if (type !== "tree") throw new PoolSyntaxError(`table type ${JSON.stringify(type)} is not supported (tree only)`);
-    const entries = (list ?? "")
-      .split(";")
-      .map((s) => s.trim())
-      .filter((s) => s !== "")
-      .map(parseEntry);
-    const pool = new TreePool(role ?? "ipf", number ?? "0", entries);
-    found.push(pool);
-    out.tables.set(`pool/${number}`, pool);
-    consumed += m[0].length;
+  let rest = body.trim();
+  while (rest !== "") {
+    const table = tableRe.exec(rest);
+    const pool = table ? null : poolRe.exec(rest);
+    if (table) {
+      const [, role, type, number, list] = table;
+      if (type !== "tree") throw new PoolSyntaxError(`table type ${JSON.stringify(type)} is not supported (tree only)`);
+      const entries = (list ?? "")
+        .split(";")
+        .map((x) => x.trim())
+        .filter((x) => x !== "")
+        .map(parseEntry);
+      const t = new TreePool(role ?? "ipf", number ?? "0", entries);
+      found.push(t);
+      out.tables.set(`pool/${number}`, t);
+      rest = rest.slice(table[0].length).trim();
+    } else if (pool) {
+      const [, , opts, list] = pool;
+      const name = /name\s+([^;\s]+)\s*;/.exec(opts ?? "")?.[1];
+      const policy = (/policy\s+([^;]+);/.exec(opts ?? "")?.[1] ?? "round-robin").trim();
+      if (!name) throw new PoolSyntaxError("a dstlist pool needs (name NAME;)");
+      if (!SUPPORTED_POLICIES.has(policy)) throw new PoolSyntaxError(`dstlist policy ${JSON.stringify(policy)} is not supported (its hash is not reproduced)`);
+      const members = (list ?? "")
+        .split(";")
+        .map((x) => x.trim())
+        .filter((x) => x !== "")
+        .map((m) => {
+          const colon = m.lastIndexOf(":");
+          const ifname = colon > 0 && !m.slice(0, colon).includes(":") && parseV4(m.slice(colon + 1)) !== undefined ? m.slice(0, colon) : undefined;
+          const addrText = ifname === undefined ? m : m.slice(colon + 1);
+          const e = parseEntry(addrText);
+          return { ifname, family: e.family, addr: e.addr };
+        });
+      out.dstlists.set(`dstlist/${name}`, new DestinationPool(name, policy, members));
+      rest = rest.slice(pool[0].length).trim();
+    } else {
+      throw new PoolSyntaxError(`pool configuration form not supported: ${JSON.stringify(rest.split("\n")[0])}`);
+    }
   }
-  if (body.replace(re, "").trim() !== "") throw new PoolSyntaxError("pool configuration has forms other than tree tables");
   // ipftest lists the most recently loaded table first.
-  for (const p of found.reverse()) out.poolDump.push(...p.dump());
-  void consumed;
+  for (const t of found.reverse()) out.poolDump.push(...t.dump());
   return out;
 }
