@@ -67,6 +67,19 @@ test("ipf's grammar details: routing before family/proto, family keyword, rule-t
   assertParse("log level warn in all", ["log level local0.warn in all"]);
 });
 
+test("a group rule takes family and protocol from its head rule", () => {
+  assertParse(
+    [
+      "block in quick proto tcp from 10.0.0.0/8 to any head 100",
+      "pass in quick from any to any group 100",
+    ].join("\n"),
+    [
+      "block in quick inet proto tcp from 10.0.0.0/8 to any head 100",
+      "pass in quick inet proto tcp from any to any group 100",
+    ],
+  );
+});
+
 test("rules ipf refuses: flags, ports and sequence tracking on the wrong protocol", () => {
   assertDiag("pass in proto udp all flags S", IpfDiagnosticCode.InvalidFlags, 1, 23);
   assertDiag("pass in proto icmp from any to any port = 5", IpfDiagnosticCode.InvalidPort, 1, 36);

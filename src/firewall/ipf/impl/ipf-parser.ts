@@ -149,6 +149,7 @@ export function parseIpfText(text: string, opts: ParseOptions = {}): IpfParseRes
       const errors = sink.list.slice(before).some((d) => d.severity === "error");
       if (!errors || (opts.recover && draft.recoverable)) {
         for (const r of expand(draft)) {
+          inheritFromHead(r, rules);
           rules.push(r);
           statements.push(r);
         }
@@ -160,6 +161,26 @@ export function parseIpfText(text: string, opts: ParseOptions = {}): IpfParseRes
   }
   statements.sort((a, b) => a.span.offset - b.span.offset);
   return { rules, statements, diagnostics: sink.list };
+}
+
+/**
+ * A rule in `group N` takes the family and protocol of the group's head rule
+ * when it has none (ipf's fillgroup), so `pass in from any to any port = 22
+ * group 100` under a `proto tcp … head 100` rule is a TCP rule.
+ */
+function inheritFromHead(r: FilterRule, earlier: readonly FilterRule[]): void {
+  if (r.group === null || r.all || r.expression) return;
+  for (let i = earlier.length - 1; i >= 0; i--) {
+    const h = earlier[i] as FilterRule;
+    if (h.head !== r.group) continue;
+    if (h.all || h.expression) return;
+    if (r.family === null && h.family !== null) {
+      r.family = h.family;
+      r.familyImplied = true;
+    }
+    if (r.proto === null && h.proto !== null) r.proto = h.proto;
+    return;
+  }
 }
 
 function parseSet(cur: Cursor, span: FilterRule["span"], sink: DiagnosticSink): SetTunable | null {
