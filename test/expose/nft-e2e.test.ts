@@ -10,9 +10,9 @@ import { emptyRecord, formatRecord } from "../../src/core/record.js";
  * The howto's set-up for real, on nftables, in network namespaces this test
  * creates (nothing is sent from the root namespace):
  *
- *   client (198.51.100.2, .3) ──ext0── host (198.51.100.1) ──qjail0 bridge 10.0.0.1/24── ssh 10.0.0.2
- *                                                                                    ├── www 10.0.0.3
- *                                                                                    └── other 10.0.0.4
+ *   client (198.51.100.2, .3,      ──ext0── host (198.51.100.1,   ──qjail0 bridge 10.0.0.1/24── ssh 10.0.0.2
+ *           2001:db8:100::2)                    2001:db8:100::1)      fd00:6a61:696c::1/64     ├── www 10.0.0.3, fd00:6a61:696c::3
+ *                                                                                              └── other 10.0.0.4
  *
  * The "jails" are plain namespaces with a small node server each, standing in
  * for qjail jails; qjail itself runs inside the host namespace with
@@ -22,6 +22,9 @@ import { emptyRecord, formatRecord } from "../../src/core/record.js";
 const suffix = `${process.pid % 100000}${Math.floor(Math.random() * 1000)}`;
 const NS = { host: `qjh${suffix}`, client: `qjc${suffix}`, ssh: `qjs${suffix}`, www: `qjw${suffix}`, other: `qjo${suffix}` };
 const PUBLIC = "198.51.100.1";
+const PUBLIC6 = "2001:db8:100::1";
+const CLIENT6 = "2001:db8:100::2";
+const JAIL6 = "fd00:6a61:696c::/64";
 const servers: ChildProcess[] = [];
 let root: { dir: string; cleanup: () => void } | undefined;
 let skipReason: string | undefined;
@@ -81,10 +84,11 @@ function liveTable(): string {
   return sh(inNs(NS.host, ["nft", "list", "table", "inet", "qjail"])).stdout;
 }
 
-function record(name: string, ip4: string): string {
+function record(name: string, ip4: string, ip6 = ""): string {
   const r = emptyRecord();
   r.name = name;
   r.ip4 = ip4;
+  r.ip6 = ip6;
   r.path = `/usr/jails/${name}`;
   return formatRecord(r);
 }
@@ -95,11 +99,11 @@ before(() => {
     return;
   }
   const files: Record<string, string> = {
-    "usr/local/etc/qjail.host": ['ext_if="ext0"', 'firewall="nft"', 'jail_if="qjail0"', 'jail_subnet="10.0.0.0/24"', 'host_services="22/tcp,80/tcp"', ""].join("\n"),
+    "usr/local/etc/qjail.host": ['ext_if="ext0"', 'firewall="nft"', 'jail_if="qjail0"', `jail_subnet="10.0.0.0/24,${JAIL6}"`, 'host_services="22/tcp,80/tcp"', ""].join("\n"),
   };
-  for (const [name, ip] of [["ssh", "10.0.0.2"], ["www", "10.0.0.3"], ["other", "10.0.0.4"]] as const) {
-    files[`usr/local/etc/qjail.local/${name}`] = record(name, ip);
-    files[`usr/local/etc/qjail.global/${name}`] = record(name, ip);
+  for (const [name, ip, ip6] of [["ssh", "10.0.0.2", ""], ["www", "10.0.0.3", "fd00:6a61:696c::3"], ["other", "10.0.0.4", ""]] as const) {
+    files[`usr/local/etc/qjail.local/${name}`] = record(name, ip, ip6);
+    files[`usr/local/etc/qjail.global/${name}`] = record(name, ip, ip6);
   }
   root = testdir(files, "qjail-e2e-");
   writeFileSync(join(root.dir, "probe.mjs"), PROBE);
@@ -111,9 +115,12 @@ before(() => {
   must(["ip", "-n", NS.host, "link", "set", "ext0", "up"]);
   must(["ip", "-n", NS.client, "addr", "add", "198.51.100.2/24", "dev", "eth0"]);
   must(["ip", "-n", NS.client, "addr", "add", "198.51.100.3/24", "dev", "eth0"]);
+  must(["ip", "-n", NS.host, "addr", "add", `${PUBLIC6}/64`, "dev", "ext0", "nodad"]);
+  must(["ip", "-n", NS.client, "addr", "add", `${CLIENT6}/64`, "dev", "eth0", "nodad"]);
   must(["ip", "-n", NS.client, "link", "set", "eth0", "up"]);
   must(["ip", "-n", NS.host, "link", "add", "qjail0", "type", "bridge"]);
   must(["ip", "-n", NS.host, "addr", "add", "10.0.0.1/24", "dev", "qjail0"]);
+  must(["ip", "-n", NS.host, "addr", "add", "fd00:6a61:696c::1/64", "dev", "qjail0", "nodad"]);
   must(["ip", "-n", NS.host, "link", "set", "qjail0", "up"]);
   for (const [ns, ip, veth] of [[NS.ssh, "10.0.0.2", "vssh"], [NS.www, "10.0.0.3", "vwww"], [NS.other, "10.0.0.4", "vother"]] as const) {
     must(["ip", "-n", NS.host, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns]);
@@ -122,6 +129,9 @@ before(() => {
     must(["ip", "-n", ns, "link", "set", "eth0", "up"]);
     must(["ip", "-n", ns, "route", "add", "default", "via", "10.0.0.1"]);
   }
+  must(["ip", "-n", NS.www, "addr", "add", "fd00:6a61:696c::3/64", "dev", "eth0", "nodad"]);
+  must(["ip", "-n", NS.www, "-6", "route", "add", "default", "via", "fd00:6a61:696c::1"]);
+  must(inNs(NS.host, ["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]));
   must(inNs(NS.host, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]));
 });
 
@@ -163,6 +173,22 @@ test("nftables end to end: the howto's set-up from outside, --from, map, hairpin
   });
   await t.test("hairpin: host:6188 works from the host itself", () => {
     assert.match(probe(NS.host, 6188, { send: "GET / HTTP/1.0\r\n\r\n" }), /www jail page/);
+  });
+  await t.test("IPv6: the client reaches [host]:6188 and the jail leaves with the host's IPv6 address", () => {
+    assert.match(probe(NS.client, 6188, { host: PUBLIC6, send: "GET / HTTP/1.0\r\n\r\n" }), /www jail page/);
+    assert.equal(probe(NS.www, 7000, { host: CLIENT6 }), `from ${PUBLIC6}`);
+    assert.equal(probe(NS.client, 6122, { host: PUBLIC6 }), "ERR ECONNREFUSED", "ssh has no IPv6 address and an IPv4 --from");
+  });
+  await t.test("a new public address (DHCP) keeps working without a reload", () => {
+    must(["ip", "-n", NS.host, "addr", "del", `${PUBLIC}/24`, "dev", "ext0"]);
+    must(["ip", "-n", NS.host, "addr", "add", "198.51.100.9/24", "dev", "ext0"]);
+    try {
+      assert.match(probe(NS.client, 6188, { host: "198.51.100.9", send: "GET / HTTP/1.0\r\n\r\n" }), /www jail page/);
+      assert.equal(probe(NS.www, 7000, { host: "198.51.100.2" }), "from 198.51.100.9");
+    } finally {
+      must(["ip", "-n", NS.host, "addr", "del", "198.51.100.9/24", "dev", "ext0"]);
+      must(["ip", "-n", NS.host, "addr", "add", `${PUBLIC}/24`, "dev", "ext0"]);
+    }
   });
   await t.test("qjail ports says both are active", () => {
     const p = qjail(["ports", "--json"]);
