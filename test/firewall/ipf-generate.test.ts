@@ -2,6 +2,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { generateIpf, generateIpnat } from "../../src/firewall/ipf/generate.js";
 import { parseIpf, parseIpnat } from "../../src/firewall/ipf/index.js";
+import { tracePacket, parseFriendlyPacket } from "../../src/firewall/ipf/eval/trace.js";
+import { parseV4 } from "../../src/firewall/ipf/eval/packet.js";
+import { applyEdits, sectionEdits } from "../../src/firewall/managed-section.js";
 import { exposure, howtoHost, model, HOWTO_EXPOSURES, MORE_EXPOSURES, MORE_JAILS, HOWTO_JAILS } from "./model-fixture.js";
 
 /** Every generated file must be accepted by the project's IPFilter parser with zero diagnostics. */
@@ -88,4 +91,38 @@ test("no exposures and no subnet: empty sections", () => {
   const empty = model(howtoHost("freebsd", "rl0", { jailSubnet4: undefined }), []);
   assert.equal(generateIpnat(empty), "");
   assert.equal(generateIpf(empty), "");
+});
+
+// The generated files, run through the project's IPFilter evaluator (the
+// engine behind `qjail fw trace`) inside the howto's host rules: proof that
+// the rdr and pass rules work together, not only that they parse.
+
+const HOST_IPF = "block in log on rl0 all\npass out quick on rl0 proto tcp from any to any flags S keep state\npass in quick on rl0 proto tcp from any to any port = 22 flags S keep state\n";
+
+function trace(m: Parameters<typeof generateIpf>[0], packet: string): ReturnType<typeof tracePacket> {
+  const ipfText = applyEdits(HOST_IPF, sectionEdits(HOST_IPF, generateIpf(m)));
+  const natText = generateIpnat(m);
+  const interfaces = new Map([["rl0", parseV4("203.0.113.1") as bigint]]);
+  return tracePacket(
+    { ipf: { file: "/etc/ipf.rules", text: ipfText, rules: parseIpf(ipfText).rules }, nat: { file: "/etc/ipnat.rules", text: natText, rules: parseIpnat(natText).rules }, interfaces },
+    parseFriendlyPacket(packet.split(" "), { interfaces }),
+  );
+}
+
+test("evaluated: a client's SYN to :6188 is redirected to www:80 and passed by qjail's rule; :6189 is blocked", () => {
+  const r = trace(howto, "tcp 198.51.100.7:40000 -> :6188 on rl0");
+  assert.equal(r.nat[0]?.after.dst.address, "10.0.0.3");
+  assert.equal(r.nat[0]?.after.dst.port, 80);
+  assert.equal(r.verdict, "pass");
+  assert.match(r.filter.decidedBy?.text ?? "", /to 10\.0\.0\.3\/32 port = 80/);
+  assert.equal(trace(howto, "tcp 198.51.100.7:40000 -> :6189 on rl0").verdict, "block");
+});
+
+test("evaluated: --from lets the listed network in and leaves others to the host's block rule", () => {
+  const m = model(howtoHost("freebsd", "rl0"), [exposure("ssh", "tcp", [6122, 6122], [22, 22], { from: ["198.51.100.0/24"] })]);
+  const allowed = trace(m, "tcp 198.51.100.7:40000 -> :6122 on rl0");
+  assert.equal(allowed.nat[0]?.after.dst.address, "10.0.0.2");
+  assert.equal(allowed.verdict, "pass");
+  const other = trace(m, "tcp 192.0.2.44:40000 -> :6122 on rl0");
+  assert.equal(other.verdict, "block");
 });
