@@ -4,11 +4,12 @@ import type { Invocation } from "./command.js";
 import { write } from "./context.js";
 import { UsageError, shown } from "../core/errors.js";
 import { hostLayout, physical, type HostLayout } from "../core/paths.js";
-import { formatPlan, formatStep, type Plan, type Step } from "../core/plan.js";
+import { formatPlan, type Plan } from "../core/plan.js";
 import { validateZoneName } from "../core/validate.js";
 import { parseFstab } from "../core/fstab.js";
 import { platformFor } from "../platform/index.js";
-import { applyPlan, applyStep } from "../platform/apply.js";
+import { applyStep, crashPoint } from "../platform/apply.js";
+import { runChecked, runProgram } from "../platform/run.js";
 import type { Platform } from "../platform/types.js";
 import { withHostLock } from "../store/lock.js";
 
@@ -17,10 +18,9 @@ import { withHostLock } from "../store/lock.js";
  * the zone's layout, the platform, the host lock, and applying a plan. It
  * keeps each command's run() to validate → load → plan → print or apply →
  * report.
- *
- * Until a backend implements a method, it throws QJ1999; under `--root` the
- * file-level work then still runs here (run steps are shown, not run), so the
- * commands work and are tested on any machine.
+ * Under `--root` the backends do the file-level work inside the root and
+ * show the commands they would run, so these commands run and are tested for
+ * real on any machine.
  */
 export interface JailRuntime {
   platform: Platform;
@@ -35,8 +35,6 @@ export interface JailRuntime {
   locked<T>(fn: () => Promise<T>): Promise<T>;
 }
 
-const notImplemented = (e: unknown): boolean => e instanceof UsageError && e.code === "QJ1999";
-
 export function zoneLayout(zone: unknown): HostLayout {
   if (zone === undefined) return hostLayout();
   return hostLayout(validateZoneName(String(zone)));
@@ -44,34 +42,13 @@ export function zoneLayout(zone: unknown): HostLayout {
 
 export function jailRuntime(inv: Invocation, layout: HostLayout): JailRuntime {
   const { root } = inv.global;
-  const platform = (platformFor as (g: typeof inv.global, io?: unknown) => Platform)(inv.global, { stderr: inv.ctx.stderr, env: inv.ctx.env });
-  const showRun = (step: Step): void => {
-    if (step.kind === "run") write(inv.ctx.stderr, `(not run under --root) ${formatStep(step)}`);
-  };
-  const fallbackApply = (plan: Plan): Promise<void> => {
-    if (root === "/") throw new UsageError("QJ1120", `the ${platform.name} backend cannot apply plans on this host yet`, "Run with --root DIR to do the file-level work in a directory.");
-    return applyPlan(plan, { root, runCommands: false, onStep: showRun });
-  };
+  const platform = platformFor(inv.global, { stderr: inv.ctx.stderr, env: inv.ctx.env });
   return {
     platform,
     root,
     layout,
-    async live() {
-      try {
-        return await platform.liveJails();
-      } catch (e) {
-        if (notImplemented(e) && root !== "/") return new Map();
-        throw e;
-      }
-    },
-    async apply(plan) {
-      try {
-        await platform.apply(plan);
-      } catch (e) {
-        if (!notImplemented(e)) throw e;
-        await fallbackApply(plan);
-      }
-    },
+    live: () => platform.liveJails(),
+    apply: (plan) => platform.apply(plan),
     async removeJailTree(rootPath, mountPoints) {
       await assertNothingMounted(root, rootPath, mountPoints);
       if (platform.removeJailTree) await platform.removeJailTree(rootPath);
@@ -110,6 +87,31 @@ export async function assertNothingMounted(root: string, rootPath: string, mount
 
 function refuseMounted(rootPath: string, mountPoint: string): never {
   throw new UsageError("QJ1121", `refusing to remove ${shown(rootPath)}: ${shown(mountPoint)} is still mounted`, "Stop the jail (qjail stop NAME) or unmount it, then run delete again.");
+}
+
+/**
+ * Apply an image-jail plan on a live FreeBSD host: `mdconfig -a` prints the
+ * md unit the later steps name as `mdUnitMarker`, so steps run one by one
+ * and the captured unit is filled in. (The platform's generic apply has no
+ * way to pass a value from one step to the next.)
+ */
+export async function applyWithMdUnit(root: string, plan: Plan, mdUnitMarker: string): Promise<void> {
+  let unit: string | undefined;
+  for (const step of plan.steps) {
+    crashPoint(`image-step:${plan.steps.indexOf(step)}`);
+    if (step.kind !== "run") {
+      await applyStep(step, { root, runCommands: true });
+      continue;
+    }
+    const argv = step.argv.map((a) => (unit === undefined ? a : a.split(mdUnitMarker).join(unit)));
+    if (argv.some((a) => a.includes(mdUnitMarker))) throw new Error(`internal: ${argv.join(" ")} needs the md unit before mdconfig printed it`);
+    const r = step.mayFail ? await runProgram(argv) : await runChecked(argv);
+    if (argv[0]?.endsWith("mdconfig") && argv[1] === "-a") {
+      const printed = r.stdout.trim();
+      if (!/^md[0-9]+$/.test(printed)) throw new Error(`mdconfig printed ${shown(printed)}, not an md unit`);
+      unit = printed;
+    }
+  }
 }
 
 /** Mount points inside `rootPath` that the jail's fstab names (read before delete removes the fstab). */

@@ -6,7 +6,7 @@ import { UsageError, shown } from "../../core/errors.js";
 import { jailConfPath, physical } from "../../core/paths.js";
 import { planConfig, VNET_FIREWALLS, type ConfigChange, type FlagKey, type VnetFirewall } from "../../core/plan-config.js";
 import { parseAddressList, parseInteger, parsePackageList, validateInterfaceName, validateJailName } from "../../core/validate.js";
-import { assertZoneKnown, listNames, loadHostState, readHostFile, readPackageLists, readVnetCount, selectJails } from "../../store/jails.js";
+import { assertZoneKnown, listNames, loadHostState, readHostFile, readJails, readPackageLists, readVnetCount, selectJails } from "../../store/jails.js";
 import { jailRuntime, printPlan, reportPlan, zoneLayout } from "../jail-runtime.js";
 
 /** Boolean on/off pairs: short letter → record flag. */
@@ -157,7 +157,11 @@ starts.`,
       write(inv.ctx.stdout, text);
       return 0;
     }
-    if (change.kind === "packages" && v.packages === undefined) return editPackages(inv, rt.root, layout.packages, names[0] as string, rt.locked);
+    if (change.kind === "packages" && v.packages === undefined) {
+      await assertZoneKnown(rt.root, layout);
+      selectJails((await readJails(rt.root, layout)).jails, names);
+      return editPackages(inv, rt.root, layout.packages, names[0] as string, rt.locked);
+    }
 
     const work = async (): Promise<number> => {
       await assertZoneKnown(rt.root, layout);

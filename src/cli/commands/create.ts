@@ -3,12 +3,12 @@ import { posix } from "node:path";
 import { defineCommand } from "../command.js";
 import { UsageError, shown } from "../../core/errors.js";
 import { hostLayout, jailRootPath, physical, type HostLayout } from "../../core/paths.js";
-import { planCreate, type CreateRequest } from "../../core/plan-create.js";
+import { IMAGE_MD_UNIT, planCreate, type CreateRequest } from "../../core/plan-create.js";
 import { parseAddressList, parseImageSize, parseInteger, validateFlavorName, validateInterfaceName, validateJailName, validateZoneName } from "../../core/validate.js";
 import { assertInstalled, assertZoneKnown, listNames, loadHostState } from "../../store/jails.js";
 import { extractJailTree, latestArchive } from "../../store/archive.js";
 import { write } from "../context.js";
-import { jailRuntime, printPlan, reportPlan, zoneLayout } from "../jail-runtime.js";
+import { applyWithMdUnit, jailRuntime, printPlan, reportPlan, zoneLayout } from "../jail-runtime.js";
 
 export const createCommand = defineCommand({
   path: ["create"],
@@ -104,7 +104,7 @@ this build.`,
       const req: CreateRequest = { name, ip4, ip6, nic: nicGiven ?? "", flavor, oneTimeSsh: v.ssh === true, imageMiB, duplicates, force: v.force === true, fromArchive };
       // plan (a first pass settles every refusal the records can decide before the host is asked for its default interface)
       let plan = planCreate(state, req);
-      if (nicGiven === undefined) plan = planCreate(state, { ...req, nic: await defaultNic(rt.platform.defaultJailInterface.bind(rt.platform)) });
+      if (nicGiven === undefined) plan = planCreate(state, { ...req, nic: await rt.platform.defaultJailInterface() });
       const newRoot = jailRootPath(layout, name);
       if (inv.global.dryRun) {
         if (fromArchive !== undefined) write(inv.ctx.stdout, `# unpack the jail root of ${fromArchive} into ${newRoot}`);
@@ -113,7 +113,8 @@ this build.`,
       }
       // The tree comes first (like the template copy), so the records written last find it complete.
       if (fromArchive !== undefined) await extractJailTree(physical(rt.root, fromArchive), physical(rt.root, newRoot));
-      await rt.apply(plan);
+      if (imageMiB !== undefined) await applyWithMdUnit(rt.root, plan, IMAGE_MD_UNIT);
+      else await rt.apply(plan);
       reportPlan(inv, plan);
       return 0;
     };
@@ -140,17 +141,6 @@ async function findArchive(root: string, layout: HostLayout, arg: string, archiv
   const latest = latestArchive(files, arg);
   if (latest === undefined) throw new UsageError("QJ1219", `No archive file found for ${shown(arg)} in ${dirLayout.archive}`, "Make one with 'qjail archive NAME', or use -A ZONE for another zone's archives.");
   return `${dirLayout.archive}/${latest}`;
-}
-
-async function defaultNic(ask: () => Promise<string>): Promise<string> {
-  try {
-    return await ask();
-  } catch (e) {
-    if (e instanceof UsageError && e.code === "QJ1999") {
-      throw new UsageError("QJ1216", "no -n interface given and this backend cannot find the default-route interface", "Name the interface with -n, e.g. -n em0 or -n lo1.");
-    }
-    throw e;
-  }
 }
 
 /**
