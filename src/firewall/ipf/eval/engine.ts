@@ -50,6 +50,11 @@ export interface PacketOutcome {
   natOut: NatResult | undefined;
   /** NAT refused the packet (ipftest prints FRB_NATV4 = 15 / FRB_NATV6 = 16). */
   natRejected: boolean;
+  /**
+   * A `to IF` / `to dstlist/NAME` rule sent the packet out another interface
+   * itself (ipf_fastroute): this is the packet as it left, after outbound NAT.
+   */
+  routed: Packet | undefined;
   trace: PacketTrace | undefined;
 }
 
@@ -59,6 +64,7 @@ export class IpfEngine {
   readonly state: StateTable;
   readonly frags = new FragmentCache();
   private readonly tracing: boolean;
+  private readonly dstlists: ReadonlyMap<string, DestinationList>;
 
   constructor(filterRules: readonly FilterRule[], natRules: readonly NatRule[], opts: EngineOptions = {}) {
     const ctx = {
@@ -70,6 +76,7 @@ export class IpfEngine {
     this.nat = new NatTable(natRules, ctx);
     this.state = new StateTable(opts.tunables?.get("state_max") ?? 4013);
     this.tracing = opts.trace === true;
+    this.dstlists = ctx.dstlists;
   }
 
   get hasFilterRules(): boolean {
@@ -88,6 +95,7 @@ export class IpfEngine {
       natIn: undefined,
       natOut: undefined,
       natRejected: false,
+      routed: undefined,
       trace,
     };
     if (p.bad) {
@@ -106,6 +114,12 @@ export class IpfEngine {
     const decision = this.filter(p, trace);
     outcome.verdict = decision.verdict;
     outcome.decidedBy = decision.rule;
+    if (decision.routeIf !== undefined && outcome.verdict === "pass") {
+      const out: Packet = { ...p, dir: "out", ifname: decision.routeIf };
+      if (this.nat.rules.length > 0) this.nat.translate(out, trace?.natOut);
+      outcome.routed = out;
+      return outcome;
+    }
     if (p.dir === "out") this.account(p);
     const passes = outcome.verdict === "pass" || outcome.verdict === "nomatch";
     if (p.dir === "out" && passes && this.nat.rules.length > 0) {
@@ -122,7 +136,15 @@ export class IpfEngine {
     scanList(this.filters.accounting[p.dir], p, { verdict: "nomatch", quick: false, rule: undefined }, undefined);
   }
 
-  private filter(p: Packet, trace: PacketTrace | undefined): Decision {
+  /** The interface a `to` rule sends a newly matched packet out of. */
+  private routeFor(rule: Decision["rule"], p: Packet): string | undefined {
+    const target = rule?.ast.routeTo;
+    if (!target) return undefined;
+    if (target.kind === "interface") return target.name;
+    return this.dstlists.get(`dstlist/${target.name}`)?.select(p.family, p.src, p.dst)?.ifname;
+  }
+
+  private filter(p: Packet, trace: PacketTrace | undefined): Decision & { routeIf?: string } {
     const fragVerdict = this.frags.lookup(p);
     if (fragVerdict !== undefined) {
       if (trace) trace.fragmentMatched = true;
@@ -131,10 +153,13 @@ export class IpfEngine {
     const st = this.state.find(p);
     if (st) {
       if (trace) trace.stateMatched = st;
-      return { verdict: st.entry.verdict, quick: true, rule: st.entry.rule };
+      const routeIf = st.reverse ? undefined : st.entry.routeIf;
+      if (routeIf !== undefined) this.state.countRouted(st.entry, p);
+      return { verdict: st.entry.verdict, quick: true, rule: st.entry.rule, ...(routeIf !== undefined ? { routeIf } : {}) };
     }
     const { decision } = scanList(this.filters.main[p.dir], p, { verdict: "nomatch", quick: false, rule: undefined }, trace?.rules);
     const rule = decision.rule;
+    const routeIf = decision.verdict === "pass" ? this.routeFor(rule, p) : undefined;
     if (rule?.ast.keepState) {
       const added = this.state.add(p, rule, verdictOf(rule));
       if (typeof added === "string") {
@@ -142,9 +167,13 @@ export class IpfEngine {
         return { verdict: "nomatch", quick: decision.quick, rule };
       }
       if (trace) trace.stateCreated = added;
+      if (routeIf !== undefined) {
+        added.routeIf = routeIf;
+        this.state.countRouted(added, p);
+      }
     }
     if (rule?.ast.keepFrags) this.frags.remember(p, decision.verdict);
-    return decision;
+    return routeIf !== undefined ? { ...decision, routeIf } : decision;
   }
 
   /** What ipftest does between packets. */

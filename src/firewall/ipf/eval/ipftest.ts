@@ -52,7 +52,10 @@ export function runIpftest(packets: readonly Packet[], opts: IpftestOptions): st
   for (const original of packets) {
     const p = clonePacket(original);
     const r = engine.process(p);
-    if (!natMode) out += `${r.verdict}\n`;
+    // A routed packet left through ipf_fastroute, which prints it as it goes; the caller's mbuf is gone.
+    if (r.routed) out += `${formatPacketLine(r.routed)}\n`;
+    if (r.routed && natMode) out += "0\n";
+    else if (!natMode) out += `${r.verdict}\n`;
     else if (r.natRejected) out += `${p.family === 4 ? 15 : 16}\n`;
     else if (r.verdict === "pass" || r.verdict === "nomatch") out += `${formatPacketLine(p)}\n`;
     else out += "0\n";

@@ -40,6 +40,8 @@ export interface StateEntry {
   /** TCP state numbers per side (IPF_TCPS_*), for the dump. */
   tcpState: [number, number];
   sawReply: boolean;
+  /** Set when the creating rule routed the packet (`to IF`, `to dstlist/…`): forward packets go the same way. */
+  routeIf: string | undefined;
 }
 
 export interface StateMatch {
@@ -145,6 +147,7 @@ export class StateTable {
       closing: p.proto === IPPROTO_TCP && (p.tcpFlags & (TH.F | TH.R)) !== 0,
       tcpState: [p.tcpFlags & TH.S ? 1 : 4, p.tcpFlags & TH.S ? 0 : 3],
       sawReply: false,
+      routeIf: undefined,
     };
     this.entries.unshift(e);
     const key = packetFlowKey(p);
@@ -153,6 +156,13 @@ export class StateTable {
     else this.byFlow.set(key, [e]);
     this.ruleCounts.set(rule, count + 1);
     return e;
+  }
+
+  /** A forward packet sent out of the routed interface: counted as output and its interface learned. */
+  countRouted(e: StateEntry, p: Packet): void {
+    e.ifnames[2] = e.routeIf ?? "";
+    e.pkts[1] = (e.pkts[1] ?? 0) + 1;
+    e.bytes[1] = (e.bytes[1] ?? 0) + p.len;
   }
 
   /** Drop closing TCP entries (what ipftest does after each packet). */

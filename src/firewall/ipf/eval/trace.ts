@@ -130,7 +130,9 @@ export function tracePacket(input: TraceInput, packet: Packet): PacketTraceRepor
     verdict,
     stateCreated: t.stateCreated ? engine.state.describe(t.stateCreated) : null,
     stateRefused: t.stateRefused ?? null,
-    result: passes
+    result: outcome.routed
+      ? `passed and sent out ${outcome.routed.ifname} by the rule's route: ${describePacket(outcome.routed)}`
+      : passes
       ? `${outcome.verdict === "nomatch" ? "no rule matched; IPFilter's default (pass) applies" : "passed"}: ${describePacket(p)}`
       : "dropped",
   };
