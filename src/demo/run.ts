@@ -47,7 +47,7 @@ export interface DemoReport {
 }
 
 /** Run this build's qjail inside the demo host's network namespace against the demo root. */
-export function demoQjail(report: Pick<DemoReport, "net" | "root">, args: readonly string[], timeoutMs = 120000): Promise<RunResult> {
+export function demoQjail(report: Pick<DemoReport, "net" | "root">, args: readonly string[], timeoutMs = 120000, input?: string): Promise<RunResult> {
   // nsenter --net, not `ip netns exec`: the jails' named namespaces that qjail
   // bind-mounts under /run/netns must stay visible to the next qjail process,
   // and `ip netns exec` would give each qjail a private mount namespace.
@@ -55,6 +55,7 @@ export function demoQjail(report: Pick<DemoReport, "net" | "root">, args: readon
     timeoutMs,
     // under --root the firewall loader runs only when told the caller made its own namespaces
     env: { ...process.env, QJAIL_FW_LOAD: "1", QJAIL_PLATFORM: "linux" },
+    ...(input !== undefined ? { input } : {}),
   });
 }
 
@@ -114,8 +115,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoReport> {
   const outcomes = new Map<string, StepOutcome>();
   let whoisLines: string[] = [];
 
-  const qjail = async (args: string[], timeoutMs = 120000): Promise<RunResult> => {
-    const r = await demoQjail({ net, root }, args, timeoutMs);
+  const qjail = async (args: string[], timeoutMs = 120000, input?: string): Promise<RunResult> => {
+    const r = await demoQjail({ net, root }, args, timeoutMs, input);
     if (r.code !== 0 && NOT_AVAILABLE.test(r.stderr)) throw new Unavailable(`qjail ${args.join(" ")}: ${firstLine(r.stderr)}`);
     return r;
   };
@@ -171,12 +172,13 @@ export async function runDemo(opts: DemoOptions): Promise<DemoReport> {
     },
     step7: () => qjailOk(["start", "www"]),
     step8: async () => {
-      // console -c splits its value at blanks and runs no shell; the one-word
-      // script below is read by the jail's own sh, which expands ${IFS} to a blank.
-      await qjailOk(["console", "-c", `sh -c echo\${IFS}'apache24_enable="YES"'>>/etc/rc.conf`, "www"]);
+      // as the page does it: log in to the console and type the line, then exit
+      const typed = `echo 'apache24_enable="YES"' >> /etc/rc.conf\nexit\n`;
+      const r = await qjail(["console", "www"], 60000, typed);
+      if (r.code !== 0) throw new Error(`qjail console www exited ${r.code}: ${firstLine(r.stderr || r.stdout)}`);
       const rcConf = await fsp.readFile(physical(root, "/usr/jails/www/etc/rc.conf"), "utf8");
       if (!/^apache24_enable="YES"$/m.test(rcConf)) throw new Error(`/usr/jails/www/etc/rc.conf has no apache24_enable="YES" line`);
-      return `/usr/jails/www/etc/rc.conf now ends with: ${lastLine(rcConf)}`;
+      return `typed into the console; /usr/jails/www/etc/rc.conf now ends with: ${lastLine(rcConf)} (the Linux template ships the web server, so no pkg install)`;
     },
     step9: async () => {
       const said = await qjailOk(["restart", "www"]);
