@@ -138,10 +138,17 @@ test("ipfw: rules staged in set 21, nat instance replaced, sets swapped; rollbac
     "ipfw -q set swap 20 21",
     "ipfw -q set enable 20",
     "ipfw nat 80 show config",
-    "ipfw -q delete set 21",
   ]);
+  // The first load wrote ipfw.rules: its nat line is what a later rollback restores.
+  const changed = model(howtoHost("freebsd", "rl0", { firewall: "ipfw" }), HOWTO_EXPOSURES.slice(1));
   const bad = fakeRunner((l) => l.startsWith("ipfw nat 80 show"));
   const loader2 = createFreebsdFirewallLoader("ipfw", bad.runner);
-  await assert.rejects(loader2.load(await loader2.render(m, ctx), ctx), FirewallLoadError);
+  await assert.rejects(loader2.load(await loader2.render(changed, ctx), ctx), FirewallLoadError);
   assert.deepEqual(bad.calls.slice(-3), ["ipfw -q set swap 20 21", "ipfw -q nat 80 config if rl0 same_ports unreg_only reset redirect_port tcp 10.0.0.2:22 6122 redirect_port tcp 10.0.0.3:80 6188", "ipfw -q delete set 21"]);
+  // A failure before the swap leaves the active set alone and drops the staged block.
+  const early = fakeRunner((l) => l.startsWith("ipfw -q nat 80 config"));
+  const loader3 = createFreebsdFirewallLoader("ipfw", early.runner);
+  await assert.rejects(loader3.load(await loader3.render(changed, ctx), ctx), /the previous rules were loaded again/);
+  assert.ok(!early.calls.includes("ipfw -q set swap 20 21"));
+  assert.equal(early.calls[early.calls.length - 2], "ipfw -q delete set 21");
 });

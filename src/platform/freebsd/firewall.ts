@@ -46,7 +46,8 @@ export interface FreebsdScript {
   validate: string[][];
   load: string[][];
   verify: { argv: string[]; check: (stdout: string) => string | undefined }[];
-  rollback: string[][];
+  /** How to go back, given how many load commands had succeeded (all of them after a failed verify). */
+  rollback: (loadDone: number) => string[][];
 }
 
 const NEW = ".qjail-new";
@@ -111,7 +112,7 @@ export async function ipfScript(model: FirewallModel, ctx: LoadContext, extAddre
       },
     ],
     // The previous files are still in place: load them the same way.
-    rollback: [
+    rollback: () => [
       ["ipf", "-I", "-Fa", "-f", filt],
       ["ipf", "-s"],
       ["ipnat", "-CF", "-f", nat],
@@ -145,7 +146,7 @@ export async function pfScript(model: FirewallModel, ctx: LoadContext): Promise<
       // Plain `-s rules` prints one rule per line (parsePfRules reads the -vv form).
       { argv: ["pfctl", "-a", anchor, "-s", "rules"], check: (out) => count("pfctl -s rules", out.split("\n").filter((l) => /^pass\b/.test(l.trim())).length, passCount) },
     ],
-    rollback: hadPrevious ? [["pfctl", "-a", anchor, "-f", file]] : [["pfctl", "-a", anchor, "-F", "all"]],
+    rollback: () => (hadPrevious ? [["pfctl", "-a", anchor, "-f", file]] : [["pfctl", "-a", anchor, "-F", "all"]]),
   };
 }
 
@@ -173,24 +174,31 @@ export async function ipfwScript(model: FirewallModel, ctx: LoadContext): Promis
   const previous = await readText(ctx.root, file);
   const previousNat = previous === undefined ? undefined : parseIpfw(previous).rules?.natConfig;
   const nat = model.host.ipfwNatInstance;
+  const load = ipfwLoadSequence(rules).slice(0, -1).map((a) => ["ipfw", ...a]);
+  const swapAt = load.findIndex((a) => a[2] === "set" && a[3] === "swap");
+  const staging = String(IPFW_STAGING_SET);
+  const previousNatCommand = previousNat ? [["ipfw", "-q", ...previousNat]] : [["ipfw", "-q", "nat", String(nat), "delete"]];
   return {
     rules,
     script: {
       files: [{ path: file, content: formatIpfw(rules), original: previous, language: "ipfw", generated: formatIpfw(rules) }],
       validate: rules.rules.map(([num, ...rest]) => ["ipfw", "-n", "add", num as string, ...rest]),
-      load: ipfwLoadSequence(rules).slice(0, -1).map((a) => ["ipfw", ...a]),
+      // The last step of ipfwLoadSequence (deleting the staging set) is left to
+      // the next load: until then the staging set holds the previous block,
+      // disabled, so a restore after a verified load can still swap it back.
+      load,
       verify: [
         {
           argv: ["ipfw", "nat", String(nat), "show", "config"],
           check: (out) => (out.includes(rules.natConfig.slice(3).join(" ")) ? undefined : `ipfw nat ${nat} show config does not show the redirects sent`),
         },
       ],
-      // Until the staging set is deleted it holds the previous block: swap back.
-      rollback: [
-        ["ipfw", "-q", "set", "swap", String(IPFW_ACTIVE_SET), String(IPFW_STAGING_SET)],
-        ...(previousNat ? [["ipfw", "-q", ...previousNat]] : []),
-        ["ipfw", "-q", "delete", "set", String(IPFW_STAGING_SET)],
-      ],
+      // Before the swap the new block only sits, disabled, in the staging set;
+      // after it the staging set holds the previous block: swap back.
+      rollback: (done) =>
+        done > swapAt
+          ? [["ipfw", "-q", "set", "swap", String(IPFW_ACTIVE_SET), staging], ...previousNatCommand, ["ipfw", "-q", "delete", "set", staging]]
+          : [["ipfw", "-q", "delete", "set", staging], ...previousNatCommand],
     },
   };
 }
@@ -204,7 +212,7 @@ export async function ipfwScript(model: FirewallModel, ctx: LoadContext): Promis
  * Without `runCommands` only the files are written (the load stays pending,
  * `qjail fw sync` on the host does the rest).
  */
-export async function runScript(script: FreebsdScript, ctx: LoadContext, runner: Runner, after: string[][] = []): Promise<void> {
+export async function runScript(script: FreebsdScript, ctx: LoadContext, runner: Runner): Promise<void> {
   const fileOpts = { root: ctx.root, runCommands: false };
   const removeStaged = async (): Promise<void> => {
     for (const f of script.files) await applyStep({ kind: "remove", path: f.path + NEW }, fileOpts);
@@ -221,12 +229,14 @@ export async function runScript(script: FreebsdScript, ctx: LoadContext, runner:
       throw new FirewallLoadError(`${argv.join(" ")} rejected the rules: ${(r.stderr || r.stdout).trim()}`, "validate");
     }
   }
+  let done = 0;
   const rollback = async (): Promise<void> => {
-    for (const argv of script.rollback) await runner(argv);
+    for (const argv of script.rollback(done)) await runner(argv);
   };
   for (const argv of script.load) {
     const r = await runner(argv);
-    if (r.code !== 0) {
+    if (r.code === 0) done++;
+    else {
       await rollback();
       await removeStaged();
       throw new FirewallLoadError(`${argv.join(" ")} failed: ${(r.stderr || r.stdout).trim()}; the previous rules were loaded again`, "load");
@@ -242,11 +252,10 @@ export async function runScript(script: FreebsdScript, ctx: LoadContext, runner:
     }
   }
   for (const f of script.files) await applyStep({ kind: "rename", from: f.path + NEW, to: f.path }, fileOpts);
-  for (const argv of after) await runner(argv);
 }
 
 export function createFreebsdFirewallLoader(kind: "ipf" | "pf" | "ipfw", runner: Runner = (argv) => runProgram(argv)): FirewallLoader {
-  const scripts = new WeakMap<RenderedRules, { script: FreebsdScript; after: string[][]; extAddress: string | null }>();
+  const scripts = new WeakMap<RenderedRules, { script: FreebsdScript; extAddress: string | null }>();
   return {
     kind,
     async render(model: FirewallModel, ctx: LoadContext): Promise<RenderedRules> {
@@ -254,7 +263,6 @@ export function createFreebsdFirewallLoader(kind: "ipf" | "pf" | "ipfw", runner:
       const changed = extAddress !== null && ctx.previousExtAddress !== null && extAddress !== ctx.previousExtAddress;
       const warnings: string[] = [];
       let script: FreebsdScript;
-      let after: string[][] = [];
       if (kind === "ipf") script = await ipfScript(model, ctx, changed);
       else if (kind === "pf") {
         script = await pfScript(model, ctx);
@@ -264,19 +272,18 @@ export function createFreebsdFirewallLoader(kind: "ipf" | "pf" | "ipfw", runner:
       } else {
         const r = await ipfwScript(model, ctx);
         script = r.script;
-        after = [["ipfw", "-q", "delete", "set", String(IPFW_STAGING_SET)]];
         for (const u of r.rules.unsupported) warnings.push(`QJ3052: not forwarded by ipfw: ${u.exposure}: ${u.reason}`);
       }
-      const plan: Plan = { title: `load ${kind} rules for ${model.exposures.length} forwarded port rule(s)`, steps: [...stagedPlanSteps(script), ...after.map((argv): Step => ({ kind: "run", argv }))], warnings };
+      const plan: Plan = { title: `load ${kind} rules for ${model.exposures.length} forwarded port rule(s)`, steps: stagedPlanSteps(script), warnings };
       const rendered: RenderedRules = { kind, rules: Object.fromEntries(script.files.map((f) => [f.path, f.content])), plan, warnings };
-      scripts.set(rendered, { script, after, extAddress });
+      scripts.set(rendered, { script, extAddress });
       return rendered;
     },
     async load(rendered: RenderedRules, ctx: LoadContext): Promise<LoadResult & { restore: () => Promise<void> }> {
       const s = scripts.get(rendered);
       if (!s) throw new Error("internal: load() of rules this loader did not render");
       validateParseBack(s.script);
-      await runScript(s.script, ctx, runner, s.after);
+      await runScript(s.script, ctx, runner);
       return {
         active: ctx.runCommands,
         extAddress: s.extAddress,
@@ -288,7 +295,7 @@ export function createFreebsdFirewallLoader(kind: "ipf" | "pf" | "ipfw", runner:
             if (f.original !== undefined) await applyStep({ kind: "writeFile", path: f.path, content: f.original, mode: 0o644 }, fileOpts);
             else await applyStep({ kind: "remove", path: f.path }, fileOpts);
           }
-          if (ctx.runCommands) for (const argv of s.script.rollback) await runner(argv);
+          if (ctx.runCommands) for (const argv of s.script.rollback(s.script.load.length)) await runner(argv);
         },
       };
     },
