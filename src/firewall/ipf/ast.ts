@@ -57,6 +57,8 @@ export interface InterfaceAddress {
   name: string;
   /** Which address of the interface: its own, its network, broadcast or point-to-point peer. */
   which: "address" | "network" | "broadcast" | "peer";
+  /** For `which: "address"` written with a mask (`from ed0/32`): the prefix length applied to the interface's address. */
+  prefix?: number;
 }
 
 /**

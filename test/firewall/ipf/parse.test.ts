@@ -67,6 +67,14 @@ test("ipf's grammar details: routing before family/proto, family keyword, rule-t
   assertParse("log level warn in all", ["log level local0.warn in all"]);
 });
 
+test("IPv6 rules, ICMPv6 names and interface addresses", () => {
+  assertParse("pass in proto ipv6-icmp from 2001:db8::/32 to any icmp-type echo", [
+    "pass in inet6 proto ipv6-icmp from 2001:db8::/32 to any icmp-type echo",
+  ]);
+  assertParse("pass in on ed0 from ed0/32 to any", ["pass in on ed0(!) inet from ed0/32 to any"]);
+  assertParse("pass in on ed0 from any to ed0/net", ["pass in on ed0(!) inet from any to ed0/net"]);
+});
+
 test("a group rule takes family and protocol from its head rule", () => {
   assertParse(
     [

@@ -207,8 +207,20 @@ const INTERFACE_SUFFIX: Record<string, "network" | "broadcast" | "peer"> = {
  * `1.2.3.4/0xffffff00`, `1.2.3.4/255.255.255.0`, `1.2.3.4 mask …`,
  * `le0/net`, `localhost`, an IPv6 address with `/N`.
  */
-export function parseHostWithMask(cur: Cursor, resolver: HostResolver, family: Family | null): AddressMatch {
+export function parseHostWithMask(
+  cur: Cursor,
+  resolver: HostResolver,
+  family: Family | null,
+  interfaces: readonly string[] = [],
+): AddressMatch {
   const tok = cur.word("an address");
+  // A name the rule already uses as an interface means that interface's
+  // address, as ipf reads `from ed0/32` in `pass in on ed0 …`.
+  if (interfaces.includes(tok.text) && cur.is("/") && /^\d+$/.test(cur.peek(1)?.text ?? "")) {
+    cur.next();
+    const bits = parseNumber(cur.next(), "prefix length", family === "inet6" ? 128 : 32);
+    return { kind: "interface", name: tok.text, which: "address", prefix: bits };
+  }
   const host = resolver.resolve(tok.text, family, true);
   if (!host) {
     if (cur.is("/") && cur.peek(1) && INTERFACE_SUFFIX[cur.peek(1)!.text]) {

@@ -38,7 +38,7 @@ import { Cursor, DiagnosticSink, logicalLines, ParseError, type Token } from "./
 import {
   DEFAULT_FLAG_MASK,
   ICMP_CODES,
-  ICMP_TYPES,
+  icmpTypeNumber,
   IP_OPTIONS,
   PROTOCOL_NUMBERS,
   SECURITY_CLASSES,
@@ -628,14 +628,16 @@ function parseTail(cur: Cursor, d: Draft, resolver: HostResolver): void {
           );
         }
         const ty = cur.peek();
-        if (ty && ty.text === "{") d.icmpTypes = parseBraceList(cur, icmpType);
-        else d.icmpTypes = [icmpType(cur.word("an ICMP type"))];
+        const fam: Family = r.family === "inet6" ? "inet6" : "inet";
+        if (ty && ty.text === "{") d.icmpTypes = parseBraceList(cur, (tok) => icmpType(tok, fam));
+        else d.icmpTypes = [icmpType(cur.word("an ICMP type"), fam)];
         if (cur.accept("code")) {
           if (cur.is("{")) d.icmpCodes = parseBraceList(cur, icmpCode);
           else d.icmpCodes = [icmpCode(cur.word("an ICMP code"))];
         }
         d.ipMatch = true;
-        impliedFamily(d, "inet", o);
+        // icmp-type makes an unspecified family IPv4 (ipf's seticmptype).
+        if (r.family === null) impliedFamily(d, "inet", o);
         break;
       }
       case "keep":
@@ -685,9 +687,9 @@ function parseTail(cur: Cursor, d: Draft, resolver: HostResolver): void {
   }
 }
 
-function icmpType(tok: Token): number {
-  const n = ICMP_TYPES.get(tok.text);
-  if (n !== undefined) return n;
+function icmpType(tok: Token, family: Family): number {
+  const n = icmpTypeNumber(family, tok.text);
+  if (n !== null) return n;
   if (/^\d+$/.test(tok.text)) return parseNumber(tok, "ICMP type", 255);
   throw new ParseError(
     IpfDiagnosticCode.UnknownIcmp,
@@ -728,9 +730,13 @@ function parseEndpoint(
     cur.next();
     addresses = [{ ...parseInlinePool(cur, resolver), table: t.text }];
   } else {
-    addresses = [parseHostWithMask(cur, resolver, d.rule.family)];
+    const names = [...d.rule.on, ...d.rule.inVia, ...d.rule.outVia].map((i) => i.name);
+    addresses = [parseHostWithMask(cur, resolver, d.rule.family, names)];
   }
-  for (const a of addresses) if (a.kind === "cidr") impliedFamily(d, a.family, t);
+  for (const a of addresses) {
+    if (a.kind === "cidr") impliedFamily(d, a.family, t);
+    else if (a.kind === "interface" && d.rule.family === null) impliedFamily(d, "inet", t);
+  }
   let ports: (PortMatch | null)[] = [null];
   const portTok = cur.accept("port");
   if (portTok) {

@@ -64,7 +64,7 @@ export function printAddress(a: AddressMatch, opts: PrintOptions = {}): string {
       return `${a.address}/${a.prefix ?? a.mask}`;
     case "interface":
       return a.which === "address"
-        ? a.name
+        ? a.name + (a.prefix !== undefined ? `/${a.prefix}` : "")
         : `${a.name}/${a.which === "network" ? "net" : a.which === "broadcast" ? "bcast" : "peer"}`;
     case "pool":
       return `${a.table}/${a.name}`;
@@ -252,7 +252,7 @@ export function printFilterRule(r: FilterRule, opts: PrintOptions = {}): string 
     if (r.to.port) line += " " + printPortMatch(r.to.port);
     const protoNumber = r.proto?.kind === "number" ? r.proto.number : -1;
     if ((protoNumber === 1 || protoNumber === 58) && r.icmp) {
-      line += ` icmp-type ${icmpTypeName(r.icmp.type) ?? r.icmp.type}`;
+      line += ` icmp-type ${icmpTypeName(r.icmp.type, r.family === "inet6" ? "inet6" : "inet") ?? r.icmp.type}`;
       if (r.icmp.code !== null) line += ` code ${r.icmp.code}`;
     }
     if (protoNumber === 6 && r.flags && (r.flags.set || r.flags.mask)) {

@@ -27,7 +27,7 @@ function printNatAddress(a: AddressMatch, family: "inet" | "inet6"): string {
       return `${a.table}/${a.name}`;
     case "interface":
       return a.which === "address"
-        ? a.name
+        ? a.name + (a.prefix !== undefined ? `/${a.prefix}` : "")
         : `${a.name}/${a.which === "network" ? "net" : a.which === "broadcast" ? "bcast" : "peer"}`;
     case "inline-pool":
       return "pool/0";

@@ -124,30 +124,64 @@ export const SERVICE_PORTS: ReadonlyMap<string, number> = new Map([
   ["x11", 6000],
 ]);
 
-/** ICMP type names IPFilter accepts and prints (lib/icmptypename.c), by number. */
-export const ICMP_TYPES: ReadonlyMap<string, number> = new Map([
-  ["echorep", 0],
-  ["unreach", 3],
-  ["squench", 4],
-  ["redir", 5],
-  ["echo", 8],
-  ["routerad", 9],
-  ["routersol", 10],
-  ["timex", 11],
-  ["paramprob", 12],
-  ["timest", 13],
-  ["timestrep", 14],
-  ["inforeq", 15],
-  ["inforep", 16],
-  ["maskreq", 17],
-  ["maskrep", 18],
-]);
+/**
+ * ICMP type names in lib/icmptypes.c order, with the IPv4 and ICMPv6 value of
+ * each (-1: no such type in that family). Printing uses the first name whose
+ * value matches, as icmptypename() does.
+ */
+const ICMP_TYPE_LIST: readonly [name: string, v4: number, v6: number][] = [
+  ["echo", 8, 128],
+  ["echorep", 0, 129],
+  ["fqdnquery", -1, 139],
+  ["fqdnreply", -1, 140],
+  ["infoqry", -1, 139],
+  ["inforeq", 15, 139],
+  ["inforep", 16, 140],
+  ["listendone", -1, 132],
+  ["listenqry", -1, 130],
+  ["listenrep", -1, 131],
+  ["maskrep", 18, -1],
+  ["maskreq", 17, -1],
+  ["memberqry", -1, 130],
+  ["memberred", -1, 132],
+  ["memberreply", -1, 131],
+  ["neighadvert", -1, 136],
+  ["neighborsol", -1, 135],
+  ["neighborsolicit", -1, 135],
+  ["paramprob", 12, 4],
+  ["redir", 5, 137],
+  ["renumber", -1, 138],
+  ["routerad", 9, 134],
+  ["routeradvert", 9, 134],
+  ["routersol", 10, 133],
+  ["routersolcit", 10, 133],
+  ["squench", 4, -1],
+  ["timest", 13, -1],
+  ["timestrep", 14, -1],
+  ["timex", 11, 3],
+  ["toobig", -1, 2],
+  ["unreach", 3, 1],
+  ["whorep", -1, 140],
+  ["whoreq", -1, 139],
+];
 
-const ICMP_TYPE_NAMES = new Map<number, string>([...ICMP_TYPES].map(([n, v]) => [v, n]));
+/** IPv4 ICMP type by name (kept for callers that only deal with IPv4). */
+export const ICMP_TYPES: ReadonlyMap<string, number> = new Map(
+  ICMP_TYPE_LIST.filter((t) => t[1] >= 0).map((t) => [t[0], t[1]]),
+);
+
+/** The ICMP (inet) or ICMPv6 (inet6) type a name stands for, or null. */
+export function icmpTypeNumber(family: "inet" | "inet6", name: string): number | null {
+  const row = ICMP_TYPE_LIST.find((t) => t[0] === name);
+  if (!row) return null;
+  const v = family === "inet6" ? row[2] : row[1];
+  return v >= 0 ? v : null;
+}
 
 /** The name ipf prints for an ICMP type, or null (printed as a number). */
-export function icmpTypeName(type: number): string | null {
-  return ICMP_TYPE_NAMES.get(type) ?? null;
+export function icmpTypeName(type: number, family: "inet" | "inet6" = "inet"): string | null {
+  const row = ICMP_TYPE_LIST.find((t) => (family === "inet6" ? t[2] : t[1]) === type);
+  return row ? row[0] : null;
 }
 
 /** ICMP unreachable codes by index, as ipf names them after `code` and in `return-icmp(…)`. */
