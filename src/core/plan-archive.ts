@@ -19,7 +19,9 @@ export interface ArchiveJob {
   members: string[];
 }
 
-export type ArchiveDecision = { jail: JailSpec; action: "archive"; job: ArchiveJob } | { jail: JailSpec; action: "skip"; message: string };
+export type ArchiveDecision =
+  | { jail: JailSpec; action: "archive"; job: ArchiveJob }
+  | { jail: JailSpec; action: "skip"; message: string };
 
 /**
  * Members, qjail's order: the fstab file, qjail.config/<name>, qjail.global/<file>,
@@ -29,7 +31,12 @@ export type ArchiveDecision = { jail: JailSpec; action: "archive"; job: ArchiveJ
  * `exists` says which control files are on disk; a missing one is left out
  * and reported rather than failing the archive.
  */
-export function jailArchiveJob(jail: JailSpec, archiveDir: string, fileName: string, exists: (logical: string) => boolean): { job: ArchiveJob; missing: string[] } {
+export function jailArchiveJob(
+  jail: JailSpec,
+  archiveDir: string,
+  fileName: string,
+  exists: (logical: string) => boolean,
+): { job: ArchiveJob; missing: string[] } {
   const { local, global } = recordPaths(jail);
   const wanted = [jail.fstabPath, jail.confPath, global, local];
   const packages = `${ETC}/qjail.packages/${jail.name}`;
@@ -51,14 +58,21 @@ export function decideArchives(
   const decisions = jails.map((jail): ArchiveDecision => {
     if (live.has(jail.name)) return { jail, action: "skip", message: `Bypassed running jail. ${jail.name}` };
     const { job, missing } = jailArchiveJob(jail, layout.archive, fileName(jail.name), exists);
-    for (const m of missing) warnings.push(`${recordFileName(jail.name, jail.status)}: ${m} is missing and is left out of the archive`);
+    for (const m of missing)
+      warnings.push(
+        `${recordFileName(jail.name, jail.status)}: ${m} is missing and is left out of the archive`,
+      );
     return { jail, action: "archive", job };
   });
   return { decisions, warnings };
 }
 
 /** `archive sharedfs|template`: just that tree. */
-export function treeArchiveJob(layout: HostLayout, which: "sharedfs" | "template", fileName: string): ArchiveJob {
+export function treeArchiveJob(
+  layout: HostLayout,
+  which: "sharedfs" | "template",
+  fileName: string,
+): ArchiveJob {
   return { name: which, archive: `${layout.archive}/${fileName}`, members: [layout[which]] };
 }
 
@@ -72,7 +86,11 @@ export function formatArchiveJob(job: ArchiveJob): string {
  * in `archive/system.bkup/` and of its programs (`/usr/local/bin/qjail*`)
  * in `archive/pgm.bkup/`, each replaced as a whole.
  */
-export function planSystemBackup(layout: HostLayout, etcEntries: readonly string[], binEntries: readonly string[]): Plan {
+export function planSystemBackup(
+  layout: HostLayout,
+  etcEntries: readonly string[],
+  binEntries: readonly string[],
+): Plan {
   const steps: Step[] = [];
   for (const [dir, from, entries] of [
     [`${layout.archive}/system.bkup`, ETC, etcEntries],
@@ -81,5 +99,9 @@ export function planSystemBackup(layout: HostLayout, etcEntries: readonly string
     steps.push({ kind: "remove", path: dir, recursive: true }, { kind: "mkdir", path: dir, mode: 0o700 });
     for (const e of entries) steps.push({ kind: "copyTree", from: `${from}/${e}`, to: `${dir}/${e}` });
   }
-  return { title: "back up qjail's control files and programs", steps, messages: [`Successfully archived qjail system files into ${layout.archive}`] };
+  return {
+    title: "back up qjail's control files and programs",
+    steps,
+    messages: [`Successfully archived qjail system files into ${layout.archive}`],
+  };
 }

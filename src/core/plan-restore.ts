@@ -10,7 +10,11 @@ import { ETC } from "./paths.js";
  */
 
 /** sharedfs/template: the current tree becomes previous.<tree> (an older one is removed first). */
-export function planTreeRestoreAside(layout: HostLayout, which: "sharedfs" | "template", current: boolean): Plan {
+export function planTreeRestoreAside(
+  layout: HostLayout,
+  which: "sharedfs" | "template",
+  current: boolean,
+): Plan {
   const previous = `${layout.jaildir}/previous.${which}`;
   const steps: Step[] = [{ kind: "remove", path: previous, recursive: true }];
   if (current) steps.push({ kind: "rename", from: layout[which], to: previous });
@@ -22,10 +26,28 @@ export function planTreeRestoreAside(layout: HostLayout, which: "sharedfs" | "te
  * `archive/pgm.bkup/*` over `/usr/local/bin`. qjail 5.x's "nothing to
  * restore" branch called an undefined `Kill`; the command refuses instead.
  */
-export function planSystemRestore(layout: HostLayout, systemEntries: readonly string[], pgmEntries: readonly string[]): Plan {
+export function planSystemRestore(
+  layout: HostLayout,
+  systemEntries: readonly string[],
+  pgmEntries: readonly string[],
+): Plan {
   const steps: Step[] = [
-    ...systemEntries.map((e): Step => ({ kind: "copyTree", from: `${layout.archive}/system.bkup/${e}`, to: `${ETC}/${e}`, overwrite: true })),
-    ...pgmEntries.map((e): Step => ({ kind: "copyTree", from: `${layout.archive}/pgm.bkup/${e}`, to: `/usr/local/bin/${e}`, overwrite: true })),
+    ...systemEntries.map((e): Step => ({
+      kind: "copyTree",
+      from: `${layout.archive}/system.bkup/${e}`,
+      to: `${ETC}/${e}`,
+      overwrite: true,
+    })),
+    ...pgmEntries.map((e): Step => ({
+      kind: "copyTree",
+      from: `${layout.archive}/pgm.bkup/${e}`,
+      to: `/usr/local/bin/${e}`,
+      overwrite: true,
+    })),
   ];
-  return { title: "restore qjail's control files and programs from the system backup", steps, messages: ["Successfully restored qjail system files"] };
+  return {
+    title: "restore qjail's control files and programs from the system backup",
+    steps,
+    messages: ["Successfully restored qjail system files"],
+  };
 }

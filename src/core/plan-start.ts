@@ -20,12 +20,26 @@ export type LifecycleDecision =
 
 export type LifecycleVerb = "start" | "stop" | "restart";
 
-export function decideLifecycle(verb: LifecycleVerb, jails: readonly JailSpec[], live: ReadonlyMap<string, LiveJail>): LifecycleDecision[] {
+export function decideLifecycle(
+  verb: LifecycleVerb,
+  jails: readonly JailSpec[],
+  live: ReadonlyMap<string, LiveJail>,
+): LifecycleDecision[] {
   return jails.map((jail): LifecycleDecision => {
-    if (jail.status === "norun") return { jail, action: "skip", message: `Bypassed norun status ${recordFileName(jail.name, jail.status)}` };
+    if (jail.status === "norun")
+      return {
+        jail,
+        action: "skip",
+        message: `Bypassed norun status ${recordFileName(jail.name, jail.status)}`,
+      };
     const running = live.has(jail.name);
-    if (verb === "start") return running ? { jail, action: "skip", message: `Jail already running.      ${jail.name}` } : { jail, action: "start" };
-    return running ? { jail, action: verb } : { jail, action: "skip", message: `Jail already stopped.      ${jail.name}` };
+    if (verb === "start")
+      return running
+        ? { jail, action: "skip", message: `Jail already running.      ${jail.name}` }
+        : { jail, action: "start" };
+    return running
+      ? { jail, action: verb }
+      : { jail, action: "skip", message: `Jail already stopped.      ${jail.name}` };
   });
 }
 
@@ -44,6 +58,9 @@ export function planClearPoststartssh(jail: JailSpec, confText: string): Plan | 
     .split("\n")
     .filter((line) => !/^\s*exec\.poststart\s*\+?=/.test(line))
     .join("\n");
-  const steps: Step[] = [...writeRecordSteps({ ...jail, record }), { kind: "writeFile", path: jail.confPath, content: conf }];
+  const steps: Step[] = [
+    ...writeRecordSteps({ ...jail, record }),
+    { kind: "writeFile", path: jail.confPath, content: conf },
+  ];
   return { title: `clear the one-time ssh user set-up of ${jail.name}`, steps };
 }

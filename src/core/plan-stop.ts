@@ -7,6 +7,9 @@ import type { JailSpec, LiveJail } from "../platform/types.js";
  * (qjail-5.md §4.4). The decisions are shared with start and restart
  * ({@link decideLifecycle}).
  */
-export function decideStop(jails: readonly JailSpec[], live: ReadonlyMap<string, LiveJail>): LifecycleDecision[] {
+export function decideStop(
+  jails: readonly JailSpec[],
+  live: ReadonlyMap<string, LiveJail>,
+): LifecycleDecision[] {
   return decideLifecycle("stop", jails, live);
 }

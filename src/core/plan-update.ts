@@ -9,7 +9,20 @@ import type { HostLayout } from "./paths.js";
  */
 
 /** The trees `update -b` copies from the running host into sharedfs (install's list; usr/lib32 where the host has it). */
-export const SHARED_BINARY_DIRS = ["bin", "lib", "libexec", "sbin", "usr/bin", "usr/include", "usr/lib", "usr/lib32", "usr/libdata", "usr/libexec", "usr/sbin", "usr/share"] as const;
+export const SHARED_BINARY_DIRS = [
+  "bin",
+  "lib",
+  "libexec",
+  "sbin",
+  "usr/bin",
+  "usr/include",
+  "usr/lib",
+  "usr/lib32",
+  "usr/libdata",
+  "usr/libexec",
+  "usr/sbin",
+  "usr/share",
+] as const;
 
 export const CHFLAGS = "/bin/chflags";
 export const PORTSNAP = "/usr/sbin/portsnap";
@@ -25,16 +38,27 @@ export const NEWSYSLOG_LINE = "/var/log/qjail.log                      600  3   
  * does; `usr/bin/perl -> /usr/local/bin/perl` is added when missing.
  * Jails' own /etc trees are not touched.
  */
-export function planUpdateBinaries(layout: HostLayout, hostDirs: readonly string[], perlLinkPresent: boolean): Plan {
+export function planUpdateBinaries(
+  layout: HostLayout,
+  hostDirs: readonly string[],
+  perlLinkPresent: boolean,
+): Plan {
   const sharedfs = layout.sharedfs;
-  const steps: Step[] = [{ kind: "run", argv: [CHFLAGS, "-R", "noschg,nosunlink", sharedfs], why: "base.txz files carry schg" }];
+  const steps: Step[] = [
+    { kind: "run", argv: [CHFLAGS, "-R", "noschg,nosunlink", sharedfs], why: "base.txz files carry schg" },
+  ];
   for (const d of hostDirs) {
     steps.push({ kind: "remove", path: `${sharedfs}/${d}`, recursive: true });
     steps.push({ kind: "copyTree", from: `/${d}`, to: `${sharedfs}/${d}` });
   }
   steps.push({ kind: "run", argv: [CHFLAGS, "-R", "noschg,nosunlink", sharedfs] });
-  if (!perlLinkPresent) steps.push({ kind: "symlink", target: "/usr/local/bin/perl", path: `${sharedfs}/usr/bin/perl` });
-  return { title: `copy the host's binaries into ${sharedfs}`, steps, messages: [`Successfully updated ${sharedfs} from the host's binaries`] };
+  if (!perlLinkPresent)
+    steps.push({ kind: "symlink", target: "/usr/local/bin/perl", path: `${sharedfs}/usr/bin/perl` });
+  return {
+    title: `copy the host's binaries into ${sharedfs}`,
+    steps,
+    messages: [`Successfully updated ${sharedfs} from the host's binaries`],
+  };
 }
 
 /** `update -P` / `-S`: replace sharedfs/usr/ports (or usr/src) with the host's tree. */
@@ -57,7 +81,10 @@ export function planPortsnap(layout: HostLayout, alreadyExtracted: boolean): Pla
     title: `update the ports tree in ${ports} with portsnap`,
     steps: [
       { kind: "run", argv: [PORTSNAP, "-f", PORTSNAP_CONF, "fetch"] },
-      { kind: "run", argv: [PORTSNAP, "-f", PORTSNAP_CONF, "-p", ports, alreadyExtracted ? "update" : "extract"] },
+      {
+        kind: "run",
+        argv: [PORTSNAP, "-f", PORTSNAP_CONF, "-p", ports, alreadyExtracted ? "update" : "extract"],
+      },
     ],
     messages: [`Successfully updated ${ports}`],
   };
@@ -65,7 +92,12 @@ export function planPortsnap(layout: HostLayout, alreadyExtracted: boolean): Pla
 
 /** `update -l on|off`: create the log and its newsyslog line (once), or remove the log (the line stays, as in qjail). */
 export function planLogging(layout: HostLayout, on: boolean, newsyslogHasLine: boolean): Plan {
-  if (!on) return { title: "turn qjail logging off", steps: [{ kind: "remove", path: layout.log }], messages: ["qjail logging is off"] };
+  if (!on)
+    return {
+      title: "turn qjail logging off",
+      steps: [{ kind: "remove", path: layout.log }],
+      messages: ["qjail logging is off"],
+    };
   const steps: Step[] = [
     { kind: "mkdir", path: posix.dirname(layout.log) },
     { kind: "appendFile", path: layout.log, content: "", mode: 0o600 },

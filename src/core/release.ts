@@ -20,7 +20,11 @@ export function releaseFromUname(unameR: string): string {
   const text = unameR.trim();
   const m = /^(\d+)\.(\d+)-([A-Z]+)(\d*)(?:-p(\d+))?$/.exec(text);
   if (!m) {
-    throw new UsageError("QJ1501", `cannot read the release from uname -r output ${shown(text)}`, "Fetch base.txz yourself and run 'qjail install -f DIR'.");
+    throw new UsageError(
+      "QJ1501",
+      `cannot read the release from uname -r output ${shown(text)}`,
+      "Fetch base.txz yourself and run 'qjail install -f DIR'.",
+    );
   }
   const [, major, minor, branch] = m as unknown as [string, string, string, string];
   if (branch === "ALPHA" || branch === "BETA" || branch === "RC") {
@@ -38,7 +42,11 @@ export function releaseFromUname(unameR: string): string {
     );
   }
   if (branch !== "RELEASE") {
-    throw new UsageError("QJ1501", `unknown release branch ${shown(branch)} in ${shown(text)}`, "Fetch base.txz yourself and run 'qjail install -f DIR'.");
+    throw new UsageError(
+      "QJ1501",
+      `unknown release branch ${shown(branch)} in ${shown(text)}`,
+      "Fetch base.txz yourself and run 'qjail install -f DIR'.",
+    );
   }
   const maj = Number(major);
   const min = Number(minor);
@@ -62,7 +70,12 @@ export function archPath(processor: string, machine: string = processor): string
     ["uname -p", processor],
     ["uname -m", machine],
   ] as const) {
-    if (!/^[a-z0-9_]+$/.test(v)) throw new UsageError("QJ1505", `unexpected architecture name ${shown(v)} from ${what}`, "Fetch base.txz yourself and run 'qjail install -f DIR'.");
+    if (!/^[a-z0-9_]+$/.test(v))
+      throw new UsageError(
+        "QJ1505",
+        `unexpected architecture name ${shown(v)} from ${what}`,
+        "Fetch base.txz yourself and run 'qjail install -f DIR'.",
+      );
   }
   return `${machine}/${processor}`;
 }
@@ -72,13 +85,21 @@ export function archPath(processor: string, machine: string = processor): string
  * `-h host` (an FTP-layout mirror: `https://host/pub/FreeBSD/releases/`),
  * else QJAIL_MIRROR, else download.freebsd.org. Always ends with "/".
  */
-export function mirrorBase(opts: { mirror?: string; host?: string; env?: Readonly<Record<string, string | undefined>> }): string {
+export function mirrorBase(opts: {
+  mirror?: string;
+  host?: string;
+  env?: Readonly<Record<string, string | undefined>>;
+}): string {
   if (opts.mirror !== undefined && opts.host !== undefined) {
     throw new UsageError("QJ1506", "-h host and --mirror URL both name the mirror", "Give only one of them.");
   }
   if (opts.host !== undefined) {
     if (!/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d{1,5})?$/.test(opts.host)) {
-      throw new UsageError("QJ1507", `invalid mirror host ${shown(opts.host)}`, "Give a host name such as ftp2.freebsd.org.");
+      throw new UsageError(
+        "QJ1507",
+        `invalid mirror host ${shown(opts.host)}`,
+        "Give a host name such as ftp2.freebsd.org.",
+      );
     }
     return `https://${opts.host}/pub/FreeBSD/releases/`;
   }
@@ -87,12 +108,25 @@ export function mirrorBase(opts: { mirror?: string; host?: string; env?: Readonl
   try {
     url = new URL(raw);
   } catch {
-    throw new UsageError("QJ1508", `invalid mirror URL ${shown(raw)}`, `Give a full URL such as ${DEFAULT_MIRROR}`);
+    throw new UsageError(
+      "QJ1508",
+      `invalid mirror URL ${shown(raw)}`,
+      `Give a full URL such as ${DEFAULT_MIRROR}`,
+    );
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") {
-    throw new UsageError("QJ1508", `invalid mirror URL ${shown(raw)}: only http and https are supported`, `Give a full URL such as ${DEFAULT_MIRROR}`);
+    throw new UsageError(
+      "QJ1508",
+      `invalid mirror URL ${shown(raw)}: only http and https are supported`,
+      `Give a full URL such as ${DEFAULT_MIRROR}`,
+    );
   }
-  if (url.search !== "" || url.hash !== "") throw new UsageError("QJ1508", `invalid mirror URL ${shown(raw)}: no query or fragment allowed`, `Give a full URL such as ${DEFAULT_MIRROR}`);
+  if (url.search !== "" || url.hash !== "")
+    throw new UsageError(
+      "QJ1508",
+      `invalid mirror URL ${shown(raw)}: no query or fragment allowed`,
+      `Give a full URL such as ${DEFAULT_MIRROR}`,
+    );
   return url.href.endsWith("/") ? url.href : `${url.href}/`;
 }
 
@@ -125,7 +159,15 @@ export function parseManifest(text: string): { entries: Map<string, ManifestEntr
     if (line.trim() === "") return;
     const cols = line.split("\t");
     const [file, sha, count, set, desc, sel] = cols;
-    if (cols.length !== 6 || file === undefined || sha === undefined || count === undefined || set === undefined || desc === undefined || sel === undefined) {
+    if (
+      cols.length !== 6 ||
+      file === undefined ||
+      sha === undefined ||
+      count === undefined ||
+      set === undefined ||
+      desc === undefined ||
+      sel === undefined
+    ) {
       problems.push(`line ${i + 1}: expected 6 tab-separated columns, got ${cols.length}`);
       return;
     }
@@ -137,7 +179,14 @@ export function parseManifest(text: string): { entries: Map<string, ManifestEntr
       problems.push(`line ${i + 1}: malformed ${shown(line)}`);
       return;
     }
-    entries.set(file, { file, sha256: sha.toLowerCase(), entries: Number(count), set, description: desc.replace(/^"(.*)"$/, "$1"), selected: sel === "on" });
+    entries.set(file, {
+      file,
+      sha256: sha.toLowerCase(),
+      entries: Number(count),
+      set,
+      description: desc.replace(/^"(.*)"$/, "$1"),
+      selected: sel === "on",
+    });
   });
   return { entries, problems };
 }

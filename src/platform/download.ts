@@ -38,11 +38,17 @@ const MANIFEST_LIMIT = 1 << 20;
 export async function fetchBaseTxz(opts: FetchBaseOptions): Promise<string> {
   const base = releaseUrl(opts.mirror, opts.arch, opts.release);
   const idle = opts.idleTimeoutMs ?? 60_000;
-  const manifestText = (await get(`${base}MANIFEST`, idle, async (res) => readLimited(res, MANIFEST_LIMIT))).toString("utf8");
+  const manifestText = (
+    await get(`${base}MANIFEST`, idle, async (res) => readLimited(res, MANIFEST_LIMIT))
+  ).toString("utf8");
   const { entries, problems } = parseManifest(manifestText);
   const entry = entries.get("base.txz");
   if (!entry) {
-    throw new UsageError("QJ1512", `the MANIFEST at ${shown(`${base}MANIFEST`)} lists no base.txz${problems.length ? ` (${problems[0]})` : ""}`, "Check the mirror and release, or use 'qjail install -f DIR'.");
+    throw new UsageError(
+      "QJ1512",
+      `the MANIFEST at ${shown(`${base}MANIFEST`)} lists no base.txz${problems.length ? ` (${problems[0]})` : ""}`,
+      "Check the mirror and release, or use 'qjail install -f DIR'.",
+    );
   }
   await fsp.mkdir(opts.dir, { recursive: true });
   const final = posix.join(opts.dir, "base.txz");
@@ -72,7 +78,13 @@ function get<T>(url: string, idleMs: number, body: Body<T>, redirects = 0): Prom
     const u = new URL(url);
     const mod = u.protocol === "https:" ? https : u.protocol === "http:" ? http : undefined;
     if (!mod) {
-      reject(new UsageError("QJ1510", `cannot download ${shown(url)}: unsupported protocol`, "Use an http or https mirror."));
+      reject(
+        new UsageError(
+          "QJ1510",
+          `cannot download ${shown(url)}: unsupported protocol`,
+          "Use an http or https mirror.",
+        ),
+      );
       return;
     }
     const req = mod.get(u, { headers: { "user-agent": "qjail" } }, (res) => {
@@ -80,7 +92,13 @@ function get<T>(url: string, idleMs: number, body: Body<T>, redirects = 0): Prom
       if (status >= 300 && status < 400 && res.headers.location) {
         res.resume();
         if (redirects >= MAX_REDIRECTS) {
-          reject(new UsageError("QJ1510", `too many redirects fetching ${shown(url)}`, "Try another mirror with -h host / --mirror URL."));
+          reject(
+            new UsageError(
+              "QJ1510",
+              `too many redirects fetching ${shown(url)}`,
+              "Try another mirror with -h host / --mirror URL.",
+            ),
+          );
           return;
         }
         get(new URL(res.headers.location, u).href, idleMs, body, redirects + 1).then(resolve, reject);
@@ -88,7 +106,13 @@ function get<T>(url: string, idleMs: number, body: Body<T>, redirects = 0): Prom
       }
       if (status !== 200) {
         res.resume();
-        reject(new UsageError("QJ1511", `download of ${shown(url)} failed: HTTP ${status}`, "Check that the release exists on this mirror for this architecture, or use 'qjail install -f DIR'."));
+        reject(
+          new UsageError(
+            "QJ1511",
+            `download of ${shown(url)} failed: HTTP ${status}`,
+            "Check that the release exists on this mirror for this architecture, or use 'qjail install -f DIR'.",
+          ),
+        );
         return;
       }
       body(res).then(resolve, (e: unknown) => reject(toDownloadError(e, url)));
@@ -100,7 +124,11 @@ function get<T>(url: string, idleMs: number, body: Body<T>, redirects = 0): Prom
 
 function toDownloadError(e: unknown, url: string): unknown {
   if (e instanceof UsageError) return e;
-  return new UsageError("QJ1510", `download of ${shown(url)} failed: ${(e as Error).message}`, "Check the network and the mirror, then run the command again.");
+  return new UsageError(
+    "QJ1510",
+    `download of ${shown(url)} failed: ${(e as Error).message}`,
+    "Check the network and the mirror, then run the command again.",
+  );
 }
 
 function readLimited(res: http.IncomingMessage, limit: number): Promise<Buffer> {
@@ -153,7 +181,11 @@ function saveWithProgress(res: http.IncomingMessage, path: string, stderr: Writa
     res.on("end", () => {
       if (failed) return;
       if (!res.complete || (Number.isFinite(total) && received !== total)) {
-        fail(new Error(`the connection closed after ${received} of ${Number.isFinite(total) ? total : "?"} bytes`));
+        fail(
+          new Error(
+            `the connection closed after ${received} of ${Number.isFinite(total) ? total : "?"} bytes`,
+          ),
+        );
         return;
       }
       out.end(() => {
@@ -173,7 +205,11 @@ function makeProgress(stderr: Writable, total: number | undefined): Progress {
   const tty = (stderr as Writable & { isTTY?: boolean }).isTTY === true;
   if (tty && total !== undefined) {
     const bar = new cliProgress.SingleBar(
-      { stream: stderr as unknown as NodeJS.WritableStream, format: "base.txz [{bar}] {percentage}% | {value}/{total} bytes", hideCursor: true },
+      {
+        stream: stderr as unknown as NodeJS.WritableStream,
+        format: "base.txz [{bar}] {percentage}% | {value}/{total} bytes",
+        hideCursor: true,
+      },
       cliProgress.Presets.shades_classic,
     );
     bar.start(total, 0);

@@ -50,7 +50,17 @@ export async function writeArchive(root: string, archive: string, members: reado
     // after its end (Z_STREAM_ERROR / "write after end") on trees with hard
     // links, which every base.txz tree has.
     tar.c(
-      { sync: true, gzip: true, file: tmp, cwd: root === "" ? "/" : root, prefix: "/", preservePaths: true, portable: false, follow: false, strict: true },
+      {
+        sync: true,
+        gzip: true,
+        file: tmp,
+        cwd: root === "" ? "/" : root,
+        prefix: "/",
+        preservePaths: true,
+        portable: false,
+        follow: false,
+        strict: true,
+      },
       members.map((m) => m.replace(/^\/+/, "")),
     );
     await fsp.rename(tmp, file);
@@ -68,7 +78,9 @@ export interface ArchiveEntry {
 }
 
 /** Every member of an archive (a physical path), plus the text of small control-file members. */
-export async function readArchiveIndex(archiveFile: string): Promise<{ entries: ArchiveEntry[]; texts: Map<string, string> }> {
+export async function readArchiveIndex(
+  archiveFile: string,
+): Promise<{ entries: ArchiveEntry[]; texts: Map<string, string> }> {
   const entries: ArchiveEntry[] = [];
   const texts = new Map<string, string>();
   try {
@@ -77,7 +89,12 @@ export async function readArchiveIndex(archiveFile: string): Promise<{ entries: 
       strict: true,
       onReadEntry: (e) => {
         const path = String(e.path);
-        entries.push({ path, type: e.type, linkpath: e.linkpath === undefined ? undefined : String(e.linkpath), size: e.size ?? 0 });
+        entries.push({
+          path,
+          type: e.type,
+          linkpath: e.linkpath === undefined ? undefined : String(e.linkpath),
+          size: e.size ?? 0,
+        });
         if (e.type === "File" && path.startsWith("/usr/local/etc/qjail.") && (e.size ?? 0) < 65536) {
           const chunks: Buffer[] = [];
           e.on("data", (c: Buffer) => chunks.push(c));
@@ -86,7 +103,11 @@ export async function readArchiveIndex(archiveFile: string): Promise<{ entries: 
       },
     });
   } catch (e) {
-    throw new UsageError("QJ1640", `cannot read archive ${shown(archiveFile)}: ${(e as Error).message}`, "Check that it is a qjail archive (gzip'd tar) and not truncated.");
+    throw new UsageError(
+      "QJ1640",
+      `cannot read archive ${shown(archiveFile)}: ${(e as Error).message}`,
+      "Check that it is a qjail archive (gzip'd tar) and not truncated.",
+    );
   }
   return { entries, texts };
 }
@@ -116,23 +137,40 @@ const ETC = "/usr/local/etc";
  * it), and device nodes. Absolute symlinks inside the root are kept: they
  * resolve inside the jail (`bin -> /sharedfs/bin`).
  */
-export function checkJailArchive(archiveName: string, entries: readonly ArchiveEntry[], texts: ReadonlyMap<string, string>): JailArchiveInfo {
+export function checkJailArchive(
+  archiveName: string,
+  entries: readonly ArchiveEntry[],
+  texts: ReadonlyMap<string, string>,
+): JailArchiveInfo {
   const refuse = (what: string): never => {
-    throw new UsageError("QJ1641", `refusing to restore ${shown(archiveName)}: ${what}`, "Restore only archives made by qjail archive; inspect this one with 'tar tzvf'.");
+    throw new UsageError(
+      "QJ1641",
+      `refusing to restore ${shown(archiveName)}: ${what}`,
+      "Restore only archives made by qjail archive; inspect this one with 'tar tzvf'.",
+    );
   };
-  const recordPaths = entries.map((e) => e.path).filter((p) => /^\/usr\/local\/etc\/qjail\.local(\.[A-Za-z0-9_-]+)?\/[^/]+$/.test(p));
-  if (recordPaths.length !== 1) refuse(recordPaths.length === 0 ? "it holds no qjail.local record" : `it holds ${recordPaths.length} qjail.local records`);
+  const recordPaths = entries
+    .map((e) => e.path)
+    .filter((p) => /^\/usr\/local\/etc\/qjail\.local(\.[A-Za-z0-9_-]+)?\/[^/]+$/.test(p));
+  if (recordPaths.length !== 1)
+    refuse(
+      recordPaths.length === 0
+        ? "it holds no qjail.local record"
+        : `it holds ${recordPaths.length} qjail.local records`,
+    );
   const recordPath = recordPaths[0] as string;
   const zone = /^\/usr\/local\/etc\/qjail\.local(?:\.([A-Za-z0-9_-]+))?\//.exec(recordPath)?.[1];
   const recordFile = posix.basename(recordPath);
   const { name } = statusFromFileName(recordFile);
-  if (!/^[A-Za-z0-9_-]{1,50}$/.test(name) || /^\d+$/.test(name)) refuse(`its record names an invalid jail ${shown(name)}`);
+  if (!/^[A-Za-z0-9_-]{1,50}$/.test(name) || /^\d+$/.test(name))
+    refuse(`its record names an invalid jail ${shown(name)}`);
   const text = texts.get(recordPath);
   if (text === undefined) refuse(`its record ${shown(recordPath)} is not a small plain file`);
   const { record } = parseRecord(text as string);
   const jaildir = `/usr/jails${zone ? `.${zone}` : ""}`;
   const rootPath = `${jaildir}/${name}`;
-  if (record.name !== name) refuse(`its record is named ${shown(record.name)} but the file is ${shown(recordFile)}`);
+  if (record.name !== name)
+    refuse(`its record is named ${shown(record.name)} but the file is ${shown(recordFile)}`);
   if (record.path !== rootPath) refuse(`its record's path ${shown(record.path)} is not ${shown(rootPath)}`);
   const control = new Set([
     recordPath,
@@ -145,13 +183,16 @@ export function checkJailArchive(archiveName: string, entries: readonly ArchiveE
   const symlinks: string[] = [];
   for (const e of entries) {
     const p = e.path.replace(/\/$/, "");
-    if (!p.startsWith("/") || posix.normalize(p) !== p || p.split("/").some((s) => s === ".." || s === ".")) refuse(`member ${shown(e.path)} is not a plain absolute path`);
-    if (symlinks.some((l) => p.startsWith(`${l}/`))) refuse(`member ${shown(e.path)} lies below a symbolic link of the same archive`);
+    if (!p.startsWith("/") || posix.normalize(p) !== p || p.split("/").some((s) => s === ".." || s === "."))
+      refuse(`member ${shown(e.path)} is not a plain absolute path`);
+    if (symlinks.some((l) => p.startsWith(`${l}/`)))
+      refuse(`member ${shown(e.path)} lies below a symbolic link of the same archive`);
     if (control.has(p)) {
       if (e.type !== "File") refuse(`control file ${shown(e.path)} is a ${e.type}, not a file`);
       continue;
     }
-    if (!inRoot(p)) refuse(`member ${shown(e.path)} is outside the jail root ${shown(rootPath)} and its qjail files`);
+    if (!inRoot(p))
+      refuse(`member ${shown(e.path)} is outside the jail root ${shown(rootPath)} and its qjail files`);
     switch (e.type) {
       case "File":
       case "OldFile":
@@ -161,12 +202,19 @@ export function checkJailArchive(archiveName: string, entries: readonly ArchiveE
         break;
       case "Link": {
         const target = e.linkpath ?? "";
-        if (!target.startsWith("/") || posix.normalize(target) !== target || !inRoot(target) || target === rootPath) refuse(`hard link ${shown(e.path)} points outside the jail root (${shown(target)})`);
+        if (
+          !target.startsWith("/") ||
+          posix.normalize(target) !== target ||
+          !inRoot(target) ||
+          target === rootPath
+        )
+          refuse(`hard link ${shown(e.path)} points outside the jail root (${shown(target)})`);
         break;
       }
       case "SymbolicLink": {
         const target = e.linkpath ?? "";
-        if (!target.startsWith("/") && !inRoot(posix.normalize(posix.join(posix.dirname(p), target)))) refuse(`symbolic link ${shown(e.path)} -> ${shown(target)} climbs out of the jail root`);
+        if (!target.startsWith("/") && !inRoot(posix.normalize(posix.join(posix.dirname(p), target))))
+          refuse(`symbolic link ${shown(e.path)} -> ${shown(target)} climbs out of the jail root`);
         symlinks.push(p);
         break;
       }
@@ -184,7 +232,11 @@ export function checkJailArchive(archiveName: string, entries: readonly ArchiveE
  * jail), which means node-tar's own path stripping is off and the check is
  * what keeps members in place. `only` limits extraction to paths it accepts.
  */
-export async function extractArchive(root: string, archiveFile: string, only?: (logicalPath: string) => boolean): Promise<void> {
+export async function extractArchive(
+  root: string,
+  archiveFile: string,
+  only?: (logicalPath: string) => boolean,
+): Promise<void> {
   await tar.x({
     file: archiveFile,
     preservePaths: true,
@@ -210,7 +262,11 @@ export async function extractJailTree(archivePath: string, targetRoot: string): 
   const { entries, texts } = await readArchiveIndex(archivePath);
   const info = checkJailArchive(posix.basename(archivePath), entries, texts);
   if (await fsp.lstat(targetRoot).catch(() => undefined)) {
-    throw new UsageError("QJ1642", `${shown(targetRoot)} already exists`, "Pick a new jail name, or delete the old jail first.");
+    throw new UsageError(
+      "QJ1642",
+      `${shown(targetRoot)} already exists`,
+      "Pick a new jail name, or delete the old jail first.",
+    );
   }
   const from = info.rootPath;
   const move = (p: string): string => targetRoot + p.slice(from.length);
@@ -240,23 +296,36 @@ export async function extractJailTree(archivePath: string, targetRoot: string): 
  * A sharedfs/template archive may hold only that tree (`/usr/jails[.zone]/sharedfs`),
  * with the same link rules as a jail archive.
  */
-export function checkTreeArchive(archiveName: string, entries: readonly ArchiveEntry[], treePath: string): void {
+export function checkTreeArchive(
+  archiveName: string,
+  entries: readonly ArchiveEntry[],
+  treePath: string,
+): void {
   const refuse = (what: string): never => {
-    throw new UsageError("QJ1643", `refusing to restore ${shown(archiveName)}: ${what}`, "Restore only archives made by qjail archive sharedfs|template.");
+    throw new UsageError(
+      "QJ1643",
+      `refusing to restore ${shown(archiveName)}: ${what}`,
+      "Restore only archives made by qjail archive sharedfs|template.",
+    );
   };
   const inTree = (p: string): boolean => p === treePath || p.startsWith(`${treePath}/`);
   const symlinks: string[] = [];
   for (const e of entries) {
     const p = e.path.replace(/\/$/, "");
-    if (!p.startsWith("/") || posix.normalize(p) !== p) refuse(`member ${shown(e.path)} is not a plain absolute path`);
+    if (!p.startsWith("/") || posix.normalize(p) !== p)
+      refuse(`member ${shown(e.path)} is not a plain absolute path`);
     if (!inTree(p)) refuse(`member ${shown(e.path)} is outside ${shown(treePath)}`);
-    if (symlinks.some((l) => p.startsWith(`${l}/`))) refuse(`member ${shown(e.path)} lies below a symbolic link of the same archive`);
-    if (e.type === "Link" && !inTree(e.linkpath ?? "")) refuse(`hard link ${shown(e.path)} points outside ${shown(treePath)}`);
+    if (symlinks.some((l) => p.startsWith(`${l}/`)))
+      refuse(`member ${shown(e.path)} lies below a symbolic link of the same archive`);
+    if (e.type === "Link" && !inTree(e.linkpath ?? ""))
+      refuse(`hard link ${shown(e.path)} points outside ${shown(treePath)}`);
     if (e.type === "SymbolicLink") {
       const t = e.linkpath ?? "";
-      if (!t.startsWith("/") && !inTree(posix.normalize(posix.join(posix.dirname(p), t)))) refuse(`symbolic link ${shown(e.path)} climbs out of ${shown(treePath)}`);
+      if (!t.startsWith("/") && !inTree(posix.normalize(posix.join(posix.dirname(p), t))))
+        refuse(`symbolic link ${shown(e.path)} climbs out of ${shown(treePath)}`);
       symlinks.push(p);
     }
-    if (!["File", "OldFile", "ContiguousFile", "Directory", "SymbolicLink", "Link", "FIFO"].includes(e.type)) refuse(`member ${shown(e.path)} is a ${e.type}`);
+    if (!["File", "OldFile", "ContiguousFile", "Directory", "SymbolicLink", "Link", "FIFO"].includes(e.type))
+      refuse(`member ${shown(e.path)} is a ${e.type}`);
   }
 }

@@ -17,11 +17,18 @@ const STAMP = "201707011803.26";
 function host(running: string[] = []): { dir: string; env: Record<string, string> } {
   const files: Record<string, string> = {};
   const add = (file: string, name: string): void => {
-    const text = formatRecord({ ...emptyRecord(), name, path: `/usr/jails/${name}`, fstab: `/usr/local/etc/qjail.fstab/${name}`, ip4: "10.0.0.2" });
+    const text = formatRecord({
+      ...emptyRecord(),
+      name,
+      path: `/usr/jails/${name}`,
+      fstab: `/usr/local/etc/qjail.fstab/${name}`,
+      ip4: "10.0.0.2",
+    });
     files[`usr/local/etc/qjail.local/${file}`] = text;
     files[`usr/local/etc/qjail.global/${file}`] = text;
     files[`usr/local/etc/qjail.config/${name}`] = `${name} { }\n`;
-    files[`usr/local/etc/qjail.fstab/${name}`] = `/usr/jails/sharedfs /usr/jails/${name}/sharedfs nullfs ro 0 0\n`;
+    files[`usr/local/etc/qjail.fstab/${name}`] =
+      `/usr/jails/sharedfs /usr/jails/${name}/sharedfs nullfs ro 0 0\n`;
     files[`usr/jails/${name}/etc/rc.conf`] = `hostname="${name}"\n`;
   };
   add("www", "www");
@@ -30,7 +37,16 @@ function host(running: string[] = []): { dir: string; env: Record<string, string
   files["usr/local/etc/qjail.packages/www"] = "nginx\n";
   files["usr/jails/sharedfs/bin/sh"] = "#!sh\n";
   files["usr/local/bin/qjail"] = "#!/bin/sh\n";
-  const jail = (name: string) => ({ jid: 1, hostname: name, path: `/usr/jails/${name}`, name, state: "ACTIVE", cpusetid: 1, ipv4_addrs: [], ipv6_addrs: [] });
+  const jail = (name: string) => ({
+    jid: 1,
+    hostname: name,
+    path: `/usr/jails/${name}`,
+    name,
+    state: "ACTIVE",
+    cpusetid: 1,
+    ipv4_addrs: [],
+    ipv6_addrs: [],
+  });
   files["jls.json"] = JSON.stringify({ __version: "2", "jail-information": { jail: running.map(jail) } });
   const t = testdir(files, `qjail-archive-${process.pid}-`);
   cleanups.push(t.cleanup);
@@ -47,10 +63,14 @@ test("archive www: qjail's name and member order, packages included, message wit
   assert.equal(r.stdout, "Successfully archived www\n");
   const file = join(h.dir, `usr/jails/archive/www@${STAMP}.tar`);
   const { entries } = await readArchiveIndex(file);
-  assert.deepEqual(
-    entries.map((e) => e.path).slice(0, 6),
-    ["/usr/local/etc/qjail.fstab/www", "/usr/local/etc/qjail.config/www", "/usr/local/etc/qjail.global/www", "/usr/local/etc/qjail.local/www", "/usr/local/etc/qjail.packages/www", "/usr/jails/www/"],
-  );
+  assert.deepEqual(entries.map((e) => e.path).slice(0, 6), [
+    "/usr/local/etc/qjail.fstab/www",
+    "/usr/local/etc/qjail.config/www",
+    "/usr/local/etc/qjail.global/www",
+    "/usr/local/etc/qjail.local/www",
+    "/usr/local/etc/qjail.packages/www",
+    "/usr/jails/www/",
+  ]);
 });
 
 test("archive of a norun jail: the config member has no suffix (qjail 5.x's bug fixed)", async () => {
@@ -107,7 +127,14 @@ test("archive template and --json: one document listing the archive", async () =
   const r = await cli(h, "archive", ["--json", "template"]);
   assert.equal(r.code, 0, r.stderr);
   const doc = JSON.parse(r.stdout) as { archives: { name: string; result: string; archive: string }[] };
-  assert.deepEqual(doc.archives, [{ name: "template", result: "archived", archive: `/usr/jails/archive/template@${STAMP}.tar`, message: "Successfully archived template" }]);
+  assert.deepEqual(doc.archives, [
+    {
+      name: "template",
+      result: "archived",
+      archive: `/usr/jails/archive/template@${STAMP}.tar`,
+      message: "Successfully archived template",
+    },
+  ]);
   const { entries } = await readArchiveIndex(join(h.dir, doc.archives[0]?.archive.slice(1) ?? ""));
   assert.ok(entries.every((e) => e.path.startsWith("/usr/jails/template")));
 });
@@ -116,7 +143,13 @@ test("archive -s then restore -s: qjail's control files and programs come back",
   const h = host();
   const a = await cli(h, "archive", ["-s"]);
   assert.equal(a.code, 0, a.stderr);
-  assert.deepEqual(readdirSync(join(h.dir, "usr/jails/archive/system.bkup")).sort(), ["qjail.config", "qjail.fstab", "qjail.global", "qjail.local", "qjail.packages"]);
+  assert.deepEqual(readdirSync(join(h.dir, "usr/jails/archive/system.bkup")).sort(), [
+    "qjail.config",
+    "qjail.fstab",
+    "qjail.global",
+    "qjail.local",
+    "qjail.packages",
+  ]);
   assert.equal(readFileSync(join(h.dir, "usr/jails/archive/pgm.bkup/qjail"), "utf8"), "#!/bin/sh\n");
   writeFileSync(join(h.dir, "usr/local/etc/qjail.config/www"), "damaged\n");
   const r = await cli(h, "restore", ["-s"]);

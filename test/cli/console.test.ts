@@ -13,7 +13,13 @@ after(() => cleanups.forEach((c) => c()));
 function host(): { dir: string; env: Record<string, string> } {
   const files: Record<string, string> = {};
   const add = (file: string, name: string, extra: Partial<JailRecord> = {}): void => {
-    const text = formatRecord({ ...emptyRecord(), name, path: `/usr/jails/${name}`, ip4: "10.0.0.9", ...extra });
+    const text = formatRecord({
+      ...emptyRecord(),
+      name,
+      path: `/usr/jails/${name}`,
+      ip4: "10.0.0.9",
+      ...extra,
+    });
     files[`usr/local/etc/qjail.local/${file}`] = text;
     files[`usr/local/etc/qjail.global/${file}`] = text;
   };
@@ -21,8 +27,20 @@ function host(): { dir: string; env: Record<string, string> } {
   add("fibbed.man", "fibbed", { fib: "3" });
   add("old.norun", "old");
   add("down", "down");
-  const jail = (name: string, jid: number) => ({ jid, hostname: name, path: `/usr/jails/${name}`, name, state: "ACTIVE", cpusetid: 1, ipv4_addrs: ["10.0.0.9"], ipv6_addrs: [] });
-  files["jls.json"] = JSON.stringify({ __version: "2", "jail-information": { jail: [jail("www", 3), jail("fibbed", 4), jail("old", 5)] } });
+  const jail = (name: string, jid: number) => ({
+    jid,
+    hostname: name,
+    path: `/usr/jails/${name}`,
+    name,
+    state: "ACTIVE",
+    cpusetid: 1,
+    ipv4_addrs: ["10.0.0.9"],
+    ipv6_addrs: [],
+  });
+  files["jls.json"] = JSON.stringify({
+    __version: "2",
+    "jail-information": { jail: [jail("www", 3), jail("fibbed", 4), jail("old", 5)] },
+  });
   const t = testdir(files, `qjail-console-${process.pid}-`);
   cleanups.push(t.cleanup);
   return { dir: t.dir, env: { QJAIL_JLS_JSON: join(t.dir, "jls.json") } };
@@ -39,11 +57,16 @@ const assertLines = async (args: string[], expected: string): Promise<void> => {
 };
 
 test("console: root login", () => assertLines(["www"], "/usr/sbin/jexec www /usr/bin/login -f root"));
-test("console -u: login as that user", () => assertLines(["-u", "admin", "www"], "/usr/sbin/jexec www /usr/bin/login -f admin"));
-test("console -c: the command, split into words, no login", () => assertLines(["-c", "service nginx  status", "www"], "/usr/sbin/jexec www service nginx status"));
-test("console -u -c: jexec -U user", () => assertLines(["-u", "admin", "-c", "id", "www"], "/usr/sbin/jexec -U admin www id"));
-test("console on a jail with a fib runs under setfib", () => assertLines(["fibbed"], "/usr/sbin/setfib 3 /usr/sbin/jexec fibbed /usr/bin/login -f root"));
-test("console -c words with shell characters stay single argv words", () => assertLines(["-c", "echo $HOME;rm", "www"], "/usr/sbin/jexec www echo '$HOME;rm'"));
+test("console -u: login as that user", () =>
+  assertLines(["-u", "admin", "www"], "/usr/sbin/jexec www /usr/bin/login -f admin"));
+test("console -c: the command, split into words, no login", () =>
+  assertLines(["-c", "service nginx  status", "www"], "/usr/sbin/jexec www service nginx status"));
+test("console -u -c: jexec -U user", () =>
+  assertLines(["-u", "admin", "-c", "id", "www"], "/usr/sbin/jexec -U admin www id"));
+test("console on a jail with a fib runs under setfib", () =>
+  assertLines(["fibbed"], "/usr/sbin/setfib 3 /usr/sbin/jexec fibbed /usr/bin/login -f root"));
+test("console -c words with shell characters stay single argv words", () =>
+  assertLines(["-c", "echo $HOME;rm", "www"], "/usr/sbin/jexec www echo '$HOME;rm'"));
 
 test("console refuses a norun jail even when it runs", async () => {
   const r = await consoleCli(host(), ["old"]);

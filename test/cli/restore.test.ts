@@ -13,7 +13,13 @@ import { runCli, testdir, treeDigest } from "../helpers/cli.js";
 const cleanups: (() => void)[] = [];
 after(() => cleanups.forEach((c) => c()));
 const NOW = new Date(2017, 6, 1, 18, 3, 26);
-const RECORD = formatRecord({ ...emptyRecord(), name: "www", path: "/usr/jails/www", fstab: "/usr/local/etc/qjail.fstab/www", ip4: "10.0.0.2" });
+const RECORD = formatRecord({
+  ...emptyRecord(),
+  name: "www",
+  path: "/usr/jails/www",
+  fstab: "/usr/local/etc/qjail.fstab/www",
+  ip4: "10.0.0.2",
+});
 
 function host(): { dir: string; env: Record<string, string> } {
   const t = testdir(
@@ -36,7 +42,14 @@ const cli = (h: { dir: string; env: Record<string, string> }, cmd: string, args:
   runCli([cmd, "--platform", "freebsd", "--root", h.dir, ...args], { env: h.env, now: NOW });
 
 function removeJail(dir: string): void {
-  for (const p of ["usr/local/etc/qjail.local/www.man", "usr/local/etc/qjail.global/www.man", "usr/local/etc/qjail.config/www", "usr/local/etc/qjail.fstab/www", "usr/jails/www"]) rmSync(join(dir, p), { recursive: true });
+  for (const p of [
+    "usr/local/etc/qjail.local/www.man",
+    "usr/local/etc/qjail.global/www.man",
+    "usr/local/etc/qjail.config/www",
+    "usr/local/etc/qjail.fstab/www",
+    "usr/jails/www",
+  ])
+    rmSync(join(dir, p), { recursive: true });
 }
 
 test("archive, delete, restore by name: the jail's files come back byte for byte, status suffix included", async () => {
@@ -77,12 +90,18 @@ test("restore --dry-run --json: the plan as one JSON document, nothing written",
   assert.deepEqual(treeDigest(h.dir), before);
 });
 
-async function hostileArchive(h: { dir: string }, name: string, extra: { path: string; type?: "File" | "SymbolicLink" | "Link"; linkpath?: string }[]): Promise<void> {
+async function hostileArchive(
+  h: { dir: string },
+  name: string,
+  extra: { path: string; type?: "File" | "SymbolicLink" | "Link"; linkpath?: string }[],
+): Promise<void> {
   const src = join(h.dir, "src");
   mkdirSync(src, { recursive: true });
   writeFileSync(join(src, "rec"), RECORD);
   writeFileSync(join(src, "x"), "owned\n");
-  const rename: Record<string, { path: string; linkpath?: string }> = { rec: { path: "/usr/local/etc/qjail.local/www" } };
+  const rename: Record<string, { path: string; linkpath?: string }> = {
+    rec: { path: "/usr/local/etc/qjail.local/www" },
+  };
   const files = ["rec"];
   extra.forEach((e, i) => {
     const f = `e${i}`;
@@ -116,7 +135,11 @@ test("hostile archives are refused before anything is written, naming the member
     ["host file", [{ path: "/etc/rc.conf" }], /"\/etc\/rc\.conf" is outside the jail root/],
     ["dot-dot", [{ path: "/usr/jails/www/../../../etc/rc.conf" }], /not a plain absolute path/],
     ["other jail's record", [{ path: "/usr/local/etc/qjail.global/db" }], /outside the jail root/],
-    ["climbing symlink", [{ path: "/usr/jails/www/up", type: "SymbolicLink", linkpath: "../../../etc" }], /climbs out/],
+    [
+      "climbing symlink",
+      [{ path: "/usr/jails/www/up", type: "SymbolicLink", linkpath: "../../../etc" }],
+      /climbs out/,
+    ],
   ] as const) {
     const h = host();
     removeJail(h.dir);

@@ -14,7 +14,16 @@ const cleanups: (() => void)[] = [];
 after(() => cleanups.forEach((c) => c()));
 
 function record(name: string, extra: Partial<JailRecord> = {}): string {
-  const r = { ...emptyRecord(), name, ip4: "10.0.0.2", path: `/usr/jails/${name}`, interface: "lo1", fstab: `/usr/local/etc/qjail.fstab/${name}`, deffile: `/usr/local/etc/qjail.local/${name}`, ...extra };
+  const r = {
+    ...emptyRecord(),
+    name,
+    ip4: "10.0.0.2",
+    path: `/usr/jails/${name}`,
+    interface: "lo1",
+    fstab: `/usr/local/etc/qjail.fstab/${name}`,
+    deffile: `/usr/local/etc/qjail.local/${name}`,
+    ...extra,
+  };
   return formatRecord(r);
 }
 
@@ -39,8 +48,26 @@ function host(): { dir: string; env: Record<string, string> } {
     __version: "2",
     "jail-information": {
       jail: [
-        { jid: 7, hostname: "www", path: "/usr/jails/www", name: "www", state: "ACTIVE", cpusetid: 2, ipv4_addrs: ["10.0.0.2"], ipv6_addrs: [] },
-        { jid: 9, hostname: "img", path: "/usr/jails/img", name: "img", state: "ACTIVE", cpusetid: 3, ipv4_addrs: ["10.0.0.3"], ipv6_addrs: [] },
+        {
+          jid: 7,
+          hostname: "www",
+          path: "/usr/jails/www",
+          name: "www",
+          state: "ACTIVE",
+          cpusetid: 2,
+          ipv4_addrs: ["10.0.0.2"],
+          ipv6_addrs: [],
+        },
+        {
+          jid: 9,
+          hostname: "img",
+          path: "/usr/jails/img",
+          name: "img",
+          state: "ACTIVE",
+          cpusetid: 3,
+          ipv4_addrs: ["10.0.0.3"],
+          ipv6_addrs: [],
+        },
       ],
     },
   });
@@ -123,7 +150,16 @@ test("stop --dry-run: running jails stopped, stopped ones reported with qjail's 
   const h = host();
   const r = await cli(h, ["--dry-run", "stop", "www", "db"]);
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.stdout, ["# stop jail www", "/usr/sbin/jail -q -f /usr/local/etc/qjail.config/www -r www", "rm -f /var/run/qjail.www.pid", "# Jail already stopped.      db", ""].join("\n"));
+  assert.equal(
+    r.stdout,
+    [
+      "# stop jail www",
+      "/usr/sbin/jail -q -f /usr/local/etc/qjail.config/www -r www",
+      "rm -f /var/run/qjail.www.pid",
+      "# Jail already stopped.      db",
+      "",
+    ].join("\n"),
+  );
 });
 
 test("restart does not start a stopped jail", async () => {
@@ -148,14 +184,18 @@ test("start under --root without --dry-run: prints qjail's messages, echoes the 
   const r = await cli(h, ["start", "db"]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, "Jail successfully started  db\n");
-  assert.match(r.stderr, /\(not run under --root\) \/usr\/sbin\/jail -q -f \/usr\/local\/etc\/qjail\.config\/db -c/);
+  assert.match(
+    r.stderr,
+    /\(not run under --root\) \/usr\/sbin\/jail -q -f \/usr\/local\/etc\/qjail\.config\/db -c/,
+  );
   assert.throws(() => readFileSync(join(h.dir, "var/run/qjail.db.pid")));
 });
 
 test("the first start of a create -c jail clears poststartssh in both records and the exec.poststart line", async () => {
   const h = host();
   const poststart = `exec.poststart      =  "jexec db       pw adduser db -p 12-12-12 -c Jail -m -g wheel -s csh -w yes";\n`;
-  for (const d of ["qjail.local", "qjail.global"]) writeFileSync(join(h.dir, `usr/local/etc/${d}/db`), record("db", { fib: "2", poststartssh: "yes" }));
+  for (const d of ["qjail.local", "qjail.global"])
+    writeFileSync(join(h.dir, `usr/local/etc/${d}/db`), record("db", { fib: "2", poststartssh: "yes" }));
   writeFileSync(join(h.dir, "usr/local/etc/qjail.config/db"), CONF("db", poststart));
   const r = await cli(h, ["start", "db"]);
   assert.equal(r.code, 0, r.stderr);
@@ -169,7 +209,10 @@ test("--json start: one document with a result per jail", async () => {
   const h = host();
   const r = await cli(h, ["--json", "start"]);
   assert.equal(r.code, 0, r.stderr);
-  const doc = JSON.parse(r.stdout) as { command: string; jails: { name: string; result: string; message: string }[] };
+  const doc = JSON.parse(r.stdout) as {
+    command: string;
+    jails: { name: string; result: string; message: string }[];
+  };
   assert.equal(doc.command, "start");
   assert.deepEqual(
     doc.jails.map((j) => [j.name, j.result]),
@@ -181,15 +224,22 @@ test("--json start: one document with a result per jail", async () => {
       ["www", "skipped"],
     ],
   );
-  assert.match(r.stderr, /Jail already running\.      www/);
+  assert.match(r.stderr, /Jail already running\. {6}www/);
 });
 
 test("--json stop --dry-run lists each jail's plan", async () => {
   const h = host();
   const r = await cli(h, ["--json", "--dry-run", "stop", "www"]);
-  const doc = JSON.parse(r.stdout) as { dryRun: boolean; jails: { name: string; result: string; plan: string[] }[] };
+  const doc = JSON.parse(r.stdout) as {
+    dryRun: boolean;
+    jails: { name: string; result: string; plan: string[] }[];
+  };
   assert.equal(doc.dryRun, true);
-  assert.deepEqual(doc.jails[0]?.plan, ["# stop jail www", "/usr/sbin/jail -q -f /usr/local/etc/qjail.config/www -r www", "rm -f /var/run/qjail.www.pid"]);
+  assert.deepEqual(doc.jails[0]?.plan, [
+    "# stop jail www",
+    "/usr/sbin/jail -q -f /usr/local/etc/qjail.config/www -r www",
+    "rm -f /var/run/qjail.www.pid",
+  ]);
 });
 
 test("an unknown zone is refused", async () => {
@@ -208,7 +258,11 @@ test("a jail that fails to start is reported and the next one still starts; exit
   mkdirSync(join(h.dir, "var/run"), { recursive: true });
   const calls: string[] = [];
   const answers: Record<string, { code: number; stdout: string; stderr: string }> = {
-    "/usr/sbin/jail -q -f /usr/local/etc/qjail.config/db -c": { code: 1, stdout: "", stderr: "jail: db: mount.fstab: /usr/jails/db/sharedfs: No such file or directory" },
+    "/usr/sbin/jail -q -f /usr/local/etc/qjail.config/db -c": {
+      code: 1,
+      stdout: "",
+      stderr: "jail: db: mount.fstab: /usr/jails/db/sharedfs: No such file or directory",
+    },
     "/usr/sbin/jail -q -f /usr/local/etc/qjail.config/man1 -c": { code: 0, stdout: "", stderr: "" },
     "/usr/sbin/jls -j man1 jid": { code: 0, stdout: "12\n", stderr: "" },
   };
@@ -229,9 +283,21 @@ test("a jail that fails to start is reported and the next one still starts; exit
   out.on("data", (d: Buffer) => (stdout += d.toString()));
   err.on("data", (d: Buffer) => (stderr += d.toString()));
   const ctx = { stdout: out, stderr: err, env: h.env, cwd: h.dir, now: () => new Date(), isTTY: false };
-  const code = await runLifecycle("start", { ctx, values: {}, positionals: ["db", "man1"], global: { root: h.dir, platform: "freebsd", dryRun: false, json: false } }, platform);
+  const code = await runLifecycle(
+    "start",
+    {
+      ctx,
+      values: {},
+      positionals: ["db", "man1"],
+      global: { root: h.dir, platform: "freebsd", dryRun: false, json: false },
+    },
+    platform,
+  );
   assert.equal(code, 3);
-  assert.match(stderr, /Error: failed to start jail db because of errors in its jail\.conf \/usr\/local\/etc\/qjail\.config\/db: .*mount\.fstab/);
+  assert.match(
+    stderr,
+    /Error: failed to start jail db because of errors in its jail\.conf \/usr\/local\/etc\/qjail\.config\/db: .*mount\.fstab/,
+  );
   assert.equal(stdout, "Jail successfully started  man1\n");
   assert.equal(readFileSync(join(h.dir, "var/run/qjail.man1.pid"), "utf8"), "12\n");
   assert.deepEqual(calls, Object.keys(answers));

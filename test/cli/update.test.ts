@@ -28,7 +28,21 @@ function host(running: string[] = []): { dir: string; env: Record<string, string
       "usr/local/etc/qjail.local/www": rec,
       "usr/local/etc/qjail.global/www": rec,
       "etc/newsyslog.conf": "# admin's file\n",
-      "jls.json": JSON.stringify({ __version: "2", "jail-information": { jail: running.map((name) => ({ jid: 1, hostname: name, path: `/usr/jails/${name}`, name, state: "ACTIVE", cpusetid: 1, ipv4_addrs: [], ipv6_addrs: [] })) } }),
+      "jls.json": JSON.stringify({
+        __version: "2",
+        "jail-information": {
+          jail: running.map((name) => ({
+            jid: 1,
+            hostname: name,
+            path: `/usr/jails/${name}`,
+            name,
+            state: "ACTIVE",
+            cpusetid: 1,
+            ipv4_addrs: [],
+            ipv6_addrs: [],
+          })),
+        },
+      }),
     },
     `qjail-update-${process.pid}-`,
   );
@@ -36,7 +50,8 @@ function host(running: string[] = []): { dir: string; env: Record<string, string
   return { dir: t.dir, env: { QJAIL_JLS_JSON: join(t.dir, "jls.json") } };
 }
 
-const cli = (h: { dir: string; env: Record<string, string> }, args: string[]) => runCli(["update", "--platform", "freebsd", "--root", h.dir, ...args], { env: h.env });
+const cli = (h: { dir: string; env: Record<string, string> }, args: string[]) =>
+  runCli(["update", "--platform", "freebsd", "--root", h.dir, ...args], { env: h.env });
 
 test("update -b: sharedfs gets the host's binaries, stale files go, perl link added, jails' /etc untouched", async () => {
   const h = host();
@@ -50,7 +65,10 @@ test("update -b: sharedfs gets the host's binaries, stale files go, perl link ad
   assert.equal(readlinkSync(S("usr/bin/perl")), "/usr/local/bin/perl");
   assert.equal(readFileSync(S("usr/src/OLD"), "utf8"), "old src\n");
   assert.equal(readFileSync(join(h.dir, "usr/jails/www/etc/rc.conf"), "utf8"), "keep\n");
-  assert.match(r.stderr, /\(not run under --root\) \/bin\/chflags -R noschg,nosunlink \/usr\/jails\/sharedfs/);
+  assert.match(
+    r.stderr,
+    /\(not run under --root\) \/bin\/chflags -R noschg,nosunlink \/usr\/jails\/sharedfs/,
+  );
 });
 
 test("update -b --dry-run: the plan, only for directories the host has, nothing changed", async () => {
@@ -91,7 +109,10 @@ test("update -S replaces sharedfs/usr/src; -P needs the host's /usr/ports", asyn
 test("update -p: portsnap fetch then extract, update once extracted", async () => {
   const h = host();
   const first = await cli(h, ["--dry-run", "-p"]);
-  assert.match(first.stdout, /^\/usr\/sbin\/portsnap -f \/usr\/local\/etc\/qjail\.portsnap\.conf fetch\n\/usr\/sbin\/portsnap -f \/usr\/local\/etc\/qjail\.portsnap\.conf -p \/usr\/jails\/sharedfs\/usr\/ports extract$/m);
+  assert.match(
+    first.stdout,
+    /^\/usr\/sbin\/portsnap -f \/usr\/local\/etc\/qjail\.portsnap\.conf fetch\n\/usr\/sbin\/portsnap -f \/usr\/local\/etc\/qjail\.portsnap\.conf -p \/usr\/jails\/sharedfs\/usr\/ports extract$/m,
+  );
   const { mkdirSync } = await import("node:fs");
   mkdirSync(join(h.dir, "usr/jails/sharedfs/usr/ports"), { recursive: true });
   writeFileSync(join(h.dir, "usr/jails/sharedfs/usr/ports/.portsnap.INDEX"), "");
@@ -132,5 +153,11 @@ test("update --json: one document naming the option", async () => {
   const r = await cli(h, ["--json", "--dry-run", "-S"]);
   assert.equal(r.code, 0, r.stderr);
   const doc = JSON.parse(r.stdout) as { command: string; option: string; dryRun: boolean; steps: number };
-  assert.deepEqual(doc, { command: "update", option: "source", dryRun: true, title: "copy the host's /usr/src into /usr/jails/sharedfs/usr/src", steps: 2 });
+  assert.deepEqual(doc, {
+    command: "update",
+    option: "source",
+    dryRun: true,
+    title: "copy the host's /usr/src into /usr/jails/sharedfs/usr/src",
+    steps: 2,
+  });
 });

@@ -1,9 +1,28 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { linkSync, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync, existsSync } from "node:fs";
+import {
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+  symlinkSync,
+  writeFileSync,
+  existsSync,
+} from "node:fs";
 import { join } from "node:path";
 import * as tar from "tar";
-import { archiveFileName, ARCHIVE_NAME_PATTERN, checkJailArchive, extractArchive, extractJailTree, latestArchive, readArchiveIndex, writeArchive, type ArchiveEntry } from "../../src/store/archive.js";
+import {
+  archiveFileName,
+  ARCHIVE_NAME_PATTERN,
+  checkJailArchive,
+  extractArchive,
+  extractJailTree,
+  latestArchive,
+  readArchiveIndex,
+  writeArchive,
+  type ArchiveEntry,
+} from "../../src/store/archive.js";
 import { emptyRecord, formatRecord } from "../../src/core/record.js";
 import { UsageError } from "../../src/core/errors.js";
 import { tempDir, testdir, treeDigest } from "../helpers/cli.js";
@@ -37,13 +56,25 @@ function jailHost(): string {
   return t.dir;
 }
 
-const MEMBERS = ["/usr/local/etc/qjail.fstab/www", "/usr/local/etc/qjail.config/www", "/usr/local/etc/qjail.global/www", "/usr/local/etc/qjail.local/www", "/usr/jails/www"];
+const MEMBERS = [
+  "/usr/local/etc/qjail.fstab/www",
+  "/usr/local/etc/qjail.config/www",
+  "/usr/local/etc/qjail.global/www",
+  "/usr/local/etc/qjail.local/www",
+  "/usr/jails/www",
+];
 
 test("archive names: qjail's <jail>@YYYYMMDDhhmm.SS.tar, matching Bastille's import pattern", () => {
   const name = archiveFileName("www", new Date(2017, 6, 1, 18, 3, 26));
   assert.equal(name, "www@201707011803.26.tar");
   assert.match(name, ARCHIVE_NAME_PATTERN);
-  assert.equal(latestArchive(["www@201707011803.26.tar", "www@201801010000.00.tar", "www2@209901010000.00.tar", "www@junk.tar"], "www"), "www@201801010000.00.tar");
+  assert.equal(
+    latestArchive(
+      ["www@201707011803.26.tar", "www@201801010000.00.tar", "www2@209901010000.00.tar", "www@junk.tar"],
+      "www",
+    ),
+    "www@201801010000.00.tar",
+  );
 });
 
 test("an archive is gzip'd, stores absolute logical paths in qjail's member order, whatever --root is", async () => {
@@ -55,7 +86,10 @@ test("an archive is gzip'd, stores absolute logical paths in qjail's member orde
   const paths = entries.map((e) => e.path);
   assert.deepEqual(paths.slice(0, 5), [...MEMBERS.slice(0, 4), "/usr/jails/www/"]);
   assert.ok(paths.every((p) => p.startsWith("/usr/")));
-  assert.deepEqual(entries.find((e) => e.path === "/usr/jails/www/bin"), { path: "/usr/jails/www/bin", type: "SymbolicLink", linkpath: "/sharedfs/bin", size: 0 });
+  assert.deepEqual(
+    entries.find((e) => e.path === "/usr/jails/www/bin"),
+    { path: "/usr/jails/www/bin", type: "SymbolicLink", linkpath: "/sharedfs/bin", size: 0 },
+  );
   assert.equal(existsSync(`${file}.part`), false);
 });
 
@@ -86,10 +120,18 @@ test("extractJailTree (for create -a): only the jail root, moved to the new path
   assert.equal(readlinkSync(join(target, "bin")), "/sharedfs/bin");
   assert.equal(lstatSync(join(target, "etc/rc.conf.hard")).nlink, 2);
   assert.equal(existsSync(join(target, "..", "..", "local")), false);
-  await assert.rejects(extractJailTree(join(root, "usr/jails/archive/www@201707011803.26.tar"), target), (e: unknown) => e instanceof UsageError && e.code === "QJ1642");
+  await assert.rejects(
+    extractJailTree(join(root, "usr/jails/archive/www@201707011803.26.tar"), target),
+    (e: unknown) => e instanceof UsageError && e.code === "QJ1642",
+  );
 });
 
-const ok = (path: string, type = "File", linkpath?: string): ArchiveEntry => ({ path, type, linkpath, size: 1 });
+const ok = (path: string, type = "File", linkpath?: string): ArchiveEntry => ({
+  path,
+  type,
+  linkpath,
+  size: 1,
+});
 const base = [ok("/usr/local/etc/qjail.local/www"), ok("/usr/jails/www/", "Directory")];
 const texts = new Map([["/usr/local/etc/qjail.local/www", RECORD]]);
 const refusal = (extra: ArchiveEntry[], pattern: RegExp): void => {
@@ -100,7 +142,18 @@ const refusal = (extra: ArchiveEntry[], pattern: RegExp): void => {
 };
 
 test("restore checks refuse every way out of the jail root and its control files", () => {
-  assert.equal(checkJailArchive("ok.tar", [...base, ok("/usr/jails/www/bin", "SymbolicLink", "/sharedfs/bin"), ok("/usr/jails/www/lib", "SymbolicLink", "../www/x")], texts).name, "www");
+  assert.equal(
+    checkJailArchive(
+      "ok.tar",
+      [
+        ...base,
+        ok("/usr/jails/www/bin", "SymbolicLink", "/sharedfs/bin"),
+        ok("/usr/jails/www/lib", "SymbolicLink", "../www/x"),
+      ],
+      texts,
+    ).name,
+    "www",
+  );
   refusal([ok("/etc/master.passwd")], /"\/etc\/master\.passwd" is outside the jail root/);
   refusal([ok("/usr/jails/www/../../../etc/rc.conf")], /not a plain absolute path/);
   refusal([ok("usr/jails/www/etc/x")], /not a plain absolute path/);
@@ -108,12 +161,26 @@ test("restore checks refuse every way out of the jail root and its control files
   refusal([ok("/usr/local/etc/qjail.global/other")], /outside the jail root/);
   refusal([ok("/usr/jails/www/etc/pw", "Link", "/etc/master.passwd")], /hard link .* points outside/);
   refusal([ok("/usr/jails/www/up", "SymbolicLink", "../../../etc")], /climbs out/);
-  refusal([ok("/usr/jails/www/etc", "SymbolicLink", "/etc"), ok("/usr/jails/www/etc/passwd")], /below a symbolic link/);
+  refusal(
+    [ok("/usr/jails/www/etc", "SymbolicLink", "/etc"), ok("/usr/jails/www/etc/passwd")],
+    /below a symbolic link/,
+  );
   refusal([ok("/usr/jails/www/dev/mem", "CharacterDevice")], /CharacterDevice/);
-  refusal([ok("/usr/local/etc/qjail.config/www", "SymbolicLink", "/etc/rc.conf")], /control file .* is a SymbolicLink/);
-  assert.throws(() => checkJailArchive("x.tar", [ok("/usr/jails/www/", "Directory")], texts), /no qjail\.local record/);
-  const moved = new Map([["/usr/local/etc/qjail.local/www", formatRecord({ ...emptyRecord(), name: "www", path: "/etc" })]]);
-  assert.throws(() => checkJailArchive("x.tar", base, moved), /record's path "\/etc" is not "\/usr\/jails\/www"/);
+  refusal(
+    [ok("/usr/local/etc/qjail.config/www", "SymbolicLink", "/etc/rc.conf")],
+    /control file .* is a SymbolicLink/,
+  );
+  assert.throws(
+    () => checkJailArchive("x.tar", [ok("/usr/jails/www/", "Directory")], texts),
+    /no qjail\.local record/,
+  );
+  const moved = new Map([
+    ["/usr/local/etc/qjail.local/www", formatRecord({ ...emptyRecord(), name: "www", path: "/etc" })],
+  ]);
+  assert.throws(
+    () => checkJailArchive("x.tar", base, moved),
+    /record's path "\/etc" is not "\/usr\/jails\/www"/,
+  );
 });
 
 test("a real tar with a '..' member is refused before anything is written", async () => {
@@ -121,7 +188,16 @@ test("a real tar with a '..' member is refused before anything is written", asyn
   mkdirSync(join(dir, "src"), { recursive: true });
   writeFileSync(join(dir, "src/x"), "x");
   const file = join(dir, "evil.tar");
-  await tar.c({ gzip: true, file, cwd: join(dir, "src"), preservePaths: true, onWriteEntry: (e) => (e.path = "/usr/jails/www/../../../tmp/x") }, ["x"]);
+  await tar.c(
+    {
+      gzip: true,
+      file,
+      cwd: join(dir, "src"),
+      preservePaths: true,
+      onWriteEntry: (e) => (e.path = "/usr/jails/www/../../../tmp/x"),
+    },
+    ["x"],
+  );
   const { entries, texts: t } = await readArchiveIndex(file);
   assert.throws(() => checkJailArchive("evil.tar", entries, t), UsageError);
 });

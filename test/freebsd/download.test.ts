@@ -86,7 +86,13 @@ async function refused(p: Promise<unknown>, code: string): Promise<UsageError> {
 test("a good download lands as base.txz with the bytes served, with percentage lines off a TTY", async () => {
   const dir = target();
   const err = capture();
-  const out = await fetchBaseTxz({ mirror, release: "14.1-RELEASE", arch: "amd64/amd64", dir, stderr: err.stream });
+  const out = await fetchBaseTxz({
+    mirror,
+    release: "14.1-RELEASE",
+    arch: "amd64/amd64",
+    dir,
+    stderr: err.stream,
+  });
   assert.equal(out, dir);
   assert.deepEqual(readFileSync(join(dir, "base.txz")), BASE);
   assert.deepEqual(readdirSync(dir), ["base.txz"]);
@@ -97,33 +103,57 @@ test("a good download lands as base.txz with the bytes served, with percentage l
 
 test("a redirect is followed", async () => {
   const dir = target();
-  await fetchBaseTxz({ mirror, release: "moved-RELEASE", arch: "amd64/amd64", dir, stderr: capture().stream });
+  await fetchBaseTxz({
+    mirror,
+    release: "moved-RELEASE",
+    arch: "amd64/amd64",
+    dir,
+    stderr: capture().stream,
+  });
   assert.deepEqual(readFileSync(join(dir, "base.txz")), BASE);
 });
 
 test("a checksum that does not match MANIFEST is refused and nothing is left", async () => {
   const dir = target();
-  const e = await refused(fetchBaseTxz({ mirror, release: "tampered-RELEASE", arch: "amd64/amd64", dir, stderr: capture().stream }), "QJ1513");
+  const e = await refused(
+    fetchBaseTxz({ mirror, release: "tampered-RELEASE", arch: "amd64/amd64", dir, stderr: capture().stream }),
+    "QJ1513",
+  );
   assert.match(e.message, new RegExp(`SHA256 ${SHA}, expected 0{64}`));
   assert.deepEqual(readdirSync(dir), []);
 });
 
 test("a 404 for base.txz is refused with the URL and nothing is left", async () => {
   const dir = target();
-  const e = await refused(fetchBaseTxz({ mirror, release: "missing-RELEASE", arch: "amd64/amd64", dir, stderr: capture().stream }), "QJ1511");
+  const e = await refused(
+    fetchBaseTxz({ mirror, release: "missing-RELEASE", arch: "amd64/amd64", dir, stderr: capture().stream }),
+    "QJ1511",
+  );
   assert.match(e.message, /missing-RELEASE\/base\.txz.*HTTP 404/);
   assert.deepEqual(readdirSync(dir), []);
 });
 
 test("a missing MANIFEST is refused before anything is downloaded", async () => {
   const dir = target();
-  await refused(fetchBaseTxz({ mirror, release: "nomanifest-RELEASE", arch: "amd64/amd64", dir, stderr: capture().stream }), "QJ1511");
+  await refused(
+    fetchBaseTxz({
+      mirror,
+      release: "nomanifest-RELEASE",
+      arch: "amd64/amd64",
+      dir,
+      stderr: capture().stream,
+    }),
+    "QJ1511",
+  );
   assert.equal(existsSync(join(dir, "base.txz")), false);
 });
 
 test("a connection closed mid-way is refused and the part file is removed", async () => {
   const dir = target();
-  const e = await refused(fetchBaseTxz({ mirror, release: "cut-RELEASE", arch: "amd64/amd64", dir, stderr: capture().stream }), "QJ1510");
+  const e = await refused(
+    fetchBaseTxz({ mirror, release: "cut-RELEASE", arch: "amd64/amd64", dir, stderr: capture().stream }),
+    "QJ1510",
+  );
   assert.match(e.message, /closed/);
   assert.deepEqual(readdirSync(dir), []);
 });

@@ -2,7 +2,14 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { archPath, mirrorBase, parseManifest, releaseFromUname, releaseUrl, DEFAULT_MIRROR } from "../../src/core/release.js";
+import {
+  archPath,
+  mirrorBase,
+  parseManifest,
+  releaseFromUname,
+  releaseUrl,
+  DEFAULT_MIRROR,
+} from "../../src/core/release.js";
 import { parseUname } from "../../src/platform/freebsd/parsers/uname.js";
 import { UsageError } from "../../src/core/errors.js";
 import { SHARED } from "../helpers/cli.js";
@@ -67,10 +74,19 @@ test("arch path: qjail's uname -p twice, and arm64/aarch64 when uname -m differs
 
 test("mirror: default, QJAIL_MIRROR, --mirror, -h host; both at once refused", () => {
   assert.equal(mirrorBase({}), DEFAULT_MIRROR);
-  assert.equal(mirrorBase({ env: { QJAIL_MIRROR: "http://127.0.0.1:8080/fbsd" } }), "http://127.0.0.1:8080/fbsd/");
-  assert.equal(mirrorBase({ mirror: "https://m.example.org/releases/", env: { QJAIL_MIRROR: "http://x/" } }), "https://m.example.org/releases/");
+  assert.equal(
+    mirrorBase({ env: { QJAIL_MIRROR: "http://127.0.0.1:8080/fbsd" } }),
+    "http://127.0.0.1:8080/fbsd/",
+  );
+  assert.equal(
+    mirrorBase({ mirror: "https://m.example.org/releases/", env: { QJAIL_MIRROR: "http://x/" } }),
+    "https://m.example.org/releases/",
+  );
   assert.equal(mirrorBase({ host: "ftp2.freebsd.org" }), "https://ftp2.freebsd.org/pub/FreeBSD/releases/");
-  assert.equal(releaseUrl(DEFAULT_MIRROR, "amd64/amd64", "14.1-RELEASE"), "https://download.freebsd.org/releases/amd64/amd64/14.1-RELEASE/");
+  assert.equal(
+    releaseUrl(DEFAULT_MIRROR, "amd64/amd64", "14.1-RELEASE"),
+    "https://download.freebsd.org/releases/amd64/amd64/14.1-RELEASE/",
+  );
   refusedWith(() => mirrorBase({ host: "a", mirror: "https://b/" }), "QJ1506");
   refusedWith(() => mirrorBase({ host: "evil/../x" }), "QJ1507");
   refusedWith(() => mirrorBase({ mirror: "ftp://ftp.freebsd.org/" }), "QJ1508");
@@ -85,7 +101,14 @@ test("MANIFEST: tab-separated columns per make-manifest.sh, malformed lines repo
     "",
   ].join("\n");
   const { entries, problems } = parseManifest(text);
-  assert.deepEqual(entries.get("base.txz"), { file: "base.txz", sha256: sha, entries: 27034, set: "base", description: "Base system (MANDATORY)", selected: true });
+  assert.deepEqual(entries.get("base.txz"), {
+    file: "base.txz",
+    sha256: sha,
+    entries: 27034,
+    set: "base",
+    description: "Base system (MANDATORY)",
+    selected: true,
+  });
   assert.equal(entries.get("src.txz")?.selected, false);
   assert.equal(entries.has("lib32.txz"), false);
   assert.equal(problems.length, 1);

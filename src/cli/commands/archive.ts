@@ -5,7 +5,13 @@ import { formatPlan } from "../../core/plan.js";
 import { hostLayout, physical } from "../../core/paths.js";
 import { UsageError, shown } from "../../core/errors.js";
 import { validateZoneName } from "../../core/validate.js";
-import { decideArchives, formatArchiveJob, planSystemBackup, treeArchiveJob, type ArchiveJob } from "../../core/plan-archive.js";
+import {
+  decideArchives,
+  formatArchiveJob,
+  planSystemBackup,
+  treeArchiveJob,
+  type ArchiveJob,
+} from "../../core/plan-archive.js";
 import { assertZoneKnown, readJails, selectJails } from "../../store/jails.js";
 import { archiveFileName, writeArchive } from "../../store/archive.js";
 import { withHostLock } from "../../store/lock.js";
@@ -26,7 +32,8 @@ export async function qjailEntries(dir: string): Promise<string[]> {
 
 export const archiveCommand = defineCommand({
   path: ["archive"],
-  summary: "Archive stopped jails (or sharedfs/template) as qjail archive files; -s backs up qjail's own files.",
+  summary:
+    "Archive stopped jails (or sharedfs/template) as qjail archive files; -s backs up qjail's own files.",
   usage: ["archive [-z zone] -A | jailname... | pfx= | sharedfs | template", "archive [-z zone] -s"],
   details: `
 Writes ARCHIVEDIR/NAME@YYYYMMDDhhmm.SS.tar for each selected jail: a gzip'd tar with
@@ -48,7 +55,11 @@ jails too (qjail 5.x asked for NAME.norun, which does not exist). An image jail'
     { command: "qjail archive -A", description: "archive every jail of the default zone" },
     { command: "qjail archive -s", description: "back up qjail's control files before an experiment" },
   ],
-  options: { zone: { type: "string", short: "z" }, all: { type: "boolean", short: "A" }, system: { type: "boolean", short: "s" } },
+  options: {
+    zone: { type: "string", short: "z" },
+    all: { type: "boolean", short: "A" },
+    system: { type: "boolean", short: "s" },
+  },
   json: true,
   async run({ ctx, values, positionals, global }) {
     const zone = typeof values.zone === "string" ? validateZoneName(values.zone) : undefined;
@@ -57,19 +68,48 @@ jails too (qjail 5.x asked for NAME.norun, which does not exist). An image jail'
     const human = global.json ? ctx.stderr : ctx.stdout;
     const P = (p: string): string => physical(global.root, p);
     if (values.system === true) {
-      if (all || positionals.length > 0) throw new UsageError("QJ1601", "-s backs up qjail's own files and takes no jail names or -A", "Run 'qjail archive -s' on its own.");
+      if (all || positionals.length > 0)
+        throw new UsageError(
+          "QJ1601",
+          "-s backs up qjail's own files and takes no jail names or -A",
+          "Run 'qjail archive -s' on its own.",
+        );
       await assertZoneKnown(global.root, layout);
-      const plan = planSystemBackup(layout, await qjailEntries(P("/usr/local/etc")), await qjailEntries(P("/usr/local/bin")));
+      const plan = planSystemBackup(
+        layout,
+        await qjailEntries(P("/usr/local/etc")),
+        await qjailEntries(P("/usr/local/bin")),
+      );
       if (global.dryRun) human.write(formatPlan(plan));
       else {
-        await withHostLock(P(layout.lockFile), () => platformFor(global, { stderr: ctx.stderr, env: ctx.env }).apply(plan));
+        await withHostLock(P(layout.lockFile), () =>
+          platformFor(global, { stderr: ctx.stderr, env: ctx.env }).apply(plan),
+        );
         for (const m of plan.messages ?? []) write(human, m);
       }
-      if (global.json) write(ctx.stdout, JSON.stringify({ command: "archive", dryRun: global.dryRun, system: { backup: `${layout.archive}/system.bkup`, programs: `${layout.archive}/pgm.bkup` } }));
+      if (global.json)
+        write(
+          ctx.stdout,
+          JSON.stringify({
+            command: "archive",
+            dryRun: global.dryRun,
+            system: { backup: `${layout.archive}/system.bkup`, programs: `${layout.archive}/pgm.bkup` },
+          }),
+        );
       return 0;
     }
-    if (all && positionals.length > 0) throw new UsageError("QJ1602", `-A archives every jail; it cannot be combined with names (${positionals.map(shown).join(" ")})`, "Give either -A or the jail names.");
-    if (!all && positionals.length === 0) throw new UsageError("QJ1603", "no jail name given", "Name the jail(s), give a prefix like 'web=', 'sharedfs' or 'template', or -A for every jail.");
+    if (all && positionals.length > 0)
+      throw new UsageError(
+        "QJ1602",
+        `-A archives every jail; it cannot be combined with names (${positionals.map(shown).join(" ")})`,
+        "Give either -A or the jail names.",
+      );
+    if (!all && positionals.length === 0)
+      throw new UsageError(
+        "QJ1603",
+        "no jail name given",
+        "Name the jail(s), give a prefix like 'web=', 'sharedfs' or 'template', or -A for every jail.",
+      );
     await assertZoneKnown(global.root, layout);
     const platform = platformFor(global, { stderr: ctx.stderr, env: ctx.env });
     const live = await platform.liveJails();
@@ -80,16 +120,37 @@ jails too (qjail 5.x asked for NAME.norun, which does not exist). An image jail'
 
     const tree = positionals[0] === "sharedfs" || positionals[0] === "template" ? positionals[0] : undefined;
     if (tree !== undefined) {
-      if (positionals.length > 1) throw new UsageError("QJ1604", `${tree} must be the only argument`, `Run 'qjail archive ${tree}' on its own.`);
-      if (!existsSync(P(layout[tree]))) throw new UsageError("QJ1605", `there is no ${tree} to archive: ${shown(layout[tree])} does not exist`, "Run 'qjail install' first.");
+      if (positionals.length > 1)
+        throw new UsageError(
+          "QJ1604",
+          `${tree} must be the only argument`,
+          `Run 'qjail archive ${tree}' on its own.`,
+        );
+      if (!existsSync(P(layout[tree])))
+        throw new UsageError(
+          "QJ1605",
+          `there is no ${tree} to archive: ${shown(layout[tree])} does not exist`,
+          "Run 'qjail install' first.",
+        );
       if (tree === "sharedfs") {
         const running = jails.filter((j) => live.has(j.name)).map((j) => j.name);
-        if (running.length > 0) throw new UsageError("QJ1606", `all jails have to be stopped to archive sharedfs; running: ${running.map(shown).join(" ")}`, "Run 'qjail stop' first.");
+        if (running.length > 0)
+          throw new UsageError(
+            "QJ1606",
+            `all jails have to be stopped to archive sharedfs; running: ${running.map(shown).join(" ")}`,
+            "Run 'qjail stop' first.",
+          );
       }
       jobs.push(treeArchiveJob(layout, tree, archiveFileName(tree, now)));
     } else {
       const selected = selectJails(jails, all ? [] : positionals);
-      const { decisions, warnings } = decideArchives(selected, live, layout, (n) => archiveFileName(n, now), (p) => existsSync(P(p)));
+      const { decisions, warnings } = decideArchives(
+        selected,
+        live,
+        layout,
+        (n) => archiveFileName(n, now),
+        (p) => existsSync(P(p)),
+      );
       for (const w of warnings) write(ctx.stderr, `qjail: warning: ${w}`);
       for (const d of decisions) {
         if (d.action === "skip") {
@@ -99,13 +160,23 @@ jails too (qjail 5.x asked for NAME.norun, which does not exist). An image jail'
       }
     }
     for (const job of jobs) {
-      if (existsSync(P(job.archive))) throw new UsageError("QJ1607", `archive ${shown(job.archive)} already exists`, "Wait a second and run the command again; archive names carry the time to the second.");
+      if (existsSync(P(job.archive)))
+        throw new UsageError(
+          "QJ1607",
+          `archive ${shown(job.archive)} already exists`,
+          "Wait a second and run the command again; archive names carry the time to the second.",
+        );
     }
 
     if (global.dryRun) {
       for (const job of jobs) {
         write(human, `# archive ${job.name}\n${formatArchiveJob(job)}`);
-        outcomes.push({ name: job.name, result: "planned", archive: job.archive, message: formatArchiveJob(job) });
+        outcomes.push({
+          name: job.name,
+          result: "planned",
+          archive: job.archive,
+          message: formatArchiveJob(job),
+        });
       }
     } else {
       await withHostLock(P(layout.lockFile), async () => {
@@ -123,7 +194,8 @@ jails too (qjail 5.x asked for NAME.norun, which does not exist). An image jail'
         }
       });
     }
-    if (global.json) write(ctx.stdout, JSON.stringify({ command: "archive", dryRun: global.dryRun, archives: outcomes }));
+    if (global.json)
+      write(ctx.stdout, JSON.stringify({ command: "archive", dryRun: global.dryRun, archives: outcomes }));
     return outcomes.some((o) => o.result === "failed") ? 3 : 0;
   },
 });

@@ -31,38 +31,73 @@ command and exited 0.`,
   examples: [
     { command: "qjail console www", description: "root shell in jail www" },
     { command: "qjail console -u admin www", description: "log in as admin" },
-    { command: "qjail console -c 'service nginx status' www", description: "run one command and return its status" },
+    {
+      command: "qjail console -c 'service nginx status' www",
+      description: "run one command and return its status",
+    },
   ],
-  options: { zone: { type: "string", short: "z" }, user: { type: "string", short: "u" }, command: { type: "string", short: "c" } },
+  options: {
+    zone: { type: "string", short: "z" },
+    user: { type: "string", short: "u" },
+    command: { type: "string", short: "c" },
+  },
   json: false,
   async run({ ctx, values, positionals, global }) {
     const zone = typeof values.zone === "string" ? validateZoneName(values.zone) : undefined;
     const user = typeof values.user === "string" ? values.user : undefined;
     if (user !== undefined && !USER_NAME.test(user)) {
-      throw new UsageError("QJ1420", `invalid user name ${shown(user)}`, "Give a user name as the jail's passwd has it, e.g. -u admin.");
+      throw new UsageError(
+        "QJ1420",
+        `invalid user name ${shown(user)}`,
+        "Give a user name as the jail's passwd has it, e.g. -u admin.",
+      );
     }
     let command: string[] | undefined;
     if (typeof values.command === "string") {
       command = values.command.split(/[ \t]+/).filter((w) => w !== "");
-      if (command.length === 0) throw new UsageError("QJ1421", `empty command ${shown(values.command)} for -c`, "Give the command to run, e.g. -c 'ls /'.");
+      if (command.length === 0)
+        throw new UsageError(
+          "QJ1421",
+          `empty command ${shown(values.command)} for -c`,
+          "Give the command to run, e.g. -c 'ls /'.",
+        );
     }
     if (positionals.length !== 1) {
-      throw new UsageError("QJ1422", positionals.length === 0 ? "no jail name given" : `console takes one jail name, got ${positionals.map(shown).join(" ")}`, "Run 'qjail console [-u user] [-c cmd] jailname'.");
+      throw new UsageError(
+        "QJ1422",
+        positionals.length === 0
+          ? "no jail name given"
+          : `console takes one jail name, got ${positionals.map(shown).join(" ")}`,
+        "Run 'qjail console [-u user] [-c cmd] jailname'.",
+      );
     }
     const name = positionals[0] as string;
-    if (name.endsWith("=")) throw new UsageError("QJ1422", `console takes one jail name, not a group prefix ${shown(name)}`, "Name the jail.");
+    if (name.endsWith("="))
+      throw new UsageError(
+        "QJ1422",
+        `console takes one jail name, not a group prefix ${shown(name)}`,
+        "Name the jail.",
+      );
     const layout = hostLayout(zone);
     await assertZoneKnown(global.root, layout);
     const [jail] = selectJails((await readJails(global.root, layout)).jails, [name]);
     if (jail === undefined) throw new Error("internal: selectJails returned nothing for one name");
     if (jail.status === "norun") {
-      throw new UsageError("QJ1423", `This jail name is in norun status. ${shown(name)}`, `Take it out of norun status first: 'qjail config -R ${name}'.`);
+      throw new UsageError(
+        "QJ1423",
+        `This jail name is in norun status. ${shown(name)}`,
+        `Take it out of norun status first: 'qjail config -R ${name}'.`,
+      );
     }
     const platform = platformFor(global, { stderr: ctx.stderr, env: ctx.env });
     const req: ConsoleRequest = { ...(user !== undefined ? { user } : {}), ...(command ? { command } : {}) };
     const live = await platform.liveJails();
     if (!live.has(jail.name)) {
-      throw new UsageError("QJ1424", `Jail is not running & it needs to be. ${shown(name)}`, `Start it first: 'qjail start ${name}'.`);
+      throw new UsageError(
+        "QJ1424",
+        `Jail is not running & it needs to be. ${shown(name)}`,
+        `Start it first: 'qjail start ${name}'.`,
+      );
     }
     if (global.dryRun) {
       ctx.stdout.write(formatPlan(platform.planConsole(jail, req)));

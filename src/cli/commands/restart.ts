@@ -12,7 +12,10 @@ not running: it prints "Jail already stopped.      NAME". Norun jails are bypass
 A jail that fails is reported and the next one is restarted (exit status 3).`,
   examples: [
     { command: "qjail restart www", description: "restart www, e.g. so sshd comes up after create -c" },
-    { command: "qjail --dry-run restart", description: "print the stop and start commands for every running jail" },
+    {
+      command: "qjail --dry-run restart",
+      description: "print the stop and start commands for every running jail",
+    },
   ],
   options: LIFECYCLE_OPTIONS,
   json: true,

@@ -8,7 +8,14 @@ import { UsageError, shown } from "../../core/errors.js";
 import { validateZoneName } from "../../core/validate.js";
 import { planSystemRestore, planTreeRestoreAside } from "../../core/plan-restore.js";
 import { assertZoneKnown, readGlobalJails, readJails } from "../../store/jails.js";
-import { ARCHIVE_NAME_PATTERN, checkJailArchive, checkTreeArchive, extractArchive, latestArchive, readArchiveIndex } from "../../store/archive.js";
+import {
+  ARCHIVE_NAME_PATTERN,
+  checkJailArchive,
+  checkTreeArchive,
+  extractArchive,
+  latestArchive,
+  readArchiveIndex,
+} from "../../store/archive.js";
 import { withHostLock } from "../../store/lock.js";
 import { platformFor } from "../../platform/index.js";
 import { qjailEntries } from "./archive.js";
@@ -24,17 +31,36 @@ interface RestoreOutcome {
 /** An argument → the logical path of its archive: a jail name (its latest archive), a file name in the archive dir, or an absolute path. */
 async function resolveArchive(root: string, layout: HostLayout, arg: string): Promise<string> {
   if (arg.startsWith("=") || arg.endsWith("=")) {
-    throw new UsageError("QJ1621", `restore takes jail names or archive files, not a group prefix ${shown(arg)}`, "Name each jail or archive file.");
+    throw new UsageError(
+      "QJ1621",
+      `restore takes jail names or archive files, not a group prefix ${shown(arg)}`,
+      "Name each jail or archive file.",
+    );
   }
   if (arg.includes("/")) {
-    if (!posix.isAbsolute(arg) || posix.normalize(arg) !== arg) throw new UsageError("QJ1622", `archive path ${shown(arg)} must be absolute and plain`, `Give a file in ${layout.archive} by name, or its full path.`);
+    if (!posix.isAbsolute(arg) || posix.normalize(arg) !== arg)
+      throw new UsageError(
+        "QJ1622",
+        `archive path ${shown(arg)} must be absolute and plain`,
+        `Give a file in ${layout.archive} by name, or its full path.`,
+      );
     return arg;
   }
   if (ARCHIVE_NAME_PATTERN.test(arg)) return `${layout.archive}/${arg}`;
-  if (!/^[A-Za-z0-9_-]+$/.test(arg)) throw new UsageError("QJ1622", `invalid jail or archive name ${shown(arg)}`, `Give a jail name or a NAME@YYYYMMDDhhmm.SS.tar file of ${layout.archive}.`);
+  if (!/^[A-Za-z0-9_-]+$/.test(arg))
+    throw new UsageError(
+      "QJ1622",
+      `invalid jail or archive name ${shown(arg)}`,
+      `Give a jail name or a NAME@YYYYMMDDhhmm.SS.tar file of ${layout.archive}.`,
+    );
   const names = await fsp.readdir(physical(root, layout.archive)).catch(() => [] as string[]);
   const latest = latestArchive(names, arg);
-  if (latest === undefined) throw new UsageError("QJ1623", `no archive of ${shown(arg)} in ${layout.archive}`, `Run 'qjail archive ${arg}' first, or give the archive file.`);
+  if (latest === undefined)
+    throw new UsageError(
+      "QJ1623",
+      `no archive of ${shown(arg)} in ${layout.archive}`,
+      `Run 'qjail archive ${arg}' first, or give the archive file.`,
+    );
   return `${layout.archive}/${latest}`;
 }
 
@@ -76,11 +102,20 @@ To restore a jail under another name or zone, use 'qjail create -a'.`,
     const platform = platformFor(global, { stderr: ctx.stderr, env: ctx.env });
 
     if (values.system === true) {
-      if (positionals.length > 0) throw new UsageError("QJ1624", "-s restores qjail's own files and takes no names", "Run 'qjail restore -s' on its own.");
+      if (positionals.length > 0)
+        throw new UsageError(
+          "QJ1624",
+          "-s restores qjail's own files and takes no names",
+          "Run 'qjail restore -s' on its own.",
+        );
       const sys = await qjailEntries(P(`${layout.archive}/system.bkup`));
       const pgm = await qjailEntries(P(`${layout.archive}/pgm.bkup`));
       if (sys.length === 0 && pgm.length === 0) {
-        throw new UsageError("QJ1625", `there is no system backup to restore in ${shown(`${layout.archive}/system.bkup`)}`, "Make one with 'qjail archive -s'.");
+        throw new UsageError(
+          "QJ1625",
+          `there is no system backup to restore in ${shown(`${layout.archive}/system.bkup`)}`,
+          "Make one with 'qjail archive -s'.",
+        );
       }
       const plan = planSystemRestore(layout, sys, pgm);
       if (global.dryRun) human.write(formatPlan(plan));
@@ -88,26 +123,57 @@ To restore a jail under another name or zone, use 'qjail create -a'.`,
         await withHostLock(P(layout.lockFile), () => platform.apply(plan));
         for (const m of plan.messages ?? []) write(human, m);
       }
-      if (global.json) write(ctx.stdout, JSON.stringify({ command: "restore", dryRun: global.dryRun, system: { entries: [...sys, ...pgm] } }));
+      if (global.json)
+        write(
+          ctx.stdout,
+          JSON.stringify({
+            command: "restore",
+            dryRun: global.dryRun,
+            system: { entries: [...sys, ...pgm] },
+          }),
+        );
       return 0;
     }
-    if (positionals.length === 0) throw new UsageError("QJ1620", "no jail name or archive file given", "Run 'qjail restore jailname|archivefile...' or 'qjail restore -s'.");
+    if (positionals.length === 0)
+      throw new UsageError(
+        "QJ1620",
+        "no jail name or archive file given",
+        "Run 'qjail restore jailname|archivefile...' or 'qjail restore -s'.",
+      );
 
     // Every archive is read and checked before the first one is unpacked, so a
     // refusal of any of them leaves the host as it was.
     const globalJails = await readGlobalJails(global.root, layout);
     const live = await platform.liveJails();
-    const jobs: { name: string; archive: string; members: number; tree?: "sharedfs" | "template"; note: string }[] = [];
+    const jobs: {
+      name: string;
+      archive: string;
+      members: number;
+      tree?: "sharedfs" | "template";
+      note: string;
+    }[] = [];
     for (const arg of positionals) {
       const tree = arg === "sharedfs" || arg === "template" ? arg : undefined;
       const archive = await resolveArchive(global.root, layout, arg);
-      if (!existsSync(P(archive))) throw new UsageError("QJ1626", `archive ${shown(archive)} does not exist`, `List ${layout.archive} to see the archives.`);
+      if (!existsSync(P(archive)))
+        throw new UsageError(
+          "QJ1626",
+          `archive ${shown(archive)} does not exist`,
+          `List ${layout.archive} to see the archives.`,
+        );
       const { entries, texts } = await readArchiveIndex(P(archive));
       if (tree !== undefined) {
         checkTreeArchive(posix.basename(archive), entries, layout[tree]);
         if (tree === "sharedfs") {
-          const running = (await readJails(global.root, layout)).jails.filter((j) => live.has(j.name)).map((j) => j.name);
-          if (running.length > 0) throw new UsageError("QJ1627", `all jails have to be stopped to restore sharedfs; running: ${running.map(shown).join(" ")}`, "Run 'qjail stop' first.");
+          const running = (await readJails(global.root, layout)).jails
+            .filter((j) => live.has(j.name))
+            .map((j) => j.name);
+          if (running.length > 0)
+            throw new UsageError(
+              "QJ1627",
+              `all jails have to be stopped to restore sharedfs; running: ${running.map(shown).join(" ")}`,
+              "Run 'qjail stop' first.",
+            );
         }
         jobs.push({ name: tree, archive, members: entries.length, tree, note: `all inside ${layout[tree]}` });
         continue;
@@ -115,31 +181,55 @@ To restore a jail under another name or zone, use 'qjail create -a'.`,
       const info = checkJailArchive(posix.basename(archive), entries, texts);
       const clash = globalJails.find((g) => g.name === info.name);
       if (clash || existsSync(P(info.rootPath)) || jobs.some((j) => j.name === info.name)) {
-        throw new UsageError("QJ1628", `jail ${shown(info.name)} already exists${clash ? "" : ` (${info.rootPath} is there, or it is restored twice)`}`, `Delete it first ('qjail delete ${info.name}'), or restore under a new name with 'qjail create -a ${posix.basename(archive)} NEWNAME'.`);
+        throw new UsageError(
+          "QJ1628",
+          `jail ${shown(info.name)} already exists${clash ? "" : ` (${info.rootPath} is there, or it is restored twice)`}`,
+          `Delete it first ('qjail delete ${info.name}'), or restore under a new name with 'qjail create -a ${posix.basename(archive)} NEWNAME'.`,
+        );
       }
-      jobs.push({ name: info.name, archive, members: entries.length, note: `all inside ${info.rootPath} and its qjail files` });
+      jobs.push({
+        name: info.name,
+        archive,
+        members: entries.length,
+        note: `all inside ${info.rootPath} and its qjail files`,
+      });
     }
 
     const outcomes: RestoreOutcome[] = [];
     if (global.dryRun) {
       for (const job of jobs) {
-        if (job.tree) human.write(formatPlan(planTreeRestoreAside(layout, job.tree, existsSync(P(layout[job.tree])))));
+        if (job.tree)
+          human.write(formatPlan(planTreeRestoreAside(layout, job.tree, existsSync(P(layout[job.tree])))));
         const line = `tar xzPf ${job.archive}`;
         write(human, `# restore ${job.name} (${job.members} members, ${job.note})\n${line}`);
-        outcomes.push({ name: job.name, archive: job.archive, result: "planned", members: job.members, message: line });
+        outcomes.push({
+          name: job.name,
+          archive: job.archive,
+          result: "planned",
+          members: job.members,
+          message: line,
+        });
       }
     } else {
       await withHostLock(P(layout.lockFile), async () => {
         for (const job of jobs) {
-          if (job.tree) await platform.apply(planTreeRestoreAside(layout, job.tree, existsSync(P(layout[job.tree]))));
+          if (job.tree)
+            await platform.apply(planTreeRestoreAside(layout, job.tree, existsSync(P(layout[job.tree]))));
           await extractArchive(global.root, P(job.archive));
           const message = `Successfully restored ${job.name}`;
           write(human, message);
-          outcomes.push({ name: job.name, archive: job.archive, result: "restored", members: job.members, message });
+          outcomes.push({
+            name: job.name,
+            archive: job.archive,
+            result: "restored",
+            members: job.members,
+            message,
+          });
         }
       });
     }
-    if (global.json) write(ctx.stdout, JSON.stringify({ command: "restore", dryRun: global.dryRun, restored: outcomes }));
+    if (global.json)
+      write(ctx.stdout, JSON.stringify({ command: "restore", dryRun: global.dryRun, restored: outcomes }));
     return 0;
   },
 });

@@ -25,7 +25,11 @@ interface JailOutcome {
  * the loop carries on with the next one, as qjail does; the exit status is 3
  * when any jail failed, so scripts can notice (qjail exits 0).
  */
-export async function runLifecycle(verb: LifecycleVerb, { ctx, values, positionals, global }: Invocation, platformOverride?: Platform): Promise<number> {
+export async function runLifecycle(
+  verb: LifecycleVerb,
+  { ctx, values, positionals, global }: Invocation,
+  platformOverride?: Platform,
+): Promise<number> {
   const zone = typeof values.zone === "string" ? validateZoneName(values.zone) : undefined;
   const layout = hostLayout(zone);
   const human = global.json ? ctx.stderr : ctx.stdout;
@@ -45,10 +49,18 @@ export async function runLifecycle(verb: LifecycleVerb, { ctx, values, positiona
         outcomes.push({ name: d.jail.name, result: "skipped", message: d.message });
         continue;
       }
-      const plans = [...(d.action !== "start" ? [platform.planStop(d.jail)] : []), ...(d.action !== "stop" ? [platform.planStart(d.jail)] : [])];
+      const plans = [
+        ...(d.action !== "start" ? [platform.planStop(d.jail)] : []),
+        ...(d.action !== "stop" ? [platform.planStart(d.jail)] : []),
+      ];
       const text = plans.map(formatPlan).join("");
       human.write(text);
-      outcomes.push({ name: d.jail.name, result: "planned", message: plans.map((p) => p.title).join(", "), plan: text.trimEnd().split("\n") });
+      outcomes.push({
+        name: d.jail.name,
+        result: "planned",
+        message: plans.map((p) => p.title).join(", "),
+        plan: text.trimEnd().split("\n"),
+      });
     }
   } else {
     await withHostLock(physical(global.root, layout.lockFile), async () => {
@@ -64,23 +76,38 @@ export async function runLifecycle(verb: LifecycleVerb, { ctx, values, positiona
       }
     });
   }
-  if (global.json) write(ctx.stdout, JSON.stringify({ command: verb, dryRun: global.dryRun, jails: outcomes }));
+  if (global.json)
+    write(ctx.stdout, JSON.stringify({ command: verb, dryRun: global.dryRun, jails: outcomes }));
   return outcomes.some((o) => o.result === "failed") ? 3 : 0;
 }
 
-async function act(platform: Platform, root: string, action: "start" | "stop" | "restart", jail: JailSpec): Promise<JailOutcome> {
+async function act(
+  platform: Platform,
+  root: string,
+  action: "start" | "stop" | "restart",
+  jail: JailSpec,
+): Promise<JailOutcome> {
   if (action !== "start") {
     try {
       await platform.stop(jail);
     } catch (e) {
-      return { name: jail.name, result: "failed", message: `Error: failed to stop jail ${jail.name}: ${(e as Error).message}` };
+      return {
+        name: jail.name,
+        result: "failed",
+        message: `Error: failed to stop jail ${jail.name}: ${(e as Error).message}`,
+      };
     }
-    if (action === "stop") return { name: jail.name, result: "stopped", message: `Jail successfully stopped  ${jail.name}` };
+    if (action === "stop")
+      return { name: jail.name, result: "stopped", message: `Jail successfully stopped  ${jail.name}` };
   }
   try {
     await platform.start(jail);
   } catch (e) {
-    return { name: jail.name, result: "failed", message: `Error: failed to start jail ${jail.name} because of errors in its jail.conf ${jail.confPath}: ${(e as Error).message}` };
+    return {
+      name: jail.name,
+      result: "failed",
+      message: `Error: failed to start jail ${jail.name} because of errors in its jail.conf ${jail.confPath}: ${(e as Error).message}`,
+    };
   }
   // The one-time `create -c` user is added by this first start; take it out of the record and jail.conf now.
   if (jail.record.poststartssh !== "") {
@@ -88,7 +115,11 @@ async function act(platform: Platform, root: string, action: "start" | "stop" | 
     const clear = conf === undefined ? undefined : planClearPoststartssh(jail, conf);
     if (clear) await platform.apply(clear);
   }
-  return { name: jail.name, result: action === "start" ? "started" : "restarted", message: `Jail successfully started  ${jail.name}` };
+  return {
+    name: jail.name,
+    result: action === "start" ? "started" : "restarted",
+    message: `Jail successfully started  ${jail.name}`,
+  };
 }
 
 export const LIFECYCLE_OPTIONS = { zone: { type: "string", short: "z" } } as const;
@@ -113,7 +144,10 @@ Changed on purpose: the exit status is 3 when any jail failed (qjail exits 0).
 --dry-run prints the exact commands; --json prints one result per jail.`,
   examples: [
     { command: "qjail start", description: "start every jail of the default zone" },
-    { command: "qjail start -z test web=", description: "start the jails of zone 'test' whose names start with 'web'" },
+    {
+      command: "qjail start -z test web=",
+      description: "start the jails of zone 'test' whose names start with 'web'",
+    },
     { command: "qjail --dry-run start www", description: "print the commands that would start www" },
   ],
   options: LIFECYCLE_OPTIONS,

@@ -5,7 +5,15 @@ import { formatPlan, type Plan } from "../../core/plan.js";
 import { hostLayout, physical } from "../../core/paths.js";
 import { UsageError, shown } from "../../core/errors.js";
 import { validateZoneName } from "../../core/validate.js";
-import { NEWSYSLOG_CONF, NEWSYSLOG_LINE, SHARED_BINARY_DIRS, planLogging, planPortsnap, planUpdateBinaries, planUpdateTree } from "../../core/plan-update.js";
+import {
+  NEWSYSLOG_CONF,
+  NEWSYSLOG_LINE,
+  SHARED_BINARY_DIRS,
+  planLogging,
+  planPortsnap,
+  planUpdateBinaries,
+  planUpdateTree,
+} from "../../core/plan-update.js";
 import { assertInstalled, assertZoneKnown, readJails } from "../../store/jails.js";
 import { withHostLock } from "../../store/lock.js";
 import { platformFor } from "../../platform/index.js";
@@ -28,7 +36,10 @@ Exactly one option:
   -l on|off   create /var/log/qjail.log and its newsyslog.conf line, or remove the log.
 -b, -p, -P and -S are refused while any jail of the zone runs.`,
   examples: [
-    { command: "qjail update -b", description: "after freebsd-update on the host, give every jail the new binaries" },
+    {
+      command: "qjail update -b",
+      description: "after freebsd-update on the host, give every jail the new binaries",
+    },
     { command: "qjail --dry-run update -S", description: "show how sharedfs/usr/src would be replaced" },
     { command: "qjail update -l on", description: "log every qjail command to /var/log/qjail.log" },
   ],
@@ -43,11 +54,24 @@ Exactly one option:
   json: true,
   async run({ ctx, values, positionals, global }) {
     const zone = typeof values.zone === "string" ? validateZoneName(values.zone) : undefined;
-    const chosen = (["binaries", "portsnap", "ports", "source", "log"] as const).filter((k) => values[k] !== undefined);
+    const chosen = (["binaries", "portsnap", "ports", "source", "log"] as const).filter(
+      (k) => values[k] !== undefined,
+    );
     if (chosen.length !== 1) {
-      throw new UsageError("QJ1701", chosen.length === 0 ? "no update option given" : `only one option at a time, got ${chosen.map((k) => shown(k)).join(" and ")}`, "Run 'qjail update -b', '-p', '-P', '-S' or '-l on|off'.");
+      throw new UsageError(
+        "QJ1701",
+        chosen.length === 0
+          ? "no update option given"
+          : `only one option at a time, got ${chosen.map((k) => shown(k)).join(" and ")}`,
+        "Run 'qjail update -b', '-p', '-P', '-S' or '-l on|off'.",
+      );
     }
-    if (positionals.length > 0) throw new UsageError("QJ1702", `update takes no arguments, got ${positionals.map(shown).join(" ")}`, "Run 'qjail help update'.");
+    if (positionals.length > 0)
+      throw new UsageError(
+        "QJ1702",
+        `update takes no arguments, got ${positionals.map(shown).join(" ")}`,
+        "Run 'qjail help update'.",
+      );
     const what = chosen[0] as (typeof chosen)[number];
     const layout = hostLayout(zone);
     const P = (p: string): string => physical(global.root, p);
@@ -55,18 +79,35 @@ Exactly one option:
     let plan: Plan;
     if (what === "log") {
       const v = values.log;
-      if (v !== "on" && v !== "off") throw new UsageError("QJ1703", `-l takes on or off, got ${shown(String(v))}`, "Run 'qjail update -l on' or 'qjail update -l off'.");
+      if (v !== "on" && v !== "off")
+        throw new UsageError(
+          "QJ1703",
+          `-l takes on or off, got ${shown(String(v))}`,
+          "Run 'qjail update -l on' or 'qjail update -l off'.",
+        );
       await assertZoneKnown(global.root, layout);
       const newsyslog = existsSync(P(NEWSYSLOG_CONF)) ? readFileSync(P(NEWSYSLOG_CONF), "utf8") : "";
       plan = planLogging(layout, v === "on", newsyslog.includes(NEWSYSLOG_LINE.trim()));
     } else {
       await assertInstalled(global.root, layout);
       const live = await platform.liveJails();
-      const running = (await readJails(global.root, layout)).jails.filter((j) => live.has(j.name)).map((j) => j.name);
-      if (running.length > 0) throw new UsageError("QJ1704", `All jails have to be stopped; running: ${running.map(shown).join(" ")}`, "Run 'qjail stop' first, then the update, then 'qjail start'.");
+      const running = (await readJails(global.root, layout)).jails
+        .filter((j) => live.has(j.name))
+        .map((j) => j.name);
+      if (running.length > 0)
+        throw new UsageError(
+          "QJ1704",
+          `All jails have to be stopped; running: ${running.map(shown).join(" ")}`,
+          "Run 'qjail stop' first, then the update, then 'qjail start'.",
+        );
       if (what === "binaries") {
         const hostDirs = SHARED_BINARY_DIRS.filter((d) => existsSync(P(`/${d}`)));
-        if (hostDirs.length === 0) throw new UsageError("QJ1705", "the host has none of the directories to copy (bin, lib, usr/bin, ...)", "Check --root: it must be the host's root directory.");
+        if (hostDirs.length === 0)
+          throw new UsageError(
+            "QJ1705",
+            "the host has none of the directories to copy (bin, lib, usr/bin, ...)",
+            "Check --root: it must be the host's root directory.",
+          );
         const perl = lstatSync(P(`${layout.sharedfs}/usr/bin/perl`), { throwIfNoEntry: false }) !== undefined;
         plan = planUpdateBinaries(layout, hostDirs, perl);
       } else if (what === "portsnap") {
@@ -74,7 +115,14 @@ Exactly one option:
       } else {
         const tree = what === "ports" ? "usr/ports" : "usr/src";
         for (const p of [`/${tree}`, `${layout.sharedfs}/${tree}`]) {
-          if (!existsSync(P(p))) throw new UsageError("QJ1706", `${shown(p)} does not exist`, what === "ports" ? "Get a ports tree on the host first (e.g. git clone of the ports repository into /usr/ports)." : "Get the source on the host first (e.g. src.txz or git into /usr/src).");
+          if (!existsSync(P(p)))
+            throw new UsageError(
+              "QJ1706",
+              `${shown(p)} does not exist`,
+              what === "ports"
+                ? "Get a ports tree on the host first (e.g. git clone of the ports repository into /usr/ports)."
+                : "Get the source on the host first (e.g. src.txz or git into /usr/src).",
+            );
         }
         plan = planUpdateTree(layout, tree);
       }
@@ -85,7 +133,17 @@ Exactly one option:
       await withHostLock(P(layout.lockFile), () => platform.apply(plan));
       for (const m of plan.messages ?? []) write(human, m);
     }
-    if (global.json) write(ctx.stdout, JSON.stringify({ command: "update", option: what, dryRun: global.dryRun, title: plan.title, steps: plan.steps.length }));
+    if (global.json)
+      write(
+        ctx.stdout,
+        JSON.stringify({
+          command: "update",
+          option: what,
+          dryRun: global.dryRun,
+          title: plan.title,
+          steps: plan.steps.length,
+        }),
+      );
     return 0;
   },
 });

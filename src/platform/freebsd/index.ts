@@ -11,7 +11,17 @@ import type { ConsoleRequest, JailSpec, LiveJail, Platform } from "../types.js";
 import { parseJlsJson } from "./jls.js";
 import { parseRouteGetInterface } from "./route.js";
 import { FREEBSD } from "./programs.js";
-import { JID, MD_UNIT, deviceLinkPath, imageReleaseSteps, isImageJail, planFreebsdConsole, planFreebsdStart, planFreebsdStop, stepHook } from "./plans.js";
+import {
+  JID,
+  MD_UNIT,
+  deviceLinkPath,
+  imageReleaseSteps,
+  isImageJail,
+  planFreebsdConsole,
+  planFreebsdStart,
+  planFreebsdStop,
+  stepHook,
+} from "./plans.js";
 
 export interface FreebsdPlatformOptions {
   /** Where run steps are echoed when they are not executed (under --root). */
@@ -40,7 +50,10 @@ export interface FreebsdPlatformOptions {
  * echoed to stderr instead of executed, and steps that need a value only a
  * run step would produce (a JID, an md unit) are skipped.
  */
-export function createFreebsdPlatform(root: string, opts: FreebsdPlatformOptions = {}): Platform & {
+export function createFreebsdPlatform(
+  root: string,
+  opts: FreebsdPlatformOptions = {},
+): Platform & {
   removeJailTree(rootPath: string): Promise<void>;
 } {
   const live = opts.live ?? root === "/";
@@ -56,9 +69,18 @@ export function createFreebsdPlatform(root: string, opts: FreebsdPlatformOptions
     try {
       r = await run(argv);
     } catch (e) {
-      throw new UsageError("QJ1401", `cannot run ${shown(argv[0] as string)}: ${(e as Error).message}`, "Run qjail on a FreeBSD host, or pick the backend with --platform.");
+      throw new UsageError(
+        "QJ1401",
+        `cannot run ${shown(argv[0] as string)}: ${(e as Error).message}`,
+        "Run qjail on a FreeBSD host, or pick the backend with --platform.",
+      );
     }
-    if (r.code !== 0) throw new UsageError("QJ1402", `${argv.join(" ")} exited ${r.code}: ${shown(r.stderr.trim())}`, "Check the host with the same command by hand.");
+    if (r.code !== 0)
+      throw new UsageError(
+        "QJ1402",
+        `${argv.join(" ")} exited ${r.code}: ${shown(r.stderr.trim())}`,
+        "Check the host with the same command by hand.",
+      );
     return r.stdout;
   }
 
@@ -70,7 +92,8 @@ export function createFreebsdPlatform(root: string, opts: FreebsdPlatformOptions
       for (const [k, v] of values) out = out.split(k).join(v);
       return out;
     };
-    const needsUnknown = (step: Step): boolean => [MD_UNIT, JID].some((k) => !values.has(k) && JSON.stringify(step).includes(k));
+    const needsUnknown = (step: Step): boolean =>
+      [MD_UNIT, JID].some((k) => !values.has(k) && JSON.stringify(step).includes(k));
     for (const step of plan.steps) {
       if (!live) {
         echo(step);
@@ -94,7 +117,8 @@ export function createFreebsdPlatform(root: string, opts: FreebsdPlatformOptions
       }
       if (filled.kind === "run") {
         const r = await run(filled.argv);
-        if (r.code !== 0 && !filled.mayFail) throw new Error(`${filled.argv.join(" ")} exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
+        if (r.code !== 0 && !filled.mayFail)
+          throw new Error(`${filled.argv.join(" ")} exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
       } else await applyStep(filled, { root, runCommands: false });
     }
   }
@@ -121,7 +145,11 @@ export function createFreebsdPlatform(root: string, opts: FreebsdPlatformOptions
       try {
         return parseJlsJson(text);
       } catch (e) {
-        throw new UsageError("QJ1403", `cannot read the running jails: ${(e as Error).message}`, "Run 'jls --libxo json -v' by hand to see what it prints.");
+        throw new UsageError(
+          "QJ1403",
+          `cannot read the running jails: ${(e as Error).message}`,
+          "Run 'jls --libxo json -v' by hand to see what it prints.",
+        );
       }
     },
     async defaultJailInterface(): Promise<string> {
@@ -138,7 +166,11 @@ export function createFreebsdPlatform(root: string, opts: FreebsdPlatformOptions
       }
       const nic = parseRouteGetInterface(text);
       if (nic === undefined) {
-        throw new UsageError("QJ1404", "the host has no IPv4 default route, so there is no default interface for jail addresses", "Name one with -n nic (e.g. -n em0).");
+        throw new UsageError(
+          "QJ1404",
+          "the host has no IPv4 default route, so there is no default interface for jail addresses",
+          "Name one with -n nic (e.g. -n em0).",
+        );
       }
       return nic;
     },
@@ -150,7 +182,10 @@ export function createFreebsdPlatform(root: string, opts: FreebsdPlatformOptions
         // Leave no image attached behind a jail that did not start (qjail does the same clean-up).
         if (live && isImageJail(jail)) {
           const unit = attachedUnit(jail);
-          if (unit) await execute({ title: "release image", steps: imageReleaseSteps(jail, unit) }).catch(() => undefined);
+          if (unit)
+            await execute({ title: "release image", steps: imageReleaseSteps(jail, unit) }).catch(
+              () => undefined,
+            );
         }
         throw e;
       }
@@ -184,7 +219,11 @@ export function createFreebsdPlatform(root: string, opts: FreebsdPlatformOptions
         const mounts = parseMountPoints(await query([FREEBSD.mount, "-p"], undefined));
         const inside = mounts.filter((m) => m === rootPath || m.startsWith(`${rootPath}/`));
         if (inside.length > 0) {
-          throw new UsageError("QJ1405", `refusing to remove ${shown(rootPath)}: ${shown(inside[0] as string)} is still mounted`, "Stop the jail (qjail stop) or unmount it, then try again.");
+          throw new UsageError(
+            "QJ1405",
+            `refusing to remove ${shown(rootPath)}: ${shown(inside[0] as string)} is still mounted`,
+            "Stop the jail (qjail stop) or unmount it, then try again.",
+          );
         }
         await query([FREEBSD.chflags, "-R", "0", rootPath], undefined);
       }

@@ -29,7 +29,10 @@ export function parseJlsJson(text: string): Map<string, LiveJail> {
     const jid = toInteger(field(raw, "jid"), `${where} jid`);
     const name = optionalString(field(raw, "name")) ?? String(jid);
     const path = optionalString(field(raw, "path")) ?? "";
-    const addrs = [...stringList(field(raw, "ipv4_addrs"), `${where} ipv4_addrs`), ...stringList(field(raw, "ipv6_addrs"), `${where} ipv6_addrs`)];
+    const addrs = [
+      ...stringList(field(raw, "ipv4_addrs"), `${where} ipv4_addrs`),
+      ...stringList(field(raw, "ipv6_addrs"), `${where} ipv6_addrs`),
+    ];
     const ip4 = addrs.filter((a) => !a.includes(":"));
     const ip6 = addrs.filter((a) => a.includes(":"));
     // The non -v form carries a single "ipv4" string; keep it when that is all there is.
@@ -52,12 +55,14 @@ function optionalString(v: unknown): string | undefined {
 // Named-parameter modes print numbers as strings, -v prints JSON numbers; accept both.
 function toInteger(v: unknown, what: string): number {
   const n = typeof v === "number" ? v : typeof v === "string" && /^\d+$/.test(v) ? Number(v) : NaN;
-  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`jls output: ${what} is not a jail id: ${JSON.stringify(v)}`);
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new Error(`jls output: ${what} is not a jail id: ${JSON.stringify(v)}`);
   return n;
 }
 
 function stringList(v: unknown, what: string): string[] {
   if (v === undefined) return [];
-  if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) throw new Error(`jls output: ${what} is not a list of addresses`);
+  if (!Array.isArray(v) || !v.every((x) => typeof x === "string"))
+    throw new Error(`jls output: ${what} is not a list of addresses`);
   return v.filter((x) => x !== "");
 }

@@ -46,8 +46,21 @@ export function deviceLinkPath(jail: JailSpec): string {
 export function planFreebsdStart(jail: JailSpec): Plan {
   const steps: Step[] = [];
   if (isImageJail(jail)) steps.push(...imageAttachSteps(jail));
-  steps.push({ kind: "run", argv: [FREEBSD.jail, "-q", "-f", jail.confPath, "-c"], why: "create the jail from its jail.conf block" });
-  steps.push(hooked({ kind: "run", argv: [FREEBSD.jls, "-j", jail.name, "jid"], why: `its output is the JID for ${pidFilePath(jail.name)}` }, "capture-jid"));
+  steps.push({
+    kind: "run",
+    argv: [FREEBSD.jail, "-q", "-f", jail.confPath, "-c"],
+    why: "create the jail from its jail.conf block",
+  });
+  steps.push(
+    hooked(
+      {
+        kind: "run",
+        argv: [FREEBSD.jls, "-j", jail.name, "jid"],
+        why: `its output is the JID for ${pidFilePath(jail.name)}`,
+      },
+      "capture-jid",
+    ),
+  );
   steps.push({ kind: "writeFile", path: pidFilePath(jail.name), content: `${JID}\n`, mode: 0o555 });
   return { title: `start jail ${jail.name}`, steps, messages: [`Jail successfully started  ${jail.name}`] };
 }
@@ -59,7 +72,11 @@ export function planFreebsdStart(jail: JailSpec): Plan {
  */
 export function planFreebsdStop(jail: JailSpec, unit?: string): Plan {
   const steps: Step[] = [
-    { kind: "run", argv: [FREEBSD.jail, "-q", "-f", jail.confPath, "-r", jail.name], why: "stop the jail: exec.stop, unmounts, alias removal" },
+    {
+      kind: "run",
+      argv: [FREEBSD.jail, "-q", "-f", jail.confPath, "-r", jail.name],
+      why: "stop the jail: exec.stop, unmounts, alias removal",
+    },
     { kind: "remove", path: pidFilePath(jail.name) },
   ];
   if (isImageJail(jail)) steps.push(...imageReleaseSteps(jail, unit ?? (jail.record.imagedevice || MD_UNIT)));
@@ -68,7 +85,14 @@ export function planFreebsdStop(jail: JailSpec, unit?: string): Plan {
 
 export function imageAttachSteps(jail: JailSpec): Step[] {
   return [
-    hooked({ kind: "run", argv: [FREEBSD.mdconfig, "-a", "-t", "vnode", "-f", imagePath(jail)], why: `attach the image; it prints the unit used below as ${MD_UNIT}` }, "capture-md-unit"),
+    hooked(
+      {
+        kind: "run",
+        argv: [FREEBSD.mdconfig, "-a", "-t", "vnode", "-f", imagePath(jail)],
+        why: `attach the image; it prints the unit used below as ${MD_UNIT}`,
+      },
+      "capture-md-unit",
+    ),
     { kind: "run", argv: [FREEBSD.mount, `/dev/${MD_UNIT}`, jail.rootPath] },
     { kind: "symlink", target: `/dev/${MD_UNIT}`, path: deviceLinkPath(jail) },
   ];
