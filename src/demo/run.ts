@@ -227,12 +227,13 @@ export async function runDemo(opts: DemoOptions): Promise<DemoReport> {
       if (status.code !== 0) throw new Error(`qjail status exited ${status.code}: ${firstLine(status.stderr)}`);
       const doc = JSON.parse(status.stdout) as { jails: { name: string; state: string; exposures: { public: string; hits: number | null }[] }[] };
       const running = doc.jails.filter((j) => j.state === "running").map((j) => j.name);
-      const doctor = await qjail(["doctor", "--json"]);
+      // the page's outbound check again, now as doctor's probe from every running jail
+      const doctor = await qjail(["doctor", "--json", "--probe", `${DEMO_NET.client}:${DEMO_NET.whoisPort}`]);
       const findings = (JSON.parse(doctor.stdout) as { findings: { severity: string; code: string; message: string }[] }).findings;
       const errors = findings.filter((f) => f.severity === "error");
       if (errors.length > 0) throw new Error(`qjail doctor: ${errors.map((f) => `${f.code} ${f.message}`).join("; ")}`);
       const exposures = doc.jails.flatMap((j) => j.exposures.map((e) => `${j.name}:${e.public} ${e.hits === null ? "no counter" : `${e.hits} hits`}`));
-      return `status: running ${running.join(", ")}; exposures ${exposures.join(", ")}; doctor: no errors (${findings.length} other findings)`;
+      return `status: running ${running.join(", ")}; exposures ${exposures.join(", ")}; doctor --probe ${DEMO_NET.client}:${DEMO_NET.whoisPort}: no errors (${findings.length} other findings)`;
     },
   };
 

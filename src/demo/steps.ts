@@ -86,7 +86,7 @@ export const DEMO_STEPS: readonly DemoStepInfo[] = [
   {
     id: "debug",
     title: "Some host debug commands: qjail status; qjail doctor",
-    freebsd: ["qjail status          # sockstat -j JID, ipnat -lhd and ipfstat -hni, per jail", "qjail doctor"],
+    freebsd: ["qjail status          # sockstat -j JID, ipnat -lhd and ipfstat -hni, per jail", "qjail doctor --probe 192.0.2.43:43     # with an outbound whois check from every jail"],
   },
 ];
 
