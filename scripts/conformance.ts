@@ -208,7 +208,8 @@ export function runTest(corpus: string, spec: TestSpec, lang: ConformanceLanguag
       const hasPool = existsSync(join(corpus, "regress", `${spec.name}.pool`));
       const hasNat = existsSync(join(corpus, "regress", `${spec.name}.nat`));
       const hasIpf = existsSync(join(corpus, "regress", `${spec.name}.ipf`));
-      const pools = hasPool ? loadPools(regress(".pool")) : undefined;
+      // Pool files name other files relative to the test directory (`whois file "regress/p6.whois"`).
+      const pools = hasPool ? loadPools(regress(".pool"), (file) => readFileSync(join(corpus, file), "utf8")) : undefined;
       return (
         runIpftest(packets, {
           ...base,

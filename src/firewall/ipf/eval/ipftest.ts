@@ -6,7 +6,7 @@
  * (src/firewall/ipf/index.ts); it is passed in as {@link RuleLanguage} so this
  * file stays independent of how the parser reports errors.
  */
-import type { FilterRule, NatRule } from "../ast.js";
+import type { FilterRule, InlinePool, NatRule } from "../ast.js";
 import type { AddressTable, DestinationList } from "./address.js";
 import { IpfEngine } from "./engine.js";
 import { clonePacket, formatPacketLine, type Packet } from "./packet.js";
@@ -18,8 +18,11 @@ export interface RuleLanguage {
   /** Parse ipf.conf text; throws or returns errors for text ipf would refuse. */
   parseIpf(text: string): { rules: FilterRule[]; errors: string[] };
   parseIpnat(text: string): { rules: NatRule[]; errors: string[] };
-  /** One rule in the canonical form `ipf -nv` / ipftest -D prints. */
-  printFilterRule(rule: FilterRule): string;
+  /**
+   * One rule in the canonical form ipftest -D prints; `inlineNumbers` gives
+   * the numbers inline `pool=(…)`/`hash=(…)` tables got when loaded.
+   */
+  printFilterRule(rule: FilterRule, inlineNumbers?: ReadonlyMap<InlinePool, string>): string;
   printNatRule(rule: NatRule): string;
 }
 
@@ -65,8 +68,26 @@ export function runIpftest(packets: readonly Packet[], opts: IpftestOptions): st
   return out;
 }
 
+/** Anonymous tables ipf creates for inline `hash=(…)` lists, numbered from 2^31+1 in load order. */
+function anonymousTables(rules: readonly FilterRule[]): { numbers: Map<InlinePool, string>; hashDump: string[] } {
+  const numbers = new Map<InlinePool, string>();
+  const hashDump: string[] = [];
+  let next = 2147483649;
+  for (const r of rules) {
+    for (const a of [r.from.address, r.to.address]) {
+      if (a.kind !== "inline-pool" || a.table !== "hash") continue;
+      const number = String(next++);
+      numbers.set(a, number);
+      const entries = a.entries.map((e) => `${e.negated ? "! " : ""}${e.address.address}/${e.address.prefix ?? e.address.mask}; `).join("");
+      hashDump.unshift("# 'anonymous' table refs 2", `table role=ipf type=hash number=${number} size=${a.entries.length + 1}`, `\t{ ${entries}};`);
+    }
+  }
+  return { numbers, hashDump };
+}
+
 function dump(engine: IpfEngine, opts: IpftestOptions): string {
   const lines: string[] = [];
+  const anonymous = anonymousTables(engine.filters.rules.map((r) => r.ast));
   lines.push("List of active MAP/Redirect filters:");
   for (const r of engine.nat.rules) lines.push(opts.language.printNatRule(r.ast));
   lines.push("");
@@ -80,13 +101,13 @@ function dump(engine: IpfEngine, opts: IpftestOptions): string {
   lines.push("List of configured pools");
   lines.push(...(opts.poolDump ?? []));
   lines.push("List of configured hash tables");
-  lines.push(...(opts.hashDump ?? []));
+  lines.push(...anonymous.hashDump, ...(opts.hashDump ?? []));
   lines.push("List of groups configured (set 0)");
   lines.push("List of groups configured (set 1)");
   const rulesOf = (dir: "in" | "out", accounting: boolean): string[] =>
     engine.filters.rules
       .filter((r) => r.dir === dir && (r.ast.action.kind === "count") === accounting)
-      .map((r) => `${r.hits} ${opts.language.printFilterRule(r.ast)}`);
+      .map((r) => `${r.hits} ${opts.language.printFilterRule(r.ast, anonymous.numbers)}`);
   for (const set of [0, 1]) {
     for (const dir of ["in", "out"] as const) {
       lines.push(`Rules configured (set ${set}, ${dir})`);

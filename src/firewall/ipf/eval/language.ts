@@ -32,7 +32,8 @@ export const ipfLanguage: FullLanguage = {
     const r = parseIpnat(text);
     return { rules: r.rules, errors: errorsOf(r.diagnostics) };
   },
-  printFilterRule: (rule) => printIpfRule(rule, { verbose: false, interfaces: EVERY_INTERFACE }),
+  printFilterRule: (rule, inlineNumbers) =>
+    printIpfRule(rule, { verbose: false, interfaces: EVERY_INTERFACE, inlinePoolTables: false, inlinePoolNumber: (pool) => inlineNumbers?.get(pool) ?? "0" }),
   printNatRule: (rule) => printIpnatRule(rule),
   listIpf: (text) => listIpf(text),
   listIpnat: (text) => listIpnat(text),

@@ -20,6 +20,8 @@ export class TreePool implements AddressTable {
     readonly role: string,
     readonly number: string,
     readonly entries: PoolEntry[],
+    /** `number=N` for numbered tables, `name=X` for named ones. */
+    readonly label = `number=${number}`,
   ) {}
 
   lookup(family: Family, addr: bigint): boolean | undefined {
@@ -33,7 +35,7 @@ export class TreePool implements AddressTable {
   /** The two lines ipftest -D prints for the table. */
   dump(): string[] {
     const items = this.entries.map((e) => `${e.negated ? "! " : ""}${formatAddr(e.family, e.addr)}/${e.bits};`);
-    return [`table role=${this.role} type=tree number=${this.number}`, `\t{ ${items.join(" ")} };`];
+    return [`table role=${this.role} type=tree ${this.label}`, `\t{ ${items.join(" ")} };`];
   }
 }
 
@@ -98,18 +100,54 @@ function parseEntry(text: string): PoolEntry {
   return { family, addr: addr & mask, bits, mask, negated };
 }
 
-/** Parse an ippool config; throws PoolSyntaxError for forms this reader does not know. */
-export function loadPools(text: string): LoadedPools {
+/**
+ * The address blocks of a whois answer (`… 131.107.0.0 - 131.107.255.255`):
+ * ippool reads the range right after the first parenthesised handle, keeps
+ * the IPv4 ranges that are exactly one CIDR block, in file order, and drops
+ * the rest (so lines with another parenthesis before the handle are lost too).
+ */
+export function whoisBlocks(text: string): PoolEntry[] {
+  const out: PoolEntry[] = [];
+  for (const line of text.split("\n")) {
+    const afterHandle = line.slice(line.indexOf(")") + 1);
+    const m = line.includes(")") ? /^\s*(\d+\.\d+\.\d+\.\d+)\s+-\s+(\d+\.\d+\.\d+\.\d+)\s*$/.exec(afterHandle) : null;
+    const low = m ? parseV4(m[1] ?? "") : undefined;
+    const high = m ? parseV4(m[2] ?? "") : undefined;
+    if (low === undefined || high === undefined || high < low) continue;
+    const size = high - low + 1n;
+    const bits = size.toString(2).length - 1;
+    if (1n << BigInt(bits) !== size || (low & (size - 1n)) !== 0n) continue;
+    const prefix = 32 - bits;
+    out.push({ family: 4, addr: low, bits: prefix, mask: prefixMask(4, prefix), negated: false });
+  }
+  return out;
+}
+
+/**
+ * Parse an ippool config; throws PoolSyntaxError for forms this reader does
+ * not know. `readFile` resolves `whois file "…"` paths.
+ */
+export function loadPools(text: string, readFile: (path: string) => string = () => {
+  throw new PoolSyntaxError("whois files are not available here");
+}): LoadedPools {
   const body = text.replace(/#.*$/gm, "");
   const out: LoadedPools = { dstlists: new Map(), tables: new Map(), poolDump: [], hashDump: [] };
   const tableRe = /^table\s+role\s*=\s*(\w+)\s+type\s*=\s*(\w+)\s+number\s*=\s*(\w+)\s*\{([^}]*)\}\s*;/;
   const poolRe = /^pool\s+(\w+)\/dstlist\s*\(([^)]*)\)\s*\{([^}]*)\}\s*;/;
+  const whoisRe = /^pool\s+(\w+)\/tree\s*\(\s*name\s+([^;\s]+)\s*;\s*\)\s*\{\s*whois\s+file\s+"([^"]+)"\s*;\s*\}\s*;/;
   const found: TreePool[] = [];
   let rest = body.trim();
   while (rest !== "") {
     const table = tableRe.exec(rest);
     const pool = table ? null : poolRe.exec(rest);
-    if (table) {
+    const whois = table || pool ? null : whoisRe.exec(rest);
+    if (whois) {
+      const [, role, name, file] = whois;
+      const t = new TreePool(role ?? "ipf", name ?? "", whoisBlocks(readFile(file ?? "")), `name=${name}`);
+      found.push(t);
+      out.tables.set(`pool/${name}`, t);
+      rest = rest.slice(whois[0].length).trim();
+    } else if (table) {
       const [, role, type, number, list] = table;
       if (type !== "tree") throw new PoolSyntaxError(`table type ${JSON.stringify(type)} is not supported (tree only)`);
       const entries = (list ?? "")
