@@ -469,6 +469,12 @@ export interface RewriteSide {
 /** One ipnat.conf rule. */
 export interface NatRule {
   kind: NatKind;
+  /**
+   * `no map …` / `no rdr …`: an exception; matching packets are left
+   * untranslated and later rules are not tried. Such a rule has no target
+   * (`target.kind === "none"`). Absent or false for ordinary rules.
+   */
+  no?: boolean;
   span: SourceSpan;
   /** For rewrite/divert/encap: `in` or `out` (`rewrite in on bge0 …`); null for map/rdr where the verb decides. */
   direction: "in" | "out" | null;

@@ -169,6 +169,18 @@ test("canonical NAT rules", () => {
   ]);
 });
 
+test("NAT ranges on rdr, exception rules, two interfaces", () => {
+  assertNat("rdr le0 1.1.1.1 port 80 -> 10.0.0.1-10.0.0.5 port 80 tcp", [
+    "rdr le0 1.1.1.1/32 port 80 -> 10.0.0.1-10.0.0.5 port 80 tcp",
+  ]);
+  assertNat("no map le0 10.0.0.1;", ["no map le0 10.0.0.1/32 ip;"]);
+  assertNat("no rdr le0 1.1.1.1 port 80 tcp;", ["no rdr le0 1.1.1.1/32 port 80 tcp;"]);
+  assertNat("map in0,out0 10.0.0.0/8 -> 1.1.1.1", ["map in0,out0 10.0.0.0/8 -> 1.1.1.1/32"]);
+  assertNat("rdr le0 1.1.1.1 port 80 -> 10.0.0.1 port 80", [
+    "rdr le0 1.1.1.1/32 port 80 -> 10.0.0.1/32 port 80 tcp/udp",
+  ]);
+});
+
 test("NAT diagnostics: missing addresses and an ignored sticky", () => {
   assertNatDiag("rdr rl0 port 6122 -> port 22 tcp", IpfDiagnosticCode.MissingAddress, 1, 9);
   assertNatDiag("rdr rl0 port 6122 -> port 22 tcp", IpfDiagnosticCode.MissingAddress, 1, 22);

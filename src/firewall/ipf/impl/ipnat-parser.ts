@@ -20,7 +20,7 @@ import type {
   PortMatch,
   RewriteSide,
 } from "../ast.js";
-import { allOnes, makeCidr } from "./address.js";
+import { allOnes, formatAddress, makeCidr } from "./address.js";
 import {
   HostResolver,
   parseHostWithMask,
@@ -142,6 +142,10 @@ function blankRule(span: NatRule["span"]): NatRule {
 }
 
 function parseRule(cur: Cursor, d: Draft, resolver: HostResolver, sink: DiagnosticSink): void {
+  if (cur.is("no")) {
+    cur.next();
+    d.rule.no = true;
+  }
   const verb = cur.peek();
   if (!verb) throw cur.endError("a NAT rule");
   if (verb.kind !== "word" || !NAT_VERBS.has(verb.text)) {
@@ -385,6 +389,7 @@ function parseMap(cur: Cursor, d: Draft, resolver: HostResolver, sink: Diagnosti
       ),
       ports: null,
     };
+  if (r.no) return parseExceptionTail(cur, r);
   cur.expect("->", '"->"');
   r.target = parseMapTarget(cur, d, resolver, sink);
   for (;;) {
@@ -528,6 +533,7 @@ function parseRdr(cur: Cursor, d: Draft, resolver: HostResolver, sink: Diagnosti
     const ports = cur.accept("port") ? parsePortPair(cur, "a port or port range") : null;
     r.match = { kind: "simple", address, ports };
   }
+  if (r.no) return parseExceptionTail(cur, r);
   cur.expect("->", '"->"');
   r.target = parseRdrTarget(cur, d, resolver, sink);
   if (cur.accept("port")) {
@@ -569,6 +575,13 @@ function parseRdr(cur: Cursor, d: Draft, resolver: HostResolver, sink: Diagnosti
   }
 }
 
+/** `no map …`/`no rdr …` end after the match with an optional protocol: nothing is translated. */
+function parseExceptionTail(cur: Cursor, r: NatRule): void {
+  if (looksLikeProto(cur)) r.proto = parseNatProto(cur);
+  const t = cur.peek();
+  if (t && t.text !== ";") throw cur.unexpected(t, 'a protocol or ";" to end the "no" rule');
+}
+
 function parseRdrTarget(cur: Cursor, d: Draft, resolver: HostResolver, sink: DiagnosticSink): NatTarget {
   const r = d.rule;
   const t = cur.peek();
@@ -582,6 +595,31 @@ function parseRdrTarget(cur: Cursor, d: Draft, resolver: HostResolver, sink: Dia
     );
     return { kind: "none" };
   }
+  // `-> 10.0.0.1-10.0.0.5` (with or without `range`): a range of targets.
+  const hadRange = cur.accept("range") !== undefined;
+  const w = cur.peek();
+  if (w && w.kind === "word" && w.text.includes("-") && !w.text.startsWith("-")) {
+    const [lo, hi] = w.text.split("-");
+    const a = resolver.resolve(lo ?? "", null, false);
+    const b = resolver.resolve(hi ?? "", null, false);
+    if (a && b && a.family === b.family) {
+      cur.next();
+      if (a.family === "inet6") r.family = "inet6";
+      return {
+        kind: "range",
+        family: a.family,
+        low: formatAddress(a.family, a.value),
+        high: formatAddress(b.family, b.value),
+      };
+    }
+  }
+  if (hadRange)
+    throw new ParseError(
+      IpfDiagnosticCode.InvalidAddress,
+      'expected an address range such as 10.0.0.1-10.0.0.9 after "range"',
+      (w ?? t).offset,
+      (w ?? t).length,
+    );
   const first = parseNatAddress(cur, resolver, r.family, false);
   noteFamily(r, first);
   if (cur.is(",")) {

@@ -88,6 +88,17 @@ export function printNatRule(r: NatRule): string {
   }
   const tcpudp = isTcpUdp(r.proto);
 
+  if (r.no) {
+    if (r.match.kind === "simple") {
+      s += printNatAddress(r.match.address, r.family);
+      if (r.kind === "rdr" && tcpudp && r.match.ports)
+        s +=
+          ` port ${r.match.ports.low}` +
+          (r.match.ports.high !== r.match.ports.low ? `-${r.match.ports.high}` : "");
+    }
+    return `no ${s} ${printNatProto(r.proto)};`;
+  }
+
   if (r.rewrite) {
     const side = (name: string, x: NonNullable<NatRule["rewrite"]>["src"]) => {
       let t = ` ${name} ${printTarget(x.address, r.family)}`;
