@@ -19,9 +19,8 @@ logical_root=$1 ip4=$2 ip6=$3
 shift 3
 [ "${1:-}" = "--" ] && shift
 
-ro_bind() { # source target: bind mount, then make that mount read-only
-	mount --bind "$1" "$2"
-	mount -o remount,bind,ro "$2"
+ro_bind() { # source target: a read-only bind mount (util-linux mount remounts it ro itself)
+	mount -o bind,ro "$1" "$2"
 }
 
 # Nothing mounted from here on may propagate back to the host.

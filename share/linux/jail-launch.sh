@@ -24,7 +24,7 @@ alive() {
 	[ "${rest%% *}" != "Z" ]
 }
 
-ticks=$((timeout * 10))
+ticks=$((timeout * 50))
 while [ ! -s "$state_file" ]; do
 	if ! alive "$child"; then
 		echo "the jail's init exited during start-up; last lines of $console_log:" >&2
@@ -36,7 +36,7 @@ while [ ! -s "$state_file" ]; do
 		echo "the jail's init did not report ready within ${timeout}s (see $console_log)" >&2
 		exit 1
 	fi
-	sleep 0.1
+	sleep 0.02
 done
 
 # Like jail(8)'s exec.start, return once the jail's /etc/rc has finished:
@@ -53,5 +53,5 @@ while [ ! -e "/proc/$init_pid/root/run/qjail.rc-done" ]; do
 		echo "the jail's /etc/rc did not finish within ${timeout}s (see $console_log)" >&2
 		exit 1
 	fi
-	sleep 0.1
+	sleep 0.02
 done
