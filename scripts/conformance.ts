@@ -215,7 +215,7 @@ export function runTest(corpus: string, spec: TestSpec, lang: ConformanceLanguag
           ...base,
           filterRules: hasIpf ? parseFilters(lang, regress(".ipf")) : [],
           ...(hasNat ? { natRules: parseNat(lang, regress(".nat")) } : {}),
-          ...(pools ? { tables: pools.tables, dstlists: pools.dstlists, poolDump: pools.poolDump, hashDump: pools.hashDump } : {}),
+          ...(pools ? { tables: pools.tables, dstlists: pools.dstlists, groupMaps: pools.groupMaps, poolDump: pools.poolDump, hashDump: pools.hashDump } : {}),
           dump: true,
         }) + SEP31
       );

@@ -12,7 +12,8 @@
  */
 import type { FilterRule, NatRule } from "../ast.js";
 import type { AddressTable, DestinationList, InterfaceAddresses } from "./address.js";
-import { buildFilterSet, scanList, verdictOf, type Decision, type FilterSet, type RuleStep, type Verdict } from "./filter.js";
+import { buildFilterSet, scanList, verdictOf, type Decision, type FilterSet, type GroupCalls, type RuleStep, type Verdict } from "./filter.js";
+import type { GroupMap } from "./pools.js";
 import { NatTable, type NatResult, type NatStep } from "./nat.js";
 import { FragmentCache, StateTable, type StateEntry } from "./state.js";
 import type { Packet } from "./packet.js";
@@ -22,6 +23,8 @@ export interface EngineOptions {
   interfaces?: InterfaceAddresses;
   tables?: ReadonlyMap<string, AddressTable>;
   dstlists?: ReadonlyMap<string, DestinationList>;
+  /** ippool group-maps by number, for `call now srcgrpmap/N` rules. */
+  groupMaps?: ReadonlyMap<string, GroupMap>;
   /** ipf tunables as ipftest's -T sets them (state_max, update_ipid). */
   tunables?: ReadonlyMap<string, number>;
   /** Record every rule considered (slower; for traces). */
@@ -65,6 +68,7 @@ export class IpfEngine {
   readonly frags = new FragmentCache();
   private readonly tracing: boolean;
   private readonly dstlists: ReadonlyMap<string, DestinationList>;
+  private readonly calls: GroupCalls;
 
   constructor(filterRules: readonly FilterRule[], natRules: readonly NatRule[], opts: EngineOptions = {}) {
     const ctx = {
@@ -77,6 +81,15 @@ export class IpfEngine {
     this.state = new StateTable(opts.tunables?.get("state_max") ?? 4013);
     this.tracing = opts.trace === true;
     this.dstlists = ctx.dstlists;
+    const groupMaps = opts.groupMaps ?? new Map<string, GroupMap>();
+    this.calls = {
+      groups: this.filters.groups,
+      groupFor: (func, p) => {
+        const m = /^(src|dst)grpmap\/(.+)$/.exec(func);
+        const map = m ? groupMaps.get(m[2] ?? "") : undefined;
+        return m && map ? map.groupFor(p.family, m[1] === "src" ? p.src : p.dst) : undefined;
+      },
+    };
   }
 
   get hasFilterRules(): boolean {
@@ -157,7 +170,7 @@ export class IpfEngine {
       if (routeIf !== undefined) this.state.countRouted(st.entry, p);
       return { verdict: st.entry.verdict, quick: true, rule: st.entry.rule, ...(routeIf !== undefined ? { routeIf } : {}) };
     }
-    const { decision } = scanList(this.filters.main[p.dir], p, { verdict: "nomatch", quick: false, rule: undefined }, trace?.rules);
+    const { decision } = scanList(this.filters.main[p.dir], p, { verdict: "nomatch", quick: false, rule: undefined }, trace?.rules, 0, this.calls);
     const rule = decision.rule;
     const routeIf = decision.verdict === "pass" ? this.routeFor(rule, p) : undefined;
     if (rule?.ast.keepState) {

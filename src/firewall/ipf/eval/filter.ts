@@ -192,6 +192,15 @@ export function verdictOf(r: CompiledFilterRule): Verdict {
 }
 
 /**
+ * `call now srcgrpmap/N` / `dstgrpmap/N`: the group an ippool group-map sends
+ * this packet to, found by its source or destination address.
+ */
+export interface GroupCalls {
+  groupFor(func: string, p: Packet): string | undefined;
+  groups: ReadonlyMap<string, CompiledFilterRule[]>;
+}
+
+/**
  * Walk one rule list (the main list or a group) the way ipf_scanlist does.
  * `current` is the decision so far; the result is the new decision and
  * whether any rule in this list matched.
@@ -202,6 +211,7 @@ export function scanList(
   current: Decision,
   steps: RuleStep[] | undefined,
   depth = 0,
+  calls?: GroupCalls,
 ): { decision: Decision; matched: boolean } {
   let decision = current;
   let matched = false;
@@ -220,12 +230,28 @@ export function scanList(
       continue;
     }
     r.hits++;
+    if (act.kind === "call") {
+      const group = act.now ? calls?.groupFor(act.func, p) : undefined;
+      const list = group !== undefined ? calls?.groups.get(`${p.dir}:${group}`) : undefined;
+      if (list) {
+        const sub = scanList(list, p, decision, steps, depth + 1, calls);
+        if (sub.matched) {
+          decision = sub.decision;
+          matched = true;
+          // ipftest counts the rule a group-map call lands on twice: once in the
+          // group scan, once more when the call's result is taken (expected/p3).
+          if (sub.decision.rule) sub.decision.rule.hits++;
+        }
+      }
+      if (decision.quick) break;
+      continue;
+    }
     matched = true;
-    if (act.kind !== "log" && act.kind !== "call" && act.kind !== "decapsulate") {
+    if (act.kind !== "log" && act.kind !== "decapsulate") {
       decision = { verdict: verdictOf(r), quick: r.ast.quick, rule: r };
     }
     if (r.headList) {
-      const sub = scanList(r.headList, p, decision, steps, depth + 1);
+      const sub = scanList(r.headList, p, decision, steps, depth + 1, calls);
       if (sub.matched) decision = sub.decision;
     }
     if (decision.quick) break;

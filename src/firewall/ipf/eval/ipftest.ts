@@ -11,6 +11,7 @@ import type { AddressTable, DestinationList } from "./address.js";
 import { IpfEngine } from "./engine.js";
 import { clonePacket, formatPacketLine, type Packet } from "./packet.js";
 import type { StateEntry } from "./state.js";
+import type { GroupMap } from "./pools.js";
 import { formatAddr, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP } from "./packet.js";
 
 /** Parse and print functions of the rule languages, supplied by the caller. */
@@ -34,6 +35,7 @@ export interface IpftestOptions {
   /** -P: lookup tables, by `pool/NAME` / `hash/NAME` key, and their dump lines. */
   tables?: ReadonlyMap<string, AddressTable>;
   dstlists?: ReadonlyMap<string, DestinationList>;
+  groupMaps?: ReadonlyMap<string, GroupMap>;
   poolDump?: readonly string[];
   hashDump?: readonly string[];
   /** -T name=value. */
@@ -49,6 +51,7 @@ export function runIpftest(packets: readonly Packet[], opts: IpftestOptions): st
   const engine = new IpfEngine(opts.filterRules ?? [], opts.natRules ?? [], {
     ...(opts.tables ? { tables: opts.tables } : {}),
     ...(opts.dstlists ? { dstlists: opts.dstlists } : {}),
+    ...(opts.groupMaps ? { groupMaps: opts.groupMaps } : {}),
     ...(opts.tunables ? { tunables: opts.tunables } : {}),
   });
   let out = "";
@@ -103,10 +106,11 @@ function dump(engine: IpfEngine, opts: IpftestOptions): string {
   lines.push("List of configured hash tables");
   lines.push(...anonymous.hashDump, ...(opts.hashDump ?? []));
   lines.push("List of groups configured (set 0)");
+  lines.push(...dumpGroups(engine, opts, anonymous.numbers));
   lines.push("List of groups configured (set 1)");
   const rulesOf = (dir: "in" | "out", accounting: boolean): string[] =>
     engine.filters.rules
-      .filter((r) => r.dir === dir && (r.ast.action.kind === "count") === accounting)
+      .filter((r) => r.dir === dir && (r.ast.action.kind === "count") === accounting && r.ast.group === null)
       .map((r) => `${r.hits} ${opts.language.printFilterRule(r.ast, anonymous.numbers)}`);
   for (const set of [0, 1]) {
     for (const dir of ["in", "out"] as const) {
@@ -123,6 +127,31 @@ function dump(engine: IpfEngine, opts: IpftestOptions): string {
     }
   }
   return lines.join("\n") + "\n";
+}
+
+/**
+ * Rule groups with their rules and hit counts. "Ref" counts the group's rules
+ * plus the group-map entries and head rules that send packets to it; the flags
+ * are the direction (0x8000 in, 0x4000 out).
+ */
+function dumpGroups(engine: IpfEngine, opts: IpftestOptions, numbers: ReadonlyMap<InlinePool, string>): string[] {
+  const lines: string[] = [];
+  const order: string[] = [];
+  for (const r of engine.filters.rules) {
+    if (r.ast.group === null || r.ast.action.kind === "count") continue;
+    const key = `${r.dir}:${r.ast.group}`;
+    if (!order.includes(key)) order.push(key);
+  }
+  for (const key of order) {
+    const [dir, name] = key.split(":") as [string, string];
+    const members = engine.filters.groups.get(key) ?? [];
+    let refs = members.length;
+    for (const m of opts.groupMaps?.values() ?? []) if (m.dir === dir) refs += m.entries.filter((e) => e.group === name).length;
+    refs += engine.filters.rules.filter((r) => r.dir === dir && r.ast.head === name).length;
+    lines.push(`Dev.0. Group ${name} Ref ${refs} Flags 0x${dir === "in" ? "8000" : "4000"}`);
+    for (const r of members) lines.push(`${r.hits} ${opts.language.printFilterRule(r.ast, numbers)}`);
+  }
+  return lines;
 }
 
 /** ip_state.c ipf_state_print, for the entries ipftest leaves behind. */

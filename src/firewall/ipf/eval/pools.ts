@@ -41,6 +41,36 @@ export class TreePool implements AddressTable {
 
 export class PoolSyntaxError extends Error {}
 
+/** The hash table size ippool gives a table of n entries when none is set (the smallest prime above n). */
+function defaultHashSize(n: number): number {
+  for (let size = n + 1; ; size++) {
+    let prime = size > 1;
+    for (let d = 2; d * d <= size; d++) if (size % d === 0) prime = false;
+    if (prime) return size;
+  }
+}
+
+/** `group-map in|out role = ipf number = N [group = G] { addr[, group = G]; … };`: address → rule group. */
+export class GroupMap {
+  constructor(
+    readonly dir: string,
+    readonly role: string,
+    readonly number: string,
+    readonly entries: (PoolEntry & { group: string })[],
+  ) {}
+
+  groupFor(family: Family, addr: bigint): string | undefined {
+    let best: (PoolEntry & { group: string }) | undefined;
+    for (const e of this.entries) if (e.family === family && (addr & e.mask) === e.addr && (!best || e.bits > best.bits)) best = e;
+    return best?.group;
+  }
+
+  dump(): string[] {
+    const items = this.entries.map((e) => `${formatAddr(e.family, e.addr)}/${e.bits}, group=${e.group};`);
+    return [`group-map ${this.dir} role=${this.role} number=${this.number} size=${defaultHashSize(this.entries.length)}`, `\t{ ${items.join(" ")} };`];
+  }
+}
+
 /**
  * `pool ROLE/dstlist (name NAME; policy POLICY;) { [ifname:]address; … };`:
  * where rewrite rules and `to dstlist/NAME` send new sessions. round-robin
@@ -78,6 +108,7 @@ const SUPPORTED_POLICIES = new Set(["round-robin", "weighted connection", "weigh
 
 export interface LoadedPools {
   dstlists: Map<string, DestinationList>;
+  groupMaps: Map<string, GroupMap>;
   tables: Map<string, AddressTable>;
   poolDump: string[];
   hashDump: string[];
@@ -131,7 +162,8 @@ export function loadPools(text: string, readFile: (path: string) => string = () 
   throw new PoolSyntaxError("whois files are not available here");
 }): LoadedPools {
   const body = text.replace(/#.*$/gm, "");
-  const out: LoadedPools = { dstlists: new Map(), tables: new Map(), poolDump: [], hashDump: [] };
+  const out: LoadedPools = { dstlists: new Map(), groupMaps: new Map(), tables: new Map(), poolDump: [], hashDump: [] };
+  const groupMapRe = /^group-map\s+(in|out)\s+role\s*=\s*(\w+)\s+number\s*=\s*(\w+)(?:\s+group\s*=\s*(\w+))?\s*\{([^}]*)\}\s*;/;
   const tableRe = /^table\s+role\s*=\s*(\w+)\s+type\s*=\s*(\w+)\s+number\s*=\s*(\w+)\s*\{([^}]*)\}\s*;/;
   const poolRe = /^pool\s+(\w+)\/dstlist\s*\(([^)]*)\)\s*\{([^}]*)\}\s*;/;
   const whoisRe = /^pool\s+(\w+)\/tree\s*\(\s*name\s+([^;\s]+)\s*;\s*\)\s*\{\s*whois\s+file\s+"([^"]+)"\s*;\s*\}\s*;/;
@@ -141,7 +173,24 @@ export function loadPools(text: string, readFile: (path: string) => string = () 
     const table = tableRe.exec(rest);
     const pool = table ? null : poolRe.exec(rest);
     const whois = table || pool ? null : whoisRe.exec(rest);
-    if (whois) {
+    const groupMap = table || pool || whois ? null : groupMapRe.exec(rest);
+    if (groupMap) {
+      const [, dir, role, number, defaultGroup, list] = groupMap;
+      const entries = (list ?? "")
+        .split(";")
+        .map((x) => x.trim())
+        .filter((x) => x !== "")
+        .map((item) => {
+          const [addr, ...opts] = item.split(",");
+          const group = /group\s*=\s*(\w+)/.exec(opts.join(","))?.[1] ?? defaultGroup;
+          if (group === undefined) throw new PoolSyntaxError(`group-map entry ${JSON.stringify(item)} names no group`);
+          return { ...parseEntry(addr ?? ""), group };
+        });
+      const map = new GroupMap(dir ?? "in", role ?? "ipf", number ?? "0", entries);
+      out.groupMaps.set(number ?? "0", map);
+      out.hashDump.unshift(...map.dump());
+      rest = rest.slice(groupMap[0].length).trim();
+    } else if (whois) {
       const [, role, name, file] = whois;
       const t = new TreePool(role ?? "ipf", name ?? "", whoisBlocks(readFile(file ?? "")), `name=${name}`);
       found.push(t);
