@@ -161,3 +161,23 @@ test("update --json: one document naming the option", async () => {
     steps: 2,
   });
 });
+
+test("update -b keeps owners, groups and set-id modes of the host's files (qjail's cpio -dmp), where tests run as root", async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.diagnostic("not root: ownership cannot be set, nothing to check");
+    return;
+  }
+  const { chownSync, chmodSync, statSync } = await import("node:fs");
+  const h = host();
+  writeFileSync(join(h.dir, "usr/bin/wall"), "setgid tty\n");
+  chownSync(join(h.dir, "usr/bin/wall"), 0, 4);
+  chmodSync(join(h.dir, "usr/bin/wall"), 0o2555);
+  chownSync(join(h.dir, "bin/sh"), 3, 7);
+  const r = await cli(h, ["-b"]);
+  assert.equal(r.code, 0, r.stderr);
+  const wall = statSync(join(h.dir, "usr/jails/sharedfs/usr/bin/wall"));
+  assert.equal(wall.gid, 4);
+  assert.equal(wall.mode & 0o7777, 0o2555);
+  const sh = statSync(join(h.dir, "usr/jails/sharedfs/bin/sh"));
+  assert.deepEqual([sh.uid, sh.gid], [3, 7]);
+});

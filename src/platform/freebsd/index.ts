@@ -5,7 +5,9 @@ import type { Plan, Step } from "../../core/plan.js";
 import { formatStep } from "../../core/plan.js";
 import { physical } from "../../core/paths.js";
 import { UsageError, shown } from "../../core/errors.js";
-import { applyPlan, applyStep } from "../apply.js";
+import { applyStep, crashPoint } from "../apply.js";
+import { assertPlainPath } from "../safe-fs.js";
+import { copyTreePreserving } from "./copy.js";
 import { runProgram, type RunResult } from "../run.js";
 import type { ConsoleRequest, JailSpec, LiveJail, Platform } from "../types.js";
 import { parseJlsJson } from "./jls.js";
@@ -84,6 +86,22 @@ export function createFreebsdPlatform(
     return r.stdout;
   }
 
+  async function applyFreebsdStep(step: Step): Promise<void> {
+    if (step.kind === "copyTree") {
+      if (step.inJail) await assertPlainPath(physical(root, step.inJail), physical(root, step.to));
+      await copyTreePreserving(physical(root, step.from), physical(root, step.to), step.overwrite ?? false);
+      return;
+    }
+    if (step.kind === "run") {
+      if (!live) return;
+      const r = await run(step.argv);
+      if (r.code !== 0 && !step.mayFail)
+        throw new Error(`${step.argv.join(" ")} exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
+      return;
+    }
+    await applyStep(step, { root, runCommands: false });
+  }
+
   /** Execute a plan from ./plans.ts, feeding captured values into later steps. */
   async function execute(plan: Plan): Promise<void> {
     const values = new Map<string, string>();
@@ -97,7 +115,7 @@ export function createFreebsdPlatform(
     for (const step of plan.steps) {
       if (!live) {
         echo(step);
-        if (step.kind !== "run" && !needsUnknown(step)) await applyStep(step, { root, runCommands: false });
+        if (step.kind !== "run" && !needsUnknown(step)) await applyFreebsdStep(step);
         continue;
       }
       const filled = JSON.parse(fill(JSON.stringify(step))) as Step;
@@ -115,11 +133,7 @@ export function createFreebsdPlatform(
         }
         continue;
       }
-      if (filled.kind === "run") {
-        const r = await run(filled.argv);
-        if (r.code !== 0 && !filled.mayFail)
-          throw new Error(`${filled.argv.join(" ")} exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
-      } else await applyStep(filled, { root, runCommands: false });
+      await applyFreebsdStep(filled);
     }
   }
 
@@ -137,7 +151,19 @@ export function createFreebsdPlatform(
   const platform = {
     name: "freebsd" as const,
     root,
-    apply: (plan: Plan) => applyPlan(plan, { root, runCommands: live, onStep: live ? undefined : echo }),
+    /**
+     * src/platform/apply.ts's order and crash points, with one FreeBSD
+     * difference: trees are copied keeping owners and groups (./copy.ts).
+     */
+    async apply(plan: Plan): Promise<void> {
+      const total = plan.steps.length;
+      for (const [i, step] of plan.steps.entries()) {
+        crashPoint(`step:${i}`);
+        if (!live) echo(step);
+        await applyFreebsdStep(step);
+      }
+      crashPoint(`step:${total}`);
+    },
     async liveJails(): Promise<Map<string, LiveJail>> {
       const recorded = env.QJAIL_JLS_JSON;
       if (!live && recorded === undefined) return new Map();
