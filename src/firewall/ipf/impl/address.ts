@@ -22,6 +22,12 @@ export function prefixToMask(family: Family, prefix: number): bigint {
 
 /** The prefix length of a contiguous mask, or null when the mask has holes. */
 export function maskPrefix(family: Family, mask: bigint): number | null {
+  if (family === "inet") {
+    // Plain 32-bit arithmetic: this runs for every address in a rule file.
+    const inverse = ~Number(mask) >>> 0;
+    if ((inverse & (inverse + 1)) !== 0) return null;
+    return inverse === 0 ? 32 : Math.clz32(inverse);
+  }
   const bits = familyBits(family);
   let n = 0;
   while (n < bits && ((mask >> BigInt(bits - 1 - n)) & 1n) === 1n) n++;
@@ -37,13 +43,13 @@ export function countBits(family: Family, mask: bigint): number {
 export function parseDottedQuad(text: string): bigint | null {
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
   if (!m) return null;
-  let v = 0n;
+  let v = 0;
   for (let i = 1; i <= 4; i++) {
     const octet = Number(m[i]);
     if (octet > 255) return null;
-    v = (v << 8n) | BigInt(octet);
+    v = v * 256 + octet;
   }
-  return v;
+  return BigInt(v);
 }
 
 /**
@@ -74,7 +80,8 @@ export function parseIpv6(text: string): bigint | null {
 
 export function formatAddress(family: Family, value: bigint): string {
   if (family === "inet") {
-    return [24n, 16n, 8n, 0n].map((s) => String((value >> s) & 0xffn)).join(".");
+    const v = Number(value);
+    return `${Math.floor(v / 16777216) % 256}.${Math.floor(v / 65536) % 256}.${Math.floor(v / 256) % 256}.${v % 256}`;
   }
   const parts: number[] = [];
   for (let i = 7; i >= 0; i--) parts.push(Number((value >> BigInt(i * 16)) & 0xffffn));
