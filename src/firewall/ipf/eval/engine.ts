@@ -166,6 +166,8 @@ export class IpfEngine {
     const st = this.state.find(p);
     if (st) {
       if (trace) trace.stateMatched = st;
+      // A fragment passed by state opens the way for the rest of its packet when the rule keeps frags.
+      if (st.entry.rule.ast.keepFrags) this.frags.remember(p, st.entry.verdict);
       const routeIf = st.reverse ? undefined : st.entry.routeIf;
       if (routeIf !== undefined) this.state.countRouted(st.entry, p);
       return { verdict: st.entry.verdict, quick: true, rule: st.entry.rule, ...(routeIf !== undefined ? { routeIf } : {}) };

@@ -126,6 +126,21 @@ export class StateTable {
     const limit = rule.ast.keepState?.limit ?? null;
     const count = this.ruleCounts.get(rule) ?? 0;
     if (limit !== null && count >= limit) return `rule's state limit ${limit} reached`;
+    const ks = rule.ast.keepState;
+    if (ks && (ks.maxSrcs !== null || ks.maxPerSrc !== null)) {
+      const mine = this.entries.filter((e) => e.rule === rule);
+      if (ks.maxSrcs !== null) {
+        const sources = new Set(mine.map((e) => e.src));
+        if (!sources.has(p.src) && sources.size >= ks.maxSrcs) return `rule's max-srcs ${ks.maxSrcs} reached`;
+      }
+      if (ks.maxPerSrc !== null) {
+        const width = p.family === 4 ? 32 : 128;
+        const bits = ks.maxPerSrc.mask;
+        const mask = bits <= 0 ? 0n : ((1n << BigInt(width)) - 1n) ^ ((1n << BigInt(width - bits)) - 1n);
+        const same = mine.filter((e) => (e.src & mask) === (p.src & mask)).length;
+        if (same >= ks.maxPerSrc.count) return `rule's max-per-src ${ks.maxPerSrc.count}/${bits} reached`;
+      }
+    }
     const e: StateEntry = {
       family: p.family,
       proto: p.proto,
