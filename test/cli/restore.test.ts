@@ -182,3 +182,23 @@ test("restore with no archive of that name says how to make one", async () => {
   assert.equal(r.code, 3);
   assert.match(r.stderr, /QJ1623: no archive of "www"/);
 });
+
+test("a qjail 5.x image-jail archive (tree, no .img) is refused with the create -a advice", async () => {
+  const h = host();
+  const image = formatRecord({
+    ...emptyRecord(),
+    name: "www",
+    path: "/usr/jails/www",
+    imagetype: "simple",
+    image: "/usr/jails/www/www.img",
+  });
+  for (const d of ["qjail.local/www.man", "qjail.global/www.man"])
+    writeFileSync(join(h.dir, "usr/local/etc", d), image);
+  assert.equal((await cli(h, "archive", ["www"])).code, 0);
+  removeJail(h.dir);
+  const before = treeDigest(h.dir);
+  const r = await cli(h, "restore", ["www"]);
+  assert.equal(r.code, 3);
+  assert.match(r.stderr, /QJ1629: .*not its image "\/usr\/jails\/www\/www\.img"/);
+  assert.deepEqual(treeDigest(h.dir), before);
+});

@@ -85,7 +85,10 @@ one as previous.sharedfs / previous.template (sharedfs only when no jail runs). 
 copies ARCHIVEDIR/system.bkup back over /usr/local/etc and pgm.bkup over /usr/local/bin;
 with no backup it refuses (qjail 5.x called an undefined 'Kill' there).
 
-To restore a jail under another name or zone, use 'qjail create -a'.`,
+To restore a jail under another name or zone, use 'qjail create -a'.
+Changed on purpose: an image jail's archive made by qjail 5.x holds its mounted tree, not the
+image, and qjail 5.x rebuilt the image on restore; this qjail refuses it (make a new image
+jail with 'qjail create -a ARCHIVE -i SIZE NAME'). Archives made here hold the .img itself.`,
   examples: [
     { command: "qjail restore www", description: "restore www from its newest archive" },
     { command: "qjail restore www@201707011803.26.tar", description: "restore from one archive file" },
@@ -179,6 +182,15 @@ To restore a jail under another name or zone, use 'qjail create -a'.`,
         continue;
       }
       const info = checkJailArchive(posix.basename(archive), entries, texts);
+      const image = info.record.image || `${info.rootPath}/${info.name}.img`;
+      if (info.record.imagetype !== "" && !entries.some((e) => e.path === image)) {
+        // qjail 5.x archives an image jail's mounted tree and rebuilds the image on restore.
+        throw new UsageError(
+          "QJ1629",
+          `archive ${shown(archive)} holds the tree of image jail ${shown(info.name)}, not its image ${shown(image)}; rebuilding images on restore is not supported`,
+          `Make a new image jail from it: 'qjail create -a ${posix.basename(archive)} -i SIZE NEWNAME'.`,
+        );
+      }
       const clash = globalJails.find((g) => g.name === info.name);
       if (clash || existsSync(P(info.rootPath)) || jobs.some((j) => j.name === info.name)) {
         throw new UsageError(
