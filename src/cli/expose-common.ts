@@ -3,7 +3,12 @@ import { UsageError } from "../core/errors.js";
 import type { HostConfig, HostFacts } from "../core/hostconfig.js";
 import type { Exposure, JailAddresses } from "../core/exposure.js";
 import { formatPlan, type Plan } from "../core/plan.js";
-import { readExposures, readHostConfig, refuseDamaged, type ExposureStoreProblem } from "../store/exposures.js";
+import {
+  readExposures,
+  readHostConfig,
+  refuseDamaged,
+  type ExposureStoreProblem,
+} from "../store/exposures.js";
 import { withHostLock } from "../store/lock.js";
 import { loadJailAddresses, runSync, renderSync, combinedPlan, type SyncOutcome } from "../firewall/sync.js";
 import { detectLinuxHostFacts } from "../platform/linux/firewall.js";
@@ -35,7 +40,8 @@ export async function loadExposeState(inv: Invocation): Promise<ExposeState> {
   const platformName = inv.global.platform ?? (process.platform === "freebsd" ? "freebsd" : "linux");
   // Detect defaults only on the real host; under --root they would describe the wrong machine.
   let facts: HostFacts = {};
-  if (root === "/") facts = platformName === "linux" ? await detectLinuxHostFacts() : await detectFreebsdHostFacts();
+  if (root === "/")
+    facts = platformName === "linux" ? await detectLinuxHostFacts() : await detectFreebsdHostFacts();
   const hc = await readHostConfig(root, layout, platformName, facts);
   const { exposures, problems } = await readExposures(root, layout);
   const jails = await loadJailAddresses(root, layout);
@@ -54,7 +60,12 @@ export async function loadExposeState(inv: Invocation): Promise<ExposeState> {
 /** Commands that change the firewall refuse while the host config or an exposure file is damaged. */
 export function refuseBrokenState(state: ExposeState): void {
   const first = state.hostProblems[0];
-  if (first) throw new UsageError("QJ3001", first, `Fix that line of ${state.layout.hostConfig}; its keys are described in qjail-fw-setup(8).`);
+  if (first)
+    throw new UsageError(
+      "QJ3001",
+      first,
+      `Fix that line of ${state.layout.hostConfig}; its keys are described in qjail-fw-setup(8).`,
+    );
   refuseDamaged(state.exposureProblems);
 }
 
@@ -64,7 +75,11 @@ export function refuseBrokenState(state: ExposeState): void {
  * changed the state meanwhile. The first check runs before the lock so a
  * refusal does not even create the lock file: a refusal changes nothing on disk.
  */
-export async function checkThenLocked<C, T>(inv: Invocation, check: () => Promise<C>, fn: (checked: C) => Promise<T>): Promise<T> {
+export async function checkThenLocked<C, T>(
+  inv: Invocation,
+  check: () => Promise<C>,
+  fn: (checked: C) => Promise<T>,
+): Promise<T> {
   const first = await check();
   if (inv.global.dryRun) return fn(first);
   return withHostLock(physical(inv.global.root, hostLayout().lockFile), async () => fn(await check()));
@@ -72,8 +87,20 @@ export async function checkThenLocked<C, T>(inv: Invocation, check: () => Promis
 
 /** Print the plan and every generated rule text (--dry-run), human text to stderr under --json. */
 export function printDryRun(inv: Invocation, plan: Plan, rules: Record<string, string>): void {
-  const text = formatPlan(plan) + Object.entries(rules).map(([name, body]) => `# --- ${name} ---\n${body}`).join("");
-  if (inv.global.json) write(inv.ctx.stdout, JSON.stringify({ dryRun: true, plan: { title: plan.title, steps: plan.steps, warnings: plan.warnings ?? [] }, rules }));
+  const text =
+    formatPlan(plan) +
+    Object.entries(rules)
+      .map(([name, body]) => `# --- ${name} ---\n${body}`)
+      .join("");
+  if (inv.global.json)
+    write(
+      inv.ctx.stdout,
+      JSON.stringify({
+        dryRun: true,
+        plan: { title: plan.title, steps: plan.steps, warnings: plan.warnings ?? [] },
+        rules,
+      }),
+    );
   else write(inv.ctx.stdout, text);
 }
 
@@ -115,7 +142,16 @@ export async function applyChange(inv: Invocation, state: ExposeState, req: Chan
     `${req.done} (${state.host.firewall} rules ${outcome.active ? "loaded and verified" : "written; not loaded here: run 'qjail fw sync' on the host"})`,
   ];
   if (inv.global.json) {
-    write(inv.ctx.stdout, JSON.stringify({ ...req.report, firewall: state.host.firewall, state: status, warnings, rules: outcome.rendered.rules }));
+    write(
+      inv.ctx.stdout,
+      JSON.stringify({
+        ...req.report,
+        firewall: state.host.firewall,
+        state: status,
+        warnings,
+        rules: outcome.rendered.rules,
+      }),
+    );
     for (const l of human) write(inv.ctx.stderr, l);
   } else {
     for (const l of human.slice(0, -1)) write(inv.ctx.stderr, l);

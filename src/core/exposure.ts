@@ -3,7 +3,14 @@ import { UsageError, shown } from "./errors.js";
 import type { Plan } from "./plan.js";
 import type { HostLayout } from "./paths.js";
 import { recordAddresses } from "./validate.js";
-import { canonicalAddress, parseAddress, parseCidr, type HostConfig, type Network, type Protocol } from "./hostconfig.js";
+import {
+  canonicalAddress,
+  parseAddress,
+  parseCidr,
+  type HostConfig,
+  type Network,
+  type Protocol,
+} from "./hostconfig.js";
 
 /**
  * Exposures: a public port (or range) of the host forwarded to a jail's port.
@@ -26,7 +33,8 @@ export interface PortRange {
 }
 
 /** Where the public side listens: an address of the host, or every address of one interface. */
-export type PublicSide = { kind: "address"; address: string; family: 4 | 6 } | { kind: "interface"; name: string };
+export type PublicSide =
+  { kind: "address"; address: string; family: 4 | 6 } | { kind: "interface"; name: string };
 
 export interface Exposure {
   jail: string;
@@ -78,11 +86,19 @@ export function parseProtocol(text: string): Protocol {
 
 function parsePort(text: string, whole: string): number {
   if (!/^[0-9]{1,5}$/.test(text)) {
-    throw new UsageError("QJ3011", `malformed port mapping ${shown(whole)}: ${shown(text)} is not a port number`, "Write PUBLIC:JAILPORT, e.g. 6188:80, or ranges 8000-8010:9000-9010.");
+    throw new UsageError(
+      "QJ3011",
+      `malformed port mapping ${shown(whole)}: ${shown(text)} is not a port number`,
+      "Write PUBLIC:JAILPORT, e.g. 6188:80, or ranges 8000-8010:9000-9010.",
+    );
   }
   const n = Number(text);
   if (n < 1 || n > 65535) {
-    throw new UsageError("QJ3012", `port ${n} in ${shown(whole)} is out of range`, "Ports go from 1 to 65535.");
+    throw new UsageError(
+      "QJ3012",
+      `port ${n} in ${shown(whole)} is out of range`,
+      "Ports go from 1 to 65535.",
+    );
   }
   return n;
 }
@@ -90,12 +106,20 @@ function parsePort(text: string, whole: string): number {
 function parseRangeText(text: string, whole: string): PortRange {
   const parts = text.split("-");
   if (parts.length > 2 || parts.some((p) => p === "")) {
-    throw new UsageError("QJ3011", `malformed port mapping ${shown(whole)}: ${shown(text)} is not PORT or PORT-PORT`, "Write PUBLIC:JAILPORT, e.g. 6188:80, or ranges 8000-8010:9000-9010.");
+    throw new UsageError(
+      "QJ3011",
+      `malformed port mapping ${shown(whole)}: ${shown(text)} is not PORT or PORT-PORT`,
+      "Write PUBLIC:JAILPORT, e.g. 6188:80, or ranges 8000-8010:9000-9010.",
+    );
   }
   const low = parsePort(parts[0] as string, whole);
   const high = parts[1] === undefined ? low : parsePort(parts[1], whole);
   if (high < low) {
-    throw new UsageError("QJ3013", `port range ${shown(text)} in ${shown(whole)} runs backwards`, `Write the lower port first: ${high}-${low}.`);
+    throw new UsageError(
+      "QJ3013",
+      `port range ${shown(text)} in ${shown(whole)} runs backwards`,
+      `Write the lower port first: ${high}-${low}.`,
+    );
   }
   return { low, high };
 }
@@ -104,7 +128,11 @@ function parseRangeText(text: string, whole: string): PortRange {
 export function parsePortMapping(text: string): { public: PortRange; jailPort: PortRange } {
   const sides = text.split(":");
   if (sides.length !== 2) {
-    throw new UsageError("QJ3011", `malformed port mapping ${shown(text)}: expected PUBLIC:JAILPORT`, "Write PUBLIC:JAILPORT, e.g. 6188:80, or ranges 8000-8010:9000-9010.");
+    throw new UsageError(
+      "QJ3011",
+      `malformed port mapping ${shown(text)}: expected PUBLIC:JAILPORT`,
+      "Write PUBLIC:JAILPORT, e.g. 6188:80, or ranges 8000-8010:9000-9010.",
+    );
   }
   const pub = parseRangeText(sides[0] as string, text);
   const jail = parseRangeText(sides[1] as string, text);
@@ -127,7 +155,11 @@ export function parseFromList(values: readonly string[]): string[] {
   for (const v of values.flatMap((x) => x.split(","))) {
     const net = parseCidr(v.trim());
     if (typeof net === "string") {
-      throw new UsageError("QJ3015", `invalid --from ${shown(v)}: ${net}`, "Give a source network as CIDR (198.51.100.0/24, 2001:db8::/32) or an address.");
+      throw new UsageError(
+        "QJ3015",
+        `invalid --from ${shown(v)}: ${net}`,
+        "Give a source network as CIDR (198.51.100.0/24, 2001:db8::/32) or an address.",
+      );
     }
     const masked = maskedCidr(net);
     if (!out.includes(masked)) out.push(masked);
@@ -137,7 +169,10 @@ export function parseFromList(values: readonly string[]): string[] {
 
 /** The CIDR with host bits cleared, as the firewalls store it. */
 function maskedCidr(net: Network): string {
-  const base = net.family === 4 ? ipaddr.IPv4.networkAddressFromCIDR(net.cidr) : ipaddr.IPv6.networkAddressFromCIDR(net.cidr);
+  const base =
+    net.family === 4
+      ? ipaddr.IPv4.networkAddressFromCIDR(net.cidr)
+      : ipaddr.IPv6.networkAddressFromCIDR(net.cidr);
   return `${canonicalAddress(base)}/${net.prefix}`;
 }
 
@@ -145,17 +180,29 @@ export function parsePublicSide(text: string): PublicSide {
   const addr = parseAddress(text);
   if (addr) {
     if (addr.range() === "unspecified" || addr.range() === "multicast" || addr.range() === "broadcast") {
-      throw new UsageError("QJ3016", `--on ${shown(text)} is not a host address`, "Give one of the host's own addresses or an interface name.");
+      throw new UsageError(
+        "QJ3016",
+        `--on ${shown(text)} is not a host address`,
+        "Give one of the host's own addresses or an interface name.",
+      );
     }
     return { kind: "address", address: canonicalAddress(addr), family: addr.kind() === "ipv4" ? 4 : 6 };
   }
   if (IFACE_RE.test(text)) return { kind: "interface", name: text };
-  throw new UsageError("QJ3016", `--on ${shown(text)} is neither an address nor an interface name`, "Give one of the host's addresses (192.0.2.5) or an interface (em0).");
+  throw new UsageError(
+    "QJ3016",
+    `--on ${shown(text)} is neither an address nor an interface name`,
+    "Give one of the host's addresses (192.0.2.5) or an interface (em0).",
+  );
 }
 
 export function validateComment(text: string): string {
   if (COMMENT_BAD.test(text) || text.length > 200) {
-    throw new UsageError("QJ3017", `comment ${shown(text)} contains a quote, backslash, backquote, '$' or control character, or is over 200 characters`, "Use plain words.");
+    throw new UsageError(
+      "QJ3017",
+      `comment ${shown(text)} contains a quote, backslash, backquote, '$' or control character, or is over 200 characters`,
+      "Use plain words.",
+    );
   }
   return text;
 }
@@ -172,7 +219,10 @@ export interface ExposureFileProblem {
 const FILE_KEYS = ["proto", "public", "jail_port", "from", "on", "comment"] as const;
 
 /** One jail's exposure file. Problems are collected so `qjail ports` can show a damaged file instead of failing. */
-export function parseExposureFile(jail: string, text: string): { exposures: Exposure[]; problems: ExposureFileProblem[] } {
+export function parseExposureFile(
+  jail: string,
+  text: string,
+): { exposures: Exposure[]; problems: ExposureFileProblem[] } {
   const exposures: Exposure[] = [];
   const problems: ExposureFileProblem[] = [];
   text.split("\n").forEach((raw, i) => {
@@ -187,8 +237,17 @@ export function parseExposureFile(jail: string, text: string): { exposures: Expo
       end = re.lastIndex;
     }
     const unknown = [...fields.keys()].filter((k) => !(FILE_KEYS as readonly string[]).includes(k));
-    if (end !== line.length || unknown.length > 0 || !fields.has("proto") || !fields.has("public") || !fields.has("jail_port")) {
-      problems.push({ line: i + 1, message: `not an exposure line (proto="…" public="…" jail_port="…" [from="…"] [on="…"] [comment="…"]): ${shown(raw)}` });
+    if (
+      end !== line.length ||
+      unknown.length > 0 ||
+      !fields.has("proto") ||
+      !fields.has("public") ||
+      !fields.has("jail_port")
+    ) {
+      problems.push({
+        line: i + 1,
+        message: `not an exposure line (proto="…" public="…" jail_port="…" [from="…"] [on="…"] [comment="…"]): ${shown(raw)}`,
+      });
       return;
     }
     try {
@@ -221,7 +280,13 @@ export function formatExposureFile(list: readonly Exposure[]): string {
 }
 
 export function sortExposures<T extends Exposure>(list: readonly T[]): T[] {
-  return [...list].sort((a, b) => a.public.low - b.public.low || a.proto.localeCompare(b.proto) || a.jail.localeCompare(b.jail) || onKey(a.on).localeCompare(onKey(b.on)));
+  return [...list].sort(
+    (a, b) =>
+      a.public.low - b.public.low ||
+      a.proto.localeCompare(b.proto) ||
+      a.jail.localeCompare(b.jail) ||
+      onKey(a.on).localeCompare(onKey(b.on)),
+  );
 }
 
 function onKey(on: PublicSide | undefined): string {
@@ -233,12 +298,17 @@ function onKey(on: PublicSide | undefined): string {
 // ---------------------------------------------------------------------------
 
 export function jailAddressesOf(name: string, record: { ip4: string; ip6: string }): JailAddresses {
-  return { name, ip4: recordAddresses(record.ip4), ip6: recordAddresses(record.ip6).map((a) => canonicalAddress(ipaddr.IPv6.parse(a))) };
+  return {
+    name,
+    ip4: recordAddresses(record.ip4),
+    ip6: recordAddresses(record.ip6).map((a) => canonicalAddress(ipaddr.IPv6.parse(a))),
+  };
 }
 
 /** Could two public sides receive the same packet? Distinct addresses or distinct interfaces cannot. */
 function sidesOverlap(a: PublicSide | undefined, b: PublicSide | undefined, extIf: string): boolean {
-  const ifaceOf = (s: PublicSide | undefined): string | undefined => (s === undefined ? extIf : s.kind === "interface" ? s.name : undefined);
+  const ifaceOf = (s: PublicSide | undefined): string | undefined =>
+    s === undefined ? extIf : s.kind === "interface" ? s.name : undefined;
   if (a?.kind === "address" && b?.kind === "address") return a.address === b.address;
   const ia = ifaceOf(a);
   const ib = ifaceOf(b);
@@ -283,11 +353,17 @@ export function checkNewExposure(
     throw new UsageError(
       "QJ3020",
       `no jail named ${shown(req.jail)}`,
-      known.length > 0 ? `Known jails: ${known.join(", ")}. Create it first with 'qjail create'.` : "Create it first with 'qjail create -4 ADDRESS NAME'.",
+      known.length > 0
+        ? `Known jails: ${known.join(", ")}. Create it first with 'qjail create'.`
+        : "Create it first with 'qjail create -4 ADDRESS NAME'.",
     );
   }
   if (jail.ip4.length === 0 && jail.ip6.length === 0) {
-    throw new UsageError("QJ3021", `jail ${shown(req.jail)} has no IP address to forward to`, `Give it one with 'qjail config -4 ADDRESS ${req.jail}'.`);
+    throw new UsageError(
+      "QJ3021",
+      `jail ${shown(req.jail)} has no IP address to forward to`,
+      `Give it one with 'qjail config -4 ADDRESS ${req.jail}'.`,
+    );
   }
   if (req.on?.kind === "address") {
     const addrs = req.on.family === 4 ? jail.ip4 : jail.ip6;
@@ -310,7 +386,11 @@ export function checkNewExposure(
       );
     }
     if (req.on?.kind === "address" && req.on.family !== f) {
-      throw new UsageError("QJ3015", `--from ${shown(c)} is IPv${f} but --on ${shown(req.on.address)} is IPv${req.on.family}`, "Give sources of the same family as the public address.");
+      throw new UsageError(
+        "QJ3015",
+        `--from ${shown(c)} is IPv${f} but --on ${shown(req.on.address)} is IPv${req.on.family}`,
+        "Give sources of the same family as the public address.",
+      );
     }
   }
   for (const s of state.host.hostServices) {
@@ -325,7 +405,8 @@ export function checkNewExposure(
   for (const other of state.exposures) {
     if (other.proto !== req.proto || !rangesOverlap(other.public, req.public)) continue;
     if (!sidesOverlap(other.on, req.on, state.host.extIf)) continue;
-    const same = other.jail === req.jail && other.public.low === req.public.low && other.public.high === req.public.high;
+    const same =
+      other.jail === req.jail && other.public.low === req.public.low && other.public.high === req.public.high;
     throw new UsageError(
       "QJ3022",
       `public ${req.proto} port ${shown(formatRange(req.public))} is already forwarded: ${describeExposure(other)}`,
@@ -368,7 +449,10 @@ export function resolveExposures(
     }
     const fams = exposureFamilies(e, jail);
     if (fams.length === 0) {
-      dropped.push({ exposure: e, reason: `jail ${shown(e.jail)} has no address of the family this exposure needs` });
+      dropped.push({
+        exposure: e,
+        reason: `jail ${shown(e.jail)} has no address of the family this exposure needs`,
+      });
       continue;
     }
     for (const family of fams) {
@@ -380,7 +464,12 @@ export function resolveExposures(
 }
 
 /** The plan that stores one jail's exposures: write the file, or remove it when none are left. */
-export function planExposureFile(layout: HostLayout, jail: string, list: readonly Exposure[], title: string): Plan {
+export function planExposureFile(
+  layout: HostLayout,
+  jail: string,
+  list: readonly Exposure[],
+  title: string,
+): Plan {
   const path = `${layout.exposures}/${jail}`;
   if (list.length === 0) return { title, steps: [{ kind: "remove", path }] };
   return {
@@ -393,25 +482,45 @@ export function planExposureFile(layout: HostLayout, jail: string, list: readonl
 }
 
 /** Find the exposure `unexpose JAIL PROTO PUBLIC` names (PUBLIC is the first public port; --on narrows it). */
-export function findExposure(list: readonly Exposure[], jail: string, proto: Protocol, publicPort: number, on: PublicSide | undefined): Exposure {
-  const matches = list.filter((e) => e.jail === jail && e.proto === proto && e.public.low === publicPort && (on === undefined || onKey(e.on) === onKey(on)));
+export function findExposure(
+  list: readonly Exposure[],
+  jail: string,
+  proto: Protocol,
+  publicPort: number,
+  on: PublicSide | undefined,
+): Exposure {
+  const matches = list.filter(
+    (e) =>
+      e.jail === jail &&
+      e.proto === proto &&
+      e.public.low === publicPort &&
+      (on === undefined || onKey(e.on) === onKey(on)),
+  );
   const first = matches[0];
   if (!first) {
     const mine = list.filter((e) => e.jail === jail);
     throw new UsageError(
       "QJ3024",
       `jail ${shown(jail)} has no ${proto} exposure on public port ${publicPort}`,
-      mine.length > 0 ? `Its exposures: ${mine.map(describeExposure).join("; ")}.` : `Jail ${shown(jail)} exposes nothing; 'qjail ports' lists every exposure.`,
+      mine.length > 0
+        ? `Its exposures: ${mine.map(describeExposure).join("; ")}.`
+        : `Jail ${shown(jail)} exposes nothing; 'qjail ports' lists every exposure.`,
     );
   }
   if (matches.length > 1) {
-    throw new UsageError("QJ3025", `jail ${shown(jail)} has ${matches.length} ${proto} exposures on public port ${publicPort} (different --on)`, "Add --on ADDRESS|IFACE to say which one to remove.");
+    throw new UsageError(
+      "QJ3025",
+      `jail ${shown(jail)} has ${matches.length} ${proto} exposures on public port ${publicPort} (different --on)`,
+      "Add --on ADDRESS|IFACE to say which one to remove.",
+    );
   }
   return first;
 }
 
 export function sameExposure(a: Exposure, b: Exposure): boolean {
-  return a.jail === b.jail && a.proto === b.proto && a.public.low === b.public.low && onKey(a.on) === onKey(b.on);
+  return (
+    a.jail === b.jail && a.proto === b.proto && a.public.low === b.public.low && onKey(a.on) === onKey(b.on)
+  );
 }
 
 /** What every firewall generator takes: the host's settings and the resolved exposures, sorted. */

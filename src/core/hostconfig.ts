@@ -81,7 +81,10 @@ const ANCHOR_RE = /^[A-Za-z_][A-Za-z0-9_-]{0,31}$/;
 export function defaultHostConfig(platformName: "freebsd" | "linux", facts: HostFacts = {}): HostConfig {
   const firewall: FirewallKind =
     platformName === "linux" ? "nft" : (facts.enabledFirewalls?.find((f) => f !== "nft") ?? "ipf");
-  const hostServices = facts.listening && facts.listening.length > 0 ? dedupeServices(facts.listening) : [{ port: 22, proto: "tcp" as const }];
+  const hostServices =
+    facts.listening && facts.listening.length > 0
+      ? dedupeServices(facts.listening)
+      : [{ port: 22, proto: "tcp" as const }];
   return {
     extIf: facts.defaultRouteIf ?? (platformName === "linux" ? "eth0" : "em0"),
     firewall,
@@ -109,7 +112,10 @@ export interface HostConfigProblem {
  * (so `qjail fw show` can list them all); use {@link loadHostConfig} to get a
  * refusal on the first one instead.
  */
-export function parseHostConfig(text: string, defaults: HostConfig): { config: HostConfig; problems: HostConfigProblem[] } {
+export function parseHostConfig(
+  text: string,
+  defaults: HostConfig,
+): { config: HostConfig; problems: HostConfigProblem[] } {
   const config: HostConfig = { ...defaults, hostServices: [...defaults.hostServices] };
   const problems: HostConfigProblem[] = [];
   const seen = new Set<string>();
@@ -125,7 +131,11 @@ export function parseHostConfig(text: string, defaults: HostConfig): { config: H
     const key = m[1] as string;
     const value = m[2] as string;
     if (!(HOST_CONFIG_KEYS as readonly string[]).includes(key)) {
-      problems.push({ line: lineNo, key, message: `unknown key ${shown(key)} (known: ${HOST_CONFIG_KEYS.join(", ")})` });
+      problems.push({
+        line: lineNo,
+        key,
+        message: `unknown key ${shown(key)} (known: ${HOST_CONFIG_KEYS.join(", ")})`,
+      });
       return;
     }
     if (seen.has(key)) {
@@ -144,12 +154,14 @@ function applyKey(config: HostConfig, key: HostConfigKey, value: string): string
   switch (key) {
     case "ext_if":
     case "jail_if":
-      if (!IFACE_RE.test(value)) return `${key}=${shown(value)} is not an interface name (letters, digits, '_' or '.', at most 15)`;
+      if (!IFACE_RE.test(value))
+        return `${key}=${shown(value)} is not an interface name (letters, digits, '_' or '.', at most 15)`;
       if (key === "ext_if") config.extIf = value;
       else config.jailIf = value;
       return undefined;
     case "firewall":
-      if (!(FIREWALL_KINDS as readonly string[]).includes(value)) return `firewall=${shown(value)} is not one of ${FIREWALL_KINDS.join(", ")}`;
+      if (!(FIREWALL_KINDS as readonly string[]).includes(value))
+        return `firewall=${shown(value)} is not one of ${FIREWALL_KINDS.join(", ")}`;
       config.firewall = value as FirewallKind;
       return undefined;
     case "jail_subnet": {
@@ -168,7 +180,7 @@ function applyKey(config: HostConfig, key: HostConfigKey, value: string): string
     case "ipf_rules":
     case "ipnat_rules":
     case "pf_conf":
-      if (!/^\/[A-Za-z0-9_.\/-]+$/.test(value) || value.split("/").includes("..")) {
+      if (!/^\/[A-Za-z0-9_./-]+$/.test(value) || value.split("/").includes("..")) {
         return `${key}=${shown(value)} is not an absolute file path`;
       }
       if (key === "ipf_rules") config.ipfRules = value;
@@ -176,7 +188,8 @@ function applyKey(config: HostConfig, key: HostConfigKey, value: string): string
       else config.pfConf = value;
       return undefined;
     case "pf_anchor":
-      if (!ANCHOR_RE.test(value)) return `pf_anchor=${shown(value)} is not a simple anchor name (letters, digits, '_' and '-')`;
+      if (!ANCHOR_RE.test(value))
+        return `pf_anchor=${shown(value)} is not a simple anchor name (letters, digits, '_' and '-')`;
       config.pfAnchor = value;
       return undefined;
     case "ipfw_nat_instance":
@@ -195,7 +208,10 @@ function applyKey(config: HostConfig, key: HostConfigKey, value: string): string
 export function parseJailSubnets(value: string): { v4: string | undefined; v6: string | undefined } | string {
   let v4: string | undefined;
   let v6: string | undefined;
-  for (const part of value.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
+  for (const part of value
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "")) {
     const net = parseNetwork(part);
     if (typeof net === "string") return `jail_subnet: ${net}`;
     if (net.family === 4) {
@@ -213,7 +229,10 @@ export function parseJailSubnets(value: string): { v4: string | undefined; v6: s
 /** "22/tcp,80/tcp,53/udp"; a bare port means tcp. */
 export function parseHostServices(value: string): HostService[] | string {
   const out: HostService[] = [];
-  for (const part of value.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
+  for (const part of value
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "")) {
     const m = /^([0-9]{1,5})(?:\/(tcp|udp))?$/.exec(part);
     const port = m ? Number(m[1]) : NaN;
     if (!m || !(port >= 1 && port <= 65535)) {
@@ -305,14 +324,20 @@ export function loadHostConfig(text: string | undefined, defaults: HostConfig, p
   const { config, problems } = parseHostConfig(text, defaults);
   const first = problems[0];
   if (first) {
-    throw new UsageError("QJ3001", `${path} line ${first.line}: ${first.message}`, `Fix that line of ${path}; every key is described in qjail-fw-setup(8).`);
+    throw new UsageError(
+      "QJ3001",
+      `${path} line ${first.line}: ${first.message}`,
+      `Fix that line of ${path}; every key is described in qjail-fw-setup(8).`,
+    );
   }
   return config;
 }
 
 /** Every key, in a fixed order, one `key="value"` per line. */
 export function formatHostConfig(config: HostConfig): string {
-  const subnets = [config.jailSubnet4, config.jailSubnet6].filter((s): s is string => s !== undefined).join(",");
+  const subnets = [config.jailSubnet4, config.jailSubnet6]
+    .filter((s): s is string => s !== undefined)
+    .join(",");
   const values: Record<HostConfigKey, string> = {
     ext_if: config.extIf,
     firewall: config.firewall,

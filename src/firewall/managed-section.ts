@@ -19,7 +19,8 @@ export interface Edit {
   content: string;
 }
 
-export const SECTION_BEGIN = "# BEGIN qjail managed section: 'qjail fw sync' rewrites the lines up to END; edit outside them";
+export const SECTION_BEGIN =
+  "# BEGIN qjail managed section: 'qjail fw sync' rewrites the lines up to END; edit outside them";
 export const SECTION_END = "# END qjail managed section";
 const BEGIN_RE = /^# BEGIN qjail managed section\b.*$/gm;
 const END_RE = /^# END qjail managed section\b.*$/gm;
@@ -37,7 +38,9 @@ export function findSection(text: string): SectionSpan | undefined {
   const ends = [...text.matchAll(END_RE)];
   if (begins.length === 0 && ends.length === 0) return undefined;
   if (begins.length !== 1 || ends.length !== 1) {
-    throw new SectionError(`found ${begins.length} BEGIN and ${ends.length} END qjail markers; expected one of each`);
+    throw new SectionError(
+      `found ${begins.length} BEGIN and ${ends.length} END qjail markers; expected one of each`,
+    );
   }
   const b = begins[0] as RegExpMatchArray;
   const e = ends[0] as RegExpMatchArray;
@@ -74,7 +77,8 @@ export function sectionEdits(original: string, body: string): Edit[] {
 export function assertEdits(text: string, edits: readonly Edit[]): void {
   let last = 0;
   for (const e of edits) {
-    if (e.offset < 0 || e.length < 0 || e.offset + e.length > text.length) throw new SectionError(`edit out of bounds at ${e.offset}+${e.length}`);
+    if (e.offset < 0 || e.length < 0 || e.offset + e.length > text.length)
+      throw new SectionError(`edit out of bounds at ${e.offset}+${e.length}`);
     if (e.offset < last) throw new SectionError(`edits overlap or are unsorted at ${e.offset}`);
     last = e.offset + e.length;
   }

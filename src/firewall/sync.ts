@@ -2,9 +2,21 @@ import { UsageError } from "../core/errors.js";
 import { physical, type HostLayout } from "../core/paths.js";
 import type { Plan } from "../core/plan.js";
 import type { FirewallKind, HostConfig } from "../core/hostconfig.js";
-import { jailAddressesOf, resolveExposures, type Exposure, type FirewallModel, type JailAddresses } from "../core/exposure.js";
+import {
+  jailAddressesOf,
+  resolveExposures,
+  type Exposure,
+  type FirewallModel,
+  type JailAddresses,
+} from "../core/exposure.js";
 import { readGlobalJails } from "../store/jails.js";
-import { exposureKey, firewallStatePath, formatFirewallState, readFirewallState, type FirewallState } from "../store/exposures.js";
+import {
+  exposureKey,
+  firewallStatePath,
+  formatFirewallState,
+  readFirewallState,
+  type FirewallState,
+} from "../store/exposures.js";
 import { applyPlan } from "../platform/apply.js";
 import { FirewallLoadError, type FirewallLoader, type LoadContext, type RenderedRules } from "./loader.js";
 import { createNftLoader } from "../platform/linux/firewall.js";
@@ -22,7 +34,10 @@ import { hairpinNote as nftHairpin } from "./nft/generate.js";
  * load leaves qjail's state as it was (Bastille saved first and lost sync).
  */
 
-export function loaderFor(kind: FirewallKind, env: Readonly<Record<string, string | undefined>>): FirewallLoader {
+export function loaderFor(
+  kind: FirewallKind,
+  env: Readonly<Record<string, string | undefined>>,
+): FirewallLoader {
   return kind === "nft" ? createNftLoader(env) : createFreebsdFirewallLoader(kind);
 }
 
@@ -31,7 +46,12 @@ export function loaderFor(kind: FirewallKind, env: Readonly<Record<string, strin
  * QJAIL_FW_LOAD=1 says the caller set up its own namespaces (the end-to-end
  * tests); QJAIL_FW_LOAD=0 or --no-load never. FreeBSD firewalls only on FreeBSD.
  */
-export function shouldRunCommands(kind: FirewallKind, root: string, env: Readonly<Record<string, string | undefined>>, noLoad: boolean): boolean {
+export function shouldRunCommands(
+  kind: FirewallKind,
+  root: string,
+  env: Readonly<Record<string, string | undefined>>,
+  noLoad: boolean,
+): boolean {
   if (noLoad || env.QJAIL_FW_LOAD === "0") return false;
   if (root !== "/" && env.QJAIL_FW_LOAD !== "1") return false;
   return kind === "nft" ? process.platform === "linux" : process.platform === "freebsd";
@@ -43,9 +63,16 @@ export async function loadJailAddresses(root: string, layout: HostLayout): Promi
   return jails.map((j) => jailAddressesOf(j.name, j.record));
 }
 
-export function buildModel(host: HostConfig, exposures: readonly Exposure[], jails: readonly JailAddresses[]): { model: FirewallModel; dropped: string[] } {
+export function buildModel(
+  host: HostConfig,
+  exposures: readonly Exposure[],
+  jails: readonly JailAddresses[],
+): { model: FirewallModel; dropped: string[] } {
   const { resolved, dropped } = resolveExposures(exposures, jails);
-  return { model: { host, exposures: resolved }, dropped: dropped.map((d) => `QJ3031: not forwarded: ${d.reason}`) };
+  return {
+    model: { host, exposures: resolved },
+    dropped: dropped.map((d) => `QJ3031: not forwarded: ${d.reason}`),
+  };
 }
 
 export interface SyncRequest {
@@ -67,7 +94,15 @@ export interface SyncOutcome {
   warnings: string[];
 }
 
-export async function renderSync(req: SyncRequest): Promise<{ loader: FirewallLoader; rendered: RenderedRules; ctx: LoadContext; warnings: string[]; previous: FirewallState | undefined }> {
+export async function renderSync(
+  req: SyncRequest,
+): Promise<{
+  loader: FirewallLoader;
+  rendered: RenderedRules;
+  ctx: LoadContext;
+  warnings: string[];
+  previous: FirewallState | undefined;
+}> {
   const { model, dropped } = buildModel(req.host, req.exposures, req.jails);
   const previous = await readFirewallState(req.root, req.layout);
   const ctx: LoadContext = {
@@ -115,7 +150,17 @@ export async function runSync(req: SyncRequest): Promise<SyncOutcome> {
         rules: rendered.rules,
       };
       await applyPlan(
-        { title: "record the firewall state", steps: [{ kind: "writeFile", path: firewallStatePath(req.layout), content: formatFirewallState(state), mode: 0o644 }] },
+        {
+          title: "record the firewall state",
+          steps: [
+            {
+              kind: "writeFile",
+              path: firewallStatePath(req.layout),
+              content: formatFirewallState(state),
+              mode: 0o644,
+            },
+          ],
+        },
         { root: req.root, runCommands: false },
       );
     }

@@ -1,7 +1,13 @@
 import { promises as fsp } from "node:fs";
 import { physical, type HostLayout } from "../core/paths.js";
 import { parseExposureFile, formatExposureLine, type Exposure } from "../core/exposure.js";
-import { defaultHostConfig, parseHostConfig, type HostConfig, type HostConfigProblem, type HostFacts } from "../core/hostconfig.js";
+import {
+  defaultHostConfig,
+  parseHostConfig,
+  type HostConfig,
+  type HostConfigProblem,
+  type HostFacts,
+} from "../core/hostconfig.js";
 import { UsageError } from "../core/errors.js";
 
 /**
@@ -28,7 +34,10 @@ async function readText(path: string): Promise<string | undefined> {
 }
 
 /** Every jail's exposures, in file-name order; damaged lines are reported, not thrown. */
-export async function readExposures(root: string, layout: HostLayout): Promise<{ exposures: Exposure[]; problems: ExposureStoreProblem[] }> {
+export async function readExposures(
+  root: string,
+  layout: HostLayout,
+): Promise<{ exposures: Exposure[]; problems: ExposureStoreProblem[] }> {
   let names: string[] = [];
   try {
     names = (await fsp.readdir(physical(root, layout.exposures), { withFileTypes: true }))
@@ -38,7 +47,9 @@ export async function readExposures(root: string, layout: HostLayout): Promise<{
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
   }
-  const texts = await Promise.all(names.map((n) => fsp.readFile(physical(root, `${layout.exposures}/${n}`), "utf8")));
+  const texts = await Promise.all(
+    names.map((n) => fsp.readFile(physical(root, `${layout.exposures}/${n}`), "utf8")),
+  );
   const exposures: Exposure[] = [];
   const problems: ExposureStoreProblem[] = [];
   names.forEach((name, i) => {
@@ -53,7 +64,11 @@ export async function readExposures(root: string, layout: HostLayout): Promise<{
 export function refuseDamaged(problems: readonly ExposureStoreProblem[]): void {
   const first = problems[0];
   if (first) {
-    throw new UsageError("QJ3002", `${first.file} line ${first.line}: ${first.message}`, "Fix or delete that line, then run the command again.");
+    throw new UsageError(
+      "QJ3002",
+      `${first.file} line ${first.line}: ${first.message}`,
+      "Fix or delete that line, then run the command again.",
+    );
   }
 }
 
@@ -88,7 +103,10 @@ export function firewallStatePath(layout: HostLayout): string {
   return `${layout.stateDir}/firewall.state`;
 }
 
-export async function readFirewallState(root: string, layout: HostLayout): Promise<FirewallState | undefined> {
+export async function readFirewallState(
+  root: string,
+  layout: HostLayout,
+): Promise<FirewallState | undefined> {
   const text = await readText(physical(root, firewallStatePath(layout)));
   if (text === undefined) return undefined;
   try {

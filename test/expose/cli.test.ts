@@ -16,17 +16,24 @@ function record(name: string, ip4: string, ip6 = ""): string {
   return formatRecord(r);
 }
 
-const ADMIN_IPF = "# my rules\nblock in log on rl0 all\npass in quick on rl0 proto tcp from any to any port = 22 flags S keep state\n";
+const ADMIN_IPF =
+  "# my rules\nblock in log on rl0 all\npass in quick on rl0 proto tcp from any to any port = 22 flags S keep state\n";
 const cleanups: (() => void)[] = [];
 after(() => cleanups.forEach((c) => c()));
 
 function host(extra: Record<string, string> = {}): string {
   const files: Record<string, string> = {
-    "usr/local/etc/qjail.host": 'ext_if="rl0"\nfirewall="ipf"\njail_subnet="10.0.0.0/24"\nhost_services="22/tcp,80/tcp"\n',
+    "usr/local/etc/qjail.host":
+      'ext_if="rl0"\nfirewall="ipf"\njail_subnet="10.0.0.0/24"\nhost_services="22/tcp,80/tcp"\n',
     "etc/ipf.rules": ADMIN_IPF,
     ...extra,
   };
-  for (const [name, ip4, ip6] of [["ssh", "10.0.0.2", ""], ["www", "10.0.0.3", "fd00:6a61:696c::3"], ["pub", "203.0.113.50", ""], ["noaddr", "", ""]] as const) {
+  for (const [name, ip4, ip6] of [
+    ["ssh", "10.0.0.2", ""],
+    ["www", "10.0.0.3", "fd00:6a61:696c::3"],
+    ["pub", "203.0.113.50", ""],
+    ["noaddr", "", ""],
+  ] as const) {
     files[`usr/local/etc/qjail.local/${name}`] = record(name, ip4, ip6);
     files[`usr/local/etc/qjail.global/${name}`] = record(name, ip4, ip6);
   }
@@ -45,10 +52,16 @@ test("expose writes the exposure file and qjail's sections; the admin's lines st
   r = await qj(root, "expose", "www", "tcp", "6188:80", "--comment", "apache");
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /Exposed tcp 6188 -> www:80 \(ipf rules written; not loaded here/);
-  assert.equal(readFileSync(join(root, "usr/local/etc/qjail.expose/www"), "utf8"), 'proto="tcp" public="6188" jail_port="80" from="" on="" comment="apache"\n');
+  assert.equal(
+    readFileSync(join(root, "usr/local/etc/qjail.expose/www"), "utf8"),
+    'proto="tcp" public="6188" jail_port="80" from="" on="" comment="apache"\n',
+  );
   const ipf = readFileSync(join(root, "etc/ipf.rules"), "utf8");
   assert.ok(ipf.startsWith(ADMIN_IPF), "the admin's rules come first, unchanged");
-  assert.match(ipf, /pass in quick on rl0 proto tcp from any to 10\.0\.0\.3\/32 port = 80 flags S keep state/);
+  assert.match(
+    ipf,
+    /pass in quick on rl0 proto tcp from any to 10\.0\.0\.3\/32 port = 80 flags S keep state/,
+  );
   const ipnat = readFileSync(join(root, "etc/ipnat.rules"), "utf8");
   assert.match(ipnat, /rdr rl0 0\/0 port 6188 -> 10\.0\.0\.3 port 80 tcp/);
   assert.ok(!existsSync(join(root, "etc/ipf.rules.qjail-new")));
@@ -60,12 +73,19 @@ test("ports lists both as pending (nothing loaded under --root) and --json parse
   await qj(root, "expose", "www", "tcp", "6188:80");
   const r = await qj(root, "ports", "--json");
   assert.equal(r.code, 0);
-  const doc = JSON.parse(r.stdout) as { firewall: string; exposures: { jail: string; state: string; sources: string[]; targets: string[] }[]; hairpin: Record<string, { works: boolean; why: string }> };
+  const doc = JSON.parse(r.stdout) as {
+    firewall: string;
+    exposures: { jail: string; state: string; sources: string[]; targets: string[] }[];
+    hairpin: Record<string, { works: boolean; why: string }>;
+  };
   assert.equal(doc.firewall, "ipf");
-  assert.deepEqual(doc.exposures.map((e) => [e.jail, e.state, e.sources, e.targets]), [
-    ["ssh", "pending", ["198.51.100.0/24"], ["10.0.0.2"]],
-    ["www", "pending", [], ["10.0.0.3", "fd00:6a61:696c::3"]],
-  ]);
+  assert.deepEqual(
+    doc.exposures.map((e) => [e.jail, e.state, e.sources, e.targets]),
+    [
+      ["ssh", "pending", ["198.51.100.0/24"], ["10.0.0.2"]],
+      ["www", "pending", [], ["10.0.0.3", "fd00:6a61:696c::3"]],
+    ],
+  );
   assert.equal(doc.hairpin.ipf!.works, false);
   assert.match(doc.hairpin.ipf!.why, /rdr only sees packets arriving/);
   assert.equal(doc.hairpin.nft!.works, true);
@@ -86,24 +106,79 @@ async function assertRefused(root: string, argv: string[], code: string, message
 test("refusals change nothing", async () => {
   const root = host();
   assert.equal((await qj(root, "expose", "www", "tcp", "6188:80")).code, 0);
-  await assertRefused(root, ["expose", "ssh", "tcp", "6188:22"], "QJ3022", /public tcp port "6188" is already forwarded: tcp 6188 -> www:80/);
+  await assertRefused(
+    root,
+    ["expose", "ssh", "tcp", "6188:22"],
+    "QJ3022",
+    /public tcp port "6188" is already forwarded: tcp 6188 -> www:80/,
+  );
   await assertRefused(root, ["expose", "ssh", "tcp", "6180-6190:22-32"], "QJ3022", /already forwarded/);
-  await assertRefused(root, ["expose", "ssh", "tcp", "80:22"], "QJ3023", /public port 80\/tcp is used by a service of the host itself/);
+  await assertRefused(
+    root,
+    ["expose", "ssh", "tcp", "80:22"],
+    "QJ3023",
+    /public port 80\/tcp is used by a service of the host itself/,
+  );
   await assertRefused(root, ["expose", "ghost", "tcp", "7000:22"], "QJ3020", /no jail named "ghost"/);
-  await assertRefused(root, ["expose", "noaddr", "tcp", "7000:22"], "QJ3021", /jail "noaddr" has no IP address/);
-  await assertRefused(root, ["expose", "ssh", "tcp", "7000:22", "--on", "2001:db8::5"], "QJ3021", /has no IPv6 address/);
-  await assertRefused(root, ["expose", "ssh", "tcp", "7000:22", "--from", "2001:db8::/32"], "QJ3021", /--from "2001:db8::\/32" is IPv6/);
+  await assertRefused(
+    root,
+    ["expose", "noaddr", "tcp", "7000:22"],
+    "QJ3021",
+    /jail "noaddr" has no IP address/,
+  );
+  await assertRefused(
+    root,
+    ["expose", "ssh", "tcp", "7000:22", "--on", "2001:db8::5"],
+    "QJ3021",
+    /has no IPv6 address/,
+  );
+  await assertRefused(
+    root,
+    ["expose", "ssh", "tcp", "7000:22", "--from", "2001:db8::/32"],
+    "QJ3021",
+    /--from "2001:db8::\/32" is IPv6/,
+  );
   await assertRefused(root, ["expose", "ssh", "tcp", "0:22"], "QJ3012", /port 0 in "0:22" is out of range/);
   await assertRefused(root, ["expose", "ssh", "tcp", "70000:22"], "QJ3012", /port 70000/);
-  await assertRefused(root, ["expose", "ssh", "tcp", "7000-7005:22-23"], "QJ3014", /port ranges in "7000-7005:22-23" differ in length \(6 public, 2 jail ports\)/);
-  await assertRefused(root, ["expose", "ssh", "tcp", "7005-7000:22-27"], "QJ3013", /port range "7005-7000" in "7005-7000:22-27" runs backwards/);
+  await assertRefused(
+    root,
+    ["expose", "ssh", "tcp", "7000-7005:22-23"],
+    "QJ3014",
+    /port ranges in "7000-7005:22-23" differ in length \(6 public, 2 jail ports\)/,
+  );
+  await assertRefused(
+    root,
+    ["expose", "ssh", "tcp", "7005-7000:22-27"],
+    "QJ3013",
+    /port range "7005-7000" in "7005-7000:22-27" runs backwards/,
+  );
   await assertRefused(root, ["expose", "ssh", "tcp", "7000"], "QJ3011", /malformed port mapping "7000"/);
   await assertRefused(root, ["expose", "ssh", "tcp", "70a0:22"], "QJ3011", /"70a0" is not a port number/);
   await assertRefused(root, ["expose", "ssh", "sctp", "7000:22"], "QJ3010", /unknown protocol "sctp"/);
-  await assertRefused(root, ["expose", "ssh", "tcp", "7000:22", "--from", "10.0.0.0/33"], "QJ3015", /invalid --from "10\.0\.0\.0\/33"/);
-  await assertRefused(root, ["expose", "ssh", "tcp", "7000:22", "--on", "rl0; reboot"], "QJ3016", /--on "rl0; reboot"/);
-  await assertRefused(root, ["expose", "ssh", "tcp", "7000:22", "--comment", 'say "hi"'], "QJ3017", /comment/);
-  await assertRefused(root, ["unexpose", "www", "tcp", "6189"], "QJ3024", /jail "www" has no tcp exposure on public port 6189/);
+  await assertRefused(
+    root,
+    ["expose", "ssh", "tcp", "7000:22", "--from", "10.0.0.0/33"],
+    "QJ3015",
+    /invalid --from "10\.0\.0\.0\/33"/,
+  );
+  await assertRefused(
+    root,
+    ["expose", "ssh", "tcp", "7000:22", "--on", "rl0; reboot"],
+    "QJ3016",
+    /--on "rl0; reboot"/,
+  );
+  await assertRefused(
+    root,
+    ["expose", "ssh", "tcp", "7000:22", "--comment", 'say "hi"'],
+    "QJ3017",
+    /comment/,
+  );
+  await assertRefused(
+    root,
+    ["unexpose", "www", "tcp", "6189"],
+    "QJ3024",
+    /jail "www" has no tcp exposure on public port 6189/,
+  );
   await assertRefused(root, ["expose", "../etc", "tcp", "7000:22"], "QJ1010", /invalid jail name/);
 });
 
@@ -115,7 +190,12 @@ test("the same public port on two host addresses (--on) is allowed; unqualified 
   const ipnat = readFileSync(join(root, "etc/ipnat.rules"), "utf8");
   assert.match(ipnat, /rdr rl0 192\.0\.2\.5\/32 port 443 -> 10\.0\.0\.3 port 443 tcp/);
   assert.match(ipnat, /rdr rl0 192\.0\.2\.6\/32 port 443 -> 10\.0\.0\.2 port 22 tcp/);
-  await assertRefused(root, ["unexpose", "www", "tcp", "443", "--on", "192.0.2.6"], "QJ3024", /no tcp exposure/);
+  await assertRefused(
+    root,
+    ["unexpose", "www", "tcp", "443", "--on", "192.0.2.6"],
+    "QJ3024",
+    /no tcp exposure/,
+  );
 });
 
 test("a jail address outside RFC 1918 gives a warning, not a refusal", async () => {
@@ -150,7 +230,10 @@ test("unexpose removes the line, and the file with the last one; fw sync rewrite
   await qj(root, "expose", "www", "udp", "6188:80");
   let r = await qj(root, "unexpose", "www", "tcp", "6188");
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(readFileSync(join(root, "usr/local/etc/qjail.expose/www"), "utf8"), 'proto="udp" public="6188" jail_port="80" from="" on="" comment=""\n');
+  assert.equal(
+    readFileSync(join(root, "usr/local/etc/qjail.expose/www"), "utf8"),
+    'proto="udp" public="6188" jail_port="80" from="" on="" comment=""\n',
+  );
   r = await qj(root, "unexpose", "www", "udp", "6188", "--json");
   assert.equal((JSON.parse(r.stdout) as { unexposed: { proto: string } }).unexposed.proto, "udp");
   assert.ok(!existsSync(join(root, "usr/local/etc/qjail.expose/www")));
@@ -163,29 +246,53 @@ test("unexpose removes the line, and the file with the last one; fw sync rewrite
 });
 
 test("a damaged host config or exposure file refuses changes but ports still lists", async () => {
-  const root = host({ "usr/local/etc/qjail.expose/ssh": 'proto="tcp" public="6122" jail_port="22"\nthis is not an exposure\n' });
-  await assertRefused(root, ["expose", "www", "tcp", "6188:80"], "QJ3002", /qjail\.expose\/ssh line 2: not an exposure line/);
+  const root = host({
+    "usr/local/etc/qjail.expose/ssh": 'proto="tcp" public="6122" jail_port="22"\nthis is not an exposure\n',
+  });
+  await assertRefused(
+    root,
+    ["expose", "www", "tcp", "6188:80"],
+    "QJ3002",
+    /qjail\.expose\/ssh line 2: not an exposure line/,
+  );
   const p = await qj(root, "ports");
   assert.equal(p.code, 0);
   assert.match(p.stdout, /problem: \/usr\/local\/etc\/qjail\.expose\/ssh line 2/);
   const bad = host({ "usr/local/etc/qjail.host": 'firewall="iptables"\n' });
-  await assertRefused(bad, ["fw", "sync"], "QJ3001", /qjail\.host line 1: firewall="iptables" is not one of ipf, pf, ipfw, nft/);
+  await assertRefused(
+    bad,
+    ["fw", "sync"],
+    "QJ3001",
+    /qjail\.host line 1: firewall="iptables" is not one of ipf, pf, ipfw, nft/,
+  );
 });
 
 test("fw show prints all four languages; fw setup --write adds pf hooks and the host config", async () => {
-  const root = host({ "usr/local/etc/qjail.host": 'ext_if="rl0"\nfirewall="pf"\nhost_services="22/tcp,80/tcp"\n', "etc/pf.conf": "block in all\npass out all\n" });
+  const root = host({
+    "usr/local/etc/qjail.host": 'ext_if="rl0"\nfirewall="pf"\nhost_services="22/tcp,80/tcp"\n',
+    "etc/pf.conf": "block in all\npass out all\n",
+  });
   await qj(root, "expose", "www", "tcp", "6188:80");
   const show = await qj(root, "fw", "show", "--firewall", "all", "--json");
   const doc = JSON.parse(show.stdout) as { rules: Record<string, Record<string, string>> };
   assert.deepEqual(Object.keys(doc.rules), ["ipf", "pf", "ipfw", "nft"]);
-  assert.match(doc.rules.pf!["anchor qjail/expose"]!, /rdr on rl0 inet proto tcp from any to \(rl0\) port 6188 -> 10\.0\.0\.3 port 80/);
-  assert.match(readFileSync(join(root, "var/db/qjail/pf.qjail.expose.rules"), "utf8"), /pass in on rl0 inet proto tcp from any to 10\.0\.0\.3 port 80/);
+  assert.match(
+    doc.rules.pf!["anchor qjail/expose"]!,
+    /rdr on rl0 inet proto tcp from any to \(rl0\) port 6188 -> 10\.0\.0\.3 port 80/,
+  );
+  assert.match(
+    readFileSync(join(root, "var/db/qjail/pf.qjail.expose.rules"), "utf8"),
+    /pass in on rl0 inet proto tcp from any to 10\.0\.0\.3 port 80/,
+  );
   const dry = await qj(root, "fw", "setup");
   assert.match(dry.stdout, /nat-anchor "qjail\/\*"/);
   assert.equal(readFileSync(join(root, "etc/pf.conf"), "utf8"), "block in all\npass out all\n");
   const w = await qj(root, "fw", "setup", "--write");
   assert.equal(w.code, 0, w.stderr);
-  assert.equal(readFileSync(join(root, "etc/pf.conf"), "utf8"), "# qjail: forwarded ports (see 'qjail ports')\nnat-anchor \"qjail/*\"\nrdr-anchor \"qjail/*\"\n\nblock in all\npass out all\nanchor \"qjail/*\"\n");
+  assert.equal(
+    readFileSync(join(root, "etc/pf.conf"), "utf8"),
+    '# qjail: forwarded ports (see \'qjail ports\')\nnat-anchor "qjail/*"\nrdr-anchor "qjail/*"\n\nblock in all\npass out all\nanchor "qjail/*"\n',
+  );
   const again = await qj(root, "fw", "setup", "--write", "--json");
   assert.deepEqual((JSON.parse(again.stdout) as { edits: { edits: unknown[] }[] }).edits[0]!.edits, []);
 });

@@ -19,8 +19,17 @@ test("defaults come from the detected facts", () => {
   assert.deepEqual(defaultHostConfig("linux", {}).jailIf, "qjail0");
   assert.deepEqual(defaultHostConfig("freebsd", { enabledFirewalls: ["pf"] }).firewall, "pf");
   assert.deepEqual(
-    defaultHostConfig("freebsd", { listening: [{ port: 80, proto: "tcp" }, { port: 22, proto: "tcp" }, { port: 22, proto: "tcp" }] }).hostServices,
-    [{ port: 22, proto: "tcp" }, { port: 80, proto: "tcp" }],
+    defaultHostConfig("freebsd", {
+      listening: [
+        { port: 80, proto: "tcp" },
+        { port: 22, proto: "tcp" },
+        { port: 22, proto: "tcp" },
+      ],
+    }).hostServices,
+    [
+      { port: 22, proto: "tcp" },
+      { port: 80, proto: "tcp" },
+    ],
   );
 });
 
@@ -52,7 +61,14 @@ test("a full file reads back and writes out byte for byte", () => {
 
 test("every bad line is reported with its line number", () => {
   const { problems } = parseHostConfig(
-    ['firewall="iptables"', 'jail_subnet="10.0.0.5/24"', 'host_services="22/sctp"', "ext_if=em0", 'bogus="1"', 'ipfw_rule_base="70000"'].join("\n"),
+    [
+      'firewall="iptables"',
+      'jail_subnet="10.0.0.5/24"',
+      'host_services="22/sctp"',
+      "ext_if=em0",
+      'bogus="1"',
+      'ipfw_rule_base="70000"',
+    ].join("\n"),
     defaults,
   );
   assert.deepEqual(
@@ -65,7 +81,8 @@ test("every bad line is reported with its line number", () => {
 test("loadHostConfig refuses with QJ3001 naming the file and line", () => {
   assert.throws(
     () => loadHostConfig('ext_if="em0; rm -rf /"\n', defaults, "/usr/local/etc/qjail.host"),
-    (e: Error & { code?: string }) => e.code === "QJ3001" && /qjail\.host line 1: ext_if="em0; rm -rf \/"/.test(e.message),
+    (e: Error & { code?: string }) =>
+      e.code === "QJ3001" && /qjail\.host line 1: ext_if="em0; rm -rf \/"/.test(e.message),
   );
   assert.equal(loadHostConfig(undefined, defaults, "/x"), defaults);
 });

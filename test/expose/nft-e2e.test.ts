@@ -20,7 +20,13 @@ import { emptyRecord, formatRecord } from "../../src/core/record.js";
  */
 
 const suffix = `${process.pid % 100000}${Math.floor(Math.random() * 1000)}`;
-const NS = { host: `qjh${suffix}`, client: `qjc${suffix}`, ssh: `qjs${suffix}`, www: `qjw${suffix}`, other: `qjo${suffix}` };
+const NS = {
+  host: `qjh${suffix}`,
+  client: `qjc${suffix}`,
+  ssh: `qjs${suffix}`,
+  www: `qjw${suffix}`,
+  other: `qjo${suffix}`,
+};
 const PUBLIC = "198.51.100.1";
 const PUBLIC6 = "2001:db8:100::1";
 const CLIENT6 = "2001:db8:100::2";
@@ -63,7 +69,11 @@ net.createServer((c) => {
 `;
 
 function startServer(ns: string, port: number, mode: string): Promise<void> {
-  const child = spawn("ip", ["netns", "exec", ns, process.execPath, join(root!.dir, "server.mjs"), String(port), mode], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(
+    "ip",
+    ["netns", "exec", ns, process.execPath, join(root!.dir, "server.mjs"), String(port), mode],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
   servers.push(child);
   return new Promise((resolve, reject) => {
     child.stdout!.once("data", () => resolve());
@@ -71,13 +81,31 @@ function startServer(ns: string, port: number, mode: string): Promise<void> {
   });
 }
 
-function probe(ns: string, port: number, opts: { local?: string; send?: string; host?: string } = {}): string {
-  return sh(inNs(ns, [process.execPath, join(root!.dir, "probe.mjs"), opts.host ?? PUBLIC, String(port), opts.local ?? "-", opts.send ?? "-"])).stdout.trim();
+function probe(
+  ns: string,
+  port: number,
+  opts: { local?: string; send?: string; host?: string } = {},
+): string {
+  return sh(
+    inNs(ns, [
+      process.execPath,
+      join(root!.dir, "probe.mjs"),
+      opts.host ?? PUBLIC,
+      String(port),
+      opts.local ?? "-",
+      opts.send ?? "-",
+    ]),
+  ).stdout.trim();
 }
 
-function qjail(args: string[], env: Record<string, string> = {}): { code: number; stdout: string; stderr: string } {
+function qjail(
+  args: string[],
+  env: Record<string, string> = {},
+): { code: number; stdout: string; stderr: string } {
   const envArgs = Object.entries({ QJAIL_FW_LOAD: "1", ...env }).map(([k, v]) => `${k}=${v}`);
-  return sh(inNs(NS.host, ["env", ...envArgs, ...qjailArgv(), ...args, "--root", root!.dir, "--platform", "linux"]));
+  return sh(
+    inNs(NS.host, ["env", ...envArgs, ...qjailArgv(), ...args, "--root", root!.dir, "--platform", "linux"]),
+  );
 }
 
 function liveTable(): string {
@@ -94,14 +122,29 @@ function record(name: string, ip4: string, ip6 = ""): string {
 }
 
 before(() => {
-  if (process.getuid?.() !== 0 || sh(["nft", "--version"]).code !== 0 || sh(["ip", "netns", "add", NS.host]).code !== 0) {
+  if (
+    process.getuid?.() !== 0 ||
+    sh(["nft", "--version"]).code !== 0 ||
+    sh(["ip", "netns", "add", NS.host]).code !== 0
+  ) {
     skipReason = "needs root, nft and network namespaces";
     return;
   }
   const files: Record<string, string> = {
-    "usr/local/etc/qjail.host": ['ext_if="ext0"', 'firewall="nft"', 'jail_if="qjail0"', `jail_subnet="10.0.0.0/24,${JAIL6}"`, 'host_services="22/tcp,80/tcp"', ""].join("\n"),
+    "usr/local/etc/qjail.host": [
+      'ext_if="ext0"',
+      'firewall="nft"',
+      'jail_if="qjail0"',
+      `jail_subnet="10.0.0.0/24,${JAIL6}"`,
+      'host_services="22/tcp,80/tcp"',
+      "",
+    ].join("\n"),
   };
-  for (const [name, ip, ip6] of [["ssh", "10.0.0.2", ""], ["www", "10.0.0.3", "fd00:6a61:696c::3"], ["other", "10.0.0.4", ""]] as const) {
+  for (const [name, ip, ip6] of [
+    ["ssh", "10.0.0.2", ""],
+    ["www", "10.0.0.3", "fd00:6a61:696c::3"],
+    ["other", "10.0.0.4", ""],
+  ] as const) {
     files[`usr/local/etc/qjail.local/${name}`] = record(name, ip, ip6);
     files[`usr/local/etc/qjail.global/${name}`] = record(name, ip, ip6);
   }
@@ -110,7 +153,21 @@ before(() => {
   writeFileSync(join(root.dir, "server.mjs"), SERVER);
   for (const ns of [NS.client, NS.ssh, NS.www, NS.other]) must(["ip", "netns", "add", ns]);
   for (const ns of Object.values(NS)) must(["ip", "-n", ns, "link", "set", "lo", "up"]);
-  must(["ip", "-n", NS.host, "link", "add", "ext0", "type", "veth", "peer", "name", "eth0", "netns", NS.client]);
+  must([
+    "ip",
+    "-n",
+    NS.host,
+    "link",
+    "add",
+    "ext0",
+    "type",
+    "veth",
+    "peer",
+    "name",
+    "eth0",
+    "netns",
+    NS.client,
+  ]);
   must(["ip", "-n", NS.host, "addr", "add", `${PUBLIC}/24`, "dev", "ext0"]);
   must(["ip", "-n", NS.host, "link", "set", "ext0", "up"]);
   must(["ip", "-n", NS.client, "addr", "add", "198.51.100.2/24", "dev", "eth0"]);
@@ -122,7 +179,11 @@ before(() => {
   must(["ip", "-n", NS.host, "addr", "add", "10.0.0.1/24", "dev", "qjail0"]);
   must(["ip", "-n", NS.host, "addr", "add", "fd00:6a61:696c::1/64", "dev", "qjail0", "nodad"]);
   must(["ip", "-n", NS.host, "link", "set", "qjail0", "up"]);
-  for (const [ns, ip, veth] of [[NS.ssh, "10.0.0.2", "vssh"], [NS.www, "10.0.0.3", "vwww"], [NS.other, "10.0.0.4", "vother"]] as const) {
+  for (const [ns, ip, veth] of [
+    [NS.ssh, "10.0.0.2", "vssh"],
+    [NS.www, "10.0.0.3", "vwww"],
+    [NS.other, "10.0.0.4", "vother"],
+  ] as const) {
     must(["ip", "-n", NS.host, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns]);
     must(["ip", "-n", NS.host, "link", "set", veth, "master", "qjail0", "up"]);
     must(["ip", "-n", ns, "addr", "add", `${ip}/24`, "dev", "eth0"]);
@@ -174,16 +235,29 @@ test("nftables end to end: the howto's set-up from outside, --from, map, hairpin
   await t.test("hairpin: host:6188 works from the host itself", () => {
     assert.match(probe(NS.host, 6188, { send: "GET / HTTP/1.0\r\n\r\n" }), /www jail page/);
   });
-  await t.test("IPv6: the client reaches [host]:6188 and the jail leaves with the host's IPv6 address", () => {
-    assert.match(probe(NS.client, 6188, { host: PUBLIC6, send: "GET / HTTP/1.0\r\n\r\n" }), /www jail page/);
-    assert.equal(probe(NS.www, 7000, { host: CLIENT6 }), `from ${PUBLIC6}`);
-    assert.equal(probe(NS.client, 6122, { host: PUBLIC6 }), "ERR ECONNREFUSED", "ssh has no IPv6 address and an IPv4 --from");
-  });
+  await t.test(
+    "IPv6: the client reaches [host]:6188 and the jail leaves with the host's IPv6 address",
+    () => {
+      assert.match(
+        probe(NS.client, 6188, { host: PUBLIC6, send: "GET / HTTP/1.0\r\n\r\n" }),
+        /www jail page/,
+      );
+      assert.equal(probe(NS.www, 7000, { host: CLIENT6 }), `from ${PUBLIC6}`);
+      assert.equal(
+        probe(NS.client, 6122, { host: PUBLIC6 }),
+        "ERR ECONNREFUSED",
+        "ssh has no IPv6 address and an IPv4 --from",
+      );
+    },
+  );
   await t.test("a new public address (DHCP) keeps working without a reload", () => {
     must(["ip", "-n", NS.host, "addr", "del", `${PUBLIC}/24`, "dev", "ext0"]);
     must(["ip", "-n", NS.host, "addr", "add", "198.51.100.9/24", "dev", "ext0"]);
     try {
-      assert.match(probe(NS.client, 6188, { host: "198.51.100.9", send: "GET / HTTP/1.0\r\n\r\n" }), /www jail page/);
+      assert.match(
+        probe(NS.client, 6188, { host: "198.51.100.9", send: "GET / HTTP/1.0\r\n\r\n" }),
+        /www jail page/,
+      );
       assert.equal(probe(NS.www, 7000, { host: "198.51.100.2" }), "from 198.51.100.9");
     } finally {
       must(["ip", "-n", NS.host, "addr", "del", "198.51.100.9/24", "dev", "ext0"]);
@@ -193,12 +267,17 @@ test("nftables end to end: the howto's set-up from outside, --from, map, hairpin
   await t.test("qjail ports says both are active", () => {
     const p = qjail(["ports", "--json"]);
     const doc = JSON.parse(p.stdout) as { exposures: { jail: string; state: string }[] };
-    assert.deepEqual(doc.exposures.map((e) => `${e.jail}:${e.state}`), ["ssh:active", "www:active"]);
+    assert.deepEqual(
+      doc.exposures.map((e) => `${e.jail}:${e.state}`),
+      ["ssh:active", "www:active"],
+    );
   });
   await t.test("a load the kernel refuses leaves the previous rules in force and the state unchanged", () => {
     const table = liveTable();
     const digest = treeDigest(root!.dir);
-    const bad = qjail(["expose", "www", "tcp", "6189:80"], { QJAIL_FAULT_NFT_RULE: "tcp dport 1 jump qjail_no_such_chain" });
+    const bad = qjail(["expose", "www", "tcp", "6189:80"], {
+      QJAIL_FAULT_NFT_RULE: "tcp dport 1 jump qjail_no_such_chain",
+    });
     assert.equal(bad.code, 3);
     assert.match(bad.stderr, /QJ3040: the nft rules were not loaded \(load failed\)/);
     assert.equal(liveTable(), table);

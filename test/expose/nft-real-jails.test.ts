@@ -31,7 +31,10 @@ describe("expose with real qjail jails on nftables", { skip: !canRun && "needs r
   };
   /** `busybox nc` from the client: sends a request line, prints the answer. */
   const fromClient = async (port: number, request = ""): Promise<string> => {
-    const r = await host.inClient(["sh", "-c", `printf '${request}' | busybox timeout 5 busybox nc ${PUBLIC_HOST} ${port}`], 20_000);
+    const r = await host.inClient(
+      ["sh", "-c", `printf '${request}' | busybox timeout 5 busybox nc ${PUBLIC_HOST} ${port}`],
+      20_000,
+    );
     return r.stdout;
   };
 
@@ -58,8 +61,13 @@ describe("expose with real qjail jails on nftables", { skip: !canRun && "needs r
   it("expose 6188 -> www:80 and 6122 -> ssh:22, loaded and verified", async () => {
     assert.match(await ok(["expose", "www", "tcp", "6188:80"], LOAD), /loaded and verified/);
     assert.match(await ok(["expose", "ssh", "tcp", "6122:22"], LOAD), /loaded and verified/);
-    const ports = JSON.parse(await ok(["ports", "--json"])) as { exposures: { jail: string; state: string }[] };
-    assert.deepEqual(ports.exposures.map((e) => `${e.jail}:${e.state}`), ["ssh:active", "www:active"]);
+    const ports = JSON.parse(await ok(["ports", "--json"])) as {
+      exposures: { jail: string; state: string }[];
+    };
+    assert.deepEqual(
+      ports.exposures.map((e) => `${e.jail}:${e.state}`),
+      ["ssh:active", "www:active"],
+    );
   });
 
   it("a client outside gets the www jail's page on host:6188 and the ssh jail's sshd on host:6122", async () => {
@@ -70,7 +78,11 @@ describe("expose with real qjail jails on nftables", { skip: !canRun && "needs r
 
   it("the www jail's outbound connection arrives from the host's public address", async () => {
     writeFileSync(join(host.root, "echo-source.mjs"), ECHO_SOURCE);
-    echo = spawn("nsenter", [`--net=/run/netns/${host.clientNs}`, "--", process.execPath, join(host.root, "echo-source.mjs")], { stdio: ["ignore", "pipe", "inherit"] });
+    echo = spawn(
+      "nsenter",
+      [`--net=/run/netns/${host.clientNs}`, "--", process.execPath, join(host.root, "echo-source.mjs")],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
     await new Promise((resolve) => echo!.stdout!.once("data", resolve));
     const r = await host.qjail(["console", "-c", `busybox nc -w 5 ${PUBLIC_CLIENT} 7000`, "www"]);
     assert.match(r.stdout, new RegExp(`from ${PUBLIC_HOST.replace(/\./g, "\\.")}`));
@@ -78,7 +90,12 @@ describe("expose with real qjail jails on nftables", { skip: !canRun && "needs r
 
   // No -T in the jail: busybox wget's alarm-based timeout dies by signal there (exit 128).
   it("hairpin: host:6188 from the ssh jail and from the host itself", async () => {
-    const fromJail = await host.qjail(["console", "-c", `busybox wget -O - http://${PUBLIC_HOST}:6188/`, "ssh"]);
+    const fromJail = await host.qjail([
+      "console",
+      "-c",
+      `busybox wget -O - http://${PUBLIC_HOST}:6188/`,
+      "ssh",
+    ]);
     assert.match(fromJail.stdout, /It worked/);
     const fromHost = await host.inHost(["busybox", "wget", "-O", "-", `http://${PUBLIC_HOST}:6188/`]);
     assert.match(fromHost.stdout, /It worked/);
@@ -87,7 +104,10 @@ describe("expose with real qjail jails on nftables", { skip: !canRun && "needs r
   it("a load the kernel refuses changes neither the live rules nor qjail's files", async () => {
     const table = (await host.inHost(["nft", "list", "table", "inet", "qjail"])).stdout;
     const before = treeDigest(host.path("/usr/local/etc"));
-    const r = await host.qjail(["expose", "www", "tcp", "6189:80"], 60_000, { ...LOAD, QJAIL_FAULT_NFT_RULE: "tcp dport 1 jump qjail_no_such_chain" });
+    const r = await host.qjail(["expose", "www", "tcp", "6189:80"], 60_000, {
+      ...LOAD,
+      QJAIL_FAULT_NFT_RULE: "tcp dport 1 jump qjail_no_such_chain",
+    });
     assert.equal(r.code, 3);
     assert.match(r.stderr, /QJ3040/);
     assert.equal((await host.inHost(["nft", "list", "table", "inet", "qjail"])).stdout, table);

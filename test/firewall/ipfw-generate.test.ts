@@ -1,8 +1,21 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { formatIpfw, generateIpfw, ipfwLoadSequence, IpfwBlockFull } from "../../src/firewall/ipfw/generate.js";
+import {
+  formatIpfw,
+  generateIpfw,
+  ipfwLoadSequence,
+  IpfwBlockFull,
+} from "../../src/firewall/ipfw/generate.js";
 import { parseIpfw } from "../../src/firewall/ipfw/parse.js";
-import { exposure, howtoHost, model, HOWTO_EXPOSURES, MORE_EXPOSURES, MORE_JAILS, HOWTO_JAILS } from "./model-fixture.js";
+import {
+  exposure,
+  howtoHost,
+  model,
+  HOWTO_EXPOSURES,
+  MORE_EXPOSURES,
+  MORE_JAILS,
+  HOWTO_JAILS,
+} from "./model-fixture.js";
 
 const howto = model(howtoHost("freebsd", "rl0", { firewall: "ipfw" }), HOWTO_EXPOSURES);
 
@@ -21,7 +34,11 @@ test("the howto's set-up as ipfw in-kernel NAT: one instance line with every red
 });
 
 test("generated commands parse back with zero diagnostics", () => {
-  const more = model(howtoHost("freebsd", "rl0", { firewall: "ipfw", jailSubnet6: "fd00:6a61:696c::/64" }), MORE_EXPOSURES, MORE_JAILS);
+  const more = model(
+    howtoHost("freebsd", "rl0", { firewall: "ipfw", jailSubnet6: "fd00:6a61:696c::/64" }),
+    MORE_EXPOSURES,
+    MORE_JAILS,
+  );
   for (const m of [howto, more]) {
     const r = generateIpfw(m);
     const back = parseIpfw(formatIpfw(r));
@@ -29,17 +46,29 @@ test("generated commands parse back with zero diagnostics", () => {
     assert.deepEqual(back.rules?.natConfig, r.natConfig);
     assert.deepEqual(back.rules?.rules, r.rules);
   }
-  assert.match(parseIpfw("ipfw -q add 1 allow tcp from any to 10.0.0.2 22; rm -rf /\n").diagnostics[0]!.message, /not a rule qjail writes/);
+  assert.match(
+    parseIpfw("ipfw -q add 1 allow tcp from any to 10.0.0.2 22; rm -rf /\n").diagnostics[0]!.message,
+    /not a rule qjail writes/,
+  );
 });
 
 test("ranges, --on address, --from with a closing deny; IPv6 reported as unsupported", () => {
-  const more = model(howtoHost("freebsd", "rl0", { firewall: "ipfw", jailSubnet6: "fd00:6a61:696c::/64" }), MORE_EXPOSURES, MORE_JAILS);
+  const more = model(
+    howtoHost("freebsd", "rl0", { firewall: "ipfw", jailSubnet6: "fd00:6a61:696c::/64" }),
+    MORE_EXPOSURES,
+    MORE_JAILS,
+  );
   const r = generateIpfw(more);
   const text = formatIpfw(r);
   assert.match(text, / redirect_port tcp 10\.0\.0\.4:9000-9002 8000-8002 /);
   assert.match(text, / redirect_port udp 10\.0\.0\.5:53 192\.0\.2\.5:53 /);
-  assert.match(text, /^ipfw -q add 1003 allow tcp from 198\.51\.100\.0\/24 to 10\.0\.0\.2 22 in recv rl0\nipfw -q add 1004 allow tcp from 203\.0\.113\.7\/32 to 10\.0\.0\.2 22 in recv rl0\nipfw -q add 1005 deny tcp from any to 10\.0\.0\.2 22 in recv rl0$/m);
-  assert.deepEqual(r.unsupported, [{ exposure: "tcp 6188 -> www:80", reason: "ipfw nat (libalias) translates IPv4 only" }]);
+  assert.match(
+    text,
+    /^ipfw -q add 1003 allow tcp from 198\.51\.100\.0\/24 to 10\.0\.0\.2 22 in recv rl0\nipfw -q add 1004 allow tcp from 203\.0\.113\.7\/32 to 10\.0\.0\.2 22 in recv rl0\nipfw -q add 1005 deny tcp from any to 10\.0\.0\.2 22 in recv rl0$/m,
+  );
+  assert.deepEqual(r.unsupported, [
+    { exposure: "tcp 6188 -> www:80", reason: "ipfw nat (libalias) translates IPv4 only" },
+  ]);
 });
 
 test("the load builds the block in the staging set and swaps it in", () => {
@@ -59,6 +88,8 @@ test("the load builds the block in the staging set and swaps it in", () => {
 });
 
 test("more rules than the block holds is refused", () => {
-  const many = Array.from({ length: 60 }, (_, i) => exposure("ssh", "tcp", [10000 + i, 10000 + i], [22, 22], { from: ["192.0.2.0/24"] }));
+  const many = Array.from({ length: 60 }, (_, i) =>
+    exposure("ssh", "tcp", [10000 + i, 10000 + i], [22, 22], { from: ["192.0.2.0/24"] }),
+  );
   assert.throws(() => generateIpfw(model(howtoHost("freebsd", "rl0"), many, HOWTO_JAILS)), IpfwBlockFull);
 });

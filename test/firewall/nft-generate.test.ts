@@ -7,7 +7,11 @@ import { compareLive } from "../../src/platform/linux/firewall.js";
 import { howtoHost, model, HOWTO_EXPOSURES, MORE_EXPOSURES, MORE_JAILS } from "./model-fixture.js";
 
 const howto = model(howtoHost("linux", "eth0"), HOWTO_EXPOSURES);
-const more = model(howtoHost("linux", "eth0", { jailSubnet6: "fd00:6a61:696c::/64" }), MORE_EXPOSURES, MORE_JAILS);
+const more = model(
+  howtoHost("linux", "eth0", { jailSubnet6: "fd00:6a61:696c::/64" }),
+  MORE_EXPOSURES,
+  MORE_JAILS,
+);
 
 test("the howto's set-up as table inet qjail: DNAT on ext_if's local address, hairpin, masquerade, forward filter", () => {
   assert.equal(
@@ -54,28 +58,44 @@ test("generated tables parse back with zero diagnostics and print back", () => {
     assert.deepEqual(diagnostics, []);
     assert.equal(printNft(table!), text.replace(/^\t\t# .*\n/gm, ""));
   }
-  assert.match(checkRule('tcp dport 80 accept; flush ruleset') ?? "", /unexpected|bad|after/);
+  assert.match(checkRule("tcp dport 80 accept; flush ruleset") ?? "", /unexpected|bad|after/);
   assert.match(checkRule("tcp dport 80") ?? "", /no verdict/);
 });
 
 test("ranges: same ports keep the port, shifted ranges get one DNAT per port", () => {
   const text = generateNft(more);
   assert.match(text, /udp dport 27000-27010 dnat ip to 10\.0\.0\.4 comment "game"/);
-  for (const p of [0, 1, 2]) assert.match(text, new RegExp(`tcp dport 800${p} dnat ip to 10\\.0\\.0\\.4:900${p} comment "game"`));
+  for (const p of [0, 1, 2])
+    assert.match(text, new RegExp(`tcp dport 800${p} dnat ip to 10\\.0\\.0\\.4:900${p} comment "game"`));
   assert.match(text, /oifname "qjail0" ct status dnat ip daddr 10\.0\.0\.4 tcp dport 9000-9002 accept/);
 });
 
 test("--from, --on and IPv6", () => {
   const text = generateNft(more);
-  assert.match(text, /iifname "eth0" meta nfproto ipv4 fib daddr type local ip saddr \{ 198\.51\.100\.0\/24, 203\.0\.113\.7\/32 \} tcp dport 6122 dnat ip to 10\.0\.0\.2:22/);
-  assert.match(text, /oifname "qjail0" ct status dnat ip saddr \{ 198\.51\.100\.0\/24, 203\.0\.113\.7\/32 \} ip daddr 10\.0\.0\.2 tcp dport 22 accept/);
+  assert.match(
+    text,
+    /iifname "eth0" meta nfproto ipv4 fib daddr type local ip saddr \{ 198\.51\.100\.0\/24, 203\.0\.113\.7\/32 \} tcp dport 6122 dnat ip to 10\.0\.0\.2:22/,
+  );
+  assert.match(
+    text,
+    /oifname "qjail0" ct status dnat ip saddr \{ 198\.51\.100\.0\/24, 203\.0\.113\.7\/32 \} ip daddr 10\.0\.0\.2 tcp dport 22 accept/,
+  );
   assert.match(text, /iifname "eth0" ip daddr 192\.0\.2\.5 udp dport 53 dnat ip to 10\.0\.0\.5:53/);
-  assert.match(text, /iifname "eth0" meta nfproto ipv6 fib daddr type local tcp dport 6188 dnat ip6 to \[fd00:6a61:696c::3\]:80/);
+  assert.match(
+    text,
+    /iifname "eth0" meta nfproto ipv6 fib daddr type local tcp dport 6188 dnat ip6 to \[fd00:6a61:696c::3\]:80/,
+  );
   assert.match(text, /oifname "eth0" ip6 saddr fd00:6a61:696c::\/64 masquerade/);
 });
 
 test("verification compares the live table's rule counts per chain", () => {
-  const live = JSON.stringify({ nftables: [{ chain: { name: "prerouting" } }, { rule: { chain: "prerouting" } }, { chain: { name: "forward" } }] });
+  const live = JSON.stringify({
+    nftables: [
+      { chain: { name: "prerouting" } },
+      { rule: { chain: "prerouting" } },
+      { chain: { name: "forward" } },
+    ],
+  });
   assert.equal(compareLive(live, { prerouting: 1, forward: 0 }), undefined);
   assert.equal(compareLive(live, { prerouting: 2, forward: 0 }), "chain prerouting has 1 rules, expected 2");
   assert.equal(compareLive(live, { output: 0 }), "chain output is missing");
@@ -83,10 +103,14 @@ test("verification compares the live table's rule counts per chain", () => {
 
 test("the kernel accepts the generated transaction (nft -c in a private namespace)", (t) => {
   const ns = `qjnc${process.pid}${Math.floor(Math.random() * 1000)}`;
-  if (process.getuid?.() !== 0 || spawnSync("ip", ["netns", "add", ns]).status !== 0) return t.skip("needs root and network namespaces");
+  if (process.getuid?.() !== 0 || spawnSync("ip", ["netns", "add", ns]).status !== 0)
+    return t.skip("needs root and network namespaces");
   try {
     for (const m of [howto, more]) {
-      const r = spawnSync("ip", ["netns", "exec", ns, "nft", "-c", "-f", "-"], { input: nftTransaction(generateNft(m)), encoding: "utf8" });
+      const r = spawnSync("ip", ["netns", "exec", ns, "nft", "-c", "-f", "-"], {
+        input: nftTransaction(generateNft(m)),
+        encoding: "utf8",
+      });
       assert.equal(r.status, 0, r.stderr);
     }
   } finally {

@@ -7,10 +7,18 @@ import { applyEdits, assertEdits } from "../../src/firewall/managed-section.js";
 import { howtoHost, model, HOWTO_EXPOSURES, MORE_EXPOSURES, MORE_JAILS } from "./model-fixture.js";
 
 const howto = model(howtoHost("freebsd", "rl0", { firewall: "pf" }), HOWTO_EXPOSURES);
-const more = model(howtoHost("freebsd", "rl0", { firewall: "pf", jailSubnet6: "fd00:6a61:696c::/64" }), MORE_EXPOSURES, MORE_JAILS);
+const more = model(
+  howtoHost("freebsd", "rl0", { firewall: "pf", jailSubnet6: "fd00:6a61:696c::/64" }),
+  MORE_EXPOSURES,
+  MORE_JAILS,
+);
 
 function rulesOnly(text: string): string {
-  return text.split("\n").filter((l) => l !== "" && !l.startsWith("#")).map((l) => l + "\n").join("");
+  return text
+    .split("\n")
+    .filter((l) => l !== "" && !l.startsWith("#"))
+    .map((l) => l + "\n")
+    .join("");
 }
 
 test("the howto's set-up as a pf anchor: nat, separate rdr (not rdr pass) and pass, ($ext_if)", () => {
@@ -39,18 +47,35 @@ test("generated anchors parse back and print back, translation before filter", (
     assert.deepEqual(parsed.diagnostics, []);
     assert.equal(printPf(parsed.rules), rulesOnly(text));
   }
-  const wrongOrder = "pass in on rl0 inet proto tcp from any to 10.0.0.2 port 22 keep state\nnat on rl0 inet from 10.0.0.0/24 to any -> (rl0:0)\n";
+  const wrongOrder =
+    "pass in on rl0 inet proto tcp from any to 10.0.0.2 port 22 keep state\nnat on rl0 inet from 10.0.0.0/24 to any -> (rl0:0)\n";
   assert.match(parsePf(wrongOrder).diagnostics[0]!.message, /translation rule after a filter rule/);
-  assert.match(parsePf("rdr pass on rl0 inet proto tcp from any to (rl0) port 1 -> 10.0.0.2 port 1\n").diagnostics[0]!.message, /not a rule qjail writes/);
+  assert.match(
+    parsePf("rdr pass on rl0 inet proto tcp from any to (rl0) port 1 -> 10.0.0.2 port 1\n").diagnostics[0]!
+      .message,
+    /not a rule qjail writes/,
+  );
 });
 
 test("ranges, --from lists, --on addresses and IPv6", () => {
   const text = generatePf(more);
-  assert.match(text, /^rdr on rl0 inet proto tcp from any to \(rl0\) port 8000:8002 -> 10\.0\.0\.4 port 9000:\*$/m);
-  assert.match(text, /^rdr on rl0 inet proto tcp from \{ 198\.51\.100\.0\/24 203\.0\.113\.7\/32 \} to \(rl0\) port 6122 -> 10\.0\.0\.2 port 22$/m);
-  assert.match(text, /^pass in on rl0 inet proto tcp from \{ 198\.51\.100\.0\/24 203\.0\.113\.7\/32 \} to 10\.0\.0\.2 port 22 flags S\/SA keep state$/m);
+  assert.match(
+    text,
+    /^rdr on rl0 inet proto tcp from any to \(rl0\) port 8000:8002 -> 10\.0\.0\.4 port 9000:\*$/m,
+  );
+  assert.match(
+    text,
+    /^rdr on rl0 inet proto tcp from \{ 198\.51\.100\.0\/24 203\.0\.113\.7\/32 \} to \(rl0\) port 6122 -> 10\.0\.0\.2 port 22$/m,
+  );
+  assert.match(
+    text,
+    /^pass in on rl0 inet proto tcp from \{ 198\.51\.100\.0\/24 203\.0\.113\.7\/32 \} to 10\.0\.0\.2 port 22 flags S\/SA keep state$/m,
+  );
   assert.match(text, /^rdr on rl0 inet proto udp from any to 192\.0\.2\.5 port 53 -> 10\.0\.0\.5 port 53$/m);
-  assert.match(text, /^rdr on rl0 inet6 proto tcp from any to \(rl0\) port 6188 -> fd00:6a61:696c::3 port 80$/m);
+  assert.match(
+    text,
+    /^rdr on rl0 inet6 proto tcp from any to \(rl0\) port 6188 -> fd00:6a61:696c::3 port 80$/m,
+  );
   assert.match(text, /^nat on rl0 inet6 from fd00:6a61:696c::\/64 to any -> \(rl0:0\)$/m);
   assert.match(text, /^pass in on rl0 inet proto udp from any to 10\.0\.0\.4 port 27000:27010 keep state$/m);
 });
@@ -90,12 +115,22 @@ test("fw setup's edits insert the hooks in the right sections and keep everythin
       "",
     ].join("\n"),
   );
-  assert.deepEqual(pfHookEdits(applyEdits(PF_CONF, edits), "qjail"), [], "hooks already present are not added twice");
+  assert.deepEqual(
+    pfHookEdits(applyEdits(PF_CONF, edits), "qjail"),
+    [],
+    "hooks already present are not added twice",
+  );
 });
 
 test("fw setup's edits: no translation rules, no trailing newline, empty file", () => {
   const noNat = "block in all\npass out all";
-  assert.equal(applyEdits(noNat, pfHookEdits(noNat, "qjail")), "# qjail: forwarded ports (see 'qjail ports')\nnat-anchor \"qjail/*\"\nrdr-anchor \"qjail/*\"\n\nblock in all\npass out all\nanchor \"qjail/*\"\n");
+  assert.equal(
+    applyEdits(noNat, pfHookEdits(noNat, "qjail")),
+    '# qjail: forwarded ports (see \'qjail ports\')\nnat-anchor "qjail/*"\nrdr-anchor "qjail/*"\n\nblock in all\npass out all\nanchor "qjail/*"\n',
+  );
   const hooks = pfAnchorHooks("qjail");
-  assert.equal(applyEdits("", pfHookEdits("", "qjail")), `# qjail: forwarded ports (see 'qjail ports')\n${hooks.translation.join("\n")}\n${hooks.filter.join("\n")}\n`);
+  assert.equal(
+    applyEdits("", pfHookEdits("", "qjail")),
+    `# qjail: forwarded ports (see 'qjail ports')\n${hooks.translation.join("\n")}\n${hooks.filter.join("\n")}\n`,
+  );
 });

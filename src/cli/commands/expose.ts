@@ -17,7 +17,9 @@ import { applyChange, loadExposeState, checkThenLocked, refuseBrokenState } from
 export const exposeCommand = defineCommand({
   path: ["expose"],
   summary: "Forward a public port of the host to a jail's port, and load the firewall rules for it.",
-  usage: ["expose jailname tcp|udp PUBLIC[-PUBLIC_END]:JAILPORT[-JAILPORT_END] [--from CIDR]... [--on ADDRESS|IFACE] [--comment TEXT] [--no-load]"],
+  usage: [
+    "expose jailname tcp|udp PUBLIC[-PUBLIC_END]:JAILPORT[-JAILPORT_END] [--from CIDR]... [--on ADDRESS|IFACE] [--comment TEXT] [--no-load]",
+  ],
   details: `
 Does for one service what qjail-howto(8) does by hand: a NAT redirect of the
 public port to the jail's address and port, a pass rule for the translated
@@ -41,9 +43,18 @@ and only then recorded; a refused load leaves rules and records as they were.
 ('qjail fw sync' loads later). QJAIL_FW_LOAD=0 in the environment does the
 same; QJAIL_FW_LOAD=1 loads even under --root (tests in their own namespaces).`,
   examples: [
-    { command: "qjail expose www tcp 6188:80", description: "the howto's www jail: public port 6188 to port 80 of jail www" },
-    { command: "qjail expose ssh tcp 6122:22 --from 198.51.100.0/24", description: "ssh to the ssh jail, only from one network" },
-    { command: "qjail expose game udp 27000-27010:27000-27010 --on 192.0.2.5", description: "a port range on one of two host addresses" },
+    {
+      command: "qjail expose www tcp 6188:80",
+      description: "the howto's www jail: public port 6188 to port 80 of jail www",
+    },
+    {
+      command: "qjail expose ssh tcp 6122:22 --from 198.51.100.0/24",
+      description: "ssh to the ssh jail, only from one network",
+    },
+    {
+      command: "qjail expose game udp 27000-27010:27000-27010 --on 192.0.2.5",
+      description: "a port range on one of two host addresses",
+    },
   ],
   options: {
     from: { type: "string", multiple: true },
@@ -55,7 +66,11 @@ same; QJAIL_FW_LOAD=1 loads even under --root (tests in their own namespaces).`,
   async run(inv) {
     const [jailName, protoText, mapping, ...extra] = inv.positionals;
     if (jailName === undefined || protoText === undefined || mapping === undefined || extra.length > 0) {
-      throw new UsageError("QJ3019", `expected JAIL tcp|udp PUBLIC:JAILPORT, got ${shown(inv.positionals.join(" "))}`, "Example: qjail expose www tcp 6188:80");
+      throw new UsageError(
+        "QJ3019",
+        `expected JAIL tcp|udp PUBLIC:JAILPORT, got ${shown(inv.positionals.join(" "))}`,
+        "Example: qjail expose www tcp 6188:80",
+      );
     }
     validateJailName(jailName);
     const ports = parsePortMapping(mapping);
@@ -71,7 +86,10 @@ same; QJAIL_FW_LOAD=1 loads even under --root (tests in their own namespaces).`,
     const check = async () => {
       const state = await loadExposeState(inv);
       refuseBrokenState(state);
-      return { state, ...checkNewExposure(request, { jails: state.jails, exposures: state.exposures, host: state.host }) };
+      return {
+        state,
+        ...checkNewExposure(request, { jails: state.jails, exposures: state.exposures, host: state.host }),
+      };
     };
     return checkThenLocked(inv, check, async ({ state, warnings }) => {
       const all = [...state.exposures, request];
@@ -82,7 +100,17 @@ same; QJAIL_FW_LOAD=1 loads even under --root (tests in their own namespaces).`,
         statePlan: planExposureFile(state.layout, jailName, mine, `record ${describeExposure(request)}`),
         noLoad: inv.values["no-load"] === true,
         warnings,
-        report: { exposed: { jail: request.jail, proto: request.proto, public: request.public, jailPort: request.jailPort, from: request.from, on: request.on ?? null, comment: request.comment } },
+        report: {
+          exposed: {
+            jail: request.jail,
+            proto: request.proto,
+            public: request.public,
+            jailPort: request.jailPort,
+            from: request.from,
+            on: request.on ?? null,
+            comment: request.comment,
+          },
+        },
         done: `Exposed ${describeExposure(request)}`,
       });
     });

@@ -8,7 +8,8 @@ import { loadExposeState } from "../expose-common.js";
 
 export const portsCommand = defineCommand({
   path: ["ports"],
-  summary: "List every forwarded public port: jail, protocol, sources, whether it is live, and hairpin support.",
+  summary:
+    "List every forwarded public port: jail, protocol, sources, whether it is live, and hairpin support.",
   usage: ["ports [--json]"],
   details: `
 One line per exposure: the public port or range (and the address or
@@ -35,7 +36,9 @@ with the same fields.`,
     const hairpin = hairpinSupport();
     const rows = sortExposures(state.exposures).map((e) => {
       const jail = state.jails.find((j) => j.name === e.jail);
-      const targets = jail ? exposureFamilies(e, jail).map((f) => ((f === 4 ? jail.ip4[0] : jail.ip6[0]) as string)) : [];
+      const targets = jail
+        ? exposureFamilies(e, jail).map((f) => (f === 4 ? jail.ip4[0] : jail.ip6[0]) as string)
+        : [];
       return {
         jail: e.jail,
         proto: e.proto,
@@ -46,12 +49,29 @@ with the same fields.`,
         sources: e.from,
         comment: e.comment,
         state: active.has(exposureKey(e)) ? "active" : "pending",
-        problem: jail === undefined ? `jail ${e.jail} does not exist` : targets.length === 0 ? "the jail has no address of the needed family" : null,
+        problem:
+          jail === undefined
+            ? `jail ${e.jail} does not exist`
+            : targets.length === 0
+              ? "the jail has no address of the needed family"
+              : null,
       };
     });
-    const problems = [...state.hostProblems, ...state.exposureProblems.map((p) => `${p.file} line ${p.line}: ${p.message}`)];
+    const problems = [
+      ...state.hostProblems,
+      ...state.exposureProblems.map((p) => `${p.file} line ${p.line}: ${p.message}`),
+    ];
     if (inv.global.json) {
-      write(inv.ctx.stdout, JSON.stringify({ firewall: state.host.firewall, extIf: state.host.extIf, exposures: rows, hairpin, problems }));
+      write(
+        inv.ctx.stdout,
+        JSON.stringify({
+          firewall: state.host.firewall,
+          extIf: state.host.extIf,
+          exposures: rows,
+          hairpin,
+          problems,
+        }),
+      );
       return 0;
     }
     const table: string[][] = [["PUBLIC", "PROTO", "ON", "JAIL:PORT", "TO", "SOURCES", "STATE"]];
@@ -67,10 +87,18 @@ with the same fields.`,
       ]);
     }
     const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => (row[c] as string).length)));
-    const out = table.map((row) => row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c] as number))).join("  "));
+    const out = table.map((row) =>
+      row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c] as number))).join("  "),
+    );
     if (rows.length === 0) out.push("(no exposures; add one with 'qjail expose JAIL tcp PUBLIC:JAILPORT')");
-    out.push("", `firewall: ${state.host.firewall} on ${state.host.extIf}; hairpin (from the host and other jails):`);
-    for (const k of FIREWALL_KINDS) out.push(`  ${k.padEnd(4)} ${hairpin[k].works ? "yes" : "no "}  ${hairpin[k].why}${k === state.host.firewall ? "  <- in use" : ""}`);
+    out.push(
+      "",
+      `firewall: ${state.host.firewall} on ${state.host.extIf}; hairpin (from the host and other jails):`,
+    );
+    for (const k of FIREWALL_KINDS)
+      out.push(
+        `  ${k.padEnd(4)} ${hairpin[k].works ? "yes" : "no "}  ${hairpin[k].why}${k === state.host.firewall ? "  <- in use" : ""}`,
+      );
     for (const p of problems) out.push(`problem: ${p}`);
     write(inv.ctx.stdout, out.join("\n"));
     return 0;

@@ -1,6 +1,13 @@
 import { defineCommand } from "../command.js";
 import { UsageError, shown } from "../../core/errors.js";
-import { describeExposure, findExposure, parseProtocol, parsePublicSide, planExposureFile, sameExposure } from "../../core/exposure.js";
+import {
+  describeExposure,
+  findExposure,
+  parseProtocol,
+  parsePublicSide,
+  planExposureFile,
+  sameExposure,
+} from "../../core/exposure.js";
 import { validateJailName } from "../../core/validate.js";
 import { applyChange, loadExposeState, checkThenLocked, refuseBrokenState } from "../expose-common.js";
 
@@ -17,7 +24,10 @@ both as they were. When two exposures share the port on different --on
 addresses, --on says which one.`,
   examples: [
     { command: "qjail unexpose www tcp 6188", description: "stop forwarding public port 6188 to jail www" },
-    { command: "qjail unexpose dns udp 53 --on 192.0.2.5", description: "remove the one on address 192.0.2.5" },
+    {
+      command: "qjail unexpose dns udp 53 --on 192.0.2.5",
+      description: "remove the one on address 192.0.2.5",
+    },
   ],
   options: {
     on: { type: "string" },
@@ -27,12 +37,20 @@ addresses, --on says which one.`,
   async run(inv) {
     const [jailName, protoText, portText, ...extra] = inv.positionals;
     if (jailName === undefined || protoText === undefined || portText === undefined || extra.length > 0) {
-      throw new UsageError("QJ3019", `expected JAIL tcp|udp PUBLIC, got ${shown(inv.positionals.join(" "))}`, "Example: qjail unexpose www tcp 6188");
+      throw new UsageError(
+        "QJ3019",
+        `expected JAIL tcp|udp PUBLIC, got ${shown(inv.positionals.join(" "))}`,
+        "Example: qjail unexpose www tcp 6188",
+      );
     }
     validateJailName(jailName);
     const proto = parseProtocol(protoText);
     if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
-      throw new UsageError("QJ3012", `public port ${shown(portText)} is not a port from 1 to 65535`, "Give the first public port of the exposure, as 'qjail ports' lists it.");
+      throw new UsageError(
+        "QJ3012",
+        `public port ${shown(portText)} is not a port from 1 to 65535`,
+        "Give the first public port of the exposure, as 'qjail ports' lists it.",
+      );
     }
     const on = typeof inv.values.on === "string" ? parsePublicSide(inv.values.on) : undefined;
     const check = async () => {
@@ -45,10 +63,17 @@ addresses, --on says which one.`,
       return applyChange(inv, state, {
         title: `unexpose ${describeExposure(gone)}`,
         exposures: all,
-        statePlan: planExposureFile(state.layout, jailName, all.filter((e) => e.jail === jailName), `forget ${describeExposure(gone)}`),
+        statePlan: planExposureFile(
+          state.layout,
+          jailName,
+          all.filter((e) => e.jail === jailName),
+          `forget ${describeExposure(gone)}`,
+        ),
         noLoad: inv.values["no-load"] === true,
         warnings: [],
-        report: { unexposed: { jail: gone.jail, proto: gone.proto, public: gone.public, jailPort: gone.jailPort } },
+        report: {
+          unexposed: { jail: gone.jail, proto: gone.proto, public: gone.public, jailPort: gone.jailPort },
+        },
         done: `Unexposed ${describeExposure(gone)}`,
       });
     });

@@ -37,7 +37,8 @@ export function generateIpnat(model: FirewallModel): string {
   const { host } = model;
   const out: string[] = [];
   const subnets = [host.jailSubnet4, host.jailSubnet6].filter((s): s is string => s !== undefined);
-  if (subnets.length > 0) out.push(`# outbound: jails leave with ${host.extIf}'s current address (0/32 follows a dynamic address)`);
+  if (subnets.length > 0)
+    out.push(`# outbound: jails leave with ${host.extIf}'s current address (0/32 follows a dynamic address)`);
   for (const net of subnets) {
     const fam = net.includes(":") ? 6 : 4;
     out.push(`map ${host.extIf} ${net} -> ${ifaceAddr(fam)} portmap tcp/udp auto`);
@@ -52,8 +53,10 @@ export function generateIpnat(model: FirewallModel): string {
       out.push(`rdr ${iface} ${dst} port ${formatRange(e.public)} -> ${target} ${e.proto}`);
     } else {
       const dst = e.on?.kind === "address" ? hostCidr(e.on.address, e.family) : "any";
-      const port = e.public.low === e.public.high ? `port = ${e.public.low}` : `port ${e.public.low}:${e.public.high}`;
-      for (const src of e.sources) out.push(`rdr ${iface} from ${src} to ${dst} ${port} -> ${target} ${e.proto}`);
+      const port =
+        e.public.low === e.public.high ? `port = ${e.public.low}` : `port ${e.public.low}:${e.public.high}`;
+      for (const src of e.sources)
+        out.push(`rdr ${iface} from ${src} to ${dst} ${port} -> ${target} ${e.proto}`);
     }
   }
   return out.length === 0 ? "" : out.join("\n") + "\n";
@@ -65,10 +68,15 @@ export function generateIpf(model: FirewallModel): string {
   for (const e of model.exposures) {
     out.push(`# ${exposureComment(e)}`);
     const iface = publicIface(model, e);
-    const port = e.jailPort.low === e.jailPort.high ? `port = ${e.jailPort.low}` : `port ${e.jailPort.low}:${e.jailPort.high}`;
+    const port =
+      e.jailPort.low === e.jailPort.high
+        ? `port = ${e.jailPort.low}`
+        : `port ${e.jailPort.low}:${e.jailPort.high}`;
     const state = e.proto === "tcp" ? "flags S keep state" : "keep state";
     for (const src of e.sources.length === 0 ? ["any"] : e.sources) {
-      out.push(`pass in quick on ${iface} proto ${e.proto} from ${src} to ${hostCidr(e.target, e.family)} ${port} ${state}`);
+      out.push(
+        `pass in quick on ${iface} proto ${e.proto} from ${src} to ${hostCidr(e.target, e.family)} ${port} ${state}`,
+      );
     }
   }
   return out.length === 0 ? "" : out.join("\n") + "\n";

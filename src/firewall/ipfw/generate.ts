@@ -38,14 +38,28 @@ export function generateIpfw(model: FirewallModel): IpfwRules {
   const unsupported: IpfwRules["unsupported"] = [];
   const usable: ResolvedExposure[] = [];
   for (const e of model.exposures) {
-    if (e.family === 6) unsupported.push({ exposure: describeExposure(e), reason: "ipfw nat (libalias) translates IPv4 only" });
+    if (e.family === 6)
+      unsupported.push({ exposure: describeExposure(e), reason: "ipfw nat (libalias) translates IPv4 only" });
     else if (e.on?.kind === "interface" && e.on.name !== host.extIf) {
-      unsupported.push({ exposure: describeExposure(e), reason: `qjail's ipfw nat instance serves ${host.extIf} only, not ${e.on.name}` });
+      unsupported.push({
+        exposure: describeExposure(e),
+        reason: `qjail's ipfw nat instance serves ${host.extIf} only, not ${e.on.name}`,
+      });
     } else usable.push(e);
   }
-  const natConfig = ["nat", String(host.ipfwNatInstance), "config", "if", host.extIf, "same_ports", "unreg_only", "reset"];
+  const natConfig = [
+    "nat",
+    String(host.ipfwNatInstance),
+    "config",
+    "if",
+    host.extIf,
+    "same_ports",
+    "unreg_only",
+    "reset",
+  ];
   for (const e of usable) {
-    const alias = e.on?.kind === "address" ? `${e.on.address}:${formatRange(e.public)}` : formatRange(e.public);
+    const alias =
+      e.on?.kind === "address" ? `${e.on.address}:${formatRange(e.public)}` : formatRange(e.public);
     natConfig.push("redirect_port", e.proto, `${e.target}:${formatRange(e.jailPort)}`, alias);
   }
   const rules: string[][] = [];
@@ -55,17 +69,56 @@ export function generateIpfw(model: FirewallModel): IpfwRules {
   for (const e of usable) {
     const port = formatRange(e.jailPort);
     for (const src of e.sources.length === 0 ? ["any"] : e.sources) {
-      rules.push([String(n++), "allow", e.proto, "from", src, "to", e.target, port, "in", "recv", host.extIf]);
+      rules.push([
+        String(n++),
+        "allow",
+        e.proto,
+        "from",
+        src,
+        "to",
+        e.target,
+        port,
+        "in",
+        "recv",
+        host.extIf,
+      ]);
     }
     // A --from restriction must also refuse the others: after `nat` the packet
     // goes on through the admin's rules, which may well allow it.
-    if (e.sources.length > 0) rules.push([String(n++), "deny", e.proto, "from", "any", "to", e.target, port, "in", "recv", host.extIf]);
+    if (e.sources.length > 0)
+      rules.push([
+        String(n++),
+        "deny",
+        e.proto,
+        "from",
+        "any",
+        "to",
+        e.target,
+        port,
+        "in",
+        "recv",
+        host.extIf,
+      ]);
   }
   if (host.jailSubnet4 !== undefined) {
-    rules.push([String(base + IPFW_BLOCK_SIZE - 1), "nat", nat, "ip4", "from", host.jailSubnet4, "to", "any", "out", "xmit", host.extIf]);
+    rules.push([
+      String(base + IPFW_BLOCK_SIZE - 1),
+      "nat",
+      nat,
+      "ip4",
+      "from",
+      host.jailSubnet4,
+      "to",
+      "any",
+      "out",
+      "xmit",
+      host.extIf,
+    ]);
   }
   if (n >= base + IPFW_BLOCK_SIZE - 1) {
-    throw new IpfwBlockFull(`the exposures need ${n - base + 1} ipfw rules, more than the ${IPFW_BLOCK_SIZE} numbers qjail owns from ${base}`);
+    throw new IpfwBlockFull(
+      `the exposures need ${n - base + 1} ipfw rules, more than the ${IPFW_BLOCK_SIZE} numbers qjail owns from ${base}`,
+    );
   }
   return { natConfig, rules, unsupported };
 }
@@ -86,7 +139,10 @@ export function ipfwLoadSequence(r: IpfwRules): string[][] {
 
 /** Human-readable text (fw show, --dry-run): the sequence as ipfw commands, one per line. */
 export function formatIpfw(r: IpfwRules): string {
-  const lines = [`ipfw -q ${r.natConfig.join(" ")}`, ...r.rules.map((rule) => `ipfw -q add ${rule.join(" ")}`)];
+  const lines = [
+    `ipfw -q ${r.natConfig.join(" ")}`,
+    ...r.rules.map((rule) => `ipfw -q add ${rule.join(" ")}`),
+  ];
   for (const u of r.unsupported) lines.push(`# not forwarded by ipfw: ${u.exposure}: ${u.reason}`);
   return lines.join("\n") + "\n";
 }

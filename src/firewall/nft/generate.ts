@@ -40,7 +40,12 @@ function dnatTarget(e: ResolvedExposure, publicPort: number | undefined): string
   const addr = e.family === 4 ? e.target : `[${e.target}]`;
   if (publicPort === undefined) {
     // Public and jail ranges are the same ports: keep the destination port.
-    if (e.public.low === e.jailPort.low && e.public.high === e.jailPort.high && e.public.low !== e.public.high) return `dnat ${fam(e.family)} to ${addr}`;
+    if (
+      e.public.low === e.jailPort.low &&
+      e.public.high === e.jailPort.high &&
+      e.public.low !== e.public.high
+    )
+      return `dnat ${fam(e.family)} to ${addr}`;
     return `dnat ${fam(e.family)} to ${addr}:${e.jailPort.low}`;
   }
   return `dnat ${fam(e.family)} to ${addr}:${e.jailPort.low + (publicPort - e.public.low)}`;
@@ -54,15 +59,22 @@ function dnatRules(prefix: string, e: ResolvedExposure): string[] {
   const src = e.sources.length > 0 ? `${fam(e.family)} saddr ${set(e.sources)} ` : "";
   const comment = ` comment "${e.jail}"`;
   const shifted = e.public.low !== e.public.high && e.public.low !== e.jailPort.low;
-  if (!shifted) return [`${prefix}${src}${e.proto} dport ${portRange(e.public.low, e.public.high)} ${dnatTarget(e, undefined)}${comment}`];
+  if (!shifted)
+    return [
+      `${prefix}${src}${e.proto} dport ${portRange(e.public.low, e.public.high)} ${dnatTarget(e, undefined)}${comment}`,
+    ];
   const out: string[] = [];
-  for (let p = e.public.low; p <= e.public.high; p++) out.push(`${prefix}${src}${e.proto} dport ${p} ${dnatTarget(e, p)}${comment}`);
+  for (let p = e.public.low; p <= e.public.high; p++)
+    out.push(`${prefix}${src}${e.proto} dport ${p} ${dnatTarget(e, p)}${comment}`);
   return out;
 }
 
 function publicMatch(model: FirewallModel, e: ResolvedExposure): string {
   const iface = e.on?.kind === "interface" ? e.on.name : model.host.extIf;
-  const dst = e.on?.kind === "address" ? `${fam(e.family)} daddr ${e.on.address}` : `meta nfproto ${e.family === 4 ? "ipv4" : "ipv6"} fib daddr type local`;
+  const dst =
+    e.on?.kind === "address"
+      ? `${fam(e.family)} daddr ${e.on.address}`
+      : `meta nfproto ${e.family === 4 ? "ipv4" : "ipv6"} fib daddr type local`;
   return `iifname "${iface}" ${dst} `;
 }
 
@@ -82,13 +94,21 @@ export function generateNft(model: FirewallModel): string {
     pre.push(...dnatRules(publicMatch(model, e), e));
     // Hairpin from the jails: to a host address, not to the bridge's own subnet.
     const net = jailSubnet(model, e.family);
-    const daddr = e.on?.kind === "address" ? `${fam(e.family)} daddr ${e.on.address}` : `${net ? `${fam(e.family)} daddr != ${net} ` : `meta nfproto ${e.family === 4 ? "ipv4" : "ipv6"} `}fib daddr type local`;
+    const daddr =
+      e.on?.kind === "address"
+        ? `${fam(e.family)} daddr ${e.on.address}`
+        : `${net ? `${fam(e.family)} daddr != ${net} ` : `meta nfproto ${e.family === 4 ? "ipv4" : "ipv6"} `}fib daddr type local`;
     pre.push(...dnatRules(`iifname "${host.jailIf}" ${daddr} `, e));
     const loop = e.family === 4 ? "127.0.0.0/8" : "::1";
-    const outDaddr = e.on?.kind === "address" ? `${fam(e.family)} daddr ${e.on.address}` : `${fam(e.family)} daddr != ${loop} fib daddr type local`;
+    const outDaddr =
+      e.on?.kind === "address"
+        ? `${fam(e.family)} daddr ${e.on.address}`
+        : `${fam(e.family)} daddr != ${loop} fib daddr type local`;
     output.push(...dnatRules(`${outDaddr} `, e));
     const src = e.sources.length > 0 ? ` ${fam(e.family)} saddr ${set(e.sources)}` : "";
-    fwd.push(`oifname "${host.jailIf}" ct status dnat${src} ${fam(e.family)} daddr ${e.target} ${e.proto} dport ${portRange(e.jailPort.low, e.jailPort.high)} accept comment "${e.jail}"`);
+    fwd.push(
+      `oifname "${host.jailIf}" ct status dnat${src} ${fam(e.family)} daddr ${e.target} ${e.proto} dport ${portRange(e.jailPort.low, e.jailPort.high)} accept comment "${e.jail}"`,
+    );
   }
   fwd.push(`oifname "${host.jailIf}" ct state new drop`);
   for (const f of [4, 6] as const) {
@@ -128,5 +148,8 @@ export function nftRemoveTransaction(): string {
 }
 
 export function hairpinNote(): { works: boolean; why: string } {
-  return { works: true, why: "DNAT in the output chain (host) and on the jail bridge with masquerade (other jails)" };
+  return {
+    works: true,
+    why: "DNAT in the output chain (host) and on the jail bridge with masquerade (other jails)",
+  };
 }

@@ -32,7 +32,8 @@ export interface NftTable {
 const STRING = /^"[A-Za-z0-9_.:\-/ ]*"$/;
 const ADDR = /^[0-9A-Fa-f:.]+(\/[0-9]{1,3})?$/;
 const PORTS = /^[0-9]{1,5}(-[0-9]{1,5})?$/;
-const HEAD = /^type (nat|filter) hook (prerouting|input|forward|output|postrouting) priority (-?[0-9]+|dstnat|srcnat|filter); policy (accept|drop);$/;
+const HEAD =
+  /^type (nat|filter) hook (prerouting|input|forward|output|postrouting) priority (-?[0-9]+|dstnat|srcnat|filter); policy (accept|drop);$/;
 
 /** Tokens of one rule: words, quoted strings and `{ a, b }` sets kept whole. */
 function tokens(text: string): string[] | string {
@@ -64,7 +65,10 @@ function tokens(text: string): string[] | string {
 
 function isAddrOrSet(t: string): boolean {
   if (t.startsWith("{")) {
-    const items = t.slice(1, -1).split(",").map((s) => s.trim());
+    const items = t
+      .slice(1, -1)
+      .split(",")
+      .map((s) => s.trim());
     return items.length > 0 && items.every((s) => ADDR.test(s));
   }
   return ADDR.test(t);
@@ -89,11 +93,19 @@ export function checkRule(text: string): string | undefined {
       i++;
     } else if (w === "fib" && at(i + 1) === "daddr" && at(i + 2) === "type" && at(i + 3) === "local") i += 4;
     else if ((w === "tcp" || w === "udp") && at(i + 1) === "dport" && PORTS.test(at(i + 2))) i += 3;
-    else if (w === "ct" && at(i + 1) === "state" && /^(new|established|related|invalid)(,(new|established|related|invalid))*$/.test(at(i + 2))) i += 3;
+    else if (
+      w === "ct" &&
+      at(i + 1) === "state" &&
+      /^(new|established|related|invalid)(,(new|established|related|invalid))*$/.test(at(i + 2))
+    )
+      i += 3;
     else if (w === "ct" && at(i + 1) === "status" && at(i + 2) === "dnat") i += 3;
     else if (w === "dnat" && /^ip6?$/.test(at(i + 1)) && at(i + 2) === "to") {
       const target = at(i + 3);
-      const ok = at(i + 1) === "ip" ? /^[0-9.]+(:[0-9]{1,5}(-[0-9]{1,5})?)?$/.test(target) : /^\[[0-9a-fA-F:]+\](:[0-9]{1,5}(-[0-9]{1,5})?)?$|^[0-9a-fA-F:]+$/.test(target);
+      const ok =
+        at(i + 1) === "ip"
+          ? /^[0-9.]+(:[0-9]{1,5}(-[0-9]{1,5})?)?$/.test(target)
+          : /^\[[0-9a-fA-F:]+\](:[0-9]{1,5}(-[0-9]{1,5})?)?$|^[0-9a-fA-F:]+$/.test(target);
       if (!ok) return `bad dnat target ${JSON.stringify(target)}`;
       i += 4;
       verdict = true;
@@ -150,13 +162,16 @@ export function parseNft(text: string): { table: NftTable | undefined; diagnosti
     if (problem) diag(`${problem} in rule ${JSON.stringify(s)}`);
     chain.rules.push(s);
   });
-  if (table && !closedTable) diagnostics.push({ line: text.split("\n").length, column: 1, message: "table is not closed" });
+  if (table && !closedTable)
+    diagnostics.push({ line: text.split("\n").length, column: 1, message: "table is not closed" });
   if (!table) diagnostics.push({ line: 1, column: 1, message: "no table" });
   return { table, diagnostics };
 }
 
 export function printNft(table: NftTable): string {
-  const chains = table.chains.map((c) => [`\tchain ${c.name} {`, `\t\t${c.head}`, ...c.rules.map((r) => `\t\t${r}`), "\t}"].join("\n"));
+  const chains = table.chains.map((c) =>
+    [`\tchain ${c.name} {`, `\t\t${c.head}`, ...c.rules.map((r) => `\t\t${r}`), "\t}"].join("\n"),
+  );
   return `table ${table.family} ${table.name} {\n${chains.join("\n\n")}\n}\n`;
 }
 

@@ -28,7 +28,10 @@ export function pfAnchorPath(model: FirewallModel): string {
 
 /** The lines the admin adds to pf.conf once: translation hooks in the translation section, the filter hook at the end. */
 export function pfAnchorHooks(anchor: string): { translation: string[]; filter: string[] } {
-  return { translation: [`nat-anchor "${anchor}/*"`, `rdr-anchor "${anchor}/*"`], filter: [`anchor "${anchor}/*"`] };
+  return {
+    translation: [`nat-anchor "${anchor}/*"`, `rdr-anchor "${anchor}/*"`],
+    filter: [`anchor "${anchor}/*"`],
+  };
 }
 
 function fam(f: 4 | 6): string {
@@ -69,7 +72,9 @@ export function generatePf(model: FirewallModel): string {
   const pass: string[] = [];
   for (const net of [host.jailSubnet4, host.jailSubnet6]) {
     if (net === undefined) continue;
-    nat.push(`nat on ${host.extIf} ${fam(net.includes(":") ? 6 : 4)} from ${net} to any -> (${host.extIf}:0)`);
+    nat.push(
+      `nat on ${host.extIf} ${fam(net.includes(":") ? 6 : 4)} from ${net} to any -> (${host.extIf}:0)`,
+    );
   }
   for (const e of model.exposures) {
     const side = publicSide(model, e);

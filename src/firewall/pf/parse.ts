@@ -15,8 +15,27 @@ export interface PfDiagnostic {
 
 export type PfRule =
   | { kind: "nat"; iface: string; family: "inet" | "inet6"; from: string; to: string; target: string }
-  | { kind: "rdr"; iface: string; family: "inet" | "inet6"; proto: "tcp" | "udp"; from: string; to: string; port: string; target: string; targetPort: string }
-  | { kind: "pass"; iface: string; family: "inet" | "inet6"; proto: "tcp" | "udp"; from: string; to: string; port: string; state: string };
+  | {
+      kind: "rdr";
+      iface: string;
+      family: "inet" | "inet6";
+      proto: "tcp" | "udp";
+      from: string;
+      to: string;
+      port: string;
+      target: string;
+      targetPort: string;
+    }
+  | {
+      kind: "pass";
+      iface: string;
+      family: "inet" | "inet6";
+      proto: "tcp" | "udp";
+      from: string;
+      to: string;
+      port: string;
+      state: string;
+    };
 
 const IF = "([A-Za-z][A-Za-z0-9_.]{0,14})";
 const FAM = "(inet|inet6)";
@@ -24,8 +43,12 @@ const ADDR = "[0-9A-Fa-f:.]+(?:/[0-9]{1,3})?";
 const HOSTS = `(any|${ADDR}|\\{ (?:${ADDR} )+\\}|\\(${IF.slice(1, -1)}(?::0)?\\))`;
 const PORT = "([0-9]{1,5}(?::[0-9]{1,5})?)";
 const NAT = new RegExp(`^nat on ${IF} ${FAM} from ${HOSTS} to ${HOSTS} -> (\\(${IF.slice(1, -1)}:0\\))$`);
-const RDR = new RegExp(`^rdr on ${IF} ${FAM} proto (tcp|udp) from ${HOSTS} to ${HOSTS} port ${PORT} -> (${ADDR}) port ([0-9]{1,5}(?::\\*)?)$`);
-const PASS = new RegExp(`^pass in on ${IF} ${FAM} proto (tcp|udp) from ${HOSTS} to (${ADDR}) port ${PORT} (flags S/SA keep state|keep state)$`);
+const RDR = new RegExp(
+  `^rdr on ${IF} ${FAM} proto (tcp|udp) from ${HOSTS} to ${HOSTS} port ${PORT} -> (${ADDR}) port ([0-9]{1,5}(?::\\*)?)$`,
+);
+const PASS = new RegExp(
+  `^pass in on ${IF} ${FAM} proto (tcp|udp) from ${HOSTS} to (${ADDR}) port ${PORT} (flags S/SA keep state|keep state)$`,
+);
 
 export function parsePf(text: string): { rules: PfRule[]; diagnostics: PfDiagnostic[] } {
   const rules: PfRule[] = [];
@@ -34,22 +57,53 @@ export function parsePf(text: string): { rules: PfRule[]; diagnostics: PfDiagnos
   text.split("\n").forEach((raw, i) => {
     const s = raw.trim();
     if (s === "" || s.startsWith("#")) return;
-    const diag = (message: string): void => void diagnostics.push({ line: i + 1, column: raw.indexOf(s) + 1, message });
+    const diag = (message: string): void =>
+      void diagnostics.push({ line: i + 1, column: raw.indexOf(s) + 1, message });
     let m: RegExpExecArray | null;
     if ((m = NAT.exec(s))) {
       if (sawFilter) return diag("translation rule after a filter rule (pfctl: Rules must be in order)");
-      rules.push({ kind: "nat", iface: m[1]!, family: m[2] as "inet", from: m[3]!, to: m[4]!, target: m[5]! });
+      rules.push({
+        kind: "nat",
+        iface: m[1]!,
+        family: m[2] as "inet",
+        from: m[3]!,
+        to: m[4]!,
+        target: m[5]!,
+      });
     } else if ((m = RDR.exec(s))) {
       if (sawFilter) return diag("translation rule after a filter rule (pfctl: Rules must be in order)");
-      rules.push({ kind: "rdr", iface: m[1]!, family: m[2] as "inet", proto: m[3] as "tcp", from: m[4]!, to: m[5]!, port: m[6]!, target: m[7]!, targetPort: m[8]! });
+      rules.push({
+        kind: "rdr",
+        iface: m[1]!,
+        family: m[2] as "inet",
+        proto: m[3] as "tcp",
+        from: m[4]!,
+        to: m[5]!,
+        port: m[6]!,
+        target: m[7]!,
+        targetPort: m[8]!,
+      });
     } else if ((m = PASS.exec(s))) {
       sawFilter = true;
-      rules.push({ kind: "pass", iface: m[1]!, family: m[2] as "inet", proto: m[3] as "tcp", from: m[4]!, to: m[5]!, port: m[6]!, state: m[7]! });
+      rules.push({
+        kind: "pass",
+        iface: m[1]!,
+        family: m[2] as "inet",
+        proto: m[3] as "tcp",
+        from: m[4]!,
+        to: m[5]!,
+        port: m[6]!,
+        state: m[7]!,
+      });
     } else diag(`not a rule qjail writes: ${JSON.stringify(s)}`);
   });
   for (const r of rules) {
     if (r.kind === "rdr" && (r.target.includes(":") ? "inet6" : "inet") !== r.family) {
-      diagnostics.push({ line: 0, column: 0, message: `rdr target ${r.target} is not ${r.family} (pfctl: no translation address with matching address family)` });
+      diagnostics.push({
+        line: 0,
+        column: 0,
+        message: `rdr target ${r.target} is not ${r.family} (pfctl: no translation address with matching address family)`,
+      });
     }
   }
   return { rules, diagnostics };

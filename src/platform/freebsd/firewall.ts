@@ -3,12 +3,25 @@ import type { FirewallModel } from "../../core/exposure.js";
 import type { HostConfig } from "../../core/hostconfig.js";
 import { physical } from "../../core/paths.js";
 import type { Plan, Step } from "../../core/plan.js";
-import { FirewallLoadError, type FirewallLoader, type LoadContext, type LoadResult, type RenderedRules } from "../../firewall/loader.js";
+import {
+  FirewallLoadError,
+  type FirewallLoader,
+  type LoadContext,
+  type LoadResult,
+  type RenderedRules,
+} from "../../firewall/loader.js";
 import { applyEdits, sectionEdits, type Edit } from "../../firewall/managed-section.js";
 import { generateIpf, generateIpnat } from "../../firewall/ipf/generate.js";
 import { generatePf, pfAnchorHooks, pfAnchorPath } from "../../firewall/pf/generate.js";
 import { parsePf } from "../../firewall/pf/parse.js";
-import { formatIpfw, generateIpfw, ipfwLoadSequence, IPFW_ACTIVE_SET, IPFW_STAGING_SET, type IpfwRules } from "../../firewall/ipfw/generate.js";
+import {
+  formatIpfw,
+  generateIpfw,
+  ipfwLoadSequence,
+  IPFW_ACTIVE_SET,
+  IPFW_STAGING_SET,
+  type IpfwRules,
+} from "../../firewall/ipfw/generate.js";
 import { parseIpfw } from "../../firewall/ipfw/parse.js";
 import { parseIpf, parseIpnat } from "../../firewall/ipf/index.js";
 import { applyStep } from "../apply.js";
@@ -42,7 +55,14 @@ export type Runner = (argv: readonly string[]) => Promise<RunResult>;
 
 export interface FreebsdScript {
   /** Logical path → full new content (the admin's file with qjail's section replaced, or qjail's own file). */
-  files: { path: string; content: string; edits?: Edit[]; original?: string; language: "ipf" | "ipnat" | "pf" | "ipfw"; generated: string }[];
+  files: {
+    path: string;
+    content: string;
+    edits?: Edit[];
+    original?: string;
+    language: "ipf" | "ipnat" | "pf" | "ipfw";
+    generated: string;
+  }[];
   validate: string[][];
   load: string[][];
   verify: { argv: string[]; check: (stdout: string) => string | undefined }[];
@@ -63,7 +83,12 @@ async function readText(root: string, logical: string): Promise<string | undefin
 
 function stagedPlanSteps(script: FreebsdScript): Step[] {
   return [
-    ...script.files.map((f): Step => ({ kind: "writeFile", path: f.path + NEW, content: f.content, mode: 0o644 })),
+    ...script.files.map((f): Step => ({
+      kind: "writeFile",
+      path: f.path + NEW,
+      content: f.content,
+      mode: 0o644,
+    })),
     ...script.validate.map((argv): Step => ({ kind: "run", argv, why: "dry-run check" })),
     ...script.load.map((argv): Step => ({ kind: "run", argv })),
     ...script.files.map((f): Step => ({ kind: "rename", from: f.path + NEW, to: f.path })),
@@ -75,7 +100,11 @@ function stagedPlanSteps(script: FreebsdScript): Step[] {
 // IPFilter
 // ---------------------------------------------------------------------------
 
-export async function ipfScript(model: FirewallModel, ctx: LoadContext, extAddressChanged: boolean): Promise<FreebsdScript> {
+export async function ipfScript(
+  model: FirewallModel,
+  ctx: LoadContext,
+  extAddressChanged: boolean,
+): Promise<FreebsdScript> {
   const { host } = model;
   const ipnatOriginal = (await readText(ctx.root, host.ipnatRules)) ?? "";
   const ipfOriginal = (await readText(ctx.root, host.ipfRules)) ?? "";
@@ -88,8 +117,22 @@ export async function ipfScript(model: FirewallModel, ctx: LoadContext, extAddre
   const rdrCount = model.exposures.reduce((n, e) => n + Math.max(1, e.sources.length), 0);
   return {
     files: [
-      { path: nat, content: applyEdits(ipnatOriginal, ipnatEdits), edits: ipnatEdits, original: ipnatOriginal, language: "ipnat", generated: ipnatBody },
-      { path: filt, content: applyEdits(ipfOriginal, ipfEdits), edits: ipfEdits, original: ipfOriginal, language: "ipf", generated: ipfBody },
+      {
+        path: nat,
+        content: applyEdits(ipnatOriginal, ipnatEdits),
+        edits: ipnatEdits,
+        original: ipnatOriginal,
+        language: "ipnat",
+        generated: ipnatBody,
+      },
+      {
+        path: filt,
+        content: applyEdits(ipfOriginal, ipfEdits),
+        edits: ipfEdits,
+        original: ipfOriginal,
+        language: "ipf",
+        generated: ipfBody,
+      },
     ],
     validate: [
       ["ipnat", "-n", "-f", nat + NEW],
@@ -107,7 +150,9 @@ export async function ipfScript(model: FirewallModel, ctx: LoadContext, extAddre
         argv: ["ipnat", "-l"],
         check: (out) => {
           const live = parseIpnatList(out).rules.filter((r) => r.kind === "rdr").length;
-          return live >= rdrCount ? undefined : `ipnat -l lists ${live} rdr rules, expected at least ${rdrCount}`;
+          return live >= rdrCount
+            ? undefined
+            : `ipnat -l lists ${live} rdr rules, expected at least ${rdrCount}`;
         },
       },
     ],
@@ -142,11 +187,19 @@ export async function pfScript(model: FirewallModel, ctx: LoadContext): Promise<
     validate: [["pfctl", "-a", anchor, "-n", "-f", file + NEW]],
     load: [["pfctl", "-a", anchor, "-f", file + NEW]],
     verify: [
-      { argv: ["pfctl", "-a", anchor, "-s", "nat"], check: (out) => count("pfctl -s nat", parsePfNat(out).length, natCount) },
+      {
+        argv: ["pfctl", "-a", anchor, "-s", "nat"],
+        check: (out) => count("pfctl -s nat", parsePfNat(out).length, natCount),
+      },
       // Plain `-s rules` prints one rule per line (parsePfRules reads the -vv form).
-      { argv: ["pfctl", "-a", anchor, "-s", "rules"], check: (out) => count("pfctl -s rules", out.split("\n").filter((l) => /^pass\b/.test(l.trim())).length, passCount) },
+      {
+        argv: ["pfctl", "-a", anchor, "-s", "rules"],
+        check: (out) =>
+          count("pfctl -s rules", out.split("\n").filter((l) => /^pass\b/.test(l.trim())).length, passCount),
+      },
     ],
-    rollback: () => (hadPrevious ? [["pfctl", "-a", anchor, "-f", file]] : [["pfctl", "-a", anchor, "-F", "all"]]),
+    rollback: () =>
+      hadPrevious ? [["pfctl", "-a", anchor, "-f", file]] : [["pfctl", "-a", anchor, "-F", "all"]],
   };
 }
 
@@ -157,7 +210,9 @@ function count(what: string, live: number, expected: number): string | undefined
 /** Does pf.conf call qjail's anchors? Without the hooks the anchor loads but nothing evaluates it. */
 export function missingPfHooks(pfConf: string, anchor: string): string[] {
   const hooks = pfAnchorHooks(anchor);
-  return [...hooks.translation, ...hooks.filter].filter((h) => !pfConf.split("\n").some((l) => l.trim() === h));
+  return [...hooks.translation, ...hooks.filter].filter(
+    (h) => !pfConf.split("\n").some((l) => l.trim() === h),
+  );
 }
 
 // ---------------------------------------------------------------------------
@@ -168,20 +223,35 @@ export function ipfwRulesFile(stateDir: string): string {
   return `${stateDir}/ipfw.rules`;
 }
 
-export async function ipfwScript(model: FirewallModel, ctx: LoadContext): Promise<{ script: FreebsdScript; rules: IpfwRules }> {
+export async function ipfwScript(
+  model: FirewallModel,
+  ctx: LoadContext,
+): Promise<{ script: FreebsdScript; rules: IpfwRules }> {
   const rules = generateIpfw(model);
   const file = ipfwRulesFile(ctx.layout.stateDir);
   const previous = await readText(ctx.root, file);
   const previousNat = previous === undefined ? undefined : parseIpfw(previous).rules?.natConfig;
   const nat = model.host.ipfwNatInstance;
-  const load = ipfwLoadSequence(rules).slice(0, -1).map((a) => ["ipfw", ...a]);
+  const load = ipfwLoadSequence(rules)
+    .slice(0, -1)
+    .map((a) => ["ipfw", ...a]);
   const swapAt = load.findIndex((a) => a[2] === "set" && a[3] === "swap");
   const staging = String(IPFW_STAGING_SET);
-  const previousNatCommand = previousNat ? [["ipfw", "-q", ...previousNat]] : [["ipfw", "-q", "nat", String(nat), "delete"]];
+  const previousNatCommand = previousNat
+    ? [["ipfw", "-q", ...previousNat]]
+    : [["ipfw", "-q", "nat", String(nat), "delete"]];
   return {
     rules,
     script: {
-      files: [{ path: file, content: formatIpfw(rules), original: previous, language: "ipfw", generated: formatIpfw(rules) }],
+      files: [
+        {
+          path: file,
+          content: formatIpfw(rules),
+          original: previous,
+          language: "ipfw",
+          generated: formatIpfw(rules),
+        },
+      ],
       validate: rules.rules.map(([num, ...rest]) => ["ipfw", "-n", "add", num as string, ...rest]),
       // The last step of ipfwLoadSequence (deleting the staging set) is left to
       // the next load: until then the staging set holds the previous block,
@@ -190,14 +260,21 @@ export async function ipfwScript(model: FirewallModel, ctx: LoadContext): Promis
       verify: [
         {
           argv: ["ipfw", "nat", String(nat), "show", "config"],
-          check: (out) => (out.includes(rules.natConfig.slice(3).join(" ")) ? undefined : `ipfw nat ${nat} show config does not show the redirects sent`),
+          check: (out) =>
+            out.includes(rules.natConfig.slice(3).join(" "))
+              ? undefined
+              : `ipfw nat ${nat} show config does not show the redirects sent`,
         },
       ],
       // Before the swap the new block only sits, disabled, in the staging set;
       // after it the staging set holds the previous block: swap back.
       rollback: (done) =>
         done > swapAt
-          ? [["ipfw", "-q", "set", "swap", String(IPFW_ACTIVE_SET), staging], ...previousNatCommand, ["ipfw", "-q", "delete", "set", staging]]
+          ? [
+              ["ipfw", "-q", "set", "swap", String(IPFW_ACTIVE_SET), staging],
+              ...previousNatCommand,
+              ["ipfw", "-q", "delete", "set", staging],
+            ]
           : [["ipfw", "-q", "delete", "set", staging], ...previousNatCommand],
     },
   };
@@ -217,16 +294,21 @@ export async function runScript(script: FreebsdScript, ctx: LoadContext, runner:
   const removeStaged = async (): Promise<void> => {
     for (const f of script.files) await applyStep({ kind: "remove", path: f.path + NEW }, fileOpts);
   };
-  for (const f of script.files) await applyStep({ kind: "writeFile", path: f.path + NEW, content: f.content, mode: 0o644 }, fileOpts);
+  for (const f of script.files)
+    await applyStep({ kind: "writeFile", path: f.path + NEW, content: f.content, mode: 0o644 }, fileOpts);
   if (!ctx.runCommands) {
-    for (const f of script.files) await applyStep({ kind: "rename", from: f.path + NEW, to: f.path }, fileOpts);
+    for (const f of script.files)
+      await applyStep({ kind: "rename", from: f.path + NEW, to: f.path }, fileOpts);
     return;
   }
   for (const argv of script.validate) {
     const r = await runner(argv);
     if (r.code !== 0) {
       await removeStaged();
-      throw new FirewallLoadError(`${argv.join(" ")} rejected the rules: ${(r.stderr || r.stdout).trim()}`, "validate");
+      throw new FirewallLoadError(
+        `${argv.join(" ")} rejected the rules: ${(r.stderr || r.stdout).trim()}`,
+        "validate",
+      );
     }
   }
   let done = 0;
@@ -239,7 +321,10 @@ export async function runScript(script: FreebsdScript, ctx: LoadContext, runner:
     else {
       await rollback();
       await removeStaged();
-      throw new FirewallLoadError(`${argv.join(" ")} failed: ${(r.stderr || r.stdout).trim()}; the previous rules were loaded again`, "load");
+      throw new FirewallLoadError(
+        `${argv.join(" ")} failed: ${(r.stderr || r.stdout).trim()}; the previous rules were loaded again`,
+        "load",
+      );
     }
   }
   for (const v of script.verify) {
@@ -254,13 +339,19 @@ export async function runScript(script: FreebsdScript, ctx: LoadContext, runner:
   for (const f of script.files) await applyStep({ kind: "rename", from: f.path + NEW, to: f.path }, fileOpts);
 }
 
-export function createFreebsdFirewallLoader(kind: "ipf" | "pf" | "ipfw", runner: Runner = (argv) => runProgram(argv)): FirewallLoader {
+export function createFreebsdFirewallLoader(
+  kind: "ipf" | "pf" | "ipfw",
+  runner: Runner = (argv) => runProgram(argv),
+): FirewallLoader {
   const scripts = new WeakMap<RenderedRules, { script: FreebsdScript; extAddress: string | null }>();
   return {
     kind,
     async render(model: FirewallModel, ctx: LoadContext): Promise<RenderedRules> {
-      const extAddress = ctx.runCommands ? ((await freebsdPublicAddress(model.host.extIf, runner)) ?? null) : null;
-      const changed = extAddress !== null && ctx.previousExtAddress !== null && extAddress !== ctx.previousExtAddress;
+      const extAddress = ctx.runCommands
+        ? ((await freebsdPublicAddress(model.host.extIf, runner)) ?? null)
+        : null;
+      const changed =
+        extAddress !== null && ctx.previousExtAddress !== null && extAddress !== ctx.previousExtAddress;
       const warnings: string[] = [];
       let script: FreebsdScript;
       if (kind === "ipf") script = await ipfScript(model, ctx, changed);
@@ -268,18 +359,34 @@ export function createFreebsdFirewallLoader(kind: "ipf" | "pf" | "ipfw", runner:
         script = await pfScript(model, ctx);
         const pfConf = await readText(ctx.root, model.host.pfConf);
         const missing = missingPfHooks(pfConf ?? "", model.host.pfAnchor);
-        if (missing.length > 0) warnings.push(`QJ3051: ${model.host.pfConf} lacks ${missing.join(", ")}; pf will not evaluate qjail's rules until 'qjail fw setup --write' adds them`);
+        if (missing.length > 0)
+          warnings.push(
+            `QJ3051: ${model.host.pfConf} lacks ${missing.join(", ")}; pf will not evaluate qjail's rules until 'qjail fw setup --write' adds them`,
+          );
       } else {
         const r = await ipfwScript(model, ctx);
         script = r.script;
-        for (const u of r.rules.unsupported) warnings.push(`QJ3052: not forwarded by ipfw: ${u.exposure}: ${u.reason}`);
+        for (const u of r.rules.unsupported)
+          warnings.push(`QJ3052: not forwarded by ipfw: ${u.exposure}: ${u.reason}`);
       }
-      const plan: Plan = { title: `load ${kind} rules for ${model.exposures.length} forwarded port rule(s)`, steps: stagedPlanSteps(script), warnings };
-      const rendered: RenderedRules = { kind, rules: Object.fromEntries(script.files.map((f) => [f.path, f.content])), plan, warnings };
+      const plan: Plan = {
+        title: `load ${kind} rules for ${model.exposures.length} forwarded port rule(s)`,
+        steps: stagedPlanSteps(script),
+        warnings,
+      };
+      const rendered: RenderedRules = {
+        kind,
+        rules: Object.fromEntries(script.files.map((f) => [f.path, f.content])),
+        plan,
+        warnings,
+      };
       scripts.set(rendered, { script, extAddress });
       return rendered;
     },
-    async load(rendered: RenderedRules, ctx: LoadContext): Promise<LoadResult & { restore: () => Promise<void> }> {
+    async load(
+      rendered: RenderedRules,
+      ctx: LoadContext,
+    ): Promise<LoadResult & { restore: () => Promise<void> }> {
       const s = scripts.get(rendered);
       if (!s) throw new Error("internal: load() of rules this loader did not render");
       validateParseBack(s.script);
@@ -292,7 +399,11 @@ export function createFreebsdFirewallLoader(kind: "ipf" | "pf" | "ipfw", runner:
         restore: async () => {
           const fileOpts = { root: ctx.root, runCommands: false };
           for (const f of s.script.files) {
-            if (f.original !== undefined) await applyStep({ kind: "writeFile", path: f.path, content: f.original, mode: 0o644 }, fileOpts);
+            if (f.original !== undefined)
+              await applyStep(
+                { kind: "writeFile", path: f.path, content: f.original, mode: 0o644 },
+                fileOpts,
+              );
             else await applyStep({ kind: "remove", path: f.path }, fileOpts);
           }
           if (ctx.runCommands) for (const argv of s.script.rollback(s.script.load.length)) await runner(argv);
@@ -311,12 +422,19 @@ export function createFreebsdFirewallLoader(kind: "ipf" | "pf" | "ipfw", runner:
 export function validateParseBack(script: FreebsdScript): void {
   for (const f of script.files) {
     const diags: { line: number; message: string }[] =
-      f.language === "pf" ? parsePf(f.generated).diagnostics
-      : f.language === "ipfw" ? parseIpfw(f.generated).diagnostics
-      : f.language === "ipf" ? parseIpf(f.generated).diagnostics.map((d) => ({ line: d.line, message: d.message }))
-      : parseIpnat(f.generated).diagnostics.map((d) => ({ line: d.line, message: d.message }));
+      f.language === "pf"
+        ? parsePf(f.generated).diagnostics
+        : f.language === "ipfw"
+          ? parseIpfw(f.generated).diagnostics
+          : f.language === "ipf"
+            ? parseIpf(f.generated).diagnostics.map((d) => ({ line: d.line, message: d.message }))
+            : parseIpnat(f.generated).diagnostics.map((d) => ({ line: d.line, message: d.message }));
     const d = diags[0];
-    if (d) throw new FirewallLoadError(`generated ${f.language} rules for ${f.path} do not parse back: line ${d.line}: ${d.message}`, "validate");
+    if (d)
+      throw new FirewallLoadError(
+        `generated ${f.language} rules for ${f.path} do not parse back: line ${d.line}: ${d.message}`,
+        "validate",
+      );
   }
 }
 
@@ -324,13 +442,19 @@ export function validateParseBack(script: FreebsdScript): void {
  * Defaults for the host config on FreeBSD: the default route's interface and
  * the firewalls enabled in rc.conf (`sysrc -n`), in the order pf, IPFilter, ipfw.
  */
-export async function detectFreebsdHostFacts(runner: Runner = (argv) => runProgram(argv)): Promise<import("../../core/hostconfig.js").HostFacts> {
+export async function detectFreebsdHostFacts(
+  runner: Runner = (argv) => runProgram(argv),
+): Promise<import("../../core/hostconfig.js").HostFacts> {
   const facts: import("../../core/hostconfig.js").HostFacts = {};
   const route = await runner(["route", "-n", "get", "-inet", "default"]).catch(() => undefined);
   const dev = route && route.code === 0 ? parseRouteGetInterface(route.stdout) : undefined;
   if (dev) facts.defaultRouteIf = dev;
   const enabled: ("pf" | "ipf" | "ipfw")[] = [];
-  for (const [kind, knob] of [["pf", "pf_enable"], ["ipf", "ipnat_enable"], ["ipfw", "firewall_enable"]] as const) {
+  for (const [kind, knob] of [
+    ["pf", "pf_enable"],
+    ["ipf", "ipnat_enable"],
+    ["ipfw", "firewall_enable"],
+  ] as const) {
     const r = await runner(["sysrc", "-n", knob]).catch(() => undefined);
     if (r && r.code === 0 && /^yes$/i.test(r.stdout.trim())) enabled.push(kind);
   }

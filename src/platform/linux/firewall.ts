@@ -1,5 +1,10 @@
 import type { FirewallModel } from "../../core/exposure.js";
-import { FirewallLoadError, type FirewallLoader, type LoadContext, type RenderedRules } from "../../firewall/loader.js";
+import {
+  FirewallLoadError,
+  type FirewallLoader,
+  type LoadContext,
+  type RenderedRules,
+} from "../../firewall/loader.js";
 import { generateNft, nftTransaction, NFT_FAMILY, NFT_TABLE } from "../../firewall/nft/generate.js";
 import { parseNft, ruleCounts } from "../../firewall/nft/parse.js";
 import { runProgram } from "../run.js";
@@ -24,11 +29,16 @@ const LIST_JSON = ["nft", "-j", "list", "table", NFT_FAMILY, NFT_TABLE];
 
 export const NFT_RULES_NAME = `${NFT_FAMILY} ${NFT_TABLE}`;
 
-async function nft(argv: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+async function nft(
+  argv: string[],
+  input?: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return runProgram(argv, input === undefined ? {} : { input });
 }
 
-export function createNftLoader(env: Readonly<Record<string, string | undefined>> = process.env): FirewallLoader {
+export function createNftLoader(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): FirewallLoader {
   return {
     kind: "nft",
     async render(model: FirewallModel): Promise<RenderedRules> {
@@ -40,8 +50,16 @@ export function createNftLoader(env: Readonly<Record<string, string | undefined>
         plan: {
           title: `load table ${NFT_RULES_NAME} (${model.exposures.length} forwarded port rule${model.exposures.length === 1 ? "" : "s"})`,
           steps: [
-            { kind: "run", argv: ["nft", "-c", "-f", "-"], why: "the kernel checks the transaction below without committing it" },
-            { kind: "run", argv: ["nft", "-f", "-"], why: `one transaction: delete and recreate table ${NFT_RULES_NAME}` },
+            {
+              kind: "run",
+              argv: ["nft", "-c", "-f", "-"],
+              why: "the kernel checks the transaction below without committing it",
+            },
+            {
+              kind: "run",
+              argv: ["nft", "-f", "-"],
+              why: `one transaction: delete and recreate table ${NFT_RULES_NAME}`,
+            },
             { kind: "run", argv: LIST_JSON, why: "verify every chain holds the rules sent" },
           ],
         },
@@ -53,29 +71,48 @@ export function createNftLoader(env: Readonly<Record<string, string | undefined>
       const parsed = parseNft(text);
       if (!parsed.table || parsed.diagnostics.length > 0) {
         const d = parsed.diagnostics[0];
-        throw new FirewallLoadError(`generated nftables text does not parse back: line ${d?.line}: ${d?.message}`, "validate");
+        throw new FirewallLoadError(
+          `generated nftables text does not parse back: line ${d?.line}: ${d?.message}`,
+          "validate",
+        );
       }
       if (!ctx.runCommands) return { active: false, extAddress: null, restore: async () => undefined };
       const before = await nft(LIST);
       const previous = before.code === 0 ? before.stdout : undefined;
       const restore = async (): Promise<void> => {
-        const back = previous === undefined ? `table ${NFT_FAMILY} ${NFT_TABLE} {}\ndelete table ${NFT_FAMILY} ${NFT_TABLE}\n` : nftTransaction(previous);
+        const back =
+          previous === undefined
+            ? `table ${NFT_FAMILY} ${NFT_TABLE} {}\ndelete table ${NFT_FAMILY} ${NFT_TABLE}\n`
+            : nftTransaction(previous);
         await nft(["nft", "-f", "-"], back);
       };
       const transaction = nftTransaction(text);
       const check = await nft(["nft", "-c", "-f", "-"], transaction);
-      if (check.code !== 0) throw new FirewallLoadError(`nft -c rejected the rules: ${check.stderr.trim()}`, "validate");
+      if (check.code !== 0)
+        throw new FirewallLoadError(`nft -c rejected the rules: ${check.stderr.trim()}`, "validate");
       const fault = env.QJAIL_FAULT_NFT_RULE;
-      const loaded = await nft(["nft", "-f", "-"], fault ? `${transaction}add rule ${NFT_FAMILY} ${NFT_TABLE} prerouting ${fault}\n` : transaction);
+      const loaded = await nft(
+        ["nft", "-f", "-"],
+        fault ? `${transaction}add rule ${NFT_FAMILY} ${NFT_TABLE} prerouting ${fault}\n` : transaction,
+      );
       if (loaded.code !== 0) {
         // The transaction was refused as a whole: the previous table is still the live one.
-        throw new FirewallLoadError(`nft -f refused the rules; the previous rules stay in force: ${loaded.stderr.trim()}`, "load");
+        throw new FirewallLoadError(
+          `nft -f refused the rules; the previous rules stay in force: ${loaded.stderr.trim()}`,
+          "load",
+        );
       }
       const live = await nft(LIST_JSON);
-      const problem = live.code === 0 ? compareLive(live.stdout, ruleCounts(parsed.table)) : `nft -j list failed: ${live.stderr.trim()}`;
+      const problem =
+        live.code === 0
+          ? compareLive(live.stdout, ruleCounts(parsed.table))
+          : `nft -j list failed: ${live.stderr.trim()}`;
       if (problem) {
         await restore();
-        throw new FirewallLoadError(`the loaded table does not match what was sent (${problem}); the previous rules were put back`, "verify");
+        throw new FirewallLoadError(
+          `the loaded table does not match what was sent (${problem}); the previous rules were put back`,
+          "verify",
+        );
       }
       return { active: true, extAddress: null, restore };
     },

@@ -46,44 +46,95 @@ resulting files instead.`,
   options: { write: { type: "boolean" } },
   json: true,
   async run(inv) {
-    if (inv.positionals.length > 0) throw new UsageError("QJ3019", `fw setup takes no arguments, got ${JSON.stringify(inv.positionals.join(" "))}`, "Run 'qjail fw setup' or 'qjail fw setup --write'.");
-    return checkThenLocked(inv, () => loadExposeState(inv), async (state) => {
-      const { host, layout, root } = state;
-      const edits: { path: string; original: string; edits: Edit[] }[] = [];
-      const advice: string[] = [];
-      if (host.firewall === "pf") {
-        const hooks = pfAnchorHooks(host.pfAnchor);
-        advice.push(`Add to ${host.pfConf}, in the translation section (after nat/rdr rules):`, ...hooks.translation.map((h) => `  ${h}`), "and at the end of the filter rules:", ...hooks.filter.map((h) => `  ${h}`));
-        const original = (await readText(physical(root, host.pfConf))) ?? "";
-        edits.push({ path: host.pfConf, original, edits: pfHookEdits(original, host.pfAnchor) });
-      } else if (host.firewall === "ipf") {
-        advice.push(`qjail keeps its rules between its markers in ${host.ipnatRules} and ${host.ipfRules}; --write adds empty sections at the end, move them if you like.`);
-        for (const path of [host.ipnatRules, host.ipfRules]) {
-          const original = (await readText(physical(root, path))) ?? "";
-          edits.push({ path, original, edits: /^# BEGIN qjail managed section/m.test(original) ? [] : sectionEdits(original, "") });
+    if (inv.positionals.length > 0)
+      throw new UsageError(
+        "QJ3019",
+        `fw setup takes no arguments, got ${JSON.stringify(inv.positionals.join(" "))}`,
+        "Run 'qjail fw setup' or 'qjail fw setup --write'.",
+      );
+    return checkThenLocked(
+      inv,
+      () => loadExposeState(inv),
+      async (state) => {
+        const { host, layout, root } = state;
+        const edits: { path: string; original: string; edits: Edit[] }[] = [];
+        const advice: string[] = [];
+        if (host.firewall === "pf") {
+          const hooks = pfAnchorHooks(host.pfAnchor);
+          advice.push(
+            `Add to ${host.pfConf}, in the translation section (after nat/rdr rules):`,
+            ...hooks.translation.map((h) => `  ${h}`),
+            "and at the end of the filter rules:",
+            ...hooks.filter.map((h) => `  ${h}`),
+          );
+          const original = (await readText(physical(root, host.pfConf))) ?? "";
+          edits.push({ path: host.pfConf, original, edits: pfHookEdits(original, host.pfAnchor) });
+        } else if (host.firewall === "ipf") {
+          advice.push(
+            `qjail keeps its rules between its markers in ${host.ipnatRules} and ${host.ipfRules}; --write adds empty sections at the end, move them if you like.`,
+          );
+          for (const path of [host.ipnatRules, host.ipfRules]) {
+            const original = (await readText(physical(root, path))) ?? "";
+            edits.push({
+              path,
+              original,
+              edits: /^# BEGIN qjail managed section/m.test(original) ? [] : sectionEdits(original, ""),
+            });
+          }
+        } else if (host.firewall === "ipfw") {
+          advice.push(
+            `qjail owns ipfw rules ${host.ipfwRuleBase}-${host.ipfwRuleBase + 99} (sets ${IPFW_ACTIVE_SET} and ${IPFW_STAGING_SET}) and nat instance ${host.ipfwNatInstance}.`,
+            "Keep your own rules outside that range; with net.inet.ip.fw.one_pass=0 packets continue after qjail's nat rule to your rules.",
+          );
+        } else
+          advice.push("Nothing to set up: qjail loads its own table inet qjail and touches no other table.");
+        const steps: Step[] = edits
+          .filter((e) => e.edits.length > 0)
+          .map((e) => ({
+            kind: "writeFile",
+            path: e.path,
+            content: applyEdits(e.original, e.edits),
+            mode: 0o644,
+          }));
+        const hostConfigExists = (await readText(physical(root, layout.hostConfig))) !== undefined;
+        if (!hostConfigExists)
+          steps.push({
+            kind: "writeFile",
+            path: layout.hostConfig,
+            content: formatHostConfig(host),
+            mode: 0o644,
+          });
+        const plan: Plan = { title: `set up ${host.firewall} for qjail`, steps };
+        const report = {
+          firewall: host.firewall,
+          advice,
+          edits: edits.map((e) => ({ path: e.path, edits: e.edits })),
+          written: false,
+        };
+        if (inv.values.write === true && !inv.global.dryRun) {
+          await applyPlan(plan, { root, runCommands: false });
+          report.written = true;
         }
-      } else if (host.firewall === "ipfw") {
-        advice.push(
-          `qjail owns ipfw rules ${host.ipfwRuleBase}-${host.ipfwRuleBase + 99} (sets ${IPFW_ACTIVE_SET} and ${IPFW_STAGING_SET}) and nat instance ${host.ipfwNatInstance}.`,
-          "Keep your own rules outside that range; with net.inet.ip.fw.one_pass=0 packets continue after qjail's nat rule to your rules.",
-        );
-      } else advice.push("Nothing to set up: qjail loads its own table inet qjail and touches no other table.");
-      const steps: Step[] = edits.filter((e) => e.edits.length > 0).map((e) => ({ kind: "writeFile", path: e.path, content: applyEdits(e.original, e.edits), mode: 0o644 }));
-      const hostConfigExists = (await readText(physical(root, layout.hostConfig))) !== undefined;
-      if (!hostConfigExists) steps.push({ kind: "writeFile", path: layout.hostConfig, content: formatHostConfig(host), mode: 0o644 });
-      const plan: Plan = { title: `set up ${host.firewall} for qjail`, steps };
-      const report = { firewall: host.firewall, advice, edits: edits.map((e) => ({ path: e.path, edits: e.edits })), written: false };
-      if (inv.values.write === true && !inv.global.dryRun) {
-        await applyPlan(plan, { root, runCommands: false });
-        report.written = true;
-      }
-      if (inv.global.json) write(inv.ctx.stdout, JSON.stringify(report));
-      else {
-        write(inv.ctx.stdout, advice.join("\n"));
-        if (inv.global.dryRun || inv.values.write !== true) write(inv.ctx.stdout, steps.length > 0 ? `\n${inv.values.write === true ? "Would write" : "With --write, qjail would write"}:\n${formatPlan(plan)}` : "\nNothing to write: the hooks are in place.");
-        else write(inv.ctx.stdout, steps.length > 0 ? `Wrote ${steps.map((s) => (s.kind === "writeFile" ? s.path : "")).join(", ")}` : "Nothing to write: the hooks are in place.");
-      }
-      return 0;
-    });
+        if (inv.global.json) write(inv.ctx.stdout, JSON.stringify(report));
+        else {
+          write(inv.ctx.stdout, advice.join("\n"));
+          if (inv.global.dryRun || inv.values.write !== true)
+            write(
+              inv.ctx.stdout,
+              steps.length > 0
+                ? `\n${inv.values.write === true ? "Would write" : "With --write, qjail would write"}:\n${formatPlan(plan)}`
+                : "\nNothing to write: the hooks are in place.",
+            );
+          else
+            write(
+              inv.ctx.stdout,
+              steps.length > 0
+                ? `Wrote ${steps.map((s) => (s.kind === "writeFile" ? s.path : "")).join(", ")}`
+                : "Nothing to write: the hooks are in place.",
+            );
+        }
+        return 0;
+      },
+    );
   },
 });

@@ -30,15 +30,27 @@ firewall named in /usr/local/etc/qjail.host; '--firewall all' prints all four
     const state = await loadExposeState(inv);
     const wanted = typeof inv.values.firewall === "string" ? inv.values.firewall : state.host.firewall;
     if (wanted !== "all" && !(FIREWALL_KINDS as readonly string[]).includes(wanted)) {
-      throw new UsageError("QJ3018", `unknown firewall ${shown(wanted)}`, `Give one of ${FIREWALL_KINDS.join(", ")} or all.`);
+      throw new UsageError(
+        "QJ3018",
+        `unknown firewall ${shown(wanted)}`,
+        `Give one of ${FIREWALL_KINDS.join(", ")} or all.`,
+      );
     }
     const kinds = wanted === "all" ? FIREWALL_KINDS : [wanted as FirewallKind];
     const { model, dropped } = buildModel(state.host, state.exposures, state.jails);
     const out: Record<string, Record<string, string>> = {};
     for (const k of kinds) {
-      if (k === "ipf") out.ipf = { [`${state.host.ipnatRules} (qjail section)`]: generateIpnat(model), [`${state.host.ipfRules} (qjail section)`]: generateIpf(model) };
+      if (k === "ipf")
+        out.ipf = {
+          [`${state.host.ipnatRules} (qjail section)`]: generateIpnat(model),
+          [`${state.host.ipfRules} (qjail section)`]: generateIpf(model),
+        };
       if (k === "pf") out.pf = { [`anchor ${pfAnchorPath(model)}`]: generatePf(model) };
-      if (k === "ipfw") out.ipfw = { [`nat ${state.host.ipfwNatInstance}, rules ${state.host.ipfwRuleBase}-${state.host.ipfwRuleBase + 99}`]: formatIpfw(generateIpfw(model)) };
+      if (k === "ipfw")
+        out.ipfw = {
+          [`nat ${state.host.ipfwNatInstance}, rules ${state.host.ipfwRuleBase}-${state.host.ipfwRuleBase + 99}`]:
+            formatIpfw(generateIpfw(model)),
+        };
       if (k === "nft") out.nft = { [`table ${NFT_FAMILY} ${NFT_TABLE}`]: generateNft(model) };
     }
     if (inv.global.json) {
@@ -48,7 +60,8 @@ firewall named in /usr/local/etc/qjail.host; '--firewall all' prints all four
     }
     for (const d of dropped) write(inv.ctx.stderr, `qjail: warning: ${d}`);
     const text: string[] = [];
-    for (const [k, files] of Object.entries(out)) for (const [name, body] of Object.entries(files)) text.push(`# === ${k}: ${name} ===\n${body}`);
+    for (const [k, files] of Object.entries(out))
+      for (const [name, body] of Object.entries(files)) text.push(`# === ${k}: ${name} ===\n${body}`);
     write(inv.ctx.stdout, text.join("\n"));
     return 0;
   },

@@ -26,7 +26,12 @@ longer exists, or lost its address, are skipped with a warning.`,
   options: { "no-load": { type: "boolean" } },
   json: true,
   async run(inv) {
-    if (inv.positionals.length > 0) throw new UsageError("QJ3019", `fw sync takes no arguments, got ${JSON.stringify(inv.positionals.join(" "))}`, "Run 'qjail fw sync'.");
+    if (inv.positionals.length > 0)
+      throw new UsageError(
+        "QJ3019",
+        `fw sync takes no arguments, got ${JSON.stringify(inv.positionals.join(" "))}`,
+        "Run 'qjail fw sync'.",
+      );
     const check = async () => {
       const state = await loadExposeState(inv);
       refuseBrokenState(state);
