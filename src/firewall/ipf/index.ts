@@ -90,12 +90,30 @@ export function printIpnat(rules: readonly NatRule[]): string {
   return rules.map((r) => printNatRule(r) + "\n").join("");
 }
 
-/** `ipf -Rnvf FILE`'s stdout for this text (rules with errors print nothing, as stderr is discarded). */
-export function listIpf(text: string, opts?: ParseOptions & PrintOptions): string {
-  return printIpf(parseIpf(text, opts).rules, opts);
+/**
+ * The rules ipf/ipnat would have printed before giving up: their parser
+ * calls exit(1) at the first syntax error (lib/lexer.c yyerror), after
+ * printing every rule loaded so far.
+ */
+function beforeFirstError<T extends { span: { offset: number } }>(
+  rules: readonly T[],
+  diagnostics: readonly IpfDiagnostic[],
+): T[] {
+  const first = diagnostics.find((d) => d.severity === "error");
+  return first === undefined ? [...rules] : rules.filter((r) => r.span.offset < first.offset);
 }
 
-/** `ipnat -Rnvf FILE`'s stdout for this text. */
+/**
+ * `ipf -Rnvf FILE`'s stdout for this text: every rule up to the first
+ * syntax error (stderr, where ipf reports it, is not part of the result).
+ */
+export function listIpf(text: string, opts?: ParseOptions & PrintOptions): string {
+  const r = parseIpf(text, opts);
+  return printIpf(beforeFirstError(r.rules, r.diagnostics), opts);
+}
+
+/** `ipnat -Rnvf FILE`'s stdout for this text, up to the first syntax error as ipnat stops there. */
 export function listIpnat(text: string, opts?: ParseOptions): string {
-  return printIpnat(parseIpnat(text, opts).rules);
+  const r = parseIpnat(text, opts);
+  return printIpnat(beforeFirstError(r.rules, r.diagnostics));
 }

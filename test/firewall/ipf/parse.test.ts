@@ -3,6 +3,8 @@ import assert from "node:assert/strict";
 import {
   formatDiagnostic,
   IpfDiagnosticCode,
+  listIpf,
+  listIpnat,
   parseIpf,
   parseIpnat,
   printIpf,
@@ -118,6 +120,20 @@ test("a bad line is reported and the next line still parses", () => {
   assert.equal(r.diagnostics.length, 1);
   assert.equal(r.diagnostics[0]?.line, 2);
   assert.equal(r.diagnostics[0]?.column, 6);
+});
+
+test("listIpf stops at the first syntax error, as ipf exits there", () => {
+  assert.equal(listIpf(["pass in all", "pass sideways all", "block out all"].join("\n")), "pass in all\n");
+  assert.equal(
+    listIpnat(
+      [
+        "map em0 10.0.0.0/8 -> 0/32",
+        "rdr em0 0/0 port 80 -> 10.0.0.0/24 port 80 tcp",
+        "map em1 10.0.0.0/8 -> 0/32",
+      ].join("\n"),
+    ),
+    "map em0 10.0.0.0/8 -> 0/32\n",
+  );
 });
 
 test("diagnostics carry codes and positions", () => {
