@@ -26,7 +26,9 @@ export interface Finding {
 }
 
 function forwardingFix(platform: DiagFacts["platform"]): string {
-  return platform === "linux" ? "sysctl -w net.ipv4.ip_forward=1" : "sysrc gateway_enable=YES && sysctl net.inet.ip.forwarding=1";
+  return platform === "linux"
+    ? "sysctl -w net.ipv4.ip_forward=1"
+    : "sysrc gateway_enable=YES && sysctl net.inet.ip.forwarding=1";
 }
 
 function firewallEnableFix(facts: DiagFacts): string {
@@ -57,13 +59,22 @@ export function diagnose(facts: DiagFacts): Finding[] {
     });
   }
   if (!facts.firewall.available) {
-    out.push({ code: "QJ5302", severity: "error", subject: "firewall", message: `the ${cfg.firewall} tools are not installed`, fix: firewallEnableFix(facts) });
+    out.push({
+      code: "QJ5302",
+      severity: "error",
+      subject: "firewall",
+      message: `the ${cfg.firewall} tools are not installed`,
+      fix: firewallEnableFix(facts),
+    });
   } else if (facts.firewall.running === false || facts.firewall.enabled === false) {
     out.push({
       code: "QJ5303",
       severity: facts.firewall.running === false ? "error" : "warning",
       subject: "firewall",
-      message: facts.firewall.running === false ? `the ${cfg.firewall} firewall is not running` : `the ${cfg.firewall} firewall is not enabled at boot`,
+      message:
+        facts.firewall.running === false
+          ? `the ${cfg.firewall} firewall is not running`
+          : `the ${cfg.firewall} firewall is not enabled at boot`,
       fix: firewallEnableFix(facts),
     });
   }
@@ -80,7 +91,10 @@ export function diagnose(facts: DiagFacts): Finding[] {
     });
   } else if (wanted) {
     const missing = facts.resolved.filter((e) => exposureCounter(facts.counters, e).live === false);
-    const pending = facts.syncedExposures === undefined ? facts.exposures : facts.exposures.filter((e) => !facts.syncedExposures!.includes(exposureKey(e)));
+    const pending =
+      facts.syncedExposures === undefined
+        ? facts.exposures
+        : facts.exposures.filter((e) => !facts.syncedExposures!.includes(exposureKey(e)));
     if (missing.length > 0 || pending.length > 0) {
       const names = [...new Set([...missing.map(describeExposure), ...pending.map(describeExposure)])];
       out.push({
@@ -105,7 +119,14 @@ export function diagnose(facts: DiagFacts): Finding[] {
   }
 
   if (platform === "linux" && facts.forwarding === false && facts.jails.length > 0) {
-    out.push({ code: "QJ5307", severity: "error", subject: "host", message: "IPv4 forwarding is off: jails in their own network namespaces cannot be reached", fix: forwardingFix(platform), repair: "forwarding" });
+    out.push({
+      code: "QJ5307",
+      severity: "error",
+      subject: "host",
+      message: "IPv4 forwarding is off: jails in their own network namespaces cannot be reached",
+      fix: forwardingFix(platform),
+      repair: "forwarding",
+    });
   }
   if (facts.jailSubnetRouted && !facts.jailSubnetRouted.ok && facts.jails.some((j) => j.jid !== undefined)) {
     out.push({
@@ -120,7 +141,13 @@ export function diagnose(facts: DiagFacts): Finding[] {
   for (const j of facts.jails) {
     const running = j.jid !== undefined;
     if (!running && j.status === "normal") {
-      out.push({ code: "QJ5310", severity: "error", subject: j.name, message: `jail ${JSON.stringify(j.name)} should be running (no .norun/.man) but is stopped`, fix: `qjail start ${j.name}` });
+      out.push({
+        code: "QJ5310",
+        severity: "error",
+        subject: j.name,
+        message: `jail ${JSON.stringify(j.name)} should be running (no .norun/.man) but is stopped`,
+        fix: `qjail start ${j.name}`,
+      });
     }
     if (j.resolvConf === undefined || !/^\s*nameserver\s+\S+/m.test(j.resolvConf)) {
       out.push({
@@ -175,7 +202,13 @@ export function diagnose(facts: DiagFacts): Finding[] {
     }
   }
   for (const d of facts.dropped) {
-    out.push({ code: "QJ5315", severity: "warning", subject: d.exposure.jail, message: `exposure ${describeExposure(d.exposure)} is ignored: ${d.reason}`, fix: `qjail unexpose ${d.exposure.jail} ${d.exposure.proto} ${d.exposure.public.low}` });
+    out.push({
+      code: "QJ5315",
+      severity: "warning",
+      subject: d.exposure.jail,
+      message: `exposure ${describeExposure(d.exposure)} is ignored: ${d.reason}`,
+      fix: `qjail unexpose ${d.exposure.jail} ${d.exposure.proto} ${d.exposure.public.low}`,
+    });
   }
   return out;
 }
@@ -188,6 +221,8 @@ export function formatFindings(findings: readonly Finding[]): string {
     lines.push(`  fix: ${f.fix}${f.repair ? "   (qjail doctor --repair does this)" : ""}`);
   }
   const errors = findings.filter((f) => f.severity === "error").length;
-  lines.push(`doctor: ${errors} error${errors === 1 ? "" : "s"}, ${findings.length - errors} other finding${findings.length - errors === 1 ? "" : "s"}`);
+  lines.push(
+    `doctor: ${errors} error${errors === 1 ? "" : "s"}, ${findings.length - errors} other finding${findings.length - errors === 1 ? "" : "s"}`,
+  );
   return lines.join("\n") + "\n";
 }

@@ -39,7 +39,11 @@ export function validateDyndnsSettings(s: Pick<DyndnsSettings, "url" | "hostname
   try {
     u = new URL(s.url);
   } catch {
-    throw new UsageError("QJ5101", `--dyndns-url ${shown(s.url)} is not a URL`, "Give the provider's update URL, e.g. https://members.dyndns.org/nic/update.");
+    throw new UsageError(
+      "QJ5101",
+      `--dyndns-url ${shown(s.url)} is not a URL`,
+      "Give the provider's update URL, e.g. https://members.dyndns.org/nic/update.",
+    );
   }
   const loopback = u.hostname === "127.0.0.1" || u.hostname === "localhost" || u.hostname === "[::1]";
   if (u.protocol !== "https:" && !(u.protocol === "http:" && loopback)) {
@@ -50,15 +54,27 @@ export function validateDyndnsSettings(s: Pick<DyndnsSettings, "url" | "hostname
     );
   }
   if (u.username !== "" || u.password !== "") {
-    throw new UsageError("QJ5103", `--dyndns-url ${shown(s.url)} carries credentials`, "Remove them from the URL; give --dyndns-user and --dyndns-password-file.");
+    throw new UsageError(
+      "QJ5103",
+      `--dyndns-url ${shown(s.url)} carries credentials`,
+      "Remove them from the URL; give --dyndns-user and --dyndns-password-file.",
+    );
   }
   for (const h of s.hostname.split(",")) {
     if (!FQDN_RE.test(h)) {
-      throw new UsageError("QJ5104", `--hostname ${shown(h)} is not a fully qualified domain name`, "Give the name the provider hosts, e.g. host.example.org.");
+      throw new UsageError(
+        "QJ5104",
+        `--hostname ${shown(h)} is not a fully qualified domain name`,
+        "Give the name the provider hosts, e.g. host.example.org.",
+      );
     }
   }
   if (s.user === "" || /[:\s]/.test(s.user)) {
-    throw new UsageError("QJ5105", `--dyndns-user ${shown(s.user)} is empty or contains ':' or white space`, "Give the account name the provider issued.");
+    throw new UsageError(
+      "QJ5105",
+      `--dyndns-user ${shown(s.user)} is empty or contains ':' or white space`,
+      "Give the account name the provider issued.",
+    );
   }
 }
 
@@ -95,7 +111,8 @@ export interface AnswerClass {
 }
 
 const STOP_MESSAGES: Record<string, string> = {
-  badauth: "the provider rejected the user name or password (badauth); fix --dyndns-user or the password file",
+  badauth:
+    "the provider rejected the user name or password (badauth); fix --dyndns-user or the password file",
   "!donator": "the provider refused an option reserved for paying accounts (!donator)",
   notfqdn: "the provider says the hostname is not a fully qualified domain name (notfqdn); check --hostname",
   nohost: "the hostname does not exist in this account (nohost); check --hostname and the account",
@@ -107,17 +124,46 @@ export function classifyAnswer(status: number, body: string): AnswerClass {
   const first = body.trim().split("\n")[0]?.trim() ?? "";
   const [code = "", address] = first.split(/\s+/);
   if (code === "good" || code === "nochg") {
-    const out: AnswerClass = { action: "updated", code, message: code === "good" ? `DNS updated to ${address ?? "?"}` : `DNS already pointed at ${address ?? "?"}` };
+    const out: AnswerClass = {
+      action: "updated",
+      code,
+      message:
+        code === "good" ? `DNS updated to ${address ?? "?"}` : `DNS already pointed at ${address ?? "?"}`,
+    };
     if (address !== undefined) out.address = address;
     return out;
   }
   const stop = STOP_MESSAGES[code];
   if (stop !== undefined) return { action: "stop", code, message: stop };
-  if (code === "abuse") return { action: "backoff", code, message: "the provider flags this client for too many updates (abuse); backing off" };
-  if (code === "911" || code === "dnserr") return { action: "backoff", code, message: `the provider reports a server-side problem (${code}); backing off` };
-  if (status === 401 || status === 403) return { action: "stop", code: `http-${status}`, message: `the provider answered HTTP ${status}: check the user name and password` };
-  if (status >= 500 || status === 429) return { action: "backoff", code: `http-${status}`, message: `the provider answered HTTP ${status}; backing off` };
-  return { action: "retry", code: `http-${status}`, message: `unexpected answer (HTTP ${status}): ${JSON.stringify(first.slice(0, 80))}` };
+  if (code === "abuse")
+    return {
+      action: "backoff",
+      code,
+      message: "the provider flags this client for too many updates (abuse); backing off",
+    };
+  if (code === "911" || code === "dnserr")
+    return {
+      action: "backoff",
+      code,
+      message: `the provider reports a server-side problem (${code}); backing off`,
+    };
+  if (status === 401 || status === 403)
+    return {
+      action: "stop",
+      code: `http-${status}`,
+      message: `the provider answered HTTP ${status}: check the user name and password`,
+    };
+  if (status >= 500 || status === 429)
+    return {
+      action: "backoff",
+      code: `http-${status}`,
+      message: `the provider answered HTTP ${status}; backing off`,
+    };
+  return {
+    action: "retry",
+    code: `http-${status}`,
+    message: `unexpected answer (HTTP ${status}): ${JSON.stringify(first.slice(0, 80))}`,
+  };
 }
 
 /** Effects the watch loop needs; tests inject fakes, the command injects the real ones. */
@@ -182,7 +228,11 @@ export async function watchLoop(fx: WatchEffects, opts: WatchOptions): Promise<W
           await fx.resync(address);
           out.syncs++;
           await fx.saveLastSynced?.(address);
-          fx.log(lastSynced === undefined ? `public address ${address}; rules in sync` : `public address changed ${lastSynced} -> ${address}; rules re-synced`);
+          fx.log(
+            lastSynced === undefined
+              ? `public address ${address}; rules in sync`
+              : `public address changed ${lastSynced} -> ${address}; rules re-synced`,
+          );
           lastSynced = address;
         } catch (e) {
           fx.log(`re-syncing the rules for ${address} failed: ${(e as Error).message}; will retry`);
@@ -190,7 +240,14 @@ export async function watchLoop(fx: WatchEffects, opts: WatchOptions): Promise<W
       }
       if (fx.update && address !== lastUpdated && fx.now() >= backoffUntil) {
         const answer = await fx.update(address);
-        const verdict: AnswerClass = "network" in answer ? { action: "retry", code: "network", message: `could not reach the update server: ${answer.network}` } : classifyAnswer(answer.status, answer.body);
+        const verdict: AnswerClass =
+          "network" in answer
+            ? {
+                action: "retry",
+                code: "network",
+                message: `could not reach the update server: ${answer.network}`,
+              }
+            : classifyAnswer(answer.status, answer.body);
         fx.log(verdict.message);
         if (verdict.action === "updated") {
           out.updates++;

@@ -118,7 +118,13 @@ function rangeText(low: number, high: number): string {
 }
 
 /** Whether a listener serves `port` of `proto` on `address`. */
-export function listensOn(rows: readonly SockstatRow[], proto: string, address: string, low: number, high: number): boolean {
+export function listensOn(
+  rows: readonly SockstatRow[],
+  proto: string,
+  address: string,
+  low: number,
+  high: number,
+): boolean {
   return rows.some(
     (r) =>
       r.proto.startsWith(proto) &&
@@ -130,21 +136,37 @@ export function listensOn(rows: readonly SockstatRow[], proto: string, address: 
 }
 
 /** Hit count of the rule(s) that own one exposure, found by what the rule matches, not by its position. */
-export function exposureCounter(counters: RuleCounters, e: ResolvedExposure): { hits: number | null; by: string | null; live: boolean | null } {
+export function exposureCounter(
+  counters: RuleCounters,
+  e: ResolvedExposure,
+): { hits: number | null; by: string | null; live: boolean | null } {
   switch (counters.kind) {
     case "ipf": {
       // The page's note: the pass rule for the public port never counts a forwarded packet (rdr ran first);
       // the rule that admits the jail's address and port does, so that is the one reported.
-      const pass = counters.filterIn.find((r) => r.action === "pass" && ruleMatchesDestination(r, e.target, e.jailPort.low));
+      const pass = counters.filterIn.find(
+        (r) => r.action === "pass" && ruleMatchesDestination(r, e.target, e.jailPort.low),
+      );
       const rdr = rdrFor(counters.nat.rules, e.public.low, e.proto);
       const live = rdr !== undefined && rdr.target === e.target;
-      if (pass?.hits !== undefined) return { hits: pass.hits, by: `ipf pass rule${pass.number !== undefined ? ` @${pass.number}` : ""}`, live };
+      if (pass?.hits !== undefined)
+        return {
+          hits: pass.hits,
+          by: `ipf pass rule${pass.number !== undefined ? ` @${pass.number}` : ""}`,
+          live,
+        };
       if (rdr?.hits !== undefined) return { hits: rdr.hits, by: "ipnat rdr", live };
       return { hits: null, by: null, live };
     }
     case "nft": {
       const rules = counters.ruleset.rules.filter(
-        (r) => r.table === counters.table && r.dnat?.addr === e.target && r.dport !== undefined && r.dport.low === e.public.low && r.dport.high === e.public.high && (r.dport.proto === e.proto || r.dport.proto === "th"),
+        (r) =>
+          r.table === counters.table &&
+          r.dnat?.addr === e.target &&
+          r.dport !== undefined &&
+          r.dport.low === e.public.low &&
+          r.dport.high === e.public.high &&
+          (r.dport.proto === e.proto || r.dport.proto === "th"),
       );
       if (rules.length === 0) return { hits: null, by: null, live: false };
       const counted = rules.filter((r) => r.packets !== undefined);
@@ -153,7 +175,13 @@ export function exposureCounter(counters: RuleCounters, e: ResolvedExposure): { 
       return { hits: counted.reduce((n, r) => n + (r.packets ?? 0), 0), by: "nft dnat", live: true };
     }
     case "pf": {
-      const rule = counters.rules.find((r) => r.action === "pass" && new RegExp(`\\bto ${e.target.replace(/\./g, "\\.")}(/32)? port = ${e.jailPort.low}\\b`).test(r.text));
+      const rule = counters.rules.find(
+        (r) =>
+          r.action === "pass" &&
+          new RegExp(`\\bto ${e.target.replace(/\./g, "\\.")}(/32)? port = ${e.jailPort.low}\\b`).test(
+            r.text,
+          ),
+      );
       if (!rule) return { hits: null, by: null, live: null };
       return { hits: rule.packets ?? null, by: `pf rule @${rule.number}`, live: true };
     }
@@ -180,7 +208,10 @@ export function buildStatus(facts: DiagFacts, only?: string): StatusDoc {
             hits: c.hits,
             counted_by: c.by,
             live: c.live,
-            listening: running && j.listening ? listensOn(j.listening, e.proto, e.target, e.jailPort.low, e.jailPort.high) : null,
+            listening:
+              running && j.listening
+                ? listensOn(j.listening, e.proto, e.target, e.jailPort.low, e.jailPort.high)
+                : null,
           };
         });
       return {
@@ -190,7 +221,13 @@ export function buildStatus(facts: DiagFacts, only?: string): StatusDoc {
         jid: j.jid ?? null,
         ipv4: j.ip4,
         ipv6: j.ip6,
-        listening: (j.listening ?? []).map((r) => ({ proto: r.proto, address: r.local.address, port: r.local.port, command: r.command, pid: r.pid })),
+        listening: (j.listening ?? []).map((r) => ({
+          proto: r.proto,
+          address: r.local.address,
+          port: r.local.port,
+          command: r.command,
+          pid: r.pid,
+        })),
         exposures,
       };
     });
@@ -220,8 +257,13 @@ export function formatStatus(doc: StatusDoc): string {
   for (const j of doc.jails) {
     const flag = j.status === "normal" ? "" : ` [${j.status}]`;
     out.push("");
-    out.push(`${j.name}${flag}: ${j.state}${j.jid !== null ? `, JID ${j.jid}` : ""}, ${[...j.ipv4, ...j.ipv6].join(" ") || "no address"}`);
-    for (const l of j.listening) out.push(`  listening ${l.proto.padEnd(6)} ${l.address}:${l.port ?? "*"}  ${l.command}${l.pid !== null ? ` (pid ${l.pid})` : ""}`);
+    out.push(
+      `${j.name}${flag}: ${j.state}${j.jid !== null ? `, JID ${j.jid}` : ""}, ${[...j.ipv4, ...j.ipv6].join(" ") || "no address"}`,
+    );
+    for (const l of j.listening)
+      out.push(
+        `  listening ${l.proto.padEnd(6)} ${l.address}:${l.port ?? "*"}  ${l.command}${l.pid !== null ? ` (pid ${l.pid})` : ""}`,
+      );
     for (const e of j.exposures) {
       const hits = e.hits === null ? "no counter" : `${e.hits} hits (${e.counted_by})`;
       const listen = e.listening === false ? ", NOTHING LISTENS on the jail port" : "";

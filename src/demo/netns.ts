@@ -19,7 +19,12 @@ export interface DemoNet {
 
 export function demoNames(pid = process.pid, random = Math.floor(Math.random() * 0x10000)): DemoNet {
   const tag = `${(pid % 100000).toString(36)}${random.toString(36)}`.slice(0, 8);
-  return { hostNs: `qjdemo-${tag}-host`, clientNs: `qjdemo-${tag}-client`, extIf: `qjx${tag}`.slice(0, 15), clientIf: `qjc${tag}`.slice(0, 15) };
+  return {
+    hostNs: `qjdemo-${tag}-host`,
+    clientNs: `qjdemo-${tag}-client`,
+    extIf: `qjx${tag}`.slice(0, 15),
+    clientIf: `qjc${tag}`.slice(0, 15),
+  };
 }
 
 export function inNs(ns: string, argv: readonly string[]): string[] {
@@ -33,11 +38,28 @@ async function must(argv: readonly string[]): Promise<RunResult> {
 }
 
 /** Create both namespaces and the veth between them, addresses up. */
-export async function createDemoNet(net: DemoNet, addr: { host: string; client: string; prefix: number }): Promise<void> {
+export async function createDemoNet(
+  net: DemoNet,
+  addr: { host: string; client: string; prefix: number },
+): Promise<void> {
   await must(["ip", "netns", "add", net.hostNs]);
   await must(["ip", "netns", "add", net.clientNs]);
   for (const ns of [net.hostNs, net.clientNs]) await must(["ip", "-n", ns, "link", "set", "lo", "up"]);
-  await must(["ip", "-n", net.hostNs, "link", "add", net.extIf, "type", "veth", "peer", "name", net.clientIf, "netns", net.clientNs]);
+  await must([
+    "ip",
+    "-n",
+    net.hostNs,
+    "link",
+    "add",
+    net.extIf,
+    "type",
+    "veth",
+    "peer",
+    "name",
+    net.clientIf,
+    "netns",
+    net.clientNs,
+  ]);
   await must(["ip", "-n", net.hostNs, "addr", "add", `${addr.host}/${addr.prefix}`, "dev", net.extIf]);
   await must(["ip", "-n", net.clientNs, "addr", "add", `${addr.client}/${addr.prefix}`, "dev", net.clientIf]);
   await must(["ip", "-n", net.hostNs, "link", "set", net.extIf, "up"]);
@@ -49,9 +71,15 @@ export async function destroyDemoNet(net: DemoNet): Promise<void> {
 }
 
 /** A long-running helper (a tiny server) started inside a namespace; resolves once it prints its first line. */
-export function startHelper(ns: string, script: string, args: readonly string[] = []): Promise<{ child: ChildProcess; firstLine: string; lines: string[] }> {
+export function startHelper(
+  ns: string,
+  script: string,
+  args: readonly string[] = [],
+): Promise<{ child: ChildProcess; firstLine: string; lines: string[] }> {
   return new Promise((resolve, reject) => {
-    const child = spawn("ip", ["netns", "exec", ns, process.execPath, "-e", script, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("ip", ["netns", "exec", ns, process.execPath, "-e", script, ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     const lines: string[] = [];
     let buffer = "";
     let err = "";
@@ -77,7 +105,12 @@ export function startHelper(ns: string, script: string, args: readonly string[] 
 }
 
 /** Run a short node script inside a namespace and return its output. */
-export function nodeIn(ns: string, script: string, args: readonly string[] = [], timeoutMs = 15000): Promise<RunResult> {
+export function nodeIn(
+  ns: string,
+  script: string,
+  args: readonly string[] = [],
+  timeoutMs = 15000,
+): Promise<RunResult> {
   return runProgram(inNs(ns, [process.execPath, "-e", script, ...args]), { timeoutMs });
 }
 

@@ -75,7 +75,10 @@ function sshOnce(
       output += d.toString();
       pending += d.toString();
       // passwd(1) on the remote pty: answer each prompt once, by its wording
-      const m = /((?:\(current\) UNIX |Current |current )password:|New password:|Retype new password:|Re-enter new password:|new password again:)\s*$/i.exec(pending);
+      const m =
+        /((?:\(current\) UNIX |Current |current )password:|New password:|Retype new password:|Re-enter new password:|new password again:)\s*$/i.exec(
+          pending,
+        );
       if (!m) return;
       const prompt = m[1] as string;
       terminalPrompts.push(prompt);
@@ -92,20 +95,52 @@ function sshOnce(
   });
 }
 
-export async function sshFirstLogin(clientNs: string, target: { host: string; port: number; user: string }, firstPassword: string, workDir: string): Promise<SshLoginResult> {
+export async function sshFirstLogin(
+  clientNs: string,
+  target: { host: string; port: number; user: string },
+  firstPassword: string,
+  workDir: string,
+): Promise<SshLoginResult> {
   const askpass = join(workDir, "askpass.cjs");
   const prompts = join(workDir, "prompts.log");
   await fsp.writeFile(askpass, ASKPASS(process.execPath), { mode: 0o700 });
   await fsp.writeFile(prompts, "");
   const next = `Qj-${Math.random().toString(36).slice(2, 10)}-7`;
-  const first = await sshOnce(clientNs, target, { login: firstPassword, old: firstPassword, next }, { askpass, prompts }, ["echo", "qjail-demo-first-login"]);
+  const first = await sshOnce(
+    clientNs,
+    target,
+    { login: firstPassword, old: firstPassword, next },
+    { askpass, prompts },
+    ["echo", "qjail-demo-first-login"],
+  );
   const afterFirst = (await fsp.readFile(prompts, "utf8")).split("\n").filter((l) => l !== "");
   const changed = [...afterFirst, ...first.terminalPrompts].some((p) => /new password/i.test(p));
-  const second = await sshOnce(clientNs, target, { login: next, old: next, next }, { askpass, prompts }, ["echo", "qjail-demo-logged-in"]);
-  const all = [...(await fsp.readFile(prompts, "utf8")).split("\n").filter((l) => l !== ""), ...first.terminalPrompts, ...second.terminalPrompts];
+  const second = await sshOnce(clientNs, target, { login: next, old: next, next }, { askpass, prompts }, [
+    "echo",
+    "qjail-demo-logged-in",
+  ]);
+  const all = [
+    ...(await fsp.readFile(prompts, "utf8")).split("\n").filter((l) => l !== ""),
+    ...first.terminalPrompts,
+    ...second.terminalPrompts,
+  ];
   const loggedIn = second.output.includes("qjail-demo-logged-in");
-  if (changed && loggedIn) return { ok: true, prompts: all, detail: `password changed at first login, then logged in with the new one` };
+  if (changed && loggedIn)
+    return {
+      ok: true,
+      prompts: all,
+      detail: `password changed at first login, then logged in with the new one`,
+    };
   const tail = (s: string): string => JSON.stringify(s.trim().split("\n").slice(-3).join(" | "));
-  if (!changed) return { ok: false, prompts: all, detail: `no password change was asked for (first login exit ${first.code}: ${tail(first.output)})` };
-  return { ok: false, prompts: all, detail: `login with the new password failed (exit ${second.code}: ${tail(second.output)})` };
+  if (!changed)
+    return {
+      ok: false,
+      prompts: all,
+      detail: `no password change was asked for (first login exit ${first.code}: ${tail(first.output)})`,
+    };
+  return {
+    ok: false,
+    prompts: all,
+    detail: `login with the new password failed (exit ${second.code}: ${tail(second.output)})`,
+  };
 }

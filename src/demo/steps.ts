@@ -39,29 +39,56 @@ export interface DemoStepInfo {
 }
 
 export const DEMO_STEPS: readonly DemoStepInfo[] = [
-  { id: "setup", title: "The host: a public address on its ext_if, an outside client, the host's own ssh and http", freebsd: ["# the host runs sshd on 22 and a web server on 80; ext_if em0 has the ISP's address"] },
+  {
+    id: "setup",
+    title: "The host: a public address on its ext_if, an outside client, the host's own ssh and http",
+    freebsd: ["# the host runs sshd on 22 and a web server on 80; ext_if em0 has the ISP's address"],
+  },
   { id: "step1", title: "Step 1. pkg install qjail", freebsd: ["pkg install qjail"] },
   { id: "step2", title: "Step 2. qjail install", freebsd: ["qjail install"] },
-  { id: "step3", title: `Step 3. qjail create -4 ${DEMO_NET.sshJail} -c ssh`, freebsd: [`qjail create -4 ${DEMO_NET.sshJail} -c ssh`] },
-  { id: "step4", title: `Step 4. qjail create -4 ${DEMO_NET.wwwJail} www`, freebsd: [`qjail create -4 ${DEMO_NET.wwwJail} www`] },
+  {
+    id: "step3",
+    title: `Step 3. qjail create -4 ${DEMO_NET.sshJail} -c ssh`,
+    freebsd: [`qjail create -4 ${DEMO_NET.sshJail} -c ssh`],
+  },
+  {
+    id: "step4",
+    title: `Step 4. qjail create -4 ${DEMO_NET.wwwJail} www`,
+    freebsd: [`qjail create -4 ${DEMO_NET.wwwJail} www`],
+  },
   { id: "step5", title: "Step 5. qjail start ssh", freebsd: ["qjail start ssh"] },
   { id: "step6", title: "Step 6. qjail restart ssh", freebsd: ["qjail restart ssh"] },
   { id: "step7", title: "Step 7. qjail start www", freebsd: ["qjail start www"] },
   {
     id: "step8",
     title: `Step 8. qjail console www: pkg install apache24; echo 'apache24_enable="YES"' >> /etc/rc.conf`,
-    freebsd: ["qjail console www", "  pkg install apache24", `  echo 'apache24_enable="YES"' >> /etc/rc.conf`, "  exit"],
+    freebsd: [
+      "qjail console www",
+      "  pkg install apache24",
+      `  echo 'apache24_enable="YES"' >> /etc/rc.conf`,
+      "  exit",
+    ],
   },
   { id: "step9", title: "Step 9. qjail restart www", freebsd: ["qjail restart www"] },
   {
     id: "expose",
     title: `Config host firewall for jail traffic: qjail expose ssh tcp ${DEMO_NET.sshPublic}:22; qjail expose www tcp ${DEMO_NET.wwwPublic}:80`,
-    freebsd: [`qjail expose ssh tcp ${DEMO_NET.sshPublic}:22`, `qjail expose www tcp ${DEMO_NET.wwwPublic}:80`],
+    freebsd: [
+      `qjail expose ssh tcp ${DEMO_NET.sshPublic}:22`,
+      `qjail expose www tcp ${DEMO_NET.wwwPublic}:80`,
+    ],
   },
   {
     id: "sync",
-    title: "Load the rules: qjail fw sync (the page's ipnat -CF -f /etc/ipnat.rules; ipf -y; ipf -Fa -f /etc/ipf.rules)",
-    freebsd: ["qjail fw sync", "# which runs, for IPFilter:", "#   ipnat -CF -f /etc/ipnat.rules", "#   ipf -y", "#   ipf -I -Fa -f /etc/ipf.rules && ipf -s"],
+    title:
+      "Load the rules: qjail fw sync (the page's ipnat -CF -f /etc/ipnat.rules; ipf -y; ipf -Fa -f /etc/ipf.rules)",
+    freebsd: [
+      "qjail fw sync",
+      "# which runs, for IPFilter:",
+      "#   ipnat -CF -f /etc/ipnat.rules",
+      "#   ipf -y",
+      "#   ipf -I -Fa -f /etc/ipf.rules && ipf -s",
+    ],
   },
   {
     id: "http",
@@ -71,7 +98,9 @@ export const DEMO_STEPS: readonly DemoStepInfo[] = [
   {
     id: "ssh",
     title: `Testing remote jail traffic: ssh -p ${DEMO_NET.sshPublic} ${DEMO_NET.sshUser}@${DEMO_NET.hostPublic}, first password "${DEMO_NET.sshFirstPassword}", forced change`,
-    freebsd: [`ssh -p ${DEMO_NET.sshPublic} ${DEMO_NET.sshUser}@${DEMO_NET.hostPublic}     # from a machine outside; password ${DEMO_NET.sshFirstPassword}, then choose a new one`],
+    freebsd: [
+      `ssh -p ${DEMO_NET.sshPublic} ${DEMO_NET.sshUser}@${DEMO_NET.hostPublic}     # from a machine outside; password ${DEMO_NET.sshFirstPassword}, then choose a new one`,
+    ],
   },
   {
     id: "whois",
@@ -81,12 +110,17 @@ export const DEMO_STEPS: readonly DemoStepInfo[] = [
   {
     id: "hostservices",
     title: `The host's own services stay apart: the client reaches the host's ssh on 22 and http on 80`,
-    freebsd: [`ssh -p 22 admin@${DEMO_NET.hostPublic}; fetch -o - http://${DEMO_NET.hostPublic}/     # the host, not a jail`],
+    freebsd: [
+      `ssh -p 22 admin@${DEMO_NET.hostPublic}; fetch -o - http://${DEMO_NET.hostPublic}/     # the host, not a jail`,
+    ],
   },
   {
     id: "debug",
     title: "Some host debug commands: qjail status; qjail doctor",
-    freebsd: ["qjail status          # sockstat -j JID, ipnat -lhd and ipfstat -hni, per jail", "qjail doctor --probe 192.0.2.43:43     # with an outbound whois check from every jail"],
+    freebsd: [
+      "qjail status          # sockstat -j JID, ipnat -lhd and ipfstat -hni, per jail",
+      "qjail doctor --probe 192.0.2.43:43     # with an outbound whois check from every jail",
+    ],
   },
 ];
 
@@ -136,13 +170,24 @@ const indent = (text: string): string =>
 /** `qjail demo --print`: the page's steps as a FreeBSD admin types them, with the IPFilter rules qjail writes. */
 export function formatDemoPrint(): string {
   const model = howtoModel();
-  const out: string[] = ["# qjail-howto(8) with qjail, on a FreeBSD host with IPFilter (ext_if em0, jails on lo1)", ""];
+  const out: string[] = [
+    "# qjail-howto(8) with qjail, on a FreeBSD host with IPFilter (ext_if em0, jails on lo1)",
+    "",
+  ];
   for (const s of DEMO_STEPS) {
     out.push(s.title);
     for (const c of s.freebsd) out.push(`  ${c}`);
     if (s.id === "expose") {
-      out.push("", "  qjail writes inside its marked section of /etc/ipnat.rules:", indent(generateIpnat(model)));
-      out.push("", "  and of /etc/ipf.rules (pass rules name the jail's address and port: rdr runs before the filter):", indent(generateIpf(model)));
+      out.push(
+        "",
+        "  qjail writes inside its marked section of /etc/ipnat.rules:",
+        indent(generateIpnat(model)),
+      );
+      out.push(
+        "",
+        "  and of /etc/ipf.rules (pass rules name the jail's address and port: rdr runs before the filter):",
+        indent(generateIpf(model)),
+      );
     }
     out.push("");
   }

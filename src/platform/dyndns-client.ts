@@ -11,7 +11,10 @@ import type { UpdateRequest } from "../core/dyndns.js";
  */
 
 /** Send one update; a transport failure resolves to {network} instead of throwing. */
-export function sendUpdate(req: UpdateRequest, timeoutMs = 15000): Promise<{ status: number; body: string } | { network: string }> {
+export function sendUpdate(
+  req: UpdateRequest,
+  timeoutMs = 15000,
+): Promise<{ status: number; body: string } | { network: string }> {
   return new Promise((resolve) => {
     const url = new URL(req.url);
     const lib = url.protocol === "https:" ? https : http;
@@ -25,7 +28,9 @@ export function sendUpdate(req: UpdateRequest, timeoutMs = 15000): Promise<{ sta
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
       res.on("error", (e) => resolve({ network: describe(e) }));
     });
-    request.on("timeout", () => request.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: "ETIMEDOUT" })));
+    request.on("timeout", () =>
+      request.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: "ETIMEDOUT" })),
+    );
     request.on("error", (e) => resolve({ network: describe(e) }));
   });
 }
@@ -53,15 +58,32 @@ export async function readPasswordFile(path: string, shownPath = path): Promise<
   try {
     st = await fsp.stat(path);
   } catch {
-    throw new UsageError("QJ5106", `password file ${shown(shownPath)} does not exist`, `Create it with the password on one line: install -m 600 /dev/null ${shownPath}; then edit it.`);
+    throw new UsageError(
+      "QJ5106",
+      `password file ${shown(shownPath)} does not exist`,
+      `Create it with the password on one line: install -m 600 /dev/null ${shownPath}; then edit it.`,
+    );
   }
-  if (!st.isFile()) throw new UsageError("QJ5107", `password file ${shown(shownPath)} is not a regular file`, "Give the path of a file holding the password on one line.");
+  if (!st.isFile())
+    throw new UsageError(
+      "QJ5107",
+      `password file ${shown(shownPath)} is not a regular file`,
+      "Give the path of a file holding the password on one line.",
+    );
   if ((st.mode & 0o004) !== 0) {
-    throw new UsageError("QJ5108", `password file ${shown(shownPath)} is readable by every user (mode ${(st.mode & 0o777).toString(8)})`, `Try: chmod 600 ${shownPath}`);
+    throw new UsageError(
+      "QJ5108",
+      `password file ${shown(shownPath)} is readable by every user (mode ${(st.mode & 0o777).toString(8)})`,
+      `Try: chmod 600 ${shownPath}`,
+    );
   }
   const password = (await fsp.readFile(path, "utf8")).replace(/\r?\n$/, "");
   if (password === "" || password.includes("\n")) {
-    throw new UsageError("QJ5109", `password file ${shown(shownPath)} must hold exactly one non-empty line`, "Put only the password in it, on one line.");
+    throw new UsageError(
+      "QJ5109",
+      `password file ${shown(shownPath)} must hold exactly one non-empty line`,
+      "Put only the password in it, on one line.",
+    );
   }
   return password;
 }

@@ -17,7 +17,11 @@ import { gatherFreebsdFacts, freebsdPublicAddress } from "./freebsd/facts.js";
  * reading state are warnings on stderr: diagnostics must work on a damaged
  * host, that is when they are needed.
  */
-export async function gatherFacts(global: GlobalOptions, io: { stderr: Writable; env: Readonly<Record<string, string | undefined>> }, probes: string[] = []): Promise<DiagFacts> {
+export async function gatherFacts(
+  global: GlobalOptions,
+  io: { stderr: Writable; env: Readonly<Record<string, string | undefined>> },
+  probes: string[] = [],
+): Promise<DiagFacts> {
   const layout: HostLayout = hostLayout();
   const platform = platformFor(global, io);
   const { jails, problems } = await readJails(global.root, layout);
@@ -25,7 +29,8 @@ export async function gatherFacts(global: GlobalOptions, io: { stderr: Writable;
   const exp = await readExposures(global.root, layout);
   for (const p of exp.problems) write(io.stderr, `qjail: warning: ${p.file} line ${p.line}: ${p.message}`);
   const host = await readHostConfig(global.root, layout, platform.name);
-  for (const p of host.problems) write(io.stderr, `qjail: warning: ${layout.hostConfig} line ${p.line}: ${p.message}`);
+  for (const p of host.problems)
+    write(io.stderr, `qjail: warning: ${layout.hostConfig} line ${p.line}: ${p.message}`);
   const state = await readFirewallState(global.root, layout);
   let live = new Map<string, LiveJail>();
   try {
@@ -49,6 +54,9 @@ export async function gatherFacts(global: GlobalOptions, io: { stderr: Writable;
 }
 
 /** The public IPv4 address of `ifname` on this platform, for the watcher. */
-export function publicAddress(platformName: "freebsd" | "linux", ifname: string): Promise<string | undefined> {
+export function publicAddress(
+  platformName: "freebsd" | "linux",
+  ifname: string,
+): Promise<string | undefined> {
   return platformName === "linux" ? linuxPublicAddress(ifname) : freebsdPublicAddress(ifname);
 }

@@ -27,10 +27,20 @@ export async function syncFirewall(global: GlobalOptions, ctx: Ctx): Promise<voi
   const platformName = global.platform ?? (process.platform === "freebsd" ? "freebsd" : "linux");
   await withHostLock(physical(root, layout.lockFile), async () => {
     // Detected defaults describe this machine only when it is the target (as fw sync does).
-    const facts: HostFacts = root === "/" ? (platformName === "linux" ? await detectLinuxHostFacts() : await detectFreebsdHostFacts()) : {};
+    const facts: HostFacts =
+      root === "/"
+        ? platformName === "linux"
+          ? await detectLinuxHostFacts()
+          : await detectFreebsdHostFacts()
+        : {};
     const host = await readHostConfig(root, layout, platformName, facts);
     const bad = host.problems[0];
-    if (bad) throw new UsageError("QJ5121", `${layout.hostConfig} line ${bad.line}: ${bad.message}`, "Fix that line, then 'qjail fw sync'.");
+    if (bad)
+      throw new UsageError(
+        "QJ5121",
+        `${layout.hostConfig} line ${bad.line}: ${bad.message}`,
+        "Fix that line, then 'qjail fw sync'.",
+      );
     const { exposures, problems } = await readExposures(root, layout);
     refuseDamaged(problems);
     const out = await runSync({
@@ -48,11 +58,18 @@ export async function syncFirewall(global: GlobalOptions, ctx: Ctx): Promise<voi
 }
 
 /** Run each distinct safe fix once; returns what was done, one line each. */
-export async function repairFindings(findings: readonly Finding[], global: GlobalOptions, ctx: Ctx): Promise<string[]> {
+export async function repairFindings(
+  findings: readonly Finding[],
+  global: GlobalOptions,
+  ctx: Ctx,
+): Promise<string[]> {
   const done: string[] = [];
   const kinds = new Set(findings.map((f) => f.repair).filter((r) => r !== undefined));
   if (kinds.has("forwarding")) {
-    const argv = global.platform === "freebsd" || (global.platform === undefined && process.platform === "freebsd") ? ["sysctl", "net.inet.ip.forwarding=1"] : ["sysctl", "-w", "net.ipv4.ip_forward=1"];
+    const argv =
+      global.platform === "freebsd" || (global.platform === undefined && process.platform === "freebsd")
+        ? ["sysctl", "net.inet.ip.forwarding=1"]
+        : ["sysctl", "-w", "net.ipv4.ip_forward=1"];
     const r = await runProgram(argv);
     write(ctx.stderr, `repair: ${argv.join(" ")}: ${r.code === 0 ? "done" : `failed: ${r.stderr.trim()}`}`);
     if (r.code === 0) done.push(argv.join(" "));

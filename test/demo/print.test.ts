@@ -6,9 +6,32 @@ import { parseIpf, parseIpnat } from "../../src/firewall/ipf/index.js";
 test("demo --print: every step of the page in order, as FreeBSD commands", async () => {
   const r = await runCli(["demo", "--print"]);
   assert.equal(r.code, 0, r.stderr);
-  const titles = r.stdout.split("\n").filter((l) => /^Step \d\. /.test(l)).map((l) => l.slice(0, 7));
-  assert.deepEqual(titles, ["Step 1.", "Step 2.", "Step 3.", "Step 4.", "Step 5.", "Step 6.", "Step 7.", "Step 8.", "Step 9."]);
-  for (const cmd of ["pkg install qjail", "qjail install", "qjail create -4 10.0.0.2 -c ssh", "qjail create -4 10.0.0.3 www", "qjail restart www", "qjail expose ssh tcp 6122:22", "qjail expose www tcp 6188:80", "qjail fw sync", "ipf -y"]) {
+  const titles = r.stdout
+    .split("\n")
+    .filter((l) => /^Step \d\. /.test(l))
+    .map((l) => l.slice(0, 7));
+  assert.deepEqual(titles, [
+    "Step 1.",
+    "Step 2.",
+    "Step 3.",
+    "Step 4.",
+    "Step 5.",
+    "Step 6.",
+    "Step 7.",
+    "Step 8.",
+    "Step 9.",
+  ]);
+  for (const cmd of [
+    "pkg install qjail",
+    "qjail install",
+    "qjail create -4 10.0.0.2 -c ssh",
+    "qjail create -4 10.0.0.3 www",
+    "qjail restart www",
+    "qjail expose ssh tcp 6122:22",
+    "qjail expose www tcp 6188:80",
+    "qjail fw sync",
+    "ipf -y",
+  ]) {
     assert.ok(r.stdout.includes(cmd), `missing ${cmd}`);
   }
   assert.match(r.stdout, /echo 'apache24_enable="YES"' >> \/etc\/rc\.conf/);
@@ -31,7 +54,10 @@ test("demo --print: the IPFilter rules it shows are the generated ones, and they
   assert.match(nat, /^rdr em0 0\/0 port 6188 -> 10\.0\.0\.3 port 80 tcp$/m);
   assert.match(nat, /^rdr em0 0\/0 port 6122 -> 10\.0\.0\.2 port 22 tcp$/m);
   assert.match(nat, /^map em0 10\.0\.0\.0\/24 -> 0\/32 portmap tcp\/udp auto$/m);
-  assert.match(filter, /^pass in quick on em0 proto tcp from any to 10\.0\.0\.3\/32 port = 80 flags S keep state$/m);
+  assert.match(
+    filter,
+    /^pass in quick on em0 proto tcp from any to 10\.0\.0\.3\/32 port = 80 flags S keep state$/m,
+  );
   assert.deepEqual(parseIpnat(nat).diagnostics, []);
   assert.deepEqual(parseIpf(filter).diagnostics, []);
 });

@@ -14,8 +14,15 @@ function qjailCalls(text: string, program: RegExp): string[][] {
   const calls: string[][] = [];
   for (const line of text.split("\n")) {
     if (/^\s*#/.test(line)) continue;
-    for (const m of line.matchAll(new RegExp(`${program.source}((?:\\s+(?:--?[A-Za-z][\\w-]*|[a-z]+|"[^"]*"|\\$\\{?\\w+\\}?))*)`, "g"))) {
-      calls.push((m[1] ?? "").trim().split(/\s+/).filter((w) => w !== ""));
+    for (const m of line.matchAll(
+      new RegExp(`${program.source}((?:\\s+(?:--?[A-Za-z][\\w-]*|[a-z]+|"[^"]*"|\\$\\{?\\w+\\}?))*)`, "g"),
+    )) {
+      calls.push(
+        (m[1] ?? "")
+          .trim()
+          .split(/\s+/)
+          .filter((w) => w !== ""),
+      );
     }
   }
   return calls;
@@ -26,11 +33,17 @@ function assertCallsValid(calls: string[][], where: string): void {
   assert.ok(calls.length > 0, `${where}: no qjail call found`);
   for (const call of calls) {
     const found = findCommand(call);
-    assert.ok(found, `${where}: 'qjail ${call.join(" ")}' is not a qjail command (have: ${COMMANDS.map((c) => c.path.join(" ")).join(", ")})`);
+    assert.ok(
+      found,
+      `${where}: 'qjail ${call.join(" ")}' is not a qjail command (have: ${COMMANDS.map((c) => c.path.join(" ")).join(", ")})`,
+    );
     for (const word of found.rest) {
       const flag = /^--([\w-]+)$/.exec(word)?.[1];
       if (flag === undefined) continue;
-      assert.ok(flag in found.def.options || flag in GLOBAL_OPTIONS, `${where}: 'qjail ${found.def.path.join(" ")}' has no --${flag}`);
+      assert.ok(
+        flag in found.def.options || flag in GLOBAL_OPTIONS,
+        `${where}: 'qjail ${found.def.path.join(" ")}' has no --${flag}`,
+      );
     }
   }
 }
@@ -53,13 +66,17 @@ test("rc.d/qjail: rc.subr script, qjail_enable, after the firewalls and NETWORKI
   const text = read("etc/rc.d/qjail");
   assert.match(text, /^# PROVIDE: qjail$/m);
   const require = /^# REQUIRE: (.*)$/m.exec(text)?.[1]?.split(/\s+/) ?? [];
-  for (const dep of ["NETWORKING", "ipfilter", "ipnat", "pf", "ipfw", "LOGIN"]) assert.ok(require.includes(dep), `REQUIRE lacks ${dep}`);
+  for (const dep of ["NETWORKING", "ipfilter", "ipnat", "pf", "ipfw", "LOGIN"])
+    assert.ok(require.includes(dep), `REQUIRE lacks ${dep}`);
   assert.match(text, /^# KEYWORD: nojail shutdown$/m);
   assert.match(text, /^\. \/etc\/rc\.subr$/m);
   assert.match(text, /^rcvar="qjail_enable"$/m);
   assert.match(text, /^run_rc_command "\$1"$/m);
   const calls = qjailCalls(text, /\$\{qjail_program\}/);
-  assert.deepEqual(calls.map((c) => c[0] + " " + (c[1] ?? "")), ["fw sync", 'start "${jail}"', "stop "]);
+  assert.deepEqual(
+    calls.map((c) => c[0] + " " + (c[1] ?? "")),
+    ["fw sync", 'start "${jail}"', "stop "],
+  );
   assertCallsValid(calls, "etc/rc.d/qjail");
   assert.equal(spawnSync("sh", ["-n", join(REPO_ROOT, "etc/rc.d/qjail")]).status, 0, "sh -n");
 });
@@ -88,8 +105,12 @@ test("rc.d/qjail start: fw sync first, then every jail but .norun and .man (run 
     writeFileSync(
       join(t.dir, "rc.subr"),
       [
-        "load_rc_config() { qjail_enable=YES; qjail_program=" + join(t.dir, "qjail") + "; qjail_records=" + records + "; }",
-        "warn() { echo \"warning: $*\" >&2; }",
+        "load_rc_config() { qjail_enable=YES; qjail_program=" +
+          join(t.dir, "qjail") +
+          "; qjail_records=" +
+          records +
+          "; }",
+        'warn() { echo "warning: $*" >&2; }',
         'run_rc_command() { case "$1" in start) $start_cmd;; stop) $stop_cmd;; esac; }',
       ].join("\n") + "\n",
     );
@@ -116,7 +137,13 @@ test("systemd qjail.service: after network-online and nftables, fw sync then the
   assert.deepEqual(service.get("Type"), ["oneshot"]);
   const exec = service.get("ExecStart") ?? [];
   assert.equal(exec[0], "/usr/local/bin/qjail fw sync");
-  assertCallsValid([...qjailCalls(exec.join("\n"), /\/usr\/local\/bin\/qjail/), ...qjailCalls((service.get("ExecStop") ?? []).join("\n"), /\/usr\/local\/bin\/qjail/)], "qjail.service");
+  assertCallsValid(
+    [
+      ...qjailCalls(exec.join("\n"), /\/usr\/local\/bin\/qjail/),
+      ...qjailCalls((service.get("ExecStop") ?? []).join("\n"), /\/usr\/local\/bin\/qjail/),
+    ],
+    "qjail.service",
+  );
   // run the loop as systemd would hand it to sh: "$$" → "$", "%%" → "%"
   const loop = /^\/bin\/sh -c '(.*)'$/.exec(exec[1] ?? "")?.[1];
   assert.ok(loop, "second ExecStart is the boot loop");
@@ -127,7 +154,11 @@ test("systemd qjail.service: after network-online and nftables, fw sync then the
     for (const f of ["ssh", "www.norun", "db.man"]) writeFileSync(join(records, f), "");
     writeFileSync(join(t.dir, "qjail"), `#!/bin/sh\necho "qjail $*"\n`);
     chmodSync(join(t.dir, "qjail"), 0o755);
-    const shell = loop.replace(/\$\$/g, "$").replace(/%%/g, "%").replaceAll("/usr/local/etc/qjail.local", records).replaceAll("/usr/local/bin/qjail", join(t.dir, "qjail"));
+    const shell = loop
+      .replace(/\$\$/g, "$")
+      .replace(/%%/g, "%")
+      .replaceAll("/usr/local/etc/qjail.local", records)
+      .replaceAll("/usr/local/bin/qjail", join(t.dir, "qjail"));
     const r = spawnSync("sh", ["-c", shell], { encoding: "utf8" });
     assert.equal(r.stdout, "Bypassed manual status db\nqjail start ssh\nBypassed norun status www\n");
   } finally {
@@ -139,7 +170,10 @@ test("systemd qjail-watch.service: runs fw watch, does not restart after a refus
   const text = read("etc/systemd/qjail-watch.service");
   const service = unitSection(text, "Service");
   assert.ok((unitSection(text, "Unit").get("After") ?? []).join(" ").includes("qjail.service"));
-  assertCallsValid(qjailCalls((service.get("ExecStart") ?? []).join("\n"), /\/usr\/local\/bin\/qjail/), "qjail-watch.service");
+  assertCallsValid(
+    qjailCalls((service.get("ExecStart") ?? []).join("\n"), /\/usr\/local\/bin\/qjail/),
+    "qjail-watch.service",
+  );
   assert.deepEqual(service.get("RestartPreventExitStatus"), ["3"]);
   const example = /^# Environment=QJAIL_WATCH_FLAGS=(.*)$/m.exec(text)?.[1] ?? "";
   assertCallsValid([["fw", "watch", ...example.split(/\s+/)]], "qjail-watch.service example flags");

@@ -25,7 +25,8 @@ function howtoRoot(extra: Record<string, string> = {}) {
       "usr/local/etc/qjail.global/www.norun": recordText("www", "10.0.0.3"),
       "usr/local/etc/qjail.expose/www": 'proto="tcp" public="6188" jail_port="80" from="" on="" comment=""\n',
       "usr/jails/ssh/etc/resolv.conf": "nameserver 192.0.2.53\n",
-      "usr/local/etc/qjail.host": 'ext_if="qjnone0"\nfirewall="nft"\njail_if="qjnone1"\njail_subnet="10.0.0.0/24"\n',
+      "usr/local/etc/qjail.host":
+        'ext_if="qjnone0"\nfirewall="nft"\njail_if="qjnone1"\njail_subnet="10.0.0.0/24"\n',
       ...extra,
     },
     "qjail-diag-",
@@ -37,7 +38,17 @@ test("status --json: one document, jails with state, addresses and exposures", a
   try {
     const r = await runCli(["status", "--json", "--root", t.dir, "--platform", "linux"]);
     assert.equal(r.code, 0, r.stderr);
-    const doc = JSON.parse(r.stdout) as { __version: string; host: { firewall: string; ext_if: string }; jails: { name: string; status: string; state: string; ipv4: string[]; exposures: { public: string; target: string }[] }[] };
+    const doc = JSON.parse(r.stdout) as {
+      __version: string;
+      host: { firewall: string; ext_if: string };
+      jails: {
+        name: string;
+        status: string;
+        state: string;
+        ipv4: string[];
+        exposures: { public: string; target: string }[];
+      }[];
+    };
     assert.equal(doc.__version, "1");
     assert.equal(doc.host.firewall, "nft");
     assert.equal(doc.host.ext_if, "qjnone0");
@@ -52,7 +63,9 @@ test("status --json: one document, jails with state, addresses and exposures", a
       doc.jails[1]?.exposures.map((e) => [e.public, e.target]),
       [["6188", "10.0.0.3"]],
     );
-    const one = JSON.parse((await runCli(["status", "ssh", "--json", "--root", t.dir, "--platform", "linux"])).stdout) as { jails: unknown[] };
+    const one = JSON.parse(
+      (await runCli(["status", "ssh", "--json", "--root", t.dir, "--platform", "linux"])).stdout,
+    ) as { jails: unknown[] };
     assert.equal(one.jails.length, 1);
   } finally {
     t.cleanup();
@@ -96,30 +109,68 @@ test("doctor --json: findings with codes and fix commands; exit 1 on errors", as
 });
 
 test("doctor refuses a malformed --probe before gathering anything", async () => {
-  const r = await runCli(["doctor", "--probe", "example.org:43", "--platform", "linux", "--root", "/nonexistent-qjail"]);
+  const r = await runCli([
+    "doctor",
+    "--probe",
+    "example.org:43",
+    "--platform",
+    "linux",
+    "--root",
+    "/nonexistent-qjail",
+  ]);
   assert.equal(r.code, 3);
   assert.match(r.stderr, /QJ5204: --probe "example\.org:43" is not an IPv4 ADDRESS:PORT/);
 });
 
 test("fw watch refusals: partial dyndns options, world-readable password file, bad interval; nothing written", async () => {
-  const t = howtoRoot({ "pw": "s3cret\n" });
+  const t = howtoRoot({ pw: "s3cret\n" });
   try {
     chmodSync(join(t.dir, "pw"), 0o644);
     const before = treeDigest(t.dir);
     const common = ["--root", t.dir, "--platform", "linux", "--once"];
-    const partial = await runCli(["fw", "watch", ...common, "--dyndns-url", "https://x.example.org/nic/update"]);
+    const partial = await runCli([
+      "fw",
+      "watch",
+      ...common,
+      "--dyndns-url",
+      "https://x.example.org/nic/update",
+    ]);
     assert.equal(partial.code, 3);
     assert.match(partial.stderr, /QJ5112: .*missing --dyndns-user, --dyndns-password-file, --hostname/);
     // a host path: logical, relocated under --root like every other
     const pw = "/pw";
-    const readable = await runCli(["fw", "watch", ...common, "--dyndns-url", "https://x.example.org/nic/update", "--dyndns-user", "alice", "--dyndns-password-file", pw, "--hostname", "host.example.org"]);
+    const readable = await runCli([
+      "fw",
+      "watch",
+      ...common,
+      "--dyndns-url",
+      "https://x.example.org/nic/update",
+      "--dyndns-user",
+      "alice",
+      "--dyndns-password-file",
+      pw,
+      "--hostname",
+      "host.example.org",
+    ]);
     assert.equal(readable.code, 3);
     assert.match(readable.stderr, /QJ5108: password file .* is readable by every user \(mode 644\)/);
     assert.match(readable.stderr, /Try: chmod 600 \/pw\n/);
     const interval = await runCli(["fw", "watch", ...common, "--interval", "1"]);
     assert.equal(interval.code, 3);
     assert.match(interval.stderr, /QJ5111/);
-    const plain = await runCli(["fw", "watch", ...common, "--dyndns-url", "http://x.example.org/nic/update", "--dyndns-user", "alice", "--dyndns-password-file", pw, "--hostname", "host.example.org"]);
+    const plain = await runCli([
+      "fw",
+      "watch",
+      ...common,
+      "--dyndns-url",
+      "http://x.example.org/nic/update",
+      "--dyndns-user",
+      "alice",
+      "--dyndns-password-file",
+      pw,
+      "--hostname",
+      "host.example.org",
+    ]);
     assert.match(plain.stderr, /QJ5102/);
     assert.deepEqual(treeDigest(t.dir), before);
   } finally {
@@ -147,55 +198,110 @@ const s = http.createServer((req, res) => {
 s.listen(0, "127.0.0.1", () => console.log(s.address().port));
 `;
 
-test("fw watch --once in a namespace: updates DNS for the interface's address, never twice, again after a change", { skip: !canNetns && "needs root and ip netns" }, async () => {
-  const t = howtoRoot({ "usr/local/etc/qjail.host": 'ext_if="qjw0"\nfirewall="nft"\n', "pw": "s3cret\n" });
-  for (const argv of [["netns", "add", ns], ["-n", ns, "link", "set", "lo", "up"], ["-n", ns, "link", "add", "qjw0", "type", "veth", "peer", "name", "qjw1"], ["-n", ns, "addr", "add", "198.51.100.7/24", "dev", "qjw0"], ["-n", ns, "link", "set", "qjw0", "up"], ["-n", ns, "link", "set", "qjw1", "up"]]) {
-    assert.equal(spawnSync("ip", argv).status, 0, argv.join(" "));
-  }
-  const server = spawn("ip", ["netns", "exec", ns, process.execPath, "-e", SERVER, join(t.dir, "requests.log")], { stdio: ["ignore", "pipe", "inherit"] });
-  try {
-    chmodSync(join(t.dir, "pw"), 0o600);
-    mkdirSync(join(t.dir, "var/db"), { recursive: true });
-    const port = await new Promise<string>((resolve, reject) => {
-      server.stdout!.once("data", (d: Buffer) => resolve(d.toString().trim()));
-      server.once("exit", () => reject(new Error("server exited")));
-    });
-    const watch = (): { status: number | null; stdout: string; stderr: string } =>
-      spawnSync(
-        "ip",
-        ["netns", "exec", ns, ...qjailArgv(), "fw", "watch", "--once", "--root", t.dir, "--platform", "linux", "--dyndns-url", `http://127.0.0.1:${port}/nic/update`, "--dyndns-user", "alice", "--dyndns-password-file", "/pw", "--hostname", "host.example.org"],
-        // the rules are really loaded into this test's namespace (QJAIL_FW_LOAD=1 under --root)
-        { encoding: "utf8", timeout: 60000, env: { ...process.env, QJAIL_FW_LOAD: "1" } },
+test(
+  "fw watch --once in a namespace: updates DNS for the interface's address, never twice, again after a change",
+  { skip: !canNetns && "needs root and ip netns" },
+  async () => {
+    const t = howtoRoot({ "usr/local/etc/qjail.host": 'ext_if="qjw0"\nfirewall="nft"\n', pw: "s3cret\n" });
+    for (const argv of [
+      ["netns", "add", ns],
+      ["-n", ns, "link", "set", "lo", "up"],
+      ["-n", ns, "link", "add", "qjw0", "type", "veth", "peer", "name", "qjw1"],
+      ["-n", ns, "addr", "add", "198.51.100.7/24", "dev", "qjw0"],
+      ["-n", ns, "link", "set", "qjw0", "up"],
+      ["-n", ns, "link", "set", "qjw1", "up"],
+    ]) {
+      assert.equal(spawnSync("ip", argv).status, 0, argv.join(" "));
+    }
+    const server = spawn(
+      "ip",
+      ["netns", "exec", ns, process.execPath, "-e", SERVER, join(t.dir, "requests.log")],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    try {
+      chmodSync(join(t.dir, "pw"), 0o600);
+      mkdirSync(join(t.dir, "var/db"), { recursive: true });
+      const port = await new Promise<string>((resolve, reject) => {
+        server.stdout!.once("data", (d: Buffer) => resolve(d.toString().trim()));
+        server.once("exit", () => reject(new Error("server exited")));
+      });
+      const watch = (): { status: number | null; stdout: string; stderr: string } =>
+        spawnSync(
+          "ip",
+          [
+            "netns",
+            "exec",
+            ns,
+            ...qjailArgv(),
+            "fw",
+            "watch",
+            "--once",
+            "--root",
+            t.dir,
+            "--platform",
+            "linux",
+            "--dyndns-url",
+            `http://127.0.0.1:${port}/nic/update`,
+            "--dyndns-user",
+            "alice",
+            "--dyndns-password-file",
+            "/pw",
+            "--hostname",
+            "host.example.org",
+          ],
+          // the rules are really loaded into this test's namespace (QJAIL_FW_LOAD=1 under --root)
+          { encoding: "utf8", timeout: 60000, env: { ...process.env, QJAIL_FW_LOAD: "1" } },
+        );
+      const first = watch();
+      assert.equal(first.status, 0, first.stderr + first.stdout);
+      assert.match(first.stdout, /following qjw0 every 60 s, DNS name host\.example\.org/);
+      assert.match(first.stdout, /DNS updated to 198\.51\.100\.7/);
+      assert.equal(
+        readFileSync(join(t.dir, "var/db/qjail/watch.state"), "utf8"),
+        'dyndns_address="198.51.100.7"\nsynced_address="198.51.100.7"\n',
       );
-    const first = watch();
-    assert.equal(first.status, 0, first.stderr + first.stdout);
-    assert.match(first.stdout, /following qjw0 every 60 s, DNS name host\.example\.org/);
-    assert.match(first.stdout, /DNS updated to 198\.51\.100\.7/);
-    assert.equal(readFileSync(join(t.dir, "var/db/qjail/watch.state"), "utf8"), 'dyndns_address="198.51.100.7"\nsynced_address="198.51.100.7"\n');
-    assert.match(first.stdout, /public address 198\.51\.100\.7; rules in sync/);
-    const table = spawnSync("ip", ["netns", "exec", ns, "nft", "list", "table", "inet", "qjail"], { encoding: "utf8" });
-    assert.equal(table.status, 0, "fw watch loaded qjail's table through fw sync");
-    assert.match(table.stdout, /tcp dport 6188 dnat ip to 10\.0\.0\.3:80/);
-    const second = watch();
-    assert.equal(second.status, 0, second.stderr);
-    assert.doesNotMatch(second.stdout, /DNS updated|rules/);
-    assert.deepEqual(readFileSync(join(t.dir, "requests.log"), "utf8").trim().split("\n"), ["198.51.100.7"]);
-    spawnSync("ip", ["-n", ns, "addr", "flush", "dev", "qjw0"]);
-    spawnSync("ip", ["-n", ns, "addr", "add", "198.51.100.8/24", "dev", "qjw0"]);
-    spawnSync("ip", ["netns", "exec", ns, "nft", "delete", "table", "inet", "qjail"]);
-    const third = watch();
-    assert.match(third.stdout, /DNS updated to 198\.51\.100\.8/);
-    assert.match(third.stdout, /public address changed 198\.51\.100\.7 -> 198\.51\.100\.8; rules re-synced/);
-    assert.equal(spawnSync("ip", ["netns", "exec", ns, "nft", "list", "table", "inet", "qjail"]).status, 0, "re-synced after the change");
-    assert.deepEqual(readFileSync(join(t.dir, "requests.log"), "utf8").trim().split("\n"), ["198.51.100.7", "198.51.100.8"]);
-    writeFileSync(join(t.dir, "pw"), "wrong\n");
-    spawnSync("ip", ["-n", ns, "addr", "flush", "dev", "qjw0"]);
-    spawnSync("ip", ["-n", ns, "addr", "add", "198.51.100.9/24", "dev", "qjw0"]);
-    const bad = watch();
-    assert.equal(bad.status, 3);
-    assert.match(bad.stderr, /QJ5113: fw watch stopped: the provider rejected the user name or password \(badauth\)/);
-  } finally {
-    server.kill();
-    t.cleanup();
-  }
-});
+      assert.match(first.stdout, /public address 198\.51\.100\.7; rules in sync/);
+      const table = spawnSync("ip", ["netns", "exec", ns, "nft", "list", "table", "inet", "qjail"], {
+        encoding: "utf8",
+      });
+      assert.equal(table.status, 0, "fw watch loaded qjail's table through fw sync");
+      assert.match(table.stdout, /tcp dport 6188 dnat ip to 10\.0\.0\.3:80/);
+      const second = watch();
+      assert.equal(second.status, 0, second.stderr);
+      assert.doesNotMatch(second.stdout, /DNS updated|rules/);
+      assert.deepEqual(readFileSync(join(t.dir, "requests.log"), "utf8").trim().split("\n"), [
+        "198.51.100.7",
+      ]);
+      spawnSync("ip", ["-n", ns, "addr", "flush", "dev", "qjw0"]);
+      spawnSync("ip", ["-n", ns, "addr", "add", "198.51.100.8/24", "dev", "qjw0"]);
+      spawnSync("ip", ["netns", "exec", ns, "nft", "delete", "table", "inet", "qjail"]);
+      const third = watch();
+      assert.match(third.stdout, /DNS updated to 198\.51\.100\.8/);
+      assert.match(
+        third.stdout,
+        /public address changed 198\.51\.100\.7 -> 198\.51\.100\.8; rules re-synced/,
+      );
+      assert.equal(
+        spawnSync("ip", ["netns", "exec", ns, "nft", "list", "table", "inet", "qjail"]).status,
+        0,
+        "re-synced after the change",
+      );
+      assert.deepEqual(readFileSync(join(t.dir, "requests.log"), "utf8").trim().split("\n"), [
+        "198.51.100.7",
+        "198.51.100.8",
+      ]);
+      writeFileSync(join(t.dir, "pw"), "wrong\n");
+      spawnSync("ip", ["-n", ns, "addr", "flush", "dev", "qjw0"]);
+      spawnSync("ip", ["-n", ns, "addr", "add", "198.51.100.9/24", "dev", "qjw0"]);
+      const bad = watch();
+      assert.equal(bad.status, 3);
+      assert.match(
+        bad.stderr,
+        /QJ5113: fw watch stopped: the provider rejected the user name or password \(badauth\)/,
+      );
+    } finally {
+      server.kill();
+      t.cleanup();
+    }
+  },
+);

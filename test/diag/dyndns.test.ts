@@ -4,7 +4,14 @@ import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { writeFileSync, chmodSync } from "node:fs";
 import { join } from "node:path";
-import { buildUpdateRequest, classifyAnswer, validateDyndnsSettings, watchLoop, type WatchEffects, type DyndnsSettings } from "../../src/core/dyndns.js";
+import {
+  buildUpdateRequest,
+  classifyAnswer,
+  validateDyndnsSettings,
+  watchLoop,
+  type WatchEffects,
+  type DyndnsSettings,
+} from "../../src/core/dyndns.js";
 import { sendUpdate, readPasswordFile } from "../../src/platform/dyndns-client.js";
 import { UsageError } from "../../src/core/errors.js";
 import { tempDir } from "../helpers/cli.js";
@@ -27,7 +34,11 @@ const sockets = new Set<Socket>();
 before(async () => {
   server.http = http.createServer((req, res) => {
     const u = new URL(req.url ?? "/", "http://127.0.0.1");
-    server.requests.push({ hostname: u.searchParams.get("hostname"), myip: u.searchParams.get("myip"), agent: req.headers["user-agent"] });
+    server.requests.push({
+      hostname: u.searchParams.get("hostname"),
+      myip: u.searchParams.get("myip"),
+      agent: req.headers["user-agent"],
+    });
     if (server.mode === "reset") {
       req.socket.destroy();
       return;
@@ -37,7 +48,8 @@ before(async () => {
       res.end(text + "\n");
     };
     if (u.pathname !== "/nic/update") return answer("badagent");
-    if (req.headers.authorization !== `Basic ${Buffer.from("alice:s3cret").toString("base64")}`) return answer("badauth");
+    if (req.headers.authorization !== `Basic ${Buffer.from("alice:s3cret").toString("base64")}`)
+      return answer("badauth");
     if (server.mode === "abuse") return answer("abuse");
     if (server.mode === "911") return answer("911");
     const host = u.searchParams.get("hostname") ?? "";
@@ -97,10 +109,16 @@ function effects(addresses: (string | undefined)[], s: DyndnsSettings, persisted
 const OPTS = { intervalMs: 60_000, backoffMs: 30 * 60_000, maxBackoffMs: 4 * 3600_000 };
 
 test("answers: good/nochg update, abuse/911/dnserr back off, badauth/nohost stop", () => {
-  assert.deepEqual(classifyAnswer(200, "good 198.51.100.7\n"), { action: "updated", code: "good", address: "198.51.100.7", message: "DNS updated to 198.51.100.7" });
+  assert.deepEqual(classifyAnswer(200, "good 198.51.100.7\n"), {
+    action: "updated",
+    code: "good",
+    address: "198.51.100.7",
+    message: "DNS updated to 198.51.100.7",
+  });
   assert.equal(classifyAnswer(200, "nochg 198.51.100.7").action, "updated");
   for (const c of ["abuse", "911", "dnserr"]) assert.equal(classifyAnswer(200, c).action, "backoff", c);
-  for (const c of ["badauth", "nohost", "notfqdn", "numhost", "!donator", "badagent"]) assert.equal(classifyAnswer(200, c).action, "stop", c);
+  for (const c of ["badauth", "nohost", "notfqdn", "numhost", "!donator", "badagent"])
+    assert.equal(classifyAnswer(200, c).action, "stop", c);
   assert.match(classifyAnswer(200, "badauth").message, /--dyndns-user or the password file/);
   assert.equal(classifyAnswer(503, "").action, "backoff");
   assert.equal(classifyAnswer(401, "").action, "stop");
@@ -125,12 +143,30 @@ test("settings refused before anything is sent: plain http off-host, credentials
     }
     return "none";
   };
-  assert.equal(code(() => validateDyndnsSettings({ ...settings(), url: "http://members.example.net/nic/update" })), "QJ5102");
-  assert.equal(code(() => validateDyndnsSettings({ ...settings(), url: "https://u:p@members.example.net/nic/update" })), "QJ5103");
-  assert.equal(code(() => validateDyndnsSettings({ ...settings(), hostname: "localhost" })), "QJ5104");
-  assert.equal(code(() => validateDyndnsSettings({ ...settings(), url: "not a url" })), "QJ5101");
-  assert.equal(code(() => validateDyndnsSettings(settings())), "none");
-  assert.equal(code(() => validateDyndnsSettings({ ...settings(), url: "https://members.example.net/nic/update" })), "none");
+  assert.equal(
+    code(() => validateDyndnsSettings({ ...settings(), url: "http://members.example.net/nic/update" })),
+    "QJ5102",
+  );
+  assert.equal(
+    code(() => validateDyndnsSettings({ ...settings(), url: "https://u:p@members.example.net/nic/update" })),
+    "QJ5103",
+  );
+  assert.equal(
+    code(() => validateDyndnsSettings({ ...settings(), hostname: "localhost" })),
+    "QJ5104",
+  );
+  assert.equal(
+    code(() => validateDyndnsSettings({ ...settings(), url: "not a url" })),
+    "QJ5101",
+  );
+  assert.equal(
+    code(() => validateDyndnsSettings(settings())),
+    "none",
+  );
+  assert.equal(
+    code(() => validateDyndnsSettings({ ...settings(), url: "https://members.example.net/nic/update" })),
+    "none",
+  );
 });
 
 test("a world-readable password file is refused with the chmod that fixes it; mode 600 is read", async () => {
@@ -139,7 +175,10 @@ test("a world-readable password file is refused with the chmod that fixes it; mo
     const p = join(t.dir, "pw");
     writeFileSync(p, "s3cret\n");
     chmodSync(p, 0o644);
-    await assert.rejects(readPasswordFile(p), (e: UsageError) => e.code === "QJ5108" && e.hint === `Try: chmod 600 ${p}`);
+    await assert.rejects(
+      readPasswordFile(p),
+      (e: UsageError) => e.code === "QJ5108" && e.hint === `Try: chmod 600 ${p}`,
+    );
     chmodSync(p, 0o600);
     assert.equal(await readPasswordFile(p), "s3cret");
     await assert.rejects(readPasswordFile(join(t.dir, "absent")), (e: UsageError) => e.code === "QJ5106");
@@ -226,7 +265,10 @@ test("network error (connection reset): retried on the next check, then succeeds
     return flaky(a);
   };
   const out = await watchLoop(fx, { ...OPTS, maxChecks: 5 });
-  assert.ok(log.some((l) => /connection reset|socket hang up/.test(l)), log.join("\n"));
+  assert.ok(
+    log.some((l) => /connection reset|socket hang up/.test(l)),
+    log.join("\n"),
+  );
   assert.equal(out.updates, 1);
   assert.equal(calls, 3, "two failed attempts, one success, then nothing more for the same address");
 });
@@ -236,7 +278,10 @@ test("network error (connection refused): reported, no update recorded", async (
   await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
   const port = (closed.address() as AddressInfo).port;
   await new Promise((r) => closed.close(r));
-  const { fx, log, store } = effects(["198.51.100.7"], settings({ url: `http://127.0.0.1:${port}/nic/update` }));
+  const { fx, log, store } = effects(
+    ["198.51.100.7"],
+    settings({ url: `http://127.0.0.1:${port}/nic/update` }),
+  );
   const out = await watchLoop(fx, { ...OPTS, maxChecks: 2 });
   assert.equal(out.updates, 0);
   assert.equal(store.value, undefined);

@@ -20,7 +20,9 @@ function recordedHost(outputs: Record<string, string>, missing: string[] = []) {
     calls.push(key);
     if (missing.includes(argv[0] as string)) return { code: 127, stdout: "", stderr: "not found" };
     const out = outputs[key];
-    return out === undefined ? { code: 1, stdout: "", stderr: `no recording for ${key}` } : { code: 0, stdout: out, stderr: "" };
+    return out === undefined
+      ? { code: 1, stdout: "", stderr: `no recording for ${key}` }
+      : { code: 0, stdout: out, stderr: "" };
   };
   return { runner, calls };
 }
@@ -34,19 +36,25 @@ function spec(name: string, ip: string) {
   return specFromRecord(layout, name, "normal", r);
 }
 
-const IFCONFIG = "em0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1500\n\tinet 198.51.100.1 netmask 0xffffff00 broadcast 198.51.100.255\n";
+const IFCONFIG =
+  "em0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1500\n\tinet 198.51.100.1 netmask 0xffffff00 broadcast 198.51.100.255\n";
 
 test("FreeBSD facts from the page's debug commands: per-jail sockstat, ipfstat -hni, ipnat -lhd, sysrc, netstat", async () => {
   const t = testdir({ "usr/jails/www/etc/resolv.conf": "nameserver 192.0.2.53\n" });
   try {
     const host = recordedHost({
-      "sockstat -46l -j 2": readFileSync(join(SHARED, "fixtures/freebsd/sockstat-4-jail-bastille-readme-1.txt"), "utf8").replace(/10\.0\.0\.10:53/g, "10.0.0.3:80"),
+      "sockstat -46l -j 2": readFileSync(
+        join(SHARED, "fixtures/freebsd/sockstat-4-jail-bastille-readme-1.txt"),
+        "utf8",
+      ).replace(/10\.0\.0\.10:53/g, "10.0.0.3:80"),
       "sockstat -46l": readFileSync(join(SHARED, "fixtures/freebsd/sockstat-46l-inspec-1.txt"), "utf8"),
       "sysrc -n ipfilter_enable": "YES\n",
       "sysrc -n ipnat_enable": "NO\n",
       "ipf -V": "ipf: IP Filter: v5.1.2 (592)\nKernel: IP Filter: v5.1.2\nRunning: yes\n",
-      "ipfstat -hni": "31 @1 pass in quick on em0 proto tcp from any to 10.0.0.3/32 port = 80 flags S/FSRPAU keep state\n",
-      "ipnat -lhd": "List of active MAP/Redirect filters:\n31 rdr em0 0.0.0.0/0 port 6188 -> 10.0.0.3 port 80 tcp\n\nList of active sessions:\n",
+      "ipfstat -hni":
+        "31 @1 pass in quick on em0 proto tcp from any to 10.0.0.3/32 port = 80 flags S/FSRPAU keep state\n",
+      "ipnat -lhd":
+        "List of active MAP/Redirect filters:\n31 rdr em0 0.0.0.0/0 port 6188 -> 10.0.0.3 port 80 tcp\n\nList of active sessions:\n",
       "sysctl -n net.inet.ip.forwarding": "0\n",
       "netstat -rn -f inet": readFileSync(join(SHARED, "fixtures/freebsd/netstat-r-jc-1.txt"), "utf8"),
       "ifconfig em0 inet": IFCONFIG,
@@ -59,20 +67,50 @@ test("FreeBSD facts from the page's debug commands: per-jail sockstat, ipfstat -
         configExists: true,
         jails: [spec("www", "10.0.0.3")],
         live: new Map([["www", { name: "www", jid: 2, path: "/usr/jails/www", ip4: ["10.0.0.3"], ip6: [] }]]),
-        exposures: [{ jail: "www", proto: "tcp", public: { low: 6188, high: 6188 }, jailPort: { low: 80, high: 80 }, from: [], on: undefined, comment: "" }],
-        synced: { active: ['www proto="tcp" public="6188" jail_port="80" from="" on="" comment=""'], extAddress: "198.51.100.1" },
+        exposures: [
+          {
+            jail: "www",
+            proto: "tcp",
+            public: { low: 6188, high: 6188 },
+            jailPort: { low: 80, high: 80 },
+            from: [],
+            on: undefined,
+            comment: "",
+          },
+        ],
+        synced: {
+          active: ['www proto="tcp" public="6188" jail_port="80" from="" on="" comment=""'],
+          extAddress: "198.51.100.1",
+        },
       },
       host.runner,
     );
     assert.equal(facts.extAddress, "198.51.100.1");
-    assert.deepEqual(facts.firewall, { available: true, enabled: false, running: true, qjailRulesLoaded: true });
+    assert.deepEqual(facts.firewall, {
+      available: true,
+      enabled: false,
+      running: true,
+      qjailRulesLoaded: true,
+    });
     assert.equal(facts.forwarding, false);
     assert.equal(facts.jailSubnetRouted?.ok, false, "the recorded table has no route on lo1");
     // the host's sockstat: sendmail, sshd twice, the orphan udp6 socket
     assert.equal(facts.hostListening?.length, 4);
     const status = buildStatus(facts);
-    assert.deepEqual(status.jails[0]?.exposures[0], { proto: "tcp", public: "6188", jail_port: "80", target: "10.0.0.3", family: 4, hits: 31, counted_by: "ipf pass rule @1", live: true, listening: true });
-    const codes = diagnose(facts).map((f) => f.code).sort();
+    assert.deepEqual(status.jails[0]?.exposures[0], {
+      proto: "tcp",
+      public: "6188",
+      jail_port: "80",
+      target: "10.0.0.3",
+      family: 4,
+      hits: 31,
+      counted_by: "ipf pass rule @1",
+      live: true,
+      listening: true,
+    });
+    const codes = diagnose(facts)
+      .map((f) => f.code)
+      .sort();
     // ipnat_enable="NO" and lo1 unrouted; forwarding is not needed for jails on the host's own lo1
     assert.deepEqual(codes, ["QJ5303", "QJ5308"]);
     assert.ok(host.calls.includes("sockstat -46l -j 2"));
@@ -84,7 +122,15 @@ test("FreeBSD facts from the page's debug commands: per-jail sockstat, ipfstat -
 test("FreeBSD facts without IPFilter installed: doctor says to install/enable it", async () => {
   const host = recordedHost({}, ["ipf", "ipfstat", "ipnat"]);
   const facts = await gatherFreebsdFacts(
-    { root: "/nonexistent-qjail-root", layout, config: defaultHostConfig("freebsd"), configExists: false, jails: [], live: new Map(), exposures: [] },
+    {
+      root: "/nonexistent-qjail-root",
+      layout,
+      config: defaultHostConfig("freebsd"),
+      configExists: false,
+      jails: [],
+      live: new Map(),
+      exposures: [],
+    },
     host.runner,
   );
   assert.equal(facts.firewall.available, false);
@@ -94,6 +140,15 @@ test("FreeBSD facts without IPFilter installed: doctor says to install/enable it
 });
 
 test("the public address from ifconfig, and none when the interface has no inet line", async () => {
-  assert.equal(await freebsdPublicAddress("em0", recordedHost({ "ifconfig em0 inet": IFCONFIG }).runner), "198.51.100.1");
-  assert.equal(await freebsdPublicAddress("em1", recordedHost({ "ifconfig em1 inet": "em1: flags=8802<BROADCAST> mtu 1500\n" }).runner), undefined);
+  assert.equal(
+    await freebsdPublicAddress("em0", recordedHost({ "ifconfig em0 inet": IFCONFIG }).runner),
+    "198.51.100.1",
+  );
+  assert.equal(
+    await freebsdPublicAddress(
+      "em1",
+      recordedHost({ "ifconfig em1 inet": "em1: flags=8802<BROADCAST> mtu 1500\n" }).runner,
+    ),
+    undefined,
+  );
 });

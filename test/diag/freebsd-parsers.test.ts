@@ -4,9 +4,18 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { SHARED } from "../helpers/cli.js";
 import { parseSockstat, listenersOn } from "../../src/platform/freebsd/parsers/sockstat.js";
-import { parseIpfstat, ruleMatchesDestination, parseIpfstatLine } from "../../src/platform/freebsd/parsers/ipfstat.js";
+import {
+  parseIpfstat,
+  ruleMatchesDestination,
+  parseIpfstatLine,
+} from "../../src/platform/freebsd/parsers/ipfstat.js";
 import { parseIpnatList, rdrFor } from "../../src/platform/freebsd/parsers/ipnat.js";
-import { parsePfInfo, parsePfRules, parsePfNat, pfRuleCounters } from "../../src/platform/freebsd/parsers/pfctl.js";
+import {
+  parsePfInfo,
+  parsePfRules,
+  parsePfNat,
+  pfRuleCounters,
+} from "../../src/platform/freebsd/parsers/pfctl.js";
 import { parseNetstatRoutes, routeFor } from "../../src/platform/freebsd/parsers/netstat.js";
 import { parseUname, parseFreebsdVersion } from "../../src/platform/freebsd/parsers/uname.js";
 
@@ -93,12 +102,16 @@ test("ipfstat -io: 35 rules, directions, interfaces, port matches by service nam
 });
 
 test("ipfstat -hni: hit count and rule number before the rule", () => {
-  const r = parseIpfstatLine("1523 @3 pass in quick on em0 proto tcp from any to 10.0.0.2/32 port = 80 flags S/FSRPAU keep state");
+  const r = parseIpfstatLine(
+    "1523 @3 pass in quick on em0 proto tcp from any to 10.0.0.2/32 port = 80 flags S/FSRPAU keep state",
+  );
   assert.equal(r?.hits, 1523);
   assert.equal(r?.number, 3);
   assert.ok(ruleMatchesDestination(r!, "10.0.0.2", 80));
   assert.ok(!ruleMatchesDestination(r!, "10.0.0.3", 80));
-  const range = parseIpfstatLine("0 @4 pass in quick on em0 proto tcp from any to 10.0.0.2/32 port 8000 >< 8010 keep state");
+  const range = parseIpfstatLine(
+    "0 @4 pass in quick on em0 proto tcp from any to 10.0.0.2/32 port 8000 >< 8010 keep state",
+  );
   assert.deepEqual(range?.to?.port, { op: "><", value: "8000", high: "8010" });
   assert.ok(ruleMatchesDestination(range!, "10.0.0.2", 8005));
   assert.ok(!ruleMatchesDestination(range!, "10.0.0.2", 8010));
@@ -117,7 +130,10 @@ test("ipnat -l: four map rules, no sessions", () => {
       ["map", "net1", "0/32"],
     ],
   );
-  assert.equal(listing.rules[1]?.text, "map en0 192.0.0.0/8 -> 10.9.0.1/32 portmap tcp/udp 20000:40000 mssclamp 1452");
+  assert.equal(
+    listing.rules[1]?.text,
+    "map en0 192.0.0.0/8 -> 10.9.0.1/32 portmap tcp/udp 20000:40000 mssclamp 1452",
+  );
 });
 
 test("ipnat -lhd: hit counts on rules, RDR and MAP sessions", () => {
@@ -185,7 +201,10 @@ test("pfctl -vvvsr (pfSense 2.1 / FreeBSD 8.3): rules with counters and uid/pid"
   const blockV6 = rules.find((r) => r.number === 3 && r.section === 1);
   assert.equal(blockV6?.label, "Block all IPv6");
   assert.equal(blockV6?.packets, 1170);
-  assert.ok(rules.every((r) => r.evaluations !== undefined), "every rule has its counter line");
+  assert.ok(
+    rules.every((r) => r.evaluations !== undefined),
+    "every rule has its counter line",
+  );
   assert.equal(pfRuleCounters(rules).get("Block all IPv6"), 1170);
 });
 
@@ -223,7 +242,9 @@ test("pfctl -sn: nat with an interface address and static-port", () => {
 });
 
 test("pfctl -sn: rdr with ports as pfctl normalises it", () => {
-  const [rdr] = parsePfNat("rdr pass on em0 inet proto tcp from any to (em0) port = 6188 -> 10.0.0.3 port 80\n");
+  const [rdr] = parsePfNat(
+    "rdr pass on em0 inet proto tcp from any to (em0) port = 6188 -> 10.0.0.3 port 80\n",
+  );
   assert.equal(rdr?.kind, "rdr");
   assert.equal(rdr?.pass, true);
   assert.equal(rdr?.toPort, "6188");

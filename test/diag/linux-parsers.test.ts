@@ -34,7 +34,9 @@ test("ss -Htlnp: wildcard, IPv4, bracketed IPv6 and %iface addresses", () => {
 });
 
 test("ss -Htulnp: the Netid column gives the protocol", () => {
-  const rows = parseSs("udp   UNCONN 0      0      10.0.0.2:53 0.0.0.0:*\ntcp   LISTEN 0      128    10.0.0.2:22 0.0.0.0:*\n");
+  const rows = parseSs(
+    "udp   UNCONN 0      0      10.0.0.2:53 0.0.0.0:*\ntcp   LISTEN 0      128    10.0.0.2:22 0.0.0.0:*\n",
+  );
   assert.deepEqual(
     rows.map((r) => [r.proto, r.local.address, r.local.port]),
     [
@@ -80,24 +82,35 @@ after(() => {
   if (canNetns) spawnSync("ip", ["netns", "del", ns]);
 });
 
-test("ss in a live namespace: a listener started there is parsed with its port and process", { skip: !canNetns && "needs root and ip netns" }, async () => {
-  assert.equal(spawnSync("ip", ["netns", "add", ns]).status, 0);
-  spawnSync("ip", ["-n", ns, "link", "set", "lo", "up"]);
-  const listener = spawn(
-    "ip",
-    ["netns", "exec", ns, process.execPath, "-e", "require('node:net').createServer().listen(8123, '127.0.0.1')"],
-    { stdio: "ignore" },
-  );
-  try {
-    let rows = parseSs("");
-    for (let i = 0; i < 50 && !rows.some((r) => r.local.port === 8123); i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      rows = parseSs(spawnSync("ip", ["netns", "exec", ns, "ss", "-Htlnp"], { encoding: "utf8" }).stdout);
+test(
+  "ss in a live namespace: a listener started there is parsed with its port and process",
+  { skip: !canNetns && "needs root and ip netns" },
+  async () => {
+    assert.equal(spawnSync("ip", ["netns", "add", ns]).status, 0);
+    spawnSync("ip", ["-n", ns, "link", "set", "lo", "up"]);
+    const listener = spawn(
+      "ip",
+      [
+        "netns",
+        "exec",
+        ns,
+        process.execPath,
+        "-e",
+        "require('node:net').createServer().listen(8123, '127.0.0.1')",
+      ],
+      { stdio: "ignore" },
+    );
+    try {
+      let rows = parseSs("");
+      for (let i = 0; i < 50 && !rows.some((r) => r.local.port === 8123); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        rows = parseSs(spawnSync("ip", ["netns", "exec", ns, "ss", "-Htlnp"], { encoding: "utf8" }).stdout);
+      }
+      const row = rows.find((r) => r.local.port === 8123);
+      assert.equal(row?.local.address, "127.0.0.1");
+      assert.equal(row?.command, "node");
+    } finally {
+      listener.kill();
     }
-    const row = rows.find((r) => r.local.port === 8123);
-    assert.equal(row?.local.address, "127.0.0.1");
-    assert.equal(row?.command, "node");
-  } finally {
-    listener.kill();
-  }
-});
+  },
+);

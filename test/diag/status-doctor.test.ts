@@ -11,13 +11,47 @@ import { parseIpnatList } from "../../src/platform/freebsd/parsers/ipnat.js";
 import { parseNftJson } from "../../src/platform/linux/parsers/nft.js";
 
 /** The howto's host as facts: ssh jail 10.0.0.2 (6122 → 22), www jail 10.0.0.3 (6188 → 80), IPFilter on em0. */
-function howtoFacts(over: Partial<DiagFacts> = {}, jailOver: Partial<Record<string, Partial<JailFacts>>> = {}): DiagFacts {
-  const hostConfig = { ...defaultHostConfig("freebsd"), extIf: "em0", hostServices: [{ port: 22, proto: "tcp" as const }, { port: 80, proto: "tcp" as const }] };
-  const exposure = (jail: string, pub: number, port: number): Exposure => ({ jail, proto: "tcp", public: { low: pub, high: pub }, jailPort: { low: port, high: port }, from: [], on: undefined, comment: "" });
+function howtoFacts(
+  over: Partial<DiagFacts> = {},
+  jailOver: Partial<Record<string, Partial<JailFacts>>> = {},
+): DiagFacts {
+  const hostConfig = {
+    ...defaultHostConfig("freebsd"),
+    extIf: "em0",
+    hostServices: [
+      { port: 22, proto: "tcp" as const },
+      { port: 80, proto: "tcp" as const },
+    ],
+  };
+  const exposure = (jail: string, pub: number, port: number): Exposure => ({
+    jail,
+    proto: "tcp",
+    public: { low: pub, high: pub },
+    jailPort: { low: port, high: port },
+    from: [],
+    on: undefined,
+    comment: "",
+  });
   const exposures = [exposure("ssh", 6122, 22), exposure("www", 6188, 80)];
   const base: JailFacts[] = [
-    { name: "ssh", status: "normal", ip4: ["10.0.0.2"], ip6: [], jid: 1, resolvConf: "nameserver 192.0.2.53\n", listening: parseSockstat("root     sshd       812   4  tcp4   10.0.0.2:22           *:*\n") },
-    { name: "www", status: "normal", ip4: ["10.0.0.3"], ip6: [], jid: 2, resolvConf: "nameserver 192.0.2.53\n", listening: parseSockstat("www      httpd      901   3  tcp4   10.0.0.3:80           *:*\n") },
+    {
+      name: "ssh",
+      status: "normal",
+      ip4: ["10.0.0.2"],
+      ip6: [],
+      jid: 1,
+      resolvConf: "nameserver 192.0.2.53\n",
+      listening: parseSockstat("root     sshd       812   4  tcp4   10.0.0.2:22           *:*\n"),
+    },
+    {
+      name: "www",
+      status: "normal",
+      ip4: ["10.0.0.3"],
+      ip6: [],
+      jid: 2,
+      resolvConf: "nameserver 192.0.2.53\n",
+      listening: parseSockstat("www      httpd      901   3  tcp4   10.0.0.3:80           *:*\n"),
+    },
   ];
   const jails = base.map((j): JailFacts => ({ ...j, ...jailOver[j.name] }));
   const { resolved, dropped } = resolveExposures(exposures, jails);
@@ -32,7 +66,9 @@ function howtoFacts(over: Partial<DiagFacts> = {}, jailOver: Partial<Record<stri
     dropped,
     syncedExposures: exposures.map(exposureKey),
     syncedAddress: "198.51.100.1",
-    hostListening: parseSockstat("root     sshd       668   4  tcp4   *:22                  *:*\nwww      httpd      700   4  tcp4   198.51.100.1:80       *:*\n"),
+    hostListening: parseSockstat(
+      "root     sshd       668   4  tcp4   *:22                  *:*\nwww      httpd      700   4  tcp4   198.51.100.1:80       *:*\n",
+    ),
     firewall: { available: true, enabled: true, running: true, qjailRulesLoaded: true },
     counters: {
       kind: "ipf",
@@ -71,8 +107,20 @@ test("status: per jail state, JID, addresses, listeners, and hits from the rule 
     { name: www.name, state: www.state, jid: www.jid, ipv4: www.ipv4 },
     { name: "www", state: "running", jid: 2, ipv4: ["10.0.0.3"] },
   );
-  assert.deepEqual(www.listening, [{ proto: "tcp4", address: "10.0.0.3", port: 80, command: "httpd", pid: 901 }]);
-  assert.deepEqual(www.exposures[0], { proto: "tcp", public: "6188", jail_port: "80", target: "10.0.0.3", family: 4, hits: 42, counted_by: "ipf pass rule @3", live: true, listening: true });
+  assert.deepEqual(www.listening, [
+    { proto: "tcp4", address: "10.0.0.3", port: 80, command: "httpd", pid: 901 },
+  ]);
+  assert.deepEqual(www.exposures[0], {
+    proto: "tcp",
+    public: "6188",
+    jail_port: "80",
+    target: "10.0.0.3",
+    family: 4,
+    hits: 42,
+    counted_by: "ipf pass rule @3",
+    live: true,
+    listening: true,
+  });
   // not the public-port rule @1 (0 hits): the page's note about forwarded ports
   assert.equal(doc.jails[0]?.exposures[0]?.hits, 17);
   assert.equal(doc.host.ext_address, "198.51.100.1");
@@ -85,19 +133,50 @@ test("status on nftables: dnat counters attributed by what the rule matches", ()
     JSON.stringify({
       nftables: [
         { table: { family: "inet", name: "qjail" } },
-        { rule: { family: "inet", table: "qjail", chain: "pre", handle: 3, expr: [{ match: { op: "==", left: { payload: { protocol: "tcp", field: "dport" } }, right: 6188 } }, { counter: { packets: 7, bytes: 420 } }, { dnat: { family: "ip", addr: "10.0.0.3", port: 80 } }] } },
+        {
+          rule: {
+            family: "inet",
+            table: "qjail",
+            chain: "pre",
+            handle: 3,
+            expr: [
+              { match: { op: "==", left: { payload: { protocol: "tcp", field: "dport" } }, right: 6188 } },
+              { counter: { packets: 7, bytes: 420 } },
+              { dnat: { family: "ip", addr: "10.0.0.3", port: 80 } },
+            ],
+          },
+        },
       ],
     }),
   );
-  const doc = buildStatus(howtoFacts({ platform: "linux", counters: { kind: "nft", ruleset, table: "qjail" } }));
+  const doc = buildStatus(
+    howtoFacts({ platform: "linux", counters: { kind: "nft", ruleset, table: "qjail" } }),
+  );
   assert.equal(doc.jails[1]?.exposures[0]?.hits, 7);
   assert.equal(doc.jails[1]?.exposures[0]?.counted_by, "nft dnat");
   assert.equal(doc.jails[0]?.exposures[0]?.live, false, "no dnat rule for 6122");
   // a dnat rule without a counter statement: live, but no count rather than a made-up 0
   const noCounter = parseNftJson(
-    JSON.stringify({ nftables: [{ rule: { family: "inet", table: "qjail", chain: "pre", handle: 3, expr: [{ match: { op: "==", left: { payload: { protocol: "tcp", field: "dport" } }, right: 6188 } }, { dnat: { family: "ip", addr: "10.0.0.3", port: 80 } }] } }] }),
+    JSON.stringify({
+      nftables: [
+        {
+          rule: {
+            family: "inet",
+            table: "qjail",
+            chain: "pre",
+            handle: 3,
+            expr: [
+              { match: { op: "==", left: { payload: { protocol: "tcp", field: "dport" } }, right: 6188 } },
+              { dnat: { family: "ip", addr: "10.0.0.3", port: 80 } },
+            ],
+          },
+        },
+      ],
+    }),
   );
-  const bare = buildStatus(howtoFacts({ platform: "linux", counters: { kind: "nft", ruleset: noCounter, table: "qjail" } }));
+  const bare = buildStatus(
+    howtoFacts({ platform: "linux", counters: { kind: "nft", ruleset: noCounter, table: "qjail" } }),
+  );
   assert.deepEqual([bare.jails[1]?.exposures[0]?.hits, bare.jails[1]?.exposures[0]?.live], [null, true]);
 });
 
@@ -108,7 +187,9 @@ test("doctor: a healthy howto host has only the host-service finding it really h
 });
 
 test("doctor: rules flushed behind qjail's back → QJ5304 with 'qjail fw sync', repairable", () => {
-  const f = diagnose(howtoFacts({ firewall: { available: true, enabled: true, running: true, qjailRulesLoaded: false } }));
+  const f = diagnose(
+    howtoFacts({ firewall: { available: true, enabled: true, running: true, qjailRulesLoaded: false } }),
+  );
   assert.deepEqual(codes(f), ["QJ5304"]);
   assert.equal(f[0]?.fix, "qjail fw sync");
   assert.equal(f[0]?.repair, "fw-sync");
@@ -116,7 +197,8 @@ test("doctor: rules flushed behind qjail's back → QJ5304 with 'qjail fw sync',
 
 test("doctor: one rdr missing from the live rules → out of sync, naming the exposure", () => {
   const facts = howtoFacts();
-  if (facts.counters.kind === "ipf") facts.counters.nat.rules = facts.counters.nat.rules.filter((r) => r.publicPort !== 6122);
+  if (facts.counters.kind === "ipf")
+    facts.counters.nat.rules = facts.counters.nat.rules.filter((r) => r.publicPort !== 6122);
   const f = diagnose(facts);
   assert.deepEqual(codes(f), ["QJ5305"]);
   assert.match(f[0]?.message ?? "", /tcp 6122 -> ssh:22/);
@@ -132,7 +214,10 @@ test("doctor: a stopped jail that should run, and an exposure nothing listens on
   assert.deepEqual(codes(f), ["QJ5310", "QJ5313"]);
   const stopped = f.find((x) => x.code === "QJ5310");
   assert.equal(stopped?.fix, "qjail start www");
-  assert.match(f.find((x) => x.code === "QJ5313")?.message ?? "", /nothing in jail "ssh" listens on 10\.0\.0\.2:22\/tcp/);
+  assert.match(
+    f.find((x) => x.code === "QJ5313")?.message ?? "",
+    /nothing in jail "ssh" listens on 10\.0\.0\.2:22\/tcp/,
+  );
   // a .man jail that is stopped is fine
   assert.deepEqual(codes(diagnose(howtoFacts({}, { www: { jid: undefined, status: "man" } }))), []);
 });
@@ -154,7 +239,17 @@ test("doctor: host service on an exposed public port, forwarding off, address ch
 });
 
 test("doctor: resolv.conf missing and an outbound probe failing", () => {
-  const f = diagnose(howtoFacts({}, { ssh: { resolvConf: undefined, outbound: [{ target: "198.51.100.2:43", ok: false, detail: "timed out" }] } }));
+  const f = diagnose(
+    howtoFacts(
+      {},
+      {
+        ssh: {
+          resolvConf: undefined,
+          outbound: [{ target: "198.51.100.2:43", ok: false, detail: "timed out" }],
+        },
+      },
+    ),
+  );
   assert.deepEqual(codes(f), ["QJ5311", "QJ5312"]);
   assert.equal(f[0]?.fix, "cp /etc/resolv.conf /usr/jails/ssh/etc/resolv.conf");
 });

@@ -36,30 +36,71 @@ Exit status: 0 when every step passed, 1 otherwise, 3 when the demo cannot run h
   options: { keep: { type: "boolean" }, print: { type: "boolean" } },
   json: true,
   async run({ ctx, values, positionals, global }) {
-    if (positionals.length > 0) throw new UsageError("QJ5401", `demo takes no arguments, got ${positionals.map(shown).join(" ")}`, "Run 'qjail demo' or 'qjail demo --print'.");
+    if (positionals.length > 0)
+      throw new UsageError(
+        "QJ5401",
+        `demo takes no arguments, got ${positionals.map(shown).join(" ")}`,
+        "Run 'qjail demo' or 'qjail demo --print'.",
+      );
     if (values.print === true) {
       write(ctx.stdout, formatDemoPrint());
       return 0;
     }
     if (process.platform !== "linux") {
-      throw new UsageError("QJ5402", `qjail demo builds its system with Linux network namespaces; this is ${process.platform}`, "Run 'qjail demo --print' for the steps as FreeBSD commands.");
+      throw new UsageError(
+        "QJ5402",
+        `qjail demo builds its system with Linux network namespaces; this is ${process.platform}`,
+        "Run 'qjail demo --print' for the steps as FreeBSD commands.",
+      );
     }
-    if (process.getuid?.() !== 0) throw new UsageError("QJ5403", "qjail demo must run as root (it creates network namespaces)", "Run it with sudo, or 'qjail demo --print' to only see the steps.");
-    if (global.root !== "/") throw new UsageError("QJ5404", `qjail demo makes its own temporary root; --root ${shown(global.root)} is not used`, "Run 'qjail demo' without --root.");
-    for (const tool of [["ip", "-V"], ["nft", "--version"], ["ssh", "-V"]]) {
+    if (process.getuid?.() !== 0)
+      throw new UsageError(
+        "QJ5403",
+        "qjail demo must run as root (it creates network namespaces)",
+        "Run it with sudo, or 'qjail demo --print' to only see the steps.",
+      );
+    if (global.root !== "/")
+      throw new UsageError(
+        "QJ5404",
+        `qjail demo makes its own temporary root; --root ${shown(global.root)} is not used`,
+        "Run 'qjail demo' without --root.",
+      );
+    for (const tool of [
+      ["ip", "-V"],
+      ["nft", "--version"],
+      ["ssh", "-V"],
+    ]) {
       const r = await runProgram(tool).catch(() => ({ code: 127, stdout: "", stderr: "" }));
-      if (r.code !== 0) throw new UsageError("QJ5405", `the demo needs ${shown(tool[0] as string)}, which is not installed`, "Run 'bash scripts/setup.sh' (installs iproute2, nftables, openssh-client and the rest).");
+      if (r.code !== 0)
+        throw new UsageError(
+          "QJ5405",
+          `the demo needs ${shown(tool[0] as string)}, which is not installed`,
+          "Run 'bash scripts/setup.sh' (installs iproute2, nftables, openssh-client and the rest).",
+        );
     }
     const human = global.json ? ctx.stderr : ctx.stdout;
     const report = await runDemo({ keep: values.keep === true, print: (line) => write(human, line) });
     const count = (s: string): number => report.steps.filter((x) => x.status === s).length;
-    write(human, `demo: ${count("pass")} passed, ${count("fail")} failed, ${count("unavailable")} not available yet, ${count("skipped")} skipped`);
+    write(
+      human,
+      `demo: ${count("pass")} passed, ${count("fail")} failed, ${count("unavailable")} not available yet, ${count("skipped")} skipped`,
+    );
     if (report.kept) {
-      write(human, `kept: host namespace ${report.net.hostNs}, client ${report.net.clientNs}, root ${report.root}`);
-      write(human, `  look around: nsenter --net=/run/netns/${report.net.hostNs} qjail status --root ${report.root}`);
-      write(human, `  clean up:    nsenter --net=/run/netns/${report.net.hostNs} qjail stop --root ${report.root}; kill ${report.helperPids.join(" ")}; ip netns del ${report.net.hostNs}; ip netns del ${report.net.clientNs}; rm -rf ${report.root} ${report.work}`);
+      write(
+        human,
+        `kept: host namespace ${report.net.hostNs}, client ${report.net.clientNs}, root ${report.root}`,
+      );
+      write(
+        human,
+        `  look around: nsenter --net=/run/netns/${report.net.hostNs} qjail status --root ${report.root}`,
+      );
+      write(
+        human,
+        `  clean up:    nsenter --net=/run/netns/${report.net.hostNs} qjail stop --root ${report.root}; kill ${report.helperPids.join(" ")}; ip netns del ${report.net.hostNs}; ip netns del ${report.net.clientNs}; rm -rf ${report.root} ${report.work}`,
+      );
     }
-    if (global.json) write(ctx.stdout, JSON.stringify({ __version: "1", steps: report.steps, kept: report.kept }, null, 2));
+    if (global.json)
+      write(ctx.stdout, JSON.stringify({ __version: "1", steps: report.steps, kept: report.kept }, null, 2));
     return report.steps.every((s) => s.status === "pass") ? 0 : 1;
   },
 });

@@ -32,26 +32,46 @@ Exit status: 0 when no finding is an error, 1 when one is, 3 on a usage problem.
   examples: [
     { command: "qjail doctor", description: "list what is wrong and how to fix it" },
     { command: "qjail doctor --repair", description: "also re-sync qjail's rules if they were flushed" },
-    { command: "qjail doctor --probe 192.0.2.43:43 --json", description: "include an outbound check from every jail, as JSON" },
+    {
+      command: "qjail doctor --probe 192.0.2.43:43 --json",
+      description: "include an outbound check from every jail, as JSON",
+    },
   ],
   options: { repair: { type: "boolean" }, probe: { type: "string", multiple: true } },
   json: true,
   async run({ ctx, values, positionals, global }) {
     if (positionals.length > 0) {
-      throw new UsageError("QJ5203", `doctor takes no arguments, got ${positionals.map(shown).join(" ")}`, "Run 'qjail doctor' (it checks every jail).");
+      throw new UsageError(
+        "QJ5203",
+        `doctor takes no arguments, got ${positionals.map(shown).join(" ")}`,
+        "Run 'qjail doctor' (it checks every jail).",
+      );
     }
     const probes = (values.probe as string[] | undefined) ?? [];
     for (const p of probes) {
       const m = PROBE_RE.exec(p);
       if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535 || m[1]!.split(".").some((o) => Number(o) > 255)) {
-        throw new UsageError("QJ5204", `--probe ${shown(p)} is not an IPv4 ADDRESS:PORT`, "Give e.g. --probe 192.0.2.43:43.");
+        throw new UsageError(
+          "QJ5204",
+          `--probe ${shown(p)} is not an IPv4 ADDRESS:PORT`,
+          "Give e.g. --probe 192.0.2.43:43.",
+        );
       }
     }
     const human = global.json ? ctx.stderr : ctx.stdout;
-    let findings: Finding[] = diagnose(await gatherFacts(global, { stderr: ctx.stderr, env: ctx.env }, probes));
+    let findings: Finding[] = diagnose(
+      await gatherFacts(global, { stderr: ctx.stderr, env: ctx.env }, probes),
+    );
     let repaired: string[] = [];
     if (values.repair === true && findings.some((f) => f.repair)) {
-      repaired = await repairFindings(findings, global, { stdout: human, stderr: ctx.stderr, env: ctx.env, cwd: ctx.cwd, now: ctx.now, isTTY: false });
+      repaired = await repairFindings(findings, global, {
+        stdout: human,
+        stderr: ctx.stderr,
+        env: ctx.env,
+        cwd: ctx.cwd,
+        now: ctx.now,
+        isTTY: false,
+      });
       findings = diagnose(await gatherFacts(global, { stderr: ctx.stderr, env: ctx.env }, probes));
     }
     if (global.json) write(ctx.stdout, JSON.stringify({ __version: "1", repaired, findings }, null, 2));

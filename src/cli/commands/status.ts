@@ -26,7 +26,11 @@ port has no listener. Read-only; safe at any time.`,
   json: true,
   async run({ ctx, positionals, global }) {
     if (positionals.length > 1) {
-      throw new UsageError("QJ5201", `status takes at most one jail name, got ${positionals.map(shown).join(" ")}`, "Run 'qjail status' for every jail or 'qjail status NAME' for one.");
+      throw new UsageError(
+        "QJ5201",
+        `status takes at most one jail name, got ${positionals.map(shown).join(" ")}`,
+        "Run 'qjail status' for every jail or 'qjail status NAME' for one.",
+      );
     }
     const only = positionals[0];
     const facts = await gatherFacts(global, { stderr: ctx.stderr, env: ctx.env });

@@ -18,10 +18,14 @@ import { parseNetstatRoutes } from "./parsers/netstat.js";
  * The runner is injected so tests feed recorded outputs.
  */
 
-const run: Runner = (argv, opts) => runProgram(argv, opts).catch((e: Error) => ({ code: 127, stdout: "", stderr: e.message }));
+const run: Runner = (argv, opts) =>
+  runProgram(argv, opts).catch((e: Error) => ({ code: 127, stdout: "", stderr: e.message }));
 
 /** The first IPv4 address `ifconfig IF inet` prints. */
-export async function freebsdPublicAddress(ifname: string, runner: Runner = run): Promise<string | undefined> {
+export async function freebsdPublicAddress(
+  ifname: string,
+  runner: Runner = run,
+): Promise<string | undefined> {
   const r = await runner(["ifconfig", ifname, "inet"]);
   if (r.code !== 0) return undefined;
   return /^\s+inet (\d+\.\d+\.\d+\.\d+) /m.exec(r.stdout)?.[1];
@@ -59,7 +63,10 @@ export async function gatherFreebsdFacts(o: GatherOptions, runner: Runner = run)
   }
 
   const hostSock = await runner(["sockstat", "-46l"]);
-  const hostListening = hostSock.code === 0 ? parseSockstat(hostSock.stdout).filter((r) => !jailAddrSet.has(r.local.address)) : undefined;
+  const hostListening =
+    hostSock.code === 0
+      ? parseSockstat(hostSock.stdout).filter((r) => !jailAddrSet.has(r.local.address))
+      : undefined;
 
   let enabled: boolean | undefined = true;
   for (const knob of ENABLE_KNOBS[cfg.firewall] ?? []) {
@@ -70,7 +77,10 @@ export async function gatherFreebsdFacts(o: GatherOptions, runner: Runner = run)
   let available = false;
   let running: boolean | undefined;
   let loaded: boolean | undefined;
-  let counters: DiagFacts["counters"] = { kind: "unavailable", reason: `no counters read for ${cfg.firewall}` };
+  let counters: DiagFacts["counters"] = {
+    kind: "unavailable",
+    reason: `no counters read for ${cfg.firewall}`,
+  };
   if (cfg.firewall === "ipf") {
     const v = await runner(["ipf", "-V"]);
     available = v.code !== 127;
@@ -108,7 +118,10 @@ export async function gatherFreebsdFacts(o: GatherOptions, runner: Runner = run)
     jailSubnetRouted =
       onJailIf.length > 0
         ? { ok: true, detail: `${onJailIf.length} route(s) on ${cfg.jailIf}` }
-        : { ok: false, detail: `no route on ${cfg.jailIf} (does it exist? cloned_interfaces="${cfg.jailIf}" in rc.conf)` };
+        : {
+            ok: false,
+            detail: `no route on ${cfg.jailIf} (does it exist? cloned_interfaces="${cfg.jailIf}" in rc.conf)`,
+          };
   }
 
   const facts: DiagFacts = {
@@ -119,7 +132,12 @@ export async function gatherFreebsdFacts(o: GatherOptions, runner: Runner = run)
     exposures: o.exposures,
     resolved,
     dropped,
-    firewall: { available, enabled, ...(running !== undefined ? { running } : {}), ...(loaded !== undefined ? { qjailRulesLoaded: loaded } : {}) },
+    firewall: {
+      available,
+      enabled,
+      ...(running !== undefined ? { running } : {}),
+      ...(loaded !== undefined ? { qjailRulesLoaded: loaded } : {}),
+    },
     counters,
   };
   if (jailSubnetRouted) facts.jailSubnetRouted = jailSubnetRouted;

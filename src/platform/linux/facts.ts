@@ -23,7 +23,8 @@ import ipaddr from "ipaddr.js";
 
 export type Runner = (argv: readonly string[], opts?: { timeoutMs?: number }) => Promise<RunResult>;
 
-const run: Runner = (argv, opts) => runProgram(argv, opts).catch((e: Error) => ({ code: 127, stdout: "", stderr: e.message }));
+const run: Runner = (argv, opts) =>
+  runProgram(argv, opts).catch((e: Error) => ({ code: 127, stdout: "", stderr: e.message }));
 
 /** The first global IPv4 address of `ifname` in this namespace. */
 export async function linuxPublicAddress(ifname: string, runner: Runner = run): Promise<string | undefined> {
@@ -33,14 +34,20 @@ export async function linuxPublicAddress(ifname: string, runner: Runner = run): 
 }
 
 /** TCP connect from inside the jail's network namespace, with the host's node binary. */
-async function probeFromJail(netns: string, target: string, runner: Runner): Promise<{ target: string; ok: boolean; detail: string }> {
+async function probeFromJail(
+  netns: string,
+  target: string,
+  runner: Runner,
+): Promise<{ target: string; ok: boolean; detail: string }> {
   const i = target.lastIndexOf(":");
   const host = target.slice(0, i);
   const port = target.slice(i + 1);
   const script =
     "const s=require('node:net').connect({host:process.argv[1],port:+process.argv[2],timeout:3000});" +
     "s.on('connect',()=>{console.log('ok');s.destroy()});s.on('timeout',()=>{console.log('timed out');s.destroy()});s.on('error',e=>console.log(e.code||e.message))";
-  const r = await runner(["ip", "netns", "exec", netns, process.execPath, "-e", script, host, port], { timeoutMs: 8000 });
+  const r = await runner(["ip", "netns", "exec", netns, process.execPath, "-e", script, host, port], {
+    timeoutMs: 8000,
+  });
   const detail = r.stdout.trim() || r.stderr.trim() || `exit ${r.code}`;
   return { target, ok: detail === "ok", detail };
 }
@@ -75,7 +82,8 @@ export async function gatherLinuxFacts(o: GatherOptions, runner: Runner = run): 
       if (netns !== undefined) {
         const ss = await runner(["ip", "netns", "exec", netns, "ss", "-Htulnp"]);
         if (ss.code === 0) j.listening = parseSs(ss.stdout);
-        if (o.probes && o.probes.length > 0) j.outbound = await Promise.all(o.probes.map((p) => probeFromJail(netns, p, runner)));
+        if (o.probes && o.probes.length > 0)
+          j.outbound = await Promise.all(o.probes.map((p) => probeFromJail(netns, p, runner)));
       }
     }
     try {
@@ -87,13 +95,17 @@ export async function gatherLinuxFacts(o: GatherOptions, runner: Runner = run): 
   }
 
   const hostSs = await runner(["ss", "-Htulnp"]);
-  const hostListening = hostSs.code === 0 ? parseSs(hostSs.stdout).filter((r) => !jailAddrSet.has(r.local.address)) : undefined;
+  const hostListening =
+    hostSs.code === 0 ? parseSs(hostSs.stdout).filter((r) => !jailAddrSet.has(r.local.address)) : undefined;
 
   const nftVersion = await runner(["nft", "--version"]);
   const available = nftVersion.code === 0;
   const table = available ? await runner(["nft", "-j", "list", "table", "inet", "qjail"]) : undefined;
   let loaded = false;
-  let counters: DiagFacts["counters"] = { kind: "unavailable", reason: available ? "table inet qjail is not loaded" : "nft is not installed" };
+  let counters: DiagFacts["counters"] = {
+    kind: "unavailable",
+    reason: available ? "table inet qjail is not loaded" : "nft is not installed",
+  };
   if (table !== undefined && table.code === 0) {
     try {
       const ruleset = parseNftJson(table.stdout);
@@ -114,14 +126,25 @@ export async function gatherLinuxFacts(o: GatherOptions, runner: Runner = run): 
 
   const jailIf = await runner(["ip", "-j", "addr", "show", "dev", o.config.jailIf]);
   let jailSubnetRouted: DiagFacts["jailSubnetRouted"];
-  if (jailIf.code !== 0 || jailIf.stdout.trim() === "") jailSubnetRouted = { ok: false, detail: `interface ${o.config.jailIf} does not exist` };
+  if (jailIf.code !== 0 || jailIf.stdout.trim() === "")
+    jailSubnetRouted = { ok: false, detail: `interface ${o.config.jailIf} does not exist` };
   else {
     const link = parseIpAddrJson(jailIf.stdout)[0];
     const subnet = o.config.jailSubnet4 ? ipaddr.parseCIDR(o.config.jailSubnet4) : undefined;
-    const inSubnet = link?.addresses.find((a) => a.family === "inet" && subnet !== undefined && ipaddr.parse(a.address).match(subnet));
+    const inSubnet = link?.addresses.find(
+      (a) => a.family === "inet" && subnet !== undefined && ipaddr.parse(a.address).match(subnet),
+    );
     if (!link?.up) jailSubnetRouted = { ok: false, detail: `interface ${o.config.jailIf} is down` };
-    else if (!inSubnet) jailSubnetRouted = { ok: false, detail: `interface ${o.config.jailIf} has no address in ${o.config.jailSubnet4 ?? "the jail subnet"}` };
-    else jailSubnetRouted = { ok: true, detail: `${o.config.jailIf} carries ${inSubnet.address}/${inSubnet.prefixLength}` };
+    else if (!inSubnet)
+      jailSubnetRouted = {
+        ok: false,
+        detail: `interface ${o.config.jailIf} has no address in ${o.config.jailSubnet4 ?? "the jail subnet"}`,
+      };
+    else
+      jailSubnetRouted = {
+        ok: true,
+        detail: `${o.config.jailIf} carries ${inSubnet.address}/${inSubnet.prefixLength}`,
+      };
   }
 
   const facts: DiagFacts = {

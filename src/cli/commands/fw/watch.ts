@@ -4,7 +4,13 @@ import { defineCommand } from "../../command.js";
 import { write } from "../../context.js";
 import { UsageError, shown } from "../../../core/errors.js";
 import { hostLayout, physical } from "../../../core/paths.js";
-import { buildUpdateRequest, validateDyndnsSettings, watchLoop, type DyndnsSettings, type WatchEffects } from "../../../core/dyndns.js";
+import {
+  buildUpdateRequest,
+  validateDyndnsSettings,
+  watchLoop,
+  type DyndnsSettings,
+  type WatchEffects,
+} from "../../../core/dyndns.js";
 import { readFirewallState, readHostConfig } from "../../../store/exposures.js";
 import { writeFileAtomic } from "../../../store/atomic.js";
 import { platformFor } from "../../../platform/index.js";
@@ -30,7 +36,8 @@ async function readWatchState(path: string): Promise<WatchState> {
   } catch {
     return out;
   }
-  for (const m of text.matchAll(/^(dyndns_address|synced_address)="([0-9.]+)"$/gm)) out[m[1] as keyof WatchState] = m[2] as string;
+  for (const m of text.matchAll(/^(dyndns_address|synced_address)="([0-9.]+)"$/gm))
+    out[m[1] as keyof WatchState] = m[2] as string;
   return out;
 }
 
@@ -47,7 +54,9 @@ async function updateWatchState(path: string, change: WatchState): Promise<void>
 export const fwWatchCommand = defineCommand({
   path: ["fw", "watch"],
   summary: "Follow the public address: re-sync the rules when it changes, optionally update DNS (dyndns2).",
-  usage: ["fw watch [--interval seconds] [--once] [--dyndns-url url --dyndns-user user --dyndns-password-file file --hostname fqdn]"],
+  usage: [
+    "fw watch [--interval seconds] [--once] [--dyndns-url url --dyndns-user user --dyndns-password-file file --hostname fqdn]",
+  ],
   details: `
 The howto's host has a dynamic address from its ISP. This command checks the
 IPv4 address of the host config's ext_if every --interval seconds (default 60).
@@ -70,9 +79,13 @@ misses a change made while the watcher was down. On 'abuse', '911' or 'dnserr' t
 status 3 and says what to fix. SIGTERM stops it after the current check.
 etc/rc.d/qjail_watch and etc/systemd/qjail-watch.service run it at boot.`,
   examples: [
-    { command: "qjail fw watch --once", description: "check the address once and re-sync the rules if needed" },
     {
-      command: "qjail fw watch --dyndns-url https://members.dyndns.org/nic/update --dyndns-user alice --dyndns-password-file /usr/local/etc/qjail.dyndns --hostname host.example.org",
+      command: "qjail fw watch --once",
+      description: "check the address once and re-sync the rules if needed",
+    },
+    {
+      command:
+        "qjail fw watch --dyndns-url https://members.dyndns.org/nic/update --dyndns-user alice --dyndns-password-file /usr/local/etc/qjail.dyndns --hostname host.example.org",
       description: "follow the address and keep host.example.org pointing at it",
     },
   ],
@@ -86,19 +99,36 @@ etc/rc.d/qjail_watch and etc/systemd/qjail-watch.service run it at boot.`,
   },
   json: false,
   async run({ ctx, values, positionals, global }) {
-    if (positionals.length > 0) throw new UsageError("QJ5110", `fw watch takes no arguments, got ${positionals.map(shown).join(" ")}`, "Run 'qjail help fw watch' for the options.");
+    if (positionals.length > 0)
+      throw new UsageError(
+        "QJ5110",
+        `fw watch takes no arguments, got ${positionals.map(shown).join(" ")}`,
+        "Run 'qjail help fw watch' for the options.",
+      );
     const intervalText = (values.interval as string | undefined) ?? "60";
     if (!/^\d+$/.test(intervalText) || Number(intervalText) < 5 || Number(intervalText) > 86400) {
-      throw new UsageError("QJ5111", `--interval ${shown(intervalText)} is not a number of seconds from 5 to 86400`, "Give e.g. --interval 60.");
+      throw new UsageError(
+        "QJ5111",
+        `--interval ${shown(intervalText)} is not a number of seconds from 5 to 86400`,
+        "Give e.g. --interval 60.",
+      );
     }
     const given = DYNDNS_OPTIONS.filter((k) => typeof values[k] === "string");
     if (given.length > 0 && given.length < DYNDNS_OPTIONS.length) {
       const missing = DYNDNS_OPTIONS.filter((k) => !given.includes(k));
-      throw new UsageError("QJ5112", `DNS updates need all of --${DYNDNS_OPTIONS.join(", --")}; missing --${missing.join(", --")}`, "Give all four, or none to only follow the address for the rules.");
+      throw new UsageError(
+        "QJ5112",
+        `DNS updates need all of --${DYNDNS_OPTIONS.join(", --")}; missing --${missing.join(", --")}`,
+        "Give all four, or none to only follow the address for the rules.",
+      );
     }
     let dyndns: DyndnsSettings | undefined;
     if (given.length > 0) {
-      const partial = { url: values["dyndns-url"] as string, user: values["dyndns-user"] as string, hostname: values.hostname as string };
+      const partial = {
+        url: values["dyndns-url"] as string,
+        user: values["dyndns-user"] as string,
+        hostname: values.hostname as string,
+      };
       validateDyndnsSettings(partial);
       const file = values["dyndns-password-file"] as string;
       const path = posix.isAbsolute(file) ? physical(global.root, file) : posix.resolve(ctx.cwd, file);
@@ -142,7 +172,10 @@ etc/rc.d/qjail_watch and etc/systemd/qjail-watch.service run it at boot.`,
       const settings = dyndns;
       fx.update = (address) => sendUpdate(buildUpdateRequest(settings, address));
     }
-    write(ctx.stdout, `${ctx.now().toISOString()} fw watch: following ${config.extIf} every ${intervalText} s${dyndns ? `, DNS name ${dyndns.hostname}` : ""}`);
+    write(
+      ctx.stdout,
+      `${ctx.now().toISOString()} fw watch: following ${config.extIf} every ${intervalText} s${dyndns ? `, DNS name ${dyndns.hostname}` : ""}`,
+    );
     try {
       const out = await watchLoop(fx, {
         intervalMs: Number(intervalText) * 1000,
@@ -151,7 +184,12 @@ etc/rc.d/qjail_watch and etc/systemd/qjail-watch.service run it at boot.`,
         ...(values.once === true ? { maxChecks: 1 } : {}),
         ...(syncedAddress ? { syncedAddress } : {}),
       });
-      if (out.stopped) throw new UsageError("QJ5113", `fw watch stopped: ${out.stopped.message}`, "Fix the account settings, then start the watcher again.");
+      if (out.stopped)
+        throw new UsageError(
+          "QJ5113",
+          `fw watch stopped: ${out.stopped.message}`,
+          "Fix the account settings, then start the watcher again.",
+        );
     } finally {
       process.off("SIGTERM", signalled);
       process.off("SIGINT", signalled);

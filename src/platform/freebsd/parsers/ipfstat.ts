@@ -72,7 +72,12 @@ function readAddress(words: string[], i: number): { match: AddressMatch; next: n
     if (a !== undefined && PORT_OPS.has(a) && b !== undefined) {
       match.port = { op: a, value: b };
       at += 3;
-    } else if (a !== undefined && b !== undefined && (b === "<>" || b === "><" || b === ":") && c !== undefined) {
+    } else if (
+      a !== undefined &&
+      b !== undefined &&
+      (b === "<>" || b === "><" || b === ":") &&
+      c !== undefined
+    ) {
       match.port = { op: b, value: a, high: c };
       at += 4;
     } else at += 1;
@@ -87,7 +92,14 @@ export function parseIpfstatLine(line: string): IpfstatRule | undefined {
   const words = text.split(/\s+/);
   const action = words[0] ?? "";
   if (!/^(pass|block|count|log|skip|call|auth|preauth|decapsulate|nomatch)/.test(action)) return undefined;
-  const rule: IpfstatRule = { text, action, direction: undefined, quick: false, log: false, keepState: false };
+  const rule: IpfstatRule = {
+    text,
+    action,
+    direction: undefined,
+    quick: false,
+    log: false,
+    keepState: false,
+  };
   if (m[1] !== undefined) rule.hits = Number(m[1]);
   if (m[2] !== undefined) rule.number = Number(m[2]);
   // "block return-icmp(port-unr)" and similar keep the variant in the action word
@@ -136,7 +148,8 @@ export function parseIpfstat(text: string): IpfstatRule[] {
 export function portMatches(match: PortMatch, port: number, serviceName?: string): boolean {
   const n = Number(match.value);
   const h = Number(match.high);
-  if (!/^\d+$/.test(match.value)) return (match.op === "=" || match.op === "eq") && match.value === serviceName;
+  if (!/^\d+$/.test(match.value))
+    return (match.op === "=" || match.op === "eq") && match.value === serviceName;
   switch (match.op) {
     case "=":
     case "eq":
@@ -172,10 +185,19 @@ export function portMatches(match: PortMatch, port: number, serviceName?: string
  * that counts a forwarded connection after rdr, as the howto's debug section
  * notes ("look for the rule that allows in the jail's ip address port number").
  */
-export function ruleMatchesDestination(rule: IpfstatRule, address: string, port: number, serviceName?: string): boolean {
+export function ruleMatchesDestination(
+  rule: IpfstatRule,
+  address: string,
+  port: number,
+  serviceName?: string,
+): boolean {
   const to = rule.to;
   if (!to || to.negated) return false;
-  const addressOk = to.address === "any" || to.address === address || to.address === `${address}/32` || to.address === `${address}/128`;
+  const addressOk =
+    to.address === "any" ||
+    to.address === address ||
+    to.address === `${address}/32` ||
+    to.address === `${address}/128`;
   if (!addressOk) return false;
   return to.port === undefined ? false : portMatches(to.port, port, serviceName);
 }

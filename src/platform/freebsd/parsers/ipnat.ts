@@ -79,9 +79,16 @@ function endpoint(address: string | undefined, port: string | undefined): { addr
 }
 
 function parseSession(line: string): IpnatSession | undefined {
-  const m = /^(MAP|RDR|BIMAP|MAP-BLOCK|RWR|\w+)(?:\s+(?:CLONE|ORPHAN))*\s+(\S+)\s+(\d+)?\s*<-\s*->\s+(\S+)\s+(\d+)?\s*(?:\[(\S+)\s+(\d+)\])?/.exec(line.trim());
+  const m =
+    /^(MAP|RDR|BIMAP|MAP-BLOCK|RWR|\w+)(?:\s+(?:CLONE|ORPHAN))*\s+(\S+)\s+(\d+)?\s*<-\s*->\s+(\S+)\s+(\d+)?\s*(?:\[(\S+)\s+(\d+)\])?/.exec(
+      line.trim(),
+    );
   if (!m) return undefined;
-  const s: IpnatSession = { type: m[1] as string, inside: endpoint(m[2], m[3]), outside: endpoint(m[4], m[5]) };
+  const s: IpnatSession = {
+    type: m[1] as string,
+    inside: endpoint(m[2], m[3]),
+    outside: endpoint(m[4], m[5]),
+  };
   if (m[6] !== undefined) s.remote = endpoint(m[6], m[7]);
   return s;
 }
@@ -92,7 +99,7 @@ export function parseIpnatList(text: string): IpnatListing {
   for (const line of text.split("\n")) {
     if (/^List of active MAP\/Redirect filters:/.test(line)) section = "rules";
     else if (/^List of active sessions:/.test(line)) section = "sessions";
-    else if (line.trim() === "" || /^\s/.test(line) && !/^\s*\d+\s+(map|rdr|bimap)/.test(line)) continue;
+    else if (line.trim() === "" || (/^\s/.test(line) && !/^\s*\d+\s+(map|rdr|bimap)/.test(line))) continue;
     else if (section === "rules") {
       const r = parseRule(line);
       if (r) out.rules.push(r);

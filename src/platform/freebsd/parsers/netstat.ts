@@ -21,7 +21,8 @@ export function parseNetstatRoutes(text: string): Route[] {
     else if (/^Internet6:\s*$/.test(line)) family = "inet6";
     else if (family && line.trim() !== "" && !/^Destination\s/.test(line) && !/^Routing tables/.test(line)) {
       const [destination, gateway, flags, netif, expire] = line.trim().split(/\s+/);
-      if (destination === undefined || gateway === undefined || flags === undefined || netif === undefined) continue;
+      if (destination === undefined || gateway === undefined || flags === undefined || netif === undefined)
+        continue;
       routes.push({ family, destination, gateway, flags, netif, expire: expire ?? "" });
     }
   }

@@ -52,7 +52,11 @@ export function parsePfInfo(text: string): PfInfo | undefined {
     else if (/^\S/.test(line)) section = "other";
     else if (section === "iface") {
       const m = /^\s+(.+?)\s+(\d+)\s+(\d+)\s*$/.exec(line);
-      if (m) info.interfaceStats.set(subheading ? `${subheading} ${m[1] as string}` : (m[1] as string), { ipv4: Number(m[2]), ipv6: Number(m[3]) });
+      if (m)
+        info.interfaceStats.set(subheading ? `${subheading} ${m[1] as string}` : (m[1] as string), {
+          ipv4: Number(m[2]),
+          ipv6: Number(m[3]),
+        });
       else if (/^\s{2}\S/.test(line)) subheading = line.trim();
       if (m && /^\s{2}\S/.test(line)) subheading = "";
     } else if (section === "state" || section === "counters") {
@@ -101,7 +105,8 @@ export function parsePfRules(text: string): PfRule[] {
       continue;
     }
     if (!current) continue;
-    const counts = /\[\s*Evaluations:\s*(\d+)\s+Packets:\s*(\d+)\s+Bytes:\s*(\d+)\s+States:\s*(\d+)\s*\]/.exec(line);
+    const counts =
+      /\[\s*Evaluations:\s*(\d+)\s+Packets:\s*(\d+)\s+Bytes:\s*(\d+)\s+States:\s*(\d+)\s*\]/.exec(line);
     if (counts) {
       current.evaluations = Number(counts[1]);
       current.packets = Number(counts[2]);
@@ -109,7 +114,9 @@ export function parsePfRules(text: string): PfRule[] {
       current.states = Number(counts[4]);
       continue;
     }
-    const inserted = /\[\s*Inserted:\s*(?:uid (\d+)\s+)?pid (\d+)(?:\s+State Creations:\s*(\d+))?\s*\]/.exec(line);
+    const inserted = /\[\s*Inserted:\s*(?:uid (\d+)\s+)?pid (\d+)(?:\s+State Creations:\s*(\d+))?\s*\]/.exec(
+      line,
+    );
     if (inserted) {
       if (inserted[1] !== undefined) current.insertedUid = Number(inserted[1]);
       current.insertedPid = Number(inserted[2]);
@@ -152,7 +159,12 @@ export function parsePfNat(text: string): PfNatRule[] {
     const line = raw.trim();
     const m = /^(nat|rdr|binat|no)\b/.exec(line);
     if (!m) continue;
-    const rule: PfNatRule = { text: line, kind: m[1] as PfNatRule["kind"], pass: /^\w+ pass\b/.test(line), staticPort: /\bstatic-port\b/.test(line) };
+    const rule: PfNatRule = {
+      text: line,
+      kind: m[1] as PfNatRule["kind"],
+      pass: /^\w+ pass\b/.test(line),
+      staticPort: /\bstatic-port\b/.test(line),
+    };
     const on = /\bon (\S+)/.exec(line);
     if (on) rule.interface = on[1];
     const fam = /\b(inet6?)\b/.exec(line);

@@ -49,7 +49,10 @@ export function parseSockstat(text: string): SockstatRow[] {
     const localIndex = fields.findIndex((f, i) => i >= 5 && f.includes(":"));
     if (localIndex < 0 || localIndex + 1 >= fields.length) continue;
     const [user, command, pid, fd] = fields as [string, string, string, string];
-    const proto = fields.slice(4, localIndex).join(" ").replace(/^(tcp|udp|sctp)4 6$/, "$146");
+    const proto = fields
+      .slice(4, localIndex)
+      .join(" ")
+      .replace(/^(tcp|udp|sctp)4 6$/, "$146");
     const row: SockstatRow = {
       user,
       command,
@@ -68,5 +71,7 @@ export function parseSockstat(text: string): SockstatRow[] {
 
 /** Listening TCP/UDP sockets reachable on `address` (its own address or the wildcard). */
 export function listenersOn(rows: readonly SockstatRow[], address: string): SockstatRow[] {
-  return rows.filter((r) => r.foreign.port === null && (r.local.address === address || r.local.address === "*"));
+  return rows.filter(
+    (r) => r.foreign.port === null && (r.local.address === address || r.local.address === "*"),
+  );
 }

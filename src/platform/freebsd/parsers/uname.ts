@@ -27,7 +27,13 @@ export interface FreebsdVersion {
 export function parseFreebsdVersion(text: string): FreebsdVersion | undefined {
   const m = /^(\d+)\.(\d+)-([A-Z0-9]+)(?:-p(\d+))?$/.exec(text.trim());
   if (!m) return undefined;
-  return { release: m[0], major: Number(m[1]), minor: Number(m[2]), branch: m[3] as string, patch: Number(m[4] ?? 0) };
+  return {
+    release: m[0],
+    major: Number(m[1]),
+    minor: Number(m[2]),
+    branch: m[3] as string,
+    patch: Number(m[4] ?? 0),
+  };
 }
 
 export function parseUname(text: string): UnameInfo | undefined {
@@ -37,5 +43,13 @@ export function parseUname(text: string): UnameInfo | undefined {
   const machine = fields[fields.length - 1] as string;
   const version = fields.slice(3, -1).join(" ");
   const parsed = parseFreebsdVersion(release);
-  return { sysname, hostname, release, major: parsed?.major ?? NaN, patch: parsed?.patch ?? 0, version, machine };
+  return {
+    sysname,
+    hostname,
+    release,
+    major: parsed?.major ?? NaN,
+    patch: parsed?.patch ?? 0,
+    version,
+    machine,
+  };
 }

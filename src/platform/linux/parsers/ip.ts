@@ -20,11 +20,18 @@ export function parseIpAddrJson(text: string): LinkAddresses[] {
     up: (l.flags ?? []).includes("UP"),
     addresses: (l.addr_info ?? [])
       .filter((a) => a.family === "inet" || a.family === "inet6")
-      .map((a) => ({ family: a.family as "inet" | "inet6", address: a.local, prefixLength: a.prefixlen, scope: a.scope ?? "global" })),
+      .map((a) => ({
+        family: a.family as "inet" | "inet6",
+        address: a.local,
+        prefixLength: a.prefixlen,
+        scope: a.scope ?? "global",
+      })),
   }));
 }
 
 /** The first global IPv4 address of `ifname`, the address the watcher follows. */
 export function publicIPv4(links: readonly LinkAddresses[], ifname: string): string | undefined {
-  return links.find((l) => l.name === ifname)?.addresses.find((a) => a.family === "inet" && a.scope === "global")?.address;
+  return links
+    .find((l) => l.name === ifname)
+    ?.addresses.find((a) => a.family === "inet" && a.scope === "global")?.address;
 }

@@ -78,16 +78,27 @@ function readExpression(rule: NftRuleCounter, e: NftExpression): void {
   const payload = e.match?.left.payload;
   if (!e.match || !payload || e.match.op !== "==") return;
   const right = e.match.right;
-  if (payload.field === "dport" && (payload.protocol === "tcp" || payload.protocol === "udp" || payload.protocol === "th")) {
+  if (
+    payload.field === "dport" &&
+    (payload.protocol === "tcp" || payload.protocol === "udp" || payload.protocol === "th")
+  ) {
     if (typeof right === "number") rule.dport = { proto: payload.protocol, low: right, high: right };
     const range = (right as { range?: [number, number] } | null)?.range;
     if (Array.isArray(range)) rule.dport = { proto: payload.protocol, low: range[0], high: range[1] };
   }
-  if (payload.field === "daddr" && (payload.protocol === "ip" || payload.protocol === "ip6") && typeof right === "string") rule.daddr = right;
+  if (
+    payload.field === "daddr" &&
+    (payload.protocol === "ip" || payload.protocol === "ip6") &&
+    typeof right === "string"
+  )
+    rule.daddr = right;
 }
 
 /** Packets and bytes per rule comment within one table, summed over its rules. */
-export function countersByComment(ruleset: NftRuleset, table: string): Map<string, { packets: number; bytes: number }> {
+export function countersByComment(
+  ruleset: NftRuleset,
+  table: string,
+): Map<string, { packets: number; bytes: number }> {
   const out = new Map<string, { packets: number; bytes: number }>();
   for (const r of ruleset.rules) {
     if (r.table !== table || r.comment === undefined || r.packets === undefined) continue;
