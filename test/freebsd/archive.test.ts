@@ -201,3 +201,47 @@ test("a real tar with a '..' member is refused before anything is written", asyn
   const { entries, texts: t } = await readArchiveIndex(file);
   assert.throws(() => checkJailArchive("evil.tar", entries, t), UsageError);
 });
+
+test("bsdtar (FreeBSD's tar) imports the archive the way Bastille's import.sh does", async () => {
+  const { runProgram } = await import("../../src/platform/run.js");
+  const root = jailHost();
+  await writeArchive(root, "/usr/jails/archive/www@201707011803.26.tar", MEMBERS);
+  const archive = join(root, "usr/jails/archive/www@201707011803.26.tar");
+  const listing = await runProgram(["bsdtar", "-tvf", archive]);
+  assert.equal(listing.code, 0, listing.stderr);
+  // import.sh workout_components: grep -wo "/.*/jails/NAME" | tail -n1 and grep -wo "/.*/qjail.config/NAME",
+  // then strip as many components as the paths have slashes (+1 for the root).
+  const lines = listing.stdout.split("\n");
+  const jailPath = lines.flatMap((l) => /\/.*\/jails\/www\b/.exec(l) ?? []).at(-1);
+  const jailConf = lines.flatMap((l) => /\/.*\/qjail\.config\/www\b/.exec(l) ?? []).at(-1);
+  assert.equal(jailPath?.replace(/ -> .*$/, ""), "/usr/jails/www");
+  assert.equal(jailConf, "/usr/local/etc/qjail.config/www");
+  const slashes = (p: string): number => p.split("/").length - 1;
+  const dest = scratch("bastille");
+  mkdirSync(join(dest, "www/root"), { recursive: true });
+  const conf = await runProgram([
+    "bsdtar",
+    "-xf",
+    archive,
+    "--strip-components",
+    String(slashes(jailConf ?? "")),
+    "-C",
+    join(dest, "www"),
+    jailConf ?? "",
+  ]);
+  assert.equal(conf.code, 0, conf.stderr);
+  const tree = await runProgram([
+    "bsdtar",
+    "-xf",
+    archive,
+    "--strip-components",
+    String(slashes("/usr/jails/www") + 1),
+    "-C",
+    join(dest, "www/root"),
+    "/usr/jails/www",
+  ]);
+  assert.equal(tree.code, 0, tree.stderr);
+  assert.equal(readFileSync(join(dest, "www/www"), "utf8"), "www { }\n");
+  assert.equal(readFileSync(join(dest, "www/root/etc/rc.conf"), "utf8"), 'sshd_enable="YES"\n');
+  assert.equal(readlinkSync(join(dest, "www/root/bin")), "/sharedfs/bin");
+});
