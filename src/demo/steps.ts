@@ -167,6 +167,20 @@ const indent = (text: string): string =>
     .map((l) => `    ${l}`)
     .join("\n");
 
+/** `qjail demo --print --json`: the same as data. */
+export function demoPrintDocument(): {
+  __version: "1";
+  steps: DemoStepInfo[];
+  rules: { "ipnat.rules": string; "ipf.rules": string };
+} {
+  const model = howtoModel();
+  return {
+    __version: "1",
+    steps: [...DEMO_STEPS],
+    rules: { "ipnat.rules": generateIpnat(model), "ipf.rules": generateIpf(model) },
+  };
+}
+
 /** `qjail demo --print`: the page's steps as a FreeBSD admin types them, with the IPFilter rules qjail writes. */
 export function formatDemoPrint(): string {
   const model = howtoModel();

@@ -62,6 +62,19 @@ test("demo --print: the IPFilter rules it shows are the generated ones, and they
   assert.deepEqual(parseIpf(filter).diagnostics, []);
 });
 
+test("demo --print --json: one JSON document with the steps and the generated rule files", async () => {
+  const r = await runCli(["demo", "--print", "--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  const doc = JSON.parse(r.stdout) as {
+    steps: { id: string; title: string; freebsd: string[] }[];
+    rules: Record<string, string>;
+  };
+  assert.equal(doc.steps.length, 17);
+  assert.deepEqual(doc.steps.find((s) => s.id === "step3")?.freebsd, ["qjail create -4 10.0.0.2 -c ssh"]);
+  assert.match(doc.rules["ipnat.rules"] ?? "", /rdr em0 0\/0 port 6122 -> 10\.0\.0\.2 port 22 tcp/);
+  assert.match(doc.rules["ipf.rules"] ?? "", /to 10\.0\.0\.2\/32 port = 22 flags S keep state/);
+});
+
 test("demo refuses --root and extra arguments, with what to run instead", async () => {
   const extra = await runCli(["demo", "now"]);
   assert.equal(extra.code, 3);

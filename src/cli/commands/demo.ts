@@ -1,7 +1,7 @@
 import { defineCommand } from "../command.js";
 import { write } from "../context.js";
 import { UsageError, shown } from "../../core/errors.js";
-import { formatDemoPrint } from "../../demo/steps.js";
+import { demoPrintDocument, formatDemoPrint } from "../../demo/steps.js";
 import { runDemo } from "../../demo/run.js";
 import { runProgram } from "../../platform/run.js";
 
@@ -43,7 +43,7 @@ Exit status: 0 when every step passed, 1 otherwise, 3 when the demo cannot run h
         "Run 'qjail demo' or 'qjail demo --print'.",
       );
     if (values.print === true) {
-      write(ctx.stdout, formatDemoPrint());
+      write(ctx.stdout, global.json ? JSON.stringify(demoPrintDocument(), null, 2) : formatDemoPrint());
       return 0;
     }
     if (process.platform !== "linux") {
