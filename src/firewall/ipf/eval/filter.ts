@@ -114,7 +114,7 @@ function packetFlag(p: Packet, name: string): boolean {
     case "frag-body":
       return p.fragOff !== 0;
     case "short":
-      return false;
+      return p.short;
     default:
       return false;
   }

@@ -52,6 +52,8 @@ export interface Packet {
   raw: Uint8Array | undefined;
   /** Reader could not make sense of the packet (bad checksum, truncated header). */
   bad: boolean;
+  /** Too short for its transport header (`with short`). */
+  short: boolean;
 }
 
 /** lib/ionames (IP option names → option mask bit, option length used when building). */
@@ -258,6 +260,7 @@ function emptyPacket(family: Family, dir: Direction, ifname: string): Packet {
     moreFrags: false,
     raw: undefined,
     bad: false,
+    short: false,
   };
 }
 
@@ -480,7 +483,22 @@ export function decodePacket(bytes: Uint8Array, dir: Direction, ifname: string):
     }
     i += Math.max(len, 2);
   }
-  if (p.fragOff === 0) decodeTransport(p, bytes, hl, u16, u32);
+  const need = p.proto === IPPROTO_TCP ? 20 : p.proto === IPPROTO_UDP || p.proto === IPPROTO_ICMP ? 8 : 0;
+  if (p.fragOff === 0) {
+    decodeTransport(p, bytes, hl, u16, u32);
+    // The buffer, not ip_len, decides: ipf looks at the bytes it was given.
+    const have = bytes.length - hl;
+    if (have < need) {
+      // fil.c ipf_pr_short: a first fragment carrying part of its transport
+      // header is dropped as bad; one with none of it, or an unfragmented
+      // short packet, is only marked short.
+      p.short = true;
+      if (p.moreFrags && have > 0) p.bad = true;
+    }
+  } else if (p.fragOff * 8 < need) {
+    // A later fragment that overlaps the transport header.
+    p.short = true;
+  }
   return p;
 }
 
@@ -529,8 +547,8 @@ export function readHexPackets(text: string, defaultIf = "anon0"): Packet[] {
         dir = parts[0]?.startsWith("o") ? "out" : "in";
         ifname = parts[1] || defaultIf;
       } else {
+        // `[out]` names an interface called "out"; only `[dir,if]` sets the direction.
         ifname = parts[0] || defaultIf;
-        if (parts[0] === "out") dir = "out";
       }
       rest = rest.slice(head[0].length);
     }

@@ -254,5 +254,6 @@ export function parseFriendlyPacket(words: readonly string[], opts: FriendlyPack
     moreFrags: false,
     raw: undefined,
     bad: false,
+    short: false,
   };
 }
