@@ -202,3 +202,33 @@ test("a qjail 5.x image-jail archive (tree, no .img) is refused with the create 
   assert.match(r.stderr, /QJ1629: .*not its image "\/usr\/jails\/www\/www\.img"/);
   assert.deepEqual(treeDigest(h.dir), before);
 });
+
+test("restore reads an archive made by FreeBSD's tar czPf (bsdtar), as qjail 5.x writes them", async () => {
+  const { runProgram } = await import("../../src/platform/run.js");
+  const h = host();
+  const before = treeDigest(join(h.dir, "usr"));
+  mkdirSync(join(h.dir, "usr/jails/archive"), { recursive: true });
+  const members = [
+    "usr/local/etc/qjail.fstab/www",
+    "usr/local/etc/qjail.config/www",
+    "usr/local/etc/qjail.global/www.man",
+    "usr/local/etc/qjail.local/www.man",
+    "usr/jails/www",
+  ];
+  // -s maps the temporary root away so members carry the host's absolute paths, like qjail's.
+  const made = await runProgram([
+    "bsdtar",
+    "-czPf",
+    join(h.dir, "usr/jails/archive/www@201701010000.00.tar"),
+    "-s",
+    `,^${h.dir},,`,
+    ...members.map((m) => join(h.dir, m)),
+  ]);
+  assert.equal(made.code, 0, made.stderr);
+  removeJail(h.dir);
+  const r = await cli(h, "restore", ["www"]);
+  assert.equal(r.code, 0, r.stderr);
+  const got = treeDigest(join(h.dir, "usr"));
+  for (const k of [...got.keys()]) if (k.startsWith("jails/archive")) got.delete(k);
+  assert.deepEqual(got, before);
+});
