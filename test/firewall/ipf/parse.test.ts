@@ -114,6 +114,14 @@ test("variables, predefined variables and continuation lines", () => {
   assert.equal(printIpf(r.rules), "pass in on vtnet0(!) all\n");
 });
 
+test("a semicolon ends a rule, so one line may hold two", () => {
+  assertParse("pass in all; block out all;", ["pass in all", "block out all"]);
+  assert.deepEqual(
+    parseIpf("pass in all; block out all").rules.map((r) => `${r.span.line}:${r.span.column}`),
+    ["1:1", "1:14"],
+  );
+});
+
 test("a bad line is reported and the next line still parses", () => {
   const r = parseIpf(["pass in all", "pass sideways all", "block out all"].join("\n"));
   assert.equal(printIpf(r.rules), "pass in all\nblock out all\n");

@@ -34,7 +34,8 @@ import {
   type ParseOptions,
 } from "./common.js";
 import { IpfDiagnosticCode, type IpfDiagnostic } from "./diagnostics.js";
-import { Cursor, DiagnosticSink, logicalLines, ParseError, type Token } from "./lexer.js";
+import { Cursor, DiagnosticSink, logicalLines, ParseError, type LogicalLine, type Token } from "./lexer.js";
+import { splitStatements } from "./ipnat-parser.js";
 import {
   DEFAULT_FLAG_MASK,
   ICMP_CODES,
@@ -134,31 +135,40 @@ export function parseIpfText(text: string, opts: ParseOptions = {}): IpfParseRes
   });
   // Statements are appended in the order lines appear; assignments were
   // pushed while lines were cut, so sort the merged list by offset at the end.
-  for (const line of lines) {
-    const { line: ln, column } = sink.index.position(line.offset);
-    const span = { offset: line.offset, length: line.length, line: ln, column };
-    const cur = new Cursor(line.tokens, line);
-    if (cur.is("set")) {
-      const st = parseSet(cur, span, sink);
-      if (st) statements.push(st);
-      continue;
-    }
-    const before = sink.list.length;
-    try {
-      const draft = parseRule(cur, span, resolver, sink);
-      const errors = sink.list.slice(before).some((d) => d.severity === "error");
-      if (!errors || (opts.recover && draft.recoverable)) {
-        for (const r of expand(draft)) {
-          inheritFromHead(r, rules);
-          rules.push(r);
-          statements.push(r);
-        }
+  // `;` ends a rule, so one line may hold several (`pass in all; block out all`).
+  const statementsOf = (line: LogicalLine) =>
+    line.tokens.some((t) => t.kind === "punct" && t.text === ";")
+      ? splitStatements(line.tokens)
+      : [line.tokens];
+  for (const line of lines)
+    for (const tokens of statementsOf(line)) {
+      const first = tokens[0] as Token;
+      const last = tokens[tokens.length - 1] as Token;
+      const { line: ln, column } = sink.index.position(first.offset);
+      const length = tokens === line.tokens ? line.length : last.offset + last.length - first.offset;
+      const span = { offset: first.offset, length, line: ln, column };
+      const cur = new Cursor(tokens, line);
+      if (cur.is("set")) {
+        const st = parseSet(cur, span, sink);
+        if (st) statements.push(st);
+        continue;
       }
-    } catch (e) {
-      if (!(e instanceof ParseError)) throw e;
-      sink.add(e.code, e.message, e.offset, e.length);
+      const before = sink.list.length;
+      try {
+        const draft = parseRule(cur, span, resolver, sink);
+        const errors = sink.list.slice(before).some((d) => d.severity === "error");
+        if (!errors || (opts.recover && draft.recoverable)) {
+          for (const r of expand(draft)) {
+            inheritFromHead(r, rules);
+            rules.push(r);
+            statements.push(r);
+          }
+        }
+      } catch (e) {
+        if (!(e instanceof ParseError)) throw e;
+        sink.add(e.code, e.message, e.offset, e.length);
+      }
     }
-  }
   statements.sort((a, b) => a.span.offset - b.span.offset);
   return { rules, statements, diagnostics: sink.list };
 }

@@ -108,7 +108,7 @@ export function parseIpnatText(text: string, opts: ParseOptions = {}): IpnatPars
   return { rules, statements, diagnostics: sink.list };
 }
 
-function splitStatements(tokens: Token[]): Token[][] {
+export function splitStatements(tokens: Token[]): Token[][] {
   const out: Token[][] = [];
   let cur: Token[] = [];
   for (const t of tokens) {
