@@ -1,6 +1,6 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, existsSync } from "node:fs";
+import { readFileSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli, testdir, treeDigest } from "../helpers/cli.js";
 import { emptyRecord, formatRecord } from "../../src/core/record.js";
@@ -293,6 +293,39 @@ test("fw show prints all four languages; fw setup --write adds pf hooks and the 
     readFileSync(join(root, "etc/pf.conf"), "utf8"),
     '# qjail: forwarded ports (see \'qjail ports\')\nnat-anchor "qjail/*"\nrdr-anchor "qjail/*"\n\nblock in all\npass out all\nanchor "qjail/*"\n',
   );
+  const ports = JSON.parse((await qj(root, "ports", "--json")).stdout) as {
+    hairpin: { pf: { works: boolean } };
+  };
+  assert.equal(ports.hairpin.pf.works, true);
+  writeFileSync(
+    join(root, "etc/pf.conf"),
+    "set skip on lo0\n" + readFileSync(join(root, "etc/pf.conf"), "utf8"),
+  );
+  const skipped = JSON.parse((await qj(root, "ports", "--json")).stdout) as {
+    hairpin: { pf: { works: boolean; why: string } };
+  };
+  assert.equal(skipped.hairpin.pf.works, false);
+  assert.match(skipped.hairpin.pf.why, /has 'set skip on lo0'/);
   const again = await qj(root, "fw", "setup", "--write", "--json");
   assert.deepEqual((JSON.parse(again.stdout) as { edits: { edits: unknown[] }[] }).edits[0]!.edits, []);
+});
+
+test("ports says what ipfw cannot forward: the IPv6 part of a dual-stack jail", async () => {
+  const root = host({
+    "usr/local/etc/qjail.host": 'ext_if="rl0"\nfirewall="ipfw"\nhost_services="22/tcp"\n',
+  });
+  const e = await qj(root, "expose", "www", "tcp", "6188:80");
+  assert.equal(e.code, 0, e.stderr);
+  assert.match(
+    e.stderr,
+    /QJ3052: not forwarded by ipfw: tcp 6188 -> www:80: ipfw nat \(libalias\) translates IPv4 only/,
+  );
+  const doc = JSON.parse((await qj(root, "ports", "--json")).stdout) as {
+    exposures: { problem: string | null }[];
+  };
+  assert.equal(doc.exposures[0]!.problem, "the IPv6 part is not forwarded: ipfw nat translates IPv4 only");
+  assert.match(
+    readFileSync(join(root, "var/db/qjail/ipfw.rules"), "utf8"),
+    /redirect_port tcp 10\.0\.0\.3:80 6188/,
+  );
 });

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { generatePf, pfAnchorHooks } from "../../src/firewall/pf/generate.js";
 import { parsePf, printPf } from "../../src/firewall/pf/parse.js";
-import { pfHookEdits } from "../../src/firewall/pf/setup.js";
+import { pfHookEdits, pfSkipsLoopback } from "../../src/firewall/pf/setup.js";
 import { applyEdits, assertEdits } from "../../src/firewall/managed-section.js";
 import { howtoHost, model, HOWTO_EXPOSURES, MORE_EXPOSURES, MORE_JAILS } from "./model-fixture.js";
 
@@ -133,4 +133,12 @@ test("fw setup's edits: no translation rules, no trailing newline, empty file", 
     applyEdits("", pfHookEdits("", "qjail")),
     `# qjail: forwarded ports (see 'qjail ports')\n${hooks.translation.join("\n")}\n${hooks.filter.join("\n")}\n`,
   );
+});
+
+test("set skip on lo0 (alone, in a list, or the lo group) is recognised: hairpin cannot work there", () => {
+  assert.equal(pfSkipsLoopback("set skip on lo0\n"), true);
+  assert.equal(pfSkipsLoopback('ext_if = "em0"\n  set skip on { lo0 lo1 }\n'), true);
+  assert.equal(pfSkipsLoopback("set skip on lo\n"), true);
+  assert.equal(pfSkipsLoopback("set skip on lo1\n"), false);
+  assert.equal(pfSkipsLoopback("# set skip on lo0\nblock all\n"), false);
 });

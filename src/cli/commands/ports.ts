@@ -5,6 +5,9 @@ import { exposureFamilies, formatRange, sortExposures } from "../../core/exposur
 import { exposureKey, readFirewallState } from "../../store/exposures.js";
 import { hairpinSupport } from "../../firewall/sync.js";
 import { loadExposeState } from "../expose-common.js";
+import { pfSkipsLoopback } from "../../firewall/pf/setup.js";
+import { physical } from "../../core/paths.js";
+import { readFile } from "node:fs/promises";
 
 export const portsCommand = defineCommand({
   path: ["ports"],
@@ -34,6 +37,15 @@ with the same fields.`,
     const fw = await readFirewallState(state.root, state.layout);
     const active = new Set(fw && fw.firewall === state.host.firewall ? fw.active : []);
     const hairpin = hairpinSupport();
+    if (state.host.firewall === "pf") {
+      const pfConf = await readFile(physical(state.root, state.host.pfConf), "utf8").catch(() => "");
+      if (pfSkipsLoopback(pfConf)) {
+        hairpin.pf = {
+          works: false,
+          why: `${state.host.pfConf} has 'set skip on lo0', so pf never sees local connections and qjail's rdr on lo0 cannot apply; take lo0 out of 'set skip' or connect to the jail's own address`,
+        };
+      }
+    }
     const rows = sortExposures(state.exposures).map((e) => {
       const jail = state.jails.find((j) => j.name === e.jail);
       const targets = jail
@@ -54,7 +66,13 @@ with the same fields.`,
             ? `jail ${e.jail} does not exist`
             : targets.length === 0
               ? "the jail has no address of the needed family"
-              : null,
+              : state.host.firewall === "ipfw" && targets.some((t) => t.includes(":"))
+                ? "the IPv6 part is not forwarded: ipfw nat translates IPv4 only"
+                : state.host.firewall === "ipfw" &&
+                    e.on?.kind === "interface" &&
+                    e.on.name !== state.host.extIf
+                  ? `not forwarded: qjail's ipfw nat instance serves ${state.host.extIf} only`
+                  : null,
       };
     });
     const problems = [

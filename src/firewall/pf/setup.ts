@@ -68,3 +68,15 @@ export function pfHookEdits(pfConf: string, anchor: string): Edit[] {
   }
   return edits;
 }
+
+/**
+ * Whether pf.conf skips lo0 (`set skip on lo0`, `set skip on { lo0 lo1 }`,
+ * or the interface group `lo`): then pf never sees local connections and
+ * qjail's `rdr on lo0` hairpin cannot apply.
+ */
+export function pfSkipsLoopback(pfConf: string): boolean {
+  return pfConf.split("\n").some((l) => {
+    const m = /^\s*set\s+skip\s+on\s+(\{[^}]*\}|\S+)/.exec(l);
+    return m !== null && /(^|[\s{,])lo0?([\s},]|$)/.test(m[1] as string);
+  });
+}
