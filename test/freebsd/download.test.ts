@@ -157,3 +157,12 @@ test("a connection closed mid-way is refused and the part file is removed", asyn
   assert.match(e.message, /closed/);
   assert.deepEqual(readdirSync(dir), []);
 });
+
+test("on a terminal the progress is a cli-progress bar, not percentage lines", async () => {
+  const dir = target();
+  const err = capture();
+  Object.assign(err.stream, { isTTY: true, columns: 100 });
+  await fetchBaseTxz({ mirror, release: "14.1-RELEASE", arch: "amd64/amd64", dir, stderr: err.stream });
+  assert.match(err.text(), /base\.txz \[[^\]]*\] 100% \| 300000\/300000 bytes/);
+  assert.doesNotMatch(err.text(), /^base\.txz: \d+%/m);
+});
