@@ -329,3 +329,15 @@ test("ports says what ipfw cannot forward: the IPv6 part of a dual-stack jail", 
     /redirect_port tcp 10\.0\.0\.3:80 6188/,
   );
 });
+
+test("two concurrent exposes of the same port: the host lock and the second check let only one through", async () => {
+  const root = host();
+  const [a, b] = await Promise.all([
+    qj(root, "expose", "ssh", "tcp", "7000:22"),
+    qj(root, "expose", "www", "tcp", "7000:80"),
+  ]);
+  assert.deepEqual([a.code, b.code].sort(), [0, 3]);
+  assert.match(a.code === 3 ? a.stderr : b.stderr, /QJ3022: public tcp port "7000" is already forwarded/);
+  const doc = JSON.parse((await qj(root, "ports", "--json")).stdout) as { exposures: unknown[] };
+  assert.equal(doc.exposures.length, 1);
+});
