@@ -55,8 +55,12 @@ export interface CidrAddress {
 export interface InterfaceAddress {
   kind: "interface";
   name: string;
-  /** Which address of the interface: its own, its network, broadcast or point-to-point peer. */
-  which: "address" | "network" | "broadcast" | "peer";
+  /**
+   * Which address of the interface: its own, its network (`/net`), its
+   * network with the interface's mask (`/netmasked`), broadcast or
+   * point-to-point peer.
+   */
+  which: "address" | "network" | "netmasked" | "broadcast" | "peer";
   /** For `which: "address"` written with a mask (`from ed0/32`): the prefix length applied to the interface's address. */
   prefix?: number;
 }

@@ -193,10 +193,10 @@ export class HostResolver {
   }
 }
 
-const INTERFACE_SUFFIX: Record<string, "network" | "broadcast" | "peer"> = {
+const INTERFACE_SUFFIX: Record<string, "network" | "netmasked" | "broadcast" | "peer"> = {
   net: "network",
   network: "network",
-  netmasked: "network",
+  netmasked: "netmasked",
   bcast: "broadcast",
   broadcast: "broadcast",
   peer: "peer",

@@ -55,6 +55,15 @@ function route(tag: string, t: RouteTarget, opts: PrintOptions): string {
   return `${tag} ${ifname(t.name, opts)}`;
 }
 
+/** The suffix ipf prints after an interface name for each kind of interface address (lib/printaddr.c). */
+export const INTERFACE_SUFFIX_WORD = {
+  address: "",
+  network: "net",
+  netmasked: "netmasked",
+  broadcast: "bcast",
+  peer: "peer",
+} as const;
+
 export function printAddress(a: AddressMatch, opts: PrintOptions = {}): string {
   switch (a.kind) {
     case "any":
@@ -65,7 +74,7 @@ export function printAddress(a: AddressMatch, opts: PrintOptions = {}): string {
     case "interface":
       return a.which === "address"
         ? a.name + (a.prefix !== undefined ? `/${a.prefix}` : "")
-        : `${a.name}/${a.which === "network" ? "net" : a.which === "broadcast" ? "bcast" : "peer"}`;
+        : `${a.name}/${INTERFACE_SUFFIX_WORD[a.which]}`;
     case "pool":
       return `${a.table}/${a.name}`;
     case "inline-pool":

@@ -3,7 +3,7 @@
  * (IPFilter 5.1.2 lib/printnat.c behaviour, derived from its regression files).
  */
 import type { AddressMatch, CidrAddress, NatProtocol, NatRule, NatTarget } from "../ast.js";
-import { printPortMatch } from "./print-ipf.js";
+import { INTERFACE_SUFFIX_WORD, printPortMatch } from "./print-ipf.js";
 import { protocolName } from "./tables.js";
 
 function isZero(address: string): boolean {
@@ -28,7 +28,7 @@ function printNatAddress(a: AddressMatch, family: "inet" | "inet6"): string {
     case "interface":
       return a.which === "address"
         ? a.name + (a.prefix !== undefined ? `/${a.prefix}` : "")
-        : `${a.name}/${a.which === "network" ? "net" : a.which === "broadcast" ? "bcast" : "peer"}`;
+        : `${a.name}/${INTERFACE_SUFFIX_WORD[a.which]}`;
     case "inline-pool":
       return "pool/0";
   }
