@@ -106,6 +106,15 @@ test("lists expand into one rule each, first list fastest", () => {
   ]);
 });
 
+test("on {a,b} makes one rule per interface", () => {
+  assertParse("pass in on {ed0, vx0} proto tcp from {1.1.1.1,2.2.2.2} to any", [
+    "pass in on ed0(!) inet proto tcp from 1.1.1.1/32 to any",
+    "pass in on vx0(!) inet proto tcp from 1.1.1.1/32 to any",
+    "pass in on ed0(!) inet proto tcp from 2.2.2.2/32 to any",
+    "pass in on vx0(!) inet proto tcp from 2.2.2.2/32 to any",
+  ]);
+});
+
 test("variables, predefined variables and continuation lines", () => {
   assertParse(['ext = "em0";', "pass in on $ext \\", "  proto udp all"].join("\n"), [
     "pass in on em0(!) proto udp from any to any",

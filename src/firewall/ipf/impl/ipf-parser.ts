@@ -73,6 +73,8 @@ interface Draft {
   /** Written with `from`/`to` instead of `all`. */
   fromTo: boolean;
   recoverable: boolean;
+  /** `on {a,b}`: one rule per interface (or interface pair). */
+  onList: InterfaceName[][] | null;
 }
 
 const ANY: AddressMatch = { kind: "any" };
@@ -243,6 +245,7 @@ function parseRule(
     ipMatch: false,
     fromTo: false,
     recoverable: true,
+    onList: null,
   };
 
   const first = cur.peek();
@@ -462,8 +465,13 @@ function parseHead(cur: Cursor, d: Draft, resolver: HostResolver, sink: Diagnost
         r.quick = true;
         break;
       case "on":
-        r.on = interfaceList(cur, 'an interface name after "on"');
-        fixSpans(r.on, sink);
+        if (cur.is("{")) {
+          d.onList = parseBraceGroups(cur, sink);
+          r.on = d.onList[0] ?? [];
+        } else {
+          r.on = interfaceList(cur, 'an interface name after "on"');
+          fixSpans(r.on, sink);
+        }
         break;
       case "in-via":
         r.inVia = interfaceList(cur, 'an interface name after "in-via"');
@@ -550,6 +558,32 @@ function recoverHeadWord(t: Token, cur: Cursor, d: Draft, sink: DiagnosticSink):
   }
   d.recoverable = false;
   throw cur.unexpected(t, 'a rule option (quick, on, proto, …) or "all"/"from"');
+}
+
+/** `on { ed0, vx0 }` or `on { ed0,vx0 ppp0 }`: each member (one name, or an in,out pair) makes its own rule. */
+function parseBraceGroups(cur: Cursor, sink: DiagnosticSink): InterfaceName[][] {
+  const open = cur.expect("{");
+  const groups: InterfaceName[][] = [];
+  for (;;) {
+    const t = cur.peek();
+    if (!t)
+      throw new ParseError(
+        IpfDiagnosticCode.Unterminated,
+        'list opened with "{" is never closed',
+        open.offset,
+        1,
+      );
+    cur.next();
+    if (t.text === "}") break;
+    if (t.text === ",") continue;
+    if (t.kind !== "word") throw cur.unexpected(t, "an interface name");
+    skipAbsentMark(cur);
+    const { line, column } = sink.index.position(t.offset);
+    groups.push([{ name: t.text, span: { offset: t.offset, length: t.length, line, column } }]);
+  }
+  if (groups.length === 0)
+    throw new ParseError(IpfDiagnosticCode.UnexpectedToken, 'empty list "{}"', open.offset, 2);
+  return groups;
 }
 
 function fixSpans(list: InterfaceName[], sink: DiagnosticSink): void {
@@ -1096,6 +1130,7 @@ function expand(d: Draft): FilterRule[] {
   const r = d.rule;
   const isAll = !d.fromTo && !d.ipMatch && d.tos === null && d.ttl === null && d.icmpTypes === null;
   const dims: { values: unknown[]; apply: (rule: FilterRule, v: unknown) => void }[] = [
+    { values: d.onList ?? [r.on], apply: (x, v) => (x.on = v as InterfaceName[]) },
     { values: d.tos ?? [null], apply: (x, v) => (x.tos = v as number | null) },
     { values: d.ttl ?? [null], apply: (x, v) => (x.ttl = v as number | null) },
     { values: d.fromAddresses, apply: (x, v) => (x.from = { ...x.from, address: v as AddressMatch }) },
