@@ -9,7 +9,7 @@
 import type { FilterRule, InlinePool, NatRule } from "../ast.js";
 import type { AddressTable, DestinationList } from "./address.js";
 import { IpfEngine } from "./engine.js";
-import { clonePacket, formatPacketLine, type Packet } from "./packet.js";
+import { clonePacket, formatPacketHex, formatPacketLine, packetBytes, type Packet } from "./packet.js";
 import type { StateEntry } from "./state.js";
 import type { GroupMap } from "./pools.js";
 import { formatAddr, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP } from "./packet.js";
@@ -42,6 +42,8 @@ export interface IpftestOptions {
   tunables?: ReadonlyMap<string, number>;
   /** -D. */
   dump?: boolean;
+  /** -x: print packets as hex bytes (NAT mode). */
+  hexOutput?: boolean;
   language: Pick<RuleLanguage, "printFilterRule" | "printNatRule">;
 }
 
@@ -58,12 +60,18 @@ export function runIpftest(packets: readonly Packet[], opts: IpftestOptions): st
   for (const original of packets) {
     const p = clonePacket(original);
     const r = engine.process(p);
+    const natRule = (r.natOut ?? r.natIn)?.session?.rule.ast;
+    const show = (q: Packet): string => {
+      const bytes = opts.hexOutput ? packetBytes(q, original, natRule?.options.mssclamp ?? undefined) : undefined;
+      return bytes ? formatPacketHex(bytes) : `${formatPacketLine(q)}\n`;
+    };
     // A routed packet left through ipf_fastroute, which prints it as it goes; the caller's mbuf is gone.
-    if (r.routed) out += `${formatPacketLine(r.routed)}\n`;
+    if (r.routed) out += show(r.routed);
     if (r.routed && natMode) out += "0\n";
     else if (!natMode) out += `${r.verdict}\n`;
+    else if (r.verdict === "bad-packet") out += "1\n";
     else if (r.natRejected) out += `${p.family === 4 ? 15 : 16}\n`;
-    else if (r.verdict === "pass" || r.verdict === "nomatch") out += `${formatPacketLine(p)}\n`;
+    else if (r.verdict === "pass" || r.verdict === "nomatch") out += show(p);
     else out += "0\n";
     engine.endOfPacket();
   }

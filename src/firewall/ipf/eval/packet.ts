@@ -568,3 +568,97 @@ export function readHexPackets(text: string, defaultIf = "anon0"): Packet[] {
   flush();
   return out;
 }
+
+/** RFC 1624 incremental update of a ones'-complement checksum when 16-bit words change. */
+function adjustChecksum(sum: number, oldWords: readonly number[], newWords: readonly number[]): number {
+  let acc = ~sum & 0xffff;
+  for (const w of oldWords) acc += ~w & 0xffff;
+  for (const w of newWords) acc += w & 0xffff;
+  while (acc > 0xffff) acc = (acc & 0xffff) + (acc >>> 16);
+  return ~acc & 0xffff;
+}
+
+function addressWords(family: Family, v: bigint): number[] {
+  const words: number[] = [];
+  for (let i = family === 4 ? 1 : 7; i >= 0; i--) words.push(Number((v >> BigInt(i * 16)) & 0xffffn));
+  return words;
+}
+
+/**
+ * The packet's bytes after NAT: the hex reader's bytes with the addresses and
+ * ports rewritten and the IP, TCP and UDP checksums adjusted incrementally, as
+ * the kernel does (a checksum that was wrong stays wrong by the same amount).
+ */
+export function packetBytes(p: Packet, original: Packet, mssClamp?: number): Uint8Array | undefined {
+  if (!original.raw) return undefined;
+  const b = Uint8Array.from(original.raw);
+  const get16 = (o: number): number => ((b[o] ?? 0) << 8) | (b[o + 1] ?? 0);
+  const set16 = (o: number, v: number): void => {
+    b[o] = (v >> 8) & 0xff;
+    b[o + 1] = v & 0xff;
+  };
+  const v4 = p.family === 4;
+  const hl = v4 ? original.hlen : 40;
+  const srcAt = v4 ? 12 : 8;
+  const dstAt = v4 ? 16 : 24;
+  const l4 = p.fragOff === 0 && (p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP);
+  const l4SumAt = p.proto === IPPROTO_TCP ? hl + 16 : hl + 6;
+  const haveL4Sum = l4 && b.length >= l4SumAt + 2 && !(p.proto === IPPROTO_UDP && get16(l4SumAt) === 0);
+  const oldWords: number[] = [];
+  const newWords: number[] = [];
+  const rewriteAddress = (at: number, from: bigint, to: bigint): void => {
+    if (from === to) return;
+    const ow = addressWords(p.family, from);
+    const nw = addressWords(p.family, to);
+    nw.forEach((w, i) => set16(at + i * 2, w));
+    if (v4) set16(10, adjustChecksum(get16(10), ow, nw));
+    oldWords.push(...ow);
+    newWords.push(...nw);
+  };
+  rewriteAddress(srcAt, original.src, p.src);
+  rewriteAddress(dstAt, original.dst, p.dst);
+  if (l4 && b.length >= hl + 4) {
+    if (p.sport !== original.sport) {
+      oldWords.push(get16(hl));
+      set16(hl, p.sport ?? 0);
+      newWords.push(p.sport ?? 0);
+    }
+    if (p.dport !== original.dport) {
+      oldWords.push(get16(hl + 2));
+      set16(hl + 2, p.dport ?? 0);
+      newWords.push(p.dport ?? 0);
+    }
+  }
+  if (mssClamp !== undefined && p.proto === IPPROTO_TCP && l4 && ((b[hl + 13] ?? 0) & TH.S) !== 0) {
+    // mssclamp: lower the MSS option of a SYN to the rule's value.
+    const end = Math.min(b.length, hl + ((b[hl + 12] ?? 0) >> 4) * 4);
+    for (let o = hl + 20; o < end; ) {
+      const kind = b[o] ?? 0;
+      if (kind === 0) break;
+      if (kind === 1) {
+        o++;
+        continue;
+      }
+      const len = b[o + 1] ?? 2;
+      if (kind === 2 && len === 4 && get16(o + 2) > mssClamp) {
+        oldWords.push(get16(o + 2));
+        set16(o + 2, mssClamp);
+        newWords.push(mssClamp);
+      }
+      o += Math.max(len, 2);
+    }
+  }
+  if (haveL4Sum && oldWords.length > 0) set16(l4SumAt, adjustChecksum(get16(l4SumAt), oldWords, newWords));
+  return b;
+}
+
+/** printpacket's -x form: two bytes per group, each followed by a space, then an empty line. */
+export function formatPacketHex(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 2) {
+    s += (bytes[i] ?? 0).toString(16).padStart(2, "0");
+    if (i + 1 < bytes.length) s += (bytes[i + 1] ?? 0).toString(16).padStart(2, "0");
+    s += " ";
+  }
+  return `${s}\n\n`;
+}
