@@ -1,4 +1,4 @@
-import type { FirewallKind } from "../core/hostconfig.js";
+import type { FirewallKind, HostConfig } from "../core/hostconfig.js";
 import type { FirewallModel } from "../core/exposure.js";
 import type { Plan } from "../core/plan.js";
 import type { HostLayout } from "../core/paths.js";
@@ -43,6 +43,12 @@ export interface FirewallLoader {
   render(model: FirewallModel, ctx: LoadContext): Promise<RenderedRules>;
   /** Load rendered rules; on failure restores the previous rules and throws. */
   load(rendered: RenderedRules, ctx: LoadContext): Promise<LoadResult & { restore: () => Promise<void> }>;
+  /**
+   * Are qjail's rules in the running firewall at all? false after a firewall
+   * restart or flush (so `ports` stops calling recorded exposures active).
+   * Only asked when programs may run.
+   */
+  isLive(host: HostConfig): Promise<boolean>;
 }
 
 /** A load failed; the previous rules are back in force. */

@@ -201,3 +201,40 @@ test("ipfw: rules staged in set 21, nat instance replaced, sets swapped; rollbac
   assert.ok(!early.calls.includes("ipfw -q set swap 20 21"));
   assert.equal(early.calls[early.calls.length - 2], "ipfw -q delete set 21");
 });
+
+test("isLive: qjail's rules present in the running firewall or not (after a restart or flush)", async () => {
+  const host = howtoHost("freebsd", "rl0");
+  assert.equal(
+    await createFreebsdFirewallLoader(
+      "ipf",
+      fakeRunner(() => false, { "ipnat -l": IPNAT_LIST }).runner,
+    ).isLive(host),
+    true,
+  );
+  assert.equal(
+    await createFreebsdFirewallLoader(
+      "ipf",
+      fakeRunner(() => false, {
+        "ipnat -l": "List of active MAP/Redirect filters:\n\nList of active sessions:\n",
+      }).runner,
+    ).isLive(host),
+    false,
+  );
+  assert.equal(await createFreebsdFirewallLoader("pf", fakeRunner(() => false).runner).isLive(host), false);
+  assert.equal(
+    await createFreebsdFirewallLoader(
+      "pf",
+      fakeRunner(() => false, {
+        pfctl: "rdr on rl0 inet proto tcp from any to (rl0) port = 6188 -> 10.0.0.3 port 80\n",
+      }).runner,
+    ).isLive(host),
+    true,
+  );
+  assert.equal(
+    await createFreebsdFirewallLoader(
+      "ipfw",
+      fakeRunner((l) => l.startsWith("ipfw nat 80 show")).runner,
+    ).isLive(host),
+    false,
+  );
+});

@@ -294,8 +294,22 @@ test("nftables end to end: the howto's set-up from outside, --from, map, hairpin
   await t.test("fw sync restores the rules after the table was flushed outside qjail", () => {
     must(inNs(NS.host, ["nft", "delete", "table", "inet", "qjail"]));
     assert.equal(probe(NS.client, 6122, { local: "198.51.100.2" }), "ERR ECONNREFUSED");
+    const stale = JSON.parse(qjail(["ports", "--json"]).stdout) as {
+      exposures: { state: string }[];
+      problems: string[];
+    };
+    assert.deepEqual(
+      stale.exposures.map((e) => e.state),
+      ["pending"],
+    );
+    assert.match(stale.problems[0] ?? "", /not in the running firewall .* run 'qjail fw sync'/);
     const s = qjail(["fw", "sync"]);
     assert.equal(s.code, 0, s.stderr);
+    const synced = JSON.parse(qjail(["ports", "--json"]).stdout) as { exposures: { state: string }[] };
+    assert.deepEqual(
+      synced.exposures.map((e) => e.state),
+      ["active"],
+    );
     assert.equal(probe(NS.client, 6122, { local: "198.51.100.2" }), "SSH-2.0-standin-ssh-jail");
   });
 });

@@ -3,7 +3,7 @@ import { write } from "../context.js";
 import { FIREWALL_KINDS } from "../../core/hostconfig.js";
 import { exposureFamilies, formatRange, sortExposures } from "../../core/exposure.js";
 import { exposureKey, readFirewallState } from "../../store/exposures.js";
-import { hairpinSupport } from "../../firewall/sync.js";
+import { hairpinSupport, loaderFor, shouldRunCommands } from "../../firewall/sync.js";
 import { loadExposeState } from "../expose-common.js";
 import { pfSkipsLoopback } from "../../firewall/pf/setup.js";
 import { physical } from "../../core/paths.js";
@@ -35,7 +35,16 @@ with the same fields.`,
   async run(inv) {
     const state = await loadExposeState(inv);
     const fw = await readFirewallState(state.root, state.layout);
-    const active = new Set(fw && fw.firewall === state.host.firewall ? fw.active : []);
+    const problems: string[] = [];
+    let active = new Set(fw && fw.firewall === state.host.firewall ? fw.active : []);
+    if (active.size > 0 && shouldRunCommands(state.host.firewall, state.root, inv.ctx.env, false)) {
+      if (!(await loaderFor(state.host.firewall, inv.ctx.env).isLive(state.host))) {
+        active = new Set();
+        problems.push(
+          `qjail's ${state.host.firewall} rules are not in the running firewall (restarted or flushed?): run 'qjail fw sync'`,
+        );
+      }
+    }
     const hairpin = hairpinSupport();
     if (state.host.firewall === "pf") {
       const pfConf = await readFile(physical(state.root, state.host.pfConf), "utf8").catch(() => "");
@@ -75,10 +84,10 @@ with the same fields.`,
                   : null,
       };
     });
-    const problems = [
+    problems.push(
       ...state.hostProblems,
       ...state.exposureProblems.map((p) => `${p.file} line ${p.line}: ${p.message}`),
-    ];
+    );
     if (inv.global.json) {
       write(
         inv.ctx.stdout,

@@ -383,6 +383,16 @@ export function createFreebsdFirewallLoader(
       scripts.set(rendered, { script, extAddress });
       return rendered;
     },
+    async isLive(host: HostConfig): Promise<boolean> {
+      if (kind === "pf") {
+        const r = await runner(["pfctl", "-a", `${host.pfAnchor}/expose`, "-s", "nat"]);
+        return r.code === 0 && r.stdout.trim() !== "";
+      }
+      if (kind === "ipfw")
+        return (await runner(["ipfw", "nat", String(host.ipfwNatInstance), "show", "config"])).code === 0;
+      const r = await runner(["ipnat", "-l"]);
+      return r.code === 0 && parseIpnatList(r.stdout).rules.length > 0;
+    },
     async load(
       rendered: RenderedRules,
       ctx: LoadContext,

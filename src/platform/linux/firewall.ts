@@ -66,6 +66,10 @@ export function createNftLoader(
       };
     },
 
+    async isLive(): Promise<boolean> {
+      return (await nft(LIST)).code === 0;
+    },
+
     async load(rendered: RenderedRules, ctx: LoadContext) {
       const text = rendered.rules[NFT_RULES_NAME] as string;
       const parsed = parseNft(text);
