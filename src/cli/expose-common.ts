@@ -139,7 +139,7 @@ export async function applyChange(inv: Invocation, state: ExposeState, req: Chan
   const status = outcome.active ? "active" : "pending";
   const human = [
     ...warnings.map((w) => `qjail: warning: ${w}`),
-    `${req.done} (${state.host.firewall} rules ${outcome.active ? "loaded and verified" : "written; not loaded here: run 'qjail fw sync' on the host"})`,
+    `${req.done} (${state.host.firewall} rules ${outcome.active ? "loaded and verified" : `${state.host.firewall === "nft" ? "generated" : "files written"}; not loaded here: run 'qjail fw sync' on the host`})`,
   ];
   if (inv.global.json) {
     write(
