@@ -57,9 +57,13 @@ export function runIpftest(packets: readonly Packet[], opts: IpftestOptions): st
     ...(opts.tunables ? { tunables: opts.tunables } : {}),
   });
   let out = "";
+  // update_ipid=1: outbound NAT gives every packet it translates a fresh IP id, counting from 0.
+  let nextId = 0;
+  const renumber = opts.tunables?.get("update_ipid") === 1;
   for (const original of packets) {
     const p = clonePacket(original);
     const r = engine.process(p);
+    if (renumber && p.family === 4 && r.natOut?.session) p.id = nextId++ & 0xffff;
     const natRule = (r.natOut ?? r.natIn)?.session?.rule.ast;
     const show = (q: Packet): string => {
       const bytes = opts.hexOutput ? packetBytes(q, original, natRule?.options.mssclamp ?? undefined) : undefined;

@@ -615,6 +615,11 @@ export function packetBytes(p: Packet, original: Packet, mssClamp?: number): Uin
     oldWords.push(...ow);
     newWords.push(...nw);
   };
+  if (v4 && p.id !== original.id) {
+    const oldId = get16(4);
+    set16(4, p.id);
+    set16(10, adjustChecksum(get16(10), [oldId], [p.id]));
+  }
   rewriteAddress(srcAt, original.src, p.src);
   rewriteAddress(dstAt, original.dst, p.dst);
   if (l4 && b.length >= hl + 4) {
