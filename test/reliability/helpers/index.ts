@@ -1,5 +1,7 @@
 /** Shared pieces of the reliability suite (test/reliability/*.test.ts). */
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { readdirSync, lstatSync, readlinkSync, readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { REPO_ROOT } from "../../helpers/cli.js";
@@ -43,4 +45,29 @@ export function runSync(argv: readonly string[], env: Record<string, string> = {
 /** True when a child ended by SIGKILL, which is how a crash point ends a process. */
 export function killed(r: ChildRun): boolean {
   return r.signal === "SIGKILL";
+}
+
+/**
+ * Like treeDigest (test/helpers/cli.ts) but safe on special files: a FIFO,
+ * socket or device is recorded by its type and mode instead of being read
+ * (reading a FIFO would block the test for ever).
+ */
+export function rootDigest(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (abs: string, rel: string): void => {
+    for (const name of readdirSync(abs).sort()) {
+      const p = join(abs, name);
+      const r = rel ? `${rel}/${name}` : name;
+      const st = lstatSync(p);
+      const mode = (st.mode & 0o7777).toString(8);
+      if (st.isSymbolicLink()) out.set(r, `link ${readlinkSync(p)}`);
+      else if (st.isDirectory()) {
+        out.set(r, `dir ${mode}`);
+        walk(p, r);
+      } else if (st.isFile()) out.set(r, `file ${mode} ${createHash("sha256").update(readFileSync(p)).digest("hex")}`);
+      else out.set(r, `special ${st.isFIFO() ? "fifo" : st.isSocket() ? "socket" : "device"} ${mode} ${st.rdev}`);
+    }
+  };
+  walk(dir, "");
+  return out;
 }
