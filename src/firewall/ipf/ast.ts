@@ -173,6 +173,8 @@ export interface Endpoint {
   negated: boolean;
   address: AddressMatch;
   port: PortMatch | null;
+  /** Where this side was written (`from 10.0.0.0/8 port = 53`); absent when the rule said `all` or left the side out. */
+  span?: SourceSpan;
 }
 
 /**

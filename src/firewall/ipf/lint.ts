@@ -220,8 +220,8 @@ export function lintRules(input: LintInput): LintFinding[] {
         message: `"${r.action.kind} in" on port ${p} never sees forwarded traffic: the rdr on line ${f.rule.span.line} rewrites port ${p} to ${f.translate(p)} before filtering`,
         fix: `match the translated destination instead: "to ${describeTargets(f)} port = ${f.translate(p)}"`,
         file: "ipf",
-        line: r.span.line,
-        column: r.span.column,
+        line: r.to.span?.line ?? r.span.line,
+        column: r.to.span?.column ?? r.span.column,
         related: [{ file: "ipnat", line: f.rule.span.line }],
       });
     }

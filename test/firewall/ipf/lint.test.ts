@@ -131,7 +131,7 @@ test(
     assert.match(r.stdout, /ipnat\.rules:2:1: error QJ4102: rdr on rl0 has no address to forward to/);
     assert.match(
       r.stdout,
-      /ipf\.rules:1:1: error QJ4101: "pass in" on port 6188 never sees forwarded traffic/,
+      /ipf\.rules:1:32: error QJ4101: "pass in" on port 6188 never sees forwarded traffic/,
     );
     assert.match(r.stdout, /\n {2}fix: /);
     assert.match(r.stderr, /qjail fw lint: \d+ errors, 0 warnings/);

@@ -34,8 +34,16 @@ import {
   type ParseOptions,
 } from "./common.js";
 import { IpfDiagnosticCode, type IpfDiagnostic } from "./diagnostics.js";
-import { Cursor, DiagnosticSink, logicalLines, ParseError, type LogicalLine, type Token } from "./lexer.js";
-import { splitStatements } from "./ipnat-parser.js";
+import {
+  Cursor,
+  DiagnosticSink,
+  logicalLines,
+  ParseError,
+  spanSince,
+  splitStatements,
+  type LogicalLine,
+  type Token,
+} from "./lexer.js";
 import {
   DEFAULT_FLAG_MASK,
   ICMP_CODES,
@@ -268,7 +276,7 @@ function parseRule(
   rule.direction = dir.text;
 
   parseHead(cur, d, resolver, sink);
-  parseTail(cur, d, resolver);
+  parseTail(cur, d, resolver, sink);
   if (!cur.atEnd()) {
     const t = cur.peek()!;
     if (!(t.text === ";" && cur.pos === cur.tokens.length - 1))
@@ -615,7 +623,7 @@ export function parseProtocol(cur: Cursor): Protocol {
   return { kind: "number", number: n };
 }
 
-function parseTail(cur: Cursor, d: Draft, resolver: HostResolver): void {
+function parseTail(cur: Cursor, d: Draft, resolver: HostResolver, sink: DiagnosticSink): void {
   const r = d.rule;
   const t = cur.peek();
   if (t && t.text === "all") {
@@ -626,17 +634,21 @@ function parseTail(cur: Cursor, d: Draft, resolver: HostResolver): void {
     d.ipMatch = true;
   } else if (t && (t.text === "from" || t.text === "to")) {
     d.fromTo = true;
-    if (cur.accept("from")) {
+    const fromTok = cur.accept("from");
+    if (fromTok) {
       const ep = parseEndpoint(cur, d, resolver, "from");
       d.fromAddresses = ep.addresses;
       d.fromPorts = ep.ports;
       r.from.negated = ep.negated;
+      r.from.span = spanSince(fromTok, cur, sink);
     }
-    if (cur.accept("to")) {
+    const toTok = cur.accept("to");
+    if (toTok) {
       const ep = parseEndpoint(cur, d, resolver, "to");
       d.toAddresses = ep.addresses;
       d.toPorts = ep.ports;
       r.to.negated = ep.negated;
+      r.to.span = spanSince(toTok, cur, sink);
     }
   }
   for (;;) {

@@ -30,7 +30,15 @@ import {
   type ParseOptions,
 } from "./common.js";
 import { IpfDiagnosticCode, type IpfDiagnostic } from "./diagnostics.js";
-import { Cursor, DiagnosticSink, logicalLines, ParseError, type Token } from "./lexer.js";
+import {
+  Cursor,
+  DiagnosticSink,
+  logicalLines,
+  ParseError,
+  spanSince,
+  splitStatements,
+  type Token,
+} from "./lexer.js";
 import { PROTOCOL_NUMBERS, TAG_LENGTH } from "./tables.js";
 
 export interface IpnatParseResult {
@@ -108,20 +116,6 @@ export function parseIpnatText(text: string, opts: ParseOptions = {}): IpnatPars
   return { rules, statements, diagnostics: sink.list };
 }
 
-export function splitStatements(tokens: Token[]): Token[][] {
-  const out: Token[][] = [];
-  let cur: Token[] = [];
-  for (const t of tokens) {
-    cur.push(t);
-    if (t.kind === "punct" && t.text === ";") {
-      out.push(cur);
-      cur = [];
-    }
-  }
-  if (cur.length > 0) out.push(cur);
-  return out.filter((s) => !(s.length === 1 && s[0]?.text === ";"));
-}
-
 function blankRule(span: NatRule["span"]): NatRule {
   return {
     kind: "map",
@@ -156,7 +150,7 @@ function parseRule(cur: Cursor, d: Draft, resolver: HostResolver, sink: Diagnost
   const r = d.rule;
   r.kind = verb.text as NatKind;
   if (r.kind === "rewrite" || r.kind === "divert" || r.kind === "encap") {
-    parseRewrite(cur, d, resolver);
+    parseRewrite(cur, d, resolver, sink);
   } else {
     r.interfaces = parseInterfaces(cur, sink);
     parseFamilyWord(cur, r);
@@ -249,24 +243,27 @@ function parseNatAddress(
   return parseHostWithMask(cur, resolver, family === "inet6" ? "inet6" : null);
 }
 
-function parseEndpoint(cur: Cursor, d: Draft, resolver: HostResolver): Endpoint {
+function parseEndpoint(cur: Cursor, d: Draft, resolver: HostResolver, sink: DiagnosticSink): Endpoint {
+  const start = cur.peek();
   const address = parseNatAddress(cur, resolver, d.rule.family, true);
   noteFamily(d.rule, address);
   let port: PortMatch | null = null;
   if (cur.accept("port")) port = parsePortMatch(cur, false)[0] ?? null;
-  return { negated: false, address, port };
+  return start
+    ? { negated: false, address, port, span: spanSince(start, cur, sink) }
+    : { negated: false, address, port };
 }
 
 /** `from A [port …] [!] to [!] B [port …]`, with `!` before `from` inverting the source (rdr). */
-function parseFromTo(cur: Cursor, d: Draft, resolver: HostResolver): NatMatch {
+function parseFromTo(cur: Cursor, d: Draft, resolver: HostResolver, sink: DiagnosticSink): NatMatch {
   let negated = cur.accept("!") !== undefined;
   cur.expect("from");
   if (cur.accept("!")) negated = true;
-  const from = parseEndpoint(cur, d, resolver);
+  const from = parseEndpoint(cur, d, resolver, sink);
   let toNegated = cur.accept("!") !== undefined;
   cur.expect("to", '"to"');
   if (cur.accept("!")) toNegated = true;
-  const to = parseEndpoint(cur, d, resolver);
+  const to = parseEndpoint(cur, d, resolver, sink);
   return { kind: "fromto", negated, from, toNegated, to };
 }
 
@@ -375,7 +372,7 @@ function parseMapTarget(cur: Cursor, d: Draft, resolver: HostResolver, sink: Dia
 
 function parseMap(cur: Cursor, d: Draft, resolver: HostResolver, sink: DiagnosticSink): void {
   const r = d.rule;
-  if (cur.is("from") || (cur.is("!") && cur.is("from", 1))) r.match = parseFromTo(cur, d, resolver);
+  if (cur.is("from") || (cur.is("!") && cur.is("from", 1))) r.match = parseFromTo(cur, d, resolver, sink);
   else
     r.match = {
       kind: "simple",
@@ -520,7 +517,7 @@ function parseCommonOption(cur: Cursor, r: NatRule): boolean {
 function parseRdr(cur: Cursor, d: Draft, resolver: HostResolver, sink: DiagnosticSink): void {
   const r = d.rule;
   if (cur.is("from") || (cur.is("!") && cur.is("from", 1))) {
-    r.match = parseFromTo(cur, d, resolver);
+    r.match = parseFromTo(cur, d, resolver, sink);
   } else {
     const address = parseSimpleAddress(
       cur,
@@ -653,7 +650,7 @@ function parseRdrTarget(cur: Cursor, d: Draft, resolver: HostResolver, sink: Dia
   return { kind: "cidr", address: first };
 }
 
-function parseRewrite(cur: Cursor, d: Draft, resolver: HostResolver): void {
+function parseRewrite(cur: Cursor, d: Draft, resolver: HostResolver, sink: DiagnosticSink): void {
   const r = d.rule;
   const dir = cur.word('"in" or "out"');
   if (dir.text !== "in" && dir.text !== "out") throw cur.unexpected(dir, '"in" or "out"');
@@ -669,7 +666,7 @@ function parseRewrite(cur: Cursor, d: Draft, resolver: HostResolver): void {
     r.matchProto = parseNatProto(cur);
     r.proto = r.matchProto;
   }
-  r.match = parseFromTo(cur, d, resolver);
+  r.match = parseFromTo(cur, d, resolver, sink);
   cur.expect("->", '"->"');
   cur.expect("src", '"src"');
   const src = parseRewriteSide(cur, d, resolver);

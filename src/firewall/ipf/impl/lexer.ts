@@ -351,3 +351,32 @@ export class Cursor {
     return new ParseError(code, message, t.offset, t.length);
   }
 }
+
+/** The source span from `start` to the last token the cursor consumed. */
+export function spanSince(
+  start: Token,
+  cur: Cursor,
+  sink: DiagnosticSink,
+): { offset: number; length: number; line: number; column: number } {
+  const last = cur.tokens[cur.pos - 1] ?? start;
+  return {
+    offset: start.offset,
+    length: last.offset + last.length - start.offset,
+    ...sink.index.position(start.offset),
+  };
+}
+
+/** Cut a line's tokens at `;`: each piece is one rule. */
+export function splitStatements(tokens: Token[]): Token[][] {
+  const out: Token[][] = [];
+  let cur: Token[] = [];
+  for (const t of tokens) {
+    cur.push(t);
+    if (t.kind === "punct" && t.text === ";") {
+      out.push(cur);
+      cur = [];
+    }
+  }
+  if (cur.length > 0) out.push(cur);
+  return out.filter((s) => !(s.length === 1 && s[0]?.text === ";"));
+}
