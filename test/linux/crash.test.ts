@@ -1,9 +1,8 @@
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { makeTestHost, processesInNamespace, type TestHost } from "./helpers/host.js";
+import { makeTestHost, jailProcesses, survivors, type TestHost } from "./helpers/host.js";
 import { netnsName } from "../../src/core/linux/lifecycle.js";
-import { readlinkSync } from "node:fs";
 
 /**
  * Crash recovery: a jail's init killed from outside, and qjail itself killed
@@ -44,16 +43,18 @@ describe("Linux crash recovery", { skip: !canRun && "needs root on Linux" }, () 
     await ok(["start", "crash"]);
     const state = host.runState("crash");
     assert.ok(state);
-    const pidNs = readlinkSync(`/proc/${state.pid}/ns/pid`);
+    const procs = jailProcesses(state.pid);
     process.kill(state.pid, "SIGKILL");
-    for (let i = 0; i < 50 && processesInNamespace("pid", pidNs).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
-    assert.deepEqual(processesInNamespace("pid", pidNs), [], "the kernel ended the jail with its init");
+    for (let i = 0; i < 50 && survivors(procs).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(survivors(procs), [], "the kernel ended the jail with its init");
     assert.equal("crash" in (await live()), false, "a dead init is not a running jail, state file or not");
+    assert.match(await ok(["list", "crash"]), /^DS\s+N\/A\s.*crash$/m, "list shows it stopped");
     assert.ok(host.runState("crash"), "the stale state file is still there to be repaired");
     await ok(["start", "crash"]);
     const again = host.runState("crash");
     assert.ok(again && again.pid !== state.pid);
     assert.equal("crash" in (await live()), true);
+    assert.match(await ok(["list", "crash"]), new RegExp(`^DR\\s+${again.jid}\\s.*crash$`, "m"), "list shows it running with its JID");
     await ok(["stop", "crash"]);
     await assertClean("crash");
   });

@@ -1,7 +1,7 @@
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, readlinkSync, statSync, writeFileSync, readdirSync } from "node:fs";
-import { makeTestHost, processesInNamespace, hostMountsUnder, type TestHost } from "./helpers/host.js";
+import { makeTestHost, hostMountsUnder, jailProcesses, survivors, type TestHost } from "./helpers/host.js";
 import { netnsName } from "../../src/core/linux/lifecycle.js";
 import { runProgram } from "../../src/platform/run.js";
 
@@ -24,7 +24,7 @@ describe("Linux backend end to end", { skip: !canRun && "needs root on Linux" },
     const r = await host.qjail(["console", "-c", cmd, name]);
     return { code: r.code, out: r.stdout + r.stderr };
   };
-  let wwwInit: { pid: number; pidNs: string; netNs: string; mntNs: string } | undefined;
+  let wwwInit: { pid: number; procs: ReturnType<typeof jailProcesses> } | undefined;
 
   before(async () => {
     host = await makeTestHost("e2e");
@@ -50,6 +50,15 @@ describe("Linux backend end to end", { skip: !canRun && "needs root on Linux" },
     assert.ok(existsSync(host.path("/usr/jails/ssh/etc/rc.d/sshd")));
   });
 
+  it("start --dry-run prints the exact commands and changes nothing", async () => {
+    const r = await host.qjail(["start", "--dry-run", "www"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^ip netns add qjail-[0-9a-f]{8}-www$/m);
+    assert.match(r.stdout, /jail-launch\.sh .* -- nsenter --net=\/run\/netns\/qjail-[0-9a-f]{8}-www -- unshare --mount --uts --ipc --pid --fork/);
+    assert.equal(existsSync(`/run/netns/${netnsName(host.root, "www")}`), false);
+    assert.equal(host.runState("www"), undefined);
+  });
+
   it("start runs each jail in its own namespaces with its own root", async () => {
     await ok(["start", "www"]);
     await ok(["start", "ssh"]);
@@ -61,7 +70,7 @@ describe("Linux backend end to end", { skip: !canRun && "needs root on Linux" },
     }
     const identify = await host.inHost(["ip", "netns", "identify", String(state.pid)]);
     assert.equal(identify.stdout.trim(), netnsName(host.root, "www"), "www's init is in www's named network namespace");
-    wwwInit = { pid: state.pid, pidNs: ns("pid"), netNs: ns("net"), mntNs: ns("mnt") };
+    wwwInit = { pid: state.pid, procs: jailProcesses(state.pid) };
 
     writeFileSync(host.path("/usr/jails/www/root/marker"), "inside www\n");
     assert.match((await inJail("www", "cat /root/marker")).out, /inside www/);
@@ -122,30 +131,18 @@ describe("Linux backend end to end", { skip: !canRun && "needs root on Linux" },
     assert.match(fromJail.out, /SSH-2\.0/);
     const state = host.runState("www");
     assert.ok(state && wwwInit && state.pid !== wwwInit.pid, "restart made a new init");
-    assert.deepEqual(processesInNamespace("pid", wwwInit.pidNs), [], "nothing of the old www survived the restart");
+    assert.deepEqual(survivors(wwwInit.procs), [], "nothing of the old www survived the restart");
   });
 
   it("stop leaves no jail process, mount, namespace or interface", async () => {
     const www = host.runState("www");
     const ssh = host.runState("ssh");
     assert.ok(www && ssh);
-    // every process of both jails, by PID and start time (namespace inode numbers are reused once freed)
-    const startTime = (pid: number): string | undefined => {
-      try {
-        return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ")[19];
-      } catch {
-        return undefined;
-      }
-    };
-    const members = [www.pid, ssh.pid].flatMap((p) => {
-      const pidNs = readlinkSync(`/proc/${p}/ns/pid`);
-      return processesInNamespace("pid", pidNs).map((pid) => ({ pid, start: startTime(pid) }));
-    });
+    const members = [...jailProcesses(www.pid), ...jailProcesses(ssh.pid)];
     assert.ok(members.length >= 4, "init and services of both jails were seen");
     await ok(["stop", "www"]);
     await ok(["stop", "ssh"]);
-    const survivors = members.filter((m) => m.start !== undefined && startTime(m.pid) === m.start);
-    assert.deepEqual(survivors, [], "no process of either jail is left");
+    assert.deepEqual(survivors(members), [], "no process of either jail is left");
     assert.equal(existsSync(`/run/netns/${netnsName(host.root, "www")}`), false);
     assert.equal(existsSync(`/run/netns/${netnsName(host.root, "ssh")}`), false);
     const links = await host.inHost(["ip", "-o", "link", "show"]);

@@ -75,13 +75,11 @@ export async function makeTestHost(label: string): Promise<TestHost> {
     publicAddress: PUBLIC_HOST,
     inHost,
     inClient,
-    async qjail(args, timeoutMs = 120_000, env) {
+    qjail(args, timeoutMs = 120_000, env) {
       if (cliHas(args)) {
         const found = findCommand(args);
         const n = found?.def.path.length ?? 0;
-        const r = await inHost([...qjailArgv(), ...args.slice(0, n), "--root", root, "--platform", "linux", ...args.slice(n)], timeoutMs, env);
-        // install is registered but does not call planLinuxInstall yet: drive it through the API meanwhile
-        if (!(r.code === 3 && r.stderr.includes("QJ1223"))) return r;
+        return inHost([...qjailArgv(), ...args.slice(0, n), "--root", root, "--platform", "linux", ...args.slice(n)], timeoutMs, env);
       }
       return inHost([...driverArgv(), root, ...args], timeoutMs, env);
     },
@@ -153,4 +151,33 @@ export function hostMountsUnder(dir: string): string[] {
     .split("\n")
     .map((l) => l.split(" ")[4] ?? "")
     .filter((m) => m === dir || m.startsWith(`${dir}/`));
+}
+
+/**
+ * /proc/PID/stat start time, undefined when the process is gone. A zombie
+ * counts as gone: it has already exited and holds nothing of the jail; it
+ * only waits for the machine's init (slow to reap in some containers).
+ */
+export function startTimeOf(pid: number): string | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ");
+    if (fields === undefined || fields[0] === "Z" || fields[0] === "X") return undefined;
+    return fields[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Every process in the PID namespace of `pid`, by PID and start time: a
+ * namespace's inode number is reused once it is freed, a (PID, start time)
+ * pair never is.
+ */
+export function jailProcesses(pid: number): { pid: number; start: string | undefined }[] {
+  return processesInNamespace("pid", readlinkSync(`/proc/${pid}/ns/pid`)).map((p) => ({ pid: p, start: startTimeOf(p) }));
+}
+
+/** Those of `procs` that still run. */
+export function survivors(procs: readonly { pid: number; start: string | undefined }[]): number[] {
+  return procs.filter((p) => p.start !== undefined && startTimeOf(p.pid) === p.start).map((p) => p.pid);
 }
