@@ -163,7 +163,7 @@ export class IpfEngine {
       if (trace) trace.fragmentMatched = true;
       return { verdict: fragVerdict, quick: true, rule: undefined };
     }
-    const st = this.state.find(p);
+    const st = this.state.find(p) ?? this.state.findQuoted(p);
     if (st) {
       if (trace) trace.stateMatched = st;
       // A fragment passed by state opens the way for the rest of its packet when the rule keeps frags.

@@ -246,6 +246,10 @@ export class NatTable {
       this.apply(p, out);
       return { session: s, created: false, before, after: this.tupleOf(p), rejected: false };
     }
+    if (p.inner) {
+      const quoted = this.translateQuoted(p);
+      if (quoted) return quoted;
+    }
     const inbound = p.dir === "in";
     const sticky = inbound ? this.stickyRule(p, before) : undefined;
     if (sticky && sticky.ast.target.kind === "list") {
@@ -307,6 +311,36 @@ export class NatTable {
     let at = i;
     while (at < list.length && (list[at] as CompiledNatRule).bits === r.bits) at++;
     list.splice(at, 0, r);
+  }
+
+  /**
+   * An ICMP error about a packet NAT translated: the quoted packet is the
+   * translated one, so it and the error's own destination are put back as the
+   * host behind the NAT sent them (ip_nat.c ipf_nat_icmperror).
+   */
+  private translateQuoted(p: Packet): NatResult | undefined {
+    const q = p.inner;
+    if (!q) return undefined;
+    const ports = (q.proto === IPPROTO_TCP || q.proto === IPPROTO_UDP) && q.sport !== undefined;
+    const s = this.sessions.find(
+      (x) =>
+        x.family === p.family &&
+        x.proto === q.proto &&
+        x.translated.src === q.src &&
+        x.translated.dst === q.dst &&
+        (!ports || (x.translated.sport === q.sport && x.translated.dport === q.dport)),
+    );
+    if (!s) return undefined;
+    const before = this.tupleOf(p);
+    if (p.dst === q.src) p.dst = s.original.src;
+    if (p.src === q.dst) p.src = s.original.dst;
+    q.src = s.original.src;
+    q.dst = s.original.dst;
+    if (ports) {
+      q.sport = s.original.sport;
+      q.dport = s.original.dport;
+    }
+    return { session: s, created: false, before, after: this.tupleOf(p), rejected: false };
   }
 
   private bimapInbound(r: CompiledNatRule, p: Packet): string | undefined {

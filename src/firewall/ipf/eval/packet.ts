@@ -54,7 +54,24 @@ export interface Packet {
   bad: boolean;
   /** Too short for its transport header (`with short`). */
   short: boolean;
+  /**
+   * ICMP errors (unreachable, source quench, redirect, time exceeded,
+   * parameter problem): the packet they quote, which NAT and the state table
+   * match against their sessions. Rewritten in place by NAT.
+   */
+  inner: InnerPacket | undefined;
 }
+
+export interface InnerPacket {
+  proto: number;
+  src: bigint;
+  dst: bigint;
+  sport: number | undefined;
+  dport: number | undefined;
+}
+
+/** ICMPv4 error types that quote the offending packet. */
+export const ICMP_ERROR_TYPES: ReadonlySet<number> = new Set([3, 4, 5, 11, 12]);
 
 /** lib/ionames (IP option names → option mask bit, option length used when building). */
 export const IP_OPTIONS: Readonly<Record<string, { bit: number; len: number; code: number }>> = {
@@ -261,6 +278,7 @@ function emptyPacket(family: Family, dir: Direction, ifname: string): Packet {
     raw: undefined,
     bad: false,
     short: false,
+    inner: undefined,
   };
 }
 
@@ -421,7 +439,7 @@ export function formatPacketLine(p: Packet): string {
 
 /** A copy that NAT may rewrite without touching the caller's packet. */
 export function clonePacket(p: Packet): Packet {
-  return { ...p };
+  return { ...p, inner: p.inner ? { ...p.inner } : undefined };
 }
 
 function checksum16(bytes: Uint8Array, start: number, end: number, initial = 0): number {
@@ -515,6 +533,19 @@ function decodeTransport(p: Packet, bytes: Uint8Array, at: number, u16: (o: numb
     p.icmpType = bytes[at] ?? 0;
     p.icmpCode = bytes[at + 1] ?? 0;
     p.icmpId = u16(at + 4);
+    const innerAt = at + 8;
+    if (p.family === 4 && p.proto === IPPROTO_ICMP && ICMP_ERROR_TYPES.has(p.icmpType) && bytes.length >= innerAt + 20 && (bytes[innerAt] ?? 0) >> 4 === 4) {
+      const ihl = ((bytes[innerAt] ?? 0) & 0x0f) * 4;
+      const proto = bytes[innerAt + 9] ?? 0;
+      const ports = (proto === IPPROTO_TCP || proto === IPPROTO_UDP) && bytes.length >= innerAt + ihl + 4;
+      p.inner = {
+        proto,
+        src: BigInt(u32(innerAt + 12)),
+        dst: BigInt(u32(innerAt + 16)),
+        sport: ports ? u16(innerAt + ihl) : undefined,
+        dport: ports ? u16(innerAt + ihl + 2) : undefined,
+      };
+    }
   }
 }
 
@@ -634,6 +665,7 @@ export function packetBytes(p: Packet, original: Packet, mssClamp?: number): Uin
       newWords.push(p.dport ?? 0);
     }
   }
+  if (v4 && p.inner && original.inner && p.proto === IPPROTO_ICMP) patchQuotedPacket(b, hl, original.inner, p.inner);
   if (mssClamp !== undefined && p.proto === IPPROTO_TCP && l4 && ((b[hl + 13] ?? 0) & TH.S) !== 0) {
     // mssclamp: lower the MSS option of a SYN to the rule's value.
     const end = Math.min(b.length, hl + ((b[hl + 12] ?? 0) >> 4) * 4);
@@ -655,6 +687,56 @@ export function packetBytes(p: Packet, original: Packet, mssClamp?: number): Uin
   }
   if (haveL4Sum && oldWords.length > 0) set16(l4SumAt, adjustChecksum(get16(l4SumAt), oldWords, newWords));
   return b;
+}
+
+/**
+ * Rewrite the packet an ICMP error quotes: its addresses and ports, its IP
+ * checksum, its TCP/UDP checksum when quoted in full, and the ICMP checksum
+ * over all of those changes.
+ */
+function patchQuotedPacket(b: Uint8Array, outerHl: number, from: InnerPacket, to: InnerPacket): void {
+  const get16 = (o: number): number => ((b[o] ?? 0) << 8) | (b[o + 1] ?? 0);
+  const set16 = (o: number, v: number): void => {
+    b[o] = (v >> 8) & 0xff;
+    b[o + 1] = v & 0xff;
+  };
+  const icmpSumAt = outerHl + 2;
+  const at = outerHl + 8;
+  const ihl = ((b[at] ?? 0) & 0x0f) * 4;
+  const icmpOld: number[] = [];
+  const icmpNew: number[] = [];
+  const change = (o: number, v: number, l4: number[][]): void => {
+    const old = get16(o);
+    if (old === v) return;
+    set16(o, v);
+    icmpOld.push(old);
+    icmpNew.push(v);
+    l4[0]?.push(old);
+    l4[1]?.push(v);
+  };
+  const pseudoOld: number[] = [];
+  const pseudoNew: number[] = [];
+  const ipOld: number[] = [];
+  const ipNew: number[] = [];
+  const addr = (o: number, a: bigint, z: bigint): void => {
+    if (a === z) return;
+    const ow = addressWords(4, a);
+    const nw = addressWords(4, z);
+    ow.forEach((w, i) => change(o + i * 2, nw[i] ?? 0, [pseudoOld, pseudoNew]));
+    ipOld.push(...ow);
+    ipNew.push(...nw);
+  };
+  addr(at + 12, from.src, to.src);
+  addr(at + 16, from.dst, to.dst);
+  if (ipOld.length > 0) change(at + 10, adjustChecksum(get16(at + 10), ipOld, ipNew), []);
+  const l4At = at + ihl;
+  if (from.sport !== undefined && to.sport !== undefined && from.sport !== to.sport) change(l4At, to.sport, [pseudoOld, pseudoNew]);
+  if (from.dport !== undefined && to.dport !== undefined && from.dport !== to.dport) change(l4At + 2, to.dport, [pseudoOld, pseudoNew]);
+  const l4SumAt = to.proto === IPPROTO_TCP ? l4At + 16 : to.proto === IPPROTO_UDP ? l4At + 6 : -1;
+  if (l4SumAt > 0 && b.length >= l4SumAt + 2 && pseudoOld.length > 0 && !(to.proto === IPPROTO_UDP && get16(l4SumAt) === 0)) {
+    change(l4SumAt, adjustChecksum(get16(l4SumAt), pseudoOld, pseudoNew), []);
+  }
+  if (icmpOld.length > 0) set16(icmpSumAt, adjustChecksum(get16(icmpSumAt), icmpOld, icmpNew));
 }
 
 /** printpacket's -x form: two bytes per group, each followed by a space, then an empty line. */

@@ -107,6 +107,24 @@ export class StateTable {
     return undefined;
   }
 
+  /**
+   * The entry an ICMP error belongs to: the packet it quotes is one of the
+   * entry's own (ip_state.c ipf_checkicmpmatchingstate). `noicmperr` opts out.
+   */
+  findQuoted(p: Packet): StateMatch | undefined {
+    const q = p.inner;
+    if (!q) return undefined;
+    const ports = q.proto === IPPROTO_TCP || q.proto === IPPROTO_UDP;
+    const candidates = this.byFlow.get(flowKey(q.proto, q.src, q.dst, ports ? (q.sport ?? 0) : 0, ports ? (q.dport ?? 0) : 0)) ?? [];
+    for (const e of candidates) {
+      if (e.family !== p.family || e.rule.ast.keepState?.noIcmpErr) continue;
+      const forward = e.src === q.src && e.dst === q.dst && (!ports || (e.sport === q.sport && e.dport === q.dport));
+      const reverse = e.src === q.dst && e.dst === q.src && (!ports || (e.sport === q.dport && e.dport === q.sport));
+      if (forward || reverse) return { entry: e, reverse: forward };
+    }
+    return undefined;
+  }
+
   private advanceTcp(e: StateEntry, p: Packet, reverse: boolean): void {
     if (p.tcpFlags & (TH.F | TH.R)) e.closing = true;
     const side = reverse ? 1 : 0;

@@ -255,5 +255,6 @@ export function parseFriendlyPacket(words: readonly string[], opts: FriendlyPack
     raw: undefined,
     bad: false,
     short: false,
+    inner: undefined,
   };
 }
