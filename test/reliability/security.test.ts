@@ -1,12 +1,17 @@
 import { test, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, statSync, mkdirSync, writeFileSync, symlinkSync, linkSync, existsSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync, statSync, mkdirSync, writeFileSync, symlinkSync, linkSync, existsSync, rmSync, cpSync, chmodSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { join, relative } from "node:path";
 import { applyPlan } from "../../src/platform/apply.js";
 import type { Plan, Step } from "../../src/core/plan.js";
 import { UsageError } from "../../src/core/errors.js";
-import { REPO_ROOT, tempDir, treeDigest } from "../helpers/cli.js";
+import { hostLayout, physical } from "../../src/core/paths.js";
+import { readPasswordFile } from "../../src/platform/dyndns-client.js";
+import { REPO_ROOT, runCli, tempDir, treeDigest } from "../helpers/cli.js";
 import { childArgv, runSync } from "./helpers/index.js";
+import { createJails, installHost, releaseBase } from "./helpers/host.js";
+import { buildArchive, evilArchive } from "./helpers/archive.js";
 
 // Security checks (issue 7 §4): no host code builds a shell command string, a
 // jail's root user cannot steer host-side writes or deletes outside the jail
@@ -405,5 +410,228 @@ describe("planted links cannot steer host-side writes or deletes out of a jail",
     // Linux bind mounts of the same filesystem keep st_dev, so a st_dev check alone does not see them.
     assert.deepEqual(treeDigest(shared), before, "files of the filesystem mounted in the jail were deleted");
     assert.match(r.stdout, /^error apply QJ1101 refusing to touch ".*sharedfs": .*mounted/m, r.stderr);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// (b, continued) The same attacks through the real commands, on an installed
+// host under --root: a jail's root user plants links in its own tree, then the
+// admin runs a host-side qjail command on that jail.
+
+const cliHosts = tempDir(`qjail-sec-cli-${process.pid}-`);
+let installedTemplate: string | undefined;
+after(() => {
+  cliHosts.cleanup();
+  releaseBase();
+});
+
+/** A fresh installed host with jail www, and canary host files outside every jail. */
+async function cliHost(label: string): Promise<{ root: string; www: string; digestOutside: () => Map<string, string> }> {
+  if (installedTemplate === undefined) {
+    installedTemplate = join(cliHosts.dir, "template");
+    mkdirSync(installedTemplate, { recursive: true });
+    await installHost(installedTemplate);
+    await createJails(installedTemplate, [["www", "10.0.0.3"]]);
+    for (const [p, c] of Object.entries(HOST_CANARIES)) {
+      mkdirSync(join(installedTemplate, p, ".."), { recursive: true });
+      writeFileSync(join(installedTemplate, p), c);
+    }
+  }
+  const root = join(cliHosts.dir, label.replace(/[^A-Za-z0-9]/g, "_"));
+  cpSync(installedTemplate, root, { recursive: true, verbatimSymlinks: true });
+  // Everything a jail must never reach: the host's files, the shared base, the template.
+  const watched = ["etc", "root", "usr/jails/sharedfs", "usr/jails/template", "usr/jails/flavors"];
+  const digestOutside = (): Map<string, string> => {
+    const out = new Map<string, string>();
+    for (const w of watched) for (const [k, v] of treeDigest(join(root, w))) out.set(`${w}/${k}`, v);
+    return out;
+  };
+  return { root, www: join(root, "usr/jails/www"), digestOutside };
+}
+
+const HOST_CANARIES: Record<string, string> = {
+  "etc/rc.conf": 'hostname="host.example.org"\n',
+  "etc/passwd": "root:*:0:0::/root:/bin/sh\n",
+  "etc/master.passwd": "root:$6$secret:0:0::0:0::/root:/bin/sh\n",
+  "etc/fstab": "/dev/ada0p2 / ufs rw 1 1\n",
+  "etc/ssh/sshd_config": "PermitRootLogin no\n",
+  "root/.ssh/authorized_keys": "ssh-ed25519 AAAA admin\n",
+};
+
+interface CliAttack {
+  name: string;
+  plant(h: { root: string; www: string }): void;
+  argv: string[];
+  /** Exit statuses that are acceptable (0 = did the work safely, 3 = refused clearly). */
+  exits?: number[];
+}
+
+const replaceWithLink = (path: string, target: string): void => {
+  rmSync(path, { recursive: true, force: true });
+  symlinkSync(target, path);
+};
+
+const CLI_ATTACKS: readonly CliAttack[] = [
+  { name: "config -h: etc/rc.conf → host /etc/rc.conf (relative)", plant: (h) => replaceWithLink(join(h.www, "etc/rc.conf"), "../../../../etc/rc.conf"), argv: ["config", "-h", "www"] },
+  { name: "config -h: etc/rc.conf → host file (absolute physical path)", plant: (h) => replaceWithLink(join(h.www, "etc/rc.conf"), join(h.root, "etc/rc.conf")), argv: ["config", "-h", "www"] },
+  { name: "config -h: etc/ssh → host /etc/ssh", plant: (h) => replaceWithLink(join(h.www, "etc/ssh"), join(h.root, "etc/ssh")), argv: ["config", "-h", "www"] },
+  { name: "config -h: etc → host /etc", plant: (h) => replaceWithLink(join(h.www, "etc"), join(h.root, "etc")), argv: ["config", "-h", "www"] },
+  {
+    name: "config -h: etc/rc.conf hard-linked to host /etc/rc.conf",
+    plant: (h) => {
+      rmSync(join(h.www, "etc/rc.conf"), { force: true });
+      linkSync(join(h.root, "etc/rc.conf"), join(h.www, "etc/rc.conf"));
+    },
+    argv: ["config", "-h", "www"],
+  },
+  {
+    name: "config -h: etc/ssh/sshd_config hard-linked to the host's",
+    plant: (h) => {
+      rmSync(join(h.www, "etc/ssh/sshd_config"), { force: true });
+      mkdirSync(join(h.www, "etc/ssh"), { recursive: true });
+      linkSync(join(h.root, "etc/ssh/sshd_config"), join(h.www, "etc/ssh/sshd_config"));
+    },
+    argv: ["config", "-h", "www"],
+  },
+  { name: "config -h: the jail root replaced by a link to host /", plant: (h) => replaceWithLink(h.www, h.root), argv: ["config", "-h", "www"] },
+  {
+    name: "delete: links to host files and directories inside the jail",
+    plant: (h) => {
+      replaceWithLink(join(h.www, "etc/passwd"), join(h.root, "etc/passwd"));
+      symlinkSync(join(h.root, "etc"), join(h.www, "hostetc"));
+      symlinkSync("../../../../root", join(h.www, "hostroot"));
+    },
+    argv: ["delete", "www"],
+  },
+  { name: "delete: etc/fstab → host /etc/fstab", plant: (h) => replaceWithLink(join(h.www, "etc/fstab"), join(h.root, "etc/fstab")), argv: ["delete", "www"] },
+  { name: "delete: the jail root replaced by a link to host /etc", plant: (h) => replaceWithLink(h.www, join(h.root, "etc")), argv: ["delete", "www"] },
+  { name: "delete: the jail root replaced by a link to the shared base", plant: (h) => replaceWithLink(h.www, join(h.root, "usr/jails/sharedfs")), argv: ["delete", "www"] },
+  {
+    name: "delete: a hard link to a host file inside the jail",
+    plant: (h) => linkSync(join(h.root, "etc/master.passwd"), join(h.www, "etc/stolen")),
+    argv: ["delete", "www"],
+  },
+  { name: "config -n: the jail root replaced by a link to host /etc", plant: (h) => replaceWithLink(h.www, join(h.root, "etc")), argv: ["config", "-n", "web", "www"] },
+  { name: "config -n: etc → host /etc", plant: (h) => replaceWithLink(join(h.www, "etc"), join(h.root, "etc")), argv: ["config", "-n", "web", "www"] },
+  { name: "archive: etc → host /etc (the archive must not carry host files)", plant: (h) => replaceWithLink(join(h.www, "etc"), join(h.root, "etc")), argv: ["archive", "www"] },
+  { name: "archive: the jail root replaced by a link to host /root", plant: (h) => replaceWithLink(h.www, join(h.root, "root")), argv: ["archive", "www"] },
+  {
+    name: "create on a leftover tree whose etc → host /etc",
+    plant: (h) => {
+      mkdirSync(join(h.root, "usr/jails/mail"), { recursive: true });
+      symlinkSync(join(h.root, "etc"), join(h.root, "usr/jails/mail/etc"));
+    },
+    argv: ["create", "-n", "lo1", "-4", "10.0.0.9", "mail"],
+  },
+  {
+    name: "create -c on a leftover tree whose etc/rc.conf → host file",
+    plant: (h) => {
+      mkdirSync(join(h.root, "usr/jails/mail/etc"), { recursive: true });
+      symlinkSync(join(h.root, "etc/rc.conf"), join(h.root, "usr/jails/mail/etc/rc.conf"));
+    },
+    argv: ["create", "-n", "lo1", "-4", "10.0.0.9", "-c", "mail"],
+  },
+  {
+    name: "create on a leftover tree that is a link to host /root",
+    plant: (h) => symlinkSync(join(h.root, "root"), join(h.root, "usr/jails/mail")),
+    argv: ["create", "-n", "lo1", "-4", "10.0.0.9", "mail"],
+  },
+];
+
+let cliAttacksTried = 0;
+describe("planted links through the real commands (--root, FreeBSD layout)", () => {
+  after(() => process.stderr.write(`symlink attacks: ${LINK_ATTACKS.length} on the plan applier, ${cliAttacksTried} through the CLI\n`));
+  for (const a of CLI_ATTACKS) {
+    test(a.name, async () => {
+      cliAttacksTried++;
+      const h = await cliHost(a.name);
+      a.plant(h);
+      const before = h.digestOutside();
+      const [cmd, ...rest] = a.argv;
+      const r = await runCli([cmd as string, "--root", h.root, "--platform", "freebsd", ...rest]);
+      assert.deepEqual(digestChanges(h.digestOutside(), before), [], `host files changed; qjail said:\n${r.stdout}${r.stderr}`);
+      assert.ok((a.exits ?? [0, 3]).includes(r.code), `exit ${r.code}: a failure must be a clear refusal, not an internal error:\n${r.stderr}`);
+      if (a.argv[0] === "archive" && r.code === 0) {
+        const listing = spawnSync("tar", ["-tzvf", join(h.root, "usr/jails/archive", readdirSync(join(h.root, "usr/jails/archive"))[0] as string)], { encoding: "utf8" });
+        assert.doesNotMatch(listing.stdout, /secret|authorized_keys|master\.passwd/, "the archive carries host files");
+      }
+    });
+  }
+});
+
+function digestChanges(a: Map<string, string>, b: Map<string, string>): string[] {
+  return [...new Set([...a.keys(), ...b.keys()])].filter((k) => a.get(k) !== b.get(k)).sort();
+}
+
+// ---------------------------------------------------------------------------
+// A restored archive must not be able to aim later host-side commands at host files.
+
+describe("a crafted archive cannot aim host-side commands outside its jail", () => {
+  test("a record whose fstab names a host file: restore refuses, or delete leaves that file alone", async () => {
+    const h = await cliHost("restore-fstab");
+    const file = join(h.root, "usr/jails/archive/evil@202611301200.00.tar");
+    buildArchive(file, evilArchive([], (t) => t.replace('fstab="/usr/local/etc/qjail.fstab/evil"', 'fstab="/etc/master.passwd"')));
+    const before = h.digestOutside();
+    const restore = await runCli(["restore", "--root", h.root, "--platform", "freebsd", "evil@202611301200.00.tar"]);
+    if (restore.code === 0) {
+      const del = await runCli(["delete", "--root", h.root, "--platform", "freebsd", "evil"]);
+      assert.deepEqual(digestChanges(h.digestOutside(), before), [], `restore accepted fstab="/etc/master.passwd", and 'delete evil' then changed host files:\n${del.stderr}`);
+    } else {
+      assert.equal(restore.code, 3, restore.stderr);
+      assert.match(restore.stderr, /QJ16\d\d.*\/etc\/master\.passwd/);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------
+// (c) File modes: what a FreeBSD admin expects of files qjail writes.
+
+describe("modes of the files qjail writes", () => {
+  test("records, jail.conf blocks, fstabs, exposures, rules and archives: no file or directory is world-writable", async () => {
+    const h = await cliHost("modes");
+    for (const argv of [
+      ["create", "-n", "lo1", "-4", "10.0.0.4", "-c", "mail"],
+      ["expose", "www", "tcp", "6188:80", "--no-load"],
+      ["fw", "sync", "--no-load"],
+      ["archive", "www"],
+      ["config", "-r", "mail"],
+      ["start", "www"],
+    ]) {
+      const words = argv[0] === "fw" ? 2 : 1;
+      const r = await runCli([...argv.slice(0, words), "--root", h.root, "--platform", "freebsd", ...argv.slice(words)]);
+      assert.equal(r.code, 0, `${argv.join(" ")}: ${r.stderr}`);
+    }
+    const offenders: string[] = [];
+    const l = hostLayout();
+    for (const [path, entry] of treeDigest(h.root)) {
+      const m = /^(file|dir) ([0-7]+)/.exec(entry);
+      if (!m) continue;
+      const mode = parseInt(m[2] as string, 8);
+      // A world-writable directory is fine only with the sticky bit (a jail's /tmp).
+      if ((mode & 0o002) !== 0 && !(m[1] === "dir" && (mode & 0o1000) !== 0)) offenders.push(`${path} ${m[2]}`);
+    }
+    assert.deepEqual(offenders, [], "world-writable files or directories");
+    const modeOf = (logical: string): string => (statSync(physical(h.root, logical)).mode & 0o7777).toString(8);
+    for (const f of [`${l.local}/www`, `${l.global}/www`, `${l.config}/www`, `${l.fstabDir}/www`, `${l.local}/mail.norun`, `${l.exposures}/www`]) {
+      assert.ok(["644", "600"].includes(modeOf(f)), `${f} has mode ${modeOf(f)}, expected 0644 or 0600`);
+    }
+    for (const a of readdirSync(physical(h.root, l.archive))) {
+      const mode = modeOf(`${l.archive}/${a}`);
+      // An archive holds the jail's master.passwd: no other user may read it.
+      assert.equal(parseInt(mode, 8) & 0o004, 0, `archive ${a} is world-readable (mode ${mode}) and holds the jail's password hashes`);
+    }
+  });
+
+  test("the dyndns password file is refused when every user can read it", async () => {
+    const dir = join(cliHosts.dir, "dyndns");
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, "qjail.dyndns");
+    writeFileSync(file, "s3cret\n", { mode: 0o644 });
+    chmodSync(file, 0o644);
+    await assert.rejects(readPasswordFile(file), (e: unknown) => e instanceof UsageError && e.code === "QJ5108" && /readable by every user \(mode 644\)/.test(e.message) && /chmod 600/.test(e.hint ?? ""));
+    chmodSync(file, 0o604);
+    await assert.rejects(readPasswordFile(file), (e: unknown) => e instanceof UsageError && e.code === "QJ5108");
+    chmodSync(file, 0o600);
+    assert.equal(await readPasswordFile(file), "s3cret");
   });
 });
