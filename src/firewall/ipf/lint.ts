@@ -10,7 +10,15 @@
  * jail's address and port, not the public ones; ipnat uses the first matching
  * rule; ipf uses the last matching rule unless a `quick` rule matched first.
  */
-import type { AddressMatch, FilterRule, NatProtocol, NatRule, PortMatch, Protocol } from "./ast.js";
+import type {
+  AddressMatch,
+  CidrAddress,
+  FilterRule,
+  NatProtocol,
+  NatRule,
+  PortMatch,
+  Protocol,
+} from "./ast.js";
 import { cidrValue } from "./impl/address.js";
 
 /** Stable codes of semantic findings (QJ41xx). */
@@ -89,13 +97,24 @@ const overlaps = (x: Interval[], y: Interval[]) => x.some(([a, b]) => y.some(([c
 const covers = (outer: Interval[], inner: Interval[]) =>
   inner.every(([a, b]) => outer.some(([c, d]) => c <= a && b <= d));
 
+// Lint compares every rule with every forward; parse each address once.
+const cidrCache = new WeakMap<CidrAddress, { address: bigint; mask: bigint }>();
+function cidrValueCached(c: CidrAddress): { address: bigint; mask: bigint } {
+  let v = cidrCache.get(c);
+  if (v === undefined) {
+    v = cidrValue(c);
+    cidrCache.set(c, v);
+  }
+  return v;
+}
+
 function addressContains(outer: AddressMatch, inner: AddressMatch): boolean {
   if (outer.kind === "any") return true;
   if (outer.kind !== "cidr") return JSON.stringify(outer) === JSON.stringify(inner);
   if (inner.kind === "any") return outer.prefix === 0;
   if (inner.kind !== "cidr" || inner.family !== outer.family) return false;
-  const o = cidrValue(outer);
-  const i = cidrValue(inner);
+  const o = cidrValueCached(outer);
+  const i = cidrValueCached(inner);
   return (o.mask & i.mask) === o.mask && (i.address & o.mask) === o.address;
 }
 
@@ -123,6 +142,8 @@ interface Forward {
   publicAddress: AddressMatch;
   publicPorts: Interval[];
   protos: number[] | null;
+  /** A few public ports to try (every port of a small range, the ends of a large one). */
+  samples: number[];
   /** Destination port after translation for public port p. */
   translate: (p: number) => number;
   targets: AddressMatch[];
@@ -155,6 +176,7 @@ function forwards(nat: readonly NatRule[]): Forward[] {
             ? []
             : [{ kind: "any" }];
     out.push({
+      samples: samplePorts(publicPorts),
       rule: r,
       iface: r.interfaces.map((i) => i.name),
       publicAddress,
@@ -211,7 +233,7 @@ export function lintRules(input: LintInput): LintFinding[] {
     if (r.to.port === null) continue;
     for (const f of fwd) {
       if (!onInterface(r, f.iface) || !protosOverlap(filterProtos(r.proto), f.protos)) continue;
-      const hits = samplePorts(f.publicPorts).filter((p) => admits(dst, p) && !admits(dst, f.translate(p)));
+      const hits = f.samples.filter((p) => admits(dst, p) && !admits(dst, f.translate(p)));
       if (hits.length === 0) continue;
       const p = hits[0] as number;
       add({
@@ -233,13 +255,8 @@ export function lintRules(input: LintInput): LintFinding[] {
       const a = fwd[i] as Forward;
       const b = fwd[j] as Forward;
       if (a.rule.options.roundRobin && b.rule.options.roundRobin) continue;
-      if (!a.iface.some((x) => b.iface.includes(x))) continue;
-      if (
-        !protosOverlap(a.protos, b.protos) ||
-        !addressOverlaps(a.publicAddress, b.publicAddress) ||
-        !overlaps(a.publicPorts, b.publicPorts)
-      )
-        continue;
+      if (!overlaps(a.publicPorts, b.publicPorts) || !a.iface.some((x) => b.iface.includes(x))) continue;
+      if (!protosOverlap(a.protos, b.protos) || !addressOverlaps(a.publicAddress, b.publicAddress)) continue;
       add({
         code: IpfLintCode.PortForwardedTwice,
         severity: "error",
@@ -257,7 +274,7 @@ export function lintRules(input: LintInput): LintFinding[] {
   if (ipf.length > 0) {
     for (const f of fwd) {
       for (const target of f.targets) {
-        const port = f.translate(samplePorts(f.publicPorts)[0] ?? 0);
+        const port = f.translate(f.samples[0] ?? 0);
         const proto = f.protos?.[0] ?? null;
         const verdict = filterVerdict(ipf, f.iface, proto, target, port);
         if (verdict?.action !== "block") continue;
@@ -276,11 +293,13 @@ export function lintRules(input: LintInput): LintFinding[] {
   }
 
   // (e) rules an earlier quick rule always decides first.
+  const quickRules = ipf.map((r, i) => (r.quick ? i : -1)).filter((i) => i >= 0);
   for (let j = 0; j < ipf.length; j++) {
     const later = ipf[j] as FilterRule;
-    for (let i = 0; i < j; i++) {
+    for (const i of quickRules) {
+      if (i >= j) break;
       const first = ipf[i] as FilterRule;
-      if (!first.quick || first.span.line === later.span.line) continue;
+      if (first.span.line === later.span.line) continue;
       if (!decidesFirst(first, later)) continue;
       add({
         code: IpfLintCode.ShadowedRule,
@@ -373,8 +392,10 @@ function decidesFirst(first: FilterRule, later: FilterRule): boolean {
   if (fp !== null && (lp === null || !lp.every((p) => fp.includes(p)))) return false;
   if (first.expression || later.expression) return false;
   if (first.with.length > 0 || first.tos !== null || first.ttl !== null) return false;
-  if (first.icmp && JSON.stringify(first.icmp) !== JSON.stringify(later.icmp)) return false;
-  if (first.flags && JSON.stringify(first.flags) !== JSON.stringify(later.flags)) return false;
+  if (first.icmp && (first.icmp.type !== later.icmp?.type || first.icmp.code !== later.icmp.code))
+    return false;
+  if (first.flags && (first.flags.set !== later.flags?.set || first.flags.mask !== later.flags.mask))
+    return false;
   if (first.family !== null && first.family !== later.family) return false;
   for (const side of ["from", "to"] as const) {
     const a = first[side];
