@@ -144,3 +144,63 @@ test("tree pools: longest prefix wins and a negated entry excludes", () => {
   assert.equal(t.lookup(4, 0x03030303n), undefined);
   assert.deepEqual(pools.poolDump, ["table role=ipf type=tree number=100", "\t{ 1.1.1.1/32; ! 2.2.0.0/16; 2.2.2.0/24; };"]);
 });
+
+/** Build hex input for one IPv4 packet, filling in a correct header checksum. */
+function hexPacket(header: string, dir: "in" | "out", ifname: string, payload = ""): string {
+  const bytes = Buffer.from((header + payload).replace(/\s+/g, ""), "hex");
+  bytes.writeUInt16BE(0, 10);
+  let sum = 0;
+  for (let i = 0; i < 20; i += 2) sum += bytes.readUInt16BE(i);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  bytes.writeUInt16BE(~sum & 0xffff, 10);
+  return `[${dir},${ifname}]\n${bytes.toString("hex").replace(/(.{4})/g, "$1 ")}\n\n`;
+}
+
+function onesComplementOk(bytes: Uint8Array, from: number, to: number, pseudo = 0): boolean {
+  let sum = pseudo;
+  for (let i = from; i < to; i += 2) sum += ((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return sum === 0xffff;
+}
+
+test("an ICMP error about a mapped flow gets the inside addresses back and passes by state", () => {
+  const natRules = [nat({ interfaces: on("df0"), match: { kind: "simple", address: cidr("2.2.2.2/32"), ports: null }, target: { kind: "cidr", address: cidr("6.6.6.6/32") } })];
+  const rules = [
+    filter({ action: { kind: "block", return: null } }),
+    filter({ direction: "out", proto: tcp, keepState }),
+  ];
+  const engine = new IpfEngine(rules, natRules);
+  // out: tcp 2.2.2.2,20480 -> 4.4.4.4,80
+  const [syn] = readHexPackets(hexPacket("4500 0028 0001 0000 4006 0000 0202 0202 0404 0404", "out", "df0", "5000 0050 0000 0001 0000 0000 5002 2000 0000 0000"));
+  assert.equal(engine.process(syn!).verdict, "pass");
+  assert.equal(formatPacketLine(syn!), "> df0 ip #1 40(20) 6 6.6.6.6,20480 > 4.4.4.4,80 S");
+  // in: port unreachable from 3.3.3.3 to 6.6.6.6 quoting the translated packet
+  const [err] = readHexPackets(
+    hexPacket("4500 0038 0002 0000 4001 0000 0303 0303 0606 0606", "in", "df0", "0303 0000 0000 0000 4500 0028 0001 0000 4006 0000 0606 0606 0404 0404 5000 0050"),
+  );
+  assert.ok(err?.inner, "the quoted packet is decoded");
+  const r = engine.process(err!);
+  assert.equal(r.verdict, "pass");
+  assert.equal(formatPacketLine(err!), "< df0 ip #2 56(20) 1 3.3.3.3 > 2.2.2.2");
+  assert.equal(err!.inner?.src, 0x02020202n);
+  assert.equal(err!.inner?.sport, 20480);
+});
+
+test("-x prints the translated bytes with checksums that still add up", () => {
+  const natRules = [nat({ interfaces: on("e0"), match: { kind: "simple", address: cidr("10.0.0.0/24"), ports: null }, target: { kind: "cidr", address: cidr("192.0.2.1/32") }, portmap: { proto: { kind: "tcpudp" }, auto: false, low: 5000, high: 5010, sequential: false } })];
+  // udp 10.0.0.5,1234 -> 8.8.8.8,53 with a correct UDP checksum computed below
+  const header = "4500 0020 0000 0000 4011 0000 0a00 0005 0808 0808";
+  const udp = Buffer.from("04d20035000c0000abcd", "hex");
+  let sum = 0x0a00 + 0x0005 + 0x0808 + 0x0808 + 17 + 12;
+  for (let i = 0; i < udp.length; i += 2) sum += udp.readUInt16BE(i);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  udp.writeUInt16BE(~sum & 0xffff, 6);
+  const input = hexPacket(header, "out", "e0", udp.toString("hex").padEnd(24, "0").slice(0, 24));
+  const out = runIpftest(readHexPackets(input), { natRules, hexOutput: true, language: printers });
+  const words = out.split("\n")[0]!.trim().split(" ");
+  const bytes = Uint8Array.from(Buffer.from(words.join(""), "hex"));
+  assert.equal(words.slice(6, 10).join(" "), "c000 0201 0808 0808");
+  assert.equal(words[10], (5000).toString(16).padStart(4, "0"));
+  assert.ok(onesComplementOk(bytes, 0, 20), "IP header checksum");
+  assert.ok(onesComplementOk(bytes, 20, 32, 0xc000 + 0x0201 + 0x0808 + 0x0808 + 17 + 12), "UDP checksum with the new pseudo-header");
+});
