@@ -95,6 +95,7 @@ test("rules ipf refuses: flags, ports and sequence tracking on the wrong protoco
   assertDiag("pass in proto icmp from any to any port = 5", IpfDiagnosticCode.InvalidPort, 1, 36);
   assertDiag("pass in proto udp all keep state (strict)", IpfDiagnosticCode.InvalidValue, 1, 35);
   assertDiag("pass in proto tcp all icmp-type echo", IpfDiagnosticCode.UnknownIcmp, 1, 23);
+  assertDiag("block in log level kernel.loud all", IpfDiagnosticCode.InvalidValue, 1, 20);
 });
 
 test("lists expand into one rule each, first list fastest", () => {

@@ -51,6 +51,8 @@ import {
   IP_OPTIONS,
   PROTOCOL_NUMBERS,
   SECURITY_CLASSES,
+  SYSLOG_FACILITIES,
+  SYSLOG_PRIORITIES,
   TAG_LENGTH,
   TCP_FLAG_BITS,
   TCP_FLAG_LETTERS,
@@ -363,6 +365,17 @@ function parseLogOptions(cur: Cursor): LogOptions {
           ? { facility: lv.text.slice(0, dot), priority: lv.text.slice(dot + 1) }
           : // A priority alone logs to facility local0 (ipf's LOG_LOCAL0|priority).
             { facility: "local0", priority: lv.text };
+      if (
+        !SYSLOG_FACILITIES.includes(log.level.facility ?? "") ||
+        !SYSLOG_PRIORITIES.includes(log.level.priority ?? "")
+      ) {
+        throw new ParseError(
+          IpfDiagnosticCode.InvalidValue,
+          `${JSON.stringify(lv.text)} is not a syslog facility.priority (e.g. auth.info, local0.warn)`,
+          lv.offset,
+          lv.length,
+        );
+      }
     } else break;
   }
   return log;

@@ -292,6 +292,7 @@ export const SYSLOG_FACILITIES: readonly string[] = [
   "cron",
   "authpriv",
   "ftp",
+  "audit",
   "ntp",
   "security",
   "console",
