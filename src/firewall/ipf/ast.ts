@@ -262,8 +262,9 @@ export interface ExpressionMatch {
  *   direction's interface for state (`out-via vx0`);
  * - `family`: `inet`/`inet6` as written, or implied by an address; null = either;
  * - `proto`: null = any protocol;
- * - `all`: the rule was written with `all` rather than `from … to …` (printed as
- *   `all` only when nothing else forces the from/to form);
+ * - `all`: ipf holds no IP match for the rule (FR_T_NONE): it said `all` (or
+ *   nothing) and no proto/tos/ttl/with/flags/icmp-type; printed as `all`.
+ *   `pass in proto tcp all` has `all: false` and prints `from any to any`;
  * - `tos`/`ttl`: exact-match IP TOS byte / TTL;
  * - `pps`: rate limit in packets per second for matches;
  * - `comment`: `comment "text"`.
@@ -296,7 +297,7 @@ export interface FilterRule {
   tos: number | null;
   ttl: number | null;
   proto: Protocol | null;
-  /** True for `all`; then from/to are both `any` without ports. */
+  /** True when the rule matches every packet of its direction/interface (see above); from/to are then `any` without ports. */
   all: boolean;
   from: Endpoint;
   to: Endpoint;
