@@ -1,5 +1,5 @@
 import { UsageError } from "../core/errors.js";
-import { physical, type HostLayout } from "../core/paths.js";
+import type { HostLayout } from "../core/paths.js";
 import type { Plan } from "../core/plan.js";
 import type { FirewallKind, HostConfig } from "../core/hostconfig.js";
 import {
@@ -94,9 +94,7 @@ export interface SyncOutcome {
   warnings: string[];
 }
 
-export async function renderSync(
-  req: SyncRequest,
-): Promise<{
+export async function renderSync(req: SyncRequest): Promise<{
   loader: FirewallLoader;
   rendered: RenderedRules;
   ctx: LoadContext;
@@ -182,8 +180,4 @@ export function hairpinSupport(): Record<FirewallKind, { works: boolean; why: st
     ipfw: ipfwHairpin(),
     nft: nftHairpin(),
   };
-}
-
-export function statePathPhysical(root: string, layout: HostLayout): string {
-  return physical(root, firewallStatePath(layout));
 }
