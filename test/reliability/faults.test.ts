@@ -1,10 +1,10 @@
 import { test, after, before, describe } from "node:test";
 import assert from "node:assert/strict";
-import { cpSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { hostLayout, physical } from "../../src/core/paths.js";
-import { qjailArgv, tempDir } from "../helpers/cli.js";
+import { qjailArgv, runCli, tempDir } from "../helpers/cli.js";
 import { childArgv, runSync } from "./helpers/index.js";
 import { createJails, installHost, releaseBase } from "./helpers/host.js";
 import { killLoop, type KillLoopResult, type KillLoopSpec } from "./helpers/killloop.js";
@@ -19,12 +19,21 @@ after(() => {
   releaseBase();
 });
 
+/** The IPFilter rule files qjail keeps a managed section in. */
+const RULE_FILES = /^etc\/ip(f|nat)\.rules$/;
+/** Kills at random-ish times for commands whose work is not (all) in plan steps. */
+const TIMED_KILLS = 8;
+
 /** Where an admin sees qjail's state: records, jail.conf blocks, fstabs, exposures, host config. */
 const ETC_STATE = ["/usr/local/etc"];
 const ON_FREEBSD_LAYOUT = ["--platform", "freebsd"];
 
 /** An installed host with jails www (10.0.0.3) and ssh (10.0.0.2): the before state of every loop. */
 const hostWithJails = join(tmp.dir, "template-host");
+/** The same host with www exposed (tcp 6188 → 80) and ssh's exposure file edited by hand, so fw sync has work to do. */
+const hostWithExposure = join(tmp.dir, "template-exposed");
+/** The host after 'archive www' and 'delete www': restore's before state. */
+const hostWithArchiveOnly = join(tmp.dir, "template-archived");
 before(async () => {
   mkdirSync(hostWithJails, { recursive: true });
   await installHost(hostWithJails);
@@ -32,6 +41,17 @@ before(async () => {
     ["www", "10.0.0.3"],
     ["ssh", "10.0.0.2"],
   ]);
+  cpSync(hostWithJails, hostWithExposure, { recursive: true, verbatimSymlinks: true });
+  const r = await runCli(["expose", "--root", hostWithExposure, ...ON_FREEBSD_LAYOUT, "www", "tcp", "6188:80", "--no-load"]);
+  assert.equal(r.code, 0, r.stderr);
+  const www = readFileSync(physical(hostWithExposure, `${hostLayout().exposures}/www`), "utf8");
+  writeFileSync(physical(hostWithExposure, `${hostLayout().exposures}/ssh`), www.replace('public="6188"', 'public="6122"').replace('jail_port="80"', 'jail_port="22"'));
+  cpSync(hostWithJails, hostWithArchiveOnly, { recursive: true, verbatimSymlinks: true });
+  for (const argv of [["archive", "www"], ["delete", "www"]]) {
+    const [cmd, ...rest] = argv;
+    const d = await runCli([cmd as string, "--root", hostWithArchiveOnly, ...ON_FREEBSD_LAYOUT, ...rest]);
+    assert.equal(d.code, 0, d.stderr);
+  }
 });
 
 const coverage = new Map<string, KillLoopResult>();
@@ -40,10 +60,10 @@ after(() => {
   process.stderr.write(`fault injection: ${total} kill points covered (${[...coverage].map(([c, r]) => `${c} ${r.killPoints}`).join(", ")})\n`);
 });
 
-function loop(spec: Omit<KillLoopSpec, "template" | "visible"> & { visible?: readonly string[] }, named: string[] = []): void {
+function loop(spec: Omit<KillLoopSpec, "template" | "visible"> & { visible?: readonly string[]; template?: string }, named: string[] = [], timedKills = 0): void {
   const work = join(tmp.dir, `loop-${spec.label.replace(/[^A-Za-z0-9]/g, "_")}`);
   mkdirSync(work, { recursive: true });
-  const result = killLoop({ visible: ETC_STATE, ...spec, template: hostWithJails }, work, named);
+  const result = killLoop({ visible: ETC_STATE, template: hostWithJails, ...spec }, work, named, timedKills);
   coverage.set(spec.label, result);
   assert.ok(result.killPoints > 0, `${spec.label}: no kill point was reached`);
   assert.deepEqual(
@@ -69,7 +89,39 @@ describe("SIGKILL at every step: the state is the before or the after state, and
   test("config -4 (new address)", () => {
     loop({ label: "config -4", argv: (root) => ["config", "--root", root, ...ON_FREEBSD_LAYOUT, "-4", "10.0.0.33", "www"] });
   });
+  test("expose (IPFilter rule files written, not loaded)", () => {
+    // The rule files are derived from the exposure files: 'fw sync' (or the next expose) rewrites them.
+    loop({ label: "expose", visible: [...ETC_STATE, "/etc"], derived: RULE_FILES, argv: (root) => ["expose", "--root", root, ...ON_FREEBSD_LAYOUT, "www", "tcp", "6188:80", "--no-load"] });
+  });
+  test("fw sync (IPFilter rule files rewritten from a changed exposure file)", () => {
+    loop({
+      label: "fw sync",
+      template: hostWithExposure,
+      visible: [...ETC_STATE, "/etc"],
+      argv: (root) => ["fw", "sync", "--root", root, ...ON_FREEBSD_LAYOUT, "--no-load"],
+    }, [], TIMED_KILLS);
+  });
+  test("archive", () => {
+    loop({ label: "archive", visible: [...ETC_STATE, "/usr/jails/archive"], normalize: sameArchiveWhenever, argv: (root) => ["archive", "--root", root, ...ON_FREEBSD_LAYOUT, "www"] }, [], TIMED_KILLS);
+  });
+  test("restore", () => {
+    loop({ label: "restore", template: hostWithArchiveOnly, visible: [...ETC_STATE, "/usr/jails/archive"], argv: (root) => ["restore", "--root", root, ...ON_FREEBSD_LAYOUT, "www"] }, [], TIMED_KILLS);
+  });
 });
+
+/**
+ * Two archives of the same jail made at different times differ in their
+ * name's timestamp and in tar/gzip time fields; for before/after purposes
+ * an archive of www is an archive of www.
+ */
+function sameArchiveWhenever(d: Map<string, string>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [k, v] of d) {
+    const m = /^(.*\/archive\/[^/@]+)@[0-9]{12}\.[0-9]{2}\.tar$/.exec(k);
+    out.set(m ? `${m[1]}@TIMESTAMP.tar` : k, m ? "archive" : v);
+  }
+  return out;
+}
 
 /** Parse the child's `digest {...}` line. */
 function digestLine(stdout: string): Record<string, string> {

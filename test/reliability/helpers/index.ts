@@ -24,12 +24,13 @@ export interface ChildRun {
 }
 
 export function toChildRun(r: SpawnSyncReturns<string>): ChildRun {
-  if (r.error) throw r.error;
+  // ETIMEDOUT is a timed kill we asked for (runSync killAfterMs); the signal says what happened.
+  if (r.error && (r.error as NodeJS.ErrnoException).code !== "ETIMEDOUT") throw r.error;
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** Run argv[0] with the rest, extra environment merged over PATH only (no leaking of the caller's QJAIL_*). */
-export function runSync(argv: readonly string[], env: Record<string, string> = {}, input?: string): ChildRun {
+export function runSync(argv: readonly string[], env: Record<string, string> = {}, input?: string, killAfterMs?: number): ChildRun {
   const [cmd, ...args] = argv;
   return toChildRun(
     spawnSync(cmd as string, args, {
@@ -37,7 +38,9 @@ export function runSync(argv: readonly string[], env: Record<string, string> = {
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env },
       input,
       maxBuffer: 64 * 1024 * 1024,
-      timeout: 120_000,
+      // A timed kill is a SIGKILL, like a crash point; the 120 s guard stops a hung child.
+      timeout: killAfterMs ?? 120_000,
+      killSignal: "SIGKILL",
     }),
   );
 }
