@@ -45,7 +45,7 @@ describe("Linux backend end to end", { skip: !canRun && "needs root on Linux" },
 
   it("create -4 … www and create -4 … -c ssh", async () => {
     await ok(["create", "-4", "10.0.0.10", "www"]);
-    await ok(["create", "-4", "10.0.0.11", "-c", "ssh"]);
+    await ok(["create", "-4", "10.0.0.11", "-6", "fd00:6a61:696c::11", "-c", "ssh"]);
     assert.ok(existsSync(host.path("/usr/jails/www/etc/rc")));
     assert.ok(existsSync(host.path("/usr/jails/ssh/etc/rc.d/sshd")));
   });
@@ -102,7 +102,9 @@ describe("Linux backend end to end", { skip: !canRun && "needs root on Linux" },
     assert.match(www, /inet 10\.0\.0\.10\//);
     assert.doesNotMatch(www, /10\.0\.0\.11|192\.0\.2\./);
     assert.match(ssh, /inet 10\.0\.0\.11\//);
+    assert.match(ssh, /inet6 fd00:6a61:696c::11\/64/);
     assert.doesNotMatch(ssh, /10\.0\.0\.10|192\.0\.2\./);
+    assert.doesNotMatch(www, /fd00:/);
     const links = (await inJail("www", "ip -o link show")).out.trim().split("\n");
     assert.equal(links.length, 2, `lo and one veth end only:\n${links.join("\n")}`);
   });
@@ -110,6 +112,8 @@ describe("Linux backend end to end", { skip: !canRun && "needs root on Linux" },
   it("create -c: sshd runs and the one-time user must change the password", async () => {
     const banner = await host.inHost(["busybox", "nc", "-w", "3", "10.0.0.11", "22"], 10_000);
     assert.match(banner.stdout, /^SSH-2\.0-OpenSSH/);
+    const banner6 = await host.inHost(["busybox", "nc", "-w", "3", "fd00:6a61:696c::11", "22"], 10_000);
+    assert.match(banner6.stdout, /^SSH-2\.0-OpenSSH/, "reached over IPv6 through the bridge's gateway too");
     const shadow = readFileSync(host.path("/usr/jails/ssh/etc/shadow"), "utf8");
     assert.match(shadow, /^ssh:\$6\$[^:]+:0:/m, "password set, lastchg 0 forces a change");
     assert.match(readFileSync(host.path("/usr/jails/ssh/etc/passwd"), "utf8"), /^ssh:x:1001:10:Jail:\/usr\/home\/ssh:/m);

@@ -37,7 +37,8 @@ function startFacts(over: Partial<LinuxStartFacts> = {}): LinuxStartFacts {
     helperDir: "/usr/local/share/qjail/linux",
     jid: 3,
     network: jailNetwork("www", jail().record, { bridge: "qjail0" }),
-    bridgeExists: true,
+    bridge: { exists: true, up: false, addresses: [] },
+    forwarding: { v4: false, v6: false },
     baseBinds: [{ source: "/usr", target: "usr" }],
     leftover: { netns: false, state: undefined, hostIfs: [] },
     firstStartSteps: [],
@@ -76,7 +77,7 @@ test("start: the jail's network namespace carries exactly its address, then init
 });
 
 test("start: a missing bridge is created with a stable MAC; sysvipc shares IPC; rsockets adds net_raw only", () => {
-  const plan = planLinuxStart(jail({ sysvipc: "allow.sysvipc", rsockets: "allow.raw_sockets" }), startFacts({ bridgeExists: false }));
+  const plan = planLinuxStart(jail({ sysvipc: "allow.sysvipc", rsockets: "allow.raw_sockets" }), startFacts({ bridge: { exists: false, up: false, addresses: [] } }));
   const r = runs(plan.steps);
   assert.equal(r[0], `ip link add qjail0 address ${stableMac("/", "bridge:qjail0")} type bridge`);
   const launch = r.find((l) => l.includes("jail-launch.sh")) ?? "";
@@ -85,6 +86,11 @@ test("start: a missing bridge is created with a stable MAC; sysvipc shares IPC; 
   assert.deepEqual(jailCapabilities({ rsockets: "", ruleset: "50" }).at(-1), "net_raw", "devfs ruleset 50 (capture) also grants it");
   assert.ok(!jailCapabilities({ rsockets: "", ruleset: "" }).includes("net_raw"));
   assert.ok(!jailCapabilities({ rsockets: "allow.raw_sockets", ruleset: "" }).some((c) => ["sys_admin", "net_admin", "mknod", "sys_module"].includes(c)));
+});
+
+test("start: a bridge already up with the gateway, and forwarding already on, add no steps", () => {
+  const plan = planLinuxStart(jail(), startFacts({ bridge: { exists: true, up: true, addresses: ["10.0.0.1/24"] }, forwarding: { v4: true, v6: false } }));
+  assert.equal(runs(plan.steps)[0], "ip netns add qjail-www");
 });
 
 test("start after a crash removes what the earlier run left first", () => {

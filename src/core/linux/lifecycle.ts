@@ -181,8 +181,13 @@ export interface LinuxStartFacts {
   helperDir: string;
   jid: number;
   network: JailNetwork;
-  /** Whether the bridge already exists in the host's network namespace. */
-  bridgeExists: boolean;
+  /**
+   * The bridge as the host has it now. Steps that would change nothing are
+   * left out (each `ip` call costs a process and, for `up`, a kernel sync).
+   */
+  bridge: { exists: boolean; up: boolean; addresses: string[] };
+  /** net.ipv4.ip_forward / net.ipv6.conf.all.forwarding already 1 in the host's namespace. */
+  forwarding: { v4: boolean; v6: boolean };
   /** Read-only bind mounts from the host into the jail's /sharedfs (sharedfs/qjail.base, sources that exist). */
   baseBinds: { source: string; target: string }[];
   /** What a previous run left behind (init killed, qjail killed mid-start); cleared before starting. */
@@ -240,12 +245,13 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
   steps.push(...f.firstStartSteps);
 
   // the host side: bridge with the jail network's gateway, forwarding on
-  if (!f.bridgeExists) steps.push({ kind: "run", argv: ["ip", "link", "add", net.bridge, "address", stableMac(f.root, `bridge:${net.bridge}`), "type", "bridge"], why: "the jails' bridge" });
-  if (net.gateway4) steps.push({ kind: "run", argv: ["ip", "addr", "replace", `${net.gateway4.address}/${net.gateway4.prefix}`, "dev", net.bridge] });
-  if (net.gateway6) steps.push({ kind: "run", argv: ["ip", "-6", "addr", "replace", `${net.gateway6.address}/${net.gateway6.prefix}`, "dev", net.bridge, "nodad"] });
-  steps.push({ kind: "run", argv: ["ip", "link", "set", net.bridge, "up"] });
-  if (net.ip4.length > 0) steps.push({ kind: "run", argv: ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"] });
-  if (net.ip6.length > 0) steps.push({ kind: "run", argv: ["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"] });
+  const has = (a: { address: string; prefix: number }): boolean => f.bridge.exists && f.bridge.addresses.includes(`${a.address}/${a.prefix}`);
+  if (!f.bridge.exists) steps.push({ kind: "run", argv: ["ip", "link", "add", net.bridge, "address", stableMac(f.root, `bridge:${net.bridge}`), "type", "bridge"], why: "the jails' bridge" });
+  if (net.gateway4 && !has(net.gateway4)) steps.push({ kind: "run", argv: ["ip", "addr", "replace", `${net.gateway4.address}/${net.gateway4.prefix}`, "dev", net.bridge] });
+  if (net.gateway6 && !has(net.gateway6)) steps.push({ kind: "run", argv: ["ip", "-6", "addr", "replace", `${net.gateway6.address}/${net.gateway6.prefix}`, "dev", net.bridge, "nodad"] });
+  if (!f.bridge.exists || !f.bridge.up) steps.push({ kind: "run", argv: ["ip", "link", "set", net.bridge, "up"] });
+  if (net.ip4.length > 0 && !f.forwarding.v4) steps.push({ kind: "run", argv: ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"] });
+  if (net.ip6.length > 0 && !f.forwarding.v6) steps.push({ kind: "run", argv: ["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"] });
 
   // the jail's network namespace: lo and one veth end with exactly its addresses
   steps.push({ kind: "run", argv: ["ip", "netns", "add", netns] });

@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, posix } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -82,6 +82,32 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
     });
   }
 
+  /** The bridge's link state and addresses ("10.0.0.1/24"), from one `ip -j addr show`. */
+  function bridgeState(bridge: string, ifaces: Set<string>): { exists: boolean; up: boolean; addresses: string[] } {
+    if (!ifaces.has(bridge)) return { exists: false, up: false, addresses: [] };
+    const r = spawnSync("ip", ["-j", "addr", "show", "dev", bridge], { encoding: "utf8" });
+    if (r.status !== 0) return { exists: true, up: false, addresses: [] };
+    try {
+      const [link] = JSON.parse(r.stdout) as { flags?: string[]; addr_info?: { local?: string; prefixlen?: number }[] }[];
+      return {
+        exists: true,
+        up: link?.flags?.includes("UP") ?? false,
+        addresses: (link?.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`),
+      };
+    } catch {
+      return { exists: true, up: false, addresses: [] };
+    }
+  }
+
+  /** A boolean kernel setting of qjail's own network namespace (/proc/sys/net follows the reader's namespace). */
+  function sysctlIsOne(path: string): boolean {
+    try {
+      return readFileSync(`/proc/sys/${path}`, "utf8").trim() === "1";
+    } catch {
+      return false;
+    }
+  }
+
   /** Lowest JID no state file holds and whose interface name is free (a crashed run may still hold one). */
   function allocateJid(states: Map<string, RunState>, ifaces: Set<string>): number {
     const used = new Set([...states.values()].map((s) => s.jid));
@@ -138,12 +164,14 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
     const netns = netnsName(root, spec.name);
     states.delete(spec.name);
     const jid = allocateJid(states, ifaces);
+    const network = networkFor(spec);
     return planLinuxStart(toLinuxJail(spec), {
       root,
       helperDir: helperDir(),
       jid,
-      network: networkFor(spec),
-      bridgeExists: ifaces.has(networkFor(spec).bridge),
+      network,
+      bridge: bridgeState(network.bridge, ifaces),
+      forwarding: { v4: sysctlIsOne("net/ipv4/ip_forward"), v6: sysctlIsOne("net/ipv6/conf/all/forwarding") },
       baseBinds: baseBinds(layout),
       leftover: {
         netns: netnsExists(netns),
