@@ -2,12 +2,13 @@ import { test, after, before, describe } from "node:test";
 import assert from "node:assert/strict";
 import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { hostLayout, physical } from "../../src/core/paths.js";
 import { qjailArgv, runCli, tempDir } from "../helpers/cli.js";
 import { childArgv, runSync } from "./helpers/index.js";
 import { createJails, installHost, releaseBase } from "./helpers/host.js";
-import { killLoop, type KillLoopResult, type KillLoopSpec } from "./helpers/killloop.js";
+import { digestDiff, fullDigest, killLoop, type KillLoopResult, type KillLoopSpec } from "./helpers/killloop.js";
 
 // Fault injection (issue 7 §2): SIGKILL at every step boundary of the
 // mutating commands, a full disk while a record is written, a failing
@@ -224,5 +225,43 @@ describe("concurrent qjail commands", () => {
     assert.equal(next.code, 0, next.stderr);
     // proper-lockfile declares a lock stale after 10 s without updates (src/store/lock.ts).
     assert.ok(Date.now() - t0 < 25_000, `took ${Date.now() - t0} ms`);
+  });
+});
+
+describe("a firewall load that fails", () => {
+  const ns = `qjf${process.pid}${randomBytes(2).toString("hex")}`;
+  let nsReady = false;
+  before(() => {
+    const r = runSync(["ip", "netns", "add", ns]);
+    assert.equal(r.code, 0, `ip netns add: ${r.stderr}`);
+    nsReady = true;
+  });
+  after(() => {
+    if (nsReady) runSync(["ip", "netns", "del", ns]);
+  });
+
+  /** qjail inside the test's own network namespace, loading its nftables rules there (QJAIL_FW_LOAD=1 under --root). */
+  const inNs = (argv: string[], env: Record<string, string> = {}) => runSync(["ip", "netns", "exec", ns, ...qjailArgv(), ...argv], { QJAIL_FW_LOAD: "1", ...env });
+  const liveTable = (): string => runSync(["ip", "netns", "exec", ns, "nft", "list", "table", "inet", "qjail"]).stdout;
+
+  test("the kernel refuses the new rules: the previous rules stay loaded and no state changes", () => {
+    const root = freshHost("fw-load-fails");
+    const first = inNs(["expose", "--root", root, "--platform", "linux", "www", "tcp", "6188:80"]);
+    assert.equal(first.code, 0, first.stderr);
+    const tableBefore = liveTable();
+    assert.match(tableBefore, /dport 6188 dnat ip to 10\.0\.0\.3:80/, "the first exposure is live");
+    const stateBefore = fullDigest(root);
+
+    const broken = { QJAIL_FAULT_NFT_RULE: "tcp dport 1 jump no_such_chain" };
+    const second = inNs(["expose", "--root", root, "--platform", "linux", "ssh", "tcp", "6122:22"], broken);
+    assert.equal(second.code, 3, `${second.stdout}\n${second.stderr}`);
+    assert.match(second.stderr, /QJ\d{4}: .*nft -f refused the rules; the previous rules stay in force/);
+    assert.equal(liveTable(), tableBefore, "the live table changed");
+    assert.deepEqual(digestDiff(fullDigest(root), stateBefore), [], "a failed load changed qjail's state");
+
+    const sync = inNs(["fw", "sync", "--root", root, "--platform", "linux"], broken);
+    assert.equal(sync.code, 3, `${sync.stdout}\n${sync.stderr}`);
+    assert.equal(liveTable(), tableBefore, "the live table changed after a failed fw sync");
+    assert.deepEqual(digestDiff(fullDigest(root), stateBefore), [], "a failed fw sync changed qjail's state");
   });
 });
