@@ -132,6 +132,47 @@ function digestLine(stdout: string): Record<string, string> {
 }
 
 describe("disk full while writing a record", () => {
+  /**
+   * The whole host lives on a small tmpfs in the child's private mount
+   * namespace; after the fill, a real qjail command must fail cleanly.
+   */
+  function onFullDisk(label: string, argv: string[]): { exit: string; stderr: string; before: Record<string, string>; after: Record<string, string> } {
+    const dir = join(tmp.dir, `full-${label}`);
+    mkdirSync(dir, { recursive: true });
+    const root = join(dir, "root");
+    const etc = physical(root, "/usr/local/etc");
+    const r = runSync([
+      "unshare", "-m", "--propagation", "private", "--",
+      ...childArgv(),
+      "--tmpfs", dir, "16m",
+      "--then", "exec", "cp", "-a", hostWithJails, root,
+      "--then", "fill", dir,
+      "--then", "digest", etc,
+      "--then", "exec", ...qjailArgv(), ...argv.slice(0, 1), "--root", root, ...ON_FREEBSD_LAYOUT, ...argv.slice(1),
+      "--then", "digest", etc,
+    ]);
+    const lines = r.stdout.split("\n");
+    const digests = lines.filter((l) => l.startsWith("digest ")).map((l) => digestLine(l));
+    const exits = lines.filter((l) => l.startsWith("exit exec "));
+    assert.equal(digests.length, 2, r.stdout + r.stderr);
+    assert.equal(exits[0], "exit exec 0", `cp -a: ${r.stderr}`);
+    return { exit: exits[1] ?? "", stderr: r.stderr, before: digests[0] as Record<string, string>, after: digests[1] as Record<string, string> };
+  }
+
+  for (const [label, argv] of [
+    ["config -k rewrites the record", ["config", "-k", "www"]],
+    ["config -4 rewrites the record and jail.conf", ["config", "-4", "10.0.0.44", "www"]],
+    ["expose writes the exposure file and rules", ["expose", "www", "tcp", "6188:80", "--no-load"]],
+  ] as const) {
+    test(`${label}: the command fails saying the disk is full, and every record is as it was`, () => {
+      const r = onFullDisk(`${label.replace(/[^a-z0-9]/gi, "")}`, [...argv]);
+      assert.notEqual(r.exit, "exit exec 0", "the command cannot succeed on a full disk");
+      assert.deepEqual(r.after, r.before, "records, jail.conf blocks, fstabs and exposures must be as they were");
+      assert.match(r.stderr, /no space left on device/i);
+      assert.doesNotMatch(r.stderr, /This is a bug in qjail/, "a full disk is not a bug in qjail: the message should say what to do");
+    });
+  }
+
   test("the atomic record write fails with ENOSPC, the old record stays intact, no temp file is left", () => {
     const dir = join(tmp.dir, "full-atomic");
     mkdirSync(dir, { recursive: true });
