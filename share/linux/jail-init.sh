@@ -6,22 +6,16 @@
 # pivots into the jail's root, drops capabilities and hands over to the jail's
 # own /etc/rc.init (which runs /etc/rc and reaps orphans).
 #
-# usage: jail-init.sh ROOT SHAREDFS HOSTNAME STATE_FILE JID NETNS HOST_IF JAIL_IF CAPS PATH IP4 IP6 -- [BASE_SOURCE BASE_TARGET]...
-#   ROOT, SHAREDFS, STATE_FILE: physical host paths
+# usage: jail-init.sh ROOT FSTAB HOSTNAME STATE_FILE JID NETNS HOST_IF JAIL_IF CAPS PATH IP4 IP6
+#   ROOT, FSTAB, STATE_FILE: physical host paths
+#   FSTAB: the jail's mounts in order (the shared base read-only, /proc and its
+#     read-only knobs, /sys, the /dev and /run tmpfs), written by qjail start
 #   CAPS: the capability bounding set the jail keeps, comma-separated (setpriv names)
 #   PATH, IP4, IP6: the jail's logical root and addresses, recorded for liveJails
-#   BASE_SOURCE BASE_TARGET: extra read-only bind mounts of the host's base
-#     (e.g. /usr usr), BASE_TARGET relative to the jail's /sharedfs
 set -eu
-root=$1 sharedfs=$2 jail_hostname=$3 state_file=$4 jid=$5 netns=$6 host_if=$7 jail_if=$8 caps=$9
+root=$1 fstab=$2 jail_hostname=$3 state_file=$4 jid=$5 netns=$6 host_if=$7 jail_if=$8 caps=$9
 shift 9
 logical_root=$1 ip4=$2 ip6=$3
-shift 3
-[ "${1:-}" = "--" ] && shift
-
-ro_bind() { # source target: a read-only bind mount (util-linux mount remounts it ro itself)
-	mount -o bind,ro "$1" "$2"
-}
 
 # Nothing mounted from here on may propagate back to the host.
 mount --make-rprivate /
@@ -29,22 +23,11 @@ mount --make-rprivate /
 # pivot_root needs the new root to be a mount point.
 mount --bind "$root" "$root"
 
-# The shared base, read-only (qjail.fstab's nullfs line on FreeBSD).
-ro_bind "$sharedfs" "$root/sharedfs"
-while [ "$#" -ge 2 ]; do
-	ro_bind "$1" "$root/sharedfs/$2"
-	shift 2
-done
+# Every other mount, in the fstab's order, by one mount process (qjail.fstab's
+# nullfs line and jail(8)'s mount.devfs on FreeBSD).
+mount -a -T "$fstab"
 
-# A fresh /proc for the jail's PID namespace; the kernel knobs in it read-only.
-mount -t proc -o nosuid,nodev,noexec proc "$root/proc"
-for knob in sys sysrq-trigger irq bus fs; do
-	[ -e "$root/proc/$knob" ] && ro_bind "$root/proc/$knob" "$root/proc/$knob"
-done
-mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$root/sys"
-
-# A minimal /dev: devfs ruleset 4's devices and nothing of the host's.
-mount -t tmpfs -o mode=755,size=64k,nosuid,noexec tmpfs "$root/dev"
+# A minimal /dev (its tmpfs came from the fstab): devfs ruleset 4's devices and nothing of the host's.
 mknod -m 666 "$root/dev/null" c 1 3
 mknod -m 666 "$root/dev/zero" c 1 5
 mknod -m 666 "$root/dev/full" c 1 7
@@ -61,7 +44,6 @@ ln -s /proc/self/fd/0 "$root/dev/stdin"
 ln -s /proc/self/fd/1 "$root/dev/stdout"
 ln -s /proc/self/fd/2 "$root/dev/stderr"
 
-mount -t tmpfs -o mode=755,nosuid,nodev tmpfs "$root/run"
 
 hostname "$jail_hostname"
 

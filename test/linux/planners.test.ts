@@ -40,6 +40,7 @@ function startFacts(over: Partial<LinuxStartFacts> = {}): LinuxStartFacts {
     bridge: { exists: true, up: false, addresses: [] },
     forwarding: { v4: false, v6: false },
     baseBinds: [{ source: "/usr", target: "usr" }],
+    procKnobs: ["sys", "sysrq-trigger"],
     leftover: { netns: false, state: undefined, hostIfs: [] },
     firstStartSteps: [],
     readyTimeout: 30,
@@ -66,14 +67,33 @@ test("start: the jail's network namespace carries exactly its address, then init
     [
       "/bin/sh /usr/local/share/qjail/linux/jail-launch.sh /var/log/qjail.www.console.log /var/db/qjail/run/www 30 --",
       "nsenter --net=/run/netns/qjail-www -- unshare --mount --uts --ipc --pid --fork --propagation private --",
-      "/bin/sh /usr/local/share/qjail/linux/jail-init.sh /usr/jails/www /usr/jails/sharedfs www /var/db/qjail/run/www 3 qjail-www qjh3 qjj3",
+      "/bin/sh /usr/local/share/qjail/linux/jail-init.sh /usr/jails/www /var/db/qjail/run/www.fstab www /var/db/qjail/run/www 3 qjail-www qjh3 qjj3",
       "+chown,+dac_override,+dac_read_search,+fowner,+fsetid,+kill,+setgid,+setuid,+net_bind_service,+sys_chroot,+audit_write",
-      "/usr/jails/www 10.0.0.2  -- /usr usr",
+      "/usr/jails/www 10.0.0.2 ",
     ].join(" "),
   ]);
   const last = plan.steps.at(-1);
   assert.deepEqual(last, { kind: "writeFile", path: "/var/run/qjail.www.pid", content: "3\n", mode: 0o555 });
   assert.match(formatPlan(plan), /^# Start jail www \(jid 3\)$/m);
+});
+
+test("start: the jail's mounts are one fstab, base and kernel knobs read-only, paths escaped", () => {
+  const plan = planLinuxStart(jail(), startFacts());
+  const fstab = plan.steps.find((s) => s.kind === "writeFile" && s.path === "/var/db/qjail/run/www.fstab");
+  assert.ok(fstab && fstab.kind === "writeFile");
+  assert.deepEqual(fstab.content.split("\n").slice(1, -1), [
+    "/usr/jails/sharedfs /usr/jails/www/sharedfs none bind,ro 0 0",
+    "/usr /usr/jails/www/sharedfs/usr none bind,ro 0 0",
+    "proc /usr/jails/www/proc proc nosuid,nodev,noexec 0 0",
+    "/usr/jails/www/proc/sys /usr/jails/www/proc/sys none bind,ro 0 0",
+    "/usr/jails/www/proc/sysrq-trigger /usr/jails/www/proc/sysrq-trigger none bind,ro 0 0",
+    "sysfs /usr/jails/www/sys sysfs ro,nosuid,nodev,noexec 0 0",
+    "tmpfs /usr/jails/www/dev tmpfs mode=755,size=64k,nosuid,noexec 0 0",
+    "tmpfs /usr/jails/www/run tmpfs mode=755,nosuid,nodev 0 0",
+  ]);
+  const spaced = planLinuxStart(jail(), startFacts({ root: "/tmp/my root" }));
+  const f2 = spaced.steps.find((s) => s.kind === "writeFile" && s.path.endsWith(".fstab"));
+  assert.match(f2 && f2.kind === "writeFile" ? f2.content : "", /^\/tmp\/my\\040root\/usr\/jails\/sharedfs \/tmp\/my\\040root\/usr\/jails\/www\/sharedfs none bind,ro 0 0$/m);
 });
 
 test("start: a missing bridge is created with a stable MAC; sysvipc shares IPC; rsockets adds net_raw only", () => {
@@ -103,7 +123,7 @@ test("start after a crash removes what the earlier run left first", () => {
   ]);
   assert.deepEqual(
     plan.steps.filter((s) => s.kind === "remove").map((s) => (s.kind === "remove" ? s.path : "")),
-    ["/var/run/qjail.www.pid", "/var/db/qjail/run/www"],
+    ["/var/run/qjail.www.pid", "/var/db/qjail/run/www", "/var/db/qjail/run/www.fstab"],
   );
 });
 

@@ -61,6 +61,41 @@ export function runStatePath(layout: Pick<HostLayout, "stateDir">, name: string)
   return `${layout.stateDir}/run/${name}`;
 }
 
+/** The jail's mount table for jail-init.sh (`mount -a -T`), beside its state file. */
+export function runFstabPath(layout: Pick<HostLayout, "stateDir">, name: string): string {
+  return `${layout.stateDir}/run/${name}.fstab`;
+}
+
+/** fstab(5) field escaping: space, tab, newline and backslash as octal, as libmount reads them. */
+export function fstabField(value: string): string {
+  return value.replace(/[\\ \t\n]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`);
+}
+
+/**
+ * Every mount of a jail after its root's self-bind, in order, as one fstab
+ * (physical paths): the shared base read-only (FreeBSD's qjail.fstab nullfs
+ * line), the host-base binds under it, a fresh /proc with its kernel knobs
+ * read-only, /sys read-only, and the tmpfs for /dev and /run. The jail's
+ * init mounts it in its own mount namespace; nothing reaches the host's.
+ */
+export function jailFstab(root: string, sharedfs: string, baseBinds: readonly { source: string; target: string }[], procKnobs: readonly string[]): string {
+  const line = (src: string, dst: string, type: string, opts: string): string => `${fstabField(src)} ${fstabField(dst)} ${type} ${opts} 0 0`;
+  const lines = [
+    "# Written by qjail start; mounted by jail-init.sh inside the jail's own mount namespace.",
+    line(sharedfs, `${root}/sharedfs`, "none", "bind,ro"),
+    ...baseBinds.map((b) => line(b.source, `${root}/sharedfs/${b.target}`, "none", "bind,ro")),
+    line("proc", `${root}/proc`, "proc", "nosuid,nodev,noexec"),
+    ...procKnobs.map((k) => line(`${root}/proc/${k}`, `${root}/proc/${k}`, "none", "bind,ro")),
+    line("sysfs", `${root}/sys`, "sysfs", "ro,nosuid,nodev,noexec"),
+    line("tmpfs", `${root}/dev`, "tmpfs", "mode=755,size=64k,nosuid,noexec"),
+    line("tmpfs", `${root}/run`, "tmpfs", "mode=755,nosuid,nodev"),
+  ];
+  return lines.join("\n") + "\n";
+}
+
+/** /proc entries a jail gets read-only when the kernel has them. */
+export const READ_ONLY_PROC = ["sys", "sysrq-trigger", "irq", "bus", "fs"] as const;
+
 /** Interface names from the JID: unique per running jail, within IFNAMSIZ (15) for any JID below 10^12. */
 export function hostInterfaceName(jid: number): string {
   return `qjh${jid}`;
@@ -190,6 +225,8 @@ export interface LinuxStartFacts {
   forwarding: { v4: boolean; v6: boolean };
   /** Read-only bind mounts from the host into the jail's /sharedfs (sharedfs/qjail.base, sources that exist). */
   baseBinds: { source: string; target: string }[];
+  /** Entries of /proc made read-only in the jail, those the running kernel has. */
+  procKnobs: string[];
   /** What a previous run left behind (init killed, qjail killed mid-start); cleared before starting. */
   leftover: { netns: boolean; state: RunState | undefined; hostIfs: string[] };
   /** File steps that create the one-time ssh user (create -c) at first start, and rewrite the record. */
@@ -215,6 +252,7 @@ function cleanupSteps(jail: LinuxJail, root: string, helperDir: string, netns: s
   for (const ifname of hostIfs) steps.push({ kind: "run", argv: ["ip", "link", "delete", ifname], why: "remove the host side of the jail's veth", mayFail: true });
   steps.push({ kind: "remove", path: pidFilePath(jail.name) });
   steps.push({ kind: "remove", path: runStatePath(jail.layout, jail.name) });
+  steps.push({ kind: "remove", path: runFstabPath(jail.layout, jail.name) });
   void root;
   return steps;
 }
@@ -265,7 +303,9 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
   if (net.gateway4 && net.ip4.length > 0) steps.push({ kind: "run", argv: ["ip", "-n", netns, "route", "add", "default", "via", net.gateway4.address] });
   if (net.gateway6 && net.ip6.length > 0) steps.push({ kind: "run", argv: ["ip", "-n", netns, "-6", "route", "add", "default", "via", net.gateway6.address] });
 
-  // the jail itself
+  // the jail itself: its mounts, then its init
+  const fstabFile = runFstabPath(jail.layout, jail.name);
+  steps.push({ kind: "writeFile", path: fstabFile, content: jailFstab(P(jail.rootPath), P(jail.layout.sharedfs), f.baseBinds, f.procKnobs), mode: 0o644 });
   const namespaces = ["--mount", "--uts", "--pid", "--fork", "--propagation", "private"];
   if (jail.record.sysvipc !== RECORD_FLAG_VALUES.sysvipc) namespaces.splice(2, 0, "--ipc");
   const caps = jailCapabilities(jail.record);
@@ -288,7 +328,7 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
       "/bin/sh",
       `${f.helperDir}/jail-init.sh`,
       P(jail.rootPath),
-      P(jail.layout.sharedfs),
+      P(fstabFile),
       jail.name,
       P(stateFile),
       String(f.jid),
@@ -299,8 +339,6 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
       jail.rootPath,
       net.ip4.join(","),
       net.ip6.join(","),
-      "--",
-      ...f.baseBinds.flatMap((b) => [b.source, b.target]),
     ],
   });
   steps.push({ kind: "writeFile", path: pidFilePath(jail.name), content: `${f.jid}\n`, mode: 0o555 });

@@ -19,6 +19,7 @@ import {
   type ConsoleUser,
   type LinuxJail,
   type RunState,
+  READ_ONLY_PROC,
 } from "../../core/linux/lifecycle.js";
 import { BASE_MANIFEST, parseBaseManifest } from "../../core/linux/install.js";
 import { addOneTimeUser, randomSalt } from "../../core/linux/sshuser.js";
@@ -173,6 +174,7 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
       bridge: bridgeState(network.bridge, ifaces),
       forwarding: { v4: sysctlIsOne("net/ipv4/ip_forward"), v6: sysctlIsOne("net/ipv6/conf/all/forwarding") },
       baseBinds: baseBinds(layout),
+      procKnobs: READ_ONLY_PROC.filter((k) => existsSync(`/proc/${k}`)),
       leftover: {
         netns: netnsExists(netns),
         state: previous,

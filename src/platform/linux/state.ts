@@ -47,7 +47,7 @@ export function readAllRunStates(root: string, layout: Pick<HostLayout, "stateDi
     return out;
   }
   for (const n of names) {
-    if (n.startsWith(".") || n.endsWith(".tmp")) continue;
+    if (n.startsWith(".") || n.endsWith(".tmp") || n.endsWith(".fstab")) continue;
     try {
       const s = parseRunState(readFileSync(posix.join(dir, n), "utf8"));
       if (s) out.set(n, s);
