@@ -122,38 +122,45 @@ function packetFlag(p: Packet, name: string): boolean {
 
 const hasPorts = (p: Packet): boolean => (p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP) && p.fragOff === 0;
 
-/** Why the rule does not match this packet, or undefined when it matches. */
-export function whyNoMatch(r: CompiledFilterRule, p: Packet): string | undefined {
+/** What {@link whyNoMatch} returns for a failed test when no explanation was asked for. */
+const NO_MATCH = "no match";
+
+/**
+ * Why the rule does not match this packet, or undefined when it matches.
+ * Without `explain` every failure is the constant NO_MATCH, so the per-packet
+ * path builds no strings; traces ask for the reason.
+ */
+export function whyNoMatch(r: CompiledFilterRule, p: Packet, explain = true): string | undefined {
   const a = r.ast;
-  if (r.dir !== p.dir) return `rule is for ${r.dir}bound packets`;
-  if (a.on.length > 0 && a.on[0]?.name !== p.ifname && !(a.on[0]?.name === "*")) return `interface is ${p.ifname}, rule wants ${a.on[0]?.name}`;
-  if (r.family !== null && r.family !== p.family) return `address family is IPv${p.family}`;
+  const no = (reason: () => string): string => (explain ? reason() : NO_MATCH);
+  if (r.dir !== p.dir) return no(() => `rule is for ${r.dir}bound packets`);
+  if (a.on.length > 0 && a.on[0]?.name !== p.ifname && !(a.on[0]?.name === "*")) return no(() => `interface is ${p.ifname}, rule wants ${a.on[0]?.name}`);
+  if (r.family !== null && r.family !== p.family) return no(() => `address family is IPv${p.family}`);
   if (r.proto !== null) {
     if (r.proto === "tcpudp") {
-      if (p.proto !== IPPROTO_TCP && p.proto !== IPPROTO_UDP) return `protocol ${p.proto} is not tcp/udp`;
-    } else if (r.proto !== p.proto) return `protocol ${p.proto} is not ${r.proto}`;
+      if (p.proto !== IPPROTO_TCP && p.proto !== IPPROTO_UDP) return no(() => `protocol ${p.proto} is not tcp/udp`);
+    } else if (r.proto !== p.proto) return no(() => `protocol ${p.proto} is not ${r.proto}`);
   }
-  if (a.tos !== null) return "packet TOS differs";
-  if (a.ttl !== null && a.ttl !== p.ttl) return `TTL ${p.ttl} is not ${a.ttl}`;
-  if (r.from.address.test(p.family, p.src) === r.from.negated) return `source is not ${r.from.negated ? "!" : ""}${r.from.address.describe}`;
-  if (r.to.address.test(p.family, p.dst) === r.to.negated) return `destination is not ${r.to.negated ? "!" : ""}${r.to.address.describe}`;
-  if (r.from.port) {
-    if (!hasPorts(p) || !portMatches(r.from.port, p.sport ?? 0)) return `source port ${p.sport ?? "-"} fails ${describePort(r.from.port)}`;
-  }
-  if (r.to.port) {
-    if (!hasPorts(p) || !portMatches(r.to.port, p.dport ?? 0)) return `destination port ${p.dport ?? "-"} fails ${describePort(r.to.port)}`;
-  }
-  if ((p.optBits & r.optMask) !== r.optBits) return "IP options differ";
-  if ((p.secBits & r.secMask) !== r.secBits) return "IP security class differs";
-  for (const t of r.flagTests) if (packetFlag(p, t.name) !== t.wanted) return `${t.wanted ? "needs" : "must not have"} ${t.name}`;
+  if (a.tos !== null) return no(() => "packet TOS differs");
+  if (a.ttl !== null && a.ttl !== p.ttl) return no(() => `TTL ${p.ttl} is not ${a.ttl}`);
+  if (r.from.address.test(p.family, p.src) === r.from.negated) return no(() => `source is not ${r.from.negated ? "!" : ""}${r.from.address.describe}`);
+  if (r.to.address.test(p.family, p.dst) === r.to.negated) return no(() => `destination is not ${r.to.negated ? "!" : ""}${r.to.address.describe}`);
+  const fromPort = r.from.port;
+  if (fromPort && (!hasPorts(p) || !portMatches(fromPort, p.sport ?? 0))) return no(() => `source port ${p.sport ?? "-"} fails ${describePort(fromPort)}`);
+  const toPort = r.to.port;
+  if (toPort && (!hasPorts(p) || !portMatches(toPort, p.dport ?? 0))) return no(() => `destination port ${p.dport ?? "-"} fails ${describePort(toPort)}`);
+  if ((p.optBits & r.optMask) !== r.optBits) return no(() => "IP options differ");
+  if ((p.secBits & r.secMask) !== r.secBits) return no(() => "IP security class differs");
+  for (const t of r.flagTests) if (packetFlag(p, t.name) !== t.wanted) return no(() => `${t.wanted ? "needs" : "must not have"} ${t.name}`);
   if (a.flags) {
-    if (p.proto !== IPPROTO_TCP) return "flags test needs TCP";
-    if ((p.tcpFlags & a.flags.mask) !== a.flags.set) return "TCP flags differ";
+    if (p.proto !== IPPROTO_TCP) return no(() => "flags test needs TCP");
+    if ((p.tcpFlags & a.flags.mask) !== a.flags.set) return no(() => "TCP flags differ");
   }
-  if (a.icmp) {
-    if (p.proto !== IPPROTO_ICMP && p.proto !== IPPROTO_ICMPV6) return "icmp-type needs ICMP";
-    if (p.icmpType !== a.icmp.type) return `ICMP type ${p.icmpType ?? "-"} is not ${a.icmp.type}`;
-    if (a.icmp.code !== null && p.icmpCode !== a.icmp.code) return `ICMP code ${p.icmpCode ?? "-"} is not ${a.icmp.code}`;
+  const icmp = a.icmp;
+  if (icmp) {
+    if (p.proto !== IPPROTO_ICMP && p.proto !== IPPROTO_ICMPV6) return no(() => "icmp-type needs ICMP");
+    if (p.icmpType !== icmp.type) return no(() => `ICMP type ${p.icmpType ?? "-"} is not ${icmp.type}`);
+    if (icmp.code !== null && p.icmpCode !== icmp.code) return no(() => `ICMP code ${p.icmpCode ?? "-"} is not ${icmp.code}`);
   }
   return undefined;
 }
@@ -221,7 +228,7 @@ export function scanList(
       skip--;
       continue;
     }
-    const why = whyNoMatch(r, p);
+    const why = whyNoMatch(r, p, steps !== undefined);
     steps?.push({ rule: r, matched: why === undefined, why, depth });
     if (why !== undefined) continue;
     const act = r.ast.action;

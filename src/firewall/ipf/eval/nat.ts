@@ -132,8 +132,10 @@ export function compileNatRule(ast: NatRule, number: number, ctx: AddressContext
 const hasPorts = (p: Packet): boolean => (p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP) && p.fragOff === 0;
 
 /** Why a NAT rule does not apply to this packet, or undefined when it does. */
-export function whyNatNoMatch(r: CompiledNatRule, p: Packet): string | undefined {
+export function whyNatNoMatch(r: CompiledNatRule, p: Packet, explain = true): string | undefined {
   const a = r.ast;
+  // Without a trace the cheapest test that usually fails goes first: most rdr rules differ by port.
+  if (!explain && r.dst.port && hasPorts(p) && !r.dst.port(p.dport ?? 0)) return "no match";
   const inbound = a.kind === "rdr" || a.direction === "in";
   const ruleDir = inbound ? "in" : "out";
   if (a.kind === "bimap") {
@@ -178,11 +180,14 @@ export class NatTable {
   /** Newest first, as the -D dump lists them. */
   readonly sessions: NatSession[] = [];
   readonly hostmap: HostmapEntry[] = [];
+  private readonly hostmapIndex = new Map<string, HostmapEntry>();
 
   private readonly inboundRules: CompiledNatRule[];
   private readonly outboundRules: CompiledNatRule[];
   /** Sessions by the tuple a packet must carry to use them, for both directions. */
   private readonly byTuple = new Map<string, { session: NatSession; forward: boolean }>();
+  /** How many sessions produce each translated flow, so "is this flow taken?" needs no scan. */
+  private readonly translatedFlows = new Map<string, number>();
 
   constructor(
     rules: readonly NatRule[],
@@ -212,6 +217,26 @@ export class NatTable {
     // The newest session wins, as the kernel's hash chains put new entries first.
     this.byTuple.set(fk, { session: s, forward: true });
     this.byTuple.set(bk, { session: s, forward: false });
+    const tk = NatTable.flowKey(s.family, s.proto, s.translated, ports);
+    this.translatedFlows.set(tk, (this.translatedFlows.get(tk) ?? 0) + 1);
+  }
+
+  private static hostmapKey(rdr: boolean, family: Family, src: bigint, dst: bigint): string {
+    return `${rdr ? "r" : "m"}|${family}|${src}|${dst}`;
+  }
+
+  /** The first entry for this pair, as a scan of the newest-first table would find it. */
+  private findHostmap(rdr: boolean, family: Family, src: bigint, dst: bigint): HostmapEntry | undefined {
+    return this.hostmapIndex.get(NatTable.hostmapKey(rdr, family, src, dst));
+  }
+
+  private addHostmap(h: HostmapEntry): void {
+    this.hostmap.unshift(h);
+    this.hostmapIndex.set(NatTable.hostmapKey(h.rdr, h.family, h.src, h.dst), h);
+  }
+
+  private static flowKey(family: Family, proto: number, t: Tuple, ports: boolean): string {
+    return ports ? `${family}|${proto}|${t.src}|${t.dst}|${t.sport}|${t.dport}` : `${family}|${proto}|${t.src}|${t.dst}`;
   }
 
   private tupleOf(p: Packet): Tuple {
@@ -261,23 +286,26 @@ export class NatTable {
       return { session: undefined, created: false, before, after: before, rejected: true };
     }
     for (const r of sticky ? [sticky] : inbound ? this.inboundRules : this.outboundRules) {
-      let why = whyNatNoMatch(r, p);
+      let why = whyNatNoMatch(r, p, steps !== undefined);
       if (why !== undefined && r.ast.kind === "bimap" && inbound) why = this.bimapInbound(r, p);
       steps?.push({ rule: r, matched: why === undefined, why });
       if (why !== undefined) continue;
       const hostmapBefore = this.hostmap.length;
-      const touched = this.hostmap.find((h) => !h.rdr && h.family === p.family && h.src === before.src && h.dst === before.dst);
+      const touched = this.findHostmap(false, p.family, before.src, before.dst);
       const usesBefore = touched?.uses ?? 0;
       const translated = this.newTuple(r, p, before);
       if (!translated) {
         // A refused packet leaves no trace in the hostmap table.
-        if (this.hostmap.length > hostmapBefore) this.hostmap.shift();
+        if (this.hostmap.length > hostmapBefore) {
+          const dropped = this.hostmap.shift();
+          if (dropped) this.hostmapIndex.delete(NatTable.hostmapKey(dropped.rdr, dropped.family, dropped.src, dropped.dst));
+        }
         else if (touched) touched.uses = usesBefore;
         return { session: undefined, created: false, before, after: before, rejected: true };
       }
       r.hits++;
       if (r.ast.kind === "rdr" && r.ast.options.sticky && r !== sticky) {
-        this.hostmap.unshift({ rule: r, rdr: true, src: before.src, dst: before.dst, newSrc: translated.dst, newDst: 0n, family: p.family, uses: 1 });
+        this.addHostmap({ rule: r, rdr: true, src: before.src, dst: before.dst, newSrc: translated.dst, newDst: 0n, family: p.family, uses: 1 });
       }
       if (r.ast.options.roundRobin && r !== sticky && r.nextTarget % this.targetCount(r) === 0) this.rotate(r, inbound);
       const kind = r.ast.kind === "rdr" ? "RDR" : r.ast.kind === "bimap" ? "BIMAP" : r.ast.kind === "rewrite" ? (p.dir === "in" ? "RWR-RDR" : "RWR-MAP") : "MAP";
@@ -292,7 +320,7 @@ export class NatTable {
 
   /** A sticky rdr rule that already sent this client to a target. */
   private stickyRule(p: Packet, t: Tuple): CompiledNatRule | undefined {
-    const h = this.hostmap.find((e) => e.rdr && e.family === p.family && e.src === t.src && e.dst === t.dst);
+    const h = this.findHostmap(true, p.family, t.src, t.dst);
     if (!h?.rule || whyNatNoMatch(h.rule, p) !== undefined) return undefined;
     h.rule.stickyTo = h.newSrc;
     return h.rule;
@@ -511,15 +539,7 @@ export class NatTable {
 
   /** Whether a session already produces this translated flow. */
   private tupleInUse(p: Packet, t: Tuple): boolean {
-    const ports = hasPorts(p);
-    return this.sessions.some(
-      (s) =>
-        s.family === p.family &&
-        s.proto === p.proto &&
-        s.translated.src === t.src &&
-        s.translated.dst === t.dst &&
-        (!ports || (s.translated.sport === t.sport && s.translated.dport === t.dport)),
-    );
+    return (this.translatedFlows.get(NatTable.flowKey(p.family, p.proto, t, hasPorts(p))) ?? 0) > 0;
   }
 
   private pickTarget(r: CompiledNatRule, p: Packet): bigint | undefined {
@@ -557,10 +577,10 @@ export class NatTable {
 
   private allocateSource(r: CompiledNatRule, p: Packet, t: Tuple, portTranslated: boolean): bigint | undefined {
     const target = r.ast.target;
-    const existing = this.hostmap.find((h) => !h.rdr && h.family === p.family && h.src === t.src && h.dst === t.dst);
+    const existing = this.findHostmap(false, p.family, t.src, t.dst);
     const reuse = (addr: bigint): bigint => {
       if (existing && existing.newSrc === addr) existing.uses++;
-      else this.hostmap.unshift({ rule: r, rdr: false, src: t.src, dst: t.dst, newSrc: addr, newDst: 0n, family: p.family, uses: 1 });
+      else this.addHostmap({ rule: r, rdr: false, src: t.src, dst: t.dst, newSrc: addr, newDst: 0n, family: p.family, uses: 1 });
       return addr;
     };
     if (existing) {

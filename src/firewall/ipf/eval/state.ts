@@ -64,6 +64,8 @@ export class StateTable {
   readonly entries: StateEntry[] = [];
   readonly ruleCounts = new Map<CompiledFilterRule, number>();
   private readonly byFlow = new Map<string, StateEntry[]>();
+  /** Set when an entry starts closing, so the per-packet flush can skip the walk otherwise. */
+  private anyClosing = false;
   constructor(public maxEntries = 4013) {}
 
   /** The entry this packet belongs to, learning the interface for an unset slot. */
@@ -126,7 +128,10 @@ export class StateTable {
   }
 
   private advanceTcp(e: StateEntry, p: Packet, reverse: boolean): void {
-    if (p.tcpFlags & (TH.F | TH.R)) e.closing = true;
+    if (p.tcpFlags & (TH.F | TH.R)) {
+      e.closing = true;
+      this.anyClosing = true;
+    }
     const side = reverse ? 1 : 0;
     if (p.tcpFlags & TH.A) {
       e.tcpState[side] = 4;
@@ -159,6 +164,8 @@ export class StateTable {
         if (same >= ks.maxPerSrc.count) return `rule's max-per-src ${ks.maxPerSrc.count}/${bits} reached`;
       }
     }
+    const closing = p.proto === IPPROTO_TCP && (p.tcpFlags & (TH.F | TH.R)) !== 0;
+    if (closing) this.anyClosing = true;
     const e: StateEntry = {
       family: p.family,
       proto: p.proto,
@@ -177,7 +184,7 @@ export class StateTable {
       ifnames: [p.dir === "in" ? p.ifname : "", "", p.dir === "out" ? p.ifname : "", ""],
       pkts: [p.dir === "in" ? 1 : 0, p.dir === "out" ? 1 : 0, 0, 0],
       bytes: [p.dir === "in" ? p.len : 0, p.dir === "out" ? p.len : 0, 0, 0],
-      closing: p.proto === IPPROTO_TCP && (p.tcpFlags & (TH.F | TH.R)) !== 0,
+      closing,
       tcpState: [p.tcpFlags & TH.S ? 1 : 4, p.tcpFlags & TH.S ? 0 : 3],
       sawReply: false,
       routeIf: undefined,
@@ -200,6 +207,9 @@ export class StateTable {
 
   /** Drop closing TCP entries (what ipftest does after each packet). */
   flushClosing(): void {
+    // Most packets close nothing; only walk the table when a FIN or RST was seen.
+    if (!this.anyClosing) return;
+    this.anyClosing = false;
     for (let i = this.entries.length - 1; i >= 0; i--) {
       const e = this.entries[i] as StateEntry;
       if (e.proto === IPPROTO_TCP && e.closing) {
