@@ -46,6 +46,12 @@ export interface DemoOptions {
   keep: boolean;
   /** Called with each line to print (the command writes it to ctx.stdout). */
   print: (line: string) => void;
+  /**
+   * Tear down on SIGINT/SIGTERM and exit 130, so an interrupted demo leaves no
+   * namespaces or jails behind. The command sets it; tests, which own the
+   * process, do not.
+   */
+  cleanupOnSignal?: boolean;
 }
 
 export interface DemoReport {
@@ -306,6 +312,19 @@ export async function runDemo(opts: DemoOptions): Promise<DemoReport> {
     },
   };
 
+  const onSignal = (): void => {
+    opts.print("interrupted: removing what the demo made");
+    void teardownDemo({
+      net,
+      root,
+      work,
+      helperPids: helpers.map((h) => h.pid ?? 0).filter((p) => p > 0),
+    }).finally(() => process.exit(130));
+  };
+  if (opts.cleanupOnSignal && !opts.keep) {
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
+  }
   try {
     for (const step of DEMO_STEPS) {
       opts.print(step.title);
@@ -333,6 +352,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoReport> {
       opts.print(`  ${label}: ${outcome.detail}`);
     }
   } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
     if (!opts.keep)
       await teardownDemo({
         net,

@@ -79,7 +79,11 @@ Exit status: 0 when every step passed, 1 otherwise, 3 when the demo cannot run h
         );
     }
     const human = global.json ? ctx.stderr : ctx.stdout;
-    const report = await runDemo({ keep: values.keep === true, print: (line) => write(human, line) });
+    const report = await runDemo({
+      keep: values.keep === true,
+      print: (line) => write(human, line),
+      cleanupOnSignal: true,
+    });
     const count = (s: string): number => report.steps.filter((x) => x.status === s).length;
     write(
       human,
