@@ -275,6 +275,8 @@ export class NatTable {
       const quoted = this.translateQuoted(p);
       if (quoted) return quoted;
     }
+    // A later fragment carries no ports: only the NAT fragment cache could map it, and no session exists.
+    if (p.fragOff !== 0) return undefined;
     const inbound = p.dir === "in";
     const sticky = inbound ? this.stickyRule(p, before) : undefined;
     if (sticky && sticky.ast.target.kind === "list") {
@@ -358,7 +360,8 @@ export class NatTable {
         x.translated.dst === q.dst &&
         (!ports || (x.translated.sport === q.sport && x.translated.dport === q.dport)),
     );
-    if (!s) return undefined;
+    // The error travels against the flow it quotes, through the rule's interface.
+    if (!s || p.dir === s.dir || (s.rule.ifname !== "*" && s.rule.ifname !== p.ifname)) return undefined;
     const before = this.tupleOf(p);
     if (p.dst === q.src) p.dst = s.original.src;
     if (p.src === q.dst) p.src = s.original.dst;
