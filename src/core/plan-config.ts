@@ -45,6 +45,8 @@ export interface ConfigState extends HostState {
   exposures: ReadonlySet<string>;
   /** Package lists from qjail.packages, by jail. */
   packages: ReadonlyMap<string, string[]>;
+  /** Jails whose console log (/var/log/qjail.NAME.console.log) exists: rename keeps it under the new name. */
+  consoleLogs?: ReadonlySet<string>;
 }
 
 export interface ConfigRequest {
@@ -369,7 +371,8 @@ function renameSteps(state: ConfigState, jail: JailSpec, newName: string): Step[
     { kind: "remove", path: oldRecords.global },
     { kind: "remove", path: jail.fstabPath },
     { kind: "remove", path: jailConfPath(layout, jail.name) },
-    { kind: "remove", path: consoleLogPath(jail.name) },
   );
+  // qjail 5.0 deletes the old console log; keeping it under the new name keeps the jail's history.
+  if (state.consoleLogs?.has(jail.name)) steps.push({ kind: "rename", from: consoleLogPath(jail.name), to: consoleLogPath(newName) });
   return steps;
 }

@@ -95,11 +95,15 @@ test("config changes one setting and regenerates the block; -b 50 defines the bp
 test("config -n renames the tree, fstab, records, block and exposures file", async () => {
   mkdirSync(at("usr/local/etc/qjail.expose"), { recursive: true });
   writeFileSync(at("usr/local/etc/qjail.expose/www"), "tcp 80\n");
+  mkdirSync(at("var/log"), { recursive: true });
+  writeFileSync(at("var/log/qjail.www.console.log"), "first boot\n");
   const r = await qjail("config", "-n", "web", "www");
   assert.equal(r.code, 0, r.stderr);
   assert.ok(!existsSync(at("usr/jails/www")) && existsSync(at("usr/jails/web/etc/rc.conf")));
   for (const f of ["qjail.local/www", "qjail.global/www", "qjail.fstab/www", "qjail.config/www", "qjail.expose/www"]) assert.ok(!existsSync(at(`usr/local/etc/${f}`)), f);
   assert.equal(read("usr/local/etc/qjail.expose/web"), "tcp 80\n");
+  assert.equal(read("var/log/qjail.web.console.log"), "first boot\n");
+  assert.ok(!existsSync(at("var/log/qjail.www.console.log")));
   assert.equal(read("usr/local/etc/qjail.fstab/web"), "/usr/jails/sharedfs /usr/jails/web/sharedfs nullfs ro 0 0\n");
   assert.match(read("usr/local/etc/qjail.config/web"), /^web \{ \nhost.hostname {7}= {2}"web";\npath {16}= {2}"\/usr\/jails\/web";/);
   assert.match(read("usr/local/etc/qjail.local/web"), /^deffile="\/usr\/local\/etc\/qjail.local\/web"$/m);

@@ -145,7 +145,7 @@ test("config: status rules, running jails, vnet numbering", () => {
 
 test("config -n: tree, control files, records, then the old names go", () => {
   const base = fakeState({ www: {} });
-  const st = configState(base, { exposures: new Set(["www"]) });
+  const st = configState(base, { exposures: new Set(["www"]), consoleLogs: new Set(["www"]) });
   const plan = planConfig(st, base.jails, { change: { kind: "rename", newName: "web" } as ConfigChange, force: false, freebsd: true });
   assert.deepEqual(plan.steps.map(where), [
     "rename /usr/jails/web",
@@ -158,7 +158,7 @@ test("config -n: tree, control files, records, then the old names go", () => {
     "remove /usr/local/etc/qjail.global/www",
     "remove /usr/local/etc/qjail.fstab/www",
     "remove /usr/local/etc/qjail.config/www",
-    "remove /var/log/qjail.www.console.log",
+    "rename /var/log/qjail.web.console.log",
   ]);
   const fstab = plan.steps[1];
   assert.ok(fstab?.kind === "writeFile");

@@ -1,9 +1,9 @@
 import { spawn } from "node:child_process";
-import { promises as fsp } from "node:fs";
+import { existsSync, promises as fsp } from "node:fs";
 import { defineCommand, type Invocation } from "../command.js";
 import { write } from "../context.js";
 import { UsageError, shown } from "../../core/errors.js";
-import { jailConfPath, physical } from "../../core/paths.js";
+import { consoleLogPath, jailConfPath, physical } from "../../core/paths.js";
 import { planConfig, VNET_FIREWALLS, type ConfigChange, type FlagKey, type VnetFirewall } from "../../core/plan-config.js";
 import { parseAddressList, parseInteger, parsePackageList, validateInterfaceName, validateJailName } from "../../core/validate.js";
 import { assertZoneKnown, listNames, loadHostState, readHostFile, readJails, readPackageLists, readVnetCount, selectJails } from "../../store/jails.js";
@@ -48,7 +48,7 @@ A norun jail accepts only -r/-R and a manual jail only -m/-M.
 
   -d            print the jail's jail.conf block (one jail)
   -n NEW OLD    rename: tree, fstab line, records, jail.conf block, console
-                log, exposures file and package list
+                log, exposures file and package list (NEW becomes the hostname)
   -4 / -6 LIST  replace the addresses (one jail; nic|ip entries allowed)
   -c NIC        alias interface (not on vnet jails)
   -h            one-time ssh: sshd on, user NAME/NAME created at first start
@@ -73,7 +73,7 @@ so instead of "Already set to norun status"; -v really clears the settings a
 vnet jail cannot use (qjail's unset named the wrong variables); an address
 another jail already has is refused unless --force; -h refuses image jails
 (qjail edited the unmounted mount point); -P runs pkg non-interactively (-y);
-rename also moves the package list; and the vnet jail.conf writes
+rename also moves the package list and keeps the console log (qjail deleted it); and the vnet jail.conf writes
 /etc/epair without qjail's nested, unescaped quotes. -c and -w check the
 interface name's form; whether the interface exists is checked when the jail
 starts.`,
@@ -173,7 +173,8 @@ starts.`,
         readPackageLists(rt.root, layout),
       ]);
       const selected = selectJails(host.jails, all ? [] : names);
-      const plan = planConfig({ ...host, devfsRules, vnetCount, exposures: new Set(exposures), packages }, selected, { change, force: v.force === true, freebsd: rt.platform.name === "freebsd" });
+      const consoleLogs = new Set(change.kind === "rename" ? selected.filter((j) => existsSync(physical(rt.root, consoleLogPath(j.name)))).map((j) => j.name) : []);
+      const plan = planConfig({ ...host, devfsRules, vnetCount, exposures: new Set(exposures), packages, consoleLogs }, selected, { change, force: v.force === true, freebsd: rt.platform.name === "freebsd" });
       if (inv.global.dryRun) {
         printPlan(inv, plan);
         return 0;
