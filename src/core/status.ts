@@ -6,6 +6,8 @@ import type { IpfstatRule } from "../platform/freebsd/parsers/ipfstat.js";
 import type { IpnatListing } from "../platform/freebsd/parsers/ipnat.js";
 import type { PfRule } from "../platform/freebsd/parsers/pfctl.js";
 import type { NftRuleset } from "../platform/linux/parsers/nft.js";
+import type { IpfwRule, IpfwRedirect } from "../platform/freebsd/parsers/ipfw.js";
+import { ipfwAllowFor } from "../platform/freebsd/parsers/ipfw.js";
 import { ruleMatchesDestination } from "../platform/freebsd/parsers/ipfstat.js";
 import { rdrFor } from "../platform/freebsd/parsers/ipnat.js";
 
@@ -21,6 +23,7 @@ import { rdrFor } from "../platform/freebsd/parsers/ipnat.js";
 export type RuleCounters =
   | { kind: "ipf"; filterIn: IpfstatRule[]; nat: IpnatListing }
   | { kind: "pf"; rules: PfRule[] }
+  | { kind: "ipfw"; rules: IpfwRule[]; redirects: IpfwRedirect[] }
   | { kind: "nft"; ruleset: NftRuleset; table: string }
   | { kind: "unavailable"; reason: string };
 
@@ -184,6 +187,14 @@ export function exposureCounter(
       );
       if (!rule) return { hits: null, by: null, live: null };
       return { hits: rule.packets ?? null, by: `pf rule @${rule.number}`, live: true };
+    }
+    case "ipfw": {
+      const redirect = counters.redirects.find(
+        (r) => r.proto === e.proto && r.target === e.target && r.publicPort === e.public.low,
+      );
+      const allow = ipfwAllowFor(counters.rules, e.proto, e.target, e.jailPort.low);
+      if (!allow) return { hits: null, by: null, live: redirect !== undefined };
+      return { hits: allow.packets, by: `ipfw rule ${allow.number}`, live: redirect !== undefined };
     }
     case "unavailable":
       return { hits: null, by: null, live: null };

@@ -139,6 +139,49 @@ test("FreeBSD facts without IPFilter installed: doctor says to install/enable it
   assert.match(f.find((x) => x.code === "QJ5302")?.fix ?? "", /sysrc ipfilter_enable=YES ipnat_enable=YES/);
 });
 
+test("FreeBSD facts on ipfw: allow-rule packets attributed to the exposure, a missing redirect is not live", async () => {
+  const host = recordedHost({
+    "sysrc -n firewall_enable": "YES\n",
+    "sysrc -n firewall_nat_enable": "YES\n",
+    "ipfw nat 80 show config":
+      "ipfw nat 80 config if em0 same_ports unreg_only reset redirect_port tcp 10.0.0.3:80 6188\n",
+    "ipfw show 1000-1099":
+      "01000 9 540 nat 80 ip4 from any to any in recv em0\n01001 0 0 allow tcp from any to 10.0.0.2 22 in recv em0\n01002 42 2520 allow tcp from any to 10.0.0.3 80 in recv em0\n",
+    "ifconfig em0 inet": IFCONFIG,
+  });
+  const exposure = (jail: string, pub: number, port: number) => ({
+    jail,
+    proto: "tcp" as const,
+    public: { low: pub, high: pub },
+    jailPort: { low: port, high: port },
+    from: [],
+    on: undefined,
+    comment: "",
+  });
+  const facts = await gatherFreebsdFacts(
+    {
+      root: "/nonexistent-qjail-root",
+      layout,
+      config: { ...defaultHostConfig("freebsd"), extIf: "em0", firewall: "ipfw" },
+      configExists: true,
+      jails: [spec("ssh", "10.0.0.2"), spec("www", "10.0.0.3")],
+      live: new Map(),
+      exposures: [exposure("ssh", 6122, 22), exposure("www", 6188, 80)],
+    },
+    host.runner,
+  );
+  assert.equal(facts.firewall.qjailRulesLoaded, true);
+  const status = buildStatus(facts);
+  assert.deepEqual(
+    status.jails.map((j) => [j.name, j.exposures[0]?.hits, j.exposures[0]?.counted_by, j.exposures[0]?.live]),
+    [
+      ["ssh", 0, "ipfw rule 1001", false],
+      ["www", 42, "ipfw rule 1002", true],
+    ],
+  );
+  assert.ok(diagnose(facts).some((f) => f.code === "QJ5305" && /tcp 6122 -> ssh:22/.test(f.message)));
+});
+
 test("the public address from ifconfig, and none when the interface has no inet line", async () => {
   assert.equal(
     await freebsdPublicAddress("em0", recordedHost({ "ifconfig em0 inet": IFCONFIG }).runner),

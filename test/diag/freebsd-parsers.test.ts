@@ -18,6 +18,7 @@ import {
 } from "../../src/platform/freebsd/parsers/pfctl.js";
 import { parseNetstatRoutes, routeFor } from "../../src/platform/freebsd/parsers/netstat.js";
 import { parseUname, parseFreebsdVersion } from "../../src/platform/freebsd/parsers/uname.js";
+import { parseIpfwShow, parseIpfwNatConfig, ipfwAllowFor } from "../../src/platform/freebsd/parsers/ipfw.js";
 
 const fixture = (name: string): string => readFileSync(join(SHARED, "fixtures/freebsd", name), "utf8");
 
@@ -296,4 +297,41 @@ test("freebsd-version inside a jail: 11.1-RELEASE-p9", () => {
     branch: "RELEASE",
     patch: 9,
   });
+});
+
+test("ipfw show and nat show config (no real capture exists; lines per ipfw(8)): counters and redirects", () => {
+  const rules = parseIpfwShow(
+    [
+      "01000     120     9012 nat 80 ip4 from any to any in recv em0",
+      "01001      17     1020 allow tcp from any to 10.0.0.2 22 in recv em0",
+      "01002      42     2520 allow tcp from any to 10.0.0.3 80 in recv em0",
+      "65535 1048576 99999999 deny ip from any to any",
+    ].join("\n"),
+  );
+  assert.equal(rules.length, 4);
+  assert.deepEqual(rules[1], {
+    number: 1001,
+    packets: 17,
+    bytes: 1020,
+    text: "allow tcp from any to 10.0.0.2 22 in recv em0",
+    action: "allow",
+  });
+  assert.equal(ipfwAllowFor(rules, "tcp", "10.0.0.3", 80)?.packets, 42);
+  assert.equal(ipfwAllowFor(rules, "tcp", "10.0.0.3", 8080), undefined);
+  assert.equal(ipfwAllowFor(rules, "udp", "10.0.0.2", 22), undefined);
+  const nat = parseIpfwNatConfig(
+    "ipfw nat 80 config if em0 same_ports unreg_only reset redirect_port tcp 10.0.0.2:22 6122 redirect_port tcp 10.0.0.3:8000-8010 8000-8010\n",
+  );
+  assert.equal(nat.interface, "em0");
+  assert.deepEqual(nat.redirects, [
+    { proto: "tcp", target: "10.0.0.2", targetPort: 22, publicPort: 6122 },
+    {
+      proto: "tcp",
+      target: "10.0.0.3",
+      targetPort: 8000,
+      targetPortHigh: 8010,
+      publicPort: 8000,
+      publicPortHigh: 8010,
+    },
+  ]);
 });

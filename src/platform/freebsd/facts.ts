@@ -9,6 +9,7 @@ import { parseIpfstat } from "./parsers/ipfstat.js";
 import { parseIpnatList } from "./parsers/ipnat.js";
 import { parsePfInfo, parsePfRules } from "./parsers/pfctl.js";
 import { parseNetstatRoutes } from "./parsers/netstat.js";
+import { parseIpfwShow, parseIpfwNatConfig } from "./parsers/ipfw.js";
 
 /**
  * Gather what `qjail status` and `qjail doctor` judge, on FreeBSD: the page's
@@ -107,6 +108,14 @@ export async function gatherFreebsdFacts(o: GatherOptions, runner: Runner = run)
     available = nat.code !== 127;
     running = available;
     loaded = nat.code === 0 && /redirect_port/.test(nat.stdout);
+    const block = await runner(["ipfw", "show", `${cfg.ipfwRuleBase}-${cfg.ipfwRuleBase + 99}`]);
+    if (nat.code === 0 && block.code === 0) {
+      counters = {
+        kind: "ipfw",
+        rules: parseIpfwShow(block.stdout),
+        redirects: parseIpfwNatConfig(nat.stdout).redirects,
+      };
+    }
   }
 
   const fwd = await runner(["sysctl", "-n", "net.inet.ip.forwarding"]);
