@@ -45,7 +45,10 @@ export function generateRules(ruleCount: number): { ipf: string; ipnat: string; 
     if (i % 7 === 0) ipf.push(`block in quick on em0 from 192.0.2.${(i % 250) + 1}/32 to any`);
     jails++;
   }
-  ipf.push("pass out quick on em0 proto tcp from any to any flags S keep state", "pass out quick on em0 proto udp from any to any keep state");
+  ipf.push(
+    "pass out quick on em0 proto tcp from any to any flags S keep state",
+    "pass out quick on em0 proto udp from any to any keep state",
+  );
   return { ipf: ipf.join("\n") + "\n", ipnat: ipnat.join("\n") + "\n", jails };
 }
 
@@ -54,7 +57,7 @@ export function generatePackets(jails: number, count = PACKETS): Packet[] {
   const lines: string[] = [];
   for (let n = 0; lines.length < count; n++) {
     const jail = n % jails;
-    const client = `203.0.${(n >> 8) & 255}.${(n & 255) || 1}`;
+    const client = `203.0.${(n >> 8) & 255}.${n & 255 || 1}`;
     const sport = 30000 + (n % 30000);
     switch (n % 4) {
       case 0:
@@ -106,8 +109,16 @@ export function measureThroughput(ruleCount: number, runs: number): Throughput {
   }
   pps.sort((a, b) => a - b);
   const mid = Math.floor(pps.length / 2);
-  const median = pps.length % 2 === 1 ? (pps[mid] as number) : ((pps[mid - 1] as number) + (pps[mid] as number)) / 2;
-  return { rules: filters.rules.length, natRules: nat.rules.length, runs, medianPps: median, minPps: pps[0] as number, maxPps: pps[pps.length - 1] as number };
+  const median =
+    pps.length % 2 === 1 ? (pps[mid] as number) : ((pps[mid - 1] as number) + (pps[mid] as number)) / 2;
+  return {
+    rules: filters.rules.length,
+    natRules: nat.rules.length,
+    runs,
+    medianPps: median,
+    minPps: pps[0] as number,
+    maxPps: pps[pps.length - 1] as number,
+  };
 }
 
 /** Entry for bench/run.ts (`npm run bench`). */

@@ -16,7 +16,12 @@ import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { FilterRule, NatRule } from "../src/firewall/ipf/ast.js";
 import { runIpftest, type RuleLanguage } from "../src/firewall/ipf/eval/ipftest.js";
-import { readTextPackets, readHexPackets, PacketSyntaxError, type Packet } from "../src/firewall/ipf/eval/packet.js";
+import {
+  readTextPackets,
+  readHexPackets,
+  PacketSyntaxError,
+  type Packet,
+} from "../src/firewall/ipf/eval/packet.js";
 import { loadPools, PoolSyntaxError } from "../src/firewall/ipf/eval/pools.js";
 import { ipfLanguage } from "../src/firewall/ipf/eval/language.js";
 
@@ -149,7 +154,8 @@ function unsupported(spec: TestSpec): string | undefined {
       break;
   }
   if (spec.name === "bpf1") return "needs BPF filter expressions, out of scope";
-  if (spec.outputFormat === "hex" && spec.inputFormat !== "hex") return "hex output of text input packets is not produced";
+  if (spec.outputFormat === "hex" && spec.inputFormat !== "hex")
+    return "hex output of text input packets is not produced";
   return undefined;
 }
 
@@ -203,20 +209,36 @@ export function runTest(corpus: string, spec: TestSpec, lang: ConformanceLanguag
       return out;
     }
     case "mtest":
-      return runIpftest(readPackets(corpus, spec), { ...base, filterRules: parseFilters(lang, regress()), dump: flags.dump }) + SEP8;
+      return (
+        runIpftest(readPackets(corpus, spec), {
+          ...base,
+          filterRules: parseFilters(lang, regress()),
+          dump: flags.dump,
+        }) + SEP8
+      );
     case "ptest": {
       const packets = readPackets(corpus, spec);
       const hasPool = existsSync(join(corpus, "regress", `${spec.name}.pool`));
       const hasNat = existsSync(join(corpus, "regress", `${spec.name}.nat`));
       const hasIpf = existsSync(join(corpus, "regress", `${spec.name}.ipf`));
       // Pool files name other files relative to the test directory (`whois file "regress/p6.whois"`).
-      const pools = hasPool ? loadPools(regress(".pool"), (file) => readFileSync(join(corpus, file), "utf8")) : undefined;
+      const pools = hasPool
+        ? loadPools(regress(".pool"), (file) => readFileSync(join(corpus, file), "utf8"))
+        : undefined;
       return (
         runIpftest(packets, {
           ...base,
           filterRules: hasIpf ? parseFilters(lang, regress(".ipf")) : [],
           ...(hasNat ? { natRules: parseNat(lang, regress(".nat")) } : {}),
-          ...(pools ? { tables: pools.tables, dstlists: pools.dstlists, groupMaps: pools.groupMaps, poolDump: pools.poolDump, hashDump: pools.hashDump } : {}),
+          ...(pools
+            ? {
+                tables: pools.tables,
+                dstlists: pools.dstlists,
+                groupMaps: pools.groupMaps,
+                poolDump: pools.poolDump,
+                hashDump: pools.hashDump,
+              }
+            : {}),
           dump: true,
         }) + SEP31
       );
@@ -235,7 +257,12 @@ export function runTest(corpus: string, spec: TestSpec, lang: ConformanceLanguag
       const filters = parseFilters(lang, regress(".ipf"));
       let out = "";
       for (const line of ruleLines(regress(".nat"))) {
-        out += runIpftest(packets, { ...base, filterRules: filters, natRules: parseNat(lang, line), dump: flags.dump });
+        out += runIpftest(packets, {
+          ...base,
+          filterRules: filters,
+          natRules: parseNat(lang, line),
+          dump: flags.dump,
+        });
         out += SEP31;
       }
       return out;
@@ -264,21 +291,35 @@ export function firstDifference(actual: string, expected: string): number {
 export function runOne(corpus: string, spec: TestSpec, lang: ConformanceLanguage | undefined): TestResult {
   const why = unsupported(spec);
   if (why) return { spec, status: "skip", detail: why };
-  if (!lang) return { spec, status: "skip", detail: "the ipf/ipnat parser and printer (src/firewall/ipf/index.ts) are not available" };
+  if (!lang)
+    return {
+      spec,
+      status: "skip",
+      detail: "the ipf/ipnat parser and printer (src/firewall/ipf/index.ts) are not available",
+    };
   const expectedPath = join(corpus, "expected", spec.name);
   const distPath = `${expectedPath}.dist`;
-  if (!existsSync(expectedPath) && !existsSync(distPath)) return { spec, status: "skip", detail: "no expected output in the corpus" };
+  if (!existsSync(expectedPath) && !existsSync(distPath))
+    return { spec, status: "skip", detail: "no expected output in the corpus" };
   let actual: string;
   try {
     actual = runTest(corpus, spec, lang);
   } catch (e) {
     const kind =
-      e instanceof RuleError ? "rule parse error" : e instanceof PacketSyntaxError ? "packet input error" : e instanceof PoolSyntaxError ? "pool config" : "engine error";
+      e instanceof RuleError
+        ? "rule parse error"
+        : e instanceof PacketSyntaxError
+          ? "packet input error"
+          : e instanceof PoolSyntaxError
+            ? "pool config"
+            : "engine error";
     return { spec, status: "fail", detail: `${kind}: ${(e as Error).message.split("\n")[0]}` };
   }
   // i19's expected output is a template the Makefile adapts to the host's
   // syslog facility names; on FreeBSD only LOG_LOGALERT is rewritten.
-  const expected = existsSync(expectedPath) ? readFileSync(expectedPath, "utf8") : readFileSync(distPath, "utf8").replace(/LOG_LOGALERT/g, "!!!");
+  const expected = existsSync(expectedPath)
+    ? readFileSync(expectedPath, "utf8")
+    : readFileSync(distPath, "utf8").replace(/LOG_LOGALERT/g, "!!!");
   if (actual === expected) return { spec, status: "pass", detail: "" };
   return { spec, status: "fail", detail: `first differing line ${firstDifference(actual, expected)}` };
 }
@@ -316,12 +357,15 @@ export function readNameList(file: string): string[] {
     .filter((l) => l !== "");
 }
 
-
 export interface CliIo {
   out: (line: string) => void;
 }
 
-export async function main(argv: readonly string[], io: CliIo, langOverride?: ConformanceLanguage): Promise<number> {
+export async function main(
+  argv: readonly string[],
+  io: CliIo,
+  langOverride?: ConformanceLanguage,
+): Promise<number> {
   let corpus = "";
   let check: string | undefined;
   let update: string | undefined;
@@ -329,18 +373,28 @@ export async function main(argv: readonly string[], io: CliIo, langOverride?: Co
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];
-    if (a === "--corpus" && v) (corpus = v), i++;
-    else if (a === "--check" && v) (check = v), i++;
-    else if (a === "--update" && v) (update = v), i++;
-    else if (a === "--only" && v) (only = new Set(v.split(","))), i++;
-    else {
+    if (a === "--corpus" && v) {
+      corpus = v;
+      i++;
+    } else if (a === "--check" && v) {
+      check = v;
+      i++;
+    } else if (a === "--update" && v) {
+      update = v;
+      i++;
+    } else if (a === "--only" && v) {
+      only = new Set(v.split(","));
+      i++;
+    } else {
       io.out(`conformance: unknown argument ${JSON.stringify(a)}`);
       io.out("usage: conformance --corpus DIR [--check FILE | --update FILE] [--only NAME,...]");
       return 2;
     }
   }
   if (!corpus || !existsSync(join(corpus, "test.format"))) {
-    io.out(`conformance: no test.format under ${JSON.stringify(corpus)}; give --corpus DIR (e.g. ../shared/corpus/ipfilter)`);
+    io.out(
+      `conformance: no test.format under ${JSON.stringify(corpus)}; give --corpus DIR (e.g. ../shared/corpus/ipfilter)`,
+    );
     return 2;
   }
   corpus = resolve(corpus);

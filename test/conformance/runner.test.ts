@@ -25,11 +25,33 @@ const EMPTY_DUMP_TAIL = [
 /** A tiny corpus in the upstream layout, made up for these tests. */
 const corpus = testdir(
   {
-    "test.format": ["#test input-format output-format options", "f1 text text", "f2 text text", "f15 text text", "n1 text text", "i1 text ipf", "f12 hex hex", "n8 hex hex update_ipid=0", "n9 text hex", "l1 hex hex", ""].join("\n"),
+    "test.format": [
+      "#test input-format output-format options",
+      "f1 text text",
+      "f2 text text",
+      "f15 text text",
+      "n1 text text",
+      "i1 text ipf",
+      "f12 hex hex",
+      "n8 hex hex update_ipid=0",
+      "n9 text hex",
+      "l1 hex hex",
+      "",
+    ].join("\n"),
     // dotest: one ipftest run per rule line, 8 dashes after each
     "regress/f1": "block in all\npass in from 1.1.1.1 to any\n",
     "input/f1": "in 1.1.1.1 2.2.2.2\nin 3.3.3.3 2.2.2.2\nout 1.1.1.1 2.2.2.2\n",
-    "expected/f1": ["block", "block", "nomatch", "--------", "pass", "nomatch", "nomatch", "--------", ""].join("\n"),
+    "expected/f1": [
+      "block",
+      "block",
+      "nomatch",
+      "--------",
+      "pass",
+      "nomatch",
+      "nomatch",
+      "--------",
+      "",
+    ].join("\n"),
     // the same rules with a wrong second line expected: must fail, naming line 2
     "regress/f2": "block in all\n",
     "input/f2": "in 1.1.1.1 2.2.2.2\nin 3.3.3.3 2.2.2.2\n",
@@ -61,7 +83,8 @@ const corpus = testdir(
     "expected/i1": "pass in inet from 10.0.0.0/8 to any\n",
     // hex input: one good packet, one with a broken IP header checksum
     "regress/f12": "pass in all\n",
-    "input/f12": "[in,e0]\n4500 0014 0000 0000 3f00 75e5 0101 0101 0202 0202\n\n[in,e0]\n4500 0014 0000 0000 3f00 75e6 0101 0101 0202 0202\n",
+    "input/f12":
+      "[in,e0]\n4500 0014 0000 0000 3f00 75e5 0101 0101 0202 0202\n\n[in,e0]\n4500 0014 0000 0000 3f00 75e6 0101 0101 0202 0202\n",
     "expected/f12": "pass\nbad-packet\n--------\n",
     "regress/n8": "map icmp0 2.2.2.0/24 -> 10.10.10.0/24\n",
     "input/n8": "[out,icmp0]\n4500 0014 0000 0000 3f00 6fdf 0202 0202 0404 0404\n",
@@ -114,7 +137,10 @@ test("each test is driven like its Makefile driver and compared byte for byte", 
 });
 
 test("--check fails only when a listed test stops passing; --update writes the passes", async () => {
-  const lists = testdir({ "good.txt": "# comment\nf1\nn1  # trailing comment\n", "bad.txt": "f1\nf2\n" }, `qjail-conformance-lists-${process.pid}-`);
+  const lists = testdir(
+    { "good.txt": "# comment\nf1\nn1  # trailing comment\n", "bad.txt": "f1\nf2\n" },
+    `qjail-conformance-lists-${process.pid}-`,
+  );
   try {
     assert.equal((await runner(["--check", join(lists.dir, "good.txt")])).code, 0);
     const bad = await runner(["--check", join(lists.dir, "bad.txt")]);

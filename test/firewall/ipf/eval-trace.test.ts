@@ -22,17 +22,34 @@ const IPF = [
   "pass in quick on em0 proto tcp from any to 10.0.0.2/32 port = 22 flags S keep state",
 ].join("\n");
 
-const fixture = testdir({ "rules/ipf.rules": IPF + "\n", "rules/ipnat.rules": IPNAT + "\n" }, `qjail-trace-${process.pid}-`);
+const fixture = testdir(
+  { "rules/ipf.rules": IPF + "\n", "rules/ipnat.rules": IPNAT + "\n" },
+  `qjail-trace-${process.pid}-`,
+);
 after(() => fixture.cleanup());
-const ruleArgs = ["--ipf", `${fixture.dir}/rules/ipf.rules`, "--nat", `${fixture.dir}/rules/ipnat.rules`, "--if-addr", "em0=198.51.100.1"];
+const ruleArgs = [
+  "--ipf",
+  `${fixture.dir}/rules/ipf.rules`,
+  "--nat",
+  `${fixture.dir}/rules/ipnat.rules`,
+  "--if-addr",
+  "em0=198.51.100.1",
+];
 
 function assertTrace(words: string[], verdict: string, decidingLine: number): ReturnType<typeof tracePacket> {
   const ifs = new Map([["em0", parseV4("198.51.100.1")!]]);
   const ipf = parseIpf(IPF);
   const nat = parseIpnat(IPNAT);
-  assert.deepEqual(ipf.diagnostics.filter((d) => d.severity === "error"), []);
+  assert.deepEqual(
+    ipf.diagnostics.filter((d) => d.severity === "error"),
+    [],
+  );
   const r = tracePacket(
-    { ipf: { file: "ipf.rules", text: IPF, rules: ipf.rules }, nat: { file: "ipnat.rules", text: IPNAT, rules: nat.rules }, interfaces: ifs },
+    {
+      ipf: { file: "ipf.rules", text: IPF, rules: ipf.rules },
+      nat: { file: "ipnat.rules", text: IPNAT, rules: nat.rules },
+      interfaces: ifs,
+    },
     parseFriendlyPacket(words, { interfaces: ifs }),
   );
   assert.equal(r.verdict, verdict);
@@ -70,25 +87,63 @@ test("outbound jail traffic is filtered before map rewrites its source to em0's 
 
 test("qjail fw trace prints the path in words", async () => {
   const before = treeDigest(fixture.dir);
-  const r = await runCli(["fw", "trace", ...ruleArgs, "--", "tcp", "203.0.113.9:40000", "->", ":6188", "on", "em0"]);
+  const r = await runCli([
+    "fw",
+    "trace",
+    ...ruleArgs,
+    "--",
+    "tcp",
+    "203.0.113.9:40000",
+    "->",
+    ":6188",
+    "on",
+    "em0",
+  ]);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /translated by .*ipnat\.rules:2 \(new session\): 203\.0\.113\.9,40000 > 198\.51\.100\.1,6188 {2}=> {2}203\.0\.113\.9,40000 > 10\.0\.0\.3,80/);
+  assert.match(
+    r.stdout,
+    /translated by .*ipnat\.rules:2 \(new session\): 203\.0\.113\.9,40000 > 198\.51\.100\.1,6188 {2}=> {2}203\.0\.113\.9,40000 > 10\.0\.0\.3,80/,
+  );
   assert.match(r.stdout, /decided by .*ipf\.rules:7 \(quick\): pass/);
   assert.match(r.stdout, /state entry created: tcp 203\.0\.113\.9,40000 -> 10\.0\.0\.3,80/);
   assert.deepEqual(treeDigest(fixture.dir), before);
 });
 
 test("qjail fw trace --json is one JSON document; the ipftest packet form works", async () => {
-  const r = await runCli(["fw", "trace", "--json", ...ruleArgs, "--packet", "in on em0 tcp 203.0.113.9,40000 198.51.100.1,6122 S"]);
+  const r = await runCli([
+    "fw",
+    "trace",
+    "--json",
+    ...ruleArgs,
+    "--packet",
+    "in on em0 tcp 203.0.113.9,40000 198.51.100.1,6122 S",
+  ]);
   assert.equal(r.code, 0, r.stderr);
-  const doc = JSON.parse(r.stdout) as { verdict: string; nat: { after: { dst: { address: string; port: number } } }[]; filter: { decidedBy: { line: number } } };
+  const doc = JSON.parse(r.stdout) as {
+    verdict: string;
+    nat: { after: { dst: { address: string; port: number } } }[];
+    filter: { decidedBy: { line: number } };
+  };
   assert.equal(doc.verdict, "pass");
   assert.deepEqual(doc.nat[0]?.after.dst, { address: "10.0.0.2", port: 22 });
   assert.equal(doc.filter.decidedBy.line, 8);
 });
 
 test("bad packets and unknown interface addresses are refused with the value and a hint", async () => {
-  const noAddr = await runCli(["fw", "trace", "--ipf", `${fixture.dir}/rules/ipf.rules`, "--nat", `${fixture.dir}/rules/ipnat.rules`, "tcp", "1.2.3.4:1", "to", ":80", "on", "em0"]);
+  const noAddr = await runCli([
+    "fw",
+    "trace",
+    "--ipf",
+    `${fixture.dir}/rules/ipf.rules`,
+    "--nat",
+    `${fixture.dir}/rules/ipnat.rules`,
+    "tcp",
+    "1.2.3.4:1",
+    "to",
+    ":80",
+    "on",
+    "em0",
+  ]);
   assert.equal(noAddr.code, 3);
   assert.match(noAddr.stderr, /QJ4501.*":80" means em0's own address/);
   assert.match(noAddr.stderr, /--if-addr em0=ADDRESS/);

@@ -5,7 +5,12 @@ import { UsageError, shown } from "../../../core/errors.js";
 import { hostLayout, physical } from "../../../core/paths.js";
 import { readHostConfig } from "../../../store/exposures.js";
 import { formatDiagnostic, parseIpf, parseIpnat } from "../../../firewall/ipf/index.js";
-import { parseTextPacket, parseV4, PacketSyntaxError, type Packet } from "../../../firewall/ipf/eval/packet.js";
+import {
+  parseTextPacket,
+  parseV4,
+  PacketSyntaxError,
+  type Packet,
+} from "../../../firewall/ipf/eval/packet.js";
 import { formatTrace, parseFriendlyPacket, tracePacket } from "../../../firewall/ipf/eval/trace.js";
 
 /** Message codes of this command (QJ45xx: IPFilter evaluation). */
@@ -24,7 +29,11 @@ function parseIfAddrs(values: readonly string[]): Map<string, bigint> {
     const m = /^([A-Za-z][A-Za-z0-9_.]{0,14})=(.+)$/.exec(v);
     const addr = m ? parseV4(m[2] ?? "") : undefined;
     if (!m || addr === undefined) {
-      throw new UsageError(E.badIfAddr, `--if-addr wants IFACE=IPV4ADDRESS, got ${shown(v)}`, "Example: --if-addr em0=198.51.100.1");
+      throw new UsageError(
+        E.badIfAddr,
+        `--if-addr wants IFACE=IPV4ADDRESS, got ${shown(v)}`,
+        "Example: --if-addr em0=198.51.100.1",
+      );
     }
     map.set(m[1] as string, addr);
   }
@@ -37,13 +46,18 @@ async function readRules(root: string, logical: string, option: string): Promise
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT") return "";
-    throw new UsageError(E.unreadable, `cannot read ${shown(logical)}: ${(e as Error).message}`, `Check the file, or name another with ${option}.`);
+    throw new UsageError(
+      E.unreadable,
+      `cannot read ${shown(logical)}: ${(e as Error).message}`,
+      `Check the file, or name another with ${option}.`,
+    );
   }
 }
 
 export const fwTraceCommand = defineCommand({
   path: ["fw", "trace"],
-  summary: "Explain one packet's path through the IPFilter rules: NAT, each filter rule, the decision, the state entry.",
+  summary:
+    "Explain one packet's path through the IPFilter rules: NAT, each filter rule, the decision, the state entry.",
   usage: [
     "fw trace [--ipf file] [--nat file] [--if-addr iface=address ...] [--dst-ip address] [--flags FSRPAU] tcp|udp|icmp SRC[:PORT] to [DST]:PORT on IFACE [in|out]",
     "fw trace [options] -- tcp|udp|icmp SRC[:PORT] -> [DST]:PORT on IFACE [in|out]",
@@ -78,7 +92,8 @@ With --json the trace is printed as one JSON document.`,
       description: "is a connection to the public port 6188 redirected to the jail and let in?",
     },
     {
-      command: "qjail fw trace --ipf ./ipf.rules --nat ./ipnat.rules --packet 'in on em0 tcp 1.1.1.1,40000 198.51.100.1,6122 S'",
+      command:
+        "qjail fw trace --ipf ./ipf.rules --nat ./ipnat.rules --packet 'in on em0 tcp 1.1.1.1,40000 198.51.100.1,6122 S'",
       description: "trace an ipftest-style packet through rule files under test",
     },
   ],
@@ -96,14 +111,26 @@ With --json the trace is printed as one JSON document.`,
     const interfaces = parseIfAddrs((values["if-addr"] as string[] | undefined) ?? []);
     const packetText = values.packet as string | undefined;
     if (packetText !== undefined && positionals.length > 0) {
-      throw new UsageError(E.twoPacketForms, `give the packet once: --packet ${shown(packetText)} and ${shown(positionals.join(" "))}`, "Use either --packet or the friendly form, not both.");
+      throw new UsageError(
+        E.twoPacketForms,
+        `give the packet once: --packet ${shown(packetText)} and ${shown(positionals.join(" "))}`,
+        "Use either --packet or the friendly form, not both.",
+      );
     }
     if (packetText === undefined && positionals.length === 0) {
-      throw new UsageError(E.noPacket, "no packet to trace", "Example: qjail fw trace --if-addr em0=198.51.100.1 tcp 203.0.113.9:40000 to :6188 on em0");
+      throw new UsageError(
+        E.noPacket,
+        "no packet to trace",
+        "Example: qjail fw trace --if-addr em0=198.51.100.1 tcp 203.0.113.9:40000 to :6188 on em0",
+      );
     }
     const dstIp = values["dst-ip"] as string | undefined;
     if (dstIp !== undefined && parseV4(dstIp) === undefined) {
-      throw new UsageError(E.badPacket, `--dst-ip must be an IPv4 address, got ${shown(dstIp)}`, "Example: --dst-ip 198.51.100.1");
+      throw new UsageError(
+        E.badPacket,
+        `--dst-ip must be an IPv4 address, got ${shown(dstIp)}`,
+        "Example: --dst-ip 198.51.100.1",
+      );
     }
     let packet: Packet;
     try {
@@ -122,7 +149,11 @@ With --json the trace is printed as one JSON document.`,
     } catch (e) {
       if (!(e instanceof PacketSyntaxError)) throw e;
       const given = packetText ?? positionals.join(" ");
-      throw new UsageError(E.badPacket, `cannot read the packet ${shown(given)}: ${e.message}`, "Friendly form: tcp SRC:PORT to [DST]:PORT on IFACE [in|out]; ipftest form: --packet 'in on em0 tcp 1.1.1.1,1 2.2.2.2,80 S'.");
+      throw new UsageError(
+        E.badPacket,
+        `cannot read the packet ${shown(given)}: ${e.message}`,
+        "Friendly form: tcp SRC:PORT to [DST]:PORT on IFACE [in|out]; ipftest form: --packet 'in on em0 tcp 1.1.1.1,1 2.2.2.2,80 S'.",
+      );
     }
     // 2. load state: the rule files
     let ipfPath = values.ipf as string | undefined;
@@ -134,8 +165,12 @@ With --json the trace is printed as one JSON document.`,
     }
     const resolveCli = (p: string): string => (p.startsWith("/") ? p : `${ctx.cwd}/${p}`);
     const cliGiven = (name: "ipf" | "nat"): boolean => values[name] !== undefined;
-    const ipfText = cliGiven("ipf") ? await readRules("/", resolveCli(ipfPath), "--ipf") : await readRules(global.root, ipfPath, "--ipf");
-    const natText = cliGiven("nat") ? await readRules("/", resolveCli(natPath), "--nat") : await readRules(global.root, natPath, "--nat");
+    const ipfText = cliGiven("ipf")
+      ? await readRules("/", resolveCli(ipfPath), "--ipf")
+      : await readRules(global.root, ipfPath, "--ipf");
+    const natText = cliGiven("nat")
+      ? await readRules("/", resolveCli(natPath), "--nat")
+      : await readRules(global.root, natPath, "--nat");
     const ipf = parseIpf(ipfText);
     const nat = parseIpnat(natText);
     for (const [file, text, diags] of [
@@ -144,12 +179,20 @@ With --json the trace is printed as one JSON document.`,
     ] as const) {
       const first = diags.find((d) => d.severity === "error");
       if (first) {
-        throw new UsageError(E.badRules, `${shown(file)} does not parse:\n${formatDiagnostic(first, text, file)}`, `Fix the rule (qjail fw lint lists every problem), or name another file with --ipf/--nat.`);
+        throw new UsageError(
+          E.badRules,
+          `${shown(file)} does not parse:\n${formatDiagnostic(first, text, file)}`,
+          `Fix the rule (qjail fw lint lists every problem), or name another file with --ipf/--nat.`,
+        );
       }
     }
     // 3. the pure part: evaluate and describe
     const report = tracePacket(
-      { ipf: { file: ipfPath, text: ipfText, rules: ipf.rules }, nat: { file: natPath, text: natText, rules: nat.rules }, interfaces },
+      {
+        ipf: { file: ipfPath, text: ipfText, rules: ipf.rules },
+        nat: { file: natPath, text: natText, rules: nat.rules },
+        interfaces,
+      },
       packet,
     );
     // 4. report

@@ -88,7 +88,11 @@ export function compileAddressMatch(m: AddressMatch, ctx: AddressContext): Addre
       };
     }
     case "inline-pool": {
-      const entries = m.entries.map((e) => ({ negated: e.negated, cidr: compileCidr(e.address), bits: e.address.prefix ?? 0 }));
+      const entries = m.entries.map((e) => ({
+        negated: e.negated,
+        cidr: compileCidr(e.address),
+        bits: e.address.prefix ?? 0,
+      }));
       return {
         test: (f, a) => {
           let best: { negated: boolean; bits: number } | undefined;

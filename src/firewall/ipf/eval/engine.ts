@@ -12,7 +12,16 @@
  */
 import type { FilterRule, NatRule } from "../ast.js";
 import type { AddressTable, DestinationList, InterfaceAddresses } from "./address.js";
-import { buildFilterSet, scanList, verdictOf, type Decision, type FilterSet, type GroupCalls, type RuleStep, type Verdict } from "./filter.js";
+import {
+  buildFilterSet,
+  scanList,
+  verdictOf,
+  type Decision,
+  type FilterSet,
+  type GroupCalls,
+  type RuleStep,
+  type Verdict,
+} from "./filter.js";
 import type { GroupMap } from "./pools.js";
 import { NatTable, type NatResult, type NatStep } from "./nat.js";
 import { FragmentCache, StateTable, type StateEntry } from "./state.js";
@@ -99,7 +108,15 @@ export class IpfEngine {
   /** Run one packet through; `p` is rewritten in place by NAT. */
   process(p: Packet): PacketOutcome {
     const trace: PacketTrace | undefined = this.tracing
-      ? { natIn: [], natOut: [], rules: [], stateMatched: undefined, stateCreated: undefined, stateRefused: undefined, fragmentMatched: false }
+      ? {
+          natIn: [],
+          natOut: [],
+          rules: [],
+          stateMatched: undefined,
+          stateCreated: undefined,
+          stateRefused: undefined,
+          fragmentMatched: false,
+        }
       : undefined;
     const outcome: PacketOutcome = {
       verdict: "nomatch",
@@ -146,7 +163,12 @@ export class IpfEngine {
   }
 
   private account(p: Packet): void {
-    scanList(this.filters.accounting[p.dir], p, { verdict: "nomatch", quick: false, rule: undefined }, undefined);
+    scanList(
+      this.filters.accounting[p.dir],
+      p,
+      { verdict: "nomatch", quick: false, rule: undefined },
+      undefined,
+    );
   }
 
   /** The interface a `to` rule sends a newly matched packet out of. */
@@ -170,9 +192,21 @@ export class IpfEngine {
       if (st.entry.rule.ast.keepFrags) this.frags.remember(p, st.entry.verdict);
       const routeIf = st.reverse ? undefined : st.entry.routeIf;
       if (routeIf !== undefined) this.state.countRouted(st.entry, p);
-      return { verdict: st.entry.verdict, quick: true, rule: st.entry.rule, ...(routeIf !== undefined ? { routeIf } : {}) };
+      return {
+        verdict: st.entry.verdict,
+        quick: true,
+        rule: st.entry.rule,
+        ...(routeIf !== undefined ? { routeIf } : {}),
+      };
     }
-    const { decision } = scanList(this.filters.main[p.dir], p, { verdict: "nomatch", quick: false, rule: undefined }, trace?.rules, 0, this.calls);
+    const { decision } = scanList(
+      this.filters.main[p.dir],
+      p,
+      { verdict: "nomatch", quick: false, rule: undefined },
+      trace?.rules,
+      0,
+      this.calls,
+    );
     const rule = decision.rule;
     const routeIf = decision.verdict === "pass" ? this.routeFor(rule, p) : undefined;
     if (rule?.ast.keepState) {

@@ -17,7 +17,16 @@ import {
   type AddressContext,
   type AddressTest,
 } from "./address.js";
-import { IP_OPTIONS, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, SEC_CLASSES, type Family, type Packet } from "./packet.js";
+import {
+  IP_OPTIONS,
+  IPPROTO_ICMP,
+  IPPROTO_ICMPV6,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  SEC_CLASSES,
+  type Family,
+  type Packet,
+} from "./packet.js";
 import type { PortMatch } from "../ast.js";
 
 /** What ipftest prints for a filter decision (ip_fil.c/ipftest.c result codes). */
@@ -92,7 +101,11 @@ export function compileFilterRule(ast: FilterRule, number: number, ctx: AddressC
     dir: ast.direction,
     family,
     proto,
-    from: { negated: ast.from.negated, address: compileAddressMatch(ast.from.address, ctx), port: ast.from.port },
+    from: {
+      negated: ast.from.negated,
+      address: compileAddressMatch(ast.from.address, ctx),
+      port: ast.from.port,
+    },
     to: { negated: ast.to.negated, address: compileAddressMatch(ast.to.address, ctx), port: ast.to.port },
     optMask,
     optBits,
@@ -120,7 +133,8 @@ function packetFlag(p: Packet, name: string): boolean {
   }
 }
 
-const hasPorts = (p: Packet): boolean => (p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP) && p.fragOff === 0;
+const hasPorts = (p: Packet): boolean =>
+  (p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP) && p.fragOff === 0;
 
 /** What {@link whyNoMatch} returns for a failed test when no explanation was asked for. */
 const NO_MATCH = "no match";
@@ -134,24 +148,32 @@ export function whyNoMatch(r: CompiledFilterRule, p: Packet, explain = true): st
   const a = r.ast;
   const no = (reason: () => string): string => (explain ? reason() : NO_MATCH);
   if (r.dir !== p.dir) return no(() => `rule is for ${r.dir}bound packets`);
-  if (a.on.length > 0 && a.on[0]?.name !== p.ifname && !(a.on[0]?.name === "*")) return no(() => `interface is ${p.ifname}, rule wants ${a.on[0]?.name}`);
+  if (a.on.length > 0 && a.on[0]?.name !== p.ifname && !(a.on[0]?.name === "*"))
+    return no(() => `interface is ${p.ifname}, rule wants ${a.on[0]?.name}`);
   if (r.family !== null && r.family !== p.family) return no(() => `address family is IPv${p.family}`);
   if (r.proto !== null) {
     if (r.proto === "tcpudp") {
-      if (p.proto !== IPPROTO_TCP && p.proto !== IPPROTO_UDP) return no(() => `protocol ${p.proto} is not tcp/udp`);
+      if (p.proto !== IPPROTO_TCP && p.proto !== IPPROTO_UDP)
+        return no(() => `protocol ${p.proto} is not tcp/udp`);
     } else if (r.proto !== p.proto) return no(() => `protocol ${p.proto} is not ${r.proto}`);
   }
   if (a.tos !== null) return no(() => "packet TOS differs");
   if (a.ttl !== null && a.ttl !== p.ttl) return no(() => `TTL ${p.ttl} is not ${a.ttl}`);
-  if (r.from.address.test(p.family, p.src) === r.from.negated) return no(() => `source is not ${r.from.negated ? "!" : ""}${r.from.address.describe}`);
-  if (r.to.address.test(p.family, p.dst) === r.to.negated) return no(() => `destination is not ${r.to.negated ? "!" : ""}${r.to.address.describe}`);
+  if (r.from.address.test(p.family, p.src) === r.from.negated)
+    return no(() => `source is not ${r.from.negated ? "!" : ""}${r.from.address.describe}`);
+  if (r.to.address.test(p.family, p.dst) === r.to.negated)
+    return no(() => `destination is not ${r.to.negated ? "!" : ""}${r.to.address.describe}`);
   const fromPort = r.from.port;
-  if (fromPort && (!hasPorts(p) || !portMatches(fromPort, p.sport ?? 0))) return no(() => `source port ${p.sport ?? "-"} fails ${describePort(fromPort)}`);
+  if (fromPort && (!hasPorts(p) || !portMatches(fromPort, p.sport ?? 0)))
+    return no(() => `source port ${p.sport ?? "-"} fails ${describePort(fromPort)}`);
   const toPort = r.to.port;
-  if (toPort && (!hasPorts(p) || !portMatches(toPort, p.dport ?? 0))) return no(() => `destination port ${p.dport ?? "-"} fails ${describePort(toPort)}`);
+  if (toPort && (!hasPorts(p) || !portMatches(toPort, p.dport ?? 0)))
+    return no(() => `destination port ${p.dport ?? "-"} fails ${describePort(toPort)}`);
   if ((p.optBits & r.optMask) !== r.optBits) return no(() => "IP options differ");
   if ((p.secBits & r.secMask) !== r.secBits) return no(() => "IP security class differs");
-  for (const t of r.flagTests) if (packetFlag(p, t.name) !== t.wanted) return no(() => `${t.wanted ? "needs" : "must not have"} ${t.name}`);
+  for (const t of r.flagTests)
+    if (packetFlag(p, t.name) !== t.wanted)
+      return no(() => `${t.wanted ? "needs" : "must not have"} ${t.name}`);
   if (a.flags) {
     if (p.proto !== IPPROTO_TCP) return no(() => "flags test needs TCP");
     if ((p.tcpFlags & a.flags.mask) !== a.flags.set) return no(() => "TCP flags differ");
@@ -160,7 +182,8 @@ export function whyNoMatch(r: CompiledFilterRule, p: Packet, explain = true): st
   if (icmp) {
     if (p.proto !== IPPROTO_ICMP && p.proto !== IPPROTO_ICMPV6) return no(() => "icmp-type needs ICMP");
     if (p.icmpType !== icmp.type) return no(() => `ICMP type ${p.icmpType ?? "-"} is not ${icmp.type}`);
-    if (icmp.code !== null && p.icmpCode !== icmp.code) return no(() => `ICMP code ${p.icmpCode ?? "-"} is not ${icmp.code}`);
+    if (icmp.code !== null && p.icmpCode !== icmp.code)
+      return no(() => `ICMP code ${p.icmpCode ?? "-"} is not ${icmp.code}`);
   }
   return undefined;
 }
@@ -275,7 +298,12 @@ export interface FilterSet {
 }
 
 export function buildFilterSet(asts: readonly FilterRule[], ctx: AddressContext): FilterSet {
-  const set: FilterSet = { rules: [], main: { in: [], out: [] }, accounting: { in: [], out: [] }, groups: new Map() };
+  const set: FilterSet = {
+    rules: [],
+    main: { in: [], out: [] },
+    accounting: { in: [], out: [] },
+    groups: new Map(),
+  };
   let n = 0;
   for (const ast of asts) {
     const r = compileFilterRule(ast, ++n, ctx);

@@ -66,7 +66,9 @@ export function runIpftest(packets: readonly Packet[], opts: IpftestOptions): st
     if (renumber && p.family === 4 && r.natOut?.session) p.id = nextId++ & 0xffff;
     const natRule = (r.natOut ?? r.natIn)?.session?.rule.ast;
     const show = (q: Packet): string => {
-      const bytes = opts.hexOutput ? packetBytes(q, original, natRule?.options.mssclamp ?? undefined) : undefined;
+      const bytes = opts.hexOutput
+        ? packetBytes(q, original, natRule?.options.mssclamp ?? undefined)
+        : undefined;
       return bytes ? formatPacketHex(bytes) : `${formatPacketLine(q)}\n`;
     };
     // A routed packet left through ipf_fastroute, which prints it as it goes; the caller's mbuf is gone.
@@ -84,7 +86,10 @@ export function runIpftest(packets: readonly Packet[], opts: IpftestOptions): st
 }
 
 /** Anonymous tables ipf creates for inline `hash=(…)` lists, numbered from 2^31+1 in load order. */
-function anonymousTables(rules: readonly FilterRule[]): { numbers: Map<InlinePool, string>; hashDump: string[] } {
+function anonymousTables(rules: readonly FilterRule[]): {
+  numbers: Map<InlinePool, string>;
+  hashDump: string[];
+} {
   const numbers = new Map<InlinePool, string>();
   const hashDump: string[] = [];
   let next = 2147483649;
@@ -93,8 +98,14 @@ function anonymousTables(rules: readonly FilterRule[]): { numbers: Map<InlinePoo
       if (a.kind !== "inline-pool" || a.table !== "hash") continue;
       const number = String(next++);
       numbers.set(a, number);
-      const entries = a.entries.map((e) => `${e.negated ? "! " : ""}${e.address.address}/${e.address.prefix ?? e.address.mask}; `).join("");
-      hashDump.unshift("# 'anonymous' table refs 2", `table role=ipf type=hash number=${number} size=${a.entries.length + 1}`, `\t{ ${entries}};`);
+      const entries = a.entries
+        .map((e) => `${e.negated ? "! " : ""}${e.address.address}/${e.address.prefix ?? e.address.mask}; `)
+        .join("");
+      hashDump.unshift(
+        "# 'anonymous' table refs 2",
+        `table role=ipf type=hash number=${number} size=${a.entries.length + 1}`,
+        `\t{ ${entries}};`,
+      );
     }
   }
   return { numbers, hashDump };
@@ -146,7 +157,11 @@ function dump(engine: IpfEngine, opts: IpftestOptions): string {
  * plus the group-map entries and head rules that send packets to it; the flags
  * are the direction (0x8000 in, 0x4000 out).
  */
-function dumpGroups(engine: IpfEngine, opts: IpftestOptions, numbers: ReadonlyMap<InlinePool, string>): string[] {
+function dumpGroups(
+  engine: IpfEngine,
+  opts: IpftestOptions,
+  numbers: ReadonlyMap<InlinePool, string>,
+): string[] {
   const lines: string[] = [];
   const order: string[] = [];
   for (const r of engine.filters.rules) {
@@ -158,7 +173,8 @@ function dumpGroups(engine: IpfEngine, opts: IpftestOptions, numbers: ReadonlyMa
     const [dir, name] = key.split(":") as [string, string];
     const members = engine.filters.groups.get(key) ?? [];
     let refs = members.length;
-    for (const m of opts.groupMaps?.values() ?? []) if (m.dir === dir) refs += m.entries.filter((e) => e.group === name).length;
+    for (const m of opts.groupMaps?.values() ?? [])
+      if (m.dir === dir) refs += m.entries.filter((e) => e.group === name).length;
     refs += engine.filters.rules.filter((r) => r.dir === dir && r.ast.head === name).length;
     lines.push(`Dev.0. Group ${name} Ref ${refs} Flags 0x${dir === "in" ? "8000" : "4000"}`);
     for (const r of members) lines.push(`${r.hits} ${opts.language.printFilterRule(r.ast, numbers)}`);
@@ -169,7 +185,14 @@ function dumpGroups(engine: IpfEngine, opts: IpftestOptions, numbers: ReadonlyMa
 /** ip_state.c ipf_state_print, for the entries ipftest leaves behind. */
 function dumpState(e: StateEntry): string[] {
   const ports = e.proto === IPPROTO_TCP || e.proto === IPPROTO_UDP;
-  const name = e.proto === IPPROTO_TCP ? "tcp" : e.proto === IPPROTO_UDP ? "udp" : e.proto === IPPROTO_ICMP ? "icmp" : String(e.proto);
+  const name =
+    e.proto === IPPROTO_TCP
+      ? "tcp"
+      : e.proto === IPPROTO_UDP
+        ? "udp"
+        : e.proto === IPPROTO_ICMP
+          ? "icmp"
+          : String(e.proto);
   const end = (a: bigint, port: number): string => `${formatAddr(e.family, a)}${ports ? `,${port}` : ""}`;
   let head = `${e.family}:${name} src:${end(e.src, e.sport)} dst:${end(e.dst, e.dport)}`;
   const lines: string[] = [];
@@ -186,7 +209,9 @@ function dumpState(e: StateEntry): string[] {
   lines.push(`\tREV: IN pkts ${ri} bytes ${bri} OUT pkts ${ro} bytes ${bro}`);
   const act = e.verdict === "pass" ? 2 : 1;
   const flags = 0x2008000 | (e.dir === "in" ? 0x400 : 0x800) | act;
-  lines.push(`\ttag 0 pass 0x${flags.toString(16)} = ${e.verdict === "pass" ? "pass" : "block"} ${e.dir} keep state`);
+  lines.push(
+    `\ttag 0 pass 0x${flags.toString(16)} = ${e.verdict === "pass" ? "pass" : "block"} ${e.dir} keep state`,
+  );
   const [a, b, c, d] = e.ifnames;
   lines.push(`\tinterfaces: in X[${a}],X[${b}] out X[${c}],X[${d}]`);
   lines.push("\tSync status: not synchronized");

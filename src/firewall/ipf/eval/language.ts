@@ -4,7 +4,15 @@
  * print one rule the way ipftest -D lists it, list whole files as
  * `ipf -Rnvf` / `ipnat -Rnvf` do.
  */
-import { listIpf, listIpnat, parseIpf, parseIpnat, printIpfRule, printIpnatRule, type IpfDiagnostic } from "../index.js";
+import {
+  listIpf,
+  listIpnat,
+  parseIpf,
+  parseIpnat,
+  printIpfRule,
+  printIpnatRule,
+  type IpfDiagnostic,
+} from "../index.js";
 import type { RuleLanguage } from "./ipftest.js";
 
 /** Every interface "exists" inside ipftest, so its -D listing has no `(!)` marks. */
@@ -33,7 +41,12 @@ export const ipfLanguage: FullLanguage = {
     return { rules: r.rules, errors: errorsOf(r.diagnostics) };
   },
   printFilterRule: (rule, inlineNumbers) =>
-    printIpfRule(rule, { verbose: false, interfaces: EVERY_INTERFACE, inlinePoolTables: false, inlinePoolNumber: (pool) => inlineNumbers?.get(pool) ?? "0" }),
+    printIpfRule(rule, {
+      verbose: false,
+      interfaces: EVERY_INTERFACE,
+      inlinePoolTables: false,
+      inlinePoolNumber: (pool) => inlineNumbers?.get(pool) ?? "0",
+    }),
   printNatRule: (rule) => printIpnatRule(rule),
   listIpf: (text) => listIpf(text),
   listIpnat: (text) => listIpnat(text),

@@ -9,7 +9,15 @@
  * without looking at the rules again.
  */
 import type { NatProtocol, NatRule } from "../ast.js";
-import { compileAddressMatch, compileCidr, cidrContains, parseAddress, type AddressContext, type AddressTest, type CompiledCidr } from "./address.js";
+import {
+  compileAddressMatch,
+  compileCidr,
+  cidrContains,
+  parseAddress,
+  type AddressContext,
+  type AddressTest,
+  type CompiledCidr,
+} from "./address.js";
 import { formatAddr, IPPROTO_TCP, IPPROTO_UDP, type Family, type Packet } from "./packet.js";
 import { portMatches, describePort } from "./address.js";
 
@@ -88,7 +96,8 @@ export function compileNatRule(ast: NatRule, number: number, ctx: AddressContext
   if (ast.match.kind === "simple") {
     const test = compileAddressMatch(ast.match.address, ctx);
     // `port 0` in a simple rdr means any port (ipnat stores no port test).
-    const range = ast.match.ports && !(ast.match.ports.low === 0 && ast.match.ports.high === 0) ? ast.match.ports : null;
+    const range =
+      ast.match.ports && !(ast.match.ports.low === 0 && ast.match.ports.high === 0) ? ast.match.ports : null;
     const port = range ? (p: number): boolean => p >= range.low && p <= range.high : null;
     if (ast.kind === "rdr") {
       src = { test: anyTest, negated: false, port: null };
@@ -101,12 +110,24 @@ export function compileNatRule(ast: NatRule, number: number, ctx: AddressContext
     const m = ast.match;
     const fp = m.from.port;
     const tp = m.to.port;
-    src = { test: compileAddressMatch(m.from.address, ctx), negated: m.negated !== m.from.negated, port: fp ? (p) => portMatches(fp, p) : null };
-    dst = { test: compileAddressMatch(m.to.address, ctx), negated: m.toNegated !== m.to.negated, port: tp ? (p) => portMatches(tp, p) : null };
+    src = {
+      test: compileAddressMatch(m.from.address, ctx),
+      negated: m.negated !== m.from.negated,
+      port: fp ? (p) => portMatches(fp, p) : null,
+    };
+    dst = {
+      test: compileAddressMatch(m.to.address, ctx),
+      negated: m.toNegated !== m.to.negated,
+      port: tp ? (p) => portMatches(tp, p) : null,
+    };
   }
   const matchProto = ast.matchProto ?? ast.proto ?? ast.portmap?.proto ?? null;
   const protoOk = natProtoOk(matchProto);
-  const portProto = ast.portmap ? natProtoOk(ast.portmap.proto) : ast.proto && ast.proto.kind !== "ip" ? natProtoOk(ast.proto) : () => false;
+  const portProto = ast.portmap
+    ? natProtoOk(ast.portmap.proto)
+    : ast.proto && ast.proto.kind !== "ip"
+      ? natProtoOk(ast.proto)
+      : () => false;
   const portsFor = (p: number): boolean => (p === IPPROTO_TCP || p === IPPROTO_UDP) && portProto(p);
   const bits = ast.kind === "rdr" ? dst.test.bits : src.test.bits;
   return {
@@ -129,7 +150,8 @@ export function compileNatRule(ast: NatRule, number: number, ctx: AddressContext
   };
 }
 
-const hasPorts = (p: Packet): boolean => (p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP) && p.fragOff === 0;
+const hasPorts = (p: Packet): boolean =>
+  (p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP) && p.fragOff === 0;
 
 /** Why a NAT rule does not apply to this packet, or undefined when it does. */
 export function whyNatNoMatch(r: CompiledNatRule, p: Packet, explain = true): string | undefined {
@@ -145,14 +167,22 @@ export function whyNatNoMatch(r: CompiledNatRule, p: Packet, explain = true): st
   if (r.ifname !== "*" && r.ifname !== p.ifname) return `interface is ${p.ifname}, rule is on ${r.ifname}`;
   if (r.family !== p.family) return `address family is IPv${p.family}`;
   if (!r.protoOk(p.proto)) return `protocol ${p.proto} not covered`;
-  if (r.src.test.test(p.family, p.src) === r.src.negated) return `source is not ${r.src.negated ? "!" : ""}${r.src.test.describe}`;
-  if (r.dst.test.test(p.family, p.dst) === r.dst.negated) return `destination is not ${r.dst.negated ? "!" : ""}${r.dst.test.describe}`;
-  if (r.src.port && (!hasPorts(p) || !r.src.port(p.sport ?? 0))) return `source port ${p.sport ?? "-"} not matched`;
+  if (r.src.test.test(p.family, p.src) === r.src.negated)
+    return `source is not ${r.src.negated ? "!" : ""}${r.src.test.describe}`;
+  if (r.dst.test.test(p.family, p.dst) === r.dst.negated)
+    return `destination is not ${r.dst.negated ? "!" : ""}${r.dst.test.describe}`;
+  if (r.src.port && (!hasPorts(p) || !r.src.port(p.sport ?? 0)))
+    return `source port ${p.sport ?? "-"} not matched`;
   if (r.dst.port) {
     if (!hasPorts(p)) return "rule matches a port and the packet has none";
     if (!r.dst.port(p.dport ?? 0)) {
       const m = a.match;
-      const want = m.kind === "simple" && m.ports ? `port ${m.ports.low}${m.ports.high !== m.ports.low ? `-${m.ports.high}` : ""}` : m.kind === "fromto" && m.to.port ? describePort(m.to.port) : "port";
+      const want =
+        m.kind === "simple" && m.ports
+          ? `port ${m.ports.low}${m.ports.high !== m.ports.low ? `-${m.ports.high}` : ""}`
+          : m.kind === "fromto" && m.to.port
+            ? describePort(m.to.port)
+            : "port";
       return `destination port ${p.dport ?? "-"} is not ${want}`;
     }
   }
@@ -201,17 +231,28 @@ export class NatTable {
   /** Rules in the order the kernel tries them: most specific mask first, then file order. */
   private ordered(inbound: boolean): CompiledNatRule[] {
     return this.rules
-      .filter((r) => (r.ast.kind === "rdr" || r.ast.direction === "in") === inbound || (r.ast.kind === "bimap" && inbound))
+      .filter(
+        (r) =>
+          (r.ast.kind === "rdr" || r.ast.direction === "in") === inbound ||
+          (r.ast.kind === "bimap" && inbound),
+      )
       .sort((a, b) => b.bits - a.bits || a.number - b.number);
   }
 
   private static key(dir: string, family: Family, proto: number, t: Tuple, ports: boolean): string {
-    return ports ? `${dir}|${family}|${proto}|${t.src}|${t.sport}|${t.dst}|${t.dport}` : `${dir}|${family}|${proto}|${t.src}|${t.dst}`;
+    return ports
+      ? `${dir}|${family}|${proto}|${t.src}|${t.sport}|${t.dst}|${t.dport}`
+      : `${dir}|${family}|${proto}|${t.src}|${t.dst}`;
   }
 
   private index(s: NatSession): void {
     const ports = s.proto === IPPROTO_TCP || s.proto === IPPROTO_UDP;
-    const back: Tuple = { src: s.translated.dst, sport: s.translated.dport, dst: s.translated.src, dport: s.translated.sport };
+    const back: Tuple = {
+      src: s.translated.dst,
+      sport: s.translated.dport,
+      dst: s.translated.src,
+      dport: s.translated.sport,
+    };
     const fk = NatTable.key(s.dir, s.family, s.proto, s.original, ports);
     const bk = NatTable.key(s.dir === "in" ? "out" : "in", s.family, s.proto, back, ports);
     // The newest session wins, as the kernel's hash chains put new entries first.
@@ -236,7 +277,9 @@ export class NatTable {
   }
 
   private static flowKey(family: Family, proto: number, t: Tuple, ports: boolean): string {
-    return ports ? `${family}|${proto}|${t.src}|${t.dst}|${t.sport}|${t.dport}` : `${family}|${proto}|${t.src}|${t.dst}`;
+    return ports
+      ? `${family}|${proto}|${t.src}|${t.dst}|${t.sport}|${t.dport}`
+      : `${family}|${proto}|${t.src}|${t.dst}`;
   }
 
   private tupleOf(p: Packet): Tuple {
@@ -300,18 +343,47 @@ export class NatTable {
         // A refused packet leaves no trace in the hostmap table.
         if (this.hostmap.length > hostmapBefore) {
           const dropped = this.hostmap.shift();
-          if (dropped) this.hostmapIndex.delete(NatTable.hostmapKey(dropped.rdr, dropped.family, dropped.src, dropped.dst));
-        }
-        else if (touched) touched.uses = usesBefore;
+          if (dropped)
+            this.hostmapIndex.delete(
+              NatTable.hostmapKey(dropped.rdr, dropped.family, dropped.src, dropped.dst),
+            );
+        } else if (touched) touched.uses = usesBefore;
         return { session: undefined, created: false, before, after: before, rejected: true };
       }
       r.hits++;
       if (r.ast.kind === "rdr" && r.ast.options.sticky && r !== sticky) {
-        this.addHostmap({ rule: r, rdr: true, src: before.src, dst: before.dst, newSrc: translated.dst, newDst: 0n, family: p.family, uses: 1 });
+        this.addHostmap({
+          rule: r,
+          rdr: true,
+          src: before.src,
+          dst: before.dst,
+          newSrc: translated.dst,
+          newDst: 0n,
+          family: p.family,
+          uses: 1,
+        });
       }
-      if (r.ast.options.roundRobin && r !== sticky && r.nextTarget % this.targetCount(r) === 0) this.rotate(r, inbound);
-      const kind = r.ast.kind === "rdr" ? "RDR" : r.ast.kind === "bimap" ? "BIMAP" : r.ast.kind === "rewrite" ? (p.dir === "in" ? "RWR-RDR" : "RWR-MAP") : "MAP";
-      const s: NatSession = { rule: r, kind, family: p.family, proto: p.proto, dir: p.dir, original: before, translated };
+      if (r.ast.options.roundRobin && r !== sticky && r.nextTarget % this.targetCount(r) === 0)
+        this.rotate(r, inbound);
+      const kind =
+        r.ast.kind === "rdr"
+          ? "RDR"
+          : r.ast.kind === "bimap"
+            ? "BIMAP"
+            : r.ast.kind === "rewrite"
+              ? p.dir === "in"
+                ? "RWR-RDR"
+                : "RWR-MAP"
+              : "MAP";
+      const s: NatSession = {
+        rule: r,
+        kind,
+        family: p.family,
+        proto: p.proto,
+        dir: p.dir,
+        original: before,
+        translated,
+      };
       this.sessions.unshift(s);
       this.index(s);
       this.apply(p, translated);
@@ -405,7 +477,12 @@ export class NatTable {
       if (ports && a.targetPort && a.targetPort.low !== 0) {
         if (a.targetPort.fixed) dport = a.targetPort.low;
         else {
-          const base = a.match.kind === "simple" && a.match.ports ? a.match.ports.low : a.match.kind === "fromto" && a.match.to.port?.kind === "compare" ? a.match.to.port.port : t.dport;
+          const base =
+            a.match.kind === "simple" && a.match.ports
+              ? a.match.ports.low
+              : a.match.kind === "fromto" && a.match.to.port?.kind === "compare"
+                ? a.match.to.port.port
+                : t.dport;
           dport = a.targetPort.low + (t.dport - base);
         }
       }
@@ -449,7 +526,11 @@ export class NatTable {
   private rewriteTuple(r: CompiledNatRule, p: Packet, t: Tuple, ports: boolean): Tuple | undefined {
     const rw = r.ast.rewrite;
     if (!rw) return undefined;
-    const dims: { get: () => bigint | number; advance: () => void; apply: (x: Tuple, v: bigint | number) => void }[] = [];
+    const dims: {
+      get: () => bigint | number;
+      advance: () => void;
+      apply: (x: Tuple, v: bigint | number) => void;
+    }[] = [];
     let base: Tuple = { ...t };
     const addressDim = (side: "src" | "dst"): void => {
       const target = rw[side].address;
@@ -556,7 +637,8 @@ export class NatTable {
     switch (target.kind) {
       case "cidr":
         r.nextTarget++;
-        if (target.address.address === "0.0.0.0" && target.address.prefix === 32) return this.interfaceAddress(p.ifname);
+        if (target.address.address === "0.0.0.0" && target.address.prefix === 32)
+          return this.interfaceAddress(p.ifname);
         return parseAddress(fam, target.address.address);
       case "list": {
         const list = target.addresses;
@@ -578,12 +660,27 @@ export class NatTable {
     return this.tupleInUse(p, { ...t, src: addr });
   }
 
-  private allocateSource(r: CompiledNatRule, p: Packet, t: Tuple, portTranslated: boolean): bigint | undefined {
+  private allocateSource(
+    r: CompiledNatRule,
+    p: Packet,
+    t: Tuple,
+    portTranslated: boolean,
+  ): bigint | undefined {
     const target = r.ast.target;
     const existing = this.findHostmap(false, p.family, t.src, t.dst);
     const reuse = (addr: bigint): bigint => {
       if (existing && existing.newSrc === addr) existing.uses++;
-      else this.addHostmap({ rule: r, rdr: false, src: t.src, dst: t.dst, newSrc: addr, newDst: 0n, family: p.family, uses: 1 });
+      else
+        this.addHostmap({
+          rule: r,
+          rdr: false,
+          src: t.src,
+          dst: t.dst,
+          newSrc: addr,
+          newDst: 0n,
+          family: p.family,
+          uses: 1,
+        });
       return addr;
     };
     if (existing) {
@@ -603,14 +700,25 @@ export class NatTable {
         return reuse(c.addr);
       }
       if (r.ast.kind === "bimap") {
-        const inside = r.ast.match.kind === "simple" && r.ast.match.address.kind === "cidr" ? compileCidr(r.ast.match.address) : undefined;
+        const inside =
+          r.ast.match.kind === "simple" && r.ast.match.address.kind === "cidr"
+            ? compileCidr(r.ast.match.address)
+            : undefined;
         return reuse(c.addr | (t.src & ~(inside?.mask ?? 0n) & ~c.mask & this.allOnes(c)));
       }
       const host = ~c.mask & this.allOnes(c);
       return reuse(this.allocate(r, p, t, c.addr + 1n, c.addr + host - 1n));
     }
     if (target.kind === "range") {
-      return reuse(this.allocate(r, p, t, parseAddress(target.family, target.low), parseAddress(target.family, target.high)));
+      return reuse(
+        this.allocate(
+          r,
+          p,
+          t,
+          parseAddress(target.family, target.low),
+          parseAddress(target.family, target.high),
+        ),
+      );
     }
     if (target.kind === "interface") {
       const own = this.interfaceAddress(target.address.name);
@@ -679,10 +787,13 @@ export class NatTable {
   }
 
   dumpHostmap(): string[] {
-    const show = (h: HostmapEntry, a: bigint): string => (h.family === 6 && a === 0n ? "any" : formatAddr(h.family, a));
-    const swapped = (a: bigint): bigint => ((a & 0xffn) << 24n) | ((a & 0xff00n) << 8n) | ((a >> 8n) & 0xff00n) | ((a >> 24n) & 0xffn);
+    const show = (h: HostmapEntry, a: bigint): string =>
+      h.family === 6 && a === 0n ? "any" : formatAddr(h.family, a);
+    const swapped = (a: bigint): bigint =>
+      ((a & 0xffn) << 24n) | ((a & 0xff00n) << 8n) | ((a >> 8n) & 0xff00n) | ((a >> 24n) & 0xffn);
     return this.hostmap.map(
-      (h) => `${show(h, h.src)},${show(h, h.dst)} -> ${show(h, h.rdr && h.family === 4 ? swapped(h.newSrc) : h.newSrc)},${show(h, h.newDst)} (use = ${h.uses})`,
+      (h) =>
+        `${show(h, h.src)},${show(h, h.dst)} -> ${show(h, h.rdr && h.family === 4 ? swapped(h.newSrc) : h.newSrc)},${show(h, h.newDst)} (use = ${h.uses})`,
     );
   }
 }

@@ -229,7 +229,7 @@ export function formatV6(v: bigint): string {
   for (let i = 7; i >= 0; i--) groups.push(Number((v >> BigInt(i * 16)) & 0xffffn));
   let bestStart = -1;
   let bestLen = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;
@@ -313,7 +313,9 @@ export function parseTextPacket(line: string, defaultIf = "anon0"): Packet | und
   const pkt = emptyPacket(family, dir, ifname);
   const protoTok = toks[i] ?? "";
   const protoNames: Record<string, number> =
-    family === 4 ? { tcp: IPPROTO_TCP, udp: IPPROTO_UDP, icmp: IPPROTO_ICMP } : { tcp: IPPROTO_TCP, udp: IPPROTO_UDP, icmpv6: IPPROTO_ICMPV6, icmp: IPPROTO_ICMPV6 };
+    family === 4
+      ? { tcp: IPPROTO_TCP, udp: IPPROTO_UDP, icmp: IPPROTO_ICMP }
+      : { tcp: IPPROTO_TCP, udp: IPPROTO_UDP, icmpv6: IPPROTO_ICMPV6, icmp: IPPROTO_ICMPV6 };
   if (protoNames[protoTok.toLowerCase()] !== undefined) {
     pkt.proto = protoNames[protoTok.toLowerCase()] as number;
     i++;
@@ -444,7 +446,8 @@ export function clonePacket(p: Packet): Packet {
 
 function checksum16(bytes: Uint8Array, start: number, end: number, initial = 0): number {
   let sum = initial;
-  for (let i = start; i < end; i += 2) sum += ((bytes[i] ?? 0) << 8) | (i + 1 < end ? (bytes[i + 1] ?? 0) : 0);
+  for (let i = start; i < end; i += 2)
+    sum += ((bytes[i] ?? 0) << 8) | (i + 1 < end ? (bytes[i + 1] ?? 0) : 0);
   while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
   return sum;
 }
@@ -486,7 +489,7 @@ export function decodePacket(bytes: Uint8Array, dir: Direction, ifname: string):
   p.src = BigInt(u32(12));
   p.dst = BigInt(u32(16));
   if (bytes.length < 20 || hl < 20 || checksum16(bytes, 0, hl) !== 0xffff) p.bad = true;
-  for (let i = 20; i < hl; ) {
+  for (let i = 20; i < hl;) {
     const code = bytes[i] ?? 0;
     if (code === 0) break;
     if (code === 1) {
@@ -520,7 +523,13 @@ export function decodePacket(bytes: Uint8Array, dir: Direction, ifname: string):
   return p;
 }
 
-function decodeTransport(p: Packet, bytes: Uint8Array, at: number, u16: (o: number) => number, u32: (o: number) => number): void {
+function decodeTransport(
+  p: Packet,
+  bytes: Uint8Array,
+  at: number,
+  u16: (o: number) => number,
+  u32: (o: number) => number,
+): void {
   if (p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP) {
     p.sport = u16(at);
     p.dport = u16(at + 2);
@@ -534,7 +543,13 @@ function decodeTransport(p: Packet, bytes: Uint8Array, at: number, u16: (o: numb
     p.icmpCode = bytes[at + 1] ?? 0;
     p.icmpId = u16(at + 4);
     const innerAt = at + 8;
-    if (p.family === 4 && p.proto === IPPROTO_ICMP && ICMP_ERROR_TYPES.has(p.icmpType) && bytes.length >= innerAt + 20 && (bytes[innerAt] ?? 0) >> 4 === 4) {
+    if (
+      p.family === 4 &&
+      p.proto === IPPROTO_ICMP &&
+      ICMP_ERROR_TYPES.has(p.icmpType) &&
+      bytes.length >= innerAt + 20 &&
+      (bytes[innerAt] ?? 0) >> 4 === 4
+    ) {
       const ihl = ((bytes[innerAt] ?? 0) & 0x0f) * 4;
       const proto = bytes[innerAt + 9] ?? 0;
       const ports = (proto === IPPROTO_TCP || proto === IPPROTO_UDP) && bytes.length >= innerAt + ihl + 4;
@@ -665,11 +680,12 @@ export function packetBytes(p: Packet, original: Packet, mssClamp?: number): Uin
       newWords.push(p.dport ?? 0);
     }
   }
-  if (v4 && p.inner && original.inner && p.proto === IPPROTO_ICMP) patchQuotedPacket(b, hl, original.inner, p.inner);
+  if (v4 && p.inner && original.inner && p.proto === IPPROTO_ICMP)
+    patchQuotedPacket(b, hl, original.inner, p.inner);
   if (mssClamp !== undefined && p.proto === IPPROTO_TCP && l4 && ((b[hl + 13] ?? 0) & TH.S) !== 0) {
     // mssclamp: lower the MSS option of a SYN to the rule's value.
     const end = Math.min(b.length, hl + ((b[hl + 12] ?? 0) >> 4) * 4);
-    for (let o = hl + 20; o < end; ) {
+    for (let o = hl + 20; o < end;) {
       const kind = b[o] ?? 0;
       if (kind === 0) break;
       if (kind === 1) {
@@ -730,10 +746,17 @@ function patchQuotedPacket(b: Uint8Array, outerHl: number, from: InnerPacket, to
   addr(at + 16, from.dst, to.dst);
   if (ipOld.length > 0) change(at + 10, adjustChecksum(get16(at + 10), ipOld, ipNew), []);
   const l4At = at + ihl;
-  if (from.sport !== undefined && to.sport !== undefined && from.sport !== to.sport) change(l4At, to.sport, [pseudoOld, pseudoNew]);
-  if (from.dport !== undefined && to.dport !== undefined && from.dport !== to.dport) change(l4At + 2, to.dport, [pseudoOld, pseudoNew]);
+  if (from.sport !== undefined && to.sport !== undefined && from.sport !== to.sport)
+    change(l4At, to.sport, [pseudoOld, pseudoNew]);
+  if (from.dport !== undefined && to.dport !== undefined && from.dport !== to.dport)
+    change(l4At + 2, to.dport, [pseudoOld, pseudoNew]);
   const l4SumAt = to.proto === IPPROTO_TCP ? l4At + 16 : to.proto === IPPROTO_UDP ? l4At + 6 : -1;
-  if (l4SumAt > 0 && b.length >= l4SumAt + 2 && pseudoOld.length > 0 && !(to.proto === IPPROTO_UDP && get16(l4SumAt) === 0)) {
+  if (
+    l4SumAt > 0 &&
+    b.length >= l4SumAt + 2 &&
+    pseudoOld.length > 0 &&
+    !(to.proto === IPPROTO_UDP && get16(l4SumAt) === 0)
+  ) {
     change(l4SumAt, adjustChecksum(get16(l4SumAt), pseudoOld, pseudoNew), []);
   }
   if (icmpOld.length > 0) set16(icmpSumAt, adjustChecksum(get16(icmpSumAt), icmpOld, icmpNew));

@@ -34,7 +34,9 @@ export class TreePool implements AddressTable {
 
   /** The two lines ipftest -D prints for the table. */
   dump(): string[] {
-    const items = this.entries.map((e) => `${e.negated ? "! " : ""}${formatAddr(e.family, e.addr)}/${e.bits};`);
+    const items = this.entries.map(
+      (e) => `${e.negated ? "! " : ""}${formatAddr(e.family, e.addr)}/${e.bits};`,
+    );
     return [`table role=${this.role} type=tree ${this.label}`, `\t{ ${items.join(" ")} };`];
   }
 }
@@ -61,13 +63,17 @@ export class GroupMap {
 
   groupFor(family: Family, addr: bigint): string | undefined {
     let best: (PoolEntry & { group: string }) | undefined;
-    for (const e of this.entries) if (e.family === family && (addr & e.mask) === e.addr && (!best || e.bits > best.bits)) best = e;
+    for (const e of this.entries)
+      if (e.family === family && (addr & e.mask) === e.addr && (!best || e.bits > best.bits)) best = e;
     return best?.group;
   }
 
   dump(): string[] {
     const items = this.entries.map((e) => `${formatAddr(e.family, e.addr)}/${e.bits}, group=${e.group};`);
-    return [`group-map ${this.dir} role=${this.role} number=${this.number} size=${defaultHashSize(this.entries.length)}`, `\t{ ${items.join(" ")} };`];
+    return [
+      `group-map ${this.dir} role=${this.role} number=${this.number} size=${defaultHashSize(this.entries.length)}`,
+      `\t{ ${items.join(" ")} };`,
+    ];
   }
 }
 
@@ -94,7 +100,9 @@ export class DestinationPool implements DestinationList {
     if (usable.length === 0) return undefined;
     let pick: Member;
     if (this.policy === "weighted connection" || this.policy === "weighted") {
-      pick = usable.reduce((best, x) => ((this.sessions[x.i] ?? 0) < (this.sessions[best.i] ?? 0) ? x : best));
+      pick = usable.reduce((best, x) =>
+        (this.sessions[x.i] ?? 0) < (this.sessions[best.i] ?? 0) ? x : best,
+      );
     } else {
       pick = usable[this.next % usable.length] as Member;
       this.next++;
@@ -141,7 +149,9 @@ export function whoisBlocks(text: string): PoolEntry[] {
   const out: PoolEntry[] = [];
   for (const line of text.split("\n")) {
     const afterHandle = line.slice(line.indexOf(")") + 1);
-    const m = line.includes(")") ? /^\s*(\d+\.\d+\.\d+\.\d+)\s+-\s+(\d+\.\d+\.\d+\.\d+)\s*$/.exec(afterHandle) : null;
+    const m = line.includes(")")
+      ? /^\s*(\d+\.\d+\.\d+\.\d+)\s+-\s+(\d+\.\d+\.\d+\.\d+)\s*$/.exec(afterHandle)
+      : null;
     const low = m ? parseV4(m[1] ?? "") : undefined;
     const high = m ? parseV4(m[2] ?? "") : undefined;
     if (low === undefined || high === undefined || high < low) continue;
@@ -158,15 +168,26 @@ export function whoisBlocks(text: string): PoolEntry[] {
  * Parse an ippool config; throws PoolSyntaxError for forms this reader does
  * not know. `readFile` resolves `whois file "…"` paths.
  */
-export function loadPools(text: string, readFile: (path: string) => string = () => {
-  throw new PoolSyntaxError("whois files are not available here");
-}): LoadedPools {
+export function loadPools(
+  text: string,
+  readFile: (path: string) => string = () => {
+    throw new PoolSyntaxError("whois files are not available here");
+  },
+): LoadedPools {
   const body = text.replace(/#.*$/gm, "");
-  const out: LoadedPools = { dstlists: new Map(), groupMaps: new Map(), tables: new Map(), poolDump: [], hashDump: [] };
-  const groupMapRe = /^group-map\s+(in|out)\s+role\s*=\s*(\w+)\s+number\s*=\s*(\w+)(?:\s+group\s*=\s*(\w+))?\s*\{([^}]*)\}\s*;/;
+  const out: LoadedPools = {
+    dstlists: new Map(),
+    groupMaps: new Map(),
+    tables: new Map(),
+    poolDump: [],
+    hashDump: [],
+  };
+  const groupMapRe =
+    /^group-map\s+(in|out)\s+role\s*=\s*(\w+)\s+number\s*=\s*(\w+)(?:\s+group\s*=\s*(\w+))?\s*\{([^}]*)\}\s*;/;
   const tableRe = /^table\s+role\s*=\s*(\w+)\s+type\s*=\s*(\w+)\s+number\s*=\s*(\w+)\s*\{([^}]*)\}\s*;/;
   const poolRe = /^pool\s+(\w+)\/dstlist\s*\(([^)]*)\)\s*\{([^}]*)\}\s*;/;
-  const whoisRe = /^pool\s+(\w+)\/tree\s*\(\s*name\s+([^;\s]+)\s*;\s*\)\s*\{\s*whois\s+file\s+"([^"]+)"\s*;\s*\}\s*;/;
+  const whoisRe =
+    /^pool\s+(\w+)\/tree\s*\(\s*name\s+([^;\s]+)\s*;\s*\)\s*\{\s*whois\s+file\s+"([^"]+)"\s*;\s*\}\s*;/;
   const found: TreePool[] = [];
   let rest = body.trim();
   while (rest !== "") {
@@ -183,7 +204,8 @@ export function loadPools(text: string, readFile: (path: string) => string = () 
         .map((item) => {
           const [addr, ...opts] = item.split(",");
           const group = /group\s*=\s*(\w+)/.exec(opts.join(","))?.[1] ?? defaultGroup;
-          if (group === undefined) throw new PoolSyntaxError(`group-map entry ${JSON.stringify(item)} names no group`);
+          if (group === undefined)
+            throw new PoolSyntaxError(`group-map entry ${JSON.stringify(item)} names no group`);
           return { ...parseEntry(addr ?? ""), group };
         });
       const map = new GroupMap(dir ?? "in", role ?? "ipf", number ?? "0", entries);
@@ -198,7 +220,8 @@ export function loadPools(text: string, readFile: (path: string) => string = () 
       rest = rest.slice(whois[0].length).trim();
     } else if (table) {
       const [, role, type, number, list] = table;
-      if (type !== "tree") throw new PoolSyntaxError(`table type ${JSON.stringify(type)} is not supported (tree only)`);
+      if (type !== "tree")
+        throw new PoolSyntaxError(`table type ${JSON.stringify(type)} is not supported (tree only)`);
       const entries = (list ?? "")
         .split(";")
         .map((x) => x.trim())
@@ -213,14 +236,20 @@ export function loadPools(text: string, readFile: (path: string) => string = () 
       const name = /name\s+([^;\s]+)\s*;/.exec(opts ?? "")?.[1];
       const policy = (/policy\s+([^;]+);/.exec(opts ?? "")?.[1] ?? "round-robin").trim();
       if (!name) throw new PoolSyntaxError("a dstlist pool needs (name NAME;)");
-      if (!SUPPORTED_POLICIES.has(policy)) throw new PoolSyntaxError(`dstlist policy ${JSON.stringify(policy)} is not supported (its hash is not reproduced)`);
+      if (!SUPPORTED_POLICIES.has(policy))
+        throw new PoolSyntaxError(
+          `dstlist policy ${JSON.stringify(policy)} is not supported (its hash is not reproduced)`,
+        );
       const members = (list ?? "")
         .split(";")
         .map((x) => x.trim())
         .filter((x) => x !== "")
         .map((m) => {
           const colon = m.lastIndexOf(":");
-          const ifname = colon > 0 && !m.slice(0, colon).includes(":") && parseV4(m.slice(colon + 1)) !== undefined ? m.slice(0, colon) : undefined;
+          const ifname =
+            colon > 0 && !m.slice(0, colon).includes(":") && parseV4(m.slice(colon + 1)) !== undefined
+              ? m.slice(0, colon)
+              : undefined;
           const addrText = ifname === undefined ? m : m.slice(colon + 1);
           const e = parseEntry(addrText);
           return { ifname, family: e.family, addr: e.addr };
@@ -228,7 +257,9 @@ export function loadPools(text: string, readFile: (path: string) => string = () 
       out.dstlists.set(`dstlist/${name}`, new DestinationPool(name, policy, members));
       rest = rest.slice(pool[0].length).trim();
     } else {
-      throw new PoolSyntaxError(`pool configuration form not supported: ${JSON.stringify(rest.split("\n")[0])}`);
+      throw new PoolSyntaxError(
+        `pool configuration form not supported: ${JSON.stringify(rest.split("\n")[0])}`,
+      );
     }
   }
   // ipftest lists the most recently loaded table first.

@@ -7,7 +7,16 @@
  * (`ipf_state_flush(softc, 1, 0)`); {@link StateTable.flushClosing} is that.
  */
 import type { CompiledFilterRule, Verdict } from "./filter.js";
-import { formatAddr, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, TH, type Family, type Packet } from "./packet.js";
+import {
+  formatAddr,
+  IPPROTO_ICMP,
+  IPPROTO_ICMPV6,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  TH,
+  type Family,
+  type Packet,
+} from "./packet.js";
 
 /** ICMP query types and the reply type their state accepts. */
 const ICMP_REPLY: Readonly<Record<number, number>> = { 8: 0, 13: 14, 15: 16, 17: 18 };
@@ -77,12 +86,20 @@ export class StateTable {
       let reverse: boolean;
       if (p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP) {
         if (e.src === p.src && e.dst === p.dst && e.sport === p.sport && e.dport === p.dport) reverse = false;
-        else if (e.src === p.dst && e.dst === p.src && e.sport === p.dport && e.dport === p.sport) reverse = true;
+        else if (e.src === p.dst && e.dst === p.src && e.sport === p.dport && e.dport === p.sport)
+          reverse = true;
         else continue;
       } else if (p.proto === IPPROTO_ICMP || p.proto === IPPROTO_ICMPV6) {
         const replies = p.proto === IPPROTO_ICMP ? ICMP_REPLY : ICMP6_REPLY;
-        if (e.src === p.src && e.dst === p.dst && p.icmpType === e.icmpType && p.icmpId === e.icmpId) reverse = false;
-        else if (e.src === p.dst && e.dst === p.src && p.icmpType === replies[e.icmpType] && p.icmpId === e.icmpId) reverse = true;
+        if (e.src === p.src && e.dst === p.dst && p.icmpType === e.icmpType && p.icmpId === e.icmpId)
+          reverse = false;
+        else if (
+          e.src === p.dst &&
+          e.dst === p.src &&
+          p.icmpType === replies[e.icmpType] &&
+          p.icmpId === e.icmpId
+        )
+          reverse = true;
         else continue;
       } else {
         if (e.src === p.src && e.dst === p.dst) reverse = false;
@@ -117,11 +134,16 @@ export class StateTable {
     const q = p.inner;
     if (!q) return undefined;
     const ports = q.proto === IPPROTO_TCP || q.proto === IPPROTO_UDP;
-    const candidates = this.byFlow.get(flowKey(q.proto, q.src, q.dst, ports ? (q.sport ?? 0) : 0, ports ? (q.dport ?? 0) : 0)) ?? [];
+    const candidates =
+      this.byFlow.get(
+        flowKey(q.proto, q.src, q.dst, ports ? (q.sport ?? 0) : 0, ports ? (q.dport ?? 0) : 0),
+      ) ?? [];
     for (const e of candidates) {
       if (e.family !== p.family || e.rule.ast.keepState?.noIcmpErr) continue;
-      const forward = e.src === q.src && e.dst === q.dst && (!ports || (e.sport === q.sport && e.dport === q.dport));
-      const reverse = e.src === q.dst && e.dst === q.src && (!ports || (e.sport === q.dport && e.dport === q.sport));
+      const forward =
+        e.src === q.src && e.dst === q.dst && (!ports || (e.sport === q.sport && e.dport === q.dport));
+      const reverse =
+        e.src === q.dst && e.dst === q.src && (!ports || (e.sport === q.dport && e.dport === q.sport));
       if (forward || reverse) return { entry: e, reverse: forward };
     }
     return undefined;
@@ -224,7 +246,14 @@ export class StateTable {
   }
 
   describe(e: StateEntry): string {
-    const proto = e.proto === IPPROTO_TCP ? "tcp" : e.proto === IPPROTO_UDP ? "udp" : e.proto === IPPROTO_ICMP ? "icmp" : String(e.proto);
+    const proto =
+      e.proto === IPPROTO_TCP
+        ? "tcp"
+        : e.proto === IPPROTO_UDP
+          ? "udp"
+          : e.proto === IPPROTO_ICMP
+            ? "icmp"
+            : String(e.proto);
     const ports = e.proto === IPPROTO_TCP || e.proto === IPPROTO_UDP;
     const end = (a: bigint, port: number): string => `${formatAddr(e.family, a)}${ports ? `,${port}` : ""}`;
     return `${proto} ${end(e.src, e.sport)} -> ${end(e.dst, e.dport)} (${e.verdict}, rule ${e.rule.number})`;

@@ -11,7 +11,17 @@
 import type { FilterRule, NatRule, SourceSpan } from "../ast.js";
 import { IpfEngine } from "./engine.js";
 import type { NatResult } from "./nat.js";
-import { formatAddr, formatPacketLine, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, parseV4, TH, type Packet, PacketSyntaxError } from "./packet.js";
+import {
+  formatAddr,
+  formatPacketLine,
+  IPPROTO_ICMP,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  parseV4,
+  TH,
+  type Packet,
+  PacketSyntaxError,
+} from "./packet.js";
 
 export interface TraceRuleRef {
   file: string;
@@ -39,7 +49,13 @@ export interface PacketTraceReport {
   interface: string;
   nat: TraceNat[];
   filter: {
-    considered: { rule: TraceRuleRef; matched: boolean; why: string | null; quick: boolean; groupDepth: number }[];
+    considered: {
+      rule: TraceRuleRef;
+      matched: boolean;
+      why: string | null;
+      quick: boolean;
+      groupDepth: number;
+    }[];
     matchedState: string | null;
     decidedBy: (TraceRuleRef & { how: "quick" | "last match" | "state" }) | null;
   };
@@ -56,10 +72,20 @@ export interface TraceInput {
 }
 
 function ruleRef(file: string, text: string, span: SourceSpan): TraceRuleRef {
-  return { file, line: span.line, text: text.slice(span.offset, span.offset + span.length).replace(/\s*\\?\n\s*/g, " ").trim() };
+  return {
+    file,
+    line: span.line,
+    text: text
+      .slice(span.offset, span.offset + span.length)
+      .replace(/\s*\\?\n\s*/g, " ")
+      .trim(),
+  };
 }
 
-function endpointsOf(p: Packet, t: { src: bigint; sport: number; dst: bigint; dport: number }): { src: TraceEndpoint; dst: TraceEndpoint } {
+function endpointsOf(
+  p: Packet,
+  t: { src: bigint; sport: number; dst: bigint; dport: number },
+): { src: TraceEndpoint; dst: TraceEndpoint } {
   const ports = p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP;
   return {
     src: { address: formatAddr(p.family, t.src), port: ports ? t.sport : null },
@@ -67,7 +93,12 @@ function endpointsOf(p: Packet, t: { src: bigint; sport: number; dst: bigint; dp
   };
 }
 
-const PROTO_NAMES: Readonly<Record<string, string>> = { "1": "icmp", "6": "tcp", "17": "udp", "58": "ipv6-icmp" };
+const PROTO_NAMES: Readonly<Record<string, string>> = {
+  "1": "icmp",
+  "6": "tcp",
+  "17": "udp",
+  "58": "ipv6-icmp",
+};
 
 /** `tcp 1.1.1.1,40000 > 2.2.2.2,80 S`: printpacket's line without the header fields a trace does not need. */
 function describePacket(p: Packet): string {
@@ -78,7 +109,10 @@ function describePacket(p: Packet): string {
 
 /** Evaluate one packet with tracing on and describe what happened. */
 export function tracePacket(input: TraceInput, packet: Packet): PacketTraceReport {
-  const engine = new IpfEngine(input.ipf.rules, input.nat.rules, { interfaces: input.interfaces, trace: true });
+  const engine = new IpfEngine(input.ipf.rules, input.nat.rules, {
+    interfaces: input.interfaces,
+    trace: true,
+  });
   const described = describePacket(packet);
   const p = { ...packet };
   const outcome = engine.process(p);
@@ -86,15 +120,24 @@ export function tracePacket(input: TraceInput, packet: Packet): PacketTraceRepor
   if (!t) throw new Error("engine did not record a trace");
   const natRef = (r: NatRule): TraceRuleRef => ruleRef(input.nat.file, input.nat.text, r.span);
   const filterRef = (r: FilterRule): TraceRuleRef => ruleRef(input.ipf.file, input.ipf.text, r.span);
-  const natStage = (stage: TraceNat["stage"], steps: typeof t.natIn, res: NatResult | undefined): TraceNat | undefined => {
+  const natStage = (
+    stage: TraceNat["stage"],
+    steps: typeof t.natIn,
+    res: NatResult | undefined,
+  ): TraceNat | undefined => {
     if (steps.length === 0 && !res) return undefined;
     const before = res?.before;
     return {
       stage,
       considered: steps.map((s) => ({ rule: natRef(s.rule.ast), matched: s.matched, why: s.why ?? null })),
-      applied: res?.session ? { rule: natRef(res.session.rule.ast), session: res.created ? "new" : "existing" } : null,
+      applied: res?.session
+        ? { rule: natRef(res.session.rule.ast), session: res.created ? "new" : "existing" }
+        : null,
       before: endpointsOf(p, before ?? { src: p.src, sport: p.sport ?? 0, dst: p.dst, dport: p.dport ?? 0 }),
-      after: endpointsOf(p, res?.after ?? before ?? { src: p.src, sport: p.sport ?? 0, dst: p.dst, dport: p.dport ?? 0 }),
+      after: endpointsOf(
+        p,
+        res?.after ?? before ?? { src: p.src, sport: p.sport ?? 0, dst: p.dst, dport: p.dport ?? 0 },
+      ),
       rejected: res?.rejected ?? false,
     };
   };
@@ -133,8 +176,8 @@ export function tracePacket(input: TraceInput, packet: Packet): PacketTraceRepor
     result: outcome.routed
       ? `passed and sent out ${outcome.routed.ifname} by the rule's route: ${describePacket(outcome.routed)}`
       : passes
-      ? `${outcome.verdict === "nomatch" ? "no rule matched; IPFilter's default (pass) applies" : "passed"}: ${describePacket(p)}`
-      : "dropped",
+        ? `${outcome.verdict === "nomatch" ? "no rule matched; IPFilter's default (pass) applies" : "passed"}: ${describePacket(p)}`
+        : "dropped",
   };
 }
 
@@ -157,14 +200,21 @@ export function formatTrace(r: PacketTraceReport): string {
     else lines.push("  no translation");
   }
   lines.push("filter rules:");
-  if (r.filter.matchedState) lines.push(`  matched state entry ${r.filter.matchedState}; rules were not consulted`);
-  if (r.filter.considered.length === 0 && !r.filter.matchedState) lines.push("  (no rules for this direction)");
+  if (r.filter.matchedState)
+    lines.push(`  matched state entry ${r.filter.matchedState}; rules were not consulted`);
+  if (r.filter.considered.length === 0 && !r.filter.matchedState)
+    lines.push("  (no rules for this direction)");
   for (const c of r.filter.considered) {
     const indent = "  ".repeat(c.groupDepth + 1);
     lines.push(`${indent}${c.rule.file}:${c.rule.line}  ${c.rule.text}`);
-    lines.push(`${indent}    ${c.matched ? (c.quick ? "matches (quick: stops here)" : "matches (a later match would override)") : `no match: ${c.why ?? ""}`}`);
+    lines.push(
+      `${indent}    ${c.matched ? (c.quick ? "matches (quick: stops here)" : "matches (a later match would override)") : `no match: ${c.why ?? ""}`}`,
+    );
   }
-  if (r.filter.decidedBy) lines.push(`decided by ${r.filter.decidedBy.file}:${r.filter.decidedBy.line} (${r.filter.decidedBy.how}): ${r.verdict}`);
+  if (r.filter.decidedBy)
+    lines.push(
+      `decided by ${r.filter.decidedBy.file}:${r.filter.decidedBy.line} (${r.filter.decidedBy.how}): ${r.verdict}`,
+    );
   else lines.push(`no filter rule matched: ${r.verdict}`);
   if (r.stateCreated) lines.push(`state entry created: ${r.stateCreated}`);
   if (r.stateRefused) lines.push(`no state entry: ${r.stateRefused}`);
@@ -190,15 +240,20 @@ export interface FriendlyPacketOptions {
 export function parseFriendlyPacket(words: readonly string[], opts: FriendlyPacketOptions): Packet {
   const [protoWord, srcWord, arrow, dstWord, ...rest] = words;
   const proto = PROTOS[protoWord ?? ""];
-  if (proto === undefined) throw new PacketSyntaxError(`protocol must be tcp, udp or icmp, got ${JSON.stringify(protoWord ?? "")}`);
-  if (arrow !== "->" && arrow !== "to") throw new PacketSyntaxError(`expected "->" or "to" between source and destination, got ${JSON.stringify(arrow ?? "")}`);
+  if (proto === undefined)
+    throw new PacketSyntaxError(`protocol must be tcp, udp or icmp, got ${JSON.stringify(protoWord ?? "")}`);
+  if (arrow !== "->" && arrow !== "to")
+    throw new PacketSyntaxError(
+      `expected "->" or "to" between source and destination, got ${JSON.stringify(arrow ?? "")}`,
+    );
   let ifname: string | undefined;
   let dir: "in" | "out" = "in";
   for (let i = 0; i < rest.length; i++) {
     const w = rest[i];
     if (w === "on") {
       ifname = rest[++i];
-      if (ifname === undefined || !/^[A-Za-z][A-Za-z0-9_.]{0,14}$/.test(ifname)) throw new PacketSyntaxError(`bad interface name ${JSON.stringify(ifname ?? "")}`);
+      if (ifname === undefined || !/^[A-Za-z][A-Za-z0-9_.]{0,14}$/.test(ifname))
+        throw new PacketSyntaxError(`bad interface name ${JSON.stringify(ifname ?? "")}`);
     } else if (w === "in" || w === "out") dir = w;
     else throw new PacketSyntaxError(`unexpected word ${JSON.stringify(w)}`);
   }
@@ -210,22 +265,31 @@ export function parseFriendlyPacket(words: readonly string[], opts: FriendlyPack
     if (!m) throw new PacketSyntaxError(`bad ${role} ${JSON.stringify(w)}: use ADDRESS:PORT`);
     let addr = m[1] ?? "";
     const port = m[2] === undefined ? undefined : Number(m[2]);
-    if (port !== undefined && port > 65535) throw new PacketSyntaxError(`port ${port} out of range in ${JSON.stringify(w)}`);
-    if (ports && port === undefined) throw new PacketSyntaxError(`${role} ${JSON.stringify(w)} needs a port (ADDRESS:PORT)`);
+    if (port !== undefined && port > 65535)
+      throw new PacketSyntaxError(`port ${port} out of range in ${JSON.stringify(w)}`);
+    if (ports && port === undefined)
+      throw new PacketSyntaxError(`${role} ${JSON.stringify(w)} needs a port (ADDRESS:PORT)`);
     if (addr === "") {
-      const own = role === "destination" && opts.dstIp !== undefined ? parseV4(opts.dstIp) : opts.interfaces.get(ifname as string);
+      const own =
+        role === "destination" && opts.dstIp !== undefined
+          ? parseV4(opts.dstIp)
+          : opts.interfaces.get(ifname as string);
       if (own === undefined) {
-        throw new PacketSyntaxError(`${JSON.stringify(w)} means ${ifname}'s own address, which is not known; give --if-addr ${ifname}=ADDRESS or --dst-ip`);
+        throw new PacketSyntaxError(
+          `${JSON.stringify(w)} means ${ifname}'s own address, which is not known; give --if-addr ${ifname}=ADDRESS or --dst-ip`,
+        );
       }
       addr = formatAddr(4, own);
     }
-    if (parseV4(addr) === undefined) throw new PacketSyntaxError(`bad IPv4 address ${JSON.stringify(addr)} in ${JSON.stringify(w)}`);
+    if (parseV4(addr) === undefined)
+      throw new PacketSyntaxError(`bad IPv4 address ${JSON.stringify(addr)} in ${JSON.stringify(w)}`);
     return [addr, port];
   };
   const [src, sport] = endpoint(srcWord, "source");
   const [dst, dport] = endpoint(dstWord, "destination");
   const flags = opts.flags ?? (proto === IPPROTO_TCP ? "S" : "");
-  if (flags !== "" && !/^[FSRPAUEC]+$/.test(flags)) throw new PacketSyntaxError(`TCP flags must be letters of FSRPAUEC, got ${JSON.stringify(flags)}`);
+  if (flags !== "" && !/^[FSRPAUEC]+$/.test(flags))
+    throw new PacketSyntaxError(`TCP flags must be letters of FSRPAUEC, got ${JSON.stringify(flags)}`);
   let tcpFlags = 0;
   for (const c of flags) tcpFlags |= TH[c as keyof typeof TH];
   const family = 4 as const;
