@@ -34,11 +34,13 @@ export const configCommand = defineCommand({
   path: ["config"],
   summary: "Change one jail.conf setting or the status of jails (qjail config).",
   usage: [
-    "config [-z zone] [-A] -d | -n newname | -4 ips | -6 ips | -c nic | -h | -k | -K | -y | -Y | -q | -Q",
-    "       | -l | -L | -t | -T | -x | -X | -f fib | -F | -s level | -S | -b ruleset | -B | -r | -R",
-    "       | -m | -M | -p [--packages list] | -P | -w nic | -W | -v ipf|pf|ipfw|none | -V [--force]",
-    "       [jailname... | prefix=]",
+    "config [-z zone] [-A] -d|-h|-k|-K|-y|-Y|-q|-Q|-l|-L|-t|-T|-x|-X|-F|-S|-B|-r|-R|-m|-M|-P|-W|-V [jailname... | prefix=]",
+    "config [-z zone] [-A] -c nic | -f fib | -s level | -b ruleset | -w nic | -v ipf|pf|ipfw|none [jailname... | prefix=]",
+    "config [-z zone] [--force] -4 ips | -6 ips jailname",
+    "config [-z zone] -n newname oldname",
+    "config [-z zone] -p [--packages list] jailname",
   ],
+
   details: `
 Exactly one option per call (-z and -A do not count). -A applies it to every
 jail of the zone and then no names may be given. Each change rewrites the
