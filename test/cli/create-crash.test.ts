@@ -1,0 +1,83 @@
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { cpSync, lstatSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { qjailArgv, runCli, tempDir } from "../helpers/cli.js";
+import { buildBaseTxz } from "../helpers/base-txz.js";
+
+/**
+ * Kill qjail (SIGKILL, QJAIL_CRASH_AT=step:K) at every step boundary of a
+ * create and of a delete: a jail is never left half-visible, meaning that
+ * whenever its record exists, its tree, fstab and jail.conf block are complete.
+ */
+let base: { dir: string; cleanup: () => void };
+let seed: { dir: string; cleanup: () => void };
+const roots: { dir: string; cleanup: () => void }[] = [];
+before(async () => {
+  base = buildBaseTxz();
+  seed = tempDir(`qjail-crash-seed-${process.pid}-`);
+  const r = await runCli(["install", "--root", seed.dir, "--platform", "freebsd", "-f", base.dir]);
+  assert.equal(r.code, 0, r.stderr);
+  const c = await runCli(["create", "--root", seed.dir, "--platform", "freebsd", "-n", "lo1", "-4", "10.0.0.5", "old"]);
+  assert.equal(c.code, 0, c.stderr);
+});
+after(() => {
+  for (const r of roots) r.cleanup();
+  seed?.cleanup();
+  base?.cleanup();
+});
+
+/** A fresh copy of the seed host (each crash leaves a stale lock behind, so each run gets its own root). */
+function freshRoot(): string {
+  const t = tempDir(`qjail-crash-${process.pid}-`);
+  roots.push(t);
+  cpSync(seed.dir, t.dir, { recursive: true, verbatimSymlinks: true });
+  return t.dir;
+}
+
+function qjailKilledAt(root: string, k: number, args: string[]): { killed: boolean } {
+  const [cmd, ...pre] = qjailArgv();
+  const r = spawnSync(cmd as string, [...pre, ...args.slice(0, 1), "--root", root, "--platform", "freebsd", ...args.slice(1)], {
+    env: { ...process.env, QJAIL_CRASH_AT: `step:${k}` },
+    encoding: "utf8",
+  });
+  return { killed: r.signal === "SIGKILL" };
+}
+
+function assertWholeOrInvisible(root: string, name: string, label: string): "whole" | "invisible" {
+  // lstat: bin is an absolute link (/sharedfs/bin) that only resolves inside the jail.
+  const at = (p: string): boolean => lstatSync(join(root, p), { throwIfNoEntry: false }) !== undefined;
+  const local = at(`usr/local/etc/qjail.local/${name}`);
+  const global = at(`usr/local/etc/qjail.global/${name}`);
+  if (!local && !global) return "invisible";
+  for (const p of [`usr/jails/${name}/etc/rc.conf`, `usr/jails/${name}/bin`, `usr/local/etc/qjail.fstab/${name}`, `usr/local/etc/qjail.config/${name}`]) {
+    assert.ok(at(p), `${label}: record present but ${p} is missing`);
+  }
+  return "whole";
+}
+
+test("create killed at every step boundary never leaves a record without its jail", () => {
+  const seen = new Set<string>();
+  for (let k = 0; ; k++) {
+    const root = freshRoot();
+    const { killed } = qjailKilledAt(root, k, ["create", "-n", "lo1", "-4", "10.0.0.9", "www"]);
+    seen.add(assertWholeOrInvisible(root, "www", `create killed at step ${k}`));
+    rmSync(root, { recursive: true, force: true });
+    if (!killed) break;
+    assert.ok(k < 50, "the plan ends");
+  }
+  assert.deepEqual([...seen].sort(), ["invisible", "whole"]);
+});
+
+test("delete killed at every step boundary never leaves a record without its tree", () => {
+  for (let k = 0; ; k++) {
+    const root = freshRoot();
+    const { killed } = qjailKilledAt(root, k, ["delete", "old"]);
+    const state = assertWholeOrInvisible(root, "old", `delete killed at step ${k}`);
+    if (!killed) assert.equal(state, "invisible");
+    rmSync(root, { recursive: true, force: true });
+    if (!killed) break;
+    assert.ok(k < 50, "the plan ends");
+  }
+});
