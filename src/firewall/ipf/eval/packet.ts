@@ -544,6 +544,30 @@ function decodeTransport(
     p.icmpId = u16(at + 4);
     const innerAt = at + 8;
     if (
+      p.family === 6 &&
+      p.icmpType >= 1 &&
+      p.icmpType <= 4 &&
+      bytes.length >= innerAt + 40 &&
+      (bytes[innerAt] ?? 0) >> 4 === 6
+    ) {
+      // ICMPv6 errors quote the IPv6 header (extension headers are not followed here) and what comes after it.
+      const proto = bytes[innerAt + 6] ?? 0;
+      let src = 0n;
+      let dst = 0n;
+      for (let i = 0; i < 16; i++) {
+        src = (src << 8n) | BigInt(bytes[innerAt + 8 + i] ?? 0);
+        dst = (dst << 8n) | BigInt(bytes[innerAt + 24 + i] ?? 0);
+      }
+      const ports = (proto === IPPROTO_TCP || proto === IPPROTO_UDP) && bytes.length >= innerAt + 44;
+      p.inner = {
+        proto,
+        src,
+        dst,
+        sport: ports ? u16(innerAt + 40) : undefined,
+        dport: ports ? u16(innerAt + 42) : undefined,
+      };
+    }
+    if (
       p.family === 4 &&
       p.proto === IPPROTO_ICMP &&
       ICMP_ERROR_TYPES.has(p.icmpType) &&

@@ -20,7 +20,10 @@ import {
 
 /** ICMP query types and the reply type their state accepts. */
 const ICMP_REPLY: Readonly<Record<number, number>> = { 8: 0, 13: 14, 15: 16, 17: 18 };
-const ICMP6_REPLY: Readonly<Record<number, number>> = { 128: 129 };
+const ICMP6_REPLY: Readonly<Record<number, number>> = { 128: 129, 133: 134, 135: 136 };
+
+/** IPv6 multicast (ff00::/8): a query sent there is answered by whichever host owns the address. */
+const isMulticast6 = (family: Family, a: bigint): boolean => family === 6 && a >> 120n === 0xffn;
 
 export interface StateEntry {
   family: Family;
@@ -79,7 +82,9 @@ export class StateTable {
 
   /** The entry this packet belongs to, learning the interface for an unset slot. */
   find(p: Packet): StateMatch | undefined {
-    const candidates = this.byFlow.get(packetFlowKey(p));
+    const candidates =
+      this.byFlow.get(packetFlowKey(p)) ??
+      (p.proto === IPPROTO_ICMPV6 ? this.multicastQueries(p) : undefined);
     if (!candidates) return undefined;
     for (const e of candidates) {
       if (e.family !== p.family || e.proto !== p.proto) continue;
@@ -95,9 +100,10 @@ export class StateTable {
           reverse = false;
         else if (
           e.src === p.dst &&
-          e.dst === p.src &&
+          (e.dst === p.src || isMulticast6(e.family, e.dst)) &&
           p.icmpType === replies[e.icmpType] &&
-          p.icmpId === e.icmpId
+          // Only echo carries an id in ICMPv6; neighbour/router discovery replies match on addresses.
+          (p.icmpId === e.icmpId || (e.family === 6 && e.icmpType !== 128))
         )
           reverse = true;
         else continue;
@@ -124,6 +130,14 @@ export class StateTable {
       return { entry: e, reverse };
     }
     return undefined;
+  }
+
+  /** ICMPv6 queries sent to a multicast group, which a reply from any member answers. */
+  private multicastQueries(p: Packet): StateEntry[] | undefined {
+    const found = this.entries.filter(
+      (e) => e.proto === IPPROTO_ICMPV6 && e.src === p.dst && isMulticast6(e.family, e.dst),
+    );
+    return found.length > 0 ? found : undefined;
   }
 
   /**
