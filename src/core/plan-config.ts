@@ -128,6 +128,11 @@ export function planConfig(state: ConfigState, selected: readonly JailSpec[], re
         messages.push(`Not in ${change.status} status ${jail.name}`);
         continue;
       }
+      // One named jail: refuse. Several (-A, prefix=): carry on with the others, as qjail does.
+      if (selected.length > 1) {
+        messages.push(`Bypassed ${jail.status} status ${jail.name}: it only accepts -${jail.status === "norun" ? "r/-R" : "m/-M"}`);
+        continue;
+      }
       throw new UsageError(
         "QJ1301",
         `jail ${shown(jail.name)} is in ${jail.status} status; it only accepts -${jail.status === "norun" ? "r/-R" : "m/-M"}`,

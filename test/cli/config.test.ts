@@ -10,11 +10,14 @@ import { hostLayout } from "../../src/core/paths.js";
 
 // Every `config` option of qjail-5.md §4.9, one after the other on one jail.
 const rec = newJailRecord(hostLayout(), { name: "www", ip4: "10.0.0.5", ip6: "", interface: "lo1", oneTimeSsh: false });
+const db = newJailRecord(hostLayout(), { name: "db", ip4: "10.0.0.6", ip6: "", interface: "lo1", oneTimeSsh: false });
 const host = testdir({
   "usr/local/etc/qjail.local/www": formatRecord(rec),
   "usr/local/etc/qjail.global/www": formatRecord(rec),
   "usr/local/etc/qjail.config/www": renderJailConf(rec),
   "usr/local/etc/qjail.fstab/www": "/usr/jails/sharedfs /usr/jails/www/sharedfs nullfs ro 0 0\n",
+  "usr/local/etc/qjail.local/db.norun": formatRecord(db),
+  "usr/local/etc/qjail.global/db.norun": formatRecord(db),
   "usr/jails/www/etc/rc.conf": "# jail rc.conf\n",
   "usr/jails/www/etc/ssh/sshd_config": "# sshd\n",
   "usr/jails/www/var/log/.keep": "",
@@ -116,4 +119,21 @@ test("-b 50 appends the bpf ruleset to an existing devfs.rules once", async () =
   assert.equal((readFileSync(rules, "utf8").match(/qjail_bpf/g) ?? []).length, 1);
   assert.equal((await qjail(["-b", "10", "www"])).code, 0);
   assert.match(conf(), /^devfs_ruleset {7}= {2}"10";$/m);
+});
+
+test("-A applies the option to every jail of the zone; a norun jail only takes -r/-R", async () => {
+  const q = await qjail(["-A", "-q"]);
+  assert.equal(q.code, 0, q.stderr);
+  assert.equal(q.stdout, "Bypassed norun status db: it only accepts -r/-R\nSuccessfully configured  www: allow.quotas on\n");
+  assert.match(file("usr/local/etc/qjail.local/db.norun"), /^quotas=""$/m);
+  const one = await qjail(["-q", "db"]);
+  assert.equal(one.code, 3);
+  assert.match(one.stderr, /QJ1301: jail "db" is in norun status/);
+  const r = await qjail(["-A", "-R"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, "Successfully configured  db: normal status\nNot in norun status www\n");
+  const all = await qjail(["-A", "-y"]);
+  assert.equal(all.code, 0, all.stderr);
+  assert.match(file("usr/local/etc/qjail.local/db"), /^sysvipc="allow.sysvipc"$/m);
+  assert.match(record(), /^sysvipc="allow.sysvipc"$/m);
 });
