@@ -50,7 +50,10 @@ export interface IpftestOptions {
 /** Run one ipftest invocation over the packets; returns stdout. */
 export function runIpftest(packets: readonly Packet[], opts: IpftestOptions): string {
   const natMode = opts.natRules !== undefined;
+  // Interfaces learn addresses from the input as it is read (`[out,le0=192.168.1.188]`).
+  const interfaces = new Map<string, bigint>();
   const engine = new IpfEngine(opts.filterRules ?? [], opts.natRules ?? [], {
+    interfaces,
     ...(opts.tables ? { tables: opts.tables } : {}),
     ...(opts.dstlists ? { dstlists: opts.dstlists } : {}),
     ...(opts.groupMaps ? { groupMaps: opts.groupMaps } : {}),
@@ -62,6 +65,7 @@ export function runIpftest(packets: readonly Packet[], opts: IpftestOptions): st
   const renumber = opts.tunables?.get("update_ipid") === 1;
   for (const original of packets) {
     const p = clonePacket(original);
+    if (p.ifAddress !== undefined) interfaces.set(p.ifname, p.ifAddress);
     const r = engine.process(p);
     if (renumber && p.family === 4 && r.natOut?.session) p.id = nextId++ & 0xffff;
     const natRule = (r.natOut ?? r.natIn)?.session?.rule.ast;

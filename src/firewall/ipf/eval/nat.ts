@@ -683,9 +683,14 @@ export class NatTable {
         });
       return addr;
     };
+    // `0/32` means the interface's address now; the hostmap keeps the rule's 0 (as ipnat -l shows it).
+    const toInterface =
+      target.kind === "cidr" &&
+      (target.address.prefix === 32 || target.address.prefix === 128) &&
+      /^[0.:]+$/.test(target.address.address);
     if (existing) {
       existing.uses++;
-      return existing.newSrc;
+      return toInterface ? this.interfaceAddress(p.ifname) : existing.newSrc;
     }
     if (target.kind === "cidr") {
       const c = compileCidr(target.address);
@@ -693,7 +698,8 @@ export class NatTable {
         if (target.address.address === "0.0.0.0" || target.address.address === "::") {
           const own = this.interfaceAddress(p.ifname);
           if (own === undefined || (!portTranslated && this.inUse(p, own, t))) return undefined;
-          return reuse(own);
+          reuse(0n);
+          return own;
         }
         // One address and no port change: a second flow to the same peer would be indistinguishable.
         if (!portTranslated && this.inUse(p, c.addr, t)) return undefined;

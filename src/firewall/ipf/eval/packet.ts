@@ -48,6 +48,11 @@ export interface Packet {
   /** Fragment offset in 8-byte units and the more-fragments flag. */
   fragOff: number;
   moreFrags: boolean;
+  /**
+   * `[out,le0=192.168.1.188]`: ipftest gives the interface this address as
+   * the packet is read (ip_fil.c get_unit), for `0/32` NAT targets.
+   */
+  ifAddress: bigint | undefined;
   /** The raw bytes when the packet came from the hex reader. */
   raw: Uint8Array | undefined;
   /** Reader could not make sense of the packet (bad checksum, truncated header). */
@@ -276,6 +281,7 @@ function emptyPacket(family: Family, dir: Direction, ifname: string): Packet {
     fragOff: 0,
     moreFrags: false,
     raw: undefined,
+    ifAddress: undefined,
     bad: false,
     short: false,
     inner: undefined,
@@ -598,7 +604,12 @@ export function readHexPackets(text: string, defaultIf = "anon0"): Packet[] {
   let dir: Direction = "in";
   let ifname = defaultIf;
   const flush = (): void => {
-    if (bytes.length > 0) out.push(decodePacket(Uint8Array.from(bytes), dir, ifname));
+    if (bytes.length > 0) {
+      const [name, addr] = ifname.split("=");
+      const p = decodePacket(Uint8Array.from(bytes), dir, name || defaultIf);
+      if (addr !== undefined) p.ifAddress = parseV4(addr) ?? parseV6(addr);
+      out.push(p);
+    }
     bytes = [];
     dir = "in";
     ifname = defaultIf;
@@ -726,6 +737,10 @@ export function packetBytes(p: Packet, original: Packet, mssClamp?: number): Uin
     }
   }
   if (haveL4Sum && oldWords.length > 0) set16(l4SumAt, adjustChecksum(get16(l4SumAt), oldWords, newWords));
+  // ICMPv6's checksum covers the IPv6 pseudo-header, so address changes reach it too.
+  if (!v4 && p.proto === IPPROTO_ICMPV6 && p.fragOff === 0 && oldWords.length > 0 && b.length >= hl + 4) {
+    set16(hl + 2, adjustChecksum(get16(hl + 2), oldWords, newWords));
+  }
   return b;
 }
 

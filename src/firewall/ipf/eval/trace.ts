@@ -317,6 +317,7 @@ export function parseFriendlyPacket(words: readonly string[], opts: FriendlyPack
     fragOff: 0,
     moreFrags: false,
     raw: undefined,
+    ifAddress: undefined,
     bad: false,
     short: false,
     inner: undefined,
