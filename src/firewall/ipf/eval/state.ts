@@ -146,7 +146,9 @@ export class StateTable {
    */
   findQuoted(p: Packet): StateMatch | undefined {
     const q = p.inner;
-    if (!q) return undefined;
+    // The error must go back to the quoted packet's sender; redirects are not let through by state
+    // (with `icmp-head` they go to that group, whose rules this engine does not consult for them).
+    if (!q || p.dst !== q.src || (p.family === 4 && p.icmpType === 5)) return undefined;
     const ports = q.proto === IPPROTO_TCP || q.proto === IPPROTO_UDP;
     const candidates =
       this.byFlow.get(
