@@ -31,6 +31,13 @@ export interface FullLanguage extends RuleLanguage {
   listIpnat(text: string): string;
 }
 
+/**
+ * The host name the regression files use (i1, in2) and the address the
+ * machine that recorded the expected output resolved it to; qjail never asks
+ * DNS, so the runner supplies it the way /etc/hosts did there.
+ */
+export const CORPUS_HOSTS: Readonly<Record<string, string>> = { "test.host.dots": "254.220.186.152" };
+
 export const ipfLanguage: FullLanguage = {
   parseIpf(text) {
     const r = parseIpf(text);
@@ -48,6 +55,6 @@ export const ipfLanguage: FullLanguage = {
       inlinePoolNumber: (pool) => inlineNumbers?.get(pool) ?? "0",
     }),
   printNatRule: (rule) => printIpnatRule(rule),
-  listIpf: (text) => listIpf(text),
-  listIpnat: (text) => listIpnat(text),
+  listIpf: (text) => listIpf(text, { hosts: { ...CORPUS_HOSTS } }),
+  listIpnat: (text) => listIpnat(text, { hosts: { ...CORPUS_HOSTS } }),
 };
