@@ -85,12 +85,18 @@ export class IpfEngine {
       tables: opts.tables ?? new Map<string, AddressTable>(),
       dstlists: opts.dstlists ?? new Map<string, DestinationList>(),
     };
-    this.filters = buildFilterSet(filterRules, ctx);
+    const groupMaps = opts.groupMaps ?? new Map<string, GroupMap>();
+    // A `call` to a group-map that does not exist cannot be loaded; ipf rejects the rule.
+    const loadable = filterRules.filter((r) => {
+      if (r.action.kind !== "call") return true;
+      const m = /^(src|dst)grpmap\/(.+)$/.exec(r.action.func);
+      return !m || groupMaps.has(m[2] ?? "");
+    });
+    this.filters = buildFilterSet(loadable, ctx);
     this.nat = new NatTable(natRules, ctx);
     this.state = new StateTable(opts.tunables?.get("state_max") ?? 4013);
     this.tracing = opts.trace === true;
     this.dstlists = ctx.dstlists;
-    const groupMaps = opts.groupMaps ?? new Map<string, GroupMap>();
     this.calls = {
       groups: this.filters.groups,
       groupFor: (func, p) => {

@@ -297,6 +297,33 @@ export interface FilterSet {
   groups: Map<string, CompiledFilterRule[]>;
 }
 
+/**
+ * The order ipf keeps rules in: each list (direction, group, accounting) is
+ * sorted by the leading "collect" number (`100 pass in …`, none = 0), and
+ * within one collect number `@N` inserts the rule at position N instead of
+ * appending it (fil.c frrequest).
+ */
+export function loadOrder(asts: readonly FilterRule[]): { ast: FilterRule; number: number }[] {
+  const lists = new Map<string, { ast: FilterRule; number: number }[]>();
+  asts.forEach((ast, i) => {
+    const key = `${ast.direction}|${ast.action.kind === "count" ? "acct" : (ast.group ?? "")}|${ast.collect ?? 0}`;
+    let list = lists.get(key);
+    if (!list) lists.set(key, (list = []));
+    const entry = { ast, number: i + 1 };
+    if (ast.insertAt !== null) list.splice(Math.min(ast.insertAt, list.length), 0, entry);
+    else list.push(entry);
+  });
+  return [...lists.entries()]
+    .sort(([a], [b]) => {
+      const [da, ga, ca] = a.split("|");
+      const [db, gb, cb] = b.split("|");
+      return (
+        (da ?? "").localeCompare(db ?? "") || (ga ?? "").localeCompare(gb ?? "") || Number(ca) - Number(cb)
+      );
+    })
+    .flatMap(([, list]) => list);
+}
+
 export function buildFilterSet(asts: readonly FilterRule[], ctx: AddressContext): FilterSet {
   const set: FilterSet = {
     rules: [],
@@ -304,9 +331,10 @@ export function buildFilterSet(asts: readonly FilterRule[], ctx: AddressContext)
     accounting: { in: [], out: [] },
     groups: new Map(),
   };
-  let n = 0;
-  for (const ast of asts) {
-    const r = compileFilterRule(ast, ++n, ctx);
+  const needsOrdering = asts.some((a) => a.collect !== null || a.insertAt !== null);
+  const ordered = needsOrdering ? loadOrder(asts) : asts.map((ast, i) => ({ ast, number: i + 1 }));
+  for (const { ast, number } of ordered) {
+    const r = compileFilterRule(ast, number, ctx);
     set.rules.push(r);
     const group = ast.group;
     if (ast.action.kind === "count") {
