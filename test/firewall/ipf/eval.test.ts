@@ -9,6 +9,7 @@ import {
   parseV6,
 } from "../../../src/firewall/ipf/eval/packet.js";
 import { runIpftest } from "../../../src/firewall/ipf/eval/ipftest.js";
+import { loadOrder } from "../../../src/firewall/ipf/eval/filter.js";
 import { loadPools } from "../../../src/firewall/ipf/eval/pools.js";
 import type { FilterRule, NatRule } from "../../../src/firewall/ipf/ast.js";
 import { cidr, eq, filter, keepState, nat, natTcp, on, tcp, to } from "./eval-helpers.js";
@@ -271,4 +272,18 @@ test("-x prints the translated bytes with checksums that still add up", () => {
     onesComplementOk(bytes, 20, 32, 0xc000 + 0x0201 + 0x0808 + 0x0808 + 17 + 12),
     "UDP checksum with the new pseudo-header",
   );
+});
+
+test("rules are kept in ipf's load order: by collect number, @N inserting within one number", () => {
+  const rule = (line: number, collect: number | null, insertAt: number | null) =>
+    filter({ line, collect, insertAt });
+  const order = loadOrder([
+    rule(1, 100, null),
+    rule(2, null, null),
+    rule(3, null, null),
+    rule(4, null, 1),
+    rule(5, 100, 0),
+    rule(6, null, 0),
+  ]).map((x) => x.ast.span.line);
+  assert.deepEqual(order, [6, 2, 4, 3, 5, 1]);
 });
