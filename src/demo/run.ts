@@ -47,8 +47,8 @@ export interface DemoOptions {
   /** Called with each line to print (the command writes it to ctx.stdout). */
   print: (line: string) => void;
   /**
-   * Tear down on SIGINT/SIGTERM and exit 130, so an interrupted demo leaves no
-   * namespaces or jails behind. The command sets it; tests, which own the
+   * Stop at SIGINT/SIGTERM and tear down (even with keep), so an interrupted
+   * demo leaves no namespaces or jails behind; the report says it was interrupted. The command sets it; tests, which own the
    * process, do not.
    */
   cleanupOnSignal?: boolean;
@@ -59,6 +59,8 @@ export interface DemoReport {
   root: string;
   net: DemoNet;
   kept: boolean;
+  /** Stopped by SIGINT/SIGTERM before the last step (everything was removed). */
+  interrupted: boolean;
   /** The demo's own helpers (the host's stand-in services, the client's whois server). */
   helperPids: number[];
   work: string;
@@ -312,21 +314,21 @@ export async function runDemo(opts: DemoOptions): Promise<DemoReport> {
     },
   };
 
+  // A signal stops the demo between steps; the running step's qjail is left
+  // to finish so nothing writes into the root after the teardown removed it.
+  let interrupted = false;
   const onSignal = (): void => {
-    opts.print("interrupted: removing what the demo made");
-    void teardownDemo({
-      net,
-      root,
-      work,
-      helperPids: helpers.map((h) => h.pid ?? 0).filter((p) => p > 0),
-    }).finally(() => process.exit(130));
+    if (interrupted) return;
+    interrupted = true;
+    opts.print("interrupted: removing what the demo made after the running step");
   };
-  if (opts.cleanupOnSignal && !opts.keep) {
-    process.once("SIGINT", onSignal);
-    process.once("SIGTERM", onSignal);
+  if (opts.cleanupOnSignal) {
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
   }
   try {
     for (const step of DEMO_STEPS) {
+      if (interrupted) break;
       opts.print(step.title);
       const missing = (NEEDS[step.id] ?? []).filter((n) => outcomes.get(n)?.status !== "pass");
       let outcome: StepOutcome;
@@ -354,7 +356,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoReport> {
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
-    if (!opts.keep)
+    if (!opts.keep || interrupted)
       await teardownDemo({
         net,
         root,
@@ -374,7 +376,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoReport> {
     steps: [...outcomes.values()],
     root,
     net,
-    kept: opts.keep,
+    kept: opts.keep && !interrupted,
+    interrupted,
     work,
     helperPids: helpers.map((h) => h.pid ?? 0).filter((p) => p > 0),
   };

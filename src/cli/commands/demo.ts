@@ -1,6 +1,6 @@
 import { defineCommand } from "../command.js";
 import { write } from "../context.js";
-import { UsageError, shown } from "../../core/errors.js";
+import { ExitError, UsageError, shown } from "../../core/errors.js";
 import { demoPrintDocument, formatDemoPrint } from "../../demo/steps.js";
 import { runDemo } from "../../demo/run.js";
 import { runProgram } from "../../platform/run.js";
@@ -89,6 +89,7 @@ Exit status: 0 when every step passed, 1 otherwise, 3 when the demo cannot run h
       human,
       `demo: ${count("pass")} passed, ${count("fail")} failed, ${count("unavailable")} not available yet, ${count("skipped")} skipped`,
     );
+    if (report.interrupted) throw new ExitError(130, "interrupted");
     if (report.kept) {
       write(
         human,
