@@ -11,7 +11,7 @@
 import { spawnSync } from "node:child_process";
 import { PassThrough } from "node:stream";
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, symlinkSync, readFileSync } from "node:fs";
-import { cpus, tmpdir, totalmem, release, platform } from "node:os";
+import { cpus, tmpdir, totalmem, release, platform, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
@@ -315,6 +315,8 @@ export interface MachineInfo {
   os: string;
   node: string;
   date: string;
+  /** 1-minute load average when the run started: other work on the machine inflates every child-process figure. */
+  loadAverage: number;
 }
 
 export function machineInfo(): MachineInfo {
@@ -326,6 +328,7 @@ export function machineInfo(): MachineInfo {
     os: `${platform()} ${release()}${osPrettyName()}`,
     node: process.version,
     date: new Date().toISOString(),
+    loadAverage: Math.round((loadavg()[0] ?? 0) * 100) / 100,
   };
 }
 
@@ -348,7 +351,7 @@ function cell(f: Figure): { value: string; range: string; goal: string; status: 
 export function markdownTable(figures: readonly Figure[], machine: MachineInfo): string {
   const esc = (s: string): string => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
   const lines = [
-    `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}, node ${machine.node}; ${machine.date}`,
+    `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}, node ${machine.node}; ${machine.date}; load average ${machine.loadAverage} at the start`,
     "",
     "| figure | workload | median | min–max | goal | result |",
     "|---|---|---|---|---|---|",

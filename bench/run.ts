@@ -72,6 +72,8 @@ async function main(argv: string[]): Promise<number> {
   const onlyArg = argv.indexOf("--only");
   const only = onlyArg >= 0 ? new Set((argv[onlyArg + 1] ?? "").split(",")) : undefined;
   const ctx: BenchContext = { quick, log: (l) => process.stderr.write(`bench: ${l}\n`) };
+  // Taken before any work, so the load average is the machine's, not the benchmark's.
+  const machine = machineInfo();
   const figures: Figure[] = [];
   let failed = false;
   for (const s of SECTIONS) {
@@ -87,7 +89,7 @@ async function main(argv: string[]): Promise<number> {
       figures.push(notMeasured(`${s.name} section`, "", `the benchmark failed: ${msg}`));
     }
   }
-  const md = writeResults(figures, machineInfo());
+  const md = writeResults(figures, machine);
   process.stdout.write(md);
   process.stderr.write(`bench: wrote ${join(RESULTS_DIR, "latest.json")} and latest.md\n`);
   return failed ? 1 : 0;
