@@ -3,6 +3,7 @@
  * the tree form `table role = ipf type = tree number = 100 { 1.1.1.1/32; !2.2.0.0/16; };`.
  * Lookup is longest-prefix match; an entry written with `!` excludes.
  */
+import { createHash } from "node:crypto";
 import type { AddressTable, DestinationList } from "./address.js";
 import { formatAddr, parseV4, parseV6, type Family } from "./packet.js";
 import { prefixMask } from "./address.js";
@@ -90,11 +91,45 @@ export class DestinationPool implements DestinationList {
     readonly name: string,
     readonly policy: string,
     readonly members: { ifname: string | undefined; family: Family; addr: bigint }[],
+    /** The list's hash seed (ipftest's ipf_random() at creation). */
+    readonly seed = 0,
   ) {
     this.sessions = members.map(() => 0);
   }
 
-  select(family: Family): { addr: bigint; ifname: string | undefined } | undefined {
+  /**
+   * hash / src-hash / dst-hash: MD5 over the seed and the 16-byte address
+   * fields, the first 32-bit word (host order, little-endian) modulo the count.
+   */
+  private hashed(family: Family, parts: bigint[]): number {
+    const md5 = createHash("md5");
+    const seed = Buffer.alloc(4);
+    seed.writeUInt32LE(this.seed >>> 0);
+    md5.update(seed);
+    for (const a of parts) {
+      const field = Buffer.alloc(16);
+      if (family === 4) field.writeUInt32BE(Number(a), 0);
+      else for (let i = 0; i < 16; i++) field[i] = Number((a >> BigInt((15 - i) * 8)) & 0xffn);
+      md5.update(field);
+    }
+    return md5.digest().readUInt32LE(0) % this.members.length;
+  }
+
+  select(
+    family: Family,
+    src?: bigint,
+    dst?: bigint,
+  ): { addr: bigint; ifname: string | undefined } | undefined {
+    if (HASH_POLICIES.has(this.policy)) {
+      const parts =
+        this.policy === "hash"
+          ? [src ?? 0n, dst ?? 0n]
+          : this.policy === "src-hash"
+            ? [src ?? 0n]
+            : [dst ?? 0n];
+      const m = this.members[this.hashed(family, parts)];
+      return m && m.family === family ? { addr: m.addr, ifname: m.ifname } : undefined;
+    }
     type Member = { m: DestinationPool["members"][number]; i: number };
     const usable: Member[] = this.members.map((m, i) => ({ m, i })).filter((x) => x.m.family === family);
     if (usable.length === 0) return undefined;
@@ -112,7 +147,14 @@ export class DestinationPool implements DestinationList {
   }
 }
 
-const SUPPORTED_POLICIES = new Set(["round-robin", "weighted connection", "weighted"]);
+const HASH_POLICIES = new Set(["hash", "src-hash", "dst-hash"]);
+const SUPPORTED_POLICIES = new Set(["round-robin", "weighted connection", "weighted", ...HASH_POLICIES]);
+
+/**
+ * ipftest's ipf_random() is a fixed sequence so test output is stable; these
+ * are its first values (ip_fil.c), one taken per destination list created.
+ */
+const IPFTEST_RANDOM = [0, 4, 3999, 4000, 48999, 49000];
 
 export interface LoadedPools {
   dstlists: Map<string, DestinationList>;
@@ -237,9 +279,7 @@ export function loadPools(
       const policy = (/policy\s+([^;]+);/.exec(opts ?? "")?.[1] ?? "round-robin").trim();
       if (!name) throw new PoolSyntaxError("a dstlist pool needs (name NAME;)");
       if (!SUPPORTED_POLICIES.has(policy))
-        throw new PoolSyntaxError(
-          `dstlist policy ${JSON.stringify(policy)} is not supported (its hash is not reproduced)`,
-        );
+        throw new PoolSyntaxError(`dstlist policy ${JSON.stringify(policy)} is not supported`);
       const members = (list ?? "")
         .split(";")
         .map((x) => x.trim())
@@ -254,7 +294,10 @@ export function loadPools(
           const e = parseEntry(addrText);
           return { ifname, family: e.family, addr: e.addr };
         });
-      out.dstlists.set(`dstlist/${name}`, new DestinationPool(name, policy, members));
+      const seed = IPFTEST_RANDOM[out.dstlists.size];
+      if (seed === undefined)
+        throw new PoolSyntaxError("more destination lists than ipftest's fixed random sequence covers");
+      out.dstlists.set(`dstlist/${name}`, new DestinationPool(name, policy, members, seed));
       rest = rest.slice(pool[0].length).trim();
     } else {
       throw new PoolSyntaxError(
