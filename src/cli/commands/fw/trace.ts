@@ -78,11 +78,11 @@ Nothing is loaded into the kernel and nothing is changed.
 
 The packet is given in one of two forms. The friendly form names the protocol,
 SOURCE:PORT to DEST:PORT and the interface ('->' works in place of 'to' after a
-'--', which keeps the option parser from reading it as an option); a
-destination written ':PORT' means
-the interface's own address, taken from --dst-ip or --if-addr IFACE=ADDRESS
-(the same addresses '0/32' in a map rule stands for). TCP packets carry SYN
-unless --flags says otherwise; the direction is 'in' unless 'out' is given.
+'--', which keeps the option parser from reading it as an option). A
+destination written ':PORT' means the interface's own address, taken from
+--dst-ip or --if-addr IFACE=ADDRESS (the same address '0/32' in a map rule
+stands for). TCP packets carry SYN unless --flags says otherwise; the
+direction is 'in' unless 'out' is given.
 The second form is ipftest(1)'s text input line, given with --packet.
 
 With --json the trace is printed as one JSON document.`,
