@@ -45,6 +45,9 @@ export function defineCommand(def: CommandDef): CommandDef {
   return def;
 }
 
+/** `fw trace tcp A:P -> :6188` writes the arrow bare; parseArgs would read it as an option. */
+const ARROW_PLACEHOLDER = "\u0000arrow";
+
 export const GLOBAL_OPTIONS: OptionSpec = {
   root: { type: "string" },
   platform: { type: "string" },
@@ -77,7 +80,7 @@ export function parseInvocation(
     if (/^-[A-Za-z0-9]$/.test(a) && valueShorts.has(a.slice(1)) && next !== undefined && /^-\d+$/.test(next)) {
       args.push(`${a}${next}`);
       i++;
-    } else args.push(a);
+    } else args.push(a === "->" ? ARROW_PLACEHOLDER : a);
   }
   let parsed;
   try {
@@ -103,7 +106,7 @@ export function parseInvocation(
   for (const k of Object.keys(GLOBAL_OPTIONS)) delete values[k];
   return {
     values,
-    positionals: parsed.positionals,
+    positionals: parsed.positionals.map((p) => (p === ARROW_PLACEHOLDER ? "->" : p)),
     global: { root, platform: platform as GlobalOptions["platform"], dryRun: v["dry-run"] === true, json },
     help: v.help === true,
   };

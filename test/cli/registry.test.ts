@@ -44,3 +44,21 @@ test("a command without --json refuses it", async () => {
   assert.equal(r.code, 3);
   assert.match(r.stderr, /QJ1004/);
 });
+
+test("a bare -> is a positional word, not an option (fw trace's friendly form)", async () => {
+  const { parseInvocation, defineCommand } = await import("../../src/cli/command.js");
+  const def = defineCommand({
+    path: ["t"],
+    summary: "test command for parsing",
+    usage: ["t"],
+    details: "parsing test only",
+    examples: [],
+    options: { flag: { type: "boolean", short: "f" } },
+    json: false,
+    run: async () => 0,
+  });
+  const ctx = { stdout: process.stdout, stderr: process.stderr, env: {}, cwd: "/", now: () => new Date(), isTTY: false };
+  const r = parseInvocation(def, ["tcp", "1.2.3.4:5", "->", ":6188", "-f"], ctx);
+  assert.deepEqual(r.positionals, ["tcp", "1.2.3.4:5", "->", ":6188"]);
+  assert.equal(r.values.flag, true);
+});
