@@ -23,17 +23,27 @@ export interface RecordFileProblem {
   message: string;
 }
 
-async function listDir(path: string): Promise<string[]> {
+/** Record files of a directory, `ls` order; anything that is not a regular file is reported, never opened. */
+async function listDir(path: string, logicalDir: string, problems: RecordFileProblem[]): Promise<string[]> {
+  let entries;
   try {
-    return (await fsp.readdir(path, { withFileTypes: true }))
-      .filter((d) => d.isFile())
-      .map((d) => d.name)
-      .filter((n) => !n.startsWith("."))
-      .sort(byteOrder);
+    entries = await fsp.readdir(path, { withFileTypes: true });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
     throw e;
   }
+  const out: string[] = [];
+  for (const d of entries) {
+    if (d.name.startsWith(".")) continue;
+    // A link could point at a host file and a FIFO would block the read: neither is a record.
+    if (!d.isFile()) {
+      const kind = d.isDirectory() ? "a directory" : d.isSymbolicLink() ? "a symbolic link" : d.isFIFO() ? "a FIFO" : "a special file";
+      problems.push({ file: `${logicalDir}/${d.name}`, message: `skipped: it is ${kind}, not a record file` });
+      continue;
+    }
+    out.push(d.name);
+  }
+  return out.sort(byteOrder);
 }
 
 /** `ls` order in the C locale, which is what qjail's `ls` gives on FreeBSD (LANG unset for root). */
@@ -49,7 +59,7 @@ interface RawRecord {
 }
 
 async function readRecordDir(root: string, dir: string, problems: RecordFileProblem[]): Promise<RawRecord[]> {
-  const names = await listDir(physical(root, dir));
+  const names = await listDir(physical(root, dir), dir, problems);
   // Records are a few hundred bytes: synchronous reads beat 1,000 thread-pool round trips.
   const base = physical(root, dir);
   const texts = names.map((n) => readFileSync(`${base}/${n}`, "utf8"));

@@ -63,3 +63,25 @@ test("writeRecordSteps writes the local copy then the global copy, deffile namin
   assert.ok(first?.kind === "writeFile");
   assert.match(first.content, /^deffile="\/usr\/local\/etc\/qjail.local\/web1.norun"$/m);
 });
+
+test("a record replaced by a link, directory or FIFO is reported and never opened", async () => {
+  const { symlinkSync, mkdirSync } = await import("node:fs");
+  const { execFileSync } = await import("node:child_process");
+  const { join } = await import("node:path");
+  const d = testdir({ "usr/local/etc/qjail.local/ok": rec("ok") });
+  try {
+    const dir = join(d.dir, "usr/local/etc/qjail.local");
+    symlinkSync("/etc/passwd", join(dir, "link"));
+    mkdirSync(join(dir, "adir"));
+    execFileSync("mkfifo", [join(dir, "fifo")]);
+    const { jails, problems } = await readJails(d.dir, layout);
+    assert.deepEqual(jails.map((j) => j.name), ["ok"]);
+    assert.deepEqual(problems.map((p) => `${p.file}: ${p.message}`).sort(), [
+      "/usr/local/etc/qjail.local/adir: skipped: it is a directory, not a record file",
+      "/usr/local/etc/qjail.local/fifo: skipped: it is a FIFO, not a record file",
+      "/usr/local/etc/qjail.local/link: skipped: it is a symbolic link, not a record file",
+    ]);
+  } finally {
+    d.cleanup();
+  }
+});
