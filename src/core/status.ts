@@ -6,6 +6,7 @@ import type { IpfstatRule } from "../platform/freebsd/parsers/ipfstat.js";
 import type { IpnatListing } from "../platform/freebsd/parsers/ipnat.js";
 import type { PfRule } from "../platform/freebsd/parsers/pfctl.js";
 import type { NftRuleset } from "../platform/linux/parsers/nft.js";
+import { nftExposureCounter } from "../platform/linux/parsers/nft.js";
 import type { IpfwRule, IpfwRedirect } from "../platform/freebsd/parsers/ipfw.js";
 import { ipfwAllowFor } from "../platform/freebsd/parsers/ipfw.js";
 import { ruleMatchesDestination } from "../platform/freebsd/parsers/ipfstat.js";
@@ -162,20 +163,11 @@ export function exposureCounter(
       return { hits: null, by: null, live };
     }
     case "nft": {
-      const rules = counters.ruleset.rules.filter(
-        (r) =>
-          r.table === counters.table &&
-          r.dnat?.addr === e.target &&
-          r.dport !== undefined &&
-          r.dport.low === e.public.low &&
-          r.dport.high === e.public.high &&
-          (r.dport.proto === e.proto || r.dport.proto === "th"),
-      );
-      if (rules.length === 0) return { hits: null, by: null, live: false };
-      const counted = rules.filter((r) => r.packets !== undefined);
+      // DNAT counters (prerouting + output) count each connection once, by its first packet
+      const c = nftExposureCounter(counters.ruleset, counters.table, e);
       // a rule without a `counter` statement has no count; say so rather than print 0
-      if (counted.length === 0) return { hits: null, by: null, live: true };
-      return { hits: counted.reduce((n, r) => n + (r.packets ?? 0), 0), by: "nft dnat", live: true };
+      if (!c.connections) return { hits: null, by: null, live: c.live };
+      return { hits: c.connections.packets, by: "nft dnat", live: c.live };
     }
     case "pf": {
       const rule = counters.rules.find(

@@ -2,8 +2,18 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { parseSs } from "../../src/platform/linux/parsers/ss.js";
-import { parseNftJson, countersByComment } from "../../src/platform/linux/parsers/nft.js";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  parseNftJson,
+  countersByComment,
+  nftExposureCounter,
+  type NftRuleset,
+} from "../../src/platform/linux/parsers/nft.js";
 import { parseIpAddrJson, publicIPv4 } from "../../src/platform/linux/parsers/ip.js";
+import type { ResolvedExposure } from "../../src/core/exposure.js";
+import { exposureCounter } from "../../src/core/status.js";
+import { REPO_ROOT } from "../helpers/cli.js";
 
 // Captured on Debian 12 (iproute2 6.1.0, nftables 1.0.6) inside a throwaway netns.
 const SS_TCP = [
@@ -65,6 +75,145 @@ test("nft -j list ruleset: tables, hooked chains, counters summed per comment", 
   assert.deepEqual(countersByComment(rs, "qjail").get("expose www tcp 6188"), { packets: 12, bytes: 720 });
   assert.equal(countersByComment(rs, "other").size, 0);
   assert.deepEqual(parseNftJson(""), { tables: [], chains: [], rules: [] });
+});
+
+/**
+ * `nft -j list table inet qjail` recorded with nftables 1.0.6 (Debian 12) in
+ * private namespaces: the howto's table from generateNft (ext_if eth0, jail
+ * bridge qjail0), then HTTP to 198.51.100.1:6188 twice from a client on eth0,
+ * once from the host itself and once from the ssh jail (hairpin); nothing to
+ * 6122. Reformatted by prettier, otherwise as nft printed it.
+ */
+const HOWTO_COUNTED: NftRuleset = parseNftJson(
+  readFileSync(join(REPO_ROOT, "test/diag/fixtures/nft-list-table-qjail-howto.json"), "utf8"),
+);
+
+function resolved(
+  jail: string,
+  target: string,
+  pub: [number, number],
+  jailPort: [number, number],
+  proto: "tcp" | "udp" = "tcp",
+): ResolvedExposure {
+  return {
+    jail,
+    proto,
+    public: { low: pub[0], high: pub[1] },
+    jailPort: { low: jailPort[0], high: jailPort[1] },
+    from: [],
+    on: undefined,
+    comment: "",
+    family: 4,
+    target,
+    sources: [],
+  };
+}
+const WWW = resolved("www", "10.0.0.3", [6188, 6188], [80, 80]);
+const SSH = resolved("ssh", "10.0.0.2", [6122, 6122], [22, 22]);
+
+test("recorded nft -j: every DNAT and forward accept rule carries its counter and jail comment", () => {
+  const rules = HOWTO_COUNTED.rules;
+  assert.equal(rules.length, 12);
+  const counted = rules.filter((r) => r.packets !== undefined);
+  assert.deepEqual(
+    counted.map((r) => `${r.chain} ${r.comment} ${r.dnat ? "dnat" : "accept"} ${r.packets}`),
+    [
+      "prerouting ssh dnat 0",
+      "prerouting ssh dnat 0",
+      "prerouting www dnat 2",
+      "prerouting www dnat 1",
+      "output ssh dnat 0",
+      "output www dnat 1",
+      "forward ssh accept 0",
+      "forward www accept 3",
+    ],
+  );
+});
+
+test("recorded nft -j: counters attributed per exposure, connections from DNAT, forwarded apart", () => {
+  // 2 from outside + 1 hairpin from a jail (prerouting) + 1 from the host (output); the host's own
+  // connection never crosses forward, so forward saw 3 first packets
+  assert.deepEqual(nftExposureCounter(HOWTO_COUNTED, "qjail", WWW), {
+    live: true,
+    connections: { packets: 4, bytes: 240, rules: 3 },
+    forwarded: { packets: 3, bytes: 180, rules: 1 },
+  });
+  assert.deepEqual(nftExposureCounter(HOWTO_COUNTED, "qjail", SSH), {
+    live: true,
+    connections: { packets: 0, bytes: 0, rules: 3 },
+    forwarded: { packets: 0, bytes: 0, rules: 1 },
+  });
+  assert.deepEqual(exposureCounter({ kind: "nft", ruleset: HOWTO_COUNTED, table: "qjail" }, WWW), {
+    hits: 4,
+    by: "nft dnat",
+    live: true,
+  });
+  assert.equal(exposureCounter({ kind: "nft", ruleset: HOWTO_COUNTED, table: "qjail" }, SSH).hits, 0);
+  // not by port alone: another protocol, another jail's name, another table own none of these rules
+  assert.deepEqual(nftExposureCounter(HOWTO_COUNTED, "qjail", { ...WWW, proto: "udp" }), { live: false });
+  assert.deepEqual(nftExposureCounter(HOWTO_COUNTED, "qjail", { ...WWW, jail: "mail" }), { live: false });
+  assert.deepEqual(nftExposureCounter(HOWTO_COUNTED, "other", WWW), { live: false });
+  assert.equal(
+    nftExposureCounter(HOWTO_COUNTED, "qjail", { ...WWW, public: { low: 6189, high: 6189 } }).live,
+    false,
+  );
+});
+
+test("nft -j: a shifted public range is one DNAT rule per port, summed for its exposure", () => {
+  const dnatRule = (handle: number, dport: number, to: number, packets: number): object => ({
+    rule: {
+      family: "inet",
+      table: "qjail",
+      chain: "prerouting",
+      handle,
+      comment: "game",
+      expr: [
+        { match: { op: "==", left: { payload: { protocol: "tcp", field: "dport" } }, right: dport } },
+        { counter: { packets, bytes: packets * 60 } },
+        { dnat: { family: "ip", addr: "10.0.0.4", port: to } },
+      ],
+    },
+  });
+  const forwardRule = {
+    rule: {
+      family: "inet",
+      table: "qjail",
+      chain: "forward",
+      handle: 9,
+      comment: "game",
+      expr: [
+        { match: { op: "==", left: { payload: { protocol: "ip", field: "daddr" } }, right: "10.0.0.4" } },
+        {
+          match: {
+            op: "==",
+            left: { payload: { protocol: "tcp", field: "dport" } },
+            right: { range: [9000, 9002] },
+          },
+        },
+        { counter: { packets: 5, bytes: 300 } },
+        { accept: null },
+      ],
+    },
+  };
+  const rs = parseNftJson(
+    JSON.stringify({
+      nftables: [
+        dnatRule(1, 8000, 9000, 1),
+        dnatRule(2, 8001, 9001, 2),
+        dnatRule(3, 8002, 9002, 3),
+        forwardRule,
+      ],
+    }),
+  );
+  const game = resolved("game", "10.0.0.4", [8000, 8002], [9000, 9002]);
+  assert.deepEqual(nftExposureCounter(rs, "qjail", game), {
+    live: true,
+    connections: { packets: 6, bytes: 360, rules: 3 },
+    forwarded: { packets: 5, bytes: 300, rules: 1 },
+  });
+  // a rule translating to the wrong offset is not this exposure's
+  const crossed = parseNftJson(JSON.stringify({ nftables: [dnatRule(1, 8001, 9000, 1)] }));
+  assert.deepEqual(nftExposureCounter(crossed, "qjail", game), { live: false });
 });
 
 test("ip -j addr: the public IPv4 of an interface, loopback's host scope ignored", () => {

@@ -19,6 +19,13 @@ import { exposureComment } from "../../core/exposure.js";
  * - forward: established traffic, then the exposed jail ports (after DNAT,
  *   with their --from sources), then other new connections into the jail
  *   bridge are dropped.
+ *
+ * Every DNAT rule and every forward accept rule carries a `counter` and the
+ * owning jail's name as its comment, so `qjail status` can report hits per
+ * exposure (src/platform/linux/parsers/nft.ts {@link nftExposureCounter}).
+ * NAT chains see only the first packet of a connection, so a DNAT counter
+ * counts connections; the forward accept rule sits after the established
+ * rule, so it too counts only a connection's packets before the reply.
  */
 
 export const NFT_FAMILY = "inet";
@@ -61,11 +68,11 @@ function dnatRules(prefix: string, e: ResolvedExposure): string[] {
   const shifted = e.public.low !== e.public.high && e.public.low !== e.jailPort.low;
   if (!shifted)
     return [
-      `${prefix}${src}${e.proto} dport ${portRange(e.public.low, e.public.high)} ${dnatTarget(e, undefined)}${comment}`,
+      `${prefix}${src}${e.proto} dport ${portRange(e.public.low, e.public.high)} counter ${dnatTarget(e, undefined)}${comment}`,
     ];
   const out: string[] = [];
   for (let p = e.public.low; p <= e.public.high; p++)
-    out.push(`${prefix}${src}${e.proto} dport ${p} ${dnatTarget(e, p)}${comment}`);
+    out.push(`${prefix}${src}${e.proto} dport ${p} counter ${dnatTarget(e, p)}${comment}`);
   return out;
 }
 
@@ -107,7 +114,7 @@ export function generateNft(model: FirewallModel): string {
     output.push(...dnatRules(`${outDaddr} `, e));
     const src = e.sources.length > 0 ? ` ${fam(e.family)} saddr ${set(e.sources)}` : "";
     fwd.push(
-      `oifname "${host.jailIf}" ct status dnat${src} ${fam(e.family)} daddr ${e.target} ${e.proto} dport ${portRange(e.jailPort.low, e.jailPort.high)} accept comment "${e.jail}"`,
+      `oifname "${host.jailIf}" ct status dnat${src} ${fam(e.family)} daddr ${e.target} ${e.proto} dport ${portRange(e.jailPort.low, e.jailPort.high)} counter accept comment "${e.jail}"`,
     );
   }
   fwd.push(`oifname "${host.jailIf}" ct state new drop`);

@@ -80,6 +80,7 @@ export function checkRule(text: string): string | undefined {
   if (typeof t === "string") return t;
   let i = 0;
   let verdict = false;
+  let counted = false;
   const at = (k: number): string => t[k] ?? "";
   while (i < t.length) {
     const w = at(i);
@@ -109,6 +110,17 @@ export function checkRule(text: string): string | undefined {
       if (!ok) return `bad dnat target ${JSON.stringify(target)}`;
       i += 4;
       verdict = true;
+    } else if (w === "counter" && !counted) {
+      // `nft list` prints the running counts back ("counter packets 3 bytes 180"), so a listed
+      // table reads back as well as a generated one.
+      counted = true;
+      i +=
+        at(i + 1) === "packets" &&
+        /^[0-9]+$/.test(at(i + 2)) &&
+        at(i + 3) === "bytes" &&
+        /^[0-9]+$/.test(at(i + 4))
+          ? 5
+          : 1;
     } else if (w === "masquerade" || w === "accept" || w === "drop") {
       i += 1;
       verdict = true;
@@ -178,4 +190,19 @@ export function printNft(table: NftTable): string {
 /** Number of rules per chain: what `nft -j list table` must show after a load. */
 export function ruleCounts(table: NftTable): Record<string, number> {
   return Object.fromEntries(table.chains.map((c) => [c.name, c.rules.length]));
+}
+
+/**
+ * Number of rules with a `counter` statement per chain: `nft -j list table`
+ * must show as many counter objects, or `qjail status` would have nothing to
+ * report. Partner: {@link ruleCounts}; both are checked by compareLive in
+ * src/platform/linux/firewall.ts.
+ */
+export function counterCounts(table: NftTable): Record<string, number> {
+  return Object.fromEntries(table.chains.map((c) => [c.name, c.rules.filter((r) => hasCounter(r)).length]));
+}
+
+function hasCounter(rule: string): boolean {
+  const t = tokens(rule);
+  return typeof t !== "string" && t.includes("counter");
 }

@@ -6,7 +6,7 @@ import {
   type RenderedRules,
 } from "../../firewall/loader.js";
 import { generateNft, nftTransaction, NFT_FAMILY, NFT_TABLE } from "../../firewall/nft/generate.js";
-import { parseNft, ruleCounts } from "../../firewall/nft/parse.js";
+import { counterCounts, parseNft, ruleCounts } from "../../firewall/nft/parse.js";
 import { runProgram } from "../run.js";
 
 /**
@@ -16,7 +16,8 @@ import { runProgram } from "../run.js";
  *
  * render → validate (parse back, then `nft -c -f -`, which the kernel checks
  * without committing) → load (`nft -f -`) → verify (`nft -j list table inet
- * qjail`: every chain holds the rules we sent) → the caller records state.
+ * qjail`: every chain holds the rules we sent, with their counters) → the
+ * caller records state.
  * A failed verify loads the table text that was live before.
  *
  * Fault injection for the reliability tests: QJAIL_FAULT_NFT_RULE="RULE"
@@ -109,7 +110,7 @@ export function createNftLoader(
       const live = await nft(LIST_JSON);
       const problem =
         live.code === 0
-          ? compareLive(live.stdout, ruleCounts(parsed.table))
+          ? compareLive(live.stdout, ruleCounts(parsed.table), counterCounts(parsed.table))
           : `nft -j list failed: ${live.stderr.trim()}`;
       if (problem) {
         await restore();
@@ -123,26 +124,44 @@ export function createNftLoader(
   };
 }
 
-/** Compare `nft -j list table` output with the expected rule count per chain; a message when they differ. */
-export function compareLive(json: string, expected: Record<string, number>): string | undefined {
-  let doc: { nftables?: Record<string, { chain?: string; name?: string }>[] };
+/**
+ * Compare `nft -j list table` output with the expected rule count per chain
+ * and, when given, the expected number of rules carrying a counter object
+ * (the hit counts `qjail status` reads); a message when they differ.
+ */
+export function compareLive(
+  json: string,
+  expected: Record<string, number>,
+  expectedCounters?: Record<string, number>,
+): string | undefined {
+  let doc: {
+    nftables?: Record<string, { chain?: string; name?: string; expr?: Record<string, unknown>[] }>[];
+  };
   try {
     doc = JSON.parse(json) as typeof doc;
   } catch {
     return "nft -j output is not JSON";
   }
   const counts: Record<string, number> = {};
+  const counters: Record<string, number> = {};
   const chains = new Set<string>();
   for (const item of doc.nftables ?? []) {
     const chain = item.chain;
     if (chain?.name) chains.add(chain.name);
     const rule = item.rule;
-    if (rule?.chain) counts[rule.chain] = (counts[rule.chain] ?? 0) + 1;
+    if (rule?.chain) {
+      counts[rule.chain] = (counts[rule.chain] ?? 0) + 1;
+      if ((rule.expr ?? []).some((e) => "counter" in e))
+        counters[rule.chain] = (counters[rule.chain] ?? 0) + 1;
+    }
   }
   for (const [name, n] of Object.entries(expected)) {
     if (!chains.has(name)) return `chain ${name} is missing`;
     if ((counts[name] ?? 0) !== n) return `chain ${name} has ${counts[name] ?? 0} rules, expected ${n}`;
   }
+  for (const [name, n] of Object.entries(expectedCounters ?? {}))
+    if ((counters[name] ?? 0) !== n)
+      return `chain ${name} has ${counters[name] ?? 0} rules with a counter, expected ${n}`;
   return undefined;
 }
 

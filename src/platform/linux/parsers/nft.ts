@@ -1,8 +1,11 @@
+import type { ResolvedExposure } from "../../../core/exposure.js";
+
 /**
  * `nft -j list ruleset` (or `nft -j list table inet qjail`): the tables that
- * exist and, per rule, its counter and comment. qjail's generated rules carry
- * a comment naming the exposure that owns them, so counters are attributed by
- * comment. Partner: {@link countersByComment}.
+ * exist and, per rule, its counter, comment and what it matches. qjail's
+ * generated rules carry a comment naming the jail that owns them; counters
+ * are attributed to one exposure by what the rule matches
+ * ({@link nftExposureCounter}), or summed per comment ({@link countersByComment}).
  */
 
 export interface NftRuleCounter {
@@ -19,6 +22,8 @@ export interface NftRuleCounter {
   daddr?: string;
   /** dnat target, when the rule translates. */
   dnat?: { addr: string; port?: number };
+  /** The rule ends in `accept`. */
+  accepts?: boolean;
 }
 
 export interface NftRuleset {
@@ -62,6 +67,7 @@ export function parseNftJson(text: string): NftRuleset {
 
 interface NftExpression {
   counter?: { packets: number; bytes: number };
+  accept?: null;
   match?: { op: string; left: { payload?: { protocol: string; field: string } }; right: unknown };
   dnat?: { addr?: string; port?: number };
 }
@@ -71,6 +77,7 @@ function readExpression(rule: NftRuleCounter, e: NftExpression): void {
     rule.packets = e.counter.packets;
     rule.bytes = e.counter.bytes;
   }
+  if ("accept" in e) rule.accepts = true;
   if (e.dnat?.addr !== undefined) {
     rule.dnat = { addr: e.dnat.addr };
     if (e.dnat.port !== undefined) rule.dnat.port = e.dnat.port;
@@ -105,5 +112,101 @@ export function countersByComment(
     const prev = out.get(r.comment) ?? { packets: 0, bytes: 0 };
     out.set(r.comment, { packets: prev.packets + r.packets, bytes: prev.bytes + (r.bytes ?? 0) });
   }
+  return out;
+}
+
+export interface NftCount {
+  packets: number;
+  bytes: number;
+  /** How many of the exposure's rules the count sums. */
+  rules: number;
+}
+
+export interface NftExposureCount {
+  /** The exposure has at least one DNAT rule in the live table. */
+  live: boolean;
+  /**
+   * Summed over the exposure's DNAT rules: prerouting from ext_if, prerouting
+   * from the jail bridge (hairpin from other jails) and output (the host's own
+   * connections). NAT chains see only a connection's first packet, so this
+   * counts connections to the public port, from anywhere; undefined when no
+   * DNAT rule carries a counter.
+   */
+  connections?: NftCount;
+  /**
+   * The forward accept rule for the jail's address and port: a forwarded
+   * connection's packets before the jail answers (the SYN and its retries),
+   * after DNAT and the --from check. Not added to {@link connections}: the
+   * same connection passed a DNAT rule too, and the host's own connections
+   * never cross forward. Shared by exposures that forward to the same jail
+   * port.
+   */
+  forwarded?: NftCount;
+}
+
+function addCount(rules: readonly NftRuleCounter[]): NftCount | undefined {
+  const counted = rules.filter((r) => r.packets !== undefined);
+  if (counted.length === 0) return undefined;
+  return {
+    packets: counted.reduce((n, r) => n + (r.packets ?? 0), 0),
+    bytes: counted.reduce((n, r) => n + (r.bytes ?? 0), 0),
+    rules: counted.length,
+  };
+}
+
+function sameProto(matched: string, proto: string): boolean {
+  return matched === proto || matched === "th";
+}
+
+/**
+ * The DNAT rules one exposure owns: its protocol and public port range to its
+ * jail address. A public range shifted onto other jail ports is one rule per
+ * port (src/firewall/nft/generate.ts), each translating to the port at the
+ * same offset.
+ */
+function ownsDnat(r: NftRuleCounter, e: ResolvedExposure): boolean {
+  if (r.dnat === undefined || r.dport === undefined || r.dnat.addr !== e.target) return false;
+  if (!sameProto(r.dport.proto, e.proto)) return false;
+  if (r.dport.low === e.public.low && r.dport.high === e.public.high) return true;
+  const port = r.dport.low;
+  return (
+    r.dport.high === port &&
+    port >= e.public.low &&
+    port <= e.public.high &&
+    r.dnat.port === e.jailPort.low + (port - e.public.low)
+  );
+}
+
+/**
+ * Attribute the live table's counters to one exposure: by protocol, public
+ * port, jail address and the jail named in the rule's comment (the comment
+ * alone is not enough: a jail can own several exposures). Partner: {@link parseNftJson}; src/core/status.ts shows
+ * {@link NftExposureCount.connections} as the exposure's hits.
+ */
+export function nftExposureCounter(
+  ruleset: NftRuleset,
+  table: string,
+  e: ResolvedExposure,
+): NftExposureCount {
+  // qjail's rules name their jail; a rule without a comment is judged by what it matches alone
+  const own = ruleset.rules.filter(
+    (r) => r.table === table && (r.comment === undefined || r.comment === e.jail),
+  );
+  const dnat = own.filter((r) => ownsDnat(r, e));
+  const forward = own.filter(
+    (r) =>
+      r.accepts === true &&
+      r.dnat === undefined &&
+      r.daddr === e.target &&
+      r.dport !== undefined &&
+      sameProto(r.dport.proto, e.proto) &&
+      r.dport.low === e.jailPort.low &&
+      r.dport.high === e.jailPort.high,
+  );
+  const out: NftExposureCount = { live: dnat.length > 0 };
+  const connections = addCount(dnat);
+  if (connections) out.connections = connections;
+  const forwarded = addCount(forward);
+  if (forwarded) out.forwarded = forwarded;
   return out;
 }
