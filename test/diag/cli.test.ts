@@ -265,7 +265,7 @@ test(
         encoding: "utf8",
       });
       assert.equal(table.status, 0, "fw watch loaded qjail's table through fw sync");
-      assert.match(table.stdout, /tcp dport 6188 dnat ip to 10\.0\.0\.3:80/);
+      assert.match(table.stdout, /tcp dport 6188 counter packets \d+ bytes \d+ dnat ip to 10\.0\.0\.3:80/);
       const second = watch();
       assert.equal(second.status, 0, second.stderr);
       assert.doesNotMatch(second.stdout, /DNS updated|rules/);

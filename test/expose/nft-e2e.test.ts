@@ -112,6 +112,23 @@ function liveTable(): string {
   return sh(inNs(NS.host, ["nft", "list", "table", "inet", "qjail"])).stdout;
 }
 
+/** `qjail status --json` hits per exposure, keyed "jail:public/ipN" (www is exposed on both families). */
+function statusHits(): Record<string, [number | null, string | null]> {
+  const s = qjail(["status", "--json"]);
+  assert.equal(s.code, 0, s.stderr);
+  const doc = JSON.parse(s.stdout) as {
+    jails: {
+      name: string;
+      exposures: { public: string; family: number; hits: number | null; counted_by: string | null }[];
+    }[];
+  };
+  return Object.fromEntries(
+    doc.jails.flatMap((j) =>
+      j.exposures.map((e) => [`${j.name}:${e.public}/ip${e.family}`, [e.hits, e.counted_by]]),
+    ),
+  );
+}
+
 function record(name: string, ip4: string, ip6 = ""): string {
   const r = emptyRecord();
   r.name = name;
@@ -217,6 +234,14 @@ test("nftables end to end: the howto's set-up from outside, --from, map, hairpin
   await t.test("the client reaches host:6188 and gets the www jail's page", () => {
     assert.match(probe(NS.client, 6188, { send: "GET / HTTP/1.0\r\n\r\n" }), /www jail page/);
   });
+  await t.test("status counts the connection to www:6188 and none for ssh:6122, nobody used yet", () => {
+    // one IPv4 connection, counted once by its first packet in the prerouting DNAT rule
+    assert.deepEqual(statusHits(), {
+      "ssh:6122/ip4": [0, "nft dnat"],
+      "www:6188/ip4": [1, "nft dnat"],
+      "www:6188/ip6": [0, "nft dnat"],
+    });
+  });
   await t.test("host:6122 reaches port 22 of the ssh jail, from the allowed source", () => {
     assert.equal(probe(NS.client, 6122, { local: "198.51.100.2" }), "SSH-2.0-standin-ssh-jail");
   });
@@ -250,6 +275,15 @@ test("nftables end to end: the howto's set-up from outside, --from, map, hairpin
       );
     },
   );
+  await t.test("status sums every path: outside, another jail and the host itself, per family", () => {
+    // www/ip4: the client, the other jail (hairpin) and the host (output chain); ssh: the allowed
+    // source only, the refused source never matched the DNAT rule's --from
+    assert.deepEqual(statusHits(), {
+      "ssh:6122/ip4": [1, "nft dnat"],
+      "www:6188/ip4": [3, "nft dnat"],
+      "www:6188/ip6": [1, "nft dnat"],
+    });
+  });
   await t.test("a new public address (DHCP) keeps working without a reload", () => {
     must(["ip", "-n", NS.host, "addr", "del", `${PUBLIC}/24`, "dev", "ext0"]);
     must(["ip", "-n", NS.host, "addr", "add", "198.51.100.9/24", "dev", "ext0"]);
