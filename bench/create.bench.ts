@@ -27,7 +27,8 @@ export const CREATE_TIME_GOAL = { max: 100, text: "< 100 ms per jail" };
 export const CREATE_DISK_GOAL = { max: 5, text: "< 5 MiB per jail" };
 
 export async function bench(ctx: BenchContext): Promise<Figure[]> {
-  const workload = "directory jail on the shared base (create -4 <ip> <name>) under --root, installed from a synthetic base.txz";
+  const workload =
+    "directory jail on the shared base (create -4 <ip> <name>) under --root, installed from a synthetic base.txz";
   if (!hasCommand("install") || !hasCommand("create")) {
     const why = `the ${hasCommand("install") ? "create" : "install"} command is not registered in this build`;
     return [
@@ -73,7 +74,12 @@ export async function bench(ctx: BenchContext): Promise<Figure[]> {
       status: diskT.maxMs < CREATE_DISK_GOAL.max ? "pass" : "miss",
     };
     return [
-      timingFigure("create: time per jail, child process", workload, summarize(childSamples), CREATE_TIME_GOAL),
+      timingFigure(
+        "create: time per jail, child process",
+        workload,
+        summarize(childSamples),
+        CREATE_TIME_GOAL,
+      ),
       timingFigure("create: time per jail, in-process", workload, summarize(inSamples), CREATE_TIME_GOAL),
       diskFigure,
     ];

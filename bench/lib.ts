@@ -10,7 +10,17 @@
  */
 import { spawnSync } from "node:child_process";
 import { PassThrough } from "node:stream";
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, symlinkSync, readFileSync } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+  symlinkSync,
+  readFileSync,
+} from "node:fs";
 import { cpus, tmpdir, totalmem, release, platform, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -38,8 +48,16 @@ export function summarize(samples: readonly number[]): Timing {
   if (samples.length === 0) throw new Error("internal: no samples");
   const sorted = [...samples].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
-  const median = sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-  return { runs: sorted.length, medianMs: median, minMs: sorted[0] as number, maxMs: sorted[sorted.length - 1] as number };
+  const median =
+    sorted.length % 2 === 1
+      ? (sorted[mid] as number)
+      : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  return {
+    runs: sorted.length,
+    medianMs: median,
+    minMs: sorted[0] as number,
+    maxMs: sorted[sorted.length - 1] as number,
+  };
 }
 
 /**
@@ -47,7 +65,10 @@ export function summarize(samples: readonly number[]): Timing {
  * in-process figures show steady state (JIT, page cache); cold start is
  * measured separately with a child process per run.
  */
-export async function measure(fn: () => Promise<void> | void, opts: { runs: number; warmup?: number }): Promise<Timing> {
+export async function measure(
+  fn: () => Promise<void> | void,
+  opts: { runs: number; warmup?: number },
+): Promise<Timing> {
   for (let i = 0; i < (opts.warmup ?? 0); i++) await fn();
   const samples: number[] = [];
   for (let i = 0; i < opts.runs; i++) {
@@ -80,7 +101,13 @@ export interface Figure {
 }
 
 /** A figure from a timing, judged against an optional goal (value must be below goal.max). */
-export function timingFigure(what: string, workload: string, t: Timing, goal?: { max: number; text: string }, note?: string): Figure {
+export function timingFigure(
+  what: string,
+  workload: string,
+  t: Timing,
+  goal?: { max: number; text: string },
+  note?: string,
+): Figure {
   const f: Figure = {
     what,
     workload,
@@ -96,7 +123,12 @@ export function timingFigure(what: string, workload: string, t: Timing, goal?: {
   return f;
 }
 
-export function notMeasured(what: string, workload: string, why: string, goal?: { max: number; text: string }): Figure {
+export function notMeasured(
+  what: string,
+  workload: string,
+  why: string,
+  goal?: { max: number; text: string },
+): Figure {
   const f: Figure = { what, workload, unit: "", status: "not measured", note: why };
   if (goal !== undefined) f.goal = goal;
   return f;
@@ -119,7 +151,10 @@ export interface CliRun {
 }
 
 /** Run the CLI in this process with captured streams (what a long-lived caller or a test pays). */
-export async function cliInProcess(argv: readonly string[], env: Record<string, string | undefined> = {}): Promise<CliRun> {
+export async function cliInProcess(
+  argv: readonly string[],
+  env: Record<string, string | undefined> = {},
+): Promise<CliRun> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   const out: Buffer[] = [];
@@ -174,7 +209,11 @@ export function makeTempRoot(label: string): { dir: string; cleanup: () => void 
  * jail root) in qjail 5.x's formats, without going through `create`: setting
  * up 1,000 jails through the CLI would measure create, not list.
  */
-export function layOutJails(root: string, count: number, opts: { prefix?: string; jailConf?: (name: string, ip4: string) => string } = {}): string[] {
+export function layOutJails(
+  root: string,
+  count: number,
+  opts: { prefix?: string; jailConf?: (name: string, ip4: string) => string } = {},
+): string[] {
   const layout = hostLayout();
   const names: string[] = [];
   for (const d of [layout.local, layout.global, layout.config, layout.fstabDir, layout.jaildir]) {
@@ -193,8 +232,14 @@ export function layOutJails(root: string, count: number, opts: { prefix?: string
     const text = formatRecord(rec);
     writeFileSync(physical(root, `${layout.local}/${name}`), text, { mode: 0o644 });
     writeFileSync(physical(root, `${layout.global}/${name}`), text, { mode: 0o644 });
-    writeFileSync(physical(root, jailConfPath(layout, name)), (opts.jailConf ?? defaultJailConf)(name, ip4), { mode: 0o644 });
-    writeFileSync(physical(root, jailFstabPath(layout, name)), `${layout.sharedfs} ${rec.path}/sharedfs nullfs ro 0 0\n`, { mode: 0o644 });
+    writeFileSync(physical(root, jailConfPath(layout, name)), (opts.jailConf ?? defaultJailConf)(name, ip4), {
+      mode: 0o644,
+    });
+    writeFileSync(
+      physical(root, jailFstabPath(layout, name)),
+      `${layout.sharedfs} ${rec.path}/sharedfs nullfs ro 0 0\n`,
+      { mode: 0o644 },
+    );
     mkdirSync(physical(root, rec.path), { recursive: true });
     names.push(name);
   }
@@ -277,7 +322,9 @@ export function buildBaseTxz(dir: string, opts: { filesPerDir?: number; fileByte
   writeFileSync(join(tree, "etc/rc"), "#!/bin/sh\n# FreeBSD /etc/rc stand-in\n", { mode: 0o644 });
   writeFileSync(join(tree, "etc/rc.conf"), "", { mode: 0o644 });
   writeFileSync(join(tree, "etc/passwd"), "root:*:0:0:Charlie &:/root:/bin/csh\n", { mode: 0o644 });
-  writeFileSync(join(tree, "etc/master.passwd"), "root::0:0::0:0:Charlie &:/root:/bin/csh\n", { mode: 0o600 });
+  writeFileSync(join(tree, "etc/master.passwd"), "root::0:0::0:0:Charlie &:/root:/bin/csh\n", {
+    mode: 0o600,
+  });
   writeFileSync(join(tree, "etc/ssh/sshd_config"), "#UseDNS yes\n", { mode: 0o644 });
   writeFileSync(join(tree, "COPYRIGHT"), "FreeBSD stand-in\n", { mode: 0o444 });
   if (!existsSync(join(tree, "sys"))) symlinkSync("usr/src/sys", join(tree, "sys"));
@@ -343,8 +390,16 @@ function osPrettyName(): string {
 
 function cell(f: Figure): { value: string; range: string; goal: string; status: string } {
   const value = f.value === undefined ? "—" : `${f.value} ${f.unit}`;
-  const range = f.min !== undefined && f.max !== undefined ? `${f.min}–${f.max}${f.runs !== undefined ? ` (n=${f.runs})` : ""}` : "";
-  return { value, range, goal: f.goal?.text ?? "", status: f.status === "not measured" ? `not measured: ${f.note ?? ""}` : f.status };
+  const range =
+    f.min !== undefined && f.max !== undefined
+      ? `${f.min}–${f.max}${f.runs !== undefined ? ` (n=${f.runs})` : ""}`
+      : "";
+  return {
+    value,
+    range,
+    goal: f.goal?.text ?? "",
+    status: f.status === "not measured" ? `not measured: ${f.note ?? ""}` : f.status,
+  };
 }
 
 /** The Markdown table: one row per figure, with workload, median, min–max, goal and pass/miss. */
@@ -359,7 +414,9 @@ export function markdownTable(figures: readonly Figure[], machine: MachineInfo):
   for (const f of figures) {
     const c = cell(f);
     const result = f.status === "not measured" ? c.status : f.note ? `${c.status} (${f.note})` : c.status;
-    lines.push(`| ${esc(f.what)} | ${esc(f.workload)} | ${esc(c.value)} | ${esc(c.range)} | ${esc(c.goal)} | ${esc(result)} |`);
+    lines.push(
+      `| ${esc(f.what)} | ${esc(f.workload)} | ${esc(c.value)} | ${esc(c.range)} | ${esc(c.goal)} | ${esc(result)} |`,
+    );
   }
   return lines.join("\n") + "\n";
 }

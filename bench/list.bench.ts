@@ -24,7 +24,15 @@ const SIZES = [10, 100, 1000] as const;
 export async function bench(ctx: BenchContext): Promise<Figure[]> {
   const figures: Figure[] = [];
   if (!hasCommand("list")) {
-    for (const n of SIZES) figures.push(notMeasured(`list (${n} jails)`, "list / list --json", "the list command is not registered in this build", n === 1000 ? LIST_GOAL : undefined));
+    for (const n of SIZES)
+      figures.push(
+        notMeasured(
+          `list (${n} jails)`,
+          "list / list --json",
+          "the list command is not registered in this build",
+          n === 1000 ? LIST_GOAL : undefined,
+        ),
+      );
     return figures;
   }
   for (const n of SIZES) {
@@ -43,9 +51,14 @@ export async function bench(ctx: BenchContext): Promise<Figure[]> {
         const child = await measure(() => void expectOk(cliChild(argv), argv), { runs: childRuns });
         figures.push(timingFigure(`${label}, child process`, workload, child, goal));
         const inRuns = ctx.quick ? 3 : 20;
-        const inProc = await measure(async () => void expectOk(await cliInProcess(argv), argv), { runs: inRuns, warmup: 2 });
+        const inProc = await measure(async () => void expectOk(await cliInProcess(argv), argv), {
+          runs: inRuns,
+          warmup: 2,
+        });
         figures.push(timingFigure(`${label}, in-process`, workload, inProc, goal));
-        ctx.log(`${label}: child median ${child.medianMs.toFixed(1)} ms, in-process ${inProc.medianMs.toFixed(1)} ms`);
+        ctx.log(
+          `${label}: child median ${child.medianMs.toFixed(1)} ms, in-process ${inProc.medianMs.toFixed(1)} ms`,
+        );
       }
     } finally {
       tmp.cleanup();

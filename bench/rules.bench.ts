@@ -15,7 +15,13 @@ import { spawnSync } from "node:child_process";
 import { performance } from "node:perf_hooks";
 import { randomBytes } from "node:crypto";
 import { defaultHostConfig, type HostConfig } from "../src/core/hostconfig.js";
-import { checkNewExposure, resolveExposures, type Exposure, type FirewallModel, type JailAddresses } from "../src/core/exposure.js";
+import {
+  checkNewExposure,
+  resolveExposures,
+  type Exposure,
+  type FirewallModel,
+  type JailAddresses,
+} from "../src/core/exposure.js";
 import { generateIpf, generateIpnat } from "../src/firewall/ipf/generate.js";
 import { generatePf } from "../src/firewall/pf/generate.js";
 import { generateIpfw, IpfwBlockFull } from "../src/firewall/ipfw/generate.js";
@@ -27,8 +33,15 @@ export const EXPOSURES_GOAL = { max: 1000, text: "< 1 s (1,000 exposures)" };
 const SIZES = [10, 100, 1000] as const;
 
 /** `count` jails with one address each in 10.0.0.0/16 and one tcp exposure each on public ports from 20000. */
-export function syntheticExposures(count: number): { host: HostConfig; jails: JailAddresses[]; exposures: Exposure[] } {
-  const host: HostConfig = { ...defaultHostConfig("linux", { defaultRouteIf: "eth0" }), jailSubnet4: "10.0.0.0/16" };
+export function syntheticExposures(count: number): {
+  host: HostConfig;
+  jails: JailAddresses[];
+  exposures: Exposure[];
+} {
+  const host: HostConfig = {
+    ...defaultHostConfig("linux", { defaultRouteIf: "eth0" }),
+    jailSubnet4: "10.0.0.0/16",
+  };
   const jails: JailAddresses[] = [];
   const exposures: Exposure[] = [];
   for (let i = 0; i < count; i++) {
@@ -65,7 +78,8 @@ export function generateAndValidate(input: ReturnType<typeof syntheticExposures>
   generateIpnat(model);
   const ipf = generateIpf(model);
   const parsed = parseIpfText(ipf);
-  if (parsed.diagnostics.length > 0) throw new Error(`qjail's ipf parser rejects the generated rules: ${parsed.diagnostics[0]?.message}`);
+  if (parsed.diagnostics.length > 0)
+    throw new Error(`qjail's ipf parser rejects the generated rules: ${parsed.diagnostics[0]?.message}`);
   generatePf(model);
   let ipfwNote: string | undefined;
   try {
@@ -120,12 +134,27 @@ export async function bench(ctx: BenchContext): Promise<Figure[]> {
         }
       }
       const workload = `${n} jails, one exposure each (every 5th udp, every 10th with --from)`;
-      figures.push(timingFigure(`rules: validate + generate ipf/ipnat/pf/ipfw/nft + parse back (${n} exposures)`, workload, summarize(pure), undefined, note));
+      figures.push(
+        timingFigure(
+          `rules: validate + generate ipf/ipnat/pf/ipfw/nft + parse back (${n} exposures)`,
+          workload,
+          summarize(pure),
+          undefined,
+          note,
+        ),
+      );
       if (typeof ns === "string") {
-        figures.push(notMeasured(`rules: generate + validate + load, nftables (${n} exposures)`, workload, ns, goal));
+        figures.push(
+          notMeasured(`rules: generate + validate + load, nftables (${n} exposures)`, workload, ns, goal),
+        );
       } else {
         figures.push(
-          timingFigure(`rules: generate + validate + nft -c + nft -f, one transaction (${n} exposures)`, `${workload}; loaded into a private network namespace`, summarize(total), goal),
+          timingFigure(
+            `rules: generate + validate + nft -c + nft -f, one transaction (${n} exposures)`,
+            `${workload}; loaded into a private network namespace`,
+            summarize(total),
+            goal,
+          ),
         );
       }
       ctx.log(`rules ${n}: pure median ${summarize(pure).medianMs.toFixed(1)} ms`);

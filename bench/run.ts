@@ -12,7 +12,14 @@
 import { existsSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { type BenchContext, type Figure, machineInfo, notMeasured, writeResults, RESULTS_DIR } from "./lib.js";
+import {
+  type BenchContext,
+  type Figure,
+  machineInfo,
+  notMeasured,
+  writeResults,
+  RESULTS_DIR,
+} from "./lib.js";
 import * as startup from "./startup.bench.js";
 import * as list from "./list.bench.js";
 import * as create from "./create.bench.js";
@@ -30,17 +37,31 @@ interface Section {
  * export is called if it has the agreed shape (`bench(ctx) → Figure[]`);
  * anything else is reported, not guessed at.
  */
-function optionalModule(name: string, candidates: readonly string[], what: string, workload: string, goal?: { max: number; text: string }): Section {
+function optionalModule(
+  name: string,
+  candidates: readonly string[],
+  what: string,
+  workload: string,
+  goal?: { max: number; text: string },
+): Section {
   return {
     name,
     async run(ctx) {
       const file = candidates.map((c) => join(HERE, `${c}.js`)).find((p) => existsSync(p));
       if (file === undefined) {
-        return [notMeasured(what, workload, `no ${candidates.map((c) => `bench/${c}.ts`).join(" or ")} in this build`, goal)];
+        return [
+          notMeasured(
+            what,
+            workload,
+            `no ${candidates.map((c) => `bench/${c}.ts`).join(" or ")} in this build`,
+            goal,
+          ),
+        ];
       }
       const mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
       const fn = mod.bench;
-      if (typeof fn !== "function") return [notMeasured(what, workload, `${file} exports no bench(ctx) function`, goal)];
+      if (typeof fn !== "function")
+        return [notMeasured(what, workload, `${file} exports no bench(ctx) function`, goal)];
       return (await (fn as (c: BenchContext) => Promise<Figure[]>)(ctx)) ?? [];
     },
   };
@@ -48,7 +69,11 @@ function optionalModule(name: string, candidates: readonly string[], what: strin
 
 function ipfEvaluatorCandidates(): string[] {
   const named = ["ipf-eval.bench", "ipf.bench", "ipf-evaluator.bench", "evaluator.bench"];
-  const found = existsSync(HERE) ? readdirSync(HERE).filter((f) => /ipf.*\.bench\.js$/.test(f)).map((f) => f.replace(/\.js$/, "")) : [];
+  const found = existsSync(HERE)
+    ? readdirSync(HERE)
+        .filter((f) => /ipf.*\.bench\.js$/.test(f))
+        .map((f) => f.replace(/\.js$/, ""))
+    : [];
   return [...new Set([...named, ...found])];
 }
 
@@ -57,7 +82,12 @@ const SECTIONS: Section[] = [
   { name: "list", run: list.bench },
   { name: "create", run: create.bench },
   { name: "rules", run: rules.bench },
-  optionalModule("ipf", ipfEvaluatorCandidates(), "IPFilter engine: packets/s", "the evaluator developer's benchmark"),
+  optionalModule(
+    "ipf",
+    ipfEvaluatorCandidates(),
+    "IPFilter engine: packets/s",
+    "the evaluator developer's benchmark",
+  ),
   optionalModule(
     "linux",
     ["linux-lifecycle", "linux-lifecycle.bench"],

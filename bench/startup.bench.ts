@@ -28,7 +28,18 @@ export async function bench(ctx: BenchContext): Promise<Figure[]> {
   const bare = timeChild([process.execPath, "-e", "0"], runs, () => true);
   ctx.log(`cold start: ${runs} runs each`);
   return [
-    timingFigure("cold start: qjail --version", `child process (node ${process.version} + bin/qjail.js), ${runs} runs`, summarize(qjail), COLD_START_GOAL),
-    timingFigure("baseline: node -e 0", `child process, the same node, no qjail code, ${runs} runs`, summarize(bare), undefined, "the part of cold start qjail cannot remove"),
+    timingFigure(
+      "cold start: qjail --version",
+      `child process (node ${process.version} + bin/qjail.js), ${runs} runs`,
+      summarize(qjail),
+      COLD_START_GOAL,
+    ),
+    timingFigure(
+      "baseline: node -e 0",
+      `child process, the same node, no qjail code, ${runs} runs`,
+      summarize(bare),
+      undefined,
+      "the part of cold start qjail cannot remove",
+    ),
   ];
 }

@@ -13,14 +13,24 @@ const tmp = tempDir(`qjail-crash-${process.pid}-`);
 after(() => tmp.cleanup());
 
 function writes(names: string[]): Plan {
-  return { title: "test", steps: names.map((n) => ({ kind: "writeFile", path: `/state/${n}`, content: `${n}\n` })) };
+  return {
+    title: "test",
+    steps: names.map((n) => ({ kind: "writeFile", path: `/state/${n}`, content: `${n}\n` })),
+  };
 }
 
-function applyInChild(label: string, plans: Plan[], crashAt?: string): { killed: boolean; present: string[]; stdout: string } {
+function applyInChild(
+  label: string,
+  plans: Plan[],
+  crashAt?: string,
+): { killed: boolean; present: string[]; stdout: string } {
   const root = join(tmp.dir, label);
   const planFile = join(tmp.dir, `${label}.json`);
   writeFileSync(planFile, JSON.stringify(plans));
-  const r = runSync([...childArgv(), "apply", root, planFile], crashAt === undefined ? {} : { QJAIL_CRASH_AT: crashAt });
+  const r = runSync(
+    [...childArgv(), "apply", root, planFile],
+    crashAt === undefined ? {} : { QJAIL_CRASH_AT: crashAt },
+  );
   const all = plans.flatMap((p) => p.steps.map((s) => (s.kind === "writeFile" ? s.path : "")));
   const lastLine = r.stdout.trim().split("\n").pop() ?? "";
   return { killed: killed(r), present: all.filter((p) => existsSync(join(root, p))), stdout: lastLine };

@@ -8,7 +8,13 @@ import { hostLayout, physical } from "../../src/core/paths.js";
 import { qjailArgv, runCli, tempDir } from "../helpers/cli.js";
 import { childArgv, runSync } from "./helpers/index.js";
 import { createJails, installHost, releaseBase } from "./helpers/host.js";
-import { digestDiff, fullDigest, killLoop, type KillLoopResult, type KillLoopSpec } from "./helpers/killloop.js";
+import {
+  digestDiff,
+  fullDigest,
+  killLoop,
+  type KillLoopResult,
+  type KillLoopSpec,
+} from "./helpers/killloop.js";
 
 // Fault injection (issue 7 §2): SIGKILL at every step boundary of the
 // mutating commands, a full disk while a record is written, a failing
@@ -43,12 +49,27 @@ before(async () => {
     ["ssh", "10.0.0.2"],
   ]);
   cpSync(hostWithJails, hostWithExposure, { recursive: true, verbatimSymlinks: true });
-  const r = await runCli(["expose", "--root", hostWithExposure, ...ON_FREEBSD_LAYOUT, "www", "tcp", "6188:80", "--no-load"]);
+  const r = await runCli([
+    "expose",
+    "--root",
+    hostWithExposure,
+    ...ON_FREEBSD_LAYOUT,
+    "www",
+    "tcp",
+    "6188:80",
+    "--no-load",
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const www = readFileSync(physical(hostWithExposure, `${hostLayout().exposures}/www`), "utf8");
-  writeFileSync(physical(hostWithExposure, `${hostLayout().exposures}/ssh`), www.replace('public="6188"', 'public="6122"').replace('jail_port="80"', 'jail_port="22"'));
+  writeFileSync(
+    physical(hostWithExposure, `${hostLayout().exposures}/ssh`),
+    www.replace('public="6188"', 'public="6122"').replace('jail_port="80"', 'jail_port="22"'),
+  );
   cpSync(hostWithJails, hostWithArchiveOnly, { recursive: true, verbatimSymlinks: true });
-  for (const argv of [["archive", "www"], ["delete", "www"]]) {
+  for (const argv of [
+    ["archive", "www"],
+    ["delete", "www"],
+  ]) {
     const [cmd, ...rest] = argv;
     const d = await runCli([cmd as string, "--root", hostWithArchiveOnly, ...ON_FREEBSD_LAYOUT, ...rest]);
     assert.equal(d.code, 0, d.stderr);
@@ -58,10 +79,16 @@ before(async () => {
 const coverage = new Map<string, KillLoopResult>();
 after(() => {
   const total = [...coverage.values()].reduce((n, r) => n + r.killPoints, 0);
-  process.stderr.write(`fault injection: ${total} kill points covered (${[...coverage].map(([c, r]) => `${c} ${r.killPoints}`).join(", ")})\n`);
+  process.stderr.write(
+    `fault injection: ${total} kill points covered (${[...coverage].map(([c, r]) => `${c} ${r.killPoints}`).join(", ")})\n`,
+  );
 });
 
-function loop(spec: Omit<KillLoopSpec, "template" | "visible"> & { visible?: readonly string[]; template?: string }, named: string[] = [], timedKills = 0): void {
+function loop(
+  spec: Omit<KillLoopSpec, "template" | "visible"> & { visible?: readonly string[]; template?: string },
+  named: string[] = [],
+  timedKills = 0,
+): void {
   const work = join(tmp.dir, `loop-${spec.label.replace(/[^A-Za-z0-9]/g, "_")}`);
   mkdirSync(work, { recursive: true });
   const result = killLoop({ visible: ETC_STATE, template: hostWithJails, ...spec }, work, named, timedKills);
@@ -77,43 +104,118 @@ function loop(spec: Omit<KillLoopSpec, "template" | "visible"> & { visible?: rea
 describe("SIGKILL at every step: the state is the before or the after state, and the next run finishes", () => {
   test("create", () => {
     // Timed kills too: a kill inside the template copy leaves half-written files a step boundary never shows.
-    loop({ label: "create", argv: (root) => ["create", "--root", root, ...ON_FREEBSD_LAYOUT, "-n", "lo1", "-4", "10.0.0.9", "mail"] }, [], TIMED_KILLS);
+    loop(
+      {
+        label: "create",
+        argv: (root) => [
+          "create",
+          "--root",
+          root,
+          ...ON_FREEBSD_LAYOUT,
+          "-n",
+          "lo1",
+          "-4",
+          "10.0.0.9",
+          "mail",
+        ],
+      },
+      [],
+      TIMED_KILLS,
+    );
   });
   test("create -c (one-time ssh)", () => {
-    loop({ label: "create -c", argv: (root) => ["create", "--root", root, ...ON_FREEBSD_LAYOUT, "-n", "lo1", "-4", "10.0.0.10", "-c", "sshjail"] });
+    loop({
+      label: "create -c",
+      argv: (root) => [
+        "create",
+        "--root",
+        root,
+        ...ON_FREEBSD_LAYOUT,
+        "-n",
+        "lo1",
+        "-4",
+        "10.0.0.10",
+        "-c",
+        "sshjail",
+      ],
+    });
   });
   test("delete", () => {
-    loop({ label: "delete", argv: (root) => ["delete", "--root", root, ...ON_FREEBSD_LAYOUT, "www"] }, ["delete-tree:0"]);
+    loop({ label: "delete", argv: (root) => ["delete", "--root", root, ...ON_FREEBSD_LAYOUT, "www"] }, [
+      "delete-tree:0",
+    ]);
   });
   test("config -n (rename)", () => {
-    loop({ label: "config -n", argv: (root) => ["config", "--root", root, ...ON_FREEBSD_LAYOUT, "-n", "web", "www"] });
+    loop({
+      label: "config -n",
+      argv: (root) => ["config", "--root", root, ...ON_FREEBSD_LAYOUT, "-n", "web", "www"],
+    });
   });
   test("config -4 (new address)", () => {
-    loop({ label: "config -4", argv: (root) => ["config", "--root", root, ...ON_FREEBSD_LAYOUT, "-4", "10.0.0.33", "www"] });
+    loop({
+      label: "config -4",
+      argv: (root) => ["config", "--root", root, ...ON_FREEBSD_LAYOUT, "-4", "10.0.0.33", "www"],
+    });
   });
   test("expose (IPFilter rule files written, not loaded)", () => {
     // The rule files are derived from the exposure files: 'fw sync' (or the next expose) rewrites them.
-    loop({ label: "expose", visible: [...ETC_STATE, "/etc"], derived: RULE_FILES, argv: (root) => ["expose", "--root", root, ...ON_FREEBSD_LAYOUT, "www", "tcp", "6188:80", "--no-load"] });
+    loop({
+      label: "expose",
+      visible: [...ETC_STATE, "/etc"],
+      derived: RULE_FILES,
+      argv: (root) => ["expose", "--root", root, ...ON_FREEBSD_LAYOUT, "www", "tcp", "6188:80", "--no-load"],
+    });
   });
   test("fw sync (IPFilter rule files rewritten from a changed exposure file)", () => {
-    loop({
-      label: "fw sync",
-      template: hostWithExposure,
-      visible: [...ETC_STATE, "/etc"],
-      argv: (root) => ["fw", "sync", "--root", root, ...ON_FREEBSD_LAYOUT, "--no-load"],
-    }, [], TIMED_KILLS);
+    loop(
+      {
+        label: "fw sync",
+        template: hostWithExposure,
+        visible: [...ETC_STATE, "/etc"],
+        argv: (root) => ["fw", "sync", "--root", root, ...ON_FREEBSD_LAYOUT, "--no-load"],
+      },
+      [],
+      TIMED_KILLS,
+    );
   });
   test("unexpose", () => {
-    loop({ label: "unexpose", template: hostWithExposure, visible: [...ETC_STATE, "/etc"], derived: RULE_FILES, argv: (root) => ["unexpose", "--root", root, ...ON_FREEBSD_LAYOUT, "www", "tcp", "6188", "--no-load"] });
+    loop({
+      label: "unexpose",
+      template: hostWithExposure,
+      visible: [...ETC_STATE, "/etc"],
+      derived: RULE_FILES,
+      argv: (root) => ["unexpose", "--root", root, ...ON_FREEBSD_LAYOUT, "www", "tcp", "6188", "--no-load"],
+    });
   });
   test("config -r (norun: the record files are renamed)", () => {
-    loop({ label: "config -r", argv: (root) => ["config", "--root", root, ...ON_FREEBSD_LAYOUT, "-r", "www"] });
+    loop({
+      label: "config -r",
+      argv: (root) => ["config", "--root", root, ...ON_FREEBSD_LAYOUT, "-r", "www"],
+    });
   });
   test("archive", () => {
-    loop({ label: "archive", visible: [...ETC_STATE, "/usr/jails/archive"], normalize: sameArchiveWhenever, argv: (root) => ["archive", "--root", root, ...ON_FREEBSD_LAYOUT, "www"] }, [], TIMED_KILLS);
+    loop(
+      {
+        label: "archive",
+        visible: [...ETC_STATE, "/usr/jails/archive"],
+        normalize: sameArchiveWhenever,
+        argv: (root) => ["archive", "--root", root, ...ON_FREEBSD_LAYOUT, "www"],
+      },
+      [],
+      TIMED_KILLS,
+    );
   });
   test("restore", () => {
-    loop({ label: "restore", template: hostWithArchiveOnly, visible: [...ETC_STATE, "/usr/jails/archive"], argv: (root) => ["restore", "--root", root, ...ON_FREEBSD_LAYOUT, "www"] }, [], TIMED_KILLS);
+    loop(
+      {
+        label: "restore",
+        template: hostWithArchiveOnly,
+        visible: [...ETC_STATE, "/usr/jails/archive"],
+        argv: (root) => ["restore", "--root", root, ...ON_FREEBSD_LAYOUT, "www"],
+      },
+      [],
+      TIMED_KILLS,
+    );
   });
 });
 
@@ -143,27 +245,59 @@ describe("disk full while writing a record", () => {
    * The whole host lives on a small tmpfs in the child's private mount
    * namespace; after the fill, a real qjail command must fail cleanly.
    */
-  function onFullDisk(label: string, argv: string[]): { exit: string; stderr: string; before: Record<string, string>; after: Record<string, string> } {
+  function onFullDisk(
+    label: string,
+    argv: string[],
+  ): { exit: string; stderr: string; before: Record<string, string>; after: Record<string, string> } {
     const dir = join(tmp.dir, `full-${label}`);
     mkdirSync(dir, { recursive: true });
     const root = join(dir, "root");
     const etc = physical(root, "/usr/local/etc");
     const r = runSync([
-      "unshare", "-m", "--propagation", "private", "--",
+      "unshare",
+      "-m",
+      "--propagation",
+      "private",
+      "--",
       ...childArgv(),
-      "--tmpfs", dir, "16m",
-      "--then", "exec", "cp", "-a", hostWithJails, root,
-      "--then", "fill", dir,
-      "--then", "digest", etc,
-      "--then", "exec", ...qjailArgv(), ...argv.slice(0, 1), "--root", root, ...ON_FREEBSD_LAYOUT, ...argv.slice(1),
-      "--then", "digest", etc,
+      "--tmpfs",
+      dir,
+      "16m",
+      "--then",
+      "exec",
+      "cp",
+      "-a",
+      hostWithJails,
+      root,
+      "--then",
+      "fill",
+      dir,
+      "--then",
+      "digest",
+      etc,
+      "--then",
+      "exec",
+      ...qjailArgv(),
+      ...argv.slice(0, 1),
+      "--root",
+      root,
+      ...ON_FREEBSD_LAYOUT,
+      ...argv.slice(1),
+      "--then",
+      "digest",
+      etc,
     ]);
     const lines = r.stdout.split("\n");
     const digests = lines.filter((l) => l.startsWith("digest ")).map((l) => digestLine(l));
     const exits = lines.filter((l) => l.startsWith("exit exec "));
     assert.equal(digests.length, 2, r.stdout + r.stderr);
     assert.equal(exits[0], "exit exec 0", `cp -a: ${r.stderr}`);
-    return { exit: exits[1] ?? "", stderr: r.stderr, before: digests[0] as Record<string, string>, after: digests[1] as Record<string, string> };
+    return {
+      exit: exits[1] ?? "",
+      stderr: r.stderr,
+      before: digests[0] as Record<string, string>,
+      after: digests[1] as Record<string, string>,
+    };
   }
 
   for (const [label, argv] of [
@@ -174,9 +308,17 @@ describe("disk full while writing a record", () => {
     test(`${label}: the command fails saying the disk is full, and every record is as it was`, () => {
       const r = onFullDisk(`${label.replace(/[^a-z0-9]/gi, "")}`, [...argv]);
       assert.notEqual(r.exit, "exit exec 0", "the command cannot succeed on a full disk");
-      assert.deepEqual(r.after, r.before, "records, jail.conf blocks, fstabs and exposures must be as they were");
+      assert.deepEqual(
+        r.after,
+        r.before,
+        "records, jail.conf blocks, fstabs and exposures must be as they were",
+      );
       assert.match(r.stderr, /no space left on device/i);
-      assert.doesNotMatch(r.stderr, /This is a bug in qjail/, "a full disk is not a bug in qjail: the message should say what to do");
+      assert.doesNotMatch(
+        r.stderr,
+        /This is a bug in qjail/,
+        "a full disk is not a bug in qjail: the message should say what to do",
+      );
     });
   }
 
@@ -186,14 +328,33 @@ describe("disk full while writing a record", () => {
     const record = join(dir, "www");
     // A 256 KiB tmpfs in the child's private mount namespace, filled to the last block.
     const r = runSync([
-      "unshare", "-m", "--propagation", "private", "--",
+      "unshare",
+      "-m",
+      "--propagation",
+      "private",
+      "--",
       ...childArgv(),
-      "--tmpfs", dir, "256k",
-      "--then", "write", record, "300",
-      "--then", "digest", dir,
-      "--then", "fill", dir,
-      "--then", "write", record, "5000", "1",
-      "--then", "digest", dir,
+      "--tmpfs",
+      dir,
+      "256k",
+      "--then",
+      "write",
+      record,
+      "300",
+      "--then",
+      "digest",
+      dir,
+      "--then",
+      "fill",
+      dir,
+      "--then",
+      "write",
+      record,
+      "5000",
+      "1",
+      "--then",
+      "digest",
+      dir,
     ]);
     const lines = r.stdout.split("\n");
     assert.ok(lines.includes("ok write 300"), r.stdout + r.stderr);
@@ -204,15 +365,24 @@ describe("disk full while writing a record", () => {
     const [beforeFill, afterFailure] = digests;
     assert.ok(beforeFill && afterFailure);
     assert.equal(afterFailure.www, beforeFill.www, "the old record must be unchanged");
-    assert.deepEqual(Object.keys(afterFailure).sort(), [".filler", "www"], "no temporary file may be left beside the record");
+    assert.deepEqual(
+      Object.keys(afterFailure).sort(),
+      [".filler", "www"],
+      "no temporary file may be left beside the record",
+    );
   });
 });
 
 /** Run the real qjail asynchronously, so several run at the same time. */
-function qjailAsync(argv: readonly string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function qjailAsync(
+  argv: readonly string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const [cmd, ...pre] = qjailArgv();
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd as string, [...pre, ...argv], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env } });
+    const child = spawn(cmd as string, [...pre, ...argv], {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env },
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
@@ -236,7 +406,21 @@ describe("concurrent qjail commands", () => {
   test("ten parallel creates of distinct jails all succeed, and every record is whole", async () => {
     const root = freshHost("parallel-distinct");
     const names = Array.from({ length: 10 }, (_, i) => `par${i}`);
-    const runs = await Promise.all(names.map((n, i) => qjailAsync(["create", "--root", root, ...ON_FREEBSD_LAYOUT, "-n", "lo1", "-4", `10.0.1.${i + 10}`, n])));
+    const runs = await Promise.all(
+      names.map((n, i) =>
+        qjailAsync([
+          "create",
+          "--root",
+          root,
+          ...ON_FREEBSD_LAYOUT,
+          "-n",
+          "lo1",
+          "-4",
+          `10.0.1.${i + 10}`,
+          n,
+        ]),
+      ),
+    );
     runs.forEach((r, i) => assert.equal(r.code, 0, `create ${names[i]}: ${r.stderr}`));
     const layout = hostLayout();
     assert.deepEqual(recordNames(root, layout.local), [...names, "ssh", "www"].sort());
@@ -250,7 +434,21 @@ describe("concurrent qjail commands", () => {
 
   test("ten parallel creates of the same name: exactly one succeeds, nine refuse cleanly", async () => {
     const root = freshHost("parallel-same");
-    const runs = await Promise.all(Array.from({ length: 10 }, (_, i) => qjailAsync(["create", "--root", root, ...ON_FREEBSD_LAYOUT, "-n", "lo1", "-4", `10.0.2.${i + 10}`, "twin"])));
+    const runs = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        qjailAsync([
+          "create",
+          "--root",
+          root,
+          ...ON_FREEBSD_LAYOUT,
+          "-n",
+          "lo1",
+          "-4",
+          `10.0.2.${i + 10}`,
+          "twin",
+        ]),
+      ),
+    );
     const ok = runs.filter((r) => r.code === 0);
     const refused = runs.filter((r) => r.code !== 0);
     assert.equal(ok.length, 1, runs.map((r) => `${r.code}: ${r.stderr}`).join("\n"));
@@ -266,10 +464,23 @@ describe("concurrent qjail commands", () => {
 
   test("a qjail killed while holding the host lock does not block the next one for good", async () => {
     const root = freshHost("stale-lock");
-    const victim = await qjailAsync(["create", "--root", root, ...ON_FREEBSD_LAYOUT, "-n", "lo1", "-4", "10.0.3.10", "victim"], { QJAIL_CRASH_AT: "step:1" });
+    const victim = await qjailAsync(
+      ["create", "--root", root, ...ON_FREEBSD_LAYOUT, "-n", "lo1", "-4", "10.0.3.10", "victim"],
+      { QJAIL_CRASH_AT: "step:1" },
+    );
     assert.equal(victim.code, null, "the first create must have been killed");
     const t0 = Date.now();
-    const next = await qjailAsync(["create", "--root", root, ...ON_FREEBSD_LAYOUT, "-n", "lo1", "-4", "10.0.3.11", "next"]);
+    const next = await qjailAsync([
+      "create",
+      "--root",
+      root,
+      ...ON_FREEBSD_LAYOUT,
+      "-n",
+      "lo1",
+      "-4",
+      "10.0.3.11",
+      "next",
+    ]);
     assert.equal(next.code, 0, next.stderr);
     // proper-lockfile declares a lock stale after 10 s without updates (src/store/lock.ts).
     assert.ok(Date.now() - t0 < 25_000, `took ${Date.now() - t0} ms`);
@@ -289,8 +500,10 @@ describe("a firewall load that fails", () => {
   });
 
   /** qjail inside the test's own network namespace, loading its nftables rules there (QJAIL_FW_LOAD=1 under --root). */
-  const inNs = (argv: string[], env: Record<string, string> = {}) => runSync(["ip", "netns", "exec", ns, ...qjailArgv(), ...argv], { QJAIL_FW_LOAD: "1", ...env });
-  const liveTable = (): string => runSync(["ip", "netns", "exec", ns, "nft", "list", "table", "inet", "qjail"]).stdout;
+  const inNs = (argv: string[], env: Record<string, string> = {}) =>
+    runSync(["ip", "netns", "exec", ns, ...qjailArgv(), ...argv], { QJAIL_FW_LOAD: "1", ...env });
+  const liveTable = (): string =>
+    runSync(["ip", "netns", "exec", ns, "nft", "list", "table", "inet", "qjail"]).stdout;
 
   test("the kernel refuses the new rules: the previous rules stay loaded and no state changes", () => {
     const root = freshHost("fw-load-fails");

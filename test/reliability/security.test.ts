@@ -1,6 +1,18 @@
 import { test, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, statSync, mkdirSync, writeFileSync, symlinkSync, linkSync, existsSync, rmSync, cpSync, chmodSync } from "node:fs";
+import {
+  readdirSync,
+  readFileSync,
+  statSync,
+  mkdirSync,
+  writeFileSync,
+  symlinkSync,
+  linkSync,
+  existsSync,
+  rmSync,
+  cpSync,
+  chmodSync,
+} from "node:fs";
 import { spawnSync } from "node:child_process";
 import { join, relative } from "node:path";
 import { applyPlan } from "../../src/platform/apply.js";
@@ -39,13 +51,25 @@ const DATA_FILES: ReadonlyMap<string, string> = new Map<string, string>([
 const SHELL_PATTERNS: readonly { name: string; re: RegExp }[] = [
   // exec/execSync run their argument through /bin/sh; execFile/spawn do not.
   { name: "child_process exec()", re: /\b(?:child_process|cp|childProcess)\s*\.\s*exec(?:Sync)?\s*\(/ },
-  { name: "import of exec/execSync", re: /import\s*\{[^}]*\bexec(?:Sync)?\b(?!File)[^}]*\}\s*from\s*["'](?:node:)?child_process["']/ },
-  { name: "require of exec/execSync", re: /\{[^}]*\bexec(?:Sync)?\b(?!File)[^}]*\}\s*=\s*require\(\s*["'](?:node:)?child_process["']\s*\)/ },
+  {
+    name: "import of exec/execSync",
+    re: /import\s*\{[^}]*\bexec(?:Sync)?\b(?!File)[^}]*\}\s*from\s*["'](?:node:)?child_process["']/,
+  },
+  {
+    name: "require of exec/execSync",
+    re: /\{[^}]*\bexec(?:Sync)?\b(?!File)[^}]*\}\s*=\s*require\(\s*["'](?:node:)?child_process["']\s*\)/,
+  },
   { name: "shell: true", re: /\bshell\s*:\s*(?:true|["'`][^"'`]+["'`])/ },
   // A shell binary followed by -c, as separate argv words or one string.
-  { name: "sh -c argv", re: /["'`](?:\/usr)?(?:\/local)?(?:\/bin\/)?(?:ba|da|k|z|c|tc)?sh["'`]\s*,\s*(?:\[\s*)?["'`]-c["'`]/ },
+  {
+    name: "sh -c argv",
+    re: /["'`](?:\/usr)?(?:\/local)?(?:\/bin\/)?(?:ba|da|k|z|c|tc)?sh["'`]\s*,\s*(?:\[\s*)?["'`]-c["'`]/,
+  },
   // A string starting a shell with a command after -c; prose quoting 'sh -c' on its own is not code.
-  { name: "sh -c string", re: /["'`](?:\/usr)?(?:\/local)?(?:\/bin\/)?(?:ba|da|k|z|c|tc)?sh\s+-c\s+["']?[\w$/{.-]/ },
+  {
+    name: "sh -c string",
+    re: /["'`](?:\/usr)?(?:\/local)?(?:\/bin\/)?(?:ba|da|k|z|c|tc)?sh\s+-c\s+["']?[\w$/{.-]/,
+  },
 ];
 
 export function scanForShell(file: string, text: string): ShellFinding[] {
@@ -85,7 +109,8 @@ describe("source scan: no shell command strings", () => {
       `runProgram(["bash", "-c", text]);`,
       "const cmd = `sh -c 'ifconfig ${nic}'`;",
     ];
-    for (const line of planted) assert.ok(scanForShell("planted.ts", line).length > 0, `not detected: ${line}`);
+    for (const line of planted)
+      assert.ok(scanForShell("planted.ts", line).length > 0, `not detected: ${line}`);
     const allowed = [
       `import { spawn, execFile } from "node:child_process";`,
       `const m = /^x$/.exec(line);`,
@@ -94,7 +119,8 @@ describe("source scan: no shell command strings", () => {
       `const shell = "/bin/csh";`,
       `details: "the command is not a shell string (run 'sh -c' inside the jail for that)",`,
     ];
-    for (const line of allowed) assert.deepEqual(scanForShell("allowed.ts", line), [], `false positive: ${line}`);
+    for (const line of allowed)
+      assert.deepEqual(scanForShell("allowed.ts", line), [], `false positive: ${line}`);
   });
 
   test("src/ and bin/ never build a shell command", () => {
@@ -109,7 +135,8 @@ describe("source scan: no shell command strings", () => {
       [],
       "spawn programs with argv arrays (src/platform/run.ts), never through a shell",
     );
-    for (const data of DATA_FILES.keys()) assert.ok(existsSync(join(REPO_ROOT, data)), `stale exclusion ${data}`);
+    for (const data of DATA_FILES.keys())
+      assert.ok(existsSync(join(REPO_ROOT, data)), `stale exclusion ${data}`);
   });
 });
 
@@ -149,7 +176,8 @@ function plantedHost(): PlantedHost {
 /** Everything outside the jail tree, for "nothing outside changed" asserts. */
 function outsideDigest(h: PlantedHost): Map<string, string> {
   const all = treeDigest(h.root);
-  for (const k of [...all.keys()]) if (k === "usr/jails/evil" || k.startsWith("usr/jails/evil/")) all.delete(k);
+  for (const k of [...all.keys()])
+    if (k === "usr/jails/evil" || k.startsWith("usr/jails/evil/")) all.delete(k);
   return all;
 }
 
@@ -172,7 +200,14 @@ const LINK_ATTACKS: readonly LinkAttack[] = [
   {
     name: "etc/rc.conf.d → host /etc (relative link climbing out), host appends a file in it",
     plant: (h) => symlinkSync("../../../../etc", rel(h, "etc/rc.conf.d")),
-    steps: (h) => [{ kind: "appendFile", path: `${h.jail}/etc/rc.conf.d/rc.conf`, content: 'sshd_enable="YES"\n', inJail: h.jail }],
+    steps: (h) => [
+      {
+        kind: "appendFile",
+        path: `${h.jail}/etc/rc.conf.d/rc.conf`,
+        content: 'sshd_enable="YES"\n',
+        inJail: h.jail,
+      },
+    ],
     expect: "refused",
   },
   {
@@ -181,13 +216,22 @@ const LINK_ATTACKS: readonly LinkAttack[] = [
       removeTree(rel(h, "etc/rc.conf"));
       symlinkSync(join(h.hostEtc, "rc.conf"), rel(h, "etc/rc.conf"));
     },
-    steps: (h) => [{ kind: "appendFile", path: `${h.jail}/etc/rc.conf`, content: 'sshd_enable="YES"\n', inJail: h.jail }],
+    steps: (h) => [
+      { kind: "appendFile", path: `${h.jail}/etc/rc.conf`, content: 'sshd_enable="YES"\n', inJail: h.jail },
+    ],
     expect: "refused",
   },
   {
     name: "etc/rc.conf → host file, host rewrites the whole file",
     plant: (h) => symlinkSync(join(h.hostEtc, "rc.conf"), rel(h, "etc/rc.conf.local")),
-    steps: (h) => [{ kind: "writeFile", path: `${h.jail}/etc/rc.conf.local`, content: 'sshd_enable="YES"\n', inJail: h.jail }],
+    steps: (h) => [
+      {
+        kind: "writeFile",
+        path: `${h.jail}/etc/rc.conf.local`,
+        content: 'sshd_enable="YES"\n',
+        inJail: h.jail,
+      },
+    ],
     expect: "either",
   },
   {
@@ -196,7 +240,9 @@ const LINK_ATTACKS: readonly LinkAttack[] = [
       removeTree(rel(h, "etc/ssh"));
       symlinkSync(join(h.hostEtc, "ssh"), rel(h, "etc/ssh"));
     },
-    steps: (h) => [{ kind: "appendFile", path: `${h.jail}/etc/ssh/sshd_config`, content: "UseDNS no\n", inJail: h.jail }],
+    steps: (h) => [
+      { kind: "appendFile", path: `${h.jail}/etc/ssh/sshd_config`, content: "UseDNS no\n", inJail: h.jail },
+    ],
     expect: "refused",
   },
   {
@@ -205,7 +251,9 @@ const LINK_ATTACKS: readonly LinkAttack[] = [
       removeTree(rel(h, "etc/ssh"));
       symlinkSync(join(h.hostEtc, "ssh"), rel(h, "etc/ssh"));
     },
-    steps: (h) => [{ kind: "writeFile", path: `${h.jail}/etc/ssh/sshd_config`, content: "UseDNS no\n", inJail: h.jail }],
+    steps: (h) => [
+      { kind: "writeFile", path: `${h.jail}/etc/ssh/sshd_config`, content: "UseDNS no\n", inJail: h.jail },
+    ],
     expect: "refused",
   },
   {
@@ -235,19 +283,40 @@ const LINK_ATTACKS: readonly LinkAttack[] = [
   {
     name: "etc/passwd → host /etc/passwd, host rewrites passwd",
     plant: (h) => symlinkSync(join(h.hostEtc, "passwd"), rel(h, "etc/passwd")),
-    steps: (h) => [{ kind: "writeFile", path: `${h.jail}/etc/passwd`, content: "root:*:0:0::/root:/bin/csh\n", inJail: h.jail }],
+    steps: (h) => [
+      {
+        kind: "writeFile",
+        path: `${h.jail}/etc/passwd`,
+        content: "root:*:0:0::/root:/bin/csh\n",
+        inJail: h.jail,
+      },
+    ],
     expect: "either",
   },
   {
     name: "etc/passwd hard-linked to host /etc/passwd, host appends a user",
     plant: (h) => linkSync(join(h.hostEtc, "passwd"), rel(h, "etc/passwd")),
-    steps: (h) => [{ kind: "appendFile", path: `${h.jail}/etc/passwd`, content: "www:*:80:80::/nonexistent:/usr/sbin/nologin\n", inJail: h.jail }],
+    steps: (h) => [
+      {
+        kind: "appendFile",
+        path: `${h.jail}/etc/passwd`,
+        content: "www:*:80:80::/nonexistent:/usr/sbin/nologin\n",
+        inJail: h.jail,
+      },
+    ],
     expect: "refused",
   },
   {
     name: "etc/passwd hard-linked to host /etc/passwd, host rewrites passwd",
     plant: (h) => linkSync(join(h.hostEtc, "passwd"), rel(h, "etc/passwd")),
-    steps: (h) => [{ kind: "writeFile", path: `${h.jail}/etc/passwd`, content: "root:*:0:0::/root:/bin/csh\n", inJail: h.jail }],
+    steps: (h) => [
+      {
+        kind: "writeFile",
+        path: `${h.jail}/etc/passwd`,
+        content: "root:*:0:0::/root:/bin/csh\n",
+        inJail: h.jail,
+      },
+    ],
     expect: "either",
   },
   {
@@ -292,7 +361,9 @@ const LINK_ATTACKS: readonly LinkAttack[] = [
       removeTree(h.jailDir);
       symlinkSync(join(h.root, "/"), h.jailDir);
     },
-    steps: (h) => [{ kind: "writeFile", path: `${h.jail}/etc/rc.conf`, content: 'sshd_enable="YES"\n', inJail: h.jail }],
+    steps: (h) => [
+      { kind: "writeFile", path: `${h.jail}/etc/rc.conf`, content: 'sshd_enable="YES"\n', inJail: h.jail },
+    ],
     expect: "refused",
   },
   {
@@ -301,7 +372,9 @@ const LINK_ATTACKS: readonly LinkAttack[] = [
       removeTree(h.jailDir);
       symlinkSync(h.root, h.jailDir);
     },
-    steps: (h) => [{ kind: "appendFile", path: `${h.jail}/etc/rc.conf`, content: 'sshd_enable="YES"\n', inJail: h.jail }],
+    steps: (h) => [
+      { kind: "appendFile", path: `${h.jail}/etc/rc.conf`, content: 'sshd_enable="YES"\n', inJail: h.jail },
+    ],
     expect: "refused",
   },
   {
@@ -319,7 +392,9 @@ const LINK_ATTACKS: readonly LinkAttack[] = [
       removeTree(rel(h, "etc"));
       symlinkSync(h.hostEtc, rel(h, "etc"));
     },
-    steps: (h) => [{ kind: "rename", from: `${h.jail}/etc/rc.conf`, to: `${h.jail}/etc/rc.conf.bak`, inJail: h.jail }],
+    steps: (h) => [
+      { kind: "rename", from: `${h.jail}/etc/rc.conf`, to: `${h.jail}/etc/rc.conf.bak`, inJail: h.jail },
+    ],
     expect: "refused",
   },
   {
@@ -330,7 +405,9 @@ const LINK_ATTACKS: readonly LinkAttack[] = [
       mkdirSync(join(h.root, "usr/jails/flavors/default/etc"), { recursive: true });
       writeFileSync(join(h.root, "usr/jails/flavors/default/etc/rc.conf"), 'sendmail_enable="NONE"\n');
     },
-    steps: (h) => [{ kind: "copyTree", from: "/usr/jails/flavors/default", to: h.jail, overwrite: true, inJail: h.jail }],
+    steps: (h) => [
+      { kind: "copyTree", from: "/usr/jails/flavors/default", to: h.jail, overwrite: true, inJail: h.jail },
+    ],
     expect: "either",
   },
   {
@@ -341,7 +418,9 @@ const LINK_ATTACKS: readonly LinkAttack[] = [
       mkdirSync(join(h.root, "usr/jails/flavors/default/etc"), { recursive: true });
       writeFileSync(join(h.root, "usr/jails/flavors/default/etc/rc.conf"), 'sendmail_enable="NONE"\n');
     },
-    steps: (h) => [{ kind: "copyTree", from: "/usr/jails/flavors/default", to: h.jail, overwrite: true, inJail: h.jail }],
+    steps: (h) => [
+      { kind: "copyTree", from: "/usr/jails/flavors/default", to: h.jail, overwrite: true, inJail: h.jail },
+    ],
     expect: "either",
   },
   {
@@ -352,13 +431,17 @@ const LINK_ATTACKS: readonly LinkAttack[] = [
       mkdirSync(join(h.root, "usr/jails/flavors/default/etc"), { recursive: true });
       writeFileSync(join(h.root, "usr/jails/flavors/default/etc/rc.conf"), 'sendmail_enable="NONE"\n');
     },
-    steps: (h) => [{ kind: "copyTree", from: "/usr/jails/flavors/default", to: h.jail, overwrite: true, inJail: h.jail }],
+    steps: (h) => [
+      { kind: "copyTree", from: "/usr/jails/flavors/default", to: h.jail, overwrite: true, inJail: h.jail },
+    ],
     expect: "either",
   },
   {
     name: "a dangling link at the target of a new symlink step, pointing at host /etc/passwd",
     plant: (h) => symlinkSync(join(h.hostEtc, "passwd"), rel(h, "etc/localtime")),
-    steps: (h) => [{ kind: "symlink", target: "/usr/share/zoneinfo/UTC", path: `${h.jail}/etc/localtime`, inJail: h.jail }],
+    steps: (h) => [
+      { kind: "symlink", target: "/usr/share/zoneinfo/UTC", path: `${h.jail}/etc/localtime`, inJail: h.jail },
+    ],
     expect: "either",
   },
 ];
@@ -403,10 +486,26 @@ describe("planted links cannot steer host-side writes or deletes out of a jail",
     writeFileSync(join(shared, "bin/sh"), "#!/bin/sh\n");
     mkdirSync(rel(h, "sharedfs"));
     const planFile = join(tmp.dir, `bind-${process.pid}.json`);
-    writeFileSync(planFile, JSON.stringify([{ title: "delete", steps: [{ kind: "remove", path: h.jail, recursive: true }] }]));
+    writeFileSync(
+      planFile,
+      JSON.stringify([{ title: "delete", steps: [{ kind: "remove", path: h.jail, recursive: true }] }]),
+    );
     const before = treeDigest(shared);
     // The bind mount lives only in the child's private mount namespace.
-    const r = runSync(["unshare", "-m", "--propagation", "private", "--", ...childArgv(), "--bind", shared, rel(h, "sharedfs"), "apply", h.root, planFile]);
+    const r = runSync([
+      "unshare",
+      "-m",
+      "--propagation",
+      "private",
+      "--",
+      ...childArgv(),
+      "--bind",
+      shared,
+      rel(h, "sharedfs"),
+      "apply",
+      h.root,
+      planFile,
+    ]);
     // Linux bind mounts of the same filesystem keep st_dev, so a st_dev check alone does not see them.
     assert.deepEqual(treeDigest(shared), before, "files of the filesystem mounted in the jail were deleted");
     assert.match(r.stdout, /^error apply QJ1101 refusing to touch ".*sharedfs": .*mounted/m, r.stderr);
@@ -426,7 +525,9 @@ after(() => {
 });
 
 /** A fresh installed host with jail www, and canary host files outside every jail. */
-async function cliHost(label: string): Promise<{ root: string; www: string; digestOutside: () => Map<string, string> }> {
+async function cliHost(
+  label: string,
+): Promise<{ root: string; www: string; digestOutside: () => Map<string, string> }> {
   if (installedTemplate === undefined) {
     installedTemplate = join(cliHosts.dir, "template");
     mkdirSync(installedTemplate, { recursive: true });
@@ -472,10 +573,26 @@ const replaceWithLink = (path: string, target: string): void => {
 };
 
 const CLI_ATTACKS: readonly CliAttack[] = [
-  { name: "config -h: etc/rc.conf → host /etc/rc.conf (relative)", plant: (h) => replaceWithLink(join(h.www, "etc/rc.conf"), "../../../../etc/rc.conf"), argv: ["config", "-h", "www"] },
-  { name: "config -h: etc/rc.conf → host file (absolute physical path)", plant: (h) => replaceWithLink(join(h.www, "etc/rc.conf"), join(h.root, "etc/rc.conf")), argv: ["config", "-h", "www"] },
-  { name: "config -h: etc/ssh → host /etc/ssh", plant: (h) => replaceWithLink(join(h.www, "etc/ssh"), join(h.root, "etc/ssh")), argv: ["config", "-h", "www"] },
-  { name: "config -h: etc → host /etc", plant: (h) => replaceWithLink(join(h.www, "etc"), join(h.root, "etc")), argv: ["config", "-h", "www"] },
+  {
+    name: "config -h: etc/rc.conf → host /etc/rc.conf (relative)",
+    plant: (h) => replaceWithLink(join(h.www, "etc/rc.conf"), "../../../../etc/rc.conf"),
+    argv: ["config", "-h", "www"],
+  },
+  {
+    name: "config -h: etc/rc.conf → host file (absolute physical path)",
+    plant: (h) => replaceWithLink(join(h.www, "etc/rc.conf"), join(h.root, "etc/rc.conf")),
+    argv: ["config", "-h", "www"],
+  },
+  {
+    name: "config -h: etc/ssh → host /etc/ssh",
+    plant: (h) => replaceWithLink(join(h.www, "etc/ssh"), join(h.root, "etc/ssh")),
+    argv: ["config", "-h", "www"],
+  },
+  {
+    name: "config -h: etc → host /etc",
+    plant: (h) => replaceWithLink(join(h.www, "etc"), join(h.root, "etc")),
+    argv: ["config", "-h", "www"],
+  },
   {
     name: "config -h: etc/rc.conf hard-linked to host /etc/rc.conf",
     plant: (h) => {
@@ -493,7 +610,11 @@ const CLI_ATTACKS: readonly CliAttack[] = [
     },
     argv: ["config", "-h", "www"],
   },
-  { name: "config -h: the jail root replaced by a link to host /", plant: (h) => replaceWithLink(h.www, h.root), argv: ["config", "-h", "www"] },
+  {
+    name: "config -h: the jail root replaced by a link to host /",
+    plant: (h) => replaceWithLink(h.www, h.root),
+    argv: ["config", "-h", "www"],
+  },
   {
     name: "delete: links to host files and directories inside the jail",
     plant: (h) => {
@@ -503,18 +624,46 @@ const CLI_ATTACKS: readonly CliAttack[] = [
     },
     argv: ["delete", "www"],
   },
-  { name: "delete: etc/fstab → host /etc/fstab", plant: (h) => replaceWithLink(join(h.www, "etc/fstab"), join(h.root, "etc/fstab")), argv: ["delete", "www"] },
-  { name: "delete: the jail root replaced by a link to host /etc", plant: (h) => replaceWithLink(h.www, join(h.root, "etc")), argv: ["delete", "www"] },
-  { name: "delete: the jail root replaced by a link to the shared base", plant: (h) => replaceWithLink(h.www, join(h.root, "usr/jails/sharedfs")), argv: ["delete", "www"] },
+  {
+    name: "delete: etc/fstab → host /etc/fstab",
+    plant: (h) => replaceWithLink(join(h.www, "etc/fstab"), join(h.root, "etc/fstab")),
+    argv: ["delete", "www"],
+  },
+  {
+    name: "delete: the jail root replaced by a link to host /etc",
+    plant: (h) => replaceWithLink(h.www, join(h.root, "etc")),
+    argv: ["delete", "www"],
+  },
+  {
+    name: "delete: the jail root replaced by a link to the shared base",
+    plant: (h) => replaceWithLink(h.www, join(h.root, "usr/jails/sharedfs")),
+    argv: ["delete", "www"],
+  },
   {
     name: "delete: a hard link to a host file inside the jail",
     plant: (h) => linkSync(join(h.root, "etc/master.passwd"), join(h.www, "etc/stolen")),
     argv: ["delete", "www"],
   },
-  { name: "config -n: the jail root replaced by a link to host /etc", plant: (h) => replaceWithLink(h.www, join(h.root, "etc")), argv: ["config", "-n", "web", "www"] },
-  { name: "config -n: etc → host /etc", plant: (h) => replaceWithLink(join(h.www, "etc"), join(h.root, "etc")), argv: ["config", "-n", "web", "www"] },
-  { name: "archive: etc → host /etc (the archive must not carry host files)", plant: (h) => replaceWithLink(join(h.www, "etc"), join(h.root, "etc")), argv: ["archive", "www"] },
-  { name: "archive: the jail root replaced by a link to host /root", plant: (h) => replaceWithLink(h.www, join(h.root, "root")), argv: ["archive", "www"] },
+  {
+    name: "config -n: the jail root replaced by a link to host /etc",
+    plant: (h) => replaceWithLink(h.www, join(h.root, "etc")),
+    argv: ["config", "-n", "web", "www"],
+  },
+  {
+    name: "config -n: etc → host /etc",
+    plant: (h) => replaceWithLink(join(h.www, "etc"), join(h.root, "etc")),
+    argv: ["config", "-n", "web", "www"],
+  },
+  {
+    name: "archive: etc → host /etc (the archive must not carry host files)",
+    plant: (h) => replaceWithLink(join(h.www, "etc"), join(h.root, "etc")),
+    argv: ["archive", "www"],
+  },
+  {
+    name: "archive: the jail root replaced by a link to host /root",
+    plant: (h) => replaceWithLink(h.www, join(h.root, "root")),
+    argv: ["archive", "www"],
+  },
   {
     name: "create on a leftover tree whose etc → host /etc",
     plant: (h) => {
@@ -540,7 +689,11 @@ const CLI_ATTACKS: readonly CliAttack[] = [
 
 let cliAttacksTried = 0;
 describe("planted links through the real commands (--root, FreeBSD layout)", () => {
-  after(() => process.stderr.write(`symlink attacks: ${LINK_ATTACKS.length} on the plan applier, ${cliAttacksTried} through the CLI\n`));
+  after(() =>
+    process.stderr.write(
+      `symlink attacks: ${LINK_ATTACKS.length} on the plan applier, ${cliAttacksTried} through the CLI\n`,
+    ),
+  );
   for (const a of CLI_ATTACKS) {
     test(a.name, async () => {
       cliAttacksTried++;
@@ -549,11 +702,29 @@ describe("planted links through the real commands (--root, FreeBSD layout)", () 
       const before = h.digestOutside();
       const [cmd, ...rest] = a.argv;
       const r = await runCli([cmd as string, "--root", h.root, "--platform", "freebsd", ...rest]);
-      assert.deepEqual(digestChanges(h.digestOutside(), before), [], `host files changed; qjail said:\n${r.stdout}${r.stderr}`);
-      assert.ok((a.exits ?? [0, 3]).includes(r.code), `exit ${r.code}: a failure must be a clear refusal, not an internal error:\n${r.stderr}`);
+      assert.deepEqual(
+        digestChanges(h.digestOutside(), before),
+        [],
+        `host files changed; qjail said:\n${r.stdout}${r.stderr}`,
+      );
+      assert.ok(
+        (a.exits ?? [0, 3]).includes(r.code),
+        `exit ${r.code}: a failure must be a clear refusal, not an internal error:\n${r.stderr}`,
+      );
       if (a.argv[0] === "archive" && r.code === 0) {
-        const listing = spawnSync("tar", ["-tzvf", join(h.root, "usr/jails/archive", readdirSync(join(h.root, "usr/jails/archive"))[0] as string)], { encoding: "utf8" });
-        assert.doesNotMatch(listing.stdout, /secret|authorized_keys|master\.passwd/, "the archive carries host files");
+        const listing = spawnSync(
+          "tar",
+          [
+            "-tzvf",
+            join(h.root, "usr/jails/archive", readdirSync(join(h.root, "usr/jails/archive"))[0] as string),
+          ],
+          { encoding: "utf8" },
+        );
+        assert.doesNotMatch(
+          listing.stdout,
+          /secret|authorized_keys|master\.passwd/,
+          "the archive carries host files",
+        );
       }
     });
   }
@@ -570,12 +741,28 @@ describe("a crafted archive cannot aim host-side commands outside its jail", () 
   test("a record whose fstab names a host file: restore refuses, or delete leaves that file alone", async () => {
     const h = await cliHost("restore-fstab");
     const file = join(h.root, "usr/jails/archive/evil@202611301200.00.tar");
-    buildArchive(file, evilArchive([], (t) => t.replace('fstab="/usr/local/etc/qjail.fstab/evil"', 'fstab="/etc/master.passwd"')));
+    buildArchive(
+      file,
+      evilArchive([], (t) =>
+        t.replace('fstab="/usr/local/etc/qjail.fstab/evil"', 'fstab="/etc/master.passwd"'),
+      ),
+    );
     const before = h.digestOutside();
-    const restore = await runCli(["restore", "--root", h.root, "--platform", "freebsd", "evil@202611301200.00.tar"]);
+    const restore = await runCli([
+      "restore",
+      "--root",
+      h.root,
+      "--platform",
+      "freebsd",
+      "evil@202611301200.00.tar",
+    ]);
     if (restore.code === 0) {
       const del = await runCli(["delete", "--root", h.root, "--platform", "freebsd", "evil"]);
-      assert.deepEqual(digestChanges(h.digestOutside(), before), [], `restore accepted fstab="/etc/master.passwd", and 'delete evil' then changed host files:\n${del.stderr}`);
+      assert.deepEqual(
+        digestChanges(h.digestOutside(), before),
+        [],
+        `restore accepted fstab="/etc/master.passwd", and 'delete evil' then changed host files:\n${del.stderr}`,
+      );
     } else {
       assert.equal(restore.code, 3, restore.stderr);
       assert.match(restore.stderr, /QJ16\d\d.*\/etc\/master\.passwd/);
@@ -598,7 +785,14 @@ describe("modes of the files qjail writes", () => {
       ["start", "www"],
     ]) {
       const words = argv[0] === "fw" ? 2 : 1;
-      const r = await runCli([...argv.slice(0, words), "--root", h.root, "--platform", "freebsd", ...argv.slice(words)]);
+      const r = await runCli([
+        ...argv.slice(0, words),
+        "--root",
+        h.root,
+        "--platform",
+        "freebsd",
+        ...argv.slice(words),
+      ]);
       assert.equal(r.code, 0, `${argv.join(" ")}: ${r.stderr}`);
     }
     const offenders: string[] = [];
@@ -608,17 +802,30 @@ describe("modes of the files qjail writes", () => {
       if (!m) continue;
       const mode = parseInt(m[2] as string, 8);
       // A world-writable directory is fine only with the sticky bit (a jail's /tmp).
-      if ((mode & 0o002) !== 0 && !(m[1] === "dir" && (mode & 0o1000) !== 0)) offenders.push(`${path} ${m[2]}`);
+      if ((mode & 0o002) !== 0 && !(m[1] === "dir" && (mode & 0o1000) !== 0))
+        offenders.push(`${path} ${m[2]}`);
     }
     assert.deepEqual(offenders, [], "world-writable files or directories");
-    const modeOf = (logical: string): string => (statSync(physical(h.root, logical)).mode & 0o7777).toString(8);
-    for (const f of [`${l.local}/www`, `${l.global}/www`, `${l.config}/www`, `${l.fstabDir}/www`, `${l.local}/mail.norun`, `${l.exposures}/www`]) {
+    const modeOf = (logical: string): string =>
+      (statSync(physical(h.root, logical)).mode & 0o7777).toString(8);
+    for (const f of [
+      `${l.local}/www`,
+      `${l.global}/www`,
+      `${l.config}/www`,
+      `${l.fstabDir}/www`,
+      `${l.local}/mail.norun`,
+      `${l.exposures}/www`,
+    ]) {
       assert.ok(["644", "600"].includes(modeOf(f)), `${f} has mode ${modeOf(f)}, expected 0644 or 0600`);
     }
     for (const a of readdirSync(physical(h.root, l.archive))) {
       const mode = modeOf(`${l.archive}/${a}`);
       // An archive holds the jail's master.passwd: no other user may read it.
-      assert.equal(parseInt(mode, 8) & 0o004, 0, `archive ${a} is world-readable (mode ${mode}) and holds the jail's password hashes`);
+      assert.equal(
+        parseInt(mode, 8) & 0o004,
+        0,
+        `archive ${a} is world-readable (mode ${mode}) and holds the jail's password hashes`,
+      );
     }
   });
 
@@ -628,9 +835,19 @@ describe("modes of the files qjail writes", () => {
     const file = join(dir, "qjail.dyndns");
     writeFileSync(file, "s3cret\n", { mode: 0o644 });
     chmodSync(file, 0o644);
-    await assert.rejects(readPasswordFile(file), (e: unknown) => e instanceof UsageError && e.code === "QJ5108" && /readable by every user \(mode 644\)/.test(e.message) && /chmod 600/.test(e.hint ?? ""));
+    await assert.rejects(
+      readPasswordFile(file),
+      (e: unknown) =>
+        e instanceof UsageError &&
+        e.code === "QJ5108" &&
+        /readable by every user \(mode 644\)/.test(e.message) &&
+        /chmod 600/.test(e.hint ?? ""),
+    );
     chmodSync(file, 0o604);
-    await assert.rejects(readPasswordFile(file), (e: unknown) => e instanceof UsageError && e.code === "QJ5108");
+    await assert.rejects(
+      readPasswordFile(file),
+      (e: unknown) => e instanceof UsageError && e.code === "QJ5108",
+    );
     chmodSync(file, 0o600);
     assert.equal(await readPasswordFile(file), "s3cret");
   });

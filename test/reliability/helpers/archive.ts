@@ -49,7 +49,10 @@ export function buildArchive(file: string, members: readonly TarMember[]): void 
 }
 
 /** A qjail archive of jail "evil" as `qjail archive` makes it, plus `extra` members. */
-export function evilArchive(extra: readonly TarMember[], recordOverride?: (text: string) => string): TarMember[] {
+export function evilArchive(
+  extra: readonly TarMember[],
+  recordOverride?: (text: string) => string,
+): TarMember[] {
   const record = [
     'name="evil"',
     'ip4="10.0.0.66"',
@@ -57,15 +60,35 @@ export function evilArchive(extra: readonly TarMember[], recordOverride?: (text:
     'path="/usr/jails/evil"',
     'interface="lo1"',
     'fstab="/usr/local/etc/qjail.fstab/evil"',
-    ...["securelevel", "cpuset", "fib", "vnet", "vinterface", "rsockets", "ruleset", "sysvipc", "quotas", "nullfs", "tmpfs", "zfs", "poststartssh"].map((k) => `${k}=""`),
+    ...[
+      "securelevel",
+      "cpuset",
+      "fib",
+      "vnet",
+      "vinterface",
+      "rsockets",
+      "ruleset",
+      "sysvipc",
+      "quotas",
+      "nullfs",
+      "tmpfs",
+      "zfs",
+      "poststartssh",
+    ].map((k) => `${k}=""`),
     'deffile="/usr/local/etc/qjail.local/evil"',
     ...["image", "imagetype", "imageblockcount", "imagedevice"].map((k) => `${k}=""`),
     "",
   ].join("\n");
   const rec = recordOverride ? recordOverride(record) : record;
   return [
-    { path: "/usr/local/etc/qjail.fstab/evil", content: "/usr/jails/sharedfs /usr/jails/evil/sharedfs nullfs ro 0 0\n" },
-    { path: "/usr/local/etc/qjail.config/evil", content: 'evil {\nhost.hostname = "evil";\npath = "/usr/jails/evil";\n}\n' },
+    {
+      path: "/usr/local/etc/qjail.fstab/evil",
+      content: "/usr/jails/sharedfs /usr/jails/evil/sharedfs nullfs ro 0 0\n",
+    },
+    {
+      path: "/usr/local/etc/qjail.config/evil",
+      content: 'evil {\nhost.hostname = "evil";\npath = "/usr/jails/evil";\n}\n',
+    },
     { path: "/usr/local/etc/qjail.global/evil", content: rec },
     { path: "/usr/local/etc/qjail.local/evil", content: rec },
     { path: "/usr/jails/evil/", type: "Directory" },
@@ -74,4 +97,3 @@ export function evilArchive(extra: readonly TarMember[], recordOverride?: (text:
     ...extra,
   ];
 }
-

@@ -31,7 +31,10 @@ export async function installHost(root: string): Promise<void> {
 }
 
 /** Create jails through the real CLI (in-process): [name, ipv4] pairs, on interface lo1. */
-export async function createJails(root: string, jails: readonly (readonly [string, string])[]): Promise<void> {
+export async function createJails(
+  root: string,
+  jails: readonly (readonly [string, string])[],
+): Promise<void> {
   for (const [name, ip] of jails) {
     const r = await runCli(["create", "--root", root, "--platform", "freebsd", "-n", "lo1", "-4", ip, name]);
     if (r.code !== 0) throw new Error(`fixture: create ${name} failed (${r.code}):\n${r.stderr}`);

@@ -84,7 +84,10 @@ export const HOSTILE_NAMES: readonly Hostile[] = [
 ];
 
 /** Names that an option parser reads as options; kept apart since the refusal comes from the parser. */
-export const OPTION_LIKE_NAMES: readonly Hostile[] = [h("-rf", "looks like rm flags"), h("--force=yes", "a boolean option given a value")];
+export const OPTION_LIKE_NAMES: readonly Hostile[] = [
+  h("-rf", "looks like rm flags"),
+  h("--force=yes", "a boolean option given a value"),
+];
 
 /** IPv4 lists for -4 that must be refused. */
 export const HOSTILE_IPV4: readonly Hostile[] = [

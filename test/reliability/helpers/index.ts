@@ -30,7 +30,12 @@ export function toChildRun(r: SpawnSyncReturns<string>): ChildRun {
 }
 
 /** Run argv[0] with the rest, extra environment merged over PATH only (no leaking of the caller's QJAIL_*). */
-export function runSync(argv: readonly string[], env: Record<string, string> = {}, input?: string, killAfterMs?: number): ChildRun {
+export function runSync(
+  argv: readonly string[],
+  env: Record<string, string> = {},
+  input?: string,
+  killAfterMs?: number,
+): ChildRun {
   const [cmd, ...args] = argv;
   return toChildRun(
     spawnSync(cmd as string, args, {
@@ -67,8 +72,13 @@ export function rootDigest(dir: string): Map<string, string> {
       else if (st.isDirectory()) {
         out.set(r, `dir ${mode}`);
         walk(p, r);
-      } else if (st.isFile()) out.set(r, `file ${mode} ${createHash("sha256").update(readFileSync(p)).digest("hex")}`);
-      else out.set(r, `special ${st.isFIFO() ? "fifo" : st.isSocket() ? "socket" : "device"} ${mode} ${st.rdev}`);
+      } else if (st.isFile())
+        out.set(r, `file ${mode} ${createHash("sha256").update(readFileSync(p)).digest("hex")}`);
+      else
+        out.set(
+          r,
+          `special ${st.isFIFO() ? "fifo" : st.isSocket() ? "socket" : "device"} ${mode} ${st.rdev}`,
+        );
     }
   };
   walk(dir, "");

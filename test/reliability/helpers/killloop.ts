@@ -73,7 +73,11 @@ const PER_JAIL_FILE = /^usr\/local\/etc\/qjail\.(?:config|fstab(?:\.[^/]+)?|expo
  * tree; they are left out here and must be gone (or completed) after the
  * next command, which the loop checks on the whole root.
  */
-export function stateDigest(root: string, logicalDirs: readonly string[], normalize?: (d: Digest) => Digest): Digest {
+export function stateDigest(
+  root: string,
+  logicalDirs: readonly string[],
+  normalize?: (d: Digest) => Digest,
+): Digest {
   const all: Digest = new Map();
   for (const dir of logicalDirs) {
     const abs = physical(root, dir);
@@ -112,10 +116,17 @@ function sameDigest(a: Digest, b: Digest): boolean {
 /** Keys whose values differ, for a readable failure message. */
 export function digestDiff(a: Digest, b: Digest): string[] {
   const keys = new Set([...a.keys(), ...b.keys()]);
-  return [...keys].filter((k) => a.get(k) !== b.get(k)).sort().slice(0, 20);
+  return [...keys]
+    .filter((k) => a.get(k) !== b.get(k))
+    .sort()
+    .slice(0, 20);
 }
 
-export function runQjail(argv: readonly string[], env: Record<string, string> = {}, killAfterMs?: number): ChildRun {
+export function runQjail(
+  argv: readonly string[],
+  env: Record<string, string> = {},
+  killAfterMs?: number,
+): ChildRun {
   return runSync([...qjailArgv(), ...argv], env, undefined, killAfterMs);
 }
 
@@ -141,17 +152,29 @@ function withoutDerived(d: Digest, derived: RegExp | undefined): Digest {
 }
 
 /** A kill at a crash point ("step:3", "delete-tree:0") or after a time ("after:250ms"). */
-function oneKill(spec: KillLoopSpec, work: string, point: string, ctx: { before: Digest; after: Digest; afterFull: Digest }, result: KillLoopResult): "killed" | "completed" {
+function oneKill(
+  spec: KillLoopSpec,
+  work: string,
+  point: string,
+  ctx: { before: Digest; after: Digest; afterFull: Digest },
+  result: KillLoopResult,
+): "killed" | "completed" {
   const norm = spec.normalize;
   const env = spec.env ?? {};
   const root = join(work, `${spec.label}-${point.replace(/[^A-Za-z0-9]/g, "_")}`);
   freshCopy(spec.template, root);
   const timed = /^after:([0-9]+)ms$/.exec(point);
   try {
-    const r = timed ? runQjail(spec.argv(root), env, Number(timed[1])) : runQjail(spec.argv(root), { ...env, QJAIL_CRASH_AT: point });
+    const r = timed
+      ? runQjail(spec.argv(root), env, Number(timed[1]))
+      : runQjail(spec.argv(root), { ...env, QJAIL_CRASH_AT: point });
     if (!killed(r)) {
       assert.equal(r.code, 0, `${spec.label} ${point}: not killed, so it must complete:\n${r.stderr}`);
-      assert.deepEqual(digestDiff(fullDigest(root, norm), ctx.afterFull), [], `${spec.label}: an uninterrupted run ends in the after state`);
+      assert.deepEqual(
+        digestDiff(fullDigest(root, norm), ctx.afterFull),
+        [],
+        `${spec.label}: an uninterrupted run ends in the after state`,
+      );
       return "completed";
     }
     result.killPoints++;
@@ -170,7 +193,9 @@ function oneKill(spec: KillLoopSpec, work: string, point: string, ctx: { before:
     const again = runQjail(isBefore ? (spec.recover ?? spec.argv)(root) : spec.argv(root), env);
     const leftover = digestDiff(fullDigest(root, norm), ctx.afterFull);
     if (leftover.length > 0 || (isBefore && again.code !== 0) || (again.code !== 0 && again.code !== 3)) {
-      result.unrecovered.push(`${point}: re-run exited ${again.code} (${again.stderr.split("\n")[0] ?? ""}); differs from after in [${leftover.join(", ")}]`);
+      result.unrecovered.push(
+        `${point}: re-run exited ${again.code} (${again.stderr.split("\n")[0] ?? ""}); differs from after in [${leftover.join(", ")}]`,
+      );
     }
     return "killed";
   } finally {
@@ -183,7 +208,12 @@ function oneKill(spec: KillLoopSpec, work: string, point: string, ctx: { before:
  * completes), at each named crash point, and, for commands with work outside
  * any plan, `timedKills` times spread over the command's run time.
  */
-export function killLoop(spec: KillLoopSpec, work: string, namedPoints: readonly string[] = [], timedKills = 0): KillLoopResult {
+export function killLoop(
+  spec: KillLoopSpec,
+  work: string,
+  namedPoints: readonly string[] = [],
+  timedKills = 0,
+): KillLoopResult {
   const norm = spec.normalize;
   const before = stateDigest(spec.template, spec.visible, norm);
 
@@ -197,16 +227,30 @@ export function killLoop(spec: KillLoopSpec, work: string, namedPoints: readonly
   const after = stateDigest(refRoot, spec.visible, norm);
   const afterFull = fullDigest(refRoot, norm);
   rmSync(refRoot, { recursive: true, force: true });
-  assert.ok(!sameDigest(before, after), `${spec.label}: the command changed nothing visible, so the loop would prove nothing`);
+  assert.ok(
+    !sameDigest(before, after),
+    `${spec.label}: the command changed nothing visible, so the loop would prove nothing`,
+  );
 
   const ctx = { before, after, afterFull };
-  const result: KillLoopResult = { killPoints: 0, leftBefore: 0, leftAfter: 0, mixtures: [], unrecovered: [] };
+  const result: KillLoopResult = {
+    killPoints: 0,
+    leftBefore: 0,
+    leftAfter: 0,
+    mixtures: [],
+    unrecovered: [],
+  };
   const max = spec.maxPoints ?? 200;
   let completed = false;
-  for (let k = 0; k <= max && !completed; k++) completed = oneKill(spec, work, `step:${k}`, ctx, result) === "completed";
+  for (let k = 0; k <= max && !completed; k++)
+    completed = oneKill(spec, work, `step:${k}`, ctx, result) === "completed";
   assert.ok(completed, `${spec.label}: still being killed after ${max} step boundaries`);
   for (const point of namedPoints) {
-    assert.equal(oneKill(spec, work, point, ctx, result), "killed", `${spec.label}: named crash point ${point} was never reached`);
+    assert.equal(
+      oneKill(spec, work, point, ctx, result),
+      "killed",
+      `${spec.label}: named crash point ${point} was never reached`,
+    );
   }
   // Node's start-up takes most of a run; spread the kills over its second half and a little beyond.
   for (let i = 0; i < timedKills; i++) {
