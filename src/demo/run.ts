@@ -308,7 +308,10 @@ export async function runDemo(opts: DemoOptions): Promise<DemoReport> {
       if (errors.length > 0)
         throw new Error(`qjail doctor: ${errors.map((f) => `${f.code} ${f.message}`).join("; ")}`);
       const exposures = doc.jails.flatMap((j) =>
-        j.exposures.map((e) => `${j.name}:${e.public} ${e.hits === null ? "no counter" : `${e.hits} hits`}`),
+        j.exposures.map(
+          (e) =>
+            `${j.name}:${e.public} ${e.hits === null ? "no counter" : `${e.hits} hit${e.hits === 1 ? "" : "s"}`}`,
+        ),
       );
       return `status: running ${running.join(", ")}; exposures ${exposures.join(", ")}; doctor --probe ${DEMO_NET.client}:${DEMO_NET.whoisPort}: no errors (${findings.length} other findings)`;
     },
