@@ -4,7 +4,8 @@ import type { Invocation } from "./command.js";
 import { write } from "./context.js";
 import { UsageError, shown } from "../core/errors.js";
 import { hostLayout, physical, type HostLayout } from "../core/paths.js";
-import { formatPlan, type Plan } from "../core/plan.js";
+import { formatPlan, type Plan, type Step } from "../core/plan.js";
+import type { StagedPlan } from "../core/jail.js";
 import { validateZoneName } from "../core/validate.js";
 import { parseFstab } from "../core/fstab.js";
 import { platformFor } from "../platform/index.js";
@@ -29,6 +30,8 @@ export interface JailRuntime {
   /** Running jails, from one platform query. */
   live(): Promise<Map<string, { jid: number }>>;
   apply(plan: Plan): Promise<void>;
+  /** Apply a staged plan: prepare through the platform, the commit as one unit, then finish. */
+  applyStaged(plan: StagedPlan): Promise<void>;
   /** Remove a jail's tree, refusing when anything is mounted below it (also checks `mountPoints`, from its fstab). */
   removeJailTree(rootPath: string, mountPoints: readonly string[]): Promise<void>;
   /** Hold the host lock around a mutation. */
@@ -48,7 +51,14 @@ export function jailRuntime(inv: Invocation, layout: HostLayout): JailRuntime {
     root,
     layout,
     live: () => platform.liveJails(),
-    apply: (plan) => platform.apply(plan),
+    apply: (plan) => explainDiskErrors(() => platform.apply(plan)),
+    async applyStaged(plan) {
+      await explainDiskErrors(async () => {
+        await platform.apply({ title: plan.title, steps: plan.stages.prepare });
+        await commitSteps(root, plan.stages.commit);
+        if (plan.stages.finish.length > 0) await platform.apply({ title: plan.title, steps: plan.stages.finish });
+      });
+    },
     async removeJailTree(rootPath, mountPoints) {
       await assertNothingMounted(root, rootPath, mountPoints);
       if (platform.removeJailTree) await platform.removeJailTree(rootPath);
@@ -56,6 +66,60 @@ export function jailRuntime(inv: Invocation, layout: HostLayout): JailRuntime {
     },
     locked: (fn) => withHostLock(physical(root, layout.lockFile), fn),
   };
+}
+
+/**
+ * Apply the commit stage of a staged plan as one unit: every new file is
+ * written to a temporary name beside its target first (this is where a full
+ * disk fails, and then the temporaries go and nothing has changed); only then
+ * are they renamed into place and the removals and renames done, back to
+ * back. There is no crash point inside, so a kill sees all or none of it.
+ */
+export async function commitSteps(root: string, steps: readonly Step[]): Promise<void> {
+  const staged = new Map<Step, string>();
+  try {
+    for (const step of steps) {
+      if (step.kind === "run" || ("inJail" in step && step.inJail)) throw new Error(`internal: commit step ${step.kind} must be a host file step`);
+      if (step.kind !== "writeFile") continue;
+      const target = physical(root, step.path);
+      await fsp.mkdir(posix.dirname(target), { recursive: true });
+      const tmp = `${target}.qjail-new-${process.pid}`;
+      const fh = await fsp.open(tmp, "w", step.mode ?? 0o644);
+      staged.set(step, tmp);
+      try {
+        await fh.writeFile(step.content);
+        await fh.chmod(step.mode ?? 0o644);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    }
+  } catch (e) {
+    await Promise.all([...staged.values()].map((t) => fsp.rm(t, { force: true })));
+    throw e;
+  }
+  for (const step of steps) {
+    const tmp = staged.get(step);
+    if (step.kind === "writeFile" && tmp !== undefined) await fsp.rename(tmp, physical(root, step.path));
+    else await applyStep(step, { root, runCommands: false });
+  }
+}
+
+/** A full disk or quota is the host's state, not a bug in qjail: say so and what to do. */
+async function explainDiskErrors<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOSPC" || code === "EDQUOT") {
+      throw new UsageError(
+        "QJ1122",
+        `${code === "ENOSPC" ? "no space left on device" : "disk quota exceeded"}: ${(e as Error).message}`,
+        "Free space on the filesystem holding /usr/local/etc and /usr/jails, then run the command again; the jail's records were not changed.",
+      );
+    }
+    throw e;
+  }
 }
 
 /**

@@ -1,5 +1,5 @@
 import ipaddr from "ipaddr.js";
-import type { Step } from "./plan.js";
+import type { Plan, Step } from "./plan.js";
 import type { HostLayout } from "./paths.js";
 import { consoleLogPath, jailConfPath, jailFstabPath, jailRootPath } from "./paths.js";
 import { emptyRecord, formatRecord, recordFileName, RECORD_FLAG_VALUES, type JailRecord, type JailStatus } from "./record.js";
@@ -134,4 +134,28 @@ function canonicalAddress(a: string): string {
   } catch {
     return a;
   }
+}
+
+/**
+ * A plan in three stages, so that what qjail lists changes all at once:
+ * `prepare` does work no listing shows (the jail's tree, host files outside
+ * /usr/local/etc), `commit` holds every change to the records and the files
+ * they make visible and is applied as one unit (the runtime writes all new
+ * files first, then renames them into place, with no crash point between),
+ * and `finish` removes what nothing points at any more. `steps` is the three
+ * in order, for --dry-run.
+ */
+export interface StagedPlan extends Plan {
+  stages: { prepare: Step[]; commit: Step[]; finish: Step[] };
+}
+
+export function stagedPlan(
+  title: string,
+  stages: { prepare?: Step[]; commit?: Step[]; finish?: Step[] },
+  extra: { messages?: string[]; warnings?: string[] } = {},
+): StagedPlan {
+  const prepare = stages.prepare ?? [];
+  const commit = stages.commit ?? [];
+  const finish = stages.finish ?? [];
+  return { title, steps: [...prepare, ...commit, ...finish], stages: { prepare, commit, finish }, ...extra };
 }

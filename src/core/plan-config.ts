@@ -1,12 +1,12 @@
 import { UsageError, shown } from "./errors.js";
-import type { Plan, Step } from "./plan.js";
+import type { Step } from "./plan.js";
 import { consoleLogPath, jailConfPath, jailFstabPath, jailRootPath } from "./paths.js";
 import { renderFstab } from "./fstab.js";
 import { renderJailConf, VNET_FIREWALL_SCRIPTS } from "./jailconf.js";
-import { addressClashes, isImageJail, recordPaths, removeRecordSteps, writeRecordSteps, type HostState } from "./jail.js";
+import { addressClashes, isImageJail, recordPaths, removeRecordSteps, stagedPlan, writeRecordSteps, type HostState, type StagedPlan } from "./jail.js";
 import { RECORD_FLAG_VALUES, type JailRecord, type JailStatus } from "./record.js";
 import { formatAddressList, validateJailName, MAX_VNET_NAME_LENGTH, type JailAddress } from "./validate.js";
-import { oneTimeSshSteps } from "./plan-create.js";
+import { oneTimeSshSteps, type SshBase } from "./plan-create.js";
 import type { JailSpec } from "../platform/types.js";
 
 /**
@@ -47,6 +47,10 @@ export interface ConfigState extends HostState {
   packages: ReadonlyMap<string, string[]>;
   /** Jails whose console log (/var/log/qjail.NAME.console.log) exists: rename keeps it under the new name. */
   consoleLogs?: ReadonlySet<string>;
+  /** For -h: each jail's etc/rc.conf and etc/ssh/sshd_config text, so the lines are added once. */
+  sshBase?: ReadonlyMap<string, SshBase>;
+  /** For -n: which of the old and new roots (and image files) exist, so a rename killed half-way can be run again. */
+  present?: ReadonlySet<string>;
 }
 
 export interface ConfigRequest {
@@ -100,9 +104,11 @@ function allowedOnStatus(change: ConfigChange, status: JailStatus): boolean {
   return change.kind === "status" && change.status === status;
 }
 
-export function planConfig(state: ConfigState, selected: readonly JailSpec[], req: ConfigRequest): Plan {
+export function planConfig(state: ConfigState, selected: readonly JailSpec[], req: ConfigRequest): StagedPlan {
   const { change } = req;
-  const steps: Step[] = [];
+  const prepare: Step[] = [];
+  const commit: Step[] = [];
+  const finish: Step[] = [];
   const messages: string[] = [];
   const warnings: string[] = [];
   const hostSteps: Step[] = [];
@@ -116,7 +122,7 @@ export function planConfig(state: ConfigState, selected: readonly JailSpec[], re
         messages.push(`Bypassed stopped jail ${jail.name}: -P installs packages into a running jail; start it first`);
         continue;
       }
-      steps.push(...installPackageSteps(state, jail));
+      prepare.push(...installPackageSteps(state, jail));
       continue;
     }
     if (running) {
@@ -149,7 +155,10 @@ export function planConfig(state: ConfigState, selected: readonly JailSpec[], re
     let what: string;
     switch (change.kind) {
       case "rename": {
-        steps.push(...renameSteps(state, jail, change.newName));
+        const r = renameSteps(state, jail, change.newName);
+        prepare.push(...r.prepare);
+        commit.push(...r.commit);
+        finish.push(...r.finish);
         messages.push(`Successfully renamed  ${jail.name} to ${change.newName}`);
         continue;
       }
@@ -178,7 +187,7 @@ export function planConfig(state: ConfigState, selected: readonly JailSpec[], re
           messages.push(`One-time ssh already set ${jail.name}`);
           continue;
         }
-        extra.push(...oneTimeSshSteps(jail.rootPath));
+        extra.push(...oneTimeSshSteps(jail.rootPath, state.sshBase?.get(jail.name)));
         record.poststartssh = RECORD_FLAG_VALUES.poststartssh;
         what = "one-time ssh";
         break;
@@ -227,7 +236,7 @@ export function planConfig(state: ConfigState, selected: readonly JailSpec[], re
         what = change.on ? `${change.status} status` : "normal status";
         break;
       case "packages":
-        steps.push({ kind: "writeFile", path: `${state.layout.packages}/${jail.name}`, content: change.list.map((p) => `${p}\n`).join(""), mode: 0o644 });
+        commit.push({ kind: "writeFile", path: `${state.layout.packages}/${jail.name}`, content: change.list.map((p) => `${p}\n`).join(""), mode: 0o644 });
         messages.push(`Successfully configured  ${jail.name}: packages ${change.list.join(" ") || "none"}`);
         continue;
       case "vinterface":
@@ -270,14 +279,15 @@ export function planConfig(state: ConfigState, selected: readonly JailSpec[], re
         break;
       }
     }
-    steps.push(...extra, { kind: "writeFile", path: jailConfPath(state.layout, jail.name), content: renderJailConf(record), mode: 0o644 });
+    prepare.push(...extra);
+    commit.push({ kind: "writeFile", path: jailConfPath(state.layout, jail.name), content: renderJailConf(record), mode: 0o644 });
     const spec = { name: jail.name, status, layout: jail.layout, record };
-    steps.push(...writeRecordSteps(spec));
-    if (status !== jail.status) steps.push(...removeRecordSteps(jail));
+    commit.push(...writeRecordSteps(spec));
+    if (status !== jail.status) commit.push(...removeRecordSteps(jail));
     messages.push(`Successfully configured  ${jail.name}: ${what}`);
   }
-  if (vnetCount !== state.vnetCount) steps.push({ kind: "writeFile", path: state.layout.vnetctl, content: `count="${vnetCount}"\n`, mode: 0o644 });
-  return { title: `config ${describe(change)}`, steps: [...hostSteps, ...steps], messages, warnings };
+  if (vnetCount !== state.vnetCount) commit.push({ kind: "writeFile", path: state.layout.vnetctl, content: `count="${vnetCount}"\n`, mode: 0o644 });
+  return stagedPlan(`config ${describe(change)}`, { prepare: [...hostSteps, ...prepare], commit, finish }, { messages, warnings });
 }
 
 /** Options qjail 5.0 refuses on vnet jails ("This config change not allowed on vnet Jail"). */
@@ -341,11 +351,11 @@ function installPackageSteps(state: ConfigState, jail: JailSpec): Step[] {
 }
 
 /**
- * Rename (config -n): the tree moves first, then the new control files and
- * records; the old records, fstab, block and console log go last, so a crash
- * leaves at worst both names listed, never a jail without records.
+ * Rename (config -n): the tree moves first (no listing shows it), then one
+ * commit writes the new control files and records and removes the old ones;
+ * the console log follows.
  */
-function renameSteps(state: ConfigState, jail: JailSpec, newName: string): Step[] {
+function renameSteps(state: ConfigState, jail: JailSpec, newName: string): { prepare: Step[]; commit: Step[]; finish: Step[] } {
   validateJailName(newName, { vnet: jail.record.vnet !== "" });
   if (state.global.some((g) => g.name === newName)) {
     throw new UsageError("QJ1311", `Jailname already exists. ${shown(newName)}`, "Pick another new name.");
@@ -358,26 +368,32 @@ function renameSteps(state: ConfigState, jail: JailSpec, newName: string): Step[
     path: newRoot,
     fstab: jailFstabPath(layout, newName),
   };
-  const steps: Step[] = [{ kind: "rename", from: jail.rootPath, to: newRoot }];
+  const oldThere = state.present?.has(jail.rootPath) ?? true;
+  const newThere = state.present?.has(newRoot) ?? false;
+  if (oldThere && newThere) {
+    throw new UsageError("QJ1312", `cannot rename ${shown(jail.name)}: ${shown(newRoot)} already exists`, `Move or remove ${newRoot} first; no jail record names it.`);
+  }
+  // With the old tree gone and the new one there, an earlier rename was killed after moving it: carry on from there.
+  const prepare: Step[] = oldThere ? [{ kind: "rename", from: jail.rootPath, to: newRoot }] : [];
   if (isImageJail(jail.record)) {
     record.image = `${newRoot}/${newName}.img`;
-    steps.push({ kind: "rename", from: `${newRoot}/${jail.name}.img`, to: record.image, inJail: newRoot });
+    if (oldThere || state.present?.has(`${newRoot}/${jail.name}.img`)) prepare.push({ kind: "rename", from: `${newRoot}/${jail.name}.img`, to: record.image, inJail: newRoot });
   }
-  steps.push(
+  const commit: Step[] = [
     { kind: "writeFile", path: record.fstab, content: renderFstab(layout, newRoot), mode: 0o644 },
     { kind: "writeFile", path: jailConfPath(layout, newName), content: renderJailConf(record), mode: 0o644 },
     ...writeRecordSteps({ name: newName, status: "normal", layout, record }),
-  );
-  if (state.exposures.has(jail.name)) steps.push({ kind: "rename", from: `${layout.exposures}/${jail.name}`, to: `${layout.exposures}/${newName}` });
-  if (state.packages.has(jail.name)) steps.push({ kind: "rename", from: `${layout.packages}/${jail.name}`, to: `${layout.packages}/${newName}` });
+  ];
+  if (state.exposures.has(jail.name)) commit.push({ kind: "rename", from: `${layout.exposures}/${jail.name}`, to: `${layout.exposures}/${newName}` });
+  if (state.packages.has(jail.name)) commit.push({ kind: "rename", from: `${layout.packages}/${jail.name}`, to: `${layout.packages}/${newName}` });
   const oldRecords = recordPaths(jail);
-  steps.push(
+  commit.push(
     { kind: "remove", path: oldRecords.local },
     { kind: "remove", path: oldRecords.global },
     { kind: "remove", path: jail.fstabPath },
     { kind: "remove", path: jailConfPath(layout, jail.name) },
   );
   // qjail 5.0 deletes the old console log; keeping it under the new name keeps the jail's history.
-  if (state.consoleLogs?.has(jail.name)) steps.push({ kind: "rename", from: consoleLogPath(jail.name), to: consoleLogPath(newName) });
-  return steps;
+  const finish: Step[] = state.consoleLogs?.has(jail.name) ? [{ kind: "rename", from: consoleLogPath(jail.name), to: consoleLogPath(newName) }] : [];
+  return { prepare, commit, finish };
 }

@@ -1,9 +1,9 @@
 import { UsageError, shown } from "./errors.js";
-import type { Plan, Step } from "./plan.js";
+import type { Step } from "./plan.js";
 import { jailConfPath, jailRootPath } from "./paths.js";
 import { renderFstab } from "./fstab.js";
 import { renderJailConf } from "./jailconf.js";
-import { addressClashes, newJailRecord, writeRecordSteps, type HostState } from "./jail.js";
+import { addressClashes, newJailRecord, stagedPlan, writeRecordSteps, type HostState, type StagedPlan } from "./jail.js";
 import { formatAddressList, validateJailName, type JailAddress } from "./validate.js";
 import type { JailRecord } from "./record.js";
 
@@ -38,12 +38,23 @@ export interface CreateState extends HostState {
   flavors: readonly string[];
   /** Flavor paths that would be written through a template symlink (bin → /sharedfs/bin …). */
   flavorConflicts: readonly string[];
+  /**
+   * For -c: etc/rc.conf and etc/ssh/sshd_config as the new tree will hold
+   * them (flavor over template); the one-time ssh lines are added to these
+   * texts, so a create run again after an interruption writes the same files.
+   */
+  sshBase?: SshBase;
+}
+
+export interface SshBase {
+  rcConf: string;
+  sshdConfig: string;
 }
 
 /** The md unit an image plan's later steps use; the FreeBSD platform fills it in from mdconfig's output. */
 export const IMAGE_MD_UNIT = "%MD_UNIT%";
 
-export function planCreate(state: CreateState, req: CreateRequest): Plan {
+export function planCreate(state: CreateState, req: CreateRequest): StagedPlan {
   validateJailName(req.name);
   if (req.ip4.length === 0 && req.ip6.length === 0) {
     throw new UsageError("QJ1201", `no address for jail ${shown(req.name)}: an -4 or -6 IP address is mandatory`, "Add -4 ADDRESS (e.g. -4 10.0.0.5) or -6 ADDRESS.");
@@ -71,7 +82,8 @@ export function planCreate(state: CreateState, req: CreateRequest): Plan {
 
   const warnings: string[] = [];
   const messages: string[] = [];
-  const steps: Step[] = [];
+  const prepare: Step[] = [];
+  const commit: Step[] = [];
   let made = 0;
   names.forEach((name, k) => {
     if (taken.has(name)) {
@@ -98,19 +110,21 @@ export function planCreate(state: CreateState, req: CreateRequest): Plan {
       oneTimeSsh: req.oneTimeSsh,
       imageMiB: req.imageMiB,
     });
-    if (req.fromArchive === undefined) steps.push(...jailTreeSteps(state, req, name));
-    else if (req.oneTimeSsh) steps.push(...oneTimeSshSteps(jailRootPath(state.layout, name)));
-    if (req.imageMiB !== undefined) steps.push(...imageSteps(state, name, req.imageMiB));
-    steps.push(...controlFileSteps(state, record));
+    if (req.fromArchive === undefined) prepare.push(...jailTreeSteps(state, req, name));
+    else if (req.oneTimeSsh) prepare.push(...oneTimeSshSteps(jailRootPath(state.layout, name), state.sshBase));
+    if (req.imageMiB !== undefined) prepare.push(...imageSteps(state, name, req.imageMiB));
+    // fstab and jail.conf block show nowhere until the records exist; the records of every new jail are the commit.
+    const control = controlFileSteps(state, record);
+    prepare.push(...control.slice(0, 2));
+    commit.push(...control.slice(2));
     messages.push(`Successfully created  ${name}`);
     made++;
   });
-  return {
-    title: `${made === 1 ? `create jail ${names[0] ?? req.name}` : `create ${made} jails ${names.join(" ")}`}${req.fromArchive ? ` from ${req.fromArchive}` : ""}`,
-    steps,
-    messages,
-    warnings,
-  };
+  return stagedPlan(
+    `${made === 1 ? `create jail ${names[0] ?? req.name}` : `create ${made} jails ${names.join(" ")}`}${req.fromArchive ? ` from ${req.fromArchive}` : ""}`,
+    { prepare, commit },
+    { messages, warnings },
+  );
 }
 
 /** `web-001` … `web-NNN` (qjail 5.0 numbers copies with three digits). */
@@ -144,17 +158,34 @@ function jailTreeSteps(state: CreateState, req: CreateRequest, name: string): St
     { kind: "copyTree", from: state.layout.template, to: root, inJail: root },
     { kind: "copyTree", from: `${state.layout.flavors}/${req.flavor}`, to: root, overwrite: true, inJail: root },
   ];
-  if (req.oneTimeSsh) steps.push(...oneTimeSshSteps(root));
+  if (req.oneTimeSsh) steps.push(...oneTimeSshSteps(root, state.sshBase));
   return steps;
 }
 
-/** qjail's one-time ssh (qjail-5.md §5.3): sshd on, no reverse DNS; the user comes from exec.poststart. */
-export function oneTimeSshSteps(root: string): Step[] {
-  return [
-    { kind: "appendFile", path: `${root}/etc/rc.conf`, content: "sshd_enable=YES\n", inJail: root },
-    { kind: "mkdir", path: `${root}/etc/ssh`, inJail: root },
-    { kind: "appendFile", path: `${root}/etc/ssh/sshd_config`, content: "UseDNS no\n", inJail: root },
-  ];
+export const SSHD_ENABLE_LINE = "sshd_enable=YES";
+export const USE_DNS_LINE = "UseDNS no";
+
+/**
+ * qjail's one-time ssh (qjail-5.md §5.3): sshd on, no reverse DNS; the user
+ * comes from exec.poststart. With the files' current text the lines are
+ * added once (whole-file writes, so a repeated run writes the same bytes);
+ * without it (a tree not readable yet) they are appended like qjail does.
+ */
+export function oneTimeSshSteps(root: string, base?: SshBase): Step[] {
+  const add = (text: string, line: string): string => (text.split("\n").includes(line) ? text : `${text}${text === "" || text.endsWith("\n") ? "" : "\n"}${line}\n`);
+  const steps: Step[] = [{ kind: "mkdir", path: `${root}/etc/ssh`, inJail: root }];
+  if (base === undefined) {
+    steps.push(
+      { kind: "appendFile", path: `${root}/etc/rc.conf`, content: `${SSHD_ENABLE_LINE}\n`, inJail: root },
+      { kind: "appendFile", path: `${root}/etc/ssh/sshd_config`, content: `${USE_DNS_LINE}\n`, inJail: root },
+    );
+  } else {
+    steps.push(
+      { kind: "writeFile", path: `${root}/etc/rc.conf`, content: add(base.rcConf, SSHD_ENABLE_LINE), mode: 0o644, inJail: root },
+      { kind: "writeFile", path: `${root}/etc/ssh/sshd_config`, content: add(base.sshdConfig, USE_DNS_LINE), mode: 0o644, inJail: root },
+    );
+  }
+  return steps;
 }
 
 /** fstab, jail.conf block, then the records that make the jail visible. */

@@ -1,49 +1,65 @@
-import type { Plan, Step } from "./plan.js";
+import type { Step } from "./plan.js";
 import { consoleLogPath, jailConfPath } from "./paths.js";
-import { removeRecordSteps, type HostState } from "./jail.js";
+import { removeRecordSteps, stagedPlan, type HostState, type StagedPlan } from "./jail.js";
 import type { JailSpec } from "../platform/types.js";
 
 /**
  * `qjail delete` (qjail-5.md §4.8): state + selected jails → plan.
  *
- * Order is the reverse of create: the records go first, so a jail killed
- * half-way is already gone from every listing and can never be started with
- * half a tree; the tree goes last. The tree step is marked `jailTree` so the
+ * Order is the reverse of create: the records go first, all in one commit,
+ * so a jail killed half-way is already gone from every listing and can never
+ * be started with half a tree; the tree goes last. What a killed delete left
+ * behind (tree, fstab, block, no records) is removed by naming the jail again. The tree step is marked `jailTree` so the
  * command can route it through the platform's mount check (a tree removed
  * through a read-write nullfs mount destroys the mount's source).
  */
-export interface DeletePlan extends Plan {
+export interface DeletePlan extends StagedPlan {
   /** Logical roots removed by the plan's recursive remove steps, in order. */
   jailTrees: string[];
 }
 
-export function planDelete(state: HostState, selected: readonly JailSpec[], opts: { all: boolean }): DeletePlan {
-  const steps: Step[] = [];
+/** What an interrupted delete left of a jail whose records are already gone. */
+export interface Leftover {
+  name: string;
+  rootPath: string;
+  fstabPath: string;
+}
+
+export function planDelete(state: HostState, selected: readonly JailSpec[], opts: { all: boolean; leftovers?: readonly Leftover[] }): DeletePlan {
+  const commit: Step[] = [];
+  const finish: Step[] = [];
   const messages: string[] = [];
   const jailTrees: string[] = [];
-  let deleted = 0;
+  const filesOf = (name: string, rootPath: string, fstabPath: string): Step[] => [
+    { kind: "remove", path: fstabPath },
+    { kind: "remove", path: consoleLogPath(name) },
+    { kind: "remove", path: jailConfPath(state.layout, name) },
+    { kind: "remove", path: `${state.layout.exposures}/${name}` },
+    { kind: "remove", path: rootPath, recursive: true },
+  ];
+  const deleted: string[] = [];
   for (const jail of selected) {
     if (state.live.has(jail.name)) {
       messages.push(`Bypassed running jail ${jail.name}`);
       continue;
     }
-    steps.push(
-      ...removeRecordSteps(jail),
-      { kind: "remove", path: jail.fstabPath },
-      { kind: "remove", path: consoleLogPath(jail.name) },
-      { kind: "remove", path: jailConfPath(state.layout, jail.name) },
-      { kind: "remove", path: `${state.layout.exposures}/${jail.name}` },
-      { kind: "remove", path: jail.rootPath, recursive: true },
-    );
+    commit.push(...removeRecordSteps(jail));
+    finish.push(...filesOf(jail.name, jail.rootPath, jail.fstabPath));
     jailTrees.push(jail.rootPath);
     messages.push(`Successfully deleted  ${jail.name}`);
-    deleted++;
+    deleted.push(jail.name);
+  }
+  for (const l of opts.leftovers ?? []) {
+    finish.push(...filesOf(l.name, l.rootPath, l.fstabPath));
+    jailTrees.push(l.rootPath);
+    messages.push(`Removed the leftovers of an interrupted delete  ${l.name}`);
   }
   // qjail's -A resets the shared vnet counter even while another zone still has
   // vnet jails numbered from it; reset it only when no jail is left anywhere.
-  const gone = new Set(selected.filter((j) => !state.live.has(j.name)).map((j) => j.name));
-  if (opts.all && deleted > 0 && state.global.every((g) => gone.has(g.name))) {
-    steps.push({ kind: "writeFile", path: state.layout.vnetctl, content: 'count="0"\n', mode: 0o644 });
+  const gone = new Set(deleted);
+  if (opts.all && deleted.length > 0 && state.global.every((g) => gone.has(g.name))) {
+    commit.push({ kind: "writeFile", path: state.layout.vnetctl, content: 'count="0"\n', mode: 0o644 });
   }
-  return { title: deleted === 1 ? `delete jail ${selected.find((j) => !state.live.has(j.name))?.name}` : `delete ${deleted} jails`, steps, messages, jailTrees };
+  const title = deleted.length === 1 ? `delete jail ${deleted[0]}` : `delete ${deleted.length} jails`;
+  return { ...stagedPlan(title, { commit, finish }, { messages }), jailTrees };
 }

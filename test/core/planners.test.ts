@@ -44,19 +44,24 @@ const code = (f: () => unknown): string => {
 };
 
 test("create: tree first, control files next, records last", () => {
-  const st: CreateState = { ...fakeState(), flavors: ["default"], flavorConflicts: [] };
+  const st: CreateState = { ...fakeState(), flavors: ["default"], flavorConflicts: [], sshBase: { rcConf: 'a="1"', sshdConfig: "UseDNS no\n" } };
   const plan = planCreate(st, { name: "www", ip4: parseAddressList("10.0.0.9", 4), ip6: [], nic: "lo1", flavor: "default", oneTimeSsh: true, duplicates: 0, force: false });
-  assert.deepEqual(plan.steps.map(where), [
+  assert.deepEqual(plan.stages.prepare.map(where), [
     "copyTree /usr/jails/www",
     "copyTree /usr/jails/www",
-    "appendFile /usr/jails/www/etc/rc.conf",
     "mkdir /usr/jails/www/etc/ssh",
-    "appendFile /usr/jails/www/etc/ssh/sshd_config",
+    "writeFile /usr/jails/www/etc/rc.conf",
+    "writeFile /usr/jails/www/etc/ssh/sshd_config",
     "writeFile /usr/local/etc/qjail.fstab/www",
     "writeFile /usr/local/etc/qjail.config/www",
-    "writeFile /usr/local/etc/qjail.local/www",
-    "writeFile /usr/local/etc/qjail.global/www",
   ]);
+  assert.deepEqual(plan.stages.commit.map(where), ["writeFile /usr/local/etc/qjail.local/www", "writeFile /usr/local/etc/qjail.global/www"]);
+  const text = (p: string): string => {
+    const s = plan.steps.find((x) => x.kind === "writeFile" && x.path === p);
+    return s?.kind === "writeFile" ? s.content : "";
+  };
+  assert.equal(text("/usr/jails/www/etc/rc.conf"), 'a="1"\nsshd_enable=YES\n');
+  assert.equal(text("/usr/jails/www/etc/ssh/sshd_config"), "UseDNS no\n", "a line already there is not added twice");
   assert.deepEqual(plan.messages, ["Successfully created  www"]);
 });
 

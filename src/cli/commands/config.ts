@@ -1,9 +1,11 @@
 import { spawn } from "node:child_process";
-import { existsSync, promises as fsp } from "node:fs";
+import { existsSync, lstatSync, promises as fsp } from "node:fs";
 import { defineCommand, type Invocation } from "../command.js";
 import { write } from "../context.js";
 import { UsageError, shown } from "../../core/errors.js";
-import { consoleLogPath, jailConfPath, physical } from "../../core/paths.js";
+import { consoleLogPath, jailConfPath, jailRootPath, physical } from "../../core/paths.js";
+import type { SshBase } from "../../core/plan-create.js";
+import { safeReadFile } from "../../platform/safe-fs.js";
 import { planConfig, VNET_FIREWALLS, type ConfigChange, type FlagKey, type VnetFirewall } from "../../core/plan-config.js";
 import { parseAddressList, parseInteger, parsePackageList, validateInterfaceName, validateJailName } from "../../core/validate.js";
 import { assertZoneKnown, listNames, loadHostState, readHostFile, readJails, readPackageLists, readVnetCount, selectJails } from "../../store/jails.js";
@@ -176,12 +178,27 @@ starts.`,
       ]);
       const selected = selectJails(host.jails, all ? [] : names);
       const consoleLogs = new Set(change.kind === "rename" ? selected.filter((j) => existsSync(physical(rt.root, consoleLogPath(j.name)))).map((j) => j.name) : []);
-      const plan = planConfig({ ...host, devfsRules, vnetCount, exposures: new Set(exposures), packages, consoleLogs }, selected, { change, force: v.force === true, freebsd: rt.platform.name === "freebsd" });
+      const present = new Set<string>();
+      if (change.kind === "rename") {
+        for (const j of selected) {
+          const newRoot = jailRootPath(layout, change.newName);
+          for (const p of [j.rootPath, newRoot, `${newRoot}/${j.name}.img`]) if (lstatSync(physical(rt.root, p), { throwIfNoEntry: false })) present.add(p);
+        }
+      }
+      const sshBase = new Map<string, SshBase>();
+      if (change.kind === "ssh") {
+        for (const j of selected) {
+          const top = physical(rt.root, j.rootPath);
+          const read = async (rel: string): Promise<string> => (await safeReadFile(top, physical(rt.root, `${j.rootPath}/${rel}`)).catch(() => undefined)) ?? "";
+          sshBase.set(j.name, { rcConf: await read("etc/rc.conf"), sshdConfig: await read("etc/ssh/sshd_config") });
+        }
+      }
+      const plan = planConfig({ ...host, devfsRules, vnetCount, exposures: new Set(exposures), packages, consoleLogs, present, sshBase }, selected, { change, force: v.force === true, freebsd: rt.platform.name === "freebsd" });
       if (inv.global.dryRun) {
         printPlan(inv, plan);
         return 0;
       }
-      await rt.apply(plan);
+      await rt.applyStaged(plan);
       reportPlan(inv, plan);
       return 0;
     };

@@ -3,7 +3,8 @@ import { posix } from "node:path";
 import { defineCommand } from "../command.js";
 import { UsageError, shown } from "../../core/errors.js";
 import { hostLayout, jailRootPath, physical, type HostLayout } from "../../core/paths.js";
-import { IMAGE_MD_UNIT, planCreate, type CreateRequest } from "../../core/plan-create.js";
+import { IMAGE_MD_UNIT, planCreate, type CreateRequest, type SshBase } from "../../core/plan-create.js";
+import { safeReadFile } from "../../platform/safe-fs.js";
 import { parseAddressList, parseImageSize, parseInteger, validateFlavorName, validateInterfaceName, validateJailName, validateZoneName } from "../../core/validate.js";
 import { assertInstalled, assertZoneKnown, listNames, loadHostState } from "../../store/jails.js";
 import { extractJailTree, latestArchive } from "../../store/archive.js";
@@ -100,11 +101,15 @@ this build.`,
       const [host, flavors] = await Promise.all([loadHostState(rt.root, layout, () => rt.live()), listNames(rt.root, layout.flavors, { dirsOnly: true })]);
       const fromArchive = archiveArg === undefined ? undefined : await findArchive(rt.root, layout, archiveArg, v["archive-zone"] === undefined ? undefined : String(v["archive-zone"]));
       const flavorConflicts = fromArchive === undefined && flavors.includes(flavor) ? await symlinkedFlavorPaths(rt.root, layout, flavor) : [];
-      const state = { ...host, flavors, flavorConflicts };
+      const sshBase = v.ssh === true && fromArchive === undefined ? await treeSshBase(rt.root, [`${layout.flavors}/${flavor}`, layout.template]) : undefined;
+      const state = { ...host, flavors, flavorConflicts, sshBase };
       const req: CreateRequest = { name, ip4, ip6, nic: nicGiven ?? "", flavor, oneTimeSsh: v.ssh === true, imageMiB, duplicates, force: v.force === true, fromArchive };
       // plan (a first pass settles every refusal the records can decide before the host is asked for its default interface)
       let plan = planCreate(state, req);
-      if (nicGiven === undefined) plan = planCreate(state, { ...req, nic: await rt.platform.defaultJailInterface() });
+      if (nicGiven === undefined) {
+        req.nic = await rt.platform.defaultJailInterface();
+        plan = planCreate(state, req);
+      }
       const newRoot = jailRootPath(layout, name);
       if (inv.global.dryRun) {
         if (fromArchive !== undefined) write(inv.ctx.stdout, `# unpack the jail root of ${fromArchive} into ${newRoot}`);
@@ -112,9 +117,13 @@ this build.`,
         return 0;
       }
       // The tree comes first (like the template copy), so the records written last find it complete.
-      if (fromArchive !== undefined) await extractJailTree(physical(rt.root, fromArchive), physical(rt.root, newRoot));
+      if (fromArchive !== undefined) {
+        await extractJailTree(physical(rt.root, fromArchive), physical(rt.root, newRoot));
+        // The archived tree's own rc.conf and sshd_config get the one-time ssh lines.
+        if (v.ssh === true) plan = planCreate({ ...state, sshBase: await treeSshBase(rt.root, [newRoot]) }, req);
+      }
       if (imageMiB !== undefined) await applyWithMdUnit(rt.root, plan, IMAGE_MD_UNIT);
-      else await rt.apply(plan);
+      else await rt.applyStaged(plan);
       reportPlan(inv, plan);
       return 0;
     };
@@ -141,6 +150,22 @@ async function findArchive(root: string, layout: HostLayout, arg: string, archiv
   const latest = latestArchive(files, arg);
   if (latest === undefined) throw new UsageError("QJ1219", `No archive file found for ${shown(arg)} in ${dirLayout.archive}`, "Make one with 'qjail archive NAME', or use -A ZONE for another zone's archives.");
   return `${dirLayout.archive}/${latest}`;
+}
+
+/**
+ * etc/rc.conf and etc/ssh/sshd_config as a new jail gets them: from the first
+ * of `layers` (logical directories, top layer first) that has each file,
+ * read without following links; "" when none has it.
+ */
+async function treeSshBase(root: string, layers: readonly string[]): Promise<SshBase> {
+  const pick = async (rel: string): Promise<string> => {
+    for (const top of layers) {
+      const text = await safeReadFile(physical(root, top), physical(root, `${top}/${rel}`)).catch(() => undefined);
+      if (text !== undefined) return text;
+    }
+    return "";
+  };
+  return { rcConf: await pick("etc/rc.conf"), sshdConfig: await pick("etc/ssh/sshd_config") };
 }
 
 /**

@@ -1,9 +1,39 @@
 import { defineCommand } from "../command.js";
 import { UsageError } from "../../core/errors.js";
-import { planDelete } from "../../core/plan-delete.js";
+import { lstatSync } from "node:fs";
+import { planDelete, type Leftover } from "../../core/plan-delete.js";
+import { jailConfPath, jailFstabPath, jailRootPath, physical, type HostLayout } from "../../core/paths.js";
+import type { HostState } from "../../core/jail.js";
+import type { Step } from "../../core/plan.js";
+import { validateJailName } from "../../core/validate.js";
 import { crashPoint } from "../../platform/apply.js";
 import { assertZoneKnown, loadHostState, selectJails } from "../../store/jails.js";
 import { assertNothingMounted, fstabMountPoints, jailRuntime, printPlan, reportPlan, zoneLayout } from "../jail-runtime.js";
+
+/**
+ * Named jails with no record left anywhere but with a tree, fstab or jail.conf
+ * block: the leftovers of a delete that was killed after its records went.
+ */
+async function findLeftovers(root: string, layout: HostLayout, state: HostState, names: readonly string[]): Promise<Leftover[]> {
+  const recorded = new Set([...state.jails.map((j) => j.name), ...state.global.map((g) => g.name)]);
+  const out: Leftover[] = [];
+  for (const name of names) {
+    if (recorded.has(name) || name.includes("=") || !isJailName(name)) continue;
+    const l = { name, rootPath: jailRootPath(layout, name), fstabPath: jailFstabPath(layout, name) };
+    const exists = (p: string): boolean => lstatSync(physical(root, p), { throwIfNoEntry: false }) !== undefined;
+    if (exists(l.rootPath) || exists(l.fstabPath) || exists(jailConfPath(layout, name))) out.push(l);
+  }
+  return out;
+}
+
+function isJailName(name: string): boolean {
+  try {
+    validateJailName(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export const deleteCommand = defineCommand({
   path: ["delete"],
@@ -21,6 +51,8 @@ The tree is never removed through a mount: delete refuses while /dev,
 /sharedfs or any fstab mount point inside the jail is still mounted (stop the
 jail first), and the removal itself never crosses into another filesystem.
 The package list in qjail.packages and archives are kept, as in qjail 5.x.
+If a delete was interrupted after the records went, naming the jail again
+removes what it left (tree, fstab, jail.conf block).
 
 Difference from qjail 5.x, on purpose: -A resets qjail.vnetctl to count="0"
 only when no jail is left in any zone; qjail reset it even while other zones'
@@ -48,22 +80,25 @@ vnet jails still used the numbers.`,
     const work = async (): Promise<number> => {
       await assertZoneKnown(rt.root, layout);
       const state = await loadHostState(rt.root, layout, () => rt.live());
-      const selected = selectJails(state.jails, inv.positionals);
-      const plan = planDelete(state, selected, { all });
+      const leftovers = await findLeftovers(rt.root, layout, state, inv.positionals);
+      const names = inv.positionals.filter((n) => !leftovers.some((l) => l.name === n));
+      const selected = names.length > 0 || leftovers.length === 0 ? selectJails(state.jails, names) : [];
+      const plan = planDelete(state, selected, { all, leftovers });
       if (inv.global.dryRun) {
         printPlan(inv, plan);
         return 0;
       }
-      const mounts = await Promise.all(selected.map((j) => fstabMountPoints(rt.root, j.fstabPath)));
+      const targets = [...selected.map((j) => ({ rootPath: j.rootPath, fstabPath: j.fstabPath })), ...leftovers];
+      const mounts = new Map(await Promise.all(targets.map(async (t) => [t.rootPath, await fstabMountPoints(rt.root, t.fstabPath)] as const)));
       // Check every tree before touching anything, so a refusal leaves the jails as they were.
-      for (const [k, j] of selected.entries()) if (plan.jailTrees.includes(j.rootPath)) await assertNothingMounted(rt.root, j.rootPath, mounts[k] ?? []);
-      // Everything but the trees goes through the platform; each tree then
-      // goes through the mount checks, in the plan's order (trees last).
-      await rt.apply({ ...plan, steps: plan.steps.filter((s) => !(s.kind === "remove" && s.recursive)) });
+      for (const tree of plan.jailTrees) await assertNothingMounted(rt.root, tree, mounts.get(tree) ?? []);
+      // Records (one commit), then the other files through the platform; each
+      // tree last, through the mount checks again.
+      const isTree = (s: Step): boolean => s.kind === "remove" && s.recursive === true;
+      await rt.applyStaged({ ...plan, stages: { ...plan.stages, finish: plan.stages.finish.filter((s) => !isTree(s)) } });
       for (const [i, tree] of plan.jailTrees.entries()) {
         crashPoint(`delete-tree:${i}`);
-        const k = selected.findIndex((j) => j.rootPath === tree);
-        await rt.removeJailTree(tree, mounts[k] ?? []);
+        await rt.removeJailTree(tree, mounts.get(tree) ?? []);
       }
       reportPlan(inv, plan);
       return 0;
