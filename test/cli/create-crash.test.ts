@@ -36,14 +36,16 @@ function freshRoot(): string {
   return t.dir;
 }
 
-function qjailKilledAt(root: string, k: number, args: string[]): { killed: boolean } {
+function qjailKilledAtPoint(root: string, point: string, args: string[]): { killed: boolean } {
   const [cmd, ...pre] = qjailArgv();
   const r = spawnSync(cmd as string, [...pre, ...args.slice(0, 1), "--root", root, "--platform", "freebsd", ...args.slice(1)], {
-    env: { ...process.env, QJAIL_CRASH_AT: `step:${k}` },
+    env: { ...process.env, QJAIL_CRASH_AT: point },
     encoding: "utf8",
   });
   return { killed: r.signal === "SIGKILL" };
 }
+
+const qjailKilledAt = (root: string, k: number, args: string[]): { killed: boolean } => qjailKilledAtPoint(root, `step:${k}`, args);
 
 function assertWholeOrInvisible(root: string, name: string, label: string): "whole" | "invisible" {
   // lstat: bin is an absolute link (/sharedfs/bin) that only resolves inside the jail.
@@ -80,4 +82,31 @@ test("delete killed at every step boundary never leaves a record without its tre
     if (!killed) break;
     assert.ok(k < 50, "the plan ends");
   }
+});
+
+test("a delete killed after its records went is finished by naming the jail again", async () => {
+  const root = freshRoot();
+  const { killed } = qjailKilledAtPoint(root, "delete-tree:0", ["delete", "old"]);
+  assert.ok(killed);
+  assert.equal(assertWholeOrInvisible(root, "old", "after the kill"), "invisible");
+  assert.ok(lstatSync(join(root, "usr/jails/old"), { throwIfNoEntry: false }), "the tree is still there");
+  const r = await runCli(["delete", "--root", root, "--platform", "freebsd", "old"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, "Removed the leftovers of an interrupted delete  old\n");
+  for (const p of ["usr/jails/old", "usr/local/etc/qjail.fstab/old", "usr/local/etc/qjail.config/old"]) assert.equal(lstatSync(join(root, p), { throwIfNoEntry: false }), undefined, p);
+  const again = await runCli(["delete", "--root", root, "--platform", "freebsd", "old"]);
+  assert.equal(again.code, 3);
+  assert.match(again.stderr, /QJ1115: Jail doesn't exist. "old"/);
+});
+
+test("a rename killed after moving the tree is finished by running it again", async () => {
+  const root = freshRoot();
+  const { killed } = qjailKilledAtPoint(root, "step:1", ["config", "-n", "new", "old"]);
+  assert.ok(killed);
+  assert.ok(lstatSync(join(root, "usr/jails/new"), { throwIfNoEntry: false }) && !lstatSync(join(root, "usr/jails/old"), { throwIfNoEntry: false }));
+  assert.equal(assertWholeOrInvisible(root, "new", "after the kill"), "invisible");
+  const r = await runCli(["config", "--root", root, "--platform", "freebsd", "-n", "new", "old"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(assertWholeOrInvisible(root, "new", "after the re-run"), "whole");
+  assert.equal(assertWholeOrInvisible(root, "old", "after the re-run"), "invisible");
 });
