@@ -56,7 +56,8 @@ export function jailRuntime(inv: Invocation, layout: HostLayout): JailRuntime {
       await explainDiskErrors(async () => {
         await platform.apply({ title: plan.title, steps: plan.stages.prepare });
         await commitSteps(root, plan.stages.commit);
-        if (plan.stages.finish.length > 0) await platform.apply({ title: plan.title, steps: plan.stages.finish });
+        if (plan.stages.finish.length > 0)
+          await platform.apply({ title: plan.title, steps: plan.stages.finish });
       });
     },
     async removeJailTree(rootPath, mountPoints) {
@@ -79,7 +80,8 @@ export async function commitSteps(root: string, steps: readonly Step[]): Promise
   const staged = new Map<Step, string>();
   try {
     for (const step of steps) {
-      if (step.kind === "run" || ("inJail" in step && step.inJail)) throw new Error(`internal: commit step ${step.kind} must be a host file step`);
+      if (step.kind === "run" || ("inJail" in step && step.inJail))
+        throw new Error(`internal: commit step ${step.kind} must be a host file step`);
       if (step.kind !== "writeFile") continue;
       const target = physical(root, step.path);
       await fsp.mkdir(posix.dirname(target), { recursive: true });
@@ -129,7 +131,11 @@ async function explainDiskErrors<T>(fn: () => Promise<T>): Promise<T> {
  * before the platform's own check (FreeBSD: mount -p), because a read-write
  * nullfs or bind mount removed through destroys its source.
  */
-export async function assertNothingMounted(root: string, rootPath: string, mountPoints: readonly string[]): Promise<void> {
+export async function assertNothingMounted(
+  root: string,
+  rootPath: string,
+  mountPoints: readonly string[],
+): Promise<void> {
   const top = physical(root, rootPath);
   const st = await fsp.lstat(top).catch(() => undefined);
   if (st === undefined || !st.isDirectory()) return;
@@ -145,12 +151,17 @@ export async function assertNothingMounted(root: string, rootPath: string, mount
     const mp = line.split(" ")[4];
     if (mp === undefined) continue;
     const decoded = mp.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-    if (decoded.startsWith(`${resolvedTop}/`)) refuseMounted(rootPath, posix.join(rootPath, posix.relative(resolvedTop, decoded)));
+    if (decoded.startsWith(`${resolvedTop}/`))
+      refuseMounted(rootPath, posix.join(rootPath, posix.relative(resolvedTop, decoded)));
   }
 }
 
 function refuseMounted(rootPath: string, mountPoint: string): never {
-  throw new UsageError("QJ1121", `refusing to remove ${shown(rootPath)}: ${shown(mountPoint)} is still mounted`, "Stop the jail (qjail stop NAME) or unmount it, then run delete again.");
+  throw new UsageError(
+    "QJ1121",
+    `refusing to remove ${shown(rootPath)}: ${shown(mountPoint)} is still mounted`,
+    "Stop the jail (qjail stop NAME) or unmount it, then run delete again.",
+  );
 }
 
 /**
@@ -168,7 +179,8 @@ export async function applyWithMdUnit(root: string, plan: Plan, mdUnitMarker: st
       continue;
     }
     const argv = step.argv.map((a) => (unit === undefined ? a : a.split(mdUnitMarker).join(unit)));
-    if (argv.some((a) => a.includes(mdUnitMarker))) throw new Error(`internal: ${argv.join(" ")} needs the md unit before mdconfig printed it`);
+    if (argv.some((a) => a.includes(mdUnitMarker)))
+      throw new Error(`internal: ${argv.join(" ")} needs the md unit before mdconfig printed it`);
     const r = step.mayFail ? await runProgram(argv) : await runChecked(argv);
     if (argv[0]?.endsWith("mdconfig") && argv[1] === "-a") {
       const printed = r.stdout.trim();

@@ -2,7 +2,14 @@ import ipaddr from "ipaddr.js";
 import type { Plan, Step } from "./plan.js";
 import type { HostLayout } from "./paths.js";
 import { consoleLogPath, jailConfPath, jailFstabPath, jailRootPath } from "./paths.js";
-import { emptyRecord, formatRecord, recordFileName, RECORD_FLAG_VALUES, type JailRecord, type JailStatus } from "./record.js";
+import {
+  emptyRecord,
+  formatRecord,
+  recordFileName,
+  RECORD_FLAG_VALUES,
+  type JailRecord,
+  type JailStatus,
+} from "./record.js";
 import type { JailSpec } from "../platform/types.js";
 
 /**
@@ -13,7 +20,12 @@ import type { JailSpec } from "../platform/types.js";
  */
 
 /** A JailSpec from a record file `fileName` (which carries the .norun/.man status) in `layout`. */
-export function specFromRecord(layout: HostLayout, name: string, status: JailStatus, record: JailRecord): JailSpec {
+export function specFromRecord(
+  layout: HostLayout,
+  name: string,
+  status: JailStatus,
+  record: JailRecord,
+): JailSpec {
   return {
     name,
     status,
@@ -56,7 +68,10 @@ export function newJailRecord(layout: HostLayout, req: NewJailRequest): JailReco
   return r;
 }
 
-export function recordPaths(spec: Pick<JailSpec, "name" | "status" | "layout">): { local: string; global: string } {
+export function recordPaths(spec: Pick<JailSpec, "name" | "status" | "layout">): {
+  local: string;
+  global: string;
+} {
   const file = recordFileName(spec.name, spec.status);
   return { local: `${spec.layout.local}/${file}`, global: `${spec.layout.global}/${file}` };
 }
@@ -109,7 +124,11 @@ export interface HostState {
 }
 
 /** Jails other than `except` that already use one of `addresses` (bare addresses, any zone). */
-export function addressClashes(state: Pick<HostState, "global">, addresses: readonly string[], except: readonly string[] = []): { jail: string; address: string }[] {
+export function addressClashes(
+  state: Pick<HostState, "global">,
+  addresses: readonly string[],
+  except: readonly string[] = [],
+): { jail: string; address: string }[] {
   const wanted = new Set(addresses.map(canonicalAddress));
   const out: { jail: string; address: string }[] = [];
   for (const g of state.global) {

@@ -58,7 +58,12 @@ export function renderJailConf(r: JailRecord): string {
   if (r.ip6 !== "" && !vnet) out.push(setting("ip6.addr", r.ip6));
   if (r.interface !== "") out.push(setting("interface", quoted(r.interface)));
   if (r.poststartssh !== "") {
-    out.push(setting("exec.poststart", quoted(`jexec ${name}       pw adduser ${name} -p 12-12-12 -c Jail -m -g wheel -s csh -w yes`)));
+    out.push(
+      setting(
+        "exec.poststart",
+        quoted(`jexec ${name}       pw adduser ${name} -p 12-12-12 -c Jail -m -g wheel -s csh -w yes`),
+      ),
+    );
   }
   if (r.securelevel !== "") out.push(setting("securelevel", quoted(r.securelevel)));
   if (r.cpuset !== "") out.push(setting("cpuset.id", quoted(r.cpuset)));
@@ -91,7 +96,10 @@ export function renderJailConf(r: JailRecord): string {
     if (script !== undefined) out.push(`exec.start  +=  "/bin/sh ${script}";`);
     out.push(`exec.poststop="${VNET_HELPER} stop ${helperArgs}";`);
   } else {
-    out.push(setting("exec.start", quoted("/bin/sh /etc/rc")), setting("exec.stop", quoted("/bin/sh /etc/rc.shutdown")));
+    out.push(
+      setting("exec.start", quoted("/bin/sh /etc/rc")),
+      setting("exec.stop", quoted("/bin/sh /etc/rc.shutdown")),
+    );
   }
   out.push("}");
   return out.join("\n") + "\n";
@@ -121,7 +129,11 @@ export function parseJailConf(text: string, file = "jail.conf"): ParsedJailConf 
   let closed = false;
   const params: JailConfParam[] = [];
   const fail = (i: number, why: string): never => {
-    throw new UsageError("QJ1040", `${file} line ${i + 1}: ${why}: ${shown(lines[i] ?? "")}`, "Rebuild it from the record with any 'qjail config' change, e.g. 'qjail config -B NAME'.");
+    throw new UsageError(
+      "QJ1040",
+      `${file} line ${i + 1}: ${why}: ${shown(lines[i] ?? "")}`,
+      "Rebuild it from the record with any 'qjail config' change, e.g. 'qjail config -B NAME'.",
+    );
   };
   lines.forEach((raw, i) => {
     const line = raw.trim();
@@ -147,7 +159,11 @@ export function parseJailConf(text: string, file = "jail.conf"): ParsedJailConf 
     }
   });
   if (name === undefined || !closed) {
-    throw new UsageError("QJ1040", `${file}: no complete 'NAME { … }' block`, "Rebuild it from the record with any 'qjail config' change.");
+    throw new UsageError(
+      "QJ1040",
+      `${file}: no complete 'NAME { … }' block`,
+      "Rebuild it from the record with any 'qjail config' change.",
+    );
   }
   return { name, params };
 }

@@ -51,13 +51,20 @@ const pad = (s: string, n: number): string => s.padEnd(n);
 
 /** The table exactly as qjail 5.0's printf lays it out, blank " " lines included. */
 export function formatListTable(rows: readonly ListRow[], zone: string | undefined): string {
-  const out: string[] = [" ", zone ? `Jails in zone  ${zone}` : "", "STA JID  NIC IP              Jailname", "--- ---- --- --------------- --------------------------------------------------"];
+  const out: string[] = [
+    " ",
+    zone ? `Jails in zone  ${zone}` : "",
+    "STA JID  NIC IP              Jailname",
+    "--- ---- --- --------------- --------------------------------------------------",
+  ];
   for (const row of rows) {
     let ips = [...row.ip4, ...row.ip6];
     if (ips.length === 0) ips = [row.vnet !== "" ? `vnet|${row.vnet}` : "none"];
     ips.forEach((ip, i) => {
       if (i === 0) {
-        out.push(`${pad(stateLetters(row), 3)} ${pad(row.jid === undefined ? "N/A" : String(row.jid), 4)} ${pad(row.nic, 3)} ${pad(ip, 15)} ${row.name}`);
+        out.push(
+          `${pad(stateLetters(row), 3)} ${pad(row.jid === undefined ? "N/A" : String(row.jid), 4)} ${pad(row.nic, 3)} ${pad(ip, 15)} ${row.name}`,
+        );
       } else {
         out.push(`    ${pad("", 4)} ${"    "}${ip}`);
       }

@@ -3,7 +3,16 @@ import type { Step } from "./plan.js";
 import { consoleLogPath, jailConfPath, jailFstabPath, jailRootPath } from "./paths.js";
 import { renderFstab } from "./fstab.js";
 import { renderJailConf, VNET_FIREWALL_SCRIPTS } from "./jailconf.js";
-import { addressClashes, isImageJail, recordPaths, removeRecordSteps, stagedPlan, writeRecordSteps, type HostState, type StagedPlan } from "./jail.js";
+import {
+  addressClashes,
+  isImageJail,
+  recordPaths,
+  removeRecordSteps,
+  stagedPlan,
+  writeRecordSteps,
+  type HostState,
+  type StagedPlan,
+} from "./jail.js";
 import { RECORD_FLAG_VALUES, type JailRecord, type JailStatus } from "./record.js";
 import { formatAddressList, validateJailName, MAX_VNET_NAME_LENGTH, type JailAddress } from "./validate.js";
 import { oneTimeSshSteps, type SshBase } from "./plan-create.js";
@@ -65,7 +74,12 @@ export interface ConfigRequest {
 export const DEFAULT_DEVFS_RULESETS = [1, 2, 3, 4, 5] as const;
 /** The bpf ruleset qjail's examples ship (devfsrules_qjail_bpf50), added on first use of `config -b 50`. */
 export const BPF_RULESET = 50;
-export const BPF_RULESET_TEXT = ["[devfsrules_qjail_bpf=50]", "add include $devfsrules_jail", "add path 'bpf*' unhide", ""].join("\n");
+export const BPF_RULESET_TEXT = [
+  "[devfsrules_qjail_bpf=50]",
+  "add include $devfsrules_jail",
+  "add path 'bpf*' unhide",
+  "",
+].join("\n");
 
 const VNET_RULESETS: Partial<Record<VnetFirewall, { number: number; text: string }>> = {
   ipf: {
@@ -84,7 +98,14 @@ const VNET_RULESETS: Partial<Record<VnetFirewall, { number: number; text: string
   },
   pf: {
     number: 70,
-    text: ["[devfsrules_vjail_pf=70]", "add include $devfsrules_jail", "add path 'pf' unhide", "add path 'pflog' unhide", "add path 'bpf*' unhide", ""].join("\n"),
+    text: [
+      "[devfsrules_vjail_pf=70]",
+      "add include $devfsrules_jail",
+      "add path 'pf' unhide",
+      "add path 'pflog' unhide",
+      "add path 'bpf*' unhide",
+      "",
+    ].join("\n"),
   },
 };
 
@@ -104,7 +125,11 @@ function allowedOnStatus(change: ConfigChange, status: JailStatus): boolean {
   return change.kind === "status" && change.status === status;
 }
 
-export function planConfig(state: ConfigState, selected: readonly JailSpec[], req: ConfigRequest): StagedPlan {
+export function planConfig(
+  state: ConfigState,
+  selected: readonly JailSpec[],
+  req: ConfigRequest,
+): StagedPlan {
   const { change } = req;
   const prepare: Step[] = [];
   const commit: Step[] = [];
@@ -119,7 +144,9 @@ export function planConfig(state: ConfigState, selected: readonly JailSpec[], re
     const running = state.live.has(jail.name);
     if (change.kind === "installPackages") {
       if (!running) {
-        messages.push(`Bypassed stopped jail ${jail.name}: -P installs packages into a running jail; start it first`);
+        messages.push(
+          `Bypassed stopped jail ${jail.name}: -P installs packages into a running jail; start it first`,
+        );
         continue;
       }
       prepare.push(...installPackageSteps(state, jail));
@@ -136,7 +163,9 @@ export function planConfig(state: ConfigState, selected: readonly JailSpec[], re
       }
       // One named jail: refuse. Several (-A, prefix=): carry on with the others, as qjail does.
       if (selected.length > 1) {
-        messages.push(`Bypassed ${jail.status} status ${jail.name}: it only accepts -${jail.status === "norun" ? "r/-R" : "m/-M"}`);
+        messages.push(
+          `Bypassed ${jail.status} status ${jail.name}: it only accepts -${jail.status === "norun" ? "r/-R" : "m/-M"}`,
+        );
         continue;
       }
       throw new UsageError(
@@ -164,9 +193,17 @@ export function planConfig(state: ConfigState, selected: readonly JailSpec[], re
       }
       case "ip4":
       case "ip6": {
-        for (const c of addressClashes(state, change.list.map((a) => a.address), [jail.name])) {
+        for (const c of addressClashes(
+          state,
+          change.list.map((a) => a.address),
+          [jail.name],
+        )) {
           if (!req.force) {
-            throw new UsageError("QJ1302", `address ${shown(c.address)} is already assigned to jail ${shown(c.jail)}`, "Give another address, or add --force if both jails really share it.");
+            throw new UsageError(
+              "QJ1302",
+              `address ${shown(c.address)} is already assigned to jail ${shown(c.jail)}`,
+              "Give another address, or add --force if both jails really share it.",
+            );
           }
           warnings.push(`Existing jail ${c.jail} is already assigned IP address ${c.address}`);
         }
@@ -181,7 +218,11 @@ export function planConfig(state: ConfigState, selected: readonly JailSpec[], re
       case "ssh":
         if (isImageJail(record)) {
           // qjail writes these files after unmounting the image, so they miss it (qjail-5.md §5.3).
-          throw new UsageError("QJ1304", `-h cannot edit image jail ${shown(jail.name)} while its image is not mounted`, "Start it, edit /etc/rc.conf and /etc/ssh/sshd_config inside with 'qjail console', or use a directory jail.");
+          throw new UsageError(
+            "QJ1304",
+            `-h cannot edit image jail ${shown(jail.name)} while its image is not mounted`,
+            "Start it, edit /etc/rc.conf and /etc/ssh/sshd_config inside with 'qjail console', or use a directory jail.",
+          );
         }
         if (record.poststartssh !== "") {
           messages.push(`One-time ssh already set ${jail.name}`);
@@ -193,7 +234,12 @@ export function planConfig(state: ConfigState, selected: readonly JailSpec[], re
         break;
       case "flag":
         record[change.key] = change.on ? RECORD_FLAG_VALUES[change.key] : "";
-        if (change.key === "tmpfs" && change.on && req.freebsd) extra.push({ kind: "run", argv: ["/sbin/kldload", "-n", "tmpfs"], why: "jail(8) needs tmpfs.ko to allow tmpfs mounts" });
+        if (change.key === "tmpfs" && change.on && req.freebsd)
+          extra.push({
+            kind: "run",
+            argv: ["/sbin/kldload", "-n", "tmpfs"],
+            why: "jail(8) needs tmpfs.ko to allow tmpfs mounts",
+          });
         what = `${RECORD_FLAG_VALUES[change.key]} ${change.on ? "on" : "off"}`;
         break;
       case "fib":
@@ -236,12 +282,21 @@ export function planConfig(state: ConfigState, selected: readonly JailSpec[], re
         what = change.on ? `${change.status} status` : "normal status";
         break;
       case "packages":
-        commit.push({ kind: "writeFile", path: `${state.layout.packages}/${jail.name}`, content: change.list.map((p) => `${p}\n`).join(""), mode: 0o644 });
+        commit.push({
+          kind: "writeFile",
+          path: `${state.layout.packages}/${jail.name}`,
+          content: change.list.map((p) => `${p}\n`).join(""),
+          mode: 0o644,
+        });
         messages.push(`Successfully configured  ${jail.name}: packages ${change.list.join(" ") || "none"}`);
         continue;
       case "vinterface":
         if (change.nic !== undefined && isImageJail(record)) {
-          throw new UsageError("QJ1306", `image jail ${shown(jail.name)} cannot be a vnet jail`, "Use a directory jail for vnet.");
+          throw new UsageError(
+            "QJ1306",
+            `image jail ${shown(jail.name)} cannot be a vnet jail`,
+            "Use a directory jail for vnet.",
+          );
         }
         record.vinterface = change.nic ?? "";
         what = `vnet interface ${record.vinterface || "off"}`;
@@ -256,23 +311,57 @@ export function planConfig(state: ConfigState, selected: readonly JailSpec[], re
           messages.push(`Already a vnet jail ${jail.name}`);
           continue;
         }
-        if (isImageJail(record)) throw new UsageError("QJ1306", `image jail ${shown(jail.name)} cannot be a vnet jail`, "Use a directory jail for vnet.");
+        if (isImageJail(record))
+          throw new UsageError(
+            "QJ1306",
+            `image jail ${shown(jail.name)} cannot be a vnet jail`,
+            "Use a directory jail for vnet.",
+          );
         if (jail.name.length > MAX_VNET_NAME_LENGTH) {
-          throw new UsageError("QJ1307", `jail name ${shown(jail.name)} is longer than ${MAX_VNET_NAME_LENGTH} characters, too long for a vnet jail`, `Rename it first: qjail config -n SHORTNAME ${jail.name}`);
+          throw new UsageError(
+            "QJ1307",
+            `jail name ${shown(jail.name)} is longer than ${MAX_VNET_NAME_LENGTH} characters, too long for a vnet jail`,
+            `Rename it first: qjail config -n SHORTNAME ${jail.name}`,
+          );
         }
         if (record.vinterface === "") {
-          throw new UsageError("QJ1308", `jail ${shown(jail.name)} has no vnet interface`, `Set the host NIC to bridge first: qjail config -w em0 ${jail.name}`);
+          throw new UsageError(
+            "QJ1308",
+            `jail ${shown(jail.name)} has no vnet interface`,
+            `Set the host NIC to bridge first: qjail config -w em0 ${jail.name}`,
+          );
         }
-        if (vnetCount >= 254) throw new UsageError("QJ1309", `no vnet number left: qjail.vnetctl is at ${vnetCount} (maximum 254)`, "Delete unused vnet jails; numbers are not reused until 'qjail delete -A'.");
+        if (vnetCount >= 254)
+          throw new UsageError(
+            "QJ1309",
+            `no vnet number left: qjail.vnetctl is at ${vnetCount} (maximum 254)`,
+            "Delete unused vnet jails; numbers are not reused until 'qjail delete -A'.",
+          );
         vnetCount++;
         record.vnet = `be|${change.firewall}|${vnetCount}`;
         // A vnet jail has its own stack: no aliases, and none of the settings
         // qjail 5.0 meant to clear here (its unset used the wrong names, §7).
-        for (const k of ["interface", "ip4", "ip6", "securelevel", "cpuset", "fib", "rsockets", "quotas", "nullfs", "zfs", "tmpfs", "sysvipc", "poststartssh"] as const) record[k] = "";
+        for (const k of [
+          "interface",
+          "ip4",
+          "ip6",
+          "securelevel",
+          "cpuset",
+          "fib",
+          "rsockets",
+          "quotas",
+          "nullfs",
+          "zfs",
+          "tmpfs",
+          "sysvipc",
+          "poststartssh",
+        ] as const)
+          record[k] = "";
         extra.push(...vnetFirewallSteps(jail.rootPath, change.firewall));
         const rs = VNET_RULESETS[change.firewall];
         if (rs) {
-          if (!devfsRulesetNumbers(devfsRules).has(rs.number)) devfsRules = appendRuleset(hostSteps, state, devfsRules, rs.text, req.freebsd);
+          if (!devfsRulesetNumbers(devfsRules).has(rs.number))
+            devfsRules = appendRuleset(hostSteps, state, devfsRules, rs.text, req.freebsd);
           record.ruleset = String(rs.number);
         }
         what = `vnet ${record.vnet}`;
@@ -280,14 +369,29 @@ export function planConfig(state: ConfigState, selected: readonly JailSpec[], re
       }
     }
     prepare.push(...extra);
-    commit.push({ kind: "writeFile", path: jailConfPath(state.layout, jail.name), content: renderJailConf(record), mode: 0o644 });
+    commit.push({
+      kind: "writeFile",
+      path: jailConfPath(state.layout, jail.name),
+      content: renderJailConf(record),
+      mode: 0o644,
+    });
     const spec = { name: jail.name, status, layout: jail.layout, record };
     commit.push(...writeRecordSteps(spec));
     if (status !== jail.status) commit.push(...removeRecordSteps(jail));
     messages.push(`Successfully configured  ${jail.name}: ${what}`);
   }
-  if (vnetCount !== state.vnetCount) commit.push({ kind: "writeFile", path: state.layout.vnetctl, content: `count="${vnetCount}"\n`, mode: 0o644 });
-  return stagedPlan(`config ${describe(change)}`, { prepare: [...hostSteps, ...prepare], commit, finish }, { messages, warnings });
+  if (vnetCount !== state.vnetCount)
+    commit.push({
+      kind: "writeFile",
+      path: state.layout.vnetctl,
+      content: `count="${vnetCount}"\n`,
+      mode: 0o644,
+    });
+  return stagedPlan(
+    `config ${describe(change)}`,
+    { prepare: [...hostSteps, ...prepare], commit, finish },
+    { messages, warnings },
+  );
 }
 
 /** Options qjail 5.0 refuses on vnet jails ("This config change not allowed on vnet Jail"). */
@@ -301,38 +405,89 @@ function describe(c: ConfigChange): string {
 }
 
 /** Append a ruleset to /etc/devfs.rules and make devfs load it; returns the new text. */
-function appendRuleset(hostSteps: Step[], state: ConfigState, current: string | undefined, text: string, freebsd: boolean): string {
+function appendRuleset(
+  hostSteps: Step[],
+  state: ConfigState,
+  current: string | undefined,
+  text: string,
+  freebsd: boolean,
+): string {
   const sep = current === undefined || current === "" || current.endsWith("\n") ? "" : "\n";
   hostSteps.push(
-    { kind: "mkdir", path: state.layout.devfsRules.slice(0, state.layout.devfsRules.lastIndexOf("/")) || "/" },
+    {
+      kind: "mkdir",
+      path: state.layout.devfsRules.slice(0, state.layout.devfsRules.lastIndexOf("/")) || "/",
+    },
     { kind: "appendFile", path: state.layout.devfsRules, content: `${sep}${text}`, mode: 0o644 },
   );
-  if (freebsd) hostSteps.push({ kind: "run", argv: ["/usr/sbin/service", "devfs", "restart"], why: "load the new devfs ruleset" });
+  if (freebsd)
+    hostSteps.push({
+      kind: "run",
+      argv: ["/usr/sbin/service", "devfs", "restart"],
+      why: "load the new devfs ruleset",
+    });
   return `${current ?? ""}${sep}${text}`;
 }
 
 /** rc.conf settings and rules scripts inside a vnet jail (qjail-5.md §5.4); our own permissive starting rules. */
 function vnetFirewallSteps(root: string, fw: VnetFirewall): Step[] {
-  const rc = (lines: string[]): Step => ({ kind: "appendFile", path: `${root}/etc/rc.conf`, content: lines.map((l) => `${l}\n`).join(""), inJail: root });
-  const file = (path: string, lines: string[], mode = 0o644): Step => ({ kind: "writeFile", path: `${root}${path}`, content: lines.map((l) => `${l}\n`).join(""), mode, inJail: root });
+  const rc = (lines: string[]): Step => ({
+    kind: "appendFile",
+    path: `${root}/etc/rc.conf`,
+    content: lines.map((l) => `${l}\n`).join(""),
+    inJail: root,
+  });
+  const file = (path: string, lines: string[], mode = 0o644): Step => ({
+    kind: "writeFile",
+    path: `${root}${path}`,
+    content: lines.map((l) => `${l}\n`).join(""),
+    mode,
+    inJail: root,
+  });
   const script = VNET_FIREWALL_SCRIPTS[fw];
   switch (fw) {
     case "ipfw":
       return [
         rc(['firewall_enable="YES"', 'firewall_logging="YES"', `firewall_script="${script}"`]),
-        file(script as string, ["#!/bin/sh", "# vnet jail rules: edit to taste; run by exec.start and by rc.d/ipfw.", "/sbin/ipfw -q -f flush", "/sbin/ipfw -q add 65000 allow ip from any to any"], 0o755),
+        file(
+          script as string,
+          [
+            "#!/bin/sh",
+            "# vnet jail rules: edit to taste; run by exec.start and by rc.d/ipfw.",
+            "/sbin/ipfw -q -f flush",
+            "/sbin/ipfw -q add 65000 allow ip from any to any",
+          ],
+          0o755,
+        ),
       ];
     case "pf":
       return [
         rc(['pf_enable="YES"', 'pflog_enable="YES"', 'pf_rules="/etc/pf.vnet.conf"']),
         file("/etc/pf.vnet.conf", ["# vnet jail pf rules: edit to taste.", "pass all"]),
-        file(script as string, ["#!/bin/sh", "/sbin/pfctl -e 2>/dev/null", "/sbin/pfctl -f /etc/pf.vnet.conf"], 0o755),
+        file(
+          script as string,
+          ["#!/bin/sh", "/sbin/pfctl -e 2>/dev/null", "/sbin/pfctl -f /etc/pf.vnet.conf"],
+          0o755,
+        ),
       ];
     case "ipf":
       return [
-        rc(['ipfilter_enable="YES"', 'ipmon_enable="YES"', 'ipmon_flags="-D"', 'ipfilter_rules="/etc/ipf.vnet.boot.rules"']),
-        file("/etc/ipf.vnet.boot.rules", ["# vnet jail ipf rules: edit to taste.", "pass in all", "pass out all"]),
-        file(script as string, ["#!/bin/sh", "/sbin/ipf -E", "/sbin/ipf -Fa -f /etc/ipf.vnet.boot.rules"], 0o755),
+        rc([
+          'ipfilter_enable="YES"',
+          'ipmon_enable="YES"',
+          'ipmon_flags="-D"',
+          'ipfilter_rules="/etc/ipf.vnet.boot.rules"',
+        ]),
+        file("/etc/ipf.vnet.boot.rules", [
+          "# vnet jail ipf rules: edit to taste.",
+          "pass in all",
+          "pass out all",
+        ]),
+        file(
+          script as string,
+          ["#!/bin/sh", "/sbin/ipf -E", "/sbin/ipf -Fa -f /etc/ipf.vnet.boot.rules"],
+          0o755,
+        ),
         { kind: "mkdir", path: `${root}/var/log`, inJail: root },
         { kind: "appendFile", path: `${root}/var/log/ipfilter.log`, content: "", inJail: root },
       ];
@@ -344,7 +499,11 @@ function vnetFirewallSteps(root: string, fw: VnetFirewall): Step[] {
 function installPackageSteps(state: ConfigState, jail: JailSpec): Step[] {
   const list = state.packages.get(jail.name) ?? [];
   if (list.length === 0) {
-    throw new UsageError("QJ1310", `jail ${shown(jail.name)} has no package list`, `Write one first: qjail config -p --packages nginx,curl ${jail.name}`);
+    throw new UsageError(
+      "QJ1310",
+      `jail ${shown(jail.name)} has no package list`,
+      `Write one first: qjail config -p --packages nginx,curl ${jail.name}`,
+    );
   }
   const jid = String(state.live.get(jail.name)?.jid ?? "");
   return list.map((p) => ({ kind: "run" as const, argv: ["/usr/sbin/pkg", "-j", jid, "install", "-y", p] }));
@@ -355,7 +514,11 @@ function installPackageSteps(state: ConfigState, jail: JailSpec): Step[] {
  * commit writes the new control files and records and removes the old ones;
  * the console log follows.
  */
-function renameSteps(state: ConfigState, jail: JailSpec, newName: string): { prepare: Step[]; commit: Step[]; finish: Step[] } {
+function renameSteps(
+  state: ConfigState,
+  jail: JailSpec,
+  newName: string,
+): { prepare: Step[]; commit: Step[]; finish: Step[] } {
   validateJailName(newName, { vnet: jail.record.vnet !== "" });
   if (state.global.some((g) => g.name === newName)) {
     throw new UsageError("QJ1311", `Jailname already exists. ${shown(newName)}`, "Pick another new name.");
@@ -371,21 +534,41 @@ function renameSteps(state: ConfigState, jail: JailSpec, newName: string): { pre
   const oldThere = state.present?.has(jail.rootPath) ?? true;
   const newThere = state.present?.has(newRoot) ?? false;
   if (oldThere && newThere) {
-    throw new UsageError("QJ1312", `cannot rename ${shown(jail.name)}: ${shown(newRoot)} already exists`, `Move or remove ${newRoot} first; no jail record names it.`);
+    throw new UsageError(
+      "QJ1312",
+      `cannot rename ${shown(jail.name)}: ${shown(newRoot)} already exists`,
+      `Move or remove ${newRoot} first; no jail record names it.`,
+    );
   }
   // With the old tree gone and the new one there, an earlier rename was killed after moving it: carry on from there.
   const prepare: Step[] = oldThere ? [{ kind: "rename", from: jail.rootPath, to: newRoot }] : [];
   if (isImageJail(jail.record)) {
     record.image = `${newRoot}/${newName}.img`;
-    if (oldThere || state.present?.has(`${newRoot}/${jail.name}.img`)) prepare.push({ kind: "rename", from: `${newRoot}/${jail.name}.img`, to: record.image, inJail: newRoot });
+    if (oldThere || state.present?.has(`${newRoot}/${jail.name}.img`))
+      prepare.push({
+        kind: "rename",
+        from: `${newRoot}/${jail.name}.img`,
+        to: record.image,
+        inJail: newRoot,
+      });
   }
   const commit: Step[] = [
     { kind: "writeFile", path: record.fstab, content: renderFstab(layout, newRoot), mode: 0o644 },
     { kind: "writeFile", path: jailConfPath(layout, newName), content: renderJailConf(record), mode: 0o644 },
     ...writeRecordSteps({ name: newName, status: "normal", layout, record }),
   ];
-  if (state.exposures.has(jail.name)) commit.push({ kind: "rename", from: `${layout.exposures}/${jail.name}`, to: `${layout.exposures}/${newName}` });
-  if (state.packages.has(jail.name)) commit.push({ kind: "rename", from: `${layout.packages}/${jail.name}`, to: `${layout.packages}/${newName}` });
+  if (state.exposures.has(jail.name))
+    commit.push({
+      kind: "rename",
+      from: `${layout.exposures}/${jail.name}`,
+      to: `${layout.exposures}/${newName}`,
+    });
+  if (state.packages.has(jail.name))
+    commit.push({
+      kind: "rename",
+      from: `${layout.packages}/${jail.name}`,
+      to: `${layout.packages}/${newName}`,
+    });
   const oldRecords = recordPaths(jail);
   commit.push(
     { kind: "remove", path: oldRecords.local },
@@ -394,6 +577,8 @@ function renameSteps(state: ConfigState, jail: JailSpec, newName: string): { pre
     { kind: "remove", path: jailConfPath(layout, jail.name) },
   );
   // qjail 5.0 deletes the old console log; keeping it under the new name keeps the jail's history.
-  const finish: Step[] = state.consoleLogs?.has(jail.name) ? [{ kind: "rename", from: consoleLogPath(jail.name), to: consoleLogPath(newName) }] : [];
+  const finish: Step[] = state.consoleLogs?.has(jail.name)
+    ? [{ kind: "rename", from: consoleLogPath(jail.name), to: consoleLogPath(newName) }]
+    : [];
   return { prepare, commit, finish };
 }

@@ -3,7 +3,14 @@ import type { Step } from "./plan.js";
 import { jailConfPath, jailRootPath } from "./paths.js";
 import { renderFstab } from "./fstab.js";
 import { renderJailConf } from "./jailconf.js";
-import { addressClashes, newJailRecord, stagedPlan, writeRecordSteps, type HostState, type StagedPlan } from "./jail.js";
+import {
+  addressClashes,
+  newJailRecord,
+  stagedPlan,
+  writeRecordSteps,
+  type HostState,
+  type StagedPlan,
+} from "./jail.js";
 import { formatAddressList, validateJailName, type JailAddress } from "./validate.js";
 import type { JailRecord } from "./record.js";
 
@@ -57,13 +64,25 @@ export const IMAGE_MD_UNIT = "%MD_UNIT%";
 export function planCreate(state: CreateState, req: CreateRequest): StagedPlan {
   validateJailName(req.name);
   if (req.ip4.length === 0 && req.ip6.length === 0) {
-    throw new UsageError("QJ1201", `no address for jail ${shown(req.name)}: an -4 or -6 IP address is mandatory`, "Add -4 ADDRESS (e.g. -4 10.0.0.5) or -6 ADDRESS.");
+    throw new UsageError(
+      "QJ1201",
+      `no address for jail ${shown(req.name)}: an -4 or -6 IP address is mandatory`,
+      "Add -4 ADDRESS (e.g. -4 10.0.0.5) or -6 ADDRESS.",
+    );
   }
   if (req.oneTimeSsh && req.flavor === "ssh-default") {
-    throw new UsageError("QJ1202", `-c and -f ${shown(req.flavor)} cannot be used together`, "ssh-default already enables ssh with user qjail; drop -c, or use -c with the default flavor.");
+    throw new UsageError(
+      "QJ1202",
+      `-c and -f ${shown(req.flavor)} cannot be used together`,
+      "ssh-default already enables ssh with user qjail; drop -c, or use -c with the default flavor.",
+    );
   }
   if (req.fromArchive === undefined && !state.flavors.includes(req.flavor)) {
-    throw new UsageError("QJ1203", `Flavor not found. ${shown(req.flavor)}`, `Available flavors: ${state.flavors.join(", ") || "none (run 'qjail install')"}.`);
+    throw new UsageError(
+      "QJ1203",
+      `Flavor not found. ${shown(req.flavor)}`,
+      `Available flavors: ${state.flavors.join(", ") || "none (run 'qjail install')"}.`,
+    );
   }
   if (state.flavorConflicts.length > 0) {
     throw new UsageError(
@@ -76,7 +95,11 @@ export function planCreate(state: CreateState, req: CreateRequest): StagedPlan {
   for (const n of names) validateJailName(n);
   const taken = new Set(state.global.map((g) => g.name));
   if (req.duplicates === 0 && taken.has(req.name)) {
-    throw new UsageError("QJ1205", `Jailname already exists. ${shown(req.name)}`, "Pick another name, or delete the old jail first (qjail delete NAME).");
+    throw new UsageError(
+      "QJ1205",
+      `Jailname already exists. ${shown(req.name)}`,
+      "Pick another name, or delete the old jail first (qjail delete NAME).",
+    );
   }
   const ip4For = duplicateAddresses(req);
 
@@ -91,7 +114,11 @@ export function planCreate(state: CreateState, req: CreateRequest): StagedPlan {
       return;
     }
     const ip4 = ip4For[k] ?? [];
-    const clashes = addressClashes(state, [...ip4, ...req.ip6].map((a) => a.address), [name]);
+    const clashes = addressClashes(
+      state,
+      [...ip4, ...req.ip6].map((a) => a.address),
+      [name],
+    );
     for (const c of clashes) {
       if (!req.force) {
         throw new UsageError(
@@ -111,7 +138,8 @@ export function planCreate(state: CreateState, req: CreateRequest): StagedPlan {
       imageMiB: req.imageMiB,
     });
     if (req.fromArchive === undefined) prepare.push(...jailTreeSteps(state, req, name));
-    else if (req.oneTimeSsh) prepare.push(...oneTimeSshSteps(jailRootPath(state.layout, name), state.sshBase));
+    else if (req.oneTimeSsh)
+      prepare.push(...oneTimeSshSteps(jailRootPath(state.layout, name), state.sshBase));
     if (req.imageMiB !== undefined) prepare.push(...imageSteps(state, name, req.imageMiB));
     // fstab and jail.conf block show nowhere until the records exist; the records of every new jail are the commit.
     const control = controlFileSteps(state, record);
@@ -136,15 +164,27 @@ function duplicateAddresses(req: CreateRequest): JailAddress[][] {
   if (req.duplicates === 0) return [req.ip4];
   const first = req.ip4[0];
   if (req.ip4.length !== 1 || first === undefined) {
-    throw new UsageError("QJ1207", `-d ${req.duplicates} needs exactly one IPv4 address, got ${shown(formatAddressList(req.ip4))}`, "Give one -4 address; copy k gets its last octet + k-1.");
+    throw new UsageError(
+      "QJ1207",
+      `-d ${req.duplicates} needs exactly one IPv4 address, got ${shown(formatAddressList(req.ip4))}`,
+      "Give one -4 address; copy k gets its last octet + k-1.",
+    );
   }
   if (req.ip6.length > 0) {
-    throw new UsageError("QJ1208", `-d cannot give every copy the same -6 address ${shown(formatAddressList(req.ip6))}`, "Create the copies with -4 only and set IPv6 per jail with 'qjail config -6'.");
+    throw new UsageError(
+      "QJ1208",
+      `-d cannot give every copy the same -6 address ${shown(formatAddressList(req.ip6))}`,
+      "Create the copies with -4 only and set IPv6 per jail with 'qjail config -6'.",
+    );
   }
   const octets = first.address.split(".").map(Number);
   const last = octets[3] as number;
   if (last + req.duplicates - 1 > 254) {
-    throw new UsageError("QJ1209", `-d ${req.duplicates} from ${shown(first.address)} runs past .254`, `Use at most ${255 - last} copies from this address, or start lower.`);
+    throw new UsageError(
+      "QJ1209",
+      `-d ${req.duplicates} from ${shown(first.address)} runs past .254`,
+      `Use at most ${255 - last} copies from this address, or start lower.`,
+    );
   }
   return Array.from({ length: req.duplicates }, (_, k) => [
     { ...first, address: `${octets[0]}.${octets[1]}.${octets[2]}.${last + k}` },
@@ -156,7 +196,13 @@ function jailTreeSteps(state: CreateState, req: CreateRequest, name: string): St
   const root = jailRootPath(state.layout, name);
   const steps: Step[] = [
     { kind: "copyTree", from: state.layout.template, to: root, inJail: root },
-    { kind: "copyTree", from: `${state.layout.flavors}/${req.flavor}`, to: root, overwrite: true, inJail: root },
+    {
+      kind: "copyTree",
+      from: `${state.layout.flavors}/${req.flavor}`,
+      to: root,
+      overwrite: true,
+      inJail: root,
+    },
   ];
   if (req.oneTimeSsh) steps.push(...oneTimeSshSteps(root, state.sshBase));
   return steps;
@@ -172,7 +218,10 @@ export const USE_DNS_LINE = "UseDNS no";
  * without it (a tree not readable yet) they are appended like qjail does.
  */
 export function oneTimeSshSteps(root: string, base?: SshBase): Step[] {
-  const add = (text: string, line: string): string => (text.split("\n").includes(line) ? text : `${text}${text === "" || text.endsWith("\n") ? "" : "\n"}${line}\n`);
+  const add = (text: string, line: string): string =>
+    text.split("\n").includes(line)
+      ? text
+      : `${text}${text === "" || text.endsWith("\n") ? "" : "\n"}${line}\n`;
   const steps: Step[] = [{ kind: "mkdir", path: `${root}/etc/ssh`, inJail: root }];
   if (base === undefined) {
     steps.push(
@@ -181,18 +230,39 @@ export function oneTimeSshSteps(root: string, base?: SshBase): Step[] {
     );
   } else {
     steps.push(
-      { kind: "writeFile", path: `${root}/etc/rc.conf`, content: add(base.rcConf, SSHD_ENABLE_LINE), mode: 0o644, inJail: root },
-      { kind: "writeFile", path: `${root}/etc/ssh/sshd_config`, content: add(base.sshdConfig, USE_DNS_LINE), mode: 0o644, inJail: root },
+      {
+        kind: "writeFile",
+        path: `${root}/etc/rc.conf`,
+        content: add(base.rcConf, SSHD_ENABLE_LINE),
+        mode: 0o644,
+        inJail: root,
+      },
+      {
+        kind: "writeFile",
+        path: `${root}/etc/ssh/sshd_config`,
+        content: add(base.sshdConfig, USE_DNS_LINE),
+        mode: 0o644,
+        inJail: root,
+      },
     );
   }
   return steps;
 }
 
 /** fstab, jail.conf block, then the records that make the jail visible. */
-export function controlFileSteps(state: Pick<HostState, "layout">, record: JailRecord, status: "normal" | "norun" | "man" = "normal"): Step[] {
+export function controlFileSteps(
+  state: Pick<HostState, "layout">,
+  record: JailRecord,
+  status: "normal" | "norun" | "man" = "normal",
+): Step[] {
   return [
     { kind: "writeFile", path: record.fstab, content: renderFstab(state.layout, record.path), mode: 0o644 },
-    { kind: "writeFile", path: jailConfPath(state.layout, record.name), content: renderJailConf(record), mode: 0o644 },
+    {
+      kind: "writeFile",
+      path: jailConfPath(state.layout, record.name),
+      content: renderJailConf(record),
+      mode: 0o644,
+    },
     ...writeRecordSteps({ name: record.name, status, layout: state.layout, record }),
   ];
 }
@@ -209,8 +279,16 @@ function imageSteps(state: CreateState, name: string, mib: number): Step[] {
   const image = `${build}/${name}.img`;
   return [
     { kind: "mkdir", path: build },
-    { kind: "run", argv: ["/bin/dd", "if=/dev/zero", `of=${image}`, "bs=1m", "count=0", `seek=${mib}`], why: "sparse image file" },
-    { kind: "run", argv: ["/sbin/mdconfig", "-a", "-t", "vnode", "-f", image], why: `attach the image; it prints the unit used below as ${IMAGE_MD_UNIT}` },
+    {
+      kind: "run",
+      argv: ["/bin/dd", "if=/dev/zero", `of=${image}`, "bs=1m", "count=0", `seek=${mib}`],
+      why: "sparse image file",
+    },
+    {
+      kind: "run",
+      argv: ["/sbin/mdconfig", "-a", "-t", "vnode", "-f", image],
+      why: `attach the image; it prints the unit used below as ${IMAGE_MD_UNIT}`,
+    },
     { kind: "run", argv: ["/sbin/newfs", "-U", `/dev/${IMAGE_MD_UNIT}`] },
     { kind: "run", argv: ["/sbin/mount", `/dev/${IMAGE_MD_UNIT}`, build] },
     { kind: "run", argv: ["/bin/cp", "-Rp", `${root}/`, build] },

@@ -25,7 +25,11 @@ export interface Leftover {
   fstabPath: string;
 }
 
-export function planDelete(state: HostState, selected: readonly JailSpec[], opts: { all: boolean; leftovers?: readonly Leftover[] }): DeletePlan {
+export function planDelete(
+  state: HostState,
+  selected: readonly JailSpec[],
+  opts: { all: boolean; leftovers?: readonly Leftover[] },
+): DeletePlan {
   const commit: Step[] = [];
   const finish: Step[] = [];
   const messages: string[] = [];

@@ -69,7 +69,10 @@ export function planInstallPrepare(state: InstallState, opts: { freebsdTools: bo
     if (state.exists(saved)) steps.push({ kind: "remove", path: saved, recursive: true });
     steps.push({ kind: "rename", from: dir, to: saved });
   }
-  steps.push({ kind: "mkdir", path: layout.template, mode: 0o755 }, { kind: "mkdir", path: layout.flavors, mode: 0o755 });
+  steps.push(
+    { kind: "mkdir", path: layout.template, mode: 0o755 },
+    { kind: "mkdir", path: layout.flavors, mode: 0o755 },
+  );
   return { title: `install qjail${layout.zone ? ` zone ${layout.zone}` : ""}: prepare`, steps };
 }
 
@@ -99,39 +102,66 @@ export function planInstallFinish(state: FinishState, opts: { freebsdTools: bool
   const s = (rel: string): string => `${layout.sharedfs}/${rel}`;
   const steps: Step[] = [];
   const tpl = layout.template;
-  if (opts.freebsdTools) steps.push({ kind: "run", argv: ["/bin/chflags", "-R", "noschg,nosunlink", tpl], mayFail: true });
-  steps.push({ kind: "mkdir", path: layout.sharedfs, mode: 0o755 }, { kind: "mkdir", path: s("usr"), mode: 0o755 });
+  if (opts.freebsdTools)
+    steps.push({ kind: "run", argv: ["/bin/chflags", "-R", "noschg,nosunlink", tpl], mayFail: true });
+  steps.push(
+    { kind: "mkdir", path: layout.sharedfs, mode: 0o755 },
+    { kind: "mkdir", path: s("usr"), mode: 0o755 },
+  );
 
   // Sources and ports are shared too, empty until 'qjail update -S/-P'.
   for (const rel of ["usr/src", "usr/ports"]) {
     const have = state.templateEntry(rel);
-    if (have !== undefined) steps.push({ kind: "remove", path: t(rel), recursive: have === "dir", inJail: tpl });
-    steps.push({ kind: "mkdir", path: s(rel), mode: 0o755 }, { kind: "symlink", target: `/sharedfs/${rel}`, path: t(rel), inJail: tpl });
+    if (have !== undefined)
+      steps.push({ kind: "remove", path: t(rel), recursive: have === "dir", inJail: tpl });
+    steps.push(
+      { kind: "mkdir", path: s(rel), mode: 0o755 },
+      { kind: "symlink", target: `/sharedfs/${rel}`, path: t(rel), inJail: tpl },
+    );
   }
   for (const rel of SHARED_DIRS) {
     const have = state.templateEntry(rel);
     if (have === undefined) continue;
     // Same filesystem, so a rename moves the tree at once instead of copying it like qjail's cpio.
-    steps.push({ kind: "rename", from: t(rel), to: s(rel) }, { kind: "symlink", target: `/sharedfs/${rel}`, path: t(rel), inJail: tpl });
+    steps.push(
+      { kind: "rename", from: t(rel), to: s(rel) },
+      { kind: "symlink", target: `/sharedfs/${rel}`, path: t(rel), inJail: tpl },
+    );
   }
   for (const rel of DROPPED_DIRS) {
     const have = state.templateEntry(rel);
-    if (have !== undefined) steps.push({ kind: "remove", path: t(rel), recursive: have === "dir", inJail: tpl });
+    if (have !== undefined)
+      steps.push({ kind: "remove", path: t(rel), recursive: have === "dir", inJail: tpl });
   }
-  steps.push({ kind: "mkdir", path: t("sharedfs"), mode: 0o755, inJail: tpl }, { kind: "mkdir", path: t("usr/home"), mode: 0o755, inJail: tpl });
+  steps.push(
+    { kind: "mkdir", path: t("sharedfs"), mode: 0o755, inJail: tpl },
+    { kind: "mkdir", path: t("usr/home"), mode: 0o755, inJail: tpl },
+  );
   const home = state.templateEntry("home");
-  if (home !== undefined) steps.push({ kind: "remove", path: t("home"), recursive: home === "dir", inJail: tpl });
+  if (home !== undefined)
+    steps.push({ kind: "remove", path: t("home"), recursive: home === "dir", inJail: tpl });
   steps.push({ kind: "symlink", target: "usr/home", path: t("home"), inJail: tpl });
 
-  for (const dir of [layout.archive, layout.global, layout.local, layout.config, layout.packages, layout.fstabDir]) {
+  for (const dir of [
+    layout.archive,
+    layout.global,
+    layout.local,
+    layout.config,
+    layout.packages,
+    layout.fstabDir,
+  ]) {
     steps.push({ kind: "mkdir", path: dir, mode: 0o755 });
   }
   // qjail 5.0 resets the counter on every install (its guard tests for a directory); keep it.
-  if (!state.exists(layout.vnetctl)) steps.push({ kind: "writeFile", path: layout.vnetctl, content: 'count="0"\n', mode: 0o644 });
+  if (!state.exists(layout.vnetctl))
+    steps.push({ kind: "writeFile", path: layout.vnetctl, content: 'count="0"\n', mode: 0o644 });
 
   for (const flavor of STOCK_FLAVORS) {
     const root = `${layout.flavors}/${flavor}`;
-    steps.push({ kind: "mkdir", path: root, mode: 0o755 }, { kind: "mkdir", path: `${root}/etc`, mode: 0o755, inJail: root });
+    steps.push(
+      { kind: "mkdir", path: root, mode: 0o755 },
+      { kind: "mkdir", path: `${root}/etc`, mode: 0o755, inJail: root },
+    );
     const dirs = new Set<string>();
     for (const f of state.flavorFiles[flavor] ?? []) {
       const parent = f.path.includes("/") ? f.path.slice(0, f.path.lastIndexOf("/")) : "";
@@ -141,17 +171,37 @@ export function planInstallFinish(state: FinishState, opts: { freebsdTools: bool
       }
     }
     for (const f of state.flavorFiles[flavor] ?? []) {
-      steps.push({ kind: "writeFile", path: `${root}/${f.path}`, content: f.content, mode: f.mode, inJail: root });
+      steps.push({
+        kind: "writeFile",
+        path: `${root}/${f.path}`,
+        content: f.content,
+        mode: f.mode,
+        inJail: root,
+      });
     }
     for (const host of state.hostEtcFiles) {
-      if (state.exists(host)) steps.push({ kind: "copyTree", from: host, to: `${root}/etc/${host.split("/").pop() as string}`, overwrite: true, inJail: root });
+      if (state.exists(host))
+        steps.push({
+          kind: "copyTree",
+          from: host,
+          to: `${root}/etc/${host.split("/").pop() as string}`,
+          overwrite: true,
+          inJail: root,
+        });
     }
   }
   if (state.enableLog) {
-    if (!state.exists(layout.log)) steps.push({ kind: "mkdir", path: "/var/log" }, { kind: "writeFile", path: layout.log, content: "", mode: 0o600 });
+    if (!state.exists(layout.log))
+      steps.push(
+        { kind: "mkdir", path: "/var/log" },
+        { kind: "writeFile", path: layout.log, content: "", mode: 0o600 },
+      );
     if (!(state.newsyslog ?? "").includes("/var/log/qjail.log")) {
       const sep = state.newsyslog && !state.newsyslog.endsWith("\n") ? "\n" : "";
-      steps.push({ kind: "mkdir", path: "/etc" }, { kind: "appendFile", path: "/etc/newsyslog.conf", content: `${sep}${NEWSYSLOG_LINE}` });
+      steps.push(
+        { kind: "mkdir", path: "/etc" },
+        { kind: "appendFile", path: "/etc/newsyslog.conf", content: `${sep}${NEWSYSLOG_LINE}` },
+      );
     }
   }
   return {

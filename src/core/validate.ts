@@ -39,16 +39,32 @@ export function validateJailName(name: string, opts: { vnet?: boolean } = {}): s
   const hint = "Use letters, digits, '_' and '-' (not first), at most 50 characters, not all digits.";
   commonNameChecks("jail name", name, "QJ1010", hint);
   if (!/^[A-Za-z0-9_-]+$/.test(name)) {
-    throw new UsageError("QJ1011", `invalid jail name ${shown(name)}: only letters, digits, '_' and '-' are allowed`, hint);
+    throw new UsageError(
+      "QJ1011",
+      `invalid jail name ${shown(name)}: only letters, digits, '_' and '-' are allowed`,
+      hint,
+    );
   }
   if (/^[0-9]+$/.test(name)) {
-    throw new UsageError("QJ1012", `invalid jail name ${shown(name)}: it is all digits`, "Add a letter, e.g. " + shown(`j${name}`) + ".");
+    throw new UsageError(
+      "QJ1012",
+      `invalid jail name ${shown(name)}: it is all digits`,
+      "Add a letter, e.g. " + shown(`j${name}`) + ".",
+    );
   }
   if ((RESERVED_JAIL_NAMES as readonly string[]).includes(name)) {
-    throw new UsageError("QJ1013", `invalid jail name ${shown(name)}: it is a name qjail uses for its own directories`, "Pick another name.");
+    throw new UsageError(
+      "QJ1013",
+      `invalid jail name ${shown(name)}: it is a name qjail uses for its own directories`,
+      "Pick another name.",
+    );
   }
   if (/\.(norun|man)$/.test(name)) {
-    throw new UsageError("QJ1011", `invalid jail name ${shown(name)}: only letters, digits, '_' and '-' are allowed`, hint);
+    throw new UsageError(
+      "QJ1011",
+      `invalid jail name ${shown(name)}: only letters, digits, '_' and '-' are allowed`,
+      hint,
+    );
   }
   if (opts.vnet && name.length > MAX_VNET_NAME_LENGTH) {
     throw new UsageError(
@@ -64,8 +80,14 @@ export function validateJailName(name: string, opts: { vnet?: boolean } = {}): s
 export function validateZoneName(zone: string): string {
   const hint = "Zone names use letters, digits, '_' and '-', and are not all digits.";
   commonNameChecks("zone name", zone, "QJ1015", hint);
-  if (!/^[A-Za-z0-9_-]+$/.test(zone)) throw new UsageError("QJ1015", `invalid zone name ${shown(zone)}: only letters, digits, '_' and '-' are allowed`, hint);
-  if (/^[0-9]+$/.test(zone)) throw new UsageError("QJ1015", `invalid zone name ${shown(zone)}: it is all digits`, hint);
+  if (!/^[A-Za-z0-9_-]+$/.test(zone))
+    throw new UsageError(
+      "QJ1015",
+      `invalid zone name ${shown(zone)}: only letters, digits, '_' and '-' are allowed`,
+      hint,
+    );
+  if (/^[0-9]+$/.test(zone))
+    throw new UsageError("QJ1015", `invalid zone name ${shown(zone)}: it is all digits`, hint);
   return zone;
 }
 
@@ -82,7 +104,12 @@ export function validateInterfaceName(nic: string): string {
 export function validateFlavorName(flavor: string): string {
   const hint = "Give the name of a directory under the flavors directory, e.g. default or ssh-default.";
   commonNameChecks("flavor name", flavor, "QJ1017", hint);
-  if (!/^[A-Za-z0-9_.-]+$/.test(flavor)) throw new UsageError("QJ1017", `invalid flavor name ${shown(flavor)}: only letters, digits, '.', '_' and '-' are allowed`, hint);
+  if (!/^[A-Za-z0-9_.-]+$/.test(flavor))
+    throw new UsageError(
+      "QJ1017",
+      `invalid flavor name ${shown(flavor)}: only letters, digits, '.', '_' and '-' are allowed`,
+      hint,
+    );
   return flavor;
 }
 
@@ -106,7 +133,8 @@ export function parseAddressList(text: string, family: 4 | 6): JailAddress[] {
       ? "Give IPv4 addresses separated by commas without spaces, e.g. -4 10.0.0.5 or -4 'lo1|10.0.0.5,10.0.0.6'."
       : "Give IPv6 addresses separated by commas without spaces, e.g. -6 fd00::5 or -6 'lo1|fd00::5'.";
   if (text === "") throw new UsageError("QJ1020", `empty ${flag} address list`, hint);
-  if (/\s/.test(text)) throw new UsageError("QJ1021", `${flag} list ${shown(text)} contains white space`, hint);
+  if (/\s/.test(text))
+    throw new UsageError("QJ1021", `${flag} list ${shown(text)} contains white space`, hint);
   const out: JailAddress[] = [];
   const seen = new Set<string>();
   for (const entry of text.split(",")) {
@@ -117,11 +145,20 @@ export function parseAddressList(text: string, family: 4 | 6): JailAddress[] {
     if (bar >= 0) {
       nic = entry.slice(0, bar);
       addr = entry.slice(bar + 1);
-      if (nic === "" || addr.includes("|")) throw new UsageError("QJ1023", `malformed ${flag} entry ${shown(entry)}: expected ip or nic|ip`, hint);
+      if (nic === "" || addr.includes("|"))
+        throw new UsageError(
+          "QJ1023",
+          `malformed ${flag} entry ${shown(entry)}: expected ip or nic|ip`,
+          hint,
+        );
       validateInterfaceName(nic);
     }
     if (addr.includes("/")) {
-      throw new UsageError("QJ1024", `${flag} address ${shown(addr)} has a netmask; qjail takes bare addresses`, "Drop the /prefix: jail(8) adds the alias with the interface's own netmask.");
+      throw new UsageError(
+        "QJ1024",
+        `${flag} address ${shown(addr)} has a netmask; qjail takes bare addresses`,
+        "Drop the /prefix: jail(8) adds the alias with the interface's own netmask.",
+      );
     }
     const ok = family === 4 ? isStrictIPv4(addr) : isStrictIPv6(addr);
     if (!ok) throw new UsageError("QJ1025", `invalid IPv${family} address ${shown(addr)}`, hint);
@@ -132,7 +169,12 @@ export function parseAddressList(text: string, family: 4 | 6): JailAddress[] {
     if (family === 6 && canonical === "::") {
       throw new UsageError("QJ1026", `IPv6 address ${shown(addr)} cannot be given to a jail`, hint);
     }
-    if (seen.has(canonical)) throw new UsageError("QJ1027", `${flag} list ${shown(text)} names ${shown(addr)} twice`, "Give each address once.");
+    if (seen.has(canonical))
+      throw new UsageError(
+        "QJ1027",
+        `${flag} list ${shown(text)} names ${shown(addr)} twice`,
+        "Give each address once.",
+      );
     seen.add(canonical);
     out.push({ family, nic, address: addr });
   }
@@ -170,13 +212,21 @@ export function parseImageSize(text: string): number {
   if (!m) throw new UsageError("QJ1030", `invalid image size ${shown(text)}`, hint);
   const n = Number(m[1]);
   const mib = /[gG]/.test(m[2] as string) ? n * 1024 : n;
-  if (!Number.isSafeInteger(mib) || mib < 10) throw new UsageError("QJ1031", `image size ${shown(text)} is below the 10m minimum`, hint);
-  if (mib > 16 * 1024 * 1024) throw new UsageError("QJ1031", `image size ${shown(text)} is larger than 16t`, hint);
+  if (!Number.isSafeInteger(mib) || mib < 10)
+    throw new UsageError("QJ1031", `image size ${shown(text)} is below the 10m minimum`, hint);
+  if (mib > 16 * 1024 * 1024)
+    throw new UsageError("QJ1031", `image size ${shown(text)} is larger than 16t`, hint);
   return mib;
 }
 
 /** A whole number in [min, max], digits only (with an optional leading '-' when min < 0). */
-export function parseInteger(text: string, what: string, min: number, max: number, code: `QJ${number}` = "QJ1032"): number {
+export function parseInteger(
+  text: string,
+  what: string,
+  min: number,
+  max: number,
+  code: `QJ${number}` = "QJ1032",
+): number {
   const hint = `Give a whole number from ${min} to ${max}.`;
   if (!/^-?[0-9]{1,9}$/.test(text) || (text.startsWith("-") && min >= 0)) {
     throw new UsageError(code, `invalid ${what} ${shown(text)}: not a whole number`, hint);
@@ -189,9 +239,13 @@ export function parseInteger(text: string, what: string, min: number, max: numbe
 /** Package names for config -p (pkg names: letters, digits and + . _ - @ /). */
 export function parsePackageList(text: string): string[] {
   const hint = "Give package names separated by commas, e.g. --packages nginx,py311-certbot.";
-  const names = text.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  const names = text
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
   for (const n of names) {
-    if (!/^[A-Za-z0-9][A-Za-z0-9+._@/-]*$/.test(n) || n.length > 200) throw new UsageError("QJ1033", `invalid package name ${shown(n)}`, hint);
+    if (!/^[A-Za-z0-9][A-Za-z0-9+._@/-]*$/.test(n) || n.length > 200)
+      throw new UsageError("QJ1033", `invalid package name ${shown(n)}`, hint);
   }
   return names;
 }

@@ -37,8 +37,17 @@ async function listDir(path: string, logicalDir: string, problems: RecordFilePro
     if (d.name.startsWith(".")) continue;
     // A link could point at a host file and a FIFO would block the read: neither is a record.
     if (!d.isFile()) {
-      const kind = d.isDirectory() ? "a directory" : d.isSymbolicLink() ? "a symbolic link" : d.isFIFO() ? "a FIFO" : "a special file";
-      problems.push({ file: `${logicalDir}/${d.name}`, message: `skipped: it is ${kind}, not a record file` });
+      const kind = d.isDirectory()
+        ? "a directory"
+        : d.isSymbolicLink()
+          ? "a symbolic link"
+          : d.isFIFO()
+            ? "a FIFO"
+            : "a special file";
+      problems.push({
+        file: `${logicalDir}/${d.name}`,
+        message: `skipped: it is ${kind}, not a record file`,
+      });
       continue;
     }
     out.push(d.name);
@@ -68,9 +77,13 @@ async function readRecordDir(root: string, dir: string, problems: RecordFileProb
     const { name, status } = statusFromFileName(fileName);
     const parsed = parseRecord(texts[i] as string);
     const file = `${dir}/${fileName}`;
-    for (const p of parsed.problems) problems.push({ file, message: p.line > 0 ? `line ${p.line}: ${p.message}` : p.message });
+    for (const p of parsed.problems)
+      problems.push({ file, message: p.line > 0 ? `line ${p.line}: ${p.message}` : p.message });
     if (parsed.record.name !== "" && parsed.record.name !== name) {
-      problems.push({ file, message: `record names jail ${shown(parsed.record.name)} but the file is named ${shown(fileName)}` });
+      problems.push({
+        file,
+        message: `record names jail ${shown(parsed.record.name)} but the file is named ${shown(fileName)}`,
+      });
     }
     if (parsed.record.name === "") parsed.record.name = name;
     out.push({ fileName, name, status, record: parsed.record });
@@ -83,13 +96,20 @@ async function readRecordDir(root: string, dir: string, problems: RecordFileProb
  * order, with its .norun/.man status taken from the file name. Damaged
  * records are still returned (with empty fields) and reported in `problems`.
  */
-export async function readJails(root: string, layout: HostLayout): Promise<{ jails: JailSpec[]; problems: RecordFileProblem[] }> {
+export async function readJails(
+  root: string,
+  layout: HostLayout,
+): Promise<{ jails: JailSpec[]; problems: RecordFileProblem[] }> {
   const problems: RecordFileProblem[] = [];
   const raw = await readRecordDir(root, layout.local, problems);
   const seen = new Map<string, string>();
   for (const r of raw) {
     const other = seen.get(r.name);
-    if (other !== undefined) problems.push({ file: `${layout.local}/${r.fileName}`, message: `jail ${shown(r.name)} also has the record ${shown(other)}` });
+    if (other !== undefined)
+      problems.push({
+        file: `${layout.local}/${r.fileName}`,
+        message: `jail ${shown(r.name)} also has the record ${shown(other)}`,
+      });
     seen.set(r.name, r.fileName);
   }
   return { jails: raw.map((r) => specFromRecord(layout, r.name, r.status, r.record)), problems };
@@ -104,7 +124,11 @@ export interface GlobalJail {
 
 export async function readGlobalJails(root: string, layout: HostLayout): Promise<GlobalJail[]> {
   const problems: RecordFileProblem[] = [];
-  return (await readRecordDir(root, layout.global, problems)).map(({ name, status, record }) => ({ name, status, record }));
+  return (await readRecordDir(root, layout.global, problems)).map(({ name, status, record }) => ({
+    name,
+    status,
+    record,
+  }));
 }
 
 /**
@@ -114,30 +138,54 @@ export async function readGlobalJails(root: string, layout: HostLayout): Promise
  * - `=pfx`: a syntax error;
  * - explicit names: each must exist (any status), in the order given.
  */
-export function selectJails(all: readonly JailSpec[], args: readonly string[], opts: { allowAll?: boolean } = {}): JailSpec[] {
+export function selectJails(
+  all: readonly JailSpec[],
+  args: readonly string[],
+  opts: { allowAll?: boolean } = {},
+): JailSpec[] {
   const first = args[0];
   if (first === undefined) {
     if (opts.allowAll === false) {
-      throw new UsageError("QJ1110", "no jail name given", "Name the jail(s), give a group prefix like 'web=', or use -A for every jail.");
+      throw new UsageError(
+        "QJ1110",
+        "no jail name given",
+        "Name the jail(s), give a group prefix like 'web=', or use -A for every jail.",
+      );
     }
     return [...all];
   }
   for (const a of args) {
     if (a.startsWith("=")) {
-      throw new UsageError("QJ1111", `invalid group prefix ${shown(a)}: the '=' goes after the prefix`, `Write ${shown(`${a.slice(1)}=`)} to select every jail whose name starts with ${shown(a.slice(1))}.`);
+      throw new UsageError(
+        "QJ1111",
+        `invalid group prefix ${shown(a)}: the '=' goes after the prefix`,
+        `Write ${shown(`${a.slice(1)}=`)} to select every jail whose name starts with ${shown(a.slice(1))}.`,
+      );
     }
   }
   if (first.endsWith("=")) {
     const prefix = first.slice(0, -1);
     if (args.length > 1) {
-      throw new UsageError("QJ1112", `a group prefix ${shown(first)} cannot be combined with more names (${shown(args[1] as string)})`, "Give either one prefix or a list of names.");
+      throw new UsageError(
+        "QJ1112",
+        `a group prefix ${shown(first)} cannot be combined with more names (${shown(args[1] as string)})`,
+        "Give either one prefix or a list of names.",
+      );
     }
     if (prefix === "" || prefix.includes("=")) {
-      throw new UsageError("QJ1113", `invalid group prefix ${shown(first)}`, "Write the start of the jail names followed by '=', e.g. 'web='.");
+      throw new UsageError(
+        "QJ1113",
+        `invalid group prefix ${shown(first)}`,
+        "Write the start of the jail names followed by '=', e.g. 'web='.",
+      );
     }
     const hit = all.filter((j) => j.name.startsWith(prefix));
     if (hit.length === 0) {
-      throw new UsageError("QJ1114", `No match for group prefix. ${shown(prefix)}`, "Run 'qjail list' to see the jail names.");
+      throw new UsageError(
+        "QJ1114",
+        `No match for group prefix. ${shown(prefix)}`,
+        "Run 'qjail list' to see the jail names.",
+      );
     }
     return hit;
   }
@@ -145,9 +193,19 @@ export function selectJails(all: readonly JailSpec[], args: readonly string[], o
   const out: JailSpec[] = [];
   const picked = new Set<string>();
   for (const a of args) {
-    if (a.includes("=")) throw new UsageError("QJ1113", `invalid group prefix ${shown(a)}: only the first argument may be a prefix`, "Give either one prefix or a list of names.");
+    if (a.includes("="))
+      throw new UsageError(
+        "QJ1113",
+        `invalid group prefix ${shown(a)}: only the first argument may be a prefix`,
+        "Give either one prefix or a list of names.",
+      );
     const j = byName.get(a);
-    if (j === undefined) throw new UsageError("QJ1115", `Jail doesn't exist. ${shown(a)}`, "Run 'qjail list' to see the jail names (and -z ZONE for a zone).");
+    if (j === undefined)
+      throw new UsageError(
+        "QJ1115",
+        `Jail doesn't exist. ${shown(a)}`,
+        "Run 'qjail list' to see the jail names (and -z ZONE for a zone).",
+      );
     if (!picked.has(a)) out.push(j);
     picked.add(a);
   }
@@ -162,7 +220,11 @@ export async function assertZoneKnown(root: string, layout: HostLayout): Promise
   if (layout.zone === undefined) return;
   const st = await fsp.stat(physical(root, layout.jaildir)).catch(() => undefined);
   if (!st?.isDirectory()) {
-    throw new UsageError("QJ1116", `Un-known zone. ${shown(layout.zone)}: ${layout.jaildir} does not exist`, `Create it with 'qjail install -z ${layout.zone} -f DIR' or check the name.`);
+    throw new UsageError(
+      "QJ1116",
+      `Un-known zone. ${shown(layout.zone)}: ${layout.jaildir} does not exist`,
+      `Create it with 'qjail install -z ${layout.zone} -f DIR' or check the name.`,
+    );
   }
 }
 
@@ -171,7 +233,11 @@ export async function assertInstalled(root: string, layout: HostLayout): Promise
   await assertZoneKnown(root, layout);
   const st = await fsp.stat(physical(root, layout.sharedfs)).catch(() => undefined);
   if (!st?.isDirectory()) {
-    throw new UsageError("QJ1117", `qjail is not installed: ${layout.sharedfs} does not exist`, `Run 'qjail install${layout.zone ? ` -z ${layout.zone}` : ""} -f DIR' first (DIR holds base.txz).`);
+    throw new UsageError(
+      "QJ1117",
+      `qjail is not installed: ${layout.sharedfs} does not exist`,
+      `Run 'qjail install${layout.zone ? ` -z ${layout.zone}` : ""} -f DIR' first (DIR holds base.txz).`,
+    );
   }
 }
 
@@ -180,18 +246,34 @@ export async function assertInstalled(root: string, layout: HostLayout): Promise
  * zone's records (names and addresses are unique host-wide), and the running
  * jails from ONE platform query.
  */
-export async function loadHostState(root: string, layout: HostLayout, live: () => Promise<ReadonlyMap<string, { jid: number }>>): Promise<HostState & { problems: RecordFileProblem[] }> {
-  const [{ jails, problems }, global, running] = await Promise.all([readJails(root, layout), readGlobalJails(root, layout), live()]);
+export async function loadHostState(
+  root: string,
+  layout: HostLayout,
+  live: () => Promise<ReadonlyMap<string, { jid: number }>>,
+): Promise<HostState & { problems: RecordFileProblem[] }> {
+  const [{ jails, problems }, global, running] = await Promise.all([
+    readJails(root, layout),
+    readGlobalJails(root, layout),
+    live(),
+  ]);
   return { layout, jails, global, live: running, problems };
 }
 
 /** Names of the files in a host directory (logical path), sorted; empty when it does not exist. */
-export async function listNames(root: string, dir: string, opts: { dirsOnly?: boolean } = {}): Promise<string[]> {
+export async function listNames(
+  root: string,
+  dir: string,
+  opts: { dirsOnly?: boolean } = {},
+): Promise<string[]> {
   try {
     const ents = await fsp.readdir(physical(root, dir), { withFileTypes: true });
-    return ents.filter((e) => (opts.dirsOnly ? e.isDirectory() : true)).map((e) => e.name).sort(byteOrder);
+    return ents
+      .filter((e) => (opts.dirsOnly ? e.isDirectory() : true))
+      .map((e) => e.name)
+      .sort(byteOrder);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT" || (e as NodeJS.ErrnoException).code === "ENOTDIR") return [];
+    if ((e as NodeJS.ErrnoException).code === "ENOENT" || (e as NodeJS.ErrnoException).code === "ENOTDIR")
+      return [];
     throw e;
   }
 }
@@ -216,6 +298,8 @@ export async function readVnetCount(root: string, layout: HostLayout): Promise<n
 /** Package lists in qjail.packages: one name per line. */
 export async function readPackageLists(root: string, layout: HostLayout): Promise<Map<string, string[]>> {
   const names = await listNames(root, layout.packages);
-  const texts = await Promise.all(names.map((n) => fsp.readFile(physical(root, `${layout.packages}/${n}`), "utf8").catch(() => "")));
+  const texts = await Promise.all(
+    names.map((n) => fsp.readFile(physical(root, `${layout.packages}/${n}`), "utf8").catch(() => "")),
+  );
   return new Map(names.map((n, i) => [n, (texts[i] ?? "").split(/\s+/).filter((p) => p !== "")]));
 }

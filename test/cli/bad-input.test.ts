@@ -9,7 +9,8 @@ import { buildBaseTxz } from "../helpers/base-txz.js";
  */
 let base: { dir: string; cleanup: () => void };
 let root: { dir: string; cleanup: () => void };
-const qjail = (cmd: string, ...args: string[]) => runCli([cmd, "--root", root.dir, "--platform", "freebsd", ...args]);
+const qjail = (cmd: string, ...args: string[]) =>
+  runCli([cmd, "--root", root.dir, "--platform", "freebsd", ...args]);
 
 before(async () => {
   base = buildBaseTxz();
@@ -39,8 +40,14 @@ const cases: [string[], RegExp][] = [
   [["create", "-4", "10.0.0.9", ".hidden"], /QJ1010: invalid jail name ".hidden": it starts with a dot/],
   [["create", "-4", "10.0.0.9", "--", "-dash"], /QJ1010: invalid jail name "-dash": it starts with a dash/],
   [["create", "-4", "10.0.0.9", "a/b"], /QJ1010: invalid jail name "a\/b": it contains a path separator/],
-  [["create", "-4", "10.0.0.9", long], new RegExp(`QJ1010: invalid jail name "${long}": it is longer than 50`)],
-  [["create", "-4", "10.0.0.9", "a\tb"], /QJ1010: invalid jail name "a\\tb": it contains a control character/],
+  [
+    ["create", "-4", "10.0.0.9", long],
+    new RegExp(`QJ1010: invalid jail name "${long}": it is longer than 50`),
+  ],
+  [
+    ["create", "-4", "10.0.0.9", "a\tb"],
+    /QJ1010: invalid jail name "a\\tb": it contains a control character/,
+  ],
   [["create", "-4", "10.0.0.9", "web.1"], /QJ1011: invalid jail name "web.1"/],
   [["create", "-4", "10.0.0.9", "www"], /QJ1205: Jailname already exists. "www"/],
   [["create", "-4", "10.0.0.9", "db", "extra"], /QJ1210: one jail name expected, got "db" "extra"/],
@@ -48,12 +55,18 @@ const cases: [string[], RegExp][] = [
   // create: addresses
   [["create", "-4", "10.0.0.9/24", "db"], /QJ1024: -4 address "10.0.0.9\/24" has a netmask/],
   [["create", "-4", "10.0.0.300", "db"], /QJ1025: invalid IPv4 address "10.0.0.300"/],
-  [["create", "-4", "10.0.0.9, 10.0.0.10", "db"], /QJ1021: -4 list "10.0.0.9, 10.0.0.10" contains white space/],
+  [
+    ["create", "-4", "10.0.0.9, 10.0.0.10", "db"],
+    /QJ1021: -4 list "10.0.0.9, 10.0.0.10" contains white space/,
+  ],
   [["create", "-4", "10.0.0.9,,10.0.0.10", "db"], /QJ1022: -4 list "10.0.0.9,,10.0.0.10" has an empty entry/],
   [["create", "-4", "|10.0.0.9", "db"], /QJ1023: malformed -4 entry "\|10.0.0.9"/],
   [["create", "-4", "0em|10.0.0.9", "db"], /QJ1016: invalid interface name "0em"/],
   [["create", "-4", "10.0.0.9,10.0.0.9", "db"], /QJ1027: -4 list "10.0.0.9,10.0.0.9" names "10.0.0.9" twice/],
-  [["create", "-4", "255.255.255.255", "db"], /QJ1026: IPv4 address "255.255.255.255" cannot be given to a jail/],
+  [
+    ["create", "-4", "255.255.255.255", "db"],
+    /QJ1026: IPv4 address "255.255.255.255" cannot be given to a jail/,
+  ],
   [["create", "-6", "fd00::zz", "db"], /QJ1025: invalid IPv6 address "fd00::zz"/],
   [["create", "-6", "10.0.0.9", "db"], /QJ1025: invalid IPv6 address "10.0.0.9"/],
   [["create", "-6", "", "db"], /QJ1020: empty -6 address list/],
@@ -63,18 +76,30 @@ const cases: [string[], RegExp][] = [
   // create: other options
   [["create", "-4", "10.0.0.9", "-f", "nope", "db"], /QJ1203: Flavor not found. "nope"/],
   [["create", "-4", "10.0.0.9", "-f", "../etc", "db"], /QJ1017: invalid flavor name "..\/etc"/],
-  [["create", "-4", "10.0.0.9", "-c", "-f", "ssh-default", "db"], /QJ1202: -c and -f "ssh-default" cannot be used together/],
+  [
+    ["create", "-4", "10.0.0.9", "-c", "-f", "ssh-default", "db"],
+    /QJ1202: -c and -f "ssh-default" cannot be used together/,
+  ],
   [["create", "-4", "10.0.0.9", "-i", "5m", "db"], /QJ1031: image size "5m" is below the 10m minimum/],
   [["create", "-4", "10.0.0.9", "-i", "10k", "db"], /QJ1030: invalid image size "10k"/],
   [["create", "-4", "10.0.0.9", "-i", "1g", "db"], /QJ1215: image jails \(-i "1g"\) need mdconfig and newfs/],
   [["create", "-4", "10.0.0.9", "-d", "0", "db"], /QJ1214: -d copy count "0" is out of range/],
   [["create", "-4", "10.0.0.9", "-d", "two", "db"], /QJ1214: invalid -d copy count "two"/],
   [["create", "-4", "10.0.0.250", "-d", "10", "db"], /QJ1209: -d 10 from "10.0.0.250" runs past .254/],
-  [["create", "-4", "10.0.0.9,10.0.0.10", "-d", "2", "db"], /QJ1207: -d 2 needs exactly one IPv4 address, got "10.0.0.9,10.0.0.10"/],
+  [
+    ["create", "-4", "10.0.0.9,10.0.0.10", "-d", "2", "db"],
+    /QJ1207: -d 2 needs exactly one IPv4 address, got "10.0.0.9,10.0.0.10"/,
+  ],
   [["create", "-4", "10.0.0.9", "-a", "www", "db"], /QJ1219: No archive file found for "www"/],
   [["create", "-4", "10.0.0.9", "-a", "../www", "db"], /QJ1217: invalid archive name "..\/www"/],
-  [["create", "-4", "10.0.0.9", "-a", "www@202601010000.00.tar", "db"], /QJ1218: Full archive file name not found. "\/usr\/jails\/archive\/www@202601010000.00.tar"/],
-  [["create", "-4", "10.0.0.9", "-a", "www", "-f", "default", "db"], /QJ1212: -a and -f cannot be used together/],
+  [
+    ["create", "-4", "10.0.0.9", "-a", "www@202601010000.00.tar", "db"],
+    /QJ1218: Full archive file name not found. "\/usr\/jails\/archive\/www@202601010000.00.tar"/,
+  ],
+  [
+    ["create", "-4", "10.0.0.9", "-a", "www", "-f", "default", "db"],
+    /QJ1212: -a and -f cannot be used together/,
+  ],
   [["create", "-4", "10.0.0.9", "-a", "www", "-d", "2", "db"], /QJ1213: -a "www" cannot be combined with -d/],
   [["create", "-4", "10.0.0.9", "-a", "www", "-A", "nolab", "db"], /QJ1116: Un-known zone. "nolab"/],
   [["create", "-4", "10.0.0.9", "-A", "lab", "db"], /QJ1211: -A "lab" is only valid together with -a/],
@@ -121,7 +146,10 @@ const cases: [string[], RegExp][] = [
   [["config", "-k", "ghost"], /QJ1115: Jail doesn't exist. "ghost"/],
   // install
   [["install", "extra"], /QJ1220: install takes no arguments, got "extra"/],
-  [["install", "-f", "/nonexistent-qjail-dir"], /QJ1222: Install file not found "\/nonexistent-qjail-dir\/base.txz"/],
+  [
+    ["install", "-f", "/nonexistent-qjail-dir"],
+    /QJ1222: Install file not found "\/nonexistent-qjail-dir\/base.txz"/,
+  ],
   [["install", "-z", "9", "-f", "/tmp"], /QJ1015: invalid zone name "9"/],
   [["install", "-f", "/tmp", "-h", "mirror.example"], /QJ1221: -f and -h cannot be used together/],
   [["install", "-h", "bad host!"], /QJ1507: invalid mirror host "bad host!"/],
@@ -145,6 +173,10 @@ test("a refusal under --json is one JSON error document", async () => {
   const r = await qjail("list", "--json", "nope");
   assert.equal(r.code, 3);
   assert.deepEqual(JSON.parse(r.stdout), {
-    error: { code: "QJ1115", message: `Jail doesn't exist. "nope"`, hint: "Run 'qjail list' to see the jail names (and -z ZONE for a zone)." },
+    error: {
+      code: "QJ1115",
+      message: `Jail doesn't exist. "nope"`,
+      hint: "Run 'qjail list' to see the jail names (and -z ZONE for a zone).",
+    },
   });
 });

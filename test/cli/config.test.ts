@@ -9,37 +9,67 @@ import { renderJailConf } from "../../src/core/jailconf.js";
 import { hostLayout } from "../../src/core/paths.js";
 
 // Every `config` option of qjail-5.md §4.9, one after the other on one jail.
-const rec = newJailRecord(hostLayout(), { name: "www", ip4: "10.0.0.5", ip6: "", interface: "lo1", oneTimeSsh: false });
-const db = newJailRecord(hostLayout(), { name: "db", ip4: "10.0.0.6", ip6: "", interface: "lo1", oneTimeSsh: false });
-const host = testdir({
-  "usr/local/etc/qjail.local/www": formatRecord(rec),
-  "usr/local/etc/qjail.global/www": formatRecord(rec),
-  "usr/local/etc/qjail.config/www": renderJailConf(rec),
-  "usr/local/etc/qjail.fstab/www": "/usr/jails/sharedfs /usr/jails/www/sharedfs nullfs ro 0 0\n",
-  "usr/local/etc/qjail.local/db.norun": formatRecord(db),
-  "usr/local/etc/qjail.global/db.norun": formatRecord(db),
-  "usr/jails/www/etc/rc.conf": "# jail rc.conf\n",
-  "usr/jails/www/etc/ssh/sshd_config": "# sshd\n",
-  "usr/jails/www/var/log/.keep": "",
-  "usr/jails/sharedfs/.keep": "",
-  "stopped.json": JSON.stringify({ __version: "2", "jail-information": { jail: [] } }),
-  "running.json": JSON.stringify({ __version: "2", "jail-information": { jail: [{ jid: 7, name: "www", path: "/usr/jails/www" }] } }),
-}, `qjail-config-${process.pid}-`);
+const rec = newJailRecord(hostLayout(), {
+  name: "www",
+  ip4: "10.0.0.5",
+  ip6: "",
+  interface: "lo1",
+  oneTimeSsh: false,
+});
+const db = newJailRecord(hostLayout(), {
+  name: "db",
+  ip4: "10.0.0.6",
+  ip6: "",
+  interface: "lo1",
+  oneTimeSsh: false,
+});
+const host = testdir(
+  {
+    "usr/local/etc/qjail.local/www": formatRecord(rec),
+    "usr/local/etc/qjail.global/www": formatRecord(rec),
+    "usr/local/etc/qjail.config/www": renderJailConf(rec),
+    "usr/local/etc/qjail.fstab/www": "/usr/jails/sharedfs /usr/jails/www/sharedfs nullfs ro 0 0\n",
+    "usr/local/etc/qjail.local/db.norun": formatRecord(db),
+    "usr/local/etc/qjail.global/db.norun": formatRecord(db),
+    "usr/jails/www/etc/rc.conf": "# jail rc.conf\n",
+    "usr/jails/www/etc/ssh/sshd_config": "# sshd\n",
+    "usr/jails/www/var/log/.keep": "",
+    "usr/jails/sharedfs/.keep": "",
+    "stopped.json": JSON.stringify({ __version: "2", "jail-information": { jail: [] } }),
+    "running.json": JSON.stringify({
+      __version: "2",
+      "jail-information": { jail: [{ jid: 7, name: "www", path: "/usr/jails/www" }] },
+    }),
+  },
+  `qjail-config-${process.pid}-`,
+);
 after(() => host.cleanup());
 
-const qjail = (args: string[], jls = "stopped.json") => runCli(["config", "--root", host.dir, "--platform", "freebsd", ...args], { env: { QJAIL_JLS_JSON: join(host.dir, jls) } });
+const qjail = (args: string[], jls = "stopped.json") =>
+  runCli(["config", "--root", host.dir, "--platform", "freebsd", ...args], {
+    env: { QJAIL_JLS_JSON: join(host.dir, jls) },
+  });
 const file = (p: string): string => readFileSync(join(host.dir, p), "utf8");
 const record = (): string => file("usr/local/etc/qjail.local/www");
 const conf = (): string => file("usr/local/etc/qjail.config/www");
 
 const steps: { args: string[]; record?: RegExp; conf?: RegExp; noConf?: RegExp; stdout?: RegExp }[] = [
-  { args: ["-k"], record: /^rsockets="allow.raw_sockets"$/m, conf: /^allow.raw_sockets;$/m, stdout: /Successfully configured {2}www: allow.raw_sockets on/ },
+  {
+    args: ["-k"],
+    record: /^rsockets="allow.raw_sockets"$/m,
+    conf: /^allow.raw_sockets;$/m,
+    stdout: /Successfully configured {2}www: allow.raw_sockets on/,
+  },
   { args: ["-K"], record: /^rsockets=""$/m, noConf: /raw_sockets/ },
   { args: ["-y"], record: /^sysvipc="allow.sysvipc"$/m, conf: /^allow.sysvipc;$/m },
   { args: ["-Y"], record: /^sysvipc=""$/m, noConf: /sysvipc/ },
   { args: ["-q"], record: /^quotas="allow.quotas"$/m, conf: /^allow.quotas;$/m },
   { args: ["-Q"], record: /^quotas=""$/m, noConf: /quotas/ },
-  { args: ["-l"], record: /^nullfs="allow.mount.nullfs"$/m, conf: /^enforce_statfs {6}= {2}"1";\nallow.mount;\nallow.mount.nullfs;$/m },
+  {
+    args: ["-l"],
+    record: /^nullfs="allow.mount.nullfs"$/m,
+    conf: /^enforce_statfs {6}= {2}"1";\nallow.mount;\nallow.mount.nullfs;$/m,
+  },
   { args: ["-L"], record: /^nullfs=""$/m, noConf: /allow.mount/ },
   { args: ["-t"], record: /^tmpfs="allow.mount.tmpfs"$/m, conf: /^allow.mount;\nallow.mount.tmpfs;$/m },
   { args: ["-T"], record: /^tmpfs=""$/m, noConf: /tmpfs/ },
@@ -53,11 +83,24 @@ const steps: { args: string[]; record?: RegExp; conf?: RegExp; noConf?: RegExp; 
   { args: ["-b", "3"], record: /^ruleset="3"$/m, conf: /^devfs_ruleset {7}= {2}"3";$/m },
   { args: ["-B"], record: /^ruleset=""$/m, conf: /^devfs_ruleset {7}= {2}"4";$/m },
   { args: ["-c", "em1"], record: /^interface="em1"$/m, conf: /^interface {11}= {2}"em1";$/m },
-  { args: ["-4", "10.0.0.50,lo1|10.0.0.51"], record: /^ip4="10.0.0.50,lo1\|10.0.0.51"$/m, conf: /^ip4.addr {12}= {2}10.0.0.50,lo1\|10.0.0.51;$/m },
+  {
+    args: ["-4", "10.0.0.50,lo1|10.0.0.51"],
+    record: /^ip4="10.0.0.50,lo1\|10.0.0.51"$/m,
+    conf: /^ip4.addr {12}= {2}10.0.0.50,lo1\|10.0.0.51;$/m,
+  },
   { args: ["-6", "fd00::50"], record: /^ip6="fd00::50"$/m, conf: /^ip6.addr {12}= {2}fd00::50;$/m },
-  { args: ["-h"], record: /^poststartssh="yes"$/m, conf: /^exec.poststart {6}= {2}"jexec www {7}pw adduser www/m },
+  {
+    args: ["-h"],
+    record: /^poststartssh="yes"$/m,
+    conf: /^exec.poststart {6}= {2}"jexec www {7}pw adduser www/m,
+  },
   { args: ["-w", "em0"], record: /^vinterface="em0"$/m },
-  { args: ["-v", "ipfw"], record: /^vnet="be\|ipfw\|1"\nvinterface="em0"$/m, conf: /^vnet;\nvnet.interface {6}= {2}"epair1b";$/m, noConf: /ip4.addr|exec.stop|poststart/ },
+  {
+    args: ["-v", "ipfw"],
+    record: /^vnet="be\|ipfw\|1"\nvinterface="em0"$/m,
+    conf: /^vnet;\nvnet.interface {6}= {2}"epair1b";$/m,
+    noConf: /ip4.addr|exec.stop|poststart/,
+  },
   { args: ["-V"], record: /^vnet=""$/m, conf: /^exec.stop {11}= {2}"\/bin\/sh \/etc\/rc.shutdown";$/m },
   { args: ["-W"], record: /^vinterface=""$/m },
   { args: ["-p", "--packages", "nginx,curl"], stdout: /packages nginx curl/ },
@@ -75,7 +118,10 @@ test("each option changes its record key and regenerates the jail.conf block", a
     assert.equal(file("usr/local/etc/qjail.global/www"), record(), `${label}: global copy`);
     assert.ok(record().endsWith('imagedevice=""\n'), `${label}: every key written`);
   }
-  assert.equal(file("usr/jails/www/etc/rc.conf"), '# jail rc.conf\nsshd_enable=YES\nfirewall_enable="YES"\nfirewall_logging="YES"\nfirewall_script="/etc/ipfw.vnet.rules"\n');
+  assert.equal(
+    file("usr/jails/www/etc/rc.conf"),
+    '# jail rc.conf\nsshd_enable=YES\nfirewall_enable="YES"\nfirewall_logging="YES"\nfirewall_script="/etc/ipfw.vnet.rules"\n',
+  );
   assert.equal(file("usr/jails/www/etc/ssh/sshd_config"), "# sshd\nUseDNS no\n");
   assert.match(file("usr/jails/www/etc/ipfw.vnet.rules"), /^#!\/bin\/sh\n/);
   assert.equal(file("usr/local/etc/qjail.vnetctl"), 'count="1"\n');
@@ -84,13 +130,19 @@ test("each option changes its record key and regenerates the jail.conf block", a
 
 test("-r/-R and -m/-M rename the record files; -d prints the block", async () => {
   assert.equal((await qjail(["-r", "www"])).code, 0);
-  assert.ok(existsSync(join(host.dir, "usr/local/etc/qjail.local/www.norun")) && existsSync(join(host.dir, "usr/local/etc/qjail.global/www.norun")));
+  assert.ok(
+    existsSync(join(host.dir, "usr/local/etc/qjail.local/www.norun")) &&
+      existsSync(join(host.dir, "usr/local/etc/qjail.global/www.norun")),
+  );
   assert.equal((await qjail(["-r", "www"])).stdout, "Already set to norun status www\n");
   assert.equal((await qjail(["-d", "www"])).stdout, conf());
   assert.equal((await qjail(["-R", "www"])).code, 0);
   assert.equal((await qjail(["-M", "www"])).stdout, "Not in man status www\n");
   assert.equal((await qjail(["-m", "www"])).code, 0);
-  assert.ok(existsSync(join(host.dir, "usr/local/etc/qjail.local/www.man")) && !existsSync(join(host.dir, "usr/local/etc/qjail.local/www")));
+  assert.ok(
+    existsSync(join(host.dir, "usr/local/etc/qjail.local/www.man")) &&
+      !existsSync(join(host.dir, "usr/local/etc/qjail.local/www")),
+  );
   assert.equal((await qjail(["-M", "www"])).code, 0);
   assert.match(record(), /^deffile="\/usr\/local\/etc\/qjail.local\/www"$/m);
 });
@@ -104,7 +156,10 @@ test("-P installs the package list into the running jail; every other option byp
   const k = await qjail(["-k", "www"], "running.json");
   assert.equal(k.stdout, "Bypassed running jail www\n");
   assert.equal(record(), before);
-  assert.equal((await qjail(["-P", "www"])).stdout, "Bypassed stopped jail www: -P installs packages into a running jail; start it first\n");
+  assert.equal(
+    (await qjail(["-P", "www"])).stdout,
+    "Bypassed stopped jail www: -P installs packages into a running jail; start it first\n",
+  );
 });
 
 test("-b 50 appends the bpf ruleset to an existing devfs.rules once", async () => {
@@ -114,7 +169,10 @@ test("-b 50 appends the bpf ruleset to an existing devfs.rules once", async () =
   const r = await qjail(["-b", "50", "www"]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /service devfs restart/);
-  assert.equal(readFileSync(rules, "utf8"), "[devfsrules_mine=10]\nadd path 'tun*' unhide\n[devfsrules_qjail_bpf=50]\nadd include $devfsrules_jail\nadd path 'bpf*' unhide\n");
+  assert.equal(
+    readFileSync(rules, "utf8"),
+    "[devfsrules_mine=10]\nadd path 'tun*' unhide\n[devfsrules_qjail_bpf=50]\nadd include $devfsrules_jail\nadd path 'bpf*' unhide\n",
+  );
   assert.equal((await qjail(["-b", "50", "www"])).code, 0);
   assert.equal((readFileSync(rules, "utf8").match(/qjail_bpf/g) ?? []).length, 1);
   assert.equal((await qjail(["-b", "10", "www"])).code, 0);
@@ -124,7 +182,10 @@ test("-b 50 appends the bpf ruleset to an existing devfs.rules once", async () =
 test("-A applies the option to every jail of the zone; a norun jail only takes -r/-R", async () => {
   const q = await qjail(["-A", "-q"]);
   assert.equal(q.code, 0, q.stderr);
-  assert.equal(q.stdout, "Bypassed norun status db: it only accepts -r/-R\nSuccessfully configured  www: allow.quotas on\n");
+  assert.equal(
+    q.stdout,
+    "Bypassed norun status db: it only accepts -r/-R\nSuccessfully configured  www: allow.quotas on\n",
+  );
   assert.match(file("usr/local/etc/qjail.local/db.norun"), /^quotas=""$/m);
   const one = await qjail(["-q", "db"]);
   assert.equal(one.code, 3);

@@ -19,7 +19,18 @@ before(async () => {
   seed = tempDir(`qjail-crash-seed-${process.pid}-`);
   const r = await runCli(["install", "--root", seed.dir, "--platform", "freebsd", "-f", base.dir]);
   assert.equal(r.code, 0, r.stderr);
-  const c = await runCli(["create", "--root", seed.dir, "--platform", "freebsd", "-n", "lo1", "-4", "10.0.0.5", "old"]);
+  const c = await runCli([
+    "create",
+    "--root",
+    seed.dir,
+    "--platform",
+    "freebsd",
+    "-n",
+    "lo1",
+    "-4",
+    "10.0.0.5",
+    "old",
+  ]);
   assert.equal(c.code, 0, c.stderr);
 });
 after(() => {
@@ -38,14 +49,19 @@ function freshRoot(): string {
 
 function qjailKilledAtPoint(root: string, point: string, args: string[]): { killed: boolean } {
   const [cmd, ...pre] = qjailArgv();
-  const r = spawnSync(cmd as string, [...pre, ...args.slice(0, 1), "--root", root, "--platform", "freebsd", ...args.slice(1)], {
-    env: { ...process.env, QJAIL_CRASH_AT: point },
-    encoding: "utf8",
-  });
+  const r = spawnSync(
+    cmd as string,
+    [...pre, ...args.slice(0, 1), "--root", root, "--platform", "freebsd", ...args.slice(1)],
+    {
+      env: { ...process.env, QJAIL_CRASH_AT: point },
+      encoding: "utf8",
+    },
+  );
   return { killed: r.signal === "SIGKILL" };
 }
 
-const qjailKilledAt = (root: string, k: number, args: string[]): { killed: boolean } => qjailKilledAtPoint(root, `step:${k}`, args);
+const qjailKilledAt = (root: string, k: number, args: string[]): { killed: boolean } =>
+  qjailKilledAtPoint(root, `step:${k}`, args);
 
 function assertWholeOrInvisible(root: string, name: string, label: string): "whole" | "invisible" {
   // lstat: bin is an absolute link (/sharedfs/bin) that only resolves inside the jail.
@@ -53,7 +69,12 @@ function assertWholeOrInvisible(root: string, name: string, label: string): "who
   const local = at(`usr/local/etc/qjail.local/${name}`);
   const global = at(`usr/local/etc/qjail.global/${name}`);
   if (!local && !global) return "invisible";
-  for (const p of [`usr/jails/${name}/etc/rc.conf`, `usr/jails/${name}/bin`, `usr/local/etc/qjail.fstab/${name}`, `usr/local/etc/qjail.config/${name}`]) {
+  for (const p of [
+    `usr/jails/${name}/etc/rc.conf`,
+    `usr/jails/${name}/bin`,
+    `usr/local/etc/qjail.fstab/${name}`,
+    `usr/local/etc/qjail.config/${name}`,
+  ]) {
     assert.ok(at(p), `${label}: record present but ${p} is missing`);
   }
   return "whole";
@@ -93,7 +114,8 @@ test("a delete killed after its records went is finished by naming the jail agai
   const r = await runCli(["delete", "--root", root, "--platform", "freebsd", "old"]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, "Removed the leftovers of an interrupted delete  old\n");
-  for (const p of ["usr/jails/old", "usr/local/etc/qjail.fstab/old", "usr/local/etc/qjail.config/old"]) assert.equal(lstatSync(join(root, p), { throwIfNoEntry: false }), undefined, p);
+  for (const p of ["usr/jails/old", "usr/local/etc/qjail.fstab/old", "usr/local/etc/qjail.config/old"])
+    assert.equal(lstatSync(join(root, p), { throwIfNoEntry: false }), undefined, p);
   const again = await runCli(["delete", "--root", root, "--platform", "freebsd", "old"]);
   assert.equal(again.code, 3);
   assert.match(again.stderr, /QJ1115: Jail doesn't exist. "old"/);
@@ -103,7 +125,10 @@ test("a rename killed after moving the tree is finished by running it again", as
   const root = freshRoot();
   const { killed } = qjailKilledAtPoint(root, "step:1", ["config", "-n", "new", "old"]);
   assert.ok(killed);
-  assert.ok(lstatSync(join(root, "usr/jails/new"), { throwIfNoEntry: false }) && !lstatSync(join(root, "usr/jails/old"), { throwIfNoEntry: false }));
+  assert.ok(
+    lstatSync(join(root, "usr/jails/new"), { throwIfNoEntry: false }) &&
+      !lstatSync(join(root, "usr/jails/old"), { throwIfNoEntry: false }),
+  );
   assert.equal(assertWholeOrInvisible(root, "new", "after the kill"), "invisible");
   const r = await runCli(["config", "--root", root, "--platform", "freebsd", "-n", "new", "old"]);
   assert.equal(r.code, 0, r.stderr);

@@ -7,7 +7,8 @@ import { buildBaseTxz } from "../helpers/base-txz.js";
 
 let base: { dir: string; cleanup: () => void };
 let root: { dir: string; cleanup: () => void };
-const qjail = (cmd: string, ...args: string[]) => runCli([cmd, "--root", root.dir, "--platform", "freebsd", ...args]);
+const qjail = (cmd: string, ...args: string[]) =>
+  runCli([cmd, "--root", root.dir, "--platform", "freebsd", ...args]);
 const read = (p: string): string => readFileSync(join(root.dir, p), "utf8");
 before(async () => {
   base = buildBaseTxz();
@@ -22,9 +23,15 @@ after(() => {
 test("-d makes numbered copies with consecutive addresses", async () => {
   const r = await qjail("create", "-n", "lo1", "-4", "10.0.0.10", "-d", "3", "web");
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.stdout, "Successfully created  web-001\nSuccessfully created  web-002\nSuccessfully created  web-003\n");
+  assert.equal(
+    r.stdout,
+    "Successfully created  web-001\nSuccessfully created  web-002\nSuccessfully created  web-003\n",
+  );
   assert.match(read("usr/local/etc/qjail.local/web-003"), /^ip4="10.0.0.12"$/m);
-  assert.equal(read("usr/local/etc/qjail.fstab/web-002"), "/usr/jails/sharedfs /usr/jails/web-002/sharedfs nullfs ro 0 0\n");
+  assert.equal(
+    read("usr/local/etc/qjail.fstab/web-002"),
+    "/usr/jails/sharedfs /usr/jails/web-002/sharedfs nullfs ro 0 0\n",
+  );
   assert.ok(!existsSync(join(root.dir, "usr/jails/web")), "no source jail is left behind");
 });
 

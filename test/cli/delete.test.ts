@@ -47,7 +47,10 @@ test("delete refuses while something is mounted inside the jail, and changes not
   const before = treeDigest(host.dir);
   const r = await qjail("www");
   assert.equal(r.code, 3);
-  assert.match(r.stderr, /QJ1121: refusing to remove "\/usr\/jails\/www": "\/usr\/jails\/www\/sharedfs" is still mounted/);
+  assert.match(
+    r.stderr,
+    /QJ1121: refusing to remove "\/usr\/jails\/www": "\/usr\/jails\/www\/sharedfs" is still mounted/,
+  );
   assert.deepEqual(treeDigest(host.dir), before);
   assert.equal(readFileSync(join(mp, "source-data"), "utf8"), "must survive\n");
   execFileSync("umount", [mounted.pop() as string]);

@@ -60,35 +60,58 @@ const web1Conf = [
 ].join("\n");
 const web1 = record("web1", { ip4: "10.0.0.5,10.0.0.6", ip6: "fd00::5" });
 const old1 = record("old1", { ip4: "10.0.0.7", deffile: "/usr/local/etc/qjail.local/old1.norun" });
-const db = record("db", { ip4: "em0|10.0.0.8", imagetype: "simple", image: "/usr/jails/db/db.img", imageblockcount: "1024", deffile: "/usr/local/etc/qjail.local/db.man" });
+const db = record("db", {
+  ip4: "em0|10.0.0.8",
+  imagetype: "simple",
+  image: "/usr/jails/db/db.img",
+  imageblockcount: "1024",
+  deffile: "/usr/local/etc/qjail.local/db.man",
+});
 const labdb = record("labdb", { ip4: "10.0.1.5" }, "lab");
-const host = testdir({
-  "usr/local/etc/qjail.local/web1": web1,
-  "usr/local/etc/qjail.global/web1": web1,
-  "usr/local/etc/qjail.config/web1": web1Conf,
-  "usr/local/etc/qjail.fstab/web1": "/usr/jails/sharedfs /usr/jails/web1/sharedfs nullfs ro 0 0\n",
-  "usr/local/etc/qjail.local/old1.norun": old1,
-  "usr/local/etc/qjail.global/old1.norun": old1,
-  "usr/local/etc/qjail.local/db.man": db,
-  "usr/local/etc/qjail.global/db.man": db,
-  "usr/local/etc/qjail.local.lab/labdb": labdb,
-  "usr/local/etc/qjail.global/labdb": labdb,
-  "usr/local/etc/qjail.vnetctl": 'count="0"\n',
-  // The host lock's file persists after the first mutation; present from the start so digests compare state only.
-  "var/run/qjail.lock": "",
-  "usr/jails/sharedfs/bin/sh": "sh\n",
-  "usr/jails/web1/etc/rc.conf": 'sshd_enable="NO"\n',
-  "usr/jails/web1/sharedfs/.keep": "",
-  "usr/jails/old1/etc/rc.conf": "\n",
-  "usr/jails/db/db.img": "",
-  "usr/jails.lab/sharedfs/.keep": "",
-  "var/log/qjail.web1.console.log": "boot\n",
-  "jls.json": JSON.stringify({ __version: "2", "jail-information": { jail: [{ jid: 12, name: "web1", path: "/usr/jails/web1", ipv4_addrs: ["10.0.0.5", "10.0.0.6"], ipv6_addrs: ["fd00::5"] }] } }),
-}, `qjail-compat-${process.pid}-`);
+const host = testdir(
+  {
+    "usr/local/etc/qjail.local/web1": web1,
+    "usr/local/etc/qjail.global/web1": web1,
+    "usr/local/etc/qjail.config/web1": web1Conf,
+    "usr/local/etc/qjail.fstab/web1": "/usr/jails/sharedfs /usr/jails/web1/sharedfs nullfs ro 0 0\n",
+    "usr/local/etc/qjail.local/old1.norun": old1,
+    "usr/local/etc/qjail.global/old1.norun": old1,
+    "usr/local/etc/qjail.local/db.man": db,
+    "usr/local/etc/qjail.global/db.man": db,
+    "usr/local/etc/qjail.local.lab/labdb": labdb,
+    "usr/local/etc/qjail.global/labdb": labdb,
+    "usr/local/etc/qjail.vnetctl": 'count="0"\n',
+    // The host lock's file persists after the first mutation; present from the start so digests compare state only.
+    "var/run/qjail.lock": "",
+    "usr/jails/sharedfs/bin/sh": "sh\n",
+    "usr/jails/web1/etc/rc.conf": 'sshd_enable="NO"\n',
+    "usr/jails/web1/sharedfs/.keep": "",
+    "usr/jails/old1/etc/rc.conf": "\n",
+    "usr/jails/db/db.img": "",
+    "usr/jails.lab/sharedfs/.keep": "",
+    "var/log/qjail.web1.console.log": "boot\n",
+    "jls.json": JSON.stringify({
+      __version: "2",
+      "jail-information": {
+        jail: [
+          {
+            jid: 12,
+            name: "web1",
+            path: "/usr/jails/web1",
+            ipv4_addrs: ["10.0.0.5", "10.0.0.6"],
+            ipv6_addrs: ["fd00::5"],
+          },
+        ],
+      },
+    }),
+  },
+  `qjail-compat-${process.pid}-`,
+);
 after(() => host.cleanup());
 
 const env = { QJAIL_JLS_JSON: join(host.dir, "jls.json") };
-const qjail = (cmd: string, ...args: string[]) => runCli([cmd, "--root", host.dir, "--platform", "freebsd", ...args], { env });
+const qjail = (cmd: string, ...args: string[]) =>
+  runCli([cmd, "--root", host.dir, "--platform", "freebsd", ...args], { env });
 
 test("list shows a qjail 5.x host exactly as qjail does", async () => {
   const r = await qjail("list");
@@ -118,14 +141,33 @@ test("list shows a qjail 5.x host exactly as qjail does", async () => {
 test("list --json and group selection", async () => {
   const r = await qjail("list", "--json", "web=");
   assert.equal(r.code, 0);
-  const doc = JSON.parse(r.stdout) as { __version: string; "qjail-information": { jail: Record<string, unknown>[] } };
+  const doc = JSON.parse(r.stdout) as {
+    __version: string;
+    "qjail-information": { jail: Record<string, unknown>[] };
+  };
   assert.equal(doc.__version, "1");
-  assert.deepEqual(doc["qjail-information"].jail.map((j) => [j.name, j.state, j.jid, j.status]), [["web1", "running", 12, "normal"]]);
+  assert.deepEqual(
+    doc["qjail-information"].jail.map((j) => [j.name, j.state, j.jid, j.status]),
+    [["web1", "running", 12, "normal"]],
+  );
   const all = JSON.parse((await qjail("list", "--json")).stdout) as typeof doc;
-  assert.deepEqual(all["qjail-information"].jail.map((j) => [j.name, j.status, j.type]), [["db", "man", "image"], ["old1", "norun", "directory"], ["web1", "normal", "directory"]]);
+  assert.deepEqual(
+    all["qjail-information"].jail.map((j) => [j.name, j.status, j.type]),
+    [
+      ["db", "man", "image"],
+      ["old1", "norun", "directory"],
+      ["web1", "normal", "directory"],
+    ],
+  );
   const miss = await qjail("list", "--json", "zz=");
   assert.equal(miss.code, 3);
-  assert.deepEqual(JSON.parse(miss.stdout), { error: { code: "QJ1114", message: 'No match for group prefix. "zz"', hint: "Run 'qjail list' to see the jail names." } });
+  assert.deepEqual(JSON.parse(miss.stdout), {
+    error: {
+      code: "QJ1114",
+      message: 'No match for group prefix. "zz"',
+      hint: "Run 'qjail list' to see the jail names.",
+    },
+  });
 });
 
 test("config and delete skip a running jail and change nothing", async () => {
@@ -141,19 +183,36 @@ test("config and delete skip a running jail and change nothing", async () => {
 test("a jail created by qjail is configured: record and block regenerated in qjail's format", async () => {
   const stopped = { QJAIL_JLS_JSON: join(host.dir, "none.json") };
   writeFileSync(stopped.QJAIL_JLS_JSON, JSON.stringify({ __version: "2", "jail-information": { jail: [] } }));
-  const r = await runCli(["config", "--root", host.dir, "--platform", "freebsd", "-k", "web1"], { env: stopped });
+  const r = await runCli(["config", "--root", host.dir, "--platform", "freebsd", "-k", "web1"], {
+    env: stopped,
+  });
   assert.equal(r.code, 0, r.stderr);
   const conf = readFileSync(join(host.dir, "usr/local/etc/qjail.config/web1"), "utf8");
-  assert.equal(conf, web1Conf.replace('devfs_ruleset  ', "allow.raw_sockets;\ndevfs_ruleset  "));
-  assert.equal(readFileSync(join(host.dir, "usr/local/etc/qjail.local/web1"), "utf8"), web1.replace('rsockets=""', 'rsockets="allow.raw_sockets"'));
-  const norun = await runCli(["config", "--root", host.dir, "--platform", "freebsd", "-k", "old1"], { env: stopped });
+  assert.equal(conf, web1Conf.replace("devfs_ruleset  ", "allow.raw_sockets;\ndevfs_ruleset  "));
+  assert.equal(
+    readFileSync(join(host.dir, "usr/local/etc/qjail.local/web1"), "utf8"),
+    web1.replace('rsockets=""', 'rsockets="allow.raw_sockets"'),
+  );
+  const norun = await runCli(["config", "--root", host.dir, "--platform", "freebsd", "-k", "old1"], {
+    env: stopped,
+  });
   assert.equal(norun.code, 3);
   assert.match(norun.stderr, /QJ1301: jail "old1" is in norun status/);
 
-  const del = await runCli(["delete", "--root", host.dir, "--platform", "freebsd", "web1", "old1"], { env: stopped });
+  const del = await runCli(["delete", "--root", host.dir, "--platform", "freebsd", "web1", "old1"], {
+    env: stopped,
+  });
   assert.equal(del.code, 0, del.stderr);
   assert.equal(del.stdout, "Successfully deleted  web1\nSuccessfully deleted  old1\n");
-  for (const f of ["usr/jails/web1", "usr/jails/old1", "usr/local/etc/qjail.local/web1", "usr/local/etc/qjail.global/old1.norun", "usr/local/etc/qjail.config/web1", "usr/local/etc/qjail.fstab/web1", "var/log/qjail.web1.console.log"]) {
+  for (const f of [
+    "usr/jails/web1",
+    "usr/jails/old1",
+    "usr/local/etc/qjail.local/web1",
+    "usr/local/etc/qjail.global/old1.norun",
+    "usr/local/etc/qjail.config/web1",
+    "usr/local/etc/qjail.fstab/web1",
+    "var/log/qjail.web1.console.log",
+  ]) {
     assert.ok(!existsSync(join(host.dir, f)), f);
   }
   assert.ok(existsSync(join(host.dir, "usr/local/etc/qjail.local/db.man")));
@@ -175,7 +234,10 @@ test("list of 1,000 jails stays fast", async () => {
     const r = await runCli(args);
     const ms = performance.now() - t0;
     assert.equal(r.code, 0);
-    assert.equal((JSON.parse(r.stdout) as { "qjail-information": { jail: unknown[] } })["qjail-information"].jail.length, 1000);
+    assert.equal(
+      (JSON.parse(r.stdout) as { "qjail-information": { jail: unknown[] } })["qjail-information"].jail.length,
+      1000,
+    );
     // The design target is 150 ms; the bound leaves room for a loaded CI machine.
     assert.ok(ms < 600, `list of 1000 jails took ${ms.toFixed(0)} ms`);
   } finally {

@@ -7,7 +7,8 @@ import { newJailRecord, writeRecordSteps } from "../../src/core/jail.js";
 import { hostLayout } from "../../src/core/paths.js";
 
 const layout = hostLayout();
-const www = (): ReturnType<typeof newJailRecord> => newJailRecord(layout, { name: "www", ip4: "10.0.0.5", ip6: "", interface: "lo1", oneTimeSsh: false });
+const www = (): ReturnType<typeof newJailRecord> =>
+  newJailRecord(layout, { name: "www", ip4: "10.0.0.5", ip6: "", interface: "lo1", oneTimeSsh: false });
 
 test("a new jail's jail.conf block is qjail 5.0's text, byte for byte", () => {
   assert.equal(
@@ -114,12 +115,18 @@ test("parseJailConf reads a rendered block back", () => {
   assert.equal(jailConfValue(conf, "enforce_statfs"), "1");
   assert.equal(jailConfValue(conf, "allow.mount.nullfs"), "");
   assert.equal(jailConfValue(conf, "allow.raw_sockets"), undefined);
-  assert.throws(() => parseJailConf("www {\npath = \"/x\";\n"), /QJ1040|no complete/);
+  assert.throws(() => parseJailConf('www {\npath = "/x";\n'), /QJ1040|no complete/);
 });
 
 test("the fstab is qjail's one line", () => {
-  assert.equal(renderFstab(layout, "/usr/jails/www"), "/usr/jails/sharedfs /usr/jails/www/sharedfs nullfs ro 0 0\n");
-  assert.equal(renderFstab(hostLayout("lab"), "/usr/jails.lab/db"), "/usr/jails.lab/sharedfs /usr/jails.lab/db/sharedfs nullfs ro 0 0\n");
+  assert.equal(
+    renderFstab(layout, "/usr/jails/www"),
+    "/usr/jails/sharedfs /usr/jails/www/sharedfs nullfs ro 0 0\n",
+  );
+  assert.equal(
+    renderFstab(hostLayout("lab"), "/usr/jails.lab/db"),
+    "/usr/jails.lab/sharedfs /usr/jails.lab/db/sharedfs nullfs ro 0 0\n",
+  );
   assert.deepEqual(parseFstab("# c\n/usr/jails/sharedfs /usr/jails/www/sharedfs nullfs ro 0 0\n"), [
     { device: "/usr/jails/sharedfs", mountPoint: "/usr/jails/www/sharedfs", type: "nullfs", options: "ro" },
   ]);
@@ -160,7 +167,14 @@ test("a new jail's definition record: every key, qjail's order", () => {
 });
 
 test("an image jail's record and a manual-status record's deffile", () => {
-  const img = newJailRecord(layout, { name: "db", ip4: "10.0.0.7", ip6: "", interface: "em0", oneTimeSsh: true, imageMiB: 2048 });
+  const img = newJailRecord(layout, {
+    name: "db",
+    ip4: "10.0.0.7",
+    ip6: "",
+    interface: "em0",
+    oneTimeSsh: true,
+    imageMiB: 2048,
+  });
   assert.equal(img.image, "/usr/jails/db/db.img");
   assert.equal(img.imagetype, "simple");
   assert.equal(img.imageblockcount, "2048");

@@ -5,8 +5,15 @@ import { newJailRecord, specFromRecord } from "../../src/core/jail.js";
 import { hostLayout } from "../../src/core/paths.js";
 
 const layout = hostLayout();
-const spec = (name: string, over: Record<string, string> = {}, status: "normal" | "norun" | "man" = "normal") =>
-  specFromRecord(layout, name, status, { ...newJailRecord(layout, { name, ip4: "10.0.0.5", ip6: "", interface: "em0", oneTimeSsh: false }), ...over });
+const spec = (
+  name: string,
+  over: Record<string, string> = {},
+  status: "normal" | "norun" | "man" = "normal",
+) =>
+  specFromRecord(layout, name, status, {
+    ...newJailRecord(layout, { name, ip4: "10.0.0.5", ip6: "", interface: "em0", oneTimeSsh: false }),
+    ...over,
+  });
 
 test("qjail's table: STA letters, JID or N/A, one line per extra address", () => {
   const jails = [
@@ -34,11 +41,13 @@ test("qjail's table: STA letters, JID or N/A, one line per extra address", () =>
       "",
     ].join("\n"),
   );
-  assert.match(formatListTable([], "lab"), /^ \nJails in zone  lab\nSTA/);
+  assert.match(formatListTable([], "lab"), /^ \nJails in zone {2}lab\nSTA/);
 });
 
 test("the JSON document has stable libxo-style names", () => {
-  const doc = listDocument(listRows([spec("web1", { ip4: "lo1|10.0.0.5" })], new Map([["web1", { jid: 3 }]])));
+  const doc = listDocument(
+    listRows([spec("web1", { ip4: "lo1|10.0.0.5" })], new Map([["web1", { jid: 3 }]])),
+  );
   assert.deepEqual(JSON.parse(JSON.stringify(doc)), {
     __version: "1",
     "qjail-information": {

@@ -5,17 +5,28 @@ import { hostLayout } from "../../src/core/paths.js";
 import { newJailRecord, specFromRecord, type HostState } from "../../src/core/jail.js";
 import { planCreate, type CreateState } from "../../src/core/plan-create.js";
 import { planDelete } from "../../src/core/plan-delete.js";
-import { planConfig, BPF_RULESET_TEXT, type ConfigState, type ConfigChange } from "../../src/core/plan-config.js";
+import {
+  planConfig,
+  BPF_RULESET_TEXT,
+  type ConfigState,
+  type ConfigChange,
+} from "../../src/core/plan-config.js";
 import { planInstallFinish, planInstallPrepare } from "../../src/core/plan-install.js";
 import { parseAddressList } from "../../src/core/validate.js";
 import { UsageError } from "../../src/core/errors.js";
 
 /** Fake host state (changesets' FakeFullState habit): jails by name with optional overrides. */
-function fakeState(jails: Record<string, Record<string, string>> = {}, running: Record<string, number> = {}): HostState {
+function fakeState(
+  jails: Record<string, Record<string, string>> = {},
+  running: Record<string, number> = {},
+): HostState {
   const layout = hostLayout();
   const specs = Object.entries(jails).map(([name, over]) => {
     const { status = "normal", ...rec } = over;
-    return specFromRecord(layout, name, status as "normal", { ...newJailRecord(layout, { name, ip4: "10.0.0.5", ip6: "", interface: "lo1", oneTimeSsh: false }), ...rec });
+    return specFromRecord(layout, name, status as "normal", {
+      ...newJailRecord(layout, { name, ip4: "10.0.0.5", ip6: "", interface: "lo1", oneTimeSsh: false }),
+      ...rec,
+    });
   });
   return {
     layout,
@@ -32,7 +43,8 @@ const configState = (base: HostState, over: Partial<ConfigState> = {}): ConfigSt
   packages: new Map(),
   ...over,
 });
-const where = (s: Step): string => `${s.kind} ${"path" in s ? s.path : "to" in s ? s.to : s.kind === "run" ? s.argv.join(" ") : ""}`;
+const where = (s: Step): string =>
+  `${s.kind} ${"path" in s ? s.path : "to" in s ? s.to : s.kind === "run" ? s.argv.join(" ") : ""}`;
 const code = (f: () => unknown): string => {
   try {
     f();
@@ -44,8 +56,22 @@ const code = (f: () => unknown): string => {
 };
 
 test("create: tree first, control files next, records last", () => {
-  const st: CreateState = { ...fakeState(), flavors: ["default"], flavorConflicts: [], sshBase: { rcConf: 'a="1"', sshdConfig: "UseDNS no\n" } };
-  const plan = planCreate(st, { name: "www", ip4: parseAddressList("10.0.0.9", 4), ip6: [], nic: "lo1", flavor: "default", oneTimeSsh: true, duplicates: 0, force: false });
+  const st: CreateState = {
+    ...fakeState(),
+    flavors: ["default"],
+    flavorConflicts: [],
+    sshBase: { rcConf: 'a="1"', sshdConfig: "UseDNS no\n" },
+  };
+  const plan = planCreate(st, {
+    name: "www",
+    ip4: parseAddressList("10.0.0.9", 4),
+    ip6: [],
+    nic: "lo1",
+    flavor: "default",
+    oneTimeSsh: true,
+    duplicates: 0,
+    force: false,
+  });
   assert.deepEqual(plan.stages.prepare.map(where), [
     "copyTree /usr/jails/www",
     "copyTree /usr/jails/www",
@@ -55,35 +81,106 @@ test("create: tree first, control files next, records last", () => {
     "writeFile /usr/local/etc/qjail.fstab/www",
     "writeFile /usr/local/etc/qjail.config/www",
   ]);
-  assert.deepEqual(plan.stages.commit.map(where), ["writeFile /usr/local/etc/qjail.local/www", "writeFile /usr/local/etc/qjail.global/www"]);
+  assert.deepEqual(plan.stages.commit.map(where), [
+    "writeFile /usr/local/etc/qjail.local/www",
+    "writeFile /usr/local/etc/qjail.global/www",
+  ]);
   const text = (p: string): string => {
     const s = plan.steps.find((x) => x.kind === "writeFile" && x.path === p);
     return s?.kind === "writeFile" ? s.content : "";
   };
   assert.equal(text("/usr/jails/www/etc/rc.conf"), 'a="1"\nsshd_enable=YES\n');
-  assert.equal(text("/usr/jails/www/etc/ssh/sshd_config"), "UseDNS no\n", "a line already there is not added twice");
+  assert.equal(
+    text("/usr/jails/www/etc/ssh/sshd_config"),
+    "UseDNS no\n",
+    "a line already there is not added twice",
+  );
   assert.deepEqual(plan.messages, ["Successfully created  www"]);
 });
 
 test("create: taken names and addresses are refused, --force only warns", () => {
   const st: CreateState = { ...fakeState({ www: {} }), flavors: ["default"], flavorConflicts: [] };
-  const req = { name: "db", ip4: parseAddressList("10.0.0.5", 4), ip6: [], nic: "lo1", flavor: "default", oneTimeSsh: false, duplicates: 0, force: false };
-  assert.match(code(() => planCreate(st, req)), /^QJ1206 address "10.0.0.5" is already assigned to jail "www"/);
-  assert.deepEqual(planCreate(st, { ...req, force: true }).warnings, ["Existing jail www is already assigned IP address 10.0.0.5"]);
-  assert.match(code(() => planCreate(st, { ...req, name: "www", ip4: parseAddressList("10.0.0.6", 4) })), /^QJ1205 Jailname already exists. "www"/);
-  assert.match(code(() => planCreate(st, { ...req, ip4: [] })), /^QJ1201/);
-  assert.match(code(() => planCreate(st, { ...req, ip4: parseAddressList("10.0.0.6", 4), flavor: "nope" })), /^QJ1203 Flavor not found. "nope"/);
-  assert.match(code(() => planCreate({ ...st, flavors: ["ssh-default"] }, { ...req, ip4: parseAddressList("10.0.0.6", 4), flavor: "ssh-default", oneTimeSsh: true })), /^QJ1202/);
+  const req = {
+    name: "db",
+    ip4: parseAddressList("10.0.0.5", 4),
+    ip6: [],
+    nic: "lo1",
+    flavor: "default",
+    oneTimeSsh: false,
+    duplicates: 0,
+    force: false,
+  };
+  assert.match(
+    code(() => planCreate(st, req)),
+    /^QJ1206 address "10.0.0.5" is already assigned to jail "www"/,
+  );
+  assert.deepEqual(planCreate(st, { ...req, force: true }).warnings, [
+    "Existing jail www is already assigned IP address 10.0.0.5",
+  ]);
+  assert.match(
+    code(() => planCreate(st, { ...req, name: "www", ip4: parseAddressList("10.0.0.6", 4) })),
+    /^QJ1205 Jailname already exists. "www"/,
+  );
+  assert.match(
+    code(() => planCreate(st, { ...req, ip4: [] })),
+    /^QJ1201/,
+  );
+  assert.match(
+    code(() => planCreate(st, { ...req, ip4: parseAddressList("10.0.0.6", 4), flavor: "nope" })),
+    /^QJ1203 Flavor not found. "nope"/,
+  );
+  assert.match(
+    code(() =>
+      planCreate(
+        { ...st, flavors: ["ssh-default"] },
+        { ...req, ip4: parseAddressList("10.0.0.6", 4), flavor: "ssh-default", oneTimeSsh: true },
+      ),
+    ),
+    /^QJ1202/,
+  );
 });
 
 test("create -d: numbered copies with consecutive addresses, existing ones bypassed", () => {
-  const st: CreateState = { ...fakeState({ "web-002": { ip4: "10.0.1.99" } }), flavors: ["default"], flavorConflicts: [] };
-  const plan = planCreate(st, { name: "web", ip4: parseAddressList("10.0.0.10", 4), ip6: [], nic: "lo1", flavor: "default", oneTimeSsh: false, duplicates: 3, force: false });
-  assert.deepEqual(plan.messages, ["Successfully created  web-001", "Bypassed existing jail web-002", "Successfully created  web-003"]);
-  const rec3 = plan.steps.find((s) => s.kind === "writeFile" && s.path === "/usr/local/etc/qjail.local/web-003");
+  const st: CreateState = {
+    ...fakeState({ "web-002": { ip4: "10.0.1.99" } }),
+    flavors: ["default"],
+    flavorConflicts: [],
+  };
+  const plan = planCreate(st, {
+    name: "web",
+    ip4: parseAddressList("10.0.0.10", 4),
+    ip6: [],
+    nic: "lo1",
+    flavor: "default",
+    oneTimeSsh: false,
+    duplicates: 3,
+    force: false,
+  });
+  assert.deepEqual(plan.messages, [
+    "Successfully created  web-001",
+    "Bypassed existing jail web-002",
+    "Successfully created  web-003",
+  ]);
+  const rec3 = plan.steps.find(
+    (s) => s.kind === "writeFile" && s.path === "/usr/local/etc/qjail.local/web-003",
+  );
   assert.ok(rec3?.kind === "writeFile");
   assert.match(rec3.content, /^ip4="10.0.0.12"$/m);
-  assert.match(code(() => planCreate(st, { name: "web", ip4: parseAddressList("10.0.0.253", 4), ip6: [], nic: "lo1", flavor: "default", oneTimeSsh: false, duplicates: 3, force: false })), /^QJ1209/);
+  assert.match(
+    code(() =>
+      planCreate(st, {
+        name: "web",
+        ip4: parseAddressList("10.0.0.253", 4),
+        ip6: [],
+        nic: "lo1",
+        flavor: "default",
+        oneTimeSsh: false,
+        duplicates: 3,
+        force: false,
+      }),
+    ),
+    /^QJ1209/,
+  );
 });
 
 test("delete: records first, tree last; running jails bypassed", () => {
@@ -104,54 +201,143 @@ test("delete: records first, tree last; running jails bypassed", () => {
 
 test("config -b 50 adds qjail's bpf ruleset once; other unknown rulesets are refused", () => {
   const base = fakeState({ www: {} });
-  const plan = planConfig(configState(base, { devfsRules: "[mine=10]\nadd path 'tun*' unhide" }), base.jails, { change: { kind: "ruleset", value: 50 }, force: false, freebsd: true });
+  const plan = planConfig(
+    configState(base, { devfsRules: "[mine=10]\nadd path 'tun*' unhide" }),
+    base.jails,
+    { change: { kind: "ruleset", value: 50 }, force: false, freebsd: true },
+  );
   const append = plan.steps.find((s) => s.kind === "appendFile");
   assert.ok(append?.kind === "appendFile");
   assert.equal(append.path, "/etc/devfs.rules");
   assert.equal(append.content, `\n${BPF_RULESET_TEXT}`);
-  assert.equal(append.content.split("\n").slice(1).join("\n"), ["[devfsrules_qjail_bpf=50]", "add include $devfsrules_jail", "add path 'bpf*' unhide", ""].join("\n"));
-  assert.ok(plan.steps.some((s) => s.kind === "run" && s.argv.join(" ") === "/usr/sbin/service devfs restart"));
+  assert.equal(
+    append.content.split("\n").slice(1).join("\n"),
+    ["[devfsrules_qjail_bpf=50]", "add include $devfsrules_jail", "add path 'bpf*' unhide", ""].join("\n"),
+  );
+  assert.ok(
+    plan.steps.some((s) => s.kind === "run" && s.argv.join(" ") === "/usr/sbin/service devfs restart"),
+  );
   const conf = plan.steps.find((s) => s.kind === "writeFile" && s.path === "/usr/local/etc/qjail.config/www");
   assert.ok(conf?.kind === "writeFile");
   assert.match(conf.content, /^devfs_ruleset {7}= {2}"50";$/m);
 
-  const again = planConfig(configState(base, { devfsRules: `x\n${BPF_RULESET_TEXT}` }), base.jails, { change: { kind: "ruleset", value: 50 }, force: false, freebsd: true });
+  const again = planConfig(configState(base, { devfsRules: `x\n${BPF_RULESET_TEXT}` }), base.jails, {
+    change: { kind: "ruleset", value: 50 },
+    force: false,
+    freebsd: true,
+  });
   assert.equal(again.steps.filter((s) => s.kind === "appendFile" || s.kind === "run").length, 0);
-  assert.equal(planConfig(configState(base, { devfsRules: "[mine=10]\n" }), base.jails, { change: { kind: "ruleset", value: 10 }, force: false, freebsd: true }).steps.length, 3);
-  assert.match(code(() => planConfig(configState(base), base.jails, { change: { kind: "ruleset", value: 51 }, force: false, freebsd: true })), /^QJ1305 devfs.rules # 51 does not exist/);
+  assert.equal(
+    planConfig(configState(base, { devfsRules: "[mine=10]\n" }), base.jails, {
+      change: { kind: "ruleset", value: 10 },
+      force: false,
+      freebsd: true,
+    }).steps.length,
+    3,
+  );
+  assert.match(
+    code(() =>
+      planConfig(configState(base), base.jails, {
+        change: { kind: "ruleset", value: 51 },
+        force: false,
+        freebsd: true,
+      }),
+    ),
+    /^QJ1305 devfs.rules # 51 does not exist/,
+  );
 });
 
 test("config: status rules, running jails, vnet numbering", () => {
-  const base = fakeState({ a: { status: "norun" }, b: { status: "man", ip4: "10.0.0.6" }, c: { ip4: "10.0.0.7" }, r: { ip4: "10.0.0.8" } }, { r: 9 });
+  const base = fakeState(
+    {
+      a: { status: "norun" },
+      b: { status: "man", ip4: "10.0.0.6" },
+      c: { ip4: "10.0.0.7" },
+      r: { ip4: "10.0.0.8" },
+    },
+    { r: 9 },
+  );
   const st = configState(base, { vnetCount: 4 });
-  const [a, b, c, r] = base.jails as [typeof base.jails[0], typeof base.jails[0], typeof base.jails[0], typeof base.jails[0]];
-  assert.match(code(() => planConfig(st, [a], { change: { kind: "flag", key: "rsockets", on: true }, force: false, freebsd: true })), /^QJ1301 jail "a" is in norun status/);
-  assert.match(code(() => planConfig(st, [b], { change: { kind: "securelevel", value: 1 }, force: false, freebsd: true })), /^QJ1301 jail "b" is in man status/);
-  const norunOff = planConfig(st, [a], { change: { kind: "status", status: "norun", on: false }, force: false, freebsd: true });
+  const [a, b, c, r] = base.jails as [
+    (typeof base.jails)[0],
+    (typeof base.jails)[0],
+    (typeof base.jails)[0],
+    (typeof base.jails)[0],
+  ];
+  assert.match(
+    code(() =>
+      planConfig(st, [a], {
+        change: { kind: "flag", key: "rsockets", on: true },
+        force: false,
+        freebsd: true,
+      }),
+    ),
+    /^QJ1301 jail "a" is in norun status/,
+  );
+  assert.match(
+    code(() =>
+      planConfig(st, [b], { change: { kind: "securelevel", value: 1 }, force: false, freebsd: true }),
+    ),
+    /^QJ1301 jail "b" is in man status/,
+  );
+  const norunOff = planConfig(st, [a], {
+    change: { kind: "status", status: "norun", on: false },
+    force: false,
+    freebsd: true,
+  });
   assert.deepEqual(norunOff.steps.map(where).slice(-4), [
     "writeFile /usr/local/etc/qjail.local/a",
     "writeFile /usr/local/etc/qjail.global/a",
     "remove /usr/local/etc/qjail.local/a.norun",
     "remove /usr/local/etc/qjail.global/a.norun",
   ]);
-  assert.deepEqual(planConfig(st, [c], { change: { kind: "status", status: "norun", on: false }, force: false, freebsd: true }).messages, ["Not in norun status c"]);
-  assert.deepEqual(planConfig(st, [r], { change: { kind: "flag", key: "zfs", on: true }, force: false, freebsd: true }).messages, ["Bypassed running jail r"]);
+  assert.deepEqual(
+    planConfig(st, [c], {
+      change: { kind: "status", status: "norun", on: false },
+      force: false,
+      freebsd: true,
+    }).messages,
+    ["Not in norun status c"],
+  );
+  assert.deepEqual(
+    planConfig(st, [r], { change: { kind: "flag", key: "zfs", on: true }, force: false, freebsd: true })
+      .messages,
+    ["Bypassed running jail r"],
+  );
 
-  assert.match(code(() => planConfig(st, [c], { change: { kind: "vnet", firewall: "pf" }, force: false, freebsd: true })), /^QJ1308/);
+  assert.match(
+    code(() =>
+      planConfig(st, [c], { change: { kind: "vnet", firewall: "pf" }, force: false, freebsd: true }),
+    ),
+    /^QJ1308/,
+  );
   const withNic = { ...c, record: { ...c.record, vinterface: "em0", rsockets: "allow.raw_sockets" } };
-  const vnet = planConfig(st, [withNic], { change: { kind: "vnet", firewall: "pf" }, force: false, freebsd: true });
+  const vnet = planConfig(st, [withNic], {
+    change: { kind: "vnet", firewall: "pf" },
+    force: false,
+    freebsd: true,
+  });
   const rec = vnet.steps.find((s) => s.kind === "writeFile" && s.path === "/usr/local/etc/qjail.local/c");
   assert.ok(rec?.kind === "writeFile");
   assert.match(rec.content, /^vnet="be\|pf\|5"$/m);
   assert.match(rec.content, /^rsockets=""$/m);
   assert.match(rec.content, /^ruleset="70"$/m);
-  assert.ok(vnet.steps.some((s) => s.kind === "writeFile" && s.path === "/usr/local/etc/qjail.vnetctl" && s.content === 'count="5"\n'));
+  assert.ok(
+    vnet.steps.some(
+      (s) =>
+        s.kind === "writeFile" && s.path === "/usr/local/etc/qjail.vnetctl" && s.content === 'count="5"\n',
+    ),
+  );
 });
 
 test("config -n: tree, control files, records, then the old names go", () => {
   const base = fakeState({ www: {} });
   const st = configState(base, { exposures: new Set(["www"]), consoleLogs: new Set(["www"]) });
-  const plan = planConfig(st, base.jails, { change: { kind: "rename", newName: "web" } as ConfigChange, force: false, freebsd: true });
+  const plan = planConfig(st, base.jails, {
+    change: { kind: "rename", newName: "web" } as ConfigChange,
+    force: false,
+    freebsd: true,
+  });
   assert.deepEqual(plan.steps.map(where), [
     "rename /usr/jails/web",
     "writeFile /usr/local/etc/qjail.fstab/web",
@@ -168,13 +354,30 @@ test("config -n: tree, control files, records, then the old names go", () => {
   const fstab = plan.steps[1];
   assert.ok(fstab?.kind === "writeFile");
   assert.equal(fstab.content, "/usr/jails/sharedfs /usr/jails/web/sharedfs nullfs ro 0 0\n");
-  assert.match(code(() => planConfig(configState(fakeState({ www: {}, web: { ip4: "10.0.0.9" } })), [base.jails[0]!], { change: { kind: "rename", newName: "web" }, force: false, freebsd: true })), /^QJ1311/);
+  assert.match(
+    code(() =>
+      planConfig(configState(fakeState({ www: {}, web: { ip4: "10.0.0.9" } })), [base.jails[0]!], {
+        change: { kind: "rename", newName: "web" },
+        force: false,
+        freebsd: true,
+      }),
+    ),
+    /^QJ1311/,
+  );
 });
 
 test("install: the old base goes, customised stock flavors are kept, vnetctl survives", () => {
   const layout = hostLayout();
-  const present = new Set(["/usr/jails/template", "/usr/jails/sharedfs", "/usr/jails/flavors/default", "/usr/local/etc/qjail.vnetctl"]);
-  const prep = planInstallPrepare({ layout, exists: (p) => present.has(p), runningJails: [] }, { freebsdTools: false });
+  const present = new Set([
+    "/usr/jails/template",
+    "/usr/jails/sharedfs",
+    "/usr/jails/flavors/default",
+    "/usr/local/etc/qjail.vnetctl",
+  ]);
+  const prep = planInstallPrepare(
+    { layout, exists: (p) => present.has(p), runningJails: [] },
+    { freebsdTools: false },
+  );
   assert.deepEqual(prep.steps.map(where), [
     "remove /usr/jails/sharedfs",
     "remove /usr/jails/template",
@@ -183,10 +386,21 @@ test("install: the old base goes, customised stock flavors are kept, vnetctl sur
     "mkdir /usr/jails/flavors",
   ]);
   const finish = planInstallFinish(
-    { layout, exists: (p) => present.has(p), runningJails: [], templateEntry: (rel) => (rel === "bin" || rel === "usr/src" ? "dir" : undefined), flavorFiles: {}, hostEtcFiles: [], enableLog: false, newsyslog: undefined },
+    {
+      layout,
+      exists: (p) => present.has(p),
+      runningJails: [],
+      templateEntry: (rel) => (rel === "bin" || rel === "usr/src" ? "dir" : undefined),
+      flavorFiles: {},
+      hostEtcFiles: [],
+      enableLog: false,
+      newsyslog: undefined,
+    },
     { freebsdTools: false },
   );
-  const links = finish.steps.filter((s) => s.kind === "symlink").map((s) => (s.kind === "symlink" ? `${s.path} -> ${s.target}` : ""));
+  const links = finish.steps
+    .filter((s) => s.kind === "symlink")
+    .map((s) => (s.kind === "symlink" ? `${s.path} -> ${s.target}` : ""));
   assert.deepEqual(links, [
     "/usr/jails/template/usr/src -> /sharedfs/usr/src",
     "/usr/jails/template/usr/ports -> /sharedfs/usr/ports",

@@ -38,21 +38,47 @@ test("jail names: qjail's rules plus ours", () => {
     ["sharedfs", /QJ1013/],
     ["template", /QJ1013/],
   ];
-  for (const [name, re] of cases) assert.match(refusal(() => validateJailName(name)), re, JSON.stringify(name));
-  assert.match(refusal(() => validateJailName("thirteenchars", { vnet: true })), /QJ1014/);
+  for (const [name, re] of cases)
+    assert.match(
+      refusal(() => validateJailName(name)),
+      re,
+      JSON.stringify(name),
+    );
+  assert.match(
+    refusal(() => validateJailName("thirteenchars", { vnet: true })),
+    /QJ1014/,
+  );
 });
 
 test("zones, interfaces, flavors", () => {
   assert.equal(validateZoneName("lab"), "lab");
-  assert.match(refusal(() => validateZoneName("99")), /QJ1015 .*all digits/);
-  assert.match(refusal(() => validateZoneName("a.b")), /QJ1015 .*"a.b"/);
+  assert.match(
+    refusal(() => validateZoneName("99")),
+    /QJ1015 .*all digits/,
+  );
+  assert.match(
+    refusal(() => validateZoneName("a.b")),
+    /QJ1015 .*"a.b"/,
+  );
   assert.equal(validateInterfaceName("em0"), "em0");
   assert.equal(validateInterfaceName("vtnet0.100"), "vtnet0.100");
-  assert.match(refusal(() => validateInterfaceName("0em")), /QJ1016 .*"0em"/);
-  assert.match(refusal(() => validateInterfaceName("a".repeat(16))), /QJ1016/);
-  assert.match(refusal(() => validateInterfaceName("em0;reboot")), /QJ1016/);
+  assert.match(
+    refusal(() => validateInterfaceName("0em")),
+    /QJ1016 .*"0em"/,
+  );
+  assert.match(
+    refusal(() => validateInterfaceName("a".repeat(16))),
+    /QJ1016/,
+  );
+  assert.match(
+    refusal(() => validateInterfaceName("em0;reboot")),
+    /QJ1016/,
+  );
   assert.equal(validateFlavorName("ssh-default"), "ssh-default");
-  assert.match(refusal(() => validateFlavorName("../etc")), /QJ1017/);
+  assert.match(
+    refusal(() => validateFlavorName("../etc")),
+    /QJ1017/,
+  );
 });
 
 test("address lists: ip and nic|ip, no netmask, no duplicates", () => {
@@ -77,18 +103,41 @@ test("address lists: ip and nic|ip, no netmask, no duplicates", () => {
     ["fd00::5,fd00:0::5", 6, /QJ1027/],
     ["", 4, /QJ1020/],
   ];
-  for (const [text, fam, re] of cases) assert.match(refusal(() => parseAddressList(text, fam)), re, text);
+  for (const [text, fam, re] of cases)
+    assert.match(
+      refusal(() => parseAddressList(text, fam)),
+      re,
+      text,
+    );
 });
 
 test("sizes, numbers, package names", () => {
   assert.equal(parseImageSize("500m"), 500);
   assert.equal(parseImageSize("2G"), 2048);
-  assert.match(refusal(() => parseImageSize("5m")), /QJ1031/);
-  assert.match(refusal(() => parseImageSize("10k")), /QJ1030 .*"10k"/);
+  assert.match(
+    refusal(() => parseImageSize("5m")),
+    /QJ1031/,
+  );
+  assert.match(
+    refusal(() => parseImageSize("10k")),
+    /QJ1030 .*"10k"/,
+  );
   assert.equal(parseInteger("-1", "securelevel", -1, 3), -1);
-  assert.match(refusal(() => parseInteger("-2", "securelevel", -1, 3)), /out of range/);
-  assert.match(refusal(() => parseInteger("1e3", "fib", 0, 9)), /not a whole number/);
-  assert.match(refusal(() => parseInteger("-1", "fib", 0, 9)), /not a whole number/);
+  assert.match(
+    refusal(() => parseInteger("-2", "securelevel", -1, 3)),
+    /out of range/,
+  );
+  assert.match(
+    refusal(() => parseInteger("1e3", "fib", 0, 9)),
+    /not a whole number/,
+  );
+  assert.match(
+    refusal(() => parseInteger("-1", "fib", 0, 9)),
+    /not a whole number/,
+  );
   assert.deepEqual(parsePackageList("nginx,py311-certbot, curl"), ["nginx", "py311-certbot", "curl"]);
-  assert.match(refusal(() => parsePackageList("nginx;rm")), /QJ1033/);
+  assert.match(
+    refusal(() => parsePackageList("nginx;rm")),
+    /QJ1033/,
+  );
 });

@@ -6,9 +6,30 @@ import { UsageError, shown } from "../../core/errors.js";
 import { consoleLogPath, jailConfPath, jailRootPath, physical } from "../../core/paths.js";
 import type { SshBase } from "../../core/plan-create.js";
 import { safeReadFile } from "../../platform/safe-fs.js";
-import { planConfig, VNET_FIREWALLS, type ConfigChange, type FlagKey, type VnetFirewall } from "../../core/plan-config.js";
-import { parseAddressList, parseInteger, parsePackageList, validateInterfaceName, validateJailName } from "../../core/validate.js";
-import { assertZoneKnown, listNames, loadHostState, readHostFile, readJails, readPackageLists, readVnetCount, selectJails } from "../../store/jails.js";
+import {
+  planConfig,
+  VNET_FIREWALLS,
+  type ConfigChange,
+  type FlagKey,
+  type VnetFirewall,
+} from "../../core/plan-config.js";
+import {
+  parseAddressList,
+  parseInteger,
+  parsePackageList,
+  validateInterfaceName,
+  validateJailName,
+} from "../../core/validate.js";
+import {
+  assertZoneKnown,
+  listNames,
+  loadHostState,
+  readHostFile,
+  readJails,
+  readPackageLists,
+  readVnetCount,
+  selectJails,
+} from "../../store/jails.js";
 import { jailRuntime, printPlan, reportPlan, zoneLayout } from "../jail-runtime.js";
 
 /** Boolean on/off pairs: short letter → record flag. */
@@ -82,7 +103,10 @@ rename also moves the package list and keeps the console log (qjail deleted it);
 interface name's form; whether the interface exists is checked when the jail
 starts.`,
   examples: [
-    { command: "qjail config -b 50 dhcpjail", description: "devfs ruleset 50 (bpf), adding it to /etc/devfs.rules if needed" },
+    {
+      command: "qjail config -b 50 dhcpjail",
+      description: "devfs ruleset 50 (bpf), adding it to /etc/devfs.rules if needed",
+    },
     { command: "qjail config -n www2 www", description: "rename jail www to www2" },
     { command: "qjail config -A -k", description: "allow raw sockets (ping) in every jail" },
     { command: "qjail config -s -1 build", description: "securelevel -1 for jail build" },
@@ -131,23 +155,57 @@ starts.`,
   async run(inv) {
     const { values: v } = inv;
     const layout = zoneLayout(v.zone);
-    if (v.packages !== undefined && v["packages-edit"] !== true) throw new UsageError("QJ1332", "--packages only goes with -p", "Use 'qjail config -p --packages a,b NAME'.");
+    if (v.packages !== undefined && v["packages-edit"] !== true)
+      throw new UsageError(
+        "QJ1332",
+        "--packages only goes with -p",
+        "Use 'qjail config -p --packages a,b NAME'.",
+      );
     const chosen = Object.keys(v).filter((k) => !MODIFIERS.has(k) && v[k] !== undefined && v[k] !== false);
-    if (chosen.length === 0) throw new UsageError("QJ1330", "No options coded", "Give exactly one option; 'qjail help config' lists them.");
+    if (chosen.length === 0)
+      throw new UsageError(
+        "QJ1330",
+        "No options coded",
+        "Give exactly one option; 'qjail help config' lists them.",
+      );
     if (chosen.length > 1) {
-      throw new UsageError("QJ1331", `Only 1 option allowed at a time, got ${chosen.map((k) => shown(optionLabel(k))).join(", ")}`, "Run qjail config once per option.");
+      throw new UsageError(
+        "QJ1331",
+        `Only 1 option allowed at a time, got ${chosen.map((k) => shown(optionLabel(k))).join(", ")}`,
+        "Run qjail config once per option.",
+      );
     }
     const option = chosen[0] as string;
     const all = v.all === true;
-    let names = inv.positionals;
+    const names = inv.positionals;
     if (option === "rename") {
-      if (names.length !== 1) throw new UsageError("QJ1333", `-n ${shown(String(v.rename))} needs exactly one old jail name, got ${names.length}`, "Syntax: qjail config -n NEWNAME OLDNAME");
+      if (names.length !== 1)
+        throw new UsageError(
+          "QJ1333",
+          `-n ${shown(String(v.rename))} needs exactly one old jail name, got ${names.length}`,
+          "Syntax: qjail config -n NEWNAME OLDNAME",
+        );
     }
-    if (all && names.length > 0) throw new UsageError("QJ1334", "-A cannot be combined with jail names", "Give either -A or the names.");
-    if (all && ONE_JAIL.has(option)) throw new UsageError("QJ1335", `Option -A is not valid with ${optionLabel(option)}`, `${optionLabel(option)} acts on one named jail.`);
-    if (!all && names.length === 0) throw new UsageError("QJ1336", "jailname is required unless -A is coded", "Name the jail(s), give a prefix like 'web=', or add -A.");
+    if (all && names.length > 0)
+      throw new UsageError("QJ1334", "-A cannot be combined with jail names", "Give either -A or the names.");
+    if (all && ONE_JAIL.has(option))
+      throw new UsageError(
+        "QJ1335",
+        `Option -A is not valid with ${optionLabel(option)}`,
+        `${optionLabel(option)} acts on one named jail.`,
+      );
+    if (!all && names.length === 0)
+      throw new UsageError(
+        "QJ1336",
+        "jailname is required unless -A is coded",
+        "Name the jail(s), give a prefix like 'web=', or add -A.",
+      );
     if (ONE_JAIL.has(option) && (names.length !== 1 || (names[0] as string).endsWith("="))) {
-      throw new UsageError("QJ1337", `${optionLabel(option)} takes exactly one jail name, got ${names.map((n) => shown(n)).join(" ")}`, "Give one jail name (no prefix=).");
+      throw new UsageError(
+        "QJ1337",
+        `${optionLabel(option)} takes exactly one jail name, got ${names.map((n) => shown(n)).join(" ")}`,
+        "Give one jail name (no prefix=).",
+      );
     }
     const change = parseChange(option, v);
 
@@ -157,7 +215,12 @@ starts.`,
       const { jails } = await loadHostState(rt.root, layout, async () => new Map());
       const [jail] = selectJails(jails, names);
       const text = await readHostFile(rt.root, jailConfPath(layout, (jail as { name: string }).name));
-      if (text === undefined) throw new UsageError("QJ1338", `jail ${shown(names[0] as string)} has no jail.conf block ${jailConfPath(layout, names[0] as string)}`, "Regenerate it with any config change, e.g. 'qjail config -B NAME'.");
+      if (text === undefined)
+        throw new UsageError(
+          "QJ1338",
+          `jail ${shown(names[0] as string)} has no jail.conf block ${jailConfPath(layout, names[0] as string)}`,
+          "Regenerate it with any config change, e.g. 'qjail config -B NAME'.",
+        );
       write(inv.ctx.stdout, text);
       return 0;
     }
@@ -177,23 +240,45 @@ starts.`,
         readPackageLists(rt.root, layout),
       ]);
       const selected = selectJails(host.jails, all ? [] : names);
-      const consoleLogs = new Set(change.kind === "rename" ? selected.filter((j) => existsSync(physical(rt.root, consoleLogPath(j.name)))).map((j) => j.name) : []);
+      const consoleLogs = new Set(
+        change.kind === "rename"
+          ? selected.filter((j) => existsSync(physical(rt.root, consoleLogPath(j.name)))).map((j) => j.name)
+          : [],
+      );
       const present = new Set<string>();
       if (change.kind === "rename") {
         for (const j of selected) {
           const newRoot = jailRootPath(layout, change.newName);
-          for (const p of [j.rootPath, newRoot, `${newRoot}/${j.name}.img`]) if (lstatSync(physical(rt.root, p), { throwIfNoEntry: false })) present.add(p);
+          for (const p of [j.rootPath, newRoot, `${newRoot}/${j.name}.img`])
+            if (lstatSync(physical(rt.root, p), { throwIfNoEntry: false })) present.add(p);
         }
       }
       const sshBase = new Map<string, SshBase>();
       if (change.kind === "ssh") {
         for (const j of selected) {
           const top = physical(rt.root, j.rootPath);
-          const read = async (rel: string): Promise<string> => (await safeReadFile(top, physical(rt.root, `${j.rootPath}/${rel}`)).catch(() => undefined)) ?? "";
-          sshBase.set(j.name, { rcConf: await read("etc/rc.conf"), sshdConfig: await read("etc/ssh/sshd_config") });
+          const read = async (rel: string): Promise<string> =>
+            (await safeReadFile(top, physical(rt.root, `${j.rootPath}/${rel}`)).catch(() => undefined)) ?? "";
+          sshBase.set(j.name, {
+            rcConf: await read("etc/rc.conf"),
+            sshdConfig: await read("etc/ssh/sshd_config"),
+          });
         }
       }
-      const plan = planConfig({ ...host, devfsRules, vnetCount, exposures: new Set(exposures), packages, consoleLogs, present, sshBase }, selected, { change, force: v.force === true, freebsd: rt.platform.name === "freebsd" });
+      const plan = planConfig(
+        {
+          ...host,
+          devfsRules,
+          vnetCount,
+          exposures: new Set(exposures),
+          packages,
+          consoleLogs,
+          present,
+          sshBase,
+        },
+        selected,
+        { change, force: v.force === true, freebsd: rt.platform.name === "freebsd" },
+      );
       if (inv.global.dryRun) {
         printPlan(inv, plan);
         return 0;
@@ -234,11 +319,17 @@ function parseChange(option: string, v: Invocation["values"]): ConfigChange | "d
     case "no-fib":
       return { kind: "fib", value: undefined };
     case "securelevel":
-      return { kind: "securelevel", value: parseInteger(str("securelevel"), "-s securelevel", -1, 3, "QJ1340") };
+      return {
+        kind: "securelevel",
+        value: parseInteger(str("securelevel"), "-s securelevel", -1, 3, "QJ1340"),
+      };
     case "no-securelevel":
       return { kind: "securelevel", value: undefined };
     case "ruleset":
-      return { kind: "ruleset", value: parseInteger(str("ruleset"), "-b devfs ruleset number", 1, 65535, "QJ1341") };
+      return {
+        kind: "ruleset",
+        value: parseInteger(str("ruleset"), "-b devfs ruleset number", 1, 65535, "QJ1341"),
+      };
     case "no-ruleset":
       return { kind: "ruleset", value: undefined };
     case "norun":
@@ -258,7 +349,11 @@ function parseChange(option: string, v: Invocation["values"]): ConfigChange | "d
     case "vnet": {
       const fw = str("vnet");
       if (!(VNET_FIREWALLS as readonly string[]).includes(fw)) {
-        throw new UsageError("QJ1342", `invalid -v firewall ${shown(fw)}`, "Valid -v values are ipf, pf, ipfw, and none.");
+        throw new UsageError(
+          "QJ1342",
+          `invalid -v firewall ${shown(fw)}`,
+          "Valid -v values are ipf, pf, ipfw, and none.",
+        );
       }
       return { kind: "vnet", firewall: fw as VnetFirewall };
     }
@@ -269,9 +364,19 @@ function parseChange(option: string, v: Invocation["values"]): ConfigChange | "d
 }
 
 /** -p without --packages: edit qjail.packages/NAME in $EDITOR, as qjail 5.x did with ee(1). */
-async function editPackages(inv: Invocation, root: string, dir: string, name: string, locked: <T>(fn: () => Promise<T>) => Promise<T>): Promise<number> {
+async function editPackages(
+  inv: Invocation,
+  root: string,
+  dir: string,
+  name: string,
+  locked: <T>(fn: () => Promise<T>) => Promise<T>,
+): Promise<number> {
   if (!inv.ctx.isTTY) {
-    throw new UsageError("QJ1343", `-p opens an editor, but there is no terminal to edit ${shown(`${dir}/${name}`)} in`, `Give the list instead: qjail config -p --packages nginx,curl ${name}`);
+    throw new UsageError(
+      "QJ1343",
+      `-p opens an editor, but there is no terminal to edit ${shown(`${dir}/${name}`)} in`,
+      `Give the list instead: qjail config -p --packages nginx,curl ${name}`,
+    );
   }
   if (inv.global.dryRun) {
     write(inv.ctx.stdout, `# edit ${dir}/${name}\n${inv.ctx.env.EDITOR ?? "vi"} ${dir}/${name}`);

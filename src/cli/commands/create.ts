@@ -5,7 +5,15 @@ import { UsageError, shown } from "../../core/errors.js";
 import { hostLayout, jailRootPath, physical, type HostLayout } from "../../core/paths.js";
 import { IMAGE_MD_UNIT, planCreate, type CreateRequest, type SshBase } from "../../core/plan-create.js";
 import { safeReadFile } from "../../platform/safe-fs.js";
-import { parseAddressList, parseImageSize, parseInteger, validateFlavorName, validateInterfaceName, validateJailName, validateZoneName } from "../../core/validate.js";
+import {
+  parseAddressList,
+  parseImageSize,
+  parseInteger,
+  validateFlavorName,
+  validateInterfaceName,
+  validateJailName,
+  validateZoneName,
+} from "../../core/validate.js";
 import { assertInstalled, assertZoneKnown, listNames, loadHostState } from "../../store/jails.js";
 import { extractJailTree, latestArchive } from "../../store/archive.js";
 import { write } from "../context.js";
@@ -14,7 +22,9 @@ import { applyWithMdUnit, jailRuntime, printPlan, reportPlan, zoneLayout } from 
 export const createCommand = defineCommand({
   path: ["create"],
   summary: "Build a new jail from the template and a flavor (qjail create).",
-  usage: ["create [-z zone] [-n nic] [-a archive] [-A archzone] [-f flavor] [-c] [-i size] [-d N] [-4 ips] [-6 ips] [--force] jailname"],
+  usage: [
+    "create [-z zone] [-n nic] [-a archive] [-A archzone] [-f flavor] [-c] [-i size] [-d N] [-4 ips] [-6 ips] [--force] jailname",
+  ],
   details: `
 Copies the zone's template into /usr/jails/NAME, lays the flavor (default:
 "default") over it, and writes the jail's fstab (the read-only sharedfs
@@ -40,10 +50,22 @@ is refused unless --force (qjail only warned); -d cannot be combined with -6
 (every copy would share the address); -a cannot be combined with -d or -i in
 this build.`,
   examples: [
-    { command: "qjail create -4 10.0.0.5 www", description: "a jail www with one IPv4 alias on the default-route interface" },
-    { command: "qjail create -n lo1 -4 10.0.0.6 -c mail", description: "a jail on lo1 with one-time ssh for user mail" },
-    { command: "qjail create -4 10.0.0.10 -d 3 web", description: "three jails web-001 .. web-003 on 10.0.0.10 .. 10.0.0.12" },
-    { command: "qjail create -a www -4 10.0.0.20 www2", description: "a new jail www2 from the newest archive of www" },
+    {
+      command: "qjail create -4 10.0.0.5 www",
+      description: "a jail www with one IPv4 alias on the default-route interface",
+    },
+    {
+      command: "qjail create -n lo1 -4 10.0.0.6 -c mail",
+      description: "a jail on lo1 with one-time ssh for user mail",
+    },
+    {
+      command: "qjail create -4 10.0.0.10 -d 3 web",
+      description: "three jails web-001 .. web-003 on 10.0.0.10 .. 10.0.0.12",
+    },
+    {
+      command: "qjail create -a www -4 10.0.0.20 www2",
+      description: "a new jail www2 from the newest archive of www",
+    },
   ],
   options: {
     zone: { type: "string", short: "z" },
@@ -64,46 +86,103 @@ this build.`,
     // validate input
     const layout = zoneLayout(v.zone);
     if (positionals.length !== 1) {
-      throw new UsageError("QJ1210", positionals.length === 0 ? "no jail name given" : `one jail name expected, got ${positionals.map((p) => shown(p)).join(" ")}`, "Syntax: qjail create [options] -4 ADDRESS jailname");
+      throw new UsageError(
+        "QJ1210",
+        positionals.length === 0
+          ? "no jail name given"
+          : `one jail name expected, got ${positionals.map((p) => shown(p)).join(" ")}`,
+        "Syntax: qjail create [options] -4 ADDRESS jailname",
+      );
     }
     const name = validateJailName(positionals[0] as string);
     if (v["archive-zone"] !== undefined && v.archive === undefined) {
-      throw new UsageError("QJ1211", `-A ${shown(String(v["archive-zone"]))} is only valid together with -a`, "Add -a ARCHIVE, or drop -A.");
+      throw new UsageError(
+        "QJ1211",
+        `-A ${shown(String(v["archive-zone"]))} is only valid together with -a`,
+        "Add -a ARCHIVE, or drop -A.",
+      );
     }
     const archiveArg = v.archive === undefined ? undefined : String(v.archive);
     if (archiveArg !== undefined) {
-      if (v.flavor !== undefined) throw new UsageError("QJ1212", "-a and -f cannot be used together", "A jail made from an archive keeps the archived files; drop -f.");
+      if (v.flavor !== undefined)
+        throw new UsageError(
+          "QJ1212",
+          "-a and -f cannot be used together",
+          "A jail made from an archive keeps the archived files; drop -f.",
+        );
       if (v.duplicate !== undefined || v.image !== undefined) {
-        throw new UsageError("QJ1213", `-a ${shown(archiveArg)} cannot be combined with ${v.duplicate !== undefined ? "-d" : "-i"} in this build`, "Create the jail from the archive first, then copy or convert it.");
+        throw new UsageError(
+          "QJ1213",
+          `-a ${shown(archiveArg)} cannot be combined with ${v.duplicate !== undefined ? "-d" : "-i"} in this build`,
+          "Create the jail from the archive first, then copy or convert it.",
+        );
       }
       if (archiveArg === "" || archiveArg.includes("/") || archiveArg.startsWith(".")) {
-        throw new UsageError("QJ1217", `invalid archive name ${shown(archiveArg)}`, "Give a jail name (its newest archive) or an archive file name like www@202611301200.00.tar from the archive directory.");
+        throw new UsageError(
+          "QJ1217",
+          `invalid archive name ${shown(archiveArg)}`,
+          "Give a jail name (its newest archive) or an archive file name like www@202611301200.00.tar from the archive directory.",
+        );
       }
     }
     const ip4 = v.ipv4 === undefined ? [] : parseAddressList(String(v.ipv4), 4);
     const ip6 = v.ipv6 === undefined ? [] : parseAddressList(String(v.ipv6), 6);
     const flavor = validateFlavorName(v.flavor === undefined ? "default" : String(v.flavor));
     const imageMiB = v.image === undefined ? undefined : parseImageSize(String(v.image));
-    const duplicates = v.duplicate === undefined ? 0 : parseInteger(String(v.duplicate), "-d copy count", 1, 254, "QJ1214");
+    const duplicates =
+      v.duplicate === undefined ? 0 : parseInteger(String(v.duplicate), "-d copy count", 1, 254, "QJ1214");
     const nicGiven = v.nic === undefined ? undefined : validateInterfaceName(String(v.nic));
 
     const rt = jailRuntime(inv, layout);
-    if (imageMiB !== undefined && (rt.platform.name !== "freebsd" || (rt.root !== "/" && !inv.global.dryRun))) {
+    if (
+      imageMiB !== undefined &&
+      (rt.platform.name !== "freebsd" || (rt.root !== "/" && !inv.global.dryRun))
+    ) {
       throw new UsageError(
         "QJ1215",
         `image jails (-i ${shown(String(v.image))}) need mdconfig and newfs on a FreeBSD host`,
-        rt.platform.name !== "freebsd" ? "Create a directory jail (drop -i) on this backend." : "Use --dry-run to see the plan under --root, or run on the FreeBSD host itself.",
+        rt.platform.name !== "freebsd"
+          ? "Create a directory jail (drop -i) on this backend."
+          : "Use --dry-run to see the plan under --root, or run on the FreeBSD host itself.",
       );
     }
     const work = async (): Promise<number> => {
       // load state
       await assertInstalled(rt.root, layout);
-      const [host, flavors] = await Promise.all([loadHostState(rt.root, layout, () => rt.live()), listNames(rt.root, layout.flavors, { dirsOnly: true })]);
-      const fromArchive = archiveArg === undefined ? undefined : await findArchive(rt.root, layout, archiveArg, v["archive-zone"] === undefined ? undefined : String(v["archive-zone"]));
-      const flavorConflicts = fromArchive === undefined && flavors.includes(flavor) ? await symlinkedFlavorPaths(rt.root, layout, flavor) : [];
-      const sshBase = v.ssh === true && fromArchive === undefined ? await treeSshBase(rt.root, [`${layout.flavors}/${flavor}`, layout.template]) : undefined;
+      const [host, flavors] = await Promise.all([
+        loadHostState(rt.root, layout, () => rt.live()),
+        listNames(rt.root, layout.flavors, { dirsOnly: true }),
+      ]);
+      const fromArchive =
+        archiveArg === undefined
+          ? undefined
+          : await findArchive(
+              rt.root,
+              layout,
+              archiveArg,
+              v["archive-zone"] === undefined ? undefined : String(v["archive-zone"]),
+            );
+      const flavorConflicts =
+        fromArchive === undefined && flavors.includes(flavor)
+          ? await symlinkedFlavorPaths(rt.root, layout, flavor)
+          : [];
+      const sshBase =
+        v.ssh === true && fromArchive === undefined
+          ? await treeSshBase(rt.root, [`${layout.flavors}/${flavor}`, layout.template])
+          : undefined;
       const state = { ...host, flavors, flavorConflicts, sshBase };
-      const req: CreateRequest = { name, ip4, ip6, nic: nicGiven ?? "", flavor, oneTimeSsh: v.ssh === true, imageMiB, duplicates, force: v.force === true, fromArchive };
+      const req: CreateRequest = {
+        name,
+        ip4,
+        ip6,
+        nic: nicGiven ?? "",
+        flavor,
+        oneTimeSsh: v.ssh === true,
+        imageMiB,
+        duplicates,
+        force: v.force === true,
+        fromArchive,
+      };
       // plan (a first pass settles every refusal the records can decide before the host is asked for its default interface)
       let plan = planCreate(state, req);
       if (nicGiven === undefined) {
@@ -112,7 +191,8 @@ this build.`,
       }
       const newRoot = jailRootPath(layout, name);
       if (inv.global.dryRun) {
-        if (fromArchive !== undefined) write(inv.ctx.stdout, `# unpack the jail root of ${fromArchive} into ${newRoot}`);
+        if (fromArchive !== undefined)
+          write(inv.ctx.stdout, `# unpack the jail root of ${fromArchive} into ${newRoot}`);
         printPlan(inv, plan);
         return 0;
       }
@@ -120,7 +200,8 @@ this build.`,
       if (fromArchive !== undefined) {
         await extractJailTree(physical(rt.root, fromArchive), physical(rt.root, newRoot));
         // The archived tree's own rc.conf and sshd_config get the one-time ssh lines.
-        if (v.ssh === true) plan = planCreate({ ...state, sshBase: await treeSshBase(rt.root, [newRoot]) }, req);
+        if (v.ssh === true)
+          plan = planCreate({ ...state, sshBase: await treeSshBase(rt.root, [newRoot]) }, req);
       }
       if (imageMiB !== undefined) await applyWithMdUnit(rt.root, plan, IMAGE_MD_UNIT);
       else await rt.applyStaged(plan);
@@ -136,7 +217,12 @@ this build.`,
  * directory, or for a bare name its newest archive; -A takes the archive
  * directory of another zone ("nozone": the default one).
  */
-async function findArchive(root: string, layout: HostLayout, arg: string, archiveZone: string | undefined): Promise<string> {
+async function findArchive(
+  root: string,
+  layout: HostLayout,
+  arg: string,
+  archiveZone: string | undefined,
+): Promise<string> {
   let dirLayout = layout;
   if (archiveZone !== undefined) {
     dirLayout = archiveZone === "nozone" ? hostLayout() : hostLayout(validateZoneName(archiveZone));
@@ -144,11 +230,21 @@ async function findArchive(root: string, layout: HostLayout, arg: string, archiv
   }
   const files = await listNames(root, dirLayout.archive);
   if (arg.includes("@")) {
-    if (!files.includes(arg)) throw new UsageError("QJ1218", `Full archive file name not found. ${shown(`${dirLayout.archive}/${arg}`)}`, "List the archive directory for the exact name, or give just the jail name for its newest archive.");
+    if (!files.includes(arg))
+      throw new UsageError(
+        "QJ1218",
+        `Full archive file name not found. ${shown(`${dirLayout.archive}/${arg}`)}`,
+        "List the archive directory for the exact name, or give just the jail name for its newest archive.",
+      );
     return `${dirLayout.archive}/${arg}`;
   }
   const latest = latestArchive(files, arg);
-  if (latest === undefined) throw new UsageError("QJ1219", `No archive file found for ${shown(arg)} in ${dirLayout.archive}`, "Make one with 'qjail archive NAME', or use -A ZONE for another zone's archives.");
+  if (latest === undefined)
+    throw new UsageError(
+      "QJ1219",
+      `No archive file found for ${shown(arg)} in ${dirLayout.archive}`,
+      "Make one with 'qjail archive NAME', or use -A ZONE for another zone's archives.",
+    );
   return `${dirLayout.archive}/${latest}`;
 }
 
@@ -160,7 +256,9 @@ async function findArchive(root: string, layout: HostLayout, arg: string, archiv
 async function treeSshBase(root: string, layers: readonly string[]): Promise<SshBase> {
   const pick = async (rel: string): Promise<string> => {
     for (const top of layers) {
-      const text = await safeReadFile(physical(root, top), physical(root, `${top}/${rel}`)).catch(() => undefined);
+      const text = await safeReadFile(physical(root, top), physical(root, `${top}/${rel}`)).catch(
+        () => undefined,
+      );
       if (text !== undefined) return text;
     }
     return "";

@@ -8,19 +8,32 @@ import type { Step } from "../../core/plan.js";
 import { validateJailName } from "../../core/validate.js";
 import { crashPoint } from "../../platform/apply.js";
 import { assertZoneKnown, loadHostState, selectJails } from "../../store/jails.js";
-import { assertNothingMounted, fstabMountPoints, jailRuntime, printPlan, reportPlan, zoneLayout } from "../jail-runtime.js";
+import {
+  assertNothingMounted,
+  fstabMountPoints,
+  jailRuntime,
+  printPlan,
+  reportPlan,
+  zoneLayout,
+} from "../jail-runtime.js";
 
 /**
  * Named jails with no record left anywhere but with a tree, fstab or jail.conf
  * block: the leftovers of a delete that was killed after its records went.
  */
-async function findLeftovers(root: string, layout: HostLayout, state: HostState, names: readonly string[]): Promise<Leftover[]> {
+async function findLeftovers(
+  root: string,
+  layout: HostLayout,
+  state: HostState,
+  names: readonly string[],
+): Promise<Leftover[]> {
   const recorded = new Set([...state.jails.map((j) => j.name), ...state.global.map((g) => g.name)]);
   const out: Leftover[] = [];
   for (const name of names) {
     if (recorded.has(name) || name.includes("=") || !isJailName(name)) continue;
     const l = { name, rootPath: jailRootPath(layout, name), fstabPath: jailFstabPath(layout, name) };
-    const exists = (p: string): boolean => lstatSync(physical(root, p), { throwIfNoEntry: false }) !== undefined;
+    const exists = (p: string): boolean =>
+      lstatSync(physical(root, p), { throwIfNoEntry: false }) !== undefined;
     if (exists(l.rootPath) || exists(l.fstabPath) || exists(jailConfPath(layout, name))) out.push(l);
   }
   return out;
@@ -71,10 +84,18 @@ vnet jails still used the numbers.`,
     const layout = zoneLayout(inv.values.zone);
     const all = inv.values.all === true;
     if (all && inv.positionals.length > 0) {
-      throw new UsageError("QJ1320", "Must not specify jailnames on delete -A", "Give either -A or the jail names.");
+      throw new UsageError(
+        "QJ1320",
+        "Must not specify jailnames on delete -A",
+        "Give either -A or the jail names.",
+      );
     }
     if (!all && inv.positionals.length === 0) {
-      throw new UsageError("QJ1321", "no jail named to delete", "Name the jail(s), give a prefix like 'web=', or use -A for every jail of the zone.");
+      throw new UsageError(
+        "QJ1321",
+        "no jail named to delete",
+        "Name the jail(s), give a prefix like 'web=', or use -A for every jail of the zone.",
+      );
     }
     const rt = jailRuntime(inv, layout);
     const work = async (): Promise<number> => {
@@ -88,14 +109,24 @@ vnet jails still used the numbers.`,
         printPlan(inv, plan);
         return 0;
       }
-      const targets = [...selected.map((j) => ({ rootPath: j.rootPath, fstabPath: j.fstabPath })), ...leftovers];
-      const mounts = new Map(await Promise.all(targets.map(async (t) => [t.rootPath, await fstabMountPoints(rt.root, t.fstabPath)] as const)));
+      const targets = [
+        ...selected.map((j) => ({ rootPath: j.rootPath, fstabPath: j.fstabPath })),
+        ...leftovers,
+      ];
+      const mounts = new Map(
+        await Promise.all(
+          targets.map(async (t) => [t.rootPath, await fstabMountPoints(rt.root, t.fstabPath)] as const),
+        ),
+      );
       // Check every tree before touching anything, so a refusal leaves the jails as they were.
       for (const tree of plan.jailTrees) await assertNothingMounted(rt.root, tree, mounts.get(tree) ?? []);
       // Records (one commit), then the other files through the platform; each
       // tree last, through the mount checks again.
       const isTree = (s: Step): boolean => s.kind === "remove" && s.recursive === true;
-      await rt.applyStaged({ ...plan, stages: { ...plan.stages, finish: plan.stages.finish.filter((s) => !isTree(s)) } });
+      await rt.applyStaged({
+        ...plan,
+        stages: { ...plan.stages, finish: plan.stages.finish.filter((s) => !isTree(s)) },
+      });
       for (const [i, tree] of plan.jailTrees.entries()) {
         crashPoint(`delete-tree:${i}`);
         await rt.removeJailTree(tree, mounts.get(tree) ?? []);

@@ -6,7 +6,15 @@ import { defineCommand, type Invocation } from "../command.js";
 import { write } from "../context.js";
 import { UsageError, shown } from "../../core/errors.js";
 import { physical, type HostLayout } from "../../core/paths.js";
-import { extractArgv, planInstallFinish, planInstallPrepare, SHARED_DIRS, STOCK_FLAVORS, type FinishState, type FlavorFile } from "../../core/plan-install.js";
+import {
+  extractArgv,
+  planInstallFinish,
+  planInstallPrepare,
+  SHARED_DIRS,
+  STOCK_FLAVORS,
+  type FinishState,
+  type FlavorFile,
+} from "../../core/plan-install.js";
 import { archPath, mirrorBase, releaseFromUname } from "../../core/release.js";
 import { fetchBaseTxz } from "../../platform/download.js";
 import { runChecked, runProgram } from "../../platform/run.js";
@@ -64,28 +72,49 @@ directory), handing out vnet numbers that jails already use.`,
   async run(inv) {
     const { values: v } = inv;
     if (inv.positionals.length > 0) {
-      throw new UsageError("QJ1220", `install takes no arguments, got ${shown(inv.positionals[0] as string)}`, "Syntax: qjail install [-z zone] [-h host] [-f dir] [-l]");
+      throw new UsageError(
+        "QJ1220",
+        `install takes no arguments, got ${shown(inv.positionals[0] as string)}`,
+        "Syntax: qjail install [-z zone] [-h host] [-f dir] [-l]",
+      );
     }
     const layout = zoneLayout(v.zone);
     const fromDir = v.from === undefined ? undefined : resolve(inv.ctx.cwd, String(v.from));
     const rt = jailRuntime(inv, layout);
     if (rt.platform.name === "linux") return installLinux(inv, rt, layout, fromDir);
     if (fromDir !== undefined) {
-      if (v.host !== undefined) throw new UsageError("QJ1221", "-f and -h cannot be used together", "-f installs from a local directory; -h picks a download mirror. Give one.");
+      if (v.host !== undefined)
+        throw new UsageError(
+          "QJ1221",
+          "-f and -h cannot be used together",
+          "-f installs from a local directory; -h picks a download mirror. Give one.",
+        );
       if (!existsSync(join(fromDir, "base.txz"))) {
-        throw new UsageError("QJ1222", `Install file not found ${shown(join(fromDir, "base.txz"))}`, "Give the directory that holds base.txz, e.g. -f /mnt/usr/freebsd-dist.");
+        throw new UsageError(
+          "QJ1222",
+          `Install file not found ${shown(join(fromDir, "base.txz"))}`,
+          "Give the directory that holds base.txz, e.g. -f /mnt/usr/freebsd-dist.",
+        );
       }
     }
-    const mirror = fromDir === undefined ? mirrorBase({ host: v.host === undefined ? undefined : String(v.host), env: inv.ctx.env }) : undefined;
+    const mirror =
+      fromDir === undefined
+        ? mirrorBase({ host: v.host === undefined ? undefined : String(v.host), env: inv.ctx.env })
+        : undefined;
     const freebsdTools = rt.root === "/";
 
     const work = async (): Promise<number> => {
       const [global, live] = await Promise.all([readGlobalJails(rt.root, layout), rt.live()]);
       const running = global.filter((g) => live.has(g.name)).map((g) => g.name);
       if (running.length > 0) {
-        throw new UsageError("QJ1224", `All jails have to be stopped. This jail is running: ${shown(running[0] as string)}`, "Stop them first: qjail stop");
+        throw new UsageError(
+          "QJ1224",
+          `All jails have to be stopped. This jail is running: ${shown(running[0] as string)}`,
+          "Stop them first: qjail stop",
+        );
       }
-      const exists = (logical: string): boolean => existsSync(physical(rt.root, logical)) || isLink(physical(rt.root, logical));
+      const exists = (logical: string): boolean =>
+        existsSync(physical(rt.root, logical)) || isLink(physical(rt.root, logical));
       const base = { layout, exists, runningJails: running };
       const prepare = planInstallPrepare(base, { freebsdTools });
       const finishState = async (entry: FinishState["templateEntry"]): Promise<FinishState> => ({
@@ -96,15 +125,27 @@ directory), handing out vnet numbers that jails already use.`,
         enableLog: v.log === true,
         newsyslog: await readHostFile(rt.root, "/etc/newsyslog.conf"),
       });
-      const baseTxz = fromDir !== undefined ? join(fromDir, "base.txz") : `${physical(rt.root, layout.download)}/base.txz`;
+      const baseTxz =
+        fromDir !== undefined ? join(fromDir, "base.txz") : `${physical(rt.root, layout.download)}/base.txz`;
       const extract = extractArgv(baseTxz, physical(rt.root, layout.template));
 
       if (inv.global.dryRun) {
         // The real finish plan depends on what base.txz holds; show it for FreeBSD's usual layout.
-        const typical = new Set<string>([...SHARED_DIRS.filter((d) => d !== "usr/lib32"), "usr/src", "boot", "rescue", "usr/games"]);
-        const finish = planInstallFinish(await finishState((rel) => (typical.has(rel) ? "dir" : undefined)), { freebsdTools });
+        const typical = new Set<string>([
+          ...SHARED_DIRS.filter((d) => d !== "usr/lib32"),
+          "usr/src",
+          "boot",
+          "rescue",
+          "usr/games",
+        ]);
+        const finish = planInstallFinish(await finishState((rel) => (typical.has(rel) ? "dir" : undefined)), {
+          freebsdTools,
+        });
         printPlan(inv, prepare);
-        write(inv.global.json ? inv.ctx.stderr : inv.ctx.stdout, `${fromDir === undefined ? `# download base.txz from ${mirror ?? ""}\n` : ""}${extract.join(" ")}\n`);
+        write(
+          inv.global.json ? inv.ctx.stderr : inv.ctx.stdout,
+          `${fromDir === undefined ? `# download base.txz from ${mirror ?? ""}\n` : ""}${extract.join(" ")}\n`,
+        );
         printPlan(inv, { ...finish, title: `${finish.title} (for a typical base.txz)` });
         return 0;
       }
@@ -113,13 +154,23 @@ directory), handing out vnet numbers that jails already use.`,
       write(inv.ctx.stderr, "The RELEASE distribution files are populating template.");
       await fsp.mkdir(physical(rt.root, layout.template), { recursive: true });
       await runChecked(extract).catch((e: Error) => {
-        throw new UsageError("QJ1225", `RELEASE distribution install failed: ${e.message}`, "Check that base.txz is complete (compare with the release's MANIFEST) and that the disk has room.");
+        throw new UsageError(
+          "QJ1225",
+          `RELEASE distribution install failed: ${e.message}`,
+          "Check that base.txz is complete (compare with the release's MANIFEST) and that the disk has room.",
+        );
       });
       write(inv.ctx.stderr, "sharedfs is being populated.");
       const templateTop = physical(rt.root, layout.template);
-      const finish = planInstallFinish(await finishState((rel) => entryKind(posix.join(templateTop, rel))), { freebsdTools });
+      const finish = planInstallFinish(await finishState((rel) => entryKind(posix.join(templateTop, rel))), {
+        freebsdTools,
+      });
       await rt.apply(finish);
-      if (fromDir === undefined) await rt.apply({ title: "remove the download", steps: [{ kind: "remove", path: layout.download, recursive: true }] });
+      if (fromDir === undefined)
+        await rt.apply({
+          title: "remove the download",
+          steps: [{ kind: "remove", path: layout.download, recursive: true }],
+        });
       for (const m of finish.messages ?? []) write(inv.ctx.stdout, m);
       return 0;
     };
@@ -132,13 +183,29 @@ directory), handing out vnet numbers that jails already use.`,
  * builds the same qjail layout from the host's /usr (default), a root
  * filesystem directory (-f DIR) or a tarball (-f FILE, or DIR/base.txz).
  */
-async function installLinux(inv: Invocation, rt: JailRuntime, layout: HostLayout, from: string | undefined): Promise<number> {
-  if (inv.values.host !== undefined) throw new UsageError("QJ1226", `-h ${shown(String(inv.values.host))} picks a FreeBSD mirror; the linux backend downloads nothing`, "Drop -h; give -f DIR or -f FILE for a base other than the host's /usr.");
-  if (inv.values.log === true) throw new UsageError("QJ1227", "-l (the command log) is not available on the linux backend", "Drop -l.");
+async function installLinux(
+  inv: Invocation,
+  rt: JailRuntime,
+  layout: HostLayout,
+  from: string | undefined,
+): Promise<number> {
+  if (inv.values.host !== undefined)
+    throw new UsageError(
+      "QJ1226",
+      `-h ${shown(String(inv.values.host))} picks a FreeBSD mirror; the linux backend downloads nothing`,
+      "Drop -h; give -f DIR or -f FILE for a base other than the host's /usr.",
+    );
+  if (inv.values.log === true)
+    throw new UsageError("QJ1227", "-l (the command log) is not available on the linux backend", "Drop -l.");
   let base: LinuxBaseSource = { kind: "host" };
   if (from !== undefined) {
     const st = await fsp.stat(from).catch(() => undefined);
-    if (st === undefined) throw new UsageError("QJ1222", `Install file not found ${shown(from)}`, "Give a root filesystem directory or tarball with -f.");
+    if (st === undefined)
+      throw new UsageError(
+        "QJ1222",
+        `Install file not found ${shown(from)}`,
+        "Give a root filesystem directory or tarball with -f.",
+      );
     if (st.isFile()) base = { kind: "tarball", path: from };
     else if (existsSync(join(from, "base.txz"))) base = { kind: "tarball", path: join(from, "base.txz") };
     else base = { kind: "directory", path: from };
@@ -151,7 +218,12 @@ async function installLinux(inv: Invocation, rt: JailRuntime, layout: HostLayout
       readHostFile(rt.root, "/etc/resolv.conf"),
     ]);
     const running = global.filter((g) => live.has(g.name)).map((g) => g.name);
-    if (running.length > 0) throw new UsageError("QJ1224", `All jails have to be stopped. This jail is running: ${shown(running[0] as string)}`, "Stop them first: qjail stop");
+    if (running.length > 0)
+      throw new UsageError(
+        "QJ1224",
+        `All jails have to be stopped. This jail is running: ${shown(running[0] as string)}`,
+        "Stop them first: qjail stop",
+      );
     const plan = planLinuxInstall({ layout, root: rt.root, base, resolvConf, existingFlavors: flavors });
     if (inv.global.dryRun) {
       printPlan(inv, plan);
@@ -193,7 +265,10 @@ async function download(inv: Invocation, root: string, layout: HostLayout, mirro
 /** The repository's share/ directory, from src/cli/commands or dist/src/cli/commands. */
 function shareDir(): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  return resolve(here, here.includes(`${posix.sep}dist${posix.sep}`) ? "../../../../share" : "../../../share");
+  return resolve(
+    here,
+    here.includes(`${posix.sep}dist${posix.sep}`) ? "../../../../share" : "../../../share",
+  );
 }
 
 /** Every file of the stock flavors shipped in share/flavors, with its mode. */
@@ -215,4 +290,3 @@ function stockFlavorFiles(): Record<string, FlavorFile[]> {
   }
   return out;
 }
-
