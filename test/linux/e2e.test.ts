@@ -156,6 +156,21 @@ describe("Linux backend end to end", { skip: !canRun && "needs root on Linux" },
     assert.equal(existsSync(host.path("/var/run/qjail.www.pid")), false);
   });
 
+  it("delete refuses while something is mounted inside the jail tree, even a bind of the same filesystem", async () => {
+    const target = host.path("/usr/jails/www/mnt");
+    const bound = await runProgram(["mount", "--bind", host.path("/usr/jails/ssh/usr/local"), target]);
+    assert.equal(bound.code, 0, bound.stderr);
+    try {
+      const r = await host.qjail(["delete", "www"]);
+      assert.equal(r.code, 3, r.stdout + r.stderr);
+      assert.match(r.stderr, /mounted/);
+      assert.ok(existsSync(host.path("/usr/jails/www/etc/rc")), "nothing removed");
+      assert.ok(existsSync(host.path("/usr/jails/ssh/usr/local/www/index.html")), "the bind's source is intact");
+    } finally {
+      await runProgram(["umount", target]);
+    }
+  });
+
   it("delete removes the stopped jails", async () => {
     await ok(["delete", "www"]);
     await ok(["delete", "ssh"]);

@@ -129,7 +129,7 @@ test("start after a crash removes what the earlier run left first", () => {
 
 test("stop: rc.shutdown inside the jail, then every process ended and the namespace removed", () => {
   const state: RunState = { jid: 3, pid: 5000, starttime: "77", netns: "qjail-www", hostIf: "qjh3", jailIf: "qjj3", path: "/usr/jails/www", ip4: ["10.0.0.2"], ip6: [] };
-  const plan = planLinuxStop(jail(), { root: "/", helperDir: "/h", state, netnsExists: true, hostIfs: ["qjh3"] });
+  const plan = planLinuxStop(jail(), { root: "/", helperDir: "/h", state, hostIfs: ["qjh3"] });
   const r = runs(plan.steps);
   assert.match(r[0] ?? "", /^nsenter --target=5000 --mount --uts --ipc --net --pid --root --wd -- setpriv --bounding-set -all,\+chown,.* -- \/bin\/sh \/etc\/rc.shutdown$/);
   assert.deepEqual(r.slice(1), ["/bin/sh /h/jail-reap.sh qjail-www 5000 77", "ip netns delete qjail-www", "ip link delete qjh3"]);

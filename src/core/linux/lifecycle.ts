@@ -243,7 +243,7 @@ export interface LinuxJail {
 }
 
 /** Steps that remove what a previous run of the jail left: processes, namespace, interfaces, state files. */
-function cleanupSteps(jail: LinuxJail, root: string, helperDir: string, netns: string, state: RunState | undefined, hostIfs: readonly string[]): Step[] {
+function cleanupSteps(jail: LinuxJail, helperDir: string, netns: string, state: RunState | undefined, hostIfs: readonly string[]): Step[] {
   const steps: Step[] = [];
   const reap = ["/bin/sh", `${helperDir}/jail-reap.sh`, netns];
   if (state) reap.push(String(state.pid), state.starttime);
@@ -253,7 +253,6 @@ function cleanupSteps(jail: LinuxJail, root: string, helperDir: string, netns: s
   steps.push({ kind: "remove", path: pidFilePath(jail.name) });
   steps.push({ kind: "remove", path: runStatePath(jail.layout, jail.name) });
   steps.push({ kind: "remove", path: runFstabPath(jail.layout, jail.name) });
-  void root;
   return steps;
 }
 
@@ -273,7 +272,7 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
 
   const { leftover } = f;
   if (leftover.netns || leftover.state || leftover.hostIfs.length > 0) {
-    steps.push(...cleanupSteps(jail, f.root, f.helperDir, netns, leftover.state, leftover.hostIfs));
+    steps.push(...cleanupSteps(jail, f.helperDir, netns, leftover.state, leftover.hostIfs));
   } else {
     steps.push({ kind: "remove", path: stateFile });
   }
@@ -358,7 +357,7 @@ export function enterJailArgv(state: Pick<RunState, "pid">, opts: { sharedIpc: b
  * namespace and veth removed, its state files deleted. Mounts live only in
  * the jail's mount namespace and go with its last process.
  */
-export function planLinuxStop(jail: LinuxJail, f: { root: string; helperDir: string; state: RunState | undefined; netnsExists: boolean; hostIfs: string[] }): Plan {
+export function planLinuxStop(jail: LinuxJail, f: { root: string; helperDir: string; state: RunState | undefined; hostIfs: string[] }): Plan {
   const netns = netnsName(f.root, jail.name);
   const steps: Step[] = [];
   if (f.state) {
@@ -377,7 +376,7 @@ export function planLinuxStop(jail: LinuxJail, f: { root: string; helperDir: str
       ],
     });
   }
-  steps.push(...cleanupSteps(jail, f.root, f.helperDir, netns, f.state, f.state ? [f.state.hostIf, ...f.hostIfs.filter((i) => i !== f.state?.hostIf)] : f.hostIfs));
+  steps.push(...cleanupSteps(jail, f.helperDir, netns, f.state, f.state ? [f.state.hostIf, ...f.hostIfs.filter((i) => i !== f.state?.hostIf)] : f.hostIfs));
   return { title: `Stop jail ${jail.name}`, steps, messages: [`Jail successfully stopped  ${jail.name}`] };
 }
 

@@ -192,7 +192,6 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
       root,
       helperDir: helperDir(),
       state: state && isAlive(state) ? state : undefined,
-      netnsExists: netnsExists(netnsName(root, spec.name)),
       hostIfs: state && ifaces.has(state.hostIf) ? [state.hostIf] : [],
     });
   }
@@ -292,7 +291,7 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
         if (s.path !== rootPath) continue;
         const debris = planLinuxStop(
           { name, record: emptyRecord(), layout: hostLayout(), rootPath },
-          { root, helperDir: helperDir(), state: undefined, netnsExists: netnsExists(s.netns), hostIfs: hostInterfaces().has(s.hostIf) ? [s.hostIf] : [] },
+          { root, helperDir: helperDir(), state: undefined, hostIfs: hostInterfaces().has(s.hostIf) ? [s.hostIf] : [] },
         );
         await applyPlan(debris, { root, runCommands: true });
       }
