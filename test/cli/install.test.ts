@@ -189,6 +189,32 @@ test("create -a builds a new jail from the newest archive of another", async () 
   assert.equal((await qjail("delete", "web2")).code, 0);
 });
 
+test("install is refused while a jail runs, and -l enables the command log once", async () => {
+  const jls = at("jls-running.json");
+  writeFileSync(
+    jls,
+    JSON.stringify({
+      __version: "2",
+      "jail-information": { jail: [{ jid: 3, name: "web", path: "/usr/jails/web" }] },
+    }),
+  );
+  const before = treeDigest(root.dir);
+  const r = await runCli(["install", "--root", root.dir, "--platform", "freebsd", "-f", base.dir], {
+    env: { QJAIL_JLS_JSON: jls },
+  });
+  assert.equal(r.code, 3);
+  assert.match(r.stderr, /QJ1224: All jails have to be stopped. This jail is running: "web"/);
+  assert.deepEqual(treeDigest(root.dir), before);
+  mkdirSync(at("etc"), { recursive: true });
+  writeFileSync(at("etc/newsyslog.conf"), "# newsyslog\n");
+  for (let i = 0; i < 2; i++) assert.equal((await qjail("install", "-l", "-f", base.dir)).code, 0);
+  assert.equal(read("var/log/qjail.log"), "");
+  assert.equal(
+    read("etc/newsyslog.conf"),
+    "# newsyslog\n/var/log/qjail.log                      600  3     100  *     -\n",
+  );
+});
+
 test("re-install keeps jails, the vnet counter and customised flavors", async () => {
   writeFileSync(at("usr/local/etc/qjail.vnetctl"), 'count="3"\n');
   writeFileSync(at("usr/jails/flavors/default/etc/rc.conf"), "# mine\n");
