@@ -17,7 +17,19 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import { join } from "node:path";
-import { cliInProcess, diskUsageBytes, hasCommand, makeTempRoot, notMeasured, round, summarize, timingFigure, type BenchContext, type Figure, type Timing } from "./lib.js";
+import {
+  cliInProcess,
+  diskUsageBytes,
+  hasCommand,
+  makeTempRoot,
+  notMeasured,
+  round,
+  summarize,
+  timingFigure,
+  type BenchContext,
+  type Figure,
+  type Timing,
+} from "./lib.js";
 import { hostLayout, jailRootPath, physical } from "../src/core/paths.js";
 import { netnsName } from "../src/core/linux/lifecycle.js";
 import { planLinuxInstall } from "../src/core/linux/install.js";
@@ -70,19 +82,38 @@ async function worker(root: string, sizes: number[]): Promise<SizeResult[]> {
     const create = await timeEach(names, (n) => qjail(root, ["create"], ["-4", ip(names.indexOf(n)), n]));
     const start = await timeEach(names, (n) => qjail(root, ["start"], [n]));
     const running = (await createLinuxPlatform(root).liveJails()).size;
-    const disks = names.map((n) => diskUsageBytes(physical(root, jailRootPath(layout, n)))).sort((a, b) => a - b);
+    const disks = names
+      .map((n) => diskUsageBytes(physical(root, jailRootPath(layout, n))))
+      .sort((a, b) => a - b);
     const stop = await timeEach(names, (n) => qjail(root, ["stop"], [n]));
     for (const n of names) await qjail(root, ["delete"], [n]);
-    results.push({ jails: size, create, start, stop, diskMedianBytes: disks[Math.floor(disks.length / 2)] ?? 0, diskMaxBytes: disks.at(-1) ?? 0, running });
+    results.push({
+      jails: size,
+      create,
+      start,
+      stop,
+      diskMedianBytes: disks[Math.floor(disks.length / 2)] ?? 0,
+      diskMaxBytes: disks.at(-1) ?? 0,
+      running,
+    });
   }
   return results;
 }
 
 export async function bench(ctx: BenchContext): Promise<Figure[]> {
-  const workload = "create -4 / start / stop / delete per jail, on the host's shared /usr, in a private host netns";
-  if (process.platform !== "linux" || process.getuid?.() !== 0) return [notMeasured("Linux jail lifecycle", workload, "needs root on Linux")];
+  const workload =
+    "create -4 / start / stop / delete per jail, on the host's shared /usr, in a private host netns";
+  if (process.platform !== "linux" || process.getuid?.() !== 0)
+    return [notMeasured("Linux jail lifecycle", workload, "needs root on Linux")];
   for (const words of [["create"], ["start"], ["stop"], ["delete"]]) {
-    if (!hasCommand(...words)) return [notMeasured("Linux jail lifecycle", workload, `qjail ${words.join(" ")} is not registered in this build`)];
+    if (!hasCommand(...words))
+      return [
+        notMeasured(
+          "Linux jail lifecycle",
+          workload,
+          `qjail ${words.join(" ")} is not registered in this build`,
+        ),
+      ];
   }
   const sizes = ctx.quick ? [1, 10] : [1, 10, 100];
   const ns = `qjb-lin-${process.pid.toString(36)}${randomBytes(2).toString("hex")}`;
@@ -91,20 +122,50 @@ export async function bench(ctx: BenchContext): Promise<Figure[]> {
   writeFileSync(join(tmp.dir, "usr/local/etc/qjail.host"), 'jail_if="qjail0"\njail_subnet="10.0.0.0/24"\n');
   try {
     const add = spawnSync("ip", ["netns", "add", ns], { encoding: "utf8" });
-    if (add.status !== 0) return [notMeasured("Linux jail lifecycle", workload, `cannot create a network namespace: ${add.stderr.trim()}`)];
+    if (add.status !== 0)
+      return [
+        notMeasured(
+          "Linux jail lifecycle",
+          workload,
+          `cannot create a network namespace: ${add.stderr.trim()}`,
+        ),
+      ];
     spawnSync("ip", ["-n", ns, "link", "set", "lo", "up"]);
-    const node = SELF.endsWith(".ts") ? [process.execPath, "--import", "tsx", SELF] : [process.execPath, SELF];
+    const node = SELF.endsWith(".ts")
+      ? [process.execPath, "--import", "tsx", SELF]
+      : [process.execPath, SELF];
     ctx.log(`linux lifecycle: sizes ${sizes.join(", ")} in netns ${ns}`);
-    const r = spawnSync("nsenter", [`--net=/run/netns/${ns}`, "--", ...node, "--worker", tmp.dir, sizes.join(",")], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024, timeout: 30 * 60_000 });
-    if (r.status !== 0) throw new Error(`linux lifecycle worker exited ${r.status}: ${r.stderr.slice(-2000)}`);
+    const r = spawnSync(
+      "nsenter",
+      [`--net=/run/netns/${ns}`, "--", ...node, "--worker", tmp.dir, sizes.join(",")],
+      { encoding: "utf8", maxBuffer: 64 * 1024 * 1024, timeout: 30 * 60_000 },
+    );
+    if (r.status !== 0)
+      throw new Error(`linux lifecycle worker exited ${r.status}: ${r.stderr.slice(-2000)}`);
     const results = JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "[]") as SizeResult[];
     const figures: Figure[] = [];
     for (const s of results) {
       const w = `${s.jails} jail(s), ${workload}`;
       figures.push(timingFigure(`Linux create (${s.jails} jails), per jail`, w, s.create));
-      figures.push(timingFigure(`Linux start (${s.jails} jails), per jail`, w, s.start, START_GOAL, `${s.running} running together`));
+      figures.push(
+        timingFigure(
+          `Linux start (${s.jails} jails), per jail`,
+          w,
+          s.start,
+          START_GOAL,
+          `${s.running} running together`,
+        ),
+      );
       figures.push(timingFigure(`Linux stop (${s.jails} jails), per jail`, w, s.stop));
-      figures.push({ what: `Linux disk per jail (${s.jails} jails)`, workload: w, value: round(s.diskMedianBytes / 1024), unit: "KiB", max: round(s.diskMaxBytes / 1024), status: "info", note: "du of the jail tree; the base is the host's /usr, shared read-only" });
+      figures.push({
+        what: `Linux disk per jail (${s.jails} jails)`,
+        workload: w,
+        value: round(s.diskMedianBytes / 1024),
+        unit: "KiB",
+        max: round(s.diskMaxBytes / 1024),
+        status: "info",
+        note: "du of the jail tree; the base is the host's /usr, shared read-only",
+      });
     }
     return figures;
   } finally {
@@ -127,15 +188,26 @@ export async function bench(ctx: BenchContext): Promise<Figure[]> {
 
 function printTable(figures: readonly Figure[]): void {
   for (const f of figures) {
-    const range = f.min !== undefined ? ` (min ${f.min}, max ${f.max}, ${f.runs} runs)` : f.max !== undefined ? ` (max ${f.max})` : "";
-    process.stdout.write(`${f.what}: ${f.value ?? "-"} ${f.unit}${range}${f.status === "pass" || f.status === "miss" ? ` [${f.status}: ${f.goal?.text}]` : ""}${f.note ? ` — ${f.note}` : ""}\n`);
+    const range =
+      f.min !== undefined
+        ? ` (min ${f.min}, max ${f.max}, ${f.runs} runs)`
+        : f.max !== undefined
+          ? ` (max ${f.max})`
+          : "";
+    process.stdout.write(
+      `${f.what}: ${f.value ?? "-"} ${f.unit}${range}${f.status === "pass" || f.status === "miss" ? ` [${f.status}: ${f.goal?.text}]` : ""}${f.note ? ` — ${f.note}` : ""}\n`,
+    );
   }
 }
 
 const args = process.argv.slice(2);
 if (process.argv[1] === SELF && args[0] === "--worker") {
   const [, root, sizes] = args;
-  process.stdout.write(JSON.stringify(await worker(root as string, (sizes as string).split(",").map(Number))) + "\n");
+  process.stdout.write(
+    JSON.stringify(await worker(root as string, (sizes as string).split(",").map(Number))) + "\n",
+  );
 } else if (process.argv[1] === SELF) {
-  printTable(await bench({ quick: args.includes("--quick"), log: (l) => process.stderr.write(`bench: ${l}\n`) }));
+  printTable(
+    await bench({ quick: args.includes("--quick"), log: (l) => process.stderr.write(`bench: ${l}\n`) }),
+  );
 }

@@ -54,7 +54,11 @@ describe("Linux crash recovery", { skip: !canRun && "needs root on Linux" }, () 
     const again = host.runState("crash");
     assert.ok(again && again.pid !== state.pid);
     assert.equal("crash" in (await live()), true);
-    assert.match(await ok(["list", "crash"]), new RegExp(`^DR\\s+${again.jid}\\s.*crash$`, "m"), "list shows it running with its JID");
+    assert.match(
+      await ok(["list", "crash"]),
+      new RegExp(`^DR\\s+${again.jid}\\s.*crash$`, "m"),
+      "list shows it running with its JID",
+    );
     await ok(["stop", "crash"]);
     await assertClean("crash");
   });
@@ -67,10 +71,17 @@ describe("Linux crash recovery", { skip: !canRun && "needs root on Linux" }, () 
     // plant the old state back: same PID number, but the start time cannot match a new process
     const { writeFileSync, mkdirSync } = await import("node:fs");
     mkdirSync(host.path("/var/db/qjail/run"), { recursive: true });
-    writeFileSync(host.path("/var/db/qjail/run/crash"), `jid=${state.jid}\npid=${process.pid}\nstarttime=1\nnetns=${state.netns}\nhostif=${state.hostIf}\njailif=${state.jailIf}\npath=${state.path}\nip4=\nip6=\n`);
+    writeFileSync(
+      host.path("/var/db/qjail/run/crash"),
+      `jid=${state.jid}\npid=${process.pid}\nstarttime=1\nnetns=${state.netns}\nhostif=${state.hostIf}\njailif=${state.jailIf}\npath=${state.path}\nip4=\nip6=\n`,
+    );
     assert.equal("crash" in (await live()), false);
     await ok(["start", "crash"]);
-    assert.equal(process.kill(process.pid, 0), true, "the test process (whose PID the stale file named) was not signalled");
+    assert.equal(
+      process.kill(process.pid, 0),
+      true,
+      "the test process (whose PID the stale file named) was not signalled",
+    );
     await ok(["stop", "crash"]);
     await assertClean("crash");
   });
@@ -84,14 +95,24 @@ describe("Linux crash recovery", { skip: !canRun && "needs root on Linux" }, () 
       // list asks liveJails; the truth is whether the recorded init still runs
       const running = /^DR\s/m.test(await ok(["list", "crash"]));
       const state = host.runState("crash");
-      assert.equal(running, state !== undefined && startTimeOf(state.pid) === state.starttime, `list tells the truth after a kill at step ${boundary}`);
+      assert.equal(
+        running,
+        state !== undefined && startTimeOf(state.pid) === state.starttime,
+        `list tells the truth after a kill at step ${boundary}`,
+      );
       if (!running) await ok(["start", "crash"]);
       const repaired = host.runState("crash");
-      assert.ok(repaired && startTimeOf(repaired.pid) === repaired.starttime, `start repaired a kill at step ${boundary}`);
+      assert.ok(
+        repaired && startTimeOf(repaired.pid) === repaired.starttime,
+        `start repaired a kill at step ${boundary}`,
+      );
       await ok(["stop", "crash"]);
       await assertClean("crash");
     }
-    assert.ok(boundary > 8 && boundary < 100, `start ran to the end once every boundary was tried (${boundary})`);
+    assert.ok(
+      boundary > 8 && boundary < 100,
+      `start ran to the end once every boundary was tried (${boundary})`,
+    );
     await ok(["stop", "crash"]);
     await assertClean("crash");
   });
@@ -104,12 +125,19 @@ describe("Linux crash recovery", { skip: !canRun && "needs root on Linux" }, () 
       if (r.code === 0) break;
       const running = /^DR\s/m.test(await ok(["list", "crash"]));
       const state = host.runState("crash");
-      assert.equal(running, state !== undefined && startTimeOf(state.pid) === state.starttime, `list tells the truth after a kill at step ${boundary}`);
+      assert.equal(
+        running,
+        state !== undefined && startTimeOf(state.pid) === state.starttime,
+        `list tells the truth after a kill at step ${boundary}`,
+      );
       if (!running) await ok(["start", "crash"]);
       await ok(["stop", "crash"]);
       await assertClean("crash");
     }
-    assert.ok(boundary > 3 && boundary < 100, `stop ran to the end once every boundary was tried (${boundary})`);
+    assert.ok(
+      boundary > 3 && boundary < 100,
+      `stop ran to the end once every boundary was tried (${boundary})`,
+    );
     await assertClean("crash");
   });
 

@@ -37,7 +37,11 @@ describe("Linux backend end to end", { skip: !canRun && "needs root on Linux" },
     await ok(["install"]);
     assert.ok(existsSync(host.path("/usr/jails/sharedfs/qjail.base")));
     assert.ok(statSync(host.path("/usr/jails/sharedfs/usr")).isDirectory());
-    assert.equal(readdirSync(host.path("/usr/jails/sharedfs/usr")).length, 0, "the host's /usr is never copied");
+    assert.equal(
+      readdirSync(host.path("/usr/jails/sharedfs/usr")).length,
+      0,
+      "the host's /usr is never copied",
+    );
     const shadow = readFileSync(host.path("/usr/jails/template/etc/shadow"), "utf8");
     assert.doesNotMatch(shadow, /\$/, "no password hash in the template");
     assert.equal(readlinkSync(host.path("/usr/jails/template/usr/bin")), "/sharedfs/usr/bin");
@@ -54,7 +58,10 @@ describe("Linux backend end to end", { skip: !canRun && "needs root on Linux" },
     const r = await host.qjail(["start", "--dry-run", "www"]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^ip netns add qjail-[0-9a-f]{8}-www$/m);
-    assert.match(r.stdout, /jail-launch\.sh .* -- nsenter --net=\/run\/netns\/qjail-[0-9a-f]{8}-www -- unshare --mount --uts --ipc --pid --fork/);
+    assert.match(
+      r.stdout,
+      /jail-launch\.sh .* -- nsenter --net=\/run\/netns\/qjail-[0-9a-f]{8}-www -- unshare --mount --uts --ipc --pid --fork/,
+    );
     assert.equal(existsSync(`/run/netns/${netnsName(host.root, "www")}`), false);
     assert.equal(host.runState("www"), undefined);
   });
@@ -69,7 +76,11 @@ describe("Linux backend end to end", { skip: !canRun && "needs root on Linux" },
       assert.notEqual(ns(kind), readlinkSync(`/proc/self/ns/${kind}`), `www's ${kind} namespace is its own`);
     }
     const identify = await host.inHost(["ip", "netns", "identify", String(state.pid)]);
-    assert.equal(identify.stdout.trim(), netnsName(host.root, "www"), "www's init is in www's named network namespace");
+    assert.equal(
+      identify.stdout.trim(),
+      netnsName(host.root, "www"),
+      "www's init is in www's named network namespace",
+    );
     wwwInit = { pid: state.pid, procs: jailProcesses(state.pid) };
 
     writeFileSync(host.path("/usr/jails/www/root/marker"), "inside www\n");
@@ -93,7 +104,11 @@ describe("Linux backend end to end", { skip: !canRun && "needs root on Linux" },
     const r2 = await inJail("www", "touch /sharedfs/usr/lib/qjail-probe");
     assert.notEqual(r2.code, 0);
     assert.equal(existsSync("/usr/bin/qjail-probe"), false);
-    assert.equal((await inJail("www", "touch /tmp/writable /usr/local/writable")).code, 0, "the jail's own tree stays writable");
+    assert.equal(
+      (await inJail("www", "touch /tmp/writable /usr/local/writable")).code,
+      0,
+      "the jail's own tree stays writable",
+    );
   });
 
   it("each jail sees only its own address", async () => {
@@ -116,20 +131,50 @@ describe("Linux backend end to end", { skip: !canRun && "needs root on Linux" },
     assert.match(banner6.stdout, /^SSH-2\.0-OpenSSH/, "reached over IPv6 through the bridge's gateway too");
     const shadow = readFileSync(host.path("/usr/jails/ssh/etc/shadow"), "utf8");
     assert.match(shadow, /^ssh:\$6\$[^:]+:0:/m, "password set, lastchg 0 forces a change");
-    assert.match(readFileSync(host.path("/usr/jails/ssh/etc/passwd"), "utf8"), /^ssh:x:1001:10:Jail:\/usr\/home\/ssh:/m);
+    assert.match(
+      readFileSync(host.path("/usr/jails/ssh/etc/passwd"), "utf8"),
+      /^ssh:x:1001:10:Jail:\/usr\/home\/ssh:/m,
+    );
     const login = await host.inHost(
-      ["sshpass", "-p", "ssh", "ssh", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5", "ssh@10.0.0.11", "true"],
+      [
+        "sshpass",
+        "-p",
+        "ssh",
+        "ssh",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "ConnectTimeout=5",
+        "ssh@10.0.0.11",
+        "true",
+      ],
       20_000,
     );
-    assert.match(login.stdout + login.stderr, /expired|change your password/i, `password accepted, change demanded:\n${login.stderr}`);
+    assert.match(
+      login.stdout + login.stderr,
+      /expired|change your password/i,
+      `password accepted, change demanded:\n${login.stderr}`,
+    );
   });
 
   it("howto step 8-9: apache24_enable in the jail's rc.conf, restart, and the page says It worked", async () => {
-    writeFileSync(host.path("/usr/jails/www/root/step8.sh"), `echo 'apache24_enable="YES"' >> /etc/rc.conf\n`);
+    writeFileSync(
+      host.path("/usr/jails/www/root/step8.sh"),
+      `echo 'apache24_enable="YES"' >> /etc/rc.conf\n`,
+    );
     assert.equal((await inJail("www", "/bin/sh /root/step8.sh")).code, 0);
     await ok(["restart", "www"]);
-    const page = await runProgram(["nsenter", `--net=/run/netns/${host.hostNs}`, "--", "busybox", "nc", "-w", "5", "10.0.0.10", "80"], { input: "GET / HTTP/1.0\r\n\r\n", timeoutMs: 15_000 });
-    assert.match(page.stdout, /It worked/, `${page.stderr}\nconsole log:\n${readFileSync(host.path("/var/log/qjail.www.console.log"), "utf8")}`);
+    const page = await runProgram(
+      ["nsenter", `--net=/run/netns/${host.hostNs}`, "--", "busybox", "nc", "-w", "5", "10.0.0.10", "80"],
+      { input: "GET / HTTP/1.0\r\n\r\n", timeoutMs: 15_000 },
+    );
+    assert.match(
+      page.stdout,
+      /It worked/,
+      `${page.stderr}\nconsole log:\n${readFileSync(host.path("/var/log/qjail.www.console.log"), "utf8")}`,
+    );
     // jail to jail over the bridge: the host side carries jail traffic
     const fromJail = await inJail("www", "busybox nc -w 3 10.0.0.11 22");
     assert.match(fromJail.out, /SSH-2\.0/);
@@ -165,7 +210,10 @@ describe("Linux backend end to end", { skip: !canRun && "needs root on Linux" },
       assert.equal(r.code, 3, r.stdout + r.stderr);
       assert.match(r.stderr, /mounted/);
       assert.ok(existsSync(host.path("/usr/jails/www/etc/rc")), "nothing removed");
-      assert.ok(existsSync(host.path("/usr/jails/ssh/usr/local/www/index.html")), "the bind's source is intact");
+      assert.ok(
+        existsSync(host.path("/usr/jails/ssh/usr/local/www/index.html")),
+        "the bind's source is intact",
+      );
     } finally {
       await runProgram(["umount", target]);
     }

@@ -30,7 +30,8 @@ probe whoami test "$(id -u)" = 0
 
 function parseProbes(out: string): Map<string, string> {
   const m = new Map<string, string>();
-  for (const [, name, verdict] of out.matchAll(/^PROBE (\S+) (allowed|denied)$/gm)) m.set(name as string, verdict as string);
+  for (const [, name, verdict] of out.matchAll(/^PROBE (\S+) (allowed|denied)$/gm))
+    m.set(name as string, verdict as string);
   return m;
 }
 
@@ -48,7 +49,17 @@ describe("Linux jail isolation", { skip: !canRun && "needs root on Linux" }, () 
     assert.equal(m.size, 11, `every probe ran:\n${r.stdout}\n${r.stderr}`);
     return m;
   };
-  const EXPECT_DENIED = ["mount", "module", "address", "route", "mknod", "procsys", "sysfs", "hostsignal", "hostdevice"];
+  const EXPECT_DENIED = [
+    "mount",
+    "module",
+    "address",
+    "route",
+    "mknod",
+    "procsys",
+    "sysfs",
+    "hostsignal",
+    "hostdevice",
+  ];
 
   before(async () => {
     host = await makeTestHost("iso");
@@ -71,7 +82,10 @@ describe("Linux jail isolation", { skip: !canRun && "needs root on Linux" }, () 
   it("config -k and a restart grant raw sockets and nothing else", async () => {
     await ok(["stop", "iso"]);
     await ok(["config", "-k", "iso"]);
-    assert.match(readFileSync(host.path("/usr/local/etc/qjail.local/iso"), "utf8"), /^rsockets="allow.raw_sockets"$/m);
+    assert.match(
+      readFileSync(host.path("/usr/local/etc/qjail.local/iso"), "utf8"),
+      /^rsockets="allow.raw_sockets"$/m,
+    );
     await ok(["start", "iso"]);
     const m = await probe();
     assert.equal(m.get("rawsocket"), "allowed");

@@ -27,7 +27,14 @@ import { templateEtcFiles } from "../../src/core/linux/template.js";
 const layout = hostLayout();
 
 function jail(over: Partial<JailRecord> = {}): LinuxJail {
-  const record = { ...emptyRecord(), name: "www", ip4: "10.0.0.2", path: "/usr/jails/www", interface: "qjail0", ...over };
+  const record = {
+    ...emptyRecord(),
+    name: "www",
+    ip4: "10.0.0.2",
+    path: "/usr/jails/www",
+    interface: "qjail0",
+    ...over,
+  };
   return { name: "www", record, layout, rootPath: "/usr/jails/www" };
 }
 
@@ -48,7 +55,8 @@ function startFacts(over: Partial<LinuxStartFacts> = {}): LinuxStartFacts {
   };
 }
 
-const runs = (steps: readonly Step[]): string[] => steps.filter((s) => s.kind === "run").map((s) => (s.kind === "run" ? s.argv.join(" ") : ""));
+const runs = (steps: readonly Step[]): string[] =>
+  steps.filter((s) => s.kind === "run").map((s) => (s.kind === "run" ? s.argv.join(" ") : ""));
 
 test("start: the jail's network namespace carries exactly its address, then init is launched", () => {
   const plan = planLinuxStart(jail(), startFacts());
@@ -93,28 +101,58 @@ test("start: the jail's mounts are one fstab, base and kernel knobs read-only, p
   ]);
   const spaced = planLinuxStart(jail(), startFacts({ root: "/tmp/my root" }));
   const f2 = spaced.steps.find((s) => s.kind === "writeFile" && s.path.endsWith(".fstab"));
-  assert.match(f2 && f2.kind === "writeFile" ? f2.content : "", /^\/tmp\/my\\040root\/usr\/jails\/sharedfs \/tmp\/my\\040root\/usr\/jails\/www\/sharedfs none bind,ro 0 0$/m);
+  assert.match(
+    f2 && f2.kind === "writeFile" ? f2.content : "",
+    /^\/tmp\/my\\040root\/usr\/jails\/sharedfs \/tmp\/my\\040root\/usr\/jails\/www\/sharedfs none bind,ro 0 0$/m,
+  );
 });
 
 test("start: a missing bridge is created with a stable MAC; sysvipc shares IPC; rsockets adds net_raw only", () => {
-  const plan = planLinuxStart(jail({ sysvipc: "allow.sysvipc", rsockets: "allow.raw_sockets" }), startFacts({ bridge: { exists: false, up: false, addresses: [] } }));
+  const plan = planLinuxStart(
+    jail({ sysvipc: "allow.sysvipc", rsockets: "allow.raw_sockets" }),
+    startFacts({ bridge: { exists: false, up: false, addresses: [] } }),
+  );
   const r = runs(plan.steps);
   assert.equal(r[0], `ip link add qjail0 address ${stableMac("/", "bridge:qjail0")} type bridge`);
   const launch = r.find((l) => l.includes("jail-launch.sh")) ?? "";
   assert.doesNotMatch(launch, /--ipc/);
   assert.match(launch, /,\+audit_write,\+net_raw /);
-  assert.deepEqual(jailCapabilities({ rsockets: "", ruleset: "50" }).at(-1), "net_raw", "devfs ruleset 50 (capture) also grants it");
+  assert.deepEqual(
+    jailCapabilities({ rsockets: "", ruleset: "50" }).at(-1),
+    "net_raw",
+    "devfs ruleset 50 (capture) also grants it",
+  );
   assert.ok(!jailCapabilities({ rsockets: "", ruleset: "" }).includes("net_raw"));
-  assert.ok(!jailCapabilities({ rsockets: "allow.raw_sockets", ruleset: "" }).some((c) => ["sys_admin", "net_admin", "mknod", "sys_module"].includes(c)));
+  assert.ok(
+    !jailCapabilities({ rsockets: "allow.raw_sockets", ruleset: "" }).some((c) =>
+      ["sys_admin", "net_admin", "mknod", "sys_module"].includes(c),
+    ),
+  );
 });
 
 test("start: a bridge already up with the gateway, and forwarding already on, add no steps", () => {
-  const plan = planLinuxStart(jail(), startFacts({ bridge: { exists: true, up: true, addresses: ["10.0.0.1/24"] }, forwarding: { v4: true, v6: false } }));
+  const plan = planLinuxStart(
+    jail(),
+    startFacts({
+      bridge: { exists: true, up: true, addresses: ["10.0.0.1/24"] },
+      forwarding: { v4: true, v6: false },
+    }),
+  );
   assert.equal(runs(plan.steps)[0], "ip netns add qjail-www");
 });
 
 test("start after a crash removes what the earlier run left first", () => {
-  const state: RunState = { jid: 1, pid: 4242, starttime: "999", netns: "qjail-www", hostIf: "qjh1", jailIf: "qjj1", path: "/usr/jails/www", ip4: [], ip6: [] };
+  const state: RunState = {
+    jid: 1,
+    pid: 4242,
+    starttime: "999",
+    netns: "qjail-www",
+    hostIf: "qjh1",
+    jailIf: "qjj1",
+    path: "/usr/jails/www",
+    ip4: [],
+    ip6: [],
+  };
   const plan = planLinuxStart(jail(), startFacts({ leftover: { netns: true, state, hostIfs: ["qjh1"] } }));
   assert.deepEqual(runs(plan.steps).slice(0, 3), [
     "/bin/sh /usr/local/share/qjail/linux/jail-reap.sh qjail-www 4242 999",
@@ -128,19 +166,51 @@ test("start after a crash removes what the earlier run left first", () => {
 });
 
 test("stop: rc.shutdown inside the jail, then every process ended and the namespace removed", () => {
-  const state: RunState = { jid: 3, pid: 5000, starttime: "77", netns: "qjail-www", hostIf: "qjh3", jailIf: "qjj3", path: "/usr/jails/www", ip4: ["10.0.0.2"], ip6: [] };
+  const state: RunState = {
+    jid: 3,
+    pid: 5000,
+    starttime: "77",
+    netns: "qjail-www",
+    hostIf: "qjh3",
+    jailIf: "qjj3",
+    path: "/usr/jails/www",
+    ip4: ["10.0.0.2"],
+    ip6: [],
+  };
   const plan = planLinuxStop(jail(), { root: "/", helperDir: "/h", state, hostIfs: ["qjh3"] });
   const r = runs(plan.steps);
-  assert.match(r[0] ?? "", /^nsenter --target=5000 --mount --uts --ipc --net --pid --root --wd -- setpriv --bounding-set -all,\+chown,.* -- \/bin\/sh \/etc\/rc.shutdown$/);
-  assert.deepEqual(r.slice(1), ["/bin/sh /h/jail-reap.sh qjail-www 5000 77", "ip netns delete qjail-www", "ip link delete qjh3"]);
+  assert.match(
+    r[0] ?? "",
+    /^nsenter --target=5000 --mount --uts --ipc --net --pid --root --wd -- setpriv --bounding-set -all,\+chown,.* -- \/bin\/sh \/etc\/rc.shutdown$/,
+  );
+  assert.deepEqual(r.slice(1), [
+    "/bin/sh /h/jail-reap.sh qjail-www 5000 77",
+    "ip netns delete qjail-www",
+    "ip link delete qjh3",
+  ]);
 });
 
 test("console: setpriv to the user with the jail's capabilities, then the command or a login shell", () => {
-  const state: RunState = { jid: 3, pid: 5000, starttime: "77", netns: "qjail-www", hostIf: "qjh3", jailIf: "qjj3", path: "/usr/jails/www", ip4: [], ip6: [] };
+  const state: RunState = {
+    jid: 3,
+    pid: 5000,
+    starttime: "77",
+    netns: "qjail-www",
+    hostIf: "qjh3",
+    jailIf: "qjj3",
+    path: "/usr/jails/www",
+    ip4: [],
+    ip6: [],
+  };
   const user = { name: "ssh", uid: 1001, gid: 10, home: "/usr/home/ssh", shell: "/bin/sh" };
   const cmd = planLinuxConsole(jail(), state, user, ["ls", "-l"], "xterm");
   const argv = cmd.steps[0]?.kind === "run" ? cmd.steps[0].argv : [];
-  assert.deepEqual(argv.slice(argv.indexOf("setpriv"), argv.indexOf("setpriv") + 4), ["setpriv", "--reuid=1001", "--regid=10", "--init-groups"]);
+  assert.deepEqual(argv.slice(argv.indexOf("setpriv"), argv.indexOf("setpriv") + 4), [
+    "setpriv",
+    "--reuid=1001",
+    "--regid=10",
+    "--init-groups",
+  ]);
   assert.deepEqual(argv.slice(-2), ["ls", "-l"]);
   const login = planLinuxConsole(jail(), state, user, undefined, "xterm");
   const largv = login.steps[0]?.kind === "run" ? login.steps[0].argv : [];
@@ -149,12 +219,40 @@ test("console: setpriv to the user with the jail's capabilities, then the comman
 });
 
 test("network: gateway from the host config or the jail's /24; bad bridge names and the gateway address refused", () => {
-  assert.deepEqual(jailNetwork("a", { ip4: "192.168.5.7", ip6: "", interface: "" }, { bridge: "qjail0" }).gateway4, { address: "192.168.5.1", prefix: 24 });
-  assert.deepEqual(jailNetwork("a", { ip4: "10.1.2.3", ip6: "", interface: "" }, { bridge: "qjail0", subnet4: { gateway: "10.1.0.1", prefix: 16 } }).gateway4, { address: "10.1.0.1", prefix: 16 });
-  assert.deepEqual(jailNetwork("a", { ip4: "", ip6: "fd00:1:2:3::5", interface: "" }, { bridge: "qjail0" }).gateway6, { address: "fd00:1:2:3::1", prefix: 64 });
-  assert.deepEqual(jailNetwork("a", { ip4: "em0|10.0.0.9", ip6: "", interface: "br0" }, { bridge: "qjail0" }).ip4, ["10.0.0.9"]);
-  assert.throws(() => jailNetwork("a", { ip4: "10.0.0.2", ip6: "", interface: "a-very-long-interface-name" }, { bridge: "qjail0" }), (e: unknown) => e instanceof UsageError && e.code === "QJ2001" && e.message.includes('"a-very-long-interface-name"'));
-  assert.throws(() => jailNetwork("a", { ip4: "10.0.0.1", ip6: "", interface: "" }, { bridge: "qjail0" }), (e: unknown) => e instanceof UsageError && e.code === "QJ2002");
+  assert.deepEqual(
+    jailNetwork("a", { ip4: "192.168.5.7", ip6: "", interface: "" }, { bridge: "qjail0" }).gateway4,
+    { address: "192.168.5.1", prefix: 24 },
+  );
+  assert.deepEqual(
+    jailNetwork(
+      "a",
+      { ip4: "10.1.2.3", ip6: "", interface: "" },
+      { bridge: "qjail0", subnet4: { gateway: "10.1.0.1", prefix: 16 } },
+    ).gateway4,
+    { address: "10.1.0.1", prefix: 16 },
+  );
+  assert.deepEqual(
+    jailNetwork("a", { ip4: "", ip6: "fd00:1:2:3::5", interface: "" }, { bridge: "qjail0" }).gateway6,
+    { address: "fd00:1:2:3::1", prefix: 64 },
+  );
+  assert.deepEqual(
+    jailNetwork("a", { ip4: "em0|10.0.0.9", ip6: "", interface: "br0" }, { bridge: "qjail0" }).ip4,
+    ["10.0.0.9"],
+  );
+  assert.throws(
+    () =>
+      jailNetwork(
+        "a",
+        { ip4: "10.0.0.2", ip6: "", interface: "a-very-long-interface-name" },
+        { bridge: "qjail0" },
+      ),
+    (e: unknown) =>
+      e instanceof UsageError && e.code === "QJ2001" && e.message.includes('"a-very-long-interface-name"'),
+  );
+  assert.throws(
+    () => jailNetwork("a", { ip4: "10.0.0.1", ip6: "", interface: "" }, { bridge: "qjail0" }),
+    (e: unknown) => e instanceof UsageError && e.code === "QJ2002",
+  );
 });
 
 test("netns names: the real root keeps plain names, a relocated root gets its own prefix", () => {
@@ -165,48 +263,105 @@ test("netns names: the real root keeps plain names, a relocated root gets its ow
 });
 
 test("run state: parsed back; damaged files are not mistaken for a running jail", () => {
-  const s = parseRunState("jid=2\npid=100\nstarttime=55\nnetns=qjail-www\nhostif=qjh2\njailif=qjj2\npath=/usr/jails/www\nip4=10.0.0.2,10.0.0.3\nip6=\n");
+  const s = parseRunState(
+    "jid=2\npid=100\nstarttime=55\nnetns=qjail-www\nhostif=qjh2\njailif=qjj2\npath=/usr/jails/www\nip4=10.0.0.2,10.0.0.3\nip6=\n",
+  );
   assert.deepEqual(s?.ip4, ["10.0.0.2", "10.0.0.3"]);
-  assert.equal(parseRunState("jid=2\npid=1\nstarttime=55\nnetns=x\n"), undefined, "pid 1 is never a jail's init");
+  assert.equal(
+    parseRunState("jid=2\npid=1\nstarttime=55\nnetns=x\n"),
+    undefined,
+    "pid 1 is never a jail's init",
+  );
   assert.equal(parseRunState("garbage"), undefined);
 });
 
 test("install from the host: sharedfs holds mount points and a manifest, never a copy of /usr", () => {
   const plan = planLinuxInstall({ layout, root: "/", base: { kind: "host" } });
-  const manifest = plan.steps.find((s) => s.kind === "writeFile" && s.path === "/usr/jails/sharedfs/qjail.base");
+  const manifest = plan.steps.find(
+    (s) => s.kind === "writeFile" && s.path === "/usr/jails/sharedfs/qjail.base",
+  );
   assert.ok(manifest && manifest.kind === "writeFile");
-  assert.deepEqual(parseBaseManifest(manifest.content), hostBaseBinds().map(({ source, target }) => ({ source, target })));
-  assert.ok(!plan.steps.some((s) => s.kind === "copyTree" || (s.kind === "run" && s.argv[0] === "cp")), "nothing copied from the host");
-  const written = new Map(plan.steps.flatMap((s) => (s.kind === "writeFile" ? [[s.path, s.content] as const] : [])));
+  assert.deepEqual(
+    parseBaseManifest(manifest.content),
+    hostBaseBinds().map(({ source, target }) => ({ source, target })),
+  );
+  assert.ok(
+    !plan.steps.some((s) => s.kind === "copyTree" || (s.kind === "run" && s.argv[0] === "cp")),
+    "nothing copied from the host",
+  );
+  const written = new Map(
+    plan.steps.flatMap((s) => (s.kind === "writeFile" ? [[s.path, s.content] as const] : [])),
+  );
   assert.doesNotMatch(written.get("/usr/jails/template/etc/shadow") ?? "", /\$/);
-  assert.match(written.get("/usr/jails/template/etc/rc.d/apache24") ?? "", /exec \/bin\/sh \/etc\/rc.d\/httpd "\$@"/);
+  assert.match(
+    written.get("/usr/jails/template/etc/rc.d/apache24") ?? "",
+    /exec \/bin\/sh \/etc\/rc.d\/httpd "\$@"/,
+  );
   assert.match(written.get("/usr/jails/template/usr/local/www/index.html") ?? "", /It worked/);
-  assert.ok(plan.steps.some((s) => s.kind === "symlink" && s.path === "/usr/jails/template/usr/bin" && s.target === "/sharedfs/usr/bin"));
+  assert.ok(
+    plan.steps.some(
+      (s) =>
+        s.kind === "symlink" && s.path === "/usr/jails/template/usr/bin" && s.target === "/sharedfs/usr/bin",
+    ),
+  );
 });
 
 test("install -f: a tarball is unpacked into sharedfs; saved flavors follow qjail", () => {
-  const plan = planLinuxInstall({ layout, root: "/tmp/r", base: { kind: "tarball", path: "/srv/rootfs.tar.xz" }, existingFlavors: ["default", "mine"] });
-  assert.ok(runs(plan.steps).includes("tar -x -p --numeric-owner --exclude=./dev/* -f /srv/rootfs.tar.xz -C /tmp/r/usr/jails/sharedfs"));
-  assert.ok(plan.steps.some((s) => s.kind === "rename" && s.from === "/usr/jails/flavors/default" && s.to === "/usr/jails/flavors/users.saved.default"));
+  const plan = planLinuxInstall({
+    layout,
+    root: "/tmp/r",
+    base: { kind: "tarball", path: "/srv/rootfs.tar.xz" },
+    existingFlavors: ["default", "mine"],
+  });
+  assert.ok(
+    runs(plan.steps).includes(
+      "tar -x -p --numeric-owner --exclude=./dev/* -f /srv/rootfs.tar.xz -C /tmp/r/usr/jails/sharedfs",
+    ),
+  );
+  assert.ok(
+    plan.steps.some(
+      (s) =>
+        s.kind === "rename" &&
+        s.from === "/usr/jails/flavors/default" &&
+        s.to === "/usr/jails/flavors/users.saved.default",
+    ),
+  );
   assert.ok(!plan.steps.some((s) => s.kind === "rename" && s.from.endsWith("/mine")));
 });
 
 test("manifest lines with .. or a relative source are ignored", () => {
-  assert.deepEqual(parseBaseManifest("/usr usr\nusr usr\n/etc ../etc\n/etc/x etc/../../x\n# c\n"), [{ source: "/usr", target: "usr" }]);
+  assert.deepEqual(parseBaseManifest("/usr usr\nusr usr\n/etc ../etc\n/etc/x etc/../../x\n# c\n"), [
+    { source: "/usr", target: "usr" },
+  ]);
 });
 
 test("sha512 crypt matches glibc (mkpasswd) for the one-time password", () => {
   // known answer computed with `mkpasswd -m sha-512 -S abcdefgh12345678 ssh`
-  assert.equal(sha512Crypt("ssh", "abcdefgh12345678"), "$6$abcdefgh12345678$HSEtLrIhZccFsqHeECLYgT2CxD7izS/cLDMU6mCVDW3odWt21hZUKfmGchqTqnBCnKOvEQPGwBrRQ8lMpRoEL0");
-  const mk = spawnSync("mkpasswd", ["-m", "sha-512", "-S", "QjailSalt0123456", "www-jail-pass"], { encoding: "utf8" });
+  assert.equal(
+    sha512Crypt("ssh", "abcdefgh12345678"),
+    "$6$abcdefgh12345678$HSEtLrIhZccFsqHeECLYgT2CxD7izS/cLDMU6mCVDW3odWt21hZUKfmGchqTqnBCnKOvEQPGwBrRQ8lMpRoEL0",
+  );
+  const mk = spawnSync("mkpasswd", ["-m", "sha-512", "-S", "QjailSalt0123456", "www-jail-pass"], {
+    encoding: "utf8",
+  });
   if (mk.status === 0) assert.equal(sha512Crypt("www-jail-pass", "QjailSalt0123456"), mk.stdout.trim());
 });
 
 test("the one-time user: name = password = jail name, group wheel, change forced, idempotent", () => {
-  const base = Object.fromEntries(templateEtcFiles("").filter((f) => /etc\/(passwd|group|shadow)$/.test(f.path)).map((f) => [f.path.slice(4), f.content])) as { passwd: string; group: string; shadow: string };
+  const base = Object.fromEntries(
+    templateEtcFiles("")
+      .filter((f) => /etc\/(passwd|group|shadow)$/.test(f.path))
+      .map((f) => [f.path.slice(4), f.content]),
+  ) as { passwd: string; group: string; shadow: string };
   const once = addOneTimeUser(base, "ssh", "saltsaltsaltsalt");
   assert.match(once.passwd, /^ssh:x:1001:10:Jail:\/usr\/home\/ssh:\/bin\/sh$/m);
-  assert.match(once.shadow, new RegExp(`^ssh:${sha512Crypt("ssh", "saltsaltsaltsalt").replace(/[$/.]/g, "\\$&")}:0:0:99999:7:::$`, "m"));
+  assert.match(
+    once.shadow,
+    new RegExp(
+      `^ssh:${sha512Crypt("ssh", "saltsaltsaltsalt").replace(/[$/.]/g, "\\$&")}:0:0:99999:7:::$`,
+      "m",
+    ),
+  );
   assert.match(once.group, /^wheel:x:10:root,ssh$/m);
   const twice = addOneTimeUser(once, "ssh", "othersaltothersa");
   assert.equal(twice.passwd, once.passwd);

@@ -1,7 +1,13 @@
 import { posix } from "node:path";
 import type { Plan, Step } from "../plan.js";
 import { physical, type HostLayout } from "../paths.js";
-import { BASE_ETC_ENTRIES, DEFAULT_RC_CONF, TEMPLATE_DIRS, templateEtcFiles, templateLinks } from "./template.js";
+import {
+  BASE_ETC_ENTRIES,
+  DEFAULT_RC_CONF,
+  TEMPLATE_DIRS,
+  templateEtcFiles,
+  templateLinks,
+} from "./template.js";
 
 /**
  * Where the shared base (sharedfs) comes from on Linux:
@@ -10,7 +16,8 @@ import { BASE_ETC_ENTRIES, DEFAULT_RC_CONF, TEMPLATE_DIRS, templateEtcFiles, tem
  * - `directory` / `tarball`: a root filesystem given with `install -f`, copied
  *   or unpacked into sharedfs once.
  */
-export type LinuxBaseSource = { kind: "host" } | { kind: "directory"; path: string } | { kind: "tarball"; path: string };
+export type LinuxBaseSource =
+  { kind: "host" } | { kind: "directory"; path: string } | { kind: "tarball"; path: string };
 
 export interface LinuxInstallRequest {
   layout: HostLayout;
@@ -81,11 +88,20 @@ export function planLinuxInstall(req: LinuxInstallRequest): Plan {
       "# Bind-mounted read-only into each jail's /sharedfs at start: host source, target under sharedfs.",
       ...binds.map((b) => `${b.source} ${b.target}`),
     ];
-    steps.push({ kind: "writeFile", path: `${layout.sharedfs}/${BASE_MANIFEST}`, content: manifest.join("\n") + "\n", mode: 0o644 });
+    steps.push({
+      kind: "writeFile",
+      path: `${layout.sharedfs}/${BASE_MANIFEST}`,
+      content: manifest.join("\n") + "\n",
+      mode: 0o644,
+    });
   } else {
     const dest = physical(req.root, layout.sharedfs);
     if (req.base.kind === "directory") {
-      steps.push({ kind: "run", argv: ["cp", "-a", "--", `${req.base.path.replace(/\/+$/, "")}/.`, `${dest}/`], why: "copy the base root filesystem into sharedfs" });
+      steps.push({
+        kind: "run",
+        argv: ["cp", "-a", "--", `${req.base.path.replace(/\/+$/, "")}/.`, `${dest}/`],
+        why: "copy the base root filesystem into sharedfs",
+      });
     } else {
       steps.push({
         kind: "run",
@@ -101,27 +117,64 @@ export function planLinuxInstall(req: LinuxInstallRequest): Plan {
   for (const d of TEMPLATE_DIRS) steps.push({ kind: "mkdir", path: T(d.path), mode: d.mode });
   // mkdir's mode passes through the umask, which strips the sticky world-writable bits tmp needs
   const sticky = TEMPLATE_DIRS.filter((d) => d.mode === 0o1777).map((d) => physical(req.root, T(d.path)));
-  steps.push({ kind: "run", argv: ["chmod", "1777", "--", ...sticky], why: "tmp directories are world-writable with the sticky bit" });
+  steps.push({
+    kind: "run",
+    argv: ["chmod", "1777", "--", ...sticky],
+    why: "tmp directories are world-writable with the sticky bit",
+  });
   for (const l of templateLinks()) {
     if (l.path.includes("/")) steps.push({ kind: "mkdir", path: T(posix.dirname(l.path)), mode: 0o755 });
     steps.push({ kind: "symlink", target: l.target, path: T(l.path) });
   }
-  for (const f of templateEtcFiles(resolvConf)) steps.push({ kind: "writeFile", path: T(f.path), content: f.content, mode: f.mode });
+  for (const f of templateEtcFiles(resolvConf))
+    steps.push({ kind: "writeFile", path: T(f.path), content: f.content, mode: f.mode });
 
   // flavors: copied over the template by create (-f flavor)
   steps.push({ kind: "mkdir", path: `${layout.flavors}/default/etc`, mode: 0o755 });
-  steps.push({ kind: "writeFile", path: `${layout.flavors}/default/etc/rc.conf`, content: DEFAULT_RC_CONF, mode: 0o644 });
-  steps.push({ kind: "writeFile", path: `${layout.flavors}/default/etc/resolv.conf`, content: resolvConf, mode: 0o644 });
+  steps.push({
+    kind: "writeFile",
+    path: `${layout.flavors}/default/etc/rc.conf`,
+    content: DEFAULT_RC_CONF,
+    mode: 0o644,
+  });
+  steps.push({
+    kind: "writeFile",
+    path: `${layout.flavors}/default/etc/resolv.conf`,
+    content: resolvConf,
+    mode: 0o644,
+  });
   steps.push({ kind: "mkdir", path: `${layout.flavors}/ssh-default/etc`, mode: 0o755 });
-  steps.push({ kind: "writeFile", path: `${layout.flavors}/ssh-default/etc/rc.conf`, content: `${DEFAULT_RC_CONF}sshd_enable="YES"\n`, mode: 0o644 });
-  steps.push({ kind: "writeFile", path: `${layout.flavors}/ssh-default/etc/resolv.conf`, content: resolvConf, mode: 0o644 });
+  steps.push({
+    kind: "writeFile",
+    path: `${layout.flavors}/ssh-default/etc/rc.conf`,
+    content: `${DEFAULT_RC_CONF}sshd_enable="YES"\n`,
+    mode: 0o644,
+  });
+  steps.push({
+    kind: "writeFile",
+    path: `${layout.flavors}/ssh-default/etc/resolv.conf`,
+    content: resolvConf,
+    mode: 0o644,
+  });
 
   // qjail's control directories (§4.1 step 8)
-  for (const dir of [layout.archive, layout.local, layout.global, layout.config, layout.fstabDir, layout.packages, `${layout.stateDir}/run`]) {
+  for (const dir of [
+    layout.archive,
+    layout.local,
+    layout.global,
+    layout.config,
+    layout.fstabDir,
+    layout.packages,
+    `${layout.stateDir}/run`,
+  ]) {
     steps.push({ kind: "mkdir", path: dir, mode: 0o755 });
   }
   steps.push({ kind: "writeFile", path: layout.vnetctl, content: 'count="0"\n', mode: 0o644 });
 
   const from = req.base.kind === "host" ? "the host's /usr (shared read-only)" : req.base.path;
-  return { title: `Install the qjail system in ${layout.jaildir} (Linux, base: ${from})`, steps, messages: ["Successfully installed qjail system."] };
+  return {
+    title: `Install the qjail system in ${layout.jaildir} (Linux, base: ${from})`,
+    steps,
+    messages: ["Successfully installed qjail system."],
+  };
 }

@@ -42,7 +42,15 @@ export function parseRunState(text: string): RunState | undefined {
   const pid = Number(kv.get("pid"));
   const starttime = kv.get("starttime") ?? "";
   const netns = kv.get("netns") ?? "";
-  if (!Number.isInteger(jid) || jid < 1 || !Number.isInteger(pid) || pid < 2 || !/^\d+$/.test(starttime) || netns === "") return undefined;
+  if (
+    !Number.isInteger(jid) ||
+    jid < 1 ||
+    !Number.isInteger(pid) ||
+    pid < 2 ||
+    !/^\d+$/.test(starttime) ||
+    netns === ""
+  )
+    return undefined;
   const list = (k: string): string[] => (kv.get(k) ?? "").split(",").filter((s) => s !== "");
   return {
     jid,
@@ -78,8 +86,14 @@ export function fstabField(value: string): string {
  * read-only, /sys read-only, and the tmpfs for /dev and /run. The jail's
  * init mounts it in its own mount namespace; nothing reaches the host's.
  */
-export function jailFstab(root: string, sharedfs: string, baseBinds: readonly { source: string; target: string }[], procKnobs: readonly string[]): string {
-  const line = (src: string, dst: string, type: string, opts: string): string => `${fstabField(src)} ${fstabField(dst)} ${type} ${opts} 0 0`;
+export function jailFstab(
+  root: string,
+  sharedfs: string,
+  baseBinds: readonly { source: string; target: string }[],
+  procKnobs: readonly string[],
+): string {
+  const line = (src: string, dst: string, type: string, opts: string): string =>
+    `${fstabField(src)} ${fstabField(dst)} ${type} ${opts} 0 0`;
   const lines = [
     "# Written by qjail start; mounted by jail-init.sh inside the jail's own mount namespace.",
     line(sharedfs, `${root}/sharedfs`, "none", "bind,ro"),
@@ -150,13 +164,21 @@ export const CAPTURE_RULESET = "50";
 
 export function jailCapabilities(record: Pick<JailRecord, "rsockets" | "ruleset">): string[] {
   const caps: string[] = [...JAIL_CAPABILITIES];
-  if (record.rsockets === RECORD_FLAG_VALUES.rsockets || record.ruleset === CAPTURE_RULESET) caps.push("net_raw");
+  if (record.rsockets === RECORD_FLAG_VALUES.rsockets || record.ruleset === CAPTURE_RULESET)
+    caps.push("net_raw");
   return caps;
 }
 
 /** setpriv arguments that leave exactly the jail's capabilities (bounding set; inheritable and ambient cleared). */
 export function capabilityDropArgs(caps: readonly string[]): string[] {
-  return ["--bounding-set", ["-all", ...caps.map((c) => `+${c}`)].join(","), "--inh-caps", "-all", "--ambient-caps", "-all"];
+  return [
+    "--bounding-set",
+    ["-all", ...caps.map((c) => `+${c}`)].join(","),
+    "--inh-caps",
+    "-all",
+    "--ambient-caps",
+    "-all",
+  ];
 }
 
 const IFACE_RE = /^[A-Za-z][A-Za-z0-9_.-]{0,14}$/;
@@ -177,23 +199,39 @@ export interface JailNetwork {
 export function jailNetwork(
   name: string,
   record: Pick<JailRecord, "ip4" | "ip6" | "interface">,
-  defaults: { bridge: string; subnet4?: { gateway: string; prefix: number }; subnet6?: { gateway: string; prefix: number } },
+  defaults: {
+    bridge: string;
+    subnet4?: { gateway: string; prefix: number };
+    subnet6?: { gateway: string; prefix: number };
+  },
 ): JailNetwork {
   const bridge = record.interface !== "" ? record.interface : defaults.bridge;
   if (!IFACE_RE.test(bridge)) {
-    throw new UsageError("QJ2001", `jail ${shown(name)} names the interface ${shown(bridge)}, which is not a Linux interface name`, `Give it a bridge name of at most 15 letters and digits: qjail config -c qjail0 ${name}`);
+    throw new UsageError(
+      "QJ2001",
+      `jail ${shown(name)} names the interface ${shown(bridge)}, which is not a Linux interface name`,
+      `Give it a bridge name of at most 15 letters and digits: qjail config -c qjail0 ${name}`,
+    );
   }
   const ip4 = recordAddresses(record.ip4);
   const ip6 = recordAddresses(record.ip6);
-  let gateway4 = defaults.subnet4 ? { address: defaults.subnet4.gateway, prefix: defaults.subnet4.prefix } : undefined;
+  let gateway4 = defaults.subnet4
+    ? { address: defaults.subnet4.gateway, prefix: defaults.subnet4.prefix }
+    : undefined;
   const first4 = ip4[0];
   if (!gateway4 && first4 !== undefined) gateway4 = { address: first4.replace(/\.\d+$/, ".1"), prefix: 24 };
-  let gateway6 = defaults.subnet6 ? { address: defaults.subnet6.gateway, prefix: defaults.subnet6.prefix } : undefined;
+  let gateway6 = defaults.subnet6
+    ? { address: defaults.subnet6.gateway, prefix: defaults.subnet6.prefix }
+    : undefined;
   const first6 = ip6[0];
   if (!gateway6 && first6 !== undefined) gateway6 = { address: ipv6Slash64Gateway(first6), prefix: 64 };
   for (const a of ip4) {
     if (gateway4 && a === gateway4.address) {
-      throw new UsageError("QJ2002", `jail ${shown(name)} has the address ${shown(a)}, which is the jail network's gateway on the host`, `Give the jail another address: qjail config -4 <address> ${name}`);
+      throw new UsageError(
+        "QJ2002",
+        `jail ${shown(name)} has the address ${shown(a)}, which is the jail network's gateway on the host`,
+        `Give the jail another address: qjail config -4 <address> ${name}`,
+      );
     }
   }
   return { bridge, gateway4, gateway6, ip4, ip6 };
@@ -243,13 +281,30 @@ export interface LinuxJail {
 }
 
 /** Steps that remove what a previous run of the jail left: processes, namespace, interfaces, state files. */
-function cleanupSteps(jail: LinuxJail, helperDir: string, netns: string, state: RunState | undefined, hostIfs: readonly string[]): Step[] {
+function cleanupSteps(
+  jail: LinuxJail,
+  helperDir: string,
+  netns: string,
+  state: RunState | undefined,
+  hostIfs: readonly string[],
+): Step[] {
   const steps: Step[] = [];
   const reap = ["/bin/sh", `${helperDir}/jail-reap.sh`, netns];
   if (state) reap.push(String(state.pid), state.starttime);
   steps.push({ kind: "run", argv: reap, why: "end every process of the jail" });
-  steps.push({ kind: "run", argv: ["ip", "netns", "delete", netns], why: "remove the jail's network namespace", mayFail: true });
-  for (const ifname of hostIfs) steps.push({ kind: "run", argv: ["ip", "link", "delete", ifname], why: "remove the host side of the jail's veth", mayFail: true });
+  steps.push({
+    kind: "run",
+    argv: ["ip", "netns", "delete", netns],
+    why: "remove the jail's network namespace",
+    mayFail: true,
+  });
+  for (const ifname of hostIfs)
+    steps.push({
+      kind: "run",
+      argv: ["ip", "link", "delete", ifname],
+      why: "remove the host side of the jail's veth",
+      mayFail: true,
+    });
   steps.push({ kind: "remove", path: pidFilePath(jail.name) });
   steps.push({ kind: "remove", path: runStatePath(jail.layout, jail.name) });
   steps.push({ kind: "remove", path: runFstabPath(jail.layout, jail.name) });
@@ -282,29 +337,117 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
   steps.push(...f.firstStartSteps);
 
   // the host side: bridge with the jail network's gateway, forwarding on
-  const has = (a: { address: string; prefix: number }): boolean => f.bridge.exists && f.bridge.addresses.includes(`${a.address}/${a.prefix}`);
-  if (!f.bridge.exists) steps.push({ kind: "run", argv: ["ip", "link", "add", net.bridge, "address", stableMac(f.root, `bridge:${net.bridge}`), "type", "bridge"], why: "the jails' bridge" });
-  if (net.gateway4 && !has(net.gateway4)) steps.push({ kind: "run", argv: ["ip", "addr", "replace", `${net.gateway4.address}/${net.gateway4.prefix}`, "dev", net.bridge] });
-  if (net.gateway6 && !has(net.gateway6)) steps.push({ kind: "run", argv: ["ip", "-6", "addr", "replace", `${net.gateway6.address}/${net.gateway6.prefix}`, "dev", net.bridge, "nodad"] });
-  if (!f.bridge.exists || !f.bridge.up) steps.push({ kind: "run", argv: ["ip", "link", "set", net.bridge, "up"] });
-  if (net.ip4.length > 0 && !f.forwarding.v4) steps.push({ kind: "run", argv: ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"] });
-  if (net.ip6.length > 0 && !f.forwarding.v6) steps.push({ kind: "run", argv: ["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"] });
+  const has = (a: { address: string; prefix: number }): boolean =>
+    f.bridge.exists && f.bridge.addresses.includes(`${a.address}/${a.prefix}`);
+  if (!f.bridge.exists)
+    steps.push({
+      kind: "run",
+      argv: [
+        "ip",
+        "link",
+        "add",
+        net.bridge,
+        "address",
+        stableMac(f.root, `bridge:${net.bridge}`),
+        "type",
+        "bridge",
+      ],
+      why: "the jails' bridge",
+    });
+  if (net.gateway4 && !has(net.gateway4))
+    steps.push({
+      kind: "run",
+      argv: ["ip", "addr", "replace", `${net.gateway4.address}/${net.gateway4.prefix}`, "dev", net.bridge],
+    });
+  if (net.gateway6 && !has(net.gateway6))
+    steps.push({
+      kind: "run",
+      argv: [
+        "ip",
+        "-6",
+        "addr",
+        "replace",
+        `${net.gateway6.address}/${net.gateway6.prefix}`,
+        "dev",
+        net.bridge,
+        "nodad",
+      ],
+    });
+  if (!f.bridge.exists || !f.bridge.up)
+    steps.push({ kind: "run", argv: ["ip", "link", "set", net.bridge, "up"] });
+  if (net.ip4.length > 0 && !f.forwarding.v4)
+    steps.push({ kind: "run", argv: ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"] });
+  if (net.ip6.length > 0 && !f.forwarding.v6)
+    steps.push({ kind: "run", argv: ["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"] });
 
   // the jail's network namespace: lo and one veth end with exactly its addresses
   steps.push({ kind: "run", argv: ["ip", "netns", "add", netns] });
-  steps.push({ kind: "run", argv: ["ip", "link", "add", hostIf, "type", "veth", "peer", "name", jailIf, "address", stableMac(f.root, `jail:${jail.name}`), "netns", netns] });
+  steps.push({
+    kind: "run",
+    argv: [
+      "ip",
+      "link",
+      "add",
+      hostIf,
+      "type",
+      "veth",
+      "peer",
+      "name",
+      jailIf,
+      "address",
+      stableMac(f.root, `jail:${jail.name}`),
+      "netns",
+      netns,
+    ],
+  });
   steps.push({ kind: "run", argv: ["ip", "link", "set", hostIf, "master", net.bridge, "up"] });
   steps.push({ kind: "run", argv: ["ip", "-n", netns, "link", "set", "lo", "up"] });
-  if (net.ip6.length > 0) steps.push({ kind: "run", argv: ["ip", "netns", "exec", netns, "sysctl", "-q", "-w", `net.ipv6.conf.${jailIf}.accept_ra=0`] });
-  for (const a of net.ip4) steps.push({ kind: "run", argv: ["ip", "-n", netns, "addr", "add", `${a}/${net.gateway4?.prefix ?? 32}`, "dev", jailIf] });
-  for (const a of net.ip6) steps.push({ kind: "run", argv: ["ip", "-n", netns, "-6", "addr", "add", `${a}/${net.gateway6?.prefix ?? 128}`, "dev", jailIf, "nodad"] });
+  if (net.ip6.length > 0)
+    steps.push({
+      kind: "run",
+      argv: ["ip", "netns", "exec", netns, "sysctl", "-q", "-w", `net.ipv6.conf.${jailIf}.accept_ra=0`],
+    });
+  for (const a of net.ip4)
+    steps.push({
+      kind: "run",
+      argv: ["ip", "-n", netns, "addr", "add", `${a}/${net.gateway4?.prefix ?? 32}`, "dev", jailIf],
+    });
+  for (const a of net.ip6)
+    steps.push({
+      kind: "run",
+      argv: [
+        "ip",
+        "-n",
+        netns,
+        "-6",
+        "addr",
+        "add",
+        `${a}/${net.gateway6?.prefix ?? 128}`,
+        "dev",
+        jailIf,
+        "nodad",
+      ],
+    });
   steps.push({ kind: "run", argv: ["ip", "-n", netns, "link", "set", jailIf, "up"] });
-  if (net.gateway4 && net.ip4.length > 0) steps.push({ kind: "run", argv: ["ip", "-n", netns, "route", "add", "default", "via", net.gateway4.address] });
-  if (net.gateway6 && net.ip6.length > 0) steps.push({ kind: "run", argv: ["ip", "-n", netns, "-6", "route", "add", "default", "via", net.gateway6.address] });
+  if (net.gateway4 && net.ip4.length > 0)
+    steps.push({
+      kind: "run",
+      argv: ["ip", "-n", netns, "route", "add", "default", "via", net.gateway4.address],
+    });
+  if (net.gateway6 && net.ip6.length > 0)
+    steps.push({
+      kind: "run",
+      argv: ["ip", "-n", netns, "-6", "route", "add", "default", "via", net.gateway6.address],
+    });
 
   // the jail itself: its mounts, then its init
   const fstabFile = runFstabPath(jail.layout, jail.name);
-  steps.push({ kind: "writeFile", path: fstabFile, content: jailFstab(P(jail.rootPath), P(jail.layout.sharedfs), f.baseBinds, f.procKnobs), mode: 0o644 });
+  steps.push({
+    kind: "writeFile",
+    path: fstabFile,
+    content: jailFstab(P(jail.rootPath), P(jail.layout.sharedfs), f.baseBinds, f.procKnobs),
+    mode: 0o644,
+  });
   const namespaces = ["--mount", "--uts", "--pid", "--fork", "--propagation", "private"];
   if (jail.record.sysvipc !== RECORD_FLAG_VALUES.sysvipc) namespaces.splice(2, 0, "--ipc");
   const caps = jailCapabilities(jail.record);
@@ -341,7 +484,11 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
     ],
   });
   steps.push({ kind: "writeFile", path: pidFilePath(jail.name), content: `${f.jid}\n`, mode: 0o555 });
-  return { title: `Start jail ${jail.name} (jid ${f.jid})`, steps, messages: [`Jail successfully started  ${jail.name}`] };
+  return {
+    title: `Start jail ${jail.name} (jid ${f.jid})`,
+    steps,
+    messages: [`Jail successfully started  ${jail.name}`],
+  };
 }
 
 /** nsenter into every namespace of a running jail, root included (jexec's equivalent). */
@@ -357,7 +504,10 @@ export function enterJailArgv(state: Pick<RunState, "pid">, opts: { sharedIpc: b
  * namespace and veth removed, its state files deleted. Mounts live only in
  * the jail's mount namespace and go with its last process.
  */
-export function planLinuxStop(jail: LinuxJail, f: { root: string; helperDir: string; state: RunState | undefined; hostIfs: string[] }): Plan {
+export function planLinuxStop(
+  jail: LinuxJail,
+  f: { root: string; helperDir: string; state: RunState | undefined; hostIfs: string[] },
+): Plan {
   const netns = netnsName(f.root, jail.name);
   const steps: Step[] = [];
   if (f.state) {
@@ -376,7 +526,15 @@ export function planLinuxStop(jail: LinuxJail, f: { root: string; helperDir: str
       ],
     });
   }
-  steps.push(...cleanupSteps(jail, f.helperDir, netns, f.state, f.state ? [f.state.hostIf, ...f.hostIfs.filter((i) => i !== f.state?.hostIf)] : f.hostIfs));
+  steps.push(
+    ...cleanupSteps(
+      jail,
+      f.helperDir,
+      netns,
+      f.state,
+      f.state ? [f.state.hostIf, ...f.hostIfs.filter((i) => i !== f.state?.hostIf)] : f.hostIfs,
+    ),
+  );
   return { title: `Stop jail ${jail.name}`, steps, messages: [`Jail successfully stopped  ${jail.name}`] };
 }
 
@@ -392,7 +550,13 @@ export interface ConsoleUser {
  * `qjail console` on Linux: a login shell (or one command) as root or
  * `-u user` inside the running jail, with the jail's capability set.
  */
-export function planLinuxConsole(jail: LinuxJail, state: RunState, user: ConsoleUser, command: readonly string[] | undefined, term: string): Plan {
+export function planLinuxConsole(
+  jail: LinuxJail,
+  state: RunState,
+  user: ConsoleUser,
+  command: readonly string[] | undefined,
+  term: string,
+): Plan {
   const env = [
     "/usr/bin/env",
     "-i",

@@ -84,7 +84,11 @@ const WHEEL_GID = 10;
  * existing entry of that name is left alone). The uid is the first free one
  * from 1001, as FreeBSD's pw picks.
  */
-export function addOneTimeUser(files: AccountFiles, name: string, salt: string): AccountFiles & { home: string; uid: number } {
+export function addOneTimeUser(
+  files: AccountFiles,
+  name: string,
+  salt: string,
+): AccountFiles & { home: string; uid: number } {
   const passwdLines = files.passwd.split("\n").filter((l) => l !== "");
   const home = `/usr/home/${name}`;
   const existing = passwdLines.find((l) => l.split(":")[0] === name);
@@ -108,5 +112,11 @@ export function addOneTimeUser(files: AccountFiles, name: string, salt: string):
   } else {
     groupLines.push(`wheel:x:${WHEEL_GID}:${name}`);
   }
-  return { passwd: passwdLines.join("\n") + "\n", group: groupLines.join("\n") + "\n", shadow: shadowLines.join("\n") + "\n", home, uid };
+  return {
+    passwd: passwdLines.join("\n") + "\n",
+    group: groupLines.join("\n") + "\n",
+    shadow: shadowLines.join("\n") + "\n",
+    home,
+    uid,
+  };
 }

@@ -265,12 +265,30 @@ export function templateEtcFiles(resolvConf: string): { path: string; content: s
     { path: "etc/passwd", content: PASSWD.join("\n") + "\n", mode: 0o644 },
     { path: "etc/group", content: GROUP.join("\n") + "\n", mode: 0o644 },
     { path: "etc/shadow", content: shadowFor(PASSWD).join("\n") + "\n", mode: 0o600 },
-    { path: "etc/gshadow", content: GROUP.map((g) => `${g.slice(0, g.indexOf(":"))}:*::`).join("\n") + "\n", mode: 0o600 },
+    {
+      path: "etc/gshadow",
+      content: GROUP.map((g) => `${g.slice(0, g.indexOf(":"))}:*::`).join("\n") + "\n",
+      mode: 0o600,
+    },
     { path: "etc/hosts", content: "127.0.0.1\tlocalhost\n::1\tlocalhost\n", mode: 0o644 },
     { path: "etc/resolv.conf", content: resolvConf, mode: 0o644 },
-    { path: "etc/nsswitch.conf", content: "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\nprotocols: files\nservices: files\n", mode: 0o644 },
-    { path: "etc/shells", content: "/bin/sh\n/usr/bin/sh\n/bin/bash\n/usr/bin/bash\n/bin/dash\n/usr/bin/dash\n", mode: 0o644 },
-    { path: "etc/profile", content: 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nexport PATH\nPS1="$(id -un)@$(hostname):\\$PWD\\$ "\n', mode: 0o644 },
+    {
+      path: "etc/nsswitch.conf",
+      content:
+        "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\nprotocols: files\nservices: files\n",
+      mode: 0o644,
+    },
+    {
+      path: "etc/shells",
+      content: "/bin/sh\n/usr/bin/sh\n/bin/bash\n/usr/bin/bash\n/bin/dash\n/usr/bin/dash\n",
+      mode: 0o644,
+    },
+    {
+      path: "etc/profile",
+      content:
+        'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nexport PATH\nPS1="$(id -un)@$(hostname):\\$PWD\\$ "\n',
+      mode: 0o644,
+    },
     { path: "etc/motd", content: "Welcome to a qjail jail.\n", mode: 0o644 },
     { path: "etc/rc.conf", content: DEFAULT_RC_CONF, mode: 0o644 },
     { path: "etc/rc", content: RC, mode: 0o755 },

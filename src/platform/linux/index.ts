@@ -25,7 +25,15 @@ import { BASE_MANIFEST, parseBaseManifest } from "../../core/linux/install.js";
 import { addOneTimeUser, randomSalt } from "../../core/linux/sshuser.js";
 import { applyPlan } from "../apply.js";
 import { safeRemoveTree } from "../safe-fs.js";
-import { hostInterfaces, isAlive, mountsUnder, netnsExists, readAllRunStates, readJailFileSync, readRunState } from "./state.js";
+import {
+  hostInterfaces,
+  isAlive,
+  mountsUnder,
+  netnsExists,
+  readAllRunStates,
+  readJailFileSync,
+  readRunState,
+} from "./state.js";
 
 /**
  * The Linux backend: a jail is a set of namespaces (mount, PID, UTS, IPC,
@@ -84,12 +92,18 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
   }
 
   /** The bridge's link state and addresses ("10.0.0.1/24"), from one `ip -j addr show`. */
-  function bridgeState(bridge: string, ifaces: Set<string>): { exists: boolean; up: boolean; addresses: string[] } {
+  function bridgeState(
+    bridge: string,
+    ifaces: Set<string>,
+  ): { exists: boolean; up: boolean; addresses: string[] } {
     if (!ifaces.has(bridge)) return { exists: false, up: false, addresses: [] };
     const r = spawnSync("ip", ["-j", "addr", "show", "dev", bridge], { encoding: "utf8" });
     if (r.status !== 0) return { exists: true, up: false, addresses: [] };
     try {
-      const [link] = JSON.parse(r.stdout) as { flags?: string[]; addr_info?: { local?: string; prefixlen?: number }[] }[];
+      const [link] = JSON.parse(r.stdout) as {
+        flags?: string[];
+        addr_info?: { local?: string; prefixlen?: number }[];
+      }[];
       return {
         exists: true,
         up: link?.flags?.includes("UP") ?? false,
@@ -137,7 +151,11 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
     if (spec.record.poststartssh !== RECORD_FLAG_VALUES.poststartssh) return [];
     const jailRoot = P(spec.rootPath);
     const read = (rel: string): string => readJailFileSync(jailRoot, rel) ?? "";
-    const files = addOneTimeUser({ passwd: read("etc/passwd"), group: read("etc/group"), shadow: read("etc/shadow") }, spec.name, randomSalt());
+    const files = addOneTimeUser(
+      { passwd: read("etc/passwd"), group: read("etc/group"), shadow: read("etc/shadow") },
+      spec.name,
+      randomSalt(),
+    );
     const J = (rel: string): string => posix.join(spec.rootPath, rel);
     const steps: Step[] = [
       { kind: "writeFile", path: J("etc/passwd"), content: files.passwd, mode: 0o644, inJail: spec.rootPath },
@@ -145,11 +163,20 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
       { kind: "writeFile", path: J("etc/shadow"), content: files.shadow, mode: 0o600, inJail: spec.rootPath },
       { kind: "mkdir", path: J(files.home), mode: 0o755, inJail: spec.rootPath },
       // the jail has never run, so nothing in it can have planted a link yet; -h still never follows one
-      { kind: "run", argv: ["chown", "-h", `${files.uid}:10`, "--", P(J(files.home))], why: "the one-time user owns its home" },
+      {
+        kind: "run",
+        argv: ["chown", "-h", `${files.uid}:10`, "--", P(J(files.home))],
+        why: "the one-time user owns its home",
+      },
     ];
     const rcConf = read("etc/rc.conf");
     if (!/^\s*sshd_enable=/m.test(rcConf)) {
-      steps.push({ kind: "appendFile", path: J("etc/rc.conf"), content: 'sshd_enable="YES"\n', inJail: spec.rootPath });
+      steps.push({
+        kind: "appendFile",
+        path: J("etc/rc.conf"),
+        content: 'sshd_enable="YES"\n',
+        inJail: spec.rootPath,
+      });
     }
     return steps;
   }
@@ -159,7 +186,11 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
     const states = readAllRunStates(root, layout);
     const previous = states.get(spec.name);
     if (previous && isAlive(previous)) {
-      throw new UsageError("QJ2003", `jail ${shown(spec.name)} is already running (jid ${previous.jid})`, `Use qjail restart ${spec.name} to restart it.`);
+      throw new UsageError(
+        "QJ2003",
+        `jail ${shown(spec.name)} is already running (jid ${previous.jid})`,
+        `Use qjail restart ${spec.name} to restart it.`,
+      );
     }
     const ifaces = hostInterfaces();
     const netns = netnsName(root, spec.name);
@@ -199,7 +230,11 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
   function runningState(spec: JailSpec): RunState {
     const state = readRunState(root, spec.layout, spec.name);
     if (!state || !isAlive(state)) {
-      throw new UsageError("QJ2020", `jail ${shown(spec.name)} is not running`, `Start it first: qjail start ${spec.name}`);
+      throw new UsageError(
+        "QJ2020",
+        `jail ${shown(spec.name)} is not running`,
+        `Start it first: qjail start ${spec.name}`,
+      );
     }
     return state;
   }
@@ -214,7 +249,11 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
       if (!Number.isInteger(uid) || !Number.isInteger(gid)) break;
       return { name, uid, gid, home: f[5] || "/", shell: f[6] || "/bin/sh" };
     }
-    throw new UsageError("QJ2021", `jail ${shown(spec.name)} has no user ${shown(name)}`, `List the jail's users with: qjail console -c cat /etc/passwd ${spec.name}`);
+    throw new UsageError(
+      "QJ2021",
+      `jail ${shown(spec.name)} has no user ${shown(name)}`,
+      `List the jail's users with: qjail console -c cat /etc/passwd ${spec.name}`,
+    );
   }
 
   const platform: LinuxPlatform = {
@@ -246,12 +285,20 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
       } catch (e) {
         // leave nothing half-built: the stop plan removes whatever the start got to
         await applyPlan(planStop(spec), { root, runCommands: true }).catch(() => undefined);
-        throw new UsageError("QJ2010", `jail ${shown(spec.name)} did not start: ${(e as Error).message}`, `Its console log ${physical(root, `/var/log/qjail.${spec.name}.console.log`)} has the jail's side.`);
+        throw new UsageError(
+          "QJ2010",
+          `jail ${shown(spec.name)} did not start: ${(e as Error).message}`,
+          `Its console log ${physical(root, `/var/log/qjail.${spec.name}.console.log`)} has the jail's side.`,
+        );
       }
       const state = readRunState(root, spec.layout, spec.name);
       if (!state || !isAlive(state)) {
         await applyPlan(planStop(spec), { root, runCommands: true }).catch(() => undefined);
-        throw new UsageError("QJ2011", `jail ${shown(spec.name)} exited right after starting`, `Its console log ${physical(root, `/var/log/qjail.${spec.name}.console.log`)} says why.`);
+        throw new UsageError(
+          "QJ2011",
+          `jail ${shown(spec.name)} exited right after starting`,
+          `Its console log ${physical(root, `/var/log/qjail.${spec.name}.console.log`)} says why.`,
+        );
       }
     },
 
@@ -270,7 +317,8 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
     async console(spec: JailSpec, req: ConsoleRequest): Promise<number> {
       const plan = platform.planConsole(spec, req);
       const step = plan.steps[0];
-      if (step?.kind !== "run") throw new Error(`internal: console plan is not one command: ${step ? formatStep(step) : "empty"}`);
+      if (step?.kind !== "run")
+        throw new Error(`internal: console plan is not one command: ${step ? formatStep(step) : "empty"}`);
       const [cmd, ...args] = step.argv;
       if (cmd === undefined) throw new Error("internal: empty console argv");
       return await new Promise<number>((resolve, reject) => {
@@ -283,7 +331,11 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
     async removeJailTree(rootPath: string): Promise<void> {
       for (const [name, s] of readAllRunStates(root, hostLayout())) {
         if (s.path === rootPath && isAlive(s)) {
-          throw new UsageError("QJ2040", `refusing to remove ${shown(rootPath)}: jail ${shown(name)} is running from it`, `Stop it first: qjail stop ${name}`);
+          throw new UsageError(
+            "QJ2040",
+            `refusing to remove ${shown(rootPath)}: jail ${shown(name)} is running from it`,
+            `Stop it first: qjail stop ${name}`,
+          );
         }
       }
       // what a crashed run of this jail left (namespace, veth, state files) goes with it
@@ -291,14 +343,23 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
         if (s.path !== rootPath) continue;
         const debris = planLinuxStop(
           { name, record: emptyRecord(), layout: hostLayout(), rootPath },
-          { root, helperDir: helperDir(), state: undefined, hostIfs: hostInterfaces().has(s.hostIf) ? [s.hostIf] : [] },
+          {
+            root,
+            helperDir: helperDir(),
+            state: undefined,
+            hostIfs: hostInterfaces().has(s.hostIf) ? [s.hostIf] : [],
+          },
         );
         await applyPlan(debris, { root, runCommands: true });
       }
       const top = physical(root, rootPath);
       const mounted = mountsUnder(top);
       if (mounted.length > 0) {
-        throw new UsageError("QJ2041", `refusing to remove ${shown(rootPath)}: ${shown(mounted[0] as string)} is mounted inside it`, "Unmount it (umount -R), or stop the jail that uses it, then run delete again.");
+        throw new UsageError(
+          "QJ2041",
+          `refusing to remove ${shown(rootPath)}: ${shown(mounted[0] as string)} is mounted inside it`,
+          "Unmount it (umount -R), or stop the jail that uses it, then run delete again.",
+        );
       }
       await safeRemoveTree(top);
     },

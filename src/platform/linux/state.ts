@@ -1,4 +1,13 @@
-import { readFileSync, readdirSync, existsSync, lstatSync, openSync, readSync, closeSync, constants } from "node:fs";
+import {
+  readFileSync,
+  readdirSync,
+  existsSync,
+  lstatSync,
+  openSync,
+  readSync,
+  closeSync,
+  constants,
+} from "node:fs";
 import { posix } from "node:path";
 import { physical, type HostLayout } from "../../core/paths.js";
 import { parseRunState, runStatePath, type RunState } from "../../core/linux/lifecycle.js";
@@ -89,7 +98,11 @@ export function readJailFileSync(jailRoot: string, rel: string): string | undefi
     const st = lstatSync(cur, { throwIfNoEntry: false });
     if (st === undefined) return undefined;
     if (!st.isDirectory()) {
-      throw new UsageError("QJ2030", `refusing to read ${JSON.stringify(cur)}: it is not a plain directory inside the jail`, "Something inside the jail replaced part of its tree with a link. Inspect it before retrying.");
+      throw new UsageError(
+        "QJ2030",
+        `refusing to read ${JSON.stringify(cur)}: it is not a plain directory inside the jail`,
+        "Something inside the jail replaced part of its tree with a link. Inspect it before retrying.",
+      );
     }
   }
   let fd: number;
@@ -99,7 +112,11 @@ export function readJailFileSync(jailRoot: string, rel: string): string | undefi
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT") return undefined;
     if (code === "ELOOP") {
-      throw new UsageError("QJ2030", `refusing to read ${JSON.stringify(posix.join(jailRoot, rel))}: it is a symbolic link inside the jail`, "Something inside the jail replaced one of its files with a link. Inspect it before retrying.");
+      throw new UsageError(
+        "QJ2030",
+        `refusing to read ${JSON.stringify(posix.join(jailRoot, rel))}: it is a symbolic link inside the jail`,
+        "Something inside the jail replaced one of its files with a link. Inspect it before retrying.",
+      );
     }
     throw e;
   }

@@ -12,7 +12,12 @@ import { parseArgs } from "node:util";
 import { createLinuxPlatform } from "../../../src/platform/linux/index.js";
 import { planLinuxInstall } from "../../../src/core/linux/install.js";
 import { hostLayout, physical } from "../../../src/core/paths.js";
-import { newJailRecord, specFromRecord, writeRecordSteps, removeRecordSteps } from "../../../src/core/jail.js";
+import {
+  newJailRecord,
+  specFromRecord,
+  writeRecordSteps,
+  removeRecordSteps,
+} from "../../../src/core/jail.js";
 import { readJails, selectJails } from "../../../src/store/jails.js";
 import { RECORD_FLAG_VALUES } from "../../../src/core/record.js";
 import { applyPlan } from "../../../src/platform/apply.js";
@@ -34,7 +39,12 @@ async function main(): Promise<number> {
   switch (command) {
     case "install": {
       const { values } = parseArgs({ args, options: { f: { type: "string", short: "f" } } });
-      const base = values.f === undefined ? ({ kind: "host" } as const) : values.f.endsWith("/") || !/\.(tar|tgz|gz|xz|zst)$/.test(values.f) ? ({ kind: "directory", path: values.f } as const) : ({ kind: "tarball", path: values.f } as const);
+      const base =
+        values.f === undefined
+          ? ({ kind: "host" } as const)
+          : values.f.endsWith("/") || !/\.(tar|tgz|gz|xz|zst)$/.test(values.f)
+            ? ({ kind: "directory", path: values.f } as const)
+            : ({ kind: "tarball", path: values.f } as const);
       let existingFlavors: string[] = [];
       try {
         existingFlavors = readdirSync(physical(root as string, layout.flavors));
@@ -46,9 +56,24 @@ async function main(): Promise<number> {
       return 0;
     }
     case "create": {
-      const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { "4": { type: "string", short: "4" }, "6": { type: "string", short: "6" }, c: { type: "boolean", short: "c" }, n: { type: "string", short: "n" } } });
+      const { values, positionals } = parseArgs({
+        args,
+        allowPositionals: true,
+        options: {
+          "4": { type: "string", short: "4" },
+          "6": { type: "string", short: "6" },
+          c: { type: "boolean", short: "c" },
+          n: { type: "string", short: "n" },
+        },
+      });
       const name = positionals[0] as string;
-      const record = newJailRecord(layout, { name, ip4: values["4"] ?? "", ip6: values["6"] ?? "", interface: values.n ?? (await platform.defaultJailInterface()), oneTimeSsh: values.c === true });
+      const record = newJailRecord(layout, {
+        name,
+        ip4: values["4"] ?? "",
+        ip6: values["6"] ?? "",
+        interface: values.n ?? (await platform.defaultJailInterface()),
+        oneTimeSsh: values.c === true,
+      });
       const spec = specFromRecord(layout, name, "normal", record);
       await applyPlan(
         {
@@ -73,21 +98,38 @@ async function main(): Promise<number> {
       if (command !== "stop") {
         await platform.start(spec);
         if (spec.record.poststartssh === RECORD_FLAG_VALUES.poststartssh) {
-          await applyPlan({ title: "clear poststartssh", steps: writeRecordSteps({ ...spec, record: { ...spec.record, poststartssh: "" } }) }, { root: root as string, runCommands: false });
+          await applyPlan(
+            {
+              title: "clear poststartssh",
+              steps: writeRecordSteps({ ...spec, record: { ...spec.record, poststartssh: "" } }),
+            },
+            { root: root as string, runCommands: false },
+          );
         }
       }
       return 0;
     }
     case "console": {
-      const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { u: { type: "string", short: "u" }, c: { type: "string", short: "c" } } });
+      const { values, positionals } = parseArgs({
+        args,
+        allowPositionals: true,
+        options: { u: { type: "string", short: "u" }, c: { type: "string", short: "c" } },
+      });
       const spec = await jail(positionals[0] as string);
-      return platform.console(spec, { ...(values.u ? { user: values.u } : {}), ...(values.c ? { command: values.c.split(/[ \t]+/).filter((w) => w !== "") } : {}) });
+      return platform.console(spec, {
+        ...(values.u ? { user: values.u } : {}),
+        ...(values.c ? { command: values.c.split(/[ \t]+/).filter((w) => w !== "") } : {}),
+      });
     }
     case "delete": {
       const spec = await jail(args[0] as string);
-      if ((await platform.liveJails()).has(spec.name)) throw new UsageError("QJ1999", `jail ${spec.name} is running`, "stop it");
+      if ((await platform.liveJails()).has(spec.name))
+        throw new UsageError("QJ1999", `jail ${spec.name} is running`, "stop it");
       await platform.removeJailTree(spec.rootPath);
-      await applyPlan({ title: "delete records", steps: removeRecordSteps(spec) }, { root: root as string, runCommands: false });
+      await applyPlan(
+        { title: "delete records", steps: removeRecordSteps(spec) },
+        { root: root as string, runCommands: false },
+      );
       return 0;
     }
     case "live": {
@@ -103,7 +145,9 @@ main().then(
   (code) => process.exit(code),
   (e: unknown) => {
     const err = e as Error & { code?: string; hint?: string };
-    console.error(e instanceof UsageError ? `qjail: ${err.code}: ${err.message}\n  ${err.hint ?? ""}` : err.stack);
+    console.error(
+      e instanceof UsageError ? `qjail: ${err.code}: ${err.message}\n  ${err.hint ?? ""}` : err.stack,
+    );
     process.exit(3);
   },
 );

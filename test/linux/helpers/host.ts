@@ -1,4 +1,12 @@
-import { mkdtempSync, readdirSync, rmSync, writeFileSync, mkdirSync, readFileSync, readlinkSync } from "node:fs";
+import {
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -41,7 +49,9 @@ const compiled = fileURLToPath(import.meta.url).includes("/dist/");
 
 function driverArgv(): string[] {
   const here = dirname(fileURLToPath(import.meta.url));
-  return compiled ? [process.execPath, join(here, "driver.js")] : [process.execPath, "--import", "tsx", join(here, "driver.ts")];
+  return compiled
+    ? [process.execPath, join(here, "driver.js")]
+    : [process.execPath, "--import", "tsx", join(here, "driver.ts")];
 }
 
 /** Whether src/cli/index.ts lists this command yet. */
@@ -63,8 +73,13 @@ export async function makeTestHost(label: string): Promise<TestHost> {
   // nsenter --net, not `ip netns exec`: the latter also gives each command a
   // private slave mount namespace, so the /run/netns names one qjail creates
   // would be invisible to the next — unlike on a real host.
-  const inNs = (ns: string) => (argv: readonly string[], timeoutMs = 60_000, env?: Record<string, string>) =>
-    runProgram(["nsenter", `--net=/run/netns/${ns}`, "--", ...argv], { timeoutMs, env: { ...process.env, ...env } });
+  const inNs =
+    (ns: string) =>
+    (argv: readonly string[], timeoutMs = 60_000, env?: Record<string, string>) =>
+      runProgram(["nsenter", `--net=/run/netns/${ns}`, "--", ...argv], {
+        timeoutMs,
+        env: { ...process.env, ...env },
+      });
   const inHost = inNs(hostNs);
   const inClient = inNs(clientNs);
 
@@ -79,7 +94,11 @@ export async function makeTestHost(label: string): Promise<TestHost> {
       if (cliHas(args)) {
         const found = findCommand(args);
         const n = found?.def.path.length ?? 0;
-        return inHost([...qjailArgv(), ...args.slice(0, n), "--root", root, "--platform", "linux", ...args.slice(n)], timeoutMs, env);
+        return inHost(
+          [...qjailArgv(), ...args.slice(0, n), "--root", root, "--platform", "linux", ...args.slice(n)],
+          timeoutMs,
+          env,
+        );
       }
       return inHost([...driverArgv(), root, ...args], timeoutMs, env);
     },
@@ -113,7 +132,22 @@ export async function makeTestHost(label: string): Promise<TestHost> {
   try {
     await checked(["ip", "netns", "add", hostNs]);
     await checked(["ip", "netns", "add", clientNs]);
-    await checked(["ip", "link", "add", "name", "pub0", "netns", hostNs, "type", "veth", "peer", "name", "pub0", "netns", clientNs]);
+    await checked([
+      "ip",
+      "link",
+      "add",
+      "name",
+      "pub0",
+      "netns",
+      hostNs,
+      "type",
+      "veth",
+      "peer",
+      "name",
+      "pub0",
+      "netns",
+      clientNs,
+    ]);
     await checked(["ip", "-n", hostNs, "link", "set", "lo", "up"]);
     await checked(["ip", "-n", clientNs, "link", "set", "lo", "up"]);
     await checked(["ip", "-n", hostNs, "addr", "add", `${PUBLIC_HOST}/24`, "dev", "pub0"]);
@@ -123,7 +157,10 @@ export async function makeTestHost(label: string): Promise<TestHost> {
     await checked(["ip", "-n", clientNs, "route", "add", "default", "via", PUBLIC_HOST]);
     // the host config: public interface and jail network, as `fw setup` would write it
     mkdirSync(join(root, "usr/local/etc"), { recursive: true });
-    writeFileSync(join(root, "usr/local/etc/qjail.host"), 'ext_if="pub0"\njail_if="qjail0"\njail_subnet="10.0.0.0/24"\n');
+    writeFileSync(
+      join(root, "usr/local/etc/qjail.host"),
+      'ext_if="pub0"\njail_if="qjail0"\njail_subnet="10.0.0.0/24"\n',
+    );
   } catch (e) {
     await host.cleanup();
     throw e;
@@ -174,7 +211,10 @@ export function startTimeOf(pid: number): string | undefined {
  * pair never is.
  */
 export function jailProcesses(pid: number): { pid: number; start: string | undefined }[] {
-  return processesInNamespace("pid", readlinkSync(`/proc/${pid}/ns/pid`)).map((p) => ({ pid: p, start: startTimeOf(p) }));
+  return processesInNamespace("pid", readlinkSync(`/proc/${pid}/ns/pid`)).map((p) => ({
+    pid: p,
+    start: startTimeOf(p),
+  }));
 }
 
 /** Those of `procs` that still run. */
