@@ -85,7 +85,8 @@ export async function commitSteps(root: string, steps: readonly Step[]): Promise
       if (step.kind !== "writeFile") continue;
       const target = physical(root, step.path);
       await fsp.mkdir(posix.dirname(target), { recursive: true });
-      const tmp = `${target}.qjail-new-${process.pid}`;
+      // A dot name: record readers skip it, so a temporary left by a power cut is never taken for a jail.
+      const tmp = posix.join(posix.dirname(target), `.${posix.basename(target)}.qjail-new-${process.pid}`);
       const fh = await fsp.open(tmp, "w", step.mode ?? 0o644);
       staged.set(step, tmp);
       try {
