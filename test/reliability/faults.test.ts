@@ -182,6 +182,30 @@ describe("SIGKILL at every step: the state is the before or the after state, and
       TIMED_KILLS,
     );
   });
+  test("create -d 2 (two numbered copies)", () => {
+    loop({
+      label: "create -d",
+      argv: (root) => [
+        "create",
+        "--root",
+        root,
+        ...ON_FREEBSD_LAYOUT,
+        "-n",
+        "lo1",
+        "-4",
+        "10.0.0.20",
+        "-d",
+        "2",
+        "web",
+      ],
+    });
+  });
+  test("config -h (one-time ssh in an existing jail)", () => {
+    loop({
+      label: "config -h",
+      argv: (root) => ["config", "--root", root, ...ON_FREEBSD_LAYOUT, "-h", "www"],
+    });
+  });
   test("unexpose", () => {
     loop({
       label: "unexpose",
