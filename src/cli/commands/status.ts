@@ -15,8 +15,10 @@ jail's network namespace on Linux), and each exposure with the packets counted b
 the rule that owns it. On IPFilter the count is taken from the pass rule that
 admits the jail's address and port (ipfstat -hni), falling back to the rdr's count
 (ipnat -lhd): as qjail-howto(8) notes, the rule on the public port never counts a
-forwarded packet. On nftables it is the DNAT rule's counter; on pf the pass
-rule's packets in qjail's anchor. "NOTHING LISTENS" marks an exposure whose jail
+forwarded packet. On nftables it is the sum of the exposure's DNAT rule
+counters (from ext_if, other jails and the host): NAT sees a connection's first
+packet only, so the count is connections. On pf the pass rule's packets in
+qjail's anchor. "NOTHING LISTENS" marks an exposure whose jail
 port has no listener. Read-only; safe at any time.`,
   examples: [
     { command: "qjail status", description: "every jail, with exposures and hit counts" },
