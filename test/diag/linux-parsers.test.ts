@@ -12,8 +12,14 @@ import {
 } from "../../src/platform/linux/parsers/nft.js";
 import { parseIpAddrJson, publicIPv4 } from "../../src/platform/linux/parsers/ip.js";
 import type { ResolvedExposure } from "../../src/core/exposure.js";
-import { exposureCounter } from "../../src/core/status.js";
-import { REPO_ROOT } from "../helpers/cli.js";
+import { buildStatus, exposureCounter } from "../../src/core/status.js";
+import { gatherLinuxFacts, type Runner } from "../../src/platform/linux/facts.js";
+import { defaultHostConfig } from "../../src/core/hostconfig.js";
+import { hostLayout } from "../../src/core/paths.js";
+import { emptyRecord } from "../../src/core/record.js";
+import type { JailSpec } from "../../src/platform/types.js";
+import { HOWTO_EXPOSURES } from "../firewall/model-fixture.js";
+import { REPO_ROOT, tempDir } from "../helpers/cli.js";
 
 // Captured on Debian 12 (iproute2 6.1.0, nftables 1.0.6) inside a throwaway netns.
 const SS_TCP = [
@@ -84,9 +90,11 @@ test("nft -j list ruleset: tables, hooked chains, counters summed per comment", 
  * once from the host itself and once from the ssh jail (hairpin); nothing to
  * 6122. Reformatted by prettier, otherwise as nft printed it.
  */
-const HOWTO_COUNTED: NftRuleset = parseNftJson(
-  readFileSync(join(REPO_ROOT, "test/diag/fixtures/nft-list-table-qjail-howto.json"), "utf8"),
+const HOWTO_COUNTED_JSON = readFileSync(
+  join(REPO_ROOT, "test/diag/fixtures/nft-list-table-qjail-howto.json"),
+  "utf8",
 );
+const HOWTO_COUNTED: NftRuleset = parseNftJson(HOWTO_COUNTED_JSON);
 
 function resolved(
   jail: string,
@@ -157,6 +165,57 @@ test("recorded nft -j: counters attributed per exposure, connections from DNAT, 
     nftExposureCounter(HOWTO_COUNTED, "qjail", { ...WWW, public: { low: 6189, high: 6189 } }).live,
     false,
   );
+});
+
+test("Linux facts → status: the recorded table's counters reach each exposure's hits", async () => {
+  const layout = hostLayout();
+  const jail = (name: string, ip4: string): JailSpec => {
+    const record = emptyRecord();
+    record.name = name;
+    record.ip4 = ip4;
+    record.path = `/usr/jails/${name}`;
+    return {
+      name,
+      status: "normal",
+      record,
+      layout,
+      rootPath: record.path,
+      confPath: `/etc/jail.conf.d/${name}.conf`,
+      fstabPath: `/etc/fstab.${name}`,
+    };
+  };
+  const asked: string[] = [];
+  const runner: Runner = async (argv) => {
+    asked.push(argv.join(" "));
+    if (argv.join(" ") === "nft --version") return { code: 0, stdout: "nftables v1.0.6\n", stderr: "" };
+    if (argv.join(" ") === "nft -j list table inet qjail")
+      return { code: 0, stdout: HOWTO_COUNTED_JSON, stderr: "" };
+    return { code: 1, stdout: "", stderr: "not in this test" };
+  };
+  const root = tempDir("qjail-nftfacts-");
+  try {
+    const facts = await gatherLinuxFacts(
+      {
+        root: root.dir,
+        layout,
+        config: defaultHostConfig("linux", { defaultRouteIf: "eth0" }),
+        configExists: true,
+        jails: [jail("ssh", "10.0.0.2"), jail("www", "10.0.0.3")],
+        live: new Map(),
+        exposures: HOWTO_EXPOSURES,
+      },
+      runner,
+    );
+    assert.ok(asked.includes("nft -j list table inet qjail"));
+    assert.equal(facts.firewall.qjailRulesLoaded, true);
+    const doc = buildStatus(facts);
+    assert.deepEqual(
+      doc.jails.map((j) => j.exposures.map((e) => [j.name, e.public, e.hits, e.counted_by, e.live])),
+      [[["ssh", "6122", 0, "nft dnat", true]], [["www", "6188", 4, "nft dnat", true]]],
+    );
+  } finally {
+    root.cleanup();
+  }
 });
 
 test("nft -j: a shifted public range is one DNAT rule per port, summed for its exposure", () => {
