@@ -39,6 +39,8 @@ const ON_FREEBSD_LAYOUT = ["--platform", "freebsd"];
 const hostWithJails = join(tmp.dir, "template-host");
 /** The same host with www exposed (tcp 6188 → 80) and ssh's exposure file edited by hand, so fw sync has work to do. */
 const hostWithExposure = join(tmp.dir, "template-exposed");
+/** The host with 2,000 more files in its template, so timed kills land inside create's tree copy. */
+const hostWithBigTemplate = join(tmp.dir, "template-big");
 /** The host after 'archive www' and 'delete www': restore's before state. */
 const hostWithArchiveOnly = join(tmp.dir, "template-archived");
 before(async () => {
@@ -65,6 +67,11 @@ before(async () => {
     physical(hostWithExposure, `${hostLayout().exposures}/ssh`),
     www.replace('public="6188"', 'public="6122"').replace('jail_port="80"', 'jail_port="22"'),
   );
+  cpSync(hostWithJails, hostWithBigTemplate, { recursive: true, verbatimSymlinks: true });
+  const templateData = physical(hostWithBigTemplate, `${hostLayout().template}/var/db/fixture`);
+  mkdirSync(templateData, { recursive: true });
+  for (let i = 0; i < 2000; i++)
+    writeFileSync(join(templateData, `f${i}`), `template file ${i}\n`.repeat(60));
   cpSync(hostWithJails, hostWithArchiveOnly, { recursive: true, verbatimSymlinks: true });
   // Enough files in www that unpacking it takes a good part of restore's run time, so timed kills land inside it.
   const data = physical(hostWithArchiveOnly, "/usr/jails/www/usr/local/www/data");
@@ -107,10 +114,17 @@ function loop(
 
 describe("SIGKILL at every step: the state is the before or the after state, and the next run finishes", () => {
   test("create", () => {
-    // Timed kills too: a kill inside the template copy leaves half-written files a step boundary never shows.
+    loop({
+      label: "create",
+      argv: (root) => ["create", "--root", root, ...ON_FREEBSD_LAYOUT, "-n", "lo1", "-4", "10.0.0.9", "mail"],
+    });
+  });
+  test("create, killed at times inside its tree copy", () => {
+    // A kill inside a copy leaves half-written files and directories that no step boundary shows.
     loop(
       {
-        label: "create",
+        label: "create (timed)",
+        template: hostWithBigTemplate,
         argv: (root) => [
           "create",
           "--root",

@@ -191,10 +191,14 @@ function oneKill(
     clearRunDir(root);
     // The next command completes the work (or finds it done) and leaves exactly the after state.
     const again = runQjail(isBefore ? (spec.recover ?? spec.argv)(root) : spec.argv(root), env);
-    const leftover = digestDiff(fullDigest(root, norm), ctx.afterFull);
+    const got = fullDigest(root, norm);
+    const leftover = digestDiff(got, ctx.afterFull);
     if (leftover.length > 0 || (isBefore && again.code !== 0) || (again.code !== 0 && again.code !== 3)) {
+      const detail = leftover
+        .slice(0, 3)
+        .map((k) => `${k}: ${got.get(k) ?? "missing"}, expected ${ctx.afterFull.get(k) ?? "absent"}`);
       result.unrecovered.push(
-        `${point}: re-run exited ${again.code} (${again.stderr.split("\n")[0] ?? ""}); differs from after in [${leftover.join(", ")}]`,
+        `${point}: re-run exited ${again.code} (${again.stderr.split("\n")[0] ?? ""}); differs from after in [${leftover.join(", ")}] {${detail.join("; ")}}`,
       );
     }
     return "killed";
