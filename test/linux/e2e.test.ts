@@ -4,6 +4,8 @@ import { existsSync, readFileSync, readlinkSync, statSync, writeFileSync, readdi
 import { makeTestHost, hostMountsUnder, jailProcesses, survivors, type TestHost } from "./helpers/host.js";
 import { netnsName } from "../../src/core/linux/lifecycle.js";
 import { runProgram } from "../../src/platform/run.js";
+import { q } from "../../src/core/plan.js";
+import { qjailArgv } from "../helpers/cli.js";
 
 /**
  * The qjail-howto's host, built for real inside network namespaces this test
@@ -95,6 +97,27 @@ describe("Linux backend end to end", { skip: !canRun && "needs root on Linux" },
   it("console passes the exit status through", async () => {
     assert.equal((await host.qjail(["console", "-c", "false", "www"])).code, 1);
     assert.equal((await host.qjail(["console", "-c", "true", "www"])).code, 0);
+  });
+
+  it("an interactive console gets a terminal of the jail's own, and its exit status", async () => {
+    // script(1) gives this test a terminal to log in from; the words are quoted for its sh -c (display quoting, constant argv)
+    const console = [...qjailArgv(), "console", "--root", host.root, "--platform", "linux", "www"]
+      .map(q)
+      .join(" ");
+    const r = await runProgram(
+      ["nsenter", `--net=/run/netns/${host.hostNs}`, "--", "script", "-qec", console, "/dev/null"],
+      {
+        input: "tty\nexit 7\n",
+        timeoutMs: 60_000,
+      },
+    );
+    assert.equal(r.code, 7, r.stdout + r.stderr);
+    assert.match(
+      r.stdout,
+      /\/dev\/pts\/\d+/,
+      "the login shell has a controlling terminal in the jail's devpts",
+    );
+    assert.doesNotMatch(r.stdout, /not a tty|Cannot set tty process group/);
   });
 
   it("the shared base is read-only from inside", async () => {

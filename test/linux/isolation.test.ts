@@ -76,6 +76,20 @@ describe("Linux jail isolation", { skip: !canRun && "needs root on Linux" }, () 
     assert.equal(m.get("whoami"), "allowed", "the probes ran as uid 0");
     for (const p of EXPECT_DENIED) assert.equal(m.get(p), "denied", `${p} must be refused`);
     assert.equal(m.get("rawsocket"), "denied");
+    const caps = await host.qjail(["console", "-c", "grep CapBnd /proc/self/status", "iso"]);
+    const bnd = BigInt(`0x${/CapBnd:\s*([0-9a-f]+)/.exec(caps.stdout)?.[1] ?? "ffffffffff"}`);
+    // linux/capability.h bit numbers
+    for (const [name, bit] of [
+      ["net_admin", 12n],
+      ["net_raw", 13n],
+      ["sys_module", 16n],
+      ["sys_rawio", 17n],
+      ["sys_ptrace", 19n],
+      ["sys_admin", 21n],
+      ["mknod", 27n],
+    ] as const) {
+      assert.equal((bnd >> bit) & 1n, 0n, `the jail's root has no CAP_${name.toUpperCase()}`);
+    }
     assert.equal(readFileSync("/proc/sys/net/ipv4/ip_forward", "utf8").length > 0, true);
   });
 

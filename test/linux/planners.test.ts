@@ -216,6 +216,13 @@ test("console: setpriv to the user with the jail's capabilities, then the comman
   const largv = login.steps[0]?.kind === "run" ? login.steps[0].argv : [];
   assert.deepEqual(largv.slice(-2), ["/bin/sh", "-l"]);
   assert.ok(largv.includes("HOME=/usr/home/ssh"));
+  const tty = planLinuxConsole(jail(), state, user, undefined, "xterm", true);
+  const targv = tty.steps[0]?.kind === "run" ? tty.steps[0].argv : [];
+  assert.deepEqual(
+    targv.slice(-5),
+    ["ENV=/etc/profile", "/usr/bin/script", "-q", "-e", "/dev/null"],
+    "a terminal of the jail's own for an interactive login",
+  );
 });
 
 test("network: gateway from the host config or the jail's /24; bad bridge names and the gateway address refused", () => {

@@ -556,7 +556,15 @@ export function planLinuxConsole(
   user: ConsoleUser,
   command: readonly string[] | undefined,
   term: string,
+  /** The caller's stdin is a terminal (an interactive login rather than a piped one). */
+  interactive = false,
 ): Plan {
+  // The caller's terminal belongs to the host's devpts and PID namespace: a
+  // shell in the jail could neither name it nor make it its controlling tty
+  // (no job control, `tty` says "not a tty"). script(1) from the base opens a
+  // terminal in the jail's own devpts and relays to ours, as a container
+  // runtime does; it runs $SHELL -i, which reads $ENV (the login profile).
+  const login = interactive ? ["/usr/bin/script", "-q", "-e", "/dev/null"] : [user.shell, "-l"];
   const env = [
     "/usr/bin/env",
     "-i",
@@ -566,6 +574,7 @@ export function planLinuxConsole(
     `SHELL=${user.shell}`,
     `TERM=${term}`,
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    ...(interactive && !(command && command.length > 0) ? ["ENV=/etc/profile"] : []),
   ];
   const argv = [
     ...enterJailArgv(state, { sharedIpc: jail.record.sysvipc === RECORD_FLAG_VALUES.sysvipc }),
@@ -577,7 +586,7 @@ export function planLinuxConsole(
     ...capabilityDropArgs(jailCapabilities(jail.record)),
     "--",
     ...env,
-    ...(command && command.length > 0 ? command : [user.shell, "-l"]),
+    ...(command && command.length > 0 ? command : login),
   ];
   return { title: `Console of jail ${jail.name} as ${user.name}`, steps: [{ kind: "run", argv }] };
 }

@@ -311,7 +311,14 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
     planConsole(spec: JailSpec, req: ConsoleRequest): Plan {
       const state = runningState(spec);
       const user = consoleUser(spec, req.user ?? "root");
-      return planLinuxConsole(toLinuxJail(spec), state, user, req.command, process.env.TERM ?? "dumb");
+      return planLinuxConsole(
+        toLinuxJail(spec),
+        state,
+        user,
+        req.command,
+        process.env.TERM ?? "dumb",
+        process.stdin.isTTY === true,
+      );
     },
 
     async console(spec: JailSpec, req: ConsoleRequest): Promise<number> {
