@@ -2,6 +2,7 @@ import ipaddr from "ipaddr.js";
 import type { Plan, Step } from "./plan.js";
 import type { HostLayout } from "./paths.js";
 import { consoleLogPath, jailConfPath, jailFstabPath, jailRootPath } from "./paths.js";
+import { UsageError, shown } from "./errors.js";
 import {
   emptyRecord,
   formatRecord,
@@ -177,4 +178,27 @@ export function stagedPlan(
   const commit = stages.commit ?? [];
   const finish = stages.finish ?? [];
   return { title, steps: [...prepare, ...commit, ...finish], stages: { prepare, commit, finish }, ...extra };
+}
+
+/**
+ * The host paths a record names for its jail's tree and fstab must be the
+ * ones qjail gives that name in its zone: delete removes them and rename
+ * moves them, and a damaged or crafted record (path="/usr/local",
+ * fstab="/etc/master.passwd") must not steer either at host files.
+ */
+export function assertOwnPaths(spec: Pick<JailSpec, "name" | "layout" | "rootPath" | "fstabPath">): void {
+  const root = jailRootPath(spec.layout, spec.name);
+  const fstab = jailFstabPath(spec.layout, spec.name);
+  for (const [what, got, want] of [
+    ["path", spec.rootPath, root],
+    ["fstab", spec.fstabPath, fstab],
+  ] as const) {
+    if (got !== want) {
+      throw new UsageError(
+        "QJ1123",
+        `the record of jail ${shown(spec.name)} names ${what}=${shown(got)}, not ${shown(want)}; refusing to remove or move it`,
+        `Check the record ${spec.layout.local}/${spec.name}: qjail keeps jail ${spec.name} at ${want}. Fix the ${what} line by hand if the record is damaged.`,
+      );
+    }
+  }
 }

@@ -5,6 +5,7 @@ import { renderFstab } from "./fstab.js";
 import { renderJailConf, VNET_FIREWALL_SCRIPTS } from "./jailconf.js";
 import {
   addressClashes,
+  assertOwnPaths,
   isImageJail,
   recordPaths,
   removeRecordSteps,
@@ -520,6 +521,7 @@ function renameSteps(
   newName: string,
 ): { prepare: Step[]; commit: Step[]; finish: Step[] } {
   validateJailName(newName, { vnet: jail.record.vnet !== "" });
+  assertOwnPaths(jail);
   if (state.global.some((g) => g.name === newName)) {
     throw new UsageError("QJ1311", `Jailname already exists. ${shown(newName)}`, "Pick another new name.");
   }

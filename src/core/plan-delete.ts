@@ -1,6 +1,6 @@
 import type { Step } from "./plan.js";
 import { consoleLogPath, jailConfPath } from "./paths.js";
-import { removeRecordSteps, stagedPlan, type HostState, type StagedPlan } from "./jail.js";
+import { assertOwnPaths, removeRecordSteps, stagedPlan, type HostState, type StagedPlan } from "./jail.js";
 import type { JailSpec } from "../platform/types.js";
 
 /**
@@ -47,6 +47,7 @@ export function planDelete(
       messages.push(`Bypassed running jail ${jail.name}`);
       continue;
     }
+    assertOwnPaths(jail);
     commit.push(...removeRecordSteps(jail));
     finish.push(...filesOf(jail.name, jail.rootPath, jail.fstabPath));
     jailTrees.push(jail.rootPath);

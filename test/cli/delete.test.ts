@@ -88,3 +88,43 @@ test("delete -A empties the zone but keeps the vnet counter while other zones ha
   assert.equal(z.code, 0, z.stderr);
   assert.equal(readFileSync(join(host.dir, "usr/local/etc/qjail.vnetctl"), "utf8"), 'count="0"\n');
 });
+
+test("a record naming a host path as the jail's tree or fstab is refused, not followed", async () => {
+  const layout = hostLayout();
+  const evil = {
+    ...newJailRecord(layout, {
+      name: "evil",
+      ip4: "10.0.0.66",
+      ip6: "",
+      interface: "lo1",
+      oneTimeSsh: false,
+    }),
+    fstab: "/etc/master.passwd",
+  };
+  const t = testdir(
+    {
+      "usr/local/etc/qjail.local/evil": formatRecord(evil),
+      "usr/local/etc/qjail.global/evil": formatRecord(evil),
+      "etc/master.passwd": "root:*:0:0::0:0:Charlie &:/root:/bin/csh\n",
+      "usr/jails/evil/etc/rc.conf": "\n",
+      "var/run/qjail.lock": "",
+    },
+    `qjail-delete-evil-${process.pid}-`,
+  );
+  try {
+    const before = treeDigest(t.dir);
+    const r = await runCli(["delete", "--root", t.dir, "--platform", "freebsd", "evil"]);
+    assert.equal(r.code, 3);
+    assert.match(
+      r.stderr,
+      /QJ1123: the record of jail "evil" names fstab="\/etc\/master.passwd", not "\/usr\/local\/etc\/qjail.fstab\/evil"/,
+    );
+    assert.deepEqual(treeDigest(t.dir), before);
+    const n = await runCli(["config", "--root", t.dir, "--platform", "freebsd", "-n", "good", "evil"]);
+    assert.equal(n.code, 3);
+    assert.match(n.stderr, /QJ1123/);
+    assert.deepEqual(treeDigest(t.dir), before);
+  } finally {
+    t.cleanup();
+  }
+});
