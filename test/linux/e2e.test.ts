@@ -68,6 +68,16 @@ describe("Linux backend end to end", { skip: !canRun && "needs root on Linux" },
     assert.equal(host.runState("www"), undefined);
   });
 
+  it("a jail whose interface is a NIC, not a bridge, is refused at start and leaves nothing", async () => {
+    await ok(["create", "-n", "pub0", "-4", "10.0.0.50", "nic"]);
+    const r = await host.qjail(["start", "nic"]);
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /QJ2004|not a bridge/);
+    assert.equal(existsSync(`/run/netns/${netnsName(host.root, "nic")}`), false);
+    assert.equal(host.runState("nic"), undefined);
+    await ok(["delete", "nic"]);
+  });
+
   it("start runs each jail in its own namespaces with its own root", async () => {
     await ok(["start", "www"]);
     await ok(["start", "ssh"]);

@@ -97,21 +97,33 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
     ifaces: Set<string>,
   ): { exists: boolean; up: boolean; addresses: string[] } {
     if (!ifaces.has(bridge)) return { exists: false, up: false, addresses: [] };
-    const r = spawnSync("ip", ["-j", "addr", "show", "dev", bridge], { encoding: "utf8" });
+    const r = spawnSync("ip", ["-j", "-d", "addr", "show", "dev", bridge], { encoding: "utf8" });
     if (r.status !== 0) return { exists: true, up: false, addresses: [] };
+    let link:
+      | {
+          flags?: string[];
+          linkinfo?: { info_kind?: string };
+          addr_info?: { local?: string; prefixlen?: number }[];
+        }
+      | undefined;
     try {
-      const [link] = JSON.parse(r.stdout) as {
-        flags?: string[];
-        addr_info?: { local?: string; prefixlen?: number }[];
-      }[];
-      return {
-        exists: true,
-        up: link?.flags?.includes("UP") ?? false,
-        addresses: (link?.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`),
-      };
+      [link] = JSON.parse(r.stdout) as NonNullable<typeof link>[];
     } catch {
       return { exists: true, up: false, addresses: [] };
     }
+    if (link?.linkinfo?.info_kind !== "bridge") {
+      // FreeBSD habit: `create -n em0` names the NIC the aliases go on; here a jail's veth joins a bridge
+      throw new UsageError(
+        "QJ2004",
+        `the jail interface ${shown(bridge)} exists and is not a bridge (${link?.linkinfo?.info_kind ?? "a physical device"})`,
+        `On Linux a jail's veth joins a bridge: name an unused one (qjail config -c qjail0 JAIL) and qjail creates it.`,
+      );
+    }
+    return {
+      exists: true,
+      up: link.flags?.includes("UP") ?? false,
+      addresses: (link.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`),
+    };
   }
 
   /** A boolean kernel setting of qjail's own network namespace (/proc/sys/net follows the reader's namespace). */
