@@ -192,6 +192,17 @@ describe("Linux backend end to end", { skip: !canRun && "needs root on Linux" },
     );
   });
 
+  it("console -u runs as the jail's user, with no capabilities; an unknown user is refused", async () => {
+    const r = await host.qjail(["console", "-u", "ssh", "-c", "id", "ssh"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^uid=1001\(ssh\) gid=10\(wheel\)/m);
+    const caps = await host.qjail(["console", "-u", "ssh", "-c", "grep CapEff /proc/self/status", "ssh"]);
+    assert.match(caps.stdout, /CapEff:\s+0+$/m);
+    const nobody = await host.qjail(["console", "-u", "nosuchuser", "-c", "id", "ssh"]);
+    assert.equal(nobody.code, 3);
+    assert.match(nobody.stderr, /QJ2021/);
+  });
+
   it("howto step 8-9: apache24_enable in the jail's rc.conf, restart, and the page says It worked", async () => {
     writeFileSync(
       host.path("/usr/jails/www/root/step8.sh"),
