@@ -770,6 +770,42 @@ describe("a crafted archive cannot aim host-side commands outside its jail", () 
   });
 });
 
+describe("a crafted archive cannot make 'archive' carry host files", () => {
+  test("a restored record whose fstab names /etc/master.passwd: restore refuses, or the next archive leaves that file out", async () => {
+    const h = await cliHost("restore-fstab-archive");
+    // Another time than the fixed clock runCli gives, so the next archive gets its own name.
+    const crafted = "evil@202601010000.00.tar";
+    buildArchive(
+      join(h.root, "usr/jails/archive", crafted),
+      evilArchive([], (t) =>
+        t.replace('fstab="/usr/local/etc/qjail.fstab/evil"', 'fstab="/etc/master.passwd"'),
+      ),
+    );
+    const restore = await runCli(["restore", "--root", h.root, "--platform", "freebsd", crafted]);
+    if (restore.code !== 0) {
+      assert.equal(restore.code, 3, restore.stderr);
+      return;
+    }
+    const archive = await runCli(["archive", "--root", h.root, "--platform", "freebsd", "evil"]);
+    if (archive.code !== 0) {
+      assert.equal(archive.code, 3, archive.stderr);
+      return;
+    }
+    const made = readdirSync(join(h.root, "usr/jails/archive")).filter(
+      (f) => f.startsWith("evil@") && f !== crafted,
+    );
+    assert.equal(made.length, 1, made.join(" "));
+    const listing = spawnSync("tar", ["-tzPf", join(h.root, "usr/jails/archive", made[0] as string)], {
+      encoding: "utf8",
+    });
+    assert.doesNotMatch(
+      listing.stdout,
+      /^\/etc\/master\.passwd$/m,
+      "the archive carries the host's /etc/master.passwd",
+    );
+  });
+});
+
 // ---------------------------------------------------------------------------
 // (c) File modes: what a FreeBSD admin expects of files qjail writes.
 
