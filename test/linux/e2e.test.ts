@@ -66,6 +66,11 @@ describe("Linux backend end to end", { skip: !canRun && "needs root on Linux" },
     );
     assert.equal(existsSync(`/run/netns/${netnsName(host.root, "www")}`), false);
     assert.equal(host.runState("www"), undefined);
+    const json = await host.qjail(["start", "--dry-run", "--json", "www"]);
+    assert.equal(json.code, 0, json.stderr);
+    const doc = JSON.parse(json.stdout) as { jails: { name: string; result: string; plan?: string[] }[] };
+    assert.equal(doc.jails[0]?.result, "planned");
+    assert.ok(doc.jails[0]?.plan?.some((l) => l.startsWith("ip netns add qjail-")));
   });
 
   it("a jail whose interface is a NIC, not a bridge, is refused at start and leaves nothing", async () => {

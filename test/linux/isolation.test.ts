@@ -1,6 +1,6 @@
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { makeTestHost, type TestHost } from "./helpers/host.js";
 
 /**
@@ -112,5 +112,31 @@ describe("Linux jail isolation", { skip: !canRun && "needs root on Linux" }, () 
     assert.equal((bnd >> CAP_SYS_ADMIN) & 1n, 0n);
     assert.equal((bnd >> CAP_NET_ADMIN) & 1n, 0n);
     assert.equal((bnd >> CAP_NET_RAW) & 1n, 1n);
+  });
+  it("config -y (allow.sysvipc) shares the host's System V IPC and nothing more", async () => {
+    const before = host.runState("iso");
+    assert.ok(before);
+    assert.notEqual(
+      readlinkSync(`/proc/${before.pid}/ns/ipc`),
+      readlinkSync("/proc/self/ns/ipc"),
+      "an IPC namespace of its own by default",
+    );
+    await ok(["stop", "iso"]);
+    await ok(["config", "-y", "iso"]);
+    await ok(["start", "iso"]);
+    const after = host.runState("iso");
+    assert.ok(after);
+    assert.equal(
+      readlinkSync(`/proc/${after.pid}/ns/ipc`),
+      readlinkSync("/proc/self/ns/ipc"),
+      "the host's IPC namespace",
+    );
+    for (const kind of ["mnt", "pid", "net", "uts"]) {
+      assert.notEqual(
+        readlinkSync(`/proc/${after.pid}/ns/${kind}`),
+        readlinkSync(`/proc/self/ns/${kind}`),
+        `still its own ${kind} namespace`,
+      );
+    }
   });
 });
