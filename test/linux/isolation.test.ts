@@ -24,6 +24,7 @@ probe sysfs sh -c 'echo 1 >/sys/kernel/mm/ksm/run'
 probe hostsignal kill -0 ${hostPid}
 probe hostdevice test -e /dev/sda -o -e /dev/mem -o -e /dev/kmsg
 probe rawsocket perl -e 'use Socket; socket(my $s, PF_INET, SOCK_RAW, 1) or die "$!"'
+probe capture perl -e 'use Socket; socket(my $s, 17, SOCK_RAW, 0) or die "$!"'
 probe whoami test "$(id -u)" = 0
 `;
 }
@@ -46,7 +47,7 @@ describe("Linux jail isolation", { skip: !canRun && "needs root on Linux" }, () 
     writeFileSync(host.path("/usr/jails/iso/root/probe.sh"), probeScript(process.pid));
     const r = await host.qjail(["console", "-c", "/bin/sh /root/probe.sh", "iso"]);
     const m = parseProbes(r.stdout);
-    assert.equal(m.size, 11, `every probe ran:\n${r.stdout}\n${r.stderr}`);
+    assert.equal(m.size, 12, `every probe ran:\n${r.stdout}\n${r.stderr}`);
     return m;
   };
   const EXPECT_DENIED = [
@@ -76,6 +77,7 @@ describe("Linux jail isolation", { skip: !canRun && "needs root on Linux" }, () 
     assert.equal(m.get("whoami"), "allowed", "the probes ran as uid 0");
     for (const p of EXPECT_DENIED) assert.equal(m.get(p), "denied", `${p} must be refused`);
     assert.equal(m.get("rawsocket"), "denied");
+    assert.equal(m.get("capture"), "denied", "no packet capture (AF_PACKET) with devfs ruleset 4");
     const caps = await host.qjail(["console", "-c", "grep CapBnd /proc/self/status", "iso"]);
     const bnd = BigInt(`0x${/CapBnd:\s*([0-9a-f]+)/.exec(caps.stdout)?.[1] ?? "ffffffffff"}`);
     // linux/capability.h bit numbers
@@ -138,5 +140,15 @@ describe("Linux jail isolation", { skip: !canRun && "needs root on Linux" }, () 
         `still its own ${kind} namespace`,
       );
     }
+  });
+  it("config -b 50 (the howto's bpf ruleset for tcpdump) allows packet capture and nothing else", async () => {
+    await ok(["stop", "iso"]);
+    await ok(["config", "-K", "iso"]);
+    await ok(["config", "-b", "50", "iso"]);
+    assert.match(readFileSync(host.path("/usr/local/etc/qjail.local/iso"), "utf8"), /^ruleset="50"$/m);
+    await ok(["start", "iso"]);
+    const m = await probe();
+    assert.equal(m.get("capture"), "allowed");
+    for (const p of EXPECT_DENIED) assert.equal(m.get(p), "denied", `${p} must still be refused`);
   });
 });
