@@ -77,6 +77,7 @@ export function jailRuntime(inv: Invocation, layout: HostLayout): JailRuntime {
  * back. There is no crash point inside, so a kill sees all or none of it.
  */
 export async function commitSteps(root: string, steps: readonly Step[]): Promise<void> {
+  await removeStaleTemporaries(root, steps);
   const staged = new Map<Step, string>();
   try {
     for (const step of steps) {
@@ -105,6 +106,18 @@ export async function commitSteps(root: string, steps: readonly Step[]): Promise
     const tmp = staged.get(step);
     if (step.kind === "writeFile" && tmp !== undefined) await fsp.rename(tmp, physical(root, step.path));
     else await applyStep(step, { root, runCommands: false });
+  }
+}
+
+/** Temporaries of a commit that was cut off (power loss) beside the files this commit writes. */
+async function removeStaleTemporaries(root: string, steps: readonly Step[]): Promise<void> {
+  for (const step of steps) {
+    if (step.kind !== "writeFile") continue;
+    const target = physical(root, step.path);
+    const prefix = `.${posix.basename(target)}.qjail-new-`;
+    const names = await fsp.readdir(posix.dirname(target)).catch(() => [] as string[]);
+    for (const n of names)
+      if (n.startsWith(prefix)) await fsp.rm(posix.join(posix.dirname(target), n), { force: true });
   }
 }
 

@@ -202,3 +202,13 @@ export function assertOwnPaths(spec: Pick<JailSpec, "name" | "layout" | "rootPat
     }
   }
 }
+
+/**
+ * Marks a create in progress (a directory: made atomically, no temporary
+ * file): written before the new tree, removed with the commit that writes the
+ * records. A tree found with its marker is an interrupted create that may be
+ * replaced; a tree without one is not qjail's to overwrite.
+ */
+export function creatingMarker(layout: Pick<HostLayout, "stateDir">, name: string): string {
+  return `${layout.stateDir}/creating/${name}`;
+}

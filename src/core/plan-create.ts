@@ -5,6 +5,7 @@ import { renderFstab } from "./fstab.js";
 import { renderJailConf } from "./jailconf.js";
 import {
   addressClashes,
+  creatingMarker,
   newJailRecord,
   stagedPlan,
   writeRecordSteps,
@@ -51,6 +52,10 @@ export interface CreateState extends HostState {
    * texts, so a create run again after an interruption writes the same files.
    */
   sshBase?: SshBase;
+  /** Names whose root directory already exists (a tree with no record). */
+  existingTrees?: ReadonlySet<string>;
+  /** Names with a create-in-progress marker (see creatingMarker): their tree is what a killed create left. */
+  interrupted?: ReadonlySet<string>;
 }
 
 export interface SshBase {
@@ -137,14 +142,24 @@ export function planCreate(state: CreateState, req: CreateRequest): StagedPlan {
       oneTimeSsh: req.oneTimeSsh,
       imageMiB: req.imageMiB,
     });
+    const root = jailRootPath(state.layout, name);
+    const marker = creatingMarker(state.layout, name);
+    if (state.existingTrees?.has(name)) {
+      if (!state.interrupted?.has(name)) {
+        throw new UsageError(
+          "QJ1230",
+          `${shown(root)} already exists, but no jail record names it`,
+          `It is not a jail qjail made: move it away (or remove it) first, or pick another name than ${shown(name)}.`,
+        );
+      }
+      // What a killed create of this jail left: start its tree again from scratch.
+      prepare.push({ kind: "mkdir", path: marker }, { kind: "remove", path: root, recursive: true });
+    } else prepare.push({ kind: "mkdir", path: marker });
     if (req.fromArchive === undefined) prepare.push(...jailTreeSteps(state, req, name));
-    else if (req.oneTimeSsh)
-      prepare.push(...oneTimeSshSteps(jailRootPath(state.layout, name), state.sshBase));
+    else if (req.oneTimeSsh) prepare.push(...oneTimeSshSteps(root, state.sshBase));
     if (req.imageMiB !== undefined) prepare.push(...imageSteps(state, name, req.imageMiB));
-    // fstab and jail.conf block show nowhere until the records exist; the records of every new jail are the commit.
-    const control = controlFileSteps(state, record);
-    prepare.push(...control.slice(0, 2));
-    commit.push(...control.slice(2));
+    // The fstab and jail.conf block show nowhere until the records exist: all of them are the commit.
+    commit.push(...controlFileSteps(state, record), { kind: "remove", path: marker, recursive: true });
     messages.push(`Successfully created  ${name}`);
     made++;
   });

@@ -1,5 +1,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { runCli, tempDir, treeDigest } from "../helpers/cli.js";
 import { buildBaseTxz } from "../helpers/base-txz.js";
 
@@ -25,6 +27,8 @@ before(async () => {
     const r = await qjail(argv[0] as string, ...argv.slice(1));
     assert.equal(r.code, 0, `${argv.join(" ")}: ${r.stderr}`);
   }
+  // A directory no record names: create must not copy a jail over it.
+  mkdirSync(join(root.dir, "usr/jails/stray/data"), { recursive: true });
 });
 after(() => {
   base?.cleanup();
@@ -50,6 +54,10 @@ const cases: [string[], RegExp][] = [
   ],
   [["create", "-4", "10.0.0.9", "web.1"], /QJ1011: invalid jail name "web.1"/],
   [["create", "-4", "10.0.0.9", "www"], /QJ1205: Jailname already exists. "www"/],
+  [
+    ["create", "-4", "10.0.0.9", "stray"],
+    /QJ1230: "\/usr\/jails\/stray" already exists, but no jail record names it/,
+  ],
   [["create", "-4", "10.0.0.9", "db", "extra"], /QJ1210: one jail name expected, got "db" "extra"/],
   [["create", "-4", "10.0.0.9"], /QJ1210: no jail name given/],
   // create: addresses

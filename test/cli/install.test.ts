@@ -97,7 +97,10 @@ test("--dry-run prints the plan and changes nothing", async () => {
   const before = treeDigest(root.dir);
   const r = await qjail("create", "--dry-run", "-n", "lo1", "-4", "10.0.0.6", "db");
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /^# create jail db\ncopy \/usr\/jails\/template\/ \/usr\/jails\/db\//);
+  assert.match(
+    r.stdout,
+    /^# create jail db\nmkdir -p \/var\/db\/qjail\/creating\/db\ncopy \/usr\/jails\/template\/ \/usr\/jails\/db\//,
+  );
   assert.match(r.stdout, /write \/usr\/local\/etc\/qjail.global\/db mode 644/);
   assert.deepEqual(treeDigest(root.dir), before);
 });

@@ -73,17 +73,19 @@ test("create: tree first, control files next, records last", () => {
     force: false,
   });
   assert.deepEqual(plan.stages.prepare.map(where), [
+    "mkdir /var/db/qjail/creating/www",
     "copyTree /usr/jails/www",
     "copyTree /usr/jails/www",
     "mkdir /usr/jails/www/etc/ssh",
     "writeFile /usr/jails/www/etc/rc.conf",
     "writeFile /usr/jails/www/etc/ssh/sshd_config",
-    "writeFile /usr/local/etc/qjail.fstab/www",
-    "writeFile /usr/local/etc/qjail.config/www",
   ]);
   assert.deepEqual(plan.stages.commit.map(where), [
+    "writeFile /usr/local/etc/qjail.fstab/www",
+    "writeFile /usr/local/etc/qjail.config/www",
     "writeFile /usr/local/etc/qjail.local/www",
     "writeFile /usr/local/etc/qjail.global/www",
+    "remove /var/db/qjail/creating/www",
   ]);
   const text = (p: string): string => {
     const s = plan.steps.find((x) => x.kind === "writeFile" && x.path === p);

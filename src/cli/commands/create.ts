@@ -1,9 +1,16 @@
-import { promises as fsp } from "node:fs";
+import { lstatSync, promises as fsp } from "node:fs";
 import { posix } from "node:path";
 import { defineCommand } from "../command.js";
 import { UsageError, shown } from "../../core/errors.js";
 import { hostLayout, jailRootPath, physical, type HostLayout } from "../../core/paths.js";
-import { IMAGE_MD_UNIT, planCreate, type CreateRequest, type SshBase } from "../../core/plan-create.js";
+import {
+  duplicateNames,
+  IMAGE_MD_UNIT,
+  planCreate,
+  type CreateRequest,
+  type SshBase,
+} from "../../core/plan-create.js";
+import { creatingMarker } from "../../core/jail.js";
 import { safeReadFile } from "../../platform/safe-fs.js";
 import {
   parseAddressList,
@@ -170,7 +177,17 @@ this build.`,
         v.ssh === true && fromArchive === undefined
           ? await treeSshBase(rt.root, [`${layout.flavors}/${flavor}`, layout.template])
           : undefined;
-      const state = { ...host, flavors, flavorConflicts, sshBase };
+      const names = duplicates > 0 ? duplicateNames(name, duplicates) : [name];
+      const there = (p: string): boolean =>
+        lstatSync(physical(rt.root, p), { throwIfNoEntry: false }) !== undefined;
+      const interrupted = new Set(names.filter((n) => there(creatingMarker(layout, n))));
+      // For -a the tree is unpacked below, before the plan runs; an interrupted one is cleared there.
+      const existingTrees = new Set(
+        fromArchive === undefined ? names.filter((n) => there(jailRootPath(layout, n))) : [],
+      );
+      if (fromArchive !== undefined && there(jailRootPath(layout, name)) && !interrupted.has(name))
+        existingTrees.add(name);
+      const state = { ...host, flavors, flavorConflicts, sshBase, existingTrees, interrupted };
       const req: CreateRequest = {
         name,
         ip4,
@@ -198,6 +215,8 @@ this build.`,
       }
       // The tree comes first (like the template copy), so the records written last find it complete.
       if (fromArchive !== undefined) {
+        await fsp.mkdir(physical(rt.root, creatingMarker(layout, name)), { recursive: true });
+        if (interrupted.has(name)) await rt.removeJailTree(newRoot, []);
         await extractJailTree(physical(rt.root, fromArchive), physical(rt.root, newRoot));
         // The archived tree's own rc.conf and sshd_config get the one-time ssh lines.
         if (v.ssh === true)
