@@ -170,8 +170,8 @@ function ruleLines(text: string): string[] {
   return lines;
 }
 
-function parseFilters(lang: ConformanceLanguage, text: string): FilterRule[] {
-  const r = lang.parseIpf(text);
+function parseFilters(lang: ConformanceLanguage, text: string, family?: "inet6"): FilterRule[] {
+  const r = lang.parseIpf(text, family);
   if (r.errors.length > 0) throw new RuleError(r.errors[0] ?? "parse error");
   return r.rules;
 }
@@ -202,8 +202,14 @@ export function runTest(corpus: string, spec: TestSpec, lang: ConformanceLanguag
     case "dotest6": {
       const packets = readPackets(corpus, spec);
       let out = "";
+      // dotest6 runs `ipftest -6`, under which every rule starts as IPv6.
+      const family = spec.driver === "dotest6" ? "inet6" : undefined;
       for (const line of ruleLines(regress())) {
-        out += runIpftest(packets, { ...base, filterRules: parseFilters(lang, line), dump: flags.dump });
+        out += runIpftest(packets, {
+          ...base,
+          filterRules: parseFilters(lang, line, family),
+          dump: flags.dump,
+        });
         out += SEP8;
       }
       return out;

@@ -28,6 +28,7 @@ import {
   type Packet,
 } from "./packet.js";
 import type { PortMatch } from "../ast.js";
+import { IPV6_HEADERS } from "../impl/tables.js";
 
 /** What ipftest prints for a filter decision (ip_fil.c/ipftest.c result codes). */
 export type Verdict =
@@ -64,6 +65,8 @@ export interface CompiledFilterRule {
   secBits: number;
   /** with/without ipopts, frag, short…: [name, wanted] pairs. */
   flagTests: { name: string; wanted: boolean }[];
+  /** `with [not] v6hdr X,Y`: extension header next-header numbers and whether each must be present. */
+  v6HeaderTests: { proto: number; wanted: boolean }[];
   hits: number;
   /** The group this rule heads, resolved after loading. */
   headList: CompiledFilterRule[] | undefined;
@@ -77,8 +80,14 @@ export function compileFilterRule(ast: FilterRule, number: number, ctx: AddressC
   let secMask = 0;
   let secBits = 0;
   const flagTests: { name: string; wanted: boolean }[] = [];
+  const v6HeaderTests: { proto: number; wanted: boolean }[] = [];
   for (const w of ast.with) {
-    if (w.name === "opt") {
+    if (w.name === "v6hdr") {
+      for (const o of w.options) {
+        const h = IPV6_HEADERS.find((x) => x.name === o);
+        if (h) v6HeaderTests.push({ proto: h.proto, wanted: !w.negated });
+      }
+    } else if (w.name === "opt") {
       for (const o of w.options) {
         if (o === "sec-class") continue;
         const bit = IP_OPTIONS[o]?.bit ?? 0;
@@ -112,6 +121,7 @@ export function compileFilterRule(ast: FilterRule, number: number, ctx: AddressC
     secMask,
     secBits,
     flagTests,
+    v6HeaderTests,
     hits: 0,
     headList: undefined,
   };
@@ -128,6 +138,8 @@ function packetFlag(p: Packet, name: string): boolean {
       return p.fragOff !== 0;
     case "short":
       return p.short;
+    case "bad":
+      return p.flaggedBad;
     default:
       return false;
   }
@@ -174,6 +186,9 @@ export function whyNoMatch(r: CompiledFilterRule, p: Packet, explain = true): st
   for (const t of r.flagTests)
     if (packetFlag(p, t.name) !== t.wanted)
       return no(() => `${t.wanted ? "needs" : "must not have"} ${t.name}`);
+  for (const t of r.v6HeaderTests)
+    if (p.v6Headers.includes(t.proto) !== t.wanted)
+      return no(() => `${t.wanted ? "needs" : "must not have"} IPv6 extension header ${t.proto}`);
   if (a.flags) {
     if (p.proto !== IPPROTO_TCP) return no(() => "flags test needs TCP");
     if ((p.tcpFlags & a.flags.mask) !== a.flags.set) return no(() => "TCP flags differ");

@@ -17,7 +17,8 @@ import { formatAddr, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP } from "./packet.js"
 /** Parse and print functions of the rule languages, supplied by the caller. */
 export interface RuleLanguage {
   /** Parse ipf.conf text; throws or returns errors for text ipf would refuse. */
-  parseIpf(text: string): { rules: FilterRule[]; errors: string[] };
+  /** `family` is what `ipftest -6` imposes on every rule (ipf_y.y newrule). */
+  parseIpf(text: string, family?: "inet" | "inet6"): { rules: FilterRule[]; errors: string[] };
   parseIpnat(text: string): { rules: NatRule[]; errors: string[] };
   /**
    * One rule in the canonical form ipftest -D prints; `inlineNumbers` gives

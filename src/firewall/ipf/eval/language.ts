@@ -39,8 +39,8 @@ export interface FullLanguage extends RuleLanguage {
 export const CORPUS_HOSTS: Readonly<Record<string, string>> = { "test.host.dots": "254.220.186.152" };
 
 export const ipfLanguage: FullLanguage = {
-  parseIpf(text) {
-    const r = parseIpf(text);
+  parseIpf(text, family) {
+    const r = parseIpf(text, family ? { family } : {});
     return { rules: r.rules, errors: errorsOf(r.diagnostics) };
   },
   parseIpnat(text) {

@@ -60,6 +60,13 @@ export interface Packet {
   /** Too short for its transport header (`with short`). */
   short: boolean;
   /**
+   * fil.c's FI_BAD: malformed but still filtered (`with bad`), e.g. an IPv6
+   * fragment other than the last whose length is not a multiple of 8.
+   */
+  flaggedBad: boolean;
+  /** Next-header numbers of the IPv6 extension headers walked (`with v6hdr`). */
+  v6Headers: number[];
+  /**
    * ICMP errors (unreachable, source quench, redirect, time exceeded,
    * parameter problem): the packet they quote, which NAT and the state table
    * match against their sessions. Rewritten in place by NAT.
@@ -284,6 +291,8 @@ function emptyPacket(family: Family, dir: Direction, ifname: string): Packet {
     ifAddress: undefined,
     bad: false,
     short: false,
+    flaggedBad: false,
+    v6Headers: [],
     inner: undefined,
   };
 }
@@ -477,7 +486,8 @@ export function decodePacket(bytes: Uint8Array, dir: Direction, ifname: string):
     p.src = src;
     p.dst = dst;
     p.len = 40 + u16(4);
-    decodeTransport(p, bytes, 40, u16, u32);
+    const at = walkV6Headers(p, bytes, u16);
+    if (p.fragOff === 0) decodeTransport(p, bytes, at, u16, u32);
     if (bytes.length < 40) p.bad = true;
     return p;
   }
@@ -527,6 +537,42 @@ export function decodePacket(bytes: Uint8Array, dir: Direction, ifname: string):
     p.short = true;
   }
   return p;
+}
+
+/** IPv6 extension headers fil.c's ipf_pr_ipv6hdr steps over (ESP ends the walk, being opaque). */
+const V6_CHAINED_HEADERS: ReadonlySet<number> = new Set([0, 43, 44, 51, 60, 135]);
+
+/**
+ * Follow the IPv6 next-header chain as ipf_pr_ipv6hdr does: record each
+ * extension header, take the fragment header's offset, M flag and id
+ * (ipf_pr_fragment6), stop at a non-first fragment, and leave p.proto as the
+ * upper-layer protocol. Returns the offset of the upper-layer header.
+ */
+function walkV6Headers(p: Packet, bytes: Uint8Array, u16: (o: number) => number): number {
+  let at = 40;
+  let next = p.proto;
+  while (V6_CHAINED_HEADERS.has(next) || next === 41 || next === 50 || next === 59) {
+    p.v6Headers.push(next);
+    if (!V6_CHAINED_HEADERS.has(next) || at + 8 > bytes.length) break;
+    const following = bytes[at] ?? 0;
+    if (next === 44) {
+      const offlg = u16(at + 2);
+      p.fragOff = offlg >> 3;
+      p.moreFrags = (offlg & 1) !== 0;
+      p.id = ((u16(at + 4) << 16) | u16(at + 6)) >>> 0;
+      // Every fragment but the last carries a multiple of 8 bytes.
+      if (p.moreFrags && (p.len & 7) !== 0) p.flaggedBad = true;
+      at += 8;
+    } else if (next === 51) {
+      at += ((bytes[at + 1] ?? 0) + 2) * 4;
+    } else {
+      at += ((bytes[at + 1] ?? 0) + 1) * 8;
+    }
+    next = following;
+    if (p.fragOff !== 0) break;
+  }
+  p.proto = next;
+  return at;
 }
 
 function decodeTransport(

@@ -320,6 +320,8 @@ export function parseFriendlyPacket(words: readonly string[], opts: FriendlyPack
     ifAddress: undefined,
     bad: false,
     short: false,
+    flaggedBad: false,
+    v6Headers: [],
     inner: undefined,
   };
 }

@@ -34,6 +34,12 @@ export interface ParseOptions {
    * diagnostics are reported either way.
    */
   recover?: boolean;
+  /**
+   * The address family every rule starts with, as `ipftest -6` (use_inet6)
+   * gives it in ipf_y.y's newrule: IPv6 rules then take ICMPv6 type names
+   * after `icmp-type` and may test `with v6hdr`.
+   */
+  family?: "inet" | "inet6";
 }
 
 export function parseNumber(tok: Token, what: string, max = 0xffffffff): number {

@@ -49,6 +49,7 @@ import {
   ICMP_CODES,
   icmpTypeNumber,
   IP_OPTIONS,
+  IPV6_HEADERS,
   PROTOCOL_NUMBERS,
   SECURITY_CLASSES,
   SYSLOG_FACILITIES,
@@ -167,7 +168,7 @@ export function parseIpfText(text: string, opts: ParseOptions = {}): IpfParseRes
       }
       const before = sink.list.length;
       try {
-        const draft = parseRule(cur, span, resolver, sink);
+        const draft = parseRule(cur, span, resolver, sink, opts.family ?? null);
         const errors = sink.list.slice(before).some((d) => d.severity === "error");
         if (!errors || (opts.recover && draft.recoverable)) {
           for (const r of expand(draft)) {
@@ -240,8 +241,13 @@ function parseRule(
   span: FilterRule["span"],
   resolver: HostResolver,
   sink: DiagnosticSink,
+  family: Family | null,
 ): Draft {
   const rule = emptyRule(span);
+  if (family !== null) {
+    rule.family = family;
+    rule.familyImplied = true;
+  }
   const d: Draft = {
     rule,
     tos: null,
@@ -907,6 +913,29 @@ function parseWith(cur: Cursor, d: Draft): void {
       }
       r.with.push(entry);
       impliedFamily(d, "inet", t);
+    } else if (t.text === "v6hdr") {
+      // ipf_y.y startv6hdr: extension headers exist only in IPv6 rules.
+      if (r.family !== "inet6")
+        throw new ParseError(
+          IpfDiagnosticCode.FamilyMismatch,
+          '"with v6hdr" needs an IPv6 rule ("family inet6")',
+          t.offset,
+          t.length,
+        );
+      cur.next();
+      const entry: WithOption = { negated, name: "v6hdr", options: [], secClasses: [] };
+      do {
+        const h = cur.word("an IPv6 extension header name");
+        if (!IPV6_HEADERS.some((x) => x.name === h.text))
+          throw new ParseError(
+            IpfDiagnosticCode.InvalidValue,
+            `unknown IPv6 extension header ${JSON.stringify(h.text)}`,
+            h.offset,
+            h.length,
+          );
+        entry.options.push(h.text);
+      } while (cur.accept(","));
+      r.with.push(entry);
     } else if (t.text === "ipopts" || WITH_FLAGS.includes(t.text) || WITH_ALIASES.has(t.text)) {
       cur.next();
       r.with.push({ negated, name: WITH_ALIASES.get(t.text) ?? t.text, options: [], secClasses: [] });

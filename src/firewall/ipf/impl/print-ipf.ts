@@ -104,8 +104,11 @@ function printWith(list: WithOption[]): string {
   let secMask = 0;
   let secBits = 0;
   const flags = new Map<string, boolean>();
+  const v6hdrs: string[] = [];
   for (const w of list) {
-    if (w.name === "opt") {
+    if (w.name === "v6hdr") {
+      v6hdrs.push((w.negated ? "not " : "") + "v6hdr " + w.options.join(","));
+    } else if (w.name === "opt") {
       for (const o of w.options) {
         const bit = IP_OPTIONS.find((io) => io.name === o)?.bit ?? 0;
         optMask |= bit;
@@ -177,6 +180,10 @@ function printWith(list: WithOption[]): string {
     if (!flags.has(f)) continue;
     out += sep + (flags.get(f) ? "" : "not ") + f;
     sep = ",";
+  }
+  for (const h of v6hdrs) {
+    out += sep + h;
+    sep = " ";
   }
   return out;
 }

@@ -262,13 +262,28 @@ export const WITH_FLAGS: readonly string[] = [
   "v6hdrs",
 ];
 
+/**
+ * IPv6 extension headers named after `with v6hdr` (ipf_y.y ipv6optwords) and
+ * their next-header numbers; the order is the print order.
+ */
+export const IPV6_HEADERS: readonly { name: string; proto: number }[] = [
+  { name: "hopopts", proto: 0 },
+  { name: "ipv6", proto: 41 },
+  { name: "routing", proto: 43 },
+  { name: "frag", proto: 44 },
+  { name: "esp", proto: 50 },
+  { name: "ah", proto: 51 },
+  { name: "none", proto: 59 },
+  { name: "dstopts", proto: 60 },
+  { name: "mobility", proto: 135 },
+];
+
 /** Spellings accepted for the WITH_FLAGS entries. */
 export const WITH_ALIASES: ReadonlyMap<string, string> = new Map([
   ["frags", "frag"],
   ["fragment", "frag"],
   ["multicast", "mcast"],
   ["broadcast", "bcast"],
-  ["v6hdr", "v6hdrs"],
 ]);
 
 /** TCP flag letters in ipf's print order and their bits. */

@@ -1,0 +1,68 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { parseIpf, printIpfRule } from "../../../src/firewall/ipf/index.js";
+import { readHexPackets } from "../../../src/firewall/ipf/eval/packet.js";
+import { runIpftest } from "../../../src/firewall/ipf/eval/ipftest.js";
+
+const printers = { printFilterRule: () => "R", printNatRule: () => "N" };
+
+function v6Verdicts(rule: string, hex: string): string[] {
+  const parsed = parseIpf(rule, { family: "inet6" });
+  assert.deepEqual(
+    parsed.diagnostics.filter((d) => d.severity === "error"),
+    [],
+  );
+  return runIpftest(readHexPackets(hex), { filterRules: parsed.rules, language: printers })
+    .trimEnd()
+    .split("\n");
+}
+
+const V6_SRC = "ef00 0000 0000 0000 0000 0000 0001 0013\nff02 0000 0000 0000 0000 0001 ff01 000b\n";
+const TCP = "0401 0019 0000 0000 0000 0000 5002 2000 9ea3 0000\n";
+/** TCP behind a routing header, then plain TCP. */
+const ROUTED_THEN_PLAIN =
+  `[out,de0]\n6000 0000 002c 2bff\n${V6_SRC}0602 0000 0000 0000\n` +
+  `ff02 0000 0000 0000 0000 0001 ff01 000b\n${TCP}\n` +
+  `[out,de0]\n6000 0000 0014 06ff\n${V6_SRC}${TCP}\n`;
+
+test("icmp-type after proto ipv6-icmp takes ICMPv6 names when rules start as IPv6 (ipftest -6)", () => {
+  const without = parseIpf("pass in proto ipv6-icmp all icmp-type echo");
+  assert.equal(without.diagnostics[0]?.code, "QJ4011");
+  const r = parseIpf("pass in proto ipv6-icmp all icmp-type echo", { family: "inet6" });
+  assert.deepEqual(r.diagnostics, []);
+  // ICMPv6 echo request is type 128, not ICMP's 8.
+  assert.equal(r.rules[0]?.icmp?.type, 128);
+  assert.equal(r.rules[0]?.family, "inet6");
+});
+
+test("with v6hdr routing parses, prints, needs an IPv6 rule, and matches the header on the wire", () => {
+  const r = parseIpf("pass out family inet6 all with v6hdr routing,dstopts");
+  assert.deepEqual(r.diagnostics, []);
+  assert.match(printIpfRule(r.rules[0]!), / with v6hdr routing,dstopts$/);
+
+  assert.ok(parseIpf("pass out all with v6hdr routing").diagnostics.length > 0);
+  assert.ok(parseIpf("pass out family inet6 all with v6hdr bogus").diagnostics.length > 0);
+  assert.deepEqual(v6Verdicts("pass out family inet6 all with v6hdr routing", ROUTED_THEN_PLAIN), [
+    "pass",
+    "nomatch",
+  ]);
+  // The protocol test sees TCP behind the routing header.
+  assert.deepEqual(v6Verdicts("block out proto tcp all with v6hdr routing", ROUTED_THEN_PLAIN), [
+    "block",
+    "nomatch",
+  ]);
+});
+
+test("IPv6 fragment headers: the upper protocol shows through, a short non-last fragment is 'with bad'", () => {
+  const head = "[out,gif0]\n";
+  const addrs = "ef00 1001 2002 0001 0000 0000 0000 0070\n2001 1002 3333 0001 0000 0000 0000 0001\n";
+  const zeros = "0000 0000 0000 0000 0000 0000 0000 0000\n";
+  // Payload 32 (first, M=1), then 30 bytes with M=1: not a multiple of 8.
+  const hex =
+    `${head}6000 0000 0020 2c01\n${addrs}1100 0001 0000 0001\n8083 829a 0020 f4c1\n${zeros}\n` +
+    `${head}6000 0000 001e 2c01\n${addrs}1100 0001 0000 0001\n0000 0000 0000 0000 0000 0000 0000\n\n` +
+    `${head}6000 0000 0020 2c01\n${addrs}1100 0008 0000 0001\n${zeros}\n`;
+  assert.deepEqual(v6Verdicts("pass out proto udp all", hex), ["pass", "pass", "pass"]);
+  assert.deepEqual(v6Verdicts("block out all with bad", hex), ["nomatch", "block", "nomatch"]);
+  assert.deepEqual(v6Verdicts("block out all with frag-body", hex), ["nomatch", "nomatch", "block"]);
+});
