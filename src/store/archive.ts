@@ -3,7 +3,14 @@ import { posix } from "node:path";
 import * as tar from "tar";
 import { UsageError, shown } from "../core/errors.js";
 import { physical } from "../core/paths.js";
-import { parseRecord, statusFromFileName, type JailRecord } from "../core/record.js";
+import {
+  RECORD_FLAG_VALUES,
+  parseRecord,
+  statusFromFileName,
+  type JailRecord,
+  type JailStatus,
+} from "../core/record.js";
+import { parseAddressList, validateInterfaceName } from "../core/validate.js";
 
 /**
  * qjail's archive files (qjail-5.md §2.4): `<name>@YYYYMMDDhhmm.SS.tar`,
@@ -44,8 +51,13 @@ export function latestArchive(fileNames: readonly string[], name: string): strin
 export async function writeArchive(root: string, archive: string, members: readonly string[]): Promise<void> {
   const file = physical(root, archive);
   const tmp = `${file}.part`;
-  await fsp.mkdir(posix.dirname(file), { recursive: true });
+  // The archive holds the jail's master.passwd hashes: only root may read it or list the directory.
+  await fsp.mkdir(posix.dirname(file), { recursive: true, mode: 0o700 });
+  await removeStaleParts(posix.dirname(file), posix.basename(file));
   try {
+    // Created 0600 before tar writes to it (tar truncates an existing file and keeps its mode),
+    // so the password hashes are never readable by others, not even while it is written.
+    await (await fsp.open(tmp, "wx", 0o600)).close();
     // Synchronous on purpose: tar 7's asynchronous packer intermittently writes
     // after its end (Z_STREAM_ERROR / "write after end") on trees with hard
     // links, which every base.txz tree has.
@@ -63,11 +75,23 @@ export async function writeArchive(root: string, archive: string, members: reado
       },
       members.map((m) => m.replace(/^\/+/, "")),
     );
+    await fsp.chmod(tmp, 0o600);
     await fsp.rename(tmp, file);
   } catch (e) {
     await fsp.rm(tmp, { force: true });
     throw e;
   }
+}
+
+/**
+ * A killed archive run leaves `<name>@<time>.tar.part`; the next archive of
+ * the same jail clears them (the host lock is held, so none is being written).
+ */
+async function removeStaleParts(dir: string, fileName: string): Promise<void> {
+  const jail = fileName.slice(0, fileName.indexOf("@") + 1);
+  if (jail === "") return;
+  for (const n of await fsp.readdir(dir).catch(() => [] as string[]))
+    if (n.startsWith(jail) && n.endsWith(".tar.part")) await fsp.rm(posix.join(dir, n), { force: true });
 }
 
 export interface ArchiveEntry {
@@ -122,6 +146,10 @@ export interface JailArchiveInfo {
   zone: string | undefined;
   /** The jail root the archive was made from. */
   rootPath: string;
+  /** norun/man status, from the record's file name. */
+  status: JailStatus;
+  /** Text of qjail.packages/<name> when the archive holds it. */
+  packages: string | undefined;
 }
 
 const ETC = "/usr/local/etc";
@@ -166,12 +194,16 @@ export function checkJailArchive(
     refuse(`its record names an invalid jail ${shown(name)}`);
   const text = texts.get(recordPath);
   if (text === undefined) refuse(`its record ${shown(recordPath)} is not a small plain file`);
-  const { record } = parseRecord(text as string);
+  const { record, problems } = parseRecord(text as string);
   const jaildir = `/usr/jails${zone ? `.${zone}` : ""}`;
   const rootPath = `${jaildir}/${name}`;
+  if (problems.length > 0)
+    refuse(
+      `its record ${shown(recordPath)} is damaged: ${problems.map((p) => (p.line > 0 ? `line ${p.line}: ${p.message}` : p.message)).join("; ")}`,
+    );
   if (record.name !== name)
     refuse(`its record is named ${shown(record.name)} but the file is ${shown(recordFile)}`);
-  if (record.path !== rootPath) refuse(`its record's path ${shown(record.path)} is not ${shown(rootPath)}`);
+  checkRecordFields(record, { name, zone, rootPath }, refuse);
   const control = new Set([
     recordPath,
     `${ETC}/qjail.global/${recordFile}`,
@@ -222,7 +254,72 @@ export function checkJailArchive(
         refuse(`member ${shown(e.path)} is a ${e.type}`);
     }
   }
-  return { name, recordFile, record, zone, rootPath };
+  const packagesPath = `${ETC}/qjail.packages/${name}`;
+  const packages = texts.get(packagesPath);
+  if (entries.some((e) => e.path === packagesPath) && packages === undefined)
+    refuse(`its package list ${shown(packagesPath)} is not a small plain file`);
+  // config -P hands these words to pkg(8) as root: only package names may come back.
+  for (const word of (packages ?? "").split(/[\s,]+/).filter((w) => w !== ""))
+    if (!/^[A-Za-z0-9][A-Za-z0-9+._@/-]{0,199}$/.test(word))
+      refuse(`its package list ${shown(packagesPath)} holds ${shown(word)}, which is not a package name`);
+  return { name, recordFile, record, zone, rootPath, status: statusFromFileName(recordFile).status, packages };
+}
+
+/**
+ * Every field of a restored record must be what qjail itself would write for
+ * this name and zone: the path-valued ones are the jail's own paths (delete,
+ * rename and archive act on them as root), and the others are the plain
+ * values the jail.conf block is rendered from, so no field can smuggle a
+ * jail.conf parameter (`10.0.0.5; exec.prestart = ...`) into the block.
+ */
+function checkRecordFields(
+  record: JailRecord,
+  jail: { name: string; zone: string | undefined; rootPath: string },
+  refuse: (what: string) => never,
+): void {
+  const z = jail.zone ? `.${jail.zone}` : "";
+  const bad = (field: string, want: string): never =>
+    refuse(`its record's ${field} ${shown(record[field as keyof JailRecord])} is not ${want}`);
+  const local = `${ETC}/qjail.local${z}/${jail.name}`;
+  if (record.path !== jail.rootPath) bad("path", shown(jail.rootPath));
+  const fstab = `${ETC}/qjail.fstab${z}/${jail.name}`;
+  // An empty fstab means the jail's own (specFromRecord reads it so); restore writes it out in full.
+  if (record.fstab !== "" && record.fstab !== fstab) bad("fstab", shown(fstab));
+  if (!["", local, `${local}.norun`, `${local}.man`].includes(record.deffile)) bad("deffile", shown(local));
+  const image = `${jail.rootPath}/${jail.name}.img`;
+  if (record.image !== "" && record.image !== image) bad("image", shown(image));
+  for (const [field, family] of [
+    ["ip4", 4],
+    ["ip6", 6],
+  ] as const) {
+    if (record[field] === "") continue;
+    try {
+      parseAddressList(record[field], family);
+    } catch {
+      bad(field, `a list of IPv${family} addresses`);
+    }
+  }
+  for (const field of ["interface", "vinterface"] as const) {
+    if (record[field] === "") continue;
+    try {
+      validateInterfaceName(record[field]);
+    } catch {
+      bad(field, "an interface name");
+    }
+  }
+  for (const [field, value] of Object.entries(RECORD_FLAG_VALUES))
+    if (!["", value].includes(record[field as keyof JailRecord])) bad(field, `"" or ${shown(value)}`);
+  const patterns: [keyof JailRecord, RegExp, string][] = [
+    ["securelevel", /^(-1|[0-3])?$/, "a securelevel from -1 to 3"],
+    ["cpuset", /^[0-9]*$/, "a cpuset id"],
+    ["fib", /^[0-9]*$/, "a FIB number"],
+    ["ruleset", /^[0-9]*$/, "a devfs ruleset number"],
+    ["vnet", /^(be\|[a-z]*\|[0-9]+)?$/, "be|FIREWALL|ID"],
+    ["imagetype", /^[a-z]*$/, "an image type"],
+    ["imageblockcount", /^[0-9]*$/, "a number"],
+    ["imagedevice", /^[A-Za-z0-9._/-]*$/, "a device name"],
+  ];
+  for (const [field, pattern, want] of patterns) if (!pattern.test(record[field])) bad(field, want);
 }
 
 /**
@@ -268,28 +365,42 @@ export async function extractJailTree(archivePath: string, targetRoot: string): 
       "Pick a new jail name, or delete the old jail first.",
     );
   }
-  const from = info.rootPath;
-  const move = (p: string): string => targetRoot + p.slice(from.length);
   await fsp.mkdir(targetRoot, { recursive: true });
   try {
-    await tar.x({
-      file: archivePath,
-      preservePaths: true,
-      strict: true,
-      filter: (path, entry) => {
-        const logical = String(path).replace(/\/$/, "");
-        if (logical !== from && !logical.startsWith(`${from}/`)) return false;
-        const e = entry as tar.ReadEntry;
-        e.path = move(logical);
-        if (e.type === "Link" && e.linkpath) e.linkpath = move(String(e.linkpath));
-        return true;
-      },
-    });
+    await unpackJailTree(archivePath, info, targetRoot);
   } catch (e) {
     await fsp.rm(targetRoot, { recursive: true, force: true });
     throw e;
   }
   return info;
+}
+
+/**
+ * Unpack only the jail root of a checked archive into the existing physical
+ * directory `targetRoot`, each member moved from the archived root to it.
+ * restore unpacks into a staging directory and renames it into place, so a
+ * killed restore never leaves half a tree at the jail's path.
+ */
+export async function unpackJailTree(
+  archivePath: string,
+  info: Pick<JailArchiveInfo, "rootPath">,
+  targetRoot: string,
+): Promise<void> {
+  const from = info.rootPath;
+  const move = (p: string): string => targetRoot + p.slice(from.length);
+  await tar.x({
+    file: archivePath,
+    preservePaths: true,
+    strict: true,
+    filter: (path, entry) => {
+      const logical = String(path).replace(/\/$/, "");
+      if (logical !== from && !logical.startsWith(`${from}/`)) return false;
+      const e = entry as tar.ReadEntry;
+      e.path = move(logical);
+      if (e.type === "Link" && e.linkpath) e.linkpath = move(String(e.linkpath));
+      return true;
+    },
+  });
 }
 
 /**

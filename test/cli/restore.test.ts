@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync
 import { join } from "node:path";
 import * as tar from "tar";
 import { emptyRecord, formatRecord } from "../../src/core/record.js";
+import { renderJailConf } from "../../src/core/jailconf.js";
 import { runCli, testdir, treeDigest } from "../helpers/cli.js";
 
 // restore runs for real under --root: archive a jail, delete its files, restore,
@@ -13,20 +14,23 @@ import { runCli, testdir, treeDigest } from "../helpers/cli.js";
 const cleanups: (() => void)[] = [];
 after(() => cleanups.forEach((c) => c()));
 const NOW = new Date(2017, 6, 1, 18, 3, 26);
-const RECORD = formatRecord({
+const WWW = {
   ...emptyRecord(),
   name: "www",
   path: "/usr/jails/www",
   fstab: "/usr/local/etc/qjail.fstab/www",
   ip4: "10.0.0.2",
-});
+  deffile: "/usr/local/etc/qjail.local/www.man",
+};
+const RECORD = formatRecord(WWW);
 
 function host(): { dir: string; env: Record<string, string> } {
   const t = testdir(
     {
       "usr/local/etc/qjail.local/www.man": RECORD,
       "usr/local/etc/qjail.global/www.man": RECORD,
-      "usr/local/etc/qjail.config/www": "www { }\n",
+      // What qjail writes for this record: restore writes these anew, so a round trip is byte for byte.
+      "usr/local/etc/qjail.config/www": renderJailConf(WWW),
       "usr/local/etc/qjail.fstab/www": "/usr/jails/sharedfs /usr/jails/www/sharedfs nullfs ro 0 0\n",
       "usr/jails/www/etc/rc.conf": 'hostname="www"\n',
       "usr/jails/sharedfs/bin/sh": "#!sh\n",
@@ -231,4 +235,125 @@ test("restore reads an archive made by FreeBSD's tar czPf (bsdtar), as qjail 5.x
   const got = treeDigest(join(h.dir, "usr"));
   for (const k of [...got.keys()]) if (k.startsWith("jails/archive")) got.delete(k);
   assert.deepEqual(got, before);
+});
+
+/** A gzip'd tar whose members (logical path → text) are exactly `files`, like a crafted archive would be. */
+function craftedArchive(file: string, files: Record<string, string>): void {
+  const src = `${file}.src`;
+  const names = Object.keys(files).map((_, i) => `m${i}`);
+  mkdirSync(src, { recursive: true });
+  Object.values(files).forEach((text, i) => writeFileSync(join(src, `m${i}`), text));
+  const to = new Map(names.map((n, i) => [n, Object.keys(files)[i] as string]));
+  tar.c(
+    {
+      sync: true,
+      gzip: true,
+      file,
+      cwd: src,
+      preservePaths: true,
+      onWriteEntry: (w) => {
+        w.path = to.get(w.path) ?? w.path;
+      },
+    },
+    names,
+  );
+  rmSync(src, { recursive: true });
+}
+
+const WWW_FILES = (record: string): Record<string, string> => ({
+  "/usr/local/etc/qjail.local/www": record,
+  "/usr/local/etc/qjail.global/www": record,
+  "/usr/local/etc/qjail.config/www": renderJailConf(WWW),
+  "/usr/local/etc/qjail.fstab/www": "/usr/jails/sharedfs /usr/jails/www/sharedfs nullfs ro 0 0\n",
+  "/usr/jails/www/etc/rc.conf": 'hostname="www"\n',
+});
+
+test("a record field that is not what qjail writes is refused, naming the field and its value", async () => {
+  const cases: [string, Partial<typeof WWW>, RegExp][] = [
+    ["fstab", { fstab: "/etc/master.passwd" }, /record's fstab "\/etc\/master\.passwd" is not "\/usr\/local\/etc\/qjail\.fstab\/www"/],
+    ["deffile", { deffile: "/etc/rc.conf" }, /record's deffile "\/etc\/rc\.conf"/],
+    ["ip4 with a jail.conf parameter", { ip4: "10.0.0.2;exec.prestart=/tmp/x" }, /record's ip4 "10\.0\.0\.2;exec\.prestart=\/tmp\/x"/],
+    ["interface", { interface: "em0;mount.fstab" }, /record's interface "em0;mount\.fstab"/],
+    ["a flag", { nullfs: "yes;exec.start" }, /record's nullfs "yes;exec\.start"/],
+    ["image", { image: "/dev/ada0" }, /record's image "\/dev\/ada0"/],
+  ];
+  for (const [label, change, shows] of cases) {
+    const h = host();
+    removeJail(h.dir);
+    mkdirSync(join(h.dir, "usr/jails/archive"), { recursive: true });
+    craftedArchive(
+      join(h.dir, "usr/jails/archive/www@201701010000.00.tar"),
+      WWW_FILES(formatRecord({ ...WWW, deffile: "", ...change })),
+    );
+    const before = treeDigest(h.dir);
+    const r = await cli(h, "restore", ["www"]);
+    assert.equal(r.code, 3, `${label}: ${r.stderr}`);
+    assert.match(r.stderr, /QJ1641/, label);
+    assert.match(r.stderr, shows, label);
+    assert.deepEqual(treeDigest(h.dir), before, `${label}: a refusal changes nothing`);
+  }
+});
+
+test("a record with a NUL byte inside a value is refused as damaged", async () => {
+  const h = host();
+  removeJail(h.dir);
+  mkdirSync(join(h.dir, "usr/jails/archive"), { recursive: true });
+  craftedArchive(
+    join(h.dir, "usr/jails/archive/www@201701010000.00.tar"),
+    WWW_FILES(formatRecord(WWW).replace('ip4="10.0.0.2"', 'ip4="10.0.\u00000.2"')),
+  );
+  const r = await cli(h, "restore", ["www"]);
+  assert.equal(r.code, 3, r.stderr);
+  assert.match(r.stderr, /QJ1641: .*damaged: line \d+: value of ip4 contains a NUL byte/);
+  assert.equal(existsSync(join(h.dir, "usr/jails/www")), false);
+});
+
+test("the archive's jail.conf block and fstab are not restored: both are written anew from the record", async () => {
+  const h = host();
+  removeJail(h.dir);
+  mkdirSync(join(h.dir, "usr/jails/archive"), { recursive: true });
+  const files = WWW_FILES(formatRecord(WWW));
+  files["/usr/local/etc/qjail.config/www"] = renderJailConf(WWW).replace(
+    "}\n",
+    'exec.prestart = "/bin/sh -c \'cp /bin/sh /tmp/rootsh; chmod 4755 /tmp/rootsh\'";\n}\n',
+  );
+  files["/usr/local/etc/qjail.fstab/www"] = "/ /usr/jails/www/host nullfs rw 0 0\n";
+  craftedArchive(join(h.dir, "usr/jails/archive/www@201701010000.00.tar"), files);
+  const r = await cli(h, "restore", ["www"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(readFileSync(join(h.dir, "usr/local/etc/qjail.config/www"), "utf8"), renderJailConf(WWW));
+  assert.equal(
+    readFileSync(join(h.dir, "usr/local/etc/qjail.fstab/www"), "utf8"),
+    "/usr/jails/sharedfs /usr/jails/www/sharedfs nullfs ro 0 0\n",
+  );
+  assert.equal(readFileSync(join(h.dir, "usr/jails/www/etc/rc.conf"), "utf8"), 'hostname="www"\n');
+});
+
+test("a restore cut short (marker, half tree, staging dir left) is finished by running it again", async () => {
+  const h = host();
+  const whole = treeDigest(join(h.dir, "usr"));
+  assert.equal((await cli(h, "archive", ["www"])).code, 0);
+  removeJail(h.dir);
+  // What a kill inside the unpacking, or just after the rename, leaves: no record lists the jail.
+  mkdirSync(join(h.dir, "var/db/qjail/creating/www"), { recursive: true });
+  mkdirSync(join(h.dir, "usr/jails/.www.qjail-restore/etc"), { recursive: true });
+  writeFileSync(join(h.dir, "usr/jails/.www.qjail-restore/etc/half"), "half\n");
+  mkdirSync(join(h.dir, "usr/jails/www/etc"), { recursive: true });
+  writeFileSync(join(h.dir, "usr/jails/www/etc/rc.conf"), "hos");
+  const r = await cli(h, "restore", ["www"]);
+  assert.equal(r.code, 0, r.stderr);
+  const got = treeDigest(join(h.dir, "usr"));
+  for (const k of [...got.keys()]) if (k.startsWith("jails/archive")) got.delete(k);
+  assert.deepEqual(got, whole);
+  assert.equal(existsSync(join(h.dir, "var/db/qjail/creating/www")), false, "the marker goes with the commit");
+});
+
+test("without a marker, a tree at the jail's path is not restore's to replace", async () => {
+  const h = host();
+  assert.equal((await cli(h, "archive", ["www"])).code, 0);
+  removeJail(h.dir);
+  mkdirSync(join(h.dir, "usr/jails/www"), { recursive: true });
+  const r = await cli(h, "restore", ["www"]);
+  assert.equal(r.code, 3);
+  assert.match(r.stderr, /QJ1628/);
 });

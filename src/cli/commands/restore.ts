@@ -4,9 +4,15 @@ import { defineCommand } from "../command.js";
 import { write } from "../context.js";
 import { formatPlan } from "../../core/plan.js";
 import { hostLayout, physical, type HostLayout } from "../../core/paths.js";
+import { creatingMarker } from "../../core/jail.js";
 import { UsageError, shown } from "../../core/errors.js";
 import { validateZoneName } from "../../core/validate.js";
-import { planSystemRestore, planTreeRestoreAside } from "../../core/plan-restore.js";
+import {
+  planJailRestore,
+  planSystemRestore,
+  planTreeRestoreAside,
+  type JailRestore,
+} from "../../core/plan-restore.js";
 import { assertZoneKnown, readGlobalJails, readJails } from "../../store/jails.js";
 import {
   ARCHIVE_NAME_PATTERN,
@@ -15,9 +21,10 @@ import {
   extractArchive,
   latestArchive,
   readArchiveIndex,
+  unpackJailTree,
 } from "../../store/archive.js";
 import { withHostLock } from "../../store/lock.js";
-import { platformFor } from "../../platform/index.js";
+import { commitSteps, jailRuntime } from "../jail-runtime.js";
 import { qjailEntries } from "./archive.js";
 
 interface RestoreOutcome {
@@ -85,6 +92,14 @@ one as previous.sharedfs / previous.template (sharedfs only when no jail runs). 
 copies ARCHIVEDIR/system.bkup back over /usr/local/etc and pgm.bkup over /usr/local/bin;
 with no backup it refuses (qjail 5.x called an undefined 'Kill' there).
 
+Only the jail's tree is taken from the archive as it is. Its record is checked field by
+field (path, fstab and deffile must be the jail's own paths, every other value what qjail
+writes), and its fstab and jail.conf block are written anew from that record: the
+archive's copies are never used, so an archive cannot bring exec.prestart commands or a
+host mount with it. The tree is unpacked beside its final place and renamed there, and
+the records are written last, so a restore cut short leaves no jail behind; run it again
+to finish.
+
 To restore a jail under another name or zone, use 'qjail create -a'.
 Changed on purpose: an image jail's archive made by qjail 5.x holds its mounted tree, not the
 image, and qjail 5.x rebuilt the image on restore; this qjail refuses it (make a new image
@@ -96,13 +111,15 @@ jail with 'qjail create -a ARCHIVE -i SIZE NAME'). Archives made here hold the .
   ],
   options: { zone: { type: "string", short: "z" }, system: { type: "boolean", short: "s" } },
   json: true,
-  async run({ ctx, values, positionals, global }) {
+  async run(inv) {
+    const { ctx, values, positionals, global } = inv;
     const zone = typeof values.zone === "string" ? validateZoneName(values.zone) : undefined;
     const layout = hostLayout(zone);
     const human = global.json ? ctx.stderr : ctx.stdout;
     const P = (p: string): string => physical(global.root, p);
     await assertZoneKnown(global.root, layout);
-    const platform = platformFor(global, { stderr: ctx.stderr, env: ctx.env });
+    const rt = jailRuntime(inv, layout);
+    const platform = rt.platform;
 
     if (values.system === true) {
       if (positionals.length > 0)
@@ -153,6 +170,7 @@ jail with 'qjail create -a ARCHIVE -i SIZE NAME'). Archives made here hold the .
       archive: string;
       members: number;
       tree?: "sharedfs" | "template";
+      jail?: JailRestore & { layout: HostLayout; interrupted: boolean; rootPath: string };
       note: string;
     }[] = [];
     for (const arg of positionals) {
@@ -192,7 +210,14 @@ jail with 'qjail create -a ARCHIVE -i SIZE NAME'). Archives made here hold the .
         );
       }
       const clash = globalJails.find((g) => g.name === info.name);
-      if (clash || existsSync(P(info.rootPath)) || jobs.some((j) => j.name === info.name)) {
+      const jailLayout = hostLayout(info.zone);
+      // A marker without a record: a restore (or create) of this name was killed; its leftovers are replaced.
+      const interrupted = !clash && existsSync(P(creatingMarker(jailLayout, info.name)));
+      if (
+        clash ||
+        (existsSync(P(info.rootPath)) && !interrupted) ||
+        jobs.some((j) => j.name === info.name)
+      ) {
         throw new UsageError(
           "QJ1628",
           `jail ${shown(info.name)} already exists${clash ? "" : ` (${info.rootPath} is there, or it is restored twice)`}`,
@@ -203,7 +228,16 @@ jail with 'qjail create -a ARCHIVE -i SIZE NAME'). Archives made here hold the .
         name: info.name,
         archive,
         members: entries.length,
-        note: `all inside ${info.rootPath} and its qjail files`,
+        jail: {
+          name: info.name,
+          status: info.status,
+          record: info.record,
+          packages: info.packages,
+          layout: jailLayout,
+          interrupted,
+          rootPath: info.rootPath,
+        },
+        note: `the tree inside ${info.rootPath}; fstab, jail.conf block and records written from its checked record`,
       });
     }
 
@@ -212,8 +246,15 @@ jail with 'qjail create -a ARCHIVE -i SIZE NAME'). Archives made here hold the .
       for (const job of jobs) {
         if (job.tree)
           human.write(formatPlan(planTreeRestoreAside(layout, job.tree, existsSync(P(layout[job.tree])))));
-        const line = `tar xzPf ${job.archive}`;
-        write(human, `# restore ${job.name} (${job.members} members, ${job.note})\n${line}`);
+        const steps = job.jail && planJailRestore(job.jail.layout, job.jail, job.jail.interrupted);
+        const line = steps
+          ? `tar xzPf ${job.archive} (the tree only, into ${steps.staging})`
+          : `tar xzPf ${job.archive}`;
+        write(human, `# restore ${job.name} (${job.members} members, ${job.note})`);
+        if (steps) human.write(formatPlan({ title: `prepare ${job.name}`, steps: steps.prepare }));
+        write(human, line);
+        if (steps)
+          human.write(formatPlan({ title: `put ${job.name} in place`, steps: [...steps.place, ...steps.commit] }));
         outcomes.push({
           name: job.name,
           archive: job.archive,
@@ -225,9 +266,24 @@ jail with 'qjail create -a ARCHIVE -i SIZE NAME'). Archives made here hold the .
     } else {
       await withHostLock(P(layout.lockFile), async () => {
         for (const job of jobs) {
-          if (job.tree)
-            await platform.apply(planTreeRestoreAside(layout, job.tree, existsSync(P(layout[job.tree]))));
-          await extractArchive(global.root, P(job.archive));
+          if (job.tree) {
+            await rt.apply(planTreeRestoreAside(layout, job.tree, existsSync(P(layout[job.tree]))));
+            await extractArchive(global.root, P(job.archive));
+          } else if (job.jail) {
+            const steps = planJailRestore(job.jail.layout, job.jail, job.jail.interrupted);
+            await rt.apply({ title: steps.title, steps: steps.prepare });
+            await unpackJailTree(P(job.archive), job.jail, P(steps.staging)).catch(
+              (e: unknown) => {
+                throw new UsageError(
+                  "QJ1644",
+                  `unpacking ${shown(job.archive)} into ${shown(steps.staging)} failed: ${(e as Error).message}`,
+                  "No jail was restored; free space or fix the cause, then run the same restore again (it starts over).",
+                );
+              },
+            );
+            await rt.apply({ title: steps.title, steps: steps.place });
+            await commitSteps(global.root, steps.commit);
+          }
           const message = `Successfully restored ${job.name}`;
           write(human, message);
           outcomes.push({
