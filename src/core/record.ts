@@ -96,6 +96,9 @@ export function parseRecord(text: string): { record: JailRecord; problems: Recor
       return;
     }
     seen.add(key);
+    // sh would cut the value at the NUL, so what qjail 5.x reads differs from what we read.
+    if ((m[2] as string).includes("\0"))
+      problems.push({ line: i + 1, message: `value of ${key} contains a NUL byte: ${JSON.stringify(m[2])}` });
     record[key as RecordKey] = m[2] as string;
   });
   for (const k of ["name", "path"] as const) {
