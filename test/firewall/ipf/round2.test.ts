@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseIpf, printIpfRule } from "../../../src/firewall/ipf/index.js";
-import { readHexPackets } from "../../../src/firewall/ipf/eval/packet.js";
+import { parseIpf, parseIpnat, printIpfRule } from "../../../src/firewall/ipf/index.js";
+import { icmpErrorPortDelta, ipfFixInCksum, readHexPackets } from "../../../src/firewall/ipf/eval/packet.js";
 import { runIpftest } from "../../../src/firewall/ipf/eval/ipftest.js";
 
 const printers = { printFilterRule: () => "R", printNatRule: () => "N" };
@@ -65,4 +65,41 @@ test("IPv6 fragment headers: the upper protocol shows through, a short non-last 
   assert.deepEqual(v6Verdicts("pass out proto udp all", hex), ["pass", "pass", "pass"]);
   assert.deepEqual(v6Verdicts("block out all with bad", hex), ["nomatch", "block", "nomatch"]);
   assert.deepEqual(v6Verdicts("block out all with frag-body", hex), ["nomatch", "nomatch", "block"]);
+});
+
+test("ICMP error over a quoted TCP header without its checksum: ipf_nat_icmperror's CALC_SUMD borrow", () => {
+  // Port 0x9c40 back to 0x5000: CALC_SUMD(old, new) leaves new one lower, so the delta is 0x4c41, not 0x4c40.
+  assert.equal(icmpErrorPortDelta(0x9c40, 0x5000, 80, 80), 0x4c41);
+  // Going up there is no borrow and the delta is the plain difference, folded.
+  assert.equal(icmpErrorPortDelta(0x5000, 0x9c40, 80, 80), 0xb3bf);
+  assert.equal(icmpErrorPortDelta(80, 80, 80, 80), 0);
+  // ipf_fix_incksum takes n away: 0x606b less 0x4c41 in one's complement.
+  assert.equal(ipfFixInCksum(0x606b, 0x4c41), 0xacac);
+  assert.equal(ipfFixInCksum(0x606b, 0), 0x606b);
+});
+
+test("an ICMP error about an rdr session leaves with the rdr address as its source, whoever sent it", () => {
+  const nat = parseIpnat("rdr df0 2.2.2.2/32 -> 6.6.6.6");
+  assert.deepEqual(nat.diagnostics, []);
+  const udpIn =
+    "4500 0028 4706 4000 0111 26b4 0404 0404 0202 0202\nafc9 829e 0014 6b10 0402 0000 3be5 468d 000a cfc3\n";
+  // A router (3.3.3.3) reports time exceeded for the redirected packet, quoting 4.4.4.4 -> 6.6.6.6.
+  const errorOut =
+    "4500 0038 809a 0000 ff01 2d1d 0303 0303 0404 0404\n0b00 0125 0000 0000\n" +
+    "4500 0028 4706 4000 0111 1eac 0404 0404 0606 0606\nafc9 829e 0014 c15e\n";
+  const out = runIpftest(readHexPackets(`[in,df0]\n${udpIn}\n[out,df0]\n${errorOut}\n`), {
+    natRules: nat.rules,
+    language: printers,
+    hexOutput: true,
+  });
+  const second = out.split("\n\n")[1] ?? "";
+  const words = second.trim().split(" ");
+  // Outer source 3.3.3.3 becomes 2.2.2.2; the quoted destination 6.6.6.6 becomes 2.2.2.2.
+  assert.deepEqual(words.slice(6, 8), ["0202", "0202"]);
+  assert.deepEqual(words.slice(22, 24), ["0202", "0202"]);
+  // The outer IP header checksum still verifies.
+  let sum = 0;
+  for (const w of words.slice(0, 10)) sum += parseInt(w, 16);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >> 16);
+  assert.equal(sum, 0xffff);
 });

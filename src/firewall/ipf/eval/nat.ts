@@ -435,8 +435,12 @@ export class NatTable {
     // The error travels against the flow it quotes, through the rule's interface.
     if (!s || p.dir === s.dir || (s.rule.ifname !== "*" && s.rule.ifname !== p.ifname)) return undefined;
     const before = this.tupleOf(p);
-    if (p.dst === q.src) p.dst = s.original.src;
-    if (p.src === q.dst) p.src = s.original.dst;
+    // ipf_nat_in/ipf_nat_out rewrite the error's own header as they would any
+    // packet of the session: inbound its destination, outbound its source,
+    // whichever router sent it. The other address changes only when it is
+    // the quoted peer itself.
+    if (p.dir === "in" || p.dst === q.src) p.dst = s.original.src;
+    if (p.dir === "out" || p.src === q.dst) p.src = s.original.dst;
     q.src = s.original.src;
     q.dst = s.original.dst;
     if (ports) {

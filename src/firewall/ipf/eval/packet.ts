@@ -831,20 +831,85 @@ function patchQuotedPacket(b: Uint8Array, outerHl: number, from: InnerPacket, to
   addr(at + 16, from.dst, to.dst);
   if (ipOld.length > 0) change(at + 10, adjustChecksum(get16(at + 10), ipOld, ipNew), []);
   const l4At = at + ihl;
-  if (from.sport !== undefined && to.sport !== undefined && from.sport !== to.sport)
-    change(l4At, to.sport, [pseudoOld, pseudoNew]);
-  if (from.dport !== undefined && to.dport !== undefined && from.dport !== to.dport)
-    change(l4At + 2, to.dport, [pseudoOld, pseudoNew]);
   const l4SumAt = to.proto === IPPROTO_TCP ? l4At + 16 : to.proto === IPPROTO_UDP ? l4At + 6 : -1;
-  if (
-    l4SumAt > 0 &&
-    b.length >= l4SumAt + 2 &&
-    pseudoOld.length > 0 &&
-    !(to.proto === IPPROTO_UDP && get16(l4SumAt) === 0)
-  ) {
+  const l4SumQuoted =
+    l4SumAt > 0 && b.length >= l4SumAt + 2 && !(to.proto === IPPROTO_UDP && get16(l4SumAt) === 0);
+  const portsQuoted = from.sport !== undefined && to.sport !== undefined;
+  const oldSport = from.sport ?? 0;
+  const oldDport = from.dport ?? 0;
+  const newSport = to.sport ?? 0;
+  const newDport = to.dport ?? 0;
+  // Without a quoted TCP/UDP checksum to absorb them, ipf_nat_icmperror
+  // carries the port changes into the ICMP checksum itself (below).
+  const portWords: number[][] = l4SumQuoted ? [pseudoOld, pseudoNew] : [];
+  if (portsQuoted && oldSport !== newSport) change(l4At, newSport, portWords);
+  if (portsQuoted && from.dport !== undefined && to.dport !== undefined && oldDport !== newDport)
+    change(l4At + 2, newDport, portWords);
+  if (l4SumQuoted && pseudoOld.length > 0) {
     change(l4SumAt, adjustChecksum(get16(l4SumAt), pseudoOld, pseudoNew), []);
   }
+  if (!l4SumQuoted && portsQuoted && (oldSport !== newSport || oldDport !== newDport)) {
+    // Undo the exact port words, then apply ipf_nat_icmperror's own delta.
+    const keep = icmpOld.length - (oldSport !== newSport ? 1 : 0) - (oldDport !== newDport ? 1 : 0);
+    icmpOld.length = keep;
+    icmpNew.length = keep;
+    if (icmpOld.length > 0) set16(icmpSumAt, adjustChecksum(get16(icmpSumAt), icmpOld, icmpNew));
+    set16(
+      icmpSumAt,
+      ipfFixInCksum(get16(icmpSumAt), icmpErrorPortDelta(oldSport, newSport, oldDport, newDport)),
+    );
+    return;
+  }
   if (icmpOld.length > 0) set16(icmpSumAt, adjustChecksum(get16(icmpSumAt), icmpOld, icmpNew));
+}
+
+/**
+ * ip_nat.c's CALC_SUMD(s1, s2, sd): the one's-complement difference s2 - s1,
+ * where "s1 > s2" borrows by decrementing s2 — in place, so the caller's
+ * variable keeps the decrement. Returns [sd, s2 after the call].
+ */
+function calcSumd(s1: number, s2: number): [number, number] {
+  let a = (s1 & 0xffff) + (s1 >>> 16);
+  a = (a & 0xffff) + (a >>> 16);
+  let b2 = (s2 & 0xffff) + (s2 >>> 16);
+  b2 = (b2 & 0xffff) + (b2 >>> 16);
+  if (a > b2) b2 = (b2 - 1) >>> 0;
+  let sd = (b2 - a) >>> 0;
+  sd = ((sd & 0xffff) + (sd >>> 16)) >>> 0;
+  return [sd, b2];
+}
+
+/**
+ * The ICMP checksum delta ipf_nat_icmperror applies for a quoted TCP/UDP
+ * packet whose own checksum is not quoted (or is zero, for UDP). It first
+ * runs CALC_SUMD(old sport, new sport) and CALC_SUMD(old dport, new dport)
+ * for the TCP/UDP delta, which leaves each new port one lower whenever it is
+ * below the old one; the ICMP delta is then CALC_SUMD(new, old) over those
+ * decremented values. That borrow is why the result can differ by one from
+ * an exact RFC 1624 update.
+ */
+export function icmpErrorPortDelta(
+  oldSport: number,
+  newSport: number,
+  oldDport: number,
+  newDport: number,
+): number {
+  const [, sport1] = calcSumd(oldSport, newSport);
+  const [, dport1] = calcSumd(oldDport, newDport);
+  const [d1] = calcSumd(sport1, oldSport);
+  const [d2] = calcSumd(dport1, oldDport);
+  let n = (d1 + d2) >>> 0;
+  for (let i = 0; i < 3; i++) n = ((n & 0xffff) + (n >>> 16)) >>> 0;
+  return n;
+}
+
+/** ip_nat.c ipf_fix_incksum: take n away from a 16-bit checksum (nothing when n is 0). */
+export function ipfFixInCksum(cksum: number, n: number): number {
+  if (n === 0) return cksum;
+  let sum = (~cksum & 0xffff) + (~n & 0xffff);
+  sum = (sum >>> 16) + (sum & 0xffff);
+  sum = (sum >>> 16) + (sum & 0xffff);
+  return ~sum & 0xffff;
 }
 
 /** printpacket's -x form: two bytes per group, each followed by a space, then an empty line. */
