@@ -3,7 +3,14 @@ import { posix } from "node:path";
 import type { Plan, Step } from "../core/plan.js";
 import { physical } from "../core/paths.js";
 import { writeFileAtomic } from "../store/atomic.js";
-import { safeAppendFile, safeMkdirp, safeRemoveTree, safeWriteFile, assertPlainPath } from "./safe-fs.js";
+import {
+  safeAppendFile,
+  safeCopyTree,
+  safeMkdirp,
+  safeRemoveTree,
+  safeWriteFile,
+  assertPlainPath,
+} from "./safe-fs.js";
 import { runChecked, runProgram } from "./run.js";
 
 export interface ApplyOptions {
@@ -110,7 +117,10 @@ export async function applyStep(step: Step, opts: ApplyOptions): Promise<void> {
       else await fsp.rm(P(step.path), { force: true });
       return;
     case "copyTree":
-      if (jail) await assertPlainPath(jail, P(step.to));
+      if (jail) {
+        await safeCopyTree(jail, P(step.from), P(step.to), step.overwrite ?? false);
+        return;
+      }
       await fsp.cp(P(step.from), P(step.to), {
         recursive: true,
         force: step.overwrite ?? false,

@@ -2,6 +2,7 @@ import { promises as fsp, constants } from "node:fs";
 import { posix } from "node:path";
 import { randomBytes } from "node:crypto";
 import { UsageError } from "../core/errors.js";
+import { runProgram } from "./run.js";
 
 /**
  * File operations inside a jail's tree. The host runs qjail as root and a
@@ -109,6 +110,51 @@ export async function safeReadFile(jailRoot: string, file: string): Promise<stri
 }
 
 /**
+ * Copy the tree `from` (outside the jail) onto `to` inside the jail without
+ * following any link in the destination: every destination directory is one
+ * this copy made or one lstat shows is a real directory (a planted symlink is
+ * refused), and files and links are written under a new name and renamed
+ * over the old entry, so a planted link or hard link is replaced, never
+ * written through. Without `overwrite`, entries already there are kept.
+ */
+export async function safeCopyTree(jailRoot: string, from: string, to: string, overwrite: boolean): Promise<void> {
+  await assertPlainPath(jailRoot, to);
+  await fsp.mkdir(posix.dirname(to), { recursive: true });
+  const copy = async (src: string, dst: string): Promise<void> => {
+    const sst = await fsp.lstat(src);
+    const dst0 = await fsp.lstat(dst).catch(() => undefined);
+    if (sst.isDirectory()) {
+      if (dst0 === undefined) {
+        await fsp.mkdir(dst, { mode: sst.mode & 0o7777 });
+        // mkdir's mode passes through the umask; the copy keeps the source's.
+        await fsp.chmod(dst, sst.mode & 0o7777);
+      } else if (dst0.isSymbolicLink()) refuse(dst, "it is a symbolic link inside the jail");
+      else if (!dst0.isDirectory()) refuse(dst, "it is not a directory");
+      for (const name of (await fsp.readdir(src)).sort()) await copy(posix.join(src, name), posix.join(dst, name));
+      return;
+    }
+    if (dst0 !== undefined) {
+      if (!overwrite) return;
+      if (dst0.isDirectory()) refuse(dst, "it is a directory");
+    }
+    const tmp = posix.join(posix.dirname(dst), `.qjail-tmp-${randomBytes(6).toString("hex")}`);
+    try {
+      if (sst.isSymbolicLink()) await fsp.symlink(await fsp.readlink(src), tmp);
+      else if (sst.isFile()) {
+        await fsp.copyFile(src, tmp, constants.COPYFILE_EXCL);
+        await fsp.chmod(tmp, sst.mode & 0o7777);
+        await fsp.utimes(tmp, sst.atime, sst.mtime);
+      } else refuse(src, "only files, directories and symbolic links are copied into a jail");
+      await fsp.rename(tmp, dst);
+    } catch (e) {
+      await fsp.rm(tmp, { force: true });
+      throw e;
+    }
+  };
+  await copy(from, to);
+}
+
+/**
  * Remove a tree without following links and without crossing filesystems:
  * finding a different st_dev below `top` means something is mounted there,
  * and removing through a read-write nullfs/bind mount would destroy its source.
@@ -120,6 +166,14 @@ export async function safeRemoveTree(top: string): Promise<void> {
     await fsp.unlink(top);
     return;
   }
+  // A Linux bind mount of the same filesystem keeps st_dev, so the mount table is asked first.
+  const resolvedTop = await fsp.realpath(top).catch(() => top);
+  for (const mp of await mountPoints())
+    if (mp === resolvedTop || mp.startsWith(`${resolvedTop}/`))
+      refuse(
+        posix.join(top, posix.relative(resolvedTop, mp)),
+        "a filesystem is mounted there; unmount it first (qjail stop)",
+      );
   const dev = st.dev;
   const walk = async (dir: string): Promise<void> => {
     for (const name of await fsp.readdir(dir)) {
@@ -136,4 +190,38 @@ export async function safeRemoveTree(top: string): Promise<void> {
   };
   await walk(top);
   await fsp.rmdir(top);
+}
+
+/** Octal escapes (`\040` for a space) as the kernel writes them in mountinfo and mount -p. */
+function unescapeMountPath(p: string): string {
+  return p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/** Linux: the 5th field of each /proc/self/mountinfo line is the mount point. */
+export function parseMountinfo(text: string): string[] {
+  return text
+    .split("\n")
+    .map((l) => l.split(" ")[4])
+    .filter((p): p is string => p !== undefined && p !== "")
+    .map(unescapeMountPath);
+}
+
+/**
+ * Every mount point of this process's view (Linux: /proc/self/mountinfo;
+ * FreeBSD: `mount -p`, whose second field is the mount point). Elsewhere, or
+ * when the table cannot be read, only the st_dev check of the walk remains.
+ */
+async function mountPoints(): Promise<string[]> {
+  if (process.platform === "linux")
+    return parseMountinfo(await fsp.readFile("/proc/self/mountinfo", "utf8").catch(() => ""));
+  if (process.platform === "freebsd") {
+    const r = await runProgram(["/sbin/mount", "-p"]).catch(() => undefined);
+    if (r === undefined || r.code !== 0) return [];
+    return r.stdout
+      .split("\n")
+      .map((l) => l.trim().split(/\s+/)[1])
+      .filter((p): p is string => p !== undefined && p !== "")
+      .map(unescapeMountPath);
+  }
+  return [];
 }
