@@ -1,7 +1,7 @@
 import type { Plan, Step } from "./plan.js";
 import { q } from "./plan.js";
 import type { HostLayout } from "./paths.js";
-import { ETC } from "./paths.js";
+import { ETC, jailConfPath, jailFstabPath, jailRootPath } from "./paths.js";
 import { recordFileName } from "./record.js";
 import { recordPaths } from "./jail.js";
 import type { JailSpec, LiveJail } from "../platform/types.js";
@@ -38,12 +38,15 @@ export function jailArchiveJob(
   exists: (logical: string) => boolean,
 ): { job: ArchiveJob; missing: string[] } {
   const { local, global } = recordPaths(jail);
-  const wanted = [jail.fstabPath, jail.confPath, global, local];
+  // The paths qjail gives this name, not the record's: a damaged or crafted record
+  // (fstab="/etc/master.passwd") must not put host files into an archive.
+  const root = jailRootPath(jail.layout, jail.name);
+  const wanted = [jailFstabPath(jail.layout, jail.name), jailConfPath(jail.layout, jail.name), global, local];
   const packages = `${ETC}/qjail.packages/${jail.name}`;
   const members = wanted.filter((p) => exists(p));
   const missing = wanted.filter((p) => !exists(p));
   if (exists(packages)) members.push(packages);
-  members.push(jail.rootPath);
+  members.push(root);
   return { job: { name: jail.name, archive: `${archiveDir}/${fileName}`, members }, missing };
 }
 

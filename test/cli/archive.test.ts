@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { emptyRecord, formatRecord } from "../../src/core/record.js";
-import { readArchiveIndex } from "../../src/store/archive.js";
+import { latestArchive, readArchiveIndex } from "../../src/store/archive.js";
 import { runCli, testdir, treeDigest } from "../helpers/cli.js";
 
 // archive and restore run for real under --root (node-tar, no FreeBSD tools needed);
@@ -163,4 +163,51 @@ test("restore -s with no backup is refused (qjail 5.x called an undefined Kill)"
   assert.equal(r.code, 3);
   assert.match(r.stderr, /QJ1625: there is no system backup/);
   assert.equal(existsSync(join(h.dir, "usr/jails/archive/system.bkup")), false);
+});
+
+test("a record naming a host file as its fstab or path: archive packs the jail's own files, never the host's", async () => {
+  const h = host();
+  mkdirSync(join(h.dir, "etc"), { recursive: true });
+  writeFileSync(join(h.dir, "etc/master.passwd"), "root:$6$secret:0:0::0:0:root:/root:/bin/sh\n");
+  mkdirSync(join(h.dir, "usr/local/secret"), { recursive: true });
+  writeFileSync(join(h.dir, "usr/local/secret/key"), "k\n");
+  const crafted = formatRecord({
+    ...emptyRecord(),
+    name: "www",
+    path: "/usr/local/secret",
+    fstab: "/etc/master.passwd",
+    ip4: "10.0.0.2",
+  });
+  for (const d of ["qjail.local", "qjail.global"]) writeFileSync(join(h.dir, "usr/local/etc", d, "www"), crafted);
+  const r = await cli(h, "archive", ["www"]);
+  assert.equal(r.code, 0, r.stderr);
+  const { entries } = await readArchiveIndex(join(h.dir, `usr/jails/archive/www@${STAMP}.tar`));
+  const paths = entries.map((e) => e.path.replace(/\/$/, ""));
+  assert.ok(paths.includes("/usr/local/etc/qjail.fstab/www"), paths.join(" "));
+  assert.ok(paths.includes("/usr/jails/www/etc/rc.conf"), paths.join(" "));
+  assert.deepEqual(
+    paths.filter((p) => p.startsWith("/etc/") || p.startsWith("/usr/local/secret")),
+    [],
+  );
+});
+
+test("archives are 0600 in a 0700 directory, and a .part left by a killed run is cleared, never listed", async () => {
+  const h = host();
+  const dir = join(h.dir, "usr/jails/archive");
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const { chmodSync, statSync } = await import("node:fs");
+  chmodSync(dir, 0o755);
+  writeFileSync(join(dir, "www@201601010000.00.tar.part"), "half");
+  writeFileSync(join(dir, "old@201601010000.00.tar.part"), "half");
+  assert.equal((await cli(h, "archive", ["www"])).code, 0);
+  assert.deepEqual(readdirSync(dir).sort(), ["old@201601010000.00.tar.part", `www@${STAMP}.tar`]);
+  assert.equal(statSync(join(dir, `www@${STAMP}.tar`)).mode & 0o777, 0o600);
+  // An existing directory is the admin's: its mode stays; one qjail makes is 0700.
+  assert.equal(statSync(dir).mode & 0o777, 0o755);
+  const h2 = host();
+  assert.equal((await cli(h2, "archive", ["www"])).code, 0);
+  assert.equal(statSync(join(h2.dir, "usr/jails/archive")).mode & 0o777, 0o700);
+  // restore by name takes the newest real archive, not a .part.
+  writeFileSync(join(h2.dir, "usr/jails/archive/www@209901010000.00.tar.part"), "half");
+  assert.equal(latestArchive(readdirSync(join(h2.dir, "usr/jails/archive")), "www"), `www@${STAMP}.tar`);
 });
