@@ -24,6 +24,7 @@ import {
 } from "../src/firewall/ipf/eval/packet.js";
 import { loadPools, PoolSyntaxError } from "../src/firewall/ipf/eval/pools.js";
 import { ipfLanguage } from "../src/firewall/ipf/eval/language.js";
+import { IppoolSyntaxError, listIppool } from "../src/firewall/ipf/impl/ippool.js";
 
 export type Driver =
   | "dotest"
@@ -148,8 +149,6 @@ function unsupported(spec: TestSpec): string | undefined {
       return "needs ipmon's log formatter (text and binary), out of scope";
     case "bpftest":
       return "needs BPF filter expressions, out of scope";
-    case "iptest":
-      return "needs an ippool config printer (ippool -nRv)";
     default:
       break;
   }
@@ -196,6 +195,9 @@ export function runTest(corpus: string, spec: TestSpec, lang: ConformanceLanguag
       return lang.listIpf(regress());
     case "intest":
       return lang.listIpnat(regress());
+    case "iptest":
+      // `file://input/…` lists are read relative to the test directory, as ippool ran there.
+      return listIppool(regress(), (file) => readFileSync(join(corpus, file), "utf8"));
     case "itest-ipftest":
       return runIpftest([], { ...base, filterRules: parseFilters(lang, regress()), dump: true });
     case "dotest":
@@ -316,7 +318,7 @@ export function runOne(corpus: string, spec: TestSpec, lang: ConformanceLanguage
         ? "rule parse error"
         : e instanceof PacketSyntaxError
           ? "packet input error"
-          : e instanceof PoolSyntaxError
+          : e instanceof PoolSyntaxError || e instanceof IppoolSyntaxError
             ? "pool config"
             : "engine error";
     return { spec, status: "fail", detail: `${kind}: ${(e as Error).message.split("\n")[0]}` };
