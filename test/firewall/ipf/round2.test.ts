@@ -1,7 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseIpf, parseIpnat, printIpfRule } from "../../../src/firewall/ipf/index.js";
-import { icmpErrorPortDelta, ipfFixInCksum, readHexPackets } from "../../../src/firewall/ipf/eval/packet.js";
+import {
+  icmpErrorPortDelta,
+  ipfFixInCksum,
+  parseTextPacket,
+  readHexPackets,
+} from "../../../src/firewall/ipf/eval/packet.js";
 import { runIpftest } from "../../../src/firewall/ipf/eval/ipftest.js";
 
 const printers = { printFilterRule: () => "R", printNatRule: () => "N" };
@@ -102,4 +107,28 @@ test("an ICMP error about an rdr session leaves with the rdr address as its sour
   for (const w of words.slice(0, 10)) sum += parseInt(w, 16);
   while (sum > 0xffff) sum = (sum & 0xffff) + (sum >> 16);
   assert.equal(sum, 0xffff);
+});
+
+test("update_ipid=1 renumbers every IPv4 packet passed out, translated or not, and nothing else", () => {
+  const filters = parseIpf("block out quick proto udp all");
+  const nat = parseIpnat("map zz0 9.9.9.9/32 -> 8.8.8.8/32");
+  const packets = [
+    "out on df0 tcp 1.1.1.1,1 2.2.2.2,2",
+    "in on df0 tcp 2.2.2.2,2 1.1.1.1,1",
+    "out on df0 udp 1.1.1.1,1 2.2.2.2,2",
+    "out on df0 tcp 1.1.1.1,3 2.2.2.2,2",
+  ].map((l) => parseTextPacket(l)!);
+  const out = runIpftest(packets, {
+    filterRules: filters.rules,
+    natRules: nat.rules,
+    language: printers,
+    tunables: new Map([["update_ipid", 1]]),
+  });
+  assert.deepEqual(
+    out
+      .trimEnd()
+      .split("\n")
+      .map((l) => /ip #(\d+)/.exec(l)?.[1] ?? l),
+    ["0", "0", "0", "1"],
+  );
 });

@@ -61,14 +61,17 @@ export function runIpftest(packets: readonly Packet[], opts: IpftestOptions): st
     ...(opts.tunables ? { tunables: opts.tunables } : {}),
   });
   let out = "";
-  // update_ipid=1: outbound NAT gives every packet it translates a fresh IP id, counting from 0.
+  // update_ipid=1: fil.c ipf_check gives every IPv4 packet it passes out
+  // (ipf_updateipid, after ipf_nat_checkout unless NAT dropped it) a fresh IP
+  // id, counting from 0 - translated or not.
   let nextId = 0;
   const renumber = opts.tunables?.get("update_ipid") === 1;
   for (const original of packets) {
     const p = clonePacket(original);
     if (p.ifAddress !== undefined) interfaces.set(p.ifname, p.ifAddress);
     const r = engine.process(p);
-    if (renumber && p.family === 4 && r.natOut?.session) p.id = nextId++ & 0xffff;
+    const passedOut = p.dir === "out" && (r.verdict === "pass" || r.verdict === "nomatch");
+    if (renumber && p.family === 4 && passedOut && !r.natRejected && !r.routed) p.id = nextId++ & 0xffff;
     const natRule = (r.natOut ?? r.natIn)?.session?.rule.ast;
     const show = (q: Packet): string => {
       const bytes = opts.hexOutput
