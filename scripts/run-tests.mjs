@@ -22,7 +22,11 @@ files = files.filter((f) => !exclude.some((w) => f.includes(w)));
 const concurrency = process.env.QJAIL_TEST_CONCURRENCY ?? "2";
 // A hung test must fail, not stall CI: each test gets at most 10 minutes.
 const timeout = process.env.QJAIL_TEST_TIMEOUT_MS ?? "600000";
-const r = spawnSync(process.execPath, ["--test", `--test-concurrency=${concurrency}`, `--test-timeout=${timeout}`, ...files], {
-  stdio: "inherit",
-});
+const r = spawnSync(
+  process.execPath,
+  ["--test", `--test-concurrency=${concurrency}`, `--test-timeout=${timeout}`, ...files],
+  {
+    stdio: "inherit",
+  },
+);
 process.exit(r.status ?? 1);

@@ -77,7 +77,12 @@ export function parseInvocation(
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
     const next = argv[i + 1];
-    if (/^-[A-Za-z0-9]$/.test(a) && valueShorts.has(a.slice(1)) && next !== undefined && /^-\d+$/.test(next)) {
+    if (
+      /^-[A-Za-z0-9]$/.test(a) &&
+      valueShorts.has(a.slice(1)) &&
+      next !== undefined &&
+      /^-\d+$/.test(next)
+    ) {
       args.push(`${a}${next}`);
       i++;
     } else args.push(a === "->" ? ARROW_PLACEHOLDER : a);
@@ -87,20 +92,36 @@ export function parseInvocation(
     parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (e) {
     const msg = (e as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, "");
-    throw new UsageError("QJ1002", `qjail ${def.path.join(" ")}: ${msg}`, `Run 'qjail help ${def.path.join(" ")}' for the syntax.`);
+    throw new UsageError(
+      "QJ1002",
+      `qjail ${def.path.join(" ")}: ${msg}`,
+      `Run 'qjail help ${def.path.join(" ")}' for the syntax.`,
+    );
   }
   const v = parsed.values as Record<string, string | boolean | undefined>;
   const platform = (v.platform as string | undefined) ?? ctx.env.QJAIL_PLATFORM;
   if (platform !== undefined && platform !== "freebsd" && platform !== "linux") {
-    throw new UsageError("QJ1003", `unknown platform ${JSON.stringify(platform)}`, "Use --platform freebsd or --platform linux.");
+    throw new UsageError(
+      "QJ1003",
+      `unknown platform ${JSON.stringify(platform)}`,
+      "Use --platform freebsd or --platform linux.",
+    );
   }
   const json = v.json === true;
   if (json && !def.json) {
-    throw new UsageError("QJ1004", `qjail ${def.path.join(" ")} has no --json output`, "Run it without --json.");
+    throw new UsageError(
+      "QJ1004",
+      `qjail ${def.path.join(" ")} has no --json output`,
+      "Run it without --json.",
+    );
   }
   const root = (v.root as string | undefined) ?? ctx.env.QJAIL_ROOT ?? "/";
   if (!root.startsWith("/")) {
-    throw new UsageError("QJ1005", `--root must be an absolute path, got ${JSON.stringify(root)}`, "Give the full path, e.g. --root /tmp/qjail-test.");
+    throw new UsageError(
+      "QJ1005",
+      `--root must be an absolute path, got ${JSON.stringify(root)}`,
+      "Give the full path, e.g. --root /tmp/qjail-test.",
+    );
   }
   const values = { ...parsed.values } as Invocation["values"];
   for (const k of Object.keys(GLOBAL_OPTIONS)) delete values[k];

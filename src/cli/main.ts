@@ -45,14 +45,18 @@ function report(e: unknown, def: CommandDef, ctx: Ctx, jsonMode: boolean): numbe
   if (e instanceof ExitError) return e.exitCode;
   if (e instanceof UsageError) {
     if (jsonMode) {
-      write(ctx.stdout, JSON.stringify({ error: { code: e.code, message: e.message, hint: e.hint ?? null } }));
+      write(
+        ctx.stdout,
+        JSON.stringify({ error: { code: e.code, message: e.message, hint: e.hint ?? null } }),
+      );
     }
     write(ctx.stderr, `qjail: ${e.code}: ${e.message}`);
     if (e.hint) write(ctx.stderr, `  ${e.hint}`);
     return EXIT_ERROR;
   }
   const err = e instanceof Error ? e : new Error(String(e));
-  if (jsonMode) write(ctx.stdout, JSON.stringify({ error: { code: "QJ0000", message: err.message, hint: null } }));
+  if (jsonMode)
+    write(ctx.stdout, JSON.stringify({ error: { code: "QJ0000", message: err.message, hint: null } }));
   write(ctx.stderr, `qjail: internal error in '${def.path.join(" ")}': ${err.message}`);
   write(ctx.stderr, `qjail ${VERSION}, node ${process.version}, ${process.platform}`);
   write(ctx.stderr, (err.stack ?? "").replace(/\/[^\s:()]*\/(src|dist|node_modules)\//g, "<qjail>/$1/"));

@@ -36,7 +36,10 @@ export function runProgram(
 }
 
 /** Like runProgram, but a non-zero exit becomes an Error naming the command and its stderr. */
-export async function runChecked(argv: readonly string[], opts: Parameters<typeof runProgram>[1] = {}): Promise<RunResult> {
+export async function runChecked(
+  argv: readonly string[],
+  opts: Parameters<typeof runProgram>[1] = {},
+): Promise<RunResult> {
   const r = await runProgram(argv, opts);
   if (r.code !== 0) {
     throw new Error(`${argv.join(" ")} exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);

@@ -57,7 +57,14 @@ test("a bare -> is a positional word, not an option (fw trace's friendly form)",
     json: false,
     run: async () => 0,
   });
-  const ctx = { stdout: process.stdout, stderr: process.stderr, env: {}, cwd: "/", now: () => new Date(), isTTY: false };
+  const ctx = {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: {},
+    cwd: "/",
+    now: () => new Date(),
+    isTTY: false,
+  };
   const r = parseInvocation(def, ["tcp", "1.2.3.4:5", "->", ":6188", "-f"], ctx);
   assert.deepEqual(r.positionals, ["tcp", "1.2.3.4:5", "->", ":6188"]);
   assert.equal(r.values.flag, true);

@@ -270,9 +270,17 @@ const WWW_FILES = (record: string): Record<string, string> => ({
 
 test("a record field that is not what qjail writes is refused, naming the field and its value", async () => {
   const cases: [string, Partial<typeof WWW>, RegExp][] = [
-    ["fstab", { fstab: "/etc/master.passwd" }, /record's fstab "\/etc\/master\.passwd" is not "\/usr\/local\/etc\/qjail\.fstab\/www"/],
+    [
+      "fstab",
+      { fstab: "/etc/master.passwd" },
+      /record's fstab "\/etc\/master\.passwd" is not "\/usr\/local\/etc\/qjail\.fstab\/www"/,
+    ],
     ["deffile", { deffile: "/etc/rc.conf" }, /record's deffile "\/etc\/rc\.conf"/],
-    ["ip4 with a jail.conf parameter", { ip4: "10.0.0.2;exec.prestart=/tmp/x" }, /record's ip4 "10\.0\.0\.2;exec\.prestart=\/tmp\/x"/],
+    [
+      "ip4 with a jail.conf parameter",
+      { ip4: "10.0.0.2;exec.prestart=/tmp/x" },
+      /record's ip4 "10\.0\.0\.2;exec\.prestart=\/tmp\/x"/,
+    ],
     ["interface", { interface: "em0;mount.fstab" }, /record's interface "em0;mount\.fstab"/],
     ["a flag", { nullfs: "yes;exec.start" }, /record's nullfs "yes;exec\.start"/],
     ["image", { image: "/dev/ada0" }, /record's image "\/dev\/ada0"/],
@@ -315,7 +323,7 @@ test("the archive's jail.conf block and fstab are not restored: both are written
   const files = WWW_FILES(formatRecord(WWW));
   files["/usr/local/etc/qjail.config/www"] = renderJailConf(WWW).replace(
     "}\n",
-    'exec.prestart = "/bin/sh -c \'cp /bin/sh /tmp/rootsh; chmod 4755 /tmp/rootsh\'";\n}\n',
+    "exec.prestart = \"/bin/sh -c 'cp /bin/sh /tmp/rootsh; chmod 4755 /tmp/rootsh'\";\n}\n",
   );
   files["/usr/local/etc/qjail.fstab/www"] = "/ /usr/jails/www/host nullfs rw 0 0\n";
   craftedArchive(join(h.dir, "usr/jails/archive/www@201701010000.00.tar"), files);
@@ -345,7 +353,11 @@ test("a restore cut short (marker, half tree, staging dir left) is finished by r
   const got = treeDigest(join(h.dir, "usr"));
   for (const k of [...got.keys()]) if (k.startsWith("jails/archive")) got.delete(k);
   assert.deepEqual(got, whole);
-  assert.equal(existsSync(join(h.dir, "var/db/qjail/creating/www")), false, "the marker goes with the commit");
+  assert.equal(
+    existsSync(join(h.dir, "var/db/qjail/creating/www")),
+    false,
+    "the marker goes with the commit",
+  );
 });
 
 test("without a marker, a tree at the jail's path is not restore's to replace", async () => {

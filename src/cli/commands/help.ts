@@ -26,7 +26,11 @@ hosts without the manual pages installed. The pages are in man/.`,
     }
     const found = findCommand(positionals);
     if (!found || found.rest.length > 0) {
-      throw new UsageError("QJ1006", `no such command: ${JSON.stringify(positionals.join(" "))}`, "Run 'qjail help' for the list.");
+      throw new UsageError(
+        "QJ1006",
+        `no such command: ${JSON.stringify(positionals.join(" "))}`,
+        "Run 'qjail help' for the list.",
+      );
     }
     write(ctx.stdout, formatUsage(found.def, { long: true }));
     return 0;
