@@ -132,3 +132,57 @@ test("update_ipid=1 renumbers every IPv4 packet passed out, translated or not, a
     ["0", "0", "0", "1"],
   );
 });
+
+/** An IPv4 header (20 bytes, checksum filled in) followed by `payload`, as hex words. */
+function ipv4(proto: number, src: number[], dst: number[], payload: number[], id = 0): number[] {
+  const len = 20 + payload.length;
+  const h = [0x45, 0, len >> 8, len & 255, id >> 8, id & 255, 0x40, 0, 64, proto, 0, 0, ...src, ...dst];
+  let sum = 0;
+  for (let i = 0; i < 20; i += 2) sum += (h[i]! << 8) | h[i + 1]!;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >> 16);
+  h[10] = (~sum >> 8) & 255;
+  h[11] = ~sum & 255;
+  return [...h, ...payload];
+}
+const hexOf = (bytes: number[]): string =>
+  bytes.map((b, i) => b.toString(16).padStart(2, "0") + (i % 2 ? " " : "")).join("");
+
+test("an outbound ICMP error about a reply a map session delivered goes out with the quoted reply as it was on the wire", () => {
+  const nat = parseIpnat("map xl0 10.0.0.0/8 -> 1.1.1.1/32 portmap tcp/udp 40000:60000 sequential");
+  const inside = [10, 1, 2, 1];
+  const peer = [192, 168, 1, 51];
+  const router = [192, 168, 100, 1];
+  // UDP 10.1.2.1:1526 -> peer:53 goes out first and gets 1.1.1.1:40000.
+  const udp = [0x05, 0xf6, 0x00, 0x35, 0x00, 0x08, 0x00, 0x00];
+  const first = ipv4(17, inside, peer, udp);
+  // A router inside reports the reply (peer:53 -> 10.1.2.1:1526, as NAT delivered it) back to the peer.
+  const quoted = ipv4(17, peer, inside, [0x00, 0x35, 0x05, 0xf6, 0x00, 0x08, 0x00, 0x00]);
+  const icmpBody = [3, 3, 0, 0, 0, 0, 0, 0, ...quoted];
+  let sum = 0;
+  for (let i = 0; i < icmpBody.length; i += 2) sum += (icmpBody[i]! << 8) | (icmpBody[i + 1] ?? 0);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >> 16);
+  icmpBody[2] = (~sum >> 8) & 255;
+  icmpBody[3] = ~sum & 255;
+  const error = ipv4(1, router, peer, icmpBody);
+  const out = runIpftest(readHexPackets(`[out,xl0]\n${hexOf(first)}\n\n[out,xl0]\n${hexOf(error)}\n`), {
+    natRules: nat.rules,
+    language: printers,
+    hexOutput: true,
+  });
+  const words = (out.split("\n\n")[1] ?? "").trim().split(" ");
+  assert.deepEqual(words.slice(6, 8), ["0101", "0101"], "outer source is the map address");
+  assert.deepEqual(words.slice(8, 10), ["c0a8", "0133"], "outer destination stays the peer");
+  assert.deepEqual(words.slice(22, 24), ["0101", "0101"], "quoted destination is the map address");
+  assert.equal(words[25], "9c40", "quoted destination port is the mapped port 40000");
+  // Every checksum still verifies: outer IP, ICMP over the rest, quoted IP.
+  const bytes = words.flatMap((w) => [parseInt(w.slice(0, 2), 16), parseInt(w.slice(2, 4), 16)]);
+  const verify = (from: number, to: number): number => {
+    let s = 0;
+    for (let i = from; i < to; i += 2) s += (bytes[i]! << 8) | bytes[i + 1]!;
+    while (s > 0xffff) s = (s & 0xffff) + (s >> 16);
+    return s;
+  };
+  assert.equal(verify(0, 20), 0xffff);
+  assert.equal(verify(28, 48), 0xffff);
+  assert.equal(verify(20, bytes.length), 0xffff);
+});

@@ -18,7 +18,14 @@ import {
   type AddressTest,
   type CompiledCidr,
 } from "./address.js";
-import { formatAddr, IPPROTO_TCP, IPPROTO_UDP, type Family, type Packet } from "./packet.js";
+import {
+  formatAddr,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  type Family,
+  type InnerPacket,
+  type Packet,
+} from "./packet.js";
 import { portMatches, describePort } from "./address.js";
 
 interface Tuple {
@@ -433,7 +440,8 @@ export class NatTable {
         (!ports || (x.translated.sport === q.sport && x.translated.dport === q.dport)),
     );
     // The error travels against the flow it quotes, through the rule's interface.
-    if (!s || p.dir === s.dir || (s.rule.ifname !== "*" && s.rule.ifname !== p.ifname)) return undefined;
+    if (!s || p.dir === s.dir || (s.rule.ifname !== "*" && s.rule.ifname !== p.ifname))
+      return this.translateQuotedReply(p, q, ports);
     const before = this.tupleOf(p);
     // ipf_nat_in/ipf_nat_out rewrite the error's own header as they would any
     // packet of the session: inbound its destination, outbound its source,
@@ -446,6 +454,37 @@ export class NatTable {
     if (ports) {
       q.sport = s.original.sport;
       q.dport = s.original.dport;
+    }
+    return { session: s, created: false, before, after: this.tupleOf(p), rejected: false };
+  }
+
+  /**
+   * An ICMP error travelling the session's own way about a reply: the quoted
+   * reply is as NAT delivered it (original addresses), so it is put back as
+   * it was on the wire (translated addresses), and the error's own header
+   * gets the session's translated address the way ipf_nat_out (source) or
+   * ipf_nat_in (destination) rewrites any packet of the session.
+   */
+  private translateQuotedReply(p: Packet, q: InnerPacket, ports: boolean): NatResult | undefined {
+    const s = this.sessions.find(
+      (x) =>
+        x.family === p.family &&
+        x.proto === q.proto &&
+        x.dir === p.dir &&
+        (x.rule.ifname === "*" || x.rule.ifname === p.ifname) &&
+        x.original.dst === q.src &&
+        x.original.src === q.dst &&
+        (!ports || (x.original.dport === q.sport && x.original.sport === q.dport)),
+    );
+    if (!s) return undefined;
+    const before = this.tupleOf(p);
+    if (p.dir === "out" || p.src === q.dst) p.src = s.translated.src;
+    if (p.dir === "in" || p.dst === q.src) p.dst = s.translated.dst;
+    q.src = s.translated.dst;
+    q.dst = s.translated.src;
+    if (ports) {
+      q.sport = s.translated.dport;
+      q.dport = s.translated.sport;
     }
     return { session: s, created: false, before, after: this.tupleOf(p), rejected: false };
   }
