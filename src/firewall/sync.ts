@@ -17,7 +17,7 @@ import {
   readFirewallState,
   type FirewallState,
 } from "../store/exposures.js";
-import { applyPlan } from "../platform/apply.js";
+import { applyPlan, hostWriteError } from "../platform/apply.js";
 import { FirewallLoadError, type FirewallLoader, type LoadContext, type RenderedRules } from "./loader.js";
 import { createNftLoader } from "../platform/linux/firewall.js";
 import { createFreebsdFirewallLoader } from "../platform/freebsd/firewall.js";
@@ -136,7 +136,7 @@ export async function runSync(req: SyncRequest): Promise<SyncOutcome> {
         "Nothing qjail records was changed and the previous rules are in force. 'qjail fw show' prints the rules qjail generated.",
       );
     }
-    throw e;
+    throw hostWriteError(e, `writing the ${req.host.firewall} rules`);
   }
   try {
     if (req.statePlan) await applyPlan(req.statePlan, { root: req.root, runCommands: false });

@@ -12,6 +12,7 @@ import {
   type Exposure,
 } from "../../core/exposure.js";
 import { validateJailName } from "../../core/validate.js";
+import { explainHostWriteErrors } from "../../platform/apply.js";
 import { applyChange, loadExposeState, checkThenLocked, refuseBrokenState } from "../expose-common.js";
 
 export const exposeCommand = defineCommand({
@@ -94,25 +95,27 @@ same; QJAIL_FW_LOAD=1 loads even under --root (tests in their own namespaces).`,
     return checkThenLocked(inv, check, async ({ state, warnings }) => {
       const all = [...state.exposures, request];
       const mine = all.filter((e) => e.jail === jailName);
-      return applyChange(inv, state, {
-        title: `expose ${describeExposure(request)}`,
-        exposures: all,
-        statePlan: planExposureFile(state.layout, jailName, mine, `record ${describeExposure(request)}`),
-        noLoad: inv.values["no-load"] === true,
-        warnings,
-        report: {
-          exposed: {
-            jail: request.jail,
-            proto: request.proto,
-            public: request.public,
-            jailPort: request.jailPort,
-            from: request.from,
-            on: request.on ?? null,
-            comment: request.comment,
+      return explainHostWriteErrors(`expose ${describeExposure(request)}`, () =>
+        applyChange(inv, state, {
+          title: `expose ${describeExposure(request)}`,
+          exposures: all,
+          statePlan: planExposureFile(state.layout, jailName, mine, `record ${describeExposure(request)}`),
+          noLoad: inv.values["no-load"] === true,
+          warnings,
+          report: {
+            exposed: {
+              jail: request.jail,
+              proto: request.proto,
+              public: request.public,
+              jailPort: request.jailPort,
+              from: request.from,
+              on: request.on ?? null,
+              comment: request.comment,
+            },
           },
-        },
-        done: `Exposed ${describeExposure(request)}`,
-      });
+          done: `Exposed ${describeExposure(request)}`,
+        }),
+      );
     });
   },
 });

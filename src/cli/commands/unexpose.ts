@@ -9,6 +9,7 @@ import {
   sameExposure,
 } from "../../core/exposure.js";
 import { validateJailName } from "../../core/validate.js";
+import { explainHostWriteErrors } from "../../platform/apply.js";
 import { applyChange, loadExposeState, checkThenLocked, refuseBrokenState } from "../expose-common.js";
 
 export const unexposeCommand = defineCommand({
@@ -60,22 +61,24 @@ addresses, --on says which one.`,
     };
     return checkThenLocked(inv, check, async ({ state, gone }) => {
       const all = state.exposures.filter((e) => !sameExposure(e, gone));
-      return applyChange(inv, state, {
-        title: `unexpose ${describeExposure(gone)}`,
-        exposures: all,
-        statePlan: planExposureFile(
-          state.layout,
-          jailName,
-          all.filter((e) => e.jail === jailName),
-          `forget ${describeExposure(gone)}`,
-        ),
-        noLoad: inv.values["no-load"] === true,
-        warnings: [],
-        report: {
-          unexposed: { jail: gone.jail, proto: gone.proto, public: gone.public, jailPort: gone.jailPort },
-        },
-        done: `Unexposed ${describeExposure(gone)}`,
-      });
+      return explainHostWriteErrors(`unexpose ${describeExposure(gone)}`, () =>
+        applyChange(inv, state, {
+          title: `unexpose ${describeExposure(gone)}`,
+          exposures: all,
+          statePlan: planExposureFile(
+            state.layout,
+            jailName,
+            all.filter((e) => e.jail === jailName),
+            `forget ${describeExposure(gone)}`,
+          ),
+          noLoad: inv.values["no-load"] === true,
+          warnings: [],
+          report: {
+            unexposed: { jail: gone.jail, proto: gone.proto, public: gone.public, jailPort: gone.jailPort },
+          },
+          done: `Unexposed ${describeExposure(gone)}`,
+        }),
+      );
     });
   },
 });
