@@ -25,6 +25,7 @@ import {
 } from "../../store/archive.js";
 import { withHostLock } from "../../store/lock.js";
 import { commitSteps, jailRuntime } from "../jail-runtime.js";
+import { explainHostWriteErrors } from "../../platform/apply.js";
 import { qjailEntries } from "./archive.js";
 
 interface RestoreOutcome {
@@ -270,19 +271,15 @@ jail with 'qjail create -a ARCHIVE -i SIZE NAME'). Archives made here hold the .
             await rt.apply(planTreeRestoreAside(layout, job.tree, existsSync(P(layout[job.tree]))));
             await extractArchive(global.root, P(job.archive));
           } else if (job.jail) {
-            const steps = planJailRestore(job.jail.layout, job.jail, job.jail.interrupted);
-            await rt.apply({ title: steps.title, steps: steps.prepare });
-            await unpackJailTree(P(job.archive), job.jail, P(steps.staging)).catch(
-              (e: unknown) => {
-                throw new UsageError(
-                  "QJ1644",
-                  `unpacking ${shown(job.archive)} into ${shown(steps.staging)} failed: ${(e as Error).message}`,
-                  "No jail was restored; free space or fix the cause, then run the same restore again (it starts over).",
-                );
-              },
-            );
-            await rt.apply({ title: steps.title, steps: steps.place });
-            await commitSteps(global.root, steps.commit);
+            const jail = job.jail;
+            const steps = planJailRestore(jail.layout, jail, jail.interrupted);
+            // A failure part way (a full disk while unpacking) leaves the marker: the same restore run again starts over.
+            await explainHostWriteErrors(`restore ${job.name}`, async () => {
+              await rt.apply({ title: steps.title, steps: steps.prepare });
+              await unpackJailTree(P(job.archive), jail, P(steps.staging));
+              await rt.apply({ title: steps.title, steps: steps.place });
+              await commitSteps(global.root, steps.commit);
+            });
           }
           const message = `Successfully restored ${job.name}`;
           write(human, message);
