@@ -1,8 +1,8 @@
 import type { ChildProcess } from "node:child_process";
 import { promises as fsp, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, dirname } from "node:path";
+import { qjailCommand } from "../assets.js";
 import { physical, hostLayout } from "../core/paths.js";
 import { defaultHostConfig, formatHostConfig } from "../core/hostconfig.js";
 import { netnsName } from "../core/linux/lifecycle.js";
@@ -109,11 +109,9 @@ class Unavailable extends Error {}
 
 const NOT_AVAILABLE = /not available in this build|unknown command|QJ1999|QJ1223|not available yet/;
 
-/** argv that runs this same qjail build: the compiled entry, or the sources under tsx. */
+/** argv that runs this same qjail build: the bundled binary, or the sources under tsx. */
 function qjailEntry(): string[] {
-  const here = fileURLToPath(import.meta.url);
-  if (here.includes("/dist/")) return [process.execPath, resolve(dirname(here), "../../../bin/qjail.js")];
-  return [process.execPath, "--import", "tsx", resolve(dirname(here), "../cli/entry-dev.ts")];
+  return qjailCommand();
 }
 
 /** Which steps each step needs; a failed or unavailable need skips the step. */

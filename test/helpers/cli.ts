@@ -1,5 +1,15 @@
 import { PassThrough } from "node:stream";
-import { mkdtempSync, mkdirSync, writeFileSync, readdirSync, lstatSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  mkdirSync,
+  writeFileSync,
+  readdirSync,
+  lstatSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -90,10 +100,37 @@ export const REPO_ROOT = resolve(
 /** The shared/ folder beside the repository (corpora, fixtures, references), read-only. */
 export const SHARED = process.env.QJAIL_SHARED ?? resolve(REPO_ROOT, "../shared");
 
-/** argv to run the real qjail binary as a child process (the built one when running compiled tests). */
+/**
+ * The newest tsc output under dir (ms since the epoch), to tell whether the
+ * bundle in dist/qjail.mjs was built from it.
+ */
+function newestModuleTime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestModuleTime(p));
+    else if (entry.name.endsWith(".js")) newest = Math.max(newest, lstatSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+let bundleIsCurrent: boolean | undefined;
+
+/**
+ * argv to run the real qjail binary as a child process: under compiled tests,
+ * bin/qjail.js (which loads the bundle, dist/qjail.mjs). After a bare `tsc`
+ * without `npm run build` the bundle is older than the code under test, so
+ * the child then runs tsc's own output instead, rather than yesterday's qjail.
+ */
 export function qjailArgv(): string[] {
   const compiled = fileURLToPath(import.meta.url).includes("/dist/");
-  return compiled
+  if (!compiled) return [process.execPath, "--import", "tsx", join(REPO_ROOT, "src/cli/entry-dev.ts")];
+  if (bundleIsCurrent === undefined) {
+    const bundle = join(REPO_ROOT, "dist/qjail.mjs");
+    bundleIsCurrent =
+      existsSync(bundle) && lstatSync(bundle).mtimeMs >= newestModuleTime(join(REPO_ROOT, "dist/src"));
+  }
+  return bundleIsCurrent
     ? [process.execPath, join(REPO_ROOT, "bin/qjail.js")]
-    : [process.execPath, "--import", "tsx", join(REPO_ROOT, "src/cli/entry-dev.ts")];
+    : [process.execPath, join(REPO_ROOT, "dist/src/cli/entry-dev.js")];
 }

@@ -1,7 +1,7 @@
 import { promises as fsp } from "node:fs";
 import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { posix, join, dirname, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { posix, join, resolve } from "node:path";
+import { shareDir } from "../../assets.js";
 import { defineCommand, type Invocation } from "../command.js";
 import { write } from "../context.js";
 import { UsageError, shown } from "../../core/errors.js";
@@ -260,15 +260,6 @@ async function download(inv: Invocation, root: string, layout: HostLayout, mirro
   const arch = archPath(await uname("-p"), await uname("-m"));
   write(inv.ctx.stderr, `Fetching base.txz of ${release} (${arch}) from ${mirror}`);
   await fetchBaseTxz({ mirror, release, arch, dir: physical(root, layout.download), stderr: inv.ctx.stderr });
-}
-
-/** The repository's share/ directory, from src/cli/commands or dist/src/cli/commands. */
-function shareDir(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  return resolve(
-    here,
-    here.includes(`${posix.sep}dist${posix.sep}`) ? "../../../../share" : "../../../share",
-  );
 }
 
 /** Every file of the stock flavors shipped in share/flavors, with its mode. */

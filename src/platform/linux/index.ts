@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { dirname, join, posix } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, posix } from "node:path";
+import { shareDir } from "../../assets.js";
 import type { ConsoleRequest, JailSpec, LiveJail, Platform } from "../types.js";
 import type { Plan, Step } from "../../core/plan.js";
 import { formatStep } from "../../core/plan.js";
@@ -43,15 +43,11 @@ import {
  * src/core/linux/lifecycle.ts; the helper scripts they run in share/linux.
  */
 
-/** share/linux, found from this module whether it runs from src/ (tsx) or dist/src/ (built). */
+/** share/linux, where the helper scripts the Linux backend runs live. */
 export function linuxHelperDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const candidate = join(dir, "share", "linux");
-    if (existsSync(join(candidate, "jail-init.sh"))) return candidate;
-    dir = dirname(dir);
-  }
-  throw new Error("internal: share/linux/jail-init.sh not found beside the qjail sources");
+  const dir = join(shareDir(), "linux");
+  if (existsSync(join(dir, "jail-init.sh"))) return dir;
+  throw new Error(`internal: ${join(dir, "jail-init.sh")} not found in the qjail package`);
 }
 
 const READY_TIMEOUT_SECONDS = 30;
