@@ -186,3 +186,18 @@ test("an outbound ICMP error about a reply a map session delivered goes out with
   assert.equal(verify(28, 48), 0xffff);
   assert.equal(verify(20, bytes.length), 0xffff);
 });
+
+test("each map rule keeps its own hostmap: one host through two rules gets each rule's address", () => {
+  const nat = parseIpnat(
+    [
+      "map df0 from 2.2.2.2/32 port 2000 >< 2500 to any -> 6.6.6.7/32 portmap udp 20000:25000 sequential",
+      "map df0 from 2.2.2.2/32 to any -> 6.6.6.6/32",
+    ].join("\n"),
+  );
+  const packets = ["out on df0 udp 2.2.2.2,40000 4.4.4.4,53", "out on df0 udp 2.2.2.2,2048 4.4.4.4,53"].map(
+    (l) => parseTextPacket(l)!,
+  );
+  const lines = runIpftest(packets, { natRules: nat.rules, language: printers }).trimEnd().split("\n");
+  assert.match(lines[0] ?? "", / 6\.6\.6\.6,40000 > 4\.4\.4\.4,53$/);
+  assert.match(lines[1] ?? "", / 6\.6\.6\.7,20000 > 4\.4\.4\.4,53$/);
+});

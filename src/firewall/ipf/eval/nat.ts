@@ -269,18 +269,36 @@ export class NatTable {
     this.translatedFlows.set(tk, (this.translatedFlows.get(tk) ?? 0) + 1);
   }
 
-  private static hostmapKey(rdr: boolean, family: Family, src: bigint, dst: bigint): string {
-    return `${rdr ? "r" : "m"}|${family}|${src}|${dst}`;
+  /**
+   * map entries belong to the rule that made them: ipf_nat_newmap asks
+   * ipf_nat_hostmap with its rule, which only matches entries whose
+   * hm_ipnat is that rule, so two map rules for one host keep their own
+   * addresses. The sticky rdr lookup asks for any rule.
+   */
+  private static hostmapKey(
+    rdr: boolean,
+    family: Family,
+    src: bigint,
+    dst: bigint,
+    rule: CompiledNatRule | undefined,
+  ): string {
+    return `${rdr ? "r" : `m${rule?.number ?? 0}`}|${family}|${src}|${dst}`;
   }
 
   /** The first entry for this pair, as a scan of the newest-first table would find it. */
-  private findHostmap(rdr: boolean, family: Family, src: bigint, dst: bigint): HostmapEntry | undefined {
-    return this.hostmapIndex.get(NatTable.hostmapKey(rdr, family, src, dst));
+  private findHostmap(
+    rdr: boolean,
+    family: Family,
+    src: bigint,
+    dst: bigint,
+    rule?: CompiledNatRule,
+  ): HostmapEntry | undefined {
+    return this.hostmapIndex.get(NatTable.hostmapKey(rdr, family, src, dst, rule));
   }
 
   private addHostmap(h: HostmapEntry): void {
     this.hostmap.unshift(h);
-    this.hostmapIndex.set(NatTable.hostmapKey(h.rdr, h.family, h.src, h.dst), h);
+    this.hostmapIndex.set(NatTable.hostmapKey(h.rdr, h.family, h.src, h.dst, h.rule), h);
   }
 
   private static flowKey(family: Family, proto: number, t: Tuple, ports: boolean): string {
@@ -343,7 +361,7 @@ export class NatTable {
       steps?.push({ rule: r, matched: why === undefined, why });
       if (why !== undefined) continue;
       const hostmapBefore = this.hostmap.length;
-      const touched = this.findHostmap(false, p.family, before.src, before.dst);
+      const touched = this.findHostmap(false, p.family, before.src, before.dst, r);
       const usesBefore = touched?.uses ?? 0;
       const translated = this.newTuple(r, p, before);
       if (!translated) {
@@ -352,7 +370,7 @@ export class NatTable {
           const dropped = this.hostmap.shift();
           if (dropped)
             this.hostmapIndex.delete(
-              NatTable.hostmapKey(dropped.rdr, dropped.family, dropped.src, dropped.dst),
+              NatTable.hostmapKey(dropped.rdr, dropped.family, dropped.src, dropped.dst, dropped.rule),
             );
         } else if (touched) touched.uses = usesBefore;
         return { session: undefined, created: false, before, after: before, rejected: true };
@@ -710,7 +728,7 @@ export class NatTable {
     portTranslated: boolean,
   ): bigint | undefined {
     const target = r.ast.target;
-    const existing = this.findHostmap(false, p.family, t.src, t.dst);
+    const existing = this.findHostmap(false, p.family, t.src, t.dst, r);
     const reuse = (addr: bigint): bigint => {
       if (existing && existing.newSrc === addr) existing.uses++;
       else
