@@ -201,3 +201,14 @@ test("each map rule keeps its own hostmap: one host through two rules gets each 
   assert.match(lines[0] ?? "", / 6\.6\.6\.6,40000 > 4\.4\.4\.4,53$/);
   assert.match(lines[1] ?? "", / 6\.6\.6\.7,20000 > 4\.4\.4\.4,53$/);
 });
+
+test("map to 0/0 keeps the packet's own source address (ipf_nat_newmap)", () => {
+  const nat = parseIpnat("map pcn1 0/0 -> 0/0");
+  const lines = runIpftest([parseTextPacket("out on pcn1 tcp 192.168.113.1,1511 192.168.113.3,1723 S")!], {
+    natRules: nat.rules,
+    language: printers,
+  })
+    .trimEnd()
+    .split("\n");
+  assert.match(lines[0] ?? "", / 192\.168\.113\.1,1511 > 192\.168\.113\.3,1723 S$/);
+});

@@ -755,6 +755,8 @@ export class NatTable {
     }
     if (target.kind === "cidr") {
       const c = compileCidr(target.address);
+      // ipf_nat_newmap: `-> 0/0` keeps the packet's own source address.
+      if (target.address.prefix === 0 && /^[0.:]+$/.test(target.address.address)) return reuse(t.src);
       if (target.address.prefix === 32 || target.address.prefix === 128) {
         if (target.address.address === "0.0.0.0" || target.address.address === "::") {
           const own = this.interfaceAddress(p.ifname);
