@@ -50,10 +50,16 @@ export function latestArchive(fileNames: readonly string[], name: string): strin
  */
 export async function writeArchive(root: string, archive: string, members: readonly string[]): Promise<void> {
   const file = physical(root, archive);
-  const tmp = `${file}.part`;
+  const dir = posix.dirname(file);
+  // The archive being written lives beside the archive directory, not in it: a
+  // killed run then leaves nothing in the directory the admin (and restore) reads.
+  const partDir = posix.join(posix.dirname(dir), ".qjail-archive-part");
+  const tmp = posix.join(partDir, `${posix.basename(file)}.part`);
   // The archive holds the jail's master.passwd hashes: only root may read it or list the directory.
-  await fsp.mkdir(posix.dirname(file), { recursive: true, mode: 0o700 });
-  await removeStaleParts(posix.dirname(file), posix.basename(file));
+  await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+  await fsp.mkdir(partDir, { recursive: true, mode: 0o700 });
+  await removeStaleParts(dir, posix.basename(file));
+  await removeStaleParts(partDir, posix.basename(file));
   try {
     // Created 0600 before tar writes to it (tar truncates an existing file and keeps its mode),
     // so the password hashes are never readable by others, not even while it is written.
@@ -76,11 +82,27 @@ export async function writeArchive(root: string, archive: string, members: reado
       members.map((m) => m.replace(/^\/+/, "")),
     );
     await fsp.chmod(tmp, 0o600);
-    await fsp.rename(tmp, file);
+    await fsp.rename(tmp, file).catch(async (e: NodeJS.ErrnoException) => {
+      if (e.code !== "EXDEV") throw e;
+      // The archive directory is a filesystem of its own: copy in under a temporary name, then rename.
+      const near = `${file}.part`;
+      try {
+        await fsp.copyFile(tmp, near);
+        await fsp.chmod(near, 0o600);
+        await fsp.rename(near, file);
+      } catch (e2) {
+        await fsp.rm(near, { force: true });
+        throw e2;
+      }
+      await fsp.rm(tmp, { force: true });
+    });
   } catch (e) {
     await fsp.rm(tmp, { force: true });
+    await fsp.rmdir(partDir).catch(() => undefined);
     throw e;
   }
+  // Only while an archive is written does the directory exist (another jail's leftover keeps it).
+  await fsp.rmdir(partDir).catch(() => undefined);
 }
 
 /**
