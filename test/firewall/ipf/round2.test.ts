@@ -212,3 +212,24 @@ test("map to 0/0 keeps the packet's own source address (ipf_nat_newmap)", () => 
     .split("\n");
   assert.match(lines[0] ?? "", / 192\.168\.113\.1,1511 > 192\.168\.113\.3,1723 S$/);
 });
+
+test("state: a reply whose ACK strays more than MAXACKWINDOW from what was sent is not part of the session", () => {
+  const rules = parseIpf(
+    "pass out quick on ppp0 proto tcp all flags S keep state\nblock return-rst in quick proto tcp all",
+  ).rules;
+  const verdicts = (ack: number): string[] =>
+    runIpftest(
+      [
+        parseTextPacket("out on ppp0 tcp 1.1.1.1,54076 2.2.2.2,25 S seq=1000")!,
+        parseTextPacket(`in on ppp0 tcp 2.2.2.2,25 1.1.1.1,54076 SA seq=5000 ack=${ack}`)!,
+      ],
+      { filterRules: rules, language: printers },
+    )
+      .trimEnd()
+      .split("\n");
+  // The SYN takes one sequence number: 1001 is the exact acknowledgement.
+  assert.deepEqual(verdicts(1001), ["pass", "pass"]);
+  assert.deepEqual(verdicts(1001 + 66000), ["pass", "pass"]);
+  assert.deepEqual(verdicts(1001 + 66001), ["pass", "block return-rst"]);
+  assert.deepEqual(verdicts(1001 + 999999), ["pass", "block return-rst"]);
+});

@@ -51,6 +51,12 @@ export interface StateEntry {
   closing: boolean;
   /** TCP state numbers per side (IPF_TCPS_*), for the dump. */
   tcpState: [number, number];
+  /**
+   * TCP: per side (forward sender, reply sender) the sequence number after
+   * the last byte sent, SYN and FIN counting one (ip_state.c td_end);
+   * undefined until that side has sent.
+   */
+  tcpEnd: [number | undefined, number | undefined];
   sawReply: boolean;
   /** Set when the creating rule routed the packet (`to IF`, `to dstlist/…`): forward packets go the same way. */
   routeIf: string | undefined;
@@ -59,6 +65,35 @@ export interface StateEntry {
 export interface StateMatch {
   entry: StateEntry;
   reverse: boolean;
+}
+
+/** ip_state.c MAXACKWINDOW: how far an acknowledgement may stray from what the other side sent. */
+const MAX_ACK_WINDOW = 66000;
+
+const seqGreater = (a: number, b: number): boolean => ((a - b) | 0) > 0;
+
+/** The sequence number after this segment: seq + payload, SYN and FIN counting one each. */
+function tcpSegmentEnd(p: Packet): number {
+  const hl = p.family === 4 ? p.hlen : 40;
+  const off = p.raw ? ((p.raw[hl + 12] ?? 0x50) >> 4) * 4 : 20;
+  const payload = Math.max(0, p.len - hl - off);
+  const flags = (p.tcpFlags & TH.S ? 1 : 0) + (p.tcpFlags & TH.F ? 1 : 0);
+  return (p.seq + payload + flags) >>> 0;
+}
+
+/**
+ * The acknowledgement half of ip_state.c ipf_state_tcpinwindow: a segment
+ * with ACK set must acknowledge within MAXACKWINDOW of the end of what the
+ * other side has sent (ackskew = td_end - ack). A segment that fails is not
+ * part of the session and goes on to the rules. The sequence-window half
+ * (td_maxend, td_maxwin, window scaling) is not modelled.
+ */
+function ackInWindow(e: StateEntry, p: Packet, reverse: boolean): boolean {
+  if (!(p.tcpFlags & TH.A)) return true;
+  const peerEnd = e.tcpEnd[reverse ? 0 : 1];
+  if (peerEnd === undefined) return true;
+  const ackskew = (peerEnd - p.ack) | 0;
+  return ackskew >= -MAX_ACK_WINDOW && ackskew <= MAX_ACK_WINDOW;
 }
 
 /** The same key for both directions of a flow, so replies find the entry without a scan. */
@@ -118,6 +153,7 @@ export class StateTable {
       const known = e.ifnames[slot];
       if (known !== "" && known !== p.ifname) continue;
       if (p.proto === IPPROTO_TCP && e.closing) continue;
+      if (p.proto === IPPROTO_TCP && !ackInWindow(e, p, reverse)) continue;
       e.ifnames[slot] = p.ifname;
       const counter = (reverse ? 2 : 0) + (p.dir === "out" ? 1 : 0);
       e.pkts[counter] = (e.pkts[counter] ?? 0) + 1;
@@ -166,11 +202,14 @@ export class StateTable {
   }
 
   private advanceTcp(e: StateEntry, p: Packet, reverse: boolean): void {
+    const side = reverse ? 1 : 0;
+    const end = tcpSegmentEnd(p);
+    const before = e.tcpEnd[side];
+    if (before === undefined || seqGreater(end, before)) e.tcpEnd[side] = end;
     if (p.tcpFlags & (TH.F | TH.R)) {
       e.closing = true;
       this.anyClosing = true;
     }
-    const side = reverse ? 1 : 0;
     if (p.tcpFlags & TH.A) {
       e.tcpState[side] = 4;
       e.tcpState[1 - side] = Math.max(e.tcpState[1 - side] ?? 0, 3);
@@ -224,6 +263,7 @@ export class StateTable {
       bytes: [p.dir === "in" ? p.len : 0, p.dir === "out" ? p.len : 0, 0, 0],
       closing,
       tcpState: [p.tcpFlags & TH.S ? 1 : 4, p.tcpFlags & TH.S ? 0 : 3],
+      tcpEnd: [p.proto === IPPROTO_TCP ? tcpSegmentEnd(p) : undefined, undefined],
       sawReply: false,
       routeIf: undefined,
     };
