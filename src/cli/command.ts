@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { UsageError } from "../core/errors.js";
+import { UsageError, type MessageCode } from "../core/errors.js";
 import type { Ctx } from "./context.js";
 
 export type OptionSpec = NonNullable<ParseArgsConfig["options"]>;
@@ -91,12 +91,7 @@ export function parseInvocation(
   try {
     parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (e) {
-    const msg = (e as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, "");
-    throw new UsageError(
-      "QJ1002",
-      `qjail ${def.path.join(" ")}: ${msg}`,
-      `Run 'qjail help ${def.path.join(" ")}' for the syntax.`,
-    );
+    throw optionError(def, e as Error);
   }
   const v = parsed.values as Record<string, string | boolean | undefined>;
   const platform = (v.platform as string | undefined) ?? ctx.env.QJAIL_PLATFORM;
@@ -131,4 +126,45 @@ export function parseInvocation(
     global: { root, platform: platform as GlobalOptions["platform"], dryRun: v["dry-run"] === true, json },
     help: v.help === true,
   };
+}
+
+/**
+ * util.parseArgs's own messages advise `--` for positionals that start with
+ * '-', which no jail name does; say instead what was wrong and where the
+ * command's options are listed.
+ */
+function optionError(def: CommandDef, e: Error): UsageError {
+  const name = `qjail ${def.path.join(" ")}`;
+  const code = (e as Error & { code?: string }).code;
+  const syntax = `Syntax: qjail ${def.usage[0] ?? def.path.join(" ")}${def.usage.length > 1 ? " (and more forms)" : ""}; 'qjail help ${def.path.join(" ")}' explains every option.`;
+  const unknown = /^Unknown option '([^']*)'/.exec(e.message);
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && unknown) {
+    return new UsageError("QJ1002", `${name}: unknown option '${unknown[1]}'`, syntax);
+  }
+  const missing = /^Option '([^' ]+)(?:, ([^' ]+))? <value>' argument missing/.exec(e.message);
+  if (missing) {
+    const which = missing[2] ? `${missing[1]} (${missing[2]})` : missing[1];
+    return new UsageError("QJ1002", `${name}: option ${which} needs a value`, syntax);
+  }
+  const noValue = /^Option '([^']*)' does not take an argument/.exec(e.message);
+  if (noValue) {
+    return new UsageError("QJ1002", `${name}: option ${noValue[1]} takes no value`, syntax);
+  }
+  const msg = e.message.replace(/^TypeError \[[A-Z_]+\]: /, "");
+  return new UsageError("QJ1002", `${name}: ${msg}`, syntax);
+}
+
+/** Refuse operands on a command that takes none, showing each one given. */
+export function refuseOperands(
+  positionals: readonly string[],
+  command: string,
+  code: MessageCode,
+  hint: string,
+): void {
+  if (positionals.length === 0) return;
+  throw new UsageError(
+    code,
+    `${command} takes no arguments, got ${positionals.map((p) => JSON.stringify(p)).join(" ")}`,
+    hint,
+  );
 }

@@ -1,4 +1,4 @@
-import { defineCommand } from "../command.js";
+import { defineCommand, refuseOperands } from "../command.js";
 import { write } from "../context.js";
 import { ExitError, UsageError, shown } from "../../core/errors.js";
 import { demoPrintDocument, formatDemoPrint } from "../../demo/steps.js";
@@ -36,12 +36,7 @@ Exit status: 0 when every step passed, 1 otherwise, 3 when the demo cannot run h
   options: { keep: { type: "boolean" }, print: { type: "boolean" } },
   json: true,
   async run({ ctx, values, positionals, global }) {
-    if (positionals.length > 0)
-      throw new UsageError(
-        "QJ5401",
-        `demo takes no arguments, got ${positionals.map(shown).join(" ")}`,
-        "Run 'qjail demo' or 'qjail demo --print'.",
-      );
+    refuseOperands(positionals, "demo", "QJ5401", "Run 'qjail demo' or 'qjail demo --print'.");
     if (values.print === true) {
       write(ctx.stdout, global.json ? JSON.stringify(demoPrintDocument(), null, 2) : formatDemoPrint());
       return 0;

@@ -1,4 +1,4 @@
-import { defineCommand } from "../command.js";
+import { defineCommand, refuseOperands } from "../command.js";
 import { write } from "../context.js";
 import { UsageError, shown } from "../../core/errors.js";
 import { diagnose, formatFindings, type Finding } from "../../core/doctor.js";
@@ -40,13 +40,7 @@ Exit status: 0 when no finding is an error, 1 when one is, 3 on a usage problem.
   options: { repair: { type: "boolean" }, probe: { type: "string", multiple: true } },
   json: true,
   async run({ ctx, values, positionals, global }) {
-    if (positionals.length > 0) {
-      throw new UsageError(
-        "QJ5203",
-        `doctor takes no arguments, got ${positionals.map(shown).join(" ")}`,
-        "Run 'qjail doctor' (it checks every jail).",
-      );
-    }
+    refuseOperands(positionals, "doctor", "QJ5203", "Run 'qjail doctor' (it checks every jail).");
     const probes = (values.probe as string[] | undefined) ?? [];
     for (const p of probes) {
       const m = PROBE_RE.exec(p);

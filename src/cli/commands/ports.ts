@@ -1,4 +1,4 @@
-import { defineCommand } from "../command.js";
+import { defineCommand, refuseOperands } from "../command.js";
 import { write } from "../context.js";
 import { FIREWALL_KINDS } from "../../core/hostconfig.js";
 import { exposureFamilies, formatRange, sortExposures } from "../../core/exposure.js";
@@ -33,6 +33,7 @@ with the same fields.`,
   options: {},
   json: true,
   async run(inv) {
+    refuseOperands(inv.positionals, "ports", "QJ3019", "Run 'qjail ports' (it lists every exposure).");
     const state = await loadExposeState(inv);
     const fw = await readFirewallState(state.root, state.layout);
     const problems: string[] = [];

@@ -1,7 +1,6 @@
 import { promises as fsp } from "node:fs";
-import { defineCommand } from "../../command.js";
+import { defineCommand, refuseOperands } from "../../command.js";
 import { write } from "../../context.js";
-import { UsageError } from "../../../core/errors.js";
 import { physical } from "../../../core/paths.js";
 import { formatHostConfig } from "../../../core/hostconfig.js";
 import { formatPlan, type Plan, type Step } from "../../../core/plan.js";
@@ -46,12 +45,12 @@ resulting files instead.`,
   options: { write: { type: "boolean" } },
   json: true,
   async run(inv) {
-    if (inv.positionals.length > 0)
-      throw new UsageError(
-        "QJ3019",
-        `fw setup takes no arguments, got ${JSON.stringify(inv.positionals.join(" "))}`,
-        "Run 'qjail fw setup' or 'qjail fw setup --write'.",
-      );
+    refuseOperands(
+      inv.positionals,
+      "fw setup",
+      "QJ3019",
+      "Run 'qjail fw setup' or 'qjail fw setup --write'.",
+    );
     return checkThenLocked(
       inv,
       () => loadExposeState(inv),

@@ -1,4 +1,4 @@
-import { defineCommand } from "../../command.js";
+import { defineCommand, refuseOperands } from "../../command.js";
 import { write } from "../../context.js";
 import { UsageError, shown } from "../../../core/errors.js";
 import { FIREWALL_KINDS, type FirewallKind } from "../../../core/hostconfig.js";
@@ -27,6 +27,12 @@ firewall named in /usr/local/etc/qjail.host; '--firewall all' prints all four
   options: { firewall: { type: "string" } },
   json: true,
   async run(inv) {
+    refuseOperands(
+      inv.positionals,
+      "fw show",
+      "QJ3019",
+      "Run 'qjail fw show' or 'qjail fw show --firewall all'.",
+    );
     const state = await loadExposeState(inv);
     const wanted = typeof inv.values.firewall === "string" ? inv.values.firewall : state.host.firewall;
     if (wanted !== "all" && !(FIREWALL_KINDS as readonly string[]).includes(wanted)) {

@@ -1,5 +1,4 @@
-import { defineCommand } from "../../command.js";
-import { UsageError } from "../../../core/errors.js";
+import { defineCommand, refuseOperands } from "../../command.js";
 import { applyChange, loadExposeState, checkThenLocked, refuseBrokenState } from "../../expose-common.js";
 
 export const fwSyncCommand = defineCommand({
@@ -26,12 +25,7 @@ longer exists, or lost its address, are skipped with a warning.`,
   options: { "no-load": { type: "boolean" } },
   json: true,
   async run(inv) {
-    if (inv.positionals.length > 0)
-      throw new UsageError(
-        "QJ3019",
-        `fw sync takes no arguments, got ${JSON.stringify(inv.positionals.join(" "))}`,
-        "Run 'qjail fw sync'.",
-      );
+    refuseOperands(inv.positionals, "fw sync", "QJ3019", "Run 'qjail fw sync'.");
     const check = async () => {
       const state = await loadExposeState(inv);
       refuseBrokenState(state);

@@ -1,6 +1,6 @@
 import { promises as fsp } from "node:fs";
 import { posix } from "node:path";
-import { defineCommand } from "../../command.js";
+import { defineCommand, refuseOperands } from "../../command.js";
 import { write } from "../../context.js";
 import { UsageError, shown } from "../../../core/errors.js";
 import { hostLayout, physical } from "../../../core/paths.js";
@@ -99,12 +99,7 @@ etc/rc.d/qjail_watch and etc/systemd/qjail-watch.service run it at boot.`,
   },
   json: false,
   async run({ ctx, values, positionals, global }) {
-    if (positionals.length > 0)
-      throw new UsageError(
-        "QJ5110",
-        `fw watch takes no arguments, got ${positionals.map(shown).join(" ")}`,
-        "Run 'qjail help fw watch' for the options.",
-      );
+    refuseOperands(positionals, "fw watch", "QJ5110", "Run 'qjail help fw watch' for the options.");
     const intervalText = (values.interval as string | undefined) ?? "60";
     if (!/^\d+$/.test(intervalText) || Number(intervalText) < 5 || Number(intervalText) > 86400) {
       throw new UsageError(
