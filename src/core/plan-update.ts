@@ -1,6 +1,7 @@
 import { posix } from "node:path";
 import type { Plan, Step } from "./plan.js";
 import type { HostLayout } from "./paths.js";
+import { SHARED_DIRS } from "./plan-install.js";
 
 /**
  * `qjail update` (qjail-5.md §4.10): refresh the shared base from the host
@@ -8,21 +9,8 @@ import type { HostLayout } from "./paths.js";
  * and hands the plan to the platform, which copies for real.
  */
 
-/** The trees `update -b` copies from the running host into sharedfs (install's list; usr/lib32 where the host has it). */
-export const SHARED_BINARY_DIRS = [
-  "bin",
-  "lib",
-  "libexec",
-  "sbin",
-  "usr/bin",
-  "usr/include",
-  "usr/lib",
-  "usr/lib32",
-  "usr/libdata",
-  "usr/libexec",
-  "usr/sbin",
-  "usr/share",
-] as const;
+/** The trees `update -b` copies from the running host into sharedfs: install's list without sys, which is a link to usr/src/sys rather than binaries (usr/lib32 where the host has it). */
+export const SHARED_BINARY_DIRS: readonly string[] = SHARED_DIRS.filter((d) => d !== "sys");
 
 export const CHFLAGS = "/bin/chflags";
 export const PORTSNAP = "/usr/sbin/portsnap";

@@ -2,8 +2,7 @@ import { promises as fsp } from "node:fs";
 import { runProgram } from "../run.js";
 import { physical } from "../../core/paths.js";
 import type { DiagFacts, JailFacts } from "../../core/status.js";
-import { jailAddressesOf, resolveExposures } from "../../core/exposure.js";
-import type { GatherOptions, Runner } from "../linux/facts.js";
+import { jailAddressBook, type GatherOptions, type Runner } from "../linux/facts.js";
 import { parseSockstat } from "./parsers/sockstat.js";
 import { parseIpfstat } from "./parsers/ipfstat.js";
 import { parseIpnatList } from "./parsers/ipnat.js";
@@ -41,9 +40,7 @@ const ENABLE_KNOBS: Record<string, string[]> = {
 
 export async function gatherFreebsdFacts(o: GatherOptions, runner: Runner = run): Promise<DiagFacts> {
   const cfg = o.config;
-  const addresses = o.jails.map((j) => jailAddressesOf(j.name, j.record));
-  const { resolved, dropped } = resolveExposures(o.exposures, addresses);
-  const jailAddrSet = new Set(addresses.flatMap((a) => [...a.ip4, ...a.ip6]));
+  const { addresses, resolved, dropped, jailAddrSet } = jailAddressBook(o);
 
   const jails: JailFacts[] = [];
   for (const spec of o.jails) {

@@ -65,10 +65,19 @@ export interface GatherOptions {
   probes?: string[];
 }
 
-export async function gatherLinuxFacts(o: GatherOptions, runner: Runner = run): Promise<DiagFacts> {
+/**
+ * Every jail's addresses, the exposures resolved against them, and the set of
+ * all jail addresses: the common start of both platforms' fact gathering.
+ */
+export function jailAddressBook(o: GatherOptions) {
   const addresses = o.jails.map((j) => jailAddressesOf(j.name, j.record));
   const { resolved, dropped } = resolveExposures(o.exposures, addresses);
   const jailAddrSet = new Set(addresses.flatMap((a) => [...a.ip4, ...a.ip6]));
+  return { addresses, resolved, dropped, jailAddrSet };
+}
+
+export async function gatherLinuxFacts(o: GatherOptions, runner: Runner = run): Promise<DiagFacts> {
+  const { addresses, resolved, dropped, jailAddrSet } = jailAddressBook(o);
 
   const jails: JailFacts[] = [];
   for (const spec of o.jails) {
