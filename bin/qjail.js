@@ -1,7 +1,34 @@
 #!/usr/bin/env node
-// The published entry point. `npm run build` produces dist/qjail.mjs, one
-// bundled module (scripts/bundle.mjs): loading it is several times faster
-// than loading tsc's ~140 separate modules, which dominated qjail's start-up.
-import { main } from "../dist/qjail.mjs";
+// The published entry point. `npm run build` (scripts/bundle.mjs) produces
+// dist/qjail.cjs, the whole CLI in one script, and dist/qjail.cjs.cache,
+// V8's compiled code for it; loading them instead of tsc's ~140 ES modules
+// is most of what makes qjail start quickly. The bundle runs as a script
+// through vm because node 20 takes a code cache only there.
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import vm from "node:vm";
 
-process.exitCode = await main(process.argv.slice(2));
+const bundle = join(dirname(fileURLToPath(import.meta.url)), "..", "dist", "qjail.cjs");
+const cacheFile = `${bundle}.cache`;
+const source = readFileSync(bundle, "utf8");
+let cachedData;
+try {
+  cachedData = readFileSync(cacheFile);
+} catch {
+  // No cache (a build without one): V8 compiles from source, only slower.
+}
+const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
+  filename: bundle,
+  cachedData,
+});
+const mod = { exports: {} };
+script.runInThisContext()(mod.exports, createRequire(bundle), mod, bundle, dirname(bundle));
+process.exitCode = await mod.exports.main(process.argv.slice(2));
+
+if (process.env.QJAIL_WRITE_CODE_CACHE === "1") {
+  // Renamed into place, so a concurrent start never reads half a cache.
+  writeFileSync(`${cacheFile}.tmp`, script.createCachedData());
+  renameSync(`${cacheFile}.tmp`, cacheFile);
+}

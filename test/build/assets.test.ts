@@ -4,7 +4,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { binPath, packageRoot, qjailCommand, runningFromSources, shareDir } from "../../src/assets.js";
-import { REPO_ROOT, qjailArgv, tempDir } from "../helpers/cli.js";
+import { REPO_ROOT, qjailArgv, runCli, tempDir } from "../helpers/cli.js";
 import { buildBaseTxz } from "../helpers/base-txz.js";
 
 test("packageRoot is the repository, found by its package.json, from src/ or dist/src/", () => {
@@ -50,4 +50,13 @@ test("the spawned binary prints its version and finds share/ from wherever its c
     root.cleanup();
     base.cleanup();
   }
+});
+
+test("the spawned binary prints the same help as the CLI run in-process", async () => {
+  const [node, ...pre] = qjailArgv();
+  const child = spawnSync(node as string, [...pre, "help", "create"], { encoding: "utf8" });
+  const inProcess = await runCli(["help", "create"]);
+  assert.equal(child.status, inProcess.code);
+  assert.equal(child.stdout, inProcess.stdout);
+  assert.match(child.stdout, /create/);
 });

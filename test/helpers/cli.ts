@@ -102,7 +102,7 @@ export const SHARED = process.env.QJAIL_SHARED ?? resolve(REPO_ROOT, "../shared"
 
 /**
  * The newest tsc output under dir (ms since the epoch), to tell whether the
- * bundle in dist/qjail.mjs was built from it.
+ * bundle in dist/qjail.cjs was built from it.
  */
 function newestModuleTime(dir: string): number {
   let newest = 0;
@@ -118,7 +118,7 @@ let bundleIsCurrent: boolean | undefined;
 
 /**
  * argv to run the real qjail binary as a child process: under compiled tests,
- * bin/qjail.js (which loads the bundle, dist/qjail.mjs). After a bare `tsc`
+ * bin/qjail.js (which loads the bundle, dist/qjail.cjs). After a bare `tsc`
  * without `npm run build` the bundle is older than the code under test, so
  * the child then runs tsc's own output instead, rather than yesterday's qjail.
  */
@@ -126,7 +126,7 @@ export function qjailArgv(): string[] {
   const compiled = fileURLToPath(import.meta.url).includes("/dist/");
   if (!compiled) return [process.execPath, "--import", "tsx", join(REPO_ROOT, "src/cli/entry-dev.ts")];
   if (bundleIsCurrent === undefined) {
-    const bundle = join(REPO_ROOT, "dist/qjail.mjs");
+    const bundle = join(REPO_ROOT, "dist/qjail.cjs");
     bundleIsCurrent =
       existsSync(bundle) && lstatSync(bundle).mtimeMs >= newestModuleTime(join(REPO_ROOT, "dist/src"));
   }
