@@ -30,7 +30,7 @@ export async function bench(ctx: BenchContext): Promise<Figure[]> {
   return [
     timingFigure(
       "cold start: qjail --version",
-      `child process (node ${process.version} + bin/qjail.js), ${runs} runs`,
+      `child process (node ${process.version} + bin/qjail.js, the bundled build), ${runs} runs`,
       summarize(qjail),
       COLD_START_GOAL,
     ),
