@@ -58,6 +58,11 @@ export const COMMANDS: readonly CommandDef[] = [
   fwLintCommand,
 ];
 
+/** The commands whose path starts with these words and is longer (`fw` → fw setup, fw sync, …). */
+export function commandsUnder(words: readonly string[]): CommandDef[] {
+  return COMMANDS.filter((c) => c.path.length > words.length && words.every((w, i) => c.path[i] === w));
+}
+
 /** The command whose path is the longest prefix of argv, and the remaining words. */
 export function findCommand(argv: readonly string[]): { def: CommandDef; rest: string[] } | undefined {
   let best: CommandDef | undefined;

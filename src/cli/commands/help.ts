@@ -2,7 +2,7 @@ import { defineCommand } from "../command.js";
 import { write } from "../context.js";
 import { formatUsage } from "../help.js";
 import { UsageError } from "../../core/errors.js";
-import { COMMANDS, findCommand } from "../index.js";
+import { COMMANDS, commandsUnder, findCommand } from "../index.js";
 
 export const helpCommand = defineCommand({
   path: ["help"],
@@ -25,6 +25,12 @@ hosts without the manual pages installed. The pages are in man/.`,
       return 0;
     }
     const found = findCommand(positionals);
+    const group = commandsUnder(positionals);
+    if (!found && group.length > 0) {
+      // `qjail help fw`: the words name a group of commands, not one.
+      write(ctx.stdout, group.map((c) => formatUsage(c)).join("\n"));
+      return 0;
+    }
     if (!found || found.rest.length > 0) {
       throw new UsageError(
         "QJ1006",
