@@ -178,7 +178,8 @@ test("a record naming a host file as its fstab or path: archive packs the jail's
     fstab: "/etc/master.passwd",
     ip4: "10.0.0.2",
   });
-  for (const d of ["qjail.local", "qjail.global"]) writeFileSync(join(h.dir, "usr/local/etc", d, "www"), crafted);
+  for (const d of ["qjail.local", "qjail.global"])
+    writeFileSync(join(h.dir, "usr/local/etc", d, "www"), crafted);
   const r = await cli(h, "archive", ["www"]);
   assert.equal(r.code, 0, r.stderr);
   const { entries } = await readArchiveIndex(join(h.dir, `usr/jails/archive/www@${STAMP}.tar`));

@@ -28,7 +28,15 @@ function host(label: string): { root: string; jail: string; hostEtc: string } {
 
 const flavorOver = (jail: string) => ({
   title: "flavor",
-  steps: [{ kind: "copyTree" as const, from: "/usr/jails/flavors/default", to: jail, overwrite: true, inJail: jail }],
+  steps: [
+    {
+      kind: "copyTree" as const,
+      from: "/usr/jails/flavors/default",
+      to: jail,
+      overwrite: true,
+      inJail: jail,
+    },
+  ],
 });
 
 test("copyTree over a jail whose etc is a symlink to the host's /etc is refused with QJ1101", async () => {
@@ -37,10 +45,15 @@ test("copyTree over a jail whose etc is a symlink to the host's /etc is refused 
   await import("node:fs/promises").then((f) => f.rm(jailEtc, { recursive: true }));
   symlinkSync(h.hostEtc, jailEtc);
   const before = treeDigest(h.hostEtc);
-  const err = await applyPlan(flavorOver(h.jail), { root: h.root, runCommands: false }).catch((e: unknown) => e);
+  const err = await applyPlan(flavorOver(h.jail), { root: h.root, runCommands: false }).catch(
+    (e: unknown) => e,
+  );
   assert.ok(err instanceof UsageError, `expected a refusal, got ${String(err)}`);
   assert.equal(err.code, "QJ1101");
-  assert.match(err.message, /refusing to touch ".*\/usr\/jails\/www\/etc": it is a symbolic link inside the jail/);
+  assert.match(
+    err.message,
+    /refusing to touch ".*\/usr\/jails\/www\/etc": it is a symbolic link inside the jail/,
+  );
   assert.deepEqual(treeDigest(h.hostEtc), before);
 });
 
@@ -59,7 +72,10 @@ test("copyTree without overwrite keeps what is there and copies the rest, modes 
   const h = host("keep");
   writeFileSync(join(h.root, "usr/jails/flavors/default/etc/new"), "new\n", { mode: 0o640 });
   await applyPlan(
-    { title: "t", steps: [{ kind: "copyTree", from: "/usr/jails/flavors/default", to: h.jail, inJail: h.jail }] },
+    {
+      title: "t",
+      steps: [{ kind: "copyTree", from: "/usr/jails/flavors/default", to: h.jail, inJail: h.jail }],
+    },
     { root: h.root, runCommands: false },
   );
   assert.equal(readFileSync(join(h.root, "usr/jails/www/etc/rc.conf"), "utf8"), "jail\n");
@@ -84,7 +100,9 @@ test("removing a tree refuses a bind mount below it, even one whose path has a s
   const planFile = join(tmp.dir, "bind-plan.json");
   writeFileSync(
     planFile,
-    JSON.stringify([{ title: "delete", steps: [{ kind: "remove", path: h.jail, recursive: true, inJail: h.jail }] }]),
+    JSON.stringify([
+      { title: "delete", steps: [{ kind: "remove", path: h.jail, recursive: true, inJail: h.jail }] },
+    ]),
   );
   const before = treeDigest(shared);
   // The bind mount lives only in the child's private mount namespace and goes with it.
@@ -103,5 +121,44 @@ test("removing a tree refuses a bind mount below it, even one whose path has a s
     planFile,
   ]);
   assert.deepEqual(treeDigest(shared), before, "files of the filesystem mounted in the jail were deleted");
-  assert.match(r.stdout, /^error apply QJ1101 refusing to touch ".*shared fs": .*mounted/m, r.stdout + r.stderr);
+  assert.match(
+    r.stdout,
+    /^error apply QJ1101 refusing to touch ".*shared fs": .*mounted/m,
+    r.stdout + r.stderr,
+  );
+});
+
+test("a write the host refuses is QJ6001 naming the step and path; other errors pass through", async () => {
+  const { hostWriteError } = await import("../../src/platform/apply.js");
+  for (const [code, text] of [
+    ["ENOSPC", "no space left on device"],
+    ["EDQUOT", "disk quota exceeded"],
+    ["EROFS", "read-only file system"],
+    ["EACCES", "permission denied"],
+  ] as const) {
+    const e = Object.assign(new Error(`${code}: x`), { code, path: "/usr/local/etc/qjail.expose/www" });
+    const got = hostWriteError(e, "write /usr/local/etc/qjail.expose/www");
+    assert.ok(got instanceof UsageError, code);
+    assert.equal(got.code, "QJ6001");
+    assert.match(got.message, new RegExp(`write /usr/local/etc/qjail.expose/www failed: ${text} \\("/usr/local/etc/qjail.expose/www"\\)`));
+  }
+  const other = Object.assign(new Error("EIO"), { code: "EIO" });
+  assert.equal(hostWriteError(other, "x"), other);
+});
+
+test("a plan step on a read-only filesystem fails with QJ6001, not an internal error", () => {
+  const h = host("readonly");
+  const planFile = join(tmp.dir, "ro-plan.json");
+  writeFileSync(
+    planFile,
+    JSON.stringify([{ title: "t", steps: [{ kind: "writeFile", path: "/usr/jails/www/etc/new", content: "x\n", inJail: "/usr/jails/www" }] }]),
+  );
+  const jailDir = join(h.root, "usr/jails/www");
+  // A read-only bind mount of the jail, only in the child's private mount namespace.
+  const r = runSync([
+    "unshare", "-m", "--propagation", "private", "--", "sh", "-c",
+    'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"',
+    "sh", jailDir, ...childArgv(), "apply", h.root, planFile,
+  ]);
+  assert.match(r.stdout, /^error apply QJ6001 .*read-only file system/m, r.stdout + r.stderr);
 });
