@@ -140,7 +140,12 @@ test("a write the host refuses is QJ6001 naming the step and path; other errors 
     const got = hostWriteError(e, "write /usr/local/etc/qjail.expose/www");
     assert.ok(got instanceof UsageError, code);
     assert.equal(got.code, "QJ6001");
-    assert.match(got.message, new RegExp(`write /usr/local/etc/qjail.expose/www failed: ${text} \\("/usr/local/etc/qjail.expose/www"\\)`));
+    assert.match(
+      got.message,
+      new RegExp(
+        `write /usr/local/etc/qjail.expose/www failed: ${text} \\("/usr/local/etc/qjail.expose/www"\\)`,
+      ),
+    );
   }
   const other = Object.assign(new Error("EIO"), { code: "EIO" });
   assert.equal(hostWriteError(other, "x"), other);
@@ -151,14 +156,39 @@ test("a plan step on a read-only filesystem fails with QJ6001, not an internal e
   const planFile = join(tmp.dir, "ro-plan.json");
   writeFileSync(
     planFile,
-    JSON.stringify([{ title: "t", steps: [{ kind: "writeFile", path: "/usr/jails/www/etc/new", content: "x\n", inJail: "/usr/jails/www" }] }]),
+    JSON.stringify([
+      {
+        title: "t",
+        steps: [
+          { kind: "writeFile", path: "/usr/jails/www/etc/new", content: "x\n", inJail: "/usr/jails/www" },
+        ],
+      },
+    ]),
   );
   const jailDir = join(h.root, "usr/jails/www");
   // A read-only bind mount of the jail, only in the child's private mount namespace.
   const r = runSync([
-    "unshare", "-m", "--propagation", "private", "--", "sh", "-c",
-    'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"',
-    "sh", jailDir, ...childArgv(), "apply", h.root, planFile,
+    "unshare",
+    "-m",
+    "--propagation",
+    "private",
+    "--",
+    ...childArgv(),
+    "exec",
+    "mount",
+    "--bind",
+    jailDir,
+    jailDir,
+    "--then",
+    "exec",
+    "mount",
+    "-o",
+    "remount,bind,ro",
+    jailDir,
+    "--then",
+    "apply",
+    h.root,
+    planFile,
   ]);
   assert.match(r.stdout, /^error apply QJ6001 .*read-only file system/m, r.stdout + r.stderr);
 });
