@@ -20,6 +20,7 @@ export async function run(givenArgv: readonly string[], ctx: Ctx): Promise<numbe
     write(ctx.stdout, `qjail ${VERSION}`);
     return EXIT_OK;
   }
+  if (argv[0] === "--help") return run(["help", ...argv.slice(1)], ctx);
   const found = findCommand(argv);
   if (!found) {
     const group = commandsUnder(argv.slice(0, 1));

@@ -17,6 +17,13 @@ test("global options may come before the command, as admins write them", async (
   assert.ok(JSON.parse(json.stdout));
 });
 
+test("qjail --help is qjail help", async () => {
+  const r = await runCli(["--help"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, (await runCli(["help"])).stdout);
+  assert.match(r.stdout, /^qjail expose /m);
+});
+
 test("a command group without its subcommand lists the subcommands", async () => {
   const r = await runCli(["fw"]);
   assert.equal(r.code, 3);
