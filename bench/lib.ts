@@ -439,3 +439,54 @@ export interface BenchContext {
 }
 
 export type BenchModule = { bench(ctx: BenchContext): Promise<Figure[]> };
+
+let clockTicksPerSecond: number | undefined;
+
+/**
+ * CPU time (user + system, ms) used so far by this process's finished
+ * children, from /proc/self/stat (cutime, cstime). On a loaded machine a
+ * child's wall-clock time mostly measures waiting for a core; its CPU time
+ * is what qjail itself costs, so the child-process figures report both.
+ * Undefined where /proc is not Linux's.
+ */
+export function childrenCpuMs(): number | undefined {
+  try {
+    const stat = readFileSync("/proc/self/stat", "utf8");
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // cutime and cstime are fields 16 and 17 of proc(5); fields[0] here is field 3.
+    const ticks = Number(fields[13]) + Number(fields[14]);
+    if (clockTicksPerSecond === undefined) {
+      const r = spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" });
+      clockTicksPerSecond = Number(r.stdout.trim()) || 100;
+    }
+    return Number.isFinite(ticks) ? (ticks * 1000) / clockTicksPerSecond : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** An info figure for the mean CPU time (ms) of `runs` child processes. */
+export function cpuFigure(what: string, workload: string, meanMs: number, runs: number): Figure {
+  return {
+    what,
+    workload,
+    value: round(meanMs),
+    unit: "ms CPU",
+    runs,
+    status: "info",
+    note: "mean user+system time per child (the kernel counts in 10 ms ticks, so only the mean over all runs is exact); unlike wall time, it does not grow with other load on the machine",
+  };
+}
+
+/** CPU time used by children since `cpuBefore` (from childrenCpuMs), averaged over `runs`, as an info figure. */
+export function childCpuFigure(
+  what: string,
+  workload: string,
+  runs: number,
+  cpuBefore: number | undefined,
+): Figure | undefined {
+  const after = childrenCpuMs();
+  if (cpuBefore === undefined || after === undefined) return undefined;
+  return cpuFigure(what, workload, (after - cpuBefore) / runs, runs);
+}
