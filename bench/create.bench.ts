@@ -10,9 +10,7 @@ import {
   type BenchContext,
   type Figure,
   buildBaseTxz,
-  childrenCpuMs,
   cliChild,
-  cpuFigure,
   cliInProcess,
   diskUsageBytes,
   expectOk,
@@ -52,22 +50,13 @@ export async function bench(ctx: BenchContext): Promise<Figure[]> {
     const childSamples: number[] = [];
     const inSamples: number[] = [];
     const disk: number[] = [];
-    let childCpuMs: number | undefined = 0;
     for (let i = 0; i < perJail * 2; i++) {
       const name = `bench${i}`;
       const argv = ["create", "--root", root, "-4", `10.77.${Math.floor(i / 250)}.${(i % 250) + 1}`, name];
       const viaChild = i % 2 === 0;
-      const cpu0 = viaChild ? childrenCpuMs() : undefined;
       const t0 = performance.now();
       expectOk(viaChild ? cliChild(argv) : await cliInProcess(argv), argv);
       (viaChild ? childSamples : inSamples).push(performance.now() - t0);
-      if (viaChild) {
-        const cpu1 = childrenCpuMs();
-        childCpuMs =
-          cpu0 === undefined || cpu1 === undefined || childCpuMs === undefined
-            ? undefined
-            : childCpuMs + (cpu1 - cpu0);
-      }
       disk.push(diskUsageBytes(physical(root, jailRootPath(layout, name))));
     }
     ctx.log(`create: ${perJail * 2} jails`);
@@ -91,16 +80,6 @@ export async function bench(ctx: BenchContext): Promise<Figure[]> {
         summarize(childSamples),
         CREATE_TIME_GOAL,
       ),
-      ...(childCpuMs === undefined
-        ? []
-        : [
-            cpuFigure(
-              "create: time per jail, child process, CPU time",
-              "the same child runs",
-              childCpuMs / childSamples.length,
-              childSamples.length,
-            ),
-          ]),
       timingFigure("create: time per jail, in-process", workload, summarize(inSamples), CREATE_TIME_GOAL),
       diskFigure,
     ];

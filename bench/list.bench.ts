@@ -7,8 +7,6 @@
 import {
   type BenchContext,
   type Figure,
-  childCpuFigure,
-  childrenCpuMs,
   cliChild,
   cliInProcess,
   expectOk,
@@ -50,11 +48,8 @@ export async function bench(ctx: BenchContext): Promise<Figure[]> {
         const first = expectOk(cliChild(argv), argv);
         if (json) JSON.parse(first.stdout);
         const childRuns = ctx.quick ? 2 : n === 1000 ? 10 : 15;
-        const cpu0 = childrenCpuMs();
         const child = await measure(() => void expectOk(cliChild(argv), argv), { runs: childRuns });
         figures.push(timingFigure(`${label}, child process`, workload, child, goal));
-        const cpu = childCpuFigure(`${label}, child process, CPU time`, "the same runs", childRuns, cpu0);
-        if (cpu !== undefined && n === 1000) figures.push(cpu);
         const inRuns = ctx.quick ? 3 : 20;
         const inProc = await measure(async () => void expectOk(await cliInProcess(argv), argv), {
           runs: inRuns,

@@ -5,15 +5,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { performance } from "node:perf_hooks";
-import {
-  type BenchContext,
-  type Figure,
-  childCpuFigure,
-  childrenCpuMs,
-  qjailBinArgv,
-  summarize,
-  timingFigure,
-} from "./lib.js";
+import { type BenchContext, type Figure, qjailBinArgv, summarize, timingFigure } from "./lib.js";
 
 export const COLD_START_GOAL = { max: 150, text: "< 150 ms" };
 
@@ -31,13 +23,9 @@ function timeChild(argv: string[], runs: number, check: (stdout: string) => bool
 
 export async function bench(ctx: BenchContext): Promise<Figure[]> {
   const runs = ctx.quick ? 3 : 20;
-  const cpu0 = childrenCpuMs();
   const qjail = timeChild([...qjailBinArgv(), "--version"], runs, (out) => /^qjail \d/.test(out));
-  const qjailCpu = childCpuFigure("cold start: qjail --version, CPU time", "the same runs", runs, cpu0);
-  const cpu1 = childrenCpuMs();
   // The floor no node program can go below on this machine, to show how much of cold start is qjail's own.
   const bare = timeChild([process.execPath, "-e", "0"], runs, () => true);
-  const bareCpu = childCpuFigure("baseline: node -e 0, CPU time", "the same runs", runs, cpu1);
   ctx.log(`cold start: ${runs} runs each`);
   return [
     timingFigure(
@@ -53,7 +41,5 @@ export async function bench(ctx: BenchContext): Promise<Figure[]> {
       undefined,
       "the part of cold start qjail cannot remove",
     ),
-    ...(qjailCpu ? [qjailCpu] : []),
-    ...(bareCpu ? [bareCpu] : []),
   ];
 }
