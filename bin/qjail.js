@@ -12,7 +12,16 @@ import vm from "node:vm";
 
 const bundle = join(dirname(fileURLToPath(import.meta.url)), "..", "dist", "qjail.cjs");
 const cacheFile = `${bundle}.cache`;
-const source = readFileSync(bundle, "utf8");
+let source;
+try {
+  source = readFileSync(bundle, "utf8");
+} catch (e) {
+  if (e.code !== "ENOENT") throw e;
+  process.stderr.write(
+    `qjail: ${bundle} is missing: this copy of qjail was not built.\n  Run: npm run build\n`,
+  );
+  process.exit(70);
+}
 let cachedData;
 try {
   cachedData = readFileSync(cacheFile);
