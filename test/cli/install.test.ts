@@ -281,3 +281,19 @@ test("delete removes records, control files and the tree", async () => {
     "-A with no jail left anywhere resets the vnet counter",
   );
 });
+
+test("install without -f refuses a release it cannot download before writing anything", async () => {
+  const t = tempDir();
+  try {
+    const before = treeDigest(t.dir);
+    const r = await runCli(["install", "--root", t.dir, "--platform", "freebsd"], {
+      env: { UNAME_r: "14.1-STABLE" },
+    });
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /QJ15\d\d/);
+    assert.match(r.stderr, /STABLE/);
+    assert.deepEqual(treeDigest(t.dir), before);
+  } finally {
+    t.cleanup();
+  }
+});

@@ -102,6 +102,7 @@ directory), handing out vnet numbers that jails already use.`,
         ? mirrorBase({ host: v.host === undefined ? undefined : String(v.host), env: inv.ctx.env })
         : undefined;
     const freebsdTools = rt.root === "/";
+    const target = fromDir === undefined ? await downloadTarget(inv) : undefined;
 
     const work = async (): Promise<number> => {
       const [global, live] = await Promise.all([readGlobalJails(rt.root, layout), rt.live()]);
@@ -150,7 +151,7 @@ directory), handing out vnet numbers that jails already use.`,
         return 0;
       }
       await rt.apply(prepare);
-      if (fromDir === undefined) await download(inv, rt.root, layout, mirror as string);
+      if (target !== undefined) await download(inv, rt.root, layout, mirror as string, target);
       write(inv.ctx.stderr, "The RELEASE distribution files are populating template.");
       await fsp.mkdir(physical(rt.root, layout.template), { recursive: true });
       await runChecked(extract).catch((e: Error) => {
@@ -254,10 +255,21 @@ function entryKind(p: string): "dir" | "link" | "file" | undefined {
   }
 }
 
-async function download(inv: Invocation, root: string, layout: HostLayout, mirror: string): Promise<void> {
+/** The release and arch to download; refuses (before anything is written) a release qjail cannot fetch. */
+async function downloadTarget(inv: Invocation): Promise<{ release: string; arch: string }> {
   const uname = async (flag: string): Promise<string> => (await runProgram(["uname", flag])).stdout.trim();
   const release = releaseFromUname(inv.ctx.env.UNAME_r ?? (await uname("-r")));
   const arch = archPath(await uname("-p"), await uname("-m"));
+  return { release, arch };
+}
+
+async function download(
+  inv: Invocation,
+  root: string,
+  layout: HostLayout,
+  mirror: string,
+  { release, arch }: { release: string; arch: string },
+): Promise<void> {
   write(inv.ctx.stderr, `Fetching base.txz of ${release} (${arch}) from ${mirror}`);
   await fetchBaseTxz({ mirror, release, arch, dir: physical(root, layout.download), stderr: inv.ctx.stderr });
 }
