@@ -92,11 +92,19 @@ export function planJailRestore(
   const marker = creatingMarker(layout, jail.name);
   const prepare: Step[] = [{ kind: "mkdir", path: marker }];
   if (interrupted) prepare.push({ kind: "remove", path: root, recursive: true });
-  prepare.push({ kind: "remove", path: staging, recursive: true }, { kind: "mkdir", path: staging, mode: 0o755 });
+  prepare.push(
+    { kind: "remove", path: staging, recursive: true },
+    { kind: "mkdir", path: staging, mode: 0o755 },
+  );
   const record: JailRecord = { ...jail.record, path: root, fstab: jailFstabPath(layout, jail.name) };
   const commit: Step[] = controlFileSteps({ layout }, record, jail.status);
   if (jail.packages !== undefined)
-    commit.push({ kind: "writeFile", path: `${layout.packages}/${jail.name}`, content: jail.packages, mode: 0o644 });
+    commit.push({
+      kind: "writeFile",
+      path: `${layout.packages}/${jail.name}`,
+      content: jail.packages,
+      mode: 0o644,
+    });
   commit.push({ kind: "remove", path: marker, recursive: true });
   return {
     prepare,

@@ -51,18 +51,28 @@ export async function safeMkdirp(jailRoot: string, dir: string, mode = 0o755): P
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
       const st = await fsp.lstat(cur);
-      if (!st.isDirectory()) refuse(cur, st.isSymbolicLink() ? "it is a symbolic link inside the jail" : "not a directory");
+      if (!st.isDirectory())
+        refuse(cur, st.isSymbolicLink() ? "it is a symbolic link inside the jail" : "not a directory");
     }
   }
 }
 
 /** Atomic write that replaces whatever entry is at `file` (a planted link is replaced, not followed). */
-export async function safeWriteFile(jailRoot: string, file: string, content: string | Buffer, mode = 0o644): Promise<void> {
+export async function safeWriteFile(
+  jailRoot: string,
+  file: string,
+  content: string | Buffer,
+  mode = 0o644,
+): Promise<void> {
   await assertPlainPath(jailRoot, file);
   const existing = await fsp.lstat(file).catch(() => undefined);
   if (existing?.isDirectory()) refuse(file, "it is a directory");
   const tmp = posix.join(posix.dirname(file), `.qjail-tmp-${randomBytes(6).toString("hex")}`);
-  const fh = await fsp.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
+  const fh = await fsp.open(
+    tmp,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    mode,
+  );
   try {
     await fh.writeFile(content);
     await fh.chmod(mode);
@@ -79,7 +89,12 @@ export async function safeWriteFile(jailRoot: string, file: string, content: str
 }
 
 /** Append to an existing regular file (or create it) without following links or writing through hard links. */
-export async function safeAppendFile(jailRoot: string, file: string, content: string, mode = 0o644): Promise<void> {
+export async function safeAppendFile(
+  jailRoot: string,
+  file: string,
+  content: string,
+  mode = 0o644,
+): Promise<void> {
   await assertPlainPath(jailRoot, file);
   const st = await fsp.lstat(file).catch(() => undefined);
   if (st === undefined) return safeWriteFile(jailRoot, file, content, mode);
@@ -117,7 +132,12 @@ export async function safeReadFile(jailRoot: string, file: string): Promise<stri
  * over the old entry, so a planted link or hard link is replaced, never
  * written through. Without `overwrite`, entries already there are kept.
  */
-export async function safeCopyTree(jailRoot: string, from: string, to: string, overwrite: boolean): Promise<void> {
+export async function safeCopyTree(
+  jailRoot: string,
+  from: string,
+  to: string,
+  overwrite: boolean,
+): Promise<void> {
   await assertPlainPath(jailRoot, to);
   await fsp.mkdir(posix.dirname(to), { recursive: true });
   const copy = async (src: string, dst: string): Promise<void> => {
@@ -130,7 +150,8 @@ export async function safeCopyTree(jailRoot: string, from: string, to: string, o
         await fsp.chmod(dst, sst.mode & 0o7777);
       } else if (dst0.isSymbolicLink()) refuse(dst, "it is a symbolic link inside the jail");
       else if (!dst0.isDirectory()) refuse(dst, "it is not a directory");
-      for (const name of (await fsp.readdir(src)).sort()) await copy(posix.join(src, name), posix.join(dst, name));
+      for (const name of (await fsp.readdir(src)).sort())
+        await copy(posix.join(src, name), posix.join(dst, name));
       return;
     }
     if (dst0 !== undefined) {

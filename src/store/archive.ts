@@ -284,7 +284,15 @@ export function checkJailArchive(
   for (const word of (packages ?? "").split(/[\s,]+/).filter((w) => w !== ""))
     if (!/^[A-Za-z0-9][A-Za-z0-9+._@/-]{0,199}$/.test(word))
       refuse(`its package list ${shown(packagesPath)} holds ${shown(word)}, which is not a package name`);
-  return { name, recordFile, record, zone, rootPath, status: statusFromFileName(recordFile).status, packages };
+  return {
+    name,
+    recordFile,
+    record,
+    zone,
+    rootPath,
+    status: statusFromFileName(recordFile).status,
+    packages,
+  };
 }
 
 /**

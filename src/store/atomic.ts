@@ -22,7 +22,11 @@ export async function writeFileAtomic(path: string, content: string | Buffer, mo
   const prefix = `.${basename(path)}.qjail-tmp-`;
   await clearStaleTemporaries(dir, prefix);
   const tmp = join(dir, `${prefix}${process.pid}-${randomBytes(4).toString("hex")}`);
-  const fh = await fsp.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
+  const fh = await fsp.open(
+    tmp,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    mode,
+  );
   try {
     try {
       await fh.writeFile(content);

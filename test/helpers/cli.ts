@@ -56,7 +56,10 @@ export function tempDir(prefix = "qjail-test-"): { dir: string; cleanup: () => v
 }
 
 /** Lay out files from an object literal: {"usr/local/etc/qjail.local/www": "name=\"www\"\n"}. */
-export function testdir(files: Record<string, string>, prefix?: string): { dir: string; cleanup: () => void } {
+export function testdir(
+  files: Record<string, string>,
+  prefix?: string,
+): { dir: string; cleanup: () => void } {
   const t = tempDir(prefix);
   for (const [rel, content] of Object.entries(files)) {
     const p = join(t.dir, rel);

@@ -214,11 +214,7 @@ jail with 'qjail create -a ARCHIVE -i SIZE NAME'). Archives made here hold the .
       const jailLayout = hostLayout(info.zone);
       // A marker without a record: a restore (or create) of this name was killed; its leftovers are replaced.
       const interrupted = !clash && existsSync(P(creatingMarker(jailLayout, info.name)));
-      if (
-        clash ||
-        (existsSync(P(info.rootPath)) && !interrupted) ||
-        jobs.some((j) => j.name === info.name)
-      ) {
+      if (clash || (existsSync(P(info.rootPath)) && !interrupted) || jobs.some((j) => j.name === info.name)) {
         throw new UsageError(
           "QJ1628",
           `jail ${shown(info.name)} already exists${clash ? "" : ` (${info.rootPath} is there, or it is restored twice)`}`,
@@ -255,7 +251,9 @@ jail with 'qjail create -a ARCHIVE -i SIZE NAME'). Archives made here hold the .
         if (steps) human.write(formatPlan({ title: `prepare ${job.name}`, steps: steps.prepare }));
         write(human, line);
         if (steps)
-          human.write(formatPlan({ title: `put ${job.name} in place`, steps: [...steps.place, ...steps.commit] }));
+          human.write(
+            formatPlan({ title: `put ${job.name} in place`, steps: [...steps.place, ...steps.commit] }),
+          );
         outcomes.push({
           name: job.name,
           archive: job.archive,
