@@ -435,6 +435,8 @@ export async function main(
       io.out(`regression: ${lost.length} test(s) listed in ${check} no longer pass: ${lost.join(" ")}`);
       return 1;
     }
+    // CI reads the verdict from this line: the known failures above are not regressions.
+    io.out(`check: every test listed in ${check} still passes (no regression)`);
   }
   return 0;
 }

@@ -142,7 +142,10 @@ test("--check fails only when a listed test stops passing; --update writes the p
     `qjail-conformance-lists-${process.pid}-`,
   );
   try {
-    assert.equal((await runner(["--check", join(lists.dir, "good.txt")])).code, 0);
+    const good = await runner(["--check", join(lists.dir, "good.txt")]);
+    assert.equal(good.code, 0);
+    assert.match(good.lines.at(-1) ?? "", /still passes \(no regression\)$/);
+    assert.equal(good.lines.at(-2), "6 passed, 1 failed");
     const bad = await runner(["--check", join(lists.dir, "bad.txt")]);
     assert.equal(bad.code, 1);
     assert.match(bad.lines.at(-1) ?? "", /no longer pass: f2$/);
