@@ -178,7 +178,10 @@ trap 'exit 0' TERM
 : >/run/qjail.rc-done
 while :; do
 	sleep 3600 &
-	wait
+	wait $!
+	# 126/127: sleep itself is gone (the jail's tree was removed under it); nothing
+	# can run here any more, and looping would spin. Ending PID 1 ends the jail.
+	case $? in 126 | 127) exit 1 ;; esac
 done
 `;
 
