@@ -1,4 +1,4 @@
-import { promises as fsp } from "node:fs";
+import { promises as fsp, renameSync } from "node:fs";
 import type { FirewallModel } from "../../core/exposure.js";
 import type { HostConfig } from "../../core/hostconfig.js";
 import { physical } from "../../core/paths.js";
@@ -297,8 +297,7 @@ export async function runScript(script: FreebsdScript, ctx: LoadContext, runner:
   for (const f of script.files)
     await applyStep({ kind: "writeFile", path: f.path + NEW, content: f.content, mode: 0o644 }, fileOpts);
   if (!ctx.runCommands) {
-    for (const f of script.files)
-      await applyStep({ kind: "rename", from: f.path + NEW, to: f.path }, fileOpts);
+    commitStaged(script, ctx.root);
     return;
   }
   for (const argv of script.validate) {
@@ -336,7 +335,16 @@ export async function runScript(script: FreebsdScript, ctx: LoadContext, runner:
       throw new FirewallLoadError(`${problem}; the previous rules were loaded again`, "verify");
     }
   }
-  for (const f of script.files) await applyStep({ kind: "rename", from: f.path + NEW, to: f.path }, fileOpts);
+  commitStaged(script, ctx.root);
+}
+
+/**
+ * Put every staged file in place with back-to-back rename(2) calls and no
+ * await between them, so a crash can split the set only inside a few
+ * microseconds rather than across thread-pool round trips.
+ */
+function commitStaged(script: FreebsdScript, root: string): void {
+  for (const f of script.files) renameSync(physical(root, f.path + NEW), physical(root, f.path));
 }
 
 export function createFreebsdFirewallLoader(

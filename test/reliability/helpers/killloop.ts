@@ -61,6 +61,13 @@ export interface KillLoopResult {
 
 /** Files that are not state: the host lock (proper-lockfile's lock directory and its target). */
 const NOT_STATE = /^var\/run\/qjail\.lock/;
+/**
+ * qjail's own temporaries: an atomic write's `.NAME.qjail-tmp-PID-RAND` and a
+ * firewall file staged as `NAME.qjail-new`. They are not configuration an
+ * admin reads, and the next run removes them, which the loop checks on the
+ * whole root after recovery; right after a kill they are not a mixture.
+ */
+const QJAIL_TEMPORARY = /(?:^|\/)\.[^/]*\.qjail-tmp-[^/]*$|\.qjail-new$/;
 
 const RECORD_DIR = /^usr\/local\/etc\/qjail\.(?:local(?:\.[^/]+)?|global)\/([^/]+)$/;
 const PER_JAIL_FILE = /^usr\/local\/etc\/qjail\.(?:config|fstab(?:\.[^/]+)?|expose|packages)\/([^/]+)$/;
@@ -94,6 +101,7 @@ export function stateDigest(
   for (const [k, v] of all) {
     // Directories carry no state of their own (an empty qjail.expose/ shows nothing anywhere).
     if (v.startsWith("dir ")) continue;
+    if (QJAIL_TEMPORARY.test(k)) continue;
     const m = PER_JAIL_FILE.exec(k);
     if (m && !recorded.has(m[1] as string)) continue;
     out.set(k, v);
