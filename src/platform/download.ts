@@ -115,14 +115,14 @@ function get<T>(url: string, idleMs: number, body: Body<T>, redirects = 0): Prom
         );
         return;
       }
-      body(res).then(resolve, (e: unknown) => reject(toDownloadError(e, url)));
+      body(res).then(resolve, (e: unknown) => reject(asDownloadError(e, url)));
     });
     req.setTimeout(idleMs, () => req.destroy(new Error(`no data for ${idleMs / 1000} s`)));
-    req.on("error", (e) => reject(toDownloadError(e, url)));
+    req.on("error", (e) => reject(asDownloadError(e, url)));
   });
 }
 
-function toDownloadError(e: unknown, url: string): unknown {
+function asDownloadError(e: unknown, url: string): unknown {
   if (e instanceof UsageError) return e;
   return new UsageError(
     "QJ1510",

@@ -2,7 +2,7 @@
  * Pieces of grammar ipf.conf and ipnat.conf share: numbers, ports, host names,
  * addresses with masks, port comparisons.
  */
-import type { AddressMatch, CidrAddress, Family, PortMatch } from "../ast.js";
+import type { AddressMatch, CidrAddress, Family, PortMatch, VariableAssignment } from "../ast.js";
 import {
   allOnes,
   makeCidr,
@@ -13,7 +13,7 @@ import {
   familyBits,
 } from "./address.js";
 import { IpfDiagnosticCode } from "./diagnostics.js";
-import { Cursor, ParseError, type Token } from "./lexer.js";
+import { Cursor, DiagnosticSink, logicalLines, ParseError, type LogicalLine, type Token } from "./lexer.js";
 import { SERVICE_PORTS } from "./tables.js";
 
 /** Options both parsers take. */
@@ -295,4 +295,28 @@ export function parseMaskToken(tok: Token, family: Family, allowPrefix: boolean)
 
 export function isCidr(a: AddressMatch): a is CidrAddress {
   return a.kind === "cidr";
+}
+
+/**
+ * The start both parsers share: a diagnostic sink, host names, and the text cut
+ * into logical lines with variables substituted; each `name = "value";`
+ * assignment is kept as a statement, in file order, for tools.
+ */
+export function beginParse(
+  text: string,
+  opts: ParseOptions,
+): { sink: DiagnosticSink; resolver: HostResolver; lines: LogicalLine[]; assignments: VariableAssignment[] } {
+  const sink = new DiagnosticSink(text);
+  const variables = new Map(Object.entries(opts.variables ?? {}));
+  const assignments: VariableAssignment[] = [];
+  const lines = logicalLines(text, variables, sink, (a) => {
+    const { line, column } = sink.index.position(a.offset);
+    assignments.push({
+      kind: "variable",
+      span: { offset: a.offset, length: a.length, line, column },
+      name: a.name,
+      value: a.value,
+    });
+  });
+  return { sink, resolver: new HostResolver(opts.hosts), lines, assignments };
 }

@@ -26,6 +26,7 @@ import type {
 } from "../ast.js";
 import { makeCidr, parseAddressText, parseDottedQuad, parseIpv6, prefixToMask, allOnes } from "./address.js";
 import {
+  beginParse,
   HostResolver,
   parseBraceList,
   parseHostWithMask,
@@ -37,7 +38,6 @@ import { IpfDiagnosticCode, type IpfDiagnostic } from "./diagnostics.js";
 import {
   Cursor,
   DiagnosticSink,
-  logicalLines,
   ParseError,
   spanSince,
   splitStatements,
@@ -132,20 +132,9 @@ function emptyRule(span: FilterRule["span"]): FilterRule {
 }
 
 export function parseIpfText(text: string, opts: ParseOptions = {}): IpfParseResult {
-  const sink = new DiagnosticSink(text);
-  const variables = new Map(Object.entries(opts.variables ?? {}));
-  const resolver = new HostResolver(opts.hosts);
-  const statements: IpfStatement[] = [];
+  const { sink, resolver, lines, assignments } = beginParse(text, opts);
+  const statements: IpfStatement[] = [...assignments];
   const rules: FilterRule[] = [];
-  const lines = logicalLines(text, variables, sink, (a) => {
-    const { line, column } = sink.index.position(a.offset);
-    statements.push({
-      kind: "variable",
-      span: { offset: a.offset, length: a.length, line, column },
-      name: a.name,
-      value: a.value,
-    });
-  });
   // Statements are appended in the order lines appear; assignments were
   // pushed while lines were cut, so sort the merged list by offset at the end.
   // `;` ends a rule, so one line may hold several (`pass in all; block out all`).

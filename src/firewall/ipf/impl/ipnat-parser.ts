@@ -22,6 +22,7 @@ import type {
 } from "../ast.js";
 import { allOnes, formatAddress, makeCidr } from "./address.js";
 import {
+  beginParse,
   HostResolver,
   parseHostWithMask,
   parseNumber,
@@ -30,15 +31,7 @@ import {
   type ParseOptions,
 } from "./common.js";
 import { IpfDiagnosticCode, type IpfDiagnostic } from "./diagnostics.js";
-import {
-  Cursor,
-  DiagnosticSink,
-  logicalLines,
-  ParseError,
-  spanSince,
-  splitStatements,
-  type Token,
-} from "./lexer.js";
+import { Cursor, DiagnosticSink, ParseError, spanSince, splitStatements, type Token } from "./lexer.js";
 import { PROTOCOL_NUMBERS, TAG_LENGTH } from "./tables.js";
 
 export interface IpnatParseResult {
@@ -70,20 +63,9 @@ function emptyOptions(): NatOptions {
 }
 
 export function parseIpnatText(text: string, opts: ParseOptions = {}): IpnatParseResult {
-  const sink = new DiagnosticSink(text);
-  const variables = new Map(Object.entries(opts.variables ?? {}));
-  const resolver = new HostResolver(opts.hosts);
-  const statements: IpnatStatement[] = [];
+  const { sink, resolver, lines, assignments } = beginParse(text, opts);
+  const statements: IpnatStatement[] = [...assignments];
   const rules: NatRule[] = [];
-  const lines = logicalLines(text, variables, sink, (a) => {
-    const { line, column } = sink.index.position(a.offset);
-    statements.push({
-      kind: "variable",
-      span: { offset: a.offset, length: a.length, line, column },
-      name: a.name,
-      value: a.value,
-    });
-  });
   for (const line of lines) {
     // Several rules may share a line when each ends with ";".
     for (const tokens of splitStatements(line.tokens)) {
