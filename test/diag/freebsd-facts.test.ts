@@ -43,21 +43,27 @@ test("FreeBSD facts from the page's debug commands: per-jail sockstat, ipfstat -
   const t = testdir({ "usr/jails/www/etc/resolv.conf": "nameserver 192.0.2.53\n" });
   try {
     const host = recordedHost({
-      "sockstat -46l -j 2": readFileSync(
+      "/usr/bin/sockstat -46l -j 2": readFileSync(
         join(SHARED, "fixtures/freebsd/sockstat-4-jail-bastille-readme-1.txt"),
         "utf8",
       ).replace(/10\.0\.0\.10:53/g, "10.0.0.3:80"),
-      "sockstat -46l": readFileSync(join(SHARED, "fixtures/freebsd/sockstat-46l-inspec-1.txt"), "utf8"),
-      "sysrc -n ipfilter_enable": "YES\n",
-      "sysrc -n ipnat_enable": "NO\n",
-      "ipf -V": "ipf: IP Filter: v5.1.2 (592)\nKernel: IP Filter: v5.1.2\nRunning: yes\n",
-      "ipfstat -hni":
+      "/usr/bin/sockstat -46l": readFileSync(
+        join(SHARED, "fixtures/freebsd/sockstat-46l-inspec-1.txt"),
+        "utf8",
+      ),
+      "/usr/sbin/sysrc -n ipfilter_enable": "YES\n",
+      "/usr/sbin/sysrc -n ipnat_enable": "NO\n",
+      "/sbin/ipf -V": "ipf: IP Filter: v5.1.2 (592)\nKernel: IP Filter: v5.1.2\nRunning: yes\n",
+      "/sbin/ipfstat -R -hni":
         "31 @1 pass in quick on em0 proto tcp from any to 10.0.0.3/32 port = 80 flags S/FSRPAU keep state\n",
-      "ipnat -lhd":
+      "/sbin/ipnat -lhd":
         "List of active MAP/Redirect filters:\n31 rdr em0 0.0.0.0/0 port 6188 -> 10.0.0.3 port 80 tcp\n\nList of active sessions:\n",
-      "sysctl -n net.inet.ip.forwarding": "0\n",
-      "netstat -rn -f inet": readFileSync(join(SHARED, "fixtures/freebsd/netstat-r-jc-1.txt"), "utf8"),
-      "ifconfig em0 inet": IFCONFIG,
+      "/sbin/sysctl -n net.inet.ip.forwarding": "0\n",
+      "/usr/bin/netstat -rn -f inet": readFileSync(
+        join(SHARED, "fixtures/freebsd/netstat-r-jc-1.txt"),
+        "utf8",
+      ),
+      "/sbin/ifconfig em0 inet": IFCONFIG,
     });
     const facts = await gatherFreebsdFacts(
       {
@@ -113,14 +119,14 @@ test("FreeBSD facts from the page's debug commands: per-jail sockstat, ipfstat -
       .sort();
     // ipnat_enable="NO" and lo1 unrouted; forwarding is not needed for jails on the host's own lo1
     assert.deepEqual(codes, ["QJ5303", "QJ5308"]);
-    assert.ok(host.calls.includes("sockstat -46l -j 2"));
+    assert.ok(host.calls.includes("/usr/bin/sockstat -46l -j 2"));
   } finally {
     t.cleanup();
   }
 });
 
 test("FreeBSD facts without IPFilter installed: doctor says to install/enable it", async () => {
-  const host = recordedHost({}, ["ipf", "ipfstat", "ipnat"]);
+  const host = recordedHost({}, ["/sbin/ipf", "/sbin/ipfstat", "/sbin/ipnat"]);
   const facts = await gatherFreebsdFacts(
     {
       root: "/nonexistent-qjail-root",
@@ -141,13 +147,14 @@ test("FreeBSD facts without IPFilter installed: doctor says to install/enable it
 
 test("FreeBSD facts on ipfw: allow-rule packets attributed to the exposure, a missing redirect is not live", async () => {
   const host = recordedHost({
-    "sysrc -n firewall_enable": "YES\n",
-    "sysrc -n firewall_nat_enable": "YES\n",
-    "ipfw nat 80 show config":
+    "/usr/sbin/sysrc -n firewall_enable": "YES\n",
+    "/usr/sbin/sysrc -n firewall_nat_enable": "YES\n",
+    "/sbin/sysctl -n net.inet.ip.fw.one_pass": "0\n",
+    "/sbin/ipfw nat 80 show config":
       "ipfw nat 80 config if em0 same_ports unreg_only reset redirect_port tcp 10.0.0.3:80 6188\n",
-    "ipfw show 1000-1099":
+    "/sbin/ipfw show 1000-1099":
       "01000 9 540 nat 80 ip4 from any to any in recv em0\n01001 0 0 allow tcp from any to 10.0.0.2 22 in recv em0\n01002 42 2520 allow tcp from any to 10.0.0.3 80 in recv em0\n",
-    "ifconfig em0 inet": IFCONFIG,
+    "/sbin/ifconfig em0 inet": IFCONFIG,
   });
   const exposure = (jail: string, pub: number, port: number) => ({
     jail,
@@ -184,13 +191,13 @@ test("FreeBSD facts on ipfw: allow-rule packets attributed to the exposure, a mi
 
 test("the public address from ifconfig, and none when the interface has no inet line", async () => {
   assert.equal(
-    await freebsdPublicAddress("em0", recordedHost({ "ifconfig em0 inet": IFCONFIG }).runner),
+    await freebsdPublicAddress("em0", recordedHost({ "/sbin/ifconfig em0 inet": IFCONFIG }).runner),
     "198.51.100.1",
   );
   assert.equal(
     await freebsdPublicAddress(
       "em1",
-      recordedHost({ "ifconfig em1 inet": "em1: flags=8802<BROADCAST> mtu 1500\n" }).runner,
+      recordedHost({ "/sbin/ifconfig em1 inet": "em1: flags=8802<BROADCAST> mtu 1500\n" }).runner,
     ),
     undefined,
   );

@@ -106,7 +106,12 @@ vnet jails still used the numbers.`,
       const selected = names.length > 0 || leftovers.length === 0 ? selectJails(state.jails, names) : [];
       const plan = planDelete(state, selected, { all, leftovers });
       if (inv.global.dryRun) {
-        printPlan(inv, plan);
+        // Show what removing each tree runs on this platform (FreeBSD: mount -p, chflags).
+        const expand = (s: Step): Step[] =>
+          s.kind === "remove" && s.recursive === true && plan.jailTrees.includes(s.path)
+            ? (rt.platform.planRemoveJailTree?.(s.path) ?? [s])
+            : [s];
+        printPlan(inv, { ...plan, steps: plan.steps.flatMap(expand) });
         return 0;
       }
       const targets = [

@@ -1,4 +1,4 @@
-import { promises as fsp, readlinkSync } from "node:fs";
+import { promises as fsp, closeSync, fstatSync, openSync, readlinkSync } from "node:fs";
 import { spawn } from "node:child_process";
 import type { Writable } from "node:stream";
 import type { Plan, Step } from "../../core/plan.js";
@@ -14,8 +14,14 @@ import { parseJlsJson } from "./jls.js";
 import { parseRouteGetInterface } from "./route.js";
 import { FREEBSD } from "./programs.js";
 import {
+  BUSY_RETRY_SECONDS,
+  DYING_WAIT_SECONDS,
   JID,
   MD_UNIT,
+  attachedImageUnit,
+  imagePath,
+  planRemoveJailTree,
+  type StepHook,
   deviceLinkPath,
   imageReleaseSteps,
   isImageJail,
@@ -42,6 +48,8 @@ export interface FreebsdPlatformOptions {
    * temporary root with a fake runner to follow a whole start or stop.
    */
   live?: boolean;
+  /** Milliseconds between polls of a dying jail or a busy unmount (1000; tests use less). */
+  pollMs?: number;
 }
 
 /**
@@ -57,6 +65,7 @@ export function createFreebsdPlatform(
   opts: FreebsdPlatformOptions = {},
 ): Platform & {
   removeJailTree(rootPath: string): Promise<void>;
+  planRemoveJailTree(rootPath: string): Step[];
 } {
   const live = opts.live ?? root === "/";
   const env = opts.env ?? {};
@@ -86,10 +95,15 @@ export function createFreebsdPlatform(
     return r.stdout;
   }
 
-  async function applyFreebsdStep(step: Step): Promise<void> {
+  async function applyFreebsdStep(step: Step, links: Map<string, string> = new Map()): Promise<void> {
     if (step.kind === "copyTree") {
       if (step.inJail) await assertPlainPath(physical(root, step.inJail), physical(root, step.to));
-      await copyTreePreserving(physical(root, step.from), physical(root, step.to), step.overwrite ?? false);
+      await copyTreePreserving(
+        physical(root, step.from),
+        physical(root, step.to),
+        step.overwrite ?? false,
+        links,
+      );
       return;
     }
     if (step.kind === "run") {
@@ -102,9 +116,82 @@ export function createFreebsdPlatform(
     await applyStep(step, { root, runCommands: false });
   }
 
-  /** Execute a plan from ./plans.ts, feeding captured values into later steps. */
-  async function execute(plan: Plan): Promise<void> {
-    const values = new Map<string, string>();
+  const pollMs = opts.pollMs ?? 1000;
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+  /** Run a hooked step: capture its value, refuse, wait or retry as its hook says. */
+  async function runHooked(
+    step: Step & { kind: "run" },
+    hook: StepHook,
+    values: Map<string, string>,
+    jail: JailSpec | undefined,
+    tree?: string,
+  ): Promise<void> {
+    const failed = (r: RunResult): Error =>
+      new Error(`${step.argv.join(" ")} exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
+    if (hook === "wait-until-gone") {
+      // jls -d -j NAME exits 0 while the jail exists, dying or not.
+      for (let waited = 0; ; waited += pollMs) {
+        const r = await run(step.argv);
+        if (r.code !== 0) return;
+        if (waited >= DYING_WAIT_SECONDS * 1000)
+          throw new UsageError(
+            "QJ1408",
+            `jail ${shown(jail?.name ?? "")} is still dying after ${DYING_WAIT_SECONDS} s, so its image cannot be unmounted`,
+            `Sockets in TIME_WAIT keep a removed jail; wait and run 'qjail stop ${jail?.name ?? ""}' again, or look at 'jls -d'.`,
+          );
+        await sleep(pollMs);
+      }
+    }
+    if (hook === "retry-while-busy") {
+      for (let waited = 0; ; waited += pollMs) {
+        const r = await run(step.argv);
+        if (r.code === 0) return;
+        if (!/busy/i.test(r.stderr) || waited >= BUSY_RETRY_SECONDS * 1000) throw failed(r);
+        await sleep(pollMs);
+      }
+    }
+    const r = await run(step.argv);
+    if (r.code !== 0) throw failed(r);
+    const value = r.stdout.trim();
+    if (hook === "refuse-if-mounted") {
+      const inside = parseMountPoints(r.stdout).filter(
+        (m) => tree !== undefined && (m === tree || m.startsWith(`${tree}/`)),
+      );
+      if (inside.length > 0)
+        throw new UsageError(
+          "QJ1405",
+          `refusing to remove ${shown(tree ?? "")}: ${shown(inside[0] as string)} is still mounted`,
+          "Stop the jail (qjail stop) or unmount it, then try again.",
+        );
+    } else if (hook === "refuse-if-attached") {
+      const unit = jail ? attachedImageUnit(r.stdout, imagePath(jail)) : undefined;
+      if (unit && jail)
+        throw new UsageError(
+          "QJ1406",
+          `the image of jail ${shown(jail.name)} is attached already as ${unit}; mounting it again through a second md unit would corrupt it`,
+          `Release it first (a stop that did not finish?): umount ${jail.rootPath}; mdconfig -d -u ${unit}; rm -f ${deviceLinkPath(jail)}`,
+        );
+    } else if (hook === "capture-md-unit") {
+      if (!/^md\d+$/.test(value)) throw new Error(`mdconfig printed ${shown(value)}, not an md unit`);
+      values.set(MD_UNIT, value);
+    } else {
+      if (!/^\d+$/.test(value)) throw new Error(`jls printed ${shown(value)}, not a JID`);
+      values.set(JID, value);
+    }
+  }
+
+  /**
+   * Execute a plan from ./plans.ts, feeding captured values into later
+   * steps. Returns the values captured (also on failure, in `captured`).
+   */
+  async function execute(
+    plan: Plan,
+    jail?: JailSpec,
+    captured: Map<string, string> = new Map(),
+    tree?: string,
+  ): Promise<Map<string, string>> {
+    const values = captured;
     const fill = (s: string): string => {
       let out = s;
       for (const [k, v] of values) out = out.split(k).join(v);
@@ -121,20 +208,12 @@ export function createFreebsdPlatform(
       const filled = JSON.parse(fill(JSON.stringify(step))) as Step;
       const hook = stepHook(step);
       if (filled.kind === "run" && hook) {
-        const r = await run(filled.argv);
-        if (r.code !== 0) throw new Error(`${filled.argv.join(" ")} exited ${r.code}: ${r.stderr.trim()}`);
-        const value = r.stdout.trim();
-        if (hook === "capture-md-unit") {
-          if (!/^md\d+$/.test(value)) throw new Error(`mdconfig printed ${shown(value)}, not an md unit`);
-          values.set(MD_UNIT, value);
-        } else {
-          if (!/^\d+$/.test(value)) throw new Error(`jls printed ${shown(value)}, not a JID`);
-          values.set(JID, value);
-        }
+        await runHooked(filled, hook, values, jail, tree);
         continue;
       }
       await applyFreebsdStep(filled);
     }
+    return values;
   }
 
   /** The md unit an image jail is attached as, from its `<root>.device` link. */
@@ -157,10 +236,12 @@ export function createFreebsdPlatform(
      */
     async apply(plan: Plan): Promise<void> {
       const total = plan.steps.length;
+      // Hard links between the trees one plan copies (update -b) are kept too.
+      const links = new Map<string, string>();
       for (const [i, step] of plan.steps.entries()) {
         crashPoint(`step:${i}`);
         if (!live) echo(step);
-        await applyFreebsdStep(step);
+        await applyFreebsdStep(step, links);
       }
       crashPoint(`step:${total}`);
     },
@@ -202,58 +283,53 @@ export function createFreebsdPlatform(
     },
     planStart: (jail: JailSpec) => planFreebsdStart(jail),
     async start(jail: JailSpec): Promise<void> {
+      if (live && isImageJail(jail)) {
+        const unit = attachedUnit(jail);
+        if (unit !== undefined)
+          throw new UsageError(
+            "QJ1407",
+            `jail ${shown(jail.name)}'s image is still attached as ${unit} (${deviceLinkPath(jail)} exists): a stop did not finish`,
+            `Stop it again to release the image: qjail stop ${jail.name}`,
+          );
+      }
+      const captured = new Map<string, string>();
       try {
-        await execute(planFreebsdStart(jail));
+        await execute(planFreebsdStart(jail), jail, captured);
       } catch (e) {
-        // Leave no image attached behind a jail that did not start (qjail does the same clean-up).
-        if (live && isImageJail(jail)) {
-          const unit = attachedUnit(jail);
-          if (unit)
-            await execute({ title: "release image", steps: imageReleaseSteps(jail, unit) }).catch(
-              () => undefined,
-            );
-        }
+        // Release the image this start attached (never one attached before it).
+        const unit = captured.get(MD_UNIT);
+        if (live && unit !== undefined)
+          await execute({ title: "release image", steps: imageReleaseSteps(jail, unit) }, jail).catch(
+            () => undefined,
+          );
         throw e;
       }
     },
     planStop: (jail: JailSpec) => planFreebsdStop(jail, attachedUnit(jail)),
     async stop(jail: JailSpec): Promise<void> {
-      await execute(planFreebsdStop(jail, attachedUnit(jail)));
+      await execute(planFreebsdStop(jail, attachedUnit(jail)), jail);
     },
-    planConsole: (jail: JailSpec, req: ConsoleRequest) => planFreebsdConsole(jail, req),
+    planConsole: (jail: JailSpec, req: ConsoleRequest) =>
+      planFreebsdConsole(jail, req, process.stdin.isTTY === true),
     async console(jail: JailSpec, req: ConsoleRequest): Promise<number> {
-      const step = planFreebsdConsole(jail, req).steps[0];
+      const terminal = process.stdin.isTTY === true;
+      const step = planFreebsdConsole(jail, req, terminal).steps[0];
       if (step?.kind !== "run") throw new Error("internal: console plan has no command");
       if (!live) {
         echo(step);
         return 0;
       }
-      const [cmd, ...args] = step.argv as [string, ...string[]];
-      return new Promise((resolve, reject) => {
-        const child = spawn(cmd, args, { stdio: "inherit" });
-        child.on("error", reject);
-        child.on("close", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
-      });
+      return runConsole(step.argv, terminal);
     },
-    /**
-     * Remove a jail's tree (delete): refuse while anything is mounted under
-     * it (`mount -p`), because rm through an rw nullfs mount destroys the
-     * source; then clear file flags (base.txz ships schg files) and remove.
-     */
+    planRemoveJailTree: (rootPath: string) => planRemoveJailTree(rootPath),
+    /** Remove a jail's tree for delete: {@link planRemoveJailTree}'s steps. */
     async removeJailTree(rootPath: string): Promise<void> {
-      if (live) {
-        const mounts = parseMountPoints(await query([FREEBSD.mount, "-p"], undefined));
-        const inside = mounts.filter((m) => m === rootPath || m.startsWith(`${rootPath}/`));
-        if (inside.length > 0) {
-          throw new UsageError(
-            "QJ1405",
-            `refusing to remove ${shown(rootPath)}: ${shown(inside[0] as string)} is still mounted`,
-            "Stop the jail (qjail stop) or unmount it, then try again.",
-          );
-        }
-        await query([FREEBSD.chflags, "-R", "0", rootPath], undefined);
-      }
-      await applyStep({ kind: "remove", path: rootPath, recursive: true }, { root, runCommands: false });
+      await execute(
+        { title: `remove ${rootPath}`, steps: planRemoveJailTree(rootPath) },
+        undefined,
+        new Map(),
+        rootPath,
+      );
     },
   };
   return platform;
@@ -266,4 +342,92 @@ export function parseMountPoints(text: string): string[] {
     .map((l) => l.trim().split(/\s+/)[1])
     .filter((p): p is string => p !== undefined && p !== "")
     .map((p) => p.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+}
+
+/** The environment the console's programs start with: nothing of the admin's but TERM. */
+export function consoleEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  return { PATH: "/sbin:/bin:/usr/sbin:/usr/bin", TERM: env.TERM ?? "dumb" };
+}
+
+/**
+ * The stdio array entries 3.. for a console child: every descriptor open in
+ * this process above 2 (found by probing with fstat up to `limit`) is
+ * replaced by /dev/null in the child. Node marks its own descriptors
+ * close-on-exec, but one that qjail's caller left open without it (an
+ * admin's `exec 3< secret` in the shell that runs qjail) would otherwise
+ * reach the jail; the jail gets no descriptor of the host's but 0, 1, 2.
+ */
+export function shadowInheritedFds(limit = 4096): { stdio: (number | "ignore")[]; close: () => void } {
+  const open: number[] = [];
+  for (let fd = 3; fd < limit; fd++) {
+    try {
+      fstatSync(fd);
+      open.push(fd);
+    } catch {
+      // not open
+    }
+  }
+  if (open.length === 0) return { stdio: [], close: () => undefined };
+  const devNull = openSync("/dev/null", "r");
+  const max = Math.max(devNull, ...open);
+  const stdio: (number | "ignore")[] = [];
+  for (let fd = 3; fd <= max; fd++) stdio.push(open.includes(fd) || fd === devNull ? devNull : "ignore");
+  return { stdio, close: () => closeSync(devNull) };
+}
+
+/**
+ * Run the console's argv (see planFreebsdConsole). With a terminal, script(1)
+ * is the only program that gets it. Without one, the command runs in a new
+ * session (detached: setsid) with pipes, and qjail copies stdin to it and
+ * its output back, so the jail holds no descriptor of the caller's; SIGINT,
+ * SIGTERM and SIGHUP sent to qjail are passed on to it. In both cases every
+ * other descriptor is /dev/null in the child ({@link shadowInheritedFds})
+ * and the environment is {@link consoleEnv}.
+ */
+export function runConsole(
+  argv: readonly string[],
+  terminal: boolean,
+  io: {
+    stdin: NodeJS.ReadableStream;
+    stdout: NodeJS.WritableStream;
+    stderr: NodeJS.WritableStream;
+  } = process,
+): Promise<number> {
+  const [cmd, ...args] = argv as [string, ...string[]];
+  const extra = shadowInheritedFds();
+  return new Promise((resolve, reject) => {
+    if (terminal) {
+      const child = spawn(cmd, args, {
+        stdio: ["inherit", "inherit", "inherit", ...extra.stdio],
+        env: consoleEnv(),
+      });
+      extra.close();
+      child.on("error", reject);
+      child.on("close", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+      return;
+    }
+    const child = spawn(cmd, args, {
+      stdio: ["pipe", "pipe", "pipe", ...extra.stdio],
+      detached: true,
+      env: consoleEnv(),
+    });
+    extra.close();
+    const forward = (sig: NodeJS.Signals): void => void child.kill(sig);
+    const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+    for (const sig of signals) process.on(sig, forward);
+    child.stdin?.on("error", () => undefined);
+    if (child.stdin) io.stdin.pipe(child.stdin);
+    child.stdout?.pipe(io.stdout, { end: false });
+    child.stderr?.pipe(io.stderr, { end: false });
+    child.on("error", (e) => {
+      for (const sig of signals) process.off(sig, forward);
+      reject(e);
+    });
+    child.on("close", (code, signal) => {
+      for (const sig of signals) process.off(sig, forward);
+      if (child.stdin) io.stdin.unpipe(child.stdin);
+      io.stdin.pause();
+      resolve(code ?? (signal ? 128 : 1));
+    });
+  });
 }

@@ -16,7 +16,29 @@ import { FREEBSD } from "./programs.js";
 export const MD_UNIT = "%MD_UNIT%";
 export const JID = "%JID%";
 
-export type StepHook = "capture-md-unit" | "capture-jid";
+/**
+ * What the platform does with a step beyond running it once:
+ * - capture-md-unit / capture-jid: its output is a value later steps use;
+ * - refuse-if-attached: `mdconfig -l -v` must not list the image (a stop
+ *   that did not finish left it attached; mounting it again through a second
+ *   md unit would corrupt the file system);
+ * - wait-until-gone: repeated until `jls -d` no longer lists the jail (a
+ *   removed jail stays "dying" while sockets in TIME_WAIT hold it, and keeps
+ *   its root busy);
+ * - retry-while-busy: repeated while umount says the mount is busy;
+ * - refuse-if-mounted: `mount -p` must list nothing at or below the tree.
+ */
+export type StepHook =
+  | "capture-md-unit"
+  | "capture-jid"
+  | "refuse-if-attached"
+  | "wait-until-gone"
+  | "retry-while-busy"
+  | "refuse-if-mounted";
+
+/** How long the platform waits for a dying jail, and for a busy unmount (seconds, shown in plans). */
+export const DYING_WAIT_SECONDS = 120;
+export const BUSY_RETRY_SECONDS = 30;
 const hooks = new WeakMap<Step, StepHook>();
 
 /** What the platform must do with a step's output, if anything. */
@@ -43,8 +65,31 @@ export function deviceLinkPath(jail: JailSpec): string {
   return `${jail.rootPath}.device`;
 }
 
+/**
+ * Kernel modules a jail's jail.conf needs before `jail -c` reads it:
+ * allow.mount.tmpfs and allow.mount.zfs exist only while tmpfs.ko/zfs.ko is
+ * loaded (jail(8): "Kernel modules may add their own parameters, which only
+ * exist when the module is loaded"), and a reboot unloads what `config -t`
+ * loaded. `kldload -n` does nothing when the module is loaded or built in.
+ */
+export function moduleSteps(jail: JailSpec): Step[] {
+  const out: Step[] = [];
+  for (const [key, mod] of [
+    ["tmpfs", "tmpfs"],
+    ["zfs", "zfs"],
+  ] as const) {
+    if (jail.record[key] !== "")
+      out.push({
+        kind: "run",
+        argv: [FREEBSD.kldload, "-n", mod],
+        why: `allow.mount.${mod} exists only while ${mod}.ko is loaded`,
+      });
+  }
+  return out;
+}
+
 export function planFreebsdStart(jail: JailSpec): Plan {
-  const steps: Step[] = [];
+  const steps: Step[] = [...moduleSteps(jail)];
   if (isImageJail(jail)) steps.push(...imageAttachSteps(jail));
   steps.push({
     kind: "run",
@@ -79,12 +124,33 @@ export function planFreebsdStop(jail: JailSpec, unit?: string): Plan {
     },
     { kind: "remove", path: pidFilePath(jail.name) },
   ];
-  if (isImageJail(jail)) steps.push(...imageReleaseSteps(jail, unit ?? (jail.record.imagedevice || MD_UNIT)));
+  if (isImageJail(jail)) {
+    // The image's file system is the jail's root: a dying jail still holds it.
+    steps.push(
+      hooked(
+        {
+          kind: "run",
+          argv: [FREEBSD.jls, "-d", "-j", jail.name, "jid"],
+          why: `repeated until the jail is gone (at most ${DYING_WAIT_SECONDS} s): a dying jail keeps its root busy`,
+        },
+        "wait-until-gone",
+      ),
+    );
+    steps.push(...imageReleaseSteps(jail, unit ?? (jail.record.imagedevice || MD_UNIT)));
+  }
   return { title: `stop jail ${jail.name}`, steps, messages: [`Jail successfully stopped  ${jail.name}`] };
 }
 
 export function imageAttachSteps(jail: JailSpec): Step[] {
   return [
+    hooked(
+      {
+        kind: "run",
+        argv: [FREEBSD.mdconfig, "-l", "-v"],
+        why: `refuse if ${imagePath(jail)} is attached already`,
+      },
+      "refuse-if-attached",
+    ),
     hooked(
       {
         kind: "run",
@@ -100,24 +166,86 @@ export function imageAttachSteps(jail: JailSpec): Step[] {
 
 export function imageReleaseSteps(jail: JailSpec, unit: string): Step[] {
   return [
-    { kind: "run", argv: [FREEBSD.umount, jail.rootPath] },
+    hooked(
+      {
+        kind: "run",
+        argv: [FREEBSD.umount, jail.rootPath],
+        why: `retried while busy (at most ${BUSY_RETRY_SECONDS} s)`,
+      },
+      "retry-while-busy",
+    ),
     { kind: "run", argv: [FREEBSD.mdconfig, "-d", "-u", unit] },
     { kind: "remove", path: deviceLinkPath(jail) },
   ];
 }
 
 /**
+ * Removing a jail's tree (delete): refuse while anything is mounted at or
+ * below it (`mount -p`; rm through a read-write nullfs mount destroys the
+ * mount's source), clear the file flags base.txz sets (schg) without
+ * crossing into another file system (`chflags -x`), then remove it.
+ */
+export function planRemoveJailTree(rootPath: string): Step[] {
+  return [
+    hooked(
+      { kind: "run", argv: [FREEBSD.mount, "-p"], why: `refuse if anything is mounted below ${rootPath}` },
+      "refuse-if-mounted",
+    ),
+    { kind: "run", argv: [FREEBSD.chflags, "-x", "-R", "0", rootPath], why: "base.txz ships schg files" },
+    { kind: "remove", path: rootPath, recursive: true },
+  ];
+}
+
+/** The md unit `mdconfig -l -v` lists for `file` (lines: `md7  vnode  2048M  /path/file`), if any. */
+export function attachedImageUnit(mdconfigList: string, file: string): string | undefined {
+  for (const line of mdconfigList.split("\n")) {
+    const f = line.trim().split(/\s+/);
+    if (/^md\d+$/.test(f[0] ?? "") && f[1] === "vnode" && f.slice(3).join(" ") === file) return f[0];
+  }
+  return undefined;
+}
+
+/**
  * qjail's console: a root login (`login -f root`), a login as `-u user`, or
  * with `-c` the command itself (`jexec [-U user] name cmd…`, no banner).
  * A jail with a fib runs under `setfib <fib>`.
+ *
+ * The jail never gets the admin's terminal. On FreeBSD a process whose
+ * controlling terminal is the admin's may push input into it with TIOCSTI
+ * (sys/kern/tty.c asks for PRIV_TTY_STI only when the terminal is *not* the
+ * caller's controlling terminal), so jailed root could type commands into the
+ * admin's shell after the console returns, and any fd it keeps could read
+ * what the admin types next. So:
+ * - from a terminal, base's script(1) allocates a pty on the host and runs
+ *   jexec in a new session on the pty's slave (login_tty(3)); script copies
+ *   bytes between the admin's terminal and the pty's master, and the jail
+ *   holds only the slave, which dies with the session;
+ * - without a terminal (a pipe or a file on stdin), jexec runs in a new
+ *   session (setsid, no controlling terminal) with pipes for its stdio, and
+ *   qjail copies the bytes (see the platform's console()).
+ * `jexec -l` starts the command with a clean environment (HOME, SHELL, TERM,
+ * USER and the login class), so none of the admin's variables
+ * (SSH_AUTH_SOCK, tokens) reach the jail.
  */
-export function planFreebsdConsole(jail: JailSpec, req: ConsoleRequest): Plan {
+export function planFreebsdConsole(jail: JailSpec, req: ConsoleRequest, terminal: boolean): Plan {
   let argv: string[];
   if (req.command && req.command.length > 0) {
-    argv = [FREEBSD.jexec, ...(req.user ? ["-U", req.user] : []), jail.name, ...req.command];
+    argv = [FREEBSD.jexec, "-l", ...(req.user ? ["-U", req.user] : []), jail.name, ...req.command];
   } else {
-    argv = [FREEBSD.jexec, jail.name, FREEBSD.login, "-f", req.user ?? "root"];
+    argv = [FREEBSD.jexec, "-l", jail.name, FREEBSD.login, "-f", req.user ?? "root"];
   }
+  if (terminal) argv = [FREEBSD.script, "-q", "/dev/null", ...argv];
   if (jail.record.fib !== "") argv = [FREEBSD.setfib, jail.record.fib, ...argv];
-  return { title: `console of jail ${jail.name}`, steps: [{ kind: "run", argv }] };
+  return {
+    title: `console of jail ${jail.name}`,
+    steps: [
+      {
+        kind: "run",
+        argv,
+        why: terminal
+          ? "through a pty qjail's script(1) owns: the jail never gets this terminal"
+          : "in its own session with pipes: the jail never gets this terminal",
+      },
+    ],
+  };
 }
