@@ -155,6 +155,20 @@ describe("the npm package", () => {
     const help = ok(run(["help"]), "qjail help");
     assert.match(help, /^qjail help /m);
     assert.match(help, /expose/);
+    assert.match(ok(run(["help", "boot", "install"]), "qjail help boot install"), /rc\.d|systemd/);
+  });
+
+  test("the installed qjail puts its systemd units and rc.d scripts in place, naming its own link", () => {
+    const root = join(tmp.dir, "bootroot");
+    assert.match(
+      ok(run(["boot", "install", "--root", root, "--platform", "linux"]), "boot install"),
+      /Installed/,
+    );
+    const unit = readFileSync(join(root, "etc/systemd/system/qjail.service"), "utf8");
+    assert.ok(unit.includes(`ExecStart=${qjail} boot start`), unit);
+    ok(run(["boot", "install", "--root", root, "--platform", "freebsd"]), "boot install (FreeBSD)");
+    const rc = readFileSync(join(root, "usr/local/etc/rc.d/qjail"), "utf8");
+    assert.ok(rc.includes(`: \${qjail_program:="${qjail}"}`), rc);
   });
 
   test("the installed qjail installs, creates and lists jails under --root (FreeBSD plans)", () => {
