@@ -63,7 +63,13 @@ export function renderBootFile(shipped: string, program: string, version: string
 
 export interface BootInstallInput {
   init: InitSystem;
-  files: readonly { file: BootFile; content: string; existing: string | undefined }[];
+  files: readonly {
+    file: BootFile;
+    /** The file as the package ships it (what a FreeBSD port installs). */
+    shipped: string;
+    content: string;
+    existing: string | undefined;
+  }[];
   force: boolean;
   /** Run systemctl daemon-reload after writing (systemd on the real host). */
   reload: boolean;
@@ -71,18 +77,20 @@ export interface BootInstallInput {
 
 /**
  * The plan for `boot install`: write each file that is missing or differs.
- * A file at the target that qjail did not write (no marker) is the admin's:
- * refused without --force, so nothing is lost.
+ * A file at the target that qjail did not write (no marker, and not the
+ * shipped file as a port installs it) is the admin's: refused without
+ * --force, so nothing is lost.
  */
 export function planBootInstall(input: BootInstallInput): Plan {
   const steps: Step[] = [];
   const unchanged: string[] = [];
-  for (const { file, content, existing } of input.files) {
+  for (const { file, shipped, content, existing } of input.files) {
     if (existing === content) {
       unchanged.push(file.target);
       continue;
     }
-    if (existing !== undefined && !existing.includes(BOOT_MARKER) && !input.force)
+    const qjails = existing === undefined || existing === shipped || existing.includes(BOOT_MARKER);
+    if (!qjails && !input.force)
       throw new UsageError(
         "QJ1801",
         `${shown(file.target)} exists and was not written by 'qjail boot install'`,

@@ -23,6 +23,7 @@ import {
 import { join, resolve } from "node:path";
 import { REPO_ROOT, tempDir } from "../helpers/cli.js";
 import { buildBaseTxz } from "../helpers/base-txz.js";
+import { bootFiles } from "../../src/core/boot.js";
 
 /**
  * The size budget (CI fails past it). Today: ~55 files, ~410 kB packed,
@@ -148,6 +149,41 @@ describe("the npm package", () => {
         join(prefix, "lib/node_modules/qjail", page),
       );
     }
+  });
+
+  test("packaging/freebsd: pkg-plist lists exactly what the package installs; the Makefile matches", () => {
+    // What `npm i -g` really put in the prefix, in FreeBSD's layout (PREFIX=/usr/local).
+    const installed: string[] = ["bin/qjail"];
+    const walk = (dir: string, rel: string): void => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        if (e.isDirectory()) walk(join(dir, e.name), `${rel}/${e.name}`);
+        else installed.push(`${rel}/${e.name}`);
+      }
+    };
+    walk(join(prefix, "lib/node_modules/qjail"), "lib/node_modules/qjail");
+    for (const page of readdirSync(join(prefix, "share/man/man8")))
+      installed.push(`share/man/man8/${page}.gz`);
+    // The port installs the rc.d scripts where 'qjail boot install' puts them.
+    for (const f of bootFiles("rc.d")) installed.push(f.target.replace(/^\/usr\/local\//, ""));
+    const plist = readFileSync(join(REPO_ROOT, "packaging/freebsd/pkg-plist"), "utf8")
+      .split("\n")
+      .filter((l) => l !== "" && !l.startsWith("@comment"));
+    assert.deepEqual(
+      plist,
+      [...installed].sort(),
+      "regenerate it: node scripts/freebsd-plist.mjs > packaging/freebsd/pkg-plist",
+    );
+    const makefile = readFileSync(join(REPO_ROOT, "packaging/freebsd/Makefile"), "utf8");
+    const variable = (name: string): string =>
+      (new RegExp(`^${name}=\\s*((?:.*\\\\\\n)*.*)$`, "m").exec(makefile)?.[1] ?? "").replace(/\\\n/g, " ");
+    assert.equal(variable("DISTVERSION").trim(), manifest.version);
+    assert.match(variable("CONFLICTS_INSTALL"), /^qjail\b/);
+    assert.deepEqual(
+      variable("MAN8").split(/\s+/).filter(Boolean).sort(),
+      manifest.man.map((m) => m.replace(/^man\//, "")).sort(),
+    );
+    for (const f of ["pkg-descr", "pkg-message"])
+      assert.ok(existsSync(join(REPO_ROOT, "packaging/freebsd", f)), f);
   });
 
   test("the installed qjail runs outside the repository: --version and help", () => {

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, statSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { runCli, tempDir, treeDigest } from "../helpers/cli.js";
+import { REPO_ROOT, runCli, tempDir, treeDigest } from "../helpers/cli.js";
 import { buildBaseTxz } from "../helpers/base-txz.js";
 import { installedProgram } from "../../src/assets.js";
 import { BOOT_MARKER, bootSelection, renderBootFile } from "../../src/core/boot.js";
@@ -89,6 +89,12 @@ test("boot install (FreeBSD): the rc.d scripts, mode 555, naming the installed q
   const t = tempDir(`qjail-bootinst-${process.pid}-`);
   try {
     const g = ["--root", t.dir, "--platform", "freebsd"];
+    // A FreeBSD port (packaging/freebsd) installs the shipped script as it is: that one is qjail's too.
+    mkdirSync(join(t.dir, "usr/local/etc/rc.d"), { recursive: true });
+    writeFileSync(
+      join(t.dir, "usr/local/etc/rc.d/qjail"),
+      readFileSync(join(REPO_ROOT, "etc/rc.d/qjail"), "utf8"),
+    );
     const r = await runCli(["boot", "install", ...g]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /Installed \/usr\/local\/etc\/rc\.d\/qjail\n/);

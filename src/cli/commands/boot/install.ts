@@ -54,6 +54,7 @@ write is refused unless --force. --dry-run prints the files.`,
       });
       files.push({
         file,
+        shipped,
         content: renderBootFile(shipped, program, VERSION),
         existing: await readHostFile(global.root, file.target),
       });
