@@ -24,6 +24,9 @@ import { fwSyncCommand } from "./commands/fw/sync.js";
 import { fwShowCommand } from "./commands/fw/show.js";
 import { fwTraceCommand } from "./commands/fw/trace.js";
 import { fwLintCommand } from "./commands/fw/lint.js";
+import { bootInstallCommand } from "./commands/boot/install.js";
+import { bootStartCommand } from "./commands/boot/start.js";
+import { bootStopCommand } from "./commands/boot/stop.js";
 
 /**
  * Every qjail command, listed once, explicitly (no discovery at run time).
@@ -56,6 +59,9 @@ export const COMMANDS: readonly CommandDef[] = [
   fwShowCommand,
   fwTraceCommand,
   fwLintCommand,
+  bootInstallCommand,
+  bootStartCommand,
+  bootStopCommand,
 ];
 
 /** The commands whose path starts with these words and is longer (`fw` → fw setup, fw sync, …). */
