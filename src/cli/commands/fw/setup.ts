@@ -44,6 +44,7 @@ resulting files instead.`,
   ],
   options: { write: { type: "boolean" } },
   json: true,
+  mutates: (v) => v.write === true,
   async run(inv) {
     refuseOperands(
       inv.positionals,
