@@ -17,6 +17,4 @@ export interface Ctx {
   euid?: number;
 }
 
-export function write(stream: Writable, text: string): void {
-  stream.write(text.endsWith("\n") || text === "" ? text : text + "\n");
-}
+export { writeLine as write } from "../ops/io.js";
