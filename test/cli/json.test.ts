@@ -85,6 +85,7 @@ const READ_ONLY_FORMS: Record<string, () => string[]> = {
     "em0",
   ],
   "fw lint": () => ["fw", "lint", join(root.dir, "admin-ipf.rules")],
+  "boot install": () => ["boot", "install", "--dry-run"],
 };
 
 test("every command that declares --json has a read-only form here", () => {
