@@ -24,6 +24,8 @@ import { fwSyncCommand } from "./commands/fw/sync.js";
 import { fwShowCommand } from "./commands/fw/show.js";
 import { fwTraceCommand } from "./commands/fw/trace.js";
 import { fwLintCommand } from "./commands/fw/lint.js";
+import { applyCommand } from "./commands/apply.js";
+import { exportCommand } from "./commands/export.js";
 
 /**
  * Every qjail command, listed once, explicitly (no discovery at run time).
@@ -56,6 +58,8 @@ export const COMMANDS: readonly CommandDef[] = [
   fwShowCommand,
   fwTraceCommand,
   fwLintCommand,
+  applyCommand,
+  exportCommand,
 ];
 
 /** The commands whose path starts with these words and is longer (`fw` → fw setup, fw sync, …). */
