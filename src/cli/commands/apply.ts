@@ -3,9 +3,8 @@ import { posix } from "node:path";
 import { defineCommand } from "../command.js";
 import { write } from "../context.js";
 import { UsageError, shown } from "../../core/errors.js";
-import { parseSpec, specJsonSchema } from "../../core/spec.js";
 import { platformFor } from "../../platform/index.js";
-import { applySpec, type ApplyReport } from "../../ops/apply.js";
+import type { ApplyReport } from "../../ops/apply.js";
 import { jailRuntime } from "../jail-runtime.js";
 
 export const applyCommand = defineCommand({
@@ -82,6 +81,9 @@ the JSON Schema of the spec (share/schema/qjail-spec-1.json).`,
   json: true,
   async run(inv) {
     const { values: v, positionals } = inv;
+    // Loaded on use: the schema library and YAML parser cost every other command nothing.
+    const { parseSpec, specJsonSchema } = await import("../../core/spec.js");
+    const { applySpec } = await import("../../ops/apply.js");
     if (v.schema === true) {
       write(inv.ctx.stdout, JSON.stringify(specJsonSchema(), null, 2));
       return 0;

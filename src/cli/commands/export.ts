@@ -1,10 +1,8 @@
 import { defineCommand } from "../command.js";
 import { write } from "../context.js";
 import { refuseOperands } from "../command.js";
-import { formatSpecYaml } from "../../core/spec-export.js";
 import { validateZoneName } from "../../core/validate.js";
 import { platformFor } from "../../platform/index.js";
-import { exportHost } from "../../ops/export.js";
 import { VERSION } from "../../version.js";
 
 export const exportCommand = defineCommand({
@@ -32,6 +30,9 @@ by the spec and are left out with a warning on stderr; apply never prunes them.
   json: true,
   async run(inv) {
     refuseOperands(inv.positionals, "qjail export", "QJ7005", "Syntax: qjail export [-z zone] [--json]");
+    // Loaded on use, like apply's: YAML and the schema cost other commands nothing.
+    const { formatSpecYaml } = await import("../../core/spec-export.js");
+    const { exportHost } = await import("../../ops/export.js");
     const zone = inv.values.zone === undefined ? undefined : validateZoneName(String(inv.values.zone));
     const platform = platformFor(inv.global, { stderr: inv.ctx.stderr, env: inv.ctx.env });
     const { spec, skipped } = await exportHost(inv.global.root, zone, platform);
