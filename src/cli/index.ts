@@ -24,6 +24,9 @@ import { fwSyncCommand } from "./commands/fw/sync.js";
 import { fwShowCommand } from "./commands/fw/show.js";
 import { fwTraceCommand } from "./commands/fw/trace.js";
 import { fwLintCommand } from "./commands/fw/lint.js";
+import { bootInstallCommand } from "./commands/boot/install.js";
+import { bootStartCommand } from "./commands/boot/start.js";
+import { bootStopCommand } from "./commands/boot/stop.js";
 import { applyCommand } from "./commands/apply.js";
 import { exportCommand } from "./commands/export.js";
 
@@ -58,6 +61,9 @@ export const COMMANDS: readonly CommandDef[] = [
   fwShowCommand,
   fwTraceCommand,
   fwLintCommand,
+  bootInstallCommand,
+  bootStartCommand,
+  bootStopCommand,
   applyCommand,
   exportCommand,
 ];

@@ -310,7 +310,10 @@ test(
     );
     try {
       let rows = parseSs("");
-      for (let i = 0; i < 50 && !rows.some((r) => r.local.port === 8123); i++) {
+      // ss attributes a socket to its process by scanning /proc/*/fd, which can miss a process
+      // that is still starting: wait until the listener is both bound and attributed.
+      const ready = (r: (typeof rows)[number]) => r.local.port === 8123 && r.command !== "?";
+      for (let i = 0; i < 100 && !rows.some(ready); i++) {
         await new Promise((r) => setTimeout(r, 50));
         rows = parseSs(spawnSync("ip", ["netns", "exec", ns, "ss", "-Htlnp"], { encoding: "utf8" }).stdout);
       }
