@@ -1,5 +1,6 @@
 import { isMap, isScalar, LineCounter, parseDocument, type Node as YamlNode } from "yaml";
-import { z } from "zod";
+import * as z from "zod/mini";
+import { en } from "zod/locales";
 import { UsageError } from "./errors.js";
 import {
   FIREWALL_KINDS,
@@ -41,104 +42,93 @@ import {
 
 export const SPEC_VERSION = 1;
 
+// zod/mini with the English messages: the whole classic API would add 600 kB to the bundle.
+z.config(en());
+
+const opt = z.optional;
+const describe = <T extends z.ZodMiniType>(schema: T, text: string): T => schema.check(z.describe(text));
+const int = (min: number, max: number) => z.number().check(z.int(), z.minimum(min), z.maximum(max));
 const stringOrList = z.union([z.string(), z.array(z.string())]);
 const portOrRange = z.union([
-  z.number().int().min(1).max(65535),
-  z.string().regex(/^[0-9]{1,5}(-[0-9]{1,5})?$/, "a port or a range like 8000-8010"),
+  int(1, 65535),
+  z.string().check(z.regex(/^[0-9]{1,5}(-[0-9]{1,5})?$/, "expected a port or a range like 8000-8010")),
 ]);
 
-const exposeSchema = z
-  .strictObject({
-    proto: z.enum(["tcp", "udp"]).describe("Protocol of the forwarded port."),
-    public: portOrRange.describe("Public port (or range) on the host."),
-    port: portOrRange.describe("The jail's port (or a range of the same length)."),
-    from: stringOrList.optional().describe("Allowed source networks (CIDR); default any."),
-    on: z
-      .string()
-      .optional()
-      .describe("A host address or interface carrying the port; default ext_if (expose --on)."),
-    comment: z.string().optional().describe("Free text kept with the exposure."),
-  })
-  .describe("One forwarded port, as `qjail expose JAIL PROTO PUBLIC:PORT`.");
+const exposeSchema = describe(
+  z.strictObject({
+    proto: describe(z.enum(["tcp", "udp"]), "Protocol of the forwarded port."),
+    public: describe(portOrRange, "Public port (or range) on the host."),
+    port: describe(portOrRange, "The jail's port (or a range of the same length)."),
+    from: opt(describe(stringOrList, "Allowed source networks (CIDR); default any.")),
+    on: opt(
+      describe(z.string(), "A host address or interface carrying the port; default ext_if (expose --on)."),
+    ),
+    comment: opt(describe(z.string(), "Free text kept with the exposure.")),
+  }),
+  "One forwarded port, as `qjail expose JAIL PROTO PUBLIC:PORT`.",
+);
 
-const optionsSchema = z
-  .strictObject({
-    raw_sockets: z.boolean().optional().describe("allow.raw_sockets (config -k/-K)."),
-    sysvipc: z.boolean().optional().describe("allow.sysvipc (config -y/-Y)."),
-    quotas: z.boolean().optional().describe("allow.quotas (config -q/-Q)."),
-    mount_nullfs: z.boolean().optional().describe("allow.mount.nullfs (config -l/-L)."),
-    mount_tmpfs: z.boolean().optional().describe("allow.mount.tmpfs (config -t/-T)."),
-    mount_zfs: z.boolean().optional().describe("allow.mount.zfs (config -x/-X)."),
-    securelevel: z
-      .number()
-      .int()
-      .min(-1)
-      .max(3)
-      .optional()
-      .describe("securelevel (config -s); default the host's."),
-    devfs_ruleset: z
-      .number()
-      .int()
-      .min(1)
-      .max(65535)
-      .optional()
-      .describe("devfs_ruleset (config -b); default 4."),
-    fib: z.number().int().min(0).max(65535).optional().describe("exec.fib (config -f); default none."),
-  })
-  .describe(
-    "jail.conf settings; an option left out takes its default (off, host securelevel, ruleset 4, no fib).",
-  );
+const optionsSchema = describe(
+  z.strictObject({
+    raw_sockets: opt(describe(z.boolean(), "allow.raw_sockets (config -k/-K).")),
+    sysvipc: opt(describe(z.boolean(), "allow.sysvipc (config -y/-Y).")),
+    quotas: opt(describe(z.boolean(), "allow.quotas (config -q/-Q).")),
+    mount_nullfs: opt(describe(z.boolean(), "allow.mount.nullfs (config -l/-L).")),
+    mount_tmpfs: opt(describe(z.boolean(), "allow.mount.tmpfs (config -t/-T).")),
+    mount_zfs: opt(describe(z.boolean(), "allow.mount.zfs (config -x/-X).")),
+    securelevel: opt(describe(int(-1, 3), "securelevel (config -s); default the host's.")),
+    devfs_ruleset: opt(describe(int(1, 65535), "devfs_ruleset (config -b); default 4.")),
+    fib: opt(describe(int(0, 65535), "exec.fib (config -f); default none.")),
+  }),
+  "jail.conf settings; an option left out takes its default (off, host securelevel, ruleset 4, no fib).",
+);
 
-const jailSchema = z
-  .strictObject({
-    ip4: stringOrList
-      .optional()
-      .describe("IPv4 address(es), as create -4: '10.0.0.3' or a list; 'nic|ip' allowed."),
-    ip6: stringOrList.optional().describe("IPv6 address(es), as create -6."),
-    nic: z
-      .string()
-      .optional()
-      .describe("Interface for the aliases (create -n / config -c); default the host's."),
-    zone: z.string().optional().describe("The jail's zone (create -z); default the spec's zone."),
-    state: z
-      .enum(["running", "stopped", "absent"])
-      .optional()
-      .describe("running (default), stopped, or absent (deleted)."),
-    ssh_user: z.boolean().optional().describe("One-time ssh user (create -c / config -h); cannot be undone."),
-    norun: z.boolean().optional().describe("norun status (config -r/-R): never started."),
-    manual: z.boolean().optional().describe("manual status (config -m/-M): not started at boot."),
-    options: optionsSchema.optional(),
-    expose: z.array(exposeSchema).optional().describe("Forwarded public ports."),
-  })
-  .describe("One jail, keyed by its name.");
+const jailSchema = describe(
+  z.strictObject({
+    ip4: opt(
+      describe(stringOrList, "IPv4 address(es), as create -4: '10.0.0.3' or a list; 'nic|ip' allowed."),
+    ),
+    ip6: opt(describe(stringOrList, "IPv6 address(es), as create -6.")),
+    nic: opt(describe(z.string(), "Interface for the aliases (create -n / config -c); default the host's.")),
+    zone: opt(describe(z.string(), "The jail's zone (create -z); default the spec's zone.")),
+    state: opt(
+      describe(z.enum(["running", "stopped", "absent"]), "running (default), stopped, or absent (deleted)."),
+    ),
+    ssh_user: opt(describe(z.boolean(), "One-time ssh user (create -c), made when the jail is created.")),
+    norun: opt(describe(z.boolean(), "norun status (config -r/-R): never started.")),
+    manual: opt(describe(z.boolean(), "manual status (config -m/-M): not started at boot.")),
+    options: opt(optionsSchema),
+    expose: opt(describe(z.array(exposeSchema), "Forwarded public ports.")),
+  }),
+  "One jail, keyed by its name.",
+);
 
-const hostSchema = z
-  .strictObject({
-    firewall: z.enum(FIREWALL_KINDS as [string, ...string[]]).optional(),
-    ext_if: z.string().optional(),
-    jail_if: z.string().optional(),
-    jail_subnet: stringOrList.optional().describe("One IPv4 and at most one IPv6 network."),
-    host_services: z
-      .array(z.string())
-      .optional()
-      .describe("Ports the host serves itself: ['22/tcp', '80/tcp']."),
-    ipf_rules: z.string().optional(),
-    ipnat_rules: z.string().optional(),
-    pf_conf: z.string().optional(),
-    pf_anchor: z.string().optional(),
-    ipfw_nat_instance: z.number().int().optional(),
-    ipfw_rule_base: z.number().int().optional(),
-  })
-  .describe("Settings of /usr/local/etc/qjail.host; keys left out keep the file's (or detected) values.");
+const hostSchema = describe(
+  z.strictObject({
+    firewall: opt(z.enum(FIREWALL_KINDS as [string, ...string[]])),
+    ext_if: opt(z.string()),
+    jail_if: opt(z.string()),
+    jail_subnet: opt(describe(stringOrList, "One IPv4 and at most one IPv6 network.")),
+    host_services: opt(describe(z.array(z.string()), "Ports the host serves itself: ['22/tcp', '80/tcp'].")),
+    ipf_rules: opt(z.string()),
+    ipnat_rules: opt(z.string()),
+    pf_conf: opt(z.string()),
+    pf_anchor: opt(z.string()),
+    ipfw_nat_instance: opt(z.number().check(z.int())),
+    ipfw_rule_base: opt(z.number().check(z.int())),
+  }),
+  "Settings of /usr/local/etc/qjail.host; keys left out keep the file's (or detected) values.",
+);
 
-export const SPEC_SCHEMA = z
-  .strictObject({
-    version: z.literal(SPEC_VERSION).describe("Spec format version; 1."),
-    zone: z.string().optional().describe("Default zone of the jails, and the only zone --prune touches."),
-    host: hostSchema.optional(),
-    jails: z.record(z.string(), jailSchema).optional(),
-  })
-  .describe("A qjail host described as data: `qjail apply FILE`, `qjail export`.");
+export const SPEC_SCHEMA = describe(
+  z.strictObject({
+    version: describe(z.literal(SPEC_VERSION), "Spec format version; 1."),
+    zone: opt(describe(z.string(), "Default zone of the jails, and the only zone --prune touches.")),
+    host: opt(hostSchema),
+    jails: opt(z.record(z.string(), jailSchema)),
+  }),
+  "A qjail host described as data: `qjail apply FILE`, `qjail export`.",
+);
 
 export type RawSpec = z.infer<typeof SPEC_SCHEMA>;
 
