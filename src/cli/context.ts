@@ -15,6 +15,4 @@ export interface Ctx {
   isTTY: boolean;
 }
 
-export function write(stream: Writable, text: string): void {
-  stream.write(text.endsWith("\n") || text === "" ? text : text + "\n");
-}
+export { writeLine as write } from "../ops/io.js";

@@ -1,6 +1,6 @@
 import { UsageError, shown } from "./errors.js";
 import type { Plan, Step } from "./plan.js";
-import type { JailSpec } from "../platform/types.js";
+import type { JailSpec } from "./jail.js";
 
 /**
  * Start-up integration (`qjail boot install|start|stop`), pure parts: which

@@ -3,7 +3,7 @@ import { UsageError, shown } from "../core/errors.js";
 import { ETC, hostLayout, physical, type HostLayout } from "../core/paths.js";
 import { parseRecord, statusFromFileName, type JailRecord, type JailStatus } from "../core/record.js";
 import { specFromRecord, type HostState } from "../core/jail.js";
-import type { JailSpec } from "../platform/types.js";
+import type { JailSpec } from "../core/jail.js";
 
 /**
  * Readers of qjail's jail records (qjail.local[.zone], qjail.global) and

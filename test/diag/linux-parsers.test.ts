@@ -12,12 +12,13 @@ import {
 } from "../../src/platform/linux/parsers/nft.js";
 import { parseIpAddrJson, publicIPv4 } from "../../src/platform/linux/parsers/ip.js";
 import type { ResolvedExposure } from "../../src/core/exposure.js";
-import { buildStatus, exposureCounter } from "../../src/core/status.js";
+import { buildStatus } from "../../src/core/status.js";
+import { exposureCounter } from "../../src/platform/rule-counters.js";
 import { gatherLinuxFacts, type Runner } from "../../src/platform/linux/facts.js";
 import { defaultHostConfig } from "../../src/core/hostconfig.js";
 import { hostLayout } from "../../src/core/paths.js";
 import { emptyRecord } from "../../src/core/record.js";
-import type { JailSpec } from "../../src/platform/types.js";
+import type { JailSpec } from "../../src/core/jail.js";
 import { HOWTO_EXPOSURES } from "../firewall/model-fixture.js";
 import { REPO_ROOT, tempDir } from "../helpers/cli.js";
 

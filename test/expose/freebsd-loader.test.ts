@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { testdir, treeDigest } from "../helpers/cli.js";
 import { hostLayout } from "../../src/core/paths.js";
 import { createFreebsdFirewallLoader, type Runner } from "../../src/platform/freebsd/firewall.js";
-import { FirewallLoadError, type LoadContext } from "../../src/firewall/loader.js";
+import { FirewallLoadError, type LoadContext } from "../../src/platform/firewall-loader.js";
 import { howtoHost, model, HOWTO_EXPOSURES } from "../firewall/model-fixture.js";
 
 /**

@@ -24,7 +24,8 @@ import {
 import { assertInstalled, assertZoneKnown, listNames, loadHostState } from "../../store/jails.js";
 import { extractJailTree, latestArchive } from "../../store/archive.js";
 import { write } from "../context.js";
-import { applyWithMdUnit, jailRuntime, printPlan, reportPlan, zoneLayout } from "../jail-runtime.js";
+import { jailRuntime, printPlan, reportPlan, zoneLayout } from "../jail-runtime.js";
+import { applyWithMdUnit } from "../../platform/commit.js";
 
 export const createCommand = defineCommand({
   path: ["create"],

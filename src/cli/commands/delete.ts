@@ -8,14 +8,8 @@ import type { Step } from "../../core/plan.js";
 import { validateJailName } from "../../core/validate.js";
 import { crashPoint } from "../../platform/apply.js";
 import { assertZoneKnown, loadHostState, selectJails } from "../../store/jails.js";
-import {
-  assertNothingMounted,
-  fstabMountPoints,
-  jailRuntime,
-  printPlan,
-  reportPlan,
-  zoneLayout,
-} from "../jail-runtime.js";
+import { jailRuntime, printPlan, reportPlan, zoneLayout } from "../jail-runtime.js";
+import { assertNothingMounted, fstabMountPoints } from "../../platform/commit.js";
 
 /**
  * Named jails with no record left anywhere but with a tree, fstab or jail.conf

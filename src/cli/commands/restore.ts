@@ -24,7 +24,8 @@ import {
   unpackJailTree,
 } from "../../store/archive.js";
 import { withHostLock } from "../../store/lock.js";
-import { commitSteps, jailRuntime } from "../jail-runtime.js";
+import { jailRuntime } from "../jail-runtime.js";
+import { commitSteps } from "../../platform/commit.js";
 import { explainHostWriteErrors } from "../../platform/apply.js";
 import { qjailEntries } from "./archive.js";
 

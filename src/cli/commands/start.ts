@@ -8,7 +8,8 @@ import { decideLifecycle, planClearPoststartssh, type LifecycleVerb } from "../.
 import { assertZoneKnown, readJails, selectJails } from "../../store/jails.js";
 import { withHostLock } from "../../store/lock.js";
 import { platformFor } from "../../platform/index.js";
-import type { JailSpec, Platform } from "../../platform/types.js";
+import type { Platform } from "../../platform/types.js";
+import type { JailSpec } from "../../core/jail.js";
 
 /** One line of start/stop/restart's `--json` report. */
 interface JailOutcome {

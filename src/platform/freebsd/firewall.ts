@@ -9,7 +9,7 @@ import {
   type LoadContext,
   type LoadResult,
   type RenderedRules,
-} from "../../firewall/loader.js";
+} from "../firewall-loader.js";
 import { applyEdits, sectionEdits, type Edit } from "../../firewall/managed-section.js";
 import { generateIpf, generateIpnat } from "../../firewall/ipf/generate.js";
 import { generatePf, pfAnchorHooks, pfAnchorPath } from "../../firewall/pf/generate.js";

@@ -9,7 +9,7 @@ import { applyEdits, sectionEdits, type Edit } from "../../../firewall/managed-s
 import { pfAnchorHooks } from "../../../firewall/pf/generate.js";
 import { pfHookEdits } from "../../../firewall/pf/setup.js";
 import { IPFW_ACTIVE_SET, IPFW_STAGING_SET } from "../../../firewall/ipfw/generate.js";
-import { loadExposeState, checkThenLocked } from "../../expose-common.js";
+import { loadExposeState, checkThenLocked } from "../../../ops/expose-state.js";
 
 async function readText(path: string): Promise<string | undefined> {
   try {
@@ -52,8 +52,8 @@ resulting files instead.`,
       "Run 'qjail fw setup' or 'qjail fw setup --write'.",
     );
     return checkThenLocked(
-      inv,
-      () => loadExposeState(inv),
+      inv.global,
+      () => loadExposeState(inv.global),
       async (state) => {
         const { host, layout, root } = state;
         const edits: { path: string; original: string; edits: Edit[] }[] = [];

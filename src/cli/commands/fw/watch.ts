@@ -14,8 +14,8 @@ import {
 import { readFirewallState, readHostConfig } from "../../../store/exposures.js";
 import { writeFileAtomic } from "../../../store/atomic.js";
 import { platformFor } from "../../../platform/index.js";
-import { publicAddress } from "../../../platform/facts.js";
-import { syncFirewall } from "../../../platform/repair.js";
+import { publicAddress } from "../../../ops/gather-facts.js";
+import { syncFirewall } from "../../../ops/repair.js";
 import { readPasswordFile, sendUpdate } from "../../../platform/dyndns-client.js";
 
 const DYNDNS_OPTIONS = ["dyndns-url", "dyndns-user", "dyndns-password-file", "hostname"] as const;
