@@ -1,13 +1,14 @@
+import type { Writable } from "node:stream";
 import { createTwoFilesPatch } from "diff";
 import { UsageError, shown } from "../core/errors.js";
 import { ETC, hostLayout, physical, type HostLayout } from "../core/paths.js";
 import type { Plan, Step } from "../core/plan.js";
 import { parseRecord, statusFromFileName, type JailStatus } from "../core/record.js";
-import { specFromRecord, type HostState, type StagedPlan } from "../core/jail.js";
+import { specFromRecord, type HostState, type JailSpec, type StagedPlan } from "../core/jail.js";
 import { planCreate } from "../core/plan-create.js";
 import { planConfig } from "../core/plan-config.js";
 import { planDelete, type DeletePlan } from "../core/plan-delete.js";
-import { parseHostConfig, type HostConfig } from "../core/hostconfig.js";
+import { defaultHostConfig, parseHostConfig, type HostConfig } from "../core/hostconfig.js";
 import {
   checkNewExposure,
   describeExposure,
@@ -18,14 +19,17 @@ import {
 import { planIntents, updateHostFile, type CurrentJail, type JailIntent } from "../core/apply-plan.js";
 import { hostFileValues } from "../core/spec-export.js";
 import type { DesiredSpec } from "../core/spec.js";
-import type { JailSpec, Platform } from "../platform/types.js";
+import type { Platform } from "../platform/types.js";
+import { detectHostFacts } from "../platform/index.js";
 import { applyPlan } from "../platform/apply.js";
 import { assertInstalled, assertZoneKnown, loadHostState, readHostFile } from "../store/jails.js";
 import { readExposures, refuseDamaged } from "../store/exposures.js";
 import { withHostLock } from "../store/lock.js";
-import { loadJailAddresses, renderSync, runSync } from "../firewall/sync.js";
-import type { JailRuntime } from "../cli/jail-runtime.js";
-import { applyDelete, createInputs, hostDefaults, startJail } from "./apply-glue.js";
+import { loadJailAddresses, renderSync, runSync } from "./sync.js";
+import { openJailRuntime } from "./jail-runtime.js";
+import { loadCreateState } from "./create.js";
+import { applyDeletePlan } from "./delete.js";
+import { startJail } from "./lifecycle.js";
 
 /**
  * Use case `qjail apply`: one spec, the whole host brought to it under one
@@ -51,10 +55,11 @@ export interface ApplyOptions {
 
 export interface ApplyContext {
   root: string;
+  /** --platform (undefined: the OS qjail runs on). */
+  platformName: "freebsd" | "linux" | undefined;
   platform: Platform;
   env: Readonly<Record<string, string | undefined>>;
-  /** The jail runtime (apply, staged apply, tree removal) of a zone's layout. */
-  runtime(layout: HostLayout): JailRuntime;
+  stderr: Writable;
   /** Progress lines ("www: create …") while applying; not used by --check. */
   progress?(line: string): void;
 }
@@ -260,7 +265,12 @@ async function loadAndPlan(ctx: ApplyContext, spec: DesiredSpec, opts: ApplyOpti
     if (intent.create) {
       await assertInstalled(root, layout);
       const st = stateFor(intent.zone, layout);
-      const inputs = await createInputs(root, layout, st, intent.name, "default", intent.create.oneTimeSsh);
+      const inputs = await loadCreateState(root, layout, st, {
+        names: [intent.name],
+        flavor: "default",
+        oneTimeSsh: intent.create.oneTimeSsh,
+        fromArchive: undefined,
+      });
       const plan = planCreate(inputs, {
         name: intent.name,
         ip4: intent.create.ip4,
@@ -512,12 +522,16 @@ async function execute(ctx: ApplyContext, p: Planned): Promise<void> {
       jr.result = "not done";
       continue;
     }
-    const rt = ctx.runtime(pj.layout);
+    const rt = openJailRuntime(
+      { root: ctx.root, platform: ctx.platformName },
+      { stderr: ctx.stderr, env: ctx.env },
+      pj.layout,
+    );
     try {
       for (const w of pj.work) {
         if (w.kind === "stop") await ctx.platform.stop(w.jail);
         else if (w.kind === "create" || w.kind === "config") await rt.applyStaged(w.plan);
-        else if (w.kind === "delete") await applyDelete(rt, w.plan, [w.jail]);
+        else if (w.kind === "delete") await applyDeletePlan(rt, w.plan, [w.jail]);
         else await startJail(ctx.platform, ctx.root, w.jail);
       }
       jr.result = "done";
@@ -575,4 +589,9 @@ async function execute(ctx: ApplyContext, p: Planned): Promise<void> {
     report.firewall.result = "failed";
     if (report.error === undefined) fail(e);
   }
+}
+
+/** The defaults qjail.host's keys fall back to, as expose reads them: detected only on the real host. */
+async function hostDefaults(root: string, platformName: "freebsd" | "linux"): Promise<HostConfig> {
+  return defaultHostConfig(platformName, root === "/" ? await detectHostFacts(platformName) : {});
 }

@@ -5,7 +5,6 @@ import { write } from "../context.js";
 import { UsageError, shown } from "../../core/errors.js";
 import { platformFor } from "../../platform/index.js";
 import type { ApplyReport } from "../../ops/apply.js";
-import { jailRuntime } from "../jail-runtime.js";
 
 export const applyCommand = defineCommand({
   path: ["apply"],
@@ -106,7 +105,8 @@ the JSON Schema of the spec (share/schema/qjail-spec-1.json).`,
         root: inv.global.root,
         platform,
         env: inv.ctx.env,
-        runtime: (layout) => jailRuntime(inv, layout),
+        platformName: inv.global.platform,
+        stderr: inv.ctx.stderr,
         progress:
           inv.global.json || !inv.ctx.isTTY ? undefined : (line) => write(inv.ctx.stderr, `applied: ${line}`),
       },
