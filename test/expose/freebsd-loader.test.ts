@@ -148,7 +148,7 @@ test("pf: anchor file checked with pfctl -n, loaded into qjail/expose, verified;
   );
   assert.match(
     readFileSync(join(root, "var/db/qjail/pf.qjail.expose.rules"), "utf8"),
-    /^rdr on rl0 inet proto tcp from any to \(rl0\) port 6188 -> 10\.0\.0\.3 port 80$/m,
+    /^rdr on rl0 inet proto tcp from any to \(rl0\) port = 6188 -> 10\.0\.0\.3 port 80$/m,
   );
   // A second load whose verify fails goes back to the previous anchor file.
   const bad = fakeRunner((l) => l.endsWith("-s rules"), { "pfctl -a qjail/expose -s nat": nat });
