@@ -89,6 +89,7 @@ const READ_ONLY_FORMS: Record<string, () => string[]> = {
     "em0",
   ],
   "fw lint": () => ["fw", "lint", join(root.dir, "admin-ipf.rules")],
+  "boot install": () => ["boot", "install", "--dry-run"],
   apply: () => ["apply", "--check", "--diff", join(root.dir, "spec.yml")],
   export: () => ["export"],
 };

@@ -82,6 +82,7 @@ this build.`,
     force: { type: "boolean" },
   },
   json: false,
+  mutates: true,
   async run(inv) {
     const { values: v, positionals } = inv;
     // validate input

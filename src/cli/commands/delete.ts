@@ -72,6 +72,7 @@ vnet jails still used the numbers.`,
     all: { type: "boolean", short: "A" },
   },
   json: false,
+  mutates: true,
   async run(inv) {
     const layout = zoneLayout(inv.values.zone);
     const all = inv.values.all === true;

@@ -148,5 +148,6 @@ Changed on purpose: the exit status is 3 when any jail failed (qjail exits 0).
   ],
   options: LIFECYCLE_OPTIONS,
   json: true,
+  mutates: true,
   run: (inv) => runLifecycle("start", inv),
 });
