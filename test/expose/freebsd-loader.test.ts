@@ -7,7 +7,7 @@ import { FakeFreebsdHost } from "../helpers/freebsd-host.js";
 import { hostLayout } from "../../src/core/paths.js";
 import { createFreebsdFirewallLoader } from "../../src/platform/freebsd/firewall.js";
 import { parseIpfwNatConfig } from "../../src/platform/freebsd/parsers/ipfw.js";
-import { FirewallLoadError, type LoadContext } from "../../src/firewall/loader.js";
+import { FirewallLoadError, type LoadContext } from "../../src/platform/firewall-loader.js";
 import { exposure, howtoHost, model, HOWTO_EXPOSURES, HOWTO_JAILS } from "../firewall/model-fixture.js";
 
 /**
@@ -78,7 +78,7 @@ test("IPFilter: dry-run checks, inactive list then swap, ipnat -C (sessions kept
   assert.ok(ipf.startsWith(ADMIN_IPF));
   assert.match(
     ipf,
-    /pass in quick on rl0 proto tcp from any to 10\.0\.0\.3\/32 port = 80 flags S keep state\n# END qjail/,
+    /pass in quick on rl0 inet proto tcp from any to 10\.0\.0\.3\/32 port = 80 flags S\/FSRPAU keep state\n# END qjail/,
   );
   assert.ok(readFileSync(join(root, "etc/ipnat.rules"), "utf8").startsWith(ADMIN_IPNAT));
   assert.ok(!existsSync(join(root, "etc/ipf.rules.qjail-new")));
@@ -185,7 +185,7 @@ test("pf: loaded into qjail/expose with -o none and verified after pfctl's list 
   assert.equal(host.pfAnchors.get("qjail/expose")?.rules.length, 4 + 8);
   assert.match(
     readFileSync(join(root, "var/db/qjail/pf.qjail.expose.rules"), "utf8"),
-    /^rdr on rl0 inet proto tcp from any to \(rl0\) port 8080 -> 10\.0\.0\.3 port 80$/m,
+    /^rdr on rl0 inet proto tcp from any to \(rl0\) port = 8080 -> 10\.0\.0\.3 port 80$/m,
   );
   // The same anchor through pfctl's default optimizer holds fewer rules than
   // qjail wrote: a count-based check would roll such a load back.

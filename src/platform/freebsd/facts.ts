@@ -1,3 +1,4 @@
+import { ruleVerdicts, type RuleCounters } from "../rule-counters.js";
 import { runProgram } from "../run.js";
 import { FREEBSD } from "./programs.js";
 import { physical } from "../../core/paths.js";
@@ -79,7 +80,7 @@ export async function gatherFreebsdFacts(o: GatherOptions, runner: Runner = run)
   let loaded: boolean | undefined;
   let onePass: number | undefined;
   let hooksMissingLive: string[] | undefined;
-  let counters: DiagFacts["counters"] = {
+  let counters: RuleCounters = {
     kind: "unavailable",
     reason: `no counters read for ${cfg.firewall}`,
   };
@@ -160,7 +161,7 @@ export async function gatherFreebsdFacts(o: GatherOptions, runner: Runner = run)
       ...(onePass !== undefined ? { onePass } : {}),
       ...(hooksMissingLive !== undefined ? { hooksMissingLive } : {}),
     },
-    counters,
+    ruleVerdicts: ruleVerdicts(counters, resolved),
   };
   if (jailSubnetRouted) facts.jailSubnetRouted = jailSubnetRouted;
   if (fwd.code === 0) facts.forwarding = fwd.stdout.trim() === "1";

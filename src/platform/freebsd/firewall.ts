@@ -9,11 +9,11 @@ import {
   type LoadContext,
   type LoadResult,
   type RenderedRules,
-} from "../../firewall/loader.js";
+} from "../firewall-loader.js";
 import { applyEdits, readSection, sectionEdits, type Edit } from "../../firewall/managed-section.js";
 import { generateIpf, generateIpnat } from "../../firewall/ipf/generate.js";
 import { generatePf, pfAnchorHooks, pfAnchorPath } from "../../firewall/pf/generate.js";
-import { parsePf } from "../../firewall/pf/parse.js";
+import { countPfRules, parsePf } from "../../firewall/pf/index.js";
 import {
   formatIpfw,
   generateIpfw,
@@ -261,18 +261,6 @@ export function pfRulesFile(host: HostConfig, stateDir: string): string {
   return `${stateDir}/pf.${host.pfAnchor}.expose.rules`;
 }
 
-/**
- * How many rules pfctl loads for one rule line: each `{ … }` list is
- * expanded into one rule per element (pf.conf(5), LISTS), so the count is
- * the product of the list sizes.
- */
-export function pfExpandedCount(line: string): number {
-  let n = 1;
-  for (const m of line.matchAll(/\{([^}]*)\}/g))
-    n *= (m[1] as string).split(/[\s,]+/).filter((w) => w !== "").length || 1;
-  return n;
-}
-
 /** Translation and filter rules of pfctl's `-s nat` / `-s rules` listing (one rule per line). */
 function pfListed(text: string, kinds: RegExp): number {
   return text.split("\n").filter((l) => kinds.test(l.trim())).length;
@@ -284,13 +272,10 @@ export async function pfScript(model: FirewallModel, ctx: LoadContext): Promise<
   const text = generatePf(model);
   const previous = await readText(ctx.root, file);
   const hadPrevious = previous !== undefined;
-  const lines = text.split("\n").filter((l) => l.trim() !== "" && !l.trim().startsWith("#"));
-  const natCount = lines
-    .filter((l) => /^(nat|rdr|binat)\b/.test(l.trim()))
-    .reduce((n, l) => n + pfExpandedCount(l), 0);
-  const passCount = lines
-    .filter((l) => /^(pass|block)\b/.test(l.trim()))
-    .reduce((n, l) => n + pfExpandedCount(l), 0);
+  // The rules pf loads from the file (after list expansion): the module parses its own printer's output.
+  const counts = countPfRules(parsePf(text));
+  const natCount = counts.nat + counts.rdr + counts.binat;
+  const passCount = counts.filter;
   const count = (what: string, r: RunResult, kinds: RegExp, expected: number): string | undefined => {
     if (r.code !== 0) return `${what} failed: ${r.stderr.trim()}`;
     const live = pfListed(r.stdout, kinds);

@@ -1,4 +1,4 @@
-import { promises as fsp } from "node:fs";
+import { promises as fsp, readFileSync } from "node:fs";
 import { defineCommand, refuseOperands } from "../../command.js";
 import { write } from "../../context.js";
 import { physical } from "../../../core/paths.js";
@@ -6,11 +6,14 @@ import { formatHostConfig } from "../../../core/hostconfig.js";
 import { formatPlan, type Plan, type Step } from "../../../core/plan.js";
 import { freebsdSetupSteps, applyFreebsdSetup } from "../../../platform/freebsd/setup.js";
 import { runProgram } from "../../../platform/run.js";
-import { shouldRunCommands } from "../../../firewall/sync.js";
+import { shouldRunCommands } from "../../../ops/sync.js";
 import { applyEdits, sectionEdits, type Edit } from "../../../firewall/managed-section.js";
 import { pfAnchorHooks } from "../../../firewall/pf/generate.js";
+import { checkPfConfEdits, pfHookEdits } from "../../../firewall/pf/setup.js";
+import { formatPfDiagnostic } from "../../../firewall/pf/index.js";
+import { UsageError, shown } from "../../../core/errors.js";
 import { IPFW_ACTIVE_SET, IPFW_BLOCK_SIZE, IPFW_STAGING_SET } from "../../../firewall/ipfw/generate.js";
-import { loadExposeState, checkThenLocked } from "../../expose-common.js";
+import { loadExposeState, checkThenLocked } from "../../../ops/expose-state.js";
 
 async function readText(path: string): Promise<string | undefined> {
   try {
@@ -50,6 +53,7 @@ step instead, commands included; under --root the commands are not run.`,
   ],
   options: { write: { type: "boolean" } },
   json: true,
+  mutates: (v) => v.write === true,
   async run(inv) {
     refuseOperands(
       inv.positionals,
@@ -58,8 +62,8 @@ step instead, commands included; under --root the commands are not run.`,
       "Run 'qjail fw setup' or 'qjail fw setup --write'.",
     );
     return checkThenLocked(
-      inv,
-      () => loadExposeState(inv),
+      inv.global,
+      () => loadExposeState(inv.global),
       async (state) => {
         const { host, layout, root } = state;
         const edits: { path: string; original: string; edits: Edit[] }[] = [];
@@ -74,6 +78,27 @@ step instead, commands included; under --root the commands are not run.`,
             ...hooks.filter.map((h) => `  ${h}`),
             `then check and load it: pfctl -nf ${host.pfConf} && pfctl -f ${host.pfConf} (--write does both).`,
           );
+          const original = (await readText(physical(root, host.pfConf))) ?? "";
+          const hookEdits = pfHookEdits(original, host.pfAnchor);
+          // Parse the edited file back: the edit must not make pfctl refuse it.
+          const edited = applyEdits(original, hookEdits);
+          const readFile = (p: string): string | undefined => {
+            try {
+              return readFileSync(physical(root, p.startsWith("/") ? p : `/${p}`), "utf8");
+            } catch {
+              return undefined;
+            }
+          };
+          const check = checkPfConfEdits(original, edited, host.pfAnchor, { readFile });
+          if (check.introduced.length > 0)
+            throw new UsageError(
+              "QJ4801",
+              `adding the hooks would make ${shown(host.pfConf)} fail to load:\n${check.introduced
+                .map((d) => formatPfDiagnostic(d, edited, host.pfConf))
+                .join("\n")}`,
+              `Nothing was written. Add the lines by hand where pf.conf's order allows them (run 'qjail fw lint --pf ${host.pfConf}' to check).`,
+            );
+          // (the edits themselves, with the pfctl -nf check and the load, come from freebsdSetupSteps below)
         } else if (host.firewall === "ipf") {
           advice.push(
             `qjail keeps its rules between its markers in ${host.ipnatRules} and ${host.ipfRules}; --write adds empty sections at the end, move them if you like.`,
