@@ -1,6 +1,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { lstatSync as lstatPath, mkdirSync, readFileSync, readlinkSync, symlinkSync } from "node:fs";
+import {
+  linkSync,
+  lstatSync as lstatPath,
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { copyTreePreserving } from "../../src/platform/freebsd/copy.js";
 import { join } from "node:path";
 import { createFreebsdPlatform } from "../../src/platform/freebsd/index.js";
 import { planFreebsdConsole, planFreebsdStart, planFreebsdStop } from "../../src/platform/freebsd/plans.js";
@@ -325,6 +335,41 @@ test("a jail that fails to start leaves the image it attached released and no pi
     assert.equal(f.attached.size, 0);
     assert.throws(() => lstatPath(join(t.dir, "var/run/qjail.img.pid")));
     assert.throws(() => lstatPath(join(t.dir, "usr/jails/img.device")));
+  } finally {
+    t.cleanup();
+  }
+});
+
+test("tree copies keep hard links (update -b: base's /usr/bin names share files, as cpio -p kept them)", async () => {
+  const t = tempDir(`qjail-fbsd-links-${process.pid}-`);
+  try {
+    const from = join(t.dir, "from");
+    mkdirSync(join(from, "bin"), { recursive: true });
+    writeFileSync(join(from, "bin/ls"), "one binary\n");
+    linkSync(join(from, "bin/ls"), join(from, "bin/dir"));
+    writeFileSync(join(from, "bin/sh"), "another\n");
+    await copyTreePreserving(from, join(t.dir, "to"), false);
+    const a = statSync(join(t.dir, "to/bin/ls"));
+    const b = statSync(join(t.dir, "to/bin/dir"));
+    assert.equal(a.ino, b.ino, "one file, two names");
+    assert.equal(a.nlink, 2);
+    assert.equal(statSync(join(t.dir, "to/bin/sh")).nlink, 1);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test("removeJailTree: mount -p checked, flags cleared without crossing mounts (chflags -x), then removed", async () => {
+  const t = tempDir(`qjail-fbsd-rm-${process.pid}-`);
+  try {
+    mkdirSync(join(t.dir, "usr/jails/www/etc"), { recursive: true });
+    const f = fakeRunner({
+      "/sbin/mount -p": ok("/dev/ada0p2\t/\tufs\trw\t1 1\n"),
+      "/bin/chflags -x -R 0 /usr/jails/www": ok(""),
+    });
+    await createFreebsdPlatform(t.dir, { run: f.run, live: true }).removeJailTree("/usr/jails/www");
+    assert.deepEqual(f.calls, ["/sbin/mount -p", "/bin/chflags -x -R 0 /usr/jails/www"]);
+    assert.throws(() => lstatPath(join(t.dir, "usr/jails/www")));
   } finally {
     t.cleanup();
   }

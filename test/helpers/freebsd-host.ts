@@ -68,6 +68,9 @@ const fail = (code: number, stderr: string): RunResult => ({ code, stdout: "", s
 
 /** /etc/services for the ports qjail's tests use (pfctl prints names unless -P). */
 const SERVICES: Record<number, string> = { 22: "ssh", 25: "smtp", 53: "domain", 80: "http", 443: "https" };
+const PORTS: Record<string, number> = Object.fromEntries(
+  Object.entries(SERVICES).map(([n, s]) => [s, Number(n)]),
+);
 
 export class FakeFreebsdHost {
   readonly calls: string[] = [];
@@ -378,25 +381,34 @@ export class FakeFreebsdHost {
     );
   }
 
+  /** pfctl's print of a loaded rule: `port = N` on the match side as a service name unless -P. */
   private static pfPrint(rule: string, numeric: boolean): string {
     let r = rule.replace(/(\d+\.\d+\.\d+\.\d+)\/32\b/g, "$1");
+    const name = (p: string): string =>
+      numeric || SERVICES[Number(p)] === undefined ? `port = ${p}` : `port = ${SERVICES[Number(p)]}`;
     if (/^(rdr|nat|binat)\b/.test(r)) {
-      // the match side prints "port = N" (or "port N:M"), the redirection side "port N"
+      // the redirection side ("-> ADDR port N") is always numeric
       const [lhs, rhs] = r.split(" -> ") as [string, string | undefined];
-      const l = lhs.replace(/\bport (\d+)(?=\s|$)/, "port = $1");
+      const l = lhs.replace(/\bport = (\d+)/, (_, p: string) => name(p));
       r = rhs === undefined ? l : `${l} -> ${rhs}`;
       if (/^nat\b/.test(r) && /-> \([^)]+\)$/.test(r)) r += " round-robin";
       return r;
     }
-    return r.replace(/\bport (\d+)(?=\s|$)/g, (_, p: string) =>
-      numeric || SERVICES[Number(p)] === undefined ? `port = ${p}` : `port = ${SERVICES[Number(p)]}`,
-    );
+    return r.replace(/\bport = (\d+)/g, (_, p: string) => name(p));
   }
 
-  /** pfctl_optimize.c's basic pass: remove duplicates and rules that a broader earlier one covers. */
+  /**
+   * pfctl_optimize.c's basic pass: remove duplicates and rules that a broader
+   * earlier one covers. A labelled rule is an optimization barrier
+   * (pf.conf(5)): it is never removed or merged.
+   */
   private static pfOptimize(rules: string[]): string[] {
     const out: string[] = [];
     for (const r of rules) {
+      if (/ label "/.test(r)) {
+        out.push(r);
+        continue;
+      }
       if (out.includes(r)) continue; // remove_identical_rules
       const broader = r.replace(/\bfrom \S+/, "from any");
       if (broader !== r && (rules.includes(broader) || out.includes(broader))) continue;
@@ -405,12 +417,29 @@ export class FakeFreebsdHost {
     return out;
   }
 
+  /** A rule's text as the kernel keeps it: `port N` and `port = name` become `port = N`. */
+  private static pfNormalise(l: string): string {
+    return l
+      .replace(/\bport = ([a-z][a-z0-9-]*)/g, (m, n: string) =>
+        PORTS[n] !== undefined ? `port = ${PORTS[n]}` : m,
+      )
+      .replace(/\bport (\d+)(?=\s|$)/, (m, p: string, off: number, all: string) =>
+        // only the match side: "-> ADDR port N" stays as it is
+        all.slice(0, off).includes(" -> ") ? m : `port = ${p}`,
+      );
+  }
+
   private static pfLoad(text: string, optimize: boolean, main: boolean): { set?: PfRuleset; error?: string } {
     const set: PfRuleset = { nat: [], rules: [] };
     const lines = text.split("\n");
     for (const [i, raw] of lines.entries()) {
       const l = raw.replace(/#.*$/, "").trim();
       if (l === "") continue;
+      // the grammar qjail's anchor uses, checked strictly: lists and labels aside
+      const shape = l
+        .replace(/\{[^}]*\}/g, "X")
+        .replace(/ label "[^"]*"$/, "")
+        .replace(/\bport = /g, "port ");
       if (/^(nat-anchor|rdr-anchor|binat-anchor)\s+"[^"]+"$/.test(l)) set.nat.push(`${l} all`);
       else if (/^anchor\s+"[^"]+"$/.test(l)) set.rules.push(`${l} all`);
       else if (/^(set|scrub)\b/.test(l) || (main && /^\w+\s*=\s*"[^"]*"$/.test(l))) continue;
@@ -418,17 +447,17 @@ export class FakeFreebsdHost {
       else if (main && /^(pass|block|nat|rdr)\b/.test(l))
         (/^(nat|rdr)\b/.test(l) ? set.nat : set.rules).push(l);
       else if (
-        /^(nat|rdr) on \S+ inet6? (proto (tcp|udp) )?from \S+( \S+)* to \S+( port \S+)? -> \S+( port \S+)?$/.test(
-          l.replace(/\{[^}]*\}/g, "X"),
+        /^(nat|rdr) on \S+ inet6? (proto (tcp|udp) )?from \S+ to \S+( port \S+)? -> \S+( port \S+)?$/.test(
+          shape,
         )
       )
-        set.nat.push(...FakeFreebsdHost.pfExpand(l));
+        set.nat.push(...FakeFreebsdHost.pfExpand(l).map((x) => FakeFreebsdHost.pfNormalise(x)));
       else if (
         /^(pass|block)( in| out)?( quick)?( on \S+)? inet6? (proto (tcp|udp) )?from \S+ to \S+( port \S+)?( flags \S+)?( keep state)?$/.test(
-          l.replace(/\{[^}]*\}/g, "X"),
+          shape,
         )
       )
-        set.rules.push(...FakeFreebsdHost.pfExpand(l));
+        set.rules.push(...FakeFreebsdHost.pfExpand(l).map((x) => FakeFreebsdHost.pfNormalise(x)));
       else return { error: `${i + 1}: syntax error` };
     }
     if (optimize) set.rules = FakeFreebsdHost.pfOptimize(set.rules);

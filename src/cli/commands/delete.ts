@@ -2,6 +2,7 @@ import { defineCommand } from "../command.js";
 import { UsageError } from "../../core/errors.js";
 import { lstatSync } from "node:fs";
 import { planDelete, type Leftover } from "../../core/plan-delete.js";
+import type { Step } from "../../core/plan.js";
 import { jailConfPath, jailFstabPath, jailRootPath, physical, type HostLayout } from "../../core/paths.js";
 import type { HostState } from "../../core/jail.js";
 import { validateJailName } from "../../core/validate.js";
