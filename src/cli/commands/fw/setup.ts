@@ -46,6 +46,7 @@ resulting files instead.`,
   ],
   options: { write: { type: "boolean" } },
   json: true,
+  mutates: (v) => v.write === true,
   async run(inv) {
     refuseOperands(
       inv.positionals,
