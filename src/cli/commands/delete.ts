@@ -8,7 +8,7 @@ import type { Step } from "../../core/plan.js";
 import { validateJailName } from "../../core/validate.js";
 import { crashPoint } from "../../platform/apply.js";
 import { assertZoneKnown, loadHostState, selectJails } from "../../store/jails.js";
-import { jailRuntime, printPlan, reportPlan, zoneLayout } from "../jail-runtime.js";
+import { jailRuntime, printPlan, reportPlan, reportReconcile, zoneLayout } from "../jail-runtime.js";
 import { assertNothingMounted, fstabMountPoints } from "../../platform/commit.js";
 
 /**
@@ -117,10 +117,10 @@ vnet jails still used the numbers.`,
       // Records (one commit), then the other files through the platform; each
       // tree last, through the mount checks again.
       const isTree = (s: Step): boolean => s.kind === "remove" && s.recursive === true;
-      await rt.applyStaged({
-        ...plan,
-        stages: { ...plan.stages, finish: plan.stages.finish.filter((s) => !isTree(s)) },
-      });
+      reportReconcile(
+        inv,
+        await rt.applyReconciled({ ...plan, steps: plan.steps.filter((s) => !isTree(s)) }),
+      );
       for (const [i, tree] of plan.jailTrees.entries()) {
         crashPoint(`delete-tree:${i}`);
         await rt.removeJailTree(tree, mounts.get(tree) ?? []);
