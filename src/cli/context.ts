@@ -13,6 +13,8 @@ export interface Ctx {
   now: () => Date;
   /** True when stdout is an interactive terminal (colour, progress bars). */
   isTTY: boolean;
+  /** The effective user id qjail runs as; undefined: the process's own. */
+  euid?: number;
 }
 
 export { writeLine as write } from "../ops/io.js";

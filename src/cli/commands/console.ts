@@ -42,6 +42,7 @@ command and exited 0.`,
     command: { type: "string", short: "c" },
   },
   json: false,
+  mutates: true,
   async run({ ctx, values, positionals, global }) {
     const zone = typeof values.zone === "string" ? validateZoneName(values.zone) : undefined;
     const user = typeof values.user === "string" ? values.user : undefined;

@@ -39,6 +39,7 @@ Exit status: 0 when no finding is an error, 1 when one is, 3 on a usage problem.
   ],
   options: { repair: { type: "boolean" }, probe: { type: "string", multiple: true } },
   json: true,
+  mutates: (v) => v.repair === true,
   async run({ ctx, values, positionals, global }) {
     refuseOperands(positionals, "doctor", "QJ5203", "Run 'qjail doctor' (it checks every jail).");
     const probes = (values.probe as string[] | undefined) ?? [];

@@ -65,6 +65,7 @@ same; QJAIL_FW_LOAD=1 loads even under --root (tests in their own namespaces).`,
     "no-load": { type: "boolean" },
   },
   json: true,
+  mutates: true,
   async run(inv) {
     const [jailName, protoText, mapping, ...extra] = inv.positionals;
     if (jailName === undefined || protoText === undefined || mapping === undefined || extra.length > 0) {

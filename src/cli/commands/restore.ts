@@ -113,6 +113,7 @@ jail with 'qjail create -a ARCHIVE -i SIZE NAME'). Archives made here hold the .
   ],
   options: { zone: { type: "string", short: "z" }, system: { type: "boolean", short: "s" } },
   json: true,
+  mutates: true,
   async run(inv) {
     const { ctx, values, positionals, global } = inv;
     const zone = typeof values.zone === "string" ? validateZoneName(values.zone) : undefined;

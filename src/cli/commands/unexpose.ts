@@ -36,6 +36,7 @@ addresses, --on says which one.`,
     "no-load": { type: "boolean" },
   },
   json: true,
+  mutates: true,
   async run(inv) {
     const [jailName, protoText, portText, ...extra] = inv.positionals;
     if (jailName === undefined || protoText === undefined || portText === undefined || extra.length > 0) {

@@ -37,6 +37,7 @@ write is refused unless --force. --dry-run prints the files.`,
   ],
   options: { force: { type: "boolean" } },
   json: true,
+  mutates: true,
   async run({ ctx, values, positionals, global }) {
     refuseOperands(positionals, "boot install", "QJ1802", "Run 'qjail boot install'.");
     const platform = global.platform ?? (process.platform === "freebsd" ? "freebsd" : "linux");

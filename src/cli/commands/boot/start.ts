@@ -41,6 +41,7 @@ start; every other jail is still started.`,
   examples: [{ command: "qjail boot start --dry-run", description: "show what the next boot would do" }],
   options: {},
   json: false,
+  mutates: true,
   async run(inv) {
     refuseOperands(inv.positionals, "boot start", "QJ1802", "Run 'qjail boot start'.");
     let status = 0;

@@ -13,6 +13,7 @@ The exit status is 3 when a jail failed to stop; the others are still stopped.`,
   examples: [{ command: "qjail boot stop --dry-run", description: "show what shutdown would stop" }],
   options: {},
   json: false,
+  mutates: true,
   async run(inv) {
     refuseOperands(inv.positionals, "boot stop", "QJ1802", "Run 'qjail boot stop'.");
     return eachZone(inv, (zone) =>

@@ -25,6 +25,7 @@ longer exists, or lost its address, are skipped with a warning.`,
   ],
   options: { "no-load": { type: "boolean" } },
   json: true,
+  mutates: true,
   async run(inv) {
     refuseOperands(inv.positionals, "fw sync", "QJ3019", "Run 'qjail fw sync'.");
     const check = async () => {

@@ -98,6 +98,7 @@ etc/rc.d/qjail_watch and etc/systemd/qjail-watch.service run it at boot.`,
     hostname: { type: "string" },
   },
   json: false,
+  mutates: true,
   async run({ ctx, values, positionals, global }) {
     refuseOperands(positionals, "fw watch", "QJ5110", "Run 'qjail help fw watch' for the options.");
     const intervalText = (values.interval as string | undefined) ?? "60";
