@@ -2,9 +2,9 @@ import type { Writable } from "node:stream";
 import { createTwoFilesPatch } from "diff";
 import { UsageError, shown } from "../core/errors.js";
 import { ETC, hostLayout, physical, type HostLayout } from "../core/paths.js";
-import type { Plan, Step } from "../core/plan.js";
+import { flatSteps, type Plan, type Step } from "../core/plan.js";
 import { parseRecord, statusFromFileName, type JailStatus } from "../core/record.js";
-import { specFromRecord, type HostState, type JailSpec, type StagedPlan } from "../core/jail.js";
+import { specFromRecord, type HostState, type JailSpec } from "../core/jail.js";
 import { planCreate } from "../core/plan-create.js";
 import { planConfig } from "../core/plan-config.js";
 import { planDelete, type DeletePlan } from "../core/plan-delete.js";
@@ -95,8 +95,8 @@ export interface ApplyReport {
 /** One jail's work, planned: what runs, in order. */
 type Work =
   | { kind: "stop"; jail: JailSpec }
-  | { kind: "create"; plan: StagedPlan }
-  | { kind: "config"; plan: StagedPlan }
+  | { kind: "create"; plan: Plan }
+  | { kind: "config"; plan: Plan }
   | { kind: "delete"; plan: DeletePlan; jail: JailSpec }
   | { kind: "start"; jail: JailSpec };
 
@@ -131,7 +131,7 @@ function recordAfter(
   name: string,
 ): { status: JailStatus; spec: JailSpec } | undefined {
   let found: { status: JailStatus; spec: JailSpec } | undefined;
-  for (const s of plan.steps) {
+  for (const s of flatSteps(plan.steps)) {
     if (s.kind !== "writeFile" || !s.path.startsWith(`${layout.local}/`)) continue;
     const file = s.path.slice(layout.local.length + 1);
     const st = statusFromFileName(file);
@@ -231,14 +231,15 @@ async function loadAndPlan(ctx: ApplyContext, spec: DesiredSpec, opts: ApplyOpti
     live: running,
   });
   const after = async (plan: Plan): Promise<void> => {
-    for (const s of plan.steps)
+    const steps = flatSteps(plan.steps);
+    for (const s of steps)
       if (
         (s.kind === "writeFile" || s.kind === "appendFile" || (s.kind === "remove" && !s.recursive)) &&
         diffable(s.path)
       )
         await readBase(s.path);
-    overlaySteps(overlay, plan.steps, base);
-    for (const s of plan.steps)
+    overlaySteps(overlay, steps, base);
+    for (const s of steps)
       if ((s.kind === "writeFile" || s.kind === "appendFile") && s.path === defaultLayout.devfsRules)
         devfsRules = overlay.get(s.path) ?? undefined;
   };
@@ -530,7 +531,7 @@ async function execute(ctx: ApplyContext, p: Planned): Promise<void> {
     try {
       for (const w of pj.work) {
         if (w.kind === "stop") await ctx.platform.stop(w.jail);
-        else if (w.kind === "create" || w.kind === "config") await rt.applyStaged(w.plan);
+        else if (w.kind === "create" || w.kind === "config") await rt.apply(w.plan);
         else if (w.kind === "delete") await applyDeletePlan(rt, w.plan, [w.jail]);
         else await startJail(ctx.platform, ctx.root, w.jail);
       }
