@@ -75,7 +75,7 @@ function parsePorts(text: string): number[] {
 export const fwLintCommand = defineCommand({
   path: ["fw", "lint"],
   summary:
-    "Check IPFilter rule files: syntax as ipf/ipnat read it, and rdr/pass mistakes that load but do not work.",
+    "Check IPFilter or pf rule files: syntax as ipf/ipnat/pfctl read it, and rdr/pass mistakes that load but do not work.",
   usage: [
     "fw lint [--host-ports PORTS] [--ipf FILE] [--nat FILE] [FILE ...]",
     "fw lint --pf FILE [--anchor-file FILE] [--host-ports PORTS] [--if-addr IFACE=ADDRESS ...] [--print]",
