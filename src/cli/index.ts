@@ -63,11 +63,11 @@ export const COMMANDS: readonly CommandDef[] = [
   statusCommand,
   doctorCommand,
   demoCommand,
+  applyCommand,
+  exportCommand,
   bootInstallCommand,
   bootStartCommand,
   bootStopCommand,
-  applyCommand,
-  exportCommand,
   helpCommand,
 ];
 
