@@ -18,11 +18,11 @@ import {
   planFreebsdStart,
   planFreebsdStop,
   planRemoveJailTree,
-} from "../../src/platform/freebsd/plans.js";
+} from "../../src/core/freebsd/lifecycle.js";
 import { freebsdSetupSteps } from "../../src/platform/freebsd/setup.js";
 import { createFreebsdFirewallLoader } from "../../src/platform/freebsd/firewall.js";
 import { gatherFreebsdFacts } from "../../src/platform/freebsd/facts.js";
-import { FREEBSD } from "../../src/platform/freebsd/programs.js";
+import { FREEBSD } from "../../src/core/freebsd/programs.js";
 
 /**
  * Every command line qjail can run on FreeBSD, checked against what the

@@ -13,7 +13,7 @@ import {
 import { copyTreePreserving } from "../../src/platform/freebsd/copy.js";
 import { join } from "node:path";
 import { createFreebsdPlatform } from "../../src/platform/freebsd/index.js";
-import { planFreebsdConsole, planFreebsdStart, planFreebsdStop } from "../../src/platform/freebsd/plans.js";
+import { planFreebsdConsole, planFreebsdStart, planFreebsdStop } from "../../src/core/freebsd/lifecycle.js";
 import { specFromRecord } from "../../src/core/jail.js";
 import { hostLayout } from "../../src/core/paths.js";
 import { emptyRecord } from "../../src/core/record.js";

@@ -18,7 +18,7 @@ import {
 import { assertInstalled, assertZoneKnown, readJails } from "../../store/jails.js";
 import { withHostLock } from "../../store/lock.js";
 import { platformFor } from "../../platform/index.js";
-import { FREEBSD } from "../../platform/freebsd/programs.js";
+import { FREEBSD } from "../../core/freebsd/programs.js";
 
 export const updateCommand = defineCommand({
   path: ["update"],

@@ -1,6 +1,6 @@
 import { ruleVerdicts, type RuleCounters } from "../rule-counters.js";
 import { runProgram } from "../run.js";
-import { FREEBSD } from "./programs.js";
+import { FREEBSD } from "../../core/freebsd/programs.js";
 import { physical } from "../../core/paths.js";
 import { readJailResolvConf } from "../safe-fs.js";
 import type { DiagFacts, JailFacts } from "../../core/status.js";

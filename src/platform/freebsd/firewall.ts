@@ -29,7 +29,7 @@ import { applyStep } from "../apply.js";
 import { runProgram, type RunResult } from "../run.js";
 import { parseIpnatList } from "./parsers/ipnat.js";
 import { parseIpfwNatConfig, parseIpfwShow, sameRedirects } from "./parsers/ipfw.js";
-import { FREEBSD } from "./programs.js";
+import { FREEBSD } from "../../core/freebsd/programs.js";
 import { freebsdPublicAddress } from "./facts.js";
 import { parseRouteGetInterface } from "./route.js";
 

@@ -5,32 +5,27 @@ import type { Plan, Step } from "../../core/plan.js";
 import { formatStep } from "../../core/plan.js";
 import { physical } from "../../core/paths.js";
 import { UsageError, shown } from "../../core/errors.js";
-import { applyStep, crashPoint } from "../apply.js";
+import { applyPlan, StepFailedError } from "../apply.js";
 import { assertPlainPath } from "../safe-fs.js";
 import { copyTreePreserving } from "./copy.js";
 import { runProgram, type RunResult } from "../run.js";
 import type { Platform } from "../types.js";
-import type { ConsoleRequest, JailSpec, LiveJail } from "../../core/jail.js";
+import { isImageJail, type ConsoleRequest, type JailSpec, type LiveJail } from "../../core/jail.js";
 import { parseJlsJson } from "./jls.js";
 import { parseRouteGetInterface } from "./route.js";
-import { FREEBSD } from "./programs.js";
+import { FREEBSD } from "../../core/freebsd/programs.js";
 import {
-  BUSY_RETRY_SECONDS,
-  DYING_WAIT_SECONDS,
-  JID,
-  MD_UNIT,
+  CHECK_IMAGE_FREE,
+  CHECK_NOTHING_MOUNTED,
   attachedImageUnit,
-  imagePath,
-  planRemoveJailTree,
-  type StepHook,
   deviceLinkPath,
-  imageReleaseSteps,
-  isImageJail,
+  imagePath,
+  parseMountPoints,
   planFreebsdConsole,
   planFreebsdStart,
   planFreebsdStop,
-  stepHook,
-} from "./plans.js";
+  planRemoveJailTree,
+} from "../../core/freebsd/lifecycle.js";
 
 export interface FreebsdPlatformOptions {
   /** Where run steps are echoed when they are not executed (under --root). */
@@ -49,7 +44,7 @@ export interface FreebsdPlatformOptions {
    * temporary root with a fake runner to follow a whole start or stop.
    */
   live?: boolean;
-  /** Milliseconds between polls of a dying jail or a busy unmount (1000; tests use less). */
+  /** Milliseconds between the tries of a waiting or retried step (1000; tests use less). */
   pollMs?: number;
 }
 
@@ -96,8 +91,10 @@ export function createFreebsdPlatform(
     return r.stdout;
   }
 
-  async function applyFreebsdStep(step: Step, links: Map<string, string> = new Map()): Promise<void> {
-    if (step.kind === "copyTree") {
+  /** FreeBSD's own file step: trees are copied keeping owners, groups and hard links (./copy.ts). */
+  function freebsdStep(links: Map<string, string>) {
+    return async (step: Step): Promise<boolean> => {
+      if (step.kind !== "copyTree") return false;
       if (step.inJail) await assertPlainPath(physical(root, step.inJail), physical(root, step.to));
       await copyTreePreserving(
         physical(root, step.from),
@@ -105,116 +102,72 @@ export function createFreebsdPlatform(
         step.overwrite ?? false,
         links,
       );
-      return;
-    }
-    if (step.kind === "run") {
-      if (!live) return;
-      const r = await run(step.argv);
-      if (r.code !== 0 && !step.mayFail)
-        throw new Error(`${step.argv.join(" ")} exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
-      return;
-    }
-    await applyStep(step, { root, runCommands: false });
-  }
-
-  const pollMs = opts.pollMs ?? 1000;
-  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-  /** Run a hooked step: capture its value, refuse, wait or retry as its hook says. */
-  async function runHooked(
-    step: Step & { kind: "run" },
-    hook: StepHook,
-    values: Map<string, string>,
-    jail: JailSpec | undefined,
-    tree?: string,
-  ): Promise<void> {
-    const failed = (r: RunResult): Error =>
-      new Error(`${step.argv.join(" ")} exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
-    if (hook === "wait-until-gone") {
-      // jls -d -j NAME exits 0 while the jail exists, dying or not.
-      for (let waited = 0; ; waited += pollMs) {
-        const r = await run(step.argv);
-        if (r.code !== 0) return;
-        if (waited >= DYING_WAIT_SECONDS * 1000)
-          throw new UsageError(
-            "QJ1408",
-            `jail ${shown(jail?.name ?? "")} is still dying after ${DYING_WAIT_SECONDS} s, so its image cannot be unmounted`,
-            `Sockets in TIME_WAIT keep a removed jail; wait and run 'qjail stop ${jail?.name ?? ""}' again, or look at 'jls -d'.`,
-          );
-        await sleep(pollMs);
-      }
-    }
-    if (hook === "retry-while-busy") {
-      for (let waited = 0; ; waited += pollMs) {
-        const r = await run(step.argv);
-        if (r.code === 0) return;
-        if (!/busy/i.test(r.stderr) || waited >= BUSY_RETRY_SECONDS * 1000) throw failed(r);
-        await sleep(pollMs);
-      }
-    }
-    const r = await run(step.argv);
-    if (r.code !== 0) throw failed(r);
-    const value = r.stdout.trim();
-    if (hook === "refuse-if-mounted") {
-      const inside = parseMountPoints(r.stdout).filter(
-        (m) => tree !== undefined && (m === tree || m.startsWith(`${tree}/`)),
-      );
-      if (inside.length > 0)
-        throw new UsageError(
-          "QJ1405",
-          `refusing to remove ${shown(tree ?? "")}: ${shown(inside[0] as string)} is still mounted`,
-          "Stop the jail (qjail stop) or unmount it, then try again.",
-        );
-    } else if (hook === "refuse-if-attached") {
-      const unit = jail ? attachedImageUnit(r.stdout, imagePath(jail)) : undefined;
-      if (unit && jail)
-        throw new UsageError(
-          "QJ1406",
-          `the image of jail ${shown(jail.name)} is attached already as ${unit}; mounting it again through a second md unit would corrupt it`,
-          `Release it first (a stop that did not finish?): umount ${jail.rootPath}; mdconfig -d -u ${unit}; rm -f ${deviceLinkPath(jail)}`,
-        );
-    } else if (hook === "capture-md-unit") {
-      if (!/^md\d+$/.test(value)) throw new Error(`mdconfig printed ${shown(value)}, not an md unit`);
-      values.set(MD_UNIT, value);
-    } else {
-      if (!/^\d+$/.test(value)) throw new Error(`jls printed ${shown(value)}, not a JID`);
-      values.set(JID, value);
-    }
+      return true;
+    };
   }
 
   /**
-   * Execute a plan from ./plans.ts, feeding captured values into later
-   * steps. Returns the values captured (also on failure, in `captured`).
+   * The checks the FreeBSD plans name (src/core/freebsd/lifecycle.ts): the
+   * image of `jail` is not attached already; nothing is mounted at or below
+   * `tree`. A failed one is a refusal that says what to do.
    */
-  async function execute(
-    plan: Plan,
-    jail?: JailSpec,
-    captured: Map<string, string> = new Map(),
-    tree?: string,
-  ): Promise<Map<string, string>> {
-    const values = captured;
-    const fill = (s: string): string => {
-      let out = s;
-      for (const [k, v] of values) out = out.split(k).join(v);
-      return out;
+  function checks(jail?: JailSpec, tree?: string): Record<string, (stdout: string) => string | undefined> {
+    return {
+      [CHECK_IMAGE_FREE]: (out) => {
+        const unit = jail ? attachedImageUnit(out, imagePath(jail)) : undefined;
+        return unit ? `attached already as ${unit}` : undefined;
+      },
+      [CHECK_NOTHING_MOUNTED]: (out) =>
+        parseMountPoints(out).find((m) => tree !== undefined && (m === tree || m.startsWith(`${tree}/`))),
     };
-    const needsUnknown = (step: Step): boolean =>
-      [MD_UNIT, JID].some((k) => !values.has(k) && JSON.stringify(step).includes(k));
-    for (const step of plan.steps) {
-      if (!live) {
-        echo(step);
-        if (step.kind !== "run" && !needsUnknown(step)) await applyFreebsdStep(step);
-        continue;
-      }
-      const filled = JSON.parse(fill(JSON.stringify(step))) as Step;
-      const hook = stepHook(step);
-      if (filled.kind === "run" && hook) {
-        await runHooked(filled, hook, values, jail, tree);
-        continue;
-      }
-      await applyFreebsdStep(filled);
+  }
+
+  /** A failed check becomes the refusal the admin reads (the applier's message is for a bug). */
+  function refusal(e: unknown, jail?: JailSpec, tree?: string): unknown {
+    if (!(e instanceof StepFailedError) || e.step.kind !== "run") return e;
+    if (e.step.check === CHECK_IMAGE_FREE && jail) {
+      const unit = attachedImageUnit(e.result?.stdout ?? "", imagePath(jail)) ?? "?";
+      return new UsageError(
+        "QJ1406",
+        `the image of jail ${shown(jail.name)} is attached already as ${unit}; mounting it again through a second md unit would corrupt it`,
+        `Release it first (a stop that did not finish?): umount ${jail.rootPath}; mdconfig -d -u ${unit}; rm -f ${deviceLinkPath(jail)}`,
+      );
     }
-    return values;
+    if (e.step.check === CHECK_NOTHING_MOUNTED && tree)
+      return new UsageError(
+        "QJ1405",
+        `refusing to remove ${shown(tree)}: ${shown(e.message)} is still mounted`,
+        "Stop the jail (qjail stop) or unmount it, then try again.",
+      );
+    if (e.step.retry?.until === "fails" && jail)
+      return new UsageError(
+        "QJ1408",
+        `jail ${shown(jail.name)} is still dying after ${e.step.retry.seconds} s, so its image cannot be unmounted`,
+        `Sockets in TIME_WAIT keep a removed jail; wait and run 'qjail stop ${jail.name}' again, or look at 'jls -d'.`,
+      );
+    return e;
+  }
+
+  /**
+   * Every plan goes through the one applier (src/platform/apply.ts): its
+   * crash points, captured values (md unit, JID), checks, retries and undo;
+   * `run` steps are echoed instead of executed under --root.
+   */
+  async function execute(plan: Plan, jail?: JailSpec, tree?: string): Promise<void> {
+    try {
+      await applyPlan(plan, {
+        root,
+        runCommands: live,
+        echo,
+        runner: (argv, o) => (o?.input === undefined ? run(argv) : runProgram(argv, o)),
+        // Hard links between the trees one plan copies (update -b) are kept too.
+        platformStep: freebsdStep(new Map()),
+        checks: checks(jail, tree),
+        ...(opts.pollMs !== undefined ? { pollMs: opts.pollMs } : {}),
+      });
+    } catch (e) {
+      throw refusal(e, jail, tree);
+    }
   }
 
   /** The md unit an image jail is attached as, from its `<root>.device` link. */
@@ -231,21 +184,7 @@ export function createFreebsdPlatform(
   const platform = {
     name: "freebsd" as const,
     root,
-    /**
-     * src/platform/apply.ts's order and crash points, with one FreeBSD
-     * difference: trees are copied keeping owners and groups (./copy.ts).
-     */
-    async apply(plan: Plan): Promise<void> {
-      const total = plan.steps.length;
-      // Hard links between the trees one plan copies (update -b) are kept too.
-      const links = new Map<string, string>();
-      for (const [i, step] of plan.steps.entries()) {
-        crashPoint(`step:${i}`);
-        if (!live) echo(step);
-        await applyFreebsdStep(step, links);
-      }
-      crashPoint(`step:${total}`);
-    },
+    apply: (plan: Plan) => execute(plan),
     async liveJails(): Promise<Map<string, LiveJail>> {
       const recorded = env.QJAIL_JLS_JSON;
       if (!live && recorded === undefined) return new Map();
@@ -284,7 +223,7 @@ export function createFreebsdPlatform(
     },
     planStart: (jail: JailSpec) => planFreebsdStart(jail),
     async start(jail: JailSpec): Promise<void> {
-      if (live && isImageJail(jail)) {
+      if (live && isImageJail(jail.record)) {
         const unit = attachedUnit(jail);
         if (unit !== undefined)
           throw new UsageError(
@@ -293,18 +232,8 @@ export function createFreebsdPlatform(
             `Stop it again to release the image: qjail stop ${jail.name}`,
           );
       }
-      const captured = new Map<string, string>();
-      try {
-        await execute(planFreebsdStart(jail), jail, captured);
-      } catch (e) {
-        // Release the image this start attached (never one attached before it).
-        const unit = captured.get(MD_UNIT);
-        if (live && unit !== undefined)
-          await execute({ title: "release image", steps: imageReleaseSteps(jail, unit) }, jail).catch(
-            () => undefined,
-          );
-        throw e;
-      }
+      // A start that fails after attaching the image releases it (the attach steps' undo).
+      await execute(planFreebsdStart(jail), jail);
     },
     planStop: (jail: JailSpec) => planFreebsdStop(jail, attachedUnit(jail)),
     async stop(jail: JailSpec): Promise<void> {
@@ -328,7 +257,6 @@ export function createFreebsdPlatform(
       await execute(
         { title: `remove ${rootPath}`, steps: planRemoveJailTree(rootPath) },
         undefined,
-        new Map(),
         rootPath,
       );
     },
@@ -336,20 +264,12 @@ export function createFreebsdPlatform(
   return platform;
 }
 
-/** Mount points (field 2) of `mount -p` output, with fstab's `\040` escapes decoded. */
-export function parseMountPoints(text: string): string[] {
-  return text
-    .split("\n")
-    .map((l) => l.trim().split(/\s+/)[1])
-    .filter((p): p is string => p !== undefined && p !== "")
-    .map((p) => p.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
-}
+export { parseMountPoints } from "../../core/freebsd/lifecycle.js";
 
 /** The environment the console's programs start with: nothing of the admin's but TERM. */
 export function consoleEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   return { PATH: "/sbin:/bin:/usr/sbin:/usr/bin", TERM: env.TERM ?? "dumb" };
 }
-
 /**
  * The stdio array entries 3.. for a console child: every descriptor open in
  * this process above 2 (found by probing with fstat up to `limit`) is

@@ -9,7 +9,7 @@ import { sysctlConfEdits } from "../../firewall/ipfw/setup.js";
 import { applyStep } from "../apply.js";
 import type { RunResult } from "../run.js";
 import { ONE_PASS_SYSCTL } from "./firewall.js";
-import { FREEBSD } from "./programs.js";
+import { FREEBSD } from "../../core/freebsd/programs.js";
 
 /**
  * `qjail fw setup --write` on FreeBSD: the one-time host changes, as plan

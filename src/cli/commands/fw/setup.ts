@@ -7,6 +7,8 @@ import { formatPlan, type Plan, type Step } from "../../../core/plan.js";
 import { freebsdSetupSteps, applyFreebsdSetup } from "../../../platform/freebsd/setup.js";
 import { runProgram } from "../../../platform/run.js";
 import { shouldRunCommands } from "../../../ops/sync.js";
+import { platformFor } from "../../../platform/index.js";
+import { reconcile } from "../../../ops/reconcile.js";
 import { applyEdits, sectionEdits, type Edit } from "../../../firewall/managed-section.js";
 import { pfAnchorHooks } from "../../../firewall/pf/generate.js";
 import { checkPfConfEdits, pfHookEdits } from "../../../firewall/pf/setup.js";
@@ -156,6 +158,13 @@ step instead, commands included; under --root the commands are not run.`,
           });
           report.notes = done.notes;
           report.written = true;
+          // the new sections (or host config) get qjail's rules right away
+          const platform = platformFor(inv.global, { stderr: inv.ctx.stderr, env: inv.ctx.env });
+          const outcome = await reconcile(
+            { root, platform: platform.name, apply: (p) => platform.apply(p) },
+            { stderr: inv.ctx.stderr, env: inv.ctx.env },
+          );
+          for (const w of outcome.warnings) write(inv.ctx.stderr, `qjail: warning: ${w}`);
         }
         if (inv.global.json) write(inv.ctx.stdout, JSON.stringify(report));
         else {

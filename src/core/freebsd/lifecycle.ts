@@ -1,6 +1,6 @@
-import type { Plan, Step } from "../../core/plan.js";
-import { pidFilePath } from "../../core/paths.js";
-import type { ConsoleRequest, JailSpec } from "../../core/jail.js";
+import { CAPTURED, type Plan, type Step } from "../plan.js";
+import { pidFilePath } from "../paths.js";
+import { isImageJail, type ConsoleRequest, type JailSpec } from "../jail.js";
 import { FREEBSD } from "./programs.js";
 
 /**
@@ -9,51 +9,28 @@ import { FREEBSD } from "./programs.js";
  * platform (./index.ts) executes them.
  *
  * Two values exist only once a step has run: the md unit `mdconfig -a`
- * prints for an image jail, and the JID of the new jail. Plans show them as
- * {@link MD_UNIT} and {@link JID}; the platform substitutes the real values
- * as it goes (see {@link stepHook}).
+ * prints for an image jail, and the JID of the new jail. Their steps carry
+ * `capture`, and later steps name them by {@link MD_UNIT} and {@link JID};
+ * the applier (src/platform/apply.ts) fills them in as it goes.
+ *
+ * Image jails also carry what FreeBSD makes necessary: `mdconfig -l -v` is
+ * checked first (check {@link CHECK_IMAGE_FREE}: mounting an image that is
+ * attached already, through a second md unit, corrupts it); the stop waits
+ * while `jls -d` still lists the removed jail (a dying jail keeps its root
+ * busy while sockets in TIME_WAIT hold it) and retries `umount` while it says
+ * the mount is busy; the attach steps carry `undo`, so a start that fails
+ * later releases the image it attached, never one attached before it.
  */
-export const MD_UNIT = "%MD_UNIT%";
-export const JID = "%JID%";
 
-/**
- * What the platform does with a step beyond running it once:
- * - capture-md-unit / capture-jid: its output is a value later steps use;
- * - refuse-if-attached: `mdconfig -l -v` must not list the image (a stop
- *   that did not finish left it attached; mounting it again through a second
- *   md unit would corrupt the file system);
- * - wait-until-gone: repeated until `jls -d` no longer lists the jail (a
- *   removed jail stays "dying" while sockets in TIME_WAIT hold it, and keeps
- *   its root busy);
- * - retry-while-busy: repeated while umount says the mount is busy;
- * - refuse-if-mounted: `mount -p` must list nothing at or below the tree.
- */
-export type StepHook =
-  | "capture-md-unit"
-  | "capture-jid"
-  | "refuse-if-attached"
-  | "wait-until-gone"
-  | "retry-while-busy"
-  | "refuse-if-mounted";
+/** Check names the platform supplies (ApplyOptions.checks) for a jail's plans. */
+export const CHECK_IMAGE_FREE = "freebsd:image-not-attached";
+export const CHECK_NOTHING_MOUNTED = "freebsd:nothing-mounted-below";
 
-/** How long the platform waits for a dying jail, and for a busy unmount (seconds, shown in plans). */
+/** How long a stop waits for a dying jail, and retries a busy unmount (seconds). */
 export const DYING_WAIT_SECONDS = 120;
 export const BUSY_RETRY_SECONDS = 30;
-const hooks = new WeakMap<Step, StepHook>();
-
-/** What the platform must do with a step's output, if anything. */
-export function stepHook(step: Step): StepHook | undefined {
-  return hooks.get(step);
-}
-
-function hooked(step: Step, hook: StepHook): Step {
-  hooks.set(step, hook);
-  return step;
-}
-
-export function isImageJail(jail: JailSpec): boolean {
-  return jail.record.imagetype !== "";
-}
+export const MD_UNIT = CAPTURED.mdUnit.marker;
+export const JID = CAPTURED.jid.marker;
 
 /** Path of the image file: the record's `image`, else qjail's `<root>/<name>.img`. */
 export function imagePath(jail: JailSpec): string {
@@ -90,22 +67,18 @@ export function moduleSteps(jail: JailSpec): Step[] {
 
 export function planFreebsdStart(jail: JailSpec): Plan {
   const steps: Step[] = [...moduleSteps(jail)];
-  if (isImageJail(jail)) steps.push(...imageAttachSteps(jail));
+  if (isImageJail(jail.record)) steps.push(...imageAttachSteps(jail));
   steps.push({
     kind: "run",
     argv: [FREEBSD.jail, "-q", "-f", jail.confPath, "-c"],
     why: "create the jail from its jail.conf block",
   });
-  steps.push(
-    hooked(
-      {
-        kind: "run",
-        argv: [FREEBSD.jls, "-j", jail.name, "jid"],
-        why: `its output is the JID for ${pidFilePath(jail.name)}`,
-      },
-      "capture-jid",
-    ),
-  );
+  steps.push({
+    kind: "run",
+    argv: [FREEBSD.jls, "-j", jail.name, "jid"],
+    why: `its output is the JID for ${pidFilePath(jail.name)}`,
+    capture: "jid",
+  });
   steps.push({ kind: "writeFile", path: pidFilePath(jail.name), content: `${JID}\n`, mode: 0o555 });
   return { title: `start jail ${jail.name}`, steps, messages: [`Jail successfully started  ${jail.name}`] };
 }
@@ -124,18 +97,14 @@ export function planFreebsdStop(jail: JailSpec, unit?: string): Plan {
     },
     { kind: "remove", path: pidFilePath(jail.name) },
   ];
-  if (isImageJail(jail)) {
+  if (isImageJail(jail.record)) {
     // The image's file system is the jail's root: a dying jail still holds it.
-    steps.push(
-      hooked(
-        {
-          kind: "run",
-          argv: [FREEBSD.jls, "-d", "-j", jail.name, "jid"],
-          why: `repeated until the jail is gone (at most ${DYING_WAIT_SECONDS} s): a dying jail keeps its root busy`,
-        },
-        "wait-until-gone",
-      ),
-    );
+    steps.push({
+      kind: "run",
+      argv: [FREEBSD.jls, "-d", "-j", jail.name, "jid"],
+      why: `repeated until the jail is gone (at most ${DYING_WAIT_SECONDS} s): a dying jail keeps its root busy`,
+      retry: { until: "fails", seconds: DYING_WAIT_SECONDS },
+    });
     steps.push(...imageReleaseSteps(jail, unit ?? (jail.record.imagedevice || MD_UNIT)));
   }
   return { title: `stop jail ${jail.name}`, steps, messages: [`Jail successfully stopped  ${jail.name}`] };
@@ -143,37 +112,39 @@ export function planFreebsdStop(jail: JailSpec, unit?: string): Plan {
 
 export function imageAttachSteps(jail: JailSpec): Step[] {
   return [
-    hooked(
-      {
-        kind: "run",
-        argv: [FREEBSD.mdconfig, "-l", "-v"],
-        why: `refuse if ${imagePath(jail)} is attached already`,
-      },
-      "refuse-if-attached",
-    ),
-    hooked(
-      {
-        kind: "run",
-        argv: [FREEBSD.mdconfig, "-a", "-t", "vnode", "-f", imagePath(jail)],
-        why: `attach the image; it prints the unit used below as ${MD_UNIT}`,
-      },
-      "capture-md-unit",
-    ),
-    { kind: "run", argv: [FREEBSD.mount, `/dev/${MD_UNIT}`, jail.rootPath] },
+    {
+      kind: "run",
+      argv: [FREEBSD.mdconfig, "-l", "-v"],
+      why: `refuse if ${imagePath(jail)} is attached already`,
+      check: CHECK_IMAGE_FREE,
+    },
+    {
+      kind: "run",
+      argv: [FREEBSD.mdconfig, "-a", "-t", "vnode", "-f", imagePath(jail)],
+      why: `attach the image; it prints the unit used below as ${MD_UNIT}`,
+      capture: "mdUnit",
+      undo: [{ kind: "run", argv: [FREEBSD.mdconfig, "-d", "-u", MD_UNIT] }],
+    },
+    {
+      kind: "run",
+      argv: [FREEBSD.mount, `/dev/${MD_UNIT}`, jail.rootPath],
+      undo: [
+        { kind: "run", argv: [FREEBSD.umount, jail.rootPath] },
+        { kind: "remove", path: deviceLinkPath(jail) },
+      ],
+    },
     { kind: "symlink", target: `/dev/${MD_UNIT}`, path: deviceLinkPath(jail) },
   ];
 }
 
 export function imageReleaseSteps(jail: JailSpec, unit: string): Step[] {
   return [
-    hooked(
-      {
-        kind: "run",
-        argv: [FREEBSD.umount, jail.rootPath],
-        why: `retried while busy (at most ${BUSY_RETRY_SECONDS} s)`,
-      },
-      "retry-while-busy",
-    ),
+    {
+      kind: "run",
+      argv: [FREEBSD.umount, jail.rootPath],
+      why: `retried while busy (at most ${BUSY_RETRY_SECONDS} s)`,
+      retry: { until: "succeeds", seconds: BUSY_RETRY_SECONDS, whileStderr: "busy" },
+    },
     { kind: "run", argv: [FREEBSD.mdconfig, "-d", "-u", unit] },
     { kind: "remove", path: deviceLinkPath(jail) },
   ];
@@ -181,16 +152,19 @@ export function imageReleaseSteps(jail: JailSpec, unit: string): Step[] {
 
 /**
  * Removing a jail's tree (delete): refuse while anything is mounted at or
- * below it (`mount -p`; rm through a read-write nullfs mount destroys the
- * mount's source), clear the file flags base.txz sets (schg) without
- * crossing into another file system (`chflags -x`), then remove it.
+ * below it (`mount -p`, check {@link CHECK_NOTHING_MOUNTED}; rm through a
+ * read-write nullfs mount destroys the mount's source), clear the file
+ * flags base.txz sets (schg) without crossing into another file system
+ * (`chflags -x`), then remove it.
  */
 export function planRemoveJailTree(rootPath: string): Step[] {
   return [
-    hooked(
-      { kind: "run", argv: [FREEBSD.mount, "-p"], why: `refuse if anything is mounted below ${rootPath}` },
-      "refuse-if-mounted",
-    ),
+    {
+      kind: "run",
+      argv: [FREEBSD.mount, "-p"],
+      why: `refuse if anything is mounted below ${rootPath}`,
+      check: CHECK_NOTHING_MOUNTED,
+    },
     { kind: "run", argv: [FREEBSD.chflags, "-x", "-R", "0", rootPath], why: "base.txz ships schg files" },
     { kind: "remove", path: rootPath, recursive: true },
   ];
@@ -203,6 +177,15 @@ export function attachedImageUnit(mdconfigList: string, file: string): string | 
     if (/^md\d+$/.test(f[0] ?? "") && f[1] === "vnode" && f.slice(3).join(" ") === file) return f[0];
   }
   return undefined;
+}
+
+/** Mount points (field 2) of `mount -p` output, with fstab's `\040` escapes decoded. */
+export function parseMountPoints(text: string): string[] {
+  return text
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/)[1])
+    .filter((p): p is string => p !== undefined && p !== "")
+    .map((p) => p.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
 }
 
 /**
@@ -222,7 +205,7 @@ export function attachedImageUnit(mdconfigList: string, file: string): string | 
  *   holds only the slave, which dies with the session;
  * - without a terminal (a pipe or a file on stdin), jexec runs in a new
  *   session (setsid, no controlling terminal) with pipes for its stdio, and
- *   qjail copies the bytes (see the platform's console()).
+ *   qjail copies the bytes (the platform's runConsole).
  * `jexec -l` starts the command with a clean environment (HOME, SHELL, TERM,
  * USER and the login class), so none of the admin's variables
  * (SSH_AUTH_SOCK, tokens) reach the jail.
