@@ -88,7 +88,8 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<void> {
       if (opts.runCommands) await undo(done, opts);
       throw e;
     }
-    done.push(step);
+    // a step that captured a value may name it in its own undo (mdconfig -a ... undo: mdconfig -d -u %MD_UNIT%)
+    done.push(fillCaptured(step, values));
   }
   stepBoundary();
 }

@@ -1,4 +1,4 @@
-import { promises as fsp, renameSync } from "node:fs";
+import { promises as fsp } from "node:fs";
 import type { FirewallModel } from "../../core/exposure.js";
 import type { HostConfig } from "../../core/hostconfig.js";
 import { physical } from "../../core/paths.js";
@@ -25,7 +25,7 @@ import {
 } from "../../firewall/ipfw/generate.js";
 import { parseIpfw } from "../../firewall/ipfw/parse.js";
 import { parseIpf, parseIpnat } from "../../firewall/ipf/index.js";
-import { applyStep } from "../apply.js";
+import { applyPlan, applyStep, StepFailedError } from "../apply.js";
 import { runProgram, type RunResult } from "../run.js";
 import { parseIpnatList } from "./parsers/ipnat.js";
 import { parseIpfwNatConfig, parseIpfwShow, sameRedirects } from "./parsers/ipfw.js";
@@ -67,11 +67,13 @@ import { parseRouteGetInterface } from "./route.js";
 
 export type Runner = (argv: readonly string[]) => Promise<RunResult>;
 
-/** A query of the running host whose answer qjail judges: `check` says what is wrong, or nothing. */
+/** A query of the running host whose output qjail judges: `check` says what is wrong, or nothing. */
 export interface ScriptCheck {
   argv: string[];
   why: string;
-  check: (r: RunResult) => string | undefined;
+  check: (stdout: string) => string | undefined;
+  /** A non-zero exit is for `check` to judge (from what was printed), not a failure by itself. */
+  mayFail?: boolean;
 }
 
 export interface ScriptFile {
@@ -87,6 +89,17 @@ export interface ScriptFile {
   generated: string;
 }
 
+/** A load command and what takes it back if a later step fails (run latest first, as the applier does). */
+export interface LoadCommand {
+  argv: string[];
+  undo?: string[][];
+}
+
+/**
+ * One firewall load, described per firewall ({@link ipfScript},
+ * {@link pfScript}, {@link ipfwScript}) and turned into one plan for the
+ * applier by {@link scriptPlan}.
+ */
 export interface FreebsdScript {
   files: ScriptFile[];
   /** Refusals checked before anything is written (read-only). */
@@ -96,10 +109,13 @@ export interface FreebsdScript {
   validate: string[][];
   /** Run before the load; a failure is not fatal (what they remove may already be gone). */
   prune: string[][];
-  load: string[][];
+  load: LoadCommand[];
   verify: ScriptCheck[];
-  /** How to go back, given how many load commands had succeeded (all of them after a failed verify). */
-  rollback: (loadDone: number) => string[][];
+}
+
+/** After a verified load: the commands that put the previous rules back (every load command's undo, latest first). */
+export function restoreCommands(script: FreebsdScript): string[][] {
+  return [...script.load].reverse().flatMap((c) => c.undo ?? []);
 }
 
 const NEW = ".qjail-new";
@@ -122,35 +138,68 @@ async function modeOf(root: string, logical: string): Promise<number> {
   }
 }
 
-/** The plan --dry-run prints: every command the load runs, in order, with the files it writes. */
-function stagedPlanSteps(script: FreebsdScript, reads: ScriptCheck[]): Step[] {
-  return [
-    ...reads.map((c): Step => ({ kind: "run", argv: c.argv, why: c.why })),
-    ...script.precheck.map((c): Step => ({ kind: "run", argv: c.argv, why: c.why })),
-    ...script.files.map((f): Step => ({
-      kind: "writeFile",
-      path: f.path + NEW,
-      content: f.content,
-      mode: f.mode,
-    })),
-    ...script.scratch.map((f): Step => ({
-      kind: "writeFile",
-      path: f.path,
-      content: f.content,
-      mode: 0o600,
-    })),
-    ...script.validate.map((argv): Step => ({ kind: "run", argv, why: "dry-run check" })),
-    ...script.prune.map((argv): Step => ({
-      kind: "run",
-      argv,
-      why: "drop the removed forwards and their sessions",
-      mayFail: true,
-    })),
-    ...script.load.map((argv): Step => ({ kind: "run", argv })),
-    ...script.files.map((f): Step => ({ kind: "rename", from: f.path + NEW, to: f.path })),
+export type LoadStage = FirewallLoadError["stage"];
+
+/**
+ * A script as one plan for the applier (src/platform/apply.ts), as
+ * docs/ARCHITECTURE.md describes it: prechecks with named checks, the
+ * staged files, the validators (the first one's undo removes the staged
+ * files), the prune, the loads (each with its undo: what puts the previous
+ * rules back from that point), the checks of what is live, then one commit
+ * that renames every staged file into place. A failure runs the undo steps of
+ * what was done, latest first. `stages[i]` says which stage step i is.
+ */
+export function scriptPlan(
+  script: FreebsdScript,
+  title: string,
+): {
+  plan: Plan;
+  stages: (LoadStage | undefined)[];
+  checks: Record<string, (stdout: string) => string | undefined>;
+} {
+  const steps: Step[] = [];
+  const stages: (LoadStage | undefined)[] = [];
+  const checks: Record<string, (stdout: string) => string | undefined> = {};
+  const add = (step: Step, stage?: LoadStage): void => {
+    steps.push(step);
+    stages.push(stage);
+  };
+  const checked = (c: ScriptCheck, name: string, stage: LoadStage): void => {
+    checks[name] = c.check;
+    add(
+      { kind: "run", argv: c.argv, why: c.why, check: name, ...(c.mayFail ? { mayFail: true } : {}) },
+      stage,
+    );
+  };
+  script.precheck.forEach((c, i) => checked(c, `freebsd:precheck:${i}`, "validate"));
+  for (const f of script.files)
+    add({ kind: "writeFile", path: f.path + NEW, content: f.content, mode: f.mode });
+  for (const f of script.scratch) add({ kind: "writeFile", path: f.path, content: f.content, mode: 0o600 });
+  const unstage: Step[] = [
+    ...script.files.map((f): Step => ({ kind: "remove", path: f.path + NEW })),
     ...script.scratch.map((f): Step => ({ kind: "remove", path: f.path })),
-    ...script.verify.map((v): Step => ({ kind: "run", argv: v.argv, why: v.why })),
   ];
+  script.validate.forEach((argv, i) =>
+    add({ kind: "run", argv, why: "dry-run check", ...(i === 0 ? { undo: unstage } : {}) }, "validate"),
+  );
+  for (const argv of script.prune)
+    add({ kind: "run", argv, why: "drop the removed forwards and their sessions", mayFail: true }, "load");
+  for (const c of script.load)
+    add(
+      {
+        kind: "run",
+        argv: c.argv,
+        ...(c.undo ? { undo: c.undo.map((u): Step => ({ kind: "run", argv: u, mayFail: true })) } : {}),
+      },
+      "load",
+    );
+  script.verify.forEach((c, i) => checked(c, `freebsd:verify:${i}`, "verify"));
+  add({
+    kind: "commit",
+    steps: script.files.map((f): Step => ({ kind: "rename", from: f.path + NEW, to: f.path })),
+  });
+  for (const f of script.scratch) add({ kind: "remove", path: f.path });
+  return { plan: { title, steps }, stages, checks };
 }
 
 // ---------------------------------------------------------------------------
@@ -225,30 +274,32 @@ export async function ipfScript(
     ],
     prune: removed.length > 0 ? [[FREEBSD.ipnat, "-r", "-p", "-f", removedFile]] : [],
     load: [
-      [FREEBSD.ipf, "-I", "-Fa", "-f", filt + NEW],
-      [FREEBSD.ipf, "-s"],
-      [FREEBSD.ipnat, natFlush, "-f", nat + NEW],
+      // Only the inactive list changes here; from the swap on, the previous
+      // files (still in place until the commit) are loaded back the same way.
+      {
+        argv: [FREEBSD.ipf, "-I", "-Fa", "-f", filt + NEW],
+        undo: [
+          [FREEBSD.ipf, "-I", "-Fa", "-f", filt],
+          [FREEBSD.ipf, "-s"],
+          [FREEBSD.ipnat, "-C", "-f", nat],
+        ],
+      },
+      { argv: [FREEBSD.ipf, "-s"] },
+      { argv: [FREEBSD.ipnat, natFlush, "-f", nat + NEW] },
       // The howto's resync: rules naming rl0 or 0/32 took the old address at load.
-      ...(extAddressChanged ? [[FREEBSD.ipf, "-y"]] : []),
+      ...(extAddressChanged ? [{ argv: [FREEBSD.ipf, "-y"] }] : []),
     ],
     verify: [
       {
         argv: [FREEBSD.ipnat, "-l"],
         why: "verify what is live",
-        check: (r) => {
-          if (r.code !== 0) return `ipnat -l failed: ${r.stderr.trim()}`;
-          const live = parseIpnatList(r.stdout).rules.filter((x) => x.kind === "rdr").length;
+        check: (out) => {
+          const live = parseIpnatList(out).rules.filter((x) => x.kind === "rdr").length;
           return live >= rdrCount
             ? undefined
             : `ipnat -l lists ${live} rdr rules, expected at least ${rdrCount}`;
         },
       },
-    ],
-    // The previous files are still in place: load them the same way.
-    rollback: () => [
-      [FREEBSD.ipf, "-I", "-Fa", "-f", filt],
-      [FREEBSD.ipf, "-s"],
-      [FREEBSD.ipnat, "-C", "-f", nat],
     ],
   };
 }
@@ -276,9 +327,8 @@ export async function pfScript(model: FirewallModel, ctx: LoadContext): Promise<
   const counts = countPfRules(parsePf(text));
   const natCount = counts.nat + counts.rdr + counts.binat;
   const passCount = counts.filter;
-  const count = (what: string, r: RunResult, kinds: RegExp, expected: number): string | undefined => {
-    if (r.code !== 0) return `${what} failed: ${r.stderr.trim()}`;
-    const live = pfListed(r.stdout, kinds);
+  const count = (what: string, out: string, kinds: RegExp, expected: number): string | undefined => {
+    const live = pfListed(out, kinds);
     return live === expected ? undefined : `${what} shows ${live} rules, expected ${expected}`;
   };
   return {
@@ -287,26 +337,33 @@ export async function pfScript(model: FirewallModel, ctx: LoadContext): Promise<
     scratch: [],
     // -o none: the basic optimizer (pfctl's default) would drop duplicate and
     // subset pass rules and fold six or more into a table, so what is live
-    // would no longer be what qjail wrote, rule for rule.
+    // would no longer be what qjail wrote, rule for rule (the labels qjail
+    // puts on its pass rules are optimization barriers too).
     validate: [[FREEBSD.pfctl, "-o", "none", "-a", anchor, "-n", "-f", file + NEW]],
     prune: [],
-    load: [[FREEBSD.pfctl, "-o", "none", "-a", anchor, "-f", file + NEW]],
+    // pfctl loads an anchor as one transaction: a failed load leaves the old one.
+    load: [
+      {
+        argv: [FREEBSD.pfctl, "-o", "none", "-a", anchor, "-f", file + NEW],
+        undo: [
+          hadPrevious
+            ? [FREEBSD.pfctl, "-o", "none", "-a", anchor, "-f", file]
+            : [FREEBSD.pfctl, "-a", anchor, "-F", "all"],
+        ],
+      },
+    ],
     verify: [
       {
         argv: [FREEBSD.pfctl, "-P", "-a", anchor, "-s", "nat"],
         why: "verify what is live",
-        check: (r) => count("pfctl -s nat", r, /^(nat|rdr|binat)\b/, natCount),
+        check: (out) => count("pfctl -s nat", out, /^(nat|rdr|binat)\b/, natCount),
       },
       {
         argv: [FREEBSD.pfctl, "-P", "-a", anchor, "-s", "rules"],
         why: "verify what is live",
-        check: (r) => count("pfctl -s rules", r, /^(pass|block|match)\b/, passCount),
+        check: (out) => count("pfctl -s rules", out, /^(pass|block|match)\b/, passCount),
       },
     ],
-    rollback: () =>
-      hadPrevious
-        ? [[FREEBSD.pfctl, "-o", "none", "-a", anchor, "-f", file]]
-        : [[FREEBSD.pfctl, "-a", anchor, "-F", "all"]],
   };
 }
 
@@ -352,11 +409,14 @@ export function onePassCheck(): ScriptCheck {
   return {
     argv: [FREEBSD.sysctl, "-n", ONE_PASS_SYSCTL],
     why: "ipfw nat needs one_pass=0, or it accepts every inbound packet",
-    check: (r) => {
-      if (r.code !== 0)
-        return `${FREEBSD.sysctl} -n ${ONE_PASS_SYSCTL} failed (${r.stderr.trim()}): ipfw is not loaded; start it with 'service ipfw start'`;
-      if (r.stdout.trim() !== "0")
-        return `${ONE_PASS_SYSCTL} is ${r.stdout.trim()}: ipfw would accept every inbound packet on the public interface at qjail's nat rule, so your own rules and --from limits would never apply. Set it to 0 with 'qjail fw setup --write' (now and in /etc/sysctl.conf), then run this again`;
+    // sysctl prints nothing (and exits 1, "unknown oid") while ipfw.ko is not loaded
+    mayFail: true,
+    check: (out) => {
+      const v = out.trim();
+      if (v === "")
+        return `${ONE_PASS_SYSCTL} cannot be read (sysctl: unknown oid): ipfw is not loaded; start it with 'service ipfw start'`;
+      if (v !== "0")
+        return `${ONE_PASS_SYSCTL} is ${v}: ipfw would accept every inbound packet on the public interface at qjail's nat rule, so your own rules and --from limits would never apply. Set it to 0 with 'qjail fw setup --write' (now and in /etc/sysctl.conf), then run this again`;
       return undefined;
     },
   };
@@ -373,14 +433,24 @@ export async function ipfwScript(
   const nat = model.host.ipfwNatInstance;
   const base = model.host.ipfwRuleBase;
   const ipfw = FREEBSD.ipfw;
-  const load = ipfwLoadSequence(rules)
-    .slice(0, -1)
-    .map((a) => [ipfw, ...a]);
-  const swapAt = load.findIndex((a) => a[2] === "set" && a[3] === "swap");
   const staging = String(IPFW_STAGING_SET);
   const previousNatCommand = previousNat
-    ? [[ipfw, "-q", ...previousNat]]
-    : [[ipfw, "-q", "nat", String(nat), "delete"]];
+    ? [ipfw, "-q", ...previousNat]
+    : [ipfw, "-q", "nat", String(nat), "delete"];
+  // Before the swap the new block only sits, disabled, in the staging set
+  // (dropped again); the nat instance goes back to the previous config; after
+  // the swap the staging set holds the previous block: swap back. Undone
+  // latest first: swap back, previous nat, drop the staging set.
+  const load: LoadCommand[] = ipfwLoadSequence(rules)
+    .slice(0, -1)
+    .map((a, i): LoadCommand => {
+      const argv = [ipfw, ...a];
+      if (i === 0) return { argv, undo: [[ipfw, "-q", "delete", "set", staging]] };
+      if (a[1] === "nat") return { argv, undo: [previousNatCommand] };
+      if (a[1] === "set" && a[2] === "swap")
+        return { argv, undo: [[ipfw, "-q", "set", "swap", String(IPFW_ACTIVE_SET), staging]] };
+      return { argv };
+    });
   const wantedRedirects = parseIpfwNatConfig(rules.natConfig.join(" ")).redirects;
   const wantedNumbers = new Map<number, number>();
   for (const r of rules.rules) wantedNumbers.set(Number(r[0]), (wantedNumbers.get(Number(r[0])) ?? 0) + 1);
@@ -410,9 +480,8 @@ export async function ipfwScript(
         {
           argv: [ipfw, "nat", String(nat), "show", "config"],
           why: "verify what is live (the kernel lists redirects in reverse)",
-          check: (r) => {
-            if (r.code !== 0) return `ipfw nat ${nat} show config failed: ${r.stderr.trim()}`;
-            const d = sameRedirects(wantedRedirects, parseIpfwNatConfig(r.stdout).redirects);
+          check: (out) => {
+            const d = sameRedirects(wantedRedirects, parseIpfwNatConfig(out).redirects);
             if (d.missing.length === 0 && d.extra.length === 0) return undefined;
             return `ipfw nat ${nat} show config does not hold the redirects sent (missing: ${d.missing.join(", ") || "none"}; unexpected: ${d.extra.join(", ") || "none"})`;
           },
@@ -422,12 +491,11 @@ export async function ipfwScript(
           // disabled sets), so this is the active block alone.
           argv: [ipfw, "show", range],
           why: "verify what is live",
-          check: (r) => {
-            // 69 (EX_UNAVAILABLE): "no rules in range", i.e. an empty block.
-            if (r.code !== 0 && r.code !== 69) return `ipfw show ${range} failed: ${r.stderr.trim()}`;
+          // exit 69 (EX_UNAVAILABLE) with "no rules in range": an empty block, nothing listed
+          mayFail: true,
+          check: (out) => {
             const live = new Map<number, number>();
-            for (const x of r.code === 0 ? parseIpfwShow(r.stdout) : [])
-              live.set(x.number, (live.get(x.number) ?? 0) + 1);
+            for (const x of parseIpfwShow(out)) live.set(x.number, (live.get(x.number) ?? 0) + 1);
             const wrong = [...new Set([...wantedNumbers.keys(), ...live.keys()])]
               .sort((a, b) => a - b)
               .filter((n) => (wantedNumbers.get(n) ?? 0) !== (live.get(n) ?? 0))
@@ -438,16 +506,6 @@ export async function ipfwScript(
           },
         },
       ],
-      // Before the swap the new block only sits, disabled, in the staging set;
-      // after it the staging set holds the previous block: swap back.
-      rollback: (done) =>
-        done > swapAt
-          ? [
-              [ipfw, "-q", "set", "swap", String(IPFW_ACTIVE_SET), staging],
-              ...previousNatCommand,
-              [ipfw, "-q", "delete", "set", staging],
-            ]
-          : [[ipfw, "-q", "delete", "set", staging], ...previousNatCommand],
     },
   };
 }
@@ -457,76 +515,43 @@ export async function ipfwScript(
 // ---------------------------------------------------------------------------
 
 /**
- * Precheck, stage, validate, prune, load, put files in place, verify; roll
- * back on failure. Without `runCommands` only the files are written (the
- * load stays pending, `qjail fw sync` on the host does the rest).
+ * Apply a script's plan ({@link scriptPlan}) with the one applier: precheck,
+ * stage, validate, prune, load, verify, commit; a failure runs the undo
+ * steps of what was done (the previous rules back, the staged files gone)
+ * and becomes a {@link FirewallLoadError} naming the stage. Without
+ * `runCommands` only the files are written (the load stays pending, `qjail
+ * fw sync` on the host does the rest).
  */
 export async function runScript(script: FreebsdScript, ctx: LoadContext, runner: Runner): Promise<void> {
-  const fileOpts = { root: ctx.root, runCommands: false };
-  if (ctx.runCommands) {
-    for (const c of script.precheck) {
-      const problem = c.check(await runner(c.argv));
-      if (problem) throw new FirewallLoadError(problem, "validate");
-    }
-  }
-  const removeStaged = async (): Promise<void> => {
+  const { plan, stages, checks } = scriptPlan(script, "load firewall rules");
+  try {
+    await applyPlan(plan, {
+      root: ctx.root,
+      runCommands: ctx.runCommands,
+      runner: (argv) => runner(argv),
+      checks,
+    });
+  } catch (e) {
+    if (!(e instanceof StepFailedError) || e.step.kind !== "run") throw e;
+    // the undo steps ran (the previous rules are back); the staged files go
+    // too, also when the failing step was the first validator (not yet done,
+    // so its own undo did not run)
+    const fileOpts = { root: ctx.root, runCommands: false };
     for (const f of script.files) await applyStep({ kind: "remove", path: f.path + NEW }, fileOpts);
     for (const f of script.scratch) await applyStep({ kind: "remove", path: f.path }, fileOpts);
-  };
-  for (const f of script.files)
-    await applyStep({ kind: "writeFile", path: f.path + NEW, content: f.content, mode: f.mode }, fileOpts);
-  if (!ctx.runCommands) {
-    commitStaged(script, ctx.root);
-    return;
+    const stage = stages[e.index] ?? "load";
+    const said = (e.result?.stderr || e.result?.stdout || "").trim();
+    const message =
+      e.step.check !== undefined
+        ? e.message
+        : stage === "validate"
+          ? `${e.step.argv.join(" ")} rejected the rules: ${said}`
+          : `${e.step.argv.join(" ")} failed: ${said}`;
+    throw new FirewallLoadError(
+      stage === "validate" ? message : `${message}; the previous rules were loaded again`,
+      stage,
+    );
   }
-  for (const f of script.scratch)
-    await applyStep({ kind: "writeFile", path: f.path, content: f.content, mode: 0o600 }, fileOpts);
-  for (const argv of script.validate) {
-    const r = await runner(argv);
-    if (r.code !== 0) {
-      await removeStaged();
-      throw new FirewallLoadError(
-        `${argv.join(" ")} rejected the rules: ${(r.stderr || r.stdout).trim()}`,
-        "validate",
-      );
-    }
-  }
-  for (const argv of script.prune) await runner(argv);
-  let done = 0;
-  const rollback = async (): Promise<void> => {
-    for (const argv of script.rollback(done)) await runner(argv);
-  };
-  for (const argv of script.load) {
-    const r = await runner(argv);
-    if (r.code === 0) done++;
-    else {
-      await rollback();
-      await removeStaged();
-      throw new FirewallLoadError(
-        `${argv.join(" ")} failed: ${(r.stderr || r.stdout).trim()}; the previous rules were loaded again`,
-        "load",
-      );
-    }
-  }
-  for (const v of script.verify) {
-    const problem = v.check(await runner(v.argv));
-    if (problem) {
-      await rollback();
-      await removeStaged();
-      throw new FirewallLoadError(`${problem}; the previous rules were loaded again`, "verify");
-    }
-  }
-  commitStaged(script, ctx.root);
-  for (const f of script.scratch) await applyStep({ kind: "remove", path: f.path }, fileOpts);
-}
-
-/**
- * Put every staged file in place with back-to-back rename(2) calls and no
- * await between them, so a crash can split the set only inside a few
- * microseconds rather than across thread-pool round trips.
- */
-function commitStaged(script: FreebsdScript, root: string): void {
-  for (const f of script.files) renameSync(physical(root, f.path + NEW), physical(root, f.path));
 }
 
 /** The read-only queries a render makes of the running host, shown first in the plan. */
@@ -586,7 +611,11 @@ export function createFreebsdFirewallLoader(
       }
       const plan: Plan = {
         title: `load ${kind} rules for ${model.exposures.length} forwarded port rule(s)`,
-        steps: stagedPlanSteps(script, reads),
+        // what render read first (it is not read again), then the load as the applier runs it
+        steps: [
+          ...reads.map((c): Step => ({ kind: "run", argv: c.argv, why: c.why })),
+          ...scriptPlan(script, "").plan.steps,
+        ],
         warnings,
       };
       const rendered: RenderedRules = {
@@ -636,7 +665,7 @@ export function createFreebsdFirewallLoader(
               );
             else await applyStep({ kind: "remove", path: f.path }, fileOpts);
           }
-          if (ctx.runCommands) for (const argv of s.script.rollback(s.script.load.length)) await runner(argv);
+          if (ctx.runCommands) for (const argv of restoreCommands(s.script)) await runner(argv);
         },
       };
     },
