@@ -170,13 +170,17 @@ test("list --json and group selection", async () => {
   });
 });
 
-test("config and delete skip a running jail and change nothing", async () => {
+test("config, delete and archive skip a running jail, change nothing and exit 3 (C11)", async () => {
   const before = treeDigest(host.dir);
   const c = await qjail("config", "-k", "web1");
-  assert.equal(c.code, 0);
+  assert.equal(c.code, 3, "a script's 'qjail config ... && ...' must not go on");
   assert.equal(c.stdout, "Bypassed running jail web1\n");
   const d = await qjail("delete", "web1");
+  assert.equal(d.code, 3);
   assert.equal(d.stdout, "Bypassed running jail web1\n");
+  const a = await qjail("archive", "web1");
+  assert.equal(a.code, 3);
+  assert.equal(a.stdout, "Bypassed running jail. web1\n");
   assert.deepEqual(treeDigest(host.dir), before);
 });
 
