@@ -27,6 +27,8 @@ import { fwLintCommand } from "./commands/fw/lint.js";
 import { bootInstallCommand } from "./commands/boot/install.js";
 import { bootStartCommand } from "./commands/boot/start.js";
 import { bootStopCommand } from "./commands/boot/stop.js";
+import { applyCommand } from "./commands/apply.js";
+import { exportCommand } from "./commands/export.js";
 
 /**
  * Every qjail command, listed once, explicitly (no discovery at run time),
@@ -59,6 +61,8 @@ export const COMMANDS: readonly CommandDef[] = [
   statusCommand,
   doctorCommand,
   demoCommand,
+  applyCommand,
+  exportCommand,
   bootInstallCommand,
   bootStartCommand,
   bootStopCommand,

@@ -4,6 +4,7 @@ import { hostLayout, type HostLayout } from "../core/paths.js";
 import { formatPlan, type Plan } from "../core/plan.js";
 import { validateZoneName } from "../core/validate.js";
 import { openJailRuntime, type JailRuntime } from "../ops/jail-runtime.js";
+import type { ReconcileOutcome } from "../ops/reconcile.js";
 
 export type { JailRuntime } from "../ops/jail-runtime.js";
 
@@ -37,3 +38,8 @@ export function reportPlan(inv: Invocation, plan: Plan): number {
 
 /** The messages of a jail left alone because it runs (or, for config -P, does not). */
 export const BYPASSED_FOR_STATE = /^Bypassed (running|stopped) jail\b/;
+
+/** What the reconciler found worth saying (exposures it cannot forward, rules it could not recompute). */
+export function reportReconcile(inv: Invocation, outcome: ReconcileOutcome): void {
+  for (const w of outcome.warnings) write(inv.ctx.stderr, `qjail: warning: ${w}`);
+}

@@ -30,7 +30,7 @@ import {
   readVnetCount,
   selectJails,
 } from "../../store/jails.js";
-import { jailRuntime, printPlan, reportPlan, zoneLayout } from "../jail-runtime.js";
+import { jailRuntime, printPlan, reportPlan, reportReconcile, zoneLayout } from "../jail-runtime.js";
 
 /** Boolean on/off pairs: short letter → record flag. */
 const FLAG_OPTIONS: Record<string, { key: FlagKey; on: boolean }> = {
@@ -284,7 +284,7 @@ starts.`,
         printPlan(inv, plan);
         return 0;
       }
-      await rt.applyStaged(plan);
+      reportReconcile(inv, await rt.applyReconciled(plan));
       return reportPlan(inv, plan);
     };
     return inv.global.dryRun ? work() : rt.locked(work);

@@ -1,11 +1,11 @@
-import { promises as fsp } from "node:fs";
 import { defineCommand, type Invocation } from "../command.js";
 import { UsageError } from "../../core/errors.js";
 import { write } from "../context.js";
 import { formatPlan } from "../../core/plan.js";
 import { hostLayout, physical } from "../../core/paths.js";
 import { validateZoneName } from "../../core/validate.js";
-import { decideLifecycle, planClearPoststartssh, type LifecycleVerb } from "../../core/plan-start.js";
+import { decideLifecycle, type LifecycleVerb } from "../../core/plan-start.js";
+import { clearOneTimeSsh } from "../../ops/lifecycle.js";
 import { assertZoneKnown, readJails, selectJails } from "../../store/jails.js";
 import { withHostLock } from "../../store/lock.js";
 import { platformFor } from "../../platform/index.js";
@@ -110,12 +110,7 @@ async function act(
   } catch (e) {
     return { name: jail.name, result: "failed", message: startFailure(platform, jail, e) };
   }
-  // The one-time `create -c` user is added by this first start; take it out of the record and jail.conf now.
-  if (jail.record.poststartssh !== "") {
-    const conf = await fsp.readFile(physical(root, jail.confPath), "utf8").catch(() => undefined);
-    const clear = conf === undefined ? undefined : planClearPoststartssh(jail, conf);
-    if (clear) await platform.apply(clear);
-  }
+  await clearOneTimeSsh(platform, root, jail);
   return {
     name: jail.name,
     result: action === "start" ? "started" : "restarted",
