@@ -12,6 +12,8 @@ import {
   type NatRule,
 } from "../../../firewall/ipf/index.js";
 import { lintRules, type LintFinding } from "../../../firewall/ipf/lint.js";
+import { hostUsesPf } from "../../../ops/pf-rules.js";
+import { runPfLint } from "./pf.js";
 
 type Language = "ipf" | "ipnat";
 
@@ -74,7 +76,10 @@ export const fwLintCommand = defineCommand({
   path: ["fw", "lint"],
   summary:
     "Check IPFilter rule files: syntax as ipf/ipnat read it, and rdr/pass mistakes that load but do not work.",
-  usage: ["fw lint [--host-ports PORTS] [--ipf FILE] [--nat FILE] [FILE ...]"],
+  usage: [
+    "fw lint [--host-ports PORTS] [--ipf FILE] [--nat FILE] [FILE ...]",
+    "fw lint --pf FILE [--anchor-file FILE] [--host-ports PORTS] [--if-addr IFACE=ADDRESS ...] [--print]",
+  ],
   details: `
 Reads an ipf.conf and/or an ipnat.conf exactly as ipf(8) and ipnat(8) would
 and reports every problem at once, each with FILE:LINE:COLUMN, a stable code
@@ -90,6 +95,19 @@ forwarded traffic that the filter blocks after translation; QJ4105 a rule an
 earlier quick rule always decides first; QJ4106 with --host-ports, a host
 service on a forwarded port. Syntax codes are QJ40xx.
 
+pf (--pf FILE, or with no file when the host config says firewall="pf":
+the host's pf.conf and the rules qjail loaded into its anchor): syntax as
+pfctl reads it (QJ46xx), then the jail host's pitfalls, each with its fix:
+QJ4701 pf.conf does not call qjail's anchors; QJ4702 a block rule after the
+anchor overrides qjail's pass (last match wins); QJ4703 'set skip on lo0'
+(the hairpin rdr on lo0 cannot work); QJ4704 a 'block … quick' drops
+forwarded traffic before the anchor; QJ4705 a filter rule on a public port an
+rdr rewrites first; QJ4706 an rdr whose traffic nothing passes (and not 'rdr
+pass'); QJ4707 a forwarded port the host itself serves (host_services or
+--host-ports); QJ4708 an rdr an earlier rdr shadows. Interfaces used as
+addresses take their addresses from --if-addr. --print prints the rules as
+'pfctl -o none -nvf' does.
+
 Nothing is loaded or changed. Exit status 0 when there are no errors
 (warnings allowed), 1 when there is at least one error, 3 on a usage problem.`,
   examples: [
@@ -99,15 +117,37 @@ Nothing is loaded or changed. Exit status 0 when there are no errors
       description: "also flag forwards that take the host's ssh or http port",
     },
     { command: "qjail fw lint --json /etc/ipnat.rules", description: "findings as one JSON document" },
+    {
+      command: "qjail fw lint --pf /etc/pf.conf --print",
+      description: "check a pf.conf and print it as pfctl -nv does",
+    },
   ],
   options: {
     ipf: { type: "string" },
     nat: { type: "string" },
     "host-ports": { type: "string" },
+    pf: { type: "string" },
+    "anchor-file": { type: "string" },
+    "if-addr": { type: "string", multiple: true },
+    print: { type: "boolean" },
   },
   json: true,
   async run(inv) {
     const { ctx } = inv;
+    const usePf =
+      typeof inv.values.pf === "string" ||
+      (inv.values.ipf === undefined &&
+        inv.values.nat === undefined &&
+        inv.positionals.length === 0 &&
+        (await hostUsesPf(inv.global)));
+    if (usePf)
+      return runPfLint(inv, {
+        pf: inv.values.pf as string | undefined,
+        anchorFile: inv.values["anchor-file"] as string | undefined,
+        hostPorts: inv.values["host-ports"] as string | undefined,
+        print: inv.values.print === true,
+        ifAddrs: (inv.values["if-addr"] as string[] | undefined) ?? [],
+      });
     const requested: { path: string; language: Language | null }[] = [];
     if (typeof inv.values.ipf === "string") requested.push({ path: inv.values.ipf, language: "ipf" });
     if (typeof inv.values.nat === "string") requested.push({ path: inv.values.nat, language: "ipnat" });
