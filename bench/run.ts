@@ -26,6 +26,7 @@ import * as create from "./create.bench.js";
 import * as rules from "./rules.bench.js";
 import * as mutations from "./mutations.bench.js";
 import * as apply from "./apply.bench.js";
+import * as pfParse from "./pf-parse.bench.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -86,6 +87,7 @@ const SECTIONS: Section[] = [
   { name: "rules", run: rules.bench },
   { name: "mutations", run: mutations.bench },
   { name: "apply", run: apply.bench },
+  { name: "pf", run: pfParse.bench },
   optionalModule(
     "ipf",
     ipfEvaluatorCandidates(),

@@ -222,7 +222,7 @@ test("a jail created by qjail is configured: record and block regenerated in qja
   assert.ok(existsSync(join(host.dir, "usr/local/etc/qjail.local/db.man")));
 });
 
-test("list of 1,000 jails stays fast", async () => {
+test("list of 1,000 jails lists every one, in name order", async () => {
   const big = tempDir(`qjail-list-big-${process.pid}-`);
   try {
     const dir = join(big.dir, "usr/local/etc/qjail.local");
@@ -232,18 +232,17 @@ test("list of 1,000 jails stays fast", async () => {
       const name = `j${String(i).padStart(4, "0")}`;
       writeFileSync(join(dir, name), record(name, { ip4: `10.${i >> 8}.${i & 255}.1` }));
     }
-    const args = ["list", "--root", big.dir, "--platform", "freebsd", "--json"];
-    await runCli(args); // warm caches and module loading
-    const t0 = performance.now();
-    const r = await runCli(args);
-    const ms = performance.now() - t0;
+    const r = await runCli(["list", "--root", big.dir, "--platform", "freebsd", "--json"]);
     assert.equal(r.code, 0);
-    assert.equal(
-      (JSON.parse(r.stdout) as { "qjail-information": { jail: unknown[] } })["qjail-information"].jail.length,
-      1000,
+    const jails = (JSON.parse(r.stdout) as { "qjail-information": { jail: { name: string }[] } })[
+      "qjail-information"
+    ].jail;
+    assert.equal(jails.length, 1000);
+    assert.deepEqual(
+      jails.map((j) => j.name),
+      Array.from({ length: 1000 }, (_, i) => `j${String(i).padStart(4, "0")}`),
     );
-    // The design target is 150 ms; the bound leaves room for a loaded CI machine.
-    assert.ok(ms < 600, `list of 1000 jails took ${ms.toFixed(0)} ms`);
+    // How fast this is, is measured by bench/ (list of 1,000 jails), not asserted here.
   } finally {
     big.cleanup();
   }

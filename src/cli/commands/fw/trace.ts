@@ -59,7 +59,7 @@ async function readRules(root: string, logical: string, option: string): Promise
 export const fwTraceCommand = defineCommand({
   path: ["fw", "trace"],
   summary:
-    "Explain one packet's path through the IPFilter rules: NAT, each filter rule, the decision, the state entry.",
+    "Explain one packet's path through the IPFilter or pf rules: NAT, each filter rule, the decision, the state entry.",
   usage: [
     "fw trace [--ipf file] [--nat file] [--if-addr iface=address ...] [--dst-ip address] [--flags FSRPAU] tcp|udp|icmp SRC[:PORT] to [DST]:PORT on IFACE [in|out]",
     "fw trace [options] tcp|udp|icmp SRC[:PORT] '->' [DST]:PORT on IFACE [in|out]",
