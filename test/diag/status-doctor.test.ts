@@ -285,7 +285,7 @@ test("doctor: a resolv.conf link planted in the jail is reported, never followed
   );
 });
 
-test("doctor: ipfw with one_pass=1 (QJ5316) and pf hooks missing from the running ruleset (QJ5317)", () => {
+test("doctor: ipfw with one_pass=1 (QJ5318) and pf hooks missing from the running ruleset (QJ5319)", () => {
   const ipfw = diagnose(
     howtoFacts({
       hostConfig: { ...defaultHostConfig("freebsd"), extIf: "em0", firewall: "ipfw" },
@@ -308,7 +308,7 @@ test("doctor: ipfw with one_pass=1 (QJ5316) and pf hooks missing from the runnin
         hooksMissingLive: ['anchor "qjail/*"'],
       },
     }),
-  ).find((x) => x.code === "QJ5317");
+  ).find((x) => x.code === "QJ5319");
   assert.match(pf?.message ?? "", /running pf ruleset lacks anchor "qjail\/\*"/);
 });
 

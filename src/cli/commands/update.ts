@@ -20,6 +20,9 @@ import { withHostLock } from "../../store/lock.js";
 import { platformFor } from "../../platform/index.js";
 import { FREEBSD } from "../../core/freebsd/programs.js";
 
+/** The option letters, for messages (the option names are internal). */
+const UPDATE_FLAGS = { binaries: "-b", portsnap: "-p", ports: "-P", source: "-S", log: "-l" } as const;
+
 export const updateCommand = defineCommand({
   path: ["update"],
   summary: "Refresh the shared base from the host: binaries, ports, source; or turn the qjail log on/off.",
@@ -69,7 +72,7 @@ Exactly one option:
         "QJ1701",
         chosen.length === 0
           ? "no update option given"
-          : `only one option at a time, got ${chosen.map((k) => shown(k)).join(" and ")}`,
+          : `only one option at a time, got ${chosen.map((k) => UPDATE_FLAGS[k]).join(" and ")}`,
         "Run 'qjail update -b', '-p', '-P', '-S' or '-l on|off'.",
       );
     }
@@ -155,7 +158,9 @@ Exactly one option:
     if (global.dryRun) human.write(formatPlan(plan));
     else {
       await withHostLock(P(layout.lockFile), () => platform.apply(plan));
-      for (const m of plan.messages ?? []) write(human, m);
+      const simulated = platform.simulated === true && plan.steps.some((st) => st.kind === "run");
+      for (const m of plan.messages ?? [])
+        write(human, simulated ? `${m}   (simulated: not run under --root)` : m);
     }
     if (global.json)
       write(
