@@ -11,6 +11,9 @@ import { defaultHostConfig } from "../../src/core/hostconfig.js";
 import { emptyRecord } from "../../src/core/record.js";
 import { specFromRecord } from "../../src/core/jail.js";
 import type { RunResult } from "../../src/platform/run.js";
+import { FakeFreebsdHost } from "../helpers/freebsd-host.js";
+import { createFreebsdFirewallLoader } from "../../src/platform/freebsd/firewall.js";
+import { resolveExposures } from "../../src/core/exposure.js";
 
 /** A FreeBSD host as recorded command outputs: what each argv would print. */
 function recordedHost(outputs: Record<string, string>, missing: string[] = []) {
@@ -201,4 +204,102 @@ test("the public address from ifconfig, and none when the interface has no inet 
     ),
     undefined,
   );
+});
+
+// The same facts from FakeFreebsdHost (test/helpers/freebsd-host.ts), whose
+// ipfw and pfctl keep state and print it as FreeBSD does.
+
+test("facts from a FreeBSD-like host: ipfw after 'service ipfw restart' is not loaded (P12); one_pass=1 is an error (P6)", async () => {
+  const t = testdir({ "var/db/qjail/.keep": "" }, "qjail-facts-fake-");
+  try {
+    const host = new FakeFreebsdHost(t.dir);
+    host.sysctls.set("net.inet.ip.fw.one_pass", "0");
+    const cfg = { ...defaultHostConfig("freebsd"), extIf: "em0", firewall: "ipfw" as const };
+    const exps = [
+      {
+        jail: "www",
+        proto: "tcp" as const,
+        public: { low: 6188, high: 6188 },
+        jailPort: { low: 80, high: 80 },
+        from: [],
+        on: undefined,
+        comment: "",
+      },
+    ];
+    const jails = [spec("www", "10.0.0.3")];
+    const ctx = { root: t.dir, layout, runCommands: true, previousExtAddress: null };
+    const loader = createFreebsdFirewallLoader("ipfw", host.run);
+    const m = {
+      host: cfg,
+      exposures: resolveExposures(exps, [{ name: "www", ip4: ["10.0.0.3"], ip6: [] }]).resolved,
+    };
+    await loader.load(await loader.render(m, ctx), ctx);
+    const gather = () =>
+      gatherFreebsdFacts(
+        { root: t.dir, layout, config: cfg, configExists: true, jails, live: new Map(), exposures: exps },
+        host.run,
+      );
+    let facts = await gather();
+    assert.equal(facts.firewall.qjailRulesLoaded, true);
+    assert.equal(buildStatus(facts).jails[0]?.exposures[0]?.live, true);
+    await host.run(["/sbin/ipfw", "-q", "-f", "flush"]);
+    facts = await gather();
+    assert.equal(facts.firewall.qjailRulesLoaded, false, "the NAT instance alone is not a loaded rule set");
+    assert.ok(diagnose(facts).some((f) => f.code === "QJ5304"));
+    host.sysctls.set("net.inet.ip.fw.one_pass", "1");
+    assert.ok(diagnose(await gather()).some((f) => f.code === "QJ5318"));
+  } finally {
+    t.cleanup();
+  }
+});
+
+test("facts from a FreeBSD-like host: pf counters found by qjail's label (P13); hooks not in the running ruleset (P10)", async () => {
+  const t = testdir(
+    {
+      "var/db/qjail/.keep": "",
+      "etc/pf.conf": 'nat-anchor "qjail/*"\nrdr-anchor "qjail/*"\nanchor "qjail/*"\n',
+    },
+    "qjail-facts-fake-",
+  );
+  try {
+    const host = new FakeFreebsdHost(t.dir);
+    const cfg = { ...defaultHostConfig("freebsd"), extIf: "em0", firewall: "pf" as const };
+    const exps = [
+      {
+        jail: "www",
+        proto: "tcp" as const,
+        public: { low: 6188, high: 6188 },
+        jailPort: { low: 80, high: 80 },
+        from: [],
+        on: undefined,
+        comment: "",
+      },
+    ];
+    const jails = [spec("www", "10.0.0.3")];
+    const ctx = { root: t.dir, layout, runCommands: true, previousExtAddress: null };
+    const loader = createFreebsdFirewallLoader("pf", host.run);
+    const m = {
+      host: cfg,
+      exposures: resolveExposures(exps, [{ name: "www", ip4: ["10.0.0.3"], ip6: [] }]).resolved,
+    };
+    await loader.load(await loader.render(m, ctx), ctx);
+    const gather = () =>
+      gatherFreebsdFacts(
+        { root: t.dir, layout, config: cfg, configExists: true, jails, live: new Map(), exposures: exps },
+        host.run,
+      );
+    let facts = await gather();
+    const e = buildStatus(facts).jails[0]?.exposures[0];
+    assert.equal(e?.counted_by, 'pf label "qjail:tcp/6188:www"');
+    assert.equal(e?.live, true);
+    assert.ok(
+      diagnose(facts).some((f) => f.code === "QJ5319"),
+      "pf.conf not loaded: the running ruleset has no hooks",
+    );
+    await host.run(["/sbin/pfctl", "-f", "/etc/pf.conf"]);
+    facts = await gather();
+    assert.ok(!diagnose(facts).some((f) => f.code === "QJ5319"));
+  } finally {
+    t.cleanup();
+  }
 });

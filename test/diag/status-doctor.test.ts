@@ -291,7 +291,7 @@ test("doctor: ipfw with one_pass=1 (QJ5318) and pf hooks missing from the runnin
       hostConfig: { ...defaultHostConfig("freebsd"), extIf: "em0", firewall: "ipfw" },
       firewall: { available: true, enabled: true, running: true, qjailRulesLoaded: true, onePass: 1 },
     }),
-  ).find((x) => x.code === "QJ5316");
+  ).find((x) => x.code === "QJ5318");
   assert.match(
     ipfw?.message ?? "",
     /one_pass is 1: every inbound packet on em0 is accepted at qjail's nat rule 1000/,

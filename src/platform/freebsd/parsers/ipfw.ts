@@ -114,7 +114,7 @@ export function ipfwAllowFor(
   port: number,
 ): IpfwRule | undefined {
   const re = new RegExp(
-    `^allow ${proto} from \\S+ to ${address.replace(/\./g, "\\.")}(?:/32)? ${port}(?:\\s|$)`,
+    `^allow ${proto} from \\S+ to ${address.replace(/\./g, "\\.")}(?:/32)? ${port}(?:-\\d+)?(?:\\s|$)`,
   );
   return rules.find((r) => re.test(r.text));
 }
