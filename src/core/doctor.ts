@@ -107,6 +107,17 @@ export function diagnose(facts: DiagFacts): Finding[] {
       });
     }
   }
+  const strays = facts.strayForwards ?? [];
+  if (strays.length > 0) {
+    out.push({
+      code: "QJ5309",
+      severity: strays.some((f) => f.qjailOnly) ? "error" : "warning",
+      subject: "firewall",
+      message: `live forward${strays.length === 1 ? "" : "s"} no exposure asks for: ${strays.map((f) => `${f.proto} ${f.public} -> ${f.target} (${f.by})`).join("; ")}`,
+      fix: "qjail doctor --repair (re-loads qjail's rules from the records: qjail fw sync)",
+      repair: "fw-sync",
+    });
+  }
   if (facts.syncedAddress && facts.extAddress && facts.syncedAddress !== facts.extAddress) {
     out.push({
       code: "QJ5306",

@@ -47,6 +47,19 @@ export interface RuleVerdict {
   live: boolean | null;
 }
 
+/** A forward live in the firewall that no exposure in the records asks for. */
+export interface StrayForward {
+  proto: string;
+  /** The public port or range ("6199", "7000-7010"); "?" when the listing does not show it. */
+  public: string;
+  /** "10.0.0.3:80" (address alone when the listing names no port). */
+  target: string;
+  /** Which rule shows it ("nft dnat in table inet qjail", "ipnat rdr"). */
+  by: string;
+  /** Found in qjail's own table, anchor or nat instance (false: in a listing the admin shares). */
+  qjailOnly: boolean;
+}
+
 /** The key {@link DiagFacts.ruleVerdicts} holds a resolved exposure's verdict under. */
 export function verdictKey(e: ResolvedExposure): string {
   return `${e.jail} ${e.proto} ${e.public.low}-${e.public.high} ${e.target}`;
@@ -102,6 +115,8 @@ export interface DiagFacts {
   };
   /** Per resolved exposure ({@link verdictKey}): its rule's hits and liveness, as the platform read them. */
   ruleVerdicts: Record<string, RuleVerdict>;
+  /** Live forwards no exposure asks for; undefined when the live rules could not be read. */
+  strayForwards?: StrayForward[];
   /** IPv4 forwarding (Linux: net.ipv4.ip_forward in the host's namespace). */
   forwarding?: boolean;
   /** The jail interface exists, is up and carries an address inside the jail subnet. */
@@ -145,6 +160,8 @@ export interface StatusDoc {
     firewall_running: boolean | null;
     qjail_rules_loaded: boolean | null;
     forwarding: boolean | null;
+    /** Live forwards no exposure asks for (drift): what `doctor --repair` removes. */
+    stray_forwards: { proto: string; public: string; target: string; by: string }[];
   };
   jails: JailStatusDoc[];
 }
@@ -222,6 +239,12 @@ export function buildStatus(facts: DiagFacts, only?: string): StatusDoc {
       firewall_running: facts.firewall.running ?? null,
       qjail_rules_loaded: facts.firewall.qjailRulesLoaded ?? null,
       forwarding: facts.forwarding ?? null,
+      stray_forwards: (facts.strayForwards ?? []).map((f) => ({
+        proto: f.proto,
+        public: f.public,
+        target: f.target,
+        by: f.by,
+      })),
     },
     jails,
   };
@@ -234,6 +257,8 @@ export function formatStatus(doc: StatusDoc): string {
     `host: ${h.platform}, firewall ${h.firewall} on ${h.ext_if}${h.ext_address ? ` (${h.ext_address})` : ""}` +
       `${h.firewall_running === false ? ", firewall NOT running" : ""}${h.qjail_rules_loaded === false ? ", qjail rules NOT loaded" : ""}`,
   ];
+  for (const f of h.stray_forwards)
+    out.push(`STRAY forward ${f.proto} ${f.public} -> ${f.target} (${f.by}): no exposure asks for it`);
   if (doc.jails.length === 0) out.push("no jails");
   for (const j of doc.jails) {
     const flag = j.status === "normal" ? "" : ` [${j.status}]`;

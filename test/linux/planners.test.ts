@@ -61,16 +61,17 @@ const runs = (steps: readonly Step[]): string[] =>
 test("start: the jail's network namespace carries exactly its address, then init is launched", () => {
   const plan = planLinuxStart(jail(), startFacts());
   const r = runs(plan.steps);
-  assert.deepEqual(r.slice(0, 11), [
+  assert.deepEqual(r.slice(0, 12), [
     "ip addr replace 10.0.0.1/24 dev qjail0",
     "ip link set qjail0 up",
     "sysctl -q -w net.ipv4.ip_forward=1",
     "ip netns add qjail-www",
-    `ip link add qjh3 type veth peer name qjj3 address ${stableMac("/", "jail:www")} netns qjail-www`,
+    `ip link add qjh3 type veth peer name qjj3 address ${stableMac("/", "address:10.0.0.2")} netns qjail-www`,
     "ip link set qjh3 master qjail0 up",
     "ip -n qjail-www link set lo up",
     "ip -n qjail-www addr add 10.0.0.2/24 dev qjj3",
     "ip -n qjail-www link set qjj3 up",
+    `ip neigh replace 10.0.0.2 lladdr ${stableMac("/", "address:10.0.0.2")} dev qjail0 nud reachable`,
     "ip -n qjail-www route add default via 10.0.0.1",
     [
       "/bin/sh /usr/local/share/qjail/linux/jail-launch.sh /var/log/qjail.www.console.log /var/db/qjail/run/www 30 --",
@@ -80,6 +81,9 @@ test("start: the jail's network namespace carries exactly its address, then init
       "/usr/jails/www 10.0.0.2 ",
     ].join(" "),
   ]);
+  // the MAC follows the address, not the name: a renamed jail keeps it
+  const renamed = runs(planLinuxStart({ ...jail(), name: "web" }, startFacts()).steps);
+  assert.ok(renamed.some((l) => l.includes(`address ${stableMac("/", "address:10.0.0.2")} netns`)));
   const last = plan.steps.at(-1);
   assert.deepEqual(last, { kind: "writeFile", path: "/var/run/qjail.www.pid", content: "3\n", mode: 0o555 });
   assert.match(formatPlan(plan), /^# Start jail www \(jid 3\)$/m);

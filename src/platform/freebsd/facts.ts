@@ -1,4 +1,4 @@
-import { ruleVerdicts, type RuleCounters } from "../rule-counters.js";
+import { ruleVerdicts, strayForwards, type RuleCounters } from "../rule-counters.js";
 import { promises as fsp } from "node:fs";
 import { runProgram } from "../run.js";
 import { physical } from "../../core/paths.js";
@@ -146,6 +146,7 @@ export async function gatherFreebsdFacts(o: GatherOptions, runner: Runner = run)
       ...(loaded !== undefined ? { qjailRulesLoaded: loaded } : {}),
     },
     ruleVerdicts: ruleVerdicts(counters, resolved),
+    ...strays(counters, resolved, jails),
   };
   if (jailSubnetRouted) facts.jailSubnetRouted = jailSubnetRouted;
   if (fwd.code === 0) facts.forwarding = fwd.stdout.trim() === "1";
@@ -157,4 +158,13 @@ export async function gatherFreebsdFacts(o: GatherOptions, runner: Runner = run)
     facts.syncedAddress = o.synced.extAddress;
   }
   return facts;
+}
+
+function strays(
+  counters: RuleCounters,
+  resolved: DiagFacts["resolved"],
+  jails: readonly { ip4: string[]; ip6: string[] }[],
+): { strayForwards?: NonNullable<DiagFacts["strayForwards"]> } {
+  const found = strayForwards(counters, resolved, new Set(jails.flatMap((j) => [...j.ip4, ...j.ip6])));
+  return found === undefined ? {} : { strayForwards: found };
 }
