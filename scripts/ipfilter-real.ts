@@ -21,7 +21,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { listIpf, listIpnat, parseIpf, parseIpnat, type IpfDiagnostic } from "../src/firewall/ipf/index.js";
+import { listLoaded, parseIpf, parseIpnat } from "../src/firewall/ipf/index.js";
 
 /** What qjail makes of one file. */
 export interface FileReading {
@@ -45,16 +45,17 @@ export const ORACLE_HOSTS: Readonly<Record<string, string>> = { "<thishost>": "1
 /** The reading the language module gives: parse, and print only when the file loads. */
 export const qjailReader: Reader = (kind, text) => {
   const opts = { hosts: { ...ORACLE_HOSTS } };
-  const diags: IpfDiagnostic[] =
-    kind === "ipf" ? parseIpf(text, opts).diagnostics : parseIpnat(text, opts).diagnostics;
-  const first = diags.find((d) => d.severity === "error");
-  if (first)
+  const parsed = kind === "ipf" ? parseIpf(text, opts) : parseIpnat(text, opts);
+  const first = parsed.diagnostics.find((d) => d.severity === "error");
+  // The same listing `qjail fw lint --print` writes.
+  const listing = listLoaded(parsed);
+  if (first || listing === null)
     return {
       loads: false,
       printed: "",
-      firstError: { line: first.line, code: first.code, message: first.message },
+      firstError: { line: first?.line ?? 0, code: first?.code ?? "", message: first?.message ?? "" },
     };
-  return { loads: true, printed: kind === "ipf" ? listIpf(text, opts) : listIpnat(text, opts) };
+  return { loads: true, printed: listing };
 };
 
 export interface Disagreement {

@@ -25,7 +25,7 @@ import { applyPlan } from "../platform/apply.js";
 import { assertInstalled, assertZoneKnown, loadHostState, readHostFile } from "../store/jails.js";
 import { readExposures, refuseDamaged } from "../store/exposures.js";
 import { withHostLock } from "../store/lock.js";
-import { loadJailAddresses, renderSync, runSync } from "./sync.js";
+import { renderSync } from "./sync.js";
 import { openJailRuntime } from "./jail-runtime.js";
 import { loadCreateState } from "./create.js";
 import { applyDeletePlan } from "./delete.js";
@@ -555,37 +555,29 @@ async function execute(ctx: ApplyContext, p: Planned): Promise<void> {
   }
   // One reconcile: the exposures of every jail that finished, and the rules from the records.
   if (report.firewall.result === "unchanged" && !p.exposures.changed) return;
+  // The exposure files of the jails that finished, then the reconciler: rules from the records (src/ops/reconcile.ts).
   const unfinished = new Set(p.jails.filter((pj) => !done.has(pj.intent.name)).map((pj) => pj.intent.name));
-  const currentFiles = await readExposures(ctx.root, hostLayout());
-  const keep = (e: Exposure): boolean => !unfinished.has(e.jail);
-  const exposures = [
-    ...p.exposures.final.filter(keep),
-    ...currentFiles.exposures.filter((e) => unfinished.has(e.jail)),
-  ];
   const files: Plan = {
     title: p.exposures.files.title,
-    steps: p.exposures.files.steps.filter((s) => {
-      const name = "path" in s ? s.path.slice(s.path.lastIndexOf("/") + 1) : "";
-      return s.kind === "mkdir" || !unfinished.has(name);
-    }),
+    steps: p.exposures.files.steps.filter(
+      (s) =>
+        s.kind === "mkdir" || !("path" in s) || !unfinished.has(s.path.slice(s.path.lastIndexOf("/") + 1)),
+    ),
   };
+  const rt = openJailRuntime(
+    { root: ctx.root, platform: ctx.platformName },
+    { stderr: ctx.stderr, env: ctx.env },
+    hostLayout(),
+  );
   try {
-    const outcome = await runSync({
-      root: ctx.root,
-      layout: hostLayout(),
-      host: p.host,
-      exposures,
-      jails: await loadJailAddresses(ctx.root, hostLayout()),
-      statePlan: files,
-      env: ctx.env,
-      noLoad: false,
-    });
-    report.firewall.result = "done";
-    report.firewall.active = outcome.active;
+    const outcome = await rt.applyReconciled(files);
+    report.firewall.result = outcome.synced || files.steps.length > 0 ? "done" : "unchanged";
+    report.firewall.active = outcome.synced ? outcome.active : null;
     report.warnings.push(...outcome.warnings.filter((w) => !report.warnings.includes(w)));
-    say(
-      `firewall: ${p.host.firewall} rules ${outcome.active ? "loaded and verified" : "written (not loaded here)"}`,
-    );
+    if (outcome.synced)
+      say(
+        `firewall: ${p.host.firewall} rules ${outcome.active ? "loaded and verified" : "written (not loaded here)"}`,
+      );
   } catch (e) {
     report.firewall.result = "failed";
     if (report.error === undefined) fail(e);
