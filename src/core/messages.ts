@@ -316,6 +316,7 @@ export const MESSAGES = {
   QJ5403: "see src/cli/commands/demo.ts",
   QJ5404: "see src/cli/commands/demo.ts",
   QJ5405: "the demo needs …, which is not installed",
+  QJ5406: "--keep has nothing to keep with --print (--print only prints the steps)",
   QJ6001: "see src/platform/apply.ts",
   QJ7001: "see src/cli/commands/apply.ts",
   QJ7002: "see src/cli/commands/apply.ts",
