@@ -62,7 +62,7 @@ describe("Linux backend end to end", { skip: !canRun && "needs root on Linux" },
     assert.match(r.stdout, /^ip netns add qjail-[0-9a-f]{8}-www$/m);
     assert.match(
       r.stdout,
-      /jail-launch\.sh .* -- nsenter --net=\/run\/netns\/qjail-[0-9a-f]{8}-www -- unshare --mount --uts --ipc --pid --fork/,
+      /jail-launch\.sh .* -- \S+\/qjail-helper launch --netns \/run\/netns\/qjail-[0-9a-f]{8}-www --log /,
     );
     assert.equal(existsSync(`/run/netns/${netnsName(host.root, "www")}`), false);
     assert.equal(host.runState("www"), undefined);

@@ -18,6 +18,7 @@ import {
   type LinuxJail,
   type LinuxStartFacts,
   type RunState,
+  groupsOf,
 } from "../../src/core/linux/lifecycle.js";
 import { sha512Crypt, addOneTimeUser } from "../../src/core/linux/sshuser.js";
 import { templateEtcFiles } from "../../src/core/linux/template.js";
@@ -42,6 +43,7 @@ function startFacts(over: Partial<LinuxStartFacts> = {}): LinuxStartFacts {
   return {
     root: "/",
     helperDir: "/usr/local/share/qjail/linux",
+    helper: "/usr/local/share/qjail/linux/bin/linux-x64/qjail-helper",
     jid: 3,
     network: jailNetwork("www", jail().record, { bridge: "qjail0" }),
     bridge: { exists: true, up: false, addresses: [] },
@@ -74,10 +76,11 @@ test("start: the jail's network namespace carries exactly its address, then init
     "ip -n qjail-www route add default via 10.0.0.1",
     [
       "/bin/sh /usr/local/share/qjail/linux/jail-launch.sh /var/log/qjail.www.console.log /var/db/qjail/run/www 30 --",
-      "nsenter --net=/run/netns/qjail-www -- unshare --mount --uts --ipc --pid --fork --propagation private --",
+      "/usr/local/share/qjail/linux/bin/linux-x64/qjail-helper launch --netns /run/netns/qjail-www",
+      "--log /var/log/qjail.www.console.log --log-max 1048576 --",
       "/bin/sh /usr/local/share/qjail/linux/jail-init.sh /usr/jails/www /var/db/qjail/run/www.fstab www /var/db/qjail/run/www 3 qjail-www qjh3 qjj3",
-      "+chown,+dac_override,+dac_read_search,+fowner,+fsetid,+kill,+setgid,+setuid,+net_bind_service,+sys_chroot,+audit_write",
-      "/usr/jails/www 10.0.0.2 ",
+      "chown,dac_override,fowner,fsetid,kill,setgid,setuid,net_bind_service,sys_chroot,audit_write",
+      "/usr/jails/www 10.0.0.2  /usr/local/share/qjail/linux/bin/linux-x64/qjail-helper",
     ].join(" "),
   ]);
   const last = plan.steps.at(-1);
@@ -115,8 +118,9 @@ test("start: a missing bridge is created with a stable MAC; sysvipc shares IPC; 
   const r = runs(plan.steps);
   assert.equal(r[0], `ip link add qjail0 address ${stableMac("/", "bridge:qjail0")} type bridge`);
   const launch = r.find((l) => l.includes("jail-launch.sh")) ?? "";
-  assert.doesNotMatch(launch, /--ipc/);
-  assert.match(launch, /,\+audit_write,\+net_raw /);
+  assert.match(launch, / --share-ipc /, "config -y: the host's IPC namespace");
+  assert.match(launch, /,audit_write,net_raw /);
+  assert.doesNotMatch(launch, /dac_read_search/, "no open_by_handle_at (review C1)");
   assert.deepEqual(
     jailCapabilities({ rsockets: "", ruleset: "50" }).at(-1),
     "net_raw",
@@ -177,11 +181,19 @@ test("stop: rc.shutdown inside the jail, then every process ended and the namesp
     ip4: ["10.0.0.2"],
     ip6: [],
   };
-  const plan = planLinuxStop(jail(), { root: "/", helperDir: "/h", state, hostIfs: ["qjh3"] });
+  const plan = planLinuxStop(jail(), {
+    root: "/",
+    helperDir: "/h",
+    helper: "/h/qjh",
+    state,
+    hostIfs: ["qjh3"],
+  });
   const r = runs(plan.steps);
-  assert.match(
+  assert.equal(
     r[0] ?? "",
-    /^nsenter --target=5000 --mount --uts --ipc --net --pid --root --wd -- setpriv --bounding-set -all,\+chown,.* -- \/bin\/sh \/etc\/rc.shutdown$/,
+    "/h/qjh enter --pid 5000 --starttime 77 --ipc --caps chown,dac_override,fowner,fsetid,kill,setgid,setuid,net_bind_service,sys_chroot,audit_write --uid 0 --gid 0 --groups 0 --cwd / " +
+      "--env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --env HOME=/ -- /bin/sh /etc/rc.shutdown",
+    "the helper enters the jail and drops to its capabilities before the jail's rc.shutdown runs (review C2)",
   );
   assert.deepEqual(r.slice(1), [
     "/bin/sh /h/jail-reap.sh qjail-www 5000 77",
@@ -190,7 +202,7 @@ test("stop: rc.shutdown inside the jail, then every process ended and the namesp
   ]);
 });
 
-test("console: setpriv to the user with the jail's capabilities, then the command or a login shell", () => {
+test("console: the helper enters as the user with the jail's capabilities, then the command or a login shell", () => {
   const state: RunState = {
     jid: 3,
     pid: 5000,
@@ -202,26 +214,39 @@ test("console: setpriv to the user with the jail's capabilities, then the comman
     ip4: [],
     ip6: [],
   };
-  const user = { name: "ssh", uid: 1001, gid: 10, home: "/usr/home/ssh", shell: "/bin/sh" };
-  const cmd = planLinuxConsole(jail(), state, user, ["ls", "-l"], "xterm");
+  const user = { name: "ssh", uid: 1001, gid: 10, groups: [10, 20], home: "/usr/home/ssh", shell: "/bin/sh" };
+  const cmd = planLinuxConsole(jail(), state, user, ["ls", "-l"], "xterm", false, "/h/qjh");
   const argv = cmd.steps[0]?.kind === "run" ? cmd.steps[0].argv : [];
-  assert.deepEqual(argv.slice(argv.indexOf("setpriv"), argv.indexOf("setpriv") + 4), [
-    "setpriv",
-    "--reuid=1001",
-    "--regid=10",
-    "--init-groups",
+  assert.deepEqual(argv.slice(0, 6), ["/h/qjh", "enter", "--pid", "5000", "--starttime", "77"]);
+  assert.deepEqual(argv.slice(argv.indexOf("--uid"), argv.indexOf("--uid") + 8), [
+    "--uid",
+    "1001",
+    "--gid",
+    "10",
+    "--groups",
+    "10,20",
+    "--cwd",
+    "/usr/home/ssh",
   ]);
-  assert.deepEqual(argv.slice(-2), ["ls", "-l"]);
-  const login = planLinuxConsole(jail(), state, user, undefined, "xterm");
+  assert.deepEqual(argv.slice(-3), ["--", "ls", "-l"]);
+  const login = planLinuxConsole(jail(), state, user, undefined, "xterm", false, "/h/qjh");
   const largv = login.steps[0]?.kind === "run" ? login.steps[0].argv : [];
   assert.deepEqual(largv.slice(-2), ["/bin/sh", "-l"]);
   assert.ok(largv.includes("HOME=/usr/home/ssh"));
-  const tty = planLinuxConsole(jail(), state, user, undefined, "xterm", true);
+  const tty = planLinuxConsole(jail(), state, user, undefined, "xterm", true, "/h/qjh");
   const targv = tty.steps[0]?.kind === "run" ? tty.steps[0].argv : [];
   assert.deepEqual(
     targv.slice(-5),
-    ["ENV=/etc/profile", "/usr/bin/script", "-q", "-e", "/dev/null"],
-    "a terminal of the jail's own for an interactive login",
+    ["--env", "ENV=/etc/profile", "--", "/bin/sh", "-l"],
+    "a login shell; the helper gives it a terminal of the jail's own devpts",
+  );
+  assert.ok(
+    !targv.some((a) => a.includes("script")),
+    "no program of the jail's runs before the helper confines it",
+  );
+  assert.deepEqual(
+    groupsOf("wheel:x:10:root,ssh\nstaff:x:20:ssh\nother:x:30:root\n", "ssh", 1001),
+    [1001, 10, 20],
   );
 });
 

@@ -144,11 +144,18 @@ export function stableMac(root: string, what: string): string {
  * Capabilities a jail's root keeps (the bounding set). Enough for login,
  * sshd and daemons that drop privileges; nothing that reaches past the jail:
  * no mount, module, device, network configuration, raw I/O, ptrace or time.
+ *
+ * Checked against what a FreeBSD jail's root may do (prison_priv_check):
+ * file ownership and modes in its tree (chown, dac_override, fowner, fsetid),
+ * signals to its own processes (kill), credentials (setuid, setgid), low
+ * ports (net_bind_service), chroot, and login's audit records. Not
+ * dac_read_search: besides reading any file (dac_override covers the jail's
+ * own) it opens files by handle (open_by_handle_at), which reaches every file
+ * of the filesystem the jail lives on; FreeBSD refuses fhopen(2) in a jail.
  */
 export const JAIL_CAPABILITIES = [
   "chown",
   "dac_override",
-  "dac_read_search",
   "fowner",
   "fsetid",
   "kill",
@@ -169,16 +176,41 @@ export function jailCapabilities(record: Pick<JailRecord, "rsockets" | "ruleset"
   return caps;
 }
 
-/** setpriv arguments that leave exactly the jail's capabilities (bounding set; inheritable and ambient cleared). */
-export function capabilityDropArgs(caps: readonly string[]): string[] {
-  return [
-    "--bounding-set",
-    ["-all", ...caps.map((c) => `+${c}`)].join(","),
-    "--inh-caps",
-    "-all",
-    "--ambient-caps",
-    "-all",
-  ];
+/**
+ * The native helper (native/qjail-helper.c, shipped prebuilt per architecture
+ * under share/linux/bin): `launch` starts a jail's init, `init` confines it,
+ * `enter` runs a program in a running jail. Every program of a jail's tree is
+ * executed by it, after the capability drop and the syscall filter.
+ */
+export function helperRelativePath(arch: string): string {
+  return `bin/linux-${arch}/qjail-helper`;
+}
+
+/** Console log size at which the helper rotates it (one older copy, LOG.0). */
+export const CONSOLE_LOG_MAX = 1024 * 1024;
+
+/**
+ * `qjail-helper enter` arguments that run a program in the running jail as
+ * `user`, with exactly the jail's capabilities and a clean environment.
+ */
+export function enterJailArgv(
+  helper: string,
+  state: Pick<RunState, "pid" | "starttime">,
+  opts: {
+    sharedIpc: boolean;
+    caps: readonly string[];
+    user: { uid: number; gid: number; groups: readonly number[]; home: string };
+    env: readonly string[];
+  },
+): string[] {
+  const argv = [helper, "enter", "--pid", String(state.pid), "--starttime", state.starttime];
+  if (!opts.sharedIpc) argv.push("--ipc");
+  argv.push("--caps", opts.caps.join(","));
+  argv.push("--uid", String(opts.user.uid), "--gid", String(opts.user.gid));
+  if (opts.user.groups.length > 0) argv.push("--groups", opts.user.groups.join(","));
+  argv.push("--cwd", opts.user.home);
+  for (const e of opts.env) argv.push("--env", e);
+  return argv;
 }
 
 const IFACE_RE = /^[A-Za-z][A-Za-z0-9_.-]{0,14}$/;
@@ -252,6 +284,8 @@ export interface LinuxStartFacts {
   root: string;
   /** Physical directory of the helper scripts (share/linux). */
   helperDir: string;
+  /** Physical path of the native helper binary for this machine. */
+  helper: string;
   jid: number;
   network: JailNetwork;
   /**
@@ -448,24 +482,27 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
     content: jailFstab(P(jail.rootPath), P(jail.layout.sharedfs), f.baseBinds, f.procKnobs),
     mode: 0o644,
   });
-  const namespaces = ["--mount", "--uts", "--pid", "--fork", "--propagation", "private"];
-  if (jail.record.sysvipc !== RECORD_FLAG_VALUES.sysvipc) namespaces.splice(2, 0, "--ipc");
   const caps = jailCapabilities(jail.record);
+  const consoleLog = P(consoleLogPath(jail.name));
   steps.push({
     kind: "run",
     why: "start the jail's init and wait until it is up",
     argv: [
       "/bin/sh",
       `${f.helperDir}/jail-launch.sh`,
-      P(consoleLogPath(jail.name)),
+      consoleLog,
       P(stateFile),
       String(f.readyTimeout),
       "--",
-      "nsenter",
-      `--net=/run/netns/${netns}`,
-      "--",
-      "unshare",
-      ...namespaces,
+      f.helper,
+      "launch",
+      "--netns",
+      `/run/netns/${netns}`,
+      "--log",
+      consoleLog,
+      "--log-max",
+      String(CONSOLE_LOG_MAX),
+      ...(jail.record.sysvipc === RECORD_FLAG_VALUES.sysvipc ? ["--share-ipc"] : []),
       "--",
       "/bin/sh",
       `${f.helperDir}/jail-init.sh`,
@@ -477,10 +514,11 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
       netns,
       hostIf,
       jailIf,
-      caps.map((c) => `+${c}`).join(","),
+      caps.join(","),
       jail.rootPath,
       net.ip4.join(","),
       net.ip6.join(","),
+      f.helper,
     ],
   });
   steps.push({ kind: "writeFile", path: pidFilePath(jail.name), content: `${f.jid}\n`, mode: 0o555 });
@@ -491,13 +529,6 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
   };
 }
 
-/** nsenter into every namespace of a running jail, root included (jexec's equivalent). */
-export function enterJailArgv(state: Pick<RunState, "pid">, opts: { sharedIpc: boolean }): string[] {
-  const argv = ["nsenter", `--target=${state.pid}`, "--mount", "--uts", "--net", "--pid", "--root", "--wd"];
-  if (!opts.sharedIpc) argv.splice(4, 0, "--ipc");
-  return argv;
-}
-
 /**
  * `qjail stop` on Linux: the jail's /etc/rc.shutdown, then every process of
  * the jail ended (killing its init ends its PID namespace), its network
@@ -506,7 +537,7 @@ export function enterJailArgv(state: Pick<RunState, "pid">, opts: { sharedIpc: b
  */
 export function planLinuxStop(
   jail: LinuxJail,
-  f: { root: string; helperDir: string; state: RunState | undefined; hostIfs: string[] },
+  f: { root: string; helperDir: string; helper: string; state: RunState | undefined; hostIfs: string[] },
 ): Plan {
   const netns = netnsName(f.root, jail.name);
   const steps: Step[] = [];
@@ -516,10 +547,12 @@ export function planLinuxStop(
       why: "the jail's rc.shutdown",
       mayFail: true,
       argv: [
-        ...enterJailArgv(f.state, { sharedIpc: jail.record.sysvipc === RECORD_FLAG_VALUES.sysvipc }),
-        "--",
-        "setpriv",
-        ...capabilityDropArgs(jailCapabilities(jail.record)),
+        ...enterJailArgv(f.helper, f.state, {
+          sharedIpc: jail.record.sysvipc === RECORD_FLAG_VALUES.sysvipc,
+          caps: jailCapabilities(jail.record),
+          user: { uid: 0, gid: 0, groups: [0], home: "/" },
+          env: [JAIL_PATH, "HOME=/"],
+        }),
         "--",
         "/bin/sh",
         "/etc/rc.shutdown",
@@ -542,13 +575,20 @@ export interface ConsoleUser {
   name: string;
   uid: number;
   gid: number;
+  /** Supplementary groups from the jail's own /etc/group (read by qjail: the helper uses no NSS). */
+  groups: number[];
   home: string;
   shell: string;
 }
 
+const JAIL_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /**
  * `qjail console` on Linux: a login shell (or one command) as root or
- * `-u user` inside the running jail, with the jail's capability set.
+ * `-u user` inside the running jail, with the jail's capability set, through
+ * the helper: where the caller has a terminal the jail's side gets a pty of
+ * the jail's own devpts (a real terminal: job control, `tty`), never the
+ * caller's; elsewhere pipes.
  */
 export function planLinuxConsole(
   jail: LinuxJail,
@@ -558,35 +598,39 @@ export function planLinuxConsole(
   term: string,
   /** The caller's stdin is a terminal (an interactive login rather than a piped one). */
   interactive = false,
+  helper = "qjail-helper",
 ): Plan {
-  // The caller's terminal belongs to the host's devpts and PID namespace: a
-  // shell in the jail could neither name it nor make it its controlling tty
-  // (no job control, `tty` says "not a tty"). script(1) from the base opens a
-  // terminal in the jail's own devpts and relays to ours, as a container
-  // runtime does; it runs $SHELL -i, which reads $ENV (the login profile).
-  const login = interactive ? ["/usr/bin/script", "-q", "-e", "/dev/null"] : [user.shell, "-l"];
   const env = [
-    "/usr/bin/env",
-    "-i",
     `HOME=${user.home}`,
     `USER=${user.name}`,
     `LOGNAME=${user.name}`,
     `SHELL=${user.shell}`,
     `TERM=${term}`,
-    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    JAIL_PATH,
     ...(interactive && !(command && command.length > 0) ? ["ENV=/etc/profile"] : []),
   ];
   const argv = [
-    ...enterJailArgv(state, { sharedIpc: jail.record.sysvipc === RECORD_FLAG_VALUES.sysvipc }),
+    ...enterJailArgv(helper, state, {
+      sharedIpc: jail.record.sysvipc === RECORD_FLAG_VALUES.sysvipc,
+      caps: jailCapabilities(jail.record),
+      user,
+      env,
+    }),
     "--",
-    "setpriv",
-    `--reuid=${user.uid}`,
-    `--regid=${user.gid}`,
-    "--init-groups",
-    ...capabilityDropArgs(jailCapabilities(jail.record)),
-    "--",
-    ...env,
-    ...(command && command.length > 0 ? command : login),
+    ...(command && command.length > 0 ? command : [user.shell, "-l"]),
   ];
   return { title: `Console of jail ${jail.name} as ${user.name}`, steps: [{ kind: "run", argv }] };
+}
+
+/** Supplementary groups of `user` in a group(5) file: its primary group and every group listing it. */
+export function groupsOf(groupFile: string, user: string, primary: number): number[] {
+  const out = new Set<number>([primary]);
+  for (const line of groupFile.split("\n")) {
+    const f = line.split(":");
+    if (f.length < 4) continue;
+    const gid = Number(f[2]);
+    if (!Number.isInteger(gid) || gid < 0) continue;
+    if ((f[3] ?? "").split(",").includes(user)) out.add(gid);
+  }
+  return [...out].slice(0, 64);
 }

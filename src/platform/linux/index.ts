@@ -10,6 +10,8 @@ import { physical, hostLayout, type HostLayout } from "../../core/paths.js";
 import { defaultHostConfig, jailGateway, parseHostConfig, type HostConfig } from "../../core/hostconfig.js";
 import { RECORD_FLAG_VALUES, emptyRecord } from "../../core/record.js";
 import {
+  groupsOf,
+  helperRelativePath,
   hostInterfaceName,
   jailNetwork,
   netnsName,
@@ -50,6 +52,24 @@ export function linuxHelperDir(): string {
   throw new Error(`internal: ${join(dir, "jail-init.sh")} not found in the qjail package`);
 }
 
+/**
+ * The native helper for this machine, prebuilt in the package
+ * (share/linux/bin/linux-ARCH/qjail-helper; `make -C native` rebuilds it).
+ * Nothing of a jail runs without it, so its absence stops the command.
+ */
+export function linuxHelperBinary(arch: string = process.arch): string {
+  const path = join(shareDir(), "linux", helperRelativePath(arch));
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (st?.isFile() && (st.mode & 0o111) !== 0) return path;
+  throw new UsageError(
+    "QJ2050",
+    `qjail's native helper for linux-${arch} is missing or not executable: ${path}`,
+    arch === "x64" || arch === "arm64"
+      ? "Reinstall qjail, or rebuild the helper from the package's native/ directory: make -C native (needs gcc and libc6-dev)."
+      : `qjail ships its helper for linux-x64 and linux-arm64; build one for ${arch} with a C compiler: make -C native x64 (adapt CC).`,
+  );
+}
+
 const READY_TIMEOUT_SECONDS = 30;
 
 function toLinuxJail(spec: JailSpec): LinuxJail {
@@ -63,6 +83,7 @@ export interface LinuxPlatform extends Platform {
 
 export function createLinuxPlatform(root: string): LinuxPlatform {
   const helperDir = (): string => linuxHelperDir();
+  const helper = (): string => linuxHelperBinary();
   const P = (logical: string): string => physical(root, logical);
 
   function hostConfig(layout: HostLayout): { config: HostConfig; exists: boolean } {
@@ -208,6 +229,7 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
     return planLinuxStart(toLinuxJail(spec), {
       root,
       helperDir: helperDir(),
+      helper: helper(),
       jid,
       network,
       bridge: bridgeState(network.bridge, ifaces),
@@ -230,6 +252,7 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
     return planLinuxStop(toLinuxJail(spec), {
       root,
       helperDir: helperDir(),
+      helper: helper(),
       state: state && isAlive(state) ? state : undefined,
       hostIfs: state && ifaces.has(state.hostIf) ? [state.hostIf] : [],
     });
@@ -254,8 +277,9 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
       if (f[0] !== name || f.length < 7) continue;
       const uid = Number(f[2]);
       const gid = Number(f[3]);
-      if (!Number.isInteger(uid) || !Number.isInteger(gid)) break;
-      return { name, uid, gid, home: f[5] || "/", shell: f[6] || "/bin/sh" };
+      if (!Number.isInteger(uid) || !Number.isInteger(gid) || uid < 0 || gid < 0) break;
+      const groups = groupsOf(readJailFileSync(P(spec.rootPath), "etc/group") ?? "", name, gid);
+      return { name, uid, gid, groups, home: f[5] || "/", shell: f[6] || "/bin/sh" };
     }
     throw new UsageError(
       "QJ2021",
@@ -326,6 +350,7 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
         req.command,
         process.env.TERM ?? "dumb",
         process.stdin.isTTY === true,
+        helper(),
       );
     },
 
@@ -361,6 +386,7 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
           {
             root,
             helperDir: helperDir(),
+            helper: "qjail-helper",
             state: undefined,
             hostIfs: hostInterfaces().has(s.hostIf) ? [s.hostIf] : [],
           },

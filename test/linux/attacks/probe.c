@@ -1,0 +1,201 @@
+/*
+ * Attack probes for test/linux/attacks.test.ts, compiled with the host's cc
+ * at test time. Each probe is one of the review's attacks (isolation-2.md) as
+ * the jail's root would run it; it prints one line "RESULT <probe> <verdict>
+ * <detail>" where verdict is ALLOWED (the attack worked) or DENIED.
+ *
+ * Host-side helpers (run by the test on the host, not in a jail): handle,
+ * addkey, delkey.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <dirent.h>
+#include <linux/keyctl.h>
+#include <linux/perf_event.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+static int report(const char *probe, int allowed, const char *detail) {
+	printf("RESULT %s %s %s\n", probe, allowed ? "ALLOWED" : "DENIED", detail);
+	fflush(stdout);
+	return 0;
+}
+
+static int errno_report(const char *probe, long rc) {
+	char buf[128];
+	if (rc >= 0) return report(probe, 1, "ok");
+	snprintf(buf, sizeof buf, "%s", strerror(errno));
+	for (char *p = buf; *p; p++)
+		if (*p == ' ') *p = '_';
+	return report(probe, 0, buf);
+}
+
+static int hexval(char c) {
+	if (c >= '0' && c <= '9') return c - '0';
+	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+	return -1;
+}
+
+int main(int argc, char **argv) {
+	if (argc < 2) return 64;
+	const char *p = argv[1];
+
+	if (!strcmp(p, "handle") && argc == 3) { /* host: print the handle of a file */
+		struct { struct file_handle fh; unsigned char b[128]; } h;
+		int mnt;
+		h.fh.handle_bytes = 128;
+		if (name_to_handle_at(AT_FDCWD, argv[2], &h.fh, &mnt, 0) != 0) { perror("name_to_handle_at"); return 1; }
+		printf("%d ", h.fh.handle_type);
+		for (unsigned i = 0; i < h.fh.handle_bytes; i++) printf("%02x", h.fh.f_handle[i]);
+		printf("\n");
+		return 0;
+	}
+	if (!strcmp(p, "shocker") && argc == 4) { /* C1: open a host file by a guessed handle */
+		struct { struct file_handle fh; unsigned char b[128]; } h;
+		size_t n = strlen(argv[3]) / 2;
+		h.fh.handle_type = atoi(argv[2]);
+		h.fh.handle_bytes = n;
+		for (size_t i = 0; i < n; i++) h.fh.f_handle[i] = hexval(argv[3][2 * i]) * 16 + hexval(argv[3][2 * i + 1]);
+		int mfd = open("/", O_RDONLY | O_DIRECTORY);
+		int fd = open_by_handle_at(mfd, &h.fh, O_RDWR);
+		if (fd < 0) return errno_report(p, fd);
+		char buf[256] = {0};
+		ssize_t r = read(fd, buf, sizeof buf - 1);
+		if (r > 0 && buf[r - 1] == '\n') buf[r - 1] = 0;
+		lseek(fd, 0, SEEK_SET);
+		if (write(fd, "OVERWRITTEN-BY-JAIL\n", 20) == 20) ftruncate(fd, 20);
+		for (char *q = buf; *q; q++)
+			if (*q == ' ') *q = '_';
+		return report(p, 1, buf);
+	}
+	if (!strcmp(p, "addkey") && argc == 4) { /* host: a secret in root's user keyring */
+		long id = syscall(SYS_add_key, "user", argv[2], argv[3], strlen(argv[3]), KEY_SPEC_USER_KEYRING);
+		if (id < 0) { perror("add_key"); return 1; }
+		printf("%ld\n", id);
+		return 0;
+	}
+	if (!strcmp(p, "delkey") && argc == 3) { /* host: remove it again */
+		long id = syscall(SYS_keyctl, KEYCTL_SEARCH, KEY_SPEC_USER_KEYRING, "user", argv[2], 0);
+		if (id >= 0) syscall(SYS_keyctl, KEYCTL_INVALIDATE, id);
+		return 0;
+	}
+	if (!strcmp(p, "readkey") && argc == 3) { /* H3: read the host's key from inside */
+		long id = syscall(SYS_keyctl, KEYCTL_SEARCH, KEY_SPEC_USER_KEYRING, "user", argv[2], 0);
+		if (id < 0) return errno_report(p, id);
+		char buf[256] = {0};
+		long n = syscall(SYS_keyctl, KEYCTL_READ, id, buf, sizeof buf - 1);
+		if (n < 0) return errno_report(p, n);
+		return report(p, 1, buf);
+	}
+	if (!strcmp(p, "plantkey")) { /* H3: plant a key in the shared uid-0 keyring */
+		long id = syscall(SYS_add_key, "user", "qjail-test-planted", "x", 1, KEY_SPEC_USER_KEYRING);
+		if (id >= 0) syscall(SYS_keyctl, KEYCTL_INVALIDATE, id);
+		return errno_report(p, id);
+	}
+	if (!strcmp(p, "userns")) { /* M4 */
+		pid_t c = fork();
+		if (c == 0) _exit(unshare(CLONE_NEWUSER) == 0 ? 0 : errno);
+		int st = 0;
+		waitpid(c, &st, 0);
+		errno = WEXITSTATUS(st);
+		return errno_report(p, errno == 0 ? 0 : -1);
+	}
+	if (!strcmp(p, "io_uring")) {
+		unsigned char params[120] = {0};
+		long fd = syscall(425 /* io_uring_setup on x86_64 and arm64 */, 4, params);
+		return errno_report(p, fd);
+	}
+	if (!strcmp(p, "perf")) {
+		struct perf_event_attr a;
+		memset(&a, 0, sizeof a);
+		a.type = PERF_TYPE_SOFTWARE;
+		a.size = sizeof a;
+		a.config = PERF_COUNT_SW_TASK_CLOCK;
+		a.exclude_kernel = 1;
+		a.exclude_hv = 1;
+		return errno_report(p, syscall(SYS_perf_event_open, &a, 0, -1, -1, 0));
+	}
+	if (!strcmp(p, "userfaultfd")) {
+		return errno_report(p, syscall(SYS_userfaultfd, 1 /* UFFD_USER_MODE_ONLY */ | O_CLOEXEC));
+	}
+	if (!strcmp(p, "bpf")) {
+		unsigned char attr[128] = {0};
+		return errno_report(p, syscall(SYS_bpf, 0 /* MAP_CREATE */, attr, sizeof attr));
+	}
+	if (!strcmp(p, "name_to_handle")) {
+		struct { struct file_handle fh; unsigned char b[128]; } h;
+		int mnt;
+		h.fh.handle_bytes = 128;
+		return errno_report(p, name_to_handle_at(AT_FDCWD, "/etc/passwd", &h.fh, &mnt, 0));
+	}
+	if (!strcmp(p, "fd") && argc == 4) { /* H2: a descriptor of another process that leads out */
+		char path[256];
+		snprintf(path, sizeof path, "/proc/%s/fd/%s/%s", argv[2], argv[3], "host-canary.txt");
+		int fd = open(path, O_RDONLY);
+		if (fd < 0) return errno_report(p, fd);
+		char buf[128] = {0};
+		read(fd, buf, sizeof buf - 1);
+		buf[strcspn(buf, "\n ")] = 0;
+		return report(p, 1, buf);
+	}
+	if (!strcmp(p, "tty")) {
+		/* H1: any terminal a jail process holds that is not of the jail's own devpts */
+		struct stat own;
+		if (stat("/dev/pts/ptmx", &own) != 0) return errno_report(p, -1);
+		DIR *d = opendir("/proc");
+		struct dirent *e;
+		char found[256] = "none";
+		while (d && (e = readdir(d))) {
+			if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+			for (int fd = 0; fd < 3; fd++) {
+				char path[64];
+				struct stat st;
+				snprintf(path, sizeof path, "/proc/%s/fd/%d", e->d_name, fd);
+				if (stat(path, &st) != 0 || !S_ISCHR(st.st_mode)) continue;
+				unsigned maj = major(st.st_rdev);
+				int tty = maj == 136 || maj == 4 || maj == 5;
+				if (tty && st.st_dev != own.st_dev && !(maj == 5 && minor(st.st_rdev) == 2)) {
+					snprintf(found, sizeof found, "pid%s/fd%d->%u:%u", e->d_name, fd, maj, minor(st.st_rdev));
+				}
+			}
+		}
+		return report(p, strcmp(found, "none") != 0, found);
+	}
+	if (!strcmp(p, "tiocsti") && argc == 3) {
+		/* H1: push a command into whatever terminal this process has */
+		int done = 0;
+		for (int fd = 0; fd < 3 && !done; fd++) {
+			if (!isatty(fd)) continue;
+			const char *s = argv[2];
+			int ok = 1;
+			for (; *s; s++)
+				if (ioctl(fd, TIOCSTI, s) != 0) { ok = 0; break; }
+			char nl = '\n';
+			if (ok && ioctl(fd, TIOCSTI, &nl) == 0) done = 1;
+		}
+		return report(p, done, done ? "injected" : "no_terminal_accepted_it");
+	}
+	if (!strcmp(p, "caps")) { /* the effective capabilities of this process */
+		FILE *f = fopen("/proc/self/status", "r");
+		char line[256];
+		while (f && fgets(line, sizeof line, f))
+			if (!strncmp(line, "CapEff:", 7)) {
+				unsigned long long v = strtoull(line + 8, 0, 16);
+				line[strcspn(line, "\n")] = 0;
+				return report(p, (v >> 21) & 1, line + 8);
+			}
+		return report(p, 0, "unknown");
+	}
+	fprintf(stderr, "probe: unknown probe %s\n", p);
+	return 64;
+}
