@@ -9,7 +9,7 @@
 # drops capabilities and only then execs the jail's /etc/rc.init (which runs
 # /etc/rc and reaps orphans). Nothing from the jail's tree runs before that.
 #
-# usage: jail-init.sh ROOT FSTAB HOSTNAME STATE_FILE JID NETNS HOST_IF JAIL_IF CAPS PATH IP4 IP6 HELPER
+# usage: jail-init.sh ROOT FSTAB HOSTNAME STATE_FILE JID NETNS HOST_IF JAIL_IF CAPS PATH IP4 IP6 HELPER BRIDGE
 #   ROOT, FSTAB, STATE_FILE, HELPER: physical host paths
 #   FSTAB: the jail's mounts in order (the shared base read-only, /proc and its
 #     read-only knobs, /sys, the /dev and /run tmpfs), written by qjail start
@@ -18,7 +18,7 @@
 set -eu
 root=$1 fstab=$2 jail_hostname=$3 state_file=$4 jid=$5 netns=$6 host_if=$7 jail_if=$8 caps=$9
 shift 9
-logical_root=$1 ip4=$2 ip6=$3 helper=$4
+logical_root=$1 ip4=$2 ip6=$3 helper=$4 bridge=$5
 
 # Nothing mounted from here on may propagate back to the host.
 mount --make-rprivate /
@@ -60,8 +60,8 @@ rest=${stat_line##*) }
 set -- $rest
 shift 19
 start_time=$1
-printf 'jid=%s\npid=%s\nstarttime=%s\nnetns=%s\nhostif=%s\njailif=%s\npath=%s\nip4=%s\nip6=%s\n' \
-	"$jid" "$host_pid" "$start_time" "$netns" "$host_if" "$jail_if" "$logical_root" "$ip4" "$ip6" >"$state_file.tmp"
+printf 'jid=%s\npid=%s\nstarttime=%s\nnetns=%s\nhostif=%s\njailif=%s\nbridge=%s\npath=%s\nip4=%s\nip6=%s\n' \
+	"$jid" "$host_pid" "$start_time" "$netns" "$host_if" "$jail_if" "$bridge" "$logical_root" "$ip4" "$ip6" >"$state_file.tmp"
 mv -f "$state_file.tmp" "$state_file"
 
 # Into the jail's root (the host's tree detached, not just hidden), confined

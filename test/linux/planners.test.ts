@@ -53,6 +53,11 @@ function startFacts(over: Partial<LinuxStartFacts> = {}): LinuxStartFacts {
     leftover: { netns: false, state: undefined, hostIfs: [] },
     firstStartSteps: [],
     readyTimeout: 30,
+    guard: {
+      bridges: ["qjail0"],
+      ports: [{ hostIf: "qjh3", mac: stableMac("/", "jail:www"), ip4: ["10.0.0.2"], ip6: [] }],
+      hostServicesForJails: [],
+    },
     ...over,
   };
 }
@@ -63,14 +68,17 @@ const runs = (steps: readonly Step[]): string[] =>
 test("start: the jail's network namespace carries exactly its address, then init is launched", () => {
   const plan = planLinuxStart(jail(), startFacts());
   const r = runs(plan.steps);
-  assert.deepEqual(r.slice(0, 11), [
+  assert.deepEqual(r.slice(0, 14), [
     "ip addr replace 10.0.0.1/24 dev qjail0",
     "ip link set qjail0 up",
     "sysctl -q -w net.ipv4.ip_forward=1",
     "ip netns add qjail-www",
     `ip link add qjh3 type veth peer name qjj3 address ${stableMac("/", "jail:www")} netns qjail-www`,
     "ip link set qjh3 master qjail0 up",
+    "ip link set dev qjh3 type bridge_slave isolated on",
+    "nft -f /var/db/qjail/run/.guard.nft",
     "ip -n qjail-www link set lo up",
+    "ip netns exec qjail-www sysctl -q -w net.ipv6.conf.qjj3.accept_ra=0 net.ipv6.conf.qjj3.disable_ipv6=1",
     "ip -n qjail-www addr add 10.0.0.2/24 dev qjj3",
     "ip -n qjail-www link set qjj3 up",
     "ip -n qjail-www route add default via 10.0.0.1",
@@ -80,7 +88,7 @@ test("start: the jail's network namespace carries exactly its address, then init
       "--log /var/log/qjail.www.console.log --log-max 1048576 --",
       "/bin/sh /usr/local/share/qjail/linux/jail-init.sh /usr/jails/www /var/db/qjail/run/www.fstab www /var/db/qjail/run/www 3 qjail-www qjh3 qjj3",
       "chown,dac_override,fowner,fsetid,kill,setgid,setuid,net_bind_service,sys_chroot,audit_write",
-      "/usr/jails/www 10.0.0.2  /usr/local/share/qjail/linux/bin/linux-x64/qjail-helper",
+      "/usr/jails/www 10.0.0.2  /usr/local/share/qjail/linux/bin/linux-x64/qjail-helper qjail0",
     ].join(" "),
   ]);
   const last = plan.steps.at(-1);
@@ -143,6 +151,10 @@ test("start: a bridge already up with the gateway, and forwarding already on, ad
     }),
   );
   assert.equal(runs(plan.steps)[0], "ip netns add qjail-www");
+  const guard = plan.steps.find((s) => s.kind === "writeFile" && s.path === "/var/db/qjail/run/.guard.nft");
+  assert.ok(guard && guard.kind === "writeFile");
+  assert.match(guard.content, /^delete table bridge qjail_guard$/m, "the guard is replaced whole");
+  assert.match(guard.content, /"qjh3" \. 02:[0-9a-f:]+ \. 10\.0\.0\.2/);
 });
 
 test("start after a crash removes what the earlier run left first", () => {
@@ -153,6 +165,7 @@ test("start after a crash removes what the earlier run left first", () => {
     netns: "qjail-www",
     hostIf: "qjh1",
     jailIf: "qjj1",
+    bridge: "qjail0",
     path: "/usr/jails/www",
     ip4: [],
     ip6: [],
@@ -177,6 +190,7 @@ test("stop: rc.shutdown inside the jail, then every process ended and the namesp
     netns: "qjail-www",
     hostIf: "qjh3",
     jailIf: "qjj3",
+    bridge: "qjail0",
     path: "/usr/jails/www",
     ip4: ["10.0.0.2"],
     ip6: [],
@@ -210,6 +224,7 @@ test("console: the helper enters as the user with the jail's capabilities, then 
     netns: "qjail-www",
     hostIf: "qjh3",
     jailIf: "qjj3",
+    bridge: "qjail0",
     path: "/usr/jails/www",
     ip4: [],
     ip6: [],

@@ -5,6 +5,7 @@ import type { JailRecord } from "../record.js";
 import { RECORD_FLAG_VALUES } from "../record.js";
 import { recordAddresses } from "../validate.js";
 import { UsageError, shown } from "../errors.js";
+import { guardRemoveTransaction, guardTransaction, type GuardModel } from "../../firewall/nft/guard.js";
 
 /**
  * Pure planners for a jail's life on Linux: start, stop and console as the
@@ -26,6 +27,8 @@ export interface RunState {
   netns: string;
   hostIf: string;
   jailIf: string;
+  /** The bridge its veth joined ("" in state files of older versions). */
+  bridge: string;
   /** Logical root path of the jail. */
   path: string;
   ip4: string[];
@@ -59,6 +62,7 @@ export function parseRunState(text: string): RunState | undefined {
     netns,
     hostIf: kv.get("hostif") ?? "",
     jailIf: kv.get("jailif") ?? "",
+    bridge: kv.get("bridge") ?? "",
     path: kv.get("path") ?? "",
     ip4: list("ip4"),
     ip6: list("ip6"),
@@ -305,6 +309,34 @@ export interface LinuxStartFacts {
   firstStartSteps: Step[];
   /** Seconds to wait for the jail's init to report ready. */
   readyTimeout: number;
+  /** The guard tables with every running jail and this one (src/firewall/nft/guard.ts). */
+  guard: GuardModel;
+}
+
+/** Where the guard transaction is written before `nft -f` reads it (beside the run states). */
+export function guardFilePath(layout: Pick<HostLayout, "stateDir">): string {
+  return `${layout.stateDir}/run/.guard.nft`;
+}
+
+/**
+ * Load the guard tables for the jails that will be running: written whole,
+ * then one `nft -f` transaction (all of it or none). With no jail left the
+ * tables go.
+ */
+export function guardSteps(root: string, layout: Pick<HostLayout, "stateDir">, guard: GuardModel): Step[] {
+  const file = guardFilePath(layout);
+  const content = guard.ports.length > 0 ? guardTransaction(guard) : guardRemoveTransaction();
+  return [
+    { kind: "writeFile", path: file, content, mode: 0o600 },
+    {
+      kind: "run",
+      argv: ["nft", "-f", physical(root, file)],
+      why:
+        guard.ports.length > 0
+          ? "the guard: each jail port sends only from its own addresses, host services closed to jails"
+          : "no jail runs: remove the guard tables",
+    },
+  ];
 }
 
 export interface LinuxJail {
@@ -435,12 +467,29 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
     ],
   });
   steps.push({ kind: "run", argv: ["ip", "link", "set", hostIf, "master", net.bridge, "up"] });
+  // An isolated port talks to the bridge (the host) only, never to another jail's port (review M2).
+  steps.push({
+    kind: "run",
+    argv: ["ip", "link", "set", "dev", hostIf, "type", "bridge_slave", "isolated", "on"],
+    why: "no frame from one jail's port to another's",
+  });
+  steps.push(...guardSteps(f.root, jail.layout, f.guard));
   steps.push({ kind: "run", argv: ["ip", "-n", netns, "link", "set", "lo", "up"] });
-  if (net.ip6.length > 0)
-    steps.push({
-      kind: "run",
-      argv: ["ip", "netns", "exec", netns, "sysctl", "-q", "-w", `net.ipv6.conf.${jailIf}.accept_ra=0`],
-    });
+  // No router advertisement configures a jail; a jail without an IPv6 address has no IPv6 link at all.
+  steps.push({
+    kind: "run",
+    argv: [
+      "ip",
+      "netns",
+      "exec",
+      netns,
+      "sysctl",
+      "-q",
+      "-w",
+      `net.ipv6.conf.${jailIf}.accept_ra=0`,
+      ...(net.ip6.length === 0 ? [`net.ipv6.conf.${jailIf}.disable_ipv6=1`] : []),
+    ],
+  });
   for (const a of net.ip4)
     steps.push({
       kind: "run",
@@ -519,6 +568,7 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
       net.ip4.join(","),
       net.ip6.join(","),
       f.helper,
+      net.bridge,
     ],
   });
   steps.push({ kind: "writeFile", path: pidFilePath(jail.name), content: `${f.jid}\n`, mode: 0o555 });
@@ -537,7 +587,15 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
  */
 export function planLinuxStop(
   jail: LinuxJail,
-  f: { root: string; helperDir: string; helper: string; state: RunState | undefined; hostIfs: string[] },
+  f: {
+    root: string;
+    helperDir: string;
+    helper: string;
+    state: RunState | undefined;
+    hostIfs: string[];
+    /** The guard without this jail; undefined leaves the guard tables alone. */
+    guard?: GuardModel;
+  },
 ): Plan {
   const netns = netnsName(f.root, jail.name);
   const steps: Step[] = [];
@@ -568,6 +626,7 @@ export function planLinuxStop(
       f.state ? [f.state.hostIf, ...f.hostIfs.filter((i) => i !== f.state?.hostIf)] : f.hostIfs,
     ),
   );
+  if (f.guard) steps.push(...guardSteps(f.root, jail.layout, f.guard));
   return { title: `Stop jail ${jail.name}`, steps, messages: [`Jail successfully stopped  ${jail.name}`] };
 }
 

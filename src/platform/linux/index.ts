@@ -22,7 +22,9 @@ import {
   type LinuxJail,
   type RunState,
   READ_ONLY_PROC,
+  stableMac,
 } from "../../core/linux/lifecycle.js";
+import type { GuardModel, GuardPort } from "../../firewall/nft/guard.js";
 import { BASE_MANIFEST, parseBaseManifest } from "../../core/linux/install.js";
 import { addOneTimeUser, randomSalt } from "../../core/linux/sshuser.js";
 import { applyPlan } from "../apply.js";
@@ -106,6 +108,30 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
       subnet4: exists ? subnet(config.jailSubnet4) : undefined,
       subnet6: exists ? subnet(config.jailSubnet6) : undefined,
     });
+  }
+
+  /**
+   * The guard tables for every running jail of this root except `without`,
+   * plus `extra` (the jail being started).
+   */
+  function guardModel(
+    layout: HostLayout,
+    without: string,
+    extra?: GuardPort & { bridge: string },
+  ): GuardModel {
+    const { config } = hostConfig(layout);
+    const ports: GuardPort[] = [];
+    const bridges = new Set<string>([config.jailIf]);
+    for (const [name, s] of readAllRunStates(root, layout)) {
+      if (name === without || !isAlive(s) || s.hostIf === "") continue;
+      ports.push({ hostIf: s.hostIf, mac: stableMac(root, `jail:${name}`), ip4: s.ip4, ip6: s.ip6 });
+      bridges.add(s.bridge || config.jailIf);
+    }
+    if (extra) {
+      ports.push({ hostIf: extra.hostIf, mac: extra.mac, ip4: extra.ip4, ip6: extra.ip6 });
+      bridges.add(extra.bridge);
+    }
+    return { bridges: [...bridges], ports, hostServicesForJails: config.hostServicesForJails };
   }
 
   /** The bridge's link state and addresses ("10.0.0.1/24"), from one `ip -j addr show`. */
@@ -226,7 +252,15 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
     states.delete(spec.name);
     const jid = allocateJid(states, ifaces);
     const network = networkFor(spec);
+    const guard = guardModel(layout, spec.name, {
+      hostIf: hostInterfaceName(jid),
+      mac: stableMac(root, `jail:${spec.name}`),
+      ip4: network.ip4,
+      ip6: network.ip6,
+      bridge: network.bridge,
+    });
     return planLinuxStart(toLinuxJail(spec), {
+      guard,
       root,
       helperDir: helperDir(),
       helper: helper(),
@@ -255,6 +289,7 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
       helper: helper(),
       state: state && isAlive(state) ? state : undefined,
       hostIfs: state && ifaces.has(state.hostIf) ? [state.hostIf] : [],
+      guard: guardModel(spec.layout, spec.name),
     });
   }
 

@@ -11,7 +11,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <dirent.h>
+#include <arpa/inet.h>
+#include <linux/if_packet.h>
 #include <linux/keyctl.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <netinet/icmp6.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/udp.h>
+#include <sys/socket.h>
 #include <linux/perf_event.h>
 #include <sched.h>
 #include <stdio.h>
@@ -195,6 +204,116 @@ int main(int argc, char **argv) {
 				return report(p, (v >> 21) & 1, line + 8);
 			}
 		return report(p, 0, "unknown");
+	}
+	if (!strcmp(p, "spoof4") && argc == 6) {
+		/* H4: a UDP datagram with another jail's source address (raw socket, config -k) */
+		int s = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
+		if (s < 0) return errno_report(p, s);
+		unsigned char pkt[sizeof(struct iphdr) + sizeof(struct udphdr) + 64];
+		memset(pkt, 0, sizeof pkt);
+		const char *msg = argv[5];
+		size_t mlen = strlen(msg) > 64 ? 64 : strlen(msg);
+		struct iphdr *ip = (struct iphdr *)pkt;
+		struct udphdr *udp = (struct udphdr *)(pkt + sizeof *ip);
+		ip->version = 4;
+		ip->ihl = 5;
+		ip->ttl = 64;
+		ip->protocol = IPPROTO_UDP;
+		ip->tot_len = htons(sizeof *ip + sizeof *udp + mlen);
+		inet_pton(AF_INET, argv[2], &ip->saddr);
+		inet_pton(AF_INET, argv[3], &ip->daddr);
+		udp->source = htons(5353);
+		udp->dest = htons(atoi(argv[4]));
+		udp->len = htons(sizeof *udp + mlen);
+		memcpy(pkt + sizeof *ip + sizeof *udp, msg, mlen);
+		struct sockaddr_in to = {.sin_family = AF_INET};
+		to.sin_addr.s_addr = ip->daddr;
+		long r = sendto(s, pkt, sizeof *ip + sizeof *udp + mlen, 0, (struct sockaddr *)&to, sizeof to);
+		return errno_report(p, r);
+	}
+	if (!strcmp(p, "arpspoof") && argc == 3) {
+		/* H4: ARP replies, broadcast, saying another jail's address is at this jail's MAC */
+		struct if_nameindex *ifs = if_nameindex(), *i;
+		int ifindex = 0;
+		for (i = ifs; i && i->if_index; i++)
+			if (strcmp(i->if_name, "lo")) { ifindex = i->if_index; break; }
+		int s = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ARP));
+		if (s < 0 || !ifindex) return errno_report(p, -1);
+		struct ifreq ifr;
+		memset(&ifr, 0, sizeof ifr);
+		if_indextoname(ifindex, ifr.ifr_name);
+		ioctl(s, SIOCGIFHWADDR, &ifr);
+		unsigned char f[42];
+		memset(f, 0xff, 6);
+		memcpy(f + 6, ifr.ifr_hwaddr.sa_data, 6);
+		f[12] = 0x08; f[13] = 0x06;                 /* ARP */
+		f[14] = 0; f[15] = 1; f[16] = 0x08; f[17] = 0; f[18] = 6; f[19] = 4;
+		f[20] = 0; f[21] = 2;                       /* reply */
+		memcpy(f + 22, ifr.ifr_hwaddr.sa_data, 6);  /* sender MAC: ours */
+		inet_pton(AF_INET, argv[2], f + 28);        /* sender IP: the victim's */
+		memset(f + 32, 0xff, 6);
+		inet_pton(AF_INET, argv[2], f + 38);
+		struct sockaddr_ll to = {.sll_family = AF_PACKET, .sll_ifindex = ifindex, .sll_halen = 6};
+		memset(to.sll_addr, 0xff, 6);
+		long r = 0;
+		for (int n = 0; n < 5 && r >= 0; n++) r = sendto(s, f, sizeof f, 0, (struct sockaddr *)&to, sizeof to);
+		return errno_report(p, r);
+	}
+	if (!strcmp(p, "ra")) {
+		/* H4: a router advertisement making this jail every neighbour's default router */
+		struct if_nameindex *ifs = if_nameindex(), *i;
+		int ifindex = 0;
+		for (i = ifs; i && i->if_index; i++)
+			if (strcmp(i->if_name, "lo")) { ifindex = i->if_index; break; }
+		int s = socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6);
+		if (s < 0 || !ifindex) return errno_report(p, -1);
+		int hops = 255;
+		setsockopt(s, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof hops);
+		setsockopt(s, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex, sizeof ifindex);
+		unsigned char ra[16 + 32];
+		memset(ra, 0, sizeof ra);
+		ra[0] = 134;                 /* router advertisement */
+		ra[4] = 64;                  /* hop limit */
+		ra[6] = 0x07; ra[7] = 0x08;  /* router lifetime 1800 s */
+		unsigned char *o = ra + 16;  /* prefix information: 2001:db8:66::/64, on-link, autonomous */
+		o[0] = 3; o[1] = 4; o[2] = 64; o[3] = 0xc0;
+		o[4] = o[5] = o[6] = o[7] = 0xff;
+		o[8] = o[9] = o[10] = o[11] = 0xff;
+		inet_pton(AF_INET6, "2001:db8:66::", o + 16);
+		struct sockaddr_in6 to = {.sin6_family = AF_INET6, .sin6_scope_id = (uint32_t)ifindex};
+		inet_pton(AF_INET6, "ff02::1", &to.sin6_addr);
+		long r = 0;
+		for (int n = 0; n < 3 && r >= 0; n++) r = sendto(s, ra, sizeof ra, 0, (struct sockaddr *)&to, sizeof to);
+		return errno_report(p, r);
+	}
+	if (!strcmp(p, "udp") && argc == 5) { /* a genuine datagram from this jail's own address (control) */
+		int s = socket(AF_INET, SOCK_DGRAM, 0);
+		struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[3]))};
+		inet_pton(AF_INET, argv[2], &to.sin_addr);
+		return errno_report(p, sendto(s, argv[4], strlen(argv[4]), 0, (struct sockaddr *)&to, sizeof to));
+	}
+	if (!strcmp(p, "connect") && argc == 4) { /* TCP connect with a 2 s limit */
+		struct sockaddr_storage ss;
+		memset(&ss, 0, sizeof ss);
+		socklen_t len;
+		int fam = strchr(argv[2], ':') ? AF_INET6 : AF_INET;
+		if (fam == AF_INET) {
+			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+			a->sin_family = AF_INET;
+			a->sin_port = htons(atoi(argv[3]));
+			inet_pton(AF_INET, argv[2], &a->sin_addr);
+			len = sizeof *a;
+		} else {
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+			a->sin6_family = AF_INET6;
+			a->sin6_port = htons(atoi(argv[3]));
+			inet_pton(AF_INET6, argv[2], &a->sin6_addr);
+			len = sizeof *a;
+		}
+		int s = socket(fam, SOCK_STREAM, 0);
+		struct timeval tv = {2, 0};
+		setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+		return errno_report(p, connect(s, (struct sockaddr *)&ss, len));
 	}
 	fprintf(stderr, "probe: unknown probe %s\n", p);
 	return 64;
