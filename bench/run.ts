@@ -24,6 +24,7 @@ import * as startup from "./startup.bench.js";
 import * as list from "./list.bench.js";
 import * as create from "./create.bench.js";
 import * as rules from "./rules.bench.js";
+import * as mutations from "./mutations.bench.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -82,6 +83,7 @@ const SECTIONS: Section[] = [
   { name: "list", run: list.bench },
   { name: "create", run: create.bench },
   { name: "rules", run: rules.bench },
+  { name: "mutations", run: mutations.bench },
   optionalModule(
     "ipf",
     ipfEvaluatorCandidates(),

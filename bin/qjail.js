@@ -18,7 +18,9 @@ try {
 } catch (e) {
   if (e.code !== "ENOENT") throw e;
   process.stderr.write(
-    `qjail: ${bundle} is missing: this copy of qjail was not built.\n  Run: npm run build\n`,
+    `qjail: ${bundle} is missing: this copy of qjail was not built.\n` +
+      "  In a git checkout: npm run build. An installed package always has it: reinstall qjail\n" +
+      "  from a tarball made by 'npm pack' (which builds first).\n",
   );
   process.exit(70);
 }

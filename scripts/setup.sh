@@ -10,7 +10,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   iproute2 nftables xz-utils tar procps util-linux kmod \
-  openssh-server openssh-client busybox whois sshpass libarchive-tools mandoc \
+  openssh-server openssh-client busybox whois sshpass libarchive-tools mandoc ansible-core \
   gcc libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross make file \
   >/dev/null
 npm ci --no-audit --no-fund

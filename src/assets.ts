@@ -5,8 +5,8 @@
  * package, so counting "../" from a module breaks as soon as the code moves;
  * the package's own package.json is the one landmark all three share.
  */
-import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { existsSync, readFileSync, realpathSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const PACKAGE_NAME = "qjail";
@@ -55,4 +55,24 @@ export function qjailCommand(): string[] {
   return runningFromSources()
     ? [process.execPath, "--import", "tsx", join(packageRoot(), "src", "cli", "entry-dev.ts")]
     : [process.execPath, binPath()];
+}
+
+/**
+ * The command that runs this qjail, for files that start it later (boot
+ * scripts, units): npm's link in the install prefix (PREFIX/bin/qjail for a
+ * package in PREFIX/lib/node_modules/qjail) when it leads here, else the
+ * entry point itself (bin/qjail.js, run by its #! line).
+ */
+export function installedProgram(): string {
+  const root = packageRoot();
+  const modules = dirname(root);
+  if (basename(modules) === "node_modules" && basename(dirname(modules)) === "lib") {
+    const link = join(dirname(dirname(modules)), "bin", "qjail");
+    try {
+      if (realpathSync(link) === realpathSync(binPath())) return link;
+    } catch {
+      // No link there (installed without bin links): fall back to the entry point.
+    }
+  }
+  return binPath();
 }

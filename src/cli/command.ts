@@ -38,6 +38,13 @@ export interface CommandDef {
   options: OptionSpec;
   /** Whether `--json` is supported; a command without it refuses the flag. */
   json: boolean;
+  /**
+   * Whether this invocation changes the host (files, jails, firewall): such
+   * a command refuses to run as any user but root, as qjail 5.x did
+   * ("qjail must be run by root.", exit 2). --dry-run never changes anything
+   * and is not refused. Omitted: a read-only command.
+   */
+  mutates?: boolean | ((values: Invocation["values"]) => boolean);
   run(inv: Invocation): Promise<number>;
 }
 
@@ -91,7 +98,7 @@ export function parseInvocation(
   try {
     parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (e) {
-    throw optionError(def, e as Error);
+    throw optionError(def, e as Error, args);
   }
   const v = parsed.values as Record<string, string | boolean | undefined>;
   const platform = (v.platform as string | undefined) ?? ctx.env.QJAIL_PLATFORM;
@@ -133,7 +140,7 @@ export function parseInvocation(
  * '-', which no jail name does; say instead what was wrong and where the
  * command's options are listed.
  */
-function optionError(def: CommandDef, e: Error): UsageError {
+function optionError(def: CommandDef, e: Error, args: readonly string[] = []): UsageError {
   const name = `qjail ${def.path.join(" ")}`;
   const code = (e as Error & { code?: string }).code;
   const syntax = `Syntax: qjail ${def.usage[0] ?? def.path.join(" ")}${def.usage.length > 1 ? " (and more forms)" : ""}; 'qjail help ${def.path.join(" ")}' explains every option.`;
@@ -145,6 +152,27 @@ function optionError(def: CommandDef, e: Error): UsageError {
   if (missing) {
     const which = missing[2] ? `${missing[1]} (${missing[2]})` : missing[1];
     return new UsageError("QJ1002", `${name}: option ${which} needs a value`, syntax);
+  }
+  // `create -4 -c ssh` (the howto's own slip): the value went missing and the next option took its place.
+  const ambiguous = /^Option '([^']+)' argument is ambiguous/.exec(e.message);
+  if (ambiguous) {
+    const opt = ambiguous[1] as string;
+    const next = args[args.indexOf(opt) + 1] ?? "";
+    const long = Object.entries({ ...GLOBAL_OPTIONS, ...def.options }).find(
+      ([l, o]) => `--${l}` === opt || `-${o.short ?? ""}` === opt,
+    );
+    const which = long && opt !== `--${long[0]}` ? `${opt} (--${long[0]})` : opt;
+    const example =
+      long?.[0] === "ipv4"
+        ? `Give the address: ${opt} 10.0.0.2 (the howto's 'qjail create -4 -c ssh' lost it). `
+        : long?.[0] === "ipv6"
+          ? `Give the address: ${opt} fd00::2. `
+          : "";
+    return new UsageError(
+      "QJ1002",
+      `${name}: option ${which} needs a value, but the next word ${JSON.stringify(next)} is an option`,
+      `${example}${syntax}`,
+    );
   }
   const noValue = /^Option '([^']*)' does not take an argument/.exec(e.message);
   if (noValue) {

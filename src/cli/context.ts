@@ -13,8 +13,8 @@ export interface Ctx {
   now: () => Date;
   /** True when stdout is an interactive terminal (colour, progress bars). */
   isTTY: boolean;
+  /** The effective user id qjail runs as; undefined: the process's own. */
+  euid?: number;
 }
 
-export function write(stream: Writable, text: string): void {
-  stream.write(text.endsWith("\n") || text === "" ? text : text + "\n");
-}
+export { writeLine as write } from "../ops/io.js";

@@ -1,89 +1,15 @@
-import { physical, hostLayout, type HostLayout } from "../core/paths.js";
-import { UsageError } from "../core/errors.js";
-import type { HostConfig, HostFacts } from "../core/hostconfig.js";
-import type { Exposure, JailAddresses } from "../core/exposure.js";
+import type { Exposure } from "../core/exposure.js";
 import { formatPlan, type Plan } from "../core/plan.js";
-import {
-  readExposures,
-  readHostConfig,
-  refuseDamaged,
-  type ExposureStoreProblem,
-} from "../store/exposures.js";
-import { withHostLock } from "../store/lock.js";
-import { loadJailAddresses, runSync, renderSync, combinedPlan, type SyncOutcome } from "../firewall/sync.js";
-import { detectLinuxHostFacts } from "../platform/linux/firewall.js";
-import { detectFreebsdHostFacts } from "../platform/freebsd/firewall.js";
+import { runSync, renderSync, combinedPlan, type SyncOutcome } from "../ops/sync.js";
+import type { ExposeState } from "../ops/expose-state.js";
 import type { Invocation } from "./command.js";
 import { write } from "./context.js";
 
 /**
- * What expose, unexpose, ports and the fw commands share: loading the host
- * config, jails and exposures, and running a firewall sync with the dry-run /
- * report conventions. Exposures are host-wide (one public port space), so they
- * use the default layout whatever the zone.
+ * The cli half of the firewall commands (expose, unexpose, fw sync): the
+ * dry-run print and the report after a sync. State loading and the locked
+ * check are src/ops/expose-state.ts.
  */
-
-export interface ExposeState {
-  root: string;
-  layout: HostLayout;
-  platformName: "freebsd" | "linux";
-  host: HostConfig;
-  hostProblems: string[];
-  exposures: Exposure[];
-  exposureProblems: ExposureStoreProblem[];
-  jails: JailAddresses[];
-}
-
-export async function loadExposeState(inv: Invocation): Promise<ExposeState> {
-  const root = inv.global.root;
-  const layout = hostLayout();
-  const platformName = inv.global.platform ?? (process.platform === "freebsd" ? "freebsd" : "linux");
-  // Detect defaults only on the real host; under --root they would describe the wrong machine.
-  let facts: HostFacts = {};
-  if (root === "/")
-    facts = platformName === "linux" ? await detectLinuxHostFacts() : await detectFreebsdHostFacts();
-  const hc = await readHostConfig(root, layout, platformName, facts);
-  const { exposures, problems } = await readExposures(root, layout);
-  const jails = await loadJailAddresses(root, layout);
-  return {
-    root,
-    layout,
-    platformName,
-    host: hc.config,
-    hostProblems: hc.problems.map((p) => `${layout.hostConfig} line ${p.line}: ${p.message}`),
-    exposures,
-    exposureProblems: problems,
-    jails,
-  };
-}
-
-/** Commands that change the firewall refuse while the host config or an exposure file is damaged. */
-export function refuseBrokenState(state: ExposeState): void {
-  const first = state.hostProblems[0];
-  if (first)
-    throw new UsageError(
-      "QJ3001",
-      first,
-      `Fix that line of ${state.layout.hostConfig}; its keys are described in qjail-fw-setup(8).`,
-    );
-  refuseDamaged(state.exposureProblems);
-}
-
-/**
- * Load state and check the request (`check` throws the refusal), then do it
- * under the host lock, checking again there because another qjail may have
- * changed the state meanwhile. The first check runs before the lock so a
- * refusal does not even create the lock file: a refusal changes nothing on disk.
- */
-export async function checkThenLocked<C, T>(
-  inv: Invocation,
-  check: () => Promise<C>,
-  fn: (checked: C) => Promise<T>,
-): Promise<T> {
-  const first = await check();
-  if (inv.global.dryRun) return fn(first);
-  return withHostLock(physical(inv.global.root, hostLayout().lockFile), async () => fn(await check()));
-}
 
 /** Print the plan and every generated rule text (--dry-run), human text to stderr under --json. */
 export function printDryRun(inv: Invocation, plan: Plan, rules: Record<string, string>): void {

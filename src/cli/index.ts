@@ -24,38 +24,49 @@ import { fwSyncCommand } from "./commands/fw/sync.js";
 import { fwShowCommand } from "./commands/fw/show.js";
 import { fwTraceCommand } from "./commands/fw/trace.js";
 import { fwLintCommand } from "./commands/fw/lint.js";
+import { bootInstallCommand } from "./commands/boot/install.js";
+import { bootStartCommand } from "./commands/boot/start.js";
+import { bootStopCommand } from "./commands/boot/stop.js";
+import { applyCommand } from "./commands/apply.js";
+import { exportCommand } from "./commands/export.js";
 
 /**
- * Every qjail command, listed once, explicitly (no discovery at run time).
+ * Every qjail command, listed once, explicitly (no discovery at run time),
+ * in the order of 'qjail help' (src/cli/help.ts HELP_GROUPS).
  * test/cli/registry.test.ts checks each has a description, an example and a
  * man page in man/.
  */
 export const COMMANDS: readonly CommandDef[] = [
-  helpCommand,
   installCommand,
   createCommand,
   listCommand,
-  deleteCommand,
-  configCommand,
   startCommand,
   stopCommand,
   restartCommand,
   consoleCommand,
+  configCommand,
+  deleteCommand,
   archiveCommand,
   restoreCommand,
   updateCommand,
-  statusCommand,
-  doctorCommand,
-  fwWatchCommand,
-  demoCommand,
   exposeCommand,
   unexposeCommand,
   portsCommand,
   fwSetupCommand,
   fwSyncCommand,
   fwShowCommand,
-  fwTraceCommand,
   fwLintCommand,
+  fwTraceCommand,
+  fwWatchCommand,
+  statusCommand,
+  doctorCommand,
+  demoCommand,
+  bootInstallCommand,
+  bootStartCommand,
+  bootStopCommand,
+  applyCommand,
+  exportCommand,
+  helpCommand,
 ];
 
 /** The commands whose path starts with these words and is longer (`fw` → fw setup, fw sync, …). */

@@ -1,4 +1,5 @@
-import { UsageError, ExitError, EXIT_ERROR, EXIT_INTERNAL, EXIT_OK } from "../core/errors.js";
+import { UsageError, ExitError, EXIT_ERROR, EXIT_INTERNAL, EXIT_NOT_ROOT, EXIT_OK } from "../core/errors.js";
+import { hostWriteError } from "../platform/apply.js";
 import type { Ctx } from "./context.js";
 import { write } from "./context.js";
 import { COMMANDS, commandsUnder, findCommand } from "./index.js";
@@ -20,28 +21,47 @@ export async function run(givenArgv: readonly string[], ctx: Ctx): Promise<numbe
     write(ctx.stdout, `qjail ${VERSION}`);
     return EXIT_OK;
   }
-  if (argv[0] === "--help") return run(["help", ...argv.slice(1)], ctx);
+  if (argv[0] === "--help" || argv[0] === "-h") return run(["help", ...argv.slice(1)], ctx);
   const found = findCommand(argv);
   if (!found) {
+    const word = argv[0] as string;
     const group = commandsUnder(argv.slice(0, 1));
+    const sub = argv[1];
     const [message, list, hint] =
-      group.length > 0
+      GLOBALS_WITH_VALUE.has(word) || /^--(root|platform)=$/.test(word)
         ? [
-            `${JSON.stringify(argv[0])} needs a subcommand`,
-            `Subcommands: ${group.map((c) => c.path.slice(1).join(" ")).join(", ")}`,
-            `Run 'qjail help ${argv[0]}' for their syntax.`,
+            `option ${word.replace(/=$/, "")} needs a value`,
+            word.startsWith("--root")
+              ? "e.g. qjail --root /tmp/scratch list"
+              : "e.g. qjail --platform freebsd list",
+            "Run 'qjail help' for the global options.",
           ]
-        : [
-            `unknown command ${JSON.stringify(argv[0])}`,
-            `Commands: ${[...new Set(COMMANDS.map((c) => c.path[0]))].join(", ")}`,
-            "Run 'qjail help' for the list, 'qjail help COMMAND' for one command.",
-          ];
+        : word.startsWith("-")
+          ? [
+              `unknown option ${JSON.stringify(word)} before the command`,
+              "Global options: --root DIR, --platform NAME, --dry-run, --json, --version, --help",
+              "Run 'qjail help' for the list, 'qjail help COMMAND' for a command's own options.",
+            ]
+          : group.length > 0
+            ? [
+                sub === undefined || sub.startsWith("-")
+                  ? `${JSON.stringify(word)} needs a subcommand`
+                  : `unknown ${word} subcommand ${JSON.stringify(sub)}`,
+                `Subcommands: ${group.map((c) => c.path.slice(1).join(" ")).join(", ")}`,
+                `Run 'qjail help ${word}' for their syntax.`,
+              ]
+            : [
+                `unknown command ${JSON.stringify(word)}`,
+                `Commands: ${[...new Set(COMMANDS.map((c) => c.path[0]))].join(", ")}`,
+                "Run 'qjail help' for the list, 'qjail help COMMAND' for one command.",
+              ];
+    const code = word.startsWith("-") ? "QJ1002" : "QJ1007";
     if (argv.includes("--json")) {
-      write(ctx.stdout, JSON.stringify({ error: { code: "QJ1007", message, hint: `${list}. ${hint}` } }));
+      write(ctx.stdout, JSON.stringify({ error: { code, message, hint: `${list}. ${hint}` } }));
     }
-    write(ctx.stderr, `qjail: ${message}`);
-    write(ctx.stderr, list);
-    write(ctx.stderr, hint);
+    write(ctx.stderr, `qjail: ${code}: ${message}`);
+    write(ctx.stderr, `  ${list}`);
+    write(ctx.stderr, `  ${hint}`);
     return EXIT_ERROR;
   }
   const { def, rest } = found;
@@ -53,6 +73,8 @@ export async function run(givenArgv: readonly string[], ctx: Ctx): Promise<numbe
       write(ctx.stdout, formatUsage(def, { long: true }));
       return EXIT_OK;
     }
+    if (!inv.global.dryRun && mutates(def, inv.values) && euidOf(ctx) !== 0)
+      return refuseNotRoot(ctx, jsonMode, `'qjail ${def.path.join(" ")}' changes the host`);
     return await def.run({ ctx, values: inv.values, positionals: inv.positionals, global: inv.global });
   } catch (e) {
     return report(e, def, ctx, jsonMode);
@@ -87,8 +109,36 @@ function globalsAfterCommand(argv: readonly string[]): readonly string[] {
   return [...rest.slice(0, words), ...leading, ...rest.slice(words)];
 }
 
+function mutates(def: CommandDef, values: Record<string, unknown>): boolean {
+  return typeof def.mutates === "function" ? def.mutates(values as never) : def.mutates === true;
+}
+
+function euidOf(ctx: Ctx): number {
+  return ctx.euid ?? process.geteuid?.() ?? 0;
+}
+
+/** qjail 5.x's refusal for any user but root ("qjail must be run by root.", exit 2); nothing is touched. */
+function refuseNotRoot(ctx: Ctx, jsonMode: boolean, why: string): number {
+  const message = "qjail must be run by root.";
+  const hint = `${why}: run it as root (su -, sudo or doas), or add --dry-run to see what it would do. list, status, ports, doctor and the fw show/lint/trace commands work as any user.`;
+  if (jsonMode) write(ctx.stdout, JSON.stringify({ error: { code: "QJ1008", message, hint } }));
+  write(ctx.stderr, `qjail: QJ1008: ${message}`);
+  write(ctx.stderr, `  ${hint}`);
+  return EXIT_NOT_ROOT;
+}
+
 function report(e: unknown, def: CommandDef, ctx: Ctx, jsonMode: boolean): number {
   if (e instanceof ExitError) return e.exitCode;
+  const errno = (e as NodeJS.ErrnoException | undefined)?.code;
+  if ((errno === "EACCES" || errno === "EPERM") && euidOf(ctx) !== 0)
+    return refuseNotRoot(
+      ctx,
+      jsonMode,
+      `'qjail ${def.path.join(" ")}' was denied access to ${JSON.stringify((e as NodeJS.ErrnoException).path ?? "a file")}`,
+    );
+  // A full disk, a read-only filesystem or a denied write is the host's state, not a bug (QJ6001).
+  const explained = hostWriteError(e, `qjail ${def.path.join(" ")}`);
+  if (explained !== e) return report(explained, def, ctx, jsonMode);
   if (e instanceof UsageError) {
     if (jsonMode) {
       write(
@@ -112,6 +162,12 @@ function report(e: unknown, def: CommandDef, ctx: Ctx, jsonMode: boolean): numbe
 
 /** Entry point for bin/qjail.js: real streams, real environment. */
 export async function main(argv: readonly string[]): Promise<number> {
+  // `qjail list | head`: the reader has gone, which is not an error worth a stack trace.
+  for (const stream of [process.stdout, process.stderr])
+    stream.on("error", (e: NodeJS.ErrnoException) => {
+      if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+      throw e;
+    });
   const ctx: Ctx = {
     stdout: process.stdout,
     stderr: process.stderr,
@@ -119,6 +175,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     cwd: process.cwd(),
     now: () => new Date(),
     isTTY: process.stdout.isTTY === true,
+    euid: process.geteuid?.(),
   };
   return run(argv, ctx);
 }

@@ -1,7 +1,7 @@
 import type { DiagFacts } from "./status.js";
-import { exposureCounter, listensOn } from "./status.js";
+import { verdictFor, listensOn } from "./status.js";
 import { describeExposure, formatRange } from "./exposure.js";
-import { exposureKey } from "../store/exposures.js";
+import { exposureKey } from "./exposure.js";
 
 /**
  * `qjail doctor`: the host checked end to end, from the same facts as
@@ -90,7 +90,7 @@ export function diagnose(facts: DiagFacts): Finding[] {
       repair: "fw-sync",
     });
   } else if (wanted) {
-    const missing = facts.resolved.filter((e) => exposureCounter(facts.counters, e).live === false);
+    const missing = facts.resolved.filter((e) => verdictFor(facts, e).live === false);
     const pending =
       facts.syncedExposures === undefined
         ? facts.exposures

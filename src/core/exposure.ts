@@ -275,6 +275,11 @@ export function formatExposureLine(e: Exposure): string {
   return `proto="${e.proto}" public="${formatRange(e.public)}" jail_port="${formatRange(e.jailPort)}" from="${e.from.join(",")}" on="${on}" comment="${e.comment}"\n`;
 }
 
+/** The key firewall.state records an exposure under: its jail and its file line. */
+export function exposureKey(e: Exposure): string {
+  return `${e.jail} ${formatExposureLine(e).trim()}`;
+}
+
 export function formatExposureFile(list: readonly Exposure[]): string {
   return sortExposures(list).map(formatExposureLine).join("");
 }

@@ -11,7 +11,34 @@ import {
   type JailRecord,
   type JailStatus,
 } from "./record.js";
-import type { JailSpec } from "../platform/types.js";
+
+/** A jail the kernel knows about right now. */
+export interface LiveJail {
+  name: string;
+  jid: number;
+  path: string;
+  ip4: string[];
+  ip6: string[];
+}
+
+/** A jail as qjail knows it from its records, with its logical host paths. */
+export interface JailSpec {
+  name: string;
+  status: JailStatus;
+  record: JailRecord;
+  layout: HostLayout;
+  /** Logical paths (see src/core/paths.ts). */
+  rootPath: string;
+  confPath: string;
+  fstabPath: string;
+}
+
+export interface ConsoleRequest {
+  /** Log in as this user instead of root (qjail console -u). */
+  user?: string;
+  /** Run this command instead of a login shell (qjail console -c); argv, never a shell string. */
+  command?: string[];
+}
 
 /**
  * A jail as qjail's files describe it: building a JailSpec from a record, a
@@ -20,7 +47,7 @@ import type { JailSpec } from "../platform/types.js";
  * and the global copy never differ.
  */
 
-/** A JailSpec from a record file `fileName` (which carries the .norun/.man status) in `layout`. */
+/** The JailSpec of jail `name` from its record and status (.norun/.man) in `layout`. */
 export function specFromRecord(
   layout: HostLayout,
   name: string,

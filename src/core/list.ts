@@ -1,4 +1,4 @@
-import type { JailSpec } from "../platform/types.js";
+import type { JailSpec } from "./jail.js";
 import { recordAddresses } from "./validate.js";
 
 /**

@@ -4,7 +4,7 @@ import type { HostLayout } from "./paths.js";
 import { ETC, jailConfPath, jailFstabPath, jailRootPath } from "./paths.js";
 import { recordFileName } from "./record.js";
 import { recordPaths } from "./jail.js";
-import type { JailSpec, LiveJail } from "../platform/types.js";
+import type { JailSpec, LiveJail } from "./jail.js";
 
 /**
  * `qjail archive` (qjail-5.md §4.6) as data: which jails get an archive,

@@ -17,7 +17,7 @@ import {
 import { RECORD_FLAG_VALUES, type JailRecord, type JailStatus } from "./record.js";
 import { formatAddressList, validateJailName, MAX_VNET_NAME_LENGTH, type JailAddress } from "./validate.js";
 import { oneTimeSshSteps, type SshBase } from "./plan-create.js";
-import type { JailSpec } from "../platform/types.js";
+import type { JailSpec } from "./jail.js";
 
 /**
  * `qjail config` (qjail-5.md §4.9): one option, applied to each selected

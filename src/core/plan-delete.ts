@@ -1,7 +1,7 @@
 import type { Step } from "./plan.js";
 import { consoleLogPath, jailConfPath } from "./paths.js";
 import { assertOwnPaths, removeRecordSteps, stagedPlan, type HostState, type StagedPlan } from "./jail.js";
-import type { JailSpec } from "../platform/types.js";
+import type { JailSpec } from "./jail.js";
 
 /**
  * `qjail delete` (qjail-5.md §4.8): state + selected jails → plan.

@@ -1,7 +1,7 @@
 import type { Plan, Step } from "./plan.js";
 import { recordFileName } from "./record.js";
 import { writeRecordSteps } from "./jail.js";
-import type { JailSpec, LiveJail } from "../platform/types.js";
+import type { JailSpec, LiveJail } from "./jail.js";
 
 /**
  * What `qjail start` / `restart` does with each selected jail

@@ -1,16 +1,6 @@
 import type { JailStatus } from "./record.js";
 import type { Exposure, ResolvedExposure } from "./exposure.js";
 import type { HostConfig } from "./hostconfig.js";
-import type { SockstatRow } from "../platform/freebsd/parsers/sockstat.js";
-import type { IpfstatRule } from "../platform/freebsd/parsers/ipfstat.js";
-import type { IpnatListing } from "../platform/freebsd/parsers/ipnat.js";
-import type { PfRule } from "../platform/freebsd/parsers/pfctl.js";
-import type { NftRuleset } from "../platform/linux/parsers/nft.js";
-import { nftExposureCounter } from "../platform/linux/parsers/nft.js";
-import type { IpfwRule, IpfwRedirect } from "../platform/freebsd/parsers/ipfw.js";
-import { ipfwAllowFor } from "../platform/freebsd/parsers/ipfw.js";
-import { ruleMatchesDestination } from "../platform/freebsd/parsers/ipfstat.js";
-import { rdrFor } from "../platform/freebsd/parsers/ipnat.js";
 
 /**
  * `qjail status`: what the page's "host debug commands" (sockstat -j, ipnat
@@ -20,13 +10,54 @@ import { rdrFor } from "../platform/freebsd/parsers/ipnat.js";
  * same facts for its findings.
  */
 
-/** Live rule listings with counters, as each firewall reports them. */
-export type RuleCounters =
-  | { kind: "ipf"; filterIn: IpfstatRule[]; nat: IpnatListing }
-  | { kind: "pf"; rules: PfRule[] }
-  | { kind: "ipfw"; rules: IpfwRule[]; redirects: IpfwRedirect[] }
-  | { kind: "nft"; ruleset: NftRuleset; table: string }
-  | { kind: "unavailable"; reason: string };
+/** A listening (or connected) socket, as sockstat(1) or ss(8) shows it. */
+export interface SockAddress {
+  /** "*" for the wildcard address; IPv6 addresses are unbracketed as sockstat prints them. */
+  address: string;
+  /** null where sockstat prints "*" (port 0). */
+  port: number | null;
+}
+
+export interface SockstatRow {
+  user: string;
+  command: string;
+  /** null for a socket with no owning process (sockstat prints "?"). */
+  pid: number | null;
+  fd: number | null;
+  /** Normalised: 9.x's "tcp4 6" becomes "tcp46". */
+  proto: string;
+  local: SockAddress;
+  foreign: SockAddress;
+  /** CONN STATE column (sockstat -s), when present. */
+  state?: string;
+}
+
+/**
+ * What the live firewall says about one wanted exposure: the hit count of
+ * the rule(s) that own it and whether its forward is live. The platform's
+ * fact gatherer matches its listings to exposures
+ * (src/platform/rule-counters.ts); core reads the verdicts only.
+ */
+export interface RuleVerdict {
+  /** Packets counted by the rule(s) this exposure owns; null when the firewall gives no counter. */
+  hits: number | null;
+  /** Where the count comes from ("ipnat rdr", "ipf pass rule @3", "nft dnat"). */
+  by: string | null;
+  /** Whether the forward is live in the kernel; null when unknown. */
+  live: boolean | null;
+}
+
+/** The key {@link DiagFacts.ruleVerdicts} holds a resolved exposure's verdict under. */
+export function verdictKey(e: ResolvedExposure): string {
+  return `${e.jail} ${e.proto} ${e.public.low}-${e.public.high} ${e.target}`;
+}
+
+const UNKNOWN: RuleVerdict = { hits: null, by: null, live: null };
+
+/** The verdict on one resolved exposure; unknown when the firewall could not be read. */
+export function verdictFor(facts: Pick<DiagFacts, "ruleVerdicts">, e: ResolvedExposure): RuleVerdict {
+  return facts.ruleVerdicts[verdictKey(e)] ?? UNKNOWN;
+}
 
 export interface JailFacts {
   name: string;
@@ -69,7 +100,8 @@ export interface DiagFacts {
     /** qjail's own rules are present (ipnat rdr/anchor/table). */
     qjailRulesLoaded?: boolean;
   };
-  counters: RuleCounters;
+  /** Per resolved exposure ({@link verdictKey}): its rule's hits and liveness, as the platform read them. */
+  ruleVerdicts: Record<string, RuleVerdict>;
   /** IPv4 forwarding (Linux: net.ipv4.ip_forward in the host's namespace). */
   forwarding?: boolean;
   /** The jail interface exists, is up and carries an address inside the jail subnet. */
@@ -139,60 +171,6 @@ export function listensOn(
   );
 }
 
-/** Hit count of the rule(s) that own one exposure, found by what the rule matches, not by its position. */
-export function exposureCounter(
-  counters: RuleCounters,
-  e: ResolvedExposure,
-): { hits: number | null; by: string | null; live: boolean | null } {
-  switch (counters.kind) {
-    case "ipf": {
-      // The page's note: the pass rule for the public port never counts a forwarded packet (rdr ran first);
-      // the rule that admits the jail's address and port does, so that is the one reported.
-      const pass = counters.filterIn.find(
-        (r) => r.action === "pass" && ruleMatchesDestination(r, e.target, e.jailPort.low),
-      );
-      const rdr = rdrFor(counters.nat.rules, e.public.low, e.proto);
-      const live = rdr !== undefined && rdr.target === e.target;
-      if (pass?.hits !== undefined)
-        return {
-          hits: pass.hits,
-          by: `ipf pass rule${pass.number !== undefined ? ` @${pass.number}` : ""}`,
-          live,
-        };
-      if (rdr?.hits !== undefined) return { hits: rdr.hits, by: "ipnat rdr", live };
-      return { hits: null, by: null, live };
-    }
-    case "nft": {
-      // DNAT counters (prerouting + output) count each connection once, by its first packet
-      const c = nftExposureCounter(counters.ruleset, counters.table, e);
-      // a rule without a `counter` statement has no count; say so rather than print 0
-      if (!c.connections) return { hits: null, by: null, live: c.live };
-      return { hits: c.connections.packets, by: "nft dnat", live: c.live };
-    }
-    case "pf": {
-      const rule = counters.rules.find(
-        (r) =>
-          r.action === "pass" &&
-          new RegExp(`\\bto ${e.target.replace(/\./g, "\\.")}(/32)? port = ${e.jailPort.low}\\b`).test(
-            r.text,
-          ),
-      );
-      if (!rule) return { hits: null, by: null, live: null };
-      return { hits: rule.packets ?? null, by: `pf rule @${rule.number}`, live: true };
-    }
-    case "ipfw": {
-      const redirect = counters.redirects.find(
-        (r) => r.proto === e.proto && r.target === e.target && r.publicPort === e.public.low,
-      );
-      const allow = ipfwAllowFor(counters.rules, e.proto, e.target, e.jailPort.low);
-      if (!allow) return { hits: null, by: null, live: redirect !== undefined };
-      return { hits: allow.packets, by: `ipfw rule ${allow.number}`, live: redirect !== undefined };
-    }
-    case "unavailable":
-      return { hits: null, by: null, live: null };
-  }
-}
-
 export function buildStatus(facts: DiagFacts, only?: string): StatusDoc {
   const jails = facts.jails
     .filter((j) => only === undefined || j.name === only)
@@ -201,7 +179,7 @@ export function buildStatus(facts: DiagFacts, only?: string): StatusDoc {
       const exposures = facts.resolved
         .filter((e) => e.jail === j.name)
         .map((e): ExposureStatus => {
-          const c = exposureCounter(facts.counters, e);
+          const c = verdictFor(facts, e);
           return {
             proto: e.proto,
             public: rangeText(e.public.low, e.public.high),

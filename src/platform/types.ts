@@ -1,34 +1,5 @@
 import type { Plan } from "../core/plan.js";
-import type { JailRecord, JailStatus } from "../core/record.js";
-import type { HostLayout } from "../core/paths.js";
-
-/** A jail the kernel knows about right now. */
-export interface LiveJail {
-  name: string;
-  jid: number;
-  path: string;
-  ip4: string[];
-  ip6: string[];
-}
-
-/** A jail as qjail knows it from its records, with its logical host paths. */
-export interface JailSpec {
-  name: string;
-  status: JailStatus;
-  record: JailRecord;
-  layout: HostLayout;
-  /** Logical paths (see src/core/paths.ts). */
-  rootPath: string;
-  confPath: string;
-  fstabPath: string;
-}
-
-export interface ConsoleRequest {
-  /** Log in as this user instead of root (qjail console -u). */
-  user?: string;
-  /** Run this command instead of a login shell (qjail console -c); argv, never a shell string. */
-  command?: string[];
-}
+import type { ConsoleRequest, JailSpec, LiveJail } from "../core/jail.js";
 
 /**
  * The only code that touches the system. One implementation per OS

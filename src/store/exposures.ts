@@ -1,6 +1,6 @@
 import { promises as fsp } from "node:fs";
 import { physical, type HostLayout } from "../core/paths.js";
-import { parseExposureFile, formatExposureLine, type Exposure } from "../core/exposure.js";
+import { parseExposureFile, type Exposure } from "../core/exposure.js";
 import {
   defaultHostConfig,
   parseHostConfig,
@@ -115,10 +115,6 @@ export async function readFirewallState(
     // A torn or hand-edited state only costs the active/pending display; the next sync rewrites it.
     return undefined;
   }
-}
-
-export function exposureKey(e: Exposure): string {
-  return `${e.jail} ${formatExposureLine(e).trim()}`;
 }
 
 export function formatFirewallState(state: FirewallState): string {

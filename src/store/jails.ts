@@ -1,9 +1,9 @@
 import { promises as fsp, readFileSync } from "node:fs";
 import { UsageError, shown } from "../core/errors.js";
-import { physical, type HostLayout } from "../core/paths.js";
+import { ETC, hostLayout, physical, type HostLayout } from "../core/paths.js";
 import { parseRecord, statusFromFileName, type JailRecord, type JailStatus } from "../core/record.js";
 import { specFromRecord, type HostState } from "../core/jail.js";
-import type { JailSpec } from "../platform/types.js";
+import type { JailSpec } from "../core/jail.js";
 
 /**
  * Readers of qjail's jail records (qjail.local[.zone], qjail.global) and
@@ -302,4 +302,21 @@ export async function readPackageLists(root: string, layout: HostLayout): Promis
     names.map((n) => fsp.readFile(physical(root, `${layout.packages}/${n}`), "utf8").catch(() => "")),
   );
   return new Map(names.map((n, i) => [n, (texts[i] ?? "").split(/\s+/).filter((p) => p !== "")]));
+}
+
+/**
+ * Every zone that exists on the host, for commands that act on all of them
+ * (`boot start`/`stop`): a qjail.local.ZONE directory whose /usr/jails.ZONE
+ * exists. The default zone is not listed (it always exists).
+ */
+export async function listZones(root: string): Promise<string[]> {
+  const zones: string[] = [];
+  for (const name of await listNames(root, ETC, { dirsOnly: true })) {
+    const m = /^qjail\.local\.([A-Za-z0-9_-]+)$/.exec(name);
+    if (!m || /^[0-9]+$/.test(m[1] as string)) continue;
+    const jaildir = hostLayout(m[1]).jaildir;
+    const st = await fsp.stat(physical(root, jaildir)).catch(() => undefined);
+    if (st?.isDirectory()) zones.push(m[1] as string);
+  }
+  return zones;
 }

@@ -47,6 +47,10 @@ before(async () => {
     join(root.dir, "admin-ipf.rules"),
     "pass in quick on em0 proto tcp from any to any port = 22 flags S keep state\n",
   );
+  writeFileSync(
+    join(root.dir, "spec.yml"),
+    "version: 1\njails:\n  new: {ip4: 10.0.0.77, nic: lo1, state: stopped}\n",
+  );
 });
 
 after(() => {
@@ -85,6 +89,9 @@ const READ_ONLY_FORMS: Record<string, () => string[]> = {
     "em0",
   ],
   "fw lint": () => ["fw", "lint", join(root.dir, "admin-ipf.rules")],
+  "boot install": () => ["boot", "install", "--dry-run"],
+  apply: () => ["apply", "--check", "--diff", join(root.dir, "spec.yml")],
+  export: () => ["export"],
 };
 
 test("every command that declares --json has a read-only form here", () => {

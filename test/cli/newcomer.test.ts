@@ -21,7 +21,64 @@ test("qjail --help is qjail help", async () => {
   const r = await runCli(["--help"]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, (await runCli(["help"])).stdout);
-  assert.match(r.stdout, /^qjail expose /m);
+  assert.match(r.stdout, /^ {2}expose {8}Forward a public port/m);
+});
+
+test("qjail help: commands by group with what each does, the global options, where to read more (P1)", async () => {
+  const r = await runCli(["help"]);
+  assert.equal(r.code, 0);
+  const { COMMANDS } = await import("../../src/cli/index.js");
+  const { HELP_GROUPS } = await import("../../src/cli/help.js");
+  const grouped = HELP_GROUPS.flatMap((g) => g.commands);
+  assert.deepEqual(
+    [...grouped].sort(),
+    COMMANDS.map((c) => c.path.join(" ")).sort(),
+    "each command in one group",
+  );
+  assert.deepEqual(
+    COMMANDS.map((c) => c.path.join(" ")),
+    grouped,
+    "COMMANDS is in help order",
+  );
+  for (const c of COMMANDS) assert.match(r.stdout, new RegExp(`^  ${c.path.join(" ")} +\\S`, "m"));
+  for (const g of ["--root DIR", "--platform NAME", "--dry-run", "--json", "--version"])
+    assert.ok(r.stdout.includes(`  ${g}`), g);
+  assert.match(r.stdout, /Run 'qjail help COMMAND'/);
+  assert.ok(
+    r.stdout.split("\n").every((l) => l.length <= 85),
+    "fits a terminal",
+  );
+  // The fw group in the order of the help, setup first.
+  const fw = await runCli(["help", "fw"]);
+  assert.match(fw.stdout, /^qjail fw setup[^]*^qjail fw sync[^]*^qjail fw watch/m);
+});
+
+test("dispatcher mistakes carry a code and say what was wrong (P2)", async () => {
+  const cases: [string[], RegExp][] = [
+    [["nosuch"], /^qjail: QJ1007: unknown command "nosuch"\n/],
+    [["fw", "nosuch"], /^qjail: QJ1007: unknown fw subcommand "nosuch"\n {2}Subcommands: setup, sync/],
+    [["--root"], /^qjail: QJ1002: option --root needs a value\n/],
+    [["--bogus", "list"], /^qjail: QJ1002: unknown option "--bogus" before the command\n/],
+  ];
+  for (const [argv, re] of cases) {
+    const r = await runCli(argv);
+    assert.equal(r.code, 3, argv.join(" "));
+    assert.match(r.stderr, re);
+  }
+  const h = await runCli(["-h", "create"]);
+  assert.equal(h.code, 0);
+  assert.equal(h.stdout, (await runCli(["help", "create"])).stdout);
+});
+
+test("the howto's 'create -4 -c ssh' is told the address went missing, not parseArgs' advice (C9)", async () => {
+  const r = await runCli(["create", "-4", "-c", "ssh"]);
+  assert.equal(r.code, 3);
+  assert.match(
+    r.stderr,
+    /QJ1002: qjail create: option -4 \(--ipv4\) needs a value, but the next word "-c" is an option/,
+  );
+  assert.match(r.stderr, /Give the address: -4 10\.0\.0\.2/);
+  assert.doesNotMatch(r.stderr, /ambiguous|-XYZ/);
 });
 
 test("a command group without its subcommand lists the subcommands", async () => {
@@ -61,4 +118,17 @@ test("commands that take no operands refuse them, showing each, and change nothi
     assert.match(r.stderr, new RegExp(`QJ3019: ${words.join(" ")} takes no arguments, got "www"`));
     assert.deepEqual(treeDigest(root.dir), beforeTree);
   }
+});
+
+test("a reader that goes away (qjail help | head -0) is no error: no EPIPE stack", async () => {
+  const { spawn } = await import("node:child_process");
+  const { qjailArgv } = await import("../helpers/cli.js");
+  const [node, ...pre] = qjailArgv();
+  const child = spawn(node as string, [...pre, "help"], { stdio: ["ignore", "pipe", "pipe"] });
+  child.stdout.destroy(); // the read end closes before qjail writes
+  let err = "";
+  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+  const code = await new Promise<number | null>((res) => child.on("close", (c) => res(c)));
+  assert.equal(err, "");
+  assert.equal(code, 0);
 });

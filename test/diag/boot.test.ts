@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync, chmodSync, mkdirSync } from "node:fs";
+import { readFileSync, writeFileSync, chmodSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { COMMANDS, findCommand } from "../../src/cli/index.js";
@@ -75,7 +75,7 @@ test("rc.d/qjail: rc.subr script, qjail_enable, after the firewalls and NETWORKI
   const calls = qjailCalls(text, /\$\{qjail_program\}/);
   assert.deepEqual(
     calls.map((c) => c[0] + " " + (c[1] ?? "")),
-    ["fw sync", 'start "${jail}"', "stop "],
+    ["boot start", "boot stop"],
   );
   assertCallsValid(calls, "etc/rc.d/qjail");
   assert.equal(spawnSync("sh", ["-n", join(REPO_ROOT, "etc/rc.d/qjail")]).status, 0, "sh -n");
@@ -93,23 +93,16 @@ test("rc.d/qjail_watch: daemon(8) around 'qjail fw watch', after qjail", () => {
   assert.equal(spawnSync("sh", ["-n", join(REPO_ROOT, "etc/rc.d/qjail_watch")]).status, 0);
 });
 
-test("rc.d/qjail start: fw sync first, then every jail but .norun and .man (run against a stub rc.subr)", () => {
+test("rc.d/qjail start/stop run 'qjail boot start' / 'boot stop' (against a stub rc.subr)", () => {
   const t = tempDir("qjail-rcd-");
   try {
-    const records = join(t.dir, "records");
-    mkdirSync(records);
-    for (const f of ["ssh", "www.norun", "db.man", "web2"]) writeFileSync(join(records, f), "");
     const log = join(t.dir, "calls");
     writeFileSync(join(t.dir, "qjail"), `#!/bin/sh\necho "$*" >> ${log}\n`);
     chmodSync(join(t.dir, "qjail"), 0o755);
     writeFileSync(
       join(t.dir, "rc.subr"),
       [
-        "load_rc_config() { qjail_enable=YES; qjail_program=" +
-          join(t.dir, "qjail") +
-          "; qjail_records=" +
-          records +
-          "; }",
+        "load_rc_config() { qjail_enable=YES; qjail_program=" + join(t.dir, "qjail") + "; }",
         'warn() { echo "warning: $*" >&2; }',
         'run_rc_command() { case "$1" in start) $start_cmd;; stop) $stop_cmd;; esac; }',
       ].join("\n") + "\n",
@@ -118,52 +111,43 @@ test("rc.d/qjail start: fw sync first, then every jail but .norun and .man (run 
     writeFileSync(join(t.dir, "rc.qjail"), script);
     const r = spawnSync("sh", [join(t.dir, "rc.qjail"), "start"], { encoding: "utf8" });
     assert.equal(r.status, 0, r.stderr);
-    assert.equal(r.stdout, "Bypassed manual status db\nBypassed norun status www\n");
-    assert.deepEqual(readFileSync(log, "utf8").trim().split("\n"), ["fw sync", "start ssh", "start web2"]);
     spawnSync("sh", [join(t.dir, "rc.qjail"), "stop"]);
-    assert.equal(readFileSync(log, "utf8").trim().split("\n").at(-1), "stop");
+    assert.deepEqual(readFileSync(log, "utf8").trim().split("\n"), ["boot start", "boot stop"]);
   } finally {
     t.cleanup();
   }
 });
 
-test("systemd qjail.service: after network-online and nftables, fw sync then the boot loop; the loop honours .norun/.man", () => {
+test("systemd qjail.service: after network-online and nftables, boot start / boot stop; restarting nftables does not stop jails", () => {
   const text = read("etc/systemd/qjail.service");
   const unit = unitSection(text, "Unit");
   const service = unitSection(text, "Service");
   const after = (unit.get("After") ?? []).join(" ").split(/\s+/);
   assert.ok(after.includes("network-online.target") && after.includes("nftables.service"));
   assert.deepEqual(unit.get("Wants"), ["network-online.target"]);
+  // PartOf=nftables.service would stop every jail whenever nftables restarts.
+  assert.equal(unit.get("PartOf"), undefined);
   assert.deepEqual(service.get("Type"), ["oneshot"]);
-  const exec = service.get("ExecStart") ?? [];
-  assert.equal(exec[0], "/usr/local/bin/qjail fw sync");
+  assert.deepEqual(service.get("ExecStart"), ["/usr/local/bin/qjail boot start"]);
+  assert.deepEqual(service.get("ExecStop"), ["/usr/local/bin/qjail boot stop"]);
   assertCallsValid(
     [
-      ...qjailCalls(exec.join("\n"), /\/usr\/local\/bin\/qjail/),
+      ...qjailCalls((service.get("ExecStart") ?? []).join("\n"), /\/usr\/local\/bin\/qjail/),
       ...qjailCalls((service.get("ExecStop") ?? []).join("\n"), /\/usr\/local\/bin\/qjail/),
     ],
     "qjail.service",
   );
-  // run the loop as systemd would hand it to sh: "$$" → "$", "%%" → "%"
-  const loop = /^\/bin\/sh -c '(.*)'$/.exec(exec[1] ?? "")?.[1];
-  assert.ok(loop, "second ExecStart is the boot loop");
-  const t = tempDir("qjail-unit-");
-  try {
-    const records = join(t.dir, "records");
-    mkdirSync(records);
-    for (const f of ["ssh", "www.norun", "db.man"]) writeFileSync(join(records, f), "");
-    writeFileSync(join(t.dir, "qjail"), `#!/bin/sh\necho "qjail $*"\n`);
-    chmodSync(join(t.dir, "qjail"), 0o755);
-    const shell = loop
-      .replace(/\$\$/g, "$")
-      .replace(/%%/g, "%")
-      .replaceAll("/usr/local/etc/qjail.local", records)
-      .replaceAll("/usr/local/bin/qjail", join(t.dir, "qjail"));
-    const r = spawnSync("sh", ["-c", shell], { encoding: "utf8" });
-    assert.equal(r.stdout, "Bypassed manual status db\nqjail start ssh\nBypassed norun status www\n");
-  } finally {
-    t.cleanup();
-  }
+});
+
+test("systemd qjail-fw.service: part of nftables.service, reloads qjail's rules with fw sync", () => {
+  const text = read("etc/systemd/qjail-fw.service");
+  const unit = unitSection(text, "Unit");
+  const service = unitSection(text, "Service");
+  assert.deepEqual(unit.get("PartOf"), ["nftables.service"]);
+  assert.ok((unit.get("After") ?? []).join(" ").includes("nftables.service"));
+  assert.deepEqual(service.get("ExecStart"), ["/usr/local/bin/qjail fw sync"]);
+  assert.deepEqual(unitSection(text, "Install").get("WantedBy"), ["nftables.service"]);
+  assertCallsValid(qjailCalls(text, /\/usr\/local\/bin\/qjail/), "qjail-fw.service");
 });
 
 test("systemd qjail-watch.service: runs fw watch, does not restart after a refused account (exit 3)", () => {

@@ -12,12 +12,13 @@ import {
 } from "../../src/platform/linux/parsers/nft.js";
 import { parseIpAddrJson, publicIPv4 } from "../../src/platform/linux/parsers/ip.js";
 import type { ResolvedExposure } from "../../src/core/exposure.js";
-import { buildStatus, exposureCounter } from "../../src/core/status.js";
+import { buildStatus } from "../../src/core/status.js";
+import { exposureCounter } from "../../src/platform/rule-counters.js";
 import { gatherLinuxFacts, type Runner } from "../../src/platform/linux/facts.js";
 import { defaultHostConfig } from "../../src/core/hostconfig.js";
 import { hostLayout } from "../../src/core/paths.js";
 import { emptyRecord } from "../../src/core/record.js";
-import type { JailSpec } from "../../src/platform/types.js";
+import type { JailSpec } from "../../src/core/jail.js";
 import { HOWTO_EXPOSURES } from "../firewall/model-fixture.js";
 import { REPO_ROOT, tempDir } from "../helpers/cli.js";
 
@@ -310,7 +311,10 @@ test(
     );
     try {
       let rows = parseSs("");
-      for (let i = 0; i < 50 && !rows.some((r) => r.local.port === 8123); i++) {
+      // ss attributes a socket to its process by scanning /proc/*/fd, which can miss a process
+      // that is still starting: wait until the listener is both bound and attributed.
+      const ready = (r: (typeof rows)[number]) => r.local.port === 8123 && r.command !== "?";
+      for (let i = 0; i < 100 && !rows.some(ready); i++) {
         await new Promise((r) => setTimeout(r, 50));
         rows = parseSs(spawnSync("ip", ["netns", "exec", ns, "ss", "-Htlnp"], { encoding: "utf8" }).stdout);
       }

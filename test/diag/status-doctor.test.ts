@@ -4,15 +4,16 @@ import { buildStatus, formatStatus, type DiagFacts, type JailFacts } from "../..
 import { diagnose, formatFindings, type Finding } from "../../src/core/doctor.js";
 import { defaultHostConfig } from "../../src/core/hostconfig.js";
 import { resolveExposures, type Exposure } from "../../src/core/exposure.js";
-import { exposureKey } from "../../src/store/exposures.js";
+import { exposureKey } from "../../src/core/exposure.js";
 import { parseSockstat } from "../../src/platform/freebsd/parsers/sockstat.js";
 import { parseIpfstat } from "../../src/platform/freebsd/parsers/ipfstat.js";
 import { parseIpnatList } from "../../src/platform/freebsd/parsers/ipnat.js";
 import { parseNftJson } from "../../src/platform/linux/parsers/nft.js";
+import { ruleVerdicts, type RuleCounters } from "../../src/platform/rule-counters.js";
 
 /** The howto's host as facts: ssh jail 10.0.0.2 (6122 → 22), www jail 10.0.0.3 (6188 → 80), IPFilter on em0. */
 function howtoFacts(
-  over: Partial<DiagFacts> = {},
+  over: Partial<DiagFacts> & { counters?: RuleCounters } = {},
   jailOver: Partial<Record<string, Partial<JailFacts>>> = {},
 ): DiagFacts {
   const hostConfig = {
@@ -55,6 +56,7 @@ function howtoFacts(
   ];
   const jails = base.map((j): JailFacts => ({ ...j, ...jailOver[j.name] }));
   const { resolved, dropped } = resolveExposures(exposures, jails);
+  const { counters = howtoCounters(), ...rest } = over;
   return {
     platform: "freebsd",
     hostConfig,
@@ -70,30 +72,35 @@ function howtoFacts(
       "root     sshd       668   4  tcp4   *:22                  *:*\nwww      httpd      700   4  tcp4   198.51.100.1:80       *:*\n",
     ),
     firewall: { available: true, enabled: true, running: true, qjailRulesLoaded: true },
-    counters: {
-      kind: "ipf",
-      filterIn: parseIpfstat(
-        [
-          "0 @1 pass in quick on em0 proto tcp from any to any port = 6122 flags S/FSRPAU keep state",
-          "17 @2 pass in quick on em0 proto tcp from any to 10.0.0.2/32 port = 22 flags S/FSRPAU keep state",
-          "42 @3 pass in quick on em0 proto tcp from any to 10.0.0.3/32 port = 80 flags S/FSRPAU keep state",
-          "9 @4 block in log quick on em0 all",
-        ].join("\n"),
-      ),
-      nat: parseIpnatList(
-        [
-          "List of active MAP/Redirect filters:",
-          "5 map em0 10.0.0.0/24 -> 0.0.0.0/32 portmap tcp/udp auto",
-          "17 rdr em0 0.0.0.0/0 port 6122 -> 10.0.0.2 port 22 tcp",
-          "42 rdr em0 0.0.0.0/0 port 6188 -> 10.0.0.3 port 80 tcp",
-          "",
-          "List of active sessions:",
-        ].join("\n"),
-      ),
-    },
+    ruleVerdicts: ruleVerdicts(counters, resolved),
     forwarding: true,
     jailSubnetRouted: { ok: true, detail: "lo1 carries 10.0.0.2" },
-    ...over,
+    ...rest,
+  };
+}
+
+/** The howto's live IPFilter listings: both rdr rules and the pass rules that admit each jail's port. */
+function howtoCounters(): RuleCounters {
+  return {
+    kind: "ipf",
+    filterIn: parseIpfstat(
+      [
+        "0 @1 pass in quick on em0 proto tcp from any to any port = 6122 flags S/FSRPAU keep state",
+        "17 @2 pass in quick on em0 proto tcp from any to 10.0.0.2/32 port = 22 flags S/FSRPAU keep state",
+        "42 @3 pass in quick on em0 proto tcp from any to 10.0.0.3/32 port = 80 flags S/FSRPAU keep state",
+        "9 @4 block in log quick on em0 all",
+      ].join("\n"),
+    ),
+    nat: parseIpnatList(
+      [
+        "List of active MAP/Redirect filters:",
+        "5 map em0 10.0.0.0/24 -> 0.0.0.0/32 portmap tcp/udp auto",
+        "17 rdr em0 0.0.0.0/0 port 6122 -> 10.0.0.2 port 22 tcp",
+        "42 rdr em0 0.0.0.0/0 port 6188 -> 10.0.0.3 port 80 tcp",
+        "",
+        "List of active sessions:",
+      ].join("\n"),
+    ),
   };
 }
 
@@ -196,10 +203,9 @@ test("doctor: rules flushed behind qjail's back → QJ5304 with 'qjail fw sync',
 });
 
 test("doctor: one rdr missing from the live rules → out of sync, naming the exposure", () => {
-  const facts = howtoFacts();
-  if (facts.counters.kind === "ipf")
-    facts.counters.nat.rules = facts.counters.nat.rules.filter((r) => r.publicPort !== 6122);
-  const f = diagnose(facts);
+  const counters = howtoCounters();
+  if (counters.kind === "ipf") counters.nat.rules = counters.nat.rules.filter((r) => r.publicPort !== 6122);
+  const f = diagnose(howtoFacts({ counters }));
   assert.deepEqual(codes(f), ["QJ5305"]);
   assert.match(f[0]?.message ?? "", /tcp 6122 -> ssh:22/);
 });

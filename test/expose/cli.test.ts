@@ -278,11 +278,11 @@ test("fw show prints all four languages; fw setup --write adds pf hooks and the 
   assert.deepEqual(Object.keys(doc.rules), ["ipf", "pf", "ipfw", "nft"]);
   assert.match(
     doc.rules.pf!["anchor qjail/expose"]!,
-    /rdr on rl0 inet proto tcp from any to \(rl0\) port 6188 -> 10\.0\.0\.3 port 80/,
+    /rdr on rl0 inet proto tcp from any to \(rl0\) port = 6188 -> 10\.0\.0\.3 port 80/,
   );
   assert.match(
     readFileSync(join(root, "var/db/qjail/pf.qjail.expose.rules"), "utf8"),
-    /pass in on rl0 inet proto tcp from any to 10\.0\.0\.3 port 80/,
+    /pass in on rl0 inet proto tcp from any to 10\.0\.0\.3 port = http flags S\/SA keep state label "qjail:tcp\/6188:www"/,
   );
   const dry = await qj(root, "fw", "setup");
   assert.match(dry.stdout, /nat-anchor "qjail\/\*"/);

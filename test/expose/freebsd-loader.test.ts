@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { testdir, treeDigest } from "../helpers/cli.js";
 import { hostLayout } from "../../src/core/paths.js";
 import { createFreebsdFirewallLoader, type Runner } from "../../src/platform/freebsd/firewall.js";
-import { FirewallLoadError, type LoadContext } from "../../src/firewall/loader.js";
+import { FirewallLoadError, type LoadContext } from "../../src/platform/firewall-loader.js";
 import { howtoHost, model, HOWTO_EXPOSURES } from "../firewall/model-fixture.js";
 
 /**
@@ -148,7 +148,7 @@ test("pf: anchor file checked with pfctl -n, loaded into qjail/expose, verified;
   );
   assert.match(
     readFileSync(join(root, "var/db/qjail/pf.qjail.expose.rules"), "utf8"),
-    /^rdr on rl0 inet proto tcp from any to \(rl0\) port 6188 -> 10\.0\.0\.3 port 80$/m,
+    /^rdr on rl0 inet proto tcp from any to \(rl0\) port = 6188 -> 10\.0\.0\.3 port 80$/m,
   );
   // A second load whose verify fails goes back to the previous anchor file.
   const bad = fakeRunner((l) => l.endsWith("-s rules"), { "pfctl -a qjail/expose -s nat": nat });

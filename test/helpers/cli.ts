@@ -26,7 +26,7 @@ export interface CliResult {
 /** Run the whole CLI in-process with captured streams (style.md habit 4). */
 export async function runCli(
   argv: readonly string[],
-  opts: { env?: Record<string, string | undefined>; now?: Date; cwd?: string } = {},
+  opts: { env?: Record<string, string | undefined>; now?: Date; cwd?: string; euid?: number } = {},
 ): Promise<CliResult> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
@@ -41,6 +41,7 @@ export async function runCli(
     cwd: opts.cwd ?? process.cwd(),
     now: () => opts.now ?? new Date("2026-11-30T12:00:00Z"),
     isTTY: false,
+    ...(opts.euid !== undefined ? { euid: opts.euid } : {}),
   };
   const code = await run(argv, ctx);
   stdout.end();

@@ -61,6 +61,7 @@ jails too (qjail 5.x asked for NAME.norun, which does not exist). An image jail'
     system: { type: "boolean", short: "s" },
   },
   json: true,
+  mutates: true,
   async run({ ctx, values, positionals, global }) {
     const zone = typeof values.zone === "string" ? validateZoneName(values.zone) : undefined;
     const all = values.all === true;

@@ -152,6 +152,7 @@ starts.`,
     force: { type: "boolean" },
   },
   json: false,
+  mutates: (v) => v.display !== true,
   async run(inv) {
     const { values: v } = inv;
     const layout = zoneLayout(v.zone);

@@ -5,7 +5,7 @@ import { UsageError, shown } from "../../core/errors.js";
 import { validateZoneName } from "../../core/validate.js";
 import { assertZoneKnown, readJails, selectJails } from "../../store/jails.js";
 import { platformFor } from "../../platform/index.js";
-import type { ConsoleRequest } from "../../platform/types.js";
+import type { ConsoleRequest } from "../../core/jail.js";
 
 /** A user name as pw(8) accepts it; the value reaches jexec/login as one argv word. */
 const USER_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$/;
@@ -42,6 +42,7 @@ command and exited 0.`,
     command: { type: "string", short: "c" },
   },
   json: false,
+  mutates: true,
   async run({ ctx, values, positionals, global }) {
     const zone = typeof values.zone === "string" ? validateZoneName(values.zone) : undefined;
     const user = typeof values.user === "string" ? values.user : undefined;

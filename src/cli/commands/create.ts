@@ -1,17 +1,9 @@
-import { lstatSync, promises as fsp } from "node:fs";
-import { posix } from "node:path";
+import { promises as fsp } from "node:fs";
 import { defineCommand } from "../command.js";
 import { UsageError, shown } from "../../core/errors.js";
 import { hostLayout, jailRootPath, physical, type HostLayout } from "../../core/paths.js";
-import {
-  duplicateNames,
-  IMAGE_MD_UNIT,
-  planCreate,
-  type CreateRequest,
-  type SshBase,
-} from "../../core/plan-create.js";
+import { duplicateNames, IMAGE_MD_UNIT, planCreate, type CreateRequest } from "../../core/plan-create.js";
 import { creatingMarker } from "../../core/jail.js";
-import { safeReadFile } from "../../platform/safe-fs.js";
 import {
   parseAddressList,
   parseImageSize,
@@ -22,9 +14,11 @@ import {
   validateZoneName,
 } from "../../core/validate.js";
 import { assertInstalled, assertZoneKnown, listNames, loadHostState } from "../../store/jails.js";
+import { loadCreateState, treeSshBase } from "../../ops/create.js";
 import { extractJailTree, latestArchive } from "../../store/archive.js";
 import { write } from "../context.js";
-import { applyWithMdUnit, jailRuntime, printPlan, reportPlan, zoneLayout } from "../jail-runtime.js";
+import { jailRuntime, printPlan, reportPlan, zoneLayout } from "../jail-runtime.js";
+import { applyWithMdUnit } from "../../platform/commit.js";
 
 export const createCommand = defineCommand({
   path: ["create"],
@@ -88,6 +82,7 @@ this build.`,
     force: { type: "boolean" },
   },
   json: false,
+  mutates: true,
   async run(inv) {
     const { values: v, positionals } = inv;
     // validate input
@@ -156,10 +151,7 @@ this build.`,
     const work = async (): Promise<number> => {
       // load state
       await assertInstalled(rt.root, layout);
-      const [host, flavors] = await Promise.all([
-        loadHostState(rt.root, layout, () => rt.live()),
-        listNames(rt.root, layout.flavors, { dirsOnly: true }),
-      ]);
+      const host = await loadHostState(rt.root, layout, () => rt.live());
       const fromArchive =
         archiveArg === undefined
           ? undefined
@@ -169,25 +161,14 @@ this build.`,
               archiveArg,
               v["archive-zone"] === undefined ? undefined : String(v["archive-zone"]),
             );
-      const flavorConflicts =
-        fromArchive === undefined && flavors.includes(flavor)
-          ? await symlinkedFlavorPaths(rt.root, layout, flavor)
-          : [];
-      const sshBase =
-        v.ssh === true && fromArchive === undefined
-          ? await treeSshBase(rt.root, [`${layout.flavors}/${flavor}`, layout.template])
-          : undefined;
       const names = duplicates > 0 ? duplicateNames(name, duplicates) : [name];
-      const there = (p: string): boolean =>
-        lstatSync(physical(rt.root, p), { throwIfNoEntry: false }) !== undefined;
-      const interrupted = new Set(names.filter((n) => there(creatingMarker(layout, n))));
-      // For -a the tree is unpacked below, before the plan runs; an interrupted one is cleared there.
-      const existingTrees = new Set(
-        fromArchive === undefined ? names.filter((n) => there(jailRootPath(layout, n))) : [],
-      );
-      if (fromArchive !== undefined && there(jailRootPath(layout, name)) && !interrupted.has(name))
-        existingTrees.add(name);
-      const state = { ...host, flavors, flavorConflicts, sshBase, existingTrees, interrupted };
+      const state = await loadCreateState(rt.root, layout, host, {
+        names,
+        flavor,
+        oneTimeSsh: v.ssh === true,
+        fromArchive,
+      });
+      const interrupted = state.interrupted ?? new Set<string>();
       const req: CreateRequest = {
         name,
         ip4,
@@ -265,46 +246,4 @@ async function findArchive(
       "Make one with 'qjail archive NAME', or use -A ZONE for another zone's archives.",
     );
   return `${dirLayout.archive}/${latest}`;
-}
-
-/**
- * etc/rc.conf and etc/ssh/sshd_config as a new jail gets them: from the first
- * of `layers` (logical directories, top layer first) that has each file,
- * read without following links; "" when none has it.
- */
-async function treeSshBase(root: string, layers: readonly string[]): Promise<SshBase> {
-  const pick = async (rel: string): Promise<string> => {
-    for (const top of layers) {
-      const text = await safeReadFile(physical(root, top), physical(root, `${top}/${rel}`)).catch(
-        () => undefined,
-      );
-      if (text !== undefined) return text;
-    }
-    return "";
-  };
-  return { rcConf: await pick("etc/rc.conf"), sshdConfig: await pick("etc/ssh/sshd_config") };
-}
-
-/**
- * Flavor files that would land under a template symlink (bin → /sharedfs/bin):
- * copying them would follow the link out of the jail, so create refuses them.
- */
-async function symlinkedFlavorPaths(root: string, layout: HostLayout, flavor: string): Promise<string[]> {
-  const flavorTop = physical(root, `${layout.flavors}/${flavor}`);
-  const templateTop = physical(root, layout.template);
-  const out: string[] = [];
-  const walk = async (rel: string): Promise<void> => {
-    const entries = await fsp.readdir(posix.join(flavorTop, rel), { withFileTypes: true });
-    for (const e of entries) {
-      const r = rel === "" ? e.name : `${rel}/${e.name}`;
-      const inTemplate = await fsp.lstat(posix.join(templateTop, r)).catch(() => undefined);
-      if (inTemplate?.isSymbolicLink()) {
-        out.push(r);
-        continue;
-      }
-      if (e.isDirectory()) await walk(r);
-    }
-  };
-  await walk("");
-  return out;
 }

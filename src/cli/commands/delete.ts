@@ -4,18 +4,10 @@ import { lstatSync } from "node:fs";
 import { planDelete, type Leftover } from "../../core/plan-delete.js";
 import { jailConfPath, jailFstabPath, jailRootPath, physical, type HostLayout } from "../../core/paths.js";
 import type { HostState } from "../../core/jail.js";
-import type { Step } from "../../core/plan.js";
 import { validateJailName } from "../../core/validate.js";
-import { crashPoint } from "../../platform/apply.js";
 import { assertZoneKnown, loadHostState, selectJails } from "../../store/jails.js";
-import {
-  assertNothingMounted,
-  fstabMountPoints,
-  jailRuntime,
-  printPlan,
-  reportPlan,
-  zoneLayout,
-} from "../jail-runtime.js";
+import { jailRuntime, printPlan, reportPlan, zoneLayout } from "../jail-runtime.js";
+import { applyDeletePlan } from "../../ops/delete.js";
 
 /**
  * Named jails with no record left anywhere but with a tree, fstab or jail.conf
@@ -80,6 +72,7 @@ vnet jails still used the numbers.`,
     all: { type: "boolean", short: "A" },
   },
   json: false,
+  mutates: true,
   async run(inv) {
     const layout = zoneLayout(inv.values.zone);
     const all = inv.values.all === true;
@@ -113,24 +106,7 @@ vnet jails still used the numbers.`,
         ...selected.map((j) => ({ rootPath: j.rootPath, fstabPath: j.fstabPath })),
         ...leftovers,
       ];
-      const mounts = new Map(
-        await Promise.all(
-          targets.map(async (t) => [t.rootPath, await fstabMountPoints(rt.root, t.fstabPath)] as const),
-        ),
-      );
-      // Check every tree before touching anything, so a refusal leaves the jails as they were.
-      for (const tree of plan.jailTrees) await assertNothingMounted(rt.root, tree, mounts.get(tree) ?? []);
-      // Records (one commit), then the other files through the platform; each
-      // tree last, through the mount checks again.
-      const isTree = (s: Step): boolean => s.kind === "remove" && s.recursive === true;
-      await rt.applyStaged({
-        ...plan,
-        stages: { ...plan.stages, finish: plan.stages.finish.filter((s) => !isTree(s)) },
-      });
-      for (const [i, tree] of plan.jailTrees.entries()) {
-        crashPoint(`delete-tree:${i}`);
-        await rt.removeJailTree(tree, mounts.get(tree) ?? []);
-      }
+      await applyDeletePlan(rt, plan, targets);
       reportPlan(inv, plan);
       return 0;
     };

@@ -2,8 +2,8 @@ import { defineCommand, refuseOperands } from "../command.js";
 import { write } from "../context.js";
 import { UsageError, shown } from "../../core/errors.js";
 import { diagnose, formatFindings, type Finding } from "../../core/doctor.js";
-import { gatherFacts } from "../../platform/facts.js";
-import { repairFindings } from "../../platform/repair.js";
+import { gatherFacts } from "../../ops/gather-facts.js";
+import { repairFindings } from "../../ops/repair.js";
 
 const PROBE_RE = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/;
 
@@ -39,6 +39,7 @@ Exit status: 0 when no finding is an error, 1 when one is, 3 on a usage problem.
   ],
   options: { repair: { type: "boolean" }, probe: { type: "string", multiple: true } },
   json: true,
+  mutates: (v) => v.repair === true,
   async run({ ctx, values, positionals, global }) {
     refuseOperands(positionals, "doctor", "QJ5203", "Run 'qjail doctor' (it checks every jail).");
     const probes = (values.probe as string[] | undefined) ?? [];
@@ -58,14 +59,7 @@ Exit status: 0 when no finding is an error, 1 when one is, 3 on a usage problem.
     );
     let repaired: string[] = [];
     if (values.repair === true && findings.some((f) => f.repair)) {
-      repaired = await repairFindings(findings, global, {
-        stdout: human,
-        stderr: ctx.stderr,
-        env: ctx.env,
-        cwd: ctx.cwd,
-        now: ctx.now,
-        isTTY: false,
-      });
+      repaired = await repairFindings(findings, global, { stderr: ctx.stderr, env: ctx.env });
       findings = diagnose(await gatherFacts(global, { stderr: ctx.stderr, env: ctx.env }, probes));
     }
     if (global.json) write(ctx.stdout, JSON.stringify({ __version: "1", repaired, findings }, null, 2));

@@ -13,7 +13,8 @@ import {
 } from "../../core/exposure.js";
 import { validateJailName } from "../../core/validate.js";
 import { explainHostWriteErrors } from "../../platform/apply.js";
-import { applyChange, loadExposeState, checkThenLocked, refuseBrokenState } from "../expose-common.js";
+import { applyChange } from "../expose-common.js";
+import { loadExposeState, checkThenLocked, refuseBrokenState } from "../../ops/expose-state.js";
 
 export const exposeCommand = defineCommand({
   path: ["expose"],
@@ -64,6 +65,7 @@ same; QJAIL_FW_LOAD=1 loads even under --root (tests in their own namespaces).`,
     "no-load": { type: "boolean" },
   },
   json: true,
+  mutates: true,
   async run(inv) {
     const [jailName, protoText, mapping, ...extra] = inv.positionals;
     if (jailName === undefined || protoText === undefined || mapping === undefined || extra.length > 0) {
@@ -85,14 +87,14 @@ same; QJAIL_FW_LOAD=1 loads even under --root (tests in their own namespaces).`,
       comment: validateComment(typeof inv.values.comment === "string" ? inv.values.comment : ""),
     };
     const check = async () => {
-      const state = await loadExposeState(inv);
+      const state = await loadExposeState(inv.global);
       refuseBrokenState(state);
       return {
         state,
         ...checkNewExposure(request, { jails: state.jails, exposures: state.exposures, host: state.host }),
       };
     };
-    return checkThenLocked(inv, check, async ({ state, warnings }) => {
+    return checkThenLocked(inv.global, check, async ({ state, warnings }) => {
       const all = [...state.exposures, request];
       const mine = all.filter((e) => e.jail === jailName);
       return explainHostWriteErrors(`expose ${describeExposure(request)}`, () =>

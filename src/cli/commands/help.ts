@@ -1,27 +1,29 @@
 import { defineCommand } from "../command.js";
 import { write } from "../context.js";
-import { formatUsage } from "../help.js";
+import { formatOverview, formatUsage } from "../help.js";
+import { VERSION } from "../../version.js";
 import { UsageError } from "../../core/errors.js";
 import { COMMANDS, commandsUnder, findCommand } from "../index.js";
 
 export const helpCommand = defineCommand({
   path: ["help"],
-  summary: "Show the syntax of every command, or the full help of one.",
+  summary: "List the commands, or show one command's syntax, options and examples.",
   usage: ["help [command [subcommand]]"],
   details: `
-Without an argument, prints the syntax of every command. With a command name,
+Without an argument, lists every command by group with what it does, and the
+global options. With a command name,
 prints its synopsis, description and examples (the same text as 'qjail COMMAND --help').
 qjail 5.x runs man(1) here; this qjail prints the text itself so it works on
 hosts without the manual pages installed. The pages are in man/.`,
   examples: [
-    { command: "qjail help", description: "list every command's syntax" },
+    { command: "qjail help", description: "list every command with what it does" },
     { command: "qjail help config", description: "everything about 'qjail config'" },
   ],
   options: {},
   json: false,
   async run({ ctx, positionals }) {
     if (positionals.length === 0) {
-      write(ctx.stdout, COMMANDS.map((c) => formatUsage(c)).join("\n"));
+      write(ctx.stdout, formatOverview(COMMANDS, VERSION));
       return 0;
     }
     const found = findCommand(positionals);

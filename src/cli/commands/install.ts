@@ -69,6 +69,7 @@ directory), handing out vnet numbers that jails already use.`,
     log: { type: "boolean", short: "l" },
   },
   json: false,
+  mutates: true,
   async run(inv) {
     const { values: v } = inv;
     if (inv.positionals.length > 0) {

@@ -2,9 +2,10 @@ import { defineCommand, refuseOperands } from "../command.js";
 import { write } from "../context.js";
 import { FIREWALL_KINDS } from "../../core/hostconfig.js";
 import { exposureFamilies, formatRange, sortExposures } from "../../core/exposure.js";
-import { exposureKey, readFirewallState } from "../../store/exposures.js";
-import { hairpinSupport, loaderFor, shouldRunCommands } from "../../firewall/sync.js";
-import { loadExposeState } from "../expose-common.js";
+import { readFirewallState } from "../../store/exposures.js";
+import { exposureKey } from "../../core/exposure.js";
+import { hairpinSupport, loaderFor, shouldRunCommands } from "../../ops/sync.js";
+import { loadExposeState } from "../../ops/expose-state.js";
 import { pfSkipsLoopback } from "../../firewall/pf/setup.js";
 import { physical } from "../../core/paths.js";
 import { readFile } from "node:fs/promises";
@@ -34,7 +35,7 @@ with the same fields.`,
   json: true,
   async run(inv) {
     refuseOperands(inv.positionals, "ports", "QJ3019", "Run 'qjail ports' (it lists every exposure).");
-    const state = await loadExposeState(inv);
+    const state = await loadExposeState(inv.global);
     const fw = await readFirewallState(state.root, state.layout);
     const problems: string[] = [];
     let active = new Set(fw && fw.firewall === state.host.firewall ? fw.active : []);

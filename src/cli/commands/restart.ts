@@ -19,5 +19,6 @@ A jail that fails is reported and the next one is restarted (exit status 3).`,
   ],
   options: LIFECYCLE_OPTIONS,
   json: true,
+  mutates: true,
   run: (inv) => runLifecycle("restart", inv),
 });

@@ -24,7 +24,8 @@ import {
   unpackJailTree,
 } from "../../store/archive.js";
 import { withHostLock } from "../../store/lock.js";
-import { commitSteps, jailRuntime } from "../jail-runtime.js";
+import { jailRuntime } from "../jail-runtime.js";
+import { commitSteps } from "../../platform/commit.js";
 import { explainHostWriteErrors } from "../../platform/apply.js";
 import { qjailEntries } from "./archive.js";
 
@@ -112,6 +113,7 @@ jail with 'qjail create -a ARCHIVE -i SIZE NAME'). Archives made here hold the .
   ],
   options: { zone: { type: "string", short: "z" }, system: { type: "boolean", short: "s" } },
   json: true,
+  mutates: true,
   async run(inv) {
     const { ctx, values, positionals, global } = inv;
     const zone = typeof values.zone === "string" ? validateZoneName(values.zone) : undefined;

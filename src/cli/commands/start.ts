@@ -1,14 +1,15 @@
-import { promises as fsp } from "node:fs";
 import { defineCommand, type Invocation } from "../command.js";
 import { write } from "../context.js";
 import { formatPlan } from "../../core/plan.js";
 import { hostLayout, physical } from "../../core/paths.js";
 import { validateZoneName } from "../../core/validate.js";
-import { decideLifecycle, planClearPoststartssh, type LifecycleVerb } from "../../core/plan-start.js";
+import { decideLifecycle, type LifecycleVerb } from "../../core/plan-start.js";
+import { clearOneTimeSsh } from "../../ops/lifecycle.js";
 import { assertZoneKnown, readJails, selectJails } from "../../store/jails.js";
 import { withHostLock } from "../../store/lock.js";
 import { platformFor } from "../../platform/index.js";
-import type { JailSpec, Platform } from "../../platform/types.js";
+import type { Platform } from "../../platform/types.js";
+import type { JailSpec } from "../../core/jail.js";
 
 /** One line of start/stop/restart's `--json` report. */
 interface JailOutcome {
@@ -109,12 +110,7 @@ async function act(
       message: `Error: failed to start jail ${jail.name} because of errors in its jail.conf ${jail.confPath}: ${(e as Error).message}`,
     };
   }
-  // The one-time `create -c` user is added by this first start; take it out of the record and jail.conf now.
-  if (jail.record.poststartssh !== "") {
-    const conf = await fsp.readFile(physical(root, jail.confPath), "utf8").catch(() => undefined);
-    const clear = conf === undefined ? undefined : planClearPoststartssh(jail, conf);
-    if (clear) await platform.apply(clear);
-  }
+  await clearOneTimeSsh(platform, root, jail);
   return {
     name: jail.name,
     result: action === "start" ? "started" : "restarted",
@@ -152,5 +148,6 @@ Changed on purpose: the exit status is 3 when any jail failed (qjail exits 0).
   ],
   options: LIFECYCLE_OPTIONS,
   json: true,
+  mutates: true,
   run: (inv) => runLifecycle("start", inv),
 });

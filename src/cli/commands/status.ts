@@ -2,7 +2,7 @@ import { defineCommand } from "../command.js";
 import { write } from "../context.js";
 import { UsageError, shown } from "../../core/errors.js";
 import { buildStatus, formatStatus } from "../../core/status.js";
-import { gatherFacts } from "../../platform/facts.js";
+import { gatherFacts } from "../../ops/gather-facts.js";
 
 export const statusCommand = defineCommand({
   path: ["status"],

@@ -23,5 +23,6 @@ is then 3 (changed on purpose: qjail exits 0).`,
   ],
   options: LIFECYCLE_OPTIONS,
   json: true,
+  mutates: true,
   run: (inv) => runLifecycle("stop", inv),
 });

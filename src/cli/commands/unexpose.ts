@@ -10,7 +10,8 @@ import {
 } from "../../core/exposure.js";
 import { validateJailName } from "../../core/validate.js";
 import { explainHostWriteErrors } from "../../platform/apply.js";
-import { applyChange, loadExposeState, checkThenLocked, refuseBrokenState } from "../expose-common.js";
+import { applyChange } from "../expose-common.js";
+import { loadExposeState, checkThenLocked, refuseBrokenState } from "../../ops/expose-state.js";
 
 export const unexposeCommand = defineCommand({
   path: ["unexpose"],
@@ -35,6 +36,7 @@ addresses, --on says which one.`,
     "no-load": { type: "boolean" },
   },
   json: true,
+  mutates: true,
   async run(inv) {
     const [jailName, protoText, portText, ...extra] = inv.positionals;
     if (jailName === undefined || protoText === undefined || portText === undefined || extra.length > 0) {
@@ -55,11 +57,11 @@ addresses, --on says which one.`,
     }
     const on = typeof inv.values.on === "string" ? parsePublicSide(inv.values.on) : undefined;
     const check = async () => {
-      const state = await loadExposeState(inv);
+      const state = await loadExposeState(inv.global);
       refuseBrokenState(state);
       return { state, gone: findExposure(state.exposures, jailName, proto, Number(portText), on) };
     };
-    return checkThenLocked(inv, check, async ({ state, gone }) => {
+    return checkThenLocked(inv.global, check, async ({ state, gone }) => {
       const all = state.exposures.filter((e) => !sameExposure(e, gone));
       return explainHostWriteErrors(`unexpose ${describeExposure(gone)}`, () =>
         applyChange(inv, state, {

@@ -52,6 +52,7 @@ Exactly one option:
     log: { type: "string", short: "l" },
   },
   json: true,
+  mutates: true,
   async run({ ctx, values, positionals, global }) {
     const zone = typeof values.zone === "string" ? validateZoneName(values.zone) : undefined;
     const chosen = (["binaries", "portsnap", "ports", "source", "log"] as const).filter(

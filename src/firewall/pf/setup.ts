@@ -1,5 +1,6 @@
 import type { Edit } from "../managed-section.js";
 import { pfAnchorHooks } from "./generate.js";
+import { parsePf, type PfDiagnostic, type PfParseOptions } from "./index.js";
 
 /**
  * The edits that add qjail's anchor hooks to an admin's pf.conf, placed where
@@ -70,13 +71,46 @@ export function pfHookEdits(pfConf: string, anchor: string): Edit[] {
 }
 
 /**
+ * The parse-back of `fw setup --write`: the problems the edited pf.conf has
+ * that the original did not (an edit must never make pfctl refuse the file),
+ * and the hooks pf would still not evaluate after the edit.
+ */
+export function checkPfConfEdits(
+  original: string,
+  edited: string,
+  anchor: string,
+  opts?: PfParseOptions,
+): { introduced: PfDiagnostic[]; missingHooks: string[] } {
+  const before = parsePf(original, opts).diagnostics;
+  const after = parsePf(edited, opts);
+  const seen = new Map<string, number>();
+  for (const d of before) seen.set(`${d.code} ${d.message}`, (seen.get(`${d.code} ${d.message}`) ?? 0) + 1);
+  const introduced: PfDiagnostic[] = [];
+  for (const d of after.diagnostics) {
+    const key = `${d.code} ${d.message}`;
+    const n = seen.get(key) ?? 0;
+    if (n > 0) seen.set(key, n - 1);
+    else if (d.severity === "error") introduced.push(d);
+  }
+  const path = `${anchor}/*`;
+  const calls = (kind: "nat" | "rdr" | "filter"): boolean =>
+    after.main.ruleset[kind].some((r) => r.anchor !== null && !r.anchor.inline && r.anchor.path === path);
+  const hooks = pfAnchorHooks(anchor);
+  const missingHooks = [
+    ...(calls("nat") ? [] : [hooks.translation[0] as string]),
+    ...(calls("rdr") ? [] : [hooks.translation[1] as string]),
+    ...(calls("filter") ? [] : [hooks.filter[0] as string]),
+  ];
+  return { introduced, missingHooks };
+}
+
+/**
  * Whether pf.conf skips lo0 (`set skip on lo0`, `set skip on { lo0 lo1 }`,
- * or the interface group `lo`): then pf never sees local connections and
- * qjail's `rdr on lo0` hairpin cannot apply.
+ * through a macro, or the interface group `lo`): then pf never sees local
+ * connections and qjail's `rdr on lo0` hairpin cannot apply.
  */
 export function pfSkipsLoopback(pfConf: string): boolean {
-  return pfConf.split("\n").some((l) => {
-    const m = /^\s*set\s+skip\s+on\s+(\{[^}]*\}|\S+)/.exec(l);
-    return m !== null && /(^|[\s{,])lo0?([\s},]|$)/.test(m[1] as string);
-  });
+  return parsePf(pfConf).statements.some(
+    (s) => s.kind === "skip" && s.interfaces.some((i) => i === "lo0" || i === "lo"),
+  );
 }

@@ -1,3 +1,4 @@
+import { ruleVerdicts, type RuleCounters } from "../rule-counters.js";
 import { promises as fsp } from "node:fs";
 import { runProgram } from "../run.js";
 import { physical } from "../../core/paths.js";
@@ -75,7 +76,7 @@ export async function gatherFreebsdFacts(o: GatherOptions, runner: Runner = run)
   let available = false;
   let running: boolean | undefined;
   let loaded: boolean | undefined;
-  let counters: DiagFacts["counters"] = {
+  let counters: RuleCounters = {
     kind: "unavailable",
     reason: `no counters read for ${cfg.firewall}`,
   };
@@ -144,7 +145,7 @@ export async function gatherFreebsdFacts(o: GatherOptions, runner: Runner = run)
       ...(running !== undefined ? { running } : {}),
       ...(loaded !== undefined ? { qjailRulesLoaded: loaded } : {}),
     },
-    counters,
+    ruleVerdicts: ruleVerdicts(counters, resolved),
   };
   if (jailSubnetRouted) facts.jailSubnetRouted = jailSubnetRouted;
   if (fwd.code === 0) facts.forwarding = fwd.stdout.trim() === "1";

@@ -9,11 +9,11 @@ import {
   type LoadContext,
   type LoadResult,
   type RenderedRules,
-} from "../../firewall/loader.js";
+} from "../firewall-loader.js";
 import { applyEdits, sectionEdits, type Edit } from "../../firewall/managed-section.js";
 import { generateIpf, generateIpnat } from "../../firewall/ipf/generate.js";
 import { generatePf, pfAnchorHooks, pfAnchorPath } from "../../firewall/pf/generate.js";
-import { parsePf } from "../../firewall/pf/parse.js";
+import { countPfRules, parsePf } from "../../firewall/pf/index.js";
 import {
   formatIpfw,
   generateIpfw,
@@ -179,9 +179,10 @@ export async function pfScript(model: FirewallModel, ctx: LoadContext): Promise<
   const text = generatePf(model);
   const previous = await readText(ctx.root, file);
   const hadPrevious = previous !== undefined;
-  const parsed = parsePf(text);
-  const natCount = parsed.rules.filter((r) => r.kind !== "pass").length;
-  const passCount = parsed.rules.length - natCount;
+  // The rules pf loads from the file (after list expansion): the module parses its own printer's output.
+  const counts = countPfRules(parsePf(text));
+  const natCount = counts.nat + counts.rdr + counts.binat;
+  const passCount = counts.filter;
   return {
     files: [{ path: file, content: text, original: previous, language: "pf", generated: text }],
     validate: [["pfctl", "-a", anchor, "-n", "-f", file + NEW]],

@@ -1,4 +1,4 @@
-import type { LiveJail } from "../types.js";
+import type { LiveJail } from "../../core/jail.js";
 
 /**
  * Parse `jls --libxo json -v` (the one query {@link createFreebsdPlatform}'s

@@ -1,6 +1,6 @@
 import type { Plan, Step } from "../../core/plan.js";
 import { pidFilePath } from "../../core/paths.js";
-import type { ConsoleRequest, JailSpec } from "../types.js";
+import type { ConsoleRequest, JailSpec } from "../../core/jail.js";
 import { FREEBSD } from "./programs.js";
 
 /**

@@ -1,10 +1,11 @@
+import { ruleVerdicts, type RuleCounters } from "../rule-counters.js";
 import { promises as fsp } from "node:fs";
 import { runProgram, type RunResult } from "../run.js";
 import { physical, type HostLayout } from "../../core/paths.js";
 import { readRunState } from "./state.js";
 import type { DiagFacts, JailFacts } from "../../core/status.js";
 import type { HostConfig } from "../../core/hostconfig.js";
-import type { JailSpec, LiveJail } from "../types.js";
+import type { JailSpec, LiveJail } from "../../core/jail.js";
 import type { Exposure } from "../../core/exposure.js";
 import { jailAddressesOf, resolveExposures } from "../../core/exposure.js";
 import { parseSs } from "./parsers/ss.js";
@@ -111,7 +112,7 @@ export async function gatherLinuxFacts(o: GatherOptions, runner: Runner = run): 
   const available = nftVersion.code === 0;
   const table = available ? await runner(["nft", "-j", "list", "table", "inet", "qjail"]) : undefined;
   let loaded = false;
-  let counters: DiagFacts["counters"] = {
+  let counters: RuleCounters = {
     kind: "unavailable",
     reason: available ? "table inet qjail is not loaded" : "nft is not installed",
   };
@@ -165,7 +166,7 @@ export async function gatherLinuxFacts(o: GatherOptions, runner: Runner = run): 
     resolved,
     dropped,
     firewall: { available, running: available, qjailRulesLoaded: loaded },
-    counters,
+    ruleVerdicts: ruleVerdicts(counters, resolved),
     jailSubnetRouted,
   };
   const ext = await linuxPublicAddress(o.config.extIf, runner);

@@ -4,7 +4,7 @@ import {
   type FirewallLoader,
   type LoadContext,
   type RenderedRules,
-} from "../../firewall/loader.js";
+} from "../firewall-loader.js";
 import { generateNft, nftTransaction, NFT_FAMILY, NFT_TABLE } from "../../firewall/nft/generate.js";
 import { counterCounts, parseNft, ruleCounts } from "../../firewall/nft/parse.js";
 import { runProgram } from "../run.js";

@@ -1,4 +1,4 @@
-import { promises as fsp } from "node:fs";
+import { promises as fsp, readFileSync } from "node:fs";
 import { defineCommand, refuseOperands } from "../../command.js";
 import { write } from "../../context.js";
 import { physical } from "../../../core/paths.js";
@@ -7,9 +7,11 @@ import { formatPlan, type Plan, type Step } from "../../../core/plan.js";
 import { applyPlan } from "../../../platform/apply.js";
 import { applyEdits, sectionEdits, type Edit } from "../../../firewall/managed-section.js";
 import { pfAnchorHooks } from "../../../firewall/pf/generate.js";
-import { pfHookEdits } from "../../../firewall/pf/setup.js";
+import { checkPfConfEdits, pfHookEdits } from "../../../firewall/pf/setup.js";
+import { formatPfDiagnostic } from "../../../firewall/pf/index.js";
+import { UsageError, shown } from "../../../core/errors.js";
 import { IPFW_ACTIVE_SET, IPFW_STAGING_SET } from "../../../firewall/ipfw/generate.js";
-import { loadExposeState, checkThenLocked } from "../../expose-common.js";
+import { loadExposeState, checkThenLocked } from "../../../ops/expose-state.js";
 
 async function readText(path: string): Promise<string | undefined> {
   try {
@@ -44,6 +46,7 @@ resulting files instead.`,
   ],
   options: { write: { type: "boolean" } },
   json: true,
+  mutates: (v) => v.write === true,
   async run(inv) {
     refuseOperands(
       inv.positionals,
@@ -52,8 +55,8 @@ resulting files instead.`,
       "Run 'qjail fw setup' or 'qjail fw setup --write'.",
     );
     return checkThenLocked(
-      inv,
-      () => loadExposeState(inv),
+      inv.global,
+      () => loadExposeState(inv.global),
       async (state) => {
         const { host, layout, root } = state;
         const edits: { path: string; original: string; edits: Edit[] }[] = [];
@@ -67,7 +70,26 @@ resulting files instead.`,
             ...hooks.filter.map((h) => `  ${h}`),
           );
           const original = (await readText(physical(root, host.pfConf))) ?? "";
-          edits.push({ path: host.pfConf, original, edits: pfHookEdits(original, host.pfAnchor) });
+          const hookEdits = pfHookEdits(original, host.pfAnchor);
+          // Parse the edited file back: the edit must not make pfctl refuse it.
+          const edited = applyEdits(original, hookEdits);
+          const readFile = (p: string): string | undefined => {
+            try {
+              return readFileSync(physical(root, p.startsWith("/") ? p : `/${p}`), "utf8");
+            } catch {
+              return undefined;
+            }
+          };
+          const check = checkPfConfEdits(original, edited, host.pfAnchor, { readFile });
+          if (check.introduced.length > 0)
+            throw new UsageError(
+              "QJ4801",
+              `adding the hooks would make ${shown(host.pfConf)} fail to load:\n${check.introduced
+                .map((d) => formatPfDiagnostic(d, edited, host.pfConf))
+                .join("\n")}`,
+              `Nothing was written. Add the lines by hand where pf.conf's order allows them (run 'qjail fw lint --pf ${host.pfConf}' to check).`,
+            );
+          edits.push({ path: host.pfConf, original, edits: hookEdits });
         } else if (host.firewall === "ipf") {
           advice.push(
             `qjail keeps its rules between its markers in ${host.ipnatRules} and ${host.ipfRules}; --write adds empty sections at the end, move them if you like.`,

@@ -2,12 +2,12 @@ import { defineCommand, refuseOperands } from "../../command.js";
 import { write } from "../../context.js";
 import { UsageError, shown } from "../../../core/errors.js";
 import { FIREWALL_KINDS, type FirewallKind } from "../../../core/hostconfig.js";
-import { buildModel } from "../../../firewall/sync.js";
+import { buildModel } from "../../../ops/sync.js";
 import { generateIpf, generateIpnat } from "../../../firewall/ipf/generate.js";
 import { generatePf, pfAnchorPath } from "../../../firewall/pf/generate.js";
 import { formatIpfw, generateIpfw } from "../../../firewall/ipfw/generate.js";
 import { generateNft, NFT_FAMILY, NFT_TABLE } from "../../../firewall/nft/generate.js";
-import { loadExposeState } from "../../expose-common.js";
+import { loadExposeState } from "../../../ops/expose-state.js";
 
 export const fwShowCommand = defineCommand({
   path: ["fw", "show"],
@@ -33,7 +33,7 @@ firewall named in /usr/local/etc/qjail.host; '--firewall all' prints all four
       "QJ3019",
       "Run 'qjail fw show' or 'qjail fw show --firewall all'.",
     );
-    const state = await loadExposeState(inv);
+    const state = await loadExposeState(inv.global);
     const wanted = typeof inv.values.firewall === "string" ? inv.values.firewall : state.host.firewall;
     if (wanted !== "all" && !(FIREWALL_KINDS as readonly string[]).includes(wanted)) {
       throw new UsageError(

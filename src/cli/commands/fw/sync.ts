@@ -1,5 +1,6 @@
 import { defineCommand, refuseOperands } from "../../command.js";
-import { applyChange, loadExposeState, checkThenLocked, refuseBrokenState } from "../../expose-common.js";
+import { applyChange } from "../../expose-common.js";
+import { loadExposeState, checkThenLocked, refuseBrokenState } from "../../../ops/expose-state.js";
 
 export const fwSyncCommand = defineCommand({
   path: ["fw", "sync"],
@@ -24,14 +25,15 @@ longer exists, or lost its address, are skipped with a warning.`,
   ],
   options: { "no-load": { type: "boolean" } },
   json: true,
+  mutates: true,
   async run(inv) {
     refuseOperands(inv.positionals, "fw sync", "QJ3019", "Run 'qjail fw sync'.");
     const check = async () => {
-      const state = await loadExposeState(inv);
+      const state = await loadExposeState(inv.global);
       refuseBrokenState(state);
       return state;
     };
-    return checkThenLocked(inv, check, async (state) => {
+    return checkThenLocked(inv.global, check, async (state) => {
       return applyChange(inv, state, {
         title: `sync ${state.exposures.length} exposure(s) into ${state.host.firewall}`,
         exposures: state.exposures,

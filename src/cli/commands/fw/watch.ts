@@ -14,8 +14,8 @@ import {
 import { readFirewallState, readHostConfig } from "../../../store/exposures.js";
 import { writeFileAtomic } from "../../../store/atomic.js";
 import { platformFor } from "../../../platform/index.js";
-import { publicAddress } from "../../../platform/facts.js";
-import { syncFirewall } from "../../../platform/repair.js";
+import { publicAddress } from "../../../ops/gather-facts.js";
+import { syncFirewall } from "../../../ops/repair.js";
 import { readPasswordFile, sendUpdate } from "../../../platform/dyndns-client.js";
 
 const DYNDNS_OPTIONS = ["dyndns-url", "dyndns-user", "dyndns-password-file", "hostname"] as const;
@@ -98,6 +98,7 @@ etc/rc.d/qjail_watch and etc/systemd/qjail-watch.service run it at boot.`,
     hostname: { type: "string" },
   },
   json: false,
+  mutates: true,
   async run({ ctx, values, positionals, global }) {
     refuseOperands(positionals, "fw watch", "QJ5110", "Run 'qjail help fw watch' for the options.");
     const intervalText = (values.interval as string | undefined) ?? "60";

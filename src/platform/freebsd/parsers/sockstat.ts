@@ -8,26 +8,9 @@
  * Partner: {@link listenersOn} filters the rows a jail's address owns.
  */
 
-export interface SockAddress {
-  /** "*" for the wildcard address; IPv6 addresses are unbracketed as sockstat prints them. */
-  address: string;
-  /** null where sockstat prints "*" (port 0). */
-  port: number | null;
-}
+import type { SockAddress, SockstatRow } from "../../../core/status.js";
 
-export interface SockstatRow {
-  user: string;
-  command: string;
-  /** null for a socket with no owning process (sockstat prints "?"). */
-  pid: number | null;
-  fd: number | null;
-  /** Normalised: 9.x's "tcp4 6" becomes "tcp46". */
-  proto: string;
-  local: SockAddress;
-  foreign: SockAddress;
-  /** CONN STATE column (sockstat -s), when present. */
-  state?: string;
-}
+export type { SockAddress, SockstatRow };
 
 export function parseSockAddress(text: string): SockAddress {
   // IPv6 addresses are not bracketed, so the port is after the last colon.

@@ -11,19 +11,24 @@ import {
 } from "../core/exposure.js";
 import { readGlobalJails } from "../store/jails.js";
 import {
-  exposureKey,
   firewallStatePath,
   formatFirewallState,
   readFirewallState,
   type FirewallState,
 } from "../store/exposures.js";
+import { exposureKey } from "../core/exposure.js";
 import { applyPlan, hostWriteError } from "../platform/apply.js";
-import { FirewallLoadError, type FirewallLoader, type LoadContext, type RenderedRules } from "./loader.js";
+import {
+  FirewallLoadError,
+  type FirewallLoader,
+  type LoadContext,
+  type RenderedRules,
+} from "../platform/firewall-loader.js";
 import { createNftLoader } from "../platform/linux/firewall.js";
 import { createFreebsdFirewallLoader } from "../platform/freebsd/firewall.js";
-import { hairpinNote as pfHairpin } from "./pf/generate.js";
-import { hairpinNote as ipfwHairpin } from "./ipfw/generate.js";
-import { hairpinNote as nftHairpin } from "./nft/generate.js";
+import { hairpinNote as pfHairpin } from "../firewall/pf/generate.js";
+import { hairpinNote as ipfwHairpin } from "../firewall/ipfw/generate.js";
+import { hairpinNote as nftHairpin } from "../firewall/nft/generate.js";
 
 /**
  * The one path every exposure change and `fw sync` takes:

@@ -1,30 +1,29 @@
-import type { GlobalOptions } from "../cli/command.js";
 import { UsageError } from "../core/errors.js";
 import { hostLayout, physical } from "../core/paths.js";
 import type { HostFacts } from "../core/hostconfig.js";
 import { readExposures, readHostConfig, refuseDamaged } from "../store/exposures.js";
 import { withHostLock } from "../store/lock.js";
-import { loadJailAddresses, runSync } from "../firewall/sync.js";
-import { detectLinuxHostFacts } from "./linux/firewall.js";
-import { detectFreebsdHostFacts } from "./freebsd/firewall.js";
-import type { Ctx } from "../cli/context.js";
-import { write } from "../cli/context.js";
+import { loadJailAddresses, runSync } from "./sync.js";
+import { detectLinuxHostFacts } from "../platform/linux/firewall.js";
+import { detectFreebsdHostFacts } from "../platform/freebsd/firewall.js";
+import { writeLine as write, type OpsIo } from "./io.js";
+import { platformNameFor, type PlatformChoice } from "../platform/index.js";
 import type { Finding } from "../core/doctor.js";
-import { runProgram } from "./run.js";
+import { runProgram } from "../platform/run.js";
 
 /**
  * The fixes `qjail doctor --repair` and `qjail fw watch` run themselves.
  *
  * Re-syncing is exactly `qjail fw sync`: the same state loading and the same
- * safe load (src/firewall/sync.ts runSync: validate, load, verify, record,
+ * safe load (src/ops/sync.ts runSync: validate, load, verify, record,
  * restore on failure; `ipf -y` on IPFilter when the address changed), called
  * in this process under the host lock, never by spawning qjail again. State
- * loading mirrors src/cli/expose-common.ts loadExposeState.
+ * loading is src/ops/expose-state.ts loadExposeState.
  */
-export async function syncFirewall(global: GlobalOptions, ctx: Ctx): Promise<void> {
+export async function syncFirewall(global: PlatformChoice, ctx: OpsIo): Promise<void> {
   const root = global.root;
   const layout = hostLayout();
-  const platformName = global.platform ?? (process.platform === "freebsd" ? "freebsd" : "linux");
+  const platformName = platformNameFor(global);
   await withHostLock(physical(root, layout.lockFile), async () => {
     // Detected defaults describe this machine only when it is the target (as fw sync does).
     const facts: HostFacts =
@@ -60,14 +59,14 @@ export async function syncFirewall(global: GlobalOptions, ctx: Ctx): Promise<voi
 /** Run each distinct safe fix once; returns what was done, one line each. */
 export async function repairFindings(
   findings: readonly Finding[],
-  global: GlobalOptions,
-  ctx: Ctx,
+  global: PlatformChoice,
+  ctx: OpsIo,
 ): Promise<string[]> {
   const done: string[] = [];
   const kinds = new Set(findings.map((f) => f.repair).filter((r) => r !== undefined));
   if (kinds.has("forwarding")) {
     const argv =
-      global.platform === "freebsd" || (global.platform === undefined && process.platform === "freebsd")
+      platformNameFor(global) === "freebsd"
         ? ["sysctl", "net.inet.ip.forwarding=1"]
         : ["sysctl", "-w", "net.ipv4.ip_forward=1"];
     const r = await runProgram(argv);

@@ -1,15 +1,13 @@
-import type { Writable } from "node:stream";
-import type { GlobalOptions } from "../cli/command.js";
-import { write } from "../cli/context.js";
+import { writeLine as write, type OpsIo } from "./io.js";
 import { UsageError } from "../core/errors.js";
 import { hostLayout, type HostLayout } from "../core/paths.js";
 import type { DiagFacts } from "../core/status.js";
 import { readJails } from "../store/jails.js";
 import { readExposures, readFirewallState, readHostConfig } from "../store/exposures.js";
-import { platformFor } from "./index.js";
-import type { LiveJail } from "./types.js";
-import { gatherLinuxFacts, linuxPublicAddress } from "./linux/facts.js";
-import { gatherFreebsdFacts, freebsdPublicAddress } from "./freebsd/facts.js";
+import { platformFor, type PlatformChoice } from "../platform/index.js";
+import type { LiveJail } from "../core/jail.js";
+import { gatherLinuxFacts, linuxPublicAddress } from "../platform/linux/facts.js";
+import { gatherFreebsdFacts, freebsdPublicAddress } from "../platform/freebsd/facts.js";
 
 /**
  * Load qjail's state (records, exposures, host config, last sync) and gather
@@ -18,8 +16,8 @@ import { gatherFreebsdFacts, freebsdPublicAddress } from "./freebsd/facts.js";
  * host, that is when they are needed.
  */
 export async function gatherFacts(
-  global: GlobalOptions,
-  io: { stderr: Writable; env: Readonly<Record<string, string | undefined>> },
+  global: PlatformChoice,
+  io: OpsIo,
   probes: string[] = [],
 ): Promise<DiagFacts> {
   const layout: HostLayout = hostLayout();

@@ -1,0 +1,234 @@
+/**
+ * The npm package is the product: what `npm pack` puts in the tarball, and
+ * whether the package, installed the way a user installs it
+ * (`npm i -g --prefix P qjail-X.tgz`), runs on its own, from a directory
+ * far from this repository, with no node_modules of its own.
+ *
+ * `npm test` builds first, so the tarball is packed with --ignore-scripts
+ * from that build; package.json's prepack runs the same build when a
+ * release is packed by hand (checked below, not re-run: it costs 15 s).
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync, type SpawnSyncReturns } from "node:child_process";
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+} from "node:fs";
+import { join, resolve } from "node:path";
+import { REPO_ROOT, tempDir } from "../helpers/cli.js";
+import { buildBaseTxz } from "../helpers/base-txz.js";
+import { bootFiles } from "../../src/core/boot.js";
+
+/**
+ * The size budget (CI fails past it). Today: ~55 files, ~410 kB packed,
+ * ~1.35 MB unpacked; the headroom is for the native helper (i15) and man
+ * pages. Raise it on purpose, in this file, with the reason in the commit.
+ */
+export const BUDGET = { files: 90, packedBytes: 650_000, unpackedBytes: 2_200_000 };
+
+interface PackEntry {
+  path: string;
+  size: number;
+}
+interface PackResult {
+  filename: string;
+  size: number;
+  unpackedSize: number;
+  entryCount: number;
+  files: PackEntry[];
+}
+
+const manifest = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as {
+  version: string;
+  files: string[];
+  man: string[];
+  bin: Record<string, string>;
+  scripts: Record<string, string>;
+  dependencies?: Record<string, string>;
+};
+
+/** `npm pack` of this checkout into dir; the tarball's path and npm's own account of it. */
+export function packInto(dir: string): { tarball: string; pack: PackResult } {
+  const r = spawnSync(
+    "npm",
+    ["pack", "--ignore-scripts", "--json", "--pack-destination", dir, "--no-audit", "--no-fund"],
+    { cwd: REPO_ROOT, encoding: "utf8", env: { ...process.env, npm_config_loglevel: "error" } },
+  );
+  assert.equal(r.status, 0, `npm pack failed: ${r.stderr}`);
+  const pack = (JSON.parse(r.stdout) as PackResult[])[0] as PackResult;
+  return { tarball: join(dir, pack.filename), pack };
+}
+
+function ok(r: SpawnSyncReturns<string>, what: string): string {
+  assert.equal(r.status, 0, `${what} exited ${r.status}: ${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+describe("the npm package", () => {
+  const tmp = tempDir(`qjail-pack-${process.pid}-`);
+  let pack: PackResult;
+  let tarball: string;
+  const prefix = join(tmp.dir, "prefix");
+  /** A working directory with no repository above it and no package.json. */
+  const away = join(tmp.dir, "away");
+  const qjail = join(prefix, "bin", "qjail");
+  const run = (args: string[], env: Record<string, string> = {}): SpawnSyncReturns<string> =>
+    spawnSync(qjail, args, {
+      cwd: away,
+      encoding: "utf8",
+      // The installed binary finds node through PATH (#!/usr/bin/env node), nothing else.
+      env: { PATH: `${prefix}/bin:/usr/local/bin:/usr/bin:/bin`, ...env },
+    });
+
+  before(() => {
+    assert.ok(existsSync(join(REPO_ROOT, "dist/qjail.cjs")), "npm test builds before testing");
+    ({ tarball, pack } = packInto(tmp.dir));
+    mkdirSync(away, { recursive: true });
+    // --offline: the package must need nothing from a registry.
+    ok(
+      spawnSync(
+        "npm",
+        ["install", "-g", "--prefix", prefix, "--offline", "--no-audit", "--no-fund", tarball],
+        { cwd: away, encoding: "utf8", env: { ...process.env, npm_config_loglevel: "error" } },
+      ),
+      "npm install -g",
+    );
+  });
+  after(() => tmp.cleanup());
+
+  test("holds only what runs: the bundle, bin, share, etc and man pages, and fits the size budget", () => {
+    const paths = pack.files.map((f) => f.path).sort();
+    for (const must of ["bin/qjail.js", "dist/qjail.cjs", "dist/qjail.cjs.cache", "package.json"])
+      assert.ok(paths.includes(must), `${must} is in the tarball`);
+    const allowed =
+      /^(bin\/qjail\.js|dist\/qjail\.cjs(\.cache)?|share\/.+|man\/[a-z-]+\.8|etc\/.+|package\.json|README\.md)$/;
+    assert.deepEqual(
+      paths.filter((p) => !allowed.test(p)),
+      [],
+      "nothing outside the files whitelist",
+    );
+    assert.deepEqual(
+      paths.filter((p) => /\.ts$|^(src|test|bench|scripts|\.ci)\/|eslint|prettier|tsconfig|\.map$/.test(p)),
+      [],
+    );
+    assert.ok(pack.entryCount <= BUDGET.files, `${pack.entryCount} files > budget ${BUDGET.files}`);
+    assert.ok(pack.size <= BUDGET.packedBytes, `tarball ${pack.size} B > budget ${BUDGET.packedBytes}`);
+    assert.ok(
+      pack.unpackedSize <= BUDGET.unpackedBytes,
+      `unpacked ${pack.unpackedSize} B > budget ${BUDGET.unpackedBytes}`,
+    );
+  });
+
+  test("package.json: prepack builds, every man page is listed, nothing to install at run time", () => {
+    assert.match(manifest.scripts.prepack ?? "", /npm run build/);
+    const pages = readdirSync(join(REPO_ROOT, "man"))
+      .filter((f) => f.endsWith(".8"))
+      .map((f) => `man/${f}`)
+      .sort();
+    assert.deepEqual([...manifest.man].sort(), pages);
+    // The bundle carries every npm package it uses; the installed tree has none.
+    assert.deepEqual(Object.keys(manifest.dependencies ?? {}), []);
+    assert.equal(existsSync(join(prefix, "lib/node_modules/qjail/node_modules")), false);
+  });
+
+  test("npm i -g links the binary and every man page into the prefix", () => {
+    assert.ok(lstatSync(qjail).isSymbolicLink());
+    assert.equal(realpathSync(qjail), realpathSync(join(prefix, "lib/node_modules/qjail/bin/qjail.js")));
+    for (const page of manifest.man) {
+      const name = page.replace(/^man\//, "");
+      const link = join(prefix, "share/man/man8", name);
+      assert.ok(existsSync(link), `${link} exists`);
+      assert.equal(
+        resolve(join(prefix, "share/man/man8"), readlinkSync(link)),
+        join(prefix, "lib/node_modules/qjail", page),
+      );
+    }
+  });
+
+  test("packaging/freebsd: pkg-plist lists exactly what the package installs; the Makefile matches", () => {
+    // What `npm i -g` really put in the prefix, in FreeBSD's layout (PREFIX=/usr/local).
+    const installed: string[] = ["bin/qjail"];
+    const walk = (dir: string, rel: string): void => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        if (e.isDirectory()) walk(join(dir, e.name), `${rel}/${e.name}`);
+        else installed.push(`${rel}/${e.name}`);
+      }
+    };
+    walk(join(prefix, "lib/node_modules/qjail"), "lib/node_modules/qjail");
+    for (const page of readdirSync(join(prefix, "share/man/man8")))
+      installed.push(`share/man/man8/${page}.gz`);
+    // The port installs the rc.d scripts where 'qjail boot install' puts them.
+    for (const f of bootFiles("rc.d")) installed.push(f.target.replace(/^\/usr\/local\//, ""));
+    const plist = readFileSync(join(REPO_ROOT, "packaging/freebsd/pkg-plist"), "utf8")
+      .split("\n")
+      .filter((l) => l !== "" && !l.startsWith("@comment"));
+    assert.deepEqual(
+      plist,
+      [...installed].sort(),
+      "regenerate it: node scripts/freebsd-plist.mjs > packaging/freebsd/pkg-plist",
+    );
+    const makefile = readFileSync(join(REPO_ROOT, "packaging/freebsd/Makefile"), "utf8");
+    const variable = (name: string): string =>
+      (new RegExp(`^${name}=\\s*((?:.*\\\\\\n)*.*)$`, "m").exec(makefile)?.[1] ?? "").replace(/\\\n/g, " ");
+    assert.equal(variable("DISTVERSION").trim(), manifest.version);
+    assert.match(variable("CONFLICTS_INSTALL"), /^qjail\b/);
+    assert.deepEqual(
+      variable("MAN8").split(/\s+/).filter(Boolean).sort(),
+      manifest.man.map((m) => m.replace(/^man\//, "")).sort(),
+    );
+    for (const f of ["pkg-descr", "pkg-message"])
+      assert.ok(existsSync(join(REPO_ROOT, "packaging/freebsd", f)), f);
+  });
+
+  test("the installed qjail runs outside the repository: --version and help", () => {
+    assert.equal(ok(run(["--version"]), "qjail --version"), `qjail ${manifest.version}\n`);
+    const help = ok(run(["help"]), "qjail help");
+    assert.match(help, /Run 'qjail help COMMAND'/);
+    assert.match(help, /expose/);
+    assert.match(ok(run(["help", "boot", "install"]), "qjail help boot install"), /rc\.d|systemd/);
+  });
+
+  test("the installed qjail puts its systemd units and rc.d scripts in place, naming its own link", () => {
+    const root = join(tmp.dir, "bootroot");
+    assert.match(
+      ok(run(["boot", "install", "--root", root, "--platform", "linux"]), "boot install"),
+      /Installed/,
+    );
+    const unit = readFileSync(join(root, "etc/systemd/system/qjail.service"), "utf8");
+    assert.ok(unit.includes(`ExecStart=${qjail} boot start`), unit);
+    ok(run(["boot", "install", "--root", root, "--platform", "freebsd"]), "boot install (FreeBSD)");
+    const rc = readFileSync(join(root, "usr/local/etc/rc.d/qjail"), "utf8");
+    assert.ok(rc.includes(`: \${qjail_program:="${qjail}"}`), rc);
+  });
+
+  test("the installed qjail installs, creates and lists jails under --root (FreeBSD plans)", () => {
+    const base = buildBaseTxz();
+    const root = join(tmp.dir, "root");
+    try {
+      const g = ["--root", root, "--platform", "freebsd"];
+      ok(run(["install", ...g, "-f", base.dir]), "qjail install");
+      assert.ok(existsSync(join(root, "usr/jails/flavors/ssh-default/etc/ssh/sshd_config")));
+      assert.match(
+        ok(run(["create", ...g, "-n", "em0", "-4", "10.0.0.2", "-c", "ssh"]), "create"),
+        /Successfully created {2}ssh/,
+      );
+      const list = ok(run(["list", ...g]), "list");
+      assert.match(list, /em0 10\.0\.0\.2 +ssh/);
+      const json = JSON.parse(ok(run(["list", "--json", ...g]), "list --json")) as {
+        "qjail-information": { jail: { name: string }[] };
+      };
+      assert.deepEqual(
+        json["qjail-information"].jail.map((j) => j.name),
+        ["ssh"],
+      );
+    } finally {
+      base.cleanup();
+    }
+  });
+});
