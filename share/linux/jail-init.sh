@@ -9,7 +9,9 @@
 # drops capabilities and only then execs the jail's /etc/rc.init (which runs
 # /etc/rc and reaps orphans). Nothing from the jail's tree runs before that.
 #
-# usage: jail-init.sh ROOT FSTAB HOSTNAME STATE_FILE JID NETNS HOST_IF JAIL_IF CAPS PATH IP4 IP6 HELPER BRIDGE
+# usage: jail-init.sh ROOT FSTAB HOSTNAME STATE_FILE JID NETNS HOST_IF JAIL_IF CAPS PATH IP4 IP6 HELPER BRIDGE SHM_SIZE RLIMITS
+#   SHM_SIZE: the size= of the jail's /dev/shm tmpfs (rctl shmsize); RLIMITS: "" or
+#   comma-separated RES=N for the helper (openfiles: nofile=N)
 #   ROOT, FSTAB, STATE_FILE, HELPER: physical host paths
 #   FSTAB: the jail's mounts in order (the shared base read-only, /proc and its
 #     read-only knobs, /sys, the /dev and /run tmpfs), written by qjail start
@@ -18,7 +20,7 @@
 set -eu
 root=$1 fstab=$2 jail_hostname=$3 state_file=$4 jid=$5 netns=$6 host_if=$7 jail_if=$8 caps=$9
 shift 9
-logical_root=$1 ip4=$2 ip6=$3 helper=$4 bridge=$5
+logical_root=$1 ip4=$2 ip6=$3 helper=$4 bridge=$5 shm_size=$6 rlimits=$7
 
 # Nothing mounted from here on may propagate back to the host.
 mount --make-rprivate /
@@ -40,7 +42,7 @@ mknod -m 666 "$root/dev/tty" c 5 0
 mkdir -m 755 "$root/dev/pts"
 mkdir -m 1777 "$root/dev/shm"
 mount -t devpts -o newinstance,ptmxmode=0666,mode=620,gid=5,nosuid,noexec devpts "$root/dev/pts"
-mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$root/dev/shm"
+mount -t tmpfs -o "mode=1777,nosuid,nodev,size=$shm_size" tmpfs "$root/dev/shm"
 ln -s pts/ptmx "$root/dev/ptmx"
 ln -s /proc/self/fd "$root/dev/fd"
 ln -s /proc/self/fd/0 "$root/dev/stdin"
@@ -66,4 +68,11 @@ mv -f "$state_file.tmp" "$state_file"
 
 # Into the jail's root (the host's tree detached, not just hidden), confined
 # before the first program of the jail's runs.
-exec "$helper" init --root "$root" --caps "$caps" -- /bin/sh /etc/rc.init
+set -- "$helper" init --root "$root" --caps "$caps"
+old_ifs=$IFS
+IFS=,
+for r in $rlimits; do
+	set -- "$@" --rlimit "$r"
+done
+IFS=$old_ifs
+exec "$@" -- /bin/sh /etc/rc.init

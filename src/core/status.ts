@@ -106,6 +106,15 @@ export interface DiagFacts {
   forwarding?: boolean;
   /** The jail interface exists, is up and carries an address inside the jail subnet. */
   jailSubnetRouted?: { ok: boolean; detail: string };
+  /** Linux: qjail's guard tables and jail ports (src/firewall/nft/guard.ts); undefined elsewhere. */
+  linuxGuard?: {
+    /** Jails are running, so the guard must be loaded. */
+    needed: boolean;
+    /** Both guard tables are in the kernel. */
+    loaded: boolean;
+    /** Jail ports (qjhN) on a bridge without port isolation. */
+    portsNotIsolated: string[];
+  };
 }
 
 export interface ExposureStatus {

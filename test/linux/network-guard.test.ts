@@ -188,5 +188,15 @@ describe(
         `the victim took a default route from the attacker: ${routes.stdout}`,
       );
     });
+
+    it("doctor shows the guard: loaded, ports isolated, the host services jails may reach", async () => {
+      const r = await host.qjail(["doctor"]);
+      assert.match(r.stdout, /QJ5322: host: jails may connect to these host ports: 8123\/tcp, 8125\/udp/);
+      assert.doesNotMatch(r.stdout, /QJ5320|QJ5321/, r.stdout);
+      const port = host.runState("victim")?.hostIf as string;
+      await host.inHost(["ip", "link", "set", "dev", port, "type", "bridge_slave", "isolated", "off"]);
+      const r2 = await host.qjail(["doctor"]);
+      assert.match(r2.stdout, new RegExp(`QJ5321: ${port}: jail port ${port} is not isolated`), r2.stdout);
+    });
   },
 );

@@ -20,6 +20,7 @@ import {
   type RunState,
   groupsOf,
 } from "../../src/core/linux/lifecycle.js";
+import { cgroupPlan, linuxDefaultLimits } from "../../src/core/linux/limits.js";
 import { sha512Crypt, addOneTimeUser } from "../../src/core/linux/sshuser.js";
 import { templateEtcFiles } from "../../src/core/linux/template.js";
 
@@ -53,6 +54,8 @@ function startFacts(over: Partial<LinuxStartFacts> = {}): LinuxStartFacts {
     leftover: { netns: false, state: undefined, hostIfs: [] },
     firstStartSteps: [],
     readyTimeout: 30,
+    limits: linuxDefaultLimits(8 * 1024 ** 3),
+    cgroups: cgroupPlan({ kind: "none" }, "qjail-www", linuxDefaultLimits(8 * 1024 ** 3)),
     guard: {
       bridges: ["qjail0"],
       ports: [{ hostIf: "qjh3", mac: stableMac("/", "jail:www"), ip4: ["10.0.0.2"], ip6: [] }],
@@ -88,7 +91,7 @@ test("start: the jail's network namespace carries exactly its address, then init
       "--log /var/log/qjail.www.console.log --log-max 1048576 --",
       "/bin/sh /usr/local/share/qjail/linux/jail-init.sh /usr/jails/www /var/db/qjail/run/www.fstab www /var/db/qjail/run/www 3 qjail-www qjh3 qjj3",
       "chown,dac_override,fowner,fsetid,kill,setgid,setuid,net_bind_service,sys_chroot,audit_write",
-      "/usr/jails/www 10.0.0.2  /usr/local/share/qjail/linux/bin/linux-x64/qjail-helper qjail0",
+      "/usr/jails/www 10.0.0.2  /usr/local/share/qjail/linux/bin/linux-x64/qjail-helper qjail0 67108864 ",
     ].join(" "),
   ]);
   const last = plan.steps.at(-1);
@@ -108,7 +111,7 @@ test("start: the jail's mounts are one fstab, base and kernel knobs read-only, p
     "/usr/jails/www/proc/sysrq-trigger /usr/jails/www/proc/sysrq-trigger none bind,ro 0 0",
     "sysfs /usr/jails/www/sys sysfs ro,nosuid,nodev,noexec 0 0",
     "tmpfs /usr/jails/www/dev tmpfs mode=755,size=64k,nosuid,noexec 0 0",
-    "tmpfs /usr/jails/www/run tmpfs mode=755,nosuid,nodev 0 0",
+    "tmpfs /usr/jails/www/run tmpfs mode=755,nosuid,nodev,size=32m 0 0",
   ]);
   const spaced = planLinuxStart(jail(), startFacts({ root: "/tmp/my root" }));
   const f2 = spaced.steps.find((s) => s.kind === "writeFile" && s.path.endsWith(".fstab"));

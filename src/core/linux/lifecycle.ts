@@ -5,6 +5,7 @@ import type { JailRecord } from "../record.js";
 import { RECORD_FLAG_VALUES } from "../record.js";
 import { recordAddresses } from "../validate.js";
 import { UsageError, shown } from "../errors.js";
+import type { CgroupPlan, Limits } from "./limits.js";
 import { guardRemoveTransaction, guardTransaction, type GuardModel } from "../../firewall/nft/guard.js";
 
 /**
@@ -106,9 +107,17 @@ export function jailFstab(
     ...procKnobs.map((k) => line(`${root}/proc/${k}`, `${root}/proc/${k}`, "none", "bind,ro")),
     line("sysfs", `${root}/sys`, "sysfs", "ro,nosuid,nodev,noexec"),
     line("tmpfs", `${root}/dev`, "tmpfs", "mode=755,size=64k,nosuid,noexec"),
-    line("tmpfs", `${root}/run`, "tmpfs", "mode=755,nosuid,nodev"),
+    line("tmpfs", `${root}/run`, "tmpfs", `mode=755,nosuid,nodev,size=${RUN_TMPFS_SIZE}`),
   ];
   return lines.join("\n") + "\n";
+}
+
+/** The jail's /run: pid files and sockets, not a place for data (it would otherwise be half the host's RAM). */
+export const RUN_TMPFS_SIZE = "32m";
+
+/** The helper's --rlimit values for a jail's limits (openfiles: RLIMIT_NOFILE). */
+export function rlimitArgs(limits: Required<Limits>): string[] {
+  return limits.openfiles === "unlimited" ? [] : [`nofile=${limits.openfiles}`];
 }
 
 /** /proc entries a jail gets read-only when the kernel has them. */
@@ -205,10 +214,15 @@ export function enterJailArgv(
     caps: readonly string[];
     user: { uid: number; gid: number; groups: readonly number[]; home: string };
     env: readonly string[];
+    /** The jail's cgroups: what runs in it counts against its limits. */
+    cgroups?: readonly string[];
+    rlimits?: readonly string[];
   },
 ): string[] {
   const argv = [helper, "enter", "--pid", String(state.pid), "--starttime", state.starttime];
   if (!opts.sharedIpc) argv.push("--ipc");
+  for (const c of opts.cgroups ?? []) argv.push("--cgroup", c);
+  for (const r of opts.rlimits ?? []) argv.push("--rlimit", r);
   argv.push("--caps", opts.caps.join(","));
   argv.push("--uid", String(opts.user.uid), "--gid", String(opts.user.gid));
   if (opts.user.groups.length > 0) argv.push("--groups", opts.user.groups.join(","));
@@ -311,6 +325,9 @@ export interface LinuxStartFacts {
   readyTimeout: number;
   /** The guard tables with every running jail and this one (src/firewall/nft/guard.ts). */
   guard: GuardModel;
+  /** The jail's limits (rctl names; Linux defaults filled in) and the cgroup files that carry them. */
+  limits: Required<Limits>;
+  cgroups: CgroupPlan;
 }
 
 /** Where the guard transaction is written before `nft -f` reads it (beside the run states). */
@@ -353,6 +370,7 @@ function cleanupSteps(
   netns: string,
   state: RunState | undefined,
   hostIfs: readonly string[],
+  cgroupDirs: readonly string[] = [],
 ): Step[] {
   const steps: Step[] = [];
   const reap = ["/bin/sh", `${helperDir}/jail-reap.sh`, netns];
@@ -369,6 +387,13 @@ function cleanupSteps(
       kind: "run",
       argv: ["ip", "link", "delete", ifname],
       why: "remove the host side of the jail's veth",
+      mayFail: true,
+    });
+  if (cgroupDirs.length > 0)
+    steps.push({
+      kind: "run",
+      argv: ["/bin/sh", `${helperDir}/jail-cgroup.sh`, "remove", ...cgroupDirs],
+      why: "remove the jail's control groups",
       mayFail: true,
     });
   steps.push({ kind: "remove", path: pidFilePath(jail.name) });
@@ -393,7 +418,7 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
 
   const { leftover } = f;
   if (leftover.netns || leftover.state || leftover.hostIfs.length > 0) {
-    steps.push(...cleanupSteps(jail, f.helperDir, netns, leftover.state, leftover.hostIfs));
+    steps.push(...cleanupSteps(jail, f.helperDir, netns, leftover.state, leftover.hostIfs, f.cgroups.dirs));
   } else {
     steps.push({ kind: "remove", path: stateFile });
   }
@@ -533,6 +558,19 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
   });
   const caps = jailCapabilities(jail.record);
   const consoleLog = P(consoleLogPath(jail.name));
+  if (f.cgroups.dirs.length > 0)
+    steps.push({
+      kind: "run",
+      why: "the jail's control groups: its limits apply from its first process on",
+      argv: [
+        "/bin/sh",
+        `${f.helperDir}/jail-cgroup.sh`,
+        "create",
+        ...f.cgroups.dirs,
+        "--",
+        ...[...f.cgroups.parents, ...f.cgroups.writes].flat(),
+      ],
+    });
   steps.push({
     kind: "run",
     why: "start the jail's init and wait until it is up",
@@ -552,6 +590,7 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
       "--log-max",
       String(CONSOLE_LOG_MAX),
       ...(jail.record.sysvipc === RECORD_FLAG_VALUES.sysvipc ? ["--share-ipc"] : []),
+      ...f.cgroups.dirs.flatMap((d) => ["--cgroup", d]),
       "--",
       "/bin/sh",
       `${f.helperDir}/jail-init.sh`,
@@ -569,6 +608,8 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
       net.ip6.join(","),
       f.helper,
       net.bridge,
+      f.limits.shmsize === "unlimited" ? "50%" : String(f.limits.shmsize),
+      rlimitArgs(f.limits).join(","),
     ],
   });
   steps.push({ kind: "writeFile", path: pidFilePath(jail.name), content: `${f.jid}\n`, mode: 0o555 });
@@ -595,6 +636,9 @@ export function planLinuxStop(
     hostIfs: string[];
     /** The guard without this jail; undefined leaves the guard tables alone. */
     guard?: GuardModel;
+    /** The jail's cgroup directories, removed once its processes are gone. */
+    cgroupDirs?: string[];
+    rlimits?: string[];
   },
 ): Plan {
   const netns = netnsName(f.root, jail.name);
@@ -610,6 +654,8 @@ export function planLinuxStop(
           caps: jailCapabilities(jail.record),
           user: { uid: 0, gid: 0, groups: [0], home: "/" },
           env: [JAIL_PATH, "HOME=/"],
+          cgroups: f.cgroupDirs ?? [],
+          rlimits: f.rlimits ?? [],
         }),
         "--",
         "/bin/sh",
@@ -624,6 +670,7 @@ export function planLinuxStop(
       netns,
       f.state,
       f.state ? [f.state.hostIf, ...f.hostIfs.filter((i) => i !== f.state?.hostIf)] : f.hostIfs,
+      f.cgroupDirs ?? [],
     ),
   );
   if (f.guard) steps.push(...guardSteps(f.root, jail.layout, f.guard));
@@ -658,6 +705,7 @@ export function planLinuxConsole(
   /** The caller's stdin is a terminal (an interactive login rather than a piped one). */
   interactive = false,
   helper = "qjail-helper",
+  jailCgroups: { dirs: readonly string[]; rlimits: readonly string[] } = { dirs: [], rlimits: [] },
 ): Plan {
   const env = [
     `HOME=${user.home}`,
@@ -674,6 +722,8 @@ export function planLinuxConsole(
       caps: jailCapabilities(jail.record),
       user,
       env,
+      cgroups: jailCgroups.dirs,
+      rlimits: jailCgroups.rlimits,
     }),
     "--",
     ...(command && command.length > 0 ? command : [user.shell, "-l"]),

@@ -26,6 +26,15 @@ import {
   stableMac,
 } from "../../core/linux/lifecycle.js";
 import type { GuardModel, GuardPort } from "../../firewall/nft/guard.js";
+import { totalmem } from "node:os";
+import {
+  cgroupPlan,
+  effectiveLinuxLimits,
+  type CgroupLayout,
+  type CgroupPlan,
+  type Limits,
+} from "../../core/linux/limits.js";
+import { rlimitArgs } from "../../core/linux/lifecycle.js";
 import { BASE_MANIFEST, parseBaseManifest } from "../../core/linux/install.js";
 import { addOneTimeUser, randomSalt } from "../../core/linux/sshuser.js";
 import { applyPlan } from "../apply.js";
@@ -75,6 +84,51 @@ export function linuxHelperBinary(arch: string = process.arch): string {
 
 const READY_TIMEOUT_SECONDS = 30;
 
+let cachedCgroups: CgroupLayout | undefined;
+
+/**
+ * Where this host keeps the memory, pids and cpu controllers: the unified
+ * (v2) hierarchy when it has them, else the v1 hierarchy of each (a hybrid
+ * host), from /proc/self/mountinfo.
+ */
+export function detectCgroups(mountinfo?: string): CgroupLayout {
+  if (mountinfo === undefined && cachedCgroups) return cachedCgroups;
+  let text = mountinfo;
+  if (text === undefined) {
+    try {
+      text = readFileSync("/proc/self/mountinfo", "utf8");
+    } catch {
+      return { kind: "none" };
+    }
+  }
+  const v1: { memory?: string; pids?: string; cpu?: string } = {};
+  let v2: string | undefined;
+  for (const line of text.split("\n")) {
+    const [left, right] = line.split(" - ");
+    if (!left || !right) continue;
+    const mountPoint = left.split(" ")[4] ?? "";
+    const [fstype, , superOpts = ""] = right.split(" ");
+    if (fstype === "cgroup2" && (v2 === undefined || mountPoint === "/sys/fs/cgroup")) v2 = mountPoint;
+    if (fstype === "cgroup") {
+      const opts = superOpts.split(",");
+      for (const c of ["memory", "pids", "cpu"] as const) if (opts.includes(c) && !v1[c]) v1[c] = mountPoint;
+    }
+  }
+  let layout: CgroupLayout = { kind: "none" };
+  if (v2 !== undefined) {
+    let controllers: string[] = [];
+    try {
+      controllers = readFileSync(`${v2}/cgroup.controllers`, "utf8").trim().split(/\s+/);
+    } catch {
+      controllers = [];
+    }
+    if (["memory", "pids", "cpu"].every((c) => controllers.includes(c))) layout = { kind: "v2", root: v2 };
+  }
+  if (layout.kind === "none" && (v1.memory || v1.pids || v1.cpu)) layout = { kind: "v1", ...v1 };
+  if (mountinfo === undefined) cachedCgroups = layout;
+  return layout;
+}
+
 function toLinuxJail(spec: JailSpec): LinuxJail {
   return { name: spec.name, record: spec.record, layout: spec.layout, rootPath: spec.rootPath };
 }
@@ -87,6 +141,15 @@ export interface LinuxPlatform extends Platform {
 export function createLinuxPlatform(root: string): LinuxPlatform {
   const helperDir = (): string => linuxHelperDir();
   const helper = (): string => linuxHelperBinary();
+
+  /** The jail's limits (record rctl over the Linux defaults) and its cgroup files. */
+  function limitsOf(spec: Pick<JailSpec, "name" | "record">): {
+    limits: Required<Limits>;
+    cgroups: CgroupPlan;
+  } {
+    const limits = effectiveLinuxLimits(spec.record.rctl ?? "", totalmem());
+    return { limits, cgroups: cgroupPlan(detectCgroups(), netnsName(root, spec.name), limits) };
+  }
   const P = (logical: string): string => physical(root, logical);
 
   function hostConfig(layout: HostLayout): { config: HostConfig; exists: boolean } {
@@ -262,6 +325,7 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
     });
     return planLinuxStart(toLinuxJail(spec), {
       guard,
+      ...limitsOf(spec),
       root,
       helperDir: helperDir(),
       helper: helper(),
@@ -291,6 +355,8 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
       state: state && isAlive(state) ? state : undefined,
       hostIfs: state && ifaces.has(state.hostIf) ? [state.hostIf] : [],
       guard: guardModel(spec.layout, spec.name),
+      cgroupDirs: limitsOf(spec).cgroups.dirs,
+      rlimits: rlimitArgs(limitsOf(spec).limits),
     });
   }
 
@@ -387,6 +453,7 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
         process.env.TERM ?? "dumb",
         process.stdin.isTTY === true,
         helper(),
+        { dirs: limitsOf(spec).cgroups.dirs, rlimits: rlimitArgs(limitsOf(spec).limits) },
       );
     },
 

@@ -20,13 +20,17 @@
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <netinet/udp.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/statfs.h>
 #include <linux/perf_event.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -314,6 +318,79 @@ int main(int argc, char **argv) {
 		struct timeval tv = {2, 0};
 		setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 		return errno_report(p, connect(s, (struct sockaddr *)&ss, len));
+	}
+	if (!strcmp(p, "forks") && argc == 3) { /* M1: how many processes the jail can hold at once */
+		int want = atoi(argv[2]), n = 0;
+		pid_t *kids = calloc(want, sizeof *kids);
+		for (; n < want; n++) {
+			pid_t c = fork();
+			if (c < 0) break;
+			if (c == 0) { sleep(30); _exit(0); }
+			kids[n] = c;
+		}
+		for (int i = 0; i < n; i++) kill(kids[i], SIGKILL);
+		for (int i = 0; i < n; i++) waitpid(kids[i], 0, 0);
+		char d[32];
+		snprintf(d, sizeof d, "%d", n);
+		return report(p, n >= want, d);
+	}
+	if (!strcmp(p, "alloc") && argc == 3) { /* M1: memory: touch N MiB (killed by the OOM killer when limited) */
+		size_t mb = (size_t)atoi(argv[2]);
+		unsigned char *m = mmap(0, mb << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED) return errno_report(p, -1);
+		for (size_t i = 0; i < (mb << 20); i += 4096) m[i] = 1;
+		return report(p, 1, argv[2]);
+	}
+	if (!strcmp(p, "fssize") && argc == 3) { /* M1: the size of a tmpfs */
+		struct statfs st;
+		if (statfs(argv[2], &st) != 0) return errno_report(p, -1);
+		char d[32];
+		snprintf(d, sizeof d, "%llu", (unsigned long long)st.f_blocks * (unsigned long long)st.f_bsize);
+		return report(p, 1, d);
+	}
+	if (!strcmp(p, "nofile")) {
+		struct rlimit rl;
+		getrlimit(RLIMIT_NOFILE, &rl);
+		char d[64];
+		snprintf(d, sizeof d, "%llu", (unsigned long long)rl.rlim_max);
+		return report(p, 1, d);
+	}
+	if (!strcmp(p, "flood") && argc == 4) { /* M1: write N MiB to a file (the init's console through /proc/1/fd/1) */
+		int fd = open(argv[2], O_WRONLY);
+		if (fd < 0) return errno_report(p, -1);
+		char buf[65536];
+		memset(buf, 'x', sizeof buf);
+		long total = 0, want = atol(argv[3]) << 20;
+		while (total < want) {
+			ssize_t w = write(fd, buf, sizeof buf);
+			if (w <= 0) break;
+			total += w;
+		}
+		char d[32];
+		snprintf(d, sizeof d, "%ld", total);
+		return report(p, 1, d);
+	}
+	if (!strcmp(p, "listen") && argc == 4) { /* L1: a listener whose process name is chosen by the jail */
+		char name[16] = {0};
+		/* "\e" sequences in the argument become ESC */
+		for (size_t i = 0, j = 0; argv[2][i] && j < 15; i++) {
+			if (argv[2][i] == '^' ) name[j++] = 0x1b;
+			else if (argv[2][i] == '~') name[j++] = 0x07;
+			else name[j++] = argv[2][i];
+		}
+		if (fork() != 0) return report(p, 1, "started");
+		setsid();
+		prctl(PR_SET_NAME, name);
+		int s = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[3]))};
+		int one = 1;
+		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		bind(s, (struct sockaddr *)&a, sizeof a);
+		listen(s, 1);
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 0); dup2(null, 1); dup2(null, 2);
+		sleep(120);
+		_exit(0);
 	}
 	fprintf(stderr, "probe: unknown probe %s\n", p);
 	return 64;
