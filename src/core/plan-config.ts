@@ -1,4 +1,4 @@
-import { showLimit, withLimit, type LimitValue, type RctlResource } from "./linux/limits.js";
+import { showLimit, withLimit, type LimitValue, type RctlResource } from "./limits.js";
 import { UsageError, shown } from "./errors.js";
 import type { Step } from "./plan.js";
 import { consoleLogPath, jailConfPath, jailFstabPath, jailRootPath } from "./paths.js";

@@ -1,4 +1,5 @@
 import type { JailStatus } from "./record.js";
+import { escapeForTerminal } from "./terminal.js";
 import type { Exposure, ResolvedExposure } from "./exposure.js";
 import type { HostConfig } from "./hostconfig.js";
 
@@ -250,9 +251,10 @@ export function formatStatus(doc: StatusDoc): string {
     out.push(
       `${j.name}${flag}: ${j.state}${j.jid !== null ? `, JID ${j.jid}` : ""}, ${[...j.ipv4, ...j.ipv6].join(" ") || "no address"}`,
     );
+    // process names and addresses come from inside the jail: never raw to the terminal (review L1)
     for (const l of j.listening)
       out.push(
-        `  listening ${l.proto.padEnd(6)} ${l.address}:${l.port ?? "*"}  ${l.command}${l.pid !== null ? ` (pid ${l.pid})` : ""}`,
+        `  listening ${escapeForTerminal(l.proto).padEnd(6)} ${escapeForTerminal(l.address)}:${l.port ?? "*"}  ${escapeForTerminal(l.command)}${l.pid !== null ? ` (pid ${l.pid})` : ""}`,
       );
     for (const e of j.exposures) {
       const hits = e.hits === null ? "no counter" : `${e.hits} hits (${e.counted_by})`;

@@ -251,6 +251,25 @@ describe(
       assert.match(r.stdout, /ADMIN-SHELL-READ:/);
     });
 
+    it("L1: status prints a process name the jail chose escaped, not as terminal control", async () => {
+      // ^ becomes ESC and ~ BEL in the probe: clear the screen, set the window title
+      const m = await inJail("/root/probe listen ^[2J^]0;PWN~ 8099");
+      assert.equal(m.get("listen")?.allowed, true);
+      let out = "";
+      for (let i = 0; i < 20 && !out.includes("8099"); i++) {
+        out = (await qjail(["status", "atk"])).stdout;
+        if (!out.includes("8099")) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.match(out, /:8099 /, out);
+      assert.doesNotMatch(
+        out,
+        // eslint-disable-next-line no-control-regex -- the control characters are what is looked for
+        /[\u001b\u0007]/,
+        "a terminal escape from the jail reached the admin's terminal",
+      );
+      assert.match(out, /\\x1b\[2J\\x1b\]0;PWN\\x07/, "shown escaped instead");
+    });
+
     it("C2: stop and a restart run no planted program with host privileges", async () => {
       await ok(["stop", "atk"]);
       await ok(["start", "atk"]);

@@ -20,7 +20,8 @@ import {
   type RunState,
   groupsOf,
 } from "../../src/core/linux/lifecycle.js";
-import { cgroupPlan, linuxDefaultLimits } from "../../src/core/linux/limits.js";
+import { cgroupPlan, linuxDefaultLimits } from "../../src/core/limits.js";
+import { guardTransaction } from "../../src/firewall/nft/guard.js";
 import { sha512Crypt, addOneTimeUser } from "../../src/core/linux/sshuser.js";
 import { templateEtcFiles } from "../../src/core/linux/template.js";
 
@@ -56,11 +57,11 @@ function startFacts(over: Partial<LinuxStartFacts> = {}): LinuxStartFacts {
     readyTimeout: 30,
     limits: linuxDefaultLimits(8 * 1024 ** 3),
     cgroups: cgroupPlan({ kind: "none" }, "qjail-www", linuxDefaultLimits(8 * 1024 ** 3)),
-    guard: {
+    guard: guardTransaction({
       bridges: ["qjail0"],
       ports: [{ hostIf: "qjh3", mac: stableMac("/", "jail:www"), ip4: ["10.0.0.2"], ip6: [] }],
       hostServicesForJails: [],
-    },
+    }),
     ...over,
   };
 }

@@ -31,7 +31,7 @@ import {
   selectJails,
 } from "../../store/jails.js";
 import { jailRuntime, printPlan, reportPlan, zoneLayout } from "../jail-runtime.js";
-import { RCTL_RESOURCES, parseLimitValue, type RctlResource } from "../../core/linux/limits.js";
+import { RCTL_RESOURCES, parseLimitValue, type RctlResource } from "../../core/limits.js";
 
 /** Boolean on/off pairs: short letter → record flag. */
 const FLAG_OPTIONS: Record<string, { key: FlagKey; on: boolean }> = {

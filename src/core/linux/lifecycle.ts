@@ -5,8 +5,7 @@ import type { JailRecord } from "../record.js";
 import { RECORD_FLAG_VALUES } from "../record.js";
 import { recordAddresses } from "../validate.js";
 import { UsageError, shown } from "../errors.js";
-import type { CgroupPlan, Limits } from "./limits.js";
-import { guardRemoveTransaction, guardTransaction, type GuardModel } from "../../firewall/nft/guard.js";
+import type { CgroupPlan, Limits } from "../limits.js";
 
 /**
  * Pure planners for a jail's life on Linux: start, stop and console as the
@@ -323,8 +322,11 @@ export interface LinuxStartFacts {
   firstStartSteps: Step[];
   /** Seconds to wait for the jail's init to report ready. */
   readyTimeout: number;
-  /** The guard tables with every running jail and this one (src/firewall/nft/guard.ts). */
-  guard: GuardModel;
+  /**
+   * The guard tables with every running jail and this one, as the `nft -f`
+   * transaction the platform rendered (src/firewall/nft/guard.ts).
+   */
+  guard: string;
   /** The jail's limits (rctl names; Linux defaults filled in) and the cgroup files that carry them. */
   limits: Required<Limits>;
   cgroups: CgroupPlan;
@@ -340,18 +342,14 @@ export function guardFilePath(layout: Pick<HostLayout, "stateDir">): string {
  * then one `nft -f` transaction (all of it or none). With no jail left the
  * tables go.
  */
-export function guardSteps(root: string, layout: Pick<HostLayout, "stateDir">, guard: GuardModel): Step[] {
+export function guardSteps(root: string, layout: Pick<HostLayout, "stateDir">, transaction: string): Step[] {
   const file = guardFilePath(layout);
-  const content = guard.ports.length > 0 ? guardTransaction(guard) : guardRemoveTransaction();
   return [
-    { kind: "writeFile", path: file, content, mode: 0o600 },
+    { kind: "writeFile", path: file, content: transaction, mode: 0o600 },
     {
       kind: "run",
       argv: ["nft", "-f", physical(root, file)],
-      why:
-        guard.ports.length > 0
-          ? "the guard: each jail port sends only from its own addresses, host services closed to jails"
-          : "no jail runs: remove the guard tables",
+      why: "the guard: each jail port sends only from its own addresses, host services closed to jails",
     },
   ];
 }
@@ -634,8 +632,8 @@ export function planLinuxStop(
     helper: string;
     state: RunState | undefined;
     hostIfs: string[];
-    /** The guard without this jail; undefined leaves the guard tables alone. */
-    guard?: GuardModel;
+    /** The guard transaction without this jail; undefined leaves the guard tables alone. */
+    guard?: string;
     /** The jail's cgroup directories, removed once its processes are gone. */
     cgroupDirs?: string[];
     rlimits?: string[];

@@ -2,6 +2,7 @@ import type { Plan, Step } from "../../core/plan.js";
 import { pidFilePath } from "../../core/paths.js";
 import type { ConsoleRequest, JailSpec } from "../../core/jail.js";
 import { FREEBSD } from "./programs.js";
+import { rctlRules } from "../../core/limits.js";
 
 /**
  * The FreeBSD command lines for one jail's start, stop and console, as pure
@@ -61,6 +62,13 @@ export function planFreebsdStart(jail: JailSpec): Plan {
       "capture-jid",
     ),
   );
+  // resource limits (qjail config --memoryuse ...): one rctl rule each, once the jail exists
+  for (const rule of rctlRules(jail.name, jail.record.rctl ?? ""))
+    steps.push({
+      kind: "run",
+      argv: [FREEBSD.rctl, "-a", rule],
+      why: "a resource limit of the jail (needs kern.racct.enable=1 in /boot/loader.conf)",
+    });
   steps.push({ kind: "writeFile", path: pidFilePath(jail.name), content: `${JID}\n`, mode: 0o555 });
   return { title: `start jail ${jail.name}`, steps, messages: [`Jail successfully started  ${jail.name}`] };
 }
@@ -71,14 +79,22 @@ export function planFreebsdStart(jail: JailSpec): Plan {
  * `imagedevice`, which goes stale when mdconfig picks another unit.
  */
 export function planFreebsdStop(jail: JailSpec, unit?: string): Plan {
-  const steps: Step[] = [
+  const steps: Step[] = [];
+  if (rctlRules(jail.name, jail.record.rctl ?? "").length > 0)
+    steps.push({
+      kind: "run",
+      argv: [FREEBSD.rctl, "-r", `jail:${jail.name}`],
+      why: "remove the jail's resource limits",
+      mayFail: true,
+    });
+  steps.push(
     {
       kind: "run",
       argv: [FREEBSD.jail, "-q", "-f", jail.confPath, "-r", jail.name],
       why: "stop the jail: exec.stop, unmounts, alias removal",
     },
     { kind: "remove", path: pidFilePath(jail.name) },
-  ];
+  );
   if (isImageJail(jail)) steps.push(...imageReleaseSteps(jail, unit ?? (jail.record.imagedevice || MD_UNIT)));
   return { title: `stop jail ${jail.name}`, steps, messages: [`Jail successfully stopped  ${jail.name}`] };
 }

@@ -7,6 +7,7 @@ import type { ConsoleRequest, JailSpec, LiveJail } from "../../core/jail.js";
 import type { Plan, Step } from "../../core/plan.js";
 import { formatStep } from "../../core/plan.js";
 import { UsageError, shown } from "../../core/errors.js";
+import { escapeForTerminal } from "../../core/terminal.js";
 import { physical, hostLayout, type HostLayout } from "../../core/paths.js";
 import { defaultHostConfig, jailGateway, parseHostConfig, type HostConfig } from "../../core/hostconfig.js";
 import { RECORD_FLAG_VALUES, emptyRecord } from "../../core/record.js";
@@ -25,7 +26,12 @@ import {
   READ_ONLY_PROC,
   stableMac,
 } from "../../core/linux/lifecycle.js";
-import type { GuardModel, GuardPort } from "../../firewall/nft/guard.js";
+import {
+  guardRemoveTransaction,
+  guardTransaction,
+  type GuardModel,
+  type GuardPort,
+} from "../../firewall/nft/guard.js";
 import { totalmem } from "node:os";
 import {
   cgroupPlan,
@@ -33,7 +39,7 @@ import {
   type CgroupLayout,
   type CgroupPlan,
   type Limits,
-} from "../../core/linux/limits.js";
+} from "../../core/limits.js";
 import { rlimitArgs } from "../../core/linux/lifecycle.js";
 import { BASE_MANIFEST, parseBaseManifest } from "../../core/linux/install.js";
 import { addOneTimeUser, randomSalt } from "../../core/linux/sshuser.js";
@@ -324,7 +330,7 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
       bridge: network.bridge,
     });
     return planLinuxStart(toLinuxJail(spec), {
-      guard,
+      guard: guardTransaction(guard),
       ...limitsOf(spec),
       root,
       helperDir: helperDir(),
@@ -354,7 +360,9 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
       helper: helper(),
       state: state && isAlive(state) ? state : undefined,
       hostIfs: state && ifaces.has(state.hostIf) ? [state.hostIf] : [],
-      guard: guardModel(spec.layout, spec.name),
+      guard: ((g) => (g.ports.length > 0 ? guardTransaction(g) : guardRemoveTransaction()))(
+        guardModel(spec.layout, spec.name),
+      ),
       cgroupDirs: limitsOf(spec).cgroups.dirs,
       rlimits: rlimitArgs(limitsOf(spec).limits),
     });
@@ -421,7 +429,8 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
         await applyPlan(planStop(spec), { root, runCommands: true }).catch(() => undefined);
         throw new UsageError(
           "QJ2010",
-          `jail ${shown(spec.name)} did not start: ${(e as Error).message}`,
+          // the message ends with the jail's console log: what the jail printed is escaped (review L1)
+          `jail ${shown(spec.name)} did not start: ${escapeForTerminal((e as Error).message, { keepNewlines: true })}`,
           `Its console log ${physical(root, `/var/log/qjail.${spec.name}.console.log`)} has the jail's side.`,
         );
       }

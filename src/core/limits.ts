@@ -1,4 +1,4 @@
-import { UsageError, shown } from "../errors.js";
+import { UsageError, shown } from "./errors.js";
 
 /**
  * A jail's resource limits, named after FreeBSD's rctl(8) resources so one
