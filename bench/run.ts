@@ -25,6 +25,8 @@ import * as list from "./list.bench.js";
 import * as create from "./create.bench.js";
 import * as rules from "./rules.bench.js";
 import * as mutations from "./mutations.bench.js";
+import * as apply from "./apply.bench.js";
+import * as pfParse from "./pf-parse.bench.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -84,6 +86,8 @@ const SECTIONS: Section[] = [
   { name: "create", run: create.bench },
   { name: "rules", run: rules.bench },
   { name: "mutations", run: mutations.bench },
+  { name: "apply", run: apply.bench },
+  { name: "pf", run: pfParse.bench },
   optionalModule(
     "ipf",
     ipfEvaluatorCandidates(),

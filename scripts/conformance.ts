@@ -14,15 +14,10 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import type { FilterRule, NatRule } from "../src/firewall/ipf/ast.js";
-import { runIpftest, type RuleLanguage } from "../src/firewall/ipf/eval/ipftest.js";
-import {
-  readTextPackets,
-  readHexPackets,
-  PacketSyntaxError,
-  type Packet,
-} from "../src/firewall/ipf/eval/packet.js";
-import { loadPools, PoolSyntaxError } from "../src/firewall/ipf/eval/pools.js";
+import type { RuleLanguage } from "../src/firewall/ipf/eval/ipftest.js";
+import { PacketSyntaxError } from "../src/firewall/ipf/eval/packet.js";
+import { PoolSyntaxError } from "../src/firewall/ipf/eval/pools.js";
+import { ipftest, parseIpftestArgv } from "../src/firewall/ipf/ipftest-tool.js";
 import { ipfLanguage } from "../src/firewall/ipf/eval/language.js";
 import { IppoolSyntaxError, listIppool } from "../src/firewall/ipf/impl/ippool.js";
 
@@ -122,26 +117,6 @@ export function readTestFormat(corpus: string): TestSpec[] {
   return specs;
 }
 
-interface Flags {
-  dump: boolean;
-  v6: boolean;
-  tunables: Map<string, number>;
-}
-
-function flagsOf(extras: readonly string[]): Flags {
-  const f: Flags = { dump: false, v6: false, tunables: new Map() };
-  for (const e of extras) {
-    if (e.startsWith("-")) {
-      if (e.includes("D")) f.dump = true;
-      if (e.includes("6")) f.v6 = true;
-    } else if (e.includes("=")) {
-      const [k, v] = e.split("=");
-      if (k && v !== undefined) f.tunables.set(k, Number(v));
-    }
-  }
-  return f;
-}
-
 /** Why a test cannot be run by this engine yet, or undefined. */
 function unsupported(spec: TestSpec): string | undefined {
   switch (spec.driver) {
@@ -158,38 +133,51 @@ function unsupported(spec: TestSpec): string | undefined {
   return undefined;
 }
 
-function readPackets(corpus: string, spec: TestSpec): Packet[] {
-  const text = readFileSync(join(corpus, "input", spec.name), "utf8");
-  return spec.inputFormat === "hex" ? readHexPackets(text) : readTextPackets(text);
-}
-
 function ruleLines(text: string): string[] {
   const lines = text.split("\n");
   if (lines[lines.length - 1] === "") lines.pop();
   return lines;
 }
 
-function parseFilters(lang: ConformanceLanguage, text: string, family?: "inet6"): FilterRule[] {
-  const r = lang.parseIpf(text, family);
-  if (r.errors.length > 0) throw new RuleError(r.errors[0] ?? "parse error");
-  return r.rules;
-}
-
-function parseNat(lang: ConformanceLanguage, text: string): NatRule[] {
-  const r = lang.parseIpnat(text);
-  if (r.errors.length > 0) throw new RuleError(r.errors[0] ?? "parse error");
-  return r.rules;
-}
-
 class RuleError extends Error {}
+
+/**
+ * Run `ipftest ARGV` the way the Makefile driver does, through the same tool
+ * `qjail fw ipftest` runs: file names are read from the corpus (relative to
+ * its test directory, as the drivers run there), "-" is the rule line the
+ * per-line drivers pipe in, /dev/null is empty.
+ */
+function ipftestRun(corpus: string, argv: readonly string[], stdin = ""): string {
+  const args = parseIpftestArgv(argv);
+  if ("error" in args) throw new Error(`bad ipftest arguments ${argv.join(" ")}: ${args.error}`);
+  const run = ipftest(args, {
+    read: (path) =>
+      path === "-" ? stdin : path === "/dev/null" ? "" : readFileSync(join(corpus, path), "utf8"),
+  });
+  if (run.status !== 0) {
+    const first = run.stderr.split("\n")[0] ?? "";
+    if (run.status === 1) throw new RuleError(first);
+    if (/packet|input/.test(first) && !/^[^:]*\.pool:/.test(first)) throw new PacketSyntaxError(first);
+    if (/\.pool:|pool|whois/.test(first)) throw new PoolSyntaxError(first);
+    throw new Error(first);
+  }
+  return run.stdout;
+}
+
+/** The extra words of test.format as ipftest options: `-T name=value` for tunables, flags as they are. */
+function extraArgs(extras: readonly string[]): string[] {
+  return extras.flatMap((e) => (e.startsWith("-") ? [e] : e.includes("=") ? ["-T", e] : []));
+}
 
 /** Produce the stdout the driver would have written for this test. */
 export function runTest(corpus: string, spec: TestSpec, lang: ConformanceLanguage): string {
   const regress = (suffix = ""): string => readFileSync(join(corpus, "regress", spec.name + suffix), "utf8");
-  const flags = flagsOf(spec.extras);
-  const printers = { printFilterRule: lang.printFilterRule, printNatRule: lang.printNatRule };
+  const F = ["-F", spec.inputFormat];
+  const input = ["-i", `input/${spec.name}`];
+  const extra = extraArgs(spec.extras);
   // Only the NAT drivers pass -x; the filter drivers print verdicts whatever the column says.
-  const base = { tunables: flags.tunables, language: printers, hexOutput: spec.outputFormat === "hex" };
+  const x = spec.outputFormat === "hex" ? ["-x"] : [];
+  const has = (suffix: string) => existsSync(join(corpus, "regress", `${spec.name}${suffix}`));
   switch (spec.driver) {
     case "itest":
       return lang.listIpf(regress());
@@ -199,90 +187,52 @@ export function runTest(corpus: string, spec: TestSpec, lang: ConformanceLanguag
       // `file://input/…` lists are read relative to the test directory, as ippool ran there.
       return listIppool(regress(), (file) => readFileSync(join(corpus, file), "utf8"));
     case "itest-ipftest":
-      return runIpftest([], { ...base, filterRules: parseFilters(lang, regress()), dump: true });
+      return ipftestRun(corpus, ["-D", "-r", `regress/${spec.name}`, "-i", "/dev/null"]);
     case "dotest":
-    case "dotest6": {
-      const packets = readPackets(corpus, spec);
-      let out = "";
-      // dotest6 runs `ipftest -6`, under which every rule starts as IPv6.
-      const family = spec.driver === "dotest6" ? "inet6" : undefined;
-      for (const line of ruleLines(regress())) {
-        out += runIpftest(packets, {
-          ...base,
-          filterRules: parseFilters(lang, line, family),
-          dump: flags.dump,
-        });
-        out += SEP8;
-      }
-      return out;
-    }
+      return ruleLines(regress())
+        .map((line) => ipftestRun(corpus, [...F, "-Rbr", "-", ...input, ...extra], line) + SEP8)
+        .join("");
+    case "dotest6":
+      return ruleLines(regress())
+        .map((line) => ipftestRun(corpus, [...F, "-6br", "-", ...input, ...extra], line) + SEP8)
+        .join("");
     case "mtest":
-      return (
-        runIpftest(readPackets(corpus, spec), {
-          ...base,
-          filterRules: parseFilters(lang, regress()),
-          dump: flags.dump,
-        }) + SEP8
-      );
+      return ipftestRun(corpus, [...F, ...extra, "-Rbr", `regress/${spec.name}`, ...input]) + SEP8;
     case "ptest": {
-      const packets = readPackets(corpus, spec);
-      const hasPool = existsSync(join(corpus, "regress", `${spec.name}.pool`));
-      const hasNat = existsSync(join(corpus, "regress", `${spec.name}.nat`));
-      const hasIpf = existsSync(join(corpus, "regress", `${spec.name}.ipf`));
-      // Pool files name other files relative to the test directory (`whois file "regress/p6.whois"`).
-      const pools = hasPool
-        ? loadPools(regress(".pool"), (file) => readFileSync(join(corpus, file), "utf8"))
-        : undefined;
-      return (
-        runIpftest(packets, {
-          ...base,
-          filterRules: hasIpf ? parseFilters(lang, regress(".ipf")) : [],
-          ...(hasNat ? { natRules: parseNat(lang, regress(".nat")) } : {}),
-          ...(pools
-            ? {
-                tables: pools.tables,
-                dstlists: pools.dstlists,
-                groupMaps: pools.groupMaps,
-                poolDump: pools.poolDump,
-                hashDump: pools.hashDump,
-              }
-            : {}),
-          dump: true,
-        }) + SEP31
-      );
+      const pool = has(".pool") ? ["-P", `regress/${spec.name}.pool`] : [];
+      const nat = has(".nat") ? ["-N", `regress/${spec.name}.nat`] : [];
+      const ipf = has(".ipf") ? ["-r", `regress/${spec.name}.ipf`] : [];
+      return ipftestRun(corpus, ["-RD", "-b", ...pool, ...ipf, ...nat, ...input]) + SEP31;
     }
-    case "nattest": {
-      const packets = readPackets(corpus, spec);
-      let out = "";
-      for (const line of ruleLines(regress())) {
-        out += runIpftest(packets, { ...base, natRules: parseNat(lang, line), dump: true });
-        out += SEP31;
-      }
-      return out;
-    }
-    case "natipftest-single": {
-      const packets = readPackets(corpus, spec);
-      const filters = parseFilters(lang, regress(".ipf"));
-      let out = "";
-      for (const line of ruleLines(regress(".nat"))) {
-        out += runIpftest(packets, {
-          ...base,
-          filterRules: filters,
-          natRules: parseNat(lang, line),
-          dump: flags.dump,
-        });
-        out += SEP31;
-      }
-      return out;
-    }
+    case "nattest":
+      return ruleLines(regress())
+        .map((line) => ipftestRun(corpus, [...extra, ...x, ...F, "-DRbN", "-", ...input], line) + SEP31)
+        .join("");
+    case "natipftest-single":
+      return ruleLines(regress(".nat"))
+        .map(
+          (line) =>
+            ipftestRun(
+              corpus,
+              ["-R", ...x, ...F, ...extra, "-b", "-r", `regress/${spec.name}.ipf`, "-N", "-", ...input],
+              line,
+            ) + SEP31,
+        )
+        .join("");
     case "natipftest-multi":
       return (
-        runIpftest(readPackets(corpus, spec), {
-          ...base,
-          filterRules: parseFilters(lang, regress(".ipf")),
-          natRules: parseNat(lang, regress(".nat")),
-          dump: flags.dump,
-        }) + SEP31
+        ipftestRun(corpus, [
+          "-R",
+          ...x,
+          ...F,
+          ...extra,
+          "-b",
+          "-r",
+          `regress/${spec.name}.ipf`,
+          "-N",
+          `regress/${spec.name}.nat`,
+          ...input,
+        ]) + SEP31
       );
     default:
       throw new Error(`driver ${spec.driver} has no runner`);

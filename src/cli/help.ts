@@ -36,8 +36,12 @@ export const HELP_GROUPS: readonly { title: string; commands: readonly string[] 
     ],
   },
   { title: "Exposing services", commands: ["expose", "unexpose", "ports"] },
-  { title: "Firewall", commands: ["fw setup", "fw sync", "fw show", "fw lint", "fw trace", "fw watch"] },
+  {
+    title: "Firewall",
+    commands: ["fw setup", "fw sync", "fw show", "fw lint", "fw trace", "fw ipftest", "fw watch"],
+  },
   { title: "Debugging", commands: ["status", "doctor", "demo"] },
+  { title: "A host as data, many hosts", commands: ["apply", "export"] },
   { title: "Start-up", commands: ["boot install", "boot start", "boot stop"] },
   { title: "Help", commands: ["help"] },
 ];

@@ -24,6 +24,7 @@ import { fwSyncCommand } from "./commands/fw/sync.js";
 import { fwShowCommand } from "./commands/fw/show.js";
 import { fwTraceCommand } from "./commands/fw/trace.js";
 import { fwLintCommand } from "./commands/fw/lint.js";
+import { fwIpftestCommand } from "./commands/fw/ipftest.js";
 import { bootInstallCommand } from "./commands/boot/install.js";
 import { bootStartCommand } from "./commands/boot/start.js";
 import { bootStopCommand } from "./commands/boot/stop.js";
@@ -57,15 +58,16 @@ export const COMMANDS: readonly CommandDef[] = [
   fwShowCommand,
   fwLintCommand,
   fwTraceCommand,
+  fwIpftestCommand,
   fwWatchCommand,
   statusCommand,
   doctorCommand,
   demoCommand,
+  applyCommand,
+  exportCommand,
   bootInstallCommand,
   bootStartCommand,
   bootStopCommand,
-  applyCommand,
-  exportCommand,
   helpCommand,
 ];
 

@@ -4,6 +4,7 @@ import { hostLayout, type HostLayout } from "../core/paths.js";
 import { formatPlan, type Plan } from "../core/plan.js";
 import { validateZoneName } from "../core/validate.js";
 import { openJailRuntime, type JailRuntime } from "../ops/jail-runtime.js";
+import type { ReconcileOutcome } from "../ops/reconcile.js";
 
 export type { JailRuntime } from "../ops/jail-runtime.js";
 
@@ -27,4 +28,9 @@ export function printPlan(inv: Invocation, plan: Plan): void {
 export function reportPlan(inv: Invocation, plan: Plan): void {
   for (const w of plan.warnings ?? []) write(inv.ctx.stderr, `Warning: ${w}`);
   for (const m of plan.messages ?? []) write(inv.ctx.stdout, m);
+}
+
+/** What the reconciler found worth saying (exposures it cannot forward, rules it could not recompute). */
+export function reportReconcile(inv: Invocation, outcome: ReconcileOutcome): void {
+  for (const w of outcome.warnings) write(inv.ctx.stderr, `qjail: warning: ${w}`);
 }

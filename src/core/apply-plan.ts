@@ -287,10 +287,7 @@ export function planIntents(
     } else {
       const st = statusChanges(have.status, want.status);
       intent.changes = [...st.before, ...settingChanges(have.record, want), ...st.after];
-      if (want.sshUser === true && have.record.poststartssh === "")
-        warnings.push(
-          `jail ${want.name}: ssh_user applies when a jail is created; it is left as it is (configure ssh in the jail with 'qjail config -h ${want.name}' while stopped to make the one-time user again)`,
-        );
+      // ssh_user acts when the jail is created (create -c); the first start consumes it, so it is not compared later.
       if (intent.changes.length > 0 && have.running) {
         intent.stopFirst = true;
         intent.actions.push("stop (settings change only while stopped)");

@@ -184,27 +184,28 @@ function canonicalAddress(a: string): string {
 }
 
 /**
- * A plan in three stages, so that what qjail lists changes all at once:
+ * A plan in three parts, so that what qjail lists changes all at once:
  * `prepare` does work no listing shows (the jail's tree, host files outside
  * /usr/local/etc), `commit` holds every change to the records and the files
- * they make visible and is applied as one unit (the runtime writes all new
- * files first, then renames them into place, with no crash point between),
- * and `finish` removes what nothing points at any more. `steps` is the three
- * in order, for --dry-run.
+ * they make visible and becomes one `commit` step (applied as one unit: all
+ * new files written first, then renamed into place, with no crash point
+ * between), and `finish` removes what nothing points at any more.
  */
-export interface StagedPlan extends Plan {
-  stages: { prepare: Step[]; commit: Step[]; finish: Step[] };
-}
-
 export function stagedPlan(
   title: string,
   stages: { prepare?: Step[]; commit?: Step[]; finish?: Step[] },
   extra: { messages?: string[]; warnings?: string[] } = {},
-): StagedPlan {
-  const prepare = stages.prepare ?? [];
+): Plan {
   const commit = stages.commit ?? [];
-  const finish = stages.finish ?? [];
-  return { title, steps: [...prepare, ...commit, ...finish], stages: { prepare, commit, finish }, ...extra };
+  return {
+    title,
+    steps: [
+      ...(stages.prepare ?? []),
+      ...(commit.length > 0 ? [{ kind: "commit" as const, steps: commit }] : []),
+      ...(stages.finish ?? []),
+    ],
+    ...extra,
+  };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { showLimit, withLimit, type LimitValue, type RctlResource } from "./limits.js";
 import { UsageError, shown } from "./errors.js";
-import type { Step } from "./plan.js";
+import type { Plan, Step } from "./plan.js";
 import { consoleLogPath, jailConfPath, jailFstabPath, jailRootPath } from "./paths.js";
 import { renderFstab } from "./fstab.js";
 import { renderJailConf, VNET_FIREWALL_SCRIPTS } from "./jailconf.js";
@@ -13,7 +13,6 @@ import {
   stagedPlan,
   writeRecordSteps,
   type HostState,
-  type StagedPlan,
 } from "./jail.js";
 import { RECORD_FLAG_VALUES, type JailRecord, type JailStatus } from "./record.js";
 import { formatAddressList, validateJailName, MAX_VNET_NAME_LENGTH, type JailAddress } from "./validate.js";
@@ -129,11 +128,7 @@ function allowedOnStatus(change: ConfigChange, status: JailStatus): boolean {
   return change.kind === "status" && change.status === status;
 }
 
-export function planConfig(
-  state: ConfigState,
-  selected: readonly JailSpec[],
-  req: ConfigRequest,
-): StagedPlan {
+export function planConfig(state: ConfigState, selected: readonly JailSpec[], req: ConfigRequest): Plan {
   const { change } = req;
   const prepare: Step[] = [];
   const commit: Step[] = [];

@@ -1,5 +1,5 @@
 import { UsageError, shown } from "./errors.js";
-import type { Step } from "./plan.js";
+import { CAPTURED, type Plan, type Step } from "./plan.js";
 import { jailConfPath, jailRootPath } from "./paths.js";
 import { renderFstab } from "./fstab.js";
 import { renderJailConf } from "./jailconf.js";
@@ -10,7 +10,6 @@ import {
   stagedPlan,
   writeRecordSteps,
   type HostState,
-  type StagedPlan,
 } from "./jail.js";
 import { formatAddressList, validateJailName, type JailAddress } from "./validate.js";
 import type { JailRecord } from "./record.js";
@@ -64,9 +63,9 @@ export interface SshBase {
 }
 
 /** The md unit an image plan's later steps use; the FreeBSD platform fills it in from mdconfig's output. */
-export const IMAGE_MD_UNIT = "%MD_UNIT%";
+const IMAGE_MD_UNIT = CAPTURED.mdUnit.marker;
 
-export function planCreate(state: CreateState, req: CreateRequest): StagedPlan {
+export function planCreate(state: CreateState, req: CreateRequest): Plan {
   validateJailName(req.name);
   if (req.ip4.length === 0 && req.ip6.length === 0) {
     throw new UsageError(
@@ -303,6 +302,7 @@ function imageSteps(state: CreateState, name: string, mib: number): Step[] {
       kind: "run",
       argv: ["/sbin/mdconfig", "-a", "-t", "vnode", "-f", image],
       why: `attach the image; it prints the unit used below as ${IMAGE_MD_UNIT}`,
+      capture: "mdUnit",
     },
     { kind: "run", argv: ["/sbin/newfs", "-U", `/dev/${IMAGE_MD_UNIT}`] },
     { kind: "run", argv: ["/sbin/mount", `/dev/${IMAGE_MD_UNIT}`, build] },

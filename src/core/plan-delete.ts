@@ -1,6 +1,6 @@
-import type { Step } from "./plan.js";
+import type { Plan, Step } from "./plan.js";
 import { consoleLogPath, jailConfPath } from "./paths.js";
-import { assertOwnPaths, removeRecordSteps, stagedPlan, type HostState, type StagedPlan } from "./jail.js";
+import { assertOwnPaths, removeRecordSteps, stagedPlan, type HostState } from "./jail.js";
 import type { JailSpec } from "./jail.js";
 
 /**
@@ -13,7 +13,7 @@ import type { JailSpec } from "./jail.js";
  * command can route it through the platform's mount check (a tree removed
  * through a read-write nullfs mount destroys the mount's source).
  */
-export interface DeletePlan extends StagedPlan {
+export interface DeletePlan extends Plan {
   /** Logical roots removed by the plan's recursive remove steps, in order. */
   jailTrees: string[];
 }

@@ -2,9 +2,9 @@ import type { Writable } from "node:stream";
 import { createTwoFilesPatch } from "diff";
 import { UsageError, shown } from "../core/errors.js";
 import { ETC, hostLayout, physical, type HostLayout } from "../core/paths.js";
-import type { Plan, Step } from "../core/plan.js";
+import { flatSteps, type Plan, type Step } from "../core/plan.js";
 import { parseRecord, statusFromFileName, type JailStatus } from "../core/record.js";
-import { specFromRecord, type HostState, type JailSpec, type StagedPlan } from "../core/jail.js";
+import { specFromRecord, type HostState, type JailSpec } from "../core/jail.js";
 import { planCreate } from "../core/plan-create.js";
 import { planConfig } from "../core/plan-config.js";
 import { planDelete, type DeletePlan } from "../core/plan-delete.js";
@@ -25,7 +25,7 @@ import { applyPlan } from "../platform/apply.js";
 import { assertInstalled, assertZoneKnown, loadHostState, readHostFile } from "../store/jails.js";
 import { readExposures, refuseDamaged } from "../store/exposures.js";
 import { withHostLock } from "../store/lock.js";
-import { loadJailAddresses, renderSync, runSync } from "./sync.js";
+import { renderSync } from "./sync.js";
 import { openJailRuntime } from "./jail-runtime.js";
 import { loadCreateState } from "./create.js";
 import { applyDeletePlan } from "./delete.js";
@@ -95,8 +95,8 @@ export interface ApplyReport {
 /** One jail's work, planned: what runs, in order. */
 type Work =
   | { kind: "stop"; jail: JailSpec }
-  | { kind: "create"; plan: StagedPlan }
-  | { kind: "config"; plan: StagedPlan }
+  | { kind: "create"; plan: Plan }
+  | { kind: "config"; plan: Plan }
   | { kind: "delete"; plan: DeletePlan; jail: JailSpec }
   | { kind: "start"; jail: JailSpec };
 
@@ -131,7 +131,7 @@ function recordAfter(
   name: string,
 ): { status: JailStatus; spec: JailSpec } | undefined {
   let found: { status: JailStatus; spec: JailSpec } | undefined;
-  for (const s of plan.steps) {
+  for (const s of flatSteps(plan.steps)) {
     if (s.kind !== "writeFile" || !s.path.startsWith(`${layout.local}/`)) continue;
     const file = s.path.slice(layout.local.length + 1);
     const st = statusFromFileName(file);
@@ -231,14 +231,15 @@ async function loadAndPlan(ctx: ApplyContext, spec: DesiredSpec, opts: ApplyOpti
     live: running,
   });
   const after = async (plan: Plan): Promise<void> => {
-    for (const s of plan.steps)
+    const steps = flatSteps(plan.steps);
+    for (const s of steps)
       if (
         (s.kind === "writeFile" || s.kind === "appendFile" || (s.kind === "remove" && !s.recursive)) &&
         diffable(s.path)
       )
         await readBase(s.path);
-    overlaySteps(overlay, plan.steps, base);
-    for (const s of plan.steps)
+    overlaySteps(overlay, steps, base);
+    for (const s of steps)
       if ((s.kind === "writeFile" || s.kind === "appendFile") && s.path === defaultLayout.devfsRules)
         devfsRules = overlay.get(s.path) ?? undefined;
   };
@@ -530,7 +531,7 @@ async function execute(ctx: ApplyContext, p: Planned): Promise<void> {
     try {
       for (const w of pj.work) {
         if (w.kind === "stop") await ctx.platform.stop(w.jail);
-        else if (w.kind === "create" || w.kind === "config") await rt.applyStaged(w.plan);
+        else if (w.kind === "create" || w.kind === "config") await rt.apply(w.plan);
         else if (w.kind === "delete") await applyDeletePlan(rt, w.plan, [w.jail]);
         else await startJail(ctx.platform, ctx.root, w.jail);
       }
@@ -554,37 +555,29 @@ async function execute(ctx: ApplyContext, p: Planned): Promise<void> {
   }
   // One reconcile: the exposures of every jail that finished, and the rules from the records.
   if (report.firewall.result === "unchanged" && !p.exposures.changed) return;
+  // The exposure files of the jails that finished, then the reconciler: rules from the records (src/ops/reconcile.ts).
   const unfinished = new Set(p.jails.filter((pj) => !done.has(pj.intent.name)).map((pj) => pj.intent.name));
-  const currentFiles = await readExposures(ctx.root, hostLayout());
-  const keep = (e: Exposure): boolean => !unfinished.has(e.jail);
-  const exposures = [
-    ...p.exposures.final.filter(keep),
-    ...currentFiles.exposures.filter((e) => unfinished.has(e.jail)),
-  ];
   const files: Plan = {
     title: p.exposures.files.title,
-    steps: p.exposures.files.steps.filter((s) => {
-      const name = "path" in s ? s.path.slice(s.path.lastIndexOf("/") + 1) : "";
-      return s.kind === "mkdir" || !unfinished.has(name);
-    }),
+    steps: p.exposures.files.steps.filter(
+      (s) =>
+        s.kind === "mkdir" || !("path" in s) || !unfinished.has(s.path.slice(s.path.lastIndexOf("/") + 1)),
+    ),
   };
+  const rt = openJailRuntime(
+    { root: ctx.root, platform: ctx.platformName },
+    { stderr: ctx.stderr, env: ctx.env },
+    hostLayout(),
+  );
   try {
-    const outcome = await runSync({
-      root: ctx.root,
-      layout: hostLayout(),
-      host: p.host,
-      exposures,
-      jails: await loadJailAddresses(ctx.root, hostLayout()),
-      statePlan: files,
-      env: ctx.env,
-      noLoad: false,
-    });
-    report.firewall.result = "done";
-    report.firewall.active = outcome.active;
+    const outcome = await rt.applyReconciled(files);
+    report.firewall.result = outcome.synced || files.steps.length > 0 ? "done" : "unchanged";
+    report.firewall.active = outcome.synced ? outcome.active : null;
     report.warnings.push(...outcome.warnings.filter((w) => !report.warnings.includes(w)));
-    say(
-      `firewall: ${p.host.firewall} rules ${outcome.active ? "loaded and verified" : "written (not loaded here)"}`,
-    );
+    if (outcome.synced)
+      say(
+        `firewall: ${p.host.firewall} rules ${outcome.active ? "loaded and verified" : "written (not loaded here)"}`,
+      );
   } catch (e) {
     report.firewall.result = "failed";
     if (report.error === undefined) fail(e);

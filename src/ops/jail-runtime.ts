@@ -1,13 +1,13 @@
 import type { HostLayout } from "../core/paths.js";
 import { physical } from "../core/paths.js";
 import type { Plan } from "../core/plan.js";
-import type { StagedPlan } from "../core/jail.js";
 import { platformFor, type PlatformChoice } from "../platform/index.js";
 import { applyStep } from "../platform/apply.js";
-import { assertNothingMounted, commitSteps, explainDiskErrors } from "../platform/commit.js";
+import { assertNothingMounted } from "../platform/commit.js";
 import type { Platform } from "../platform/types.js";
 import { withHostLock } from "../store/lock.js";
 import type { OpsIo } from "./io.js";
+import { applyReconciled, reconcile, type ReconcileOutcome } from "./reconcile.js";
 
 /**
  * What the jail use cases (install, create, list, delete, config, restore)
@@ -22,9 +22,15 @@ export interface JailRuntime {
   layout: HostLayout;
   /** Running jails, from one platform query. */
   live(): Promise<Map<string, { jid: number }>>;
+  /** Apply a plan through the platform (the one applier, src/platform/apply.ts). */
   apply(plan: Plan): Promise<void>;
-  /** Apply a staged plan: prepare through the platform, the commit as one unit, then finish. */
-  applyStaged(plan: StagedPlan): Promise<void>;
+  /**
+   * Apply a change to the records and keep qjail's firewall rules true to
+   * them in the same operation (src/ops/reconcile.ts); the caller holds the lock.
+   */
+  applyReconciled(plan: Plan): Promise<ReconcileOutcome>;
+  /** Recompute and load the rules from the records as they are; the caller holds the lock. */
+  reconcile(): Promise<ReconcileOutcome>;
   /** Remove a jail's tree, refusing when anything is mounted below it (also checks `mountPoints`, from its fstab). */
   removeJailTree(rootPath: string, mountPoints: readonly string[]): Promise<void>;
   /** Hold the host lock around a mutation. */
@@ -34,20 +40,16 @@ export interface JailRuntime {
 export function openJailRuntime(choice: PlatformChoice, io: Partial<OpsIo>, layout: HostLayout): JailRuntime {
   const { root } = choice;
   const platform = platformFor(choice, io);
+  const target = { root, platform: platform.name, apply: (plan: Plan) => platform.apply(plan) };
+  const ioFull: OpsIo = { stderr: io.stderr ?? process.stderr, env: io.env ?? {} };
   return {
     platform,
     root,
     layout,
     live: () => platform.liveJails(),
-    apply: (plan) => explainDiskErrors(() => platform.apply(plan)),
-    async applyStaged(plan) {
-      await explainDiskErrors(async () => {
-        await platform.apply({ title: plan.title, steps: plan.stages.prepare });
-        await commitSteps(root, plan.stages.commit);
-        if (plan.stages.finish.length > 0)
-          await platform.apply({ title: plan.title, steps: plan.stages.finish });
-      });
-    },
+    apply: (plan) => platform.apply(plan),
+    applyReconciled: (plan) => applyReconciled(target, plan, ioFull),
+    reconcile: () => reconcile(target, ioFull),
     async removeJailTree(rootPath, mountPoints) {
       await assertNothingMounted(root, rootPath, mountPoints);
       if (platform.removeJailTree) await platform.removeJailTree(rootPath);

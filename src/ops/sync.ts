@@ -1,6 +1,6 @@
 import { UsageError } from "../core/errors.js";
 import type { HostLayout } from "../core/paths.js";
-import type { Plan } from "../core/plan.js";
+import type { Plan, Step } from "../core/plan.js";
 import type { FirewallKind, HostConfig } from "../core/hostconfig.js";
 import {
   jailAddressesOf,
@@ -16,6 +16,7 @@ import {
   readFirewallState,
   type FirewallState,
 } from "../store/exposures.js";
+import type { FileOverlay } from "../core/plan.js";
 import { exposureKey } from "../core/exposure.js";
 import { applyPlan, hostWriteError } from "../platform/apply.js";
 import {
@@ -62,9 +63,13 @@ export function shouldRunCommands(
   return kind === "nft" ? process.platform === "linux" : process.platform === "freebsd";
 }
 
-export async function loadJailAddresses(root: string, layout: HostLayout): Promise<JailAddresses[]> {
+export async function loadJailAddresses(
+  root: string,
+  layout: HostLayout,
+  overlay?: FileOverlay,
+): Promise<JailAddresses[]> {
   // qjail.global holds every zone's jails: a public port is unique host-wide.
-  const jails = await readGlobalJails(root, layout);
+  const jails = await readGlobalJails(root, layout, overlay);
   return jails.map((j) => jailAddressesOf(j.name, j.record));
 }
 
@@ -87,10 +92,16 @@ export interface SyncRequest {
   /** The complete set of exposures after the change. */
   exposures: readonly Exposure[];
   jails: readonly JailAddresses[];
-  /** Plan that writes qjail's own exposure files; applied only after a verified load. */
+  /**
+   * The change to qjail's records these rules belong to (exposure files, a
+   * jail's records); applied only after a verified load, with the state
+   * record in its commit. When it fails, the previous rules are put back.
+   */
   statePlan: Plan | undefined;
   env: Readonly<Record<string, string | undefined>>;
   noLoad: boolean;
+  /** How the state plan is applied (a platform's apply); host file steps only when not given. */
+  apply?: (plan: Plan) => Promise<void>;
 }
 
 export interface SyncOutcome {
@@ -143,35 +154,51 @@ export async function runSync(req: SyncRequest): Promise<SyncOutcome> {
     }
     throw hostWriteError(e, `writing the ${req.host.firewall} rules`);
   }
+  const stateRecord: Step | undefined = result.active
+    ? {
+        kind: "writeFile",
+        path: firewallStatePath(req.layout),
+        content: formatFirewallState({
+          firewall: req.host.firewall,
+          active: req.exposures.map(exposureKey),
+          extAddress: result.extAddress ?? previous?.extAddress ?? null,
+          rules: rendered.rules,
+        }),
+        mode: 0o644,
+      }
+    : undefined;
+  const plan = withStateRecord(req.statePlan, stateRecord);
   try {
-    if (req.statePlan) await applyPlan(req.statePlan, { root: req.root, runCommands: false });
-    if (result.active) {
-      const state: FirewallState = {
-        firewall: req.host.firewall,
-        active: req.exposures.map(exposureKey),
-        extAddress: result.extAddress ?? previous?.extAddress ?? null,
-        rules: rendered.rules,
-      };
-      await applyPlan(
-        {
-          title: "record the firewall state",
-          steps: [
-            {
-              kind: "writeFile",
-              path: firewallStatePath(req.layout),
-              content: formatFirewallState(state),
-              mode: 0o644,
-            },
-          ],
-        },
-        { root: req.root, runCommands: false },
-      );
-    }
+    if (plan.steps.length > 0)
+      await (req.apply ?? ((p: Plan) => applyPlan(p, { root: req.root, runCommands: false })))(plan);
   } catch (e) {
     await result.restore();
     throw e;
   }
   return { rendered, active: result.active, warnings };
+}
+
+/**
+ * The records change with the firewall state record inside its commit, so
+ * the records and the record of what is live change together: into the
+ * plan's commit step, or, for a plan of host file steps only (the exposure
+ * files), one commit of all of them.
+ */
+export function withStateRecord(plan: Plan | undefined, record: Step | undefined): Plan {
+  const base: Plan = plan ?? { title: "record the firewall state", steps: [] };
+  if (record === undefined) return base;
+  const at = base.steps.findIndex((s) => s.kind === "commit");
+  if (at >= 0) {
+    const steps = [...base.steps];
+    const c = steps[at] as Extract<Step, { kind: "commit" }>;
+    steps[at] = { kind: "commit", steps: [...c.steps, record] };
+    return { ...base, steps };
+  }
+  const hostFiles = base.steps.every(
+    (s) => ["writeFile", "remove", "rename", "mkdir"].includes(s.kind) && !("inJail" in s && s.inJail),
+  );
+  if (hostFiles) return { ...base, steps: [{ kind: "commit", steps: [...base.steps, record] }] };
+  return { ...base, steps: [...base.steps, { kind: "commit", steps: [record] }] };
 }
 
 /** Per firewall: can a forwarded port be reached from the host and from other jails, and why not. */

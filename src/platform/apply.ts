@@ -1,6 +1,6 @@
 import { promises as fsp } from "node:fs";
 import { posix } from "node:path";
-import { formatStep, type Plan, type Step } from "../core/plan.js";
+import { CAPTURED, formatStep, type CapturedValue, type Plan, type Step } from "../core/plan.js";
 import { UsageError, shown } from "../core/errors.js";
 import { physical } from "../core/paths.js";
 import { writeFileAtomic } from "../store/atomic.js";
@@ -12,7 +12,10 @@ import {
   safeWriteFile,
   assertPlainPath,
 } from "./safe-fs.js";
-import { runChecked, runProgram } from "./run.js";
+import { runChecked, runProgram, type RunResult } from "./run.js";
+import { extractArchive, extractJailTree, unpackJailTree } from "../store/archive.js";
+
+export type Runner = (argv: readonly string[], opts?: { input?: string }) => Promise<RunResult>;
 
 export interface ApplyOptions {
   /** Physical root ("/" on a real host, a temp dir under --root). */
@@ -21,22 +24,195 @@ export interface ApplyOptions {
   runCommands: boolean;
   /** Called before each step, for progress output. */
   onStep?: (step: Step, index: number, total: number) => void;
+  /** Where a `run` step that is not executed is shown (under --root). */
+  echo?: (step: Step) => void;
+  /** The checks `run` steps name in `check`: stdout → a problem, or undefined when it holds. */
+  checks?: Readonly<Record<string, (stdout: string) => string | undefined>>;
+  /** Program runner (tests inject one). */
+  runner?: Runner;
+  /**
+   * A platform's own handling of a step (FreeBSD copies trees keeping owners):
+   * resolves true when it did the step, false to leave it to the generic code.
+   */
+  platformStep?: (step: Step) => Promise<boolean>;
+  /** How a `download` step fetches (install passes one with progress); without it a download is refused. */
+  download?: (url: string, physicalTarget: string) => Promise<void>;
+}
+
+/** A `run` step failed (non-zero exit, a failed check, or a captured value that is not what it should be). */
+export class StepFailedError extends Error {
+  constructor(
+    message: string,
+    readonly step: Step,
+    readonly index: number,
+    readonly result: RunResult | undefined,
+  ) {
+    super(message);
+    this.name = "StepFailedError";
+  }
 }
 
 /**
- * Apply a plan's steps in order. File steps inside a jail tree (`inJail`) go
- * through safe-fs (no link following); host-side files are written atomically.
- * A failing step stops the plan and the error propagates; planners order steps
- * so that the records that make a jail visible are written last.
+ * The one applier: every plan, on every platform, goes through here.
+ *
+ * Steps run in order with a numbered crash-point boundary before each and
+ * after the last ({@link crashPoint}); a `commit` step is one unit with no
+ * boundary inside. File steps inside a jail tree (`inJail`) go through
+ * safe-fs (no link following); host-side files are written atomically.
+ * A `run` step's `capture` keeps what it printed for later steps (their
+ * markers are filled in); steps that need a value no step has captured yet
+ * are skipped when programs do not run (under --root), since nothing could
+ * have printed it. When a step fails, the `undo` steps of the `run` steps
+ * already done run in reverse order, then the error propagates.
  */
 export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<void> {
   const total = plan.steps.length;
-  for (const [i, step] of plan.steps.entries()) {
+  const values = new Map<CapturedValue, string>();
+  const done: Step[] = [];
+  for (const [i, planned] of plan.steps.entries()) {
     stepBoundary();
-    opts.onStep?.(step, i, total);
-    await applyStep(step, opts);
+    opts.onStep?.(planned, i, total);
+    const step = fillCaptured(planned, values);
+    if (needsCapture(step)) {
+      if (!opts.runCommands) {
+        opts.echo?.(step);
+        continue;
+      }
+      throw new Error(`internal: ${formatStep(step).split("\n")[0]} needs a value no earlier step printed`);
+    }
+    try {
+      await applyOne(step, i, opts, values);
+    } catch (e) {
+      if (opts.runCommands) await undo(done, opts);
+      throw e;
+    }
+    done.push(step);
   }
   stepBoundary();
+}
+
+/** Take back what the `run` steps done so far did, latest first; a failing undo does not stop the others. */
+async function undo(done: readonly Step[], opts: ApplyOptions): Promise<void> {
+  for (const step of [...done].reverse()) {
+    if (step.kind !== "run" || !step.undo) continue;
+    for (const u of step.undo) await applyStep(u, opts).catch(() => undefined);
+  }
+}
+
+function fillCaptured(step: Step, values: ReadonlyMap<CapturedValue, string>): Step {
+  if (values.size === 0) return step;
+  let text = JSON.stringify(step);
+  for (const [name, value] of values) text = text.split(CAPTURED[name].marker).join(value);
+  return JSON.parse(text) as Step;
+}
+
+function needsCapture(step: Step): boolean {
+  // what the step does, not its explanation (`why` may name the marker it sets)
+  const text = JSON.stringify({ ...step, why: undefined, undo: undefined });
+  return Object.values(CAPTURED).some((c) => text.includes(c.marker));
+}
+
+async function applyOne(
+  step: Step,
+  index: number,
+  opts: ApplyOptions,
+  values: Map<CapturedValue, string>,
+): Promise<void> {
+  if (step.kind === "commit") {
+    try {
+      await commitSteps(opts.root, step.steps);
+    } catch (e) {
+      throw hostWriteError(
+        e,
+        `writing ${step.steps.length} record file${step.steps.length === 1 ? "" : "s"} as one unit`,
+      );
+    }
+    return;
+  }
+  if (step.kind !== "run") {
+    await applyStep(step, opts);
+    return;
+  }
+  if (!opts.runCommands) {
+    opts.echo?.(step);
+    return;
+  }
+  const runner = opts.runner ?? ((argv, o) => runProgram(argv, o));
+  const r = await runner(step.argv, step.stdin === undefined ? {} : { input: step.stdin });
+  const fail = (why: string): never => {
+    throw new StepFailedError(why, step, index, r);
+  };
+  if (r.code !== 0 && !step.mayFail)
+    fail(`${step.argv.join(" ")} exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
+  if (step.capture !== undefined) {
+    const want = CAPTURED[step.capture];
+    const printed = r.stdout.trim();
+    if (!want.pattern.test(printed)) fail(`${step.argv[0]} printed ${shown(printed)}, not ${want.what}`);
+    values.set(step.capture, printed);
+  }
+  if (step.check !== undefined) {
+    const check = opts.checks?.[step.check];
+    if (check === undefined) throw new Error(`internal: no check named ${step.check}`);
+    const problem = check(r.stdout);
+    if (problem !== undefined) fail(problem);
+  }
+}
+
+/**
+ * Apply the steps of a commit as one unit: every new file is written to a
+ * temporary name beside its target first (this is where a full disk fails,
+ * and then the temporaries go and nothing has changed); only then are they
+ * renamed into place and the removals and renames done, back to back. There
+ * is no crash point inside, so a kill sees all or none of it.
+ */
+export async function commitSteps(root: string, steps: readonly Step[]): Promise<void> {
+  await removeStaleTemporaries(root, steps);
+  const staged = new Map<Step, string>();
+  try {
+    for (const step of steps) {
+      if (!isHostFileStep(step))
+        throw new Error(`internal: commit step ${step.kind} must be a host file step`);
+      if (step.kind !== "writeFile") continue;
+      const target = physical(root, step.path);
+      await fsp.mkdir(posix.dirname(target), { recursive: true });
+      // A dot name: record readers skip it, so a temporary left by a power cut is never taken for a jail.
+      const tmp = posix.join(posix.dirname(target), `.${posix.basename(target)}.qjail-new-${process.pid}`);
+      const fh = await fsp.open(tmp, "w", step.mode ?? 0o644);
+      staged.set(step, tmp);
+      try {
+        await fh.writeFile(step.content);
+        await fh.chmod(step.mode ?? 0o644);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    }
+  } catch (e) {
+    await Promise.all([...staged.values()].map((t) => fsp.rm(t, { force: true })));
+    throw e;
+  }
+  for (const step of steps) {
+    const tmp = staged.get(step);
+    if (step.kind === "writeFile" && tmp !== undefined) await fsp.rename(tmp, physical(root, step.path));
+    else await applyStep(step, { root, runCommands: false });
+  }
+}
+
+function isHostFileStep(step: Step): boolean {
+  if ("inJail" in step && step.inJail) return false;
+  return ["writeFile", "mkdir", "remove", "rename", "symlink", "appendFile"].includes(step.kind);
+}
+
+/** Temporaries of a commit that was cut off (power loss) beside the files this commit writes. */
+async function removeStaleTemporaries(root: string, steps: readonly Step[]): Promise<void> {
+  for (const step of steps) {
+    if (step.kind !== "writeFile") continue;
+    const target = physical(root, step.path);
+    const prefix = `.${posix.basename(target)}.qjail-new-`;
+    const names = await fsp.readdir(posix.dirname(target)).catch(() => [] as string[]);
+    for (const n of names)
+      if (n.startsWith(prefix)) await fsp.rm(posix.join(posix.dirname(target), n), { force: true });
+  }
 }
 
 /**
@@ -131,6 +307,7 @@ export async function applyStep(step: Step, opts: ApplyOptions): Promise<void> {
 }
 
 async function applyStepUnexplained(step: Step, opts: ApplyOptions): Promise<void> {
+  if (opts.platformStep && (await opts.platformStep(step))) return;
   const P = (p: string): string => physical(opts.root, p);
   const jail = "inJail" in step && step.inJail ? P(step.inJail) : undefined;
   switch (step.kind) {
@@ -181,8 +358,25 @@ async function applyStepUnexplained(step: Step, opts: ApplyOptions): Promise<voi
       return;
     case "run":
       if (!opts.runCommands) return;
-      if (step.mayFail) await runProgram(step.argv);
-      else await runChecked(step.argv);
+      if (step.mayFail) await runProgram(step.argv, step.stdin === undefined ? {} : { input: step.stdin });
+      else await runChecked(step.argv, step.stdin === undefined ? {} : { input: step.stdin });
+      return;
+    case "extract":
+      await fsp.mkdir(P(step.to), { recursive: true });
+      if (step.format === "host-trees") await extractArchive(opts.root, P(step.archive));
+      else if (step.format === "jail-tree") {
+        if (step.from !== undefined)
+          await unpackJailTree(P(step.archive), { rootPath: step.from }, P(step.to));
+        else await extractJailTree(P(step.archive), P(step.to));
+      } else await runChecked(["tar", "-xf", P(step.archive), "-C", P(step.to)]);
+      return;
+    case "download":
+      if (!opts.download) throw new Error(`internal: no downloader for ${step.url}`);
+      await fsp.mkdir(posix.dirname(P(step.to)), { recursive: true });
+      await opts.download(step.url, P(step.to));
+      return;
+    case "commit":
+      await commitSteps(opts.root, step.steps);
       return;
   }
 }

@@ -1,4 +1,6 @@
-import { promises as fsp } from "node:fs";
+import { promises as fsp, readFileSync } from "node:fs";
+import type { FileOverlay } from "../core/plan.js";
+import { overlaid } from "./jails.js";
 import { physical, type HostLayout } from "../core/paths.js";
 import { parseExposureFile, type Exposure } from "../core/exposure.js";
 import {
@@ -37,6 +39,7 @@ async function readText(path: string): Promise<string | undefined> {
 export async function readExposures(
   root: string,
   layout: HostLayout,
+  overlay?: FileOverlay,
 ): Promise<{ exposures: Exposure[]; problems: ExposureStoreProblem[] }> {
   let names: string[] = [];
   try {
@@ -47,9 +50,9 @@ export async function readExposures(
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
   }
-  const texts = await Promise.all(
-    names.map((n) => fsp.readFile(physical(root, `${layout.exposures}/${n}`), "utf8")),
-  );
+  let read = (n: string): string => readFileSync(physical(root, `${layout.exposures}/${n}`), "utf8");
+  if (overlay !== undefined) ({ names, read } = overlaid(root, layout.exposures, names, read, overlay));
+  const texts = names.map(read);
   const exposures: Exposure[] = [];
   const problems: ExposureStoreProblem[] = [];
   names.forEach((name, i) => {

@@ -1,4 +1,5 @@
 import { promises as fsp, readFileSync } from "node:fs";
+import type { FileOverlay } from "../core/plan.js";
 import { UsageError, shown } from "../core/errors.js";
 import { ETC, hostLayout, physical, type HostLayout } from "../core/paths.js";
 import { parseRecord, statusFromFileName, type JailRecord, type JailStatus } from "../core/record.js";
@@ -67,11 +68,18 @@ interface RawRecord {
   record: JailRecord;
 }
 
-async function readRecordDir(root: string, dir: string, problems: RecordFileProblem[]): Promise<RawRecord[]> {
-  const names = await listDir(physical(root, dir), dir, problems);
+async function readRecordDir(
+  root: string,
+  dir: string,
+  problems: RecordFileProblem[],
+  overlay?: FileOverlay,
+): Promise<RawRecord[]> {
+  let names = await listDir(physical(root, dir), dir, problems);
   // Records are a few hundred bytes: synchronous reads beat 1,000 thread-pool round trips.
   const base = physical(root, dir);
-  const texts = names.map((n) => readFileSync(`${base}/${n}`, "utf8"));
+  let read = (n: string): string => readFileSync(`${base}/${n}`, "utf8");
+  if (overlay !== undefined) ({ names, read } = overlaid(root, dir, names, read, overlay));
+  const texts = names.map(read);
   const out: RawRecord[] = [];
   names.forEach((fileName, i) => {
     const { name, status } = statusFromFileName(fileName);
@@ -122,9 +130,13 @@ export interface GlobalJail {
   record: JailRecord;
 }
 
-export async function readGlobalJails(root: string, layout: HostLayout): Promise<GlobalJail[]> {
+export async function readGlobalJails(
+  root: string,
+  layout: HostLayout,
+  overlay?: FileOverlay,
+): Promise<GlobalJail[]> {
   const problems: RecordFileProblem[] = [];
-  return (await readRecordDir(root, layout.global, problems)).map(({ name, status, record }) => ({
+  return (await readRecordDir(root, layout.global, problems, overlay)).map(({ name, status, record }) => ({
     name,
     status,
     record,
@@ -257,6 +269,43 @@ export async function loadHostState(
     live(),
   ]);
   return { layout, jails, global, live: running, problems };
+}
+
+/**
+ * A directory's file names and reader as a plan will leave them: the
+ * overlay's writes added, its removals taken away, renamed files read from
+ * where they come from (see core/plan.ts fileOverlay).
+ */
+export function overlaid(
+  root: string,
+  dir: string,
+  names: readonly string[],
+  read: (name: string) => string,
+  overlay: FileOverlay,
+): { names: string[]; read: (name: string) => string } {
+  const inDir = (p: string): string | undefined => {
+    if (!p.startsWith(`${dir}/`)) return undefined;
+    const rest = p.slice(dir.length + 1);
+    return rest === "" || rest.includes("/") || rest.startsWith(".") ? undefined : rest;
+  };
+  const set = new Set(names);
+  for (const [path, entry] of overlay) {
+    const n = inDir(path);
+    if (n === undefined) continue;
+    if (entry === null) set.delete(n);
+    else set.add(n);
+  }
+  const readAt = (path: string): string => {
+    const entry = overlay.get(path);
+    if (entry === undefined) return readFileSync(physical(root, path), "utf8");
+    if (entry === null) throw new Error(`internal: ${path} is removed by the plan`);
+    // a rename's source is read as it is on disk (the overlay marks it removed)
+    return "text" in entry ? entry.text : readFileSync(physical(root, entry.from), "utf8");
+  };
+  return {
+    names: [...set].sort(byteOrder),
+    read: (n) => (overlay.has(`${dir}/${n}`) ? readAt(`${dir}/${n}`) : read(n)),
+  };
 }
 
 /** Names of the files in a host directory (logical path), sorted; empty when it does not exist. */

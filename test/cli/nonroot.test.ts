@@ -54,10 +54,22 @@ const MUTATING: string[][] = [
   ["boot", "install"],
   ["boot", "start"],
   ["boot", "stop"],
+  ["apply", "/nonexistent/spec.yml"],
 ];
 
 /** Commands that never change the host, and so run as any user. */
-const READ_ONLY = ["help", "list", "status", "ports", "fw show", "fw lint", "fw trace", "demo"];
+const READ_ONLY = [
+  "help",
+  "list",
+  "status",
+  "ports",
+  "fw show",
+  "fw lint",
+  "fw trace",
+  "fw ipftest",
+  "demo",
+  "export",
+];
 
 test("every command either declares that it changes the host or is known to be read-only", () => {
   const undeclared = COMMANDS.filter((c) => c.mutates === undefined).map((c) => c.path.join(" "));

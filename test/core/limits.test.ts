@@ -13,7 +13,7 @@ import { formatPlan } from "../../src/core/plan.js";
 import { emptyRecord, formatRecord, parseRecord } from "../../src/core/record.js";
 import { hostLayout } from "../../src/core/paths.js";
 import { specFromRecord } from "../../src/core/jail.js";
-import { planFreebsdStart, planFreebsdStop } from "../../src/platform/freebsd/plans.js";
+import { planFreebsdStart, planFreebsdStop } from "../../src/core/freebsd/lifecycle.js";
 
 /** Resource limits named after rctl(8) resources: values, the record, cgroup files, FreeBSD rules. */
 

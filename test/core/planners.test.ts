@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { Step } from "../../src/core/plan.js";
+import { flatSteps, planStages, type Step } from "../../src/core/plan.js";
 import { hostLayout } from "../../src/core/paths.js";
 import { newJailRecord, specFromRecord, type HostState } from "../../src/core/jail.js";
 import { planCreate, type CreateState } from "../../src/core/plan-create.js";
@@ -72,7 +72,7 @@ test("create: tree first, control files next, records last", () => {
     duplicates: 0,
     force: false,
   });
-  assert.deepEqual(plan.stages.prepare.map(where), [
+  assert.deepEqual(planStages(plan).before.map(where), [
     "mkdir /var/db/qjail/creating/www",
     "copyTree /usr/jails/www",
     "copyTree /usr/jails/www",
@@ -80,7 +80,7 @@ test("create: tree first, control files next, records last", () => {
     "writeFile /usr/jails/www/etc/rc.conf",
     "writeFile /usr/jails/www/etc/ssh/sshd_config",
   ]);
-  assert.deepEqual(plan.stages.commit.map(where), [
+  assert.deepEqual(planStages(plan).commit.map(where), [
     "writeFile /usr/local/etc/qjail.fstab/www",
     "writeFile /usr/local/etc/qjail.config/www",
     "writeFile /usr/local/etc/qjail.local/www",
@@ -88,7 +88,7 @@ test("create: tree first, control files next, records last", () => {
     "remove /var/db/qjail/creating/www",
   ]);
   const text = (p: string): string => {
-    const s = plan.steps.find((x) => x.kind === "writeFile" && x.path === p);
+    const s = flatSteps(plan.steps).find((x) => x.kind === "writeFile" && x.path === p);
     return s?.kind === "writeFile" ? s.content : "";
   };
   assert.equal(text("/usr/jails/www/etc/rc.conf"), 'a="1"\nsshd_enable=YES\n');
@@ -163,7 +163,7 @@ test("create -d: numbered copies with consecutive addresses, existing ones bypas
     "Bypassed existing jail web-002",
     "Successfully created  web-003",
   ]);
-  const rec3 = plan.steps.find(
+  const rec3 = flatSteps(plan.steps).find(
     (s) => s.kind === "writeFile" && s.path === "/usr/local/etc/qjail.local/web-003",
   );
   assert.ok(rec3?.kind === "writeFile");
@@ -188,7 +188,7 @@ test("create -d: numbered copies with consecutive addresses, existing ones bypas
 test("delete: records first, tree last; running jails bypassed", () => {
   const st = fakeState({ www: {}, db: { ip4: "10.0.0.6" } }, { db: 4 });
   const plan = planDelete(st, st.jails, { all: false });
-  assert.deepEqual(plan.steps.map(where), [
+  assert.deepEqual(flatSteps(plan.steps).map(where), [
     "remove /usr/local/etc/qjail.local/www",
     "remove /usr/local/etc/qjail.global/www",
     "remove /usr/local/etc/qjail.fstab/www",
@@ -208,7 +208,7 @@ test("config -b 50 adds qjail's bpf ruleset once; other unknown rulesets are ref
     base.jails,
     { change: { kind: "ruleset", value: 50 }, force: false, freebsd: true },
   );
-  const append = plan.steps.find((s) => s.kind === "appendFile");
+  const append = flatSteps(plan.steps).find((s) => s.kind === "appendFile");
   assert.ok(append?.kind === "appendFile");
   assert.equal(append.path, "/etc/devfs.rules");
   assert.equal(append.content, `\n${BPF_RULESET_TEXT}`);
@@ -217,9 +217,13 @@ test("config -b 50 adds qjail's bpf ruleset once; other unknown rulesets are ref
     ["[devfsrules_qjail_bpf=50]", "add include $devfsrules_jail", "add path 'bpf*' unhide", ""].join("\n"),
   );
   assert.ok(
-    plan.steps.some((s) => s.kind === "run" && s.argv.join(" ") === "/usr/sbin/service devfs restart"),
+    flatSteps(plan.steps).some(
+      (s) => s.kind === "run" && s.argv.join(" ") === "/usr/sbin/service devfs restart",
+    ),
   );
-  const conf = plan.steps.find((s) => s.kind === "writeFile" && s.path === "/usr/local/etc/qjail.config/www");
+  const conf = flatSteps(plan.steps).find(
+    (s) => s.kind === "writeFile" && s.path === "/usr/local/etc/qjail.config/www",
+  );
   assert.ok(conf?.kind === "writeFile");
   assert.match(conf.content, /^devfs_ruleset {7}= {2}"50";$/m);
 
@@ -228,13 +232,15 @@ test("config -b 50 adds qjail's bpf ruleset once; other unknown rulesets are ref
     force: false,
     freebsd: true,
   });
-  assert.equal(again.steps.filter((s) => s.kind === "appendFile" || s.kind === "run").length, 0);
+  assert.equal(flatSteps(again.steps).filter((s) => s.kind === "appendFile" || s.kind === "run").length, 0);
   assert.equal(
-    planConfig(configState(base, { devfsRules: "[mine=10]\n" }), base.jails, {
-      change: { kind: "ruleset", value: 10 },
-      force: false,
-      freebsd: true,
-    }).steps.length,
+    flatSteps(
+      planConfig(configState(base, { devfsRules: "[mine=10]\n" }), base.jails, {
+        change: { kind: "ruleset", value: 10 },
+        force: false,
+        freebsd: true,
+      }).steps,
+    ).length,
     3,
   );
   assert.match(
@@ -287,7 +293,7 @@ test("config: status rules, running jails, vnet numbering", () => {
     force: false,
     freebsd: true,
   });
-  assert.deepEqual(norunOff.steps.map(where).slice(-4), [
+  assert.deepEqual(flatSteps(norunOff.steps).map(where).slice(-4), [
     "writeFile /usr/local/etc/qjail.local/a",
     "writeFile /usr/local/etc/qjail.global/a",
     "remove /usr/local/etc/qjail.local/a.norun",
@@ -319,13 +325,15 @@ test("config: status rules, running jails, vnet numbering", () => {
     force: false,
     freebsd: true,
   });
-  const rec = vnet.steps.find((s) => s.kind === "writeFile" && s.path === "/usr/local/etc/qjail.local/c");
+  const rec = flatSteps(vnet.steps).find(
+    (s) => s.kind === "writeFile" && s.path === "/usr/local/etc/qjail.local/c",
+  );
   assert.ok(rec?.kind === "writeFile");
   assert.match(rec.content, /^vnet="be\|pf\|5"$/m);
   assert.match(rec.content, /^rsockets=""$/m);
   assert.match(rec.content, /^ruleset="70"$/m);
   assert.ok(
-    vnet.steps.some(
+    flatSteps(vnet.steps).some(
       (s) =>
         s.kind === "writeFile" && s.path === "/usr/local/etc/qjail.vnetctl" && s.content === 'count="5"\n',
     ),
@@ -340,7 +348,7 @@ test("config -n: tree, control files, records, then the old names go", () => {
     force: false,
     freebsd: true,
   });
-  assert.deepEqual(plan.steps.map(where), [
+  assert.deepEqual(flatSteps(plan.steps).map(where), [
     "rename /usr/jails/web",
     "writeFile /usr/local/etc/qjail.fstab/web",
     "writeFile /usr/local/etc/qjail.config/web",
@@ -353,7 +361,7 @@ test("config -n: tree, control files, records, then the old names go", () => {
     "remove /usr/local/etc/qjail.config/www",
     "rename /var/log/qjail.web.console.log",
   ]);
-  const fstab = plan.steps[1];
+  const fstab = flatSteps(plan.steps)[1];
   assert.ok(fstab?.kind === "writeFile");
   assert.equal(fstab.content, "/usr/jails/sharedfs /usr/jails/web/sharedfs nullfs ro 0 0\n");
   assert.match(
@@ -380,7 +388,7 @@ test("install: the old base goes, customised stock flavors are kept, vnetctl sur
     { layout, exists: (p) => present.has(p), runningJails: [] },
     { freebsdTools: false },
   );
-  assert.deepEqual(prep.steps.map(where), [
+  assert.deepEqual(flatSteps(prep.steps).map(where), [
     "remove /usr/jails/sharedfs",
     "remove /usr/jails/template",
     "rename /usr/jails/flavors/users.saved.default",
@@ -400,7 +408,7 @@ test("install: the old base goes, customised stock flavors are kept, vnetctl sur
     },
     { freebsdTools: false },
   );
-  const links = finish.steps
+  const links = flatSteps(finish.steps)
     .filter((s) => s.kind === "symlink")
     .map((s) => (s.kind === "symlink" ? `${s.path} -> ${s.target}` : ""));
   assert.deepEqual(links, [
@@ -409,5 +417,5 @@ test("install: the old base goes, customised stock flavors are kept, vnetctl sur
     "/usr/jails/template/bin -> /sharedfs/bin",
     "/usr/jails/template/home -> usr/home",
   ]);
-  assert.ok(!finish.steps.some((s) => "path" in s && s.path === "/usr/local/etc/qjail.vnetctl"));
+  assert.ok(!flatSteps(finish.steps).some((s) => "path" in s && s.path === "/usr/local/etc/qjail.vnetctl"));
 });

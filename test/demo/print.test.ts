@@ -51,12 +51,12 @@ test("demo --print: the IPFilter rules it shows are the generated ones, and they
   };
   const nat = block("/etc/ipnat.rules:");
   const filter = block("/etc/ipf.rules");
-  assert.match(nat, /^rdr em0 0\/0 port 6188 -> 10\.0\.0\.3 port 80 tcp$/m);
-  assert.match(nat, /^rdr em0 0\/0 port 6122 -> 10\.0\.0\.2 port 22 tcp$/m);
+  assert.match(nat, /^rdr em0 0\/0 port 6188 -> 10\.0\.0\.3\/32 port 80 tcp$/m);
+  assert.match(nat, /^rdr em0 0\/0 port 6122 -> 10\.0\.0\.2\/32 port 22 tcp$/m);
   assert.match(nat, /^map em0 10\.0\.0\.0\/24 -> 0\/32 portmap tcp\/udp auto$/m);
   assert.match(
     filter,
-    /^pass in quick on em0 proto tcp from any to 10\.0\.0\.3\/32 port = 80 flags S keep state$/m,
+    /^pass in quick on em0 inet proto tcp from any to 10\.0\.0\.3\/32 port = 80 flags S\/FSRPAU keep state$/m,
   );
   assert.deepEqual(parseIpnat(nat).diagnostics, []);
   assert.deepEqual(parseIpf(filter).diagnostics, []);
@@ -71,8 +71,8 @@ test("demo --print --json: one JSON document with the steps and the generated ru
   };
   assert.equal(doc.steps.length, 17);
   assert.deepEqual(doc.steps.find((s) => s.id === "step3")?.freebsd, ["qjail create -4 10.0.0.2 -c ssh"]);
-  assert.match(doc.rules["ipnat.rules"] ?? "", /rdr em0 0\/0 port 6122 -> 10\.0\.0\.2 port 22 tcp/);
-  assert.match(doc.rules["ipf.rules"] ?? "", /to 10\.0\.0\.2\/32 port = 22 flags S keep state/);
+  assert.match(doc.rules["ipnat.rules"] ?? "", /rdr em0 0\/0 port 6122 -> 10\.0\.0\.2\/32 port 22 tcp/);
+  assert.match(doc.rules["ipf.rules"] ?? "", /to 10\.0\.0\.2\/32 port = 22 flags S\/FSRPAU keep state/);
 });
 
 test("demo refuses --root and extra arguments, with what to run instead", async () => {

@@ -60,10 +60,10 @@ test("expose writes the exposure file and qjail's sections; the admin's lines st
   assert.ok(ipf.startsWith(ADMIN_IPF), "the admin's rules come first, unchanged");
   assert.match(
     ipf,
-    /pass in quick on rl0 proto tcp from any to 10\.0\.0\.3\/32 port = 80 flags S keep state/,
+    /pass in quick on rl0 inet proto tcp from any to 10\.0\.0\.3\/32 port = 80 flags S\/FSRPAU keep state/,
   );
   const ipnat = readFileSync(join(root, "etc/ipnat.rules"), "utf8");
-  assert.match(ipnat, /rdr rl0 0\/0 port 6188 -> 10\.0\.0\.3 port 80 tcp/);
+  assert.match(ipnat, /rdr rl0 0\/0 port 6188 -> 10\.0\.0\.3\/32 port 80 tcp/);
   assert.ok(!existsSync(join(root, "etc/ipf.rules.qjail-new")));
 });
 
@@ -188,8 +188,8 @@ test("the same public port on two host addresses (--on) is allowed; unqualified 
   assert.equal((await qj(root, "expose", "ssh", "tcp", "443:22", "--on", "192.0.2.6")).code, 0);
   await assertRefused(root, ["expose", "ssh", "tcp", "443:22"], "QJ3022", /already forwarded/);
   const ipnat = readFileSync(join(root, "etc/ipnat.rules"), "utf8");
-  assert.match(ipnat, /rdr rl0 192\.0\.2\.5\/32 port 443 -> 10\.0\.0\.3 port 443 tcp/);
-  assert.match(ipnat, /rdr rl0 192\.0\.2\.6\/32 port 443 -> 10\.0\.0\.2 port 22 tcp/);
+  assert.match(ipnat, /rdr rl0 192\.0\.2\.5\/32 port 443 -> 10\.0\.0\.3\/32 port 443 tcp/);
+  assert.match(ipnat, /rdr rl0 192\.0\.2\.6\/32 port 443 -> 10\.0\.0\.2\/32 port 22 tcp/);
   await assertRefused(
     root,
     ["unexpose", "www", "tcp", "443", "--on", "192.0.2.6"],

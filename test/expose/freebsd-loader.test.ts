@@ -71,7 +71,7 @@ test("IPFilter: dry-run checks, inactive list then swap, ipnat -CF, files into p
   assert.ok(ipf.startsWith(ADMIN_IPF));
   assert.match(
     ipf,
-    /pass in quick on rl0 proto tcp from any to 10\.0\.0\.3\/32 port = 80 flags S keep state\n# END qjail/,
+    /pass in quick on rl0 inet proto tcp from any to 10\.0\.0\.3\/32 port = 80 flags S\/FSRPAU keep state\n# END qjail/,
   );
   assert.ok(readFileSync(join(root, "etc/ipnat.rules"), "utf8").startsWith(ADMIN_IPNAT));
   assert.ok(!existsSync(join(root, "etc/ipf.rules.qjail-new")));

@@ -33,9 +33,9 @@ test("the howto's set-up: map with portmap, rdr 6122/6188, pass rules for the tr
       "map rl0 10.0.0.0/24 -> 0/32 portmap tcp/udp auto",
       "map rl0 10.0.0.0/24 -> 0/32",
       "# ssh: tcp 6122 -> 10.0.0.2 port 22",
-      "rdr rl0 0/0 port 6122 -> 10.0.0.2 port 22 tcp",
+      "rdr rl0 0/0 port 6122 -> 10.0.0.2/32 port 22 tcp",
       "# www: tcp 6188 -> 10.0.0.3 port 80",
-      "rdr rl0 0/0 port 6188 -> 10.0.0.3 port 80 tcp",
+      "rdr rl0 0/0 port 6188 -> 10.0.0.3/32 port 80 tcp",
       "",
     ].join("\n"),
   );
@@ -43,9 +43,9 @@ test("the howto's set-up: map with portmap, rdr 6122/6188, pass rules for the tr
     generateIpf(howto),
     [
       "# ssh: tcp 6122 -> 10.0.0.2 port 22",
-      "pass in quick on rl0 proto tcp from any to 10.0.0.2/32 port = 22 flags S keep state",
+      "pass in quick on rl0 inet proto tcp from any to 10.0.0.2/32 port = 22 flags S/FSRPAU keep state",
       "# www: tcp 6188 -> 10.0.0.3 port 80",
-      "pass in quick on rl0 proto tcp from any to 10.0.0.3/32 port = 80 flags S keep state",
+      "pass in quick on rl0 inet proto tcp from any to 10.0.0.3/32 port = 80 flags S/FSRPAU keep state",
       "",
     ].join("\n"),
   );
@@ -70,39 +70,40 @@ const more = model(
 
 test("ranges shift from the first jail port; filters use the inclusive A:B form", () => {
   const nat = generateIpnat(more);
-  assert.match(nat, /^rdr rl0 0\/0 port 8000-8002 -> 10\.0\.0\.4 port 9000 tcp$/m);
+  assert.match(nat, /^rdr rl0 0\/0 port 8000-8002 -> 10\.0\.0\.4\/32 port 9000 tcp$/m);
   assert.match(
     generateIpf(more),
-    /^pass in quick on rl0 proto tcp from any to 10\.0\.0\.4\/32 port 9000:9002 flags S keep state$/m,
+    /^pass in quick on rl0 inet proto tcp from any to 10\.0\.0\.4\/32 port 9000:9002 flags S\/FSRPAU keep state$/m,
   );
   assert.match(
     generateIpf(more),
-    /^pass in quick on rl0 proto udp from any to 10\.0\.0\.4\/32 port 27000:27010 keep state$/m,
+    /^pass in quick on rl0 inet proto udp from any to 10\.0\.0\.4\/32 port 27000:27010 keep state$/m,
   );
 });
 
 test("--from: one rdr and one pass rule per source network", () => {
   assert.match(
     generateIpnat(more),
-    /^rdr rl0 from 198\.51\.100\.0\/24 to any port = 6122 -> 10\.0\.0\.2 port 22 tcp\nrdr rl0 from 203\.0\.113\.7\/32 to any port = 6122 -> 10\.0\.0\.2 port 22 tcp$/m,
+    /^rdr rl0 from 198\.51\.100\.0\/24 to 0\/0 port = 6122 -> 10\.0\.0\.2\/32 port 22 tcp\nrdr rl0 from 203\.0\.113\.7\/32 to 0\/0 port = 6122 -> 10\.0\.0\.2\/32 port 22 tcp$/m,
   );
   assert.match(
     generateIpf(more),
-    /^pass in quick on rl0 proto tcp from 198\.51\.100\.0\/24 to 10\.0\.0\.2\/32 port = 22 flags S keep state$/m,
+    /^pass in quick on rl0 inet proto tcp from 198\.51\.100\.0\/24 to 10\.0\.0\.2\/32 port = 22 flags S\/FSRPAU keep state$/m,
   );
 });
 
 test("two host addresses with --on: the rdr matches that address only", () => {
-  assert.match(generateIpnat(more), /^rdr rl0 192\.0\.2\.5\/32 port 53 -> 10\.0\.0\.5 port 53 udp$/m);
-  assert.match(generateIpnat(more), /^rdr rl0 192\.0\.2\.6\/32 port 443 -> 10\.0\.0\.3 port 443 tcp$/m);
+  assert.match(generateIpnat(more), /^rdr rl0 192\.0\.2\.5\/32 port 53 -> 10\.0\.0\.5\/32 port 53 udp$/m);
+  assert.match(generateIpnat(more), /^rdr rl0 192\.0\.2\.6\/32 port 443 -> 10\.0\.0\.3\/32 port 443 tcp$/m);
 });
 
-test("IPv6: map to 0/128 and rdr from ::0/0 to the jail's IPv6 address", () => {
-  assert.match(generateIpnat(more), /^map rl0 fd00:6a61:696c::\/64 -> 0\/128 portmap tcp\/udp auto$/m);
-  assert.match(generateIpnat(more), /^rdr rl0 ::0\/0 port 6188 -> fd00:6a61:696c::3 port 80 tcp$/m);
+test('IPv6: `inet6` before the address (ipnat reads `rdr em0 ::0/0` as a syntax error at ":")', () => {
+  assert.match(generateIpnat(more), /^map rl0 inet6 fd00:6a61:696c::\/64 -> ::\/128 portmap tcp\/udp auto$/m);
+  assert.match(generateIpnat(more), /^rdr rl0 inet6 any port 6188 -> fd00:6a61:696c::3\/128 port 80 tcp$/m);
+  assert.doesNotMatch(generateIpnat(more), /^rdr \S+ ::/m);
   assert.match(
     generateIpf(more),
-    /^pass in quick on rl0 proto tcp from any to fd00:6a61:696c::3\/128 port = 80 flags S keep state$/m,
+    /^pass in quick on rl0 inet6 proto tcp from any to fd00:6a61:696c::3\/128 port = 80 flags S\/FSRPAU keep state$/m,
   );
 });
 
@@ -118,9 +119,9 @@ test("every variant parses with the IPFilter parser, zero diagnostics", () => {
   );
   assert.match(
     generateIpnat(rangeFrom),
-    /^rdr em0 from 192\.0\.2\.0\/24 to any port 7000:7005 -> 10\.0\.0\.2 port 7000 tcp$/m,
+    /^rdr em0 from 192\.0\.2\.0\/24 to 0\/0 port 7000:7005 -> 10\.0\.0\.2\/32 port 7000 tcp$/m,
   );
-  assert.match(generateIpnat(rangeFrom), /^rdr em1 0\/0 port 5000 -> 10\.0\.0\.3 port 5000 udp$/m);
+  assert.match(generateIpnat(rangeFrom), /^rdr em1 0\/0 port 5000 -> 10\.0\.0\.3\/32 port 5000 udp$/m);
   assertParses(generateIpnat(rangeFrom), generateIpf(rangeFrom));
   const nat = parseIpnat(generateIpnat(more));
   assert.equal(nat.rules.filter((r) => r.kind === "rdr").length, 8);

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { lstatSync as lstatPath, mkdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { createFreebsdPlatform } from "../../src/platform/freebsd/index.js";
-import { planFreebsdConsole, planFreebsdStart, planFreebsdStop } from "../../src/platform/freebsd/plans.js";
+import { planFreebsdConsole, planFreebsdStart, planFreebsdStop } from "../../src/core/freebsd/lifecycle.js";
 import { specFromRecord } from "../../src/core/jail.js";
 import { hostLayout } from "../../src/core/paths.js";
 import { emptyRecord } from "../../src/core/record.js";

@@ -1,6 +1,6 @@
 import { test, after, before, describe } from "node:test";
 import assert from "node:assert/strict";
-import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
@@ -162,6 +162,23 @@ describe("SIGKILL at every step: the state is the before or the after state, and
     loop({ label: "delete", argv: (root) => ["delete", "--root", root, ...ON_FREEBSD_LAYOUT, "www"] }, [
       "delete-tree:0",
     ]);
+  });
+  test("delete of a jail with exposures: its forwards go in the same operation, never after its records", () => {
+    const www = `${hostLayout().global}/www`;
+    loop({
+      label: "delete exposed",
+      template: hostWithExposure,
+      visible: [...ETC_STATE, "/etc"],
+      derived: RULE_FILES,
+      argv: (root) => ["delete", "--root", root, ...ON_FREEBSD_LAYOUT, "www"],
+      invariant: (root) => {
+        if (existsSync(physical(root, www))) return undefined;
+        const nat = readFileSync(physical(root, "/etc/ipnat.rules"), "utf8");
+        return /10\.0\.0\.3/.test(nat)
+          ? "www's records are gone but ipnat.rules still forwards to 10.0.0.3"
+          : undefined;
+      },
+    });
   });
   test("config -n (rename)", () => {
     loop({

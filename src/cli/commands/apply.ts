@@ -78,6 +78,7 @@ the JSON Schema of the spec (share/schema/qjail-spec-1.json).`,
     schema: { type: "boolean" },
   },
   json: true,
+  mutates: (v) => v.check !== true && v.schema !== true,
   async run(inv) {
     const { values: v, positionals } = inv;
     // Loaded on use: the schema library and YAML parser cost every other command nothing.

@@ -30,7 +30,7 @@ import {
   readVnetCount,
   selectJails,
 } from "../../store/jails.js";
-import { jailRuntime, printPlan, reportPlan, zoneLayout } from "../jail-runtime.js";
+import { jailRuntime, printPlan, reportPlan, reportReconcile, zoneLayout } from "../jail-runtime.js";
 import { RCTL_RESOURCES, parseLimitValue, type RctlResource } from "../../core/limits.js";
 
 /** Boolean on/off pairs: short letter → record flag. */
@@ -306,7 +306,7 @@ starts.`,
         printPlan(inv, plan);
         return 0;
       }
-      await rt.applyStaged(plan);
+      reportReconcile(inv, await rt.applyReconciled(plan));
       reportPlan(inv, plan);
       return 0;
     };

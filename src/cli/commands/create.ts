@@ -2,7 +2,7 @@ import { promises as fsp } from "node:fs";
 import { defineCommand } from "../command.js";
 import { UsageError, shown } from "../../core/errors.js";
 import { hostLayout, jailRootPath, physical, type HostLayout } from "../../core/paths.js";
-import { duplicateNames, IMAGE_MD_UNIT, planCreate, type CreateRequest } from "../../core/plan-create.js";
+import { duplicateNames, planCreate, type CreateRequest } from "../../core/plan-create.js";
 import { creatingMarker } from "../../core/jail.js";
 import {
   parseAddressList,
@@ -17,8 +17,7 @@ import { assertInstalled, assertZoneKnown, listNames, loadHostState } from "../.
 import { loadCreateState, treeSshBase } from "../../ops/create.js";
 import { extractJailTree, latestArchive } from "../../store/archive.js";
 import { write } from "../context.js";
-import { jailRuntime, printPlan, reportPlan, zoneLayout } from "../jail-runtime.js";
-import { applyWithMdUnit } from "../../platform/commit.js";
+import { jailRuntime, printPlan, reportPlan, reportReconcile, zoneLayout } from "../jail-runtime.js";
 
 export const createCommand = defineCommand({
   path: ["create"],
@@ -203,8 +202,7 @@ this build.`,
         if (v.ssh === true)
           plan = planCreate({ ...state, sshBase: await treeSshBase(rt.root, [newRoot]) }, req);
       }
-      if (imageMiB !== undefined) await applyWithMdUnit(rt.root, plan, IMAGE_MD_UNIT);
-      else await rt.applyStaged(plan);
+      reportReconcile(inv, await rt.applyReconciled(plan));
       reportPlan(inv, plan);
       return 0;
     };

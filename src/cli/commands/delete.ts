@@ -6,7 +6,7 @@ import { jailConfPath, jailFstabPath, jailRootPath, physical, type HostLayout } 
 import type { HostState } from "../../core/jail.js";
 import { validateJailName } from "../../core/validate.js";
 import { assertZoneKnown, loadHostState, selectJails } from "../../store/jails.js";
-import { jailRuntime, printPlan, reportPlan, zoneLayout } from "../jail-runtime.js";
+import { jailRuntime, printPlan, reportPlan, reportReconcile, zoneLayout } from "../jail-runtime.js";
 import { applyDeletePlan } from "../../ops/delete.js";
 
 /**
@@ -106,7 +106,7 @@ vnet jails still used the numbers.`,
         ...selected.map((j) => ({ rootPath: j.rootPath, fstabPath: j.fstabPath })),
         ...leftovers,
       ];
-      await applyDeletePlan(rt, plan, targets);
+      reportReconcile(inv, await applyDeletePlan(rt, plan, targets));
       reportPlan(inv, plan);
       return 0;
     };

@@ -20,7 +20,7 @@ import { fetchBaseTxz } from "../../platform/download.js";
 import { runChecked, runProgram } from "../../platform/run.js";
 import { planLinuxInstall, type LinuxBaseSource } from "../../core/linux/install.js";
 import { listNames, readGlobalJails, readHostFile } from "../../store/jails.js";
-import { jailRuntime, printPlan, zoneLayout, type JailRuntime } from "../jail-runtime.js";
+import { jailRuntime, printPlan, reportReconcile, zoneLayout, type JailRuntime } from "../jail-runtime.js";
 
 /** Host files qjail copies into each stock flavor's etc/ (qjail-5.md §4.1 step 9). */
 const HOST_ETC_FILES = ["/etc/localtime", "/etc/resolv.conf"];
@@ -173,6 +173,7 @@ directory), handing out vnet numbers that jails already use.`,
           title: "remove the download",
           steps: [{ kind: "remove", path: layout.download, recursive: true }],
         });
+      reportReconcile(inv, await rt.reconcile());
       for (const m of finish.messages ?? []) write(inv.ctx.stdout, m);
       return 0;
     };
@@ -232,7 +233,7 @@ async function installLinux(
       return 0;
     }
     write(inv.ctx.stderr, "Building sharedfs, the template and the flavors.");
-    await rt.apply(plan);
+    reportReconcile(inv, await rt.applyReconciled(plan));
     for (const m of plan.messages ?? []) write(inv.ctx.stdout, m);
     return 0;
   };

@@ -24,8 +24,8 @@ import {
   unpackJailTree,
 } from "../../store/archive.js";
 import { withHostLock } from "../../store/lock.js";
-import { jailRuntime } from "../jail-runtime.js";
-import { commitSteps } from "../../platform/commit.js";
+import { jailRuntime, reportReconcile } from "../jail-runtime.js";
+import { commitSteps } from "../../platform/apply.js";
 import { explainHostWriteErrors } from "../../platform/apply.js";
 import { qjailEntries } from "./archive.js";
 
@@ -291,6 +291,8 @@ jail with 'qjail create -a ARCHIVE -i SIZE NAME'). Archives made here hold the .
             message,
           });
         }
+        // restored records and exposure files: the rules follow them
+        reportReconcile(inv, await rt.reconcile());
       });
     }
     if (global.json)

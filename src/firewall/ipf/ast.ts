@@ -54,7 +54,13 @@ export interface CidrAddress {
  */
 export interface InterfaceAddress {
   kind: "interface";
+  /**
+   * The interface named. ipf lists every such address under the name of the
+   * rule's first `on` interface (lib/printfr.c passes fr_ifnames[0]), or none.
+   */
   name: string;
+  /** Written `(name)`: the interface's current address, looked up when it changes (FRI_DYNAMIC). */
+  dynamic?: boolean;
   /**
    * Which address of the interface: its own, its network (`/net`), its
    * network with the interface's mask (`/netmasked`), broadcast or
@@ -92,6 +98,11 @@ export interface InlinePool {
 /** `any` — matches every address of either family (ipf) / `0/0` (ipnat). */
 export interface AnyAddress {
   kind: "any";
+  /**
+   * Written as a bare interface name of the rule (`to em0` in `pass in on em0
+   * …`): ipf keeps no address for it and the rule matches any address.
+   */
+  viaInterface?: string;
 }
 
 /** The address part of a `from`/`to` term. */
@@ -140,7 +151,7 @@ export type FilterAction =
   | { kind: "log" }
   | { kind: "count" }
   | { kind: "skip"; count: number }
-  | { kind: "auth" }
+  | { kind: "auth"; return?: BlockReturn | null }
   | { kind: "preauth" }
   | { kind: "nomatch" }
   | { kind: "call"; now: boolean; func: string }

@@ -117,3 +117,18 @@ export function listIpnat(text: string, opts?: ParseOptions): string {
   const r = parseIpnat(text, opts);
   return printIpnat(beforeFirstError(r.rules, r.diagnostics));
 }
+
+/**
+ * What `ipf -Rnvf` / `ipnat -Rnvf` print for a parsed file — every rule in
+ * ipf's canonical form, `(!)` after interfaces not in `opts.interfaces` —
+ * or null when the file does not load (an error: the real tool stops at it
+ * and `qjail fw lint --print` prints nothing).
+ */
+export function listLoaded(
+  parsed: IpfParseResult | IpnatParseResult,
+  opts: PrintOptions = {},
+): string | null {
+  if (parsed.diagnostics.some((d) => d.severity === "error")) return null;
+  const rules = parsed.rules as readonly (FilterRule | NatRule)[];
+  return rules.map((r) => (r.kind === "filter" ? printFilterRule(r, opts) : printNatRule(r)) + "\n").join("");
+}

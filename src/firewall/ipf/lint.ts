@@ -93,7 +93,6 @@ export function portIntervals(p: PortMatch | null): Interval[] {
 }
 
 const admits = (list: Interval[], port: number) => list.some(([a, b]) => port >= a && port <= b);
-const overlaps = (x: Interval[], y: Interval[]) => x.some(([a, b]) => y.some(([c, d]) => a <= d && c <= b));
 const covers = (outer: Interval[], inner: Interval[]) =>
   inner.every(([a, b]) => outer.some(([c, d]) => c <= a && b <= d));
 
@@ -116,10 +115,6 @@ function addressContains(outer: AddressMatch, inner: AddressMatch): boolean {
   const o = cidrValueCached(outer);
   const i = cidrValueCached(inner);
   return (o.mask & i.mask) === o.mask && (i.address & o.mask) === o.address;
-}
-
-function addressOverlaps(a: AddressMatch, b: AddressMatch): boolean {
-  return addressContains(a, b) || addressContains(b, a);
 }
 
 /** Protocol numbers a filter rule admits (null = all). */
@@ -249,25 +244,24 @@ export function lintRules(input: LintInput): LintFinding[] {
     }
   }
 
-  // (c) the same public port forwarded twice.
-  for (let i = 0; i < fwd.length; i++) {
-    for (let j = i + 1; j < fwd.length; j++) {
-      const a = fwd[i] as Forward;
-      const b = fwd[j] as Forward;
-      if (a.rule.options.roundRobin && b.rule.options.roundRobin) continue;
-      if (!overlaps(a.publicPorts, b.publicPorts) || !a.iface.some((x) => b.iface.includes(x))) continue;
-      if (!protosOverlap(a.protos, b.protos) || !addressOverlaps(a.publicAddress, b.publicAddress)) continue;
-      add({
-        code: IpfLintCode.PortForwardedTwice,
-        severity: "error",
-        message: `public port ${b.publicPorts.map(([x, y]) => (x === y ? x : `${x}-${y}`)).join(",")} is already forwarded by the rdr on line ${a.rule.span.line}; ipnat uses the first match, so this rule never gets traffic`,
-        fix: "forward each public port once: delete one rule or give it another public port",
-        file: "ipnat",
-        line: b.rule.span.line,
-        column: b.rule.span.column,
-        related: [{ file: "ipnat", line: a.rule.span.line }],
-      });
-    }
+  // (c) an rdr that never gets traffic: ipnat tries rdr rules by netmask, the
+  // most specific first (/32 … /0), and in file order within one netmask
+  // (ipnat(5) RULE ORDERING); a rule is dead when one tried before it takes
+  // every packet it would match. Each dead rule is reported once, naming the
+  // first rule that takes its traffic.
+  for (const b of fwd) {
+    const shadow = fwd.find((a) => a !== b && rdrTriedBefore(a, b) && rdrCovers(a, b));
+    if (!shadow) continue;
+    add({
+      code: IpfLintCode.PortForwardedTwice,
+      severity: "error",
+      message: `this rdr never gets traffic: the rdr on line ${shadow.rule.span.line} matches every packet it matches (${describePublic(b)}) and ipnat tries it first (${rdrOrderReason(shadow, b)})`,
+      fix: "forward each public port once: delete one rule or give it another public port or address",
+      file: "ipnat",
+      line: b.rule.span.line,
+      column: b.rule.span.column,
+      related: [{ file: "ipnat", line: shadow.rule.span.line }],
+    });
   }
 
   // (d) forwarded traffic that the filter blocks after translation.
@@ -408,4 +402,54 @@ function decidesFirst(first: FilterRule, later: FilterRule): boolean {
     if (a.port !== null && !covers(portIntervals(a.port), portIntervals(b.port))) return false;
   }
   return true;
+}
+
+/** The netmask length ipnat files an rdr under (its public address), or -1 when it has none (pool, interface). */
+function rdrPrefix(f: Forward): number {
+  const a = f.publicAddress;
+  if (a.kind === "any") return 0;
+  if (a.kind === "cidr") return a.prefix ?? -1;
+  return -1;
+}
+
+/** ipnat tries `a` before `b`: a longer netmask first, then file order. */
+function rdrTriedBefore(a: Forward, b: Forward): boolean {
+  const pa = rdrPrefix(a);
+  const pb = rdrPrefix(b);
+  if (pa < 0 || pb < 0) return false;
+  if (pa !== pb) return pa > pb;
+  return a.rule.span.offset < b.rule.span.offset;
+}
+
+function rdrOrderReason(a: Forward, b: Forward): string {
+  const pa = rdrPrefix(a);
+  return pa === rdrPrefix(b)
+    ? `same netmask /${pa}, earlier in the file`
+    : `its netmask /${pa} is more specific`;
+}
+
+/** Every packet `b` matches, `a` matches too. */
+function rdrCovers(a: Forward, b: Forward): boolean {
+  if (a.rule.options.roundRobin && b.rule.options.roundRobin) return false;
+  if (a.rule.no) return false;
+  if (!b.iface.every((x) => a.iface.includes(x))) return false;
+  if (a.protos !== null && (b.protos === null || !b.protos.every((p) => a.protos!.includes(p)))) return false;
+  if (!covers(a.publicPorts, b.publicPorts)) return false;
+  if (!addressContains(a.publicAddress, b.publicAddress)) return false;
+  const src = (f: Forward) => (f.rule.match.kind === "fromto" ? f.rule.match.from : null);
+  const sa = src(a);
+  const sb = src(b);
+  if (sa !== null) {
+    if (a.rule.match.kind === "fromto" && a.rule.match.negated) return false;
+    if (sb === null) return sa.address.kind === "any" && sa.port === null;
+    if (b.rule.match.kind === "fromto" && b.rule.match.negated) return false;
+    if (!addressContains(sa.address, sb.address)) return false;
+    if (sa.port !== null && !covers(portIntervals(sa.port), portIntervals(sb.port))) return false;
+  }
+  return true;
+}
+
+function describePublic(f: Forward): string {
+  const ports = f.publicPorts.map(([x, y]) => (x === y ? `${x}` : `${x}-${y}`)).join(",");
+  return `${describeAddress(f.publicAddress)} port ${ports} on ${f.iface.join(",")}`;
 }

@@ -211,6 +211,8 @@ export interface PfTable {
   items: ({ kind: "addresses"; addresses: PfTableEntry[] } | { kind: "file"; path: string })[];
   /** `{ }` was written (an explicitly empty table). */
   initAddr: boolean;
+  /** Every address the table starts with: the lists, then the files' contents (what pf loads). */
+  entries: PfTableEntry[];
   span: SourceSpan;
 }
 

@@ -30,6 +30,7 @@ export { PfDiagnosticCode, type PfDiagnostic, type PfDiagnosticSeverity } from "
 export type { ParseOptions as PfParseOptions } from "./impl/parser.js";
 export { defaultHostEnv, hostEnvWith, type PfHostEnv, type PfInterface } from "./impl/hosts.js";
 export { printAddress as printPfAddress } from "./impl/print.js";
+export { familyOf as pfAddressFamily } from "./impl/address.js";
 
 export type PfParseResult = ParseResult;
 

@@ -5,26 +5,22 @@ import type { Plan, Step } from "../../core/plan.js";
 import { formatStep } from "../../core/plan.js";
 import { physical } from "../../core/paths.js";
 import { UsageError, shown } from "../../core/errors.js";
-import { applyStep, crashPoint } from "../apply.js";
+import { applyPlan, applyStep } from "../apply.js";
 import { assertPlainPath } from "../safe-fs.js";
 import { copyTreePreserving } from "./copy.js";
 import { runProgram, type RunResult } from "../run.js";
 import type { Platform } from "../types.js";
-import type { ConsoleRequest, JailSpec, LiveJail } from "../../core/jail.js";
+import { isImageJail, type ConsoleRequest, type JailSpec, type LiveJail } from "../../core/jail.js";
 import { parseJlsJson } from "./jls.js";
 import { parseRouteGetInterface } from "./route.js";
-import { FREEBSD } from "./programs.js";
+import { FREEBSD } from "../../core/freebsd/programs.js";
 import {
-  JID,
-  MD_UNIT,
   deviceLinkPath,
   imageReleaseSteps,
-  isImageJail,
   planFreebsdConsole,
   planFreebsdStart,
   planFreebsdStop,
-  stepHook,
-} from "./plans.js";
+} from "../../core/freebsd/lifecycle.js";
 
 export interface FreebsdPlatformOptions {
   /** Where run steps are echoed when they are not executed (under --root). */
@@ -87,55 +83,27 @@ export function createFreebsdPlatform(
     return r.stdout;
   }
 
-  async function applyFreebsdStep(step: Step): Promise<void> {
-    if (step.kind === "copyTree") {
-      if (step.inJail) await assertPlainPath(physical(root, step.inJail), physical(root, step.to));
-      await copyTreePreserving(physical(root, step.from), physical(root, step.to), step.overwrite ?? false);
-      return;
-    }
-    if (step.kind === "run") {
-      if (!live) return;
-      const r = await run(step.argv);
-      if (r.code !== 0 && !step.mayFail)
-        throw new Error(`${step.argv.join(" ")} exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
-      return;
-    }
-    await applyStep(step, { root, runCommands: false });
+  /** FreeBSD's own file step: trees are copied keeping owners and groups (./copy.ts). */
+  async function freebsdStep(step: Step): Promise<boolean> {
+    if (step.kind !== "copyTree") return false;
+    if (step.inJail) await assertPlainPath(physical(root, step.inJail), physical(root, step.to));
+    await copyTreePreserving(physical(root, step.from), physical(root, step.to), step.overwrite ?? false);
+    return true;
   }
 
-  /** Execute a plan from ./plans.ts, feeding captured values into later steps. */
-  async function execute(plan: Plan): Promise<void> {
-    const values = new Map<string, string>();
-    const fill = (s: string): string => {
-      let out = s;
-      for (const [k, v] of values) out = out.split(k).join(v);
-      return out;
-    };
-    const needsUnknown = (step: Step): boolean =>
-      [MD_UNIT, JID].some((k) => !values.has(k) && JSON.stringify(step).includes(k));
-    for (const step of plan.steps) {
-      if (!live) {
-        echo(step);
-        if (step.kind !== "run" && !needsUnknown(step)) await applyFreebsdStep(step);
-        continue;
-      }
-      const filled = JSON.parse(fill(JSON.stringify(step))) as Step;
-      const hook = stepHook(step);
-      if (filled.kind === "run" && hook) {
-        const r = await run(filled.argv);
-        if (r.code !== 0) throw new Error(`${filled.argv.join(" ")} exited ${r.code}: ${r.stderr.trim()}`);
-        const value = r.stdout.trim();
-        if (hook === "capture-md-unit") {
-          if (!/^md\d+$/.test(value)) throw new Error(`mdconfig printed ${shown(value)}, not an md unit`);
-          values.set(MD_UNIT, value);
-        } else {
-          if (!/^\d+$/.test(value)) throw new Error(`jls printed ${shown(value)}, not a JID`);
-          values.set(JID, value);
-        }
-        continue;
-      }
-      await applyFreebsdStep(filled);
-    }
+  /**
+   * Every plan goes through the one applier (src/platform/apply.ts): its
+   * crash points, captured values (md unit, JID) and undo; `run` steps are
+   * echoed instead of executed under --root.
+   */
+  function execute(plan: Plan): Promise<void> {
+    return applyPlan(plan, {
+      root,
+      runCommands: live,
+      echo,
+      runner: (argv, o) => (o?.input === undefined ? run(argv) : runProgram(argv, o)),
+      platformStep: freebsdStep,
+    });
   }
 
   /** The md unit an image jail is attached as, from its `<root>.device` link. */
@@ -152,19 +120,7 @@ export function createFreebsdPlatform(
   const platform = {
     name: "freebsd" as const,
     root,
-    /**
-     * src/platform/apply.ts's order and crash points, with one FreeBSD
-     * difference: trees are copied keeping owners and groups (./copy.ts).
-     */
-    async apply(plan: Plan): Promise<void> {
-      const total = plan.steps.length;
-      for (const [i, step] of plan.steps.entries()) {
-        crashPoint(`step:${i}`);
-        if (!live) echo(step);
-        await applyFreebsdStep(step);
-      }
-      crashPoint(`step:${total}`);
-    },
+    apply: execute,
     async liveJails(): Promise<Map<string, LiveJail>> {
       const recorded = env.QJAIL_JLS_JSON;
       if (!live && recorded === undefined) return new Map();
@@ -207,7 +163,7 @@ export function createFreebsdPlatform(
         await execute(planFreebsdStart(jail));
       } catch (e) {
         // Leave no image attached behind a jail that did not start (qjail does the same clean-up).
-        if (live && isImageJail(jail)) {
+        if (live && isImageJail(jail.record)) {
           const unit = attachedUnit(jail);
           if (unit)
             await execute({ title: "release image", steps: imageReleaseSteps(jail, unit) }).catch(

@@ -80,11 +80,19 @@ test("print → parse → print is a fixed point for every f/n/ni/p rule that pa
     const text = readFileSync(join(CORPUS, "regress", file), "utf8");
     const rules = nat ? parseIpnat(text).rules : parseIpf(text).rules;
     for (const rule of rules) {
-      const once = nat ? printIpnatRule(rule as never) : printIpfRule(rule as never);
+      // ipf marks interfaces it does not know "(!)" and cannot read that back; print without the mark.
+      const once = nat ? printIpnatRule(rule as never) : printIpfRule(rule as never, { interfaces: "all" });
       const ruleLine = once.split("\n").pop() ?? "";
+      // ipf prints `max-nodes N` for what it reads as `max-srcs N`: its own listing does not read back.
+      // Likewise ipnat prints a fixed rewrite port as `,port = N` but reads `port = N`.
+      // And ipf prints in-via/out-via after a routing target, where its grammar takes them only after `on`.
+      if (ruleLine.includes("max-nodes") || ruleLine.includes(",port =")) continue;
+      if (/ (to|dup-to|reply-to) \S+ .*(in|out)-via /.test(ruleLine)) continue;
       const again = nat ? parseIpnat(ruleLine) : parseIpf(ruleLine);
       assert.deepEqual(again.diagnostics, [], `${file}: ${JSON.stringify(ruleLine)} does not read back`);
-      const twice = nat ? printIpnatRule(again.rules[0] as never) : printIpfRule(again.rules[0] as never);
+      const twice = nat
+        ? printIpnatRule(again.rules[0] as never)
+        : printIpfRule(again.rules[0] as never, { interfaces: "all" });
       assert.equal(twice.split("\n").pop(), ruleLine, `${file}: printing is not stable`);
       checked++;
     }

@@ -42,14 +42,49 @@ test("(b) an rdr without a target address", () => {
 });
 
 test("(c) a public port forwarded twice, but not round-robin pools", () => {
-  assert.deepEqual(codesAt(lint([], [...JAIL_NAT, "rdr rl0 0/0 port 6100-6150 -> 10.0.10.9 port 22 tcp"])), [
+  assert.deepEqual(codesAt(lint([], [...JAIL_NAT, "rdr rl0 0/0 port 6122 -> 10.0.10.9 port 22 tcp"])), [
     "QJ4103 ipnat:4",
   ]);
+  // A range that overlaps a single forward still gets the rest of its ports.
+  assert.deepEqual(lint([], [...JAIL_NAT, "rdr rl0 0/0 port 6100-6150 -> 10.0.10.9 port 22 tcp"]), []);
   const pool = [
     "rdr le0 0/0 port 80 -> 10.1.1.252 port 3128 tcp round-robin",
     "rdr le0 0/0 port 80 -> 10.1.2.252 port 3128 tcp round-robin",
   ];
   assert.deepEqual(lint([], pool), []);
+});
+
+test("(c) ipnat tries rdr rules by netmask, most specific first: a later /32 is not dead", () => {
+  const order = [
+    "rdr em0 0/0 port 80 -> 10.0.0.1 port 80 tcp",
+    "rdr em0 198.51.100.1/32 port 80 -> 10.0.0.2 port 80 tcp",
+  ];
+  assert.deepEqual(lint([], order), []);
+  assert.deepEqual(lint([], [...order].reverse()), []);
+  // Within one netmask the earlier rule wins: the second /32 for the same address is dead.
+  const same = [
+    "rdr em0 198.51.100.1/32 port 80 -> 10.0.0.2 port 80 tcp",
+    "rdr em0 0/0 port 80 -> 10.0.0.1 port 80 tcp",
+    "rdr em0 198.51.100.1/32 port 80 -> 10.0.0.3 port 80 tcp",
+  ];
+  const f = lint([], same);
+  assert.deepEqual(codesAt(f), ["QJ4103 ipnat:3"]);
+  assert.deepEqual(f[0]?.related, [{ file: "ipnat", line: 1 }]);
+  assert.match(f[0]?.message ?? "", /same netmask \/32, earlier in the file/);
+});
+
+test("(c) each dead rdr is reported once, naming the first rule that takes its traffic", () => {
+  const triple = [
+    "rdr em0 0/0 port 80 -> 10.0.0.1 port 80 tcp",
+    "rdr em0 0/0 port 80 -> 10.0.0.2 port 80 tcp",
+    "rdr em0 0/0 port 80 -> 10.0.0.3 port 80 tcp",
+  ];
+  const f = lint([], triple);
+  assert.deepEqual(codesAt(f), ["QJ4103 ipnat:2", "QJ4103 ipnat:3"]);
+  assert.deepEqual(
+    f.map((x) => x.related),
+    [[{ file: "ipnat", line: 1 }], [{ file: "ipnat", line: 1 }]],
+  );
 });
 
 test("(d) forwarded traffic blocked after translation by a default block", () => {

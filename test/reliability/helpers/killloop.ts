@@ -45,6 +45,12 @@ export interface KillLoopSpec {
    * recovery must still end in the whole after state, these files included.
    */
   derived?: RegExp;
+  /**
+   * A property every state a kill leaves must have, beyond before-or-after
+   * (e.g. no forward to a jail whose records are gone); a message when it
+   * does not hold.
+   */
+  invariant?(root: string): string | undefined;
 }
 
 export interface KillLoopResult {
@@ -189,6 +195,8 @@ function oneKill(
     const seen = withoutDerived(stateDigest(root, spec.visible, norm), spec.derived);
     const isBefore = sameDigest(seen, withoutDerived(ctx.before, spec.derived));
     const isAfter = sameDigest(seen, withoutDerived(ctx.after, spec.derived));
+    const broken = spec.invariant?.(root);
+    if (broken !== undefined) result.mixtures.push(`${point}: ${broken}`);
     if (isBefore) result.leftBefore++;
     else if (isAfter) result.leftAfter++;
     else {

@@ -5,6 +5,8 @@ import { physical } from "../../../core/paths.js";
 import { formatHostConfig } from "../../../core/hostconfig.js";
 import { formatPlan, type Plan, type Step } from "../../../core/plan.js";
 import { applyPlan } from "../../../platform/apply.js";
+import { platformFor } from "../../../platform/index.js";
+import { reconcile } from "../../../ops/reconcile.js";
 import { applyEdits, sectionEdits, type Edit } from "../../../firewall/managed-section.js";
 import { pfAnchorHooks } from "../../../firewall/pf/generate.js";
 import { checkPfConfEdits, pfHookEdits } from "../../../firewall/pf/setup.js";
@@ -135,6 +137,13 @@ resulting files instead.`,
         if (inv.values.write === true && !inv.global.dryRun) {
           await applyPlan(plan, { root, runCommands: false });
           report.written = true;
+          // the new sections (or host config) get qjail's rules right away
+          const platform = platformFor(inv.global, { stderr: inv.ctx.stderr, env: inv.ctx.env });
+          const outcome = await reconcile(
+            { root, platform: platform.name, apply: (p) => platform.apply(p) },
+            { stderr: inv.ctx.stderr, env: inv.ctx.env },
+          );
+          for (const w of outcome.warnings) write(inv.ctx.stderr, `qjail: warning: ${w}`);
         }
         if (inv.global.json) write(inv.ctx.stdout, JSON.stringify(report));
         else {

@@ -12,6 +12,8 @@ import {
   type Packet,
 } from "../../../firewall/ipf/eval/packet.js";
 import { formatTrace, parseFriendlyPacket, tracePacket } from "../../../firewall/ipf/eval/trace.js";
+import { hostUsesPf } from "../../../ops/pf-rules.js";
+import { runPfTrace } from "./pf.js";
 
 /** Message codes of this command (QJ45xx: IPFilter evaluation). */
 const E = {
@@ -57,11 +59,12 @@ async function readRules(root: string, logical: string, option: string): Promise
 export const fwTraceCommand = defineCommand({
   path: ["fw", "trace"],
   summary:
-    "Explain one packet's path through the IPFilter rules: NAT, each filter rule, the decision, the state entry.",
+    "Explain one packet's path through the IPFilter or pf rules: NAT, each filter rule, the decision, the state entry.",
   usage: [
     "fw trace [--ipf file] [--nat file] [--if-addr iface=address ...] [--dst-ip address] [--flags FSRPAU] tcp|udp|icmp SRC[:PORT] to [DST]:PORT on IFACE [in|out]",
     "fw trace [options] -- tcp|udp|icmp SRC[:PORT] -> [DST]:PORT on IFACE [in|out]",
     "fw trace [--ipf file] [--nat file] [--if-addr iface=address ...] --packet 'in on em0 tcp 1.1.1.1,40000 2.2.2.2,6188 S'",
+    "fw trace --pf file [--anchor-file file] [--if-addr iface=address ...] [--flags FSRPAUEW] tcp|udp|icmp|icmp6 SRC[:PORT] to [DST]:PORT on IFACE [in|out]",
   ],
   details: `
 Runs one packet through qjail's IPFilter evaluator in the order the kernel uses
@@ -85,6 +88,16 @@ stands for). TCP packets carry SYN unless --flags says otherwise; the
 direction is 'in' unless 'out' is given.
 The second form is ipftest(1)'s text input line, given with --packet.
 
+pf (--pf FILE, or by default when the host config says firewall="pf": the
+host's pf.conf and the rules qjail loaded into its anchor): the packet goes
+through pf's order: rdr then binat for inbound packets, binat then nat for
+outbound ones (the first match translates); then the filter rules on the
+translated packet (the last match decides unless a quick rule matches;
+anchors, tables and 'set skip' as pf has them); the state entry a pass
+creates. Interface addresses ((em0), em0 as an address, a ':PORT'
+destination) come from --if-addr, IPv4 or IPv6; IPv6 endpoints are written
+[ADDRESS]:PORT.
+
 With --json the trace is printed as one JSON document.`,
   examples: [
     {
@@ -96,6 +109,11 @@ With --json the trace is printed as one JSON document.`,
         "qjail fw trace --ipf ./ipf.rules --nat ./ipnat.rules --packet 'in on em0 tcp 1.1.1.1,40000 198.51.100.1,6122 S'",
       description: "trace an ipftest-style packet through rule files under test",
     },
+    {
+      command:
+        "qjail fw trace --pf ./pf.conf --if-addr em0=198.51.100.7 -- tcp 203.0.113.9:40000 -> :6188 on em0",
+      description: "the same question on a pf host",
+    },
   ],
   options: {
     ipf: { type: "string" },
@@ -104,9 +122,24 @@ With --json the trace is printed as one JSON document.`,
     "if-addr": { type: "string", multiple: true },
     "dst-ip": { type: "string" },
     flags: { type: "string" },
+    pf: { type: "string" },
+    "anchor-file": { type: "string" },
   },
   json: true,
-  async run({ ctx, values, positionals, global }) {
+  async run(inv) {
+    const { ctx, values, positionals, global } = inv;
+    if (
+      values.pf !== undefined ||
+      (values.ipf === undefined && values.nat === undefined && (await hostUsesPf(global)))
+    )
+      return runPfTrace(inv, {
+        pf: values.pf as string | undefined,
+        anchorFile: values["anchor-file"] as string | undefined,
+        packet: values.packet as string | undefined,
+        ifAddrs: (values["if-addr"] as string[] | undefined) ?? [],
+        dstIp: values["dst-ip"] as string | undefined,
+        flags: values.flags as string | undefined,
+      });
     // 1. validate input
     const interfaces = parseIfAddrs((values["if-addr"] as string[] | undefined) ?? []);
     const packetText = values.packet as string | undefined;

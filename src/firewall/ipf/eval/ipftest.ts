@@ -45,6 +45,14 @@ export interface IpftestOptions {
   dump?: boolean;
   /** -x: print packets as hex bytes (NAT mode). */
   hexOutput?: boolean;
+  /**
+   * -b: brief output, only the verdict (or, with NAT, the packet). Without it
+   * ipftest prints the verdict, the packet and a line of dashes. Default true
+   * (every test driver runs with -b).
+   */
+  brief?: boolean;
+  /** -S ADDR: a packet whose IPv4 source is ADDR is inbound, every other IPv4 packet outbound. */
+  sourceAddress?: bigint;
   language: Pick<RuleLanguage, "printFilterRule" | "printNatRule">;
 }
 
@@ -66,7 +74,13 @@ export function runIpftest(packets: readonly Packet[], opts: IpftestOptions): st
   // id, counting from 0 - translated or not.
   let nextId = 0;
   const renumber = opts.tunables?.get("update_ipid") === 1;
-  for (const original of packets) {
+  const brief = opts.brief !== false;
+  for (const given of packets) {
+    let original = given;
+    if (opts.sourceAddress !== undefined && given.family === 4) {
+      const dir = given.src === opts.sourceAddress ? "in" : "out";
+      if (dir !== given.dir) original = { ...given, dir };
+    }
     const p = clonePacket(original);
     if (p.ifAddress !== undefined) interfaces.set(p.ifname, p.ifAddress);
     const r = engine.process(p);
@@ -81,7 +95,10 @@ export function runIpftest(packets: readonly Packet[], opts: IpftestOptions): st
     };
     // A routed packet left through ipf_fastroute, which prints it as it goes; the caller's mbuf is gone.
     if (r.routed) out += show(r.routed);
-    if (r.routed && natMode) out += "0\n";
+    if (!brief) {
+      // ipftest.c: the verdict word (not under -N), a space, printpacket, 14 dashes, a newline.
+      out += `${natMode ? "" : r.verdict} ${show(r.routed ?? p)}--------------\n`;
+    } else if (r.routed && natMode) out += "0\n";
     else if (!natMode) out += `${r.verdict}\n`;
     else if (r.verdict === "bad-packet") out += "1\n";
     else if (r.natRejected) out += `${p.family === 4 ? 15 : 16}\n`;

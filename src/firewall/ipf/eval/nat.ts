@@ -543,7 +543,9 @@ export class NatTable {
               ? a.match.ports.low
               : a.match.kind === "fromto" && a.match.to.port?.kind === "compare"
                 ? a.match.to.port.port
-                : t.dport;
+                : a.match.kind === "fromto" && a.match.to.port?.kind === "range"
+                  ? a.match.to.port.low // in_odport: the first port of `to … port A:B`
+                  : t.dport;
           dport = a.targetPort.low + (t.dport - base);
         }
       }

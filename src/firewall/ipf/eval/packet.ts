@@ -644,7 +644,7 @@ function decodeTransport(
  * ipftest's hex input (lib/ipft_hx.c): blocks of hex digits separated by blank
  * lines, each optionally headed by `[ifname]`, `[in,ifname]` or `[out,ifname]`.
  */
-export function readHexPackets(text: string, defaultIf = "anon0"): Packet[] {
+export function readHexPackets(text: string, defaultIf = "anon0", fixChecksums = false): Packet[] {
   const out: Packet[] = [];
   let bytes: number[] = [];
   let dir: Direction = "in";
@@ -652,7 +652,17 @@ export function readHexPackets(text: string, defaultIf = "anon0"): Packet[] {
   const flush = (): void => {
     if (bytes.length > 0) {
       const [name, addr] = ifname.split("=");
-      const p = decodePacket(Uint8Array.from(bytes), dir, name || defaultIf);
+      const raw = Uint8Array.from(bytes);
+      // ipftest -C (fixv4sums): the IPv4 header checksum is computed afresh.
+      if (fixChecksums && raw.length >= 20 && raw[0]! >> 4 === 4) {
+        const hl = (raw[0]! & 0x0f) * 4;
+        raw[10] = 0;
+        raw[11] = 0;
+        const sum = ~checksum16(raw, 0, Math.min(hl, raw.length)) & 0xffff;
+        raw[10] = sum >> 8;
+        raw[11] = sum & 0xff;
+      }
+      const p = decodePacket(raw, dir, name || defaultIf);
       if (addr !== undefined) p.ifAddress = parseV4(addr) ?? parseV6(addr);
       out.push(p);
     }

@@ -1,20 +1,13 @@
 /**
- * Pieces of grammar ipf.conf and ipnat.conf share: numbers, ports, host names,
- * addresses with masks, port comparisons.
+ * What the ipf.conf and ipnat.conf parsers share: the token cursor over the
+ * {@link Lexer}, error reporting in ipf's terms, host names (ipf's gethost),
+ * service names (getport) and the recovery that lets lint go on after the
+ * first error ipf would stop at.
  */
-import type { AddressMatch, CidrAddress, Family, PortMatch, VariableAssignment } from "../ast.js";
-import {
-  allOnes,
-  makeCidr,
-  parseDottedQuad,
-  parseIpv4Loose,
-  parseIpv6,
-  prefixToMask,
-  familyBits,
-} from "./address.js";
-import { IpfDiagnosticCode } from "./diagnostics.js";
-import { Cursor, DiagnosticSink, logicalLines, ParseError, type LogicalLine, type Token } from "./lexer.js";
-import { SERVICE_PORTS } from "./tables.js";
+import type { Family, SourceSpan, VariableAssignment } from "../ast.js";
+import { IpfDiagnosticCode, LineIndex, type IpfDiagnostic } from "./diagnostics.js";
+import { Lexer, type Dictionary, type Token } from "./lexer.js";
+import { serviceByName } from "./netdb.js";
 
 /** Options both parsers take. */
 export interface ParseOptions {
@@ -24,8 +17,10 @@ export interface ParseOptions {
    */
   variables?: Record<string, string>;
   /**
-   * Host names and their addresses. qjail never asks DNS; names not listed
-   * here (other than `localhost`) are reported as QJ4006.
+   * Host names and their addresses (`<thishost>` included: ipf replaces it
+   * with this machine's name). qjail never asks DNS; names not listed here
+   * (other than `localhost` and ipf's built-in `test.host.dots`) are reported
+   * as QJ4006.
    */
   hosts?: Record<string, string>;
   /**
@@ -42,281 +37,304 @@ export interface ParseOptions {
   family?: "inet" | "inet6";
 }
 
-export function parseNumber(tok: Token, what: string, max = 0xffffffff): number {
-  const t = tok.text;
-  let v: number;
-  if (/^0x[0-9a-f]+$/i.test(t)) v = parseInt(t.slice(2), 16);
-  else if (/^\d+$/.test(t)) v = Number(t);
-  else
-    throw new ParseError(
-      IpfDiagnosticCode.InvalidNumber,
-      `${what} must be a number, found ${JSON.stringify(t)}`,
-      tok.offset,
-      tok.length,
-    );
-  if (v > max)
-    throw new ParseError(
-      IpfDiagnosticCode.InvalidNumber,
-      `${what} ${JSON.stringify(t)} is larger than ${max}`,
-      tok.offset,
-      tok.length,
-    );
-  return v;
-}
-
-export function parsePortToken(tok: Token, text = tok.text): number {
-  if (/^\d+$/.test(text)) {
-    const n = Number(text);
-    if (n > 65535)
-      throw new ParseError(
-        IpfDiagnosticCode.InvalidPort,
-        `port ${JSON.stringify(text)} is out of range 0-65535`,
-        tok.offset,
-        tok.length,
-      );
-    return n;
+/** A grammar error: ipf(8)'s yyerror, at a token. */
+export class ParseError extends Error {
+  constructor(
+    readonly code: IpfDiagnosticCode,
+    message: string,
+    readonly offset: number,
+    readonly length: number,
+    /** ipf's own message (`syntax error`, `service unknown`, …) for the "ipf would" note. */
+    readonly ipfMessage = "syntax error",
+    /** The token ipf names in its message. */
+    readonly ipfToken = "",
+  ) {
+    super(message);
   }
-  const known = SERVICE_PORTS.get(text.toLowerCase());
-  if (known === undefined)
-    throw new ParseError(
-      IpfDiagnosticCode.InvalidPort,
-      `unknown service name ${JSON.stringify(text)}`,
-      tok.offset,
-      tok.length,
-    );
-  return known;
 }
 
-const COMPARE_WORDS: Record<string, "=" | "!=" | "<" | ">" | "<=" | ">="> = {
-  "=": "=",
-  eq: "=",
-  "!=": "!=",
-  ne: "!=",
-  "<": "<",
-  lt: "<",
-  ">": ">",
-  gt: ">",
-  "<=": "<=",
-  le: "<=",
-  ">=": ">=",
-  ge: ">=",
+export class DiagnosticSink {
+  readonly list: IpfDiagnostic[] = [];
+  readonly index: LineIndex;
+  constructor(text: string) {
+    this.index = new LineIndex(text);
+  }
+  add(
+    code: IpfDiagnosticCode,
+    message: string,
+    offset: number,
+    length: number,
+    severity: "error" | "warning" = "error",
+    ipf?: string,
+  ): IpfDiagnostic {
+    const { line, column } = this.index.position(offset);
+    const d: IpfDiagnostic = {
+      code,
+      severity,
+      message,
+      offset,
+      length: Math.max(1, length),
+      line,
+      column,
+      ...(ipf !== undefined ? { ipf } : {}),
+    };
+    this.list.push(d);
+    return d;
+  }
+  span(offset: number, end: number): SourceSpan {
+    return { offset, length: Math.max(1, end - offset), ...this.index.position(offset) };
+  }
+}
+
+/** `localhost` and the test name ipf's lib/gethost.c answers itself. */
+const BUILTIN_HOSTS: Record<string, { inet?: bigint; inet6?: bigint }> = {
+  localhost: { inet: 0x7f000001n },
+  "test.host.dots": { inet: 0xfedcba98n, inet6: 0xfe80aa55123456785a5aa5a5fedcba98n },
 };
 
-/**
- * After `port`: `= N`, `eq N`, `N <> M`, `N >< M`, `N:M`, and, when
- * `allowLists`, `= {a,b:c}`. Returns every alternative (lists expand).
- */
-export function parsePortMatch(cur: Cursor, allowLists: boolean): PortMatch[] {
-  const t = cur.peek();
-  if (!t) throw cur.endError("a port comparison");
-  const op = t.kind !== "string" ? COMPARE_WORDS[t.text] : undefined;
-  if (op) {
-    cur.next();
-    if (allowLists && cur.is("{")) {
-      return parseBraceList(cur, (item) => {
-        const range = /^([^:]+):([^:]+)$/.exec(item.text);
-        if (range)
-          return {
-            kind: "range",
-            op: ":",
-            low: parsePortToken(item, range[1]),
-            high: parsePortToken(item, range[2]),
-          } as PortMatch;
-        return { kind: "compare", op, port: parsePortToken(item) } as PortMatch;
-      });
-    }
-    const v = cur.word("a port number or service name");
-    return [{ kind: "compare", op, port: parsePortToken(v) }];
-  }
-  const first = cur.word("a port comparison");
-  const colon = /^([^:]+):([^:]+)$/.exec(first.text);
-  if (colon)
-    return [
-      { kind: "range", op: ":", low: parsePortToken(first, colon[1]), high: parsePortToken(first, colon[2]) },
-    ];
-  const low = parsePortToken(first);
-  const rangeTok = cur.peek();
-  if (rangeTok && (rangeTok.text === "<>" || rangeTok.text === "><" || rangeTok.text === ":")) {
-    cur.next();
-    const high = parsePortToken(cur.word("the upper port of the range"));
-    return [{ kind: "range", op: rangeTok.text as "<>" | "><" | ":", low, high }];
-  }
-  throw cur.unexpected(rangeTok ?? first, 'a port comparison such as "port = 80" or "port 1000:2000"');
-}
-
-/** `{ a, b, c }` where items are single words; returns the mapped items in order. */
-export function parseBraceList<T>(cur: Cursor, item: (tok: Token) => T): T[] {
-  const open = cur.expect("{");
-  const out: T[] = [];
-  for (;;) {
-    const t = cur.peek();
-    if (!t)
-      throw new ParseError(
-        IpfDiagnosticCode.Unterminated,
-        'list opened with "{" is never closed',
-        open.offset,
-        1,
-      );
-    if (t.text === "}" && t.kind === "punct") {
-      cur.next();
-      break;
-    }
-    if (t.text === "," && t.kind === "punct") {
-      cur.next();
-      continue;
-    }
-    out.push(item(cur.next()));
-  }
-  if (out.length === 0)
-    throw new ParseError(IpfDiagnosticCode.UnexpectedToken, 'empty list "{}"', open.offset, 2);
-  return out;
-}
-
+/** ipf's gethost(): names given in the options, `localhost`, `test.host.dots`; never DNS. */
 export class HostResolver {
-  private readonly hosts = new Map<string, string>([["localhost", "127.0.0.1"]]);
+  private readonly hosts = new Map<string, { inet?: bigint; inet6?: bigint }>();
   constructor(extra: Record<string, string> | undefined) {
-    for (const [k, v] of Object.entries(extra ?? {})) this.hosts.set(k.toLowerCase(), v);
+    for (const [k, v] of Object.entries(BUILTIN_HOSTS)) this.hosts.set(k, v);
+    for (const [k, v] of Object.entries(extra ?? {})) {
+      const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(v);
+      if (v4) {
+        const n = v4.slice(1).reduce((acc, o) => acc * 256n + BigInt(Number(o) & 255), 0n);
+        this.hosts.set(k, { ...this.hosts.get(k), inet: n });
+      } else if (v.includes(":")) {
+        const x = parseIpv6Loose(v);
+        if (x !== undefined) this.hosts.set(k, { ...this.hosts.get(k), inet6: x });
+      }
+    }
   }
-  /** A host's address and family, or null. Backslashes in the name are escapes (`test\.host`). */
-  resolve(name: string, preferred: Family | null, loose: boolean): { family: Family; value: bigint } | null {
-    const clean = name.replace(/\\/g, "");
-    // A bare number in an IPv6 rule (`-> 0/128`) is an IPv6 value, as ipnat reads it.
-    if (preferred === "inet6" && /^\d+$/.test(clean)) return { family: "inet6", value: BigInt(clean) };
-    if (preferred !== "inet6") {
-      const v4 = loose ? parseIpv4Loose(clean) : parseDottedQuad(clean);
-      if (v4 !== null) return { family: "inet", value: v4 };
-    }
-    const v6 = parseIpv6(clean);
-    if (v6 !== null) return { family: "inet6", value: v6 };
-    const mapped = this.hosts.get(clean.toLowerCase());
-    if (mapped !== undefined) {
-      const m4 = parseDottedQuad(mapped);
-      if (m4 !== null) return { family: "inet", value: m4 };
-      const m6 = parseIpv6(mapped);
-      if (m6 !== null) return { family: "inet6", value: m6 };
-    }
-    return null;
+  resolve(name: string, family: Family): bigint | undefined {
+    return this.hosts.get(name)?.[family];
   }
 }
 
-const INTERFACE_SUFFIX: Record<string, "network" | "netmasked" | "broadcast" | "peer"> = {
-  net: "network",
-  network: "network",
-  netmasked: "netmasked",
-  bcast: "broadcast",
-  broadcast: "broadcast",
-  peer: "peer",
-};
-
-/**
- * One host term with an optional mask: `1.2.3.4`, `10/8`, `128.16/16`,
- * `1.2.3.4/0xffffff00`, `1.2.3.4/255.255.255.0`, `1.2.3.4 mask …`,
- * `le0/net`, `localhost`, an IPv6 address with `/N`.
- */
-export function parseHostWithMask(
-  cur: Cursor,
-  resolver: HostResolver,
-  family: Family | null,
-  interfaces: readonly string[] = [],
-): AddressMatch {
-  const tok = cur.word("an address");
-  // A name the rule already uses as an interface means that interface's
-  // address, as ipf reads `from ed0/32` in `pass in on ed0 …`.
-  if (interfaces.includes(tok.text) && cur.is("/") && /^\d+$/.test(cur.peek(1)?.text ?? "")) {
-    cur.next();
-    const bits = parseNumber(cur.next(), "prefix length", family === "inet6" ? 128 : 32);
-    return { kind: "interface", name: tok.text, which: "address", prefix: bits };
-  }
-  const host = resolver.resolve(tok.text, family, true);
-  if (!host) {
-    if (cur.is("/") && cur.peek(1) && INTERFACE_SUFFIX[cur.peek(1)!.text]) {
-      cur.next();
-      const which = INTERFACE_SUFFIX[cur.next().text]!;
-      return { kind: "interface", name: tok.text, which };
-    }
-    if (/^[0-9.:]+$/.test(tok.text))
-      throw new ParseError(
-        IpfDiagnosticCode.InvalidAddress,
-        `${JSON.stringify(tok.text)} is not a valid address`,
-        tok.offset,
-        tok.length,
-      );
-    throw new ParseError(
-      IpfDiagnosticCode.UnknownHost,
-      `host name ${JSON.stringify(tok.text)} is not known (qjail does not query DNS)`,
-      tok.offset,
-      tok.length,
-    );
-  }
-  let mask = allOnes(host.family);
-  if (cur.accept("/")) {
-    mask = parseMaskToken(cur.word("a mask or prefix length"), host.family, true);
-  } else if (cur.is("mask") || cur.is("netmask")) {
-    cur.next();
-    mask = parseMaskToken(cur.word("a netmask"), host.family, false);
-  }
-  return makeCidr(host.family, host.value, mask);
-}
-
-export function parseMaskToken(tok: Token, family: Family, allowPrefix: boolean): bigint {
-  const t = tok.text;
-  if (/^0x[0-9a-f]+$/i.test(t)) {
-    const v = BigInt(t);
-    if (family !== "inet" || v > 0xffffffffn)
-      throw new ParseError(
-        IpfDiagnosticCode.InvalidAddress,
-        `mask ${JSON.stringify(t)} is not a valid IPv4 mask`,
-        tok.offset,
-        tok.length,
-      );
-    return v;
-  }
-  if (allowPrefix && /^\d+$/.test(t)) {
-    const n = Number(t);
-    if (n > familyBits(family))
-      throw new ParseError(
-        IpfDiagnosticCode.InvalidAddress,
-        `prefix length /${t} is longer than ${familyBits(family)}`,
-        tok.offset,
-        tok.length,
-      );
-    return prefixToMask(family, n);
-  }
-  const dotted = family === "inet" ? parseDottedQuad(t) : parseIpv6(t);
-  if (dotted === null)
-    throw new ParseError(
-      IpfDiagnosticCode.InvalidAddress,
-      `${JSON.stringify(t)} is not a valid mask`,
-      tok.offset,
-      tok.length,
-    );
-  return dotted;
-}
-
-export function isCidr(a: AddressMatch): a is CidrAddress {
-  return a.kind === "cidr";
+function parseIpv6Loose(v: string): bigint | undefined {
+  // A tiny copy of the lexer's reading, kept here to avoid an import cycle.
+  const parts = v.split("::");
+  if (parts.length > 2) return undefined;
+  const groups = (s: string) => (s === "" ? [] : s.split(":").map((g) => Number.parseInt(g, 16)));
+  const a = groups(parts[0] ?? "");
+  const b = parts.length === 2 ? groups(parts[1] ?? "") : [];
+  const all = parts.length === 2 ? [...a, ...new Array<number>(8 - a.length - b.length).fill(0), ...b] : a;
+  if (all.length !== 8 || all.some((g) => !(g >= 0 && g <= 0xffff))) return undefined;
+  return all.reduce((acc, g) => (acc << 16n) | BigInt(g), 0n);
 }
 
 /**
- * The start both parsers share: a diagnostic sink, host names, and the text cut
- * into logical lines with variables substituted; each `name = "value";`
- * assignment is kept as a statement, in file order, for tools.
+ * The token cursor the grammars run on, with ipf's error reporting: the
+ * first error is where ipf stops ("syntax error at "X", line N"); what ipf
+ * would do is attached to the diagnostic.
  */
-export function beginParse(
-  text: string,
-  opts: ParseOptions,
-): { sink: DiagnosticSink; resolver: HostResolver; lines: LogicalLine[]; assignments: VariableAssignment[] } {
-  const sink = new DiagnosticSink(text);
-  const variables = new Map(Object.entries(opts.variables ?? {}));
-  const assignments: VariableAssignment[] = [];
-  const lines = logicalLines(text, variables, sink, (a) => {
-    const { line, column } = sink.index.position(a.offset);
-    assignments.push({
-      kind: "variable",
-      span: { offset: a.offset, length: a.length, line, column },
-      name: a.name,
-      value: a.value,
+export class GrammarParser {
+  readonly sink: DiagnosticSink;
+  readonly lexer: Lexer;
+  readonly resolver: HostResolver;
+  readonly variables: Map<string, string>;
+  readonly assignments: VariableAssignment[] = [];
+  /** End offset of the last token consumed. */
+  lastEnd = 0;
+  last: Token | undefined;
+
+  constructor(
+    readonly text: string,
+    base: Dictionary,
+    readonly opts: ParseOptions,
+    readonly tool: "ipf" | "ipnat",
+  ) {
+    this.sink = new DiagnosticSink(text);
+    this.variables = new Map(Object.entries(opts.variables ?? {}));
+    this.resolver = new HostResolver(opts.hosts);
+    this.lexer = new Lexer(text, base, {
+      variable: (name, offset, length) => {
+        const v = this.variables.get(name);
+        if (v === undefined)
+          this.sink.add(
+            IpfDiagnosticCode.UndefinedVariable,
+            `variable ${JSON.stringify(name)} is not defined`,
+            offset,
+            length,
+            "error",
+            `${this.tool} keeps "$${name}" as a plain word here`,
+          );
+        return v;
+      },
+      problem: (message, offset, length) =>
+        this.sink.add(
+          IpfDiagnosticCode.Unterminated,
+          message,
+          offset,
+          length,
+          "error",
+          `${this.tool} stops here`,
+        ),
     });
-  });
-  return { sink, resolver: new HostResolver(opts.hosts), lines, assignments };
+  }
+
+  peek(ahead = 0): Token {
+    return this.lexer.peek(ahead);
+  }
+  next(): Token {
+    const t = this.lexer.next();
+    this.last = t;
+    this.lastEnd = t.offset + t.length;
+    return t;
+  }
+  /** The next token is keyword `w`. */
+  isKw(w: string, ahead = 0): boolean {
+    return this.peek(ahead).kw === w;
+  }
+  acceptKw(w: string): Token | undefined {
+    return this.isKw(w) ? this.next() : undefined;
+  }
+  is(type: Token["type"], ahead = 0): boolean {
+    return this.peek(ahead).type === type;
+  }
+  accept(type: Token["type"]): Token | undefined {
+    return this.is(type) ? this.next() : undefined;
+  }
+  /** A plain word (STR, not a keyword) or quoted string. */
+  isName(ahead = 0): boolean {
+    const t = this.peek(ahead);
+    return t.type === "str" && t.kw === null;
+  }
+
+  /** A syntax error at `t`, phrased for humans, with ipf's own message kept. */
+  unexpected(t: Token, what: string, ipfMessage = "syntax error"): ParseError {
+    const found =
+      t.type === "eof" ? "the end of the file" : t.type === "comment" ? "a comment" : JSON.stringify(t.text);
+    return new ParseError(
+      t.type === "eof" ? IpfDiagnosticCode.UnexpectedEnd : IpfDiagnosticCode.UnexpectedToken,
+      `expected ${what}, found ${found}`,
+      t.type === "eof" ? Math.max(0, this.lastEnd - 1) : t.offset,
+      t.type === "eof" ? 1 : t.length,
+      ipfMessage,
+      t.type === "eof" || t.type === "comment" ? "" : t.text,
+    );
+  }
+  fail(code: IpfDiagnosticCode, message: string, t: Token, ipfMessage = "syntax error"): ParseError {
+    return new ParseError(code, message, t.offset, t.length, ipfMessage, t.type === "eof" ? "" : t.text);
+  }
+  expect(type: Token["type"], what: string): Token {
+    const t = this.peek();
+    if (t.type !== type) throw this.unexpected(t, what);
+    return this.next();
+  }
+  expectKw(w: string, what = JSON.stringify(w)): Token {
+    const t = this.peek();
+    if (t.kw !== w) throw this.unexpected(t, what);
+    return this.next();
+  }
+  expectName(what: string): Token {
+    const t = this.peek();
+    if (!(t.type === "str" && t.kw === null)) throw this.unexpected(t, what);
+    return this.next();
+  }
+  expectNumber(what: string): Token {
+    const t = this.peek();
+    if (t.type !== "num") throw this.unexpected(t, what);
+    return this.next();
+  }
+
+  /** Record an error as ipf would report it, with the note on what ipf does. */
+  report(e: ParseError, firstError: boolean): IpfDiagnostic {
+    const { line } = this.sink.index.position(e.offset);
+    const what = `${this.tool} stops here with "${e.ipfMessage} error at "${e.ipfToken}", line ${line}"`;
+    const note = firstError
+      ? `${what}; the rules before this point are loaded and the rest of the file is not`
+      : `${this.tool} never reads this far (it stops at the first error)`;
+    return this.sink.add(e.code, e.message, e.offset, e.length, "error", note);
+  }
+
+  /**
+   * After an error: skip to the next line that starts with one of `starts`
+   * (a rule verb), so the rest of the file is still checked. Resets the
+   * scanner's context, as a new rule does.
+   */
+  skipToNextRule(errorOffset: number, starts: (t: Token) => boolean): void {
+    const errLine = this.sink.index.position(errorOffset).line;
+    let prevLine = -1;
+    for (;;) {
+      this.lexer.expectAddr = 0;
+      this.lexer.dict = this.lexer.base;
+      this.lexer.breakOnDot = false;
+      const t = this.peek();
+      if (t.type === "eof") return;
+      const line = this.sink.index.position(t.offset).line;
+      const firstOnLine = line !== prevLine && this.startsLine(t.offset);
+      if (line > errLine && firstOnLine && (starts(t) || t.type === "comment")) return;
+      prevLine = line;
+      this.next();
+    }
+  }
+
+  private startsLine(offset: number): boolean {
+    for (let i = offset - 1; i >= 0; i--) {
+      const c = this.text.charCodeAt(i);
+      if (c === 10) return true;
+      if (c !== 32 && c !== 9 && c !== 13) return false;
+    }
+    return true;
+  }
+
+  /** `name = "value" ;` — the `=` was seen after a plain word at the start of a statement. */
+  parseAssignment(): void {
+    const nameTok = this.next();
+    this.lexer.varNext = true;
+    this.next(); // '='
+    const v = this.peek();
+    this.lexer.varNext = false;
+    if (v.type !== "str") throw this.unexpected(v, 'a quoted value after "="');
+    this.next();
+    const semi = this.peek();
+    if (semi.type !== ";") throw this.unexpected(semi, '";" after the variable\'s value');
+    this.next();
+    this.variables.set(nameTok.text, v.text);
+    this.assignments.push({
+      kind: "variable",
+      span: this.sink.span(nameTok.offset, this.lastEnd),
+      name: nameTok.text,
+      value: v.text,
+    });
+  }
+}
+
+/**
+ * ipf's getport() for a filter rule: with a known protocol, that protocol's
+ * entry; with tcp/udp, both must exist and agree; with none, the tcp and udp
+ * entries must agree (or only one exist). For ipnat (`proto` null and no
+ * rule), the first entry of any protocol.
+ */
+export function lookupService(
+  name: string,
+  rule: { kind: "filter"; proto: number | "tcpudp" | null } | { kind: "nat" },
+): number | undefined {
+  if (rule.kind === "nat")
+    return serviceByName(name, null) ?? (/^\d/.test(name) ? Number.parseInt(name, 10) : undefined);
+  if (rule.proto === null) {
+    const t = serviceByName(name, "tcp");
+    const u = serviceByName(name, "udp");
+    if (t !== undefined && u !== undefined && t !== u) return undefined;
+    return t ?? u;
+  }
+  if (rule.proto === "tcpudp") {
+    const t = serviceByName(name, "tcp");
+    const u = serviceByName(name, "udp");
+    return t !== undefined && t === u ? t : undefined;
+  }
+  if (rule.proto === 6) return serviceByName(name, "tcp");
+  if (rule.proto === 17) return serviceByName(name, "udp");
+  return undefined;
+}
+
+/** 32-bit byte swap: ipf stores a lone NUMBER address unconverted, so on a little-endian host 10 reads as 10.0.0.0. */
+export function bswap32(n: number): bigint {
+  return (
+    BigInt(((n & 0xff) << 24) | ((n & 0xff00) << 8) | ((n >>> 8) & 0xff00) | ((n >>> 24) & 0xff)) &
+    0xffffffffn
+  );
 }

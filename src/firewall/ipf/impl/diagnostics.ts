@@ -59,6 +59,8 @@ export interface IpfDiagnostic {
   length: number;
   line: number;
   column: number;
+  /** What real ipf(8)/ipnat(8) 5.1.2 does with this (stops here, loads it as any, …). */
+  ipf?: string;
 }
 
 /** Turns offsets into 1-based line/column pairs. */
@@ -96,9 +98,11 @@ export function formatDiagnostic(d: IpfDiagnostic, text: string, fileName = "<in
   const source = index.lineText(d.line);
   const gutter = String(d.line).length;
   const width = Math.max(1, Math.min(d.length, source.length - d.column + 1));
-  return [
+  const lines = [
     `${fileName}:${d.line}:${d.column}: ${d.severity} ${d.code}: ${d.message}`,
     `  ${d.line} | ${source}`,
     `  ${" ".repeat(gutter)} | ${" ".repeat(Math.max(0, d.column - 1))}${"^".repeat(width)}`,
-  ].join("\n");
+  ];
+  if (d.ipf) lines.push(`  ${" ".repeat(gutter)} = ${d.ipf}`);
+  return lines.join("\n");
 }

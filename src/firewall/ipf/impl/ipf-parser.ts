@@ -1,7 +1,17 @@
 /**
- * ipf.conf parser: text → FilterRule[] with ipf(8)'s reading of every
- * construct, including the expansion of `{a,b}` lists into one rule per
- * combination (the first list written varies fastest, as ipf emits them).
+ * ipf.conf parser: the grammar of IPFilter's tools/ipf_y.y, rule by rule and
+ * in its order, over the {@link Lexer}'s tokens. A rule ends where the
+ * grammar says it ends (newlines are blank space), options must come in the
+ * grammar's order, and `{a,b}` lists expand into one rule per combination
+ * (the first list written varies fastest), as ipf loads them.
+ *
+ * The order of a rule (ipf(5), ipf_y.y inrule/outrule):
+ *
+ *   [@N] [N] action in|out [log…|quick|on…|dup-to…|to…|fastroute|reply-to…]…
+ *   ( [family] [tos] [ttl] [proto] [all | from … [to …] | to …] [flags …] [icmp-type … [code …]]
+ *   | exp { "…" } | bpf-v4 { "…" } )
+ *   [with …] [keep state|frags …]… [head N] [group N] [set-tag(…)] [match-tag(…)]
+ *   [pps N] [age N[/M]] [rule-ttl N] [comment "…"] [;]
  */
 import type {
   AddressMatch,
@@ -13,52 +23,27 @@ import type {
   InlinePool,
   InterfaceName,
   IpfStatement,
-  KeepFrags,
   KeepState,
   LogOptions,
   PortMatch,
-  Protocol,
   RouteTarget,
-  SetTag,
   SetTunable,
   TcpFlags,
   WithOption,
 } from "../ast.js";
-import { makeCidr, parseAddressText, parseDottedQuad, parseIpv6, prefixToMask, allOnes } from "./address.js";
-import {
-  beginParse,
-  HostResolver,
-  parseBraceList,
-  parseHostWithMask,
-  parseNumber,
-  parsePortMatch,
-  type ParseOptions,
-} from "./common.js";
+import { allOnes, formatAddress, makeCidr, prefixToMask } from "./address.js";
+import { bswap32, GrammarParser, lookupService, ParseError, type ParseOptions } from "./common.js";
 import { IpfDiagnosticCode, type IpfDiagnostic } from "./diagnostics.js";
-import {
-  Cursor,
-  DiagnosticSink,
-  ParseError,
-  spanSince,
-  splitStatements,
-  type LogicalLine,
-  type Token,
-} from "./lexer.js";
+import type { Token } from "./lexer.js";
+import { getproto } from "./netdb.js";
 import {
   DEFAULT_FLAG_MASK,
   ICMP_CODES,
   icmpTypeNumber,
-  IP_OPTIONS,
   IPV6_HEADERS,
-  PROTOCOL_NUMBERS,
-  SECURITY_CLASSES,
-  SYSLOG_FACILITIES,
-  SYSLOG_PRIORITIES,
   TAG_LENGTH,
   TCP_FLAG_BITS,
   TCP_FLAG_LETTERS,
-  WITH_ALIASES,
-  WITH_FLAGS,
 } from "./tables.js";
 
 export interface IpfParseResult {
@@ -68,7 +53,78 @@ export interface IpfParseResult {
   diagnostics: IpfDiagnostic[];
 }
 
-/** A parse in progress for one rule: single values plus the lists still to expand. */
+// ---------------------------------------------------------------------------
+// Dictionaries (ipf_y.y's word tables)
+// ---------------------------------------------------------------------------
+
+const words = (s: string): ReadonlySet<string> => new Set(s.split(/\s+/).filter(Boolean));
+
+/** ipfwords: the main table. */
+export const IPF_WORDS = words(`
+  age ah all and auth bad bad-nat bad-src bcast block body bpf-v4 bpf-v6 call code comment count
+  decapsulate dstlist doi dup-to eq esp exp family fastroute first flags frag frag-body frags from ge
+  group gt head icmp icmp-head icmp-type in in-via inet inet6 ipopt ipopts keep l5-as le level limit
+  log loose lowttl lt mask match-tag max-per-src max-srcs mbcast mcast multicast nat ne net newisn no
+  no-icmp-err nolog nomatch now not oow on opt or-block out out-via pass port pps preauth proto quick
+  reply-to return-icmp return-icmp-as-dest return-rst route-to rule-ttl rpc sec-class set set-tag skip
+  short state state-age strict sync tcp tcp-udp tos to ttl udp v6hdr v6hdrs with`);
+const ADDR_WORDS = words("any hash pool");
+const MASK_WORDS = words("broadcast netmasked network peer");
+const ICMPCODE_WORDS = words(`cutoff-preced filter-prohib isolate needfrag net-prohib net-tos host-preced
+  host-prohib host-tos host-unk host-unr net-unk net-unr port-unr proto-unr srcfail`);
+const IPV4OPT_WORDS = words(`addext cipso dps e-sec eip encode finn imitd lsrr mtup mtur nop nsapa rr
+  rtralrt satid sdb sec ssrr tr ts ump visa zsu`);
+const SEC_WORDS = words("confid reserv-1 reserv-2 reserv-3 reserv-4 secret topsecret unclass");
+const IPV6OPT_WORDS = words("dstopts esp frag hopopts ipv6 mobility none routing");
+/** logwords; `console` is a word but no facility the grammar takes. */
+const LOG_WORDS = words(`kern user mail daemon auth syslog lpr news uucp cron ftp authpriv audit logalert
+  console security local0 local1 local2 local3 local4 local5 local6 local7 emerg alert crit err warn
+  notice info debug`);
+const FACILITIES = words(`kern user mail daemon auth syslog lpr news uucp cron ftp authpriv audit logalert
+  security local0 local1 local2 local3 local4 local5 local6 local7`);
+const PRIORITIES = words("emerg alert crit err warn notice info debug");
+
+/** Words that start a rule or statement (where lint resumes after an error). */
+const RULE_STARTS = words("pass block log count skip auth preauth nomatch call decapsulate set");
+
+/** opttype words after `with` and the flag each sets (ipf prints them by these names). */
+const WITH_WORDS: ReadonlyMap<string, string> = new Map([
+  ["ipopts", "ipopts"],
+  ["ipopt", "ipopts"],
+  ["short", "short"],
+  ["nat", "nat"],
+  ["bad", "bad"],
+  ["bad-nat", "bad-nat"],
+  ["bad-src", "bad-src"],
+  ["lowttl", "lowttl"],
+  ["frag", "frag"],
+  ["frags", "frag"],
+  ["frag-body", "frag-body"],
+  ["mbcast", "mbcast"],
+  ["mcast", "mcast"],
+  ["multicast", "mcast"],
+  ["bcast", "bcast"],
+  ["state", "state"],
+  ["oow", "oow"],
+  ["ah", "ah"],
+  ["v6hdrs", "v6hdrs"],
+]);
+
+const COMPARE_KW: Record<string, "=" | "!=" | "<" | ">" | "<=" | ">="> = {
+  eq: "=",
+  ne: "!=",
+  lt: "<",
+  gt: ">",
+  le: "<=",
+  ge: ">=",
+};
+
+const ANY: AddressMatch = { kind: "any" };
+
+// ---------------------------------------------------------------------------
+// A rule in progress
+// ---------------------------------------------------------------------------
+
 interface Draft {
   rule: FilterRule;
   tos: number[] | null;
@@ -79,16 +135,13 @@ interface Draft {
   toPorts: (PortMatch | null)[];
   icmpTypes: number[] | null;
   icmpCodes: (number | null)[];
-  /** Something other than `all` that makes ipf treat the rule as an IP match (proto, tos, with, …). */
-  ipMatch: boolean;
-  /** Written with `from`/`to` instead of `all`. */
-  fromTo: boolean;
+  /** setipftype() was called: the rule is an IP match (FR_T_IPF), not `all`. */
+  ipType: boolean;
   recoverable: boolean;
-  /** `on {a,b}`: one rule per interface (or interface pair). */
   onList: InterfaceName[][] | null;
+  /** `proto` as ipf holds it while parsing (fr_proto), for getport and the flags/port checks. */
+  protoNumber: number | "tcpudp" | null;
 }
-
-const ANY: AddressMatch = { kind: "any" };
 
 function emptyRule(span: FilterRule["span"]): FilterRule {
   return {
@@ -131,49 +184,1614 @@ function emptyRule(span: FilterRule["span"]): FilterRule {
   };
 }
 
-export function parseIpfText(text: string, opts: ParseOptions = {}): IpfParseResult {
-  const { sink, resolver, lines, assignments } = beginParse(text, opts);
-  const statements: IpfStatement[] = [...assignments];
-  const rules: FilterRule[] = [];
-  // Statements are appended in the order lines appear; assignments were
-  // pushed while lines were cut, so sort the merged list by offset at the end.
-  // `;` ends a rule, so one line may hold several (`pass in all; block out all`).
-  const statementsOf = (line: LogicalLine) =>
-    line.tokens.some((t) => t.kind === "punct" && t.text === ";")
-      ? splitStatements(line.tokens)
-      : [line.tokens];
-  for (const line of lines)
-    for (const tokens of statementsOf(line)) {
-      const first = tokens[0] as Token;
-      const last = tokens[tokens.length - 1] as Token;
-      const { line: ln, column } = sink.index.position(first.offset);
-      const length = tokens === line.tokens ? line.length : last.offset + last.length - first.offset;
-      const span = { offset: first.offset, length, line: ln, column };
-      const cur = new Cursor(tokens, line);
-      if (cur.is("set")) {
-        const st = parseSet(cur, span, sink);
-        if (st) statements.push(st);
+function emptyKeepState(): KeepState {
+  return {
+    limit: null,
+    strict: false,
+    loose: false,
+    newisn: false,
+    noIcmpErr: false,
+    sync: false,
+    age: null,
+    icmpHead: null,
+    maxSrcs: null,
+    maxPerSrc: null,
+  };
+}
+
+class IpfParser extends GrammarParser {
+  private readonly rules: FilterRule[] = [];
+  private readonly statements: IpfStatement[] = [];
+
+  constructor(text: string, opts: ParseOptions) {
+    super(text, IPF_WORDS, opts, "ipf");
+  }
+
+  parseFile(): IpfParseResult {
+    let settingsOnly = false;
+    let sawRule = false;
+    for (;;) {
+      const t = this.peek();
+      if (t.type === "eof") break;
+      if (t.type === "comment") {
+        this.next();
         continue;
       }
-      const before = sink.list.length;
+      const before = this.sink.list.length;
       try {
-        const draft = parseRule(cur, span, resolver, sink, opts.family ?? null);
-        const errors = sink.list.slice(before).some((d) => d.severity === "error");
-        if (!errors || (opts.recover && draft.recoverable)) {
-          for (const r of expand(draft)) {
-            inheritFromHead(r, rules);
-            rules.push(r);
-            statements.push(r);
-          }
+        if (t.kw === "set") {
+          if (sawRule)
+            throw this.fail(
+              IpfDiagnosticCode.UnexpectedToken,
+              '"set" lines must come before the first rule',
+              t,
+            );
+          this.parseSetting();
+          settingsOnly = true;
+        } else if (t.type === "str" && t.kw === null && this.is("=", 1)) {
+          this.parseAssignment();
+          sawRule = true;
+          settingsOnly = false;
+        } else {
+          this.parseRule(before);
+          sawRule = true;
+          settingsOnly = false;
         }
       } catch (e) {
         if (!(e instanceof ParseError)) throw e;
-        sink.add(e.code, e.message, e.offset, e.length);
+        this.report(e, !this.hasErrorSince(0));
+        this.skipToNextRule(
+          e.offset,
+          (tok) =>
+            (tok.kw !== null && RULE_STARTS.has(tok.kw)) ||
+            tok.type === "@" ||
+            (tok.type === "str" && tok.kw === null && this.is("=", 1)),
+        );
       }
     }
-  statements.sort((a, b) => a.span.offset - b.span.offset);
-  return { rules, statements, diagnostics: sink.list };
+    // ipf_y.y `file: settings rules`: a file of `set` lines alone is a syntax error at its end.
+    if (settingsOnly && !sawRule && !this.hasErrorSince(0)) {
+      this.sink.add(
+        IpfDiagnosticCode.UnexpectedEnd,
+        'the file has only "set" lines: ipf needs at least one rule after them',
+        Math.max(0, this.text.length - 1),
+        1,
+        "error",
+        'ipf stops with "syntax error error at "", line 1" at the end of the file',
+      );
+    }
+    for (const a of this.assignments) this.statements.push(a);
+    this.statements.sort((a, b) => a.span.offset - b.span.offset);
+    return { rules: this.rules, statements: this.statements, diagnostics: this.sink.list };
+  }
+
+  private hasErrorSince(index: number): boolean {
+    return this.sink.list.slice(index).some((d) => d.severity === "error");
+  }
+
+  private parseSetting(): void {
+    const setTok = this.next();
+    const name = this.expectName('a tunable name after "set"');
+    const v = this.peek();
+    if (v.type !== "num" && v.type !== "hex" && !(v.type === "str" && v.kw === null))
+      throw this.unexpected(v, "a number or true/false");
+    this.next();
+    this.expect(";", '";" after the tunable\'s value');
+    if (v.type === "str" && !/^(true|false)$/i.test(v.text))
+      throw this.fail(
+        IpfDiagnosticCode.InvalidValue,
+        `"set ${name.text}" takes a number, true or false`,
+        v,
+        "did not find true/false where expected",
+      );
+    const st: SetTunable = {
+      kind: "set",
+      span: this.sink.span(setTok.offset, this.lastEnd),
+      name: name.text,
+      value: v.type === "str" ? v.text : String(v.value),
+    };
+    this.statements.push(st);
+  }
+
+  // --- one rule -----------------------------------------------------------
+
+  private parseRule(diagStart: number): void {
+    const first = this.peek();
+    const span = this.sink.span(first.offset, first.offset + first.length);
+    const rule = emptyRule(span);
+    const fam = this.opts.family ?? null;
+    if (fam !== null) {
+      rule.family = fam;
+      rule.familyImplied = true;
+    }
+    const d: Draft = {
+      rule,
+      tos: null,
+      ttl: null,
+      fromAddresses: [ANY],
+      fromPorts: [null],
+      toAddresses: [ANY],
+      toPorts: [null],
+      icmpTypes: null,
+      icmpCodes: [null],
+      ipType: false,
+      recoverable: true,
+      onList: null,
+      protoNumber: null,
+    };
+    this.lexer.expectAddr = 0;
+    this.lexer.dict = this.lexer.base;
+    this.lexer.breakOnDot = false;
+
+    if (this.accept("@")) rule.insertAt = this.expectNumber('a rule number after "@"').value;
+    if (this.is("num")) {
+      const n = this.next().value;
+      rule.collect = n === 0 ? null : n;
+    }
+    rule.action = this.parseAction(rule);
+    const dir = this.peek();
+    if (dir.kw !== "in" && dir.kw !== "out") {
+      d.recoverable = false;
+      throw this.unexpected(dir, '"in" or "out" after the action');
+    }
+    this.next();
+    rule.direction = dir.kw;
+
+    this.parseHeadOptions(d);
+    this.parseMain(d);
+    this.parseTail(d);
+
+    this.accept(";");
+    rule.span = this.sink.span(first.offset, this.lastEnd);
+    const errors = this.hasErrorSince(diagStart);
+    if (!errors || (this.opts.recover && d.recoverable)) {
+      for (const r of expand(d)) {
+        inheritFromHead(r, this.rules);
+        this.rules.push(r);
+        this.statements.push(r);
+      }
+    }
+  }
+
+  private parseAction(rule: FilterRule): FilterAction {
+    const t = this.peek();
+    switch (t.kw) {
+      case "pass":
+        this.next();
+        return { kind: "pass" };
+      case "block":
+        this.next();
+        return { kind: "block", return: this.parseBlockReturn() };
+      case "nomatch":
+        this.next();
+        return { kind: "nomatch" };
+      case "log":
+        this.next();
+        rule.log = this.parseLogOptions();
+        return { kind: "log" };
+      case "count":
+        this.next();
+        return { kind: "count" };
+      case "decapsulate": {
+        this.next();
+        if (this.acceptKw("l5-as")) {
+          this.expect("(", '"(" after l5-as');
+          this.expectName("a layer-5 protocol name");
+          this.expect(")", '")"');
+        }
+        return { kind: "decapsulate" };
+      }
+      case "auth": {
+        this.next();
+        const ret = this.parseBlockReturn();
+        return ret ? { kind: "auth", return: ret } : { kind: "auth" };
+      }
+      case "preauth":
+        this.next();
+        return { kind: "preauth" };
+      case "skip":
+        this.next();
+        return { kind: "skip", count: this.expectNumber("the number of rules to skip").value };
+      case "call": {
+        this.next();
+        const now = this.acceptKw("now") !== undefined;
+        const name = this.expectName("a function name such as srcgrpmap");
+        this.expect("/", '"/" and a number after the function name');
+        const num = this.expectNumber("the function's number");
+        return { kind: "call", now, func: `${name.text}/${num.value}` };
+      }
+      default:
+        throw this.unexpected(
+          t,
+          "a rule: an action (pass, block, log, count, skip, auth, preauth, nomatch, call, decapsulate)",
+        );
+    }
+  }
+
+  private parseBlockReturn(): BlockReturn | null {
+    const t = this.peek();
+    if (t.kw === "return-rst") {
+      this.next();
+      return { kind: "return-rst" };
+    }
+    if (t.kw === "return-icmp" || t.kw === "return-icmp-as-dest") {
+      this.next();
+      let code: number | null = null;
+      if (this.is("(")) {
+        this.next();
+        this.lexer.dict = ICMPCODE_WORDS;
+        code = this.parseIcmpCode();
+        this.lexer.dict = this.lexer.base;
+        this.expect(")", '")" after the ICMP code');
+      }
+      return { kind: t.kw, code };
+    }
+    return null;
+  }
+
+  private parseIcmpCode(): number {
+    const t = this.peek();
+    if (t.type === "num") {
+      this.next();
+      return t.value & 0xff;
+    }
+    if (t.kw !== null && ICMPCODE_WORDS.has(t.kw)) {
+      this.next();
+      return ICMP_CODES.indexOf(t.kw);
+    }
+    throw this.unexpected(t, "an ICMP code (a number or net-unr, host-unr, port-unr, …)");
+  }
+
+  private parseLogOptions(): LogOptions {
+    const log: LogOptions = { body: false, first: false, orBlock: false, level: null };
+    for (;;) {
+      const t = this.peek();
+      if (t.kw === "body") log.body = true;
+      else if (t.kw === "first") log.first = true;
+      else if (t.kw === "or-block") log.orBlock = true;
+      else if (t.kw === "level") {
+        this.next();
+        this.lexer.dict = LOG_WORDS;
+        this.lexer.breakOnDot = true;
+        const a = this.peek();
+        let facility = "local0";
+        let priority: string;
+        if (a.kw !== null && PRIORITIES.has(a.kw)) {
+          this.next();
+          priority = a.kw;
+        } else if (a.kw !== null && FACILITIES.has(a.kw)) {
+          this.next();
+          facility = a.kw;
+          this.expect(".", '"." between the facility and the priority');
+          const p = this.peek();
+          if (p.kw === null || !PRIORITIES.has(p.kw))
+            throw this.unexpected(
+              p,
+              "a syslog priority (emerg, alert, crit, err, warn, notice, info, debug)",
+            );
+          this.next();
+          priority = p.kw;
+        } else {
+          throw this.unexpected(
+            a,
+            "a syslog facility.priority such as auth.info, or a priority such as warn",
+          );
+        }
+        this.lexer.dict = this.lexer.base;
+        this.lexer.breakOnDot = false;
+        log.level = { facility, priority };
+        continue;
+      } else break;
+      this.next();
+    }
+    return log;
+  }
+
+  /** inopts/outopts: log, quick, on, dup-to, to/route-to, fastroute, reply-to — any order, repeatable. */
+  private parseHeadOptions(d: Draft): void {
+    const r = d.rule;
+    for (;;) {
+      const t = this.peek();
+      switch (t.kw) {
+        case "log":
+          this.next();
+          r.log = this.parseLogOptions();
+          continue;
+        case "quick":
+          this.next();
+          r.quick = true;
+          continue;
+        case "on":
+          this.next();
+          this.parseOn(d);
+          continue;
+        case "dup-to":
+          this.next();
+          r.dupTo = this.parseRouteTarget(d);
+          continue;
+        case "to":
+        case "route-to":
+          // The grammar shifts `to` here: right after the head options it is a routing target.
+          this.next();
+          r.routeTo = this.parseRouteTarget(d);
+          continue;
+        case "fastroute":
+          this.next();
+          r.fastroute = true;
+          continue;
+        case "reply-to":
+          this.next();
+          r.replyTo = this.parseRouteTarget(d);
+          continue;
+        default:
+          if (this.recoverHeadWord(t, d)) continue;
+          return;
+      }
+    }
+  }
+
+  /**
+   * Two mistakes common enough (the qjail-howto page makes both) to name and
+   * read on from: an interface without `on`, a protocol without `proto`.
+   * ipf rejects both; with `recover` the rule is kept for lint.
+   */
+  private recoverHeadWord(t: Token, d: Draft): boolean {
+    const r = d.rule;
+    if (!(t.type === "str" && !t.quoted)) return false;
+    const word = t.text;
+    if (d.protoNumber === null && getproto(word) > 0 && !/^\d+$/.test(word)) {
+      this.sink.add(
+        IpfDiagnosticCode.MissingProto,
+        `protocol ${JSON.stringify(word)} needs "proto" before it: write "proto ${word}"`,
+        t.offset,
+        t.length,
+        "error",
+        `ipf stops here with "syntax error error at "${word}", line ${this.sink.index.position(t.offset).line}"`,
+      );
+      this.next();
+      this.setProto(d, getproto(word), t);
+      return true;
+    }
+    if (r.on.length === 0 && /^[a-z][a-z0-9_]*\d+$/i.test(word)) {
+      this.sink.add(
+        IpfDiagnosticCode.MissingOn,
+        `interface ${JSON.stringify(word)} needs "on" before it: write "on ${word}"`,
+        t.offset,
+        t.length,
+        "error",
+        `ipf stops here with "syntax error error at "${word}", line ${this.sink.index.position(t.offset).line}"`,
+      );
+      this.next();
+      r.on = [{ name: word, span: this.sink.span(t.offset, t.offset + t.length) }];
+      return true;
+    }
+    return false;
+  }
+
+  private ifName(what: string, logical = true): InterfaceName {
+    const t = this.peek();
+    if (t.type === "-") {
+      this.next();
+      return { name: "-", span: this.sink.span(t.offset, t.offset + 1) };
+    }
+    if (!(t.type === "str" && t.kw === null)) throw this.unexpected(t, what);
+    this.next();
+    if (logical && this.is(":") && this.is("num", 1)) {
+      // name ':' NUMBER: ipf warns "Logical interface … unsupported" and uses the physical one.
+      this.next();
+      const n = this.next();
+      this.sink.add(
+        IpfDiagnosticCode.InvalidValue,
+        `logical interface ${t.text}:${n.text} is not supported; ipf uses the physical interface ${t.text}`,
+        t.offset,
+        this.lastEnd - t.offset,
+        "warning",
+        `ipf prints "Logical interface ${t.text}:${n.text} unsupported" and loads the rule on ${t.text}`,
+      );
+    }
+    return { name: t.text, span: this.sink.span(t.offset, t.offset + t.length) };
+  }
+
+  private parseOn(d: Draft): void {
+    const r = d.rule;
+    if (this.is("{")) {
+      this.next();
+      const groups: InterfaceName[][] = [];
+      for (;;) {
+        const one = [this.ifName("an interface name in the list")];
+        if (this.accept(",") && this.isIfStart()) {
+          // onname: a `in,out` pair inside the list … but `,` also separates members (lmore).
+          one.push(this.ifName("an interface name"));
+        }
+        groups.push(one);
+        if (this.accept("}")) break;
+        this.accept(",");
+        if (this.is("}")) {
+          this.next();
+          break;
+        }
+      }
+      d.onList = groups;
+      r.on = groups[0] ?? [];
+      return;
+    }
+    r.on = [this.ifName('an interface name after "on"')];
+    if (this.accept(",")) r.on.push(this.ifName('a second interface name after ","'));
+    const via = this.peek();
+    if (via.kw === "in-via" || via.kw === "out-via") {
+      this.next();
+      const list = [this.ifName(`an interface name after "${via.kw}"`)];
+      if (this.accept(",")) list.push(this.ifName('a second interface name after ","'));
+      if (via.kw === "in-via") r.inVia = list;
+      else r.outVia = list;
+    }
+  }
+
+  private isIfStart(): boolean {
+    const t = this.peek();
+    return (t.type === "str" && t.kw === null) || t.type === "-";
+  }
+
+  private parseRouteTarget(d: Draft): RouteTarget {
+    if (this.isKw("dstlist")) {
+      this.next();
+      this.expect("/", '"/" after dstlist');
+      const n = this.ifName("a destination list name", false);
+      return { kind: "dstlist", name: n.name };
+    }
+    const n = this.ifName("an interface name such as qe0 or qe0:10.0.0.1", false);
+    if (this.is(":")) {
+      this.next();
+      this.lexer.expectAddr = 1;
+      const h = this.parseHostname(d, false);
+      this.lexer.expectAddr = 0;
+      if (h.kind !== "address")
+        throw this.fail(
+          IpfDiagnosticCode.InvalidAddress,
+          'a next-hop address is needed after ":"',
+          this.last!,
+        );
+      if (d.rule.family === null) {
+        d.rule.family = h.family;
+        d.rule.familyImplied = true;
+      }
+      return { kind: "interface", name: n.name, address: formatAddress(h.family, h.value) };
+    }
+    return { kind: "interface", name: n.name, address: null };
+  }
+
+  // --- rulemain ------------------------------------------------------------
+
+  private setIpType(d: Draft): void {
+    d.ipType = true;
+  }
+
+  private parseMain(d: Draft): void {
+    const r = d.rule;
+    const t = this.peek();
+    if (t.kw === "bpf-v4" || t.kw === "bpf-v6") {
+      throw this.fail(
+        IpfDiagnosticCode.InvalidValue,
+        "BPF filter expressions are not supported (FreeBSD's ipf is built without them)",
+        t,
+        "BPF filter expressions not supported",
+      );
+    }
+    if (t.kw === "exp") {
+      this.next();
+      this.expect("{", '"{" after exp');
+      const s = this.peek();
+      if (!(s.type === "str" && s.quoted)) throw this.unexpected(s, "a quoted expression");
+      this.next();
+      r.expression = this.parseExpression(s);
+      this.expect("}", '"}" after the expression');
+      d.ipType = true;
+      return;
+    }
+    // family
+    const f = this.peek();
+    if (f.kw === "family" || f.kw === "inet" || f.kw === "inet6") {
+      this.next();
+      let fam = f.kw;
+      if (f.kw === "family") {
+        const w = this.peek();
+        if (w.kw !== "inet" && w.kw !== "inet6") throw this.unexpected(w, '"inet" or "inet6" after "family"');
+        this.next();
+        fam = w.kw;
+      }
+      if (this.opts.family === "inet6" && fam === "inet")
+        throw this.fail(
+          IpfDiagnosticCode.FamilyMismatch,
+          '"inet" in an IPv6 rule set (ipftest -6)',
+          this.last!,
+        );
+      if (r.family !== null && r.family !== fam && !r.familyImplied)
+        throw this.fail(IpfDiagnosticCode.FamilyMismatch, `rule says ${fam} but is ${r.family}`, this.last!);
+      r.family = fam as Family;
+      r.familyImplied = false;
+    }
+    // tos
+    if (this.isKw("tos")) {
+      this.next();
+      this.setIpType(d);
+      if (this.is("{")) d.tos = this.numberList((x) => x.type === "num" || x.type === "hex", "a TOS value");
+      else {
+        const v = this.peek();
+        if (v.type !== "num" && v.type !== "hex") throw this.unexpected(v, "a TOS value");
+        this.next();
+        d.tos = [v.value & 0xff];
+      }
+    }
+    // ttl
+    if (this.isKw("ttl")) {
+      this.next();
+      this.setIpType(d);
+      if (this.is("{")) d.ttl = this.numberList((x) => x.type === "num", "a TTL value");
+      else d.ttl = [this.expectNumber("a TTL value").value & 0xff];
+    }
+    // proto
+    if (this.isKw("proto")) {
+      this.next();
+      this.setIpType(d);
+      this.lexer.dict = null;
+      const p = this.peek();
+      if (p.type === "num") {
+        this.next();
+        if (p.value > 255)
+          throw this.fail(
+            IpfDiagnosticCode.InvalidNumber,
+            `protocol number ${p.text} is larger than 255 (ipf would keep only ${p.value & 0xff})`,
+            p,
+            "syntax error",
+          );
+        this.setProto(d, p.value, p);
+      } else if (p.type === "str") {
+        this.next();
+        if (this.is("/")) {
+          this.next();
+          this.lexer.dict = null;
+          const q = this.peek();
+          if (q.type !== "str") throw this.unexpected(q, '"udp" after "tcp/"');
+          this.next();
+          if (p.text !== "tcp" || q.text !== "udp")
+            throw this.fail(
+              IpfDiagnosticCode.UnknownProtocol,
+              `"${p.text}/${q.text}" is not a protocol; the only pair is tcp/udp`,
+              q,
+            );
+          this.setProto(d, "tcpudp", p);
+        } else if (p.text === "tcp-udp") {
+          this.setProto(d, "tcpudp", p);
+        } else {
+          const n = getproto(p.text);
+          if (n < 0)
+            throw this.fail(
+              IpfDiagnosticCode.UnknownProtocol,
+              `unknown protocol ${JSON.stringify(p.text)} (not in FreeBSD's /etc/protocols)`,
+              p,
+              "protocol unknown",
+            );
+          this.setProto(d, n & 0xff, p);
+        }
+      } else throw this.unexpected(p, "a protocol name or number");
+      this.lexer.dict = this.lexer.base;
+    }
+    // srcdst
+    const s = this.peek();
+    if (s.kw === "all") {
+      this.next();
+    } else if (s.kw === "from" || s.kw === "to") {
+      this.parseFromTo(d);
+    }
+    this.parseFlags(d);
+    this.parseIcmp(d);
+  }
+
+  private setProto(d: Draft, p: number | "tcpudp", tok: Token): void {
+    void tok;
+    d.protoNumber = p;
+    d.rule.proto = p === "tcpudp" ? { kind: "tcpudp" } : { kind: "number", number: p };
+    d.ipType = true;
+  }
+
+  private numberList(ok: (t: Token) => boolean, what: string): number[] {
+    this.next(); // {
+    const out: number[] = [];
+    for (;;) {
+      const t = this.peek();
+      if (!ok(t)) throw this.unexpected(t, what);
+      this.next();
+      out.push(t.value & 0xff);
+      if (this.accept("}")) return out;
+      this.accept(",");
+    }
+  }
+
+  // --- from / to -----------------------------------------------------------
+
+  private parseFromTo(d: Draft): void {
+    const r = d.rule;
+    if (this.isKw("from")) {
+      const fromTok = this.next();
+      this.setIpType(d);
+      const ep = this.parseObject(d, "from");
+      d.fromAddresses = ep.addresses;
+      d.fromPorts = ep.ports;
+      r.from.negated = ep.negated;
+      r.from.span = this.sink.span(fromTok.offset, this.lastEnd);
+    }
+    if (this.isKw("to")) {
+      const toTok = this.next();
+      this.setIpType(d);
+      const ep = this.parseObject(d, "to");
+      d.toAddresses = ep.addresses;
+      d.toPorts = ep.ports;
+      r.to.negated = ep.negated;
+      r.to.span = this.sink.span(toTok.offset, this.lastEnd);
+    }
+    this.lexer.expectAddr = 0;
+  }
+
+  private parseObject(
+    d: Draft,
+    side: "from" | "to",
+  ): { negated: boolean; addresses: AddressMatch[]; ports: (PortMatch | null)[] } {
+    // from/to: an address is expected, in the address dictionary.
+    this.lexer.expectAddr = 1;
+    this.lexer.dict = ADDR_WORDS;
+    const t = this.peek();
+    if (t.kw === "port") {
+      // srcobject: fromport — the address left out.
+      this.lexer.dict = this.lexer.base;
+      const ports = this.parsePort(d, true);
+      return { negated: false, addresses: [ANY], ports: ports ?? [null] };
+    }
+    const negated = this.accept("!") !== undefined;
+    let addresses: AddressMatch[];
+    if (this.is("{")) {
+      this.next();
+      addresses = [];
+      for (;;) {
+        this.lexer.expectAddr = 1;
+        addresses.push(this.parseAddr(d, side));
+        if (this.accept("}")) break;
+        this.accept(",");
+        if (this.is("}")) {
+          this.next();
+          break;
+        }
+      }
+    } else addresses = [this.parseAddr(d, side)];
+    this.lexer.dict = this.lexer.base;
+    const ports = this.parsePort(d, false);
+    return { negated, addresses, ports: ports ?? [null] };
+  }
+
+  /** The family an address brings to the rule (build_srcaddr_af / build_dstaddr_af). */
+  private noteFamily(d: Draft, f: Family | null, side: "from" | "to", tok: Token): void {
+    const r = d.rule;
+    if (f === null) return;
+    if (side === "to" && r.family !== null && r.family !== f)
+      throw this.fail(
+        IpfDiagnosticCode.FamilyMismatch,
+        `rule mixes ${r.family} and ${f} addresses`,
+        tok,
+        "1.src/dst address family mismatch",
+      );
+    if (r.family === null || r.familyImplied) {
+      if (r.family === null) r.familyImplied = true;
+      r.family = f;
+    }
+  }
+
+  private parseAddr(d: Draft, side: "from" | "to"): AddressMatch {
+    const t = this.peek();
+    if (t.kw === "pool" || t.kw === "hash") {
+      this.next();
+      this.lexer.expectAddr = 0;
+      this.lexer.dict = this.lexer.base;
+      if (this.is("/")) {
+        this.next();
+        const n = this.peek();
+        if (n.type !== "num" && !(n.type === "str" && n.kw === null))
+          throw this.unexpected(n, "a pool number or name");
+        this.next();
+        return { kind: "pool", table: t.kw, name: n.type === "num" ? String(n.value) : n.text };
+      }
+      if (this.is("=")) {
+        this.next();
+        this.expect("(", '"(" after "="');
+        const pool = this.parseInlinePool(d, t.kw);
+        return pool;
+      }
+      throw this.unexpected(this.peek(), `"/" and a table number, or "=(…)", after "${t.kw}"`);
+    }
+    return this.parseIpAddr(d, side);
+  }
+
+  private parseInlinePool(d: Draft, table: "pool" | "hash"): InlinePool {
+    const entries: InlinePool["entries"] = [];
+    for (;;) {
+      this.lexer.expectAddr = 1;
+      const negated = table === "pool" && this.accept("!") !== undefined;
+      const a = this.parseIpAddr(d, null);
+      if (a.kind === "cidr") entries.push({ negated, address: a });
+      else if (a.kind === "any") entries.push({ negated, address: makeCidr("inet", 0n, 0n) });
+      else throw this.fail(IpfDiagnosticCode.InvalidAddress, "a pool entry must be an address", this.last!);
+      if (this.accept(")")) break;
+      this.expect(",", '"," or ")" in the pool list');
+    }
+    this.lexer.expectAddr = 0;
+    return { kind: "inline-pool", table, entries };
+  }
+
+  /** ipaddr: any | hostname [/|mask ipmask] | (ifname) [/ maskopts]. */
+  private parseIpAddr(d: Draft, side: "from" | "to" | null): AddressMatch {
+    const r = d.rule;
+    const t = this.peek();
+    if (t.kw === "any") {
+      this.next();
+      this.lexer.expectAddr = 0;
+      return ANY;
+    }
+    if (t.type === "(") {
+      this.next();
+      const name = this.expectName('an interface name in "(…)"');
+      if (this.is(":") && this.is("num", 1)) {
+        this.next();
+        this.next();
+      }
+      this.expect(")", '")" after the interface name');
+      if (!this.is("/")) {
+        this.lexer.expectAddr = 0;
+        return { kind: "interface", name: name.text, which: "address", prefix: 0, dynamic: true };
+      }
+      this.next();
+      if (r.family === null) {
+        r.family = "inet";
+        r.familyImplied = true;
+      }
+      const which = this.parseMaskOpts(true);
+      this.lexer.expectAddr = 0;
+      this.lexer.dict = this.lexer.base;
+      return typeof which === "number"
+        ? { kind: "interface", name: name.text, which: "address", prefix: which, dynamic: true }
+        : { kind: "interface", name: name.text, which, dynamic: true };
+    }
+    const h = this.parseHostname(d, true);
+    const hostTok = this.last!;
+    const m = this.peek();
+    const hasMask = m.type === "/" || m.kw === "mask";
+    if (h.kind === "interface") {
+      // A name the rule uses as an interface: that interface's address, decided at load time.
+      if (!hasMask) {
+        this.lexer.expectAddr = 0;
+        return { kind: "any", viaInterface: h.name };
+      }
+      this.next();
+      this.lexer.dict = MASK_WORDS;
+      this.lexer.expectAddr = 2;
+      const which = this.parseIpmask(d, "inet", true);
+      this.lexer.dict = this.lexer.base;
+      this.lexer.expectAddr = 0;
+      if (r.family === null) {
+        r.family = d.rule.family ?? "inet";
+        r.familyImplied = true;
+      }
+      return typeof which === "number"
+        ? { kind: "interface", name: h.name, which: "address", prefix: which }
+        : { kind: "interface", name: h.name, which };
+    }
+    if (h.kind === "unknown") {
+      // Consume a mask too, so the report is about the name alone.
+      if (hasMask) {
+        this.next();
+        this.lexer.dict = MASK_WORDS;
+        this.parseIpmask(d, "inet", false);
+        this.lexer.dict = this.lexer.base;
+      }
+      this.lexer.expectAddr = 0;
+      this.unknownHost(h.token);
+      return ANY;
+    }
+    if (side) this.noteFamily(d, h.family, side, hostTok);
+    if (!hasMask) {
+      return makeCidr(h.family, h.value, allOnes(h.family));
+    }
+    this.next();
+    this.lexer.dict = MASK_WORDS;
+    this.lexer.expectAddr = 2;
+    const bits = this.parseIpmask(d, h.family, false);
+    this.lexer.dict = this.lexer.base;
+    this.lexer.expectAddr = 0;
+    if (typeof bits !== "number")
+      throw this.fail(IpfDiagnosticCode.InvalidAddress, `"/${bits}" is only for interface names`, this.last!);
+    const max = h.family === "inet" ? 32 : 128;
+    if (bits < 0 || bits > max) {
+      this.sink.add(
+        IpfDiagnosticCode.InvalidAddress,
+        bits < 0
+          ? "this mask has holes: ipf cannot use it and matches any address instead"
+          : `/${bits} is longer than ${max} bits: ipf matches any address instead`,
+        hostTok.offset,
+        this.lastEnd - hostTok.offset,
+        "warning",
+        "ipf loads the rule with this address as any",
+      );
+      return makeCidr(h.family, 0n, 0n);
+    }
+    return makeCidr(h.family, h.value, prefixToMask(h.family, bits));
+  }
+
+  /** maskopts after `(if)/`: broadcast/network/netmasked/peer or a prefix length. */
+  private parseMaskOpts(dynamic: boolean): number | "network" | "netmasked" | "broadcast" | "peer" {
+    this.lexer.dict = MASK_WORDS;
+    const t = this.peek();
+    const which =
+      t.kw === "broadcast" || t.kw === "bcast"
+        ? "broadcast"
+        : t.kw === "network" || t.kw === "net"
+          ? "network"
+          : t.kw === "netmasked"
+            ? "netmasked"
+            : t.kw === "peer"
+              ? "peer"
+              : null;
+    if (which) {
+      if (!dynamic) throw this.unexpected(t, "a mask");
+      this.next();
+      return which;
+    }
+    if (t.type === "num") {
+      this.next();
+      return t.value;
+    }
+    throw this.unexpected(t, "a prefix length, or broadcast/network/netmasked/peer");
+  }
+
+  /** ipmask: a dotted mask, 0x mask, prefix length, IPv6 mask, or (for interfaces) maskopts; prefix length (-1 when the mask has holes). */
+  private parseIpmask(
+    d: Draft,
+    family: Family,
+    dynamic: boolean,
+  ): number | "network" | "netmasked" | "broadcast" | "peer" {
+    void d;
+    const t = this.peek();
+    if (t.type === "num" && this.is(".", 1)) {
+      const v = this.parseIpv4Dotted();
+      return countBits32(Number(v));
+    }
+    if (t.type === "hex") {
+      this.next();
+      return countBits32(t.value);
+    }
+    if (t.type === "ipv6") {
+      this.next();
+      return countBits128(t.v6);
+    }
+    void family;
+    return this.parseMaskOpts(dynamic);
+  }
+
+  /** NUMBER . NUMBER [. NUMBER [. NUMBER]] (ipv4_16, ipv4_24, ipv4). */
+  private parseIpv4Dotted(): bigint {
+    const parts: Token[] = [this.next()];
+    while (parts.length < 4 && this.is(".") && this.is("num", 1)) {
+      this.next();
+      parts.push(this.next());
+    }
+    if (parts.length < 2) throw this.unexpected(this.peek(), '"." and the next octet');
+    let v = 0n;
+    for (let i = 0; i < 4; i++) {
+      const p = parts[i];
+      if (p && p.value > 255)
+        throw this.fail(
+          IpfDiagnosticCode.InvalidAddress,
+          `octet ${p.text} is larger than 255`,
+          p,
+          "Invalid octet string for IP address",
+        );
+      v = (v << 8n) | BigInt(p ? p.value : 0);
+    }
+    return v;
+  }
+
+  /** hostname: ipv4 | NUMBER | HEX | STR | IPV6, with ipf's lookuphost for names. */
+  private parseHostname(
+    d: Draft,
+    interfacesCount: boolean,
+  ):
+    | { kind: "address"; family: Family; value: bigint }
+    | { kind: "interface"; name: string }
+    | { kind: "unknown"; token: Token } {
+    const r = d.rule;
+    const t = this.peek();
+    if (t.type === "num") {
+      if (r.family === "inet6") throw this.unexpected(t, "an IPv6 address (the rule is inet6)");
+      if (this.is(".", 1)) {
+        const v = this.parseIpv4Dotted();
+        this.lexer.expectAddr = 2;
+        return { kind: "address", family: "inet", value: v };
+      }
+      this.next();
+      this.lexer.expectAddr = 2;
+      return { kind: "address", family: "inet", value: bswap32(t.value) };
+    }
+    if (t.type === "hex") {
+      if (r.family === "inet6") throw this.unexpected(t, "an IPv6 address (the rule is inet6)");
+      this.next();
+      this.lexer.expectAddr = 2;
+      return { kind: "address", family: "inet", value: bswap32(t.value) };
+    }
+    if (t.type === "ipv6") {
+      if (r.family === "inet" && !r.familyImplied)
+        throw this.unexpected(t, "an IPv4 address (the rule is inet)");
+      this.next();
+      this.lexer.expectAddr = 2;
+      return { kind: "address", family: "inet6", value: t.v6 };
+    }
+    if (t.type === "str" && t.kw === null) {
+      this.next();
+      this.lexer.expectAddr = 2;
+      if (interfacesCount) {
+        const names = [...r.on, ...r.inVia, ...r.outVia].map((i) => i.name);
+        if (names.includes(t.text)) return { kind: "interface", name: t.text };
+      }
+      const v = this.resolver.resolve(t.text, "inet");
+      if (v !== undefined) return { kind: "address", family: "inet", value: v };
+      return { kind: "unknown", token: t };
+    }
+    if (t.type === "str" && t.kw !== null)
+      throw this.unexpected(t, `an address ("${t.text}" is a keyword here)`);
+    throw this.unexpected(t, "an address");
+  }
+
+  private unknownHost(t: Token): void {
+    this.sink.add(
+      IpfDiagnosticCode.UnknownHost,
+      t.text === "<thishost>"
+        ? '"<thishost>" is this machine\'s own address, which qjail does not look up: give it with --host "<thishost>=ADDRESS"'
+        : `host name ${JSON.stringify(t.text)} is not known (qjail does not query DNS)`,
+      t.offset,
+      t.length,
+      "error",
+      `ipf prints unknown name ${JSON.stringify(t.text)} and loads the rule with this address as any`,
+    );
+  }
+
+  /** srcport/dstport: port comparisons, ranges, or `port = {…}`. Null when there is none. */
+  private parsePort(d: Draft, required: boolean): (PortMatch | null)[] | null {
+    const t = this.peek();
+    if (t.kw !== "port") {
+      if (required) throw this.unexpected(t, '"port"');
+      return null;
+    }
+    this.next();
+    this.lexer.expectAddr = 0;
+    const p = d.protoNumber;
+    if (p !== null && p !== "tcpudp" && p !== 0 && p !== 6 && p !== 17)
+      throw this.fail(
+        IpfDiagnosticCode.InvalidPort,
+        `ports only apply to tcp and udp, not protocol ${p}`,
+        t,
+        "port use incorrect",
+      );
+    const op = this.peek();
+    if (op.type === "=" || op.type === "cmp" || (op.kw !== null && COMPARE_KW[op.kw])) {
+      this.next();
+      this.lexer.dict = null;
+      const cmp =
+        op.type === "="
+          ? "="
+          : op.type === "cmp"
+            ? (op.op as "=" | "!=" | "<" | ">" | "<=" | ">=")
+            : COMPARE_KW[op.kw!]!;
+      if (op.type === "=" && this.is("{")) {
+        this.next();
+        const out: PortMatch[] = [];
+        for (;;) {
+          const lo = this.parsePortNum(d);
+          if (this.is(":") || this.is("range")) {
+            const rt = this.next();
+            const hi = this.parsePortNum(d);
+            if (rt.type === "range" && rt.op !== "><")
+              throw this.unexpected(rt, '":" or "><" in a port list');
+            out.push({ kind: "range", op: rt.type === ":" ? ":" : "><", low: lo, high: hi });
+          } else out.push({ kind: "compare", op: "=", port: lo });
+          this.lexer.dict = null;
+          if (this.accept("}")) break;
+          this.accept(",");
+          if (this.is("}")) {
+            this.next();
+            break;
+          }
+        }
+        this.lexer.dict = this.lexer.base;
+        return out;
+      }
+      const port = this.parsePortNum(d);
+      this.lexer.dict = this.lexer.base;
+      if (this.is(":") && op.type === "=")
+        throw this.fail(
+          IpfDiagnosticCode.InvalidPort,
+          'a port range is written without "=": "port 7001:7100" or "port 7000 >< 7101"',
+          this.peek(),
+        );
+      return [{ kind: "compare", op: cmp, port }];
+    }
+    // portrange: port N range M
+    this.lexer.dict = null;
+    const lo = this.parsePortNum(d);
+    const rt = this.peek();
+    if (rt.type !== "range" && rt.type !== ":")
+      throw this.unexpected(rt, 'a port comparison such as "port = 80" or "port 1000:2000"');
+    this.next();
+    const hi = this.parsePortNum(d);
+    this.lexer.dict = this.lexer.base;
+    return [{ kind: "range", op: rt.type === ":" ? ":" : (rt.op as "<>" | "><"), low: lo, high: hi }];
+  }
+
+  private parsePortNum(d: Draft): number {
+    const t = this.peek();
+    if (t.type === "num") {
+      this.next();
+      if (t.overflow || t.value > 65535)
+        throw this.fail(
+          IpfDiagnosticCode.InvalidPort,
+          `port ${t.text} is out of range 0-65535`,
+          t,
+          "invalid port number",
+        );
+      return t.value;
+    }
+    if (t.type === "str") {
+      this.next();
+      const p = lookupService(t.text, { kind: "filter", proto: d.protoNumber === 0 ? null : d.protoNumber });
+      if (p === undefined)
+        throw this.fail(
+          IpfDiagnosticCode.InvalidPort,
+          `unknown service name ${JSON.stringify(t.text)} (not in FreeBSD's /etc/services${d.protoNumber === 6 ? " for tcp" : d.protoNumber === 17 ? " for udp" : ""})`,
+          t,
+          "service unknown",
+        );
+      return p;
+    }
+    throw this.unexpected(t, "a port number or service name");
+  }
+
+  // --- flags, icmp-type -------------------------------------------------------
+
+  private parseFlags(d: Draft): void {
+    const t = this.peek();
+    if (t.kw !== "flags") return;
+    this.next();
+    if (!d.ipType)
+      throw this.fail(
+        IpfDiagnosticCode.InvalidFlags,
+        'TCP flags need "proto tcp" in the rule',
+        t,
+        "flags with non-ipf type rule",
+      );
+    if (d.protoNumber !== 6)
+      throw this.fail(
+        IpfDiagnosticCode.InvalidFlags,
+        'TCP flags need "proto tcp" in the rule',
+        t,
+        "flags with non-TCP rule",
+      );
+    const flags: TcpFlags = { set: 0, mask: DEFAULT_FLAG_MASK };
+    const flagset = (): number => {
+      const f = this.peek();
+      if (f.type === "hex" || f.type === "num") {
+        this.next();
+        return f.value;
+      }
+      if (f.type === "str" && f.kw === null) {
+        this.next();
+        return tcpFlagBits(f, this);
+      }
+      throw this.unexpected(f, "TCP flags such as S or S/SA");
+    };
+    if (this.is("/")) {
+      this.next();
+      flags.set = 0;
+      flags.mask = flagset();
+    } else {
+      flags.set = flagset();
+      if (this.accept("/")) flags.mask = flagset();
+    }
+    d.rule.flags = flags;
+  }
+
+  private parseIcmp(d: Draft): void {
+    const r = d.rule;
+    const t = this.peek();
+    if (t.kw !== "icmp-type") return;
+    this.next();
+    if (r.family === null) {
+      r.family = "inet";
+      r.familyImplied = true;
+    }
+    if (d.ipType) {
+      if (r.family === "inet" && d.protoNumber !== 1)
+        throw this.fail(
+          IpfDiagnosticCode.UnknownIcmp,
+          'icmp-type needs "proto icmp" in the rule',
+          t,
+          "proto not icmp",
+        );
+      if (r.family === "inet6" && d.protoNumber !== 58)
+        throw this.fail(
+          IpfDiagnosticCode.UnknownIcmp,
+          'icmp-type needs "proto ipv6-icmp" in the rule',
+          t,
+          "proto not ipv6-icmp",
+        );
+    }
+    d.ipType = true;
+    this.lexer.dict = null;
+    const fam: Family = r.family === "inet6" ? "inet6" : "inet";
+    const icmpType = (): number => {
+      const x = this.peek();
+      if (x.type === "num") {
+        this.next();
+        return x.value & 0xff;
+      }
+      if (x.type === "str") {
+        this.next();
+        const n = icmpTypeNumber(fam, x.text);
+        if (n === null)
+          throw this.fail(
+            IpfDiagnosticCode.UnknownIcmp,
+            `unknown ICMP type ${JSON.stringify(x.text)}`,
+            x,
+            "unrecognised icmp type",
+          );
+        return n;
+      }
+      throw this.unexpected(x, "an ICMP type");
+    };
+    if (this.is("{")) {
+      this.next();
+      d.icmpTypes = [];
+      for (;;) {
+        this.lexer.dict = null;
+        d.icmpTypes.push(icmpType());
+        if (this.accept("}")) break;
+        this.accept(",");
+      }
+    } else d.icmpTypes = [icmpType()];
+    this.lexer.dict = this.lexer.base;
+    if (this.isKw("code")) {
+      this.next();
+      this.lexer.dict = ICMPCODE_WORDS;
+      if (this.is("{")) {
+        this.next();
+        d.icmpCodes = [];
+        for (;;) {
+          this.lexer.dict = ICMPCODE_WORDS;
+          d.icmpCodes.push(this.parseIcmpCode());
+          if (this.accept("}")) break;
+          this.accept(",");
+        }
+      } else d.icmpCodes = [this.parseIcmpCode()];
+      this.lexer.dict = this.lexer.base;
+    }
+  }
+
+  // --- ruletail ---------------------------------------------------------------
+
+  private parseTail(d: Draft): void {
+    const r = d.rule;
+    // with
+    const w = this.peek();
+    if (w.kw === "with" || w.kw === "and") {
+      this.next();
+      d.ipType = true;
+      this.parseWithList(d);
+    }
+    // keep (repeatable)
+    while (this.isKw("keep")) {
+      this.next();
+      const k = this.peek();
+      if (k.kw === "state") {
+        this.next();
+        r.keepState = this.parseStateOptions(d, r.keepState ?? emptyKeepState());
+      } else if (k.kw === "frags" || k.kw === "frag") {
+        this.next();
+        const kf = r.keepFrags ?? { strict: false };
+        if (this.accept("(")) {
+          for (;;) {
+            this.expectKw("strict", '"strict"');
+            kf.strict = true;
+            if (this.accept(")")) break;
+            this.accept(",");
+          }
+        }
+        r.keepFrags = kf;
+      } else throw this.unexpected(k, '"state" or "frags" after "keep"');
+    }
+    if (this.isKw("head")) {
+      this.next();
+      r.head = this.groupName();
+    }
+    if (this.isKw("group")) {
+      this.next();
+      r.group = this.groupName();
+    }
+    // intag: set-tag(log=N) match-tag(log=N|nat=X); outtag: set-tag(log=N|nat=X) match-tag(log=N)
+    if (this.isKw("set-tag")) {
+      this.next();
+      r.setTag = this.parseTags(r.direction === "out");
+    }
+    if (this.isKw("match-tag")) {
+      this.next();
+      const tags = this.parseTags(r.direction === "in");
+      r.matchTag = tags.nat;
+    }
+    if (this.isKw("pps")) {
+      this.next();
+      r.pps = this.expectNumber("packets per second").value;
+    }
+    const a = this.peek();
+    if (a.kw === "age" || a.kw === "state-age") {
+      this.next();
+      const x = this.expectNumber("an age in seconds").value;
+      let y = x;
+      if (this.accept("/")) y = this.expectNumber("a reply age in seconds").value;
+      // fr_age: shown (and used) only with keep state.
+      if (r.keepState) r.keepState.age = { forward: x, reply: y };
+    }
+    if (this.is("{")) {
+      throw this.fail(
+        IpfDiagnosticCode.UnexpectedToken,
+        "rule blocks in braces after a rule are not supported by qjail",
+        this.peek(),
+      );
+    }
+    if (this.isKw("rule-ttl")) {
+      this.next();
+      r.ruleTtl = this.expectNumber("a rule lifetime in seconds").value;
+    }
+    if (this.isKw("comment")) {
+      this.next();
+      const c = this.peek();
+      if (c.type !== "str" || (c.kw !== null && !c.quoted))
+        throw this.unexpected(c, "the comment text in quotes");
+      this.next();
+      r.comment = c.text;
+    }
+  }
+
+  private groupName(): string {
+    const t = this.peek();
+    if (t.type === "num") {
+      this.next();
+      return String(t.value | 0);
+    }
+    if (t.type === "str" && t.kw === null) {
+      this.next();
+      return t.text.slice(0, 15);
+    }
+    throw this.unexpected(t, "a group name or number");
+  }
+
+  private parseTags(allowNat: boolean): { log: number | null; nat: string | null } {
+    this.expect("(", '"("');
+    const tag = { log: null as number | null, nat: null as string | null };
+    for (;;) {
+      const k = this.peek();
+      if (k.kw === "log") {
+        this.next();
+        this.expect("=", '"="');
+        tag.log = this.expectNumber("a log tag number").value;
+      } else if (k.kw === "nat" && allowNat) {
+        this.next();
+        this.expect("=", '"="');
+        const v = this.peek();
+        if (v.type === "num") {
+          this.next();
+          tag.nat = String(v.value);
+        } else if (v.type === "str") {
+          this.next();
+          tag.nat = v.text.slice(0, TAG_LENGTH);
+        } else throw this.unexpected(v, "a tag name");
+      } else throw this.unexpected(k, allowNat ? '"log=N" or "nat=NAME"' : '"log=N"');
+      if (this.accept(")")) break;
+      this.expect(",", '"," or ")"');
+    }
+    return tag;
+  }
+
+  private parseStateOptions(d: Draft, ks: KeepState): KeepState {
+    if (!this.accept("(")) return ks;
+    const r = d.rule;
+    for (;;) {
+      const o = this.peek();
+      this.next();
+      switch (o.kw) {
+        case "limit":
+          ks.limit = this.expectNumber("a state limit").value;
+          break;
+        case "strict":
+        case "loose":
+        case "newisn":
+          if (d.protoNumber !== 6 || (o.kw === "strict" && ks.loose) || (o.kw === "loose" && ks.strict))
+            throw this.fail(
+              IpfDiagnosticCode.InvalidValue,
+              `keep state option "${o.text}" needs "proto tcp" in the rule${o.kw !== "newisn" ? " and not both strict and loose" : ""}`,
+              o,
+            );
+          if (o.kw === "strict") ks.strict = true;
+          else if (o.kw === "loose") ks.loose = true;
+          else ks.newisn = true;
+          break;
+        case "no-icmp-err":
+          ks.noIcmpErr = true;
+          break;
+        case "sync":
+          ks.sync = true;
+          break;
+        case "age": {
+          const a = this.expectNumber("an age in seconds").value;
+          const b = this.accept("/") ? this.expectNumber("a reply age in seconds").value : a;
+          ks.age = { forward: a, reply: b };
+          break;
+        }
+        case "icmp-head":
+          ks.icmpHead = this.groupName();
+          break;
+        case "nolog":
+          break;
+        case "rpc":
+          if (this.isKw("in")) {
+            this.next();
+            this.expectName("an RPC program name");
+          }
+          break;
+        case "max-srcs":
+          ks.maxSrcs = this.expectNumber("a number of sources").value;
+          break;
+        case "max-per-src": {
+          const count = this.expectNumber("a number of states").value;
+          const mask = this.accept("/")
+            ? this.expectNumber("a prefix length").value
+            : r.family === "inet"
+              ? 32
+              : 128;
+          ks.maxPerSrc = { count, mask };
+          break;
+        }
+        default:
+          throw this.unexpected(
+            o,
+            "a keep state option (limit, strict, loose, newisn, no-icmp-err, sync, age, icmp-head, max-srcs, max-per-src)",
+          );
+      }
+      if (this.accept(")")) return ks;
+      this.accept(",");
+    }
+  }
+
+  private parseWithList(d: Draft): void {
+    const r = d.rule;
+    let any = false;
+    for (;;) {
+      const save = this.peek();
+      let negated = false;
+      if (save.kw === "not" || save.kw === "no") {
+        // notwith is only followed by opttype or opt.
+        const n = this.peek(1);
+        if (!(n.kw !== null && (WITH_WORDS.has(n.kw) || n.kw === "opt"))) {
+          if (!any) throw this.unexpected(n, 'a packet property after "not"');
+          throw this.unexpected(n, 'a packet property after "not"');
+        }
+        this.next();
+        negated = true;
+      }
+      const t = this.peek();
+      if (t.kw === "opt") {
+        this.next();
+        this.lexer.dict = IPV4OPT_WORDS;
+        const entry: WithOption = { negated, name: "opt", options: [], secClasses: [] };
+        for (;;) {
+          const o = this.peek();
+          if (o.kw === "sec-class") {
+            this.next();
+            this.lexer.dict = SEC_WORDS;
+            for (;;) {
+              const c = this.peek();
+              if (c.kw === null || !SEC_WORDS.has(c.kw))
+                throw this.unexpected(c, "a security class (confid, secret, topsecret, unclass, reserv-1…4)");
+              this.next();
+              entry.secClasses.push(c.kw);
+              if (!this.is(",") || !(this.peek(1).kw !== null && SEC_WORDS.has(this.peek(1).kw!))) break;
+              this.next();
+            }
+          } else if (o.kw !== null && IPV4OPT_WORDS.has(o.kw)) {
+            this.next();
+            entry.options.push(o.kw);
+            if (o.kw === "cipso" && this.isKw("doi")) {
+              this.next();
+              const v = this.peek();
+              if (v.type !== "num" && v.type !== "hex") throw this.unexpected(v, "a DOI number");
+              this.next();
+            }
+          } else throw this.unexpected(o, "an IP option name (lsrr, ssrr, rr, ts, sec-class, …)");
+          this.lexer.dict = IPV4OPT_WORDS;
+          if (
+            this.is(",") &&
+            this.peek(1).kw !== null &&
+            (IPV4OPT_WORDS.has(this.peek(1).kw!) || this.peek(1).kw === "sec-class")
+          ) {
+            this.next();
+            continue;
+          }
+          break;
+        }
+        this.lexer.dict = this.lexer.base;
+        if (r.family === null || r.familyImplied) {
+          if (r.family === "inet6")
+            throw this.fail(IpfDiagnosticCode.FamilyMismatch, "IP options are IPv4 only", t);
+          if (r.family === null) r.familyImplied = true;
+          r.family = "inet";
+        } else if (r.family !== "inet")
+          throw this.fail(IpfDiagnosticCode.FamilyMismatch, "IP options are IPv4 only", t);
+        r.with.push(entry);
+      } else if (t.kw === "v6hdr" && !negated) {
+        this.next();
+        if (r.family !== "inet6")
+          throw this.fail(
+            IpfDiagnosticCode.FamilyMismatch,
+            '"with v6hdr" needs an IPv6 rule ("family inet6")',
+            t,
+            "only available with IPv6",
+          );
+        this.lexer.dict = IPV6OPT_WORDS;
+        const entry: WithOption = { negated: false, name: "v6hdr", options: [], secClasses: [] };
+        for (;;) {
+          const h = this.peek();
+          const name = h.kw;
+          if (name === null || !IPV6_HEADERS.some((x) => x.name === name))
+            throw this.unexpected(h, "an IPv6 extension header name");
+          this.next();
+          entry.options.push(name);
+          if (this.is(",")) {
+            this.next();
+            continue;
+          }
+          break;
+        }
+        this.lexer.dict = this.lexer.base;
+        r.with.push(entry);
+      } else if (t.kw !== null && WITH_WORDS.has(t.kw)) {
+        this.next();
+        r.with.push({ negated, name: WITH_WORDS.get(t.kw)!, options: [], secClasses: [] });
+      } else {
+        if (!any) throw this.unexpected(t, 'a packet property after "with" (short, frag, ipopts, opt …, …)');
+        return;
+      }
+      any = true;
+      // withlist: withopt | withlist withopt | withlist ',' withopt
+      if (this.is(",")) this.next();
+    }
+  }
+
+  private parseExpression(s: Token): ExpressionMatch {
+    return parseIpfExpression(s, this);
+  }
 }
+
+function countBits32(v: number): number {
+  const m = v >>> 0;
+  const inv = ~m >>> 0;
+  if ((inv & (inv + 1)) !== 0) return -1;
+  return inv === 0 ? 32 : Math.clz32(inv);
+}
+
+function countBits128(v: bigint): number {
+  let n = 0;
+  while (n < 128 && ((v >> BigInt(127 - n)) & 1n) === 1n) n++;
+  return prefixToMask("inet6", n) === v ? n : -1;
+}
+
+function tcpFlagBits(t: Token, p: GrammarParser): number {
+  let bits = 0;
+  for (const ch of t.text) {
+    const i = TCP_FLAG_LETTERS.indexOf(ch);
+    if (i < 0)
+      throw p.fail(
+        IpfDiagnosticCode.InvalidFlags,
+        `${JSON.stringify(t.text)} is not a set of TCP flags (letters FSRPAUEC)`,
+        t,
+      );
+    bits |= TCP_FLAG_BITS[i]!;
+  }
+  return bits;
+}
+
+// ---------------------------------------------------------------------------
+// exp { "…" }: lib/parseipfexpr.c
+// ---------------------------------------------------------------------------
+
+const EXPRESSION_FIELDS = new Set([
+  "ip.addr",
+  "ip.src",
+  "ip.dst",
+  "ip.p",
+  "tcp.port",
+  "tcp.sport",
+  "tcp.dport",
+  "tcp.flags",
+  "udp.port",
+  "udp.sport",
+  "udp.dport",
+  "idle-gt",
+  "tcp-state",
+  "ip6.addr",
+  "ip6.src",
+  "ip6.dst",
+]);
+
+function parseIpfExpression(s: Token, p: GrammarParser): ExpressionMatch {
+  const text = s.text;
+  if (!text.trimEnd().endsWith(";"))
+    throw p.fail(
+      IpfDiagnosticCode.InvalidValue,
+      'an expression must end with ";"',
+      s,
+      "last character not ';':error parsing ipf matching expression",
+    );
+  const clauses: ExpressionMatch["clauses"] = [];
+  for (const part of text.split(";")) {
+    if (part.trim() === "") continue;
+    const m = /^\s*([a-z0-9.-]+)\s*(!=|=)\s*(.*?)\s*$/.exec(part);
+    if (!m || !EXPRESSION_FIELDS.has(m[1] as string))
+      throw p.fail(
+        IpfDiagnosticCode.InvalidValue,
+        `cannot read expression clause ${JSON.stringify(part.trim())}`,
+        s,
+        "error parsing ipf matching expression",
+      );
+    const field = m[1] as string;
+    const values = (m[3] as string).split(",").map((v) => v.trim());
+    const normalised =
+      field.startsWith("ip.") && field !== "ip.p" ? values.map((v) => normaliseExprHost(v, s, p)) : values;
+    clauses.push({ field, op: m[2] as "=" | "!=", values: normalised });
+  }
+  return { clauses };
+}
+
+function normaliseExprHost(text: string, tok: Token, p: GrammarParser): string {
+  const [host, maskText] = text.split("/");
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host ?? "");
+  let value: bigint | undefined;
+  if (m) value = m.slice(1).reduce((acc, o) => acc * 256n + BigInt(Number(o)), 0n);
+  else value = p.resolver.resolve(host ?? "", "inet");
+  if (value === undefined)
+    throw p.fail(
+      IpfDiagnosticCode.InvalidAddress,
+      `${JSON.stringify(text)} is not a valid address`,
+      tok,
+      "error parsing ipf matching expression",
+    );
+  let mask = allOnes("inet");
+  if (maskText !== undefined) {
+    if (/^\d+$/.test(maskText)) mask = prefixToMask("inet", Number(maskText));
+    else {
+      const mm = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(maskText);
+      mask = mm ? mm.slice(1).reduce((acc, o) => acc * 256n + BigInt(Number(o)), 0n) : 0n;
+    }
+  }
+  const cidr = makeCidr("inet", value, mask);
+  return cidr.address === "0.0.0.0" && cidr.prefix === 0
+    ? "any"
+    : `${cidr.address}/${cidr.prefix ?? cidr.mask}`;
+}
+
+// ---------------------------------------------------------------------------
+// Expansion and group inheritance
+// ---------------------------------------------------------------------------
 
 /**
  * A rule in `group N` takes the family and protocol of the group's head rule
@@ -195,983 +1813,10 @@ function inheritFromHead(r: FilterRule, earlier: readonly FilterRule[]): void {
   }
 }
 
-function parseSet(cur: Cursor, span: FilterRule["span"], sink: DiagnosticSink): SetTunable | null {
-  cur.next();
-  const name = cur.peek();
-  if (!name || name.kind !== "word") {
-    const e = name
-      ? cur.unexpected(name, 'a tunable name after "set"')
-      : cur.endError('a tunable name after "set"');
-    sink.add(e.code, e.message, e.offset, e.length);
-    return null;
-  }
-  cur.next();
-  cur.accept("=");
-  const parts: string[] = [];
-  while (!cur.atEnd() && !cur.is(";")) parts.push(cur.next().text);
-  return { kind: "set", span, name: name.text, value: parts.join(" ") };
-}
-
-const ACTION_WORDS = new Set([
-  "pass",
-  "block",
-  "log",
-  "count",
-  "skip",
-  "auth",
-  "preauth",
-  "nomatch",
-  "call",
-  "decapsulate",
-]);
-
-function parseRule(
-  cur: Cursor,
-  span: FilterRule["span"],
-  resolver: HostResolver,
-  sink: DiagnosticSink,
-  family: Family | null,
-): Draft {
-  const rule = emptyRule(span);
-  if (family !== null) {
-    rule.family = family;
-    rule.familyImplied = true;
-  }
-  const d: Draft = {
-    rule,
-    tos: null,
-    ttl: null,
-    fromAddresses: [ANY],
-    fromPorts: [null],
-    toAddresses: [ANY],
-    toPorts: [null],
-    icmpTypes: null,
-    icmpCodes: [null],
-    ipMatch: false,
-    fromTo: false,
-    recoverable: true,
-    onList: null,
-  };
-
-  const first = cur.peek();
-  if (first && first.kind === "word" && /^@\d+$/.test(first.text)) {
-    cur.next();
-    rule.insertAt = Number(first.text.slice(1));
-  }
-  const collectTok = cur.peek();
-  if (collectTok && collectTok.kind === "word" && /^\d+$/.test(collectTok.text)) {
-    cur.next();
-    const n = parseNumber(collectTok, "rule collect number");
-    rule.collect = n === 0 ? null : n;
-  }
-
-  rule.action = parseAction(cur, rule);
-  const dir = cur.peek();
-  if (!dir) throw cur.endError('"in" or "out"');
-  if (dir.text !== "in" && dir.text !== "out") throw cur.unexpected(dir, '"in" or "out" after the action');
-  cur.next();
-  rule.direction = dir.text;
-
-  parseHead(cur, d, resolver, sink);
-  parseTail(cur, d, resolver, sink);
-  if (!cur.atEnd()) {
-    const t = cur.peek()!;
-    if (!(t.text === ";" && cur.pos === cur.tokens.length - 1))
-      throw cur.unexpected(t, "the end of the rule");
-  }
-  return d;
-}
-
-function parseAction(cur: Cursor, rule: FilterRule): FilterAction {
-  const t = cur.peek();
-  if (!t) throw cur.endError("an action (pass, block, log, count, …)");
-  if (t.kind !== "word" || !ACTION_WORDS.has(t.text))
-    throw cur.unexpected(t, "an action (pass, block, log, count, skip, auth, preauth, nomatch, call)");
-  cur.next();
-  switch (t.text) {
-    case "pass":
-      return { kind: "pass" };
-    case "block": {
-      let ret: BlockReturn | null = null;
-      const r = cur.peek();
-      if (r && r.text === "return-rst") {
-        cur.next();
-        ret = { kind: "return-rst" };
-      } else if (r && (r.text === "return-icmp" || r.text === "return-icmp-as-dest")) {
-        cur.next();
-        let code: number | null = null;
-        if (cur.accept("(")) {
-          const c = cur.word("an ICMP unreachable code");
-          code = icmpCode(c);
-          cur.expect(")");
-        }
-        ret = { kind: r.text, code };
-      }
-      return { kind: "block", return: ret };
-    }
-    case "log":
-      rule.log = parseLogOptions(cur);
-      return { kind: "log" };
-    case "count":
-      return { kind: "count" };
-    case "skip":
-      return { kind: "skip", count: parseNumber(cur.word("the number of rules to skip"), "skip count") };
-    case "auth":
-      return { kind: "auth" };
-    case "preauth":
-      return { kind: "preauth" };
-    case "nomatch":
-      return { kind: "nomatch" };
-    case "decapsulate":
-      return { kind: "decapsulate" };
-    default: {
-      const now = cur.accept("now") !== undefined;
-      const name = cur.word("a function name such as srcgrpmap/100");
-      let func = name.text;
-      if (cur.accept("/")) func += "/" + cur.word("a function argument").text;
-      return { kind: "call", now, func };
-    }
-  }
-}
-
-function icmpCode(tok: Token): number {
-  const idx = ICMP_CODES.indexOf(tok.text);
-  if (idx >= 0) return idx;
-  if (/^\d+$/.test(tok.text)) return parseNumber(tok, "ICMP code", 255);
-  throw new ParseError(
-    IpfDiagnosticCode.UnknownIcmp,
-    `unknown ICMP code ${JSON.stringify(tok.text)}`,
-    tok.offset,
-    tok.length,
-  );
-}
-
-function parseLogOptions(cur: Cursor): LogOptions {
-  const log: LogOptions = { body: false, first: false, orBlock: false, level: null };
-  for (;;) {
-    if (cur.accept("body")) log.body = true;
-    else if (cur.accept("first")) log.first = true;
-    else if (cur.accept("or-block")) log.orBlock = true;
-    else if (cur.accept("level")) {
-      const lv = cur.word("a syslog facility.priority such as auth.info");
-      const dot = lv.text.indexOf(".");
-      log.level =
-        dot >= 0
-          ? { facility: lv.text.slice(0, dot), priority: lv.text.slice(dot + 1) }
-          : // A priority alone logs to facility local0 (ipf's LOG_LOCAL0|priority).
-            { facility: "local0", priority: lv.text };
-      if (
-        !SYSLOG_FACILITIES.includes(log.level.facility ?? "") ||
-        !SYSLOG_PRIORITIES.includes(log.level.priority ?? "")
-      ) {
-        throw new ParseError(
-          IpfDiagnosticCode.InvalidValue,
-          `${JSON.stringify(lv.text)} is not a syslog facility.priority (e.g. auth.info, local0.warn)`,
-          lv.offset,
-          lv.length,
-        );
-      }
-    } else break;
-  }
-  return log;
-}
-
-/** ipf's listings mark absent interfaces `ed0(!)`; accept the mark so listings read back. */
-function skipAbsentMark(cur: Cursor): void {
-  if (cur.is("(") && cur.is("!", 1) && cur.is(")", 2)) cur.pos += 3;
-}
-
-function interfaceList(cur: Cursor, what: string): InterfaceName[] {
-  const out: InterfaceName[] = [];
-  do {
-    const t = cur.word(what);
-    skipAbsentMark(cur);
-    out.push({ name: t.text, span: { offset: t.offset, length: t.length, line: 0, column: 0 } });
-  } while (cur.accept(","));
-  return out;
-}
-
-function parseRouteTarget(cur: Cursor, d: Draft): RouteTarget {
-  const t = cur.word("an interface such as qe0 or qe0:10.0.0.1");
-  if (t.text === "dstlist" && cur.accept("/"))
-    return { kind: "dstlist", name: cur.word("a destination list name").text };
-  const colon = t.text.indexOf(":");
-  if (colon > 0) {
-    const addrText = t.text.slice(colon + 1);
-    const v4 = parseDottedQuad(addrText);
-    const v6 = v4 === null ? parseIpv6(addrText) : null;
-    if (v4 === null && v6 === null)
-      throw new ParseError(
-        IpfDiagnosticCode.InvalidAddress,
-        `${JSON.stringify(addrText)} is not a valid next-hop address`,
-        t.offset,
-        t.length,
-      );
-    impliedFamily(d, v4 !== null ? "inet" : "inet6", t);
-    return { kind: "interface", name: t.text.slice(0, colon), address: addrText };
-  }
-  skipAbsentMark(cur);
-  return { kind: "interface", name: t.text, address: null };
-}
-
-function impliedFamily(d: Draft, family: Family, tok: Token | undefined): void {
-  const r = d.rule;
-  if (r.family === null) {
-    r.family = family;
-    r.familyImplied = true;
-  } else if (r.family !== family) {
-    throw new ParseError(
-      IpfDiagnosticCode.FamilyMismatch,
-      `rule mixes ${r.family} and ${family} addresses`,
-      tok?.offset ?? r.span.offset,
-      tok?.length ?? 1,
-    );
-  }
-}
-
-/** Words that end the head of a rule: the address part, or (when that is left out, `block out on de0 head 100`) the options after it. */
-const HEAD_END = new Set([
-  "age",
-  "rule-ttl",
-  "all",
-  "from",
-  "to",
-  "exp",
-  "with",
-  "flags",
-  "icmp-type",
-  "keep",
-  "head",
-  "group",
-  "set-tag",
-  "match-tag",
-  "pps",
-  "comment",
-]);
-
-function parseHead(cur: Cursor, d: Draft, resolver: HostResolver, sink: DiagnosticSink): void {
-  const r = d.rule;
-  // ipf's grammar reads `to NAME` as a routing target while it is still in
-  // the options before family/tos/ttl/proto; after those, `to` starts the
-  // destination (`pass in proto tcp to any port = 22`).
-  let pastOptions = false;
-  for (;;) {
-    let t = cur.peek();
-    if (!t) break;
-    if (
-      t.kind === "word" &&
-      (t.text === "to" || t.text === "route-to") &&
-      !r.routeTo &&
-      !pastOptions &&
-      cur.peek(1)?.kind === "word"
-    ) {
-      cur.next();
-      r.routeTo = parseRouteTarget(cur, d);
-      continue;
-    }
-    if (t.kind === "word" && ["family", "inet", "inet6", "tos", "ttl", "proto"].includes(t.text))
-      pastOptions = true;
-    if (t.kind === "word" && HEAD_END.has(t.text)) break;
-    cur.next();
-    switch (t.text) {
-      case "log":
-        r.log = parseLogOptions(cur);
-        break;
-      case "quick":
-        r.quick = true;
-        break;
-      case "on":
-        if (cur.is("{")) {
-          d.onList = parseBraceGroups(cur, sink);
-          r.on = d.onList[0] ?? [];
-        } else {
-          r.on = interfaceList(cur, 'an interface name after "on"');
-          fixSpans(r.on, sink);
-        }
-        break;
-      case "in-via":
-        r.inVia = interfaceList(cur, 'an interface name after "in-via"');
-        fixSpans(r.inVia, sink);
-        break;
-      case "out-via":
-        r.outVia = interfaceList(cur, 'an interface name after "out-via"');
-        fixSpans(r.outVia, sink);
-        break;
-      case "dup-to":
-        r.dupTo = parseRouteTarget(cur, d);
-        break;
-      case "reply-to":
-        r.replyTo = parseRouteTarget(cur, d);
-        break;
-      case "fastroute":
-        r.fastroute = true;
-        break;
-      case "family":
-      case "inet":
-      case "inet6":
-        if (t.text === "family") {
-          const f = cur.word('"inet" or "inet6" after "family"');
-          if (f.text !== "inet" && f.text !== "inet6") throw cur.unexpected(f, '"inet" or "inet6"');
-          t = f;
-        }
-        if (r.family !== null && r.family !== t.text)
-          throw new ParseError(
-            IpfDiagnosticCode.FamilyMismatch,
-            `rule says ${t.text} but uses ${r.family} addresses`,
-            t.offset,
-            t.length,
-          );
-        r.family = t.text as "inet" | "inet6";
-        r.familyImplied = false;
-        break;
-      case "tos":
-        d.tos = numberOrList(cur, "a TOS value", 255);
-        d.ipMatch = true;
-        break;
-      case "ttl":
-        d.ttl = numberOrList(cur, "a TTL value", 255);
-        d.ipMatch = true;
-        break;
-      case "proto":
-        r.proto = parseProtocol(cur);
-        d.ipMatch = true;
-        break;
-      default:
-        recoverHeadWord(t, cur, d, sink);
-    }
-  }
-}
-
-/**
- * A word ipf does not accept here. Two mistakes are common enough (the
- * qjail-howto page makes both) to name precisely and recover from: an
- * interface without `on` and a protocol without `proto`.
- */
-function recoverHeadWord(t: Token, cur: Cursor, d: Draft, sink: DiagnosticSink): void {
-  const r = d.rule;
-  if (t.kind === "word" && (PROTOCOL_NUMBERS.has(t.text) || t.text === "tcp/udp") && r.proto === null) {
-    sink.add(
-      IpfDiagnosticCode.MissingProto,
-      `protocol ${JSON.stringify(t.text)} needs "proto" before it: write "proto ${t.text}"`,
-      t.offset,
-      t.length,
-    );
-    cur.pos--;
-    r.proto = parseProtocol(cur);
-    d.ipMatch = true;
-    return;
-  }
-  if (t.kind === "word" && /^[a-z][a-z0-9_]*\d+$/i.test(t.text) && r.on.length === 0) {
-    sink.add(
-      IpfDiagnosticCode.MissingOn,
-      `interface ${JSON.stringify(t.text)} needs "on" before it: write "on ${t.text}"`,
-      t.offset,
-      t.length,
-    );
-    const { line, column } = sink.index.position(t.offset);
-    r.on = [{ name: t.text, span: { offset: t.offset, length: t.length, line, column } }];
-    return;
-  }
-  d.recoverable = false;
-  throw cur.unexpected(t, 'a rule option (quick, on, proto, …) or "all"/"from"');
-}
-
-/** `on { ed0, vx0 }` or `on { ed0,vx0 ppp0 }`: each member (one name, or an in,out pair) makes its own rule. */
-function parseBraceGroups(cur: Cursor, sink: DiagnosticSink): InterfaceName[][] {
-  const open = cur.expect("{");
-  const groups: InterfaceName[][] = [];
-  for (;;) {
-    const t = cur.peek();
-    if (!t)
-      throw new ParseError(
-        IpfDiagnosticCode.Unterminated,
-        'list opened with "{" is never closed',
-        open.offset,
-        1,
-      );
-    cur.next();
-    if (t.text === "}") break;
-    if (t.text === ",") continue;
-    if (t.kind !== "word") throw cur.unexpected(t, "an interface name");
-    skipAbsentMark(cur);
-    const { line, column } = sink.index.position(t.offset);
-    groups.push([{ name: t.text, span: { offset: t.offset, length: t.length, line, column } }]);
-  }
-  if (groups.length === 0)
-    throw new ParseError(IpfDiagnosticCode.UnexpectedToken, 'empty list "{}"', open.offset, 2);
-  return groups;
-}
-
-function fixSpans(list: InterfaceName[], sink: DiagnosticSink): void {
-  for (const i of list) Object.assign(i.span, sink.index.position(i.span.offset));
-}
-
-function numberOrList(cur: Cursor, what: string, max: number): number[] {
-  if (cur.is("{")) return parseBraceList(cur, (tok) => parseNumber(tok, what, max));
-  return [parseNumber(cur.word(what), what, max)];
-}
-
-export function parseProtocol(cur: Cursor): Protocol {
-  const t = cur.word("a protocol name or number");
-  if (t.text === "tcp" && cur.is("/") && cur.peek(1)?.text === "udp") {
-    cur.next();
-    cur.next();
-    return { kind: "tcpudp" };
-  }
-  if (t.text === "tcp-udp" || t.text === "tcpudp") return { kind: "tcpudp" };
-  if (/^\d+$/.test(t.text)) return { kind: "number", number: parseNumber(t, "protocol number", 255) };
-  const n = PROTOCOL_NUMBERS.get(t.text.toLowerCase());
-  if (n === undefined)
-    throw new ParseError(
-      IpfDiagnosticCode.UnknownProtocol,
-      `unknown protocol ${JSON.stringify(t.text)}`,
-      t.offset,
-      t.length,
-    );
-  return { kind: "number", number: n };
-}
-
-function parseTail(cur: Cursor, d: Draft, resolver: HostResolver, sink: DiagnosticSink): void {
-  const r = d.rule;
-  const t = cur.peek();
-  if (t && t.text === "all") {
-    cur.next();
-  } else if (t && t.text === "exp") {
-    cur.next();
-    r.expression = parseExpression(cur, resolver);
-    d.ipMatch = true;
-  } else if (t && (t.text === "from" || t.text === "to")) {
-    d.fromTo = true;
-    const fromTok = cur.accept("from");
-    if (fromTok) {
-      const ep = parseEndpoint(cur, d, resolver, "from");
-      d.fromAddresses = ep.addresses;
-      d.fromPorts = ep.ports;
-      r.from.negated = ep.negated;
-      r.from.span = spanSince(fromTok, cur, sink);
-    }
-    const toTok = cur.accept("to");
-    if (toTok) {
-      const ep = parseEndpoint(cur, d, resolver, "to");
-      d.toAddresses = ep.addresses;
-      d.toPorts = ep.ports;
-      r.to.negated = ep.negated;
-      r.to.span = spanSince(toTok, cur, sink);
-    }
-  }
-  for (;;) {
-    const o = cur.peek();
-    if (!o || (o.text === ";" && cur.pos === cur.tokens.length - 1)) return;
-    if (o.kind !== "word") throw cur.unexpected(o, "a rule option");
-    cur.next();
-    switch (o.text) {
-      case "with":
-      case "and":
-        parseWith(cur, d);
-        break;
-      case "flags":
-        if (!(r.proto?.kind === "number" && r.proto.number === 6)) {
-          throw new ParseError(
-            IpfDiagnosticCode.InvalidFlags,
-            'TCP flags need "proto tcp" in the rule',
-            o.offset,
-            o.length,
-          );
-        }
-        r.flags = parseFlags(cur);
-        d.ipMatch = true;
-        break;
-      case "icmp-type": {
-        const wantProto = r.family === "inet6" ? 58 : 1;
-        if (!(r.proto?.kind === "number" && r.proto.number === wantProto)) {
-          throw new ParseError(
-            IpfDiagnosticCode.UnknownIcmp,
-            `icmp-type needs "proto ${wantProto === 1 ? "icmp" : "ipv6-icmp"}" in the rule`,
-            o.offset,
-            o.length,
-          );
-        }
-        const ty = cur.peek();
-        const fam: Family = r.family === "inet6" ? "inet6" : "inet";
-        if (ty && ty.text === "{") d.icmpTypes = parseBraceList(cur, (tok) => icmpType(tok, fam));
-        else d.icmpTypes = [icmpType(cur.word("an ICMP type"), fam)];
-        if (cur.accept("code")) {
-          if (cur.is("{")) d.icmpCodes = parseBraceList(cur, icmpCode);
-          else d.icmpCodes = [icmpCode(cur.word("an ICMP code"))];
-        }
-        d.ipMatch = true;
-        // icmp-type makes an unspecified family IPv4 (ipf's seticmptype).
-        if (r.family === null) impliedFamily(d, "inet", o);
-        break;
-      }
-      case "keep":
-        parseKeep(cur, r);
-        break;
-      case "head":
-        r.head = cur.word('a group name after "head"').text;
-        break;
-      case "group":
-        r.group = cur.word('a group name after "group"').text;
-        break;
-      case "set-tag":
-        r.setTag = parseSetTag(cur);
-        break;
-      case "match-tag":
-        cur.expect("(");
-        cur.expect("nat");
-        cur.expect("=");
-        r.matchTag = cur.next().text.slice(0, TAG_LENGTH);
-        cur.expect(")");
-        break;
-      case "pps":
-        r.pps = parseNumber(cur.word("packets per second"), "pps");
-        break;
-      case "age":
-      case "state-age": {
-        const a = parseNumber(cur.word("an age in seconds"), "age");
-        const b = cur.accept("/") ? parseNumber(cur.word("a reply age in seconds"), "age") : a;
-        if (r.keepState) r.keepState.age = { forward: a, reply: b };
-        break;
-      }
-      case "rule-ttl":
-        r.ruleTtl = parseNumber(cur.word("a rule lifetime in seconds"), "rule-ttl");
-        break;
-      case "comment": {
-        const c = cur.next();
-        r.comment = c.text;
-        break;
-      }
-      default:
-        d.recoverable = false;
-        throw cur.unexpected(
-          o,
-          "a rule option (with, flags, icmp-type, keep, head, group, set-tag, pps, comment)",
-        );
-    }
-  }
-}
-
-function icmpType(tok: Token, family: Family): number {
-  const n = icmpTypeNumber(family, tok.text);
-  if (n !== null) return n;
-  if (/^\d+$/.test(tok.text)) return parseNumber(tok, "ICMP type", 255);
-  throw new ParseError(
-    IpfDiagnosticCode.UnknownIcmp,
-    `unknown ICMP type ${JSON.stringify(tok.text)}`,
-    tok.offset,
-    tok.length,
-  );
-}
-
-function parseEndpoint(
-  cur: Cursor,
-  d: Draft,
-  resolver: HostResolver,
-  side: "from" | "to",
-): { negated: boolean; addresses: AddressMatch[]; ports: (PortMatch | null)[] } {
-  const negated = cur.accept("!") !== undefined;
-  let addresses: AddressMatch[] = [ANY];
-  const t = cur.peek();
-  if (!t) throw cur.endError(`an address after "${side}"`);
-  if (t.text === "any") {
-    cur.next();
-  } else if (t.text === "port") {
-    // `from port = 53`: address left out, meaning any.
-  } else if (side === "from" && t.text === "to") {
-    // `from to …` never valid, report it.
-    throw cur.unexpected(t, 'an address after "from"');
-  } else if (t.text === "{") {
-    addresses = parseBraceList(cur, (tok) => {
-      const sub = new Cursor([tok, ...maskTail(cur)], cur.line);
-      return parseHostWithMask(sub, resolver, d.rule.family);
-    });
-  } else if ((t.text === "pool" || t.text === "hash") && cur.is("/", 1)) {
-    cur.next();
-    cur.next();
-    addresses = [{ kind: "pool", table: t.text, name: cur.word("a pool number or name").text }];
-  } else if ((t.text === "pool" || t.text === "hash") && cur.is("=", 1)) {
-    cur.next();
-    cur.next();
-    addresses = [{ ...parseInlinePool(cur, resolver), table: t.text }];
-  } else {
-    const names = [...d.rule.on, ...d.rule.inVia, ...d.rule.outVia].map((i) => i.name);
-    addresses = [parseHostWithMask(cur, resolver, d.rule.family, names)];
-  }
-  for (const a of addresses) {
-    if (a.kind === "cidr") impliedFamily(d, a.family, t);
-    else if (a.kind === "interface" && d.rule.family === null) impliedFamily(d, "inet", t);
-  }
-  let ports: (PortMatch | null)[] = [null];
-  const portTok = cur.accept("port");
-  if (portTok) {
-    const p = d.rule.proto;
-    if (p && p.kind === "number" && p.number !== 6 && p.number !== 17) {
-      throw new ParseError(
-        IpfDiagnosticCode.InvalidPort,
-        `ports only apply to tcp and udp, not protocol ${p.number}`,
-        portTok.offset,
-        portTok.length,
-      );
-    }
-    ports = parsePortMatch(cur, true);
-  }
-  return { negated, addresses, ports };
-}
-
-/**
- * Inside a `{…}` address list items are single words already cut at `,`; a
- * `/N` that follows an item belongs to it, so pull it in.
- */
-function maskTail(cur: Cursor): Token[] {
-  const extra: Token[] = [];
-  if (cur.is("/")) {
-    extra.push(cur.next());
-    extra.push(cur.next());
-  }
-  return extra;
-}
-
-function parseInlinePool(cur: Cursor, resolver: HostResolver): InlinePool {
-  const open = cur.expect("(");
-  const entries: InlinePool["entries"] = [];
-  for (;;) {
-    const t = cur.peek();
-    if (!t)
-      throw new ParseError(
-        IpfDiagnosticCode.Unterminated,
-        'pool list opened with "(" is never closed',
-        open.offset,
-        1,
-      );
-    if (t.text === ")") {
-      cur.next();
-      break;
-    }
-    if (t.text === "," || t.text === ";") {
-      cur.next();
-      continue;
-    }
-    const negated = cur.accept("!") !== undefined;
-    const a = parseHostWithMask(cur, resolver, null);
-    if (a.kind !== "cidr") throw cur.unexpected(t, "an address in the pool");
-    entries.push({ negated, address: a });
-  }
-  return { kind: "inline-pool", entries };
-}
-
-function parseWith(cur: Cursor, d: Draft): void {
-  const r = d.rule;
-  let any = false;
-  for (;;) {
-    let negated = false;
-    const save = cur.pos;
-    if (cur.accept("not") || cur.accept("no")) negated = true;
-    const t = cur.peek();
-    if (!t || t.kind !== "word") {
-      cur.pos = save;
-      break;
-    }
-    if (t.text === "opt") {
-      cur.next();
-      const entry: WithOption = { negated, name: "opt", options: [], secClasses: [] };
-      for (;;) {
-        const o = cur.word("an IP option name");
-        if (o.text === "sec-class") {
-          do {
-            const c = cur.word("a security class");
-            if (!SECURITY_CLASSES.some((s) => s.name === c.text))
-              throw new ParseError(
-                IpfDiagnosticCode.InvalidValue,
-                `unknown security class ${JSON.stringify(c.text)}`,
-                c.offset,
-                c.length,
-              );
-            entry.secClasses.push(c.text);
-          } while (cur.accept(","));
-          break;
-        }
-        if (!IP_OPTIONS.some((io) => io.name === o.text))
-          throw new ParseError(
-            IpfDiagnosticCode.InvalidValue,
-            `unknown IP option ${JSON.stringify(o.text)}`,
-            o.offset,
-            o.length,
-          );
-        entry.options.push(o.text);
-        if (!cur.accept(",")) break;
-      }
-      r.with.push(entry);
-      impliedFamily(d, "inet", t);
-    } else if (t.text === "v6hdr") {
-      // ipf_y.y startv6hdr: extension headers exist only in IPv6 rules.
-      if (r.family !== "inet6")
-        throw new ParseError(
-          IpfDiagnosticCode.FamilyMismatch,
-          '"with v6hdr" needs an IPv6 rule ("family inet6")',
-          t.offset,
-          t.length,
-        );
-      cur.next();
-      const entry: WithOption = { negated, name: "v6hdr", options: [], secClasses: [] };
-      do {
-        const h = cur.word("an IPv6 extension header name");
-        if (!IPV6_HEADERS.some((x) => x.name === h.text))
-          throw new ParseError(
-            IpfDiagnosticCode.InvalidValue,
-            `unknown IPv6 extension header ${JSON.stringify(h.text)}`,
-            h.offset,
-            h.length,
-          );
-        entry.options.push(h.text);
-      } while (cur.accept(","));
-      r.with.push(entry);
-    } else if (t.text === "ipopts" || WITH_FLAGS.includes(t.text) || WITH_ALIASES.has(t.text)) {
-      cur.next();
-      r.with.push({ negated, name: WITH_ALIASES.get(t.text) ?? t.text, options: [], secClasses: [] });
-    } else {
-      cur.pos = save;
-      break;
-    }
-    any = true;
-    d.ipMatch = true;
-    if (!cur.accept(",")) cur.accept("and");
-  }
-  if (!any) {
-    const t = cur.peek();
-    throw t
-      ? cur.unexpected(t, 'a packet property after "with" (opt, ipopts, short, frag, …)')
-      : cur.endError('a packet property after "with"');
-  }
-}
-
-function flagBits(tok: Token, text: string): number {
-  if (/^0x[0-9a-f]+$/i.test(text)) return parseInt(text.slice(2), 16);
-  if (/^\d+$/.test(text)) return Number(text);
-  let bits = 0;
-  for (const ch of text) {
-    const i = TCP_FLAG_LETTERS.indexOf(ch.toUpperCase());
-    if (i < 0 || ch !== ch.toUpperCase())
-      throw new ParseError(
-        IpfDiagnosticCode.InvalidFlags,
-        `${JSON.stringify(text)} is not a set of TCP flags (letters FSRPAUEC)`,
-        tok.offset,
-        tok.length,
-      );
-    bits |= TCP_FLAG_BITS[i] as number;
-  }
-  return bits;
-}
-
-function parseFlags(cur: Cursor): TcpFlags {
-  let set = 0;
-  let mask = DEFAULT_FLAG_MASK;
-  if (!cur.is("/")) {
-    const t = cur.word("TCP flags such as S or S/SA");
-    set = flagBits(t, t.text);
-  }
-  if (cur.accept("/")) {
-    const m = cur.word("a TCP flag mask");
-    mask = flagBits(m, m.text);
-  }
-  return { set, mask };
-}
-
-/** strict, loose and newisn track TCP sequence numbers, so ipf accepts them only on TCP rules. */
-function requireTcp(r: FilterRule, o: Token): void {
-  if (!(r.proto?.kind === "number" && r.proto.number === 6)) {
-    throw new ParseError(
-      IpfDiagnosticCode.InvalidValue,
-      `keep state option "${o.text}" needs "proto tcp" in the rule`,
-      o.offset,
-      o.length,
-    );
-  }
-}
-
-function parseKeep(cur: Cursor, r: FilterRule): void {
-  const what = cur.word('"state" or "frags" after "keep"');
-  if (what.text === "state") {
-    const ks: KeepState = {
-      limit: null,
-      strict: false,
-      loose: false,
-      newisn: false,
-      noIcmpErr: false,
-      sync: false,
-      age: null,
-      icmpHead: null,
-      maxSrcs: null,
-      maxPerSrc: null,
-    };
-    if (cur.accept("(")) {
-      for (;;) {
-        const o = cur.next();
-        if (o.text === ")") break;
-        if (o.text === ",") continue;
-        switch (o.text) {
-          case "limit":
-            ks.limit = parseNumber(cur.word("a state limit"), "limit");
-            break;
-          case "strict":
-            requireTcp(r, o);
-            ks.strict = true;
-            break;
-          case "loose":
-            requireTcp(r, o);
-            ks.loose = true;
-            break;
-          case "newisn":
-            requireTcp(r, o);
-            ks.newisn = true;
-            break;
-          case "no-icmp-err":
-            ks.noIcmpErr = true;
-            break;
-          case "sync":
-            ks.sync = true;
-            break;
-          case "nolog":
-          case "rpc":
-            // State logging and RPC tracking are not printed by ipf -v.
-            if (o.text === "rpc" && cur.is("in")) {
-              cur.next();
-              cur.next();
-            }
-            break;
-          case "age": {
-            const a = parseNumber(cur.word("an age in seconds"), "age");
-            const b = cur.accept("/") ? parseNumber(cur.word("a reply age in seconds"), "age") : a;
-            ks.age = { forward: a, reply: b };
-            break;
-          }
-          case "icmp-head":
-            ks.icmpHead = cur.word("a group name").text;
-            break;
-          case "max-srcs":
-          case "max-nodes":
-            ks.maxSrcs = parseNumber(cur.word("a number of sources"), "max-srcs");
-            break;
-          case "max-per-src": {
-            const count = parseNumber(cur.word("a number of states"), "max-per-src");
-            const mask = cur.accept("/")
-              ? parseNumber(cur.word("a prefix length"), "max-per-src mask", 128)
-              : r.family === "inet6"
-                ? 128
-                : 32;
-            ks.maxPerSrc = { count, mask };
-            break;
-          }
-          default:
-            throw cur.unexpected(
-              o,
-              "a keep state option (limit, strict, loose, newisn, no-icmp-err, sync, age, icmp-head, max-srcs, max-per-src)",
-            );
-        }
-      }
-    }
-    r.keepState = ks;
-  } else if (what.text === "frag" || what.text === "frags") {
-    const kf: KeepFrags = { strict: false };
-    if (cur.accept("(")) {
-      for (;;) {
-        const o = cur.next();
-        if (o.text === ")") break;
-        if (o.text === ",") continue;
-        if (o.text === "strict") kf.strict = true;
-        else throw cur.unexpected(o, '"strict"');
-      }
-    }
-    r.keepFrags = kf;
-  } else throw cur.unexpected(what, '"state" or "frags" after "keep"');
-}
-
-function parseSetTag(cur: Cursor): SetTag {
-  cur.expect("(");
-  const tag: SetTag = { log: null, nat: null };
-  for (;;) {
-    const k = cur.next();
-    if (k.text === ")") break;
-    if (k.text === ",") continue;
-    cur.expect("=");
-    const v = cur.next();
-    if (k.text === "log") tag.log = parseNumber(v, "log tag");
-    else if (k.text === "nat") tag.nat = v.text.slice(0, TAG_LENGTH);
-    else throw cur.unexpected(k, '"log" or "nat" in set-tag');
-  }
-  return tag;
-}
-
-const EXPRESSION_FIELDS = new Set([
-  "ip.addr",
-  "ip.src",
-  "ip.dst",
-  "ip.p",
-  "tcp.port",
-  "tcp.sport",
-  "tcp.dport",
-  "tcp.flags",
-  "udp.port",
-  "udp.sport",
-  "udp.dport",
-  "idle-gt",
-  "tcp-state",
-  "ip6.addr",
-  "ip6.src",
-  "ip6.dst",
-]);
-
-function parseExpression(cur: Cursor, resolver: HostResolver): ExpressionMatch {
-  cur.expect("{");
-  const s = cur.next();
-  if (s.kind !== "string") throw cur.unexpected(s, "a quoted expression");
-  cur.expect("}");
-  const clauses: ExpressionMatch["clauses"] = [];
-  for (const part of s.text.split(";")) {
-    if (part.trim() === "") continue;
-    const m = /^\s*([a-z0-9.-]+)\s*(!=|=)\s*(.*?)\s*$/.exec(part);
-    if (!m || !EXPRESSION_FIELDS.has(m[1] as string)) {
-      throw new ParseError(
-        IpfDiagnosticCode.InvalidValue,
-        `cannot read expression clause ${JSON.stringify(part.trim())}`,
-        s.offset,
-        s.length,
-      );
-    }
-    const field = m[1] as string;
-    const values = (m[3] as string).split(",").map((v) => v.trim());
-    const normalised =
-      field.startsWith("ip.") && field !== "ip.p" ? values.map((v) => normaliseHost(v, resolver, s)) : values;
-    clauses.push({ field, op: m[2] as "=" | "!=", values: normalised });
-  }
-  return { clauses };
-}
-
-function normaliseHost(text: string, resolver: HostResolver, tok: Token): string {
-  const [host, maskText] = text.split("/");
-  const h = resolver.resolve(host ?? "", "inet", true);
-  if (!h)
-    throw new ParseError(
-      IpfDiagnosticCode.InvalidAddress,
-      `${JSON.stringify(text)} is not a valid address`,
-      tok.offset,
-      tok.length,
-    );
-  let mask = allOnes(h.family);
-  if (maskText !== undefined) {
-    mask = /^\d+$/.test(maskText)
-      ? prefixToMask(h.family, Number(maskText))
-      : (parseAddressText(h.family, maskText) ?? 0n);
-  }
-  const cidr = makeCidr(h.family, h.value, mask);
-  return cidr.address === "0.0.0.0" && cidr.prefix === 0
-    ? "any"
-    : `${cidr.address}/${cidr.prefix ?? cidr.mask}`;
-}
-
 /** One rule per combination of list members; the earliest list written varies fastest. */
 function expand(d: Draft): FilterRule[] {
   const r = d.rule;
-  const isAll = !d.fromTo && !d.ipMatch && d.tos === null && d.ttl === null && d.icmpTypes === null;
+  const isAll = !d.ipType;
   const dims: { values: unknown[]; apply: (rule: FilterRule, v: unknown) => void }[] = [
     { values: d.onList ?? [r.on], apply: (x, v) => (x.on = v as InterfaceName[]) },
     { values: d.tos ?? [null], apply: (x, v) => (x.tos = v as number | null) },
@@ -1192,8 +1837,6 @@ function expand(d: Draft): FilterRule[] {
   const total = dims.reduce((n, dim) => n * dim.values.length, 1);
   const out: FilterRule[] = [];
   for (let i = 0; i < total; i++) {
-    // Each dimension assigns a fresh object, so a shallow copy is enough; the
-    // expanded rules share their other parts (trees are read-only data).
     const rule: FilterRule = total === 1 ? r : { ...r };
     rule.all = isAll;
     let rest = i;
@@ -1205,4 +1848,8 @@ function expand(d: Draft): FilterRule[] {
     out.push(rule);
   }
   return out;
+}
+
+export function parseIpfText(text: string, opts: ParseOptions = {}): IpfParseResult {
+  return new IpfParser(text, opts).parseFile();
 }

@@ -1,382 +1,612 @@
 /**
- * Source handling shared by the ipf.conf and ipnat.conf parsers: joins
- * continuation lines, drops comments, records and substitutes variables, and
- * cuts each logical line into tokens that remember where in the original text
- * they came from.
+ * The scanner ipf(8), ipnat(8) and ipftest(1) share (IPFilter's lib/lexer.c),
+ * rewritten: it cuts a whole rule file into tokens on demand, because what a
+ * character means depends on what the grammar expects at that point.
+ *
+ * What it does, as the real tools do:
+ * - a newline is blank space like a space or a tab; the grammar decides where
+ *   a rule ends, so a rule may span lines and a line may hold several rules;
+ * - `#` starts a comment that runs to the end of the line (a COMMENT token,
+ *   which the grammar accepts only between rules);
+ * - a backslash drops itself and takes the next character literally; before a
+ *   newline it is blank space, except inside numbers, quoted strings and
+ *   variable names, where backslash-newline joins the lines (`1\<nl>28` is 128);
+ *   a word that starts with a backslash is never a keyword (`\ntp` is "ntp");
+ * - `$name` / `${name}` is replaced by the variable's text, which is then
+ *   scanned in place;
+ * - digits make a NUMBER, `0x…` a HEX, quotes a string; `= , / ; { } ( ) @ .`
+ *   are tokens of their own; `!=` `<` `<=` `>` `>=` `<>` `><` are comparisons;
+ *   `->` is one token;
+ * - while an address is expected ({@link Lexer.expectAddr}), `-` ends a word
+ *   (`1.1.1.1-1.1.1.5`, `round-robin` read as `round`), `<` and `>` are part of
+ *   words (`<thishost>`), and hex digits or `:` start an IPv6 address;
+ * - a word is a keyword when it is in the current dictionary (case does not
+ *   matter), else when it is in the tool's main dictionary; any other word, or
+ *   a quoted string, is a STR and clears the expectation of an address.
+ *
+ * Positions are offsets in the original text; a token that came out of a
+ * variable is placed at the `$name` that produced it.
  */
-import { IpfDiagnosticCode, LineIndex, type IpfDiagnostic } from "./diagnostics.js";
+
+export type TokenType =
+  | "num"
+  | "hex"
+  | "str"
+  | "ipv6"
+  | "comment"
+  | "eof"
+  | "cmp"
+  | "range"
+  | "->"
+  | "="
+  | ","
+  | "/"
+  | ";"
+  | "{"
+  | "}"
+  | "("
+  | ")"
+  | "@"
+  | "."
+  | "-"
+  | "!"
+  | ":"
+  | "other";
 
 export interface Token {
-  kind: "word" | "punct" | "string";
-  /** Word or punctuation text; for strings the contents without quotes. */
+  type: TokenType;
+  /** Word text (without quotes for strings), punctuation, or the digits of a number. */
   text: string;
-  /** Offset in the original text. */
-  offset: number;
-  /** Length in the original text (a token from a variable spans the `$name`). */
-  length: number;
-}
-
-/** One statement's worth of source: continuation lines joined, comments removed, variables substituted. */
-export interface LogicalLine {
-  tokens: Token[];
-  /** Offset of the first character in the original text. */
-  offset: number;
-  /** Length in the original text up to the end of the last line it covers. */
-  length: number;
-}
-
-export interface Assignment {
-  name: string;
-  value: string;
+  /** The keyword (lower case) this word was read as, or null for any other word and every non-word. */
+  kw: string | null;
+  /** A quoted string. */
+  quoted: boolean;
+  /** NUMBER/HEX value (what sscanf("%u") / "0x%x" gives: wrapped to 32 bits). */
+  value: number;
+  /** The number did not fit 32 bits (ipf wraps it silently). */
+  overflow: boolean;
+  /** IPv6 address value. */
+  v6: bigint;
+  /** For `cmp`: = != < <= > >=; for `range`: <> ><. */
+  op: string;
   offset: number;
   length: number;
 }
 
-export class DiagnosticSink {
-  readonly list: IpfDiagnostic[] = [];
-  readonly index: LineIndex;
-  constructor(text: string) {
-    this.index = new LineIndex(text);
+/** A keyword table: lower-case words. */
+export type Dictionary = ReadonlySet<string>;
+
+export interface LexerHooks {
+  /** The value of `$name`, or undefined when it is not defined (reported at `offset`). */
+  variable(name: string, offset: number, length: number): string | undefined;
+  /** A scanning problem (unterminated string, …) at `offset`. */
+  problem(message: string, offset: number, length: number): void;
+}
+
+interface Frame {
+  text: string;
+  pos: number;
+  /** Offset in the original text every character of this frame reports; -1 for the main text. */
+  origin: number;
+}
+
+const isDigit = (c: number) => c >= 48 && c <= 57;
+const isHex = (c: number) => isDigit(c) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70);
+const isAlpha = (c: number) => (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+const isAlnum = (c: number) => isDigit(c) || isAlpha(c);
+const SPECIAL = "=,/;{}()@";
+
+/** ipv6 address text → value, as inet_pton(AF_INET6) accepts it; undefined when not an address. */
+export function parseIpv6Text(s: string): bigint | undefined {
+  if (s.length === 0 || s.length > 45) return undefined;
+  let head = s;
+  let tail4: number[] | undefined;
+  const lastColon = s.lastIndexOf(":");
+  if (lastColon < 0) return undefined;
+  const last = s.slice(lastColon + 1);
+  if (last.includes(".")) {
+    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(last);
+    if (!m) return undefined;
+    tail4 = [m[1], m[2], m[3], m[4]].map(Number);
+    if (tail4.some((o) => o > 255)) return undefined;
+    // inet_pton refuses leading zeros in the dotted part only on some libcs; accept like glibc/FreeBSD.
+    head = s.slice(0, lastColon + 1) + "0:0";
   }
-  add(
-    code: IpfDiagnosticCode,
-    message: string,
-    offset: number,
-    length: number,
-    severity: "error" | "warning" = "error",
-  ): void {
-    const { line, column } = this.index.position(offset);
-    this.list.push({ code, severity, message, offset, length: Math.max(1, length), line, column });
-  }
-}
-
-const WORD_CHARS = new Uint8Array(128);
-for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-*\\@+$?")
-  WORD_CHARS[c.charCodeAt(0)] = 1;
-const isWordChar = (code: number) => code < 128 && WORD_CHARS[code] === 1;
-const TWO_CHAR_PUNCT = new Set(["->", "<=", ">=", "!=", "<>", "><"]);
-const ONE_CHAR_PUNCT = new Set([
-  "(",
-  ")",
-  "{",
-  "}",
-  ",",
-  "/",
-  "=",
-  "!",
-  "<",
-  ">",
-  ";",
-  "|",
-  "&",
-  "~",
-  "[",
-  "]",
-]);
-
-/**
- * Split `text` into logical lines. `variables` holds predefined values
- * (IPF_PREDEFINED style) and receives every `name = value;` assignment.
- * Assignments are reported to `onAssign` and produce no logical line.
- */
-export function logicalLines(
-  text: string,
-  variables: Map<string, string>,
-  sink: DiagnosticSink,
-  onAssign?: (a: Assignment) => void,
-): LogicalLine[] {
-  const out: LogicalLine[] = [];
-  // Pieces of the original text that make up one logical line: the part of
-  // each physical line before any comment, without a trailing backslash.
-  let pieces: [number, number][] = [];
-  let continuing = false;
-  let pos = 0;
-  while (pos <= text.length) {
-    let nl = text.indexOf("\n", pos);
-    if (nl < 0) nl = text.length;
-    let end = nl > pos && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
-    // A backslash before the newline joins the next line with nothing in
-    // between: ipf reads "1\<nl>28" as "128". It does so even in a comment.
-    const joins = end > pos && text.charCodeAt(end - 1) === 92 && nl < text.length;
-    if (joins) end--;
-    let quote = 0;
-    let cut = end;
-    for (let k = continuing && pieces.length === 0 ? pos : pos; k < end; k++) {
-      const c = text.charCodeAt(k);
-      if (c === 34 || c === 39) quote = quote === 0 ? c : quote === c ? 0 : quote;
-      else if (c === 35 && quote === 0) {
-        cut = k;
-        break;
-      }
+  const dbl = head.indexOf("::");
+  if (dbl >= 0 && head.indexOf("::", dbl + 1) >= 0) return undefined;
+  const parseGroups = (part: string): number[] | undefined => {
+    if (part === "") return [];
+    const out: number[] = [];
+    for (const g of part.split(":")) {
+      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
+      out.push(Number.parseInt(g, 16));
     }
-    if (cut > pos) pieces.push([pos, cut]);
-    continuing = joins;
-    if (!joins) {
-      if (pieces.length > 0) {
-        const line = finishPieces(text, pieces, nl, variables, sink, onAssign);
-        if (line) out.push(line);
-      }
-      pieces = [];
-    }
-    pos = nl + 1;
+    return out;
+  };
+  let groups: number[];
+  if (dbl >= 0) {
+    const a = parseGroups(head.slice(0, dbl));
+    const b = parseGroups(head.slice(dbl + 2));
+    if (!a || !b || a.length + b.length > 7) return undefined;
+    groups = [...a, ...new Array<number>(8 - a.length - b.length).fill(0), ...b];
+  } else {
+    const a = parseGroups(head);
+    if (!a || a.length !== 8) return undefined;
+    groups = a;
   }
-  return out;
+  if (tail4) {
+    groups[6] = (tail4[0]! << 8) | tail4[1]!;
+    groups[7] = (tail4[2]! << 8) | tail4[3]!;
+  }
+  let v = 0n;
+  for (const g of groups) v = (v << 16n) | BigInt(g);
+  return v;
 }
 
-function finishPieces(
-  text: string,
-  pieces: [number, number][],
-  endOffset: number,
-  variables: Map<string, string>,
-  sink: DiagnosticSink,
-  onAssign?: (a: Assignment) => void,
-): LogicalLine | null {
-  const raw =
-    pieces.length === 1
-      ? text.slice(pieces[0]![0], pieces[0]![1])
-      : pieces.map(([a, b]) => text.slice(a, b)).join("");
-  if (raw.trim() === "") return null;
-  const map = new Int32Array(raw.length);
-  let k = 0;
-  for (const [a, b] of pieces) for (let i = a; i < b; i++) map[k++] = i;
-  const lead = raw.length - raw.trimStart().length;
-  const startOffset = map[lead] as number;
-  return finishLine(raw, map, startOffset, endOffset, variables, sink, onAssign);
-}
+export class Lexer {
+  /** 0: no address expected; 1: an address is expected; 2: just read one, until blank space. */
+  expectAddr = 0;
+  /** The dictionary words are looked up in first; null means "no keywords here" (after `port =`). */
+  dict: Dictionary | null;
+  /** The tool's main dictionary, looked up when the current one has no such word. */
+  readonly base: Dictionary;
+  /** log level facility.priority: `.` ends a word. */
+  breakOnDot = false;
+  /** The next word is a variable value: never a keyword. */
+  varNext = false;
 
-function finishLine(
-  raw: string,
-  map: ArrayLike<number>,
-  startOffset: number,
-  endOffset: number,
-  variables: Map<string, string>,
-  sink: DiagnosticSink,
-  onAssign?: (a: Assignment) => void,
-): LogicalLine | null {
-  const assign = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*("([^"]*)"|'([^']*)'|([^\s;"']*))\s*;?\s*$/.exec(raw);
-  if (assign && !/^\s*(set)\b/.test(raw)) {
-    const name = assign[1] as string;
-    const value = assign[3] ?? assign[4] ?? assign[5] ?? "";
-    variables.set(name, value);
-    onAssign?.({ name, value, offset: startOffset, length: endOffset - startOffset });
+  private readonly frames: Frame[];
+  private depth = 0;
+  private readonly queue: Token[] = [];
+  private lastType: TokenType = "eof";
+  private lastNumber = 0;
+
+  constructor(
+    readonly text: string,
+    base: Dictionary,
+    private readonly hooks: LexerHooks,
+  ) {
+    this.base = base;
+    this.dict = base;
+    this.frames = [{ text, pos: 0, origin: -1 }];
+  }
+
+  /** The next token, scanned now if it was not yet. */
+  peek(ahead = 0): Token {
+    while (this.queue.length <= ahead) this.queue.push(this.scan());
+    return this.queue[ahead]!;
+  }
+
+  next(): Token {
+    const t = this.peek();
+    this.queue.shift();
+    return t;
+  }
+
+  /** True when the next token has already been scanned (its reading is fixed). */
+  get scanned(): boolean {
+    return this.queue.length > 0;
+  }
+
+  // --- characters -------------------------------------------------------
+
+  private frame(): Frame {
+    return this.frames[this.depth]!;
+  }
+
+  private offsetNow(): number {
+    for (let d = this.depth; d >= 0; d--) {
+      const f = this.frames[d]!;
+      if (f.origin >= 0) return f.origin;
+      if (d === 0) return f.pos;
+    }
+    return 0;
+  }
+
+  /** The next character code, or -1 at the end; with `cont`, backslash-newline is skipped. */
+  private getc(cont = false): number {
+    for (;;) {
+      const f = this.frame();
+      if (f.pos < f.text.length) {
+        const c = f.text.charCodeAt(f.pos++);
+        if (cont && c === 92 && f.text.charCodeAt(f.pos) === 10) {
+          f.pos++;
+          continue;
+        }
+        return c;
+      }
+      if (this.depth === 0) {
+        f.pos = f.text.length + 1;
+        return -1;
+      }
+      this.depth--;
+    }
+  }
+
+  private ungetc(c: number): void {
+    if (c < 0) {
+      const f = this.frame();
+      if (f.pos > f.text.length) f.pos = f.text.length;
+      return;
+    }
+    this.frame().pos--;
+  }
+
+  private mark(): number[] {
+    return [this.depth, ...this.frames.slice(0, this.depth + 1).map((f) => f.pos)];
+  }
+
+  private reset(m: number[]): void {
+    this.depth = m[0]!;
+    for (let d = 0; d <= this.depth; d++) this.frames[d]!.pos = m[d + 1]!;
+  }
+
+  private pushText(text: string, origin: number): void {
+    this.depth++;
+    this.frames[this.depth] = { text, pos: 0, origin };
+  }
+
+  // --- tokens -----------------------------------------------------------
+
+  private make(type: TokenType, text: string, offset: number, end: number, extra?: Partial<Token>): Token {
+    return {
+      type,
+      text,
+      kw: null,
+      quoted: false,
+      value: 0,
+      overflow: false,
+      v6: 0n,
+      op: "",
+      offset,
+      length: Math.max(1, end - offset),
+      ...extra,
+    };
+  }
+
+  private lookup(word: string): string | null {
+    const w = word.toLowerCase();
+    if (this.dict !== null && this.dict.has(w)) return w;
+    // lexer.c: a word not in the current table sends the scanner back to the
+    // previous table (yyresetdict) and looks again.
+    if (this.dict !== null && this.dict !== this.base && this.base.has(w)) {
+      this.dict = this.base;
+      return w;
+    }
     return null;
   }
-  const expanded = substitute(raw, map, variables, sink, 0);
-  const tokens = tokenize(expanded.text, expanded.map, sink);
-  if (tokens.length === 0) return null;
-  return { tokens, offset: startOffset, length: Math.max(1, endOffset - startOffset) };
-}
 
-function substitute(
-  text: string,
-  map: ArrayLike<number>,
-  variables: Map<string, string>,
-  sink: DiagnosticSink,
-  depth: number,
-): { text: string; map: ArrayLike<number> } {
-  if (!text.includes("$") || depth > 16) return { text, map };
-  let outText = "";
-  const outMap: number[] = [];
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i] as string;
-    if (c === "$") {
-      const m = /^\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))/.exec(text.slice(i));
-      if (m) {
-        const name = (m[1] ?? m[2]) as string;
-        const at = map[i] as number;
-        const value = variables.get(name);
-        if (value === undefined) {
-          sink.add(
-            IpfDiagnosticCode.UndefinedVariable,
-            `variable ${JSON.stringify(name)} is not defined`,
-            at,
-            m[0].length,
-          );
-        } else {
-          const inner = substitute(
-            value,
-            new Array<number>(value.length).fill(at),
-            variables,
-            sink,
-            depth + 1,
-          );
-          outText += inner.text;
-          for (let j = 0; j < inner.map.length; j++) outMap.push(inner.map[j] as number);
+  private number(text: string, hex: boolean): { value: number; overflow: boolean } {
+    const big = hex ? BigInt(text.length > 2 ? text : "0x0") : BigInt(text);
+    return { value: Number(big & 0xffffffffn), overflow: big > 0xffffffffn };
+  }
+
+  private scan(): Token {
+    const t = this.scanOne();
+    if (t.type === "str" && !t.kw) {
+      // lexer.c: a STR pops the dictionary a grammar action pushed.
+      if (this.dict !== this.base) this.dict = this.base;
+      if (this.expectAddr !== 0) this.expectAddr = 0;
+    }
+    this.lastType = t.type;
+    if (t.type === "num") this.lastNumber = t.value;
+    return t;
+  }
+
+  private scanOne(): Token {
+    let word = "";
+    let building = false;
+    let nokey = false;
+    let start = -1;
+    let end = -1;
+    const finishWord = (): Token => {
+      const tok = this.make("str", word, start, end);
+      if (!this.varNext && !nokey) tok.kw = this.lookup(word);
+      else this.varNext = false;
+      return tok;
+    };
+    for (;;) {
+      const at = this.offsetNow();
+      let c = this.getc();
+      // Blank space, including a newline: ends a word, and an address just read.
+      if (c === 32 || c === 9 || c === 13 || c === 10) {
+        if (building) {
+          this.ungetc(c);
+          return finishWord();
         }
-        i += m[0].length - 1;
+        if (this.expectAddr === 2) this.expectAddr = 0;
+        nokey = false;
         continue;
       }
-    }
-    outText += c;
-    outMap.push(map[i] as number);
-  }
-  return { text: outText, map: outMap };
-}
-
-/** Cut one logical line into tokens. */
-export function tokenize(text: string, map: ArrayLike<number>, sink: DiagnosticSink): Token[] {
-  const tokens: Token[] = [];
-  const span = (from: number, to: number) => {
-    const start = map[from] as number;
-    const end = (map[Math.max(from, to - 1)] as number) + 1;
-    return { offset: start, length: Math.max(1, end - start) };
-  };
-  let i = 0;
-  while (i < text.length) {
-    const c = text[i] as string;
-    if (c === " " || c === "\t" || c === "\r") {
-      i++;
-      continue;
-    }
-    if (c === '"' || c === "'") {
-      const close = text.indexOf(c, i + 1);
-      if (close < 0) {
-        const s = span(i, text.length);
-        sink.add(IpfDiagnosticCode.Unterminated, `string starting with ${c} is never closed`, s.offset, 1);
-        tokens.push({ kind: "string", text: text.slice(i + 1), ...s });
-        break;
+      if (c === 92) {
+        // Backslash: drop it and take the next character as it is.
+        const escAt = at;
+        c = this.getc();
+        if (c === 10 || c === 32 || c === 9 || c === 13) {
+          if (building) {
+            this.ungetc(c);
+            return finishWord();
+          }
+          if (this.expectAddr === 2) this.expectAddr = 0;
+          continue;
+        }
+        if (c < 0) {
+          if (building) return finishWord();
+          return this.make("eof", "", escAt, escAt);
+        }
+        if (!building && !isAlnum(c)) {
+          const ch = String.fromCharCode(c);
+          return this.make(
+            SPECIAL.includes(ch) || ch === "." ? (ch as TokenType) : "other",
+            ch,
+            escAt,
+            at + 1,
+          );
+        }
+        if (!building) {
+          nokey = true;
+          start = escAt;
+        }
+        building = true;
+        word += String.fromCharCode(c);
+        end = this.offsetNow();
+        continue;
       }
-      tokens.push({ kind: "string", text: text.slice(i + 1, close), ...span(i, close + 1) });
-      i = close + 1;
-      continue;
+      if (c < 0) {
+        if (building) return finishWord();
+        return this.make("eof", "", this.text.length, this.text.length);
+      }
+      const ch = String.fromCharCode(c);
+      if (c === 35) {
+        // '#'
+        if (building) {
+          this.ungetc(c);
+          return finishWord();
+        }
+        let d: number;
+        do d = this.getc();
+        while (d >= 0 && d !== 10);
+        if (d === 10) this.ungetc(d);
+        return this.make("comment", "#", at, this.offsetNow());
+      }
+      if (c === 36) {
+        // '$': a variable
+        if (building) {
+          this.ungetc(c);
+          return finishWord();
+        }
+        const m = this.mark();
+        let n = this.getc();
+        let name = "";
+        let ok = true;
+        if (n === 123) {
+          for (;;) {
+            n = this.getc(true);
+            if (n < 0) {
+              ok = false;
+              break;
+            }
+            if (n === 125) break;
+            name += String.fromCharCode(n);
+          }
+        } else if (isAlpha(n)) {
+          name = String.fromCharCode(n);
+          for (;;) {
+            n = this.getc(true);
+            if (isAlnum(n) || n === 95) name += String.fromCharCode(n);
+            else {
+              this.ungetc(n);
+              break;
+            }
+          }
+        } else {
+          this.reset(m);
+          ok = false;
+        }
+        const refEnd = this.offsetNow();
+        if (ok) {
+          const value = this.hooks.variable(name, at, refEnd - at);
+          if (value !== undefined) {
+            this.pushText(value, at);
+            continue;
+          }
+          // An undefined variable stays in the text as a word ("$name").
+          building = true;
+          start = at;
+          word = "$" + (n === 125 ? `{${name}}` : name);
+          end = refEnd;
+          continue;
+        }
+        building = true;
+        start = at;
+        word = "$";
+        end = at + 1;
+        continue;
+      }
+      if (c === 34 || c === 39) {
+        // A quoted string; newlines inside it become spaces.
+        if (building) {
+          this.ungetc(c);
+          return finishWord();
+        }
+        let s = "";
+        for (;;) {
+          const n = this.getc(true);
+          if (n < 0) {
+            this.hooks.problem(`string starting with ${ch} is never closed`, at, 1);
+            const tok = this.make("str", s, at, this.offsetNow());
+            tok.quoted = true;
+            return tok;
+          }
+          if (n === c) break;
+          s += n === 10 ? " " : String.fromCharCode(n);
+        }
+        const tok = this.make("str", s, at, this.offsetNow());
+        tok.quoted = true;
+        return tok;
+      }
+      if (SPECIAL.includes(ch)) {
+        if (building) {
+          this.ungetc(c);
+          return finishWord();
+        }
+        return this.make(ch as TokenType, ch, at, at + 1);
+      }
+      if (c === 46) {
+        // '.'
+        if (!building) return this.make(".", ".", at, at + 1);
+        if (this.breakOnDot) {
+          this.ungetc(c);
+          return finishWord();
+        }
+        word += ch;
+        end = at + 1;
+        continue;
+      }
+      if (c === 45) {
+        // '-'
+        const n = this.getc();
+        if (n === 62) {
+          if (building) {
+            word += "->";
+            end = at + 2;
+            return finishWord();
+          }
+          return this.make("->", "->", at, at + 2);
+        }
+        this.ungetc(n);
+        if (this.expectAddr) {
+          if (building) {
+            this.ungetc(c);
+            return finishWord();
+          }
+          return this.make("-", "-", at, at + 1);
+        }
+        if (!building) return this.make("-", "-", at, at + 1);
+        word += ch;
+        end = at + 1;
+        continue;
+      }
+      if (c === 33) {
+        // '!'
+        if (building) {
+          this.ungetc(c);
+          return finishWord();
+        }
+        const n = this.getc();
+        if (n === 61) return this.make("cmp", "!=", at, at + 2, { op: "!=" });
+        this.ungetc(n);
+        return this.make("!", "!", at, at + 1);
+      }
+      if ((c === 60 || c === 62) && !this.expectAddr) {
+        if (building) {
+          this.ungetc(c);
+          return finishWord();
+        }
+        const n = this.getc();
+        if (n === 61) return this.make("cmp", ch + "=", at, at + 2, { op: ch + "=" });
+        if ((c === 60 && n === 62) || (c === 62 && n === 60))
+          return this.make("range", ch + String.fromCharCode(n), at, at + 2, {
+            op: ch + String.fromCharCode(n),
+          });
+        this.ungetc(n);
+        return this.make("cmp", ch, at, at + 1, { op: ch });
+      }
+      // An IPv6 address, where an address is expected.
+      if (this.expectAddr !== 0 && !building && (isHex(c) || c === 58)) {
+        const v6 = this.tryIpv6(c, at);
+        if (v6) return v6;
+      }
+      if (c === 58) {
+        // ':' after hex digits may still be an IPv6 address (`fe80::1`).
+        if (building && /^[0-9a-fA-F]+$/.test(word)) {
+          const m = this.mark();
+          const rest = this.readIpv6Chars();
+          const text = word + ":" + rest;
+          const v = parseIpv6Text(text);
+          if (v !== undefined) {
+            this.expectAddr = 0;
+            return this.make("ipv6", text, start, this.offsetNow(), { v6: v });
+          }
+          this.reset(m);
+        }
+        if (building) {
+          this.ungetc(c);
+          return finishWord();
+        }
+        return this.make(":", ":", at, at + 1);
+      }
+      if (!building && c === 48) {
+        const n = this.getc();
+        if (n === 120) {
+          let digits = "0x";
+          for (;;) {
+            const d = this.getc(true);
+            if (isHex(d)) digits += String.fromCharCode(d);
+            else {
+              this.ungetc(d);
+              break;
+            }
+          }
+          const { value, overflow } = this.number(digits, true);
+          return this.make("hex", digits, at, this.offsetNow(), { value, overflow });
+        }
+        this.ungetc(n);
+      }
+      if (!building && isDigit(c)) {
+        let digits = ch;
+        for (;;) {
+          const d = this.getc(true);
+          if (isDigit(d)) digits += String.fromCharCode(d);
+          else {
+            this.ungetc(d);
+            break;
+          }
+        }
+        const { value, overflow } = this.number(digits, false);
+        return this.make("num", digits, at, this.offsetNow(), { value, overflow });
+      }
+      if (!building) {
+        building = true;
+        start = at;
+      }
+      word += ch;
+      end = at + 1;
     }
-    const two = text.slice(i, i + 2);
-    if (TWO_CHAR_PUNCT.has(two)) {
-      tokens.push({ kind: "punct", text: two, ...span(i, i + 2) });
-      i += 2;
-      continue;
-    }
-    if (isWordChar(text.charCodeAt(i))) {
-      let j = i + 1;
-      while (
-        j < text.length &&
-        isWordChar(text.charCodeAt(j)) &&
-        !(text.charCodeAt(j) === 45 && text.charCodeAt(j + 1) === 62)
-      )
-        j++;
-      tokens.push({ kind: "word", text: text.slice(i, j), ...span(i, j) });
-      i = j;
-      continue;
-    }
-    if (ONE_CHAR_PUNCT.has(c)) {
-      tokens.push({ kind: "punct", text: c, ...span(i, i + 1) });
-      i++;
-      continue;
-    }
-    const s = span(i, i + 1);
-    sink.add(IpfDiagnosticCode.UnexpectedToken, `unexpected character ${JSON.stringify(c)}`, s.offset, 1);
-    i++;
   }
-  return tokens;
-}
 
-/** A cursor over one statement's tokens with the error helpers both parsers use. */
-export class ParseError extends Error {
-  constructor(
-    readonly code: IpfDiagnosticCode,
-    message: string,
-    readonly offset: number,
-    readonly length: number,
-  ) {
-    super(message);
-  }
-}
-
-export class Cursor {
-  pos = 0;
-  constructor(
-    readonly tokens: Token[],
-    readonly line: LogicalLine,
-  ) {}
-  peek(ahead = 0): Token | undefined {
-    return this.tokens[this.pos + ahead];
-  }
-  atEnd(): boolean {
-    return this.pos >= this.tokens.length;
-  }
-  next(): Token {
-    const t = this.tokens[this.pos];
-    if (!t) throw this.endError("more of the rule");
-    this.pos++;
-    return t;
-  }
-  /** True (and consumed) when the next token is this word or punctuation. */
-  accept(text: string): Token | undefined {
-    const t = this.peek();
-    if (t && t.kind !== "string" && t.text === text) {
-      this.pos++;
-      return t;
+  private readIpv6Chars(): string {
+    let s = "";
+    for (;;) {
+      const d = this.getc(true);
+      if ((isHex(d) || d === 58 || d === 46) && s.length < 46) s += String.fromCharCode(d);
+      else {
+        this.ungetc(d);
+        return s;
+      }
     }
+  }
+
+  private tryIpv6(first: number, at: number): Token | undefined {
+    const m = this.mark();
+    let text = String.fromCharCode(first);
+    // lexer.c: "1::2" after a NUMBER token continues that number.
+    if (this.lastType === "num" && first === 58) text = String(this.lastNumber) + text;
+    text += this.readIpv6Chars();
+    const v = parseIpv6Text(text);
+    if (v !== undefined) {
+      this.expectAddr = 0;
+      return this.make("ipv6", text, at, this.offsetNow(), { v6: v });
+    }
+    this.reset(m);
     return undefined;
   }
-  is(text: string, ahead = 0): boolean {
-    const t = this.peek(ahead);
-    return t !== undefined && t.kind !== "string" && t.text === text;
-  }
-  expect(text: string, what = JSON.stringify(text)): Token {
-    const t = this.peek();
-    if (!t) throw this.endError(what);
-    if (t.kind === "string" || t.text !== text) throw this.unexpected(t, what);
-    this.pos++;
-    return t;
-  }
-  word(what: string): Token {
-    const t = this.peek();
-    if (!t) throw this.endError(what);
-    if (t.kind !== "word") throw this.unexpected(t, what);
-    this.pos++;
-    return t;
-  }
-  endError(what: string): ParseError {
-    const last = this.tokens[this.tokens.length - 1];
-    const at = last ? last.offset + last.length : this.line.offset;
-    return new ParseError(
-      IpfDiagnosticCode.UnexpectedEnd,
-      `rule ends where ${what} was expected`,
-      Math.max(0, at - 1),
-      1,
-    );
-  }
-  unexpected(t: Token, what: string): ParseError {
-    const shownText = t.kind === "string" ? `"${t.text}"` : t.text;
-    return new ParseError(
-      IpfDiagnosticCode.UnexpectedToken,
-      `expected ${what}, found ${JSON.stringify(shownText)}`,
-      t.offset,
-      t.length,
-    );
-  }
-  fail(code: IpfDiagnosticCode, message: string, t: Token | undefined): ParseError {
-    if (!t) return new ParseError(code, message, this.line.offset, this.line.length);
-    return new ParseError(code, message, t.offset, t.length);
-  }
 }
 
-/** The source span from `start` to the last token the cursor consumed. */
-export function spanSince(
-  start: Token,
-  cur: Cursor,
-  sink: DiagnosticSink,
-): { offset: number; length: number; line: number; column: number } {
-  const last = cur.tokens[cur.pos - 1] ?? start;
-  return {
-    offset: start.offset,
-    length: last.offset + last.length - start.offset,
-    ...sink.index.position(start.offset),
-  };
-}
-
-/** Cut a line's tokens at `;`: each piece is one rule. */
-export function splitStatements(tokens: Token[]): Token[][] {
-  const out: Token[][] = [];
-  let cur: Token[] = [];
-  for (const t of tokens) {
-    cur.push(t);
-    if (t.kind === "punct" && t.text === ";") {
-      out.push(cur);
-      cur = [];
-    }
-  }
-  if (cur.length > 0) out.push(cur);
-  return out.filter((s) => !(s.length === 1 && s[0]?.text === ";"));
+/** How a token reads in a message: its text, a string in quotes, or "end of file". */
+export function describeToken(t: Token): string {
+  if (t.type === "eof") return "the end of the file";
+  if (t.type === "comment") return "a comment";
+  if (t.quoted) return JSON.stringify(t.text);
+  return JSON.stringify(t.text);
 }

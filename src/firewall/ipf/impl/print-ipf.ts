@@ -64,17 +64,24 @@ export const INTERFACE_SUFFIX_WORD = {
   peer: "peer",
 } as const;
 
-export function printAddress(a: AddressMatch, opts: PrintOptions = {}): string {
+/**
+ * An address as ipf prints it. Interface addresses print under `onName`, the
+ * rule's first `on` interface (lib/printaddr.c is handed fr_ifnames[0], not
+ * the address's own interface), or nothing when the rule has none.
+ */
+export function printAddress(a: AddressMatch, opts: PrintOptions = {}, onName?: string): string {
   switch (a.kind) {
     case "any":
       return "any";
     case "cidr":
       if (/^[0.:]+$/.test(a.address) && a.prefix === 0) return "any";
       return `${a.address}/${a.prefix ?? a.mask}`;
-    case "interface":
+    case "interface": {
+      const name = onName ?? (a.dynamic ? "" : a.name);
       return a.which === "address"
-        ? a.name + (a.prefix !== undefined ? `/${a.prefix}` : "")
-        : `${a.name}/${INTERFACE_SUFFIX_WORD[a.which]}`;
+        ? name + (a.prefix !== undefined ? `/${a.prefix}` : "")
+        : `${name}/${INTERFACE_SUFFIX_WORD[a.which]}`;
+    }
     case "pool":
       return `${a.table}/${a.name}`;
     case "inline-pool":
@@ -234,6 +241,17 @@ export function printFilterRule(r: FilterRule, opts: PrintOptions = {}): string 
     case "call":
       words.push(`call${a.now ? " now" : ""} ${a.func}`);
       break;
+    case "auth": {
+      let s = "auth";
+      if (a.return?.kind === "return-rst") s += " return-rst";
+      else if (a.return) {
+        s += ` ${a.return.kind}`;
+        const code = a.return.code;
+        if (code) s += code < ICMP_CODES.length ? `(${ICMP_CODES[code]})` : `(${code})`;
+      }
+      words.push(s);
+      break;
+    }
     default:
       words.push(a.kind);
   }
@@ -262,9 +280,10 @@ export function printFilterRule(r: FilterRule, opts: PrintOptions = {}): string 
   } else if (r.all) {
     line += " all";
   } else {
-    line += ` from ${r.from.negated ? "!" : ""}${printAddress(r.from.address, opts)}`;
+    const onName = r.on[0]?.name ?? "";
+    line += ` from ${r.from.negated ? "!" : ""}${printAddress(r.from.address, opts, onName)}`;
     if (r.from.port) line += " " + printPortMatch(r.from.port);
-    line += ` to ${r.to.negated ? "!" : ""}${printAddress(r.to.address, opts)}`;
+    line += ` to ${r.to.negated ? "!" : ""}${printAddress(r.to.address, opts, onName)}`;
     if (r.to.port) line += " " + printPortMatch(r.to.port);
     const protoNumber = r.proto?.kind === "number" ? r.proto.number : -1;
     if ((protoNumber === 1 || protoNumber === 58) && r.icmp) {

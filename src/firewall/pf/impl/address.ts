@@ -11,11 +11,14 @@ export type AddressFamily = 4 | 6;
 
 const ALL128 = (1n << 128n) - 1n;
 
+const MASKS: bigint[] = [];
+for (let b = 0; b <= 128; b++) MASKS.push(b === 0 ? 0n : (ALL128 >> BigInt(128 - b)) << BigInt(128 - b));
+
 /** pfctl's set_ipmask(): the first `bits` bits of 128 set. */
 export function maskOfBits(bits: number): bigint {
   if (bits <= 0) return 0n;
   if (bits >= 128) return ALL128;
-  return (ALL128 >> BigInt(128 - bits)) << BigInt(128 - bits);
+  return MASKS[bits] as bigint;
 }
 
 /**

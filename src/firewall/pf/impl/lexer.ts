@@ -212,7 +212,19 @@ export class Lexer {
   private macroRef: { offset: number; end: number; file: string | undefined } | null = null;
   private readonly pushback: Pushed[] = [];
   /** Origin of the character lgetc returned last. */
-  private last: Pushed = { c: EOF, offset: 0, file: undefined, macro: false };
+  /** Mutated in place for every character (no allocation); copy it with snap() to keep it. */
+  private readonly last: Pushed = { c: EOF, offset: 0, file: undefined, macro: false };
+
+  private snap(): Pushed {
+    return { c: this.last.c, offset: this.last.offset, file: this.last.file, macro: this.last.macro };
+  }
+
+  private setLast(p: Pushed): void {
+    this.last.c = p.c;
+    this.last.offset = p.offset;
+    this.last.file = p.file;
+    this.last.macro = p.macro;
+  }
 
   constructor(
     text: string,
@@ -244,7 +256,11 @@ export class Lexer {
     const f = this.current();
     if (f.pos >= f.text.length) return EOF;
     const c = f.text.charCodeAt(f.pos);
-    this.last = { c, offset: f.pos, file: f.name, macro: false };
+    const l = this.last;
+    l.c = c;
+    l.offset = f.pos;
+    l.file = f.name;
+    l.macro = false;
     f.pos++;
     return c;
   }
@@ -262,7 +278,11 @@ export class Lexer {
         this.parseindex++;
         if (c !== 0) {
           const ref = this.macroRef;
-          this.last = { c, offset: ref?.offset ?? 0, file: ref?.file, macro: true };
+          const l = this.last;
+          l.c = c;
+          l.offset = ref?.offset ?? 0;
+          l.file = ref?.file;
+          l.macro = true;
           return c;
         }
         this.parsebuf = null;
@@ -270,7 +290,7 @@ export class Lexer {
     }
     const pushed = this.pushback.pop();
     if (pushed) {
-      this.last = pushed;
+      this.setLast(pushed);
       return pushed.c;
     }
     if (quoted) {
@@ -283,11 +303,11 @@ export class Lexer {
     }
     let c = this.getc();
     while (c === 92 /* \ */) {
-      const at = this.last;
+      const at = this.snap();
       const next = this.getc();
       if (next !== 10) {
         c = next;
-        if (next === EOF) this.last = at;
+        if (next === EOF) this.setLast(at);
         break;
       }
       c = this.getc();
@@ -305,7 +325,7 @@ export class Lexer {
       this.parseindex--;
       if (this.parseindex >= 0) return;
     }
-    this.pushback.push({ ...this.last, c });
+    this.pushback.push({ c, offset: this.last.offset, file: this.last.file, macro: this.last.macro });
   }
 
   /**
@@ -361,14 +381,14 @@ export class Lexer {
     for (;;) {
       let c = this.lgetc(false);
       while (c === 32 || c === 9) c = this.lgetc(false);
-      const start = this.last;
+      const start = this.snap();
       if (c === 35 /* # */) while ((c = this.lgetc(false)) !== 10 && c !== EOF);
       if (c === 36 /* $ */ && this.parsebuf === null) {
         let name = "";
         let endOffset = start.offset + 1;
         for (;;) {
           c = this.lgetc(false);
-          if (c === EOF) return this.tokenFrom("eof", "", this.last);
+          if (c === EOF) return this.tokenFrom("eof", "", this.snap());
           if (isAlnum(c) || c === 95) {
             name += String.fromCharCode(c);
             endOffset = this.last.offset + 1;
@@ -407,12 +427,12 @@ export class Lexer {
           if (c === EOF) {
             const tok = this.tokenFrom("string", s, start, 0, true);
             this.hooks.error("reached end of file while parsing quoted string", "unterminated", tok);
-            return this.tokenFrom("eof", "", this.last);
+            return this.tokenFrom("eof", "", this.snap());
           }
           if (c === 10) continue;
           if (c === 92) {
             const next = this.lgetc(true);
-            if (next === EOF) return this.tokenFrom("eof", "", this.last);
+            if (next === EOF) return this.tokenFrom("eof", "", this.snap());
             if (next === quote) c = next;
             else if (next === 10) continue;
             else this.lungetc(next);
@@ -435,9 +455,9 @@ export class Lexer {
         this.lungetc(next);
       }
       if (c === 45 || isDigit(c)) {
-        const chars: { c: number; origin: Pushed }[] = [{ c, origin: this.last }];
+        const chars: { c: number; origin: Pushed }[] = [{ c, origin: this.snap() }];
         let d: number;
-        while ((d = this.lgetc(false)) !== EOF && isDigit(d)) chars.push({ c: d, origin: this.last });
+        while ((d = this.lgetc(false)) !== EOF && isDigit(d)) chars.push({ c: d, origin: this.snap() });
         this.lungetc(d);
         const text = chars.map((x) => String.fromCharCode(x.c)).join("");
         if (!(chars.length === 1 && c === 45) && (d === EOF || allowedToEndNumber(d))) {
@@ -454,19 +474,22 @@ export class Lexer {
           const x = chars[i] as { c: number; origin: Pushed };
           this.unread(x.c, x.origin);
         }
-        this.last = (chars[0] as { origin: Pushed }).origin;
+        this.setLast((chars[0] as { origin: Pushed }).origin);
         if (c === 45) return this.tokenFrom("punct", "-", start);
       }
       if (isAlnum(c) || c === 58 || c === 95) {
         let s = String.fromCharCode(c);
         let d: number;
-        let lastIn = this.last;
+        const lastIn = this.snap();
         while ((d = this.lgetc(false)) !== EOF && allowedInString(d)) {
           s += String.fromCharCode(d);
-          lastIn = this.last;
+          lastIn.c = this.last.c;
+          lastIn.offset = this.last.offset;
+          lastIn.file = this.last.file;
+          lastIn.macro = this.last.macro;
         }
         this.lungetc(d);
-        this.last = lastIn;
+        this.setLast(lastIn);
         return this.tokenFrom(KEYWORDS.has(s) ? "keyword" : "string", s, start);
       }
       if (c === 10) return this.tokenFrom("newline", "\n", start);

@@ -2655,6 +2655,7 @@ export class PfParser {
       counters: false,
       items: [],
       initAddr: false,
+      entries: [],
       span: this.spanOf(first),
     };
     for (;;) {
@@ -2709,15 +2710,20 @@ export class PfParser {
     }
     if (name.text.length >= 32) this.fail(C.Table, "table name too long, max 31 chars", name);
     for (const item of table.items) {
-      if (item.kind !== "file") continue;
+      if (item.kind === "addresses") {
+        table.entries.push(...item.addresses);
+        continue;
+      }
       const text = this.opts.readFile?.(item.path);
       if (text === undefined)
         this.fail(C.Table, `cannot load "${item.path}": No such file or directory`, first);
       for (const word of text.replace(/#[^\n]*/g, "").split(/\s+/)) {
         if (word === "") continue;
+        const neg = /^(!!)*!/.test(word);
         const bare = word.replace(/^!+/, "");
         const r = resolveHost(this.env, bare);
         if ("error" in r) this.fail(C.Table, `file "${item.path}" contains bad data`, first);
+        for (const h of r.nodes) table.entries.push({ address: h.address, family: h.af === 6 ? 6 : 4, neg });
       }
     }
     table.span = this.spanOf(first, this.prev ?? first);

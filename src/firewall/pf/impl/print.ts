@@ -231,9 +231,13 @@ function printStateOptions(r: PfRule): string {
   return ` (${s})`;
 }
 
-/** print_rule(): one rule, without a trailing newline. */
-export function printRule(r: PfRule): string {
-  const anchorName = r.anchor ? r.anchor.name : "";
+/**
+ * print_rule(): one rule, without a trailing newline. With `anchorPaths`, an
+ * anchor call shows the path it calls (`anchor "qjail/*"`) where pfctl
+ * prints only the part after the last slash (`anchor "/*"`).
+ */
+export function printRule(r: PfRule, opts: { anchorPaths?: boolean } = {}): string {
+  const anchorName = r.anchor ? (opts.anchorPaths && !r.anchor.inline ? r.anchor.path : r.anchor.name) : "";
   let s: string;
   if (anchorName)
     s = anchorName.startsWith("_") ? anchorKeyword(r.action) : `${anchorKeyword(r.action)} "${anchorName}"`;

@@ -1,8 +1,8 @@
-import type { Plan, Step } from "../../core/plan.js";
-import { pidFilePath } from "../../core/paths.js";
-import type { ConsoleRequest, JailSpec } from "../../core/jail.js";
+import { CAPTURED, type Plan, type Step } from "../plan.js";
+import { pidFilePath } from "../paths.js";
+import { isImageJail, type ConsoleRequest, type JailSpec } from "../jail.js";
 import { FREEBSD } from "./programs.js";
-import { rctlRules } from "../../core/limits.js";
+import { rctlRules } from "../limits.js";
 
 /**
  * The FreeBSD command lines for one jail's start, stop and console, as pure
@@ -10,29 +10,12 @@ import { rctlRules } from "../../core/limits.js";
  * platform (./index.ts) executes them.
  *
  * Two values exist only once a step has run: the md unit `mdconfig -a`
- * prints for an image jail, and the JID of the new jail. Plans show them as
- * {@link MD_UNIT} and {@link JID}; the platform substitutes the real values
- * as it goes (see {@link stepHook}).
+ * prints for an image jail, and the JID of the new jail. Their steps carry
+ * `capture`, and later steps name them by {@link MD_UNIT} and {@link JID};
+ * the applier (src/platform/apply.ts) fills them in as it goes.
  */
-export const MD_UNIT = "%MD_UNIT%";
-export const JID = "%JID%";
-
-export type StepHook = "capture-md-unit" | "capture-jid";
-const hooks = new WeakMap<Step, StepHook>();
-
-/** What the platform must do with a step's output, if anything. */
-export function stepHook(step: Step): StepHook | undefined {
-  return hooks.get(step);
-}
-
-function hooked(step: Step, hook: StepHook): Step {
-  hooks.set(step, hook);
-  return step;
-}
-
-export function isImageJail(jail: JailSpec): boolean {
-  return jail.record.imagetype !== "";
-}
+export const MD_UNIT = CAPTURED.mdUnit.marker;
+export const JID = CAPTURED.jid.marker;
 
 /** Path of the image file: the record's `image`, else qjail's `<root>/<name>.img`. */
 export function imagePath(jail: JailSpec): string {
@@ -46,22 +29,18 @@ export function deviceLinkPath(jail: JailSpec): string {
 
 export function planFreebsdStart(jail: JailSpec): Plan {
   const steps: Step[] = [];
-  if (isImageJail(jail)) steps.push(...imageAttachSteps(jail));
+  if (isImageJail(jail.record)) steps.push(...imageAttachSteps(jail));
   steps.push({
     kind: "run",
     argv: [FREEBSD.jail, "-q", "-f", jail.confPath, "-c"],
     why: "create the jail from its jail.conf block",
   });
-  steps.push(
-    hooked(
-      {
-        kind: "run",
-        argv: [FREEBSD.jls, "-j", jail.name, "jid"],
-        why: `its output is the JID for ${pidFilePath(jail.name)}`,
-      },
-      "capture-jid",
-    ),
-  );
+  steps.push({
+    kind: "run",
+    argv: [FREEBSD.jls, "-j", jail.name, "jid"],
+    why: `its output is the JID for ${pidFilePath(jail.name)}`,
+    capture: "jid",
+  });
   // resource limits (qjail config --memoryuse ...): one rctl rule each, once the jail exists
   for (const rule of rctlRules(jail.name, jail.record.rctl ?? ""))
     steps.push({
@@ -95,20 +74,19 @@ export function planFreebsdStop(jail: JailSpec, unit?: string): Plan {
     },
     { kind: "remove", path: pidFilePath(jail.name) },
   );
-  if (isImageJail(jail)) steps.push(...imageReleaseSteps(jail, unit ?? (jail.record.imagedevice || MD_UNIT)));
+  if (isImageJail(jail.record))
+    steps.push(...imageReleaseSteps(jail, unit ?? (jail.record.imagedevice || MD_UNIT)));
   return { title: `stop jail ${jail.name}`, steps, messages: [`Jail successfully stopped  ${jail.name}`] };
 }
 
 export function imageAttachSteps(jail: JailSpec): Step[] {
   return [
-    hooked(
-      {
-        kind: "run",
-        argv: [FREEBSD.mdconfig, "-a", "-t", "vnode", "-f", imagePath(jail)],
-        why: `attach the image; it prints the unit used below as ${MD_UNIT}`,
-      },
-      "capture-md-unit",
-    ),
+    {
+      kind: "run",
+      argv: [FREEBSD.mdconfig, "-a", "-t", "vnode", "-f", imagePath(jail)],
+      why: `attach the image; it prints the unit used below as ${MD_UNIT}`,
+      capture: "mdUnit",
+    },
     { kind: "run", argv: [FREEBSD.mount, `/dev/${MD_UNIT}`, jail.rootPath] },
     { kind: "symlink", target: `/dev/${MD_UNIT}`, path: deviceLinkPath(jail) },
   ];
