@@ -1,6 +1,6 @@
 import type { Exposure } from "../core/exposure.js";
 import { formatPlan, type Plan } from "../core/plan.js";
-import { runSync, renderSync, combinedPlan, type SyncOutcome } from "../ops/sync.js";
+import { runSync, renderSync, combinedPlan, loadDecision, type SyncOutcome } from "../ops/sync.js";
 import type { ExposeState } from "../ops/expose-state.js";
 import type { Invocation } from "./command.js";
 import { write } from "./context.js";
@@ -41,6 +41,12 @@ export interface ChangeRequest {
   done: string;
 }
 
+/** "files written, not loaded: WHY; HOW" — the second half of every report of a sync that did not load. */
+function notLoaded(state: ExposeState, inv: Invocation, noLoad: boolean): string {
+  const d = loadDecision(state.host.firewall, state.root, inv.ctx.env, noLoad);
+  return `${state.host.firewall === "nft" ? "generated" : "files written"}, not loaded: ${d.why}; ${d.how}`;
+}
+
 /** Dry-run or sync, then report: the shared tail of expose, unexpose and fw sync. */
 export async function applyChange(inv: Invocation, state: ExposeState, req: ChangeRequest): Promise<number> {
   const syncReq = {
@@ -65,7 +71,7 @@ export async function applyChange(inv: Invocation, state: ExposeState, req: Chan
   const status = outcome.active ? "active" : "pending";
   const human = [
     ...warnings.map((w) => `qjail: warning: ${w}`),
-    `${req.done} (${state.host.firewall} rules ${outcome.active ? "loaded and verified" : `${state.host.firewall === "nft" ? "generated" : "files written"}; not loaded here: run 'qjail fw sync' on the host`})`,
+    `${req.done} (${state.host.firewall} rules ${outcome.active ? "loaded and verified" : notLoaded(state, inv, req.noLoad)})`,
   ];
   if (inv.global.json) {
     write(

@@ -44,11 +44,40 @@ function firewallEnableFix(facts: DiagFacts): string {
   }
 }
 
+/**
+ * How to route the jail subnet: when the jails' records name another
+ * interface than jail_if, the host config is what is wrong (restarting the
+ * jails would not move them); otherwise create jail_if (FreeBSD) or restart.
+ */
+function jailIfFix(facts: DiagFacts): string {
+  const cfg = facts.hostConfig;
+  const elsewhere = [
+    ...new Set(facts.jails.map((j) => j.interface ?? "").filter((i) => i !== "" && i !== cfg.jailIf)),
+  ];
+  if (elsewhere.length > 0)
+    return `the jails are on ${elsewhere.join(", ")}: set jail_if="${elsewhere[0]}" in /usr/local/etc/qjail.host, or move them with 'qjail config -c ${cfg.jailIf} NAME'`;
+  return facts.platform === "linux"
+    ? "qjail restart"
+    : `ifconfig ${cfg.jailIf} create && sysrc cloned_interfaces+="${cfg.jailIf}" && qjail restart`;
+}
+
 export function diagnose(facts: DiagFacts): Finding[] {
   const out: Finding[] = [];
   const cfg = facts.hostConfig;
   const platform = facts.platform;
 
+  if (facts.installed === false) {
+    out.push({
+      code: "QJ5300",
+      severity: "error",
+      subject: "host",
+      message: "qjail is not installed here: /usr/jails/sharedfs does not exist",
+      fix:
+        facts.platform === "linux"
+          ? "qjail install"
+          : "qjail install   (or qjail install -f DIR, DIR holding base.txz)",
+    });
+  }
   if (!facts.hostConfigExists) {
     out.push({
       code: "QJ5301",
@@ -81,13 +110,14 @@ export function diagnose(facts: DiagFacts): Finding[] {
 
   const wanted = facts.resolved.length > 0;
   if (wanted && facts.firewall.qjailRulesLoaded === false) {
+    const blocked = facts.loadBlocked;
     out.push({
       code: "QJ5304",
       severity: "error",
       subject: "firewall",
-      message: `qjail's rules are not loaded in the ${cfg.firewall} firewall (${facts.resolved.length} exposure${facts.resolved.length === 1 ? "" : "s"} unreachable)`,
-      fix: "qjail fw sync",
-      repair: "fw-sync",
+      message: `qjail's rules are not loaded in the ${cfg.firewall} firewall (${facts.resolved.length} exposure${facts.resolved.length === 1 ? "" : "s"} unreachable)${blocked ? `; qjail does not load them here: ${blocked.why}` : ""}`,
+      // 'qjail fw sync' alone would not load them here: say what does (C2).
+      ...(blocked ? { fix: blocked.how } : { fix: "qjail fw sync", repair: "fw-sync" as const }),
     });
   } else if (wanted) {
     const missing = facts.resolved.filter((e) => verdictFor(facts, e).live === false);
@@ -134,7 +164,7 @@ export function diagnose(facts: DiagFacts): Finding[] {
       severity: "error",
       subject: "host",
       message: `the jail subnet ${cfg.jailSubnet4 ?? "?"} is not routed: ${facts.jailSubnetRouted.detail}`,
-      fix: platform === "linux" ? `qjail restart` : `ifconfig ${cfg.jailIf} create && qjail restart`,
+      fix: jailIfFix(facts),
     });
   }
 
@@ -158,8 +188,28 @@ export function diagnose(facts: DiagFacts): Finding[] {
         fix: `cp /etc/resolv.conf /usr/jails/${j.name}/etc/resolv.conf`,
       });
     }
+    if (running && j.netnsProblem !== undefined) {
+      out.push({
+        code: "QJ5316",
+        severity: "warning",
+        subject: j.name,
+        message: `could not look inside jail ${JSON.stringify(j.name)}'s network namespace (${j.netnsProblem}): its listeners and outbound probes were not checked`,
+        fix: `qjail restart ${j.name}   (if the jail's init process is gone; 'qjail status ${j.name}' shows it)`,
+      });
+    }
     for (const probe of j.outbound ?? []) {
       if (probe.ok) continue;
+      if (probe.detail === "ECONNREFUSED") {
+        // A refusal came back from the target: the path and NAT work, the port is closed.
+        out.push({
+          code: "QJ5317",
+          severity: "info",
+          subject: j.name,
+          message: `from jail ${JSON.stringify(j.name)}, ${probe.target} answered "connection refused": outbound traffic and NAT work, but nothing listens on that port`,
+          fix: `probe a port that has a service, e.g. qjail doctor --probe ${probe.target.replace(/:\d+$/, ":80")}`,
+        });
+        continue;
+      }
       out.push({
         code: "QJ5312",
         severity: "error",

@@ -221,7 +221,9 @@ export async function watchLoop(fx: WatchEffects, opts: WatchOptions): Promise<W
   for (;;) {
     out.checks++;
     const address = await fx.currentAddress();
-    if (address === undefined) fx.log("no IPv4 address on the external interface; waiting");
+    const last = opts.maxChecks !== undefined && out.checks >= opts.maxChecks;
+    if (address === undefined)
+      fx.log(`no IPv4 address on the external interface${last ? "; nothing to do" : "; waiting"}`);
     else {
       if (address !== lastSynced) {
         try {
@@ -235,7 +237,9 @@ export async function watchLoop(fx: WatchEffects, opts: WatchOptions): Promise<W
           );
           lastSynced = address;
         } catch (e) {
-          fx.log(`re-syncing the rules for ${address} failed: ${(e as Error).message}; will retry`);
+          fx.log(
+            `re-syncing the rules for ${address} failed: ${(e as Error).message}${last ? "" : "; will retry"}`,
+          );
         }
       }
       if (fx.update && address !== lastUpdated && fx.now() >= backoffUntil) {

@@ -58,6 +58,8 @@ export interface HostFacts {
   enabledFirewalls?: FirewallKind[];
   /** TCP/UDP ports something on the host listens on (sockstat -l / ss -ltnu), excluding jail addresses. */
   listening?: HostService[];
+  /** The jails that exist (every zone): the interface and IPv4 list their records name. */
+  jails?: { interface: string; ip4: string }[];
 }
 
 export const HOST_CONFIG_KEYS = [
@@ -87,15 +89,26 @@ const ANCHOR_RE = /^[A-Za-z_][A-Za-z0-9_-]{0,31}$/;
 export function defaultHostConfig(platformName: "freebsd" | "linux", facts: HostFacts = {}): HostConfig {
   const firewall: FirewallKind =
     platformName === "linux" ? "nft" : (facts.enabledFirewalls?.find((f) => f !== "nft") ?? "ipf");
+  // Nothing detected: the howto's host, whose own sshd and web server keep ports 22 and 80 (rule 5).
   const hostServices =
     facts.listening && facts.listening.length > 0
       ? dedupeServices(facts.listening)
-      : [{ port: 22, proto: "tcp" as const }];
+      : platformName === "freebsd"
+        ? [
+            { port: 22, proto: "tcp" as const },
+            { port: 80, proto: "tcp" as const },
+          ]
+        : [{ port: 22, proto: "tcp" as const }];
+  const extIf = facts.defaultRouteIf ?? (platformName === "linux" ? "eth0" : "em0");
   return {
-    extIf: facts.defaultRouteIf ?? (platformName === "linux" ? "eth0" : "em0"),
+    extIf,
     firewall,
-    jailIf: platformName === "linux" ? "qjail0" : "lo1",
-    jailSubnet4: "10.0.0.0/24",
+    // Where the jails are: the interface their records name; with no jail yet, where create puts
+    // them (FreeBSD: the default route's interface, as qjail 5.x; Linux: the qjail0 bridge).
+    jailIf:
+      mostCommon((facts.jails ?? []).map((j) => j.interface).filter((i) => IFACE_RE.test(i))) ??
+      (platformName === "linux" ? "qjail0" : extIf),
+    jailSubnet4: jailsSubnet4(facts.jails ?? []) ?? "10.0.0.0/24",
     jailSubnet6: undefined,
     hostServices,
     hostServicesForJails: [],
@@ -106,6 +119,26 @@ export function defaultHostConfig(platformName: "freebsd" | "linux", facts: Host
     ipfwNatInstance: 80,
     ipfwRuleBase: 1000,
   };
+}
+
+function mostCommon(values: readonly string[]): string | undefined {
+  const counts = new Map<string, number>();
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+  let best: string | undefined;
+  for (const [v, n] of counts) if (best === undefined || n > (counts.get(best) ?? 0)) best = v;
+  return best;
+}
+
+/** The /24 every existing jail's IPv4 addresses fall in, when there is exactly one. */
+function jailsSubnet4(jails: readonly { ip4: string }[]): string | undefined {
+  const nets = new Set<string>();
+  for (const j of jails)
+    for (const entry of j.ip4.split(",")) {
+      const address = entry.includes("|") ? entry.slice(entry.indexOf("|") + 1) : entry;
+      const m = /^(\d{1,3}\.\d{1,3}\.\d{1,3})\.\d{1,3}$/.exec(address.trim());
+      if (m) nets.add(`${m[1]}.0/24`);
+    }
+  return nets.size === 1 ? [...nets][0] : undefined;
 }
 
 export interface HostConfigProblem {

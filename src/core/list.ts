@@ -49,24 +49,34 @@ export function stateLetters(row: ListRow): string {
 
 const pad = (s: string, n: number): string => s.padEnd(n);
 
-/** The table exactly as qjail 5.0's printf lays it out, blank " " lines included. */
+/**
+ * The table as qjail 5.0's printf lays it out, blank " " lines included. The
+ * NIC and IP columns are 3 and 15 wide there; a longer name (Linux's qjail0)
+ * or IPv6 address widens its column for every row instead of pushing that
+ * row's later columns out of line, so with 5.x's short names the table is
+ * byte for byte 5.x's.
+ */
 export function formatListTable(rows: readonly ListRow[], zone: string | undefined): string {
+  const ipsOf = (row: ListRow): string[] => {
+    const ips = [...row.ip4, ...row.ip6];
+    return ips.length > 0 ? ips : [row.vnet !== "" ? `vnet|${row.vnet}` : "none"];
+  };
+  const nicW = Math.max(3, ...rows.map((r) => r.nic.length));
+  const ipW = Math.max(15, ...rows.map((r) => (ipsOf(r)[0] ?? "").length));
   const out: string[] = [
     " ",
     zone ? `Jails in zone  ${zone}` : "",
-    "STA JID  NIC IP              Jailname",
-    "--- ---- --- --------------- --------------------------------------------------",
+    `STA JID  ${pad("NIC", nicW)} ${pad("IP", ipW)} Jailname`,
+    `--- ---- ${"-".repeat(nicW)} ${"-".repeat(ipW)} --------------------------------------------------`,
   ];
   for (const row of rows) {
-    let ips = [...row.ip4, ...row.ip6];
-    if (ips.length === 0) ips = [row.vnet !== "" ? `vnet|${row.vnet}` : "none"];
-    ips.forEach((ip, i) => {
+    ipsOf(row).forEach((ip, i) => {
       if (i === 0) {
         out.push(
-          `${pad(stateLetters(row), 3)} ${pad(row.jid === undefined ? "N/A" : String(row.jid), 4)} ${pad(row.nic, 3)} ${pad(ip, 15)} ${row.name}`,
+          `${pad(stateLetters(row), 3)} ${pad(row.jid === undefined ? "N/A" : String(row.jid), 4)} ${pad(row.nic, nicW)} ${pad(ip, ipW)} ${row.name}`,
         );
       } else {
-        out.push(`    ${pad("", 4)} ${"    "}${ip}`);
+        out.push(`${" ".repeat(3 + 1 + 4 + 1 + nicW + 1)}${ip}`);
       }
     });
   }

@@ -99,10 +99,13 @@ export function planCreate(state: CreateState, req: CreateRequest): Plan {
   for (const n of names) validateJailName(n);
   const taken = new Set(state.global.map((g) => g.name));
   if (req.duplicates === 0 && taken.has(req.name)) {
+    // Names are unique over every zone: say which zone holds it, so the delete hint works as typed.
+    const holder = state.global.find((g) => g.name === req.name);
+    const zone = /^\/usr\/jails\.([^/]+)\//.exec(holder?.record.path ?? "")?.[1];
     throw new UsageError(
       "QJ1205",
-      `Jailname already exists. ${shown(req.name)}`,
-      "Pick another name, or delete the old jail first (qjail delete NAME).",
+      `Jailname already exists. ${shown(req.name)}${zone ? ` (in zone ${shown(zone)})` : ""}`,
+      `Pick another name, or delete the old jail first (qjail delete ${zone ? `-z ${zone} ` : ""}${req.name}).`,
     );
   }
   const ip4For = duplicateAddresses(req);
@@ -177,6 +180,12 @@ export function duplicateNames(name: string, count: number): string[] {
 function duplicateAddresses(req: CreateRequest): JailAddress[][] {
   if (req.duplicates === 0) return [req.ip4];
   const first = req.ip4[0];
+  if (req.ip4.length === 0 && req.ip6.length > 0)
+    throw new UsageError(
+      "QJ1207",
+      `-d ${req.duplicates} numbers IPv4 addresses and cannot be used with -6 alone`,
+      "Give one -4 address (copy k gets its last octet + k-1), then set IPv6 per jail with 'qjail config -6'.",
+    );
   if (req.ip4.length !== 1 || first === undefined) {
     throw new UsageError(
       "QJ1207",

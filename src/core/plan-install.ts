@@ -204,9 +204,17 @@ export function planInstallFinish(state: FinishState, opts: { freebsdTools: bool
       );
     }
   }
+  // A host file that is missing (always so under a fresh --root) is left out: say so (P10).
+  const warnings = state.hostEtcFiles
+    .filter((host) => !state.exists(host))
+    .map(
+      (host) =>
+        `${host} does not exist here, so the stock flavors have no etc/${host.split("/").pop() as string}: jails made from them ${host.endsWith("resolv.conf") ? "cannot resolve names (doctor: QJ5311)" : "keep UTC"}; put it in place and run install again, or copy it into each jail`,
+    );
   return {
     title: `install qjail${layout.zone ? ` zone ${layout.zone}` : ""}: shared base, template, flavors`,
     steps,
     messages: ["Successfully installed qjail system."],
+    ...(warnings.length > 0 ? { warnings } : {}),
   };
 }

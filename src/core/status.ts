@@ -73,6 +73,10 @@ export interface JailFacts {
   resolvConf?: string;
   /** Outbound TCP probes run from inside the jail ("198.51.100.2:43" → reached?). */
   outbound?: { target: string; ok: boolean; detail: string }[];
+  /** The interface the jail's record names (its aliases on FreeBSD, its bridge on Linux). */
+  interface?: string;
+  /** Why the jail's own view (listeners, probes) could not be gathered, when it could not. */
+  netnsProblem?: string;
 }
 
 export interface DiagFacts {
@@ -116,6 +120,10 @@ export interface DiagFacts {
     /** Jail ports (qjhN) on a bridge without port isolation. */
     portsNotIsolated: string[];
   };
+  /** False when qjail was never installed here (no sharedfs). */
+  installed?: boolean;
+  /** When qjail would not load rules here (--root, another OS): why, and how to load them. */
+  loadBlocked?: { why: string; how: string };
 }
 
 export interface ExposureStatus {
@@ -142,6 +150,8 @@ export interface JailStatusDoc {
   ipv4: string[];
   ipv6: string[];
   listening: { proto: string; address: string; port: number | null; command: string; pid: number | null }[];
+  /** Why `listening` could not be read inside the jail (null when it was, or the jail is stopped). */
+  listening_unknown: string | null;
   exposures: ExposureStatus[];
 }
 
@@ -219,6 +229,7 @@ export function buildStatus(facts: DiagFacts, only?: string): StatusDoc {
           command: r.command,
           pid: r.pid,
         })),
+        listening_unknown: running ? (j.netnsProblem ?? null) : null,
         exposures,
       };
     });
@@ -256,12 +267,24 @@ export function formatStatus(doc: StatusDoc): string {
       out.push(
         `  listening ${escapeForTerminal(l.proto).padEnd(6)} ${escapeForTerminal(l.address)}:${l.port ?? "*"}  ${escapeForTerminal(l.command)}${l.pid !== null ? ` (pid ${l.pid})` : ""}`,
       );
+    if (j.listening_unknown !== null) out.push(`  listening unknown: ${j.listening_unknown}`);
     for (const e of j.exposures) {
-      const hits = e.hits === null ? "no counter" : `${e.hits} hits (${e.counted_by})`;
+      // Without qjail's rules loaded there is nothing to count; "no counter" is a loaded table without one.
+      const hits =
+        e.hits !== null
+          ? `${e.hits} hit${e.hits === 1 ? "" : "s"} (${e.counted_by})`
+          : h.qjail_rules_loaded === true
+            ? "no counter"
+            : "not counted (qjail's rules are not loaded here)";
       const listen = e.listening === false ? ", NOTHING LISTENS on the jail port" : "";
       const live = e.live === false ? ", rule NOT live" : "";
       out.push(`  exposed   ${e.proto} ${e.public} -> ${e.target}:${e.jail_port}  ${hits}${live}${listen}`);
     }
   }
+  if (doc.jails.some((j) => j.exposures.some((e) => e.hits !== null)))
+    out.push(
+      "",
+      "Hit counts start again from 0 whenever qjail reloads its rules (expose, unexpose, fw sync).",
+    );
   return out.join("\n") + "\n";
 }

@@ -1,3 +1,4 @@
+import { VERSION } from "../version.js";
 import { defaultHostConfig, type HostConfig } from "../core/hostconfig.js";
 import { resolveExposures, type Exposure, type FirewallModel } from "../core/exposure.js";
 import { generateIpf, generateIpnat } from "../firewall/ipf/generate.js";
@@ -44,7 +45,15 @@ export const DEMO_STEPS: readonly DemoStepInfo[] = [
     title: "The host: a public address on its ext_if, an outside client, the host's own ssh and http",
     freebsd: ["# the host runs sshd on 22 and a web server on 80; ext_if em0 has the ISP's address"],
   },
-  { id: "step1", title: "Step 1. pkg install qjail", freebsd: ["pkg install qjail"] },
+  {
+    id: "step1",
+    // Not the page's `pkg install qjail`: that package is qjail 5.x, without expose, fw or doctor.
+    title: "Step 1. install qjail (the page's 'pkg install qjail' is qjail 5.x)",
+    freebsd: [
+      "pkg install -y node22 npm-node22",
+      `npm install -g qjail-${VERSION}.tgz      # the release tarball; README 'Install on FreeBSD'`,
+    ],
+  },
   { id: "step2", title: "Step 2. qjail install", freebsd: ["qjail install"] },
   {
     id: "step3",
@@ -74,6 +83,7 @@ export const DEMO_STEPS: readonly DemoStepInfo[] = [
     id: "expose",
     title: `Config host firewall for jail traffic: qjail expose ssh tcp ${DEMO_NET.sshPublic}:22; qjail expose www tcp ${DEMO_NET.wwwPublic}:80`,
     freebsd: [
+      "qjail fw setup --write      # once: adds qjail's marked sections to the IPFilter rule files",
       `qjail expose ssh tcp ${DEMO_NET.sshPublic}:22`,
       `qjail expose www tcp ${DEMO_NET.wwwPublic}:80`,
     ],
@@ -84,10 +94,10 @@ export const DEMO_STEPS: readonly DemoStepInfo[] = [
       "Load the rules: qjail fw sync (the page's ipnat -CF -f /etc/ipnat.rules; ipf -y; ipf -Fa -f /etc/ipf.rules)",
     freebsd: [
       "qjail fw sync",
-      "# which runs, for IPFilter:",
-      "#   ipnat -CF -f /etc/ipnat.rules",
-      "#   ipf -y",
+      "# which checks (ipnat -n, ipf -n), then loads, in this order:",
       "#   ipf -I -Fa -f /etc/ipf.rules && ipf -s",
+      "#   ipnat -CF -f /etc/ipnat.rules",
+      "#   ipf -y      (when ext_if's address changed since the last load)",
     ],
   },
   {
@@ -130,7 +140,8 @@ export function howtoHostConfig(extIf = "em0"): HostConfig {
     ...defaultHostConfig("freebsd", { enabledFirewalls: ["ipf"] }),
     extIf,
     firewall: "ipf",
-    jailIf: "lo1",
+    // create without -n puts the jails on the default route's interface, as the page's jails on rl0
+    jailIf: extIf,
     jailSubnet4: DEMO_NET.jailSubnet,
     hostServices: [
       { port: 22, proto: "tcp" },
@@ -185,7 +196,7 @@ export function demoPrintDocument(): {
 export function formatDemoPrint(): string {
   const model = howtoModel();
   const out: string[] = [
-    "# qjail-howto(8) with qjail, on a FreeBSD host with IPFilter (ext_if em0, jails on lo1)",
+    `# qjail-howto(8) with qjail, on a FreeBSD host with IPFilter (ext_if em0, jails on ${howtoHostConfig().jailIf}: create's default, the default route's interface, as in qjail 5.x)`,
     "",
   ];
   for (const s of DEMO_STEPS) {

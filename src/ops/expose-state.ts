@@ -9,7 +9,8 @@ import {
   type ExposureStoreProblem,
 } from "../store/exposures.js";
 import { withHostLock } from "../store/lock.js";
-import { detectHostFacts, platformNameFor, type PlatformChoice } from "../platform/index.js";
+import { platformNameFor, type PlatformChoice } from "../platform/index.js";
+import { hostFacts } from "./host-facts.js";
 import { loadJailAddresses } from "./sync.js";
 
 /**
@@ -33,8 +34,7 @@ export async function loadExposeState(choice: PlatformChoice): Promise<ExposeSta
   const root = choice.root;
   const layout = hostLayout();
   const platformName = platformNameFor(choice);
-  // Detect defaults only on the real host; under --root they would describe the wrong machine.
-  const facts = root === "/" ? await detectHostFacts(platformName) : {};
+  const facts = await hostFacts(choice);
   const hc = await readHostConfig(root, layout, platformName, facts);
   const { exposures, problems } = await readExposures(root, layout);
   const jails = await loadJailAddresses(root, layout);

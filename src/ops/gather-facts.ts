@@ -1,10 +1,13 @@
+import { existsSync } from "node:fs";
 import { writeLine as write, type OpsIo } from "./io.js";
 import { UsageError } from "../core/errors.js";
-import { hostLayout, type HostLayout } from "../core/paths.js";
+import { hostLayout, physical, type HostLayout } from "../core/paths.js";
 import type { DiagFacts } from "../core/status.js";
 import { readJails } from "../store/jails.js";
 import { readExposures, readFirewallState, readHostConfig } from "../store/exposures.js";
 import { platformFor, type PlatformChoice } from "../platform/index.js";
+import { hostFacts } from "./host-facts.js";
+import { loadDecision } from "./sync.js";
 import type { LiveJail } from "../core/jail.js";
 import { gatherLinuxFacts, linuxPublicAddress } from "../platform/linux/facts.js";
 import { gatherFreebsdFacts, freebsdPublicAddress } from "../platform/freebsd/facts.js";
@@ -26,7 +29,7 @@ export async function gatherFacts(
   for (const p of problems) write(io.stderr, `qjail: warning: ${p.file}: ${p.message}`);
   const exp = await readExposures(global.root, layout);
   for (const p of exp.problems) write(io.stderr, `qjail: warning: ${p.file} line ${p.line}: ${p.message}`);
-  const host = await readHostConfig(global.root, layout, platform.name);
+  const host = await readHostConfig(global.root, layout, platform.name, await hostFacts(global));
   for (const p of host.problems)
     write(io.stderr, `qjail: warning: ${layout.hostConfig} line ${p.line}: ${p.message}`);
   const state = await readFirewallState(global.root, layout);
@@ -48,7 +51,11 @@ export async function gatherFacts(
     probes,
     ...(state ? { synced: { active: state.active, extAddress: state.extAddress } } : {}),
   };
-  return platform.name === "linux" ? gatherLinuxFacts(opts) : gatherFreebsdFacts(opts);
+  const facts = await (platform.name === "linux" ? gatherLinuxFacts(opts) : gatherFreebsdFacts(opts));
+  facts.installed = existsSync(physical(global.root, layout.sharedfs));
+  const load = loadDecision(host.config.firewall, global.root, io.env ?? {}, false);
+  if (!load.run) facts.loadBlocked = { why: load.why, how: load.how };
+  return facts;
 }
 
 /** The public IPv4 address of `ifname` on this platform, for the watcher. */

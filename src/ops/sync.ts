@@ -47,20 +47,57 @@ export function loaderFor(
   return kind === "nft" ? createNftLoader(env) : createFreebsdFirewallLoader(kind);
 }
 
+/** Whether qjail runs the firewall's programs, and when not, why and how to make it. */
+export interface LoadDecision {
+  run: boolean;
+  /** Why the rules are not loaded ("" when they are). */
+  why: string;
+  /** What to do to load them ("" when they are). */
+  how: string;
+}
+
 /**
- * Whether programs run: on the host itself (--root /), or under --root when
- * QJAIL_FW_LOAD=1 says the caller set up its own namespaces (the end-to-end
- * tests); QJAIL_FW_LOAD=0 or --no-load never. FreeBSD firewalls only on FreeBSD.
+ * The one rule that decides whether firewall programs run (and so whether
+ * rules are loaded): never with --no-load or QJAIL_FW_LOAD=0; never for a
+ * firewall of another OS (pf/ipf/ipfw load only on FreeBSD, nft only on
+ * Linux); on the host itself (--root /) always; under --root DIR only with
+ * QJAIL_FW_LOAD=1, which loads into the firewall of the network namespace
+ * qjail runs in (tests and `ip netns exec` set-ups). Every "not loaded"
+ * message is built from this decision, so it says why and how.
  */
+export function loadDecision(
+  kind: FirewallKind,
+  root: string,
+  env: Readonly<Record<string, string | undefined>>,
+  noLoad: boolean,
+): LoadDecision {
+  const os = kind === "nft" ? "linux" : "freebsd";
+  if (noLoad)
+    return { run: false, why: "--no-load", how: "run 'qjail fw sync' without --no-load to load them" };
+  if (env.QJAIL_FW_LOAD === "0")
+    return { run: false, why: "QJAIL_FW_LOAD=0", how: "unset QJAIL_FW_LOAD and run 'qjail fw sync'" };
+  if (process.platform !== os)
+    return {
+      run: false,
+      why: `${kind} rules load only on ${os === "linux" ? "Linux" : "FreeBSD"}`,
+      how: `on the ${os === "linux" ? "Linux" : "FreeBSD"} host, run 'qjail fw sync'`,
+    };
+  if (root !== "/" && env.QJAIL_FW_LOAD !== "1")
+    return {
+      run: false,
+      why: `--root ${root} is not the host`,
+      how: `to load them into this network namespace's firewall, run 'QJAIL_FW_LOAD=1 qjail fw sync --root ${root}'`,
+    };
+  return { run: true, why: "", how: "" };
+}
+
 export function shouldRunCommands(
   kind: FirewallKind,
   root: string,
   env: Readonly<Record<string, string | undefined>>,
   noLoad: boolean,
 ): boolean {
-  if (noLoad || env.QJAIL_FW_LOAD === "0") return false;
-  if (root !== "/" && env.QJAIL_FW_LOAD !== "1") return false;
-  return kind === "nft" ? process.platform === "linux" : process.platform === "freebsd";
+  return loadDecision(kind, root, env, noLoad).run;
 }
 
 export async function loadJailAddresses(

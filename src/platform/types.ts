@@ -1,5 +1,7 @@
 import type { Plan } from "../core/plan.js";
 import type { ConsoleRequest, JailSpec, LiveJail } from "../core/jail.js";
+import type { JailRecord } from "../core/record.js";
+import type { HostLayout } from "../core/paths.js";
 
 /**
  * The only code that touches the system. One implementation per OS
@@ -13,6 +15,18 @@ export interface Platform {
   readonly name: "freebsd" | "linux";
   /** Physical root under which every logical host path lives ("/" normally). */
   readonly root: string;
+  /** True when `run` steps are only printed, not executed (FreeBSD plans under --root). */
+  readonly simulated?: boolean;
+  /**
+   * Refuse, at create, a jail this backend could never start (Linux: the
+   * interface is not a bridge, the address is the jail network's gateway),
+   * with the same refusal start would give. Optional: no check.
+   */
+  checkNewJail?(
+    name: string,
+    record: Pick<JailRecord, "ip4" | "ip6" | "interface">,
+    layout: HostLayout,
+  ): void;
   /** Execute a plan (file steps, and `run` steps where this platform can). */
   apply(plan: Plan): Promise<void>;
   /** Every running jail, from one query (one `jls --libxo json` on FreeBSD). */

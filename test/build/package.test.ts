@@ -29,8 +29,11 @@ import { bootFiles } from "../../src/core/boot.js";
  * The size budget (CI fails past it). Today: ~55 files, ~410 kB packed,
  * ~1.35 MB unpacked; the headroom is for the native helper (i15) and man
  * pages. Raise it on purpose, in this file, with the reason in the commit.
+ * Raised for `qjail apply` (issue 11): its YAML parser with source positions
+ * (yaml, ~250 kB in the bundle) and schema library (zod/mini, ~110 kB), both
+ * loaded only when apply/export run, took it to ~700 kB packed, ~2.4 MB unpacked.
  */
-export const BUDGET = { files: 90, packedBytes: 650_000, unpackedBytes: 2_200_000 };
+export const BUDGET = { files: 90, packedBytes: 800_000, unpackedBytes: 2_800_000 };
 
 interface PackEntry {
   path: string;

@@ -42,8 +42,8 @@ test("boot start: fw sync, then every zone's jails but norun and manual ones (C1
     assert.deepEqual(lines.slice(1), [
       "Bypassed manual status db",
       "Bypassed norun status www",
-      "Jail successfully started  ssh",
-      "Jail successfully started  labj",
+      "Jail successfully started  ssh   (simulated: not run under --root)",
+      "Jail successfully started  labj   (simulated: not run under --root)",
     ]);
     // The zone's jail is started from its zone's jail.conf.
     assert.match(r.stderr, /jail -q -f \/usr\/local\/etc\/qjail\.config\/labj -c/);

@@ -170,13 +170,17 @@ test("list --json and group selection", async () => {
   });
 });
 
-test("config and delete skip a running jail and change nothing", async () => {
+test("config, delete and archive skip a running jail, change nothing and exit 3 (C11)", async () => {
   const before = treeDigest(host.dir);
   const c = await qjail("config", "-k", "web1");
-  assert.equal(c.code, 0);
+  assert.equal(c.code, 3, "a script's 'qjail config ... && ...' must not go on");
   assert.equal(c.stdout, "Bypassed running jail web1\n");
   const d = await qjail("delete", "web1");
+  assert.equal(d.code, 3);
   assert.equal(d.stdout, "Bypassed running jail web1\n");
+  const a = await qjail("archive", "web1");
+  assert.equal(a.code, 3);
+  assert.equal(a.stdout, "Bypassed running jail. web1\n");
   assert.deepEqual(treeDigest(host.dir), before);
 });
 
@@ -218,7 +222,7 @@ test("a jail created by qjail is configured: record and block regenerated in qja
   assert.ok(existsSync(join(host.dir, "usr/local/etc/qjail.local/db.man")));
 });
 
-test("list of 1,000 jails stays fast", async () => {
+test("list of 1,000 jails lists every one, in name order", async () => {
   const big = tempDir(`qjail-list-big-${process.pid}-`);
   try {
     const dir = join(big.dir, "usr/local/etc/qjail.local");
@@ -228,18 +232,17 @@ test("list of 1,000 jails stays fast", async () => {
       const name = `j${String(i).padStart(4, "0")}`;
       writeFileSync(join(dir, name), record(name, { ip4: `10.${i >> 8}.${i & 255}.1` }));
     }
-    const args = ["list", "--root", big.dir, "--platform", "freebsd", "--json"];
-    await runCli(args); // warm caches and module loading
-    const t0 = performance.now();
-    const r = await runCli(args);
-    const ms = performance.now() - t0;
+    const r = await runCli(["list", "--root", big.dir, "--platform", "freebsd", "--json"]);
     assert.equal(r.code, 0);
-    assert.equal(
-      (JSON.parse(r.stdout) as { "qjail-information": { jail: unknown[] } })["qjail-information"].jail.length,
-      1000,
+    const jails = (JSON.parse(r.stdout) as { "qjail-information": { jail: { name: string }[] } })[
+      "qjail-information"
+    ].jail;
+    assert.equal(jails.length, 1000);
+    assert.deepEqual(
+      jails.map((j) => j.name),
+      Array.from({ length: 1000 }, (_, i) => `j${String(i).padStart(4, "0")}`),
     );
-    // The design target is 150 ms; the bound leaves room for a loaded CI machine.
-    assert.ok(ms < 600, `list of 1000 jails took ${ms.toFixed(0)} ms`);
+    // How fast this is, is measured by bench/ (list of 1,000 jails), not asserted here.
   } finally {
     big.cleanup();
   }

@@ -183,7 +183,8 @@ test("start under --root without --dry-run: prints qjail's messages, echoes the 
   const h = host();
   const r = await cli(h, ["start", "db"]);
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.stdout, "Jail successfully started  db\n");
+  // C6: the success line says it was only simulated (list still shows the jail stopped)
+  assert.equal(r.stdout, "Jail successfully started  db   (simulated: not run under --root)\n");
   assert.match(
     r.stderr,
     /\(not run under --root\) \/usr\/sbin\/jail -q -f \/usr\/local\/etc\/qjail\.config\/db -c/,
@@ -296,7 +297,7 @@ test("a jail that fails to start is reported and the next one still starts; exit
   assert.equal(code, 3);
   assert.match(
     stderr,
-    /Error: failed to start jail db because of errors in its jail\.conf \/usr\/local\/etc\/qjail\.config\/db: .*mount\.fstab/,
+    /Error: failed to start jail db: .*mount\.fstab.*\n {2}jail\(8\) read \/usr\/local\/etc\/qjail\.config\/db; check it with 'qjail config -d db'/,
   );
   assert.equal(stdout, "Jail successfully started  man1\n");
   assert.equal(readFileSync(join(h.dir, "var/run/qjail.man1.pid"), "utf8"), "12\n");

@@ -106,14 +106,29 @@ test("update -S replaces sharedfs/usr/src; -P needs the host's /usr/ports", asyn
   assert.match(p.stderr, /QJ1706: "\/usr\/ports" does not exist/);
 });
 
-test("update -p: portsnap fetch then extract, update once extracted", async () => {
+test("update -p: refused without portsnap or its config (P6), else fetch then extract, update once extracted", async () => {
   const h = host();
+  const { mkdirSync } = await import("node:fs");
+  const before = treeDigest(h.dir);
+  const noPortsnap = await cli(h, ["-p"]);
+  assert.equal(noPortsnap.code, 3);
+  assert.match(noPortsnap.stderr, /QJ1707: \/usr\/sbin\/portsnap is not on this host \(FreeBSD 14/);
+  assert.match(noPortsnap.stderr, /qjail update -P/);
+  mkdirSync(join(h.dir, "usr/sbin"), { recursive: true });
+  writeFileSync(join(h.dir, "usr/sbin/portsnap"), "#!/bin/sh\n");
+  const noConf = await cli(h, ["-p"]);
+  assert.match(noConf.stderr, /QJ1708: \/usr\/local\/etc\/qjail\.portsnap\.conf does not exist/);
+  const { rmSync } = await import("node:fs");
+  rmSync(join(h.dir, "usr/sbin"), { recursive: true });
+  assert.deepEqual(treeDigest(h.dir), before);
+  mkdirSync(join(h.dir, "usr/sbin"), { recursive: true });
+  writeFileSync(join(h.dir, "usr/sbin/portsnap"), "#!/bin/sh\n");
+  writeFileSync(join(h.dir, "usr/local/etc/qjail.portsnap.conf"), "SERVERNAME=portsnap.FreeBSD.org\n");
   const first = await cli(h, ["--dry-run", "-p"]);
   assert.match(
     first.stdout,
     /^\/usr\/sbin\/portsnap -f \/usr\/local\/etc\/qjail\.portsnap\.conf fetch\n\/usr\/sbin\/portsnap -f \/usr\/local\/etc\/qjail\.portsnap\.conf -p \/usr\/jails\/sharedfs\/usr\/ports extract$/m,
   );
-  const { mkdirSync } = await import("node:fs");
   mkdirSync(join(h.dir, "usr/jails/sharedfs/usr/ports"), { recursive: true });
   writeFileSync(join(h.dir, "usr/jails/sharedfs/usr/ports/.portsnap.INDEX"), "");
   const again = await cli(h, ["--dry-run", "-p"]);

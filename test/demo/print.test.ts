@@ -22,8 +22,9 @@ test("demo --print: every step of the page in order, as FreeBSD commands", async
     "Step 9.",
   ]);
   for (const cmd of [
-    "pkg install qjail",
+    "npm install -g qjail-",
     "qjail install",
+    "qjail fw setup --write",
     "qjail create -4 10.0.0.2 -c ssh",
     "qjail create -4 10.0.0.3 www",
     "qjail restart www",
@@ -35,6 +36,20 @@ test("demo --print: every step of the page in order, as FreeBSD commands", async
     assert.ok(r.stdout.includes(cmd), `missing ${cmd}`);
   }
   assert.match(r.stdout, /echo 'apache24_enable="YES"' >> \/etc\/rc\.conf/);
+  // C1: the page's 'pkg install qjail' installs qjail 5.x; the print says so instead of repeating it
+  assert.doesNotMatch(r.stdout, /^ {2}pkg install qjail$/m);
+  // P19: fw setup before the first expose; the reload order is fw sync's own (ipf, then ipnat, then ipf -y)
+  const at = (s: string): number => r.stdout.indexOf(s);
+  assert.ok(at("\n  qjail fw setup --write") < at("\n  qjail expose ssh tcp 6122:22"));
+  assert.ok(at("#   ipf -I -Fa -f") < at("#   ipnat -CF -f") && at("#   ipnat -CF -f") < at("#   ipf -y"));
+  // C5: the header's jail interface is where create (no -n) puts the jails
+  assert.match(r.stdout, /jails on em0/);
+});
+
+test("demo --keep --print is refused: there is nothing to keep (P18)", async () => {
+  const r = await runCli(["demo", "--keep", "--print"]);
+  assert.equal(r.code, 3);
+  assert.match(r.stderr, /QJ5406: --keep has nothing to keep with --print/);
 });
 
 test("demo --print: the IPFilter rules it shows are the generated ones, and they parse cleanly", async () => {

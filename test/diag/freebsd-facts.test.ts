@@ -63,7 +63,7 @@ test("FreeBSD facts from the page's debug commands: per-jail sockstat, ipfstat -
       {
         root: t.dir,
         layout,
-        config: { ...defaultHostConfig("freebsd"), extIf: "em0" },
+        config: { ...defaultHostConfig("freebsd"), extIf: "em0", jailIf: "lo1" },
         configExists: true,
         jails: [spec("www", "10.0.0.3")],
         live: new Map([["www", { name: "www", jid: 2, path: "/usr/jails/www", ip4: ["10.0.0.3"], ip6: [] }]]),

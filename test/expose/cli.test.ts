@@ -51,7 +51,10 @@ test("expose writes the exposure file and qjail's sections; the admin's lines st
   assert.equal(r.code, 0, r.stderr);
   r = await qj(root, "expose", "www", "tcp", "6188:80", "--comment", "apache");
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /Exposed tcp 6188 -> www:80 \(ipf rules files written; not loaded here/);
+  assert.match(
+    r.stdout,
+    /Exposed tcp 6188 -> www:80 \(ipf rules files written, not loaded: ipf rules load only on FreeBSD; on the FreeBSD host, run 'qjail fw sync'\)/,
+  );
   assert.equal(
     readFileSync(join(root, "usr/local/etc/qjail.expose/www"), "utf8"),
     'proto="tcp" public="6188" jail_port="80" from="" on="" comment="apache"\n',

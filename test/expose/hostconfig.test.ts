@@ -14,7 +14,8 @@ const defaults = defaultHostConfig("freebsd", { defaultRouteIf: "rl0", enabledFi
 test("defaults come from the detected facts", () => {
   assert.equal(defaults.extIf, "rl0");
   assert.equal(defaults.firewall, "ipf");
-  assert.equal(defaults.jailIf, "lo1");
+  // no jail yet: create puts jails on the default route's interface (qjail 5.x), so jail_if is that
+  assert.equal(defaults.jailIf, "rl0");
   assert.deepEqual(defaultHostConfig("linux", {}).firewall, "nft");
   assert.deepEqual(defaultHostConfig("linux", {}).jailIf, "qjail0");
   assert.deepEqual(defaultHostConfig("freebsd", { enabledFirewalls: ["pf"] }).firewall, "pf");
@@ -31,6 +32,29 @@ test("defaults come from the detected facts", () => {
       { port: 80, proto: "tcp" },
     ],
   );
+  // nothing detected on FreeBSD: the howto's host keeps 22 and 80 (C3); Linux keeps 22
+  assert.deepEqual(defaultHostConfig("freebsd", {}).hostServices, [
+    { port: 22, proto: "tcp" },
+    { port: 80, proto: "tcp" },
+  ]);
+  assert.deepEqual(defaultHostConfig("linux", {}).hostServices, [{ port: 22, proto: "tcp" }]);
+});
+
+test("jail_if and jail_subnet come from the jails that exist (C5)", () => {
+  const onLo1 = defaultHostConfig("freebsd", {
+    defaultRouteIf: "em0",
+    jails: [
+      { interface: "lo1", ip4: "10.1.2.3" },
+      { interface: "lo1", ip4: "10.1.2.4" },
+      { interface: "em0", ip4: "em0|10.1.2.5" },
+    ],
+  });
+  assert.equal(onLo1.extIf, "em0");
+  assert.equal(onLo1.jailIf, "lo1");
+  assert.equal(onLo1.jailSubnet4, "10.1.2.0/24");
+  const spread = defaultHostConfig("linux", { jails: [{ interface: "br7", ip4: "10.0.0.2,192.168.5.2" }] });
+  assert.equal(spread.jailIf, "br7");
+  assert.equal(spread.jailSubnet4, "10.0.0.0/24", "two /24s: the default");
 });
 
 test("a full file reads back and writes out byte for byte", () => {

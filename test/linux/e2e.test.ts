@@ -73,14 +73,20 @@ describe("Linux backend end to end", { skip: !canRun && "needs root on Linux" },
     assert.ok(doc.jails[0]?.plan?.some((l) => l.startsWith("ip netns add qjail-")));
   });
 
-  it("a jail whose interface is a NIC, not a bridge, is refused at start and leaves nothing", async () => {
-    await ok(["create", "-n", "pub0", "-4", "10.0.0.50", "nic"]);
-    const r = await host.qjail(["start", "nic"]);
+  it("a jail whose interface is a NIC, not a bridge, is refused at create (as start would) and leaves nothing", async () => {
+    const r = await host.qjail(["create", "-n", "pub0", "-4", "10.0.0.50", "nic"]);
     assert.equal(r.code, 3);
-    assert.match(r.stderr, /QJ2004|not a bridge/);
+    assert.match(r.stderr, /QJ2004: the jail interface "pub0" exists and is not a bridge/);
+    assert.match(r.stderr, /qjail config -c qjail0/);
+    assert.equal(existsSync(host.path("/usr/local/etc/qjail.local/nic")), false);
+    const gw = await host.qjail(["create", "-4", "10.0.0.1", "gw"]);
+    assert.equal(gw.code, 3);
+    assert.match(
+      gw.stderr,
+      /QJ2002: jail "gw" has the address "10\.0\.0\.1", which is the jail network's gateway/,
+    );
     assert.equal(existsSync(`/run/netns/${netnsName(host.root, "nic")}`), false);
     assert.equal(host.runState("nic"), undefined);
-    await ok(["delete", "nic"]);
   });
 
   it("start runs each jail in its own namespaces with its own root", async () => {

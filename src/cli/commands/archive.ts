@@ -41,7 +41,7 @@ absolute paths (as 'tar czPf' makes), holding in this order the jail's fstab fil
 qjail.config/NAME, qjail.global/FILE, qjail.local/FILE, qjail.packages/NAME when it
 exists, and the whole jail root. Bastille's import reads these archives, and so do
 'qjail restore' and 'qjail create -a'. -A archives every jail of the zone; a running
-jail is bypassed ("Bypassed running jail. NAME").
+jail is bypassed ("Bypassed running jail. NAME"; exit status 3, qjail 5.x exits 0).
 
 'sharedfs' or 'template' as the only argument archives that tree (sharedfs only when
 no jail runs). -s copies /usr/local/etc/qjail* to ARCHIVEDIR/system.bkup/ and
@@ -197,6 +197,7 @@ jails too (qjail 5.x asked for NAME.norun, which does not exist). An image jail'
     }
     if (global.json)
       write(ctx.stdout, JSON.stringify({ command: "archive", dryRun: global.dryRun, archives: outcomes }));
-    return outcomes.some((o) => o.result === "failed") ? 3 : 0;
+    // A running jail is bypassed, not archived: exit 3 as for a failure (C11; qjail 5.x exited 0).
+    return outcomes.some((o) => o.result === "failed" || (o.result === "skipped" && !global.dryRun)) ? 3 : 0;
   },
 });

@@ -73,7 +73,7 @@ export const configCommand = defineCommand({
 Exactly one option per call (-z and -A do not count). -A applies it to every
 jail of the zone and then no names may be given. Each change rewrites the
 definition record (qjail.local and qjail.global) and regenerates the jail's
-jail.conf block. Running jails are skipped ("Bypassed running jail NAME").
+jail.conf block. Running jails are skipped ("Bypassed running jail NAME"; exit status 3, qjail 5.x exits 0).
 A norun jail accepts only -r/-R and a manual jail only -m/-M.
 
   -d            print the jail's jail.conf block (one jail)
@@ -307,8 +307,7 @@ starts.`,
         return 0;
       }
       reportReconcile(inv, await rt.applyReconciled(plan));
-      reportPlan(inv, plan);
-      return 0;
+      return reportPlan(inv, plan);
     };
     return inv.global.dryRun ? work() : rt.locked(work);
   },

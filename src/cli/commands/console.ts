@@ -22,8 +22,9 @@ instead of a login, with no banner: 'jexec [-U user] NAME cmd...'. A jail with a
 command's.
 
 The -c value is split at blanks into words and passed to jexec as they are: no shell
-reads it, so quotes, '*' and '$' have no special meaning (run 'sh -c' inside the jail
-for those).
+reads it, so quotes, ';', '*' and '$' have no special meaning. For a script (several
+commands, pipes, variables) pipe it into the jail's shell instead:
+  printf 'id; hostname\\n' | qjail console NAME
 
 A norun jail is refused ("This jail name is in norun status"). Changed on purpose: a
 stopped jail is refused with exit status 3; qjail 5.x ran its own error message as a

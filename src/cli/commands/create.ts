@@ -5,6 +5,7 @@ import { hostLayout, jailRootPath, physical, type HostLayout } from "../../core/
 import { duplicateNames, planCreate, type CreateRequest } from "../../core/plan-create.js";
 import { creatingMarker } from "../../core/jail.js";
 import {
+  formatAddressList,
   parseAddressList,
   parseImageSize,
   parseInteger,
@@ -18,6 +19,8 @@ import { loadCreateState, treeSshBase } from "../../ops/create.js";
 import { extractJailTree, latestArchive } from "../../store/archive.js";
 import { write } from "../context.js";
 import { jailRuntime, printPlan, reportPlan, reportReconcile, zoneLayout } from "../jail-runtime.js";
+import { readHostConfig } from "../../store/exposures.js";
+import { hostFacts } from "../../ops/host-facts.js";
 
 export const createCommand = defineCommand({
   path: ["create"],
@@ -115,7 +118,9 @@ this build.`,
         throw new UsageError(
           "QJ1213",
           `-a ${shown(archiveArg)} cannot be combined with ${v.duplicate !== undefined ? "-d" : "-i"} in this build`,
-          "Create the jail from the archive first, then copy or convert it.",
+          v.duplicate !== undefined
+            ? "Run 'qjail create -a ARCHIVE -4 ADDRESS NAME' once per copy, each with its own name and address."
+            : "An image jail cannot be filled from an archive in this build: drop -i to make a directory jail from it.",
         );
       }
       if (archiveArg === "" || archiveArg.includes("/") || archiveArg.startsWith(".")) {
@@ -183,9 +188,19 @@ this build.`,
       // plan (a first pass settles every refusal the records can decide before the host is asked for its default interface)
       let plan = planCreate(state, req);
       if (nicGiven === undefined) {
-        req.nic = await rt.platform.defaultJailInterface();
+        // The host config's jail_if, when the admin (or fw setup) wrote one, is where jails go; else the
+        // backend's default (FreeBSD: the default route's interface, as qjail 5.x) — as fw setup and doctor assume.
+        const hc = await readHostConfig(rt.root, hostLayout(), rt.platform.name, await hostFacts(inv.global));
+        req.nic = hc.exists ? hc.config.jailIf : await rt.platform.defaultJailInterface();
         plan = planCreate(state, req);
       }
+      // A backend refuses here what it could never start (Linux: -n names a NIC, or the address is the gateway).
+      // (The first jail has the addresses as given; -d copies count up from them.)
+      rt.platform.checkNewJail?.(
+        names[0] as string,
+        { ip4: formatAddressList(ip4), ip6: formatAddressList(ip6), interface: req.nic },
+        layout,
+      );
       const newRoot = jailRootPath(layout, name);
       if (inv.global.dryRun) {
         if (fromArchive !== undefined)

@@ -48,7 +48,8 @@ export const deleteCommand = defineCommand({
 Removes each named jail: both copies of its definition record first (so it
 disappears from every listing at once), then its fstab, console log,
 jail.conf block, exposures file, and last its directory tree. A running jail
-is skipped with "Bypassed running jail NAME". -A deletes every jail of the
+is skipped with "Bypassed running jail NAME" (exit status 3, changed on purpose:
+qjail 5.x exits 0, so 'qjail delete NAME && ...' went on). -A deletes every jail of the
 zone; it cannot be combined with names. "web=" selects every jail whose name
 starts with "web".
 
@@ -107,8 +108,7 @@ vnet jails still used the numbers.`,
         ...leftovers,
       ];
       reportReconcile(inv, await applyDeletePlan(rt, plan, targets));
-      reportPlan(inv, plan);
-      return 0;
+      return reportPlan(inv, plan);
     };
     return inv.global.dryRun ? work() : rt.locked(work);
   },

@@ -4,6 +4,8 @@ import { ExitError, UsageError, shown } from "../../core/errors.js";
 import { demoPrintDocument, formatDemoPrint } from "../../demo/steps.js";
 import { runDemo } from "../../demo/run.js";
 import { runProgram } from "../../platform/run.js";
+import { qjailCommand } from "../../assets.js";
+import { q } from "../../core/plan.js";
 
 export const demoCommand = defineCommand({
   path: ["demo"],
@@ -37,8 +39,14 @@ Exit status: 0 when every step passed, 1 otherwise, 3 when the demo cannot run h
   json: true,
   async run({ ctx, values, positionals, global }) {
     refuseOperands(positionals, "demo", "QJ5401", "Run 'qjail demo' or 'qjail demo --print'.");
+    if (values.print === true && values.keep === true)
+      throw new UsageError(
+        "QJ5406",
+        "--keep has nothing to keep with --print (--print only prints the steps)",
+        "Run 'qjail demo --print', or 'qjail demo --keep' to build the system and leave it running.",
+      );
     if (values.print === true) {
-      write(ctx.stdout, global.json ? JSON.stringify(demoPrintDocument(), null, 2) : formatDemoPrint());
+      write(ctx.stdout, global.json ? JSON.stringify(demoPrintDocument()) : formatDemoPrint());
       return 0;
     }
     if (process.platform !== "linux") {
@@ -90,17 +98,19 @@ Exit status: 0 when every step passed, 1 otherwise, 3 when the demo cannot run h
         human,
         `kept: host namespace ${report.net.hostNs}, client ${report.net.clientNs}, root ${report.root}`,
       );
+      // This very qjail, not whatever 'qjail' is on PATH (C1: there may be none, or qjail 5.x).
+      const me = qjailCommand().map(q).join(" ");
       write(
         human,
-        `  look around: nsenter --net=/run/netns/${report.net.hostNs} qjail status --root ${report.root}`,
+        `  look around: nsenter --net=/run/netns/${report.net.hostNs} ${me} status --root ${report.root}`,
       );
       write(
         human,
-        `  clean up:    nsenter --net=/run/netns/${report.net.hostNs} qjail stop --root ${report.root}; kill ${report.helperPids.join(" ")}; ip netns del ${report.net.hostNs}; ip netns del ${report.net.clientNs}; rm -rf ${report.root} ${report.work}`,
+        `  clean up:    nsenter --net=/run/netns/${report.net.hostNs} ${me} stop --root ${report.root}; kill ${report.helperPids.join(" ")}; ip netns del ${report.net.hostNs}; ip netns del ${report.net.clientNs}; rm -rf ${report.root} ${report.work}`,
       );
     }
     if (global.json)
-      write(ctx.stdout, JSON.stringify({ __version: "1", steps: report.steps, kept: report.kept }, null, 2));
+      write(ctx.stdout, JSON.stringify({ __version: "1", steps: report.steps, kept: report.kept }));
     return report.steps.every((s) => s.status === "pass") ? 0 : 1;
   },
 });

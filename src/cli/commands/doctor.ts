@@ -62,7 +62,7 @@ Exit status: 0 when no finding is an error, 1 when one is, 3 on a usage problem.
       repaired = await repairFindings(findings, global, { stderr: ctx.stderr, env: ctx.env });
       findings = diagnose(await gatherFacts(global, { stderr: ctx.stderr, env: ctx.env }, probes));
     }
-    if (global.json) write(ctx.stdout, JSON.stringify({ __version: "1", repaired, findings }, null, 2));
+    if (global.json) write(ctx.stdout, JSON.stringify({ __version: "1", repaired, findings }));
     write(human, formatFindings(findings));
     return findings.some((f) => f.severity === "error") ? 1 : 0;
   },

@@ -168,6 +168,7 @@ directory), handing out vnet numbers that jails already use.`,
         freebsdTools,
       });
       await rt.apply(finish);
+      for (const w of finish.warnings ?? []) write(inv.ctx.stderr, `qjail: warning: ${w}`);
       if (fromDir === undefined)
         await rt.apply({
           title: "remove the download",

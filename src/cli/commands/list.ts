@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import { physical } from "../../core/paths.js";
 import { defineCommand } from "../command.js";
 import { write } from "../context.js";
 import { formatListTable, listDocument, listRows } from "../../core/list.js";
@@ -44,6 +46,12 @@ existing ones keep their meaning.`,
     const [{ jails, problems }, live] = await Promise.all([readJails(rt.root, layout), rt.live()]);
     const rows = listRows(selectJails(jails, inv.positionals), live);
     for (const p of problems) write(inv.ctx.stderr, `Warning: ${p.file}: ${p.message}`);
+    // An empty table on a host where qjail was never installed says nothing useful (P17).
+    if (jails.length === 0 && !existsSync(physical(rt.root, layout.sharedfs)))
+      write(
+        inv.ctx.stderr,
+        `qjail: qjail is not installed here (no ${layout.sharedfs}): run 'qjail install${layout.zone ? ` -z ${layout.zone}` : ""}' first`,
+      );
     if (inv.global.json) write(inv.ctx.stdout, JSON.stringify(listDocument(rows)));
     else write(inv.ctx.stdout, formatListTable(rows, layout.zone));
     return 0;

@@ -1,6 +1,5 @@
 import { defineCommand, refuseOperands } from "../command.js";
 import { write } from "../context.js";
-import { FIREWALL_KINDS } from "../../core/hostconfig.js";
 import { exposureFamilies, formatRange, sortExposures } from "../../core/exposure.js";
 import { readFirewallState } from "../../store/exposures.js";
 import { exposureKey } from "../../core/exposure.js";
@@ -120,14 +119,13 @@ with the same fields.`,
       row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c] as number))).join("  "),
     );
     if (rows.length === 0) out.push("(no exposures; add one with 'qjail expose JAIL tcp PUBLIC:JAILPORT')");
+    // Only the firewall in use matters here; --json carries all four.
+    const mine = hairpin[state.host.firewall];
     out.push(
       "",
-      `firewall: ${state.host.firewall} on ${state.host.extIf}; hairpin (from the host and other jails):`,
+      `firewall: ${state.host.firewall} on ${state.host.extIf}; hairpin (from the host and other jails): ${mine.works ? "yes" : "no"}`,
+      `  ${mine.why}`,
     );
-    for (const k of FIREWALL_KINDS)
-      out.push(
-        `  ${k.padEnd(4)} ${hairpin[k].works ? "yes" : "no "}  ${hairpin[k].why}${k === state.host.firewall ? "  <- in use" : ""}`,
-      );
     for (const p of problems) out.push(`problem: ${p}`);
     write(inv.ctx.stdout, out.join("\n"));
     return 0;

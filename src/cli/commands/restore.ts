@@ -38,7 +38,18 @@ interface RestoreOutcome {
 }
 
 /** An argument → the logical path of its archive: a jail name (its latest archive), a file name in the archive dir, or an absolute path. */
-async function resolveArchive(root: string, layout: HostLayout, arg: string): Promise<string> {
+/**
+ * The archive an operand names: a NAME@STAMP.tar or a jail name is looked up
+ * in the archive directory (relocated under --root, like every file of
+ * qjail's own); a path you type is a file on this machine, used as given —
+ * never relocated (C7). Returns the path to show and the file to read.
+ */
+async function resolveArchive(
+  root: string,
+  layout: HostLayout,
+  arg: string,
+): Promise<{ archive: string; file: string }> {
+  const own = (logical: string) => ({ archive: logical, file: physical(root, logical) });
   if (arg.startsWith("=") || arg.endsWith("=")) {
     throw new UsageError(
       "QJ1621",
@@ -53,9 +64,9 @@ async function resolveArchive(root: string, layout: HostLayout, arg: string): Pr
         `archive path ${shown(arg)} must be absolute and plain`,
         `Give a file in ${layout.archive} by name, or its full path.`,
       );
-    return arg;
+    return { archive: arg, file: arg };
   }
-  if (ARCHIVE_NAME_PATTERN.test(arg)) return `${layout.archive}/${arg}`;
+  if (ARCHIVE_NAME_PATTERN.test(arg)) return own(`${layout.archive}/${arg}`);
   if (!/^[A-Za-z0-9_-]+$/.test(arg))
     throw new UsageError(
       "QJ1622",
@@ -70,7 +81,7 @@ async function resolveArchive(root: string, layout: HostLayout, arg: string): Pr
       `no archive of ${shown(arg)} in ${layout.archive}`,
       `Run 'qjail archive ${arg}' first, or give the archive file.`,
     );
-  return `${layout.archive}/${latest}`;
+  return own(`${layout.archive}/${latest}`);
 }
 
 export const restoreCommand = defineCommand({
@@ -171,6 +182,8 @@ jail with 'qjail create -a ARCHIVE -i SIZE NAME'). Archives made here hold the .
     const jobs: {
       name: string;
       archive: string;
+      /** The file to read: in the (relocated) archive directory, or a typed path as given. */
+      file: string;
       members: number;
       tree?: "sharedfs" | "template";
       jail?: JailRestore & { layout: HostLayout; interrupted: boolean; rootPath: string };
@@ -178,14 +191,16 @@ jail with 'qjail create -a ARCHIVE -i SIZE NAME'). Archives made here hold the .
     }[] = [];
     for (const arg of positionals) {
       const tree = arg === "sharedfs" || arg === "template" ? arg : undefined;
-      const archive = await resolveArchive(global.root, layout, arg);
-      if (!existsSync(P(archive)))
+      const { archive, file } = await resolveArchive(global.root, layout, arg);
+      if (!existsSync(file))
         throw new UsageError(
           "QJ1626",
           `archive ${shown(archive)} does not exist`,
-          `List ${layout.archive} to see the archives.`,
+          archive === file && global.root !== "/"
+            ? `A path you type is used as given, not under --root; give the file's real path, or just its name (${posix.basename(archive)}) to take it from ${layout.archive}.`
+            : `List ${layout.archive} to see the archives.`,
         );
-      const { entries, texts } = await readArchiveIndex(P(archive));
+      const { entries, texts } = await readArchiveIndex(file);
       if (tree !== undefined) {
         checkTreeArchive(posix.basename(archive), entries, layout[tree]);
         if (tree === "sharedfs") {
@@ -199,7 +214,14 @@ jail with 'qjail create -a ARCHIVE -i SIZE NAME'). Archives made here hold the .
               "Run 'qjail stop' first.",
             );
         }
-        jobs.push({ name: tree, archive, members: entries.length, tree, note: `all inside ${layout[tree]}` });
+        jobs.push({
+          name: tree,
+          archive,
+          file,
+          members: entries.length,
+          tree,
+          note: `all inside ${layout[tree]}`,
+        });
         continue;
       }
       const info = checkJailArchive(posix.basename(archive), entries, texts);
@@ -226,6 +248,7 @@ jail with 'qjail create -a ARCHIVE -i SIZE NAME'). Archives made here hold the .
       jobs.push({
         name: info.name,
         archive,
+        file,
         members: entries.length,
         jail: {
           name: info.name,
@@ -269,14 +292,14 @@ jail with 'qjail create -a ARCHIVE -i SIZE NAME'). Archives made here hold the .
         for (const job of jobs) {
           if (job.tree) {
             await rt.apply(planTreeRestoreAside(layout, job.tree, existsSync(P(layout[job.tree]))));
-            await extractArchive(global.root, P(job.archive));
+            await extractArchive(global.root, job.file);
           } else if (job.jail) {
             const jail = job.jail;
             const steps = planJailRestore(jail.layout, jail, jail.interrupted);
             // A failure part way (a full disk while unpacking) leaves the marker: the same restore run again starts over.
             await explainHostWriteErrors(`restore ${job.name}`, async () => {
               await rt.apply({ title: steps.title, steps: steps.prepare });
-              await unpackJailTree(P(job.archive), jail, P(steps.staging));
+              await unpackJailTree(job.file, jail, P(steps.staging));
               await rt.apply({ title: steps.title, steps: steps.place });
               await commitSteps(global.root, steps.commit);
             });

@@ -1,4 +1,5 @@
 import { defineCommand, type Invocation } from "../command.js";
+import { UsageError } from "../../core/errors.js";
 import { write } from "../context.js";
 import { formatPlan } from "../../core/plan.js";
 import { hostLayout, physical } from "../../core/paths.js";
@@ -72,6 +73,9 @@ export async function runLifecycle(
           continue;
         }
         const outcome = await act(platform, global.root, d.action, d.jail);
+        // Under --root the FreeBSD backend only prints jail(8)'s commands: say so on the success line.
+        if (platform.simulated && outcome.result !== "failed")
+          outcome.message += "   (simulated: not run under --root)";
         write(outcome.result === "failed" ? ctx.stderr : human, outcome.message);
         outcomes.push(outcome);
       }
@@ -104,18 +108,31 @@ async function act(
   try {
     await platform.start(jail);
   } catch (e) {
-    return {
-      name: jail.name,
-      result: "failed",
-      message: `Error: failed to start jail ${jail.name} because of errors in its jail.conf ${jail.confPath}: ${(e as Error).message}`,
-    };
+    return { name: jail.name, result: "failed", message: startFailure(platform, jail, e) };
   }
   await clearOneTimeSsh(platform, root, jail);
   return {
     name: jail.name,
     result: action === "start" ? "started" : "restarted",
-    message: `Jail successfully started  ${jail.name}`,
+    // qjail 5.x's restart reports both halves (qjail-5.md §4.4).
+    message:
+      action === "start"
+        ? `Jail successfully started  ${jail.name}`
+        : `Jail successfully stopped  ${jail.name}\nJail successfully started  ${jail.name}`,
   };
+}
+
+/**
+ * Why a jail did not start: a refusal keeps its code and its fix; only
+ * jail(8) failing on FreeBSD points at the jail.conf block it read.
+ */
+export function startFailure(platform: Platform, jail: JailSpec, e: unknown): string {
+  if (e instanceof UsageError)
+    return `qjail: ${e.code}: failed to start jail ${jail.name}: ${e.message}${e.hint ? `\n  ${e.hint}` : ""}`;
+  const why = (e as Error).message;
+  return platform.name === "freebsd"
+    ? `Error: failed to start jail ${jail.name}: ${why}\n  jail(8) read ${jail.confPath}; check it with 'qjail config -d ${jail.name}'.`
+    : `Error: failed to start jail ${jail.name}: ${why}`;
 }
 
 export const LIFECYCLE_OPTIONS = { zone: { type: "string", short: "z" } } as const;

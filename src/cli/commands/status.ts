@@ -40,7 +40,7 @@ port has no listener. Read-only; safe at any time.`,
       throw new UsageError("QJ5202", `no jail named ${shown(only)}`, "Run 'qjail list' to see the jails.");
     }
     const doc = buildStatus(facts, only);
-    if (global.json) write(ctx.stdout, JSON.stringify(doc, null, 2));
+    if (global.json) write(ctx.stdout, JSON.stringify(doc));
     else write(ctx.stdout, formatStatus(doc));
     return 0;
   },

@@ -8,6 +8,8 @@ import { validateZoneName } from "../../core/validate.js";
 import {
   NEWSYSLOG_CONF,
   NEWSYSLOG_LINE,
+  PORTSNAP,
+  PORTSNAP_CONF,
   SHARED_BINARY_DIRS,
   planLogging,
   planPortsnap,
@@ -17,6 +19,9 @@ import {
 import { assertInstalled, assertZoneKnown, readJails } from "../../store/jails.js";
 import { withHostLock } from "../../store/lock.js";
 import { platformFor } from "../../platform/index.js";
+
+/** The option letters, for messages (the option names are internal). */
+const UPDATE_FLAGS = { binaries: "-b", portsnap: "-p", ports: "-P", source: "-S", log: "-l" } as const;
 
 export const updateCommand = defineCommand({
   path: ["update"],
@@ -63,7 +68,7 @@ Exactly one option:
         "QJ1701",
         chosen.length === 0
           ? "no update option given"
-          : `only one option at a time, got ${chosen.map((k) => shown(k)).join(" and ")}`,
+          : `only one option at a time, got ${chosen.map((k) => UPDATE_FLAGS[k]).join(" and ")}`,
         "Run 'qjail update -b', '-p', '-P', '-S' or '-l on|off'.",
       );
     }
@@ -112,6 +117,18 @@ Exactly one option:
         const perl = lstatSync(P(`${layout.sharedfs}/usr/bin/perl`), { throwIfNoEntry: false }) !== undefined;
         plan = planUpdateBinaries(layout, hostDirs, perl);
       } else if (what === "portsnap") {
+        if (!existsSync(P(PORTSNAP)))
+          throw new UsageError(
+            "QJ1707",
+            `${PORTSNAP} is not on this host (FreeBSD 14 and later no longer ship portsnap)`,
+            "Put a ports tree in the host's /usr/ports (git clone https://git.FreeBSD.org/ports.git /usr/ports), then run 'qjail update -P'.",
+          );
+        if (!existsSync(P(PORTSNAP_CONF)))
+          throw new UsageError(
+            "QJ1708",
+            `${PORTSNAP_CONF} does not exist`,
+            `Create it from portsnap's own: cp /etc/portsnap.conf ${PORTSNAP_CONF}`,
+          );
         plan = planPortsnap(layout, existsSync(P(`${layout.sharedfs}/usr/ports/.portsnap.INDEX`)));
       } else {
         const tree = what === "ports" ? "usr/ports" : "usr/src";
@@ -132,7 +149,9 @@ Exactly one option:
     if (global.dryRun) human.write(formatPlan(plan));
     else {
       await withHostLock(P(layout.lockFile), () => platform.apply(plan));
-      for (const m of plan.messages ?? []) write(human, m);
+      const simulated = platform.simulated === true && plan.steps.some((st) => st.kind === "run");
+      for (const m of plan.messages ?? [])
+        write(human, simulated ? `${m}   (simulated: not run under --root)` : m);
     }
     if (global.json)
       write(

@@ -46,7 +46,13 @@ export async function gatherFreebsdFacts(o: GatherOptions, runner: Runner = run)
   const jails: JailFacts[] = [];
   for (const spec of o.jails) {
     const addr = addresses.find((a) => a.name === spec.name)!;
-    const j: JailFacts = { name: spec.name, status: spec.status, ip4: addr.ip4, ip6: addr.ip6 };
+    const j: JailFacts = {
+      name: spec.name,
+      status: spec.status,
+      ip4: addr.ip4,
+      ip6: addr.ip6,
+      interface: spec.record.interface,
+    };
     const live = o.live.get(spec.name);
     if (live) {
       j.jid = live.jid;

@@ -120,6 +120,7 @@ export function createFreebsdPlatform(
   const platform = {
     name: "freebsd" as const,
     root,
+    simulated: !live,
     apply: execute,
     async liveJails(): Promise<Map<string, LiveJail>> {
       const recorded = env.QJAIL_JLS_JSON;
@@ -149,10 +150,13 @@ export function createFreebsdPlatform(
       }
       const nic = parseRouteGetInterface(text);
       if (nic === undefined) {
+        // Under --root there is no route(8) to ask: say so, rather than that the host has no route (C4).
         throw new UsageError(
           "QJ1404",
-          "the host has no IPv4 default route, so there is no default interface for jail addresses",
-          "Name one with -n nic (e.g. -n em0).",
+          !live && recorded === undefined
+            ? "under --root qjail cannot ask route(8) for the default route, so there is no default interface for jail addresses"
+            : "the host has no IPv4 default route, so there is no default interface for jail addresses",
+          "Name one with -n nic (e.g. -n em0), set jail_if in /usr/local/etc/qjail.host, or point QJAIL_ROUTE_DEFAULT at a recorded 'route -n get -inet default'.",
         );
       }
       return nic;

@@ -2,7 +2,8 @@ import { ruleVerdicts, type RuleCounters } from "../rule-counters.js";
 import { promises as fsp } from "node:fs";
 import { runProgram, type RunResult } from "../run.js";
 import { physical, type HostLayout } from "../../core/paths.js";
-import { readRunState } from "./state.js";
+import { isAlive, readRunState } from "./state.js";
+import type { RunState } from "../../core/linux/lifecycle.js";
 import type { DiagFacts, JailFacts } from "../../core/status.js";
 import type { HostConfig } from "../../core/hostconfig.js";
 import type { JailSpec, LiveJail } from "../../core/jail.js";
@@ -34,9 +35,21 @@ export async function linuxPublicAddress(ifname: string, runner: Runner = run): 
   return publicIPv4(parseIpAddrJson(r.stdout), ifname);
 }
 
+/**
+ * argv prefix that runs a host program in a running jail's network namespace:
+ * entered through its init process (/proc/PID/ns/net, from the run state),
+ * not through the /run/netns name, which a qjail started under
+ * `ip netns exec` bound in that command's private mount namespace (B5).
+ * Undefined when the recorded process is no longer the jail's init.
+ */
+export function jailNetPrefix(state: RunState): string[] | undefined {
+  if (!isAlive(state)) return undefined;
+  return ["nsenter", `--net=/proc/${state.pid}/ns/net`, "--"];
+}
+
 /** TCP connect from inside the jail's network namespace, with the host's node binary. */
 async function probeFromJail(
-  netns: string,
+  inNet: readonly string[],
   target: string,
   runner: Runner,
 ): Promise<{ target: string; ok: boolean; detail: string }> {
@@ -46,7 +59,7 @@ async function probeFromJail(
   const script =
     "const s=require('node:net').connect({host:process.argv[1],port:+process.argv[2],timeout:3000});" +
     "s.on('connect',()=>{console.log('ok');s.destroy()});s.on('timeout',()=>{console.log('timed out');s.destroy()});s.on('error',e=>console.log(e.code||e.message))";
-  const r = await runner(["ip", "netns", "exec", netns, process.execPath, "-e", script, host, port], {
+  const r = await runner([...inNet, process.execPath, "-e", script, host, port], {
     timeoutMs: 8000,
   });
   const detail = r.stdout.trim() || r.stderr.trim() || `exit ${r.code}`;
@@ -83,17 +96,28 @@ export async function gatherLinuxFacts(o: GatherOptions, runner: Runner = run): 
   const jails: JailFacts[] = [];
   for (const spec of o.jails) {
     const addr = addresses.find((a) => a.name === spec.name)!;
-    const j: JailFacts = { name: spec.name, status: spec.status, ip4: addr.ip4, ip6: addr.ip6 };
+    const j: JailFacts = {
+      name: spec.name,
+      status: spec.status,
+      ip4: addr.ip4,
+      ip6: addr.ip6,
+      interface: spec.record.interface,
+    };
     const live = o.live.get(spec.name);
     if (live) {
       j.jid = live.jid;
-      // the backend's run state names the jail's network namespace
-      const netns = readRunState(o.root, o.layout, spec.name)?.netns;
-      if (netns !== undefined) {
-        const ss = await runner(["ip", "netns", "exec", netns, "ss", "-Htulnp"]);
+      // the backend's run state names the jail's init process, whose network namespace is the jail's
+      const state = readRunState(o.root, o.layout, spec.name);
+      const inNet = state === undefined ? undefined : jailNetPrefix(state);
+      if (inNet === undefined) {
+        j.netnsProblem =
+          state === undefined ? "no run state recorded" : `its init process ${state.pid} is gone`;
+      } else {
+        const ss = await runner([...inNet, "ss", "-Htulnp"]);
         if (ss.code === 0) j.listening = parseSs(ss.stdout);
-        if (o.probes && o.probes.length > 0)
-          j.outbound = await Promise.all(o.probes.map((p) => probeFromJail(netns, p, runner)));
+        else j.netnsProblem = `nsenter failed: ${ss.stderr.trim() || `exit ${ss.code}`}`;
+        if (ss.code === 0 && o.probes && o.probes.length > 0)
+          j.outbound = await Promise.all(o.probes.map((p) => probeFromJail(inNet, p, runner)));
       }
     }
     try {

@@ -516,6 +516,11 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
       }
       await safeRemoveTree(top);
     },
+    checkNewJail(name, record, layout) {
+      // The checks planStart makes, so create refuses what start would (C10).
+      const network = networkFor({ name, record, layout } as JailSpec);
+      bridgeState(network.bridge, hostInterfaces());
+    },
   };
   return platform;
 }

@@ -62,7 +62,7 @@ export const fwTraceCommand = defineCommand({
     "Explain one packet's path through the IPFilter or pf rules: NAT, each filter rule, the decision, the state entry.",
   usage: [
     "fw trace [--ipf file] [--nat file] [--if-addr iface=address ...] [--dst-ip address] [--flags FSRPAU] tcp|udp|icmp SRC[:PORT] to [DST]:PORT on IFACE [in|out]",
-    "fw trace [options] -- tcp|udp|icmp SRC[:PORT] -> [DST]:PORT on IFACE [in|out]",
+    "fw trace [options] tcp|udp|icmp SRC[:PORT] '->' [DST]:PORT on IFACE [in|out]",
     "fw trace [--ipf file] [--nat file] [--if-addr iface=address ...] --packet 'in on em0 tcp 1.1.1.1,40000 2.2.2.2,6188 S'",
     "fw trace --pf file [--anchor-file file] [--if-addr iface=address ...] [--flags FSRPAUEW] tcp|udp|icmp|icmp6 SRC[:PORT] to [DST]:PORT on IFACE [in|out]",
   ],
@@ -80,8 +80,8 @@ ipnat_rules (/etc/ipf.rules, /etc/ipnat.rules); a missing file counts as empty.
 Nothing is loaded into the kernel and nothing is changed.
 
 The packet is given in one of two forms. The friendly form names the protocol,
-SOURCE:PORT to DEST:PORT and the interface ('->' works in place of 'to' after a
-'--', which keeps the option parser from reading it as an option). A
+SOURCE:PORT to DEST:PORT and the interface. '->' works in place of 'to', but
+quote it: a shell reads an unquoted > as a redirection into a file. A
 destination written ':PORT' means the interface's own address, taken from
 --dst-ip or --if-addr IFACE=ADDRESS (the same address '0/32' in a map rule
 stands for). TCP packets carry SYN unless --flags says otherwise; the
@@ -101,7 +101,7 @@ destination) come from --if-addr, IPv4 or IPv6; IPv6 endpoints are written
 With --json the trace is printed as one JSON document.`,
   examples: [
     {
-      command: "qjail fw trace --if-addr em0=198.51.100.1 -- tcp 203.0.113.9:40000 -> :6188 on em0",
+      command: "qjail fw trace --if-addr em0=198.51.100.1 tcp 203.0.113.9:40000 to :6188 on em0",
       description: "is a connection to the public port 6188 redirected to the jail and let in?",
     },
     {
@@ -111,7 +111,7 @@ With --json the trace is printed as one JSON document.`,
     },
     {
       command:
-        "qjail fw trace --pf ./pf.conf --if-addr em0=198.51.100.7 -- tcp 203.0.113.9:40000 -> :6188 on em0",
+        "qjail fw trace --pf ./pf.conf --if-addr em0=198.51.100.7 tcp 203.0.113.9:40000 to :6188 on em0",
       description: "the same question on a pf host",
     },
   ],
@@ -230,7 +230,7 @@ With --json the trace is printed as one JSON document.`,
     );
     // 4. report
     if (global.json) {
-      write(ctx.stdout, JSON.stringify(report, null, 2));
+      write(ctx.stdout, JSON.stringify(report));
     } else {
       write(ctx.stdout, formatTrace(report));
     }

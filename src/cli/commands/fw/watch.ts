@@ -127,7 +127,8 @@ etc/rc.d/qjail_watch and etc/systemd/qjail-watch.service run it at boot.`,
       };
       validateDyndnsSettings(partial);
       const file = values["dyndns-password-file"] as string;
-      const path = posix.isAbsolute(file) ? physical(global.root, file) : posix.resolve(ctx.cwd, file);
+      // A path you type is used as given, never relocated under --root (C7).
+      const path = posix.resolve(ctx.cwd, file);
       dyndns = { ...partial, password: await readPasswordFile(path, file) };
     }
 
@@ -170,7 +171,7 @@ etc/rc.d/qjail_watch and etc/systemd/qjail-watch.service run it at boot.`,
     }
     write(
       ctx.stdout,
-      `${ctx.now().toISOString()} fw watch: following ${config.extIf} every ${intervalText} s${dyndns ? `, DNS name ${dyndns.hostname}` : ""}`,
+      `${ctx.now().toISOString()} fw watch: ${values.once === true ? `checking ${config.extIf} once` : `following ${config.extIf} every ${intervalText} s`}${dyndns ? `, DNS name ${dyndns.hostname}` : ""}`,
     );
     try {
       const out = await watchLoop(fx, {
