@@ -1,4 +1,5 @@
 import type { JailStatus } from "./record.js";
+import { escapeForTerminal } from "./terminal.js";
 import type { Exposure, ResolvedExposure } from "./exposure.js";
 import type { HostConfig } from "./hostconfig.js";
 
@@ -125,6 +126,15 @@ export interface DiagFacts {
   forwarding?: boolean;
   /** The jail interface exists, is up and carries an address inside the jail subnet. */
   jailSubnetRouted?: { ok: boolean; detail: string };
+  /** Linux: qjail's guard tables and jail ports (src/firewall/nft/guard.ts); undefined elsewhere. */
+  linuxGuard?: {
+    /** Jails are running, so the guard must be loaded. */
+    needed: boolean;
+    /** Both guard tables are in the kernel. */
+    loaded: boolean;
+    /** Jail ports (qjhN) on a bridge without port isolation. */
+    portsNotIsolated: string[];
+  };
   /** False when qjail was never installed here (no sharedfs). */
   installed?: boolean;
   /** When qjail would not load rules here (--root, another OS): why, and how to load them. */
@@ -277,9 +287,10 @@ export function formatStatus(doc: StatusDoc): string {
     out.push(
       `${j.name}${flag}: ${j.state}${j.jid !== null ? `, JID ${j.jid}` : ""}, ${[...j.ipv4, ...j.ipv6].join(" ") || "no address"}`,
     );
+    // process names and addresses come from inside the jail: never raw to the terminal (review L1)
     for (const l of j.listening)
       out.push(
-        `  listening ${l.proto.padEnd(6)} ${l.address}:${l.port ?? "*"}  ${l.command}${l.pid !== null ? ` (pid ${l.pid})` : ""}`,
+        `  listening ${escapeForTerminal(l.proto).padEnd(6)} ${escapeForTerminal(l.address)}:${l.port ?? "*"}  ${escapeForTerminal(l.command)}${l.pid !== null ? ` (pid ${l.pid})` : ""}`,
       );
     if (j.listening_unknown !== null) out.push(`  listening unknown: ${j.listening_unknown}`);
     for (const e of j.exposures) {

@@ -13,4 +13,5 @@ export const FREEBSD = {
   umount: "/sbin/umount",
   chflags: "/bin/chflags",
   route: "/sbin/route",
+  rctl: "/usr/bin/rctl",
 } as const;

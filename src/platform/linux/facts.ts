@@ -181,7 +181,28 @@ export async function gatherLinuxFacts(o: GatherOptions, runner: Runner = run): 
       };
   }
 
+  // the guard: loaded when jails run, and every jail port isolated on its bridge
+  const guardTable = available ? await runner(["nft", "list", "table", "bridge", "qjail_guard"]) : undefined;
+  const links = await runner(["ip", "-j", "-d", "link", "show"]);
+  const portsNotIsolated: string[] = [];
+  try {
+    for (const l of JSON.parse(links.stdout || "[]") as {
+      ifname?: string;
+      linkinfo?: { info_slave_kind?: string; info_slave_data?: { isolated?: boolean } };
+    }[]) {
+      if (!/^qjh\d+$/.test(l.ifname ?? "") || l.linkinfo?.info_slave_kind !== "bridge") continue;
+      if (l.linkinfo.info_slave_data?.isolated !== true) portsNotIsolated.push(l.ifname as string);
+    }
+  } catch {
+    // unreadable ip output: nothing to judge
+  }
+
   const facts: DiagFacts = {
+    linuxGuard: {
+      needed: o.live.size > 0,
+      loaded: guardTable?.code === 0,
+      portsNotIsolated,
+    },
     platform: "linux",
     hostConfig: o.config,
     hostConfigExists: o.configExists,
