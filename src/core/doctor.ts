@@ -160,6 +160,17 @@ export function diagnose(facts: DiagFacts): Finding[] {
       });
     }
   }
+  const strays = facts.strayForwards ?? [];
+  if (strays.length > 0) {
+    out.push({
+      code: "QJ5309",
+      severity: strays.some((f) => f.qjailOnly) ? "error" : "warning",
+      subject: "firewall",
+      message: `live forward${strays.length === 1 ? "" : "s"} no exposure asks for: ${strays.map((f) => `${f.proto} ${f.public} -> ${f.target} (${f.by})`).join("; ")}`,
+      fix: "qjail doctor --repair (re-loads qjail's rules from the records: qjail fw sync)",
+      repair: "fw-sync",
+    });
+  }
   if (facts.syncedAddress && facts.extAddress && facts.syncedAddress !== facts.extAddress) {
     out.push({
       code: "QJ5306",
@@ -283,6 +294,39 @@ export function diagnose(facts: DiagFacts): Finding[] {
         fix: `qjail unexpose ${e.jail} ${e.proto} ${e.public.low}   (or move the host's ${r.command} off port ${r.local.port})`,
       });
     }
+  }
+  const guard = facts.linuxGuard;
+  if (guard?.needed && !guard.loaded) {
+    out.push({
+      code: "QJ5320",
+      severity: "error",
+      subject: "firewall",
+      message:
+        "jails are running without qjail's guard tables (bridge qjail_guard, inet qjail_guard): a jail with raw sockets can spoof addresses, and the host's services are open to jails",
+      fix: "qjail restart JAIL   (any running jail: every start and stop reloads the guard)",
+    });
+  }
+  for (const port of guard?.portsNotIsolated ?? []) {
+    out.push({
+      code: "QJ5321",
+      severity: "error",
+      subject: port,
+      message: `jail port ${port} is not isolated on its bridge: the jail behind it reaches other jails directly`,
+      fix: `ip link set dev ${port} type bridge_slave isolated on`,
+    });
+  }
+  if (guard?.needed) {
+    const open = cfg.hostServicesForJails.map((s) => `${s.port}/${s.proto}`);
+    out.push({
+      code: "QJ5322",
+      severity: "info",
+      subject: "host",
+      message:
+        open.length === 0
+          ? "the host's own services are closed to jails (host_services_for_jails is empty)"
+          : `jails may connect to these host ports: ${open.join(", ")} (host_services_for_jails)`,
+      fix: 'to change it, set host_services_for_jails="53/udp,53/tcp" (for example) in /usr/local/etc/qjail.host, then restart a jail',
+    });
   }
   for (const d of facts.dropped) {
     out.push({

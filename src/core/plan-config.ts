@@ -1,3 +1,4 @@
+import { showLimit, withLimit, type LimitValue, type RctlResource } from "./limits.js";
 import { UsageError, shown } from "./errors.js";
 import type { Plan, Step } from "./plan.js";
 import { consoleLogPath, jailConfPath, jailFstabPath, jailRootPath } from "./paths.js";
@@ -43,7 +44,9 @@ export type ConfigChange =
   | { kind: "packages"; list: string[] }
   | { kind: "installPackages" }
   | { kind: "vinterface"; nic: string | undefined }
-  | { kind: "vnet"; firewall: VnetFirewall | undefined };
+  | { kind: "vnet"; firewall: VnetFirewall | undefined }
+  /** A resource limit (rctl name); undefined: back to the platform's default. */
+  | { kind: "rctl"; resource: RctlResource; value: LimitValue | undefined };
 
 export interface ConfigState extends HostState {
   /** /etc/devfs.rules under the root, undefined when absent. */
@@ -237,6 +240,10 @@ export function planConfig(state: ConfigState, selected: readonly JailSpec[], re
             why: "jail(8) needs tmpfs.ko to allow tmpfs mounts",
           });
         what = `${RECORD_FLAG_VALUES[change.key]} ${change.on ? "on" : "off"}`;
+        break;
+      case "rctl":
+        record.rctl = withLimit(record.rctl, change.resource, change.value);
+        what = `${change.resource} ${change.value === undefined ? "default" : showLimit(change.resource, change.value)}`;
         break;
       case "fib":
         record.fib = change.value === undefined ? "" : String(change.value);

@@ -9,7 +9,7 @@ import { parseSockstat } from "../../src/platform/freebsd/parsers/sockstat.js";
 import { parseIpfstat } from "../../src/platform/freebsd/parsers/ipfstat.js";
 import { parseIpnatList } from "../../src/platform/freebsd/parsers/ipnat.js";
 import { parseNftJson } from "../../src/platform/linux/parsers/nft.js";
-import { ruleVerdicts, type RuleCounters } from "../../src/platform/rule-counters.js";
+import { ruleVerdicts, strayForwards, type RuleCounters } from "../../src/platform/rule-counters.js";
 
 /** The howto's host as facts: ssh jail 10.0.0.2 (6122 → 22), www jail 10.0.0.3 (6188 → 80), IPFilter on em0. */
 function howtoFacts(
@@ -73,6 +73,8 @@ function howtoFacts(
     ),
     firewall: { available: true, enabled: true, running: true, qjailRulesLoaded: true },
     ruleVerdicts: ruleVerdicts(counters, resolved),
+    strayForwards:
+      strayForwards(counters, rest.resolved ?? resolved, new Set(["10.0.0.2", "10.0.0.3"])) ?? [],
     forwarding: true,
     jailSubnetRouted: { ok: true, detail: "lo1 carries 10.0.0.2" },
     ...rest,
@@ -322,4 +324,71 @@ test("doctor: enabling ipfw is suggested with a type that keeps the host reachab
   assert.match(f?.fix ?? "", /firewall_type=open/);
   assert.match(f?.fix ?? "", /qjail fw setup --write/);
   assert.match(f?.fix ?? "", /cuts this SSH session/);
+});
+
+test("doctor and status: a forward to a jail that no exposure asks for is reported both ways (QJ5309), repairable", () => {
+  const counters = howtoCounters();
+  if (counters.kind === "ipf")
+    counters.nat.rules.push(
+      ...parseIpnatList(
+        "List of active MAP/Redirect filters:\n3 rdr em0 0.0.0.0/0 port 6199 -> 10.0.0.3 port 80 tcp\n",
+      ).rules,
+    );
+  const facts = howtoFacts({ counters });
+  const f = diagnose(facts);
+  assert.deepEqual(codes(f), ["QJ5309"]);
+  assert.match(f[0]?.message ?? "", /tcp 6199 -> 10\.0\.0\.3:80 \(ipnat rdr\)/);
+  assert.equal(f[0]?.repair, "fw-sync");
+  // in a listing the admin shares (ipnat), a warning; the admin's rdr to a host that is not a jail is not ours
+  assert.equal(f[0]?.severity, "warning");
+  const doc = buildStatus(facts);
+  assert.deepEqual(doc.host.stray_forwards, [
+    { proto: "tcp", public: "6199", target: "10.0.0.3:80", by: "ipnat rdr" },
+  ]);
+  assert.match(formatStatus(doc), /STRAY forward tcp 6199 -> 10\.0\.0\.3:80/);
+  const admin = howtoCounters();
+  if (admin.kind === "ipf")
+    admin.nat.rules.push(
+      ...parseIpnatList(
+        "List of active MAP/Redirect filters:\n3 rdr em0 0.0.0.0/0 port 8080 -> 192.0.2.80 port 80 tcp\n",
+      ).rules,
+    );
+  assert.deepEqual(codes(diagnose(howtoFacts({ counters: admin }))), []);
+});
+
+test("doctor: with no exposure at all, a dnat left in table inet qjail is an error (the deleted jail's forward)", () => {
+  const ruleset = parseNftJson(
+    JSON.stringify({
+      nftables: [
+        {
+          rule: {
+            family: "inet",
+            table: "qjail",
+            chain: "prerouting",
+            handle: 7,
+            comment: "gone",
+            expr: [
+              { match: { op: "==", left: { payload: { protocol: "tcp", field: "dport" } }, right: 6188 } },
+              { dnat: { family: "ip", addr: "10.0.0.3", port: 80 } },
+            ],
+          },
+        },
+      ],
+    }),
+  );
+  const f = diagnose(
+    howtoFacts({
+      platform: "linux",
+      exposures: [],
+      resolved: [],
+      syncedExposures: [],
+      counters: { kind: "nft", ruleset, table: "qjail" },
+    }),
+  );
+  const stray = f.find((x) => x.code === "QJ5309");
+  assert.equal(stray?.severity, "error");
+  assert.match(
+    stray?.message ?? "",
+    /tcp 6188 -> 10\.0\.0\.3:80 \(nft dnat in table inet qjail \("gone"\)\)/,
+  );
 });

@@ -275,6 +275,8 @@ test("the platform's own plans, fw setup, the loaders' rollbacks, fact gathering
     specFromRecord(layout, name, "normal", { ...emptyRecord(), name, path: `/usr/jails/${name}`, ...extra });
   const steps: Step[] = [
     ...planFreebsdStart(spec("a", { tmpfs: "allow.mount.tmpfs", zfs: "allow.mount.zfs" })).steps,
+    ...planFreebsdStart(spec("r", { rctl: "memoryuse=512m,maxproc=100,pcpu=50" })).steps,
+    ...planFreebsdStop(spec("r", { rctl: "memoryuse=512m,maxproc=100,pcpu=50" })).steps,
     ...planFreebsdStart(spec("b", { imagetype: "simple" })).steps,
     ...planFreebsdStop(spec("b", { imagetype: "simple" }), "md3").steps,
     ...planRemoveJailTree("/usr/jails/b"),

@@ -430,6 +430,18 @@ export const FREEBSD_SYNTAX: Readonly<Record<string, Syntax>> = {
         ? undefined
         : `git ${ops.join(" ")}`,
   },
+  "/usr/bin/rctl": {
+    man: "rctl(8): rctl -a rule ... | rctl -r filter ... | rctl -l [-hn] filter ... | rctl -u [-hn] filter ...",
+    opts: "ahlnru",
+    operands: (ops, f) => {
+      const modes = ["a", "r", "l", "u"].filter((m) => f.has(m));
+      if (modes.length !== 1) return "exactly one of -a, -r, -l, -u";
+      if (ops.length === 0) return "no rule or filter";
+      // subject:subject-id:resource:action=amount[/per] (a filter may stop early)
+      const rule = /^jail:[A-Za-z0-9_.-]+(:[a-z]+(:[a-z]+(=\d+[kmgtKMGT]?(\/(jail|process|user|loginclass))?)?)?)?$/;
+      return ops.every((o) => rule.test(o)) ? undefined : `bad rule or filter ${JSON.stringify(ops.find((o) => !rule.test(o)))}`;
+    },
+  },
   "/usr/bin/grep": {
     man: "grep(1): grep [-qw] pattern [file ...]",
     opts: "abcEFGhHiIlLnoqrRsSuUvVwxyzZe:f:m:A:B:C:",

@@ -2,6 +2,7 @@ import { CAPTURED, type Plan, type Step } from "../plan.js";
 import { pidFilePath } from "../paths.js";
 import { isImageJail, type ConsoleRequest, type JailSpec } from "../jail.js";
 import { FREEBSD } from "./programs.js";
+import { rctlRules } from "../limits.js";
 
 /**
  * The FreeBSD command lines for one jail's start, stop and console, as pure
@@ -79,6 +80,13 @@ export function planFreebsdStart(jail: JailSpec): Plan {
     why: `its output is the JID for ${pidFilePath(jail.name)}`,
     capture: "jid",
   });
+  // resource limits (qjail config --memoryuse ...): one rctl rule each, once the jail exists
+  for (const rule of rctlRules(jail.name, jail.record.rctl ?? ""))
+    steps.push({
+      kind: "run",
+      argv: [FREEBSD.rctl, "-a", rule],
+      why: "a resource limit of the jail (needs kern.racct.enable=1 in /boot/loader.conf)",
+    });
   steps.push({ kind: "writeFile", path: pidFilePath(jail.name), content: `${JID}\n`, mode: 0o555 });
   return { title: `start jail ${jail.name}`, steps, messages: [`Jail successfully started  ${jail.name}`] };
 }
@@ -89,14 +97,22 @@ export function planFreebsdStart(jail: JailSpec): Plan {
  * `imagedevice`, which goes stale when mdconfig picks another unit.
  */
 export function planFreebsdStop(jail: JailSpec, unit?: string): Plan {
-  const steps: Step[] = [
+  const steps: Step[] = [];
+  if (rctlRules(jail.name, jail.record.rctl ?? "").length > 0)
+    steps.push({
+      kind: "run",
+      argv: [FREEBSD.rctl, "-r", `jail:${jail.name}`],
+      why: "remove the jail's resource limits",
+      mayFail: true,
+    });
+  steps.push(
     {
       kind: "run",
       argv: [FREEBSD.jail, "-q", "-f", jail.confPath, "-r", jail.name],
       why: "stop the jail: exec.stop, unmounts, alias removal",
     },
     { kind: "remove", path: pidFilePath(jail.name) },
-  ];
+  );
   if (isImageJail(jail.record)) {
     // The image's file system is the jail's root: a dying jail still holds it.
     steps.push({

@@ -17,6 +17,7 @@ export const FREEBSD = {
   umount: "/sbin/umount",
   chflags: "/bin/chflags",
   route: "/sbin/route",
+  rctl: "/usr/bin/rctl",
   ifconfig: "/sbin/ifconfig",
   sysctl: "/sbin/sysctl",
   sysrc: "/usr/sbin/sysrc",

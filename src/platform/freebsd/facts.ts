@@ -1,4 +1,4 @@
-import { ruleVerdicts, type RuleCounters } from "../rule-counters.js";
+import { ruleVerdicts, strayForwards, type RuleCounters } from "../rule-counters.js";
 import { runProgram } from "../run.js";
 import { FREEBSD } from "../../core/freebsd/programs.js";
 import { physical } from "../../core/paths.js";
@@ -168,6 +168,7 @@ export async function gatherFreebsdFacts(o: GatherOptions, runner: Runner = run)
       ...(hooksMissingLive !== undefined ? { hooksMissingLive } : {}),
     },
     ruleVerdicts: ruleVerdicts(counters, resolved),
+    ...strays(counters, resolved, jails),
   };
   if (jailSubnetRouted) facts.jailSubnetRouted = jailSubnetRouted;
   if (fwd.code === 0) facts.forwarding = fwd.stdout.trim() === "1";
@@ -179,4 +180,13 @@ export async function gatherFreebsdFacts(o: GatherOptions, runner: Runner = run)
     facts.syncedAddress = o.synced.extAddress;
   }
   return facts;
+}
+
+function strays(
+  counters: RuleCounters,
+  resolved: DiagFacts["resolved"],
+  jails: readonly { ip4: string[]; ip6: string[] }[],
+): { strayForwards?: NonNullable<DiagFacts["strayForwards"]> } {
+  const found = strayForwards(counters, resolved, new Set(jails.flatMap((j) => [...j.ip4, ...j.ip6])));
+  return found === undefined ? {} : { strayForwards: found };
 }
