@@ -110,7 +110,7 @@ describe("the npm package", () => {
     for (const must of ["bin/qjail.js", "dist/qjail.cjs", "dist/qjail.cjs.cache", "package.json"])
       assert.ok(paths.includes(must), `${must} is in the tarball`);
     const allowed =
-      /^(bin\/qjail\.js|dist\/qjail\.cjs(\.cache)?|share\/.+|man\/[a-z-]+\.8|etc\/.+|package\.json|README\.md)$/;
+      /^(bin\/qjail\.js|bin\/package\.json|dist\/qjail\.cjs(\.cache)?|share\/.+|man\/[a-z-]+\.8|etc\/.+|package\.json|README\.md)$/;
     assert.deepEqual(
       paths.filter((p) => !allowed.test(p)),
       [],
