@@ -1,13 +1,18 @@
 #!/bin/sh
 # Becomes PID 1 of a jail on Linux. Started by jail-launch.sh through
-#   nsenter --net=/run/netns/NETNS -- unshare --mount --uts [--ipc] --pid --fork --propagation private -- sh jail-init.sh ...
-# so it already runs in the jail's own network, mount, UTS, IPC and PID
-# namespaces. It builds the jail's filesystem view, records itself as running,
-# pivots into the jail's root, drops capabilities and hands over to the jail's
-# own /etc/rc.init (which runs /etc/rc and reaps orphans).
+#   qjail-helper launch --netns /run/netns/NETNS ... -- /bin/sh jail-init.sh ...
+# so it already runs in the jail's own network, mount, UTS, IPC, PID and
+# cgroup namespaces, with its output on the helper's console-log pipe. It
+# builds the jail's filesystem view with the host's own programs, records
+# itself as running, and hands over to `qjail-helper init`, which pivots into
+# the jail's root, closes every other descriptor, installs the syscall filter,
+# drops capabilities and only then execs the jail's /etc/rc.init (which runs
+# /etc/rc and reaps orphans). Nothing from the jail's tree runs before that.
 #
-# usage: jail-init.sh ROOT FSTAB HOSTNAME STATE_FILE JID NETNS HOST_IF JAIL_IF CAPS PATH IP4 IP6
-#   ROOT, FSTAB, STATE_FILE: physical host paths
+# usage: jail-init.sh ROOT FSTAB HOSTNAME STATE_FILE JID NETNS HOST_IF JAIL_IF CAPS PATH IP4 IP6 HELPER BRIDGE SHM_SIZE RLIMITS
+#   SHM_SIZE: the size= of the jail's /dev/shm tmpfs (rctl shmsize); RLIMITS: "" or
+#   comma-separated RES=N for the helper (openfiles: nofile=N)
+#   ROOT, FSTAB, STATE_FILE, HELPER: physical host paths
 #   FSTAB: the jail's mounts in order (the shared base read-only, /proc and its
 #     read-only knobs, /sys, the /dev and /run tmpfs), written by qjail start
 #   CAPS: the capability bounding set the jail keeps, comma-separated (setpriv names)
@@ -15,7 +20,7 @@
 set -eu
 root=$1 fstab=$2 jail_hostname=$3 state_file=$4 jid=$5 netns=$6 host_if=$7 jail_if=$8 caps=$9
 shift 9
-logical_root=$1 ip4=$2 ip6=$3
+logical_root=$1 ip4=$2 ip6=$3 helper=$4 bridge=$5 shm_size=$6 rlimits=$7
 
 # Nothing mounted from here on may propagate back to the host.
 mount --make-rprivate /
@@ -37,7 +42,7 @@ mknod -m 666 "$root/dev/tty" c 5 0
 mkdir -m 755 "$root/dev/pts"
 mkdir -m 1777 "$root/dev/shm"
 mount -t devpts -o newinstance,ptmxmode=0666,mode=620,gid=5,nosuid,noexec devpts "$root/dev/pts"
-mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$root/dev/shm"
+mount -t tmpfs -o "mode=1777,nosuid,nodev,size=$shm_size" tmpfs "$root/dev/shm"
 ln -s pts/ptmx "$root/dev/ptmx"
 ln -s /proc/self/fd "$root/dev/fd"
 ln -s /proc/self/fd/0 "$root/dev/stdin"
@@ -57,14 +62,17 @@ rest=${stat_line##*) }
 set -- $rest
 shift 19
 start_time=$1
-printf 'jid=%s\npid=%s\nstarttime=%s\nnetns=%s\nhostif=%s\njailif=%s\npath=%s\nip4=%s\nip6=%s\n' \
-	"$jid" "$host_pid" "$start_time" "$netns" "$host_if" "$jail_if" "$logical_root" "$ip4" "$ip6" >"$state_file.tmp"
+printf 'jid=%s\npid=%s\nstarttime=%s\nnetns=%s\nhostif=%s\njailif=%s\nbridge=%s\npath=%s\nip4=%s\nip6=%s\n' \
+	"$jid" "$host_pid" "$start_time" "$netns" "$host_if" "$jail_if" "$bridge" "$logical_root" "$ip4" "$ip6" >"$state_file.tmp"
 mv -f "$state_file.tmp" "$state_file"
 
-# Into the jail's root; the host's tree is detached, not just hidden.
-cd "$root"
-pivot_root . .
-umount -l .
-cd /
-
-exec setpriv --bounding-set "-all,$caps" --inh-caps -all --ambient-caps -all -- /bin/sh /etc/rc.init
+# Into the jail's root (the host's tree detached, not just hidden), confined
+# before the first program of the jail's runs.
+set -- "$helper" init --root "$root" --caps "$caps"
+old_ifs=$IFS
+IFS=,
+for r in $rlimits; do
+	set -- "$@" --rlimit "$r"
+done
+IFS=$old_ifs
+exec "$@" -- /bin/sh /etc/rc.init

@@ -35,6 +35,11 @@ export interface HostConfig {
   jailSubnet6: string | undefined;
   /** Ports the host's own daemons answer on; never forwarded to a jail (qjail-howto rule 5). */
   hostServices: HostService[];
+  /**
+   * Host ports jails may connect to (Linux: the guard's input chain); empty,
+   * the default, closes every service of the host to every jail.
+   */
+  hostServicesForJails: HostService[];
   ipfRules: string;
   ipnatRules: string;
   pfConf: string;
@@ -63,6 +68,7 @@ export const HOST_CONFIG_KEYS = [
   "jail_if",
   "jail_subnet",
   "host_services",
+  "host_services_for_jails",
   "ipf_rules",
   "ipnat_rules",
   "pf_conf",
@@ -105,6 +111,7 @@ export function defaultHostConfig(platformName: "freebsd" | "linux", facts: Host
     jailSubnet4: jailsSubnet4(facts.jails ?? []) ?? "10.0.0.0/24",
     jailSubnet6: undefined,
     hostServices,
+    hostServicesForJails: [],
     ipfRules: "/etc/ipf.rules",
     ipnatRules: "/etc/ipnat.rules",
     pfConf: "/etc/pf.conf",
@@ -149,7 +156,11 @@ export function parseHostConfig(
   text: string,
   defaults: HostConfig,
 ): { config: HostConfig; problems: HostConfigProblem[] } {
-  const config: HostConfig = { ...defaults, hostServices: [...defaults.hostServices] };
+  const config: HostConfig = {
+    ...defaults,
+    hostServices: [...defaults.hostServices],
+    hostServicesForJails: [...defaults.hostServicesForJails],
+  };
   const problems: HostConfigProblem[] = [];
   const seen = new Set<string>();
   text.split("\n").forEach((raw, i) => {
@@ -204,10 +215,13 @@ function applyKey(config: HostConfig, key: HostConfigKey, value: string): string
       config.jailSubnet6 = parsed.v6;
       return undefined;
     }
-    case "host_services": {
-      const parsed = parseHostServices(value);
-      if (typeof parsed === "string") return parsed;
-      config.hostServices = parsed;
+    case "host_services":
+    case "host_services_for_jails": {
+      const parsed = value.trim() === "" && key === "host_services_for_jails" ? [] : parseHostServices(value);
+      if (typeof parsed === "string")
+        return key === "host_services" ? parsed : parsed.replace(/^host_services:/, `${key}:`);
+      if (key === "host_services") config.hostServices = parsed;
+      else config.hostServicesForJails = parsed;
       return undefined;
     }
     case "ipf_rules":
@@ -366,7 +380,11 @@ export function loadHostConfig(text: string | undefined, defaults: HostConfig, p
   return config;
 }
 
-/** Every key, in a fixed order, one `key="value"` per line. */
+/**
+ * Every key, in a fixed order, one `key="value"` per line;
+ * `host_services_for_jails` only when it opens something (files written
+ * before it existed read back unchanged).
+ */
 export function formatHostConfig(config: HostConfig): string {
   const subnets = [config.jailSubnet4, config.jailSubnet6]
     .filter((s): s is string => s !== undefined)
@@ -377,6 +395,7 @@ export function formatHostConfig(config: HostConfig): string {
     jail_if: config.jailIf,
     jail_subnet: subnets,
     host_services: config.hostServices.map((s) => `${s.port}/${s.proto}`).join(","),
+    host_services_for_jails: config.hostServicesForJails.map((s) => `${s.port}/${s.proto}`).join(","),
     ipf_rules: config.ipfRules,
     ipnat_rules: config.ipnatRules,
     pf_conf: config.pfConf,
@@ -384,7 +403,9 @@ export function formatHostConfig(config: HostConfig): string {
     ipfw_nat_instance: String(config.ipfwNatInstance),
     ipfw_rule_base: String(config.ipfwRuleBase),
   };
-  return HOST_CONFIG_KEYS.map((k) => `${k}="${values[k]}"\n`).join("");
+  return HOST_CONFIG_KEYS.filter((k) => k !== "host_services_for_jails" || values[k] !== "")
+    .map((k) => `${k}="${values[k]}"\n`)
+    .join("");
 }
 
 /** The admin's own rule files qjail edits (inside its marked section only) and `qjail fw lint` checks. */

@@ -33,6 +33,8 @@ export const RECORD_KEYS = [
   "imagetype",
   "imageblockcount",
   "imagedevice",
+  // qjail's own addition: resource limits named after rctl(8) resources (src/core/linux/limits.ts)
+  "rctl",
 ] as const;
 
 export type RecordKey = (typeof RECORD_KEYS)[number];
@@ -93,6 +95,7 @@ export function emptyRecord(): JailRecord {
     imagetype: "",
     imageblockcount: "",
     imagedevice: "",
+    rctl: "",
   };
 }
 
@@ -151,7 +154,12 @@ export function parseRecord(text: string): { record: JailRecord; problems: Recor
 
 const RECORD_LINE = /^([A-Za-z0-9_]+)="([^"\\`$]*)"$/;
 
-/** Every key, in qjail's order, one `key="value"` per line. */
+/**
+ * Every key, in qjail's order, one `key="value"` per line; `rctl` (not
+ * qjail 5.x's) only when set, so a 5.x record writes back byte for byte.
+ */
 export function formatRecord(record: JailRecord): string {
-  return RECORD_KEYS.map((k) => `${k}="${record[k]}"\n`).join("");
+  return RECORD_KEYS.filter((k) => k !== "rctl" || record[k] !== "")
+    .map((k) => `${k}="${record[k]}"\n`)
+    .join("");
 }

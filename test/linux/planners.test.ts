@@ -18,7 +18,10 @@ import {
   type LinuxJail,
   type LinuxStartFacts,
   type RunState,
+  groupsOf,
 } from "../../src/core/linux/lifecycle.js";
+import { cgroupPlan, linuxDefaultLimits } from "../../src/core/limits.js";
+import { guardTransaction } from "../../src/firewall/nft/guard.js";
 import { sha512Crypt, addOneTimeUser } from "../../src/core/linux/sshuser.js";
 import { templateEtcFiles } from "../../src/core/linux/template.js";
 
@@ -42,6 +45,7 @@ function startFacts(over: Partial<LinuxStartFacts> = {}): LinuxStartFacts {
   return {
     root: "/",
     helperDir: "/usr/local/share/qjail/linux",
+    helper: "/usr/local/share/qjail/linux/bin/linux-x64/qjail-helper",
     jid: 3,
     network: jailNetwork("www", jail().record, { bridge: "qjail0" }),
     bridge: { exists: true, up: false, addresses: [] },
@@ -51,6 +55,13 @@ function startFacts(over: Partial<LinuxStartFacts> = {}): LinuxStartFacts {
     leftover: { netns: false, state: undefined, hostIfs: [] },
     firstStartSteps: [],
     readyTimeout: 30,
+    limits: linuxDefaultLimits(8 * 1024 ** 3),
+    cgroups: cgroupPlan({ kind: "none" }, "qjail-www", linuxDefaultLimits(8 * 1024 ** 3)),
+    guard: guardTransaction({
+      bridges: ["qjail0"],
+      ports: [{ hostIf: "qjh3", mac: stableMac("/", "address:10.0.0.2"), ip4: ["10.0.0.2"], ip6: [] }],
+      hostServicesForJails: [],
+    }),
     ...over,
   };
 }
@@ -61,25 +72,33 @@ const runs = (steps: readonly Step[]): string[] =>
 test("start: the jail's network namespace carries exactly its address, then init is launched", () => {
   const plan = planLinuxStart(jail(), startFacts());
   const r = runs(plan.steps);
-  assert.deepEqual(r.slice(0, 11), [
+  assert.deepEqual(r.slice(0, 15), [
     "ip addr replace 10.0.0.1/24 dev qjail0",
     "ip link set qjail0 up",
     "sysctl -q -w net.ipv4.ip_forward=1",
     "ip netns add qjail-www",
-    `ip link add qjh3 type veth peer name qjj3 address ${stableMac("/", "jail:www")} netns qjail-www`,
+    `ip link add qjh3 type veth peer name qjj3 address ${stableMac("/", "address:10.0.0.2")} netns qjail-www`,
     "ip link set qjh3 master qjail0 up",
+    "ip link set dev qjh3 type bridge_slave isolated on",
+    "nft -f /var/db/qjail/run/.guard.nft",
     "ip -n qjail-www link set lo up",
+    "ip netns exec qjail-www sysctl -q -w net.ipv6.conf.qjj3.accept_ra=0 net.ipv6.conf.qjj3.disable_ipv6=1",
     "ip -n qjail-www addr add 10.0.0.2/24 dev qjj3",
     "ip -n qjail-www link set qjj3 up",
+    `ip neigh replace 10.0.0.2 lladdr ${stableMac("/", "address:10.0.0.2")} dev qjail0 nud reachable`,
     "ip -n qjail-www route add default via 10.0.0.1",
     [
       "/bin/sh /usr/local/share/qjail/linux/jail-launch.sh /var/log/qjail.www.console.log /var/db/qjail/run/www 30 --",
-      "nsenter --net=/run/netns/qjail-www -- unshare --mount --uts --ipc --pid --fork --propagation private --",
+      "/usr/local/share/qjail/linux/bin/linux-x64/qjail-helper launch --netns /run/netns/qjail-www",
+      "--log /var/log/qjail.www.console.log --log-max 1048576 --",
       "/bin/sh /usr/local/share/qjail/linux/jail-init.sh /usr/jails/www /var/db/qjail/run/www.fstab www /var/db/qjail/run/www 3 qjail-www qjh3 qjj3",
-      "+chown,+dac_override,+dac_read_search,+fowner,+fsetid,+kill,+setgid,+setuid,+net_bind_service,+sys_chroot,+audit_write",
-      "/usr/jails/www 10.0.0.2 ",
+      "chown,dac_override,fowner,fsetid,kill,setgid,setuid,net_bind_service,sys_chroot,audit_write",
+      "/usr/jails/www 10.0.0.2  /usr/local/share/qjail/linux/bin/linux-x64/qjail-helper qjail0 67108864 ",
     ].join(" "),
   ]);
+  // the MAC follows the address, not the name: a renamed jail keeps it
+  const renamed = runs(planLinuxStart({ ...jail(), name: "web" }, startFacts()).steps);
+  assert.ok(renamed.some((l) => l.includes(`address ${stableMac("/", "address:10.0.0.2")} netns`)));
   const last = plan.steps.at(-1);
   assert.deepEqual(last, { kind: "writeFile", path: "/var/run/qjail.www.pid", content: "3\n", mode: 0o555 });
   assert.match(formatPlan(plan), /^# Start jail www \(jid 3\)$/m);
@@ -97,7 +116,7 @@ test("start: the jail's mounts are one fstab, base and kernel knobs read-only, p
     "/usr/jails/www/proc/sysrq-trigger /usr/jails/www/proc/sysrq-trigger none bind,ro 0 0",
     "sysfs /usr/jails/www/sys sysfs ro,nosuid,nodev,noexec 0 0",
     "tmpfs /usr/jails/www/dev tmpfs mode=755,size=64k,nosuid,noexec 0 0",
-    "tmpfs /usr/jails/www/run tmpfs mode=755,nosuid,nodev 0 0",
+    "tmpfs /usr/jails/www/run tmpfs mode=755,nosuid,nodev,size=32m 0 0",
   ]);
   const spaced = planLinuxStart(jail(), startFacts({ root: "/tmp/my root" }));
   const f2 = spaced.steps.find((s) => s.kind === "writeFile" && s.path.endsWith(".fstab"));
@@ -115,8 +134,9 @@ test("start: a missing bridge is created with a stable MAC; sysvipc shares IPC; 
   const r = runs(plan.steps);
   assert.equal(r[0], `ip link add qjail0 address ${stableMac("/", "bridge:qjail0")} type bridge`);
   const launch = r.find((l) => l.includes("jail-launch.sh")) ?? "";
-  assert.doesNotMatch(launch, /--ipc/);
-  assert.match(launch, /,\+audit_write,\+net_raw /);
+  assert.match(launch, / --share-ipc /, "config -y: the host's IPC namespace");
+  assert.match(launch, /,audit_write,net_raw /);
+  assert.doesNotMatch(launch, /dac_read_search/, "no open_by_handle_at (review C1)");
   assert.deepEqual(
     jailCapabilities({ rsockets: "", ruleset: "50" }).at(-1),
     "net_raw",
@@ -139,6 +159,10 @@ test("start: a bridge already up with the gateway, and forwarding already on, ad
     }),
   );
   assert.equal(runs(plan.steps)[0], "ip netns add qjail-www");
+  const guard = plan.steps.find((s) => s.kind === "writeFile" && s.path === "/var/db/qjail/run/.guard.nft");
+  assert.ok(guard && guard.kind === "writeFile");
+  assert.match(guard.content, /^delete table bridge qjail_guard$/m, "the guard is replaced whole");
+  assert.match(guard.content, /"qjh3" \. 02:[0-9a-f:]+ \. 10\.0\.0\.2/);
 });
 
 test("start after a crash removes what the earlier run left first", () => {
@@ -149,6 +173,7 @@ test("start after a crash removes what the earlier run left first", () => {
     netns: "qjail-www",
     hostIf: "qjh1",
     jailIf: "qjj1",
+    bridge: "qjail0",
     path: "/usr/jails/www",
     ip4: [],
     ip6: [],
@@ -173,15 +198,24 @@ test("stop: rc.shutdown inside the jail, then every process ended and the namesp
     netns: "qjail-www",
     hostIf: "qjh3",
     jailIf: "qjj3",
+    bridge: "qjail0",
     path: "/usr/jails/www",
     ip4: ["10.0.0.2"],
     ip6: [],
   };
-  const plan = planLinuxStop(jail(), { root: "/", helperDir: "/h", state, hostIfs: ["qjh3"] });
+  const plan = planLinuxStop(jail(), {
+    root: "/",
+    helperDir: "/h",
+    helper: "/h/qjh",
+    state,
+    hostIfs: ["qjh3"],
+  });
   const r = runs(plan.steps);
-  assert.match(
+  assert.equal(
     r[0] ?? "",
-    /^nsenter --target=5000 --mount --uts --ipc --net --pid --root --wd -- setpriv --bounding-set -all,\+chown,.* -- \/bin\/sh \/etc\/rc.shutdown$/,
+    "/h/qjh enter --pid 5000 --starttime 77 --ipc --caps chown,dac_override,fowner,fsetid,kill,setgid,setuid,net_bind_service,sys_chroot,audit_write --uid 0 --gid 0 --groups 0 --cwd / " +
+      "--env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --env HOME=/ -- /bin/sh /etc/rc.shutdown",
+    "the helper enters the jail and drops to its capabilities before the jail's rc.shutdown runs (review C2)",
   );
   assert.deepEqual(r.slice(1), [
     "/bin/sh /h/jail-reap.sh qjail-www 5000 77",
@@ -190,7 +224,7 @@ test("stop: rc.shutdown inside the jail, then every process ended and the namesp
   ]);
 });
 
-test("console: setpriv to the user with the jail's capabilities, then the command or a login shell", () => {
+test("console: the helper enters as the user with the jail's capabilities, then the command or a login shell", () => {
   const state: RunState = {
     jid: 3,
     pid: 5000,
@@ -198,30 +232,44 @@ test("console: setpriv to the user with the jail's capabilities, then the comman
     netns: "qjail-www",
     hostIf: "qjh3",
     jailIf: "qjj3",
+    bridge: "qjail0",
     path: "/usr/jails/www",
     ip4: [],
     ip6: [],
   };
-  const user = { name: "ssh", uid: 1001, gid: 10, home: "/usr/home/ssh", shell: "/bin/sh" };
-  const cmd = planLinuxConsole(jail(), state, user, ["ls", "-l"], "xterm");
+  const user = { name: "ssh", uid: 1001, gid: 10, groups: [10, 20], home: "/usr/home/ssh", shell: "/bin/sh" };
+  const cmd = planLinuxConsole(jail(), state, user, ["ls", "-l"], "xterm", false, "/h/qjh");
   const argv = cmd.steps[0]?.kind === "run" ? cmd.steps[0].argv : [];
-  assert.deepEqual(argv.slice(argv.indexOf("setpriv"), argv.indexOf("setpriv") + 4), [
-    "setpriv",
-    "--reuid=1001",
-    "--regid=10",
-    "--init-groups",
+  assert.deepEqual(argv.slice(0, 6), ["/h/qjh", "enter", "--pid", "5000", "--starttime", "77"]);
+  assert.deepEqual(argv.slice(argv.indexOf("--uid"), argv.indexOf("--uid") + 8), [
+    "--uid",
+    "1001",
+    "--gid",
+    "10",
+    "--groups",
+    "10,20",
+    "--cwd",
+    "/usr/home/ssh",
   ]);
-  assert.deepEqual(argv.slice(-2), ["ls", "-l"]);
-  const login = planLinuxConsole(jail(), state, user, undefined, "xterm");
+  assert.deepEqual(argv.slice(-3), ["--", "ls", "-l"]);
+  const login = planLinuxConsole(jail(), state, user, undefined, "xterm", false, "/h/qjh");
   const largv = login.steps[0]?.kind === "run" ? login.steps[0].argv : [];
   assert.deepEqual(largv.slice(-2), ["/bin/sh", "-l"]);
   assert.ok(largv.includes("HOME=/usr/home/ssh"));
-  const tty = planLinuxConsole(jail(), state, user, undefined, "xterm", true);
+  const tty = planLinuxConsole(jail(), state, user, undefined, "xterm", true, "/h/qjh");
   const targv = tty.steps[0]?.kind === "run" ? tty.steps[0].argv : [];
   assert.deepEqual(
     targv.slice(-5),
-    ["ENV=/etc/profile", "/usr/bin/script", "-q", "-e", "/dev/null"],
-    "a terminal of the jail's own for an interactive login",
+    ["--env", "ENV=/etc/profile", "--", "/bin/sh", "-l"],
+    "a login shell; the helper gives it a terminal of the jail's own devpts",
+  );
+  assert.ok(
+    !targv.some((a) => a.includes("script")),
+    "no program of the jail's runs before the helper confines it",
+  );
+  assert.deepEqual(
+    groupsOf("wheel:x:10:root,ssh\nstaff:x:20:ssh\nother:x:30:root\n", "ssh", 1001),
+    [1001, 10, 20],
   );
 });
 

@@ -31,6 +31,7 @@ import {
   selectJails,
 } from "../../store/jails.js";
 import { jailRuntime, printPlan, reportPlan, reportReconcile, zoneLayout } from "../jail-runtime.js";
+import { RCTL_RESOURCES, parseLimitValue, type RctlResource } from "../../core/limits.js";
 
 /** Boolean on/off pairs: short letter → record flag. */
 const FLAG_OPTIONS: Record<string, { key: FlagKey; on: boolean }> = {
@@ -48,6 +49,9 @@ const FLAG_OPTIONS: Record<string, { key: FlagKey; on: boolean }> = {
   "no-zfs": { key: "zfs", on: false },
 };
 
+/** Resource limits, one long option per rctl(8) resource: --memoryuse 512M, --maxproc default. */
+const LIMIT_OPTIONS = new Set<string>(RCTL_RESOURCES);
+
 /** Options that are not the "one option" of a call. */
 const MODIFIERS = new Set(["zone", "all", "packages", "force"]);
 /** Options that act on exactly one named jail (qjail: "requires a jailname", "-A is not valid"). */
@@ -62,6 +66,7 @@ export const configCommand = defineCommand({
     "config [-z zone] [--force] -4 ips | -6 ips jailname",
     "config [-z zone] -n newname oldname",
     "config [-z zone] -p [--packages list] jailname",
+    "config [-z zone] [-A] --memoryuse SIZE|--maxproc N|--pcpu PERCENT|--openfiles N|--shmsize SIZE [jailname... | prefix=]",
   ],
 
   details: `
@@ -91,6 +96,18 @@ A norun jail accepts only -r/-R and a manual jail only -m/-M.
   -P            install the package list into the running jail (pkg -j)
   -w NIC / -W   NIC to bridge a vnet jail to / off
   -v FW / -V    vnet with firewall ipf, pf, ipfw or none / off
+
+Resource limits, named after rctl(8) resources; VALUE "unlimited" lifts one,
+"default" goes back to the platform's default. On FreeBSD each set limit
+becomes an rctl rule 'jail:NAME:RESOURCE:deny=VALUE' added at start and
+removed at stop (kern.racct.enable=1 in /boot/loader.conf); unset means no
+rule. On Linux they are the jail's cgroup and rlimits, and an unset one takes
+the default shown in brackets:
+  --memoryuse SIZE  memory of the jail's processes, tmpfs included [half of RAM]
+  --maxproc N       processes and threads [1024]
+  --pcpu PERCENT    CPU time, 100 = one core [unlimited]
+  --openfiles N     open files per process [unlimited: the host's limit]
+  --shmsize SIZE    the jail's /dev/shm (Linux) [64M]
 
 Differences from qjail 5.x, on purpose (its bugs): -s -1 is accepted (qjail's
 digit check rejected the documented -1); -R on a jail that is not norun says
@@ -150,6 +167,11 @@ starts.`,
     vnet: { type: "string", short: "v" },
     "no-vnet": { type: "boolean", short: "V" },
     force: { type: "boolean" },
+    memoryuse: { type: "string" },
+    maxproc: { type: "string" },
+    pcpu: { type: "string" },
+    openfiles: { type: "string" },
+    shmsize: { type: "string" },
   },
   json: false,
   mutates: (v) => v.display !== true,
@@ -301,6 +323,15 @@ function parseChange(option: string, v: Invocation["values"]): ConfigChange | "d
   const str = (k: string): string => String(v[k]);
   const flag = FLAG_OPTIONS[option];
   if (flag) return { kind: "flag", key: flag.key, on: flag.on };
+  if (LIMIT_OPTIONS.has(option)) {
+    const resource = option as RctlResource;
+    const text = str(option);
+    return {
+      kind: "rctl",
+      resource,
+      value: text.trim().toLowerCase() === "default" ? undefined : parseLimitValue(resource, text),
+    };
+  }
   switch (option) {
     case "display":
       return "display";

@@ -5,6 +5,7 @@ import type { JailRecord } from "../record.js";
 import { RECORD_FLAG_VALUES } from "../record.js";
 import { recordAddresses } from "../validate.js";
 import { UsageError, shown } from "../errors.js";
+import type { CgroupPlan, Limits } from "../limits.js";
 
 /**
  * Pure planners for a jail's life on Linux: start, stop and console as the
@@ -26,6 +27,8 @@ export interface RunState {
   netns: string;
   hostIf: string;
   jailIf: string;
+  /** The bridge its veth joined ("" in state files of older versions). */
+  bridge: string;
   /** Logical root path of the jail. */
   path: string;
   ip4: string[];
@@ -59,6 +62,7 @@ export function parseRunState(text: string): RunState | undefined {
     netns,
     hostIf: kv.get("hostif") ?? "",
     jailIf: kv.get("jailif") ?? "",
+    bridge: kv.get("bridge") ?? "",
     path: kv.get("path") ?? "",
     ip4: list("ip4"),
     ip6: list("ip6"),
@@ -102,9 +106,17 @@ export function jailFstab(
     ...procKnobs.map((k) => line(`${root}/proc/${k}`, `${root}/proc/${k}`, "none", "bind,ro")),
     line("sysfs", `${root}/sys`, "sysfs", "ro,nosuid,nodev,noexec"),
     line("tmpfs", `${root}/dev`, "tmpfs", "mode=755,size=64k,nosuid,noexec"),
-    line("tmpfs", `${root}/run`, "tmpfs", "mode=755,nosuid,nodev"),
+    line("tmpfs", `${root}/run`, "tmpfs", `mode=755,nosuid,nodev,size=${RUN_TMPFS_SIZE}`),
   ];
   return lines.join("\n") + "\n";
+}
+
+/** The jail's /run: pid files and sockets, not a place for data (it would otherwise be half the host's RAM). */
+export const RUN_TMPFS_SIZE = "32m";
+
+/** The helper's --rlimit values for a jail's limits (openfiles: RLIMIT_NOFILE). */
+export function rlimitArgs(limits: Required<Limits>): string[] {
+  return limits.openfiles === "unlimited" ? [] : [`nofile=${limits.openfiles}`];
 }
 
 /** /proc entries a jail gets read-only when the kernel has them. */
@@ -134,6 +146,17 @@ export function netnsName(root: string, name: string): string {
  * caches stay right across a restart (a fresh random MAC would leave the host
  * and other jails sending to the old one until their entries expire).
  */
+/**
+ * What a jail's MAC is derived from: its network identity (the first
+ * address), not its name, so a renamed jail keeps its MAC, and a jail made
+ * later on the same address gets the same one: neighbour caches are keyed
+ * by address. A jail without an address falls back to its name.
+ */
+export function macIdentity(name: string, net: { ip4: readonly string[]; ip6: readonly string[] }): string {
+  const first = net.ip4[0] ?? net.ip6[0];
+  return first === undefined ? `jail:${name}` : `address:${first}`;
+}
+
 export function stableMac(root: string, what: string): string {
   const h = createHash("sha256").update(`${root}\0${what}`).digest();
   const bytes = [0x02, h[0] as number, h[1] as number, h[2] as number, h[3] as number, h[4] as number];
@@ -144,11 +167,18 @@ export function stableMac(root: string, what: string): string {
  * Capabilities a jail's root keeps (the bounding set). Enough for login,
  * sshd and daemons that drop privileges; nothing that reaches past the jail:
  * no mount, module, device, network configuration, raw I/O, ptrace or time.
+ *
+ * Checked against what a FreeBSD jail's root may do (prison_priv_check):
+ * file ownership and modes in its tree (chown, dac_override, fowner, fsetid),
+ * signals to its own processes (kill), credentials (setuid, setgid), low
+ * ports (net_bind_service), chroot, and login's audit records. Not
+ * dac_read_search: besides reading any file (dac_override covers the jail's
+ * own) it opens files by handle (open_by_handle_at), which reaches every file
+ * of the filesystem the jail lives on; FreeBSD refuses fhopen(2) in a jail.
  */
 export const JAIL_CAPABILITIES = [
   "chown",
   "dac_override",
-  "dac_read_search",
   "fowner",
   "fsetid",
   "kill",
@@ -169,16 +199,46 @@ export function jailCapabilities(record: Pick<JailRecord, "rsockets" | "ruleset"
   return caps;
 }
 
-/** setpriv arguments that leave exactly the jail's capabilities (bounding set; inheritable and ambient cleared). */
-export function capabilityDropArgs(caps: readonly string[]): string[] {
-  return [
-    "--bounding-set",
-    ["-all", ...caps.map((c) => `+${c}`)].join(","),
-    "--inh-caps",
-    "-all",
-    "--ambient-caps",
-    "-all",
-  ];
+/**
+ * The native helper (native/qjail-helper.c, shipped prebuilt per architecture
+ * under share/linux/bin): `launch` starts a jail's init, `init` confines it,
+ * `enter` runs a program in a running jail. Every program of a jail's tree is
+ * executed by it, after the capability drop and the syscall filter.
+ */
+export function helperRelativePath(arch: string): string {
+  return `bin/linux-${arch}/qjail-helper`;
+}
+
+/** Console log size at which the helper rotates it (one older copy, LOG.0). */
+export const CONSOLE_LOG_MAX = 1024 * 1024;
+
+/**
+ * `qjail-helper enter` arguments that run a program in the running jail as
+ * `user`, with exactly the jail's capabilities and a clean environment.
+ */
+export function enterJailArgv(
+  helper: string,
+  state: Pick<RunState, "pid" | "starttime">,
+  opts: {
+    sharedIpc: boolean;
+    caps: readonly string[];
+    user: { uid: number; gid: number; groups: readonly number[]; home: string };
+    env: readonly string[];
+    /** The jail's cgroups: what runs in it counts against its limits. */
+    cgroups?: readonly string[];
+    rlimits?: readonly string[];
+  },
+): string[] {
+  const argv = [helper, "enter", "--pid", String(state.pid), "--starttime", state.starttime];
+  if (!opts.sharedIpc) argv.push("--ipc");
+  for (const c of opts.cgroups ?? []) argv.push("--cgroup", c);
+  for (const r of opts.rlimits ?? []) argv.push("--rlimit", r);
+  argv.push("--caps", opts.caps.join(","));
+  argv.push("--uid", String(opts.user.uid), "--gid", String(opts.user.gid));
+  if (opts.user.groups.length > 0) argv.push("--groups", opts.user.groups.join(","));
+  argv.push("--cwd", opts.user.home);
+  for (const e of opts.env) argv.push("--env", e);
+  return argv;
 }
 
 const IFACE_RE = /^[A-Za-z][A-Za-z0-9_.-]{0,14}$/;
@@ -252,6 +312,8 @@ export interface LinuxStartFacts {
   root: string;
   /** Physical directory of the helper scripts (share/linux). */
   helperDir: string;
+  /** Physical path of the native helper binary for this machine. */
+  helper: string;
   jid: number;
   network: JailNetwork;
   /**
@@ -271,6 +333,36 @@ export interface LinuxStartFacts {
   firstStartSteps: Step[];
   /** Seconds to wait for the jail's init to report ready. */
   readyTimeout: number;
+  /**
+   * The guard tables with every running jail and this one, as the `nft -f`
+   * transaction the platform rendered (src/firewall/nft/guard.ts).
+   */
+  guard: string;
+  /** The jail's limits (rctl names; Linux defaults filled in) and the cgroup files that carry them. */
+  limits: Required<Limits>;
+  cgroups: CgroupPlan;
+}
+
+/** Where the guard transaction is written before `nft -f` reads it (beside the run states). */
+export function guardFilePath(layout: Pick<HostLayout, "stateDir">): string {
+  return `${layout.stateDir}/run/.guard.nft`;
+}
+
+/**
+ * Load the guard tables for the jails that will be running: written whole,
+ * then one `nft -f` transaction (all of it or none). With no jail left the
+ * tables go.
+ */
+export function guardSteps(root: string, layout: Pick<HostLayout, "stateDir">, transaction: string): Step[] {
+  const file = guardFilePath(layout);
+  return [
+    { kind: "writeFile", path: file, content: transaction, mode: 0o600 },
+    {
+      kind: "run",
+      argv: ["nft", "-f", physical(root, file)],
+      why: "the guard: each jail port sends only from its own addresses, host services closed to jails",
+    },
+  ];
 }
 
 export interface LinuxJail {
@@ -287,6 +379,7 @@ function cleanupSteps(
   netns: string,
   state: RunState | undefined,
   hostIfs: readonly string[],
+  cgroupDirs: readonly string[] = [],
 ): Step[] {
   const steps: Step[] = [];
   const reap = ["/bin/sh", `${helperDir}/jail-reap.sh`, netns];
@@ -303,6 +396,13 @@ function cleanupSteps(
       kind: "run",
       argv: ["ip", "link", "delete", ifname],
       why: "remove the host side of the jail's veth",
+      mayFail: true,
+    });
+  if (cgroupDirs.length > 0)
+    steps.push({
+      kind: "run",
+      argv: ["/bin/sh", `${helperDir}/jail-cgroup.sh`, "remove", ...cgroupDirs],
+      why: "remove the jail's control groups",
       mayFail: true,
     });
   steps.push({ kind: "remove", path: pidFilePath(jail.name) });
@@ -327,7 +427,7 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
 
   const { leftover } = f;
   if (leftover.netns || leftover.state || leftover.hostIfs.length > 0) {
-    steps.push(...cleanupSteps(jail, f.helperDir, netns, leftover.state, leftover.hostIfs));
+    steps.push(...cleanupSteps(jail, f.helperDir, netns, leftover.state, leftover.hostIfs, f.cgroups.dirs));
   } else {
     steps.push({ kind: "remove", path: stateFile });
   }
@@ -381,6 +481,7 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
     steps.push({ kind: "run", argv: ["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"] });
 
   // the jail's network namespace: lo and one veth end with exactly its addresses
+  const jailMac = stableMac(f.root, macIdentity(jail.name, net));
   steps.push({ kind: "run", argv: ["ip", "netns", "add", netns] });
   steps.push({
     kind: "run",
@@ -395,18 +496,35 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
       "name",
       jailIf,
       "address",
-      stableMac(f.root, `jail:${jail.name}`),
+      jailMac,
       "netns",
       netns,
     ],
   });
   steps.push({ kind: "run", argv: ["ip", "link", "set", hostIf, "master", net.bridge, "up"] });
+  // An isolated port talks to the bridge (the host) only, never to another jail's port (review M2).
+  steps.push({
+    kind: "run",
+    argv: ["ip", "link", "set", "dev", hostIf, "type", "bridge_slave", "isolated", "on"],
+    why: "no frame from one jail's port to another's",
+  });
+  steps.push(...guardSteps(f.root, jail.layout, f.guard));
   steps.push({ kind: "run", argv: ["ip", "-n", netns, "link", "set", "lo", "up"] });
-  if (net.ip6.length > 0)
-    steps.push({
-      kind: "run",
-      argv: ["ip", "netns", "exec", netns, "sysctl", "-q", "-w", `net.ipv6.conf.${jailIf}.accept_ra=0`],
-    });
+  // No router advertisement configures a jail; a jail without an IPv6 address has no IPv6 link at all.
+  steps.push({
+    kind: "run",
+    argv: [
+      "ip",
+      "netns",
+      "exec",
+      netns,
+      "sysctl",
+      "-q",
+      "-w",
+      `net.ipv6.conf.${jailIf}.accept_ra=0`,
+      ...(net.ip6.length === 0 ? [`net.ipv6.conf.${jailIf}.disable_ipv6=1`] : []),
+    ],
+  });
   for (const a of net.ip4)
     steps.push({
       kind: "run",
@@ -429,6 +547,15 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
       ],
     });
   steps.push({ kind: "run", argv: ["ip", "-n", netns, "link", "set", jailIf, "up"] });
+  // The host's neighbour entries for the jail's addresses point at this MAC
+  // from the first packet: a forward answers right after start even when the
+  // address had another MAC before (config -4, delete and create on it).
+  for (const a of net.ip4)
+    steps.push({
+      kind: "run",
+      argv: ["ip", "neigh", "replace", a, "lladdr", jailMac, "dev", net.bridge, "nud", "reachable"],
+      mayFail: true,
+    });
   if (net.gateway4 && net.ip4.length > 0)
     steps.push({
       kind: "run",
@@ -448,24 +575,41 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
     content: jailFstab(P(jail.rootPath), P(jail.layout.sharedfs), f.baseBinds, f.procKnobs),
     mode: 0o644,
   });
-  const namespaces = ["--mount", "--uts", "--pid", "--fork", "--propagation", "private"];
-  if (jail.record.sysvipc !== RECORD_FLAG_VALUES.sysvipc) namespaces.splice(2, 0, "--ipc");
   const caps = jailCapabilities(jail.record);
+  const consoleLog = P(consoleLogPath(jail.name));
+  if (f.cgroups.dirs.length > 0)
+    steps.push({
+      kind: "run",
+      why: "the jail's control groups: its limits apply from its first process on",
+      argv: [
+        "/bin/sh",
+        `${f.helperDir}/jail-cgroup.sh`,
+        "create",
+        ...f.cgroups.dirs,
+        "--",
+        ...[...f.cgroups.parents, ...f.cgroups.writes].flat(),
+      ],
+    });
   steps.push({
     kind: "run",
     why: "start the jail's init and wait until it is up",
     argv: [
       "/bin/sh",
       `${f.helperDir}/jail-launch.sh`,
-      P(consoleLogPath(jail.name)),
+      consoleLog,
       P(stateFile),
       String(f.readyTimeout),
       "--",
-      "nsenter",
-      `--net=/run/netns/${netns}`,
-      "--",
-      "unshare",
-      ...namespaces,
+      f.helper,
+      "launch",
+      "--netns",
+      `/run/netns/${netns}`,
+      "--log",
+      consoleLog,
+      "--log-max",
+      String(CONSOLE_LOG_MAX),
+      ...(jail.record.sysvipc === RECORD_FLAG_VALUES.sysvipc ? ["--share-ipc"] : []),
+      ...f.cgroups.dirs.flatMap((d) => ["--cgroup", d]),
       "--",
       "/bin/sh",
       `${f.helperDir}/jail-init.sh`,
@@ -477,10 +621,14 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
       netns,
       hostIf,
       jailIf,
-      caps.map((c) => `+${c}`).join(","),
+      caps.join(","),
       jail.rootPath,
       net.ip4.join(","),
       net.ip6.join(","),
+      f.helper,
+      net.bridge,
+      f.limits.shmsize === "unlimited" ? "50%" : String(f.limits.shmsize),
+      rlimitArgs(f.limits).join(","),
     ],
   });
   steps.push({ kind: "writeFile", path: pidFilePath(jail.name), content: `${f.jid}\n`, mode: 0o555 });
@@ -491,13 +639,6 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
   };
 }
 
-/** nsenter into every namespace of a running jail, root included (jexec's equivalent). */
-export function enterJailArgv(state: Pick<RunState, "pid">, opts: { sharedIpc: boolean }): string[] {
-  const argv = ["nsenter", `--target=${state.pid}`, "--mount", "--uts", "--net", "--pid", "--root", "--wd"];
-  if (!opts.sharedIpc) argv.splice(4, 0, "--ipc");
-  return argv;
-}
-
 /**
  * `qjail stop` on Linux: the jail's /etc/rc.shutdown, then every process of
  * the jail ended (killing its init ends its PID namespace), its network
@@ -506,7 +647,18 @@ export function enterJailArgv(state: Pick<RunState, "pid">, opts: { sharedIpc: b
  */
 export function planLinuxStop(
   jail: LinuxJail,
-  f: { root: string; helperDir: string; state: RunState | undefined; hostIfs: string[] },
+  f: {
+    root: string;
+    helperDir: string;
+    helper: string;
+    state: RunState | undefined;
+    hostIfs: string[];
+    /** The guard transaction without this jail; undefined leaves the guard tables alone. */
+    guard?: string;
+    /** The jail's cgroup directories, removed once its processes are gone. */
+    cgroupDirs?: string[];
+    rlimits?: string[];
+  },
 ): Plan {
   const netns = netnsName(f.root, jail.name);
   const steps: Step[] = [];
@@ -516,10 +668,14 @@ export function planLinuxStop(
       why: "the jail's rc.shutdown",
       mayFail: true,
       argv: [
-        ...enterJailArgv(f.state, { sharedIpc: jail.record.sysvipc === RECORD_FLAG_VALUES.sysvipc }),
-        "--",
-        "setpriv",
-        ...capabilityDropArgs(jailCapabilities(jail.record)),
+        ...enterJailArgv(f.helper, f.state, {
+          sharedIpc: jail.record.sysvipc === RECORD_FLAG_VALUES.sysvipc,
+          caps: jailCapabilities(jail.record),
+          user: { uid: 0, gid: 0, groups: [0], home: "/" },
+          env: [JAIL_PATH, "HOME=/"],
+          cgroups: f.cgroupDirs ?? [],
+          rlimits: f.rlimits ?? [],
+        }),
         "--",
         "/bin/sh",
         "/etc/rc.shutdown",
@@ -533,8 +689,10 @@ export function planLinuxStop(
       netns,
       f.state,
       f.state ? [f.state.hostIf, ...f.hostIfs.filter((i) => i !== f.state?.hostIf)] : f.hostIfs,
+      f.cgroupDirs ?? [],
     ),
   );
+  if (f.guard) steps.push(...guardSteps(f.root, jail.layout, f.guard));
   return { title: `Stop jail ${jail.name}`, steps, messages: [`Jail successfully stopped  ${jail.name}`] };
 }
 
@@ -542,13 +700,20 @@ export interface ConsoleUser {
   name: string;
   uid: number;
   gid: number;
+  /** Supplementary groups from the jail's own /etc/group (read by qjail: the helper uses no NSS). */
+  groups: number[];
   home: string;
   shell: string;
 }
 
+const JAIL_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /**
  * `qjail console` on Linux: a login shell (or one command) as root or
- * `-u user` inside the running jail, with the jail's capability set.
+ * `-u user` inside the running jail, with the jail's capability set, through
+ * the helper: where the caller has a terminal the jail's side gets a pty of
+ * the jail's own devpts (a real terminal: job control, `tty`), never the
+ * caller's; elsewhere pipes.
  */
 export function planLinuxConsole(
   jail: LinuxJail,
@@ -558,35 +723,42 @@ export function planLinuxConsole(
   term: string,
   /** The caller's stdin is a terminal (an interactive login rather than a piped one). */
   interactive = false,
+  helper = "qjail-helper",
+  jailCgroups: { dirs: readonly string[]; rlimits: readonly string[] } = { dirs: [], rlimits: [] },
 ): Plan {
-  // The caller's terminal belongs to the host's devpts and PID namespace: a
-  // shell in the jail could neither name it nor make it its controlling tty
-  // (no job control, `tty` says "not a tty"). script(1) from the base opens a
-  // terminal in the jail's own devpts and relays to ours, as a container
-  // runtime does; it runs $SHELL -i, which reads $ENV (the login profile).
-  const login = interactive ? ["/usr/bin/script", "-q", "-e", "/dev/null"] : [user.shell, "-l"];
   const env = [
-    "/usr/bin/env",
-    "-i",
     `HOME=${user.home}`,
     `USER=${user.name}`,
     `LOGNAME=${user.name}`,
     `SHELL=${user.shell}`,
     `TERM=${term}`,
-    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    JAIL_PATH,
     ...(interactive && !(command && command.length > 0) ? ["ENV=/etc/profile"] : []),
   ];
   const argv = [
-    ...enterJailArgv(state, { sharedIpc: jail.record.sysvipc === RECORD_FLAG_VALUES.sysvipc }),
+    ...enterJailArgv(helper, state, {
+      sharedIpc: jail.record.sysvipc === RECORD_FLAG_VALUES.sysvipc,
+      caps: jailCapabilities(jail.record),
+      user,
+      env,
+      cgroups: jailCgroups.dirs,
+      rlimits: jailCgroups.rlimits,
+    }),
     "--",
-    "setpriv",
-    `--reuid=${user.uid}`,
-    `--regid=${user.gid}`,
-    "--init-groups",
-    ...capabilityDropArgs(jailCapabilities(jail.record)),
-    "--",
-    ...env,
-    ...(command && command.length > 0 ? command : login),
+    ...(command && command.length > 0 ? command : [user.shell, "-l"]),
   ];
   return { title: `Console of jail ${jail.name} as ${user.name}`, steps: [{ kind: "run", argv }] };
+}
+
+/** Supplementary groups of `user` in a group(5) file: its primary group and every group listing it. */
+export function groupsOf(groupFile: string, user: string, primary: number): number[] {
+  const out = new Set<number>([primary]);
+  for (const line of groupFile.split("\n")) {
+    const f = line.split(":");
+    if (f.length < 4) continue;
+    const gid = Number(f[2]);
+    if (!Number.isInteger(gid) || gid < 0) continue;
+    if ((f[3] ?? "").split(",").includes(user)) out.add(gid);
+  }
+  return [...out].slice(0, 64);
 }

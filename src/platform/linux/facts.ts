@@ -1,4 +1,4 @@
-import { ruleVerdicts, type RuleCounters } from "../rule-counters.js";
+import { ruleVerdicts, strayForwards, type RuleCounters } from "../rule-counters.js";
 import { promises as fsp } from "node:fs";
 import { runProgram, type RunResult } from "../run.js";
 import { physical, type HostLayout } from "../../core/paths.js";
@@ -181,7 +181,28 @@ export async function gatherLinuxFacts(o: GatherOptions, runner: Runner = run): 
       };
   }
 
+  // the guard: loaded when jails run, and every jail port isolated on its bridge
+  const guardTable = available ? await runner(["nft", "list", "table", "bridge", "qjail_guard"]) : undefined;
+  const links = await runner(["ip", "-j", "-d", "link", "show"]);
+  const portsNotIsolated: string[] = [];
+  try {
+    for (const l of JSON.parse(links.stdout || "[]") as {
+      ifname?: string;
+      linkinfo?: { info_slave_kind?: string; info_slave_data?: { isolated?: boolean } };
+    }[]) {
+      if (!/^qjh\d+$/.test(l.ifname ?? "") || l.linkinfo?.info_slave_kind !== "bridge") continue;
+      if (l.linkinfo.info_slave_data?.isolated !== true) portsNotIsolated.push(l.ifname as string);
+    }
+  } catch {
+    // unreadable ip output: nothing to judge
+  }
+
   const facts: DiagFacts = {
+    linuxGuard: {
+      needed: o.live.size > 0,
+      loaded: guardTable?.code === 0,
+      portsNotIsolated,
+    },
     platform: "linux",
     hostConfig: o.config,
     hostConfigExists: o.configExists,
@@ -191,6 +212,7 @@ export async function gatherLinuxFacts(o: GatherOptions, runner: Runner = run): 
     dropped,
     firewall: { available, running: available, qjailRulesLoaded: loaded },
     ruleVerdicts: ruleVerdicts(counters, resolved),
+    ...strays(counters, resolved, jails),
     jailSubnetRouted,
   };
   const ext = await linuxPublicAddress(o.config.extIf, runner);
@@ -202,4 +224,13 @@ export async function gatherLinuxFacts(o: GatherOptions, runner: Runner = run): 
     facts.syncedAddress = o.synced.extAddress;
   }
   return facts;
+}
+
+function strays(
+  counters: RuleCounters,
+  resolved: DiagFacts["resolved"],
+  jails: readonly { ip4: string[]; ip6: string[] }[],
+): { strayForwards?: NonNullable<DiagFacts["strayForwards"]> } {
+  const found = strayForwards(counters, resolved, new Set(jails.flatMap((j) => [...j.ip4, ...j.ip6])));
+  return found === undefined ? {} : { strayForwards: found };
 }

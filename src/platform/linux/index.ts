@@ -7,10 +7,13 @@ import type { ConsoleRequest, JailSpec, LiveJail } from "../../core/jail.js";
 import type { Plan, Step } from "../../core/plan.js";
 import { formatStep } from "../../core/plan.js";
 import { UsageError, shown } from "../../core/errors.js";
+import { escapeForTerminal } from "../../core/terminal.js";
 import { physical, hostLayout, type HostLayout } from "../../core/paths.js";
 import { defaultHostConfig, jailGateway, parseHostConfig, type HostConfig } from "../../core/hostconfig.js";
 import { RECORD_FLAG_VALUES, emptyRecord } from "../../core/record.js";
 import {
+  groupsOf,
+  helperRelativePath,
   hostInterfaceName,
   jailNetwork,
   netnsName,
@@ -21,7 +24,24 @@ import {
   type LinuxJail,
   type RunState,
   READ_ONLY_PROC,
+  macIdentity,
+  stableMac,
 } from "../../core/linux/lifecycle.js";
+import {
+  guardRemoveTransaction,
+  guardTransaction,
+  type GuardModel,
+  type GuardPort,
+} from "../../firewall/nft/guard.js";
+import { totalmem } from "node:os";
+import {
+  cgroupPlan,
+  effectiveLinuxLimits,
+  type CgroupLayout,
+  type CgroupPlan,
+  type Limits,
+} from "../../core/limits.js";
+import { rlimitArgs } from "../../core/linux/lifecycle.js";
 import { BASE_MANIFEST, parseBaseManifest } from "../../core/linux/install.js";
 import { addOneTimeUser, randomSalt } from "../../core/linux/sshuser.js";
 import { applyPlan } from "../apply.js";
@@ -51,7 +71,70 @@ export function linuxHelperDir(): string {
   throw new Error(`internal: ${join(dir, "jail-init.sh")} not found in the qjail package`);
 }
 
+/**
+ * The native helper for this machine, prebuilt in the package
+ * (share/linux/bin/linux-ARCH/qjail-helper; `make -C native` rebuilds it).
+ * Nothing of a jail runs without it, so its absence stops the command.
+ */
+export function linuxHelperBinary(arch: string = process.arch): string {
+  const path = join(shareDir(), "linux", helperRelativePath(arch));
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (st?.isFile() && (st.mode & 0o111) !== 0) return path;
+  throw new UsageError(
+    "QJ2050",
+    `qjail's native helper for linux-${arch} is missing or not executable: ${path}`,
+    arch === "x64" || arch === "arm64"
+      ? "Reinstall qjail, or rebuild the helper from the package's native/ directory: make -C native (needs gcc and libc6-dev)."
+      : `qjail ships its helper for linux-x64 and linux-arm64; build one for ${arch} with a C compiler: make -C native x64 (adapt CC).`,
+  );
+}
+
 const READY_TIMEOUT_SECONDS = 30;
+
+let cachedCgroups: CgroupLayout | undefined;
+
+/**
+ * Where this host keeps the memory, pids and cpu controllers: the unified
+ * (v2) hierarchy when it has them, else the v1 hierarchy of each (a hybrid
+ * host), from /proc/self/mountinfo.
+ */
+export function detectCgroups(mountinfo?: string): CgroupLayout {
+  if (mountinfo === undefined && cachedCgroups) return cachedCgroups;
+  let text = mountinfo;
+  if (text === undefined) {
+    try {
+      text = readFileSync("/proc/self/mountinfo", "utf8");
+    } catch {
+      return { kind: "none" };
+    }
+  }
+  const v1: { memory?: string; pids?: string; cpu?: string } = {};
+  let v2: string | undefined;
+  for (const line of text.split("\n")) {
+    const [left, right] = line.split(" - ");
+    if (!left || !right) continue;
+    const mountPoint = left.split(" ")[4] ?? "";
+    const [fstype, , superOpts = ""] = right.split(" ");
+    if (fstype === "cgroup2" && (v2 === undefined || mountPoint === "/sys/fs/cgroup")) v2 = mountPoint;
+    if (fstype === "cgroup") {
+      const opts = superOpts.split(",");
+      for (const c of ["memory", "pids", "cpu"] as const) if (opts.includes(c) && !v1[c]) v1[c] = mountPoint;
+    }
+  }
+  let layout: CgroupLayout = { kind: "none" };
+  if (v2 !== undefined) {
+    let controllers: string[] = [];
+    try {
+      controllers = readFileSync(`${v2}/cgroup.controllers`, "utf8").trim().split(/\s+/);
+    } catch {
+      controllers = [];
+    }
+    if (["memory", "pids", "cpu"].every((c) => controllers.includes(c))) layout = { kind: "v2", root: v2 };
+  }
+  if (layout.kind === "none" && (v1.memory || v1.pids || v1.cpu)) layout = { kind: "v1", ...v1 };
+  if (mountinfo === undefined) cachedCgroups = layout;
+  return layout;
+}
 
 function toLinuxJail(spec: JailSpec): LinuxJail {
   return { name: spec.name, record: spec.record, layout: spec.layout, rootPath: spec.rootPath };
@@ -64,6 +147,16 @@ export interface LinuxPlatform extends Platform {
 
 export function createLinuxPlatform(root: string): LinuxPlatform {
   const helperDir = (): string => linuxHelperDir();
+  const helper = (): string => linuxHelperBinary();
+
+  /** The jail's limits (record rctl over the Linux defaults) and its cgroup files. */
+  function limitsOf(spec: Pick<JailSpec, "name" | "record">): {
+    limits: Required<Limits>;
+    cgroups: CgroupPlan;
+  } {
+    const limits = effectiveLinuxLimits(spec.record.rctl ?? "", totalmem());
+    return { limits, cgroups: cgroupPlan(detectCgroups(), netnsName(root, spec.name), limits) };
+  }
   const P = (logical: string): string => physical(root, logical);
 
   function hostConfig(layout: HostLayout): { config: HostConfig; exists: boolean } {
@@ -86,6 +179,30 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
       subnet4: exists ? subnet(config.jailSubnet4) : undefined,
       subnet6: exists ? subnet(config.jailSubnet6) : undefined,
     });
+  }
+
+  /**
+   * The guard tables for every running jail of this root except `without`,
+   * plus `extra` (the jail being started).
+   */
+  function guardModel(
+    layout: HostLayout,
+    without: string,
+    extra?: GuardPort & { bridge: string },
+  ): GuardModel {
+    const { config } = hostConfig(layout);
+    const ports: GuardPort[] = [];
+    const bridges = new Set<string>([config.jailIf]);
+    for (const [name, s] of readAllRunStates(root, layout)) {
+      if (name === without || !isAlive(s) || s.hostIf === "") continue;
+      ports.push({ hostIf: s.hostIf, mac: stableMac(root, macIdentity(name, s)), ip4: s.ip4, ip6: s.ip6 });
+      bridges.add(s.bridge || config.jailIf);
+    }
+    if (extra) {
+      ports.push({ hostIf: extra.hostIf, mac: extra.mac, ip4: extra.ip4, ip6: extra.ip6 });
+      bridges.add(extra.bridge);
+    }
+    return { bridges: [...bridges], ports, hostServicesForJails: config.hostServicesForJails };
   }
 
   /** The bridge's link state and addresses ("10.0.0.1/24"), from one `ip -j addr show`. */
@@ -206,9 +323,19 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
     states.delete(spec.name);
     const jid = allocateJid(states, ifaces);
     const network = networkFor(spec);
+    const guard = guardModel(layout, spec.name, {
+      hostIf: hostInterfaceName(jid),
+      mac: stableMac(root, macIdentity(spec.name, network)),
+      ip4: network.ip4,
+      ip6: network.ip6,
+      bridge: network.bridge,
+    });
     return planLinuxStart(toLinuxJail(spec), {
+      guard: guardTransaction(guard),
+      ...limitsOf(spec),
       root,
       helperDir: helperDir(),
+      helper: helper(),
       jid,
       network,
       bridge: bridgeState(network.bridge, ifaces),
@@ -231,8 +358,14 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
     return planLinuxStop(toLinuxJail(spec), {
       root,
       helperDir: helperDir(),
+      helper: helper(),
       state: state && isAlive(state) ? state : undefined,
       hostIfs: state && ifaces.has(state.hostIf) ? [state.hostIf] : [],
+      guard: ((g) => (g.ports.length > 0 ? guardTransaction(g) : guardRemoveTransaction()))(
+        guardModel(spec.layout, spec.name),
+      ),
+      cgroupDirs: limitsOf(spec).cgroups.dirs,
+      rlimits: rlimitArgs(limitsOf(spec).limits),
     });
   }
 
@@ -255,8 +388,9 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
       if (f[0] !== name || f.length < 7) continue;
       const uid = Number(f[2]);
       const gid = Number(f[3]);
-      if (!Number.isInteger(uid) || !Number.isInteger(gid)) break;
-      return { name, uid, gid, home: f[5] || "/", shell: f[6] || "/bin/sh" };
+      if (!Number.isInteger(uid) || !Number.isInteger(gid) || uid < 0 || gid < 0) break;
+      const groups = groupsOf(readJailFileSync(P(spec.rootPath), "etc/group") ?? "", name, gid);
+      return { name, uid, gid, groups, home: f[5] || "/", shell: f[6] || "/bin/sh" };
     }
     throw new UsageError(
       "QJ2021",
@@ -296,7 +430,8 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
         await applyPlan(planStop(spec), { root, runCommands: true }).catch(() => undefined);
         throw new UsageError(
           "QJ2010",
-          `jail ${shown(spec.name)} did not start: ${(e as Error).message}`,
+          // the message ends with the jail's console log: what the jail printed is escaped (review L1)
+          `jail ${shown(spec.name)} did not start: ${escapeForTerminal((e as Error).message, { keepNewlines: true })}`,
           `Its console log ${physical(root, `/var/log/qjail.${spec.name}.console.log`)} has the jail's side.`,
         );
       }
@@ -327,6 +462,8 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
         req.command,
         process.env.TERM ?? "dumb",
         process.stdin.isTTY === true,
+        helper(),
+        { dirs: limitsOf(spec).cgroups.dirs, rlimits: rlimitArgs(limitsOf(spec).limits) },
       );
     },
 
@@ -362,6 +499,7 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
           {
             root,
             helperDir: helperDir(),
+            helper: "qjail-helper",
             state: undefined,
             hostIfs: hostInterfaces().has(s.hostIf) ? [s.hostIf] : [],
           },

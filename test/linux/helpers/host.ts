@@ -14,7 +14,7 @@ import { randomBytes } from "node:crypto";
 import { runProgram, type RunResult } from "../../../src/platform/run.js";
 import { findCommand } from "../../../src/cli/index.js";
 import { netnsName, parseRunState, type RunState } from "../../../src/core/linux/lifecycle.js";
-import { linuxHelperDir } from "../../../src/platform/linux/index.js";
+import { detectCgroups, linuxHelperDir } from "../../../src/platform/linux/index.js";
 import { qjailArgv } from "../../helpers/cli.js";
 
 /**
@@ -122,6 +122,19 @@ export async function makeTestHost(label: string): Promise<TestHost> {
       for (const ns of names) {
         await runProgram(["/bin/sh", join(linuxHelperDir(), "jail-reap.sh"), ns], { timeoutMs: 20_000 });
         await runProgram(["ip", "netns", "delete", ns]);
+      }
+      // and their control groups (stop removes them; a failed test may not have stopped)
+      const cg = detectCgroups();
+      const hierarchies =
+        cg.kind === "v2" ? [cg.root] : cg.kind === "v1" ? [cg.memory, cg.pids, cg.cpu].filter((d) => d) : [];
+      for (const h of hierarchies) {
+        let groups: string[] = [];
+        try {
+          groups = readdirSync(`${h}/qjail`).filter((n) => n.startsWith(prefix));
+        } catch {
+          groups = [];
+        }
+        for (const g of groups) await runProgram(["rmdir", `${h}/qjail/${g}`]);
       }
       await runProgram(["ip", "netns", "delete", hostNs]);
       await runProgram(["ip", "netns", "delete", clientNs]);
