@@ -198,6 +198,7 @@ describe("the npm package", () => {
   });
 
   test("packaging/freebsd: pkg-plist lists exactly what the package installs; the Makefile matches", () => {
+    const makefile = readFileSync(join(REPO_ROOT, "packaging/freebsd/Makefile"), "utf8");
     // What `npm i -g` really put in the prefix, in FreeBSD's layout (PREFIX=/usr/local).
     const installed: string[] = ["bin/qjail"];
     const walk = (dir: string, rel: string): void => {
@@ -207,6 +208,11 @@ describe("the npm package", () => {
       }
     };
     walk(join(prefix, "lib/node_modules/qjail"), "lib/node_modules/qjail");
+    // ... less the prebuilt Linux helpers, which the port removes (static Linux ELF files).
+    const linuxBin = "lib/node_modules/qjail/share/linux/bin/";
+    assert.ok(installed.some((f) => f.startsWith(linuxBin)));
+    installed.splice(0, installed.length, ...installed.filter((f) => !f.startsWith(linuxBin)));
+    assert.match(makefile, /\$\{RM\} -r \$\{STAGEDIR\}\$\{PREFIX\}\/\$\{QJAIL_DIR\}\/share\/linux\/bin\n/);
     for (const page of readdirSync(join(prefix, "share/man/man8")))
       installed.push(`share/man/man8/${page}.gz`);
     // The port installs the rc.d scripts where 'qjail boot install' puts them.
@@ -219,7 +225,6 @@ describe("the npm package", () => {
       [...installed].sort(),
       "regenerate it: node scripts/freebsd-plist.mjs > packaging/freebsd/pkg-plist",
     );
-    const makefile = readFileSync(join(REPO_ROOT, "packaging/freebsd/Makefile"), "utf8");
     const variable = (name: string): string =>
       (new RegExp(`^${name}=\\s*((?:.*\\\\\\n)*.*)$`, "m").exec(makefile)?.[1] ?? "").replace(/\\\n/g, " ");
     assert.equal(variable("DISTVERSION").trim(), manifest.version);
