@@ -172,6 +172,32 @@ test("fake ipfw: the kernel's reversed redirect list and its printed form read b
       parseIpfwNatConfig(shown).redirects.map((r) => r.publicPort),
       [27000, 6188, 6122],
     );
+    // ipfw prints a host address back without its /32 (ipfw-check-2), numbered and zero-padded
+    assert.equal(
+      (
+        await host.run([
+          "/sbin/ipfw",
+          "-q",
+          "add",
+          "1002",
+          "allow",
+          "tcp",
+          "from",
+          "203.0.113.7/32",
+          "to",
+          "10.0.0.3",
+          "22",
+          "in",
+          "recv",
+          "em0",
+        ])
+      ).code,
+      0,
+    );
+    assert.equal(
+      (await host.run(["/sbin/ipfw", "show", "1000-1099"])).stdout,
+      "01002 0 0 allow tcp from 203.0.113.7 to 10.0.0.3 22 in recv em0\n",
+    );
     // a missing instance: FreeBSD's error text and exit status
     const missing = await host.run(["/sbin/ipfw", "nat", "81", "show", "config"]);
     assert.equal(missing.code, 71);
