@@ -163,3 +163,25 @@ test("the scratch-tree example runs as written (a fake base.txz, then install, c
     tmp.cleanup();
   }
 });
+
+test("the Commands table has one row per command, in help's groups and order, with its summary, --json and page", async () => {
+  const { COMMANDS } = await import("../../src/cli/index.js");
+  const { HELP_GROUPS } = await import("../../src/cli/help.js");
+  const byName = new Map(COMMANDS.map((c) => [c.path.join(" "), c]));
+  const expected = HELP_GROUPS.flatMap((g) =>
+    g.commands.map((n) => {
+      const c = byName.get(n);
+      assert.ok(c, `help group names ${n}`);
+      const page = `qjail-${c.path.join("-")}`;
+      return `| ${g.title.toLowerCase()} | \`qjail ${n}\` | ${c.summary} | ${c.json ? "yes" : ""} | [${page}(8)](man/${page}.8) |`;
+    }),
+  );
+  const rows = section("Commands")
+    .split("\n")
+    .filter((l) => /^\| [a-z ,-]+ \| `qjail /.test(l))
+    .map((l) => l.replace(/ {2,}\|/g, " |"));
+  assert.deepEqual(
+    rows,
+    expected.map((l) => l.replace(/ {2,}\|/g, " |")),
+  );
+});

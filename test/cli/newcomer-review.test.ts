@@ -249,6 +249,24 @@ test("C13: pf fw setup --write says how pf.conf is loaded; run again, it says th
   }
 });
 
+test("C17: fw watch --once says it checks once and, with no address, that there is nothing to do (no 'every 60 s', no 'waiting')", async () => {
+  const r = await fb("fw", "watch", "--once");
+  assert.equal(r.code, 0, r.stderr);
+  const out = r.stdout + r.stderr;
+  assert.match(out, /fw watch: checking em0 once/);
+  assert.match(out, /no IPv4 address on the external interface; nothing to do/);
+  assert.doesNotMatch(out, /every \d+ s|waiting/);
+});
+
+test("P6: update names its flags by letter, not by internal names, and changes nothing", async () => {
+  const before = treeDigest(t.dir);
+  const two = await fb("update", "-b", "-p");
+  assert.equal(two.code, 3);
+  assert.match(two.stderr, /QJ1701: only one option at a time, got -b and -p/);
+  assert.doesNotMatch(two.stderr, /binaries|portsnap/);
+  assert.deepEqual(treeDigest(t.dir), before);
+});
+
 test("C4: QJ1404 under --root says route(8) cannot be asked, and how to name the interface", async () => {
   const r = await fb("create", "-4", "10.0.0.30", "nonic");
   assert.equal(r.code, 3);

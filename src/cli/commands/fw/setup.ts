@@ -120,14 +120,15 @@ step instead, commands included; under --root the commands are not run.`,
               edits: /^# BEGIN qjail managed section/m.test(original) ? [] : sectionEdits(original, ""),
             });
           }
-          steps = edits
-            .filter((e) => e.edits.length > 0)
-            .map((e) => ({
-              kind: "writeFile",
-              path: e.path,
-              content: applyEdits(e.original, e.edits),
-              mode: 0o644,
-            }));
+          steps = [];
+          for (const e of edits.filter((x) => x.edits.length > 0)) {
+            // the admin's file keeps its own mode (an ipf.rules made 0600 stays 0600)
+            const mode = await fsp
+              .stat(physical(root, e.path))
+              .then((st) => st.mode & 0o7777)
+              .catch(() => 0o644);
+            steps.push({ kind: "writeFile", path: e.path, content: applyEdits(e.original, e.edits), mode });
+          }
         } else if (host.firewall === "ipfw") {
           advice.push(
             `qjail owns ipfw rules ${host.ipfwRuleBase}-${host.ipfwRuleBase + IPFW_BLOCK_SIZE - 1} (sets ${IPFW_ACTIVE_SET} and ${IPFW_STAGING_SET}) and nat instance ${host.ipfwNatInstance}.`,
