@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, lstatSync, readFileSync, statSync } from "node:fs";
 import { join, posix } from "node:path";
 import { shareDir } from "../../assets.js";
 import type { Platform } from "../types.js";
@@ -24,6 +24,8 @@ import {
   type LinuxJail,
   type RunState,
   READ_ONLY_PROC,
+  MASKED_PATHS,
+  type JailMasks,
   stableMac,
 } from "../../core/linux/lifecycle.js";
 import {
@@ -89,6 +91,26 @@ export function linuxHelperBinary(arch: string = process.arch): string {
 }
 
 const READY_TIMEOUT_SECONDS = 30;
+
+let cachedMasks: JailMasks | undefined;
+
+/** {@link MASKED_PATHS} that exist on this kernel, as files or directories (links are left alone). */
+export function jailMasks(): JailMasks {
+  if (cachedMasks) return cachedMasks;
+  const masks: JailMasks = { files: [], dirs: [] };
+  for (const p of MASKED_PATHS) {
+    let st;
+    try {
+      st = lstatSync(`/${p}`);
+    } catch {
+      continue;
+    }
+    if (st.isDirectory()) masks.dirs.push(p);
+    else if (st.isFile()) masks.files.push(p);
+  }
+  cachedMasks = masks;
+  return masks;
+}
 
 let cachedCgroups: CgroupLayout | undefined;
 
@@ -341,6 +363,7 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
       forwarding: { v4: sysctlIsOne("net/ipv4/ip_forward"), v6: sysctlIsOne("net/ipv6/conf/all/forwarding") },
       baseBinds: baseBinds(layout),
       procKnobs: READ_ONLY_PROC.filter((k) => existsSync(`/proc/${k}`)),
+      masks: jailMasks(),
       leftover: {
         netns: netnsExists(netns),
         state: previous,
