@@ -624,6 +624,7 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
         "/bin/sh",
         `${f.helperDir}/jail-cgroup.sh`,
         "create",
+        ...(f.cgroups.needsDevice ? ["--device-of", P(jail.rootPath)] : []),
         ...f.cgroups.dirs,
         "--",
         ...[...f.cgroups.parents, ...f.cgroups.writes].flat(),

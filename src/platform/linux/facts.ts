@@ -13,6 +13,10 @@ import { parseSs } from "./parsers/ss.js";
 import { parseNftJson } from "./parsers/nft.js";
 import { parseIpAddrJson, publicIPv4 } from "./parsers/ip.js";
 import ipaddr from "ipaddr.js";
+import { totalmem } from "node:os";
+import { effectiveLinuxLimits } from "../../core/limits.js";
+import { netnsName } from "../../core/linux/lifecycle.js";
+import { cgroupUsage, detectCgroups } from "./cgroups.js";
 
 /**
  * Gather what `qjail status` and `qjail doctor` judge, on Linux, in the
@@ -102,10 +106,14 @@ export async function gatherLinuxFacts(o: GatherOptions, runner: Runner = run): 
       ip4: addr.ip4,
       ip6: addr.ip6,
       interface: spec.record.interface,
+      limits: effectiveLinuxLimits(spec.record.rctl ?? "", totalmem()),
     };
     const live = o.live.get(spec.name);
     if (live) {
       j.jid = live.jid;
+      // the jail's cgroup (what start made for it): memory, tasks, cpu time
+      const usage = cgroupUsage(detectCgroups(), netnsName(o.root, spec.name));
+      if (usage) j.usage = usage;
       // the backend's run state names the jail's init process, whose network namespace is the jail's
       const state = readRunState(o.root, o.layout, spec.name);
       const inNet = state === undefined ? undefined : jailNetPrefix(state);
