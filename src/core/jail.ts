@@ -1,7 +1,7 @@
 import ipaddr from "ipaddr.js";
 import type { Plan, Step } from "./plan.js";
 import type { HostLayout } from "./paths.js";
-import { consoleLogPath, jailConfPath, jailFstabPath, jailRootPath } from "./paths.js";
+import { jailConfPath, jailFstabPath, jailRootPath } from "./paths.js";
 import { UsageError, shown } from "./errors.js";
 import {
   emptyRecord,
@@ -128,16 +128,8 @@ export function removeRecordSteps(spec: Pick<JailSpec, "name" | "status" | "layo
   ];
 }
 
-export function consoleLog(spec: Pick<JailSpec, "name">): string {
-  return consoleLogPath(spec.name);
-}
-
 export function isImageJail(record: JailRecord): boolean {
   return record.imagetype !== "";
-}
-
-export function isVnetJail(record: JailRecord): boolean {
-  return record.vnet !== "";
 }
 
 /** What the planners know of the host: read by src/store, never touched by a planner. */

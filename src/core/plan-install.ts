@@ -1,5 +1,6 @@
 import type { Plan, Step } from "./plan.js";
 import type { HostLayout } from "./paths.js";
+import { posix } from "node:path";
 
 /**
  * `qjail install` on the FreeBSD layout (qjail-5.md §1.4, §4.1), in three
@@ -35,6 +36,25 @@ export const SHARED_DIRS = [
 /** Left out of the template: a jail boots nothing and needs no rescue shell or games. */
 export const DROPPED_DIRS = ["boot", "rescue", "usr/games"] as const;
 
+/**
+ * qjail's own newsyslog(8) file. qjail 5.x appended its line to
+ * /etc/newsyslog.conf, a base file etcupdate merges; FreeBSD's
+ * newsyslog.conf reads every file in /usr/local/etc/newsyslog.conf.d
+ * (`<include>`), which is where a package keeps its own.
+ */
+export const NEWSYSLOG_QJAIL = "/usr/local/etc/newsyslog.conf.d/qjail.conf";
+/** qjail's own newsyslog(8) line for its log. */
+export const NEWSYSLOG_LINE = "/var/log/qjail.log                      600  3     100  *     -\n";
+
+/** The steps that give the log its newsyslog line, unless either file has it already (a qjail 5.x host). */
+export function newsyslogSteps(hasLine: boolean): Step[] {
+  if (hasLine) return [];
+  return [
+    { kind: "mkdir", path: posix.dirname(NEWSYSLOG_QJAIL), mode: 0o755 },
+    { kind: "writeFile", path: NEWSYSLOG_QJAIL, content: NEWSYSLOG_LINE, mode: 0o644 },
+  ];
+}
+
 export const STOCK_FLAVORS = ["default", "ssh-default"] as const;
 
 export interface InstallState {
@@ -59,7 +79,8 @@ export function planInstallPrepare(state: InstallState, opts: { freebsdTools: bo
   for (const dir of [layout.download, layout.sharedfs, layout.template]) {
     if (!state.exists(dir)) continue;
     // base.txz ships schg files; rm cannot remove them until the flags are cleared.
-    if (opts.freebsdTools) steps.push({ kind: "run", argv: ["/bin/chflags", "-R", "0", dir], mayFail: true });
+    if (opts.freebsdTools)
+      steps.push({ kind: "run", argv: ["/bin/chflags", "-x", "-R", "0", dir], mayFail: true });
     steps.push({ kind: "remove", path: dir, recursive: true });
   }
   for (const flavor of STOCK_FLAVORS) {
@@ -76,9 +97,13 @@ export function planInstallPrepare(state: InstallState, opts: { freebsdTools: bo
   return { title: `install qjail${layout.zone ? ` zone ${layout.zone}` : ""}: prepare`, steps };
 }
 
-/** argv that unpacks base.txz into the template (GNU tar here, bsdtar on FreeBSD: same flags). */
+/**
+ * argv that unpacks base.txz into the template: /usr/bin/tar is bsdtar on
+ * FreeBSD (and GNU tar on the Debian machines the tests run on: the same
+ * flags), named by its path so the caller's PATH never picks another.
+ */
 export function extractArgv(baseTxz: string, templateDir: string): string[] {
-  return ["tar", "-xJpf", baseTxz, "-C", templateDir];
+  return ["/usr/bin/tar", "-xJpf", baseTxz, "-C", templateDir];
 }
 
 export interface FinishState extends InstallState {
@@ -90,11 +115,9 @@ export interface FinishState extends InstallState {
   hostEtcFiles: readonly string[];
   /** Enable qjail's command log (-l). */
   enableLog: boolean;
-  /** Current /etc/newsyslog.conf text (undefined when absent), to add the log line once. */
+  /** /etc/newsyslog.conf and qjail's newsyslog.conf.d file, joined (undefined when both are absent), to add the log line once. */
   newsyslog: string | undefined;
 }
-
-export const NEWSYSLOG_LINE = "/var/log/qjail.log                      600  3     100  *     -\n";
 
 export function planInstallFinish(state: FinishState, opts: { freebsdTools: boolean }): Plan {
   const { layout } = state;
@@ -196,13 +219,7 @@ export function planInstallFinish(state: FinishState, opts: { freebsdTools: bool
         { kind: "mkdir", path: "/var/log" },
         { kind: "writeFile", path: layout.log, content: "", mode: 0o600 },
       );
-    if (!(state.newsyslog ?? "").includes("/var/log/qjail.log")) {
-      const sep = state.newsyslog && !state.newsyslog.endsWith("\n") ? "\n" : "";
-      steps.push(
-        { kind: "mkdir", path: "/etc" },
-        { kind: "appendFile", path: "/etc/newsyslog.conf", content: `${sep}${NEWSYSLOG_LINE}` },
-      );
-    }
+    steps.push(...newsyslogSteps((state.newsyslog ?? "").includes("/var/log/qjail.log")));
   }
   // A host file that is missing (always so under a fresh --root) is left out: say so (P10).
   const warnings = state.hostEtcFiles

@@ -27,6 +27,20 @@ export const CAPTURED: Readonly<Record<CapturedValue, { marker: string; pattern:
   jid: { marker: "%JID%", pattern: /^[0-9]+$/, what: "a JID" },
 };
 
+/**
+ * A `run` step that is repeated (FreeBSD: wait while `jls -d` still lists a
+ * dying jail; retry `umount` while it says the mount is busy): `until`
+ * "fails" repeats while it exits 0, "succeeds" repeats while it fails (only
+ * while its stderr matches `whileStderr`, when given), at most `seconds`;
+ * then the step fails as usual.
+ */
+export interface RunRetry {
+  until: "fails" | "succeeds";
+  seconds: number;
+  /** A case-insensitive regular expression the stderr of a failed try must match to try again. */
+  whileStderr?: string;
+}
+
 /** Which archive format an `extract` step unpacks, and how. */
 export type ExtractFormat =
   /** A release tarball (base.txz): every member below `to`. */
@@ -63,6 +77,8 @@ export type Step =
       capture?: CapturedValue;
       check?: string;
       undo?: Step[];
+      /** Run again, once a second, until it fails or succeeds (see {@link RunRetry}). */
+      retry?: RunRetry;
     }
   /**
    * Unpack an archive (see {@link ExtractFormat}); links in it are never

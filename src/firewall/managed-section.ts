@@ -95,9 +95,3 @@ export function applyEdits(text: string, edits: readonly Edit[]): string {
   }
   return out + text.slice(pos);
 }
-
-/** Offset of the start of the line after the one containing `offset` (or the text's end). */
-export function lineEndAfter(text: string, offset: number): number {
-  const nl = text.indexOf("\n", offset);
-  return nl < 0 ? text.length : nl + 1;
-}

@@ -3,7 +3,8 @@ import { readExposures, readFirewallState } from "../store/exposures.js";
 import type { PlatformName } from "../platform/index.js";
 import type { RenderedRules } from "../platform/firewall-loader.js";
 import { loadExposeState } from "./expose-state.js";
-import { loadJailAddresses, runSync } from "./sync.js";
+import { buildModel, loadJailAddresses, runSync } from "./sync.js";
+import { exposureKey } from "../core/exposure.js";
 import type { OpsIo } from "./io.js";
 
 /**
@@ -21,6 +22,11 @@ import type { OpsIo } from "./io.js";
  * or equal) rule set live, which `doctor` reports and the next change or
  * `fw sync` completes; it never leaves a forward to an address whose jail is
  * gone.
+ *
+ * When the change leaves the firewall model (host config, exposures resolved
+ * to addresses) as it is and firewall.state records a verified load of
+ * exactly these exposures, nothing is reloaded: the rules would be the same.
+ * Drift in the live rules is doctor's to find (QJ5305, QJ5309).
  *
  * A host where qjail never forwarded anything (no exposures before or after,
  * no firewall.state) is left alone: the plan is applied and no firewall is
@@ -76,12 +82,28 @@ export async function applyReconciled(
       ],
     };
   }
+  const jailsAfter = await loadJailAddresses(state.root, state.layout, overlay);
+  // The rules are a function of the model: when the change leaves it as it is and the last
+  // verified load was of exactly these exposures, the live rules are already the right ones.
+  const same =
+    JSON.stringify(buildModel(state.host, state.exposures, state.jails).model) ===
+    JSON.stringify(buildModel(state.host, after.exposures, jailsAfter).model);
+  const previous = await readFirewallState(state.root, state.layout);
+  if (
+    same &&
+    previous !== undefined &&
+    previous.firewall === state.host.firewall &&
+    JSON.stringify(previous.active) === JSON.stringify(after.exposures.map(exposureKey))
+  ) {
+    await target.apply(plan);
+    return { synced: true, active: true, warnings: [] };
+  }
   const out = await runSync({
     root: state.root,
     layout: state.layout,
     host: state.host,
     exposures: after.exposures,
-    jails: await loadJailAddresses(state.root, state.layout, overlay),
+    jails: jailsAfter,
     statePlan: plan,
     env: io.env,
     noLoad: opts.noLoad ?? false,

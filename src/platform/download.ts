@@ -59,7 +59,7 @@ export async function fetchBaseTxz(opts: FetchBaseOptions): Promise<string> {
       throw new UsageError(
         "QJ1513",
         `base.txz from ${shown(base)} does not match its MANIFEST: SHA256 ${sha}, expected ${entry.sha256}`,
-        "The download was damaged or altered and has been deleted. Try again, or another mirror with -h host / --mirror URL.",
+        "The download was damaged or altered and has been deleted. Try again, or another mirror with -h HOST (or QJAIL_MIRROR=URL).",
       );
     }
     await fsp.rename(part, final);
@@ -70,6 +70,9 @@ export async function fetchBaseTxz(opts: FetchBaseOptions): Promise<string> {
   opts.stderr.write(`base.txz ${opts.release} checked against MANIFEST (SHA256 ${entry.sha256})\n`);
   return opts.dir;
 }
+
+/** Where FreeBSD moves the distribution sets of releases past their end of life. */
+export const OLD_RELEASES = "https://ftp-archive.freebsd.org/pub/FreeBSD-Archive/old-releases/";
 
 type Body<T> = (res: http.IncomingMessage) => Promise<T>;
 
@@ -96,7 +99,7 @@ function get<T>(url: string, idleMs: number, body: Body<T>, redirects = 0): Prom
             new UsageError(
               "QJ1510",
               `too many redirects fetching ${shown(url)}`,
-              "Try another mirror with -h host / --mirror URL.",
+              "Try another mirror with -h HOST (or QJAIL_MIRROR=URL).",
             ),
           );
           return;
@@ -110,7 +113,9 @@ function get<T>(url: string, idleMs: number, body: Body<T>, redirects = 0): Prom
           new UsageError(
             "QJ1511",
             `download of ${shown(url)} failed: HTTP ${status}`,
-            "Check that the release exists on this mirror for this architecture, or use 'qjail install -f DIR'.",
+            status === 404
+              ? `Check that the release exists on this mirror for this architecture. A release past its end of life moves to ${OLD_RELEASES}: run 'QJAIL_MIRROR=${OLD_RELEASES} qjail install', or use 'qjail install -f DIR'.`
+              : "Check that the release exists on this mirror for this architecture, or use 'qjail install -f DIR'.",
           ),
         );
         return;

@@ -97,6 +97,7 @@ test("P5: status says 1 hit / 2 hits, 'not counted' when the rules are not loade
       firewall_running: loaded,
       qjail_rules_loaded: loaded,
       forwarding: null,
+      stray_forwards: [],
     },
     jails: [
       {

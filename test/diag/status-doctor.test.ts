@@ -9,7 +9,7 @@ import { parseSockstat } from "../../src/platform/freebsd/parsers/sockstat.js";
 import { parseIpfstat } from "../../src/platform/freebsd/parsers/ipfstat.js";
 import { parseIpnatList } from "../../src/platform/freebsd/parsers/ipnat.js";
 import { parseNftJson } from "../../src/platform/linux/parsers/nft.js";
-import { ruleVerdicts, type RuleCounters } from "../../src/platform/rule-counters.js";
+import { ruleVerdicts, strayForwards, type RuleCounters } from "../../src/platform/rule-counters.js";
 
 /** The howto's host as facts: ssh jail 10.0.0.2 (6122 → 22), www jail 10.0.0.3 (6188 → 80), IPFilter on em0. */
 function howtoFacts(
@@ -73,6 +73,8 @@ function howtoFacts(
     ),
     firewall: { available: true, enabled: true, running: true, qjailRulesLoaded: true },
     ruleVerdicts: ruleVerdicts(counters, resolved),
+    strayForwards:
+      strayForwards(counters, rest.resolved ?? resolved, new Set(["10.0.0.2", "10.0.0.3"])) ?? [],
     forwarding: true,
     jailSubnetRouted: { ok: true, detail: "lo1 carries 10.0.0.2" },
     ...rest,
@@ -257,5 +259,136 @@ test("doctor: resolv.conf missing and an outbound probe failing", () => {
     ),
   );
   assert.deepEqual(codes(f), ["QJ5311", "QJ5312"]);
-  assert.equal(f[0]?.fix, "cp /etc/resolv.conf /usr/jails/ssh/etc/resolv.conf");
+  // written from inside the jail, where a link the jail planted resolves inside the jail
+  assert.equal(f[0]?.fix, "qjail console -c 'tee /etc/resolv.conf' ssh < /etc/resolv.conf");
+});
+
+test("doctor: a resolv.conf link planted in the jail is reported, never followed; zone and stopped jails get their command", () => {
+  const f = diagnose(
+    howtoFacts(
+      {},
+      {
+        ssh: {
+          resolvConf: undefined,
+          resolvConfProblem: "its /etc/resolv.conf (or /etc) is a symbolic link, which qjail does not follow",
+        },
+        www: { resolvConf: "search example.org\n", jid: undefined, zone: "lab" },
+      },
+    ),
+  ).filter((x) => x.code === "QJ5311");
+  assert.match(
+    f[0]?.message ?? "",
+    /"ssh" has no readable \/etc\/resolv\.conf \(its \/etc\/resolv\.conf \(or \/etc\) is a symbolic link/,
+  );
+  assert.ok(!/\bcp\b/.test(f.map((x) => x.fix).join("\n")), "no host-side cp into a jail");
+  assert.equal(
+    f[1]?.fix,
+    "qjail start -z lab www && qjail console -z lab -c 'tee /etc/resolv.conf' www < /etc/resolv.conf",
+  );
+});
+
+test("doctor: ipfw with one_pass=1 (QJ5318) and pf hooks missing from the running ruleset (QJ5319)", () => {
+  const ipfw = diagnose(
+    howtoFacts({
+      hostConfig: { ...defaultHostConfig("freebsd"), extIf: "em0", firewall: "ipfw" },
+      firewall: { available: true, enabled: true, running: true, qjailRulesLoaded: true, onePass: 1 },
+    }),
+  ).find((x) => x.code === "QJ5318");
+  assert.match(
+    ipfw?.message ?? "",
+    /one_pass is 1: every inbound packet on em0 is accepted at qjail's nat rule 1000/,
+  );
+  assert.match(ipfw?.fix ?? "", /^qjail fw setup --write/);
+  const pf = diagnose(
+    howtoFacts({
+      hostConfig: { ...defaultHostConfig("freebsd"), extIf: "em0", firewall: "pf" },
+      firewall: {
+        available: true,
+        enabled: true,
+        running: true,
+        qjailRulesLoaded: true,
+        hooksMissingLive: ['anchor "qjail/*"'],
+      },
+    }),
+  ).find((x) => x.code === "QJ5319");
+  assert.match(pf?.message ?? "", /running pf ruleset lacks anchor "qjail\/\*"/);
+});
+
+test("doctor: enabling ipfw is suggested with a type that keeps the host reachable, never the deny-all default", () => {
+  const f = diagnose(
+    howtoFacts({
+      hostConfig: { ...defaultHostConfig("freebsd"), extIf: "em0", firewall: "ipfw" },
+      firewall: { available: true, enabled: false, running: false },
+    }),
+  ).find((x) => x.code === "QJ5303");
+  assert.match(f?.fix ?? "", /firewall_type=open/);
+  assert.match(f?.fix ?? "", /qjail fw setup --write/);
+  assert.match(f?.fix ?? "", /cuts this SSH session/);
+});
+
+test("doctor and status: a forward to a jail that no exposure asks for is reported both ways (QJ5309), repairable", () => {
+  const counters = howtoCounters();
+  if (counters.kind === "ipf")
+    counters.nat.rules.push(
+      ...parseIpnatList(
+        "List of active MAP/Redirect filters:\n3 rdr em0 0.0.0.0/0 port 6199 -> 10.0.0.3 port 80 tcp\n",
+      ).rules,
+    );
+  const facts = howtoFacts({ counters });
+  const f = diagnose(facts);
+  assert.deepEqual(codes(f), ["QJ5309"]);
+  assert.match(f[0]?.message ?? "", /tcp 6199 -> 10\.0\.0\.3:80 \(ipnat rdr\)/);
+  assert.equal(f[0]?.repair, "fw-sync");
+  // in a listing the admin shares (ipnat), a warning; the admin's rdr to a host that is not a jail is not ours
+  assert.equal(f[0]?.severity, "warning");
+  const doc = buildStatus(facts);
+  assert.deepEqual(doc.host.stray_forwards, [
+    { proto: "tcp", public: "6199", target: "10.0.0.3:80", by: "ipnat rdr" },
+  ]);
+  assert.match(formatStatus(doc), /STRAY forward tcp 6199 -> 10\.0\.0\.3:80/);
+  const admin = howtoCounters();
+  if (admin.kind === "ipf")
+    admin.nat.rules.push(
+      ...parseIpnatList(
+        "List of active MAP/Redirect filters:\n3 rdr em0 0.0.0.0/0 port 8080 -> 192.0.2.80 port 80 tcp\n",
+      ).rules,
+    );
+  assert.deepEqual(codes(diagnose(howtoFacts({ counters: admin }))), []);
+});
+
+test("doctor: with no exposure at all, a dnat left in table inet qjail is an error (the deleted jail's forward)", () => {
+  const ruleset = parseNftJson(
+    JSON.stringify({
+      nftables: [
+        {
+          rule: {
+            family: "inet",
+            table: "qjail",
+            chain: "prerouting",
+            handle: 7,
+            comment: "gone",
+            expr: [
+              { match: { op: "==", left: { payload: { protocol: "tcp", field: "dport" } }, right: 6188 } },
+              { dnat: { family: "ip", addr: "10.0.0.3", port: 80 } },
+            ],
+          },
+        },
+      ],
+    }),
+  );
+  const f = diagnose(
+    howtoFacts({
+      platform: "linux",
+      exposures: [],
+      resolved: [],
+      syncedExposures: [],
+      counters: { kind: "nft", ruleset, table: "qjail" },
+    }),
+  );
+  const stray = f.find((x) => x.code === "QJ5309");
+  assert.equal(stray?.severity, "error");
+  assert.match(
+    stray?.message ?? "",
+    /tcp 6188 -> 10\.0\.0\.3:80 \(nft dnat in table inet qjail \("gone"\)\)/,
+  );
 });

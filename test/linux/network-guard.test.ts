@@ -167,7 +167,7 @@ describe(
       const entry = (JSON.parse(neigh.stdout || "[]") as { lladdr?: string }[])[0];
       assert.equal(
         entry?.lladdr,
-        stableMac(host.root, "jail:victim"),
+        stableMac(host.root, "address:10.0.0.41"),
         `the host sends the victim's traffic to ${entry?.lladdr ?? "nobody"}`,
       );
     });

@@ -59,7 +59,7 @@ function startFacts(over: Partial<LinuxStartFacts> = {}): LinuxStartFacts {
     cgroups: cgroupPlan({ kind: "none" }, "qjail-www", linuxDefaultLimits(8 * 1024 ** 3)),
     guard: guardTransaction({
       bridges: ["qjail0"],
-      ports: [{ hostIf: "qjh3", mac: stableMac("/", "jail:www"), ip4: ["10.0.0.2"], ip6: [] }],
+      ports: [{ hostIf: "qjh3", mac: stableMac("/", "address:10.0.0.2"), ip4: ["10.0.0.2"], ip6: [] }],
       hostServicesForJails: [],
     }),
     ...over,
@@ -72,12 +72,12 @@ const runs = (steps: readonly Step[]): string[] =>
 test("start: the jail's network namespace carries exactly its address, then init is launched", () => {
   const plan = planLinuxStart(jail(), startFacts());
   const r = runs(plan.steps);
-  assert.deepEqual(r.slice(0, 14), [
+  assert.deepEqual(r.slice(0, 15), [
     "ip addr replace 10.0.0.1/24 dev qjail0",
     "ip link set qjail0 up",
     "sysctl -q -w net.ipv4.ip_forward=1",
     "ip netns add qjail-www",
-    `ip link add qjh3 type veth peer name qjj3 address ${stableMac("/", "jail:www")} netns qjail-www`,
+    `ip link add qjh3 type veth peer name qjj3 address ${stableMac("/", "address:10.0.0.2")} netns qjail-www`,
     "ip link set qjh3 master qjail0 up",
     "ip link set dev qjh3 type bridge_slave isolated on",
     "nft -f /var/db/qjail/run/.guard.nft",
@@ -85,6 +85,7 @@ test("start: the jail's network namespace carries exactly its address, then init
     "ip netns exec qjail-www sysctl -q -w net.ipv6.conf.qjj3.accept_ra=0 net.ipv6.conf.qjj3.disable_ipv6=1",
     "ip -n qjail-www addr add 10.0.0.2/24 dev qjj3",
     "ip -n qjail-www link set qjj3 up",
+    `ip neigh replace 10.0.0.2 lladdr ${stableMac("/", "address:10.0.0.2")} dev qjail0 nud reachable`,
     "ip -n qjail-www route add default via 10.0.0.1",
     [
       "/bin/sh /usr/local/share/qjail/linux/jail-launch.sh /var/log/qjail.www.console.log /var/db/qjail/run/www 30 --",
@@ -95,6 +96,9 @@ test("start: the jail's network namespace carries exactly its address, then init
       "/usr/jails/www 10.0.0.2  /usr/local/share/qjail/linux/bin/linux-x64/qjail-helper qjail0 67108864 ",
     ].join(" "),
   ]);
+  // the MAC follows the address, not the name: a renamed jail keeps it
+  const renamed = runs(planLinuxStart({ ...jail(), name: "web" }, startFacts()).steps);
+  assert.ok(renamed.some((l) => l.includes(`address ${stableMac("/", "address:10.0.0.2")} netns`)));
   const last = plan.steps.at(-1);
   assert.deepEqual(last, { kind: "writeFile", path: "/var/run/qjail.www.pid", content: "3\n", mode: 0o555 });
   assert.match(formatPlan(plan), /^# Start jail www \(jid 3\)$/m);

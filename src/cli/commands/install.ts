@@ -16,6 +16,7 @@ import {
   type FlavorFile,
 } from "../../core/plan-install.js";
 import { archPath, mirrorBase, releaseFromUname } from "../../core/release.js";
+import { NEWSYSLOG_QJAIL } from "../../core/plan-update.js";
 import { fetchBaseTxz } from "../../platform/download.js";
 import { runChecked, runProgram } from "../../platform/run.js";
 import { planLinuxInstall, type LinuxBaseSource } from "../../core/linux/install.js";
@@ -47,7 +48,9 @@ kept as users.saved.default and users.saved.ssh-default.
 is downloaded over HTTPS from download.freebsd.org (-h HOST: that mirror's
 /pub/FreeBSD/releases/) and checked against the release's MANIFEST.
 -z ZONE builds the zone /usr/jails.ZONE. -l enables the command log
-/var/log/qjail.log (and its newsyslog.conf line). Refused while any qjail
+/var/log/qjail.log (and its line in /usr/local/etc/newsyslog.conf.d/qjail.conf).
+QJAIL_MIRROR=URL names any other mirror in full (an end-of-life release:
+https://ftp-archive.freebsd.org/pub/FreeBSD-Archive/old-releases/). Refused while any qjail
 jail is running.
 
 On the linux backend the same layout is built from the host's /usr (shared
@@ -102,7 +105,10 @@ directory), handing out vnet numbers that jails already use.`,
       fromDir === undefined
         ? mirrorBase({ host: v.host === undefined ? undefined : String(v.host), env: inv.ctx.env })
         : undefined;
-    const freebsdTools = rt.root === "/";
+    // The chflags steps are part of the plan everywhere: under --root the
+    // FreeBSD platform shows run steps without running them (as on any host
+    // that is not the target), so --dry-run prints what really runs on "/".
+    const freebsdTools = true;
     const target = fromDir === undefined ? await downloadTarget(inv) : undefined;
 
     const work = async (): Promise<number> => {
@@ -125,11 +131,19 @@ directory), handing out vnet numbers that jails already use.`,
         flavorFiles: stockFlavorFiles(),
         hostEtcFiles: HOST_ETC_FILES,
         enableLog: v.log === true,
-        newsyslog: await readHostFile(rt.root, "/etc/newsyslog.conf"),
+        newsyslog:
+          [await readHostFile(rt.root, "/etc/newsyslog.conf"), await readHostFile(rt.root, NEWSYSLOG_QJAIL)]
+            .filter((t) => t !== undefined)
+            .join("") || undefined,
       });
       const baseTxz =
         fromDir !== undefined ? join(fromDir, "base.txz") : `${physical(rt.root, layout.download)}/base.txz`;
       const extract = extractArgv(baseTxz, physical(rt.root, layout.template));
+      // What --dry-run shows: the host's own paths, as every other step (they differ only under --root).
+      const shownExtract = extractArgv(
+        fromDir !== undefined ? join(fromDir, "base.txz") : `${layout.download}/base.txz`,
+        layout.template,
+      );
 
       if (inv.global.dryRun) {
         // The real finish plan depends on what base.txz holds; show it for FreeBSD's usual layout.
@@ -146,7 +160,7 @@ directory), handing out vnet numbers that jails already use.`,
         printPlan(inv, prepare);
         write(
           inv.global.json ? inv.ctx.stderr : inv.ctx.stdout,
-          `${fromDir === undefined ? `# download base.txz from ${mirror ?? ""}\n` : ""}${extract.join(" ")}\n`,
+          `${fromDir === undefined ? `# download base.txz from ${mirror ?? ""}\n` : ""}${shownExtract.join(" ")}\n`,
         );
         printPlan(inv, { ...finish, title: `${finish.title} (for a typical base.txz)` });
         return 0;
@@ -260,7 +274,8 @@ function entryKind(p: string): "dir" | "link" | "file" | undefined {
 
 /** The release and arch to download; refuses (before anything is written) a release qjail cannot fetch. */
 async function downloadTarget(inv: Invocation): Promise<{ release: string; arch: string }> {
-  const uname = async (flag: string): Promise<string> => (await runProgram(["uname", flag])).stdout.trim();
+  const uname = async (flag: string): Promise<string> =>
+    (await runProgram(["/usr/bin/uname", flag])).stdout.trim();
   const release = releaseFromUname(inv.ctx.env.UNAME_r ?? (await uname("-r")));
   const arch = archPath(await uname("-p"), await uname("-m"));
   return { release, arch };

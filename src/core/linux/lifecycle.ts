@@ -204,6 +204,17 @@ export function netnsName(root: string, name: string): string {
  * caches stay right across a restart (a fresh random MAC would leave the host
  * and other jails sending to the old one until their entries expire).
  */
+/**
+ * What a jail's MAC is derived from: its network identity (the first
+ * address), not its name, so a renamed jail keeps its MAC, and a jail made
+ * later on the same address gets the same one: neighbour caches are keyed
+ * by address. A jail without an address falls back to its name.
+ */
+export function macIdentity(name: string, net: { ip4: readonly string[]; ip6: readonly string[] }): string {
+  const first = net.ip4[0] ?? net.ip6[0];
+  return first === undefined ? `jail:${name}` : `address:${first}`;
+}
+
 export function stableMac(root: string, what: string): string {
   const h = createHash("sha256").update(`${root}\0${what}`).digest();
   const bytes = [0x02, h[0] as number, h[1] as number, h[2] as number, h[3] as number, h[4] as number];
@@ -530,6 +541,7 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
     steps.push({ kind: "run", argv: ["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"] });
 
   // the jail's network namespace: lo and one veth end with exactly its addresses
+  const jailMac = stableMac(f.root, macIdentity(jail.name, net));
   steps.push({ kind: "run", argv: ["ip", "netns", "add", netns] });
   steps.push({
     kind: "run",
@@ -544,7 +556,7 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
       "name",
       jailIf,
       "address",
-      stableMac(f.root, `jail:${jail.name}`),
+      jailMac,
       "netns",
       netns,
     ],
@@ -595,6 +607,15 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
       ],
     });
   steps.push({ kind: "run", argv: ["ip", "-n", netns, "link", "set", jailIf, "up"] });
+  // The host's neighbour entries for the jail's addresses point at this MAC
+  // from the first packet: a forward answers right after start even when the
+  // address had another MAC before (config -4, delete and create on it).
+  for (const a of net.ip4)
+    steps.push({
+      kind: "run",
+      argv: ["ip", "neigh", "replace", a, "lladdr", jailMac, "dev", net.bridge, "nud", "reachable"],
+      mayFail: true,
+    });
   if (net.gateway4 && net.ip4.length > 0)
     steps.push({
       kind: "run",

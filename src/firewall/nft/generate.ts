@@ -149,11 +149,6 @@ export function nftTransaction(tableText: string): string {
   return `table ${NFT_FAMILY} ${NFT_TABLE} {}\ndelete table ${NFT_FAMILY} ${NFT_TABLE}\n${tableText}`;
 }
 
-/** Remove qjail's table (nothing exposed, or `fw sync` with the firewall set to something else). */
-export function nftRemoveTransaction(): string {
-  return `table ${NFT_FAMILY} ${NFT_TABLE} {}\ndelete table ${NFT_FAMILY} ${NFT_TABLE}\n`;
-}
-
 export function hairpinNote(): { works: boolean; why: string } {
   return {
     works: true,

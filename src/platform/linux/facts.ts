@@ -1,4 +1,4 @@
-import { ruleVerdicts, type RuleCounters } from "../rule-counters.js";
+import { ruleVerdicts, strayForwards, type RuleCounters } from "../rule-counters.js";
 import { promises as fsp } from "node:fs";
 import { runProgram, type RunResult } from "../run.js";
 import { physical, type HostLayout } from "../../core/paths.js";
@@ -220,6 +220,7 @@ export async function gatherLinuxFacts(o: GatherOptions, runner: Runner = run): 
     dropped,
     firewall: { available, running: available, qjailRulesLoaded: loaded },
     ruleVerdicts: ruleVerdicts(counters, resolved),
+    ...strays(counters, resolved, jails),
     jailSubnetRouted,
   };
   const ext = await linuxPublicAddress(o.config.extIf, runner);
@@ -231,4 +232,13 @@ export async function gatherLinuxFacts(o: GatherOptions, runner: Runner = run): 
     facts.syncedAddress = o.synced.extAddress;
   }
   return facts;
+}
+
+function strays(
+  counters: RuleCounters,
+  resolved: DiagFacts["resolved"],
+  jails: readonly { ip4: string[]; ip6: string[] }[],
+): { strayForwards?: NonNullable<DiagFacts["strayForwards"]> } {
+  const found = strayForwards(counters, resolved, new Set(jails.flatMap((j) => [...j.ip4, ...j.ip6])));
+  return found === undefined ? {} : { strayForwards: found };
 }

@@ -29,6 +29,7 @@ import {
   READ_ONLY_PROC,
   MASKED_PATHS,
   type JailMasks,
+  macIdentity,
   stableMac,
 } from "../../core/linux/lifecycle.js";
 import {
@@ -168,7 +169,7 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
     const bridges = new Set<string>([config.jailIf]);
     for (const [name, s] of readAllRunStates(root, layout)) {
       if (name === without || !isAlive(s) || s.hostIf === "") continue;
-      ports.push({ hostIf: s.hostIf, mac: stableMac(root, `jail:${name}`), ip4: s.ip4, ip6: s.ip6 });
+      ports.push({ hostIf: s.hostIf, mac: stableMac(root, macIdentity(name, s)), ip4: s.ip4, ip6: s.ip6 });
       bridges.add(s.bridge || config.jailIf);
     }
     if (extra) {
@@ -305,7 +306,7 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
     const network = networkFor(spec);
     const guard = guardModel(layout, spec.name, {
       hostIf: hostInterfaceName(jid),
-      mac: stableMac(root, `jail:${spec.name}`),
+      mac: stableMac(root, macIdentity(spec.name, network)),
       ip4: network.ip4,
       ip6: network.ip6,
       bridge: network.bridge,

@@ -164,7 +164,7 @@ function sameProto(matched: string, proto: string): boolean {
  * port (src/firewall/nft/generate.ts), each translating to the port at the
  * same offset.
  */
-function ownsDnat(r: NftRuleCounter, e: ResolvedExposure): boolean {
+export function ownsDnat(r: NftRuleCounter, e: ResolvedExposure): boolean {
   if (r.dnat === undefined || r.dport === undefined || r.dnat.addr !== e.target) return false;
   if (!sameProto(r.dport.proto, e.proto)) return false;
   if (r.dport.low === e.public.low && r.dport.high === e.public.high) return true;
