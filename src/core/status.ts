@@ -153,8 +153,8 @@ export interface DiagFacts {
     needed: boolean;
     /** Both guard tables are in the kernel. */
     loaded: boolean;
-    /** Jail ports (qjhN) on a bridge without port isolation. */
-    portsNotIsolated: string[];
+    /** The bridge guard is loaded but lacks its jail-to-jail drop (edited or an older qjail's). */
+    jailToJailOpen: boolean;
   };
   /** False when qjail was never installed here (no sharedfs). */
   installed?: boolean;

@@ -562,12 +562,8 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
     ],
   });
   steps.push({ kind: "run", argv: ["ip", "link", "set", hostIf, "master", net.bridge, "up"] });
-  // An isolated port talks to the bridge (the host) only, never to another jail's port (review M2).
-  steps.push({
-    kind: "run",
-    argv: ["ip", "link", "set", "dev", hostIf, "type", "bridge_slave", "isolated", "on"],
-    why: "no frame from one jail's port to another's",
-  });
+  // Jail-to-jail frames are dropped by the guard's bridge forward chain (review M2), not by port
+  // isolation: isolation also drops hairpinned exposures when br_netfilter is on (src/firewall/nft/guard.ts).
   steps.push(...guardSteps(f.root, jail.layout, f.guard));
   steps.push({ kind: "run", argv: ["ip", "-n", netns, "link", "set", "lo", "up"] });
   // No router advertisement configures a jail; a jail without an IPv6 address has no IPv6 link at all.
