@@ -72,6 +72,16 @@ export interface Packet {
    * match against their sessions. Rewritten in place by NAT.
    */
   inner: InnerPacket | undefined;
+  /**
+   * Hash keys of the addresses (hash.ts foldAddr), remembered with the
+   * address they were computed for: the state and NAT tables hash a packet's
+   * addresses several times on its way through, and turning a bigint into a
+   * number is the costly part. Stale (the address changed) means recompute.
+   */
+  srcKeyOf?: bigint;
+  srcKey?: number;
+  dstKeyOf?: bigint;
+  dstKey?: number;
 }
 
 export interface InnerPacket {
@@ -294,6 +304,12 @@ function emptyPacket(family: Family, dir: Direction, ifname: string): Packet {
     flaggedBad: false,
     v6Headers: [],
     inner: undefined,
+    // Keys are 32-bit ints, past V8's small integers; starting them as a non-small number
+    // gives packets the wider field layout up front (no layout change, no lost optimised code).
+    srcKeyOf: -1n,
+    srcKey: -0.5,
+    dstKeyOf: -1n,
+    dstKey: -0.5,
   };
 }
 

@@ -323,5 +323,9 @@ export function parseFriendlyPacket(words: readonly string[], opts: FriendlyPack
     flaggedBad: false,
     v6Headers: [],
     inner: undefined,
+    srcKeyOf: -1n,
+    srcKey: -0.5,
+    dstKeyOf: -1n,
+    dstKey: -0.5,
   };
 }
