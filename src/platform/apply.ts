@@ -399,7 +399,10 @@ async function applyStepUnexplained(step: Step, opts: ApplyOptions): Promise<voi
         if (step.from !== undefined)
           await unpackJailTree(P(step.archive), { rootPath: step.from }, P(step.to));
         else await extractJailTree(P(step.archive), P(step.to));
-      } else await runChecked(["tar", "-xf", P(step.archive), "-C", P(step.to)]);
+      } else {
+        // /usr/bin/tar: bsdtar on FreeBSD, GNU tar on Debian; never whichever tar PATH finds first
+        await runChecked(["/usr/bin/tar", "-xf", P(step.archive), "-C", P(step.to)]);
+      }
       return;
     case "download":
       if (!opts.download) throw new Error(`internal: no downloader for ${step.url}`);

@@ -77,6 +77,7 @@ const manifest = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8"
   bin: Record<string, string>;
   scripts: Record<string, string>;
   dependencies?: Record<string, string>;
+  allowScripts?: Record<string, boolean>;
 };
 
 /** `npm pack` of this checkout into dir; the tarball's path and npm's own account of it. */
@@ -173,6 +174,10 @@ describe("the npm package", () => {
 
   test("package.json: prepack builds, every man page is listed, nothing to install at run time", () => {
     assert.match(manifest.scripts.prepack ?? "", /npm run build/);
+    // npm 11 warns about every install script not named here (newcomer P15); esbuild's only
+    // checks the binary its platform package (@esbuild/linux-x64 …) already holds, and the
+    // build works without it, so it is denied.
+    assert.equal(manifest.allowScripts?.esbuild, false);
     const pages = readdirSync(join(REPO_ROOT, "man"))
       .filter((f) => f.endsWith(".8"))
       .map((f) => `man/${f}`)
@@ -198,6 +203,7 @@ describe("the npm package", () => {
   });
 
   test("packaging/freebsd: pkg-plist lists exactly what the package installs; the Makefile matches", () => {
+    const makefile = readFileSync(join(REPO_ROOT, "packaging/freebsd/Makefile"), "utf8");
     // What `npm i -g` really put in the prefix, in FreeBSD's layout (PREFIX=/usr/local).
     const installed: string[] = ["bin/qjail"];
     const walk = (dir: string, rel: string): void => {
@@ -207,6 +213,11 @@ describe("the npm package", () => {
       }
     };
     walk(join(prefix, "lib/node_modules/qjail"), "lib/node_modules/qjail");
+    // ... less the prebuilt Linux helpers, which the port removes (static Linux ELF files).
+    const linuxBin = "lib/node_modules/qjail/share/linux/bin/";
+    assert.ok(installed.some((f) => f.startsWith(linuxBin)));
+    installed.splice(0, installed.length, ...installed.filter((f) => !f.startsWith(linuxBin)));
+    assert.match(makefile, /\$\{RM\} -r \$\{STAGEDIR\}\$\{PREFIX\}\/\$\{QJAIL_DIR\}\/share\/linux\/bin\n/);
     for (const page of readdirSync(join(prefix, "share/man/man8")))
       installed.push(`share/man/man8/${page}.gz`);
     // The port installs the rc.d scripts where 'qjail boot install' puts them.
@@ -219,7 +230,6 @@ describe("the npm package", () => {
       [...installed].sort(),
       "regenerate it: node scripts/freebsd-plist.mjs > packaging/freebsd/pkg-plist",
     );
-    const makefile = readFileSync(join(REPO_ROOT, "packaging/freebsd/Makefile"), "utf8");
     const variable = (name: string): string =>
       (new RegExp(`^${name}=\\s*((?:.*\\\\\\n)*.*)$`, "m").exec(makefile)?.[1] ?? "").replace(/\\\n/g, " ");
     assert.equal(variable("DISTVERSION").trim(), manifest.version);

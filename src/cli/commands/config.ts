@@ -74,7 +74,8 @@ export const configCommand = defineCommand({
 Exactly one option per call (-z and -A do not count). -A applies it to every
 jail of the zone and then no names may be given. Each change rewrites the
 definition record (qjail.local and qjail.global) and regenerates the jail's
-jail.conf block. Running jails are skipped ("Bypassed running jail NAME"; exit status 3, qjail 5.x exits 0).
+jail.conf block. Running jails are skipped ("Bypassed running jail NAME";
+exit status 3, qjail 5.x exits 0).
 A norun jail accepts only -r/-R and a manual jail only -m/-M.
 
   -d            print the jail's jail.conf block (one jail)
@@ -126,8 +127,9 @@ so instead of "Already set to norun status"; -v really clears the settings a
 vnet jail cannot use (qjail's unset named the wrong variables); an address
 another jail already has is refused unless --force; -h refuses image jails
 (qjail edited the unmounted mount point); -P runs pkg non-interactively (-y);
-rename also moves the package list and keeps the console log (qjail deleted it); and the vnet jail.conf writes
-/etc/epair without qjail's nested, unescaped quotes. -c and -w check the
+rename also moves the package list and keeps the console log (qjail deleted
+it); and the vnet jail.conf writes /etc/epair without qjail's nested,
+unescaped quotes. -c and -w check the
 interface name's form; whether the interface exists is checked when the jail
 starts.`,
   examples: [

@@ -4,22 +4,9 @@
  * and protocol. Exact comparison of the real fields always follows a hash
  * hit.
  */
-import type { Family, Packet } from "./packet.js";
+import { foldAddr, type Packet } from "./packet.js";
 
-/**
- * An address folded to 32 bits: an IPv4 address is its own value (as a
- * signed int; `>>> 0` gives it back unsigned). IPv6 addresses below 2^32
- * fold to the same value, so the result does not depend on the family.
- */
-export function foldAddr(family: Family, a: bigint): number {
-  if (family === 4 || a <= 0xffffffffn) return Number(a) | 0;
-  return (
-    Number(a & 0xffffffffn) ^
-    Math.imul(Number((a >> 32n) & 0xffffffffn), 31) ^
-    Math.imul(Number((a >> 64n) & 0xffffffffn), 961) ^
-    Number(a >> 96n)
-  );
-}
+export { foldAddr };
 
 export const mix = (h: number, v: number): number => {
   const x = Math.imul(h ^ v, 0x9e3779b1);
