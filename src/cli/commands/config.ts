@@ -103,8 +103,8 @@ Resource limits, named after rctl(8) resources; VALUE "unlimited" lifts one,
 "default" goes back to the platform's default. On FreeBSD each set limit
 becomes an rctl rule 'jail:NAME:RESOURCE:deny=VALUE' ('throttle=' for the
 io rates) added at start and removed at stop (kern.racct.enable=1 in
-/boot/loader.conf); unset means no rule. On Linux they are the jail's cgroup and rlimits, and an unset one takes
-the default shown in brackets:
+/boot/loader.conf); unset means no rule. On Linux they are the jail's cgroup
+and rlimits, and an unset one takes the default shown in brackets:
   --memoryuse SIZE  memory of the jail's processes, tmpfs included [half of RAM]
   --maxproc N       processes and threads [1024]
   --pcpu PERCENT    CPU time, 100 = one core [unlimited]
