@@ -85,6 +85,8 @@ A norun jail accepts only -r/-R and a manual jail only -m/-M.
   -c NIC        alias interface (not on vnet jails)
   -h            one-time ssh: sshd on, user NAME/NAME created at first start
   -k/-K -y/-Y -q/-Q   allow.raw_sockets, allow.sysvipc, allow.quotas on/off
+                on Linux -y gives the jail's root the host's SysV IPC objects, host
+                root's included (its uid 0 is the host's): trusted jails only
   -l/-L -t/-T -x/-X   allow.mount.nullfs, .tmpfs, .zfs on/off (with
                 enforce_statfs = "1" and allow.mount)
   -f N / -F     exec.fib N / off

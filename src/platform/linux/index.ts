@@ -43,7 +43,7 @@ import { totalmem } from "node:os";
 import { cgroupPlan, effectiveLinuxLimits, type CgroupPlan, type Limits } from "../../core/limits.js";
 import { rlimitArgs } from "../../core/linux/lifecycle.js";
 import { BASE_MANIFEST, parseBaseManifest } from "../../core/linux/install.js";
-import { addOneTimeUser, randomSalt } from "../../core/linux/sshuser.js";
+import { addOneTimeUser, jailUidBase, randomSalt } from "../../core/linux/sshuser.js";
 import { applyPlan } from "../apply.js";
 import { safeRemoveTree } from "../safe-fs.js";
 import {
@@ -282,6 +282,11 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
     });
   }
 
+  /** The jail's first address (its uid block and MAC follow it); "" for none. */
+  function firstAddressOf(net: { ip4: readonly string[]; ip6: readonly string[] }): string {
+    return net.ip4[0] ?? net.ip6[0] ?? "";
+  }
+
   /** create -c: the one-time user goes into the jail's own account files before its first start. */
   function firstStartSteps(spec: JailSpec): Step[] {
     if (spec.record.poststartssh !== RECORD_FLAG_VALUES.poststartssh) return [];
@@ -291,6 +296,7 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
       { passwd: read("etc/passwd"), group: read("etc/group"), shadow: read("etc/shadow") },
       spec.name,
       randomSalt(),
+      jailUidBase(firstAddressOf(networkFor(spec))),
     );
     const J = (rel: string): string => posix.join(spec.rootPath, rel);
     const steps: Step[] = [
