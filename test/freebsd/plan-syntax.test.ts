@@ -333,9 +333,13 @@ test("every plan line of every FreeBSD command and flag is a command line its pr
     "/sbin/pfctl -f /etc/pf.conf",
     "/sbin/ifconfig em0 inet",
     "/usr/sbin/pkg -j 3 install -y nginx",
+    `/usr/bin/tar -xJpf ${base.dir}/base.txz -C /usr/jails/template`,
     "/usr/bin/rctl -a jail:ssh:memoryuse:deny=536870912",
   ])
     assert.ok(all.includes(must), `no plan shows ${must}`);
+  // every plan names the host's paths as they are on the host, never --root's directory (P19)
+  const physical = [...seen.keys()].filter((l) => l.includes(root));
+  assert.deepEqual(physical, [], "plan lines with --root's physical paths");
   assert.ok(seen.size > 60, `only ${seen.size} distinct command lines were checked`);
   t.diagnostic(`${seen.size} distinct command lines checked, from ${outputs.length} qjail runs`);
 });
