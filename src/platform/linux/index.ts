@@ -14,6 +14,7 @@ import { escapeForTerminal } from "../../core/terminal.js";
 import { physical, hostLayout, type HostLayout } from "../../core/paths.js";
 import { defaultHostConfig, jailGateway, parseHostConfig, type HostConfig } from "../../core/hostconfig.js";
 import { RECORD_FLAG_VALUES, emptyRecord } from "../../core/record.js";
+import { isImageJail } from "../../core/jail.js";
 import {
   groupsOf,
   helperRelativePath,
@@ -108,6 +109,41 @@ export function jailMasks(): JailMasks {
   }
   cachedMasks = masks;
   return masks;
+}
+
+/** Where the jail's image file is: the record's `image`, else qjail's `<root>/<name>.img`. */
+function imagePathOf(spec: JailSpec): string {
+  return spec.record.image || `${spec.rootPath}/${spec.name}.img`;
+}
+
+/** A program in the directories root's PATH has (mkfs.ext4 lives in /sbin). */
+function findProgram(name: string): string | undefined {
+  const dirs = [...(process.env.PATH ?? "").split(":"), "/usr/local/sbin", "/usr/sbin", "/sbin"];
+  return dirs.map((d) => join(d, name)).find((p) => isExecutable(p));
+}
+function isExecutable(p: string): boolean {
+  const st = statSync(p, { throwIfNoEntry: false });
+  return st !== undefined && st.isFile() && (st.mode & 0o111) !== 0;
+}
+
+/**
+ * Image jails on Linux need loop devices and mkfs.ext4: refused at create,
+ * with what is missing, on a host without them (a container without
+ * /dev/loop-control, a system without e2fsprogs).
+ */
+export function checkImageSupport(name: string): void {
+  if (!existsSync("/dev/loop-control"))
+    throw new UsageError(
+      "QJ2013",
+      `image jail ${shown(name)}: this host has no loop devices (/dev/loop-control is missing), so an image cannot be mounted`,
+      "Load the loop module (modprobe loop), or create a directory jail (drop -i).",
+    );
+  if (findProgram("mkfs.ext4") === undefined)
+    throw new UsageError(
+      "QJ2013",
+      `image jail ${shown(name)}: mkfs.ext4 is not installed, so no image can be made`,
+      "Install e2fsprogs (apt-get install e2fsprogs), or create a directory jail (drop -i).",
+    );
 }
 
 function toLinuxJail(spec: JailSpec): LinuxJail {
@@ -331,7 +367,16 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
       },
       firstStartSteps: firstStartSteps(spec),
       readyTimeout: READY_TIMEOUT_SECONDS,
+      ...(isImageJail(spec.record)
+        ? { image: { path: P(imagePathOf(spec)), mounted: imageMounted(spec) } }
+        : {}),
     });
+  }
+
+  /** An image jail's file system is mounted on its directory (running, or left by a crash). */
+  function imageMounted(spec: JailSpec): boolean {
+    const dir = P(spec.rootPath);
+    return mountsUnder(dir).includes(dir);
   }
 
   function planStop(spec: JailSpec): Plan {
@@ -348,6 +393,7 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
       ),
       cgroupDirs: limitsOf(spec).cgroups.dirs,
       rlimits: rlimitArgs(limitsOf(spec).limits),
+      imageMounted: isImageJail(spec.record) && imageMounted(spec),
     });
   }
 
@@ -500,6 +546,7 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
       await safeRemoveTree(top);
     },
     checkNewJail(name, record, layout) {
+      if (record.imagetype) checkImageSupport(name);
       // The checks planStart makes, so create refuses what start would (C10).
       const network = networkFor({ name, record, layout } as JailSpec);
       bridgeState(network.bridge, hostInterfaces());
