@@ -120,6 +120,12 @@ test(
           notes.push(line);
     }
     assert.deepEqual(notes, []);
+    // A bare .Os, as FreeBSD's own pages have: mandoc on FreeBSD prints the running release
+    // ("FreeBSD 14.1") in the footer; groff elsewhere prints "BSD" (newcomer P14: decided so).
+    assert.deepEqual(
+      PAGES.filter((p) => !/^\.Os$/m.test(readFileSync(join(MAN_DIR, p), "utf8"))),
+      [],
+    );
   },
 );
 

@@ -122,6 +122,8 @@ test("P5: status says 1 hit / 2 hits, 'not counted' when the rules are not loade
             listening: true,
           },
         ],
+        limits: {},
+        usage: null,
       },
     ],
   });

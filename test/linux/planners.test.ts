@@ -22,7 +22,7 @@ import {
 } from "../../src/core/linux/lifecycle.js";
 import { cgroupPlan, linuxDefaultLimits } from "../../src/core/limits.js";
 import { guardTransaction } from "../../src/firewall/nft/guard.js";
-import { sha512Crypt, addOneTimeUser } from "../../src/core/linux/sshuser.js";
+import { sha512Crypt, addOneTimeUser, jailUidBase } from "../../src/core/linux/sshuser.js";
 import { templateEtcFiles } from "../../src/core/linux/template.js";
 
 /** Pure Linux planners: the exact commands --dry-run shows, and the files install writes. */
@@ -72,14 +72,13 @@ const runs = (steps: readonly Step[]): string[] =>
 test("start: the jail's network namespace carries exactly its address, then init is launched", () => {
   const plan = planLinuxStart(jail(), startFacts());
   const r = runs(plan.steps);
-  assert.deepEqual(r.slice(0, 15), [
+  assert.deepEqual(r.slice(0, 14), [
     "ip addr replace 10.0.0.1/24 dev qjail0",
     "ip link set qjail0 up",
     "sysctl -q -w net.ipv4.ip_forward=1",
     "ip netns add qjail-www",
     `ip link add qjh3 type veth peer name qjj3 address ${stableMac("/", "address:10.0.0.2")} netns qjail-www`,
     "ip link set qjh3 master qjail0 up",
-    "ip link set dev qjh3 type bridge_slave isolated on",
     "nft -f /var/db/qjail/run/.guard.nft",
     "ip -n qjail-www link set lo up",
     "ip netns exec qjail-www sysctl -q -w net.ipv6.conf.qjj3.accept_ra=0 net.ipv6.conf.qjj3.disable_ipv6=1",
@@ -421,4 +420,21 @@ test("the one-time user: name = password = jail name, group wheel, change forced
   const twice = addOneTimeUser(once, "ssh", "othersaltothersa");
   assert.equal(twice.passwd, once.passwd);
   assert.equal(twice.shadow, once.shadow);
+});
+
+test("Linux: each jail's one-time user has its own kernel uid, not 1001 in every jail (isolation-2.md L4)", () => {
+  const base = {
+    passwd: "root:x:0:0::/root:/bin/sh\n",
+    group: "wheel:x:10:root\n",
+    shadow: "root:*:0::::::\n",
+  };
+  const uids = ["10.0.0.2", "10.0.0.3", "10.0.1.2", "fd00::2", "fd00::3"].map(
+    (a) => addOneTimeUser(base, "ssh", "saltsaltsaltsalt", jailUidBase(a)).uid,
+  );
+  assert.deepEqual(uids, [1_000_032, 1_000_048, 1_004_128, 1_000_032, 1_000_048]);
+  assert.equal(new Set(uids.slice(0, 3)).size, 3, "three jails, three kernel uids");
+  assert.ok(jailUidBase("10.0.255.255") + 15 < 2_097_151, "fits a ustar header");
+  // a uid the jail already uses is skipped
+  const taken = { ...base, passwd: base.passwd + "admin:x:1000032:10::/home/admin:/bin/sh\n" };
+  assert.equal(addOneTimeUser(taken, "ssh", "saltsaltsaltsalt", jailUidBase("10.0.0.2")).uid, 1_000_033);
 });

@@ -67,6 +67,7 @@ export const configCommand = defineCommand({
     "config [-z zone] -n newname oldname",
     "config [-z zone] -p [--packages list] jailname",
     "config [-z zone] [-A] --memoryuse SIZE|--maxproc N|--pcpu PERCENT|--openfiles N|--shmsize SIZE [jailname... | prefix=]",
+    "config [-z zone] [-A] --readbps RATE|--writebps RATE|--readiops N|--writeiops N [jailname... | prefix=]",
   ],
 
   details: `
@@ -84,6 +85,8 @@ A norun jail accepts only -r/-R and a manual jail only -m/-M.
   -c NIC        alias interface (not on vnet jails)
   -h            one-time ssh: sshd on, user NAME/NAME created at first start
   -k/-K -y/-Y -q/-Q   allow.raw_sockets, allow.sysvipc, allow.quotas on/off
+                on Linux -y gives the jail's root the host's SysV IPC objects, host
+                root's included (its uid 0 is the host's): trusted jails only
   -l/-L -t/-T -x/-X   allow.mount.nullfs, .tmpfs, .zfs on/off (with
                 enforce_statfs = "1" and allow.mount)
   -f N / -F     exec.fib N / off
@@ -100,15 +103,25 @@ A norun jail accepts only -r/-R and a manual jail only -m/-M.
 
 Resource limits, named after rctl(8) resources; VALUE "unlimited" lifts one,
 "default" goes back to the platform's default. On FreeBSD each set limit
-becomes an rctl rule 'jail:NAME:RESOURCE:deny=VALUE' added at start and
-removed at stop (kern.racct.enable=1 in /boot/loader.conf); unset means no
-rule. On Linux they are the jail's cgroup and rlimits, and an unset one takes
-the default shown in brackets:
+becomes an rctl rule 'jail:NAME:RESOURCE:deny=VALUE' ('throttle=' for the
+io rates) added at start and removed at stop (kern.racct.enable=1 in
+/boot/loader.conf); unset means no rule. On Linux they are the jail's cgroup
+and rlimits, and an unset one takes the default shown in brackets:
   --memoryuse SIZE  memory of the jail's processes, tmpfs included [half of RAM]
   --maxproc N       processes and threads [1024]
   --pcpu PERCENT    CPU time, 100 = one core [unlimited]
   --openfiles N     open files per process [unlimited: the host's limit]
   --shmsize SIZE    the jail's /dev/shm (Linux) [64M]
+  --readbps RATE    bytes read per second, e.g. 10M [unlimited]
+  --writebps RATE   bytes written per second [unlimited]
+  --readiops N      read operations per second [unlimited]
+  --writeiops N     write operations per second [unlimited]
+On Linux the io rates throttle the block device holding the jail's tree (an
+image jail's own loop device, see create -i); a start refuses them when the
+tree is on no block device or the host has no io/blkio controller. With
+cgroup v1 only direct and synchronous writes are throttled (buffered
+writeback is not charged to the jail); cgroup v2 throttles writeback too.
+'qjail status' shows each jail's limits and, while it runs, what it uses.
 
 Differences from qjail 5.x, on purpose (its bugs): -s -1 is accepted (qjail's
 digit check rejected the documented -1); -R on a jail that is not norun says
@@ -174,6 +187,10 @@ starts.`,
     pcpu: { type: "string" },
     openfiles: { type: "string" },
     shmsize: { type: "string" },
+    readbps: { type: "string" },
+    writebps: { type: "string" },
+    readiops: { type: "string" },
+    writeiops: { type: "string" },
   },
   json: false,
   mutates: (v) => v.display !== true,

@@ -1,7 +1,10 @@
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, lstatSync, readFileSync, statSync } from "node:fs";
 import { join, posix } from "node:path";
 import { shareDir } from "../../assets.js";
+import { detectCgroups } from "./cgroups.js";
+
+export { detectCgroups } from "./cgroups.js";
 import type { Platform } from "../types.js";
 import type { ConsoleRequest, JailSpec, LiveJail } from "../../core/jail.js";
 import type { Plan, Step } from "../../core/plan.js";
@@ -11,6 +14,7 @@ import { escapeForTerminal } from "../../core/terminal.js";
 import { physical, hostLayout, type HostLayout } from "../../core/paths.js";
 import { defaultHostConfig, jailGateway, parseHostConfig, type HostConfig } from "../../core/hostconfig.js";
 import { RECORD_FLAG_VALUES, emptyRecord } from "../../core/record.js";
+import { isImageJail } from "../../core/jail.js";
 import {
   groupsOf,
   helperRelativePath,
@@ -24,6 +28,8 @@ import {
   type LinuxJail,
   type RunState,
   READ_ONLY_PROC,
+  MASKED_PATHS,
+  type JailMasks,
   macIdentity,
   stableMac,
 } from "../../core/linux/lifecycle.js";
@@ -34,16 +40,10 @@ import {
   type GuardPort,
 } from "../../firewall/nft/guard.js";
 import { totalmem } from "node:os";
-import {
-  cgroupPlan,
-  effectiveLinuxLimits,
-  type CgroupLayout,
-  type CgroupPlan,
-  type Limits,
-} from "../../core/limits.js";
+import { cgroupPlan, effectiveLinuxLimits, type CgroupPlan, type Limits } from "../../core/limits.js";
 import { rlimitArgs } from "../../core/linux/lifecycle.js";
 import { BASE_MANIFEST, parseBaseManifest } from "../../core/linux/install.js";
-import { addOneTimeUser, randomSalt } from "../../core/linux/sshuser.js";
+import { addOneTimeUser, jailUidBase, randomSalt } from "../../core/linux/sshuser.js";
 import { applyPlan } from "../apply.js";
 import { safeRemoveTree } from "../safe-fs.js";
 import {
@@ -91,49 +91,59 @@ export function linuxHelperBinary(arch: string = process.arch): string {
 
 const READY_TIMEOUT_SECONDS = 30;
 
-let cachedCgroups: CgroupLayout | undefined;
+let cachedMasks: JailMasks | undefined;
+
+/** {@link MASKED_PATHS} that exist on this kernel, as files or directories (links are left alone). */
+export function jailMasks(): JailMasks {
+  if (cachedMasks) return cachedMasks;
+  const masks: JailMasks = { files: [], dirs: [] };
+  for (const p of MASKED_PATHS) {
+    let st;
+    try {
+      st = lstatSync(`/${p}`);
+    } catch {
+      continue;
+    }
+    if (st.isDirectory()) masks.dirs.push(p);
+    else if (st.isFile()) masks.files.push(p);
+  }
+  cachedMasks = masks;
+  return masks;
+}
+
+/** Where the jail's image file is: the record's `image`, else qjail's `<root>/<name>.img`. */
+function imagePathOf(spec: JailSpec): string {
+  return spec.record.image || `${spec.rootPath}/${spec.name}.img`;
+}
+
+/** A program in the directories root's PATH has (mkfs.ext4 lives in /sbin). */
+function findProgram(name: string): string | undefined {
+  const dirs = [...(process.env.PATH ?? "").split(":"), "/usr/local/sbin", "/usr/sbin", "/sbin"];
+  return dirs.map((d) => join(d, name)).find((p) => isExecutable(p));
+}
+function isExecutable(p: string): boolean {
+  const st = statSync(p, { throwIfNoEntry: false });
+  return st !== undefined && st.isFile() && (st.mode & 0o111) !== 0;
+}
 
 /**
- * Where this host keeps the memory, pids and cpu controllers: the unified
- * (v2) hierarchy when it has them, else the v1 hierarchy of each (a hybrid
- * host), from /proc/self/mountinfo.
+ * Image jails on Linux need loop devices and mkfs.ext4: refused at create,
+ * with what is missing, on a host without them (a container without
+ * /dev/loop-control, a system without e2fsprogs).
  */
-export function detectCgroups(mountinfo?: string): CgroupLayout {
-  if (mountinfo === undefined && cachedCgroups) return cachedCgroups;
-  let text = mountinfo;
-  if (text === undefined) {
-    try {
-      text = readFileSync("/proc/self/mountinfo", "utf8");
-    } catch {
-      return { kind: "none" };
-    }
-  }
-  const v1: { memory?: string; pids?: string; cpu?: string } = {};
-  let v2: string | undefined;
-  for (const line of text.split("\n")) {
-    const [left, right] = line.split(" - ");
-    if (!left || !right) continue;
-    const mountPoint = left.split(" ")[4] ?? "";
-    const [fstype, , superOpts = ""] = right.split(" ");
-    if (fstype === "cgroup2" && (v2 === undefined || mountPoint === "/sys/fs/cgroup")) v2 = mountPoint;
-    if (fstype === "cgroup") {
-      const opts = superOpts.split(",");
-      for (const c of ["memory", "pids", "cpu"] as const) if (opts.includes(c) && !v1[c]) v1[c] = mountPoint;
-    }
-  }
-  let layout: CgroupLayout = { kind: "none" };
-  if (v2 !== undefined) {
-    let controllers: string[] = [];
-    try {
-      controllers = readFileSync(`${v2}/cgroup.controllers`, "utf8").trim().split(/\s+/);
-    } catch {
-      controllers = [];
-    }
-    if (["memory", "pids", "cpu"].every((c) => controllers.includes(c))) layout = { kind: "v2", root: v2 };
-  }
-  if (layout.kind === "none" && (v1.memory || v1.pids || v1.cpu)) layout = { kind: "v1", ...v1 };
-  if (mountinfo === undefined) cachedCgroups = layout;
-  return layout;
+export function checkImageSupport(name: string): void {
+  if (!existsSync("/dev/loop-control"))
+    throw new UsageError(
+      "QJ2013",
+      `image jail ${shown(name)}: this host has no loop devices (/dev/loop-control is missing), so an image cannot be mounted`,
+      "Load the loop module (modprobe loop), or create a directory jail (drop -i).",
+    );
+  if (findProgram("mkfs.ext4") === undefined)
+    throw new UsageError(
+      "QJ2013",
+      `image jail ${shown(name)}: mkfs.ext4 is not installed, so no image can be made`,
+      "Install e2fsprogs (apt-get install e2fsprogs), or create a directory jail (drop -i).",
+    );
 }
 
 function toLinuxJail(spec: JailSpec): LinuxJail {
@@ -272,6 +282,11 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
     });
   }
 
+  /** The jail's first address (its uid block and MAC follow it); "" for none. */
+  function firstAddressOf(net: { ip4: readonly string[]; ip6: readonly string[] }): string {
+    return net.ip4[0] ?? net.ip6[0] ?? "";
+  }
+
   /** create -c: the one-time user goes into the jail's own account files before its first start. */
   function firstStartSteps(spec: JailSpec): Step[] {
     if (spec.record.poststartssh !== RECORD_FLAG_VALUES.poststartssh) return [];
@@ -281,6 +296,7 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
       { passwd: read("etc/passwd"), group: read("etc/group"), shadow: read("etc/shadow") },
       spec.name,
       randomSalt(),
+      jailUidBase(firstAddressOf(networkFor(spec))),
     );
     const J = (rel: string): string => posix.join(spec.rootPath, rel);
     const steps: Step[] = [
@@ -318,6 +334,13 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
         `Use qjail restart ${spec.name} to restart it.`,
       );
     }
+    const limits = limitsOf(spec);
+    if (limits.cgroups.ioUnsupported)
+      throw new UsageError(
+        "QJ2012",
+        `jail ${shown(spec.name)} has io limits (readbps, writebps, readiops, writeiops) and this host has no cgroup io or blkio controller to carry them`,
+        `Lift them (qjail config --readbps unlimited ${spec.name}, and the others set), or enable the io controller (cgroup v2) or mount blkio (cgroup v1).`,
+      );
     const ifaces = hostInterfaces();
     const netns = netnsName(root, spec.name);
     states.delete(spec.name);
@@ -332,7 +355,7 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
     });
     return planLinuxStart(toLinuxJail(spec), {
       guard: guardTransaction(guard),
-      ...limitsOf(spec),
+      ...limits,
       root,
       helperDir: helperDir(),
       helper: helper(),
@@ -342,6 +365,7 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
       forwarding: { v4: sysctlIsOne("net/ipv4/ip_forward"), v6: sysctlIsOne("net/ipv6/conf/all/forwarding") },
       baseBinds: baseBinds(layout),
       procKnobs: READ_ONLY_PROC.filter((k) => existsSync(`/proc/${k}`)),
+      masks: jailMasks(),
       leftover: {
         netns: netnsExists(netns),
         state: previous,
@@ -349,7 +373,16 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
       },
       firstStartSteps: firstStartSteps(spec),
       readyTimeout: READY_TIMEOUT_SECONDS,
+      ...(isImageJail(spec.record)
+        ? { image: { path: P(imagePathOf(spec)), mounted: imageMounted(spec) } }
+        : {}),
     });
+  }
+
+  /** An image jail's file system is mounted on its directory (running, or left by a crash). */
+  function imageMounted(spec: JailSpec): boolean {
+    const dir = P(spec.rootPath);
+    return mountsUnder(dir).includes(dir);
   }
 
   function planStop(spec: JailSpec): Plan {
@@ -366,6 +399,7 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
       ),
       cgroupDirs: limitsOf(spec).cgroups.dirs,
       rlimits: rlimitArgs(limitsOf(spec).limits),
+      imageMounted: isImageJail(spec.record) && imageMounted(spec),
     });
   }
 
@@ -518,6 +552,7 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
       await safeRemoveTree(top);
     },
     checkNewJail(name, record, layout) {
+      if (record.imagetype) checkImageSupport(name);
       // The checks planStart makes, so create refuses what start would (C10).
       const network = networkFor({ name, record, layout } as JailSpec);
       bridgeState(network.bridge, hostInterfaces());
