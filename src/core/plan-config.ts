@@ -1,7 +1,7 @@
 import { showLimit, withLimit, type LimitValue, type RctlResource } from "./limits.js";
 import { UsageError, shown } from "./errors.js";
 import type { Plan, Step } from "./plan.js";
-import { consoleLogPath, jailConfPath, jailFstabPath, jailRootPath } from "./paths.js";
+import { consoleLogPath, jailConfPath, jailFstabPath, jailMacPath, jailRootPath } from "./paths.js";
 import { renderFstab } from "./fstab.js";
 import { renderJailConf, VNET_FIREWALL_SCRIPTS } from "./jailconf.js";
 import {
@@ -59,6 +59,8 @@ export interface ConfigState extends HostState {
   packages: ReadonlyMap<string, string[]>;
   /** Jails whose console log (/var/log/qjail.NAME.console.log) exists: rename keeps it under the new name. */
   consoleLogs?: ReadonlySet<string>;
+  /** Jails with a MAC file (src/core/paths.ts jailMacPath): rename moves it, so the jail keeps its MAC. */
+  macs?: ReadonlySet<string>;
   /** For -h: each jail's etc/rc.conf and etc/ssh/sshd_config text, so the lines are added once. */
   sshBase?: ReadonlyMap<string, SshBase>;
   /** For -n: which of the old and new roots (and image files) exist, so a rename killed half-way can be run again. */
@@ -573,6 +575,8 @@ function renameSteps(
       from: `${layout.packages}/${jail.name}`,
       to: `${layout.packages}/${newName}`,
     });
+  if (state.macs?.has(jail.name))
+    commit.push({ kind: "rename", from: jailMacPath(layout, jail.name), to: jailMacPath(layout, newName) });
   const oldRecords = recordPaths(jail);
   commit.push(
     { kind: "remove", path: oldRecords.local },

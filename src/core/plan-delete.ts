@@ -1,5 +1,5 @@
 import type { Plan, Step } from "./plan.js";
-import { consoleLogPath, jailConfPath } from "./paths.js";
+import { consoleLogPath, jailConfPath, jailMacPath } from "./paths.js";
 import { assertOwnPaths, removeRecordSteps, stagedPlan, type HostState } from "./jail.js";
 import type { JailSpec } from "./jail.js";
 
@@ -39,6 +39,7 @@ export function planDelete(
     { kind: "remove", path: consoleLogPath(name) },
     { kind: "remove", path: jailConfPath(state.layout, name) },
     { kind: "remove", path: `${state.layout.exposures}/${name}` },
+    { kind: "remove", path: jailMacPath(state.layout, name) },
     { kind: "remove", path: rootPath, recursive: true },
   ];
   const deleted: string[] = [];

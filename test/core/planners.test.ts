@@ -195,6 +195,7 @@ test("delete: records first, tree last; running jails bypassed", () => {
     "remove /var/log/qjail.www.console.log",
     "remove /usr/local/etc/qjail.config/www",
     "remove /usr/local/etc/qjail.expose/www",
+    "remove /var/db/qjail/mac/www",
     "remove /usr/jails/www",
   ]);
   assert.deepEqual(plan.messages, ["Successfully deleted  www", "Bypassed running jail db"]);
@@ -342,7 +343,11 @@ test("config: status rules, running jails, vnet numbering", () => {
 
 test("config -n: tree, control files, records, then the old names go", () => {
   const base = fakeState({ www: {} });
-  const st = configState(base, { exposures: new Set(["www"]), consoleLogs: new Set(["www"]) });
+  const st = configState(base, {
+    exposures: new Set(["www"]),
+    consoleLogs: new Set(["www"]),
+    macs: new Set(["www"]),
+  });
   const plan = planConfig(st, base.jails, {
     change: { kind: "rename", newName: "web" } as ConfigChange,
     force: false,
@@ -355,6 +360,7 @@ test("config -n: tree, control files, records, then the old names go", () => {
     "writeFile /usr/local/etc/qjail.local/web",
     "writeFile /usr/local/etc/qjail.global/web",
     "rename /usr/local/etc/qjail.expose/web",
+    "rename /var/db/qjail/mac/web",
     "remove /usr/local/etc/qjail.local/www",
     "remove /usr/local/etc/qjail.global/www",
     "remove /usr/local/etc/qjail.fstab/www",
