@@ -67,11 +67,32 @@ export type Step =
   /**
    * Unpack an archive (see {@link ExtractFormat}); links in it are never
    * followed on the host. `from`: for "jail-tree", the jail root's path
-   * inside the archive (unchecked: the caller checked the archive).
+   * inside the archive (the planner's caller checked the archive's members).
+   * `local`: `archive` is a path on this machine as the admin typed it,
+   * never relocated under `--root` (`install -f DIR`, `restore /path/x.tar`).
    */
-  | { kind: "extract"; archive: string; to: string; format: ExtractFormat; from?: string; why?: string }
-  /** Fetch a URL into a host file (a temporary name, renamed when complete). */
-  | { kind: "download"; url: string; to: string; why?: string }
+  | {
+      kind: "extract";
+      archive: string;
+      to: string;
+      format: ExtractFormat;
+      from?: string;
+      local?: boolean;
+      why?: string;
+    }
+  /**
+   * Fetch a URL into a host file: written under a temporary name and
+   * renamed only once complete and, with `verify: "manifest"`, once its
+   * SHA256 matches the MANIFEST beside it on the server (a FreeBSD release).
+   */
+  | { kind: "download"; url: string; to: string; verify?: "manifest"; why?: string }
+  /**
+   * Steps that apply only when `path` exists (not following a link) at the
+   * moment the plan reaches them: what an archive unpacked earlier in the
+   * same plan turned out to hold (install: usr/lib32 only where base.txz
+   * has it). The condition is checked once, before the first of the steps.
+   */
+  | { kind: "ifExists"; path: string; steps: Step[] }
   /** One unit: new files written to temporaries first, then every step back to back (host file steps only). */
   | { kind: "commit"; steps: Step[] };
 
@@ -93,9 +114,9 @@ export function formatPlan(plan: Plan): string {
   return out.join("\n") + "\n";
 }
 
-/** Every step in order, a commit's steps in its place (what a reader of the plan sees). */
+/** Every step in order, a commit's (and a conditional group's) steps in its place (what a reader of the plan sees). */
 export function flatSteps(steps: readonly Step[]): Step[] {
-  return steps.flatMap((s) => (s.kind === "commit" ? flatSteps(s.steps) : [s]));
+  return steps.flatMap((s) => (s.kind === "commit" || s.kind === "ifExists" ? flatSteps(s.steps) : [s]));
 }
 
 /** A plan's steps around its first commit: what runs before, the commit's own steps, what runs after. */
@@ -127,7 +148,11 @@ export function formatStep(s: Step): string {
     case "extract":
       return `extract ${s.format}${s.from !== undefined ? ` ${q(s.from)}` : ""} from ${q(s.archive)} into ${q(s.to)}`;
     case "download":
-      return `download ${q(s.url)} to ${q(s.to)}`;
+      return `download ${q(s.url)} to ${q(s.to)}${s.verify === "manifest" ? " (checked against its MANIFEST)" : ""}`;
+    case "ifExists":
+      return [`if [ -e ${q(s.path)} ]; then`, ...s.steps.map((i) => indentStep(formatStep(i))), "fi"].join(
+        "\n",
+      );
     case "commit":
       // a commit prints as its steps: the unit is how they are applied, not what they do
       return s.steps.map(formatStep).join("\n");
@@ -137,6 +162,13 @@ export function formatStep(s: Step): string {
 /** Quote a word for display like sh would need it; display only, never executed. */
 export function q(word: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+function indentStep(text: string): string {
+  return text
+    .split("\n")
+    .map((l) => `    ${l}`)
+    .join("\n");
 }
 
 function indent(text: string): string {

@@ -35,8 +35,8 @@ export interface ApplyOptions {
    * resolves true when it did the step, false to leave it to the generic code.
    */
   platformStep?: (step: Step) => Promise<boolean>;
-  /** How a `download` step fetches (install passes one with progress); without it a download is refused. */
-  download?: (url: string, physicalTarget: string) => Promise<void>;
+  /** How a `download` step fetches (the FreeBSD backend: src/platform/download.ts fetchChecked); without it a download is refused. */
+  download?: (url: string, physicalTarget: string, verify: "manifest" | undefined) => Promise<void>;
 }
 
 /** A `run` step failed (non-zero exit, a failed check, or a captured value that is not what it should be). */
@@ -127,6 +127,11 @@ async function applyOne(
         `writing ${step.steps.length} record file${step.steps.length === 1 ? "" : "s"} as one unit`,
       );
     }
+    return;
+  }
+  if (step.kind === "ifExists") {
+    if (await exists(physical(opts.root, step.path)))
+      for (const inner of step.steps) await applyOne(inner, index, opts, values);
     return;
   }
   if (step.kind !== "run") {
@@ -298,6 +303,16 @@ export async function explainHostWriteErrors<T>(what: string, fn: () => Promise<
   }
 }
 
+/** argv that unpacks a release tarball (base.txz) keeping modes: GNU tar here, bsdtar on FreeBSD, same flags. */
+export function releaseExtractArgv(archive: string, into: string): string[] {
+  return ["tar", "-xpf", archive, "-C", into];
+}
+
+/** Whether a physical path exists, as a link or anything else (the link is not followed). */
+async function exists(path: string): Promise<boolean> {
+  return (await fsp.lstat(path).catch(() => undefined)) !== undefined;
+}
+
 export async function applyStep(step: Step, opts: ApplyOptions): Promise<void> {
   try {
     await applyStepUnexplained(step, opts);
@@ -361,22 +376,33 @@ async function applyStepUnexplained(step: Step, opts: ApplyOptions): Promise<voi
       if (step.mayFail) await runProgram(step.argv, step.stdin === undefined ? {} : { input: step.stdin });
       else await runChecked(step.argv, step.stdin === undefined ? {} : { input: step.stdin });
       return;
-    case "extract":
+    case "extract": {
+      const archive = step.local ? step.archive : P(step.archive);
       await fsp.mkdir(P(step.to), { recursive: true });
-      if (step.format === "host-trees") await extractArchive(opts.root, P(step.archive));
+      if (step.format === "host-trees") await extractArchive(opts.root, archive);
       else if (step.format === "jail-tree") {
-        if (step.from !== undefined)
-          await unpackJailTree(P(step.archive), { rootPath: step.from }, P(step.to));
-        else await extractJailTree(P(step.archive), P(step.to));
-      } else await runChecked(["tar", "-xf", P(step.archive), "-C", P(step.to)]);
+        if (step.from !== undefined) await unpackJailTree(archive, { rootPath: step.from }, P(step.to));
+        else await extractJailTree(archive, P(step.to));
+      } else
+        await runChecked(releaseExtractArgv(archive, P(step.to))).catch((e: Error) => {
+          throw new UsageError(
+            "QJ1225",
+            `RELEASE distribution install failed: ${e.message}`,
+            "Check that the archive is complete (compare with the release's MANIFEST) and that the disk has room.",
+          );
+        });
       return;
+    }
     case "download":
       if (!opts.download) throw new Error(`internal: no downloader for ${step.url}`);
       await fsp.mkdir(posix.dirname(P(step.to)), { recursive: true });
-      await opts.download(step.url, P(step.to));
+      await opts.download(step.url, P(step.to), step.verify);
       return;
     case "commit":
       await commitSteps(opts.root, step.steps);
+      return;
+    case "ifExists":
+      if (await exists(P(step.path))) for (const inner of step.steps) await applyStep(inner, opts);
       return;
   }
 }

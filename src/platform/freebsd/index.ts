@@ -9,6 +9,7 @@ import { applyPlan, applyStep } from "../apply.js";
 import { assertPlainPath } from "../safe-fs.js";
 import { copyTreePreserving } from "./copy.js";
 import { runProgram, type RunResult } from "../run.js";
+import { fetchChecked } from "../download.js";
 import type { Platform } from "../types.js";
 import { isImageJail, type ConsoleRequest, type JailSpec, type LiveJail } from "../../core/jail.js";
 import { parseJlsJson } from "./jls.js";
@@ -103,6 +104,13 @@ export function createFreebsdPlatform(
       echo,
       runner: (argv, o) => (o?.input === undefined ? run(argv) : runProgram(argv, o)),
       platformStep: freebsdStep,
+      // the long steps say what they do as they start
+      onStep: (step) => {
+        if ((step.kind === "extract" || step.kind === "download") && step.why)
+          opts.stderr?.write(`${step.why}\n`);
+      },
+      download: (url, target, verify) =>
+        fetchChecked({ url, target, verify, stderr: opts.stderr ?? process.stderr }),
     });
   }
 
