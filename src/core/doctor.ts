@@ -38,7 +38,11 @@ function firewallEnableFix(facts: DiagFacts): string {
     case "pf":
       return "sysrc pf_enable=YES && service pf start";
     case "ipfw":
-      return "sysrc firewall_enable=YES firewall_nat_enable=YES && service ipfw start";
+      // rc.firewall's default firewall_type (UNKNOWN) loads no rules and ipfw
+      // denies by default: enabling it over SSH with no allow rule cuts the
+      // session. "open" keeps the host as reachable as it was without ipfw;
+      // one_pass=0 lets packets go on after qjail's nat rule (QJ5318).
+      return 'sysrc firewall_enable=YES firewall_type=open firewall_nat_enable=YES && qjail fw setup --write && service ipfw start   (firewall_type=open keeps the host reachable: with the default type ipfw denies everything and cuts this SSH session; tighten it later, e.g. firewall_type=workstation firewall_myservices="22/tcp")';
     case "nft":
       return facts.firewall.available ? "systemctl enable --now nftables" : "apt-get install nftables";
   }
@@ -105,6 +109,25 @@ export function diagnose(facts: DiagFacts): Finding[] {
           ? `the ${cfg.firewall} firewall is not running`
           : `the ${cfg.firewall} firewall is not enabled at boot`,
       fix: firewallEnableFix(facts),
+    });
+  }
+
+  if (cfg.firewall === "ipfw" && facts.firewall.onePass !== undefined && facts.firewall.onePass !== 0) {
+    out.push({
+      code: "QJ5318",
+      severity: "error",
+      subject: "firewall",
+      message: `net.inet.ip.fw.one_pass is ${facts.firewall.onePass}: every inbound packet on ${cfg.extIf} is accepted at qjail's nat rule ${cfg.ipfwRuleBase}, so your own ipfw rules and the --from limits of exposures never apply`,
+      fix: "qjail fw setup --write   (sets net.inet.ip.fw.one_pass=0 now and in /etc/sysctl.conf)",
+    });
+  }
+  if (cfg.firewall === "pf" && (facts.firewall.hooksMissingLive ?? []).length > 0) {
+    out.push({
+      code: "QJ5319",
+      severity: "error",
+      subject: "firewall",
+      message: `the running pf ruleset lacks ${(facts.firewall.hooksMissingLive ?? []).join(", ")}: pf never evaluates qjail's anchor, so no exposure is forwarded`,
+      fix: `qjail fw setup --write   (adds the hooks to ${cfg.pfConf}, checks it with pfctl -nf and loads it)`,
     });
   }
 
@@ -191,12 +214,22 @@ export function diagnose(facts: DiagFacts): Finding[] {
       });
     }
     if (j.resolvConf === undefined || !/^\s*nameserver\s+\S+/m.test(j.resolvConf)) {
+      // The fix writes from inside the jail, so any link the jail planted
+      // resolves inside the jail; a host-side cp would follow it to a host file.
+      const z = j.zone ? ` -z ${j.zone}` : "";
+      const write = `qjail console${z} -c 'tee /etc/resolv.conf' ${j.name} < /etc/resolv.conf`;
       out.push({
         code: "QJ5311",
         severity: "warning",
         subject: j.name,
-        message: `jail ${JSON.stringify(j.name)} has ${j.resolvConf === undefined ? "no /etc/resolv.conf" : "no nameserver line in /etc/resolv.conf"}: names will not resolve`,
-        fix: `cp /etc/resolv.conf /usr/jails/${j.name}/etc/resolv.conf`,
+        message: `jail ${JSON.stringify(j.name)} has ${
+          j.resolvConfProblem
+            ? `no readable /etc/resolv.conf (${j.resolvConfProblem})`
+            : j.resolvConf === undefined
+              ? "no /etc/resolv.conf"
+              : "no nameserver line in /etc/resolv.conf"
+        }: names will not resolve`,
+        fix: running ? write : `qjail start${z} ${j.name} && ${write}`,
       });
     }
     if (running && j.netnsProblem !== undefined) {

@@ -20,7 +20,12 @@ function setting(key: string, value: string): string {
 }
 const quoted = (v: string): string => `"${v}"`;
 
-export const VNET_HELPER = "/usr/local/bin/qjail.vnet.be";
+/** Kernel modules a vnet jail's own firewall needs (qjail.vnet.be loaded them). */
+const VNET_FIREWALL_MODULES: Readonly<Record<string, string[]>> = {
+  ipf: ["ipl"],
+  pf: ["pf", "pflog"],
+  ipfw: ["ipfw"],
+};
 
 /** The rules script a vnet jail runs after /etc/rc, per firewall (qjail-5.md §5.4). */
 export const VNET_FIREWALL_SCRIPTS: Readonly<Record<string, string>> = {
@@ -40,6 +45,59 @@ export function parseVnetField(vnet: string): VnetSetting | undefined {
   if (vnet === "") return undefined;
   const [network = "", firewall = "", id = ""] = vnet.split("|");
   return { network, firewall, id: /^[0-9]+$/.test(id) ? Number(id) : 0 };
+}
+
+/**
+ * The vnet part of a block. qjail 5.0 called /usr/local/bin/qjail.vnet.be
+ * from exec.prestart and exec.poststop, but no qjail port ever installed it
+ * (and jail(8) refuses to create a jail whose exec.prestart fails), so
+ * its few commands are written here instead, with absolute paths; jail(8)
+ * runs a command with shell characters through sh -c.
+ *
+ * Before the jail: bridge0 (created and joined to the vinterface NIC when
+ * it does not exist), the host's gateway address 10.N.0.1/24 on the bridge
+ * (bridge(4): addresses go on the bridge, not a member; qjail.vnet.be put
+ * it on the NIC), the epair's host side up in the bridge, the firewall's
+ * modules, and IPv4 forwarding. Inside: lo0, 10.N.0.2/24 (with a mask: a
+ * bare address is deprecated and means /8), the default route, rc, the
+ * firewall script. After: the epair destroyed, the gateway address
+ * removed; bridge0 stays for other vnet jails. Unlike qjail 5.0 the block
+ * has exec.stop, so rc.shutdown stops the jail's services cleanly.
+ */
+function vnetLines(nic: string, vnet: VnetSetting): string[] {
+  const ifconfig = "/sbin/ifconfig";
+  const epair = `epair${vnet.id}`;
+  const gw = `10.${vnet.id}.0.1`;
+  // Each step is safe to repeat after a start or stop that did not finish:
+  // what exists already is kept (ifconfig refuses to create it twice).
+  const prestart = [
+    `${ifconfig} bridge0 >/dev/null 2>&1 || { ${ifconfig} bridge0 create && ${ifconfig} bridge0 addm ${nic} up; }`,
+    `${ifconfig} bridge0 inet | /usr/bin/grep -qw ${gw} || ${ifconfig} bridge0 inet ${gw}/24 alias`,
+    `${ifconfig} ${epair}a >/dev/null 2>&1 || { ${ifconfig} ${epair} create && ${ifconfig} bridge0 addm ${epair}a; }`,
+    `${ifconfig} ${epair}a up`,
+    ...(VNET_FIREWALL_MODULES[vnet.firewall] ?? []).map((m) => `/sbin/kldload -n ${m}`),
+    "/sbin/sysctl net.inet.ip.forwarding=1",
+  ];
+  const start = [
+    "ifconfig lo0 127.0.0.1 up",
+    `ifconfig ${epair}b 10.${vnet.id}.0.2/24`,
+    `route add default ${gw}`,
+    // qjail 5.0 nests unescaped double quotes here, which ends the string early.
+    `/bin/echo ${epair}b > /etc/epair`,
+    "/bin/sh /etc/rc",
+  ];
+  const script = VNET_FIREWALL_SCRIPTS[vnet.firewall];
+  if (script !== undefined) start.push(`/bin/sh ${script}`);
+  const poststop = [`${ifconfig} ${epair}a destroy`, `${ifconfig} bridge0 inet ${gw} -alias`];
+  const list = (key: string, values: string[]): string[] =>
+    values.map((v, i) => `${key.padEnd(14)}${i === 0 ? " =" : "+="}  ${quoted(v)};`);
+  return [
+    "vnet;",
+    setting("vnet.interface", quoted(`${epair}b`)),
+    ...list("exec.prestart", prestart),
+    ...list("exec.start", start),
+    ...list("exec.poststop", poststop),
+  ];
 }
 
 /** Render the jail.conf block for a record, ending in a newline. */
@@ -79,22 +137,8 @@ export function renderJailConf(r: JailRecord): string {
   if (r.nullfs !== "") out.push("allow.mount.nullfs;");
   if (r.zfs !== "") out.push("allow.mount.zfs;");
   if (vnet) {
-    const epair = `epair${vnet.id}b`;
-    const helperArgs = `${name} ${r.vinterface} ${vnet.firewall} ${vnet.id}`;
-    out.push(
-      "vnet;",
-      setting("vnet.interface", quoted(epair)),
-      `exec.prestart="${VNET_HELPER} start ${helperArgs}";`,
-      `exec.start   =  "ifconfig lo0 127.0.0.1 up";`,
-      `exec.start  +=  "ifconfig ${epair} 10.${vnet.id}.0.2";`,
-      `exec.start  +=  "route add default 10.${vnet.id}.0.1";`,
-      // qjail 5.0 nests unescaped double quotes here, which ends the string early.
-      `exec.start  +=  "/bin/echo ${epair} > /etc/epair";`,
-      `exec.start  +=  "/bin/sh /etc/rc";`,
-    );
-    const script = VNET_FIREWALL_SCRIPTS[vnet.firewall];
-    if (script !== undefined) out.push(`exec.start  +=  "/bin/sh ${script}";`);
-    out.push(`exec.poststop="${VNET_HELPER} stop ${helperArgs}";`);
+    out.push(...vnetLines(r.vinterface, vnet));
+    out.push(setting("exec.stop", quoted("/bin/sh /etc/rc.shutdown")));
   } else {
     out.push(
       setting("exec.start", quoted("/bin/sh /etc/rc")),

@@ -80,8 +80,13 @@ export function treeArchiveJob(
 }
 
 /** How --dry-run shows a job: the tar(1) command qjail would run for it. */
+/**
+ * How --dry-run shows an archive: qjail writes it itself with node-tar (the
+ * members and the format `tar czPf` would give, gzip, absolute paths), so
+ * the line says so instead of naming a tar(1) that does not run.
+ */
 export function formatArchiveJob(job: ArchiveJob): string {
-  return ["tar", "czPf", job.archive, ...job.members].map(q).join(" ");
+  return `node-tar create gzip ${[job.archive, ...job.members].map(q).join(" ")}   (as tar czPf)`;
 }
 
 /**

@@ -3,7 +3,7 @@ import { UsageError, shown } from "./errors.js";
 import type { Plan, Step } from "./plan.js";
 import { consoleLogPath, jailConfPath, jailFstabPath, jailMacPath, jailRootPath } from "./paths.js";
 import { renderFstab } from "./fstab.js";
-import { renderJailConf, VNET_FIREWALL_SCRIPTS } from "./jailconf.js";
+import { parseVnetField, renderJailConf, VNET_FIREWALL_SCRIPTS } from "./jailconf.js";
 import {
   addressClashes,
   assertOwnPaths,
@@ -308,8 +308,20 @@ export function planConfig(state: ConfigState, selected: readonly JailSpec[], re
         break;
       case "vnet": {
         if (change.firewall === undefined) {
+          // -V (qjail 5.x): vnet off. -v cleared the addresses and the
+          // interface, which the record does not keep, so the jail has none
+          // until -4/-6 and -c give them back (as in qjail 5.x, where -4 and
+          // -c are refused on a vnet jail). The devfs ruleset -v chose for the
+          // vnet firewall (60, 70: /dev/ipl, /dev/pf) goes back to 4.
+          const fw = parseVnetField(record.vnet)?.firewall as VnetFirewall | undefined;
+          const vnetRuleset = fw ? VNET_RULESETS[fw]?.number : undefined;
           record.vnet = "";
+          if (vnetRuleset !== undefined && record.ruleset === String(vnetRuleset)) record.ruleset = "";
           what = "vnet off";
+          if (record.ip4 === "" && record.ip6 === "")
+            warnings.push(
+              `jail ${shown(jail.name)} has no address now: give it one with 'qjail config -4 ADDR ${jail.name}'${record.interface === "" ? ` and its interface with 'qjail config -c NIC ${jail.name}'` : ""}`,
+            );
           break;
         }
         if (record.vnet !== "") {

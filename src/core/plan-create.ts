@@ -318,7 +318,7 @@ function imageSteps(state: CreateState, name: string, mib: number): Step[] {
     { kind: "run", argv: ["/bin/cp", "-Rp", `${root}/`, build] },
     { kind: "run", argv: ["/sbin/umount", build] },
     { kind: "run", argv: ["/sbin/mdconfig", "-d", "-u", IMAGE_MD_UNIT] },
-    { kind: "run", argv: ["/bin/chflags", "-R", "0", root], mayFail: true },
+    { kind: "run", argv: ["/bin/chflags", "-x", "-R", "0", root], mayFail: true },
     { kind: "remove", path: root, recursive: true },
     { kind: "rename", from: build, to: root },
   ];

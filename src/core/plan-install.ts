@@ -36,6 +36,25 @@ export const SHARED_DIRS = [
 /** Left out of the template: a jail boots nothing and needs no rescue shell or games. */
 export const DROPPED_DIRS = ["boot", "rescue", "usr/games"] as const;
 
+/**
+ * qjail's own newsyslog(8) file. qjail 5.x appended its line to
+ * /etc/newsyslog.conf, a base file etcupdate merges; FreeBSD's
+ * newsyslog.conf reads every file in /usr/local/etc/newsyslog.conf.d
+ * (`<include>`), which is where a package keeps its own.
+ */
+export const NEWSYSLOG_QJAIL = "/usr/local/etc/newsyslog.conf.d/qjail.conf";
+/** qjail's own newsyslog(8) line for its log. */
+export const NEWSYSLOG_LINE = "/var/log/qjail.log                      600  3     100  *     -\n";
+
+/** The steps that give the log its newsyslog line, unless either file has it already (a qjail 5.x host). */
+export function newsyslogSteps(hasLine: boolean): Step[] {
+  if (hasLine) return [];
+  return [
+    { kind: "mkdir", path: posix.dirname(NEWSYSLOG_QJAIL), mode: 0o755 },
+    { kind: "writeFile", path: NEWSYSLOG_QJAIL, content: NEWSYSLOG_LINE, mode: 0o644 },
+  ];
+}
+
 export const STOCK_FLAVORS = ["default", "ssh-default"] as const;
 
 export interface InstallState {
@@ -50,13 +69,13 @@ export interface InstallState {
   from?: "directory" | "directory with base.txz" | "file" | "missing";
   /** FreeBSD without -f: the URL of the release's base.txz on the mirror. */
   downloadUrl?: string;
-  /** FreeBSD: clear file flags with chflags (only on the host itself, not under --root). */
+  /** FreeBSD: clear file flags with chflags (shown, not run, under --root). */
   freebsdTools: boolean;
   /** Files of each stock flavor, from the package's share/flavors. */
   flavorFiles: Readonly<Record<string, readonly FlavorFile[]>>;
   /** Host files copied into each stock flavor's etc/ when present under the root. */
   hostEtcFiles: readonly string[];
-  /** Current /etc/newsyslog.conf text (undefined when absent), to add the log line once. */
+  /** /etc/newsyslog.conf and qjail's newsyslog.conf.d file, joined (undefined when both are absent), to add the log line once. */
   newsyslog: string | undefined;
   /** Linux: the physical root (its planner's run steps name physical paths). */
   root: string;
@@ -181,7 +200,7 @@ function prepareSteps(state: InstallState): Step[] {
     if (!state.exists(dir)) continue;
     // base.txz ships schg files; rm cannot remove them until the flags are cleared.
     if (state.freebsdTools)
-      steps.push({ kind: "run", argv: ["/bin/chflags", "-R", "0", dir], mayFail: true });
+      steps.push({ kind: "run", argv: ["/bin/chflags", "-x", "-R", "0", dir], mayFail: true });
     steps.push({ kind: "remove", path: dir, recursive: true });
   }
   for (const flavor of STOCK_FLAVORS) {
@@ -197,8 +216,6 @@ function prepareSteps(state: InstallState): Step[] {
   );
   return steps;
 }
-
-export const NEWSYSLOG_LINE = "/var/log/qjail.log                      600  3     100  *     -\n";
 
 /**
  * After base.txz is unpacked into the template: shared directories into
@@ -297,13 +314,7 @@ function finishSteps(state: InstallState, enableLog: boolean): { steps: Step[]; 
         { kind: "mkdir", path: "/var/log" },
         { kind: "writeFile", path: layout.log, content: "", mode: 0o600 },
       );
-    if (!(state.newsyslog ?? "").includes("/var/log/qjail.log")) {
-      const sep = state.newsyslog && !state.newsyslog.endsWith("\n") ? "\n" : "";
-      steps.push(
-        { kind: "mkdir", path: "/etc" },
-        { kind: "appendFile", path: "/etc/newsyslog.conf", content: `${sep}${NEWSYSLOG_LINE}` },
-      );
-    }
+    steps.push(...newsyslogSteps((state.newsyslog ?? "").includes("/var/log/qjail.log")));
   }
   // A host file that is missing (always so under a fresh --root) is left out: say so (P10).
   const warnings = state.hostEtcFiles

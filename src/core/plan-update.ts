@@ -1,7 +1,9 @@
 import { posix } from "node:path";
 import type { Plan, Step } from "./plan.js";
 import type { HostLayout } from "./paths.js";
-import { SHARED_DIRS } from "./plan-install.js";
+import { SHARED_DIRS, newsyslogSteps } from "./plan-install.js";
+
+export { NEWSYSLOG_LINE, NEWSYSLOG_QJAIL } from "./plan-install.js";
 
 /**
  * `qjail update` (qjail-5.md §4.10): refresh the shared base from the host
@@ -13,12 +15,7 @@ import { SHARED_DIRS } from "./plan-install.js";
 export const SHARED_BINARY_DIRS: readonly string[] = SHARED_DIRS.filter((d) => d !== "sys");
 
 export const CHFLAGS = "/bin/chflags";
-export const PORTSNAP = "/usr/sbin/portsnap";
-export const PORTSNAP_CONF = "/usr/local/etc/qjail.portsnap.conf";
 export const NEWSYSLOG_CONF = "/etc/newsyslog.conf";
-/** qjail's own newsyslog(8) line for its log. */
-export const NEWSYSLOG_LINE = "/var/log/qjail.log                      600  3     100  *     -\n";
-
 /**
  * `update -b`: for each directory the host has, replace sharedfs's copy with
  * the host's (qjail: `rm -r`, then `find D | cpio -dmp sharedfs`). File flags
@@ -62,18 +59,26 @@ export function planUpdateTree(layout: HostLayout, tree: "usr/ports" | "usr/src"
   };
 }
 
-/** `update -p`: portsnap fetch, then extract into sharedfs/usr/ports (update when it was extracted before). */
-export function planPortsnap(layout: HostLayout, alreadyExtracted: boolean): Plan {
+/** The ports tree's git repository (the FreeBSD Handbook's "Using Git" method). */
+export const PORTS_GIT_URL = "https://git.FreeBSD.org/ports.git";
+
+/**
+ * `update -p`: fetch the ports tree into sharedfs/usr/ports with git.
+ * qjail 5.x ran portsnap, which cannot work any more: it left the base
+ * system in FreeBSD 14.0 (the port that carries it for 13.x is deprecated),
+ * qjail never installed the qjail.portsnap.conf it names, and
+ * `portsnap fetch` refuses to run without a terminal. A tree that is not a
+ * git clone yet is cloned (shallow, the Handbook's `--depth 1`); a clone is
+ * brought up to date with a fast-forward pull.
+ */
+export function planPortsGit(layout: HostLayout, git: string, cloned: boolean): Plan {
   const ports = `${layout.sharedfs}/usr/ports`;
+  const step: Step = cloned
+    ? { kind: "run", argv: [git, "-C", ports, "pull", "--ff-only"], why: "bring the clone up to date" }
+    : { kind: "run", argv: [git, "clone", "--depth", "1", PORTS_GIT_URL, ports], why: "first fetch" };
   return {
-    title: `update the ports tree in ${ports} with portsnap`,
-    steps: [
-      { kind: "run", argv: [PORTSNAP, "-f", PORTSNAP_CONF, "fetch"] },
-      {
-        kind: "run",
-        argv: [PORTSNAP, "-f", PORTSNAP_CONF, "-p", ports, alreadyExtracted ? "update" : "extract"],
-      },
-    ],
+    title: `update the ports tree in ${ports} with git`,
+    steps: [step],
     messages: [`Successfully updated ${ports}`],
   };
 }
@@ -90,6 +95,6 @@ export function planLogging(layout: HostLayout, on: boolean, newsyslogHasLine: b
     { kind: "mkdir", path: posix.dirname(layout.log) },
     { kind: "appendFile", path: layout.log, content: "", mode: 0o600 },
   ];
-  if (!newsyslogHasLine) steps.push({ kind: "appendFile", path: NEWSYSLOG_CONF, content: NEWSYSLOG_LINE });
+  steps.push(...newsyslogSteps(newsyslogHasLine));
   return { title: "turn qjail logging on", steps, messages: [`qjail logging is on: ${layout.log}`] };
 }

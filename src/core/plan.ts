@@ -27,6 +27,20 @@ export const CAPTURED: Readonly<Record<CapturedValue, { marker: string; pattern:
   jid: { marker: "%JID%", pattern: /^[0-9]+$/, what: "a JID" },
 };
 
+/**
+ * A `run` step that is repeated (FreeBSD: wait while `jls -d` still lists a
+ * dying jail; retry `umount` while it says the mount is busy): `until`
+ * "fails" repeats while it exits 0, "succeeds" repeats while it fails (only
+ * while its stderr matches `whileStderr`, when given), at most `seconds`;
+ * then the step fails as usual.
+ */
+export interface RunRetry {
+  until: "fails" | "succeeds";
+  seconds: number;
+  /** A case-insensitive regular expression the stderr of a failed try must match to try again. */
+  whileStderr?: string;
+}
+
 /** Which archive format an `extract` step unpacks, and how. */
 export type ExtractFormat =
   /** A release tarball (base.txz): every member below `to`. */
@@ -63,6 +77,8 @@ export type Step =
       capture?: CapturedValue;
       check?: string;
       undo?: Step[];
+      /** Run again, once a second, until it fails or succeeds (see {@link RunRetry}). */
+      retry?: RunRetry;
     }
   /**
    * Unpack an archive (see {@link ExtractFormat}); links in it are never
@@ -114,6 +130,15 @@ export function formatPlan(plan: Plan): string {
   return out.join("\n") + "\n";
 }
 
+/**
+ * argv that unpacks a release tarball (base.txz) keeping modes: /usr/bin/tar
+ * is bsdtar on FreeBSD (GNU tar on the Debian machines the tests run on: the
+ * same flags), named by its path so the caller's PATH never picks another.
+ */
+export function releaseExtractArgv(archive: string, into: string): string[] {
+  return ["/usr/bin/tar", "-xJpf", archive, "-C", into];
+}
+
 /** Every step in order, a commit's (and a conditional group's) steps in its place (what a reader of the plan sees). */
 export function flatSteps(steps: readonly Step[]): Step[] {
   return steps.flatMap((s) => (s.kind === "commit" || s.kind === "ifExists" ? flatSteps(s.steps) : [s]));
@@ -146,6 +171,8 @@ export function formatStep(s: Step): string {
     case "run":
       return s.argv.map(q).join(" ");
     case "extract":
+      // a release unpacks with tar: the plan shows the very command
+      if (s.format === "release") return releaseExtractArgv(s.archive, s.to).map(q).join(" ");
       return `extract ${s.format}${s.from !== undefined ? ` ${q(s.from)}` : ""} from ${q(s.archive)} into ${q(s.to)}`;
     case "download":
       return `download ${q(s.url)} to ${q(s.to)}${s.verify === "manifest" ? " (checked against its MANIFEST)" : ""}`;

@@ -82,8 +82,12 @@ export interface JailFacts {
   jid?: number;
   /** Listening sockets in the jail's view (sockstat -l -j / ss in its netns); undefined when not gathered. */
   listening?: SockstatRow[];
-  /** Content of the jail's /etc/resolv.conf; undefined when missing. */
+  /** Content of the jail's /etc/resolv.conf; undefined when missing or unreadable. */
   resolvConf?: string;
+  /** Why resolv.conf was not read (a link planted in the jail is never followed). */
+  resolvConfProblem?: string;
+  /** The jail's zone (qjail -z), for the commands doctor prints. */
+  zone?: string;
   /** Outbound TCP probes run from inside the jail ("198.51.100.2:43" → reached?). */
   outbound?: { target: string; ok: boolean; detail: string }[];
   /** The interface the jail's record names (its aliases on FreeBSD, its bridge on Linux). */
@@ -117,6 +121,10 @@ export interface DiagFacts {
     running?: boolean;
     /** qjail's own rules are present (ipnat rdr/anchor/table). */
     qjailRulesLoaded?: boolean;
+    /** ipfw: net.inet.ip.fw.one_pass (1 makes the nat rule accept every inbound packet). */
+    onePass?: number;
+    /** pf: the anchor hooks qjail needs that the running main ruleset lacks. */
+    hooksMissingLive?: string[];
   };
   /** Per resolved exposure ({@link verdictKey}): its rule's hits and liveness, as the platform read them. */
   ruleVerdicts: Record<string, RuleVerdict>;

@@ -4,6 +4,7 @@ import { shareDir } from "../assets.js";
 import { physical } from "../core/paths.js";
 import type { Plan } from "../core/plan.js";
 import {
+  NEWSYSLOG_QJAIL,
   planInstall,
   STOCK_FLAVORS,
   type FlavorFile,
@@ -36,7 +37,7 @@ export async function planInstallFor(
     rt.live(),
     listNames(root, layout.flavors, { dirsOnly: true }),
     readHostFile(root, "/etc/resolv.conf"),
-    readHostFile(root, "/etc/newsyslog.conf"),
+    newsyslogText(root),
   ]);
   const freebsd = rt.platform.name === "freebsd";
   const state: InstallState = {
@@ -46,7 +47,10 @@ export async function planInstallFor(
     runningJails: global.filter((g) => live.has(g.name)).map((g) => g.name),
     from: req.from === undefined ? undefined : fromKind(req.from),
     downloadUrl,
-    freebsdTools: root === "/",
+    // The chflags steps are part of the plan everywhere: under --root the
+    // FreeBSD platform shows run steps without running them, so --dry-run
+    // prints what really runs on "/".
+    freebsdTools: true,
     flavorFiles: freebsd ? stockFlavorFiles() : {},
     hostEtcFiles: HOST_ETC_FILES,
     newsyslog,
@@ -55,6 +59,15 @@ export async function planInstallFor(
     flavors,
   };
   return planInstall(state, req);
+}
+
+/** /etc/newsyslog.conf and qjail's newsyslog.conf.d file, joined (undefined when both are absent). */
+async function newsyslogText(root: string): Promise<string | undefined> {
+  const texts = await Promise.all([
+    readHostFile(root, "/etc/newsyslog.conf"),
+    readHostFile(root, NEWSYSLOG_QJAIL),
+  ]);
+  return texts.filter((t) => t !== undefined).join("") || undefined;
 }
 
 /** What -f names on this machine (as typed, not under --root). */
@@ -77,7 +90,8 @@ export async function installDownloadUrl(
 ): Promise<string | undefined> {
   if (rt.platform.name !== "freebsd" || req.from !== undefined) return undefined;
   const mirror = mirrorBase({ host: req.host, env });
-  const uname = async (flag: string): Promise<string> => (await runProgram(["uname", flag])).stdout.trim();
+  const uname = async (flag: string): Promise<string> =>
+    (await runProgram(["/usr/bin/uname", flag])).stdout.trim();
   const release = releaseFromUname(env.UNAME_r ?? (await uname("-r")));
   const arch = archPath(await uname("-p"), await uname("-m"));
   return `${releaseUrl(mirror, arch, release)}base.txz`;

@@ -1,6 +1,13 @@
 import { promises as fsp } from "node:fs";
 import { posix } from "node:path";
-import { CAPTURED, formatStep, type CapturedValue, type Plan, type Step } from "../core/plan.js";
+import {
+  CAPTURED,
+  formatStep,
+  releaseExtractArgv,
+  type CapturedValue,
+  type Plan,
+  type Step,
+} from "../core/plan.js";
 import { UsageError, shown } from "../core/errors.js";
 import { physical } from "../core/paths.js";
 import { writeFileAtomic } from "../store/atomic.js";
@@ -30,6 +37,8 @@ export interface ApplyOptions {
   checks?: Readonly<Record<string, (stdout: string) => string | undefined>>;
   /** Program runner (tests inject one). */
   runner?: Runner;
+  /** Milliseconds between the tries of a `retry` step (1000; tests use less). */
+  pollMs?: number;
   /**
    * A platform's own handling of a step (FreeBSD copies trees keeping owners):
    * resolves true when it did the step, false to leave it to the generic code.
@@ -86,7 +95,8 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<void> {
       if (opts.runCommands) await undo(done, opts);
       throw e;
     }
-    done.push(step);
+    // a step that captured a value may name it in its own undo (mdconfig -a ... undo: mdconfig -d -u %MD_UNIT%)
+    done.push(fillCaptured(step, values));
   }
   stepBoundary();
 }
@@ -95,7 +105,15 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<void> {
 async function undo(done: readonly Step[], opts: ApplyOptions): Promise<void> {
   for (const step of [...done].reverse()) {
     if (step.kind !== "run" || !step.undo) continue;
-    for (const u of step.undo) await applyStep(u, opts).catch(() => undefined);
+    for (const u of step.undo) {
+      // an undo command goes through the same runner as the plan's own (a test's fake host)
+      if (u.kind === "run" && opts.runner) {
+        if (opts.runCommands)
+          await opts.runner(u.argv, u.stdin === undefined ? {} : { input: u.stdin }).catch(() => undefined);
+        continue;
+      }
+      await applyStep(u, opts).catch(() => undefined);
+    }
   }
 }
 
@@ -143,9 +161,29 @@ async function applyOne(
     return;
   }
   const runner = opts.runner ?? ((argv, o) => runProgram(argv, o));
-  const r = await runner(step.argv, step.stdin === undefined ? {} : { input: step.stdin });
+  const once = (): Promise<RunResult> =>
+    runner(step.argv, step.stdin === undefined ? {} : { input: step.stdin });
+  let r = await once();
+  if (step.retry) {
+    const { until, seconds, whileStderr } = step.retry;
+    const pollMs = opts.pollMs ?? 1000;
+    const again = (x: RunResult): boolean =>
+      until === "fails"
+        ? x.code === 0
+        : x.code !== 0 && (whileStderr === undefined || new RegExp(whileStderr, "i").test(x.stderr));
+    for (let waited = 0; again(r) && waited < seconds * 1000; waited += pollMs) {
+      await new Promise((res) => setTimeout(res, pollMs));
+      r = await once();
+    }
+    if (until === "fails") {
+      if (r.code === 0)
+        throw new StepFailedError(`${step.argv.join(" ")} still succeeds after ${seconds} s`, step, index, r);
+      return; // it failed, which is what was waited for
+    }
+  }
+  const result = r;
   const fail = (why: string): never => {
-    throw new StepFailedError(why, step, index, r);
+    throw new StepFailedError(why, step, index, result);
   };
   if (r.code !== 0 && !step.mayFail)
     fail(`${step.argv.join(" ")} exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
@@ -301,11 +339,6 @@ export async function explainHostWriteErrors<T>(what: string, fn: () => Promise<
   } catch (e) {
     throw hostWriteError(e, what);
   }
-}
-
-/** argv that unpacks a release tarball (base.txz) keeping modes: GNU tar here, bsdtar on FreeBSD, same flags. */
-export function releaseExtractArgv(archive: string, into: string): string[] {
-  return ["tar", "-xpf", archive, "-C", into];
 }
 
 /** Whether a physical path exists, as a link or anything else (the link is not followed). */

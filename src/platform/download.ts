@@ -72,7 +72,7 @@ export async function fetchChecked(opts: {
       throw new UsageError(
         "QJ1513",
         `${file} from ${shown(base)} does not match its MANIFEST: SHA256 ${sha}, expected ${entry.sha256}`,
-        "The download was damaged or altered and has been deleted. Try again, or another mirror with -h host / --mirror URL.",
+        "The download was damaged or altered and has been deleted. Try again, or another mirror with -h HOST (or QJAIL_MIRROR=URL).",
       );
     }
     await fsp.rename(part, opts.target);
@@ -103,6 +103,9 @@ async function manifestEntry(base: string, file: string, idle: number): Promise<
   return entry;
 }
 
+/** Where FreeBSD moves the distribution sets of releases past their end of life. */
+export const OLD_RELEASES = "https://ftp-archive.freebsd.org/pub/FreeBSD-Archive/old-releases/";
+
 type Body<T> = (res: http.IncomingMessage) => Promise<T>;
 
 function get<T>(url: string, idleMs: number, body: Body<T>, redirects = 0): Promise<T> {
@@ -128,7 +131,7 @@ function get<T>(url: string, idleMs: number, body: Body<T>, redirects = 0): Prom
             new UsageError(
               "QJ1510",
               `too many redirects fetching ${shown(url)}`,
-              "Try another mirror with -h host / --mirror URL.",
+              "Try another mirror with -h HOST (or QJAIL_MIRROR=URL).",
             ),
           );
           return;
@@ -142,7 +145,9 @@ function get<T>(url: string, idleMs: number, body: Body<T>, redirects = 0): Prom
           new UsageError(
             "QJ1511",
             `download of ${shown(url)} failed: HTTP ${status}`,
-            "Check that the release exists on this mirror for this architecture, or use 'qjail install -f DIR'.",
+            status === 404
+              ? `Check that the release exists on this mirror for this architecture. A release past its end of life moves to ${OLD_RELEASES}: run 'QJAIL_MIRROR=${OLD_RELEASES} qjail install', or use 'qjail install -f DIR'.`
+              : "Check that the release exists on this mirror for this architecture, or use 'qjail install -f DIR'.",
           ),
         );
         return;

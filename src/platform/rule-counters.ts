@@ -9,6 +9,7 @@ import type { IpfwRule, IpfwRedirect } from "./freebsd/parsers/ipfw.js";
 import { ipfwAllowFor } from "./freebsd/parsers/ipfw.js";
 import { ruleMatchesDestination } from "./freebsd/parsers/ipfstat.js";
 import { rdrFor } from "./freebsd/parsers/ipnat.js";
+import { passLabel } from "../firewall/pf/generate.js";
 
 /**
  * Matching live firewall listings to exposures, for status and doctor: the
@@ -63,6 +64,18 @@ export function exposureCounter(counters: RuleCounters, e: ResolvedExposure): Ru
       return { hits: c.connections.packets, by: "nft dnat", live: c.live };
     }
     case "pf": {
+      // qjail labels its pass rules per exposure (one rule per interface and
+      // source): sum them, this family's only; a rule without the label (an
+      // older load) is found by its destination, with numeric ports (-P).
+      const label = passLabel(e);
+      const fam = e.family === 4 ? " inet " : " inet6 ";
+      const labelled = counters.rules.filter((r) => r.label === label && r.text.includes(fam));
+      if (labelled.length > 0)
+        return {
+          hits: labelled.reduce((n, r) => n + (r.packets ?? 0), 0),
+          by: `pf label "${label}"`,
+          live: true,
+        };
       const rule = counters.rules.find(
         (r) =>
           r.action === "pass" &&
@@ -78,8 +91,10 @@ export function exposureCounter(counters: RuleCounters, e: ResolvedExposure): Ru
         (r) => r.proto === e.proto && r.target === e.target && r.publicPort === e.public.low,
       );
       const allow = ipfwAllowFor(counters.rules, e.proto, e.target, e.jailPort.low);
-      if (!allow) return { hits: null, by: null, live: redirect !== undefined };
-      return { hits: allow.packets, by: `ipfw rule ${allow.number}`, live: redirect !== undefined };
+      // Live needs both: the NAT instance survives `ipfw -f flush`, the rules do not.
+      const live = redirect !== undefined && allow !== undefined;
+      if (!allow) return { hits: null, by: null, live };
+      return { hits: allow.packets, by: `ipfw rule ${allow.number}`, live };
     }
     case "unavailable":
       return { hits: null, by: null, live: null };

@@ -125,6 +125,22 @@ export async function safeReadFile(jailRoot: string, file: string): Promise<stri
 }
 
 /**
+ * A jail's /etc/resolv.conf for doctor: read without following any link the
+ * jail planted (jailed root can point etc/resolv.conf, or etc itself, at a
+ * host file). A link is reported, never read through.
+ */
+export async function readJailResolvConf(jailRoot: string): Promise<{ text?: string; problem?: string }> {
+  try {
+    const text = await safeReadFile(jailRoot, posix.join(jailRoot, "etc/resolv.conf"));
+    return text === undefined ? {} : { text };
+  } catch (e) {
+    if (e instanceof UsageError && e.code === "QJ1101")
+      return { problem: "its /etc/resolv.conf (or /etc) is a symbolic link, which qjail does not follow" };
+    return { problem: `cannot read its /etc/resolv.conf: ${(e as Error).message}` };
+  }
+}
+
+/**
  * Copy the tree `from` (outside the jail) onto `to` inside the jail without
  * following any link in the destination: every destination directory is one
  * this copy made or one lstat shows is a real directory (a planted symlink is

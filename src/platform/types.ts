@@ -1,4 +1,4 @@
-import type { Plan } from "../core/plan.js";
+import type { Plan, Step } from "../core/plan.js";
 import type { ConsoleRequest, JailSpec, LiveJail } from "../core/jail.js";
 import type { JailRecord } from "../core/record.js";
 import type { HostLayout } from "../core/paths.js";
@@ -46,4 +46,6 @@ export interface Platform {
    * Optional: a backend without it leaves delete to safe-fs's tree removal.
    */
   removeJailTree?(rootPath: string): Promise<void>;
+  /** The steps removeJailTree runs, for --dry-run (FreeBSD: mount -p, chflags -x -R 0, rm). */
+  planRemoveJailTree?(rootPath: string): Step[];
 }

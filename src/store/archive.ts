@@ -13,6 +13,15 @@ import {
 import { parseAddressList, validateInterfaceName } from "../core/validate.js";
 
 /**
+ * node-tar refuses a gzip stream that grows more than 1000 times
+ * (max decompression ratio exceeded): an image jail's archive holds a mostly
+ * empty file system image, which deflate shrinks about 1030:1, so restore and
+ * `create -a` of any large image jail stopped there. bsdtar, which qjail 5.x
+ * used, has no such limit; the member checks before extraction are what
+ * keep an archive's content in place.
+ */
+const NO_RATIO_LIMIT = Number.POSITIVE_INFINITY;
+/**
  * qjail's archive files (qjail-5.md §2.4): `<name>@YYYYMMDDhhmm.SS.tar`,
  * gzip-compressed despite the suffix, members stored with absolute logical
  * paths like `tar czPf` does, so archives made here, by qjail 5.x and read
@@ -133,6 +142,7 @@ export async function readArchiveIndex(
     await tar.t({
       file: archiveFile,
       strict: true,
+      maxDecompressionRatio: NO_RATIO_LIMIT,
       onReadEntry: (e) => {
         const path = String(e.path);
         entries.push({
@@ -368,6 +378,7 @@ export async function extractArchive(
     file: archiveFile,
     preservePaths: true,
     strict: true,
+    maxDecompressionRatio: NO_RATIO_LIMIT,
     filter: (path, entry) => {
       const logical = String(path).replace(/\/$/, "") || "/";
       if (only && !only(logical)) return false;
@@ -422,6 +433,7 @@ export async function unpackJailTree(
     file: archivePath,
     preservePaths: true,
     strict: true,
+    maxDecompressionRatio: NO_RATIO_LIMIT,
     filter: (path, entry) => {
       const logical = String(path).replace(/\/$/, "");
       if (logical !== from && !logical.startsWith(`${from}/`)) return false;

@@ -94,9 +94,9 @@ test("archive -A --dry-run: the tar command lines, running jail bypassed, nothin
     [
       "# Bypassed running jail. web2",
       "# archive old",
-      `tar czPf /usr/jails/archive/old@${STAMP}.tar /usr/local/etc/qjail.fstab/old /usr/local/etc/qjail.config/old /usr/local/etc/qjail.global/old.norun /usr/local/etc/qjail.local/old.norun /usr/jails/old`,
+      `node-tar create gzip /usr/jails/archive/old@${STAMP}.tar /usr/local/etc/qjail.fstab/old /usr/local/etc/qjail.config/old /usr/local/etc/qjail.global/old.norun /usr/local/etc/qjail.local/old.norun /usr/jails/old   (as tar czPf)`,
       "# archive www",
-      `tar czPf /usr/jails/archive/www@${STAMP}.tar /usr/local/etc/qjail.fstab/www /usr/local/etc/qjail.config/www /usr/local/etc/qjail.global/www /usr/local/etc/qjail.local/www /usr/local/etc/qjail.packages/www /usr/jails/www`,
+      `node-tar create gzip /usr/jails/archive/www@${STAMP}.tar /usr/local/etc/qjail.fstab/www /usr/local/etc/qjail.config/www /usr/local/etc/qjail.global/www /usr/local/etc/qjail.local/www /usr/local/etc/qjail.packages/www /usr/jails/www   (as tar czPf)`,
       "",
     ].join("\n"),
   );

@@ -53,7 +53,14 @@ const file = (p: string): string => readFileSync(join(host.dir, p), "utf8");
 const record = (): string => file("usr/local/etc/qjail.local/www");
 const conf = (): string => file("usr/local/etc/qjail.config/www");
 
-const steps: { args: string[]; record?: RegExp; conf?: RegExp; noConf?: RegExp; stdout?: RegExp }[] = [
+const steps: {
+  args: string[];
+  record?: RegExp;
+  conf?: RegExp;
+  noConf?: RegExp;
+  stdout?: RegExp;
+  stderr?: RegExp;
+}[] = [
   {
     args: ["-k"],
     record: /^rsockets="allow.raw_sockets"$/m,
@@ -98,10 +105,17 @@ const steps: { args: string[]; record?: RegExp; conf?: RegExp; noConf?: RegExp; 
   {
     args: ["-v", "ipfw"],
     record: /^vnet="be\|ipfw\|1"\nvinterface="em0"$/m,
-    conf: /^vnet;\nvnet.interface {6}= {2}"epair1b";$/m,
-    noConf: /ip4.addr|exec.stop|poststart/,
+    conf: /^vnet;\nvnet.interface {6}= {2}"epair1b";\nexec.prestart {2}= {2}"\/sbin\/ifconfig bridge0 /m,
+    noConf: /ip4.addr|qjail\.vnet\.be|poststart/,
   },
-  { args: ["-V"], record: /^vnet=""$/m, conf: /^exec.stop {11}= {2}"\/bin\/sh \/etc\/rc.shutdown";$/m },
+  {
+    args: ["-V"],
+    record: /^vnet=""$/m,
+    conf: /^exec.stop {11}= {2}"\/bin\/sh \/etc\/rc.shutdown";$/m,
+    noConf: /vnet|ip4.addr/,
+    stderr:
+      /has no address now: give it one with 'qjail config -4 ADDR www' and its interface with 'qjail config -c NIC www'/,
+  },
   { args: ["-W"], record: /^vinterface=""$/m },
   { args: ["-p", "--packages", "nginx,curl"], stdout: /packages nginx curl/ },
 ];
@@ -115,6 +129,7 @@ test("each option changes its record key and regenerates the jail.conf block", a
     if (s.conf) assert.match(conf(), s.conf, label);
     if (s.noConf) assert.doesNotMatch(conf(), s.noConf, label);
     if (s.stdout) assert.match(r.stdout, s.stdout, label);
+    if (s.stderr) assert.match(r.stderr, s.stderr, label);
     assert.equal(file("usr/local/etc/qjail.global/www"), record(), `${label}: global copy`);
     assert.ok(record().endsWith('imagedevice=""\n'), `${label}: every key written`);
   }

@@ -5,7 +5,9 @@ import { emptyRecord, formatRecord, type JailRecord } from "../../src/core/recor
 import { runCli, testdir } from "../helpers/cli.js";
 
 // FreeBSD console under --root --dry-run: the exact jexec/login/setfib argv
-// (no FreeBSD kernel here), running jails from a recorded jls document.
+// (no FreeBSD kernel here), running jails from a recorded jls document. The
+// test runner's stdin is not a terminal, so these are the plans without
+// script(1); the terminal form is pinned in test/freebsd/platform.test.ts.
 
 const cleanups: (() => void)[] = [];
 after(() => cleanups.forEach((c) => c()));
@@ -56,17 +58,17 @@ const assertLines = async (args: string[], expected: string): Promise<void> => {
   assert.equal(r.stdout.split("\n")[1], expected);
 };
 
-test("console: root login", () => assertLines(["www"], "/usr/sbin/jexec www /usr/bin/login -f root"));
+test("console: root login", () => assertLines(["www"], "/usr/sbin/jexec -l www /usr/bin/login -f root"));
 test("console -u: login as that user", () =>
-  assertLines(["-u", "admin", "www"], "/usr/sbin/jexec www /usr/bin/login -f admin"));
+  assertLines(["-u", "admin", "www"], "/usr/sbin/jexec -l www /usr/bin/login -f admin"));
 test("console -c: the command, split into words, no login", () =>
-  assertLines(["-c", "service nginx  status", "www"], "/usr/sbin/jexec www service nginx status"));
+  assertLines(["-c", "service nginx  status", "www"], "/usr/sbin/jexec -l www service nginx status"));
 test("console -u -c: jexec -U user", () =>
-  assertLines(["-u", "admin", "-c", "id", "www"], "/usr/sbin/jexec -U admin www id"));
+  assertLines(["-u", "admin", "-c", "id", "www"], "/usr/sbin/jexec -l -U admin www id"));
 test("console on a jail with a fib runs under setfib", () =>
-  assertLines(["fibbed"], "/usr/sbin/setfib 3 /usr/sbin/jexec fibbed /usr/bin/login -f root"));
+  assertLines(["fibbed"], "/usr/sbin/setfib 3 /usr/sbin/jexec -l fibbed /usr/bin/login -f root"));
 test("console -c words with shell characters stay single argv words", () =>
-  assertLines(["-c", "echo $HOME;rm", "www"], "/usr/sbin/jexec www echo '$HOME;rm'"));
+  assertLines(["-c", "echo $HOME;rm", "www"], "/usr/sbin/jexec -l www echo '$HOME;rm'"));
 
 test("console refuses a norun jail even when it runs", async () => {
   const r = await consoleCli(host(), ["old"]);

@@ -71,6 +71,9 @@ test("--dry-run shows records first and the tree last", async () => {
       "rm -f /usr/local/etc/qjail.config/www",
       "rm -f /usr/local/etc/qjail.expose/www",
       "rm -f /var/db/qjail/mac/www",
+      // what removing the tree runs on FreeBSD, not only the rm (P19)
+      "/sbin/mount -p",
+      "/bin/chflags -x -R 0 /usr/jails/www",
       "rm -rf /usr/jails/www",
       "",
     ].join("\n"),

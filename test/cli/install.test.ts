@@ -212,9 +212,11 @@ test("install is refused while a jail runs, and -l enables the command log once"
   writeFileSync(at("etc/newsyslog.conf"), "# newsyslog\n");
   for (let i = 0; i < 2; i++) assert.equal((await qjail("install", "-l", "-f", base.dir)).code, 0);
   assert.equal(read("var/log/qjail.log"), "");
+  // qjail's line goes to its own file in newsyslog.conf.d, once; the base file is left alone (P21)
+  assert.equal(read("etc/newsyslog.conf"), "# newsyslog\n");
   assert.equal(
-    read("etc/newsyslog.conf"),
-    "# newsyslog\n/var/log/qjail.log                      600  3     100  *     -\n",
+    read("usr/local/etc/newsyslog.conf.d/qjail.conf"),
+    "/var/log/qjail.log                      600  3     100  *     -\n",
   );
 });
 

@@ -1,6 +1,6 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { emptyRecord, formatRecord } from "../../src/core/record.js";
 import { runCli, testdir, treeDigest } from "../helpers/cli.js";
@@ -106,33 +106,27 @@ test("update -S replaces sharedfs/usr/src; -P needs the host's /usr/ports", asyn
   assert.match(p.stderr, /QJ1706: "\/usr\/ports" does not exist/);
 });
 
-test("update -p: refused without portsnap or its config (P6), else fetch then extract, update once extracted", async () => {
+test("update -p: a shallow git clone of the ports tree, a fast-forward pull once cloned; a portsnap tree is refused", async () => {
   const h = host();
-  const { mkdirSync } = await import("node:fs");
-  const before = treeDigest(h.dir);
-  const noPortsnap = await cli(h, ["-p"]);
-  assert.equal(noPortsnap.code, 3);
-  assert.match(noPortsnap.stderr, /QJ1707: \/usr\/sbin\/portsnap is not on this host \(FreeBSD 14/);
-  assert.match(noPortsnap.stderr, /qjail update -P/);
-  mkdirSync(join(h.dir, "usr/sbin"), { recursive: true });
-  writeFileSync(join(h.dir, "usr/sbin/portsnap"), "#!/bin/sh\n");
-  const noConf = await cli(h, ["-p"]);
-  assert.match(noConf.stderr, /QJ1708: \/usr\/local\/etc\/qjail\.portsnap\.conf does not exist/);
-  const { rmSync } = await import("node:fs");
-  rmSync(join(h.dir, "usr/sbin"), { recursive: true });
-  assert.deepEqual(treeDigest(h.dir), before);
-  mkdirSync(join(h.dir, "usr/sbin"), { recursive: true });
-  writeFileSync(join(h.dir, "usr/sbin/portsnap"), "#!/bin/sh\n");
-  writeFileSync(join(h.dir, "usr/local/etc/qjail.portsnap.conf"), "SERVERNAME=portsnap.FreeBSD.org\n");
   const first = await cli(h, ["--dry-run", "-p"]);
+  assert.equal(first.code, 0, first.stderr);
   assert.match(
     first.stdout,
-    /^\/usr\/sbin\/portsnap -f \/usr\/local\/etc\/qjail\.portsnap\.conf fetch\n\/usr\/sbin\/portsnap -f \/usr\/local\/etc\/qjail\.portsnap\.conf -p \/usr\/jails\/sharedfs\/usr\/ports extract$/m,
+    /^\/usr\/local\/bin\/git clone --depth 1 https:\/\/git\.FreeBSD\.org\/ports\.git \/usr\/jails\/sharedfs\/usr\/ports$/m,
   );
-  mkdirSync(join(h.dir, "usr/jails/sharedfs/usr/ports"), { recursive: true });
-  writeFileSync(join(h.dir, "usr/jails/sharedfs/usr/ports/.portsnap.INDEX"), "");
+  assert.doesNotMatch(first.stdout, /portsnap/);
+  const { mkdirSync } = await import("node:fs");
+  mkdirSync(join(h.dir, "usr/jails/sharedfs/usr/ports/.git"), { recursive: true });
   const again = await cli(h, ["--dry-run", "-p"]);
-  assert.match(again.stdout, / update$/m);
+  assert.match(
+    again.stdout,
+    /^\/usr\/local\/bin\/git -C \/usr\/jails\/sharedfs\/usr\/ports pull --ff-only$/m,
+  );
+  rmSync(join(h.dir, "usr/jails/sharedfs/usr/ports/.git"), { recursive: true });
+  writeFileSync(join(h.dir, "usr/jails/sharedfs/usr/ports/.portsnap.INDEX"), "");
+  const old = await cli(h, ["--dry-run", "-p"]);
+  assert.equal(old.code, 3);
+  assert.match(old.stderr, /QJ1708: .* holds a ports tree that is not a git clone/);
 });
 
 test("update refuses while a jail runs, and refuses zero or two options, changing nothing", async () => {
@@ -157,8 +151,12 @@ test("update -l on twice: the log exists and newsyslog.conf has qjail's line onc
   assert.equal((await cli(h, ["-l", "on"])).code, 0);
   assert.equal((await cli(h, ["-l", "on"])).code, 0);
   assert.equal(existsSync(join(h.dir, "var/log/qjail.log")), true);
-  const conf = readFileSync(join(h.dir, "etc/newsyslog.conf"), "utf8");
-  assert.equal(conf, "# admin's file\n/var/log/qjail.log                      600  3     100  *     -\n");
+  // the admin's newsyslog.conf is left alone; qjail's line is in its own newsyslog.conf.d file, once (P21)
+  assert.equal(readFileSync(join(h.dir, "etc/newsyslog.conf"), "utf8"), "# admin's file\n");
+  assert.equal(
+    readFileSync(join(h.dir, "usr/local/etc/newsyslog.conf.d/qjail.conf"), "utf8"),
+    "/var/log/qjail.log                      600  3     100  *     -\n",
+  );
   assert.equal((await cli(h, ["-l", "off"])).code, 0);
   assert.equal(existsSync(join(h.dir, "var/log/qjail.log")), false);
 });

@@ -78,10 +78,11 @@ test("every setting on: each line in qjail's order", () => {
   );
 });
 
-test("a vnet jail gets the epair block and no exec.stop (qjail-5.md §5.4)", () => {
+test("a vnet jail: the helper's commands written into the block, masks on the addresses, exec.stop (P3, P17)", () => {
   const r = { ...www(), ip4: "", interface: "", vnet: "be|ipfw|3", vinterface: "em0" };
+  const text = renderJailConf(r);
   assert.equal(
-    renderJailConf(r),
+    text,
     [
       "www { ",
       'host.hostname       =  "www";',
@@ -92,18 +93,30 @@ test("a vnet jail gets the epair block and no exec.stop (qjail-5.md §5.4)", () 
       'devfs_ruleset       =  "4";',
       "vnet;",
       'vnet.interface      =  "epair3b";',
-      'exec.prestart="/usr/local/bin/qjail.vnet.be start www em0 ipfw 3";',
-      'exec.start   =  "ifconfig lo0 127.0.0.1 up";',
-      'exec.start  +=  "ifconfig epair3b 10.3.0.2";',
-      'exec.start  +=  "route add default 10.3.0.1";',
-      'exec.start  +=  "/bin/echo epair3b > /etc/epair";',
-      'exec.start  +=  "/bin/sh /etc/rc";',
-      'exec.start  +=  "/bin/sh /etc/ipfw.vnet.rules";',
-      'exec.poststop="/usr/local/bin/qjail.vnet.be stop www em0 ipfw 3";',
+      'exec.prestart  =  "/sbin/ifconfig bridge0 >/dev/null 2>&1 || { /sbin/ifconfig bridge0 create && /sbin/ifconfig bridge0 addm em0 up; }";',
+      'exec.prestart +=  "/sbin/ifconfig bridge0 inet | /usr/bin/grep -qw 10.3.0.1 || /sbin/ifconfig bridge0 inet 10.3.0.1/24 alias";',
+      'exec.prestart +=  "/sbin/ifconfig epair3a >/dev/null 2>&1 || { /sbin/ifconfig epair3 create && /sbin/ifconfig bridge0 addm epair3a; }";',
+      'exec.prestart +=  "/sbin/ifconfig epair3a up";',
+      'exec.prestart +=  "/sbin/kldload -n ipfw";',
+      'exec.prestart +=  "/sbin/sysctl net.inet.ip.forwarding=1";',
+      'exec.start     =  "ifconfig lo0 127.0.0.1 up";',
+      'exec.start    +=  "ifconfig epair3b 10.3.0.2/24";',
+      'exec.start    +=  "route add default 10.3.0.1";',
+      'exec.start    +=  "/bin/echo epair3b > /etc/epair";',
+      'exec.start    +=  "/bin/sh /etc/rc";',
+      'exec.start    +=  "/bin/sh /etc/ipfw.vnet.rules";',
+      'exec.poststop  =  "/sbin/ifconfig epair3a destroy";',
+      'exec.poststop +=  "/sbin/ifconfig bridge0 inet 10.3.0.1 -alias";',
+      'exec.stop           =  "/bin/sh /etc/rc.shutdown";',
       "}",
       "",
     ].join("\n"),
   );
+  // nothing names a helper no package installs
+  assert.ok(!text.includes("qjail.vnet.be"));
+  // qjail's own reader takes the block back, every exec line as one value
+  const conf = parseJailConf(text);
+  assert.equal(conf.params.filter((p) => p.key === "exec.prestart").length, 6);
 });
 
 test("parseJailConf reads a rendered block back", () => {

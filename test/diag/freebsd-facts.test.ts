@@ -11,6 +11,9 @@ import { defaultHostConfig } from "../../src/core/hostconfig.js";
 import { emptyRecord } from "../../src/core/record.js";
 import { specFromRecord } from "../../src/core/jail.js";
 import type { RunResult } from "../../src/platform/run.js";
+import { FakeFreebsdHost } from "../helpers/freebsd-host.js";
+import { createFreebsdFirewallLoader } from "../../src/platform/freebsd/firewall.js";
+import { resolveExposures } from "../../src/core/exposure.js";
 
 /** A FreeBSD host as recorded command outputs: what each argv would print. */
 function recordedHost(outputs: Record<string, string>, missing: string[] = []) {
@@ -43,21 +46,27 @@ test("FreeBSD facts from the page's debug commands: per-jail sockstat, ipfstat -
   const t = testdir({ "usr/jails/www/etc/resolv.conf": "nameserver 192.0.2.53\n" });
   try {
     const host = recordedHost({
-      "sockstat -46l -j 2": readFileSync(
+      "/usr/bin/sockstat -46l -j 2": readFileSync(
         join(SHARED, "fixtures/freebsd/sockstat-4-jail-bastille-readme-1.txt"),
         "utf8",
       ).replace(/10\.0\.0\.10:53/g, "10.0.0.3:80"),
-      "sockstat -46l": readFileSync(join(SHARED, "fixtures/freebsd/sockstat-46l-inspec-1.txt"), "utf8"),
-      "sysrc -n ipfilter_enable": "YES\n",
-      "sysrc -n ipnat_enable": "NO\n",
-      "ipf -V": "ipf: IP Filter: v5.1.2 (592)\nKernel: IP Filter: v5.1.2\nRunning: yes\n",
-      "ipfstat -hni":
+      "/usr/bin/sockstat -46l": readFileSync(
+        join(SHARED, "fixtures/freebsd/sockstat-46l-inspec-1.txt"),
+        "utf8",
+      ),
+      "/usr/sbin/sysrc -n ipfilter_enable": "YES\n",
+      "/usr/sbin/sysrc -n ipnat_enable": "NO\n",
+      "/sbin/ipf -V": "ipf: IP Filter: v5.1.2 (592)\nKernel: IP Filter: v5.1.2\nRunning: yes\n",
+      "/sbin/ipfstat -R -hni":
         "31 @1 pass in quick on em0 proto tcp from any to 10.0.0.3/32 port = 80 flags S/FSRPAU keep state\n",
-      "ipnat -lhd":
+      "/sbin/ipnat -lhd":
         "List of active MAP/Redirect filters:\n31 rdr em0 0.0.0.0/0 port 6188 -> 10.0.0.3 port 80 tcp\n\nList of active sessions:\n",
-      "sysctl -n net.inet.ip.forwarding": "0\n",
-      "netstat -rn -f inet": readFileSync(join(SHARED, "fixtures/freebsd/netstat-r-jc-1.txt"), "utf8"),
-      "ifconfig em0 inet": IFCONFIG,
+      "/sbin/sysctl -n net.inet.ip.forwarding": "0\n",
+      "/usr/bin/netstat -rn -f inet": readFileSync(
+        join(SHARED, "fixtures/freebsd/netstat-r-jc-1.txt"),
+        "utf8",
+      ),
+      "/sbin/ifconfig em0 inet": IFCONFIG,
     });
     const facts = await gatherFreebsdFacts(
       {
@@ -113,14 +122,14 @@ test("FreeBSD facts from the page's debug commands: per-jail sockstat, ipfstat -
       .sort();
     // ipnat_enable="NO" and lo1 unrouted; forwarding is not needed for jails on the host's own lo1
     assert.deepEqual(codes, ["QJ5303", "QJ5308"]);
-    assert.ok(host.calls.includes("sockstat -46l -j 2"));
+    assert.ok(host.calls.includes("/usr/bin/sockstat -46l -j 2"));
   } finally {
     t.cleanup();
   }
 });
 
 test("FreeBSD facts without IPFilter installed: doctor says to install/enable it", async () => {
-  const host = recordedHost({}, ["ipf", "ipfstat", "ipnat"]);
+  const host = recordedHost({}, ["/sbin/ipf", "/sbin/ipfstat", "/sbin/ipnat"]);
   const facts = await gatherFreebsdFacts(
     {
       root: "/nonexistent-qjail-root",
@@ -141,13 +150,14 @@ test("FreeBSD facts without IPFilter installed: doctor says to install/enable it
 
 test("FreeBSD facts on ipfw: allow-rule packets attributed to the exposure, a missing redirect is not live", async () => {
   const host = recordedHost({
-    "sysrc -n firewall_enable": "YES\n",
-    "sysrc -n firewall_nat_enable": "YES\n",
-    "ipfw nat 80 show config":
+    "/usr/sbin/sysrc -n firewall_enable": "YES\n",
+    "/usr/sbin/sysrc -n firewall_nat_enable": "YES\n",
+    "/sbin/sysctl -n net.inet.ip.fw.one_pass": "0\n",
+    "/sbin/ipfw nat 80 show config":
       "ipfw nat 80 config if em0 same_ports unreg_only reset redirect_port tcp 10.0.0.3:80 6188\n",
-    "ipfw show 1000-1099":
+    "/sbin/ipfw show 1000-1099":
       "01000 9 540 nat 80 ip4 from any to any in recv em0\n01001 0 0 allow tcp from any to 10.0.0.2 22 in recv em0\n01002 42 2520 allow tcp from any to 10.0.0.3 80 in recv em0\n",
-    "ifconfig em0 inet": IFCONFIG,
+    "/sbin/ifconfig em0 inet": IFCONFIG,
   });
   const exposure = (jail: string, pub: number, port: number) => ({
     jail,
@@ -184,14 +194,112 @@ test("FreeBSD facts on ipfw: allow-rule packets attributed to the exposure, a mi
 
 test("the public address from ifconfig, and none when the interface has no inet line", async () => {
   assert.equal(
-    await freebsdPublicAddress("em0", recordedHost({ "ifconfig em0 inet": IFCONFIG }).runner),
+    await freebsdPublicAddress("em0", recordedHost({ "/sbin/ifconfig em0 inet": IFCONFIG }).runner),
     "198.51.100.1",
   );
   assert.equal(
     await freebsdPublicAddress(
       "em1",
-      recordedHost({ "ifconfig em1 inet": "em1: flags=8802<BROADCAST> mtu 1500\n" }).runner,
+      recordedHost({ "/sbin/ifconfig em1 inet": "em1: flags=8802<BROADCAST> mtu 1500\n" }).runner,
     ),
     undefined,
   );
+});
+
+// The same facts from FakeFreebsdHost (test/helpers/freebsd-host.ts), whose
+// ipfw and pfctl keep state and print it as FreeBSD does.
+
+test("facts from a FreeBSD-like host: ipfw after 'service ipfw restart' is not loaded (P12); one_pass=1 is an error (P6)", async () => {
+  const t = testdir({ "var/db/qjail/.keep": "" }, "qjail-facts-fake-");
+  try {
+    const host = new FakeFreebsdHost(t.dir);
+    host.sysctls.set("net.inet.ip.fw.one_pass", "0");
+    const cfg = { ...defaultHostConfig("freebsd"), extIf: "em0", firewall: "ipfw" as const };
+    const exps = [
+      {
+        jail: "www",
+        proto: "tcp" as const,
+        public: { low: 6188, high: 6188 },
+        jailPort: { low: 80, high: 80 },
+        from: [],
+        on: undefined,
+        comment: "",
+      },
+    ];
+    const jails = [spec("www", "10.0.0.3")];
+    const ctx = { root: t.dir, layout, runCommands: true, previousExtAddress: null };
+    const loader = createFreebsdFirewallLoader("ipfw", host.run);
+    const m = {
+      host: cfg,
+      exposures: resolveExposures(exps, [{ name: "www", ip4: ["10.0.0.3"], ip6: [] }]).resolved,
+    };
+    await loader.load(await loader.render(m, ctx), ctx);
+    const gather = () =>
+      gatherFreebsdFacts(
+        { root: t.dir, layout, config: cfg, configExists: true, jails, live: new Map(), exposures: exps },
+        host.run,
+      );
+    let facts = await gather();
+    assert.equal(facts.firewall.qjailRulesLoaded, true);
+    assert.equal(buildStatus(facts).jails[0]?.exposures[0]?.live, true);
+    await host.run(["/sbin/ipfw", "-q", "-f", "flush"]);
+    facts = await gather();
+    assert.equal(facts.firewall.qjailRulesLoaded, false, "the NAT instance alone is not a loaded rule set");
+    assert.ok(diagnose(facts).some((f) => f.code === "QJ5304"));
+    host.sysctls.set("net.inet.ip.fw.one_pass", "1");
+    assert.ok(diagnose(await gather()).some((f) => f.code === "QJ5318"));
+  } finally {
+    t.cleanup();
+  }
+});
+
+test("facts from a FreeBSD-like host: pf counters found by qjail's label (P13); hooks not in the running ruleset (P10)", async () => {
+  const t = testdir(
+    {
+      "var/db/qjail/.keep": "",
+      "etc/pf.conf": 'nat-anchor "qjail/*"\nrdr-anchor "qjail/*"\nanchor "qjail/*"\n',
+    },
+    "qjail-facts-fake-",
+  );
+  try {
+    const host = new FakeFreebsdHost(t.dir);
+    const cfg = { ...defaultHostConfig("freebsd"), extIf: "em0", firewall: "pf" as const };
+    const exps = [
+      {
+        jail: "www",
+        proto: "tcp" as const,
+        public: { low: 6188, high: 6188 },
+        jailPort: { low: 80, high: 80 },
+        from: [],
+        on: undefined,
+        comment: "",
+      },
+    ];
+    const jails = [spec("www", "10.0.0.3")];
+    const ctx = { root: t.dir, layout, runCommands: true, previousExtAddress: null };
+    const loader = createFreebsdFirewallLoader("pf", host.run);
+    const m = {
+      host: cfg,
+      exposures: resolveExposures(exps, [{ name: "www", ip4: ["10.0.0.3"], ip6: [] }]).resolved,
+    };
+    await loader.load(await loader.render(m, ctx), ctx);
+    const gather = () =>
+      gatherFreebsdFacts(
+        { root: t.dir, layout, config: cfg, configExists: true, jails, live: new Map(), exposures: exps },
+        host.run,
+      );
+    let facts = await gather();
+    const e = buildStatus(facts).jails[0]?.exposures[0];
+    assert.equal(e?.counted_by, 'pf label "qjail:tcp/6188:www"');
+    assert.equal(e?.live, true);
+    assert.ok(
+      diagnose(facts).some((f) => f.code === "QJ5319"),
+      "pf.conf not loaded: the running ruleset has no hooks",
+    );
+    await host.run(["/sbin/pfctl", "-f", "/etc/pf.conf"]);
+    facts = await gather();
+    assert.ok(!diagnose(facts).some((f) => f.code === "QJ5319"));
+  } finally {
+    t.cleanup();
+  }
 });

@@ -259,7 +259,71 @@ test("doctor: resolv.conf missing and an outbound probe failing", () => {
     ),
   );
   assert.deepEqual(codes(f), ["QJ5311", "QJ5312"]);
-  assert.equal(f[0]?.fix, "cp /etc/resolv.conf /usr/jails/ssh/etc/resolv.conf");
+  // written from inside the jail, where a link the jail planted resolves inside the jail
+  assert.equal(f[0]?.fix, "qjail console -c 'tee /etc/resolv.conf' ssh < /etc/resolv.conf");
+});
+
+test("doctor: a resolv.conf link planted in the jail is reported, never followed; zone and stopped jails get their command", () => {
+  const f = diagnose(
+    howtoFacts(
+      {},
+      {
+        ssh: {
+          resolvConf: undefined,
+          resolvConfProblem: "its /etc/resolv.conf (or /etc) is a symbolic link, which qjail does not follow",
+        },
+        www: { resolvConf: "search example.org\n", jid: undefined, zone: "lab" },
+      },
+    ),
+  ).filter((x) => x.code === "QJ5311");
+  assert.match(
+    f[0]?.message ?? "",
+    /"ssh" has no readable \/etc\/resolv\.conf \(its \/etc\/resolv\.conf \(or \/etc\) is a symbolic link/,
+  );
+  assert.ok(!/\bcp\b/.test(f.map((x) => x.fix).join("\n")), "no host-side cp into a jail");
+  assert.equal(
+    f[1]?.fix,
+    "qjail start -z lab www && qjail console -z lab -c 'tee /etc/resolv.conf' www < /etc/resolv.conf",
+  );
+});
+
+test("doctor: ipfw with one_pass=1 (QJ5318) and pf hooks missing from the running ruleset (QJ5319)", () => {
+  const ipfw = diagnose(
+    howtoFacts({
+      hostConfig: { ...defaultHostConfig("freebsd"), extIf: "em0", firewall: "ipfw" },
+      firewall: { available: true, enabled: true, running: true, qjailRulesLoaded: true, onePass: 1 },
+    }),
+  ).find((x) => x.code === "QJ5318");
+  assert.match(
+    ipfw?.message ?? "",
+    /one_pass is 1: every inbound packet on em0 is accepted at qjail's nat rule 1000/,
+  );
+  assert.match(ipfw?.fix ?? "", /^qjail fw setup --write/);
+  const pf = diagnose(
+    howtoFacts({
+      hostConfig: { ...defaultHostConfig("freebsd"), extIf: "em0", firewall: "pf" },
+      firewall: {
+        available: true,
+        enabled: true,
+        running: true,
+        qjailRulesLoaded: true,
+        hooksMissingLive: ['anchor "qjail/*"'],
+      },
+    }),
+  ).find((x) => x.code === "QJ5319");
+  assert.match(pf?.message ?? "", /running pf ruleset lacks anchor "qjail\/\*"/);
+});
+
+test("doctor: enabling ipfw is suggested with a type that keeps the host reachable, never the deny-all default", () => {
+  const f = diagnose(
+    howtoFacts({
+      hostConfig: { ...defaultHostConfig("freebsd"), extIf: "em0", firewall: "ipfw" },
+      firewall: { available: true, enabled: false, running: false },
+    }),
+  ).find((x) => x.code === "QJ5303");
+  assert.match(f?.fix ?? "", /firewall_type=open/);
+  assert.match(f?.fix ?? "", /qjail fw setup --write/);
+  assert.match(f?.fix ?? "", /cuts this SSH session/);
 });
 
 test("doctor and status: a forward to a jail that no exposure asks for is reported both ways (QJ5309), repairable", () => {

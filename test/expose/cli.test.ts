@@ -214,7 +214,7 @@ test("--dry-run prints the plan and the rule text and changes nothing; --json gi
   const r = await qj(root, "expose", "www", "tcp", "6188:80", "--dry-run");
   assert.equal(r.code, 0);
   assert.match(r.stdout, /^# expose tcp 6188 -> www:80$/m);
-  assert.match(r.stdout, /^ipf -I -Fa -f \/etc\/ipf\.rules\.qjail-new$/m);
+  assert.match(r.stdout, /^\/sbin\/ipf -I -Fa -f \/etc\/ipf\.rules\.qjail-new$/m);
   assert.match(r.stdout, /^write \/usr\/local\/etc\/qjail\.expose\/www mode 644$/m);
   assert.match(r.stdout, /^# --- \/etc\/ipnat\.rules ---$/m);
   assert.deepEqual(treeDigest(root), before);
@@ -321,7 +321,7 @@ test("ports says what ipfw cannot forward: the IPv6 part of a dual-stack jail", 
   assert.equal(e.code, 0, e.stderr);
   assert.match(
     e.stderr,
-    /QJ3052: not forwarded by ipfw: tcp 6188 -> www:80: ipfw nat \(libalias\) translates IPv4 only/,
+    /QJ3052: not forwarded by ipfw: tcp 6188 -> www:80 \(IPv6\): ipfw nat \(libalias\) translates IPv4 only; its IPv4 half is forwarded/,
   );
   const doc = JSON.parse((await qj(root, "ports", "--json")).stdout) as {
     exposures: { problem: string | null }[];

@@ -4,7 +4,7 @@ import {
   formatIpfw,
   generateIpfw,
   ipfwLoadSequence,
-  IpfwBlockFull,
+  ipfwExposureNumber,
 } from "../../src/firewall/ipfw/generate.js";
 import { parseIpfw } from "../../src/firewall/ipfw/parse.js";
 import {
@@ -52,7 +52,7 @@ test("generated commands parse back with zero diagnostics", () => {
   );
 });
 
-test("ranges, --on address, --from with a closing deny; IPv6 reported as unsupported", () => {
+test("ranges, --on address, --from with a closing deny under the exposure's one number; IPv6 reported as unsupported", () => {
   const more = model(
     howtoHost("freebsd", "rl0", { firewall: "ipfw", jailSubnet6: "fd00:6a61:696c::/64" }),
     MORE_EXPOSURES,
@@ -64,11 +64,16 @@ test("ranges, --on address, --from with a closing deny; IPv6 reported as unsuppo
   assert.match(text, / redirect_port udp 10\.0\.0\.5:53 192\.0\.2\.5:53 /);
   assert.match(
     text,
-    /^ipfw -q add 1003 allow tcp from 198\.51\.100\.0\/24 to 10\.0\.0\.2 22 in recv rl0\nipfw -q add 1004 allow tcp from 203\.0\.113\.7\/32 to 10\.0\.0\.2 22 in recv rl0\nipfw -q add 1005 deny tcp from any to 10\.0\.0\.2 22 in recv rl0$/m,
+    /^ipfw -q add 1003 allow tcp from 198\.51\.100\.0\/24 to 10\.0\.0\.2 22 in recv rl0\nipfw -q add 1003 allow tcp from 203\.0\.113\.7\/32 to 10\.0\.0\.2 22 in recv rl0\nipfw -q add 1003 deny tcp from any to 10\.0\.0\.2 22 in recv rl0$/m,
   );
+  // www has both families: the IPv6 half is what ipfw cannot forward, and the message says so.
   assert.deepEqual(r.unsupported, [
-    { exposure: "tcp 6188 -> www:80", reason: "ipfw nat (libalias) translates IPv4 only" },
+    {
+      exposure: "tcp 6188 -> www:80 (IPv6)",
+      reason: "ipfw nat (libalias) translates IPv4 only; its IPv4 half is forwarded",
+    },
   ]);
+  assert.match(text, / redirect_port tcp 10\.0\.0\.3:80 6188 /);
 });
 
 test("the load builds the block in the staging set and swaps it in", () => {
@@ -87,9 +92,26 @@ test("the load builds the block in the staging set and swaps it in", () => {
   ]);
 });
 
-test("more rules than the block holds is refused", () => {
-  const many = Array.from({ length: 60 }, (_, i) =>
+test("past 98 exposures the rules share numbers, in order, and never leave the block (no refusal at ~90)", () => {
+  assert.equal(ipfwExposureNumber(1000, 0, 2), 1001);
+  assert.equal(ipfwExposureNumber(1000, 97, 98), 1098);
+  const many = Array.from({ length: 300 }, (_, i) =>
     exposure("ssh", "tcp", [10000 + i, 10000 + i], [22, 22], { from: ["192.0.2.0/24"] }),
   );
-  assert.throws(() => generateIpfw(model(howtoHost("freebsd", "rl0"), many, HOWTO_JAILS)), IpfwBlockFull);
+  const r = generateIpfw(model(howtoHost("freebsd", "rl0"), many, HOWTO_JAILS));
+  const nums = r.rules.map((x) => Number(x[0]));
+  assert.equal(nums[0], 1000);
+  assert.equal(nums[nums.length - 1], 1099);
+  const block = nums.slice(1, -1);
+  assert.ok(block.every((n) => n >= 1001 && n <= 1098));
+  assert.deepEqual(
+    block,
+    [...block].sort((a, b) => a - b),
+  );
+  assert.equal(new Set(block).size, 98, "every number of the block is used");
+  // an exposure's allow and its closing deny stay together, allow first
+  assert.equal(r.rules[1]?.[1], "allow");
+  assert.equal(r.rules[2]?.[1], "deny");
+  assert.equal(r.rules[1]?.[0], r.rules[2]?.[0]);
+  assert.deepEqual(parseIpfw(formatIpfw(r)).diagnostics, []);
 });

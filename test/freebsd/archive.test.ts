@@ -245,3 +245,22 @@ test("bsdtar (FreeBSD's tar) imports the archive the way Bastille's import.sh do
   assert.equal(readFileSync(join(dest, "www/root/etc/rc.conf"), "utf8"), 'sshd_enable="YES"\n');
   assert.equal(readlinkSync(join(dest, "www/root/bin")), "/sharedfs/bin");
 });
+
+test("an archive that is almost all zeros (a fresh image jail) reads and unpacks: no decompression-ratio refusal", async () => {
+  const dir = scratch("zeros");
+  mkdirSync(join(dir, "usr/jails/img"), { recursive: true });
+  // 24 MiB of zeros deflates about 1030:1, past node-tar's default 1000:1 limit
+  writeFileSync(join(dir, "usr/jails/img/img.img"), Buffer.alloc(24 * 1024 * 1024));
+  await writeArchive(dir, "/img.tar", ["/usr/jails/img"]);
+  const archive = join(dir, "img.tar");
+  await assert.rejects(
+    tar.t({ file: archive, strict: true }),
+    /max decompression ratio exceeded/,
+    "node-tar's default limit refuses this archive",
+  );
+  const index = await readArchiveIndex(archive);
+  assert.ok(index.entries.some((e) => e.path === "/usr/jails/img/img.img"));
+  const out = scratch("zeros-out");
+  await extractArchive(out, archive);
+  assert.equal(lstatSync(join(out, "usr/jails/img/img.img")).size, 24 * 1024 * 1024);
+});

@@ -1,6 +1,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { lstatSync as lstatPath, mkdirSync, readFileSync, readlinkSync } from "node:fs";
+import {
+  linkSync,
+  lstatSync as lstatPath,
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { copyTreePreserving } from "../../src/platform/freebsd/copy.js";
 import { join } from "node:path";
 import { createFreebsdPlatform } from "../../src/platform/freebsd/index.js";
 import { planFreebsdConsole, planFreebsdStart, planFreebsdStop } from "../../src/core/freebsd/lifecycle.js";
@@ -109,12 +119,38 @@ test("plans: directory jail start, stop and console argv (golden)", () => {
     formatPlan(planFreebsdStop(jail("www"))),
     "# stop jail www\n/usr/sbin/jail -q -f /usr/local/etc/qjail.config/www -r www\nrm -f /var/run/qjail.www.pid\n",
   );
+  // Without a terminal: jexec in its own session with pipes (see runConsole).
   assert.deepEqual(
-    planFreebsdConsole(jail("www", { fib: "1" }), { user: "bob", command: ["ls", "-l"] }).steps[0],
+    planFreebsdConsole(jail("www", { fib: "1" }), { user: "bob", command: ["ls", "-l"] }, false).steps[0],
     {
       kind: "run",
-      argv: ["/usr/sbin/setfib", "1", "/usr/sbin/jexec", "-U", "bob", "www", "ls", "-l"],
+      argv: ["/usr/sbin/setfib", "1", "/usr/sbin/jexec", "-l", "-U", "bob", "www", "ls", "-l"],
+      why: "in its own session with pipes: the jail never gets this terminal",
     },
+  );
+  // From a terminal: script(1) owns the pty, the jail gets only its slave.
+  assert.deepEqual((planFreebsdConsole(jail("www"), {}, true).steps[0] as { argv: string[] }).argv, [
+    "/usr/bin/script",
+    "-q",
+    "/dev/null",
+    "/usr/sbin/jexec",
+    "-l",
+    "www",
+    "/usr/bin/login",
+    "-f",
+    "root",
+  ]);
+});
+
+test("plans: tmpfs and zfs jails load their module before jail -c (the parameters exist only then)", () => {
+  const steps = planFreebsdStart(jail("www", { tmpfs: "allow.mount.tmpfs", zfs: "allow.mount.zfs" })).steps;
+  assert.deepEqual(
+    steps.slice(0, 3).map((x) => (x.kind === "run" ? x.argv.join(" ") : x.kind)),
+    [
+      "/sbin/kldload -n tmpfs",
+      "/sbin/kldload -n zfs",
+      "/usr/sbin/jail -q -f /usr/local/etc/qjail.config/www -c",
+    ],
   );
 });
 
@@ -126,7 +162,8 @@ test("plans: a zone jail uses the zone's jail root but the shared qjail.config",
     imagetype: "simple",
   });
   const steps = planFreebsdStart(spec).steps.map((s) => (s.kind === "run" ? s.argv.join(" ") : s.kind));
-  assert.deepEqual(steps.slice(0, 4), [
+  assert.deepEqual(steps.slice(0, 5), [
+    "/sbin/mdconfig -l -v",
     "/sbin/mdconfig -a -t vnode -f /usr/jails.test/z1/z1.img",
     "/sbin/mount /dev/%MD_UNIT% /usr/jails.test/z1",
     "symlink",
@@ -137,6 +174,7 @@ test("plans: a zone jail uses the zone's jail root but the shared qjail.config",
     [
       "/usr/sbin/jail -q -f /usr/local/etc/qjail.config/z1 -r z1",
       "remove",
+      "/usr/sbin/jls -d -j z1 jid",
       "/sbin/umount /usr/jails.test/z1",
       "/sbin/mdconfig -d -u md4",
       "remove",
@@ -147,36 +185,95 @@ test("plans: a zone jail uses the zone's jail root but the shared qjail.config",
 // A whole start and stop, with a fake runner standing in for jail(8),
 // mdconfig and jls, and a temporary root standing in for the host's files.
 
-test("image jail start then stop: md unit and JID captured, pid file and .device link written, then released", async () => {
+/**
+ * jail(8), jls(8), mdconfig(8), mount and umount for image jails, with the
+ * state FreeBSD keeps: a removed jail stays "dying" (listed by `jls -d`) for
+ * a while, and until it is gone `umount` of its root answers "Device busy".
+ */
+function imageHost(dyingPolls: number): {
+  run: (argv: readonly string[]) => Promise<RunResult>;
+  calls: string[];
+  attached: Map<string, string>;
+} {
+  const calls: string[] = [];
+  const attached = new Map<string, string>(); // unit -> file
+  let jails = new Map<string, { jid: number; dying: number }>();
+  let next = 7;
+  const run = async (argv: readonly string[]): Promise<RunResult> => {
+    const line = argv.join(" ");
+    calls.push(line);
+    let m: RegExpExecArray | null;
+    if (line === "/sbin/mdconfig -l -v")
+      return ok([...attached].map(([u, f]) => `${u}\tvnode\t 2048M\t${f}\n`).join(""));
+    if ((m = /^\/sbin\/mdconfig -a -t vnode -f (\S+)$/.exec(line))) {
+      const unit = `md${next++}`;
+      attached.set(unit, m[1] as string);
+      return ok(`${unit}\n`);
+    }
+    if ((m = /^\/sbin\/mdconfig -d -u (md\d+)$/.exec(line))) {
+      attached.delete(m[1] as string);
+      return ok("");
+    }
+    if (/^\/sbin\/mount \/dev\/md\d+ \S+$/.test(line)) return ok("");
+    if ((m = /^\/usr\/sbin\/jail -q -f \S+\/(\w+) -c$/.exec(line))) {
+      jails.set(m[1] as string, { jid: 42, dying: -1 });
+      return ok("");
+    }
+    if ((m = /^\/usr\/sbin\/jail -q -f \S+ -r (\w+)$/.exec(line))) {
+      const j = jails.get(m[1] as string);
+      if (j) j.dying = dyingPolls;
+      return ok("");
+    }
+    if ((m = /^\/usr\/sbin\/jls( -d)? -j (\w+) jid$/.exec(line))) {
+      const j = jails.get(m[2] as string);
+      const dying = j !== undefined && j.dying >= 0;
+      if (!j || (dying && !m[1]))
+        return { code: 1, stdout: "", stderr: `jls: jail "${m[2] as string}" not found` };
+      if (dying && j.dying-- === 0) {
+        jails = new Map([...jails].filter(([n]) => n !== m![2]));
+        return { code: 1, stdout: "", stderr: `jls: jail "${m[2] as string}" not found` };
+      }
+      return ok(`${j.jid}\n`);
+    }
+    if ((m = /^\/sbin\/umount (\S+)$/.exec(line))) {
+      const busy = [...jails.values()].some((j) => j.dying >= 0);
+      return busy
+        ? { code: 1, stdout: "", stderr: `umount: unmount of ${m[1] as string} failed: Device busy` }
+        : ok("");
+    }
+    throw new Error(`unexpected command ${line}`);
+  };
+  return { run, calls, attached };
+}
+
+test("image jail start then stop: md unit and JID captured; the stop waits while the jail is dying, then unmounts", async () => {
   const t = tempDir(`qjail-fbsd-${process.pid}-`);
   try {
     mkdirSync(join(t.dir, "var/run"), { recursive: true });
     mkdirSync(join(t.dir, "usr/jails/img"), { recursive: true });
     const spec = jail("img", { imagetype: "simple", image: "/usr/jails/img/img.img" });
-    const f = fakeRunner({
-      "/sbin/mdconfig -a -t vnode -f /usr/jails/img/img.img": ok("md7\n"),
-      "/sbin/mount /dev/md7 /usr/jails/img": ok(""),
-      "/usr/sbin/jail -q -f /usr/local/etc/qjail.config/img -c": ok(""),
-      "/usr/sbin/jls -j img jid": ok("42\n"),
-      "/usr/sbin/jail -q -f /usr/local/etc/qjail.config/img -r img": ok(""),
-      "/sbin/umount /usr/jails/img": ok(""),
-      "/sbin/mdconfig -d -u md7": ok(""),
-    });
-    const p = createFreebsdPlatform(t.dir, { run: f.run, live: true });
+    const f = imageHost(3);
+    const p = createFreebsdPlatform(t.dir, { run: f.run, live: true, pollMs: 1 });
     await p.start(spec);
     assert.equal(readFileSync(join(t.dir, "var/run/qjail.img.pid"), "utf8"), "42\n");
     assert.equal(lstatPath(join(t.dir, "var/run/qjail.img.pid")).mode & 0o777, 0o555);
     assert.equal(readlinkSync(join(t.dir, "usr/jails/img.device")), "/dev/md7");
     await p.stop(spec);
     assert.deepEqual(f.calls, [
+      "/sbin/mdconfig -l -v",
       "/sbin/mdconfig -a -t vnode -f /usr/jails/img/img.img",
       "/sbin/mount /dev/md7 /usr/jails/img",
       "/usr/sbin/jail -q -f /usr/local/etc/qjail.config/img -c",
       "/usr/sbin/jls -j img jid",
       "/usr/sbin/jail -q -f /usr/local/etc/qjail.config/img -r img",
+      "/usr/sbin/jls -d -j img jid",
+      "/usr/sbin/jls -d -j img jid",
+      "/usr/sbin/jls -d -j img jid",
+      "/usr/sbin/jls -d -j img jid",
       "/sbin/umount /usr/jails/img",
       "/sbin/mdconfig -d -u md7",
     ]);
+    assert.equal(f.attached.size, 0);
     assert.throws(() => lstatPath(join(t.dir, "var/run/qjail.img.pid")));
     assert.throws(() => lstatPath(join(t.dir, "usr/jails/img.device")));
   } finally {
@@ -184,30 +281,95 @@ test("image jail start then stop: md unit and JID captured, pid file and .device
   }
 });
 
-test("a jail that fails to start leaves its image released and no pid file", async () => {
+test("an unmount that is busy is retried; a start never attaches an image twice", async () => {
+  const t = tempDir(`qjail-fbsd-${process.pid}-`);
+  try {
+    mkdirSync(join(t.dir, "var/run"), { recursive: true });
+    mkdirSync(join(t.dir, "usr/jails/img"), { recursive: true });
+    const spec = jail("img", { imagetype: "simple", image: "/usr/jails/img/img.img" });
+    const f = imageHost(0);
+    let busy = 2;
+    const run = async (argv: readonly string[]): Promise<RunResult> =>
+      argv[0] === "/sbin/umount" && busy-- > 0
+        ? { code: 1, stdout: "", stderr: `umount: unmount of ${argv[1] as string} failed: Device busy` }
+        : f.run(argv);
+    const p = createFreebsdPlatform(t.dir, { run, live: true, pollMs: 1 });
+    await p.start(spec);
+    await p.stop(spec);
+    assert.equal(f.attached.size, 0);
+    // An image attached behind qjail's back (the .device link is gone) is refused, and left attached.
+    f.attached.set("md3", "/usr/jails/img/img.img");
+    await assert.rejects(
+      p.start(spec),
+      (e: unknown) =>
+        e instanceof UsageError && e.code === "QJ1406" && /attached already as md3/.test(e.message),
+    );
+    assert.deepEqual([...f.attached.keys()], ["md3"]);
+    // A stop that did not finish (the .device link is still there) is refused before anything runs.
+    f.attached.clear();
+    symlinkSync("/dev/md9", join(t.dir, "usr/jails/img.device"));
+    const before = f.calls.length;
+    await assert.rejects(p.start(spec), (e: unknown) => e instanceof UsageError && e.code === "QJ1407");
+    assert.equal(f.calls.length, before);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test("a jail that fails to start leaves the image it attached released and no pid file", async () => {
   const t = tempDir(`qjail-fbsd-${process.pid}-`);
   try {
     mkdirSync(join(t.dir, "var/run"), { recursive: true });
     mkdirSync(join(t.dir, "usr/jails/img"), { recursive: true });
     const spec = jail("img", { imagetype: "simple" });
-    const f = fakeRunner({
-      "/sbin/mdconfig -a -t vnode -f /usr/jails/img/img.img": ok("md2\n"),
-      "/sbin/mount /dev/md2 /usr/jails/img": ok(""),
-      "/usr/sbin/jail -q -f /usr/local/etc/qjail.config/img -c": {
-        code: 1,
-        stdout: "",
-        stderr: 'jail: "img" already exists',
-      },
-      "/sbin/umount /usr/jails/img": ok(""),
-      "/sbin/mdconfig -d -u md2": ok(""),
-    });
+    const f = imageHost(0);
+    const run = async (argv: readonly string[]): Promise<RunResult> =>
+      argv[0] === "/usr/sbin/jail"
+        ? { code: 1, stdout: "", stderr: 'jail: "img" already exists' }
+        : f.run(argv);
     await assert.rejects(
-      createFreebsdPlatform(t.dir, { run: f.run, live: true }).start(spec),
+      createFreebsdPlatform(t.dir, { run, live: true, pollMs: 1 }).start(spec),
       /already exists/,
     );
-    assert.deepEqual(f.calls.slice(-2), ["/sbin/umount /usr/jails/img", "/sbin/mdconfig -d -u md2"]);
+    assert.deepEqual(f.calls.slice(-2), ["/sbin/umount /usr/jails/img", "/sbin/mdconfig -d -u md7"]);
+    assert.equal(f.attached.size, 0);
     assert.throws(() => lstatPath(join(t.dir, "var/run/qjail.img.pid")));
     assert.throws(() => lstatPath(join(t.dir, "usr/jails/img.device")));
+  } finally {
+    t.cleanup();
+  }
+});
+
+test("tree copies keep hard links (update -b: base's /usr/bin names share files, as cpio -p kept them)", async () => {
+  const t = tempDir(`qjail-fbsd-links-${process.pid}-`);
+  try {
+    const from = join(t.dir, "from");
+    mkdirSync(join(from, "bin"), { recursive: true });
+    writeFileSync(join(from, "bin/ls"), "one binary\n");
+    linkSync(join(from, "bin/ls"), join(from, "bin/dir"));
+    writeFileSync(join(from, "bin/sh"), "another\n");
+    await copyTreePreserving(from, join(t.dir, "to"), false);
+    const a = statSync(join(t.dir, "to/bin/ls"));
+    const b = statSync(join(t.dir, "to/bin/dir"));
+    assert.equal(a.ino, b.ino, "one file, two names");
+    assert.equal(a.nlink, 2);
+    assert.equal(statSync(join(t.dir, "to/bin/sh")).nlink, 1);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test("removeJailTree: mount -p checked, flags cleared without crossing mounts (chflags -x), then removed", async () => {
+  const t = tempDir(`qjail-fbsd-rm-${process.pid}-`);
+  try {
+    mkdirSync(join(t.dir, "usr/jails/www/etc"), { recursive: true });
+    const f = fakeRunner({
+      "/sbin/mount -p": ok("/dev/ada0p2\t/\tufs\trw\t1 1\n"),
+      "/bin/chflags -x -R 0 /usr/jails/www": ok(""),
+    });
+    await createFreebsdPlatform(t.dir, { run: f.run, live: true }).removeJailTree("/usr/jails/www");
+    assert.deepEqual(f.calls, ["/sbin/mount -p", "/bin/chflags -x -R 0 /usr/jails/www"]);
+    assert.throws(() => lstatPath(join(t.dir, "usr/jails/www")));
   } finally {
     t.cleanup();
   }

@@ -15,11 +15,21 @@ export const consoleCommand = defineCommand({
   summary: "Log in to a running jail, or run one command in it.",
   usage: ["console [-z zone] [-u user] [-c cmd] jailname"],
   details: `
-Without options, logs in as root: 'jexec NAME login -f root'. With -u user, logs in as
-that user of the jail: 'jexec NAME login -f user'. With -c cmd, runs the command
-instead of a login, with no banner: 'jexec [-U user] NAME cmd...'. A jail with a fib
+Without options, logs in as root: 'jexec -l NAME login -f root'. With -u user, logs in
+as that user of the jail: 'jexec -l NAME login -f user'. With -c cmd, runs the command
+instead of a login, with no banner: 'jexec -l [-U user] NAME cmd...'. A jail with a fib
 (config -f) runs it under 'setfib FIB'. The exit status is the login shell's or the
 command's.
+
+The jail never gets your terminal or any other descriptor of qjail's. From a terminal,
+qjail runs jexec under script(1) (FreeBSD) or its own helper (Linux), which gives the jail
+a new pseudo-terminal and copies the bytes between it and yours: jailed root cannot push
+input into your shell (TIOCSTI) or keep reading what you type after the console ends.
+Without a terminal (stdin a pipe or a file), the command runs in its own session with
+pipes. Every other open descriptor is /dev/null in the jail, and 'jexec -l' starts it
+with a clean environment (HOME, SHELL, TERM, USER), so none of your variables
+(SSH_AUTH_SOCK, tokens) reach the jail. What the jail prints still reaches your terminal:
+as with any console, a hostile jail can send escape sequences to it.
 
 The -c value is split at blanks into words and passed to jexec as they are: no shell
 reads it, so quotes, ';', '*' and '$' have no special meaning. For a script (several

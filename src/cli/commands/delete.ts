@@ -2,6 +2,7 @@ import { defineCommand } from "../command.js";
 import { UsageError } from "../../core/errors.js";
 import { lstatSync } from "node:fs";
 import { planDelete, type Leftover } from "../../core/plan-delete.js";
+import type { Step } from "../../core/plan.js";
 import { jailConfPath, jailFstabPath, jailRootPath, physical, type HostLayout } from "../../core/paths.js";
 import type { HostState } from "../../core/jail.js";
 import { validateJailName } from "../../core/validate.js";
@@ -100,7 +101,12 @@ vnet jails still used the numbers.`,
       const selected = names.length > 0 || leftovers.length === 0 ? selectJails(state.jails, names) : [];
       const plan = planDelete(state, selected, { all, leftovers });
       if (inv.global.dryRun) {
-        printPlan(inv, plan);
+        // Show what removing each tree runs on this platform (FreeBSD: mount -p, chflags).
+        const expand = (s: Step): Step[] =>
+          s.kind === "remove" && s.recursive === true && plan.jailTrees.includes(s.path)
+            ? (rt.platform.planRemoveJailTree?.(s.path) ?? [s])
+            : [s];
+        printPlan(inv, { ...plan, steps: plan.steps.flatMap(expand) });
         return 0;
       }
       const targets = [

@@ -26,7 +26,9 @@ kept as users.saved.default and users.saved.ssh-default.
 is downloaded over HTTPS from download.freebsd.org (-h HOST: that mirror's
 /pub/FreeBSD/releases/) and checked against the release's MANIFEST.
 -z ZONE builds the zone /usr/jails.ZONE. -l enables the command log
-/var/log/qjail.log (and its newsyslog.conf line). Refused while any qjail
+/var/log/qjail.log (and its line in /usr/local/etc/newsyslog.conf.d/qjail.conf).
+QJAIL_MIRROR=URL names any other mirror in full (an end-of-life release:
+https://ftp-archive.freebsd.org/pub/FreeBSD-Archive/old-releases/). Refused while any qjail
 jail is running.
 
 On the linux backend the same layout is built from the host's /usr (shared

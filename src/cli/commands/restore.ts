@@ -270,8 +270,8 @@ jail with 'qjail create -a ARCHIVE -i SIZE NAME'). Archives made here hold the .
           human.write(formatPlan(planTreeRestoreAside(layout, job.tree, existsSync(P(layout[job.tree])))));
         const steps = job.jail && planJailRestore(job.jail.layout, job.jail, job.jail.interrupted);
         const line = steps
-          ? `tar xzPf ${job.archive} (the tree only, into ${steps.staging})`
-          : `tar xzPf ${job.archive}`;
+          ? `node-tar extract ${job.archive}   (as tar xzPf; the tree only, into ${steps.staging})`
+          : `node-tar extract ${job.archive}   (as tar xzPf)`;
         write(human, `# restore ${job.name} (${job.members} members, ${job.note})`);
         if (steps) human.write(formatPlan({ title: `prepare ${job.name}`, steps: steps.prepare }));
         write(human, line);

@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, readFileSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
 import { defineCommand } from "../command.js";
 import { write } from "../context.js";
 import { formatPlan, type Plan } from "../../core/plan.js";
@@ -7,18 +7,18 @@ import { UsageError, shown } from "../../core/errors.js";
 import { validateZoneName } from "../../core/validate.js";
 import {
   NEWSYSLOG_CONF,
+  NEWSYSLOG_QJAIL,
   NEWSYSLOG_LINE,
-  PORTSNAP,
-  PORTSNAP_CONF,
   SHARED_BINARY_DIRS,
   planLogging,
-  planPortsnap,
+  planPortsGit,
   planUpdateBinaries,
   planUpdateTree,
 } from "../../core/plan-update.js";
 import { assertInstalled, assertZoneKnown, readJails } from "../../store/jails.js";
 import { withHostLock } from "../../store/lock.js";
 import { platformFor } from "../../platform/index.js";
+import { FREEBSD } from "../../core/freebsd/programs.js";
 
 /** The option letters, for messages (the option names are internal). */
 const UPDATE_FLAGS = { binaries: "-b", portsnap: "-p", ports: "-P", source: "-S", log: "-l" } as const;
@@ -34,11 +34,15 @@ Exactly one option:
        the host has, replacing sharedfs's copy), clear schg/sunlnk flags, and add
        usr/bin/perl -> /usr/local/bin/perl when missing. Update the host first
        (freebsd-update or buildworld). Jails' own /etc trees are not touched.
-  -p   portsnap -f /usr/local/etc/qjail.portsnap.conf fetch, then extract (or update)
-       into sharedfs/usr/ports.
+  -p   fetch the ports tree into sharedfs/usr/ports with git: a shallow clone of
+       https://git.FreeBSD.org/ports.git the first time, 'git pull --ff-only' after.
+       Changed on purpose: qjail 5.x ran portsnap, which FreeBSD 14.0 removed from
+       the base system. Needs git (pkg install git). A tree that is not a git
+       clone (from portsnap or -P) is refused: remove it first.
   -P   replace sharedfs/usr/ports with a copy of the host's /usr/ports.
   -S   replace sharedfs/usr/src with a copy of the host's /usr/src.
-  -l on|off   create /var/log/qjail.log and its newsyslog.conf line, or remove the log.
+  -l on|off   create /var/log/qjail.log and its newsyslog line
+       (/usr/local/etc/newsyslog.conf.d/qjail.conf), or remove the log.
 -b, -p, -P and -S are refused while any jail of the zone runs.`,
   examples: [
     {
@@ -92,7 +96,9 @@ Exactly one option:
           "Run 'qjail update -l on' or 'qjail update -l off'.",
         );
       await assertZoneKnown(global.root, layout);
-      const newsyslog = existsSync(P(NEWSYSLOG_CONF)) ? readFileSync(P(NEWSYSLOG_CONF), "utf8") : "";
+      const newsyslog = [NEWSYSLOG_CONF, NEWSYSLOG_QJAIL]
+        .map((f) => (existsSync(P(f)) ? readFileSync(P(f), "utf8") : ""))
+        .join("");
       plan = planLogging(layout, v === "on", newsyslog.includes(NEWSYSLOG_LINE.trim()));
     } else {
       await assertInstalled(global.root, layout);
@@ -117,19 +123,22 @@ Exactly one option:
         const perl = lstatSync(P(`${layout.sharedfs}/usr/bin/perl`), { throwIfNoEntry: false }) !== undefined;
         plan = planUpdateBinaries(layout, hostDirs, perl);
       } else if (what === "portsnap") {
-        if (!existsSync(P(PORTSNAP)))
+        const git = platform.name === "freebsd" ? FREEBSD.git : "/usr/bin/git";
+        if (global.root === "/" && !existsSync(git))
           throw new UsageError(
             "QJ1707",
-            `${PORTSNAP} is not on this host (FreeBSD 14 and later no longer ship portsnap)`,
-            "Put a ports tree in the host's /usr/ports (git clone https://git.FreeBSD.org/ports.git /usr/ports), then run 'qjail update -P'.",
+            `update -p needs git, and ${git} does not exist`,
+            "Install it: pkg install git",
           );
-        if (!existsSync(P(PORTSNAP_CONF)))
+        const ports = P(`${layout.sharedfs}/usr/ports`);
+        const cloned = existsSync(`${ports}/.git`);
+        if (!cloned && existsSync(ports) && readdirSync(ports).length > 0)
           throw new UsageError(
             "QJ1708",
-            `${PORTSNAP_CONF} does not exist`,
-            `Create it from portsnap's own: cp /etc/portsnap.conf ${PORTSNAP_CONF}`,
+            `${shown(`${layout.sharedfs}/usr/ports`)} holds a ports tree that is not a git clone (portsnap or -P made it)`,
+            `Remove it (rm -rf ${layout.sharedfs}/usr/ports/*) and run 'qjail update -p' again, or keep copying the host's tree with -P.`,
           );
-        plan = planPortsnap(layout, existsSync(P(`${layout.sharedfs}/usr/ports/.portsnap.INDEX`)));
+        plan = planPortsGit(layout, git, cloned);
       } else {
         const tree = what === "ports" ? "usr/ports" : "usr/src";
         for (const p of [`/${tree}`, `${layout.sharedfs}/${tree}`]) {

@@ -30,16 +30,30 @@ export interface IpfwRules {
   unsupported: { exposure: string; reason: string }[];
 }
 
-export class IpfwBlockFull extends Error {}
+/**
+ * The rule number of the k-th of n exposures. Each exposure's rules (its
+ * allow lines and the closing deny of a --from list) share one number;
+ * ipfw keeps rules with the same number in the order they were added
+ * (ipfw(8): several rules may have the same number), so the order of
+ * evaluation stays the order written. Up to {@link IPFW_EXPOSURE_NUMBERS}
+ * exposures each get their own number (base+1, base+2, ...); past that the
+ * exposures share the numbers in order, so the block never outgrows the
+ * range qjail owns and the admin's rules around it are never touched.
+ */
+export const IPFW_EXPOSURE_NUMBERS = IPFW_BLOCK_SIZE - 2;
+
+export function ipfwExposureNumber(base: number, k: number, n: number): number {
+  return base + 1 + Math.floor((k * IPFW_EXPOSURE_NUMBERS) / Math.max(n, IPFW_EXPOSURE_NUMBERS));
+}
 
 export function generateIpfw(model: FirewallModel): IpfwRules {
   const { host } = model;
   const base = host.ipfwRuleBase;
   const unsupported: IpfwRules["unsupported"] = [];
   const usable: ResolvedExposure[] = [];
+  const v6: ResolvedExposure[] = [];
   for (const e of model.exposures) {
-    if (e.family === 6)
-      unsupported.push({ exposure: describeExposure(e), reason: "ipfw nat (libalias) translates IPv4 only" });
+    if (e.family === 6) v6.push(e);
     else if (e.on?.kind === "interface" && e.on.name !== host.extIf) {
       unsupported.push({
         exposure: describeExposure(e),
@@ -47,6 +61,16 @@ export function generateIpfw(model: FirewallModel): IpfwRules {
       });
     } else usable.push(e);
   }
+  // A jail with both families gives one resolved exposure per family: say
+  // that only the IPv6 half is missing, not the whole exposure.
+  const forwarded4 = new Set(usable.map((e) => describeExposure(e)));
+  for (const e of v6)
+    unsupported.push({
+      exposure: `${describeExposure(e)} (IPv6)`,
+      reason: forwarded4.has(describeExposure(e))
+        ? "ipfw nat (libalias) translates IPv4 only; its IPv4 half is forwarded"
+        : "ipfw nat (libalias) translates IPv4 only",
+    });
   const natConfig = [
     "nat",
     String(host.ipfwNatInstance),
@@ -63,43 +87,18 @@ export function generateIpfw(model: FirewallModel): IpfwRules {
     natConfig.push("redirect_port", e.proto, `${e.target}:${formatRange(e.jailPort)}`, alias);
   }
   const rules: string[][] = [];
-  let n = base;
   const nat = String(host.ipfwNatInstance);
-  rules.push([String(n++), "nat", nat, "ip4", "from", "any", "to", "any", "in", "recv", host.extIf]);
-  for (const e of usable) {
+  rules.push([String(base), "nat", nat, "ip4", "from", "any", "to", "any", "in", "recv", host.extIf]);
+  usable.forEach((e, k) => {
+    const num = String(ipfwExposureNumber(base, k, usable.length));
     const port = formatRange(e.jailPort);
-    for (const src of e.sources.length === 0 ? ["any"] : e.sources) {
-      rules.push([
-        String(n++),
-        "allow",
-        e.proto,
-        "from",
-        src,
-        "to",
-        e.target,
-        port,
-        "in",
-        "recv",
-        host.extIf,
-      ]);
-    }
+    for (const src of e.sources.length === 0 ? ["any"] : e.sources)
+      rules.push([num, "allow", e.proto, "from", src, "to", e.target, port, "in", "recv", host.extIf]);
     // A --from restriction must also refuse the others: after `nat` the packet
-    // goes on through the admin's rules, which may well allow it.
+    // goes on through the admin's rules (one_pass=0), which may well allow it.
     if (e.sources.length > 0)
-      rules.push([
-        String(n++),
-        "deny",
-        e.proto,
-        "from",
-        "any",
-        "to",
-        e.target,
-        port,
-        "in",
-        "recv",
-        host.extIf,
-      ]);
-  }
+      rules.push([num, "deny", e.proto, "from", "any", "to", e.target, port, "in", "recv", host.extIf]);
+  });
   if (host.jailSubnet4 !== undefined) {
     rules.push([
       String(base + IPFW_BLOCK_SIZE - 1),
@@ -114,11 +113,6 @@ export function generateIpfw(model: FirewallModel): IpfwRules {
       "xmit",
       host.extIf,
     ]);
-  }
-  if (n >= base + IPFW_BLOCK_SIZE - 1) {
-    throw new IpfwBlockFull(
-      `the exposures need ${n - base + 1} ipfw rules, more than the ${IPFW_BLOCK_SIZE} numbers qjail owns from ${base}`,
-    );
   }
   return { natConfig, rules, unsupported };
 }

@@ -90,7 +90,8 @@ function protoNumber(p: "tcp" | "udp"): number {
   return p === "tcp" ? IPPROTO_TCP : IPPROTO_UDP;
 }
 
-function passLabel(e: ResolvedExposure): string {
+/** The label of an exposure's pass rules (status and doctor read its counters by it). */
+export function passLabel(e: ResolvedExposure): string {
   const pub = e.public.low === e.public.high ? `${e.public.low}` : `${e.public.low}-${e.public.high}`;
   const head = `qjail:${e.proto}/${pub}:`;
   return head + e.jail.slice(0, LABEL_MAX - head.length);

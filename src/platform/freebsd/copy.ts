@@ -2,14 +2,19 @@ import { promises as fsp } from "node:fs";
 import { posix } from "node:path";
 
 /**
- * Copy a tree keeping owners, groups, modes (set-id bits included) and
- * times, the way qjail's `find | cpio -dmp` does. node's fs.cp leaves every
+ * Copy a tree keeping owners, groups, modes (set-id bits included), times
+ * and hard links, the way qjail's `find | cpio -dmp` does. node's fs.cp leaves every
  * copy owned by the caller: as root that turns base's setgid-tty programs
  * (wall, write) into setgid-wheel ones inside every jail. Links are copied
  * as links, never followed. Without `overwrite`, existing files are kept
  * (a later layer must ask to replace them, as flavors do).
  */
-export async function copyTreePreserving(from: string, to: string, overwrite: boolean): Promise<void> {
+export async function copyTreePreserving(
+  from: string,
+  to: string,
+  overwrite: boolean,
+  links: Map<string, string> = new Map(),
+): Promise<void> {
   const st = await fsp.lstat(from);
   const existing = await fsp.lstat(to).catch(() => undefined);
   if (st.isSymbolicLink()) {
@@ -28,15 +33,24 @@ export async function copyTreePreserving(from: string, to: string, overwrite: bo
     const created = !existing?.isDirectory();
     if (created) await fsp.mkdir(to, { mode: 0o700 });
     for (const name of await fsp.readdir(from))
-      await copyTreePreserving(posix.join(from, name), posix.join(to, name), overwrite);
+      await copyTreePreserving(posix.join(from, name), posix.join(to, name), overwrite, links);
     if (created || overwrite) await settle(to, st);
     return;
   }
   if (!st.isFile()) throw new Error(`cannot copy ${from}: not a file, directory or symbolic link`);
   if (existing && !overwrite) return;
   if (existing) await fsp.rm(to, { recursive: existing.isDirectory(), force: true });
+  // A file with several names (base's /usr/bin has dozens) is copied once and
+  // linked again, as cpio -p does, instead of filling sharedfs with copies.
+  const key = `${st.dev}:${st.ino}`;
+  const first = st.nlink > 1 ? links.get(key) : undefined;
+  if (first !== undefined) {
+    await fsp.link(first, to);
+    return;
+  }
   await fsp.copyFile(from, to);
   await settle(to, st);
+  if (st.nlink > 1) links.set(key, to);
 }
 
 // chown clears set-id bits, so the mode is set after it.

@@ -1,4 +1,4 @@
-import { promises as fsp, renameSync } from "node:fs";
+import { promises as fsp } from "node:fs";
 import type { FirewallModel } from "../../core/exposure.js";
 import type { HostConfig } from "../../core/hostconfig.js";
 import { physical } from "../../core/paths.js";
@@ -10,7 +10,7 @@ import {
   type LoadResult,
   type RenderedRules,
 } from "../firewall-loader.js";
-import { applyEdits, sectionEdits, type Edit } from "../../firewall/managed-section.js";
+import { applyEdits, readSection, sectionEdits, type Edit } from "../../firewall/managed-section.js";
 import { generateIpf, generateIpnat } from "../../firewall/ipf/generate.js";
 import { generatePf, pfAnchorHooks, pfAnchorPath } from "../../firewall/pf/generate.js";
 import { countPfRules, parsePf } from "../../firewall/pf/index.js";
@@ -19,55 +19,103 @@ import {
   generateIpfw,
   ipfwLoadSequence,
   IPFW_ACTIVE_SET,
+  IPFW_BLOCK_SIZE,
   IPFW_STAGING_SET,
   type IpfwRules,
 } from "../../firewall/ipfw/generate.js";
 import { parseIpfw } from "../../firewall/ipfw/parse.js";
 import { parseIpf, parseIpnat } from "../../firewall/ipf/index.js";
-import { applyStep } from "../apply.js";
+import { applyPlan, applyStep, StepFailedError } from "../apply.js";
 import { runProgram, type RunResult } from "../run.js";
 import { parseIpnatList } from "./parsers/ipnat.js";
-import { parsePfNat } from "./parsers/pfctl.js";
+import { parseIpfwNatConfig, parseIpfwShow, sameRedirects } from "./parsers/ipfw.js";
+import { FREEBSD } from "../../core/freebsd/programs.js";
 import { freebsdPublicAddress } from "./facts.js";
 import { parseRouteGetInterface } from "./route.js";
 
 /**
  * The FreeBSD loaders for IPFilter, pf and ipfw. Each renders a *script*: the
- * files to write (staged as `<file>.qjail-new`), the firewall's own dry-run,
- * the atomic load, the verification, and how to go back. {@link runScript}
- * runs any of them the same way, so the order and the rollback are written
- * once:
+ * files to write (staged as `<file>.qjail-new`), the refusals to check first,
+ * the firewall's own dry-run, the atomic load, the verification of what the
+ * kernel then holds, and how to go back. {@link runScript} runs any of them
+ * the same way, so the order and the rollback are written once:
  *
- *   stage files → validate (parse back, then `ipf -n`/`ipnat -n`/`pfctl -n`)
- *   → load (IPFilter: inactive list then swap `ipf -I -Fa -f` + `ipf -s`,
- *   `ipnat -CF -f`; pf: `pfctl -a qjail/expose -f`; ipfw: staged rule set and
- *   `set swap`) → rename the staged files into place → verify what is live.
+ *   precheck (read-only: ipfw's one_pass) → stage files → validate (parse
+ *   back, then `ipf -n`/`ipnat -n`/`pfctl -n`/`ipfw -n`) → prune (IPFilter:
+ *   `ipnat -rp` of the forwards that go away, with their sessions) → load
+ *   (IPFilter: inactive list then swap `ipf -I -Fa -f` + `ipf -s`,
+ *   `ipnat -C -f`; pf: `pfctl -o none -a qjail/expose -f`; ipfw: staged rule
+ *   set and `set swap`) → rename the staged files into place → verify what is
+ *   live.
  *
  * A failure at load or verify runs the rollback commands (the previous files
  * are still in place until the rename) and removes the staged files.
  *
+ * The verifications read the kernel's own listing the way FreeBSD prints it,
+ * not the way qjail sent it: ipfw lists a NAT instance's redirects in reverse
+ * (ip_fw_nat.c inserts each at the head of its list), so they are compared as
+ * a multiset; pfctl expands `{ a b }` lists into one rule each, so the
+ * expected counts are counted after expansion, and the anchor is loaded with
+ * `-o none` so that the optimizer cannot merge or drop rules (pf.conf(5):
+ * duplicates and subsets are removed by the default `basic` optimizer).
+ *
  * There is no FreeBSD kernel on the machines qjail's tests run on: the
- * loaders are tested through their exact scripts and files, and with an
- * injected runner that fails chosen commands (test/firewall/freebsd-loader.test.ts).
+ * loaders are tested through their exact scripts and files, against fakes of
+ * ipfw, pfctl, ipf and ipnat that keep state and print it as FreeBSD does
+ * (test/helpers/freebsd-host.ts, test/expose/freebsd-loader.test.ts).
  */
 
 export type Runner = (argv: readonly string[]) => Promise<RunResult>;
 
+/** A query of the running host whose output qjail judges: `check` says what is wrong, or nothing. */
+export interface ScriptCheck {
+  argv: string[];
+  why: string;
+  check: (stdout: string) => string | undefined;
+  /** A non-zero exit is for `check` to judge (from what was printed), not a failure by itself. */
+  mayFail?: boolean;
+}
+
+export interface ScriptFile {
+  /** Logical path. */
+  path: string;
+  /** Full new content (the admin's file with qjail's section replaced, or qjail's own file). */
+  content: string;
+  /** The file's mode: the admin's file keeps its own, qjail's files are 0644. */
+  mode: number;
+  edits?: Edit[];
+  original?: string;
+  language: "ipf" | "ipnat" | "pf" | "ipfw";
+  generated: string;
+}
+
+/** A load command and what takes it back if a later step fails (run latest first, as the applier does). */
+export interface LoadCommand {
+  argv: string[];
+  undo?: string[][];
+}
+
+/**
+ * One firewall load, described per firewall ({@link ipfScript},
+ * {@link pfScript}, {@link ipfwScript}) and turned into one plan for the
+ * applier by {@link scriptPlan}.
+ */
 export interface FreebsdScript {
-  /** Logical path → full new content (the admin's file with qjail's section replaced, or qjail's own file). */
-  files: {
-    path: string;
-    content: string;
-    edits?: Edit[];
-    original?: string;
-    language: "ipf" | "ipnat" | "pf" | "ipfw";
-    generated: string;
-  }[];
+  files: ScriptFile[];
+  /** Refusals checked before anything is written (read-only). */
+  precheck: ScriptCheck[];
+  /** Files the load reads once and removes afterwards (IPFilter's removed rdr rules). */
+  scratch: { path: string; content: string }[];
   validate: string[][];
-  load: string[][];
-  verify: { argv: string[]; check: (stdout: string) => string | undefined }[];
-  /** How to go back, given how many load commands had succeeded (all of them after a failed verify). */
-  rollback: (loadDone: number) => string[][];
+  /** Run before the load; a failure is not fatal (what they remove may already be gone). */
+  prune: string[][];
+  load: LoadCommand[];
+  verify: ScriptCheck[];
+}
+
+/** After a verified load: the commands that put the previous rules back (every load command's undo, latest first). */
+export function restoreCommands(script: FreebsdScript): string[][] {
+  return [...script.load].reverse().flatMap((c) => c.undo ?? []);
 }
 
 const NEW = ".qjail-new";
@@ -81,24 +129,97 @@ async function readText(root: string, logical: string): Promise<string | undefin
   }
 }
 
-function stagedPlanSteps(script: FreebsdScript): Step[] {
-  return [
-    ...script.files.map((f): Step => ({
-      kind: "writeFile",
-      path: f.path + NEW,
-      content: f.content,
-      mode: 0o644,
-    })),
-    ...script.validate.map((argv): Step => ({ kind: "run", argv, why: "dry-run check" })),
-    ...script.load.map((argv): Step => ({ kind: "run", argv })),
-    ...script.files.map((f): Step => ({ kind: "rename", from: f.path + NEW, to: f.path })),
-    ...script.verify.map((v): Step => ({ kind: "run", argv: v.argv, why: "verify what is live" })),
+/** The mode an admin's file has now (qjail keeps it when it rewrites the file), 0644 when new. */
+async function modeOf(root: string, logical: string): Promise<number> {
+  try {
+    return (await fsp.stat(physical(root, logical))).mode & 0o7777;
+  } catch {
+    return 0o644;
+  }
+}
+
+export type LoadStage = FirewallLoadError["stage"];
+
+/**
+ * A script as one plan for the applier (src/platform/apply.ts), as
+ * docs/ARCHITECTURE.md describes it: prechecks with named checks, the
+ * staged files, the validators (the first one's undo removes the staged
+ * files), the prune, the loads (each with its undo: what puts the previous
+ * rules back from that point), the checks of what is live, then one commit
+ * that renames every staged file into place. A failure runs the undo steps of
+ * what was done, latest first. `stages[i]` says which stage step i is.
+ */
+export function scriptPlan(
+  script: FreebsdScript,
+  title: string,
+): {
+  plan: Plan;
+  stages: (LoadStage | undefined)[];
+  checks: Record<string, (stdout: string) => string | undefined>;
+} {
+  const steps: Step[] = [];
+  const stages: (LoadStage | undefined)[] = [];
+  const checks: Record<string, (stdout: string) => string | undefined> = {};
+  const add = (step: Step, stage?: LoadStage): void => {
+    steps.push(step);
+    stages.push(stage);
+  };
+  const checked = (c: ScriptCheck, name: string, stage: LoadStage): void => {
+    checks[name] = c.check;
+    add(
+      { kind: "run", argv: c.argv, why: c.why, check: name, ...(c.mayFail ? { mayFail: true } : {}) },
+      stage,
+    );
+  };
+  script.precheck.forEach((c, i) => checked(c, `freebsd:precheck:${i}`, "validate"));
+  for (const f of script.files)
+    add({ kind: "writeFile", path: f.path + NEW, content: f.content, mode: f.mode });
+  for (const f of script.scratch) add({ kind: "writeFile", path: f.path, content: f.content, mode: 0o600 });
+  const unstage: Step[] = [
+    ...script.files.map((f): Step => ({ kind: "remove", path: f.path + NEW })),
+    ...script.scratch.map((f): Step => ({ kind: "remove", path: f.path })),
   ];
+  script.validate.forEach((argv, i) =>
+    add({ kind: "run", argv, why: "dry-run check", ...(i === 0 ? { undo: unstage } : {}) }, "validate"),
+  );
+  for (const argv of script.prune)
+    add({ kind: "run", argv, why: "drop the removed forwards and their sessions", mayFail: true }, "load");
+  for (const c of script.load)
+    add(
+      {
+        kind: "run",
+        argv: c.argv,
+        ...(c.undo ? { undo: c.undo.map((u): Step => ({ kind: "run", argv: u, mayFail: true })) } : {}),
+      },
+      "load",
+    );
+  script.verify.forEach((c, i) => checked(c, `freebsd:verify:${i}`, "verify"));
+  add({
+    kind: "commit",
+    steps: script.files.map((f): Step => ({ kind: "rename", from: f.path + NEW, to: f.path })),
+  });
+  for (const f of script.scratch) add({ kind: "remove", path: f.path });
+  return { plan: { title, steps }, stages, checks };
 }
 
 // ---------------------------------------------------------------------------
 // IPFilter
 // ---------------------------------------------------------------------------
+
+/** Where the rdr rules that an IPFilter load removes are written for `ipnat -rp -f`. */
+export function ipnatRemovedFile(stateDir: string): string {
+  return `${stateDir}/ipnat.removed.rules`;
+}
+
+/** The `rdr` lines of qjail's previous section that the new one no longer has. */
+function removedRdrLines(previousSection: string | undefined, generated: string): string[] {
+  if (previousSection === undefined) return [];
+  const keep = new Set(generated.split("\n").map((l) => l.trim()));
+  return previousSection
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => /^rdr\s/.test(l) && !keep.has(l));
+}
 
 export async function ipfScript(
   model: FirewallModel,
@@ -115,11 +236,21 @@ export async function ipfScript(
   const nat = host.ipnatRules;
   const filt = host.ipfRules;
   const rdrCount = model.exposures.reduce((n, e) => n + Math.max(1, e.sources.length), 0);
+  // ipnat(8): -C deletes the NAT rules, -F the active translations. Flushing
+  // the translations on every change would break every connection in use
+  // (outbound map sessions get new ports); they are flushed only when the
+  // public address changed, as the howto does next to `ipf -y`. The forwards
+  // that go away are removed first with their own sessions (-r -p), so an
+  // unexposed port does not stay reachable through an established session.
+  const removed = removedRdrLines(readSection(ipnatOriginal), ipnatBody);
+  const removedFile = ipnatRemovedFile(ctx.layout.stateDir);
+  const natFlush = extAddressChanged ? "-CF" : "-C";
   return {
     files: [
       {
         path: nat,
         content: applyEdits(ipnatOriginal, ipnatEdits),
+        mode: await modeOf(ctx.root, nat),
         edits: ipnatEdits,
         original: ipnatOriginal,
         language: "ipnat",
@@ -128,39 +259,47 @@ export async function ipfScript(
       {
         path: filt,
         content: applyEdits(ipfOriginal, ipfEdits),
+        mode: await modeOf(ctx.root, filt),
         edits: ipfEdits,
         original: ipfOriginal,
         language: "ipf",
         generated: ipfBody,
       },
     ],
+    precheck: [],
+    scratch: removed.length > 0 ? [{ path: removedFile, content: removed.join("\n") + "\n" }] : [],
     validate: [
-      ["ipnat", "-n", "-f", nat + NEW],
-      ["ipf", "-n", "-f", filt + NEW],
+      [FREEBSD.ipnat, "-n", "-f", nat + NEW],
+      [FREEBSD.ipf, "-n", "-f", filt + NEW],
     ],
+    prune: removed.length > 0 ? [[FREEBSD.ipnat, "-r", "-p", "-f", removedFile]] : [],
     load: [
-      ["ipf", "-I", "-Fa", "-f", filt + NEW],
-      ["ipf", "-s"],
-      ["ipnat", "-CF", "-f", nat + NEW],
+      // Only the inactive list changes here; from the swap on, the previous
+      // files (still in place until the commit) are loaded back the same way.
+      {
+        argv: [FREEBSD.ipf, "-I", "-Fa", "-f", filt + NEW],
+        undo: [
+          [FREEBSD.ipf, "-I", "-Fa", "-f", filt],
+          [FREEBSD.ipf, "-s"],
+          [FREEBSD.ipnat, "-C", "-f", nat],
+        ],
+      },
+      { argv: [FREEBSD.ipf, "-s"] },
+      { argv: [FREEBSD.ipnat, natFlush, "-f", nat + NEW] },
       // The howto's resync: rules naming rl0 or 0/32 took the old address at load.
-      ...(extAddressChanged ? [["ipf", "-y"]] : []),
+      ...(extAddressChanged ? [{ argv: [FREEBSD.ipf, "-y"] }] : []),
     ],
     verify: [
       {
-        argv: ["ipnat", "-l"],
+        argv: [FREEBSD.ipnat, "-l"],
+        why: "verify what is live",
         check: (out) => {
-          const live = parseIpnatList(out).rules.filter((r) => r.kind === "rdr").length;
+          const live = parseIpnatList(out).rules.filter((x) => x.kind === "rdr").length;
           return live >= rdrCount
             ? undefined
             : `ipnat -l lists ${live} rdr rules, expected at least ${rdrCount}`;
         },
       },
-    ],
-    // The previous files are still in place: load them the same way.
-    rollback: () => [
-      ["ipf", "-I", "-Fa", "-f", filt],
-      ["ipf", "-s"],
-      ["ipnat", "-CF", "-f", nat],
     ],
   };
 }
@@ -173,6 +312,11 @@ export function pfRulesFile(host: HostConfig, stateDir: string): string {
   return `${stateDir}/pf.${host.pfAnchor}.expose.rules`;
 }
 
+/** Translation and filter rules of pfctl's `-s nat` / `-s rules` listing (one rule per line). */
+function pfListed(text: string, kinds: RegExp): number {
+  return text.split("\n").filter((l) => kinds.test(l.trim())).length;
+}
+
 export async function pfScript(model: FirewallModel, ctx: LoadContext): Promise<FreebsdScript> {
   const anchor = pfAnchorPath(model);
   const file = pfRulesFile(model.host, ctx.layout.stateDir);
@@ -183,29 +327,44 @@ export async function pfScript(model: FirewallModel, ctx: LoadContext): Promise<
   const counts = countPfRules(parsePf(text));
   const natCount = counts.nat + counts.rdr + counts.binat;
   const passCount = counts.filter;
+  const count = (what: string, out: string, kinds: RegExp, expected: number): string | undefined => {
+    const live = pfListed(out, kinds);
+    return live === expected ? undefined : `${what} shows ${live} rules, expected ${expected}`;
+  };
   return {
-    files: [{ path: file, content: text, original: previous, language: "pf", generated: text }],
-    validate: [["pfctl", "-a", anchor, "-n", "-f", file + NEW]],
-    load: [["pfctl", "-a", anchor, "-f", file + NEW]],
-    verify: [
+    files: [{ path: file, content: text, mode: 0o644, original: previous, language: "pf", generated: text }],
+    precheck: [],
+    scratch: [],
+    // -o none: the basic optimizer (pfctl's default) would drop duplicate and
+    // subset pass rules and fold six or more into a table, so what is live
+    // would no longer be what qjail wrote, rule for rule (the labels qjail
+    // puts on its pass rules are optimization barriers too).
+    validate: [[FREEBSD.pfctl, "-o", "none", "-a", anchor, "-n", "-f", file + NEW]],
+    prune: [],
+    // pfctl loads an anchor as one transaction: a failed load leaves the old one.
+    load: [
       {
-        argv: ["pfctl", "-a", anchor, "-s", "nat"],
-        check: (out) => count("pfctl -s nat", parsePfNat(out).length, natCount),
-      },
-      // Plain `-s rules` prints one rule per line (parsePfRules reads the -vv form).
-      {
-        argv: ["pfctl", "-a", anchor, "-s", "rules"],
-        check: (out) =>
-          count("pfctl -s rules", out.split("\n").filter((l) => /^pass\b/.test(l.trim())).length, passCount),
+        argv: [FREEBSD.pfctl, "-o", "none", "-a", anchor, "-f", file + NEW],
+        undo: [
+          hadPrevious
+            ? [FREEBSD.pfctl, "-o", "none", "-a", anchor, "-f", file]
+            : [FREEBSD.pfctl, "-a", anchor, "-F", "all"],
+        ],
       },
     ],
-    rollback: () =>
-      hadPrevious ? [["pfctl", "-a", anchor, "-f", file]] : [["pfctl", "-a", anchor, "-F", "all"]],
+    verify: [
+      {
+        argv: [FREEBSD.pfctl, "-P", "-a", anchor, "-s", "nat"],
+        why: "verify what is live",
+        check: (out) => count("pfctl -s nat", out, /^(nat|rdr|binat)\b/, natCount),
+      },
+      {
+        argv: [FREEBSD.pfctl, "-P", "-a", anchor, "-s", "rules"],
+        why: "verify what is live",
+        check: (out) => count("pfctl -s rules", out, /^(pass|block|match)\b/, passCount),
+      },
+    ],
   };
-}
-
-function count(what: string, live: number, expected: number): string | undefined {
-  return live === expected ? undefined : `${what} shows ${live} rules, expected ${expected}`;
 }
 
 /** Does pf.conf call qjail's anchors? Without the hooks the anchor loads but nothing evaluates it. */
@@ -216,12 +375,51 @@ export function missingPfHooks(pfConf: string, anchor: string): string[] {
   );
 }
 
+/**
+ * The hooks the *running* main ruleset lacks, from `pfctl -s nat` and
+ * `pfctl -s rules` (pfctl prints them as `nat-anchor "qjail/*" all`). A
+ * pf.conf that has them but was not reloaded leaves qjail's anchor unused.
+ */
+export function missingLiveHooks(sNat: string, sRules: string, anchor: string): string[] {
+  const hooks = pfAnchorHooks(anchor);
+  const has = (listing: string, hook: string): boolean =>
+    listing.split("\n").some((l) => l.trim() === hook || l.trim() === `${hook} all`);
+  return [...hooks.translation.filter((h) => !has(sNat, h)), ...hooks.filter.filter((h) => !has(sRules, h))];
+}
+
 // ---------------------------------------------------------------------------
 // ipfw
 // ---------------------------------------------------------------------------
 
 export function ipfwRulesFile(stateDir: string): string {
   return `${stateDir}/ipfw.rules`;
+}
+
+export const ONE_PASS_SYSCTL = "net.inet.ip.fw.one_pass";
+
+/**
+ * The refusal that protects the host's own rules: with the default
+ * `net.inet.ip.fw.one_pass=1`, a packet that matches a `nat` rule leaves the
+ * firewall accepted (ip_fw_pfil.c: "honor one-pass in case of successful
+ * nat"), so rule 1000 `nat … in recv em0` would accept every inbound packet
+ * on the public interface and neither the admin's rules nor qjail's own
+ * `--from` limits would ever see it.
+ */
+export function onePassCheck(): ScriptCheck {
+  return {
+    argv: [FREEBSD.sysctl, "-n", ONE_PASS_SYSCTL],
+    why: "ipfw nat needs one_pass=0, or it accepts every inbound packet",
+    // sysctl prints nothing (and exits 1, "unknown oid") while ipfw.ko is not loaded
+    mayFail: true,
+    check: (out) => {
+      const v = out.trim();
+      if (v === "")
+        return `${ONE_PASS_SYSCTL} cannot be read (sysctl: unknown oid): ipfw is not loaded; start it with 'service ipfw start'`;
+      if (v !== "0")
+        return `${ONE_PASS_SYSCTL} is ${v}: ipfw would accept every inbound packet on the public interface at qjail's nat rule, so your own rules and --from limits would never apply. Set it to 0 with 'qjail fw setup --write' (now and in /etc/sysctl.conf), then run this again`;
+      return undefined;
+    },
+  };
 }
 
 export async function ipfwScript(
@@ -233,14 +431,30 @@ export async function ipfwScript(
   const previous = await readText(ctx.root, file);
   const previousNat = previous === undefined ? undefined : parseIpfw(previous).rules?.natConfig;
   const nat = model.host.ipfwNatInstance;
-  const load = ipfwLoadSequence(rules)
-    .slice(0, -1)
-    .map((a) => ["ipfw", ...a]);
-  const swapAt = load.findIndex((a) => a[2] === "set" && a[3] === "swap");
+  const base = model.host.ipfwRuleBase;
+  const ipfw = FREEBSD.ipfw;
   const staging = String(IPFW_STAGING_SET);
   const previousNatCommand = previousNat
-    ? [["ipfw", "-q", ...previousNat]]
-    : [["ipfw", "-q", "nat", String(nat), "delete"]];
+    ? [ipfw, "-q", ...previousNat]
+    : [ipfw, "-q", "nat", String(nat), "delete"];
+  // Before the swap the new block only sits, disabled, in the staging set
+  // (dropped again); the nat instance goes back to the previous config; after
+  // the swap the staging set holds the previous block: swap back. Undone
+  // latest first: swap back, previous nat, drop the staging set.
+  const load: LoadCommand[] = ipfwLoadSequence(rules)
+    .slice(0, -1)
+    .map((a, i): LoadCommand => {
+      const argv = [ipfw, ...a];
+      if (i === 0) return { argv, undo: [[ipfw, "-q", "delete", "set", staging]] };
+      if (a[1] === "nat") return { argv, undo: [previousNatCommand] };
+      if (a[1] === "set" && a[2] === "swap")
+        return { argv, undo: [[ipfw, "-q", "set", "swap", String(IPFW_ACTIVE_SET), staging]] };
+      return { argv };
+    });
+  const wantedRedirects = parseIpfwNatConfig(rules.natConfig.join(" ")).redirects;
+  const wantedNumbers = new Map<number, number>();
+  for (const r of rules.rules) wantedNumbers.set(Number(r[0]), (wantedNumbers.get(Number(r[0])) ?? 0) + 1);
+  const range = `${base}-${base + IPFW_BLOCK_SIZE - 1}`;
   return {
     rules,
     script: {
@@ -248,35 +462,50 @@ export async function ipfwScript(
         {
           path: file,
           content: formatIpfw(rules),
+          mode: 0o644,
           original: previous,
           language: "ipfw",
           generated: formatIpfw(rules),
         },
       ],
-      validate: rules.rules.map(([num, ...rest]) => ["ipfw", "-n", "add", num as string, ...rest]),
+      precheck: [onePassCheck()],
+      scratch: [],
+      validate: rules.rules.map(([num, ...rest]) => [ipfw, "-n", "add", num as string, ...rest]),
+      prune: [],
       // The last step of ipfwLoadSequence (deleting the staging set) is left to
       // the next load: until then the staging set holds the previous block,
       // disabled, so a restore after a verified load can still swap it back.
       load,
       verify: [
         {
-          argv: ["ipfw", "nat", String(nat), "show", "config"],
-          check: (out) =>
-            out.includes(rules.natConfig.slice(3).join(" "))
+          argv: [ipfw, "nat", String(nat), "show", "config"],
+          why: "verify what is live (the kernel lists redirects in reverse)",
+          check: (out) => {
+            const d = sameRedirects(wantedRedirects, parseIpfwNatConfig(out).redirects);
+            if (d.missing.length === 0 && d.extra.length === 0) return undefined;
+            return `ipfw nat ${nat} show config does not hold the redirects sent (missing: ${d.missing.join(", ") || "none"}; unexpected: ${d.extra.join(", ") || "none"})`;
+          },
+        },
+        {
+          // Rules of the disabled staging set are not listed (ipfw show hides
+          // disabled sets), so this is the active block alone.
+          argv: [ipfw, "show", range],
+          why: "verify what is live",
+          // exit 69 (EX_UNAVAILABLE) with "no rules in range": an empty block, nothing listed
+          mayFail: true,
+          check: (out) => {
+            const live = new Map<number, number>();
+            for (const x of parseIpfwShow(out)) live.set(x.number, (live.get(x.number) ?? 0) + 1);
+            const wrong = [...new Set([...wantedNumbers.keys(), ...live.keys()])]
+              .sort((a, b) => a - b)
+              .filter((n) => (wantedNumbers.get(n) ?? 0) !== (live.get(n) ?? 0))
+              .map((n) => `${n}: ${live.get(n) ?? 0} of ${wantedNumbers.get(n) ?? 0}`);
+            return wrong.length === 0
               ? undefined
-              : `ipfw nat ${nat} show config does not show the redirects sent`,
+              : `ipfw show ${range} does not list the rules loaded (rule: live of expected ${wrong.join(", ")})`;
+          },
         },
       ],
-      // Before the swap the new block only sits, disabled, in the staging set;
-      // after it the staging set holds the previous block: swap back.
-      rollback: (done) =>
-        done > swapAt
-          ? [
-              ["ipfw", "-q", "set", "swap", String(IPFW_ACTIVE_SET), staging],
-              ...previousNatCommand,
-              ["ipfw", "-q", "delete", "set", staging],
-            ]
-          : [["ipfw", "-q", "delete", "set", staging], ...previousNatCommand],
     },
   };
 }
@@ -286,66 +515,55 @@ export async function ipfwScript(
 // ---------------------------------------------------------------------------
 
 /**
- * Stage, validate, load, put files in place, verify; roll back on failure.
- * Without `runCommands` only the files are written (the load stays pending,
- * `qjail fw sync` on the host does the rest).
+ * Apply a script's plan ({@link scriptPlan}) with the one applier: precheck,
+ * stage, validate, prune, load, verify, commit; a failure runs the undo
+ * steps of what was done (the previous rules back, the staged files gone)
+ * and becomes a {@link FirewallLoadError} naming the stage. Without
+ * `runCommands` only the files are written (the load stays pending, `qjail
+ * fw sync` on the host does the rest).
  */
 export async function runScript(script: FreebsdScript, ctx: LoadContext, runner: Runner): Promise<void> {
-  const fileOpts = { root: ctx.root, runCommands: false };
-  const removeStaged = async (): Promise<void> => {
+  const { plan, stages, checks } = scriptPlan(script, "load firewall rules");
+  try {
+    await applyPlan(plan, {
+      root: ctx.root,
+      runCommands: ctx.runCommands,
+      runner: (argv) => runner(argv),
+      checks,
+    });
+  } catch (e) {
+    if (!(e instanceof StepFailedError) || e.step.kind !== "run") throw e;
+    // the undo steps ran (the previous rules are back); the staged files go
+    // too, also when the failing step was the first validator (not yet done,
+    // so its own undo did not run)
+    const fileOpts = { root: ctx.root, runCommands: false };
     for (const f of script.files) await applyStep({ kind: "remove", path: f.path + NEW }, fileOpts);
-  };
-  for (const f of script.files)
-    await applyStep({ kind: "writeFile", path: f.path + NEW, content: f.content, mode: 0o644 }, fileOpts);
-  if (!ctx.runCommands) {
-    commitStaged(script, ctx.root);
-    return;
+    for (const f of script.scratch) await applyStep({ kind: "remove", path: f.path }, fileOpts);
+    const stage = stages[e.index] ?? "load";
+    const said = (e.result?.stderr || e.result?.stdout || "").trim();
+    const message =
+      e.step.check !== undefined
+        ? e.message
+        : stage === "validate"
+          ? `${e.step.argv.join(" ")} rejected the rules: ${said}`
+          : `${e.step.argv.join(" ")} failed: ${said}`;
+    throw new FirewallLoadError(
+      stage === "validate" ? message : `${message}; the previous rules were loaded again`,
+      stage,
+    );
   }
-  for (const argv of script.validate) {
-    const r = await runner(argv);
-    if (r.code !== 0) {
-      await removeStaged();
-      throw new FirewallLoadError(
-        `${argv.join(" ")} rejected the rules: ${(r.stderr || r.stdout).trim()}`,
-        "validate",
-      );
-    }
-  }
-  let done = 0;
-  const rollback = async (): Promise<void> => {
-    for (const argv of script.rollback(done)) await runner(argv);
-  };
-  for (const argv of script.load) {
-    const r = await runner(argv);
-    if (r.code === 0) done++;
-    else {
-      await rollback();
-      await removeStaged();
-      throw new FirewallLoadError(
-        `${argv.join(" ")} failed: ${(r.stderr || r.stdout).trim()}; the previous rules were loaded again`,
-        "load",
-      );
-    }
-  }
-  for (const v of script.verify) {
-    const r = await runner(v.argv);
-    const problem = r.code !== 0 ? `${v.argv.join(" ")} failed: ${r.stderr.trim()}` : v.check(r.stdout);
-    if (problem) {
-      await rollback();
-      await removeStaged();
-      throw new FirewallLoadError(`${problem}; the previous rules were loaded again`, "verify");
-    }
-  }
-  commitStaged(script, ctx.root);
 }
 
-/**
- * Put every staged file in place with back-to-back rename(2) calls and no
- * await between them, so a crash can split the set only inside a few
- * microseconds rather than across thread-pool round trips.
- */
-function commitStaged(script: FreebsdScript, root: string): void {
-  for (const f of script.files) renameSync(physical(root, f.path + NEW), physical(root, f.path));
+/** The read-only queries a render makes of the running host, shown first in the plan. */
+function publicAddressRead(extIf: string): ScriptCheck {
+  return { argv: [FREEBSD.ifconfig, extIf, "inet"], why: "read the public address", check: () => undefined };
+}
+
+function pfHookReads(): ScriptCheck[] {
+  return [
+    { argv: [FREEBSD.pfctl, "-s", "nat"], why: "are the anchor hooks loaded?", check: () => undefined },
+    { argv: [FREEBSD.pfctl, "-s", "rules"], why: "are the anchor hooks loaded?", check: () => undefined },
+  ];
 }
 
 export function createFreebsdFirewallLoader(
@@ -356,6 +574,7 @@ export function createFreebsdFirewallLoader(
   return {
     kind,
     async render(model: FirewallModel, ctx: LoadContext): Promise<RenderedRules> {
+      const reads: ScriptCheck[] = [publicAddressRead(model.host.extIf)];
       const extAddress = ctx.runCommands
         ? ((await freebsdPublicAddress(model.host.extIf, runner)) ?? null)
         : null;
@@ -372,6 +591,18 @@ export function createFreebsdFirewallLoader(
           warnings.push(
             `QJ3051: ${model.host.pfConf} lacks ${missing.join(", ")}; pf will not evaluate qjail's rules until 'qjail fw setup --write' adds them`,
           );
+        reads.push(...pfHookReads());
+        if (missing.length === 0 && ctx.runCommands) {
+          const [sNat, sRules] = await Promise.all(pfHookReads().map((c) => runner(c.argv)));
+          const live =
+            sNat && sRules && sNat.code === 0 && sRules.code === 0
+              ? missingLiveHooks(sNat.stdout, sRules.stdout, model.host.pfAnchor)
+              : [];
+          if (live.length > 0)
+            warnings.push(
+              `QJ3053: ${model.host.pfConf} has qjail's hooks but the running pf ruleset lacks ${live.join(", ")}: pf will not evaluate qjail's rules until pf.conf is loaded again ('service pf reload')`,
+            );
+        }
       } else {
         const r = await ipfwScript(model, ctx);
         script = r.script;
@@ -380,7 +611,11 @@ export function createFreebsdFirewallLoader(
       }
       const plan: Plan = {
         title: `load ${kind} rules for ${model.exposures.length} forwarded port rule(s)`,
-        steps: stagedPlanSteps(script),
+        // what render read first (it is not read again), then the load as the applier runs it
+        steps: [
+          ...reads.map((c): Step => ({ kind: "run", argv: c.argv, why: c.why })),
+          ...scriptPlan(script, "").plan.steps,
+        ],
         warnings,
       };
       const rendered: RenderedRules = {
@@ -394,12 +629,17 @@ export function createFreebsdFirewallLoader(
     },
     async isLive(host: HostConfig): Promise<boolean> {
       if (kind === "pf") {
-        const r = await runner(["pfctl", "-a", `${host.pfAnchor}/expose`, "-s", "nat"]);
+        const r = await runner([FREEBSD.pfctl, "-a", `${host.pfAnchor}/expose`, "-s", "nat"]);
         return r.code === 0 && r.stdout.trim() !== "";
       }
-      if (kind === "ipfw")
-        return (await runner(["ipfw", "nat", String(host.ipfwNatInstance), "show", "config"])).code === 0;
-      const r = await runner(["ipnat", "-l"]);
+      if (kind === "ipfw") {
+        // The NAT instance outlives `ipfw -f flush` (service ipfw restart):
+        // qjail's rules are live only if the block's nat rule is there too.
+        const nat = await runner([FREEBSD.ipfw, "nat", String(host.ipfwNatInstance), "show", "config"]);
+        const rule = await runner([FREEBSD.ipfw, "show", String(host.ipfwRuleBase)]);
+        return nat.code === 0 && /redirect_port/.test(nat.stdout) && rule.code === 0;
+      }
+      const r = await runner([FREEBSD.ipnat, "-l"]);
       return r.code === 0 && parseIpnatList(r.stdout).rules.length > 0;
     },
     async load(
@@ -420,12 +660,12 @@ export function createFreebsdFirewallLoader(
           for (const f of s.script.files) {
             if (f.original !== undefined)
               await applyStep(
-                { kind: "writeFile", path: f.path, content: f.original, mode: 0o644 },
+                { kind: "writeFile", path: f.path, content: f.original, mode: f.mode },
                 fileOpts,
               );
             else await applyStep({ kind: "remove", path: f.path }, fileOpts);
           }
-          if (ctx.runCommands) for (const argv of s.script.rollback(s.script.load.length)) await runner(argv);
+          if (ctx.runCommands) for (const argv of restoreCommands(s.script)) await runner(argv);
         },
       };
     },
@@ -465,7 +705,7 @@ export async function detectFreebsdHostFacts(
   runner: Runner = (argv) => runProgram(argv),
 ): Promise<import("../../core/hostconfig.js").HostFacts> {
   const facts: import("../../core/hostconfig.js").HostFacts = {};
-  const route = await runner(["route", "-n", "get", "-inet", "default"]).catch(() => undefined);
+  const route = await runner([FREEBSD.route, "-n", "get", "-inet", "default"]).catch(() => undefined);
   const dev = route && route.code === 0 ? parseRouteGetInterface(route.stdout) : undefined;
   if (dev) facts.defaultRouteIf = dev;
   const enabled: ("pf" | "ipf" | "ipfw")[] = [];
@@ -474,7 +714,7 @@ export async function detectFreebsdHostFacts(
     ["ipf", "ipnat_enable"],
     ["ipfw", "firewall_enable"],
   ] as const) {
-    const r = await runner(["sysrc", "-n", knob]).catch(() => undefined);
+    const r = await runner([FREEBSD.sysrc, "-n", knob]).catch(() => undefined);
     if (r && r.code === 0 && /^yes$/i.test(r.stdout.trim())) enabled.push(kind);
   }
   if (enabled.length > 0) facts.enabledFirewalls = enabled;

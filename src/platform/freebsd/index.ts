@@ -1,11 +1,11 @@
-import { promises as fsp, readlinkSync } from "node:fs";
+import { promises as fsp, closeSync, fstatSync, openSync, readlinkSync } from "node:fs";
 import { spawn } from "node:child_process";
 import type { Writable } from "node:stream";
 import type { Plan, Step } from "../../core/plan.js";
 import { formatStep } from "../../core/plan.js";
 import { physical } from "../../core/paths.js";
 import { UsageError, shown } from "../../core/errors.js";
-import { applyPlan, applyStep } from "../apply.js";
+import { applyPlan, StepFailedError } from "../apply.js";
 import { assertPlainPath } from "../safe-fs.js";
 import { copyTreePreserving } from "./copy.js";
 import { runProgram, type RunResult } from "../run.js";
@@ -16,11 +16,16 @@ import { parseJlsJson } from "./jls.js";
 import { parseRouteGetInterface } from "./route.js";
 import { FREEBSD } from "../../core/freebsd/programs.js";
 import {
+  CHECK_IMAGE_FREE,
+  CHECK_NOTHING_MOUNTED,
+  attachedImageUnit,
   deviceLinkPath,
-  imageReleaseSteps,
+  imagePath,
+  parseMountPoints,
   planFreebsdConsole,
   planFreebsdStart,
   planFreebsdStop,
+  planRemoveJailTree,
 } from "../../core/freebsd/lifecycle.js";
 
 export interface FreebsdPlatformOptions {
@@ -40,6 +45,8 @@ export interface FreebsdPlatformOptions {
    * temporary root with a fake runner to follow a whole start or stop.
    */
   live?: boolean;
+  /** Milliseconds between the tries of a waiting or retried step (1000; tests use less). */
+  pollMs?: number;
 }
 
 /**
@@ -55,6 +62,7 @@ export function createFreebsdPlatform(
   opts: FreebsdPlatformOptions = {},
 ): Platform & {
   removeJailTree(rootPath: string): Promise<void>;
+  planRemoveJailTree(rootPath: string): Step[];
 } {
   const live = opts.live ?? root === "/";
   const env = opts.env ?? {};
@@ -84,34 +92,90 @@ export function createFreebsdPlatform(
     return r.stdout;
   }
 
-  /** FreeBSD's own file step: trees are copied keeping owners and groups (./copy.ts). */
-  async function freebsdStep(step: Step): Promise<boolean> {
-    if (step.kind !== "copyTree") return false;
-    if (step.inJail) await assertPlainPath(physical(root, step.inJail), physical(root, step.to));
-    await copyTreePreserving(physical(root, step.from), physical(root, step.to), step.overwrite ?? false);
-    return true;
+  /** FreeBSD's own file step: trees are copied keeping owners, groups and hard links (./copy.ts). */
+  function freebsdStep(links: Map<string, string>) {
+    return async (step: Step): Promise<boolean> => {
+      if (step.kind !== "copyTree") return false;
+      if (step.inJail) await assertPlainPath(physical(root, step.inJail), physical(root, step.to));
+      await copyTreePreserving(
+        physical(root, step.from),
+        physical(root, step.to),
+        step.overwrite ?? false,
+        links,
+      );
+      return true;
+    };
+  }
+
+  /**
+   * The checks the FreeBSD plans name (src/core/freebsd/lifecycle.ts): the
+   * image of `jail` is not attached already; nothing is mounted at or below
+   * `tree`. A failed one is a refusal that says what to do.
+   */
+  function checks(jail?: JailSpec, tree?: string): Record<string, (stdout: string) => string | undefined> {
+    return {
+      [CHECK_IMAGE_FREE]: (out) => {
+        const unit = jail ? attachedImageUnit(out, imagePath(jail)) : undefined;
+        return unit ? `attached already as ${unit}` : undefined;
+      },
+      [CHECK_NOTHING_MOUNTED]: (out) =>
+        parseMountPoints(out).find((m) => tree !== undefined && (m === tree || m.startsWith(`${tree}/`))),
+    };
+  }
+
+  /** A failed check becomes the refusal the admin reads (the applier's message is for a bug). */
+  function refusal(e: unknown, jail?: JailSpec, tree?: string): unknown {
+    if (!(e instanceof StepFailedError) || e.step.kind !== "run") return e;
+    if (e.step.check === CHECK_IMAGE_FREE && jail) {
+      const unit = attachedImageUnit(e.result?.stdout ?? "", imagePath(jail)) ?? "?";
+      return new UsageError(
+        "QJ1406",
+        `the image of jail ${shown(jail.name)} is attached already as ${unit}; mounting it again through a second md unit would corrupt it`,
+        `Release it first (a stop that did not finish?): umount ${jail.rootPath}; mdconfig -d -u ${unit}; rm -f ${deviceLinkPath(jail)}`,
+      );
+    }
+    if (e.step.check === CHECK_NOTHING_MOUNTED && tree)
+      return new UsageError(
+        "QJ1405",
+        `refusing to remove ${shown(tree)}: ${shown(e.message)} is still mounted`,
+        "Stop the jail (qjail stop) or unmount it, then try again.",
+      );
+    if (e.step.retry?.until === "fails" && jail)
+      return new UsageError(
+        "QJ1408",
+        `jail ${shown(jail.name)} is still dying after ${e.step.retry.seconds} s, so its image cannot be unmounted`,
+        `Sockets in TIME_WAIT keep a removed jail; wait and run 'qjail stop ${jail.name}' again, or look at 'jls -d'.`,
+      );
+    return e;
   }
 
   /**
    * Every plan goes through the one applier (src/platform/apply.ts): its
-   * crash points, captured values (md unit, JID) and undo; `run` steps are
-   * echoed instead of executed under --root.
+   * crash points, captured values (md unit, JID), checks, retries and undo;
+   * `run` steps are echoed instead of executed under --root.
    */
-  function execute(plan: Plan): Promise<void> {
-    return applyPlan(plan, {
-      root,
-      runCommands: live,
-      echo,
-      runner: (argv, o) => (o?.input === undefined ? run(argv) : runProgram(argv, o)),
-      platformStep: freebsdStep,
-      // the long steps say what they do as they start
-      onStep: (step) => {
-        if ((step.kind === "extract" || step.kind === "download") && step.why)
-          opts.stderr?.write(`${step.why}\n`);
-      },
-      download: (url, target, verify) =>
-        fetchChecked({ url, target, verify, stderr: opts.stderr ?? process.stderr }),
-    });
+  async function execute(plan: Plan, jail?: JailSpec, tree?: string): Promise<void> {
+    try {
+      await applyPlan(plan, {
+        root,
+        runCommands: live,
+        echo,
+        runner: (argv, o) => (o?.input === undefined ? run(argv) : runProgram(argv, o)),
+        // Hard links between the trees one plan copies (update -b) are kept too.
+        platformStep: freebsdStep(new Map()),
+        checks: checks(jail, tree),
+        ...(opts.pollMs !== undefined ? { pollMs: opts.pollMs } : {}),
+        // the long steps say what they do as they start
+        onStep: (step) => {
+          if ((step.kind === "extract" || step.kind === "download") && step.why)
+            opts.stderr?.write(`${step.why}\n`);
+        },
+        download: (url, target, verify) =>
+          fetchChecked({ url, target, verify, stderr: opts.stderr ?? process.stderr }),
+      });
+    } catch (e) {
+      throw refusal(e, jail, tree);
+    }
   }
 
   /** The md unit an image jail is attached as, from its `<root>.device` link. */
@@ -129,7 +193,7 @@ export function createFreebsdPlatform(
     name: "freebsd" as const,
     root,
     simulated: !live,
-    apply: execute,
+    apply: (plan: Plan) => execute(plan),
     async liveJails(): Promise<Map<string, LiveJail>> {
       const recorded = env.QJAIL_JLS_JSON;
       if (!live && recorded === undefined) return new Map();
@@ -171,68 +235,132 @@ export function createFreebsdPlatform(
     },
     planStart: (jail: JailSpec) => planFreebsdStart(jail),
     async start(jail: JailSpec): Promise<void> {
-      try {
-        await execute(planFreebsdStart(jail));
-      } catch (e) {
-        // Leave no image attached behind a jail that did not start (qjail does the same clean-up).
-        if (live && isImageJail(jail.record)) {
-          const unit = attachedUnit(jail);
-          if (unit)
-            await execute({ title: "release image", steps: imageReleaseSteps(jail, unit) }).catch(
-              () => undefined,
-            );
-        }
-        throw e;
+      if (live && isImageJail(jail.record)) {
+        const unit = attachedUnit(jail);
+        if (unit !== undefined)
+          throw new UsageError(
+            "QJ1407",
+            `jail ${shown(jail.name)}'s image is still attached as ${unit} (${deviceLinkPath(jail)} exists): a stop did not finish`,
+            `Stop it again to release the image: qjail stop ${jail.name}`,
+          );
       }
+      // A start that fails after attaching the image releases it (the attach steps' undo).
+      await execute(planFreebsdStart(jail), jail);
     },
     planStop: (jail: JailSpec) => planFreebsdStop(jail, attachedUnit(jail)),
     async stop(jail: JailSpec): Promise<void> {
-      await execute(planFreebsdStop(jail, attachedUnit(jail)));
+      await execute(planFreebsdStop(jail, attachedUnit(jail)), jail);
     },
-    planConsole: (jail: JailSpec, req: ConsoleRequest) => planFreebsdConsole(jail, req),
+    planConsole: (jail: JailSpec, req: ConsoleRequest) =>
+      planFreebsdConsole(jail, req, process.stdin.isTTY === true),
     async console(jail: JailSpec, req: ConsoleRequest): Promise<number> {
-      const step = planFreebsdConsole(jail, req).steps[0];
+      const terminal = process.stdin.isTTY === true;
+      const step = planFreebsdConsole(jail, req, terminal).steps[0];
       if (step?.kind !== "run") throw new Error("internal: console plan has no command");
       if (!live) {
         echo(step);
         return 0;
       }
-      const [cmd, ...args] = step.argv as [string, ...string[]];
-      return new Promise((resolve, reject) => {
-        const child = spawn(cmd, args, { stdio: "inherit" });
-        child.on("error", reject);
-        child.on("close", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
-      });
+      return runConsole(step.argv, terminal);
     },
-    /**
-     * Remove a jail's tree (delete): refuse while anything is mounted under
-     * it (`mount -p`), because rm through an rw nullfs mount destroys the
-     * source; then clear file flags (base.txz ships schg files) and remove.
-     */
+    planRemoveJailTree: (rootPath: string) => planRemoveJailTree(rootPath),
+    /** Remove a jail's tree for delete: {@link planRemoveJailTree}'s steps. */
     async removeJailTree(rootPath: string): Promise<void> {
-      if (live) {
-        const mounts = parseMountPoints(await query([FREEBSD.mount, "-p"], undefined));
-        const inside = mounts.filter((m) => m === rootPath || m.startsWith(`${rootPath}/`));
-        if (inside.length > 0) {
-          throw new UsageError(
-            "QJ1405",
-            `refusing to remove ${shown(rootPath)}: ${shown(inside[0] as string)} is still mounted`,
-            "Stop the jail (qjail stop) or unmount it, then try again.",
-          );
-        }
-        await query([FREEBSD.chflags, "-R", "0", rootPath], undefined);
-      }
-      await applyStep({ kind: "remove", path: rootPath, recursive: true }, { root, runCommands: false });
+      await execute(
+        { title: `remove ${rootPath}`, steps: planRemoveJailTree(rootPath) },
+        undefined,
+        rootPath,
+      );
     },
   };
   return platform;
 }
 
-/** Mount points (field 2) of `mount -p` output, with fstab's `\040` escapes decoded. */
-export function parseMountPoints(text: string): string[] {
-  return text
-    .split("\n")
-    .map((l) => l.trim().split(/\s+/)[1])
-    .filter((p): p is string => p !== undefined && p !== "")
-    .map((p) => p.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+export { parseMountPoints } from "../../core/freebsd/lifecycle.js";
+
+/** The environment the console's programs start with: nothing of the admin's but TERM. */
+export function consoleEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  return { PATH: "/sbin:/bin:/usr/sbin:/usr/bin", TERM: env.TERM ?? "dumb" };
+}
+/**
+ * The stdio array entries 3.. for a console child: every descriptor open in
+ * this process above 2 (found by probing with fstat up to `limit`) is
+ * replaced by /dev/null in the child. Node marks its own descriptors
+ * close-on-exec, but one that qjail's caller left open without it (an
+ * admin's `exec 3< secret` in the shell that runs qjail) would otherwise
+ * reach the jail; the jail gets no descriptor of the host's but 0, 1, 2.
+ */
+export function shadowInheritedFds(limit = 4096): { stdio: (number | "ignore")[]; close: () => void } {
+  const open: number[] = [];
+  for (let fd = 3; fd < limit; fd++) {
+    try {
+      fstatSync(fd);
+      open.push(fd);
+    } catch {
+      // not open
+    }
+  }
+  if (open.length === 0) return { stdio: [], close: () => undefined };
+  const devNull = openSync("/dev/null", "r");
+  const max = Math.max(devNull, ...open);
+  const stdio: (number | "ignore")[] = [];
+  for (let fd = 3; fd <= max; fd++) stdio.push(open.includes(fd) || fd === devNull ? devNull : "ignore");
+  return { stdio, close: () => closeSync(devNull) };
+}
+
+/**
+ * Run the console's argv (see planFreebsdConsole). With a terminal, script(1)
+ * is the only program that gets it. Without one, the command runs in a new
+ * session (detached: setsid) with pipes, and qjail copies stdin to it and
+ * its output back, so the jail holds no descriptor of the caller's; SIGINT,
+ * SIGTERM and SIGHUP sent to qjail are passed on to it. In both cases every
+ * other descriptor is /dev/null in the child ({@link shadowInheritedFds})
+ * and the environment is {@link consoleEnv}.
+ */
+export function runConsole(
+  argv: readonly string[],
+  terminal: boolean,
+  io: {
+    stdin: NodeJS.ReadableStream;
+    stdout: NodeJS.WritableStream;
+    stderr: NodeJS.WritableStream;
+  } = process,
+): Promise<number> {
+  const [cmd, ...args] = argv as [string, ...string[]];
+  const extra = shadowInheritedFds();
+  return new Promise((resolve, reject) => {
+    if (terminal) {
+      const child = spawn(cmd, args, {
+        stdio: ["inherit", "inherit", "inherit", ...extra.stdio],
+        env: consoleEnv(),
+      });
+      extra.close();
+      child.on("error", reject);
+      child.on("close", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+      return;
+    }
+    const child = spawn(cmd, args, {
+      stdio: ["pipe", "pipe", "pipe", ...extra.stdio],
+      detached: true,
+      env: consoleEnv(),
+    });
+    extra.close();
+    const forward = (sig: NodeJS.Signals): void => void child.kill(sig);
+    const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+    for (const sig of signals) process.on(sig, forward);
+    child.stdin?.on("error", () => undefined);
+    if (child.stdin) io.stdin.pipe(child.stdin);
+    child.stdout?.pipe(io.stdout, { end: false });
+    child.stderr?.pipe(io.stderr, { end: false });
+    child.on("error", (e) => {
+      for (const sig of signals) process.off(sig, forward);
+      reject(e);
+    });
+    child.on("close", (code, signal) => {
+      for (const sig of signals) process.off(sig, forward);
+      if (child.stdin) io.stdin.unpipe(child.stdin);
+      io.stdin.pause();
+      resolve(code ?? (signal ? 128 : 1));
+    });
+  });
 }

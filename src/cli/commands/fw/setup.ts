@@ -4,7 +4,9 @@ import { write } from "../../context.js";
 import { physical } from "../../../core/paths.js";
 import { formatHostConfig } from "../../../core/hostconfig.js";
 import { formatPlan, type Plan, type Step } from "../../../core/plan.js";
-import { applyPlan } from "../../../platform/apply.js";
+import { freebsdSetupSteps, applyFreebsdSetup } from "../../../platform/freebsd/setup.js";
+import { runProgram } from "../../../platform/run.js";
+import { shouldRunCommands } from "../../../ops/sync.js";
 import { platformFor } from "../../../platform/index.js";
 import { reconcile } from "../../../ops/reconcile.js";
 import { applyEdits, sectionEdits, type Edit } from "../../../firewall/managed-section.js";
@@ -12,7 +14,7 @@ import { pfAnchorHooks } from "../../../firewall/pf/generate.js";
 import { checkPfConfEdits, pfHookEdits } from "../../../firewall/pf/setup.js";
 import { formatPfDiagnostic } from "../../../firewall/pf/index.js";
 import { UsageError, shown } from "../../../core/errors.js";
-import { IPFW_ACTIVE_SET, IPFW_STAGING_SET } from "../../../firewall/ipfw/generate.js";
+import { IPFW_ACTIVE_SET, IPFW_BLOCK_SIZE, IPFW_STAGING_SET } from "../../../firewall/ipfw/generate.js";
 import { loadExposeState, checkThenLocked } from "../../../ops/expose-state.js";
 
 async function readText(path: string): Promise<string | undefined> {
@@ -35,13 +37,18 @@ translation section, anchor "qjail/*" at the end of the filter rules);
 IPFilter: qjail's marked section in ipnat.rules and ipf.rules (qjail only
 ever rewrites the lines between its markers; move them where you want them,
 e.g. after your quick block rules); ipfw: the rule numbers and sets qjail
-uses; nftables: nothing, qjail uses its own table inet qjail.
+uses, and net.inet.ip.fw.one_pass=0 (with the default 1 the nat rule accepts
+every inbound packet); nftables: nothing, qjail uses its own table inet qjail.
 
-With --write, qjail makes those edits itself: the admin's text outside the
-inserted lines is kept byte for byte, hooks and markers already present are
-not added twice. It also writes /usr/local/etc/qjail.host with the detected
-settings when the file does not exist yet. Under --dry-run it prints the
-resulting files instead.`,
+With --write, qjail makes those changes itself: the admin's text outside the
+inserted lines is kept byte for byte, and so is the file's mode; hooks and
+markers already present are not added twice. pf: the new pf.conf is checked
+with 'pfctl -nf' before it replaces the old one (refused, file unchanged, if
+pfctl rejects it) and loaded with 'pfctl -f', so the running ruleset calls
+qjail's anchor. ipfw: one_pass=0 is set now with sysctl and at boot in
+/etc/sysctl.conf. It also writes /usr/local/etc/qjail.host with the detected
+settings when the file does not exist yet. Under --dry-run it prints every
+step instead, commands included; under --root the commands are not run.`,
   examples: [
     { command: "qjail fw setup", description: "what to add to pf.conf / ipf.rules" },
     { command: "qjail fw setup --write", description: "add it, keeping everything else in the files" },
@@ -63,6 +70,7 @@ resulting files instead.`,
         const { host, layout, root } = state;
         const edits: { path: string; original: string; edits: Edit[] }[] = [];
         const advice: string[] = [];
+        let steps: Step[] = [];
         if (host.firewall === "pf") {
           const hooks = pfAnchorHooks(host.pfAnchor);
           advice.push(
@@ -70,6 +78,7 @@ resulting files instead.`,
             ...hooks.translation.map((h) => `  ${h}`),
             "and at the end of the filter rules:",
             ...hooks.filter.map((h) => `  ${h}`),
+            `then check and load it: pfctl -nf ${host.pfConf} && pfctl -f ${host.pfConf} (--write does both).`,
           );
           const original = (await readText(physical(root, host.pfConf))) ?? "";
           const hookEdits = pfHookEdits(original, host.pfAnchor);
@@ -91,7 +100,7 @@ resulting files instead.`,
                 .join("\n")}`,
               `Nothing was written. Add the lines by hand where pf.conf's order allows them (run 'qjail fw lint --pf ${host.pfConf}' to check).`,
             );
-          edits.push({ path: host.pfConf, original, edits: hookEdits });
+          // (the edits themselves, with the pfctl -nf check and the load, come from freebsdSetupSteps below)
         } else if (host.firewall === "ipf") {
           advice.push(
             `qjail keeps its rules between its markers in ${host.ipnatRules} and ${host.ipfRules}; --write adds empty sections at the end, move them if you like.`,
@@ -104,21 +113,26 @@ resulting files instead.`,
               edits: /^# BEGIN qjail managed section/m.test(original) ? [] : sectionEdits(original, ""),
             });
           }
+          steps = edits
+            .filter((e) => e.edits.length > 0)
+            .map((e) => ({
+              kind: "writeFile",
+              path: e.path,
+              content: applyEdits(e.original, e.edits),
+              mode: 0o644,
+            }));
         } else if (host.firewall === "ipfw") {
           advice.push(
-            `qjail owns ipfw rules ${host.ipfwRuleBase}-${host.ipfwRuleBase + 99} (sets ${IPFW_ACTIVE_SET} and ${IPFW_STAGING_SET}) and nat instance ${host.ipfwNatInstance}.`,
-            "Keep your own rules outside that range; with net.inet.ip.fw.one_pass=0 packets continue after qjail's nat rule to your rules.",
+            `qjail owns ipfw rules ${host.ipfwRuleBase}-${host.ipfwRuleBase + IPFW_BLOCK_SIZE - 1} (sets ${IPFW_ACTIVE_SET} and ${IPFW_STAGING_SET}) and nat instance ${host.ipfwNatInstance}.`,
+            "Keep your own rules outside that range. qjail needs net.inet.ip.fw.one_pass=0: with the default 1, its nat rule accepts every inbound packet and neither your rules nor --from limits apply; 'qjail fw sync' refuses to load until it is 0 (--write sets it now and in /etc/sysctl.conf).",
           );
         } else
           advice.push("Nothing to set up: qjail loads its own table inet qjail and touches no other table.");
-        const steps: Step[] = edits
-          .filter((e) => e.edits.length > 0)
-          .map((e) => ({
-            kind: "writeFile",
-            path: e.path,
-            content: applyEdits(e.original, e.edits),
-            mode: 0o644,
-          }));
+        if (host.firewall === "pf" || host.firewall === "ipfw") {
+          const fb = await freebsdSetupSteps(host, root);
+          edits.push(...fb.edits);
+          steps = fb.steps;
+        }
         const hostConfigExists = (await readText(physical(root, layout.hostConfig))) !== undefined;
         if (!hostConfigExists)
           steps.push({
@@ -133,9 +147,16 @@ resulting files instead.`,
           advice,
           edits: edits.map((e) => ({ path: e.path, edits: e.edits })),
           written: false,
+          notes: [] as string[],
         };
         if (inv.values.write === true && !inv.global.dryRun) {
-          await applyPlan(plan, { root, runCommands: false });
+          const runCommands = shouldRunCommands(host.firewall, root, inv.ctx.env, false);
+          const done = await applyFreebsdSetup(plan.steps, {
+            root,
+            runCommands,
+            run: (argv) => runProgram(argv),
+          });
+          report.notes = done.notes;
           report.written = true;
           // the new sections (or host config) get qjail's rules right away
           const platform = platformFor(inv.global, { stderr: inv.ctx.stderr, env: inv.ctx.env });
@@ -155,13 +176,20 @@ resulting files instead.`,
                 ? `\n${inv.values.write === true ? "Would write" : "With --write, qjail would write"}:\n${formatPlan(plan)}`
                 : "\nNothing to write: the hooks are in place.",
             );
-          else
+          else {
+            const written = steps.flatMap((s) =>
+              s.kind === "writeFile" && !s.path.endsWith(".qjail-new")
+                ? [s.path]
+                : s.kind === "rename"
+                  ? [s.to]
+                  : [],
+            );
             write(
               inv.ctx.stdout,
-              steps.length > 0
-                ? `Wrote ${steps.map((s) => (s.kind === "writeFile" ? s.path : "")).join(", ")}`
-                : "Nothing to write: the hooks are in place.",
+              written.length > 0 ? `Wrote ${written.join(", ")}` : "Nothing to write: the host is set up.",
             );
+            for (const n of report.notes) write(inv.ctx.stdout, n);
+          }
         }
         return 0;
       },
