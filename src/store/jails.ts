@@ -16,7 +16,7 @@ import type { JailSpec } from "../core/jail.js";
  * src/core/jail.ts (re-exported here) so every command writes both copies the
  * same way.
  */
-export { writeRecordSteps, removeRecordSteps, recordPaths } from "../core/jail.js";
+export { writeRecordSteps } from "../core/jail.js";
 
 export interface RecordFileProblem {
   /** Logical path of the record file. */
