@@ -53,7 +53,13 @@ export type ExtractFormat =
 export type Step =
   | { kind: "mkdir"; path: string; mode?: number; inJail?: string }
   | { kind: "writeFile"; path: string; content: string; mode?: number; inJail?: string }
-  | { kind: "appendFile"; path: string; content: string; mode?: number; inJail?: string }
+  /**
+   * Append `content` to a file (created when absent). `once`: `content` is
+   * one line, appended only when the file does not hold that line yet (after
+   * a newline when the file does not end with one), so running it again
+   * changes nothing.
+   */
+  | { kind: "appendFile"; path: string; content: string; mode?: number; once?: boolean; inJail?: string }
   | { kind: "symlink"; target: string; path: string; inJail?: string }
   | { kind: "rename"; from: string; to: string; inJail?: string }
   /** Remove a file or tree. Trees are removed without following links and never across a mount point. */
@@ -159,7 +165,7 @@ export function formatStep(s: Step): string {
     case "writeFile":
       return `write ${q(s.path)}${s.mode !== undefined ? ` mode ${s.mode.toString(8)}` : ""}\n${indent(s.content)}`;
     case "appendFile":
-      return `append ${q(s.path)}\n${indent(s.content)}`;
+      return `append${s.once ? " (unless there)" : ""} ${q(s.path)}\n${indent(s.content)}`;
     case "symlink":
       return `ln -s ${q(s.target)} ${q(s.path)}`;
     case "rename":

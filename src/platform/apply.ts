@@ -21,6 +21,7 @@ import {
 } from "./safe-fs.js";
 import { runChecked, runProgram, type RunResult } from "./run.js";
 import { extractArchive, extractJailTree, unpackJailTree } from "../store/archive.js";
+import { onceText } from "./safe-fs.js";
 
 export type Runner = (argv: readonly string[], opts?: { input?: string }) => Promise<RunResult>;
 
@@ -371,8 +372,12 @@ async function applyStepUnexplained(step: Step, opts: ApplyOptions): Promise<voi
       }
       return;
     case "appendFile":
-      if (jail) await safeAppendFile(jail, P(step.path), step.content, step.mode);
-      else await fsp.appendFile(P(step.path), step.content, { mode: step.mode });
+      if (jail) await safeAppendFile(jail, P(step.path), step.content, step.mode, step.once === true);
+      else {
+        const old = step.once ? await fsp.readFile(P(step.path), "utf8").catch(() => undefined) : undefined;
+        const text = onceText(old, step.content, step.once === true);
+        if (text !== "") await fsp.appendFile(P(step.path), text, { mode: step.mode });
+      }
       return;
     case "symlink":
       if (jail) await assertPlainPath(jail, P(step.path));
@@ -411,7 +416,9 @@ async function applyStepUnexplained(step: Step, opts: ApplyOptions): Promise<voi
       return;
     case "extract": {
       const archive = step.local ? step.archive : P(step.archive);
-      await fsp.mkdir(P(step.to), { recursive: true });
+      // a jail tree without `from` is checked and made by extractJailTree, which refuses an existing one
+      if (!(step.format === "jail-tree" && step.from === undefined))
+        await fsp.mkdir(P(step.to), { recursive: true });
       if (step.format === "host-trees") await extractArchive(opts.root, archive);
       else if (step.format === "jail-tree") {
         if (step.from !== undefined) await unpackJailTree(archive, { rootPath: step.from }, P(step.to));
