@@ -1,4 +1,12 @@
-import { promises as fsp } from "node:fs";
+import {
+  appendFileSync,
+  mkdirSync,
+  promises as fsp,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+} from "node:fs";
 import { posix } from "node:path";
 import {
   CAPTURED,
@@ -235,10 +243,60 @@ export async function commitSteps(root: string, steps: readonly Step[]): Promise
     await Promise.all([...staged.values()].map((t) => fsp.rm(t, { force: true })));
     throw e;
   }
+  // The unit's visible changes run back to back without yielding to the event
+  // loop (synchronous system calls): a kill can split the unit only inside
+  // this window of a few system calls, not while other work is scheduled.
+  // (A recursive removal keeps the safe walk that never crosses a mount.)
   for (const step of steps) {
-    const tmp = staged.get(step);
-    if (step.kind === "writeFile" && tmp !== undefined) await fsp.rename(tmp, physical(root, step.path));
-    else await applyStep(step, { root, runCommands: false });
+    if (step.kind === "remove" && step.recursive) {
+      await applyStep(step, { root, runCommands: false });
+      continue;
+    }
+    try {
+      finishCommitStep(root, step, staged.get(step));
+    } catch (e) {
+      throw hostWriteError(e, formatStep(step).split("\n")[0] as string);
+    }
+  }
+}
+
+/** One host file step of a commit, synchronously (`tmp`: the staged content of a writeFile). */
+function finishCommitStep(root: string, step: Step, tmp: string | undefined): void {
+  const P = (p: string): string => physical(root, p);
+  switch (step.kind) {
+    case "writeFile":
+      if (tmp === undefined) throw new Error(`internal: ${step.path} was not staged`);
+      renameSync(tmp, P(step.path));
+      return;
+    case "mkdir":
+      mkdirSync(P(step.path), { recursive: true, mode: step.mode });
+      return;
+    case "remove":
+      rmSync(P(step.path), { force: true });
+      return;
+    case "rename":
+      renameSync(P(step.from), P(step.to));
+      return;
+    case "symlink":
+      rmSync(P(step.path), { force: true });
+      symlinkSync(step.target, P(step.path));
+      return;
+    case "appendFile": {
+      const old = step.once ? readIfThere(P(step.path)) : undefined;
+      const text = onceText(old, step.content, step.once === true);
+      if (text !== "") appendFileSync(P(step.path), text, { mode: step.mode });
+      return;
+    }
+    default:
+      throw new Error(`internal: commit step ${step.kind} must be a host file step`);
+  }
+}
+
+function readIfThere(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
   }
 }
 
