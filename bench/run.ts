@@ -21,6 +21,7 @@ import {
   RESULTS_DIR,
 } from "./lib.js";
 import * as startup from "./startup.bench.js";
+import * as installed from "./installed.bench.js";
 import * as list from "./list.bench.js";
 import * as create from "./create.bench.js";
 import * as rules from "./rules.bench.js";
@@ -81,6 +82,7 @@ function ipfEvaluatorCandidates(): string[] {
 }
 
 const SECTIONS: Section[] = [
+  { name: "installed", run: installed.bench },
   { name: "startup", run: startup.bench },
   { name: "list", run: list.bench },
   { name: "create", run: create.bench },

@@ -1,20 +1,30 @@
 #!/usr/bin/env node
 // The published entry point. `npm run build` (scripts/bundle.mjs) produces
 // dist/qjail.cjs, the whole CLI in one script, and dist/qjail.cjs.cache,
-// V8's compiled code for it; loading them instead of tsc's ~140 ES modules
+// V8's compiled code for it; loading them instead of tsc's ~150 ES modules
 // is most of what makes qjail start quickly. The bundle runs as a script
 // through vm because node 20 takes a code cache only there.
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import vm from "node:vm";
+//
+// This file is CommonJS (bin/package.json): an ES module entry costs node's
+// ESM loader on every start. `qjail --version` is answered from package.json
+// without loading the bundle at all.
+"use strict";
+const { readFileSync, renameSync, writeFileSync } = require("node:fs");
+const { join } = require("node:path");
 
-const bundle = join(dirname(fileURLToPath(import.meta.url)), "..", "dist", "qjail.cjs");
+const pkg = join(__dirname, "..");
+const argv = process.argv.slice(2);
+if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V")) {
+  process.stdout.write(`qjail ${JSON.parse(readFileSync(join(pkg, "package.json"), "utf8")).version}\n`);
+  process.exit(0);
+}
+
+const bundle = join(pkg, "dist", "qjail.cjs");
 const cacheFile = `${bundle}.cache`;
 let source;
 try {
-  source = readFileSync(bundle, "utf8");
+  // esbuild writes the bundle in ASCII (charset: ascii): latin1 reads it without UTF-8 decoding.
+  source = readFileSync(bundle, "latin1");
 } catch (e) {
   if (e.code !== "ENOENT") throw e;
   process.stderr.write(
@@ -30,16 +40,29 @@ try {
 } catch {
   // No cache (a build without one): V8 compiles from source, only slower.
 }
+const vm = require("node:vm");
 const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
   filename: bundle,
   cachedData,
 });
 const mod = { exports: {} };
-script.runInThisContext()(mod.exports, createRequire(bundle), mod, bundle, dirname(bundle));
-process.exitCode = await mod.exports.main(process.argv.slice(2));
-
-if (process.env.QJAIL_WRITE_CODE_CACHE === "1") {
-  // Renamed into place, so a concurrent start never reads half a cache.
-  writeFileSync(`${cacheFile}.tmp`, script.createCachedData());
-  renameSync(`${cacheFile}.tmp`, cacheFile);
-}
+script.runInThisContext()(
+  mod.exports,
+  require("node:module").createRequire(bundle),
+  mod,
+  bundle,
+  join(pkg, "dist"),
+);
+mod.exports.main(argv).then(
+  (code) => {
+    process.exitCode = code;
+    if (process.env.QJAIL_WRITE_CODE_CACHE === "1") {
+      // Renamed into place, so a concurrent start never reads half a cache.
+      writeFileSync(`${cacheFile}.tmp`, script.createCachedData());
+      renameSync(`${cacheFile}.tmp`, cacheFile);
+    }
+  },
+  (e) => {
+    throw e;
+  },
+);

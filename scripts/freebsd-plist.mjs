@@ -17,7 +17,10 @@ if (r.status !== 0) {
   process.stderr.write(r.stderr);
   process.exit(1);
 }
-const files = JSON.parse(r.stdout)[0].files.map((f) => f.path);
+// The port leaves out the prebuilt Linux helpers (packaging/freebsd/Makefile).
+const files = JSON.parse(r.stdout)[0]
+  .files.map((f) => f.path)
+  .filter((p) => !p.startsWith("share/linux/bin/"));
 const manifest = JSON.parse(readFileSync(join(repo, "package.json"), "utf8"));
 const lines = [
   "bin/qjail",

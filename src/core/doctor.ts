@@ -306,13 +306,14 @@ export function diagnose(facts: DiagFacts): Finding[] {
       fix: "qjail restart JAIL   (any running jail: every start and stop reloads the guard)",
     });
   }
-  for (const port of guard?.portsNotIsolated ?? []) {
+  if (guard?.needed && guard.jailToJailOpen) {
     out.push({
       code: "QJ5321",
       severity: "error",
-      subject: port,
-      message: `jail port ${port} is not isolated on its bridge: the jail behind it reaches other jails directly`,
-      fix: `ip link set dev ${port} type bridge_slave isolated on`,
+      subject: "firewall",
+      message:
+        "the guard table bridge qjail_guard has no jail-to-jail drop (chain forward): jails reach each other directly over the bridge",
+      fix: "qjail restart JAIL   (any running jail: every start and stop reloads the guard)",
     });
   }
   if (guard?.needed) {

@@ -185,6 +185,7 @@ export const MESSAGES = {
   QJ2004: "see src/platform/linux/index.ts",
   QJ2010: "jail … did not start: …",
   QJ2011: "jail … exited right after starting",
+  QJ2012: "jail … has io limits and this host has no cgroup io or blkio controller",
   QJ2020: "jail … is not running",
   QJ2021: "jail … has no user …",
   QJ2030: "refusing to read …: it is not a plain directory inside the jail",

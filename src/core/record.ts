@@ -64,10 +64,39 @@ export function recordFileName(name: string, status: JailStatus): string {
   return status === "normal" ? name : `${name}.${status}`;
 }
 
+/**
+ * Every key, empty. Written out (not built from RECORD_KEYS) so each record
+ * is one small fixed-shape object: list makes a thousand of them per run.
+ * Only RECORD_KEYS are ever assigned (parseRecord checks the key first).
+ */
 export function emptyRecord(): JailRecord {
-  const r = Object.create(null) as JailRecord;
-  for (const k of RECORD_KEYS) r[k] = "";
-  return r;
+  return {
+    name: "",
+    ip4: "",
+    ip6: "",
+    path: "",
+    interface: "",
+    fstab: "",
+    securelevel: "",
+    cpuset: "",
+    fib: "",
+    vnet: "",
+    vinterface: "",
+    rsockets: "",
+    ruleset: "",
+    sysvipc: "",
+    quotas: "",
+    nullfs: "",
+    tmpfs: "",
+    zfs: "",
+    poststartssh: "",
+    deffile: "",
+    image: "",
+    imagetype: "",
+    imageblockcount: "",
+    imagedevice: "",
+    rctl: "",
+  };
 }
 
 export interface RecordProblem {
@@ -79,35 +108,51 @@ export interface RecordProblem {
  * Parse a definition record. Unknown keys and malformed lines are reported,
  * not thrown, so a damaged record can still be listed and repaired.
  */
+const RECORD_KEY_SET: ReadonlySet<string> = new Set(RECORD_KEYS);
+
 export function parseRecord(text: string): { record: JailRecord; problems: RecordProblem[] } {
   const record = emptyRecord();
   const problems: RecordProblem[] = [];
-  const seen = new Set<string>();
-  const lines = text.split("\n");
-  lines.forEach((raw, i) => {
+  let sawName = false;
+  let sawPath = false;
+  // One pass over the text, line by line without splitting it first: list reads a
+  // thousand records on every run, so this loop is most of its own work.
+  let lineNo = 0;
+  for (let start = 0; start <= text.length;) {
+    let end = text.indexOf("\n", start);
+    if (end < 0) end = text.length;
+    lineNo++;
+    const raw = text.slice(start, end);
+    start = end + 1;
     const line = raw.trim();
-    if (line === "" || line.startsWith("#")) return;
-    const m = /^([A-Za-z0-9_]+)="([^"\\`$]*)"$/.exec(line);
-    if (!m) {
-      problems.push({ line: i + 1, message: `not a key="value" line: ${JSON.stringify(raw)}` });
-      return;
+    if (line === "" || line.charCodeAt(0) === 35 /* # */) continue;
+    if (!RECORD_LINE.test(line)) {
+      problems.push({ line: lineNo, message: `not a key="value" line: ${JSON.stringify(raw)}` });
+      continue;
     }
-    const key = m[1] as string;
-    if (!(RECORD_KEYS as readonly string[]).includes(key)) {
-      problems.push({ line: i + 1, message: `unknown key ${JSON.stringify(key)}` });
-      return;
+    const eq = line.indexOf('="');
+    const key = line.slice(0, eq);
+    if (!RECORD_KEY_SET.has(key)) {
+      problems.push({ line: lineNo, message: `unknown key ${JSON.stringify(key)}` });
+      continue;
     }
-    seen.add(key);
+    if (key === "name") sawName = true;
+    else if (key === "path") sawPath = true;
+    const value = line.slice(eq + 2, -1);
     // sh would cut the value at the NUL, so what qjail 5.x reads differs from what we read.
-    if ((m[2] as string).includes("\0"))
-      problems.push({ line: i + 1, message: `value of ${key} contains a NUL byte: ${JSON.stringify(m[2])}` });
-    record[key as RecordKey] = m[2] as string;
-  });
-  for (const k of ["name", "path"] as const) {
-    if (!seen.has(k)) problems.push({ line: 0, message: `missing key ${k}` });
+    if (value.includes("\0"))
+      problems.push({
+        line: lineNo,
+        message: `value of ${key} contains a NUL byte: ${JSON.stringify(value)}`,
+      });
+    record[key as RecordKey] = value;
   }
+  if (!sawName) problems.push({ line: 0, message: "missing key name" });
+  if (!sawPath) problems.push({ line: 0, message: "missing key path" });
   return { record, problems };
 }
+
+const RECORD_LINE = /^([A-Za-z0-9_]+)="([^"\\`$]*)"$/;
 
 /**
  * Every key, in qjail's order, one `key="value"` per line; `rctl` (not

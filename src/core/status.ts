@@ -1,3 +1,12 @@
+import {
+  IO_RESOURCES,
+  RCTL_RESOURCES,
+  showBytes,
+  showLimit,
+  type LimitValue,
+  type Limits,
+  type RctlResource,
+} from "./limits.js";
 import type { JailStatus } from "./record.js";
 import { escapeForTerminal } from "./terminal.js";
 import type { Exposure, ResolvedExposure } from "./exposure.js";
@@ -94,6 +103,10 @@ export interface JailFacts {
   interface?: string;
   /** Why the jail's own view (listeners, probes) could not be gathered, when it could not. */
   netnsProblem?: string;
+  /** Its resource limits: Linux, every resource (defaults filled in); FreeBSD, the rctl rules it gets. */
+  limits?: Limits;
+  /** What the running jail uses now (Linux: its cgroup), in rctl -u's names; cputime in seconds. */
+  usage?: { memoryuse?: number; maxproc?: number; cputime?: number };
 }
 
 export interface DiagFacts {
@@ -140,8 +153,8 @@ export interface DiagFacts {
     needed: boolean;
     /** Both guard tables are in the kernel. */
     loaded: boolean;
-    /** Jail ports (qjhN) on a bridge without port isolation. */
-    portsNotIsolated: string[];
+    /** The bridge guard is loaded but lacks its jail-to-jail drop (edited or an older qjail's). */
+    jailToJailOpen: boolean;
   };
   /** False when qjail was never installed here (no sharedfs). */
   installed?: boolean;
@@ -176,6 +189,10 @@ export interface JailStatusDoc {
   /** Why `listening` could not be read inside the jail (null when it was, or the jail is stopped). */
   listening_unknown: string | null;
   exposures: ExposureStatus[];
+  /** Resource limits by rctl name (bytes, counts, percent, per-second rates); "unlimited" when lifted. */
+  limits: Partial<Record<RctlResource, number | "unlimited">>;
+  /** What the running jail uses now; null when stopped or not measured (FreeBSD: rctl -u is not read). */
+  usage: { memoryuse: number | null; maxproc: number | null; cputime: number | null } | null;
 }
 
 export interface StatusDoc {
@@ -256,6 +273,20 @@ export function buildStatus(facts: DiagFacts, only?: string): StatusDoc {
         })),
         listening_unknown: running ? (j.netnsProblem ?? null) : null,
         exposures,
+        limits: Object.fromEntries(
+          RCTL_RESOURCES.filter((r) => j.limits?.[r] !== undefined).map((r) => [
+            r,
+            j.limits?.[r] as LimitValue,
+          ]),
+        ),
+        usage:
+          running && j.usage
+            ? {
+                memoryuse: j.usage.memoryuse ?? null,
+                maxproc: j.usage.maxproc ?? null,
+                cputime: j.usage.cputime === undefined ? null : Math.round(j.usage.cputime * 1000) / 1000,
+              }
+            : null,
       };
     });
   return {
@@ -301,6 +332,28 @@ export function formatStatus(doc: StatusDoc): string {
         `  listening ${escapeForTerminal(l.proto).padEnd(6)} ${escapeForTerminal(l.address)}:${l.port ?? "*"}  ${escapeForTerminal(l.command)}${l.pid !== null ? ` (pid ${l.pid})` : ""}`,
       );
     if (j.listening_unknown !== null) out.push(`  listening unknown: ${j.listening_unknown}`);
+    // io rates only when set: "unlimited" four times says nothing
+    const limits = RCTL_RESOURCES.filter(
+      (r) =>
+        j.limits[r] !== undefined &&
+        !((IO_RESOURCES as readonly string[]).includes(r) && j.limits[r] === "unlimited"),
+    );
+    if (limits.length > 0)
+      out.push(
+        `  limits    ${limits.map((r) => `${r} ${showLimit(r, j.limits[r] as LimitValue)}`).join(", ")}`,
+      );
+    if (j.usage) {
+      const of = (r: RctlResource): string =>
+        j.limits[r] !== undefined && j.limits[r] !== "unlimited" ? ` of ${showLimit(r, j.limits[r])}` : "";
+      const used: string[] = [];
+      if (j.usage.memoryuse !== null) used.push(`memory ${showBytes(j.usage.memoryuse)}${of("memoryuse")}`);
+      if (j.usage.maxproc !== null)
+        used.push(
+          `${j.usage.maxproc}${of("maxproc")} process${j.usage.maxproc === 1 && !of("maxproc") ? "" : "es"}`,
+        );
+      if (j.usage.cputime !== null) used.push(`cpu time ${j.usage.cputime.toFixed(2)} s`);
+      if (used.length > 0) out.push(`  using     ${used.join(", ")}`);
+    }
     for (const e of j.exposures) {
       // Without qjail's rules loaded there is nothing to count; "no counter" is a loaded table without one.
       const hits =

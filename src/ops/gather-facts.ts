@@ -7,6 +7,7 @@ import { readJails } from "../store/jails.js";
 import { readExposures, readFirewallState, readHostConfig } from "../store/exposures.js";
 import { platformFor, type PlatformChoice } from "../platform/index.js";
 import { hostFacts } from "./host-facts.js";
+import { parseRctl } from "../core/limits.js";
 import { loadDecision } from "./sync.js";
 import type { LiveJail } from "../core/jail.js";
 import { gatherLinuxFacts, linuxPublicAddress } from "../platform/linux/facts.js";
@@ -53,6 +54,11 @@ export async function gatherFacts(
   };
   const facts = await (platform.name === "linux" ? gatherLinuxFacts(opts) : gatherFreebsdFacts(opts));
   facts.installed = existsSync(physical(global.root, layout.sharedfs));
+  // limits the platform did not fill in (FreeBSD): the rctl rules the record gives the jail
+  for (const j of facts.jails) {
+    const spec = jails.find((s) => s.name === j.name);
+    if (j.limits === undefined && spec) j.limits = parseRctl(spec.record.rctl ?? "");
+  }
   const load = loadDecision(host.config.firewall, global.root, io.env ?? {}, false);
   if (!load.run) facts.loadBlocked = { why: load.why, how: load.how };
   return facts;

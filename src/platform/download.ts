@@ -4,7 +4,6 @@ import { createHash } from "node:crypto";
 import { createWriteStream, promises as fsp } from "node:fs";
 import { posix } from "node:path";
 import type { Writable } from "node:stream";
-import cliProgress from "cli-progress";
 import { UsageError, shown } from "../core/errors.js";
 import { parseManifest, releaseUrl } from "../core/release.js";
 
@@ -187,14 +186,14 @@ function readLimited(res: http.IncomingMessage, limit: number): Promise<Buffer> 
 }
 
 /** Stream to `path`, hashing as it goes; resolves to the hex SHA256. */
-function saveWithProgress(
+async function saveWithProgress(
   res: http.IncomingMessage,
   path: string,
   stderr: Writable,
   name: string,
 ): Promise<string> {
   const total = Number(res.headers["content-length"] ?? NaN);
-  const progress = makeProgress(stderr, Number.isFinite(total) ? total : undefined, name);
+  const progress = await makeProgress(stderr, Number.isFinite(total) ? total : undefined, name);
   return new Promise<string>((resolve, reject) => {
     const hash = createHash("sha256");
     const out = createWriteStream(path, { mode: 0o644 });
@@ -243,9 +242,11 @@ interface Progress {
   stop(): void;
 }
 
-function makeProgress(stderr: Writable, total: number | undefined, name: string): Progress {
+async function makeProgress(stderr: Writable, total: number | undefined, name: string): Promise<Progress> {
   const tty = (stderr as Writable & { isTTY?: boolean }).isTTY === true;
   if (tty && total !== undefined) {
+    // Loaded only when a download shows progress (install without -f on a terminal).
+    const { default: cliProgress } = await import("cli-progress");
     const bar = new cliProgress.SingleBar(
       {
         stream: stderr as unknown as NodeJS.WritableStream,

@@ -1,6 +1,9 @@
 import { promises as fsp } from "node:fs";
 import { posix } from "node:path";
-import * as tar from "tar";
+import type { ReadEntry } from "tar";
+
+/** node-tar, loaded by the commands that read or write archives only (it is large, and start-up pays for every module). */
+const loadTar = () => import("tar");
 import { UsageError, shown } from "../core/errors.js";
 import { physical } from "../core/paths.js";
 import {
@@ -58,6 +61,7 @@ export function latestArchive(fileNames: readonly string[], name: string): strin
  * name and renamed, so a failed run leaves no half archive.
  */
 export async function writeArchive(root: string, archive: string, members: readonly string[]): Promise<void> {
+  const tar = await loadTar();
   const file = physical(root, archive);
   const dir = posix.dirname(file);
   // The archive being written lives beside the archive directory, not in it: a
@@ -136,6 +140,7 @@ export interface ArchiveEntry {
 export async function readArchiveIndex(
   archiveFile: string,
 ): Promise<{ entries: ArchiveEntry[]; texts: Map<string, string> }> {
+  const tar = await loadTar();
   const entries: ArchiveEntry[] = [];
   const texts = new Map<string, string>();
   try {
@@ -374,6 +379,7 @@ export async function extractArchive(
   archiveFile: string,
   only?: (logicalPath: string) => boolean,
 ): Promise<void> {
+  const tar = await loadTar();
   await tar.x({
     file: archiveFile,
     preservePaths: true,
@@ -382,7 +388,7 @@ export async function extractArchive(
     filter: (path, entry) => {
       const logical = String(path).replace(/\/$/, "") || "/";
       if (only && !only(logical)) return false;
-      const e = entry as tar.ReadEntry;
+      const e = entry as ReadEntry;
       e.path = physical(root, logical);
       if (e.type === "Link" && e.linkpath) e.linkpath = physical(root, String(e.linkpath));
       return true;
@@ -427,6 +433,7 @@ export async function unpackJailTree(
   info: Pick<JailArchiveInfo, "rootPath">,
   targetRoot: string,
 ): Promise<void> {
+  const tar = await loadTar();
   const from = info.rootPath;
   const move = (p: string): string => targetRoot + p.slice(from.length);
   await tar.x({
@@ -437,7 +444,7 @@ export async function unpackJailTree(
     filter: (path, entry) => {
       const logical = String(path).replace(/\/$/, "");
       if (logical !== from && !logical.startsWith(`${from}/`)) return false;
-      const e = entry as tar.ReadEntry;
+      const e = entry as ReadEntry;
       e.path = move(logical);
       if (e.type === "Link" && e.linkpath) e.linkpath = move(String(e.linkpath));
       return true;

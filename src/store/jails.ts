@@ -1,4 +1,4 @@
-import { promises as fsp, readFileSync } from "node:fs";
+import { promises as fsp, readdirSync, readFileSync } from "node:fs";
 import type { FileOverlay } from "../core/plan.js";
 import { UsageError, shown } from "../core/errors.js";
 import { ETC, hostLayout, physical, type HostLayout } from "../core/paths.js";
@@ -28,7 +28,8 @@ export interface RecordFileProblem {
 async function listDir(path: string, logicalDir: string, problems: RecordFileProblem[]): Promise<string[]> {
   let entries;
   try {
-    entries = await fsp.readdir(path, { withFileTypes: true });
+    // Synchronous, like the record reads below: one call, and list need not load fs/promises at all.
+    entries = readdirSync(path, { withFileTypes: true });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
     throw e;

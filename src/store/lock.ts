@@ -1,6 +1,5 @@
 import { mkdirSync, writeFileSync, existsSync } from "node:fs";
 import { dirname } from "node:path";
-import lockfile from "proper-lockfile";
 import { UsageError } from "../core/errors.js";
 
 /**
@@ -17,6 +16,8 @@ export async function withHostLock<T>(
   if (!existsSync(lockPath)) writeFileSync(lockPath, "", { flag: "a" });
   const waitMs = opts.waitMs ?? 30_000;
   let release: (() => Promise<void>) | undefined;
+  // Loaded when a command takes the lock, not at every start: it pulls in graceful-fs, which patches fs.
+  const { default: lockfile } = await import("proper-lockfile");
   try {
     release = await lockfile.lock(lockPath, {
       stale: opts.staleMs ?? 10_000,

@@ -19,25 +19,48 @@ import {
   readFileSync,
   readlinkSync,
   realpathSync,
+  statSync,
 } from "node:fs";
+import { gzipSync } from "node:zlib";
 import { join, resolve } from "node:path";
 import { REPO_ROOT, tempDir } from "../helpers/cli.js";
 import { buildBaseTxz } from "../helpers/base-txz.js";
 import { bootFiles } from "../../src/core/boot.js";
 
 /**
- * The size budget (CI fails past it). Today: ~55 files, ~410 kB packed,
- * ~1.35 MB unpacked; the headroom is for the native helper (i15) and man
- * pages. Raise it on purpose, in this file, with the reason in the commit.
- * Raised for `qjail apply` (issue 11): its YAML parser with source positions
- * (yaml, ~250 kB in the bundle) and schema library (zod/mini, ~110 kB), both
- * loaded only when apply/export run, took it to ~700 kB packed, ~2.4 MB unpacked.
+ * The size budget (CI fails past it), in two parts, because the package holds
+ * two kinds of thing that grow for different reasons:
+ *
+ * - JS and text (the bundle, its code cache, man pages, share/, etc/, the
+ *   helper's C source): ~66 files, ~670 kB packed, ~2 MB unpacked today.
+ *   Raised for `qjail apply` (issue 11): its YAML parser with source positions
+ *   (yaml, ~250 kB in the bundle) and schema library (zod/mini, ~110 kB), both
+ *   loaded only when apply/export run.
+ * - The Linux jail helper, prebuilt static and stripped for x64 and arm64
+ *   (share/linux/bin/linux-ARCH/qjail-helper, `make -C native`): ~700 and
+ *   ~600 kB each, ~610 kB packed together. They are static glibc binaries so
+ *   that a jail never runs a host library; their size is glibc's, not ours,
+ *   and does not tell anything about the JS growing. So: exactly these two
+ *   files, each under its own cap, kept executable, and left out of the JS
+ *   and text budget.
+ *
+ * The packed share of each helper is measured as gzip -9 of it alone (npm
+ * packs one gzip stream; per file it is within a few hundred bytes).
+ * Raise a figure on purpose, in this file, with the reason in the commit.
  */
-export const BUDGET = { files: 90, packedBytes: 800_000, unpackedBytes: 2_800_000 };
+export const BUDGET = {
+  files: 90,
+  textPackedBytes: 800_000,
+  textUnpackedBytes: 2_800_000,
+  helperBytes: 800_000,
+};
+/** The prebuilt native helpers the package ships, one per architecture. */
+export const HELPERS = ["share/linux/bin/linux-arm64/qjail-helper", "share/linux/bin/linux-x64/qjail-helper"];
 
 interface PackEntry {
   path: string;
   size: number;
+  mode: number;
 }
 interface PackResult {
   filename: string;
@@ -54,6 +77,7 @@ const manifest = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8"
   bin: Record<string, string>;
   scripts: Record<string, string>;
   dependencies?: Record<string, string>;
+  allowScripts?: Record<string, boolean>;
 };
 
 /** `npm pack` of this checkout into dir; the tarball's path and npm's own account of it. */
@@ -105,12 +129,12 @@ describe("the npm package", () => {
   });
   after(() => tmp.cleanup());
 
-  test("holds only what runs: the bundle, bin, share, etc and man pages, and fits the size budget", () => {
+  test("holds only what runs: the bundle, bin, share, etc, man pages and the helper's source", () => {
     const paths = pack.files.map((f) => f.path).sort();
-    for (const must of ["bin/qjail.js", "dist/qjail.cjs", "dist/qjail.cjs.cache", "package.json"])
+    for (const must of ["bin/qjail.js", "dist/qjail.cjs", "dist/qjail.cjs.cache", "package.json", ...HELPERS])
       assert.ok(paths.includes(must), `${must} is in the tarball`);
     const allowed =
-      /^(bin\/qjail\.js|dist\/qjail\.cjs(\.cache)?|share\/.+|man\/[a-z-]+\.8|etc\/.+|package\.json|README\.md)$/;
+      /^(bin\/qjail\.js|bin\/package\.json|dist\/qjail\.cjs(\.cache)?|share\/.+|man\/[a-z-]+\.8|etc\/.+|native\/(Makefile|qjail-helper\.c|toolchain\.txt)|package\.json|README\.md)$/;
     assert.deepEqual(
       paths.filter((p) => !allowed.test(p)),
       [],
@@ -120,16 +144,40 @@ describe("the npm package", () => {
       paths.filter((p) => /\.ts$|^(src|test|bench|scripts|\.ci)\/|eslint|prettier|tsconfig|\.map$/.test(p)),
       [],
     );
+  });
+
+  test("fits the size budget: JS and text, and the two prebuilt helpers each on their own", () => {
     assert.ok(pack.entryCount <= BUDGET.files, `${pack.entryCount} files > budget ${BUDGET.files}`);
-    assert.ok(pack.size <= BUDGET.packedBytes, `tarball ${pack.size} B > budget ${BUDGET.packedBytes}`);
+    const binaries = pack.files.filter((f) => f.path.startsWith("share/linux/bin/"));
+    assert.deepEqual(binaries.map((f) => f.path).sort(), HELPERS, "exactly one helper per architecture");
+    let helperPacked = 0;
+    for (const f of binaries) {
+      assert.ok(f.size <= BUDGET.helperBytes, `${f.path}: ${f.size} B > budget ${BUDGET.helperBytes}`);
+      assert.equal(f.mode & 0o111, 0o111, `${f.path} is packed executable`);
+      helperPacked += gzipSync(readFileSync(join(REPO_ROOT, f.path)), { level: 9 }).length;
+    }
+    const textUnpacked = pack.unpackedSize - binaries.reduce((n, f) => n + f.size, 0);
+    const textPacked = pack.size - helperPacked;
     assert.ok(
-      pack.unpackedSize <= BUDGET.unpackedBytes,
-      `unpacked ${pack.unpackedSize} B > budget ${BUDGET.unpackedBytes}`,
+      textPacked <= BUDGET.textPackedBytes,
+      `JS and text: ~${textPacked} B packed > budget ${BUDGET.textPackedBytes}`,
     );
+    assert.ok(
+      textUnpacked <= BUDGET.textUnpackedBytes,
+      `JS and text: ${textUnpacked} B unpacked > budget ${BUDGET.textUnpackedBytes}`,
+    );
+    // Installed, the helper a Linux host runs is still executable.
+    const arch = process.arch === "arm64" ? "arm64" : "x64";
+    const installed = join(prefix, "lib/node_modules/qjail/share/linux/bin", `linux-${arch}`, "qjail-helper");
+    assert.equal(statSync(installed).mode & 0o111, 0o111, `${installed} is executable`);
   });
 
   test("package.json: prepack builds, every man page is listed, nothing to install at run time", () => {
     assert.match(manifest.scripts.prepack ?? "", /npm run build/);
+    // npm 11 warns about every install script not named here (newcomer P15); esbuild's only
+    // checks the binary its platform package (@esbuild/linux-x64 …) already holds, and the
+    // build works without it, so it is denied.
+    assert.equal(manifest.allowScripts?.esbuild, false);
     const pages = readdirSync(join(REPO_ROOT, "man"))
       .filter((f) => f.endsWith(".8"))
       .map((f) => `man/${f}`)
@@ -155,6 +203,7 @@ describe("the npm package", () => {
   });
 
   test("packaging/freebsd: pkg-plist lists exactly what the package installs; the Makefile matches", () => {
+    const makefile = readFileSync(join(REPO_ROOT, "packaging/freebsd/Makefile"), "utf8");
     // What `npm i -g` really put in the prefix, in FreeBSD's layout (PREFIX=/usr/local).
     const installed: string[] = ["bin/qjail"];
     const walk = (dir: string, rel: string): void => {
@@ -164,6 +213,11 @@ describe("the npm package", () => {
       }
     };
     walk(join(prefix, "lib/node_modules/qjail"), "lib/node_modules/qjail");
+    // ... less the prebuilt Linux helpers, which the port removes (static Linux ELF files).
+    const linuxBin = "lib/node_modules/qjail/share/linux/bin/";
+    assert.ok(installed.some((f) => f.startsWith(linuxBin)));
+    installed.splice(0, installed.length, ...installed.filter((f) => !f.startsWith(linuxBin)));
+    assert.match(makefile, /\$\{RM\} -r \$\{STAGEDIR\}\$\{PREFIX\}\/\$\{QJAIL_DIR\}\/share\/linux\/bin\n/);
     for (const page of readdirSync(join(prefix, "share/man/man8")))
       installed.push(`share/man/man8/${page}.gz`);
     // The port installs the rc.d scripts where 'qjail boot install' puts them.
@@ -176,7 +230,6 @@ describe("the npm package", () => {
       [...installed].sort(),
       "regenerate it: node scripts/freebsd-plist.mjs > packaging/freebsd/pkg-plist",
     );
-    const makefile = readFileSync(join(REPO_ROOT, "packaging/freebsd/Makefile"), "utf8");
     const variable = (name: string): string =>
       (new RegExp(`^${name}=\\s*((?:.*\\\\\\n)*.*)$`, "m").exec(makefile)?.[1] ?? "").replace(/\\\n/g, " ");
     assert.equal(variable("DISTVERSION").trim(), manifest.version);

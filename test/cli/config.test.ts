@@ -246,3 +246,42 @@ test("-n moves the jail's MAC file with it and -4 leaves it alone: a jail keeps 
     h.cleanup();
   }
 });
+
+test("-v pf then -V: the vnet firewall's devfs ruleset 70 goes back to 4; the jail is told to get an address", async () => {
+  const vn = newJailRecord(hostLayout(), {
+    name: "vn",
+    ip4: "10.0.0.7",
+    ip6: "",
+    interface: "lo1",
+    oneTimeSsh: false,
+  });
+  const h = testdir(
+    {
+      "usr/local/etc/qjail.local/vn": formatRecord(vn),
+      "usr/local/etc/qjail.global/vn": formatRecord(vn),
+      "usr/local/etc/qjail.config/vn": renderJailConf(vn),
+      "usr/jails/vn/etc/rc.conf": "# jail rc.conf\n",
+      "usr/jails/sharedfs/.keep": "",
+      "stopped.json": JSON.stringify({ __version: "2", "jail-information": { jail: [] } }),
+    },
+    `qjail-config-vnet-${process.pid}-`,
+  );
+  try {
+    const q = (args: string[]) =>
+      runCli(["config", "--root", h.dir, "--platform", "freebsd", ...args], {
+        env: { QJAIL_JLS_JSON: join(h.dir, "stopped.json") },
+      });
+    const block = (): string => readFileSync(join(h.dir, "usr/local/etc/qjail.config/vn"), "utf8");
+    assert.equal((await q(["-w", "em0", "vn"])).code, 0);
+    const on = await q(["-v", "pf", "vn"]);
+    assert.equal(on.code, 0, on.stderr);
+    assert.match(block(), /^devfs_ruleset {7}= {2}"70";$/m);
+    const off = await q(["-V", "vn"]);
+    assert.equal(off.code, 0, off.stderr);
+    assert.match(block(), /^devfs_ruleset {7}= {2}"4";$/m);
+    assert.doesNotMatch(block(), /vnet|epair/);
+    assert.match(off.stderr, /"vn" has no address now: give it one with 'qjail config -4 ADDR vn'/);
+  } finally {
+    h.cleanup();
+  }
+});

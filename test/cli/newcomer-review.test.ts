@@ -122,6 +122,8 @@ test("P5: status says 1 hit / 2 hits, 'not counted' when the rules are not loade
             listening: true,
           },
         ],
+        limits: {},
+        usage: null,
       },
     ],
   });
@@ -218,6 +220,53 @@ test("C3: on the FreeBSD scratch tree the howto's host ports 22 and 80 stay the 
   assert.deepEqual(treeDigest(t.dir), before);
   const setup = await fb("fw", "setup", "--dry-run", "--write");
   assert.match(setup.stdout, /host_services="22\/tcp,80\/tcp"/);
+});
+
+test("C13: pf fw setup --write says how pf.conf is loaded; run again, it says the hooks are there instead of asking to add them", async () => {
+  const p = tempDir(`qjail-review2-pf-${process.pid}-`);
+  try {
+    mkdirSync(join(p.dir, "etc"), { recursive: true });
+    mkdirSync(join(p.dir, "usr/local/etc"), { recursive: true });
+    writeFileSync(join(p.dir, "etc/pf.conf"), 'ext_if="em0"\nset skip on lo0\npass in all\n');
+    writeFileSync(join(p.dir, "usr/local/etc/qjail.host"), 'firewall="pf"\next_if="em0"\n');
+    const g = ["--root", p.dir, "--platform", "freebsd"];
+    const w = await runCli(["fw", "setup", "--write", ...g]);
+    assert.equal(w.code, 0, w.stderr);
+    assert.match(w.stdout, /Wrote \/etc\/pf\.conf/);
+    assert.match(w.stdout, /pfctl -f \/etc\/pf\.conf/);
+    const again = await runCli(["fw", "setup", ...g]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.doesNotMatch(again.stdout, /Add to/);
+    assert.match(
+      again.stdout,
+      /\/etc\/pf\.conf already calls qjail's anchor: nat-anchor "qjail\/\*", rdr-anchor "qjail\/\*", anchor "qjail\/\*"\./,
+    );
+    assert.match(
+      again.stdout,
+      /If pf has not loaded it since: pfctl -nf \/etc\/pf\.conf && pfctl -f \/etc\/pf\.conf/,
+    );
+    assert.match(again.stdout, /Nothing to write: the host is set up\./);
+  } finally {
+    p.cleanup();
+  }
+});
+
+test("C17: fw watch --once says it checks once and, with no address, that there is nothing to do (no 'every 60 s', no 'waiting')", async () => {
+  const r = await fb("fw", "watch", "--once");
+  assert.equal(r.code, 0, r.stderr);
+  const out = r.stdout + r.stderr;
+  assert.match(out, /fw watch: checking em0 once/);
+  assert.match(out, /no IPv4 address on the external interface; nothing to do/);
+  assert.doesNotMatch(out, /every \d+ s|waiting/);
+});
+
+test("P6: update names its flags by letter, not by internal names, and changes nothing", async () => {
+  const before = treeDigest(t.dir);
+  const two = await fb("update", "-b", "-p");
+  assert.equal(two.code, 3);
+  assert.match(two.stderr, /QJ1701: only one option at a time, got -b and -p/);
+  assert.doesNotMatch(two.stderr, /binaries|portsnap/);
+  assert.deepEqual(treeDigest(t.dir), before);
 });
 
 test("C4: QJ1404 under --root says route(8) cannot be asked, and how to name the interface", async () => {

@@ -16,6 +16,14 @@ test("every registered command has a summary, details, an example and a man page
   }
 });
 
+test("help text stays readable in a terminal: no description line wider than 100 columns (newcomer P13)", () => {
+  const wide: string[] = [];
+  for (const c of COMMANDS)
+    for (const line of c.details.split("\n"))
+      if (line.length > 100) wide.push(`${c.path.join(" ")}: ${line.length}: ${line.slice(0, 50)}…`);
+  assert.deepEqual(wide, []);
+});
+
 test("command paths are unique", () => {
   const seen = new Set(COMMANDS.map((c) => c.path.join(" ")));
   assert.equal(seen.size, COMMANDS.length);

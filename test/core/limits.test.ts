@@ -89,3 +89,65 @@ test("FreeBSD: each set limit is an rctl rule added at start and removed at stop
   });
   assert.doesNotMatch(formatPlan(planFreebsdStart(plain)) + formatPlan(planFreebsdStop(plain)), /rctl/);
 });
+
+test("io rates: rctl throttle rules on FreeBSD, the jail's disk throttled in its cgroup on Linux", () => {
+  assert.equal(parseLimitValue("readbps", "10M/s"), 10 * 1024 ** 2);
+  assert.equal(parseLimitValue("writeiops", "200"), 200);
+  assert.throws(() => parseLimitValue("readiops", "2k"), /invalid readiops value/);
+  assert.deepEqual(rctlRules("www", "memoryuse=67108864,readbps=1048576,writeiops=100"), [
+    "jail:www:memoryuse:deny=67108864",
+    "jail:www:readbps:throttle=1048576",
+    "jail:www:writeiops:throttle=100",
+  ]);
+  assert.equal(showLimit("readbps", 1024 ** 2), "1M/s");
+  const limits = effectiveLinuxLimits("readbps=1048576,writeiops=100", 8 * 1024 ** 3);
+  const v1 = cgroupPlan(
+    {
+      kind: "v1",
+      memory: "/cg/memory",
+      pids: "/cg/pids",
+      cpu: "/cg/cpu",
+      cpuacct: "/cg/cpuacct",
+      blkio: "/cg/blkio",
+    },
+    "qjail-www",
+    limits,
+  );
+  assert.deepEqual(v1.dirs, [
+    "/cg/memory/qjail/qjail-www",
+    "/cg/pids/qjail/qjail-www",
+    "/cg/cpu/qjail/qjail-www",
+    "/cg/cpuacct/qjail/qjail-www",
+    "/cg/blkio/qjail/qjail-www",
+  ]);
+  assert.deepEqual(
+    v1.writes.filter(([f]) => f.includes("blkio")),
+    [
+      ["/cg/blkio/qjail/qjail-www/blkio.throttle.read_bps_device", "@DEVICE@ 1048576"],
+      ["/cg/blkio/qjail/qjail-www/blkio.throttle.write_iops_device", "@DEVICE@ 100"],
+    ],
+  );
+  assert.equal(v1.needsDevice, true);
+  assert.equal(v1.ioUnsupported, false);
+  const v2 = cgroupPlan({ kind: "v2", root: "/cg", io: true }, "qjail-www", limits);
+  assert.deepEqual(v2.parents[0], ["/cg/cgroup.subtree_control", "+memory +pids +cpu +io"]);
+  assert.deepEqual(
+    v2.writes.find(([f]) => f.endsWith("io.max")),
+    ["/cg/qjail/qjail-www/io.max", "@DEVICE@ rbps=1048576 wbps=max riops=max wiops=100"],
+  );
+  // a host that cannot carry them: the start refuses instead of running the jail unthrottled
+  assert.equal(cgroupPlan({ kind: "v2", root: "/cg", io: false }, "qjail-www", limits).ioUnsupported, true);
+  assert.equal(cgroupPlan({ kind: "v1", memory: "/cg/memory" }, "qjail-www", limits).ioUnsupported, true);
+  // no io limit: no device needed, nothing written for io
+  const none = cgroupPlan(
+    { kind: "v1", blkio: "/cg/blkio" },
+    "qjail-www",
+    effectiveLinuxLimits("", 8 * 1024 ** 3),
+  );
+  assert.equal(none.needsDevice, false);
+  assert.deepEqual(
+    none.dirs,
+    ["/cg/blkio/qjail/qjail-www"],
+    "still its own blkio group (an equal io weight)",
+  );
+});

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readFileSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { SHARED, testdir } from "../helpers/cli.js";
 import { gatherFreebsdFacts, freebsdPublicAddress } from "../../src/platform/freebsd/facts.js";
@@ -299,6 +299,102 @@ test("facts from a FreeBSD-like host: pf counters found by qjail's label (P13); 
     await host.run(["/sbin/pfctl", "-f", "/etc/pf.conf"]);
     facts = await gather();
     assert.ok(!diagnose(facts).some((f) => f.code === "QJ5319"));
+  } finally {
+    t.cleanup();
+  }
+});
+
+test("facts: a resolv.conf (or etc) the jail made a link to a host file is never read through; doctor's fix writes inside the jail (P14)", async () => {
+  // The canary stands for a host file with a nameserver line: read through the
+  // link, doctor would see a working resolv.conf and say nothing.
+  const t = testdir({
+    "host-etc/resolv.conf": "nameserver 192.0.2.99\n",
+    "usr/jails/www/etc/rc.conf": "",
+    "usr/jails/db/.keep": "",
+    "usr/jails/ok/etc/resolv.conf": "nameserver 192.0.2.53\n",
+  });
+  try {
+    symlinkSync(join(t.dir, "host-etc/resolv.conf"), join(t.dir, "usr/jails/www/etc/resolv.conf"));
+    symlinkSync(join(t.dir, "host-etc"), join(t.dir, "usr/jails/db/etc"));
+    const host = recordedHost({});
+    const facts = await gatherFreebsdFacts(
+      {
+        root: t.dir,
+        layout,
+        config: { ...defaultHostConfig("freebsd"), extIf: "em0", jailIf: "lo1" },
+        configExists: true,
+        jails: [spec("www", "10.0.0.3"), spec("db", "10.0.0.4"), spec("ok", "10.0.0.5")],
+        live: new Map([
+          ["www", { name: "www", jid: 2, path: "/usr/jails/www", ip4: ["10.0.0.3"], ip6: [] }],
+          ["db", { name: "db", jid: 3, path: "/usr/jails/db", ip4: ["10.0.0.4"], ip6: [] }],
+        ]),
+        exposures: [],
+      },
+      host.runner,
+    );
+    const byName = new Map(facts.jails.map((j) => [j.name, j]));
+    for (const name of ["www", "db"]) {
+      assert.equal(byName.get(name)?.resolvConf, undefined, `${name}: read through the jail's link`);
+      assert.match(byName.get(name)?.resolvConfProblem ?? "", /symbolic link, which qjail does not follow/);
+    }
+    assert.equal(byName.get("ok")?.resolvConf, "nameserver 192.0.2.53\n");
+    const fixes = diagnose(facts)
+      .filter((f) => f.code === "QJ5311")
+      .map((f) => [f.subject, f.fix]);
+    assert.deepEqual(fixes, [
+      ["www", "qjail console -c 'tee /etc/resolv.conf' www < /etc/resolv.conf"],
+      ["db", "qjail console -c 'tee /etc/resolv.conf' db < /etc/resolv.conf"],
+    ]);
+    // nothing was written through the links
+    assert.equal(readFileSync(join(t.dir, "host-etc/resolv.conf"), "utf8"), "nameserver 192.0.2.99\n");
+  } finally {
+    t.cleanup();
+  }
+});
+
+test("facts from a FreeBSD-like host: IPFilter hits from ipfstat -R, whose ports are numbers (P13)", async () => {
+  const t = testdir({ "etc/.keep": "", "var/db/qjail/.keep": "" }, "qjail-facts-fake-");
+  try {
+    const host = new FakeFreebsdHost(t.dir);
+    const cfg = { ...defaultHostConfig("freebsd"), extIf: "em0", firewall: "ipf" as const };
+    const exps = [
+      {
+        jail: "www",
+        proto: "tcp" as const,
+        public: { low: 6188, high: 6188 },
+        jailPort: { low: 80, high: 80 },
+        from: [],
+        on: undefined,
+        comment: "",
+      },
+    ];
+    const ctx = { root: t.dir, layout, runCommands: true, previousExtAddress: null };
+    const loader = createFreebsdFirewallLoader("ipf", host.run);
+    const m = {
+      host: cfg,
+      exposures: resolveExposures(exps, [{ name: "www", ip4: ["10.0.0.3"], ip6: [] }]).resolved,
+    };
+    await loader.load(await loader.render(m, ctx), ctx);
+    const pass = host.ipfActive.find((l) => /10\.0\.0\.3\S* port = 80\b/.test(l));
+    assert.ok(pass, host.ipfActive.join("\n"));
+    host.ipfHits.set(pass, 17);
+    // without -R this host prints "port = http", which is not the port qjail looks for
+    assert.match((await host.run(["/sbin/ipfstat", "-hni"])).stdout, /port = http/);
+    const facts = await gatherFreebsdFacts(
+      {
+        root: t.dir,
+        layout,
+        config: cfg,
+        configExists: true,
+        jails: [spec("www", "10.0.0.3")],
+        live: new Map(),
+        exposures: exps,
+      },
+      host.run,
+    );
+    const e = buildStatus(facts).jails[0]?.exposures[0];
+    assert.equal(e?.hits, 17);
+    assert.match(e?.counted_by ?? "", /^ipf pass rule @\d+$/);
   } finally {
     t.cleanup();
   }

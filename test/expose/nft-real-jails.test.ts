@@ -99,6 +99,10 @@ describe("expose with real qjail jails on nftables", { skip: !canRun && "needs r
     assert.match(fromJail.stdout, /It worked/);
     const fromHost = await host.inHost(["busybox", "wget", "-O", "-", `http://${PUBLIC_HOST}:6188/`]);
     assert.match(fromHost.stdout, /It worked/);
+    // while the direct way, jail to jail over the bridge, stays closed (isolation-2.md M2)
+    const direct = await host.qjail(["console", "-c", "busybox nc -w 3 10.0.0.3 80", "ssh"], 30_000);
+    assert.notEqual(direct.code, 0, `the ssh jail connected to the www jail directly: ${direct.stdout}`);
+    assert.match(direct.stderr, /No route to host|timed out|refused/, direct.stderr);
   });
 
   it("a load the kernel refuses changes neither the live rules nor qjail's files", async () => {

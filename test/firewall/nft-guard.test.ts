@@ -36,6 +36,15 @@ test("each jail port is pinned to its MAC and addresses; host services closed un
   assert.match(text, /icmpv6 type nd-neighbor-advert iifname "qjh2" jump nd_qjh2/);
   assert.match(text, /@th,64,128 0xfd000000000000000000000000000003 accept/);
   assert.match(text, /iifname != \{ "qjail0" \} accept\n\t\tct state established,related accept/);
+  // jail to jail: dropped at the bridge, except packets of a connection the host DNATed (hairpin)
+  assert.match(
+    text,
+    /chain forward \{\n\t\ttype filter hook forward priority filter; policy accept;\n\t\tiifname "qjh\*" oifname "qjh\*" meta mark & 0x00100000 == 0x00100000 accept\n\t\tiifname "qjh\*" oifname "qjh\*" counter drop comment "jail to jail"\n\t\}/,
+  );
+  assert.match(
+    text,
+    /type filter hook prerouting priority dstnat \+ 10; policy accept;\n\t\tiifname \{ "qjail0" \} ct status dnat meta mark set meta mark \| 0x00100000\n/,
+  );
   assert.match(text, /tcp dport \{ 53 \} accept\n\t\tudp dport \{ 53 \} accept\n\t\tcounter drop/);
   const closed = generateGuard({ bridges: ["qjail0"], ports: [], hostServicesForJails: [] });
   assert.doesNotMatch(closed, /dport/, "nothing of the host is open by default");

@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runConsole, consoleEnv } from "../../src/platform/freebsd/index.js";
+import { runConsole, consoleEnv, programEnv } from "../../src/platform/freebsd/index.js";
 
 /**
  * The console without a terminal, run for real on this (Linux) machine:
@@ -81,4 +81,11 @@ test("console: a descriptor qjail's caller left open (not close-on-exec) never r
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("jail(8) starts with a clean environment (its exec.start inherits it), other programs keep qjail's", () => {
+  assert.deepEqual(programEnv(["/usr/sbin/jail", "-q", "-f", "/usr/local/etc/qjail.config/www", "-c"]), {
+    env: { PATH: "/sbin:/bin:/usr/sbin:/usr/bin" },
+  });
+  assert.deepEqual(programEnv(["/usr/sbin/jls", "-j", "www", "jid"]), {});
 });

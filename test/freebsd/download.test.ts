@@ -120,6 +120,8 @@ test("a checksum that does not match MANIFEST is refused and nothing is left", a
     "QJ1513",
   );
   assert.match(e.message, new RegExp(`SHA256 ${SHA}, expected 0{64}`));
+  // the hint names only what install accepts (-h, QJAIL_MIRROR), no --mirror option (P22)
+  assert.doesNotMatch(e.hint ?? "", /--mirror/);
   assert.deepEqual(readdirSync(dir), []);
 });
 
@@ -130,6 +132,11 @@ test("a 404 for base.txz is refused with the URL and nothing is left", async () 
     "QJ1511",
   );
   assert.match(e.message, /missing-RELEASE\/base\.txz.*HTTP 404/);
+  // a release past its end of life is on ftp-archive; the hint names the way there (P22)
+  assert.match(
+    e.hint ?? "",
+    /QJAIL_MIRROR=https:\/\/ftp-archive\.freebsd\.org\/pub\/FreeBSD-Archive\/old-releases\/ qjail install/,
+  );
   assert.deepEqual(readdirSync(dir), []);
 });
 

@@ -108,17 +108,28 @@ let base: { dir: string; cleanup: () => void };
 let root: string;
 let env: Record<string, string>;
 const outputs: string[] = []; // every command's stdout + stderr
+const refused: string[] = []; // commands expected to succeed that did not
+let lastCode = 0;
 
 async function qjail(args: string[], more: Record<string, string> = {}): Promise<string> {
   const r = await runCli([...args, "--root", root, "--platform", "freebsd"], { env: { ...env, ...more } });
   const text = `${r.stdout}\n${r.stderr}`;
   outputs.push(text);
+  lastCode = r.code;
   const out = runLines(r.stdout);
   const err = runLines(r.stderr);
   const lines = [...out.lines, ...err.lines];
   const bare = [...out.bare, ...err.bare];
   for (const b of bare) problems.push(`qjail ${args.join(" ")}: a bare program name in the plan: ${b}`);
   for (const l of lines) check(l, `qjail ${args.join(" ")}`);
+  return text;
+}
+
+/** A command whose plan must be checked: a refusal would check nothing, so it fails the test. */
+async function qjailOk(args: string[]): Promise<string> {
+  const text = await qjail(args);
+  if (lastCode !== 0)
+    refused.push(`qjail ${args.join(" ")} exited ${lastCode}: ${text.trim().split("\n")[0]}`);
   return text;
 }
 
@@ -227,12 +238,54 @@ test("every plan line of every FreeBSD command and flag is a command line its pr
     await qjail(["config", "--dry-run", "-v", fw, "ssh"]);
   }
   await qjail(["config", "--dry-run", "-n", "ssh2", "ssh"]);
-  await qjail(["config", "--dry-run", "-P", "www"]);
+  // -P needs a package list (written here as 'config -p' would) and a running jail
+  mkdirSync(join(root, "usr/local/etc/qjail.packages"), { recursive: true });
+  writeFileSync(join(root, "usr/local/etc/qjail.packages/www"), "nginx\ncurl\n");
+  await qjailOk(["config", "--dry-run", "-P", "www"]);
+  // config forms the loops above do not reach
+  await qjailOk(["config", "-d", "ssh"]);
+  await qjailOk(["config", "--dry-run", "-4", "em0|10.0.0.8,10.0.0.18", "ssh"]);
+  await qjailOk(["config", "--dry-run", "-6", "lo1|fd00::8", "ssh"]);
+  await qjailOk(["config", "--dry-run", "-A", "-q"]);
+  await qjailOk(["config", "--dry-run", "-p", "--packages", "nginx,curl", "ssh"]);
+  for (const lim of [
+    ["--memoryuse", "512m"],
+    ["--maxproc", "100"],
+    ["--pcpu", "50"],
+    ["--openfiles", "4096"],
+  ])
+    await qjailOk(["config", "--dry-run", ...lim, "ssh"]);
+  // a jail with limits: rctl rules at start
+  await qjailOk(["config", "--memoryuse", "512m", "ssh"]);
+  await qjailOk(["start", "--dry-run", "ssh"]);
+  await qjailOk(["config", "--memoryuse", "default", "ssh"]);
+  // a vnet jail, then vnet and its NIC off again
+  await qjailOk(["config", "-v", "pf", "ssh"]);
+  await qjailOk(["start", "--dry-run", "ssh"]);
+  await qjailOk(["config", "--dry-run", "-V", "ssh"]);
+  await qjailOk(["config", "-V", "ssh"]);
+  await qjailOk(["config", "--dry-run", "-W", "ssh"]);
+  await qjailOk(["config", "-W", "ssh"]);
+  await qjailOk(["config", "-4", "10.0.0.2", "ssh"]);
+  // a dual-stack jail for the IPv6 exposures below
+  await qjailOk(["create", "-n", "lo1", "-4", "10.0.0.6", "-6", "lo1|fd00::6", "dual"]);
+  // boot: what rc.d/qjail runs at start and shutdown, and the rc.d files themselves
+  await qjailOk(["boot", "start", "--dry-run"]);
+  await qjailOk(["boot", "stop", "--dry-run"]);
+  await qjailOk(["boot", "install", "--dry-run"]);
   // delete, archive, restore, update
   await qjail(["delete", "--dry-run", "ssh"]);
   await qjail(["delete", "--dry-run", "-A"]);
   await qjail(["archive", "--dry-run", "www"]);
   await qjail(["restore", "--dry-run", "www"]);
+  await qjailOk(["archive", "--dry-run", "-A"]);
+  await qjailOk(["archive", "--dry-run", "-s"]);
+  await qjailOk(["archive", "-s"]);
+  await qjailOk(["restore", "--dry-run", "-s"]);
+  await qjailOk(["archive", "ssh"]);
+  await qjailOk(["config", "-n", "sshx", "ssh"]); // the archive's jail gone: restore has somewhere to go
+  await qjailOk(["restore", "--dry-run", "ssh"]);
+  await qjailOk(["create", "--dry-run", "-n", "lo1", "-4", "10.0.0.19", "-a", "ssh", "fromarch"]);
   for (const args of [["-b"], ["-p"], ["-P"], ["-S"], ["-l", "on"], ["-l", "off"]])
     await qjail(["update", "--dry-run", ...args]);
   // the firewalls: setup, expose, sync, unexpose, for each
@@ -242,13 +295,28 @@ test("every plan line of every FreeBSD command and flag is a command line its pr
     await qjail(["expose", "--dry-run", "www", "tcp", "6188:80"]);
     await qjail(["expose", "--dry-run", "www", "tcp", "6122:22", "--from", "198.51.100.0/24", "--from", "203.0.113.7"]);
     await qjail(["expose", "--dry-run", "www", "udp", "27000-27010:27000-27010", "--on", "em0"]);
+    await qjail(["expose", "--dry-run", "dual", "tcp", "8443:443"]);
     await qjail(["expose", "www", "tcp", "6188:80"]);
-    await qjail(["fw", "sync", "--dry-run"]);
+    await qjailOk(["fw", "sync", "--dry-run"]);
+    {
+      // fw show prints rules, not a plan: ipfw's are in the rc-script form (`ipfw -q add …`,
+      // as in /etc/ipfw.rules), each checked as the /sbin/ipfw command line it stands for
+      const shown = await runCli(["fw", "show", "--root", root, "--platform", "freebsd"], { env });
+      assert.equal(shown.code, 0, shown.stderr);
+      for (const l of shown.stdout.split("\n").filter((x) => x.startsWith("ipfw ")))
+        check(["/sbin/ipfw", ...words(l).slice(1)], "qjail fw show");
+      if (fw === "ipfw") assert.match(shown.stdout, /^ipfw -q add 1001 allow tcp /m);
+    }
+    await qjailOk(["fw", "watch", "--once"]);
+    await qjail(["ports"]);
+    await qjail(["status"]);
+    await qjail(["doctor", "--repair", "--dry-run"]);
     await qjail(["unexpose", "--dry-run", "www", "tcp", "6188"]);
     await qjail(["unexpose", "www", "tcp", "6188"]);
   } // prettier-ignore
 
   assert.deepEqual(problems, []);
+  assert.deepEqual(refused, []);
   // plans show every step that really runs (P19)
   const all = outputs.join("\n");
   for (const must of [
@@ -264,6 +332,8 @@ test("every plan line of every FreeBSD command and flag is a command line its pr
     "/sbin/pfctl -n -f /etc/pf.conf.qjail-new",
     "/sbin/pfctl -f /etc/pf.conf",
     "/sbin/ifconfig em0 inet",
+    "/usr/sbin/pkg -j 3 install -y nginx",
+    "/usr/bin/rctl -a jail:ssh:memoryuse:deny=536870912",
   ])
     assert.ok(all.includes(must), `no plan shows ${must}`);
   assert.ok(seen.size > 60, `only ${seen.size} distinct command lines were checked`);

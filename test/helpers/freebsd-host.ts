@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { RunResult } from "../../src/platform/run.js";
-import { parseIpf, parseIpnat, printIpnatRule } from "../../src/firewall/ipf/index.js";
+import { parseIpf, parseIpnat, printIpfRule, printIpnatRule } from "../../src/firewall/ipf/index.js";
 
 /**
  * A FreeBSD host as its programs answer, for tests of code that reads live
@@ -26,11 +26,13 @@ import { parseIpf, parseIpnat, printIpnatRule } from "../../src/firewall/ipf/ind
  *   service names (`port = ssh`) unless `-P`; anchors and the main ruleset
  *   are separate; `-s nat` of the main ruleset lists the hooks as
  *   `nat-anchor "qjail/*" all`.
- * - IPFilter (ipf, ipnat): the active and inactive filter lists, `-s` swaps;
+ * - IPFilter (ipf, ipnat, ipfstat): the active and inactive filter lists, `-s` swaps;
  *   `ipnat -C` removes rules but keeps translations, `-F` flushes them,
  *   `-r -p` removes the named rules and their sessions; `ipnat -l` prints
  *   rules in ipnat's form (qjail's IPFilter printer, conformance-checked
- *   against IPFilter 5.1.2) followed by the sessions.
+ *   against IPFilter 5.1.2) followed by the sessions; `ipfstat -hni` prints
+ *   the active list's rules in ipf's form with `HITS @N` before each, ports
+ *   as service names (`port = http`) unless `-R`.
  * - sysctl, ifconfig, route, with FreeBSD's error texts.
  *
  * Every argv is recorded in `calls`; `fail` makes chosen commands fail as an
@@ -116,6 +118,8 @@ export class FakeFreebsdHost {
         return this.ipf(args);
       case "/sbin/ipnat":
         return this.ipnat(args);
+      case "/sbin/ipfstat":
+        return this.ipfstat(args);
       case "/sbin/sysctl":
         return this.sysctl(args);
       case "/sbin/ifconfig":
@@ -575,6 +579,38 @@ export class FakeFreebsdHost {
       } else return fail(1, `ipf: illegal option -- ${a.replace(/^-/, "")}`);
     }
     return ok(out.length > 0 ? out.join("\n") + "\n" : "");
+  }
+
+  /** Hits of the active filter list's rules, by rule text as loaded (what ipfstat -h counts). */
+  ipfHits = new Map<string, number>();
+
+  private ipfstat(argv: readonly string[]): RunResult {
+    const flags = new Set<string>();
+    for (const a of argv) {
+      if (!/^-[A-Za-z]+$/.test(a)) return fail(1, `ipfstat: illegal argument ${a}`);
+      for (const f of a.slice(1)) {
+        if (!"hniRo".includes(f)) return fail(1, `ipfstat: illegal option -- ${f}`);
+        flags.add(f);
+      }
+    }
+    if (!flags.has("i") && !flags.has("o")) return fail(1, "ipfstat: the fake lists rules only (-i/-o)");
+    const dir = flags.has("i") ? "in" : "out";
+    const out: string[] = [];
+    let n = 0;
+    for (const text of this.ipfActive) {
+      const rule = parseIpf(text).rules[0];
+      if (!rule || rule.direction !== dir) continue;
+      n++;
+      let printed = printIpfRule(rule, { interfaces: "all", verbose: false });
+      if (!flags.has("R"))
+        printed = printed.replace(/\bport = (\d+)/g, (m, p: string) =>
+          SERVICES[Number(p)] === undefined ? m : `port = ${SERVICES[Number(p)]}`,
+        );
+      out.push(
+        `${flags.has("h") ? `${this.ipfHits.get(text) ?? 0} ` : ""}${flags.has("n") ? `@${n} ` : ""}${printed}`,
+      );
+    }
+    return ok(out.map((l) => l + "\n").join(""));
   }
 
   private ipnat(argv: readonly string[]): RunResult {

@@ -270,6 +270,46 @@ describe(
       assert.match(out, /\\x1b\[2J\\x1b\]0;PWN\\x07/, "shown escaped instead");
     });
 
+    it("L2: the host's keys, boot line, kernel internals, firmware and disks are masked in /proc and /sys", async () => {
+      // what the host has of each (a kernel without one of them has nothing to hide there)
+      const files = [
+        "/proc/cmdline",
+        "/proc/keys",
+        "/proc/key-users",
+        "/proc/kallsyms",
+        "/proc/kcore",
+        "/proc/timer_list",
+        "/proc/sched_debug",
+        "/proc/slabinfo",
+        "/proc/iomem",
+        "/proc/vmallocinfo",
+      ].filter((f) => existsSync(f));
+      const dirs = [
+        "/sys/block",
+        "/sys/class/block",
+        "/sys/dev/block",
+        "/sys/firmware",
+        "/sys/class/dmi",
+      ].filter((d) => existsSync(d));
+      assert.ok(
+        files.includes("/proc/cmdline") && dirs.includes("/sys/block"),
+        "the host has a boot line and disks",
+      );
+      writeFileSync(
+        join(jailRoot(), "root/l2.sh"),
+        files.map((f) => `echo "FILE ${f} $(head -c 64 ${f} 2>/dev/null | wc -c)"\n`).join("") +
+          dirs.map((d) => `echo "DIR ${d} $(ls -A ${d} 2>/dev/null | wc -l)"\n`).join("") +
+          'echo "NET $(ls /sys/class/net | wc -l)"\n',
+      );
+      const r = await qjail(["console", "-c", "/bin/sh /root/l2.sh", "atk"]);
+      assert.equal(r.code, 0, r.stderr);
+      for (const f of files)
+        assert.match(r.stdout, new RegExp(`^FILE ${f} 0$`, "m"), `${f} reads empty in the jail`);
+      for (const d of dirs)
+        assert.match(r.stdout, new RegExp(`^DIR ${d} 0$`, "m"), `${d} is empty in the jail`);
+      assert.match(r.stdout, /^NET 2$/m, "the jail still sees its own lo and veth");
+    });
+
     it("C2: stop and a restart run no planted program with host privileges", async () => {
       await ok(["stop", "atk"]);
       await ok(["start", "atk"]);

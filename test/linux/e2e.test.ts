@@ -230,7 +230,7 @@ describe("Linux backend end to end", { skip: !canRun && "needs root on Linux" },
       /It worked/,
       `${page.stderr}\nconsole log:\n${readFileSync(host.path("/var/log/qjail.www.console.log"), "utf8")}`,
     );
-    // jail to jail directly over the bridge: refused (isolated bridge ports, isolation-2.md M2);
+    // jail to jail directly over the bridge: refused (the bridge guard's jail-to-jail drop, isolation-2.md M2);
     // jails reach each other's services only through an exposure, as on FreeBSD behind the firewall
     const fromJail = await inJail("www", "busybox nc -w 3 10.0.0.11 22");
     assert.doesNotMatch(fromJail.out, /SSH-2\.0/);

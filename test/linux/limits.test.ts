@@ -121,6 +121,53 @@ describe(
       assert.ok(size <= 2 * 1024 * 1024, `the console log holds ${size} bytes after 3 MiB from the jail`);
     });
 
+    it("status shows the jail's limits and what it uses from its cgroup, as text and JSON", async () => {
+      const text = await ok(["status", "lim"]);
+      assert.match(
+        text,
+        /^ {2}limits {4}memoryuse 64M, maxproc 64, pcpu 50, openfiles 256, shmsize 64M$/m,
+        text,
+      );
+      const using = /^ {2}using {5}memory (\S+) of 64M, (\d+) of 64 processes, cpu time (\S+) s$/m.exec(text);
+      assert.ok(using, `a usage line in:\n${text}`);
+      assert.ok(Number(using[2]) >= 1, "the jail's init counts as a task");
+      const doc = JSON.parse(await ok(["status", "--json", "lim"])) as {
+        jails: {
+          limits: Record<string, unknown>;
+          usage: { memoryuse: number | null; maxproc: number | null; cputime: number | null } | null;
+        }[];
+      };
+      const j = doc.jails[0];
+      assert.ok(j);
+      assert.deepEqual(j.limits, {
+        memoryuse: 64 * 1024 * 1024,
+        maxproc: 64,
+        pcpu: 50,
+        openfiles: 256,
+        shmsize: 64 * 1024 * 1024,
+        readbps: "unlimited",
+        writebps: "unlimited",
+        readiops: "unlimited",
+        writeiops: "unlimited",
+      });
+      assert.ok(j.usage, "usage of a running jail");
+      // what the kernel reports for the jail's group, read here the same way
+      const layout = detectCgroups();
+      const id = netnsName(host.root, "lim");
+      const tasks =
+        layout.kind === "v2"
+          ? readFileSync(`${layout.root}/qjail/${id}/pids.current`, "utf8")
+          : layout.kind === "v1" && layout.pids
+            ? readFileSync(`${layout.pids}/qjail/${id}/pids.current`, "utf8")
+            : "";
+      assert.equal(j.usage.maxproc, Number(tasks.trim()));
+      assert.ok(
+        (j.usage.memoryuse ?? 0) > 0 && (j.usage.memoryuse ?? 0) <= 64 * 1024 * 1024,
+        `memory ${j.usage.memoryuse}`,
+      );
+      assert.ok(j.usage.cputime !== null && j.usage.cputime > 0, `cpu time ${j.usage.cputime}`);
+    });
+
     it("stop removes the jail's cgroups", async () => {
       await ok(["stop", "lim"]);
       const layout = detectCgroups();

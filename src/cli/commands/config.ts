@@ -57,13 +57,15 @@ export const configCommand = defineCommand({
     "config [-z zone] -n newname oldname",
     "config [-z zone] -p [--packages list] jailname",
     "config [-z zone] [-A] --memoryuse SIZE|--maxproc N|--pcpu PERCENT|--openfiles N|--shmsize SIZE [jailname... | prefix=]",
+    "config [-z zone] [-A] --readbps RATE|--writebps RATE|--readiops N|--writeiops N [jailname... | prefix=]",
   ],
 
   details: `
 Exactly one option per call (-z and -A do not count). -A applies it to every
 jail of the zone and then no names may be given. Each change rewrites the
 definition record (qjail.local and qjail.global) and regenerates the jail's
-jail.conf block. Running jails are skipped ("Bypassed running jail NAME"; exit status 3, qjail 5.x exits 0).
+jail.conf block. Running jails are skipped ("Bypassed running jail NAME";
+exit status 3, qjail 5.x exits 0).
 A norun jail accepts only -r/-R and a manual jail only -m/-M.
 
   -d            print the jail's jail.conf block (one jail)
@@ -89,15 +91,25 @@ A norun jail accepts only -r/-R and a manual jail only -m/-M.
 
 Resource limits, named after rctl(8) resources; VALUE "unlimited" lifts one,
 "default" goes back to the platform's default. On FreeBSD each set limit
-becomes an rctl rule 'jail:NAME:RESOURCE:deny=VALUE' added at start and
-removed at stop (kern.racct.enable=1 in /boot/loader.conf); unset means no
-rule. On Linux they are the jail's cgroup and rlimits, and an unset one takes
+becomes an rctl rule 'jail:NAME:RESOURCE:deny=VALUE' ('throttle=' for the
+io rates) added at start and removed at stop (kern.racct.enable=1 in
+/boot/loader.conf); unset means no rule. On Linux they are the jail's cgroup and rlimits, and an unset one takes
 the default shown in brackets:
   --memoryuse SIZE  memory of the jail's processes, tmpfs included [half of RAM]
   --maxproc N       processes and threads [1024]
   --pcpu PERCENT    CPU time, 100 = one core [unlimited]
   --openfiles N     open files per process [unlimited: the host's limit]
   --shmsize SIZE    the jail's /dev/shm (Linux) [64M]
+  --readbps RATE    bytes read per second, e.g. 10M [unlimited]
+  --writebps RATE   bytes written per second [unlimited]
+  --readiops N      read operations per second [unlimited]
+  --writeiops N     write operations per second [unlimited]
+On Linux the io rates throttle the block device holding the jail's tree (an
+image jail's own loop device, see create -i); a start refuses them when the
+tree is on no block device or the host has no io/blkio controller. With
+cgroup v1 only direct and synchronous writes are throttled (buffered
+writeback is not charged to the jail); cgroup v2 throttles writeback too.
+'qjail status' shows each jail's limits and, while it runs, what it uses.
 
 Differences from qjail 5.x, on purpose (its bugs): -s -1 is accepted (qjail's
 digit check rejected the documented -1); -R on a jail that is not norun says
@@ -105,8 +117,9 @@ so instead of "Already set to norun status"; -v really clears the settings a
 vnet jail cannot use (qjail's unset named the wrong variables); an address
 another jail already has is refused unless --force; -h refuses image jails
 (qjail edited the unmounted mount point); -P runs pkg non-interactively (-y);
-rename also moves the package list and keeps the console log (qjail deleted it); and the vnet jail.conf writes
-/etc/epair without qjail's nested, unescaped quotes. -c and -w check the
+rename also moves the package list and keeps the console log (qjail deleted
+it); and the vnet jail.conf writes /etc/epair without qjail's nested,
+unescaped quotes. -c and -w check the
 interface name's form; whether the interface exists is checked when the jail
 starts.`,
   examples: [
@@ -162,6 +175,10 @@ starts.`,
     pcpu: { type: "string" },
     openfiles: { type: "string" },
     shmsize: { type: "string" },
+    readbps: { type: "string" },
+    writebps: { type: "string" },
+    readiops: { type: "string" },
+    writeiops: { type: "string" },
   },
   json: false,
   mutates: (v) => v.display !== true,

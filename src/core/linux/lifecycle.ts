@@ -96,16 +96,28 @@ export function jailFstab(
   sharedfs: string,
   baseBinds: readonly { source: string; target: string }[],
   procKnobs: readonly string[],
+  masks: JailMasks = { files: [], dirs: [] },
 ): string {
   const line = (src: string, dst: string, type: string, opts: string): string =>
     `${fstabField(src)} ${fstabField(dst)} ${type} ${opts} 0 0`;
+  // a masked file reads as /dev/null, a masked directory as an empty read-only tmpfs (Docker's masked paths)
+  const maskLines = (under: string): string[] => [
+    ...masks.files
+      .filter((f) => f.startsWith(under))
+      .map((f) => line("/dev/null", `${root}/${f}`, "none", "bind,ro")),
+    ...masks.dirs
+      .filter((d) => d.startsWith(under))
+      .map((d) => line("tmpfs", `${root}/${d}`, "tmpfs", "ro,nosuid,nodev,noexec,size=4k,mode=555")),
+  ];
   const lines = [
     "# Written by qjail start; mounted by jail-init.sh inside the jail's own mount namespace.",
     line(sharedfs, `${root}/sharedfs`, "none", "bind,ro"),
     ...baseBinds.map((b) => line(b.source, `${root}/sharedfs/${b.target}`, "none", "bind,ro")),
     line("proc", `${root}/proc`, "proc", "nosuid,nodev,noexec"),
     ...procKnobs.map((k) => line(`${root}/proc/${k}`, `${root}/proc/${k}`, "none", "bind,ro")),
+    ...maskLines("proc/"),
     line("sysfs", `${root}/sys`, "sysfs", "ro,nosuid,nodev,noexec"),
+    ...maskLines("sys/"),
     line("tmpfs", `${root}/dev`, "tmpfs", "mode=755,size=64k,nosuid,noexec"),
     line("tmpfs", `${root}/run`, "tmpfs", `mode=755,nosuid,nodev,size=${RUN_TMPFS_SIZE}`),
   ];
@@ -118,6 +130,52 @@ export const RUN_TMPFS_SIZE = "32m";
 /** The helper's --rlimit values for a jail's limits (openfiles: RLIMIT_NOFILE). */
 export function rlimitArgs(limits: Required<Limits>): string[] {
   return limits.openfiles === "unlimited" ? [] : [`nofile=${limits.openfiles}`];
+}
+
+/**
+ * What a jail does not see of the host's kernel (review L2), after Docker's
+ * masked paths, plus what a FreeBSD jail is not shown either: keyrings,
+ * kernel memory and symbols, timers and scheduler internals, the boot
+ * command line, physical memory maps, firmware and DMI tables, and the
+ * host's block devices. Files read as /dev/null, directories as an empty
+ * read-only tmpfs; only what the running kernel has is masked (a mount on a
+ * missing path would stop the start). The jail's own network devices under
+ * /sys/class/net stay visible.
+ */
+export const MASKED_PATHS = [
+  "proc/acpi",
+  "proc/asound",
+  "proc/cmdline",
+  "proc/config.gz",
+  "proc/iomem",
+  "proc/ioports",
+  "proc/kallsyms",
+  "proc/kcore",
+  "proc/key-users",
+  "proc/keys",
+  "proc/kpagecgroup",
+  "proc/kpagecount",
+  "proc/kpageflags",
+  "proc/latency_stats",
+  "proc/sched_debug",
+  "proc/scsi",
+  "proc/slabinfo",
+  "proc/timer_list",
+  "proc/timer_stats",
+  "proc/vmallocinfo",
+  "sys/block",
+  "sys/class/block",
+  "sys/class/dmi",
+  "sys/dev/block",
+  "sys/devices/virtual/dmi",
+  "sys/devices/virtual/powercap",
+  "sys/firmware",
+] as const;
+
+/** The masked paths this kernel has, split by how they are masked (relative to the jail's root). */
+export interface JailMasks {
+  files: string[];
+  dirs: string[];
 }
 
 /** /proc entries a jail gets read-only when the kernel has them. */
@@ -355,6 +413,8 @@ export interface LinuxStartFacts {
   baseBinds: { source: string; target: string }[];
   /** Entries of /proc made read-only in the jail, those the running kernel has. */
   procKnobs: string[];
+  /** {@link MASKED_PATHS} present on this kernel. */
+  masks?: JailMasks;
   /** What a previous run left behind (init killed, qjail killed mid-start); cleared before starting. */
   leftover: { netns: boolean; state: RunState | undefined; hostIfs: string[] };
   /** File steps that create the one-time ssh user (create -c) at first start, and rewrite the record. */
@@ -545,12 +605,8 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
     ],
   });
   steps.push({ kind: "run", argv: ["ip", "link", "set", hostIf, "master", net.bridge, "up"] });
-  // An isolated port talks to the bridge (the host) only, never to another jail's port (review M2).
-  steps.push({
-    kind: "run",
-    argv: ["ip", "link", "set", "dev", hostIf, "type", "bridge_slave", "isolated", "on"],
-    why: "no frame from one jail's port to another's",
-  });
+  // Jail-to-jail frames are dropped by the guard's bridge forward chain (review M2), not by port
+  // isolation: isolation also drops hairpinned exposures when br_netfilter is on (src/firewall/nft/guard.ts).
   steps.push(...guardSteps(f.root, jail.layout, f.guard));
   steps.push({ kind: "run", argv: ["ip", "-n", netns, "link", "set", "lo", "up"] });
   // No router advertisement configures a jail; a jail without an IPv6 address has no IPv6 link at all.
@@ -615,7 +671,7 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
   steps.push({
     kind: "writeFile",
     path: fstabFile,
-    content: jailFstab(P(jail.rootPath), P(jail.layout.sharedfs), f.baseBinds, f.procKnobs),
+    content: jailFstab(P(jail.rootPath), P(jail.layout.sharedfs), f.baseBinds, f.procKnobs, f.masks),
     mode: 0o644,
   });
   const caps = jailCapabilities(jail.record);
@@ -628,6 +684,7 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
         "/bin/sh",
         `${f.helperDir}/jail-cgroup.sh`,
         "create",
+        ...(f.cgroups.needsDevice ? ["--device-of", P(jail.rootPath)] : []),
         ...f.cgroups.dirs,
         "--",
         ...[...f.cgroups.parents, ...f.cgroups.writes].flat(),

@@ -13,13 +13,30 @@ import type { HostService } from "../../core/hostconfig.js";
  *   redirect, and neighbour advertisements only for its own addresses. With
  *   `config -k` / `-b 50` a jail's root can forge any frame; this is what
  *   keeps ARP/ND spoofing and source forgery off the bridge (review H4).
- *   Jail-to-jail frames are stopped by bridge port isolation (set at start;
- *   review M2), which needs no netfilter at all.
+ *   Chain forward drops every frame from one jail port to another (review
+ *   M2), whether or not br_netfilter is loaded, except the packets of a
+ *   connection the host DNATed (an exposure reached through the host's public
+ *   port, "hairpin"), which carry {@link HAIRPIN_MARK}. Why not bridge port
+ *   isolation: with br_netfilter on, the kernel delivers a DNATed packet whose
+ *   new destination sits on the same bridge by bridging it from the sending
+ *   jail's port to the target's port (br_netfilter's "bridged DNAT"), which
+ *   isolation drops with no exception possible; without br_netfilter the same
+ *   connection is routed by the host and never crosses jail to jail.
  * - `table inet qjail_guard`, chain input: connections from the jail bridges
  *   to the host's own addresses (the gateway, the public address, any other)
  *   are dropped unless the host config's `host_services_for_jails` lists the
  *   port (review M3). Replies, ping and IPv6 neighbour discovery pass.
+ *   Chain prerouting (after the DNAT of `table inet qjail`) sets
+ *   {@link HAIRPIN_MARK} on packets from a jail bridge that belong to a DNATed
+ *   connection, both directions. A jail cannot set the mark itself: the
+ *   kernel clears it when a packet leaves the jail's network namespace.
  */
+
+/** The packet-mark bit that lets a hairpinned (host-DNATed) packet cross from one jail port to another. */
+export const HAIRPIN_MARK = "0x00100000";
+
+/** The comment of the bridge rule that drops jail-to-jail frames (doctor looks for it). */
+export const JAIL_TO_JAIL = "jail to jail";
 
 export const GUARD_TABLE = "qjail_guard";
 
@@ -90,11 +107,16 @@ export function generateGuard(model: GuardModel): string {
     [`\tchain ${name} {`, ...(head ? [`\t\t${head}`] : []), ...rules.map((r) => `\t\t${r}`), "\t}"].join(
       "\n",
     );
+  const forward = [
+    `iifname "qjh*" oifname "qjh*" meta mark & ${HAIRPIN_MARK} == ${HAIRPIN_MARK} accept`,
+    `iifname "qjh*" oifname "qjh*" counter drop comment "${JAIL_TO_JAIL}"`,
+  ];
   const bridgeParts = [
     `\tset jail_mac {\n\t\ttype ifname . ether_addr\n${elements(mac)}\t}`,
     `\tset jail_ip4 {\n\t\ttype ifname . ether_addr . ipv4_addr\n${elements(ip4)}\t}`,
     `\tset jail_ip6 {\n\t\ttype ifname . ether_addr . ipv6_addr\n${elements(ip6)}\t}`,
     chain("prerouting", "type filter hook prerouting priority filter; policy accept;", pre),
+    chain("forward", "type filter hook forward priority filter; policy accept;", forward),
     ...v6ports.map((p) =>
       chain(`nd_${p.hostIf}`, undefined, [
         ...own6(p).map((a) => `@th,64,128 ${ipv6Hex(a)} accept`),
@@ -119,6 +141,10 @@ export function generateGuard(model: GuardModel): string {
       "}",
       `table inet ${GUARD_TABLE} {`,
       chain("input", "type filter hook input priority filter - 10; policy accept;", input),
+      "",
+      chain("prerouting", "type filter hook prerouting priority dstnat + 10; policy accept;", [
+        `iifname { ${bridges.join(", ")} } ct status dnat meta mark set meta mark | ${HAIRPIN_MARK}`,
+      ]),
       "}",
     ].join("\n") + "\n"
   );

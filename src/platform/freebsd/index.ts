@@ -66,7 +66,7 @@ export function createFreebsdPlatform(
 } {
   const live = opts.live ?? root === "/";
   const env = opts.env ?? {};
-  const run = opts.run ?? ((argv: readonly string[]) => runProgram(argv));
+  const run = opts.run ?? ((argv: readonly string[]) => runProgram(argv, programEnv(argv)));
   const echo = (step: Step): void => {
     if (opts.stderr && step.kind === "run") opts.stderr.write(`(not run under --root) ${formatStep(step)}\n`);
   };
@@ -277,6 +277,17 @@ export function createFreebsdPlatform(
 }
 
 export { parseMountPoints } from "../../core/freebsd/lifecycle.js";
+
+/**
+ * jail(8) passes its own environment to exec.start (/etc/rc and every daemon
+ * it starts) unless the block has exec.clean, which qjail 5.x's block layout
+ * (read by Bastille) does not. So jail(8) itself gets a clean one, as
+ * service(8) gives rc scripts (`env -i`, base PATH): none of the admin's
+ * variables (SSH_AUTH_SOCK, tokens) end up in a jail's processes.
+ */
+export function programEnv(argv: readonly string[]): { env?: NodeJS.ProcessEnv } {
+  return argv[0] === FREEBSD.jail ? { env: { PATH: "/sbin:/bin:/usr/sbin:/usr/bin" } } : {};
+}
 
 /** The environment the console's programs start with: nothing of the admin's but TERM. */
 export function consoleEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {

@@ -11,8 +11,13 @@ import type { Exposure } from "../../core/exposure.js";
 import { jailAddressesOf, resolveExposures } from "../../core/exposure.js";
 import { parseSs } from "./parsers/ss.js";
 import { parseNftJson } from "./parsers/nft.js";
+import { JAIL_TO_JAIL } from "../../firewall/nft/guard.js";
 import { parseIpAddrJson, publicIPv4 } from "./parsers/ip.js";
 import ipaddr from "ipaddr.js";
+import { totalmem } from "node:os";
+import { effectiveLinuxLimits } from "../../core/limits.js";
+import { netnsName } from "../../core/linux/lifecycle.js";
+import { cgroupUsage, detectCgroups } from "./cgroups.js";
 
 /**
  * Gather what `qjail status` and `qjail doctor` judge, on Linux, in the
@@ -102,10 +107,14 @@ export async function gatherLinuxFacts(o: GatherOptions, runner: Runner = run): 
       ip4: addr.ip4,
       ip6: addr.ip6,
       interface: spec.record.interface,
+      limits: effectiveLinuxLimits(spec.record.rctl ?? "", totalmem()),
     };
     const live = o.live.get(spec.name);
     if (live) {
       j.jid = live.jid;
+      // the jail's cgroup (what start made for it): memory, tasks, cpu time
+      const usage = cgroupUsage(detectCgroups(), netnsName(o.root, spec.name));
+      if (usage) j.usage = usage;
       // the backend's run state names the jail's init process, whose network namespace is the jail's
       const state = readRunState(o.root, o.layout, spec.name);
       const inNet = state === undefined ? undefined : jailNetPrefix(state);
@@ -181,27 +190,15 @@ export async function gatherLinuxFacts(o: GatherOptions, runner: Runner = run): 
       };
   }
 
-  // the guard: loaded when jails run, and every jail port isolated on its bridge
+  // the guard: loaded when jails run, with its jail-to-jail drop (the listing shows the rule's comment)
   const guardTable = available ? await runner(["nft", "list", "table", "bridge", "qjail_guard"]) : undefined;
-  const links = await runner(["ip", "-j", "-d", "link", "show"]);
-  const portsNotIsolated: string[] = [];
-  try {
-    for (const l of JSON.parse(links.stdout || "[]") as {
-      ifname?: string;
-      linkinfo?: { info_slave_kind?: string; info_slave_data?: { isolated?: boolean } };
-    }[]) {
-      if (!/^qjh\d+$/.test(l.ifname ?? "") || l.linkinfo?.info_slave_kind !== "bridge") continue;
-      if (l.linkinfo.info_slave_data?.isolated !== true) portsNotIsolated.push(l.ifname as string);
-    }
-  } catch {
-    // unreadable ip output: nothing to judge
-  }
+  const jailToJailOpen = guardTable?.code === 0 && !guardTable.stdout.includes(`comment "${JAIL_TO_JAIL}"`);
 
   const facts: DiagFacts = {
     linuxGuard: {
       needed: o.live.size > 0,
       loaded: guardTable?.code === 0,
-      portsNotIsolated,
+      jailToJailOpen,
     },
     platform: "linux",
     hostConfig: o.config,

@@ -1,8 +1,11 @@
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, lstatSync, readFileSync, statSync } from "node:fs";
 import { join, posix } from "node:path";
 import { shareDir } from "../../assets.js";
+import { detectCgroups } from "./cgroups.js";
+
+export { detectCgroups } from "./cgroups.js";
 import type { Platform } from "../types.js";
 import type { ConsoleRequest, JailSpec, LiveJail } from "../../core/jail.js";
 import type { Plan, Step } from "../../core/plan.js";
@@ -28,6 +31,8 @@ import {
   legacyJailMac,
   newJailMac,
   parseJailMac,
+  MASKED_PATHS,
+  type JailMasks,
 } from "../../core/linux/lifecycle.js";
 import {
   guardRemoveTransaction,
@@ -36,13 +41,7 @@ import {
   type GuardPort,
 } from "../../firewall/nft/guard.js";
 import { totalmem } from "node:os";
-import {
-  cgroupPlan,
-  effectiveLinuxLimits,
-  type CgroupLayout,
-  type CgroupPlan,
-  type Limits,
-} from "../../core/limits.js";
+import { cgroupPlan, effectiveLinuxLimits, type CgroupPlan, type Limits } from "../../core/limits.js";
 import { rlimitArgs } from "../../core/linux/lifecycle.js";
 import { BASE_MANIFEST, parseBaseManifest } from "../../core/linux/install.js";
 import { addOneTimeUser, randomSalt } from "../../core/linux/sshuser.js";
@@ -93,49 +92,24 @@ export function linuxHelperBinary(arch: string = process.arch): string {
 
 const READY_TIMEOUT_SECONDS = 30;
 
-let cachedCgroups: CgroupLayout | undefined;
+let cachedMasks: JailMasks | undefined;
 
-/**
- * Where this host keeps the memory, pids and cpu controllers: the unified
- * (v2) hierarchy when it has them, else the v1 hierarchy of each (a hybrid
- * host), from /proc/self/mountinfo.
- */
-export function detectCgroups(mountinfo?: string): CgroupLayout {
-  if (mountinfo === undefined && cachedCgroups) return cachedCgroups;
-  let text = mountinfo;
-  if (text === undefined) {
+/** {@link MASKED_PATHS} that exist on this kernel, as files or directories (links are left alone). */
+export function jailMasks(): JailMasks {
+  if (cachedMasks) return cachedMasks;
+  const masks: JailMasks = { files: [], dirs: [] };
+  for (const p of MASKED_PATHS) {
+    let st;
     try {
-      text = readFileSync("/proc/self/mountinfo", "utf8");
+      st = lstatSync(`/${p}`);
     } catch {
-      return { kind: "none" };
+      continue;
     }
+    if (st.isDirectory()) masks.dirs.push(p);
+    else if (st.isFile()) masks.files.push(p);
   }
-  const v1: { memory?: string; pids?: string; cpu?: string } = {};
-  let v2: string | undefined;
-  for (const line of text.split("\n")) {
-    const [left, right] = line.split(" - ");
-    if (!left || !right) continue;
-    const mountPoint = left.split(" ")[4] ?? "";
-    const [fstype, , superOpts = ""] = right.split(" ");
-    if (fstype === "cgroup2" && (v2 === undefined || mountPoint === "/sys/fs/cgroup")) v2 = mountPoint;
-    if (fstype === "cgroup") {
-      const opts = superOpts.split(",");
-      for (const c of ["memory", "pids", "cpu"] as const) if (opts.includes(c) && !v1[c]) v1[c] = mountPoint;
-    }
-  }
-  let layout: CgroupLayout = { kind: "none" };
-  if (v2 !== undefined) {
-    let controllers: string[] = [];
-    try {
-      controllers = readFileSync(`${v2}/cgroup.controllers`, "utf8").trim().split(/\s+/);
-    } catch {
-      controllers = [];
-    }
-    if (["memory", "pids", "cpu"].every((c) => controllers.includes(c))) layout = { kind: "v2", root: v2 };
-  }
-  if (layout.kind === "none" && (v1.memory || v1.pids || v1.cpu)) layout = { kind: "v1", ...v1 };
-  if (mountinfo === undefined) cachedCgroups = layout;
-  return layout;
+  cachedMasks = masks;
+  return masks;
 }
 
 function toLinuxJail(spec: JailSpec): LinuxJail {
@@ -330,6 +304,13 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
         `Use qjail restart ${spec.name} to restart it.`,
       );
     }
+    const limits = limitsOf(spec);
+    if (limits.cgroups.ioUnsupported)
+      throw new UsageError(
+        "QJ2012",
+        `jail ${shown(spec.name)} has io limits (readbps, writebps, readiops, writeiops) and this host has no cgroup io or blkio controller to carry them`,
+        `Lift them (qjail config --readbps unlimited ${spec.name}, and the others set), or enable the io controller (cgroup v2) or mount blkio (cgroup v1).`,
+      );
     const ifaces = hostInterfaces();
     const netns = netnsName(root, spec.name);
     states.delete(spec.name);
@@ -346,7 +327,7 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
     });
     return planLinuxStart(toLinuxJail(spec), {
       guard: guardTransaction(guard),
-      ...limitsOf(spec),
+      ...limits,
       root,
       helperDir: helperDir(),
       helper: helper(),
@@ -356,6 +337,7 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
       forwarding: { v4: sysctlIsOne("net/ipv4/ip_forward"), v6: sysctlIsOne("net/ipv6/conf/all/forwarding") },
       baseBinds: baseBinds(layout),
       procKnobs: READ_ONLY_PROC.filter((k) => existsSync(`/proc/${k}`)),
+      masks: jailMasks(),
       leftover: {
         netns: netnsExists(netns),
         state: previous,

@@ -73,15 +73,22 @@ step instead, commands included; under --root the commands are not run.`,
         let steps: Step[] = [];
         if (host.firewall === "pf") {
           const hooks = pfAnchorHooks(host.pfAnchor);
-          advice.push(
-            `Add to ${host.pfConf}, in the translation section (after nat/rdr rules):`,
-            ...hooks.translation.map((h) => `  ${h}`),
-            "and at the end of the filter rules:",
-            ...hooks.filter.map((h) => `  ${h}`),
-            `then check and load it: pfctl -nf ${host.pfConf} && pfctl -f ${host.pfConf} (--write does both).`,
-          );
           const original = (await readText(physical(root, host.pfConf))) ?? "";
           const hookEdits = pfHookEdits(original, host.pfAnchor);
+          if (hookEdits.length === 0)
+            // Already there: say so, and how pf loads the file if it has not since (doctor QJ5319 checks).
+            advice.push(
+              `${host.pfConf} already calls qjail's anchor: ${[...hooks.translation, ...hooks.filter].join(", ")}.`,
+              `If pf has not loaded it since: pfctl -nf ${host.pfConf} && pfctl -f ${host.pfConf}`,
+            );
+          else
+            advice.push(
+              `Add to ${host.pfConf}, in the translation section (after nat/rdr rules):`,
+              ...hooks.translation.map((h) => `  ${h}`),
+              "and at the end of the filter rules:",
+              ...hooks.filter.map((h) => `  ${h}`),
+              `then check and load it: pfctl -nf ${host.pfConf} && pfctl -f ${host.pfConf} (--write does both).`,
+            );
           // Parse the edited file back: the edit must not make pfctl refuse it.
           const edited = applyEdits(original, hookEdits);
           const readFile = (p: string): string | undefined => {
@@ -113,14 +120,15 @@ step instead, commands included; under --root the commands are not run.`,
               edits: /^# BEGIN qjail managed section/m.test(original) ? [] : sectionEdits(original, ""),
             });
           }
-          steps = edits
-            .filter((e) => e.edits.length > 0)
-            .map((e) => ({
-              kind: "writeFile",
-              path: e.path,
-              content: applyEdits(e.original, e.edits),
-              mode: 0o644,
-            }));
+          steps = [];
+          for (const e of edits.filter((x) => x.edits.length > 0)) {
+            // the admin's file keeps its own mode (an ipf.rules made 0600 stays 0600)
+            const mode = await fsp
+              .stat(physical(root, e.path))
+              .then((st) => st.mode & 0o7777)
+              .catch(() => 0o644);
+            steps.push({ kind: "writeFile", path: e.path, content: applyEdits(e.original, e.edits), mode });
+          }
         } else if (host.firewall === "ipfw") {
           advice.push(
             `qjail owns ipfw rules ${host.ipfwRuleBase}-${host.ipfwRuleBase + IPFW_BLOCK_SIZE - 1} (sets ${IPFW_ACTIVE_SET} and ${IPFW_STAGING_SET}) and nat instance ${host.ipfwNatInstance}.`,
@@ -174,7 +182,7 @@ step instead, commands included; under --root the commands are not run.`,
               inv.ctx.stdout,
               steps.length > 0
                 ? `\n${inv.values.write === true ? "Would write" : "With --write, qjail would write"}:\n${formatPlan(plan)}`
-                : "\nNothing to write: the hooks are in place.",
+                : "\nNothing to write: the host is set up.",
             );
           else {
             const written = steps.flatMap((s) =>

@@ -20,15 +20,28 @@ export interface AddressTable {
   lookup(family: Family, addr: bigint): boolean | undefined;
 }
 
+/** Addresses the rules name, parsed once: the per-packet path asks for the same few again and again. */
+const parsedAddresses = new Map<string, bigint>();
+
 export function parseAddress(family: "inet" | "inet6", text: string): bigint {
+  const key = family === "inet" ? text : `6:${text}`;
+  const known = parsedAddresses.get(key);
+  if (known !== undefined) return known;
   const v = family === "inet" ? parseV4(text) : parseV6(text);
   if (v === undefined) throw new Error(`address ${JSON.stringify(text)} is not ${family}`);
+  if (parsedAddresses.size < 65536) parsedAddresses.set(key, v);
   return v;
 }
 
+const compiledCidrs = new WeakMap<CidrAddress, CompiledCidr>();
+
 export function compileCidr(c: CidrAddress): CompiledCidr {
+  const known = compiledCidrs.get(c);
+  if (known) return known;
   const family: Family = c.family === "inet" ? 4 : 6;
-  return { family, addr: parseAddress(c.family, c.address), mask: parseAddress(c.family, c.mask) };
+  const compiled = { family, addr: parseAddress(c.family, c.address), mask: parseAddress(c.family, c.mask) };
+  compiledCidrs.set(c, compiled);
+  return compiled;
 }
 
 export function prefixMask(family: Family, bits: number): bigint {
@@ -69,7 +82,18 @@ export function compileAddressMatch(m: AddressMatch, ctx: AddressContext): Addre
     case "cidr": {
       const c = compileCidr(m);
       const bits = m.prefix ?? 0;
-      return { test: (f, a) => cidrContains(c, f, a), describe: `${m.address}/${m.prefix ?? m.mask}`, bits };
+      const describe = `${m.address}/${m.prefix ?? m.mask}`;
+      // The common masks need no bigint arithmetic (which allocates): none, and a single host.
+      const fam = c.family;
+      const net = c.addr;
+      if (c.mask === 0n) {
+        // (a & 0) === net: every address when the network is 0, none otherwise.
+        const none = net !== 0n;
+        return { test: (f) => f === fam && !none, describe, bits };
+      }
+      const all = fam === 4 ? 0xffffffffn : (1n << 128n) - 1n;
+      if (c.mask === all) return { test: (f, a) => f === fam && a === net, describe, bits };
+      return { test: (f, a) => cidrContains(c, f, a), describe, bits };
     }
     case "interface": {
       const own = ctx.interfaces.get(m.name);

@@ -14,6 +14,7 @@ import type { FilterRule, NatRule } from "../ast.js";
 import type { AddressTable, DestinationList, InterfaceAddresses } from "./address.js";
 import {
   buildFilterSet,
+  FastFilterSet,
   scanList,
   verdictOf,
   type Decision,
@@ -26,6 +27,7 @@ import type { GroupMap } from "./pools.js";
 import { NatTable, type NatResult, type NatStep } from "./nat.js";
 import { FragmentCache, StateTable, type StateEntry } from "./state.js";
 import type { Packet } from "./packet.js";
+import { dstKey, srcKey } from "./hash.js";
 
 export interface EngineOptions {
   /** Interface name → its IPv4 address (for `0/32` NAT targets and `em0/32` filter addresses). */
@@ -70,8 +72,12 @@ export interface PacketOutcome {
   trace: PacketTrace | undefined;
 }
 
+const NO_DECISION: Decision = { verdict: "nomatch", quick: false, rule: undefined };
+
 export class IpfEngine {
   readonly filters: FilterSet;
+  /** The compiled lists the per-packet path scans (traces use {@link scanList} to explain each rule). */
+  private readonly fast: FastFilterSet;
   readonly nat: NatTable;
   readonly state: StateTable;
   readonly frags = new FragmentCache();
@@ -93,6 +99,7 @@ export class IpfEngine {
       return !m || groupMaps.has(m[2] ?? "");
     });
     this.filters = buildFilterSet(loadable, ctx);
+    this.fast = new FastFilterSet(this.filters);
     this.nat = new NatTable(natRules, ctx);
     this.state = new StateTable(opts.tunables?.get("state_max") ?? 4013);
     this.tracing = opts.trace === true;
@@ -169,12 +176,10 @@ export class IpfEngine {
   }
 
   private account(p: Packet): void {
-    scanList(
-      this.filters.accounting[p.dir],
-      p,
-      { verdict: "nomatch", quick: false, rule: undefined },
-      undefined,
-    );
+    const list = this.fast.accounting[p.dir];
+    if (list.rules.length === 0) return;
+    const v4 = p.family === 4;
+    list.scan(p, v4 ? srcKey(p) >>> 0 : -1, v4 ? dstKey(p) >>> 0 : -1, NO_DECISION, this.fast);
   }
 
   /** The interface a `to` rule sends a newly matched packet out of. */
@@ -191,7 +196,9 @@ export class IpfEngine {
       if (trace) trace.fragmentMatched = true;
       return { verdict: fragVerdict, quick: true, rule: undefined };
     }
-    const st = this.state.find(p) ?? this.state.findQuoted(p);
+    const hs = srcKey(p);
+    const hd = dstKey(p);
+    const st = this.state.find(p, hs, hd) ?? this.state.findQuoted(p);
     if (st) {
       if (trace) trace.stateMatched = st;
       // A fragment passed by state opens the way for the rest of its packet when the rule keeps frags.
@@ -205,14 +212,20 @@ export class IpfEngine {
         ...(routeIf !== undefined ? { routeIf } : {}),
       };
     }
-    const { decision } = scanList(
-      this.filters.main[p.dir],
-      p,
-      { verdict: "nomatch", quick: false, rule: undefined },
-      trace?.rules,
-      0,
-      this.calls,
-    );
+    let decision: Decision;
+    if (trace) {
+      decision = scanList(this.filters.main[p.dir], p, NO_DECISION, trace.rules, 0, this.calls).decision;
+    } else {
+      const v4 = p.family === 4;
+      decision = (p.dir === "in" ? this.fast.main.in : this.fast.main.out).scan(
+        p,
+        v4 ? hs >>> 0 : -1,
+        v4 ? hd >>> 0 : -1,
+        NO_DECISION,
+        this.fast,
+        this.calls,
+      );
+    }
     const rule = decision.rule;
     const routeIf = decision.verdict === "pass" ? this.routeFor(rule, p) : undefined;
     if (rule?.ast.keepState) {

@@ -29,6 +29,7 @@ import {
 } from "./packet.js";
 import type { PortMatch } from "../ast.js";
 import { IPV6_HEADERS } from "../impl/tables.js";
+import { IntTable } from "./hashslots.js";
 
 /** What ipftest prints for a filter decision (ip_fil.c/ipftest.c result codes). */
 export type Verdict =
@@ -372,4 +373,246 @@ export function buildFilterSet(asts: readonly FilterRule[], ctx: AddressContext)
     }
   }
   return set;
+}
+
+// ---------------------------------------------------------------------------
+// The compiled fast path: per list, an index and a predicate per rule
+// ---------------------------------------------------------------------------
+
+/** A compiled rule test over the packet and its IPv4 source/destination as numbers (-1 for IPv6). */
+type Predicate = (p: Packet, s: number, d: number) => boolean;
+
+const EMPTY = new Int32Array(0);
+const END = 0x7fffffff;
+
+/** An IPv4 address test as numbers, or null when the address is not a plain IPv4 network or any. */
+function v4Test(m: FilterRule["from"]["address"]): { net: number; mask: number; any: boolean } | null {
+  if (m.kind === "any") return { net: 0, mask: 0, any: true };
+  if (m.kind !== "cidr" || m.family !== "inet") return null;
+  const toNum = (t: string): number => t.split(".").reduce((acc, o) => acc * 256 + Number(o), 0);
+  const mask = toNum(m.mask) >>> 0;
+  return { net: (toNum(m.address) & mask) >>> 0, mask, any: m.prefix === 0 && toNum(m.address) === 0 };
+}
+
+function portTest(m: PortMatch | null): ((port: number) => boolean) | null {
+  if (m === null) return null;
+  if (m.kind === "compare") {
+    const v = m.port;
+    switch (m.op) {
+      case "=":
+        return (x) => x === v;
+      case "!=":
+        return (x) => x !== v;
+      case "<":
+        return (x) => x < v;
+      case ">":
+        return (x) => x > v;
+      case "<=":
+        return (x) => x <= v;
+      case ">=":
+        return (x) => x >= v;
+    }
+  }
+  const { low, high } = m;
+  if (m.op === ":") return (x) => x >= low && x <= high;
+  if (m.op === "><") return (x) => x > low && x < high;
+  return (x) => x < low || x > high;
+}
+
+/**
+ * The same test as {@link whyNoMatch} (without the reasons), specialised for
+ * the rule: only the checks it needs, IPv4 addresses as 32-bit numbers. Rules
+ * with tests the specialised form does not cover use whyNoMatch itself.
+ */
+function compilePredicate(r: CompiledFilterRule): Predicate {
+  const a = r.ast;
+  const generic: Predicate = (p) => whyNoMatch(r, p, false) === undefined;
+  if (
+    a.tos !== null ||
+    r.optMask !== 0 ||
+    r.secMask !== 0 ||
+    r.flagTests.length > 0 ||
+    r.v6HeaderTests.length > 0
+  )
+    return generic;
+  const src = v4Test(a.from.address);
+  const dst = v4Test(a.to.address);
+  if (src === null || dst === null) return generic;
+  const ifname = a.on.length > 0 && a.on[0]?.name !== "*" ? (a.on[0]?.name ?? null) : null;
+  const family = r.family;
+  // A plain IPv4 network only matches IPv4 packets; `any` matches both.
+  const needV4 = !src.any || !dst.any;
+  const proto = r.proto;
+  const ttl = a.ttl;
+  const sNeg = a.from.negated;
+  const dNeg = a.to.negated;
+  const sport = portTest(a.from.port);
+  const dport = portTest(a.to.port);
+  const flags = a.flags;
+  const icmp = a.icmp;
+  return (p, s, d) => {
+    if (ifname !== null && p.ifname !== ifname) return false;
+    if (family !== null && family !== p.family) return false;
+    if (proto !== null) {
+      if (proto === "tcpudp") {
+        if (p.proto !== IPPROTO_TCP && p.proto !== IPPROTO_UDP) return false;
+      } else if (proto !== p.proto) return false;
+    }
+    if (ttl !== null && ttl !== p.ttl) return false;
+    if (needV4 && p.family !== 4) {
+      // An IPv4 network never contains an IPv6 address: only a negated one lets it through.
+      if (!src.any && !sNeg) return false;
+      if (!dst.any && !dNeg) return false;
+    } else {
+      if (src.any ? sNeg : ((s & src.mask) >>> 0 === src.net) === sNeg) return false;
+      if (dst.any ? dNeg : ((d & dst.mask) >>> 0 === dst.net) === dNeg) return false;
+    }
+    if (sport !== null || dport !== null) {
+      const ports = (p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP) && p.fragOff === 0;
+      if (sport !== null && (!ports || !sport(p.sport ?? 0))) return false;
+      if (dport !== null && (!ports || !dport(p.dport ?? 0))) return false;
+    }
+    if (flags !== null) {
+      if (p.proto !== IPPROTO_TCP) return false;
+      if ((p.tcpFlags & flags.mask) !== flags.set) return false;
+    }
+    if (icmp !== null) {
+      if (p.proto !== IPPROTO_ICMP && p.proto !== IPPROTO_ICMPV6) return false;
+      if (p.icmpType !== icmp.type) return false;
+      if (icmp.code !== null && p.icmpCode !== icmp.code) return false;
+    }
+    return true;
+  };
+}
+
+/** A single IPv4 host (a /32, not negated) the rule requires on one side, as a number, or undefined. */
+function hostKey(m: FilterRule["from"]): number | undefined {
+  if (m.negated || m.address.kind !== "cidr" || m.address.family !== "inet" || m.address.prefix !== 32)
+    return undefined;
+  return m.address.address.split(".").reduce((acc, o) => acc * 256 + Number(o), 0);
+}
+
+/**
+ * One rule list (a direction's main list, a group, accounting) compiled for
+ * the per-packet path: a predicate per rule, and an index so a packet looks
+ * only at rules that can match it — rules that require one destination host
+ * are filed under it, rules that require one source host under that, the
+ * rest are looked at for every packet. Candidates are visited in list order,
+ * so quick, skip, head and call behave as in {@link scanList}.
+ */
+export class FastRuleList {
+  readonly preds: Predicate[];
+  /** What each rule decides when it matches (shared, never changed). */
+  private readonly decisions: Decision[];
+  private readonly wild: Int32Array;
+  private readonly byDst: IntTable<Int32Array>;
+  private readonly bySrc: IntTable<Int32Array>;
+  /** Set by {@link scan}: whether a rule of this list matched. */
+  matched = false;
+
+  constructor(readonly rules: readonly CompiledFilterRule[]) {
+    this.preds = rules.map(compilePredicate);
+    this.decisions = rules.map((r) => ({ verdict: verdictOf(r), quick: r.ast.quick, rule: r }));
+    const wild: number[] = [];
+    const dst = new Map<number, number[]>();
+    const src = new Map<number, number[]>();
+    rules.forEach((r, i) => {
+      const dk = r.family === 6 ? undefined : hostKey(r.ast.to);
+      const sk = dk === undefined && r.family !== 6 ? hostKey(r.ast.from) : undefined;
+      if (r.ast.expression || r.ast.action.kind === "skip") wild.push(i);
+      else if (dk !== undefined) (dst.get(dk) ?? dst.set(dk, []).get(dk)!).push(i);
+      else if (sk !== undefined) (src.get(sk) ?? src.set(sk, []).get(sk)!).push(i);
+      else wild.push(i);
+    });
+    this.wild = Int32Array.from(wild);
+    this.byDst = new IntTable([...dst].map(([k, v]) => [k, Int32Array.from(v)]));
+    this.bySrc = new IntTable([...src].map(([k, v]) => [k, Int32Array.from(v)]));
+  }
+
+  /** ipf_scanlist over the candidates; the result is the new decision, `matched` tells whether any rule matched. */
+  scan(
+    p: Packet,
+    s: number,
+    d: number,
+    current: Decision,
+    fast: FastFilterSet,
+    calls?: GroupCalls,
+  ): Decision {
+    let decision = current;
+    let matched = false;
+    const W = this.wild;
+    const D = s === -1 && d === -1 ? EMPTY : (this.byDst.get(d) ?? EMPTY);
+    const S = s === -1 ? EMPTY : (this.bySrc.get(s) ?? EMPTY);
+    let iw = 0;
+    let id = 0;
+    let is = 0;
+    let from = 0;
+    for (;;) {
+      const a = iw < W.length ? (W[iw] as number) : END;
+      const b = id < D.length ? (D[id] as number) : END;
+      const c = is < S.length ? (S[is] as number) : END;
+      let i: number;
+      if (a <= b && a <= c) {
+        i = a;
+        iw++;
+      } else if (b <= c) {
+        i = b;
+        id++;
+      } else {
+        i = c;
+        is++;
+      }
+      if (i === END) break;
+      if (i < from) continue;
+      if (!(this.preds[i] as Predicate)(p, s, d)) continue;
+      const r = this.rules[i] as CompiledFilterRule;
+      const act = r.ast.action;
+      if (act.kind === "skip") {
+        from = i + act.count + 1;
+        continue;
+      }
+      r.hits++;
+      if (act.kind === "call") {
+        const group = act.now ? calls?.groupFor(act.func, p) : undefined;
+        const list = group !== undefined ? fast.group(`${p.dir}:${group}`) : undefined;
+        if (list) {
+          const sub = list.scan(p, s, d, decision, fast, calls);
+          if (list.matched) {
+            decision = sub;
+            matched = true;
+            if (sub.rule) sub.rule.hits++;
+          }
+        }
+        if (decision.quick) break;
+        continue;
+      }
+      matched = true;
+      if (act.kind !== "log" && act.kind !== "decapsulate") decision = this.decisions[i] as Decision;
+      if (r.headList) {
+        const list = fast.group(`${r.dir}:${r.ast.head}`);
+        if (list) {
+          const sub = list.scan(p, s, d, decision, fast, calls);
+          if (list.matched) decision = sub;
+        }
+      }
+      if (decision.quick) break;
+    }
+    this.matched = matched;
+    return decision;
+  }
+}
+
+/** The fast lists of a {@link FilterSet}, built once. */
+export class FastFilterSet {
+  readonly main: { in: FastRuleList; out: FastRuleList };
+  readonly accounting: { in: FastRuleList; out: FastRuleList };
+  private readonly groups = new Map<string, FastRuleList>();
+  constructor(set: FilterSet) {
+    this.main = { in: new FastRuleList(set.main.in), out: new FastRuleList(set.main.out) };
+    this.accounting = { in: new FastRuleList(set.accounting.in), out: new FastRuleList(set.accounting.out) };
+    for (const [k, v] of set.groups) this.groups.set(k, new FastRuleList(v));
+  }
+  group(key: string): FastRuleList | undefined {
+    return this.groups.get(key);
+  }
 }

@@ -27,6 +27,8 @@ import {
   type Packet,
 } from "./packet.js";
 import { portMatches, describePort } from "./address.js";
+import { dstKey, foldAddr, mix, setAddresses, srcKey } from "./hash.js";
+import { HashSlots } from "./hashslots.js";
 
 interface Tuple {
   src: bigint;
@@ -34,6 +36,9 @@ interface Tuple {
   dst: bigint;
   dport: number;
 }
+
+/** Every tuple is made here, so they all share one shape. */
+const tuple = (src: bigint, sport: number, dst: bigint, dport: number): Tuple => ({ src, sport, dst, dport });
 
 export interface NatSession {
   rule: CompiledNatRule;
@@ -44,7 +49,22 @@ export interface NatSession {
   dir: "in" | "out";
   original: Tuple;
   translated: Tuple;
+  /** Hash keys (hash.ts foldAddr) of the four addresses, so packets rewritten from the session need no recomputing. */
+  keys: SessionKeys;
 }
+
+/** Hash keys of a session's addresses (32-bit ints). */
+class SessionKeys {
+  constructor(
+    readonly oSrc: number,
+    readonly oDst: number,
+    readonly tSrc: number,
+    readonly tDst: number,
+  ) {}
+}
+// Keys run past V8's small integers: the first instance made with non-small numbers gives
+// all of them the wider field layout up front (no layout change later, no lost optimised code).
+new SessionKeys(-0.5, -0.5, -0.5, -0.5);
 
 export interface HostmapEntry {
   /** The rule that made the mapping (sticky rdr entries send the same client back through it). */
@@ -214,17 +234,32 @@ export interface NatResult {
 
 export class NatTable {
   readonly rules: CompiledNatRule[];
-  /** Newest first, as the -D dump lists them. */
-  readonly sessions: NatSession[] = [];
-  readonly hostmap: HostmapEntry[] = [];
-  private readonly hostmapIndex = new Map<string, HostmapEntry>();
+  /** Oldest first (the -D dump lists them newest first: {@link sessions}). */
+  private readonly sessionList: NatSession[] = [];
+  /** Oldest first (dumped newest first). */
+  private readonly hostmapList: HostmapEntry[] = [];
+  private readonly hostmapIndex = new HashSlots<HostmapEntry>(64);
 
   private readonly inboundRules: CompiledNatRule[];
   private readonly outboundRules: CompiledNatRule[];
-  /** Sessions by the tuple a packet must carry to use them, for both directions. */
-  private readonly byTuple = new Map<string, { session: NatSession; forward: boolean }>();
-  /** How many sessions produce each translated flow, so "is this flow taken?" needs no scan. */
-  private readonly translatedFlows = new Map<string, number>();
+  /** Candidate rules by destination port, for rule sets without round-robin (whose order moves). */
+  private readonly inboundIndex: RuleIndex | undefined;
+  private readonly outboundIndex: RuleIndex | undefined;
+  /** Sessions by the tuple a packet must carry to use them, for both directions (hash → entries, newest last). */
+  private readonly byTuple = new HashSlots<NatSession>(8192);
+  /** Sessions by the flow they produce, so "is this flow taken?" needs no scan. */
+  private readonly translatedFlows = new HashSlots<NatSession>(4096);
+  /** Whether any sticky rdr entry exists (otherwise the sticky lookup is skipped). */
+  private stickyEntries = 0;
+
+  /** Sessions, newest first, as the -D dump lists them. */
+  get sessions(): readonly NatSession[] {
+    return [...this.sessionList].reverse();
+  }
+  /** The hostmap table, newest first. */
+  get hostmap(): readonly HostmapEntry[] {
+    return [...this.hostmapList].reverse();
+  }
 
   constructor(
     rules: readonly NatRule[],
@@ -233,6 +268,9 @@ export class NatTable {
     this.rules = rules.map((r, i) => compileNatRule(r, i + 1, ctx));
     this.inboundRules = this.ordered(true);
     this.outboundRules = this.ordered(false);
+    const rotates = this.rules.some((r) => r.ast.options.roundRobin);
+    this.inboundIndex = rotates ? undefined : new RuleIndex(this.inboundRules);
+    this.outboundIndex = rotates ? undefined : new RuleIndex(this.outboundRules);
   }
 
   /** Rules in the order the kernel tries them: most specific mask first, then file order. */
@@ -246,43 +284,29 @@ export class NatTable {
       .sort((a, b) => b.bits - a.bits || a.number - b.number);
   }
 
-  private static key(dir: string, family: Family, proto: number, t: Tuple, ports: boolean): string {
-    return ports
-      ? `${dir}|${family}|${proto}|${t.src}|${t.sport}|${t.dst}|${t.dport}`
-      : `${dir}|${family}|${proto}|${t.src}|${t.dst}`;
-  }
-
+  /**
+   * File a session under the tuple its forward packets carry (as first seen,
+   * in its direction) and the one its replies carry (the translated tuple
+   * reversed, the other direction); the newest session wins, as the kernel's
+   * hash chains put new entries first.
+   */
   private index(s: NatSession): void {
     const ports = s.proto === IPPROTO_TCP || s.proto === IPPROTO_UDP;
-    const back: Tuple = {
-      src: s.translated.dst,
-      sport: s.translated.dport,
-      dst: s.translated.src,
-      dport: s.translated.sport,
-    };
-    const fk = NatTable.key(s.dir, s.family, s.proto, s.original, ports);
-    const bk = NatTable.key(s.dir === "in" ? "out" : "in", s.family, s.proto, back, ports);
-    // The newest session wins, as the kernel's hash chains put new entries first.
-    this.byTuple.set(fk, { session: s, forward: true });
-    this.byTuple.set(bk, { session: s, forward: false });
-    const tk = NatTable.flowKey(s.family, s.proto, s.translated, ports);
-    this.translatedFlows.set(tk, (this.translatedFlows.get(tk) ?? 0) + 1);
-  }
-
-  /**
-   * map entries belong to the rule that made them: ipf_nat_newmap asks
-   * ipf_nat_hostmap with its rule, which only matches entries whose
-   * hm_ipnat is that rule, so two map rules for one host keep their own
-   * addresses. The sticky rdr lookup asks for any rule.
-   */
-  private static hostmapKey(
-    rdr: boolean,
-    family: Family,
-    src: bigint,
-    dst: bigint,
-    rule: CompiledNatRule | undefined,
-  ): string {
-    return `${rdr ? "r" : `m${rule?.number ?? 0}`}|${family}|${src}|${dst}`;
+    const o = s.original;
+    const t = s.translated;
+    const k = s.keys;
+    this.byTuple.add(
+      tupleHash(s.dir === "in", s.family, s.proto, k.oSrc, k.oDst, ports ? (o.sport << 16) | o.dport : 0),
+      s,
+    );
+    this.byTuple.add(
+      tupleHash(s.dir !== "in", s.family, s.proto, k.tDst, k.tSrc, ports ? (t.dport << 16) | t.sport : 0),
+      s,
+    );
+    this.translatedFlows.add(
+      flowHash(s.family, s.proto, k.tSrc, k.tDst, ports ? (t.sport << 16) | t.dport : 0),
+      s,
+    );
   }
 
   /** The first entry for this pair, as a scan of the newest-first table would find it. */
@@ -293,31 +317,80 @@ export class NatTable {
     dst: bigint,
     rule?: CompiledNatRule,
   ): HostmapEntry | undefined {
-    return this.hostmapIndex.get(NatTable.hostmapKey(rdr, family, src, dst, rule));
+    const n = this.hostmapIndex.collect(hostmapHash(rdr, family, src, dst, rule));
+    for (let i = 0; i < n; i++) {
+      const h = this.hostmapIndex.found(i);
+      if (h.rdr === rdr && h.family === family && h.src === src && h.dst === dst && (rdr || h.rule === rule))
+        return h;
+    }
+    return undefined;
   }
 
+  /**
+   * map entries belong to the rule that made them: ipf_nat_newmap asks
+   * ipf_nat_hostmap with its rule, which only matches entries whose
+   * hm_ipnat is that rule, so two map rules for one host keep their own
+   * addresses. The sticky rdr lookup asks for any rule.
+   */
   private addHostmap(h: HostmapEntry): void {
-    this.hostmap.unshift(h);
-    this.hostmapIndex.set(NatTable.hostmapKey(h.rdr, h.family, h.src, h.dst, h.rule), h);
+    if (h.rdr) this.stickyEntries++;
+    this.hostmapList.push(h);
+    this.hostmapIndex.add(hostmapHash(h.rdr, h.family, h.src, h.dst, h.rule), h);
   }
 
-  private static flowKey(family: Family, proto: number, t: Tuple, ports: boolean): string {
-    return ports
-      ? `${family}|${proto}|${t.src}|${t.dst}|${t.sport}|${t.dport}`
-      : `${family}|${proto}|${t.src}|${t.dst}`;
+  /** Take back the newest hostmap entry (a refused packet leaves no trace). */
+  private dropNewestHostmap(): void {
+    const h = this.hostmapList.pop();
+    if (!h) return;
+    if (h.rdr) this.stickyEntries--;
+    this.hostmapIndex.remove(hostmapHash(h.rdr, h.family, h.src, h.dst, h.rule), h);
   }
 
   private tupleOf(p: Packet): Tuple {
-    return { src: p.src, sport: p.sport ?? 0, dst: p.dst, dport: p.dport ?? 0 };
+    return tuple(p.src, p.sport ?? 0, p.dst, p.dport ?? 0);
   }
 
-  private sessionFor(p: Packet): { session: NatSession; forward: boolean } | undefined {
-    return this.byTuple.get(NatTable.key(p.dir, p.family, p.proto, this.tupleOf(p), hasPorts(p)));
+  /** Set by {@link sessionFor}: whether the packet travels the session's own way. */
+  private forward = false;
+
+  private sessionFor(p: Packet): NatSession | undefined {
+    const ports = hasPorts(p);
+    const sport = p.sport ?? 0;
+    const dport = p.dport ?? 0;
+    const inbound = p.dir === "in";
+    const hash = tupleHash(
+      inbound,
+      p.family,
+      p.proto,
+      srcKey(p),
+      dstKey(p),
+      ports ? (sport << 16) | dport : 0,
+    );
+    const n = this.byTuple.collect(hash);
+    for (let i = 0; i < n; i++) {
+      const s = this.byTuple.found(i);
+      if (s.family !== p.family || s.proto !== p.proto) continue;
+      if ((s.proto === IPPROTO_TCP || s.proto === IPPROTO_UDP) !== ports) continue;
+      if (s.dir === p.dir) {
+        const o = s.original;
+        if (o.src === p.src && o.dst === p.dst && (!ports || (o.sport === sport && o.dport === dport))) {
+          this.forward = true;
+          return s;
+        }
+      } else {
+        const t = s.translated;
+        if (t.dst === p.src && t.src === p.dst && (!ports || (t.dport === sport && t.sport === dport))) {
+          this.forward = false;
+          return s;
+        }
+      }
+    }
+    return undefined;
   }
 
-  private apply(p: Packet, t: Tuple): void {
-    p.src = t.src;
-    p.dst = t.dst;
+  private apply(p: Packet, s: NatSession): void {
+    const t = s.translated;
+    setAddresses(p, t.src, s.keys.tSrc, t.dst, s.keys.tDst);
     if (hasPorts(p)) {
       p.sport = t.sport;
       p.dport = t.dport;
@@ -329,14 +402,27 @@ export class NatTable {
    * `steps` collects each rule looked at, for traces.
    */
   translate(p: Packet, steps?: NatStep[]): NatResult | undefined {
-    const before = this.tupleOf(p);
-    const found = this.sessionFor(p);
-    if (found) {
-      const s = found.session;
-      const out: Tuple = found.forward
-        ? s.translated
-        : { src: s.original.dst, sport: s.original.dport, dst: s.original.src, dport: s.original.sport };
-      this.apply(p, out);
+    const s = this.sessionFor(p);
+    if (s) {
+      const before = this.tupleOf(p);
+      const ports = hasPorts(p);
+      const k = s.keys;
+      if (this.forward) {
+        const t = s.translated;
+        setAddresses(p, t.src, k.tSrc, t.dst, k.tDst);
+        if (ports) {
+          p.sport = t.sport;
+          p.dport = t.dport;
+        }
+        // The packet now carries the translated tuple (ports too: a session has them exactly when the packet does).
+        return { session: s, created: false, before, after: t, rejected: false };
+      }
+      const o = s.original;
+      setAddresses(p, o.dst, k.oDst, o.src, k.oSrc);
+      if (ports) {
+        p.sport = o.dport;
+        p.dport = o.sport;
+      }
       return { session: s, created: false, before, after: this.tupleOf(p), rejected: false };
     }
     if (p.inner) {
@@ -346,33 +432,40 @@ export class NatTable {
     // A later fragment carries no ports: only the NAT fragment cache could map it, and no session exists.
     if (p.fragOff !== 0) return undefined;
     const inbound = p.dir === "in";
-    const sticky = inbound ? this.stickyRule(p, before) : undefined;
+    const sticky = inbound && this.stickyEntries > 0 ? this.stickyRule(p) : undefined;
     if (sticky && sticky.ast.target.kind === "list") {
       // IPFilter 5.1.2 refuses a returning sticky client of an rdr rule with a
       // target list (expected/n14: the hostmap keeps the address byte-swapped
       // and the new session cannot be set up); single-target rules reuse it.
       sticky.stickyTo = undefined;
       steps?.push({ rule: sticky, matched: true, why: undefined });
+      const before = this.tupleOf(p);
       return { session: undefined, created: false, before, after: before, rejected: true };
     }
-    for (const r of sticky ? [sticky] : inbound ? this.inboundRules : this.outboundRules) {
+    const index = inbound ? this.inboundIndex : this.outboundIndex;
+    const candidates = sticky
+      ? [sticky]
+      : steps === undefined && index !== undefined
+        ? index.candidates(p)
+        : inbound
+          ? this.inboundRules
+          : this.outboundRules;
+    for (const r of candidates) {
       let why = whyNatNoMatch(r, p, steps !== undefined);
       if (why !== undefined && r.ast.kind === "bimap" && inbound) why = this.bimapInbound(r, p);
       steps?.push({ rule: r, matched: why === undefined, why });
       if (why !== undefined) continue;
-      const hostmapBefore = this.hostmap.length;
-      const touched = this.findHostmap(false, p.family, before.src, before.dst, r);
+      const before = this.tupleOf(p);
+      const hostmapBefore = this.hostmapList.length;
+      // Only map-type rules use the hostmap table (rdr ones add a sticky entry after success).
+      const touched =
+        r.ast.kind === "rdr" ? undefined : this.findHostmap(false, p.family, before.src, before.dst, r);
       const usesBefore = touched?.uses ?? 0;
       const translated = this.newTuple(r, p, before);
       if (!translated) {
         // A refused packet leaves no trace in the hostmap table.
-        if (this.hostmap.length > hostmapBefore) {
-          const dropped = this.hostmap.shift();
-          if (dropped)
-            this.hostmapIndex.delete(
-              NatTable.hostmapKey(dropped.rdr, dropped.family, dropped.src, dropped.dst, dropped.rule),
-            );
-        } else if (touched) touched.uses = usesBefore;
+        if (this.hostmapList.length > hostmapBefore) this.dropNewestHostmap();
+        else if (touched) touched.uses = usesBefore;
         return { session: undefined, created: false, before, after: before, rejected: true };
       }
       r.hits++;
@@ -408,18 +501,24 @@ export class NatTable {
         dir: p.dir,
         original: before,
         translated,
+        keys: new SessionKeys(
+          srcKey(p),
+          dstKey(p),
+          translated.src === before.src ? srcKey(p) : foldAddr(p.family, translated.src),
+          translated.dst === before.dst ? dstKey(p) : foldAddr(p.family, translated.dst),
+        ),
       };
-      this.sessions.unshift(s);
+      this.sessionList.push(s);
       this.index(s);
-      this.apply(p, translated);
-      return { session: s, created: true, before, after: this.tupleOf(p), rejected: false };
+      this.apply(p, s);
+      return { session: s, created: true, before, after: translated, rejected: false };
     }
     return undefined;
   }
 
   /** A sticky rdr rule that already sent this client to a target. */
-  private stickyRule(p: Packet, t: Tuple): CompiledNatRule | undefined {
-    const h = this.findHostmap(true, p.family, t.src, t.dst);
+  private stickyRule(p: Packet): CompiledNatRule | undefined {
+    const h = this.findHostmap(true, p.family, p.src, p.dst);
     if (!h?.rule || whyNatNoMatch(h.rule, p) !== undefined) return undefined;
     h.rule.stickyTo = h.newSrc;
     return h.rule;
@@ -449,7 +548,7 @@ export class NatTable {
     const q = p.inner;
     if (!q) return undefined;
     const ports = (q.proto === IPPROTO_TCP || q.proto === IPPROTO_UDP) && q.sport !== undefined;
-    const s = this.sessions.find(
+    const s = this.sessionList.findLast(
       (x) =>
         x.family === p.family &&
         x.proto === q.proto &&
@@ -484,7 +583,7 @@ export class NatTable {
    * ipf_nat_in (destination) rewrites any packet of the session.
    */
   private translateQuotedReply(p: Packet, q: InnerPacket, ports: boolean): NatResult | undefined {
-    const s = this.sessions.find(
+    const s = this.sessionList.findLast(
       (x) =>
         x.family === p.family &&
         x.proto === q.proto &&
@@ -530,7 +629,7 @@ export class NatTable {
         const outside = a.target.kind === "cidr" ? compileCidr(a.target.address) : undefined;
         if (!outside) return undefined;
         addr = inside.addr | (p.dst & ~inside.mask & (p.family === 4 ? 0xffffffffn : (1n << 128n) - 1n));
-        return { ...t, dst: addr };
+        return tuple(t.src, t.sport, addr, t.dport);
       }
       addr = this.pickTarget(r, p);
       if (addr === undefined) return undefined;
@@ -549,13 +648,13 @@ export class NatTable {
           dport = a.targetPort.low + (t.dport - base);
         }
       }
-      const redirected = { ...t, dst: addr, dport: ports ? dport : t.dport };
+      const redirected = tuple(t.src, t.sport, addr, ports ? dport : t.dport);
       // Two clients may not end up as the same flow inside; a target port range offers the next port.
       const tp = a.targetPort;
       if (ports && tp && !tp.fixed && tp.high > tp.low) {
         const span = tp.high - tp.low + 1;
         for (let i = 0; i < span; i++) {
-          const candidate = { ...redirected, dport: tp.low + ((dport - tp.low + i) % span) };
+          const candidate = tuple(t.src, t.sport, addr, tp.low + ((dport - tp.low + i) % span));
           if (!this.tupleInUse(p, candidate)) return candidate;
         }
         return undefined;
@@ -566,15 +665,15 @@ export class NatTable {
     // map, bimap outbound, map-block
     const newSrc = this.allocateSource(r, p, t, ports && a.portmap !== null);
     if (newSrc === undefined) return undefined;
-    if (!(ports && a.portmap)) return { ...t, src: newSrc };
+    if (!(ports && a.portmap)) return tuple(newSrc, t.sport, t.dst, t.dport);
     const low = a.portmap.auto ? 1024 : (a.portmap.low ?? 1024);
     const high = a.portmap.auto ? 65535 : (a.portmap.high ?? 65535);
     // Ports are handed out in turn; one whose flow to this peer is taken is skipped, and when all are taken the packet is refused.
     for (let tries = 0; tries <= high - low; tries++) {
       if (r.nextPort < low || r.nextPort > high) r.nextPort = low;
-      const candidate = { ...t, src: newSrc, sport: r.nextPort };
+      const port = r.nextPort;
       r.nextPort = r.nextPort >= high ? low : r.nextPort + 1;
-      if (!this.tupleInUse(p, candidate)) return candidate;
+      if (!this.flowInUse(p, newSrc, port, t.dst, t.dport)) return tuple(newSrc, port, t.dst, t.dport);
     }
     return undefined;
   }
@@ -594,13 +693,17 @@ export class NatTable {
       advance: () => void;
       apply: (x: Tuple, v: bigint | number) => void;
     }[] = [];
-    let base: Tuple = { ...t };
+    let base: Tuple = tuple(t.src, t.sport, t.dst, t.dport);
     const addressDim = (side: "src" | "dst"): void => {
       const target = rw[side].address;
       if (target.kind === "pool") {
         const list = this.ctx.dstlists?.get(`${target.pool.table}/${target.pool.name}`);
         const chosen = list?.select(p.family, t.src, t.dst);
-        if (chosen) base = { ...base, [side]: chosen.addr };
+        if (chosen)
+          base =
+            side === "src"
+              ? tuple(chosen.addr, base.sport, base.dst, base.dport)
+              : tuple(base.src, base.sport, chosen.addr, base.dport);
         return;
       }
       let low: bigint;
@@ -610,7 +713,10 @@ export class NatTable {
         if (target.address.prefix === 0) return;
         const host = ~c.mask & this.allOnes(c);
         if (host === 0n) {
-          base = { ...base, [side]: c.addr };
+          base =
+            side === "src"
+              ? tuple(c.addr, base.sport, base.dst, base.dport)
+              : tuple(base.src, base.sport, c.addr, base.dport);
           return;
         }
         low = c.addr + 1n;
@@ -635,7 +741,10 @@ export class NatTable {
       const range = rw[side].ports;
       if (!range || !ports) return;
       if (range.fixed || range.low === range.high) {
-        base = side === "src" ? { ...base, sport: range.low } : { ...base, dport: range.low };
+        base =
+          side === "src"
+            ? tuple(base.src, range.low, base.dst, base.dport)
+            : tuple(base.src, base.sport, base.dst, range.low);
         return;
       }
       const cursor = r.rewriteCursors;
@@ -657,7 +766,7 @@ export class NatTable {
     addressDim("dst");
     portDim("dst");
     const build = (): Tuple => {
-      const x = { ...base };
+      const x = tuple(base.src, base.sport, base.dst, base.dport);
       for (const d of dims) d.apply(x, d.get());
       return x;
     };
@@ -677,7 +786,7 @@ export class NatTable {
   /** rewrite's own clash test: the same translated addresses, and the same ports when both flows have them. */
   private rewriteInUse(p: Packet, t: Tuple): boolean {
     const ports = hasPorts(p);
-    return this.sessions.some((s) => {
+    return this.sessionList.some((s) => {
       if (s.family !== p.family || s.translated.src !== t.src || s.translated.dst !== t.dst) return false;
       const sPorts = s.proto === IPPROTO_TCP || s.proto === IPPROTO_UDP;
       return !(ports && sPorts) || (s.translated.sport === t.sport && s.translated.dport === t.dport);
@@ -686,7 +795,30 @@ export class NatTable {
 
   /** Whether a session already produces this translated flow. */
   private tupleInUse(p: Packet, t: Tuple): boolean {
-    return (this.translatedFlows.get(NatTable.flowKey(p.family, p.proto, t, hasPorts(p))) ?? 0) > 0;
+    return this.flowInUse(p, t.src, t.sport, t.dst, t.dport);
+  }
+
+  private flowInUse(p: Packet, src: bigint, sport: number, dst: bigint, dport: number): boolean {
+    const ports = hasPorts(p);
+    const ks = src === p.src ? srcKey(p) : foldAddr(p.family, src);
+    const kd = dst === p.dst ? dstKey(p) : foldAddr(p.family, dst);
+    const n = this.translatedFlows.collect(
+      flowHash(p.family, p.proto, ks, kd, ports ? (sport << 16) | dport : 0),
+    );
+    for (let i = 0; i < n; i++) {
+      const s = this.translatedFlows.found(i);
+      const t = s.translated;
+      if (
+        s.family === p.family &&
+        s.proto === p.proto &&
+        (s.proto === IPPROTO_TCP || s.proto === IPPROTO_UDP) === ports &&
+        t.src === src &&
+        t.dst === dst &&
+        (!ports || (t.sport === sport && t.dport === dport))
+      )
+        return true;
+    }
+    return false;
   }
 
   private pickTarget(r: CompiledNatRule, p: Packet): bigint | undefined {
@@ -720,7 +852,7 @@ export class NatTable {
   }
 
   private inUse(p: Packet, addr: bigint, t: Tuple): boolean {
-    return this.tupleInUse(p, { ...t, src: addr });
+    return this.flowInUse(p, addr, t.sport, t.dst, t.dport);
   }
 
   private allocateSource(
@@ -750,7 +882,7 @@ export class NatTable {
     const toInterface =
       target.kind === "cidr" &&
       (target.address.prefix === 32 || target.address.prefix === 128) &&
-      /^[0.:]+$/.test(target.address.address);
+      isZeroAddress(target.address.address);
     if (existing) {
       existing.uses++;
       return toInterface ? this.interfaceAddress(p.ifname) : existing.newSrc;
@@ -758,7 +890,7 @@ export class NatTable {
     if (target.kind === "cidr") {
       const c = compileCidr(target.address);
       // ipf_nat_newmap: `-> 0/0` keeps the packet's own source address.
-      if (target.address.prefix === 0 && /^[0.:]+$/.test(target.address.address)) return reuse(t.src);
+      if (target.address.prefix === 0 && isZeroAddress(target.address.address)) return reuse(t.src);
       if (target.address.prefix === 32 || target.address.prefix === 128) {
         if (target.address.address === "0.0.0.0" || target.address.address === "::") {
           const own = this.interfaceAddress(p.ifname);
@@ -826,7 +958,8 @@ export class NatTable {
   /** The -D dump's session and hostmap sections. */
   dumpSessions(): string[] {
     const lines: string[] = [];
-    for (const s of this.sessions) {
+    for (let i = this.sessionList.length - 1; i >= 0; i--) {
+      const s = this.sessionList[i] as NatSession;
       const ports = s.proto === IPPROTO_TCP || s.proto === IPPROTO_UDP;
       if (s.kind === "RWR-MAP" || s.kind === "RWR-RDR") {
         const a = (x: bigint): string => (s.family === 4 ? formatAddr(4, x).padEnd(15) : formatAddr(6, x));
@@ -863,8 +996,116 @@ export class NatTable {
     const swapped = (a: bigint): bigint =>
       ((a & 0xffn) << 24n) | ((a & 0xff00n) << 8n) | ((a >> 8n) & 0xff00n) | ((a >> 24n) & 0xffn);
     return this.hostmap.map(
-      (h) =>
+      (h: HostmapEntry) =>
         `${show(h, h.src)},${show(h, h.dst)} -> ${show(h, h.rdr && h.family === 4 ? swapped(h.newSrc) : h.newSrc)},${show(h, h.newDst)} (use = ${h.uses})`,
     );
   }
+}
+
+const zeroAddresses = new Map<string, boolean>();
+/** Whether an address is written as all zeros (`0`, `0.0.0.0`, `::`), remembered per text. */
+function isZeroAddress(text: string): boolean {
+  let z = zeroAddresses.get(text);
+  if (z === undefined) zeroAddresses.set(text, (z = /^[0.:]+$/.test(text)));
+  return z;
+}
+
+/** Addresses as their hash keys (foldAddr); `ports` is (sport << 16) | dport, or 0 for flows without ports. */
+function tupleHash(
+  inbound: boolean,
+  family: Family,
+  proto: number,
+  src: number,
+  dst: number,
+  ports: number,
+): number {
+  let h = mix(inbound ? 1 : 2, family);
+  h = mix(h, proto);
+  h = mix(h, src);
+  h = mix(h, dst);
+  return mix(h, ports);
+}
+
+function flowHash(family: Family, proto: number, src: number, dst: number, ports: number): number {
+  let h = mix(family, proto);
+  h = mix(h, src);
+  h = mix(h, dst);
+  return mix(h, ports);
+}
+
+function hostmapHash(
+  rdr: boolean,
+  family: Family,
+  src: bigint,
+  dst: bigint,
+  rule: CompiledNatRule | undefined,
+): number {
+  let h = mix(rdr ? -1 : (rule?.number ?? 0), family);
+  h = mix(h, foldAddr(family, src));
+  return mix(h, foldAddr(family, dst));
+}
+
+/**
+ * NAT rules in the order the kernel tries them, filed by the destination
+ * port they require (one port, or a range of at most 64), so a packet looks
+ * only at rules that can match it; rules without such a port are looked at
+ * for every packet. Only for rule sets whose order does not change (no
+ * round-robin), as the index keeps positions.
+ */
+class RuleIndex {
+  private readonly wild: number[] = [];
+  /** Destination port → 1 + its position in {@link lists}, 0 = only the portless rules. */
+  private readonly byPort = new Int32Array(65536);
+  private readonly lists: CompiledNatRule[][] = [];
+  private readonly listKeys = new Map<string, number>();
+  private readonly portless: CompiledNatRule[];
+
+  constructor(private readonly rules: readonly CompiledNatRule[]) {
+    const byPort = new Map<number, number[]>();
+    rules.forEach((r, i) => {
+      const range = requiredPorts(r);
+      if (range === undefined) this.wild.push(i);
+      else
+        for (let port = range[0]; port <= range[1]; port++)
+          (byPort.get(port) ?? byPort.set(port, []).get(port)!).push(i);
+    });
+    for (const [port, list] of byPort) {
+      const merged = [...list, ...this.wild].sort((a, b) => a - b);
+      // Ports with the same candidates share one list (a range files one rule under many ports).
+      const key = merged.join(",");
+      let at = this.listKeys.get(key);
+      if (at === undefined) {
+        this.lists.push(merged.map((i) => rules[i] as CompiledNatRule));
+        at = this.lists.length;
+        this.listKeys.set(key, at);
+      }
+      if (port >= 0 && port < 65536) this.byPort[port] = at;
+    }
+    this.portless = this.wild.map((i) => rules[i] as CompiledNatRule);
+  }
+
+  candidates(p: Packet): readonly CompiledNatRule[] {
+    if (!hasPorts(p)) return this.portless;
+    const at = this.byPort[(p.dport ?? 0) & 0xffff] as number;
+    return at === 0 ? this.portless : (this.lists[at - 1] as CompiledNatRule[]);
+  }
+}
+
+/** The destination ports a rule requires of a packet, when that is one port or a short range. */
+function requiredPorts(r: CompiledNatRule): [number, number] | undefined {
+  const m = r.ast.match;
+  if (r.ast.kind === "bimap") return undefined;
+  let range: [number, number] | undefined;
+  if (m.kind === "simple") {
+    if (r.ast.kind !== "rdr" || !m.ports || (m.ports.low === 0 && m.ports.high === 0)) return undefined;
+    range = [m.ports.low, m.ports.high];
+  } else {
+    if (m.toNegated !== m.to.negated) return undefined;
+    const tp = m.to.port;
+    if (!tp) return undefined;
+    if (tp.kind === "compare" && tp.op === "=") range = [tp.port, tp.port];
+    else if (tp.kind === "range" && tp.op === ":") range = [tp.low, tp.high];
+    else return undefined;
+  }
+  return range[1] - range[0] <= 64 ? range : undefined;
 }

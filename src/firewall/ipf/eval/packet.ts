@@ -72,6 +72,16 @@ export interface Packet {
    * match against their sessions. Rewritten in place by NAT.
    */
   inner: InnerPacket | undefined;
+  /**
+   * Hash keys of the addresses (hash.ts foldAddr), remembered with the
+   * address they were computed for: the state and NAT tables hash a packet's
+   * addresses several times on its way through, and turning a bigint into a
+   * number is the costly part. Stale (the address changed) means recompute.
+   */
+  srcKeyOf?: bigint;
+  srcKey?: number;
+  dstKeyOf?: bigint;
+  dstKey?: number;
 }
 
 export interface InnerPacket {
@@ -294,7 +304,42 @@ function emptyPacket(family: Family, dir: Direction, ifname: string): Packet {
     flaggedBad: false,
     v6Headers: [],
     inner: undefined,
+    // Keys are 32-bit ints, past V8's small integers; starting them as a non-small number
+    // gives packets the wider field layout up front (no layout change, no lost optimised code).
+    srcKeyOf: -1n,
+    srcKey: -0.5,
+    dstKeyOf: -1n,
+    dstKey: -0.5,
   };
+}
+
+/**
+ * An address folded to 32 bits for the state and NAT hash tables: an IPv4
+ * address is its own value (as a signed int; `>>> 0` gives it back
+ * unsigned). IPv6 addresses below 2^32 fold to the same value, so the
+ * result does not depend on the family.
+ */
+export function foldAddr(family: Family, a: bigint): number {
+  if (family === 4 || a <= 0xffffffffn) return Number(a) | 0;
+  return (
+    Number(a & 0xffffffffn) ^
+    Math.imul(Number((a >> 32n) & 0xffffffffn), 31) ^
+    Math.imul(Number((a >> 64n) & 0xffffffffn), 961) ^
+    Number(a >> 96n)
+  );
+}
+
+/**
+ * Give a packet the integer keys of its addresses as it is read, so the
+ * per-packet path never turns a bigint into a number for an address it was
+ * given (NAT's rewritten addresses come with their keys from the session).
+ */
+export function withKeys(p: Packet): Packet {
+  p.srcKeyOf = p.src;
+  p.srcKey = foldAddr(p.family, p.src);
+  p.dstKeyOf = p.dst;
+  p.dstKey = foldAddr(p.family, p.dst);
+  return p;
 }
 
 function parsePort(tok: string): number {
@@ -411,7 +456,7 @@ export function parseTextPacket(line: string, defaultIf = "anon0"): Packet | und
     pkt.hlen += padded;
     pkt.len += padded;
   }
-  return pkt;
+  return withKeys(pkt);
 }
 
 /** Every packet of a text-format input file. */
@@ -489,7 +534,7 @@ export function decodePacket(bytes: Uint8Array, dir: Direction, ifname: string):
     const at = walkV6Headers(p, bytes, u16);
     if (p.fragOff === 0) decodeTransport(p, bytes, at, u16, u32);
     if (bytes.length < 40) p.bad = true;
-    return p;
+    return withKeys(p);
   }
   const p = emptyPacket(4, dir, ifname);
   p.raw = bytes;
@@ -536,7 +581,7 @@ export function decodePacket(bytes: Uint8Array, dir: Direction, ifname: string):
     // A later fragment that overlaps the transport header.
     p.short = true;
   }
-  return p;
+  return withKeys(p);
 }
 
 /** IPv6 extension headers fil.c's ipf_pr_ipv6hdr steps over (ESP ends the walk, being opaque). */

@@ -7,6 +7,8 @@
  * (`ipf_state_flush(softc, 1, 0)`); {@link StateTable.flushClosing} is that.
  */
 import type { CompiledFilterRule, Verdict } from "./filter.js";
+import { foldAddr } from "./hash.js";
+import { HashSlots } from "./hashslots.js";
 import {
   formatAddr,
   IPPROTO_ICMP,
@@ -25,41 +27,122 @@ const ICMP6_REPLY: Readonly<Record<number, number>> = { 128: 129, 133: 134, 135:
 /** IPv6 multicast (ff00::/8): a query sent there is answered by whichever host owns the address. */
 const isMulticast6 = (family: Family, a: bigint): boolean => family === 6 && a >> 120n === 0xffn;
 
-export interface StateEntry {
-  family: Family;
-  proto: number;
-  src: bigint;
-  dst: bigint;
-  sport: number;
-  dport: number;
-  icmpType: number;
-  icmpId: number;
-  /** IP options and security class of the creating packet: forward packets must carry the same, replies none (ip_state.c is_opt/is_sec). */
-  optBits: number;
-  /** Learned from the first reply. */
-  replyOptBits: number | undefined;
-  secBits: number;
-  rule: CompiledFilterRule;
-  verdict: Verdict;
-  dir: "in" | "out";
-  /** Interfaces learned per slot: [in fwd, in rev, out fwd, out rev] (ip_state.c is_ifname[]). */
-  ifnames: [string, string, string, string];
-  /** Packets and bytes: [fwd in, fwd out, rev in, rev out]. */
-  pkts: [number, number, number, number];
-  bytes: [number, number, number, number];
-  /** TCP: a FIN or RST was seen, so the entry is closing. */
-  closing: boolean;
+/**
+ * One state entry. Counters and per-side fields are kept flat (one object per
+ * entry, as a table of thousands is built per run); the tuple views below
+ * are for the dumps.
+ */
+export class StateEntry {
+  /** IP options of the first reply: replies must carry the same. */
+  replyOptBits: number | undefined = undefined;
+  /** Interfaces learned per slot: in fwd, in rev, out fwd, out rev (ip_state.c is_ifname[]). */
+  if0: string;
+  if1 = "";
+  if2: string;
+  if3 = "";
+  /** Packets and bytes: fwd in, fwd out, rev in, rev out. */
+  pk0: number;
+  pk1: number;
+  pk2 = 0;
+  pk3 = 0;
+  by0: number;
+  by1: number;
+  by2 = 0;
+  by3 = 0;
   /** TCP state numbers per side (IPF_TCPS_*), for the dump. */
-  tcpState: [number, number];
+  ts0: number;
+  ts1: number;
   /**
    * TCP: per side (forward sender, reply sender) the sequence number after
    * the last byte sent, SYN and FIN counting one (ip_state.c td_end);
-   * undefined until that side has sent.
+   * -1 until that side has sent.
    */
-  tcpEnd: [number | undefined, number | undefined];
-  sawReply: boolean;
+  end0: number;
+  end1 = -1;
+  sawReply = false;
   /** Set when the creating rule routed the packet (`to IF`, `to dstlist/…`): forward packets go the same way. */
-  routeIf: string | undefined;
+  routeIf: string | undefined = undefined;
+
+  constructor(
+    readonly family: Family,
+    readonly proto: number,
+    readonly src: bigint,
+    readonly dst: bigint,
+    readonly sport: number,
+    readonly dport: number,
+    readonly icmpType: number,
+    readonly icmpId: number,
+    /** IP options and security class of the creating packet: forward packets must carry the same, replies none (ip_state.c is_opt/is_sec). */
+    readonly optBits: number,
+    readonly secBits: number,
+    readonly rule: CompiledFilterRule,
+    readonly verdict: Verdict,
+    readonly dir: "in" | "out",
+    ifname: string,
+    len: number,
+    tcpFlags: number,
+    end: number,
+    /** TCP: a FIN or RST was seen, so the entry is closing. */
+    public closing: boolean,
+  ) {
+    const inbound = dir === "in";
+    this.if0 = inbound ? ifname : "";
+    this.if2 = inbound ? "" : ifname;
+    this.pk0 = inbound ? 1 : 0;
+    this.pk1 = inbound ? 0 : 1;
+    this.by0 = inbound ? len : 0;
+    this.by1 = inbound ? 0 : len;
+    this.ts0 = tcpFlags & TH.S ? 1 : 4;
+    this.ts1 = tcpFlags & TH.S ? 0 : 3;
+    this.end0 = end;
+  }
+
+  /** [in fwd, in rev, out fwd, out rev]. */
+  get ifnames(): readonly [string, string, string, string] {
+    return [this.if0, this.if1, this.if2, this.if3];
+  }
+  /** [fwd in, fwd out, rev in, rev out]. */
+  get pkts(): readonly [number, number, number, number] {
+    return [this.pk0, this.pk1, this.pk2, this.pk3];
+  }
+  get bytes(): readonly [number, number, number, number] {
+    return [this.by0, this.by1, this.by2, this.by3];
+  }
+  get tcpState(): readonly [number, number] {
+    return [this.ts0, this.ts1];
+  }
+}
+
+/*
+ * Sequence numbers run up to 2^32, past V8's small integers. An entry whose
+ * sequence fields first hold small numbers and later a large one changes
+ * layout, which throws away the optimised code using entries; one entry
+ * made here with large numbers gives every entry the wider layout from the
+ * start.
+ */
+{
+  const wide = 2 ** 31 + 0.5;
+  const e = new StateEntry(
+    4,
+    0,
+    0n,
+    0n,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    undefined as unknown as CompiledFilterRule,
+    "pass",
+    "in",
+    "",
+    0,
+    0,
+    wide,
+    false,
+  );
+  e.end1 = wide;
 }
 
 export interface StateMatch {
@@ -90,82 +173,145 @@ function tcpSegmentEnd(p: Packet): number {
  */
 function ackInWindow(e: StateEntry, p: Packet, reverse: boolean): boolean {
   if (!(p.tcpFlags & TH.A)) return true;
-  const peerEnd = e.tcpEnd[reverse ? 0 : 1];
-  if (peerEnd === undefined) return true;
+  const peerEnd = reverse ? e.end0 : e.end1;
+  if (peerEnd < 0) return true;
   const ackskew = (peerEnd - p.ack) | 0;
   return ackskew >= -MAX_ACK_WINDOW && ackskew <= MAX_ACK_WINDOW;
 }
 
-/** The same key for both directions of a flow, so replies find the entry without a scan. */
-function flowKey(proto: number, a: bigint, b: bigint, pa: number, pb: number): string {
-  return a < b || (a === b && pa <= pb) ? `${proto}|${a}|${pa}|${b}|${pb}` : `${proto}|${b}|${pb}|${a}|${pa}`;
+/** One end of a flow: its folded address and port. */
+function endHash(addr: number, port: number): number {
+  let h = Math.imul(addr, 0x9e3779b1);
+  h ^= h >>> 16;
+  h = Math.imul(h ^ port, 0x85ebca6b);
+  return h ^ (h >>> 13);
 }
 
-function packetFlowKey(p: Packet): string {
-  const ports = p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP;
-  return flowKey(p.proto, p.src, p.dst, ports ? (p.sport ?? 0) : 0, ports ? (p.dport ?? 0) : 0);
+/** The same hash for both directions of a flow, so replies find the entry without a scan (ends compared exactly after). */
+function flowKey(proto: number, ha: number, hb: number, pa: number, pb: number): number {
+  const x = endHash(ha, pa);
+  const y = endHash(hb, pb);
+  const h = Math.imul((x + y) ^ Math.imul(x, y), 0x85ebca6b) ^ proto;
+  return h ^ (h >>> 13);
+}
+
+function addrFlowKey(family: Family, proto: number, a: bigint, b: bigint, pa: number, pb: number): number {
+  return flowKey(proto, foldAddr(family, a), foldAddr(family, b), pa, pb);
 }
 
 export class StateTable {
+  /** Oldest first; {@link entries} lists them newest first, as the -D dump does. */
+  private readonly list: StateEntry[] = [];
+  /** Live entries per rule, kept for rules with a `limit` only. */
+  private readonly ruleCounts = new Map<CompiledFilterRule, number>();
+  /** Entries by flow hash (both directions of a flow share it). */
+  private readonly byFlow: HashSlots<StateEntry>;
+
   /** Newest first, which is the order the -D dump lists them. */
-  readonly entries: StateEntry[] = [];
-  readonly ruleCounts = new Map<CompiledFilterRule, number>();
-  private readonly byFlow = new Map<string, StateEntry[]>();
+  get entries(): readonly StateEntry[] {
+    return [...this.list].reverse();
+  }
+  private fullReason: string | undefined;
   /** Set when an entry starts closing, so the per-packet flush can skip the walk otherwise. */
   private anyClosing = false;
-  constructor(public maxEntries = 4013) {}
+  constructor(public maxEntries = 4013) {
+    // Sized for a full table up front: growing means rehashing every entry.
+    this.byFlow = new HashSlots<StateEntry>(Math.min(Math.max(maxEntries, 64), 1 << 16));
+  }
 
-  /** The entry this packet belongs to, learning the interface for an unset slot. */
-  find(p: Packet): StateMatch | undefined {
-    const candidates =
-      this.byFlow.get(packetFlowKey(p)) ??
-      (p.proto === IPPROTO_ICMPV6 ? this.multicastQueries(p) : undefined);
-    if (!candidates) return undefined;
-    for (const e of candidates) {
-      if (e.family !== p.family || e.proto !== p.proto) continue;
-      let reverse: boolean;
-      if (p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP) {
-        if (e.src === p.src && e.dst === p.dst && e.sport === p.sport && e.dport === p.dport) reverse = false;
-        else if (e.src === p.dst && e.dst === p.src && e.sport === p.dport && e.dport === p.sport)
-          reverse = true;
-        else continue;
-      } else if (p.proto === IPPROTO_ICMP || p.proto === IPPROTO_ICMPV6) {
-        const replies = p.proto === IPPROTO_ICMP ? ICMP_REPLY : ICMP6_REPLY;
-        if (e.src === p.src && e.dst === p.dst && p.icmpType === e.icmpType && p.icmpId === e.icmpId)
-          reverse = false;
-        else if (
-          e.src === p.dst &&
-          (e.dst === p.src || isMulticast6(e.family, e.dst)) &&
-          p.icmpType === replies[e.icmpType] &&
-          // Only echo carries an id in ICMPv6; neighbour/router discovery replies match on addresses.
-          (p.icmpId === e.icmpId || (e.family === 6 && e.icmpType !== 128))
-        )
-          reverse = true;
-        else continue;
-      } else {
-        if (e.src === p.src && e.dst === p.dst) reverse = false;
-        else if (e.src === p.dst && e.dst === p.src) reverse = true;
-        else continue;
+  /** The flow hash of the packet last looked up, for {@link add} to file a new entry under. */
+  private lastKey = 0;
+  private lastKeyPacket: Packet | undefined;
+
+  /**
+   * The entry this packet belongs to, learning the interface for an unset
+   * slot. `hs`/`hd`: the packet's addresses folded (foldAddr), when the
+   * caller has them already.
+   */
+  find(p: Packet, hs = foldAddr(p.family, p.src), hd = foldAddr(p.family, p.dst)): StateMatch | undefined {
+    const ports = p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP;
+    const key = flowKey(p.proto, hs, hd, ports ? (p.sport ?? 0) : 0, ports ? (p.dport ?? 0) : 0);
+    this.lastKey = key;
+    this.lastKeyPacket = p;
+    const n = this.byFlow.collect(key);
+    if (n === 0) {
+      if (p.proto !== IPPROTO_ICMPV6) return undefined;
+      for (const e of this.multicastQueries(p) ?? []) {
+        const m = this.tryEntry(e, p);
+        if (m) return m;
       }
-      const wantOpts = reverse ? e.replyOptBits : e.optBits;
-      if ((wantOpts !== undefined && p.optBits !== wantOpts) || p.secBits !== e.secBits) continue;
-      const slot = (p.dir === "out" ? 2 : 0) + (reverse ? 1 : 0);
-      const known = e.ifnames[slot];
-      if (known !== "" && known !== p.ifname) continue;
-      if (p.proto === IPPROTO_TCP && e.closing) continue;
-      if (p.proto === IPPROTO_TCP && !ackInWindow(e, p, reverse)) continue;
-      e.ifnames[slot] = p.ifname;
-      const counter = (reverse ? 2 : 0) + (p.dir === "out" ? 1 : 0);
-      e.pkts[counter] = (e.pkts[counter] ?? 0) + 1;
-      e.bytes[counter] = (e.bytes[counter] ?? 0) + p.len;
-      if (reverse) {
-        e.sawReply = true;
-        e.replyOptBits ??= p.optBits;
-      }
-      if (p.proto === IPPROTO_TCP) this.advanceTcp(e, p, reverse);
-      return { entry: e, reverse };
+      return undefined;
+    }
+    // Newest first.
+    for (let k = 0; k < n; k++) {
+      const m = this.tryEntry(this.byFlow.found(k), p);
+      if (m) return m;
     }
     return undefined;
+  }
+
+  /** Whether the packet belongs to this entry; if so, the entry learns from it. */
+  private tryEntry(e: StateEntry, p: Packet): StateMatch | undefined {
+    if (e.family !== p.family || e.proto !== p.proto) return undefined;
+    let reverse: boolean;
+    if (p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP) {
+      if (e.src === p.src && e.dst === p.dst && e.sport === p.sport && e.dport === p.dport) reverse = false;
+      else if (e.src === p.dst && e.dst === p.src && e.sport === p.dport && e.dport === p.sport)
+        reverse = true;
+      else return undefined;
+    } else if (p.proto === IPPROTO_ICMP || p.proto === IPPROTO_ICMPV6) {
+      const replies = p.proto === IPPROTO_ICMP ? ICMP_REPLY : ICMP6_REPLY;
+      if (e.src === p.src && e.dst === p.dst && p.icmpType === e.icmpType && p.icmpId === e.icmpId)
+        reverse = false;
+      else if (
+        e.src === p.dst &&
+        (e.dst === p.src || isMulticast6(e.family, e.dst)) &&
+        p.icmpType === replies[e.icmpType] &&
+        // Only echo carries an id in ICMPv6; neighbour/router discovery replies match on addresses.
+        (p.icmpId === e.icmpId || (e.family === 6 && e.icmpType !== 128))
+      )
+        reverse = true;
+      else return undefined;
+    } else {
+      if (e.src === p.src && e.dst === p.dst) reverse = false;
+      else if (e.src === p.dst && e.dst === p.src) reverse = true;
+      else return undefined;
+    }
+    const wantOpts = reverse ? e.replyOptBits : e.optBits;
+    if ((wantOpts !== undefined && p.optBits !== wantOpts) || p.secBits !== e.secBits) return undefined;
+    const out = p.dir === "out";
+    const known = out ? (reverse ? e.if3 : e.if2) : reverse ? e.if1 : e.if0;
+    if (known !== "" && known !== p.ifname) return undefined;
+    if (p.proto === IPPROTO_TCP && e.closing) return undefined;
+    if (p.proto === IPPROTO_TCP && !ackInWindow(e, p, reverse)) return undefined;
+    if (known === "") {
+      if (out) {
+        if (reverse) e.if3 = p.ifname;
+        else e.if2 = p.ifname;
+      } else if (reverse) e.if1 = p.ifname;
+      else e.if0 = p.ifname;
+    }
+    if (reverse) {
+      if (out) {
+        e.pk3++;
+        e.by3 += p.len;
+      } else {
+        e.pk2++;
+        e.by2 += p.len;
+      }
+    } else if (out) {
+      e.pk1++;
+      e.by1 += p.len;
+    } else {
+      e.pk0++;
+      e.by0 += p.len;
+    }
+    if (reverse) {
+      e.sawReply = true;
+      e.replyOptBits ??= p.optBits;
+    }
+    if (p.proto === IPPROTO_TCP) this.advanceTcp(e, p, reverse);
+    return { entry: e, reverse };
   }
 
   /** ICMPv6 queries sent to a multicast group, which a reply from any member answers. */
@@ -186,11 +332,11 @@ export class StateTable {
     // (with `icmp-head` they go to that group, whose rules this engine does not consult for them).
     if (!q || p.dst !== q.src || (p.family === 4 && p.icmpType === 5)) return undefined;
     const ports = q.proto === IPPROTO_TCP || q.proto === IPPROTO_UDP;
-    const candidates =
-      this.byFlow.get(
-        flowKey(q.proto, q.src, q.dst, ports ? (q.sport ?? 0) : 0, ports ? (q.dport ?? 0) : 0),
-      ) ?? [];
-    for (const e of candidates) {
+    const n = this.byFlow.collect(
+      addrFlowKey(p.family, q.proto, q.src, q.dst, ports ? (q.sport ?? 0) : 0, ports ? (q.dport ?? 0) : 0),
+    );
+    for (let k = 0; k < n; k++) {
+      const e = this.byFlow.found(k);
       if (e.family !== p.family || e.rule.ast.keepState?.noIcmpErr) continue;
       const forward =
         e.src === q.src && e.dst === q.dst && (!ports || (e.sport === q.sport && e.dport === q.dport));
@@ -202,17 +348,24 @@ export class StateTable {
   }
 
   private advanceTcp(e: StateEntry, p: Packet, reverse: boolean): void {
-    const side = reverse ? 1 : 0;
     const end = tcpSegmentEnd(p);
-    const before = e.tcpEnd[side];
-    if (before === undefined || seqGreater(end, before)) e.tcpEnd[side] = end;
+    const before = reverse ? e.end1 : e.end0;
+    if (before < 0 || seqGreater(end, before)) {
+      if (reverse) e.end1 = end;
+      else e.end0 = end;
+    }
     if (p.tcpFlags & (TH.F | TH.R)) {
       e.closing = true;
       this.anyClosing = true;
     }
     if (p.tcpFlags & TH.A) {
-      e.tcpState[side] = 4;
-      e.tcpState[1 - side] = Math.max(e.tcpState[1 - side] ?? 0, 3);
+      if (reverse) {
+        e.ts1 = 4;
+        e.ts0 = Math.max(e.ts0, 3);
+      } else {
+        e.ts0 = 4;
+        e.ts1 = Math.max(e.ts1, 3);
+      }
     }
   }
 
@@ -222,13 +375,15 @@ export class StateTable {
    * then treated as unmatched, as ipftest reports it).
    */
   add(p: Packet, rule: CompiledFilterRule, verdict: Verdict): StateEntry | string {
-    if (this.entries.length >= this.maxEntries) return `state table full (state_max ${this.maxEntries})`;
+    if (this.list.length >= this.maxEntries)
+      return (this.fullReason ??= `state table full (state_max ${this.maxEntries})`);
     const limit = rule.ast.keepState?.limit ?? null;
-    const count = this.ruleCounts.get(rule) ?? 0;
+    // Entries per rule are only counted for rules with a `limit`.
+    const count = limit !== null ? (this.ruleCounts.get(rule) ?? 0) : 0;
     if (limit !== null && count >= limit) return `rule's state limit ${limit} reached`;
     const ks = rule.ast.keepState;
     if (ks && (ks.maxSrcs !== null || ks.maxPerSrc !== null)) {
-      const mine = this.entries.filter((e) => e.rule === rule);
+      const mine = this.list.filter((e) => e.rule === rule);
       if (ks.maxSrcs !== null) {
         const sources = new Set(mine.map((e) => e.src));
         if (!sources.has(p.src) && sources.size >= ks.maxSrcs) return `rule's max-srcs ${ks.maxSrcs} reached`;
@@ -243,44 +398,51 @@ export class StateTable {
     }
     const closing = p.proto === IPPROTO_TCP && (p.tcpFlags & (TH.F | TH.R)) !== 0;
     if (closing) this.anyClosing = true;
-    const e: StateEntry = {
-      family: p.family,
-      proto: p.proto,
-      src: p.src,
-      dst: p.dst,
-      sport: p.sport ?? 0,
-      dport: p.dport ?? 0,
-      icmpType: p.icmpType ?? 0,
-      icmpId: p.icmpId,
-      optBits: p.optBits,
-      replyOptBits: undefined,
-      secBits: p.secBits,
+    const e = new StateEntry(
+      p.family,
+      p.proto,
+      p.src,
+      p.dst,
+      p.sport ?? 0,
+      p.dport ?? 0,
+      p.icmpType ?? 0,
+      p.icmpId,
+      p.optBits,
+      p.secBits,
       rule,
       verdict,
-      dir: p.dir,
-      ifnames: [p.dir === "in" ? p.ifname : "", "", p.dir === "out" ? p.ifname : "", ""],
-      pkts: [p.dir === "in" ? 1 : 0, p.dir === "out" ? 1 : 0, 0, 0],
-      bytes: [p.dir === "in" ? p.len : 0, p.dir === "out" ? p.len : 0, 0, 0],
+      p.dir,
+      p.ifname,
+      p.len,
+      p.tcpFlags,
+      p.proto === IPPROTO_TCP ? tcpSegmentEnd(p) : -1,
       closing,
-      tcpState: [p.tcpFlags & TH.S ? 1 : 4, p.tcpFlags & TH.S ? 0 : 3],
-      tcpEnd: [p.proto === IPPROTO_TCP ? tcpSegmentEnd(p) : undefined, undefined],
-      sawReply: false,
-      routeIf: undefined,
-    };
-    this.entries.unshift(e);
-    const key = packetFlowKey(p);
-    const list = this.byFlow.get(key);
-    if (list) list.unshift(e);
-    else this.byFlow.set(key, [e]);
-    this.ruleCounts.set(rule, count + 1);
+    );
+    this.list.push(e);
+    // find() has just hashed this packet (the engine looks before it adds).
+    const ports = p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP;
+    const key =
+      this.lastKeyPacket === p
+        ? this.lastKey
+        : addrFlowKey(
+            p.family,
+            p.proto,
+            p.src,
+            p.dst,
+            ports ? (p.sport ?? 0) : 0,
+            ports ? (p.dport ?? 0) : 0,
+          );
+    this.lastKeyPacket = undefined;
+    this.byFlow.add(key, e);
+    if (limit !== null) this.ruleCounts.set(rule, count + 1);
     return e;
   }
 
   /** A forward packet sent out of the routed interface: counted as output and its interface learned. */
   countRouted(e: StateEntry, p: Packet): void {
-    e.ifnames[2] = e.routeIf ?? "";
-    e.pkts[1] = (e.pkts[1] ?? 0) + 1;
-    e.bytes[1] = (e.bytes[1] ?? 0) + p.len;
+    e.if2 = e.routeIf ?? "";
+    e.pk1++;
+    e.by1 += p.len;
   }
 
   /** Drop closing TCP entries (what ipftest does after each packet). */
@@ -288,15 +450,17 @@ export class StateTable {
     // Most packets close nothing; only walk the table when a FIN or RST was seen.
     if (!this.anyClosing) return;
     this.anyClosing = false;
-    for (let i = this.entries.length - 1; i >= 0; i--) {
-      const e = this.entries[i] as StateEntry;
+    for (let i = this.list.length - 1; i >= 0; i--) {
+      const e = this.list[i] as StateEntry;
       if (e.proto === IPPROTO_TCP && e.closing) {
-        this.entries.splice(i, 1);
-        const key = flowKey(e.proto, e.src, e.dst, e.sport, e.dport);
-        const list = this.byFlow.get(key)?.filter((x) => x !== e) ?? [];
-        if (list.length > 0) this.byFlow.set(key, list);
-        else this.byFlow.delete(key);
-        this.ruleCounts.set(e.rule, (this.ruleCounts.get(e.rule) ?? 1) - 1);
+        this.list.splice(i, 1);
+        const ports = e.proto === IPPROTO_TCP || e.proto === IPPROTO_UDP;
+        this.byFlow.remove(
+          addrFlowKey(e.family, e.proto, e.src, e.dst, ports ? e.sport : 0, ports ? e.dport : 0),
+          e,
+        );
+        if ((e.rule.ast.keepState?.limit ?? null) !== null)
+          this.ruleCounts.set(e.rule, (this.ruleCounts.get(e.rule) ?? 1) - 1);
       }
     }
   }

@@ -21,6 +21,7 @@ import {
   TH,
   type Packet,
   PacketSyntaxError,
+  withKeys,
 } from "./packet.js";
 
 export interface TraceRuleRef {
@@ -293,7 +294,7 @@ export function parseFriendlyPacket(words: readonly string[], opts: FriendlyPack
   let tcpFlags = 0;
   for (const c of flags) tcpFlags |= TH[c as keyof typeof TH];
   const family = 4 as const;
-  return {
+  return withKeys({
     family,
     dir,
     ifname,
@@ -323,5 +324,9 @@ export function parseFriendlyPacket(words: readonly string[], opts: FriendlyPack
     flaggedBad: false,
     v6Headers: [],
     inner: undefined,
-  };
+    srcKeyOf: -1n,
+    srcKey: -0.5,
+    dstKeyOf: -1n,
+    dstKey: -0.5,
+  });
 }

@@ -223,25 +223,45 @@ interface ServiceEntry {
   udp: boolean;
 }
 
-/** name or alias → entries in file order. */
-const serviceIndex = new Map<string, ServiceEntry[]>();
-for (const row of SERVICES.split(";").filter((x) => x !== "")) {
-  const [name, port, protos, ...aliases] = row.split(" ");
-  const entry: ServiceEntry = { port: Number(port), tcp: protos!.includes("t"), udp: protos!.includes("u") };
-  for (const n of [name!, ...aliases]) {
-    const list = serviceIndex.get(n);
-    if (list) list.push(entry);
-    else serviceIndex.set(n, [entry]);
-  }
-}
+/**
+ * The indexes are built on first lookup, not when the module loads: every
+ * qjail command loads this module, few look a name up, and building them is
+ * a visible part of start-up.
+ */
+let indexes:
+  | {
+      /** name or alias → entries in file order. */
+      services: Map<string, ServiceEntry[]>;
+      protocolByName: Map<string, number>;
+      protocolByNumber: Map<number, string>;
+    }
+  | undefined;
 
-const protocolByName = new Map<string, number>();
-const protocolByNumber = new Map<number, string>();
-for (const row of PROTOCOLS.split(";")) {
-  const [name, num, ...aliases] = row.split(" ");
-  const n = Number(num);
-  if (!protocolByNumber.has(n)) protocolByNumber.set(n, name!);
-  for (const a of [name!, ...aliases]) if (!protocolByName.has(a)) protocolByName.set(a, n);
+function tables(): NonNullable<typeof indexes> {
+  if (indexes) return indexes;
+  const services = new Map<string, ServiceEntry[]>();
+  for (const row of SERVICES.split(";").filter((x) => x !== "")) {
+    const [name, port, protos, ...aliases] = row.split(" ");
+    const entry: ServiceEntry = {
+      port: Number(port),
+      tcp: protos!.includes("t"),
+      udp: protos!.includes("u"),
+    };
+    for (const n of [name!, ...aliases]) {
+      const list = services.get(n);
+      if (list) list.push(entry);
+      else services.set(n, [entry]);
+    }
+  }
+  const protocolByName = new Map<string, number>();
+  const protocolByNumber = new Map<number, string>();
+  for (const row of PROTOCOLS.split(";")) {
+    const [name, num, ...aliases] = row.split(" ");
+    const n = Number(num);
+    if (!protocolByNumber.has(n)) protocolByNumber.set(n, name!);
+    for (const a of [name!, ...aliases]) if (!protocolByName.has(a)) protocolByName.set(a, n);
+  }
+  return (indexes = { services, protocolByName, protocolByNumber });
 }
 
 /**
@@ -250,7 +270,7 @@ for (const row of PROTOCOLS.split(";")) {
  * entry of any protocol. Undefined when there is none.
  */
 export function serviceByName(name: string, proto: "tcp" | "udp" | null): number | undefined {
-  const list = serviceIndex.get(name);
+  const list = tables().services.get(name);
   if (!list) return undefined;
   for (const e of list) if (proto === null || (proto === "tcp" ? e.tcp : e.udp)) return e.port;
   return undefined;
@@ -263,5 +283,5 @@ export function serviceByName(name: string, proto: "tcp" | "udp" | null): number
 export function getproto(name: string): number {
   if (/^\d+$/.test(name)) return Number.parseInt(name, 10);
   if (name.toLowerCase() === "ip") return 0;
-  return protocolByName.get(name) ?? -1;
+  return tables().protocolByName.get(name) ?? -1;
 }
