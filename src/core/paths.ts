@@ -1,7 +1,7 @@
 import { posix } from "node:path";
 
 /**
- * Where qjail keeps things, as qjail 5.x lays them out (qjail-5.md §1).
+ * Where qjail keeps things, as qjail 5.x lays them out (docs/qjail-5.md §1).
  *
  * Every path here is *logical*: the absolute path as the host sees it and as
  * qjail writes it into jail.conf blocks, fstabs and records. `--root DIR`

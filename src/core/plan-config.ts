@@ -20,7 +20,7 @@ import { oneTimeSshSteps, type SshBase } from "./plan-create.js";
 import type { JailSpec } from "./jail.js";
 
 /**
- * `qjail config` (qjail-5.md §4.9): one option, applied to each selected
+ * `qjail config` (docs/qjail-5.md §4.9): one option, applied to each selected
  * jail. Every change rewrites the definition record (local + global) and
  * regenerates the jail.conf block from it. Pure: the command parsed and
  * validated the option's value and read the state.
@@ -218,7 +218,7 @@ export function planConfig(state: ConfigState, selected: readonly JailSpec[], re
         break;
       case "ssh":
         if (isImageJail(record)) {
-          // qjail writes these files after unmounting the image, so they miss it (qjail-5.md §5.3).
+          // qjail writes these files after unmounting the image, so they miss it (docs/qjail-5.md §5.3).
           throw new UsageError(
             "QJ1304",
             `-h cannot edit image jail ${shown(jail.name)} while its image is not mounted`,
@@ -446,7 +446,7 @@ function appendRuleset(
   return `${current ?? ""}${sep}${text}`;
 }
 
-/** rc.conf settings and rules scripts inside a vnet jail (qjail-5.md §5.4); our own permissive starting rules. */
+/** rc.conf settings and rules scripts inside a vnet jail (docs/qjail-5.md §5.4); our own permissive starting rules. */
 function vnetFirewallSteps(root: string, fw: VnetFirewall): Step[] {
   const rc = (lines: string[]): Step => ({
     kind: "appendFile",

@@ -15,7 +15,7 @@ import { formatAddressList, validateJailName, type JailAddress } from "./validat
 import type { JailRecord } from "./record.js";
 
 /**
- * `qjail create`: state + request → plan (qjail-5.md §4.2). Pure; the command
+ * `qjail create`: state + request → plan (docs/qjail-5.md §4.2). Pure; the command
  * validated the syntax of every value and read the state.
  *
  * Step order: the jail's tree first, then its fstab and jail.conf block, the
@@ -251,7 +251,7 @@ export const SSHD_ENABLE_LINE = "sshd_enable=YES";
 export const USE_DNS_LINE = "UseDNS no";
 
 /**
- * qjail's one-time ssh (qjail-5.md §5.3): sshd on, no reverse DNS; the user
+ * qjail's one-time ssh (docs/qjail-5.md §5.3): sshd on, no reverse DNS; the user
  * comes from exec.poststart. With the files' current text the lines are
  * added once (whole-file writes, so a repeated run writes the same bytes);
  * without it (a tree unpacked by the same plan) each line is appended when

@@ -4,7 +4,7 @@ import { assertOwnPaths, removeRecordSteps, stagedPlan, type HostState } from ".
 import type { JailSpec } from "./jail.js";
 
 /**
- * `qjail delete` (qjail-5.md §4.8): state + selected jails → plan.
+ * `qjail delete` (docs/qjail-5.md §4.8): state + selected jails → plan.
  *
  * Order is the reverse of create: the records go first, all in one commit,
  * so a jail killed half-way is already gone from every listing and can never

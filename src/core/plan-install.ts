@@ -5,7 +5,7 @@ import { UsageError, shown } from "./errors.js";
 import { planLinuxInstall, type LinuxBaseSource } from "./linux/install.js";
 
 /**
- * `qjail install` (qjail-5.md §1.4, §4.1): state + request → one plan, on
+ * `qjail install` (docs/qjail-5.md §1.4, §4.1): state + request → one plan, on
  * either backend ({@link planInstall}). On FreeBSD the plan clears the old
  * template/sharedfs/download and keeps the admin's copies of the stock
  * flavors as users.saved.*, downloads base.txz (without -f), unpacks it into

@@ -6,7 +6,7 @@ import { creatingMarker } from "./jail.js";
 import { controlFileSteps } from "./plan-create.js";
 
 /**
- * `qjail restore` (qjail-5.md §4.7): archives already checked by the caller
+ * `qjail restore` (docs/qjail-5.md §4.7): archives already checked by the caller
  * (src/store/archive.ts) → one plan ({@link planRestore}): trees moved aside
  * and unpacked, jail trees unpacked beside their place and renamed there,
  * then one commit with every restored jail's records. `restore -s` is

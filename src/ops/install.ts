@@ -16,7 +16,7 @@ import { runProgram } from "../platform/run.js";
 import { listNames, readGlobalJails, readHostFile } from "../store/jails.js";
 import type { JailRuntime } from "./jail-runtime.js";
 
-/** Host files qjail copies into each stock flavor's etc/ (qjail-5.md §4.1 step 9). */
+/** Host files qjail copies into each stock flavor's etc/ (docs/qjail-5.md §4.1 step 9). */
 const HOST_ETC_FILES = ["/etc/localtime", "/etc/resolv.conf"];
 
 /**

@@ -284,7 +284,7 @@ function finishCommitStep(root: string, step: Step, tmp: string | undefined): vo
     case "appendFile": {
       const old = step.once ? readIfThere(P(step.path)) : undefined;
       const text = onceText(old, step.content, step.once === true);
-      if (text !== "") appendFileSync(P(step.path), text, { mode: step.mode });
+      if (text !== "" || step.once !== true) appendFileSync(P(step.path), text, { mode: step.mode });
       return;
     }
     default:
@@ -434,7 +434,7 @@ async function applyStepUnexplained(step: Step, opts: ApplyOptions): Promise<voi
       else {
         const old = step.once ? await fsp.readFile(P(step.path), "utf8").catch(() => undefined) : undefined;
         const text = onceText(old, step.content, step.once === true);
-        if (text !== "") await fsp.appendFile(P(step.path), text, { mode: step.mode });
+        if (text !== "" || step.once !== true) await fsp.appendFile(P(step.path), text, { mode: step.mode });
       }
       return;
     case "symlink":

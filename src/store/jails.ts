@@ -145,7 +145,7 @@ export async function readGlobalJails(
 }
 
 /**
- * qjail's jail selection ("group-prefixing", qjail-5.md §3):
+ * qjail's jail selection ("group-prefixing", docs/qjail-5.md §3):
  * - no names: every jail (only when `allowAll` is not false);
  * - `pfx=` as the first argument: every jail whose name starts with pfx;
  * - `=pfx`: a syntax error;

@@ -210,7 +210,7 @@ this build.`,
 });
 
 /**
- * The archive -a names (qjail-5.md §4.2): `name@stamp.tar` in the archive
+ * The archive -a names (docs/qjail-5.md §4.2): `name@stamp.tar` in the archive
  * directory, or for a bare name its newest archive; -A takes the archive
  * directory of another zone ("nozone": the default one).
  */

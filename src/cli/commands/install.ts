@@ -2,7 +2,8 @@ import { resolve } from "node:path";
 import { defineCommand } from "../command.js";
 import { UsageError, shown } from "../../core/errors.js";
 import { installDownloadUrl, planInstallFor } from "../../ops/install.js";
-import { jailRuntime, printPlan, reportPlan, reportReconcile, zoneLayout } from "../jail-runtime.js";
+import { jailRuntime, printPlan, reportReconcile, zoneLayout } from "../jail-runtime.js";
+import { write } from "../context.js";
 
 export const installCommand = defineCommand({
   path: ["install"],
@@ -74,7 +75,10 @@ directory), handing out vnet numbers that jails already use.`,
         return 0;
       }
       reportReconcile(inv, await rt.applyReconciled(plan));
-      return reportPlan(inv, plan);
+      // what the new layout lacks (a host file that is not there), then qjail 5.x's closing line
+      for (const w of plan.warnings ?? []) write(inv.ctx.stderr, `qjail: warning: ${w}`);
+      for (const m of plan.messages ?? []) write(inv.ctx.stdout, m);
+      return 0;
     };
     return inv.global.dryRun ? work() : rt.locked(work);
   },
