@@ -1,9 +1,12 @@
 import {
   appendFileSync,
+  lstatSync,
   mkdirSync,
   promises as fsp,
+  readdirSync,
   readFileSync,
   renameSync,
+  rmdirSync,
   rmSync,
   symlinkSync,
 } from "node:fs";
@@ -246,10 +249,17 @@ export async function commitSteps(root: string, steps: readonly Step[]): Promise
   // The unit's visible changes run back to back without yielding to the event
   // loop (synchronous system calls): a kill can split the unit only inside
   // this window of a few system calls, not while other work is scheduled.
-  // (A recursive removal keeps the safe walk that never crosses a mount.)
+  // (A recursive removal of anything but an empty directory, such as the
+  // create-in-progress marker, keeps the safe walk that never crosses a mount.)
   for (const step of steps) {
     if (step.kind === "remove" && step.recursive) {
-      await applyStep(step, { root, runCommands: false });
+      let removed: boolean;
+      try {
+        removed = removedIfEmpty(physical(root, step.path));
+      } catch (e) {
+        throw hostWriteError(e, formatStep(step));
+      }
+      if (!removed) await applyStep(step, { root, runCommands: false });
       continue;
     }
     try {
@@ -290,6 +300,15 @@ function finishCommitStep(root: string, step: Step, tmp: string | undefined): vo
     default:
       throw new Error(`internal: commit step ${step.kind} must be a host file step`);
   }
+}
+
+/** Remove `path` synchronously when it is absent (nothing to do) or an empty directory; false otherwise. */
+function removedIfEmpty(path: string): boolean {
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  if (st === undefined) return true;
+  if (!st.isDirectory() || readdirSync(path).length > 0) return false;
+  rmdirSync(path);
+  return true;
 }
 
 function readIfThere(path: string): string | undefined {
