@@ -18,6 +18,7 @@ import { RECORD_FLAG_VALUES, type JailRecord, type JailStatus } from "./record.j
 import { formatAddressList, validateJailName, MAX_VNET_NAME_LENGTH, type JailAddress } from "./validate.js";
 import { oneTimeSshSteps, type SshBase } from "./plan-create.js";
 import type { JailSpec } from "./jail.js";
+import { FREEBSD } from "./freebsd/programs.js";
 
 /**
  * `qjail config` (docs/qjail-5.md §4.9): one option, applied to each selected
@@ -523,7 +524,7 @@ function installPackageSteps(state: ConfigState, jail: JailSpec): Step[] {
     );
   }
   const jid = String(state.live.get(jail.name)?.jid ?? "");
-  return list.map((p) => ({ kind: "run" as const, argv: ["/usr/sbin/pkg", "-j", jid, "install", "-y", p] }));
+  return list.map((p) => ({ kind: "run" as const, argv: [FREEBSD.pkg, "-j", jid, "install", "-y", p] }));
 }
 
 /**

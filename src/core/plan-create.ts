@@ -1,6 +1,6 @@
 import { UsageError, shown } from "./errors.js";
 import { CAPTURED, type Plan, type Step } from "./plan.js";
-import { jailConfPath, jailRootPath } from "./paths.js";
+import { jailConfPath, jailRootPath, physical } from "./paths.js";
 import { renderFstab } from "./fstab.js";
 import { renderJailConf } from "./jailconf.js";
 import {
@@ -32,6 +32,11 @@ export interface CreateRequest {
   oneTimeSsh: boolean;
   /** -i: image jail of this many MiB. */
   imageMiB?: number;
+  /**
+   * Set on Linux: the image is an ext4 file system built with mkfs.ext4 (the
+   * host's physical root, since its steps run under --root as well).
+   */
+  imageLinuxRoot?: string;
   /** -d N: N numbered copies instead of one jail. */
   duplicates: number;
   /** --force: accept addresses another jail already has (qjail only warns). */
@@ -74,6 +79,13 @@ export function planCreate(state: CreateState, req: CreateRequest): Plan {
       "QJ1201",
       `no address for jail ${shown(req.name)}: an -4 or -6 IP address is mandatory`,
       "Add -4 ADDRESS (e.g. -4 10.0.0.5) or -6 ADDRESS.",
+    );
+  }
+  if (req.oneTimeSsh && req.imageLinuxRoot !== undefined) {
+    throw new UsageError(
+      "QJ1216",
+      "-c and -i cannot be used together on Linux",
+      "The one-time user is written into the jail's tree at its first start, before its image is mounted: create the image jail without -c and add the user with qjail console.",
     );
   }
   if (req.oneTimeSsh && req.flavor === "ssh-default") {
@@ -175,7 +187,12 @@ export function planCreate(state: CreateState, req: CreateRequest): Plan {
       // The archived tree's own rc.conf and sshd_config get the one-time ssh lines (once).
       if (req.oneTimeSsh) prepare.push(...oneTimeSshSteps(root, undefined));
     }
-    if (req.imageMiB !== undefined) prepare.push(...imageSteps(state, name, req.imageMiB));
+    if (req.imageMiB !== undefined)
+      prepare.push(
+        ...(req.imageLinuxRoot !== undefined
+          ? linuxImageSteps(state, name, req.imageMiB, req.imageLinuxRoot)
+          : imageSteps(state, name, req.imageMiB)),
+      );
     // The fstab and jail.conf block show nowhere until the records exist: all of them are the commit.
     commit.push(...controlFileSteps(state, record), { kind: "remove", path: marker, recursive: true });
     messages.push(`Successfully created  ${name}`);
@@ -316,6 +333,31 @@ export function controlFileSteps(
       mode: 0o644,
     },
     ...writeRecordSteps({ name: record.name, status, layout: state.layout, record }),
+  ];
+}
+
+/**
+ * Linux: the same layout as qjail's image jails (`<root>/<name>.img`, the
+ * directory its mount point), built without mounting anything: a sparse
+ * file, then mkfs.ext4 -d copies the finished tree into the new file system
+ * (owners, modes and links kept). The start mounts it through a loop device.
+ */
+function linuxImageSteps(state: CreateState, name: string, mib: number, root: string): Step[] {
+  const tree = jailRootPath(state.layout, name);
+  const build = `${tree}-img`;
+  const image = `${build}/${name}.img`;
+  const P = (logical: string): string => physical(root, logical);
+  return [
+    { kind: "remove", path: build, recursive: true },
+    { kind: "mkdir", path: build, mode: 0o700 },
+    { kind: "run", argv: ["truncate", "-s", `${mib}M`, P(image)], why: "sparse image file" },
+    {
+      kind: "run",
+      argv: ["mkfs.ext4", "-q", "-F", "-m", "0", "-L", `qjail-${name}`.slice(0, 16), "-d", P(tree), P(image)],
+      why: "an ext4 file system of the image's size holding the jail's tree",
+    },
+    { kind: "remove", path: tree, recursive: true },
+    { kind: "rename", from: build, to: tree },
   ];
 }
 

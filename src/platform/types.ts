@@ -24,7 +24,7 @@ export interface Platform {
    */
   checkNewJail?(
     name: string,
-    record: Pick<JailRecord, "ip4" | "ip6" | "interface">,
+    record: Pick<JailRecord, "ip4" | "ip6" | "interface"> & Partial<Pick<JailRecord, "imagetype">>,
     layout: HostLayout,
   ): void;
   /** Execute a plan (file steps, and `run` steps where this platform can). */

@@ -218,6 +218,14 @@ describe("the npm package", () => {
     assert.ok(installed.some((f) => f.startsWith(linuxBin)));
     installed.splice(0, installed.length, ...installed.filter((f) => !f.startsWith(linuxBin)));
     assert.match(makefile, /\$\{RM\} -r \$\{STAGEDIR\}\$\{PREFIX\}\/\$\{QJAIL_DIR\}\/share\/linux\/bin\n/);
+    // bin/qjail.js's "#!/usr/bin/env node" names node by its path in the port (rc's and cron's PATH lack /usr/local/bin)
+    assert.match(readFileSync(join(REPO_ROOT, "bin/qjail.js"), "utf8"), /^#!\/usr\/bin\/env node\n/);
+    assert.ok(
+      makefile.includes(
+        "\t${SED} -i '' -e '1s|^#!/usr/bin/env node$$|#!${LOCALBASE}/bin/node|' \\\n\t\t${STAGEDIR}${PREFIX}/${QJAIL_DIR}/bin/qjail.js\n",
+      ),
+      "the port rewrites the shebang",
+    );
     for (const page of readdirSync(join(prefix, "share/man/man8")))
       installed.push(`share/man/man8/${page}.gz`);
     // The port installs the rc.d scripts where 'qjail boot install' puts them.

@@ -89,3 +89,20 @@ test("jail(8) starts with a clean environment (its exec.start inherits it), othe
   });
   assert.deepEqual(programEnv(["/usr/sbin/jls", "-j", "www", "jid"]), {});
 });
+
+test("pkg -j (config -P) runs in the jail with a clean environment: the proxy variables only, never the admin's secrets", () => {
+  const admin = {
+    PATH: "/home/admin/bin:/usr/bin",
+    SSH_AUTH_SOCK: "/tmp/ssh-XXXX/agent.1",
+    AWS_SECRET_ACCESS_KEY: "s3cr3t",
+    HTTP_PROXY: "http://proxy.example:3128",
+  };
+  assert.deepEqual(programEnv(["/usr/sbin/pkg", "-j", "3", "install", "-y", "nginx"], admin), {
+    env: {
+      PATH: "/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin",
+      HTTP_PROXY: "http://proxy.example:3128",
+    },
+  });
+  // pkg on the host itself (not -j) is not qjail's to clean
+  assert.deepEqual(programEnv(["/usr/sbin/pkg", "info"], admin), {});
+});

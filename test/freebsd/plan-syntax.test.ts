@@ -180,7 +180,7 @@ before(async () => {
   writeFileSync(join(root, "etc/pf.conf"), "block in all\npass out all keep state\n");
 });
 
-test("every plan line of every FreeBSD command and flag is a command line its program accepts", async () => {
+test("every plan line of every FreeBSD command and flag is a command line its program accepts", async (t) => {
   // create: each flag, dry-run
   for (const args of [
     ["-4", "10.0.0.9", "new1"],
@@ -333,10 +333,15 @@ test("every plan line of every FreeBSD command and flag is a command line its pr
     "/sbin/pfctl -f /etc/pf.conf",
     "/sbin/ifconfig em0 inet",
     "/usr/sbin/pkg -j 3 install -y nginx",
+    `/usr/bin/tar -xJpf ${base.dir}/base.txz -C /usr/jails/template`,
     "/usr/bin/rctl -a jail:ssh:memoryuse:deny=536870912",
   ])
     assert.ok(all.includes(must), `no plan shows ${must}`);
+  // every plan names the host's paths as they are on the host, never --root's directory (P19)
+  const physical = [...seen.keys()].filter((l) => l.includes(root));
+  assert.deepEqual(physical, [], "plan lines with --root's physical paths");
   assert.ok(seen.size > 60, `only ${seen.size} distinct command lines were checked`);
+  t.diagnostic(`${seen.size} distinct command lines checked, from ${outputs.length} qjail runs`);
 });
 
 test("the platform's own plans, fw setup, the loaders' rollbacks, fact gathering and the vnet block's host commands", async () => {

@@ -6,6 +6,7 @@ import { netnsName } from "../../src/core/linux/lifecycle.js";
 import { runProgram } from "../../src/platform/run.js";
 import { q } from "../../src/core/plan.js";
 import { qjailArgv } from "../helpers/cli.js";
+import { jailUidBase } from "../../src/core/linux/sshuser.js";
 
 /**
  * The qjail-howto's host, built for real inside network namespaces this test
@@ -14,6 +15,8 @@ import { qjailArgv } from "../helpers/cli.js";
  * registered. Runs as root on Linux; skipped elsewhere.
  */
 const canRun = process.platform === "linux" && process.getuid?.() === 0;
+/** The ssh jail's one-time user: the first uid of its own block (10.0.0.11 → 1,000,176). */
+const SSH_UID = jailUidBase("10.0.0.11");
 
 describe("Linux backend end to end", { skip: !canRun && "needs root on Linux" }, () => {
   let host: TestHost;
@@ -177,7 +180,7 @@ describe("Linux backend end to end", { skip: !canRun && "needs root on Linux" },
     assert.match(shadow, /^ssh:\$6\$[^:]+:0:/m, "password set, lastchg 0 forces a change");
     assert.match(
       readFileSync(host.path("/usr/jails/ssh/etc/passwd"), "utf8"),
-      /^ssh:x:1001:10:Jail:\/usr\/home\/ssh:/m,
+      new RegExp(`^ssh:x:${SSH_UID}:10:Jail:/usr/home/ssh:`, "m"),
     );
     const login = await host.inHost(
       [
@@ -206,7 +209,8 @@ describe("Linux backend end to end", { skip: !canRun && "needs root on Linux" },
   it("console -u runs as the jail's user, with no capabilities; an unknown user is refused", async () => {
     const r = await host.qjail(["console", "-u", "ssh", "-c", "id", "ssh"]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^uid=1001\(ssh\) gid=10\(wheel\)/m);
+    // its own kernel uid, not 1001 shared with every other jail's first user (isolation-2.md L4)
+    assert.match(r.stdout, new RegExp(`^uid=${SSH_UID}\\(ssh\\) gid=10\\(wheel\\)`, "m"));
     const caps = await host.qjail(["console", "-u", "ssh", "-c", "grep CapEff /proc/self/status", "ssh"]);
     assert.match(caps.stdout, /CapEff:\s+0+$/m);
     const nobody = await host.qjail(["console", "-u", "nosuchuser", "-c", "id", "ssh"]);

@@ -24,7 +24,7 @@ import {
 } from "../../src/core/linux/lifecycle.js";
 import { cgroupPlan, linuxDefaultLimits } from "../../src/core/limits.js";
 import { guardTransaction } from "../../src/firewall/nft/guard.js";
-import { sha512Crypt, addOneTimeUser } from "../../src/core/linux/sshuser.js";
+import { sha512Crypt, addOneTimeUser, jailUidBase } from "../../src/core/linux/sshuser.js";
 import { templateEtcFiles } from "../../src/core/linux/template.js";
 
 /** Pure Linux planners: the exact commands --dry-run shows, and the files install writes. */
@@ -453,4 +453,21 @@ test("the one-time user: name = password = jail name, group wheel, change forced
   const twice = addOneTimeUser(once, "ssh", "othersaltothersa");
   assert.equal(twice.passwd, once.passwd);
   assert.equal(twice.shadow, once.shadow);
+});
+
+test("Linux: each jail's one-time user has its own kernel uid, not 1001 in every jail (isolation-2.md L4)", () => {
+  const base = {
+    passwd: "root:x:0:0::/root:/bin/sh\n",
+    group: "wheel:x:10:root\n",
+    shadow: "root:*:0::::::\n",
+  };
+  const uids = ["10.0.0.2", "10.0.0.3", "10.0.1.2", "fd00::2", "fd00::3"].map(
+    (a) => addOneTimeUser(base, "ssh", "saltsaltsaltsalt", jailUidBase(a)).uid,
+  );
+  assert.deepEqual(uids, [1_000_032, 1_000_048, 1_004_128, 1_000_032, 1_000_048]);
+  assert.equal(new Set(uids.slice(0, 3)).size, 3, "three jails, three kernel uids");
+  assert.ok(jailUidBase("10.0.255.255") + 15 < 2_097_151, "fits a ustar header");
+  // a uid the jail already uses is skipped
+  const taken = { ...base, passwd: base.passwd + "admin:x:1000032:10::/home/admin:/bin/sh\n" };
+  assert.equal(addOneTimeUser(taken, "ssh", "saltsaltsaltsalt", jailUidBase("10.0.0.2")).uid, 1_000_033);
 });

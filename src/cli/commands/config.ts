@@ -75,6 +75,8 @@ A norun jail accepts only -r/-R and a manual jail only -m/-M.
   -c NIC        alias interface (not on vnet jails)
   -h            one-time ssh: sshd on, user NAME/NAME created at first start
   -k/-K -y/-Y -q/-Q   allow.raw_sockets, allow.sysvipc, allow.quotas on/off
+                on Linux -y gives the jail's root the host's SysV IPC objects, host
+                root's included (its uid 0 is the host's): trusted jails only
   -l/-L -t/-T -x/-X   allow.mount.nullfs, .tmpfs, .zfs on/off (with
                 enforce_statfs = "1" and allow.mount)
   -f N / -F     exec.fib N / off
@@ -93,8 +95,8 @@ Resource limits, named after rctl(8) resources; VALUE "unlimited" lifts one,
 "default" goes back to the platform's default. On FreeBSD each set limit
 becomes an rctl rule 'jail:NAME:RESOURCE:deny=VALUE' ('throttle=' for the
 io rates) added at start and removed at stop (kern.racct.enable=1 in
-/boot/loader.conf); unset means no rule. On Linux they are the jail's cgroup and rlimits, and an unset one takes
-the default shown in brackets:
+/boot/loader.conf); unset means no rule. On Linux they are the jail's cgroup
+and rlimits, and an unset one takes the default shown in brackets:
   --memoryuse SIZE  memory of the jail's processes, tmpfs included [half of RAM]
   --maxproc N       processes and threads [1024]
   --pcpu PERCENT    CPU time, 100 = one core [unlimited]

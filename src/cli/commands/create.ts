@@ -42,8 +42,13 @@ NAME-NNN, copy k getting the IPv4 address's last octet + k-1.
 archive, or NAME@YYYYMMDDhhmm.SS.tar) instead of the template and flavor;
 the archived control files are not used. -A ZONE takes the archive from
 that zone's archive directory ("nozone": the default zone).
--i SIZE (e.g. 500m, 2g) makes an image jail; that needs mdconfig and newfs,
-so only a FreeBSD host can build it (under --root, use --dry-run to see the plan).
+-i SIZE (e.g. 500m, 2g) makes an image jail: the jail's tree lives in a
+file system of that fixed size (its disk quota), mounted on the jail's
+directory while it runs. FreeBSD: an md(4) vnode image made with mdconfig and
+newfs (under --root, use --dry-run to see the plan). Linux: an ext4 image
+(mkfs.ext4 -d fills it from the template) mounted through a loop device with
+nodev; the host needs loop devices and mkfs.ext4, and -i cannot be combined
+with -c there.
 
 Differences from qjail 5.x, on purpose: an address another jail already has
 is refused unless --force (qjail only warned); -d cannot be combined with -6
@@ -137,16 +142,13 @@ this build.`,
     const nicGiven = v.nic === undefined ? undefined : validateInterfaceName(String(v.nic));
 
     const rt = jailRuntime(inv, layout);
-    if (
-      imageMiB !== undefined &&
-      (rt.platform.name !== "freebsd" || (rt.root !== "/" && !inv.global.dryRun))
-    ) {
+    // Linux builds an image jail with mkfs.ext4 and mounts it through a loop device (also under --root);
+    // FreeBSD's mdconfig/newfs plan runs on the host itself only.
+    if (imageMiB !== undefined && rt.platform.name === "freebsd" && rt.root !== "/" && !inv.global.dryRun) {
       throw new UsageError(
         "QJ1215",
         `image jails (-i ${shown(String(v.image))}) need mdconfig and newfs on a FreeBSD host`,
-        rt.platform.name !== "freebsd"
-          ? "Create a directory jail (drop -i) on this backend."
-          : "Use --dry-run to see the plan under --root, or run on the FreeBSD host itself.",
+        "Use --dry-run to see the plan under --root, or run on the FreeBSD host itself.",
       );
     }
     const work = async (): Promise<number> => {
@@ -177,6 +179,7 @@ this build.`,
         flavor,
         oneTimeSsh: v.ssh === true,
         imageMiB,
+        ...(imageMiB !== undefined && rt.platform.name === "linux" ? { imageLinuxRoot: rt.root } : {}),
         duplicates,
         force: v.force === true,
         fromArchive,
@@ -194,7 +197,12 @@ this build.`,
       // (The first jail has the addresses as given; -d copies count up from them.)
       rt.platform.checkNewJail?.(
         names[0] as string,
-        { ip4: formatAddressList(ip4), ip6: formatAddressList(ip6), interface: req.nic },
+        {
+          ip4: formatAddressList(ip4),
+          ip6: formatAddressList(ip6),
+          interface: req.nic,
+          imagetype: imageMiB === undefined ? "" : "simple",
+        },
         layout,
       );
       if (inv.global.dryRun) {

@@ -32,4 +32,5 @@ export const FREEBSD = {
   netstat: "/usr/bin/netstat",
   uname: "/usr/bin/uname",
   git: "/usr/local/bin/git",
+  pkg: "/usr/sbin/pkg",
 } as const;

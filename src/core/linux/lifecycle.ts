@@ -422,6 +422,11 @@ export interface LinuxStartFacts {
   /** Seconds to wait for the jail's init to report ready. */
   readyTimeout: number;
   /**
+   * An image jail (create -i): its image file (physical path) and whether it
+   * is mounted on the jail's directory already (what a crash left).
+   */
+  image?: { path: string; mounted: boolean };
+  /**
    * The guard tables with every running jail and this one, as the `nft -f`
    * transaction the platform rendered (src/firewall/nft/guard.ts).
    */
@@ -463,6 +468,20 @@ export interface LinuxJail {
   record: JailRecord;
   layout: HostLayout;
   rootPath: string;
+}
+
+/**
+ * An image jail's file system on its directory (FreeBSD: mdconfig + mount):
+ * a loop device the kernel releases with the last unmount (autoclear), no
+ * device files honoured. Mounted in the host's namespace, so the host's view
+ * of the tree (console's user lookup, status) is the jail's.
+ */
+export function imageMountStep(image: string, dir: string): Step {
+  return {
+    kind: "run",
+    argv: ["mount", "-t", "ext4", "-o", "loop,nodev,noatime", image, dir],
+    why: "the image jail's file system on its directory (its size is the jail's disk quota)",
+  };
 }
 
 /** Steps that remove what a previous run of the jail left: processes, namespace, interfaces, state files. */
@@ -527,6 +546,7 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
   steps.push({ kind: "mkdir", path: `${jail.layout.stateDir}/run`, mode: 0o755 });
   steps.push({ kind: "mkdir", path: "/var/run", mode: 0o755 });
   steps.push({ kind: "mkdir", path: "/var/log", mode: 0o755 });
+  if (f.image && !f.image.mounted) steps.push(imageMountStep(f.image.path, P(jail.rootPath)));
   steps.push(...f.firstStartSteps);
   if (!f.mac.persisted)
     steps.push(
@@ -758,6 +778,8 @@ export function planLinuxStop(
     /** The jail's cgroup directories, removed once its processes are gone. */
     cgroupDirs?: string[];
     rlimits?: string[];
+    /** An image jail whose file system is mounted on its directory: unmounted once its processes are gone. */
+    imageMounted?: boolean;
   },
 ): Plan {
   const netns = netnsName(f.root, jail.name);
@@ -792,6 +814,12 @@ export function planLinuxStop(
       f.cgroupDirs ?? [],
     ),
   );
+  if (f.imageMounted)
+    steps.push({
+      kind: "run",
+      argv: ["umount", physical(f.root, jail.rootPath)],
+      why: "release the image jail's file system (its loop device goes with it)",
+    });
   if (f.guard) steps.push(...guardSteps(f.root, jail.layout, f.guard));
   return { title: `Stop jail ${jail.name}`, steps, messages: [`Jail successfully stopped  ${jail.name}`] };
 }

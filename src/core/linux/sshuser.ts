@@ -80,14 +80,38 @@ export interface AccountFiles {
 const WHEEL_GID = 10;
 
 /**
+ * Where a Linux jail's one-time user's uid search starts (review L4). Without a
+ * user namespace a jail's uid N is the host's kernel uid N, so if every jail's
+ * first user were 1001 (FreeBSD pw's choice) they would all be one kernel user:
+ * one RLIMIT_NPROC count, one inotify and pipe quota, one keyring (which the
+ * seccomp filter closes anyway). Each jail gets its own block of 16 uids from
+ * 1,000,000, picked by the low 16 bits of its first address (unique on a host
+ * unless --force shared it): far above the host's own users, below 2,097,151
+ * (the largest uid a ustar archive header holds).
+ */
+export function jailUidBase(firstAddress: string): number {
+  let low16 = 0;
+  if (firstAddress.includes(":")) {
+    const last = firstAddress.split(":").at(-1) ?? "";
+    low16 = last === "" ? 0 : parseInt(last, 16) & 0xffff;
+  } else {
+    const [, , c = "0", d = "0"] = firstAddress.split(".");
+    low16 = ((Number(c) & 0xff) << 8) | (Number(d) & 0xff);
+  }
+  return 1_000_000 + (Number.isFinite(low16) ? low16 : 0) * 16;
+}
+
+/**
  * The jail's account files with the one-time user added (idempotent: an
  * existing entry of that name is left alone). The uid is the first free one
- * from 1001, as FreeBSD's pw picks.
+ * from `firstUid`: 1001 as FreeBSD's pw picks, or on Linux the jail's own
+ * block ({@link jailUidBase}).
  */
 export function addOneTimeUser(
   files: AccountFiles,
   name: string,
   salt: string,
+  firstUid = 1001,
 ): AccountFiles & { home: string; uid: number } {
   const passwdLines = files.passwd.split("\n").filter((l) => l !== "");
   const home = `/usr/home/${name}`;
@@ -96,7 +120,7 @@ export function addOneTimeUser(
     return { ...files, home: existing.split(":")[5] ?? home, uid: Number(existing.split(":")[2]) };
   }
   const used = new Set(passwdLines.map((l) => Number(l.split(":")[2])));
-  let uid = 1001;
+  let uid = firstUid;
   while (used.has(uid)) uid++;
   passwdLines.push(`${name}:x:${uid}:${WHEEL_GID}:Jail:${home}:/bin/sh`);
   const shadowLines = files.shadow.split("\n").filter((l) => l !== "" && l.split(":")[0] !== name);

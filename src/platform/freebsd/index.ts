@@ -278,15 +278,39 @@ export function createFreebsdPlatform(
 
 export { parseMountPoints } from "../../core/freebsd/lifecycle.js";
 
+/** Variables `pkg -j` may keep: how the admin's network reaches a package mirror. */
+const PKG_PROXY_VARS = [
+  "HTTP_PROXY",
+  "HTTPS_PROXY",
+  "FTP_PROXY",
+  "NO_PROXY",
+  "http_proxy",
+  "https_proxy",
+  "no_proxy",
+];
+
 /**
+ * The environment of a program that runs something inside a jail.
  * jail(8) passes its own environment to exec.start (/etc/rc and every daemon
  * it starts) unless the block has exec.clean, which qjail 5.x's block layout
  * (read by Bastille) does not. So jail(8) itself gets a clean one, as
- * service(8) gives rc scripts (`env -i`, base PATH): none of the admin's
+ * service(8) gives rc scripts (`env -i`, base PATH). `pkg -j` attaches to the
+ * jail, reads the jail's own pkg.conf and repositories (which jailed root
+ * controls) and runs the packages' install scripts there: it gets the same
+ * clean environment plus the proxy variables, if set. None of the admin's
  * variables (SSH_AUTH_SOCK, tokens) end up in a jail's processes.
  */
-export function programEnv(argv: readonly string[]): { env?: NodeJS.ProcessEnv } {
-  return argv[0] === FREEBSD.jail ? { env: { PATH: "/sbin:/bin:/usr/sbin:/usr/bin" } } : {};
+export function programEnv(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): { env?: NodeJS.ProcessEnv } {
+  if (argv[0] === FREEBSD.jail) return { env: { PATH: "/sbin:/bin:/usr/sbin:/usr/bin" } };
+  if (argv[0] === FREEBSD.pkg && argv[1] === "-j") {
+    const out: NodeJS.ProcessEnv = { PATH: "/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin" };
+    for (const k of PKG_PROXY_VARS) if (env[k] !== undefined) out[k] = env[k];
+    return { env: out };
+  }
+  return {};
 }
 
 /** The environment the console's programs start with: nothing of the admin's but TERM. */

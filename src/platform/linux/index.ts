@@ -15,6 +15,7 @@ import { escapeForTerminal } from "../../core/terminal.js";
 import { physical, hostLayout, jailMacPath, type HostLayout } from "../../core/paths.js";
 import { defaultHostConfig, jailGateway, parseHostConfig, type HostConfig } from "../../core/hostconfig.js";
 import { RECORD_FLAG_VALUES, emptyRecord } from "../../core/record.js";
+import { isImageJail } from "../../core/jail.js";
 import {
   groupsOf,
   helperRelativePath,
@@ -44,7 +45,7 @@ import { totalmem } from "node:os";
 import { cgroupPlan, effectiveLinuxLimits, type CgroupPlan, type Limits } from "../../core/limits.js";
 import { rlimitArgs } from "../../core/linux/lifecycle.js";
 import { BASE_MANIFEST, parseBaseManifest } from "../../core/linux/install.js";
-import { addOneTimeUser, randomSalt } from "../../core/linux/sshuser.js";
+import { addOneTimeUser, jailUidBase, randomSalt } from "../../core/linux/sshuser.js";
 import { applyPlan } from "../apply.js";
 import { safeRemoveTree } from "../safe-fs.js";
 import {
@@ -110,6 +111,41 @@ export function jailMasks(): JailMasks {
   }
   cachedMasks = masks;
   return masks;
+}
+
+/** Where the jail's image file is: the record's `image`, else qjail's `<root>/<name>.img`. */
+function imagePathOf(spec: JailSpec): string {
+  return spec.record.image || `${spec.rootPath}/${spec.name}.img`;
+}
+
+/** A program in the directories root's PATH has (mkfs.ext4 lives in /sbin). */
+function findProgram(name: string): string | undefined {
+  const dirs = [...(process.env.PATH ?? "").split(":"), "/usr/local/sbin", "/usr/sbin", "/sbin"];
+  return dirs.map((d) => join(d, name)).find((p) => isExecutable(p));
+}
+function isExecutable(p: string): boolean {
+  const st = statSync(p, { throwIfNoEntry: false });
+  return st !== undefined && st.isFile() && (st.mode & 0o111) !== 0;
+}
+
+/**
+ * Image jails on Linux need loop devices and mkfs.ext4: refused at create,
+ * with what is missing, on a host without them (a container without
+ * /dev/loop-control, a system without e2fsprogs).
+ */
+export function checkImageSupport(name: string): void {
+  if (!existsSync("/dev/loop-control"))
+    throw new UsageError(
+      "QJ2013",
+      `image jail ${shown(name)}: this host has no loop devices (/dev/loop-control is missing), so an image cannot be mounted`,
+      "Load the loop module (modprobe loop), or create a directory jail (drop -i).",
+    );
+  if (findProgram("mkfs.ext4") === undefined)
+    throw new UsageError(
+      "QJ2013",
+      `image jail ${shown(name)}: mkfs.ext4 is not installed, so no image can be made`,
+      "Install e2fsprogs (apt-get install e2fsprogs), or create a directory jail (drop -i).",
+    );
 }
 
 function toLinuxJail(spec: JailSpec): LinuxJail {
@@ -258,6 +294,11 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
     });
   }
 
+  /** The jail's first address (its uid block and MAC follow it); "" for none. */
+  function firstAddressOf(net: { ip4: readonly string[]; ip6: readonly string[] }): string {
+    return net.ip4[0] ?? net.ip6[0] ?? "";
+  }
+
   /** create -c: the one-time user goes into the jail's own account files before its first start. */
   function firstStartSteps(spec: JailSpec): Step[] {
     if (spec.record.poststartssh !== RECORD_FLAG_VALUES.poststartssh) return [];
@@ -267,6 +308,7 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
       { passwd: read("etc/passwd"), group: read("etc/group"), shadow: read("etc/shadow") },
       spec.name,
       randomSalt(),
+      jailUidBase(firstAddressOf(networkFor(spec))),
     );
     const J = (rel: string): string => posix.join(spec.rootPath, rel);
     const steps: Step[] = [
@@ -346,7 +388,16 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
       firstStartSteps: firstStartSteps(spec),
       readyTimeout: READY_TIMEOUT_SECONDS,
       mac,
+      ...(isImageJail(spec.record)
+        ? { image: { path: P(imagePathOf(spec)), mounted: imageMounted(spec) } }
+        : {}),
     });
+  }
+
+  /** An image jail's file system is mounted on its directory (running, or left by a crash). */
+  function imageMounted(spec: JailSpec): boolean {
+    const dir = P(spec.rootPath);
+    return mountsUnder(dir).includes(dir);
   }
 
   function planStop(spec: JailSpec): Plan {
@@ -363,6 +414,7 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
       ),
       cgroupDirs: limitsOf(spec).cgroups.dirs,
       rlimits: rlimitArgs(limitsOf(spec).limits),
+      imageMounted: isImageJail(spec.record) && imageMounted(spec),
     });
   }
 
@@ -515,6 +567,7 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
       await safeRemoveTree(top);
     },
     checkNewJail(name, record, layout) {
+      if (record.imagetype) checkImageSupport(name);
       // The checks planStart makes, so create refuses what start would (C10).
       const network = networkFor({ name, record, layout } as JailSpec);
       bridgeState(network.bridge, hostInterfaces());
