@@ -31,21 +31,26 @@ async function qjail(root: string, argv: string[]): Promise<void> {
   if (r.code !== 0) throw new Error(`qjail ${full.join(" ")} exited ${r.code}: ${r.stderr}${r.stdout}`);
 }
 
-async function worker(root: string, rounds: number): Promise<{ start: Timing; stop: Timing }> {
+async function worker(root: string, rounds: number): Promise<{ start: Timing; stop: Timing; enter: Timing }> {
   await qjail(root, ["install"]);
   await qjail(root, ["create", "-4", "10.0.0.2", "bench"]);
   const start: number[] = [];
   const stop: number[] = [];
+  const enter: number[] = [];
   for (let i = 0; i < rounds; i++) {
     let t0 = performance.now();
     await qjail(root, ["start", "bench"]);
     start.push(performance.now() - t0);
+    // entering the running jail: the helper's enter + filter now, nsenter + setpriv before
+    t0 = performance.now();
+    await qjail(root, ["console", "-c", "true", "bench"]);
+    enter.push(performance.now() - t0);
     t0 = performance.now();
     await qjail(root, ["stop", "bench"]);
     stop.push(performance.now() - t0);
   }
   await qjail(root, ["delete", "bench"]);
-  return { start: summarize(start), stop: summarize(stop) };
+  return { start: summarize(start), stop: summarize(stop), enter: summarize(enter) };
 }
 
 const load = (): string => execFileSync("uptime", { encoding: "utf8" }).trim();
@@ -76,13 +81,18 @@ async function main(argv: string[]): Promise<number> {
       { encoding: "utf8", maxBuffer: 16 * 1024 * 1024, timeout: 20 * 60_000 },
     );
     if (r.status !== 0) throw new Error(`worker exited ${r.status}: ${r.stderr.slice(-2000)}`);
-    const res = JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "{}") as { start: Timing; stop: Timing };
+    const res = JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "{}") as {
+      start: Timing;
+      stop: Timing;
+      enter: Timing;
+    };
     const line = (what: string, t: Timing): string =>
       `${what}: median ${t.medianMs.toFixed(1)} ms (min ${t.minMs.toFixed(1)}, max ${t.maxMs.toFixed(1)}, n=${t.runs})`;
     process.stdout.write(
       [
-        `workload: one jail (-4 10.0.0.2, the host's shared /usr), ${rounds} rounds of start then stop, CLI in-process, private netns`,
+        `workload: one jail (-4 10.0.0.2, the host's shared /usr), ${rounds} rounds of start, console -c true, stop; CLI in-process, private netns`,
         line("start", res.start),
+        line("console -c true", res.enter),
         line("stop", res.stop),
         `load before: ${before}`,
         `load after:  ${load()}`,
