@@ -43,8 +43,9 @@ function lateBuiltins() {
       .filter((m) => m.startsWith("NativeModule "))
       .map((m) => m.slice("NativeModule ".length)),
   );
+  // Not "assert": its module.exports is itself a function (tar's gzip calls it),
+  // which the lazy getter object below cannot stand in for.
   const candidates = [
-    "assert",
     "child_process",
     "crypto",
     "diagnostics_channel",
