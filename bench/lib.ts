@@ -437,5 +437,3 @@ export interface BenchContext {
   /** Fewer runs and smaller sizes, for a smoke test of the harness itself. */
   quick: boolean;
 }
-
-export type BenchModule = { bench(ctx: BenchContext): Promise<Figure[]> };

@@ -35,7 +35,7 @@ export class ExitError extends Error {
   }
 }
 
-/** qjail's documented exit statuses (qjail-5.md §3). */
+/** qjail's documented exit statuses (docs/qjail-5.md §3). */
 export const EXIT_OK = 0;
 export const EXIT_NOT_ROOT = 2;
 export const EXIT_ERROR = 3;

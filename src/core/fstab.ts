@@ -1,7 +1,7 @@
 import type { HostLayout } from "./paths.js";
 
 /**
- * qjail's per-jail fstab (qjail.fstab[.zone]/<jail>, qjail-5.md §2.3): one
+ * qjail's per-jail fstab (qjail.fstab[.zone]/<jail>, docs/qjail-5.md §2.3): one
  * line that mounts the zone's shared base read-only on <root>/sharedfs,
  * mounted by jail(8) through mount.fstab. Fields are single-space separated
  * exactly as qjail's `echo` writes them.

@@ -407,8 +407,3 @@ export function formatHostConfig(config: HostConfig): string {
     .map((k) => `${k}="${values[k]}"\n`)
     .join("");
 }
-
-/** The admin's own rule files qjail edits (inside its marked section only) and `qjail fw lint` checks. */
-export function adminRuleFiles(config: HostConfig): { ipfRules: string; ipnatRules: string; pfConf: string } {
-  return { ipfRules: config.ipfRules, ipnatRules: config.ipnatRules, pfConf: config.pfConf };
-}

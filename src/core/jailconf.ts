@@ -4,7 +4,7 @@ import { consoleLogPath } from "./paths.js";
 
 /**
  * The per-jail jail.conf(5) block qjail keeps in qjail.config/<jail>
- * (qjail-5.md §2.2), rebuilt from the definition record on every change and
+ * (docs/qjail-5.md §2.2), rebuilt from the definition record on every change and
  * used by start/stop with `jail -f`. The text is byte-compatible with qjail
  * 5.0's output, including the space after the opening brace, the
  * `name = value` column at 20 characters and the seven spaces inside the
@@ -27,7 +27,7 @@ const VNET_FIREWALL_MODULES: Readonly<Record<string, string[]>> = {
   ipfw: ["ipfw"],
 };
 
-/** The rules script a vnet jail runs after /etc/rc, per firewall (qjail-5.md §5.4). */
+/** The rules script a vnet jail runs after /etc/rc, per firewall (docs/qjail-5.md §5.4). */
 export const VNET_FIREWALL_SCRIPTS: Readonly<Record<string, string>> = {
   ipf: "/etc/ipf.vnet.run.rules",
   pf: "/etc/pf.vnet.rules.script",

@@ -2,7 +2,7 @@ import type { JailSpec } from "./jail.js";
 import { recordAddresses } from "./validate.js";
 
 /**
- * `qjail list` output, pure: the table qjail 5.0 prints (qjail-5.md §4.3)
+ * `qjail list` output, pure: the table qjail 5.0 prints (docs/qjail-5.md §4.3)
  * and the `--json` document. Running state comes in as one map from a single
  * platform.liveJails() call, never one query per jail.
  */

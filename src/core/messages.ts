@@ -351,5 +351,3 @@ export const MESSAGES = {
   QJ7011: "see src/core/apply-plan.ts",
   QJ7020: "see src/ops/apply.ts",
 } as const satisfies Record<`QJ${number}`, string>;
-
-export type RegisteredCode = keyof typeof MESSAGES;

@@ -1,7 +1,7 @@
 import { posix } from "node:path";
 
 /**
- * Where qjail keeps things, as qjail 5.x lays them out (qjail-5.md §1).
+ * Where qjail keeps things, as qjail 5.x lays them out (docs/qjail-5.md §1).
  *
  * Every path here is *logical*: the absolute path as the host sees it and as
  * qjail writes it into jail.conf blocks, fstabs and records. `--root DIR`
@@ -77,6 +77,15 @@ export function jailConfPath(layout: HostLayout, name: string): string {
 export function jailFstabPath(layout: HostLayout, name: string): string {
   return `${layout.fstabDir}/${name}`;
 }
+/**
+ * A jail's MAC address as qjail keeps it (the Linux backend writes it at the
+ * jail's first start): one line, "02:xx:xx:xx:xx:xx". Rename moves it and
+ * delete removes it, so a jail keeps its MAC whatever its name or addresses.
+ */
+export function jailMacPath(layout: Pick<HostLayout, "stateDir">, name: string): string {
+  return `${layout.stateDir}/mac/${name}`;
+}
+
 export function pidFilePath(name: string): string {
   return `/var/run/qjail.${name}.pid`;
 }

@@ -7,7 +7,7 @@ import { recordPaths } from "./jail.js";
 import type { JailSpec, LiveJail } from "./jail.js";
 
 /**
- * `qjail archive` (qjail-5.md §4.6) as data: which jails get an archive,
+ * `qjail archive` (docs/qjail-5.md §4.6) as data: which jails get an archive,
  * the archive's logical path, and its members in qjail's order. Pure; the
  * command writes the archives with src/store/archive.ts.
  */

@@ -1,7 +1,7 @@
 import { showLimit, withLimit, type LimitValue, type RctlResource } from "./limits.js";
 import { UsageError, shown } from "./errors.js";
 import type { Plan, Step } from "./plan.js";
-import { consoleLogPath, jailConfPath, jailFstabPath, jailRootPath } from "./paths.js";
+import { consoleLogPath, jailConfPath, jailFstabPath, jailMacPath, jailRootPath } from "./paths.js";
 import { renderFstab } from "./fstab.js";
 import { parseVnetField, renderJailConf, VNET_FIREWALL_SCRIPTS } from "./jailconf.js";
 import {
@@ -21,7 +21,7 @@ import type { JailSpec } from "./jail.js";
 import { FREEBSD } from "./freebsd/programs.js";
 
 /**
- * `qjail config` (qjail-5.md §4.9): one option, applied to each selected
+ * `qjail config` (docs/qjail-5.md §4.9): one option, applied to each selected
  * jail. Every change rewrites the definition record (local + global) and
  * regenerates the jail.conf block from it. Pure: the command parsed and
  * validated the option's value and read the state.
@@ -60,6 +60,8 @@ export interface ConfigState extends HostState {
   packages: ReadonlyMap<string, string[]>;
   /** Jails whose console log (/var/log/qjail.NAME.console.log) exists: rename keeps it under the new name. */
   consoleLogs?: ReadonlySet<string>;
+  /** Jails with a MAC file (src/core/paths.ts jailMacPath): rename moves it, so the jail keeps its MAC. */
+  macs?: ReadonlySet<string>;
   /** For -h: each jail's etc/rc.conf and etc/ssh/sshd_config text, so the lines are added once. */
   sshBase?: ReadonlyMap<string, SshBase>;
   /** For -n: which of the old and new roots (and image files) exist, so a rename killed half-way can be run again. */
@@ -217,7 +219,7 @@ export function planConfig(state: ConfigState, selected: readonly JailSpec[], re
         break;
       case "ssh":
         if (isImageJail(record)) {
-          // qjail writes these files after unmounting the image, so they miss it (qjail-5.md §5.3).
+          // qjail writes these files after unmounting the image, so they miss it (docs/qjail-5.md §5.3).
           throw new UsageError(
             "QJ1304",
             `-h cannot edit image jail ${shown(jail.name)} while its image is not mounted`,
@@ -445,7 +447,7 @@ function appendRuleset(
   return `${current ?? ""}${sep}${text}`;
 }
 
-/** rc.conf settings and rules scripts inside a vnet jail (qjail-5.md §5.4); our own permissive starting rules. */
+/** rc.conf settings and rules scripts inside a vnet jail (docs/qjail-5.md §5.4); our own permissive starting rules. */
 function vnetFirewallSteps(root: string, fw: VnetFirewall): Step[] {
   const rc = (lines: string[]): Step => ({
     kind: "appendFile",
@@ -586,6 +588,8 @@ function renameSteps(
       from: `${layout.packages}/${jail.name}`,
       to: `${layout.packages}/${newName}`,
     });
+  if (state.macs?.has(jail.name))
+    commit.push({ kind: "rename", from: jailMacPath(layout, jail.name), to: jailMacPath(layout, newName) });
   const oldRecords = recordPaths(jail);
   commit.push(
     { kind: "remove", path: oldRecords.local },

@@ -15,7 +15,7 @@ import { formatAddressList, validateJailName, type JailAddress } from "./validat
 import type { JailRecord } from "./record.js";
 
 /**
- * `qjail create`: state + request → plan (qjail-5.md §4.2). Pure; the command
+ * `qjail create`: state + request → plan (docs/qjail-5.md §4.2). Pure; the command
  * validated the syntax of every value and read the state.
  *
  * Step order: the jail's tree first, then its fstab and jail.conf block, the
@@ -41,7 +41,7 @@ export interface CreateRequest {
   duplicates: number;
   /** --force: accept addresses another jail already has (qjail only warns). */
   force: boolean;
-  /** -a: the jail's tree comes from this archive (logical path), unpacked by the command before the plan runs. */
+  /** -a: the jail's tree comes from this archive (logical path), unpacked by the plan's first steps. */
   fromArchive?: string;
 }
 
@@ -60,6 +60,8 @@ export interface CreateState extends HostState {
   existingTrees?: ReadonlySet<string>;
   /** Names with a create-in-progress marker (see creatingMarker): their tree is what a killed create left. */
   interrupted?: ReadonlySet<string>;
+  /** -a: the jail root inside the archive (checked by the caller: a qjail archive of one jail). */
+  archiveRootPath?: string;
 }
 
 export interface SshBase {
@@ -170,7 +172,21 @@ export function planCreate(state: CreateState, req: CreateRequest): Plan {
       prepare.push({ kind: "mkdir", path: marker }, { kind: "remove", path: root, recursive: true });
     } else prepare.push({ kind: "mkdir", path: marker });
     if (req.fromArchive === undefined) prepare.push(...jailTreeSteps(state, req, name));
-    else if (req.oneTimeSsh) prepare.push(...oneTimeSshSteps(root, state.sshBase));
+    else {
+      if (state.archiveRootPath === undefined)
+        throw new Error("internal: create -a needs the archive's jail root (checkJailArchive)");
+      // The archived tree first (like the template copy), so the records written last find it complete.
+      prepare.push({
+        kind: "extract",
+        format: "jail-tree",
+        archive: req.fromArchive,
+        from: state.archiveRootPath,
+        to: root,
+        why: `unpack the jail root of ${req.fromArchive}`,
+      });
+      // The archived tree's own rc.conf and sshd_config get the one-time ssh lines (once).
+      if (req.oneTimeSsh) prepare.push(...oneTimeSshSteps(root, undefined));
+    }
     if (req.imageMiB !== undefined)
       prepare.push(
         ...(req.imageLinuxRoot !== undefined
@@ -252,10 +268,11 @@ export const SSHD_ENABLE_LINE = "sshd_enable=YES";
 export const USE_DNS_LINE = "UseDNS no";
 
 /**
- * qjail's one-time ssh (qjail-5.md §5.3): sshd on, no reverse DNS; the user
+ * qjail's one-time ssh (docs/qjail-5.md §5.3): sshd on, no reverse DNS; the user
  * comes from exec.poststart. With the files' current text the lines are
  * added once (whole-file writes, so a repeated run writes the same bytes);
- * without it (a tree not readable yet) they are appended like qjail does.
+ * without it (a tree unpacked by the same plan) each line is appended when
+ * the file does not hold it yet, as the plan reaches it.
  */
 export function oneTimeSshSteps(root: string, base?: SshBase): Step[] {
   const add = (text: string, line: string): string =>
@@ -265,8 +282,20 @@ export function oneTimeSshSteps(root: string, base?: SshBase): Step[] {
   const steps: Step[] = [{ kind: "mkdir", path: `${root}/etc/ssh`, inJail: root }];
   if (base === undefined) {
     steps.push(
-      { kind: "appendFile", path: `${root}/etc/rc.conf`, content: `${SSHD_ENABLE_LINE}\n`, inJail: root },
-      { kind: "appendFile", path: `${root}/etc/ssh/sshd_config`, content: `${USE_DNS_LINE}\n`, inJail: root },
+      {
+        kind: "appendFile",
+        path: `${root}/etc/rc.conf`,
+        content: `${SSHD_ENABLE_LINE}\n`,
+        once: true,
+        inJail: root,
+      },
+      {
+        kind: "appendFile",
+        path: `${root}/etc/ssh/sshd_config`,
+        content: `${USE_DNS_LINE}\n`,
+        once: true,
+        inJail: root,
+      },
     );
   } else {
     steps.push(

@@ -1,10 +1,10 @@
 import type { Plan, Step } from "./plan.js";
-import { consoleLogPath, jailConfPath } from "./paths.js";
+import { consoleLogPath, jailConfPath, jailMacPath } from "./paths.js";
 import { assertOwnPaths, removeRecordSteps, stagedPlan, type HostState } from "./jail.js";
 import type { JailSpec } from "./jail.js";
 
 /**
- * `qjail delete` (qjail-5.md §4.8): state + selected jails → plan.
+ * `qjail delete` (docs/qjail-5.md §4.8): state + selected jails → plan.
  *
  * Order is the reverse of create: the records go first, all in one commit,
  * so a jail killed half-way is already gone from every listing and can never
@@ -39,6 +39,7 @@ export function planDelete(
     { kind: "remove", path: consoleLogPath(name) },
     { kind: "remove", path: jailConfPath(state.layout, name) },
     { kind: "remove", path: `${state.layout.exposures}/${name}` },
+    { kind: "remove", path: jailMacPath(state.layout, name) },
     { kind: "remove", path: rootPath, recursive: true },
   ];
   const deleted: string[] = [];

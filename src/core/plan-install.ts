@@ -1,19 +1,19 @@
+import { posix } from "node:path";
 import type { Plan, Step } from "./plan.js";
 import type { HostLayout } from "./paths.js";
-import { posix } from "node:path";
+import { UsageError, shown } from "./errors.js";
+import { planLinuxInstall, type LinuxBaseSource } from "./linux/install.js";
 
 /**
- * `qjail install` on the FreeBSD layout (qjail-5.md §1.4, §4.1), in three
- * parts because the middle one (unpacking base.txz) must run even under
- * `--root`, where run steps are only shown:
- *
- * 1. {@link planInstallPrepare}: clear the old template/sharedfs/download,
- *    keep the admin's copies of the stock flavors as users.saved.*;
- * 2. the command unpacks base.txz into the template ({@link extractArgv});
- * 3. {@link planInstallFinish}, planned from what the tarball really held:
- *    move the shared directories into sharedfs and leave absolute symlinks,
- *    drop boot/rescue/usr/games, create the control directories, write the
- *    stock flavors.
+ * `qjail install` (docs/qjail-5.md §1.4, §4.1): state + request → one plan, on
+ * either backend ({@link planInstall}). On FreeBSD the plan clears the old
+ * template/sharedfs/download and keeps the admin's copies of the stock
+ * flavors as users.saved.*, downloads base.txz (without -f), unpacks it into
+ * the template, then moves the shared directories into sharedfs leaving
+ * absolute symlinks, drops boot/rescue/usr/games, creates the control
+ * directories and writes the stock flavors. What base.txz holds is known
+ * only once it is unpacked, so the moves are `ifExists` steps. On Linux the
+ * plan is src/core/linux/install.ts's.
  */
 
 /** Directories qjail shares read-only from sharedfs, in qjail's order (usr/lib32 only where base has it). */
@@ -58,11 +58,131 @@ export function newsyslogSteps(hasLine: boolean): Step[] {
 export const STOCK_FLAVORS = ["default", "ssh-default"] as const;
 
 export interface InstallState {
+  /** The backend the layout is built for. */
+  platform: "freebsd" | "linux";
   layout: HostLayout;
   /** Which of the host's existing directories/files are there (logical paths). */
   exists: (logical: string) => boolean;
   /** Running jails; install refuses while any runs (it replaces what they mount). */
   runningJails: readonly string[];
+  /** What -f names on this machine (a path as typed, never relocated under --root). */
+  from?: "directory" | "directory with base.txz" | "file" | "missing";
+  /** FreeBSD without -f: the URL of the release's base.txz on the mirror. */
+  downloadUrl?: string;
+  /** FreeBSD: clear file flags with chflags (shown, not run, under --root). */
+  freebsdTools: boolean;
+  /** Files of each stock flavor, from the package's share/flavors. */
+  flavorFiles: Readonly<Record<string, readonly FlavorFile[]>>;
+  /** Host files copied into each stock flavor's etc/ when present under the root. */
+  hostEtcFiles: readonly string[];
+  /** /etc/newsyslog.conf and qjail's newsyslog.conf.d file, joined (undefined when both are absent), to add the log line once. */
+  newsyslog: string | undefined;
+  /** Linux: the physical root (its planner's run steps name physical paths). */
+  root: string;
+  /** Linux: the host's /etc/resolv.conf text. */
+  resolvConf: string | undefined;
+  /** Flavor directories there now. */
+  flavors: readonly string[];
+}
+
+export interface InstallRequest {
+  /** -f: a directory holding base.txz (Linux: also a root filesystem directory or tarball). */
+  from: string | undefined;
+  /** -h: the FreeBSD mirror host (the state's downloadUrl already names it). */
+  host: string | undefined;
+  /** -l: enable qjail's command log (FreeBSD). */
+  log: boolean;
+}
+
+/**
+ * One plan for `qjail install` on the state's backend, or a refusal: any
+ * jail running (QJ1224); on Linux -h and -l (QJ1226, QJ1227); on FreeBSD -f
+ * with -h (QJ1221) or a -f directory without base.txz (QJ1222).
+ */
+export function planInstall(state: InstallState, req: InstallRequest): Plan {
+  const running = state.runningJails[0];
+  if (running !== undefined)
+    throw new UsageError(
+      "QJ1224",
+      `All jails have to be stopped. This jail is running: ${shown(running)}`,
+      "Stop them first: qjail stop",
+    );
+  if (state.platform === "linux") return linuxInstall(state, req);
+  if (req.from !== undefined) {
+    if (req.host !== undefined)
+      throw new UsageError(
+        "QJ1221",
+        "-f and -h cannot be used together",
+        "-f installs from a local directory; -h picks a download mirror. Give one.",
+      );
+    if (state.from !== "directory with base.txz")
+      throw new UsageError(
+        "QJ1222",
+        `Install file not found ${shown(posix.join(req.from, "base.txz"))}`,
+        "Give the directory that holds base.txz, e.g. -f /mnt/usr/freebsd-dist.",
+      );
+  } else if (state.downloadUrl === undefined)
+    throw new Error("internal: install without -f needs a download URL");
+  const { layout } = state;
+  const baseTxz = `${layout.download}/base.txz`;
+  const steps: Step[] = [...prepareSteps(state)];
+  if (req.from === undefined)
+    steps.push({
+      kind: "download",
+      url: state.downloadUrl as string,
+      to: baseTxz,
+      verify: "manifest",
+      why: `Fetching ${state.downloadUrl as string}`,
+    });
+  steps.push({
+    kind: "extract",
+    format: "release",
+    archive: req.from === undefined ? baseTxz : posix.join(req.from, "base.txz"),
+    ...(req.from === undefined ? {} : { local: true }),
+    to: layout.template,
+    why: "The RELEASE distribution files are populating template.",
+  });
+  const finish = finishSteps(state, req.log);
+  steps.push(...finish.steps);
+  if (req.from === undefined) steps.push({ kind: "remove", path: layout.download, recursive: true });
+  return {
+    title: `install qjail${layout.zone ? ` zone ${layout.zone}` : ""}: shared base, template, flavors`,
+    steps,
+    messages: ["Successfully installed qjail system."],
+    ...(finish.warnings.length > 0 ? { warnings: finish.warnings } : {}),
+  };
+}
+
+/** Linux: the base is the host's /usr (default), a root filesystem directory or a tarball (-f). */
+function linuxInstall(state: InstallState, req: InstallRequest): Plan {
+  if (req.host !== undefined)
+    throw new UsageError(
+      "QJ1226",
+      `-h ${shown(req.host)} picks a FreeBSD mirror; the linux backend downloads nothing`,
+      "Drop -h; give -f DIR or -f FILE for a base other than the host's /usr.",
+    );
+  if (req.log)
+    throw new UsageError("QJ1227", "-l (the command log) is not available on the linux backend", "Drop -l.");
+  let base: LinuxBaseSource = { kind: "host" };
+  if (req.from !== undefined) {
+    if (state.from === "missing" || state.from === undefined)
+      throw new UsageError(
+        "QJ1222",
+        `Install file not found ${shown(req.from)}`,
+        "Give a root filesystem directory or tarball with -f.",
+      );
+    if (state.from === "file") base = { kind: "tarball", path: req.from };
+    else if (state.from === "directory with base.txz")
+      base = { kind: "tarball", path: posix.join(req.from, "base.txz") };
+    else base = { kind: "directory", path: req.from };
+  }
+  return planLinuxInstall({
+    layout: state.layout,
+    root: state.root,
+    base,
+    resolvConf: state.resolvConf,
+    existingFlavors: state.flavors,
+  });
 }
 
 export interface FlavorFile {
@@ -73,13 +193,13 @@ export interface FlavorFile {
 }
 
 /** Clear out the previous install; keep existing jails, archives and the admin's other flavors. */
-export function planInstallPrepare(state: InstallState, opts: { freebsdTools: boolean }): Plan {
+function prepareSteps(state: InstallState): Step[] {
   const { layout } = state;
   const steps: Step[] = [];
   for (const dir of [layout.download, layout.sharedfs, layout.template]) {
     if (!state.exists(dir)) continue;
     // base.txz ships schg files; rm cannot remove them until the flags are cleared.
-    if (opts.freebsdTools)
+    if (state.freebsdTools)
       steps.push({ kind: "run", argv: ["/bin/chflags", "-x", "-R", "0", dir], mayFail: true });
     steps.push({ kind: "remove", path: dir, recursive: true });
   }
@@ -94,76 +214,51 @@ export function planInstallPrepare(state: InstallState, opts: { freebsdTools: bo
     { kind: "mkdir", path: layout.template, mode: 0o755 },
     { kind: "mkdir", path: layout.flavors, mode: 0o755 },
   );
-  return { title: `install qjail${layout.zone ? ` zone ${layout.zone}` : ""}: prepare`, steps };
+  return steps;
 }
 
 /**
- * argv that unpacks base.txz into the template: /usr/bin/tar is bsdtar on
- * FreeBSD (and GNU tar on the Debian machines the tests run on: the same
- * flags), named by its path so the caller's PATH never picks another.
+ * After base.txz is unpacked into the template: shared directories into
+ * sharedfs with absolute links left behind (each only where base.txz had
+ * it), boot/rescue/usr/games dropped, control directories, stock flavors.
  */
-export function extractArgv(baseTxz: string, templateDir: string): string[] {
-  return ["/usr/bin/tar", "-xJpf", baseTxz, "-C", templateDir];
-}
-
-export interface FinishState extends InstallState {
-  /** What the unpacked template holds at each path: "dir", "link", "file" or absent. */
-  templateEntry: (relative: string) => "dir" | "link" | "file" | undefined;
-  /** Files of each stock flavor, from the repository's share/flavors. */
-  flavorFiles: Readonly<Record<string, readonly FlavorFile[]>>;
-  /** Host files copied into each stock flavor's etc/ when present under the root. */
-  hostEtcFiles: readonly string[];
-  /** Enable qjail's command log (-l). */
-  enableLog: boolean;
-  /** /etc/newsyslog.conf and qjail's newsyslog.conf.d file, joined (undefined when both are absent), to add the log line once. */
-  newsyslog: string | undefined;
-}
-
-export function planInstallFinish(state: FinishState, opts: { freebsdTools: boolean }): Plan {
+function finishSteps(state: InstallState, enableLog: boolean): { steps: Step[]; warnings: string[] } {
   const { layout } = state;
   const t = (rel: string): string => `${layout.template}/${rel}`;
   const s = (rel: string): string => `${layout.sharedfs}/${rel}`;
   const steps: Step[] = [];
   const tpl = layout.template;
-  if (opts.freebsdTools)
+  if (state.freebsdTools)
     steps.push({ kind: "run", argv: ["/bin/chflags", "-R", "noschg,nosunlink", tpl], mayFail: true });
   steps.push(
     { kind: "mkdir", path: layout.sharedfs, mode: 0o755 },
     { kind: "mkdir", path: s("usr"), mode: 0o755 },
   );
-
   // Sources and ports are shared too, empty until 'qjail update -S/-P'.
   for (const rel of ["usr/src", "usr/ports"]) {
-    const have = state.templateEntry(rel);
-    if (have !== undefined)
-      steps.push({ kind: "remove", path: t(rel), recursive: have === "dir", inJail: tpl });
     steps.push(
+      { kind: "remove", path: t(rel), recursive: true, inJail: tpl },
       { kind: "mkdir", path: s(rel), mode: 0o755 },
       { kind: "symlink", target: `/sharedfs/${rel}`, path: t(rel), inJail: tpl },
     );
   }
-  for (const rel of SHARED_DIRS) {
-    const have = state.templateEntry(rel);
-    if (have === undefined) continue;
-    // Same filesystem, so a rename moves the tree at once instead of copying it like qjail's cpio.
-    steps.push(
-      { kind: "rename", from: t(rel), to: s(rel) },
-      { kind: "symlink", target: `/sharedfs/${rel}`, path: t(rel), inJail: tpl },
-    );
-  }
-  for (const rel of DROPPED_DIRS) {
-    const have = state.templateEntry(rel);
-    if (have !== undefined)
-      steps.push({ kind: "remove", path: t(rel), recursive: have === "dir", inJail: tpl });
-  }
+  // Same filesystem, so a rename moves the tree at once instead of copying it like qjail's cpio.
+  for (const rel of SHARED_DIRS)
+    steps.push({
+      kind: "ifExists",
+      path: t(rel),
+      steps: [
+        { kind: "rename", from: t(rel), to: s(rel) },
+        { kind: "symlink", target: `/sharedfs/${rel}`, path: t(rel), inJail: tpl },
+      ],
+    });
+  for (const rel of DROPPED_DIRS) steps.push({ kind: "remove", path: t(rel), recursive: true, inJail: tpl });
   steps.push(
     { kind: "mkdir", path: t("sharedfs"), mode: 0o755, inJail: tpl },
     { kind: "mkdir", path: t("usr/home"), mode: 0o755, inJail: tpl },
+    { kind: "remove", path: t("home"), recursive: true, inJail: tpl },
+    { kind: "symlink", target: "usr/home", path: t("home"), inJail: tpl },
   );
-  const home = state.templateEntry("home");
-  if (home !== undefined)
-    steps.push({ kind: "remove", path: t("home"), recursive: home === "dir", inJail: tpl });
-  steps.push({ kind: "symlink", target: "usr/home", path: t("home"), inJail: tpl });
 
   for (const dir of [
     layout.archive,
@@ -213,7 +308,7 @@ export function planInstallFinish(state: FinishState, opts: { freebsdTools: bool
         });
     }
   }
-  if (state.enableLog) {
+  if (enableLog) {
     if (!state.exists(layout.log))
       steps.push(
         { kind: "mkdir", path: "/var/log" },
@@ -228,10 +323,5 @@ export function planInstallFinish(state: FinishState, opts: { freebsdTools: bool
       (host) =>
         `${host} does not exist here, so the stock flavors have no etc/${host.split("/").pop() as string}: jails made from them ${host.endsWith("resolv.conf") ? "cannot resolve names (doctor: QJ5311)" : "keep UTC"}; put it in place and run install again, or copy it into each jail`,
     );
-  return {
-    title: `install qjail${layout.zone ? ` zone ${layout.zone}` : ""}: shared base, template, flavors`,
-    steps,
-    messages: ["Successfully installed qjail system."],
-    ...(warnings.length > 0 ? { warnings } : {}),
-  };
+  return { steps, warnings };
 }

@@ -6,10 +6,11 @@ import { creatingMarker } from "./jail.js";
 import { controlFileSteps } from "./plan-create.js";
 
 /**
- * `qjail restore` (qjail-5.md §4.7) steps that are not the unpacking
- * itself: moving the current sharedfs/template aside, and putting a
- * system backup back. The unpacking is src/store/archive.ts, after its
- * member checks.
+ * `qjail restore` (docs/qjail-5.md §4.7): archives already checked by the caller
+ * (src/store/archive.ts) → one plan ({@link planRestore}): trees moved aside
+ * and unpacked, jail trees unpacked beside their place and renamed there,
+ * then one commit with every restored jail's records. `restore -s` is
+ * {@link planSystemRestore}.
  */
 
 /** sharedfs/template: the current tree becomes previous.<tree> (an older one is removed first). */
@@ -112,5 +113,77 @@ export function planJailRestore(
     commit,
     staging,
     title: `restore jail ${jail.name}`,
+  };
+}
+
+/** One archive restore asks for, checked by the caller. */
+export type RestoreJob =
+  | {
+      kind: "tree";
+      which: "sharedfs" | "template";
+      /** Logical path of the archive (or, with `local`, a path on this machine as typed). */
+      archive: string;
+      local: boolean;
+      /** Whether the current tree is there (it is kept as previous.<tree>). */
+      current: boolean;
+    }
+  | {
+      kind: "jail";
+      archive: string;
+      local: boolean;
+      layout: HostLayout;
+      jail: JailRestore;
+      /** The jail root inside the archive. */
+      rootPath: string;
+      /** A marker without a record: what a killed restore left is replaced. */
+      interrupted: boolean;
+    };
+
+/**
+ * Every job in one plan: trees first as asked, each jail's tree unpacked
+ * into its staging directory and renamed into place, and one commit that
+ * writes the records of all the restored jails (nothing lists any of them
+ * before it; a kill leaves markers that the same restore run again clears).
+ */
+export function planRestore(layout: HostLayout, jobs: readonly RestoreJob[]): Plan {
+  const steps: Step[] = [];
+  const commit: Step[] = [];
+  const names: string[] = [];
+  for (const job of jobs) {
+    const local = job.local ? { local: true } : {};
+    if (job.kind === "tree") {
+      names.push(job.which);
+      steps.push(...planTreeRestoreAside(layout, job.which, job.current).steps, {
+        kind: "extract",
+        format: "host-trees",
+        archive: job.archive,
+        ...local,
+        to: "/",
+        why: `unpack ${job.archive} (every member inside ${layout[job.which]})`,
+      });
+      continue;
+    }
+    names.push(job.jail.name);
+    const parts = planJailRestore(job.layout, job.jail, job.interrupted);
+    steps.push(
+      ...parts.prepare,
+      {
+        kind: "extract",
+        format: "jail-tree",
+        archive: job.archive,
+        ...local,
+        from: job.rootPath,
+        to: parts.staging,
+        why: `unpack the tree of ${job.jail.name} from ${job.archive}`,
+      },
+      ...parts.place,
+    );
+    commit.push(...parts.commit);
+  }
+  if (commit.length > 0) steps.push({ kind: "commit", steps: commit });
+  return {
+    title: `restore ${names.join(" ")}`,
+    steps,
+    messages: names.map((n) => `Successfully restored ${n}`),
   };
 }

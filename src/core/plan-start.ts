@@ -5,7 +5,7 @@ import type { JailSpec, LiveJail } from "./jail.js";
 
 /**
  * What `qjail start` / `restart` does with each selected jail
- * (qjail-5.md §4.4), decided from the records and one look at the running
+ * (docs/qjail-5.md §4.4), decided from the records and one look at the running
  * jails. Pure: the command executes the decisions through the platform.
  *
  * - `.norun` jails are skipped ("Bypassed norun status <file>");

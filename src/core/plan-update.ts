@@ -6,7 +6,7 @@ import { SHARED_DIRS, newsyslogSteps } from "./plan-install.js";
 export { NEWSYSLOG_LINE, NEWSYSLOG_QJAIL } from "./plan-install.js";
 
 /**
- * `qjail update` (qjail-5.md §4.10): refresh the shared base from the host
+ * `qjail update` (docs/qjail-5.md §4.10): refresh the shared base from the host
  * itself. Pure; the command looks at the host (which directories exist)
  * and hands the plan to the platform, which copies for real.
  */

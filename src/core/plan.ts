@@ -53,7 +53,13 @@ export type ExtractFormat =
 export type Step =
   | { kind: "mkdir"; path: string; mode?: number; inJail?: string }
   | { kind: "writeFile"; path: string; content: string; mode?: number; inJail?: string }
-  | { kind: "appendFile"; path: string; content: string; mode?: number; inJail?: string }
+  /**
+   * Append `content` to a file (created when absent). `once`: `content` is
+   * one line, appended only when the file does not hold that line yet (after
+   * a newline when the file does not end with one), so running it again
+   * changes nothing.
+   */
+  | { kind: "appendFile"; path: string; content: string; mode?: number; once?: boolean; inJail?: string }
   | { kind: "symlink"; target: string; path: string; inJail?: string }
   | { kind: "rename"; from: string; to: string; inJail?: string }
   /** Remove a file or tree. Trees are removed without following links and never across a mount point. */
@@ -83,11 +89,32 @@ export type Step =
   /**
    * Unpack an archive (see {@link ExtractFormat}); links in it are never
    * followed on the host. `from`: for "jail-tree", the jail root's path
-   * inside the archive (unchecked: the caller checked the archive).
+   * inside the archive (the planner's caller checked the archive's members).
+   * `local`: `archive` is a path on this machine as the admin typed it,
+   * never relocated under `--root` (`install -f DIR`, `restore /path/x.tar`).
    */
-  | { kind: "extract"; archive: string; to: string; format: ExtractFormat; from?: string; why?: string }
-  /** Fetch a URL into a host file (a temporary name, renamed when complete). */
-  | { kind: "download"; url: string; to: string; why?: string }
+  | {
+      kind: "extract";
+      archive: string;
+      to: string;
+      format: ExtractFormat;
+      from?: string;
+      local?: boolean;
+      why?: string;
+    }
+  /**
+   * Fetch a URL into a host file: written under a temporary name and
+   * renamed only once complete and, with `verify: "manifest"`, once its
+   * SHA256 matches the MANIFEST beside it on the server (a FreeBSD release).
+   */
+  | { kind: "download"; url: string; to: string; verify?: "manifest"; why?: string }
+  /**
+   * Steps that apply only when `path` exists (not following a link) at the
+   * moment the plan reaches them: what an archive unpacked earlier in the
+   * same plan turned out to hold (install: usr/lib32 only where base.txz
+   * has it). The condition is checked once, before the first of the steps.
+   */
+  | { kind: "ifExists"; path: string; steps: Step[] }
   /** One unit: new files written to temporaries first, then every step back to back (host file steps only). */
   | { kind: "commit"; steps: Step[] };
 
@@ -109,9 +136,18 @@ export function formatPlan(plan: Plan): string {
   return out.join("\n") + "\n";
 }
 
-/** Every step in order, a commit's steps in its place (what a reader of the plan sees). */
+/**
+ * argv that unpacks a release tarball (base.txz) keeping modes: /usr/bin/tar
+ * is bsdtar on FreeBSD (GNU tar on the Debian machines the tests run on: the
+ * same flags), named by its path so the caller's PATH never picks another.
+ */
+export function releaseExtractArgv(archive: string, into: string): string[] {
+  return ["/usr/bin/tar", "-xJpf", archive, "-C", into];
+}
+
+/** Every step in order, a commit's (and a conditional group's) steps in its place (what a reader of the plan sees). */
 export function flatSteps(steps: readonly Step[]): Step[] {
-  return steps.flatMap((s) => (s.kind === "commit" ? flatSteps(s.steps) : [s]));
+  return steps.flatMap((s) => (s.kind === "commit" || s.kind === "ifExists" ? flatSteps(s.steps) : [s]));
 }
 
 /** A plan's steps around its first commit: what runs before, the commit's own steps, what runs after. */
@@ -129,7 +165,7 @@ export function formatStep(s: Step): string {
     case "writeFile":
       return `write ${q(s.path)}${s.mode !== undefined ? ` mode ${s.mode.toString(8)}` : ""}\n${indent(s.content)}`;
     case "appendFile":
-      return `append ${q(s.path)}\n${indent(s.content)}`;
+      return `append${s.once ? " (unless there)" : ""} ${q(s.path)}\n${indent(s.content)}`;
     case "symlink":
       return `ln -s ${q(s.target)} ${q(s.path)}`;
     case "rename":
@@ -141,9 +177,15 @@ export function formatStep(s: Step): string {
     case "run":
       return s.argv.map(q).join(" ");
     case "extract":
+      // a release unpacks with tar: the plan shows the very command
+      if (s.format === "release") return releaseExtractArgv(s.archive, s.to).map(q).join(" ");
       return `extract ${s.format}${s.from !== undefined ? ` ${q(s.from)}` : ""} from ${q(s.archive)} into ${q(s.to)}`;
     case "download":
-      return `download ${q(s.url)} to ${q(s.to)}`;
+      return `download ${q(s.url)} to ${q(s.to)}${s.verify === "manifest" ? " (checked against its MANIFEST)" : ""}`;
+    case "ifExists":
+      return [`if [ -e ${q(s.path)} ]; then`, ...s.steps.map((i) => indentStep(formatStep(i))), "fi"].join(
+        "\n",
+      );
     case "commit":
       // a commit prints as its steps: the unit is how they are applied, not what they do
       return s.steps.map(formatStep).join("\n");
@@ -153,6 +195,13 @@ export function formatStep(s: Step): string {
 /** Quote a word for display like sh would need it; display only, never executed. */
 export function q(word: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+function indentStep(text: string): string {
+  return text
+    .split("\n")
+    .map((l) => `    ${l}`)
+    .join("\n");
 }
 
 function indent(text: string): string {

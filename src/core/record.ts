@@ -1,7 +1,7 @@
 /**
  * qjail's definition record (`qjail.local/<jail>`, mirrored in `qjail.global`):
  * a shell-sourceable file of `key="value"` lines, every key always written, in
- * qjail's order (qjail-5.md §2.1). Values are kept as the exact strings qjail
+ * qjail's order (docs/qjail-5.md §2.1). Values are kept as the exact strings qjail
  * uses (for example `rsockets="allow.raw_sockets"` as a boolean), so a record
  * written by qjail 5.x reads back and writes out byte for byte.
  *

@@ -2,8 +2,8 @@ import { UsageError, shown } from "./errors.js";
 
 /**
  * Which FreeBSD release `install` fetches, where from, and how the download
- * is checked (qjail-5.md §4.1; freebsd-jail-host.md §9.1). Pure: the
- * download itself is src/platform/download.ts ({@link fetchBaseTxz}).
+ * is checked against the release's MANIFEST (docs/qjail-5.md §4.1). Pure:
+ * the download itself is src/platform/download.ts.
  */
 
 export const DEFAULT_MIRROR = "https://download.freebsd.org/releases/";

@@ -162,18 +162,6 @@ export interface DesiredOptions {
   fib: number | undefined;
 }
 
-export const DEFAULT_OPTIONS: DesiredOptions = {
-  rsockets: false,
-  sysvipc: false,
-  quotas: false,
-  nullfs: false,
-  tmpfs: false,
-  zfs: false,
-  securelevel: undefined,
-  ruleset: undefined,
-  fib: undefined,
-};
-
 export interface DesiredJail {
   name: string;
   /** undefined: the default zone. */

@@ -7,7 +7,7 @@ import { UsageError, shown } from "./errors.js";
  * Each check throws a UsageError that shows the offending value and says what
  * to do; none of them touch the disk.
  *
- * qjail 5.x's rules (qjail-5.md §3, §4.1, §4.2) plus our own: no path
+ * qjail 5.x's rules (docs/qjail-5.md §3, §4.1, §4.2) plus our own: no path
  * separators, no leading dot or dash, no control characters, at most 50
  * characters, because these names become file names under /usr/local/etc and
  * /usr/jails.
@@ -34,7 +34,7 @@ function commonNameChecks(kind: string, value: string, code: `QJ${number}`, hint
   if (value.length > MAX_NAME_LENGTH) fail(`it is longer than ${MAX_NAME_LENGTH} characters`);
 }
 
-/** A jail name for create, restore and rename (qjail-5.md §3 "Jail-name rules"). */
+/** A jail name for create, restore and rename (docs/qjail-5.md §3 "Jail-name rules"). */
 export function validateJailName(name: string, opts: { vnet?: boolean } = {}): string {
   const hint = "Use letters, digits, '_' and '-' (not first), at most 50 characters, not all digits.";
   commonNameChecks("jail name", name, "QJ1010", hint);
@@ -122,7 +122,7 @@ export interface JailAddress {
 
 /**
  * Parse a `-4`/`-6` list: comma separated, no spaces, entries `ip` or
- * `nic|ip` (qjail-5.md §4.2). A netmask is refused like qjail does, because
+ * `nic|ip` (docs/qjail-5.md §4.2). A netmask is refused like qjail does, because
  * jail(8) would put it on the alias and qjail's list/duplicate checks compare
  * bare addresses.
  */
@@ -203,7 +203,7 @@ export function formatAddressList(list: readonly JailAddress[]): string {
 }
 
 /**
- * An image size, `<digits>[mMgG]`, in MiB (qjail-5.md §4.2 -i). qjail's man page
+ * An image size, `<digits>[mMgG]`, in MiB (docs/qjail-5.md §4.2 -i). qjail's man page
  * gives 10m as the smallest image newfs makes usable.
  */
 export function parseImageSize(text: string): number {

@@ -5,6 +5,7 @@ import { creatingMarker, type HostState } from "../core/jail.js";
 import type { CreateState, SshBase } from "../core/plan-create.js";
 import { safeReadFile } from "../platform/safe-fs.js";
 import { listNames } from "../store/jails.js";
+import { checkJailArchive, readArchiveIndex } from "../store/archive.js";
 
 /**
  * What `planCreate` reads beyond the host state, loaded for `qjail create`
@@ -30,19 +31,25 @@ export async function loadCreateState(
       : undefined;
   const there = (p: string): boolean => lstatSync(physical(root, p), { throwIfNoEntry: false }) !== undefined;
   const interrupted = new Set(names.filter((n) => there(creatingMarker(layout, n))));
-  // For -a the tree is unpacked before the plan runs; an interrupted one is cleared there.
-  const existingTrees = new Set(
-    fromArchive === undefined ? names.filter((n) => there(jailRootPath(layout, n))) : [],
-  );
-  const first = names[0];
-  if (
-    fromArchive !== undefined &&
-    first !== undefined &&
-    there(jailRootPath(layout, first)) &&
-    !interrupted.has(first)
-  )
-    existingTrees.add(first);
-  return { ...host, flavors, flavorConflicts, sshBase, existingTrees, interrupted };
+  const existingTrees = new Set(names.filter((n) => there(jailRootPath(layout, n))));
+  // -a: the archive is checked (a qjail archive of one jail, nothing unsafe in it) before anything is written
+  const archiveRootPath =
+    fromArchive === undefined ? undefined : await archivedJailRoot(physical(root, fromArchive));
+  return {
+    ...host,
+    flavors,
+    flavorConflicts,
+    sshBase,
+    existingTrees,
+    interrupted,
+    ...(archiveRootPath === undefined ? {} : { archiveRootPath }),
+  };
+}
+
+/** The jail root a qjail archive was made from; refused (QJ1641) when it is not a clean archive of one jail. */
+async function archivedJailRoot(archiveFile: string): Promise<string> {
+  const { entries, texts } = await readArchiveIndex(archiveFile);
+  return checkJailArchive(posix.basename(archiveFile), entries, texts).rootPath;
 }
 
 /**

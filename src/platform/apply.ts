@@ -1,6 +1,24 @@
-import { promises as fsp } from "node:fs";
+import {
+  appendFileSync,
+  lstatSync,
+  mkdirSync,
+  promises as fsp,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  symlinkSync,
+} from "node:fs";
 import { posix } from "node:path";
-import { CAPTURED, formatStep, type CapturedValue, type Plan, type Step } from "../core/plan.js";
+import {
+  CAPTURED,
+  formatStep,
+  releaseExtractArgv,
+  type CapturedValue,
+  type Plan,
+  type Step,
+} from "../core/plan.js";
 import { UsageError, shown } from "../core/errors.js";
 import { physical } from "../core/paths.js";
 import { writeFileAtomic } from "../store/atomic.js";
@@ -14,6 +32,7 @@ import {
 } from "./safe-fs.js";
 import { runChecked, runProgram, type RunResult } from "./run.js";
 import { extractArchive, extractJailTree, unpackJailTree } from "../store/archive.js";
+import { onceText } from "./safe-fs.js";
 
 export type Runner = (argv: readonly string[], opts?: { input?: string }) => Promise<RunResult>;
 
@@ -37,8 +56,8 @@ export interface ApplyOptions {
    * resolves true when it did the step, false to leave it to the generic code.
    */
   platformStep?: (step: Step) => Promise<boolean>;
-  /** How a `download` step fetches (install passes one with progress); without it a download is refused. */
-  download?: (url: string, physicalTarget: string) => Promise<void>;
+  /** How a `download` step fetches (the FreeBSD backend: src/platform/download.ts fetchChecked); without it a download is refused. */
+  download?: (url: string, physicalTarget: string, verify: "manifest" | undefined) => Promise<void>;
 }
 
 /** A `run` step failed (non-zero exit, a failed check, or a captured value that is not what it should be). */
@@ -140,6 +159,11 @@ async function applyOne(
     }
     return;
   }
+  if (step.kind === "ifExists") {
+    if (await exists(physical(opts.root, step.path)))
+      for (const inner of step.steps) await applyOne(inner, index, opts, values);
+    return;
+  }
   if (step.kind !== "run") {
     await applyStep(step, opts);
     return;
@@ -222,10 +246,76 @@ export async function commitSteps(root: string, steps: readonly Step[]): Promise
     await Promise.all([...staged.values()].map((t) => fsp.rm(t, { force: true })));
     throw e;
   }
+  // The unit's visible changes run back to back without yielding to the event
+  // loop (synchronous system calls): a kill can split the unit only inside
+  // this window of a few system calls, not while other work is scheduled.
+  // (A recursive removal of anything but an empty directory, such as the
+  // create-in-progress marker, keeps the safe walk that never crosses a mount.)
   for (const step of steps) {
-    const tmp = staged.get(step);
-    if (step.kind === "writeFile" && tmp !== undefined) await fsp.rename(tmp, physical(root, step.path));
-    else await applyStep(step, { root, runCommands: false });
+    if (step.kind === "remove" && step.recursive) {
+      let removed: boolean;
+      try {
+        removed = removedIfEmpty(physical(root, step.path));
+      } catch (e) {
+        throw hostWriteError(e, formatStep(step));
+      }
+      if (!removed) await applyStep(step, { root, runCommands: false });
+      continue;
+    }
+    try {
+      finishCommitStep(root, step, staged.get(step));
+    } catch (e) {
+      throw hostWriteError(e, formatStep(step).split("\n")[0] as string);
+    }
+  }
+}
+
+/** One host file step of a commit, synchronously (`tmp`: the staged content of a writeFile). */
+function finishCommitStep(root: string, step: Step, tmp: string | undefined): void {
+  const P = (p: string): string => physical(root, p);
+  switch (step.kind) {
+    case "writeFile":
+      if (tmp === undefined) throw new Error(`internal: ${step.path} was not staged`);
+      renameSync(tmp, P(step.path));
+      return;
+    case "mkdir":
+      mkdirSync(P(step.path), { recursive: true, mode: step.mode });
+      return;
+    case "remove":
+      rmSync(P(step.path), { force: true });
+      return;
+    case "rename":
+      renameSync(P(step.from), P(step.to));
+      return;
+    case "symlink":
+      rmSync(P(step.path), { force: true });
+      symlinkSync(step.target, P(step.path));
+      return;
+    case "appendFile": {
+      const old = step.once ? readIfThere(P(step.path)) : undefined;
+      const text = onceText(old, step.content, step.once === true);
+      if (text !== "" || step.once !== true) appendFileSync(P(step.path), text, { mode: step.mode });
+      return;
+    }
+    default:
+      throw new Error(`internal: commit step ${step.kind} must be a host file step`);
+  }
+}
+
+/** Remove `path` synchronously when it is absent (nothing to do) or an empty directory; false otherwise. */
+function removedIfEmpty(path: string): boolean {
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  if (st === undefined) return true;
+  if (!st.isDirectory() || readdirSync(path).length > 0) return false;
+  rmdirSync(path);
+  return true;
+}
+
+function readIfThere(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
   }
 }
 
@@ -329,6 +419,11 @@ export async function explainHostWriteErrors<T>(what: string, fn: () => Promise<
   }
 }
 
+/** Whether a physical path exists, as a link or anything else (the link is not followed). */
+async function exists(path: string): Promise<boolean> {
+  return (await fsp.lstat(path).catch(() => undefined)) !== undefined;
+}
+
 export async function applyStep(step: Step, opts: ApplyOptions): Promise<void> {
   try {
     await applyStepUnexplained(step, opts);
@@ -354,8 +449,12 @@ async function applyStepUnexplained(step: Step, opts: ApplyOptions): Promise<voi
       }
       return;
     case "appendFile":
-      if (jail) await safeAppendFile(jail, P(step.path), step.content, step.mode);
-      else await fsp.appendFile(P(step.path), step.content, { mode: step.mode });
+      if (jail) await safeAppendFile(jail, P(step.path), step.content, step.mode, step.once === true);
+      else {
+        const old = step.once ? await fsp.readFile(P(step.path), "utf8").catch(() => undefined) : undefined;
+        const text = onceText(old, step.content, step.once === true);
+        if (text !== "" || step.once !== true) await fsp.appendFile(P(step.path), text, { mode: step.mode });
+      }
       return;
     case "symlink":
       if (jail) await assertPlainPath(jail, P(step.path));
@@ -392,25 +491,35 @@ async function applyStepUnexplained(step: Step, opts: ApplyOptions): Promise<voi
       if (step.mayFail) await runProgram(step.argv, step.stdin === undefined ? {} : { input: step.stdin });
       else await runChecked(step.argv, step.stdin === undefined ? {} : { input: step.stdin });
       return;
-    case "extract":
-      await fsp.mkdir(P(step.to), { recursive: true });
-      if (step.format === "host-trees") await extractArchive(opts.root, P(step.archive));
+    case "extract": {
+      const archive = step.local ? step.archive : P(step.archive);
+      // a jail tree without `from` is checked and made by extractJailTree, which refuses an existing one
+      if (!(step.format === "jail-tree" && step.from === undefined))
+        await fsp.mkdir(P(step.to), { recursive: true });
+      if (step.format === "host-trees") await extractArchive(opts.root, archive);
       else if (step.format === "jail-tree") {
-        if (step.from !== undefined)
-          await unpackJailTree(P(step.archive), { rootPath: step.from }, P(step.to));
-        else await extractJailTree(P(step.archive), P(step.to));
-      } else {
-        // /usr/bin/tar: bsdtar on FreeBSD, GNU tar on Debian; never whichever tar PATH finds first
-        await runChecked(["/usr/bin/tar", "-xf", P(step.archive), "-C", P(step.to)]);
-      }
+        if (step.from !== undefined) await unpackJailTree(archive, { rootPath: step.from }, P(step.to));
+        else await extractJailTree(archive, P(step.to));
+      } else
+        await runChecked(releaseExtractArgv(archive, P(step.to))).catch((e: Error) => {
+          throw new UsageError(
+            "QJ1225",
+            `RELEASE distribution install failed: ${e.message}`,
+            "Check that the archive is complete (compare with the release's MANIFEST) and that the disk has room.",
+          );
+        });
       return;
+    }
     case "download":
       if (!opts.download) throw new Error(`internal: no downloader for ${step.url}`);
       await fsp.mkdir(posix.dirname(P(step.to)), { recursive: true });
-      await opts.download(step.url, P(step.to));
+      await opts.download(step.url, P(step.to), step.verify);
       return;
     case "commit":
       await commitSteps(opts.root, step.steps);
+      return;
+    case "ifExists":
+      if (await exists(P(step.path))) for (const inner of step.steps) await applyStep(inner, opts);
       return;
   }
 }

@@ -29,45 +29,77 @@ const MANIFEST_LIMIT = 1 << 20;
  * Download `base.txz` of a release and check it against the release's
  * MANIFEST (SHA256, column 2), for `qjail install`. Resolves to `dir`, which
  * then holds `base.txz`, ready for the same extraction as `install -f dir`.
- *
- * The file is written as `base.txz.part` and renamed only after its checksum
- * matched, so a failed, cut or tampered download never leaves a file named
- * base.txz behind, nor the part file.
  */
 export async function fetchBaseTxz(opts: FetchBaseOptions): Promise<string> {
-  const base = releaseUrl(opts.mirror, opts.arch, opts.release);
+  await fetchChecked({
+    url: `${releaseUrl(opts.mirror, opts.arch, opts.release)}base.txz`,
+    target: posix.join(opts.dir, "base.txz"),
+    verify: "manifest",
+    stderr: opts.stderr,
+    idleTimeoutMs: opts.idleTimeoutMs,
+    what: opts.release,
+  });
+  return opts.dir;
+}
+
+/**
+ * Fetch `url` into the physical file `target` (the applier's `download`
+ * step); with `verify: "manifest"`, checked against the SHA256 that the
+ * MANIFEST beside it on the server (a FreeBSD release directory) gives for
+ * its file name. The file is written as `target.part` and renamed only when
+ * complete and checked, so a failed, cut or tampered download never leaves a
+ * file at `target`, nor the part file.
+ */
+export async function fetchChecked(opts: {
+  url: string;
+  target: string;
+  verify: "manifest" | undefined;
+  stderr: Writable;
+  idleTimeoutMs?: number | undefined;
+  /** How the closing line names what was fetched (the release). */
+  what?: string;
+}): Promise<void> {
+  const base = opts.url.slice(0, opts.url.lastIndexOf("/") + 1);
+  const file = opts.url.slice(base.length);
   const idle = opts.idleTimeoutMs ?? 60_000;
-  const manifestText = (
-    await get(`${base}MANIFEST`, idle, async (res) => readLimited(res, MANIFEST_LIMIT))
-  ).toString("utf8");
-  const { entries, problems } = parseManifest(manifestText);
-  const entry = entries.get("base.txz");
-  if (!entry) {
-    throw new UsageError(
-      "QJ1512",
-      `the MANIFEST at ${shown(`${base}MANIFEST`)} lists no base.txz${problems.length ? ` (${problems[0]})` : ""}`,
-      "Check the mirror and release, or use 'qjail install -f DIR'.",
-    );
-  }
-  await fsp.mkdir(opts.dir, { recursive: true });
-  const final = posix.join(opts.dir, "base.txz");
-  const part = `${final}.part`;
+  const entry = opts.verify === "manifest" ? await manifestEntry(base, file, idle) : undefined;
+  await fsp.mkdir(posix.dirname(opts.target), { recursive: true });
+  const part = `${opts.target}.part`;
   try {
-    const sha = await get(`${base}base.txz`, idle, (res) => saveWithProgress(res, part, opts.stderr));
-    if (sha !== entry.sha256) {
+    const sha = await get(opts.url, idle, (res) => saveWithProgress(res, part, opts.stderr, file));
+    if (entry !== undefined && sha !== entry.sha256) {
       throw new UsageError(
         "QJ1513",
-        `base.txz from ${shown(base)} does not match its MANIFEST: SHA256 ${sha}, expected ${entry.sha256}`,
+        `${file} from ${shown(base)} does not match its MANIFEST: SHA256 ${sha}, expected ${entry.sha256}`,
         "The download was damaged or altered and has been deleted. Try again, or another mirror with -h HOST (or QJAIL_MIRROR=URL).",
       );
     }
-    await fsp.rename(part, final);
+    await fsp.rename(part, opts.target);
   } catch (e) {
     await fsp.rm(part, { force: true });
     throw e;
   }
-  opts.stderr.write(`base.txz ${opts.release} checked against MANIFEST (SHA256 ${entry.sha256})\n`);
-  return opts.dir;
+  if (entry !== undefined)
+    opts.stderr.write(
+      `${file}${opts.what === undefined ? "" : ` ${opts.what}`} checked against MANIFEST (SHA256 ${entry.sha256})\n`,
+    );
+}
+
+/** The MANIFEST line for `file` in the release directory `base`; refused when it has none. */
+async function manifestEntry(base: string, file: string, idle: number): Promise<{ sha256: string }> {
+  const manifestText = (
+    await get(`${base}MANIFEST`, idle, async (res) => readLimited(res, MANIFEST_LIMIT))
+  ).toString("utf8");
+  const { entries, problems } = parseManifest(manifestText);
+  const entry = entries.get(file);
+  if (!entry) {
+    throw new UsageError(
+      "QJ1512",
+      `the MANIFEST at ${shown(`${base}MANIFEST`)} lists no ${file}${problems.length ? ` (${problems[0]})` : ""}`,
+      "Check the mirror and release, or use 'qjail install -f DIR'.",
+    );
+  }
+  return entry;
 }
 
 /** Where FreeBSD moves the distribution sets of releases past their end of life. */
@@ -154,9 +186,14 @@ function readLimited(res: http.IncomingMessage, limit: number): Promise<Buffer> 
 }
 
 /** Stream to `path`, hashing as it goes; resolves to the hex SHA256. */
-async function saveWithProgress(res: http.IncomingMessage, path: string, stderr: Writable): Promise<string> {
+async function saveWithProgress(
+  res: http.IncomingMessage,
+  path: string,
+  stderr: Writable,
+  name: string,
+): Promise<string> {
   const total = Number(res.headers["content-length"] ?? NaN);
-  const progress = await makeProgress(stderr, Number.isFinite(total) ? total : undefined);
+  const progress = await makeProgress(stderr, Number.isFinite(total) ? total : undefined, name);
   return new Promise<string>((resolve, reject) => {
     const hash = createHash("sha256");
     const out = createWriteStream(path, { mode: 0o644 });
@@ -205,7 +242,7 @@ interface Progress {
   stop(): void;
 }
 
-async function makeProgress(stderr: Writable, total: number | undefined): Promise<Progress> {
+async function makeProgress(stderr: Writable, total: number | undefined, name: string): Promise<Progress> {
   const tty = (stderr as Writable & { isTTY?: boolean }).isTTY === true;
   if (tty && total !== undefined) {
     // Loaded only when a download shows progress (install without -f on a terminal).
@@ -213,7 +250,7 @@ async function makeProgress(stderr: Writable, total: number | undefined): Promis
     const bar = new cliProgress.SingleBar(
       {
         stream: stderr as unknown as NodeJS.WritableStream,
-        format: "base.txz [{bar}] {percentage}% | {value}/{total} bytes",
+        format: `${name} [{bar}] {percentage}% | {value}/{total} bytes`,
         hideCursor: true,
       },
       cliProgress.Presets.shades_classic,
@@ -229,7 +266,7 @@ async function makeProgress(stderr: Writable, total: number | undefined): Promis
       const tenth = Math.floor((bytes / total) * 10);
       if (tenth > lastTenth) {
         lastTenth = tenth;
-        stderr.write(`base.txz: ${tenth * 10}% (${bytes} of ${total} bytes)\n`);
+        stderr.write(`${name}: ${tenth * 10}% (${bytes} of ${total} bytes)\n`);
       }
     },
     stop() {},

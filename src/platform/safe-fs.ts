@@ -94,6 +94,7 @@ export async function safeAppendFile(
   file: string,
   content: string,
   mode = 0o644,
+  once = false,
 ): Promise<void> {
   await assertPlainPath(jailRoot, file);
   const st = await fsp.lstat(file).catch(() => undefined);
@@ -102,7 +103,20 @@ export async function safeAppendFile(
   if (!st.isFile()) refuse(file, "it is not a regular file");
   if (st.nlink > 1) refuse(file, "it has other hard links, which may point outside the jail");
   const old = await fsp.readFile(file);
-  await safeWriteFile(jailRoot, file, Buffer.concat([old, Buffer.from(content)]), st.mode & 0o7777);
+  const add = onceText(once ? old.toString("utf8") : undefined, content, once);
+  if (add === "") return;
+  await safeWriteFile(jailRoot, file, Buffer.concat([old, Buffer.from(add)]), st.mode & 0o7777);
+}
+
+/**
+ * What an append adds to a file whose text is `old`: `content` itself, or
+ * with `once` nothing when the file already holds that line, and a newline
+ * first when it does not end with one.
+ */
+export function onceText(old: string | undefined, content: string, once: boolean): string {
+  if (!once || old === undefined || old === "") return content;
+  if (old.split("\n").includes(content.replace(/\n$/, ""))) return "";
+  return old.endsWith("\n") ? content : `\n${content}`;
 }
 
 /** Read a file inside a jail without following links; undefined when absent. */

@@ -25,7 +25,7 @@ import { parseAddressList, validateInterfaceName } from "../core/validate.js";
  */
 const NO_RATIO_LIMIT = Number.POSITIVE_INFINITY;
 /**
- * qjail's archive files (qjail-5.md §2.4): `<name>@YYYYMMDDhhmm.SS.tar`,
+ * qjail's archive files (docs/qjail-5.md §2.4): `<name>@YYYYMMDDhhmm.SS.tar`,
  * gzip-compressed despite the suffix, members stored with absolute logical
  * paths like `tar czPf` does, so archives made here, by qjail 5.x and read
  * by Bastille's import (pattern `@[0-9]{12}.[0-9]{2}.tar`) are the same kind.

@@ -16,7 +16,7 @@ import type { JailSpec } from "../core/jail.js";
  * src/core/jail.ts (re-exported here) so every command writes both copies the
  * same way.
  */
-export { writeRecordSteps, removeRecordSteps, recordPaths } from "../core/jail.js";
+export { writeRecordSteps } from "../core/jail.js";
 
 export interface RecordFileProblem {
   /** Logical path of the record file. */
@@ -145,7 +145,7 @@ export async function readGlobalJails(
 }
 
 /**
- * qjail's jail selection ("group-prefixing", qjail-5.md §3):
+ * qjail's jail selection ("group-prefixing", docs/qjail-5.md §3):
  * - no names: every jail (only when `allowAll` is not false);
  * - `pfx=` as the first argument: every jail whose name starts with pfx;
  * - `=pfx`: a syntax error;

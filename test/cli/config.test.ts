@@ -214,6 +214,39 @@ test("-A applies the option to every jail of the zone; a norun jail only takes -
   assert.match(record(), /^sysvipc="allow.sysvipc"$/m);
 });
 
+test("-n moves the jail's MAC file with it and -4 leaves it alone: a jail keeps its MAC", async () => {
+  const mac = "02:12:34:56:78:9a\n";
+  const h = testdir(
+    {
+      "usr/local/etc/qjail.local/www": formatRecord(rec),
+      "usr/local/etc/qjail.global/www": formatRecord(rec),
+      "usr/local/etc/qjail.config/www": renderJailConf(rec),
+      "usr/local/etc/qjail.fstab/www": "/usr/jails/sharedfs /usr/jails/www/sharedfs nullfs ro 0 0\n",
+      "usr/jails/www/etc/rc.conf": "# jail rc.conf\n",
+      "var/db/qjail/mac/www": mac,
+      "stopped.json": JSON.stringify({ __version: "2", "jail-information": { jail: [] } }),
+    },
+    `qjail-config-mac-${process.pid}-`,
+  );
+  try {
+    const q = (args: string[]) =>
+      runCli(["config", "--root", h.dir, "--platform", "freebsd", ...args], {
+        env: { QJAIL_JLS_JSON: join(h.dir, "stopped.json") },
+      });
+    const dry = await q(["--dry-run", "-n", "web", "www"]);
+    assert.match(dry.stdout, /^mv \/var\/db\/qjail\/mac\/www \/var\/db\/qjail\/mac\/web$/m);
+    const r = await q(["-n", "web", "www"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(readFileSync(join(h.dir, "var/db/qjail/mac/web"), "utf8"), mac);
+    assert.ok(!existsSync(join(h.dir, "var/db/qjail/mac/www")));
+    const a = await q(["-4", "10.0.0.99", "web"]);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(readFileSync(join(h.dir, "var/db/qjail/mac/web"), "utf8"), mac);
+  } finally {
+    h.cleanup();
+  }
+});
+
 test("-v pf then -V: the vnet firewall's devfs ruleset 70 goes back to 4; the jail is told to get an address", async () => {
   const vn = newJailRecord(hostLayout(), {
     name: "vn",

@@ -70,6 +70,7 @@ test("--dry-run shows records first and the tree last", async () => {
       "rm -f /var/log/qjail.www.console.log",
       "rm -f /usr/local/etc/qjail.config/www",
       "rm -f /usr/local/etc/qjail.expose/www",
+      "rm -f /var/db/qjail/mac/www",
       // what removing the tree runs on FreeBSD, not only the rm (P19)
       "/sbin/mount -p",
       "/bin/chflags -x -R 0 /usr/jails/www",

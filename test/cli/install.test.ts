@@ -1,6 +1,6 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli, tempDir, treeDigest } from "../helpers/cli.js";
 import { buildBaseTxz } from "../helpers/base-txz.js";
@@ -190,6 +190,29 @@ test("create -a builds a new jail from the newest archive of another", async () 
     "settings come from the command line, not the archive",
   );
   assert.equal((await qjail("delete", "web2")).code, 0);
+});
+
+test("create -a is one plan: --dry-run shows the unpack and the one-time ssh lines, -c adds each line once", async () => {
+  writeFileSync(at("usr/jails/web/etc/rc.conf"), 'hostname="web"\nsshd_enable=YES');
+  // the test clock stands still: the archive of the test before has this second's name
+  rmSync(at("usr/jails/archive"), { recursive: true, force: true });
+  const a = await qjail("archive", "web");
+  assert.equal(a.code, 0, a.stderr);
+  const before = treeDigest(root.dir);
+  const d = await qjail("create", "--dry-run", "-a", "web", "-c", "-n", "lo1", "-4", "10.0.0.21", "web3");
+  assert.equal(d.code, 0, d.stderr);
+  assert.match(
+    d.stdout,
+    /extract jail-tree \/usr\/jails\/web from \/usr\/jails\/archive\/web@\S+\.tar into \/usr\/jails\/web3/,
+  );
+  assert.match(d.stdout, /append \(unless there\) \/usr\/jails\/web3\/etc\/rc\.conf\n\s+\| sshd_enable=YES/);
+  assert.deepEqual(treeDigest(root.dir), before, "a dry run writes nothing");
+  const c = await qjail("create", "-a", "web", "-c", "-n", "lo1", "-4", "10.0.0.21", "web3");
+  assert.equal(c.code, 0, c.stderr);
+  // the archived rc.conf had the line (with no newline at the end): not added again
+  assert.equal(read("usr/jails/web3/etc/rc.conf"), 'hostname="web"\nsshd_enable=YES');
+  assert.match(read("usr/jails/web3/etc/ssh/sshd_config"), /^UseDNS no$/m);
+  assert.equal((await qjail("delete", "web3")).code, 0);
 });
 
 test("install is refused while a jail runs, and -l enables the command log once", async () => {

@@ -92,6 +92,19 @@ test("restore --dry-run --json: the plan as one JSON document, nothing written",
   assert.equal(doc.restored[0]?.result, "planned");
   assert.equal(doc.restored[0]?.archive, "/usr/jails/archive/www@201707011803.26.tar");
   assert.deepEqual(treeDigest(h.dir), before);
+  // the human part is the one plan that runs: unpack beside, rename into place, records last
+  const plan = r.stderr;
+  const at = (re: RegExp): number => {
+    const m = re.exec(plan);
+    assert.ok(m, `the plan shows ${re}:\n${plan}`);
+    return m.index;
+  };
+  const unpack = at(
+    /extract jail-tree \S+ from \/usr\/jails\/archive\/www@201707011803\.26\.tar into \/usr\/jails\/\.www\.qjail-restore/,
+  );
+  const place = at(/mv \/usr\/jails\/\.www\.qjail-restore \/usr\/jails\/www/);
+  const record = at(/write \/usr\/local\/etc\/qjail\.local\/www/);
+  assert.ok(unpack < place && place < record);
 });
 
 async function hostileArchive(

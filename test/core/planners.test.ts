@@ -11,7 +11,7 @@ import {
   type ConfigState,
   type ConfigChange,
 } from "../../src/core/plan-config.js";
-import { planInstallFinish, planInstallPrepare } from "../../src/core/plan-install.js";
+import { planInstall } from "../../src/core/plan-install.js";
 import { parseAddressList } from "../../src/core/validate.js";
 import { UsageError } from "../../src/core/errors.js";
 
@@ -195,6 +195,7 @@ test("delete: records first, tree last; running jails bypassed", () => {
     "remove /var/log/qjail.www.console.log",
     "remove /usr/local/etc/qjail.config/www",
     "remove /usr/local/etc/qjail.expose/www",
+    "remove /var/db/qjail/mac/www",
     "remove /usr/jails/www",
   ]);
   assert.deepEqual(plan.messages, ["Successfully deleted  www", "Bypassed running jail db"]);
@@ -342,7 +343,11 @@ test("config: status rules, running jails, vnet numbering", () => {
 
 test("config -n: tree, control files, records, then the old names go", () => {
   const base = fakeState({ www: {} });
-  const st = configState(base, { exposures: new Set(["www"]), consoleLogs: new Set(["www"]) });
+  const st = configState(base, {
+    exposures: new Set(["www"]),
+    consoleLogs: new Set(["www"]),
+    macs: new Set(["www"]),
+  });
   const plan = planConfig(st, base.jails, {
     change: { kind: "rename", newName: "web" } as ConfigChange,
     force: false,
@@ -355,6 +360,7 @@ test("config -n: tree, control files, records, then the old names go", () => {
     "writeFile /usr/local/etc/qjail.local/web",
     "writeFile /usr/local/etc/qjail.global/web",
     "rename /usr/local/etc/qjail.expose/web",
+    "rename /var/db/qjail/mac/web",
     "remove /usr/local/etc/qjail.local/www",
     "remove /usr/local/etc/qjail.global/www",
     "remove /usr/local/etc/qjail.fstab/www",
@@ -384,38 +390,65 @@ test("install: the old base goes, customised stock flavors are kept, vnetctl sur
     "/usr/jails/flavors/default",
     "/usr/local/etc/qjail.vnetctl",
   ]);
-  const prep = planInstallPrepare(
-    { layout, exists: (p) => present.has(p), runningJails: [] },
-    { freebsdTools: false },
-  );
-  assert.deepEqual(flatSteps(prep.steps).map(where), [
+  const state = {
+    platform: "freebsd" as const,
+    layout,
+    exists: (p: string) => present.has(p),
+    runningJails: [],
+    from: "directory with base.txz" as const,
+    freebsdTools: false,
+    flavorFiles: {},
+    hostEtcFiles: [],
+    newsyslog: undefined,
+    root: "/",
+    resolvConf: undefined,
+    flavors: ["default"],
+  };
+  const plan = planInstall(state, { from: "/mnt/dist", host: undefined, log: false });
+  const steps = flatSteps(plan.steps);
+  assert.deepEqual(steps.slice(0, 6).map(where), [
     "remove /usr/jails/sharedfs",
     "remove /usr/jails/template",
     "rename /usr/jails/flavors/users.saved.default",
     "mkdir /usr/jails/template",
     "mkdir /usr/jails/flavors",
+    "extract /usr/jails/template",
   ]);
-  const finish = planInstallFinish(
-    {
-      layout,
-      exists: (p) => present.has(p),
-      runningJails: [],
-      templateEntry: (rel) => (rel === "bin" || rel === "usr/src" ? "dir" : undefined),
-      flavorFiles: {},
-      hostEtcFiles: [],
-      enableLog: false,
-      newsyslog: undefined,
-    },
-    { freebsdTools: false },
+  // the archive is the admin's path as typed (never relocated under --root), unpacked in the plan
+  const extract = plan.steps.find((s) => s.kind === "extract");
+  assert.ok(extract?.kind === "extract");
+  assert.equal(extract.archive, "/mnt/dist/base.txz");
+  assert.equal(extract.local, true);
+  // shared directories move only where base.txz has them: a conditional group per directory
+  const bin = plan.steps.find((s) => s.kind === "ifExists" && s.path === "/usr/jails/template/bin");
+  assert.ok(bin?.kind === "ifExists");
+  assert.deepEqual(bin.steps.map(where), [
+    "rename /usr/jails/sharedfs/bin",
+    "symlink /usr/jails/template/bin",
+  ]);
+  assert.ok(!steps.some((s) => "path" in s && s.path === "/usr/local/etc/qjail.vnetctl"));
+  assert.ok(!steps.some((s) => s.kind === "download"), "-f downloads nothing");
+  // without -f: download (checked against the MANIFEST) first, then the download directory goes
+  const fetched = planInstall(
+    { ...state, from: undefined, downloadUrl: "http://m/pub/FreeBSD/releases/amd64/14.1-RELEASE/base.txz" },
+    { from: undefined, host: undefined, log: false },
   );
-  const links = flatSteps(finish.steps)
-    .filter((s) => s.kind === "symlink")
-    .map((s) => (s.kind === "symlink" ? `${s.path} -> ${s.target}` : ""));
-  assert.deepEqual(links, [
-    "/usr/jails/template/usr/src -> /sharedfs/usr/src",
-    "/usr/jails/template/usr/ports -> /sharedfs/usr/ports",
-    "/usr/jails/template/bin -> /sharedfs/bin",
-    "/usr/jails/template/home -> usr/home",
-  ]);
-  assert.ok(!flatSteps(finish.steps).some((s) => "path" in s && s.path === "/usr/local/etc/qjail.vnetctl"));
+  const kinds = fetched.steps.map((s) => s.kind);
+  assert.ok(kinds.indexOf("download") < kinds.indexOf("extract"));
+  const dl = fetched.steps.find((s) => s.kind === "download");
+  assert.ok(dl?.kind === "download" && dl.verify === "manifest" && dl.to === "/usr/jails/download/base.txz");
+  assert.deepEqual(where(fetched.steps.at(-1)!), "remove /usr/jails/download");
+  // refusals change nothing: they come before any plan
+  assert.match(
+    code(() => planInstall({ ...state, runningJails: ["www"] }, { from: "/d", host: undefined, log: false })),
+    /^QJ1224/,
+  );
+  assert.match(
+    code(() => planInstall(state, { from: "/d", host: "ftp.x", log: false })),
+    /^QJ1221/,
+  );
+  assert.match(
+    code(() => planInstall({ ...state, from: "directory" }, { from: "/d", host: undefined, log: false })),
+    /^QJ1222/,
+  );
 });

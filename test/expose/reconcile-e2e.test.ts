@@ -1,6 +1,7 @@
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { netnsName } from "../../src/core/linux/lifecycle.js";
 import { makeTestHost, PUBLIC_HOST, type TestHost } from "../linux/helpers/host.js";
 
 /**
@@ -12,8 +13,9 @@ import { makeTestHost, PUBLIC_HOST, type TestHost } from "../linux/helpers/host.
  *   old public port;
  * - a forward planted by hand in table inet qjail is reported by doctor and
  *   removed by doctor --repair;
- * - rename → the forward answers right after start (same MAC, neighbour entry
- *   right from the first packet).
+ * - rename and an address change → the jail keeps its MAC (qjail's MAC file)
+ *   and the forward answers right after start (neighbour entry right from
+ *   the first packet); delete removes the MAC file.
  *
  * Skipped where it cannot run (not root, not Linux).
  */
@@ -129,14 +131,38 @@ describe("the reconciler with real jails on nftables", { skip: !canRun && "needs
     assert.equal(await get(6199), "");
   });
 
-  it("rename: the forward answers again right after start", async () => {
+  it("rename and an address change keep the jail's MAC; the forward answers right after each start", async () => {
+    /** The MAC of the jail's own interface, as its network namespace has it. */
+    const liveMac = async (name: string): Promise<string | undefined> => {
+      const r = await host.inHost(["ip", "-n", netnsName(host.root, name), "-j", "link", "show"]);
+      const links = JSON.parse(r.stdout || "[]") as { ifname: string; address?: string }[];
+      return links.find((l) => l.ifname !== "lo")?.address;
+    };
+    const kept = (name: string): string | undefined => {
+      const file = host.path(`/var/db/qjail/mac/${name}`);
+      return existsSync(file) ? readFileSync(file, "utf8").trim() : undefined;
+    };
     assert.match(await ok(["expose", "fresh", "tcp", "6190:80"]), /loaded and verified/);
     assert.match(await get(6190), /fresh jail/);
+    const mac = kept("fresh");
+    assert.match(mac ?? "", /^02(:[0-9a-f]{2}){5}$/, "the first start kept the jail's MAC");
+    assert.equal(await liveMac("fresh"), mac);
     await ok(["stop", "fresh"]);
     await ok(["config", "-n", "renamed", "fresh"]);
+    assert.equal(kept("renamed"), mac, "rename moved the MAC file");
+    assert.equal(kept("fresh"), undefined);
     await ok(["start", "renamed"]);
+    assert.equal(await liveMac("renamed"), mac);
     // one try, no wait: the host's neighbour entry for 10.0.0.3 is right from the first packet
     assert.match(await get(6190), /fresh jail/);
     assert.match(await table(), /comment "renamed"/, "the rules name the jail by its new name");
+    await ok(["stop", "renamed"]);
+    await ok(["config", "-4", "10.0.0.4", "renamed"]);
+    await ok(["start", "renamed"]);
+    assert.equal(await liveMac("renamed"), mac, "an address change keeps the MAC");
+    assert.match(await get(6190), /fresh jail/, "the forward follows the new address from the first packet");
+    await ok(["stop", "renamed"]);
+    await ok(["delete", "renamed"]);
+    assert.equal(kept("renamed"), undefined, "delete removed the MAC file");
   });
 });

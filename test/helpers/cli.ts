@@ -23,7 +23,7 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Run the whole CLI in-process with captured streams (style.md habit 4). */
+/** Run the whole CLI in-process with captured streams: a test sees exactly what a user would. */
 export async function runCli(
   argv: readonly string[],
   opts: { env?: Record<string, string | undefined>; now?: Date; cwd?: string; euid?: number } = {},

@@ -15,6 +15,8 @@ import {
   netnsName,
   parseRunState,
   stableMac,
+  newJailMac,
+  parseJailMac,
   type LinuxJail,
   type LinuxStartFacts,
   type RunState,
@@ -41,6 +43,9 @@ function jail(over: Partial<JailRecord> = {}): LinuxJail {
   return { name: "www", record, layout, rootPath: "/usr/jails/www" };
 }
 
+/** The MAC qjail keeps for www in these tests. */
+const MAC = "02:1a:2b:3c:4d:5e";
+
 function startFacts(over: Partial<LinuxStartFacts> = {}): LinuxStartFacts {
   return {
     root: "/",
@@ -59,9 +64,10 @@ function startFacts(over: Partial<LinuxStartFacts> = {}): LinuxStartFacts {
     cgroups: cgroupPlan({ kind: "none" }, "qjail-www", linuxDefaultLimits(8 * 1024 ** 3)),
     guard: guardTransaction({
       bridges: ["qjail0"],
-      ports: [{ hostIf: "qjh3", mac: stableMac("/", "address:10.0.0.2"), ip4: ["10.0.0.2"], ip6: [] }],
+      ports: [{ hostIf: "qjh3", mac: MAC, ip4: ["10.0.0.2"], ip6: [] }],
       hostServicesForJails: [],
     }),
+    mac: { address: MAC, persisted: true },
     ...over,
   };
 }
@@ -77,14 +83,14 @@ test("start: the jail's network namespace carries exactly its address, then init
     "ip link set qjail0 up",
     "sysctl -q -w net.ipv4.ip_forward=1",
     "ip netns add qjail-www",
-    `ip link add qjh3 type veth peer name qjj3 address ${stableMac("/", "address:10.0.0.2")} netns qjail-www`,
+    `ip link add qjh3 type veth peer name qjj3 address ${MAC} netns qjail-www`,
     "ip link set qjh3 master qjail0 up",
     "nft -f /var/db/qjail/run/.guard.nft",
     "ip -n qjail-www link set lo up",
     "ip netns exec qjail-www sysctl -q -w net.ipv6.conf.qjj3.accept_ra=0 net.ipv6.conf.qjj3.disable_ipv6=1",
     "ip -n qjail-www addr add 10.0.0.2/24 dev qjj3",
     "ip -n qjail-www link set qjj3 up",
-    `ip neigh replace 10.0.0.2 lladdr ${stableMac("/", "address:10.0.0.2")} dev qjail0 nud reachable`,
+    `ip neigh replace 10.0.0.2 lladdr ${MAC} dev qjail0 nud reachable`,
     "ip -n qjail-www route add default via 10.0.0.1",
     [
       "/bin/sh /usr/local/share/qjail/linux/jail-launch.sh /var/log/qjail.www.console.log /var/db/qjail/run/www 30 --",
@@ -95,9 +101,13 @@ test("start: the jail's network namespace carries exactly its address, then init
       "/usr/jails/www 10.0.0.2  /usr/local/share/qjail/linux/bin/linux-x64/qjail-helper qjail0 67108864 ",
     ].join(" "),
   ]);
-  // the MAC follows the address, not the name: a renamed jail keeps it
-  const renamed = runs(planLinuxStart({ ...jail(), name: "web" }, startFacts()).steps);
-  assert.ok(renamed.some((l) => l.includes(`address ${stableMac("/", "address:10.0.0.2")} netns`)));
+  // the MAC is the kept one, whatever the name or address: a kept MAC is not written again
+  const renamed = planLinuxStart(
+    { ...jail({ ip4: "10.0.0.9" }), name: "web" },
+    startFacts({ network: jailNetwork("web", jail({ ip4: "10.0.0.9" }).record, { bridge: "qjail0" }) }),
+  );
+  assert.ok(runs(renamed.steps).some((l) => l.includes(`address ${MAC} netns`)));
+  assert.ok(!renamed.steps.some((s) => s.kind === "writeFile" && s.path.startsWith("/var/db/qjail/mac/")));
   const last = plan.steps.at(-1);
   assert.deepEqual(last, { kind: "writeFile", path: "/var/run/qjail.www.pid", content: "3\n", mode: 0o555 });
   assert.match(formatPlan(plan), /^# Start jail www \(jid 3\)$/m);
@@ -314,6 +324,29 @@ test("netns names: the real root keeps plain names, a relocated root gets its ow
   assert.match(netnsName("/tmp/x", "www"), /^qjail-[0-9a-f]{8}-www$/);
   assert.notEqual(netnsName("/tmp/x", "www"), netnsName("/tmp/y", "www"));
   assert.match(stableMac("/", "jail:www"), /^02(:[0-9a-f]{2}){5}$/);
+});
+
+test("start: a jail's first start writes its new MAC to the file rename and delete carry", () => {
+  const plan = planLinuxStart(
+    jail(),
+    startFacts({ mac: { address: "02:00:00:00:00:07", persisted: false } }),
+  );
+  const i = plan.steps.findIndex((s) => s.kind === "writeFile" && s.path === "/var/db/qjail/mac/www");
+  assert.ok(i >= 0, formatPlan(plan));
+  assert.deepEqual(plan.steps[i], {
+    kind: "writeFile",
+    path: "/var/db/qjail/mac/www",
+    content: "02:00:00:00:00:07\n",
+    mode: 0o644,
+  });
+  // written before the veth that carries it exists
+  const veth = plan.steps.findIndex((s) => s.kind === "run" && s.argv.includes("veth"));
+  assert.ok(i < veth);
+  assert.equal(newJailMac(new Uint8Array([1, 2, 3, 4, 255])), "02:01:02:03:04:ff");
+  assert.equal(parseJailMac("02:01:02:03:04:FF\n"), "02:01:02:03:04:ff");
+  assert.equal(parseJailMac("01:01:02:03:04:05"), undefined, "a multicast MAC is not a jail's");
+  assert.equal(parseJailMac("00:01:02:03:04:05"), undefined, "a universally administered MAC is not qjail's");
+  assert.equal(parseJailMac("nonsense"), undefined);
 });
 
 test("run state: parsed back; damaged files are not mistaken for a running jail", () => {

@@ -180,6 +180,25 @@ describe("SIGKILL at every step: the state is the before or the after state, and
       },
     });
   });
+  test("create -a (the archived tree is unpacked by the plan itself)", () => {
+    loop({
+      label: "create -a",
+      template: hostWithArchiveOnly,
+      argv: (root) => [
+        "create",
+        "--root",
+        root,
+        ...ON_FREEBSD_LAYOUT,
+        "-n",
+        "lo1",
+        "-4",
+        "10.0.0.40",
+        "-a",
+        "www",
+        "web9",
+      ],
+    });
+  });
   test("config -n (rename)", () => {
     loop({
       label: "config -n",

@@ -1,11 +1,10 @@
 import { spawn } from "node:child_process";
-import { existsSync, lstatSync, promises as fsp } from "node:fs";
+import { promises as fsp } from "node:fs";
 import { defineCommand, type Invocation } from "../command.js";
 import { write } from "../context.js";
 import { UsageError, shown } from "../../core/errors.js";
-import { consoleLogPath, jailConfPath, jailRootPath, physical } from "../../core/paths.js";
-import type { SshBase } from "../../core/plan-create.js";
-import { safeReadFile } from "../../platform/safe-fs.js";
+import { jailConfPath, physical } from "../../core/paths.js";
+import { loadConfigState } from "../../ops/config.js";
 import {
   planConfig,
   VNET_FIREWALLS,
@@ -20,16 +19,7 @@ import {
   validateInterfaceName,
   validateJailName,
 } from "../../core/validate.js";
-import {
-  assertZoneKnown,
-  listNames,
-  loadHostState,
-  readHostFile,
-  readJails,
-  readPackageLists,
-  readVnetCount,
-  selectJails,
-} from "../../store/jails.js";
+import { assertZoneKnown, loadHostState, readHostFile, readJails, selectJails } from "../../store/jails.js";
 import { jailRuntime, printPlan, reportPlan, reportReconcile, zoneLayout } from "../jail-runtime.js";
 import { RCTL_RESOURCES, parseLimitValue, type RctlResource } from "../../core/limits.js";
 
@@ -197,60 +187,8 @@ starts.`,
   async run(inv) {
     const { values: v } = inv;
     const layout = zoneLayout(v.zone);
-    if (v.packages !== undefined && v["packages-edit"] !== true)
-      throw new UsageError(
-        "QJ1332",
-        "--packages only goes with -p",
-        "Use 'qjail config -p --packages a,b NAME'.",
-      );
-    const chosen = Object.keys(v).filter((k) => !MODIFIERS.has(k) && v[k] !== undefined && v[k] !== false);
-    if (chosen.length === 0)
-      throw new UsageError(
-        "QJ1330",
-        "No options coded",
-        "Give exactly one option; 'qjail help config' lists them.",
-      );
-    if (chosen.length > 1) {
-      throw new UsageError(
-        "QJ1331",
-        `Only 1 option allowed at a time, got ${chosen.map((k) => shown(optionLabel(k))).join(", ")}`,
-        "Run qjail config once per option.",
-      );
-    }
-    const option = chosen[0] as string;
-    const all = v.all === true;
-    const names = inv.positionals;
-    if (option === "rename") {
-      if (names.length !== 1)
-        throw new UsageError(
-          "QJ1333",
-          `-n ${shown(String(v.rename))} needs exactly one old jail name, got ${names.length}`,
-          "Syntax: qjail config -n NEWNAME OLDNAME",
-        );
-    }
-    if (all && names.length > 0)
-      throw new UsageError("QJ1334", "-A cannot be combined with jail names", "Give either -A or the names.");
-    if (all && ONE_JAIL.has(option))
-      throw new UsageError(
-        "QJ1335",
-        `Option -A is not valid with ${optionLabel(option)}`,
-        `${optionLabel(option)} acts on one named jail.`,
-      );
-    if (!all && names.length === 0)
-      throw new UsageError(
-        "QJ1336",
-        "jailname is required unless -A is coded",
-        "Name the jail(s), give a prefix like 'web=', or add -A.",
-      );
-    if (ONE_JAIL.has(option) && (names.length !== 1 || (names[0] as string).endsWith("="))) {
-      throw new UsageError(
-        "QJ1337",
-        `${optionLabel(option)} takes exactly one jail name, got ${names.map((n) => shown(n)).join(" ")}`,
-        "Give one jail name (no prefix=).",
-      );
-    }
+    const { option, all, names } = chosenOption(v, inv.positionals);
     const change = parseChange(option, v);
-
     const rt = jailRuntime(inv, layout);
     if (change === "display") {
       await assertZoneKnown(rt.root, layout);
@@ -271,56 +209,16 @@ starts.`,
       selectJails((await readJails(rt.root, layout)).jails, names);
       return editPackages(inv, rt.root, layout.packages, names[0] as string, rt.locked);
     }
-
     const work = async (): Promise<number> => {
       await assertZoneKnown(rt.root, layout);
-      const [host, devfsRules, vnetCount, exposures, packages] = await Promise.all([
-        loadHostState(rt.root, layout, () => rt.live()),
-        readHostFile(rt.root, layout.devfsRules),
-        readVnetCount(rt.root, layout),
-        listNames(rt.root, layout.exposures),
-        readPackageLists(rt.root, layout),
-      ]);
+      const host = await loadHostState(rt.root, layout, () => rt.live());
       const selected = selectJails(host.jails, all ? [] : names);
-      const consoleLogs = new Set(
-        change.kind === "rename"
-          ? selected.filter((j) => existsSync(physical(rt.root, consoleLogPath(j.name)))).map((j) => j.name)
-          : [],
-      );
-      const present = new Set<string>();
-      if (change.kind === "rename") {
-        for (const j of selected) {
-          const newRoot = jailRootPath(layout, change.newName);
-          for (const p of [j.rootPath, newRoot, `${newRoot}/${j.name}.img`])
-            if (lstatSync(physical(rt.root, p), { throwIfNoEntry: false })) present.add(p);
-        }
-      }
-      const sshBase = new Map<string, SshBase>();
-      if (change.kind === "ssh") {
-        for (const j of selected) {
-          const top = physical(rt.root, j.rootPath);
-          const read = async (rel: string): Promise<string> =>
-            (await safeReadFile(top, physical(rt.root, `${j.rootPath}/${rel}`)).catch(() => undefined)) ?? "";
-          sshBase.set(j.name, {
-            rcConf: await read("etc/rc.conf"),
-            sshdConfig: await read("etc/ssh/sshd_config"),
-          });
-        }
-      }
-      const plan = planConfig(
-        {
-          ...host,
-          devfsRules,
-          vnetCount,
-          exposures: new Set(exposures),
-          packages,
-          consoleLogs,
-          present,
-          sshBase,
-        },
-        selected,
-        { change, force: v.force === true, freebsd: rt.platform.name === "freebsd" },
-      );
+      const state = await loadConfigState(rt.root, layout, host, selected, change);
+      const plan = planConfig(state, selected, {
+        change,
+        force: v.force === true,
+        freebsd: rt.platform.name === "freebsd",
+      });
       if (inv.global.dryRun) {
         printPlan(inv, plan);
         return 0;
@@ -331,6 +229,63 @@ starts.`,
     return inv.global.dryRun ? work() : rt.locked(work);
   },
 });
+
+/** The one option of this call and the jails it names, refused when the combination is not valid. */
+function chosenOption(
+  v: Invocation["values"],
+  names: readonly string[],
+): { option: string; all: boolean; names: readonly string[] } {
+  if (v.packages !== undefined && v["packages-edit"] !== true)
+    throw new UsageError(
+      "QJ1332",
+      "--packages only goes with -p",
+      "Use 'qjail config -p --packages a,b NAME'.",
+    );
+  const chosen = Object.keys(v).filter((k) => !MODIFIERS.has(k) && v[k] !== undefined && v[k] !== false);
+  if (chosen.length === 0)
+    throw new UsageError(
+      "QJ1330",
+      "No options coded",
+      "Give exactly one option; 'qjail help config' lists them.",
+    );
+  if (chosen.length > 1) {
+    throw new UsageError(
+      "QJ1331",
+      `Only 1 option allowed at a time, got ${chosen.map((k) => shown(optionLabel(k))).join(", ")}`,
+      "Run qjail config once per option.",
+    );
+  }
+  const option = chosen[0] as string;
+  const all = v.all === true;
+  if (option === "rename" && names.length !== 1)
+    throw new UsageError(
+      "QJ1333",
+      `-n ${shown(String(v.rename))} needs exactly one old jail name, got ${names.length}`,
+      "Syntax: qjail config -n NEWNAME OLDNAME",
+    );
+  if (all && names.length > 0)
+    throw new UsageError("QJ1334", "-A cannot be combined with jail names", "Give either -A or the names.");
+  if (all && ONE_JAIL.has(option))
+    throw new UsageError(
+      "QJ1335",
+      `Option -A is not valid with ${optionLabel(option)}`,
+      `${optionLabel(option)} acts on one named jail.`,
+    );
+  if (!all && names.length === 0)
+    throw new UsageError(
+      "QJ1336",
+      "jailname is required unless -A is coded",
+      "Name the jail(s), give a prefix like 'web=', or add -A.",
+    );
+  if (ONE_JAIL.has(option) && (names.length !== 1 || (names[0] as string).endsWith("="))) {
+    throw new UsageError(
+      "QJ1337",
+      `${optionLabel(option)} takes exactly one jail name, got ${names.map((n) => shown(n)).join(" ")}`,
+      "Give one jail name (no prefix=).",
+    );
+  }
+  return { option, all, names };
+}
 
 function optionLabel(key: string): string {
   const spec = configCommand.options[key];

@@ -1,9 +1,7 @@
-import { promises as fsp } from "node:fs";
 import { defineCommand } from "../command.js";
 import { UsageError, shown } from "../../core/errors.js";
-import { hostLayout, jailRootPath, physical, type HostLayout } from "../../core/paths.js";
+import { hostLayout, type HostLayout } from "../../core/paths.js";
 import { duplicateNames, planCreate, type CreateRequest } from "../../core/plan-create.js";
-import { creatingMarker } from "../../core/jail.js";
 import {
   formatAddressList,
   parseAddressList,
@@ -15,9 +13,8 @@ import {
   validateZoneName,
 } from "../../core/validate.js";
 import { assertInstalled, assertZoneKnown, listNames, loadHostState } from "../../store/jails.js";
-import { loadCreateState, treeSshBase } from "../../ops/create.js";
-import { extractJailTree, latestArchive } from "../../store/archive.js";
-import { write } from "../context.js";
+import { loadCreateState } from "../../ops/create.js";
+import { latestArchive } from "../../store/archive.js";
 import { jailRuntime, printPlan, reportPlan, reportReconcile, zoneLayout } from "../jail-runtime.js";
 import { readHostConfig } from "../../store/exposures.js";
 import { hostFacts } from "../../ops/host-facts.js";
@@ -174,7 +171,6 @@ this build.`,
         oneTimeSsh: v.ssh === true,
         fromArchive,
       });
-      const interrupted = state.interrupted ?? new Set<string>();
       const req: CreateRequest = {
         name,
         ip4,
@@ -209,21 +205,9 @@ this build.`,
         },
         layout,
       );
-      const newRoot = jailRootPath(layout, name);
       if (inv.global.dryRun) {
-        if (fromArchive !== undefined)
-          write(inv.ctx.stdout, `# unpack the jail root of ${fromArchive} into ${newRoot}`);
         printPlan(inv, plan);
         return 0;
-      }
-      // The tree comes first (like the template copy), so the records written last find it complete.
-      if (fromArchive !== undefined) {
-        await fsp.mkdir(physical(rt.root, creatingMarker(layout, name)), { recursive: true });
-        if (interrupted.has(name)) await rt.removeJailTree(newRoot, []);
-        await extractJailTree(physical(rt.root, fromArchive), physical(rt.root, newRoot));
-        // The archived tree's own rc.conf and sshd_config get the one-time ssh lines.
-        if (v.ssh === true)
-          plan = planCreate({ ...state, sshBase: await treeSshBase(rt.root, [newRoot]) }, req);
       }
       reportReconcile(inv, await rt.applyReconciled(plan));
       reportPlan(inv, plan);
@@ -234,7 +218,7 @@ this build.`,
 });
 
 /**
- * The archive -a names (qjail-5.md §4.2): `name@stamp.tar` in the archive
+ * The archive -a names (docs/qjail-5.md §4.2): `name@stamp.tar` in the archive
  * directory, or for a bare name its newest archive; -A takes the archive
  * directory of another zone ("nozone": the default one).
  */

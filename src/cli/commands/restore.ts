@@ -7,26 +7,17 @@ import { hostLayout, physical, type HostLayout } from "../../core/paths.js";
 import { creatingMarker } from "../../core/jail.js";
 import { UsageError, shown } from "../../core/errors.js";
 import { validateZoneName } from "../../core/validate.js";
-import {
-  planJailRestore,
-  planSystemRestore,
-  planTreeRestoreAside,
-  type JailRestore,
-} from "../../core/plan-restore.js";
+import { planRestore, planSystemRestore, type RestoreJob } from "../../core/plan-restore.js";
 import { assertZoneKnown, readGlobalJails, readJails } from "../../store/jails.js";
 import {
   ARCHIVE_NAME_PATTERN,
   checkJailArchive,
   checkTreeArchive,
-  extractArchive,
   latestArchive,
   readArchiveIndex,
-  unpackJailTree,
 } from "../../store/archive.js";
 import { withHostLock } from "../../store/lock.js";
 import { jailRuntime, reportReconcile } from "../jail-runtime.js";
-import { commitSteps } from "../../platform/apply.js";
-import { explainHostWriteErrors } from "../../platform/apply.js";
 import { qjailEntries } from "./archive.js";
 
 interface RestoreOutcome {
@@ -179,16 +170,8 @@ jail with 'qjail create -a ARCHIVE -i SIZE NAME'). Archives made here hold the .
     // refusal of any of them leaves the host as it was.
     const globalJails = await readGlobalJails(global.root, layout);
     const live = await platform.liveJails();
-    const jobs: {
-      name: string;
-      archive: string;
-      /** The file to read: in the (relocated) archive directory, or a typed path as given. */
-      file: string;
-      members: number;
-      tree?: "sharedfs" | "template";
-      jail?: JailRestore & { layout: HostLayout; interrupted: boolean; rootPath: string };
-      note: string;
-    }[] = [];
+    const jobs: RestoreJob[] = [];
+    const shownJobs: { name: string; archive: string; members: number }[] = [];
     for (const arg of positionals) {
       const tree = arg === "sharedfs" || arg === "template" ? arg : undefined;
       const { archive, file } = await resolveArchive(global.root, layout, arg);
@@ -200,6 +183,8 @@ jail with 'qjail create -a ARCHIVE -i SIZE NAME'). Archives made here hold the .
             ? `A path you type is used as given, not under --root; give the file's real path, or just its name (${posix.basename(archive)}) to take it from ${layout.archive}.`
             : `List ${layout.archive} to see the archives.`,
         );
+      // a path as typed is read where it is; a name, from the archive directory (under --root)
+      const local = archive === file && global.root !== "/";
       const { entries, texts } = await readArchiveIndex(file);
       if (tree !== undefined) {
         checkTreeArchive(posix.basename(archive), entries, layout[tree]);
@@ -214,14 +199,8 @@ jail with 'qjail create -a ARCHIVE -i SIZE NAME'). Archives made here hold the .
               "Run 'qjail stop' first.",
             );
         }
-        jobs.push({
-          name: tree,
-          archive,
-          file,
-          members: entries.length,
-          tree,
-          note: `all inside ${layout[tree]}`,
-        });
+        jobs.push({ kind: "tree", which: tree, archive, local, current: existsSync(P(layout[tree])) });
+        shownJobs.push({ name: tree, archive, members: entries.length });
         continue;
       }
       const info = checkJailArchive(posix.basename(archive), entries, texts);
@@ -238,7 +217,11 @@ jail with 'qjail create -a ARCHIVE -i SIZE NAME'). Archives made here hold the .
       const jailLayout = hostLayout(info.zone);
       // A marker without a record: a restore (or create) of this name was killed; its leftovers are replaced.
       const interrupted = !clash && existsSync(P(creatingMarker(jailLayout, info.name)));
-      if (clash || (existsSync(P(info.rootPath)) && !interrupted) || jobs.some((j) => j.name === info.name)) {
+      if (
+        clash ||
+        (existsSync(P(info.rootPath)) && !interrupted) ||
+        shownJobs.some((j) => j.name === info.name)
+      ) {
         throw new UsageError(
           "QJ1628",
           `jail ${shown(info.name)} already exists${clash ? "" : ` (${info.rootPath} is there, or it is restored twice)`}`,
@@ -246,78 +229,31 @@ jail with 'qjail create -a ARCHIVE -i SIZE NAME'). Archives made here hold the .
         );
       }
       jobs.push({
-        name: info.name,
+        kind: "jail",
         archive,
-        file,
-        members: entries.length,
-        jail: {
-          name: info.name,
-          status: info.status,
-          record: info.record,
-          packages: info.packages,
-          layout: jailLayout,
-          interrupted,
-          rootPath: info.rootPath,
-        },
-        note: `the tree inside ${info.rootPath}; fstab, jail.conf block and records written from its checked record`,
+        local,
+        layout: jailLayout,
+        jail: { name: info.name, status: info.status, record: info.record, packages: info.packages },
+        rootPath: info.rootPath,
+        interrupted,
       });
+      shownJobs.push({ name: info.name, archive, members: entries.length });
     }
 
-    const outcomes: RestoreOutcome[] = [];
-    if (global.dryRun) {
-      for (const job of jobs) {
-        if (job.tree)
-          human.write(formatPlan(planTreeRestoreAside(layout, job.tree, existsSync(P(layout[job.tree])))));
-        const steps = job.jail && planJailRestore(job.jail.layout, job.jail, job.jail.interrupted);
-        const line = steps
-          ? `node-tar extract ${job.archive}   (as tar xzPf; the tree only, into ${steps.staging})`
-          : `node-tar extract ${job.archive}   (as tar xzPf)`;
-        write(human, `# restore ${job.name} (${job.members} members, ${job.note})`);
-        if (steps) human.write(formatPlan({ title: `prepare ${job.name}`, steps: steps.prepare }));
-        write(human, line);
-        if (steps)
-          human.write(
-            formatPlan({ title: `put ${job.name} in place`, steps: [...steps.place, ...steps.commit] }),
-          );
-        outcomes.push({
-          name: job.name,
-          archive: job.archive,
-          result: "planned",
-          members: job.members,
-          message: line,
-        });
-      }
-    } else {
-      await withHostLock(P(layout.lockFile), async () => {
-        for (const job of jobs) {
-          if (job.tree) {
-            await rt.apply(planTreeRestoreAside(layout, job.tree, existsSync(P(layout[job.tree]))));
-            await extractArchive(global.root, job.file);
-          } else if (job.jail) {
-            const jail = job.jail;
-            const steps = planJailRestore(jail.layout, jail, jail.interrupted);
-            // A failure part way (a full disk while unpacking) leaves the marker: the same restore run again starts over.
-            await explainHostWriteErrors(`restore ${job.name}`, async () => {
-              await rt.apply({ title: steps.title, steps: steps.prepare });
-              await unpackJailTree(job.file, jail, P(steps.staging));
-              await rt.apply({ title: steps.title, steps: steps.place });
-              await commitSteps(global.root, steps.commit);
-            });
-          }
-          const message = `Successfully restored ${job.name}`;
-          write(human, message);
-          outcomes.push({
-            name: job.name,
-            archive: job.archive,
-            result: "restored",
-            members: job.members,
-            message,
-          });
-        }
-        // restored records and exposure files: the rules follow them
-        reportReconcile(inv, await rt.reconcile());
+    // one plan: what --dry-run prints is what runs
+    const plan = planRestore(layout, jobs);
+    if (global.dryRun) human.write(formatPlan(plan));
+    else
+      await rt.locked(async () => {
+        // restored records and exposure files: the rules follow them, in the same operation
+        reportReconcile(inv, await rt.applyReconciled(plan));
+        for (const m of plan.messages ?? []) write(human, m);
       });
-    }
+    const outcomes: RestoreOutcome[] = shownJobs.map((j, i) => ({
+      ...j,
+      result: global.dryRun ? "planned" : "restored",
+      message: global.dryRun ? `restore ${j.name} from ${j.archive}` : (plan.messages?.[i] ?? ""),
+    }));
     if (global.json)
       write(ctx.stdout, JSON.stringify({ command: "restore", dryRun: global.dryRun, restored: outcomes }));
     return 0;

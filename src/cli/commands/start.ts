@@ -21,7 +21,7 @@ interface JailOutcome {
 }
 
 /**
- * start, stop and restart share one loop (qjail-5.md §4.4): select jails,
+ * start, stop and restart share one loop (docs/qjail-5.md §4.4): select jails,
  * look at the running ones once, decide per jail (src/core/plan-start.ts),
  * then print the plans (--dry-run) or act. A failing jail is reported and
  * the loop carries on with the next one, as qjail does; the exit status is 3
@@ -114,7 +114,7 @@ async function act(
   return {
     name: jail.name,
     result: action === "start" ? "started" : "restarted",
-    // qjail 5.x's restart reports both halves (qjail-5.md §4.4).
+    // qjail 5.x's restart reports both halves (docs/qjail-5.md §4.4).
     message:
       action === "start"
         ? `Jail successfully started  ${jail.name}`

@@ -6,7 +6,7 @@ import { rctlRules } from "../limits.js";
 
 /**
  * The FreeBSD command lines for one jail's start, stop and console, as pure
- * plans (qjail-5.md §4.4, §4.5). Golden tests pin these argv lines; the
+ * plans (docs/qjail-5.md §4.4, §4.5). Golden tests pin these argv lines; the
  * platform (./index.ts) executes them.
  *
  * Two values exist only once a step has run: the md unit `mdconfig -a`

@@ -26,7 +26,7 @@ export interface LinuxInstallRequest {
   base: LinuxBaseSource;
   /** The host's /etc/resolv.conf, copied into the flavors as qjail does; a loopback resolver when absent. */
   resolvConf?: string;
-  /** Flavors already present: `default` and `ssh-default` are saved as users.saved.* before being replaced (qjail-5.md §4.1 step 3). */
+  /** Flavors already present: `default` and `ssh-default` are saved as users.saved.* before being replaced (docs/qjail-5.md §4.1 step 3). */
   existingFlavors?: readonly string[];
 }
 
@@ -55,7 +55,7 @@ export function parseBaseManifest(text: string): { source: string; target: strin
 }
 
 /**
- * `qjail install` on Linux: the FreeBSD-shaped layout of qjail-5.md §1.4 built
+ * `qjail install` on Linux: the FreeBSD-shaped layout of docs/qjail-5.md §1.4 built
  * from a Linux base. Pure: the caller gathers resolv.conf and the existing
  * flavors. Like qjail, the old sharedfs and template are replaced; jails,
  * archives and other flavors are kept.

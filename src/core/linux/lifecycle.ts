@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
+import { posix } from "node:path";
 import type { Plan, Step } from "../plan.js";
-import { consoleLogPath, physical, pidFilePath, type HostLayout } from "../paths.js";
+import { consoleLogPath, jailMacPath, physical, pidFilePath, type HostLayout } from "../paths.js";
 import type { JailRecord } from "../record.js";
 import { RECORD_FLAG_VALUES } from "../record.js";
 import { recordAddresses } from "../validate.js";
@@ -199,22 +200,49 @@ export function netnsName(root: string, name: string): string {
 }
 
 /**
- * A stable, locally administered MAC address for `what` (a jail's veth end,
- * the bridge). Every start of a jail gets the same one, so neighbours' ARP
- * caches stay right across a restart (a fresh random MAC would leave the host
- * and other jails sending to the old one until their entries expire).
+ * A jail's MAC is qjail's own record, not something derived: the Linux
+ * backend picks one at a jail's first start (a random locally administered
+ * unicast address, {@link newJailMac}) and keeps it in
+ * `jailMacPath(layout, name)`; rename moves that file, delete removes it,
+ * and an address change leaves it alone, so neighbour caches (the host's,
+ * other jails') stay right across a rename, an address change and a
+ * restart.
  */
-/**
- * What a jail's MAC is derived from: its network identity (the first
- * address), not its name, so a renamed jail keeps its MAC, and a jail made
- * later on the same address gets the same one: neighbour caches are keyed
- * by address. A jail without an address falls back to its name.
- */
-export function macIdentity(name: string, net: { ip4: readonly string[]; ip6: readonly string[] }): string {
-  const first = net.ip4[0] ?? net.ip6[0];
-  return first === undefined ? `jail:${name}` : `address:${first}`;
+const MAC_PATTERN = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
+/** The MAC kept in a jail's MAC file, or undefined when the text is not a locally administered unicast MAC. */
+export function parseJailMac(text: string): string | undefined {
+  const mac = text.trim().toLowerCase();
+  if (!MAC_PATTERN.test(mac)) return undefined;
+  const first = parseInt(mac.slice(0, 2), 16);
+  return (first & 0x03) === 0x02 ? mac : undefined;
 }
 
+/** A new jail MAC from 5 random bytes: 02:xx:xx:xx:xx:xx (locally administered, unicast). */
+export function newJailMac(random: Uint8Array): string {
+  if (random.length < 5) throw new Error("internal: a jail MAC needs 5 random bytes");
+  return [0x02, ...random.slice(0, 5)].map((b) => b.toString(16).padStart(2, "0")).join(":");
+}
+
+/**
+ * The MAC a jail started by qjail before MACs were kept in a file has: it
+ * was derived from the jail's first address. Used only for a running jail
+ * that has no MAC file yet, so the guard keeps matching its frames.
+ */
+export function legacyJailMac(
+  root: string,
+  name: string,
+  net: { ip4: readonly string[]; ip6: readonly string[] },
+): string {
+  const first = net.ip4[0] ?? net.ip6[0];
+  return stableMac(root, first === undefined ? `jail:${name}` : `address:${first}`);
+}
+
+/**
+ * A stable, locally administered MAC address for `what` (the bridge): every
+ * start gets the same one, so neighbours' ARP caches stay right across a
+ * restart.
+ */
 export function stableMac(root: string, what: string): string {
   const h = createHash("sha256").update(`${root}\0${what}`).digest();
   const bytes = [0x02, h[0] as number, h[1] as number, h[2] as number, h[3] as number, h[4] as number];
@@ -406,6 +434,11 @@ export interface LinuxStartFacts {
   /** The jail's limits (rctl names; Linux defaults filled in) and the cgroup files that carry them. */
   limits: Required<Limits>;
   cgroups: CgroupPlan;
+  /**
+   * The jail's MAC (its veth end in the jail), and whether it still has to
+   * be written to the jail's MAC file (first start, see {@link parseJailMac}).
+   */
+  mac: { address: string; persisted: boolean };
 }
 
 /** Where the guard transaction is written before `nft -f` reads it (beside the run states). */
@@ -515,6 +548,16 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
   steps.push({ kind: "mkdir", path: "/var/log", mode: 0o755 });
   if (f.image && !f.image.mounted) steps.push(imageMountStep(f.image.path, P(jail.rootPath)));
   steps.push(...f.firstStartSteps);
+  if (!f.mac.persisted)
+    steps.push(
+      { kind: "mkdir", path: posix.dirname(jailMacPath(jail.layout, jail.name)), mode: 0o755 },
+      {
+        kind: "writeFile",
+        path: jailMacPath(jail.layout, jail.name),
+        content: `${f.mac.address}\n`,
+        mode: 0o644,
+      },
+    );
 
   // the host side: bridge with the jail network's gateway, forwarding on
   const has = (a: { address: string; prefix: number }): boolean =>
@@ -561,7 +604,7 @@ export function planLinuxStart(jail: LinuxJail, f: LinuxStartFacts): Plan {
     steps.push({ kind: "run", argv: ["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"] });
 
   // the jail's network namespace: lo and one veth end with exactly its addresses
-  const jailMac = stableMac(f.root, macIdentity(jail.name, net));
+  const jailMac = f.mac.address;
   steps.push({ kind: "run", argv: ["ip", "netns", "add", netns] });
   steps.push({
     kind: "run",

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 
 /**
- * The one-time ssh user of `create -c` (qjail-5.md §5.3) for Linux jails:
+ * The one-time ssh user of `create -c` (docs/qjail-5.md §5.3) for Linux jails:
  * login = jail name, password = jail name, primary group wheel, a home
  * directory, and a password change forced at first login. On FreeBSD a
  * jail.conf exec.poststart runs `pw adduser`; on Linux qjail writes the jail's

@@ -1,6 +1,6 @@
 /**
  * What a Linux jail's own tree holds: the FreeBSD-shaped layout of
- * qjail-5.md §1.4 built from a Linux base. Partner of planLinuxInstall
+ * docs/qjail-5.md §1.4 built from a Linux base. Partner of planLinuxInstall
  * (src/core/linux/install.ts), which writes these into the template, and of
  * the start planner (src/core/linux/lifecycle.ts), which mounts the shared
  * base under the jail's /sharedfs.

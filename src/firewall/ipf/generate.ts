@@ -21,7 +21,7 @@ import { printNatRule } from "./impl/print-ipnat.js";
  * (src/core/exposure.ts, src/core/hostconfig.ts): addresses went through
  * ipaddr.js, ports are numbers, interface names match a strict pattern.
  *
- * Packet order matters (freebsd-jail-host.md §5.3): inbound, ipnat's rdr runs
+ * Packet order matters (ipnat(5), ipf(5)): inbound, ipnat's rdr runs
  * before the filter, so pass rules name the jail's address and port, never the
  * public port; outbound, the filter runs before map.
  */

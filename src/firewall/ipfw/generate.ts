@@ -2,7 +2,8 @@ import type { FirewallModel, ResolvedExposure } from "../../core/exposure.js";
 import { describeExposure, formatRange } from "../../core/exposure.js";
 
 /**
- * ipfw in-kernel NAT for qjail's exposures (freebsd-jail-host.md §7).
+ * ipfw in-kernel NAT for qjail's exposures (ipfw(8), section NETWORK ADDRESS
+ * TRANSLATION).
  *
  * `ipfw nat N config …` replaces the whole instance, so the line is always
  * regenerated with every `redirect_port`. The rules live in a numbered block

@@ -106,6 +106,8 @@ export interface FreebsdScript {
   precheck: ScriptCheck[];
   /** Files the load reads once and removes afterwards (IPFilter's removed rdr rules). */
   scratch: { path: string; content: string }[];
+  /** Scratch files a killed earlier load left behind, removed with this load's commit. */
+  leftovers?: string[];
   validate: string[][];
   /** Run before the load; a failure is not fatal (what they remove may already be gone). */
   prune: string[][];
@@ -194,11 +196,19 @@ export function scriptPlan(
       "load",
     );
   script.verify.forEach((c, i) => checked(c, `freebsd:verify:${i}`, "verify"));
+  // The scratch files go in the same unit that puts the rule files in place:
+  // a kill right after it must not leave one that the next run (with
+  // nothing left to remove) would never take away.
   add({
     kind: "commit",
-    steps: script.files.map((f): Step => ({ kind: "rename", from: f.path + NEW, to: f.path })),
+    steps: [
+      ...script.files.map((f): Step => ({ kind: "rename", from: f.path + NEW, to: f.path })),
+      ...[...script.scratch.map((f) => f.path), ...(script.leftovers ?? [])].map((path): Step => ({
+        kind: "remove",
+        path,
+      })),
+    ],
   });
-  for (const f of script.scratch) add({ kind: "remove", path: f.path });
   return { plan: { title, steps }, stages, checks };
 }
 
@@ -268,6 +278,9 @@ export async function ipfScript(
     ],
     precheck: [],
     scratch: removed.length > 0 ? [{ path: removedFile, content: removed.join("\n") + "\n" }] : [],
+    ...(removed.length === 0 && (await readText(ctx.root, removedFile)) !== undefined
+      ? { leftovers: [removedFile] }
+      : {}),
     validate: [
       [FREEBSD.ipnat, "-n", "-f", nat + NEW],
       [FREEBSD.ipf, "-n", "-f", filt + NEW],

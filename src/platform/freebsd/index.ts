@@ -9,6 +9,7 @@ import { applyPlan, StepFailedError } from "../apply.js";
 import { assertPlainPath } from "../safe-fs.js";
 import { copyTreePreserving } from "./copy.js";
 import { runProgram, type RunResult } from "../run.js";
+import { fetchChecked } from "../download.js";
 import type { Platform } from "../types.js";
 import { isImageJail, type ConsoleRequest, type JailSpec, type LiveJail } from "../../core/jail.js";
 import { parseJlsJson } from "./jls.js";
@@ -164,6 +165,13 @@ export function createFreebsdPlatform(
         platformStep: freebsdStep(new Map()),
         checks: checks(jail, tree),
         ...(opts.pollMs !== undefined ? { pollMs: opts.pollMs } : {}),
+        // the long steps say what they do as they start
+        onStep: (step) => {
+          if ((step.kind === "extract" || step.kind === "download") && step.why)
+            opts.stderr?.write(`${step.why}\n`);
+        },
+        download: (url, target, verify) =>
+          fetchChecked({ url, target, verify, stderr: opts.stderr ?? process.stderr }),
       });
     } catch (e) {
       throw refusal(e, jail, tree);

@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync, lstatSync, readFileSync, statSync } from "node:fs";
 import { join, posix } from "node:path";
 import { shareDir } from "../../assets.js";
@@ -11,7 +12,7 @@ import type { Plan, Step } from "../../core/plan.js";
 import { formatStep } from "../../core/plan.js";
 import { UsageError, shown } from "../../core/errors.js";
 import { escapeForTerminal } from "../../core/terminal.js";
-import { physical, hostLayout, type HostLayout } from "../../core/paths.js";
+import { physical, hostLayout, jailMacPath, type HostLayout } from "../../core/paths.js";
 import { defaultHostConfig, jailGateway, parseHostConfig, type HostConfig } from "../../core/hostconfig.js";
 import { RECORD_FLAG_VALUES, emptyRecord } from "../../core/record.js";
 import { isImageJail } from "../../core/jail.js";
@@ -28,10 +29,11 @@ import {
   type LinuxJail,
   type RunState,
   READ_ONLY_PROC,
+  legacyJailMac,
+  newJailMac,
+  parseJailMac,
   MASKED_PATHS,
   type JailMasks,
-  macIdentity,
-  stableMac,
 } from "../../core/linux/lifecycle.js";
 import {
   guardRemoveTransaction,
@@ -191,6 +193,15 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
     });
   }
 
+  /** The MAC qjail keeps for a jail (src/core/paths.ts jailMacPath), undefined when it has none yet. */
+  function keptMac(layout: HostLayout, name: string): string | undefined {
+    try {
+      return parseJailMac(readFileSync(physical(root, jailMacPath(layout, name)), "utf8"));
+    } catch {
+      return undefined;
+    }
+  }
+
   /**
    * The guard tables for every running jail of this root except `without`,
    * plus `extra` (the jail being started).
@@ -205,7 +216,8 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
     const bridges = new Set<string>([config.jailIf]);
     for (const [name, s] of readAllRunStates(root, layout)) {
       if (name === without || !isAlive(s) || s.hostIf === "") continue;
-      ports.push({ hostIf: s.hostIf, mac: stableMac(root, macIdentity(name, s)), ip4: s.ip4, ip6: s.ip6 });
+      const mac = keptMac(layout, name) ?? legacyJailMac(root, name, s);
+      ports.push({ hostIf: s.hostIf, mac, ip4: s.ip4, ip6: s.ip6 });
       bridges.add(s.bridge || config.jailIf);
     }
     if (extra) {
@@ -346,9 +358,11 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
     states.delete(spec.name);
     const jid = allocateJid(states, ifaces);
     const network = networkFor(spec);
+    const kept = keptMac(layout, spec.name);
+    const mac = { address: kept ?? newJailMac(randomBytes(5)), persisted: kept !== undefined };
     const guard = guardModel(layout, spec.name, {
       hostIf: hostInterfaceName(jid),
-      mac: stableMac(root, macIdentity(spec.name, network)),
+      mac: mac.address,
       ip4: network.ip4,
       ip6: network.ip6,
       bridge: network.bridge,
@@ -373,6 +387,7 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
       },
       firstStartSteps: firstStartSteps(spec),
       readyTimeout: READY_TIMEOUT_SECONDS,
+      mac,
       ...(isImageJail(spec.record)
         ? { image: { path: P(imagePathOf(spec)), mounted: imageMounted(spec) } }
         : {}),

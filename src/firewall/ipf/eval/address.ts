@@ -3,7 +3,7 @@
  * the AST's text addresses into bigints once, at compile time.
  */
 import type { AddressMatch, CidrAddress, PortMatch } from "../ast.js";
-import { parseV4, parseV6, type Family, type Packet } from "./packet.js";
+import { parseV4, parseV6, type Family } from "./packet.js";
 
 export interface CompiledCidr {
   family: Family;
@@ -159,8 +159,4 @@ export function portMatches(m: PortMatch, port: number): boolean {
 
 export function describePort(m: PortMatch): string {
   return m.kind === "compare" ? `port ${m.op} ${m.port}` : `port ${m.low} ${m.op} ${m.high}`;
-}
-
-export function packetFamilyName(p: Packet): "inet" | "inet6" {
-  return p.family === 4 ? "inet" : "inet6";
 }

@@ -34,11 +34,6 @@ export function maskPrefix(family: Family, mask: bigint): number | null {
   return prefixToMask(family, n) === mask ? n : null;
 }
 
-/** Number of set bits, as ipf's count4bits/count6bits report it (-1 for a non-contiguous mask). */
-export function countBits(family: Family, mask: bigint): number {
-  return maskPrefix(family, mask) ?? -1;
-}
-
 /** A full dotted quad `a.b.c.d` (each 0–255), or null. */
 export function parseDottedQuad(text: string): bigint | null {
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
@@ -50,24 +45,6 @@ export function parseDottedQuad(text: string): bigint | null {
     v = v * 256 + octet;
   }
   return BigInt(v);
-}
-
-/**
- * ipf's reading of a numeric IPv4 address: one to four dotted parts filled
- * from the left, so `128.16` is 128.16.0.0 and `129.10.10` is 129.10.10.0.
- * A lone number is a 32-bit value (`1` → 0.0.0.1), as ipnat reads it.
- */
-export function parseIpv4Loose(text: string): bigint | null {
-  if (/^\d+$/.test(text)) {
-    const n = BigInt(text);
-    return n <= 0xffffffffn ? n : null;
-  }
-  const parts = text.split(".");
-  if (parts.length < 2 || parts.length > 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255))
-    return null;
-  let v = 0n;
-  for (let i = 0; i < 4; i++) v = (v << 8n) | BigInt(Number(parts[i] ?? "0"));
-  return v;
 }
 
 export function parseIpv6(text: string): bigint | null {
@@ -108,9 +85,4 @@ export function cidrValue(c: CidrAddress): { address: bigint; mask: bigint } {
     address: parseAddressText(c.family, c.address) ?? 0n,
     mask: parseAddressText(c.family, c.mask) ?? 0n,
   };
-}
-
-/** `a.b.c.d/N`, or `a.b.c.d/m.m.m.m` when the mask has holes (ipf's printmask). */
-export function formatCidr(c: CidrAddress): string {
-  return `${c.address}/${c.prefix ?? c.mask}`;
 }

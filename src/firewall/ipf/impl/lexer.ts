@@ -602,11 +602,3 @@ export class Lexer {
     return undefined;
   }
 }
-
-/** How a token reads in a message: its text, a string in quotes, or "end of file". */
-export function describeToken(t: Token): string {
-  if (t.type === "eof") return "the end of the file";
-  if (t.type === "comment") return "a comment";
-  if (t.quoted) return JSON.stringify(t.text);
-  return JSON.stringify(t.text);
-}

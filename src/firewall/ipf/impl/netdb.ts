@@ -276,16 +276,6 @@ export function serviceByName(name: string, proto: "tcp" | "udp" | null): number
   return undefined;
 }
 
-/** getprotobyname(3) on FreeBSD's /etc/protocols (names and aliases, exact case). */
-export function protocolByNameLookup(name: string): number | undefined {
-  return tables().protocolByName.get(name);
-}
-
-/** getprotobynumber(3): the entry's first name, or null when /etc/protocols has none. */
-export function protocolNameOf(number: number): string | null {
-  return tables().protocolByNumber.get(number) ?? null;
-}
-
 /**
  * ipf's getproto(): a string of digits is that number, `ip` (any case) is 0,
  * else getprotobyname(); -1 when unknown.

@@ -57,73 +57,6 @@ export function protocolName(number: number): string | null {
   return PROTOCOL_NAMES.get(number) ?? null;
 }
 
-/** Well-known TCP/UDP service ports (FreeBSD /etc/services) that rule files name. */
-export const SERVICE_PORTS: ReadonlyMap<string, number> = new Map([
-  ["echo", 7],
-  ["discard", 9],
-  ["daytime", 13],
-  ["ftp-data", 20],
-  ["ftp", 21],
-  ["ssh", 22],
-  ["telnet", 23],
-  ["smtp", 25],
-  ["time", 37],
-  ["nicname", 43],
-  ["whois", 43],
-  ["domain", 53],
-  ["bootps", 67],
-  ["bootpc", 68],
-  ["tftp", 69],
-  ["gopher", 70],
-  ["finger", 79],
-  ["http", 80],
-  ["www", 80],
-  ["kerberos", 88],
-  ["pop3", 110],
-  ["sunrpc", 111],
-  ["auth", 113],
-  ["ident", 113],
-  ["nntp", 119],
-  ["ntp", 123],
-  ["netbios-ns", 137],
-  ["netbios-dgm", 138],
-  ["netbios-ssn", 139],
-  ["imap", 143],
-  ["snmp", 161],
-  ["snmptrap", 162],
-  ["bgp", 179],
-  ["ldap", 389],
-  ["https", 443],
-  ["microsoft-ds", 445],
-  ["isakmp", 500],
-  ["exec", 512],
-  ["biff", 512],
-  ["login", 513],
-  ["who", 513],
-  ["shell", 514],
-  ["cmd", 514],
-  ["syslog", 514],
-  ["printer", 515],
-  ["talk", 517],
-  ["ntalk", 518],
-  ["route", 520],
-  ["uucp", 540],
-  ["submission", 587],
-  ["ldaps", 636],
-  ["rsync", 873],
-  ["imaps", 993],
-  ["pop3s", 995],
-  ["socks", 1080],
-  ["openvpn", 1194],
-  ["pptp", 1723],
-  ["nfsd", 2049],
-  ["nfs", 2049],
-  ["svn", 3690],
-  ["mysql", 3306],
-  ["postgresql", 5432],
-  ["x11", 6000],
-]);
-
 /**
  * ICMP type names in lib/icmptypes.c order, with the IPv4 and ICMPv6 value of
  * each (-1: no such type in that family). Printing uses the first name whose
@@ -164,11 +97,6 @@ const ICMP_TYPE_LIST: readonly [name: string, v4: number, v6: number][] = [
   ["whorep", -1, 140],
   ["whoreq", -1, 139],
 ];
-
-/** IPv4 ICMP type by name (kept for callers that only deal with IPv4). */
-export const ICMP_TYPES: ReadonlyMap<string, number> = new Map(
-  ICMP_TYPE_LIST.filter((t) => t[1] >= 0).map((t) => [t[0], t[1]]),
-);
 
 /** The ICMP (inet) or ICMPv6 (inet6) type a name stands for, or null. */
 export function icmpTypeNumber(family: "inet" | "inet6", name: string): number | null {
@@ -278,59 +206,12 @@ export const IPV6_HEADERS: readonly { name: string; proto: number }[] = [
   { name: "mobility", proto: 135 },
 ];
 
-/** Spellings accepted for the WITH_FLAGS entries. */
-export const WITH_ALIASES: ReadonlyMap<string, string> = new Map([
-  ["frags", "frag"],
-  ["fragment", "frag"],
-  ["multicast", "mcast"],
-  ["broadcast", "bcast"],
-]);
-
 /** TCP flag letters in ipf's print order and their bits. */
 export const TCP_FLAG_LETTERS = "FSRPAUEC";
 export const TCP_FLAG_BITS: readonly number[] = [0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80];
 
 /** The mask ipf applies when `flags X` has no `/mask`: FSRPAU. */
 export const DEFAULT_FLAG_MASK = 0x3f;
-
-/** syslog facility and priority names accepted after `log level`. */
-export const SYSLOG_FACILITIES: readonly string[] = [
-  "kern",
-  "user",
-  "mail",
-  "daemon",
-  "auth",
-  "syslog",
-  "lpr",
-  "news",
-  "uucp",
-  "cron",
-  "authpriv",
-  "ftp",
-  "audit",
-  "ntp",
-  "security",
-  "console",
-  "logalert",
-  "local0",
-  "local1",
-  "local2",
-  "local3",
-  "local4",
-  "local5",
-  "local6",
-  "local7",
-];
-export const SYSLOG_PRIORITIES: readonly string[] = [
-  "emerg",
-  "alert",
-  "crit",
-  "err",
-  "warn",
-  "notice",
-  "info",
-  "debug",
-];
 
 /** Length ipf keeps of a tag name (IPFTAG_LEN). */
 export const TAG_LENGTH = 16;

@@ -10,7 +10,7 @@
  * destination written `:PORT` means the interface's own address, given with
  * `--if-addr IFACE=ADDRESS` (or `--dst-ip`). IPv6 addresses go in brackets.
  */
-import { ntop, parseV4Strict, parseV6, pfToV4, type AddressFamily } from "../impl/address.js";
+import { ntop, parseV4Strict, parseV6, type AddressFamily } from "../impl/address.js";
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, parseTcpFlags } from "../impl/rule.js";
 
 export interface PfPacket {
@@ -179,5 +179,3 @@ export function describePfPacket(p: PfPacket): string {
   }
   return s;
 }
-
-export { pfToV4 };

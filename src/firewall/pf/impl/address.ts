@@ -188,11 +188,6 @@ export function ntop(family: AddressFamily | 0, addr: bigint): string | null {
   return null;
 }
 
-/** Whether the whole 128-bit value is zero (PF_AZERO with AF_INET6). */
-export function isZero(v: bigint): boolean {
-  return v === 0n;
-}
-
 /** An address of `family` as a pf_addr-sized value, for callers holding 32-bit IPv4 numbers. */
 export function familyOf(text: string): AddressFamily | null {
   if (parseV4Strict(text) !== null) return 4;

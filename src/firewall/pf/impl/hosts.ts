@@ -8,7 +8,7 @@
  * driver ran on: lo0 with ::1, fe80::1%lo0 and 127.0.0.1, and em0.
  */
 import type { PfAddress, PfIfFlags } from "../ast.js";
-import { bitsOfMask, maskOfBits, parseV4Net, parseV4Strict, parseV6, type AddressFamily } from "./address.js";
+import { maskOfBits, parseV4Net, parseV4Strict, parseV6, type AddressFamily } from "./address.js";
 
 export interface PfInterfaceAddress {
   family: AddressFamily;
@@ -375,6 +375,3 @@ export function resolveHost(env: PfHostEnv, text: string): HostResult {
   }
   return { error: `no IP address found for ${text}` };
 }
-
-/** The prefix of a mask as unmask() counts it. */
-export { bitsOfMask };

@@ -1,7 +1,7 @@
 /**
  * `ipfw show [FIRST-LAST]` (rule number, packets, bytes, rule text) and
  * `ipfw nat N show config` (the instance's config line). No real capture of
- * either is in the fixtures (see PROVENANCE.md), so the format follows
+ * either is in ../shared/fixtures/freebsd (its PROVENANCE.md lists what is), so the format follows
  * ipfw(8): the number is zero-padded to five digits, the counters are
  * right-aligned, `ipfw show` prints the rule as `ipfw list` does.
  * Partner: {@link ipfwAllowFor} attributes an allow rule's packets to an exposure.
