@@ -84,6 +84,13 @@ export class IpfEngine {
   private readonly tracing: boolean;
   private readonly dstlists: ReadonlyMap<string, DestinationList>;
   private readonly calls: GroupCalls;
+  /** What {@link filter} returns for a packet the state table passes (refilled each time). */
+  private readonly stateDecision: Decision & { routeIf: string | undefined } = {
+    verdict: "nomatch",
+    quick: true,
+    rule: undefined,
+    routeIf: undefined,
+  };
 
   constructor(filterRules: readonly FilterRule[], natRules: readonly NatRule[], opts: EngineOptions = {}) {
     const ctx = {
@@ -200,17 +207,18 @@ export class IpfEngine {
     const hd = dstKey(p);
     const st = this.state.find(p, hs, hd) ?? this.state.findQuoted(p);
     if (st) {
-      if (trace) trace.stateMatched = st;
+      // find() refills one match object per lookup: the trace keeps its own copy.
+      if (trace) trace.stateMatched = { entry: st.entry, reverse: st.reverse };
       // A fragment passed by state opens the way for the rest of its packet when the rule keeps frags.
       if (st.entry.rule.ast.keepFrags) this.frags.remember(p, st.entry.verdict);
       const routeIf = st.reverse ? undefined : st.entry.routeIf;
       if (routeIf !== undefined) this.state.countRouted(st.entry, p);
-      return {
-        verdict: st.entry.verdict,
-        quick: true,
-        rule: st.entry.rule,
-        ...(routeIf !== undefined ? { routeIf } : {}),
-      };
+      // One decision object refilled per packet (process() reads it at once and keeps none of it).
+      const d = this.stateDecision;
+      d.verdict = st.entry.verdict;
+      d.rule = st.entry.rule;
+      d.routeIf = routeIf;
+      return d;
     }
     let decision: Decision;
     if (trace) {

@@ -49,22 +49,15 @@ export interface NatSession {
   dir: "in" | "out";
   original: Tuple;
   translated: Tuple;
-  /** Hash keys (hash.ts foldAddr) of the four addresses, so packets rewritten from the session need no recomputing. */
-  keys: SessionKeys;
+  /**
+   * Hash keys (hash.ts foldAddr, 32-bit ints) of the four addresses, so packets rewritten from
+   * the session need no recomputing. Kept in the session itself: one object fewer per session.
+   */
+  oSrcK: number;
+  oDstK: number;
+  tSrcK: number;
+  tDstK: number;
 }
-
-/** Hash keys of a session's addresses (32-bit ints). */
-class SessionKeys {
-  constructor(
-    readonly oSrc: number,
-    readonly oDst: number,
-    readonly tSrc: number,
-    readonly tDst: number,
-  ) {}
-}
-// Keys run past V8's small integers: the first instance made with non-small numbers gives
-// all of them the wider field layout up front (no layout change later, no lost optimised code).
-new SessionKeys(-0.5, -0.5, -0.5, -0.5);
 
 export interface HostmapEntry {
   /** The rule that made the mapping (sticky rdr entries send the same client back through it). */
@@ -294,17 +287,16 @@ export class NatTable {
     const ports = s.proto === IPPROTO_TCP || s.proto === IPPROTO_UDP;
     const o = s.original;
     const t = s.translated;
-    const k = s.keys;
     this.byTuple.add(
-      tupleHash(s.dir === "in", s.family, s.proto, k.oSrc, k.oDst, ports ? (o.sport << 16) | o.dport : 0),
+      tupleHash(s.dir === "in", s.family, s.proto, s.oSrcK, s.oDstK, ports ? (o.sport << 16) | o.dport : 0),
       s,
     );
     this.byTuple.add(
-      tupleHash(s.dir !== "in", s.family, s.proto, k.tDst, k.tSrc, ports ? (t.dport << 16) | t.sport : 0),
+      tupleHash(s.dir !== "in", s.family, s.proto, s.tDstK, s.tSrcK, ports ? (t.dport << 16) | t.sport : 0),
       s,
     );
     this.translatedFlows.add(
-      flowHash(s.family, s.proto, k.tSrc, k.tDst, ports ? (t.sport << 16) | t.dport : 0),
+      flowHash(s.family, s.proto, s.tSrcK, s.tDstK, ports ? (t.sport << 16) | t.dport : 0),
       s,
     );
   }
@@ -390,7 +382,7 @@ export class NatTable {
 
   private apply(p: Packet, s: NatSession): void {
     const t = s.translated;
-    setAddresses(p, t.src, s.keys.tSrc, t.dst, s.keys.tDst);
+    setAddresses(p, t.src, s.tSrcK, t.dst, s.tDstK);
     if (hasPorts(p)) {
       p.sport = t.sport;
       p.dport = t.dport;
@@ -404,12 +396,13 @@ export class NatTable {
   translate(p: Packet, steps?: NatStep[]): NatResult | undefined {
     const s = this.sessionFor(p);
     if (s) {
-      const before = this.tupleOf(p);
       const ports = hasPorts(p);
-      const k = s.keys;
       if (this.forward) {
+        // sessionFor matched the packet's tuple against the session's original one field by field:
+        // that tuple is what the packet carries (no copy per packet).
+        const before = s.original;
         const t = s.translated;
-        setAddresses(p, t.src, k.tSrc, t.dst, k.tDst);
+        setAddresses(p, t.src, s.tSrcK, t.dst, s.tDstK);
         if (ports) {
           p.sport = t.sport;
           p.dport = t.dport;
@@ -417,8 +410,9 @@ export class NatTable {
         // The packet now carries the translated tuple (ports too: a session has them exactly when the packet does).
         return { session: s, created: false, before, after: t, rejected: false };
       }
+      const before = this.tupleOf(p);
       const o = s.original;
-      setAddresses(p, o.dst, k.oDst, o.src, k.oSrc);
+      setAddresses(p, o.dst, s.oDstK, o.src, s.oSrcK);
       if (ports) {
         p.sport = o.dport;
         p.dport = o.sport;
@@ -501,12 +495,10 @@ export class NatTable {
         dir: p.dir,
         original: before,
         translated,
-        keys: new SessionKeys(
-          srcKey(p),
-          dstKey(p),
-          translated.src === before.src ? srcKey(p) : foldAddr(p.family, translated.src),
-          translated.dst === before.dst ? dstKey(p) : foldAddr(p.family, translated.dst),
-        ),
+        oSrcK: srcKey(p),
+        oDstK: dstKey(p),
+        tSrcK: translated.src === before.src ? srcKey(p) : foldAddr(p.family, translated.src),
+        tDstK: translated.dst === before.dst ? dstKey(p) : foldAddr(p.family, translated.dst),
       };
       this.sessionList.push(s);
       this.index(s);

@@ -27,10 +27,17 @@ const ICMP6_REPLY: Readonly<Record<number, number>> = { 128: 129, 133: 134, 135:
 /** IPv6 multicast (ff00::/8): a query sent there is answered by whichever host owns the address. */
 const isMulticast6 = (family: Family, a: bigint): boolean => family === 6 && a >> 120n === 0xffn;
 
+/** {@link StateEntry.flags} bits. */
+const F_CLOSING = 1;
+const F_SAW_REPLY = 2;
+/** The reply side has sent (end1 holds its sequence end). */
+const F_END1 = 4;
+
 /**
- * One state entry. Counters and per-side fields are kept flat (one object per
- * entry, as a table of thousands is built per run); the tuple views below
- * are for the dumps.
+ * One state entry. A table of thousands is built per run and lives as long
+ * as the run, so each entry is one object with few fields, every number a
+ * small integer (no boxed doubles): TCP states and the booleans are packed,
+ * sequence ends kept as int32. The tuple views below are for the dumps.
  */
 export class StateEntry {
   /** IP options of the first reply: replies must carry the same. */
@@ -49,19 +56,21 @@ export class StateEntry {
   by1: number;
   by2 = 0;
   by3 = 0;
-  /** TCP state numbers per side (IPF_TCPS_*), for the dump. */
-  ts0: number;
-  ts1: number;
+  /** TCP state numbers (IPF_TCPS_*) for the dump: forward side in bits 0-3, reply side in bits 4-7. */
+  ts: number;
   /**
    * TCP: per side (forward sender, reply sender) the sequence number after
-   * the last byte sent, SYN and FIN counting one (ip_state.c td_end);
-   * -1 until that side has sent.
+   * the last byte sent, SYN and FIN counting one (ip_state.c td_end), as an
+   * int32 (compared modulo 2^32); end1 counts only once F_END1 is set.
    */
   end0: number;
-  end1 = -1;
-  sawReply = false;
+  end1 = 0;
+  /** F_CLOSING, F_SAW_REPLY, F_END1. */
+  flags: number;
   /** Set when the creating rule routed the packet (`to IF`, `to dstlist/…`): forward packets go the same way. */
   routeIf: string | undefined = undefined;
+  /** ICMP type << 16 | id of the creating packet. */
+  readonly icmp: number;
 
   constructor(
     readonly family: Family,
@@ -70,8 +79,8 @@ export class StateEntry {
     readonly dst: bigint,
     readonly sport: number,
     readonly dport: number,
-    readonly icmpType: number,
-    readonly icmpId: number,
+    icmpType: number,
+    icmpId: number,
     /** IP options and security class of the creating packet: forward packets must carry the same, replies none (ip_state.c is_opt/is_sec). */
     readonly optBits: number,
     readonly secBits: number,
@@ -83,7 +92,7 @@ export class StateEntry {
     tcpFlags: number,
     end: number,
     /** TCP: a FIN or RST was seen, so the entry is closing. */
-    public closing: boolean,
+    closing: boolean,
   ) {
     const inbound = dir === "in";
     this.if0 = inbound ? ifname : "";
@@ -92,11 +101,26 @@ export class StateEntry {
     this.pk1 = inbound ? 0 : 1;
     this.by0 = inbound ? len : 0;
     this.by1 = inbound ? 0 : len;
-    this.ts0 = tcpFlags & TH.S ? 1 : 4;
-    this.ts1 = tcpFlags & TH.S ? 0 : 3;
-    this.end0 = end;
+    this.ts = tcpFlags & TH.S ? 1 : 4 | (3 << 4); // S: 1 / 0 (SYN sent, closed), else 4 / 3 (established, listen)
+    this.end0 = end | 0;
+    this.flags = closing ? F_CLOSING : 0;
+    this.icmp = ((icmpType & 0xffff) << 16) | (icmpId & 0xffff);
   }
 
+  get icmpType(): number {
+    return this.icmp >>> 16;
+  }
+  get icmpId(): number {
+    return this.icmp & 0xffff;
+  }
+  /** TCP: a FIN or RST was seen, so the entry is closing. */
+  get closing(): boolean {
+    return (this.flags & F_CLOSING) !== 0;
+  }
+  /** A reply has matched the entry. */
+  get sawReply(): boolean {
+    return (this.flags & F_SAW_REPLY) !== 0;
+  }
   /** [in fwd, in rev, out fwd, out rev]. */
   get ifnames(): readonly [string, string, string, string] {
     return [this.if0, this.if1, this.if2, this.if3];
@@ -109,40 +133,8 @@ export class StateEntry {
     return [this.by0, this.by1, this.by2, this.by3];
   }
   get tcpState(): readonly [number, number] {
-    return [this.ts0, this.ts1];
+    return [this.ts & 15, this.ts >> 4];
   }
-}
-
-/*
- * Sequence numbers run up to 2^32, past V8's small integers. An entry whose
- * sequence fields first hold small numbers and later a large one changes
- * layout, which throws away the optimised code using entries; one entry
- * made here with large numbers gives every entry the wider layout from the
- * start.
- */
-{
-  const wide = 2 ** 31 + 0.5;
-  const e = new StateEntry(
-    4,
-    0,
-    0n,
-    0n,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    undefined as unknown as CompiledFilterRule,
-    "pass",
-    "in",
-    "",
-    0,
-    0,
-    wide,
-    false,
-  );
-  e.end1 = wide;
 }
 
 export interface StateMatch {
@@ -173,8 +165,8 @@ function tcpSegmentEnd(p: Packet): number {
  */
 function ackInWindow(e: StateEntry, p: Packet, reverse: boolean): boolean {
   if (!(p.tcpFlags & TH.A)) return true;
+  if (!reverse && !(e.flags & F_END1)) return true;
   const peerEnd = reverse ? e.end0 : e.end1;
-  if (peerEnd < 0) return true;
   const ackskew = (peerEnd - p.ack) | 0;
   return ackskew >= -MAX_ACK_WINDOW && ackskew <= MAX_ACK_WINDOW;
 }
@@ -218,6 +210,12 @@ export class StateTable {
     // Sized for a full table up front: growing means rehashing every entry.
     this.byFlow = new HashSlots<StateEntry>(Math.min(Math.max(maxEntries, 64), 1 << 16));
   }
+
+  /**
+   * What {@link find} returns: one object, refilled by each lookup (no allocation per packet);
+   * valid until the next lookup. Keep a copy to hold on to it (traces do).
+   */
+  private readonly match: StateMatch = { entry: undefined as unknown as StateEntry, reverse: false };
 
   /** The flow hash of the packet last looked up, for {@link add} to file a new entry under. */
   private lastKey = 0;
@@ -307,11 +305,14 @@ export class StateTable {
       e.by0 += p.len;
     }
     if (reverse) {
-      e.sawReply = true;
+      e.flags |= F_SAW_REPLY;
       e.replyOptBits ??= p.optBits;
     }
     if (p.proto === IPPROTO_TCP) this.advanceTcp(e, p, reverse);
-    return { entry: e, reverse };
+    const m = this.match;
+    m.entry = e;
+    m.reverse = reverse;
+    return m;
   }
 
   /** ICMPv6 queries sent to a multicast group, which a reply from any member answers. */
@@ -348,24 +349,21 @@ export class StateTable {
   }
 
   private advanceTcp(e: StateEntry, p: Packet, reverse: boolean): void {
-    const end = tcpSegmentEnd(p);
-    const before = reverse ? e.end1 : e.end0;
-    if (before < 0 || seqGreater(end, before)) {
-      if (reverse) e.end1 = end;
-      else e.end0 = end;
-    }
+    const end = tcpSegmentEnd(p) | 0;
+    if (reverse) {
+      if (!(e.flags & F_END1) || seqGreater(end, e.end1)) {
+        e.end1 = end;
+        e.flags |= F_END1;
+      }
+    } else if (seqGreater(end, e.end0)) e.end0 = end;
     if (p.tcpFlags & (TH.F | TH.R)) {
-      e.closing = true;
+      e.flags |= F_CLOSING;
       this.anyClosing = true;
     }
     if (p.tcpFlags & TH.A) {
-      if (reverse) {
-        e.ts1 = 4;
-        e.ts0 = Math.max(e.ts0, 3);
-      } else {
-        e.ts0 = 4;
-        e.ts1 = Math.max(e.ts1, 3);
-      }
+      const ts0 = e.ts & 15;
+      const ts1 = e.ts >> 4;
+      e.ts = reverse ? Math.max(ts0, 3) | (4 << 4) : 4 | (Math.max(ts1, 3) << 4);
     }
   }
 
