@@ -77,13 +77,17 @@ const lazyBuiltins = {
       return { path: name, namespace: "lazy-builtin" };
     });
     b.onLoad({ filter: /.*/, namespace: "lazy-builtin" }, (args) => {
-      const names = Object.keys(require(args.path)).filter((k) => k !== "default");
+      const real = require(args.path);
+      const names = Object.keys(real).filter((k) => k !== "default");
+      // A module that is itself a function (assert: `assert(x)`) gets a stand-in that is
+      // one too, or a default import of it would not be callable in the bundle.
+      const stub = typeof real === "function" ? "function (...a) { return load()(...a); }" : "{}";
       return {
         loader: "js",
         contents: [
           "let m;",
           `const load = () => m || (m = require("node:${args.path}"));`,
-          "const o = {};",
+          `const o = ${stub};`,
           `for (const k of ${JSON.stringify(names)}) Object.defineProperty(o, k, { get: () => load()[k], enumerable: true });`,
           "module.exports = o;",
         ].join("\n"),

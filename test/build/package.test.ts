@@ -271,7 +271,7 @@ describe("the npm package", () => {
     assert.ok(rc.includes(`: \${qjail_program:="${qjail}"}`), rc);
   });
 
-  test("the installed qjail installs, creates and lists jails under --root (FreeBSD plans)", () => {
+  test("the installed qjail installs, creates, lists, archives and restores jails under --root (FreeBSD plans)", () => {
     const base = buildBaseTxz();
     const root = join(tmp.dir, "root");
     try {
@@ -291,6 +291,17 @@ describe("the npm package", () => {
         json["qjail-information"].jail.map((j) => j.name),
         ["ssh"],
       );
+      // archive and restore load tar and zlib, which the bundle loads late (a stand-in for
+      // a late module once broke every archive in the installed qjail, not under dist/)
+      assert.match(ok(run(["archive", ...g, "ssh"]), "archive"), /Successfully archived ssh/);
+      const archives = readdirSync(join(root, "usr/jails/archive")).filter((f) => f.startsWith("ssh@"));
+      assert.equal(archives.length, 1, `one archive of ssh: ${archives.join(" ")}`);
+      ok(run(["delete", ...g, "ssh"]), "delete");
+      assert.match(
+        ok(run(["restore", ...g, join(root, "usr/jails/archive", archives[0]!)]), "restore"),
+        /Successfully restored ssh/,
+      );
+      assert.match(ok(run(["list", ...g]), "list after restore"), /em0 10\.0\.0\.2 +ssh/);
     } finally {
       base.cleanup();
     }
