@@ -81,15 +81,31 @@ const lazyBuiltins = {
       const names = Object.keys(real).filter((k) => k !== "default");
       // A module that is itself a function (assert: `assert(x)`) gets a stand-in that is
       // one too, or a default import of it would not be callable in the bundle.
-      const stub = typeof real === "function" ? "function (...a) { return load()(...a); }" : "{}";
+      if (typeof real === "function")
+        return {
+          loader: "js",
+          contents: [
+            "let m;",
+            `const load = () => m || (m = require("node:${args.path}"));`,
+            "const o = function (...a) { return load()(...a); };",
+            `for (const k of ${JSON.stringify(names)}) Object.defineProperty(o, k, { get: () => load()[k], enumerable: true });`,
+            "module.exports = o;",
+          ].join("\n"),
+        };
+      // An object with no properties of its own whose prototype, a Proxy, looks every name up in the
+      // real module. esbuild's __toESM copies a module's own properties into a namespace object that
+      // inherits its prototype, so a stand-in with dozens of getters of its own (zlib, crypto, http…)
+      // cost that copying for every such module on every start, used or not; this one costs nothing
+      // until a name is read. __esModule is answered without loading (__toESM asks it at once).
       return {
         loader: "js",
         contents: [
           "let m;",
           `const load = () => m || (m = require("node:${args.path}"));`,
-          `const o = ${stub};`,
-          `for (const k of ${JSON.stringify(names)}) Object.defineProperty(o, k, { get: () => load()[k], enumerable: true });`,
-          "module.exports = o;",
+          "module.exports = Object.create(new Proxy({}, {",
+          '  get: (_, k) => (k === "__esModule" ? undefined : load()[k]),',
+          "  has: (_, k) => k in load(),",
+          "}));",
         ].join("\n"),
       };
     });

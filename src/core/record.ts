@@ -115,7 +115,29 @@ export function parseRecord(text: string): { record: JailRecord; problems: Recor
   const problems: RecordProblem[] = [];
   let sawName = false;
   let sawPath = false;
-  // One pass over the text, line by line without splitting it first: list reads a
+  if (WELL_FORMED.test(text)) {
+    // The usual case, checked whole by one match: nothing but key="value" lines, so each line is
+    // cut at its '="' and at the value's closing quote, with nothing to trim or test per line.
+    let lineNo = 0;
+    for (let start = 0; start < text.length;) {
+      lineNo++;
+      const eq = text.indexOf('="', start);
+      const close = text.indexOf('"', eq + 2);
+      const key = text.slice(start, eq);
+      start = close + 2;
+      if (!RECORD_KEY_SET.has(key)) {
+        problems.push({ line: lineNo, message: `unknown key ${JSON.stringify(key)}` });
+        continue;
+      }
+      if (key === "name") sawName = true;
+      else if (key === "path") sawPath = true;
+      record[key as RecordKey] = text.slice(eq + 2, close);
+    }
+    if (!sawName) problems.push({ line: 0, message: "missing key name" });
+    if (!sawPath) problems.push({ line: 0, message: "missing key path" });
+    return { record, problems };
+  }
+  // Anything else (blank or comment lines, spaces, bad lines, NUL bytes): line by line. One pass over the text, line by line without splitting it first: list reads a
   // thousand records on every run, so this loop is most of its own work.
   let lineNo = 0;
   for (let start = 0; start <= text.length;) {
@@ -153,6 +175,8 @@ export function parseRecord(text: string): { record: JailRecord; problems: Recor
 }
 
 const RECORD_LINE = /^([A-Za-z0-9_]+)="([^"\\`$]*)"$/;
+/** A whole record of RECORD_LINE lines and nothing else: no blank line, no space, no NUL, the last newline optional. */
+const WELL_FORMED = /^(?:[A-Za-z0-9_]+="[^"\\`$\n\0]*"(?:\n|$))*$/;
 
 /**
  * Every key, in qjail's order, one `key="value"` per line; `rctl` (not

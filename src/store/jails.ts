@@ -85,12 +85,14 @@ async function readRecordDir(
   names.forEach((fileName, i) => {
     const { name, status } = statusFromFileName(fileName);
     const parsed = parseRecord(texts[i] as string);
-    const file = `${dir}/${fileName}`;
     for (const p of parsed.problems)
-      problems.push({ file, message: p.line > 0 ? `line ${p.line}: ${p.message}` : p.message });
+      problems.push({
+        file: `${dir}/${fileName}`,
+        message: p.line > 0 ? `line ${p.line}: ${p.message}` : p.message,
+      });
     if (parsed.record.name !== "" && parsed.record.name !== name) {
       problems.push({
-        file,
+        file: `${dir}/${fileName}`,
         message: `record names jail ${shown(parsed.record.name)} but the file is named ${shown(fileName)}`,
       });
     }
