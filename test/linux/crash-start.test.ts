@@ -1,66 +1,37 @@
-import { describe, it, before, after } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
-import { makeTestHost, startTimeOf, type TestHost } from "./helpers/host.js";
-import { netnsName } from "../../src/core/linux/lifecycle.js";
+import { startTimeOf } from "./helpers/host.js";
+import { canRunCrash, crashHost } from "./helpers/crash.js";
 
 /**
  * Crash recovery, `start`: qjail SIGKILLed (QJAIL_CRASH_AT) before each step of
  * start in turn. Its own file so the whole loop has the file's time budget (every
  * boundary runs start, list, start and stop: ~4 qjail runs per step).
  */
-const canRun = process.platform === "linux" && process.getuid?.() === 0;
-
-describe("Linux crash recovery", { skip: !canRun && "needs root on Linux" }, () => {
-  let host: TestHost;
-  const ok = async (args: string[]): Promise<string> => {
-    const r = await host.qjail(args);
-    assert.equal(r.code, 0, `qjail ${args.join(" ")} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
-    return r.stdout;
-  };
-  const assertClean = async (name: string): Promise<void> => {
-    assert.equal(existsSync(`/run/netns/${netnsName(host.root, name)}`), false, "no namespace left");
-    const links = await host.inHost(["ip", "-o", "link", "show"]);
-    assert.doesNotMatch(links.stdout, /qjh\d+/, "no veth left on the host");
-  };
-
-  before(async () => {
-    host = await makeTestHost("crstart");
-    await ok(["install"]);
-    await ok(["create", "-4", "10.0.0.30", "crash"]);
-  });
-  after(async () => {
-    await host?.cleanup();
-  });
+describe("Linux crash recovery: start", { skip: !canRunCrash && "needs root on Linux" }, () => {
+  const c = crashHost("crstart", "crash");
 
   it("qjail killed at every step boundary of start: start, stop and list stay truthful and repair it", async () => {
     // the kill-point loop: SIGKILL before step K for K = 0, 1, … until start runs to the end
     let boundary = 0;
     for (; boundary < 100; boundary++) {
-      const r = await host.qjail(["start", "crash"], 120_000, { QJAIL_CRASH_AT: `step:${boundary}` });
+      const r = await c.host.qjail(["start", "crash"], 120_000, { QJAIL_CRASH_AT: `step:${boundary}` });
       if (r.code === 0) break;
-      // list asks liveJails; the truth is whether the recorded init still runs
-      const running = /^DR\s/m.test(await ok(["list", "crash"]));
-      const state = host.runState("crash");
-      assert.equal(
-        running,
-        state !== undefined && startTimeOf(state.pid) === state.starttime,
-        `list tells the truth after a kill at step ${boundary}`,
-      );
-      if (!running) await ok(["start", "crash"]);
-      const repaired = host.runState("crash");
+      const running = await c.listIsTruthful("crash", `after a kill at step ${boundary}`);
+      if (!running) await c.ok(["start", "crash"]);
+      const repaired = c.host.runState("crash");
       assert.ok(
         repaired && startTimeOf(repaired.pid) === repaired.starttime,
         `start repaired a kill at step ${boundary}`,
       );
-      await ok(["stop", "crash"]);
-      await assertClean("crash");
+      await c.ok(["stop", "crash"]);
+      await c.assertClean("crash");
     }
     assert.ok(
       boundary > 8 && boundary < 100,
       `start ran to the end once every boundary was tried (${boundary})`,
     );
-    await ok(["stop", "crash"]);
-    await assertClean("crash");
+    await c.ok(["stop", "crash"]);
+    await c.assertClean("crash");
   });
 });

@@ -1,47 +1,28 @@
-import { describe, it, before, after } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { makeTestHost, jailProcesses, survivors, type TestHost } from "./helpers/host.js";
-import { netnsName } from "../../src/core/linux/lifecycle.js";
+import { jailProcesses, survivors } from "./helpers/host.js";
+import { canRunCrash, crashHost } from "./helpers/crash.js";
 
 /**
- * Crash recovery: a jail's init killed from outside, and qjail itself killed
- * (SIGKILL, QJAIL_CRASH_AT) at points of `start`. What is left must be
- * reported truthfully and repaired by start/stop/delete with no manual step.
+ * Crash recovery: a jail's init killed from outside, a PID reused, delete
+ * after a crash. What is left must be reported truthfully and repaired by
+ * start/stop/delete with no manual step. (qjail itself killed at every step
+ * of start and of stop: crash-start.test.ts, crash-stop.test.ts.)
  */
-const canRun = process.platform === "linux" && process.getuid?.() === 0;
-
-describe("Linux crash recovery", { skip: !canRun && "needs root on Linux" }, () => {
-  let host: TestHost;
-  const ok = async (args: string[]): Promise<string> => {
-    const r = await host.qjail(args);
-    assert.equal(r.code, 0, `qjail ${args.join(" ")} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
-    return r.stdout;
-  };
+describe("Linux crash recovery", { skip: !canRunCrash && "needs root on Linux" }, () => {
+  const c = crashHost("crash", "crash");
+  const { ok, assertClean } = c;
   const live = async (): Promise<Record<string, unknown>> => {
     // the platform's liveJails through the driver: the one query start/stop/list rely on
-    const r = await host.qjail(["live"]);
+    const r = await c.host.qjail(["live"]);
     assert.equal(r.code, 0, r.stderr);
     return JSON.parse(r.stdout) as Record<string, unknown>;
   };
-  const assertClean = async (name: string): Promise<void> => {
-    assert.equal(existsSync(`/run/netns/${netnsName(host.root, name)}`), false, "no namespace left");
-    const links = await host.inHost(["ip", "-o", "link", "show"]);
-    assert.doesNotMatch(links.stdout, /qjh\d+/, "no veth left on the host");
-  };
-
-  before(async () => {
-    host = await makeTestHost("crash");
-    await ok(["install"]);
-    await ok(["create", "-4", "10.0.0.30", "crash"]);
-  });
-  after(async () => {
-    await host?.cleanup();
-  });
 
   it("an init killed from outside: reported stopped, start repairs, stop cleans", async () => {
     await ok(["start", "crash"]);
-    const state = host.runState("crash");
+    const state = c.host.runState("crash");
     assert.ok(state);
     const procs = jailProcesses(state.pid);
     process.kill(state.pid, "SIGKILL");
@@ -49,9 +30,9 @@ describe("Linux crash recovery", { skip: !canRun && "needs root on Linux" }, () 
     assert.deepEqual(survivors(procs), [], "the kernel ended the jail with its init");
     assert.equal("crash" in (await live()), false, "a dead init is not a running jail, state file or not");
     assert.match(await ok(["list", "crash"]), /^DS\s+N\/A\s.*crash$/m, "list shows it stopped");
-    assert.ok(host.runState("crash"), "the stale state file is still there to be repaired");
+    assert.ok(c.host.runState("crash"), "the stale state file is still there to be repaired");
     await ok(["start", "crash"]);
-    const again = host.runState("crash");
+    const again = c.host.runState("crash");
     assert.ok(again && again.pid !== state.pid);
     assert.equal("crash" in (await live()), true);
     assert.match(
@@ -65,14 +46,14 @@ describe("Linux crash recovery", { skip: !canRun && "needs root on Linux" }, () 
 
   it("a PID reused by another process is never taken for the jail", async () => {
     await ok(["start", "crash"]);
-    const state = host.runState("crash");
+    const state = c.host.runState("crash");
     assert.ok(state);
     await ok(["stop", "crash"]);
     // plant the old state back: same PID number, but the start time cannot match a new process
     const { writeFileSync, mkdirSync } = await import("node:fs");
-    mkdirSync(host.path("/var/db/qjail/run"), { recursive: true });
+    mkdirSync(c.host.path("/var/db/qjail/run"), { recursive: true });
     writeFileSync(
-      host.path("/var/db/qjail/run/crash"),
+      c.host.path("/var/db/qjail/run/crash"),
       `jid=${state.jid}\npid=${process.pid}\nstarttime=1\nnetns=${state.netns}\nhostif=${state.hostIf}\njailif=${state.jailIf}\npath=${state.path}\nip4=\nip6=\n`,
     );
     assert.equal("crash" in (await live()), false);
@@ -88,13 +69,13 @@ describe("Linux crash recovery", { skip: !canRun && "needs root on Linux" }, () 
 
   it("delete after a crash leaves nothing behind", async () => {
     await ok(["start", "crash"]);
-    const state = host.runState("crash");
+    const state = c.host.runState("crash");
     assert.ok(state);
     process.kill(state.pid, "SIGKILL");
     await new Promise((r) => setTimeout(r, 300));
-    const refused = await host.qjail(["delete", "crash"]);
+    const refused = await c.host.qjail(["delete", "crash"]);
     assert.equal(refused.code, 0, `delete of a crashed (stopped) jail proceeds:\n${refused.stderr}`);
-    assert.equal(existsSync(host.path("/usr/jails/crash")), false);
+    assert.equal(existsSync(c.host.path("/usr/jails/crash")), false);
     await assertClean("crash");
   });
 });
