@@ -36,29 +36,8 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = resolve(HERE, HERE.includes("/dist/") ? "../.." : "..");
 export const RESULTS_DIR = join(REPO_ROOT, "bench", "results");
 
-export interface Timing {
-  runs: number;
-  medianMs: number;
-  minMs: number;
-  maxMs: number;
-}
-
-/** Median, min and max of samples (ms). The median of an even count is the mean of the middle two. */
-export function summarize(samples: readonly number[]): Timing {
-  if (samples.length === 0) throw new Error("internal: no samples");
-  const sorted = [...samples].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  const median =
-    sorted.length % 2 === 1
-      ? (sorted[mid] as number)
-      : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-  return {
-    runs: sorted.length,
-    medianMs: median,
-    minMs: sorted[0] as number,
-    maxMs: sorted[sorted.length - 1] as number,
-  };
-}
+import { type Timing, summarize } from "./stats.js";
+export { type Timing, summarize };
 
 /**
  * Time `fn` `runs` times after `warmup` untimed runs. Warm-up runs let the

@@ -12,10 +12,10 @@
  *
  *   npm run bench:pf-parse [-- --runs N]
  */
-import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
 import { parsePf, printPfListing, countPfRules } from "../src/firewall/pf/index.js";
-import type { BenchContext, Figure, Timing } from "./lib.js";
+import type { BenchContext, Figure } from "./lib.js";
+import { time, type Timing } from "./stats.js";
 
 export const LINES = 10_000;
 
@@ -95,34 +95,6 @@ export function generatePfConf(lines = LINES): string {
   }
   const all = [...head, ...nat, ...filter, ...anchor];
   return all.slice(0, lines).join("\n") + "\n";
-}
-
-// Kept here rather than taken from ./lib.js, which loads the whole CLI: this
-// benchmark should run whenever the language module builds.
-function summarize(samples: number[]): Timing {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  const median =
-    sorted.length % 2 === 1
-      ? (sorted[mid] as number)
-      : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-  return {
-    runs: sorted.length,
-    medianMs: median,
-    minMs: sorted[0] as number,
-    maxMs: sorted[sorted.length - 1] as number,
-  };
-}
-
-function time(fn: () => void, runs: number): Timing {
-  fn();
-  const samples: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    fn();
-    samples.push(performance.now() - t0);
-  }
-  return summarize(samples);
 }
 
 export function measure(runs: number): {
