@@ -92,6 +92,14 @@ export class IpfEngine {
     routeIf: undefined,
   };
 
+  /** What {@link filter} returns when a `keep state` rule could not make its entry (refilled each time). */
+  private readonly refusedDecision: Decision & { routeIf: string | undefined } = {
+    verdict: "nomatch",
+    quick: false,
+    rule: undefined,
+    routeIf: undefined,
+  };
+
   constructor(filterRules: readonly FilterRule[], natRules: readonly NatRule[], opts: EngineOptions = {}) {
     const ctx = {
       interfaces: opts.interfaces ?? new Map<string, bigint>(),
@@ -202,7 +210,7 @@ export class IpfEngine {
     const list = this.fast.accounting[p.dir];
     if (list.rules.length === 0) return;
     const v4 = p.family === 4;
-    list.scan(p, v4 ? srcKey(p) >>> 0 : -1, v4 ? dstKey(p) >>> 0 : -1, NO_DECISION, this.fast);
+    list.scan(p, v4 ? srcKey(p) : 0, v4 ? dstKey(p) : 0, NO_DECISION, this.fast);
   }
 
   /** The interface a `to` rule sends a newly matched packet out of. */
@@ -245,8 +253,8 @@ export class IpfEngine {
       const v4 = p.family === 4;
       decision = (p.dir === "in" ? this.fast.main.in : this.fast.main.out).scan(
         p,
-        v4 ? hs >>> 0 : -1,
-        v4 ? hd >>> 0 : -1,
+        v4 ? hs : 0,
+        v4 ? hd : 0,
         NO_DECISION,
         this.fast,
         this.calls,
@@ -258,7 +266,11 @@ export class IpfEngine {
       const added = state.addEntry(p, rule, verdictOf(rule));
       if (added < 0) {
         if (trace) trace.stateRefused = state.refused;
-        return { verdict: "nomatch", quick: decision.quick, rule };
+        // No entry: the packet counts as unmatched (one decision object, refilled).
+        const d = this.refusedDecision;
+        d.quick = decision.quick;
+        d.rule = rule;
+        return d;
       }
       if (trace) trace.stateCreated = state.entry(added);
       if (routeIf !== undefined) {

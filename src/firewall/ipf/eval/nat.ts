@@ -159,6 +159,9 @@ export interface HostmapEntry {
   newDst: bigint;
   family: Family;
   uses: number;
+  /** src and dst folded (hash.ts foldAddr): what the entry is filed under. */
+  srcK: number;
+  dstK: number;
 }
 
 export interface CompiledNatRule {
@@ -353,7 +356,7 @@ function copyTuple(to: Tuple, from: Tuple): void {
 export class NatTable {
   readonly rules: CompiledNatRule[];
   /** The sessions' columns; handle = creation order (the -D dump lists them newest first: {@link sessions}). */
-  private sc = new SessionColumns(1024);
+  private sc = new SessionColumns(4096);
   private sessionCount = 0;
   private readonly resultIn = new Result(this);
   private readonly resultOut = new Result(this);
@@ -439,14 +442,12 @@ export class NatTable {
   }
 
   /** The first entry for this pair, as a scan of the newest-first table would find it. */
-  private findHostmap(
-    rdr: boolean,
-    family: Family,
-    src: bigint,
-    dst: bigint,
-    rule?: CompiledNatRule,
-  ): HostmapEntry | undefined {
-    const n = this.hostmapIndex.collect(hostmapHash(rdr, family, src, dst, rule));
+  /** The entry for the packet's own source and destination (`rule`: map entries belong to their rule). */
+  private findHostmap(rdr: boolean, p: Packet, rule?: CompiledNatRule): HostmapEntry | undefined {
+    const family = p.family;
+    const src = p.src;
+    const dst = p.dst;
+    const n = this.hostmapIndex.collect(hostmapHash(rdr, family, srcKey(p), dstKey(p), rule));
     for (let i = 0; i < n; i++) {
       const h = this.hostmapIndex.found(i);
       if (h.rdr === rdr && h.family === family && h.src === src && h.dst === dst && (rdr || h.rule === rule))
@@ -464,7 +465,7 @@ export class NatTable {
   private addHostmap(h: HostmapEntry): void {
     if (h.rdr) this.stickyEntries++;
     this.hostmapList.push(h);
-    this.hostmapIndex.add(hostmapHash(h.rdr, h.family, h.src, h.dst, h.rule), h);
+    this.hostmapIndex.add(hostmapHash(h.rdr, h.family, h.srcK, h.dstK, h.rule), h);
   }
 
   /** Take back the newest hostmap entry (a refused packet leaves no trace). */
@@ -472,7 +473,7 @@ export class NatTable {
     const h = this.hostmapList.pop();
     if (!h) return;
     if (h.rdr) this.stickyEntries--;
-    this.hostmapIndex.remove(hostmapHash(h.rdr, h.family, h.src, h.dst, h.rule), h);
+    this.hostmapIndex.remove(hostmapHash(h.rdr, h.family, h.srcK, h.dstK, h.rule), h);
   }
 
   private tupleOf(p: Packet): Tuple {
@@ -604,8 +605,7 @@ export class NatTable {
       const before = this.tupleOf(p);
       const hostmapBefore = this.hostmapList.length;
       // Only map-type rules use the hostmap table (rdr ones add a sticky entry after success).
-      const touched =
-        r.ast.kind === "rdr" ? undefined : this.findHostmap(false, p.family, before.src, before.dst, r);
+      const touched = r.ast.kind === "rdr" ? undefined : this.findHostmap(false, p, r);
       const usesBefore = touched?.uses ?? 0;
       const translated = this.newTuple(r, p, before);
       if (!translated) {
@@ -627,6 +627,8 @@ export class NatTable {
           newDst: 0n,
           family: p.family,
           uses: 1,
+          srcK: srcKey(p),
+          dstK: dstKey(p),
         });
       }
       if (r.ast.options.roundRobin && r !== sticky && r.nextTarget % this.targetCount(r) === 0)
@@ -680,7 +682,7 @@ export class NatTable {
 
   /** A sticky rdr rule that already sent this client to a target. */
   private stickyRule(p: Packet): CompiledNatRule | undefined {
-    const h = this.findHostmap(true, p.family, p.src, p.dst);
+    const h = this.findHostmap(true, p);
     if (!h?.rule || whyNatNoMatch(h.rule, p) !== undefined) return undefined;
     h.rule.stickyTo = h.newSrc;
     return h.rule;
@@ -1050,22 +1052,8 @@ export class NatTable {
     portTranslated: boolean,
   ): bigint | undefined {
     const target = r.ast.target;
-    const existing = this.findHostmap(false, p.family, t.src, t.dst, r);
-    const reuse = (addr: bigint): bigint => {
-      if (existing && existing.newSrc === addr) existing.uses++;
-      else
-        this.addHostmap({
-          rule: r,
-          rdr: false,
-          src: t.src,
-          dst: t.dst,
-          newSrc: addr,
-          newDst: 0n,
-          family: p.family,
-          uses: 1,
-        });
-      return addr;
-    };
+    // t is the packet's own tuple (newTuple is given it before anything is rewritten).
+    const existing = this.findHostmap(false, p, r);
     // `0/32` means the interface's address now; the hostmap keeps the rule's 0 (as ipnat -l shows it).
     const toInterface =
       target.kind === "cidr" &&
@@ -1078,30 +1066,33 @@ export class NatTable {
     if (target.kind === "cidr") {
       const c = compileCidr(target.address);
       // ipf_nat_newmap: `-> 0/0` keeps the packet's own source address.
-      if (target.address.prefix === 0 && isZeroAddress(target.address.address)) return reuse(t.src);
+      if (target.address.prefix === 0 && isZeroAddress(target.address.address))
+        return this.newMapHostmap(r, p, t.src);
       if (target.address.prefix === 32 || target.address.prefix === 128) {
         if (target.address.address === "0.0.0.0" || target.address.address === "::") {
           const own = this.interfaceAddress(p.ifname);
           if (own === undefined || (!portTranslated && this.inUse(p, own, t))) return undefined;
-          reuse(0n);
+          this.newMapHostmap(r, p, 0n);
           return own;
         }
         // One address and no port change: a second flow to the same peer would be indistinguishable.
         if (!portTranslated && this.inUse(p, c.addr, t)) return undefined;
-        return reuse(c.addr);
+        return this.newMapHostmap(r, p, c.addr);
       }
       if (r.ast.kind === "bimap") {
         const inside =
           r.ast.match.kind === "simple" && r.ast.match.address.kind === "cidr"
             ? compileCidr(r.ast.match.address)
             : undefined;
-        return reuse(c.addr | (t.src & ~(inside?.mask ?? 0n) & ~c.mask & this.allOnes(c)));
+        return this.newMapHostmap(r, p, c.addr | (t.src & ~(inside?.mask ?? 0n) & ~c.mask & this.allOnes(c)));
       }
       const host = ~c.mask & this.allOnes(c);
-      return reuse(this.allocate(r, p, t, c.addr + 1n, c.addr + host - 1n));
+      return this.newMapHostmap(r, p, this.allocate(r, p, t, c.addr + 1n, c.addr + host - 1n));
     }
     if (target.kind === "range") {
-      return reuse(
+      return this.newMapHostmap(
+        r,
+        p,
         this.allocate(
           r,
           p,
@@ -1113,9 +1104,26 @@ export class NatTable {
     }
     if (target.kind === "interface") {
       const own = this.interfaceAddress(target.address.name);
-      return own === undefined ? undefined : reuse(own);
+      return own === undefined ? undefined : this.newMapHostmap(r, p, own);
     }
     return undefined;
+  }
+
+  /** A new address for the packet's pair, remembered in the hostmap (there is no entry yet). */
+  private newMapHostmap(r: CompiledNatRule, p: Packet, addr: bigint): bigint {
+    this.addHostmap({
+      rule: r,
+      rdr: false,
+      src: p.src,
+      dst: p.dst,
+      newSrc: addr,
+      newDst: 0n,
+      family: p.family,
+      uses: 1,
+      srcK: srcKey(p),
+      dstK: dstKey(p),
+    });
+    return addr;
   }
 
   private allOnes(c: CompiledCidr): bigint {
@@ -1224,13 +1232,13 @@ function flowHash(family: Family, proto: number, src: number, dst: number, ports
 function hostmapHash(
   rdr: boolean,
   family: Family,
-  src: bigint,
-  dst: bigint,
+  srcK: number,
+  dstK: number,
   rule: CompiledNatRule | undefined,
 ): number {
   let h = mix(rdr ? -1 : (rule?.number ?? 0), family);
-  h = mix(h, foldAddr(family, src));
-  return mix(h, foldAddr(family, dst));
+  h = mix(h, srcK);
+  return mix(h, dstK);
 }
 
 /**
