@@ -118,11 +118,28 @@ function jailTree(dir: string, damaged = true): string {
       writeFileSync(join(root, d, name), formatRecord(rec));
   });
   if (damaged) writeFileSync(join(root, "usr/local/etc/qjail.local/web2.norun"), 'name="web2"\nbogus line\n');
+  // db runs: on Linux its state file names a live process (this test's, with its start time); on
+  // FreeBSD, recorded `jls` output (QJAIL_JLS_JSON) says so.
+  const stat = readFileSync("/proc/self/stat", "utf8");
+  const starttime = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  mkdirSync(join(root, "var/db/qjail/run"), { recursive: true });
+  writeFileSync(
+    join(root, "var/db/qjail/run/db"),
+    `jid=7\npid=${process.pid}\nstarttime=${starttime}\nnetns=qj-db\npath=/usr/jails/db\nip4=10.0.0.4\n`,
+  );
+  const jail = { jid: 9, hostname: "db", path: "/usr/jails/db", name: "db", state: "ACTIVE", cpusetid: 1 };
+  writeFileSync(
+    join(root, "jls.json"),
+    JSON.stringify({
+      __version: "2",
+      "jail-information": { jail: [{ ...jail, ipv4_addrs: [], ipv6_addrs: [] }] },
+    }),
+  );
   return root;
 }
 
-/** bin/qjail.js as installed (which bundle it loaded, from vm.Script's filename), or dist/qjail.cjs run directly. */
-function runEntry(how: "bin" | "whole", args: string[], dir: string) {
+/** bin/qjail.js as installed: what it printed, and which bundle it loaded (vm.Script's filename). */
+function runBin(args: string[], dir: string, env: Record<string, string> = {}) {
   const seen = join(dir, "bundle.txt");
   const hook = join(dir, "which.cjs");
   writeFileSync(
@@ -131,21 +148,37 @@ function runEntry(how: "bin" | "whole", args: string[], dir: string) {
 vm.Script = function (src, opts) { require("node:fs").writeFileSync(${JSON.stringify(seen)}, opts.filename); return new S(src, opts); };\n`,
   );
   writeFileSync(seen, "");
-  const argv =
-    how === "bin"
-      ? ["--require", hook, join(REPO_ROOT, "bin/qjail.js"), ...args]
-      : [
-          "-e",
-          `require(${JSON.stringify(join(REPO_ROOT, "dist/qjail.cjs"))}).main(process.argv.slice(1)).then((c) => { process.exitCode = c; });`,
-          "--",
-          ...args,
-        ];
-  const r = spawnSync(process.execPath, argv, {
+  const r = spawnSync(process.execPath, ["--require", hook, join(REPO_ROOT, "bin/qjail.js"), ...args], {
     encoding: "utf8",
     cwd: dir,
-    env: { PATH: process.env.PATH },
+    env: { PATH: process.env.PATH, ...env },
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, bundle: readFileSync(seen, "utf8") };
+}
+
+/** The whole CLI, dist/qjail.cjs, run on each command line in one process (its `run` with captured streams). */
+function runWhole(cases: string[][], dir: string, env: Record<string, string>) {
+  const script = `
+const { Writable } = require("node:stream");
+const { run } = require(${JSON.stringify(join(REPO_ROOT, "dist/qjail.cjs"))});
+(async () => {
+  const out = [];
+  for (const args of JSON.parse(process.argv[1])) {
+    const text = { stdout: "", stderr: "" };
+    const sink = (k) => new Writable({ write(c, _e, cb) { text[k] += String(c); cb(); } });
+    const ctx = { stdout: sink("stdout"), stderr: sink("stderr"), env: process.env, cwd: process.cwd(),
+      now: () => new Date(), isTTY: false, euid: process.geteuid() };
+    out.push({ status: await run(args, ctx), ...text });
+  }
+  process.stdout.write(JSON.stringify(out));
+})();`;
+  const r = spawnSync(process.execPath, ["-e", script, JSON.stringify(cases)], {
+    encoding: "utf8",
+    cwd: dir,
+    env: { PATH: process.env.PATH, ...env },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout) as { status: number; stdout: string; stderr: string }[];
 }
 
 test("bin/qjail.js runs list from dist/qjail-list.cjs, which answers exactly as the whole CLI", () => {
@@ -165,6 +198,8 @@ test("bin/qjail.js runs list from dist/qjail-list.cjs, which answers exactly as 
       ["list", "--root", root, "--json", "=web"],
       ["list", "--root", root, "-z", "lab"],
       ["list", "--root", root, "--platform", "freebsd"],
+      ["list", "--root", root, "--platform", "freebsd", "--json", "db"],
+      ["list", "--root", root, "--platform", "linux", "--json", "db"],
       ["list", "--root", root, "--platform", "solaris"],
       ["list", "--root", root, "--bogus"],
       ["list", "--root", "relative/path"],
@@ -180,22 +215,28 @@ test("bin/qjail.js runs list from dist/qjail-list.cjs, which answers exactly as 
       ["lists"],
       ["--json"],
     ];
-    for (const args of [...lean, ...whole]) {
-      const viaBin = runEntry("bin", args, t.dir);
-      const direct = runEntry("whole", args, t.dir);
-      const expected = lean.includes(args) ? "qjail-list.cjs" : "qjail.cjs";
-      assert.equal(viaBin.bundle, join(REPO_ROOT, "dist", expected), `qjail ${args.join(" ")}`);
+    const env = { QJAIL_JLS_JSON: join(root, "jls.json") };
+    const cases = [...lean, ...whole];
+    const expected = runWhole(cases, t.dir, env);
+    cases.forEach((args, i) => {
+      const viaBin = runBin(args, t.dir, env);
+      const bundle = lean.includes(args) ? "qjail-list.cjs" : "qjail.cjs";
+      assert.equal(viaBin.bundle, join(REPO_ROOT, "dist", bundle), `qjail ${args.join(" ")}`);
       assert.deepEqual(
         { status: viaBin.status, stdout: viaBin.stdout, stderr: viaBin.stderr },
-        { status: direct.status, stdout: direct.stdout, stderr: direct.stderr },
+        expected[i],
         `qjail ${args.join(" ")}`,
       );
-    }
-    // The cases above do reach list's output, warnings and refusals.
-    const listed = runEntry("bin", ["list", "--root", root], t.dir);
+    });
+    // The cases above do reach list's output, running jails, warnings and refusals.
+    const running = (platform: string) =>
+      runBin(["list", "--root", root, "--platform", platform, "db"], t.dir, env).stdout;
+    assert.match(running("linux"), /^DR {2}7 /m);
+    assert.match(running("freebsd"), /^DR {2}9 /m);
+    const listed = runBin(["list", "--root", root], t.dir);
     assert.match(listed.stdout, /\bdb\n[^]*\bweb1\n/);
     assert.match(listed.stderr, /web2\.norun: line 2: not a key="value" line/);
-    assert.match(runEntry("bin", ["list", "--root", root, "nosuch"], t.dir).stderr, /QJ\d{4}/);
+    assert.match(runBin(["list", "--root", root, "nosuch"], t.dir).stderr, /QJ\d{4}/);
   } finally {
     t.cleanup();
   }
