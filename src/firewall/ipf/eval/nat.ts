@@ -28,7 +28,7 @@ import {
 } from "./packet.js";
 import { portMatches, describePort } from "./address.js";
 import { dstKey, foldAddr, mix, setAddresses, srcKey } from "./hash.js";
-import { HashSlots } from "./hashslots.js";
+import { HashSlots, IntSlots } from "./hashslots.js";
 
 interface Tuple {
   src: bigint;
@@ -370,9 +370,9 @@ export class NatTable {
   private readonly inboundIndex: RuleIndex | undefined;
   private readonly outboundIndex: RuleIndex | undefined;
   /** Sessions by the tuple a packet must carry to use them, for both directions (hash → entries, newest last). */
-  private readonly byTuple = new HashSlots<number>(8192);
+  private readonly byTuple = new IntSlots(8192);
   /** Sessions by the flow they produce, so "is this flow taken?" needs no scan. */
-  private readonly translatedFlows = new HashSlots<number>(4096);
+  private readonly translatedFlows = new IntSlots(4096);
   /** Whether any sticky rdr entry exists (otherwise the sticky lookup is skipped). */
   private stickyEntries = 0;
 
