@@ -662,8 +662,8 @@ export class NatTable {
       c.tDport[h] = translated.dport;
       c.oSrcK[h] = srcKey(p);
       c.oDstK[h] = dstKey(p);
-      c.tSrcK[h] = translated.src === before.src ? srcKey(p) : foldAddr(p.family, translated.src);
-      c.tDstK[h] = translated.dst === before.dst ? dstKey(p) : foldAddr(p.family, translated.dst);
+      c.tSrcK[h] = translated.src === before.src ? srcKey(p) : this.fold(p.family, translated.src);
+      c.tDstK[h] = translated.dst === before.dst ? dstKey(p) : this.fold(p.family, translated.dst);
       this.index(h);
       this.apply(p, h);
       copyTuple(res.before, before);
@@ -671,6 +671,21 @@ export class NatTable {
       return res.fill(h, true, false);
     }
     return undefined;
+  }
+
+  /** The last address folded here and its key: a new session's address is looked at twice, and map's is the same every time. */
+  private foldedAddr = -1n;
+  private foldedFamily = 0;
+  private foldedKey = 0;
+
+  /** foldAddr, remembering the last one. */
+  private fold(family: Family, a: bigint): number {
+    if (a === this.foldedAddr && family === this.foldedFamily) return this.foldedKey;
+    const k = foldAddr(family, a);
+    this.foldedAddr = a;
+    this.foldedFamily = family;
+    this.foldedKey = k;
+    return k;
   }
 
   /** A refused packet: nothing translated. */
@@ -988,8 +1003,8 @@ export class NatTable {
 
   private flowInUse(p: Packet, src: bigint, sport: number, dst: bigint, dport: number): boolean {
     const ports = hasPorts(p);
-    const ks = src === p.src ? srcKey(p) : foldAddr(p.family, src);
-    const kd = dst === p.dst ? dstKey(p) : foldAddr(p.family, dst);
+    const ks = src === p.src ? srcKey(p) : this.fold(p.family, src);
+    const kd = dst === p.dst ? dstKey(p) : this.fold(p.family, dst);
     const n = this.translatedFlows.collect(
       flowHash(p.family, p.proto, ks, kd, ports ? (sport << 16) | dport : 0),
     );
