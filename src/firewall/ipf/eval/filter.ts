@@ -71,6 +71,10 @@ export interface CompiledFilterRule {
   hits: number;
   /** The group this rule heads, resolved after loading. */
   headList: CompiledFilterRule[] | undefined;
+  /** `keep state`, `keep frags`, `to …` given (read per packet: kept here rather than looked up in the AST). */
+  keepState: boolean;
+  keepFrags: boolean;
+  routes: boolean;
 }
 
 export function compileFilterRule(ast: FilterRule, number: number, ctx: AddressContext): CompiledFilterRule {
@@ -125,6 +129,9 @@ export function compileFilterRule(ast: FilterRule, number: number, ctx: AddressC
     v6HeaderTests,
     hits: 0,
     headList: undefined,
+    keepState: ast.keepState !== null && ast.keepState !== undefined,
+    keepFrags: ast.keepFrags !== null && ast.keepFrags !== undefined,
+    routes: ast.routeTo !== null && ast.routeTo !== undefined,
   };
 }
 

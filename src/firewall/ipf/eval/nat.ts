@@ -170,6 +170,8 @@ export interface CompiledNatRule {
   family: Family;
   /** Interface a packet must use: map/bimap/rewrite-out on output, rdr/rewrite-in on input. */
   ifname: string;
+  /** The direction of the packets the rule translates (rdr and `rewrite in`: in). */
+  dir: "in" | "out";
   src: { test: AddressTest; negated: boolean; port: ((p: number) => boolean) | null };
   dst: { test: AddressTest; negated: boolean; port: ((p: number) => boolean) | null };
   protoOk: (proto: number) => boolean;
@@ -247,6 +249,7 @@ export function compileNatRule(ast: NatRule, number: number, ctx: AddressContext
     number,
     family,
     ifname: ruleIfname(ast),
+    dir: ast.kind === "rdr" || ast.direction === "in" ? "in" : "out",
     src,
     dst,
     protoOk,
@@ -267,9 +270,8 @@ const hasPorts = (p: Packet): boolean =>
 
 /** Why a NAT rule does not apply to this packet, or undefined when it does. */
 export function whyNatNoMatch(r: CompiledNatRule, p: Packet, explain = true): string | undefined {
+  if (!explain) return natRuleMatches(r, p) ? undefined : "no match";
   const a = r.ast;
-  // Without a trace the cheapest test that usually fails goes first: most rdr rules differ by port.
-  if (!explain && r.dst.port && hasPorts(p) && !r.dst.port(p.dport ?? 0)) return "no match";
   const inbound = a.kind === "rdr" || a.direction === "in";
   const ruleDir = inbound ? "in" : "out";
   if (a.kind === "bimap") {
@@ -299,6 +301,23 @@ export function whyNatNoMatch(r: CompiledNatRule, p: Packet, explain = true): st
     }
   }
   return undefined;
+}
+
+/** {@link whyNatNoMatch} without the reasons: the same tests, no strings (the per-packet path). */
+function natRuleMatches(r: CompiledNatRule, p: Packet): boolean {
+  const ports = hasPorts(p);
+  // The cheapest test that usually fails goes first: most rdr rules differ by port.
+  const dport = r.dst.port;
+  if (dport !== null && (!ports || !dport(p.dport ?? 0))) return false;
+  if (p.dir !== r.dir) return false;
+  if (r.ifname !== "*" && r.ifname !== p.ifname) return false;
+  if (r.family !== p.family) return false;
+  if (!r.protoOk(p.proto)) return false;
+  if (r.src.test.test(p.family, p.src) === r.src.negated) return false;
+  if (r.dst.test.test(p.family, p.dst) === r.dst.negated) return false;
+  const sport = r.src.port;
+  if (sport !== null && (!ports || !sport(p.sport ?? 0))) return false;
+  return true;
 }
 
 export interface NatStep {
