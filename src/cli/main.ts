@@ -1,5 +1,6 @@
 import { UsageError, ExitError, EXIT_ERROR, EXIT_INTERNAL, EXIT_NOT_ROOT, EXIT_OK } from "../core/errors.js";
 import { hostWriteError } from "../platform/apply.js";
+import { settlePendingCommit } from "../store/lock.js";
 import type { Ctx } from "./context.js";
 import { write } from "./context.js";
 import { COMMANDS, commandsUnder, findCommand } from "./index.js";
@@ -75,6 +76,8 @@ export async function run(givenArgv: readonly string[], ctx: Ctx): Promise<numbe
     }
     if (!inv.global.dryRun && mutates(def, inv.values) && euidOf(ctx) !== 0)
       return refuseNotRoot(ctx, jsonMode, `'qjail ${def.path.join(" ")}' changes the host`);
+    // A commit a killed qjail left half made is finished before anything reads the state (store/journal.ts).
+    if (!inv.global.dryRun) await settlePendingCommit(inv.global.root);
     return await def.run({ ctx, values: inv.values, positionals: inv.positionals, global: inv.global });
   } catch (e) {
     return report(e, def, ctx, jsonMode);

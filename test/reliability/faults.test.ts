@@ -30,6 +30,12 @@ after(() => {
 const RULE_FILES = /^etc\/ip(f|nat)\.rules$/;
 /** Kills at random-ish times for commands whose work is not (all) in plan steps. */
 const TIMED_KILLS = 8;
+/**
+ * Kills between two visible changes inside a commit unit, at every one of
+ * them (`commit-op:0`, `commit-op:1`, … until the command completes): a unit
+ * is all or nothing even there.
+ */
+const COMMIT_OPS = ["commit-op:*"];
 
 /** Where an admin sees qjail's state: records, jail.conf blocks, fstabs, exposures, host config. */
 const ETC_STATE = ["/usr/local/etc"];
@@ -114,10 +120,23 @@ function loop(
 
 describe("SIGKILL at every step: the state is the before or the after state, and the next run finishes", () => {
   test("create", () => {
-    loop({
-      label: "create",
-      argv: (root) => ["create", "--root", root, ...ON_FREEBSD_LAYOUT, "-n", "lo1", "-4", "10.0.0.9", "mail"],
-    });
+    loop(
+      {
+        label: "create",
+        argv: (root) => [
+          "create",
+          "--root",
+          root,
+          ...ON_FREEBSD_LAYOUT,
+          "-n",
+          "lo1",
+          "-4",
+          "10.0.0.9",
+          "mail",
+        ],
+      },
+      COMMIT_OPS,
+    );
   });
   test("create, killed at times inside its tree copy", () => {
     // A kill inside a copy leaves half-written files and directories that no step boundary shows.
@@ -165,20 +184,23 @@ describe("SIGKILL at every step: the state is the before or the after state, and
   });
   test("delete of a jail with exposures: its forwards go in the same operation, never after its records", () => {
     const www = `${hostLayout().global}/www`;
-    loop({
-      label: "delete exposed",
-      template: hostWithExposure,
-      visible: [...ETC_STATE, "/etc"],
-      derived: RULE_FILES,
-      argv: (root) => ["delete", "--root", root, ...ON_FREEBSD_LAYOUT, "www"],
-      invariant: (root) => {
-        if (existsSync(physical(root, www))) return undefined;
-        const nat = readFileSync(physical(root, "/etc/ipnat.rules"), "utf8");
-        return /10\.0\.0\.3/.test(nat)
-          ? "www's records are gone but ipnat.rules still forwards to 10.0.0.3"
-          : undefined;
+    loop(
+      {
+        label: "delete exposed",
+        template: hostWithExposure,
+        visible: [...ETC_STATE, "/etc"],
+        derived: RULE_FILES,
+        argv: (root) => ["delete", "--root", root, ...ON_FREEBSD_LAYOUT, "www"],
+        invariant: (root) => {
+          if (existsSync(physical(root, www))) return undefined;
+          const nat = readFileSync(physical(root, "/etc/ipnat.rules"), "utf8");
+          return /10\.0\.0\.3/.test(nat)
+            ? "www's records are gone but ipnat.rules still forwards to 10.0.0.3"
+            : undefined;
+        },
       },
-    });
+      COMMIT_OPS,
+    );
   });
   test("create -a (the archived tree is unpacked by the plan itself)", () => {
     loop({
@@ -200,10 +222,13 @@ describe("SIGKILL at every step: the state is the before or the after state, and
     });
   });
   test("config -n (rename)", () => {
-    loop({
-      label: "config -n",
-      argv: (root) => ["config", "--root", root, ...ON_FREEBSD_LAYOUT, "-n", "web", "www"],
-    });
+    loop(
+      {
+        label: "config -n",
+        argv: (root) => ["config", "--root", root, ...ON_FREEBSD_LAYOUT, "-n", "web", "www"],
+      },
+      COMMIT_OPS,
+    );
   });
   test("config -4 (new address)", () => {
     loop({
@@ -228,7 +253,7 @@ describe("SIGKILL at every step: the state is the before or the after state, and
         visible: [...ETC_STATE, "/etc"],
         argv: (root) => ["fw", "sync", "--root", root, ...ON_FREEBSD_LAYOUT, "--no-load"],
       },
-      [],
+      COMMIT_OPS,
       TIMED_KILLS,
     );
   });
@@ -257,13 +282,16 @@ describe("SIGKILL at every step: the state is the before or the after state, and
     });
   });
   test("unexpose", () => {
-    loop({
-      label: "unexpose",
-      template: hostWithExposure,
-      visible: [...ETC_STATE, "/etc"],
-      derived: RULE_FILES,
-      argv: (root) => ["unexpose", "--root", root, ...ON_FREEBSD_LAYOUT, "www", "tcp", "6188", "--no-load"],
-    });
+    loop(
+      {
+        label: "unexpose",
+        template: hostWithExposure,
+        visible: [...ETC_STATE, "/etc"],
+        derived: RULE_FILES,
+        argv: (root) => ["unexpose", "--root", root, ...ON_FREEBSD_LAYOUT, "www", "tcp", "6188", "--no-load"],
+      },
+      COMMIT_OPS,
+    );
   });
   test("config -r (norun: the record files are renamed)", () => {
     loop({

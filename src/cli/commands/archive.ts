@@ -83,7 +83,7 @@ jails too (qjail 5.x asked for NAME.norun, which does not exist). An image jail'
       );
       if (global.dryRun) human.write(formatPlan(plan));
       else {
-        await withHostLock(P(layout.lockFile), () =>
+        await withHostLock(global.root, () =>
           platformFor(global, { stderr: ctx.stderr, env: ctx.env }).apply(plan),
         );
         for (const m of plan.messages ?? []) write(human, m);
@@ -180,7 +180,7 @@ jails too (qjail 5.x asked for NAME.norun, which does not exist). An image jail'
         });
       }
     } else {
-      await withHostLock(P(layout.lockFile), async () => {
+      await withHostLock(global.root, async () => {
         for (const job of jobs) {
           try {
             await writeArchive(global.root, job.archive, job.members);

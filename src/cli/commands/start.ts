@@ -2,7 +2,7 @@ import { defineCommand, type Invocation } from "../command.js";
 import { UsageError } from "../../core/errors.js";
 import { write } from "../context.js";
 import { formatPlan } from "../../core/plan.js";
-import { hostLayout, physical } from "../../core/paths.js";
+import { hostLayout } from "../../core/paths.js";
 import { validateZoneName } from "../../core/validate.js";
 import { decideLifecycle, type LifecycleVerb } from "../../core/plan-start.js";
 import { clearOneTimeSsh } from "../../ops/lifecycle.js";
@@ -65,7 +65,7 @@ export async function runLifecycle(
       });
     }
   } else {
-    await withHostLock(physical(global.root, layout.lockFile), async () => {
+    await withHostLock(global.root, async () => {
       for (const d of decisions) {
         if (d.action === "skip") {
           write(human, d.message);

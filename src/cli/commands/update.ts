@@ -157,7 +157,7 @@ Exactly one option:
     const human = global.json ? ctx.stderr : ctx.stdout;
     if (global.dryRun) human.write(formatPlan(plan));
     else {
-      await withHostLock(P(layout.lockFile), () => platform.apply(plan));
+      await withHostLock(global.root, () => platform.apply(plan));
       const simulated = platform.simulated === true && plan.steps.some((st) => st.kind === "run");
       for (const m of plan.messages ?? [])
         write(human, simulated ? `${m}   (simulated: not run under --root)` : m);
