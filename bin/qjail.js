@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The published entry point. `npm run build` (scripts/bundle.mjs) produces
 // dist/qjail.cjs, the whole CLI in one script, and dist/qjail.cjs.cache,
-// V8's compiled code for it; loading them instead of tsc's ~150 ES modules
+// V8's compiled code for it (and the same pair for `list` alone,
+// dist/qjail-list.cjs); loading them instead of tsc's ~150 ES modules
 // is most of what makes qjail start quickly. The bundle runs as a script
 // through vm because node 20 takes a code cache only there.
 //
@@ -19,7 +20,24 @@ if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V")) {
   process.exit(0);
 }
 
-const bundle = join(pkg, "dist", "qjail.cjs");
+/**
+ * The bundle for this command line. `list` has a lean one of its own (dist/qjail-list.cjs: the
+ * dispatcher and list, no backend, ~4 % of the whole), so it does not read and set up every other
+ * command first; everything else runs dist/qjail.cjs. Global options may come before the command
+ * word: they are skipped exactly as the dispatcher does (src/cli/dispatch.ts globalsAfterCommand).
+ */
+function bundleFor(args) {
+  let i = 0;
+  while (i < args.length) {
+    const a = args[i];
+    if (a === "--dry-run" || a === "--json" || /^--(root|platform)=/.test(a)) i += 1;
+    else if ((a === "--root" || a === "--platform") && i + 1 < args.length) i += 2;
+    else break;
+  }
+  return args[i] === "list" ? "qjail-list.cjs" : "qjail.cjs";
+}
+
+const bundle = join(pkg, "dist", bundleFor(argv));
 const cacheFile = `${bundle}.cache`;
 let source;
 try {
@@ -46,13 +64,9 @@ const script = new vm.Script(`(function (exports, require, module, __filename, _
   cachedData,
 });
 const mod = { exports: {} };
-script.runInThisContext()(
-  mod.exports,
-  require("node:module").createRequire(bundle),
-  mod,
-  bundle,
-  join(pkg, "dist"),
-);
+// The bundle requires only node's own modules (scripts/bundle.mjs checks), which this file's require
+// loads as well as one made for the bundle's path by module.createRequire (~4 ms: it resolves real paths).
+script.runInThisContext()(mod.exports, require, mod, bundle, join(pkg, "dist"));
 mod.exports.main(argv).then(
   (code) => {
     process.exitCode = code;
@@ -64,8 +78,9 @@ mod.exports.main(argv).then(
     // The command is done. With nothing left to write, exit now: left to end by itself, node
     // first runs the garbage collection V8 scheduled while the command ran and tears the heap
     // down (measured: ~6 % of 'list' over 1,000 jails). Output still buffered (a slow pipe)
-    // keeps the normal exit, which waits for it.
-    if (process.stdout.writableLength === 0 && process.stderr.writableLength === 0) process.exit(code);
+    // keeps the normal exit, which waits for it. (process.stdout itself is not read here: node
+    // makes the stream on first read, which the bundle avoids when it can, src/cli/stdio.ts.)
+    if (!mod.exports.outputPending()) process.exit(code);
   },
   (e) => {
     throw e;

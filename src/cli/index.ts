@@ -1,4 +1,5 @@
 import type { CommandDef } from "./command.js";
+import { commandsUnder as commandsUnderIn, findCommand as findCommandIn } from "./registry.js";
 import { helpCommand } from "./commands/help.js";
 import { installCommand } from "./commands/install.js";
 import { createCommand } from "./commands/create.js";
@@ -73,16 +74,10 @@ export const COMMANDS: readonly CommandDef[] = [
 
 /** The commands whose path starts with these words and is longer (`fw` → fw setup, fw sync, …). */
 export function commandsUnder(words: readonly string[]): CommandDef[] {
-  return COMMANDS.filter((c) => c.path.length > words.length && words.every((w, i) => c.path[i] === w));
+  return commandsUnderIn(COMMANDS, words);
 }
 
 /** The command whose path is the longest prefix of argv, and the remaining words. */
 export function findCommand(argv: readonly string[]): { def: CommandDef; rest: string[] } | undefined {
-  let best: CommandDef | undefined;
-  for (const c of COMMANDS) {
-    if (c.path.length <= argv.length && c.path.every((w, i) => argv[i] === w)) {
-      if (!best || c.path.length > best.path.length) best = c;
-    }
-  }
-  return best ? { def: best, rest: argv.slice(best.path.length) } : undefined;
+  return findCommandIn(COMMANDS, argv);
 }

@@ -1,19 +1,14 @@
 import type { Invocation } from "./command.js";
 import { write } from "./context.js";
-import { hostLayout, type HostLayout } from "../core/paths.js";
+import type { HostLayout } from "../core/paths.js";
 import { formatPlan, type Plan } from "../core/plan.js";
-import { validateZoneName } from "../core/validate.js";
 import { openJailRuntime, type JailRuntime } from "../ops/jail-runtime.js";
 import type { ReconcileOutcome } from "../ops/reconcile.js";
 
 export type { JailRuntime } from "../ops/jail-runtime.js";
+export { zoneLayout } from "./zone.js";
 
 /** The cli side of the jail commands: the zone option, the runtime for an invocation, and printing plans. */
-
-export function zoneLayout(zone: unknown): HostLayout {
-  if (zone === undefined) return hostLayout();
-  return hostLayout(validateZoneName(String(zone)));
-}
 
 export function jailRuntime(inv: Invocation, layout: HostLayout): JailRuntime {
   return openJailRuntime(inv.global, { stderr: inv.ctx.stderr, env: inv.ctx.env }, layout);

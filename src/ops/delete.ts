@@ -1,8 +1,15 @@
-import type { Step } from "../core/plan.js";
-import type { DeletePlan } from "../core/plan-delete.js";
+import { lstatSync } from "node:fs";
+import type { HostState } from "../core/jail.js";
+import { jailConfPath, jailFstabPath, jailRootPath, physical, type HostLayout } from "../core/paths.js";
+import type { Plan, Step } from "../core/plan.js";
+import { planDelete, type DeletePlan, type Leftover } from "../core/plan-delete.js";
+import { validateJailName } from "../core/validate.js";
+import type { PlatformChoice } from "../platform/index.js";
 import { crashPoint } from "../platform/apply.js";
 import { assertNothingMounted, fstabMountPoints } from "../platform/commit.js";
-import type { JailRuntime } from "./jail-runtime.js";
+import { assertZoneKnown, loadHostState, selectJails } from "../store/jails.js";
+import type { OpsIo } from "./io.js";
+import { openJailRuntime, type JailRuntime } from "./jail-runtime.js";
 import type { ReconcileOutcome } from "./reconcile.js";
 
 /**
@@ -31,4 +38,79 @@ export async function applyDeletePlan(
     await rt.removeJailTree(tree, mounts.get(tree) ?? []);
   }
   return outcome;
+}
+
+export interface DeleteRequest {
+  layout: HostLayout;
+  /** -A: every jail of the zone (`names` is then empty). */
+  all: boolean;
+  names: readonly string[];
+  dryRun: boolean;
+}
+
+/**
+ * `delete`: load the host state, find what a killed delete left of the named
+ * jails, plan, and (unless `dryRun`) carry the plan out under the host lock
+ * (applyDeletePlan). Under `dryRun` the returned plan shows what removing
+ * each tree runs on this platform (FreeBSD: mount -p, chflags).
+ */
+export async function deleteJails(
+  choice: PlatformChoice,
+  io: OpsIo,
+  req: DeleteRequest,
+): Promise<{ plan: Plan; reconciled?: ReconcileOutcome }> {
+  const { layout } = req;
+  const rt = openJailRuntime(choice, io, layout);
+  const work = async (): Promise<{ plan: Plan; reconciled?: ReconcileOutcome }> => {
+    await assertZoneKnown(rt.root, layout);
+    const state = await loadHostState(rt.root, layout, () => rt.live());
+    const leftovers = await findLeftovers(rt.root, layout, state, req.names);
+    const names = req.names.filter((n) => !leftovers.some((l) => l.name === n));
+    const selected = names.length > 0 || leftovers.length === 0 ? selectJails(state.jails, names) : [];
+    const plan = planDelete(state, selected, { all: req.all, leftovers });
+    if (req.dryRun) {
+      const expand = (s: Step): Step[] =>
+        s.kind === "remove" && s.recursive === true && plan.jailTrees.includes(s.path)
+          ? (rt.platform.planRemoveJailTree?.(s.path) ?? [s])
+          : [s];
+      return { plan: { ...plan, steps: plan.steps.flatMap(expand) } };
+    }
+    const targets = [
+      ...selected.map((j) => ({ rootPath: j.rootPath, fstabPath: j.fstabPath })),
+      ...leftovers,
+    ];
+    return { plan, reconciled: await applyDeletePlan(rt, plan, targets) };
+  };
+  return req.dryRun ? work() : rt.locked(work);
+}
+
+/**
+ * Named jails with no record left anywhere but with a tree, fstab or jail.conf
+ * block: the leftovers of a delete that was killed after its records went.
+ */
+async function findLeftovers(
+  root: string,
+  layout: HostLayout,
+  state: HostState,
+  names: readonly string[],
+): Promise<Leftover[]> {
+  const recorded = new Set([...state.jails.map((j) => j.name), ...state.global.map((g) => g.name)]);
+  const out: Leftover[] = [];
+  for (const name of names) {
+    if (recorded.has(name) || name.includes("=") || !isJailName(name)) continue;
+    const l = { name, rootPath: jailRootPath(layout, name), fstabPath: jailFstabPath(layout, name) };
+    const exists = (p: string): boolean =>
+      lstatSync(physical(root, p), { throwIfNoEntry: false }) !== undefined;
+    if (exists(l.rootPath) || exists(l.fstabPath) || exists(jailConfPath(layout, name))) out.push(l);
+  }
+  return out;
+}
+
+function isJailName(name: string): boolean {
+  try {
+    validateJailName(name);
+    return true;
+  } catch {
+    return false;
+  }
 }

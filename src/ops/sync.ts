@@ -18,7 +18,8 @@ import {
 } from "../store/exposures.js";
 import type { FileOverlay } from "../core/plan.js";
 import { exposureKey } from "../core/exposure.js";
-import { applyPlan, hostWriteError } from "../platform/apply.js";
+import { applyPlan } from "../platform/apply.js";
+import { hostWriteError } from "../platform/write-errors.js";
 import {
   FirewallLoadError,
   type FirewallLoader,

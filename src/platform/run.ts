@@ -46,3 +46,18 @@ export async function runChecked(
   }
   return r;
 }
+
+/**
+ * Run a program on the caller's terminal (stdin, stdout and stderr
+ * inherited), for an editor the admin asked for; an argument array, never a
+ * shell. Resolves to its exit status (1 when a signal ended it).
+ */
+export function runOnTerminal(argv: readonly string[]): Promise<number> {
+  const [cmd, ...args] = argv;
+  if (cmd === undefined) throw new Error("internal: empty argv");
+  return new Promise<number>((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: "inherit" });
+    child.on("error", reject);
+    child.on("close", (code) => resolve(code ?? 1));
+  });
+}

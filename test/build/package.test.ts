@@ -131,10 +131,18 @@ describe("the npm package", () => {
 
   test("holds only what runs: the bundle, bin, share, etc, man pages and the helper's source", () => {
     const paths = pack.files.map((f) => f.path).sort();
-    for (const must of ["bin/qjail.js", "dist/qjail.cjs", "dist/qjail.cjs.cache", "package.json", ...HELPERS])
+    for (const must of [
+      "bin/qjail.js",
+      "dist/qjail.cjs",
+      "dist/qjail.cjs.cache",
+      "dist/qjail-list.cjs",
+      "dist/qjail-list.cjs.cache",
+      "package.json",
+      ...HELPERS,
+    ])
       assert.ok(paths.includes(must), `${must} is in the tarball`);
     const allowed =
-      /^(bin\/qjail\.js|bin\/package\.json|dist\/qjail\.cjs(\.cache)?|share\/.+|man\/[a-z-]+\.8|etc\/.+|native\/(Makefile|qjail-helper\.c|toolchain\.txt)|package\.json|README\.md)$/;
+      /^(bin\/qjail\.js|bin\/package\.json|dist\/qjail(-list)?\.cjs(\.cache)?|share\/.+|man\/[a-z-]+\.8|etc\/.+|native\/(Makefile|qjail-helper\.c|toolchain\.txt)|package\.json|README\.md)$/;
     assert.deepEqual(
       paths.filter((p) => !allowed.test(p)),
       [],

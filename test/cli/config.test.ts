@@ -285,3 +285,28 @@ test("-v pf then -V: the vnet firewall's devfs ruleset 70 goes back to 4; the ja
     h.cleanup();
   }
 });
+
+test("-p on a terminal: the editor runs with the package list as its one argument, under --root's path", async () => {
+  const { editPackageList } = await import("../../src/ops/config.js");
+  const { chmodSync, rmSync } = await import("node:fs");
+  // The editor: a script that appends a package and records how it was called.
+  const editor = join(host.dir, "editor.sh");
+  writeFileSync(
+    editor,
+    '#!/bin/sh\necho "$#:$1" > "$(dirname "$0")/editor.args"\necho curl >> "$1"\nexit 4\n',
+  );
+  chmodSync(editor, 0o755);
+  const req = { layout: hostLayout(), name: "www", editor, terminal: true };
+  const list = join(host.dir, "usr/local/etc/qjail.packages/www");
+  rmSync(list, { force: true });
+  const choice = { root: host.dir, platform: "freebsd" } as const;
+  assert.equal(await editPackageList(choice, { ...req, dryRun: true }), undefined);
+  assert.equal(existsSync(join(host.dir, "editor.args")), false);
+  // The editor's exit status is the command's; the file is the physical path below --root.
+  assert.equal(await editPackageList(choice, { ...req, dryRun: false }), 4);
+  assert.equal(file("editor.args"), `1:${list}\n`);
+  assert.equal(file("usr/local/etc/qjail.packages/www"), "curl\n");
+  await assert.rejects(editPackageList(choice, { ...req, terminal: false, dryRun: false }), {
+    code: "QJ1343",
+  });
+});

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { runCli, tempDir, treeDigest } from "../helpers/cli.js";
 import { buildBaseTxz } from "../helpers/base-txz.js";
 import { formatListTable, type ListRow } from "../../src/core/list.js";
-import { startFailure } from "../../src/cli/commands/start.js";
+import { startFailure } from "../../src/ops/lifecycle.js";
 import { UsageError } from "../../src/core/errors.js";
 import { formatStatus, type StatusDoc } from "../../src/core/status.js";
 import type { Platform } from "../../src/platform/types.js";

@@ -27,6 +27,13 @@ const TEXTS: Record<string, string> = {
   "a key twice (the last wins)": `${written()}ip4="10.9.9.9"\n`,
   "no name": written().replace(/^name="web"\n/, ""),
   "no path": written().replace(/\npath="[^"]*"/, ""),
+  "keys in another order than qjail writes them": `${written().trimEnd().split("\n").reverse().join("\n")}\n`,
+  "keys that start like the expected one": written().replace(
+    'name="web"',
+    'names="web"\nnam="web"\nname="web"',
+  ),
+  "a key left out, then the rest in order": written().replace(/\nip6="[^"]*"/, ""),
+  "rctl set": written().replace(/\n$/, '\nrctl="memoryuse=1g"\n'),
   "a value with a space, tab and carriage return inside": written().replace(
     'ip6="fd00::5"',
     'ip6="a b\tc\rd"',

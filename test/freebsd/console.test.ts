@@ -5,7 +5,8 @@ import { spawnSync } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runConsole, consoleEnv, programEnv } from "../../src/platform/freebsd/index.js";
+import { runConsole, consoleEnv } from "../../src/platform/freebsd/index.js";
+import { programEnv } from "../../src/platform/freebsd/query.js";
 
 /**
  * The console without a terminal, run for real on this (Linux) machine:

@@ -129,7 +129,7 @@ test("removing a tree refuses a bind mount below it, even one whose path has a s
 });
 
 test("a write the host refuses is QJ6001 naming the step and path; other errors pass through", async () => {
-  const { hostWriteError } = await import("../../src/platform/apply.js");
+  const { hostWriteError } = await import("../../src/platform/write-errors.js");
   for (const [code, text] of [
     ["ENOSPC", "no space left on device"],
     ["EDQUOT", "disk quota exceeded"],

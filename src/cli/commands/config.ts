@@ -1,12 +1,8 @@
-import { spawn } from "node:child_process";
-import { promises as fsp } from "node:fs";
 import { defineCommand, type Invocation } from "../command.js";
 import { write } from "../context.js";
 import { UsageError, shown } from "../../core/errors.js";
-import { jailConfPath, physical } from "../../core/paths.js";
-import { loadConfigState } from "../../ops/config.js";
+import { configureJails, editPackageList, readJailConfBlock } from "../../ops/config.js";
 import {
-  planConfig,
   VNET_FIREWALLS,
   type ConfigChange,
   type FlagKey,
@@ -19,8 +15,7 @@ import {
   validateInterfaceName,
   validateJailName,
 } from "../../core/validate.js";
-import { assertZoneKnown, loadHostState, readHostFile, readJails, selectJails } from "../../store/jails.js";
-import { jailRuntime, printPlan, reportPlan, reportReconcile, zoneLayout } from "../jail-runtime.js";
+import { printPlan, reportPlan, reportReconcile, zoneLayout } from "../jail-runtime.js";
 import { RCTL_RESOURCES, parseLimitValue, type RctlResource } from "../../core/limits.js";
 
 /** Boolean on/off pairs: short letter → record flag. */
@@ -185,48 +180,39 @@ starts.`,
   json: false,
   mutates: (v) => v.display !== true,
   async run(inv) {
-    const { values: v } = inv;
+    const { values: v, ctx, global } = inv;
     const layout = zoneLayout(v.zone);
     const { option, all, names } = chosenOption(v, inv.positionals);
     const change = parseChange(option, v);
-    const rt = jailRuntime(inv, layout);
     if (change === "display") {
-      await assertZoneKnown(rt.root, layout);
-      const { jails } = await loadHostState(rt.root, layout, async () => new Map());
-      const [jail] = selectJails(jails, names);
-      const text = await readHostFile(rt.root, jailConfPath(layout, (jail as { name: string }).name));
-      if (text === undefined)
-        throw new UsageError(
-          "QJ1338",
-          `jail ${shown(names[0] as string)} has no jail.conf block ${jailConfPath(layout, names[0] as string)}`,
-          "Regenerate it with any config change, e.g. 'qjail config -B NAME'.",
-        );
-      write(inv.ctx.stdout, text);
+      write(ctx.stdout, await readJailConfBlock(global.root, layout, names));
       return 0;
     }
     if (change.kind === "packages" && v.packages === undefined) {
-      await assertZoneKnown(rt.root, layout);
-      selectJails((await readJails(rt.root, layout)).jails, names);
-      return editPackages(inv, rt.root, layout.packages, names[0] as string, rt.locked);
-    }
-    const work = async (): Promise<number> => {
-      await assertZoneKnown(rt.root, layout);
-      const host = await loadHostState(rt.root, layout, () => rt.live());
-      const selected = selectJails(host.jails, all ? [] : names);
-      const state = await loadConfigState(rt.root, layout, host, selected, change);
-      const plan = planConfig(state, selected, {
-        change,
-        force: v.force === true,
-        freebsd: rt.platform.name === "freebsd",
+      const name = names[0] as string;
+      const editor = ctx.env.EDITOR ?? "vi";
+      const file = `${layout.packages}/${name}`;
+      const code = await editPackageList(global, {
+        layout,
+        name,
+        editor,
+        terminal: ctx.isTTY,
+        dryRun: global.dryRun,
       });
-      if (inv.global.dryRun) {
-        printPlan(inv, plan);
-        return 0;
-      }
-      reportReconcile(inv, await rt.applyReconciled(plan));
-      return reportPlan(inv, plan);
-    };
-    return inv.global.dryRun ? work() : rt.locked(work);
+      if (code === undefined) write(ctx.stdout, `# edit ${file}\n${editor} ${file}`);
+      return code ?? 0;
+    }
+    const { plan, reconciled } = await configureJails(
+      global,
+      { stderr: ctx.stderr, env: ctx.env },
+      { layout, all, names, change, force: v.force === true, dryRun: global.dryRun },
+    );
+    if (global.dryRun) {
+      printPlan(inv, plan);
+      return 0;
+    }
+    if (reconciled) reportReconcile(inv, reconciled);
+    return reportPlan(inv, plan);
   },
 });
 
@@ -366,35 +352,4 @@ function parseChange(option: string, v: Invocation["values"]): ConfigChange | "d
       return { kind: "vnet", firewall: undefined };
   }
   throw new Error(`internal: config option ${option} has no handler`);
-}
-
-/** -p without --packages: edit qjail.packages/NAME in $EDITOR, as qjail 5.x did with ee(1). */
-async function editPackages(
-  inv: Invocation,
-  root: string,
-  dir: string,
-  name: string,
-  locked: <T>(fn: () => Promise<T>) => Promise<T>,
-): Promise<number> {
-  if (!inv.ctx.isTTY) {
-    throw new UsageError(
-      "QJ1343",
-      `-p opens an editor, but there is no terminal to edit ${shown(`${dir}/${name}`)} in`,
-      `Give the list instead: qjail config -p --packages nginx,curl ${name}`,
-    );
-  }
-  if (inv.global.dryRun) {
-    write(inv.ctx.stdout, `# edit ${dir}/${name}\n${inv.ctx.env.EDITOR ?? "vi"} ${dir}/${name}`);
-    return 0;
-  }
-  const editor = inv.ctx.env.EDITOR ?? "vi";
-  const file = physical(root, `${dir}/${name}`);
-  return locked(async () => {
-    await fsp.mkdir(physical(root, dir), { recursive: true });
-    return new Promise<number>((resolve, reject) => {
-      const child = spawn(editor, [file], { stdio: "inherit" });
-      child.on("error", reject);
-      child.on("close", (code) => resolve(code ?? 1));
-    });
-  });
 }

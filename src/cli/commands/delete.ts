@@ -1,45 +1,7 @@
 import { defineCommand } from "../command.js";
 import { UsageError } from "../../core/errors.js";
-import { lstatSync } from "node:fs";
-import { planDelete, type Leftover } from "../../core/plan-delete.js";
-import type { Step } from "../../core/plan.js";
-import { jailConfPath, jailFstabPath, jailRootPath, physical, type HostLayout } from "../../core/paths.js";
-import type { HostState } from "../../core/jail.js";
-import { validateJailName } from "../../core/validate.js";
-import { assertZoneKnown, loadHostState, selectJails } from "../../store/jails.js";
-import { jailRuntime, printPlan, reportPlan, reportReconcile, zoneLayout } from "../jail-runtime.js";
-import { applyDeletePlan } from "../../ops/delete.js";
-
-/**
- * Named jails with no record left anywhere but with a tree, fstab or jail.conf
- * block: the leftovers of a delete that was killed after its records went.
- */
-async function findLeftovers(
-  root: string,
-  layout: HostLayout,
-  state: HostState,
-  names: readonly string[],
-): Promise<Leftover[]> {
-  const recorded = new Set([...state.jails.map((j) => j.name), ...state.global.map((g) => g.name)]);
-  const out: Leftover[] = [];
-  for (const name of names) {
-    if (recorded.has(name) || name.includes("=") || !isJailName(name)) continue;
-    const l = { name, rootPath: jailRootPath(layout, name), fstabPath: jailFstabPath(layout, name) };
-    const exists = (p: string): boolean =>
-      lstatSync(physical(root, p), { throwIfNoEntry: false }) !== undefined;
-    if (exists(l.rootPath) || exists(l.fstabPath) || exists(jailConfPath(layout, name))) out.push(l);
-  }
-  return out;
-}
-
-function isJailName(name: string): boolean {
-  try {
-    validateJailName(name);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { deleteJails } from "../../ops/delete.js";
+import { printPlan, reportPlan, reportReconcile, zoneLayout } from "../jail-runtime.js";
 
 export const deleteCommand = defineCommand({
   path: ["delete"],
@@ -92,30 +54,16 @@ vnet jails still used the numbers.`,
         "Name the jail(s), give a prefix like 'web=', or use -A for every jail of the zone.",
       );
     }
-    const rt = jailRuntime(inv, layout);
-    const work = async (): Promise<number> => {
-      await assertZoneKnown(rt.root, layout);
-      const state = await loadHostState(rt.root, layout, () => rt.live());
-      const leftovers = await findLeftovers(rt.root, layout, state, inv.positionals);
-      const names = inv.positionals.filter((n) => !leftovers.some((l) => l.name === n));
-      const selected = names.length > 0 || leftovers.length === 0 ? selectJails(state.jails, names) : [];
-      const plan = planDelete(state, selected, { all, leftovers });
-      if (inv.global.dryRun) {
-        // Show what removing each tree runs on this platform (FreeBSD: mount -p, chflags).
-        const expand = (s: Step): Step[] =>
-          s.kind === "remove" && s.recursive === true && plan.jailTrees.includes(s.path)
-            ? (rt.platform.planRemoveJailTree?.(s.path) ?? [s])
-            : [s];
-        printPlan(inv, { ...plan, steps: plan.steps.flatMap(expand) });
-        return 0;
-      }
-      const targets = [
-        ...selected.map((j) => ({ rootPath: j.rootPath, fstabPath: j.fstabPath })),
-        ...leftovers,
-      ];
-      reportReconcile(inv, await applyDeletePlan(rt, plan, targets));
-      return reportPlan(inv, plan);
-    };
-    return inv.global.dryRun ? work() : rt.locked(work);
+    const { plan, reconciled } = await deleteJails(
+      inv.global,
+      { stderr: inv.ctx.stderr, env: inv.ctx.env },
+      { layout, all, names: inv.positionals, dryRun: inv.global.dryRun },
+    );
+    if (inv.global.dryRun) {
+      printPlan(inv, plan);
+      return 0;
+    }
+    if (reconciled) reportReconcile(inv, reconciled);
+    return reportPlan(inv, plan);
   },
 });

@@ -4,7 +4,8 @@ import { defineCommand } from "../command.js";
 import { write } from "../context.js";
 import { formatListTable, listDocument, listRows } from "../../core/list.js";
 import { assertZoneKnown, readJails, selectJails } from "../../store/jails.js";
-import { jailRuntime, zoneLayout } from "../jail-runtime.js";
+import { liveJailsOf } from "../../platform/live-jails.js";
+import { zoneLayout } from "../zone.js";
 
 export const listCommand = defineCommand({
   path: ["list"],
@@ -41,13 +42,17 @@ existing ones keep their meaning.`,
   json: true,
   async run(inv) {
     const layout = zoneLayout(inv.values.zone);
-    const rt = jailRuntime(inv, layout);
-    await assertZoneKnown(rt.root, layout);
-    const [{ jails, problems }, live] = await Promise.all([readJails(rt.root, layout), rt.live()]);
+    // Only the running jails are asked of the platform: list loads no backend (src/platform/live-jails.ts).
+    const root = inv.global.root;
+    await assertZoneKnown(root, layout);
+    const [{ jails, problems }, live] = await Promise.all([
+      readJails(root, layout),
+      liveJailsOf(inv.global, { stderr: inv.ctx.stderr, env: inv.ctx.env }),
+    ]);
     const rows = listRows(selectJails(jails, inv.positionals), live);
     for (const p of problems) write(inv.ctx.stderr, `Warning: ${p.file}: ${p.message}`);
     // An empty table on a host where qjail was never installed says nothing useful (P17).
-    if (jails.length === 0 && !existsSync(physical(rt.root, layout.sharedfs)))
+    if (jails.length === 0 && !existsSync(physical(root, layout.sharedfs)))
       write(
         inv.ctx.stderr,
         `qjail: qjail is not installed here (no ${layout.sharedfs}): run 'qjail install${layout.zone ? ` -z ${layout.zone}` : ""}' first`,

@@ -9,7 +9,7 @@ import { assertZoneKnown } from "../../store/jails.js";
 import { withHostLock } from "../../store/lock.js";
 import { loadRestoreJobs } from "../../ops/restore.js";
 import { jailRuntime, reportReconcile } from "../jail-runtime.js";
-import { qjailEntries } from "./archive.js";
+import { qjailEntries } from "../../ops/archive.js";
 
 interface RestoreOutcome {
   name: string;

@@ -1,24 +1,10 @@
-import { existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
 import { defineCommand } from "../command.js";
 import { write } from "../context.js";
-import { formatPlan, type Plan } from "../../core/plan.js";
-import { hostLayout, physical } from "../../core/paths.js";
+import { formatPlan } from "../../core/plan.js";
+import { hostLayout } from "../../core/paths.js";
 import { UsageError, shown } from "../../core/errors.js";
 import { validateZoneName } from "../../core/validate.js";
-import {
-  NEWSYSLOG_CONF,
-  NEWSYSLOG_QJAIL,
-  NEWSYSLOG_LINE,
-  SHARED_BINARY_DIRS,
-  planLogging,
-  planPortsGit,
-  planUpdateBinaries,
-  planUpdateTree,
-} from "../../core/plan-update.js";
-import { assertInstalled, assertZoneKnown, readJails } from "../../store/jails.js";
-import { withHostLock } from "../../store/lock.js";
-import { platformFor } from "../../platform/index.js";
-import { FREEBSD } from "../../core/freebsd/programs.js";
+import { updateShared } from "../../ops/update.js";
 
 /** The option letters, for messages (the option names are internal). */
 const UPDATE_FLAGS = { binaries: "-b", portsnap: "-p", ports: "-P", source: "-S", log: "-l" } as const;
@@ -84,84 +70,23 @@ Exactly one option:
       );
     const what = chosen[0] as (typeof chosen)[number];
     const layout = hostLayout(zone);
-    const P = (p: string): string => physical(global.root, p);
-    const platform = platformFor(global, { stderr: ctx.stderr, env: ctx.env });
-    let plan: Plan;
-    if (what === "log") {
-      const v = values.log;
-      if (v !== "on" && v !== "off")
-        throw new UsageError(
-          "QJ1703",
-          `-l takes on or off, got ${shown(String(v))}`,
-          "Run 'qjail update -l on' or 'qjail update -l off'.",
-        );
-      await assertZoneKnown(global.root, layout);
-      const newsyslog = [NEWSYSLOG_CONF, NEWSYSLOG_QJAIL]
-        .map((f) => (existsSync(P(f)) ? readFileSync(P(f), "utf8") : ""))
-        .join("");
-      plan = planLogging(layout, v === "on", newsyslog.includes(NEWSYSLOG_LINE.trim()));
-    } else {
-      await assertInstalled(global.root, layout);
-      const live = await platform.liveJails();
-      const running = (await readJails(global.root, layout)).jails
-        .filter((j) => live.has(j.name))
-        .map((j) => j.name);
-      if (running.length > 0)
-        throw new UsageError(
-          "QJ1704",
-          `All jails have to be stopped; running: ${running.map(shown).join(" ")}`,
-          "Run 'qjail stop' first, then the update, then 'qjail start'.",
-        );
-      if (what === "binaries") {
-        const hostDirs = SHARED_BINARY_DIRS.filter((d) => existsSync(P(`/${d}`)));
-        if (hostDirs.length === 0)
-          throw new UsageError(
-            "QJ1705",
-            "the host has none of the directories to copy (bin, lib, usr/bin, ...)",
-            "Check --root: it must be the host's root directory.",
-          );
-        const perl = lstatSync(P(`${layout.sharedfs}/usr/bin/perl`), { throwIfNoEntry: false }) !== undefined;
-        plan = planUpdateBinaries(layout, hostDirs, perl);
-      } else if (what === "portsnap") {
-        const git = platform.name === "freebsd" ? FREEBSD.git : "/usr/bin/git";
-        if (global.root === "/" && !existsSync(git))
-          throw new UsageError(
-            "QJ1707",
-            `update -p needs git, and ${git} does not exist`,
-            "Install it: pkg install git",
-          );
-        const ports = P(`${layout.sharedfs}/usr/ports`);
-        const cloned = existsSync(`${ports}/.git`);
-        if (!cloned && existsSync(ports) && readdirSync(ports).length > 0)
-          throw new UsageError(
-            "QJ1708",
-            `${shown(`${layout.sharedfs}/usr/ports`)} holds a ports tree that is not a git clone (portsnap or -P made it)`,
-            `Remove it (rm -rf ${layout.sharedfs}/usr/ports/*) and run 'qjail update -p' again, or keep copying the host's tree with -P.`,
-          );
-        plan = planPortsGit(layout, git, cloned);
-      } else {
-        const tree = what === "ports" ? "usr/ports" : "usr/src";
-        for (const p of [`/${tree}`, `${layout.sharedfs}/${tree}`]) {
-          if (!existsSync(P(p)))
-            throw new UsageError(
-              "QJ1706",
-              `${shown(p)} does not exist`,
-              what === "ports"
-                ? "Get a ports tree on the host first (e.g. git clone of the ports repository into /usr/ports)."
-                : "Get the source on the host first (e.g. src.txz or git into /usr/src).",
-            );
-        }
-        plan = planUpdateTree(layout, tree);
-      }
-    }
+    const v = values.log;
+    if (what === "log" && v !== "on" && v !== "off")
+      throw new UsageError(
+        "QJ1703",
+        `-l takes on or off, got ${shown(String(v))}`,
+        "Run 'qjail update -l on' or 'qjail update -l off'.",
+      );
+    const { plan, simulated } = await updateShared(
+      global,
+      { stderr: ctx.stderr, env: ctx.env },
+      { layout, what, logOn: v === "on", dryRun: global.dryRun },
+    );
     const human = global.json ? ctx.stderr : ctx.stdout;
     if (global.dryRun) human.write(formatPlan(plan));
-    else {
-      await withHostLock(global.root, () => platform.apply(plan));
-      const simulated = platform.simulated === true && plan.steps.some((st) => st.kind === "run");
+    else
       for (const m of plan.messages ?? [])
         write(human, simulated ? `${m}   (simulated: not run under --root)` : m);
-    }
     if (global.json)
       write(
         ctx.stdout,

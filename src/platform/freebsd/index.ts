@@ -1,4 +1,4 @@
-import { promises as fsp, closeSync, fstatSync, openSync, readlinkSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readlinkSync } from "node:fs";
 import { spawn } from "node:child_process";
 import type { Writable } from "node:stream";
 import type { Plan, Step } from "../../core/plan.js";
@@ -11,8 +11,8 @@ import { copyTreePreserving } from "./copy.js";
 import { runProgram, type RunResult } from "../run.js";
 import { fetchChecked } from "../download.js";
 import type { Platform } from "../types.js";
-import { isImageJail, type ConsoleRequest, type JailSpec, type LiveJail } from "../../core/jail.js";
-import { parseJlsJson } from "./jls.js";
+import { isImageJail, type ConsoleRequest, type JailSpec } from "../../core/jail.js";
+import { freebsdLiveJails, hostQuery, runHostProgram } from "./query.js";
 import { parseRouteGetInterface } from "./route.js";
 import { FREEBSD } from "../../core/freebsd/programs.js";
 import {
@@ -66,31 +66,12 @@ export function createFreebsdPlatform(
 } {
   const live = opts.live ?? root === "/";
   const env = opts.env ?? {};
-  const run = opts.run ?? ((argv: readonly string[]) => runProgram(argv, programEnv(argv)));
+  const run = opts.run ?? runHostProgram;
   const echo = (step: Step): void => {
     if (opts.stderr && step.kind === "run") opts.stderr.write(`(not run under --root) ${formatStep(step)}\n`);
   };
 
-  async function query(argv: string[], recorded: string | undefined): Promise<string> {
-    if (recorded !== undefined) return fsp.readFile(recorded, "utf8");
-    let r: RunResult;
-    try {
-      r = await run(argv);
-    } catch (e) {
-      throw new UsageError(
-        "QJ1401",
-        `cannot run ${shown(argv[0] as string)}: ${(e as Error).message}`,
-        "Run qjail on a FreeBSD host, or pick the backend with --platform.",
-      );
-    }
-    if (r.code !== 0)
-      throw new UsageError(
-        "QJ1402",
-        `${argv.join(" ")} exited ${r.code}: ${shown(r.stderr.trim())}`,
-        "Check the host with the same command by hand.",
-      );
-    return r.stdout;
-  }
+  const query = hostQuery(run);
 
   /** FreeBSD's own file step: trees are copied keeping owners, groups and hard links (./copy.ts). */
   function freebsdStep(links: Map<string, string>) {
@@ -194,20 +175,7 @@ export function createFreebsdPlatform(
     root,
     simulated: !live,
     apply: (plan: Plan) => execute(plan),
-    async liveJails(): Promise<Map<string, LiveJail>> {
-      const recorded = env.QJAIL_JLS_JSON;
-      if (!live && recorded === undefined) return new Map();
-      const text = await query([FREEBSD.jls, "--libxo", "json", "-v"], recorded);
-      try {
-        return parseJlsJson(text);
-      } catch (e) {
-        throw new UsageError(
-          "QJ1403",
-          `cannot read the running jails: ${(e as Error).message}`,
-          "Run 'jls --libxo json -v' by hand to see what it prints.",
-        );
-      }
-    },
+    liveJails: () => freebsdLiveJails(query, live, env.QJAIL_JLS_JSON),
     async defaultJailInterface(): Promise<string> {
       const recorded = env.QJAIL_ROUTE_DEFAULT;
       let text: string;
@@ -277,41 +245,6 @@ export function createFreebsdPlatform(
 }
 
 export { parseMountPoints } from "../../core/freebsd/lifecycle.js";
-
-/** Variables `pkg -j` may keep: how the admin's network reaches a package mirror. */
-const PKG_PROXY_VARS = [
-  "HTTP_PROXY",
-  "HTTPS_PROXY",
-  "FTP_PROXY",
-  "NO_PROXY",
-  "http_proxy",
-  "https_proxy",
-  "no_proxy",
-];
-
-/**
- * The environment of a program that runs something inside a jail.
- * jail(8) passes its own environment to exec.start (/etc/rc and every daemon
- * it starts) unless the block has exec.clean, which qjail 5.x's block layout
- * (read by Bastille) does not. So jail(8) itself gets a clean one, as
- * service(8) gives rc scripts (`env -i`, base PATH). `pkg -j` attaches to the
- * jail, reads the jail's own pkg.conf and repositories (which jailed root
- * controls) and runs the packages' install scripts there: it gets the same
- * clean environment plus the proxy variables, if set. None of the admin's
- * variables (SSH_AUTH_SOCK, tokens) end up in a jail's processes.
- */
-export function programEnv(
-  argv: readonly string[],
-  env: NodeJS.ProcessEnv = process.env,
-): { env?: NodeJS.ProcessEnv } {
-  if (argv[0] === FREEBSD.jail) return { env: { PATH: "/sbin:/bin:/usr/sbin:/usr/bin" } };
-  if (argv[0] === FREEBSD.pkg && argv[1] === "-j") {
-    const out: NodeJS.ProcessEnv = { PATH: "/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin" };
-    for (const k of PKG_PROXY_VARS) if (env[k] !== undefined) out[k] = env[k];
-    return { env: out };
-  }
-  return {};
-}
 
 /** The environment the console's programs start with: nothing of the admin's but TERM. */
 export function consoleEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {

@@ -7,7 +7,7 @@ import { detectCgroups } from "./cgroups.js";
 
 export { detectCgroups } from "./cgroups.js";
 import type { Platform } from "../types.js";
-import type { ConsoleRequest, JailSpec, LiveJail } from "../../core/jail.js";
+import type { ConsoleRequest, JailSpec } from "../../core/jail.js";
 import type { Plan, Step } from "../../core/plan.js";
 import { formatStep } from "../../core/plan.js";
 import { UsageError, shown } from "../../core/errors.js";
@@ -54,6 +54,7 @@ import {
   mountsUnder,
   netnsExists,
   readAllRunStates,
+  linuxLiveJails,
   readJailFileSync,
   readRunState,
 } from "./state.js";
@@ -456,13 +457,7 @@ export function createLinuxPlatform(root: string): LinuxPlatform {
       await applyPlan(plan, { root, runCommands: true });
     },
 
-    async liveJails(): Promise<Map<string, LiveJail>> {
-      const out = new Map<string, LiveJail>();
-      for (const [name, s] of readAllRunStates(root, hostLayout())) {
-        if (isAlive(s)) out.set(name, { name, jid: s.jid, path: s.path, ip4: s.ip4, ip6: s.ip6 });
-      }
-      return out;
-    },
+    liveJails: async () => linuxLiveJails(root),
 
     async defaultJailInterface(): Promise<string> {
       return hostConfig(hostLayout()).config.jailIf;

@@ -9,7 +9,8 @@ import {
   constants,
 } from "node:fs";
 import { posix } from "node:path";
-import { physical, type HostLayout } from "../../core/paths.js";
+import { hostLayout, physical, type HostLayout } from "../../core/paths.js";
+import type { LiveJail } from "../../core/jail.js";
 import { parseRunState, runStatePath, type RunState } from "../../core/linux/lifecycle.js";
 import { UsageError } from "../../core/errors.js";
 
@@ -43,6 +44,15 @@ export function readRunState(root: string, layout: HostLayout, name: string): Ru
   } catch {
     return undefined;
   }
+}
+
+/** The running jails: those whose state file's process is still the one that started them. */
+export function linuxLiveJails(root: string): Map<string, LiveJail> {
+  const out = new Map<string, LiveJail>();
+  for (const [name, s] of readAllRunStates(root, hostLayout())) {
+    if (isAlive(s)) out.set(name, { name, jid: s.jid, path: s.path, ip4: s.ip4, ip6: s.ip6 });
+  }
+  return out;
 }
 
 /** Every state file under the root's state directory: name → state (damaged files are skipped). */

@@ -92,6 +92,14 @@ export class IpfEngine {
     routeIf: undefined,
   };
 
+  /** What {@link filter} returns when a `keep state` rule could not make its entry (refilled each time). */
+  private readonly refusedDecision: Decision & { routeIf: string | undefined } = {
+    verdict: "nomatch",
+    quick: false,
+    rule: undefined,
+    routeIf: undefined,
+  };
+
   constructor(filterRules: readonly FilterRule[], natRules: readonly NatRule[], opts: EngineOptions = {}) {
     const ctx = {
       interfaces: opts.interfaces ?? new Map<string, bigint>(),
@@ -125,7 +133,23 @@ export class IpfEngine {
     return this.filters.rules.length > 0;
   }
 
-  /** Run one packet through; `p` is rewritten in place by NAT. */
+  /** What {@link process} returns, refilled for every packet. */
+  private readonly outcome: PacketOutcome = {
+    verdict: "nomatch",
+    decidedBy: undefined,
+    packet: undefined as unknown as Packet,
+    natIn: undefined,
+    natOut: undefined,
+    natRejected: false,
+    routed: undefined,
+    trace: undefined,
+  };
+
+  /**
+   * Run one packet through; `p` is rewritten in place by NAT. The outcome
+   * (and the NAT results in it) is one object per engine, refilled by every
+   * call: read it before the next packet, copy what must be kept.
+   */
   process(p: Packet): PacketOutcome {
     const trace: PacketTrace | undefined = this.tracing
       ? {
@@ -138,16 +162,16 @@ export class IpfEngine {
           fragmentMatched: false,
         }
       : undefined;
-    const outcome: PacketOutcome = {
-      verdict: "nomatch",
-      decidedBy: undefined,
-      packet: p,
-      natIn: undefined,
-      natOut: undefined,
-      natRejected: false,
-      routed: undefined,
-      trace,
-    };
+    // One outcome object, refilled per packet (see process()).
+    const outcome = this.outcome;
+    outcome.verdict = "nomatch";
+    outcome.decidedBy = undefined;
+    outcome.packet = p;
+    outcome.natIn = undefined;
+    outcome.natOut = undefined;
+    outcome.natRejected = false;
+    outcome.routed = undefined;
+    outcome.trace = trace;
     if (p.bad) {
       outcome.verdict = "bad-packet";
       return outcome;
@@ -186,7 +210,7 @@ export class IpfEngine {
     const list = this.fast.accounting[p.dir];
     if (list.rules.length === 0) return;
     const v4 = p.family === 4;
-    list.scan(p, v4 ? srcKey(p) >>> 0 : -1, v4 ? dstKey(p) >>> 0 : -1, NO_DECISION, this.fast);
+    list.scan(p, v4 ? srcKey(p) : 0, v4 ? dstKey(p) : 0, NO_DECISION, this.fast);
   }
 
   /** The interface a `to` rule sends a newly matched packet out of. */
@@ -205,18 +229,20 @@ export class IpfEngine {
     }
     const hs = srcKey(p);
     const hd = dstKey(p);
-    const st = this.state.find(p, hs, hd) ?? this.state.findQuoted(p);
-    if (st) {
-      // find() refills one match object per lookup: the trace keeps its own copy.
-      if (trace) trace.stateMatched = { entry: st.entry, reverse: st.reverse };
+    const state = this.state;
+    const st = state.lookup(p, hs, hd);
+    if (st >= 0) {
+      const reverse = state.reverse;
+      const verdict = state.verdictOf(st);
+      if (trace) trace.stateMatched = { entry: state.entry(st), reverse };
       // A fragment passed by state opens the way for the rest of its packet when the rule keeps frags.
-      if (st.entry.rule.ast.keepFrags) this.frags.remember(p, st.entry.verdict);
-      const routeIf = st.reverse ? undefined : st.entry.routeIf;
-      if (routeIf !== undefined) this.state.countRouted(st.entry, p);
+      if (state.ruleOf(st).ast.keepFrags) this.frags.remember(p, verdict);
+      const routeIf = reverse ? undefined : state.routeIfOf(st);
+      if (routeIf !== undefined) state.countRouted(st, p);
       // One decision object refilled per packet (process() reads it at once and keeps none of it).
       const d = this.stateDecision;
-      d.verdict = st.entry.verdict;
-      d.rule = st.entry.rule;
+      d.verdict = verdict;
+      d.rule = state.ruleOf(st);
       d.routeIf = routeIf;
       return d;
     }
@@ -227,8 +253,8 @@ export class IpfEngine {
       const v4 = p.family === 4;
       decision = (p.dir === "in" ? this.fast.main.in : this.fast.main.out).scan(
         p,
-        v4 ? hs >>> 0 : -1,
-        v4 ? hd >>> 0 : -1,
+        v4 ? hs : 0,
+        v4 ? hd : 0,
         NO_DECISION,
         this.fast,
         this.calls,
@@ -237,15 +263,19 @@ export class IpfEngine {
     const rule = decision.rule;
     const routeIf = decision.verdict === "pass" ? this.routeFor(rule, p) : undefined;
     if (rule?.ast.keepState) {
-      const added = this.state.add(p, rule, verdictOf(rule));
-      if (typeof added === "string") {
-        if (trace) trace.stateRefused = added;
-        return { verdict: "nomatch", quick: decision.quick, rule };
+      const added = state.addEntry(p, rule, verdictOf(rule));
+      if (added < 0) {
+        if (trace) trace.stateRefused = state.refused;
+        // No entry: the packet counts as unmatched (one decision object, refilled).
+        const d = this.refusedDecision;
+        d.quick = decision.quick;
+        d.rule = rule;
+        return d;
       }
-      if (trace) trace.stateCreated = added;
+      if (trace) trace.stateCreated = state.entry(added);
       if (routeIf !== undefined) {
-        added.routeIf = routeIf;
-        this.state.countRouted(added, p);
+        state.setRouteIf(added, routeIf);
+        state.countRouted(added, p);
       }
     }
     if (rule?.ast.keepFrags) this.frags.remember(p, decision.verdict);

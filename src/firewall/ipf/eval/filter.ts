@@ -379,7 +379,11 @@ export function buildFilterSet(asts: readonly FilterRule[], ctx: AddressContext)
 // The compiled fast path: per list, an index and a predicate per rule
 // ---------------------------------------------------------------------------
 
-/** A compiled rule test over the packet and its IPv4 source/destination as numbers (-1 for IPv6). */
+/**
+ * A compiled rule test over the packet and its IPv4 source/destination as
+ * signed 32-bit ints (hash.ts srcKey/dstKey: never a boxed number; unused for
+ * IPv6 packets).
+ */
 type Predicate = (p: Packet, s: number, d: number) => boolean;
 
 const EMPTY = new Int32Array(0);
@@ -390,8 +394,9 @@ function v4Test(m: FilterRule["from"]["address"]): { net: number; mask: number; 
   if (m.kind === "any") return { net: 0, mask: 0, any: true };
   if (m.kind !== "cidr" || m.family !== "inet") return null;
   const toNum = (t: string): number => t.split(".").reduce((acc, o) => acc * 256 + Number(o), 0);
-  const mask = toNum(m.mask) >>> 0;
-  return { net: (toNum(m.address) & mask) >>> 0, mask, any: m.prefix === 0 && toNum(m.address) === 0 };
+  // Signed int32, as the packet's address keys are.
+  const mask = toNum(m.mask) | 0;
+  return { net: toNum(m.address) & mask, mask, any: m.prefix === 0 && toNum(m.address) === 0 };
 }
 
 function portTest(m: PortMatch | null): ((port: number) => boolean) | null {
@@ -464,8 +469,8 @@ function compilePredicate(r: CompiledFilterRule): Predicate {
       if (!src.any && !sNeg) return false;
       if (!dst.any && !dNeg) return false;
     } else {
-      if (src.any ? sNeg : ((s & src.mask) >>> 0 === src.net) === sNeg) return false;
-      if (dst.any ? dNeg : ((d & dst.mask) >>> 0 === dst.net) === dNeg) return false;
+      if (src.any ? sNeg : ((s & src.mask) === src.net) === sNeg) return false;
+      if (dst.any ? dNeg : ((d & dst.mask) === dst.net) === dNeg) return false;
     }
     if (sport !== null || dport !== null) {
       const ports = (p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP) && p.fragOff === 0;
@@ -541,8 +546,10 @@ export class FastRuleList {
     let decision = current;
     let matched = false;
     const W = this.wild;
-    const D = s === -1 && d === -1 ? EMPTY : (this.byDst.get(d) ?? EMPTY);
-    const S = s === -1 ? EMPTY : (this.bySrc.get(s) ?? EMPTY);
+    // The host indexes hold IPv4 hosts only.
+    const v4 = p.family === 4;
+    const D = v4 ? (this.byDst.get(d) ?? EMPTY) : EMPTY;
+    const S = v4 ? (this.bySrc.get(s) ?? EMPTY) : EMPTY;
     let iw = 0;
     let id = 0;
     let is = 0;

@@ -40,23 +40,112 @@ interface Tuple {
 /** Every tuple is made here, so they all share one shape. */
 const tuple = (src: bigint, sport: number, dst: bigint, dport: number): Tuple => ({ src, sport, dst, dport });
 
-export interface NatSession {
-  rule: CompiledNatRule;
-  kind: "MAP" | "RDR" | "BIMAP" | "RWR-MAP" | "RWR-RDR";
-  family: Family;
-  proto: number;
+type SessionKind = "MAP" | "RDR" | "BIMAP" | "RWR-MAP" | "RWR-RDR";
+const KINDS: readonly SessionKind[] = ["MAP", "RDR", "BIMAP", "RWR-MAP", "RWR-RDR"];
+
+/**
+ * The session table's columns, one row per session handle (sessions are
+ * never removed, so handles are creation order). Numbers are typed arrays;
+ * addresses (bigints) and rules are references in plain arrays: a new
+ * session allocates no object of its own.
+ */
+class SessionColumns {
+  fam: Uint8Array;
+  proto: Uint8Array;
+  /** 0 = in, 1 = out: the direction of the packet that created the session. */
+  dir: Uint8Array;
+  /** Index into KINDS. */
+  kind: Uint8Array;
+  /** The tuple as first seen (o…) and as translated (t…); ports 0 for flows without ports. */
+  oSport: Int32Array;
+  oDport: Int32Array;
+  tSport: Int32Array;
+  tDport: Int32Array;
+  /** Hash keys (hash.ts foldAddr, 32-bit ints) of the four addresses: packets rewritten from the session need no recomputing. */
+  oSrcK: Int32Array;
+  oDstK: Int32Array;
+  tSrcK: Int32Array;
+  tDstK: Int32Array;
+  oSrc: bigint[];
+  oDst: bigint[];
+  tSrc: bigint[];
+  tDst: bigint[];
+  rule: (CompiledNatRule | undefined)[];
+
+  constructor(readonly size: number) {
+    this.fam = new Uint8Array(size);
+    this.proto = new Uint8Array(size);
+    this.dir = new Uint8Array(size);
+    this.kind = new Uint8Array(size);
+    this.oSport = new Int32Array(size);
+    this.oDport = new Int32Array(size);
+    this.tSport = new Int32Array(size);
+    this.tDport = new Int32Array(size);
+    this.oSrcK = new Int32Array(size);
+    this.oDstK = new Int32Array(size);
+    this.tSrcK = new Int32Array(size);
+    this.tDstK = new Int32Array(size);
+    this.oSrc = new Array<bigint>(size).fill(0n);
+    this.oDst = new Array<bigint>(size).fill(0n);
+    this.tSrc = new Array<bigint>(size).fill(0n);
+    this.tDst = new Array<bigint>(size).fill(0n);
+    this.rule = new Array<CompiledNatRule | undefined>(size).fill(undefined);
+  }
+
+  grown(size: number): SessionColumns {
+    const c = new SessionColumns(size);
+    for (const k of ["fam", "proto", "dir", "kind"] as const) c[k].set(this[k]);
+    for (const k of ["oSport", "oDport", "tSport", "tDport", "oSrcK", "oDstK", "tSrcK", "tDstK"] as const)
+      c[k].set(this[k]);
+    for (let i = 0; i < this.size; i++) {
+      c.oSrc[i] = this.oSrc[i] as bigint;
+      c.oDst[i] = this.oDst[i] as bigint;
+      c.tSrc[i] = this.tSrc[i] as bigint;
+      c.tDst[i] = this.tDst[i] as bigint;
+      c.rule[i] = this.rule[i];
+    }
+    return c;
+  }
+}
+
+/**
+ * One NAT session as dumps, traces and tests see it: a view onto the
+ * session table's columns by the session's handle.
+ */
+export class NatSession {
+  constructor(
+    private readonly c: SessionColumns,
+    /** The session's handle (row); sessions are numbered in creation order. */
+    readonly handle: number,
+  ) {}
+  get rule(): CompiledNatRule {
+    return this.c.rule[this.handle] as CompiledNatRule;
+  }
+  get kind(): SessionKind {
+    return KINDS[this.c.kind[this.handle] as number] as SessionKind;
+  }
+  get family(): Family {
+    return this.c.fam[this.handle] as Family;
+  }
+  get proto(): number {
+    return this.c.proto[this.handle] as number;
+  }
   /** The direction of the packet that created the session. */
-  dir: "in" | "out";
-  original: Tuple;
-  translated: Tuple;
-  /**
-   * Hash keys (hash.ts foldAddr, 32-bit ints) of the four addresses, so packets rewritten from
-   * the session need no recomputing. Kept in the session itself: one object fewer per session.
-   */
-  oSrcK: number;
-  oDstK: number;
-  tSrcK: number;
-  tDstK: number;
+  get dir(): "in" | "out" {
+    return this.c.dir[this.handle] === 0 ? "in" : "out";
+  }
+  /** The tuple as first seen. */
+  get original(): Tuple {
+    const c = this.c;
+    const h = this.handle;
+    return tuple(c.oSrc[h] as bigint, c.oSport[h] as number, c.oDst[h] as bigint, c.oDport[h] as number);
+  }
+  /** The tuple as translated. */
+  get translated(): Tuple {
+    const c = this.c;
+    const h = this.handle;
+    return tuple(c.tSrc[h] as bigint, c.tSport[h] as number, c.tDst[h] as bigint, c.tDport[h] as number);
+  }
 }
 
 export interface HostmapEntry {
@@ -70,6 +159,9 @@ export interface HostmapEntry {
   newDst: bigint;
   family: Family;
   uses: number;
+  /** src and dst folded (hash.ts foldAddr): what the entry is filed under. */
+  srcK: number;
+  dstK: number;
 }
 
 export interface CompiledNatRule {
@@ -217,18 +309,57 @@ export interface NatStep {
 
 export interface NatResult {
   /** The session used or created, if the packet was translated. */
-  session: NatSession | undefined;
-  created: boolean;
-  before: Tuple;
-  after: Tuple;
+  readonly session: NatSession | undefined;
+  readonly created: boolean;
+  readonly before: Tuple;
+  readonly after: Tuple;
   /** A rule matched but could not translate (no address or port left): ipftest prints 15/16. */
-  rejected: boolean;
+  readonly rejected: boolean;
+}
+
+/**
+ * What {@link NatTable.translate} returns: one object per direction, refilled
+ * by each call (no allocation per packet), valid until the next packet of that
+ * direction. `before` and `after` are refilled too: copy them to keep them.
+ */
+class Result implements NatResult {
+  /** The session's handle, -1 for none. */
+  handle = -1;
+  created = false;
+  rejected = false;
+  readonly before: Tuple = tuple(-1n, 0, -1n, 0);
+  readonly after: Tuple = tuple(-1n, 0, -1n, 0);
+  constructor(private readonly table: NatTable) {}
+  get session(): NatSession | undefined {
+    return this.handle < 0 ? undefined : this.table.session(this.handle);
+  }
+  /** Set the session handle (-1 for none) and the flags; the caller has filled `before` and `after`. */
+  fill(handle: number, created: boolean, rejected: boolean): this {
+    this.handle = handle;
+    this.created = created;
+    this.rejected = rejected;
+    return this;
+  }
+}
+
+function setTuple(t: Tuple, src: bigint, sport: number, dst: bigint, dport: number): void {
+  t.src = src;
+  t.sport = sport;
+  t.dst = dst;
+  t.dport = dport;
+}
+
+function copyTuple(to: Tuple, from: Tuple): void {
+  setTuple(to, from.src, from.sport, from.dst, from.dport);
 }
 
 export class NatTable {
   readonly rules: CompiledNatRule[];
-  /** Oldest first (the -D dump lists them newest first: {@link sessions}). */
-  private readonly sessionList: NatSession[] = [];
+  /** The sessions' columns; handle = creation order (the -D dump lists them newest first: {@link sessions}). */
+  private sc = new SessionColumns(4096);
+  private sessionCount = 0;
+  private readonly resultIn = new Result(this);
+  private readonly resultOut = new Result(this);
   /** Oldest first (dumped newest first). */
   private readonly hostmapList: HostmapEntry[] = [];
   private readonly hostmapIndex = new HashSlots<HostmapEntry>(64);
@@ -239,15 +370,22 @@ export class NatTable {
   private readonly inboundIndex: RuleIndex | undefined;
   private readonly outboundIndex: RuleIndex | undefined;
   /** Sessions by the tuple a packet must carry to use them, for both directions (hash → entries, newest last). */
-  private readonly byTuple = new HashSlots<NatSession>(8192);
+  private readonly byTuple = new HashSlots<number>(8192);
   /** Sessions by the flow they produce, so "is this flow taken?" needs no scan. */
-  private readonly translatedFlows = new HashSlots<NatSession>(4096);
+  private readonly translatedFlows = new HashSlots<number>(4096);
   /** Whether any sticky rdr entry exists (otherwise the sticky lookup is skipped). */
   private stickyEntries = 0;
 
   /** Sessions, newest first, as the -D dump lists them. */
   get sessions(): readonly NatSession[] {
-    return [...this.sessionList].reverse();
+    const out: NatSession[] = [];
+    for (let h = this.sessionCount - 1; h >= 0; h--) out.push(this.session(h));
+    return out;
+  }
+
+  /** A view of the session with this handle. */
+  session(h: number): NatSession {
+    return new NatSession(this.sc, h);
   }
   /** The hostmap table, newest first. */
   get hostmap(): readonly HostmapEntry[] {
@@ -283,33 +421,33 @@ export class NatTable {
    * reversed, the other direction); the newest session wins, as the kernel's
    * hash chains put new entries first.
    */
-  private index(s: NatSession): void {
-    const ports = s.proto === IPPROTO_TCP || s.proto === IPPROTO_UDP;
-    const o = s.original;
-    const t = s.translated;
+  private index(h: number): void {
+    const c = this.sc;
+    const family = c.fam[h] as Family;
+    const proto = c.proto[h] as number;
+    const ports = proto === IPPROTO_TCP || proto === IPPROTO_UDP;
+    const inbound = c.dir[h] === 0;
+    const oPorts = ports ? ((c.oSport[h] as number) << 16) | (c.oDport[h] as number) : 0;
+    const tPorts = ports ? ((c.tDport[h] as number) << 16) | (c.tSport[h] as number) : 0;
+    const fPorts = ports ? ((c.tSport[h] as number) << 16) | (c.tDport[h] as number) : 0;
     this.byTuple.add(
-      tupleHash(s.dir === "in", s.family, s.proto, s.oSrcK, s.oDstK, ports ? (o.sport << 16) | o.dport : 0),
-      s,
+      tupleHash(inbound, family, proto, c.oSrcK[h] as number, c.oDstK[h] as number, oPorts),
+      h,
     );
     this.byTuple.add(
-      tupleHash(s.dir !== "in", s.family, s.proto, s.tDstK, s.tSrcK, ports ? (t.dport << 16) | t.sport : 0),
-      s,
+      tupleHash(!inbound, family, proto, c.tDstK[h] as number, c.tSrcK[h] as number, tPorts),
+      h,
     );
-    this.translatedFlows.add(
-      flowHash(s.family, s.proto, s.tSrcK, s.tDstK, ports ? (t.sport << 16) | t.dport : 0),
-      s,
-    );
+    this.translatedFlows.add(flowHash(family, proto, c.tSrcK[h] as number, c.tDstK[h] as number, fPorts), h);
   }
 
   /** The first entry for this pair, as a scan of the newest-first table would find it. */
-  private findHostmap(
-    rdr: boolean,
-    family: Family,
-    src: bigint,
-    dst: bigint,
-    rule?: CompiledNatRule,
-  ): HostmapEntry | undefined {
-    const n = this.hostmapIndex.collect(hostmapHash(rdr, family, src, dst, rule));
+  /** The entry for the packet's own source and destination (`rule`: map entries belong to their rule). */
+  private findHostmap(rdr: boolean, p: Packet, rule?: CompiledNatRule): HostmapEntry | undefined {
+    const family = p.family;
+    const src = p.src;
+    const dst = p.dst;
+    const n = this.hostmapIndex.collect(hostmapHash(rdr, family, srcKey(p), dstKey(p), rule));
     for (let i = 0; i < n; i++) {
       const h = this.hostmapIndex.found(i);
       if (h.rdr === rdr && h.family === family && h.src === src && h.dst === dst && (rdr || h.rule === rule))
@@ -327,7 +465,7 @@ export class NatTable {
   private addHostmap(h: HostmapEntry): void {
     if (h.rdr) this.stickyEntries++;
     this.hostmapList.push(h);
-    this.hostmapIndex.add(hostmapHash(h.rdr, h.family, h.src, h.dst, h.rule), h);
+    this.hostmapIndex.add(hostmapHash(h.rdr, h.family, h.srcK, h.dstK, h.rule), h);
   }
 
   /** Take back the newest hostmap entry (a refused packet leaves no trace). */
@@ -335,7 +473,7 @@ export class NatTable {
     const h = this.hostmapList.pop();
     if (!h) return;
     if (h.rdr) this.stickyEntries--;
-    this.hostmapIndex.remove(hostmapHash(h.rdr, h.family, h.src, h.dst, h.rule), h);
+    this.hostmapIndex.remove(hostmapHash(h.rdr, h.family, h.srcK, h.dstK, h.rule), h);
   }
 
   private tupleOf(p: Packet): Tuple {
@@ -345,47 +483,52 @@ export class NatTable {
   /** Set by {@link sessionFor}: whether the packet travels the session's own way. */
   private forward = false;
 
-  private sessionFor(p: Packet): NatSession | undefined {
+  private sessionFor(p: Packet): number {
     const ports = hasPorts(p);
     const sport = p.sport ?? 0;
     const dport = p.dport ?? 0;
     const inbound = p.dir === "in";
-    const hash = tupleHash(
-      inbound,
-      p.family,
-      p.proto,
-      srcKey(p),
-      dstKey(p),
-      ports ? (sport << 16) | dport : 0,
-    );
+    const ks = srcKey(p);
+    const kd = dstKey(p);
+    const hash = tupleHash(inbound, p.family, p.proto, ks, kd, ports ? (sport << 16) | dport : 0);
     const n = this.byTuple.collect(hash);
+    const c = this.sc;
+    const dir = inbound ? 0 : 1;
     for (let i = 0; i < n; i++) {
       const s = this.byTuple.found(i);
-      if (s.family !== p.family || s.proto !== p.proto) continue;
-      if ((s.proto === IPPROTO_TCP || s.proto === IPPROTO_UDP) !== ports) continue;
-      if (s.dir === p.dir) {
-        const o = s.original;
-        if (o.src === p.src && o.dst === p.dst && (!ports || (o.sport === sport && o.dport === dport))) {
+      if (c.fam[s] !== p.family || c.proto[s] !== p.proto) continue;
+      if ((p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP) !== ports) continue;
+      if (c.dir[s] === dir) {
+        if (
+          c.oSrcK[s] === ks &&
+          c.oDstK[s] === kd &&
+          (!ports || (c.oSport[s] === sport && c.oDport[s] === dport)) &&
+          c.oSrc[s] === p.src &&
+          c.oDst[s] === p.dst
+        ) {
           this.forward = true;
           return s;
         }
-      } else {
-        const t = s.translated;
-        if (t.dst === p.src && t.src === p.dst && (!ports || (t.dport === sport && t.sport === dport))) {
-          this.forward = false;
-          return s;
-        }
+      } else if (
+        c.tDstK[s] === ks &&
+        c.tSrcK[s] === kd &&
+        (!ports || (c.tDport[s] === sport && c.tSport[s] === dport)) &&
+        c.tDst[s] === p.src &&
+        c.tSrc[s] === p.dst
+      ) {
+        this.forward = false;
+        return s;
       }
     }
-    return undefined;
+    return -1;
   }
 
-  private apply(p: Packet, s: NatSession): void {
-    const t = s.translated;
-    setAddresses(p, t.src, s.tSrcK, t.dst, s.tDstK);
+  private apply(p: Packet, h: number): void {
+    const c = this.sc;
+    setAddresses(p, c.tSrc[h] as bigint, c.tSrcK[h] as number, c.tDst[h] as bigint, c.tDstK[h] as number);
     if (hasPorts(p)) {
-      p.sport = t.sport;
-      p.dport = t.dport;
+      p.sport = c.tSport[h] as number;
+      p.dport = c.tDport[h] as number;
     }
   }
 
@@ -394,33 +537,44 @@ export class NatTable {
    * `steps` collects each rule looked at, for traces.
    */
   translate(p: Packet, steps?: NatStep[]): NatResult | undefined {
-    const s = this.sessionFor(p);
-    if (s) {
+    const res = p.dir === "in" ? this.resultIn : this.resultOut;
+    const h = this.sessionFor(p);
+    if (h >= 0) {
       const ports = hasPorts(p);
+      const c = this.sc;
       if (this.forward) {
         // sessionFor matched the packet's tuple against the session's original one field by field:
-        // that tuple is what the packet carries (no copy per packet).
-        const before = s.original;
-        const t = s.translated;
-        setAddresses(p, t.src, s.tSrcK, t.dst, s.tDstK);
+        // that tuple is what the packet carries.
+        setTuple(
+          res.before,
+          c.oSrc[h] as bigint,
+          c.oSport[h] as number,
+          c.oDst[h] as bigint,
+          c.oDport[h] as number,
+        );
+        const tSrc = c.tSrc[h] as bigint;
+        const tDst = c.tDst[h] as bigint;
+        const tSport = c.tSport[h] as number;
+        const tDport = c.tDport[h] as number;
+        setAddresses(p, tSrc, c.tSrcK[h] as number, tDst, c.tDstK[h] as number);
         if (ports) {
-          p.sport = t.sport;
-          p.dport = t.dport;
+          p.sport = tSport;
+          p.dport = tDport;
         }
-        // The packet now carries the translated tuple (ports too: a session has them exactly when the packet does).
-        return { session: s, created: false, before, after: t, rejected: false };
+        setTuple(res.after, tSrc, tSport, tDst, tDport);
+        return res.fill(h, false, false);
       }
-      const before = this.tupleOf(p);
-      const o = s.original;
-      setAddresses(p, o.dst, s.oDstK, o.src, s.oSrcK);
+      setTuple(res.before, p.src, p.sport ?? 0, p.dst, p.dport ?? 0);
+      setAddresses(p, c.oDst[h] as bigint, c.oDstK[h] as number, c.oSrc[h] as bigint, c.oSrcK[h] as number);
       if (ports) {
-        p.sport = o.dport;
-        p.dport = o.sport;
+        p.sport = c.oDport[h] as number;
+        p.dport = c.oSport[h] as number;
       }
-      return { session: s, created: false, before, after: this.tupleOf(p), rejected: false };
+      setTuple(res.after, p.src, p.sport ?? 0, p.dst, p.dport ?? 0);
+      return res.fill(h, false, false);
     }
     if (p.inner) {
-      const quoted = this.translateQuoted(p);
+      const quoted = this.translateQuoted(p, res);
       if (quoted) return quoted;
     }
     // A later fragment carries no ports: only the NAT fragment cache could map it, and no session exists.
@@ -433,8 +587,7 @@ export class NatTable {
       // and the new session cannot be set up); single-target rules reuse it.
       sticky.stickyTo = undefined;
       steps?.push({ rule: sticky, matched: true, why: undefined });
-      const before = this.tupleOf(p);
-      return { session: undefined, created: false, before, after: before, rejected: true };
+      return this.refused(res, p);
     }
     const index = inbound ? this.inboundIndex : this.outboundIndex;
     const candidates = sticky
@@ -452,15 +605,16 @@ export class NatTable {
       const before = this.tupleOf(p);
       const hostmapBefore = this.hostmapList.length;
       // Only map-type rules use the hostmap table (rdr ones add a sticky entry after success).
-      const touched =
-        r.ast.kind === "rdr" ? undefined : this.findHostmap(false, p.family, before.src, before.dst, r);
+      const touched = r.ast.kind === "rdr" ? undefined : this.findHostmap(false, p, r);
       const usesBefore = touched?.uses ?? 0;
       const translated = this.newTuple(r, p, before);
       if (!translated) {
         // A refused packet leaves no trace in the hostmap table.
         if (this.hostmapList.length > hostmapBefore) this.dropNewestHostmap();
         else if (touched) touched.uses = usesBefore;
-        return { session: undefined, created: false, before, after: before, rejected: true };
+        copyTuple(res.before, before);
+        copyTuple(res.after, before);
+        return res.fill(-1, false, true);
       }
       r.hits++;
       if (r.ast.kind === "rdr" && r.ast.options.sticky && r !== sticky) {
@@ -473,44 +627,62 @@ export class NatTable {
           newDst: 0n,
           family: p.family,
           uses: 1,
+          srcK: srcKey(p),
+          dstK: dstKey(p),
         });
       }
       if (r.ast.options.roundRobin && r !== sticky && r.nextTarget % this.targetCount(r) === 0)
         this.rotate(r, inbound);
-      const kind =
+      // KINDS: MAP, RDR, BIMAP, RWR-MAP, RWR-RDR.
+      const kindIndex =
         r.ast.kind === "rdr"
-          ? "RDR"
+          ? 1
           : r.ast.kind === "bimap"
-            ? "BIMAP"
+            ? 2
             : r.ast.kind === "rewrite"
               ? p.dir === "in"
-                ? "RWR-RDR"
-                : "RWR-MAP"
-              : "MAP";
-      const s: NatSession = {
-        rule: r,
-        kind,
-        family: p.family,
-        proto: p.proto,
-        dir: p.dir,
-        original: before,
-        translated,
-        oSrcK: srcKey(p),
-        oDstK: dstKey(p),
-        tSrcK: translated.src === before.src ? srcKey(p) : foldAddr(p.family, translated.src),
-        tDstK: translated.dst === before.dst ? dstKey(p) : foldAddr(p.family, translated.dst),
-      };
-      this.sessionList.push(s);
-      this.index(s);
-      this.apply(p, s);
-      return { session: s, created: true, before, after: translated, rejected: false };
+                ? 4
+                : 3
+              : 0;
+      if (this.sessionCount === this.sc.size) this.sc = this.sc.grown(this.sc.size * 2);
+      const h = this.sessionCount++;
+      const c = this.sc;
+      c.rule[h] = r;
+      c.kind[h] = kindIndex;
+      c.fam[h] = p.family;
+      c.proto[h] = p.proto;
+      c.dir[h] = inbound ? 0 : 1;
+      c.oSrc[h] = before.src;
+      c.oSport[h] = before.sport;
+      c.oDst[h] = before.dst;
+      c.oDport[h] = before.dport;
+      c.tSrc[h] = translated.src;
+      c.tSport[h] = translated.sport;
+      c.tDst[h] = translated.dst;
+      c.tDport[h] = translated.dport;
+      c.oSrcK[h] = srcKey(p);
+      c.oDstK[h] = dstKey(p);
+      c.tSrcK[h] = translated.src === before.src ? srcKey(p) : foldAddr(p.family, translated.src);
+      c.tDstK[h] = translated.dst === before.dst ? dstKey(p) : foldAddr(p.family, translated.dst);
+      this.index(h);
+      this.apply(p, h);
+      copyTuple(res.before, before);
+      copyTuple(res.after, translated);
+      return res.fill(h, true, false);
     }
     return undefined;
   }
 
+  /** A refused packet: nothing translated. */
+  private refused(res: Result, p: Packet): Result {
+    setTuple(res.before, p.src, p.sport ?? 0, p.dst, p.dport ?? 0);
+    copyTuple(res.after, res.before);
+    return res.fill(-1, false, true);
+  }
+
   /** A sticky rdr rule that already sent this client to a target. */
   private stickyRule(p: Packet): CompiledNatRule | undefined {
-    const h = this.findHostmap(true, p.family, p.src, p.dst);
+    const h = this.findHostmap(true, p);
     if (!h?.rule || whyNatNoMatch(h.rule, p) !== undefined) return undefined;
     h.rule.stickyTo = h.newSrc;
     return h.rule;
@@ -536,35 +708,42 @@ export class NatTable {
    * translated one, so it and the error's own destination are put back as the
    * host behind the NAT sent them (ip_nat.c ipf_nat_icmperror).
    */
-  private translateQuoted(p: Packet): NatResult | undefined {
+  private translateQuoted(p: Packet, res: Result): NatResult | undefined {
     const q = p.inner;
     if (!q) return undefined;
     const ports = (q.proto === IPPROTO_TCP || q.proto === IPPROTO_UDP) && q.sport !== undefined;
-    const s = this.sessionList.findLast(
-      (x) =>
-        x.family === p.family &&
-        x.proto === q.proto &&
-        x.translated.src === q.src &&
-        x.translated.dst === q.dst &&
-        (!ports || (x.translated.sport === q.sport && x.translated.dport === q.dport)),
-    );
+    const c = this.sc;
+    let h = this.sessionCount - 1;
+    for (; h >= 0; h--)
+      if (
+        c.fam[h] === p.family &&
+        c.proto[h] === q.proto &&
+        c.tSrc[h] === q.src &&
+        c.tDst[h] === q.dst &&
+        (!ports || (c.tSport[h] === q.sport && c.tDport[h] === q.dport))
+      )
+        break;
+    const ifname = h >= 0 ? (c.rule[h] as CompiledNatRule).ifname : "*";
     // The error travels against the flow it quotes, through the rule's interface.
-    if (!s || p.dir === s.dir || (s.rule.ifname !== "*" && s.rule.ifname !== p.ifname))
-      return this.translateQuotedReply(p, q, ports);
-    const before = this.tupleOf(p);
+    if (h < 0 || (p.dir === "in" ? 0 : 1) === c.dir[h] || (ifname !== "*" && ifname !== p.ifname))
+      return this.translateQuotedReply(p, q, ports, res);
+    setTuple(res.before, p.src, p.sport ?? 0, p.dst, p.dport ?? 0);
     // ipf_nat_in/ipf_nat_out rewrite the error's own header as they would any
     // packet of the session: inbound its destination, outbound its source,
     // whichever router sent it. The other address changes only when it is
     // the quoted peer itself.
-    if (p.dir === "in" || p.dst === q.src) p.dst = s.original.src;
-    if (p.dir === "out" || p.src === q.dst) p.src = s.original.dst;
-    q.src = s.original.src;
-    q.dst = s.original.dst;
+    const oSrc = c.oSrc[h] as bigint;
+    const oDst = c.oDst[h] as bigint;
+    if (p.dir === "in" || p.dst === q.src) p.dst = oSrc;
+    if (p.dir === "out" || p.src === q.dst) p.src = oDst;
+    q.src = oSrc;
+    q.dst = oDst;
     if (ports) {
-      q.sport = s.original.sport;
-      q.dport = s.original.dport;
+      q.sport = c.oSport[h] as number;
+      q.dport = c.oDport[h] as number;
     }
-    return { session: s, created: false, before, after: this.tupleOf(p), rejected: false };
+    setTuple(res.after, p.src, p.sport ?? 0, p.dst, p.dport ?? 0);
+    return res.fill(h, false, false);
   }
 
   /**
@@ -574,28 +753,42 @@ export class NatTable {
    * gets the session's translated address the way ipf_nat_out (source) or
    * ipf_nat_in (destination) rewrites any packet of the session.
    */
-  private translateQuotedReply(p: Packet, q: InnerPacket, ports: boolean): NatResult | undefined {
-    const s = this.sessionList.findLast(
-      (x) =>
-        x.family === p.family &&
-        x.proto === q.proto &&
-        x.dir === p.dir &&
-        (x.rule.ifname === "*" || x.rule.ifname === p.ifname) &&
-        x.original.dst === q.src &&
-        x.original.src === q.dst &&
-        (!ports || (x.original.dport === q.sport && x.original.sport === q.dport)),
-    );
-    if (!s) return undefined;
-    const before = this.tupleOf(p);
-    if (p.dir === "out" || p.src === q.dst) p.src = s.translated.src;
-    if (p.dir === "in" || p.dst === q.src) p.dst = s.translated.dst;
-    q.src = s.translated.dst;
-    q.dst = s.translated.src;
-    if (ports) {
-      q.sport = s.translated.dport;
-      q.dport = s.translated.sport;
+  private translateQuotedReply(
+    p: Packet,
+    q: InnerPacket,
+    ports: boolean,
+    res: Result,
+  ): NatResult | undefined {
+    const c = this.sc;
+    const dir = p.dir === "in" ? 0 : 1;
+    let h = this.sessionCount - 1;
+    for (; h >= 0; h--) {
+      const ifname = (c.rule[h] as CompiledNatRule).ifname;
+      if (
+        c.fam[h] === p.family &&
+        c.proto[h] === q.proto &&
+        c.dir[h] === dir &&
+        (ifname === "*" || ifname === p.ifname) &&
+        c.oDst[h] === q.src &&
+        c.oSrc[h] === q.dst &&
+        (!ports || (c.oDport[h] === q.sport && c.oSport[h] === q.dport))
+      )
+        break;
     }
-    return { session: s, created: false, before, after: this.tupleOf(p), rejected: false };
+    if (h < 0) return undefined;
+    setTuple(res.before, p.src, p.sport ?? 0, p.dst, p.dport ?? 0);
+    const tSrc = c.tSrc[h] as bigint;
+    const tDst = c.tDst[h] as bigint;
+    if (p.dir === "out" || p.src === q.dst) p.src = tSrc;
+    if (p.dir === "in" || p.dst === q.src) p.dst = tDst;
+    q.src = tDst;
+    q.dst = tSrc;
+    if (ports) {
+      q.sport = c.tDport[h] as number;
+      q.dport = c.tSport[h] as number;
+    }
+    setTuple(res.after, p.src, p.sport ?? 0, p.dst, p.dport ?? 0);
+    return res.fill(h, false, false);
   }
 
   private bimapInbound(r: CompiledNatRule, p: Packet): string | undefined {
@@ -778,11 +971,14 @@ export class NatTable {
   /** rewrite's own clash test: the same translated addresses, and the same ports when both flows have them. */
   private rewriteInUse(p: Packet, t: Tuple): boolean {
     const ports = hasPorts(p);
-    return this.sessionList.some((s) => {
-      if (s.family !== p.family || s.translated.src !== t.src || s.translated.dst !== t.dst) return false;
-      const sPorts = s.proto === IPPROTO_TCP || s.proto === IPPROTO_UDP;
-      return !(ports && sPorts) || (s.translated.sport === t.sport && s.translated.dport === t.dport);
-    });
+    const c = this.sc;
+    for (let h = 0; h < this.sessionCount; h++) {
+      if (c.fam[h] !== p.family || c.tSrc[h] !== t.src || c.tDst[h] !== t.dst) continue;
+      const proto = c.proto[h] as number;
+      const sPorts = proto === IPPROTO_TCP || proto === IPPROTO_UDP;
+      if (!(ports && sPorts) || (c.tSport[h] === t.sport && c.tDport[h] === t.dport)) return true;
+    }
+    return false;
   }
 
   /** Whether a session already produces this translated flow. */
@@ -797,16 +993,18 @@ export class NatTable {
     const n = this.translatedFlows.collect(
       flowHash(p.family, p.proto, ks, kd, ports ? (sport << 16) | dport : 0),
     );
+    const c = this.sc;
     for (let i = 0; i < n; i++) {
       const s = this.translatedFlows.found(i);
-      const t = s.translated;
       if (
-        s.family === p.family &&
-        s.proto === p.proto &&
-        (s.proto === IPPROTO_TCP || s.proto === IPPROTO_UDP) === ports &&
-        t.src === src &&
-        t.dst === dst &&
-        (!ports || (t.sport === sport && t.dport === dport))
+        c.fam[s] === p.family &&
+        c.proto[s] === p.proto &&
+        (p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP) === ports &&
+        c.tSrcK[s] === ks &&
+        c.tDstK[s] === kd &&
+        (!ports || (c.tSport[s] === sport && c.tDport[s] === dport)) &&
+        c.tSrc[s] === src &&
+        c.tDst[s] === dst
       )
         return true;
     }
@@ -854,22 +1052,8 @@ export class NatTable {
     portTranslated: boolean,
   ): bigint | undefined {
     const target = r.ast.target;
-    const existing = this.findHostmap(false, p.family, t.src, t.dst, r);
-    const reuse = (addr: bigint): bigint => {
-      if (existing && existing.newSrc === addr) existing.uses++;
-      else
-        this.addHostmap({
-          rule: r,
-          rdr: false,
-          src: t.src,
-          dst: t.dst,
-          newSrc: addr,
-          newDst: 0n,
-          family: p.family,
-          uses: 1,
-        });
-      return addr;
-    };
+    // t is the packet's own tuple (newTuple is given it before anything is rewritten).
+    const existing = this.findHostmap(false, p, r);
     // `0/32` means the interface's address now; the hostmap keeps the rule's 0 (as ipnat -l shows it).
     const toInterface =
       target.kind === "cidr" &&
@@ -882,30 +1066,33 @@ export class NatTable {
     if (target.kind === "cidr") {
       const c = compileCidr(target.address);
       // ipf_nat_newmap: `-> 0/0` keeps the packet's own source address.
-      if (target.address.prefix === 0 && isZeroAddress(target.address.address)) return reuse(t.src);
+      if (target.address.prefix === 0 && isZeroAddress(target.address.address))
+        return this.newMapHostmap(r, p, t.src);
       if (target.address.prefix === 32 || target.address.prefix === 128) {
         if (target.address.address === "0.0.0.0" || target.address.address === "::") {
           const own = this.interfaceAddress(p.ifname);
           if (own === undefined || (!portTranslated && this.inUse(p, own, t))) return undefined;
-          reuse(0n);
+          this.newMapHostmap(r, p, 0n);
           return own;
         }
         // One address and no port change: a second flow to the same peer would be indistinguishable.
         if (!portTranslated && this.inUse(p, c.addr, t)) return undefined;
-        return reuse(c.addr);
+        return this.newMapHostmap(r, p, c.addr);
       }
       if (r.ast.kind === "bimap") {
         const inside =
           r.ast.match.kind === "simple" && r.ast.match.address.kind === "cidr"
             ? compileCidr(r.ast.match.address)
             : undefined;
-        return reuse(c.addr | (t.src & ~(inside?.mask ?? 0n) & ~c.mask & this.allOnes(c)));
+        return this.newMapHostmap(r, p, c.addr | (t.src & ~(inside?.mask ?? 0n) & ~c.mask & this.allOnes(c)));
       }
       const host = ~c.mask & this.allOnes(c);
-      return reuse(this.allocate(r, p, t, c.addr + 1n, c.addr + host - 1n));
+      return this.newMapHostmap(r, p, this.allocate(r, p, t, c.addr + 1n, c.addr + host - 1n));
     }
     if (target.kind === "range") {
-      return reuse(
+      return this.newMapHostmap(
+        r,
+        p,
         this.allocate(
           r,
           p,
@@ -917,9 +1104,26 @@ export class NatTable {
     }
     if (target.kind === "interface") {
       const own = this.interfaceAddress(target.address.name);
-      return own === undefined ? undefined : reuse(own);
+      return own === undefined ? undefined : this.newMapHostmap(r, p, own);
     }
     return undefined;
+  }
+
+  /** A new address for the packet's pair, remembered in the hostmap (there is no entry yet). */
+  private newMapHostmap(r: CompiledNatRule, p: Packet, addr: bigint): bigint {
+    this.addHostmap({
+      rule: r,
+      rdr: false,
+      src: p.src,
+      dst: p.dst,
+      newSrc: addr,
+      newDst: 0n,
+      family: p.family,
+      uses: 1,
+      srcK: srcKey(p),
+      dstK: dstKey(p),
+    });
+    return addr;
   }
 
   private allOnes(c: CompiledCidr): bigint {
@@ -950,8 +1154,8 @@ export class NatTable {
   /** The -D dump's session and hostmap sections. */
   dumpSessions(): string[] {
     const lines: string[] = [];
-    for (let i = this.sessionList.length - 1; i >= 0; i--) {
-      const s = this.sessionList[i] as NatSession;
+    for (let i = this.sessionCount - 1; i >= 0; i--) {
+      const s = this.session(i);
       const ports = s.proto === IPPROTO_TCP || s.proto === IPPROTO_UDP;
       if (s.kind === "RWR-MAP" || s.kind === "RWR-RDR") {
         const a = (x: bigint): string => (s.family === 4 ? formatAddr(4, x).padEnd(15) : formatAddr(6, x));
@@ -1028,13 +1232,13 @@ function flowHash(family: Family, proto: number, src: number, dst: number, ports
 function hostmapHash(
   rdr: boolean,
   family: Family,
-  src: bigint,
-  dst: bigint,
+  srcK: number,
+  dstK: number,
   rule: CompiledNatRule | undefined,
 ): number {
   let h = mix(rdr ? -1 : (rule?.number ?? 0), family);
-  h = mix(h, foldAddr(family, src));
-  return mix(h, foldAddr(family, dst));
+  h = mix(h, srcK);
+  return mix(h, dstK);
 }
 
 /**

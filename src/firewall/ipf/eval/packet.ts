@@ -504,6 +504,49 @@ export function clonePacket(p: Packet): Packet {
   return { ...p, inner: p.inner ? { ...p.inner } : undefined };
 }
 
+/**
+ * Make `to` a copy of `from` that NAT may rewrite without touching `from`
+ * (as {@link clonePacket}, into a packet object the caller reuses: a reader
+ * that refills one packet per slot allocates nothing per packet). `to` must
+ * not be `from`.
+ */
+export function copyPacketInto(to: Packet, from: Packet): Packet {
+  to.family = from.family;
+  to.dir = from.dir;
+  to.ifname = from.ifname;
+  to.proto = from.proto;
+  to.src = from.src;
+  to.dst = from.dst;
+  to.sport = from.sport;
+  to.dport = from.dport;
+  to.tcpFlags = from.tcpFlags;
+  to.seq = from.seq;
+  to.ack = from.ack;
+  to.icmpType = from.icmpType;
+  to.icmpCode = from.icmpCode;
+  to.icmpId = from.icmpId;
+  to.id = from.id;
+  to.len = from.len;
+  to.hlen = from.hlen;
+  to.ttl = from.ttl;
+  to.optBits = from.optBits;
+  to.secBits = from.secBits;
+  to.fragOff = from.fragOff;
+  to.moreFrags = from.moreFrags;
+  to.ifAddress = from.ifAddress;
+  to.raw = from.raw;
+  to.bad = from.bad;
+  to.short = from.short;
+  to.flaggedBad = from.flaggedBad;
+  to.v6Headers = from.v6Headers;
+  to.inner = from.inner ? { ...from.inner } : undefined;
+  to.srcKeyOf = from.srcKeyOf;
+  to.srcKey = from.srcKey;
+  to.dstKeyOf = from.dstKeyOf;
+  to.dstKey = from.dstKey;
+  return to;
+}
+
 function checksum16(bytes: Uint8Array, start: number, end: number, initial = 0): number {
   let sum = initial;
   for (let i = start; i < end; i += 2)

@@ -7,7 +7,7 @@
  * (`ipf_state_flush(softc, 1, 0)`); {@link StateTable.flushClosing} is that.
  */
 import type { CompiledFilterRule, Verdict } from "./filter.js";
-import { foldAddr } from "./hash.js";
+import { dstKey, foldAddr, srcKey } from "./hash.js";
 import { HashSlots } from "./hashslots.js";
 import {
   formatAddr,
@@ -27,120 +27,11 @@ const ICMP6_REPLY: Readonly<Record<number, number>> = { 128: 129, 133: 134, 135:
 /** IPv6 multicast (ff00::/8): a query sent there is answered by whichever host owns the address. */
 const isMulticast6 = (family: Family, a: bigint): boolean => family === 6 && a >> 120n === 0xffn;
 
-/** {@link StateEntry.flags} bits. */
+/** Flag bits per entry. */
 const F_CLOSING = 1;
 const F_SAW_REPLY = 2;
 /** The reply side has sent (end1 holds its sequence end). */
 const F_END1 = 4;
-
-/**
- * One state entry. A table of thousands is built per run and lives as long
- * as the run, so each entry is one object with few fields, every number a
- * small integer (no boxed doubles): TCP states and the booleans are packed,
- * sequence ends kept as int32. The tuple views below are for the dumps.
- */
-export class StateEntry {
-  /** IP options of the first reply: replies must carry the same. */
-  replyOptBits: number | undefined = undefined;
-  /** Interfaces learned per slot: in fwd, in rev, out fwd, out rev (ip_state.c is_ifname[]). */
-  if0: string;
-  if1 = "";
-  if2: string;
-  if3 = "";
-  /** Packets and bytes: fwd in, fwd out, rev in, rev out. */
-  pk0: number;
-  pk1: number;
-  pk2 = 0;
-  pk3 = 0;
-  by0: number;
-  by1: number;
-  by2 = 0;
-  by3 = 0;
-  /** TCP state numbers (IPF_TCPS_*) for the dump: forward side in bits 0-3, reply side in bits 4-7. */
-  ts: number;
-  /**
-   * TCP: per side (forward sender, reply sender) the sequence number after
-   * the last byte sent, SYN and FIN counting one (ip_state.c td_end), as an
-   * int32 (compared modulo 2^32); end1 counts only once F_END1 is set.
-   */
-  end0: number;
-  end1 = 0;
-  /** F_CLOSING, F_SAW_REPLY, F_END1. */
-  flags: number;
-  /** Set when the creating rule routed the packet (`to IF`, `to dstlist/…`): forward packets go the same way. */
-  routeIf: string | undefined = undefined;
-  /** ICMP type << 16 | id of the creating packet. */
-  readonly icmp: number;
-
-  constructor(
-    readonly family: Family,
-    readonly proto: number,
-    readonly src: bigint,
-    readonly dst: bigint,
-    readonly sport: number,
-    readonly dport: number,
-    icmpType: number,
-    icmpId: number,
-    /** IP options and security class of the creating packet: forward packets must carry the same, replies none (ip_state.c is_opt/is_sec). */
-    readonly optBits: number,
-    readonly secBits: number,
-    readonly rule: CompiledFilterRule,
-    readonly verdict: Verdict,
-    readonly dir: "in" | "out",
-    ifname: string,
-    len: number,
-    tcpFlags: number,
-    end: number,
-    /** TCP: a FIN or RST was seen, so the entry is closing. */
-    closing: boolean,
-  ) {
-    const inbound = dir === "in";
-    this.if0 = inbound ? ifname : "";
-    this.if2 = inbound ? "" : ifname;
-    this.pk0 = inbound ? 1 : 0;
-    this.pk1 = inbound ? 0 : 1;
-    this.by0 = inbound ? len : 0;
-    this.by1 = inbound ? 0 : len;
-    this.ts = tcpFlags & TH.S ? 1 : 4 | (3 << 4); // S: 1 / 0 (SYN sent, closed), else 4 / 3 (established, listen)
-    this.end0 = end | 0;
-    this.flags = closing ? F_CLOSING : 0;
-    this.icmp = ((icmpType & 0xffff) << 16) | (icmpId & 0xffff);
-  }
-
-  get icmpType(): number {
-    return this.icmp >>> 16;
-  }
-  get icmpId(): number {
-    return this.icmp & 0xffff;
-  }
-  /** TCP: a FIN or RST was seen, so the entry is closing. */
-  get closing(): boolean {
-    return (this.flags & F_CLOSING) !== 0;
-  }
-  /** A reply has matched the entry. */
-  get sawReply(): boolean {
-    return (this.flags & F_SAW_REPLY) !== 0;
-  }
-  /** [in fwd, in rev, out fwd, out rev]. */
-  get ifnames(): readonly [string, string, string, string] {
-    return [this.if0, this.if1, this.if2, this.if3];
-  }
-  /** [fwd in, fwd out, rev in, rev out]. */
-  get pkts(): readonly [number, number, number, number] {
-    return [this.pk0, this.pk1, this.pk2, this.pk3];
-  }
-  get bytes(): readonly [number, number, number, number] {
-    return [this.by0, this.by1, this.by2, this.by3];
-  }
-  get tcpState(): readonly [number, number] {
-    return [this.ts & 15, this.ts >> 4];
-  }
-}
-
-export interface StateMatch {
-  entry: StateEntry;
-  reverse: boolean;
-}
 
 /** ip_state.c MAXACKWINDOW: how far an acknowledgement may stray from what the other side sent. */
 const MAX_ACK_WINDOW = 66000;
@@ -154,21 +45,6 @@ function tcpSegmentEnd(p: Packet): number {
   const payload = Math.max(0, p.len - hl - off);
   const flags = (p.tcpFlags & TH.S ? 1 : 0) + (p.tcpFlags & TH.F ? 1 : 0);
   return (p.seq + payload + flags) >>> 0;
-}
-
-/**
- * The acknowledgement half of ip_state.c ipf_state_tcpinwindow: a segment
- * with ACK set must acknowledge within MAXACKWINDOW of the end of what the
- * other side has sent (ackskew = td_end - ack). A segment that fails is not
- * part of the session and goes on to the rules. The sequence-window half
- * (td_maxend, td_maxwin, window scaling) is not modelled.
- */
-function ackInWindow(e: StateEntry, p: Packet, reverse: boolean): boolean {
-  if (!(p.tcpFlags & TH.A)) return true;
-  if (!reverse && !(e.flags & F_END1)) return true;
-  const peerEnd = reverse ? e.end0 : e.end1;
-  const ackskew = (peerEnd - p.ack) | 0;
-  return ackskew >= -MAX_ACK_WINDOW && ackskew <= MAX_ACK_WINDOW;
 }
 
 /** One end of a flow: its folded address and port. */
@@ -191,234 +67,551 @@ function addrFlowKey(family: Family, proto: number, a: bigint, b: bigint, pa: nu
   return flowKey(proto, foldAddr(family, a), foldAddr(family, b), pa, pb);
 }
 
+/**
+ * One state entry as the dumps, traces and tests see it: a view onto the
+ * table's columns by the entry's handle. The table itself keeps no object per
+ * entry (see {@link StateTable}); a view reads the live entry, and is only
+ * meaningful while the entry is in the table (a flushed entry's handle is
+ * given to a later one).
+ */
+export class StateEntry {
+  constructor(
+    private readonly t: StateTable,
+    /** The entry's handle (row) in its table. */
+    readonly handle: number,
+  ) {}
+
+  get family(): Family {
+    return this.t.col.fam[this.handle] as Family;
+  }
+  get proto(): number {
+    return this.t.col.proto[this.handle] as number;
+  }
+  get src(): bigint {
+    return this.t.col.src[this.handle] as bigint;
+  }
+  get dst(): bigint {
+    return this.t.col.dst[this.handle] as bigint;
+  }
+  get sport(): number {
+    return this.t.col.sport[this.handle] as number;
+  }
+  get dport(): number {
+    return this.t.col.dport[this.handle] as number;
+  }
+  /** IP options and security class of the creating packet: forward packets must carry the same, replies none (ip_state.c is_opt/is_sec). */
+  get optBits(): number {
+    return this.t.col.optBits[this.handle] as number;
+  }
+  get secBits(): number {
+    return this.t.col.secBits[this.handle] as number;
+  }
+  /** IP options of the first reply: replies must carry the same. */
+  get replyOptBits(): number | undefined {
+    const v = this.t.col.replyOpt[this.handle] as number;
+    return v < 0 ? undefined : v;
+  }
+  get rule(): CompiledFilterRule {
+    return this.t.col.rule[this.handle] as CompiledFilterRule;
+  }
+  get verdict(): Verdict {
+    return this.t.col.verdict[this.handle] as Verdict;
+  }
+  get dir(): "in" | "out" {
+    return this.t.col.dir[this.handle] === 0 ? "in" : "out";
+  }
+  /** Set when the creating rule routed the packet (`to IF`, `to dstlist/…`): forward packets go the same way. */
+  get routeIf(): string | undefined {
+    return this.t.col.routeIf[this.handle];
+  }
+  get icmpType(): number {
+    return (this.t.col.icmp[this.handle] as number) >>> 16;
+  }
+  get icmpId(): number {
+    return (this.t.col.icmp[this.handle] as number) & 0xffff;
+  }
+  /** TCP: a FIN or RST was seen, so the entry is closing. */
+  get closing(): boolean {
+    return ((this.t.col.flags[this.handle] as number) & F_CLOSING) !== 0;
+  }
+  /** A reply has matched the entry. */
+  get sawReply(): boolean {
+    return ((this.t.col.flags[this.handle] as number) & F_SAW_REPLY) !== 0;
+  }
+  /** [in fwd, in rev, out fwd, out rev] (ip_state.c is_ifname[]). */
+  get ifnames(): readonly [string, string, string, string] {
+    const f = this.t.col.ifs;
+    const i = this.handle * 4;
+    return [f[i] as string, f[i + 1] as string, f[i + 2] as string, f[i + 3] as string];
+  }
+  /** [fwd in, fwd out, rev in, rev out]. */
+  get pkts(): readonly [number, number, number, number] {
+    const f = this.t.col.pk;
+    const i = this.handle * 4;
+    return [f[i] as number, f[i + 1] as number, f[i + 2] as number, f[i + 3] as number];
+  }
+  get bytes(): readonly [number, number, number, number] {
+    const f = this.t.col.by;
+    const i = this.handle * 4;
+    return [f[i] as number, f[i + 1] as number, f[i + 2] as number, f[i + 3] as number];
+  }
+  /** TCP state numbers (IPF_TCPS_*): forward side, reply side. */
+  get tcpState(): readonly [number, number] {
+    const ts = this.t.col.ts[this.handle] as number;
+    return [ts & 15, ts >> 4];
+  }
+}
+
+/**
+ * The table's columns: one slot per entry handle. Numbers live in typed
+ * arrays, so an entry costs the garbage collector nothing; addresses (bigints,
+ * the packet's own), rules, verdicts and interface names are references in
+ * plain arrays.
+ */
+class Columns {
+  fam: Uint8Array;
+  proto: Uint8Array;
+  /** 0 = in, 1 = out: the direction of the creating packet. */
+  dir: Uint8Array;
+  flags: Uint8Array;
+  /** TCP states (IPF_TCPS_*): forward side in bits 0-3, reply side in bits 4-7. */
+  ts: Uint8Array;
+  /** The addresses folded (foldAddr): compared before the bigints. */
+  srcK: Int32Array;
+  dstK: Int32Array;
+  sport: Int32Array;
+  dport: Int32Array;
+  /** ICMP type << 16 | id of the creating packet. */
+  icmp: Int32Array;
+  optBits: Int32Array;
+  secBits: Int32Array;
+  /** Options of the first reply, -1 until one is seen. */
+  replyOpt: Int32Array;
+  /**
+   * TCP: per side (forward sender, reply sender) the sequence number after
+   * the last byte sent, SYN and FIN counting one (ip_state.c td_end), as an
+   * int32 (compared modulo 2^32); end1 counts only once F_END1 is set.
+   */
+  end0: Int32Array;
+  end1: Int32Array;
+  /** Packets and bytes, 4 per entry: fwd in, fwd out, rev in, rev out. */
+  pk: Float64Array;
+  by: Float64Array;
+  /** Interfaces learned, 4 per entry: in fwd, in rev, out fwd, out rev ("" = not yet). */
+  ifs: string[];
+  src: bigint[];
+  dst: bigint[];
+  rule: (CompiledFilterRule | undefined)[];
+  verdict: (Verdict | undefined)[];
+  routeIf: (string | undefined)[];
+
+  constructor(readonly size: number) {
+    this.fam = new Uint8Array(size);
+    this.proto = new Uint8Array(size);
+    this.dir = new Uint8Array(size);
+    this.flags = new Uint8Array(size);
+    this.ts = new Uint8Array(size);
+    this.srcK = new Int32Array(size);
+    this.dstK = new Int32Array(size);
+    this.sport = new Int32Array(size);
+    this.dport = new Int32Array(size);
+    this.icmp = new Int32Array(size);
+    this.optBits = new Int32Array(size);
+    this.secBits = new Int32Array(size);
+    this.replyOpt = new Int32Array(size);
+    this.end0 = new Int32Array(size);
+    this.end1 = new Int32Array(size);
+    this.pk = new Float64Array(size * 4);
+    this.by = new Float64Array(size * 4);
+    this.ifs = new Array<string>(size * 4).fill("");
+    this.src = new Array<bigint>(size).fill(0n);
+    this.dst = new Array<bigint>(size).fill(0n);
+    this.rule = new Array<CompiledFilterRule | undefined>(size).fill(undefined);
+    this.verdict = new Array<Verdict | undefined>(size).fill(undefined);
+    this.routeIf = new Array<string | undefined>(size).fill(undefined);
+  }
+
+  /** A copy with room for `size` entries. */
+  grown(size: number): Columns {
+    const c = new Columns(size);
+    c.fam.set(this.fam);
+    c.proto.set(this.proto);
+    c.dir.set(this.dir);
+    c.flags.set(this.flags);
+    c.ts.set(this.ts);
+    c.srcK.set(this.srcK);
+    c.dstK.set(this.dstK);
+    c.sport.set(this.sport);
+    c.dport.set(this.dport);
+    c.icmp.set(this.icmp);
+    c.optBits.set(this.optBits);
+    c.secBits.set(this.secBits);
+    c.replyOpt.set(this.replyOpt);
+    c.end0.set(this.end0);
+    c.end1.set(this.end1);
+    c.pk.set(this.pk);
+    c.by.set(this.by);
+    for (let i = 0; i < this.size; i++) {
+      c.src[i] = this.src[i] as bigint;
+      c.dst[i] = this.dst[i] as bigint;
+      c.rule[i] = this.rule[i];
+      c.verdict[i] = this.verdict[i];
+      c.routeIf[i] = this.routeIf[i];
+    }
+    for (let i = 0; i < this.size * 4; i++) c.ifs[i] = this.ifs[i] as string;
+    return c;
+  }
+}
+
+/**
+ * The acknowledgement half of ip_state.c ipf_state_tcpinwindow: a segment
+ * with ACK set must acknowledge within MAXACKWINDOW of the end of what the
+ * other side has sent (ackskew = td_end - ack). A segment that fails is not
+ * part of the session and goes on to the rules. The sequence-window half
+ * (td_maxend, td_maxwin, window scaling) is not modelled.
+ */
+function ackInWindow(c: Columns, h: number, p: Packet, reverse: boolean): boolean {
+  if (!(p.tcpFlags & TH.A)) return true;
+  if (!reverse && !((c.flags[h] as number) & F_END1)) return true;
+  const peerEnd = reverse ? (c.end0[h] as number) : (c.end1[h] as number);
+  const ackskew = (peerEnd - p.ack) | 0;
+  return ackskew >= -MAX_ACK_WINDOW && ackskew <= MAX_ACK_WINDOW;
+}
+
+/**
+ * The state table. Entries are rows ("handles") of typed-array columns
+ * (struct of arrays) filed in an open-addressing hash on the flow's folded
+ * addresses and ports: a new entry allocates nothing on the JS heap, and a
+ * lookup compares integers before it compares the addresses themselves.
+ * {@link StateEntry} views give the dumps and traces the old object shape.
+ */
 export class StateTable {
-  /** Oldest first; {@link entries} lists them newest first, as the -D dump does. */
-  private readonly list: StateEntry[] = [];
+  /** @internal The columns (read by {@link StateEntry} views). */
+  col: Columns;
+  /** Live handles, oldest first; {@link entries} lists them newest first, as the -D dump does. */
+  private order: Int32Array;
+  private count = 0;
+  /** Handles freed by {@link flushClosing}, reused before new rows. */
+  private free: Int32Array;
+  private freeCount = 0;
+  /** Rows ever used (the next new handle). */
+  private rows = 0;
   /** Live entries per rule, kept for rules with a `limit` only. */
   private readonly ruleCounts = new Map<CompiledFilterRule, number>();
-  /** Entries by flow hash (both directions of a flow share it). */
-  private readonly byFlow: HashSlots<StateEntry>;
+  /** Entry handles by flow hash (both directions of a flow share it). */
+  private readonly byFlow: HashSlots<number>;
 
   /** Newest first, which is the order the -D dump lists them. */
   get entries(): readonly StateEntry[] {
-    return [...this.list].reverse();
+    const out: StateEntry[] = [];
+    for (let i = this.count - 1; i >= 0; i--) out.push(new StateEntry(this, this.order[i] as number));
+    return out;
+  }
+  /** Live entries. */
+  get size(): number {
+    return this.count;
   }
   private fullReason: string | undefined;
   /** Set when an entry starts closing, so the per-packet flush can skip the walk otherwise. */
   private anyClosing = false;
   constructor(public maxEntries = 4013) {
     // Sized for a full table up front: growing means rehashing every entry.
-    this.byFlow = new HashSlots<StateEntry>(Math.min(Math.max(maxEntries, 64), 1 << 16));
+    this.byFlow = new HashSlots<number>(Math.min(Math.max(maxEntries, 64), 1 << 16));
+    const size = Math.max(16, Math.min(maxEntries, 1 << 16));
+    this.col = new Columns(size);
+    this.order = new Int32Array(size);
+    this.free = new Int32Array(size);
   }
 
-  /**
-   * What {@link find} returns: one object, refilled by each lookup (no allocation per packet);
-   * valid until the next lookup. Keep a copy to hold on to it (traces do).
-   */
-  private readonly match: StateMatch = { entry: undefined as unknown as StateEntry, reverse: false };
+  /** Whether the entry found by the last {@link lookup} matched the packet as a reply. */
+  reverse = false;
+  /** Why the last {@link addEntry} made no entry. */
+  refused = "";
 
-  /** The flow hash of the packet last looked up, for {@link add} to file a new entry under. */
+  /** The flow hash of the packet last looked up, for {@link addEntry} to file a new entry under. */
   private lastKey = 0;
   private lastKeyPacket: Packet | undefined;
 
+  /** A view of the entry with this handle. */
+  entry(h: number): StateEntry {
+    return new StateEntry(this, h);
+  }
+  ruleOf(h: number): CompiledFilterRule {
+    return this.col.rule[h] as CompiledFilterRule;
+  }
+  verdictOf(h: number): Verdict {
+    return this.col.verdict[h] as Verdict;
+  }
+  routeIfOf(h: number): string | undefined {
+    return this.col.routeIf[h];
+  }
+  setRouteIf(h: number, ifname: string): void {
+    this.col.routeIf[h] = ifname;
+  }
+
   /**
-   * The entry this packet belongs to, learning the interface for an unset
-   * slot. `hs`/`hd`: the packet's addresses folded (foldAddr), when the
-   * caller has them already.
+   * The handle of the entry this packet belongs to (the entry learns the
+   * interface for an unset slot), else for an ICMP error the entry of the
+   * packet it quotes; -1 for none. {@link reverse} tells which way it matched.
+   * `hs`/`hd`: the packet's addresses folded (hash.ts srcKey/dstKey).
    */
-  find(p: Packet, hs = foldAddr(p.family, p.src), hd = foldAddr(p.family, p.dst)): StateMatch | undefined {
+  lookup(p: Packet, hs: number, hd: number): number {
+    const h = this.findHandle(p, hs, hd);
+    return h >= 0 ? h : this.findQuotedHandle(p);
+  }
+
+  private findHandle(p: Packet, hs: number, hd: number): number {
     const ports = p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP;
     const key = flowKey(p.proto, hs, hd, ports ? (p.sport ?? 0) : 0, ports ? (p.dport ?? 0) : 0);
     this.lastKey = key;
     this.lastKeyPacket = p;
     const n = this.byFlow.collect(key);
     if (n === 0) {
-      if (p.proto !== IPPROTO_ICMPV6) return undefined;
-      for (const e of this.multicastQueries(p) ?? []) {
-        const m = this.tryEntry(e, p);
-        if (m) return m;
-      }
-      return undefined;
+      if (p.proto !== IPPROTO_ICMPV6) return -1;
+      for (const e of this.multicastQueries(p)) if (this.tryEntry(e, p, hs, hd)) return e;
+      return -1;
     }
     // Newest first.
     for (let k = 0; k < n; k++) {
-      const m = this.tryEntry(this.byFlow.found(k), p);
-      if (m) return m;
+      const e = this.byFlow.found(k);
+      if (this.tryEntry(e, p, hs, hd)) return e;
     }
-    return undefined;
+    return -1;
   }
 
-  /** Whether the packet belongs to this entry; if so, the entry learns from it. */
-  private tryEntry(e: StateEntry, p: Packet): StateMatch | undefined {
-    if (e.family !== p.family || e.proto !== p.proto) return undefined;
+  /** Whether the packet belongs to entry `h` (sets {@link reverse}); if so, the entry learns from it. */
+  private tryEntry(h: number, p: Packet, hs: number, hd: number): boolean {
+    const c = this.col;
+    if (c.fam[h] !== p.family || c.proto[h] !== p.proto) return false;
     let reverse: boolean;
     if (p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP) {
-      if (e.src === p.src && e.dst === p.dst && e.sport === p.sport && e.dport === p.dport) reverse = false;
-      else if (e.src === p.dst && e.dst === p.src && e.sport === p.dport && e.dport === p.sport)
-        reverse = true;
-      else return undefined;
-    } else if (p.proto === IPPROTO_ICMP || p.proto === IPPROTO_ICMPV6) {
-      const replies = p.proto === IPPROTO_ICMP ? ICMP_REPLY : ICMP6_REPLY;
-      if (e.src === p.src && e.dst === p.dst && p.icmpType === e.icmpType && p.icmpId === e.icmpId)
+      const sport = p.sport;
+      const dport = p.dport;
+      if (
+        c.srcK[h] === hs &&
+        c.dstK[h] === hd &&
+        c.sport[h] === sport &&
+        c.dport[h] === dport &&
+        c.src[h] === p.src &&
+        c.dst[h] === p.dst
+      )
         reverse = false;
       else if (
-        e.src === p.dst &&
-        (e.dst === p.src || isMulticast6(e.family, e.dst)) &&
-        p.icmpType === replies[e.icmpType] &&
-        // Only echo carries an id in ICMPv6; neighbour/router discovery replies match on addresses.
-        (p.icmpId === e.icmpId || (e.family === 6 && e.icmpType !== 128))
+        c.srcK[h] === hd &&
+        c.dstK[h] === hs &&
+        c.sport[h] === dport &&
+        c.dport[h] === sport &&
+        c.src[h] === p.dst &&
+        c.dst[h] === p.src
       )
         reverse = true;
-      else return undefined;
+      else return false;
+    } else if (p.proto === IPPROTO_ICMP || p.proto === IPPROTO_ICMPV6) {
+      const replies = p.proto === IPPROTO_ICMP ? ICMP_REPLY : ICMP6_REPLY;
+      const icmp = c.icmp[h] as number;
+      const type = icmp >>> 16;
+      const id = icmp & 0xffff;
+      const fam = c.fam[h] as Family;
+      if (c.src[h] === p.src && c.dst[h] === p.dst && p.icmpType === type && p.icmpId === id) reverse = false;
+      else if (
+        c.src[h] === p.dst &&
+        (c.dst[h] === p.src || isMulticast6(fam, c.dst[h] as bigint)) &&
+        p.icmpType === replies[type] &&
+        // Only echo carries an id in ICMPv6; neighbour/router discovery replies match on addresses.
+        (p.icmpId === id || (fam === 6 && type !== 128))
+      )
+        reverse = true;
+      else return false;
     } else {
-      if (e.src === p.src && e.dst === p.dst) reverse = false;
-      else if (e.src === p.dst && e.dst === p.src) reverse = true;
-      else return undefined;
+      if (c.src[h] === p.src && c.dst[h] === p.dst) reverse = false;
+      else if (c.src[h] === p.dst && c.dst[h] === p.src) reverse = true;
+      else return false;
     }
-    const wantOpts = reverse ? e.replyOptBits : e.optBits;
-    if ((wantOpts !== undefined && p.optBits !== wantOpts) || p.secBits !== e.secBits) return undefined;
+    const wantOpts = reverse ? (c.replyOpt[h] as number) : (c.optBits[h] as number);
+    if ((wantOpts >= 0 && p.optBits !== wantOpts) || p.secBits !== c.secBits[h]) return false;
     const out = p.dir === "out";
-    const known = out ? (reverse ? e.if3 : e.if2) : reverse ? e.if1 : e.if0;
-    if (known !== "" && known !== p.ifname) return undefined;
-    if (p.proto === IPPROTO_TCP && e.closing) return undefined;
-    if (p.proto === IPPROTO_TCP && !ackInWindow(e, p, reverse)) return undefined;
-    if (known === "") {
-      if (out) {
-        if (reverse) e.if3 = p.ifname;
-        else e.if2 = p.ifname;
-      } else if (reverse) e.if1 = p.ifname;
-      else e.if0 = p.ifname;
-    }
+    const slot = h * 4 + (out ? 2 : 0) + (reverse ? 1 : 0);
+    const known = c.ifs[slot] as string;
+    if (known !== "" && known !== p.ifname) return false;
+    if (p.proto === IPPROTO_TCP && ((c.flags[h] as number) & F_CLOSING) !== 0) return false;
+    if (p.proto === IPPROTO_TCP && !ackInWindow(c, h, p, reverse)) return false;
+    if (known === "") c.ifs[slot] = p.ifname;
+    // Counters: fwd in, fwd out, rev in, rev out.
+    const k = h * 4 + (reverse ? 2 : 0) + (out ? 1 : 0);
+    c.pk[k] = (c.pk[k] as number) + 1;
+    c.by[k] = (c.by[k] as number) + p.len;
     if (reverse) {
-      if (out) {
-        e.pk3++;
-        e.by3 += p.len;
-      } else {
-        e.pk2++;
-        e.by2 += p.len;
-      }
-    } else if (out) {
-      e.pk1++;
-      e.by1 += p.len;
-    } else {
-      e.pk0++;
-      e.by0 += p.len;
+      c.flags[h] = (c.flags[h] as number) | F_SAW_REPLY;
+      if ((c.replyOpt[h] as number) < 0) c.replyOpt[h] = p.optBits;
     }
-    if (reverse) {
-      e.flags |= F_SAW_REPLY;
-      e.replyOptBits ??= p.optBits;
-    }
-    if (p.proto === IPPROTO_TCP) this.advanceTcp(e, p, reverse);
-    const m = this.match;
-    m.entry = e;
-    m.reverse = reverse;
-    return m;
+    if (p.proto === IPPROTO_TCP) this.advanceTcp(h, p, reverse);
+    this.reverse = reverse;
+    return true;
   }
 
-  /** ICMPv6 queries sent to a multicast group, which a reply from any member answers. */
-  private multicastQueries(p: Packet): StateEntry[] | undefined {
-    const found = this.entries.filter(
-      (e) => e.proto === IPPROTO_ICMPV6 && e.src === p.dst && isMulticast6(e.family, e.dst),
-    );
-    return found.length > 0 ? found : undefined;
+  /** ICMPv6 queries sent to a multicast group, which a reply from any member answers (newest first). */
+  private multicastQueries(p: Packet): number[] {
+    const c = this.col;
+    const found: number[] = [];
+    for (let i = this.count - 1; i >= 0; i--) {
+      const h = this.order[i] as number;
+      if (
+        c.proto[h] === IPPROTO_ICMPV6 &&
+        c.src[h] === p.dst &&
+        isMulticast6(c.fam[h] as Family, c.dst[h] as bigint)
+      )
+        found.push(h);
+    }
+    return found;
   }
 
   /**
    * The entry an ICMP error belongs to: the packet it quotes is one of the
    * entry's own (ip_state.c ipf_checkicmpmatchingstate). `noicmperr` opts out.
    */
-  findQuoted(p: Packet): StateMatch | undefined {
+  private findQuotedHandle(p: Packet): number {
     const q = p.inner;
     // The error must go back to the quoted packet's sender; redirects are not let through by state
     // (with `icmp-head` they go to that group, whose rules this engine does not consult for them).
-    if (!q || p.dst !== q.src || (p.family === 4 && p.icmpType === 5)) return undefined;
+    if (!q || p.dst !== q.src || (p.family === 4 && p.icmpType === 5)) return -1;
     const ports = q.proto === IPPROTO_TCP || q.proto === IPPROTO_UDP;
     const n = this.byFlow.collect(
       addrFlowKey(p.family, q.proto, q.src, q.dst, ports ? (q.sport ?? 0) : 0, ports ? (q.dport ?? 0) : 0),
     );
+    const c = this.col;
     for (let k = 0; k < n; k++) {
-      const e = this.byFlow.found(k);
-      if (e.family !== p.family || e.rule.ast.keepState?.noIcmpErr) continue;
+      const h = this.byFlow.found(k);
+      if (c.fam[h] !== p.family || (c.rule[h] as CompiledFilterRule).ast.keepState?.noIcmpErr) continue;
       const forward =
-        e.src === q.src && e.dst === q.dst && (!ports || (e.sport === q.sport && e.dport === q.dport));
+        c.src[h] === q.src &&
+        c.dst[h] === q.dst &&
+        (!ports || (c.sport[h] === q.sport && c.dport[h] === q.dport));
       const reverse =
-        e.src === q.dst && e.dst === q.src && (!ports || (e.sport === q.dport && e.dport === q.sport));
-      if (forward || reverse) return { entry: e, reverse: forward };
+        c.src[h] === q.dst &&
+        c.dst[h] === q.src &&
+        (!ports || (c.sport[h] === q.dport && c.dport[h] === q.sport));
+      if (forward || reverse) {
+        // ipf_checkicmpmatchingstate's sense: an error about a forward packet travels as a reply.
+        this.reverse = forward;
+        return h;
+      }
     }
-    return undefined;
+    return -1;
   }
 
-  private advanceTcp(e: StateEntry, p: Packet, reverse: boolean): void {
+  private advanceTcp(h: number, p: Packet, reverse: boolean): void {
+    const c = this.col;
     const end = tcpSegmentEnd(p) | 0;
     if (reverse) {
-      if (!(e.flags & F_END1) || seqGreater(end, e.end1)) {
-        e.end1 = end;
-        e.flags |= F_END1;
+      if (!((c.flags[h] as number) & F_END1) || seqGreater(end, c.end1[h] as number)) {
+        c.end1[h] = end;
+        c.flags[h] = (c.flags[h] as number) | F_END1;
       }
-    } else if (seqGreater(end, e.end0)) e.end0 = end;
+    } else if (seqGreater(end, c.end0[h] as number)) c.end0[h] = end;
     if (p.tcpFlags & (TH.F | TH.R)) {
-      e.flags |= F_CLOSING;
+      c.flags[h] = (c.flags[h] as number) | F_CLOSING;
       this.anyClosing = true;
     }
     if (p.tcpFlags & TH.A) {
-      const ts0 = e.ts & 15;
-      const ts1 = e.ts >> 4;
-      e.ts = reverse ? Math.max(ts0, 3) | (4 << 4) : 4 | (Math.max(ts1, 3) << 4);
+      const ts = c.ts[h] as number;
+      const ts0 = ts & 15;
+      const ts1 = ts >> 4;
+      c.ts[h] = reverse ? Math.max(ts0, 3) | (4 << 4) : 4 | (Math.max(ts1, 3) << 4);
     }
   }
 
   /**
-   * Add an entry for a packet that matched a `keep state` rule. Returns a
-   * reason string when the table or the rule's `limit` is full (the packet is
-   * then treated as unmatched, as ipftest reports it).
+   * Add an entry for a packet that matched a `keep state` rule; its handle,
+   * or -1 when the table or the rule's `limit` is full, with the reason in
+   * {@link refused} (the packet is then treated as unmatched, as ipftest
+   * reports it).
    */
-  add(p: Packet, rule: CompiledFilterRule, verdict: Verdict): StateEntry | string {
-    if (this.list.length >= this.maxEntries)
-      return (this.fullReason ??= `state table full (state_max ${this.maxEntries})`);
-    const limit = rule.ast.keepState?.limit ?? null;
+  addEntry(p: Packet, rule: CompiledFilterRule, verdict: Verdict): number {
+    if (this.count >= this.maxEntries) {
+      this.refused = this.fullReason ??= `state table full (state_max ${this.maxEntries})`;
+      return -1;
+    }
+    const ks = rule.ast.keepState;
+    const limit = ks?.limit ?? null;
     // Entries per rule are only counted for rules with a `limit`.
     const count = limit !== null ? (this.ruleCounts.get(rule) ?? 0) : 0;
-    if (limit !== null && count >= limit) return `rule's state limit ${limit} reached`;
-    const ks = rule.ast.keepState;
+    if (limit !== null && count >= limit) {
+      this.refused = `rule's state limit ${limit} reached`;
+      return -1;
+    }
     if (ks && (ks.maxSrcs !== null || ks.maxPerSrc !== null)) {
-      const mine = this.list.filter((e) => e.rule === rule);
+      const mine: number[] = [];
+      for (let i = 0; i < this.count; i++) {
+        const e = this.order[i] as number;
+        if (this.col.rule[e] === rule) mine.push(e);
+      }
       if (ks.maxSrcs !== null) {
-        const sources = new Set(mine.map((e) => e.src));
-        if (!sources.has(p.src) && sources.size >= ks.maxSrcs) return `rule's max-srcs ${ks.maxSrcs} reached`;
+        const sources = new Set(mine.map((e) => this.col.src[e] as bigint));
+        if (!sources.has(p.src) && sources.size >= ks.maxSrcs) {
+          this.refused = `rule's max-srcs ${ks.maxSrcs} reached`;
+          return -1;
+        }
       }
       if (ks.maxPerSrc !== null) {
         const width = p.family === 4 ? 32 : 128;
         const bits = ks.maxPerSrc.mask;
         const mask = bits <= 0 ? 0n : ((1n << BigInt(width)) - 1n) ^ ((1n << BigInt(width - bits)) - 1n);
-        const same = mine.filter((e) => (e.src & mask) === (p.src & mask)).length;
-        if (same >= ks.maxPerSrc.count) return `rule's max-per-src ${ks.maxPerSrc.count}/${bits} reached`;
+        const same = mine.filter((e) => ((this.col.src[e] as bigint) & mask) === (p.src & mask)).length;
+        if (same >= ks.maxPerSrc.count) {
+          this.refused = `rule's max-per-src ${ks.maxPerSrc.count}/${bits} reached`;
+          return -1;
+        }
       }
     }
-    const closing = p.proto === IPPROTO_TCP && (p.tcpFlags & (TH.F | TH.R)) !== 0;
+    const tcp = p.proto === IPPROTO_TCP;
+    const closing = tcp && (p.tcpFlags & (TH.F | TH.R)) !== 0;
     if (closing) this.anyClosing = true;
-    const e = new StateEntry(
-      p.family,
-      p.proto,
-      p.src,
-      p.dst,
-      p.sport ?? 0,
-      p.dport ?? 0,
-      p.icmpType ?? 0,
-      p.icmpId,
-      p.optBits,
-      p.secBits,
-      rule,
-      verdict,
-      p.dir,
-      p.ifname,
-      p.len,
-      p.tcpFlags,
-      p.proto === IPPROTO_TCP ? tcpSegmentEnd(p) : -1,
-      closing,
-    );
-    this.list.push(e);
+    let h: number;
+    if (this.freeCount > 0) h = this.free[--this.freeCount] as number;
+    else {
+      if (this.rows === this.col.size) this.grow();
+      h = this.rows++;
+    }
+    const c = this.col;
+    const inbound = p.dir === "in";
+    c.fam[h] = p.family;
+    c.proto[h] = p.proto;
+    c.dir[h] = inbound ? 0 : 1;
+    c.src[h] = p.src;
+    c.dst[h] = p.dst;
+    c.srcK[h] = srcKey(p);
+    c.dstK[h] = dstKey(p);
+    c.sport[h] = p.sport ?? 0;
+    c.dport[h] = p.dport ?? 0;
+    c.icmp[h] = (((p.icmpType ?? 0) & 0xffff) << 16) | (p.icmpId & 0xffff);
+    c.optBits[h] = p.optBits;
+    c.secBits[h] = p.secBits;
+    c.replyOpt[h] = -1;
+    c.rule[h] = rule;
+    c.verdict[h] = verdict;
+    c.routeIf[h] = undefined;
+    const i4 = h * 4;
+    c.ifs[i4] = inbound ? p.ifname : "";
+    c.ifs[i4 + 1] = "";
+    c.ifs[i4 + 2] = inbound ? "" : p.ifname;
+    c.ifs[i4 + 3] = "";
+    c.pk[i4] = inbound ? 1 : 0;
+    c.pk[i4 + 1] = inbound ? 0 : 1;
+    c.pk[i4 + 2] = 0;
+    c.pk[i4 + 3] = 0;
+    c.by[i4] = inbound ? p.len : 0;
+    c.by[i4 + 1] = inbound ? 0 : p.len;
+    c.by[i4 + 2] = 0;
+    c.by[i4 + 3] = 0;
+    // S: 1 / 0 (SYN sent, closed), else 4 / 3 (established, listen).
+    c.ts[h] = p.tcpFlags & TH.S ? 1 : 4 | (3 << 4);
+    c.end0[h] = tcp ? tcpSegmentEnd(p) | 0 : -1;
+    c.end1[h] = 0;
+    c.flags[h] = closing ? F_CLOSING : 0;
+    if (this.count === this.order.length) this.order = grownInt32(this.order, this.order.length * 2);
+    this.order[this.count++] = h;
     // find() has just hashed this packet (the engine looks before it adds).
-    const ports = p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP;
+    const ports = tcp || p.proto === IPPROTO_UDP;
     const key =
       this.lastKeyPacket === p
         ? this.lastKey
@@ -431,16 +624,23 @@ export class StateTable {
             ports ? (p.dport ?? 0) : 0,
           );
     this.lastKeyPacket = undefined;
-    this.byFlow.add(key, e);
+    this.byFlow.add(key, h);
     if (limit !== null) this.ruleCounts.set(rule, count + 1);
-    return e;
+    return h;
+  }
+
+  private grow(): void {
+    const size = this.col.size * 2;
+    this.col = this.col.grown(size);
+    this.free = grownInt32(this.free, size);
   }
 
   /** A forward packet sent out of the routed interface: counted as output and its interface learned. */
-  countRouted(e: StateEntry, p: Packet): void {
-    e.if2 = e.routeIf ?? "";
-    e.pk1++;
-    e.by1 += p.len;
+  countRouted(h: number, p: Packet): void {
+    const c = this.col;
+    c.ifs[h * 4 + 2] = c.routeIf[h] ?? "";
+    c.pk[h * 4 + 1] = (c.pk[h * 4 + 1] as number) + 1;
+    c.by[h * 4 + 1] = (c.by[h * 4 + 1] as number) + p.len;
   }
 
   /** Drop closing TCP entries (what ipftest does after each packet). */
@@ -448,19 +648,28 @@ export class StateTable {
     // Most packets close nothing; only walk the table when a FIN or RST was seen.
     if (!this.anyClosing) return;
     this.anyClosing = false;
-    for (let i = this.list.length - 1; i >= 0; i--) {
-      const e = this.list[i] as StateEntry;
-      if (e.proto === IPPROTO_TCP && e.closing) {
-        this.list.splice(i, 1);
-        const ports = e.proto === IPPROTO_TCP || e.proto === IPPROTO_UDP;
+    const c = this.col;
+    let kept = 0;
+    for (let i = 0; i < this.count; i++) {
+      const h = this.order[i] as number;
+      if (c.proto[h] === IPPROTO_TCP && ((c.flags[h] as number) & F_CLOSING) !== 0) {
         this.byFlow.remove(
-          addrFlowKey(e.family, e.proto, e.src, e.dst, ports ? e.sport : 0, ports ? e.dport : 0),
-          e,
+          flowKey(
+            c.proto[h] as number,
+            c.srcK[h] as number,
+            c.dstK[h] as number,
+            c.sport[h] as number,
+            c.dport[h] as number,
+          ),
+          h,
         );
-        if ((e.rule.ast.keepState?.limit ?? null) !== null)
-          this.ruleCounts.set(e.rule, (this.ruleCounts.get(e.rule) ?? 1) - 1);
-      }
+        const rule = c.rule[h] as CompiledFilterRule;
+        if ((rule.ast.keepState?.limit ?? null) !== null)
+          this.ruleCounts.set(rule, (this.ruleCounts.get(rule) ?? 1) - 1);
+        this.free[this.freeCount++] = h;
+      } else this.order[kept++] = h;
     }
+    this.count = kept;
   }
 
   describe(e: StateEntry): string {
@@ -476,6 +685,12 @@ export class StateTable {
     const end = (a: bigint, port: number): string => `${formatAddr(e.family, a)}${ports ? `,${port}` : ""}`;
     return `${proto} ${end(e.src, e.sport)} -> ${end(e.dst, e.dport)} (${e.verdict}, rule ${e.rule.number})`;
   }
+}
+
+function grownInt32(a: Int32Array, size: number): Int32Array {
+  const b = new Int32Array(size);
+  b.set(a);
+  return b;
 }
 
 /** Remembered fragments of passed packets (`keep frags`), keyed by src, dst, id, proto. */

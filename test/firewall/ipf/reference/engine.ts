@@ -1,0 +1,263 @@
+/**
+ * One IPFilter instance: filter rules, NAT rules, state table, fragment cache
+ * and lookup tables, fed one packet at a time in the order fil.c ipf_check
+ * uses:
+ *
+ * - inbound: NAT (rdr, reverse of map sessions) → accounting → fragment cache
+ *   and state table → filter rules;
+ * - outbound: fragment cache and state table → filter rules → accounting →
+ *   NAT (map, reverse of rdr sessions), only when the packet passed.
+ *
+ * Every step can be recorded ({@link PacketOutcome.trace}) for `qjail fw trace`.
+ */
+import type { FilterRule, NatRule } from "../../../../src/firewall/ipf/ast.js";
+import type {
+  AddressTable,
+  DestinationList,
+  InterfaceAddresses,
+} from "../../../../src/firewall/ipf/eval/address.js";
+import {
+  buildFilterSet,
+  FastFilterSet,
+  scanList,
+  verdictOf,
+  type Decision,
+  type FilterSet,
+  type GroupCalls,
+  type RuleStep,
+  type Verdict,
+} from "../../../../src/firewall/ipf/eval/filter.js";
+import type { GroupMap } from "../../../../src/firewall/ipf/eval/pools.js";
+import { NatTable, type NatResult, type NatStep } from "./nat.js";
+import { FragmentCache, StateTable, type StateEntry } from "./state.js";
+import type { Packet } from "../../../../src/firewall/ipf/eval/packet.js";
+import { dstKey, srcKey } from "../../../../src/firewall/ipf/eval/hash.js";
+
+export interface EngineOptions {
+  /** Interface name → its IPv4 address (for `0/32` NAT targets and `em0/32` filter addresses). */
+  interfaces?: InterfaceAddresses;
+  tables?: ReadonlyMap<string, AddressTable>;
+  dstlists?: ReadonlyMap<string, DestinationList>;
+  /** ippool group-maps by number, for `call now srcgrpmap/N` rules. */
+  groupMaps?: ReadonlyMap<string, GroupMap>;
+  /** ipf tunables as ipftest's -T sets them (state_max, update_ipid). */
+  tunables?: ReadonlyMap<string, number>;
+  /** Record every rule considered (slower; for traces). */
+  trace?: boolean;
+}
+
+export interface PacketTrace {
+  natIn: NatStep[];
+  natOut: NatStep[];
+  rules: RuleStep[];
+  /** The state entry the packet matched before any rule was looked at. */
+  stateMatched: { entry: StateEntry; reverse: boolean } | undefined;
+  /** The entry created by a `keep state` rule, or why it could not be. */
+  stateCreated: StateEntry | undefined;
+  stateRefused: string | undefined;
+  fragmentMatched: boolean;
+}
+
+export interface PacketOutcome {
+  verdict: Verdict;
+  /** The filter rule that decided, if any. */
+  decidedBy: Decision["rule"];
+  /** The packet as it leaves (after NAT). */
+  packet: Packet;
+  natIn: NatResult | undefined;
+  natOut: NatResult | undefined;
+  /** NAT refused the packet (ipftest prints FRB_NATV4 = 15 / FRB_NATV6 = 16). */
+  natRejected: boolean;
+  /**
+   * A `to IF` / `to dstlist/NAME` rule sent the packet out another interface
+   * itself (ipf_fastroute): this is the packet as it left, after outbound NAT.
+   */
+  routed: Packet | undefined;
+  trace: PacketTrace | undefined;
+}
+
+const NO_DECISION: Decision = { verdict: "nomatch", quick: false, rule: undefined };
+
+export class IpfEngine {
+  readonly filters: FilterSet;
+  /** The compiled lists the per-packet path scans (traces use {@link scanList} to explain each rule). */
+  private readonly fast: FastFilterSet;
+  readonly nat: NatTable;
+  readonly state: StateTable;
+  readonly frags = new FragmentCache();
+  private readonly tracing: boolean;
+  private readonly dstlists: ReadonlyMap<string, DestinationList>;
+  private readonly calls: GroupCalls;
+  /** What {@link filter} returns for a packet the state table passes (refilled each time). */
+  private readonly stateDecision: Decision & { routeIf: string | undefined } = {
+    verdict: "nomatch",
+    quick: true,
+    rule: undefined,
+    routeIf: undefined,
+  };
+
+  constructor(filterRules: readonly FilterRule[], natRules: readonly NatRule[], opts: EngineOptions = {}) {
+    const ctx = {
+      interfaces: opts.interfaces ?? new Map<string, bigint>(),
+      tables: opts.tables ?? new Map<string, AddressTable>(),
+      dstlists: opts.dstlists ?? new Map<string, DestinationList>(),
+    };
+    const groupMaps = opts.groupMaps ?? new Map<string, GroupMap>();
+    // A `call` to a group-map that does not exist cannot be loaded; ipf rejects the rule.
+    const loadable = filterRules.filter((r) => {
+      if (r.action.kind !== "call") return true;
+      const m = /^(src|dst)grpmap\/(.+)$/.exec(r.action.func);
+      return !m || groupMaps.has(m[2] ?? "");
+    });
+    this.filters = buildFilterSet(loadable, ctx);
+    this.fast = new FastFilterSet(this.filters);
+    this.nat = new NatTable(natRules, ctx);
+    this.state = new StateTable(opts.tunables?.get("state_max") ?? 4013);
+    this.tracing = opts.trace === true;
+    this.dstlists = ctx.dstlists;
+    this.calls = {
+      groups: this.filters.groups,
+      groupFor: (func, p) => {
+        const m = /^(src|dst)grpmap\/(.+)$/.exec(func);
+        const map = m ? groupMaps.get(m[2] ?? "") : undefined;
+        return m && map ? map.groupFor(p.family, m[1] === "src" ? p.src : p.dst) : undefined;
+      },
+    };
+  }
+
+  get hasFilterRules(): boolean {
+    return this.filters.rules.length > 0;
+  }
+
+  /** Run one packet through; `p` is rewritten in place by NAT. */
+  process(p: Packet): PacketOutcome {
+    const trace: PacketTrace | undefined = this.tracing
+      ? {
+          natIn: [],
+          natOut: [],
+          rules: [],
+          stateMatched: undefined,
+          stateCreated: undefined,
+          stateRefused: undefined,
+          fragmentMatched: false,
+        }
+      : undefined;
+    const outcome: PacketOutcome = {
+      verdict: "nomatch",
+      decidedBy: undefined,
+      packet: p,
+      natIn: undefined,
+      natOut: undefined,
+      natRejected: false,
+      routed: undefined,
+      trace,
+    };
+    if (p.bad) {
+      outcome.verdict = "bad-packet";
+      return outcome;
+    }
+    if (p.dir === "in" && this.nat.rules.length > 0) {
+      outcome.natIn = this.nat.translate(p, trace?.natIn);
+      if (outcome.natIn?.rejected) {
+        outcome.natRejected = true;
+        outcome.verdict = "block";
+        return outcome;
+      }
+    }
+    if (p.dir === "in") this.account(p);
+    const decision = this.filter(p, trace);
+    outcome.verdict = decision.verdict;
+    outcome.decidedBy = decision.rule;
+    if (decision.routeIf !== undefined && outcome.verdict === "pass") {
+      const out: Packet = { ...p, dir: "out", ifname: decision.routeIf };
+      if (this.nat.rules.length > 0) this.nat.translate(out, trace?.natOut);
+      outcome.routed = out;
+      return outcome;
+    }
+    if (p.dir === "out") this.account(p);
+    const passes = outcome.verdict === "pass" || outcome.verdict === "nomatch";
+    if (p.dir === "out" && passes && this.nat.rules.length > 0) {
+      outcome.natOut = this.nat.translate(p, trace?.natOut);
+      if (outcome.natOut?.rejected) {
+        outcome.natRejected = true;
+        outcome.verdict = "block";
+      }
+    }
+    return outcome;
+  }
+
+  private account(p: Packet): void {
+    const list = this.fast.accounting[p.dir];
+    if (list.rules.length === 0) return;
+    const v4 = p.family === 4;
+    list.scan(p, v4 ? srcKey(p) >>> 0 : -1, v4 ? dstKey(p) >>> 0 : -1, NO_DECISION, this.fast);
+  }
+
+  /** The interface a `to` rule sends a newly matched packet out of. */
+  private routeFor(rule: Decision["rule"], p: Packet): string | undefined {
+    const target = rule?.ast.routeTo;
+    if (!target) return undefined;
+    if (target.kind === "interface") return target.name;
+    return this.dstlists.get(`dstlist/${target.name}`)?.select(p.family, p.src, p.dst)?.ifname;
+  }
+
+  private filter(p: Packet, trace: PacketTrace | undefined): Decision & { routeIf?: string } {
+    const fragVerdict = this.frags.lookup(p);
+    if (fragVerdict !== undefined) {
+      if (trace) trace.fragmentMatched = true;
+      return { verdict: fragVerdict, quick: true, rule: undefined };
+    }
+    const hs = srcKey(p);
+    const hd = dstKey(p);
+    const st = this.state.find(p, hs, hd) ?? this.state.findQuoted(p);
+    if (st) {
+      // find() refills one match object per lookup: the trace keeps its own copy.
+      if (trace) trace.stateMatched = { entry: st.entry, reverse: st.reverse };
+      // A fragment passed by state opens the way for the rest of its packet when the rule keeps frags.
+      if (st.entry.rule.ast.keepFrags) this.frags.remember(p, st.entry.verdict);
+      const routeIf = st.reverse ? undefined : st.entry.routeIf;
+      if (routeIf !== undefined) this.state.countRouted(st.entry, p);
+      // One decision object refilled per packet (process() reads it at once and keeps none of it).
+      const d = this.stateDecision;
+      d.verdict = st.entry.verdict;
+      d.rule = st.entry.rule;
+      d.routeIf = routeIf;
+      return d;
+    }
+    let decision: Decision;
+    if (trace) {
+      decision = scanList(this.filters.main[p.dir], p, NO_DECISION, trace.rules, 0, this.calls).decision;
+    } else {
+      const v4 = p.family === 4;
+      decision = (p.dir === "in" ? this.fast.main.in : this.fast.main.out).scan(
+        p,
+        v4 ? hs >>> 0 : -1,
+        v4 ? hd >>> 0 : -1,
+        NO_DECISION,
+        this.fast,
+        this.calls,
+      );
+    }
+    const rule = decision.rule;
+    const routeIf = decision.verdict === "pass" ? this.routeFor(rule, p) : undefined;
+    if (rule?.ast.keepState) {
+      const added = this.state.add(p, rule, verdictOf(rule));
+      if (typeof added === "string") {
+        if (trace) trace.stateRefused = added;
+        return { verdict: "nomatch", quick: decision.quick, rule };
+      }
+      if (trace) trace.stateCreated = added;
+      if (routeIf !== undefined) {
+        added.routeIf = routeIf;
+        this.state.countRouted(added, p);
+      }
+    }
+    if (rule?.ast.keepFrags) this.frags.remember(p, decision.verdict);
+    return routeIf !== undefined ? { ...decision, routeIf } : decision;
+  }
+
+  /** What ipftest does between packets. */
+  endOfPacket(): void {
+    this.state.flushClosing();
+  }
+}

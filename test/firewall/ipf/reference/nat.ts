@@ -1,0 +1,1103 @@
+/**
+ * NAT: map / bimap / map-block / rdr / rewrite rules and the session table
+ * (ip_nat.c). Inbound packets are translated before filtering (rdr, and the
+ * reverse of map sessions); outbound packets after filtering (map, and the
+ * reverse of rdr sessions).
+ *
+ * A session remembers the packet as first seen ("original") and as translated;
+ * later packets of the same flow, in either direction, are rewritten from it
+ * without looking at the rules again.
+ */
+import type { NatProtocol, NatRule } from "../../../../src/firewall/ipf/ast.js";
+import {
+  compileAddressMatch,
+  compileCidr,
+  cidrContains,
+  parseAddress,
+  type AddressContext,
+  type AddressTest,
+  type CompiledCidr,
+} from "../../../../src/firewall/ipf/eval/address.js";
+import {
+  formatAddr,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  type Family,
+  type InnerPacket,
+  type Packet,
+} from "../../../../src/firewall/ipf/eval/packet.js";
+import { portMatches, describePort } from "../../../../src/firewall/ipf/eval/address.js";
+import { dstKey, foldAddr, mix, setAddresses, srcKey } from "../../../../src/firewall/ipf/eval/hash.js";
+import { HashSlots } from "../../../../src/firewall/ipf/eval/hashslots.js";
+
+interface Tuple {
+  src: bigint;
+  sport: number;
+  dst: bigint;
+  dport: number;
+}
+
+/** Every tuple is made here, so they all share one shape. */
+const tuple = (src: bigint, sport: number, dst: bigint, dport: number): Tuple => ({ src, sport, dst, dport });
+
+export interface NatSession {
+  rule: CompiledNatRule;
+  kind: "MAP" | "RDR" | "BIMAP" | "RWR-MAP" | "RWR-RDR";
+  family: Family;
+  proto: number;
+  /** The direction of the packet that created the session. */
+  dir: "in" | "out";
+  original: Tuple;
+  translated: Tuple;
+  /**
+   * Hash keys (hash.ts foldAddr, 32-bit ints) of the four addresses, so packets rewritten from
+   * the session need no recomputing. Kept in the session itself: one object fewer per session.
+   */
+  oSrcK: number;
+  oDstK: number;
+  tSrcK: number;
+  tDstK: number;
+}
+
+export interface HostmapEntry {
+  /** The rule that made the mapping (sticky rdr entries send the same client back through it). */
+  rule: CompiledNatRule | undefined;
+  /** rdr entries: ipftest prints their new address with its bytes reversed (a byte-order slip in ipnat's dump). */
+  rdr: boolean;
+  src: bigint;
+  dst: bigint;
+  newSrc: bigint;
+  newDst: bigint;
+  family: Family;
+  uses: number;
+}
+
+export interface CompiledNatRule {
+  ast: NatRule;
+  number: number;
+  family: Family;
+  /** Interface a packet must use: map/bimap/rewrite-out on output, rdr/rewrite-in on input. */
+  ifname: string;
+  src: { test: AddressTest; negated: boolean; port: ((p: number) => boolean) | null };
+  dst: { test: AddressTest; negated: boolean; port: ((p: number) => boolean) | null };
+  protoOk: (proto: number) => boolean;
+  /** Whether ports are rewritten for this protocol (portmap protocol, rdr protocol). */
+  portsFor: (proto: number) => boolean;
+  /** Most specific first: the mask length of the matched address. */
+  bits: number;
+  nextAddress: bigint;
+  nextPort: number;
+  nextTarget: number;
+  /** Set for one lookup when a sticky client returns. */
+  stickyTo: bigint | undefined;
+  /** rewrite: the stepping cursors (srcAddr, srcPort, dstAddr, dstPort) and whose turn it is to move. */
+  rewriteCursors: Map<string, bigint>;
+  rewriteTurn: number;
+  hits: number;
+}
+
+function natProtoOk(np: NatProtocol | null): (proto: number) => boolean {
+  if (np === null || np.kind === "ip") return () => true;
+  if (np.kind === "tcpudp") return (p) => p === IPPROTO_TCP || p === IPPROTO_UDP;
+  return (p) => p === np.number;
+}
+
+function ruleIfname(r: NatRule): string {
+  if (r.interfaces.length === 0) return "*";
+  if (r.kind === "rdr" || r.direction === "in") return r.interfaces[0]?.name ?? "*";
+  return (r.interfaces[1] ?? r.interfaces[0])?.name ?? "*";
+}
+
+export function compileNatRule(ast: NatRule, number: number, ctx: AddressContext): CompiledNatRule {
+  const family: Family = ast.family === "inet6" ? 6 : 4;
+  let src: CompiledNatRule["src"];
+  let dst: CompiledNatRule["dst"];
+  const anyTest = compileAddressMatch({ kind: "any" }, ctx);
+  if (ast.match.kind === "simple") {
+    const test = compileAddressMatch(ast.match.address, ctx);
+    // `port 0` in a simple rdr means any port (ipnat stores no port test).
+    const range =
+      ast.match.ports && !(ast.match.ports.low === 0 && ast.match.ports.high === 0) ? ast.match.ports : null;
+    const port = range ? (p: number): boolean => p >= range.low && p <= range.high : null;
+    if (ast.kind === "rdr") {
+      src = { test: anyTest, negated: false, port: null };
+      dst = { test, negated: false, port };
+    } else {
+      src = { test, negated: false, port: null };
+      dst = { test: anyTest, negated: false, port: null };
+    }
+  } else {
+    const m = ast.match;
+    const fp = m.from.port;
+    const tp = m.to.port;
+    src = {
+      test: compileAddressMatch(m.from.address, ctx),
+      negated: m.negated !== m.from.negated,
+      port: fp ? (p) => portMatches(fp, p) : null,
+    };
+    dst = {
+      test: compileAddressMatch(m.to.address, ctx),
+      negated: m.toNegated !== m.to.negated,
+      port: tp ? (p) => portMatches(tp, p) : null,
+    };
+  }
+  const matchProto = ast.matchProto ?? ast.proto ?? ast.portmap?.proto ?? null;
+  const protoOk = natProtoOk(matchProto);
+  const portProto = ast.portmap
+    ? natProtoOk(ast.portmap.proto)
+    : ast.proto && ast.proto.kind !== "ip"
+      ? natProtoOk(ast.proto)
+      : () => false;
+  const portsFor = (p: number): boolean => (p === IPPROTO_TCP || p === IPPROTO_UDP) && portProto(p);
+  const bits = ast.kind === "rdr" ? dst.test.bits : src.test.bits;
+  return {
+    ast,
+    number,
+    family,
+    ifname: ruleIfname(ast),
+    src,
+    dst,
+    protoOk,
+    portsFor,
+    bits,
+    nextAddress: -1n,
+    nextPort: ast.portmap?.low ?? 0,
+    nextTarget: 0,
+    stickyTo: undefined,
+    rewriteCursors: new Map(),
+    rewriteTurn: 0,
+    hits: 0,
+  };
+}
+
+const hasPorts = (p: Packet): boolean =>
+  (p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP) && p.fragOff === 0;
+
+/** Why a NAT rule does not apply to this packet, or undefined when it does. */
+export function whyNatNoMatch(r: CompiledNatRule, p: Packet, explain = true): string | undefined {
+  const a = r.ast;
+  // Without a trace the cheapest test that usually fails goes first: most rdr rules differ by port.
+  if (!explain && r.dst.port && hasPorts(p) && !r.dst.port(p.dport ?? 0)) return "no match";
+  const inbound = a.kind === "rdr" || a.direction === "in";
+  const ruleDir = inbound ? "in" : "out";
+  if (a.kind === "bimap") {
+    // bimap translates both ways; the inbound half is handled through the reverse lookup below.
+  }
+  if (p.dir !== ruleDir) return `${a.kind} applies to ${ruleDir}bound packets`;
+  if (r.ifname !== "*" && r.ifname !== p.ifname) return `interface is ${p.ifname}, rule is on ${r.ifname}`;
+  if (r.family !== p.family) return `address family is IPv${p.family}`;
+  if (!r.protoOk(p.proto)) return `protocol ${p.proto} not covered`;
+  if (r.src.test.test(p.family, p.src) === r.src.negated)
+    return `source is not ${r.src.negated ? "!" : ""}${r.src.test.describe}`;
+  if (r.dst.test.test(p.family, p.dst) === r.dst.negated)
+    return `destination is not ${r.dst.negated ? "!" : ""}${r.dst.test.describe}`;
+  if (r.src.port && (!hasPorts(p) || !r.src.port(p.sport ?? 0)))
+    return `source port ${p.sport ?? "-"} not matched`;
+  if (r.dst.port) {
+    if (!hasPorts(p)) return "rule matches a port and the packet has none";
+    if (!r.dst.port(p.dport ?? 0)) {
+      const m = a.match;
+      const want =
+        m.kind === "simple" && m.ports
+          ? `port ${m.ports.low}${m.ports.high !== m.ports.low ? `-${m.ports.high}` : ""}`
+          : m.kind === "fromto" && m.to.port
+            ? describePort(m.to.port)
+            : "port";
+      return `destination port ${p.dport ?? "-"} is not ${want}`;
+    }
+  }
+  return undefined;
+}
+
+export interface NatStep {
+  rule: CompiledNatRule;
+  matched: boolean;
+  why: string | undefined;
+}
+
+export interface NatResult {
+  /** The session used or created, if the packet was translated. */
+  session: NatSession | undefined;
+  created: boolean;
+  before: Tuple;
+  after: Tuple;
+  /** A rule matched but could not translate (no address or port left): ipftest prints 15/16. */
+  rejected: boolean;
+}
+
+export class NatTable {
+  readonly rules: CompiledNatRule[];
+  /** Oldest first (the -D dump lists them newest first: {@link sessions}). */
+  private readonly sessionList: NatSession[] = [];
+  /** Oldest first (dumped newest first). */
+  private readonly hostmapList: HostmapEntry[] = [];
+  private readonly hostmapIndex = new HashSlots<HostmapEntry>(64);
+
+  private readonly inboundRules: CompiledNatRule[];
+  private readonly outboundRules: CompiledNatRule[];
+  /** Candidate rules by destination port, for rule sets without round-robin (whose order moves). */
+  private readonly inboundIndex: RuleIndex | undefined;
+  private readonly outboundIndex: RuleIndex | undefined;
+  /** Sessions by the tuple a packet must carry to use them, for both directions (hash → entries, newest last). */
+  private readonly byTuple = new HashSlots<NatSession>(8192);
+  /** Sessions by the flow they produce, so "is this flow taken?" needs no scan. */
+  private readonly translatedFlows = new HashSlots<NatSession>(4096);
+  /** Whether any sticky rdr entry exists (otherwise the sticky lookup is skipped). */
+  private stickyEntries = 0;
+
+  /** Sessions, newest first, as the -D dump lists them. */
+  get sessions(): readonly NatSession[] {
+    return [...this.sessionList].reverse();
+  }
+  /** The hostmap table, newest first. */
+  get hostmap(): readonly HostmapEntry[] {
+    return [...this.hostmapList].reverse();
+  }
+
+  constructor(
+    rules: readonly NatRule[],
+    private readonly ctx: AddressContext,
+  ) {
+    this.rules = rules.map((r, i) => compileNatRule(r, i + 1, ctx));
+    this.inboundRules = this.ordered(true);
+    this.outboundRules = this.ordered(false);
+    const rotates = this.rules.some((r) => r.ast.options.roundRobin);
+    this.inboundIndex = rotates ? undefined : new RuleIndex(this.inboundRules);
+    this.outboundIndex = rotates ? undefined : new RuleIndex(this.outboundRules);
+  }
+
+  /** Rules in the order the kernel tries them: most specific mask first, then file order. */
+  private ordered(inbound: boolean): CompiledNatRule[] {
+    return this.rules
+      .filter(
+        (r) =>
+          (r.ast.kind === "rdr" || r.ast.direction === "in") === inbound ||
+          (r.ast.kind === "bimap" && inbound),
+      )
+      .sort((a, b) => b.bits - a.bits || a.number - b.number);
+  }
+
+  /**
+   * File a session under the tuple its forward packets carry (as first seen,
+   * in its direction) and the one its replies carry (the translated tuple
+   * reversed, the other direction); the newest session wins, as the kernel's
+   * hash chains put new entries first.
+   */
+  private index(s: NatSession): void {
+    const ports = s.proto === IPPROTO_TCP || s.proto === IPPROTO_UDP;
+    const o = s.original;
+    const t = s.translated;
+    this.byTuple.add(
+      tupleHash(s.dir === "in", s.family, s.proto, s.oSrcK, s.oDstK, ports ? (o.sport << 16) | o.dport : 0),
+      s,
+    );
+    this.byTuple.add(
+      tupleHash(s.dir !== "in", s.family, s.proto, s.tDstK, s.tSrcK, ports ? (t.dport << 16) | t.sport : 0),
+      s,
+    );
+    this.translatedFlows.add(
+      flowHash(s.family, s.proto, s.tSrcK, s.tDstK, ports ? (t.sport << 16) | t.dport : 0),
+      s,
+    );
+  }
+
+  /** The first entry for this pair, as a scan of the newest-first table would find it. */
+  private findHostmap(
+    rdr: boolean,
+    family: Family,
+    src: bigint,
+    dst: bigint,
+    rule?: CompiledNatRule,
+  ): HostmapEntry | undefined {
+    const n = this.hostmapIndex.collect(hostmapHash(rdr, family, src, dst, rule));
+    for (let i = 0; i < n; i++) {
+      const h = this.hostmapIndex.found(i);
+      if (h.rdr === rdr && h.family === family && h.src === src && h.dst === dst && (rdr || h.rule === rule))
+        return h;
+    }
+    return undefined;
+  }
+
+  /**
+   * map entries belong to the rule that made them: ipf_nat_newmap asks
+   * ipf_nat_hostmap with its rule, which only matches entries whose
+   * hm_ipnat is that rule, so two map rules for one host keep their own
+   * addresses. The sticky rdr lookup asks for any rule.
+   */
+  private addHostmap(h: HostmapEntry): void {
+    if (h.rdr) this.stickyEntries++;
+    this.hostmapList.push(h);
+    this.hostmapIndex.add(hostmapHash(h.rdr, h.family, h.src, h.dst, h.rule), h);
+  }
+
+  /** Take back the newest hostmap entry (a refused packet leaves no trace). */
+  private dropNewestHostmap(): void {
+    const h = this.hostmapList.pop();
+    if (!h) return;
+    if (h.rdr) this.stickyEntries--;
+    this.hostmapIndex.remove(hostmapHash(h.rdr, h.family, h.src, h.dst, h.rule), h);
+  }
+
+  private tupleOf(p: Packet): Tuple {
+    return tuple(p.src, p.sport ?? 0, p.dst, p.dport ?? 0);
+  }
+
+  /** Set by {@link sessionFor}: whether the packet travels the session's own way. */
+  private forward = false;
+
+  private sessionFor(p: Packet): NatSession | undefined {
+    const ports = hasPorts(p);
+    const sport = p.sport ?? 0;
+    const dport = p.dport ?? 0;
+    const inbound = p.dir === "in";
+    const hash = tupleHash(
+      inbound,
+      p.family,
+      p.proto,
+      srcKey(p),
+      dstKey(p),
+      ports ? (sport << 16) | dport : 0,
+    );
+    const n = this.byTuple.collect(hash);
+    for (let i = 0; i < n; i++) {
+      const s = this.byTuple.found(i);
+      if (s.family !== p.family || s.proto !== p.proto) continue;
+      if ((s.proto === IPPROTO_TCP || s.proto === IPPROTO_UDP) !== ports) continue;
+      if (s.dir === p.dir) {
+        const o = s.original;
+        if (o.src === p.src && o.dst === p.dst && (!ports || (o.sport === sport && o.dport === dport))) {
+          this.forward = true;
+          return s;
+        }
+      } else {
+        const t = s.translated;
+        if (t.dst === p.src && t.src === p.dst && (!ports || (t.dport === sport && t.sport === dport))) {
+          this.forward = false;
+          return s;
+        }
+      }
+    }
+    return undefined;
+  }
+
+  private apply(p: Packet, s: NatSession): void {
+    const t = s.translated;
+    setAddresses(p, t.src, s.tSrcK, t.dst, s.tDstK);
+    if (hasPorts(p)) {
+      p.sport = t.sport;
+      p.dport = t.dport;
+    }
+  }
+
+  /**
+   * Translate a packet in place (inbound before filtering, outbound after).
+   * `steps` collects each rule looked at, for traces.
+   */
+  translate(p: Packet, steps?: NatStep[]): NatResult | undefined {
+    const s = this.sessionFor(p);
+    if (s) {
+      const ports = hasPorts(p);
+      if (this.forward) {
+        // sessionFor matched the packet's tuple against the session's original one field by field:
+        // that tuple is what the packet carries (no copy per packet).
+        const before = s.original;
+        const t = s.translated;
+        setAddresses(p, t.src, s.tSrcK, t.dst, s.tDstK);
+        if (ports) {
+          p.sport = t.sport;
+          p.dport = t.dport;
+        }
+        // The packet now carries the translated tuple (ports too: a session has them exactly when the packet does).
+        return { session: s, created: false, before, after: t, rejected: false };
+      }
+      const before = this.tupleOf(p);
+      const o = s.original;
+      setAddresses(p, o.dst, s.oDstK, o.src, s.oSrcK);
+      if (ports) {
+        p.sport = o.dport;
+        p.dport = o.sport;
+      }
+      return { session: s, created: false, before, after: this.tupleOf(p), rejected: false };
+    }
+    if (p.inner) {
+      const quoted = this.translateQuoted(p);
+      if (quoted) return quoted;
+    }
+    // A later fragment carries no ports: only the NAT fragment cache could map it, and no session exists.
+    if (p.fragOff !== 0) return undefined;
+    const inbound = p.dir === "in";
+    const sticky = inbound && this.stickyEntries > 0 ? this.stickyRule(p) : undefined;
+    if (sticky && sticky.ast.target.kind === "list") {
+      // IPFilter 5.1.2 refuses a returning sticky client of an rdr rule with a
+      // target list (expected/n14: the hostmap keeps the address byte-swapped
+      // and the new session cannot be set up); single-target rules reuse it.
+      sticky.stickyTo = undefined;
+      steps?.push({ rule: sticky, matched: true, why: undefined });
+      const before = this.tupleOf(p);
+      return { session: undefined, created: false, before, after: before, rejected: true };
+    }
+    const index = inbound ? this.inboundIndex : this.outboundIndex;
+    const candidates = sticky
+      ? [sticky]
+      : steps === undefined && index !== undefined
+        ? index.candidates(p)
+        : inbound
+          ? this.inboundRules
+          : this.outboundRules;
+    for (const r of candidates) {
+      let why = whyNatNoMatch(r, p, steps !== undefined);
+      if (why !== undefined && r.ast.kind === "bimap" && inbound) why = this.bimapInbound(r, p);
+      steps?.push({ rule: r, matched: why === undefined, why });
+      if (why !== undefined) continue;
+      const before = this.tupleOf(p);
+      const hostmapBefore = this.hostmapList.length;
+      // Only map-type rules use the hostmap table (rdr ones add a sticky entry after success).
+      const touched =
+        r.ast.kind === "rdr" ? undefined : this.findHostmap(false, p.family, before.src, before.dst, r);
+      const usesBefore = touched?.uses ?? 0;
+      const translated = this.newTuple(r, p, before);
+      if (!translated) {
+        // A refused packet leaves no trace in the hostmap table.
+        if (this.hostmapList.length > hostmapBefore) this.dropNewestHostmap();
+        else if (touched) touched.uses = usesBefore;
+        return { session: undefined, created: false, before, after: before, rejected: true };
+      }
+      r.hits++;
+      if (r.ast.kind === "rdr" && r.ast.options.sticky && r !== sticky) {
+        this.addHostmap({
+          rule: r,
+          rdr: true,
+          src: before.src,
+          dst: before.dst,
+          newSrc: translated.dst,
+          newDst: 0n,
+          family: p.family,
+          uses: 1,
+        });
+      }
+      if (r.ast.options.roundRobin && r !== sticky && r.nextTarget % this.targetCount(r) === 0)
+        this.rotate(r, inbound);
+      const kind =
+        r.ast.kind === "rdr"
+          ? "RDR"
+          : r.ast.kind === "bimap"
+            ? "BIMAP"
+            : r.ast.kind === "rewrite"
+              ? p.dir === "in"
+                ? "RWR-RDR"
+                : "RWR-MAP"
+              : "MAP";
+      const s: NatSession = {
+        rule: r,
+        kind,
+        family: p.family,
+        proto: p.proto,
+        dir: p.dir,
+        original: before,
+        translated,
+        oSrcK: srcKey(p),
+        oDstK: dstKey(p),
+        tSrcK: translated.src === before.src ? srcKey(p) : foldAddr(p.family, translated.src),
+        tDstK: translated.dst === before.dst ? dstKey(p) : foldAddr(p.family, translated.dst),
+      };
+      this.sessionList.push(s);
+      this.index(s);
+      this.apply(p, s);
+      return { session: s, created: true, before, after: translated, rejected: false };
+    }
+    return undefined;
+  }
+
+  /** A sticky rdr rule that already sent this client to a target. */
+  private stickyRule(p: Packet): CompiledNatRule | undefined {
+    const h = this.findHostmap(true, p.family, p.src, p.dst);
+    if (!h?.rule || whyNatNoMatch(h.rule, p) !== undefined) return undefined;
+    h.rule.stickyTo = h.newSrc;
+    return h.rule;
+  }
+
+  private targetCount(r: CompiledNatRule): number {
+    return r.ast.target.kind === "list" ? Math.max(1, r.ast.target.addresses.length) : 1;
+  }
+
+  /** round-robin: a rule that has used each of its targets once goes behind the other rules of its rank. */
+  private rotate(r: CompiledNatRule, inbound: boolean): void {
+    const list = inbound ? this.inboundRules : this.outboundRules;
+    const i = list.indexOf(r);
+    if (i < 0) return;
+    list.splice(i, 1);
+    let at = i;
+    while (at < list.length && (list[at] as CompiledNatRule).bits === r.bits) at++;
+    list.splice(at, 0, r);
+  }
+
+  /**
+   * An ICMP error about a packet NAT translated: the quoted packet is the
+   * translated one, so it and the error's own destination are put back as the
+   * host behind the NAT sent them (ip_nat.c ipf_nat_icmperror).
+   */
+  private translateQuoted(p: Packet): NatResult | undefined {
+    const q = p.inner;
+    if (!q) return undefined;
+    const ports = (q.proto === IPPROTO_TCP || q.proto === IPPROTO_UDP) && q.sport !== undefined;
+    const s = this.sessionList.findLast(
+      (x) =>
+        x.family === p.family &&
+        x.proto === q.proto &&
+        x.translated.src === q.src &&
+        x.translated.dst === q.dst &&
+        (!ports || (x.translated.sport === q.sport && x.translated.dport === q.dport)),
+    );
+    // The error travels against the flow it quotes, through the rule's interface.
+    if (!s || p.dir === s.dir || (s.rule.ifname !== "*" && s.rule.ifname !== p.ifname))
+      return this.translateQuotedReply(p, q, ports);
+    const before = this.tupleOf(p);
+    // ipf_nat_in/ipf_nat_out rewrite the error's own header as they would any
+    // packet of the session: inbound its destination, outbound its source,
+    // whichever router sent it. The other address changes only when it is
+    // the quoted peer itself.
+    if (p.dir === "in" || p.dst === q.src) p.dst = s.original.src;
+    if (p.dir === "out" || p.src === q.dst) p.src = s.original.dst;
+    q.src = s.original.src;
+    q.dst = s.original.dst;
+    if (ports) {
+      q.sport = s.original.sport;
+      q.dport = s.original.dport;
+    }
+    return { session: s, created: false, before, after: this.tupleOf(p), rejected: false };
+  }
+
+  /**
+   * An ICMP error travelling the session's own way about a reply: the quoted
+   * reply is as NAT delivered it (original addresses), so it is put back as
+   * it was on the wire (translated addresses), and the error's own header
+   * gets the session's translated address the way ipf_nat_out (source) or
+   * ipf_nat_in (destination) rewrites any packet of the session.
+   */
+  private translateQuotedReply(p: Packet, q: InnerPacket, ports: boolean): NatResult | undefined {
+    const s = this.sessionList.findLast(
+      (x) =>
+        x.family === p.family &&
+        x.proto === q.proto &&
+        x.dir === p.dir &&
+        (x.rule.ifname === "*" || x.rule.ifname === p.ifname) &&
+        x.original.dst === q.src &&
+        x.original.src === q.dst &&
+        (!ports || (x.original.dport === q.sport && x.original.sport === q.dport)),
+    );
+    if (!s) return undefined;
+    const before = this.tupleOf(p);
+    if (p.dir === "out" || p.src === q.dst) p.src = s.translated.src;
+    if (p.dir === "in" || p.dst === q.src) p.dst = s.translated.dst;
+    q.src = s.translated.dst;
+    q.dst = s.translated.src;
+    if (ports) {
+      q.sport = s.translated.dport;
+      q.dport = s.translated.sport;
+    }
+    return { session: s, created: false, before, after: this.tupleOf(p), rejected: false };
+  }
+
+  private bimapInbound(r: CompiledNatRule, p: Packet): string | undefined {
+    if (r.ifname !== "*" && r.ifname !== p.ifname) return `interface is ${p.ifname}, rule is on ${r.ifname}`;
+    const target = r.ast.target;
+    if (target.kind !== "cidr") return "bimap target is not an address";
+    const c = compileCidr(target.address);
+    return cidrContains(c, p.family, p.dst) ? undefined : "destination is not the bimap address";
+  }
+
+  private interfaceAddress(name: string): bigint | undefined {
+    return this.ctx.interfaces.get(name);
+  }
+
+  private newTuple(r: CompiledNatRule, p: Packet, t: Tuple): Tuple | undefined {
+    const a = r.ast;
+    const ports = hasPorts(p) && r.portsFor(p.proto);
+    if (a.kind === "rdr" || (a.kind === "bimap" && p.dir === "in")) {
+      let addr: bigint | undefined;
+      if (a.kind === "bimap") {
+        if (a.match.kind !== "simple" || a.match.address.kind !== "cidr") return undefined;
+        const inside = compileCidr(a.match.address);
+        const outside = a.target.kind === "cidr" ? compileCidr(a.target.address) : undefined;
+        if (!outside) return undefined;
+        addr = inside.addr | (p.dst & ~inside.mask & (p.family === 4 ? 0xffffffffn : (1n << 128n) - 1n));
+        return tuple(t.src, t.sport, addr, t.dport);
+      }
+      addr = this.pickTarget(r, p);
+      if (addr === undefined) return undefined;
+      let dport = t.dport;
+      if (ports && a.targetPort && a.targetPort.low !== 0) {
+        if (a.targetPort.fixed) dport = a.targetPort.low;
+        else {
+          const base =
+            a.match.kind === "simple" && a.match.ports
+              ? a.match.ports.low
+              : a.match.kind === "fromto" && a.match.to.port?.kind === "compare"
+                ? a.match.to.port.port
+                : a.match.kind === "fromto" && a.match.to.port?.kind === "range"
+                  ? a.match.to.port.low // in_odport: the first port of `to … port A:B`
+                  : t.dport;
+          dport = a.targetPort.low + (t.dport - base);
+        }
+      }
+      const redirected = tuple(t.src, t.sport, addr, ports ? dport : t.dport);
+      // Two clients may not end up as the same flow inside; a target port range offers the next port.
+      const tp = a.targetPort;
+      if (ports && tp && !tp.fixed && tp.high > tp.low) {
+        const span = tp.high - tp.low + 1;
+        for (let i = 0; i < span; i++) {
+          const candidate = tuple(t.src, t.sport, addr, tp.low + ((dport - tp.low + i) % span));
+          if (!this.tupleInUse(p, candidate)) return candidate;
+        }
+        return undefined;
+      }
+      return this.tupleInUse(p, redirected) ? undefined : redirected;
+    }
+    if (a.kind === "rewrite" && a.rewrite) return this.rewriteTuple(r, p, t, ports);
+    // map, bimap outbound, map-block
+    const newSrc = this.allocateSource(r, p, t, ports && a.portmap !== null);
+    if (newSrc === undefined) return undefined;
+    if (!(ports && a.portmap)) return tuple(newSrc, t.sport, t.dst, t.dport);
+    const low = a.portmap.auto ? 1024 : (a.portmap.low ?? 1024);
+    const high = a.portmap.auto ? 65535 : (a.portmap.high ?? 65535);
+    // Ports are handed out in turn; one whose flow to this peer is taken is skipped, and when all are taken the packet is refused.
+    for (let tries = 0; tries <= high - low; tries++) {
+      if (r.nextPort < low || r.nextPort > high) r.nextPort = low;
+      const port = r.nextPort;
+      r.nextPort = r.nextPort >= high ? low : r.nextPort + 1;
+      if (!this.flowInUse(p, newSrc, port, t.dst, t.dport)) return tuple(newSrc, port, t.dst, t.dport);
+    }
+    return undefined;
+  }
+
+  /**
+   * rewrite: source and destination, address and port, each either kept
+   * (`0/0`, no port), fixed, a pool to step through, or a destination list.
+   * The stepping dimensions keep their cursors; when the current combination
+   * is already in use, one dimension moves on, taking turns (src address,
+   * src port, dst address, dst port), which is the order ipftest shows.
+   */
+  private rewriteTuple(r: CompiledNatRule, p: Packet, t: Tuple, ports: boolean): Tuple | undefined {
+    const rw = r.ast.rewrite;
+    if (!rw) return undefined;
+    const dims: {
+      get: () => bigint | number;
+      advance: () => void;
+      apply: (x: Tuple, v: bigint | number) => void;
+    }[] = [];
+    let base: Tuple = tuple(t.src, t.sport, t.dst, t.dport);
+    const addressDim = (side: "src" | "dst"): void => {
+      const target = rw[side].address;
+      if (target.kind === "pool") {
+        const list = this.ctx.dstlists?.get(`${target.pool.table}/${target.pool.name}`);
+        const chosen = list?.select(p.family, t.src, t.dst);
+        if (chosen)
+          base =
+            side === "src"
+              ? tuple(chosen.addr, base.sport, base.dst, base.dport)
+              : tuple(base.src, base.sport, chosen.addr, base.dport);
+        return;
+      }
+      let low: bigint;
+      let high: bigint;
+      if (target.kind === "cidr") {
+        const c = compileCidr(target.address);
+        if (target.address.prefix === 0) return;
+        const host = ~c.mask & this.allOnes(c);
+        if (host === 0n) {
+          base =
+            side === "src"
+              ? tuple(c.addr, base.sport, base.dst, base.dport)
+              : tuple(base.src, base.sport, c.addr, base.dport);
+          return;
+        }
+        low = c.addr + 1n;
+        high = c.addr + host - 1n;
+      } else if (target.kind === "range") {
+        low = parseAddress(target.family, target.low);
+        high = parseAddress(target.family, target.high);
+      } else return;
+      const cursor = r.rewriteCursors;
+      const key = `${side}Addr`;
+      if ((cursor.get(key) ?? -1n) < low || (cursor.get(key) ?? -1n) > high) cursor.set(key, low);
+      dims.push({
+        get: () => cursor.get(key) as bigint,
+        advance: () => {
+          const v = cursor.get(key) as bigint;
+          cursor.set(key, v >= high ? low : v + 1n);
+        },
+        apply: (x, v) => (side === "src" ? (x.src = v as bigint) : (x.dst = v as bigint)),
+      });
+    };
+    const portDim = (side: "src" | "dst"): void => {
+      const range = rw[side].ports;
+      if (!range || !ports) return;
+      if (range.fixed || range.low === range.high) {
+        base =
+          side === "src"
+            ? tuple(base.src, range.low, base.dst, base.dport)
+            : tuple(base.src, base.sport, base.dst, range.low);
+        return;
+      }
+      const cursor = r.rewriteCursors;
+      const key = `${side}Port`;
+      const low = BigInt(range.low);
+      const high = BigInt(range.high);
+      if ((cursor.get(key) ?? -1n) < low || (cursor.get(key) ?? -1n) > high) cursor.set(key, low);
+      dims.push({
+        get: () => cursor.get(key) as bigint,
+        advance: () => {
+          const v = cursor.get(key) as bigint;
+          cursor.set(key, v >= high ? low : v + 1n);
+        },
+        apply: (x, v) => (side === "src" ? (x.sport = Number(v)) : (x.dport = Number(v))),
+      });
+    };
+    addressDim("src");
+    portDim("src");
+    addressDim("dst");
+    portDim("dst");
+    const build = (): Tuple => {
+      const x = tuple(base.src, base.sport, base.dst, base.dport);
+      for (const d of dims) d.apply(x, d.get());
+      return x;
+    };
+    let candidate = build();
+    if (dims.length === 0) return this.rewriteInUse(p, candidate) ? undefined : candidate;
+    let tries = 0;
+    while (this.rewriteInUse(p, candidate)) {
+      if (++tries > 65536) return undefined;
+      const d = dims[r.rewriteTurn % dims.length];
+      r.rewriteTurn++;
+      d?.advance();
+      candidate = build();
+    }
+    return candidate;
+  }
+
+  /** rewrite's own clash test: the same translated addresses, and the same ports when both flows have them. */
+  private rewriteInUse(p: Packet, t: Tuple): boolean {
+    const ports = hasPorts(p);
+    return this.sessionList.some((s) => {
+      if (s.family !== p.family || s.translated.src !== t.src || s.translated.dst !== t.dst) return false;
+      const sPorts = s.proto === IPPROTO_TCP || s.proto === IPPROTO_UDP;
+      return !(ports && sPorts) || (s.translated.sport === t.sport && s.translated.dport === t.dport);
+    });
+  }
+
+  /** Whether a session already produces this translated flow. */
+  private tupleInUse(p: Packet, t: Tuple): boolean {
+    return this.flowInUse(p, t.src, t.sport, t.dst, t.dport);
+  }
+
+  private flowInUse(p: Packet, src: bigint, sport: number, dst: bigint, dport: number): boolean {
+    const ports = hasPorts(p);
+    const ks = src === p.src ? srcKey(p) : foldAddr(p.family, src);
+    const kd = dst === p.dst ? dstKey(p) : foldAddr(p.family, dst);
+    const n = this.translatedFlows.collect(
+      flowHash(p.family, p.proto, ks, kd, ports ? (sport << 16) | dport : 0),
+    );
+    for (let i = 0; i < n; i++) {
+      const s = this.translatedFlows.found(i);
+      const t = s.translated;
+      if (
+        s.family === p.family &&
+        s.proto === p.proto &&
+        (s.proto === IPPROTO_TCP || s.proto === IPPROTO_UDP) === ports &&
+        t.src === src &&
+        t.dst === dst &&
+        (!ports || (t.sport === sport && t.dport === dport))
+      )
+        return true;
+    }
+    return false;
+  }
+
+  private pickTarget(r: CompiledNatRule, p: Packet): bigint | undefined {
+    if (r.stickyTo !== undefined) {
+      const chosen = r.stickyTo;
+      r.stickyTo = undefined;
+      return chosen;
+    }
+    const target = r.ast.target;
+    const fam = r.ast.family;
+    switch (target.kind) {
+      case "cidr":
+        r.nextTarget++;
+        if (target.address.address === "0.0.0.0" && target.address.prefix === 32)
+          return this.interfaceAddress(p.ifname);
+        return parseAddress(fam, target.address.address);
+      case "list": {
+        const list = target.addresses;
+        if (list.length === 0) return undefined;
+        const chosen = list[r.nextTarget % list.length];
+        r.nextTarget++;
+        return chosen ? parseAddress(chosen.family, chosen.address) : undefined;
+      }
+      case "interface":
+        return this.interfaceAddress(target.address.name);
+      case "range":
+        return parseAddress(target.family, target.low);
+      default:
+        return undefined;
+    }
+  }
+
+  private inUse(p: Packet, addr: bigint, t: Tuple): boolean {
+    return this.flowInUse(p, addr, t.sport, t.dst, t.dport);
+  }
+
+  private allocateSource(
+    r: CompiledNatRule,
+    p: Packet,
+    t: Tuple,
+    portTranslated: boolean,
+  ): bigint | undefined {
+    const target = r.ast.target;
+    const existing = this.findHostmap(false, p.family, t.src, t.dst, r);
+    const reuse = (addr: bigint): bigint => {
+      if (existing && existing.newSrc === addr) existing.uses++;
+      else
+        this.addHostmap({
+          rule: r,
+          rdr: false,
+          src: t.src,
+          dst: t.dst,
+          newSrc: addr,
+          newDst: 0n,
+          family: p.family,
+          uses: 1,
+        });
+      return addr;
+    };
+    // `0/32` means the interface's address now; the hostmap keeps the rule's 0 (as ipnat -l shows it).
+    const toInterface =
+      target.kind === "cidr" &&
+      (target.address.prefix === 32 || target.address.prefix === 128) &&
+      isZeroAddress(target.address.address);
+    if (existing) {
+      existing.uses++;
+      return toInterface ? this.interfaceAddress(p.ifname) : existing.newSrc;
+    }
+    if (target.kind === "cidr") {
+      const c = compileCidr(target.address);
+      // ipf_nat_newmap: `-> 0/0` keeps the packet's own source address.
+      if (target.address.prefix === 0 && isZeroAddress(target.address.address)) return reuse(t.src);
+      if (target.address.prefix === 32 || target.address.prefix === 128) {
+        if (target.address.address === "0.0.0.0" || target.address.address === "::") {
+          const own = this.interfaceAddress(p.ifname);
+          if (own === undefined || (!portTranslated && this.inUse(p, own, t))) return undefined;
+          reuse(0n);
+          return own;
+        }
+        // One address and no port change: a second flow to the same peer would be indistinguishable.
+        if (!portTranslated && this.inUse(p, c.addr, t)) return undefined;
+        return reuse(c.addr);
+      }
+      if (r.ast.kind === "bimap") {
+        const inside =
+          r.ast.match.kind === "simple" && r.ast.match.address.kind === "cidr"
+            ? compileCidr(r.ast.match.address)
+            : undefined;
+        return reuse(c.addr | (t.src & ~(inside?.mask ?? 0n) & ~c.mask & this.allOnes(c)));
+      }
+      const host = ~c.mask & this.allOnes(c);
+      return reuse(this.allocate(r, p, t, c.addr + 1n, c.addr + host - 1n));
+    }
+    if (target.kind === "range") {
+      return reuse(
+        this.allocate(
+          r,
+          p,
+          t,
+          parseAddress(target.family, target.low),
+          parseAddress(target.family, target.high),
+        ),
+      );
+    }
+    if (target.kind === "interface") {
+      const own = this.interfaceAddress(target.address.name);
+      return own === undefined ? undefined : reuse(own);
+    }
+    return undefined;
+  }
+
+  private allOnes(c: CompiledCidr): bigint {
+    return c.family === 4 ? 0xffffffffn : (1n << 128n) - 1n;
+  }
+
+  /**
+   * The next address of a pool (network or range) for a new mapping. The
+   * rule's cursor stays put while the address is free for this destination;
+   * when an existing session already uses (address, destination) the cursor
+   * moves on, and moves once more after the retry succeeds — the order
+   * ip_nat.c's ipf_nat_newmap hands addresses out in.
+   */
+  private allocate(r: CompiledNatRule, p: Packet, t: Tuple, low: bigint, high: bigint): bigint {
+    if (r.nextAddress < low || r.nextAddress > high) r.nextAddress = low;
+    const inUse = (addr: bigint): boolean => this.inUse(p, addr, t);
+    const size = high - low + 1n;
+    let clashes = 0n;
+    while (inUse(r.nextAddress) && clashes < size) {
+      r.nextAddress = r.nextAddress >= high ? low : r.nextAddress + 1n;
+      clashes++;
+    }
+    const chosen = r.nextAddress;
+    if (clashes > 0n) r.nextAddress = chosen >= high ? low : chosen + 1n;
+    return chosen;
+  }
+
+  /** The -D dump's session and hostmap sections. */
+  dumpSessions(): string[] {
+    const lines: string[] = [];
+    for (let i = this.sessionList.length - 1; i >= 0; i--) {
+      const s = this.sessionList[i] as NatSession;
+      const ports = s.proto === IPPROTO_TCP || s.proto === IPPROTO_UDP;
+      if (s.kind === "RWR-MAP" || s.kind === "RWR-RDR") {
+        const a = (x: bigint): string => (s.family === 4 ? formatAddr(4, x).padEnd(15) : formatAddr(6, x));
+        const pt = (n: number): string => (ports ? ` ${String(n).padEnd(5)}` : "");
+        const side = (t: Tuple): string => `${a(t.src)}${pt(t.sport)} ${a(t.dst)}${pt(t.dport)}`;
+        lines.push(`${s.kind} ${side(s.original)}<- -> ${side(s.translated)}`);
+        continue;
+      }
+      // IPv4 addresses are padded to 15 columns, IPv6 ones printed as they are; ports always take 5.
+      const f = (a: bigint): string => (s.family === 4 ? formatAddr(4, a).padEnd(15) : formatAddr(6, a));
+      const port = (n: number): string => (ports ? `${String(n).padEnd(5)} ` : "");
+      let inside: [bigint, number];
+      let outside: [bigint, number];
+      let peer: [bigint, number];
+      if (s.kind === "RDR") {
+        inside = [s.translated.dst, s.translated.dport];
+        outside = [s.original.dst, s.original.dport];
+        peer = [s.original.src, s.original.sport];
+      } else {
+        inside = [s.original.src, s.original.sport];
+        outside = [s.translated.src, s.translated.sport];
+        peer = [s.original.dst, s.original.dport];
+      }
+      lines.push(
+        `${s.kind} ${f(inside[0])} ${port(inside[1])}<- -> ${f(outside[0])} ${port(outside[1])}[${formatAddr(s.family, peer[0])}${ports ? ` ${peer[1]}` : ""}]`,
+      );
+    }
+    return lines;
+  }
+
+  dumpHostmap(): string[] {
+    const show = (h: HostmapEntry, a: bigint): string =>
+      h.family === 6 && a === 0n ? "any" : formatAddr(h.family, a);
+    const swapped = (a: bigint): bigint =>
+      ((a & 0xffn) << 24n) | ((a & 0xff00n) << 8n) | ((a >> 8n) & 0xff00n) | ((a >> 24n) & 0xffn);
+    return this.hostmap.map(
+      (h: HostmapEntry) =>
+        `${show(h, h.src)},${show(h, h.dst)} -> ${show(h, h.rdr && h.family === 4 ? swapped(h.newSrc) : h.newSrc)},${show(h, h.newDst)} (use = ${h.uses})`,
+    );
+  }
+}
+
+const zeroAddresses = new Map<string, boolean>();
+/** Whether an address is written as all zeros (`0`, `0.0.0.0`, `::`), remembered per text. */
+function isZeroAddress(text: string): boolean {
+  let z = zeroAddresses.get(text);
+  if (z === undefined) zeroAddresses.set(text, (z = /^[0.:]+$/.test(text)));
+  return z;
+}
+
+/** Addresses as their hash keys (foldAddr); `ports` is (sport << 16) | dport, or 0 for flows without ports. */
+function tupleHash(
+  inbound: boolean,
+  family: Family,
+  proto: number,
+  src: number,
+  dst: number,
+  ports: number,
+): number {
+  let h = mix(inbound ? 1 : 2, family);
+  h = mix(h, proto);
+  h = mix(h, src);
+  h = mix(h, dst);
+  return mix(h, ports);
+}
+
+function flowHash(family: Family, proto: number, src: number, dst: number, ports: number): number {
+  let h = mix(family, proto);
+  h = mix(h, src);
+  h = mix(h, dst);
+  return mix(h, ports);
+}
+
+function hostmapHash(
+  rdr: boolean,
+  family: Family,
+  src: bigint,
+  dst: bigint,
+  rule: CompiledNatRule | undefined,
+): number {
+  let h = mix(rdr ? -1 : (rule?.number ?? 0), family);
+  h = mix(h, foldAddr(family, src));
+  return mix(h, foldAddr(family, dst));
+}
+
+/**
+ * NAT rules in the order the kernel tries them, filed by the destination
+ * port they require (one port, or a range of at most 64), so a packet looks
+ * only at rules that can match it; rules without such a port are looked at
+ * for every packet. Only for rule sets whose order does not change (no
+ * round-robin), as the index keeps positions.
+ */
+class RuleIndex {
+  private readonly wild: number[] = [];
+  /** Destination port → 1 + its position in {@link lists}, 0 = only the portless rules. */
+  private readonly byPort = new Int32Array(65536);
+  private readonly lists: CompiledNatRule[][] = [];
+  private readonly listKeys = new Map<string, number>();
+  private readonly portless: CompiledNatRule[];
+
+  constructor(private readonly rules: readonly CompiledNatRule[]) {
+    const byPort = new Map<number, number[]>();
+    rules.forEach((r, i) => {
+      const range = requiredPorts(r);
+      if (range === undefined) this.wild.push(i);
+      else
+        for (let port = range[0]; port <= range[1]; port++)
+          (byPort.get(port) ?? byPort.set(port, []).get(port)!).push(i);
+    });
+    for (const [port, list] of byPort) {
+      const merged = [...list, ...this.wild].sort((a, b) => a - b);
+      // Ports with the same candidates share one list (a range files one rule under many ports).
+      const key = merged.join(",");
+      let at = this.listKeys.get(key);
+      if (at === undefined) {
+        this.lists.push(merged.map((i) => rules[i] as CompiledNatRule));
+        at = this.lists.length;
+        this.listKeys.set(key, at);
+      }
+      if (port >= 0 && port < 65536) this.byPort[port] = at;
+    }
+    this.portless = this.wild.map((i) => rules[i] as CompiledNatRule);
+  }
+
+  candidates(p: Packet): readonly CompiledNatRule[] {
+    if (!hasPorts(p)) return this.portless;
+    const at = this.byPort[(p.dport ?? 0) & 0xffff] as number;
+    return at === 0 ? this.portless : (this.lists[at - 1] as CompiledNatRule[]);
+  }
+}
+
+/** The destination ports a rule requires of a packet, when that is one port or a short range. */
+function requiredPorts(r: CompiledNatRule): [number, number] | undefined {
+  const m = r.ast.match;
+  if (r.ast.kind === "bimap") return undefined;
+  let range: [number, number] | undefined;
+  if (m.kind === "simple") {
+    if (r.ast.kind !== "rdr" || !m.ports || (m.ports.low === 0 && m.ports.high === 0)) return undefined;
+    range = [m.ports.low, m.ports.high];
+  } else {
+    if (m.toNegated !== m.to.negated) return undefined;
+    const tp = m.to.port;
+    if (!tp) return undefined;
+    if (tp.kind === "compare" && tp.op === "=") range = [tp.port, tp.port];
+    else if (tp.kind === "range" && tp.op === ":") range = [tp.low, tp.high];
+    else return undefined;
+  }
+  return range[1] - range[0] <= 64 ? range : undefined;
+}
