@@ -154,7 +154,7 @@ export async function cliInProcess(
   return { code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
 }
 
-/** argv that runs the built qjail binary (bin/qjail.js → the bundle dist/qjail.cjs and its code cache). */
+/** argv that runs the built qjail binary (bin/qjail.js → the bundle dist/qjail.cjs, or dist/qjail-list.cjs for list, and its code cache). */
 export function qjailBinArgv(): string[] {
   return [process.execPath, join(REPO_ROOT, "bin", "qjail.js")];
 }

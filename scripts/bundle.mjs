@@ -2,7 +2,8 @@
  * The second half of `npm run build`: bundle tsc's output of the CLI
  * (dist/src/cli/main.js and everything it imports, npm packages included)
  * into one file, dist/qjail.cjs, plus a V8 code cache for it,
- * dist/qjail.cjs.cache. bin/qjail.js loads both.
+ * dist/qjail.cjs.cache; and the same for `list` alone (dist/qjail-list.cjs,
+ * see BUNDLES below). bin/qjail.js loads one bundle and its cache.
  *
  * Why, measured on a 2-core VM (CPU time of `qjail --version`; `node -e 0`
  * is 50 ms): tsc's ~140 separate ES modules 185 ms, each resolved, read and

@@ -18,7 +18,7 @@ export interface LazyStdio {
   pending(): boolean;
 }
 
-export function lazyStdio(fd: 1 | 2, real: () => Writable): LazyStdio {
+export function lazyStdio(fd: number, real: () => Writable): LazyStdio {
   let taken: Writable | undefined;
   let direct: boolean | undefined;
   const take = (): Writable => (taken ??= real());

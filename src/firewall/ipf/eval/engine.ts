@@ -215,7 +215,8 @@ export class IpfEngine {
 
   /** The interface a `to` rule sends a newly matched packet out of. */
   private routeFor(rule: Decision["rule"], p: Packet): string | undefined {
-    const target = rule?.ast.routeTo;
+    if (rule === undefined || !rule.routes) return undefined;
+    const target = rule.ast.routeTo;
     if (!target) return undefined;
     if (target.kind === "interface") return target.name;
     return this.dstlists.get(`dstlist/${target.name}`)?.select(p.family, p.src, p.dst)?.ifname;
@@ -236,7 +237,7 @@ export class IpfEngine {
       const verdict = state.verdictOf(st);
       if (trace) trace.stateMatched = { entry: state.entry(st), reverse };
       // A fragment passed by state opens the way for the rest of its packet when the rule keeps frags.
-      if (state.ruleOf(st).ast.keepFrags) this.frags.remember(p, verdict);
+      if (state.ruleOf(st).keepFrags) this.frags.remember(p, verdict);
       const routeIf = reverse ? undefined : state.routeIfOf(st);
       if (routeIf !== undefined) state.countRouted(st, p);
       // One decision object refilled per packet (process() reads it at once and keeps none of it).
@@ -262,7 +263,7 @@ export class IpfEngine {
     }
     const rule = decision.rule;
     const routeIf = decision.verdict === "pass" ? this.routeFor(rule, p) : undefined;
-    if (rule?.ast.keepState) {
+    if (rule?.keepState) {
       const added = state.addEntry(p, rule, verdictOf(rule));
       if (added < 0) {
         if (trace) trace.stateRefused = state.refused;
@@ -278,7 +279,7 @@ export class IpfEngine {
         state.countRouted(added, p);
       }
     }
-    if (rule?.ast.keepFrags) this.frags.remember(p, decision.verdict);
+    if (rule?.keepFrags) this.frags.remember(p, decision.verdict);
     return routeIf !== undefined ? { ...decision, routeIf } : decision;
   }
 

@@ -71,6 +71,10 @@ export interface CompiledFilterRule {
   hits: number;
   /** The group this rule heads, resolved after loading. */
   headList: CompiledFilterRule[] | undefined;
+  /** `keep state`, `keep frags`, `to …` given (read per packet: kept here rather than looked up in the AST). */
+  keepState: boolean;
+  keepFrags: boolean;
+  routes: boolean;
 }
 
 export function compileFilterRule(ast: FilterRule, number: number, ctx: AddressContext): CompiledFilterRule {
@@ -125,6 +129,9 @@ export function compileFilterRule(ast: FilterRule, number: number, ctx: AddressC
     v6HeaderTests,
     hits: 0,
     headList: undefined,
+    keepState: ast.keepState !== null && ast.keepState !== undefined,
+    keepFrags: ast.keepFrags !== null && ast.keepFrags !== undefined,
+    routes: ast.routeTo !== null && ast.routeTo !== undefined,
   };
 }
 
@@ -387,6 +394,11 @@ export function buildFilterSet(asts: readonly FilterRule[], ctx: AddressContext)
 type Predicate = (p: Packet, s: number, d: number) => boolean;
 
 const EMPTY = new Int32Array(0);
+/** What a matching rule does in {@link FastRuleList.scan}: decide, jump (`skip`), call a group, or only match (`log`, `decapsulate`). */
+const K_DECIDE = 0;
+const K_SKIP = 1;
+const K_CALL = 2;
+const K_KEEP = 3;
 const END = 0x7fffffff;
 
 /** An IPv4 address test as numbers, or null when the address is not a plain IPv4 network or any. */
@@ -509,6 +521,9 @@ export class FastRuleList {
   readonly preds: Predicate[];
   /** What each rule decides when it matches (shared, never changed). */
   private readonly decisions: Decision[];
+  /** Per rule: what a match does (K_* below), and how many rules a `skip` jumps. */
+  private readonly kinds: Uint8Array;
+  private readonly skips: Int32Array;
   private readonly wild: Int32Array;
   private readonly byDst: IntTable<Int32Array>;
   private readonly bySrc: IntTable<Int32Array>;
@@ -518,6 +533,17 @@ export class FastRuleList {
   constructor(readonly rules: readonly CompiledFilterRule[]) {
     this.preds = rules.map(compilePredicate);
     this.decisions = rules.map((r) => ({ verdict: verdictOf(r), quick: r.ast.quick, rule: r }));
+    this.kinds = Uint8Array.from(rules, (r) => {
+      const kind = r.ast.action.kind;
+      return kind === "skip"
+        ? K_SKIP
+        : kind === "call"
+          ? K_CALL
+          : kind === "log" || kind === "decapsulate"
+            ? K_KEEP
+            : K_DECIDE;
+    });
+    this.skips = Int32Array.from(rules, (r) => (r.ast.action.kind === "skip" ? r.ast.action.count : 0));
     const wild: number[] = [];
     const dst = new Map<number, number[]>();
     const src = new Map<number, number[]>();
@@ -572,14 +598,15 @@ export class FastRuleList {
       if (i === END) break;
       if (i < from) continue;
       if (!(this.preds[i] as Predicate)(p, s, d)) continue;
-      const r = this.rules[i] as CompiledFilterRule;
-      const act = r.ast.action;
-      if (act.kind === "skip") {
-        from = i + act.count + 1;
+      const kind = this.kinds[i] as number;
+      if (kind === K_SKIP) {
+        from = i + (this.skips[i] as number) + 1;
         continue;
       }
+      const r = this.rules[i] as CompiledFilterRule;
       r.hits++;
-      if (act.kind === "call") {
+      if (kind === K_CALL) {
+        const act = r.ast.action as Extract<FilterRule["action"], { kind: "call" }>;
         const group = act.now ? calls?.groupFor(act.func, p) : undefined;
         const list = group !== undefined ? fast.group(`${p.dir}:${group}`) : undefined;
         if (list) {
@@ -594,7 +621,7 @@ export class FastRuleList {
         continue;
       }
       matched = true;
-      if (act.kind !== "log" && act.kind !== "decapsulate") decision = this.decisions[i] as Decision;
+      if (kind === K_DECIDE) decision = this.decisions[i] as Decision;
       if (r.headList) {
         const list = fast.group(`${r.dir}:${r.ast.head}`);
         if (list) {

@@ -112,6 +112,122 @@ export class HashSlots<T> {
 }
 
 /**
+ * A multimap from 32-bit hashes to row handles (non-negative ints), for the
+ * state and NAT session tables: one Int32Array with two ints per slot (the
+ * hash, then handle + 1; 0 = empty, -1 = removed), so a probe reads one cache
+ * line and nothing lives on the JS heap. Open addressing, linear probing, at
+ * most half full. A lookup gives the handles filed under a hash newest first,
+ * by the age the caller keeps per handle (or by handle when handles are
+ * given out in age order).
+ */
+export class IntSlots {
+  private slots: Int32Array;
+  private mask: number;
+  private used = 0;
+  private live = 0;
+  private hits = new Int32Array(8);
+
+  constructor(capacity = 64) {
+    let size = 16;
+    while (size < capacity * 2) size <<= 1;
+    this.slots = new Int32Array(size * 2);
+    this.mask = size - 1;
+  }
+
+  get size(): number {
+    return this.live;
+  }
+
+  add(hash: number, handle: number): void {
+    if ((this.used + 1) * 2 > this.mask + 1) this.grow();
+    const slots = this.slots;
+    const mask = this.mask;
+    let i = (hash ^ (hash >>> 16)) & mask;
+    while (slots[i * 2 + 1] !== 0) i = (i + 1) & mask;
+    slots[i * 2] = hash;
+    slots[i * 2 + 1] = handle + 1;
+    this.used++;
+    this.live++;
+  }
+
+  /**
+   * Look up `hash`: returns how many handles are filed under it; {@link found}
+   * gives them, newest first — by `ages[handle]` when given, else by handle.
+   * The next lookup replaces them.
+   */
+  collect(hash: number, ages?: Float64Array): number {
+    const slots = this.slots;
+    const mask = this.mask;
+    let out = this.hits;
+    let n = 0;
+    for (let i = (hash ^ (hash >>> 16)) & mask; ; i = (i + 1) & mask) {
+      const v = slots[i * 2 + 1] as number;
+      if (v === 0) break;
+      if (v < 0 || slots[i * 2] !== hash) continue;
+      if (n === out.length) {
+        const bigger = new Int32Array(out.length * 2);
+        bigger.set(out);
+        this.hits = out = bigger;
+      }
+      // Probe order is not age order after a wrap or a rebuild: insert by age (a few equal hashes at most).
+      const h = v - 1;
+      const age = ages ? (ages[h] as number) : h;
+      let j = n++;
+      while (j > 0) {
+        const prev = out[j - 1] as number;
+        if ((ages ? (ages[prev] as number) : prev) >= age) break;
+        out[j] = prev;
+        j--;
+      }
+      out[j] = h;
+    }
+    return n;
+  }
+
+  /** The k-th handle of the last {@link collect}, newest first. */
+  found(k: number): number {
+    return this.hits[k] as number;
+  }
+
+  /** Remove this handle (filed under `hash`). */
+  remove(hash: number, handle: number): boolean {
+    const slots = this.slots;
+    const mask = this.mask;
+    for (let i = (hash ^ (hash >>> 16)) & mask; slots[i * 2 + 1] !== 0; i = (i + 1) & mask) {
+      if (slots[i * 2] === hash && slots[i * 2 + 1] === handle + 1) {
+        slots[i * 2 + 1] = -1;
+        this.live--;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private grow(): void {
+    const old = this.slots;
+    const oldSize = this.mask + 1;
+    // Double when mostly live, else rebuild at the same size to drop removed slots.
+    const size = this.live * 4 > oldSize ? oldSize * 2 : oldSize;
+    const slots = new Int32Array(size * 2);
+    const mask = size - 1;
+    let used = 0;
+    for (let k = 0; k < oldSize; k++) {
+      const v = old[k * 2 + 1] as number;
+      if (v <= 0) continue;
+      const hash = old[k * 2] as number;
+      let i = (hash ^ (hash >>> 16)) & mask;
+      while (slots[i * 2 + 1] !== 0) i = (i + 1) & mask;
+      slots[i * 2] = hash;
+      slots[i * 2 + 1] = v;
+      used++;
+    }
+    this.slots = slots;
+    this.mask = mask;
+    this.used = used;
+  }
+}
+
+/**
  * A fixed map from 32-bit integer keys to values, built once (rule indexes):
  * open addressing over typed arrays, so a lookup hashes no heap number.
  */

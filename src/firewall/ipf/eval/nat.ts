@@ -28,7 +28,7 @@ import {
 } from "./packet.js";
 import { portMatches, describePort } from "./address.js";
 import { dstKey, foldAddr, mix, setAddresses, srcKey } from "./hash.js";
-import { HashSlots } from "./hashslots.js";
+import { HashSlots, IntSlots } from "./hashslots.js";
 
 interface Tuple {
   src: bigint;
@@ -170,6 +170,8 @@ export interface CompiledNatRule {
   family: Family;
   /** Interface a packet must use: map/bimap/rewrite-out on output, rdr/rewrite-in on input. */
   ifname: string;
+  /** The direction of the packets the rule translates (rdr and `rewrite in`: in). */
+  dir: "in" | "out";
   src: { test: AddressTest; negated: boolean; port: ((p: number) => boolean) | null };
   dst: { test: AddressTest; negated: boolean; port: ((p: number) => boolean) | null };
   protoOk: (proto: number) => boolean;
@@ -247,6 +249,7 @@ export function compileNatRule(ast: NatRule, number: number, ctx: AddressContext
     number,
     family,
     ifname: ruleIfname(ast),
+    dir: ast.kind === "rdr" || ast.direction === "in" ? "in" : "out",
     src,
     dst,
     protoOk,
@@ -267,9 +270,8 @@ const hasPorts = (p: Packet): boolean =>
 
 /** Why a NAT rule does not apply to this packet, or undefined when it does. */
 export function whyNatNoMatch(r: CompiledNatRule, p: Packet, explain = true): string | undefined {
+  if (!explain) return natRuleMatches(r, p) ? undefined : "no match";
   const a = r.ast;
-  // Without a trace the cheapest test that usually fails goes first: most rdr rules differ by port.
-  if (!explain && r.dst.port && hasPorts(p) && !r.dst.port(p.dport ?? 0)) return "no match";
   const inbound = a.kind === "rdr" || a.direction === "in";
   const ruleDir = inbound ? "in" : "out";
   if (a.kind === "bimap") {
@@ -299,6 +301,23 @@ export function whyNatNoMatch(r: CompiledNatRule, p: Packet, explain = true): st
     }
   }
   return undefined;
+}
+
+/** {@link whyNatNoMatch} without the reasons: the same tests, no strings (the per-packet path). */
+function natRuleMatches(r: CompiledNatRule, p: Packet): boolean {
+  const ports = hasPorts(p);
+  // The cheapest test that usually fails goes first: most rdr rules differ by port.
+  const dport = r.dst.port;
+  if (dport !== null && (!ports || !dport(p.dport ?? 0))) return false;
+  if (p.dir !== r.dir) return false;
+  if (r.ifname !== "*" && r.ifname !== p.ifname) return false;
+  if (r.family !== p.family) return false;
+  if (!r.protoOk(p.proto)) return false;
+  if (r.src.test.test(p.family, p.src) === r.src.negated) return false;
+  if (r.dst.test.test(p.family, p.dst) === r.dst.negated) return false;
+  const sport = r.src.port;
+  if (sport !== null && (!ports || !sport(p.sport ?? 0))) return false;
+  return true;
 }
 
 export interface NatStep {
@@ -370,9 +389,9 @@ export class NatTable {
   private readonly inboundIndex: RuleIndex | undefined;
   private readonly outboundIndex: RuleIndex | undefined;
   /** Sessions by the tuple a packet must carry to use them, for both directions (hash → entries, newest last). */
-  private readonly byTuple = new HashSlots<number>(8192);
+  private readonly byTuple = new IntSlots(8192);
   /** Sessions by the flow they produce, so "is this flow taken?" needs no scan. */
-  private readonly translatedFlows = new HashSlots<number>(4096);
+  private readonly translatedFlows = new IntSlots(4096);
   /** Whether any sticky rdr entry exists (otherwise the sticky lookup is skipped). */
   private stickyEntries = 0;
 
@@ -662,8 +681,8 @@ export class NatTable {
       c.tDport[h] = translated.dport;
       c.oSrcK[h] = srcKey(p);
       c.oDstK[h] = dstKey(p);
-      c.tSrcK[h] = translated.src === before.src ? srcKey(p) : foldAddr(p.family, translated.src);
-      c.tDstK[h] = translated.dst === before.dst ? dstKey(p) : foldAddr(p.family, translated.dst);
+      c.tSrcK[h] = translated.src === before.src ? srcKey(p) : this.fold(p.family, translated.src);
+      c.tDstK[h] = translated.dst === before.dst ? dstKey(p) : this.fold(p.family, translated.dst);
       this.index(h);
       this.apply(p, h);
       copyTuple(res.before, before);
@@ -671,6 +690,21 @@ export class NatTable {
       return res.fill(h, true, false);
     }
     return undefined;
+  }
+
+  /** The last address folded here and its key: a new session's address is looked at twice, and map's is the same every time. */
+  private foldedAddr = -1n;
+  private foldedFamily = 0;
+  private foldedKey = 0;
+
+  /** foldAddr, remembering the last one. */
+  private fold(family: Family, a: bigint): number {
+    if (a === this.foldedAddr && family === this.foldedFamily) return this.foldedKey;
+    const k = foldAddr(family, a);
+    this.foldedAddr = a;
+    this.foldedFamily = family;
+    this.foldedKey = k;
+    return k;
   }
 
   /** A refused packet: nothing translated. */
@@ -988,8 +1022,8 @@ export class NatTable {
 
   private flowInUse(p: Packet, src: bigint, sport: number, dst: bigint, dport: number): boolean {
     const ports = hasPorts(p);
-    const ks = src === p.src ? srcKey(p) : foldAddr(p.family, src);
-    const kd = dst === p.dst ? dstKey(p) : foldAddr(p.family, dst);
+    const ks = src === p.src ? srcKey(p) : this.fold(p.family, src);
+    const kd = dst === p.dst ? dstKey(p) : this.fold(p.family, dst);
     const n = this.translatedFlows.collect(
       flowHash(p.family, p.proto, ks, kd, ports ? (sport << 16) | dport : 0),
     );

@@ -8,7 +8,7 @@
  */
 import type { CompiledFilterRule, Verdict } from "./filter.js";
 import { dstKey, foldAddr, srcKey } from "./hash.js";
-import { HashSlots } from "./hashslots.js";
+import { IntSlots } from "./hashslots.js";
 import {
   formatAddr,
   IPPROTO_ICMP,
@@ -187,6 +187,8 @@ class Columns {
   secBits: Int32Array;
   /** Options of the first reply, -1 until one is seen. */
   replyOpt: Int32Array;
+  /** Insertion number: lookups try entries with the same flow hash newest first. */
+  age: Float64Array;
   /**
    * TCP: per side (forward sender, reply sender) the sequence number after
    * the last byte sent, SYN and FIN counting one (ip_state.c td_end), as an
@@ -219,6 +221,7 @@ class Columns {
     this.optBits = new Int32Array(size);
     this.secBits = new Int32Array(size);
     this.replyOpt = new Int32Array(size);
+    this.age = new Float64Array(size);
     this.end0 = new Int32Array(size);
     this.end1 = new Int32Array(size);
     this.pk = new Float64Array(size * 4);
@@ -247,6 +250,7 @@ class Columns {
     c.optBits.set(this.optBits);
     c.secBits.set(this.secBits);
     c.replyOpt.set(this.replyOpt);
+    c.age.set(this.age);
     c.end0.set(this.end0);
     c.end1.set(this.end1);
     c.pk.set(this.pk);
@@ -296,10 +300,12 @@ export class StateTable {
   private freeCount = 0;
   /** Rows ever used (the next new handle). */
   private rows = 0;
+  /** Entries ever added (their age). */
+  private added = 0;
   /** Live entries per rule, kept for rules with a `limit` only. */
   private readonly ruleCounts = new Map<CompiledFilterRule, number>();
   /** Entry handles by flow hash (both directions of a flow share it). */
-  private readonly byFlow: HashSlots<number>;
+  private readonly byFlow: IntSlots;
 
   /** Newest first, which is the order the -D dump lists them. */
   get entries(): readonly StateEntry[] {
@@ -316,7 +322,7 @@ export class StateTable {
   private anyClosing = false;
   constructor(public maxEntries = 4013) {
     // Sized for a full table up front: growing means rehashing every entry.
-    this.byFlow = new HashSlots<number>(Math.min(Math.max(maxEntries, 64), 1 << 16));
+    this.byFlow = new IntSlots(Math.min(Math.max(maxEntries, 64), 1 << 16));
     const size = Math.max(16, Math.min(maxEntries, 1 << 16));
     this.col = new Columns(size);
     this.order = new Int32Array(size);
@@ -365,7 +371,7 @@ export class StateTable {
     const key = flowKey(p.proto, hs, hd, ports ? (p.sport ?? 0) : 0, ports ? (p.dport ?? 0) : 0);
     this.lastKey = key;
     this.lastKeyPacket = p;
-    const n = this.byFlow.collect(key);
+    const n = this.byFlow.collect(key, this.col.age);
     if (n === 0) {
       if (p.proto !== IPPROTO_ICMPV6) return -1;
       for (const e of this.multicastQueries(p)) if (this.tryEntry(e, p, hs, hd)) return e;
@@ -477,6 +483,7 @@ export class StateTable {
     const ports = q.proto === IPPROTO_TCP || q.proto === IPPROTO_UDP;
     const n = this.byFlow.collect(
       addrFlowKey(p.family, q.proto, q.src, q.dst, ports ? (q.sport ?? 0) : 0, ports ? (q.dport ?? 0) : 0),
+      this.col.age,
     );
     const c = this.col;
     for (let k = 0; k < n; k++) {
@@ -587,6 +594,7 @@ export class StateTable {
     c.optBits[h] = p.optBits;
     c.secBits[h] = p.secBits;
     c.replyOpt[h] = -1;
+    c.age[h] = ++this.added;
     c.rule[h] = rule;
     c.verdict[h] = verdict;
     c.routeIf[h] = undefined;
