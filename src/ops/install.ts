@@ -14,10 +14,39 @@ import {
 import { archPath, mirrorBase, releaseFromUname, releaseUrl } from "../core/release.js";
 import { runProgram } from "../platform/run.js";
 import { listNames, readGlobalJails, readHostFile } from "../store/jails.js";
-import type { JailRuntime } from "./jail-runtime.js";
+import type { HostLayout } from "../core/paths.js";
+import type { PlatformChoice } from "../platform/index.js";
+import type { OpsIo } from "./io.js";
+import { openJailRuntime, type JailRuntime } from "./jail-runtime.js";
+import type { ReconcileOutcome } from "./reconcile.js";
 
 /** Host files qjail copies into each stock flavor's etc/ (docs/qjail-5.md §4.1 step 9). */
 const HOST_ETC_FILES = ["/etc/localtime", "/etc/resolv.conf"];
+
+/**
+ * `qjail install`: the release's download URL settled first (a release qjail
+ * cannot fetch is refused before the lock is taken, writing nothing), then
+ * under the host lock (unless `dryRun`) the plan made from the host as it is
+ * and applied with qjail's firewall rules reconciled. Returns the plan (its
+ * warnings and messages are the caller's to print) and what the reconciler
+ * found.
+ */
+export async function installZone(
+  choice: PlatformChoice,
+  io: OpsIo,
+  layout: HostLayout,
+  req: InstallRequest,
+  dryRun: boolean,
+): Promise<{ plan: Plan; reconciled?: ReconcileOutcome }> {
+  const rt = openJailRuntime(choice, io, layout);
+  const downloadUrl = await installDownloadUrl(rt, req, io.env);
+  const work = async (): Promise<{ plan: Plan; reconciled?: ReconcileOutcome }> => {
+    const plan = await planInstallFor(rt, req, downloadUrl);
+    if (dryRun) return { plan };
+    return { plan, reconciled: await rt.applyReconciled(plan) };
+  };
+  return dryRun ? work() : rt.locked(work);
+}
 
 /**
  * `qjail install` as one plan for the runtime's backend: the state the
@@ -26,7 +55,7 @@ const HOST_ETC_FILES = ["/etc/localtime", "/etc/resolv.conf"];
  * flavors), then src/core/plan-install.ts. Nothing is written; the caller
  * applies the plan (dry run: prints it).
  */
-export async function planInstallFor(
+async function planInstallFor(
   rt: JailRuntime,
   req: InstallRequest,
   downloadUrl: string | undefined,
@@ -83,7 +112,7 @@ function fromKind(path: string): InstallState["from"] {
  * and arch on the mirror; refuses a release qjail cannot fetch. Called
  * before the host lock is taken, so such a refusal writes nothing at all.
  */
-export async function installDownloadUrl(
+async function installDownloadUrl(
   rt: JailRuntime,
   req: InstallRequest,
   env: Readonly<Record<string, string | undefined>>,

@@ -1,23 +1,15 @@
 import { defineCommand } from "../command.js";
 import { UsageError, shown } from "../../core/errors.js";
-import { hostLayout, type HostLayout } from "../../core/paths.js";
-import { duplicateNames, planCreate, type CreateRequest } from "../../core/plan-create.js";
 import {
-  formatAddressList,
   parseAddressList,
   parseImageSize,
   parseInteger,
   validateFlavorName,
   validateInterfaceName,
   validateJailName,
-  validateZoneName,
 } from "../../core/validate.js";
-import { assertInstalled, assertZoneKnown, listNames, loadHostState } from "../../store/jails.js";
-import { loadCreateState } from "../../ops/create.js";
-import { latestArchive } from "../../store/archive.js";
-import { jailRuntime, printPlan, reportPlan, reportReconcile, zoneLayout } from "../jail-runtime.js";
-import { readHostConfig } from "../../store/exposures.js";
-import { hostFacts } from "../../ops/host-facts.js";
+import { createJails } from "../../ops/create.js";
+import { printPlan, reportPlan, reportReconcile, zoneLayout } from "../jail-runtime.js";
 
 export const createCommand = defineCommand({
   path: ["create"],
@@ -141,114 +133,37 @@ this build.`,
       v.duplicate === undefined ? 0 : parseInteger(String(v.duplicate), "-d copy count", 1, 254, "QJ1214");
     const nicGiven = v.nic === undefined ? undefined : validateInterfaceName(String(v.nic));
 
-    const rt = jailRuntime(inv, layout);
-    // Linux builds an image jail with mkfs.ext4 and mounts it through a loop device (also under --root);
-    // FreeBSD's mdconfig/newfs plan runs on the host itself only.
-    if (imageMiB !== undefined && rt.platform.name === "freebsd" && rt.root !== "/" && !inv.global.dryRun) {
-      throw new UsageError(
-        "QJ1215",
-        `image jails (-i ${shown(String(v.image))}) need mdconfig and newfs on a FreeBSD host`,
-        "Use --dry-run to see the plan under --root, or run on the FreeBSD host itself.",
-      );
-    }
-    const work = async (): Promise<number> => {
-      // load state
-      await assertInstalled(rt.root, layout);
-      const host = await loadHostState(rt.root, layout, () => rt.live());
-      const fromArchive =
-        archiveArg === undefined
-          ? undefined
-          : await findArchive(
-              rt.root,
-              layout,
-              archiveArg,
-              v["archive-zone"] === undefined ? undefined : String(v["archive-zone"]),
-            );
-      const names = duplicates > 0 ? duplicateNames(name, duplicates) : [name];
-      const state = await loadCreateState(rt.root, layout, host, {
-        names,
-        flavor,
-        oneTimeSsh: v.ssh === true,
-        fromArchive,
-      });
-      const req: CreateRequest = {
+    const { plan, reconciled } = await createJails(
+      inv.global,
+      { stderr: inv.ctx.stderr, env: inv.ctx.env },
+      {
+        layout,
         name,
         ip4,
         ip6,
-        nic: nicGiven ?? "",
+        nic: nicGiven,
         flavor,
         oneTimeSsh: v.ssh === true,
         imageMiB,
-        ...(imageMiB !== undefined && rt.platform.name === "linux" ? { imageLinuxRoot: rt.root } : {}),
+        imageArg: v.image === undefined ? undefined : String(v.image),
         duplicates,
         force: v.force === true,
-        fromArchive,
-      };
-      // plan (a first pass settles every refusal the records can decide before the host is asked for its default interface)
-      let plan = planCreate(state, req);
-      if (nicGiven === undefined) {
-        // The host config's jail_if, when the admin (or fw setup) wrote one, is where jails go; else the
-        // backend's default (FreeBSD: the default route's interface, as qjail 5.x) — as fw setup and doctor assume.
-        const hc = await readHostConfig(rt.root, hostLayout(), rt.platform.name, await hostFacts(inv.global));
-        req.nic = hc.exists ? hc.config.jailIf : await rt.platform.defaultJailInterface();
-        plan = planCreate(state, req);
-      }
-      // A backend refuses here what it could never start (Linux: -n names a NIC, or the address is the gateway).
-      // (The first jail has the addresses as given; -d copies count up from them.)
-      rt.platform.checkNewJail?.(
-        names[0] as string,
-        {
-          ip4: formatAddressList(ip4),
-          ip6: formatAddressList(ip6),
-          interface: req.nic,
-          imagetype: imageMiB === undefined ? "" : "simple",
-        },
-        layout,
-      );
-      if (inv.global.dryRun) {
-        printPlan(inv, plan);
-        return 0;
-      }
-      reportReconcile(inv, await rt.applyReconciled(plan));
-      reportPlan(inv, plan);
+        archive:
+          archiveArg === undefined
+            ? undefined
+            : {
+                name: archiveArg,
+                zone: v["archive-zone"] === undefined ? undefined : String(v["archive-zone"]),
+              },
+        dryRun: inv.global.dryRun,
+      },
+    );
+    if (inv.global.dryRun) {
+      printPlan(inv, plan);
       return 0;
-    };
-    return inv.global.dryRun ? work() : rt.locked(work);
+    }
+    if (reconciled) reportReconcile(inv, reconciled);
+    reportPlan(inv, plan);
+    return 0;
   },
 });
-
-/**
- * The archive -a names (docs/qjail-5.md §4.2): `name@stamp.tar` in the archive
- * directory, or for a bare name its newest archive; -A takes the archive
- * directory of another zone ("nozone": the default one).
- */
-async function findArchive(
-  root: string,
-  layout: HostLayout,
-  arg: string,
-  archiveZone: string | undefined,
-): Promise<string> {
-  let dirLayout = layout;
-  if (archiveZone !== undefined) {
-    dirLayout = archiveZone === "nozone" ? hostLayout() : hostLayout(validateZoneName(archiveZone));
-    await assertZoneKnown(root, dirLayout);
-  }
-  const files = await listNames(root, dirLayout.archive);
-  if (arg.includes("@")) {
-    if (!files.includes(arg))
-      throw new UsageError(
-        "QJ1218",
-        `Full archive file name not found. ${shown(`${dirLayout.archive}/${arg}`)}`,
-        "List the archive directory for the exact name, or give just the jail name for its newest archive.",
-      );
-    return `${dirLayout.archive}/${arg}`;
-  }
-  const latest = latestArchive(files, arg);
-  if (latest === undefined)
-    throw new UsageError(
-      "QJ1219",
-      `No archive file found for ${shown(arg)} in ${dirLayout.archive}`,
-      "Make one with 'qjail archive NAME', or use -A ZONE for another zone's archives.",
-    );
-  return `${dirLayout.archive}/${latest}`;
-}

@@ -1,8 +1,8 @@
 import { resolve } from "node:path";
 import { defineCommand } from "../command.js";
 import { UsageError, shown } from "../../core/errors.js";
-import { installDownloadUrl, planInstallFor } from "../../ops/install.js";
-import { jailRuntime, printPlan, reportReconcile, zoneLayout } from "../jail-runtime.js";
+import { installZone } from "../../ops/install.js";
+import { printPlan, reportReconcile, zoneLayout } from "../jail-runtime.js";
 import { write } from "../context.js";
 
 export const installCommand = defineCommand({
@@ -61,25 +61,26 @@ directory), handing out vnet numbers that jails already use.`,
         "Syntax: qjail install [-z zone] [-h host] [-f dir] [-l]",
       );
     }
-    const rt = jailRuntime(inv, zoneLayout(v.zone));
     const req = {
       from: v.from === undefined ? undefined : resolve(inv.ctx.cwd, String(v.from)),
       host: v.host === undefined ? undefined : String(v.host),
       log: v.log === true,
     };
-    const downloadUrl = await installDownloadUrl(rt, req, inv.ctx.env);
-    const work = async (): Promise<number> => {
-      const plan = await planInstallFor(rt, req, downloadUrl);
-      if (inv.global.dryRun) {
-        printPlan(inv, plan);
-        return 0;
-      }
-      reportReconcile(inv, await rt.applyReconciled(plan));
-      // what the new layout lacks (a host file that is not there), then qjail 5.x's closing line
-      for (const w of plan.warnings ?? []) write(inv.ctx.stderr, `qjail: warning: ${w}`);
-      for (const m of plan.messages ?? []) write(inv.ctx.stdout, m);
+    const { plan, reconciled } = await installZone(
+      inv.global,
+      { stderr: inv.ctx.stderr, env: inv.ctx.env },
+      zoneLayout(v.zone),
+      req,
+      inv.global.dryRun,
+    );
+    if (inv.global.dryRun) {
+      printPlan(inv, plan);
       return 0;
-    };
-    return inv.global.dryRun ? work() : rt.locked(work);
+    }
+    if (reconciled) reportReconcile(inv, reconciled);
+    // what the new layout lacks (a host file that is not there), then qjail 5.x's closing line
+    for (const w of plan.warnings ?? []) write(inv.ctx.stderr, `qjail: warning: ${w}`);
+    for (const m of plan.messages ?? []) write(inv.ctx.stdout, m);
+    return 0;
   },
 });
