@@ -3,8 +3,7 @@ import { formatPlan } from "../../core/plan.js";
 import { hostLayout } from "../../core/paths.js";
 import { UsageError, shown } from "../../core/errors.js";
 import { validateZoneName } from "../../core/validate.js";
-import { assertZoneKnown, readJails, selectJails } from "../../store/jails.js";
-import { platformFor } from "../../platform/index.js";
+import { jailConsole } from "../../ops/console.js";
 import type { ConsoleRequest } from "../../core/jail.js";
 
 /** A user name as pw(8) accepts it; the value reaches jexec/login as one argv word. */
@@ -90,32 +89,19 @@ command and exited 0.`,
         `console takes one jail name, not a group prefix ${shown(name)}`,
         "Name the jail.",
       );
-    const layout = hostLayout(zone);
-    await assertZoneKnown(global.root, layout);
-    const [jail] = selectJails((await readJails(global.root, layout)).jails, [name]);
-    if (jail === undefined) throw new Error("internal: selectJails returned nothing for one name");
-    if (jail.status === "norun") {
-      throw new UsageError(
-        "QJ1423",
-        `This jail name is in norun status. ${shown(name)}`,
-        `Take it out of norun status first: 'qjail config -R ${name}'.`,
-      );
-    }
-    const platform = platformFor(global, { stderr: ctx.stderr, env: ctx.env });
-    const req: ConsoleRequest = { ...(user !== undefined ? { user } : {}), ...(command ? { command } : {}) };
-    const live = await platform.liveJails();
-    if (!live.has(jail.name)) {
-      throw new UsageError(
-        "QJ1424",
-        `Jail is not running & it needs to be. ${shown(name)}`,
-        `Start it first: 'qjail start ${name}'.`,
-      );
-    }
-    if (global.dryRun) {
-      ctx.stdout.write(formatPlan(platform.planConsole(jail, req)));
+    const session: ConsoleRequest = {
+      ...(user !== undefined ? { user } : {}),
+      ...(command ? { command } : {}),
+    };
+    const result = await jailConsole(
+      global,
+      { stderr: ctx.stderr, env: ctx.env },
+      { layout: hostLayout(zone), name, session, dryRun: global.dryRun },
+    );
+    if ("plan" in result) {
+      ctx.stdout.write(formatPlan(result.plan));
       return 0;
     }
-    const code = await platform.console(jail, req);
-    return code;
+    return result.code;
   },
 });
