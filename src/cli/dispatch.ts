@@ -8,6 +8,7 @@ import { parseInvocation, type CommandDef } from "./command.js";
 import { formatUsage } from "./help.js";
 import { VERSION } from "../version.js";
 import { lazyStdio } from "./stdio.js";
+import { settlePendingCommit } from "../store/lock.js";
 
 /**
  * The one place where failures become exit statuses and messages
@@ -84,6 +85,8 @@ export async function dispatch(
     }
     if (!inv.global.dryRun && mutates(def, inv.values) && euidOf(ctx) !== 0)
       return refuseNotRoot(ctx, jsonMode, `'qjail ${def.path.join(" ")}' changes the host`);
+    // A commit a killed qjail left half made is finished before anything reads the state (store/journal.ts).
+    if (!inv.global.dryRun) await settlePendingCommit(inv.global.root);
     return await def.run({ ctx, values: inv.values, positionals: inv.positionals, global: inv.global });
   } catch (e) {
     return report(e, def, ctx, jsonMode);

@@ -1,7 +1,7 @@
 import type { Writable } from "node:stream";
 import { createTwoFilesPatch } from "diff";
 import { UsageError, shown } from "../core/errors.js";
-import { ETC, hostLayout, physical, type HostLayout } from "../core/paths.js";
+import { ETC, hostLayout, type HostLayout } from "../core/paths.js";
 import { flatSteps, type Plan, type Step } from "../core/plan.js";
 import { parseRecord, statusFromFileName, type JailStatus } from "../core/record.js";
 import { specFromRecord, type HostState, type JailSpec } from "../core/jail.js";
@@ -483,8 +483,7 @@ export async function applySpec(
     if (opts.diff) p.report.diffs = await diffsOf(ctx.root, p);
     return p.report;
   }
-  const lock = physical(ctx.root, hostLayout().lockFile);
-  return withHostLock(lock, async () => {
+  return withHostLock(ctx.root, async () => {
     const p = await loadAndPlan(ctx, spec, opts);
     if (opts.diff) p.report.diffs = await diffsOf(ctx.root, p);
     if (!p.report.changed) return p.report;

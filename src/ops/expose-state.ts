@@ -1,4 +1,4 @@
-import { physical, hostLayout, type HostLayout } from "../core/paths.js";
+import { hostLayout, type HostLayout } from "../core/paths.js";
 import { UsageError } from "../core/errors.js";
 import type { HostConfig } from "../core/hostconfig.js";
 import type { Exposure, JailAddresses } from "../core/exposure.js";
@@ -75,5 +75,5 @@ export async function checkThenLocked<C, T>(
 ): Promise<T> {
   const first = await check();
   if (target.dryRun) return fn(first);
-  return withHostLock(physical(target.root, hostLayout().lockFile), async () => fn(await check()));
+  return withHostLock(target.root, async () => fn(await check()));
 }

@@ -1,5 +1,4 @@
 import type { HostLayout } from "../core/paths.js";
-import { physical } from "../core/paths.js";
 import type { Plan } from "../core/plan.js";
 import { platformFor, type PlatformChoice } from "../platform/index.js";
 import { applyStep } from "../platform/apply.js";
@@ -55,6 +54,6 @@ export function openJailRuntime(choice: PlatformChoice, io: Partial<OpsIo>, layo
       if (platform.removeJailTree) await platform.removeJailTree(rootPath);
       else await applyStep({ kind: "remove", path: rootPath, recursive: true }, { root, runCommands: false });
     },
-    locked: (fn) => withHostLock(physical(root, layout.lockFile), fn),
+    locked: (fn) => withHostLock(root, fn),
   };
 }

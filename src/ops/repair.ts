@@ -1,5 +1,5 @@
 import { UsageError } from "../core/errors.js";
-import { hostLayout, physical } from "../core/paths.js";
+import { hostLayout } from "../core/paths.js";
 import type { HostFacts } from "../core/hostconfig.js";
 import { readExposures, readHostConfig, refuseDamaged } from "../store/exposures.js";
 import { withHostLock } from "../store/lock.js";
@@ -24,7 +24,7 @@ export async function syncFirewall(global: PlatformChoice, ctx: OpsIo): Promise<
   const root = global.root;
   const layout = hostLayout();
   const platformName = platformNameFor(global);
-  await withHostLock(physical(root, layout.lockFile), async () => {
+  await withHostLock(root, async () => {
     // Detected defaults describe this machine only when it is the target (as fw sync does).
     const facts: HostFacts =
       root === "/"

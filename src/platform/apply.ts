@@ -1,15 +1,4 @@
-import {
-  appendFileSync,
-  lstatSync,
-  mkdirSync,
-  promises as fsp,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmdirSync,
-  rmSync,
-  symlinkSync,
-} from "node:fs";
+import { lstatSync, promises as fsp, readdirSync, readFileSync } from "node:fs";
 import { posix } from "node:path";
 import {
   CAPTURED,
@@ -21,8 +10,9 @@ import {
 } from "../core/plan.js";
 import { UsageError, shown } from "../core/errors.js";
 import { hostWriteError } from "./write-errors.js";
-import { physical } from "../core/paths.js";
+import { hostLayout, physical } from "../core/paths.js";
 import { writeFileAtomic } from "../store/atomic.js";
+import { finishJournal, runJournaled, type JournalOp } from "../store/journal.js";
 import {
   safeAppendFile,
   safeCopyTree,
@@ -215,101 +205,109 @@ async function applyOne(
 }
 
 /**
- * Apply the steps of a commit as one unit: every new file is written to a
- * temporary name beside its target first (this is where a full disk fails,
- * and then the temporaries go and nothing has changed); only then are they
- * renamed into place and the removals and renames done, back to back. There
- * is no crash point inside, so a kill sees all or none of it.
+ * Apply the steps of a commit as one unit: every new file (and every file a
+ * step appends to, with its new whole content) is written to a temporary name
+ * beside its target first (this is where a full disk fails, and then the
+ * temporaries go and nothing has changed); only then are the renames into
+ * place, the removals and renames made, through the roll-forward journal
+ * (store/journal.ts): a kill between two of them leaves the journal, and the
+ * next qjail command finishes the unit before it reads or changes anything.
  */
 export async function commitSteps(root: string, steps: readonly Step[]): Promise<void> {
+  finishJournal(root, hostLayout().stateDir);
   await removeStaleTemporaries(root, steps);
-  const staged = new Map<Step, string>();
+  const staged: string[] = [];
+  const ops: JournalOp[] = [];
+  /** Content a staged step of this unit gives a path (an append after a write in the same unit). */
+  const pending = new Map<string, string>();
+  /** Non-empty directories a recursive removal moved aside, removed once the unit is made. */
+  const trash: string[] = [];
   try {
     for (const step of steps) {
       if (!isHostFileStep(step))
         throw new Error(`internal: commit step ${step.kind} must be a host file step`);
-      if (step.kind !== "writeFile") continue;
-      const target = physical(root, step.path);
-      await fsp.mkdir(posix.dirname(target), { recursive: true });
-      // A dot name: record readers skip it, so a temporary left by a power cut is never taken for a jail.
-      const tmp = posix.join(posix.dirname(target), `.${posix.basename(target)}.qjail-new-${process.pid}`);
-      const fh = await fsp.open(tmp, "w", step.mode ?? 0o644);
-      staged.set(step, tmp);
-      try {
-        await fh.writeFile(step.content);
-        await fh.chmod(step.mode ?? 0o644);
-        await fh.sync();
-      } finally {
-        await fh.close();
+      switch (step.kind) {
+        case "writeFile":
+        case "appendFile": {
+          let content = step.content;
+          let mode = step.mode ?? 0o644;
+          if (step.kind === "appendFile") {
+            const st = lstatSync(physical(root, step.path), { throwIfNoEntry: false });
+            if (st !== undefined && step.mode === undefined) mode = st.mode & 0o7777;
+            const old = pending.get(step.path) ?? readIfThere(physical(root, step.path));
+            const added = onceText(old, step.content, step.once === true);
+            if (added === "" && old !== undefined) continue; // nothing to add: the file stays as it is
+            content = (old ?? "") + added;
+          }
+          pending.set(step.path, content);
+          const tmp = stagedName(step.path);
+          staged.push(tmp);
+          await stageFile(physical(root, tmp), content, mode);
+          ops.push({ op: "rename", from: tmp, to: step.path });
+          break;
+        }
+        case "mkdir":
+          ops.push({ op: "mkdir", path: step.path, ...(step.mode === undefined ? {} : { mode: step.mode }) });
+          break;
+        case "remove":
+          if (!step.recursive) ops.push({ op: "remove", path: step.path });
+          else if (emptyOrAbsent(physical(root, step.path))) ops.push({ op: "rmdir", path: step.path });
+          else {
+            // Moved aside inside the unit (one rename), removed by the safe walk after it.
+            const aside = posix.join(
+              posix.dirname(step.path),
+              `.${posix.basename(step.path)}.qjail-trash-${process.pid}`,
+            );
+            ops.push({ op: "rename", from: step.path, to: aside });
+            trash.push(aside);
+          }
+          break;
+        case "rename":
+          ops.push({ op: "rename", from: step.from, to: step.to });
+          break;
+        case "symlink":
+          ops.push({ op: "symlink", path: step.path, target: step.target });
+          break;
+        default:
+          throw new Error(`internal: commit step ${step.kind} must be a host file step`);
       }
     }
   } catch (e) {
-    await Promise.all([...staged.values()].map((t) => fsp.rm(t, { force: true })));
+    await Promise.all(staged.map((t) => fsp.rm(physical(root, t), { force: true })));
     throw e;
   }
-  // The unit's visible changes run back to back without yielding to the event
-  // loop (synchronous system calls): a kill can split the unit only inside
-  // this window of a few system calls, not while other work is scheduled.
-  // (A recursive removal of anything but an empty directory, such as the
-  // create-in-progress marker, keeps the safe walk that never crosses a mount.)
-  for (const step of steps) {
-    if (step.kind === "remove" && step.recursive) {
-      let removed: boolean;
-      try {
-        removed = removedIfEmpty(physical(root, step.path));
-      } catch (e) {
-        throw hostWriteError(e, formatStep(step));
-      }
-      if (!removed) await applyStep(step, { root, runCommands: false });
-      continue;
-    }
-    try {
-      finishCommitStep(root, step, staged.get(step));
-    } catch (e) {
-      throw hostWriteError(e, formatStep(step).split("\n")[0] as string);
-    }
+  try {
+    runJournaled(root, hostLayout().stateDir, ops, commitOpDone);
+  } catch (e) {
+    throw hostWriteError(
+      e,
+      `making the ${ops.length} changes of a commit (the next qjail command finishes them)`,
+    );
+  }
+  for (const t of trash)
+    await applyStep({ kind: "remove", path: t, recursive: true }, { root, runCommands: false });
+}
+
+/** The temporary name a commit stages a file's new content under (a dot name: record readers skip it). */
+function stagedName(path: string): string {
+  return posix.join(posix.dirname(path), `.${posix.basename(path)}.qjail-new-${process.pid}`);
+}
+
+async function stageFile(tmp: string, content: string, mode: number): Promise<void> {
+  await fsp.mkdir(posix.dirname(tmp), { recursive: true });
+  const fh = await fsp.open(tmp, "w", mode);
+  try {
+    await fh.writeFile(content);
+    await fh.chmod(mode);
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }
 
-/** One host file step of a commit, synchronously (`tmp`: the staged content of a writeFile). */
-function finishCommitStep(root: string, step: Step, tmp: string | undefined): void {
-  const P = (p: string): string => physical(root, p);
-  switch (step.kind) {
-    case "writeFile":
-      if (tmp === undefined) throw new Error(`internal: ${step.path} was not staged`);
-      renameSync(tmp, P(step.path));
-      return;
-    case "mkdir":
-      mkdirSync(P(step.path), { recursive: true, mode: step.mode });
-      return;
-    case "remove":
-      rmSync(P(step.path), { force: true });
-      return;
-    case "rename":
-      renameSync(P(step.from), P(step.to));
-      return;
-    case "symlink":
-      rmSync(P(step.path), { force: true });
-      symlinkSync(step.target, P(step.path));
-      return;
-    case "appendFile": {
-      const old = step.once ? readIfThere(P(step.path)) : undefined;
-      const text = onceText(old, step.content, step.once === true);
-      if (text !== "" || step.once !== true) appendFileSync(P(step.path), text, { mode: step.mode });
-      return;
-    }
-    default:
-      throw new Error(`internal: commit step ${step.kind} must be a host file step`);
-  }
-}
-
-/** Remove `path` synchronously when it is absent (nothing to do) or an empty directory; false otherwise. */
-function removedIfEmpty(path: string): boolean {
+function emptyOrAbsent(path: string): boolean {
   const st = lstatSync(path, { throwIfNoEntry: false });
-  if (st === undefined) return true;
-  if (!st.isDirectory() || readdirSync(path).length > 0) return false;
-  rmdirSync(path);
-  return true;
+  return st === undefined || (st.isDirectory() && readdirSync(path).length === 0);
 }
 
 function readIfThere(path: string): string | undefined {
@@ -344,6 +342,12 @@ async function removeStaleTemporaries(root: string, steps: readonly Step[]): Pro
  * than one plan (a firewall load, then the saved exposure records).
  */
 let boundariesPassed = 0;
+/** Visible changes of commit units made so far in this process (`commit-op:K` crash points). */
+let commitOpsDone = 0;
+
+function commitOpDone(): void {
+  crashPoint(`commit-op:${commitOpsDone++}`);
+}
 
 function stepBoundary(): void {
   const index = boundariesPassed++;
@@ -363,6 +367,9 @@ function stepBoundary(): void {
  *   the last; plans applied one after the other continue the count. A harness
  *   raises K until the command finishes without being killed, and so covers
  *   every boundary without knowing the plan.
+ * - `commit-op:K`: right after the K-th visible change (a rename, removal,
+ *   symlink…) of the commit units of this process: inside a unit, between
+ *   two of its changes.
  * - any other name: a point a command marks itself with `crashPoint("name")`
  *   where it does work outside a plan (`crashPoint("records-written")`).
  *

@@ -1,24 +1,18 @@
 import { test, after, before, describe } from "node:test";
 import assert from "node:assert/strict";
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { hostLayout, physical } from "../../src/core/paths.js";
-import { qjailArgv, runCli, tempDir } from "../helpers/cli.js";
+import { qjailArgv, tempDir } from "../helpers/cli.js";
 import { childArgv, runSync } from "./helpers/index.js";
 import { createJails, installHost, releaseBase } from "./helpers/host.js";
-import {
-  digestDiff,
-  fullDigest,
-  killLoop,
-  type KillLoopResult,
-  type KillLoopSpec,
-} from "./helpers/killloop.js";
+import { digestDiff, fullDigest } from "./helpers/killloop.js";
 
-// Fault injection (issue 7 §2): SIGKILL at every step boundary of the
-// mutating commands, a full disk while a record is written, a failing
-// firewall load, and concurrent qjail processes.
+// Fault injection (issue 7 §2): a full disk while a record is written, a
+// failing firewall load, and concurrent qjail processes. The SIGKILL loops
+// are in kill-create, kill-delete and kill-change.test.ts.
 
 const tmp = tempDir(`qjail-faults-${process.pid}-`);
 after(() => {
@@ -26,23 +20,10 @@ after(() => {
   releaseBase();
 });
 
-/** The IPFilter rule files qjail keeps a managed section in. */
-const RULE_FILES = /^etc\/ip(f|nat)\.rules$/;
-/** Kills at random-ish times for commands whose work is not (all) in plan steps. */
-const TIMED_KILLS = 8;
-
-/** Where an admin sees qjail's state: records, jail.conf blocks, fstabs, exposures, host config. */
-const ETC_STATE = ["/usr/local/etc"];
 const ON_FREEBSD_LAYOUT = ["--platform", "freebsd"];
 
-/** An installed host with jails www (10.0.0.3) and ssh (10.0.0.2): the before state of every loop. */
+/** An installed host with jails www (10.0.0.3) and ssh (10.0.0.2). */
 const hostWithJails = join(tmp.dir, "template-host");
-/** The same host with www exposed (tcp 6188 → 80) and ssh's exposure file edited by hand, so fw sync has work to do. */
-const hostWithExposure = join(tmp.dir, "template-exposed");
-/** The host with 2,000 more files in its template, so timed kills land inside create's tree copy. */
-const hostWithBigTemplate = join(tmp.dir, "template-big");
-/** The host after 'archive www' and 'delete www': restore's before state. */
-const hostWithArchiveOnly = join(tmp.dir, "template-archived");
 before(async () => {
   mkdirSync(hostWithJails, { recursive: true });
   await installHost(hostWithJails);
@@ -50,266 +31,7 @@ before(async () => {
     ["www", "10.0.0.3"],
     ["ssh", "10.0.0.2"],
   ]);
-  cpSync(hostWithJails, hostWithExposure, { recursive: true, verbatimSymlinks: true });
-  const r = await runCli([
-    "expose",
-    "--root",
-    hostWithExposure,
-    ...ON_FREEBSD_LAYOUT,
-    "www",
-    "tcp",
-    "6188:80",
-    "--no-load",
-  ]);
-  assert.equal(r.code, 0, r.stderr);
-  const www = readFileSync(physical(hostWithExposure, `${hostLayout().exposures}/www`), "utf8");
-  writeFileSync(
-    physical(hostWithExposure, `${hostLayout().exposures}/ssh`),
-    www.replace('public="6188"', 'public="6122"').replace('jail_port="80"', 'jail_port="22"'),
-  );
-  cpSync(hostWithJails, hostWithBigTemplate, { recursive: true, verbatimSymlinks: true });
-  const templateData = physical(hostWithBigTemplate, `${hostLayout().template}/var/db/fixture`);
-  mkdirSync(templateData, { recursive: true });
-  for (let i = 0; i < 2000; i++)
-    writeFileSync(join(templateData, `f${i}`), `template file ${i}\n`.repeat(60));
-  cpSync(hostWithJails, hostWithArchiveOnly, { recursive: true, verbatimSymlinks: true });
-  // Enough files in www that unpacking it takes a good part of restore's run time, so timed kills land inside it.
-  const data = physical(hostWithArchiveOnly, "/usr/jails/www/usr/local/www/data");
-  mkdirSync(data, { recursive: true });
-  for (let i = 0; i < 3000; i++) writeFileSync(join(data, `page${i}.html`), `<p>page ${i}</p>\n`.repeat(40));
-  for (const argv of [
-    ["archive", "www"],
-    ["delete", "www"],
-  ]) {
-    const [cmd, ...rest] = argv;
-    const d = await runCli([cmd as string, "--root", hostWithArchiveOnly, ...ON_FREEBSD_LAYOUT, ...rest]);
-    assert.equal(d.code, 0, d.stderr);
-  }
 });
-
-const coverage = new Map<string, KillLoopResult>();
-after(() => {
-  const total = [...coverage.values()].reduce((n, r) => n + r.killPoints, 0);
-  process.stderr.write(
-    `fault injection: ${total} kill points covered (${[...coverage].map(([c, r]) => `${c} ${r.killPoints}`).join(", ")})\n`,
-  );
-});
-
-function loop(
-  spec: Omit<KillLoopSpec, "template" | "visible"> & { visible?: readonly string[]; template?: string },
-  named: string[] = [],
-  timedKills = 0,
-): void {
-  const work = join(tmp.dir, `loop-${spec.label.replace(/[^A-Za-z0-9]/g, "_")}`);
-  mkdirSync(work, { recursive: true });
-  const result = killLoop({ visible: ETC_STATE, template: hostWithJails, ...spec }, work, named, timedKills);
-  coverage.set(spec.label, result);
-  assert.ok(result.killPoints > 0, `${spec.label}: no kill point was reached`);
-  assert.deepEqual(
-    { mixtures: result.mixtures, unrecovered: result.unrecovered },
-    { mixtures: [], unrecovered: [] },
-    `${spec.label}: ${result.killPoints} kill points, ${result.leftBefore} left the before state, ${result.leftAfter} the after state`,
-  );
-}
-
-describe("SIGKILL at every step: the state is the before or the after state, and the next run finishes", () => {
-  test("create", () => {
-    loop({
-      label: "create",
-      argv: (root) => ["create", "--root", root, ...ON_FREEBSD_LAYOUT, "-n", "lo1", "-4", "10.0.0.9", "mail"],
-    });
-  });
-  test("create, killed at times inside its tree copy", () => {
-    // A kill inside a copy leaves half-written files and directories that no step boundary shows.
-    loop(
-      {
-        label: "create (timed)",
-        template: hostWithBigTemplate,
-        argv: (root) => [
-          "create",
-          "--root",
-          root,
-          ...ON_FREEBSD_LAYOUT,
-          "-n",
-          "lo1",
-          "-4",
-          "10.0.0.9",
-          "mail",
-        ],
-      },
-      [],
-      TIMED_KILLS,
-    );
-  });
-  test("create -c (one-time ssh)", () => {
-    loop({
-      label: "create -c",
-      argv: (root) => [
-        "create",
-        "--root",
-        root,
-        ...ON_FREEBSD_LAYOUT,
-        "-n",
-        "lo1",
-        "-4",
-        "10.0.0.10",
-        "-c",
-        "sshjail",
-      ],
-    });
-  });
-  test("delete", () => {
-    loop({ label: "delete", argv: (root) => ["delete", "--root", root, ...ON_FREEBSD_LAYOUT, "www"] }, [
-      "delete-tree:0",
-    ]);
-  });
-  test("delete of a jail with exposures: its forwards go in the same operation, never after its records", () => {
-    const www = `${hostLayout().global}/www`;
-    loop({
-      label: "delete exposed",
-      template: hostWithExposure,
-      visible: [...ETC_STATE, "/etc"],
-      derived: RULE_FILES,
-      argv: (root) => ["delete", "--root", root, ...ON_FREEBSD_LAYOUT, "www"],
-      invariant: (root) => {
-        if (existsSync(physical(root, www))) return undefined;
-        const nat = readFileSync(physical(root, "/etc/ipnat.rules"), "utf8");
-        return /10\.0\.0\.3/.test(nat)
-          ? "www's records are gone but ipnat.rules still forwards to 10.0.0.3"
-          : undefined;
-      },
-    });
-  });
-  test("create -a (the archived tree is unpacked by the plan itself)", () => {
-    loop({
-      label: "create -a",
-      template: hostWithArchiveOnly,
-      argv: (root) => [
-        "create",
-        "--root",
-        root,
-        ...ON_FREEBSD_LAYOUT,
-        "-n",
-        "lo1",
-        "-4",
-        "10.0.0.40",
-        "-a",
-        "www",
-        "web9",
-      ],
-    });
-  });
-  test("config -n (rename)", () => {
-    loop({
-      label: "config -n",
-      argv: (root) => ["config", "--root", root, ...ON_FREEBSD_LAYOUT, "-n", "web", "www"],
-    });
-  });
-  test("config -4 (new address)", () => {
-    loop({
-      label: "config -4",
-      argv: (root) => ["config", "--root", root, ...ON_FREEBSD_LAYOUT, "-4", "10.0.0.33", "www"],
-    });
-  });
-  test("expose (IPFilter rule files written, not loaded)", () => {
-    // The rule files are derived from the exposure files: 'fw sync' (or the next expose) rewrites them.
-    loop({
-      label: "expose",
-      visible: [...ETC_STATE, "/etc"],
-      derived: RULE_FILES,
-      argv: (root) => ["expose", "--root", root, ...ON_FREEBSD_LAYOUT, "www", "tcp", "6188:80", "--no-load"],
-    });
-  });
-  test("fw sync (IPFilter rule files rewritten from a changed exposure file)", () => {
-    loop(
-      {
-        label: "fw sync",
-        template: hostWithExposure,
-        visible: [...ETC_STATE, "/etc"],
-        argv: (root) => ["fw", "sync", "--root", root, ...ON_FREEBSD_LAYOUT, "--no-load"],
-      },
-      [],
-      TIMED_KILLS,
-    );
-  });
-  test("create -d 2 (two numbered copies)", () => {
-    loop({
-      label: "create -d",
-      argv: (root) => [
-        "create",
-        "--root",
-        root,
-        ...ON_FREEBSD_LAYOUT,
-        "-n",
-        "lo1",
-        "-4",
-        "10.0.0.20",
-        "-d",
-        "2",
-        "web",
-      ],
-    });
-  });
-  test("config -h (one-time ssh in an existing jail)", () => {
-    loop({
-      label: "config -h",
-      argv: (root) => ["config", "--root", root, ...ON_FREEBSD_LAYOUT, "-h", "www"],
-    });
-  });
-  test("unexpose", () => {
-    loop({
-      label: "unexpose",
-      template: hostWithExposure,
-      visible: [...ETC_STATE, "/etc"],
-      derived: RULE_FILES,
-      argv: (root) => ["unexpose", "--root", root, ...ON_FREEBSD_LAYOUT, "www", "tcp", "6188", "--no-load"],
-    });
-  });
-  test("config -r (norun: the record files are renamed)", () => {
-    loop({
-      label: "config -r",
-      argv: (root) => ["config", "--root", root, ...ON_FREEBSD_LAYOUT, "-r", "www"],
-    });
-  });
-  test("archive", () => {
-    loop(
-      {
-        label: "archive",
-        visible: [...ETC_STATE, "/usr/jails/archive"],
-        normalize: sameArchiveWhenever,
-        argv: (root) => ["archive", "--root", root, ...ON_FREEBSD_LAYOUT, "www"],
-      },
-      [],
-      TIMED_KILLS,
-    );
-  });
-  test("restore", () => {
-    loop(
-      {
-        label: "restore",
-        template: hostWithArchiveOnly,
-        visible: [...ETC_STATE, "/usr/jails/archive"],
-        argv: (root) => ["restore", "--root", root, ...ON_FREEBSD_LAYOUT, "www"],
-      },
-      [],
-      TIMED_KILLS,
-    );
-  });
-});
-
-/**
- * Two archives of the same jail made at different times differ in their
- * name's timestamp and in tar/gzip time fields; for before/after purposes
- * an archive of www is an archive of www.
- */
-function sameArchiveWhenever(d: Map<string, string>): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const [k, v] of d) {
-    const m = /^(.*\/archive\/[^/@]+)@[0-9]{12}\.[0-9]{2}\.tar$/.exec(k);
-    out.set(m ? `${m[1]}@TIMESTAMP.tar` : k, m ? "archive" : v);
-  }
-  return out;
-}
 
 /** Parse the child's `digest {...}` line. */
 function digestLine(stdout: string): Record<string, string> {

@@ -89,7 +89,7 @@ jail with 'qjail create -a ARCHIVE -i SIZE NAME'). Archives made here hold the .
       const plan = planSystemRestore(layout, sys, pgm);
       if (global.dryRun) human.write(formatPlan(plan));
       else {
-        await withHostLock(P(layout.lockFile), () => platform.apply(plan));
+        await withHostLock(global.root, () => platform.apply(plan));
         for (const m of plan.messages ?? []) write(human, m);
       }
       if (global.json)
