@@ -1,18 +1,16 @@
 import type { Invocation } from "./command.js";
 import { write } from "./context.js";
-import type { HostLayout } from "../core/paths.js";
 import { formatPlan, type Plan } from "../core/plan.js";
-import { openJailRuntime, type JailRuntime } from "../ops/jail-runtime.js";
 import type { ReconcileOutcome } from "../ops/reconcile.js";
 
-export type { JailRuntime } from "../ops/jail-runtime.js";
 export { zoneLayout } from "./zone.js";
 
-/** The cli side of the jail commands: the zone option, the runtime for an invocation, and printing plans. */
-
-export function jailRuntime(inv: Invocation, layout: HostLayout): JailRuntime {
-  return openJailRuntime(inv.global, { stderr: inv.ctx.stderr, env: inv.ctx.env }, layout);
-}
+/**
+ * The cli side of the jail commands: the zone option and printing what a use
+ * case returns (plans, messages, the reconciler's warnings). The runtime
+ * itself (platform, host lock, applier) is opened by the use cases in
+ * src/ops/ (src/ops/jail-runtime.ts).
+ */
 
 /** --dry-run output: the plan on stdout (stderr under --json, where stdout is the JSON document). */
 export function printPlan(inv: Invocation, plan: Plan): void {

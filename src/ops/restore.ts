@@ -3,7 +3,9 @@ import { posix } from "node:path";
 import { UsageError, shown } from "../core/errors.js";
 import { creatingMarker } from "../core/jail.js";
 import { hostLayout, physical, type HostLayout } from "../core/paths.js";
-import type { RestoreJob } from "../core/plan-restore.js";
+import type { Plan } from "../core/plan.js";
+import { planRestore, planSystemRestore, type RestoreJob } from "../core/plan-restore.js";
+import type { PlatformChoice } from "../platform/index.js";
 import {
   ARCHIVE_NAME_PATTERN,
   checkJailArchive,
@@ -11,7 +13,93 @@ import {
   latestArchive,
   readArchiveIndex,
 } from "../store/archive.js";
-import { readGlobalJails, readJails } from "../store/jails.js";
+import { assertZoneKnown, readGlobalJails, readJails } from "../store/jails.js";
+import { qjailEntries } from "./archive.js";
+import type { OpsIo } from "./io.js";
+import { openJailRuntime } from "./jail-runtime.js";
+import type { ReconcileOutcome } from "./reconcile.js";
+
+export interface RestoreRequest {
+  layout: HostLayout;
+  /** Jail names, archive files, or `sharedfs` / `template` (none with -s). */
+  names: readonly string[];
+  dryRun: boolean;
+}
+
+/**
+ * `restore -s`: plan the copy of ARCHIVEDIR/system.bkup and pgm.bkup back
+ * over /usr/local/etc and /usr/local/bin (refused when there is no backup),
+ * applied under the host lock unless `dryRun`. Returns the plan and the
+ * entries it restores.
+ */
+export async function restoreSystem(
+  choice: PlatformChoice,
+  io: OpsIo,
+  req: RestoreRequest,
+): Promise<{ plan: Plan; entries: string[] }> {
+  const { layout } = req;
+  const P = (p: string): string => physical(choice.root, p);
+  await assertZoneKnown(choice.root, layout);
+  if (req.names.length > 0)
+    throw new UsageError(
+      "QJ1624",
+      "-s restores qjail's own files and takes no names",
+      "Run 'qjail restore -s' on its own.",
+    );
+  const sys = await qjailEntries(P(`${layout.archive}/system.bkup`));
+  const pgm = await qjailEntries(P(`${layout.archive}/pgm.bkup`));
+  if (sys.length === 0 && pgm.length === 0) {
+    throw new UsageError(
+      "QJ1625",
+      `there is no system backup to restore in ${shown(`${layout.archive}/system.bkup`)}`,
+      "Make one with 'qjail archive -s'.",
+    );
+  }
+  const plan = planSystemRestore(layout, sys, pgm);
+  if (!req.dryRun) {
+    const rt = openJailRuntime(choice, io, layout);
+    await rt.locked(() => rt.apply(plan));
+  }
+  return { plan, entries: [...sys, ...pgm] };
+}
+
+/**
+ * `restore NAME|ARCHIVE…`: every archive read and checked before the first
+ * one is unpacked (so a refusal of any of them leaves the host as it was),
+ * then one plan for all of them — what --dry-run prints is what runs —
+ * applied under the host lock with qjail's firewall rules following the
+ * restored records and exposure files in the same operation. Returns the
+ * plan, what each job restores, and what the reconciler found.
+ */
+export async function restoreJails(
+  choice: PlatformChoice,
+  io: OpsIo,
+  req: RestoreRequest,
+): Promise<{
+  plan: Plan;
+  shownJobs: { name: string; archive: string; members: number }[];
+  reconciled?: ReconcileOutcome;
+}> {
+  const { layout } = req;
+  await assertZoneKnown(choice.root, layout);
+  if (req.names.length === 0)
+    throw new UsageError(
+      "QJ1620",
+      "no jail name or archive file given",
+      "Run 'qjail restore jailname|archivefile...' or 'qjail restore -s'.",
+    );
+  const rt = openJailRuntime(choice, io, layout);
+  const { jobs, shownJobs } = await loadRestoreJobs(
+    choice.root,
+    layout,
+    req.names,
+    new Set((await rt.platform.liveJails()).keys()),
+  );
+  const plan = planRestore(layout, jobs);
+  if (req.dryRun) return { plan, shownJobs };
+  const reconciled = await rt.locked(() => rt.applyReconciled(plan));
+  return { plan, shownJobs, reconciled };
+}
 
 /**
  * `qjail restore NAME|ARCHIVE…`: every operand's archive found, read and
@@ -20,7 +108,7 @@ import { readGlobalJails, readJails } from "../store/jails.js";
  * go to src/core/plan-restore.ts planRestore. `live`: the names of the
  * running jails.
  */
-export async function loadRestoreJobs(
+async function loadRestoreJobs(
   root: string,
   layout: HostLayout,
   positionals: readonly string[],

@@ -1,15 +1,10 @@
 import { defineCommand } from "../command.js";
 import { write } from "../context.js";
 import { formatPlan } from "../../core/plan.js";
-import { hostLayout, physical } from "../../core/paths.js";
-import { UsageError, shown } from "../../core/errors.js";
+import { hostLayout } from "../../core/paths.js";
 import { validateZoneName } from "../../core/validate.js";
-import { planRestore, planSystemRestore } from "../../core/plan-restore.js";
-import { assertZoneKnown } from "../../store/jails.js";
-import { withHostLock } from "../../store/lock.js";
-import { loadRestoreJobs } from "../../ops/restore.js";
-import { jailRuntime, reportReconcile } from "../jail-runtime.js";
-import { qjailEntries } from "../../ops/archive.js";
+import { restoreJails, restoreSystem } from "../../ops/restore.js";
+import { reportReconcile } from "../jail-runtime.js";
 
 interface RestoreOutcome {
   name: string;
@@ -65,69 +60,23 @@ jail with 'qjail create -a ARCHIVE -i SIZE NAME'). Archives made here hold the .
     const zone = typeof values.zone === "string" ? validateZoneName(values.zone) : undefined;
     const layout = hostLayout(zone);
     const human = global.json ? ctx.stderr : ctx.stdout;
-    const P = (p: string): string => physical(global.root, p);
-    await assertZoneKnown(global.root, layout);
-    const rt = jailRuntime(inv, layout);
-    const platform = rt.platform;
+    const io = { stderr: ctx.stderr, env: ctx.env };
+    const req = { layout, names: positionals, dryRun: global.dryRun };
 
     if (values.system === true) {
-      if (positionals.length > 0)
-        throw new UsageError(
-          "QJ1624",
-          "-s restores qjail's own files and takes no names",
-          "Run 'qjail restore -s' on its own.",
-        );
-      const sys = await qjailEntries(P(`${layout.archive}/system.bkup`));
-      const pgm = await qjailEntries(P(`${layout.archive}/pgm.bkup`));
-      if (sys.length === 0 && pgm.length === 0) {
-        throw new UsageError(
-          "QJ1625",
-          `there is no system backup to restore in ${shown(`${layout.archive}/system.bkup`)}`,
-          "Make one with 'qjail archive -s'.",
-        );
-      }
-      const plan = planSystemRestore(layout, sys, pgm);
+      const { plan, entries } = await restoreSystem(global, io, req);
       if (global.dryRun) human.write(formatPlan(plan));
-      else {
-        await withHostLock(global.root, () => platform.apply(plan));
-        for (const m of plan.messages ?? []) write(human, m);
-      }
+      else for (const m of plan.messages ?? []) write(human, m);
       if (global.json)
-        write(
-          ctx.stdout,
-          JSON.stringify({
-            command: "restore",
-            dryRun: global.dryRun,
-            system: { entries: [...sys, ...pgm] },
-          }),
-        );
+        write(ctx.stdout, JSON.stringify({ command: "restore", dryRun: global.dryRun, system: { entries } }));
       return 0;
     }
-    if (positionals.length === 0)
-      throw new UsageError(
-        "QJ1620",
-        "no jail name or archive file given",
-        "Run 'qjail restore jailname|archivefile...' or 'qjail restore -s'.",
-      );
-
-    // Every archive is read and checked before the first one is unpacked, so a
-    // refusal of any of them leaves the host as it was.
-    const { jobs, shownJobs } = await loadRestoreJobs(
-      global.root,
-      layout,
-      positionals,
-      new Set((await platform.liveJails()).keys()),
-    );
-
-    // one plan: what --dry-run prints is what runs
-    const plan = planRestore(layout, jobs);
+    const { plan, shownJobs, reconciled } = await restoreJails(global, io, req);
     if (global.dryRun) human.write(formatPlan(plan));
-    else
-      await rt.locked(async () => {
-        // restored records and exposure files: the rules follow them, in the same operation
-        reportReconcile(inv, await rt.applyReconciled(plan));
-        for (const m of plan.messages ?? []) write(human, m);
-      });
+    else {
+      if (reconciled) reportReconcile(inv, reconciled);
+      for (const m of plan.messages ?? []) write(human, m);
+    }
     const outcomes: RestoreOutcome[] = shownJobs.map((j, i) => ({
       ...j,
       result: global.dryRun ? "planned" : "restored",
