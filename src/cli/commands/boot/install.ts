@@ -1,15 +1,8 @@
-import { existsSync, promises as fsp } from "node:fs";
-import { join } from "node:path";
 import { defineCommand, refuseOperands } from "../../command.js";
 import { write } from "../../context.js";
-import { UsageError } from "../../../core/errors.js";
 import { physical } from "../../../core/paths.js";
 import { formatPlan } from "../../../core/plan.js";
-import { bootFiles, planBootInstall, renderBootFile, type InitSystem } from "../../../core/boot.js";
-import { installedProgram, packageRoot } from "../../../assets.js";
-import { VERSION } from "../../../version.js";
-import { applyPlan } from "../../../platform/apply.js";
-import { readHostFile } from "../../../store/jails.js";
+import { installBootFiles } from "../../../ops/boot.js";
 
 export const bootInstallCommand = defineCommand({
   path: ["boot", "install"],
@@ -40,39 +33,12 @@ write is refused unless --force. --dry-run prints the files.`,
   mutates: true,
   async run({ ctx, values, positionals, global }) {
     refuseOperands(positionals, "boot install", "QJ1802", "Run 'qjail boot install'.");
-    const platform = global.platform ?? (process.platform === "freebsd" ? "freebsd" : "linux");
-    const init: InitSystem = platform === "freebsd" ? "rc.d" : "systemd";
-    const program = installedProgram();
-    const files = [];
-    for (const file of bootFiles(init)) {
-      const source = join(packageRoot(), file.source);
-      const shipped = await fsp.readFile(source, "utf8").catch(() => {
-        throw new UsageError(
-          "QJ1803",
-          `this qjail package has no ${file.source}`,
-          "Reinstall qjail from its package; the boot files ship with it.",
-        );
-      });
-      files.push({
-        file,
-        shipped,
-        content: renderBootFile(shipped, program, VERSION),
-        existing: await readHostFile(global.root, file.target),
-      });
-    }
-    const plan = planBootInstall({
-      init,
-      files,
+    const { plan, init, program } = await installBootFiles(global, {
       force: values.force === true,
-      // systemd reads units only after a reload; only on the real host, and only when it is systemd.
-      reload: global.root === "/" && existsSync("/run/systemd/system"),
+      dryRun: global.dryRun,
     });
-    if (global.dryRun) {
-      write(global.json ? ctx.stderr : ctx.stdout, formatPlan(plan));
-    } else {
-      await applyPlan(plan, { root: global.root, runCommands: global.root === "/" });
-      for (const m of plan.messages ?? []) write(global.json ? ctx.stderr : ctx.stdout, m);
-    }
+    if (global.dryRun) write(global.json ? ctx.stderr : ctx.stdout, formatPlan(plan));
+    else for (const m of plan.messages ?? []) write(global.json ? ctx.stderr : ctx.stdout, m);
     if (global.json)
       write(
         ctx.stdout,
