@@ -10,24 +10,19 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { SHARED } from "../../helpers/cli.js";
+import { regressionCases, skipWithoutCorpus } from "./regression-cases.js";
 import { parseIpf, parseIpnat } from "../../../src/firewall/ipf/index.js";
 import { IpfEngine } from "../../../src/firewall/ipf/eval/engine.js";
 import {
   clonePacket,
   formatPacketLine,
   parseV4,
-  readHexPackets,
-  readTextPackets,
   type Packet,
 } from "../../../src/firewall/ipf/eval/packet.js";
 import type { FilterRule, NatRule } from "../../../src/firewall/ipf/ast.js";
 import { generatePackets, generateRules } from "../../../bench/ipf-eval.bench.js";
 
-const CORPUS = join(SHARED, "corpus", "ipfilter");
-const skip = existsSync(join(CORPUS, "test.format")) ? false : `ipfilter corpus not found at ${CORPUS}`;
+const skip = skipWithoutCorpus;
 
 /** What one packet came to, in a form two runs can be compared by. */
 function outcomeKey(e: IpfEngine, p: Packet): string {
@@ -74,31 +69,11 @@ function compareEngines(
 
 test("fast path = explaining path on IPFilter's regression rules and packets", { skip }, () => {
   let compared = 0;
-  for (const line of readFileSync(join(CORPUS, "test.format"), "utf8").split("\n")) {
-    const [name, input] = line.trim().split(/\s+/);
-    if (!name || name.startsWith("#") || !/^(f|n|ni|p|ipv6\.)\d/.test(name)) continue;
-    const read = (f: string): string | undefined =>
-      existsSync(join(CORPUS, f)) ? readFileSync(join(CORPUS, f), "utf8") : undefined;
-    const packetText = read(`input/${name}`);
-    if (packetText === undefined) continue;
-    let packets: Packet[];
-    try {
-      packets = input === "hex" ? readHexPackets(packetText) : readTextPackets(packetText);
-    } catch {
-      continue;
-    }
-    const ipfText =
-      read(`regress/${name}.ipf`) ?? (name.startsWith("n") ? undefined : read(`regress/${name}`));
-    const natText =
-      read(`regress/${name}.nat`) ?? (name.startsWith("n") ? read(`regress/${name}`) : undefined);
-    const family = name.startsWith("ipv6") || name.endsWith("_6") ? "inet6" : undefined;
-    const ipf = ipfText ? parseIpf(ipfText, family ? { family } : {}) : undefined;
-    const nat = natText ? parseIpnat(natText) : undefined;
-    if ([ipf, nat].some((r) => r?.diagnostics.some((d) => d.severity === "error"))) continue;
+  for (const { name, packets, filter, nat } of regressionCases()) {
     // Whole files (rule interplay: quick, groups, skip, state) and each rule alone, as the per-line drivers run them.
-    const sets: [FilterRule[], NatRule[]][] = [[ipf?.rules ?? [], nat?.rules ?? []]];
-    for (const r of ipf?.rules ?? []) sets.push([[r], nat?.rules ?? []]);
-    for (const r of nat?.rules ?? []) sets.push([ipf?.rules ?? [], [r]]);
+    const sets: [FilterRule[], NatRule[]][] = [[filter ?? [], nat ?? []]];
+    for (const r of filter ?? []) sets.push([[r], nat ?? []]);
+    for (const r of nat ?? []) sets.push([filter ?? [], [r]]);
     for (const [fr, nr] of sets) {
       if (fr.length === 0 && nr.length === 0) continue;
       const diff = compareEngines(fr, nr, packets);

@@ -13,9 +13,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { SHARED } from "../../helpers/cli.js";
+import { regressionCases, skipWithoutCorpus } from "./regression-cases.js";
 import { parseIpf, parseIpnat } from "../../../src/firewall/ipf/index.js";
 import { IpfEngine } from "../../../src/firewall/ipf/eval/engine.js";
 import {
@@ -25,7 +23,6 @@ import {
   parseTextPacket,
   parseV4,
   readHexPackets,
-  readTextPackets,
   withKeys,
   type Packet,
 } from "../../../src/firewall/ipf/eval/packet.js";
@@ -33,8 +30,7 @@ import type { FilterRule, NatRule } from "../../../src/firewall/ipf/ast.js";
 import { IpfEngine as ReferenceEngine } from "./reference/engine.js";
 import { generateRules } from "../../../bench/ipf-eval.bench.js";
 
-const CORPUS = join(SHARED, "corpus", "ipfilter");
-const skip = existsSync(join(CORPUS, "test.format")) ? false : `ipfilter corpus not found at ${CORPUS}`;
+const skip = skipWithoutCorpus;
 
 interface Outcome {
   verdict: string;
@@ -163,33 +159,13 @@ function compare(
 
 test("evaluator = reference evaluator on IPFilter's regression rules and packets", { skip }, () => {
   let compared = 0;
-  for (const line of readFileSync(join(CORPUS, "test.format"), "utf8").split("\n")) {
-    const [name, input] = line.trim().split(/\s+/);
-    if (!name || name.startsWith("#") || !/^(f|n|ni|p|ipv6\.)\d/.test(name)) continue;
-    const read = (f: string): string | undefined =>
-      existsSync(join(CORPUS, f)) ? readFileSync(join(CORPUS, f), "utf8") : undefined;
-    const packetText = read(`input/${name}`);
-    if (packetText === undefined) continue;
-    let packets: Packet[];
-    try {
-      packets = input === "hex" ? readHexPackets(packetText) : readTextPackets(packetText);
-    } catch {
-      continue;
-    }
-    const ipfText =
-      read(`regress/${name}.ipf`) ?? (name.startsWith("n") ? undefined : read(`regress/${name}`));
-    const natText =
-      read(`regress/${name}.nat`) ?? (name.startsWith("n") ? read(`regress/${name}`) : undefined);
-    const family = name.startsWith("ipv6") || name.endsWith("_6") ? "inet6" : undefined;
-    const ipf = ipfText ? parseIpf(ipfText, family ? { family } : {}) : undefined;
-    const nat = natText ? parseIpnat(natText) : undefined;
-    if ([ipf, nat].some((r) => r?.diagnostics.some((d) => d.severity === "error"))) continue;
+  for (const { name, packets, filter, nat } of regressionCases()) {
     const interfaces = new Map<string, bigint>();
     for (const p of packets) if (p.ifAddress !== undefined) interfaces.set(p.ifname, p.ifAddress);
-    const diff = compare(ipf?.rules ?? [], nat?.rules ?? [], packets, { interfaces });
+    const diff = compare(filter ?? [], nat ?? [], packets, { interfaces });
     assert.equal(diff, undefined, `${name}: ${diff}`);
     // A full state table: refusals, and the same entries kept.
-    const small = compare(ipf?.rules ?? [], nat?.rules ?? [], packets, {
+    const small = compare(filter ?? [], nat ?? [], packets, {
       interfaces,
       tunables: new Map([["state_max", 2]]),
     });
