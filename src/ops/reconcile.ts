@@ -1,10 +1,10 @@
 import { fileOverlay, type Plan } from "../core/plan.js";
-import { readExposures, readFirewallState } from "../store/exposures.js";
+import { filesUnchanged, readExposures, readFirewallState, readWrittenRules } from "../store/exposures.js";
 import type { PlatformName } from "../platform/index.js";
 import type { RenderedRules } from "../platform/firewall-loader.js";
-import { loadExposeState } from "./expose-state.js";
-import { buildModel, loadJailAddresses, runSync } from "./sync.js";
-import { exposureKey } from "../core/exposure.js";
+import { loadExposeState, type ExposeState } from "./expose-state.js";
+import { buildModel, loadJailAddresses, runSync, shouldRunCommands } from "./sync.js";
+import { exposureKey, type Exposure, type JailAddresses } from "../core/exposure.js";
 import type { OpsIo } from "./io.js";
 
 /**
@@ -26,6 +26,8 @@ import type { OpsIo } from "./io.js";
  * When the change leaves the firewall model (host config, exposures resolved
  * to addresses) as it is and firewall.state records a verified load of
  * exactly these exposures, nothing is reloaded: the rules would be the same.
+ * Where rules are only written (--root, loading off), firewall.written plays
+ * that part: same model, files untouched since → nothing is rendered again.
  * Drift in the live rules is doctor's to find (QJ5305, QJ5309).
  *
  * A host where qjail never forwarded anything (no exposures before or after,
@@ -89,6 +91,10 @@ export async function applyReconciled(
     JSON.stringify(buildModel(state.host, state.exposures, state.jails).model) ===
     JSON.stringify(buildModel(state.host, after.exposures, jailsAfter).model);
   const previous = await readFirewallState(state.root, state.layout);
+  if (await writtenAsIs(state, plan, jailsAfter, after.exposures, io, opts.noLoad ?? false)) {
+    await target.apply(plan);
+    return { synced: true, active: false, warnings: [] };
+  }
   if (
     same &&
     previous !== undefined &&
@@ -115,6 +121,30 @@ export async function applyReconciled(
 /** Recompute and load qjail's rules from the records as they are (no change to apply). */
 export function reconcile(target: ReconcileTarget, io: OpsIo): Promise<ReconcileOutcome> {
   return applyReconciled(target, { title: "recompute qjail's firewall rules", steps: [] }, io);
+}
+
+/**
+ * Under --root or with loading off: the rule files on disk are exactly what
+ * qjail last rendered (each file's hash as recorded in firewall.written), from
+ * the very model this change leaves, and the change does not touch them —
+ * rendering again would write the same bytes.
+ */
+async function writtenAsIs(
+  state: ExposeState,
+  plan: Plan,
+  jailsAfter: readonly JailAddresses[],
+  exposuresAfter: readonly Exposure[],
+  io: OpsIo,
+  noLoad: boolean,
+): Promise<boolean> {
+  if (shouldRunCommands(state.host.firewall, state.root, io.env, noLoad)) return false;
+  const written = await readWrittenRules(state.root, state.layout);
+  if (written === undefined || written.firewall !== state.host.firewall) return false;
+  if (written.model !== JSON.stringify(buildModel(state.host, exposuresAfter, jailsAfter).model))
+    return false;
+  const touched = fileOverlay(plan.steps);
+  if (Object.keys(written.files).some((p) => touched.has(p))) return false;
+  return filesUnchanged(state.root, written.files);
 }
 
 function problemText(p: { file: string; line: number; message: string } | undefined): string | undefined {

@@ -1,6 +1,6 @@
 import { UsageError } from "../core/errors.js";
 import type { HostLayout } from "../core/paths.js";
-import type { Plan, Step } from "../core/plan.js";
+import { fileOverlay, type FileOverlay, type Plan, type Step } from "../core/plan.js";
 import type { FirewallKind, HostConfig } from "../core/hostconfig.js";
 import {
   jailAddressesOf,
@@ -13,10 +13,12 @@ import { readGlobalJails } from "../store/jails.js";
 import {
   firewallStatePath,
   formatFirewallState,
+  formatWrittenRules,
   readFirewallState,
+  sha256,
+  writtenRulesPath,
   type FirewallState,
 } from "../store/exposures.js";
-import type { FileOverlay } from "../core/plan.js";
 import { exposureKey } from "../core/exposure.js";
 import { applyPlan } from "../platform/apply.js";
 import { hostWriteError } from "../platform/write-errors.js";
@@ -154,6 +156,7 @@ export async function renderSync(req: SyncRequest): Promise<{
   ctx: LoadContext;
   warnings: string[];
   previous: FirewallState | undefined;
+  model: FirewallModel;
 }> {
   const { model, dropped } = buildModel(req.host, req.exposures, req.jails);
   const previous = await readFirewallState(req.root, req.layout);
@@ -165,7 +168,7 @@ export async function renderSync(req: SyncRequest): Promise<{
   };
   const loader = loaderFor(req.host.firewall, req.env);
   const rendered = await loader.render(model, ctx);
-  return { loader, rendered, ctx, warnings: [...dropped, ...rendered.warnings], previous };
+  return { loader, rendered, ctx, warnings: [...dropped, ...rendered.warnings], previous, model };
 }
 
 /** The whole plan --dry-run prints: qjail's own files, then the firewall's steps. */
@@ -178,7 +181,7 @@ export function combinedPlan(title: string, statePlan: Plan | undefined, rendere
 }
 
 export async function runSync(req: SyncRequest): Promise<SyncOutcome> {
-  const { loader, rendered, ctx, warnings, previous } = await renderSync(req);
+  const { loader, rendered, ctx, warnings, previous, model } = await renderSync(req);
   let result;
   try {
     result = await loader.load(rendered, ctx);
@@ -192,7 +195,7 @@ export async function runSync(req: SyncRequest): Promise<SyncOutcome> {
     }
     throw hostWriteError(e, `writing the ${req.host.firewall} rules`);
   }
-  const stateRecord: Step | undefined = result.active
+  const stateRecord: Step = result.active
     ? {
         kind: "writeFile",
         path: firewallStatePath(req.layout),
@@ -204,7 +207,22 @@ export async function runSync(req: SyncRequest): Promise<SyncOutcome> {
         }),
         mode: 0o644,
       }
-    : undefined;
+    : {
+        // Written, not loaded: what the files were rendered from, so an unchanged model skips the render next time.
+        kind: "writeFile",
+        path: writtenRulesPath(req.layout),
+        content: formatWrittenRules({
+          firewall: req.host.firewall,
+          model: JSON.stringify(model),
+          // Each file as the plan leaves it (staged copies renamed into place).
+          files: Object.fromEntries(
+            [...fileOverlay(rendered.plan.steps)].flatMap(([path, v]) =>
+              v !== null && "text" in v ? [[path, sha256(v.text)]] : [],
+            ),
+          ),
+        }),
+        mode: 0o644,
+      };
   const plan = withStateRecord(req.statePlan, stateRecord);
   try {
     if (plan.steps.length > 0)

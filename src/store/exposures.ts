@@ -1,4 +1,5 @@
 import { promises as fsp, readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
 import type { FileOverlay } from "../core/plan.js";
 import { overlaid } from "./jails.js";
 import { physical, type HostLayout } from "../core/paths.js";
@@ -122,4 +123,52 @@ export async function readFirewallState(
 
 export function formatFirewallState(state: FirewallState): string {
   return JSON.stringify(state, null, 2) + "\n";
+}
+
+/**
+ * What qjail last wrote without loading (under --root, or with loading off):
+ * the firewall model the rule files were rendered from, and each written
+ * file's SHA-256. While the model is the same and every file still has that
+ * content, rendering again would write the same bytes, so a change that
+ * leaves the model alone skips it (ops/reconcile.ts), as one does after a
+ * verified load (firewall.state).
+ */
+export interface WrittenRules {
+  firewall: HostConfig["firewall"];
+  /** JSON of the firewall model (ops/sync.ts buildModel). */
+  model: string;
+  /** Logical path → SHA-256 (hex) of the content written there. */
+  files: Record<string, string>;
+}
+
+export function writtenRulesPath(layout: HostLayout): string {
+  return `${layout.stateDir}/firewall.written`;
+}
+
+export function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+export function formatWrittenRules(w: WrittenRules): string {
+  return JSON.stringify(w, null, 2) + "\n";
+}
+
+export async function readWrittenRules(root: string, layout: HostLayout): Promise<WrittenRules | undefined> {
+  const text = await readText(physical(root, writtenRulesPath(layout)));
+  if (text === undefined) return undefined;
+  try {
+    const w = JSON.parse(text) as WrittenRules;
+    return typeof w.model === "string" && typeof w.files === "object" && w.files !== null ? w : undefined;
+  } catch {
+    return undefined; // torn or hand-edited: the next change renders again
+  }
+}
+
+/** True when every file still has the content whose hash was recorded. */
+export async function filesUnchanged(root: string, files: Record<string, string>): Promise<boolean> {
+  for (const [path, hash] of Object.entries(files)) {
+    const text = await readText(physical(root, path));
+    if (text === undefined || sha256(text) !== hash) return false;
+  }
+  return true;
 }
