@@ -4,7 +4,7 @@ import type { PlatformName } from "../platform/index.js";
 import type { RenderedRules } from "../platform/firewall-loader.js";
 import { loadExposeState, type ExposeState } from "./expose-state.js";
 import { buildModel, loadJailAddresses, runSync, shouldRunCommands } from "./sync.js";
-import { exposureKey, type Exposure, type JailAddresses } from "../core/exposure.js";
+import { exposureKey } from "../core/exposure.js";
 import type { OpsIo } from "./io.js";
 
 /**
@@ -87,11 +87,10 @@ export async function applyReconciled(
   const jailsAfter = await loadJailAddresses(state.root, state.layout, overlay);
   // The rules are a function of the model: when the change leaves it as it is and the last
   // verified load was of exactly these exposures, the live rules are already the right ones.
-  const same =
-    JSON.stringify(buildModel(state.host, state.exposures, state.jails).model) ===
-    JSON.stringify(buildModel(state.host, after.exposures, jailsAfter).model);
+  const modelAfter = JSON.stringify(buildModel(state.host, after.exposures, jailsAfter).model);
+  const same = JSON.stringify(buildModel(state.host, state.exposures, state.jails).model) === modelAfter;
   const previous = await readFirewallState(state.root, state.layout);
-  if (await writtenAsIs(state, plan, jailsAfter, after.exposures, io, opts.noLoad ?? false)) {
+  if (await writtenAsIs(state, plan, modelAfter, io, opts.noLoad ?? false)) {
     await target.apply(plan);
     return { synced: true, active: false, warnings: [] };
   }
@@ -132,16 +131,14 @@ export function reconcile(target: ReconcileTarget, io: OpsIo): Promise<Reconcile
 async function writtenAsIs(
   state: ExposeState,
   plan: Plan,
-  jailsAfter: readonly JailAddresses[],
-  exposuresAfter: readonly Exposure[],
+  modelAfter: string,
   io: OpsIo,
   noLoad: boolean,
 ): Promise<boolean> {
   if (shouldRunCommands(state.host.firewall, state.root, io.env, noLoad)) return false;
   const written = await readWrittenRules(state.root, state.layout);
   if (written === undefined || written.firewall !== state.host.firewall) return false;
-  if (written.model !== JSON.stringify(buildModel(state.host, exposuresAfter, jailsAfter).model))
-    return false;
+  if (written.model !== modelAfter) return false;
   const touched = fileOverlay(plan.steps);
   if (Object.keys(written.files).some((p) => touched.has(p))) return false;
   return filesUnchanged(state.root, written.files);
