@@ -18,7 +18,7 @@ export const AREAS: readonly { prefix: RegExp; range: string; area: string }[] =
   { prefix: /^QJ45/, range: "QJ4501–QJ4506", area: "fw trace" },
   { prefix: /^QJ4[6-9]/, range: "QJ46xx–QJ48xx", area: "the pf language module" },
   { prefix: /^QJ5/, range: "QJ51xx, QJ52xx, QJ53xx, QJ54xx", area: "fw watch, status, doctor, demo" },
-  { prefix: /^QJ6/, range: "QJ6001", area: "host writes" },
+  { prefix: /^QJ6/, range: "QJ6001, QJ6002", area: "host writes" },
   { prefix: /^QJ7/, range: "QJ70xx", area: "apply and export" },
 ];
 
@@ -340,6 +340,7 @@ export const MESSAGES = {
   QJ5405: "the demo needs …, which is not installed",
   QJ5406: "--keep has nothing to keep with --print (--print only prints the steps)",
   QJ6001: "see src/platform/apply.ts",
+  QJ6002: "…: not a qjail commit journal (…); nothing was changed",
   QJ7001: "see src/cli/commands/apply.ts",
   QJ7002: "see src/cli/commands/apply.ts",
   QJ7003: "see src/cli/commands/apply.ts",

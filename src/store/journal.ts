@@ -15,6 +15,7 @@ import {
 } from "node:fs";
 import { posix } from "node:path";
 import { physical } from "../core/paths.js";
+import { UsageError, shown } from "../core/errors.js";
 
 /**
  * The roll-forward journal of a commit unit.
@@ -168,7 +169,7 @@ function parseOps(head: string, file: string): JournalOp[] {
   try {
     parsed = JSON.parse(head);
   } catch {
-    throw new Error(`${file}: not a qjail commit journal (its first line is not JSON)`);
+    throw notOurs(file, "its first line is not JSON");
   }
   const ops = (parsed as { ops?: unknown }).ops;
   // Logical absolute paths only, none climbing out of the root with "..".
@@ -182,8 +183,17 @@ function parseOps(head: string, file: string): JournalOp[] {
       if (o.op === "symlink") return str(o.path) && typeof o.target === "string";
       return str(o.path);
     });
-  if (!ok) throw new Error(`${file}: not a qjail commit journal (unknown change in its list)`);
+  if (!ok) throw notOurs(file, "its list holds a change qjail never writes");
   return ops as JournalOp[];
+}
+
+/** Refuse a journal qjail did not write, changing nothing: the admin decides what it was. */
+function notOurs(file: string, why: string): UsageError {
+  return new UsageError(
+    "QJ6002",
+    `${shown(file)}: not a qjail commit journal (${why}); nothing was changed`,
+    `Look at it, move it aside (mv ${file} ${file}.bad), run the command again, then 'qjail doctor'.`,
+  );
 }
 
 /** A journal being written when the kill came (`commit.journal.new-PID`): the unit never started. */

@@ -112,6 +112,11 @@ test("a unit of one change writes no journal; a journal that is not qjail's is r
     mkdirSync(join(t.dir, STATE), { recursive: true });
     writeFileSync(join(t.dir, journalPath(STATE)), '{"ops":[{"op":"exec","argv":["rm","-rf","/"]}]}\n');
     assert.throws(() => finishJournal(t.dir, STATE), /not a qjail commit journal/);
+    assert.throws(
+      () => finishJournal(t.dir, STATE),
+      { code: "QJ6002" },
+      "a refusal with its code, not a bug",
+    );
     writeFileSync(join(t.dir, journalPath(STATE)), '{"ops":[{"op":"remove","path":"relative"}]}\n');
     assert.throws(() => finishJournal(t.dir, STATE), /not a qjail commit journal/);
     writeFileSync(join(t.dir, journalPath(STATE)), '{"ops":[{"op":"remove","path":"/../../etc/passwd"}]}\n');
