@@ -20,10 +20,10 @@ import {
   safeRemoveTree,
   safeWriteFile,
   assertPlainPath,
+  onceText,
 } from "./safe-fs.js";
 import { runChecked, runProgram, type RunResult } from "./run.js";
 import { extractArchive, extractJailTree, unpackJailTree } from "../store/archive.js";
-import { onceText } from "./safe-fs.js";
 
 export type Runner = (argv: readonly string[], opts?: { input?: string }) => Promise<RunResult>;
 
