@@ -164,7 +164,7 @@ export interface HostmapEntry {
   dstK: number;
 }
 
-export interface CompiledNatRule {
+export interface CompiledNatRule extends FastNatTests {
   ast: NatRule;
   number: number;
   family: Family;
@@ -188,13 +188,6 @@ export interface CompiledNatRule {
   rewriteCursors: Map<string, bigint>;
   rewriteTurn: number;
   hits: number;
-  /**
-   * The same tests as src/dst/protoOk/portsFor, as plain numbers for the
-   * per-packet path ({@link natRuleMatches}, {@link NatTable.newTuple}): a
-   * closure per rule makes every call site see as many functions as there are
-   * rules, which V8 cannot inline.
-   */
-  fast: FastNatTests;
   /** `rdr`, and `sticky` / `round-robin` among its options, read once. */
   isRdr: boolean;
   sticky: boolean;
@@ -206,7 +199,11 @@ export interface CompiledNatRule {
 }
 
 /**
- * A NAT rule's match as numbers. Protocol tests: {@link PROTO_ANY} any,
+ * The same tests as a rule's src/dst/protoOk/portsFor, as plain numbers on
+ * the rule itself for the per-packet path ({@link natRuleMatches},
+ * {@link NatTable.newTuple}): a closure per rule makes every call site see as
+ * many functions as there are rules, which V8 cannot inline, and a separate
+ * object would be one more cache line per rule looked at. Protocol tests: {@link PROTO_ANY} any,
  * {@link PROTO_TCPUDP} tcp or udp, {@link PROTO_NONE} none, else that
  * protocol number. Address tests: {@link ADDR_ALL} every address (`any`),
  * 4 or 6 every address of that family (`0/0`), {@link ADDR_TEST} ask the
@@ -214,10 +211,10 @@ export interface CompiledNatRule {
  * closure) with low = high = -1 when there is no port test at all.
  */
 interface FastNatTests {
-  proto: number;
-  portProto: number;
-  src: number;
-  dst: number;
+  protoCode: number;
+  portProtoCode: number;
+  srcCode: number;
+  dstCode: number;
   srcPortLow: number;
   srcPortHigh: number;
   dstPortLow: number;
@@ -278,10 +275,10 @@ export function compileNatRule(ast: NatRule, number: number, ctx: AddressContext
   let dst: CompiledNatRule["dst"];
   const anyTest = compileAddressMatch({ kind: "any" }, ctx);
   const fast: FastNatTests = {
-    proto: PROTO_ANY,
-    portProto: PROTO_NONE,
-    src: ADDR_ALL,
-    dst: ADDR_ALL,
+    protoCode: PROTO_ANY,
+    portProtoCode: PROTO_NONE,
+    srcCode: ADDR_ALL,
+    dstCode: ADDR_ALL,
     srcPortLow: -1,
     srcPortHigh: -1,
     dstPortLow: -1,
@@ -296,12 +293,12 @@ export function compileNatRule(ast: NatRule, number: number, ctx: AddressContext
     if (ast.kind === "rdr") {
       src = { test: anyTest, negated: false, port: null };
       dst = { test, negated: false, port };
-      fast.dst = fastAddress(ast.match.address, false);
+      fast.dstCode = fastAddress(ast.match.address, false);
       if (range) [fast.dstPortLow, fast.dstPortHigh] = [range.low, range.high];
     } else {
       src = { test, negated: false, port: null };
       dst = { test: anyTest, negated: false, port: null };
-      fast.src = fastAddress(ast.match.address, false);
+      fast.srcCode = fastAddress(ast.match.address, false);
     }
   } else {
     const m = ast.match;
@@ -317,30 +314,39 @@ export function compileNatRule(ast: NatRule, number: number, ctx: AddressContext
       negated: m.toNegated !== m.to.negated,
       port: tp ? (p) => portMatches(tp, p) : null,
     };
-    fast.src = fastAddress(m.from.address, src.negated);
-    fast.dst = fastAddress(m.to.address, dst.negated);
+    fast.srcCode = fastAddress(m.from.address, src.negated);
+    fast.dstCode = fastAddress(m.to.address, dst.negated);
     if (fp) [fast.srcPortLow, fast.srcPortHigh] = fastPorts(fp);
     if (tp) [fast.dstPortLow, fast.dstPortHigh] = fastPorts(tp);
   }
   const matchProto = ast.matchProto ?? ast.proto ?? ast.portmap?.proto ?? null;
-  fast.proto = fastProto(matchProto);
+  fast.protoCode = fastProto(matchProto);
   const protoOk = natProtoOk(matchProto);
-  fast.portProto = ast.portmap
+  fast.portProtoCode = ast.portmap
     ? fastProto(ast.portmap.proto)
     : ast.proto && ast.proto.kind !== "ip"
       ? fastProto(ast.proto)
       : PROTO_NONE;
-  const portProto = fast.portProto;
+  const portProto = fast.portProtoCode;
   const portsFor = (p: number): boolean =>
     (p === IPPROTO_TCP || p === IPPROTO_UDP) && portProto !== PROTO_NONE && protoIn(portProto, p);
   const bits = ast.kind === "rdr" ? dst.test.bits : src.test.bits;
   const target = ast.target;
+  // The fields natRuleMatches reads come first: they share the object's first cache line.
   return {
+    dstPortLow: fast.dstPortLow,
+    dstPortHigh: fast.dstPortHigh,
+    dir: ast.kind === "rdr" || ast.direction === "in" ? "in" : "out",
+    ifname: ruleIfname(ast),
+    family,
+    protoCode: fast.protoCode,
+    srcCode: fast.srcCode,
+    dstCode: fast.dstCode,
+    srcPortLow: fast.srcPortLow,
+    srcPortHigh: fast.srcPortHigh,
+    portProtoCode: fast.portProtoCode,
     ast,
     number,
-    family,
-    ifname: ruleIfname(ast),
-    dir: ast.kind === "rdr" || ast.direction === "in" ? "in" : "out",
     src,
     dst,
     protoOk,
@@ -353,7 +359,6 @@ export function compileNatRule(ast: NatRule, number: number, ctx: AddressContext
     rewriteCursors: new Map(),
     rewriteTurn: 0,
     hits: 0,
-    fast,
     isRdr: ast.kind === "rdr",
     sticky: ast.options.sticky === true,
     roundRobin: ast.options.roundRobin === true,
@@ -408,18 +413,17 @@ export function whyNatNoMatch(r: CompiledNatRule, p: Packet, explain = true): st
  * the common ones (protocol, `any`/`0/0`, `port =`, `port A:B`) read from the
  * rule's numbers rather than called (the per-packet path).
  */
-function natRuleMatches(r: CompiledNatRule, p: Packet): boolean {
-  const f = r.fast;
+export function natRuleMatches(r: CompiledNatRule, p: Packet): boolean {
   const ports = hasPorts(p);
   // The cheapest test that usually fails goes first: most rdr rules differ by port.
-  const dLow = f.dstPortLow;
+  const dLow = r.dstPortLow;
   if (dLow !== -1) {
     if (!ports) return false;
     const dport = p.dport ?? 0;
     if (
       dLow === PORT_TEST
         ? !(r.dst.port as (n: number) => boolean)(dport)
-        : dport < dLow || dport > f.dstPortHigh
+        : dport < dLow || dport > r.dstPortHigh
     )
       return false;
   }
@@ -427,25 +431,25 @@ function natRuleMatches(r: CompiledNatRule, p: Packet): boolean {
   if (r.ifname !== "*" && r.ifname !== p.ifname) return false;
   const family = p.family;
   if (r.family !== family) return false;
-  if (!protoIn(f.proto, p.proto)) return false;
-  const src = f.src;
+  if (!protoIn(r.protoCode, p.proto)) return false;
+  const src = r.srcCode;
   if (
     src === ADDR_TEST ? r.src.test.test(family, p.src) === r.src.negated : src !== ADDR_ALL && src !== family
   )
     return false;
-  const dst = f.dst;
+  const dst = r.dstCode;
   if (
     dst === ADDR_TEST ? r.dst.test.test(family, p.dst) === r.dst.negated : dst !== ADDR_ALL && dst !== family
   )
     return false;
-  const sLow = f.srcPortLow;
+  const sLow = r.srcPortLow;
   if (sLow !== -1) {
     if (!ports) return false;
     const sport = p.sport ?? 0;
     if (
       sLow === PORT_TEST
         ? !(r.src.port as (n: number) => boolean)(sport)
-        : sport < sLow || sport > f.srcPortHigh
+        : sport < sLow || sport > r.srcPortHigh
     )
       return false;
   }
@@ -988,7 +992,7 @@ export class NatTable {
     hostmap: HostmapEntry | undefined,
   ): Tuple | undefined {
     const a = r.ast;
-    const portProto = r.fast.portProto;
+    const portProto = r.portProtoCode;
     const ports = hasPorts(p) && portProto !== PROTO_NONE && protoIn(portProto, p.proto);
     if (r.isRdr || (a.kind === "bimap" && p.dir === "in")) {
       let addr: bigint | undefined;
@@ -1439,8 +1443,14 @@ function hostmapHash(
  */
 class RuleIndex {
   private readonly wild: number[] = [];
-  /** Destination port → 1 + its position in {@link lists}, 0 = only the portless rules. */
-  private readonly byPort = new Int32Array(65536);
+  /**
+   * Destination port → 1 + its position in {@link lists}, 0 = only the
+   * portless rules: 256 pages of 256 ports, a page only where some port of it
+   * is filed. (One array for all 65,536 ports was 256 kB per index per
+   * engine, fresh memory whose pages the first packets to each port range
+   * faulted in — on this VM a page fault costs several microseconds.)
+   */
+  private readonly pages: (Int32Array | undefined)[] = new Array<Int32Array | undefined>(256).fill(undefined);
   private readonly lists: CompiledNatRule[][] = [];
   private readonly listKeys = new Map<string, number>();
   private readonly portless: CompiledNatRule[];
@@ -1464,14 +1474,19 @@ class RuleIndex {
         at = this.lists.length;
         this.listKeys.set(key, at);
       }
-      if (port >= 0 && port < 65536) this.byPort[port] = at;
+      if (port >= 0 && port < 65536) {
+        const page = (this.pages[port >> 8] ??= new Int32Array(256));
+        page[port & 0xff] = at;
+      }
     }
     this.portless = ruleList(this.wild, rules);
   }
 
   candidates(p: Packet): readonly CompiledNatRule[] {
     if (!hasPorts(p)) return this.portless;
-    const at = this.byPort[(p.dport ?? 0) & 0xffff] as number;
+    const port = (p.dport ?? 0) & 0xffff;
+    const page = this.pages[port >> 8];
+    const at = page === undefined ? 0 : (page[port & 0xff] as number);
     return at === 0 ? this.portless : (this.lists[at - 1] as CompiledNatRule[]);
   }
 }
