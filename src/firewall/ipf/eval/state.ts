@@ -88,10 +88,10 @@ export class StateEntry {
     return this.t.col.proto[this.handle] as number;
   }
   get src(): bigint {
-    return this.t.col.src[this.handle] as bigint;
+    return this.t.srcOf(this.handle);
   }
   get dst(): bigint {
-    return this.t.col.dst[this.handle] as bigint;
+    return this.t.dstOf(this.handle);
   }
   get sport(): number {
     return this.t.col.sport[this.handle] as number;
@@ -112,17 +112,17 @@ export class StateEntry {
     return v < 0 ? undefined : v;
   }
   get rule(): CompiledFilterRule {
-    return this.t.col.rule[this.handle] as CompiledFilterRule;
+    return this.t.ruleOf(this.handle);
   }
   get verdict(): Verdict {
-    return this.t.col.verdict[this.handle] as Verdict;
+    return this.t.verdictOf(this.handle);
   }
   get dir(): "in" | "out" {
     return this.t.col.dir[this.handle] === 0 ? "in" : "out";
   }
   /** Set when the creating rule routed the packet (`to IF`, `to dstlist/…`): forward packets go the same way. */
   get routeIf(): string | undefined {
-    return this.t.col.routeIf[this.handle];
+    return this.t.routeIfOf(this.handle);
   }
   get icmpType(): number {
     return (this.t.col.icmp[this.handle] as number) >>> 16;
@@ -141,8 +141,14 @@ export class StateEntry {
   /** [in fwd, in rev, out fwd, out rev] (ip_state.c is_ifname[]). */
   get ifnames(): readonly [string, string, string, string] {
     const f = this.t.col.ifs;
+    const n = this.t.ifNames;
     const i = this.handle * 4;
-    return [f[i] as string, f[i + 1] as string, f[i + 2] as string, f[i + 3] as string];
+    return [
+      n[f[i] as number] as string,
+      n[f[i + 1] as number] as string,
+      n[f[i + 2] as number] as string,
+      n[f[i + 3] as number] as string,
+    ];
   }
   /** [fwd in, fwd out, rev in, rev out]. */
   get pkts(): readonly [number, number, number, number] {
@@ -163,10 +169,16 @@ export class StateEntry {
 }
 
 /**
- * The table's columns: one slot per entry handle. Numbers live in typed
- * arrays, so an entry costs the garbage collector nothing; addresses (bigints,
- * the packet's own), rules, verdicts and interface names are references in
- * plain arrays.
+ * The table's columns: one slot per entry handle, all in typed arrays, so an
+ * entry costs the garbage collector nothing and a table holds no reference
+ * the scavenger must scan or copy (it used to keep rules, verdicts,
+ * interface names and bigint addresses in plain arrays: five pointer arrays
+ * and a 16,000-slot one per 4,013-entry table, copied by every scavenge that
+ * met a live table). References become small integers: the rule is an index
+ * into {@link StateTable.rules}, the verdict one into VERDICTS, an interface
+ * name one into {@link StateTable.ifNames}. IPv4 addresses are their folded
+ * keys (exact for IPv4, see packet.ts foldAddr); only IPv6 entries keep their
+ * bigints, in arrays made when the first one is added.
  */
 class Columns {
   fam: Uint8Array;
@@ -176,7 +188,9 @@ class Columns {
   flags: Uint8Array;
   /** TCP states (IPF_TCPS_*): forward side in bits 0-3, reply side in bits 4-7. */
   ts: Uint8Array;
-  /** The addresses folded (foldAddr): compared before the bigints. */
+  /** Index into VERDICTS. */
+  verdict: Uint8Array;
+  /** The addresses folded (foldAddr): the IPv4 address itself, compared before the bigints for IPv6. */
   srcK: Int32Array;
   dstK: Int32Array;
   sport: Int32Array;
@@ -187,6 +201,8 @@ class Columns {
   secBits: Int32Array;
   /** Options of the first reply, -1 until one is seen. */
   replyOpt: Int32Array;
+  /** Index into the table's rule list. */
+  rule: Int32Array;
   /** Insertion number: lookups try entries with the same flow hash newest first. */
   age: Float64Array;
   /**
@@ -199,13 +215,13 @@ class Columns {
   /** Packets and bytes, 4 per entry: fwd in, fwd out, rev in, rev out. */
   pk: Float64Array;
   by: Float64Array;
-  /** Interfaces learned, 4 per entry: in fwd, in rev, out fwd, out rev ("" = not yet). */
-  ifs: string[];
-  src: bigint[];
-  dst: bigint[];
-  rule: (CompiledFilterRule | undefined)[];
-  verdict: (Verdict | undefined)[];
-  routeIf: (string | undefined)[];
+  /** Interfaces learned, 4 per entry: in fwd, in rev, out fwd, out rev; an index into the table's names (0 = "", not yet). */
+  ifs: Uint16Array;
+  /** IPv6 entries' addresses (IPv4 ones are srcK/dstK); made with the first IPv6 entry. */
+  src6: bigint[] | undefined;
+  dst6: bigint[] | undefined;
+  /** Set for entries a routing rule made (`to IF`); made with the first. */
+  routeIf: (string | undefined)[] | undefined;
 
   constructor(readonly size: number) {
     this.fam = new Uint8Array(size);
@@ -213,6 +229,7 @@ class Columns {
     this.dir = new Uint8Array(size);
     this.flags = new Uint8Array(size);
     this.ts = new Uint8Array(size);
+    this.verdict = new Uint8Array(size);
     this.srcK = new Int32Array(size);
     this.dstK = new Int32Array(size);
     this.sport = new Int32Array(size);
@@ -221,17 +238,30 @@ class Columns {
     this.optBits = new Int32Array(size);
     this.secBits = new Int32Array(size);
     this.replyOpt = new Int32Array(size);
+    this.rule = new Int32Array(size);
     this.age = new Float64Array(size);
     this.end0 = new Int32Array(size);
     this.end1 = new Int32Array(size);
     this.pk = new Float64Array(size * 4);
     this.by = new Float64Array(size * 4);
-    this.ifs = new Array<string>(size * 4).fill("");
-    this.src = new Array<bigint>(size).fill(0n);
-    this.dst = new Array<bigint>(size).fill(0n);
-    this.rule = new Array<CompiledFilterRule | undefined>(size).fill(undefined);
-    this.verdict = new Array<Verdict | undefined>(size).fill(undefined);
-    this.routeIf = new Array<string | undefined>(size).fill(undefined);
+    this.ifs = new Uint16Array(size * 4);
+    this.src6 = undefined;
+    this.dst6 = undefined;
+    this.routeIf = undefined;
+  }
+
+  /** The IPv6 address columns, made on first use. */
+  v6(): { src6: bigint[]; dst6: bigint[] } {
+    if (this.src6 === undefined || this.dst6 === undefined) {
+      this.src6 = new Array<bigint>(this.size).fill(0n);
+      this.dst6 = new Array<bigint>(this.size).fill(0n);
+    }
+    return { src6: this.src6, dst6: this.dst6 };
+  }
+
+  /** The route column, made on first use. */
+  routes(): (string | undefined)[] {
+    return (this.routeIf ??= new Array<string | undefined>(this.size).fill(undefined));
   }
 
   /** A copy with room for `size` entries. */
@@ -242,6 +272,7 @@ class Columns {
     c.dir.set(this.dir);
     c.flags.set(this.flags);
     c.ts.set(this.ts);
+    c.verdict.set(this.verdict);
     c.srcK.set(this.srcK);
     c.dstK.set(this.dstK);
     c.sport.set(this.sport);
@@ -250,22 +281,41 @@ class Columns {
     c.optBits.set(this.optBits);
     c.secBits.set(this.secBits);
     c.replyOpt.set(this.replyOpt);
+    c.rule.set(this.rule);
     c.age.set(this.age);
     c.end0.set(this.end0);
     c.end1.set(this.end1);
     c.pk.set(this.pk);
     c.by.set(this.by);
-    for (let i = 0; i < this.size; i++) {
-      c.src[i] = this.src[i] as bigint;
-      c.dst[i] = this.dst[i] as bigint;
-      c.rule[i] = this.rule[i];
-      c.verdict[i] = this.verdict[i];
-      c.routeIf[i] = this.routeIf[i];
+    c.ifs.set(this.ifs);
+    if (this.src6 && this.dst6) {
+      const { src6, dst6 } = c.v6();
+      for (let i = 0; i < this.size; i++) {
+        src6[i] = this.src6[i] as bigint;
+        dst6[i] = this.dst6[i] as bigint;
+      }
     }
-    for (let i = 0; i < this.size * 4; i++) c.ifs[i] = this.ifs[i] as string;
+    if (this.routeIf) {
+      const r = c.routes();
+      for (let i = 0; i < this.size; i++) r[i] = this.routeIf[i];
+    }
     return c;
   }
 }
+
+/** Verdicts as the verdict column numbers them. */
+const VERDICTS: readonly Verdict[] = [
+  "pass",
+  "block",
+  "nomatch",
+  "bad-packet",
+  "block return-rst",
+  "block return-icmp",
+  "block return-icmp-as-dest",
+  "auth",
+  "preauth",
+  "account",
+];
 
 /**
  * The acknowledgement half of ip_state.c ipf_state_tcpinwindow: a segment
@@ -338,21 +388,70 @@ export class StateTable {
   private lastKey = 0;
   private lastKeyPacket: Packet | undefined;
 
+  /** The rules entries were made by (the rule column indexes this list). */
+  private readonly rules: CompiledFilterRule[] = [];
+  private readonly ruleIds = new Map<CompiledFilterRule, number>();
+  /** @internal Interface names learned (the ifs column indexes this list; 0 = none yet). */
+  readonly ifNames: string[] = [""];
+  private readonly ifIds = new Map<string, number>([["", 0]]);
+  private lastIfName = "";
+  private lastIfId = 0;
+
   /** A view of the entry with this handle. */
   entry(h: number): StateEntry {
     return new StateEntry(this, h);
   }
   ruleOf(h: number): CompiledFilterRule {
-    return this.col.rule[h] as CompiledFilterRule;
+    return this.rules[this.col.rule[h] as number] as CompiledFilterRule;
   }
   verdictOf(h: number): Verdict {
-    return this.col.verdict[h] as Verdict;
+    return VERDICTS[this.col.verdict[h] as number] as Verdict;
   }
   routeIfOf(h: number): string | undefined {
-    return this.col.routeIf[h];
+    return this.col.routeIf?.[h];
   }
   setRouteIf(h: number, ifname: string): void {
-    this.col.routeIf[h] = ifname;
+    this.col.routes()[h] = ifname;
+  }
+  /** @internal The entry's source address (IPv4 from its key). */
+  srcOf(h: number): bigint {
+    const c = this.col;
+    return c.fam[h] === 4 ? BigInt((c.srcK[h] as number) >>> 0) : (c.src6?.[h] as bigint);
+  }
+  /** @internal The entry's destination address. */
+  dstOf(h: number): bigint {
+    const c = this.col;
+    return c.fam[h] === 4 ? BigInt((c.dstK[h] as number) >>> 0) : (c.dst6?.[h] as bigint);
+  }
+
+  /** The number of an interface name in {@link ifNames}, added when new. */
+  private ifId(name: string): number {
+    if (name === this.lastIfName) return this.lastIfId;
+    let id = this.ifIds.get(name);
+    if (id === undefined) {
+      id = this.ifNames.length;
+      if (id > 0xffff) throw new Error("more than 65,535 interface names in one state table");
+      this.ifNames.push(name);
+      this.ifIds.set(name, id);
+    }
+    this.lastIfName = name;
+    this.lastIfId = id;
+    return id;
+  }
+
+  /** The number of a rule in {@link rules}, added when new. */
+  private ruleId(rule: CompiledFilterRule): number {
+    // The rule remembers its number here; another table's number (a rule given to two) is looked up.
+    const known = rule.stateId;
+    if (known >= 0 && this.rules[known] === rule) return known;
+    let id = this.ruleIds.get(rule);
+    if (id === undefined) {
+      id = this.rules.length;
+      this.rules.push(rule);
+      this.ruleIds.set(rule, id);
+    }
+    rule.stateId = id;
+    return id;
   }
 
   /**
@@ -388,7 +487,13 @@ export class StateTable {
   /** Whether the packet belongs to entry `h` (sets {@link reverse}); if so, the entry learns from it. */
   private tryEntry(h: number, p: Packet, hs: number, hd: number): boolean {
     const c = this.col;
-    if (c.fam[h] !== p.family || c.proto[h] !== p.proto) return false;
+    const fam = p.family;
+    if (c.fam[h] !== fam || c.proto[h] !== p.proto) return false;
+    // The folded keys are the IPv4 addresses themselves: for IPv4 equal keys are equal addresses,
+    // for IPv6 the bigints are compared too.
+    const v4 = fam === 4;
+    const s6 = c.src6;
+    const d6 = c.dst6;
     let reverse: boolean;
     if (p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP) {
       const sport = p.sport;
@@ -398,8 +503,7 @@ export class StateTable {
         c.dstK[h] === hd &&
         c.sport[h] === sport &&
         c.dport[h] === dport &&
-        c.src[h] === p.src &&
-        c.dst[h] === p.dst
+        (v4 || (s6?.[h] === p.src && d6?.[h] === p.dst))
       )
         reverse = false;
       else if (
@@ -407,41 +511,46 @@ export class StateTable {
         c.dstK[h] === hs &&
         c.sport[h] === dport &&
         c.dport[h] === sport &&
-        c.src[h] === p.dst &&
-        c.dst[h] === p.src
-      )
-        reverse = true;
-      else return false;
-    } else if (p.proto === IPPROTO_ICMP || p.proto === IPPROTO_ICMPV6) {
-      const replies = p.proto === IPPROTO_ICMP ? ICMP_REPLY : ICMP6_REPLY;
-      const icmp = c.icmp[h] as number;
-      const type = icmp >>> 16;
-      const id = icmp & 0xffff;
-      const fam = c.fam[h] as Family;
-      if (c.src[h] === p.src && c.dst[h] === p.dst && p.icmpType === type && p.icmpId === id) reverse = false;
-      else if (
-        c.src[h] === p.dst &&
-        (c.dst[h] === p.src || isMulticast6(fam, c.dst[h] as bigint)) &&
-        p.icmpType === replies[type] &&
-        // Only echo carries an id in ICMPv6; neighbour/router discovery replies match on addresses.
-        (p.icmpId === id || (fam === 6 && type !== 128))
+        (v4 || (s6?.[h] === p.dst && d6?.[h] === p.src))
       )
         reverse = true;
       else return false;
     } else {
-      if (c.src[h] === p.src && c.dst[h] === p.dst) reverse = false;
-      else if (c.src[h] === p.dst && c.dst[h] === p.src) reverse = true;
-      else return false;
+      const srcIsSrc = c.srcK[h] === hs && (v4 || s6?.[h] === p.src);
+      const dstIsDst = c.dstK[h] === hd && (v4 || d6?.[h] === p.dst);
+      const srcIsDst = c.srcK[h] === hd && (v4 || s6?.[h] === p.dst);
+      const dstIsSrc = c.dstK[h] === hs && (v4 || d6?.[h] === p.src);
+      if (p.proto === IPPROTO_ICMP || p.proto === IPPROTO_ICMPV6) {
+        const replies = p.proto === IPPROTO_ICMP ? ICMP_REPLY : ICMP6_REPLY;
+        const icmp = c.icmp[h] as number;
+        const type = icmp >>> 16;
+        const id = icmp & 0xffff;
+        if (srcIsSrc && dstIsDst && p.icmpType === type && p.icmpId === id) reverse = false;
+        else if (
+          srcIsDst &&
+          (dstIsSrc || isMulticast6(fam, d6?.[h] ?? 0n)) &&
+          p.icmpType === replies[type] &&
+          // Only echo carries an id in ICMPv6; neighbour/router discovery replies match on addresses.
+          (p.icmpId === id || (fam === 6 && type !== 128))
+        )
+          reverse = true;
+        else return false;
+      } else {
+        if (srcIsSrc && dstIsDst) reverse = false;
+        else if (srcIsDst && dstIsSrc) reverse = true;
+        else return false;
+      }
     }
     const wantOpts = reverse ? (c.replyOpt[h] as number) : (c.optBits[h] as number);
     if ((wantOpts >= 0 && p.optBits !== wantOpts) || p.secBits !== c.secBits[h]) return false;
     const out = p.dir === "out";
     const slot = h * 4 + (out ? 2 : 0) + (reverse ? 1 : 0);
-    const known = c.ifs[slot] as string;
-    if (known !== "" && known !== p.ifname) return false;
+    const known = c.ifs[slot] as number;
+    const ifId = this.ifId(p.ifname);
+    if (known !== 0 && known !== ifId) return false;
     if (p.proto === IPPROTO_TCP && ((c.flags[h] as number) & F_CLOSING) !== 0) return false;
     if (p.proto === IPPROTO_TCP && !ackInWindow(c, h, p, reverse)) return false;
-    if (known === "") c.ifs[slot] = p.ifname;
+    if (known === 0) c.ifs[slot] = ifId;
     // Counters: fwd in, fwd out, rev in, rev out.
     const k = h * 4 + (reverse ? 2 : 0) + (out ? 1 : 0);
     c.pk[k] = (c.pk[k] as number) + 1;
@@ -463,8 +572,9 @@ export class StateTable {
       const h = this.order[i] as number;
       if (
         c.proto[h] === IPPROTO_ICMPV6 &&
-        c.src[h] === p.dst &&
-        isMulticast6(c.fam[h] as Family, c.dst[h] as bigint)
+        c.fam[h] === 6 &&
+        c.src6?.[h] === p.dst &&
+        isMulticast6(6, c.dst6?.[h] ?? 0n)
       )
         found.push(h);
     }
@@ -488,15 +598,13 @@ export class StateTable {
     const c = this.col;
     for (let k = 0; k < n; k++) {
       const h = this.byFlow.found(k);
-      if (c.fam[h] !== p.family || (c.rule[h] as CompiledFilterRule).ast.keepState?.noIcmpErr) continue;
+      if (c.fam[h] !== p.family || this.ruleOf(h).ast.keepState?.noIcmpErr) continue;
+      const src = this.srcOf(h);
+      const dst = this.dstOf(h);
       const forward =
-        c.src[h] === q.src &&
-        c.dst[h] === q.dst &&
-        (!ports || (c.sport[h] === q.sport && c.dport[h] === q.dport));
+        src === q.src && dst === q.dst && (!ports || (c.sport[h] === q.sport && c.dport[h] === q.dport));
       const reverse =
-        c.src[h] === q.dst &&
-        c.dst[h] === q.src &&
-        (!ports || (c.sport[h] === q.dport && c.dport[h] === q.sport));
+        src === q.dst && dst === q.src && (!ports || (c.sport[h] === q.dport && c.dport[h] === q.sport));
       if (forward || reverse) {
         // ipf_checkicmpmatchingstate's sense: an error about a forward packet travels as a reply.
         this.reverse = forward;
@@ -550,10 +658,10 @@ export class StateTable {
       const mine: number[] = [];
       for (let i = 0; i < this.count; i++) {
         const e = this.order[i] as number;
-        if (this.col.rule[e] === rule) mine.push(e);
+        if (this.ruleOf(e) === rule) mine.push(e);
       }
       if (ks.maxSrcs !== null) {
-        const sources = new Set(mine.map((e) => this.col.src[e] as bigint));
+        const sources = new Set(mine.map((e) => this.srcOf(e)));
         if (!sources.has(p.src) && sources.size >= ks.maxSrcs) {
           this.refused = `rule's max-srcs ${ks.maxSrcs} reached`;
           return -1;
@@ -563,7 +671,7 @@ export class StateTable {
         const width = p.family === 4 ? 32 : 128;
         const bits = ks.maxPerSrc.mask;
         const mask = bits <= 0 ? 0n : ((1n << BigInt(width)) - 1n) ^ ((1n << BigInt(width - bits)) - 1n);
-        const same = mine.filter((e) => ((this.col.src[e] as bigint) & mask) === (p.src & mask)).length;
+        const same = mine.filter((e) => (this.srcOf(e) & mask) === (p.src & mask)).length;
         if (same >= ks.maxPerSrc.count) {
           this.refused = `rule's max-per-src ${ks.maxPerSrc.count}/${bits} reached`;
           return -1;
@@ -584,8 +692,11 @@ export class StateTable {
     c.fam[h] = p.family;
     c.proto[h] = p.proto;
     c.dir[h] = inbound ? 0 : 1;
-    c.src[h] = p.src;
-    c.dst[h] = p.dst;
+    if (p.family !== 4) {
+      const { src6, dst6 } = c.v6();
+      src6[h] = p.src;
+      dst6[h] = p.dst;
+    }
     c.srcK[h] = srcKey(p);
     c.dstK[h] = dstKey(p);
     c.sport[h] = p.sport ?? 0;
@@ -595,14 +706,15 @@ export class StateTable {
     c.secBits[h] = p.secBits;
     c.replyOpt[h] = -1;
     c.age[h] = ++this.added;
-    c.rule[h] = rule;
-    c.verdict[h] = verdict;
-    c.routeIf[h] = undefined;
+    c.rule[h] = this.ruleId(rule);
+    c.verdict[h] = verdictCode(verdict);
+    if (c.routeIf !== undefined) c.routeIf[h] = undefined;
     const i4 = h * 4;
-    c.ifs[i4] = inbound ? p.ifname : "";
-    c.ifs[i4 + 1] = "";
-    c.ifs[i4 + 2] = inbound ? "" : p.ifname;
-    c.ifs[i4 + 3] = "";
+    const ifId = this.ifId(p.ifname);
+    c.ifs[i4] = inbound ? ifId : 0;
+    c.ifs[i4 + 1] = 0;
+    c.ifs[i4 + 2] = inbound ? 0 : ifId;
+    c.ifs[i4 + 3] = 0;
     c.pk[i4] = inbound ? 1 : 0;
     c.pk[i4 + 1] = inbound ? 0 : 1;
     c.pk[i4 + 2] = 0;
@@ -646,7 +758,7 @@ export class StateTable {
   /** A forward packet sent out of the routed interface: counted as output and its interface learned. */
   countRouted(h: number, p: Packet): void {
     const c = this.col;
-    c.ifs[h * 4 + 2] = c.routeIf[h] ?? "";
+    c.ifs[h * 4 + 2] = this.ifId(c.routeIf?.[h] ?? "");
     c.pk[h * 4 + 1] = (c.pk[h * 4 + 1] as number) + 1;
     c.by[h * 4 + 1] = (c.by[h * 4 + 1] as number) + p.len;
   }
@@ -671,7 +783,7 @@ export class StateTable {
           ),
           h,
         );
-        const rule = c.rule[h] as CompiledFilterRule;
+        const rule = this.ruleOf(h);
         if ((rule.ast.keepState?.limit ?? null) !== null)
           this.ruleCounts.set(rule, (this.ruleCounts.get(rule) ?? 1) - 1);
         this.free[this.freeCount++] = h;
@@ -693,6 +805,13 @@ export class StateTable {
     const end = (a: bigint, port: number): string => `${formatAddr(e.family, a)}${ports ? `,${port}` : ""}`;
     return `${proto} ${end(e.src, e.sport)} -> ${end(e.dst, e.dport)} (${e.verdict}, rule ${e.rule.number})`;
   }
+}
+
+/** The verdict column's number for a verdict. */
+function verdictCode(v: Verdict): number {
+  const i = VERDICTS.indexOf(v);
+  if (i < 0) throw new Error(`unknown verdict ${v}`);
+  return i;
 }
 
 function grownInt32(a: Int32Array, size: number): Int32Array {
