@@ -20,7 +20,7 @@ import { planIntents, updateHostFile, type CurrentJail, type JailIntent } from "
 import { hostFileValues } from "../core/spec-export.js";
 import type { DesiredSpec } from "../core/spec.js";
 import type { Platform } from "../platform/types.js";
-import { detectHostFacts } from "../platform/index.js";
+import { detectHostFacts, platformFor, type PlatformChoice } from "../platform/index.js";
 import { applyPlan } from "../platform/apply.js";
 import { assertInstalled, assertZoneKnown, loadHostState, readHostFile } from "../store/jails.js";
 import { readExposures, refuseDamaged } from "../store/exposures.js";
@@ -30,6 +30,7 @@ import { openJailRuntime } from "./jail-runtime.js";
 import { loadCreateState } from "./create.js";
 import { applyDeletePlan } from "./delete.js";
 import { startJail } from "./lifecycle.js";
+import type { OpsIo } from "./io.js";
 
 /**
  * Use case `qjail apply`: one spec, the whole host brought to it under one
@@ -53,7 +54,7 @@ export interface ApplyOptions {
   prune: boolean;
 }
 
-export interface ApplyContext {
+interface ApplyContext {
   root: string;
   /** --platform (undefined: the OS qjail runs on). */
   platformName: "freebsd" | "linux" | undefined;
@@ -474,10 +475,19 @@ async function diffsOf(root: string, p: Planned): Promise<{ path: string; diff: 
  * (`error`, the jail's `result: "failed"`, the rest "not done") and returned.
  */
 export async function applySpec(
-  ctx: ApplyContext,
+  choice: PlatformChoice,
+  io: OpsIo & { progress?(line: string): void },
   spec: DesiredSpec,
   opts: ApplyOptions & { diff: boolean },
 ): Promise<ApplyReport> {
+  const ctx: ApplyContext = {
+    root: choice.root,
+    platformName: choice.platform,
+    platform: platformFor(choice, io),
+    env: io.env,
+    stderr: io.stderr,
+    ...(io.progress ? { progress: io.progress } : {}),
+  };
   if (opts.check) {
     const p = await loadAndPlan(ctx, spec, opts);
     if (opts.diff) p.report.diffs = await diffsOf(ctx.root, p);

@@ -4,7 +4,8 @@ import { specFromHost, type ExportJail } from "../core/spec-export.js";
 import type { RawSpec } from "../core/spec.js";
 import { assertZoneKnown, readJails } from "../store/jails.js";
 import { readExposures, refuseDamaged } from "../store/exposures.js";
-import type { Platform } from "../platform/types.js";
+import { platformFor, type PlatformChoice } from "../platform/index.js";
+import type { OpsIo } from "./io.js";
 
 /**
  * Use case `qjail export`: load the zone's records, the host file, the
@@ -17,10 +18,12 @@ export interface ExportResult {
 }
 
 export async function exportHost(
-  root: string,
+  choice: PlatformChoice,
   zone: string | undefined,
-  platform: Platform,
+  io: OpsIo,
 ): Promise<ExportResult> {
+  const root = choice.root;
+  const platform = platformFor(choice, io);
   const layout = hostLayout(zone);
   await assertZoneKnown(root, layout);
   const [{ jails }, live, hostFile, exp] = await Promise.all([

@@ -279,7 +279,7 @@ describe("the npm package", () => {
     assert.ok(rc.includes(`: \${qjail_program:="${qjail}"}`), rc);
   });
 
-  test("the installed qjail installs, creates, lists, archives and restores jails under --root (FreeBSD plans)", () => {
+  test("the installed qjail installs, creates, lists, archives and restores jails, then exposes a port and runs the fw, status, doctor, export and apply commands under --root (FreeBSD plans)", () => {
     const base = buildBaseTxz();
     const root = join(tmp.dir, "root");
     try {
@@ -310,6 +310,63 @@ describe("the npm package", () => {
         /Successfully restored ssh/,
       );
       assert.match(ok(run(["list", ...g]), "list after restore"), /em0 10\.0\.0\.2 +ssh/);
+
+      // The howto's network half through the bundle: each command loads its own modules late,
+      // and only running it in the installed qjail shows that the bundle carries them.
+      ok(run(["create", ...g, "-n", "em0", "-4", "10.0.0.3", "www"]), "create www");
+      assert.match(ok(run(["fw", "setup", "--write", ...g]), "fw setup --write"), /Wrote .*ipnat\.rules/);
+      assert.match(
+        ok(run(["expose", ...g, "www", "tcp", "6188:80"]), "expose"),
+        /Exposed tcp 6188 -> www:80/,
+      );
+      assert.match(ok(run(["ports", ...g]), "ports"), /6188 +tcp +\* +www:80/);
+      assert.match(
+        ok(run(["fw", "show", ...g]), "fw show"),
+        /rdr em0 0\/0 port 6188 -> 10\.0\.0\.3\/32 port 80 tcp/,
+      );
+      assert.match(
+        ok(run(["fw", "lint", "--print", ...g, join(root, "etc/ipnat.rules")]), "fw lint --print"),
+        /^rdr em0 0\/0 port 6188 -> 10\.0\.0\.3\/32 port 80 tcp$/m,
+      );
+      assert.match(
+        ok(
+          run([
+            "fw",
+            "trace",
+            ...g,
+            "--dst-ip",
+            "198.51.100.1",
+            "tcp",
+            "203.0.113.5:40000",
+            "to",
+            ":6188",
+            "on",
+            "em0",
+          ]),
+          "fw trace",
+        ),
+        /result: passed: tcp 203\.0\.113\.5,40000 > 10\.0\.0\.3,80 S/,
+      );
+      const status = JSON.parse(ok(run(["status", "--json", ...g]), "status --json")) as {
+        jails: { name: string }[];
+      };
+      assert.deepEqual(status.jails.map((j) => j.name).sort(), ["ssh", "www"]);
+      const doctor = run(["doctor", ...g]);
+      assert.ok(
+        doctor.status === 0 || doctor.status === 1,
+        `doctor exited ${doctor.status}: ${doctor.stderr}`,
+      );
+      assert.match(doctor.stdout, /QJ\d{4}/);
+      const spec = ok(run(["export", ...g]), "export");
+      assert.match(spec, /^ {2}www:$/m);
+      const check = spawnSync(qjail, ["apply", "--check", ...g, "-"], {
+        cwd: away,
+        encoding: "utf8",
+        input: spec,
+        env: { PATH: `${prefix}/bin:/usr/local/bin:/usr/bin:/bin` },
+      });
+      assert.match(ok(check, "export | apply --check -"), /no changes/);
+      assert.match(ok(run(["unexpose", ...g, "www", "tcp", "6188"]), "unexpose"), /Unexposed tcp 6188/);
     } finally {
       base.cleanup();
     }

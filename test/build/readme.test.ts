@@ -130,6 +130,25 @@ test("the layout table names every top-level folder of the tree and every folder
   );
 });
 
+test("docs/ARCHITECTURE.md's use-case table has one row per src/ops module, and no row for a module that is gone", () => {
+  const arch = readFileSync(join(REPO_ROOT, "docs/ARCHITECTURE.md"), "utf8");
+  const table = arch.slice(arch.indexOf("## Use cases (`src/ops/`)"));
+  const rows = new Set(
+    [...table.slice(0, table.indexOf("\n## ", 4)).matchAll(/^\| `([a-z-]+\.ts)` \|/gm)].map((m) => m[1]),
+  );
+  const modules = readdirSync(join(REPO_ROOT, "src/ops")).filter((f) => f.endsWith(".ts"));
+  assert.deepEqual(
+    modules.filter((m) => !rows.has(m)),
+    [],
+    "src/ops modules missing from docs/ARCHITECTURE.md",
+  );
+  assert.deepEqual(
+    [...rows].filter((r) => !modules.includes(r as string)),
+    [],
+    "rows for modules that do not exist",
+  );
+});
+
 test("no unfilled @PLACEHOLDER@ in the README or docs/", () => {
   for (const f of ["README.md", ...readdirSync(join(REPO_ROOT, "docs")).map((d) => `docs/${d}`)]) {
     const left = readFileSync(join(REPO_ROOT, f), "utf8").match(/@[A-Z][A-Z_]+@/g);

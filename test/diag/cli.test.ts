@@ -178,6 +178,40 @@ test("fw watch refusals: partial dyndns options, world-readable password file, b
   }
 });
 
+test("fw watch stops on SIGTERM while it waits for the next check, with exit status 0", async () => {
+  const t = howtoRoot();
+  try {
+    const child = spawn(
+      qjailArgv()[0] as string,
+      [...qjailArgv().slice(1), "fw", "watch", "--interval", "3600", "--root", t.dir, "--platform", "linux"],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    // the first check is made (qjnone0 has no address) and the watcher sleeps for an hour
+    for (let i = 0; i < 300 && !/following qjnone0 every 3600 s/.test(out); i++)
+      await new Promise((r) => setTimeout(r, 100));
+    assert.match(out, /following qjnone0 every 3600 s/, out);
+    await new Promise((r) => setTimeout(r, 500));
+    const sent = Date.now();
+    child.kill("SIGTERM");
+    const code = await new Promise<number | null | "still running">((resolve) => {
+      const late = setTimeout(() => {
+        child.kill("SIGKILL");
+        resolve("still running");
+      }, 10_000);
+      child.once("exit", (c) => {
+        clearTimeout(late);
+        resolve(c);
+      });
+    });
+    assert.equal(code, 0, `${Date.now() - sent} ms after SIGTERM: ${out}`);
+  } finally {
+    t.cleanup();
+  }
+});
+
 // The real binary inside a namespace of our own: a dummy ext_if with a public
 // address, and a dyndns2 server on that namespace's loopback.
 const canNetns = process.getuid?.() === 0 && spawnSync("ip", ["netns", "list"]).status === 0;

@@ -3,7 +3,6 @@ import { posix } from "node:path";
 import { defineCommand } from "../command.js";
 import { write } from "../context.js";
 import { UsageError, shown } from "../../core/errors.js";
-import { platformFor } from "../../platform/index.js";
 import type { ApplyReport } from "../../ops/apply.js";
 
 export const applyCommand = defineCommand({
@@ -99,14 +98,11 @@ the JSON Schema of the spec (share/schema/qjail-spec-1.json).`,
     const file = positionals[0] as string;
     const text = await readSpec(file, inv.ctx.cwd);
     const spec = parseSpec(text, file);
-    const platform = platformFor(inv.global, { stderr: inv.ctx.stderr, env: inv.ctx.env });
     const check = v.check === true || inv.global.dryRun;
     const report = await applySpec(
+      inv.global,
       {
-        root: inv.global.root,
-        platform,
         env: inv.ctx.env,
-        platformName: inv.global.platform,
         stderr: inv.ctx.stderr,
         progress:
           inv.global.json || !inv.ctx.isTTY ? undefined : (line) => write(inv.ctx.stderr, `applied: ${line}`),

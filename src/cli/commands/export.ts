@@ -2,7 +2,6 @@ import { defineCommand } from "../command.js";
 import { write } from "../context.js";
 import { refuseOperands } from "../command.js";
 import { validateZoneName } from "../../core/validate.js";
-import { platformFor } from "../../platform/index.js";
 import { VERSION } from "../../version.js";
 
 export const exportCommand = defineCommand({
@@ -34,8 +33,10 @@ by the spec and are left out with a warning on stderr; apply never prunes them.
     const { formatSpecYaml } = await import("../../core/spec-export.js");
     const { exportHost } = await import("../../ops/export.js");
     const zone = inv.values.zone === undefined ? undefined : validateZoneName(String(inv.values.zone));
-    const platform = platformFor(inv.global, { stderr: inv.ctx.stderr, env: inv.ctx.env });
-    const { spec, skipped } = await exportHost(inv.global.root, zone, platform);
+    const { spec, skipped } = await exportHost(inv.global, zone, {
+      stderr: inv.ctx.stderr,
+      env: inv.ctx.env,
+    });
     for (const s of skipped) write(inv.ctx.stderr, `qjail: warning: jail ${s.name} left out: ${s.why}`);
     if (inv.global.json) write(inv.ctx.stdout, JSON.stringify(spec));
     else

@@ -1,10 +1,6 @@
-import { promises as fsp } from "node:fs";
 import { defineCommand } from "../../command.js";
 import { write } from "../../context.js";
 import { UsageError, shown } from "../../../core/errors.js";
-import { hostLayout, physical } from "../../../core/paths.js";
-import { readHostConfig } from "../../../store/exposures.js";
-import { formatDiagnostic, parseIpf, parseIpnat } from "../../../firewall/ipf/index.js";
 import {
   parseTextPacket,
   parseV4,
@@ -13,6 +9,7 @@ import {
 } from "../../../firewall/ipf/eval/packet.js";
 import { formatTrace, parseFriendlyPacket, tracePacket } from "../../../firewall/ipf/eval/trace.js";
 import { hostUsesPf } from "../../../ops/pf-rules.js";
+import { loadIpfRuleFiles } from "../../../ops/ipf-rules.js";
 import { runPfTrace } from "./pf.js";
 
 /** Message codes of this command (QJ45xx: IPFilter evaluation). */
@@ -21,8 +18,6 @@ const E = {
   twoPacketForms: "QJ4502",
   noPacket: "QJ4503",
   badIfAddr: "QJ4504",
-  unreadable: "QJ4505",
-  badRules: "QJ4506",
 } as const;
 
 function parseIfAddrs(values: readonly string[]): Map<string, bigint> {
@@ -40,20 +35,6 @@ function parseIfAddrs(values: readonly string[]): Map<string, bigint> {
     map.set(m[1] as string, addr);
   }
   return map;
-}
-
-async function readRules(root: string, logical: string, option: string): Promise<string> {
-  try {
-    return await fsp.readFile(physical(root, logical), "utf8");
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") return "";
-    throw new UsageError(
-      E.unreadable,
-      `cannot read ${shown(logical)}: ${(e as Error).message}`,
-      `Check the file, or name another with ${option}.`,
-    );
-  }
 }
 
 export const fwTraceCommand = defineCommand({
@@ -189,41 +170,15 @@ With --json the trace is printed as one JSON document.`,
       );
     }
     // 2. load state: the rule files
-    let ipfPath = values.ipf as string | undefined;
-    let natPath = values.nat as string | undefined;
-    if (ipfPath === undefined || natPath === undefined) {
-      const { config } = await readHostConfig(global.root, hostLayout(), global.platform ?? "freebsd");
-      ipfPath ??= config.ipfRules;
-      natPath ??= config.ipnatRules;
-    }
-    const resolveCli = (p: string): string => (p.startsWith("/") ? p : `${ctx.cwd}/${p}`);
-    const cliGiven = (name: "ipf" | "nat"): boolean => values[name] !== undefined;
-    const ipfText = cliGiven("ipf")
-      ? await readRules("/", resolveCli(ipfPath), "--ipf")
-      : await readRules(global.root, ipfPath, "--ipf");
-    const natText = cliGiven("nat")
-      ? await readRules("/", resolveCli(natPath), "--nat")
-      : await readRules(global.root, natPath, "--nat");
-    const ipf = parseIpf(ipfText);
-    const nat = parseIpnat(natText);
-    for (const [file, text, diags] of [
-      [ipfPath, ipfText, ipf.diagnostics],
-      [natPath, natText, nat.diagnostics],
-    ] as const) {
-      const first = diags.find((d) => d.severity === "error");
-      if (first) {
-        throw new UsageError(
-          E.badRules,
-          `${shown(file)} does not parse:\n${formatDiagnostic(first, text, file)}`,
-          `Fix the rule (qjail fw lint lists every problem), or name another file with --ipf/--nat.`,
-        );
-      }
-    }
+    const files = await loadIpfRuleFiles(global, ctx.cwd, {
+      ipf: values.ipf as string | undefined,
+      nat: values.nat as string | undefined,
+    });
     // 3. the pure part: evaluate and describe
     const report = tracePacket(
       {
-        ipf: { file: ipfPath, text: ipfText, rules: ipf.rules },
-        nat: { file: natPath, text: natText, rules: nat.rules },
+        ipf: files.ipf,
+        nat: files.nat,
         interfaces,
       },
       packet,

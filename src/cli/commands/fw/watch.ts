@@ -1,55 +1,12 @@
-import { promises as fsp } from "node:fs";
 import { posix } from "node:path";
 import { defineCommand, refuseOperands } from "../../command.js";
 import { write } from "../../context.js";
 import { UsageError, shown } from "../../../core/errors.js";
-import { hostLayout, physical } from "../../../core/paths.js";
-import {
-  buildUpdateRequest,
-  validateDyndnsSettings,
-  watchLoop,
-  type DyndnsSettings,
-  type WatchEffects,
-} from "../../../core/dyndns.js";
-import { readFirewallState, readHostConfig } from "../../../store/exposures.js";
-import { writeFileAtomic } from "../../../store/atomic.js";
-import { platformFor } from "../../../platform/index.js";
-import { publicAddress } from "../../../ops/gather-facts.js";
-import { syncFirewall } from "../../../ops/repair.js";
-import { readPasswordFile, sendUpdate } from "../../../platform/dyndns-client.js";
+import { validateDyndnsSettings, type DyndnsSettings } from "../../../core/dyndns.js";
+import { readPasswordFile } from "../../../platform/dyndns-client.js";
+import { watchAddress } from "../../../ops/watch.js";
 
 const DYNDNS_OPTIONS = ["dyndns-url", "dyndns-user", "dyndns-password-file", "hostname"] as const;
-
-/** Where the watcher remembers the address it last gave the DNS provider (logical path). */
-export function watchStatePath(): string {
-  return `${hostLayout().stateDir}/watch.state`;
-}
-
-type WatchState = Partial<Record<"dyndns_address" | "synced_address", string>>;
-
-/** watch.state: `key="value"` lines like qjail's other files; a damaged file only costs one extra sync/update. */
-async function readWatchState(path: string): Promise<WatchState> {
-  const out: WatchState = {};
-  let text = "";
-  try {
-    text = await fsp.readFile(path, "utf8");
-  } catch {
-    return out;
-  }
-  for (const m of text.matchAll(/^(dyndns_address|synced_address)="([0-9.]+)"$/gm))
-    out[m[1] as keyof WatchState] = m[2] as string;
-  return out;
-}
-
-async function updateWatchState(path: string, change: WatchState): Promise<void> {
-  const next = { ...(await readWatchState(path)), ...change };
-  await fsp.mkdir(posix.dirname(path), { recursive: true });
-  const text = (["dyndns_address", "synced_address"] as const)
-    .filter((k) => next[k] !== undefined)
-    .map((k) => `${k}="${next[k] as string}"\n`)
-    .join("");
-  await writeFileAtomic(path, text, 0o600);
-}
 
 export const fwWatchCommand = defineCommand({
   path: ["fw", "watch"],
@@ -132,59 +89,27 @@ etc/rc.d/qjail_watch and etc/systemd/qjail-watch.service run it at boot.`,
       dyndns = { ...partial, password: await readPasswordFile(path, file) };
     }
 
-    const layout = hostLayout();
-    const platform = platformFor(global, { stderr: ctx.stderr, env: ctx.env });
-    const { config } = await readHostConfig(global.root, layout, platform.name);
-    const state = await readFirewallState(global.root, layout);
-    const statePath = physical(global.root, watchStatePath());
-    const syncedAddress = (await readWatchState(statePath)).synced_address ?? state?.extAddress ?? undefined;
-    let stop = false;
-    const onSignal = (): void => void (stop = true);
-    let wake: (() => void) | undefined;
-    const signalled = (): void => {
-      onSignal();
-      wake?.();
-    };
+    const stop = new AbortController();
+    const signalled = (): void => stop.abort();
     process.on("SIGTERM", signalled);
     process.on("SIGINT", signalled);
-    const fx: WatchEffects = {
-      currentAddress: () => publicAddress(platform.name, config.extIf),
-      resync: () => syncFirewall(global, ctx),
-      loadLastUpdated: async () => (await readWatchState(statePath)).dyndns_address,
-      saveLastUpdated: (address) => updateWatchState(statePath, { dyndns_address: address }),
-      saveLastSynced: (address) => updateWatchState(statePath, { synced_address: address }),
-      sleep: (ms) =>
-        new Promise((resolve) => {
-          const t = setTimeout(resolve, ms);
-          wake = () => {
-            clearTimeout(t);
-            resolve();
-          };
-        }),
-      stopRequested: () => stop,
-      now: () => ctx.now().getTime(),
-      log: (line) => write(ctx.stdout, `${ctx.now().toISOString()} fw watch: ${line}`),
-    };
-    if (dyndns) {
-      const settings = dyndns;
-      fx.update = (address) => sendUpdate(buildUpdateRequest(settings, address));
-    }
-    write(
-      ctx.stdout,
-      `${ctx.now().toISOString()} fw watch: ${values.once === true ? `checking ${config.extIf} once` : `following ${config.extIf} every ${intervalText} s`}${dyndns ? `, DNS name ${dyndns.hostname}` : ""}`,
-    );
     try {
-      const out = await watchLoop(fx, {
-        intervalMs: Number(intervalText) * 1000,
-        backoffMs: 30 * 60_000,
-        maxBackoffMs: 4 * 3600_000,
-        ...(values.once === true ? { maxChecks: 1 } : {}),
-        ...(syncedAddress ? { syncedAddress } : {}),
-      });
-      if (out.stopped)
+      const { outcome } = await watchAddress(
+        global,
+        { stderr: ctx.stderr, env: ctx.env },
+        {
+          intervalMs: Number(intervalText) * 1000,
+          once: values.once === true,
+          ...(dyndns ? { dyndns } : {}),
+          stop: stop.signal,
+          now: () => ctx.now(),
+          log: (line) => write(ctx.stdout, `${ctx.now().toISOString()} fw watch: ${line}`),
+        },
+      );
+      if (outcome.stopped)
         throw new UsageError(
           "QJ5113",
-          `fw watch stopped: ${out.stopped.message}`,
+          `fw watch stopped: ${outcome.stopped.message}`,
           "Fix the account settings, then start the watcher again.",
         );
     } finally {

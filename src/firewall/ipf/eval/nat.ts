@@ -8,7 +8,7 @@
  * later packets of the same flow, in either direction, are rewritten from it
  * without looking at the rules again.
  */
-import type { NatProtocol, NatRule } from "../ast.js";
+import type { AddressMatch, NatProtocol, NatRule, PortMatch } from "../ast.js";
 import {
   compileAddressMatch,
   compileCidr,
@@ -188,12 +188,82 @@ export interface CompiledNatRule {
   rewriteCursors: Map<string, bigint>;
   rewriteTurn: number;
   hits: number;
+  /**
+   * The same tests as src/dst/protoOk/portsFor, as plain numbers for the
+   * per-packet path ({@link natRuleMatches}, {@link NatTable.newTuple}): a
+   * closure per rule makes every call site see as many functions as there are
+   * rules, which V8 cannot inline.
+   */
+  fast: FastNatTests;
+  /** `rdr`, and `sticky` / `round-robin` among its options, read once. */
+  isRdr: boolean;
+  sticky: boolean;
+  roundRobin: boolean;
+  /** A map target of `0/32` (`0/128`): the interface's own address at the time (ipf_nat_newmap). */
+  toInterface: boolean;
+  /** A single-address target (`-> 10.0.0.2`) as a number, once parsed. */
+  cidrTarget: bigint | undefined;
+}
+
+/**
+ * A NAT rule's match as numbers. Protocol tests: {@link PROTO_ANY} any,
+ * {@link PROTO_TCPUDP} tcp or udp, {@link PROTO_NONE} none, else that
+ * protocol number. Address tests: {@link ADDR_ALL} every address (`any`),
+ * 4 or 6 every address of that family (`0/0`), {@link ADDR_TEST} ask the
+ * compiled test. Port tests: low..high, or {@link PORT_TEST} (ask the
+ * closure) with low = high = -1 when there is no port test at all.
+ */
+interface FastNatTests {
+  proto: number;
+  portProto: number;
+  src: number;
+  dst: number;
+  srcPortLow: number;
+  srcPortHigh: number;
+  dstPortLow: number;
+  dstPortHigh: number;
+}
+const PROTO_ANY = -1;
+const PROTO_TCPUDP = -2;
+const PROTO_NONE = -3;
+const ADDR_ALL = 0;
+const ADDR_TEST = -1;
+const PORT_TEST = -2;
+
+function fastProto(np: NatProtocol | null): number {
+  if (np === null || np.kind === "ip") return PROTO_ANY;
+  if (np.kind === "tcpudp") return PROTO_TCPUDP;
+  return np.number;
+}
+
+function protoIn(code: number, proto: number): boolean {
+  if (code === PROTO_ANY) return true;
+  if (code === PROTO_TCPUDP) return proto === IPPROTO_TCP || proto === IPPROTO_UDP;
+  return code === proto;
+}
+
+/** An address match as ADDR_ALL / 4 / 6 when it needs no test at run time, else ADDR_TEST. */
+function fastAddress(m: AddressMatch, negated: boolean): number {
+  if (negated) return ADDR_TEST;
+  if (m.kind === "any") return ADDR_ALL;
+  // compileAddressMatch: a `0/0` network holds every address of its family.
+  if (m.kind === "cidr") {
+    const c = compileCidr(m);
+    if (c.mask === 0n && c.addr === 0n) return c.family;
+  }
+  return ADDR_TEST;
+}
+
+/** A port match as [low, high] when it is `=` or `:`, [PORT_TEST, PORT_TEST] for the others. */
+function fastPorts(m: PortMatch): [number, number] {
+  if (m.kind === "compare" && m.op === "=") return [m.port, m.port];
+  if (m.kind === "range" && m.op === ":") return [m.low, m.high];
+  return [PORT_TEST, PORT_TEST];
 }
 
 function natProtoOk(np: NatProtocol | null): (proto: number) => boolean {
-  if (np === null || np.kind === "ip") return () => true;
-  if (np.kind === "tcpudp") return (p) => p === IPPROTO_TCP || p === IPPROTO_UDP;
-  return (p) => p === np.number;
+  const code = fastProto(np);
+  return (p) => protoIn(code, p);
 }
 
 function ruleIfname(r: NatRule): string {
@@ -207,6 +277,16 @@ export function compileNatRule(ast: NatRule, number: number, ctx: AddressContext
   let src: CompiledNatRule["src"];
   let dst: CompiledNatRule["dst"];
   const anyTest = compileAddressMatch({ kind: "any" }, ctx);
+  const fast: FastNatTests = {
+    proto: PROTO_ANY,
+    portProto: PROTO_NONE,
+    src: ADDR_ALL,
+    dst: ADDR_ALL,
+    srcPortLow: -1,
+    srcPortHigh: -1,
+    dstPortLow: -1,
+    dstPortHigh: -1,
+  };
   if (ast.match.kind === "simple") {
     const test = compileAddressMatch(ast.match.address, ctx);
     // `port 0` in a simple rdr means any port (ipnat stores no port test).
@@ -216,9 +296,12 @@ export function compileNatRule(ast: NatRule, number: number, ctx: AddressContext
     if (ast.kind === "rdr") {
       src = { test: anyTest, negated: false, port: null };
       dst = { test, negated: false, port };
+      fast.dst = fastAddress(ast.match.address, false);
+      if (range) [fast.dstPortLow, fast.dstPortHigh] = [range.low, range.high];
     } else {
       src = { test, negated: false, port: null };
       dst = { test: anyTest, negated: false, port: null };
+      fast.src = fastAddress(ast.match.address, false);
     }
   } else {
     const m = ast.match;
@@ -234,16 +317,24 @@ export function compileNatRule(ast: NatRule, number: number, ctx: AddressContext
       negated: m.toNegated !== m.to.negated,
       port: tp ? (p) => portMatches(tp, p) : null,
     };
+    fast.src = fastAddress(m.from.address, src.negated);
+    fast.dst = fastAddress(m.to.address, dst.negated);
+    if (fp) [fast.srcPortLow, fast.srcPortHigh] = fastPorts(fp);
+    if (tp) [fast.dstPortLow, fast.dstPortHigh] = fastPorts(tp);
   }
   const matchProto = ast.matchProto ?? ast.proto ?? ast.portmap?.proto ?? null;
+  fast.proto = fastProto(matchProto);
   const protoOk = natProtoOk(matchProto);
-  const portProto = ast.portmap
-    ? natProtoOk(ast.portmap.proto)
+  fast.portProto = ast.portmap
+    ? fastProto(ast.portmap.proto)
     : ast.proto && ast.proto.kind !== "ip"
-      ? natProtoOk(ast.proto)
-      : () => false;
-  const portsFor = (p: number): boolean => (p === IPPROTO_TCP || p === IPPROTO_UDP) && portProto(p);
+      ? fastProto(ast.proto)
+      : PROTO_NONE;
+  const portProto = fast.portProto;
+  const portsFor = (p: number): boolean =>
+    (p === IPPROTO_TCP || p === IPPROTO_UDP) && portProto !== PROTO_NONE && protoIn(portProto, p);
   const bits = ast.kind === "rdr" ? dst.test.bits : src.test.bits;
+  const target = ast.target;
   return {
     ast,
     number,
@@ -262,6 +353,15 @@ export function compileNatRule(ast: NatRule, number: number, ctx: AddressContext
     rewriteCursors: new Map(),
     rewriteTurn: 0,
     hits: 0,
+    fast,
+    isRdr: ast.kind === "rdr",
+    sticky: ast.options.sticky === true,
+    roundRobin: ast.options.roundRobin === true,
+    cidrTarget: undefined,
+    toInterface:
+      target.kind === "cidr" &&
+      (target.address.prefix === 32 || target.address.prefix === 128) &&
+      isZeroAddress(target.address.address),
   };
 }
 
@@ -303,20 +403,52 @@ export function whyNatNoMatch(r: CompiledNatRule, p: Packet, explain = true): st
   return undefined;
 }
 
-/** {@link whyNatNoMatch} without the reasons: the same tests, no strings (the per-packet path). */
+/**
+ * {@link whyNatNoMatch} without the reasons: the same tests, no strings, and
+ * the common ones (protocol, `any`/`0/0`, `port =`, `port A:B`) read from the
+ * rule's numbers rather than called (the per-packet path).
+ */
 function natRuleMatches(r: CompiledNatRule, p: Packet): boolean {
+  const f = r.fast;
   const ports = hasPorts(p);
   // The cheapest test that usually fails goes first: most rdr rules differ by port.
-  const dport = r.dst.port;
-  if (dport !== null && (!ports || !dport(p.dport ?? 0))) return false;
+  const dLow = f.dstPortLow;
+  if (dLow !== -1) {
+    if (!ports) return false;
+    const dport = p.dport ?? 0;
+    if (
+      dLow === PORT_TEST
+        ? !(r.dst.port as (n: number) => boolean)(dport)
+        : dport < dLow || dport > f.dstPortHigh
+    )
+      return false;
+  }
   if (p.dir !== r.dir) return false;
   if (r.ifname !== "*" && r.ifname !== p.ifname) return false;
-  if (r.family !== p.family) return false;
-  if (!r.protoOk(p.proto)) return false;
-  if (r.src.test.test(p.family, p.src) === r.src.negated) return false;
-  if (r.dst.test.test(p.family, p.dst) === r.dst.negated) return false;
-  const sport = r.src.port;
-  if (sport !== null && (!ports || !sport(p.sport ?? 0))) return false;
+  const family = p.family;
+  if (r.family !== family) return false;
+  if (!protoIn(f.proto, p.proto)) return false;
+  const src = f.src;
+  if (
+    src === ADDR_TEST ? r.src.test.test(family, p.src) === r.src.negated : src !== ADDR_ALL && src !== family
+  )
+    return false;
+  const dst = f.dst;
+  if (
+    dst === ADDR_TEST ? r.dst.test.test(family, p.dst) === r.dst.negated : dst !== ADDR_ALL && dst !== family
+  )
+    return false;
+  const sLow = f.srcPortLow;
+  if (sLow !== -1) {
+    if (!ports) return false;
+    const sport = p.sport ?? 0;
+    if (
+      sLow === PORT_TEST
+        ? !(r.src.port as (n: number) => boolean)(sport)
+        : sport < sLow || sport > f.srcPortHigh
+    )
+      return false;
+  }
   return true;
 }
 
@@ -495,10 +627,6 @@ export class NatTable {
     this.hostmapIndex.remove(hostmapHash(h.rdr, h.family, h.srcK, h.dstK, h.rule), h);
   }
 
-  private tupleOf(p: Packet): Tuple {
-    return tuple(p.src, p.sport ?? 0, p.dst, p.dport ?? 0);
-  }
-
   /** Set by {@link sessionFor}: whether the packet travels the session's own way. */
   private forward = false;
 
@@ -616,27 +744,37 @@ export class NatTable {
         : inbound
           ? this.inboundRules
           : this.outboundRules;
-    for (const r of candidates) {
-      let why = whyNatNoMatch(r, p, steps !== undefined);
-      if (why !== undefined && r.ast.kind === "bimap" && inbound) why = this.bimapInbound(r, p);
-      steps?.push({ rule: r, matched: why === undefined, why });
-      if (why !== undefined) continue;
-      const before = this.tupleOf(p);
+    for (let i = 0; i < candidates.length; i++) {
+      const r = candidates[i] as CompiledNatRule;
+      if (steps === undefined) {
+        if (
+          !natRuleMatches(r, p) &&
+          !(r.ast.kind === "bimap" && inbound && this.bimapInbound(r, p) === undefined)
+        )
+          continue;
+      } else {
+        let why = whyNatNoMatch(r, p);
+        if (why !== undefined && r.ast.kind === "bimap" && inbound) why = this.bimapInbound(r, p);
+        steps.push({ rule: r, matched: why === undefined, why });
+        if (why !== undefined) continue;
+      }
+      // The packet's tuple goes straight into the result (refilled per packet: no tuple is allocated).
+      const before = res.before;
+      setTuple(before, p.src, p.sport ?? 0, p.dst, p.dport ?? 0);
       const hostmapBefore = this.hostmapList.length;
       // Only map-type rules use the hostmap table (rdr ones add a sticky entry after success).
-      const touched = r.ast.kind === "rdr" ? undefined : this.findHostmap(false, p, r);
+      const touched = r.isRdr ? undefined : this.findHostmap(false, p, r);
       const usesBefore = touched?.uses ?? 0;
-      const translated = this.newTuple(r, p, before);
+      const translated = this.newTuple(r, p, before, res.after, touched);
       if (!translated) {
         // A refused packet leaves no trace in the hostmap table.
         if (this.hostmapList.length > hostmapBefore) this.dropNewestHostmap();
         else if (touched) touched.uses = usesBefore;
-        copyTuple(res.before, before);
         copyTuple(res.after, before);
         return res.fill(-1, false, true);
       }
       r.hits++;
-      if (r.ast.kind === "rdr" && r.ast.options.sticky && r !== sticky) {
+      if (r.isRdr && r.sticky && r !== sticky) {
         this.addHostmap({
           rule: r,
           rdr: true,
@@ -650,8 +788,7 @@ export class NatTable {
           dstK: dstKey(p),
         });
       }
-      if (r.ast.options.roundRobin && r !== sticky && r.nextTarget % this.targetCount(r) === 0)
-        this.rotate(r, inbound);
+      if (r.roundRobin && r !== sticky && r.nextTarget % this.targetCount(r) === 0) this.rotate(r, inbound);
       // KINDS: MAP, RDR, BIMAP, RWR-MAP, RWR-RDR.
       const kindIndex =
         r.ast.kind === "rdr"
@@ -685,8 +822,8 @@ export class NatTable {
       c.tDstK[h] = translated.dst === before.dst ? dstKey(p) : this.fold(p.family, translated.dst);
       this.index(h);
       this.apply(p, h);
-      copyTuple(res.before, before);
-      copyTuple(res.after, translated);
+      // newTuple built the tuple in res.after, except rewrite's (a rare rule), which comes in its own object.
+      if (translated !== res.after) copyTuple(res.after, translated);
       return res.fill(h, true, false);
     }
     return undefined;
@@ -717,7 +854,7 @@ export class NatTable {
   /** A sticky rdr rule that already sent this client to a target. */
   private stickyRule(p: Packet): CompiledNatRule | undefined {
     const h = this.findHostmap(true, p);
-    if (!h?.rule || whyNatNoMatch(h.rule, p) !== undefined) return undefined;
+    if (!h?.rule || !natRuleMatches(h.rule, p)) return undefined;
     h.rule.stickyTo = h.newSrc;
     return h.rule;
   }
@@ -837,10 +974,23 @@ export class NatTable {
     return this.ctx.interfaces.get(name);
   }
 
-  private newTuple(r: CompiledNatRule, p: Packet, t: Tuple): Tuple | undefined {
+  /**
+   * The tuple a new session translates the packet's tuple `t` to, built in
+   * `out` (rewrite rules give a tuple of their own), or undefined when the
+   * rule cannot translate it. `hostmap`: the map rule's hostmap entry for
+   * the packet's pair, as {@link findHostmap} found it.
+   */
+  private newTuple(
+    r: CompiledNatRule,
+    p: Packet,
+    t: Tuple,
+    out: Tuple,
+    hostmap: HostmapEntry | undefined,
+  ): Tuple | undefined {
     const a = r.ast;
-    const ports = hasPorts(p) && r.portsFor(p.proto);
-    if (a.kind === "rdr" || (a.kind === "bimap" && p.dir === "in")) {
+    const portProto = r.fast.portProto;
+    const ports = hasPorts(p) && portProto !== PROTO_NONE && protoIn(portProto, p.proto);
+    if (r.isRdr || (a.kind === "bimap" && p.dir === "in")) {
       let addr: bigint | undefined;
       if (a.kind === "bimap") {
         if (a.match.kind !== "simple" || a.match.address.kind !== "cidr") return undefined;
@@ -848,7 +998,8 @@ export class NatTable {
         const outside = a.target.kind === "cidr" ? compileCidr(a.target.address) : undefined;
         if (!outside) return undefined;
         addr = inside.addr | (p.dst & ~inside.mask & (p.family === 4 ? 0xffffffffn : (1n << 128n) - 1n));
-        return tuple(t.src, t.sport, addr, t.dport);
+        setTuple(out, t.src, t.sport, addr, t.dport);
+        return out;
       }
       addr = this.pickTarget(r, p);
       if (addr === undefined) return undefined;
@@ -867,24 +1018,32 @@ export class NatTable {
           dport = a.targetPort.low + (t.dport - base);
         }
       }
-      const redirected = tuple(t.src, t.sport, addr, ports ? dport : t.dport);
       // Two clients may not end up as the same flow inside; a target port range offers the next port.
       const tp = a.targetPort;
       if (ports && tp && !tp.fixed && tp.high > tp.low) {
         const span = tp.high - tp.low + 1;
         for (let i = 0; i < span; i++) {
-          const candidate = tuple(t.src, t.sport, addr, tp.low + ((dport - tp.low + i) % span));
-          if (!this.tupleInUse(p, candidate)) return candidate;
+          const port = tp.low + ((dport - tp.low + i) % span);
+          if (!this.flowInUse(p, t.src, t.sport, addr, port)) {
+            setTuple(out, t.src, t.sport, addr, port);
+            return out;
+          }
         }
         return undefined;
       }
-      return this.tupleInUse(p, redirected) ? undefined : redirected;
+      const redirectedPort = ports ? dport : t.dport;
+      if (this.flowInUse(p, t.src, t.sport, addr, redirectedPort)) return undefined;
+      setTuple(out, t.src, t.sport, addr, redirectedPort);
+      return out;
     }
     if (a.kind === "rewrite" && a.rewrite) return this.rewriteTuple(r, p, t, ports);
     // map, bimap outbound, map-block
-    const newSrc = this.allocateSource(r, p, t, ports && a.portmap !== null);
+    const newSrc = this.allocateSource(r, p, t, ports && a.portmap !== null, hostmap);
     if (newSrc === undefined) return undefined;
-    if (!(ports && a.portmap)) return tuple(newSrc, t.sport, t.dst, t.dport);
+    if (!(ports && a.portmap)) {
+      setTuple(out, newSrc, t.sport, t.dst, t.dport);
+      return out;
+    }
     const low = a.portmap.auto ? 1024 : (a.portmap.low ?? 1024);
     const high = a.portmap.auto ? 65535 : (a.portmap.high ?? 65535);
     // Ports are handed out in turn; one whose flow to this peer is taken is skipped, and when all are taken the packet is refused.
@@ -892,7 +1051,10 @@ export class NatTable {
       if (r.nextPort < low || r.nextPort > high) r.nextPort = low;
       const port = r.nextPort;
       r.nextPort = r.nextPort >= high ? low : r.nextPort + 1;
-      if (!this.flowInUse(p, newSrc, port, t.dst, t.dport)) return tuple(newSrc, port, t.dst, t.dport);
+      if (!this.flowInUse(p, newSrc, port, t.dst, t.dport)) {
+        setTuple(out, newSrc, port, t.dst, t.dport);
+        return out;
+      }
     }
     return undefined;
   }
@@ -1015,11 +1177,6 @@ export class NatTable {
     return false;
   }
 
-  /** Whether a session already produces this translated flow. */
-  private tupleInUse(p: Packet, t: Tuple): boolean {
-    return this.flowInUse(p, t.src, t.sport, t.dst, t.dport);
-  }
-
   private flowInUse(p: Packet, src: bigint, sport: number, dst: bigint, dport: number): boolean {
     const ports = hasPorts(p);
     const ks = src === p.src ? srcKey(p) : this.fold(p.family, src);
@@ -1058,7 +1215,8 @@ export class NatTable {
         r.nextTarget++;
         if (target.address.address === "0.0.0.0" && target.address.prefix === 32)
           return this.interfaceAddress(p.ifname);
-        return parseAddress(fam, target.address.address);
+        // Parsed on first use (and then kept on the rule): every new rdr session asks.
+        return (r.cidrTarget ??= parseAddress(fam, target.address.address));
       case "list": {
         const list = target.addresses;
         if (list.length === 0) return undefined;
@@ -1084,18 +1242,15 @@ export class NatTable {
     p: Packet,
     t: Tuple,
     portTranslated: boolean,
+    existing: HostmapEntry | undefined,
   ): bigint | undefined {
     const target = r.ast.target;
-    // t is the packet's own tuple (newTuple is given it before anything is rewritten).
-    const existing = this.findHostmap(false, p, r);
-    // `0/32` means the interface's address now; the hostmap keeps the rule's 0 (as ipnat -l shows it).
-    const toInterface =
-      target.kind === "cidr" &&
-      (target.address.prefix === 32 || target.address.prefix === 128) &&
-      isZeroAddress(target.address.address);
+    // t is the packet's own tuple (newTuple is given it before anything is rewritten);
+    // `existing` is this rule's hostmap entry for the packet's pair (translate looked it up).
     if (existing) {
       existing.uses++;
-      return toInterface ? this.interfaceAddress(p.ifname) : existing.newSrc;
+      // `0/32` means the interface's address now; the hostmap keeps the rule's 0 (as ipnat -l shows it).
+      return r.toInterface ? this.interfaceAddress(p.ifname) : existing.newSrc;
     }
     if (target.kind === "cidr") {
       const c = compileCidr(target.address);
@@ -1305,13 +1460,13 @@ class RuleIndex {
       const key = merged.join(",");
       let at = this.listKeys.get(key);
       if (at === undefined) {
-        this.lists.push(merged.map((i) => rules[i] as CompiledNatRule));
+        this.lists.push(ruleList(merged, rules));
         at = this.lists.length;
         this.listKeys.set(key, at);
       }
       if (port >= 0 && port < 65536) this.byPort[port] = at;
     }
-    this.portless = this.wild.map((i) => rules[i] as CompiledNatRule);
+    this.portless = ruleList(this.wild, rules);
   }
 
   candidates(p: Packet): readonly CompiledNatRule[] {
@@ -1319,6 +1474,19 @@ class RuleIndex {
     const at = this.byPort[(p.dport ?? 0) & 0xffff] as number;
     return at === 0 ? this.portless : (this.lists[at - 1] as CompiledNatRule[]);
   }
+}
+
+/**
+ * The rules at these positions, as a list built element by element: every
+ * candidate list then has the same elements kind whichever code built it
+ * (`Array.prototype.map` in optimised code makes holey arrays, and a list of
+ * another kind met by optimised {@link NatTable.translate} deoptimises it —
+ * the bench saw that about 20 engines in).
+ */
+function ruleList(positions: readonly number[], rules: readonly CompiledNatRule[]): CompiledNatRule[] {
+  const out: CompiledNatRule[] = [];
+  for (const i of positions) out.push(rules[i] as CompiledNatRule);
+  return out;
 }
 
 /** The destination ports a rule requires of a packet, when that is one port or a short range. */
