@@ -75,10 +75,33 @@ export interface AddressContext {
   dstlists?: ReadonlyMap<string, DestinationList>;
 }
 
+/** `any`: one test for every rule that says it. */
+const ANY: AddressTest = { test: () => true, describe: "any", bits: 0 };
+
+/**
+ * Networks compiled, by their AST node: a network's test depends on nothing
+ * but the node, so an engine built again on the same parsed rules (the bench
+ * builds one per run; `fw trace` per packet set) reuses it instead of making
+ * its closures and text again. Tests are never changed once made.
+ */
+const compiledNetworks = new WeakMap<AddressMatch, AddressTest>();
+
 export function compileAddressMatch(m: AddressMatch, ctx: AddressContext): AddressTest {
+  if (m.kind === "any") return ANY;
+  if (m.kind === "cidr") {
+    const known = compiledNetworks.get(m);
+    if (known) return known;
+    const t = compileAddressMatchOnce(m, ctx);
+    compiledNetworks.set(m, t);
+    return t;
+  }
+  return compileAddressMatchOnce(m, ctx);
+}
+
+function compileAddressMatchOnce(m: AddressMatch, ctx: AddressContext): AddressTest {
   switch (m.kind) {
     case "any":
-      return { test: () => true, describe: "any", bits: 0 };
+      return ANY;
     case "cidr": {
       const c = compileCidr(m);
       const bits = m.prefix ?? 0;

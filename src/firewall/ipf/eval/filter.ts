@@ -13,6 +13,7 @@ import type { FilterRule } from "../ast.js";
 import {
   compileAddressMatch,
   describePort,
+  parseAddress,
   portMatches,
   type AddressContext,
   type AddressTest,
@@ -65,9 +66,9 @@ export interface CompiledFilterRule {
   secMask: number;
   secBits: number;
   /** with/without ipopts, frag, short…: [name, wanted] pairs. */
-  flagTests: { name: string; wanted: boolean }[];
+  flagTests: readonly { name: string; wanted: boolean }[];
   /** `with [not] v6hdr X,Y`: extension header next-header numbers and whether each must be present. */
-  v6HeaderTests: { proto: number; wanted: boolean }[];
+  v6HeaderTests: readonly { proto: number; wanted: boolean }[];
   hits: number;
   /** The group this rule heads, resolved after loading. */
   headList: CompiledFilterRule[] | undefined;
@@ -75,7 +76,17 @@ export interface CompiledFilterRule {
   keepState: boolean;
   keepFrags: boolean;
   routes: boolean;
+  /**
+   * The rule's number in the last state table that made an entry for it
+   * (state.ts StateTable.ruleId checks it is that table's; -1 = none yet), so
+   * a new entry finds its rule number without a map lookup.
+   */
+  stateId: number;
 }
+
+/** The empty test lists most rules have, shared (never changed). */
+const NO_FLAG_TESTS: readonly { name: string; wanted: boolean }[] = [];
+const NO_V6_HEADER_TESTS: readonly { proto: number; wanted: boolean }[] = [];
 
 export function compileFilterRule(ast: FilterRule, number: number, ctx: AddressContext): CompiledFilterRule {
   let family: Family | null = ast.family === "inet" ? 4 : ast.family === "inet6" ? 6 : null;
@@ -125,13 +136,14 @@ export function compileFilterRule(ast: FilterRule, number: number, ctx: AddressC
     optBits,
     secMask,
     secBits,
-    flagTests,
-    v6HeaderTests,
+    flagTests: flagTests.length > 0 ? flagTests : NO_FLAG_TESTS,
+    v6HeaderTests: v6HeaderTests.length > 0 ? v6HeaderTests : NO_V6_HEADER_TESTS,
     hits: 0,
     headList: undefined,
     keepState: ast.keepState !== null && ast.keepState !== undefined,
     keepFrags: ast.keepFrags !== null && ast.keepFrags !== undefined,
     routes: ast.routeTo !== null && ast.routeTo !== undefined,
+    stateId: -1,
   };
 }
 
@@ -386,13 +398,6 @@ export function buildFilterSet(asts: readonly FilterRule[], ctx: AddressContext)
 // The compiled fast path: per list, an index and a predicate per rule
 // ---------------------------------------------------------------------------
 
-/**
- * A compiled rule test over the packet and its IPv4 source/destination as
- * signed 32-bit ints (hash.ts srcKey/dstKey: never a boxed number; unused for
- * IPv6 packets).
- */
-type Predicate = (p: Packet, s: number, d: number) => boolean;
-
 const EMPTY = new Int32Array(0);
 /** What a matching rule does in {@link FastRuleList.scan}: decide, jump (`skip`), call a group, or only match (`log`, `decapsulate`). */
 const K_DECIDE = 0;
@@ -405,108 +410,208 @@ const END = 0x7fffffff;
 function v4Test(m: FilterRule["from"]["address"]): { net: number; mask: number; any: boolean } | null {
   if (m.kind === "any") return { net: 0, mask: 0, any: true };
   if (m.kind !== "cidr" || m.family !== "inet") return null;
-  const toNum = (t: string): number => t.split(".").reduce((acc, o) => acc * 256 + Number(o), 0);
-  // Signed int32, as the packet's address keys are.
-  const mask = toNum(m.mask) | 0;
-  return { net: toNum(m.address) & mask, mask, any: m.prefix === 0 && toNum(m.address) === 0 };
+  // Signed int32, as the packet's address keys are (parseAddress keeps what it parsed).
+  const mask = Number(parseAddress("inet", m.mask)) | 0;
+  const addr = Number(parseAddress("inet", m.address)) | 0;
+  return { net: addr & mask, mask, any: m.prefix === 0 && addr === 0 };
 }
 
-function portTest(m: PortMatch | null): ((port: number) => boolean) | null {
-  if (m === null) return null;
+/** Port tests as numbers (RuleTest.sOp/dOp): none, the six compares, then the three ranges. */
+const P_NONE = 0;
+const P_EQ = 1;
+const P_NE = 2;
+const P_LT = 3;
+const P_GT = 4;
+const P_LE = 5;
+const P_GE = 6;
+/** `low:high`, inclusive. */
+const P_IN = 7;
+/** `low >< high`, exclusive. */
+const P_BETWEEN = 8;
+/** `low <> high`: outside. */
+const P_OUTSIDE = 9;
+
+function portOp(m: PortMatch | null): [op: number, low: number, high: number] {
+  if (m === null) return [P_NONE, 0, 0];
   if (m.kind === "compare") {
-    const v = m.port;
-    switch (m.op) {
-      case "=":
-        return (x) => x === v;
-      case "!=":
-        return (x) => x !== v;
-      case "<":
-        return (x) => x < v;
-      case ">":
-        return (x) => x > v;
-      case "<=":
-        return (x) => x <= v;
-      case ">=":
-        return (x) => x >= v;
-    }
+    const op = { "=": P_EQ, "!=": P_NE, "<": P_LT, ">": P_GT, "<=": P_LE, ">=": P_GE }[m.op];
+    return [op, m.port, m.port];
   }
-  const { low, high } = m;
-  if (m.op === ":") return (x) => x >= low && x <= high;
-  if (m.op === "><") return (x) => x > low && x < high;
-  return (x) => x < low || x > high;
+  return [m.op === ":" ? P_IN : m.op === "><" ? P_BETWEEN : P_OUTSIDE, m.low, m.high];
+}
+
+function portOk(op: number, low: number, high: number, x: number): boolean {
+  switch (op) {
+    case P_EQ:
+      return x === low;
+    case P_NE:
+      return x !== low;
+    case P_LT:
+      return x < low;
+    case P_GT:
+      return x > low;
+    case P_LE:
+      return x <= low;
+    case P_GE:
+      return x >= low;
+    case P_IN:
+      return x >= low && x <= high;
+    case P_BETWEEN:
+      return x > low && x < high;
+    default:
+      return x < low || x > high;
+  }
 }
 
 /**
- * The same test as {@link whyNoMatch} (without the reasons), specialised for
- * the rule: only the checks it needs, IPv4 addresses as 32-bit numbers. Rules
- * with tests the specialised form does not cover use whyNoMatch itself.
+ * One rule's tests as plain numbers (the per-packet form of {@link whyNoMatch},
+ * without the reasons): every rule of a list has one of these, of one shape,
+ * and {@link testMatches} reads them in one loop with no call per rule and
+ * no closure. IPv4 networks are 32-bit numbers compared with the packet's
+ * address keys. A rule with a test this form does not cover (tos, IP
+ * options, `with …`, pools, IPv6 networks…) is `generic`: whyNoMatch decides.
  */
-function compilePredicate(r: CompiledFilterRule): Predicate {
-  const a = r.ast;
-  const generic: Predicate = (p) => whyNoMatch(r, p, false) === undefined;
-  if (
-    a.tos !== null ||
-    r.optMask !== 0 ||
-    r.secMask !== 0 ||
-    r.flagTests.length > 0 ||
-    r.v6HeaderTests.length > 0
-  )
-    return generic;
-  const src = v4Test(a.from.address);
-  const dst = v4Test(a.to.address);
-  if (src === null || dst === null) return generic;
-  const ifname = a.on.length > 0 && a.on[0]?.name !== "*" ? (a.on[0]?.name ?? null) : null;
-  const family = r.family;
-  // A plain IPv4 network only matches IPv4 packets; `any` matches both.
-  const needV4 = !src.any || !dst.any;
-  const proto = r.proto;
-  const ttl = a.ttl;
-  const sNeg = a.from.negated;
-  const dNeg = a.to.negated;
-  const sport = portTest(a.from.port);
-  const dport = portTest(a.to.port);
-  const flags = a.flags;
-  const icmp = a.icmp;
-  return (p, s, d) => {
-    if (ifname !== null && p.ifname !== ifname) return false;
-    if (family !== null && family !== p.family) return false;
-    if (proto !== null) {
-      if (proto === "tcpudp") {
-        if (p.proto !== IPPROTO_TCP && p.proto !== IPPROTO_UDP) return false;
-      } else if (proto !== p.proto) return false;
+class RuleTest {
+  /** whyNoMatch decides (the rule is passed to {@link testMatches} alongside). */
+  generic = false;
+  /** Interface name, or null for any. */
+  ifname: string | null = null;
+  /** 4 or 6, 0 for any. */
+  family = 0;
+  /** Protocol number, -1 for any, -2 for tcp/udp. */
+  proto = -1;
+  /** -1 for any. */
+  ttl = -1;
+  /** A side names an IPv4 network: IPv6 packets only match where that side is negated. */
+  needV4 = false;
+  sAny = true;
+  sNeg = false;
+  sNet = 0;
+  sMask = 0;
+  dAny = true;
+  dNeg = false;
+  dNet = 0;
+  dMask = 0;
+  /** Port tests (P_*), with their bounds. */
+  sOp = P_NONE;
+  sLow = 0;
+  sHigh = 0;
+  dOp = P_NONE;
+  dLow = 0;
+  dHigh = 0;
+  hasFlags = false;
+  flagMask = 0;
+  flagSet = 0;
+  hasIcmp = false;
+  icmpType = 0;
+  /** -1 for any code. */
+  icmpCode = -1;
+
+  constructor(rule: CompiledFilterRule) {
+    const a = rule.ast;
+    const src = v4Test(a.from.address);
+    const dst = v4Test(a.to.address);
+    if (
+      a.tos !== null ||
+      rule.optMask !== 0 ||
+      rule.secMask !== 0 ||
+      rule.flagTests.length > 0 ||
+      rule.v6HeaderTests.length > 0 ||
+      src === null ||
+      dst === null
+    ) {
+      this.generic = true;
+      return;
     }
-    if (ttl !== null && ttl !== p.ttl) return false;
-    if (needV4 && p.family !== 4) {
-      // An IPv4 network never contains an IPv6 address: only a negated one lets it through.
-      if (!src.any && !sNeg) return false;
-      if (!dst.any && !dNeg) return false;
-    } else {
-      if (src.any ? sNeg : ((s & src.mask) === src.net) === sNeg) return false;
-      if (dst.any ? dNeg : ((d & dst.mask) === dst.net) === dNeg) return false;
+    this.ifname = a.on.length > 0 && a.on[0]?.name !== "*" ? (a.on[0]?.name ?? null) : null;
+    this.family = rule.family ?? 0;
+    this.proto = rule.proto === null ? -1 : rule.proto === "tcpudp" ? -2 : rule.proto;
+    this.ttl = a.ttl ?? -1;
+    // A plain IPv4 network only matches IPv4 packets; `any` matches both.
+    this.needV4 = !src.any || !dst.any;
+    this.sAny = src.any;
+    this.sNeg = a.from.negated;
+    this.sNet = src.net;
+    this.sMask = src.mask;
+    this.dAny = dst.any;
+    this.dNeg = a.to.negated;
+    this.dNet = dst.net;
+    this.dMask = dst.mask;
+    [this.sOp, this.sLow, this.sHigh] = portOp(a.from.port);
+    [this.dOp, this.dLow, this.dHigh] = portOp(a.to.port);
+    if (a.flags) {
+      this.hasFlags = true;
+      this.flagMask = a.flags.mask;
+      this.flagSet = a.flags.set;
     }
-    if (sport !== null || dport !== null) {
-      const ports = (p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP) && p.fragOff === 0;
-      if (sport !== null && (!ports || !sport(p.sport ?? 0))) return false;
-      if (dport !== null && (!ports || !dport(p.dport ?? 0))) return false;
+    if (a.icmp) {
+      this.hasIcmp = true;
+      this.icmpType = a.icmp.type;
+      this.icmpCode = a.icmp.code ?? -1;
     }
-    if (flags !== null) {
-      if (p.proto !== IPPROTO_TCP) return false;
-      if ((p.tcpFlags & flags.mask) !== flags.set) return false;
-    }
-    if (icmp !== null) {
-      if (p.proto !== IPPROTO_ICMP && p.proto !== IPPROTO_ICMPV6) return false;
-      if (p.icmpType !== icmp.type) return false;
-      if (icmp.code !== null && p.icmpCode !== icmp.code) return false;
-    }
-    return true;
-  };
+  }
+}
+
+/**
+ * Rule tests by the rule's AST: a RuleTest is made from the AST alone (the
+ * compiled rule's family, protocol and option masks are read off it), so
+ * engines built again on the same parsed rules share them rather than make
+ * ~100 objects per engine for the collector.
+ */
+const ruleTests = new WeakMap<FilterRule, RuleTest>();
+
+function ruleTestFor(r: CompiledFilterRule): RuleTest {
+  let t = ruleTests.get(r.ast);
+  if (t === undefined) ruleTests.set(r.ast, (t = new RuleTest(r)));
+  return t;
+}
+
+/**
+ * Whether the rule matches: {@link whyNoMatch}'s tests in the same order, on
+ * numbers. `s`/`d` are the packet's IPv4 source/destination as signed 32-bit
+ * ints (hash.ts srcKey/dstKey; unused for IPv6 packets).
+ */
+function testMatches(t: RuleTest, r: CompiledFilterRule, p: Packet, s: number, d: number): boolean {
+  if (t.generic) return whyNoMatch(r, p, false) === undefined;
+  if (t.ifname !== null && p.ifname !== t.ifname) return false;
+  if (t.family !== 0 && t.family !== p.family) return false;
+  const proto = t.proto;
+  if (proto !== -1) {
+    if (proto === -2) {
+      if (p.proto !== IPPROTO_TCP && p.proto !== IPPROTO_UDP) return false;
+    } else if (proto !== p.proto) return false;
+  }
+  if (t.ttl !== -1 && t.ttl !== p.ttl) return false;
+  if (t.needV4 && p.family !== 4) {
+    // An IPv4 network never contains an IPv6 address: only a negated one lets it through.
+    if (!t.sAny && !t.sNeg) return false;
+    if (!t.dAny && !t.dNeg) return false;
+  } else {
+    if (t.sAny ? t.sNeg : ((s & t.sMask) === t.sNet) === t.sNeg) return false;
+    if (t.dAny ? t.dNeg : ((d & t.dMask) === t.dNet) === t.dNeg) return false;
+  }
+  if (t.sOp !== P_NONE || t.dOp !== P_NONE) {
+    const ports = (p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP) && p.fragOff === 0;
+    if (t.sOp !== P_NONE && (!ports || !portOk(t.sOp, t.sLow, t.sHigh, p.sport ?? 0))) return false;
+    if (t.dOp !== P_NONE && (!ports || !portOk(t.dOp, t.dLow, t.dHigh, p.dport ?? 0))) return false;
+  }
+  if (t.hasFlags) {
+    if (p.proto !== IPPROTO_TCP) return false;
+    if ((p.tcpFlags & t.flagMask) !== t.flagSet) return false;
+  }
+  if (t.hasIcmp) {
+    if (p.proto !== IPPROTO_ICMP && p.proto !== IPPROTO_ICMPV6) return false;
+    if (p.icmpType !== t.icmpType) return false;
+    if (t.icmpCode !== -1 && p.icmpCode !== t.icmpCode) return false;
+  }
+  return true;
 }
 
 /** A single IPv4 host (a /32, not negated) the rule requires on one side, as a number, or undefined. */
 function hostKey(m: FilterRule["from"]): number | undefined {
   if (m.negated || m.address.kind !== "cidr" || m.address.family !== "inet" || m.address.prefix !== 32)
     return undefined;
-  return m.address.address.split(".").reduce((acc, o) => acc * 256 + Number(o), 0);
+  return Number(parseAddress("inet", m.address.address));
 }
 
 /**
@@ -518,7 +623,7 @@ function hostKey(m: FilterRule["from"]): number | undefined {
  * so quick, skip, head and call behave as in {@link scanList}.
  */
 export class FastRuleList {
-  readonly preds: Predicate[];
+  private readonly tests: RuleTest[];
   /** What each rule decides when it matches (shared, never changed). */
   private readonly decisions: Decision[];
   /** Per rule: what a match does (K_* below), and how many rules a `skip` jumps. */
@@ -531,19 +636,23 @@ export class FastRuleList {
   matched = false;
 
   constructor(readonly rules: readonly CompiledFilterRule[]) {
-    this.preds = rules.map(compilePredicate);
+    this.tests = rules.map(ruleTestFor);
     this.decisions = rules.map((r) => ({ verdict: verdictOf(r), quick: r.ast.quick, rule: r }));
-    this.kinds = Uint8Array.from(rules, (r) => {
-      const kind = r.ast.action.kind;
-      return kind === "skip"
-        ? K_SKIP
-        : kind === "call"
-          ? K_CALL
-          : kind === "log" || kind === "decapsulate"
-            ? K_KEEP
-            : K_DECIDE;
-    });
-    this.skips = Int32Array.from(rules, (r) => (r.ast.action.kind === "skip" ? r.ast.action.count : 0));
+    this.kinds = new Uint8Array(rules.length);
+    this.skips = new Int32Array(rules.length);
+    for (let i = 0; i < rules.length; i++) {
+      const act = (rules[i] as CompiledFilterRule).ast.action;
+      const kind = act.kind;
+      this.kinds[i] =
+        kind === "skip"
+          ? K_SKIP
+          : kind === "call"
+            ? K_CALL
+            : kind === "log" || kind === "decapsulate"
+              ? K_KEEP
+              : K_DECIDE;
+      if (act.kind === "skip") this.skips[i] = act.count;
+    }
     const wild: number[] = [];
     const dst = new Map<number, number[]>();
     const src = new Map<number, number[]>();
@@ -597,13 +706,13 @@ export class FastRuleList {
       }
       if (i === END) break;
       if (i < from) continue;
-      if (!(this.preds[i] as Predicate)(p, s, d)) continue;
+      const r = this.rules[i] as CompiledFilterRule;
+      if (!testMatches(this.tests[i] as RuleTest, r, p, s, d)) continue;
       const kind = this.kinds[i] as number;
       if (kind === K_SKIP) {
         from = i + (this.skips[i] as number) + 1;
         continue;
       }
-      const r = this.rules[i] as CompiledFilterRule;
       r.hits++;
       if (kind === K_CALL) {
         const act = r.ast.action as Extract<FilterRule["action"], { kind: "call" }>;

@@ -69,7 +69,7 @@ function addrFlowKey(family: Family, proto: number, a: bigint, b: bigint, pa: nu
 
 /**
  * One state entry as the dumps, traces and tests see it: a view onto the
- * table's columns by the entry's handle. The table itself keeps no object per
+ * table's row by the entry's handle. The table itself keeps no object per
  * entry (see {@link StateTable}); a view reads the live entry, and is only
  * meaningful while the entry is in the table (a flushed entry's handle is
  * given to a later one).
@@ -81,191 +81,206 @@ export class StateEntry {
     readonly handle: number,
   ) {}
 
+  private word(i: number): number {
+    return this.t.col.rows[this.handle * STRIDE + i] as number;
+  }
   get family(): Family {
-    return this.t.col.fam[this.handle] as Family;
+    return (this.word(R_META) & 0xff) as Family;
   }
   get proto(): number {
-    return this.t.col.proto[this.handle] as number;
+    return (this.word(R_META) >>> 8) & 0xff;
   }
   get src(): bigint {
-    return this.t.col.src[this.handle] as bigint;
+    return this.t.srcOf(this.handle);
   }
   get dst(): bigint {
-    return this.t.col.dst[this.handle] as bigint;
+    return this.t.dstOf(this.handle);
   }
   get sport(): number {
-    return this.t.col.sport[this.handle] as number;
+    return this.word(R_PORTS) >>> 16;
   }
   get dport(): number {
-    return this.t.col.dport[this.handle] as number;
+    return this.word(R_PORTS) & 0xffff;
   }
   /** IP options and security class of the creating packet: forward packets must carry the same, replies none (ip_state.c is_opt/is_sec). */
   get optBits(): number {
-    return this.t.col.optBits[this.handle] as number;
+    return this.word(R_OPT);
   }
   get secBits(): number {
-    return this.t.col.secBits[this.handle] as number;
+    return this.word(R_SEC);
   }
   /** IP options of the first reply: replies must carry the same. */
   get replyOptBits(): number | undefined {
-    const v = this.t.col.replyOpt[this.handle] as number;
+    const v = this.word(R_REPLY_OPT);
     return v < 0 ? undefined : v;
   }
   get rule(): CompiledFilterRule {
-    return this.t.col.rule[this.handle] as CompiledFilterRule;
+    return this.t.ruleOf(this.handle);
   }
   get verdict(): Verdict {
-    return this.t.col.verdict[this.handle] as Verdict;
+    return this.t.verdictOf(this.handle);
   }
   get dir(): "in" | "out" {
-    return this.t.col.dir[this.handle] === 0 ? "in" : "out";
+    return ((this.word(R_META) >>> 16) & 0xff) === 0 ? "in" : "out";
   }
   /** Set when the creating rule routed the packet (`to IF`, `to dstlist/…`): forward packets go the same way. */
   get routeIf(): string | undefined {
-    return this.t.col.routeIf[this.handle];
+    return this.t.routeIfOf(this.handle);
   }
   get icmpType(): number {
-    return (this.t.col.icmp[this.handle] as number) >>> 16;
+    return this.word(R_ICMP) >>> 16;
   }
   get icmpId(): number {
-    return (this.t.col.icmp[this.handle] as number) & 0xffff;
+    return this.word(R_ICMP) & 0xffff;
   }
   /** TCP: a FIN or RST was seen, so the entry is closing. */
   get closing(): boolean {
-    return ((this.t.col.flags[this.handle] as number) & F_CLOSING) !== 0;
+    return (this.word(R_FLAGS) & F_CLOSING) !== 0;
   }
   /** A reply has matched the entry. */
   get sawReply(): boolean {
-    return ((this.t.col.flags[this.handle] as number) & F_SAW_REPLY) !== 0;
+    return (this.word(R_FLAGS) & F_SAW_REPLY) !== 0;
   }
   /** [in fwd, in rev, out fwd, out rev] (ip_state.c is_ifname[]). */
   get ifnames(): readonly [string, string, string, string] {
-    const f = this.t.col.ifs;
-    const i = this.handle * 4;
-    return [f[i] as string, f[i + 1] as string, f[i + 2] as string, f[i + 3] as string];
+    const n = this.t.ifNames;
+    const i = this.word(R_IF_IN);
+    const o = this.word(R_IF_OUT);
+    return [n[i & 0xffff] as string, n[i >>> 16] as string, n[o & 0xffff] as string, n[o >>> 16] as string];
   }
   /** [fwd in, fwd out, rev in, rev out]. */
   get pkts(): readonly [number, number, number, number] {
-    const f = this.t.col.pk;
-    const i = this.handle * 4;
+    const f = this.t.col.counts;
+    const i = this.handle * 8;
     return [f[i] as number, f[i + 1] as number, f[i + 2] as number, f[i + 3] as number];
   }
   get bytes(): readonly [number, number, number, number] {
-    const f = this.t.col.by;
-    const i = this.handle * 4;
+    const f = this.t.col.counts;
+    const i = this.handle * 8 + 4;
     return [f[i] as number, f[i + 1] as number, f[i + 2] as number, f[i + 3] as number];
   }
   /** TCP state numbers (IPF_TCPS_*): forward side, reply side. */
   get tcpState(): readonly [number, number] {
-    const ts = this.t.col.ts[this.handle] as number;
+    const ts = (this.word(R_FLAGS) >>> 8) & 0xff;
     return [ts & 15, ts >> 4];
   }
 }
 
 /**
- * The table's columns: one slot per entry handle. Numbers live in typed
- * arrays, so an entry costs the garbage collector nothing; addresses (bigints,
- * the packet's own), rules, verdicts and interface names are references in
- * plain arrays.
+ * An entry's numbers are one row of {@link STRIDE} int32s (64 bytes: one or
+ * two cache lines), its counters one row of 8 doubles. A lookup or a new
+ * entry touches those two rows, where one array per field (as until
+ * 2026-12-06, i13f) touched a cache line per field — some twenty per new
+ * entry, on tables of several hundred kilobytes that do not stay in cache.
+ */
+const STRIDE = 16;
+/** family | proto << 8 | dir (0 in, 1 out) << 16 | verdict (index into VERDICTS) << 24. */
+const R_META = 0;
+/** F_* flags | TCP states << 8 (forward side in bits 8-11, reply side in bits 12-15). */
+const R_FLAGS = 1;
+/** The addresses folded (foldAddr): the IPv4 address itself; for IPv6 compared before the bigints. */
+const R_SRC_K = 2;
+const R_DST_K = 3;
+/** sport << 16 | dport. */
+const R_PORTS = 4;
+/** ICMP type << 16 | id of the creating packet. */
+const R_ICMP = 5;
+const R_OPT = 6;
+const R_SEC = 7;
+/** Options of the first reply, -1 until one is seen. */
+const R_REPLY_OPT = 8;
+/** Index into the table's rule list. */
+const R_RULE = 9;
+/**
+ * TCP: per side (forward sender, reply sender) the sequence number after
+ * the last byte sent, SYN and FIN counting one (ip_state.c td_end), as an
+ * int32 (compared modulo 2^32); END1 counts only once F_END1 is set.
+ */
+const R_END0 = 10;
+const R_END1 = 11;
+/** Interfaces learned, as indexes into the table's names (0 = "", not yet): in fwd | in rev << 16. */
+const R_IF_IN = 12;
+/** out fwd | out rev << 16. */
+const R_IF_OUT = 13;
+
+/**
+ * The table's storage: all numbers, in typed arrays, so an entry costs the
+ * garbage collector nothing and the table holds no reference the scavenger
+ * must scan or copy. References become small integers: the rule is an index
+ * into the table's rule list, the verdict one into VERDICTS, an interface
+ * name one into {@link StateTable.ifNames}. IPv4 addresses are their folded
+ * keys (exact for IPv4, see packet.ts foldAddr); only IPv6 entries keep their
+ * bigints, in arrays made when the first one is added.
  */
 class Columns {
-  fam: Uint8Array;
-  proto: Uint8Array;
-  /** 0 = in, 1 = out: the direction of the creating packet. */
-  dir: Uint8Array;
-  flags: Uint8Array;
-  /** TCP states (IPF_TCPS_*): forward side in bits 0-3, reply side in bits 4-7. */
-  ts: Uint8Array;
-  /** The addresses folded (foldAddr): compared before the bigints. */
-  srcK: Int32Array;
-  dstK: Int32Array;
-  sport: Int32Array;
-  dport: Int32Array;
-  /** ICMP type << 16 | id of the creating packet. */
-  icmp: Int32Array;
-  optBits: Int32Array;
-  secBits: Int32Array;
-  /** Options of the first reply, -1 until one is seen. */
-  replyOpt: Int32Array;
+  rows: Int32Array;
+  /** Per entry: packets fwd in, fwd out, rev in, rev out, then bytes in the same order. */
+  counts: Float64Array;
   /** Insertion number: lookups try entries with the same flow hash newest first. */
   age: Float64Array;
-  /**
-   * TCP: per side (forward sender, reply sender) the sequence number after
-   * the last byte sent, SYN and FIN counting one (ip_state.c td_end), as an
-   * int32 (compared modulo 2^32); end1 counts only once F_END1 is set.
-   */
-  end0: Int32Array;
-  end1: Int32Array;
-  /** Packets and bytes, 4 per entry: fwd in, fwd out, rev in, rev out. */
-  pk: Float64Array;
-  by: Float64Array;
-  /** Interfaces learned, 4 per entry: in fwd, in rev, out fwd, out rev ("" = not yet). */
-  ifs: string[];
-  src: bigint[];
-  dst: bigint[];
-  rule: (CompiledFilterRule | undefined)[];
-  verdict: (Verdict | undefined)[];
-  routeIf: (string | undefined)[];
+  /** IPv6 entries' addresses (IPv4 ones are their keys); made with the first IPv6 entry. */
+  src6: bigint[] | undefined;
+  dst6: bigint[] | undefined;
+  /** Set for entries a routing rule made (`to IF`); made with the first. */
+  routeIf: (string | undefined)[] | undefined;
 
   constructor(readonly size: number) {
-    this.fam = new Uint8Array(size);
-    this.proto = new Uint8Array(size);
-    this.dir = new Uint8Array(size);
-    this.flags = new Uint8Array(size);
-    this.ts = new Uint8Array(size);
-    this.srcK = new Int32Array(size);
-    this.dstK = new Int32Array(size);
-    this.sport = new Int32Array(size);
-    this.dport = new Int32Array(size);
-    this.icmp = new Int32Array(size);
-    this.optBits = new Int32Array(size);
-    this.secBits = new Int32Array(size);
-    this.replyOpt = new Int32Array(size);
+    this.rows = new Int32Array(size * STRIDE);
+    this.counts = new Float64Array(size * 8);
     this.age = new Float64Array(size);
-    this.end0 = new Int32Array(size);
-    this.end1 = new Int32Array(size);
-    this.pk = new Float64Array(size * 4);
-    this.by = new Float64Array(size * 4);
-    this.ifs = new Array<string>(size * 4).fill("");
-    this.src = new Array<bigint>(size).fill(0n);
-    this.dst = new Array<bigint>(size).fill(0n);
-    this.rule = new Array<CompiledFilterRule | undefined>(size).fill(undefined);
-    this.verdict = new Array<Verdict | undefined>(size).fill(undefined);
-    this.routeIf = new Array<string | undefined>(size).fill(undefined);
+    this.src6 = undefined;
+    this.dst6 = undefined;
+    this.routeIf = undefined;
+  }
+
+  /** The IPv6 address columns, made on first use. */
+  v6(): { src6: bigint[]; dst6: bigint[] } {
+    if (this.src6 === undefined || this.dst6 === undefined) {
+      this.src6 = new Array<bigint>(this.size).fill(0n);
+      this.dst6 = new Array<bigint>(this.size).fill(0n);
+    }
+    return { src6: this.src6, dst6: this.dst6 };
+  }
+
+  /** The route column, made on first use. */
+  routes(): (string | undefined)[] {
+    return (this.routeIf ??= new Array<string | undefined>(this.size).fill(undefined));
   }
 
   /** A copy with room for `size` entries. */
   grown(size: number): Columns {
     const c = new Columns(size);
-    c.fam.set(this.fam);
-    c.proto.set(this.proto);
-    c.dir.set(this.dir);
-    c.flags.set(this.flags);
-    c.ts.set(this.ts);
-    c.srcK.set(this.srcK);
-    c.dstK.set(this.dstK);
-    c.sport.set(this.sport);
-    c.dport.set(this.dport);
-    c.icmp.set(this.icmp);
-    c.optBits.set(this.optBits);
-    c.secBits.set(this.secBits);
-    c.replyOpt.set(this.replyOpt);
+    c.rows.set(this.rows);
+    c.counts.set(this.counts);
     c.age.set(this.age);
-    c.end0.set(this.end0);
-    c.end1.set(this.end1);
-    c.pk.set(this.pk);
-    c.by.set(this.by);
-    for (let i = 0; i < this.size; i++) {
-      c.src[i] = this.src[i] as bigint;
-      c.dst[i] = this.dst[i] as bigint;
-      c.rule[i] = this.rule[i];
-      c.verdict[i] = this.verdict[i];
-      c.routeIf[i] = this.routeIf[i];
+    if (this.src6 && this.dst6) {
+      const { src6, dst6 } = c.v6();
+      for (let i = 0; i < this.size; i++) {
+        src6[i] = this.src6[i] as bigint;
+        dst6[i] = this.dst6[i] as bigint;
+      }
     }
-    for (let i = 0; i < this.size * 4; i++) c.ifs[i] = this.ifs[i] as string;
+    if (this.routeIf) {
+      const r = c.routes();
+      for (let i = 0; i < this.size; i++) r[i] = this.routeIf[i];
+    }
     return c;
   }
 }
+
+/** Verdicts as R_META numbers them. */
+const VERDICTS: readonly Verdict[] = [
+  "pass",
+  "block",
+  "nomatch",
+  "bad-packet",
+  "block return-rst",
+  "block return-icmp",
+  "block return-icmp-as-dest",
+  "auth",
+  "preauth",
+  "account",
+];
 
 /**
  * The acknowledgement half of ip_state.c ipf_state_tcpinwindow: a segment
@@ -274,23 +289,23 @@ class Columns {
  * part of the session and goes on to the rules. The sequence-window half
  * (td_maxend, td_maxwin, window scaling) is not modelled.
  */
-function ackInWindow(c: Columns, h: number, p: Packet, reverse: boolean): boolean {
+function ackInWindow(rows: Int32Array, at: number, p: Packet, reverse: boolean): boolean {
   if (!(p.tcpFlags & TH.A)) return true;
-  if (!reverse && !((c.flags[h] as number) & F_END1)) return true;
-  const peerEnd = reverse ? (c.end0[h] as number) : (c.end1[h] as number);
+  if (!reverse && !((rows[at + R_FLAGS] as number) & F_END1)) return true;
+  const peerEnd = reverse ? (rows[at + R_END0] as number) : (rows[at + R_END1] as number);
   const ackskew = (peerEnd - p.ack) | 0;
   return ackskew >= -MAX_ACK_WINDOW && ackskew <= MAX_ACK_WINDOW;
 }
 
 /**
- * The state table. Entries are rows ("handles") of typed-array columns
- * (struct of arrays) filed in an open-addressing hash on the flow's folded
+ * The state table. Entries are rows ("handles") of one int32 array (and one
+ * of counters) filed in an open-addressing hash on the flow's folded
  * addresses and ports: a new entry allocates nothing on the JS heap, and a
  * lookup compares integers before it compares the addresses themselves.
  * {@link StateEntry} views give the dumps and traces the old object shape.
  */
 export class StateTable {
-  /** @internal The columns (read by {@link StateEntry} views). */
+  /** @internal The rows (read by {@link StateEntry} views). */
   col: Columns;
   /** Live handles, oldest first; {@link entries} lists them newest first, as the -D dump does. */
   private order: Int32Array;
@@ -299,7 +314,7 @@ export class StateTable {
   private free: Int32Array;
   private freeCount = 0;
   /** Rows ever used (the next new handle). */
-  private rows = 0;
+  private rowsUsed = 0;
   /** Entries ever added (their age). */
   private added = 0;
   /** Live entries per rule, kept for rules with a `limit` only. */
@@ -338,21 +353,76 @@ export class StateTable {
   private lastKey = 0;
   private lastKeyPacket: Packet | undefined;
 
+  /** The rules entries were made by (R_RULE indexes this list). */
+  private readonly rules: CompiledFilterRule[] = [];
+  private readonly ruleIds = new Map<CompiledFilterRule, number>();
+  /** @internal Interface names learned (R_IF_* index this list; 0 = none yet). */
+  readonly ifNames: string[] = [""];
+  private readonly ifIds = new Map<string, number>([["", 0]]);
+  private lastIfName = "";
+  private lastIfId = 0;
+
   /** A view of the entry with this handle. */
   entry(h: number): StateEntry {
     return new StateEntry(this, h);
   }
   ruleOf(h: number): CompiledFilterRule {
-    return this.col.rule[h] as CompiledFilterRule;
+    return this.rules[this.col.rows[h * STRIDE + R_RULE] as number] as CompiledFilterRule;
   }
   verdictOf(h: number): Verdict {
-    return this.col.verdict[h] as Verdict;
+    return VERDICTS[(this.col.rows[h * STRIDE + R_META] as number) >>> 24] as Verdict;
   }
   routeIfOf(h: number): string | undefined {
-    return this.col.routeIf[h];
+    return this.col.routeIf?.[h];
   }
   setRouteIf(h: number, ifname: string): void {
-    this.col.routeIf[h] = ifname;
+    this.col.routes()[h] = ifname;
+  }
+  /** @internal The entry's source address (IPv4 from its key). */
+  srcOf(h: number): bigint {
+    const c = this.col;
+    const at = h * STRIDE;
+    return ((c.rows[at + R_META] as number) & 0xff) === 4
+      ? BigInt((c.rows[at + R_SRC_K] as number) >>> 0)
+      : (c.src6?.[h] as bigint);
+  }
+  /** @internal The entry's destination address. */
+  dstOf(h: number): bigint {
+    const c = this.col;
+    const at = h * STRIDE;
+    return ((c.rows[at + R_META] as number) & 0xff) === 4
+      ? BigInt((c.rows[at + R_DST_K] as number) >>> 0)
+      : (c.dst6?.[h] as bigint);
+  }
+
+  /** The number of an interface name in {@link ifNames}, added when new. */
+  private ifId(name: string): number {
+    if (name === this.lastIfName) return this.lastIfId;
+    let id = this.ifIds.get(name);
+    if (id === undefined) {
+      id = this.ifNames.length;
+      if (id > 0xffff) throw new Error("more than 65,535 interface names in one state table");
+      this.ifNames.push(name);
+      this.ifIds.set(name, id);
+    }
+    this.lastIfName = name;
+    this.lastIfId = id;
+    return id;
+  }
+
+  /** The number of a rule in {@link rules}, added when new. */
+  private ruleId(rule: CompiledFilterRule): number {
+    // The rule remembers its number here; another table's number (a rule given to two) is looked up.
+    const known = rule.stateId;
+    if (known >= 0 && this.rules[known] === rule) return known;
+    let id = this.ruleIds.get(rule);
+    if (id === undefined) {
+      id = this.rules.length;
+      this.rules.push(rule);
+      this.ruleIds.set(rule, id);
+    }
+    rule.stateId = id;
+    return id;
   }
 
   /**
@@ -388,69 +458,87 @@ export class StateTable {
   /** Whether the packet belongs to entry `h` (sets {@link reverse}); if so, the entry learns from it. */
   private tryEntry(h: number, p: Packet, hs: number, hd: number): boolean {
     const c = this.col;
-    if (c.fam[h] !== p.family || c.proto[h] !== p.proto) return false;
+    const rows = c.rows;
+    const at = h * STRIDE;
+    const fam = p.family;
+    const meta = rows[at + R_META] as number;
+    if ((meta & 0xffff) !== (fam | (p.proto << 8))) return false;
+    // The folded keys are the IPv4 addresses themselves: for IPv4 equal keys are equal addresses,
+    // for IPv6 the bigints are compared too.
+    const v4 = fam === 4;
+    const s6 = c.src6;
+    const d6 = c.dst6;
+    const sk = rows[at + R_SRC_K] as number;
+    const dk = rows[at + R_DST_K] as number;
     let reverse: boolean;
     if (p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP) {
       const sport = p.sport;
       const dport = p.dport;
+      // A later fragment carries no ports, and a packet without them is no entry's (as when ports were compared one by one).
+      if (sport === undefined || dport === undefined) return false;
+      const ports = rows[at + R_PORTS] as number;
       if (
-        c.srcK[h] === hs &&
-        c.dstK[h] === hd &&
-        c.sport[h] === sport &&
-        c.dport[h] === dport &&
-        c.src[h] === p.src &&
-        c.dst[h] === p.dst
+        sk === hs &&
+        dk === hd &&
+        ports === ((sport << 16) | dport) &&
+        (v4 || (s6?.[h] === p.src && d6?.[h] === p.dst))
       )
         reverse = false;
       else if (
-        c.srcK[h] === hd &&
-        c.dstK[h] === hs &&
-        c.sport[h] === dport &&
-        c.dport[h] === sport &&
-        c.src[h] === p.dst &&
-        c.dst[h] === p.src
-      )
-        reverse = true;
-      else return false;
-    } else if (p.proto === IPPROTO_ICMP || p.proto === IPPROTO_ICMPV6) {
-      const replies = p.proto === IPPROTO_ICMP ? ICMP_REPLY : ICMP6_REPLY;
-      const icmp = c.icmp[h] as number;
-      const type = icmp >>> 16;
-      const id = icmp & 0xffff;
-      const fam = c.fam[h] as Family;
-      if (c.src[h] === p.src && c.dst[h] === p.dst && p.icmpType === type && p.icmpId === id) reverse = false;
-      else if (
-        c.src[h] === p.dst &&
-        (c.dst[h] === p.src || isMulticast6(fam, c.dst[h] as bigint)) &&
-        p.icmpType === replies[type] &&
-        // Only echo carries an id in ICMPv6; neighbour/router discovery replies match on addresses.
-        (p.icmpId === id || (fam === 6 && type !== 128))
+        sk === hd &&
+        dk === hs &&
+        ports === ((dport << 16) | sport) &&
+        (v4 || (s6?.[h] === p.dst && d6?.[h] === p.src))
       )
         reverse = true;
       else return false;
     } else {
-      if (c.src[h] === p.src && c.dst[h] === p.dst) reverse = false;
-      else if (c.src[h] === p.dst && c.dst[h] === p.src) reverse = true;
-      else return false;
+      const srcIsSrc = sk === hs && (v4 || s6?.[h] === p.src);
+      const dstIsDst = dk === hd && (v4 || d6?.[h] === p.dst);
+      const srcIsDst = sk === hd && (v4 || s6?.[h] === p.dst);
+      const dstIsSrc = dk === hs && (v4 || d6?.[h] === p.src);
+      if (p.proto === IPPROTO_ICMP || p.proto === IPPROTO_ICMPV6) {
+        const replies = p.proto === IPPROTO_ICMP ? ICMP_REPLY : ICMP6_REPLY;
+        const icmp = rows[at + R_ICMP] as number;
+        const type = icmp >>> 16;
+        const id = icmp & 0xffff;
+        if (srcIsSrc && dstIsDst && p.icmpType === type && p.icmpId === id) reverse = false;
+        else if (
+          srcIsDst &&
+          (dstIsSrc || isMulticast6(fam, d6?.[h] ?? 0n)) &&
+          p.icmpType === replies[type] &&
+          // Only echo carries an id in ICMPv6; neighbour/router discovery replies match on addresses.
+          (p.icmpId === id || (fam === 6 && type !== 128))
+        )
+          reverse = true;
+        else return false;
+      } else {
+        if (srcIsSrc && dstIsDst) reverse = false;
+        else if (srcIsDst && dstIsSrc) reverse = true;
+        else return false;
+      }
     }
-    const wantOpts = reverse ? (c.replyOpt[h] as number) : (c.optBits[h] as number);
-    if ((wantOpts >= 0 && p.optBits !== wantOpts) || p.secBits !== c.secBits[h]) return false;
+    const wantOpts = reverse ? (rows[at + R_REPLY_OPT] as number) : (rows[at + R_OPT] as number);
+    if ((wantOpts >= 0 && p.optBits !== wantOpts) || p.secBits !== rows[at + R_SEC]) return false;
     const out = p.dir === "out";
-    const slot = h * 4 + (out ? 2 : 0) + (reverse ? 1 : 0);
-    const known = c.ifs[slot] as string;
-    if (known !== "" && known !== p.ifname) return false;
-    if (p.proto === IPPROTO_TCP && ((c.flags[h] as number) & F_CLOSING) !== 0) return false;
-    if (p.proto === IPPROTO_TCP && !ackInWindow(c, h, p, reverse)) return false;
-    if (known === "") c.ifs[slot] = p.ifname;
-    // Counters: fwd in, fwd out, rev in, rev out.
-    const k = h * 4 + (reverse ? 2 : 0) + (out ? 1 : 0);
-    c.pk[k] = (c.pk[k] as number) + 1;
-    c.by[k] = (c.by[k] as number) + p.len;
+    const ifWord = at + (out ? R_IF_OUT : R_IF_IN);
+    const ifShift = reverse ? 16 : 0;
+    const known = ((rows[ifWord] as number) >>> ifShift) & 0xffff;
+    const ifId = this.ifId(p.ifname);
+    if (known !== 0 && known !== ifId) return false;
+    if (p.proto === IPPROTO_TCP && ((rows[at + R_FLAGS] as number) & F_CLOSING) !== 0) return false;
+    if (p.proto === IPPROTO_TCP && !ackInWindow(rows, at, p, reverse)) return false;
+    if (known === 0) rows[ifWord] = (rows[ifWord] as number) | (ifId << ifShift);
+    // Counters: fwd in, fwd out, rev in, rev out; bytes 4 further.
+    const counts = c.counts;
+    const k = h * 8 + (reverse ? 2 : 0) + (out ? 1 : 0);
+    counts[k] = (counts[k] as number) + 1;
+    counts[k + 4] = (counts[k + 4] as number) + p.len;
     if (reverse) {
-      c.flags[h] = (c.flags[h] as number) | F_SAW_REPLY;
-      if ((c.replyOpt[h] as number) < 0) c.replyOpt[h] = p.optBits;
+      rows[at + R_FLAGS] = (rows[at + R_FLAGS] as number) | F_SAW_REPLY;
+      if ((rows[at + R_REPLY_OPT] as number) < 0) rows[at + R_REPLY_OPT] = p.optBits;
     }
-    if (p.proto === IPPROTO_TCP) this.advanceTcp(h, p, reverse);
+    if (p.proto === IPPROTO_TCP) this.advanceTcp(rows, at, p, reverse);
     this.reverse = reverse;
     return true;
   }
@@ -461,10 +549,12 @@ export class StateTable {
     const found: number[] = [];
     for (let i = this.count - 1; i >= 0; i--) {
       const h = this.order[i] as number;
+      const meta = c.rows[h * STRIDE + R_META] as number;
       if (
-        c.proto[h] === IPPROTO_ICMPV6 &&
-        c.src[h] === p.dst &&
-        isMulticast6(c.fam[h] as Family, c.dst[h] as bigint)
+        ((meta >>> 8) & 0xff) === IPPROTO_ICMPV6 &&
+        (meta & 0xff) === 6 &&
+        c.src6?.[h] === p.dst &&
+        isMulticast6(6, c.dst6?.[h] ?? 0n)
       )
         found.push(h);
     }
@@ -485,18 +575,21 @@ export class StateTable {
       addrFlowKey(p.family, q.proto, q.src, q.dst, ports ? (q.sport ?? 0) : 0, ports ? (q.dport ?? 0) : 0),
       this.col.age,
     );
-    const c = this.col;
+    const rows = this.col.rows;
     for (let k = 0; k < n; k++) {
       const h = this.byFlow.found(k);
-      if (c.fam[h] !== p.family || (c.rule[h] as CompiledFilterRule).ast.keepState?.noIcmpErr) continue;
-      const forward =
-        c.src[h] === q.src &&
-        c.dst[h] === q.dst &&
-        (!ports || (c.sport[h] === q.sport && c.dport[h] === q.dport));
-      const reverse =
-        c.src[h] === q.dst &&
-        c.dst[h] === q.src &&
-        (!ports || (c.sport[h] === q.dport && c.dport[h] === q.sport));
+      if (
+        ((rows[h * STRIDE + R_META] as number) & 0xff) !== p.family ||
+        this.ruleOf(h).ast.keepState?.noIcmpErr
+      )
+        continue;
+      const src = this.srcOf(h);
+      const dst = this.dstOf(h);
+      const portWord = rows[h * STRIDE + R_PORTS] as number;
+      const sport = portWord >>> 16;
+      const dport = portWord & 0xffff;
+      const forward = src === q.src && dst === q.dst && (!ports || (sport === q.sport && dport === q.dport));
+      const reverse = src === q.dst && dst === q.src && (!ports || (sport === q.dport && dport === q.sport));
       if (forward || reverse) {
         // ipf_checkicmpmatchingstate's sense: an error about a forward packet travels as a reply.
         this.reverse = forward;
@@ -506,25 +599,27 @@ export class StateTable {
     return -1;
   }
 
-  private advanceTcp(h: number, p: Packet, reverse: boolean): void {
-    const c = this.col;
+  private advanceTcp(rows: Int32Array, at: number, p: Packet, reverse: boolean): void {
     const end = tcpSegmentEnd(p) | 0;
+    let flags = rows[at + R_FLAGS] as number;
     if (reverse) {
-      if (!((c.flags[h] as number) & F_END1) || seqGreater(end, c.end1[h] as number)) {
-        c.end1[h] = end;
-        c.flags[h] = (c.flags[h] as number) | F_END1;
+      if (!(flags & F_END1) || seqGreater(end, rows[at + R_END1] as number)) {
+        rows[at + R_END1] = end;
+        flags |= F_END1;
       }
-    } else if (seqGreater(end, c.end0[h] as number)) c.end0[h] = end;
+    } else if (seqGreater(end, rows[at + R_END0] as number)) rows[at + R_END0] = end;
     if (p.tcpFlags & (TH.F | TH.R)) {
-      c.flags[h] = (c.flags[h] as number) | F_CLOSING;
+      flags |= F_CLOSING;
       this.anyClosing = true;
     }
     if (p.tcpFlags & TH.A) {
-      const ts = c.ts[h] as number;
+      const ts = (flags >>> 8) & 0xff;
       const ts0 = ts & 15;
       const ts1 = ts >> 4;
-      c.ts[h] = reverse ? Math.max(ts0, 3) | (4 << 4) : 4 | (Math.max(ts1, 3) << 4);
+      const next = reverse ? Math.max(ts0, 3) | (4 << 4) : 4 | (Math.max(ts1, 3) << 4);
+      flags = (flags & 0xff) | (next << 8);
     }
+    rows[at + R_FLAGS] = flags;
   }
 
   /**
@@ -550,10 +645,10 @@ export class StateTable {
       const mine: number[] = [];
       for (let i = 0; i < this.count; i++) {
         const e = this.order[i] as number;
-        if (this.col.rule[e] === rule) mine.push(e);
+        if (this.ruleOf(e) === rule) mine.push(e);
       }
       if (ks.maxSrcs !== null) {
-        const sources = new Set(mine.map((e) => this.col.src[e] as bigint));
+        const sources = new Set(mine.map((e) => this.srcOf(e)));
         if (!sources.has(p.src) && sources.size >= ks.maxSrcs) {
           this.refused = `rule's max-srcs ${ks.maxSrcs} reached`;
           return -1;
@@ -563,7 +658,7 @@ export class StateTable {
         const width = p.family === 4 ? 32 : 128;
         const bits = ks.maxPerSrc.mask;
         const mask = bits <= 0 ? 0n : ((1n << BigInt(width)) - 1n) ^ ((1n << BigInt(width - bits)) - 1n);
-        const same = mine.filter((e) => ((this.col.src[e] as bigint) & mask) === (p.src & mask)).length;
+        const same = mine.filter((e) => (this.srcOf(e) & mask) === (p.src & mask)).length;
         if (same >= ks.maxPerSrc.count) {
           this.refused = `rule's max-per-src ${ks.maxPerSrc.count}/${bits} reached`;
           return -1;
@@ -576,46 +671,49 @@ export class StateTable {
     let h: number;
     if (this.freeCount > 0) h = this.free[--this.freeCount] as number;
     else {
-      if (this.rows === this.col.size) this.grow();
-      h = this.rows++;
+      if (this.rowsUsed === this.col.size) this.grow();
+      h = this.rowsUsed++;
     }
     const c = this.col;
+    const rows = c.rows;
+    const at = h * STRIDE;
     const inbound = p.dir === "in";
-    c.fam[h] = p.family;
-    c.proto[h] = p.proto;
-    c.dir[h] = inbound ? 0 : 1;
-    c.src[h] = p.src;
-    c.dst[h] = p.dst;
-    c.srcK[h] = srcKey(p);
-    c.dstK[h] = dstKey(p);
-    c.sport[h] = p.sport ?? 0;
-    c.dport[h] = p.dport ?? 0;
-    c.icmp[h] = (((p.icmpType ?? 0) & 0xffff) << 16) | (p.icmpId & 0xffff);
-    c.optBits[h] = p.optBits;
-    c.secBits[h] = p.secBits;
-    c.replyOpt[h] = -1;
-    c.age[h] = ++this.added;
-    c.rule[h] = rule;
-    c.verdict[h] = verdict;
-    c.routeIf[h] = undefined;
-    const i4 = h * 4;
-    c.ifs[i4] = inbound ? p.ifname : "";
-    c.ifs[i4 + 1] = "";
-    c.ifs[i4 + 2] = inbound ? "" : p.ifname;
-    c.ifs[i4 + 3] = "";
-    c.pk[i4] = inbound ? 1 : 0;
-    c.pk[i4 + 1] = inbound ? 0 : 1;
-    c.pk[i4 + 2] = 0;
-    c.pk[i4 + 3] = 0;
-    c.by[i4] = inbound ? p.len : 0;
-    c.by[i4 + 1] = inbound ? 0 : p.len;
-    c.by[i4 + 2] = 0;
-    c.by[i4 + 3] = 0;
+    if (p.family !== 4) {
+      const { src6, dst6 } = c.v6();
+      src6[h] = p.src;
+      dst6[h] = p.dst;
+    }
+    const ifId = this.ifId(p.ifname);
+    const sport = p.sport ?? 0;
+    const dport = p.dport ?? 0;
+    rows[at + R_META] = p.family | (p.proto << 8) | ((inbound ? 0 : 1) << 16) | (verdictCode(verdict) << 24);
     // S: 1 / 0 (SYN sent, closed), else 4 / 3 (established, listen).
-    c.ts[h] = p.tcpFlags & TH.S ? 1 : 4 | (3 << 4);
-    c.end0[h] = tcp ? tcpSegmentEnd(p) | 0 : -1;
-    c.end1[h] = 0;
-    c.flags[h] = closing ? F_CLOSING : 0;
+    const ts = p.tcpFlags & TH.S ? 1 : 4 | (3 << 4);
+    rows[at + R_FLAGS] = (closing ? F_CLOSING : 0) | (ts << 8);
+    rows[at + R_SRC_K] = srcKey(p);
+    rows[at + R_DST_K] = dstKey(p);
+    rows[at + R_PORTS] = ((sport & 0xffff) << 16) | (dport & 0xffff);
+    rows[at + R_ICMP] = (((p.icmpType ?? 0) & 0xffff) << 16) | (p.icmpId & 0xffff);
+    rows[at + R_OPT] = p.optBits;
+    rows[at + R_SEC] = p.secBits;
+    rows[at + R_REPLY_OPT] = -1;
+    rows[at + R_RULE] = this.ruleId(rule);
+    rows[at + R_END0] = tcp ? tcpSegmentEnd(p) | 0 : -1;
+    rows[at + R_END1] = 0;
+    rows[at + R_IF_IN] = inbound ? ifId : 0;
+    rows[at + R_IF_OUT] = inbound ? 0 : ifId;
+    c.age[h] = ++this.added;
+    if (c.routeIf !== undefined) c.routeIf[h] = undefined;
+    const counts = c.counts;
+    const k = h * 8;
+    counts[k] = inbound ? 1 : 0;
+    counts[k + 1] = inbound ? 0 : 1;
+    counts[k + 2] = 0;
+    counts[k + 3] = 0;
+    counts[k + 4] = inbound ? p.len : 0;
+    counts[k + 5] = inbound ? 0 : p.len;
+    counts[k + 6] = 0;
+    counts[k + 7] = 0;
     if (this.count === this.order.length) this.order = grownInt32(this.order, this.order.length * 2);
     this.order[this.count++] = h;
     // find() has just hashed this packet (the engine looks before it adds).
@@ -623,14 +721,7 @@ export class StateTable {
     const key =
       this.lastKeyPacket === p
         ? this.lastKey
-        : addrFlowKey(
-            p.family,
-            p.proto,
-            p.src,
-            p.dst,
-            ports ? (p.sport ?? 0) : 0,
-            ports ? (p.dport ?? 0) : 0,
-          );
+        : addrFlowKey(p.family, p.proto, p.src, p.dst, ports ? sport : 0, ports ? dport : 0);
     this.lastKeyPacket = undefined;
     this.byFlow.add(key, h);
     if (limit !== null) this.ruleCounts.set(rule, count + 1);
@@ -646,9 +737,10 @@ export class StateTable {
   /** A forward packet sent out of the routed interface: counted as output and its interface learned. */
   countRouted(h: number, p: Packet): void {
     const c = this.col;
-    c.ifs[h * 4 + 2] = c.routeIf[h] ?? "";
-    c.pk[h * 4 + 1] = (c.pk[h * 4 + 1] as number) + 1;
-    c.by[h * 4 + 1] = (c.by[h * 4 + 1] as number) + p.len;
+    const w = h * STRIDE + R_IF_OUT;
+    c.rows[w] = ((c.rows[w] as number) & ~0xffff) | this.ifId(c.routeIf?.[h] ?? "");
+    c.counts[h * 8 + 1] = (c.counts[h * 8 + 1] as number) + 1;
+    c.counts[h * 8 + 5] = (c.counts[h * 8 + 5] as number) + p.len;
   }
 
   /** Drop closing TCP entries (what ipftest does after each packet). */
@@ -656,22 +748,25 @@ export class StateTable {
     // Most packets close nothing; only walk the table when a FIN or RST was seen.
     if (!this.anyClosing) return;
     this.anyClosing = false;
-    const c = this.col;
+    const rows = this.col.rows;
     let kept = 0;
     for (let i = 0; i < this.count; i++) {
       const h = this.order[i] as number;
-      if (c.proto[h] === IPPROTO_TCP && ((c.flags[h] as number) & F_CLOSING) !== 0) {
+      const at = h * STRIDE;
+      const proto = ((rows[at + R_META] as number) >>> 8) & 0xff;
+      if (proto === IPPROTO_TCP && ((rows[at + R_FLAGS] as number) & F_CLOSING) !== 0) {
+        const portWord = rows[at + R_PORTS] as number;
         this.byFlow.remove(
           flowKey(
-            c.proto[h] as number,
-            c.srcK[h] as number,
-            c.dstK[h] as number,
-            c.sport[h] as number,
-            c.dport[h] as number,
+            proto,
+            rows[at + R_SRC_K] as number,
+            rows[at + R_DST_K] as number,
+            portWord >>> 16,
+            portWord & 0xffff,
           ),
           h,
         );
-        const rule = c.rule[h] as CompiledFilterRule;
+        const rule = this.ruleOf(h);
         if ((rule.ast.keepState?.limit ?? null) !== null)
           this.ruleCounts.set(rule, (this.ruleCounts.get(rule) ?? 1) - 1);
         this.free[this.freeCount++] = h;
@@ -693,6 +788,13 @@ export class StateTable {
     const end = (a: bigint, port: number): string => `${formatAddr(e.family, a)}${ports ? `,${port}` : ""}`;
     return `${proto} ${end(e.src, e.sport)} -> ${end(e.dst, e.dport)} (${e.verdict}, rule ${e.rule.number})`;
   }
+}
+
+/** The verdict number R_META keeps for a verdict. */
+function verdictCode(v: Verdict): number {
+  const i = VERDICTS.indexOf(v);
+  if (i < 0) throw new Error(`unknown verdict ${v}`);
+  return i;
 }
 
 function grownInt32(a: Int32Array, size: number): Int32Array {
