@@ -524,10 +524,16 @@ export class NatTable {
   /** Candidate rules by destination port, for rule sets without round-robin (whose order moves). */
   private readonly inboundIndex: RuleIndex | undefined;
   private readonly outboundIndex: RuleIndex | undefined;
-  /** Sessions by the tuple a packet must carry to use them, for both directions (hash → entries, newest last). */
+  /**
+   * Sessions by the tuple a packet must carry to use them, for both
+   * directions (hash → entries, newest last). The reply entry (the
+   * translated tuple reversed) also answers "is this translated flow
+   * taken?" ({@link flowInUse}): the direction is not part of the hash, so
+   * that question is one probe, and the probe's slot is the one the new
+   * session's reply entry then goes into (one cache miss per new session,
+   * not two; there used to be a second table of translated flows).
+   */
   private readonly byTuple = new IntSlots(8192);
-  /** Sessions by the flow they produce, so "is this flow taken?" needs no scan. */
-  private readonly translatedFlows = new IntSlots(4096);
   /** Whether any sticky rdr entry exists (otherwise the sticky lookup is skipped). */
   private stickyEntries = 0;
 
@@ -581,19 +587,10 @@ export class NatTable {
     const family = c.fam[h] as Family;
     const proto = c.proto[h] as number;
     const ports = proto === IPPROTO_TCP || proto === IPPROTO_UDP;
-    const inbound = c.dir[h] === 0;
     const oPorts = ports ? ((c.oSport[h] as number) << 16) | (c.oDport[h] as number) : 0;
     const tPorts = ports ? ((c.tDport[h] as number) << 16) | (c.tSport[h] as number) : 0;
-    const fPorts = ports ? ((c.tSport[h] as number) << 16) | (c.tDport[h] as number) : 0;
-    this.byTuple.add(
-      tupleHash(inbound, family, proto, c.oSrcK[h] as number, c.oDstK[h] as number, oPorts),
-      h,
-    );
-    this.byTuple.add(
-      tupleHash(!inbound, family, proto, c.tDstK[h] as number, c.tSrcK[h] as number, tPorts),
-      h,
-    );
-    this.translatedFlows.add(flowHash(family, proto, c.tSrcK[h] as number, c.tDstK[h] as number, fPorts), h);
+    this.byTuple.add(tupleHash(family, proto, c.oSrcK[h] as number, c.oDstK[h] as number, oPorts), h);
+    this.byTuple.add(tupleHash(family, proto, c.tDstK[h] as number, c.tSrcK[h] as number, tPorts), h);
   }
 
   /** The first entry for this pair, as a scan of the newest-first table would find it. */
@@ -641,7 +638,7 @@ export class NatTable {
     const inbound = p.dir === "in";
     const ks = srcKey(p);
     const kd = dstKey(p);
-    const hash = tupleHash(inbound, p.family, p.proto, ks, kd, ports ? (sport << 16) | dport : 0);
+    const hash = tupleHash(p.family, p.proto, ks, kd, ports ? (sport << 16) | dport : 0);
     const n = this.byTuple.collect(hash);
     const c = this.sc;
     const dir = inbound ? 0 : 1;
@@ -1185,12 +1182,11 @@ export class NatTable {
     const ports = hasPorts(p);
     const ks = src === p.src ? srcKey(p) : this.fold(p.family, src);
     const kd = dst === p.dst ? dstKey(p) : this.fold(p.family, dst);
-    const n = this.translatedFlows.collect(
-      flowHash(p.family, p.proto, ks, kd, ports ? (sport << 16) | dport : 0),
-    );
+    // Where a session producing this flow keeps its reply entry (index(): the translated tuple reversed).
+    const n = this.byTuple.collect(tupleHash(p.family, p.proto, kd, ks, ports ? (dport << 16) | sport : 0));
     const c = this.sc;
     for (let i = 0; i < n; i++) {
-      const s = this.translatedFlows.found(i);
+      const s = this.byTuple.found(i);
       if (
         c.fam[s] === p.family &&
         c.proto[s] === p.proto &&
@@ -1399,23 +1395,12 @@ function isZeroAddress(text: string): boolean {
   return z;
 }
 
-/** Addresses as their hash keys (foldAddr); `ports` is (sport << 16) | dport, or 0 for flows without ports. */
-function tupleHash(
-  inbound: boolean,
-  family: Family,
-  proto: number,
-  src: number,
-  dst: number,
-  ports: number,
-): number {
-  let h = mix(inbound ? 1 : 2, family);
-  h = mix(h, proto);
-  h = mix(h, src);
-  h = mix(h, dst);
-  return mix(h, ports);
-}
-
-function flowHash(family: Family, proto: number, src: number, dst: number, ports: number): number {
+/**
+ * Addresses as their hash keys (foldAddr); `ports` is (sport << 16) | dport,
+ * or 0 for flows without ports. No direction: entries of both directions
+ * share the table and the lookups compare it (see {@link NatTable.byTuple}).
+ */
+function tupleHash(family: Family, proto: number, src: number, dst: number, ports: number): number {
   let h = mix(family, proto);
   h = mix(h, src);
   h = mix(h, dst);
