@@ -196,6 +196,8 @@ export interface CompiledNatRule extends FastNatTests {
   toInterface: boolean;
   /** A single-address target (`-> 10.0.0.2`) as a number, once parsed. */
   cidrTarget: bigint | undefined;
+  /** {@link cidrTarget}'s hash key (foldAddr), with it. */
+  cidrTargetKey: number;
 }
 
 /**
@@ -363,6 +365,7 @@ export function compileNatRule(ast: NatRule, number: number, ctx: AddressContext
     sticky: ast.options.sticky === true,
     roundRobin: ast.options.roundRobin === true,
     cidrTarget: undefined,
+    cidrTargetKey: 0,
     toInterface:
       target.kind === "cidr" &&
       (target.address.prefix === 32 || target.address.prefix === 128) &&
@@ -599,10 +602,19 @@ export class NatTable {
     const family = p.family;
     const src = p.src;
     const dst = p.dst;
-    const n = this.hostmapIndex.collect(hostmapHash(rdr, family, srcKey(p), dstKey(p), rule));
+    const ks = srcKey(p);
+    const kd = dstKey(p);
+    const n = this.hostmapIndex.collect(hostmapHash(rdr, family, ks, kd, rule));
     for (let i = 0; i < n; i++) {
       const h = this.hostmapIndex.found(i);
-      if (h.rdr === rdr && h.family === family && h.src === src && h.dst === dst && (rdr || h.rule === rule))
+      if (
+        h.srcK === ks &&
+        h.dstK === kd &&
+        h.rdr === rdr &&
+        h.family === family &&
+        (family === 4 || (h.src === src && h.dst === dst)) &&
+        (rdr || h.rule === rule)
+      )
         return h;
     }
     return undefined;
@@ -642,6 +654,9 @@ export class NatTable {
     const n = this.byTuple.collect(hash);
     const c = this.sc;
     const dir = inbound ? 0 : 1;
+    // An IPv4 address is its own key (foldAddr), so equal keys are equal addresses: the
+    // bigints (cold objects, a cache miss each) are compared for IPv6 only.
+    const v4 = p.family === 4;
     for (let i = 0; i < n; i++) {
       const s = this.byTuple.found(i);
       if (c.fam[s] !== p.family || c.proto[s] !== p.proto) continue;
@@ -651,8 +666,7 @@ export class NatTable {
           c.oSrcK[s] === ks &&
           c.oDstK[s] === kd &&
           (!ports || (c.oSport[s] === sport && c.oDport[s] === dport)) &&
-          c.oSrc[s] === p.src &&
-          c.oDst[s] === p.dst
+          (v4 || (c.oSrc[s] === p.src && c.oDst[s] === p.dst))
         ) {
           this.forward = true;
           return s;
@@ -661,8 +675,7 @@ export class NatTable {
         c.tDstK[s] === ks &&
         c.tSrcK[s] === kd &&
         (!ports || (c.tDport[s] === sport && c.tSport[s] === dport)) &&
-        c.tDst[s] === p.src &&
-        c.tSrc[s] === p.dst
+        (v4 || (c.tDst[s] === p.src && c.tSrc[s] === p.dst))
       ) {
         this.forward = false;
         return s;
@@ -1194,8 +1207,8 @@ export class NatTable {
         c.tSrcK[s] === ks &&
         c.tDstK[s] === kd &&
         (!ports || (c.tSport[s] === sport && c.tDport[s] === dport)) &&
-        c.tSrc[s] === src &&
-        c.tDst[s] === dst
+        // IPv4: equal keys are equal addresses (see sessionFor).
+        (p.family === 4 || (c.tSrc[s] === src && c.tDst[s] === dst))
       )
         return true;
     }
@@ -1216,7 +1229,16 @@ export class NatTable {
         if (target.address.address === "0.0.0.0" && target.address.prefix === 32)
           return this.interfaceAddress(p.ifname);
         // Parsed on first use (and then kept on the rule): every new rdr session asks.
-        return (r.cidrTarget ??= parseAddress(fam, target.address.address));
+        if (r.cidrTarget === undefined) {
+          const addr = parseAddress(fam, target.address.address);
+          r.cidrTargetKey = foldAddr(fam === "inet6" ? 6 : 4, addr);
+          r.cidrTarget = addr;
+        }
+        // The in-use test that follows folds the target: give it the key (every rdr rule has its own target).
+        this.foldedAddr = r.cidrTarget;
+        this.foldedFamily = fam === "inet6" ? 6 : 4;
+        this.foldedKey = r.cidrTargetKey;
+        return r.cidrTarget;
       case "list": {
         const list = target.addresses;
         if (list.length === 0) return undefined;
