@@ -194,6 +194,26 @@ export interface CompiledNatRule extends FastNatTests {
   roundRobin: boolean;
   /** A map target of `0/32` (`0/128`): the interface's own address at the time (ipf_nat_newmap). */
   toInterface: boolean;
+  /**
+   * What a new session needs from the rule's AST, read once (the AST's
+   * objects are scattered on the heap: each one read per new session was a
+   * cache miss). Session kind (index into KINDS; rewrite rules depend on the
+   * direction, so -1), bimap/rewrite flags, rdr's target port (tportLow 0 =
+   * the port is kept; tportBase -1 = the packet's own port is the base), a
+   * `-> 0.0.0.0/32` single target (the interface's address), portmap range.
+   */
+  kindIndex: number;
+  isBimap: boolean;
+  hasTport: boolean;
+  tportLow: number;
+  tportHigh: number;
+  tportFixed: boolean;
+  tportBase: number;
+  targetIsCidr: boolean;
+  targetIfZero: boolean;
+  hasPortmap: boolean;
+  portmapLow: number;
+  portmapHigh: number;
   /** A single-address target (`-> 10.0.0.2`) as a number, once parsed. */
   cidrTarget: bigint | undefined;
   /** {@link cidrTarget}'s hash key (foldAddr), with it. */
@@ -334,6 +354,18 @@ export function compileNatRule(ast: NatRule, number: number, ctx: AddressContext
     (p === IPPROTO_TCP || p === IPPROTO_UDP) && portProto !== PROTO_NONE && protoIn(portProto, p);
   const bits = ast.kind === "rdr" ? dst.test.bits : src.test.bits;
   const target = ast.target;
+  const tp = ast.targetPort;
+  const m = ast.match;
+  // rdr `port A-B -> … port C`: the new port is C + (port - A) (in_odport: the first port of `to … port A:B`).
+  const tportBase =
+    m.kind === "simple" && m.ports
+      ? m.ports.low
+      : m.kind === "fromto" && m.to.port?.kind === "compare"
+        ? m.to.port.port
+        : m.kind === "fromto" && m.to.port?.kind === "range"
+          ? m.to.port.low
+          : -1;
+  const pm = ast.portmap;
   // The fields natRuleMatches reads come first: they share the object's first cache line.
   return {
     dstPortLow: fast.dstPortLow,
@@ -366,6 +398,19 @@ export function compileNatRule(ast: NatRule, number: number, ctx: AddressContext
     roundRobin: ast.options.roundRobin === true,
     cidrTarget: undefined,
     cidrTargetKey: 0,
+    kindIndex: ast.kind === "rdr" ? 1 : ast.kind === "bimap" ? 2 : ast.kind === "rewrite" ? -1 : 0,
+    isBimap: ast.kind === "bimap",
+    hasTport: tp !== null,
+    tportLow: tp?.low ?? 0,
+    tportHigh: tp?.high ?? 0,
+    tportFixed: tp?.fixed === true,
+    tportBase,
+    targetIsCidr: target.kind === "cidr",
+    targetIfZero:
+      target.kind === "cidr" && target.address.address === "0.0.0.0" && target.address.prefix === 32,
+    hasPortmap: pm !== null,
+    portmapLow: pm === null ? 0 : pm.auto ? 1024 : (pm.low ?? 1024),
+    portmapHigh: pm === null ? 0 : pm.auto ? 65535 : (pm.high ?? 65535),
     toInterface:
       target.kind === "cidr" &&
       (target.address.prefix === 32 || target.address.prefix === 128) &&
@@ -761,14 +806,11 @@ export class NatTable {
     for (let i = 0; i < candidates.length; i++) {
       const r = candidates[i] as CompiledNatRule;
       if (steps === undefined) {
-        if (
-          !natRuleMatches(r, p) &&
-          !(r.ast.kind === "bimap" && inbound && this.bimapInbound(r, p) === undefined)
-        )
+        if (!natRuleMatches(r, p) && !(r.isBimap && inbound && this.bimapInbound(r, p) === undefined))
           continue;
       } else {
         let why = whyNatNoMatch(r, p);
-        if (why !== undefined && r.ast.kind === "bimap" && inbound) why = this.bimapInbound(r, p);
+        if (why !== undefined && r.isBimap && inbound) why = this.bimapInbound(r, p);
         steps.push({ rule: r, matched: why === undefined, why });
         if (why !== undefined) continue;
       }
@@ -804,16 +846,7 @@ export class NatTable {
       }
       if (r.roundRobin && r !== sticky && r.nextTarget % this.targetCount(r) === 0) this.rotate(r, inbound);
       // KINDS: MAP, RDR, BIMAP, RWR-MAP, RWR-RDR.
-      const kindIndex =
-        r.ast.kind === "rdr"
-          ? 1
-          : r.ast.kind === "bimap"
-            ? 2
-            : r.ast.kind === "rewrite"
-              ? p.dir === "in"
-                ? 4
-                : 3
-              : 0;
+      const kindIndex = r.kindIndex >= 0 ? r.kindIndex : p.dir === "in" ? 4 : 3;
       if (this.sessionCount === this.sc.size) this.sc = this.sc.grown(this.sc.size * 2);
       const h = this.sessionCount++;
       const c = this.sc;
@@ -1001,12 +1034,12 @@ export class NatTable {
     out: Tuple,
     hostmap: HostmapEntry | undefined,
   ): Tuple | undefined {
-    const a = r.ast;
     const portProto = r.portProtoCode;
     const ports = hasPorts(p) && portProto !== PROTO_NONE && protoIn(portProto, p.proto);
-    if (r.isRdr || (a.kind === "bimap" && p.dir === "in")) {
+    if (r.isRdr || (r.isBimap && p.dir === "in")) {
       let addr: bigint | undefined;
-      if (a.kind === "bimap") {
+      if (r.isBimap) {
+        const a = r.ast;
         if (a.match.kind !== "simple" || a.match.address.kind !== "cidr") return undefined;
         const inside = compileCidr(a.match.address);
         const outside = a.target.kind === "cidr" ? compileCidr(a.target.address) : undefined;
@@ -1018,26 +1051,17 @@ export class NatTable {
       addr = this.pickTarget(r, p);
       if (addr === undefined) return undefined;
       let dport = t.dport;
-      if (ports && a.targetPort && a.targetPort.low !== 0) {
-        if (a.targetPort.fixed) dport = a.targetPort.low;
-        else {
-          const base =
-            a.match.kind === "simple" && a.match.ports
-              ? a.match.ports.low
-              : a.match.kind === "fromto" && a.match.to.port?.kind === "compare"
-                ? a.match.to.port.port
-                : a.match.kind === "fromto" && a.match.to.port?.kind === "range"
-                  ? a.match.to.port.low // in_odport: the first port of `to … port A:B`
-                  : t.dport;
-          dport = a.targetPort.low + (t.dport - base);
-        }
+      const tpLow = r.tportLow;
+      if (ports && r.hasTport && tpLow !== 0) {
+        if (r.tportFixed) dport = tpLow;
+        else dport = tpLow + (t.dport - (r.tportBase === -1 ? t.dport : r.tportBase));
       }
       // Two clients may not end up as the same flow inside; a target port range offers the next port.
-      const tp = a.targetPort;
-      if (ports && tp && !tp.fixed && tp.high > tp.low) {
-        const span = tp.high - tp.low + 1;
+      const tpHigh = r.tportHigh;
+      if (ports && r.hasTport && !r.tportFixed && tpHigh > tpLow) {
+        const span = tpHigh - tpLow + 1;
         for (let i = 0; i < span; i++) {
-          const port = tp.low + ((dport - tp.low + i) % span);
+          const port = tpLow + ((dport - tpLow + i) % span);
           if (!this.flowInUse(p, t.src, t.sport, addr, port)) {
             setTuple(out, t.src, t.sport, addr, port);
             return out;
@@ -1050,16 +1074,16 @@ export class NatTable {
       setTuple(out, t.src, t.sport, addr, redirectedPort);
       return out;
     }
-    if (a.kind === "rewrite" && a.rewrite) return this.rewriteTuple(r, p, t, ports);
+    if (r.kindIndex === -1 && r.ast.rewrite) return this.rewriteTuple(r, p, t, ports);
     // map, bimap outbound, map-block
-    const newSrc = this.allocateSource(r, p, t, ports && a.portmap !== null, hostmap);
+    const newSrc = this.allocateSource(r, p, t, ports && r.hasPortmap, hostmap);
     if (newSrc === undefined) return undefined;
-    if (!(ports && a.portmap)) {
+    if (!(ports && r.hasPortmap)) {
       setTuple(out, newSrc, t.sport, t.dst, t.dport);
       return out;
     }
-    const low = a.portmap.auto ? 1024 : (a.portmap.low ?? 1024);
-    const high = a.portmap.auto ? 65535 : (a.portmap.high ?? 65535);
+    const low = r.portmapLow;
+    const high = r.portmapHigh;
     // Ports are handed out in turn; one whose flow to this peer is taken is skipped, and when all are taken the packet is refused.
     for (let tries = 0; tries <= high - low; tries++) {
       if (r.nextPort < low || r.nextPort > high) r.nextPort = low;
@@ -1221,24 +1245,30 @@ export class NatTable {
       r.stickyTo = undefined;
       return chosen;
     }
+    if (r.targetIsCidr) {
+      r.nextTarget++;
+      if (r.targetIfZero) return this.interfaceAddress(p.ifname);
+      if (r.cidrTarget !== undefined) {
+        // The in-use test that follows folds the target: give it the key (every rdr rule has its own target).
+        this.foldedAddr = r.cidrTarget;
+        this.foldedFamily = r.family;
+        this.foldedKey = r.cidrTargetKey;
+        return r.cidrTarget;
+      }
+    }
     const target = r.ast.target;
     const fam = r.ast.family;
     switch (target.kind) {
-      case "cidr":
-        r.nextTarget++;
-        if (target.address.address === "0.0.0.0" && target.address.prefix === 32)
-          return this.interfaceAddress(p.ifname);
-        // Parsed on first use (and then kept on the rule): every new rdr session asks.
-        if (r.cidrTarget === undefined) {
-          const addr = parseAddress(fam, target.address.address);
-          r.cidrTargetKey = foldAddr(fam === "inet6" ? 6 : 4, addr);
-          r.cidrTarget = addr;
-        }
-        // The in-use test that follows folds the target: give it the key (every rdr rule has its own target).
-        this.foldedAddr = r.cidrTarget;
-        this.foldedFamily = fam === "inet6" ? 6 : 4;
+      case "cidr": {
+        // First use (nextTarget is counted above): parse the address once and keep it, with its key, on the rule.
+        const addr = parseAddress(fam, target.address.address);
+        r.cidrTargetKey = foldAddr(r.family, addr);
+        r.cidrTarget = addr;
+        this.foldedAddr = addr;
+        this.foldedFamily = r.family;
         this.foldedKey = r.cidrTargetKey;
-        return r.cidrTarget;
+        return addr;
+      }
       case "list": {
         const list = target.addresses;
         if (list.length === 0) return undefined;
