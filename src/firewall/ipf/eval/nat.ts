@@ -28,7 +28,7 @@ import {
 } from "./packet.js";
 import { portMatches, describePort } from "./address.js";
 import { dstKey, foldAddr, mix, setAddresses, srcKey } from "./hash.js";
-import { HashSlots, IntSlots } from "./hashslots.js";
+import { IntSlots } from "./hashslots.js";
 
 interface Tuple {
   src: bigint;
@@ -147,6 +147,14 @@ export class NatSession {
     return tuple(c.tSrc[h] as bigint, c.tSport[h] as number, c.tDst[h] as bigint, c.tDport[h] as number);
   }
 }
+
+/** The hostmap's row layout (NatTable.hostmapRows). */
+const HM_STRIDE = 8;
+const HM_SRCK = 0;
+const HM_DSTK = 1;
+const HM_OWNER = 2;
+const HM_FAMILY = 3;
+const HM_USES = 4;
 
 export interface HostmapEntry {
   /** The rule that made the mapping (sticky rdr entries send the same client back through it). */
@@ -563,9 +571,17 @@ export class NatTable {
   private sessionCount = 0;
   private readonly resultIn = new Result(this);
   private readonly resultOut = new Result(this);
-  /** Oldest first (dumped newest first). */
-  private readonly hostmapList: HostmapEntry[] = [];
-  private readonly hostmapIndex = new HashSlots<HostmapEntry>(64);
+  /**
+   * The hostmap table, oldest first (dumped newest first); a handle is a
+   * position. What a lookup compares, and the use count, are in
+   * {@link hostmapRows} ({@link HM_STRIDE} ints per entry: src key, dst key,
+   * owner — the rule's number, -1 for an rdr entry —, family, uses), so a
+   * map packet finding its entry reads one slot and one row and no object;
+   * the objects keep the addresses and the rule.
+   */
+  private readonly hostmapList: Omit<HostmapEntry, "uses">[] = [];
+  private hostmapRows = new Int32Array(64 * HM_STRIDE);
+  private readonly hostmapIndex = new IntSlots(64);
 
   private readonly inboundRules: CompiledNatRule[];
   private readonly outboundRules: CompiledNatRule[];
@@ -598,7 +614,9 @@ export class NatTable {
   }
   /** The hostmap table, newest first. */
   get hostmap(): readonly HostmapEntry[] {
-    return [...this.hostmapList].reverse();
+    return this.hostmapList
+      .map((h, i) => ({ ...h, uses: this.hostmapRows[i * HM_STRIDE + HM_USES] as number }))
+      .reverse();
   }
 
   constructor(
@@ -641,28 +659,43 @@ export class NatTable {
     this.byTuple.add(tupleHash(family, proto, c.tDstK[h] as number, c.tSrcK[h] as number, tPorts), h);
   }
 
-  /** The first entry for this pair, as a scan of the newest-first table would find it. */
-  /** The entry for the packet's own source and destination (`rule`: map entries belong to their rule). */
-  private findHostmap(rdr: boolean, p: Packet, rule?: CompiledNatRule): HostmapEntry | undefined {
+  /**
+   * The handle of the entry for the packet's own source and destination, or
+   * -1 (`rule`: map entries belong to their rule; the sticky rdr lookup asks
+   * for rdr entries of any rule). Newest first, as a scan of the
+   * newest-first table would find it.
+   */
+  private findHostmap(rdr: boolean, p: Packet, rule?: CompiledNatRule): number {
     const family = p.family;
-    const src = p.src;
-    const dst = p.dst;
     const ks = srcKey(p);
     const kd = dstKey(p);
-    const n = this.hostmapIndex.collect(hostmapHash(rdr, family, ks, kd, rule));
+    const owner = rdr ? -1 : (rule?.number ?? 0);
+    const n = this.hostmapIndex.collect(hostmapHash(owner, family, ks, kd));
+    const rows = this.hostmapRows;
     for (let i = 0; i < n; i++) {
       const h = this.hostmapIndex.found(i);
+      const at = h * HM_STRIDE;
       if (
-        h.srcK === ks &&
-        h.dstK === kd &&
-        h.rdr === rdr &&
-        h.family === family &&
-        (family === 4 || (h.src === src && h.dst === dst)) &&
-        (rdr || h.rule === rule)
-      )
-        return h;
+        rows[at + HM_SRCK] === ks &&
+        rows[at + HM_DSTK] === kd &&
+        rows[at + HM_OWNER] === owner &&
+        rows[at + HM_FAMILY] === family
+      ) {
+        // IPv4: equal keys are equal addresses (see sessionFor).
+        if (family === 4) return h;
+        const e = this.hostmapList[h] as Omit<HostmapEntry, "uses">;
+        if (e.src === p.src && e.dst === p.dst) return h;
+      }
     }
-    return undefined;
+    return -1;
+  }
+
+  private hostmapUses(h: number): number {
+    return this.hostmapRows[h * HM_STRIDE + HM_USES] as number;
+  }
+
+  private setHostmapUses(h: number, uses: number): void {
+    this.hostmapRows[h * HM_STRIDE + HM_USES] = uses;
   }
 
   /**
@@ -671,18 +704,35 @@ export class NatTable {
    * hm_ipnat is that rule, so two map rules for one host keep their own
    * addresses. The sticky rdr lookup asks for any rule.
    */
-  private addHostmap(h: HostmapEntry): void {
-    if (h.rdr) this.stickyEntries++;
-    this.hostmapList.push(h);
-    this.hostmapIndex.add(hostmapHash(h.rdr, h.family, h.srcK, h.dstK, h.rule), h);
+  private addHostmap(e: Omit<HostmapEntry, "uses">): void {
+    if (e.rdr) this.stickyEntries++;
+    const h = this.hostmapList.length;
+    this.hostmapList.push(e);
+    if ((h + 1) * HM_STRIDE > this.hostmapRows.length) {
+      const bigger = new Int32Array(this.hostmapRows.length * 2);
+      bigger.set(this.hostmapRows);
+      this.hostmapRows = bigger;
+    }
+    const owner = e.rdr ? -1 : (e.rule?.number ?? 0);
+    const at = h * HM_STRIDE;
+    const rows = this.hostmapRows;
+    rows[at + HM_SRCK] = e.srcK;
+    rows[at + HM_DSTK] = e.dstK;
+    rows[at + HM_OWNER] = owner;
+    rows[at + HM_FAMILY] = e.family;
+    rows[at + HM_USES] = 1;
+    this.hostmapIndex.add(hostmapHash(owner, e.family, e.srcK, e.dstK), h);
   }
 
   /** Take back the newest hostmap entry (a refused packet leaves no trace). */
   private dropNewestHostmap(): void {
-    const h = this.hostmapList.pop();
-    if (!h) return;
-    if (h.rdr) this.stickyEntries--;
-    this.hostmapIndex.remove(hostmapHash(h.rdr, h.family, h.srcK, h.dstK, h.rule), h);
+    const h = this.hostmapList.length - 1;
+    const e = this.hostmapList.pop();
+    if (!e) return;
+    if (e.rdr) this.stickyEntries--;
+    const at = h * HM_STRIDE;
+    const rows = this.hostmapRows;
+    this.hostmapIndex.remove(hostmapHash(rows[at + HM_OWNER] as number, e.family, e.srcK, e.dstK), h);
   }
 
   /** Set by {@link sessionFor}: whether the packet travels the session's own way. */
@@ -819,13 +869,13 @@ export class NatTable {
       setTuple(before, p.src, p.sport ?? 0, p.dst, p.dport ?? 0);
       const hostmapBefore = this.hostmapList.length;
       // Only map-type rules use the hostmap table (rdr ones add a sticky entry after success).
-      const touched = r.isRdr ? undefined : this.findHostmap(false, p, r);
-      const usesBefore = touched?.uses ?? 0;
+      const touched = r.isRdr ? -1 : this.findHostmap(false, p, r);
+      const usesBefore = touched >= 0 ? this.hostmapUses(touched) : 0;
       const translated = this.newTuple(r, p, before, res.after, touched);
       if (!translated) {
         // A refused packet leaves no trace in the hostmap table.
         if (this.hostmapList.length > hostmapBefore) this.dropNewestHostmap();
-        else if (touched) touched.uses = usesBefore;
+        else if (touched >= 0) this.setHostmapUses(touched, usesBefore);
         copyTuple(res.after, before);
         return res.fill(-1, false, true);
       }
@@ -839,7 +889,6 @@ export class NatTable {
           newSrc: translated.dst,
           newDst: 0n,
           family: p.family,
-          uses: 1,
           srcK: srcKey(p),
           dstK: dstKey(p),
         });
@@ -900,7 +949,8 @@ export class NatTable {
 
   /** A sticky rdr rule that already sent this client to a target. */
   private stickyRule(p: Packet): CompiledNatRule | undefined {
-    const h = this.findHostmap(true, p);
+    const found = this.findHostmap(true, p);
+    const h = found < 0 ? undefined : this.hostmapList[found];
     if (!h?.rule || !natRuleMatches(h.rule, p)) return undefined;
     h.rule.stickyTo = h.newSrc;
     return h.rule;
@@ -1027,13 +1077,7 @@ export class NatTable {
    * rule cannot translate it. `hostmap`: the map rule's hostmap entry for
    * the packet's pair, as {@link findHostmap} found it.
    */
-  private newTuple(
-    r: CompiledNatRule,
-    p: Packet,
-    t: Tuple,
-    out: Tuple,
-    hostmap: HostmapEntry | undefined,
-  ): Tuple | undefined {
+  private newTuple(r: CompiledNatRule, p: Packet, t: Tuple, out: Tuple, hostmap: number): Tuple | undefined {
     const portProto = r.portProtoCode;
     const ports = hasPorts(p) && portProto !== PROTO_NONE && protoIn(portProto, p.proto);
     if (r.isRdr || (r.isBimap && p.dir === "in")) {
@@ -1294,15 +1338,17 @@ export class NatTable {
     p: Packet,
     t: Tuple,
     portTranslated: boolean,
-    existing: HostmapEntry | undefined,
+    existing: number,
   ): bigint | undefined {
     const target = r.ast.target;
     // t is the packet's own tuple (newTuple is given it before anything is rewritten);
     // `existing` is this rule's hostmap entry for the packet's pair (translate looked it up).
-    if (existing) {
-      existing.uses++;
+    if (existing >= 0) {
+      this.setHostmapUses(existing, this.hostmapUses(existing) + 1);
       // `0/32` means the interface's address now; the hostmap keeps the rule's 0 (as ipnat -l shows it).
-      return r.toInterface ? this.interfaceAddress(p.ifname) : existing.newSrc;
+      return r.toInterface
+        ? this.interfaceAddress(p.ifname)
+        : (this.hostmapList[existing] as Omit<HostmapEntry, "uses">).newSrc;
     }
     if (target.kind === "cidr") {
       const c = compileCidr(target.address);
@@ -1360,7 +1406,6 @@ export class NatTable {
       newSrc: addr,
       newDst: 0n,
       family: p.family,
-      uses: 1,
       srcK: srcKey(p),
       dstK: dstKey(p),
     });
@@ -1459,14 +1504,9 @@ function tupleHash(family: Family, proto: number, src: number, dst: number, port
   return mix(h, ports);
 }
 
-function hostmapHash(
-  rdr: boolean,
-  family: Family,
-  srcK: number,
-  dstK: number,
-  rule: CompiledNatRule | undefined,
-): number {
-  let h = mix(rdr ? -1 : (rule?.number ?? 0), family);
+/** `owner`: the map rule's number, -1 for rdr entries (see NatTable.hostmapList). */
+function hostmapHash(owner: number, family: Family, srcK: number, dstK: number): number {
+  let h = mix(owner, family);
   h = mix(h, srcK);
   return mix(h, dstK);
 }
