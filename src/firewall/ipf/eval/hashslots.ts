@@ -170,14 +170,17 @@ export class IntSlots {
         this.hits = out = bigger;
       }
       // Probe order is not age order after a wrap or a rebuild: insert by age (a few equal hashes at most).
+      // A lone hit (the usual case) needs no age, so the ages array is only read when there is an order to keep.
       const h = v - 1;
-      const age = ages ? (ages[h] as number) : h;
       let j = n++;
-      while (j > 0) {
-        const prev = out[j - 1] as number;
-        if ((ages ? (ages[prev] as number) : prev) >= age) break;
-        out[j] = prev;
-        j--;
+      if (j > 0) {
+        const age = ages ? (ages[h] as number) : h;
+        while (j > 0) {
+          const prev = out[j - 1] as number;
+          if ((ages ? (ages[prev] as number) : prev) >= age) break;
+          out[j] = prev;
+          j--;
+        }
       }
       out[j] = h;
     }
