@@ -152,10 +152,11 @@ export class IntSlots {
 
   /**
    * Look up `hash`: returns how many handles are filed under it; {@link found}
-   * gives them, newest first — by `ages[handle]` when given, else by handle.
-   * The next lookup replaces them.
+   * gives them, newest first — by `ages[handle * ageStride + ageAt]` when
+   * given (the age may live in a row of the caller's), else by handle. The
+   * next lookup replaces them.
    */
-  collect(hash: number, ages?: Float64Array): number {
+  collect(hash: number, ages?: Float64Array, ageStride = 1, ageAt = 0): number {
     const slots = this.slots;
     const mask = this.mask;
     let out = this.hits;
@@ -174,10 +175,10 @@ export class IntSlots {
       const h = v - 1;
       let j = n++;
       if (j > 0) {
-        const age = ages ? (ages[h] as number) : h;
+        const age = ages ? (ages[h * ageStride + ageAt] as number) : h;
         while (j > 0) {
           const prev = out[j - 1] as number;
-          if ((ages ? (ages[prev] as number) : prev) >= age) break;
+          if ((ages ? (ages[prev * ageStride + ageAt] as number) : prev) >= age) break;
           out[j] = prev;
           j--;
         }
