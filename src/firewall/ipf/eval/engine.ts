@@ -82,6 +82,10 @@ export class IpfEngine {
   readonly state: StateTable;
   readonly frags = new FragmentCache();
   private readonly tracing: boolean;
+  /** Read once: whether there are NAT rules and accounting rules per direction (most rule sets have none of the latter). */
+  private readonly hasNat: boolean;
+  private readonly accountIn: boolean;
+  private readonly accountOut: boolean;
   private readonly dstlists: ReadonlyMap<string, DestinationList>;
   private readonly calls: GroupCalls;
   /** What {@link filter} returns for a packet the state table passes (refilled each time). */
@@ -118,6 +122,9 @@ export class IpfEngine {
     this.nat = new NatTable(natRules, ctx);
     this.state = new StateTable(opts.tunables?.get("state_max") ?? 4013);
     this.tracing = opts.trace === true;
+    this.hasNat = this.nat.rules.length > 0;
+    this.accountIn = this.fast.accounting.in.rules.length > 0;
+    this.accountOut = this.fast.accounting.out.rules.length > 0;
     this.dstlists = ctx.dstlists;
     this.calls = {
       groups: this.filters.groups,
@@ -176,7 +183,8 @@ export class IpfEngine {
       outcome.verdict = "bad-packet";
       return outcome;
     }
-    if (p.dir === "in" && this.nat.rules.length > 0) {
+    const inbound = p.dir === "in";
+    if (inbound && this.hasNat) {
       outcome.natIn = this.nat.translate(p, trace?.natIn);
       if (outcome.natIn?.rejected) {
         outcome.natRejected = true;
@@ -184,19 +192,19 @@ export class IpfEngine {
         return outcome;
       }
     }
-    if (p.dir === "in") this.account(p);
+    if (inbound && this.accountIn) this.account(p);
     const decision = this.filter(p, trace);
     outcome.verdict = decision.verdict;
     outcome.decidedBy = decision.rule;
     if (decision.routeIf !== undefined && outcome.verdict === "pass") {
       const out: Packet = { ...p, dir: "out", ifname: decision.routeIf };
-      if (this.nat.rules.length > 0) this.nat.translate(out, trace?.natOut);
+      if (this.hasNat) this.nat.translate(out, trace?.natOut);
       outcome.routed = out;
       return outcome;
     }
-    if (p.dir === "out") this.account(p);
+    if (!inbound && this.accountOut) this.account(p);
     const passes = outcome.verdict === "pass" || outcome.verdict === "nomatch";
-    if (p.dir === "out" && passes && this.nat.rules.length > 0) {
+    if (!inbound && passes && this.hasNat) {
       outcome.natOut = this.nat.translate(p, trace?.natOut);
       if (outcome.natOut?.rejected) {
         outcome.natRejected = true;

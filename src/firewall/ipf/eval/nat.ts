@@ -164,7 +164,7 @@ export interface HostmapEntry {
   dstK: number;
 }
 
-export interface CompiledNatRule {
+export interface CompiledNatRule extends FastNatTests {
   ast: NatRule;
   number: number;
   family: Family;
@@ -188,13 +188,6 @@ export interface CompiledNatRule {
   rewriteCursors: Map<string, bigint>;
   rewriteTurn: number;
   hits: number;
-  /**
-   * The same tests as src/dst/protoOk/portsFor, as plain numbers for the
-   * per-packet path ({@link natRuleMatches}, {@link NatTable.newTuple}): a
-   * closure per rule makes every call site see as many functions as there are
-   * rules, which V8 cannot inline.
-   */
-  fast: FastNatTests;
   /** `rdr`, and `sticky` / `round-robin` among its options, read once. */
   isRdr: boolean;
   sticky: boolean;
@@ -203,10 +196,16 @@ export interface CompiledNatRule {
   toInterface: boolean;
   /** A single-address target (`-> 10.0.0.2`) as a number, once parsed. */
   cidrTarget: bigint | undefined;
+  /** {@link cidrTarget}'s hash key (foldAddr), with it. */
+  cidrTargetKey: number;
 }
 
 /**
- * A NAT rule's match as numbers. Protocol tests: {@link PROTO_ANY} any,
+ * The same tests as a rule's src/dst/protoOk/portsFor, as plain numbers on
+ * the rule itself for the per-packet path ({@link natRuleMatches},
+ * {@link NatTable.newTuple}): a closure per rule makes every call site see as
+ * many functions as there are rules, which V8 cannot inline, and a separate
+ * object would be one more cache line per rule looked at. Protocol tests: {@link PROTO_ANY} any,
  * {@link PROTO_TCPUDP} tcp or udp, {@link PROTO_NONE} none, else that
  * protocol number. Address tests: {@link ADDR_ALL} every address (`any`),
  * 4 or 6 every address of that family (`0/0`), {@link ADDR_TEST} ask the
@@ -214,10 +213,10 @@ export interface CompiledNatRule {
  * closure) with low = high = -1 when there is no port test at all.
  */
 interface FastNatTests {
-  proto: number;
-  portProto: number;
-  src: number;
-  dst: number;
+  protoCode: number;
+  portProtoCode: number;
+  srcCode: number;
+  dstCode: number;
   srcPortLow: number;
   srcPortHigh: number;
   dstPortLow: number;
@@ -278,10 +277,10 @@ export function compileNatRule(ast: NatRule, number: number, ctx: AddressContext
   let dst: CompiledNatRule["dst"];
   const anyTest = compileAddressMatch({ kind: "any" }, ctx);
   const fast: FastNatTests = {
-    proto: PROTO_ANY,
-    portProto: PROTO_NONE,
-    src: ADDR_ALL,
-    dst: ADDR_ALL,
+    protoCode: PROTO_ANY,
+    portProtoCode: PROTO_NONE,
+    srcCode: ADDR_ALL,
+    dstCode: ADDR_ALL,
     srcPortLow: -1,
     srcPortHigh: -1,
     dstPortLow: -1,
@@ -296,12 +295,12 @@ export function compileNatRule(ast: NatRule, number: number, ctx: AddressContext
     if (ast.kind === "rdr") {
       src = { test: anyTest, negated: false, port: null };
       dst = { test, negated: false, port };
-      fast.dst = fastAddress(ast.match.address, false);
+      fast.dstCode = fastAddress(ast.match.address, false);
       if (range) [fast.dstPortLow, fast.dstPortHigh] = [range.low, range.high];
     } else {
       src = { test, negated: false, port: null };
       dst = { test: anyTest, negated: false, port: null };
-      fast.src = fastAddress(ast.match.address, false);
+      fast.srcCode = fastAddress(ast.match.address, false);
     }
   } else {
     const m = ast.match;
@@ -317,30 +316,39 @@ export function compileNatRule(ast: NatRule, number: number, ctx: AddressContext
       negated: m.toNegated !== m.to.negated,
       port: tp ? (p) => portMatches(tp, p) : null,
     };
-    fast.src = fastAddress(m.from.address, src.negated);
-    fast.dst = fastAddress(m.to.address, dst.negated);
+    fast.srcCode = fastAddress(m.from.address, src.negated);
+    fast.dstCode = fastAddress(m.to.address, dst.negated);
     if (fp) [fast.srcPortLow, fast.srcPortHigh] = fastPorts(fp);
     if (tp) [fast.dstPortLow, fast.dstPortHigh] = fastPorts(tp);
   }
   const matchProto = ast.matchProto ?? ast.proto ?? ast.portmap?.proto ?? null;
-  fast.proto = fastProto(matchProto);
+  fast.protoCode = fastProto(matchProto);
   const protoOk = natProtoOk(matchProto);
-  fast.portProto = ast.portmap
+  fast.portProtoCode = ast.portmap
     ? fastProto(ast.portmap.proto)
     : ast.proto && ast.proto.kind !== "ip"
       ? fastProto(ast.proto)
       : PROTO_NONE;
-  const portProto = fast.portProto;
+  const portProto = fast.portProtoCode;
   const portsFor = (p: number): boolean =>
     (p === IPPROTO_TCP || p === IPPROTO_UDP) && portProto !== PROTO_NONE && protoIn(portProto, p);
   const bits = ast.kind === "rdr" ? dst.test.bits : src.test.bits;
   const target = ast.target;
+  // The fields natRuleMatches reads come first: they share the object's first cache line.
   return {
+    dstPortLow: fast.dstPortLow,
+    dstPortHigh: fast.dstPortHigh,
+    dir: ast.kind === "rdr" || ast.direction === "in" ? "in" : "out",
+    ifname: ruleIfname(ast),
+    family,
+    protoCode: fast.protoCode,
+    srcCode: fast.srcCode,
+    dstCode: fast.dstCode,
+    srcPortLow: fast.srcPortLow,
+    srcPortHigh: fast.srcPortHigh,
+    portProtoCode: fast.portProtoCode,
     ast,
     number,
-    family,
-    ifname: ruleIfname(ast),
-    dir: ast.kind === "rdr" || ast.direction === "in" ? "in" : "out",
     src,
     dst,
     protoOk,
@@ -353,11 +361,11 @@ export function compileNatRule(ast: NatRule, number: number, ctx: AddressContext
     rewriteCursors: new Map(),
     rewriteTurn: 0,
     hits: 0,
-    fast,
     isRdr: ast.kind === "rdr",
     sticky: ast.options.sticky === true,
     roundRobin: ast.options.roundRobin === true,
     cidrTarget: undefined,
+    cidrTargetKey: 0,
     toInterface:
       target.kind === "cidr" &&
       (target.address.prefix === 32 || target.address.prefix === 128) &&
@@ -408,18 +416,17 @@ export function whyNatNoMatch(r: CompiledNatRule, p: Packet, explain = true): st
  * the common ones (protocol, `any`/`0/0`, `port =`, `port A:B`) read from the
  * rule's numbers rather than called (the per-packet path).
  */
-function natRuleMatches(r: CompiledNatRule, p: Packet): boolean {
-  const f = r.fast;
+export function natRuleMatches(r: CompiledNatRule, p: Packet): boolean {
   const ports = hasPorts(p);
   // The cheapest test that usually fails goes first: most rdr rules differ by port.
-  const dLow = f.dstPortLow;
+  const dLow = r.dstPortLow;
   if (dLow !== -1) {
     if (!ports) return false;
     const dport = p.dport ?? 0;
     if (
       dLow === PORT_TEST
         ? !(r.dst.port as (n: number) => boolean)(dport)
-        : dport < dLow || dport > f.dstPortHigh
+        : dport < dLow || dport > r.dstPortHigh
     )
       return false;
   }
@@ -427,25 +434,25 @@ function natRuleMatches(r: CompiledNatRule, p: Packet): boolean {
   if (r.ifname !== "*" && r.ifname !== p.ifname) return false;
   const family = p.family;
   if (r.family !== family) return false;
-  if (!protoIn(f.proto, p.proto)) return false;
-  const src = f.src;
+  if (!protoIn(r.protoCode, p.proto)) return false;
+  const src = r.srcCode;
   if (
     src === ADDR_TEST ? r.src.test.test(family, p.src) === r.src.negated : src !== ADDR_ALL && src !== family
   )
     return false;
-  const dst = f.dst;
+  const dst = r.dstCode;
   if (
     dst === ADDR_TEST ? r.dst.test.test(family, p.dst) === r.dst.negated : dst !== ADDR_ALL && dst !== family
   )
     return false;
-  const sLow = f.srcPortLow;
+  const sLow = r.srcPortLow;
   if (sLow !== -1) {
     if (!ports) return false;
     const sport = p.sport ?? 0;
     if (
       sLow === PORT_TEST
         ? !(r.src.port as (n: number) => boolean)(sport)
-        : sport < sLow || sport > f.srcPortHigh
+        : sport < sLow || sport > r.srcPortHigh
     )
       return false;
   }
@@ -520,10 +527,16 @@ export class NatTable {
   /** Candidate rules by destination port, for rule sets without round-robin (whose order moves). */
   private readonly inboundIndex: RuleIndex | undefined;
   private readonly outboundIndex: RuleIndex | undefined;
-  /** Sessions by the tuple a packet must carry to use them, for both directions (hash → entries, newest last). */
+  /**
+   * Sessions by the tuple a packet must carry to use them, for both
+   * directions (hash → entries, newest last). The reply entry (the
+   * translated tuple reversed) also answers "is this translated flow
+   * taken?" ({@link flowInUse}): the direction is not part of the hash, so
+   * that question is one probe, and the probe's slot is the one the new
+   * session's reply entry then goes into (one cache miss per new session,
+   * not two; there used to be a second table of translated flows).
+   */
   private readonly byTuple = new IntSlots(8192);
-  /** Sessions by the flow they produce, so "is this flow taken?" needs no scan. */
-  private readonly translatedFlows = new IntSlots(4096);
   /** Whether any sticky rdr entry exists (otherwise the sticky lookup is skipped). */
   private stickyEntries = 0;
 
@@ -577,19 +590,10 @@ export class NatTable {
     const family = c.fam[h] as Family;
     const proto = c.proto[h] as number;
     const ports = proto === IPPROTO_TCP || proto === IPPROTO_UDP;
-    const inbound = c.dir[h] === 0;
     const oPorts = ports ? ((c.oSport[h] as number) << 16) | (c.oDport[h] as number) : 0;
     const tPorts = ports ? ((c.tDport[h] as number) << 16) | (c.tSport[h] as number) : 0;
-    const fPorts = ports ? ((c.tSport[h] as number) << 16) | (c.tDport[h] as number) : 0;
-    this.byTuple.add(
-      tupleHash(inbound, family, proto, c.oSrcK[h] as number, c.oDstK[h] as number, oPorts),
-      h,
-    );
-    this.byTuple.add(
-      tupleHash(!inbound, family, proto, c.tDstK[h] as number, c.tSrcK[h] as number, tPorts),
-      h,
-    );
-    this.translatedFlows.add(flowHash(family, proto, c.tSrcK[h] as number, c.tDstK[h] as number, fPorts), h);
+    this.byTuple.add(tupleHash(family, proto, c.oSrcK[h] as number, c.oDstK[h] as number, oPorts), h);
+    this.byTuple.add(tupleHash(family, proto, c.tDstK[h] as number, c.tSrcK[h] as number, tPorts), h);
   }
 
   /** The first entry for this pair, as a scan of the newest-first table would find it. */
@@ -598,10 +602,19 @@ export class NatTable {
     const family = p.family;
     const src = p.src;
     const dst = p.dst;
-    const n = this.hostmapIndex.collect(hostmapHash(rdr, family, srcKey(p), dstKey(p), rule));
+    const ks = srcKey(p);
+    const kd = dstKey(p);
+    const n = this.hostmapIndex.collect(hostmapHash(rdr, family, ks, kd, rule));
     for (let i = 0; i < n; i++) {
       const h = this.hostmapIndex.found(i);
-      if (h.rdr === rdr && h.family === family && h.src === src && h.dst === dst && (rdr || h.rule === rule))
+      if (
+        h.srcK === ks &&
+        h.dstK === kd &&
+        h.rdr === rdr &&
+        h.family === family &&
+        (family === 4 || (h.src === src && h.dst === dst)) &&
+        (rdr || h.rule === rule)
+      )
         return h;
     }
     return undefined;
@@ -637,10 +650,13 @@ export class NatTable {
     const inbound = p.dir === "in";
     const ks = srcKey(p);
     const kd = dstKey(p);
-    const hash = tupleHash(inbound, p.family, p.proto, ks, kd, ports ? (sport << 16) | dport : 0);
+    const hash = tupleHash(p.family, p.proto, ks, kd, ports ? (sport << 16) | dport : 0);
     const n = this.byTuple.collect(hash);
     const c = this.sc;
     const dir = inbound ? 0 : 1;
+    // An IPv4 address is its own key (foldAddr), so equal keys are equal addresses: the
+    // bigints (cold objects, a cache miss each) are compared for IPv6 only.
+    const v4 = p.family === 4;
     for (let i = 0; i < n; i++) {
       const s = this.byTuple.found(i);
       if (c.fam[s] !== p.family || c.proto[s] !== p.proto) continue;
@@ -650,8 +666,7 @@ export class NatTable {
           c.oSrcK[s] === ks &&
           c.oDstK[s] === kd &&
           (!ports || (c.oSport[s] === sport && c.oDport[s] === dport)) &&
-          c.oSrc[s] === p.src &&
-          c.oDst[s] === p.dst
+          (v4 || (c.oSrc[s] === p.src && c.oDst[s] === p.dst))
         ) {
           this.forward = true;
           return s;
@@ -660,8 +675,7 @@ export class NatTable {
         c.tDstK[s] === ks &&
         c.tSrcK[s] === kd &&
         (!ports || (c.tDport[s] === sport && c.tSport[s] === dport)) &&
-        c.tDst[s] === p.src &&
-        c.tSrc[s] === p.dst
+        (v4 || (c.tDst[s] === p.src && c.tSrc[s] === p.dst))
       ) {
         this.forward = false;
         return s;
@@ -988,7 +1002,7 @@ export class NatTable {
     hostmap: HostmapEntry | undefined,
   ): Tuple | undefined {
     const a = r.ast;
-    const portProto = r.fast.portProto;
+    const portProto = r.portProtoCode;
     const ports = hasPorts(p) && portProto !== PROTO_NONE && protoIn(portProto, p.proto);
     if (r.isRdr || (a.kind === "bimap" && p.dir === "in")) {
       let addr: bigint | undefined;
@@ -1181,12 +1195,11 @@ export class NatTable {
     const ports = hasPorts(p);
     const ks = src === p.src ? srcKey(p) : this.fold(p.family, src);
     const kd = dst === p.dst ? dstKey(p) : this.fold(p.family, dst);
-    const n = this.translatedFlows.collect(
-      flowHash(p.family, p.proto, ks, kd, ports ? (sport << 16) | dport : 0),
-    );
+    // Where a session producing this flow keeps its reply entry (index(): the translated tuple reversed).
+    const n = this.byTuple.collect(tupleHash(p.family, p.proto, kd, ks, ports ? (dport << 16) | sport : 0));
     const c = this.sc;
     for (let i = 0; i < n; i++) {
-      const s = this.translatedFlows.found(i);
+      const s = this.byTuple.found(i);
       if (
         c.fam[s] === p.family &&
         c.proto[s] === p.proto &&
@@ -1194,8 +1207,8 @@ export class NatTable {
         c.tSrcK[s] === ks &&
         c.tDstK[s] === kd &&
         (!ports || (c.tSport[s] === sport && c.tDport[s] === dport)) &&
-        c.tSrc[s] === src &&
-        c.tDst[s] === dst
+        // IPv4: equal keys are equal addresses (see sessionFor).
+        (p.family === 4 || (c.tSrc[s] === src && c.tDst[s] === dst))
       )
         return true;
     }
@@ -1216,7 +1229,16 @@ export class NatTable {
         if (target.address.address === "0.0.0.0" && target.address.prefix === 32)
           return this.interfaceAddress(p.ifname);
         // Parsed on first use (and then kept on the rule): every new rdr session asks.
-        return (r.cidrTarget ??= parseAddress(fam, target.address.address));
+        if (r.cidrTarget === undefined) {
+          const addr = parseAddress(fam, target.address.address);
+          r.cidrTargetKey = foldAddr(fam === "inet6" ? 6 : 4, addr);
+          r.cidrTarget = addr;
+        }
+        // The in-use test that follows folds the target: give it the key (every rdr rule has its own target).
+        this.foldedAddr = r.cidrTarget;
+        this.foldedFamily = fam === "inet6" ? 6 : 4;
+        this.foldedKey = r.cidrTargetKey;
+        return r.cidrTarget;
       case "list": {
         const list = target.addresses;
         if (list.length === 0) return undefined;
@@ -1395,23 +1417,12 @@ function isZeroAddress(text: string): boolean {
   return z;
 }
 
-/** Addresses as their hash keys (foldAddr); `ports` is (sport << 16) | dport, or 0 for flows without ports. */
-function tupleHash(
-  inbound: boolean,
-  family: Family,
-  proto: number,
-  src: number,
-  dst: number,
-  ports: number,
-): number {
-  let h = mix(inbound ? 1 : 2, family);
-  h = mix(h, proto);
-  h = mix(h, src);
-  h = mix(h, dst);
-  return mix(h, ports);
-}
-
-function flowHash(family: Family, proto: number, src: number, dst: number, ports: number): number {
+/**
+ * Addresses as their hash keys (foldAddr); `ports` is (sport << 16) | dport,
+ * or 0 for flows without ports. No direction: entries of both directions
+ * share the table and the lookups compare it (see {@link NatTable.byTuple}).
+ */
+function tupleHash(family: Family, proto: number, src: number, dst: number, ports: number): number {
   let h = mix(family, proto);
   h = mix(h, src);
   h = mix(h, dst);
@@ -1439,8 +1450,14 @@ function hostmapHash(
  */
 class RuleIndex {
   private readonly wild: number[] = [];
-  /** Destination port → 1 + its position in {@link lists}, 0 = only the portless rules. */
-  private readonly byPort = new Int32Array(65536);
+  /**
+   * Destination port → 1 + its position in {@link lists}, 0 = only the
+   * portless rules: 256 pages of 256 ports, a page only where some port of it
+   * is filed. (One array for all 65,536 ports was 256 kB per index per
+   * engine, fresh memory whose pages the first packets to each port range
+   * faulted in — on this VM a page fault costs several microseconds.)
+   */
+  private readonly pages: (Int32Array | undefined)[] = new Array<Int32Array | undefined>(256).fill(undefined);
   private readonly lists: CompiledNatRule[][] = [];
   private readonly listKeys = new Map<string, number>();
   private readonly portless: CompiledNatRule[];
@@ -1464,14 +1481,19 @@ class RuleIndex {
         at = this.lists.length;
         this.listKeys.set(key, at);
       }
-      if (port >= 0 && port < 65536) this.byPort[port] = at;
+      if (port >= 0 && port < 65536) {
+        const page = (this.pages[port >> 8] ??= new Int32Array(256));
+        page[port & 0xff] = at;
+      }
     }
     this.portless = ruleList(this.wild, rules);
   }
 
   candidates(p: Packet): readonly CompiledNatRule[] {
     if (!hasPorts(p)) return this.portless;
-    const at = this.byPort[(p.dport ?? 0) & 0xffff] as number;
+    const port = (p.dport ?? 0) & 0xffff;
+    const page = this.pages[port >> 8];
+    const at = page === undefined ? 0 : (page[port & 0xff] as number);
     return at === 0 ? this.portless : (this.lists[at - 1] as CompiledNatRule[]);
   }
 }
