@@ -607,6 +607,21 @@ function testMatches(t: RuleTest, r: CompiledFilterRule, p: Packet, s: number, d
   return true;
 }
 
+/** Up to this many wild rules are merged into each destination host's list (see FastRuleList). */
+const MAX_PREMERGED_WILD = 32;
+
+/** Two ascending lists of rule positions as one. */
+function mergeSorted(a: readonly number[], b: readonly number[]): number[] {
+  const out: number[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (j >= b.length || (i < a.length && (a[i] as number) < (b[j] as number))) out.push(a[i++] as number);
+    else out.push(b[j++] as number);
+  }
+  return out;
+}
+
 /** A single IPv4 host (a /32, not negated) the rule requires on one side, as a number, or undefined. */
 function hostKey(m: FilterRule["from"]): number | undefined {
   if (m.negated || m.address.kind !== "cidr" || m.address.family !== "inet" || m.address.prefix !== 32)
@@ -630,7 +645,9 @@ export class FastRuleList {
   private readonly kinds: Uint8Array;
   private readonly skips: Int32Array;
   private readonly wild: Int32Array;
+  /** Rules filed under one destination host; merged with the wild rules when {@link dstMerged}. */
   private readonly byDst: IntTable<Int32Array>;
+  private readonly dstMerged: boolean;
   private readonly bySrc: IntTable<Int32Array>;
   /** Set by {@link scan}: whether a rule of this list matched. */
   matched = false;
@@ -665,7 +682,13 @@ export class FastRuleList {
       else wild.push(i);
     });
     this.wild = Int32Array.from(wild);
-    this.byDst = new IntTable([...dst].map(([k, v]) => [k, Int32Array.from(v)]));
+    // With few wild rules, each destination host's list is kept merged with them (in list order),
+    // so a packet with no source-host rules walks one list instead of merging two.
+    const premerge = wild.length <= MAX_PREMERGED_WILD;
+    this.dstMerged = premerge;
+    this.byDst = new IntTable(
+      [...dst].map(([k, v]) => [k, Int32Array.from(premerge ? mergeSorted(wild, v) : v)]),
+    );
     this.bySrc = new IntTable([...src].map(([k, v]) => [k, Int32Array.from(v)]));
   }
 
@@ -680,31 +703,43 @@ export class FastRuleList {
   ): Decision {
     let decision = current;
     let matched = false;
-    const W = this.wild;
     // The host indexes hold IPv4 hosts only.
     const v4 = p.family === 4;
-    const D = v4 ? (this.byDst.get(d) ?? EMPTY) : EMPTY;
+    let W = this.wild;
+    let D = v4 ? (this.byDst.get(d) ?? EMPTY) : EMPTY;
+    if (this.dstMerged && D.length > 0) {
+      // D already holds the wild rules.
+      W = D;
+      D = EMPTY;
+    }
     const S = v4 ? (this.bySrc.get(s) ?? EMPTY) : EMPTY;
+    // One list to walk (the usual case), or up to three to merge in list order.
+    const single = D.length === 0 && S.length === 0;
     let iw = 0;
     let id = 0;
     let is = 0;
     let from = 0;
     for (;;) {
-      const a = iw < W.length ? (W[iw] as number) : END;
-      const b = id < D.length ? (D[id] as number) : END;
-      const c = is < S.length ? (S[is] as number) : END;
       let i: number;
-      if (a <= b && a <= c) {
-        i = a;
-        iw++;
-      } else if (b <= c) {
-        i = b;
-        id++;
+      if (single) {
+        if (iw >= W.length) break;
+        i = W[iw++] as number;
       } else {
-        i = c;
-        is++;
+        const a = iw < W.length ? (W[iw] as number) : END;
+        const b = id < D.length ? (D[id] as number) : END;
+        const c = is < S.length ? (S[is] as number) : END;
+        if (a <= b && a <= c) {
+          i = a;
+          iw++;
+        } else if (b <= c) {
+          i = b;
+          id++;
+        } else {
+          i = c;
+          is++;
+        }
+        if (i === END) break;
       }
-      if (i === END) break;
       if (i < from) continue;
       const r = this.rules[i] as CompiledFilterRule;
       if (!testMatches(this.tests[i] as RuleTest, r, p, s, d)) continue;

@@ -152,10 +152,11 @@ export class IntSlots {
 
   /**
    * Look up `hash`: returns how many handles are filed under it; {@link found}
-   * gives them, newest first — by `ages[handle]` when given, else by handle.
-   * The next lookup replaces them.
+   * gives them, newest first — by `ages[handle * ageStride + ageAt]` when
+   * given (the age may live in a row of the caller's), else by handle. The
+   * next lookup replaces them.
    */
-  collect(hash: number, ages?: Float64Array): number {
+  collect(hash: number, ages?: Float64Array, ageStride = 1, ageAt = 0): number {
     const slots = this.slots;
     const mask = this.mask;
     let out = this.hits;
@@ -170,14 +171,17 @@ export class IntSlots {
         this.hits = out = bigger;
       }
       // Probe order is not age order after a wrap or a rebuild: insert by age (a few equal hashes at most).
+      // A lone hit (the usual case) needs no age, so the ages array is only read when there is an order to keep.
       const h = v - 1;
-      const age = ages ? (ages[h] as number) : h;
       let j = n++;
-      while (j > 0) {
-        const prev = out[j - 1] as number;
-        if ((ages ? (ages[prev] as number) : prev) >= age) break;
-        out[j] = prev;
-        j--;
+      if (j > 0) {
+        const age = ages ? (ages[h * ageStride + ageAt] as number) : h;
+        while (j > 0) {
+          const prev = out[j - 1] as number;
+          if ((ages ? (ages[prev * ageStride + ageAt] as number) : prev) >= age) break;
+          out[j] = prev;
+          j--;
+        }
       }
       out[j] = h;
     }

@@ -150,13 +150,13 @@ export class StateEntry {
   }
   /** [fwd in, fwd out, rev in, rev out]. */
   get pkts(): readonly [number, number, number, number] {
-    const f = this.t.col.counts;
-    const i = this.handle * 8;
+    const f = this.t.col.nums;
+    const i = this.handle * NUM_STRIDE + N_PKTS;
     return [f[i] as number, f[i + 1] as number, f[i + 2] as number, f[i + 3] as number];
   }
   get bytes(): readonly [number, number, number, number] {
-    const f = this.t.col.counts;
-    const i = this.handle * 8 + 4;
+    const f = this.t.col.nums;
+    const i = this.handle * NUM_STRIDE + N_BYTES;
     return [f[i] as number, f[i + 1] as number, f[i + 2] as number, f[i + 3] as number];
   }
   /** TCP state numbers (IPF_TCPS_*): forward side, reply side. */
@@ -167,13 +167,21 @@ export class StateEntry {
 }
 
 /**
- * An entry's numbers are one row of {@link STRIDE} int32s (64 bytes: one or
- * two cache lines), its counters one row of 8 doubles. A lookup or a new
- * entry touches those two rows, where one array per field (as until
- * 2026-12-06, i13f) touched a cache line per field — some twenty per new
- * entry, on tables of several hundred kilobytes that do not stay in cache.
+ * An entry is one 128-byte row of one ArrayBuffer (two adjacent cache lines),
+ * seen as int32 words (STRIDE per entry: the R_* fields) and as doubles
+ * (NUM_STRIDE per entry: its age and its counters, in the row's last 72
+ * bytes). A lookup or a new entry touches that row and nothing else of the
+ * table, where one array per field (as until 2026-12-06, i13f) touched a
+ * cache line per field — some twenty per new entry, on tables of several
+ * hundred kilobytes that do not stay in cache.
  */
-const STRIDE = 16;
+const STRIDE = 32;
+const NUM_STRIDE = 16;
+/** The double index of the entry's age (int words 14-15). */
+const N_AGE = 7;
+/** Packets fwd in, fwd out, rev in, rev out (doubles), then bytes in the same order. */
+const N_PKTS = 8;
+const N_BYTES = 12;
 /** family | proto << 8 | dir (0 in, 1 out) << 16 | verdict (index into VERDICTS) << 24. */
 const R_META = 0;
 /** F_* flags | TCP states << 8 (forward side in bits 8-11, reply side in bits 12-15). */
@@ -213,11 +221,10 @@ const R_IF_OUT = 13;
  * bigints, in arrays made when the first one is added.
  */
 class Columns {
+  /** The rows as int32 words (STRIDE per entry) … */
   rows: Int32Array;
-  /** Per entry: packets fwd in, fwd out, rev in, rev out, then bytes in the same order. */
-  counts: Float64Array;
-  /** Insertion number: lookups try entries with the same flow hash newest first. */
-  age: Float64Array;
+  /** … and as doubles (NUM_STRIDE per entry), over the same memory. */
+  nums: Float64Array;
   /** IPv6 entries' addresses (IPv4 ones are their keys); made with the first IPv6 entry. */
   src6: bigint[] | undefined;
   dst6: bigint[] | undefined;
@@ -225,9 +232,9 @@ class Columns {
   routeIf: (string | undefined)[] | undefined;
 
   constructor(readonly size: number) {
-    this.rows = new Int32Array(size * STRIDE);
-    this.counts = new Float64Array(size * 8);
-    this.age = new Float64Array(size);
+    const buf = new ArrayBuffer(size * STRIDE * 4);
+    this.rows = new Int32Array(buf);
+    this.nums = new Float64Array(buf);
     this.src6 = undefined;
     this.dst6 = undefined;
     this.routeIf = undefined;
@@ -251,8 +258,6 @@ class Columns {
   grown(size: number): Columns {
     const c = new Columns(size);
     c.rows.set(this.rows);
-    c.counts.set(this.counts);
-    c.age.set(this.age);
     if (this.src6 && this.dst6) {
       const { src6, dst6 } = c.v6();
       for (let i = 0; i < this.size; i++) {
@@ -441,7 +446,7 @@ export class StateTable {
     const key = flowKey(p.proto, hs, hd, ports ? (p.sport ?? 0) : 0, ports ? (p.dport ?? 0) : 0);
     this.lastKey = key;
     this.lastKeyPacket = p;
-    const n = this.byFlow.collect(key, this.col.age);
+    const n = this.byFlow.collect(key, this.col.nums, NUM_STRIDE, N_AGE);
     if (n === 0) {
       if (p.proto !== IPPROTO_ICMPV6) return -1;
       for (const e of this.multicastQueries(p)) if (this.tryEntry(e, p, hs, hd)) return e;
@@ -530,10 +535,10 @@ export class StateTable {
     if (p.proto === IPPROTO_TCP && !ackInWindow(rows, at, p, reverse)) return false;
     if (known === 0) rows[ifWord] = (rows[ifWord] as number) | (ifId << ifShift);
     // Counters: fwd in, fwd out, rev in, rev out; bytes 4 further.
-    const counts = c.counts;
-    const k = h * 8 + (reverse ? 2 : 0) + (out ? 1 : 0);
-    counts[k] = (counts[k] as number) + 1;
-    counts[k + 4] = (counts[k + 4] as number) + p.len;
+    const nums = c.nums;
+    const k = h * NUM_STRIDE + N_PKTS + (reverse ? 2 : 0) + (out ? 1 : 0);
+    nums[k] = (nums[k] as number) + 1;
+    nums[k + 4] = (nums[k + 4] as number) + p.len;
     if (reverse) {
       rows[at + R_FLAGS] = (rows[at + R_FLAGS] as number) | F_SAW_REPLY;
       if ((rows[at + R_REPLY_OPT] as number) < 0) rows[at + R_REPLY_OPT] = p.optBits;
@@ -573,7 +578,9 @@ export class StateTable {
     const ports = q.proto === IPPROTO_TCP || q.proto === IPPROTO_UDP;
     const n = this.byFlow.collect(
       addrFlowKey(p.family, q.proto, q.src, q.dst, ports ? (q.sport ?? 0) : 0, ports ? (q.dport ?? 0) : 0),
-      this.col.age,
+      this.col.nums,
+      NUM_STRIDE,
+      N_AGE,
     );
     const rows = this.col.rows;
     for (let k = 0; k < n; k++) {
@@ -702,18 +709,18 @@ export class StateTable {
     rows[at + R_END1] = 0;
     rows[at + R_IF_IN] = inbound ? ifId : 0;
     rows[at + R_IF_OUT] = inbound ? 0 : ifId;
-    c.age[h] = ++this.added;
     if (c.routeIf !== undefined) c.routeIf[h] = undefined;
-    const counts = c.counts;
-    const k = h * 8;
-    counts[k] = inbound ? 1 : 0;
-    counts[k + 1] = inbound ? 0 : 1;
-    counts[k + 2] = 0;
-    counts[k + 3] = 0;
-    counts[k + 4] = inbound ? p.len : 0;
-    counts[k + 5] = inbound ? 0 : p.len;
-    counts[k + 6] = 0;
-    counts[k + 7] = 0;
+    const nums = c.nums;
+    const n = h * NUM_STRIDE;
+    nums[n + N_AGE] = ++this.added;
+    nums[n + N_PKTS] = inbound ? 1 : 0;
+    nums[n + N_PKTS + 1] = inbound ? 0 : 1;
+    nums[n + N_PKTS + 2] = 0;
+    nums[n + N_PKTS + 3] = 0;
+    nums[n + N_BYTES] = inbound ? p.len : 0;
+    nums[n + N_BYTES + 1] = inbound ? 0 : p.len;
+    nums[n + N_BYTES + 2] = 0;
+    nums[n + N_BYTES + 3] = 0;
     if (this.count === this.order.length) this.order = grownInt32(this.order, this.order.length * 2);
     this.order[this.count++] = h;
     // find() has just hashed this packet (the engine looks before it adds).
@@ -739,8 +746,9 @@ export class StateTable {
     const c = this.col;
     const w = h * STRIDE + R_IF_OUT;
     c.rows[w] = ((c.rows[w] as number) & ~0xffff) | this.ifId(c.routeIf?.[h] ?? "");
-    c.counts[h * 8 + 1] = (c.counts[h * 8 + 1] as number) + 1;
-    c.counts[h * 8 + 5] = (c.counts[h * 8 + 5] as number) + p.len;
+    const k = h * NUM_STRIDE;
+    c.nums[k + N_PKTS + 1] = (c.nums[k + N_PKTS + 1] as number) + 1;
+    c.nums[k + N_BYTES + 1] = (c.nums[k + N_BYTES + 1] as number) + p.len;
   }
 
   /** Drop closing TCP entries (what ipftest does after each packet). */
