@@ -16,7 +16,6 @@ import {
   buildFilterSet,
   FastFilterSet,
   scanList,
-  verdictOf,
   type Decision,
   type FilterSet,
   type GroupCalls,
@@ -272,7 +271,9 @@ export class IpfEngine {
     const rule = decision.rule;
     const routeIf = decision.verdict === "pass" ? this.routeFor(rule, p) : undefined;
     if (rule?.keepState) {
-      const added = state.addEntry(p, rule, verdictOf(rule));
+      // A decision carries its rule's verdict (filter.ts builds every one with verdictOf): no need to
+      // read it again from the rule's AST, which is cold memory by now.
+      const added = state.addEntry(p, rule, decision.verdict);
       if (added < 0) {
         if (trace) trace.stateRefused = state.refused;
         // No entry: the packet counts as unmatched (one decision object, refilled).
