@@ -44,107 +44,119 @@ type SessionKind = "MAP" | "RDR" | "BIMAP" | "RWR-MAP" | "RWR-RDR";
 const KINDS: readonly SessionKind[] = ["MAP", "RDR", "BIMAP", "RWR-MAP", "RWR-RDR"];
 
 /**
- * The session table's columns, one row per session handle (sessions are
- * never removed, so handles are creation order). Numbers are typed arrays;
- * addresses (bigints) and rules are references in plain arrays: a new
- * session allocates no object of its own.
+ * The session table's layout: one row of S_STRIDE int32 words per session
+ * handle (sessions are never removed, so handles are creation order), all in
+ * one buffer. A lookup reads the row's meta, ports and keys, a new session
+ * writes one row: one or two cache lines, where one array per field (as
+ * until 2026-12-06, i13g) touched a line per field — some seventeen per new
+ * session and ten per hit, on columns that do not stay in cache under the
+ * packet stream. References stay out of the row: the rule is its index in
+ * NatTable.rules, and IPv4 addresses are their folded keys, which are the
+ * addresses themselves (packet.ts foldAddr); only IPv6 sessions keep
+ * bigints, in an array made with the first one.
  */
-class SessionColumns {
-  fam: Uint8Array;
-  proto: Uint8Array;
-  /** 0 = in, 1 = out: the direction of the packet that created the session. */
-  dir: Uint8Array;
-  /** Index into KINDS. */
-  kind: Uint8Array;
-  /** The tuple as first seen (o…) and as translated (t…); ports 0 for flows without ports. */
-  oSport: Int32Array;
-  oDport: Int32Array;
-  tSport: Int32Array;
-  tDport: Int32Array;
-  /** Hash keys (hash.ts foldAddr, 32-bit ints) of the four addresses: packets rewritten from the session need no recomputing. */
-  oSrcK: Int32Array;
-  oDstK: Int32Array;
-  tSrcK: Int32Array;
-  tDstK: Int32Array;
-  oSrc: bigint[];
-  oDst: bigint[];
-  tSrc: bigint[];
-  tDst: bigint[];
-  rule: (CompiledNatRule | undefined)[];
+const S_STRIDE = 8;
+/** family | proto << 8 | dir << 16 | kind << 24; dir: 0 = in, 1 = out, that of the packet that created the session; kind: index into KINDS. */
+const S_META = 0;
+/** Index into NatTable.rules (the rule's number - 1). */
+const S_RULE = 1;
+/** sport << 16 | dport of the tuple as first seen (O) and as translated (T); 0 for flows without ports. */
+const S_OPORTS = 2;
+const S_TPORTS = 3;
+/** The four addresses folded (hash.ts foldAddr): what the hash is built from, and compared before any bigint. */
+const S_OSRCK = 4;
+const S_ODSTK = 5;
+const S_TSRCK = 6;
+const S_TDSTK = 7;
+/** IPv6 sessions' addresses, four per handle in this order (SessionRows.addr6). */
+const A_OSRC = 0;
+const A_ODST = 1;
+const A_TSRC = 2;
+const A_TDST = 3;
+
+/** The 32-bit word of two ports. */
+const portPair = (a: number, b: number): number => (a << 16) | b;
+
+class SessionRows {
+  readonly rows: Int32Array;
+  /** IPv6 sessions' addresses (A_* per handle; IPv4 ones are their keys); made with the first IPv6 session. */
+  addr6: bigint[] | undefined = undefined;
 
   constructor(readonly size: number) {
-    this.fam = new Uint8Array(size);
-    this.proto = new Uint8Array(size);
-    this.dir = new Uint8Array(size);
-    this.kind = new Uint8Array(size);
-    this.oSport = new Int32Array(size);
-    this.oDport = new Int32Array(size);
-    this.tSport = new Int32Array(size);
-    this.tDport = new Int32Array(size);
-    this.oSrcK = new Int32Array(size);
-    this.oDstK = new Int32Array(size);
-    this.tSrcK = new Int32Array(size);
-    this.tDstK = new Int32Array(size);
-    this.oSrc = new Array<bigint>(size).fill(0n);
-    this.oDst = new Array<bigint>(size).fill(0n);
-    this.tSrc = new Array<bigint>(size).fill(0n);
-    this.tDst = new Array<bigint>(size).fill(0n);
-    this.rule = new Array<CompiledNatRule | undefined>(size).fill(undefined);
+    this.rows = new Int32Array(size * S_STRIDE);
+    // Write to every 4 kB page now, so the kernel faults the fresh mapping in while the engine
+    // is built rather than one page at a time among the first packets (as state.ts's table does).
+    for (let i = 0; i < this.rows.length; i += 1024) this.rows[i] = 0;
   }
 
-  grown(size: number): SessionColumns {
-    const c = new SessionColumns(size);
-    for (const k of ["fam", "proto", "dir", "kind"] as const) c[k].set(this[k]);
-    for (const k of ["oSport", "oDport", "tSport", "tDport", "oSrcK", "oDstK", "tSrcK", "tDstK"] as const)
-      c[k].set(this[k]);
-    for (let i = 0; i < this.size; i++) {
-      c.oSrc[i] = this.oSrc[i] as bigint;
-      c.oDst[i] = this.oDst[i] as bigint;
-      c.tSrc[i] = this.tSrc[i] as bigint;
-      c.tDst[i] = this.tDst[i] as bigint;
-      c.rule[i] = this.rule[i];
+  /** The IPv6 address array, made on first use. */
+  v6(): bigint[] {
+    return (this.addr6 ??= new Array<bigint>(this.size * 4).fill(0n));
+  }
+
+  grown(size: number): SessionRows {
+    const c = new SessionRows(size);
+    c.rows.set(this.rows);
+    if (this.addr6) {
+      const a = c.v6();
+      for (let i = 0; i < this.addr6.length; i++) a[i] = this.addr6[i] as bigint;
     }
     return c;
+  }
+
+  /** One of the session's addresses: `key` an S_*K word, `a6` the matching A_* slot. */
+  addr(h: number, key: number, a6: number): bigint {
+    const at = h * S_STRIDE;
+    const rows = this.rows;
+    return ((rows[at + S_META] as number) & 0xff) === 4
+      ? BigInt((rows[at + key] as number) >>> 0)
+      : ((this.addr6 as bigint[])[h * 4 + a6] as bigint);
   }
 }
 
 /**
  * One NAT session as dumps, traces and tests see it: a view onto the
- * session table's columns by the session's handle.
+ * session table's row by the session's handle.
  */
 export class NatSession {
   constructor(
-    private readonly c: SessionColumns,
+    private readonly c: SessionRows,
+    private readonly rules: readonly CompiledNatRule[],
     /** The session's handle (row); sessions are numbered in creation order. */
     readonly handle: number,
   ) {}
+  private word(i: number): number {
+    return this.c.rows[this.handle * S_STRIDE + i] as number;
+  }
   get rule(): CompiledNatRule {
-    return this.c.rule[this.handle] as CompiledNatRule;
+    return this.rules[this.word(S_RULE)] as CompiledNatRule;
   }
   get kind(): SessionKind {
-    return KINDS[this.c.kind[this.handle] as number] as SessionKind;
+    return KINDS[this.word(S_META) >>> 24] as SessionKind;
   }
   get family(): Family {
-    return this.c.fam[this.handle] as Family;
+    return (this.word(S_META) & 0xff) as Family;
   }
   get proto(): number {
-    return this.c.proto[this.handle] as number;
+    return (this.word(S_META) >>> 8) & 0xff;
   }
   /** The direction of the packet that created the session. */
   get dir(): "in" | "out" {
-    return this.c.dir[this.handle] === 0 ? "in" : "out";
+    return ((this.word(S_META) >>> 16) & 0xff) === 0 ? "in" : "out";
   }
   /** The tuple as first seen. */
   get original(): Tuple {
     const c = this.c;
     const h = this.handle;
-    return tuple(c.oSrc[h] as bigint, c.oSport[h] as number, c.oDst[h] as bigint, c.oDport[h] as number);
+    const ports = this.word(S_OPORTS);
+    return tuple(c.addr(h, S_OSRCK, A_OSRC), ports >>> 16, c.addr(h, S_ODSTK, A_ODST), ports & 0xffff);
   }
   /** The tuple as translated. */
   get translated(): Tuple {
     const c = this.c;
     const h = this.handle;
-    return tuple(c.tSrc[h] as bigint, c.tSport[h] as number, c.tDst[h] as bigint, c.tDport[h] as number);
+    const ports = this.word(S_TPORTS);
+    return tuple(c.addr(h, S_TSRCK, A_TSRC), ports >>> 16, c.addr(h, S_TDSTK, A_TDST), ports & 0xffff);
   }
 }
 
@@ -566,8 +578,8 @@ function copyTuple(to: Tuple, from: Tuple): void {
 
 export class NatTable {
   readonly rules: CompiledNatRule[];
-  /** The sessions' columns; handle = creation order (the -D dump lists them newest first: {@link sessions}). */
-  private sc = new SessionColumns(4096);
+  /** The sessions' rows; handle = creation order (the -D dump lists them newest first: {@link sessions}). */
+  private sc = new SessionRows(4096);
   private sessionCount = 0;
   private readonly resultIn = new Result(this);
   private readonly resultOut = new Result(this);
@@ -610,7 +622,7 @@ export class NatTable {
 
   /** A view of the session with this handle. */
   session(h: number): NatSession {
-    return new NatSession(this.sc, h);
+    return new NatSession(this.sc, this.rules, h);
   }
   /** The hostmap table, newest first. */
   get hostmap(): readonly HostmapEntry[] {
@@ -649,14 +661,24 @@ export class NatTable {
    * hash chains put new entries first.
    */
   private index(h: number): void {
-    const c = this.sc;
-    const family = c.fam[h] as Family;
-    const proto = c.proto[h] as number;
+    const rows = this.sc.rows;
+    const at = h * S_STRIDE;
+    const meta = rows[at + S_META] as number;
+    const family = (meta & 0xff) as Family;
+    const proto = (meta >>> 8) & 0xff;
     const ports = proto === IPPROTO_TCP || proto === IPPROTO_UDP;
-    const oPorts = ports ? ((c.oSport[h] as number) << 16) | (c.oDport[h] as number) : 0;
-    const tPorts = ports ? ((c.tDport[h] as number) << 16) | (c.tSport[h] as number) : 0;
-    this.byTuple.add(tupleHash(family, proto, c.oSrcK[h] as number, c.oDstK[h] as number, oPorts), h);
-    this.byTuple.add(tupleHash(family, proto, c.tDstK[h] as number, c.tSrcK[h] as number, tPorts), h);
+    const oPorts = ports ? (rows[at + S_OPORTS] as number) : 0;
+    // The reply entry: the translated tuple reversed, so its ports swapped.
+    const t = rows[at + S_TPORTS] as number;
+    const tPorts = ports ? portPair(t & 0xffff, t >>> 16) : 0;
+    this.byTuple.add(
+      tupleHash(family, proto, rows[at + S_OSRCK] as number, rows[at + S_ODSTK] as number, oPorts),
+      h,
+    );
+    this.byTuple.add(
+      tupleHash(family, proto, rows[at + S_TDSTK] as number, rows[at + S_TSRCK] as number, tPorts),
+      h,
+    );
   }
 
   /**
@@ -745,32 +767,38 @@ export class NatTable {
     const inbound = p.dir === "in";
     const ks = srcKey(p);
     const kd = dstKey(p);
-    const hash = tupleHash(p.family, p.proto, ks, kd, ports ? (sport << 16) | dport : 0);
-    const n = this.byTuple.collect(hash);
-    const c = this.sc;
-    const dir = inbound ? 0 : 1;
+    const pk = ports ? portPair(sport, dport) : 0;
+    const n = this.byTuple.collect(tupleHash(p.family, p.proto, ks, kd, pk));
+    const rows = this.sc.rows;
+    // The row's family and protocol, and its dir as a forward packet of the session would carry it.
+    const famProto = p.family | (p.proto << 8);
+    const fwdMeta = famProto | ((inbound ? 0 : 1) << 16);
+    // A reply carries the translated ports swapped.
+    const pkRev = ports ? portPair(dport, sport) : 0;
     // An IPv4 address is its own key (foldAddr), so equal keys are equal addresses: the
-    // bigints (cold objects, a cache miss each) are compared for IPv6 only.
+    // bigints are compared for IPv6 only.
     const v4 = p.family === 4;
     for (let i = 0; i < n; i++) {
       const s = this.byTuple.found(i);
-      if (c.fam[s] !== p.family || c.proto[s] !== p.proto) continue;
+      const at = s * S_STRIDE;
+      const meta = (rows[at + S_META] as number) & 0xffffff;
+      if ((meta & 0xffff) !== famProto) continue;
       if ((p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP) !== ports) continue;
-      if (c.dir[s] === dir) {
+      if (meta === fwdMeta) {
         if (
-          c.oSrcK[s] === ks &&
-          c.oDstK[s] === kd &&
-          (!ports || (c.oSport[s] === sport && c.oDport[s] === dport)) &&
-          (v4 || (c.oSrc[s] === p.src && c.oDst[s] === p.dst))
+          rows[at + S_OSRCK] === ks &&
+          rows[at + S_ODSTK] === kd &&
+          (!ports || rows[at + S_OPORTS] === pk) &&
+          (v4 || this.sameAddrs6(s, A_OSRC, p.src, A_ODST, p.dst))
         ) {
           this.forward = true;
           return s;
         }
       } else if (
-        c.tDstK[s] === ks &&
-        c.tSrcK[s] === kd &&
-        (!ports || (c.tDport[s] === sport && c.tSport[s] === dport)) &&
-        (v4 || (c.tDst[s] === p.src && c.tSrc[s] === p.dst))
+        rows[at + S_TDSTK] === ks &&
+        rows[at + S_TSRCK] === kd &&
+        (!ports || rows[at + S_TPORTS] === pkRev) &&
+        (v4 || this.sameAddrs6(s, A_TDST, p.src, A_TSRC, p.dst))
       ) {
         this.forward = false;
         return s;
@@ -779,13 +807,24 @@ export class NatTable {
     return -1;
   }
 
-  private apply(p: Packet, h: number): void {
+  /** An IPv6 session's addresses in slots `a` and `b` (A_*) are these. */
+  private sameAddrs6(h: number, a: number, src: bigint, b: number, dst: bigint): boolean {
+    const a6 = this.sc.addr6 as bigint[];
+    return a6[h * 4 + a] === src && a6[h * 4 + b] === dst;
+  }
+
+  /**
+   * One of a session's addresses as a bigint: `w` its key word (S_*K), `a`
+   * its IPv6 slot (A_*). An IPv4 key is the address; when it is one of the
+   * packet's own, the packet's bigint serves (a session rewrites one side of
+   * a flow, so the other side is the packet's), and only a new address is made.
+   */
+  private addrAt(h: number, w: number, a: number, p: Packet): bigint {
     const c = this.sc;
-    setAddresses(p, c.tSrc[h] as bigint, c.tSrcK[h] as number, c.tDst[h] as bigint, c.tDstK[h] as number);
-    if (hasPorts(p)) {
-      p.sport = c.tSport[h] as number;
-      p.dport = c.tDport[h] as number;
-    }
+    const at = h * S_STRIDE;
+    if (((c.rows[at + S_META] as number) & 0xff) !== 4) return (c.addr6 as bigint[])[h * 4 + a] as bigint;
+    const k = c.rows[at + w] as number;
+    return k === srcKey(p) ? p.src : k === dstKey(p) ? p.dst : BigInt(k >>> 0);
   }
 
   /**
@@ -797,22 +836,19 @@ export class NatTable {
     const h = this.sessionFor(p);
     if (h >= 0) {
       const ports = hasPorts(p);
-      const c = this.sc;
+      const rows = this.sc.rows;
+      const at = h * S_STRIDE;
       if (this.forward) {
         // sessionFor matched the packet's tuple against the session's original one field by field:
-        // that tuple is what the packet carries.
-        setTuple(
-          res.before,
-          c.oSrc[h] as bigint,
-          c.oSport[h] as number,
-          c.oDst[h] as bigint,
-          c.oDport[h] as number,
-        );
-        const tSrc = c.tSrc[h] as bigint;
-        const tDst = c.tDst[h] as bigint;
-        const tSport = c.tSport[h] as number;
-        const tDport = c.tDport[h] as number;
-        setAddresses(p, tSrc, c.tSrcK[h] as number, tDst, c.tDstK[h] as number);
+        // those addresses are the packet's (the ports are the row's, as for flows without ports).
+        const oPorts = rows[at + S_OPORTS] as number;
+        setTuple(res.before, p.src, oPorts >>> 16, p.dst, oPorts & 0xffff);
+        const tSrc = this.addrAt(h, S_TSRCK, A_TSRC, p);
+        const tDst = this.addrAt(h, S_TDSTK, A_TDST, p);
+        const tPorts = rows[at + S_TPORTS] as number;
+        const tSport = tPorts >>> 16;
+        const tDport = tPorts & 0xffff;
+        setAddresses(p, tSrc, rows[at + S_TSRCK] as number, tDst, rows[at + S_TDSTK] as number);
         if (ports) {
           p.sport = tSport;
           p.dport = tDport;
@@ -821,10 +857,13 @@ export class NatTable {
         return res.fill(h, false, false);
       }
       setTuple(res.before, p.src, p.sport ?? 0, p.dst, p.dport ?? 0);
-      setAddresses(p, c.oDst[h] as bigint, c.oDstK[h] as number, c.oSrc[h] as bigint, c.oSrcK[h] as number);
+      const oSrc = this.addrAt(h, S_OSRCK, A_OSRC, p);
+      const oDst = this.addrAt(h, S_ODSTK, A_ODST, p);
+      setAddresses(p, oDst, rows[at + S_ODSTK] as number, oSrc, rows[at + S_OSRCK] as number);
       if (ports) {
-        p.sport = c.oDport[h] as number;
-        p.dport = c.oSport[h] as number;
+        const oPorts = rows[at + S_OPORTS] as number;
+        p.sport = oPorts & 0xffff;
+        p.dport = oPorts >>> 16;
       }
       setTuple(res.after, p.src, p.sport ?? 0, p.dst, p.dport ?? 0);
       return res.fill(h, false, false);
@@ -899,25 +938,31 @@ export class NatTable {
       if (this.sessionCount === this.sc.size) this.sc = this.sc.grown(this.sc.size * 2);
       const h = this.sessionCount++;
       const c = this.sc;
-      c.rule[h] = r;
-      c.kind[h] = kindIndex;
-      c.fam[h] = p.family;
-      c.proto[h] = p.proto;
-      c.dir[h] = inbound ? 0 : 1;
-      c.oSrc[h] = before.src;
-      c.oSport[h] = before.sport;
-      c.oDst[h] = before.dst;
-      c.oDport[h] = before.dport;
-      c.tSrc[h] = translated.src;
-      c.tSport[h] = translated.sport;
-      c.tDst[h] = translated.dst;
-      c.tDport[h] = translated.dport;
-      c.oSrcK[h] = srcKey(p);
-      c.oDstK[h] = dstKey(p);
-      c.tSrcK[h] = translated.src === before.src ? srcKey(p) : this.fold(p.family, translated.src);
-      c.tDstK[h] = translated.dst === before.dst ? dstKey(p) : this.fold(p.family, translated.dst);
+      const at = h * S_STRIDE;
+      const rows = c.rows;
+      const tSrcK = translated.src === before.src ? srcKey(p) : this.fold(p.family, translated.src);
+      const tDstK = translated.dst === before.dst ? dstKey(p) : this.fold(p.family, translated.dst);
+      rows[at + S_META] = p.family | (p.proto << 8) | ((inbound ? 0 : 1) << 16) | (kindIndex << 24);
+      rows[at + S_RULE] = r.number - 1;
+      rows[at + S_OPORTS] = portPair(before.sport, before.dport);
+      rows[at + S_TPORTS] = portPair(translated.sport, translated.dport);
+      rows[at + S_OSRCK] = srcKey(p);
+      rows[at + S_ODSTK] = dstKey(p);
+      rows[at + S_TSRCK] = tSrcK;
+      rows[at + S_TDSTK] = tDstK;
+      if (p.family === 6) {
+        const a6 = c.v6();
+        a6[h * 4 + A_OSRC] = before.src;
+        a6[h * 4 + A_ODST] = before.dst;
+        a6[h * 4 + A_TSRC] = translated.src;
+        a6[h * 4 + A_TDST] = translated.dst;
+      }
       this.index(h);
-      this.apply(p, h);
+      setAddresses(p, translated.src, tSrcK, translated.dst, tDstK);
+      if (hasPorts(p)) {
+        p.sport = translated.sport;
+        p.dport = translated.dport;
+      }
       // newTuple built the tuple in res.after, except rewrite's (a rare rule), which comes in its own object.
       if (translated !== res.after) copyTuple(res.after, translated);
       return res.fill(h, true, false);
@@ -980,35 +1025,38 @@ export class NatTable {
     const q = p.inner;
     if (!q) return undefined;
     const ports = (q.proto === IPPROTO_TCP || q.proto === IPPROTO_UDP) && q.sport !== undefined;
-    const c = this.sc;
+    const rows = this.sc.rows;
+    const famProto = p.family | (q.proto << 8);
+    const qs = this.fold(p.family, q.src);
+    const qd = this.fold(p.family, q.dst);
     let h = this.sessionCount - 1;
     for (; h >= 0; h--)
       if (
-        c.fam[h] === p.family &&
-        c.proto[h] === q.proto &&
-        c.tSrc[h] === q.src &&
-        c.tDst[h] === q.dst &&
-        (!ports || (c.tSport[h] === q.sport && c.tDport[h] === q.dport))
+        ((rows[h * S_STRIDE + S_META] as number) & 0xffff) === famProto &&
+        this.addrIs(h, S_TSRCK, A_TSRC, q.src, qs) &&
+        this.addrIs(h, S_TDSTK, A_TDST, q.dst, qd) &&
+        (!ports || this.portsAre(h, S_TPORTS, q.sport, q.dport))
       )
         break;
-    const ifname = h >= 0 ? (c.rule[h] as CompiledNatRule).ifname : "*";
+    const ifname = h >= 0 ? this.ruleOf(h).ifname : "*";
     // The error travels against the flow it quotes, through the rule's interface.
-    if (h < 0 || (p.dir === "in" ? 0 : 1) === c.dir[h] || (ifname !== "*" && ifname !== p.ifname))
+    if (h < 0 || (p.dir === "in" ? 0 : 1) === this.dirOf(h) || (ifname !== "*" && ifname !== p.ifname))
       return this.translateQuotedReply(p, q, ports, res);
     setTuple(res.before, p.src, p.sport ?? 0, p.dst, p.dport ?? 0);
     // ipf_nat_in/ipf_nat_out rewrite the error's own header as they would any
     // packet of the session: inbound its destination, outbound its source,
     // whichever router sent it. The other address changes only when it is
     // the quoted peer itself.
-    const oSrc = c.oSrc[h] as bigint;
-    const oDst = c.oDst[h] as bigint;
+    const oSrc = this.sc.addr(h, S_OSRCK, A_OSRC);
+    const oDst = this.sc.addr(h, S_ODSTK, A_ODST);
     if (p.dir === "in" || p.dst === q.src) p.dst = oSrc;
     if (p.dir === "out" || p.src === q.dst) p.src = oDst;
     q.src = oSrc;
     q.dst = oDst;
     if (ports) {
-      q.sport = c.oSport[h] as number;
-      q.dport = c.oDport[h] as number;
+      const oPorts = rows[h * S_STRIDE + S_OPORTS] as number;
+      q.sport = oPorts >>> 16;
+      q.dport = oPorts & 0xffff;
     }
     setTuple(res.after, p.src, p.sport ?? 0, p.dst, p.dport ?? 0);
     return res.fill(h, false, false);
@@ -1027,33 +1075,35 @@ export class NatTable {
     ports: boolean,
     res: Result,
   ): NatResult | undefined {
-    const c = this.sc;
-    const dir = p.dir === "in" ? 0 : 1;
+    const rows = this.sc.rows;
+    // family | proto << 8 | dir << 16, as S_META keeps them.
+    const meta = p.family | (q.proto << 8) | ((p.dir === "in" ? 0 : 1) << 16);
+    const qs = this.fold(p.family, q.src);
+    const qd = this.fold(p.family, q.dst);
     let h = this.sessionCount - 1;
     for (; h >= 0; h--) {
-      const ifname = (c.rule[h] as CompiledNatRule).ifname;
+      const ifname = this.ruleOf(h).ifname;
       if (
-        c.fam[h] === p.family &&
-        c.proto[h] === q.proto &&
-        c.dir[h] === dir &&
+        ((rows[h * S_STRIDE + S_META] as number) & 0xffffff) === meta &&
         (ifname === "*" || ifname === p.ifname) &&
-        c.oDst[h] === q.src &&
-        c.oSrc[h] === q.dst &&
-        (!ports || (c.oDport[h] === q.sport && c.oSport[h] === q.dport))
+        this.addrIs(h, S_ODSTK, A_ODST, q.src, qs) &&
+        this.addrIs(h, S_OSRCK, A_OSRC, q.dst, qd) &&
+        (!ports || this.portsAre(h, S_OPORTS, q.dport, q.sport))
       )
         break;
     }
     if (h < 0) return undefined;
     setTuple(res.before, p.src, p.sport ?? 0, p.dst, p.dport ?? 0);
-    const tSrc = c.tSrc[h] as bigint;
-    const tDst = c.tDst[h] as bigint;
+    const tSrc = this.sc.addr(h, S_TSRCK, A_TSRC);
+    const tDst = this.sc.addr(h, S_TDSTK, A_TDST);
     if (p.dir === "out" || p.src === q.dst) p.src = tSrc;
     if (p.dir === "in" || p.dst === q.src) p.dst = tDst;
     q.src = tDst;
     q.dst = tSrc;
     if (ports) {
-      q.sport = c.tDport[h] as number;
-      q.dport = c.tSport[h] as number;
+      const tPorts = rows[h * S_STRIDE + S_TPORTS] as number;
+      q.sport = tPorts & 0xffff;
+      q.dport = tPorts >>> 16;
     }
     setTuple(res.after, p.src, p.sport ?? 0, p.dst, p.dport ?? 0);
     return res.fill(h, false, false);
@@ -1249,14 +1299,43 @@ export class NatTable {
   /** rewrite's own clash test: the same translated addresses, and the same ports when both flows have them. */
   private rewriteInUse(p: Packet, t: Tuple): boolean {
     const ports = hasPorts(p);
-    const c = this.sc;
+    const rows = this.sc.rows;
+    const ks = this.fold(p.family, t.src);
+    const kd = this.fold(p.family, t.dst);
     for (let h = 0; h < this.sessionCount; h++) {
-      if (c.fam[h] !== p.family || c.tSrc[h] !== t.src || c.tDst[h] !== t.dst) continue;
-      const proto = c.proto[h] as number;
+      const meta = rows[h * S_STRIDE + S_META] as number;
+      if ((meta & 0xff) !== p.family) continue;
+      if (!this.addrIs(h, S_TSRCK, A_TSRC, t.src, ks) || !this.addrIs(h, S_TDSTK, A_TDST, t.dst, kd))
+        continue;
+      const proto = (meta >>> 8) & 0xff;
       const sPorts = proto === IPPROTO_TCP || proto === IPPROTO_UDP;
-      if (!(ports && sPorts) || (c.tSport[h] === t.sport && c.tDport[h] === t.dport)) return true;
+      if (!(ports && sPorts) || this.portsAre(h, S_TPORTS, t.sport, t.dport)) return true;
     }
     return false;
+  }
+
+  /** Whether the session's address with key word `w` (IPv6 slot `a`) is `addr`, whose key is `key`. */
+  private addrIs(h: number, w: number, a: number, addr: bigint, key: number): boolean {
+    const rows = this.sc.rows;
+    const at = h * S_STRIDE;
+    if (rows[at + w] !== key) return false;
+    // IPv4: equal keys are equal addresses (see sessionFor).
+    return ((rows[at + S_META] as number) & 0xff) === 4 || (this.sc.addr6 as bigint[])[h * 4 + a] === addr;
+  }
+
+  /** Whether the session's port word `w` (S_OPORTS, S_TPORTS) holds these two ports. */
+  private portsAre(h: number, w: number, sport: number | undefined, dport: number | undefined): boolean {
+    const pp = this.sc.rows[h * S_STRIDE + w] as number;
+    return pp >>> 16 === sport && (pp & 0xffff) === dport;
+  }
+
+  private ruleOf(h: number): CompiledNatRule {
+    return this.rules[this.sc.rows[h * S_STRIDE + S_RULE] as number] as CompiledNatRule;
+  }
+
+  /** 0 = in, 1 = out: the direction of the packet that created the session. */
+  private dirOf(h: number): number {
+    return ((this.sc.rows[h * S_STRIDE + S_META] as number) >>> 16) & 0xff;
   }
 
   private flowInUse(p: Packet, src: bigint, sport: number, dst: bigint, dport: number): boolean {
@@ -1264,19 +1343,21 @@ export class NatTable {
     const ks = src === p.src ? srcKey(p) : this.fold(p.family, src);
     const kd = dst === p.dst ? dstKey(p) : this.fold(p.family, dst);
     // Where a session producing this flow keeps its reply entry (index(): the translated tuple reversed).
-    const n = this.byTuple.collect(tupleHash(p.family, p.proto, kd, ks, ports ? (dport << 16) | sport : 0));
-    const c = this.sc;
+    const n = this.byTuple.collect(tupleHash(p.family, p.proto, kd, ks, ports ? portPair(dport, sport) : 0));
+    const rows = this.sc.rows;
+    const famProto = p.family | (p.proto << 8);
+    const pk = portPair(sport, dport);
     for (let i = 0; i < n; i++) {
       const s = this.byTuple.found(i);
+      const at = s * S_STRIDE;
       if (
-        c.fam[s] === p.family &&
-        c.proto[s] === p.proto &&
+        ((rows[at + S_META] as number) & 0xffff) === famProto &&
         (p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP) === ports &&
-        c.tSrcK[s] === ks &&
-        c.tDstK[s] === kd &&
-        (!ports || (c.tSport[s] === sport && c.tDport[s] === dport)) &&
+        rows[at + S_TSRCK] === ks &&
+        rows[at + S_TDSTK] === kd &&
+        (!ports || rows[at + S_TPORTS] === pk) &&
         // IPv4: equal keys are equal addresses (see sessionFor).
-        (p.family === 4 || (c.tSrc[s] === src && c.tDst[s] === dst))
+        (p.family === 4 || this.sameAddrs6(s, A_TSRC, src, A_TDST, dst))
       )
         return true;
     }
