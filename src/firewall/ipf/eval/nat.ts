@@ -824,8 +824,20 @@ export class NatTable {
     const at = h * S_STRIDE;
     if (((c.rows[at + S_META] as number) & 0xff) !== 4) return (c.addr6 as bigint[])[h * 4 + a] as bigint;
     const k = c.rows[at + w] as number;
-    return k === srcKey(p) ? p.src : k === dstKey(p) ? p.dst : BigInt(k >>> 0);
+    if (k === srcKey(p)) return p.src;
+    if (k === dstKey(p)) return p.dst;
+    // The other side is most often the host's public address (map's source, the address
+    // rdr's clients asked for): the last address made serves again.
+    if (k !== this.madeKey) {
+      this.madeKey = k;
+      this.madeAddr = BigInt(k >>> 0);
+    }
+    return this.madeAddr;
   }
+
+  /** The last IPv4 address {@link addrAt} made from its key (0 is 0.0.0.0's key). */
+  private madeKey = 0;
+  private madeAddr = 0n;
 
   /**
    * Translate a packet in place (inbound before filtering, outbound after).
