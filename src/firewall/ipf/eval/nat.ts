@@ -48,9 +48,10 @@ const KINDS: readonly SessionKind[] = ["MAP", "RDR", "BIMAP", "RWR-MAP", "RWR-RD
  * handle (sessions are never removed, so handles are creation order), all in
  * one buffer. A lookup reads the row's meta, ports and keys, a new session
  * writes one row: one or two cache lines, where one array per field (as
- * until 2026-12-06, i13g) touched a line per field — some seventeen per new
- * session and ten per hit, on columns that do not stay in cache under the
- * packet stream. References stay out of the row: the rule is its index in
+ * until 2026-12-06, i13g) touched a line per field — seventeen per new
+ * session, ten per hit — and made ~164 kB of reference arrays per engine
+ * (cachegrind on the bench: 3-4 fewer L1 and 1-2 fewer LL data misses per
+ * packet with rows). References stay out of the row: the rule is its index in
  * NatTable.rules, and IPv4 addresses are their folded keys, which are the
  * addresses themselves (packet.ts foldAddr); only IPv6 sessions keep
  * bigints, in an array made with the first one.
