@@ -1,8 +1,7 @@
-import { promises as fsp } from "node:fs";
-import { hostLayout, physical } from "../core/paths.js";
+import { hostLayout } from "../core/paths.js";
 import { specFromHost, type ExportJail } from "../core/spec-export.js";
 import type { RawSpec } from "../core/spec.js";
-import { assertZoneKnown, readJails } from "../store/jails.js";
+import { assertZoneKnown, readHostFile, readJails } from "../store/jails.js";
 import { readExposures, refuseDamaged } from "../store/exposures.js";
 import { platformFor, type PlatformChoice } from "../platform/index.js";
 import type { OpsIo } from "./io.js";
@@ -29,10 +28,7 @@ export async function exportHost(
   const [{ jails }, live, hostFile, exp] = await Promise.all([
     readJails(root, layout),
     platform.liveJails(),
-    fsp.readFile(physical(root, layout.hostConfig), "utf8").catch((e: NodeJS.ErrnoException) => {
-      if (e.code === "ENOENT") return undefined;
-      throw e;
-    }),
+    readHostFile(root, layout.hostConfig),
     readExposures(root, hostLayout()),
   ]);
   refuseDamaged(exp.problems);

@@ -15,15 +15,7 @@ import { checkThenLocked, loadExposeState } from "./expose-state.js";
 import type { OpsIo } from "./io.js";
 import { reconcile } from "./reconcile.js";
 import { shouldRunCommands } from "./sync.js";
-
-async function readText(path: string): Promise<string | undefined> {
-  try {
-    return await fsp.readFile(path, "utf8");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw e;
-  }
-}
+import { readHostFile } from "../store/jails.js";
 
 /** What `fw setup` found and did (its `--json` document). */
 export interface FwSetupReport {
@@ -58,7 +50,7 @@ export async function setupFirewall(
       let steps: Step[] = [];
       if (host.firewall === "pf") {
         const hooks = pfAnchorHooks(host.pfAnchor);
-        const original = (await readText(physical(root, host.pfConf))) ?? "";
+        const original = (await readHostFile(root, host.pfConf)) ?? "";
         const hookEdits = pfHookEdits(original, host.pfAnchor);
         if (hookEdits.length === 0)
           // Already there: say so, and how pf loads the file if it has not since (doctor QJ5319 checks).
@@ -98,7 +90,7 @@ export async function setupFirewall(
           `qjail keeps its rules between its markers in ${host.ipnatRules} and ${host.ipfRules}; --write adds empty sections at the end, move them if you like.`,
         );
         for (const path of [host.ipnatRules, host.ipfRules]) {
-          const original = (await readText(physical(root, path))) ?? "";
+          const original = (await readHostFile(root, path)) ?? "";
           edits.push({
             path,
             original,
@@ -126,7 +118,7 @@ export async function setupFirewall(
         edits.push(...fb.edits);
         steps = fb.steps;
       }
-      const hostConfigExists = (await readText(physical(root, layout.hostConfig))) !== undefined;
+      const hostConfigExists = (await readHostFile(root, layout.hostConfig)) !== undefined;
       if (!hostConfigExists)
         steps.push({
           kind: "writeFile",

@@ -1,7 +1,7 @@
 import { promises as fsp, readFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import type { FileOverlay } from "../core/plan.js";
-import { overlaid } from "./jails.js";
+import { overlaid, readHostFile } from "./jails.js";
 import { physical, type HostLayout } from "../core/paths.js";
 import { parseExposureFile, type Exposure } from "../core/exposure.js";
 import {
@@ -25,15 +25,6 @@ export interface ExposureStoreProblem {
   file: string;
   line: number;
   message: string;
-}
-
-async function readText(path: string): Promise<string | undefined> {
-  try {
-    return await fsp.readFile(path, "utf8");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw e;
-  }
 }
 
 /** Every jail's exposures, in file-name order; damaged lines are reported, not thrown. */
@@ -87,7 +78,7 @@ export async function readHostConfig(
   facts: HostFacts = {},
 ): Promise<{ config: HostConfig; problems: HostConfigProblem[]; exists: boolean }> {
   const defaults = defaultHostConfig(platformName, facts);
-  const text = await readText(physical(root, layout.hostConfig));
+  const text = await readHostFile(root, layout.hostConfig);
   if (text === undefined) return { config: defaults, problems: [], exists: false };
   return { ...parseHostConfig(text, defaults), exists: true };
 }
@@ -111,7 +102,7 @@ export async function readFirewallState(
   root: string,
   layout: HostLayout,
 ): Promise<FirewallState | undefined> {
-  const text = await readText(physical(root, firewallStatePath(layout)));
+  const text = await readHostFile(root, firewallStatePath(layout));
   if (text === undefined) return undefined;
   try {
     return JSON.parse(text) as FirewallState;
@@ -154,7 +145,7 @@ export function formatWrittenRules(w: WrittenRules): string {
 }
 
 export async function readWrittenRules(root: string, layout: HostLayout): Promise<WrittenRules | undefined> {
-  const text = await readText(physical(root, writtenRulesPath(layout)));
+  const text = await readHostFile(root, writtenRulesPath(layout));
   if (text === undefined) return undefined;
   try {
     const w = JSON.parse(text) as WrittenRules;
@@ -167,7 +158,7 @@ export async function readWrittenRules(root: string, layout: HostLayout): Promis
 /** True when every file still has the content whose hash was recorded. */
 export async function filesUnchanged(root: string, files: Record<string, string>): Promise<boolean> {
   for (const [path, hash] of Object.entries(files)) {
-    const text = await readText(physical(root, path));
+    const text = await readHostFile(root, path);
     if (text === undefined || sha256(text) !== hash) return false;
   }
   return true;
