@@ -21,12 +21,18 @@ export interface IpfRuleFile<R> {
 /** Message codes of reading IPFilter rule files for evaluation (QJ45xx). */
 const E = { unreadable: "QJ4505", badRules: "QJ4506" } as const;
 
-async function readRules(root: string, logical: string, option: string): Promise<string> {
+/**
+ * A rule file's text. The host's own files (`typed` false) may be missing: a
+ * host without IPFilter rules has none, and that is an empty rule set. A file
+ * named with --ipf/--nat must exist: a mistyped name would otherwise trace
+ * the packet through no rules at all and report IPFilter's default.
+ */
+async function readRules(root: string, logical: string, option: string, typed: boolean): Promise<string> {
   try {
     return await fsp.readFile(physical(root, logical), "utf8");
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") return "";
+    if (code === "ENOENT" && !typed) return "";
     throw new UsageError(
       E.unreadable,
       `cannot read ${shown(logical)}: ${(e as Error).message}`,
@@ -38,8 +44,8 @@ async function readRules(root: string, logical: string, option: string): Promise
 /**
  * The ipf.rules and ipnat.rules `fw trace` runs a packet through: --ipf/--nat
  * as typed (relative to `cwd`, never relocated under --root), otherwise the
- * host config's ipf_rules/ipnat_rules under --root. A missing file counts as
- * empty; a file that does not parse is refused with its first error.
+ * host config's ipf_rules/ipnat_rules under --root. A missing host file counts
+ * as empty, a missing file named with --ipf/--nat is refused; a file that does not parse is refused with its first error.
  */
 export async function loadIpfRuleFiles(
   choice: PlatformChoice,
@@ -56,12 +62,12 @@ export async function loadIpfRuleFiles(
   const typed = (p: string): string => (p.startsWith("/") ? p : `${cwd}/${p}`);
   const ipfText =
     given.ipf !== undefined
-      ? await readRules("/", typed(ipfPath), "--ipf")
-      : await readRules(choice.root, ipfPath, "--ipf");
+      ? await readRules("/", typed(ipfPath), "--ipf", true)
+      : await readRules(choice.root, ipfPath, "--ipf", false);
   const natText =
     given.nat !== undefined
-      ? await readRules("/", typed(natPath), "--nat")
-      : await readRules(choice.root, natPath, "--nat");
+      ? await readRules("/", typed(natPath), "--nat", true)
+      : await readRules(choice.root, natPath, "--nat", false);
   const ipf = parseIpf(ipfText);
   const nat = parseIpnat(natText);
   for (const [file, text, diags] of [

@@ -129,6 +129,34 @@ test("qjail fw trace --json is one JSON document; the ipftest packet form works"
   assert.equal(doc.filter.decidedBy.line, 8);
 });
 
+test("a rule file named with --ipf or --nat that does not exist is refused, not traced as an empty rule set", async () => {
+  for (const [option, other] of [
+    ["--ipf", "--nat"],
+    ["--nat", "--ipf"],
+  ] as const) {
+    const r = await runCli([
+      "fw",
+      "trace",
+      option,
+      `${fixture.dir}/rules/no-such.rules`,
+      other,
+      `${fixture.dir}/rules/${other === "--ipf" ? "ipf" : "ipnat"}.rules`,
+      "--if-addr",
+      "em0=198.51.100.1",
+      "tcp",
+      "203.0.113.9:40000",
+      "to",
+      ":6188",
+      "on",
+      "em0",
+    ]);
+    assert.equal(r.code, 3, r.stdout);
+    assert.match(r.stderr, /QJ4505: cannot read ".*no-such\.rules"/);
+    assert.match(r.stderr, new RegExp(`name another with ${option}`));
+    assert.equal(r.stdout, "");
+  }
+});
+
 test("bad packets and unknown interface addresses are refused with the value and a hint", async () => {
   const noAddr = await runCli([
     "fw",

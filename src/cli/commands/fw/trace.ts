@@ -57,7 +57,8 @@ packet with the addresses before and after, every filter rule considered with
 match, else the last match), and the state entry a 'keep state' rule creates.
 
 Rules come from --ipf and --nat, by default the host config's ipf_rules and
-ipnat_rules (/etc/ipf.rules, /etc/ipnat.rules); a missing file counts as empty.
+ipnat_rules (/etc/ipf.rules, /etc/ipnat.rules). A missing host file counts as
+empty; a file named with --ipf or --nat must exist.
 Nothing is loaded into the kernel and nothing is changed.
 
 The packet is given in one of two forms. The friendly form names the protocol,
